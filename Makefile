@@ -1,0 +1,39 @@
+# Kilde: `make demo` runs the assistant on the sample corpus; `make test` runs the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+export KILDE_DATA_DIR ?= $(DATA)
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: setup system-deps demo ingest serve test test-fast eval bench soak lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+setup: $(BIN)/python  ## create or refresh .venv with the project and its dev extras
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m assistant.assets
+
+system-deps:  ## Debian packages the browser and offline tests need (Chromium, iproute2, util-linux)
+	./scripts/install-system-deps.sh
+
+ingest: setup  ## ingest the sample corpus into $(DATA)
+	$(BIN)/kilde ingest corpus/
+
+demo: ingest  ## set up, ingest the samples, then run the main job
+	$(BIN)/kilde demo
+
+test: setup system-deps  ## set up, then run the whole test suite
+	$(BIN)/python -m pytest -q
+
+test-fast: setup  ## unit tests only
+	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"
+
+lint:
+	$(BIN)/ruff check assistant ingest ui evals tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

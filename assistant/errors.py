@@ -1,0 +1,48 @@
+"""Kilde's error hierarchy. Each message names the next step; the edges (CLI, UI, API) translate them."""
+
+
+class KildeError(Exception):
+    """Base class for every error Kilde reports to a user."""
+
+    exit_code = 2
+
+
+class ConfigError(KildeError):
+    """A setting is missing, malformed or contradicts another one."""
+
+
+class IndexMissingError(KildeError):
+    """No index exists yet where the settings point."""
+
+    def __init__(self, where: str):
+        super().__init__(f"No Kilde index found at {where}. Build one first: kilde ingest corpus/")
+
+
+class EmbedderMismatchError(ConfigError):
+    """The index was built with another embedder than the one configured now."""
+
+    def __init__(self, recorded: str, configured: str):
+        super().__init__(
+            f"The index was built with embedder {recorded!r}, but {configured!r} is configured. "
+            "Mixing them gives meaningless results: re-index with `kilde ingest --reset PATH...` "
+            "or point KILDE_DATA_DIR elsewhere."
+        )
+
+
+class BadInputError(KildeError):
+    """An input file or request cannot be used. `source` names it."""
+
+    exit_code = 1
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class BackendError(KildeError):
+    """A generation or embedding backend failed (timeout, refused, malformed reply)."""
+
+
+class StoreBusyError(KildeError):
+    """Another process holds the single-writer lock on the index."""

@@ -1,0 +1,217 @@
+"""BM25 over chunks with language-aware stemming (Snowball Norwegian for nb/nn, English for en).
+
+The index is built from the store after each ingest and persisted beside it, stamped with the
+store's generation. Queries never rebuild it; a reader reloads it only when the generation moves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from assistant.store import date_int
+from assistant.types import ArticleMeta, Chunk, Filters
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str):
+    import Stemmer
+
+    return Stemmer.Stemmer(_STEMMER_FOR.get(language, "norwegian"))
+
+
+@lru_cache(maxsize=4)
+def _stopwords(language: str) -> frozenset[str]:
+    import bm25s.stopwords as sw
+
+    words = sw.STOPWORDS_EN if language == "en" else sw.STOPWORDS_NORWEGIAN
+    return frozenset(words)
+
+
+def analyse(text: str, language: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
+    return _stemmer(language).stemWords(words)
+
+
+def analyse_query(text: str) -> list[str]:
+    """A question may be in either language, whatever the articles are in: stem it both ways."""
+    seen: dict[str, None] = {}
+    for language in ("nb", "en"):
+        for token in analyse(text, language):
+            seen.setdefault(token, None)
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    chunk_id: str
+    score: float
+
+
+class LexicalIndex:
+    """An immutable BM25 snapshot with per-chunk filter columns."""
+
+    def __init__(self, bm25, chunk_ids: list[str], dates: np.ndarray, sources: np.ndarray,
+                 source_names: list[str], languages: np.ndarray, language_names: list[str], generation: str):
+        self._bm25 = bm25
+        self.chunk_ids = chunk_ids
+        self._dates = dates
+        self._sources = sources
+        self._source_names = source_names
+        self._languages = languages
+        self._language_names = language_names
+        self.generation = generation
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[Chunk, ArticleMeta]], generation: str) -> "LexicalIndex":
+        import bm25s
+
+        ids, tokens, dates, sources, languages = [], [], [], [], []
+        for chunk, meta in rows:
+            ids.append(chunk.id)
+            tokens.append(analyse(f"{meta.title}\n{chunk.text}", meta.language) or [""])
+            dates.append(date_int(meta.date))
+            sources.append(meta.source or "")
+            languages.append(meta.language)
+        source_names = sorted(set(sources))
+        language_names = sorted(set(languages))
+        bm25 = None
+        if ids:
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        return cls(bm25, ids, np.asarray(dates, dtype=np.int32),
+                   np.asarray([source_names.index(s) for s in sources], dtype=np.int32), source_names,
+                   np.asarray([language_names.index(x) for x in languages], dtype=np.int32), language_names,
+                   generation)
+
+    def search(self, query: str, k: int, filters: Filters) -> list[LexicalHit]:
+        if self._bm25 is None:
+            return []
+        vocab = self._bm25.vocab_dict
+        token_ids = [vocab[t] for t in analyse_query(query) if t in vocab]
+        if not token_ids:
+            return []
+        scores = self._bm25.get_scores_from_ids(token_ids)
+        mask = self._mask(filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [LexicalHit(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _mask(self, filters: Filters) -> np.ndarray | None:
+        if filters.empty:
+            return None
+        mask = np.ones(len(self.chunk_ids), dtype=bool)
+        if filters.since:
+            mask &= self._dates >= date_int(filters.since)
+        if filters.until:
+            mask &= (self._dates <= date_int(filters.until)) & (self._dates > 0)
+        if filters.sources:
+            wanted = [self._source_names.index(s) for s in filters.sources if s in self._source_names]
+            mask &= np.isin(self._sources, wanted)
+        if filters.languages:
+            wanted = [self._language_names.index(x) for x in filters.languages if x in self._language_names]
+            mask &= np.isin(self._languages, wanted)
+        return mask
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, root: Path) -> None:
+        """Write a new snapshot folder, then switch the CURRENT pointer atomically."""
+        root.mkdir(parents=True, exist_ok=True)
+        folder = root / f"snapshot-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        if self._bm25 is not None:
+            self._bm25.save(str(folder), show_progress=False)
+        np.savez(folder / "columns.npz", dates=self._dates, sources=self._sources, languages=self._languages)
+        (folder / "meta.json").write_text(json.dumps({
+            "generation": self.generation, "chunk_ids": self.chunk_ids, "source_names": self._source_names,
+            "language_names": self._language_names}, ensure_ascii=False), encoding="utf-8")
+        pointer = root / "CURRENT"
+        tmp = root / f"CURRENT.{os.getpid()}.tmp"
+        tmp.write_text(folder.name)
+        os.replace(tmp, pointer)
+        for old in root.glob("snapshot-*"):
+            if old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, root: Path) -> "LexicalIndex | None":
+        try:
+            folder = root / (root / "CURRENT").read_text().strip()
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            columns = np.load(folder / "columns.npz")
+        except (OSError, ValueError, KeyError):
+            return None
+        bm25 = None
+        if meta["chunk_ids"]:
+            import bm25s
+
+            bm25 = bm25s.BM25.load(str(folder))
+        return cls(bm25, meta["chunk_ids"], columns["dates"], columns["sources"], meta["source_names"],
+                   columns["languages"], meta["language_names"], meta["generation"])
+
+
+class LexicalSide:
+    """Keeps a reader's snapshot in step with the store's generation, checking it at most every few seconds."""
+
+    def __init__(self, store, root: Path, check_every_s: float = 2.0):
+        self._store = store
+        self.root = root
+        self._check_every_s = check_every_s
+        self._index: LexicalIndex | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> LexicalIndex:
+        import time
+
+        now = time.monotonic()
+        if self._index is not None and now - self._checked_at < self._check_every_s:
+            return self._index
+        with self._lock:
+            if self._index is not None and time.monotonic() - self._checked_at < self._check_every_s:
+                return self._index
+            generation = self._store.generation()
+            if self._index is None or self._index.generation != generation:
+                self._index = self._refresh(generation)
+            self._checked_at = time.monotonic()
+            return self._index
+
+    def _refresh(self, generation: str) -> LexicalIndex:
+        on_disk = LexicalIndex.load(self.root)
+        if on_disk is not None and on_disk.generation == generation:
+            return on_disk
+        # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
+        index = LexicalIndex.build(self._store.iter_chunks(), generation)
+        index.save(self.root)
+        return index
+
+    def rebuild(self) -> LexicalIndex:
+        """Called by the single writer after a batch commits."""
+        with self._lock:
+            generation = uuid.uuid4().hex
+            self._index = LexicalIndex.build(self._store.iter_chunks(), generation)
+            self._index.save(self.root)
+            # Published last: a reader that sees the new generation finds its snapshot already on disk.
+            self._store.set_generation(generation)
+            self._checked_at = 0.0
+            return self._index

@@ -1,0 +1,91 @@
+"""Hybrid retrieval: dense (embedder through the store) and BM25, fused by reciprocal rank.
+
+Hits from articles that are not committed (an ingest still writing, or killed half-way) are dropped,
+so nothing half-written is ever cited."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.embeddings import Embedder
+from assistant.lexical import LexicalSide
+from assistant.store import VectorStore
+from assistant.types import Filters, Hit
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: tuple[Hit, ...]
+    query_vector: np.ndarray | None
+    best_dense: float  # highest cosine similarity among dense candidates (answerability signal)
+    timings_ms: dict[str, float]
+
+
+class HybridRetriever:
+    def __init__(self, embedder: Embedder, store: VectorStore, lexical: LexicalSide, candidates: int = 30,
+                 rrf_k: int = 60):
+        self.embedder = embedder
+        self.store = store
+        self.lexical = lexical
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
+        timings: dict[str, float] = {}
+        fused: dict[str, float] = {}
+        dense_scores: dict[str, float] = {}
+        lexical_scores: dict[str, float] = {}
+        rows = {}
+        vector = None
+        best_dense = 0.0
+
+        if mode in ("hybrid", "dense"):
+            t0 = time.perf_counter()
+            vector = self.embedder.embed_query(query)
+            timings["embed"] = _ms(t0)
+            t0 = time.perf_counter()
+            dense = self.store.query(vector, self.candidates, filters)
+            timings["dense"] = _ms(t0)
+            for rank, hit in enumerate(dense):
+                fused[hit.chunk.id] = fused.get(hit.chunk.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+                dense_scores[hit.chunk.id] = hit.similarity
+                rows[hit.chunk.id] = (hit.chunk, hit.article)
+            best_dense = max(dense_scores.values(), default=0.0)
+
+        if mode in ("hybrid", "bm25"):
+            t0 = time.perf_counter()
+            lexical = self.lexical.current().search(query, self.candidates, filters)
+            timings["lexical"] = _ms(t0)
+            for rank, hit in enumerate(lexical):
+                fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+                lexical_scores[hit.chunk_id] = hit.score
+
+        t0 = time.perf_counter()
+        ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))
+        hits = self._committed_hits(ranked, rows, k, fused, dense_scores, lexical_scores)
+        timings["fuse"] = _ms(t0)
+        return Retrieval(tuple(hits), vector, best_dense, timings)
+
+    def _committed_hits(self, ranked, rows, k, fused, dense_scores, lexical_scores) -> list[Hit]:
+        hits: list[Hit] = []
+        window = ranked[: max(k * 3, k + 10)]
+        missing = [cid for cid in window if cid not in rows]
+        rows.update(self.store.get_chunks(missing))
+        window = [cid for cid in window if cid in rows]
+        committed = self.store.article_hashes([rows[cid][1].id for cid in window])
+        for cid in window:
+            chunk, meta = rows[cid]
+            if committed.get(meta.id) != meta.content_hash:
+                continue
+            hits.append(Hit(chunk=chunk, article=meta, score=fused[cid], dense_score=dense_scores.get(cid),
+                            lexical_score=lexical_scores.get(cid)))
+            if len(hits) == k:
+                break
+        return hits
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

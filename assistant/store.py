@@ -1,0 +1,294 @@
+"""The vector store behind a small contract, implemented on Chroma (embedded or `chroma run` server).
+
+Two collections: `<name>-chunks` holds chunk text, vectors and provenance; `<name>-articles` holds each
+article's cleaned text and metadata. An article record is written after its chunks, so a record whose
+`content_hash` matches is the commit point of that article (see ingest/pipeline.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from assistant.errors import ConfigError, EmbedderMismatchError, IndexMissingError
+from assistant.types import Article, ArticleMeta, Chunk, Filters
+
+_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    meta: ArticleMeta
+    signature: str  # chunker + embedder settings the chunks were made with
+    chunk_count: int
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class DenseHit:
+    chunk: Chunk
+    article: ArticleMeta
+    similarity: float
+
+
+class VectorStore(Protocol):
+    location: str
+
+    def exists(self) -> bool: ...
+    def ensure_embedder(self, name: str, dim: int) -> None: ...
+    def recorded_embedder(self) -> str | None: ...
+    def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
+    def chunk_ids_of(self, article_id: str) -> list[str]: ...
+    def delete_chunks(self, ids: Sequence[str]) -> None: ...
+    def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None: ...
+    def delete_article(self, article_id: str) -> None: ...
+    def get_article(self, article_id: str) -> Article | None: ...
+    def stored_articles(self) -> dict[str, StoredArticle]: ...
+    def query(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseHit]: ...
+    def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]: ...
+    def article_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The committed content hash of each article that exists."""
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"])}
+
+    def chunk_owners(self) -> dict[str, tuple[str, str]]: ...
+    def counts(self) -> tuple[int, int]: ...
+    def reset(self) -> None: ...
+    def generation(self) -> str: ...
+    def set_generation(self, generation: str) -> None: ...
+    def article_hashes(self, ids: Sequence[str]) -> dict[str, str]: ...
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]: ...
+
+
+def date_int(date: str | None) -> int:
+    """ISO date -> YYYYMMDD, so Chroma can range-filter it (it compares numbers only)."""
+    if not date:
+        return 0
+    return int(date[:10].replace("-", ""))
+
+
+def where_clause(filters: Filters) -> dict | None:
+    clauses: list[dict] = []
+    if filters.since:
+        clauses.append({"date_int": {"$gte": date_int(filters.since)}})
+    if filters.until:
+        clauses.append({"date_int": {"$lte": date_int(filters.until)}})
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.languages:
+        clauses.append({"language": {"$in": list(filters.languages)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _meta_of(m: dict, article_id: str) -> ArticleMeta:
+    return ArticleMeta(id=article_id, title=m.get("title", ""), date=m.get("date") or None,
+                       source=m.get("source") or None, url=m.get("url") or None,
+                       language=m.get("language", ""), content_hash=m.get("article_hash") or m.get("content_hash", ""))
+
+
+def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
+    return Chunk(id=chunk_id, article_id=m["article_id"], position=int(m["position"]), text=text,
+                 start=int(m["start"]), end=int(m["end"]), token_count=int(m["token_count"]))
+
+
+class ChromaStore:
+    """Embedded (`PersistentClient`) or server (`HttpClient`) Chroma; one class, one contract."""
+
+    def __init__(self, client, name: str, location: str, embedding_function=None):
+        self._client = client
+        self.name = name
+        self.location = location
+        self._ef = embedding_function
+        self._chunks = None
+        self._articles = None
+
+    @classmethod
+    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None) -> "ChromaStore":
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if chroma_url:
+            url = urlparse(chroma_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ConfigError(f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {chroma_url!r}")
+            client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
+                                         ssl=url.scheme == "https", settings=chroma_settings)
+            return cls(client, name, chroma_url, embedding_function)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+        return cls(client, name, str(data_dir), embedding_function)
+
+    # -- collections ---------------------------------------------------------------------------
+
+    def _names(self) -> set[str]:
+        return {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
+
+    def exists(self) -> bool:
+        return f"{self.name}-chunks" in self._names()
+
+    def _open(self, create: bool) -> None:
+        if self._chunks is not None:
+            return
+        if not create and not self.exists():
+            raise IndexMissingError(self.location)
+        self._chunks = self._client.get_or_create_collection(
+            f"{self.name}-chunks", configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=self._ef)
+        self._articles = self._client.get_or_create_collection(f"{self.name}-articles", embedding_function=None)
+
+    @property
+    def chunks(self):
+        self._open(create=False)
+        return self._chunks
+
+    @property
+    def articles(self):
+        self._open(create=False)
+        return self._articles
+
+    def recorded_embedder(self) -> str | None:
+        if not self.exists():
+            return None
+        return (self.chunks.metadata or {}).get("embedder")
+
+    def ensure_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder on first write; refuse to mix embedders later."""
+        self._open(create=True)
+        meta = dict(self._chunks.metadata or {})
+        recorded = meta.get("embedder")
+        if recorded is None:
+            meta.update(embedder=name, dim=dim)
+            self._chunks.modify(metadata=meta)
+        elif recorded != name or int(meta.get("dim", dim)) != dim:
+            raise EmbedderMismatchError(f"{recorded} ({meta.get('dim')} dims)", f"{name} ({dim} dims)")
+
+    def reset(self) -> None:
+        for suffix in ("chunks", "articles"):
+            if f"{self.name}-{suffix}" in self._names():
+                self._client.delete_collection(f"{self.name}-{suffix}")
+        self._chunks = self._articles = None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
+        metadatas = [{
+            "article_id": article.id, "position": c.position, "start": c.start, "end": c.end,
+            "token_count": c.token_count, "article_hash": article.content_hash, "title": article.title,
+            "date": article.date or "", "date_int": date_int(article.date), "source": article.source or "",
+            "url": article.url or "", "language": article.language,
+        } for c in chunks]
+        self.chunks.upsert(ids=[c.id for c in chunks], embeddings=np.asarray(vectors, dtype=np.float32),
+                           documents=[c.text for c in chunks], metadatas=metadatas)
+
+    def chunk_ids_of(self, article_id: str) -> list[str]:
+        return list(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self.chunks.delete(ids=list(ids[i:i + _PAGE]))
+
+    def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None:
+        meta = {"title": article.title, "date": article.date or "", "date_int": date_int(article.date),
+                "source": article.source or "", "url": article.url or "", "author": article.author or "",
+                "language": article.language, "content_hash": article.content_hash,
+                "origin": article.origin or "", "signature": signature, "chunk_count": chunk_count}
+        self.articles.upsert(ids=[article.id], embeddings=[[1.0]], documents=[article.text], metadatas=[meta])
+
+    def delete_article(self, article_id: str) -> None:
+        # The record goes first: from then on no reader treats the remaining chunks as committed.
+        self.articles.delete(ids=[article_id])
+        self.delete_chunks(self.chunk_ids_of(article_id))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_article(self, article_id: str) -> Article | None:
+        got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        m, text = got["metadatas"][0], got["documents"][0]
+        return Article(id=article_id, title=m["title"], text=text, content_hash=m["content_hash"],
+                       language=m["language"], date=m["date"] or None, source=m["source"] or None,
+                       url=m["url"] or None, author=m.get("author") or None, origin=m.get("origin") or None)
+
+    def stored_articles(self) -> dict[str, StoredArticle]:
+        out: dict[str, StoredArticle] = {}
+        offset = 0
+        while True:
+            page = self.articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for article_id, m in zip(page["ids"], page["metadatas"]):
+                out[article_id] = StoredArticle(meta=_meta_of(m, article_id), signature=m.get("signature", ""),
+                                                chunk_count=int(m.get("chunk_count", 0)),
+                                                origin=m.get("origin") or None)
+            if len(page["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
+
+    def query(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseHit]:
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        res = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(k, total),
+                                where=where_clause(filters), include=["documents", "metadatas", "distances"])
+        hits = []
+        for chunk_id, text, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
+                                           res["distances"][0]):
+            hits.append(DenseHit(_chunk_of(chunk_id, text, m), _meta_of(m, m["article_id"]), 1.0 - float(dist)))
+        return hits
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return {cid: (_chunk_of(cid, text, m), _meta_of(m, m["article_id"]))
+                for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]:
+        offset = 0
+        while True:
+            page = self.chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            for chunk_id, text, m in zip(page["ids"], page["documents"], page["metadatas"]):
+                yield _chunk_of(chunk_id, text, m), _meta_of(m, m["article_id"])
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def article_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The committed content hash of each article that exists."""
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"])}
+
+    def chunk_owners(self) -> dict[str, tuple[str, str]]:
+        """chunk id -> (article id, article hash it was written for); metadata only."""
+        owners: dict[str, tuple[str, str]] = {}
+        offset = 0
+        while True:
+            page = self.chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for chunk_id, m in zip(page["ids"], page["metadatas"]):
+                owners[chunk_id] = (m["article_id"], m.get("article_hash", ""))
+            if len(page["ids"]) < _PAGE:
+                return owners
+            offset += _PAGE
+
+    def counts(self) -> tuple[int, int]:
+        return self.articles.count(), self.chunks.count()
+
+    def generation(self) -> str:
+        return str((self.articles.metadata or {}).get("generation", "0"))
+
+    def set_generation(self, generation: str) -> None:
+        """Writers call this after a batch commits; readers compare it to know their lexical index is stale."""
+        meta = dict(self.articles.metadata or {})
+        meta["generation"] = generation
+        self.articles.modify(metadata=meta)

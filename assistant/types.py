@@ -1,0 +1,137 @@
+"""The typed values that travel between stages. One `Answer` type is rendered by every face."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str
+    content_hash: str
+    language: str
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
+    origin: str | None = None  # where it was loaded from (file path, dataset key)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    article_id: str
+    position: int
+    text: str
+    start: int  # offsets into Article.text: article.text[start:end] == text
+    end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class ArticleMeta:
+    """What a hit needs to know about its article, without the full text."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    language: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    article: ArticleMeta
+    score: float  # fused score, higher is better
+    dense_score: float | None = None  # cosine similarity in [-1, 1]
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: str | None = None  # ISO dates, inclusive
+    until: str | None = None
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.since or self.until or self.sources or self.languages)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    citations: tuple[int, ...]
+    supported: bool | None = None
+    support_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    answerable: bool
+    language: str
+    citations: tuple[Citation, ...]
+    retrieved: tuple[Hit, ...]
+    sentences: tuple[Sentence, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    backend: str = "extractive"
+    standalone_question: str | None = None
+    notice: str | None = None
+    partial: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract shared by `kilde ask --json`, the API and the evals."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "answerable": self.answerable,
+            "language": self.language,
+            "backend": self.backend,
+            "standalone_question": self.standalone_question,
+            "notice": self.notice,
+            "partial": self.partial,
+            "citations": [asdict(c) for c in self.citations],
+            "sentences": [
+                {"text": s.text, "citations": list(s.citations), "supported": s.supported,
+                 "support_score": s.support_score}
+                for s in self.sentences
+            ],
+            "retrieved": [
+                {"chunk_id": h.chunk.id, "article_id": h.chunk.article_id, "score": round(h.score, 6),
+                 "dense_score": h.dense_score, "lexical_score": h.lexical_score,
+                 "title": h.article.title, "start": h.chunk.start, "end": h.chunk.end,
+                 "text": h.chunk.text}
+                for h in self.retrieved
+            ],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }

@@ -1,0 +1,212 @@
+"""Loaders: files and folders -> `Article`s. A broken file becomes a `BadInputError` naming it; the
+rest of the batch is unaffected."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from assistant.errors import BadInputError
+from assistant.types import Article
+from ingest.articles import make_article, parse_date
+
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+_NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    rejected: list[BadInputError] = field(default_factory=list)
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[BadInputError]]:
+    """Files to load, recursively and in a stable order; unknown types and missing paths are reported."""
+    files: list[Path] = []
+    problems: list[BadInputError] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.suffix.lower() in SUFFIXES and not hidden:
+                    files.append(child)
+        elif path.is_file():
+            if path.suffix.lower() in SUFFIXES:
+                files.append(path)
+            else:
+                problems.append(BadInputError(str(path), f"unsupported file type {path.suffix or '(none)'}; "
+                                              f"Kilde reads {', '.join(SUFFIXES)}"))
+        else:
+            problems.append(BadInputError(str(path), "no such file or directory"))
+    return files, problems
+
+
+def decode(raw: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252/latin-1: old Norwegian files are common."""
+    if not raw.strip():
+        raise BadInputError(name, "empty file")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    sample = raw[:8192]
+    if b"\x00" in sample or sum(b < 9 or 13 < b < 32 for b in sample) > len(sample) * 0.05:
+        raise BadInputError(name, "binary file, not text")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadInputError(name, "cannot decode the text")  # unreachable: latin-1 decodes any byte
+
+
+def load_file(path: Path) -> LoadResult:
+    name = str(path)
+    result = LoadResult()
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise BadInputError(name, f"larger than {MAX_FILE_BYTES // 2**20} MB")
+        text = decode(path.read_bytes(), name)
+        suffix = path.suffix.lower()
+        if suffix in (".txt", ".md"):
+            result.articles.append(_from_plain_text(text, path))
+        elif suffix in (".html", ".htm"):
+            result.articles.append(_from_html(text, path))
+        elif suffix == ".jsonl":
+            for lineno, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    result.articles.append(_from_object(obj, f"{name}:{lineno}"))
+                except json.JSONDecodeError as exc:
+                    result.rejected.append(BadInputError(f"{name}:{lineno}", f"malformed JSON: {exc.msg}"))
+                except BadInputError as exc:
+                    result.rejected.append(exc)
+        else:
+            _load_json_document(text, path, result)
+    except BadInputError as exc:
+        result.rejected.append(exc)
+    except OSError as exc:
+        result.rejected.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
+    except RecursionError:
+        result.rejected.append(BadInputError(name, "nested too deeply to parse"))
+    return result
+
+
+def load_paths(paths: Iterable[Path]) -> Iterator[tuple[Path, LoadResult]]:
+    files, problems = discover(paths)
+    if problems:
+        yield Path("."), LoadResult(rejected=problems)
+    for path in files:
+        yield path, load_file(path)
+
+
+# -- formats -----------------------------------------------------------------------------------------
+
+def _from_plain_text(text: str, path: Path) -> Article:
+    """First non-empty line that is not a date is the headline; a date line near the top gives the date."""
+    lines = text.splitlines()
+    date = None
+    title = None
+    body_from = 0
+    for i, line in enumerate(lines):
+        stripped = line.strip().lstrip("#").strip()
+        if not stripped:
+            continue
+        if date is None and title is None and parse_date(stripped):
+            date = parse_date(stripped)
+            continue
+        title, body_from = stripped, i + 1
+        break
+    if title is None:
+        raise BadInputError(str(path), "no text in file")
+    body = "\n".join(lines[body_from:])
+    if date is None:  # a date line may also follow the headline
+        for line in lines[body_from:body_from + 3]:
+            if parse_date(line.strip()):
+                date = parse_date(line.strip())
+                body = body.replace(line, "", 1)
+                break
+    article = make_article(title=title, body=body, given_id=path.stem, date=date, origin=str(path))
+    _require_text(article, str(path))
+    return article
+
+
+def _from_html(html: str, path: Path) -> Article:
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadInputError(str(path), f"cannot parse HTML: {exc}") from None
+    fields = (doc.as_dict() if hasattr(doc, "as_dict") else doc) if doc else None
+    if not fields or not (fields.get("text") or "").strip():
+        raise BadInputError(str(path), "no article text found in the HTML")
+    title = (fields.get("title") or "").strip() or None
+    body = fields["text"]
+    first, _, rest = body.partition("\n")
+    if title and first.strip() == title:
+        body = rest
+    url = fields.get("url") if str(fields.get("url") or "").startswith(("http://", "https://")) else None
+    article = make_article(title=title, body=body, given_id=None if url else path.stem, url=url,
+                           date=fields.get("date"), source=fields.get("sitename") or None,
+                           author=fields.get("author"), origin=str(path))
+    _require_text(article, str(path))
+    return article
+
+
+def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(str(path), f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    norquad = _NORQUAD_FILE.search(path.name)
+    if isinstance(data, dict) and isinstance(data.get("data"), list) and norquad:
+        domain = path.parent.name if path.parent.name in ("news", "wikipedia") else "norquad"
+        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), str(path)))
+        return
+    items = data.get("articles") if isinstance(data, dict) and "articles" in data else data
+    items = items if isinstance(items, list) else [items]
+    for i, obj in enumerate(items):
+        try:
+            result.articles.append(_from_object(obj, f"{path}[{i}]"))
+        except BadInputError as exc:
+            result.rejected.append(exc)
+
+
+def _from_object(obj: object, name: str) -> Article:
+    if not isinstance(obj, dict):
+        raise BadInputError(name, f"expected a JSON object, got {type(obj).__name__}")
+    body = next((obj[k] for k in ("text", "body", "content") if isinstance(obj.get(k), str)), None)
+    if body is None:
+        raise BadInputError(name, "no 'text', 'body' or 'content' field")
+    title = obj.get("title")
+    strings = {k: (str(obj[k]) if obj.get(k) is not None and not isinstance(obj[k], (dict, list)) else None)
+               for k in ("id", "url", "date", "published", "source", "language", "author")}
+    article = make_article(title=str(title) if title else None, body=body, given_id=strings["id"],
+                           url=strings["url"], date=strings["date"] or strings["published"],
+                           source=strings["source"], language=strings["language"], author=strings["author"],
+                           origin=name)
+    _require_text(article, name)
+    return article
+
+
+def norquad_articles(data: dict, domain: str, annotator: int, origin: str) -> list[Article]:
+    """NorQuAD annotation file -> one article per passage, keyed (domain, annotator, document_id)."""
+    articles = []
+    for entry in data["data"]:
+        for paragraph in entry.get("paragraphs", []):
+            context = paragraph.get("context") or ""
+            headline, _, body = context.partition("\n")
+            articles.append(make_article(
+                title=headline, body=body, given_id=f"{domain}-a{annotator}-d{paragraph.get('document_id')}",
+                source=f"NorQuAD {domain}", language="nb", origin=origin))
+    return articles
+
+
+def _require_text(article: Article, name: str) -> None:
+    if len(article.text.strip()) < 20:
+        raise BadInputError(name, "no article text left after cleaning (fewer than 20 characters)")

@@ -1,0 +1,203 @@
+"""Incremental, idempotent ingestion with one writer.
+
+Per article the write order is: chunks (upsert), stale chunks (delete), article record (upsert). The
+record, carrying the content hash, is the commit point: readers ignore chunks whose article is not
+committed at that hash, and a re-run redoes any article whose record is missing or out of date. After
+a batch, orphans are swept and the lexical index is rebuilt and published."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from assistant.embeddings import Embedder
+from assistant.errors import BadInputError, StoreBusyError
+from assistant.lexical import LexicalIndex, LexicalSide
+from assistant.store import VectorStore
+from assistant.types import Article, Chunk
+from ingest.chunking import Chunker, embedding_input
+from ingest.loaders import discover, load_file
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    articles_seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    orphans_swept: int = 0
+    rejected: list[BadInputError] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.orphans_swept)
+
+    def to_dict(self) -> dict:
+        return {
+            "files": self.files, "articles_seen": self.articles_seen, "added": self.added,
+            "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
+            "chunks_embedded": self.chunks_embedded, "orphans_swept": self.orphans_swept,
+            "rejected": [{"source": e.source, "reason": e.reason} for e in self.rejected],
+            "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
+            "articles_per_s": round((self.added + self.updated) / self.seconds, 2) if self.seconds else 0.0,
+            "chunks_per_s": round(self.chunks_embedded / self.seconds, 2) if self.seconds else 0.0,
+        }
+
+
+class Progress:
+    """What the pipeline reports while it works; the CLI draws it with tqdm."""
+
+    def start(self, phase: str, total: int | None) -> None: ...
+    def advance(self, articles: int, chunks: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class IngestPipeline:
+    def __init__(self, store: VectorStore, embedder: Embedder, chunker: Chunker, lexical: LexicalSide,
+                 lock_path: Path, batch_chunks: int = 64):
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.lexical = lexical
+        self.lock_path = lock_path
+        self.batch_chunks = batch_chunks
+
+    @property
+    def signature(self) -> str:
+        return f"{self.chunker.signature}|{self.embedder.name}"
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """One writer at a time: Chroma is thread-safe but not process-safe."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(f"Another ingest is writing to this index (lock {self.lock_path}); "
+                                     "wait for it to finish.") from None
+            fh.seek(0), fh.truncate(), fh.write(str(os.getpid())), fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None,
+               on_reject: Callable[[BadInputError], None] | None = None) -> IngestReport:
+        progress = progress or Progress()
+        report = IngestReport()
+        started = time.perf_counter()
+        with self.writer():
+            self.store.ensure_embedder(self.embedder.name, self.embedder.dim)
+            stored = self.store.stored_articles()
+            files, problems = discover(paths)
+            report.files = len(files)
+            for problem in problems:
+                self._reject(report, problem, on_reject)
+
+            progress.start("Reading", len(files))
+            pending: list[Article] = []
+            seen: dict[str, str] = {}
+            for path in files:
+                loaded = load_file(path)
+                for problem in loaded.rejected:
+                    self._reject(report, problem, on_reject)
+                for article in loaded.articles:
+                    if article.id in seen:
+                        self._reject(report, BadInputError(
+                            article.origin or str(path),
+                            f"duplicate article id {article.id!r} (first seen in {seen[article.id]}); kept the first"),
+                            on_reject)
+                        continue
+                    seen[article.id] = article.origin or str(path)
+                    report.articles_seen += 1
+                    known = stored.get(article.id)
+                    if known and known.meta.content_hash == article.content_hash and known.signature == self.signature:
+                        report.unchanged += 1
+                    else:
+                        pending.append(article)
+                progress.advance(0, 0)
+            progress.finish()
+
+            self._write(pending, stored, report, progress)
+            if prune:
+                gone = [article_id for article_id in stored if article_id not in seen]
+                for article_id in gone:
+                    self.store.delete_article(article_id)
+                report.removed = len(gone)
+            report.orphans_swept = self._sweep_orphans() if (report.changed or prune) else 0
+            self._publish_lexical(force=report.changed)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def remove(self, article_id: str) -> bool:
+        with self.writer():
+            if self.store.get_article(article_id) is None:
+                return False
+            self.store.delete_article(article_id)
+            self._sweep_orphans()
+            self._publish_lexical(force=True)
+            return True
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _write(self, pending: list[Article], stored: dict, report: IngestReport, progress: Progress) -> None:
+        chunked = [(article, self.chunker.split(article)) for article in pending]
+        progress.start("Embedding", sum(len(chunks) for _, chunks in chunked))
+        batch: list[tuple[Article, list[Chunk]]] = []
+        for article, chunks in chunked:
+            batch.append((article, chunks))
+            if sum(len(c) for _, c in batch) >= self.batch_chunks:
+                self._write_batch(batch, stored, report, progress)
+                batch = []
+        if batch:
+            self._write_batch(batch, stored, report, progress)
+        progress.finish()
+
+    def _write_batch(self, batch, stored, report: IngestReport, progress: Progress) -> None:
+        texts = [embedding_input(article, chunk) for article, chunks in batch for chunk in chunks]
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed_passages(texts)
+        report.embed_seconds += time.perf_counter() - t0
+        offset = 0
+        for article, chunks in batch:
+            own = vectors[offset:offset + len(chunks)]
+            offset += len(chunks)
+            self.store.upsert_chunks(article, chunks, own)
+            keep = {chunk.id for chunk in chunks}
+            stale = [cid for cid in self.store.chunk_ids_of(article.id) if cid not in keep]
+            self.store.delete_chunks(stale)
+            self.store.upsert_article(article, self.signature, len(chunks))  # the commit point
+            if article.id in stored:
+                report.updated += 1
+            else:
+                report.added += 1
+            report.chunks_embedded += len(chunks)
+            progress.advance(1, len(chunks))
+
+    def _sweep_orphans(self) -> int:
+        committed = {aid: s.meta.content_hash for aid, s in self.store.stored_articles().items()}
+        orphans = [cid for cid, (aid, digest) in self.store.chunk_owners().items() if committed.get(aid) != digest]
+        self.store.delete_chunks(orphans)
+        return len(orphans)
+
+    def _publish_lexical(self, force: bool) -> None:
+        on_disk = LexicalIndex.load(self.lexical.root)
+        if force or on_disk is None or on_disk.generation != self.store.generation():
+            self.lexical.rebuild()
+
+    @staticmethod
+    def _reject(report: IngestReport, problem: BadInputError, on_reject) -> None:
+        report.rejected.append(problem)
+        if on_reject:
+            on_reject(problem)
