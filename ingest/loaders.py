@@ -150,12 +150,35 @@ def _from_html(html: str, path: Path) -> Article:
     first, _, rest = body.partition("\n")
     if title and first.strip() == title:
         body = rest
-    url = fields.get("url") if str(fields.get("url") or "").startswith(("http://", "https://")) else None
+    url, site_name = _page_identity(html)
     article = make_article(title=title, body=body, given_id=None if url else path.stem, url=url,
-                           date=fields.get("date"), source=fields.get("sitename") or None,
+                           date=fields.get("date"), source=site_name,
                            author=fields.get("author"), origin=str(path))
     _require_text(article, str(path))
     return article
+
+
+def _page_identity(html: str) -> tuple[str | None, str | None]:
+    """The page's own canonical (or og:url) address and og:site_name. A <base href> is never trusted."""
+    import lxml.html
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return None, None
+    urls = tree.xpath('//link[translate(@rel, "CANONICAL", "canonical")="canonical"]/@href') + \
+        tree.xpath('//meta[@property="og:url"]/@content')
+    url = next((u for u in (safe_url(x) for x in urls) if u), None)
+    names = [n.strip() for n in tree.xpath('//meta[@property="og:site_name"]/@content') if n.strip()]
+    return url, (names[0][:200] if names else None)
+
+
+def safe_url(value: str | None) -> str | None:
+    """Only absolute http(s) addresses are kept; javascript:, data: and the like are dropped."""
+    url = (value or "").strip()
+    if re.match(r"^https?://[^\s<>\"']+$", url, re.IGNORECASE):
+        return url
+    return None
 
 
 def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
@@ -187,7 +210,7 @@ def _from_object(obj: object, name: str) -> Article:
     strings = {k: (str(obj[k]) if obj.get(k) is not None and not isinstance(obj[k], (dict, list)) else None)
                for k in ("id", "url", "date", "published", "source", "language", "author")}
     article = make_article(title=str(title) if title else None, body=body, given_id=strings["id"],
-                           url=strings["url"], date=strings["date"] or strings["published"],
+                           url=safe_url(strings["url"]), date=strings["date"] or strings["published"],
                            source=strings["source"], language=strings["language"], author=strings["author"],
                            origin=name)
     _require_text(article, name)
