@@ -1,0 +1,122 @@
+"""One contract, every backend: embedded Chroma and a real `chroma run` server pass the same suite."""
+
+import numpy as np
+import pytest
+
+from assistant.errors import EmbedderMismatchError, IndexMissingError
+from assistant.store import ChromaStore
+from assistant.types import Filters
+from ingest.articles import make_article
+from ingest.chunking import chunk_id
+from assistant.types import Chunk
+from tests.servers import chroma_server
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as url:
+        yield url
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration)])
+def store(request, tmp_path):
+    if request.param == "embedded":
+        yield ChromaStore.open(tmp_path, None, "contract")
+    else:
+        url = request.getfixturevalue("chroma_url")
+        s = ChromaStore.open(tmp_path, url, f"contract-{tmp_path.name[-20:].replace('_', '-')}")
+        yield s
+        s.reset()
+
+
+def _article(article_id, text, date="2024-11-27", source="Avis", language="nb"):
+    return make_article(title=f"Tittel {article_id}", body=text, given_id=article_id, date=date, source=source,
+                        language=language)
+
+
+def _chunks(article, n=2):
+    step = len(article.text) // n
+    return [Chunk(id=chunk_id(article.id, i, article.text[i * step:(i + 1) * step]), article_id=article.id,
+                  position=i, text=article.text[i * step:(i + 1) * step], start=i * step, end=(i + 1) * step,
+                  token_count=10) for i in range(n)]
+
+
+def _vectors(n, seed):
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _write(store, article, seed):
+    chunks = _chunks(article)
+    vectors = _vectors(len(chunks), seed)
+    store.upsert_chunks(article, chunks, vectors)
+    store.upsert_article(article, "sig", len(chunks))
+    return chunks, vectors
+
+
+def test_missing_index_is_reported_with_the_command_that_builds_it(store):
+    assert not store.exists()
+    with pytest.raises(IndexMissingError, match="kilde ingest"):
+        store.counts()
+
+
+def test_embedder_is_recorded_and_never_mixed(store):
+    store.ensure_embedder("model-a", DIM)
+    store.ensure_embedder("model-a", DIM)
+    assert store.recorded_embedder() == "model-a"
+    with pytest.raises(EmbedderMismatchError, match="re-index"):
+        store.ensure_embedder("model-b", DIM)
+    with pytest.raises(EmbedderMismatchError):
+        store.ensure_embedder("model-a", DIM * 2)
+
+
+def test_round_trip_query_filters_and_delete(store):
+    store.ensure_embedder("m", DIM)
+    a = _article("a", "Første artikkel handler om ferjer. Den har to deler med tekst om ferjer.")
+    b = _article("b", "Second article is about libraries. It also has two parts about libraries.",
+                 date="2023-01-05", source="Paper", language="en")
+    chunks_a, vectors_a = _write(store, a, 1)
+    chunks_b, _ = _write(store, b, 2)
+    assert store.counts() == (2, 4)
+    assert store.get_article("a").text == a.text and store.get_article("nope") is None
+    stored = store.stored_articles()
+    assert set(stored) == {"a", "b"} and stored["a"].meta.content_hash == a.content_hash
+
+    hits = store.query(vectors_a[0], 4, Filters())
+    assert hits[0].chunk.id == chunks_a[0].id and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].chunk.text == a.text[hits[0].chunk.start:hits[0].chunk.end]
+    assert hits[0].article.title == "Tittel a" and hits[0].article.date == "2024-11-27"
+    only = lambda f: {h.chunk.article_id for h in store.query(vectors_a[0], 4, f)}  # noqa: E731
+    assert only(Filters(since="2024-01-01")) == {"a"}
+    assert only(Filters(until="2023-12-31")) == {"b"}
+    assert only(Filters(sources=("Paper",))) == {"b"}
+    assert only(Filters(languages=("nb",))) == {"a"}
+    assert only(Filters(since="2020-01-01", until="2030-01-01", languages=("en", "nb"))) == {"a", "b"}
+
+    assert set(store.chunk_ids_of("a")) == {c.id for c in chunks_a}
+    assert {c.id for c, _ in store.iter_chunks()} == {c.id for c in chunks_a + chunks_b}
+    assert store.chunk_owners()[chunks_b[0].id] == ("b", b.content_hash)
+    assert store.article_hashes(["a", "b", "zz"]) == {"a": a.content_hash, "b": b.content_hash}
+    got = store.get_chunks([chunks_b[1].id])
+    assert got[chunks_b[1].id][0].text == chunks_b[1].text
+
+    store.delete_article("a")
+    assert store.counts() == (1, 2)
+    assert store.chunk_ids_of("a") == [] and store.get_article("a") is None
+
+
+def test_generation_is_shared_through_the_store(store):
+    store.ensure_embedder("m", DIM)
+    assert store.generation() == "0"
+    store.set_generation("g2")
+    assert store.generation() == "g2"
+    assert store.recorded_embedder() == "m"  # setting the generation keeps the embedder record
+
+
+def test_reset_removes_everything(store):
+    store.ensure_embedder("m", DIM)
+    _write(store, _article("a", "En artikkel med nok tekst til å dele i to deler."), 3)
+    store.reset()
+    assert not store.exists()
