@@ -47,7 +47,7 @@ class Chunker:
             j = self._pack(article.text, units, i)
             start, end = units[i].start, units[j - 1].end
             body = article.text[start:end]
-            chunks.append(Chunk(id=chunk_id(article.id, len(chunks), body), article_id=article.id,
+            chunks.append(Chunk(id=chunk_id(article.id, len(chunks), body, article.content_hash), article_id=article.id,
                                 position=len(chunks), text=body, start=start, end=end,
                                 token_count=self.count(body)))
             if j >= len(units):
@@ -122,9 +122,11 @@ class Chunker:
         return low
 
 
-def chunk_id(article_id: str, position: int, text: str) -> str:
-    """Stable across runs; changes when the chunk's text changes, so stale chunks can be found."""
-    return f"{article_id}#{position}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
+def chunk_id(article_id: str, position: int, text: str, article_hash: str = "") -> str:
+    """Stable across runs. Each version of an article gets its own ids, so writing a new version never
+    touches the committed one's chunks."""
+    digest = hashlib.sha1(f"{article_hash}\x1f{text}".encode("utf-8")).hexdigest()[:12]
+    return f"{article_id}#{position}-{digest}"
 
 
 def embedding_input(article: Article, chunk: Chunk) -> str:

@@ -1,7 +1,7 @@
 """Incremental, idempotent ingestion with one writer.
 
-Per article the write order is: chunks (upsert), stale chunks (delete), article record (upsert). The
-record, carrying the content hash, is the commit point: readers ignore chunks whose article is not
+Per article the write order is: new chunks (upsert, under ids of their own), article record (upsert),
+the previous version's chunks (delete). The record, carrying the content hash, is the commit point: readers ignore chunks whose article is not
 committed at that hash, and a re-run redoes any article whose record is missing or out of date. After
 a batch, orphans are swept and the lexical index is rebuilt and published."""
 
@@ -73,6 +73,11 @@ class IngestPipeline:
         self.batch_chunks = batch_chunks
 
     @property
+    def dirty_marker(self) -> Path:
+        """Exists while a write is under way; found by the next run, it means a previous one was killed."""
+        return self.lock_path.with_name("ingest.dirty")
+
+    @property
     def signature(self) -> str:
         return f"{self.chunker.signature}|{self.embedder.name}"
 
@@ -129,14 +134,18 @@ class IngestPipeline:
                 progress.advance(0, 0)
             progress.finish()
 
+            interrupted_before = self.dirty_marker.exists()
+            gone = [article_id for article_id in stored if article_id not in seen] if prune else []
+            if pending or gone:
+                self.dirty_marker.touch()
             self._write(pending, stored, report, progress)
-            if prune:
-                gone = [article_id for article_id in stored if article_id not in seen]
-                for article_id in gone:
-                    self.store.delete_article(article_id)
-                report.removed = len(gone)
-            report.orphans_swept = self._sweep_orphans() if (report.changed or prune) else 0
-            self._publish_lexical(force=report.changed)
+            for article_id in gone:
+                self.store.delete_article(article_id)
+            report.removed = len(gone)
+            if report.changed or interrupted_before:
+                report.orphans_swept = self._sweep_orphans()
+            self._publish_lexical(force=report.changed or interrupted_before)
+            self.dirty_marker.unlink(missing_ok=True)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -144,9 +153,11 @@ class IngestPipeline:
         with self.writer():
             if self.store.get_article(article_id) is None:
                 return False
+            self.dirty_marker.touch()
             self.store.delete_article(article_id)
             self._sweep_orphans()
             self._publish_lexical(force=True)
+            self.dirty_marker.unlink(missing_ok=True)
             return True
 
     # -- steps -----------------------------------------------------------------------------------
@@ -174,10 +185,9 @@ class IngestPipeline:
             own = vectors[offset:offset + len(chunks)]
             offset += len(chunks)
             self.store.upsert_chunks(article, chunks, own)
-            keep = {chunk.id for chunk in chunks}
-            stale = [cid for cid in self.store.chunk_ids_of(article.id) if cid not in keep]
-            self.store.delete_chunks(stale)
             self.store.upsert_article(article, self.signature, len(chunks))  # the commit point
+            keep = {chunk.id for chunk in chunks}
+            self.store.delete_chunks([cid for cid in self.store.chunk_ids_of(article.id) if cid not in keep])
             if article.id in stored:
                 report.updated += 1
             else:
