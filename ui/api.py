@@ -1,0 +1,172 @@
+"""HTTP API routes: POST /api/ask, GET /api/articles/{id}, GET /healthz, GET /readyz.
+
+`/api/ask` returns `Answer.to_dict()`, the same JSON as `kilde ask --json`. Errors are JSON bodies
+`{"error": code, "message": text}`; the handlers that produce them live in ui/server.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.assistant import AskRequest, Assistant
+from assistant.config import Settings
+from assistant.errors import BadInputError, IndexMissingError
+from assistant.types import Filters, Turn
+from ingest.articles import parse_date
+from ui.security import CLIENT_KEY, RateLimiter
+
+
+class TurnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class FiltersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: str | None = Field(None, description="ISO date, inclusive", examples=["2024-01-01"])
+    until: str | None = Field(None, description="ISO date, inclusive")
+    sources: list[str] = Field(default_factory=list, max_length=50)
+    languages: list[Literal["nb", "nn", "en"]] = Field(default_factory=list)
+
+
+class AskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"question": "What does Article 4 commit each side to?"}]})
+    question: str = Field(description="1 to 2000 characters")
+    history: list[TurnIn] = Field(default_factory=list, max_length=40,
+                                  description="earlier turns, oldest first, for follow-up questions")
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    top_k: int | None = Field(None, ge=1, le=50)
+    retriever: Literal["hybrid", "dense", "bm25"] | None = None
+
+
+class CitationOut(BaseModel):
+    n: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    chunk_id: str
+    quote: str
+    start: int = Field(description="offset of the quote in the article text (GET /api/articles/{id})")
+    end: int
+    score: float
+
+
+class AnswerOut(BaseModel):
+    """Documentation of `Answer.to_dict()`; the route returns that dict unchanged."""
+
+    question: str
+    answer: str
+    answerable: bool
+    language: str
+    backend: str
+    standalone_question: str | None
+    notice: str | None
+    partial: bool
+    citations: list[CitationOut]
+    sentences: list[dict[str, Any]]
+    retrieved: list[dict[str, Any]]
+    timings_ms: dict[str, float]
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    content_hash: str
+    language: str
+    date: str | None
+    source: str | None
+    url: str | None
+    author: str | None
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut},
+          429: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+
+
+class RateLimited(BadInputError):
+    """A client asked more often than KILDE_RATE_LIMIT per minute."""
+
+    def __init__(self, limit: int, retry_after: int):
+        super().__init__("rate limit", f"too many questions: the limit is {limit} per minute; "
+                         f"try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class NotFound(BadInputError):
+    """No such article."""
+
+
+def filters_from(body: FiltersIn) -> Filters:
+    dates = {}
+    for name in ("since", "until"):
+        value = getattr(body, name)
+        if value and not parse_date(value):
+            raise BadInputError(f"filters.{name}", f"{value!r} is not a date; use YYYY-MM-DD")
+        dates[name] = parse_date(value) if value else None
+    return Filters(sources=tuple(body.sources), languages=tuple(body.languages), **dates)
+
+
+def client_of(request: Request) -> str:
+    return request.scope.get("state", {}).get(CLIENT_KEY) or f"ip:{request.client.host if request.client else '?'}"
+
+
+def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -> APIRouter:
+    router = APIRouter()
+    slots = threading.BoundedSemaphore(max(1, settings.ui_concurrency))
+
+    @router.post("/api/ask", response_model=None, tags=["ask"],
+                 responses={200: {"model": AnswerOut}, **ERRORS},
+                 summary="Answer a question with citations (the JSON of `kilde ask --json`)")
+    def ask(body: AskIn, request: Request) -> JSONResponse:
+        retry_after = limiter.check(client_of(request))
+        if retry_after is not None:
+            raise RateLimited(limiter.per_minute, retry_after)
+        ask_request = assistant.validate(AskRequest(
+            question=body.question, history=tuple(Turn(t.role, t.content) for t in body.history),
+            filters=filters_from(body.filters), top_k=body.top_k, retriever=body.retriever))
+        with slots:
+            answer = assistant.ask(ask_request)
+        return JSONResponse(answer.to_dict())
+
+    @router.get("/api/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
+                responses=ERRORS, summary="One article's cleaned text and metadata")
+    def article(article_id: str) -> dict:
+        found = assistant.store.get_article(article_id) if len(article_id) <= 512 else None
+        if found is None:
+            raise NotFound("article", f"no article with id {article_id[:80]!r}; "
+                           "list them with `kilde articles`")
+        record = asdict(found)
+        record.pop("origin", None)  # a path on the server
+        return record
+
+    @router.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["health"], responses={503: {"model": ErrorOut}},
+                summary="Readiness: the index is loaded")
+    def readyz() -> JSONResponse:
+        store = assistant.store
+        if not store.exists():
+            raise IndexMissingError(store.location)
+        articles, chunks = store.counts()
+        return JSONResponse({"status": "ready", "articles": articles, "chunks": chunks,
+                             "embedder": store.recorded_embedder(), "backend": settings.llm_backend})
+
+    return router

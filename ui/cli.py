@@ -1,0 +1,58 @@
+"""The `kilde serve` and `kilde demo` verbs (registered by assistant/cli.py)."""
+
+from __future__ import annotations
+
+EXAMPLES = {
+    "serve": """examples:
+  kilde serve                                   # http://127.0.0.1:7860 (chat), /widget, /docs (API)
+  kilde serve --port 8000
+  KILDE_AUTH_MODE=proxy KILDE_TRUSTED_PROXIES=10.0.0.5 kilde serve --host 0.0.0.0
+  KILDE_ALLOWED_ORIGINS=https://intranet.example.org kilde serve   # may embed /widget
+
+  Needs an index: kilde ingest corpus/""",
+    "demo": """examples:
+  kilde ingest corpus/ && kilde demo            # what `make demo` does""",
+}
+
+
+def _add_server_options(p) -> None:
+    p.add_argument("--host", help="address to bind (env KILDE_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env KILDE_PORT, default 7860)")
+
+
+def register(sub, command) -> None:
+    p = command("serve", "Serve the chat UI, the embeddable widget and the HTTP API.")
+    p.epilog = EXAMPLES["serve"]
+    _add_server_options(p)
+    p.set_defaults(handler=cmd_serve)
+
+    p = command("demo", "Serve the chat on the ingested samples and print where to open it.")
+    p.epilog = EXAMPLES["demo"]
+    _add_server_options(p)
+    p.set_defaults(handler=cmd_demo)
+
+
+def _settings(args):
+    from assistant.cli import settings_from
+
+    return settings_from(args, host=args.host, port=args.port)
+
+
+def cmd_serve(args) -> int:
+    from ui.server import serve
+
+    settings = _settings(args)
+    return serve(settings, banner=f"Kilde is serving http://{settings.host}:{settings.port}/ "
+                                  f"(widget: /widget/, API: /docs). Ctrl-C stops it.")
+
+
+def cmd_demo(args) -> int:
+    from ui.server import serve
+
+    settings = _settings(args)
+    url = f"http://{settings.host}:{settings.port}/"
+    return serve(settings, banner=(
+        f"\nKilde is ready: open {url}\n"
+        f"  try: What does Article 4 commit each side to?  (click [1] to see the highlighted quote)\n"
+        f"  widget: {url}widget/   API: {url}docs   health: {url}readyz\n"
+        "Ctrl-C stops it.\n"))

@@ -1,0 +1,106 @@
+"""Interface text in Norwegian (Bokmål) and English. Answers keep the language of the question."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+LANGUAGES = ("nb", "en")
+DEFAULT_LANGUAGE = "nb"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Kilde: ask the news archive",
+        "intro": "Answers quote the archive. Click a [n] marker or a source to read the article at the quote.",
+        "question": "Your question",
+        "placeholder": "For example: What does Article 4 commit each side to?",
+        "ask": "Ask",
+        "new_chat": "New conversation",
+        "filters": "Filters",
+        "since": "From date (YYYY-MM-DD)",
+        "until": "To date (YYYY-MM-DD)",
+        "sources": "Sources",
+        "languages": "Article language",
+        "interface_language": "Interface language",
+        "sources_panel": "Sources",
+        "article_panel": "Article",
+        "no_sources": "The sources of the latest answer appear here.",
+        "no_article": "Click a [n] marker or a source to open the article here.",
+        "not_found_title": "Not in the archive",
+        "not_found_hint": "Nothing in the archive answers this. Try other words, or widen the filters.",
+        "thinking": "Searching the archive…",
+        "you": "You",
+        "kilde": "Kilde",
+        "feedback": "Was this answer useful?",
+        "comment": "Comment (optional)",
+        "thumbs_up": "👍 Useful",
+        "thumbs_down": "👎 Not useful",
+        "feedback_saved": "Thank you, your feedback was saved.",
+        "feedback_nothing": "Ask a question first; feedback is about the latest answer.",
+        "bad_date": "{field}: {value!r} is not a date; use YYYY-MM-DD.",
+        "rate_limited": "Too many questions: the limit is {limit} per minute. Try again in {seconds} s.",
+        "citation_missing": "That source is no longer in the archive.",
+        "date": "Date",
+        "source": "Source",
+        "open_article": "Open the article",
+        "quote_at": "characters {start}–{end}",
+    },
+    "nb": {
+        "title": "Kilde: spør nyhetsarkivet",
+        "intro": "Svarene siterer arkivet. Klikk på en [n]-markør eller en kilde for å lese artikkelen ved sitatet.",
+        "question": "Spørsmålet ditt",
+        "placeholder": "For eksempel: Hva forplikter artikkel 4 hver av partene til?",
+        "ask": "Spør",
+        "new_chat": "Ny samtale",
+        "filters": "Filtre",
+        "since": "Fra dato (ÅÅÅÅ-MM-DD)",
+        "until": "Til dato (ÅÅÅÅ-MM-DD)",
+        "sources": "Kilder",
+        "languages": "Artikkelspråk",
+        "interface_language": "Språk i grensesnittet",
+        "sources_panel": "Kilder",
+        "article_panel": "Artikkel",
+        "no_sources": "Kildene til det siste svaret vises her.",
+        "no_article": "Klikk på en [n]-markør eller en kilde for å åpne artikkelen her.",
+        "not_found_title": "Ikke i arkivet",
+        "not_found_hint": "Ingenting i arkivet svarer på dette. Prøv andre ord, eller utvid filtrene.",
+        "thinking": "Søker i arkivet …",
+        "you": "Du",
+        "kilde": "Kilde",
+        "feedback": "Var svaret nyttig?",
+        "comment": "Kommentar (valgfritt)",
+        "thumbs_up": "👍 Nyttig",
+        "thumbs_down": "👎 Ikke nyttig",
+        "feedback_saved": "Takk, tilbakemeldingen er lagret.",
+        "feedback_nothing": "Still et spørsmål først; tilbakemeldingen gjelder det siste svaret.",
+        "bad_date": "{field}: {value!r} er ikke en dato; bruk ÅÅÅÅ-MM-DD.",
+        "rate_limited": "For mange spørsmål: grensen er {limit} i minuttet. Prøv igjen om {seconds} s.",
+        "citation_missing": "Den kilden finnes ikke lenger i arkivet.",
+        "date": "Dato",
+        "source": "Kilde",
+        "open_article": "Åpne artikkelen",
+        "quote_at": "tegn {start}–{end}",
+    },
+}
+
+
+def normalise_language(value: str | None) -> str:
+    """'nb', 'no', 'nn', 'nb-NO' -> 'nb'; 'en-GB' -> 'en'; anything else -> the default."""
+    code = (value or "").strip().lower().replace("_", "-").split("-")[0]
+    if code in ("nb", "no", "nn"):
+        return "nb"
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def from_accept_language(header: str | None) -> str:
+    """The first supported language in an Accept-Language header, else the default."""
+    for part in (header or "").split(","):
+        code = part.split(";")[0].strip().lower().split("-")[0]
+        if code in ("nb", "no", "nn", "en"):
+            return normalise_language(code)
+    return DEFAULT_LANGUAGE
+
+
+def t(language: str, key: str, **values: object) -> str:
+    table: Mapping[str, str] = STRINGS.get(language) or STRINGS[DEFAULT_LANGUAGE]
+    text = table[key]
+    return text.format(**values) if values else text

@@ -1,0 +1,154 @@
+"""HTML for the chat, the sources panel and the article view.
+
+Everything that comes from the archive or from an answer goes through `html.escape` and is shown as
+text: no Markdown, no links built from article data, no attributes filled with article text. The only
+markup is ours: `[n]` markers become buttons carrying two integers, and the cited quote is wrapped in
+`<mark>` at the citation's exact character offsets into the article text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from assistant.types import Answer, Article, Citation
+from ui.i18n import t
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+CONTEXT_CHARS = 300  # passage shown around a quote when its chunk is unknown
+
+
+def esc(text: object) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One question and its answer (None while it streams)."""
+
+    question: str
+    answer: Answer | None = None
+    partial: str = ""
+
+
+# -- conversation ------------------------------------------------------------------------------------
+
+def answer_text_html(text: str, turn: int, numbers: Sequence[int]) -> str:
+    """Escaped answer text; `[n]` for a real citation n becomes a button that opens it."""
+    known = set(numbers)
+    out: list[str] = []
+    last = 0
+    for match in MARKER.finditer(text):
+        n = int(match.group(1))
+        if n not in known:
+            continue
+        out.append(esc(text[last:match.start()]))
+        out.append(f'<button type="button" class="kilde-cite" data-turn="{turn}" data-n="{n}" '
+                   f'title="[{n}]">[{n}]</button>')
+        last = match.end()
+    out.append(esc(text[last:]))
+    return "".join(out)
+
+
+def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
+    if not exchanges:
+        return f'<div class="kilde-conv kilde-empty"><p class="kilde-intro">{esc(t(language, "intro"))}</p></div>'
+    parts = ['<div class="kilde-conv">']
+    for turn, ex in enumerate(exchanges):
+        parts.append(f'<div class="kilde-msg kilde-user"><div class="kilde-who">{esc(t(language, "you"))}</div>'
+                     f'<div class="kilde-text">{esc(ex.question)}</div></div>')
+        answer = ex.answer
+        if answer is None:
+            body = esc(ex.partial) if ex.partial else f'<span class="kilde-thinking">{esc(t(language, "thinking"))}</span>'
+            parts.append(f'<div class="kilde-msg kilde-bot kilde-streaming" data-turn="{turn}">'
+                         f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                         f'<div class="kilde-text">{body}</div></div>')
+            continue
+        if not answer.answerable:
+            parts.append(f'<div class="kilde-msg kilde-bot kilde-notfound" data-turn="{turn}">'
+                         f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                         f'<div class="kilde-notfound-title">{esc(t(language, "not_found_title"))}</div>'
+                         f'<div class="kilde-text">{esc(answer.answer)}</div>'
+                         f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div></div>')
+            continue
+        text = answer_text_html(answer.answer, turn, [c.n for c in answer.citations])
+        notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
+        parts.append(f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
+                     f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                     f'<div class="kilde-text">{text}</div>{notice}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# -- sources and article -----------------------------------------------------------------------------
+
+def locate(article: Article, citation: Citation) -> tuple[int, int] | None:
+    """The citation's offsets, checked against the stored text (re-found if the article changed)."""
+    if article.text[citation.start:citation.end] == citation.quote:
+        return citation.start, citation.end
+    at = article.text.find(citation.quote) if citation.quote else -1
+    return (at, at + len(citation.quote)) if at >= 0 else None
+
+
+def highlighted(text: str, start: int, end: int, mark_id: str | None = None) -> str:
+    ident = f' id="{esc(mark_id)}"' if mark_id else ""
+    return (f"{esc(text[:start])}<mark class=\"kilde-quote\"{ident}>{esc(text[start:end])}</mark>"
+            f"{esc(text[end:])}")
+
+
+def passage_window(answer: Answer, citation: Citation, span: tuple[int, int], length: int) -> tuple[int, int]:
+    """The cited chunk's bounds, or a window of context around the quote."""
+    for hit in answer.retrieved:
+        chunk = hit.chunk
+        if chunk.id == citation.chunk_id and chunk.start <= span[0] and span[1] <= chunk.end:
+            return chunk.start, chunk.end
+    return max(0, span[0] - CONTEXT_CHARS), min(length, span[1] + CONTEXT_CHARS)
+
+
+def meta_line(date: str | None, source: str | None) -> str:
+    return " · ".join(esc(x) for x in (date, source) if x)
+
+
+def sources_html(answer: Answer | None, turn: int, language: str,
+                 get_article: Callable[[str], Article | None]) -> str:
+    if answer is None or not answer.citations:
+        return f'<div class="kilde-sources kilde-empty">{esc(t(language, "no_sources"))}</div>'
+    items = []
+    for c in answer.citations:
+        article = get_article(c.article_id)
+        span = locate(article, c) if article else None
+        if article and span:
+            lo, hi = passage_window(answer, c, span, len(article.text))
+            window = article.text[lo:hi]
+            passage = (("…" if lo > 0 else "") + highlighted(window, span[0] - lo, span[1] - lo)
+                       + ("…" if hi < len(article.text) else ""))
+            where = esc(t(language, "quote_at", start=span[0], end=span[1]))
+        else:
+            passage = f'<mark class="kilde-quote">{esc(c.quote)}</mark>'
+            where = esc(t(language, "citation_missing"))
+        title = article.title if article else c.title
+        items.append(
+            f'<li class="kilde-source" id="kilde-src-{turn}-{c.n}" data-turn="{turn}" data-n="{c.n}">'
+            f'<button type="button" class="kilde-source-open" data-turn="{turn}" data-n="{c.n}" '
+            f'title="{esc(t(language, "open_article"))}"><span class="kilde-n">[{c.n}]</span> '
+            f'<span class="kilde-title">{esc(title)}</span></button>'
+            f'<div class="kilde-meta">{meta_line(c.date, c.source)}</div>'
+            f'<blockquote class="kilde-passage">{passage}</blockquote>'
+            f'<div class="kilde-where">{esc(c.article_id)} · {where}</div></li>')
+    return f'<div class="kilde-sources" data-turn="{turn}"><ol>{"".join(items)}</ol></div>'
+
+
+def article_html(article: Article | None, citation: Citation | None, language: str) -> str:
+    if article is None:
+        message = t(language, "citation_missing") if citation else t(language, "no_article")
+        return f'<div class="kilde-article kilde-empty">{esc(message)}</div>'
+    span = locate(article, citation) if citation else None
+    body = highlighted(article.text, *span, mark_id="kilde-hl") if span else esc(article.text)
+    url = f'<div class="kilde-url">{esc(article.url)}</div>' if article.url else ""
+    n = f' data-n="{citation.n}"' if citation else ""
+    return (f'<article class="kilde-article" data-article-id="{esc(article.id)}"{n}>'
+            f'<h3 class="kilde-article-title">{esc(article.title)}</h3>'
+            f'<div class="kilde-meta">{meta_line(article.date, article.source)}</div>{url}'
+            f'<div class="kilde-article-text">{body}</div></article>')

@@ -1,0 +1,243 @@
+"""The HTTP edge: auth modes, allowed origins, security headers and the per-client rate limit.
+
+One ASGI middleware (`Gate`) runs in front of both the API and the mounted Gradio apps, so every face
+gets the same rules. It never sends a secret to the browser: the session cookie is an opaque random id
+kept server-side, and in proxy mode the user name comes from a header set by a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers, MutableHeaders
+
+from assistant.config import Settings
+
+SESSION_COOKIE = "kilde_session"
+SESSION_IDLE_S = 12 * 3600
+OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
+CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def address_in(host: str | None, networks: tuple[str, ...]) -> bool:
+    """Is `host` one of `networks` (addresses or CIDR blocks such as 10.0.0.0/8)?"""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host in networks
+    for item in networks:
+        try:
+            if address in ipaddress.ip_network(item, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def frame_ancestors(settings: Settings) -> str:
+    return " ".join(["'self'", *settings.allowed_origins])
+
+
+def security_headers(settings: Settings) -> list[tuple[str, str]]:
+    csp = (f"frame-ancestors {frame_ancestors(settings)}; object-src 'none'; base-uri 'self'; "
+           "form-action 'self'")
+    headers = [("content-security-policy", csp), ("x-content-type-options", "nosniff"),
+               ("referrer-policy", "same-origin"),
+               ("permissions-policy", "camera=(), microphone=(), geolocation=()")]
+    if not settings.allowed_origins:
+        headers.append(("x-frame-options", "SAMEORIGIN"))
+    return headers
+
+
+class RateLimiter:
+    """A sliding one-minute window of questions per client key. Thread-safe; lives in the app, not the module."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic):
+        self.per_minute = per_minute
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> int | None:
+        """Record a question from `key`; None if allowed, else the seconds until the next one is."""
+        if self.per_minute <= 0:
+            return None
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= 60.0:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(1, int(60.0 - (now - hits[0])) + 1)
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients
+                for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= 60.0]:
+                    del self._hits[k]
+            return None
+
+
+class SessionStore:
+    """Opaque server-side sessions for auth mode `session`."""
+
+    def __init__(self, idle_s: float = SESSION_IDLE_S, clock=time.monotonic):
+        self.idle_s = idle_s
+        self.clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def new(self) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._seen[token] = self.clock()
+        return token
+
+    def touch(self, token: str | None) -> bool:
+        if not token:
+            return False
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.get(token)
+            if seen is None or now - seen > self.idle_s:
+                self._seen.pop(token, None)
+                return False
+            self._seen[token] = now
+            return True
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    error: str
+    message: str
+
+
+def json_body(status: int, error: str, message: str) -> tuple[int, bytes]:
+    return status, json.dumps({"error": error, "message": message}, ensure_ascii=False).encode()
+
+
+def cookies_of(headers: Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in headers.get("cookie", "").split(";"):
+        if "=" in part:
+            name, value = part.split("=", 1)
+            out[name.strip()] = value.strip()
+    return out
+
+
+class Gate:
+    """Pure ASGI middleware: origin check, auth mode, client identity, security headers."""
+
+    def __init__(self, app, settings: Settings, sessions: SessionStore | None = None):
+        self.app = app
+        self.settings = settings
+        self.sessions = sessions or SessionStore()
+        self.headers = security_headers(settings)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refusal = self.check_origin(scope, headers)
+        new_cookie = None
+        client = None
+        if refusal is None and scope["path"] not in OPEN_PATHS:
+            client, new_cookie, refusal = self.identify(scope, headers)
+        if refusal is not None:
+            await self.refuse(refusal, scope, send)
+            return
+        scope.setdefault("state", {})[CLIENT_KEY] = client or f"ip:{(scope.get('client') or ('?',))[0]}"
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    if name not in out:
+                        out[name] = value
+                if new_cookie:
+                    out.append("set-cookie", new_cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def refuse(self, refusal: Refusal, scope, send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        status, body = json_body(refusal.status, refusal.error, refusal.message)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                *[(k.encode(), v.encode()) for k, v in self.headers]]})
+        await send({"type": "http.response.body", "body": body})
+
+    # -- rules ---------------------------------------------------------------------------------------
+
+    def check_origin(self, scope, headers: Headers) -> Refusal | None:
+        """A cross-origin request is served only for origins in KILDE_ALLOWED_ORIGINS."""
+        origin = headers.get("origin")
+        if not origin:
+            return None
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        own = f"{scheme}://{headers.get('host', '')}"
+        if origin == own or origin in self.settings.allowed_origins:
+            return None
+        return Refusal(403, "origin_not_allowed",
+                       f"Origin {origin} is not allowed. Add it to KILDE_ALLOWED_ORIGINS on the Kilde server.")
+
+    def identify(self, scope, headers: Headers) -> tuple[str | None, str | None, Refusal | None]:
+        """(client key, Set-Cookie value or None, refusal or None) for the configured auth mode."""
+        mode = self.settings.auth_mode
+        peer = (scope.get("client") or (None,))[0]
+        if mode == "proxy":
+            if not address_in(peer, self.settings.trusted_proxies):
+                return None, None, Refusal(403, "untrusted_client",
+                                           "Kilde accepts requests only through its trusted proxy "
+                                           "(KILDE_TRUSTED_PROXIES).")
+            user = headers.get(self.settings.proxy_user_header, "").strip()
+            if not user:
+                return None, None, Refusal(401, "not_signed_in",
+                                           f"The proxy sent no {self.settings.proxy_user_header} header; "
+                                           "sign in through the intranet.")
+            return f"user:{user}", None, None
+        if mode == "session":
+            token = cookies_of(headers).get(SESSION_COOKIE)
+            if self.sessions.touch(token):
+                return f"session:{token[:16]}", None, None
+            if scope.get("method", "GET") in ("GET", "HEAD"):
+                token = self.sessions.new()
+                return f"session:{token[:16]}", self.cookie(token, scope, headers), None
+            return None, None, Refusal(401, "no_session",
+                                       "No valid Kilde session: open the Kilde page first; it sets the "
+                                       "session cookie (any GET request does).")
+        if not is_loopback(peer):
+            return None, None, Refusal(403, "loopback_only",
+                                       "Auth mode 'none' serves this machine only. Set KILDE_AUTH_MODE=session "
+                                       "or proxy to serve others.")
+        return f"ip:{peer}", None, None
+
+    def cookie(self, token: str, scope, headers: Headers) -> str:
+        secure = scope.get("scheme") == "https" or (
+            address_in((scope.get("client") or (None,))[0], self.settings.trusted_proxies)
+            and headers.get("x-forwarded-proto") == "https")
+        flags = "; Secure; SameSite=None" if secure else "; SameSite=Lax"
+        return f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; Max-Age={SESSION_IDLE_S}{flags}"

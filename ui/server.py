@@ -1,0 +1,152 @@
+"""`create_app(settings)`: FastAPI with the API, the chat at / and the widget at /widget; `serve` runs it.
+
+Middleware, outermost first: CORS (only KILDE_ALLOWED_ORIGINS), then `ui.security.Gate` (origin check,
+auth mode, client identity, CSP frame-ancestors and other security headers). Errors become JSON
+`{"error", "message"}` bodies with a 4xx/5xx status; no handler ever returns a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from starlette.middleware.cors import CORSMiddleware  # noqa: E402
+
+from assistant.assistant import Assistant  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+from assistant.errors import (BackendError, BadInputError, ConfigError, IndexMissingError,  # noqa: E402
+                              KildeError, StoreBusyError)
+from ui.api import NotFound, RateLimited, api_router  # noqa: E402
+from ui.app import CSS_PATH, build_app, theme  # noqa: E402
+from ui.feedback import FeedbackLog  # noqa: E402
+from ui.security import Gate, RateLimiter, SessionStore, is_loopback  # noqa: E402
+from ui.widget import build_widget  # noqa: E402
+
+log = logging.getLogger("kilde.ui")
+GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
+
+
+def _version() -> str:
+    try:
+        return version("kilde")
+    except PackageNotFoundError:
+        return "0"
+
+
+def error_response(status: int, error: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+def status_of(exc: KildeError) -> tuple[int, str]:
+    if isinstance(exc, RateLimited):
+        return 429, "rate_limited"
+    if isinstance(exc, NotFound):
+        return 404, "not_found"
+    if isinstance(exc, BadInputError):
+        return 400, "bad_request"
+    if isinstance(exc, (IndexMissingError, StoreBusyError)):
+        return 503, "not_ready"
+    if isinstance(exc, BackendError):
+        return 502, "backend_error"
+    if isinstance(exc, ConfigError):
+        return 500, "config_error"
+    return 500, "error"
+
+
+def validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    details = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        details.append({"field": where, "problem": err.get("msg", "invalid")})
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return "The request body is not valid JSON.", [{"field": "body", "problem": "not valid JSON"}]
+    text = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+    return f"Invalid request: {text}", details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KildeError)
+    async def kilde_error(request: Request, exc: KildeError):
+        status, code = status_of(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error_response(status, code, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        message, details = validation_message(exc)
+        return JSONResponse({"error": "invalid_request", "message": message, "details": details},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(500, "internal_error", "Internal error; the server log has the details.")
+
+
+def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+    """The whole HTTP face. Builds the assistant (and so fails early, naming `kilde ingest`, without an index)."""
+    if assistant is None:
+        from assistant.build import build_assistant
+
+        assistant = build_assistant(settings)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    feedback = FeedbackLog(settings.feedback_path)
+    app = FastAPI(title="Kilde", version=_version(),
+                  description="Cited answers from a Norwegian and English news archive. "
+                              "The chat is at /, the embeddable widget at /widget.")
+    install_error_handlers(app)
+    app.include_router(api_router(assistant, settings, limiter))
+
+    @app.get("/widget", include_in_schema=False)
+    def widget_slash() -> RedirectResponse:
+        return RedirectResponse("/widget/", status_code=307)
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js() -> FileResponse:
+        """Gradio's web-component loader, served locally so `<gradio-app>` works without a CDN."""
+        return FileResponse(GRADIO_JS, media_type="text/javascript")
+
+    app.add_middleware(Gate, settings=settings, sessions=SessionStore())
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+                       allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["content-type", "accept", "accept-language"], max_age=600)
+
+    mount = dict(server_name=settings.host, server_port=settings.port, footer_links=["api"],
+                 run_history=False, show_error=False, ssr_mode=False, theme=theme(), css_paths=[CSS_PATH])
+    gr.mount_gradio_app(app, build_widget(assistant, settings, limiter, feedback), path="/widget", **mount)
+    gr.mount_gradio_app(app, build_app(assistant, settings, limiter, feedback), path="/", **mount)
+    return app
+
+
+def check_binding(settings: Settings) -> None:
+    if settings.auth_mode == "none" and not is_loopback(settings.host):
+        raise ConfigError(f"Auth mode 'none' serves loopback only, but --host is {settings.host}. "
+                          "Use --host 127.0.0.1, or set KILDE_AUTH_MODE=session or proxy (see docs/ui.md).")
+
+
+def serve(settings: Settings, banner: str | None = None) -> int:
+    import uvicorn
+
+    check_binding(settings)
+    app = create_app(settings)
+    if banner:
+        print(banner, flush=True)
+    # proxy_headers=False: the client address must be the real peer, so that trusted-proxy and
+    # loopback checks in ui.security cannot be fooled by an X-Forwarded-For header.
+    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=False, log_level="warning",
+                timeout_graceful_shutdown=3)
+    return 0

@@ -1,0 +1,82 @@
+"""The embeddable widget (`/widget`), its embed snippets, and a sample host page.
+
+The widget is the chat in compact form. A host page embeds it with an `<iframe>` or with Gradio's
+`<gradio-app>` web component; the Kilde server decides who may do so (KILDE_ALLOWED_ORIGINS, enforced
+by CORS and CSP `frame-ancestors`), so the host page holds no secret.
+
+`python -m ui.widget --kilde http://127.0.0.1:7860 --port 8080` serves the sample host page from
+another origin, to try the embed (add http://127.0.0.1:8080 to KILDE_ALLOWED_ORIGINS first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import http.server
+from pathlib import Path
+
+from ui.app import build_app
+
+STATIC = Path(__file__).with_name("static")
+HOST_PAGES = {"iframe": STATIC / "host-iframe.html", "web-component": STATIC / "host-web-component.html"}
+
+
+def build_widget(assistant, settings, limiter=None, feedback=None):
+    return build_app(assistant, settings, limiter, feedback, compact=True)
+
+
+def iframe_snippet(kilde_url: str, height: int = 640) -> str:
+    src = html.escape(kilde_url.rstrip("/") + "/widget/", quote=True)
+    return (f'<iframe src="{src}" title="Kilde" width="100%" height="{height}" '
+            f'style="border: 1px solid #ddd; border-radius: 8px;" loading="lazy"></iframe>')
+
+
+def web_component_snippet(kilde_url: str) -> str:
+    base = html.escape(kilde_url.rstrip("/"), quote=True)
+    return (f'<script type="module" src="{base}/gradio.js"></script>\n'
+            f'<gradio-app src="{base}/widget/" eager="true"></gradio-app>')
+
+
+def host_page(kilde_url: str, kind: str = "iframe") -> str:
+    """A sample intranet page embedding the widget from `kilde_url`."""
+    snippet = iframe_snippet(kilde_url) if kind == "iframe" else web_component_snippet(kilde_url)
+    return HOST_PAGES[kind].read_text(encoding="utf-8").replace("<!-- KILDE_EMBED -->", snippet)
+
+
+def host_server(kilde_url: str, host: str, port: int) -> http.server.ThreadingHTTPServer:
+    """A static server for the sample host pages: / (iframe) and /web-component."""
+    pages = {"/": host_page(kilde_url, "iframe").encode(),
+             "/web-component": host_page(kilde_url, "web-component").encode()}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body else 404)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    return http.server.ThreadingHTTPServer((host, port), Handler)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ui.widget", description="Serve the sample host pages.")
+    parser.add_argument("--kilde", default="http://127.0.0.1:7860", help="where Kilde runs")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    server = host_server(args.kilde, args.host, args.port)
+    print(f"sample host pages on http://{args.host}:{args.port}/ (iframe) and /web-component; "
+          f"add http://{args.host}:{args.port} to KILDE_ALLOWED_ORIGINS on the Kilde server", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
