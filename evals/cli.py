@@ -1,0 +1,147 @@
+"""`kilde eval run|compare|ci`: registered into the `kilde` CLI by `assistant.cli._extra_commands`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shlex
+from pathlib import Path
+
+EXAMPLES = """examples:
+  kilde eval run --dataset evals/data/seed.jsonl --dataset norquad:news:validation --out evals/runs/val
+  kilde eval run --dataset norquad:news:test --retriever hybrid --retriever bm25 --retriever dense \\
+      --data-dir /tmp/kilde-full-index --out evals/runs/test-ablation
+  kilde eval run --dataset evals/data/followups.jsonl --top-k 8 --limit 10 --backend openai-compatible
+  kilde eval compare evals/runs/before evals/runs/after
+  kilde eval ci --data-dir /tmp/kilde-ci-index     # the small CI eval with its regression thresholds
+
+datasets: a .jsonl file in the eval format (evals/data/*.jsonl) or norquad:news:validation |
+norquad:news:test (NorQuAD's official files; their corpus is corpus/norquad, ingested by
+`kilde ingest corpus/`). Each run folder gets items.jsonl, summary.json and report.html."""
+
+
+CI_INDEX = Path("build/ci-index")
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS keeps `kilde eval --data-dir X run` and `kilde eval run --data-dir X` both working.
+    parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="index folder (env KILDE_DATA_DIR)")
+    parser.add_argument("--chroma-url", default=argparse.SUPPRESS, help="Chroma server URL (env KILDE_CHROMA_URL)")
+
+
+def register(sub, command) -> None:
+    parser = command("eval", "Evaluate retrieval, answers, citations, abstention and latency on eval sets.")
+    parser.epilog = EXAMPLES
+    verbs = parser.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
+
+    run = verbs.add_parser("run", help="run eval sets through the assistant and write a run folder",
+                           description="Run eval sets through the assistant; write items.jsonl, summary.json, "
+                           "report.html.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _store_options(run)
+    run.add_argument("--dataset", action="append", required=True, metavar="SPEC",
+                     help="eval set: a .jsonl path or norquad:news:validation|test (repeatable)")
+    run.add_argument("--retriever", action="append", choices=["hybrid", "dense", "bm25"],
+                     help="retriever variant; repeat for side-by-side ablations (default hybrid)")
+    run.add_argument("--top-k", type=int, default=None, help="passages handed to the answerer (default 5)")
+    run.add_argument("--chunk-tokens", type=int, default=None,
+                     help="expected chunk size of the index; refuses an index chunked differently")
+    run.add_argument("--backend", choices=["extractive", "openai", "openai-compatible"],
+                     help="answer backend (env KILDE_LLM_BACKEND)")
+    run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
+    run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    compare = verbs.add_parser("compare", help="metric deltas and flipped questions between two runs",
+                               epilog="examples:\n  kilde eval compare evals/runs/a evals/runs/b\n"
+                               "  kilde eval compare RUN RUN --variant-a bm25 --variant-b hybrid",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    _store_options(compare)
+    compare.add_argument("run_a", type=Path, metavar="RUN_A")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B")
+    compare.add_argument("--variant-a", help="retriever variant of RUN_A (default: every common variant)")
+    compare.add_argument("--variant-b", help="retriever variant of RUN_B")
+    compare.add_argument("--max-flips", type=int, default=40)
+    compare.set_defaults(handler=cmd_compare)
+
+    ci = verbs.add_parser("ci", help="the small CI eval (seed + 40 NorQuAD validation questions) with thresholds",
+                          description="Build (once) a small index of the seed and the CI questions' articles in "
+                          "--data-dir (default build/ci-index), run seed.jsonl + ci_norquad_val.jsonl, and exit 1 "
+                          "when a metric crosses evals/ci_thresholds.json.",
+                          epilog="examples:\n  kilde eval ci\n  kilde eval ci --data-dir /tmp/kilde-ci-index --out evals/runs/ci",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    _store_options(ci)
+    ci.add_argument("--out", type=Path, default=Path("evals/runs/ci"))
+    ci.add_argument("--no-progress", action="store_true")
+    ci.set_defaults(handler=cmd_ci)
+
+
+def _settings(args, **extra):
+    from assistant.cli import settings_from
+
+    return settings_from(args, **extra)
+
+
+def cmd_run(args) -> int:
+    from assistant.errors import BadInputError
+    from evals.datasets import load_datasets
+    from evals.runner import RunConfig, build_eval_assistant, run_eval
+
+    if args.top_k is not None and args.top_k < 1:
+        raise BadInputError("--top-k", "must be at least 1")
+    settings = _settings(args, llm_backend=args.backend)
+    items = load_datasets(args.dataset, args.limit)
+    out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    config = RunConfig(datasets=tuple(args.dataset), retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid"])),
+                       top_k=args.top_k or settings.top_k, backend=settings.llm_backend, limit=args.limit,
+                       command=command_line(args),
+                       extra={"chunk_tokens": args.chunk_tokens})
+    summary = run_eval(build_eval_assistant(settings), items, config, out, progress=not args.no_progress)
+    print(overview(summary))
+    print(f"\nwrote {out}/items.jsonl, summary.json, report.html")
+    return 0
+
+
+def command_line(args) -> str:
+    """The run command, rebuilt from the parsed flags (so it is exact however kilde was invoked)."""
+    words = ["kilde", "eval", "run"]
+    for spec in args.dataset:
+        words += ["--dataset", spec]
+    for retriever in args.retriever or ["hybrid"]:
+        words += ["--retriever", retriever]
+    for flag in ("top_k", "chunk_tokens", "backend", "limit", "out", "data_dir", "chroma_url"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            words += [f"--{flag.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def overview(summary: dict) -> str:
+    from evals.report import fmt
+
+    names = ("hit@1", "hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal",
+             "refusal_unanswerable")
+    lines = [f"{'variant':8} {'dataset':28} {'n':>4} " + " ".join(f"{n:>12}" for n in names) + f" {'p50 ms':>8}"]
+    for variant, data in summary["variants"].items():
+        for scope, agg in [("(all)", data["overall"]), *data["by_dataset"].items()]:
+            p50 = agg["latency_ms"].get("total", {}).get("p50")
+            lines.append(f"{variant:8} {scope[:28]:28} {agg['n']:>4} "
+                         + " ".join(f"{fmt(n, agg['metrics'].get(n)):>12}" for n in names) + f" {p50 or '–':>8}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args) -> int:
+    from evals.compare import compare_runs
+
+    print(compare_runs(args.run_a, args.run_b, args.variant_a, args.variant_b, args.max_flips))
+    return 0
+
+
+def cmd_ci(args) -> int:
+    from evals.ci import run_ci
+
+    if getattr(args, "data_dir", None) is None:
+        args.data_dir = str(CI_INDEX)  # never the default index: the CI eval builds its own small one
+    report = run_ci(_settings(args), args.out, progress=not args.no_progress)
+    print(report.text)
+    return 0 if report.passed else 1

@@ -1,0 +1,93 @@
+"""`kilde eval compare RUN_A RUN_B`: metric deltas per variant and dataset, and the questions that flipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evals.metrics import METRIC_ORDER
+from evals.runner import load_run
+
+# A question flips when one of these per-item outcomes changes between the runs.
+FLIP_METRICS = ("hit@5", "answer_found", "refused")
+
+
+def _pairs(a: dict, b: dict, variant_a: str | None, variant_b: str | None) -> list[tuple[str, str]]:
+    if variant_a or variant_b:
+        return [(variant_a or variant_b, variant_b or variant_a)]
+    common = [v for v in a["variants"] if v in b["variants"]]
+    if common:
+        return [(v, v) for v in common]
+    if len(a["variants"]) == 1 and len(b["variants"]) == 1:
+        return [(next(iter(a["variants"])), next(iter(b["variants"])))]
+    return []
+
+
+def metric_deltas(agg_a: dict, agg_b: dict) -> list[tuple[str, float | None, float | None, float | None]]:
+    rows = []
+    for name in METRIC_ORDER:
+        x, y = agg_a["metrics"].get(name), agg_b["metrics"].get(name)
+        if x is None and y is None:
+            continue
+        rows.append((name, x, y, None if x is None or y is None else y - x))
+    for stage in ("total", "retrieve", "answer"):
+        if stage in agg_a["latency_ms"] and stage in agg_b["latency_ms"]:
+            for q in ("p50", "p95"):
+                x, y = agg_a["latency_ms"][stage][q], agg_b["latency_ms"][stage][q]
+                rows.append((f"latency {stage} {q} ms", x, y, y - x))
+    return rows
+
+
+def flips(records_a: list[dict], records_b: list[dict], variant_a: str, variant_b: str) -> list[dict]:
+    index = {(r["dataset"], r["id"]): r for r in records_a if r["variant"] == variant_a}
+    out = []
+    for rb in records_b:
+        if rb["variant"] != variant_b or (rb["dataset"], rb["id"]) not in index:
+            continue
+        ra = index[(rb["dataset"], rb["id"])]
+        for name in FLIP_METRICS:
+            x = ra.get("refused") if name == "refused" else (ra.get("metrics") or {}).get(name)
+            y = rb.get("refused") if name == "refused" else (rb.get("metrics") or {}).get(name)
+            if x is not None and y is not None and bool(x) != bool(y):
+                better = bool(y) != (name == "refused" and rb["answerable"])
+                out.append({"dataset": rb["dataset"], "id": rb["id"], "question": rb["question"], "metric": name,
+                            "a": bool(x), "b": bool(y), "better": better})
+    return out
+
+
+def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, variant_b: str | None = None,
+                 max_flips: int = 40) -> str:
+    summary_a, records_a = load_run(path_a)
+    summary_b, records_b = load_run(path_b)
+    pairs = _pairs(summary_a, summary_b, variant_a, variant_b)
+    if not pairs:
+        from assistant.errors import BadInputError
+
+        raise BadInputError(f"{path_a} / {path_b}", "the runs share no retriever variant; name them with "
+                            f"--variant-a {list(summary_a['variants'])} --variant-b {list(summary_b['variants'])}")
+    lines = [f"A = {path_a}  ({summary_a['meta'].get('started')}, commit {summary_a['meta'].get('git_commit')})",
+             f"B = {path_b}  ({summary_b['meta'].get('started')}, commit {summary_b['meta'].get('git_commit')})"]
+    for va, vb in pairs:
+        if va not in summary_a["variants"] or vb not in summary_b["variants"]:
+            from assistant.errors import BadInputError
+
+            raise BadInputError(f"{va}/{vb}", "no such variant in the runs")
+        da, db = summary_a["variants"][va], summary_b["variants"][vb]
+        scopes = [("overall", da["overall"], db["overall"])]
+        scopes += [(f"dataset {k}", da["by_dataset"][k], db["by_dataset"][k])
+                   for k in da["by_dataset"] if k in db["by_dataset"]]
+        for scope, agg_a, agg_b in scopes:
+            lines.append(f"\n== {va} -> {vb}: {scope} (n {agg_a['n']} -> {agg_b['n']})")
+            lines.append(f"{'metric':28} {'A':>10} {'B':>10} {'B-A':>10}")
+            for name, x, y, d in metric_deltas(agg_a, agg_b):
+                cell = lambda v: "–" if v is None else f"{v:.4f}" if abs(v) < 1.5 else f"{v:.1f}"
+                lines.append(f"{name:28} {cell(x):>10} {cell(y):>10} {('+' if (d or 0) > 0 else '') + cell(d):>10}")
+        flipped = flips(records_a, records_b, va, vb)
+        better = sum(1 for f in flipped if f["better"])
+        lines.append(f"\n{len(flipped)} flips ({better} better, {len(flipped) - better} worse) on "
+                     f"{', '.join(FLIP_METRICS)}:")
+        for f in flipped[:max_flips]:
+            mark = "+" if f["better"] else "-"
+            lines.append(f"  {mark} {f['dataset']}/{f['id']} {f['metric']}: {f['a']} -> {f['b']}  {f['question'][:90]}")
+        if len(flipped) > max_flips:
+            lines.append(f"  … and {len(flipped) - max_flips} more (see items.jsonl)")
+    return "\n".join(lines)

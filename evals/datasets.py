@@ -1,0 +1,174 @@
+"""Eval sets: JSONL files in the shared format (docs: /work/shared/docs/eval-format.md) and NorQuAD's
+official evaluation files, read through an adapter, as one typed `EvalItem` each.
+
+Dataset specs accepted by `kilde eval run --dataset`:
+
+- a path to a `.jsonl` file in the eval format, e.g. `evals/data/seed.jsonl`
+- `norquad:news:validation` / `norquad:news:test`: NorQuAD's official flattened news files, copied to
+  `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
+  which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from assistant.errors import BadInputError
+from assistant.types import Turn
+from ingest.sentences import sentence_spans
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+NORQUAD_EVAL = DATA / "norquad"
+NORQUAD_CORPUS = ROOT / "corpus" / "norquad"
+NORQUAD_SPLITS = ("validation", "test")
+MAX_GOLD_SENTENCE = 300  # longer answer sentences become a window around the answer, as in README.md
+GOLD_WINDOW = 200
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    dataset: str  # short name: file stem or the norquad spec
+    language: str = "und"
+    answerable: bool = True
+    answers: tuple[str, ...] = ()
+    gold_passages: tuple[str, ...] = ()
+    gold_article_ids: tuple[str, ...] = ()
+    history: tuple[Turn, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.id}"
+
+
+def dataset_name(spec: str) -> str:
+    return spec if spec.startswith("norquad:") else Path(spec).stem
+
+
+def load_dataset(spec: str, limit: int | None = None) -> list[EvalItem]:
+    """Items of one dataset spec (see the module docstring); `limit` keeps the first N."""
+    if spec.startswith("norquad:"):
+        items = load_norquad(spec)
+    else:
+        items = load_jsonl(Path(spec))
+    return items[:limit] if limit else items
+
+
+def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
+    if not path.is_file():
+        raise BadInputError(str(path), "no such eval set; see evals/data/README.md for the shipped ones")
+    name = name or path.stem
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(where, f"malformed JSON: {exc.msg}") from None
+        item = item_from_object(obj, name, where)
+        if item.id in seen:
+            raise BadInputError(where, f"duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    return items
+
+
+def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("question"), str):
+        raise BadInputError(where, "each line needs string 'id' and 'question' fields")
+    answerable = bool(obj.get("answerable", True))
+    answers = tuple(str(a) for a in obj.get("answers") or ())
+    passages = tuple(str(p) for p in obj.get("gold_passages") or ())
+    if answerable and not (answers or passages):
+        raise BadInputError(where, f"answerable item {obj['id']!r} has neither 'answers' nor 'gold_passages'")
+    history = []
+    for turn in obj.get("history") or ():
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            raise BadInputError(where, "history turns must be {'role': 'user'|'assistant', 'content': str}")
+        history.append(Turn(turn["role"], str(turn.get("content", ""))))
+    known = {"id", "question", "answerable", "answers", "gold_passages", "gold_article_ids", "language", "history"}
+    return EvalItem(
+        id=obj["id"], question=obj["question"], dataset=dataset, language=str(obj.get("language") or "und"),
+        answerable=answerable, answers=answers, gold_passages=passages,
+        gold_article_ids=tuple(str(a) for a in obj.get("gold_article_ids") or ()), history=tuple(history),
+        extra={k: v for k, v in obj.items() if k not in known})
+
+
+# -- NorQuAD adapter ---------------------------------------------------------------------------------
+
+def parse_norquad_spec(spec: str) -> tuple[str, str]:
+    parts = spec.split(":")
+    if len(parts) != 3 or parts[1] != "news" or parts[2] not in NORQUAD_SPLITS:
+        raise BadInputError(spec, "NorQuAD datasets are norquad:news:validation or norquad:news:test")
+    return parts[1], parts[2]
+
+
+@lru_cache(maxsize=4)
+def norquad_passage_ids(domain: str = "news", corpus: Path = NORQUAD_CORPUS) -> dict[tuple[str, int], str]:
+    """(context, document_id) -> article id, from the annotation files the corpus is ingested from."""
+    ids: dict[tuple[str, int], str] = {}
+    for annotator in (1, 2):
+        path = corpus / domain / f"answers_{annotator}.json"
+        if not path.is_file():
+            raise BadInputError(str(path), "NorQuAD annotation file missing; it is the corpus of the NorQuAD "
+                                "eval sets (shipped in corpus/norquad/)")
+        for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            for paragraph in entry.get("paragraphs", []):
+                key = (paragraph["context"], int(paragraph["document_id"]))
+                ids.setdefault(key, f"{domain}-a{annotator}-d{paragraph['document_id']}")
+    return ids
+
+
+def gold_sentence(context: str, start: int, end: int) -> str:
+    """The sentence holding the answer span (a window around it when that sentence is very long)."""
+    for s, e in sentence_spans(context):
+        if s <= start < e:
+            if e - s <= MAX_GOLD_SENTENCE and end <= e:
+                return context[s:e]
+            break
+    lo = max(0, start - (GOLD_WINDOW - (end - start)) // 2)
+    hi = min(len(context), max(end, lo + GOLD_WINDOW))
+    return context[lo:hi].strip()
+
+
+def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUAD_CORPUS) -> list[EvalItem]:
+    domain, split = parse_norquad_spec(spec)
+    path = eval_dir / domain / f"{split}_dataset_flattened.json"
+    if not path.is_file():
+        raise BadInputError(str(path), "official NorQuAD evaluation file missing (copy it from NorQuAD's "
+                            "data/evaluation/news/)")
+    ids = norquad_passage_ids(domain, corpus)
+    items: list[EvalItem] = []
+    for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for paragraph in entry["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = qa["answers"]
+                document_id = int(answers[0]["document_id"])
+                article_id = ids.get((context, document_id))
+                if article_id is None:
+                    raise BadInputError(f"{path} question {qa['id']}", "its context is not in the annotation "
+                                        "files, so no indexed article holds it")
+                passages = tuple(dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"])
+                                               for a in answers))
+                items.append(EvalItem(
+                    id=f"nq-{article_id}-q{qa['id']}", question=qa["question"], dataset=spec, language="nb",
+                    answers=tuple(dict.fromkeys(a["text"] for a in answers)), gold_passages=passages,
+                    gold_article_ids=(article_id,), extra={"norquad_question_id": qa["id"]}))
+    return items
+
+
+def load_datasets(specs: list[str], limit: int | None = None) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    for spec in specs:
+        items.extend(load_dataset(spec, limit))
+    return items

@@ -1,0 +1,98 @@
+"""Metrics of the eval harness: matching rules from eval-format.md and the ranking metrics."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evals.datasets import EvalItem
+from evals.metrics import (aggregate, contains_answer, normalise, passage_hit, percentile, retrieval_metrics,
+                           score_item, strip_citations, token_f1)
+
+
+def test_normalise_folds_case_punctuation_guillemets_and_space():
+    assert normalise("«Alvorlig  BEKYMRING» – sier\u00a0Japan.") == "alvorlig bekymring sier japan"
+    assert normalise("ﬁ") == "fi"  # NFKC
+
+
+def test_passage_hit_contains_and_straddles_half():
+    passage = "Løftet er en gjenoppliving av en gjensidig forsvarsavtale fra 1961"
+    assert passage_hit(f"Innledning. {passage}, som ble annullert.", passage)
+    assert passage_hit("Tekst før. Løftet er en gjenoppliving av en gjensidig", passage)  # first half at chunk end
+    assert passage_hit("gjensidig forsvarsavtale fra 1961, som ble annullert", passage)  # second half at start
+    assert not passage_hit("Løftet er en gjenoppliving", passage)  # less than half
+    assert not passage_hit("anything", "")
+
+
+@given(st.text(min_size=1, max_size=60), st.text(max_size=40), st.text(max_size=40))
+def test_a_chunk_always_hits_a_passage_it_contains(passage, before, after):
+    if normalise(passage):
+        assert passage_hit(before + " " + passage + " " + after, passage)
+
+
+def test_contains_answer_matches_whole_words_after_normalising():
+    assert contains_answer("Avtalen fra 1961 [1] ble annullert.", ["1961"])
+    assert not contains_answer("I 19610 skjedde det", ["1961"])
+    assert contains_answer("det ga «alvorlig bekymring».", ["Alvorlig bekymring"])
+    assert not contains_answer("noe", [""])
+
+
+def test_token_f1_and_strip_citations():
+    assert token_f1("fem VM-gull", "fem") == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
+    assert token_f1("", "") == 1.0 and token_f1("a", "") == 0.0
+    assert strip_citations("Svar her [1] og der [12].") == "Svar her og der ."
+
+
+def test_retrieval_metrics_from_rank_flags():
+    m = retrieval_metrics([False, False, True, False, True] + [False] * 5)
+    assert (m["hit@1"], m["hit@3"], m["hit@5"], m["hit@10"]) == (0.0, 1.0, 1.0, 1.0)
+    assert m["mrr@10"] == pytest.approx(1 / 3)
+    ideal = 1 + 1 / math.log2(3)
+    assert m["ndcg@10"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(6)) / ideal)
+    assert retrieval_metrics([False] * 10) == {"hit@1": 0.0, "hit@3": 0.0, "hit@5": 0.0, "hit@10": 0.0,
+                                               "mrr@10": 0.0, "ndcg@10": 0.0}
+    assert retrieval_metrics([True])["ndcg@10"] == 1.0
+
+
+def _answer(text, answerable=True, cited=()):
+    chunks = [{"chunk_id": f"c{i}", "text": t} for i, t in enumerate(cited)]
+    return {"answer": text, "answerable": answerable, "retrieved": chunks,
+            "citations": [{"n": i + 1, "chunk_id": c["chunk_id"], "quote": c["text"][:40], "article_id": "a"}
+                          for i, c in enumerate(chunks)]}
+
+
+ITEM = EvalItem(id="x", question="Når?", dataset="d", answers=("1961",),
+                gold_passages=("en gjensidig forsvarsavtale fra 1961 mellom landene",))
+
+
+def test_score_item_answerable_hit_found_and_cited():
+    gold_chunk = "Løftet er en gjenoppliving av en gjensidig forsvarsavtale fra 1961 mellom landene."
+    answer = _answer("Løftet ... fra 1961 mellom landene. [1]", cited=[gold_chunk, "Noe helt annet om Japan."])
+    m = score_item(ITEM, answer, [{"text": "Japan"}, {"text": gold_chunk}])
+    assert m["hit@1"] == 0.0 and m["hit@3"] == 1.0 and m["mrr@10"] == 0.5
+    assert m["answer_found"] == 1.0 and m["false_refusal"] == 0.0
+    assert m["citation_precision"] == 0.5 and m["citation_recall"] == 1.0
+    assert m["answer_words"] == 6
+
+
+def test_score_item_refusals():
+    refused = score_item(ITEM, _answer("I couldn't find this in the archive.", answerable=False), [])
+    assert refused["false_refusal"] == 1.0 and refused["answer_found"] == 0.0 and refused["citation_recall"] == 0.0
+    assert refused["citation_precision"] is None and refused["answer_words"] is None
+    negative = EvalItem(id="n", question="?", dataset="d", answerable=False)
+    assert score_item(negative, _answer("Jeg fant ikke dette.", answerable=False), [])["refusal_unanswerable"] == 1.0
+    wrong = score_item(negative, _answer("Svar [1]", cited=["tekst"]), [])
+    assert wrong["refusal_unanswerable"] == 0.0 and wrong["cited_when_unanswerable"] == 1.0
+    assert "hit@1" not in wrong
+
+
+def test_aggregate_skips_metrics_that_do_not_apply_and_reports_latency():
+    records = [{"answerable": True, "metrics": {"hit@1": 1.0, "answer_found": None}, "timings_ms": {"total": 10}},
+               {"answerable": True, "metrics": {"hit@1": 0.0}, "timings_ms": {"total": 30}},
+               {"answerable": False, "metrics": {"refusal_unanswerable": 1.0}, "timings_ms": {"total": 20}}]
+    agg = aggregate(records)
+    assert agg["n"] == 3 and agg["unanswerable"] == 1
+    assert agg["metrics"] == {"hit@1": 0.5, "refusal_unanswerable": 1.0}
+    assert agg["latency_ms"]["total"] == {"p50": 20.0, "p95": 29.0}
+    assert percentile([], 50) is None
