@@ -12,6 +12,7 @@ from assistant.config import Settings
 from assistant.errors import BadInputError
 from assistant.extractive import NOT_FOUND, ExtractiveAnswerer
 from assistant.retrieval import HybridRetriever
+from assistant.support import SupportChecker, check_quotes
 from assistant.types import Answer, Filters, Turn
 from ingest.articles import detect_language
 
@@ -51,6 +52,7 @@ class Assistant:
         self.retriever = retriever
         self.extractive = extractive
         self.generative = generative
+        self.support = SupportChecker(extractive.vectors, settings.support_threshold)
         self.chain = (RunnableLambda(self._condense, name="condense")
                       | RunnableLambda(self._retrieve, name="retrieve")
                       | RunnableLambda(self._extract, name="answer"))
@@ -115,6 +117,9 @@ class Assistant:
         if answerable:
             extract = self.extractive.answer(state["standalone"], retrieval.hits, retrieval.query_vector)
             answerable = bool(extract.citations)
+            if answerable:
+                extract = replace(extract, sentences=check_quotes(self.support, extract.sentences,
+                                                                  extract.citations, retrieval.hits))
         timings = state["timings"]
         timings["answer"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - state["t0"]) * 1000

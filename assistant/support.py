@@ -1,0 +1,213 @@
+"""Sentence support: does the passage a sentence cites actually say what the sentence says?
+
+A sentence is scored against each passage it cites with a small logistic model over five signals:
+
+* `dense`: cosine similarity (multilingual embedder) between the sentence and the passage's
+  best-matching sentence, or pair of adjacent sentences, so an English sentence can be checked
+  against a Norwegian source;
+* `lexical`: the share of the sentence's content words (stemmed both ways) found in the passage;
+* `numbers`: the share of the sentence's numbers (digits, thousands separators and decimal commas
+  normalised) missing from the passage;
+* `names`: the share of the sentence's names missing from the passage (a small Norwegian/English
+  map of place names, prefix matching for inflected forms);
+* `negation`: a negation word in the sentence with none in the passage, or the other way round.
+
+The weights and the threshold are fitted by `python -m evals.support_eval` on
+`evals/data/support_pairs.jsonl` and stored in `assistant/calibration.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from assistant.lexical import analyse_query
+from assistant.types import Citation, Hit, Sentence
+from ingest.sentences import sentence_spans
+
+FEATURES = ("dense", "lexical", "numbers", "names", "negation")
+CALIBRATION_FILE = __import__("pathlib").Path(__file__).with_name("calibration.json")
+
+# Fallback weights (bias first, then FEATURES); `evals.support_eval` writes fitted ones.
+DEFAULT_WEIGHTS = (-12.0, 14.0, 2.0, -4.0, -2.0, -2.0)
+
+_NUMBER = re.compile(r"\d+(?:[ \u00a0.,]\d{3})*(?:[.,]\d+)?")
+_NUMBER_WORDS = {
+    # Only words that cannot be anything else: "en", "to", "one" are left out on purpose.
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "hundred": "100",
+    "tre": "3", "fire": "4", "fem": "5", "seks": "6", "sju": "7", "syv": "7", "åtte": "8", "ni": "9",
+    "ti": "10", "elleve": "11", "tolv": "12", "tjue": "20", "hundre": "100",
+}
+_NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w]*(?:-[\w]+)*", re.UNICODE)
+_NAME_MAP = {  # English -> Norwegian forms of names that change across the two languages
+    "north": "nord", "south": "sør", "china": "kina", "chinese": "kina", "russia": "russland",
+    "russian": "russ", "norway": "norge", "norwegian": "norsk", "norwegians": "nordm", "un": "fn",
+    "moscow": "moskva", "ukraine": "ukraina", "sweden": "sverige", "swedish": "svensk",
+    "denmark": "danmark", "germany": "tyskland", "finland": "finland", "finnish": "finsk",
+    "soviet": "sovjet", "europe": "europa", "european": "europ", "america": "amerika", "us": "usa",
+    "japan": "japan", "madagascar": "madagaskar", "iceland": "island", "greenland": "grønland",
+    "parliament": "storting", "conservatives": "høyre", "labour": "arbeider", "article": "artikkel",
+    "charter": "pakt", "secretary": "sekretær", "general": "general", "arctic": "arktis",
+}
+_NEGATIONS = {"not", "no", "never", "none", "without", "nor", "ikke", "aldri", "ingen", "intet", "uten",
+              "verken", "ikkje", "inga", "n't"}
+_WORD = re.compile(r"[\w']+", re.UNICODE)
+
+
+class Vectors(Protocol):
+    def get(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Support:
+    score: float  # in [0, 1]; higher means better supported
+    supported: bool
+    passage: int  # index (into the passages given) of the best-supporting passage
+    start: int  # offsets of the best-matching span inside that passage's text
+    end: int
+    features: tuple[float, ...] = ()
+
+
+def load_calibration() -> tuple[float | None, tuple[float, ...]]:
+    try:
+        data = json.loads(CALIBRATION_FILE.read_text())
+    except (OSError, ValueError):
+        return None, DEFAULT_WEIGHTS
+    weights = data.get("support_weights")
+    threshold = data.get("support_threshold")
+    ok = isinstance(weights, list) and len(weights) == len(FEATURES) + 1
+    return (float(threshold) if threshold is not None else None,
+            tuple(float(w) for w in weights) if ok else DEFAULT_WEIGHTS)
+
+
+def numbers(text: str) -> set[str]:
+    out = set()
+    for match in _NUMBER.finditer(text):
+        raw = match.group()
+        parts = re.split(r"[ \u00a0.,]", raw)
+        if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
+            out.add("".join(parts))  # 6,400 / 6 400 / 6.400: thousands
+        else:
+            out.add(raw.replace(",", "."))  # 1,9 -> 1.9
+    return out
+
+
+def _word_numbers(text: str) -> set[str]:
+    return {_NUMBER_WORDS[w] for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS}
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words that are not the first word of a sentence, and acronyms anywhere."""
+    out = []
+    for start, end in sentence_spans(text):
+        for i, match in enumerate(_NAME.finditer(text, start, end)):
+            word = match.group()
+            if i == 0 and match.start() == start and not word.isupper():
+                continue
+            for part in word.split("-"):
+                if len(part) >= 2 and part[0].isupper():
+                    out.append(re.sub(r"(?:'s|s)$", "", part.lower()) if len(part) > 4 else part.lower())
+    return out
+
+
+def _name_found(name: str, passage_words: set[str], passage_lower: str) -> bool:
+    target = _NAME_MAP.get(name, name)
+    if target in passage_words or name in passage_words:
+        return True
+    stem = target[: max(4, min(len(target), 5))] if len(target) >= 4 else target
+    return any(w.startswith(stem) for w in passage_words) or (len(target) >= 4 and target in passage_lower)
+
+
+def _negated(text: str) -> bool:
+    lowered = text.lower()
+    return any(w in _NEGATIONS for w in _WORD.findall(lowered)) or "n't" in lowered or "ikke-" in lowered
+
+
+def passage_windows(passage: str, pairs: bool = True) -> list[tuple[int, int]]:
+    """Candidate evidence spans: each sentence, and each pair of adjacent sentences."""
+    spans = sentence_spans(passage) or [(0, len(passage))]
+    windows = list(spans)
+    if not pairs:
+        return windows
+    windows += [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    return windows
+
+
+class SupportChecker:
+    def __init__(self, vectors: Vectors, threshold: float | None = None,
+                 weights: Sequence[float] | None = None):
+        calibrated_threshold, calibrated_weights = load_calibration()
+        self.vectors = vectors
+        self.weights = np.asarray(weights if weights is not None else calibrated_weights, dtype=np.float64)
+        self.threshold = threshold if threshold is not None else (calibrated_threshold or 0.5)
+
+    # -- features ------------------------------------------------------------------------------
+
+    def features(self, sentence: str, passage: str, pairs: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+        windows = passage_windows(passage, pairs)
+        texts = [sentence] + [passage[s:e] for s, e in windows]
+        vecs = self.vectors.get(texts)
+        sims = vecs[1:] @ vecs[0]
+        best = int(np.argmax(sims))
+        return self.lexical_features(sentence, passage, float(sims[best])), windows[best]
+
+    @staticmethod
+    def lexical_features(sentence: str, passage: str, dense: float) -> np.ndarray:
+        s_terms = set(analyse_query(sentence))
+        p_terms = set(analyse_query(passage))
+        lexical = len(s_terms & p_terms) / max(len(s_terms), 1)
+
+        s_numbers = numbers(sentence) | _word_numbers(sentence)
+        p_numbers = numbers(passage) | _word_numbers(passage)
+        missing_numbers = len(s_numbers - p_numbers) / len(s_numbers) if s_numbers else 0.0
+
+        s_names = names(sentence)
+        p_lower = passage.lower()
+        p_words = set(_WORD.findall(p_lower)) | {w.rstrip("s") for w in _WORD.findall(p_lower)}
+        p_words |= {part for w in re.findall(r"[\w-]+", p_lower) for part in w.split("-")}
+        missing_names = (sum(not _name_found(n, p_words, p_lower) for n in s_names) / len(s_names)
+                         if s_names else 0.0)
+
+        negation = float(_negated(sentence) != _negated(passage))
+        return np.array([dense, lexical, missing_numbers, missing_names, negation], dtype=np.float64)
+
+    def probability(self, features: np.ndarray) -> float:
+        z = float(self.weights[0] + self.weights[1:] @ features)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def check(self, sentence: str, passages: Sequence[str], pairs: bool = True) -> Support:
+        """Score a sentence against the passages it cites; the best-supporting passage counts.
+        `pairs=False` compares with single sentences only (enough for a verbatim quote, and cached)."""
+        if not passages:
+            return Support(0.0, False, -1, 0, 0)
+        best: Support | None = None
+        for index, passage in enumerate(passages):
+            feats, (start, end) = self.features(sentence, passage, pairs)
+            score = self.probability(feats)
+            if best is None or score > best.score:
+                best = Support(round(score, 4), score >= self.threshold, index, start, end,
+                               tuple(round(float(f), 4) for f in feats))
+        assert best is not None
+        return best
+
+
+def check_quotes(checker: SupportChecker, sentences: Sequence[Sentence], citations: Sequence[Citation],
+                 hits: Sequence[Hit]) -> tuple[Sentence, ...]:
+    """The extractive answer's sentences with the support check's real score. They are verbatim
+    quotes, so only single passage sentences (already embedded and cached) are compared."""
+    chunk_text = {h.chunk.id: h.chunk.text for h in hits}
+    by_number = {c.n: chunk_text.get(c.chunk_id, c.quote) for c in citations}
+    out = []
+    for s in sentences:
+        passages = [by_number[n] for n in s.citations if n in by_number]
+        result = checker.check(s.text, passages, pairs=False)
+        out.append(replace(s, supported=result.supported, support_score=result.score))
+    return tuple(out)

@@ -1,0 +1,241 @@
+"""A scripted OpenAI-compatible server: a real HTTP server on 127.0.0.1, shipped as test code.
+
+It speaks the parts of OpenAI's API that Kilde uses:
+
+* `POST /v1/chat/completions`, streaming (server-sent events, `data: {...}` chunks and
+  `data: [DONE]`, over chunked transfer encoding) and non-streaming;
+* `POST /v1/embeddings`, with deterministic hashed bag-of-words vectors.
+
+Each chat request takes the next `Reply` from a queue, so a test scripts exactly what the "model"
+says, and can make it misbehave: an HTTP error status (429 with `Retry-After`, 500, 401), a delay
+before the reply or a stall mid-stream (beyond the client's timeout), a stream cut off without
+its end, or a malformed chunk. Every request is recorded (path, headers, JSON body).
+
+    with ScriptedLLMServer() as server:
+        server.script(Reply("Article 4 commits each side to help [1]."))
+        settings = settings.replace(llm_backend="openai-compatible", llm_base_url=server.url)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted reply to one chat request."""
+
+    text: str = ""
+    chunks: list[str] | None = None  # how the text is streamed; default: word by word
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # error message for a non-200 status
+    delay_s: float = 0.0  # before the response starts (a slow server)
+    stall_after: int | None = None  # stream this many chunks, then stall for stall_s
+    stall_s: float = 0.0
+    cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
+    malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
+    finish_reason: str = "stop"
+
+    def pieces(self) -> list[str]:
+        if self.chunks is not None:
+            return list(self.chunks)
+        return re.findall(r"\S+\s*|\s+", self.text)
+
+    # Misbehaviour, by name.
+    @classmethod
+    def rate_limited(cls, retry_after: float = 1) -> "Reply":
+        return cls(status=429, headers={"Retry-After": f"{retry_after:g}"}, error="Rate limit reached")
+
+    @classmethod
+    def server_error(cls) -> "Reply":
+        return cls(status=500, error="The server had an error while processing your request")
+
+    @classmethod
+    def refused(cls, status: int = 400, message: str = "Request refused") -> "Reply":
+        return cls(status=status, error=message)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+def hashed_embedding(text: str, dim: int = 64) -> list[float]:
+    vector = [0.0] * dim
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha1(word.encode()).digest()
+        vector[digest[0] % dim] += 1.0 if digest[1] % 2 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+        owner = self.server.owner
+        owner.requests.append(Recorded(self.path, dict(self.headers), body, time.monotonic()))
+        if self.path.rstrip("/").endswith("/embeddings"):
+            return self._embeddings(body)
+        if self.path.rstrip("/").endswith("/chat/completions"):
+            return self._chat(body, owner.next_reply())
+        return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+    # -- responses --------------------------------------------------------------------------------
+
+    def _json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
+    def _embeddings(self, body: dict) -> None:
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [{"object": "embedding", "index": i, "embedding": hashed_embedding(str(text))}
+                for i, text in enumerate(inputs)]
+        self._json(200, {"object": "list", "data": data, "model": body.get("model", "scripted"),
+                         "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+
+    def _chat(self, body: dict, reply: Reply) -> None:
+        owner = self.server.owner
+        if reply.delay_s and owner.stopping.wait(reply.delay_s):
+            return
+        if reply.status != 200:
+            kind = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(reply.status, "server_error")
+            return self._json(reply.status, {"error": {"message": reply.error or "error", "type": kind,
+                                                       "code": kind}}, reply.headers)
+        model = body.get("model", "scripted")
+        if not body.get("stream"):
+            return self._json(200, {
+                "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                             "finish_reason": reply.finish_reason}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            return json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0,
+                               "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        try:
+            self._event(chunk({"role": "assistant", "content": ""}))
+            for i, piece in enumerate(reply.pieces()):
+                if reply.cut_after is not None and i >= reply.cut_after:
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # no final chunk, no [DONE]: the stream is cut
+                    return
+                if reply.malformed_after is not None and i == reply.malformed_after:
+                    self._send(b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n')
+                if reply.stall_after is not None and i == reply.stall_after:
+                    if owner.stopping.wait(reply.stall_s):
+                        return
+                self._event(chunk({"content": piece}))
+            self._event(chunk({}, reply.finish_reason))
+            self._event("[DONE]")
+            self._send(b"")  # the zero-length chunk ends the body
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the client gave up (its timeout); nothing to do
+
+    def _event(self, data: str) -> None:
+        self._send(f"data: {data}\n\n".encode())
+
+    def _send(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: "ScriptedLLMServer"
+
+
+class ScriptedLLMServer:
+    """Start with `with ScriptedLLMServer() as server:` or `.start()` / `.stop()`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self._server = _Server((host, port), _Handler)
+        self._server.owner = self
+        self._thread: threading.Thread | None = None
+        self._replies: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self.default: Reply = Reply.refused(500, "no scripted reply left")
+        self.requests: list[Recorded] = []
+        self.stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def script(self, *replies: Reply | str) -> "ScriptedLLMServer":
+        with self._lock:
+            self._replies.extend(Reply(r) if isinstance(r, str) else r for r in replies)
+        return self
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self._replies.popleft() if self._replies else self.default
+
+    def reset(self) -> None:
+        with self._lock:
+            self._replies.clear()
+        self.requests.clear()
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
+
+    def start(self) -> "ScriptedLLMServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ScriptedLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
