@@ -13,17 +13,17 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from assistant.assistant import AskRequest, Assistant, Delta  # noqa: E402
-from assistant.config import Settings  # noqa: E402
-from assistant.errors import KildeError  # noqa: E402
-from assistant.types import Answer, Filters, Turn  # noqa: E402
-from ingest.articles import parse_date  # noqa: E402
-from ui import render  # noqa: E402
-from ui.feedback import FeedbackLog, feedback_record  # noqa: E402
-from ui.i18n import DEFAULT_LANGUAGE, from_accept_language, normalise_language, t  # noqa: E402
-from ui.security import CLIENT_KEY, RateLimiter  # noqa: E402
+from assistant.assistant import AskRequest, Assistant, Delta
+from assistant.config import Settings
+from assistant.errors import KildeError
+from assistant.types import Answer, Filters, Turn
+from ingest.articles import parse_date
+from ui import render
+from ui.feedback import FeedbackLog, feedback_record
+from ui.i18n import DEFAULT_LANGUAGE, from_accept_language, normalise_language, t
+from ui.security import CLIENT_KEY, RateLimiter
 
 STATIC = Path(__file__).with_name("static")
 CSS_PATH = STATIC / "kilde.css"
@@ -122,7 +122,7 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
                                 container=False, elem_id=f"{prefix}-language", scale=0, min_width=180)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                conversation = gr.HTML(render.conversation_html([], lang0), elem_id=f"{prefix}-conversation",
+                conversation = gr.HTML(render.conversation_html([], lang0), label="conversation", elem_id=f"{prefix}-conversation",
                                        js_on_load=CLICK_JS, autoscroll=True,
                                        max_height=360 if compact else 560, min_height=120)
                 with gr.Row(equal_height=True):
@@ -133,8 +133,8 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
                                     elem_id=f"{prefix}-ask")
                 with gr.Accordion(t(lang0, "filters"), open=False, visible=not compact) as filters_box:
                     with gr.Row():
-                        since = gr.Textbox(label=t(lang0, "since"), max_lines=1, elem_id=f"{prefix}-since")
-                        until = gr.Textbox(label=t(lang0, "until"), max_lines=1, elem_id=f"{prefix}-until")
+                        since = gr.Textbox("", label=t(lang0, "since"), max_lines=1, elem_id=f"{prefix}-since")
+                        until = gr.Textbox("", label=t(lang0, "until"), max_lines=1, elem_id=f"{prefix}-until")
                     sources = gr.Dropdown(source_choices(assistant), value=[], multiselect=True,
                                           label=t(lang0, "sources"), elem_id=f"{prefix}-sources")
                     languages = gr.CheckboxGroup([("Bokmål", "nb"), ("Nynorsk", "nn"), ("English", "en")],
@@ -159,16 +159,18 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
                 article_view = gr.HTML(render.article_html(None, None, lang0), label=t(lang0, "article_panel"),
                                        show_label=not compact, container=not compact, js_on_load=SCROLL_JS,
                                        elem_id=f"{prefix}-article", max_height=320 if compact else 520)
-        answer_json = gr.JSON(visible=False)
+        answer_json = gr.JSON(visible=False, label="answer")
 
         # -- handlers --------------------------------------------------------------------------------
 
-        def respond(text, since_v, until_v, sources_v, languages_v, lang, state, request: gr.Request):
-            lang = normalise_language(lang)
+        def respond(question_text, since_date, until_date, source_names, article_languages, interface_language,
+                    state, request: gr.Request):
+            """Ask a question (history comes from the session); streams the conversation HTML."""
+            lang = normalise_language(interface_language)
             state = state or ChatSession()
-            filters = parse_filters(since_v, until_v, sources_v, languages_v, lang)
+            filters = parse_filters(since_date, until_date, source_names, article_languages, lang)
             try:
-                ask_request = assistant.validate(AskRequest(question=text or "", history=state.history(),
+                ask_request = assistant.validate(AskRequest(question=question_text or "", history=state.history(),
                                                             filters=filters))
             except KildeError as exc:
                 raise gr.Error(str(exc)) from None

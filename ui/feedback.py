@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 from assistant.errors import BadInputError
 from assistant.types import Answer, Filters, Turn
@@ -25,13 +25,13 @@ MAX_COMMENT = 2000
 
 
 def feedback_record(answer: Answer, history: Sequence[Turn], rating: str, comment: str = "",
-                    filters: Filters = Filters(), client: str | None = None) -> dict:
+                    filters: Filters | None = None, client: str | None = None) -> dict:
     if rating not in RATINGS:
         raise BadInputError("rating", f"must be one of {RATINGS}, got {rating!r}")
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
         raise BadInputError("comment", f"the comment is {len(comment)} characters; the limit is {MAX_COMMENT}")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     digest = hashlib.sha256(f"{now.isoformat()}\0{answer.question}\0{answer.answer}".encode()).hexdigest()[:10]
     good = rating == "up"
     return {
@@ -48,7 +48,7 @@ def feedback_record(answer: Answer, history: Sequence[Turn], rating: str, commen
         "comment": comment,
         "answer": answer.answer,
         "citations": [asdict(c) for c in answer.citations],
-        "filters": asdict(filters),
+        "filters": asdict(filters or Filters()),
         "backend": answer.backend,
         "client": client,
         "created": now.isoformat(timespec="seconds"),

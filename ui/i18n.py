@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
@@ -32,8 +32,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "kilde": "Kilde",
         "feedback": "Was this answer useful?",
         "comment": "Comment (optional)",
-        "thumbs_up": "👍 Useful",
-        "thumbs_down": "👎 Not useful",
+        "thumbs_up": "Useful",
+        "thumbs_down": "Not useful",
         "feedback_saved": "Thank you, your feedback was saved.",
         "feedback_nothing": "Ask a question first; feedback is about the latest answer.",
         "bad_date": "{field}: {value!r} is not a date; use YYYY-MM-DD.",
@@ -43,6 +43,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "source": "Source",
         "open_article": "Open the article",
         "quote_at": "characters {start}–{end}",
+        "searched_as": "Follow-up, searched as:",
     },
     "nb": {
         "title": "Kilde: spør nyhetsarkivet",
@@ -68,8 +69,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "kilde": "Kilde",
         "feedback": "Var svaret nyttig?",
         "comment": "Kommentar (valgfritt)",
-        "thumbs_up": "👍 Nyttig",
-        "thumbs_down": "👎 Ikke nyttig",
+        "thumbs_up": "Nyttig",
+        "thumbs_down": "Ikke nyttig",
         "feedback_saved": "Takk, tilbakemeldingen er lagret.",
         "feedback_nothing": "Still et spørsmål først; tilbakemeldingen gjelder det siste svaret.",
         "bad_date": "{field}: {value!r} er ikke en dato; bruk ÅÅÅÅ-MM-DD.",
@@ -79,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "source": "Kilde",
         "open_article": "Åpne artikkelen",
         "quote_at": "tegn {start}–{end}",
+        "searched_as": "Oppfølgingsspørsmål, søkt som:",
     },
 }
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from assistant.types import Answer, Article, Citation
 from ui.i18n import t
@@ -75,6 +75,9 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
             continue
         text = answer_text_html(answer.answer, turn, [c.n for c in answer.citations])
         notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
+        if answer.standalone_question and answer.standalone_question != answer.question:
+            notice += (f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
+                       f'<q>{esc(answer.standalone_question)}</q></div>')
         parts.append(f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
                      f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                      f'<div class="kilde-text">{text}</div>{notice}</div>')

@@ -14,22 +14,28 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse  # noqa: E402
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
-from starlette.middleware.cors import CORSMiddleware  # noqa: E402
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
-from assistant.assistant import Assistant  # noqa: E402
-from assistant.config import Settings  # noqa: E402
-from assistant.errors import (BackendError, BadInputError, ConfigError, IndexMissingError,  # noqa: E402
-                              KildeError, StoreBusyError)
-from ui.api import NotFound, RateLimited, api_router  # noqa: E402
-from ui.app import CSS_PATH, build_app, theme  # noqa: E402
-from ui.feedback import FeedbackLog  # noqa: E402
-from ui.security import Gate, RateLimiter, SessionStore, is_loopback  # noqa: E402
-from ui.widget import build_widget  # noqa: E402
+from assistant.assistant import Assistant
+from assistant.config import Settings
+from assistant.errors import (
+    BackendError,
+    BadInputError,
+    ConfigError,
+    IndexMissingError,
+    KildeError,
+    StoreBusyError,
+)
+from ui.api import NotFound, RateLimited, api_router
+from ui.app import CSS_PATH, build_app, theme
+from ui.feedback import FeedbackLog
+from ui.security import Gate, RateLimiter, SessionStore, is_loopback
+from ui.widget import build_widget
 
 log = logging.getLogger("kilde.ui")
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
@@ -125,8 +131,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["content-type", "accept", "accept-language"], max_age=600)
 
-    mount = dict(server_name=settings.host, server_port=settings.port, footer_links=["api"],
-                 run_history=False, show_error=False, ssr_mode=False, theme=theme(), css_paths=[CSS_PATH])
+    mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
+             "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),
+             "css_paths": [CSS_PATH]}
     gr.mount_gradio_app(app, build_widget(assistant, settings, limiter, feedback), path="/widget", **mount)
     gr.mount_gradio_app(app, build_app(assistant, settings, limiter, feedback), path="/", **mount)
     return app
@@ -138,11 +145,25 @@ def check_binding(settings: Settings) -> None:
                           "Use --host 127.0.0.1, or set KILDE_AUTH_MODE=session or proxy (see docs/ui.md).")
 
 
+def warm_up(assistant: Assistant) -> None:
+    """Load the models before the first visitor: one question, answered and thrown away."""
+    from assistant.assistant import AskRequest
+
+    try:
+        assistant.ask(AskRequest("Hva forplikter artikkel 4 partene til?"))
+    except KildeError as exc:
+        log.warning("warm-up question failed: %s", exc)
+
+
 def serve(settings: Settings, banner: str | None = None) -> int:
     import uvicorn
 
     check_binding(settings)
-    app = create_app(settings)
+    from assistant.build import build_assistant
+
+    assistant = build_assistant(settings)
+    warm_up(assistant)
+    app = create_app(settings, assistant)
     if banner:
         print(banner, flush=True)
     # proxy_headers=False: the client address must be the real peer, so that trusted-proxy and

@@ -49,7 +49,7 @@ def host_server(kilde_url: str, host: str, port: int) -> http.server.ThreadingHT
              "/web-component": host_page(kilde_url, "web-component").encode()}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             body = pages.get(self.path.split("?")[0])
             self.send_response(200 if body else 404)
             self.send_header("content-type", "text/html; charset=utf-8")

@@ -1,0 +1,74 @@
+"""Fixtures for the browser tests: one real `kilde serve`, two host-page servers, Debian's Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.support import (ARTIFACTS, CHROMIUM_ARGS, HostPages, KildeProcess, chromium_path,
+                                   ensure_ui_index, free_port)
+
+
+@pytest.fixture(scope="session")
+def ui_index(tmp_path_factory, built_index, embedder):
+    return ensure_ui_index(tmp_path_factory, built_index, embedder)
+
+
+@pytest.fixture(scope="session")
+def allowed_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def kilde_server(ui_index, allowed_port):
+    """`kilde serve` over the session index; only the allowed host-page origin may embed it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = KildeProcess(ui_index, ARTIFACTS / "kilde-serve.log",
+                          KILDE_ALLOWED_ORIGINS=f"http://127.0.0.1:{allowed_port}", KILDE_RATE_LIMIT="1000")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def host_pages(kilde_server, allowed_port):
+    pages = HostPages(kilde_server.url, allowed_port).start()
+    yield pages
+    pages.stop()
+
+
+@pytest.fixture(scope="session")
+def foreign_pages(kilde_server):
+    """Host pages on an origin that is not in KILDE_ALLOWED_ORIGINS."""
+    pages = HostPages(kilde_server.url).start()
+    yield pages
+    pages.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_path()
+    if not executable:
+        pytest.skip("Debian's chromium is not installed: run scripts/install-system-deps.sh")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context; every dialog (alert, confirm, prompt) is recorded and dismissed."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB")
+    pg = context.new_page()
+    pg.dialogs = []
+
+    def on_dialog(dialog):
+        pg.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()

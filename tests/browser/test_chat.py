@@ -1,0 +1,128 @@
+"""The chat in a real Chromium against a real `kilde serve`: answer, [n] marker, highlighted quote, and more."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.chat import ask, last_answer
+from tests.browser.support import ARTIFACTS, ROOT
+from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED_ID
+
+pytestmark = pytest.mark.browser
+
+
+def open_chat(page, server, lang="en"):
+    page.goto(f"{server.url}/?lang={lang}")
+    label = "Your question" if lang == "en" else "Spørsmålet ditt"
+    expect(page.locator("#kilde-question")).to_contain_text(label)
+
+
+def test_article4_answer_marker_opens_the_article_at_the_highlighted_quote(page, kilde_server):
+    open_chat(page, kilde_server)
+    ask(page, DEMO_QUESTION_EN)
+    answer = last_answer(page)
+    expect(answer).to_have_class(re.compile("kilde-answered"))
+    expect(answer).to_contain_text("[1]")
+    expect(answer).to_contain_text(ARTICLE4_OPENING)
+
+    source = page.locator("#kilde-sources-panel .kilde-source").first
+    expect(source).to_contain_text("Nord-Korea og Russland inngår forsvarspakt")
+    expect(source).to_contain_text("2024-11-27")
+    expect(source).to_contain_text("Geopolitika")
+    expect(source.locator("mark.kilde-quote")).to_contain_text(ARTICLE4_OPENING)
+
+    answer.locator("button.kilde-cite[data-n='1']").click()
+    highlight = page.locator("#kilde-article #kilde-hl")
+    expect(highlight).to_be_visible()
+    expect(highlight).to_be_in_viewport()
+    expect(page.locator("#kilde-article")).to_contain_text("Nord-Korea og Russland inngår forsvarspakt")
+
+    # The highlight sits at the citation's exact offsets into the stored article text.
+    where = source.locator(".kilde-where").inner_text()
+    start, end = map(int, re.search(r"(\d+)\D+(\d+)$", where).groups())
+    article = httpx.get(f"{kilde_server.url}/api/articles/{SEED_ID}").json()
+    assert highlight.text_content() == article["text"][start:end]
+    assert article["text"][start:end].startswith(ARTICLE4_OPENING)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat.png"))
+    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ARTIFACTS / "chat.png", ROOT / "docs" / "img" / "chat.png")
+
+
+def test_clicking_a_source_opens_its_article(page, kilde_server):
+    open_chat(page, kilde_server, "nb")
+    ask(page, "Hva forplikter artikkel 4 hver av partene til?")
+    page.locator("#kilde-sources-panel button.kilde-source-open").first.click()
+    expect(page.locator("#kilde-article #kilde-hl")).to_contain_text(ARTICLE4_OPENING)
+    expect(page.locator("#kilde-article #kilde-hl")).to_be_in_viewport()
+
+
+def test_filters_apply_and_an_empty_result_shows_not_in_the_archive(page, kilde_server):
+    open_chat(page, kilde_server)
+    page.get_by_text("Filters").click()
+    page.locator("#kilde-since input, #kilde-since textarea").first.fill("2030-01-01")
+    ask(page, DEMO_QUESTION_EN)
+    answer = last_answer(page)
+    expect(answer).to_have_class(re.compile("kilde-notfound"))
+    expect(answer).to_contain_text("Not in the archive")
+    expect(answer.locator("button.kilde-cite")).to_have_count(0)
+    expect(page.locator("#kilde-sources-panel .kilde-source")).to_have_count(0)
+
+
+def test_a_bad_date_filter_is_reported_in_the_page(page, kilde_server):
+    open_chat(page, kilde_server)
+    page.get_by_text("Filters").click()
+    page.locator("#kilde-until input, #kilde-until textarea").first.fill("last tuesday")
+    box = page.locator("#kilde-question textarea")
+    box.fill(DEMO_QUESTION_EN)
+    box.press("Enter")
+    expect(page.get_by_text("is not a date")).to_be_visible()
+    assert "Traceback" not in page.content()
+
+
+def test_follow_up_question_uses_the_conversation(page, kilde_server):
+    open_chat(page, kilde_server)
+    ask(page, "Who signed the new defence pact between Russia and North Korea?")
+    ask(page, "And how did Japan react?")
+    followup = last_answer(page)
+    expect(followup.locator(".kilde-standalone")).to_contain_text("defence pact between Russia and North Korea")
+    expect(page.locator(".kilde-bot")).to_have_count(2)
+
+
+def test_thumbs_up_with_comment_is_appended_as_an_eval_item(page, kilde_server, ui_index):
+    feedback_path = ui_index.feedback_path
+    before = feedback_path.read_text().count("\n") if feedback_path.exists() else 0
+    open_chat(page, kilde_server)
+    ask(page, DEMO_QUESTION_EN)
+    page.locator("#kilde-comment textarea").fill("Exactly the paragraph I needed")
+    page.locator("#kilde-up").click()
+    expect(page.locator("#kilde-feedback-status")).to_contain_text("feedback was saved")
+
+    lines = feedback_path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == before + 1
+    record = json.loads(lines[-1])
+    assert record["question"] == DEMO_QUESTION_EN and record["rating"] == "up"
+    assert record["comment"] == "Exactly the paragraph I needed"
+    assert record["citations"][0]["article_id"] == SEED_ID
+    assert record["gold_article_ids"] == [SEED_ID]
+    assert record["gold_passages"][0].startswith(ARTICLE4_OPENING)
+
+    from evals.datasets import item_from_object
+
+    item = item_from_object(record, "feedback", "feedback.jsonl:1")
+    assert item.question == DEMO_QUESTION_EN and item.answerable and item.gold_passages
+
+
+def test_interface_text_switches_between_norwegian_and_english(page, kilde_server):
+    open_chat(page, kilde_server, "nb")
+    expect(page.locator("#kilde-ask")).to_have_text("Spør")
+    page.locator("#kilde-language").get_by_text("English").click()
+    expect(page.locator("#kilde-question")).to_contain_text("Your question")
+    expect(page.locator("#kilde-ask")).to_have_text("Ask")

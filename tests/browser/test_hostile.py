@@ -1,0 +1,82 @@
+"""Hostile articles (tests/fixtures/hostile/) are shown as text: nothing they contain runs in the page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.chat import ask, last_answer
+from tests.browser.support import ARTIFACTS, hostile_cases
+
+pytestmark = pytest.mark.browser
+
+# Only Kilde's own markup may appear inside the panels that show archive text.
+OUR_TAGS = {"DIV", "P", "SPAN", "BUTTON", "MARK", "OL", "LI", "BLOCKQUOTE", "ARTICLE", "H3", "Q", "STRONG"}
+PANELS = "#kilde-conversation .kilde-conv, #kilde-sources-panel .kilde-sources, #kilde-article .kilde-article"
+
+INSPECT = """(panels) => {
+  const tags = new Set();
+  for (const panel of document.querySelectorAll(panels)) {
+    for (const el of panel.querySelectorAll('*')) tags.add(el.tagName);
+  }
+  const handlers = [];
+  const urls = [];
+  for (const el of document.querySelectorAll('*')) {
+    for (const attr of el.attributes) {
+      if (attr.name.toLowerCase().startsWith('on')) handlers.push(el.tagName + ' ' + attr.name);
+      const value = attr.value.trim().toLowerCase();
+      if (['href', 'src', 'action', 'data', 'formaction', 'xlink:href'].includes(attr.name.toLowerCase())
+          && (value.startsWith('javascript:') || value.startsWith('data:text/html') || value.includes('evil.example')))
+        urls.push(el.tagName + ' ' + attr.name + '=' + attr.value);
+    }
+  }
+  return {tags: [...tags], handlers, urls, title: document.title, pwned: typeof window.__pwned,
+          base: [...document.querySelectorAll('base')].map(b => b.getAttribute('href'))};
+}"""
+
+
+def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server):
+    page.goto(f"{kilde_server.url}/?lang=en")
+    expect(page.locator("#kilde-question")).to_contain_text("Your question")
+    title = page.title()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "evil.example" in r.url else None)
+    cited = []
+    for case in hostile_cases():
+        ask(page, case["question"])
+        answer = last_answer(page)
+        markers = answer.locator("button.kilde-cite")
+        for i in range(markers.count()):
+            markers.nth(i).click()
+            expect(page.locator("#kilde-article .kilde-article")).to_be_visible()
+        # Open the hostile article itself: its full text must render, escaped, with the quote marked.
+        source = page.locator(f"#kilde-sources-panel .kilde-source:has-text('{case['article_id']}')")
+        if source.count():
+            cited.append(case["article_id"])
+            source.first.locator("button.kilde-source-open").click()
+            expect(page.locator(f"#kilde-article [data-article-id='{case['article_id']}']")).to_be_visible()
+            expect(page.locator("#kilde-article #kilde-hl")).to_be_visible()
+        seen = page.evaluate(INSPECT, PANELS)
+        assert not page.dialogs, f"{case['file']}: a dialog opened: {page.dialogs}"
+        assert seen["title"] == title, f"{case['file']}: document.title changed to {seen['title']!r}"
+        assert seen["pwned"] == "undefined", f"{case['file']}: window.__pwned was set"
+        assert set(seen["tags"]) <= OUR_TAGS, f"{case['file']}: injected elements {set(seen['tags']) - OUR_TAGS}"
+        assert not seen["handlers"], f"{case['file']}: inline event handlers {seen['handlers']}"
+        assert not seen["urls"], f"{case['file']}: hostile URLs in attributes {seen['urls']}"
+
+    # The attacks were really on the page, as text: the articles were cited and opened.
+    assert len(cited) == len(hostile_cases()), f"only {cited} were cited"
+    assert not requests, f"the page requested {requests}"
+    page.screenshot(path=str(ARTIFACTS / "hostile.png"))
+
+
+def test_hostile_source_names_in_the_filter_list_are_plain_text(page, kilde_server):
+    page.goto(f"{kilde_server.url}/?lang=en")
+    page.get_by_text("Filters").click()
+    page.locator("#kilde-sources input").first.click()
+    option = page.get_by_text("onmouseover=alert('source')", exact=False).first
+    expect(option).to_be_visible()
+    option.hover()
+    page.wait_for_timeout(300)
+    assert not page.dialogs
+    assert page.locator("b[onmouseover]").count() == 0
