@@ -1,0 +1,62 @@
+"""SIGKILL during an ingest, then a re-run: the store converges to exactly what an uninterrupted ingest
+builds (same article ids, chunk ids and counts), and Chroma loads cleanly."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.build import build_pipeline
+from assistant.lexical import LexicalIndex
+from tests.conftest import make_settings
+
+KILDE = str(Path(sys.executable).with_name("kilde"))
+
+
+def snapshot(settings, embedder):
+    pipeline = build_pipeline(settings, embedder=embedder)
+    stored = pipeline.store.stored_articles()
+    owners = pipeline.store.chunk_owners()
+    lexical = LexicalIndex.load(pipeline.lexical.root)
+    return {
+        "articles": sorted((aid, s.meta.content_hash) for aid, s in stored.items()),
+        "chunks": sorted(owners),
+        "lexical_matches_store": lexical is not None and lexical.generation == pipeline.store.generation()
+        and sorted(lexical.chunk_ids) == sorted(owners),
+    }
+
+
+def kill_during_ingest(corpus: Path, env: dict, delay_s: float) -> int:
+    process = subprocess.Popen([KILDE, "ingest", str(corpus), "--json"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    time.sleep(delay_s)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return process.returncode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(int(os.environ.get("KILDE_CRASH_TRIALS", "1"))))
+def test_rerun_after_sigkill_converges_to_the_uninterrupted_store(trial, tmp_path, small_corpus, built_index,
+                                                                  embedder, tiktoken_cache):
+    reference = snapshot(built_index, embedder)
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "KILDE_DATA_DIR": str(data_dir), "KILDE_CACHE_DIR": str(tiktoken_cache)}
+    rng = random.Random(trial)
+    outcome = kill_during_ingest(small_corpus, env, delay_s=rng.uniform(3.0, 12.0))
+
+    rerun = subprocess.run([KILDE, "ingest", str(small_corpus), "--json"], env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Error loading hnsw index" not in rerun.stderr
+    report = json.loads(rerun.stdout)
+    after = snapshot(make_settings(data_dir, tiktoken_cache), embedder)
+    assert after == reference, f"killed with {outcome}, rerun {report}"
+    assert after["lexical_matches_store"]
