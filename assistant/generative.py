@@ -84,7 +84,8 @@ def neutralise(text: str) -> str:
 
 
 def _meta(value: str | None) -> str:
-    return neutralise(_TAG.sub("", value or "")).replace('"', "'").replace("\n", " ").strip()
+    text = neutralise(_TAG.sub("", _ACTIVE.sub("", value or ""))).replace('"', "'")
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def format_passage(n: int, hit: Hit, text: str) -> str:
@@ -279,6 +280,10 @@ def split_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
     out: list[tuple[str, list[int]]] = []
     for start, end in sentence_spans(text):
         piece = text[start:end]
+        leading = re.match(r"(?:\s*\[\d+\])+", piece)
+        if leading and out:  # "… assistance. [1] Next sentence": the marker closes the sentence before
+            out[-1][1].extend(int(n) for n in re.findall(r"\[(\d+)\]", leading.group()))
+            piece = piece[leading.end():]
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", piece)]
         bare = re.sub(r"\s*\[\d+\]", "", piece).strip()
         if not re.search(r"\w", bare):

@@ -68,7 +68,7 @@ class Reply:
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: dict[str, Any]
     at: float
 
@@ -97,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
         owner = self.server.owner
-        owner.requests.append(Recorded(self.path, dict(self.headers), body, time.monotonic()))
+        owner.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                       time.monotonic()))
         if self.path.rstrip("/").endswith("/embeddings"):
             return self._embeddings(body)
         if self.path.rstrip("/").endswith("/chat/completions"):
