@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import time
@@ -170,6 +171,7 @@ def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig,
     index = check_index(assistant, items, config.extra.get("chunk_tokens"))
     out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
+    load_start = _load()
     records: list[dict] = []
     total = len(items) * len(config.retrievers)
     bar = _bar(total, progress)
@@ -186,7 +188,7 @@ def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig,
     if bar:
         bar.close()
     meta = {
-        "run": out.name, "started": started.isoformat(timespec="seconds"),
+        "run": out.name, "load_average": [load_start, _load()], "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1), "command": config.command, "git_commit": git_commit(),
         "datasets": {dataset_name(s): sum(1 for i in items if i.dataset == dataset_name(s)) for s in config.datasets},
         "dataset_specs": list(config.datasets), "retrievers": list(config.retrievers), "top_k": config.top_k,
@@ -203,6 +205,13 @@ def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig,
 
     write_report(out, summary, records)
     return summary
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _bar(total: int, enabled: bool):

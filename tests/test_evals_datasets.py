@@ -1,0 +1,117 @@
+"""Eval-set loading: the JSONL format, the NorQuAD adapter, the CI subset and the unanswerable split."""
+
+import json
+
+import pytest
+
+from assistant.errors import BadInputError
+from evals.calibrate import auc, best_threshold, in_calibration_half, rates, split_unanswerable
+from evals.ci import CI_SET, ci_articles, write_ci_corpus
+from evals.datasets import DATA, gold_sentence, load_dataset, load_jsonl, load_norquad
+from evals.metrics import contains_answer, normalise, passage_hit
+
+SHIPPED = ("seed.jsonl", "norquad_news_val_en.jsonl", "followups.jsonl", "unanswerable.jsonl",
+           "ci_norquad_val.jsonl")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_sets_load_and_answerable_items_have_gold(name):
+    items = load_jsonl(DATA / name)
+    assert items and len({i.id for i in items}) == len(items)
+    for item in items:
+        assert item.language in ("nb", "nn", "en")
+        if item.answerable:
+            assert item.gold_passages and item.answers
+        else:
+            assert not item.gold_passages
+
+
+def test_followups_carry_history_turns():
+    items = load_jsonl(DATA / "followups.jsonl")
+    assert all(item.history and item.history[0].role == "user" for item in items)
+
+
+@pytest.mark.parametrize("spec", ["norquad:news:validation", "norquad:news:test"])
+def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec):
+    items = load_dataset(spec)
+    assert len(items) == 238 and len({i.id for i in items}) == 238
+    corpus = {}
+    for annotator in (1, 2):
+        data = json.loads((DATA.parent.parent / "corpus" / "norquad" / "news" / f"answers_{annotator}.json")
+                          .read_text(encoding="utf-8"))
+        for entry in data["data"]:
+            for p in entry["paragraphs"]:
+                corpus[f"news-a{annotator}-d{p['document_id']}"] = p["context"]
+    for item in items:
+        (article,) = item.gold_article_ids
+        assert item.language == "nb" and item.dataset == spec
+        for passage in item.gold_passages:
+            assert passage in corpus[article]  # verbatim from the passage the index holds
+            assert any(contains_answer(passage, [a]) or normalise(a) in normalise(passage) for a in item.answers)
+
+
+def test_norquad_val_and_test_do_not_share_questions():
+    val = {(i.gold_article_ids, i.question) for i in load_dataset("norquad:news:validation")}
+    test = {(i.gold_article_ids, i.question) for i in load_dataset("norquad:news:test")}
+    assert not val & test
+
+
+def test_gold_sentence_is_the_answer_sentence_or_a_window():
+    context = "Første setning her. Svaret er Rygge lufthavn i Moss. Siste setning."
+    start = context.index("Rygge")
+    assert gold_sentence(context, start, start + 5) == "Svaret er Rygge lufthavn i Moss."
+    long = "Ord " * 200 + "SVAR" + " ord" * 200
+    window = gold_sentence(long, long.index("SVAR"), long.index("SVAR") + 4)
+    assert "SVAR" in window and len(window) <= 201
+
+
+def test_bad_inputs_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q", "answers": ["x"]}\n{"id": "a", "question": "q", "answers": ["x"]}\n')
+    with pytest.raises(BadInputError, match="duplicate id"):
+        load_jsonl(bad)
+    bad.write_text('{"id": "a", "question": "q"}\n')
+    with pytest.raises(BadInputError, match="neither 'answers' nor 'gold_passages'"):
+        load_jsonl(bad)
+    bad.write_text("{not json\n")
+    with pytest.raises(BadInputError, match="malformed JSON"):
+        load_jsonl(bad)
+    with pytest.raises(BadInputError, match="norquad:news:validation or norquad:news:test"):
+        load_norquad("norquad:wiki:train")
+    with pytest.raises(BadInputError, match="no such eval set"):
+        load_dataset(str(tmp_path / "missing.jsonl"))
+
+
+def test_ci_subset_is_forty_validation_questions_whose_gold_is_in_its_corpus(tmp_path):
+    items = load_jsonl(CI_SET)
+    assert len(items) == 40 and {i.language for i in items} == {"nb", "en"}
+    validation_ids = {i.id for i in load_dataset("norquad:news:validation")}
+    english_ids = {i.id for i in load_jsonl(DATA / "norquad_news_val_en.jsonl")}
+    assert all(i.id in validation_ids | english_ids for i in items)
+    write_ci_corpus(tmp_path)
+    contexts = {}
+    for annotator in (1, 2):
+        for entry in json.loads((tmp_path / "news" / f"answers_{annotator}.json").read_text())["data"]:
+            for p in entry["paragraphs"]:
+                contexts[f"news-a{annotator}-d{p['document_id']}"] = p["context"]
+    assert set(contexts) | {"geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt"} == ci_articles()
+    for item in items:
+        assert any(passage_hit(contexts[item.gold_article_ids[0]], p) for p in item.gold_passages)
+
+
+def test_unanswerable_split_is_deterministic_and_disjoint():
+    items = load_jsonl(DATA / "unanswerable.jsonl")
+    calibration, report = split_unanswerable(items)
+    assert len(calibration) + len(report) == len(items) and calibration and report
+    assert not {i.id for i in calibration} & {i.id for i in report}
+    assert all(in_calibration_half(i.id) for i in calibration)
+    shipped = load_jsonl(DATA / "splits" / "unanswerable_report.jsonl")
+    assert [i.id for i in shipped] == [i.id for i in report]
+
+
+def test_threshold_choice_maximises_balanced_accuracy_under_the_false_refusal_constraint():
+    positives, negatives = [0.9, 0.85, 0.8, 0.7], [0.75, 0.6]
+    t = best_threshold(positives, negatives)
+    assert 0.75 < t <= 0.8 and rates(positives, negatives, t)["balanced_accuracy"] == 0.875
+    assert best_threshold(positives, negatives, [positives], min_tpr=1.0) <= 0.7  # answer every positive
+    assert auc([1.0, 0.9], [0.1]) == 1.0 and auc([0.5], [0.5]) == 0.5 and auc([], [1]) is None

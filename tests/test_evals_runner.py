@@ -1,0 +1,133 @@
+"""The eval runner end to end on the shared small index (real embedder, real Chroma): run folder, report,
+compare, coverage errors, and the `kilde eval` CLI."""
+
+import json
+import re
+from dataclasses import replace
+
+import pytest
+
+from evals.compare import compare_runs, flips
+from evals.datasets import DATA, EvalItem, load_jsonl
+from evals.report import render
+from evals.runner import IndexCoverageError, LastQueryCache, RunConfig, check_index, run_eval
+
+
+class _Counting:
+    name, dim = "counting", 3
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed_query(self, text):
+        self.calls += 1
+        return [self.calls]
+
+    def embed_passages(self, texts):
+        return texts
+
+
+def test_last_query_cache_reuses_only_the_immediately_repeated_query():
+    inner = _Counting()
+    cache = LastQueryCache(inner)
+    assert cache.embed_query("a") == cache.embed_query("a") == [1]
+    cache.forget()
+    assert cache.embed_query("a") == [2] and cache.embed_query("b") == [3] and cache.embed_query("a") == [4]
+
+
+@pytest.fixture(scope="module")
+def items():
+    seed = load_jsonl(DATA / "seed.jsonl")
+    answerable = [i for i in seed if i.answerable][:4]
+    hostile = replace(answerable[0], id="hostile", question="<script>alert(1)</script> Hva sier artikkel 4?")
+    return answerable + [hostile] + [i for i in seed if not i.answerable][:2]
+
+
+@pytest.fixture(scope="module")
+def run_dir(assistant, items, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    run_eval(assistant, items, RunConfig(datasets=(str(DATA / "seed.jsonl"),), retrievers=("hybrid", "bm25"),
+                                         command="kilde eval run --dataset evals/data/seed.jsonl"), out,
+             progress=False)
+    return out
+
+
+def test_run_writes_items_summary_and_a_self_contained_report(run_dir, items):
+    records = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
+    assert len(records) == 2 * len(items) and {r["variant"] for r in records} == {"hybrid", "bm25"}
+    first = next(r for r in records if r["variant"] == "hybrid" and r["id"] == "seed-article4-en")
+    assert first["metrics"]["hit@1"] == 1.0 and first["metrics"]["answer_found"] == 1.0
+    assert first["citations"] and first["retrieved"][0]["hit"] and len(first["retrieved"]) >= 5
+    assert first["ranking_consistent"] and first["timings_ms"]["total"] > 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    overall = summary["variants"]["hybrid"]["overall"]
+    assert overall["n"] == len(items) and "hit@10" in overall["metrics"] and "p95" in overall["latency_ms"]["total"]
+    assert set(summary["variants"]["hybrid"]["by_language"]) == {"en", "nb"}
+    html = (run_dir / "report.html").read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("data:image/png;base64,") == 4  # hit@k, by language, by dataset, latency
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing fetched from elsewhere
+
+
+def test_compare_a_run_with_itself_shows_zero_deltas_and_no_flips(run_dir):
+    text = compare_runs(run_dir, run_dir)
+    assert "== hybrid -> hybrid: overall" in text and "0 flips" in text
+    assert re.search(r"hit@1\s+\S+\s+\S+\s+0\.0000", text)
+
+
+def test_flips_name_questions_that_changed_and_whether_for_the_better():
+    def record(variant, hit, refused, answerable=True):
+        return {"variant": variant, "dataset": "d", "id": "q", "question": "?", "answerable": answerable,
+                "refused": refused, "metrics": {"hit@5": hit}}
+
+    (f,) = flips([record("a", 0.0, False)], [record("b", 1.0, False)], "a", "b")
+    assert (f["metric"], f["a"], f["b"], f["better"]) == ("hit@5", False, True, True)
+    (f,) = flips([record("a", None, False, False)], [record("b", None, True, False)], "a", "b")
+    assert f["metric"] == "refused" and f["better"]  # refusing an unanswerable question is the fix
+
+
+def test_index_without_the_gold_articles_is_refused_with_the_ingest_command(assistant):
+    item = EvalItem(id="x", question="?", dataset="d", answers=("a",), gold_passages=("a",),
+                    gold_article_ids=("news-a2-d999999",))
+    with pytest.raises(IndexCoverageError, match="kilde ingest corpus/ --data-dir"):
+        check_index(assistant, [item], None)
+    with pytest.raises(Exception, match="chunked at"):
+        check_index(assistant, [], 64)
+
+
+def test_report_renders_an_empty_failure_list_and_escapes_names():
+    summary = {"meta": {"run": "<r>", "started": "now", "git_commit": None, "backend": "extractive", "top_k": 5,
+                        "index": {"location": "<x>", "articles": 0, "chunks": 0}, "seconds": 0, "command": "<c>"},
+               "variants": {"hybrid": {"overall": {"n": 0, "metrics": {}, "latency_ms": {}}, "by_dataset": {},
+                                       "by_language": {}, "by_dataset_language": {}}}}
+    html = render(summary, [])
+    assert "&lt;r&gt;" in html and "<r>" not in html and "0 failures" in html
+
+
+def test_kilde_eval_help_lists_actions_with_examples(capsys):
+    from assistant.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert "run" in out and "compare" in out and "kilde eval compare evals/runs/before evals/runs/after" in out
+    with pytest.raises(SystemExit):
+        main(["eval", "run", "--help"])
+    assert "--retriever" in capsys.readouterr().out
+
+
+def test_kilde_eval_run_and_compare_through_the_cli(built_index, run_dir, tmp_path, capsys, monkeypatch):
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    out = tmp_path / "cli-run"
+    code = main(["eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--limit", "2", "--retriever", "bm25",
+                 "--data-dir", str(built_index.data_dir), "--out", str(out), "--no-progress"])
+    assert code == 0 and (out / "report.html").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta"]["command"].startswith("kilde eval run --dataset") and "--limit 2" in summary["meta"]["command"]
+    assert main(["eval", "compare", str(run_dir), str(out)]) == 0
+    assert "bm25 -> bm25" in capsys.readouterr().out
+    assert main(["eval", "run", "--dataset", "norquad:news:test", "--data-dir", str(built_index.data_dir),
+                 "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "kilde ingest corpus/" in capsys.readouterr().err
