@@ -7,7 +7,7 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup system-deps demo ingest serve test test-fast eval bench soak lint clean
+.PHONY: setup system-deps demo ingest test test-fast lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,5 @@ lint:
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+include evals/eval.mk
