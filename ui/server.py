@@ -129,7 +129,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["content-type", "accept", "accept-language"], max_age=600)
+                       allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)
 
     mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
              "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),

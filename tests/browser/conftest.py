@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.support import (ARTIFACTS, CHROMIUM_ARGS, HostPages, KildeProcess, chromium_path,
-                                   ensure_ui_index, free_port)
+from tests.browser.support import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    HostPages,
+    KildeProcess,
+    chromium_path,
+    ensure_ui_index,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")

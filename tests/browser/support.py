@@ -90,7 +90,7 @@ class KildeProcess:
                                         env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             wait_ready(self.url, timeout, self.process)
-        except Exception:
+        except (RuntimeError, TimeoutError):
             self.stop()
             raise RuntimeError(f"kilde serve did not start:\n{self.log_path.read_text()[-3000:]}") from None
         return self

@@ -43,6 +43,8 @@ def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server):
     page.on("request", lambda r: requests.append(r.url) if "evil.example" in r.url else None)
     cited = []
     for case in hostile_cases():
+        page.locator("#kilde-new").click()  # each question on its own, not as a follow-up
+        expect(page.locator("#kilde-conversation .kilde-empty")).to_be_visible()
         ask(page, case["question"])
         answer = last_answer(page)
         markers = answer.locator("button.kilde-cite")
