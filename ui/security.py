@@ -53,8 +53,13 @@ def address_in(host: str | None, networks: tuple[str, ...]) -> bool:
     return False
 
 
+def allowed_origins(settings: Settings) -> tuple[str, ...]:
+    """KILDE_ALLOWED_ORIGINS as browsers send them: scheme://host[:port], no trailing slash."""
+    return tuple(origin.strip().rstrip("/") for origin in settings.allowed_origins if origin.strip())
+
+
 def frame_ancestors(settings: Settings) -> str:
-    return " ".join(["'self'", *settings.allowed_origins])
+    return " ".join(["'self'", *allowed_origins(settings)])
 
 
 def security_headers(settings: Settings) -> list[tuple[str, str]]:
@@ -151,6 +156,7 @@ class Gate:
         self.settings = settings
         self.sessions = sessions or SessionStore()
         self.headers = security_headers(settings)
+        self.allowed = allowed_origins(settings)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -199,7 +205,7 @@ class Gate:
             return None
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
         own = f"{scheme}://{headers.get('host', '')}"
-        if origin == own or origin in self.settings.allowed_origins:
+        if origin == own or origin in self.allowed:
             return None
         return Refusal(403, "origin_not_allowed",
                        f"Origin {origin} is not allowed. Add it to KILDE_ALLOWED_ORIGINS on the Kilde server.")

@@ -34,7 +34,7 @@ from assistant.errors import (
 from ui.api import NotFound, RateLimited, api_router
 from ui.app import CSS_PATH, build_app, theme
 from ui.feedback import FeedbackLog
-from ui.security import Gate, RateLimiter, SessionStore, is_loopback
+from ui.security import Gate, RateLimiter, SessionStore, allowed_origins, is_loopback
 from ui.widget import build_widget
 
 log = logging.getLogger("kilde.ui")
@@ -127,7 +127,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
-    app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+    app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)
 
@@ -145,6 +145,18 @@ def check_binding(settings: Settings) -> None:
                           "Use --host 127.0.0.1, or set KILDE_AUTH_MODE=session or proxy (see docs/ui.md).")
 
 
+def check_port_free(settings: Settings) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise ConfigError(f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}). Is Kilde already "
+                              "running? Stop it, or pick another port with --port or KILDE_PORT.") from None
+
+
 def warm_up(assistant: Assistant) -> None:
     """Load the models before the first visitor: one question, answered and thrown away."""
     from assistant.assistant import AskRequest
@@ -159,6 +171,7 @@ def serve(settings: Settings, banner: str | None = None) -> int:
     import uvicorn
 
     check_binding(settings)
+    check_port_free(settings)
     from assistant.build import build_assistant
 
     assistant = build_assistant(settings)
