@@ -1,0 +1,80 @@
+"""Two `kilde serve` replicas against one `chroma run` server: an article ingested by the single
+writer is answered by a replica that never saw the ingest (docs/scale-out.md)."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED, write_distractors
+from tests.servers import chroma_server, free_port, wait_http
+
+KILDE = str(Path(sys.executable).with_name("kilde"))
+NEW_ARTICLE = ("4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
+               "svevebane fra sentrum til toppen av Lyngfjellet. Banen skal koste 412 millioner kroner og åpne i "
+               "2028.\n\nOrdfører Inga Solum sier svevebanen blir et løft for reiselivet i hele regionen.")
+
+
+def ask(port: int, question: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", method="POST",
+                                     data=json.dumps({"question": question}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path, tiktoken_cache):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    write_distractors(corpus, count=2)
+    base_env = {**os.environ, "KILDE_CACHE_DIR": str(tiktoken_cache), "GRADIO_ANALYTICS_ENABLED": "False"}
+
+    with chroma_server(tmp_path / "chroma") as url:
+        base_env["KILDE_CHROMA_URL"] = url
+        writer = {**base_env, "KILDE_DATA_DIR": str(tmp_path / "writer")}
+        subprocess.run([KILDE, "ingest", str(corpus), "--json"], env=writer, check=True, capture_output=True,
+                       timeout=600)
+
+        replicas = []
+        try:
+            for name in ("replica-a", "replica-b"):
+                port = free_port()
+                env = {**base_env, "KILDE_DATA_DIR": str(tmp_path / name)}
+                log = open(tmp_path / f"{name}.log", "wb")
+                process = subprocess.Popen([KILDE, "serve", "--port", str(port)], env=env, stdout=log,
+                                           stderr=subprocess.STDOUT)
+                replicas.append((process, port, log))
+                wait_http(f"http://127.0.0.1:{port}/readyz", timeout_s=180, process=process)
+
+            question = "Hva skal svevebanen i Brattvik koste?"
+            before = ask(replicas[1][1], question)
+            assert not any(c["article_id"] == "svevebane" for c in before["citations"])
+
+            (corpus / "svevebane.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+            report = subprocess.run([KILDE, "ingest", str(corpus), "--json"], env=writer, check=True,
+                                    capture_output=True, text=True, timeout=600)
+            assert json.loads(report.stdout)["added"] == 1
+
+            for _, port, _ in replicas:  # neither replica ran the ingest; both see the new article
+                answer = ask(port, question)
+                assert answer["answerable"], answer
+                assert answer["citations"][0]["article_id"] == "svevebane"
+                assert answer["citations"][0]["quote"] in NEW_ARTICLE
+            # The replica's lexical side caught up through the shared generation, not by a per-query rebuild.
+            snapshot = tmp_path / "replica-b" / "lexical" / "kilde" / "CURRENT"
+            assert snapshot.exists()
+        finally:
+            for process, _, log in replicas:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                log.close()
