@@ -15,8 +15,9 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -29,16 +30,16 @@ from assistant.extractive import NOT_FOUND
 from assistant.lexical import analyse_query
 from assistant.support import SupportChecker
 from assistant.tokens import get_encoding
-from assistant.types import Answer, Citation, Hit, Sentence, Turn
+from assistant.types import Answer, Citation, Sentence
 from ingest.sentences import sentence_spans
+from prompts.passages import _ACTIVE, _CHAT_TOKENS, _TAG, ContextBudget, format_passage
 
 if TYPE_CHECKING:
-    from assistant.assistant import Assistant, AskRequest
+    from assistant.assistant import AskRequest, Assistant
 
 log = logging.getLogger("kilde.generative")
 
 HISTORY_TURNS = 6
-PROMPT_SAFETY_TOKENS = 64  # per-message framing the chat template adds, plus slack for other tokenizers
 MIN_CONTEXT_TOKENS = 512
 
 NOTICES = {
@@ -69,109 +70,8 @@ def redact(text: str, secret: str | None) -> str:
     return re.sub(r"\b(sk-[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+", r"\1…", text)
 
 
-# -- passages in the prompt ----------------------------------------------------------------------
-
-_DELIMITER = re.compile(r"<\s*/?\s*passage\b", re.IGNORECASE)
-_CHAT_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<<\s*/?SYS\s*>>|</?s>", re.IGNORECASE)
-_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
-
-
-def neutralise(text: str) -> str:
-    """Passage text as inert data: it cannot close the passage delimiter or fake a chat-template turn."""
-    text = _DELIMITER.sub(lambda m: m.group().replace("<", "‹"), text)
-    return _CHAT_TOKENS.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "⟦")
-                            .replace("]", "⟧"), text)
-
-
-def _meta(value: str | None) -> str:
-    text = neutralise(_TAG.sub("", _ACTIVE.sub("", value or ""))).replace('"', "'")
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def format_passage(n: int, hit: Hit, text: str) -> str:
-    a = hit.article
-    head = f'<passage id="{n}" title="{_meta(a.title)}"'
-    if a.date:
-        head += f' date="{_meta(a.date)}"'
-    if a.source:
-        head += f' source="{_meta(a.source)}"'
-    return f"{head}>\n{neutralise(text.strip())}\n</passage>"
-
-
-@dataclass(frozen=True)
-class Shown:
-    """A passage as it was numbered and shown to the model."""
-
-    n: int
-    hit: Hit
-    text: str  # possibly trimmed to its most relevant sentences
-
-
-class ContextBudget:
-    """Keeps the most relevant passages, and within a long passage its most relevant sentences, so
-    the prompt always fits `llm_context_tokens - llm_max_tokens`."""
-
-    def __init__(self, encoding, context_tokens: int, max_tokens: int):
-        self.encoding = encoding
-        self.limit = context_tokens - max_tokens - PROMPT_SAFETY_TOKENS
-
-    def count(self, text: str) -> int:
-        return len(self.encoding.encode(text, disallowed_special=()))
-
-    def count_messages(self, messages: Sequence[prompts.Message]) -> int:
-        return sum(self.count(m.content) + 4 for m in messages) + 3
-
-    def fit(self, hits: Sequence[Hit], available: int, relevance) -> list[Shown]:
-        """`relevance(texts) -> scores` ranks sentences inside a passage that does not fit whole."""
-        shown: list[Shown] = []
-        remaining = available
-        for hit in hits:
-            n = len(shown) + 1
-            block = format_passage(n, hit, hit.chunk.text)
-            cost = self.count(block) + 2
-            if cost <= remaining:
-                shown.append(Shown(n, hit, hit.chunk.text))
-                remaining -= cost
-                continue
-            trimmed = self.trim(n, hit, remaining - 2, relevance)
-            if trimmed is None:
-                break
-            shown.append(Shown(n, hit, trimmed))
-            remaining -= self.count(format_passage(n, hit, trimmed)) + 2
-        return shown
-
-    def trim(self, n: int, hit: Hit, available: int, relevance) -> str | None:
-        text = hit.chunk.text
-        spans = sentence_spans(text) or [(0, len(text))]
-        frame = self.count(format_passage(n, hit, ""))
-        if available - frame < 16:
-            return None
-        order = sorted(range(len(spans)), key=lambda i: -relevance([text[s:e] for s, e in spans])[i]) \
-            if len(spans) > 1 else [0]
-        keep: list[int] = []
-        for i in order:
-            candidate = sorted(keep + [i])
-            if self.count(format_passage(n, hit, _join(text, spans, candidate))) <= available:
-                keep = candidate
-        if keep:
-            return _join(text, spans, keep)
-        tokens = self.encoding.encode(text[spans[order[0]][0]: spans[order[0]][1]], disallowed_special=())
-        return self.encoding.decode(tokens[: available - frame - 2]) + " …"
-
-
-def _join(text: str, spans, indices: list[int]) -> str:
-    parts, previous = [], None
-    for i in indices:
-        if previous is not None and i != previous + 1:
-            parts.append("…")
-        parts.append(text[spans[i][0]: spans[i][1]])
-        previous = i
-    return " ".join(parts)
-
-
 # -- post-check of the model's output -------------------------------------------------------------
 
-_ACTIVE = re.compile(r"<(script|style|iframe|object|svg|form)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
@@ -393,7 +293,7 @@ class GenerativeAnswerer:
 
     # -- streaming -------------------------------------------------------------------------------
 
-    def stream(self, assistant: "Assistant", request: "AskRequest") -> Iterator:
+    def stream(self, assistant: Assistant, request: AskRequest) -> Iterator:
         from assistant.assistant import Delta
 
         t0 = time.perf_counter()
@@ -429,7 +329,7 @@ class GenerativeAnswerer:
                 pieces.append(tail)
                 yield Delta(tail)
             state["timings"]["generate"] = (time.perf_counter() - t1) * 1000
-        except Exception as exc:  # noqa: BLE001 - every failure of the model ends in the honest fallback
+        except Exception as exc:
             reason = self._reason(exc)
             if not self._is_model_failure(exc):
                 raise
@@ -549,9 +449,9 @@ def build_chat_models(settings: Settings):
     """The two ChatOpenAI clients: streaming for answers, plain for condensing follow-ups."""
     from langchain_openai import ChatOpenAI
 
-    common = dict(model=settings.llm_model, api_key=settings.llm_api_key or "not-needed",
-                  base_url=settings.llm_base_url, timeout=settings.llm_timeout_s,
-                  max_retries=settings.llm_max_retries, temperature=0)
+    common = {"model": settings.llm_model, "api_key": settings.llm_api_key or "not-needed",
+              "base_url": settings.llm_base_url, "timeout": settings.llm_timeout_s,
+              "max_retries": settings.llm_max_retries, "temperature": 0}
     extra = {}
     if settings.llm_backend == "openai-compatible":
         # Local servers (llama.cpp, older Ollama and vLLM builds) read `max_tokens`, not only the newer

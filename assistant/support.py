@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, Sequence
+from itertools import pairwise
+from typing import Protocol
 
 import numpy as np
 
@@ -135,7 +137,7 @@ def passage_windows(passage: str, pairs: bool = True) -> list[tuple[int, int]]:
     windows = list(spans)
     if not pairs:
         return windows
-    windows += [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    windows += [(a[0], b[1]) for a, b in pairwise(spans)]
     return windows
 
 

@@ -139,7 +139,7 @@ def test_follow_up_is_condensed_by_the_model_and_then_answered(generative, serve
     history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", f"{ARTICLE4_EN} [1]"))
     _, answer = run(generative, AskRequest("And what does Article 51 say?", history=history))
 
-    condense, answer_request = server.chat_requests
+    condense, _ = server.chat_requests
     assert not condense.body.get("stream")
     assert DEMO_QUESTION_EN in condense.body["messages"][-1]["content"]
     assert "[1]" not in condense.body["messages"][-1]["content"]  # markers are stripped from history

@@ -14,7 +14,7 @@ import pytest
 
 import prompts
 from assistant.extractive import NOT_FOUND
-from assistant.generative import format_passage, neutralise
+from prompts.passages import format_passage, neutralise
 from assistant.types import ArticleMeta, Chunk, Hit
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -38,14 +38,14 @@ PASSAGES = "\n\n".join([
 ])
 
 CASES = {
-    ("answer", "en"): dict(passages=PASSAGES, question="What does Article 4 commit each side to?",
-                           not_found=NOT_FOUND["en"]),
-    ("answer", "nb"): dict(passages=PASSAGES, question="Hva forplikter artikkel 4 hver av partene til?",
-                           not_found=NOT_FOUND["nb"]),
-    ("condense", "en"): dict(history="User: What does Article 4 commit each side to?\nAssistant: Military help.",
-                             question="And Article 51?"),
-    ("condense", "nb"): dict(history="User: Hva sier artikkel 4?\nAssistant: Militær hjelp.",
-                             question="Og artikkel 51?"),
+    ("answer", "en"): {"passages": PASSAGES, "question": "What does Article 4 commit each side to?",
+                           "not_found": NOT_FOUND["en"]},
+    ("answer", "nb"): {"passages": PASSAGES, "question": "Hva forplikter artikkel 4 hver av partene til?",
+                           "not_found": NOT_FOUND["nb"]},
+    ("condense", "en"): {"history": "User: What does Article 4 commit each side to?\nAssistant: Military help.",
+                             "question": "And Article 51?"},
+    ("condense", "nb"): {"history": "User: Hva sier artikkel 4?\nAssistant: Militær hjelp.",
+                             "question": "Og artikkel 51?"},
 }
 
 

@@ -53,15 +53,15 @@ class Reply:
 
     # Misbehaviour, by name.
     @classmethod
-    def rate_limited(cls, retry_after: float = 1) -> "Reply":
+    def rate_limited(cls, retry_after: float = 1) -> Reply:
         return cls(status=429, headers={"Retry-After": f"{retry_after:g}"}, error="Rate limit reached")
 
     @classmethod
-    def server_error(cls) -> "Reply":
+    def server_error(cls) -> Reply:
         return cls(status=500, error="The server had an error while processing your request")
 
     @classmethod
-    def refused(cls, status: int = 400, message: str = "Request refused") -> "Reply":
+    def refused(cls, status: int = 400, message: str = "Request refused") -> Reply:
         return cls(status=status, error=message)
 
 
@@ -84,12 +84,12 @@ def hashed_embedding(text: str, dim: int = 64) -> list[float]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -163,9 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if reply.malformed_after is not None and i == reply.malformed_after:
                     self._send(b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n')
-                if reply.stall_after is not None and i == reply.stall_after:
-                    if owner.stopping.wait(reply.stall_s):
-                        return
+                if reply.stall_after is not None and i == reply.stall_after and owner.stopping.wait(reply.stall_s):
+                    return
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, reply.finish_reason))
             self._event("[DONE]")
@@ -184,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "ScriptedLLMServer"
+    owner: ScriptedLLMServer
 
 
 class ScriptedLLMServer:
@@ -205,7 +204,7 @@ class ScriptedLLMServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def script(self, *replies: Reply | str) -> "ScriptedLLMServer":
+    def script(self, *replies: Reply | str) -> ScriptedLLMServer:
         with self._lock:
             self._replies.extend(Reply(r) if isinstance(r, str) else r for r in replies)
         return self
@@ -223,7 +222,7 @@ class ScriptedLLMServer:
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
 
-    def start(self) -> "ScriptedLLMServer":
+    def start(self) -> ScriptedLLMServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-llm", daemon=True)
         self._thread.start()
         return self
@@ -235,7 +234,7 @@ class ScriptedLLMServer:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ScriptedLLMServer":
+    def __enter__(self) -> ScriptedLLMServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
