@@ -144,6 +144,12 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -
             answer = assistant.ask(ask_request)
         return JSONResponse(answer.to_dict())
 
+    @router.get("/api/ask", include_in_schema=False)
+    def ask_needs_post() -> JSONResponse:
+        return JSONResponse({"error": "method_not_allowed",
+                             "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.'},
+                            status_code=405, headers={"Allow": "POST"})
+
     @router.get("/api/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
                 responses=ERRORS, summary="One article's cleaned text and metadata")
     def article(article_id: str) -> dict:
@@ -168,5 +174,12 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -
         articles, chunks = store.counts()
         return JSONResponse({"status": "ready", "articles": articles, "chunks": chunks,
                              "embedder": store.recorded_embedder(), "backend": settings.llm_backend})
+
+    @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    def unknown(path: str) -> JSONResponse:
+        return JSONResponse({"error": "not_found",
+                             "message": f"No API route /api/{path[:80]}; see /docs for the API."},
+                            status_code=404)
 
     return router
