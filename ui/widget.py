@@ -25,7 +25,7 @@ def build_widget(assistant, settings, limiter=None, feedback=None):
     return build_app(assistant, settings, limiter, feedback, compact=True)
 
 
-def iframe_snippet(kilde_url: str, height: int = 640) -> str:
+def iframe_snippet(kilde_url: str, height: int = 720) -> str:
     src = html.escape(kilde_url.rstrip("/") + "/widget/", quote=True)
     return (f'<iframe src="{src}" title="Kilde" width="100%" height="{height}" '
             f'style="border: 1px solid #ddd; border-radius: 8px;" loading="lazy"></iframe>')

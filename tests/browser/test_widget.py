@@ -33,14 +33,16 @@ def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_sou
     ask(frame, DEMO_QUESTION_EN, prefix="kilde-widget")
     answer = last_answer(frame)
     expect(answer).to_contain_text("[1]")
-    answer.locator("button.kilde-cite[data-n='1']").click()
-    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_contain_text(ARTICLE4_OPENING)
-    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_be_in_viewport()
-
+    expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(ARTICLE4_OPENING)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "widget.png"))
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ARTIFACTS / "widget.png", ROOT / "docs" / "img" / "widget.png")
+
+    answer.locator("button.kilde-cite[data-n='1']").click()
+    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_contain_text(ARTICLE4_OPENING)
+    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_be_in_viewport()
+    page.screenshot(path=str(ARTIFACTS / "widget-article.png"))
 
 
 def test_widget_is_refused_in_a_page_from_an_origin_not_on_the_list(page, foreign_pages, kilde_server):
