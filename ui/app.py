@@ -8,6 +8,7 @@ Everything shown is rendered by ui/render.py as escaped text.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ui.security import CLIENT_KEY, RateLimiter
 
 STATIC = Path(__file__).with_name("static")
 CSS_PATH = STATIC / "kilde.css"
+STREAM_INTERVAL_S = 0.05  # at most ~20 screen updates a second while an answer streams
 
 # Clicking a [n] marker or a source sends (turn, n) to the server, which renders the article view.
 CLICK_JS = """
@@ -181,10 +183,15 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
             yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(), "", state)
             partial = ""
             answer = None
+            last_yield = 0.0
             try:
                 for event in assistant.stream(ask_request):
                     if isinstance(event, Delta):
                         partial += event.text
+                        now = time.monotonic()
+                        if now - last_yield < STREAM_INTERVAL_S:
+                            continue  # coalesce pieces that arrive faster than the screen needs them
+                        last_yield = now
                         shown[-1] = render.Exchange(ask_request.question, partial=partial)
                         yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(),
                                gr.skip(), state)
