@@ -133,7 +133,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
     mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
              "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),
-             "css_paths": [CSS_PATH]}
+             "css_paths": [CSS_PATH], "max_file_size": "1mb"}  # the UI takes no uploads
     gr.mount_gradio_app(app, build_widget(assistant, settings, limiter, feedback), path="/widget", **mount)
     gr.mount_gradio_app(app, build_app(assistant, settings, limiter, feedback), path="/", **mount)
     return app

@@ -58,6 +58,10 @@ def browser():
         pytest.skip("Debian's chromium is not installed: run scripts/install-system-deps.sh")
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
+    # The machine running CI may be busy: give assertions as long as actions to come true.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
