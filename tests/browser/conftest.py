@@ -56,9 +56,7 @@ def browser():
     executable = chromium_path()
     if not executable:
         pytest.skip("Debian's chromium is not installed: run scripts/install-system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect, sync_playwright
 
     # The machine running CI may be busy: give assertions as long as actions to come true.
     expect.set_options(timeout=30_000)
