@@ -54,7 +54,8 @@ def hit_curve(summary: dict) -> str:
     ax.set_xticks(HIT_KS)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Retrieval: share of questions with a gold passage in the first k chunks")
     return _png(fig)
 
@@ -90,7 +91,8 @@ def latency_histogram(records: Sequence[dict]) -> str:
         ax.hist(values, bins=30, alpha=0.55, label=variant)
     ax.set_xlabel("total latency per question (ms)")
     ax.set_ylabel("questions")
-    ax.legend(fontsize=8)
+    if by_variant:
+        ax.legend(fontsize=8)
     ax.set_title("Latency")
     return _png(fig)
 

@@ -7,8 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evals.datasets import EvalItem
-from evals.metrics import (aggregate, contains_answer, normalise, passage_hit, percentile, retrieval_metrics,
-                           score_item, strip_citations, token_f1)
+from evals.metrics import (
+    aggregate,
+    contains_answer,
+    normalise,
+    passage_hit,
+    percentile,
+    retrieval_metrics,
+    score_item,
+    strip_citations,
+    token_f1,
+)
 
 
 def test_normalise_folds_case_punctuation_guillemets_and_space():
