@@ -64,6 +64,25 @@ def add_report_half(summary: dict, records: Sequence[dict]) -> None:
         summary["meta"]["dataset_specs"].append(REPORT_HALF)
 
 
+def headline(meta: dict, variants: dict) -> list[str]:
+    """One line per set: the system's key numbers, with the baselines' hit@5 / refusal rate beside them."""
+    names = ("hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal", "refusal_unanswerable")
+    lines = ["## Overview", "", "| set | n | " + " | ".join(f"{n} (hybrid)" for n in names)
+             + " | hit@5 bm25 / dense | refusal_unanswerable bm25 / dense |", "|" + " --- |" * (len(names) + 4)]
+    for spec in meta["dataset_specs"]:
+        name = dataset_name(spec)
+        rows = {v: d["by_dataset"].get(name) for v, d in variants.items()}
+        system = rows.get("hybrid")
+        if not system:
+            continue
+        base = " / ".join(fmt("hit@5", (rows.get(v) or {}).get("metrics", {}).get("hit@5")) for v in ("bm25", "dense"))
+        refusals = " / ".join(fmt("refusal_unanswerable", (rows.get(v) or {}).get("metrics", {})
+                                  .get("refusal_unanswerable")) for v in ("bm25", "dense"))
+        lines.append(f"| `{name}` | {system['n']} | " + " | ".join(fmt(n, system["metrics"].get(n)) for n in names)
+                     + f" | {base} | {refusals} |")
+    return [*lines, ""]
+
+
 def render(summary: dict, run_dir: Path, make_command: str) -> str:
     meta, variants = summary["meta"], summary["variants"]
     calibration = _calibration()
@@ -82,6 +101,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
            ("Metric definitions: `docs/evals.md`. Rows: `hybrid` is the system as shipped; `bm25-only` and "
            "`dense-only` are the baselines, measured in the same run on the same index. bm25-only has no dense "
            "score, so it answers whenever a lexical match exists (`Assistant.is_answerable`)."), ""]
+    out += headline(meta, variants)
     for spec in meta["dataset_specs"]:
         name = dataset_name(spec)
         per_variant = [(LABELS.get(v, v), data["by_dataset"][name]) for v, data in variants.items()
@@ -165,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary, records = load_run(args.out)
     add_report_half(summary, records)
     make_command = "make eval" + (f" EVAL_INDEX={args.data_dir}" if args.data_dir else "")
-    make_command += f"   # = python -m evals.results {shlex.join(argv if argv is not None else sys.argv[1:])}"
+    shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--render-only"]
+    make_command += f"   # = python -m evals.results {shlex.join(shown)}"
     args.results.write_text(render(summary, args.out, make_command), encoding="utf-8")
     print(f"wrote {args.results}")
     return 0
