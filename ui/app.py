@@ -143,7 +143,8 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
                                                  value=[], label=t(lang0, "languages"),
                                                  elem_id=f"{prefix}-languages")
                 with gr.Row(equal_height=True):
-                    feedback_label = gr.HTML(fb_label_html(lang0), js_on_load=None, elem_id=f"{prefix}-feedback")
+                    feedback_label = gr.HTML(fb_label_html(lang0), js_on_load=None, elem_id=f"{prefix}-feedback",
+                                             visible=not compact)
                     thumbs_up = gr.Button(t(lang0, "thumbs_up"), size="sm", scale=0, min_width=90,
                                           elem_id=f"{prefix}-up")
                     thumbs_down = gr.Button(t(lang0, "thumbs_down"), size="sm", scale=0, min_width=90,
