@@ -96,3 +96,22 @@ def test_the_eval_harness_runs_on_a_small_slice(tmp_path, capsys):
     assert support_eval.main(["--data", str(data), "--no-write", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["in_sample"]["pairs"] == 12 and "written" not in report
+
+
+def test_names_tolerate_transliteration_and_ignore_title_words():
+    from assistant.support import SupportChecker as C
+
+    passage = "Opposisjonsleder Aleksej Navalnyj deltok i VM i Oberstdorf i februar."
+    names_missing = C.lexical_features("Opposition leader Alexei Navalny took part in the World Championships "
+                                       "in Oberstdorf in February.", passage, 0.9)[3]
+    assert names_missing == 0.0
+    assert C.lexical_features("Opposition leader Boris Nemtsov took part.", passage, 0.9)[3] > 0
+
+
+def test_number_words_in_the_passage_count_generously():
+    from assistant.support import SupportChecker as C
+
+    assert C.lexical_features("Two electric cars take up as much space as a bus.",
+                              "To elbiler tar like stor plass som en buss.", 0.9)[2] == 0.0
+    assert C.lexical_features("Three electric cars take up as much space as a bus.",
+                              "To elbiler tar like stor plass som en buss.", 0.9)[2] == 1.0
