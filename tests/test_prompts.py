@@ -14,8 +14,8 @@ import pytest
 
 import prompts
 from assistant.extractive import NOT_FOUND
-from prompts.passages import format_passage, neutralise
 from assistant.types import ArticleMeta, Chunk, Hit
+from prompts.passages import format_passage, neutralise
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
