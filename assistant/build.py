@@ -40,7 +40,8 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, lexical_root(settings))
-    retriever = HybridRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k)
+    retriever = HybridRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
+                                settings.lexical_same_language, settings.lexical_cross_language)
     extractive = ExtractiveAnswerer(embedder, max_sentences=settings.max_answer_sentences)
     generative = None
     if settings.llm_backend != "extractive":

@@ -3,6 +3,7 @@ quotes them verbatim, each with a citation that carries its exact offsets."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +20,27 @@ NOT_FOUND = {
     "nb": "Jeg fant ikke dette i arkivet.",
     "nn": "Eg fann ikkje dette i arkivet.",
 }
+
+
+# What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
+# matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
+_ANSWER_KINDS = (
+    (re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|gammel|høy|mange)|how (many|much|long|old|big|tall|far)|"
+                r"koste[rt]?|cost|antall|prosent|percent|beløp)\b", re.I), re.compile(r"\d")),
+    (re.compile(r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b", re.I),
+     re.compile(r"\b(1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|"
+                r"desember|january|february|march|may|june|july|october|december|mandag|tirsdag|onsdag|torsdag|"
+                r"fredag|lørdag|søndag|i dag|i går|i morgen|\d{1,2}\.\s?\w+)\b", re.I)),
+    (re.compile(r"\b(hvem|who|whom|whose)\b", re.I), re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+")),
+)
+
+
+def answer_kind_bonus(question: str, sentence: str) -> float:
+    """1.0 when the question asks for a number, date or name and the sentence holds one, else 0."""
+    for asks, holds in _ANSWER_KINDS:
+        if asks.search(question):
+            return 1.0 if holds.search(sentence) else 0.0
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -64,12 +86,13 @@ class SentenceVectors:
 
 class ExtractiveAnswerer:
     def __init__(self, embedder: Embedder, max_sentences: int = 2, passages_scored: int = 2,
-                 lexical_weight: float = 0.25, second_margin: float = 0.03):
+                 lexical_weight: float = 0.25, second_margin: float = 0.03, kind_weight: float = 0.04):
         self.vectors = SentenceVectors(embedder)
         self.max_sentences = max_sentences
         self.passages_scored = passages_scored
         self.lexical_weight = lexical_weight
         self.second_margin = second_margin
+        self.kind_weight = kind_weight
 
     def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None) -> list[Candidate]:
         spans: list[tuple[int, int, int, str]] = []
@@ -89,7 +112,9 @@ class ExtractiveAnswerer:
             terms = set(analyse_query(text))
             overlap = len(query_terms & terms) / max(len(query_terms), 1)
             prior = 0.02 * (self.passages_scored - index)  # the better-ranked passage wins ties
-            out.append(Candidate(index, start, end, text, float(similarity) + self.lexical_weight * overlap + prior))
+            kind = self.kind_weight * answer_kind_bonus(question, text)
+            out.append(Candidate(index, start, end, text,
+                                 float(similarity) + self.lexical_weight * overlap + prior + kind))
         return sorted(out, key=lambda c: -c.score)
 
     def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None) -> Extract:

@@ -59,6 +59,7 @@ def analyse_query(text: str) -> list[str]:
 class LexicalHit:
     chunk_id: str
     score: float
+    language: str
 
 
 class LexicalIndex:
@@ -114,7 +115,8 @@ class LexicalIndex:
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [LexicalHit(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [LexicalHit(self.chunk_ids[i], float(scores[i]), self._language_names[self._languages[i]])
+                for i in top if scores[i] > 0]
 
     def _mask(self, filters: Filters) -> np.ndarray | None:
         if filters.empty:
