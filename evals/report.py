@@ -55,7 +55,7 @@ def hit_curve(summary: dict) -> str:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.set_title("Retrieval: share of questions with a gold passage in the first k chunks")
     return _png(fig)
 
@@ -155,7 +155,8 @@ def failure_table(records: Sequence[dict]) -> str:
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;
 margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
-.small{color:#666;font-size:11px}.hit{background:#dfd}.fail td{max-width:380px}img{max-width:100%}"""
+.small{color:#666;font-size:11px}.hit{background:#dfd}.fail td{max-width:380px}img{max-width:100%}
+pre{white-space:pre-wrap}"""
 
 
 def render(summary: dict, records: Sequence[dict]) -> str:
