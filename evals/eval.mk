@@ -1,4 +1,5 @@
-# Eval targets. Include from the Makefile with:  include evals/eval.mk
+# Eval targets, included by the Makefile (include evals/eval.mk). The eval corpus is corpus/seed + corpus/norquad
+# (not corpus/README.md, which `kilde ingest corpus/` would index as an article).
 #   make eval                                  # reproduce evals/RESULTS.md (index in $(EVAL_INDEX))
 #   make eval EVAL_INDEX=/tmp/kilde-full-index # reuse an index built elsewhere
 #   make eval-ci                               # the small CI eval with thresholds (exit 1 on regression)
@@ -10,12 +11,12 @@ EVAL_PY := $(BIN)/python
 .PHONY: eval eval-ci calibrate
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid + bm25-only + dense-only, one run
-	$(BIN)/kilde ingest corpus/ --data-dir $(EVAL_INDEX) --no-progress
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --no-progress
 	$(EVAL_PY) -m evals.results --data-dir $(EVAL_INDEX) --out $(EVAL_OUT)
 
 eval-ci: $(BIN)/python  ## small eval (seed + 40 NorQuAD validation questions) against evals/ci_thresholds.json
 	$(BIN)/kilde eval ci --out evals/runs/ci --no-progress
 
 calibrate: $(BIN)/python  ## choose answerable_threshold on validation data; writes assistant/calibration.json
-	$(BIN)/kilde ingest corpus/ --data-dir $(EVAL_INDEX) --no-progress
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --no-progress
 	$(EVAL_PY) -m evals.calibrate --data-dir $(EVAL_INDEX) --no-progress
