@@ -45,7 +45,7 @@ class Settings:
     top_k: int = 5  # passages handed to the answerer
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
-    lexical_same_language: float = 2.0  # BM25 weight in the fusion when question and chunk share a language
+    lexical_same_language: float = 1.0  # BM25 weight in the fusion when question and chunk share a language
     lexical_cross_language: float = 0.2
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
