@@ -52,6 +52,29 @@ def answer_text_html(text: str, turn: int, numbers: Sequence[int]) -> str:
     return "".join(out)
 
 
+def answer_html(answer: Answer, turn: int) -> str:
+    """The answer with its `[n]` buttons; sentences the support check rejected are wrapped and flagged."""
+    numbers = [c.n for c in answer.citations]
+    text = answer.answer
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for sentence in answer.sentences:
+        at = text.find(sentence.text, cursor) if sentence.text else -1
+        if at < 0:
+            continue
+        cursor = at + len(sentence.text)
+        if sentence.supported is False:
+            spans.append((at, cursor))
+    out: list[str] = []
+    last = 0
+    for start, end in spans:
+        out.append(answer_text_html(text[last:start], turn, numbers))
+        out.append(f'<span class="kilde-unsupported">{answer_text_html(text[start:end], turn, numbers)}</span>')
+        last = end
+    out.append(answer_text_html(text[last:], turn, numbers))
+    return "".join(out)
+
+
 def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
     if not exchanges:
         return f'<div class="kilde-conv kilde-empty"><p class="kilde-intro">{esc(t(language, "intro"))}</p></div>'
@@ -73,8 +96,10 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
                          f'<div class="kilde-text">{esc(answer.answer)}</div>'
                          f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div></div>')
             continue
-        text = answer_text_html(answer.answer, turn, [c.n for c in answer.citations])
+        text = answer_html(answer, turn)
         notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
+        if any(s.supported is False for s in answer.sentences):
+            notice += f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'
         if answer.standalone_question and answer.standalone_question != answer.question:
             notice += (f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
                        f'<q>{esc(answer.standalone_question)}</q></div>')
