@@ -108,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kilde: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kilde articles | head`: the reader left, which is not an error
+        sys.stderr.close()
+        return 0
 
 
 def settings_from(args: argparse.Namespace, **extra):

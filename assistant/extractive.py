@@ -125,7 +125,7 @@ class ExtractiveAnswerer:
         for candidate in ranked[1:]:
             if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
                 break
-            if all(abs(candidate.start - c.start) > 0 for c in chosen):
+            if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
                 chosen.append(candidate)
         chosen.sort(key=lambda c: (c.hit_index, c.start))
 

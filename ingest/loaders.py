@@ -16,6 +16,8 @@ from ingest.articles import make_article, parse_date
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
+# Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
+_NOT_ARTICLES = re.compile(r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.I)
 
 
 @dataclass
@@ -32,7 +34,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[BadInputError]]:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.suffix.lower() in SUFFIXES and not hidden:
+                if child.suffix.lower() in SUFFIXES and not hidden and not _NOT_ARTICLES.match(child.name):
                     files.append(child)
         elif path.is_file():
             if path.suffix.lower() in SUFFIXES:

@@ -165,3 +165,12 @@ def test_a_broken_file_does_not_stop_the_batch(tmp_path):
 def test_decode_prefers_utf8_and_handles_bom():
     assert decode("Blåbær".encode("utf-8-sig"), "x") == "Blåbær"
     assert decode("Blåbær".encode("utf-16"), "x") == "Blåbær"
+
+
+def test_documentation_beside_articles_is_not_ingested(tmp_path):
+    (tmp_path / "README.md").write_text("# Corpus\n\nThis folder holds the sample articles and their licence.", encoding="utf-8")
+    (tmp_path / "LICENSE").write_text("CC0", encoding="utf-8")
+    (tmp_path / "story.txt").write_text("Nyhet\n\nKommunen har vedtatt et nytt budsjett for skolene i år.", encoding="utf-8")
+    files, problems = discover([tmp_path])
+    assert [f.name for f in files] == ["story.txt"] and not problems
+    assert [f.name for f in discover([tmp_path / "README.md"])[0]] == ["README.md"]  # named explicitly, it loads
