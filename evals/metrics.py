@@ -101,9 +101,12 @@ def citation_metrics(item: EvalItem, answer: dict) -> dict[str, float | None]:
     good = [chunk_hits(t, item) or contains_answer(t, item.answers) for t in cited]
     quote_good = [chunk_hits(c["quote"], item) or contains_answer(c["quote"], item.answers)
                   or any(passage_hit(p, c["quote"]) for p in item.gold_passages) for c in answer["citations"]]
+    checked = [s["supported"] for s in answer.get("sentences", []) if s.get("supported") is not None]
     out: dict[str, float | None] = {
         "citation_precision": sum(good) / len(good) if good else None,
         "quote_precision": sum(quote_good) / len(quote_good) if quote_good else None,
+        # Share of answer sentences the support check accepted (the generative backend's key figure).
+        "citation_support": sum(checked) / len(checked) if checked else None,
     }
     if item.gold_passages:
         covered = [any(passage_hit(t, p) for t in cited) for p in item.gold_passages]
@@ -114,8 +117,8 @@ def citation_metrics(item: EvalItem, answer: dict) -> dict[str, float | None]:
 # -- aggregation -------------------------------------------------------------------------------------
 
 METRIC_ORDER = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_found", "token_f1",
-                "answer_words", "citation_precision", "quote_precision", "citation_recall", "false_refusal",
-                "refusal_unanswerable", "cited_when_unanswerable")
+                "answer_words", "citation_precision", "quote_precision", "citation_recall", "citation_support",
+                "false_refusal", "refusal_unanswerable", "cited_when_unanswerable")
 
 
 def mean(values: Iterable[float | None]) -> float | None:

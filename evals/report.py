@@ -12,6 +12,7 @@ from evals.metrics import HIT_KS, METRIC_ORDER
 
 MAX_FAILURES = 60
 PERCENT = {"hit@1", "hit@3", "hit@5", "hit@10", "answer_found", "citation_precision", "quote_precision",
+           "citation_support",
            "citation_recall", "false_refusal", "refusal_unanswerable", "cited_when_unanswerable"}
 
 

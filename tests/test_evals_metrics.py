@@ -105,3 +105,15 @@ def test_aggregate_skips_metrics_that_do_not_apply_and_reports_latency():
     assert agg["metrics"] == {"hit@1": 0.5, "refusal_unanswerable": 1.0}
     assert agg["latency_ms"]["total"] == {"p50": 20.0, "p95": 29.0}
     assert percentile([], 50) is None
+
+
+def test_citation_support_rate_counts_sentences_the_check_accepted():
+    from evals.datasets import item_from_object
+    from evals.metrics import citation_metrics
+
+    item = item_from_object({"id": "x", "question": "q", "answers": ["a"], "gold_passages": ["gold text"]}, "test", "test:1")
+    answer = {"retrieved": [], "citations": [],
+              "sentences": [{"text": "s1", "supported": True}, {"text": "s2", "supported": False},
+                            {"text": "s3", "supported": True}, {"text": "s4", "supported": None}]}
+    assert citation_metrics(item, answer)["citation_support"] == 2 / 3
+    assert citation_metrics(item, {**answer, "sentences": []})["citation_support"] is None
