@@ -112,7 +112,7 @@ class Assistant:
         request: AskRequest = state["request"]
         retrieval = state["retrieval"]
         language = state["language"]
-        answerable = bool(retrieval.hits) and self.is_answerable(retrieval)
+        answerable = bool(retrieval.hits) and self.is_answerable(retrieval, state["standalone"])
         extract = None
         if answerable:
             extract = self.extractive.answer(state["standalone"], retrieval.hits, retrieval.query_vector)
@@ -132,7 +132,15 @@ class Assistant:
             retrieved=retrieval.hits, timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
             backend="extractive", standalone_question=state["standalone"] if request.history else None)
 
-    def is_answerable(self, retrieval) -> bool:
+    def is_answerable(self, retrieval, question: str | None = None) -> bool:
+        """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
+        threshold, and the passages must mention the names and numbers the question asks about."""
+        if question and self.settings.refuse_missing_terms:
+            from assistant.support import missing_terms
+
+            missing = missing_terms(question, [f"{h.article.title}\n{h.chunk.text}" for h in retrieval.hits])
+            if len(missing) >= self.settings.refuse_missing_terms:
+                return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal
             return any((h.lexical_score or 0) > 0 for h in retrieval.hits)
         return retrieval.best_dense >= self.settings.answerable_threshold

@@ -49,6 +49,8 @@ class Settings:
     lexical_cross_language: float = 0.2
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
+    # Refuse when at least this many names/numbers of the question appear in no retrieved passage (0: never).
+    refuse_missing_terms: int = field(default_factory=lambda: int(_calibrated("refuse_missing_terms", 0)))
     max_answer_sentences: int = 2
 
     llm_backend: str = "extractive"

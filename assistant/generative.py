@@ -302,7 +302,7 @@ class GenerativeAnswerer:
         try:
             state = self.prepare.invoke(state)
             retrieval = state["retrieval"]
-            if not retrieval.hits or not assistant.is_answerable(retrieval) or not state["shown"]:
+            if not retrieval.hits or not assistant.is_answerable(retrieval, state["standalone"]) or not state["shown"]:
                 yield from self._not_found(assistant, state)
                 return
             filt = OutputFilter(len(state["shown"]), [s.hit.article.url for s in state["shown"]

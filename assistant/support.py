@@ -146,6 +146,18 @@ def _name_found(name: str, passage_words: set[str], passage_lower: str) -> bool:
                                   for w in passage_words)
 
 
+def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
+    """Names and numbers the question asks about that none of the passages mention. A question about
+    Gardermoen in 2019 is not answered by passages about Rygge, however close their embeddings are."""
+    text = "\n".join(passages)
+    lowered = text.lower()
+    words = set(_WORD.findall(lowered))
+    missing = [name for name in dict.fromkeys(names(question)) if not _name_found(name, words, lowered)]
+    found_numbers = numbers(text) | _word_numbers(text, _PASSAGE_NUMBER_WORDS)
+    missing += [n for n in sorted(numbers(question)) if n not in found_numbers]
+    return missing
+
+
 def _translit(word: str) -> str:
     return word.replace("x", "ks").replace("j", "i").replace("y", "i").replace("w", "v")
 

@@ -100,6 +100,43 @@ def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[fl
     return out
 
 
+def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list[int]:
+    """For each question, how many of its names and numbers the passages the answerer sees leave unmentioned."""
+    from assistant.support import missing_terms
+    from evals.runner import _bar
+
+    bar = _bar(len(items), progress)
+    out = []
+    for item in items:
+        query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])
+        hits = assistant.retriever.retrieve(query, assistant.settings.top_k).hits
+        out.append(len(missing_terms(query, [f"{h.article.title}\n{h.chunk.text}" for h in hits])))
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    return out
+
+
+def choose_missing_rule(pos: Sequence[float], neg: Sequence[float], pos_missing: Sequence[int],
+                        neg_missing: Sequence[int], threshold: float, pos_groups: Sequence[Sequence[int]],
+                        max_false_refusal: float) -> tuple[int, dict]:
+    """N in {0 (off), 1, 2, 3}: refuse when N or more question terms are missing. Chosen with the dense threshold
+    fixed, by balanced accuracy, keeping every language's false-refusal rate within the bound."""
+    table = {}
+    best, best_value = 0, -1.0
+    for n in (0, 1, 2, 3):
+        answered = lambda score, missing: score >= threshold and not (n and missing >= n)  # noqa: E731
+        tpr = sum(answered(s, m) for s, m in zip(pos, pos_missing)) / len(pos)
+        tnr = sum(not answered(s, m) for s, m in zip(neg, neg_missing)) / len(neg) if neg else 0.0
+        worst_group = min((sum(not (n and m >= n) for m in g) / len(g) for g in pos_groups if g), default=1.0)
+        table[n] = {"tpr": round(tpr, 4), "tnr": round(tnr, 4), "balanced_accuracy": round((tpr + tnr) / 2, 4),
+                    "worst_language_answered": round(worst_group, 4)}
+        if worst_group >= 1 - max_false_refusal and (tpr + tnr) / 2 > best_value + 1e-12:
+            best, best_value = n, (tpr + tnr) / 2
+    return best, table
+
+
 def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10) -> dict:
     from evals.runner import check_index, index_signature
 
@@ -122,9 +159,21 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
     for name in sorted({i.dataset for i in positives_items}):
         p = [s for s, i in zip(pos, positives_items) if i.dataset == name]
         by_set[name] = {"n": len(p), "answered": rates(p, [], threshold)["tpr"]}
+    pos_missing = missing_counts(assistant, positives_items, progress)
+    neg_missing = missing_counts(assistant, negatives_items, progress)
+    held_missing = missing_counts(assistant, report_half, progress)
+    missing_rule, missing_table = choose_missing_rule(
+        pos, neg, pos_missing, neg_missing, threshold,
+        [[m for m, i in zip(pos_missing, positives_items) if i.language == lang] for lang in languages],
+        max_false_refusal)
     info, _ = index_signature(assistant)
     return {
         "answerable_threshold": threshold,
+        "refuse_missing_terms": missing_rule,
+        "refuse_missing_terms_table": missing_table,
+        "report_half_refusal_rate_with_missing_rule": round(sum(
+            s < threshold or bool(missing_rule and m >= missing_rule) for s, m in zip(held, held_missing))
+            / len(held), 4) if held else None,
         "criterion": f"maximise balanced accuracy, (TPR on answerable + TNR on unanswerable) / 2, of "
                      f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "
                      "on the answerable questions of every language; midpoint between observed scores",
@@ -167,7 +216,9 @@ def write_calibration(result: dict, path: Path = CALIBRATION) -> None:
         except json.JSONDecodeError:
             current = {}
     current.update({"answerable_threshold": result["answerable_threshold"],
-                    "answerable_threshold_provenance": {k: v for k, v in result.items() if k != "answerable_threshold"}})
+                    "refuse_missing_terms": result["refuse_missing_terms"],
+                    "answerable_threshold_provenance": {k: v for k, v in result.items()
+                                                        if k not in ("answerable_threshold", "refuse_missing_terms")}})
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
