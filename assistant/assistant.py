@@ -135,11 +135,12 @@ class Assistant:
     def is_answerable(self, retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
         threshold, and the passages must mention the names and numbers the question asks about."""
-        if question and self.settings.refuse_missing_terms:
+        limit = self.settings.refuse_missing_terms.get(question_language(question), 0) if question else 0
+        if limit:
             from assistant.support import missing_terms
 
             missing = missing_terms(question, [f"{h.article.title}\n{h.chunk.text}" for h in retrieval.hits])
-            if len(missing) >= self.settings.refuse_missing_terms:
+            if len(missing) >= limit:
                 return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal
             return any((h.lexical_score or 0) > 0 for h in retrieval.hits)

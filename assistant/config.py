@@ -26,6 +26,14 @@ def _calibrated(key: str, default: float) -> float:
         return default
 
 
+def _calibrated_map(key: str) -> dict[str, int]:
+    try:
+        value = json.loads(CALIBRATION_FILE.read_text())[key]
+        return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    except (OSError, KeyError, ValueError, AttributeError):
+        return {}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -49,8 +57,9 @@ class Settings:
     lexical_cross_language: float = 0.2
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
-    # Refuse when at least this many names/numbers of the question appear in no retrieved passage (0: never).
-    refuse_missing_terms: int = field(default_factory=lambda: int(_calibrated("refuse_missing_terms", 0)))
+    # Per question language: refuse when at least this many names/numbers of the question appear in no
+    # retrieved passage (0 or absent: never).
+    refuse_missing_terms: dict = field(default_factory=lambda: _calibrated_map("refuse_missing_terms"))
     max_answer_sentences: int = 2
 
     llm_backend: str = "extractive"

@@ -162,18 +162,35 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
     pos_missing = missing_counts(assistant, positives_items, progress)
     neg_missing = missing_counts(assistant, negatives_items, progress)
     held_missing = missing_counts(assistant, report_half, progress)
-    missing_rule, missing_table = choose_missing_rule(
-        pos, neg, pos_missing, neg_missing, threshold,
-        [[m for m, i in zip(pos_missing, positives_items) if i.language == lang] for lang in languages],
-        max_false_refusal)
+    # Per question language: English questions name things differently from the Norwegian articles
+    # ("the Ski Federation" / "Skiforbundet"), so they can afford fewer missing terms than Norwegian ones.
+    missing_rule, missing_table = {}, {}
+    for lang in languages:
+        p_idx = [k for k, i in enumerate(positives_items) if i.language == lang]
+        n_idx = [k for k, i in enumerate(negatives_items) if i.language == lang]
+        if not p_idx or not n_idx:
+            continue
+        missing_rule[lang], missing_table[lang] = choose_missing_rule(
+            [pos[k] for k in p_idx], [neg[k] for k in n_idx], [pos_missing[k] for k in p_idx],
+            [neg_missing[k] for k in n_idx], threshold, [[pos_missing[k] for k in p_idx]], max_false_refusal)
+
+    def refused(score, missing, lang):
+        n = missing_rule.get(lang, 0)
+        return score < threshold or bool(n and missing >= n)
+
     info, _ = index_signature(assistant)
     return {
         "answerable_threshold": threshold,
         "refuse_missing_terms": missing_rule,
         "refuse_missing_terms_table": missing_table,
+        "validation_with_missing_rule": {
+            "tpr": round(sum(not refused(s, m, i.language) for s, m, i in zip(pos, pos_missing, positives_items))
+                         / len(pos), 4),
+            "tnr": round(sum(refused(s, m, i.language) for s, m, i in zip(neg, neg_missing, negatives_items))
+                         / len(neg), 4) if neg else None},
         "report_half_refusal_rate_with_missing_rule": round(sum(
-            s < threshold or bool(missing_rule and m >= missing_rule) for s, m in zip(held, held_missing))
-            / len(held), 4) if held else None,
+            refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half)) / len(held), 4)
+        if held else None,
         "criterion": f"maximise balanced accuracy, (TPR on answerable + TNR on unanswerable) / 2, of "
                      f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "
                      "on the answerable questions of every language; midpoint between observed scores",

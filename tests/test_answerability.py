@@ -21,7 +21,7 @@ def test_the_rule_is_chosen_within_the_false_refusal_bound():
 
 
 def test_a_near_miss_question_is_refused_with_the_rule_on(assistant):
-    strict = type(assistant)(assistant.settings.replace(refuse_missing_terms=1), assistant.retriever,
+    strict = type(assistant)(assistant.settings.replace(refuse_missing_terms={"en": 1, "nb": 1}), assistant.retriever,
                              assistant.extractive, None)
     answer = strict.ask(AskRequest("How many troops did Gardermoen send to Pyongyang in 2019?"))
     assert not answer.answerable and answer.citations == () and "couldn't find" in answer.answer
