@@ -31,6 +31,16 @@ def wait_http(url: str, timeout_s: float = 60.0, process: subprocess.Popen | Non
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def stop(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Terminate, then kill if it does not exit in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def chroma_server(path: Path) -> Iterator[str]:
     """`chroma run --host 127.0.0.1` on a free port; yields its URL and stops it afterwards."""
@@ -44,9 +54,5 @@ def chroma_server(path: Path) -> Iterator[str]:
         wait_http(f"{url}/api/v2/heartbeat", process=process)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()

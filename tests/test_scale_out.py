@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SEED, write_distractors
-from tests.servers import chroma_server, free_port, wait_http
+from tests.servers import chroma_server, free_port, stop, wait_http
 
 KILDE = str(Path(sys.executable).with_name("kilde"))
 NEW_ARTICLE = ("4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
@@ -72,9 +72,5 @@ def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path,
             assert snapshot.exists()
         finally:
             for process, _, log in replicas:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop(process)
                 log.close()
