@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from assistant.config import resolve_settings
 from assistant.errors import BadInputError, KildeError

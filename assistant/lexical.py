@@ -12,10 +12,10 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class LexicalIndex:
         return len(self.chunk_ids)
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[Chunk, ArticleMeta]], generation: str) -> "LexicalIndex":
+    def build(cls, rows: Iterable[tuple[Chunk, ArticleMeta]], generation: str) -> LexicalIndex:
         import bm25s
 
         ids, tokens, dates, sources, languages = [], [], [], [], []
@@ -156,7 +156,7 @@ class LexicalIndex:
                 shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, root: Path) -> "LexicalIndex | None":
+    def load(cls, root: Path) -> LexicalIndex | None:
         try:
             folder = root / (root / "CURRENT").read_text().strip()
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))

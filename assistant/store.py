@@ -7,8 +7,9 @@ article's cleaned text and metadata. An article record is written after its chun
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -49,13 +50,6 @@ class VectorStore(Protocol):
     def stored_articles(self) -> dict[str, StoredArticle]: ...
     def query(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseHit]: ...
     def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]: ...
-    def article_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The committed content hash of each article that exists."""
-        if not ids:
-            return {}
-        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
-        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"])}
-
     def chunk_owners(self) -> dict[str, tuple[str, str]]: ...
     def counts(self) -> tuple[int, int]: ...
     def reset(self) -> None: ...
@@ -110,7 +104,7 @@ class ChromaStore:
         self._articles = None
 
     @classmethod
-    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None) -> "ChromaStore":
+    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None) -> ChromaStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 

@@ -126,7 +126,7 @@ def choose_missing_rule(pos: Sequence[float], neg: Sequence[float], pos_missing:
     table = {}
     best, best_value = 0, -1.0
     for n in (0, 1, 2, 3):
-        answered = lambda score, missing: score >= threshold and not (n and missing >= n)  # noqa: E731
+        answered = lambda score, missing: score >= threshold and not (n and missing >= n)
         tpr = sum(answered(s, m) for s, m in zip(pos, pos_missing)) / len(pos)
         tnr = sum(not answered(s, m) for s, m in zip(neg, neg_missing)) / len(neg) if neg else 0.0
         worst_group = min((sum(not (n and m >= n) for m in g) / len(g) for g in pos_groups if g), default=1.0)

@@ -125,7 +125,7 @@ class Chunker:
 def chunk_id(article_id: str, position: int, text: str, article_hash: str = "") -> str:
     """Stable across runs. Each version of an article gets its own ids, so writing a new version never
     touches the committed one's chunks."""
-    digest = hashlib.sha1(f"{article_hash}\x1f{text}".encode("utf-8")).hexdigest()[:12]
+    digest = hashlib.sha1(f"{article_hash}\x1f{text}".encode()).hexdigest()[:12]
     return f"{article_id}#{position}-{digest}"
 
 

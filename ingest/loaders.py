@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from assistant.errors import BadInputError
 from assistant.types import Article
@@ -17,7 +17,7 @@ SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
 # Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
-_NOT_ARTICLES = re.compile(r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.I)
+_NOT_ARTICLES = re.compile(r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.IGNORECASE)
 
 
 @dataclass

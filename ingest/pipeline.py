@@ -10,10 +10,10 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from assistant.embeddings import Embedder
 from assistant.errors import BadInputError, StoreBusyError

@@ -3,7 +3,8 @@
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assistant.errors import ConfigError
 from assistant.tokens import get_encoding

@@ -121,9 +121,8 @@ def test_a_half_written_article_is_never_cited_and_a_rerun_completes_it(corpus, 
 
 def test_one_writer_at_a_time(settings, embedder, corpus):
     pipeline = build_pipeline(settings, embedder=embedder)
-    with pipeline.writer():
-        with pytest.raises(StoreBusyError, match="Another ingest"):
-            pipeline.ingest([corpus])
+    with pipeline.writer(), pytest.raises(StoreBusyError, match="Another ingest"):
+        pipeline.ingest([corpus])
 
 
 def test_another_embedder_is_refused_with_the_fix(corpus, settings, embedder):

@@ -5,10 +5,9 @@ import pytest
 
 from assistant.errors import EmbedderMismatchError, IndexMissingError
 from assistant.store import ChromaStore
-from assistant.types import Filters
+from assistant.types import Chunk, Filters
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
-from assistant.types import Chunk
 from tests.servers import chroma_server
 
 DIM = 8
@@ -88,7 +87,7 @@ def test_round_trip_query_filters_and_delete(store):
     assert hits[0].chunk.id == chunks_a[0].id and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
     assert hits[0].chunk.text == a.text[hits[0].chunk.start:hits[0].chunk.end]
     assert hits[0].article.title == "Tittel a" and hits[0].article.date == "2024-11-27"
-    only = lambda f: {h.chunk.article_id for h in store.query(vectors_a[0], 4, f)}  # noqa: E731
+    only = lambda f: {h.chunk.article_id for h in store.query(vectors_a[0], 4, f)}
     assert only(Filters(since="2024-01-01")) == {"a"}
     assert only(Filters(until="2023-12-31")) == {"b"}
     assert only(Filters(sources=("Paper",))) == {"b"}

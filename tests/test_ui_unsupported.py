@@ -1,7 +1,7 @@
 """Unsupported sentences (issue: generative support check) are flagged in the chat, as escaped text."""
 
 from assistant.types import Answer, Citation, Sentence
-from ui.render import conversation_html, Exchange
+from ui.render import Exchange, conversation_html
 
 
 def _answer(supported_second: bool) -> Answer:
