@@ -55,7 +55,7 @@ class Settings:
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
     lexical_same_language: float = 1.0  # BM25 weight in the fusion when question and chunk share a language
-    lexical_cross_language: float = 0.2
+    lexical_cross_language: float = 1.0
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
     # Per question language: refuse when at least this many names/numbers of the question appear in no
