@@ -128,6 +128,7 @@ def names(text: str) -> list[str]:
             if i == 0 and match.start() == start and not word.isupper():
                 continue
             for part in word.split("-"):
+                part = re.sub(r"(?<=[A-ZÆØÅ]{2})s$", "", part)  # genitive of an acronym: ILs -> IL
                 if len(part) >= 2 and part[0].isupper():
                     out.append(re.sub(r"(?:'s|s)$", "", part.lower()) if len(part) > 4 else part.lower())
     return out

@@ -26,3 +26,8 @@ def test_a_near_miss_question_is_refused_with_the_rule_on(assistant):
     answer = strict.ask(AskRequest("How many troops did Gardermoen send to Pyongyang in 2019?"))
     assert not answer.answerable and answer.citations == () and "couldn't find" in answer.answer
     assert strict.ask(AskRequest("What does Article 4 commit each side to?")).answerable
+
+
+def test_an_acronym_genitive_is_the_acronym():
+    passages = ["Brattvik IL får nytt kunstgressstadion med plass til 3200 tilskuere."]
+    assert missing_terms("Hvor mange tilskuere får Brattvik ILs nye stadion plass til?", passages) == []
