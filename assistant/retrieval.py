@@ -47,7 +47,9 @@ class HybridRetriever:
         from ingest.articles import detect_language
 
         timings: dict[str, float] = {}
-        query_group = _language_group(detect_language(query))
+        # Language detection is only needed when the weights differ; equal weights skip it on the hot path.
+        weighted = self.lexical_same_language != self.lexical_cross_language
+        query_group = _language_group(detect_language(query)) if weighted else ""
         fused: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
         lexical_scores: dict[str, float] = {}
@@ -73,7 +75,7 @@ class HybridRetriever:
             lexical = self.lexical.current().search(query, self.candidates, filters)
             timings["lexical"] = _ms(t0)
             for rank, hit in enumerate(lexical):
-                weight = (self.lexical_same_language if _language_group(hit.language) == query_group
+                weight = (self.lexical_same_language if not weighted or _language_group(hit.language) == query_group
                           else self.lexical_cross_language)
                 fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (self.rrf_k + rank + 1)
                 lexical_scores[hit.chunk_id] = hit.score
