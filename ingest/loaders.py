@@ -16,6 +16,7 @@ from ingest.articles import make_article, parse_date
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
 _NOT_ARTICLES = re.compile(r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.IGNORECASE)
 
@@ -48,11 +49,16 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[BadInputError]]:
 
 
 def decode(raw: bytes, name: str) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252/latin-1: old Norwegian files are common."""
+    """UTF-8 (with or without BOM), UTF-16 (with BOM, or without one when its NUL pattern shows), else
+    cp1252/latin-1: old Norwegian files are common."""
     if not raw.strip():
         raise BadInputError(name, "empty file")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+    utf16 = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else _bomless_utf16(raw)
+    if utf16:
+        try:
+            return raw.decode(utf16)
+        except UnicodeDecodeError as exc:  # odd length, or a lone surrogate
+            raise BadInputError(name, f"not valid UTF-16: {exc.reason} at byte {exc.start}") from None
     sample = raw[:8192]
     if b"\x00" in sample or sum(b < 9 or 13 < b < 32 for b in sample) > len(sample) * 0.05:
         raise BadInputError(name, "binary file, not text")
@@ -62,6 +68,36 @@ def decode(raw: bytes, name: str) -> str:
         except UnicodeDecodeError:
             continue
     raise BadInputError(name, "cannot decode the text")  # unreachable: latin-1 decodes any byte
+
+
+def _bomless_utf16(raw: bytes) -> str | None:
+    """UTF-16 saved without a byte-order mark: text in the Latin range has a NUL in every other byte, on
+    the high side of each pair, and almost none on the low side. Binary data has no such pattern."""
+    sample = raw[:8192]
+    if len(raw) % 2 or len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for encoding, high, low in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if high.count(0) >= 0.9 * len(high) and low.count(0) <= 0.02 * len(low):
+            return encoding
+    return None
+
+
+def _valid_unicode(value: str) -> str:
+    """JSON's \\ud800-style escapes can leave lone surrogates, which no UTF-8 writer (hash, store) accepts;
+    they become U+FFFD as undecodable bytes would."""
+    if not _SURROGATE.search(value):
+        return value
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _parse_json(text: str, name: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(name, f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # valid syntax Python refuses, e.g. an integer of more than 4,300 digits
+        raise BadInputError(name, f"malformed JSON: {exc}") from None
 
 
 def load_file(path: Path) -> LoadResult:
@@ -81,10 +117,7 @@ def load_file(path: Path) -> LoadResult:
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                    result.articles.append(_from_object(obj, f"{name}:{lineno}"))
-                except json.JSONDecodeError as exc:
-                    result.rejected.append(BadInputError(f"{name}:{lineno}", f"malformed JSON: {exc.msg}"))
+                    result.articles.append(_from_object(_parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}"))
                 except BadInputError as exc:
                     result.rejected.append(exc)
         else:
@@ -95,6 +128,8 @@ def load_file(path: Path) -> LoadResult:
         result.rejected.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
     except RecursionError:
         result.rejected.append(BadInputError(name, "nested too deeply to parse"))
+    if not result.articles and not result.rejected:  # e.g. `[]`: say so rather than load nothing silently
+        result.rejected.append(BadInputError(name, "no articles in the file"))
     return result
 
 
@@ -184,14 +219,11 @@ def safe_url(value: str | None) -> str | None:
 
 
 def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInputError(str(path), f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    data = _parse_json(text, str(path))
     norquad = _NORQUAD_FILE.search(path.name)
     if isinstance(data, dict) and isinstance(data.get("data"), list) and norquad:
         domain = path.parent.name if path.parent.name in ("news", "wikipedia") else "norquad"
-        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), str(path)))
+        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), str(path), result.rejected))
         return
     items = data.get("articles") if isinstance(data, dict) and "articles" in data else data
     items = items if isinstance(items, list) else [items]
@@ -208,10 +240,11 @@ def _from_object(obj: object, name: str) -> Article:
     body = next((obj[k] for k in ("text", "body", "content") if isinstance(obj.get(k), str)), None)
     if body is None:
         raise BadInputError(name, "no 'text', 'body' or 'content' field")
-    title = obj.get("title")
-    strings = {k: (str(obj[k]) if obj.get(k) is not None and not isinstance(obj[k], (dict, list)) else None)
+    title = _valid_unicode(str(obj["title"])) if obj.get("title") else None
+    strings = {k: (_valid_unicode(str(obj[k])) if obj.get(k) is not None and not isinstance(obj[k], (dict, list))
+                   else None)
                for k in ("id", "url", "date", "published", "source", "language", "author")}
-    article = make_article(title=str(title) if title else None, body=body, given_id=strings["id"],
+    article = make_article(title=title, body=_valid_unicode(body), given_id=strings["id"],
                            url=safe_url(strings["url"]), date=strings["date"] or strings["published"],
                            source=strings["source"], language=strings["language"], author=strings["author"],
                            origin=name)
@@ -219,16 +252,26 @@ def _from_object(obj: object, name: str) -> Article:
     return article
 
 
-def norquad_articles(data: dict, domain: str, annotator: int, origin: str) -> list[Article]:
-    """NorQuAD annotation file -> one article per passage, keyed (domain, annotator, document_id)."""
+def norquad_articles(data: dict, domain: str, annotator: int, origin: str,
+                     rejected: list[BadInputError] | None = None) -> list[Article]:
+    """NorQuAD annotation file -> one article per passage, keyed (domain, annotator, document_id). A
+    passage without NorQuAD's shape (a dict with a string `context`) is skipped and added to `rejected`."""
     articles = []
-    for entry in data["data"]:
-        for paragraph in entry.get("paragraphs", []):
-            context = paragraph.get("context") or ""
-            headline, _, body = context.partition("\n")
-            articles.append(make_article(
-                title=headline, body=body, given_id=f"{domain}-a{annotator}-d{paragraph.get('document_id')}",
-                source=f"NorQuAD {domain}", language="nb", origin=origin))
+    for i, entry in enumerate(data["data"]):
+        paragraphs = entry.get("paragraphs", []) if isinstance(entry, dict) else None
+        if not isinstance(paragraphs, list):
+            paragraphs = [None]
+        for j, paragraph in enumerate(paragraphs):
+            context = paragraph.get("context") if isinstance(paragraph, dict) else None
+            if not isinstance(context, str):
+                if rejected is not None:
+                    rejected.append(BadInputError(f"{origin}[data][{i}][paragraphs][{j}]",
+                                                  "not a NorQuAD passage (no string 'context')"))
+                continue
+            headline, _, body = _valid_unicode(context).partition("\n")
+            document = _valid_unicode(str(paragraph.get("document_id")))
+            articles.append(make_article(title=headline, body=body, given_id=f"{domain}-a{annotator}-d{document}",
+                                         source=f"NorQuAD {domain}", language="nb", origin=origin))
     return articles
 
 

@@ -7,7 +7,6 @@ and real Chroma, embedded and `chroma run`. After every step the index must hold
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
@@ -29,39 +28,15 @@ from assistant.assistant import AskRequest
 from assistant.build import build_assistant, build_pipeline, lexical_root
 from assistant.lexical import LexicalIndex
 from ingest.loaders import load_file
-from ingest.sentences import sentence_spans
-from tests.conftest import NORQUAD_NEWS, make_settings
+from tests.conftest import make_settings
 from tests.reliability_report import env_count, record
+from tests.sample_text import sentence_pool
 from tests.servers import chroma_server
 
 EXAMPLES = env_count("KILDE_STATE_MACHINE_EXAMPLES", 5)
 STEPS = env_count("KILDE_STATE_MACHINE_STEPS", 8)
 
-ENGLISH = (
-    "The ferry operator will raise fares on all of its six routes from the first of April.",
-    "Commuters reacted with frustration when the council published the new timetable on Monday.",
-    "The county council will discuss the proposal at its meeting later this month.",
-    "Construction of the new library is expected to start in the spring and take two years.",
-    "Residents say the harbour bath has become the most popular meeting place in town.",
-    "The club reported a deficit for the third year in a row and plans to cut costs.",
-)
-
-
-def _sentence_pool(limit: int = 48) -> tuple[str, ...]:
-    """Real Norwegian news sentences (NorQuAD passages in corpus/) and a few English ones: short enough
-    that an article of one to four of them makes one or two chunks, so embedding stays cheap."""
-    data = json.loads((NORQUAD_NEWS / "answers_1.json").read_text(encoding="utf-8"))
-    norwegian: list[str] = []
-    for entry in data["data"]:
-        for paragraph in entry["paragraphs"]:
-            body = paragraph["context"].partition("\n")[2]
-            norwegian += [body[s:e] for s, e in sentence_spans(body) if 40 <= e - s <= 200]
-            if len(norwegian) >= limit:
-                return tuple(norwegian[:limit]) + ENGLISH
-    return tuple(norwegian) + ENGLISH
-
-
-POOL = _sentence_pool()
+POOL = sentence_pool()  # short sentences: an article of one to four makes one or two chunks
 BODIES = st.lists(st.sampled_from(POOL), min_size=1, max_size=4, unique=True).flatmap(
     lambda sentences: st.sampled_from([" ".join(sentences), "\n\n".join(sentences)]))
 
