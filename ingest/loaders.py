@@ -257,21 +257,27 @@ def norquad_articles(data: dict, domain: str, annotator: int, origin: str,
     """NorQuAD annotation file -> one article per passage, keyed (domain, annotator, document_id). A
     passage without NorQuAD's shape (a dict with a string `context`) is skipped and added to `rejected`."""
     articles = []
+    problems = rejected if rejected is not None else []
     for i, entry in enumerate(data["data"]):
         paragraphs = entry.get("paragraphs", []) if isinstance(entry, dict) else None
         if not isinstance(paragraphs, list):
             paragraphs = [None]
         for j, paragraph in enumerate(paragraphs):
+            where = f"{origin}[data][{i}][paragraphs][{j}]"
             context = paragraph.get("context") if isinstance(paragraph, dict) else None
             if not isinstance(context, str):
-                if rejected is not None:
-                    rejected.append(BadInputError(f"{origin}[data][{i}][paragraphs][{j}]",
-                                                  "not a NorQuAD passage (no string 'context')"))
+                problems.append(BadInputError(where, "not a NorQuAD passage (no string 'context')"))
                 continue
             headline, _, body = _valid_unicode(context).partition("\n")
             document = _valid_unicode(str(paragraph.get("document_id")))
-            articles.append(make_article(title=headline, body=body, given_id=f"{domain}-a{annotator}-d{document}",
-                                         source=f"NorQuAD {domain}", language="nb", origin=origin))
+            article = make_article(title=headline, body=body, given_id=f"{domain}-a{annotator}-d{document}",
+                                   source=f"NorQuAD {domain}", language="nb", origin=origin)
+            try:
+                _require_text(article, where)
+            except BadInputError as exc:
+                problems.append(exc)
+                continue
+            articles.append(article)
     return articles
 
 
