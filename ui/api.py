@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -128,20 +128,22 @@ def client_of(request: Request) -> str:
 
 def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -> APIRouter:
     router = APIRouter()
-    slots = threading.BoundedSemaphore(max(1, settings.ui_concurrency))
+    # At most `ui_concurrency` questions are answered at once. A question waiting for its turn waits in
+    # the event loop, not in a worker thread: the default thread pool (40) is shared with /healthz,
+    # /readyz, /api/articles and both Gradio faces, which a queue of parked asks would starve.
+    slots = anyio.CapacityLimiter(max(1, settings.ui_concurrency))
 
     @router.post("/api/ask", response_model=None, tags=["ask"],
                  responses={200: {"model": AnswerOut}, **ERRORS},
                  summary="Answer a question with citations (the JSON of `kilde ask --json`)")
-    def ask(body: AskIn, request: Request) -> JSONResponse:
+    async def ask(body: AskIn, request: Request) -> JSONResponse:
         retry_after = limiter.check(client_of(request))
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
         ask_request = assistant.validate(AskRequest(
             question=body.question, history=tuple(Turn(t.role, t.content) for t in body.history),
             filters=filters_from(body.filters), top_k=body.top_k, retriever=body.retriever))
-        with slots:
-            answer = assistant.ask(ask_request)
+        answer = await anyio.to_thread.run_sync(assistant.ask, ask_request, limiter=slots)
         return JSONResponse(answer.to_dict())
 
     @router.get("/api/ask", include_in_schema=False)
