@@ -7,7 +7,7 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup system-deps demo ingest test test-fast lint clean
+.PHONY: setup system-deps demo ingest test test-fast lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: setup system-deps  ## set up, then run the whole test suite
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"
+
+bench: setup system-deps  ## all benchmarks -> bench/RESULTS.md (first run builds the 1M store into bench/cache/)
+	$(BIN)/python -m bench.run $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
 
 lint:
 	$(BIN)/ruff check assistant ingest ui evals tests

@@ -120,7 +120,7 @@ def settings_from(args: argparse.Namespace, **extra):
 
 # -- verbs -------------------------------------------------------------------------------------------
 
-class _TqdmProgress:
+class TqdmProgress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.bar = None
@@ -163,7 +163,7 @@ def cmd_ingest(args) -> int:
         with pipeline.writer():
             pipeline.store.reset()
     report = pipeline.ingest(args.paths, prune=args.prune,
-                             progress=_TqdmProgress(not args.no_progress and not args.json and sys.stderr.isatty()),
+                             progress=TqdmProgress(not args.no_progress and not args.json and sys.stderr.isatty()),
                              on_reject=None if args.json else lambda e: print(f"rejected {e}", file=sys.stderr))
     summary = report.to_dict()
     articles, chunks = pipeline.store.counts()

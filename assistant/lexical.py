@@ -81,15 +81,22 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, rows: Iterable[tuple[Chunk, ArticleMeta]], generation: str) -> LexicalIndex:
-        import bm25s
-
         ids, tokens, dates, sources, languages = [], [], [], [], []
         for chunk, meta in rows:
             ids.append(chunk.id)
-            tokens.append(analyse(f"{meta.title}\n{chunk.text}", meta.language) or [""])
+            tokens.append(analyse(f"{meta.title}\n{chunk.text}", meta.language))
             dates.append(date_int(meta.date))
             sources.append(meta.source or "")
             languages.append(meta.language)
+        return cls.from_tokens(ids, tokens, dates, sources, languages, generation)
+
+    @classmethod
+    def from_tokens(cls, ids: list[str], tokens: list[list[str]], dates: list[int], sources: list[str],
+                    languages: list[str], generation: str) -> LexicalIndex:
+        """Index chunks already analysed (each chunk's `analyse(title + text, language)`)."""
+        import bm25s
+
+        tokens = [t or [""] for t in tokens]
         source_names = sorted(set(sources))
         language_names = sorted(set(languages))
         bm25 = None

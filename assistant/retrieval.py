@@ -6,6 +6,7 @@ so nothing half-written is ever cited."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +25,6 @@ class Retrieval:
     timings_ms: dict[str, float]
 
 
-def _language_group(code: str) -> str:
-    return "no" if code in ("nb", "nn", "no") else code
-
-
 class HybridRetriever:
     """Weighted reciprocal-rank fusion. A BM25 match in the question's own language is strong evidence;
     across languages (an English question over Norwegian text) only names and numbers can match, so
@@ -42,20 +39,27 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.lexical_same_language = lexical_same_language
         self.lexical_cross_language = lexical_cross_language
+        # BM25 scoring needs no query vector, so it runs while the query is embedded (both release the GIL
+        # in their native code); at 1M chunks this hides most of its cost.
+        self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
     def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
-        from ingest.articles import detect_language
+        from ingest.articles import detect_language, language_group
 
         timings: dict[str, float] = {}
         # Language detection is only needed when the weights differ; equal weights skip it on the hot path.
         weighted = self.lexical_same_language != self.lexical_cross_language
-        query_group = _language_group(detect_language(query)) if weighted else ""
+        query_group = language_group(detect_language(query)) if weighted else ""
         fused: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
         lexical_scores: dict[str, float] = {}
         rows = {}
         vector = None
         best_dense = 0.0
+
+        lexical_job = None
+        if mode in ("hybrid", "bm25"):
+            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters)
 
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
@@ -70,12 +74,12 @@ class HybridRetriever:
                 rows[hit.chunk.id] = (hit.chunk, hit.article)
             best_dense = max(dense_scores.values(), default=0.0)
 
-        if mode in ("hybrid", "bm25"):
+        if lexical_job is not None:
             t0 = time.perf_counter()
-            lexical = self.lexical.current().search(query, self.candidates, filters)
-            timings["lexical"] = _ms(t0)
+            lexical, timings["lexical"] = lexical_job.result()
+            timings["lexical_wait"] = _ms(t0)
             for rank, hit in enumerate(lexical):
-                weight = (self.lexical_same_language if not weighted or _language_group(hit.language) == query_group
+                weight = (self.lexical_same_language if not weighted or language_group(hit.language) == query_group
                           else self.lexical_cross_language)
                 fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (self.rrf_k + rank + 1)
                 lexical_scores[hit.chunk_id] = hit.score
@@ -85,6 +89,11 @@ class HybridRetriever:
         hits = self._committed_hits(ranked, rows, k, fused, dense_scores, lexical_scores)
         timings["fuse"] = _ms(t0)
         return Retrieval(tuple(hits), vector, best_dense, timings)
+
+    def _lexical_search(self, query: str, filters: Filters):
+        t0 = time.perf_counter()
+        hits = self.lexical.current().search(query, self.candidates, filters)
+        return hits, _ms(t0)
 
     def _committed_hits(self, ranked, rows, k, fused, dense_scores, lexical_scores) -> list[Hit]:
         hits: list[Hit] = []

@@ -172,17 +172,26 @@ class ChromaStore:
 
     # -- writes --------------------------------------------------------------------------------
 
+    @staticmethod
+    def chunk_metadata(article: Article, chunk: Chunk) -> dict:
+        return {"article_id": article.id, "position": chunk.position, "start": chunk.start, "end": chunk.end,
+                "token_count": chunk.token_count, "article_hash": article.content_hash, "title": article.title,
+                "date": article.date or "", "date_int": date_int(article.date), "source": article.source or "",
+                "url": article.url or "", "language": article.language}
+
+    @staticmethod
+    def article_metadata(article: Article, signature: str, chunk_count: int) -> dict:
+        return {"title": article.title, "date": article.date or "", "date_int": date_int(article.date),
+                "source": article.source or "", "url": article.url or "", "author": article.author or "",
+                "language": article.language, "content_hash": article.content_hash,
+                "origin": article.origin or "", "signature": signature, "chunk_count": chunk_count}
+
     def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if not chunks:
             return
-        metadatas = [{
-            "article_id": article.id, "position": c.position, "start": c.start, "end": c.end,
-            "token_count": c.token_count, "article_hash": article.content_hash, "title": article.title,
-            "date": article.date or "", "date_int": date_int(article.date), "source": article.source or "",
-            "url": article.url or "", "language": article.language,
-        } for c in chunks]
         self.chunks.upsert(ids=[c.id for c in chunks], embeddings=np.asarray(vectors, dtype=np.float32),
-                           documents=[c.text for c in chunks], metadatas=metadatas)
+                           documents=[c.text for c in chunks],
+                           metadatas=[self.chunk_metadata(article, c) for c in chunks])
 
     def chunk_ids_of(self, article_id: str) -> list[str]:
         return list(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
@@ -192,11 +201,8 @@ class ChromaStore:
             self.chunks.delete(ids=list(ids[i:i + _PAGE]))
 
     def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None:
-        meta = {"title": article.title, "date": article.date or "", "date_int": date_int(article.date),
-                "source": article.source or "", "url": article.url or "", "author": article.author or "",
-                "language": article.language, "content_hash": article.content_hash,
-                "origin": article.origin or "", "signature": signature, "chunk_count": chunk_count}
-        self.articles.upsert(ids=[article.id], embeddings=[[1.0]], documents=[article.text], metadatas=[meta])
+        self.articles.upsert(ids=[article.id], embeddings=[[1.0]], documents=[article.text],
+                             metadatas=[self.article_metadata(article, signature, chunk_count)])
 
     def delete_article(self, article_id: str) -> None:
         # The record goes first: from then on no reader treats the remaining chunks as committed.

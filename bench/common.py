@@ -1,0 +1,105 @@
+"""What every benchmark shares: the machine's description, percentiles, RSS readings, the eval questions, and
+the bench corpus (the seed article plus the NorQuAD news articles the test questions are about)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("KILDE_BENCH_CACHE", ROOT / "bench" / "cache"))
+
+
+def machine() -> str:
+    memory = ""
+    try:
+        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")).split()[1])
+        memory = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{platform.machine()} {model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, "
+            f"load average {os.getloadavg()[0]:.2f} at the start")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def p50(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def rss_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", float("nan")), fields.get("VmHWM", float("nan"))
+
+
+def test_items(limit: int | None = None):
+    """NorQuAD's official news test split (Norwegian, never tuned on)."""
+    from evals.datasets import load_dataset
+
+    return load_dataset("norquad:news:test", limit=limit)
+
+
+def english_items(limit: int | None = None):
+    from evals.datasets import load_dataset
+
+    return load_dataset(str(ROOT / "evals" / "data" / "norquad_news_val_en.jsonl"), limit=limit)
+
+
+def write_bench_corpus(dest: Path, article_ids: set[str]) -> Path:
+    """A corpus folder with the seed article and just the NorQuAD news articles in `article_ids`, in
+    NorQuAD's own file format so the ingest loads them under the same ids as the full sample corpus."""
+    import re
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "corpus" / "seed", dest / "seed", dirs_exist_ok=True)
+    news = dest / "norquad" / "news"
+    news.mkdir(parents=True, exist_ok=True)
+    for source in sorted((ROOT / "corpus" / "norquad" / "news").glob("answers_*.json")):
+        annotator = re.search(r"answers_(\d+)", source.name).group(1)
+        data = json.loads(source.read_text(encoding="utf-8"))
+        kept = []
+        for entry in data["data"]:
+            paragraphs = [p for p in entry.get("paragraphs", [])
+                          if f"news-a{annotator}-d{p.get('document_id')}" in article_ids]
+            if paragraphs:
+                kept.append({**entry, "paragraphs": paragraphs})
+        (news / source.name).write_text(json.dumps({**data, "data": kept}, ensure_ascii=False), encoding="utf-8")
+    return dest
+
+
+def bench_corpus(dest: Path) -> Path:
+    """The seed plus the 105 NorQuAD articles behind the test questions (~560 chunks): big enough for
+    hit@5 on the test split, small enough to embed in a few minutes."""
+    ids = {a for item in test_items() for a in item.gold_article_ids}
+    return write_bench_corpus(dest, ids)
