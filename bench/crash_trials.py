@@ -5,10 +5,11 @@ converges to exactly what an uninterrupted ingest builds.
 
 A reference index is built once from a small corpus (the seed article and NorQuAD passages). Each trial
 then kills one ingest into a fresh data dir, or kills two in a row into the same dir (the second starts
-from what the first left half-written), and re-runs the ingest to completion. Kill delays come from a
-seeded generator and cover the whole run; a share of them aims at the window after embedding (orphan
-sweep and lexical publish), which is short and would be hit rarely otherwise. The killed runs draw their
-progress bar on a pseudo-terminal, so the phase at the moment of the kill is read from it.
+from what the first left half-written), and re-runs the ingest to completion. Kills come from a seeded
+generator: half at a delay spread over the run, a quarter just after the progress bar shows every chunk
+embedded (deletes, orphan sweep), a quarter within 50 ms of a new lexical snapshot folder appearing (the
+publish), windows too short for a timed kill to hit. The killed runs draw their progress bar on a
+pseudo-terminal, so the phase at the moment of the kill is read from it and from the data dir.
 
 Converged means: same article ids and hashes, same chunk ids and counts, a lexical snapshot stamped with
 the store's generation holding exactly the store's chunks, no dirty marker left, and no
@@ -78,14 +79,35 @@ class RunResult:
     stderr: str
     timeline: Timeline
     killed_at: float | None = None  # seconds from the start; None if it ended by itself
+    publish_seen_at: float | None = None  # when a new lexical snapshot folder appeared
 
 
-def run_ingest(corpus: Path, env: dict, kill_after_s: float | None = None,
-               kill_after_embedding_s: float | None = None) -> RunResult:
-    """`kilde ingest` with its stderr on a pseudo-terminal (so the progress bar is drawn). SIGKILLed
-    `kill_after_s` after its start, or `kill_after_embedding_s` after its bar shows all chunks embedded."""
+@dataclass(frozen=True)
+class Trigger:
+    """When to SIGKILL: `after` seconds past the run's start ("start"), past its bar showing every chunk
+    embedded ("embedded"), or past a new lexical snapshot folder appearing ("publish")."""
+
+    event: str
+    after: float
+
+    def __str__(self) -> str:
+        return {"start": "{:.2f} s", "embedded": "embedding done + {:.2f} s",
+                "publish": "lexical publish + {:.3f} s"}[self.event].format(self.after)
+
+
+def _snapshot_folders(lexical_dir: Path) -> set[str]:
+    try:
+        return {e.name for e in os.scandir(lexical_dir) if e.name.startswith("snapshot-")}
+    except OSError:
+        return set()
+
+
+def run_ingest(corpus: Path, env: dict, lexical_dir: Path, trigger: Trigger | None = None) -> RunResult:
+    """`kilde ingest` with its stderr on a pseudo-terminal (so the progress bar is drawn), watched until
+    it exits or `trigger` fires and it is SIGKILLed."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # room for the whole bar
+    folders_before = _snapshot_folders(lexical_dir)
     t0 = time.monotonic()
     process = subprocess.Popen([KILDE, "ingest", str(corpus)], env=env, stdout=subprocess.PIPE, stderr=slave,
                                stdin=subprocess.DEVNULL)
@@ -106,45 +128,38 @@ def run_ingest(corpus: Path, env: dict, kill_after_s: float | None = None,
 
     reader = threading.Thread(target=read_terminal, daemon=True)
     reader.start()
-    killed_at = None
-    while killed_at is None and (kill_after_s is not None or kill_after_embedding_s is not None):
+    killed_at = publish_seen_at = None
+    while True:
         try:
-            process.wait(timeout=0.01)
+            process.wait(timeout=0.005)
             break
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic() - t0
-        embedded_at = timeline.embedding_done_at()
-        if (kill_after_s is not None and now >= kill_after_s) or (
-                kill_after_embedding_s is not None and embedded_at is not None
-                and now >= embedded_at + kill_after_embedding_s):
+        if publish_seen_at is None and _snapshot_folders(lexical_dir) - folders_before:
+            publish_seen_at = now
+        if trigger is None:
+            continue
+        since = {"start": 0.0, "embedded": timeline.embedding_done_at(), "publish": publish_seen_at}[trigger.event]
+        if since is not None and now >= since + trigger.after:
             os.kill(process.pid, signal.SIGKILL)
             killed_at = now
+            break
     stdout = process.communicate(timeout=1800)[0].decode("utf-8", "replace")
     seconds = time.monotonic() - t0
     reader.join(timeout=5)
     os.close(master)
-    return RunResult(process.returncode, seconds, stdout, "".join(chunks), timeline, killed_at)
+    return RunResult(process.returncode, seconds, stdout, "".join(chunks), timeline, killed_at, publish_seen_at)
 
 
-def lexical_leftovers(settings) -> bool:
-    """A killed lexical publish leaves a snapshot folder CURRENT does not name, or a pointer temp file."""
-    root = lexical_root(settings)
-    if not root.exists():
-        return False
-    current = (root / "CURRENT").read_text().strip() if (root / "CURRENT").exists() else None
-    return any(p.name != current for p in root.glob("snapshot-*")) or any(root.glob("CURRENT.*.tmp"))
-
-
-def killed_phase(result: RunResult, settings) -> str:
+def killed_phase(result: RunResult, data_dir: Path) -> str:
     if result.killed_at is None:
         return "finished before the kill"
+    if result.publish_seen_at is not None and result.killed_at >= result.publish_seen_at:
+        # The dirty marker goes right after the publish: still there, the publish was cut short.
+        return "lexical publish" if (data_dir / "ingest.dirty").exists() else "after publish (report, exit)"
     phase = result.timeline.phase_at(result.killed_at)
-    if phase == "after embedding" and lexical_leftovers(settings):
-        return "lexical publish"
-    if phase == "after embedding":
-        return "after embedding (delete, sweep or publish)"
-    return phase
+    return "after embedding (delete, sweep)" if phase == "after embedding" else phase
 
 
 def close_chroma_clients() -> None:
@@ -154,28 +169,37 @@ def close_chroma_clients() -> None:
     SharedSystemClient.clear_system_cache()
 
 
-def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: dict, reference: dict,
-          reference_run: RunResult) -> dict:
+def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: dict, reference_run: RunResult,
+          full_runs: list[float]) -> tuple[list[dict], Path, dict]:
     data_dir = work / f"trial-{number:03d}"
     settings = resolve_settings({"data_dir": data_dir}, environ={}, config_file=Path("/nonexistent"))
     env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
-    total = reference_run.seconds
+    # Timed kills spread over the expected run time; other workers change it, so it follows the quickest
+    # of the last few complete runs seen. Event kills aim at the short tail, which a timed kill would rarely hit.
+    expected = min(full_runs[-3:])
+    embedded_at = reference_run.timeline.embedding_done_at() or reference_run.seconds
+    to_publish = max((reference_run.publish_seen_at or reference_run.seconds) - embedded_at, 0.05)
     kills = []
-    for _ in range(2 if rng.random() < 1 / 3 else 1):  # one in three starts from a half-written dir
-        if rng.random() < 0.3:
-            # Aim at the short tail (deletes, orphan sweep, lexical publish) from the run's own progress:
-            # a delay from the start would rarely land there.
-            after = rng.uniform(0.0, 1.5)
-            killed = run_ingest(corpus, env, kill_after_embedding_s=after)
-            trigger = f"embedding done + {after:.2f} s"
+    for attempt in range(2 if rng.random() < 1 / 3 else 1):  # one in three starts from a half-written dir
+        draw = rng.random()
+        if draw < 0.5:
+            trigger = Trigger("start", rng.uniform(0.2, expected))
+        elif draw < 0.75:
+            trigger = Trigger("embedded", rng.uniform(0.0, to_publish))
         else:
-            delay = rng.uniform(0.2, total * 1.05)
-            killed = run_ingest(corpus, env, kill_after_s=delay)
-            trigger = f"{delay:.2f} s"
-        kills.append({"trigger": trigger, "phase": killed_phase(killed, settings),
+            trigger = Trigger("publish", rng.uniform(0.0, 0.05))
+        killed = run_ingest(corpus, env, lexical_root(settings), trigger)
+        if killed.killed_at is None and attempt == 0:
+            full_runs.append(killed.seconds)
+        kills.append({"trigger": str(trigger), "phase": killed_phase(killed, data_dir),
                       "killed_at_s": None if killed.killed_at is None else round(killed.killed_at, 2),
                       "returncode": killed.returncode, "hnsw_error": HNSW_LOAD_ERROR in killed.stderr})
+    return kills, data_dir, settings
 
+
+def verify(number: int, kills: list[dict], corpus: Path, data_dir: Path, settings, base_env: dict,
+           reference: dict) -> dict:
+    env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
     rerun = subprocess.run([KILDE, "ingest", str(corpus), "--json"], check=False, env=env,
                            capture_output=True, text=True, timeout=1800)
     problems = []
@@ -215,7 +239,8 @@ def render(args, results: list[dict], reference: dict, reference_run: RunResult,
          f"load average at the end {os.getloadavg()[0]:.2f}; wall time {seconds / 60:.1f} min"), "",
         (f"Reference: an uninterrupted `kilde ingest` of {articles} articles ({chunks} chunks) took "
          f"{reference_run.seconds:.1f} s (embedding finished at "
-         f"{reference_run.timeline.embedding_done_at() or float('nan'):.1f} s)."), "",
+         f"{reference_run.timeline.embedding_done_at() or float('nan'):.1f} s, the lexical publish began at "
+         f"{reference_run.publish_seen_at or float('nan'):.2f} s)."), "",
         (f"**{len(results) - len(failed)} of {len(results)} trials converged.** "
          f"Kills by phase: {', '.join(f'{p}: {n}' for p, n in sorted(phases.items()))}."), "",
         ("| trial | kills: trigger (time of kill): phase | re-run: added / updated / unchanged / orphans swept "
@@ -248,7 +273,8 @@ def main() -> int:
 
     reference_settings = resolve_settings({"data_dir": work / "reference"}, environ={},
                                           config_file=Path("/nonexistent"))
-    reference_run = run_ingest(corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")})
+    reference_run = run_ingest(corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")},
+                               lexical_root(reference_settings))
     if reference_run.returncode != 0:
         print(reference_run.stderr[-2000:], file=sys.stderr)
         return 2
@@ -258,8 +284,10 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     results = []
+    full_runs = [reference_run.seconds]
     for number in range(1, args.trials + 1):
-        result = trial(number, rng, corpus, work, base_env, reference, reference_run)
+        kills, data_dir, settings = trial(number, rng, corpus, work, base_env, reference_run, full_runs)
+        result = verify(number, kills, corpus, data_dir, settings, base_env, reference)
         results.append(result)
         print(f"trial {number}: {result['kills']} -> {result['problems'] or 'converged'}", file=sys.stderr)
 
