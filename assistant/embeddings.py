@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
-from assistant.errors import BackendError
+from assistant.errors import BackendError, redact
 
 
 class Embedder(Protocol):
@@ -65,6 +65,7 @@ class OpenAIEmbedder:
         from langchain_openai import OpenAIEmbeddings
 
         self.name = f"openai/{model}"
+        self._key = api_key
         self._client = OpenAIEmbeddings(model=model, base_url=base_url, api_key=api_key or "unused",
                                         timeout=timeout_s, max_retries=max_retries,
                                         check_embedding_ctx_length=False)
@@ -80,15 +81,19 @@ class OpenAIEmbedder:
         try:
             vectors = np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32)
         except Exception as exc:  # the SDK raises many types; all mean the endpoint failed
-            raise BackendError(f"Embedding endpoint failed: {type(exc).__name__}: {exc}") from None
+            raise self._failed(exc) from None
         return _normalise(vectors)
 
     def embed_query(self, text: str) -> np.ndarray:
         try:
             vector = np.asarray(self._client.embed_query(text), dtype=np.float32)
         except Exception as exc:
-            raise BackendError(f"Embedding endpoint failed: {type(exc).__name__}: {exc}") from None
+            raise self._failed(exc) from None
         return _normalise(vector[None, :])[0]
+
+    def _failed(self, exc: Exception) -> BackendError:
+        """The SDK's message, without the key (a server may echo the key it was sent)."""
+        return BackendError(redact(f"Embedding endpoint failed: {type(exc).__name__}: {exc}", self._key))
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -1,5 +1,14 @@
 """Kilde's error hierarchy. Each message names the next step; the edges (CLI, UI, API) translate them."""
 
+import re
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` without `secret` or anything shaped like an OpenAI key (a server may echo the key it got)."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "[redacted]")
+    return re.sub(r"\b(sk-[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+", r"\1…", text)
+
 
 class KildeError(Exception):
     """Base class for every error Kilde reports to a user."""

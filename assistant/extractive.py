@@ -12,6 +12,7 @@ import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.lexical import analyse_query
+from assistant.links import carries_links
 from assistant.types import Citation, Hit, Sentence
 from ingest.sentences import sentence_spans
 
@@ -98,8 +99,10 @@ class ExtractiveAnswerer:
         spans: list[tuple[int, int, int, str]] = []
         for index, hit in enumerate(hits[: self.passages_scored]):
             text = hit.chunk.text
+            own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
-                if end - start >= 15:
+                # Never quote a planted link, image or tag: an API client might render the answer.
+                if end - start >= 15 and not carries_links(text[start:end], own):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:
             return []

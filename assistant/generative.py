@@ -25,9 +25,10 @@ from langchain_core.runnables import RunnableLambda
 
 import prompts
 from assistant.config import Settings
-from assistant.errors import BackendError, ConfigError
+from assistant.errors import BackendError, ConfigError, redact
 from assistant.extractive import NOT_FOUND
 from assistant.lexical import analyse_query
+from assistant.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
 from assistant.support import SupportChecker
 from assistant.tokens import get_encoding
 from assistant.types import Answer, Citation, Sentence
@@ -64,26 +65,9 @@ def encoding_for_model(model: str) -> str:
     return "cl100k_base"
 
 
-def redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "[redacted]")
-    return re.sub(r"\b(sk-[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+", r"\1…", text)
-
-
 # -- post-check of the model's output -------------------------------------------------------------
 
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
-_URL = re.compile(r"(?:\b(?:https?|ftp|file)://|\bwww\.)[^\s<>()\[\]\"']+|\b(?:javascript|data|vbscript):[^\s<>\"']*",
-                  re.IGNORECASE)
-_BARE_HOST = re.compile(r"\b((?:[a-z0-9-]+\.)+(?:example|com|net|org|info|biz|io|no|ru|xyz|app|dev|co|"
-                        r"top|site|online|click|link))\b(/[^\s<>()\[\]\"']*)?", re.IGNORECASE)
-
-
-def _host(url: str) -> str:
-    match = re.match(r"(?:[a-z]+://)?([^/:?#\s]+)", url.strip(), re.IGNORECASE)
-    return (match.group(1) if match else "").lower().removeprefix("www.")
 
 
 class OutputFilter:
@@ -95,8 +79,7 @@ class OutputFilter:
 
     def __init__(self, passages: int, allowed_urls: Sequence[str]):
         self.passages = passages
-        self.allowed_urls = {u.rstrip("/") for u in allowed_urls}
-        self.allowed_hosts = {_host(u) for u in allowed_urls}
+        self.allowed = AllowedLinks(allowed_urls)
         self.numbers: dict[int, int] = {}  # passage number shown to the model -> number in the answer
         self.dropped: list[int] = []
         self.removed_urls: list[str] = []
@@ -138,12 +121,12 @@ class OutputFilter:
     def clean(self, text: str) -> str:
         text = _CHAT_TOKENS.sub("", text)
         text = _ACTIVE.sub("", text)
-        text = _MD_IMAGE.sub("", text)
-        text = _MD_LINK.sub(lambda m: m.group(1) if not _MARKER.fullmatch(f"[{m.group(1)}]") else
+        text = MD_IMAGE.sub("", text)
+        text = MD_LINK.sub(lambda m: m.group(1) if not _MARKER.fullmatch(f"[{m.group(1)}]") else
                             f"[{m.group(1)}]", text)
         text = _TAG.sub("", text)
-        text = _URL.sub(self._url, text)
-        text = _BARE_HOST.sub(self._bare_host, text)
+        text = URL.sub(self._url, text)
+        text = BARE_HOST.sub(self._bare_host, text)
         text = _MARKER.sub(self._marker, text)
         text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
         return re.sub(r"[ \t]{2,}", " ", text)
@@ -151,13 +134,13 @@ class OutputFilter:
     def _url(self, match: re.Match) -> str:
         url = match.group().rstrip(".,;:!?")
         tail = match.group()[len(url):]
-        if url.lower().startswith(("http://", "https://")) and url.rstrip("/") in self.allowed_urls:
+        if self.allowed.url(url):
             return match.group()
         self.removed_urls.append(url)
         return tail
 
     def _bare_host(self, match: re.Match) -> str:
-        if match.group(1).lower().removeprefix("www.") in self.allowed_hosts:
+        if self.allowed.bare(match):
             return match.group()
         self.removed_urls.append(match.group())
         return ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 import threading
 import time
@@ -23,6 +24,11 @@ SESSION_COOKIE = "kilde_session"
 SESSION_IDLE_S = 12 * 3600
 OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
 CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
+# Gradio routes that make the server fetch a URL named in the request: `file=<url>` streams a remote file and
+# `proxy=<url>` relays one. Kilde shows no remote files, so they are refused: the server fetches nothing a
+# visitor names (Gradio's own guard still resolves the host and may ask dns.google about it).
+FETCHING_PATH = re.compile(r"/gradio_api/(?:proxy=|file[=/]+\s*(?:[a-z][a-z0-9+.-]*:|//))", re.IGNORECASE)
+MAX_GRADIO_BODY = 1 << 20  # the chat posts a question and a few filters; no uploads are accepted
 
 
 def is_loopback(host: str | None) -> bool:
@@ -139,6 +145,27 @@ def json_body(status: int, error: str, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"error": error, "message": message}, ensure_ascii=False).encode()
 
 
+def names_a_file(body: bytes) -> bool:
+    """Does a JSON body hold a Gradio file reference (a dict whose `meta._type` is gradio.FileData)?"""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False  # not JSON: Gradio refuses it itself
+    except RecursionError:
+        return True
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            meta = value.get("meta")
+            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def cookies_of(headers: Headers) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in headers.get("cookie", "").split(";"):
@@ -149,7 +176,8 @@ def cookies_of(headers: Headers) -> dict[str, str]:
 
 
 class Gate:
-    """Pure ASGI middleware: origin check, auth mode, client identity, security headers."""
+    """Pure ASGI middleware: origin check, auth mode, client identity, security headers, and no Gradio route
+    that would fetch a URL a visitor names."""
 
     def __init__(self, app, settings: Settings, sessions: SessionStore | None = None):
         self.app = app
@@ -172,6 +200,11 @@ class Gate:
             await self.refuse(refusal, scope, send)
             return
         scope.setdefault("state", {})[CLIENT_KEY] = client or f"ip:{(scope.get('client') or ('?',))[0]}"
+        if scope["type"] == "http" and "/gradio_api/" in scope["path"]:
+            refusal, receive = await self.check_gradio(scope, headers, receive)
+            if refusal is not None:
+                await self.refuse(refusal, scope, send)
+                return
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -197,6 +230,38 @@ class Gate:
         await send({"type": "http.response.body", "body": body})
 
     # -- rules ---------------------------------------------------------------------------------------
+
+    async def check_gradio(self, scope, headers: Headers, receive) -> tuple[Refusal | None, object]:
+        """Refuse the routes that fetch a URL, and JSON bodies carrying a file reference: Gradio downloads a
+        `{"path": "http://…", "meta": {"_type": "gradio.FileData"}}` put in any input. Returns (refusal,
+        a `receive` that replays the body already read)."""
+        if FETCHING_PATH.search(scope["path"]):
+            return Refusal(404, "not_found", "Kilde fetches no URLs and serves no remote files."), receive
+        if scope.get("method") != "POST" or headers.get("content-type", "").startswith("multipart/"):
+            return None, receive
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return Refusal(400, "bad_request", "The request ended early."), receive
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > MAX_GRADIO_BODY:
+                return Refusal(413, "too_large", "The request body is too large."), receive
+        body = b"".join(chunks)
+        if names_a_file(body):
+            return Refusal(400, "files_not_accepted", "Kilde takes no files or URLs as input."), receive
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return None, replay
 
     def check_origin(self, scope, headers: Headers) -> Refusal | None:
         """A cross-origin request is served only for origins in KILDE_ALLOWED_ORIGINS."""
