@@ -115,7 +115,8 @@ class Assistant:
         answerable = bool(retrieval.hits) and self.is_answerable(retrieval, state["standalone"])
         extract = None
         if answerable:
-            extract = self.extractive.answer(state["standalone"], retrieval.hits, retrieval.query_vector)
+            extract = self.extractive.answer(state["standalone"], retrieval.hits, retrieval.query_vector,
+                                             language)
             answerable = bool(extract.citations)
             if answerable:
                 extract = replace(extract, sentences=check_quotes(self.support, extract.sentences,

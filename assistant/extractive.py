@@ -14,6 +14,7 @@ from assistant.embeddings import Embedder
 from assistant.lexical import analyse_query
 from assistant.links import carries_links
 from assistant.types import Citation, Hit, Sentence
+from ingest.articles import language_group
 from ingest.sentences import sentence_spans
 
 NOT_FOUND = {
@@ -95,9 +96,18 @@ class ExtractiveAnswerer:
         self.second_margin = second_margin
         self.kind_weight = kind_weight
 
-    def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None) -> list[Candidate]:
+    def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
+                   language: str | None = None) -> list[Candidate]:
+        """Scores each sentence of the top passages. Within one language the stemmed term overlap alone picks
+        the answer sentence at least as well as with sentence embeddings (NorQuAD news validation: 68.1 % vs
+        65.1 % answer found, `python -m evals.sentence_scoring`) and costs nothing at query time; across
+        languages (an English question over Norwegian text) only the embeddings see the match, so sentences
+        are embedded then."""
+        scored = hits[: self.passages_scored]
+        use_dense = query_vector is not None and (language is None or any(
+            language_group(hit.article.language) != language_group(language) for hit in scored))
         spans: list[tuple[int, int, int, str]] = []
-        for index, hit in enumerate(hits[: self.passages_scored]):
+        for index, hit in enumerate(scored):
             text = hit.chunk.text
             own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
@@ -108,7 +118,7 @@ class ExtractiveAnswerer:
             return []
         query_terms = set(analyse_query(question))
         dense = np.zeros(len(spans))
-        if query_vector is not None:
+        if use_dense:
             dense = self.vectors.get([s[3] for s in spans]) @ query_vector
         out = []
         for (index, start, end, text), similarity in zip(spans, dense):
@@ -120,8 +130,9 @@ class ExtractiveAnswerer:
                                  float(similarity) + self.lexical_weight * overlap + prior + kind))
         return sorted(out, key=lambda c: -c.score)
 
-    def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None) -> Extract:
-        ranked = self.candidates(question, hits, query_vector)
+    def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
+               language: str | None = None) -> Extract:
+        ranked = self.candidates(question, hits, query_vector, language)
         if not ranked:
             return Extract("", (), ())
         chosen = [ranked[0]]

@@ -1,0 +1,71 @@
+"""The extractive answerer embeds sentences only when the question and the passages are in different
+languages; a verbatim quote's support score needs no embedding at all."""
+
+import numpy as np
+import pytest
+
+from assistant.extractive import ExtractiveAnswerer
+from assistant.support import SupportChecker, check_quotes
+from assistant.types import ArticleMeta, Chunk, Hit
+from ingest.sentences import sentence_spans
+
+
+class CountingEmbedder:
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.passages = 0
+
+    def embed_passages(self, texts):
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+TEXT = ("Kommunestyret vedtok budsjettet for 2025 torsdag kveld. Eiendomsskatten økes med to promille fra "
+        "januar. Ordføreren sa at skolene skal skjermes mot kutt.")
+
+
+def hit(text: str = TEXT, language: str = "nb") -> Hit:
+    meta = ArticleMeta(id="a1", title="Budsjett", date="2024-12-12", source="Test", url=None, language=language,
+                       content_hash="h1")
+    return Hit(chunk=Chunk(id="a1-c0", article_id="a1", position=0, text=text, start=0, end=len(text),
+                           token_count=40), article=meta, score=1.0)
+
+
+@pytest.fixture
+def counting(embedder):
+    return CountingEmbedder(embedder)
+
+
+def test_same_language_questions_are_scored_without_embedding_sentences(counting):
+    answerer = ExtractiveAnswerer(counting)
+    question = "Hvor mye økes eiendomsskatten?"
+    extract = answerer.answer(question, (hit(),), counting.embed_query(question), "nb")
+    assert counting.passages == 0
+    assert extract.citations and "Eiendomsskatten økes med to promille" in extract.citations[0].quote
+
+
+def test_cross_language_questions_embed_the_sentences(counting):
+    answerer = ExtractiveAnswerer(counting)
+    question = "How much will the property tax rise?"
+    extract = answerer.answer(question, (hit(),), counting.embed_query(question), "en")
+    assert counting.passages == 3  # the three sentences of the passage
+    assert extract.citations and extract.citations[0].quote in TEXT
+
+
+def test_a_verbatim_quote_scores_as_if_embedded_and_embeds_nothing(counting):
+    answerer = ExtractiveAnswerer(counting)
+    question = "Hvor mye økes eiendomsskatten?"
+    extract = answerer.answer(question, (hit(),), counting.embed_query(question), "nb")
+    checker = SupportChecker(answerer.vectors)
+    checked = check_quotes(checker, extract.sentences, extract.citations, (hit(),))
+    assert counting.passages == 0 and checked[0].supported
+    # The embedded comparison the shortcut replaces gives the same features up to float rounding.
+    quote = extract.citations[0].quote
+    texts = [quote] + [TEXT[s:e] for s, e in sentence_spans(TEXT)]
+    vectors = answerer.vectors.get(texts)
+    best = float(np.max(vectors[1:] @ vectors[0]))
+    shortcut, _ = checker.features(quote, TEXT, pairs=False)
+    assert shortcut[0] == pytest.approx(best, abs=1e-4)
