@@ -49,10 +49,11 @@ class AllowedLinks:
 
 
 def carries_links(text: str, allowed_urls: Sequence[str] = ()) -> bool:
-    """Does `text` hold HTML, a Markdown link or image, or a web address other than `allowed_urls`?"""
+    """Does `text` hold HTML, a Markdown link or image, or a web address other than `allowed_urls`? A site
+    named without a path ("ifølge Varsom.no", how news credit a source) is a name here, not an address."""
     if TAG.search(text) or MD_IMAGE.search(text) or MD_LINK.search(text):
         return True
     allowed = AllowedLinks(allowed_urls)
     if any(not allowed.url(m.group().rstrip(".,;:!?")) for m in URL.finditer(text)):
         return True
-    return any(not allowed.bare(m) for m in BARE_HOST.finditer(URL.sub(" ", text)))
+    return any(m.group(2) and not allowed.bare(m) for m in BARE_HOST.finditer(URL.sub(" ", text)))
