@@ -43,7 +43,7 @@ BODIES = st.lists(st.sampled_from(POOL), min_size=1, max_size=4, unique=True).fl
 
 def machine_for(embedder, settings_for, stats: Counter):
     """A state machine class bound to one backend. `settings_for(name)` gives Settings for a fresh
-    collection (and data dir) per example."""
+    collection per example; `stats` counts examples, steps and questions across them."""
 
     class IngestMachine(RuleBasedStateMachine):
         def __init__(self):
