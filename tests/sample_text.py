@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ingest.cleaning import clean_lines
 from ingest.sentences import sentence_spans
 from tests.conftest import NORQUAD_NEWS
 
@@ -19,13 +20,15 @@ ENGLISH = (
 
 
 def sentence_pool(norwegian: int = 48) -> tuple[str, ...]:
-    """`norwegian` sentences of 40-200 characters, in corpus order, then the English ones."""
+    """`norwegian` sentences of 40-200 characters, in corpus order, then the English ones. Only sentences
+    that cleaning keeps as they are ("LES OGSÅ: ..." lines are dropped), so an article's text is known."""
     data = json.loads((NORQUAD_NEWS / "answers_1.json").read_text(encoding="utf-8"))
     found: list[str] = []
     for entry in data["data"]:
         for paragraph in entry["paragraphs"]:
             body = paragraph["context"].partition("\n")[2]
-            found += [body[s:e] for s, e in sentence_spans(body) if 40 <= e - s <= 200]
+            found += [body[s:e] for s, e in sentence_spans(body)
+                      if 40 <= e - s <= 200 and clean_lines([body[s:e]]).lines == [body[s:e]]]
             if len(found) >= norwegian:
                 return tuple(found[:norwegian]) + ENGLISH
     return tuple(found) + ENGLISH
