@@ -6,9 +6,11 @@ converges to exactly what an uninterrupted ingest builds.
 A reference index is built once from a small corpus (the seed article and NorQuAD passages). Each trial
 then kills one ingest into a fresh data dir, or kills two in a row into the same dir (the second starts
 from what the first left half-written), and re-runs the ingest to completion. Kills come from a seeded
-generator: half at a delay spread over the run, a quarter just after the progress bar shows every chunk
-embedded (deletes, orphan sweep), a quarter within 50 ms of a new lexical snapshot folder appearing (the
-publish), windows too short for a timed kill to hit. The killed runs draw their progress bar on a
+generator: 40% at a delay spread over the run, 20% just after the first article is written, 20% just
+after the progress bar shows every chunk embedded (deletes, orphan sweep), 20% within 50 ms of a new
+lexical snapshot folder appearing (the publish): windows too short for a timed kill to hit. Half the
+trials write in batches of 16 chunks instead of 64 (bench/crash_trials_small_batches.toml), so a kill
+can find some articles committed and others not. The killed runs draw their progress bar on a
 pseudo-terminal, so the phase at the moment of the kill is read from it and from the data dir.
 
 Converged means: same article ids and hashes, same chunk ids and counts, a lexical snapshot stamped with
@@ -42,6 +44,7 @@ from assistant.config import resolve_settings
 from tests.index_snapshot import HNSW_LOAD_ERROR, KILDE, differences, snapshot, write_crash_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
+SMALL_BATCHES = Path(__file__).with_name("crash_trials_small_batches.toml")
 _BAR = re.compile(r"(Reading|Embedding):\s*\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+)")
 
 
@@ -66,6 +69,10 @@ class Timeline:
             return f"embedding {done}/{total}"
         return "after embedding"
 
+    def first_write_at(self) -> float | None:
+        """The bar moves only after an article's chunks and record are written: writes are under way."""
+        return next((at for at, phase, done, _ in self.events if phase == "Embedding" and done > 0), None)
+
     def embedding_done_at(self) -> float | None:
         return next((at for at, phase, done, total in self.events if phase == "Embedding" and done == total),
                     None)
@@ -84,14 +91,16 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Trigger:
-    """When to SIGKILL: `after` seconds past the run's start ("start"), past its bar showing every chunk
-    embedded ("embedded"), or past a new lexical snapshot folder appearing ("publish")."""
+    """When to SIGKILL: `after` seconds past the run's start ("start"), past the first article written
+    ("writing"), past its bar showing every chunk embedded ("embedded"), or past a new lexical snapshot
+    folder appearing ("publish")."""
 
     event: str
     after: float
 
     def __str__(self) -> str:
-        return {"start": "{:.2f} s", "embedded": "embedding done + {:.2f} s",
+        return {"start": "{:.2f} s", "writing": "first article written + {:.2f} s",
+                "embedded": "embedding done + {:.2f} s",
                 "publish": "lexical publish + {:.3f} s"}[self.event].format(self.after)
 
 
@@ -140,7 +149,8 @@ def run_ingest(corpus: Path, env: dict, lexical_dir: Path, trigger: Trigger | No
             publish_seen_at = now
         if trigger is None:
             continue
-        since = {"start": 0.0, "embedded": timeline.embedding_done_at(), "publish": publish_seen_at}[trigger.event]
+        since = {"start": 0.0, "writing": timeline.first_write_at(), "embedded": timeline.embedding_done_at(),
+                 "publish": publish_seen_at}[trigger.event]
         if since is not None and now >= since + trigger.after:
             os.kill(process.pid, signal.SIGKILL)
             killed_at = now
@@ -174,6 +184,11 @@ def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: d
     data_dir = work / f"trial-{number:03d}"
     settings = resolve_settings({"data_dir": data_dir}, environ={}, config_file=Path("/nonexistent"))
     env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
+    # Half the trials embed and write 16 chunks at a time instead of 64, so the writes (and the states a
+    # kill can leave) are spread over the run rather than bunched at its end. Chunk ids do not depend on it.
+    small_batches = rng.random() < 0.5
+    if small_batches:
+        env["KILDE_CONFIG"] = str(SMALL_BATCHES)
     # Timed kills spread over the expected run time; other workers change it, so it follows the quickest
     # of the last few complete runs seen. Event kills aim at the short tail, which a timed kill would rarely hit.
     expected = min(full_runs[-3:])
@@ -182,25 +197,28 @@ def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: d
     kills = []
     for attempt in range(2 if rng.random() < 1 / 3 else 1):  # one in three starts from a half-written dir
         draw = rng.random()
-        if draw < 0.5:
+        if draw < 0.4:
             trigger = Trigger("start", rng.uniform(0.2, expected))
-        elif draw < 0.75:
+        elif draw < 0.6:
+            trigger = Trigger("writing", rng.uniform(0.0, 0.3))
+        elif draw < 0.8:
             trigger = Trigger("embedded", rng.uniform(0.0, to_publish))
         else:
             trigger = Trigger("publish", rng.uniform(0.0, 0.05))
         killed = run_ingest(corpus, env, lexical_root(settings), trigger)
-        if killed.killed_at is None and attempt == 0:
+        if killed.killed_at is None and attempt == 0 and not small_batches:
             full_runs.append(killed.seconds)
         kills.append({"trigger": str(trigger), "phase": killed_phase(killed, data_dir),
                       "killed_at_s": None if killed.killed_at is None else round(killed.killed_at, 2),
-                      "returncode": killed.returncode, "hnsw_error": HNSW_LOAD_ERROR in killed.stderr})
+                      "returncode": killed.returncode, "hnsw_error": HNSW_LOAD_ERROR in killed.stderr,
+                      "batch": 16 if small_batches else 64})
     return kills, data_dir, settings
 
 
 def verify(number: int, kills: list[dict], corpus: Path, data_dir: Path, settings, base_env: dict,
            reference: dict) -> dict:
     env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
-    rerun = subprocess.run([KILDE, "ingest", str(corpus), "--json"], check=False, env=env,
+    rerun = subprocess.run([KILDE, "ingest", str(corpus), "--json"], check=False, env=env,  # default batches
                            capture_output=True, text=True, timeout=1800)
     problems = []
     report = {}
@@ -243,16 +261,17 @@ def render(args, results: list[dict], reference: dict, reference_run: RunResult,
          f"{reference_run.publish_seen_at or float('nan'):.2f} s)."), "",
         (f"**{len(results) - len(failed)} of {len(results)} trials converged.** "
          f"Kills by phase: {', '.join(f'{p}: {n}' for p, n in sorted(phases.items()))}."), "",
-        ("| trial | kills: trigger (time of kill): phase | re-run: added / updated / unchanged / orphans swept "
-         "| re-run s | outcome |"),
-        "| --- | --- | --- | --- | --- |",
+        ("| trial | batch (chunks) | kills: trigger (time of kill): phase | re-run: added / updated / unchanged / "
+         "orphans swept | re-run s | outcome |"),
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         kills = "; ".join(f"{k['trigger']} (at {k['killed_at_s']} s): {k['phase']}" for k in r["kills"])
+        batch = r["kills"][0]["batch"]
         rerun = r["rerun"]
         counts = " / ".join(str(rerun.get(k)) for k in ("added", "updated", "unchanged", "orphans_swept"))
         outcome = "converged" if not r["problems"] else "**NOT converged**: " + "; ".join(r["problems"])
-        lines.append(f"| {r['trial']} | {kills} | {counts} | {rerun.get('seconds')} | {outcome} |")
+        lines.append(f"| {r['trial']} | {batch} | {kills} | {counts} | {rerun.get('seconds')} | {outcome} |")
     return "\n".join(lines) + "\n"
 
 
