@@ -63,7 +63,6 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     done = data_dir / "manifest.json"
     if synthetic.manifest(done).get("size") == size:
         return data_dir
-    shutil.rmtree(data_dir, ignore_errors=True)
     embedder = build_embedder(settings_for(base_dir))
     base = ChromaStore.open(base_dir, None, "kilde")
     real = base.chunks.get(include=["documents", "metadatas"])
@@ -73,16 +72,26 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     synthetic.check_tokens(pool)
 
     start_article = 0
-    if smaller is not None and synthetic.manifest(smaller / "manifest.json").get("size"):
+    real_articles = len({m["article_id"] for _, _, m in real_rows})
+    if (data_dir / "resumable").exists():
+        # An interrupted build: article records are written after their chunks, so every synthetic
+        # article on record is complete; the batch after it is rewritten (upserts).
+        store = ChromaStore.open(data_dir, None, "kilde")
+        start_article = store.articles.count() - real_articles
+        print(f"resuming the {size:,}-chunk store after {start_article:,} synthetic articles", flush=True)
+    elif smaller is not None and synthetic.manifest(smaller / "manifest.json").get("size"):
+        shutil.rmtree(data_dir, ignore_errors=True)
         shutil.copytree(smaller, data_dir)
         done.unlink()
         start_article = synthetic.manifest(smaller / "manifest.json")["synthetic_articles"]
         store = ChromaStore.open(data_dir, None, "kilde")
     else:
+        shutil.rmtree(data_dir, ignore_errors=True)
         store = ChromaStore.open(data_dir, None, "kilde")
         store.ensure_embedder(embedder.name, embedder.dim)
         synthetic.copy_real_chunks(base, store)
     articles = -(-(size - len(real_rows)) // synthetic.CHUNKS_PER_ARTICLE)
+    (data_dir / "resumable").touch()
     t0 = time.perf_counter()
     synthetic.extend(store, pool, start_article, articles)
     write_s = time.perf_counter() - t0
@@ -94,6 +103,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     done.write_text(json.dumps({"size": size, "chunks": chunks, "real_chunks": len(real_rows),
                                 "synthetic_articles": articles, "pool_sentences": len(pool.texts),
                                 "write_s": round(write_s, 1), "lexical_s": round(lexical_s, 1)}))
+    (data_dir / "resumable").unlink()
     return data_dir
 
 
@@ -244,6 +254,7 @@ def main() -> None:
     parser.add_argument("--backends", default="embedded,server")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-scale.md")
+    parser.add_argument("--build-only", action="store_true", help="build (or reuse) the stores, measure nothing")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--chroma-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -259,6 +270,8 @@ def main() -> None:
         print(f"== {size:,} chunks", flush=True)
         data_dir = build_store(size, base, args.cache, smaller)
         smaller = data_dir
+        if args.build_only:
+            continue
         entry = {"build": json.loads((data_dir / "manifest.json").read_text()), "latency": {}}
         if "embedded" in args.backends:
             entry["latency"]["embedded"] = measure_in_subprocess(data_dir, None, args.questions, args.english)
@@ -268,6 +281,8 @@ def main() -> None:
         entry["serve_rss"] = serve_rss(data_dir)
         results["sizes"][str(size)] = entry
         print(json.dumps(entry["latency"], indent=1)[:2000], flush=True)
+    if args.build_only:
+        return
     out_json = ROOT / "bench" / "results" / "scale.json"
     out_json.parent.mkdir(exist_ok=True)
     out_json.write_text(json.dumps(results, indent=1))

@@ -121,12 +121,12 @@ def extend(store: ChromaStore, pool: SentencePool, first_article: int, last_arti
     bar = tqdm(total=len(numbers) * CHUNKS_PER_ARTICLE, desc="writing synthetic chunks", unit="chunk")
     for i in range(0, len(numbers), per_batch):
         batch = [_article(pool, n) for n in numbers[i:i + per_batch]]
-        store.chunks.add(
+        store.chunks.upsert(
             ids=[c.id for _, chunks, _, _ in batch for c in chunks],
             embeddings=np.vstack([v for _, _, v, _ in batch]),
             documents=[c.text for _, chunks, _, _ in batch for c in chunks],
             metadatas=[ChromaStore.chunk_metadata(a, c) for a, chunks, _, _ in batch for c in chunks])
-        store.articles.add(
+        store.articles.upsert(
             ids=[a.id for a, _, _, _ in batch], embeddings=[[1.0]] * len(batch),
             documents=[a.text for a, _, _, _ in batch],
             metadatas=[ChromaStore.article_metadata(a, "synthetic", len(chunks)) for a, chunks, _, _ in batch])
