@@ -187,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=int, default=60, help="A: questions for the 1-client baseline")
     parser.add_argument("--warmup", type=int, help="questions before measuring (A: 16 at 1 client, B: 64)")
     parser.add_argument("--articles", type=int, default=80, help="corpus articles in a self-built index")
-    parser.add_argument("--held-out", type=int, default=45, help="B: articles ingested during the run")
+    parser.add_argument("--held-out", type=int, default=30, help="B: articles ingested during the run")
     parser.add_argument("--ingest-rounds", type=int, default=3, help="B: `kilde ingest` runs during the load")
+    parser.add_argument("--tail", type=int, default=100,
+                        help="B: questions asked after the last ingest round (the run lasts at least --questions "
+                        "and until the writer is done)")
     parser.add_argument("--held-every", type=int, default=4, help="B: every Nth question is about a held-out article")
     parser.add_argument("--profile", action="store_true", help="A: py-spy profile of the server, concurrent phase")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request before it counts as an error")

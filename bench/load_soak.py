@@ -44,6 +44,7 @@ from bench.loadkit import (
     pick_articles,
     question_pool,
     rss_kb,
+    rss_split_kb,
     start_server,
     write_articles,
 )
@@ -125,14 +126,35 @@ def soak_index(args, work: Path, writer_env: dict) -> tuple[set[str], list[str],
                              f"({report['chunks_embedded']} chunks, {time.monotonic() - t0:.0f} s)")
 
 
-def soak_questions(base: set[str], held: list[str], n: int, every: int, seed: int):
-    """(general stream for the warm-up, the measured questions): every `every`th is about a held-out article."""
+def soak_questions(base: set[str], held: list[str], every: int, seed: int):
+    """(general stream for the warm-up, an endless mix in which every `every`th question was written about
+    a held-out article)."""
     general = QuestionStream(question_pool(base, seed, exclude=set(held)))
     about_held = list(dict.fromkeys(q for q in eval_questions() + norquad_questions()
                                     if set(held) & set(q.article_ids)))
     random.Random(seed).shuffle(about_held)
-    about = QuestionStream(about_held)
-    return general, [about.take(1)[0] if i % every == every - 1 else general.take(1)[0] for i in range(n)]
+    about = QuestionStream(about_held) if about_held else general
+
+    def mixed():
+        i = 0
+        while True:
+            i += 1
+            yield (about if i % every == 0 else general).take(1)[0]
+
+    return general, mixed()
+
+
+def run_length(mixed, n: int, writer: Writer, tail: int):
+    """At least `n` questions; then more while the writer still ingests, and `tail` after its last commit,
+    so every ingest round runs entirely under load and its articles can be cited afterwards."""
+    for _ in range(n):
+        yield next(mixed)
+    if not writer.rounds:
+        return
+    while writer.is_alive():
+        yield next(mixed)
+    for _ in range(tail):
+        yield next(mixed)
 
 
 def check_chunks(store, outcomes: list[Outcome]) -> tuple[list[str], int]:
@@ -154,6 +176,12 @@ def check_chunks(store, outcomes: list[Outcome]) -> tuple[list[str], int]:
     return problems, len(cited)
 
 
+def rss_at(samples: list[tuple[float, float]], t: float) -> float:
+    """The last RSS sample taken at or before `t` (the first one if none was)."""
+    before = [kb for at, kb in samples if at <= t]
+    return before[-1] if before else samples[0][1]
+
+
 def run_soak(args, work: Path) -> tuple[str, bool, dict]:
     from assistant.store import ChromaStore
     from tests.servers import chroma_server
@@ -165,12 +193,12 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
         base, held, index_note = soak_index(args, work, writer_env)
         corpus = corpus_articles()
         rounds = []
-        per_round = -(-len(held) // args.ingest_rounds)
+        per_round = -(-len(held) // max(args.ingest_rounds, 1))
         for k in range(args.ingest_rounds):
             path = work / f"ingest-round-{k + 1}.jsonl"
             count = write_articles(path, (corpus[i] for i in held[k * per_round:(k + 1) * per_round]))
             rounds.append(IngestRound(path, count, int(args.questions * (0.1 + 0.8 * k / args.ingest_rounds))))
-        general, questions = soak_questions(base, held, args.questions, args.held_every, args.seed)
+        general, mixed = soak_questions(base, held, args.held_every, args.seed)
 
         watcher = CommitWatcher(chroma_url, held)
         watcher.poll()
@@ -183,17 +211,18 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
         try:
             rss.start()
             measure(url, general.take(args.warmup), args.clients, pid, "warm-up", args.timeout)
-            warm_t = time.monotonic()
+            warm_t, warm_split = time.monotonic(), rss_split_kb(pid)
             watcher.start()
             writer.start()
-            figures, outcomes = measure(url, questions, args.clients, pid, f"soak, {args.clients} clients",
-                                        args.timeout, on_answer=writer.on_answer)
-            load_t1 = time.monotonic()
+            figures, outcomes = measure(url, run_length(mixed, args.questions, writer, args.tail), args.clients,
+                                        pid, f"soak, {args.clients} clients", args.timeout,
+                                        on_answer=writer.on_answer, total=args.questions)
+            load_t1, end_split = time.monotonic(), rss_split_kb(pid)
             writer.finish_load()
             writer.join()
             watcher.join(timeout=30)
             watcher.stop()
-            rss_during = rss.between(warm_t, load_t1)
+            rss_during = [(t, kb) for t, kb in rss.samples if warm_t <= t <= load_t1]
             citations = check_citations(url, outcomes)
             store = ChromaStore.open(None, chroma_url, "kilde")
             chunk_problems, chunks_checked = check_chunks(store, outcomes)
@@ -225,8 +254,10 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
     round_problems += [f"ingest round {i + 1} started after the load had ended" for i, r in enumerate(rounds)
                        if r.report and not r.started_during_load]
     missing = sorted(held_set - committed_at_end.keys())
-    warm_kb, peak_kb, end_kb = rss_during[0], max(rss_during), rss_during[-1]
+    warm_kb, peak_kb, end_kb = rss_during[0][1], max(kb for _, kb in rss_during), rss_during[-1][1]
     growth = (end_kb - warm_kb) / warm_kb
+    timeline = [rss_at(rss_during, warm_t + f * (load_t1 - warm_t)) for f in (0, .25, .5, .75, 1)]
+    started_kb = rss.samples[0][1]
     ok = {"errors": figures.errors == 0, "citations": not citations.problems and not chunk_problems,
           "commit order": not early, "rss": growth <= RSS_GROWTH_LIMIT, "ingest": not round_problems and not missing}
 
@@ -241,7 +272,8 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
          f"process with its own data dir (docs/scale-out.md). Index: {index_note}; {len(base)} articles at the "
          f"start. {len(held)} held-out NorQuAD articles are ingested in {len(rounds)} rounds while the questions "
          f"run; every {args.held_every}th question was written about a held-out article. {args.warmup} warm-up "
-         f"questions ({args.clients} clients, not counted) before the measured run."),
+         f"questions ({args.clients} clients, not counted), then the measured run: at least {args.questions} "
+         f"questions, on until the last ingest round has finished, then {args.tail} more."),
         "", *PHASE_HEADER, phase_row("soak", figures), "",
         "| target | result | |", "| --- | --- | --- |",
         f"| 0 errors (non-200, timeout, malformed Answer) | **{figures.errors}** | {mark(ok['errors'])} |",
@@ -254,17 +286,22 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
         (f"| RSS growth from after warm-up to the end ≤ {RSS_GROWTH_LIMIT:.0%} | **{growth:+.1%}**: "
          f"{warm_kb / 1024:.0f} MiB after warm-up, {peak_kb / 1024:.0f} MiB peak, {end_kb / 1024:.0f} MiB at the "
          f"end ({len(rss_during)} samples of VmRSS, every 0.5 s) | {mark(ok['rss'])} |"),
+        (f"| (RSS when the server was ready; then at 0 / 25 / 50 / 75 / 100% of the run after warm-up) | "
+         f"{started_kb / 1024:.0f} MiB; {' / '.join(f'{kb / 1024:.0f}' for kb in timeline)} MiB | |"),
+        (f"| (of which anonymous / file-backed, after warm-up → end) | {warm_split['RssAnon'] / 1024:.0f} → "
+         f"{end_split['RssAnon'] / 1024:.0f} MiB / {warm_split['RssFile'] / 1024:.0f} → "
+         f"{end_split['RssFile'] / 1024:.0f} MiB | |"),
         (f"| every ingest round succeeds and starts during the load; all held-out articles committed at the end | "
          f"{len(held) - len(missing)} of {len(held)} committed | {mark(ok['ingest'])} |"),
         "",
         (f"Ingest rounds (times from the first measured question; the load ran {load_t1 - load_t0:.0f} s; "
          f"{during_ingest} of {len(outcomes)} questions ({during_ingest / len(outcomes):.0%}) were in flight "
          "while an ingest ran):"), "",
-        "| round | articles | added | chunks embedded | started | ended | ingest time |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| round | articles | added | chunks embedded | started | ended | ingest time | server RSS at its end |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[(f"| {i + 1} | {r.articles} | {r.report['added'] if r.report else '–'} | "
            f"{r.report['chunks_embedded'] if r.report else '–'} | {rel(r.start)} | {rel(r.end)} | "
-           f"{r.end - r.start:.0f} s |") for i, r in enumerate(rounds)],
+           f"{r.end - r.start:.0f} s | {rss_at(rss_during, r.end) / 1024:.0f} MiB |") for i, r in enumerate(rounds)],
         "",
         (f"Commit timeline: the bench polled the Chroma server for the held-out article records every "
          f"{watcher.every_s:.1f} s ({watcher.polls} polls). {held_citations} citations of held-out articles; the "
@@ -279,6 +316,8 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
               "held_out_citations": held_citations, "early_citations": len(early),
               "rss_after_warmup_mib": round(warm_kb / 1024, 1), "rss_peak_mib": round(peak_kb / 1024, 1),
               "rss_end_mib": round(end_kb / 1024, 1), "rss_growth": round(growth, 4),
+              "rss_timeline_mib": [round(kb / 1024, 1) for kb in timeline], "rss_ready_mib": round(started_kb / 1024, 1),
+              "rss_split_kib": {"after_warmup": warm_split, "end": end_split},
               "questions_during_ingest": during_ingest,
               "ingest_rounds": [{"articles": r.articles, "report": r.report, "error": r.error,
                                  "start_s": round(r.start - load_t0, 1), "end_s": round(r.end - load_t0, 1)}

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -210,18 +209,37 @@ def ask_one(client: httpx.Client, url: str, question: Question) -> Outcome:
     return Outcome(question, sent, received, 200, tuple(answer_problems(question, body)), body)
 
 
-def ask_all(url: str, questions: Sequence[Question], clients: int, timeout_s: float,
+def ask_all(url: str, questions: Iterable[Question], clients: int, timeout_s: float,
             progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """`clients` closed-loop clients: each sends its next question when its previous answer is in."""
+    """`clients` closed-loop clients: each takes the next question when its previous answer is in, until
+    `questions` (any iterable, so a caller can decide while the run goes how long it lasts) runs out."""
+    source = iter(questions)
+    lock = threading.Lock()
+    outcomes: list[Outcome] = []
+
+    def client_loop(client: httpx.Client) -> None:
+        while True:
+            with lock:
+                question = next(source, None)
+            if question is None:
+                return
+            try:
+                outcome = ask_one(client, url, question)
+            except Exception as exc:  # noqa: BLE001 - a driver bug must count as an error, not vanish
+                outcome = Outcome(question, time.monotonic(), time.monotonic(), None,
+                                  (f"driver error {type(exc).__name__}: {exc}",), None)
+            with lock:
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
+
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    with httpx.Client(timeout=timeout_s, limits=limits) as client, ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(ask_one, client, url, q) for q in questions]
-        outcomes = []
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            if progress:
-                progress(outcome)
+    with httpx.Client(timeout=timeout_s, limits=limits) as client:
+        threads = [threading.Thread(target=client_loop, args=(client,), daemon=True) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return sorted(outcomes, key=lambda o: o.sent)
 
 
@@ -264,6 +282,15 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def rss_split_kb(pid: int) -> dict[str, int]:
+    """VmRSS split into anonymous memory (heap, stacks) and file-backed pages (mapped model and libraries)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+            fields[line.split(":")[0]] = int(line.split()[1])
+    return fields
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -292,9 +319,6 @@ class Sampler(threading.Thread):
         self._stop_event.set()
         self.join()
         return self.samples
-
-    def between(self, t0: float, t1: float) -> list[float]:
-        return [v for t, v in self.samples if t0 <= t <= t1]
 
 
 def healthz_probe(url: str, timeout_s: float = 60) -> Callable[[], float]:
@@ -412,9 +436,10 @@ def start_server(data_dir: Path, log: Path, **env: str):
                         **env).start(timeout=600)
 
 
-def measure(url: str, questions, clients: int, pid: int, label: str, timeout_s: float,
-            on_answer=None) -> tuple[PhaseFigures, list[Outcome]]:
-    bar = tqdm(total=len(questions), desc=label, unit="q", dynamic_ncols=True)
+def measure(url: str, questions: Iterable[Question], clients: int, pid: int, label: str, timeout_s: float,
+            on_answer=None, total: int | None = None) -> tuple[PhaseFigures, list[Outcome]]:
+    """Ask `questions` with `clients` clients, with a progress bar; figures include the server's CPU time."""
+    bar = tqdm(total=total if total is not None else len(questions), desc=label, unit="q", dynamic_ncols=True)
     errors = 0
 
     def progress(outcome: Outcome) -> None:
