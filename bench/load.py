@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, help="measured questions (A: 500, B: 1000)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--baseline", type=int, default=60, help="A: questions for the 1-client baseline")
-    parser.add_argument("--warmup", type=int, help="questions before measuring (A: 16 at 1 client, B: 64)")
+    parser.add_argument("--warmup", type=int, help="questions before measuring (A: 16 at 1 client; B: 320 at "
+                        "--clients, long enough for the server's RSS to level off, see RESULTS-load.md)")
     parser.add_argument("--articles", type=int, default=80, help="corpus articles in a self-built index")
     parser.add_argument("--held-out", type=int, default=30, help="B: articles ingested during the run")
     parser.add_argument("--ingest-rounds", type=int, default=3, help="B: `kilde ingest` runs during the load")
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, index, profile)")
     args = parser.parse_args(argv)
     args.questions = args.questions or (1000 if args.soak else 500)
-    args.warmup = args.warmup if args.warmup is not None else (64 if args.soak else 16)
+    args.warmup = args.warmup if args.warmup is not None else (320 if args.soak else 16)
     args.command = "python -m bench.load " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     args.load_at_start = os.getloadavg()
     if args.data_dir and not (args.data_dir / "chroma").is_dir():
