@@ -103,13 +103,27 @@ class Chunker:
                 pieces.append(_Unit(piece_start, last_end, paragraph, self.count(text[piece_start:last_end])))
                 piece_start = w_start
             last_end = w_end
-            while self.count(text[piece_start:last_end]) > self.size:  # one enormous "word"
-                cut = self._cut_point(text, piece_start, last_end)
+            while (window_end := self._overflow(text, piece_start, last_end)) is not None:  # a huge "word"
+                cut = self._cut_point(text, piece_start, window_end)
                 pieces.append(_Unit(piece_start, cut, paragraph, self.count(text[piece_start:cut])))
                 piece_start = cut
         if piece_start is not None and last_end is not None and last_end > piece_start:
             pieces.append(_Unit(piece_start, last_end, paragraph, self.count(text[piece_start:last_end])))
         return pieces
+
+    def _overflow(self, text: str, start: int, end: int) -> int | None:
+        """The end of a window `text[start:window_end]` holding more than `size` tokens, or None if all of
+        `text[start:end]` fits. The window starts at 8 × size characters and doubles, so cutting a huge
+        word costs tokenizer work in proportion to each piece, not to the rest of the word; a span that
+        fits the first window is counted whole, exactly as before."""
+        width = 8 * self.size
+        while True:
+            window_end = min(end, start + width)
+            if self.count(text[start:window_end]) > self.size:
+                return window_end
+            if window_end == end:
+                return None
+            width *= 2
 
     def _cut_point(self, text: str, start: int, end: int) -> int:
         low, high = start + 1, end

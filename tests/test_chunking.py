@@ -1,6 +1,8 @@
 """Chunking invariants, property-based: size bound, exact offsets, full coverage, stable ids."""
 
+import random
 import re
+import string
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -89,3 +91,41 @@ def test_sentence_spans_do_not_split_abbreviations_or_ordinal_dates():
     spans = [text[s:e] for s, e in sentence_spans(text)]
     assert spans == ["Møtet er 27. november kl. 14 i Oslo.", "Bl.a. Putin deltok.", "«Hvis en part angripes.»",
                      "Det sa Kim."]
+
+
+class _CountingEncoding:
+    """The real encoding, keeping a tally of how many characters it was asked to encode."""
+
+    def __init__(self, encoding):
+        self._encoding = encoding
+        self.name = encoding.name
+        self.characters = 0
+
+    def encode(self, text, **kwargs):
+        self.characters += len(text)
+        return self._encoding.encode(text, **kwargs)
+
+
+def test_a_huge_word_is_cut_with_linear_tokenizer_work(encoding):
+    """One 200 KB "word" (no white space) is cut looking at a window near each cut, never at the whole rest
+    of the word: the tokenizer sees a constant multiple of the text (about 23× here), not hundreds of times
+    it (about 800× when every cut recounted the rest, growing with the length)."""
+    text = "".join(random.Random(SEED.name).choices(string.ascii_letters + string.digits + "/+=", k=200_000))
+    article = make_article(title="T", body=text, given_id="w", language="en")
+    counting = _CountingEncoding(encoding)
+    chunker = Chunker(counting, size=180, overlap=30)
+    chunks = chunker.split(article)
+    work, length = counting.characters, len(article.text)
+    assert work < 40 * length, f"encoded {work:,} characters to cut a {length:,}-character word"
+    assert "".join(c.text for c in chunks) == article.text, "the pieces of one word tile it"
+    _check(chunker, article)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(word=st.one_of(st.integers(1, 6000).map(lambda n: "x" * n),
+                      st.text(alphabet=string.ascii_letters + "/+=æø", min_size=1, max_size=6000)),
+       size=st.integers(min_value=32, max_value=300))
+def test_words_longer_than_a_chunk_keep_the_invariants(encoding, word, size):
+    """Cut inside the first window, after doubling it ("x" * n packs 8 characters a token), or at its end."""
+    article = make_article(title="T", body=f"Putin sa {word} i går.", given_id="l", language="nb")
+    _check(Chunker(encoding, size=size, overlap=size // 4), article)
