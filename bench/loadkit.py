@@ -41,6 +41,7 @@ class Question:
     history: tuple[tuple[str, str], ...] = ()
     article_ids: tuple[str, ...] = ()  # the articles it was written about, when known
     origin: str = ""
+    language: str = ""  # the question's own language, from the eval item
 
     def body(self) -> dict:
         return {"question": self.text, "history": [{"role": r, "content": c} for r, c in self.history]}
@@ -56,9 +57,9 @@ def eval_questions() -> list[Question]:
             item = json.loads(line)
             history = tuple((t["role"], t["content"]) for t in item.get("history", ()))
             ids = tuple(item.get("gold_article_ids") or ())
-            for text in (item["question"], item.get("question_nb")):
+            for text, language in ((item["question"], item.get("language", "")), (item.get("question_nb"), "nb")):
                 if text:
-                    out.append(Question(text, history, ids, name))
+                    out.append(Question(text, history, ids, name, language))
     return out
 
 
@@ -70,16 +71,19 @@ def norquad_questions() -> list[Question]:
         for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
             for paragraph in entry.get("paragraphs", []):
                 article_id = f"news-a{annotator}-d{paragraph.get('document_id')}"
-                out += [Question(qa["question"], (), (article_id,), "norquad-corpus")
+                out += [Question(qa["question"], (), (article_id,), "norquad-corpus", "nb")
                         for qa in paragraph.get("qas", []) if qa.get("question")]
     return out
 
 
 def question_pool(indexed: set[str], seed: int = 7, exclude: set[str] = frozenset()) -> list[Question]:
-    """Distinct questions about indexed articles (or about none: unanswerable ones), shuffled with `seed`.
-    Questions about articles in `exclude` are left out."""
+    """Distinct questions about indexed articles (or about none: unanswerable ones), shuffled with `seed`
+    and evenly mixed: any stretch of the pool holds languages and sources in the pool's proportions, so a
+    60-question baseline asks the same mix as a 500-question run (an English question over Norwegian
+    text costs several times more: its answer sentences are embedded). Questions about articles in
+    `exclude` are left out."""
     seen: set[tuple] = set()
-    pool = []
+    groups: dict[tuple[str, str], list[Question]] = {}
     for q in eval_questions() + norquad_questions():
         key = (q.text, q.history)
         if key in seen or any(a in exclude for a in q.article_ids):
@@ -87,9 +91,14 @@ def question_pool(indexed: set[str], seed: int = 7, exclude: set[str] = frozense
         if q.article_ids and not any(a in indexed for a in q.article_ids):
             continue
         seen.add(key)
-        pool.append(q)
-    random.Random(seed).shuffle(pool)
-    return pool
+        groups.setdefault((q.language, q.origin), []).append(q)
+    rng = random.Random(seed)
+    placed = []
+    for group in groups.values():
+        rng.shuffle(group)
+        offset = rng.random()
+        placed += [((i + offset) / len(group), rng.random(), q) for i, q in enumerate(group)]
+    return [q for _, _, q in sorted(placed, key=lambda item: item[:2])]
 
 
 class QuestionStream:
