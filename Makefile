@@ -7,7 +7,7 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup system-deps demo ingest test test-fast lint clean bench
+.PHONY: setup system-deps demo ingest test test-fast lint clean bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ test-fast: setup  ## unit tests only
 
 bench: setup system-deps  ## all benchmarks -> bench/RESULTS.md (first run builds the 1M store into bench/cache/)
 	$(BIN)/python -m bench.run $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
+
+soak: setup system-deps  ## long reliability runs (hours): state machine, 10k fuzz inputs, 20 SIGKILLs, load + soak
+	mkdir -p artifacts/reliability
+	KILDE_STATE_MACHINE_EXAMPLES=100 KILDE_STATE_MACHINE_STEPS=20 KILDE_RELIABILITY_REPORT=artifacts/reliability \
+	  $(BIN)/python -m pytest -q tests/test_ingest_state_machine.py
+	KILDE_FUZZ_EXAMPLES=10000 KILDE_FUZZ_PIPELINE_EXAMPLES=50 KILDE_RELIABILITY_REPORT=artifacts/reliability \
+	  $(BIN)/python -m pytest -q tests/test_fuzz_inputs.py
+	$(BIN)/python -m bench.crash_trials --trials 20
+	KILDE_CRASH_TRIALS=5 $(BIN)/python -m pytest -q tests/test_crash_safety.py
+	$(BIN)/python -m bench.load --soak
 
 lint:
 	$(BIN)/ruff check assistant ingest ui evals tests

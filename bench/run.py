@@ -116,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--skip-load", action="store_true", help="leave out the concurrency benchmark")
+    parser.add_argument("--reuse-ingest", action="store_true",
+                        help="keep the ingest figures and index of the previous run (bench/results/ingest.json)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     durations: dict[str, float] = {}
@@ -123,9 +125,10 @@ def main() -> None:
 
     corpus = bench_corpus(CACHE / "bench-corpus")
     base = CACHE / "base"
-    (base / "base.done").unlink(missing_ok=True)
-    durations["ingest"] = step("ingest throughput", ["bench.ingest_bench", "--corpus", str(corpus),
-                                                     "--data-dir", str(base)])
+    if not (args.reuse_ingest and (base / "base.done").exists() and (RESULTS / "ingest.json").exists()):
+        (base / "base.done").unlink(missing_ok=True)
+        durations["ingest"] = step("ingest throughput", ["bench.ingest_bench", "--corpus", str(corpus),
+                                                         "--data-dir", str(base)])
     ingest = json.loads((RESULTS / "ingest.json").read_text())
     (base / "base.done").write_text(json.dumps({"articles": ingest["articles"], "chunks": ingest["chunks"]}))
 
