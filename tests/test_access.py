@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -264,7 +265,9 @@ def test_the_server_fetches_no_url_a_visitor_names(api, monkeypatch):
         # The rig can see a fetch: Gradio's own downloader, with the same guard, reaches the listener.
         from gradio import processing_utils
 
-        asyncio.run(processing_utils.async_ssrf_protected_get(f"{here}/control"))
+        # In a thread of its own: the browser tests may leave an event loop running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, processing_utils.async_ssrf_protected_get(f"{here}/control")).result()
         assert listener.seen == ["GET /control"]
     finally:
         listener.stop()
