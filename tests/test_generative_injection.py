@@ -14,9 +14,9 @@ import pytest
 
 from assistant.assistant import AskRequest, Delta
 from assistant.build import build_assistant, build_pipeline
-from ingest.sentences import sentence_spans
 from tests.conftest import make_settings, write_distractors
 from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+from tests.hostile_replies import evidence
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
 CASES = json.loads((HOSTILE / "cases.json").read_text(encoding="utf-8"))
@@ -51,23 +51,14 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, server):
     return build_assistant(settings, embedder=embedder)
 
 
-def _evidence(hit, answers: list[str]) -> str | None:
-    text = hit.chunk.text
-    for start, end in sentence_spans(text):
-        sentence = text[start:end]
-        if any(a.lower() in sentence.lower() for a in answers):
-            return sentence
-    return None
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c["article_id"] for c in CASES])
 def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistant, server, case):
     server.reset()
     hits = hostile_assistant.retriever.retrieve(case["question"], hostile_assistant.settings.top_k).hits
-    found = [(n, h) for n, h in enumerate(hits, 1) if h.article.id == case["article_id"] and _evidence(h, case["answers"])]
+    found = [(n, h) for n, h in enumerate(hits, 1) if h.article.id == case["article_id"] and evidence(h, case["answers"])]
     assert found, f"{case['article_id']} not retrieved with its answer"
     n, hit = found[0]
-    server.script(Reply(f"{_evidence(hit, case['answers'])} [{n}]{OBEYED_INJECTION}"))
+    server.script(Reply(f"{evidence(hit, case['answers'])} [{n}]{OBEYED_INJECTION}"))
 
     events = list(hostile_assistant.stream(AskRequest(case["question"])))
     answer = events[-1]
