@@ -61,25 +61,27 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
 
     data_dir = cache / f"scale-{size}"
     done = data_dir / "manifest.json"
-    if synthetic.manifest(done).get("size") == size:
-        return data_dir
-    embedder = build_embedder(settings_for(base_dir))
     base = ChromaStore.open(base_dir, None, "kilde")
     real = base.chunks.get(include=["documents", "metadatas"])
     real_rows = list(zip(real["ids"], real["documents"], real["metadatas"]))
+    recipe = synthetic.recipe(real["ids"])
+    if synthetic.manifest(done).get("size") == size and synthetic.manifest(done).get("recipe") == recipe:
+        return data_dir
+    embedder = build_embedder(settings_for(base_dir))
     excluded = {m["article_id"] for _, _, m in real_rows}
     pool = synthetic.SentencePool.build(excluded, embedder, cache)
     synthetic.check_tokens(pool)
 
     start_article = 0
     real_articles = len({m["article_id"] for _, _, m in real_rows})
-    if (data_dir / "resumable").exists():
+    resumable = data_dir / "resumable"
+    if resumable.exists() and resumable.read_text() == recipe:
         # An interrupted build: article records are written after their chunks, so every synthetic
         # article on record is complete; the batch after it is rewritten (upserts).
         store = ChromaStore.open(data_dir, None, "kilde")
         start_article = store.articles.count() - real_articles
         print(f"resuming the {size:,}-chunk store after {start_article:,} synthetic articles", flush=True)
-    elif smaller is not None and synthetic.manifest(smaller / "manifest.json").get("size"):
+    elif smaller is not None and synthetic.manifest(smaller / "manifest.json").get("recipe") == recipe:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.copytree(smaller, data_dir)
         done.unlink()
@@ -91,7 +93,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
         store.ensure_embedder(embedder.name, embedder.dim)
         synthetic.copy_real_chunks(base, store)
     articles = -(-(size - len(real_rows)) // synthetic.CHUNKS_PER_ARTICLE)
-    (data_dir / "resumable").touch()
+    resumable.write_text(recipe)
     t0 = time.perf_counter()
     synthetic.extend(store, pool, start_article, articles)
     write_s = time.perf_counter() - t0
@@ -100,10 +102,10 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     synthetic.publish_lexical(store, pool, real_rows, articles, lexical_root(settings))
     lexical_s = time.perf_counter() - t0
     chunks = store.chunks.count()
-    done.write_text(json.dumps({"size": size, "chunks": chunks, "real_chunks": len(real_rows),
+    done.write_text(json.dumps({"size": size, "recipe": recipe, "chunks": chunks, "real_chunks": len(real_rows),
                                 "synthetic_articles": articles, "pool_sentences": len(pool.texts),
                                 "write_s": round(write_s, 1), "lexical_s": round(lexical_s, 1)}))
-    (data_dir / "resumable").unlink()
+    resumable.unlink()
     return data_dir
 
 

@@ -29,6 +29,8 @@ SENTENCES_PER_CHUNK = 5
 CHUNKS_PER_ARTICLE = 8
 SOURCE = "NorQuAD news (synthetic)"
 _WRITE_BATCH = 5000
+# Bump when the way a store is made changes, so a cached store of the old kind is rebuilt, not reused.
+RECIPE_VERSION = 2
 
 
 @dataclass
@@ -156,6 +158,12 @@ def publish_lexical(store: ChromaStore, pool: SentencePool, real_rows: list, syn
     LexicalIndex.from_tokens(ids, tokens, dates, sources, languages, generation).save(root)
     store.set_generation(generation)
     return generation
+
+
+def recipe(real_chunk_ids: list[str]) -> str:
+    """What a cached store was made from: this module's recipe and the real chunks copied into it."""
+    digest = hashlib.sha256("\n".join(sorted(real_chunk_ids)).encode()).hexdigest()[:16]
+    return f"v{RECIPE_VERSION}-{SENTENCES_PER_CHUNK}x{CHUNKS_PER_ARTICLE}-{digest}"
 
 
 def manifest(path: Path) -> dict:
