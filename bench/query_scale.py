@@ -4,7 +4,8 @@
 
     python -m bench.query_scale [--sizes 10000,100000,1000000] [--questions 100]
 
-Stores are built once into bench/cache/ (see bench/synthetic.py) and reused while their manifest matches.
+Stores are built once into ~/.cache/kilde/bench/ (KILDE_BENCH_CACHE moves it; see bench/synthetic.py) and reused
+while their manifest matches the recipe.
 Every measurement runs in a fresh process, so an embedded client and the Chroma server never hold the
 same store at once. Writes bench/RESULTS-scale.md and bench/results/scale.json."""
 
@@ -241,7 +242,7 @@ def report(results: dict, args) -> str:
         ok = None if target is None else rss["peak_mb"] <= target
         lines.append(f"| {int(size):,} | {rss['idle_mb']:.0f} | {rss['rss_mb']:.0f} | {rss['peak_mb']:.0f} | "
                      f"{f'≤ {target:.0f} MB' if target else ''}{verdict(ok)} |")
-    lines += ["", "## Building the stores (cached in bench/cache/)", "",
+    lines += ["", "## Building the stores (cached in ~/.cache/kilde/bench/)", "",
               "| chunks | real | synthetic articles | Chroma write s | BM25 snapshot s |", "| ---: | ---: | ---: | ---: | ---: |"]
     for size, by_backend in results["sizes"].items():
         b = by_backend["build"]

@@ -55,6 +55,11 @@ def _write(store, article, seed):
     return chunks, vectors
 
 
+def test_an_empty_store_has_no_nearest_chunks(store):
+    store.ensure_embedder("m", DIM)
+    assert store.nearest(_vectors(1, 0)[0], 30, Filters()) == []
+
+
 def test_missing_index_is_reported_with_the_command_that_builds_it(store):
     assert not store.exists()
     with pytest.raises(IndexMissingError, match="kilde ingest"):
@@ -83,11 +88,15 @@ def test_round_trip_query_filters_and_delete(store):
     stored = store.stored_articles()
     assert set(stored) == {"a", "b"} and stored["a"].meta.content_hash == a.content_hash
 
-    hits = store.query(vectors_a[0], 4, Filters())
-    assert hits[0].chunk.id == chunks_a[0].id and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
-    assert hits[0].chunk.text == a.text[hits[0].chunk.start:hits[0].chunk.end]
-    assert hits[0].article.title == "Tittel a" and hits[0].article.date == "2024-11-27"
-    only = lambda f: {h.chunk.article_id for h in store.query(vectors_a[0], 4, f)}
+    matches = store.nearest(vectors_a[0], 30, Filters())  # more than the store holds
+    assert len(matches) == 4 and matches[0].chunk_id == chunks_a[0].id
+    assert matches[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+    chunk, meta = store.get_chunks([matches[0].chunk_id])[matches[0].chunk_id]
+    assert chunk.text == a.text[chunk.start:chunk.end]
+    assert meta.title == "Tittel a" and meta.date == "2024-11-27"
+    owner = {c.id: "a" for c in chunks_a} | {c.id: "b" for c in chunks_b}
+    only = lambda f: {owner[m.chunk_id] for m in store.nearest(vectors_a[0], 4, f)}
     assert only(Filters(since="2024-01-01")) == {"a"}
     assert only(Filters(until="2023-12-31")) == {"b"}
     assert only(Filters(sources=("Paper",))) == {"b"}
