@@ -39,9 +39,9 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.lexical_same_language = lexical_same_language
         self.lexical_cross_language = lexical_cross_language
-        # BM25 scoring needs no query vector, so it runs while the query is embedded (both release the GIL
-        # in their native code), and so does reading its best chunks and their commit records, which most of
-        # the fused window is made of.
+        # BM25 scoring runs beside the dense query, both in native code that releases the GIL. Not beside the
+        # embedding: the embedder's threads want every core, and sharing them slowed it by more than BM25
+        # costs (bench/RESULTS-scale.md).
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
     def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
@@ -56,19 +56,17 @@ class HybridRetriever:
         lexical_scores: dict[str, float] = {}
         vector = None
         best_dense = 0.0
-        # Chunks are read a few past k at a time (each read row costs ~0.2 ms of metadata), and never further
-        # down the ranking than `window`, however many uncommitted ones there are.
-        step, window = k + 2, max(k * 3, k + 10)
-        rows = _Rows({}, {})
-
-        lexical_job = None
-        if mode in ("hybrid", "bm25"):
-            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters, step)
 
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
             vector = self.embedder.embed_query(query)
             timings["embed"] = _ms(t0)
+
+        lexical_job = None
+        if mode in ("hybrid", "bm25"):
+            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters)
+
+        if vector is not None:
             t0 = time.perf_counter()
             dense = self.store.nearest(vector, self.candidates, filters)
             timings["dense"] = _ms(t0)
@@ -79,7 +77,7 @@ class HybridRetriever:
 
         if lexical_job is not None:
             t0 = time.perf_counter()
-            lexical, rows, timings["lexical"] = lexical_job.result()
+            lexical, timings["lexical"] = lexical_job.result()
             timings["lexical_wait"] = _ms(t0)
             for rank, hit in enumerate(lexical):
                 weight = (self.lexical_same_language if not weighted or language_group(hit.language) == query_group
@@ -89,16 +87,14 @@ class HybridRetriever:
 
         t0 = time.perf_counter()
         ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))
-        hits = self._committed_hits(ranked[:window], rows, k, step, fused, dense_scores, lexical_scores)
+        hits = self._committed_hits(ranked, k, fused, dense_scores, lexical_scores)
         timings["fuse"] = _ms(t0)
         return Retrieval(tuple(hits), vector, best_dense, timings)
 
-    def _lexical_search(self, query: str, filters: Filters, prefetch: int):
+    def _lexical_search(self, query: str, filters: Filters):
         t0 = time.perf_counter()
         hits = self.lexical.current().search(query, self.candidates, filters)
-        rows = _Rows({}, {})
-        self._read([hit.chunk_id for hit in hits[:prefetch]], rows)
-        return hits, rows, _ms(t0)
+        return hits, _ms(t0)
 
     def _read(self, chunk_ids: list[str], rows: _Rows) -> None:
         """Adds the chunks not read yet, and the commit records of their articles, to `rows`."""
@@ -111,7 +107,12 @@ class HybridRetriever:
             rows.committed.update(dict.fromkeys(articles, ""))
             rows.committed.update(self.store.article_hashes(sorted(articles)))
 
-    def _committed_hits(self, window, rows: _Rows, k, step, fused, dense_scores, lexical_scores) -> list[Hit]:
+    def _committed_hits(self, ranked, k, fused, dense_scores, lexical_scores) -> list[Hit]:
+        """The first k chunks of `ranked` whose article is committed at their hash. Chunks are read a few past
+        k at a time (each row read costs ~0.2 ms of metadata), and never further down than `window`, however
+        many uncommitted ones there are."""
+        step, window = k + 2, ranked[: max(k * 3, k + 10)]
+        rows = _Rows({}, {})
         hits: list[Hit] = []
         for start in range(0, len(window), step):
             batch = window[start:start + step]

@@ -234,7 +234,7 @@ def report(results: dict, args) -> str:
                          f"{nb['p50'] / floor:.2f}× | {nb['hit5']:.1%} | {en['p50']:.1f} / {en['p95']:.1f} | "
                          f"{target}{verdict(ok)} |")
     lines += ["", "## Where the time goes (median ms per stage, nb questions)", "",
-              "| chunks | backend | embed | dense | lexical (in parallel with embed) | fuse + commit check | "
+              "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + commit check | "
               "answer | total |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for size, by_backend in results["sizes"].items():
         for backend, r in by_backend["latency"].items():
