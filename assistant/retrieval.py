@@ -96,44 +96,32 @@ class HybridRetriever:
         hits = self.lexical.current().search(query, self.candidates, filters)
         return hits, _ms(t0)
 
-    def _read(self, chunk_ids: list[str], rows: _Rows) -> None:
-        """Adds the chunks not read yet, and the commit records of their articles, to `rows`."""
-        missing = [cid for cid in chunk_ids if cid not in rows.chunks]
-        if not missing:
-            return
-        rows.chunks.update(self.store.get_chunks(missing))
-        articles = {rows.chunks[cid][1].id for cid in missing if cid in rows.chunks} - rows.committed.keys()
-        if articles:
-            rows.committed.update(dict.fromkeys(articles, ""))
-            rows.committed.update(self.store.article_hashes(sorted(articles)))
-
     def _committed_hits(self, ranked, k, fused, dense_scores, lexical_scores) -> list[Hit]:
         """The first k chunks of `ranked` whose article is committed at their hash. Chunks are read a few past
         k at a time (each row read costs ~0.2 ms of metadata), and never further down than `window`, however
         many uncommitted ones there are."""
         step, window = k + 2, ranked[: max(k * 3, k + 10)]
-        rows = _Rows({}, {})
+        rows: dict[str, tuple[Chunk, ArticleMeta]] = {}
+        committed: dict[str, str] = {}  # article id -> committed content hash, "" when it has no record
         hits: list[Hit] = []
         for start in range(0, len(window), step):
             batch = window[start:start + step]
-            self._read(batch, rows)
+            rows.update(self.store.get_chunks(batch))
+            articles = {rows[cid][1].id for cid in batch if cid in rows} - committed.keys()
+            if articles:
+                committed.update(dict.fromkeys(articles, ""))
+                committed.update(self.store.article_hashes(sorted(articles)))
             for cid in batch:
-                if cid not in rows.chunks:
+                if cid not in rows:
                     continue
-                chunk, meta = rows.chunks[cid]
-                if rows.committed.get(meta.id) != meta.content_hash:
+                chunk, meta = rows[cid]
+                if committed[meta.id] != meta.content_hash:
                     continue
                 hits.append(Hit(chunk=chunk, article=meta, score=fused[cid], dense_score=dense_scores.get(cid),
                                 lexical_score=lexical_scores.get(cid)))
                 if len(hits) == k:
                     return hits
         return hits
-
-
-@dataclass
-class _Rows:
-    chunks: dict[str, tuple[Chunk, ArticleMeta]]
-    committed: dict[str, str]  # article id -> committed content hash, "" when it has no record
 
 
 def _ms(t0: float) -> float:

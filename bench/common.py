@@ -11,11 +11,13 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.config import resolve_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 # Outside the clone, like pip's cache: the 1M store takes the better part of an hour to build and several GB,
-# so a fresh clone on the same machine reuses it (KILDE_BENCH_CACHE moves it).
-CACHE = Path(os.environ.get("KILDE_BENCH_CACHE")
-             or Path(os.environ.get("KILDE_CACHE_DIR", "~/.cache/kilde")).expanduser() / "bench")
+# so a fresh clone on the same machine reuses it. It sits under Kilde's own cache dir (KILDE_CACHE_DIR);
+# KILDE_BENCH_CACHE moves it elsewhere.
+CACHE = Path(os.environ.get("KILDE_BENCH_CACHE") or resolve_settings().cache_dir / "bench")
 
 
 def machine() -> str:

@@ -66,7 +66,8 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     real = base.chunks.get(include=["documents", "metadatas"])
     real_rows = list(zip(real["ids"], real["documents"], real["metadatas"]))
     recipe = synthetic.recipe(real["ids"])
-    if synthetic.manifest(done).get("size") == size and synthetic.manifest(done).get("recipe") == recipe:
+    built = synthetic.manifest(done)
+    if built.get("size") == size and built.get("recipe") == recipe:
         return data_dir
     embedder = build_embedder(settings_for(base_dir))
     excluded = {m["article_id"] for _, _, m in real_rows}
