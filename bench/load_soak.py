@@ -183,7 +183,7 @@ def rss_at(samples: list[tuple[float, float]], t: float) -> float:
 
 
 def run_soak(args, work: Path) -> tuple[str, bool, dict]:
-    from assistant.store import ChromaStore
+    from assistant.indexes.store import ChromaStore
     from tests.servers import chroma_server
 
     if args.data_dir:

@@ -351,7 +351,7 @@ class CommitWatcher(threading.Thread):
     def __init__(self, chroma_url: str, article_ids: Iterable[str], collection: str = "kilde",
                  every_s: float = 0.1):
         super().__init__(daemon=True)
-        from assistant.store import ChromaStore
+        from assistant.indexes.store import ChromaStore
 
         self.store = ChromaStore.open(None, chroma_url, collection)
         self.pending = set(article_ids)
@@ -438,7 +438,7 @@ def kilde(args: list[str], env: dict[str, str], timeout_s: float = 3600) -> dict
 
 
 def start_server(data_dir: Path, log: Path, **env: str):
-    from assistant.config import resolve_settings
+    from assistant.core.config import resolve_settings
     from tests.browser.support import KildeProcess
 
     return KildeProcess(resolve_settings({"data_dir": data_dir}), log, KILDE_RATE_LIMIT="0", **CHILD_ENV,

@@ -27,7 +27,7 @@ RSS_TARGET_MB = {100_000: 1536.0}
 
 
 def settings_for(data_dir: Path, chroma_url: str | None = None):
-    from assistant.config import resolve_settings
+    from assistant.core.config import resolve_settings
 
     return resolve_settings({"data_dir": data_dir, "chroma_url": chroma_url}, environ={},
                             config_file=Path("/nonexistent"))
@@ -57,7 +57,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     """A Kilde data dir with `size` chunks: the real ones plus synthetic ones. Starts from a copy of the
     next smaller store when there is one, so 1M reuses the 100k rows."""
     from assistant.build import build_embedder, lexical_root
-    from assistant.store import ChromaStore
+    from assistant.indexes.store import ChromaStore
     from bench import synthetic
 
     data_dir = cache / f"scale-{size}"
@@ -115,7 +115,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
 
 def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int) -> dict:
     """Runs in its own process: ask every question once, after a short warm-up."""
-    from assistant.assistant import AskRequest
+    from assistant.answering.assistant import AskRequest
     from assistant.build import build_assistant
     from evals.metrics import chunk_hits
 

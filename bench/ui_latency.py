@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     server = None
     url = args.url
     if not url:
-        from assistant.config import resolve_settings
+        from assistant.core.config import resolve_settings
 
         settings = resolve_settings({"data_dir": args.data_dir})
         server = KildeProcess(settings, Path("/tmp") / f"kilde-bench-{os.getpid()}.log",

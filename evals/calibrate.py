@@ -1,5 +1,5 @@
 """`python -m evals.calibrate`: choose `answerable_threshold` on validation data only, and write it with its
-provenance to `assistant/calibration.json` (which `assistant/config.py` reads).
+provenance to `assistant/calibration.json` (which `assistant/core/config.py` reads).
 
 The assistant answers only when the best dense cosine among the retrieved candidates (`Retrieval.best_dense`)
 reaches the threshold (`Assistant.is_answerable`). Positives are answerable validation questions
@@ -102,7 +102,7 @@ def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[fl
 
 def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list[int]:
     """For each question, how many of its names and numbers the passages the answerer sees leave unmentioned."""
-    from assistant.support import missing_terms
+    from assistant.answering.support import missing_terms
     from evals.runner import _bar
 
     bar = _bar(len(items), progress)
@@ -251,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print, do not write assistant/calibration.json")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    from assistant.cli import settings_from
-    from assistant.errors import KildeError
+    from assistant.core.config import settings_from
+    from assistant.core.errors import KildeError
     from evals.runner import build_eval_assistant
 
     try:

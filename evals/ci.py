@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.config import Settings
+from assistant.core.config import Settings
 from evals.datasets import DATA, NORQUAD_CORPUS, ROOT, load_dataset
 
 CI_SET = DATA / "ci_norquad_val.jsonl"
@@ -66,7 +66,7 @@ def build_ci_index(settings: Settings, embedder=None) -> dict:
     """Ingest the CI corpus into settings.data_dir (idempotent: a second call embeds nothing). Refuses a folder
     that holds other articles, so a real index is never mixed with (or scored as) the CI index."""
     from assistant.build import build_pipeline
-    from assistant.errors import ConfigError
+    from assistant.core.errors import ConfigError
 
     pipeline = build_pipeline(settings, embedder=embedder)
     wanted = ci_articles() | {p.stem for p in SEED_DIR.glob("*.txt")}

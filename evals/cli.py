@@ -77,13 +77,13 @@ def register(sub, command) -> None:
 
 
 def _settings(args, **extra):
-    from assistant.cli import settings_from
+    from assistant.core.config import settings_from
 
     return settings_from(args, **extra)
 
 
 def cmd_run(args) -> int:
-    from assistant.errors import BadInputError
+    from assistant.core.errors import BadInputError
     from evals.datasets import load_datasets
     from evals.runner import RunConfig, build_eval_assistant, run_eval
 

@@ -60,7 +60,7 @@ def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, varia
     summary_b, records_b = load_run(path_b)
     pairs = _pairs(summary_a, summary_b, variant_a, variant_b)
     if not pairs:
-        from assistant.errors import BadInputError
+        from assistant.core.errors import BadInputError
 
         raise BadInputError(f"{path_a} / {path_b}", "the runs share no retriever variant; name them with "
                             f"--variant-a {list(summary_a['variants'])} --variant-b {list(summary_b['variants'])}")
@@ -68,7 +68,7 @@ def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, varia
              f"B = {path_b}  ({summary_b['meta'].get('started')}, commit {summary_b['meta'].get('git_commit')})"]
     for va, vb in pairs:
         if va not in summary_a["variants"] or vb not in summary_b["variants"]:
-            from assistant.errors import BadInputError
+            from assistant.core.errors import BadInputError
 
             raise BadInputError(f"{va}/{vb}", "no such variant in the runs")
         da, db = summary_a["variants"][va], summary_b["variants"][vb]

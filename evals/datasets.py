@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.errors import BadInputError
-from assistant.types import Turn
-from ingest.sentences import sentence_spans
+from assistant.core.errors import BadInputError
+from assistant.core.types import Turn
+from assistant.core.sentences import sentence_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.assistant import AskRequest, Assistant
-from assistant.config import Settings
-from assistant.errors import ConfigError, KildeError
+from assistant.answering.assistant import AskRequest, Assistant
+from assistant.core.config import Settings
+from assistant.core.errors import ConfigError, KildeError
 from evals.datasets import EvalItem, dataset_name
 from evals.metrics import DEPTH, aggregate, chunk_hits, group_by, score_item
 
@@ -226,7 +226,7 @@ def _bar(total: int, enabled: bool):
 def load_run(path: Path) -> tuple[dict, list[dict]]:
     summary_path = path / "summary.json"
     if not summary_path.is_file():
-        from assistant.errors import BadInputError
+        from assistant.core.errors import BadInputError
 
         raise BadInputError(str(path), "not a run folder (no summary.json); make one with `kilde eval run --out DIR`")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))

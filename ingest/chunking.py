@@ -9,9 +9,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from assistant.errors import ConfigError
-from assistant.types import Article, Chunk
-from ingest.sentences import sentence_spans
+from assistant.core.errors import ConfigError
+from assistant.core.types import Article, Chunk
+from assistant.core.sentences import sentence_spans
 
 
 @dataclass(frozen=True)

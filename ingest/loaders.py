@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import BadInputError
-from assistant.types import Article
-from ingest.articles import make_article, parse_date
+from assistant.core.errors import BadInputError
+from assistant.core.types import Article
+from assistant.core.dates import parse_date
+from ingest.articles import make_article
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.embeddings import Embedder
-from assistant.errors import BadInputError, StoreBusyError
-from assistant.lexical import LexicalIndex, LexicalSide
-from assistant.store import VectorStore
-from assistant.types import Article, Chunk
+from assistant.indexes.embeddings import Embedder
+from assistant.core.errors import BadInputError, StoreBusyError
+from assistant.indexes.lexical import LexicalIndex, LexicalSide
+from assistant.indexes.store import VectorStore
+from assistant.core.types import Article, Chunk
 from ingest.chunking import Chunker, embedding_input
 from ingest.loaders import discover, load_file
 

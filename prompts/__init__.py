@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 PROMPT_DIR = Path(__file__).resolve().parent
 LANGUAGES = ("en", "nb")

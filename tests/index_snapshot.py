@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from assistant.build import lexical_root
-from assistant.lexical import LexicalIndex
-from assistant.store import ChromaStore
+from assistant.indexes.lexical import LexicalIndex
+from assistant.indexes.store import ChromaStore
 from tests.conftest import SEED, write_distractors
 
 KILDE = str(Path(sys.executable).with_name("kilde"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ingest.cleaning import clean_lines
-from ingest.sentences import sentence_spans
+from assistant.core.sentences import sentence_spans
 from tests.conftest import NORQUAD_NEWS
 
 ENGLISH = (

@@ -146,7 +146,7 @@ def traversal_paths(data_dir: Path) -> list[str]:
             f"{prefix}/gradio_api/file=" + "%2e%2e/" * 12 + "etc/passwd", f"{prefix}/gradio_api/file=/proc/self/environ",
             f"{prefix}/gradio_api/file={data_dir}/chroma/chroma.sqlite3", f"{prefix}/gradio_api/file={data_dir}/ingest.lock",
             f"{prefix}/gradio_api/file={ROOT}/pyproject.toml", f"{prefix}/gradio_api/file=pyproject.toml",
-            f"{prefix}/gradio_api/file={ROOT}/ui/static/../../assistant/config.py",
+            f"{prefix}/gradio_api/file={ROOT}/ui/static/../../assistant/core/config.py",
             f"{prefix}/gradio_api/file={GRADIO_STATIC}/../../../../../../etc/passwd",
             f"{prefix}/gradio_api/file/etc/passwd", f"{prefix}/gradio_api/file/{data_dir}/ingest.lock",
             f"{prefix}/custom_component/x/client/{up}etc/passwd",
@@ -380,7 +380,7 @@ def test_session_cookie_is_secure_only_behind_a_trusted_https_proxy():
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from assistant.config import Settings
+    from assistant.core.config import Settings
     from ui.security import Gate
 
     app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))])
@@ -407,7 +407,7 @@ def test_an_idle_session_expires():
 def test_the_default_bind_address_is_loopback():
     """`kilde serve` without --host or KILDE_HOST (the listening socket itself: test_key_exposure.py)."""
     from assistant.cli import build_parser
-    from assistant.config import Settings, resolve_settings
+    from assistant.core.config import Settings, resolve_settings
     from ui.server import check_binding
 
     assert Settings().host == "127.0.0.1"

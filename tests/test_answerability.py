@@ -1,7 +1,7 @@
 """Abstention: a question whose names or numbers no retrieved passage mentions is refused."""
 
-from assistant.assistant import AskRequest
-from assistant.support import missing_terms
+from assistant.answering.assistant import AskRequest
+from assistant.answering.support import missing_terms
 from evals.calibrate import choose_missing_rule
 
 

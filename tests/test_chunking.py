@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.errors import ConfigError
-from assistant.tokens import get_encoding
+from assistant.core.errors import ConfigError
+from assistant.core.tokens import get_encoding
 from ingest.articles import make_article
 from ingest.chunking import Chunker
 from ingest.loaders import load_file
-from ingest.sentences import sentence_spans
+from assistant.core.sentences import sentence_spans
 from tests.conftest import SEED
 
 WORDS = ["Nord-Korea", "avtalen", "Putin", "sa", "at", "det", "er", "1961", "«sitat»", "–", "bl.a.", "kl.", "14",

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from assistant.errors import BadInputError
+from assistant.core.errors import BadInputError
 from evals.calibrate import auc, best_threshold, in_calibration_half, rates, split_unanswerable
 from evals.ci import CI_SET, ci_articles, write_ci_corpus
 from evals.datasets import DATA, gold_sentence, load_dataset, load_jsonl, load_norquad

@@ -4,10 +4,10 @@ languages; a verbatim quote's support score needs no embedding at all."""
 import numpy as np
 import pytest
 
-from assistant.extractive import ExtractiveAnswerer
-from assistant.support import SupportChecker, check_quotes
-from assistant.types import ArticleMeta, Chunk, Hit
-from ingest.sentences import sentence_spans
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.support import SupportChecker, check_quotes
+from assistant.core.types import ArticleMeta, Chunk, Hit
+from assistant.core.sentences import sentence_spans
 
 
 class CountingEmbedder:

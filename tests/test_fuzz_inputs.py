@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from assistant.build import build_pipeline
-from assistant.errors import BadInputError
-from assistant.lexical import LexicalIndex
-from assistant.tokens import get_encoding
-from assistant.types import Article
-from ingest.articles import LANGUAGES
+from assistant.core.errors import BadInputError
+from assistant.indexes.lexical import LexicalIndex
+from assistant.core.tokens import get_encoding
+from assistant.core.types import Article
+from assistant.core.language import LANGUAGES
 from ingest.chunking import Chunker
 from ingest.loaders import SUFFIXES, load_file, safe_url
 from tests.conftest import make_settings

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from assistant.assistant import AskRequest, Delta
+from assistant.answering.assistant import AskRequest, Delta
 from assistant.build import build_assistant
-from assistant.types import Answer, Turn
+from assistant.core.types import Answer, Turn
 from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
 
@@ -200,8 +200,8 @@ def test_length_cut_keeps_the_answer_but_marks_it_partial(generative, server):
 
 
 def test_prompt_fits_a_small_context_window_keeping_the_most_relevant_text(built_index, embedder, server):
-    from assistant.generative import encoding_for_model
-    from assistant.tokens import get_encoding
+    from assistant.answering.generative import encoding_for_model
+    from assistant.core.tokens import get_encoding
 
     settings = generative_settings(built_index, server, llm_context_tokens=1100, llm_max_tokens=500)
     small = build_assistant(settings, embedder=embedder)
@@ -219,7 +219,7 @@ def test_prompt_fits_a_small_context_window_keeping_the_most_relevant_text(built
 
 
 def test_a_context_too_small_for_any_prompt_is_a_config_error(built_index, embedder, server):
-    from assistant.errors import ConfigError
+    from assistant.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="llm_context_tokens"):
         build_assistant(generative_settings(built_index, server, llm_context_tokens=700, llm_max_tokens=600),
@@ -233,7 +233,7 @@ def test_the_extractive_backend_fills_real_support_scores(assistant):
 
 
 def test_openai_embedder_works_against_the_scripted_server(server):
-    from assistant.embeddings import OpenAIEmbedder
+    from assistant.indexes.embeddings import OpenAIEmbedder
 
     embedder = OpenAIEmbedder("scripted-embed", server.url, SECRET, 2, 0)
     vectors = embedder.embed_passages(["Artikkel 4 i avtalen", "Article 4 of the pact"])

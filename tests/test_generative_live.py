@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.assistant import AskRequest
-from assistant.config import resolve_settings
-from assistant.types import Turn
+from assistant.answering.assistant import AskRequest
+from assistant.core.config import resolve_settings
+from assistant.core.types import Turn
 from tests.conftest import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
 BACKEND = ("openai-compatible" if os.environ.get("KILDE_LLM_BASE_URL")

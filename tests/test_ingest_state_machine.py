@@ -24,9 +24,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from assistant.assistant import AskRequest
+from assistant.answering.assistant import AskRequest
 from assistant.build import build_assistant, build_pipeline, lexical_root
-from assistant.lexical import LexicalIndex
+from assistant.indexes.lexical import LexicalIndex
 from ingest.loaders import load_file
 from tests.conftest import make_settings
 from tests.reliability_report import env_count, record

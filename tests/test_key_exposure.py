@@ -238,8 +238,8 @@ class _EchoesTheKey(BaseHTTPRequestHandler):
 
 def test_an_embedding_endpoint_echoing_the_key_is_redacted():
     """KILDE_EMBEDDER=openai: the endpoint's error reaches the user (API 502, CLI), but not the key."""
-    from assistant.embeddings import OpenAIEmbedder
-    from assistant.errors import BackendError
+    from assistant.indexes.embeddings import OpenAIEmbedder
+    from assistant.core.errors import BackendError
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoesTheKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()

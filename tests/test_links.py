@@ -1,12 +1,12 @@
-"""assistant/links.py: what counts as a link in answer text, for the extractive answerer and the generative
+"""assistant/core/links.py: what counts as a link in answer text, for the extractive answerer and the generative
 post-check. Fast; the end-to-end checks are in test_hostile_backends.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from assistant.generative import OutputFilter
-from assistant.links import carries_links
+from assistant.answering.generative import OutputFilter
+from assistant.core.links import carries_links
 
 OWN = "https://example.org/news/graheia-wind-farm-hearing"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import BadInputError
-from ingest.articles import parse_date
+from assistant.core.errors import BadInputError
+from assistant.core.dates import parse_date
 from ingest.cleaning import CleaningRules, clean_text
 from ingest.loaders import decode, discover, load_file, load_paths
 from tests.conftest import NORQUAD_NEWS, SEED, SEED_ID

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from assistant.assistant import AskRequest
+from assistant.answering.assistant import AskRequest
 from assistant.build import build_assistant, build_pipeline
-from assistant.errors import EmbedderMismatchError, StoreBusyError
-from assistant.lexical import LexicalIndex
+from assistant.core.errors import EmbedderMismatchError, StoreBusyError
+from assistant.indexes.lexical import LexicalIndex
 from ingest.loaders import load_file
 from tests.conftest import SEED, SEED_ID, make_settings, write_distractors
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import prompts
-from assistant.extractive import NOT_FOUND
-from assistant.types import ArticleMeta, Chunk, Hit
-from prompts.passages import format_passage, neutralise
+from assistant.answering.extractive import NOT_FOUND
+from assistant.core.types import ArticleMeta, Chunk, Hit
+from assistant.answering.passages import format_passage, neutralise
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

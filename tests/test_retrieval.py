@@ -3,10 +3,10 @@ hash are skipped, however many of them rank first, and the hits keep the fused o
 
 import numpy as np
 
-from assistant.lexical import LexicalSide
-from assistant.retrieval import HybridRetriever
-from assistant.store import ChromaStore
-from assistant.types import Chunk, Filters
+from assistant.indexes.lexical import LexicalSide
+from assistant.answering.retrieval import HybridRetriever
+from assistant.indexes.store import ChromaStore
+from assistant.core.types import Chunk, Filters
 from ingest.articles import make_article
 
 DIM = 8

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from assistant.errors import EmbedderMismatchError, IndexMissingError
-from assistant.store import ChromaStore
-from assistant.types import Chunk, Filters
+from assistant.core.errors import EmbedderMismatchError, IndexMissingError
+from assistant.indexes.store import ChromaStore
+from assistant.core.types import Chunk, Filters
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
 from tests.servers import chroma_server

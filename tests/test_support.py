@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from assistant.support import CALIBRATION_FILE, SupportChecker, names, numbers
+from assistant.answering.support import CALIBRATION_FILE, SupportChecker, names, numbers
 from evals import support_eval
 
 PAIRS = {r["id"]: r for r in support_eval.load()}
@@ -15,7 +15,7 @@ PAIRS = {r["id"]: r for r in support_eval.load()}
 
 @pytest.fixture(scope="module")
 def checker(embedder):
-    from assistant.extractive import SentenceVectors
+    from assistant.answering.extractive import SentenceVectors
 
     return SupportChecker(SentenceVectors(embedder))
 
@@ -99,7 +99,7 @@ def test_the_eval_harness_runs_on_a_small_slice(tmp_path, capsys):
 
 
 def test_names_tolerate_transliteration_and_ignore_title_words():
-    from assistant.support import SupportChecker as C
+    from assistant.answering.support import SupportChecker as C
 
     passage = "Opposisjonsleder Aleksej Navalnyj deltok i VM i Oberstdorf i februar."
     names_missing = C.lexical_features("Opposition leader Alexei Navalny took part in the World Championships "
@@ -109,7 +109,7 @@ def test_names_tolerate_transliteration_and_ignore_title_words():
 
 
 def test_number_words_in_the_passage_count_generously():
-    from assistant.support import SupportChecker as C
+    from assistant.answering.support import SupportChecker as C
 
     assert C.lexical_features("Two electric cars take up as much space as a bus.",
                               "To elbiler tar like stor plass som en buss.", 0.9)[2] == 0.0

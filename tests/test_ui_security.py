@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from assistant.config import Settings
-from assistant.types import Answer, Article, Citation
+from assistant.core.config import Settings
+from assistant.core.types import Answer, Article, Citation
 from ui import render
 from ui.i18n import from_accept_language, normalise_language, t
 from ui.security import CLIENT_KEY, Gate, RateLimiter, address_in

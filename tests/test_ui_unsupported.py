@@ -1,6 +1,6 @@
 """Unsupported sentences (issue: generative support check) are flagged in the chat, as escaped text."""
 
-from assistant.types import Answer, Citation, Sentence
+from assistant.core.types import Answer, Citation, Sentence
 from ui.render import Exchange, conversation_html
 
 

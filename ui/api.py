@@ -14,12 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.assistant import AskRequest, Assistant
-from assistant.config import Settings
-from assistant.errors import BadInputError, IndexMissingError
-from assistant.types import Filters, Turn
-from ingest.articles import parse_date
-from ui.security import CLIENT_KEY, RateLimiter
+from assistant.answering.assistant import AskRequest, Assistant
+from assistant.core.config import Settings
+from assistant.core.errors import BadInputError, IndexMissingError
+from assistant.core.types import Filters, Turn
+from ui.security import RateLimiter, client_key
 
 
 class TurnIn(BaseModel):
@@ -113,17 +112,7 @@ class NotFound(BadInputError):
 
 
 def filters_from(body: FiltersIn) -> Filters:
-    dates = {}
-    for name in ("since", "until"):
-        value = getattr(body, name)
-        if value and not parse_date(value):
-            raise BadInputError(f"filters.{name}", f"{value!r} is not a date; use YYYY-MM-DD")
-        dates[name] = parse_date(value) if value else None
-    return Filters(sources=tuple(body.sources), languages=tuple(body.languages), **dates)
-
-
-def client_of(request: Request) -> str:
-    return request.scope.get("state", {}).get(CLIENT_KEY) or f"ip:{request.client.host if request.client else '?'}"
+    return Filters.parse(body.since, body.until, body.sources, body.languages, field_prefix="filters.")
 
 
 def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -> APIRouter:
@@ -137,7 +126,7 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -
                  responses={200: {"model": AnswerOut}, **ERRORS},
                  summary="Answer a question with citations (the JSON of `kilde ask --json`)")
     async def ask(body: AskIn, request: Request) -> JSONResponse:
-        retry_after = limiter.check(client_of(request))
+        retry_after = limiter.check(client_key(request))
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
         ask_request = assistant.validate(AskRequest(

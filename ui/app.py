@@ -16,15 +16,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from assistant.assistant import AskRequest, Assistant, Delta
-from assistant.config import Settings
-from assistant.errors import KildeError
-from assistant.types import Answer, Filters, Turn
-from ingest.articles import parse_date
+from assistant.answering.assistant import AskRequest, Assistant, Delta
+from assistant.core.config import Settings
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
 from ui.i18n import DEFAULT_LANGUAGE, from_accept_language, normalise_language, t
-from ui.security import CLIENT_KEY, RateLimiter
+from ui.security import RateLimiter, client_key
 
 STATIC = Path(__file__).with_name("static")
 CSS_PATH = STATIC / "kilde.css"
@@ -75,25 +74,12 @@ def theme() -> gr.themes.Base:
                              font_mono=["ui-monospace", "Consolas", "monospace"])
 
 
-def client_key(request: gr.Request | None) -> str:
-    if request is None:
-        return "local"
-    state = getattr(request, "state", None)
-    key = getattr(state, CLIENT_KEY, None) if state is not None else None
-    if key:
-        return str(key)
-    client = getattr(request, "client", None)
-    return f"ip:{getattr(client, 'host', '?')}"
-
-
 def parse_filters(since: str | None, until: str | None, sources, languages, language: str) -> Filters:
-    dates = {}
-    for name, value in (("since", since), ("until", until)):
-        value = (value or "").strip()
-        if value and not parse_date(value):
-            raise gr.Error(t(language, "bad_date", field=t(language, name), value=value))
-        dates[name] = parse_date(value) if value else None
-    return Filters(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
+    try:
+        return Filters.parse(since, until, sources, languages)
+    except BadInputError as exc:
+        value = since if exc.source == "since" else until
+        raise gr.Error(t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())) from None
 
 
 def source_choices(assistant: Assistant) -> list[str]:

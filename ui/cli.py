@@ -33,7 +33,7 @@ def register(sub, command) -> None:
 
 
 def _settings(args):
-    from assistant.cli import settings_from
+    from assistant.core.config import settings_from
 
     return settings_from(args, host=args.host, port=args.port)
 

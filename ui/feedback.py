@@ -17,8 +17,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.errors import BadInputError
-from assistant.types import Answer, Filters, Turn
+from assistant.core.errors import BadInputError
+from assistant.core.types import Answer, Filters, Turn
 
 RATINGS = ("up", "down")
 MAX_COMMENT = 2000

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from assistant.types import Answer, Article, Citation
+from assistant.core.types import Answer, Article, Citation
 from ui.i18n import t
 
 MARKER = re.compile(r"\[(\d{1,3})\]")

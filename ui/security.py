@@ -18,12 +18,27 @@ from dataclasses import dataclass
 
 from starlette.datastructures import Headers, MutableHeaders
 
-from assistant.config import Settings
+from assistant.core.config import Settings
 
 SESSION_COOKIE = "kilde_session"
 SESSION_IDLE_S = 12 * 3600
 OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
 CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
+
+
+def ip_key(host: str | None) -> str:
+    return f"ip:{host or '?'}"
+
+
+def client_key(request) -> str:
+    """Who is asking, as the gate recorded it; a Starlette or Gradio request, or None when run in-process."""
+    if request is None:
+        return "local"
+    state = getattr(request, "state", None)
+    key = getattr(state, CLIENT_KEY, None) if state is not None else None
+    if key:
+        return str(key)
+    return ip_key(getattr(getattr(request, "client", None), "host", None))
 # Gradio routes that make the server fetch a URL named in the request: `file=<url>` streams a remote file and
 # `proxy=<url>` relays one. Kilde shows no remote files, so they are refused: the server fetches nothing a
 # visitor names (Gradio's own guard still resolves the host and may ask dns.google about it).
@@ -199,7 +214,7 @@ class Gate:
         if refusal is not None:
             await self.refuse(refusal, scope, send)
             return
-        scope.setdefault("state", {})[CLIENT_KEY] = client or f"ip:{(scope.get('client') or ('?',))[0]}"
+        scope.setdefault("state", {})[CLIENT_KEY] = client or ip_key((scope.get("client") or (None,))[0])
         if scope["type"] == "http" and "/gradio_api/" in scope["path"]:
             refusal, receive = await self.check_gradio(scope, headers, receive)
             if refusal is not None:
@@ -304,7 +319,7 @@ class Gate:
             return None, None, Refusal(403, "loopback_only",
                                        "Auth mode 'none' serves this machine only. Set KILDE_AUTH_MODE=session "
                                        "or proxy to serve others.")
-        return f"ip:{peer}", None, None
+        return ip_key(peer), None, None
 
     def cookie(self, token: str, scope, headers: Headers) -> str:
         secure = scope.get("scheme") == "https" or (

@@ -21,9 +21,9 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from assistant.assistant import Assistant
-from assistant.config import Settings
-from assistant.errors import (
+from assistant.answering.assistant import Assistant
+from assistant.core.config import Settings
+from assistant.core.errors import (
     BackendError,
     BadInputError,
     ConfigError,
@@ -159,7 +159,7 @@ def check_port_free(settings: Settings) -> None:
 
 def warm_up(assistant: Assistant) -> None:
     """Load the models before the first visitor: one question, answered and thrown away."""
-    from assistant.assistant import AskRequest
+    from assistant.answering.assistant import AskRequest
 
     try:
         assistant.ask(AskRequest("Hva forplikter artikkel 4 partene til?"))

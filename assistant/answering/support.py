@@ -13,7 +13,7 @@ A sentence is scored against each passage it cites with a small logistic model o
 * `negation`: a negation word in the sentence with none in the passage, or the other way round.
 
 The weights and the threshold are fitted by `python -m evals.support_eval` on
-`evals/data/support_pairs.jsonl` and stored in `assistant/calibration.json`.
+`evals/data/support_pairs.jsonl` and stored in `assistant/models/calibration.json`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.lexical import analyse_query
-from assistant.types import Citation, Hit, Sentence
-from ingest.sentences import sentence_spans
+from assistant.indexes.lexical import analyse_query
+from assistant.core.types import Citation, Hit, Sentence
+from assistant.core.sentences import sentence_spans
 
 FEATURES = ("dense", "lexical", "numbers", "names", "negation")
-CALIBRATION_FILE = __import__("pathlib").Path(__file__).with_name("calibration.json")
 
 # Fallback weights (bias first, then FEATURES); `evals.support_eval` writes fitted ones.
 DEFAULT_WEIGHTS = (-12.0, 14.0, 2.0, -4.0, -2.0, -2.0)
@@ -89,18 +88,6 @@ class Support:
     start: int  # offsets of the best-matching span inside that passage's text
     end: int
     features: tuple[float, ...] = ()
-
-
-def load_calibration() -> tuple[float | None, tuple[float, ...]]:
-    try:
-        data = json.loads(CALIBRATION_FILE.read_text())
-    except (OSError, ValueError):
-        return None, DEFAULT_WEIGHTS
-    weights = data.get("support_weights")
-    threshold = data.get("support_threshold")
-    ok = isinstance(weights, list) and len(weights) == len(FEATURES) + 1
-    return (float(threshold) if threshold is not None else None,
-            tuple(float(w) for w in weights) if ok else DEFAULT_WEIGHTS)
 
 
 def numbers(text: str) -> set[str]:
@@ -179,12 +166,14 @@ def passage_windows(passage: str, pairs: bool = True) -> list[tuple[int, int]]:
 
 
 class SupportChecker:
-    def __init__(self, vectors: Vectors, threshold: float | None = None,
-                 weights: Sequence[float] | None = None):
-        calibrated_threshold, calibrated_weights = load_calibration()
+    """Built once by the composition root with the calibrated threshold and weights (`Settings`)."""
+
+    def __init__(self, vectors: Vectors, threshold: float = 0.5, weights: Sequence[float] | None = None):
+        if weights is not None and len(weights) != len(FEATURES) + 1:
+            weights = None  # a calibration file from another feature set: use the defaults
         self.vectors = vectors
-        self.weights = np.asarray(weights if weights is not None else calibrated_weights, dtype=np.float64)
-        self.threshold = threshold if threshold is not None else (calibrated_threshold or 0.5)
+        self.weights = np.asarray(weights if weights is not None else DEFAULT_WEIGHTS, dtype=np.float64)
+        self.threshold = threshold
 
     # -- features ------------------------------------------------------------------------------
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass, replace
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.config import Settings
-from assistant.errors import BadInputError
-from assistant.extractive import NOT_FOUND, ExtractiveAnswerer
-from assistant.retrieval import HybridRetriever
-from assistant.support import SupportChecker, check_quotes
-from assistant.types import Answer, Filters, Turn
-from ingest.articles import detect_language
+from assistant.core.config import Settings
+from assistant.core.errors import BadInputError
+from assistant.answering.extractive import NOT_FOUND, ExtractiveAnswerer
+from assistant.answering.retrieval import HybridRetriever
+from assistant.answering.support import SupportChecker, check_quotes
+from assistant.core.types import Answer, Filters, Turn
+from assistant.core.language import detect_language
 
 MAX_QUESTION_CHARS = 2000
 
@@ -138,7 +138,7 @@ class Assistant:
         threshold, and the passages must mention the names and numbers the question asks about."""
         limit = self.settings.refuse_missing_terms.get(question_language(question), 0) if question else 0
         if limit:
-            from assistant.support import missing_terms
+            from assistant.answering.support import missing_terms
 
             missing = missing_terms(question, [f"{h.article.title}\n{h.chunk.text}" for h in retrieval.hits])
             if len(missing) >= limit:

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
-from assistant.errors import BackendError, redact
+from assistant.core.errors import BackendError, redact
 
 
 class Embedder(Protocol):

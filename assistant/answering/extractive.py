@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.embeddings import Embedder
-from assistant.lexical import analyse_query
-from assistant.links import carries_links
-from assistant.types import Citation, Hit, Sentence
-from ingest.articles import language_group
-from ingest.sentences import sentence_spans
+from assistant.indexes.embeddings import Embedder
+from assistant.indexes.lexical import analyse_query
+from assistant.core.links import carries_links
+from assistant.core.types import Citation, Hit, Sentence
+from assistant.core.language import language_group
+from assistant.core.sentences import sentence_spans
 
 NOT_FOUND = {
     "en": "I couldn't find this in the archive.",

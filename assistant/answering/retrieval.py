@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.embeddings import Embedder
-from assistant.lexical import LexicalSide
-from assistant.store import VectorStore
-from assistant.types import ArticleMeta, Chunk, Filters, Hit
+from assistant.indexes.embeddings import Embedder
+from assistant.indexes.lexical import LexicalSide
+from assistant.indexes.store import VectorStore
+from assistant.core.types import ArticleMeta, Chunk, Filters, Hit
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class HybridRetriever:
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
     def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
-        from ingest.articles import detect_language, language_group
+        from assistant.core.language import detect_language, language_group
 
         timings: dict[str, float] = {}
         # Language detection is only needed when the weights differ; equal weights skip it on the hot path.

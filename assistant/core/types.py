@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.core.dates import parse_date
+from assistant.core.errors import BadInputError
+
 
 @dataclass(frozen=True)
 class Article:
@@ -63,6 +66,20 @@ class Filters:
     @property
     def empty(self) -> bool:
         return not (self.since or self.until or self.sources or self.languages)
+
+    @classmethod
+    def parse(cls, since: str | None = None, until: str | None = None, sources=(), languages=(),
+              field_prefix: str = "") -> Filters:
+        """Filters from what a person typed; a date that cannot be read raises `BadInputError` naming
+        the field (`field_prefix` + since/until), so every face reports it the same way."""
+        dates: dict[str, str | None] = {}
+        for name, value in (("since", since), ("until", until)):
+            value = (value or "").strip()
+            iso = parse_date(value) if value else None
+            if value and not iso:
+                raise BadInputError(f"{field_prefix}{name}", f"{value!r} is not a date; use YYYY-MM-DD")
+            dates[name] = iso
+        return cls(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
 
 
 @dataclass(frozen=True)

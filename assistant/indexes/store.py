@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.errors import ConfigError, EmbedderMismatchError, IndexMissingError
-from assistant.types import Article, ArticleMeta, Chunk, Filters
+from assistant.core.errors import ConfigError, EmbedderMismatchError, IndexMissingError
+from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
 _PAGE = 2000
 

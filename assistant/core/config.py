@@ -8,31 +8,50 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 BACKENDS = ("extractive", "openai", "openai-compatible")
 RETRIEVERS = ("hybrid", "dense", "bm25")
 AUTH_MODES = ("none", "session", "proxy")
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+CALIBRATION_FILE = MODELS_DIR / "calibration.json"
+
+
+@lru_cache(maxsize=1)
+def read_calibration() -> dict[str, Any]:
+    """What `python -m evals.calibrate` and `evals.support_eval` measured on validation data, read once."""
+    try:
+        data = json.loads(CALIBRATION_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _calibrated(key: str, default: float) -> float:
-    """Thresholds measured by `python -m evals.calibrate` on the validation sets."""
     try:
-        return float(json.loads(CALIBRATION_FILE.read_text())[key])
-    except (OSError, KeyError, ValueError):
+        return float(read_calibration()[key])
+    except (KeyError, TypeError, ValueError):
         return default
 
 
 def _calibrated_map(key: str) -> dict[str, int]:
+    value = read_calibration().get(key)
     try:
-        value = json.loads(CALIBRATION_FILE.read_text())[key]
         return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
-    except (OSError, KeyError, ValueError, AttributeError):
+    except (TypeError, ValueError):
         return {}
+
+
+def _calibrated_weights(key: str) -> tuple[float, ...] | None:
+    value = read_calibration().get(key)
+    try:
+        return tuple(float(w) for w in value) if isinstance(value, list) else None
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,7 @@ class Settings:
     lexical_cross_language: float = 1.0
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
+    support_weights: tuple[float, ...] | None = field(default_factory=lambda: _calibrated_weights("support_weights"))
     # Per question language: refuse when at least this many names/numbers of the question appear in no
     # retrieved passage (0 or absent: never).
     refuse_missing_terms: dict = field(default_factory=lambda: _calibrated_map("refuse_missing_terms"))
@@ -147,6 +167,9 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if "Path" in kind:
             return Path(value).expanduser()
+        if "tuple[float" in kind:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(float(item) for item in items)
         if "tuple" in kind:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(item.strip() for item in items if item.strip())
@@ -189,3 +212,9 @@ def resolve_settings(overrides: Mapping[str, Any] | None = None,
         if value is not None:
             values[name] = _coerce(name, value) if isinstance(value, str) else value
     return Settings(**values)
+
+
+def settings_from(args: Any, **extra: Any) -> Settings:
+    """Settings for a command: its --data-dir/--chroma-url flags and `extra` over environment and file."""
+    return resolve_settings({"data_dir": getattr(args, "data_dir", None),
+                             "chroma_url": getattr(args, "chroma_url", None), **extra})

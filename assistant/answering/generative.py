@@ -24,19 +24,19 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda
 
 import prompts
-from assistant.config import Settings
-from assistant.errors import BackendError, ConfigError, redact
-from assistant.extractive import NOT_FOUND
-from assistant.lexical import analyse_query
-from assistant.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
-from assistant.support import SupportChecker
-from assistant.tokens import get_encoding
-from assistant.types import Answer, Citation, Sentence
-from ingest.sentences import sentence_spans
-from prompts.passages import _ACTIVE, _CHAT_TOKENS, _TAG, ContextBudget, format_passage
+from assistant.core.config import Settings
+from assistant.core.errors import BackendError, ConfigError, redact
+from assistant.answering.extractive import NOT_FOUND
+from assistant.indexes.lexical import analyse_query
+from assistant.core.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
+from assistant.answering.support import SupportChecker
+from assistant.core.tokens import get_encoding
+from assistant.core.types import Answer, Citation, Sentence
+from assistant.core.sentences import sentence_spans
+from assistant.answering.passages import _ACTIVE, _CHAT_TOKENS, _TAG, ContextBudget, format_passage
 
 if TYPE_CHECKING:
-    from assistant.assistant import AskRequest, Assistant
+    from assistant.answering.assistant import AskRequest, Assistant
 
 log = logging.getLogger("kilde.generative")
 
@@ -222,7 +222,7 @@ class GenerativeAnswerer:
         return _messages(rendered)
 
     def _condense(self, state: dict) -> dict:
-        from assistant.assistant import question_language
+        from assistant.answering.assistant import question_language
 
         t0 = time.perf_counter()
         request = state["request"]
@@ -236,7 +236,7 @@ class GenerativeAnswerer:
             if standalone and len(standalone) <= 2000:
                 state["standalone"] = standalone
             else:
-                from assistant.assistant import condense_extractive
+                from assistant.answering.assistant import condense_extractive
 
                 state["standalone"] = condense_extractive(request.question, request.history)
         state["timings"]["condense"] = (time.perf_counter() - t0) * 1000
@@ -277,7 +277,7 @@ class GenerativeAnswerer:
     # -- streaming -------------------------------------------------------------------------------
 
     def stream(self, assistant: Assistant, request: AskRequest) -> Iterator:
-        from assistant.assistant import Delta
+        from assistant.answering.assistant import Delta
 
         t0 = time.perf_counter()
         state = {"request": request, "t0": t0, "timings": {}, "assistant": assistant}
@@ -370,7 +370,7 @@ class GenerativeAnswerer:
             notice=notice, partial=finish == "length")
 
     def _not_found(self, assistant, state: dict) -> Iterator:
-        from assistant.assistant import Delta
+        from assistant.answering.assistant import Delta
 
         answer = replace(assistant._extract(state), backend=self.settings.llm_backend)
         for word in answer.answer.split(" "):
@@ -378,7 +378,7 @@ class GenerativeAnswerer:
         yield answer
 
     def _fallback(self, assistant, state: dict, reason: str, streamed: bool) -> Iterator:
-        from assistant.assistant import Delta
+        from assistant.answering.assistant import Delta
 
         if "retrieval" in state and "standalone" in state:
             answer = assistant._extract(state)

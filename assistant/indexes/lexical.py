@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.store import date_int
-from assistant.types import ArticleMeta, Chunk, Filters
+from assistant.indexes.store import date_int
+from assistant.core.types import ArticleMeta, Chunk, Filters
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}

@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.types import Hit
-from ingest.sentences import sentence_spans
+from assistant.core.types import Hit
+from assistant.core.sentences import sentence_spans
 from prompts import Message
 
 PROMPT_SAFETY_TOKENS = 64  # per-message framing the chat template adds, plus slack for other tokenizers
