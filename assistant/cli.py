@@ -168,7 +168,7 @@ def _filters(args) -> Filters:
 
 
 def cmd_ask(args) -> int:
-    from assistant.answering.assistant import AskRequest
+    from assistant.answering.context import AskRequest
     from assistant.build import build_assistant
 
     assistant = build_assistant(settings_from(args, llm_backend=args.backend))
@@ -176,7 +176,7 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(assistant.ask(request).to_dict(), ensure_ascii=False, indent=2))
         return 0
-    from assistant.answering.assistant import Delta
+    from assistant.answering.context import Delta
 
     answer = None
     for event in assistant.stream(request):

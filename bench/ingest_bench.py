@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
 from assistant.cli import TqdmProgress
 from assistant.core.config import resolve_settings

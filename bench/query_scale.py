@@ -115,7 +115,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
 
 def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int) -> dict:
     """Runs in its own process: ask every question once, after a short warm-up."""
-    from assistant.answering.assistant import AskRequest
+    from assistant.answering.context import AskRequest
     from assistant.build import build_assistant
     from evals.metrics import chunk_hits
 

@@ -1,5 +1,5 @@
 """`python -m evals.calibrate`: choose `answerable_threshold` on validation data only, and write it with its
-provenance to `assistant/calibration.json` (which `assistant/core/config.py` reads).
+provenance to `assistant/models/calibration.json` (which `assistant/core/config.py` reads).
 
 The assistant answers only when the best dense cosine among the retrieved candidates (`Retrieval.best_dense`)
 reaches the threshold (`Assistant.is_answerable`). Positives are answerable validation questions
@@ -26,9 +26,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.core.config import CALIBRATION_FILE
 from evals.datasets import DATA, EvalItem, load_dataset
 
-CALIBRATION = Path(__file__).resolve().parent.parent / "assistant" / "calibration.json"
 POSITIVE_SETS = (str(DATA / "seed.jsonl"), str(DATA / "norquad_news_val_en.jsonl"), "norquad:news:validation")
 UNANSWERABLE = DATA / "unanswerable.jsonl"
 HALVES_DIR = DATA / "splits"
@@ -224,7 +224,7 @@ def _q(values: Sequence[float], q: float) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def write_calibration(result: dict, path: Path = CALIBRATION) -> None:
+def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the keys calibrated here; keep any other calibrated values (e.g. support_threshold)."""
     current = {}
     if path.is_file():
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-false-refusal", type=float, default=0.10,
                         help="highest false-refusal rate allowed on answerable questions, per language (default "
                         "0.10; 1.0 = pure balanced accuracy)")
-    parser.add_argument("--dry-run", action="store_true", help="print, do not write assistant/calibration.json")
+    parser.add_argument("--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(result, ensure_ascii=False, indent=2))
     if not args.dry_run:
         write_calibration(result)
-        print(f"wrote {CALIBRATION}", file=sys.stderr)
+        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
     return 0
 
 

@@ -96,7 +96,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
            f"(`{', '.join(meta['index']['signatures'])}`)"),
            (f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
            f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
-           f"{meta['settings']['answerable_threshold']} (from `assistant/calibration.json`)"), "",
+           f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`)"), "",
            "## Commands", "", "```sh", make_command, "# which runs:", meta["command"],
            "# answerable_threshold was chosen on validation data only by:",
            (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"), "```", "",

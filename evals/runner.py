@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.answering.assistant import AskRequest, Assistant
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, KildeError
 from evals.datasets import EvalItem, dataset_name

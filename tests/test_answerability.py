@@ -1,6 +1,6 @@
 """Abstention: a question whose names or numbers no retrieved passage mentions is refused."""
 
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from assistant.answering.support import missing_terms
 from evals.calibrate import choose_missing_rule
 

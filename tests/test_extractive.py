@@ -4,8 +4,10 @@ languages; a verbatim quote's support score needs no embedding at all."""
 import numpy as np
 import pytest
 
-from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.answering.support import SupportChecker, check_quotes
+from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
+from assistant.answering.support import check_quotes
+from assistant.build import build_support_checker
+from assistant.core.config import Settings
 from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.core.sentences import sentence_spans
 
@@ -40,7 +42,7 @@ def counting(embedder):
 
 
 def test_same_language_questions_are_scored_without_embedding_sentences(counting):
-    answerer = ExtractiveAnswerer(counting)
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
     question = "Hvor mye økes eiendomsskatten?"
     extract = answerer.answer(question, (hit(),), counting.embed_query(question), "nb")
     assert counting.passages == 0
@@ -48,7 +50,7 @@ def test_same_language_questions_are_scored_without_embedding_sentences(counting
 
 
 def test_cross_language_questions_embed_the_sentences(counting):
-    answerer = ExtractiveAnswerer(counting)
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
     question = "How much will the property tax rise?"
     extract = answerer.answer(question, (hit(),), counting.embed_query(question), "en")
     assert counting.passages == 3  # the three sentences of the passage
@@ -56,10 +58,10 @@ def test_cross_language_questions_embed_the_sentences(counting):
 
 
 def test_a_verbatim_quote_scores_as_if_embedded_and_embeds_nothing(counting):
-    answerer = ExtractiveAnswerer(counting)
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
     question = "Hvor mye økes eiendomsskatten?"
     extract = answerer.answer(question, (hit(),), counting.embed_query(question), "nb")
-    checker = SupportChecker(answerer.vectors)
+    checker = build_support_checker(Settings(), answerer.vectors)
     checked = check_quotes(checker, extract.sentences, extract.citations, (hit(),))
     assert counting.passages == 0 and checked[0].supported
     # The embedded comparison the shortcut replaces gives the same features up to float rounding.

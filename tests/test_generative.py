@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from assistant.answering.assistant import AskRequest, Delta
+from assistant.answering.context import AskRequest, Delta
 from assistant.build import build_assistant
 from assistant.core.types import Answer, Turn
 from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
@@ -200,7 +200,7 @@ def test_length_cut_keeps_the_answer_but_marks_it_partial(generative, server):
 
 
 def test_prompt_fits_a_small_context_window_keeping_the_most_relevant_text(built_index, embedder, server):
-    from assistant.answering.generative import encoding_for_model
+    from assistant.indexes.llm import encoding_for_model
     from assistant.core.tokens import get_encoding
 
     settings = generative_settings(built_index, server, llm_context_tokens=1100, llm_max_tokens=500)

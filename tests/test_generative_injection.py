@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.assistant import AskRequest, Delta
+from assistant.answering.context import AskRequest, Delta
 from assistant.build import build_assistant, build_pipeline
 from tests.conftest import make_settings, write_distractors
 from tests.doubles.scripted_llm import Reply, ScriptedLLMServer

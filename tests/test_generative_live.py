@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from assistant.core.config import resolve_settings
 from assistant.core.types import Turn
 from tests.conftest import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID

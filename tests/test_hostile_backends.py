@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from assistant.answering.extractive import NOT_FOUND
+from assistant.answering.answers import NOT_FOUND
 from tests.browser.support import ThreadServer, ensure_ui_index, hostile_cases
 from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
 from tests.hostile_replies import ECHO_MARKERS, HOSTILE_QUESTION_PREFIX, obedient_reply, outside_links

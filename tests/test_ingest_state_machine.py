@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline, lexical_root
 from assistant.indexes.lexical import LexicalIndex
 from ingest.loaders import load_file

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.generative import OutputFilter
+from assistant.answering.output_filter import OutputFilter
 from assistant.core.links import carries_links
 
 OWN = "https://example.org/news/graheia-wind-farm-hearing"

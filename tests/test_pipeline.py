@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
 from assistant.core.errors import EmbedderMismatchError, StoreBusyError
 from assistant.indexes.lexical import LexicalIndex

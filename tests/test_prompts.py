@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import prompts
-from assistant.answering.extractive import NOT_FOUND
+from assistant.answering.answers import NOT_FOUND
 from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.answering.passages import format_passage, neutralise
 

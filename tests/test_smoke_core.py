@@ -1,4 +1,4 @@
-from assistant.answering.assistant import AskRequest
+from assistant.answering.context import AskRequest
 from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
 

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from assistant.answering.support import CALIBRATION_FILE, SupportChecker, names, numbers
+from assistant.answering.support import SupportChecker, names, numbers
+from assistant.build import build_support_checker
+from assistant.core.config import CALIBRATION_FILE, Settings
 from evals import support_eval
 
 PAIRS = {r["id"]: r for r in support_eval.load()}
@@ -17,7 +19,7 @@ PAIRS = {r["id"]: r for r in support_eval.load()}
 def checker(embedder):
     from assistant.answering.extractive import SentenceVectors
 
-    return SupportChecker(SentenceVectors(embedder))
+    return build_support_checker(Settings(), SentenceVectors(embedder))
 
 
 def test_numbers_are_normalised_across_conventions():

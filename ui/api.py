@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.answering.assistant import AskRequest, Assistant
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, IndexMissingError
 from assistant.core.types import Filters, Turn

@@ -16,7 +16,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from assistant.answering.assistant import AskRequest, Assistant, Delta
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest, Delta
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Answer, Filters, Turn

@@ -159,7 +159,7 @@ def check_port_free(settings: Settings) -> None:
 
 def warm_up(assistant: Assistant) -> None:
     """Load the models before the first visitor: one question, answered and thrown away."""
-    from assistant.answering.assistant import AskRequest
+    from assistant.answering.context import AskRequest
 
     try:
         assistant.ask(AskRequest("Hva forplikter artikkel 4 partene til?"))

@@ -1,61 +1,49 @@
-"""`Assistant`: condense -> retrieve -> answer, as one LangChain runnable, returning an `Answer`."""
+"""`Assistant`: condense -> retrieve -> answerable? -> answerer, run once per question.
+
+The first three stages are one LangChain runnable that builds a typed `AnswerContext`; the answerer is
+a strategy (extractive, or generative with the extractive one as its fallback). Falling back when a
+model fails is decided here, never inside an answerer."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import replace
 
 from langchain_core.runnables import RunnableLambda
 
+from assistant.answering.answers import assemble, fallback_notice, not_found, stream_words
+from assistant.answering.condense import Condenser, condense_extractive
+from assistant.answering.context import Answerer, AnswerContext, AskRequest, Condensed, Delta
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.retrieval import HybridRetriever, Retrieval
+from assistant.answering.support import missing_terms
 from assistant.core.config import Settings
-from assistant.core.errors import BadInputError
-from assistant.answering.extractive import NOT_FOUND, ExtractiveAnswerer
-from assistant.answering.retrieval import HybridRetriever
-from assistant.answering.support import SupportChecker, check_quotes
-from assistant.core.types import Answer, Filters, Turn
+from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language
+from assistant.core.types import Answer
+
+log = logging.getLogger("kilde.assistant")
 
 MAX_QUESTION_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class AskRequest:
-    question: str
-    history: tuple[Turn, ...] = ()
-    filters: Filters = Filters()
-    top_k: int | None = None
-    retriever: str | None = None
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A piece of answer text, streamed before the final `Answer`."""
-
-    text: str
-
-
-def question_language(question: str) -> str:
-    return detect_language(question)
-
-
-def condense_extractive(question: str, history: Sequence[Turn]) -> str:
-    """Without a language model, a follow-up is searched together with the previous user turn."""
-    previous = [t.content for t in history if t.role == "user"][-1:]
-    return " ".join([*previous, question]) if previous else question
-
-
 class Assistant:
+    """`extractive` answers offline and is the fallback whenever `generative` fails; `condenser` turns a
+    follow-up into a standalone question (a model's, or the extractive rule when none is given)."""
+
     def __init__(self, settings: Settings, retriever: HybridRetriever, extractive: ExtractiveAnswerer,
-                 generative=None):
+                 generative: Answerer | None = None, condenser: Condenser | None = None):
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive
         self.generative = generative
-        self.support = SupportChecker(extractive.vectors, settings.support_threshold)
-        self.chain = (RunnableLambda(self._condense, name="condense")
-                      | RunnableLambda(self._retrieve, name="retrieve")
-                      | RunnableLambda(self._extract, name="answer"))
+        self.answerer: Answerer = generative or extractive
+        self.condenser = condenser
+        self.prepare = (RunnableLambda(self._condense, name="condense")
+                        | RunnableLambda(self._retrieve, name="retrieve")
+                        | RunnableLambda(self._judge, name="answerable"))
 
     @property
     def store(self):
@@ -79,67 +67,67 @@ class Assistant:
         return answer
 
     def stream(self, request: AskRequest) -> Iterator[Delta | Answer]:
-        request = self.validate(request)
-        if self.generative is not None and self.settings.llm_backend != "extractive":
-            yield from self.generative.stream(self, request)
+        context: AnswerContext = self.prepare.invoke(self.validate(request))
+        if context.failure is not None:
+            yield from self._fall_back(context, context.failure, streamed=False)
             return
-        answer = self.chain.invoke({"request": request, "t0": time.perf_counter(), "timings": {}})
-        for word in answer.answer.split(" "):
-            yield Delta(word + " ")
-        yield answer
+        if not context.answerable:
+            yield from stream_words(not_found(context, self.answerer.name))
+            return
+        streamed = False
+        try:
+            for event in self.answerer.stream(context):
+                streamed = streamed or isinstance(event, Delta)
+                yield event
+        except ModelFailure as failure:
+            if self.answerer is self.extractive:
+                raise
+            log.warning("generative backend failed: %s; falling back to the extractive answer", failure.reason)
+            yield from self._fall_back(context, failure.reason, streamed)
 
-    # -- chain steps: each takes and returns the state dict ----------------------------------------
+    def _fall_back(self, context: AnswerContext, reason: str, streamed: bool) -> Iterator[Delta | Answer]:
+        if context.answerable:
+            answer = self.extractive.answer_context(context)
+        else:
+            answer = not_found(context, self.extractive.name)
+        answer = replace(answer, notice=fallback_notice(answer.language, reason, streamed), partial=streamed,
+                         backend=self.extractive.name)
+        yield from stream_words(answer, lead="\n\n" if streamed else "")
 
-    def _condense(self, state: dict) -> dict:
+    # -- the stages before the answerer --------------------------------------------------------
+
+    def _condense(self, request: AskRequest) -> Condensed:
+        started = time.perf_counter()
+        language = detect_language(request.question)
+        standalone, failure = request.question, None
+        if request.history:
+            try:
+                standalone = (self.condenser.condense(request.question, request.history, language)
+                              if self.condenser else condense_extractive(request.question, request.history))
+            except ModelFailure as exc:  # the answer falls back too; search as the extractive path would
+                log.warning("condensing with the model failed: %s", exc.reason)
+                standalone, failure = condense_extractive(request.question, request.history), exc.reason
+        timings = {"condense": (time.perf_counter() - started) * 1000}
+        return Condensed(request, language, standalone, started, timings, failure)
+
+    def _retrieve(self, condensed: Condensed) -> AnswerContext:
         t0 = time.perf_counter()
-        request: AskRequest = state["request"]
-        state["language"] = question_language(request.question)
-        state["standalone"] = condense_extractive(request.question, request.history)
-        state["timings"]["condense"] = (time.perf_counter() - t0) * 1000
-        return state
+        request = condensed.request
+        retrieval = self.retriever.retrieve(condensed.standalone, request.top_k or self.settings.top_k,
+                                            request.filters, request.retriever or self.settings.retriever)
+        condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
+        return AnswerContext(request, condensed.language, condensed.standalone, retrieval, False,
+                             condensed.started, condensed.timings_ms, condensed.failure)
 
-    def _retrieve(self, state: dict) -> dict:
-        t0 = time.perf_counter()
-        request: AskRequest = state["request"]
-        state["retrieval"] = self.retriever.retrieve(
-            state["standalone"], request.top_k or self.settings.top_k, request.filters,
-            request.retriever or self.settings.retriever)
-        state["timings"]["retrieve"] = (time.perf_counter() - t0) * 1000
-        return state
+    def _judge(self, context: AnswerContext) -> AnswerContext:
+        answerable = bool(context.retrieval.hits) and self.is_answerable(context.retrieval, context.standalone)
+        return replace(context, answerable=answerable)
 
-    def _extract(self, state: dict) -> Answer:
-        t0 = time.perf_counter()
-        request: AskRequest = state["request"]
-        retrieval = state["retrieval"]
-        language = state["language"]
-        answerable = bool(retrieval.hits) and self.is_answerable(retrieval, state["standalone"])
-        extract = None
-        if answerable:
-            extract = self.extractive.answer(state["standalone"], retrieval.hits, retrieval.query_vector,
-                                             language)
-            answerable = bool(extract.citations)
-            if answerable:
-                extract = replace(extract, sentences=check_quotes(self.support, extract.sentences,
-                                                                  extract.citations, retrieval.hits))
-        timings = state["timings"]
-        timings["answer"] = (time.perf_counter() - t0) * 1000
-        timings["total"] = (time.perf_counter() - state["t0"]) * 1000
-        return Answer(
-            question=request.question,
-            answer=extract.answer if answerable else NOT_FOUND.get(language, NOT_FOUND["en"]),
-            answerable=answerable, language=language,
-            citations=extract.citations if answerable else (),
-            sentences=extract.sentences if answerable else (),
-            retrieved=retrieval.hits, timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
-            backend="extractive", standalone_question=state["standalone"] if request.history else None)
-
-    def is_answerable(self, retrieval, question: str | None = None) -> bool:
+    def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
         threshold, and the passages must mention the names and numbers the question asks about."""
-        limit = self.settings.refuse_missing_terms.get(question_language(question), 0) if question else 0
+        limit = self.settings.refuse_missing_terms.get(detect_language(question), 0) if question else 0
         if limit:
-            from assistant.answering.support import missing_terms
-
             missing = missing_terms(question, [f"{h.article.title}\n{h.chunk.text}" for h in retrieval.hits])
             if len(missing) >= limit:
                 return False

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.answering.answers import assemble, not_found, stream_words
+from assistant.answering.context import AnswerContext, Delta
+from assistant.answering.support import SupportChecker, check_quotes
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import analyse_query
 from assistant.core.links import carries_links
-from assistant.core.types import Citation, Hit, Sentence
+from assistant.core.types import Answer, Citation, Hit, Sentence
 from assistant.core.language import language_group
 from assistant.core.sentences import sentence_spans
-
-NOT_FOUND = {
-    "en": "I couldn't find this in the archive.",
-    "nb": "Jeg fant ikke dette i arkivet.",
-    "nn": "Eg fann ikkje dette i arkivet.",
-}
-
 
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
@@ -87,14 +85,37 @@ class SentenceVectors:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, max_sentences: int = 2, passages_scored: int = 2,
-                 lexical_weight: float = 0.25, second_margin: float = 0.03, kind_weight: float = 0.04):
-        self.vectors = SentenceVectors(embedder)
+    """The offline `Answerer`. `vectors` is the sentence-embedding cache it shares with the support check."""
+
+    name = "extractive"
+
+    def __init__(self, vectors: SentenceVectors, checker: SupportChecker | None = None, max_sentences: int = 2,
+                 passages_scored: int = 2, lexical_weight: float = 0.25, second_margin: float = 0.03,
+                 kind_weight: float = 0.04):
+        self.vectors = vectors
+        self.checker = checker
         self.max_sentences = max_sentences
         self.passages_scored = passages_scored
         self.lexical_weight = lexical_weight
         self.second_margin = second_margin
         self.kind_weight = kind_weight
+
+    def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
+        yield from stream_words(self.answer_context(context))
+
+    def answer_context(self, context: AnswerContext) -> Answer:
+        t0 = time.perf_counter()
+        retrieval = context.retrieval
+        extract = self.answer(context.standalone, retrieval.hits, retrieval.query_vector, context.language)
+        if not extract.citations:
+            context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
+            return not_found(context, self.name)
+        sentences = extract.sentences
+        if self.checker is not None:
+            sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
+        context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
+        return assemble(context, backend=self.name, text=extract.answer, citations=extract.citations,
+                        sentences=sentences)
 
     def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
                    language: str | None = None) -> list[Candidate]:

@@ -9,25 +9,23 @@ from dataclasses import dataclass
 
 from assistant.core.types import Hit
 from assistant.core.sentences import sentence_spans
+from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
 from prompts import Message
 
 PROMPT_SAFETY_TOKENS = 64  # per-message framing the chat template adds, plus slack for other tokenizers
-_ACTIVE = re.compile(r"<(script|style|iframe|object|svg|form)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 
 _DELIMITER = re.compile(r"<\s*/?\s*passage\b", re.IGNORECASE)
-_CHAT_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<<\s*/?SYS\s*>>|</?s>", re.IGNORECASE)
-_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
 
 
 def neutralise(text: str) -> str:
     """Passage text as inert data: it cannot close the passage delimiter or fake a chat-template turn."""
     text = _DELIMITER.sub(lambda m: m.group().replace("<", "‹"), text)
-    return _CHAT_TOKENS.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "⟦")
+    return CHAT_TOKENS.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "⟦")
                             .replace("]", "⟧"), text)
 
 
 def _meta(value: str | None) -> str:
-    text = neutralise(_TAG.sub("", _ACTIVE.sub("", value or ""))).replace('"', "'")
+    text = neutralise(TAG.sub("", ACTIVE_ELEMENT.sub("", value or ""))).replace('"', "'")
     return re.sub(r"\s+", " ", text).strip()
 
 

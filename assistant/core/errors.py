@@ -55,3 +55,11 @@ class BackendError(KildeError):
 
 class StoreBusyError(KildeError):
     """Another process holds the single-writer lock on the index."""
+
+
+class ModelFailure(BackendError):
+    """The language model failed (timeout, refusal, broken stream); `reason` says how, for the notice."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

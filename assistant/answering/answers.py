@@ -1,0 +1,59 @@
+"""What every answerer shares: the not-found answer, the fallback notices, assembling the final
+`Answer` with its timings, and streaming a finished answer word by word."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+from assistant.answering.context import AnswerContext, Delta
+from assistant.core.types import Answer, Citation, Sentence
+
+NOT_FOUND = {
+    "en": "I couldn't find this in the archive.",
+    "nb": "Jeg fant ikke dette i arkivet.",
+    "nn": "Eg fann ikkje dette i arkivet.",
+}
+FALLBACK_NOTICE = {
+    "en": "The language model failed ({reason}), so this is the offline extractive answer instead.",
+    "nb": "Språkmodellen feilet ({reason}), så dette er det offline uttrekkssvaret i stedet.",
+}
+PARTIAL_NOTICE = {
+    "en": " The generated text shown before it broke off is incomplete.",
+    "nb": " Den genererte teksten som ble vist før den brøt av, er ufullstendig.",
+}
+
+
+def not_found_text(language: str) -> str:
+    return NOT_FOUND.get(language, NOT_FOUND["en"])
+
+
+def fallback_notice(language: str, reason: str, partial: bool) -> str:
+    language = language if language in FALLBACK_NOTICE else "en"
+    return FALLBACK_NOTICE[language].format(reason=reason) + (PARTIAL_NOTICE[language] if partial else "")
+
+
+def assemble(context: AnswerContext, *, backend: str, text: str, citations: Sequence[Citation] = (),
+             sentences: Sequence[Sentence] = (), notice: str | None = None, partial: bool = False) -> Answer:
+    """The final `Answer`; `total` is measured here, from the request's arrival."""
+    timings = context.timings_ms
+    timings["total"] = (time.perf_counter() - context.started) * 1000
+    retrieval = context.retrieval
+    return Answer(
+        question=context.request.question, answer=text, answerable=bool(citations), language=context.language,
+        citations=tuple(citations), sentences=tuple(sentences) if citations else (), retrieved=retrieval.hits,
+        timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
+        backend=backend, standalone_question=context.standalone_question, notice=notice, partial=partial)
+
+
+def not_found(context: AnswerContext, backend: str) -> Answer:
+    return assemble(context, backend=backend, text=not_found_text(context.language))
+
+
+def stream_words(answer: Answer, lead: str = "") -> Iterator[Delta | Answer]:
+    """A finished answer as the chat shows any answer: word by word, then the `Answer` itself."""
+    if lead:
+        yield Delta(lead)
+    for word in answer.answer.split(" "):
+        yield Delta(word + " ")
+    yield answer

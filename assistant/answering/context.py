@@ -1,0 +1,66 @@
+"""What travels between the answering stages: the request, the context every answerer receives, the
+streamed pieces, and the `Answerer` protocol that the extractive and generative answerers implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from assistant.answering.retrieval import Retrieval
+from assistant.core.types import Answer, Filters, Turn
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    question: str
+    history: tuple[Turn, ...] = ()
+    filters: Filters = Filters()
+    top_k: int | None = None
+    retriever: str | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of answer text, streamed before the final `Answer`."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """The question in its language, as it is searched; `failure` says why a model could not condense it."""
+
+    request: AskRequest
+    language: str
+    standalone: str
+    started: float  # time.perf_counter() when the request arrived
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """Everything an answerer needs, computed once by the `Assistant`."""
+
+    request: AskRequest
+    language: str
+    standalone: str
+    retrieval: Retrieval
+    answerable: bool
+    started: float
+    timings_ms: dict[str, float] = field(default_factory=dict)  # each stage adds its own
+    failure: str | None = None
+
+    @property
+    def standalone_question(self) -> str | None:
+        return self.standalone if self.request.history else None
+
+
+class Answerer(Protocol):
+    """A strategy that turns an answerable context into streamed text and one final `Answer`. It never
+    calls back into the assistant; a model failure is raised as `ModelFailure`."""
+
+    name: str
+
+    def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]: ...

@@ -1,0 +1,33 @@
+"""Chat-model clients for the generative backend (OpenAI or any OpenAI-compatible server)."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.core.config import Settings
+
+
+def encoding_for_model(model: str) -> str:
+    """tiktoken encoding of OpenAI's model families; other (local) models are estimated with cl100k."""
+    name = model.lower().split("/")[-1]
+    if name.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-4o")) or re.match(r"^o\d", name):
+        return "o200k_base"
+    return "cl100k_base"
+
+
+def build_chat_models(settings: Settings):
+    """The two ChatOpenAI clients: streaming for answers, plain for condensing follow-ups."""
+    from langchain_openai import ChatOpenAI
+
+    common = {"model": settings.llm_model, "api_key": settings.llm_api_key or "not-needed",
+              "base_url": settings.llm_base_url, "timeout": settings.llm_timeout_s,
+              "max_retries": settings.llm_max_retries, "temperature": 0}
+    extra = {}
+    if settings.llm_backend == "openai-compatible":
+        # Local servers (llama.cpp, older Ollama and vLLM builds) read `max_tokens`, not only the newer
+        # `max_completion_tokens` that ChatOpenAI sends; send both with the same value.
+        extra = {"extra_body": {"max_tokens": settings.llm_max_tokens}}
+    chat = ChatOpenAI(streaming=True, max_tokens=settings.llm_max_tokens, **common, **extra)
+    condense_extra = {"extra_body": {"max_tokens": 200}} if extra else {}
+    condense = ChatOpenAI(streaming=False, max_tokens=200, **common, **condense_extra)
+    return chat, condense
