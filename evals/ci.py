@@ -117,8 +117,8 @@ def check_thresholds(summary: dict, thresholds: dict) -> list[str]:
 def run_ci(settings: Settings, out: Path, embedder=None, progress: bool = True,
            thresholds_path: Path = THRESHOLDS) -> CIReport:
     from assistant.build import build_assistant, build_embedder
-    from evals.cli import overview
     from evals.datasets import load_datasets
+    from evals.report import overview
     from evals.runner import LastQueryCache, RunConfig, run_eval
 
     thresholds = json.loads(thresholds_path.read_text(encoding="utf-8"))

@@ -1,10 +1,12 @@
-"""`kilde eval run|compare|ci`: registered into the `kilde` CLI by `assistant.cli._extra_commands`."""
+"""`kilde eval run|compare|ci`: registered into the `kilde` CLI by `assistant.cli`; `main` runs them alone."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import shlex
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 EXAMPLES = """examples:
@@ -97,6 +99,8 @@ def cmd_run(args) -> int:
                        command=command_line(args),
                        extra={"chunk_tokens": args.chunk_tokens})
     summary = run_eval(build_eval_assistant(settings), items, config, out, progress=not args.no_progress)
+    from evals.report import overview
+
     print(overview(summary))
     print(f"\nwrote {out}/items.jsonl, summary.json, report.html")
     return 0
@@ -116,20 +120,6 @@ def command_line(args) -> str:
     return shlex.join(words)
 
 
-def overview(summary: dict) -> str:
-    from evals.report import fmt
-
-    names = ("hit@1", "hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal",
-             "refusal_unanswerable")
-    lines = [f"{'variant':8} {'dataset':28} {'n':>4} " + " ".join(f"{n:>12}" for n in names) + f" {'p50 ms':>8}"]
-    for variant, data in summary["variants"].items():
-        for scope, agg in [("(all)", data["overall"]), *data["by_dataset"].items()]:
-            p50 = agg["latency_ms"].get("total", {}).get("p50")
-            lines.append(f"{variant:8} {scope[:28]:28} {agg['n']:>4} "
-                         + " ".join(f"{fmt(n, agg['metrics'].get(n)):>12}" for n in names) + f" {p50 or '–':>8}")
-    return "\n".join(lines)
-
-
 def cmd_compare(args) -> int:
     from evals.compare import compare_runs
 
@@ -145,3 +135,24 @@ def cmd_ci(args) -> int:
     report = run_ci(_settings(args), args.out, progress=not args.no_progress)
     print(report.text)
     return 0 if report.passed else 1
+
+
+def main(argv: Sequence[str]) -> int:
+    """`kilde eval ...` in-process, without the rest of the kilde CLI (`evals.results` runs it so)."""
+    from assistant.core.errors import KildeError
+
+    parser = argparse.ArgumentParser(prog="kilde")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _store_options(p)
+        return p
+
+    register(sub, command)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KildeError as exc:
+        print(f"kilde: {exc}", file=sys.stderr)
+        return exc.exit_code

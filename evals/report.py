@@ -182,3 +182,15 @@ def write_report(out: Path, summary: dict, records: Sequence[dict]) -> Path:
     path = out / "report.html"
     path.write_text(render(summary, records), encoding="utf-8")
     return path
+
+
+def overview(summary: dict) -> str:
+    names = ("hit@1", "hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal",
+             "refusal_unanswerable")
+    lines = [f"{'variant':8} {'dataset':28} {'n':>4} " + " ".join(f"{n:>12}" for n in names) + f" {'p50 ms':>8}"]
+    for variant, data in summary["variants"].items():
+        for scope, agg in [("(all)", data["overall"]), *data["by_dataset"].items()]:
+            p50 = agg["latency_ms"].get("total", {}).get("p50")
+            lines.append(f"{variant:8} {scope[:28]:28} {agg['n']:>4} "
+                         + " ".join(f"{fmt(n, agg['metrics'].get(n)):>12}" for n in names) + f" {p50 or '–':>8}")
+    return "\n".join(lines)

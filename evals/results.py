@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     datasets = DATASETS + (("norquad:news:validation",) if args.with_norquad_validation else ())
-    from assistant.cli import main as kilde_main
+    from evals.cli import main as eval_main
     from evals.calibrate import write_halves
 
     if not (DATA / "splits" / "unanswerable_report.jsonl").is_file():
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_progress:
         run_args.append("--no-progress")
     if not args.render_only:
-        code = kilde_main(run_args)
+        code = eval_main(run_args)
         if code:
             return code
     from evals.runner import load_run
