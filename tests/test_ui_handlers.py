@@ -1,0 +1,49 @@
+"""The chat's handlers, driven without Blocks or a browser, over the real small index."""
+
+from __future__ import annotations
+
+import html
+import json
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
+from ui.feedback import FeedbackLog
+from ui.handlers import ChatHandlers, ChatSession
+from ui.security import RateLimiter
+
+
+@pytest.fixture
+def handlers(assistant, tmp_path):
+    return ChatHandlers(assistant, RateLimiter(30), FeedbackLog(tmp_path / "feedback.jsonl"))
+
+
+def test_ask_then_open_the_citation_then_rate_the_answer(handlers, tmp_path):
+    updates = list(handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None))
+    assert len(updates) >= 2  # the question at once, then the answer
+    conversation, sources, _article, answer, _, state = updates[-1]
+    assert answer["answerable"] and answer["citations"][0]["article_id"] == SEED_ID
+    assert html.escape(DEMO_QUESTION_EN) in conversation
+    assert html.escape(answer["citations"][0]["title"], quote=False) in sources
+    assert isinstance(state, ChatSession) and len(state.exchanges) == 1
+
+    _sources, article = handlers.open_citation("en", state, SimpleNamespace(_data={"turn": 0, "n": 1}))
+    quote = answer["citations"][0]["quote"]
+    assert 'id="kilde-hl"' in article and html.escape(quote.split("\n")[0], quote=False) in article
+
+    comment, status = handlers.give_feedback("up")("clear answer", "en", state, None)
+    assert comment == "" and "kilde-status" in status
+    record = json.loads((tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert record["rating"] == "up" and record["question"] == DEMO_QUESTION_EN
+
+
+def test_a_citation_click_for_an_unknown_turn_changes_nothing(handlers):
+    assert handlers.open_citation("en", ChatSession(), SimpleNamespace(_data={"turn": 3, "n": 1})) == \
+        (gr.skip(), gr.skip())
+
+
+def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(handlers):
+    with pytest.raises(gr.Error, match="2024-13-45.*YYYY-MM-DD"):
+        list(handlers.respond(DEMO_QUESTION_EN, "2024-13-45", "", [], [], "en", None, None))

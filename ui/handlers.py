@@ -1,0 +1,188 @@
+"""What the chat does when a person acts: ask, open a citation, give feedback, start over, switch
+language. Plain methods over plain values, so they are tested without building the Blocks; `ui/app.py`
+lays out the components and wires them to these."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest, Delta
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.types import Answer, Filters, Turn
+from ui import render
+from ui.feedback import FeedbackLog, feedback_record
+from ui.i18n import from_accept_language, normalise_language, t
+from ui.security import RateLimiter, client_key
+
+STREAM_INTERVAL_S = 0.05  # at most ~20 screen updates a second while an answer streams
+
+
+@dataclass
+class ChatSession:
+    """One browser session's conversation. Held in gr.State, never at module level."""
+
+    exchanges: list[render.Exchange] = field(default_factory=list)
+    filters: list[Filters] = field(default_factory=list)
+
+    def history(self) -> tuple[Turn, ...]:
+        turns: list[Turn] = []
+        for ex in self.exchanges:
+            if ex.answer is not None:
+                turns += [Turn("user", ex.question), Turn("assistant", ex.answer.answer)]
+        return tuple(turns)
+
+    def last_answer(self) -> tuple[int, Answer | None]:
+        for turn in range(len(self.exchanges) - 1, -1, -1):
+            if self.exchanges[turn].answer is not None:
+                return turn, self.exchanges[turn].answer
+        return -1, None
+
+
+def parse_filters(since: str | None, until: str | None, sources, languages, language: str) -> Filters:
+    try:
+        return Filters.parse(since, until, sources, languages)
+    except BadInputError as exc:
+        value = since if exc.source == "since" else until
+        raise gr.Error(t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())) from None
+
+
+def source_choices(assistant: Assistant) -> list[str]:
+    try:
+        stored = assistant.store.stored_articles()
+    except KildeError:
+        return []
+    return sorted({s.meta.source for s in stored.values() if s.meta.source})
+
+
+class ChatHandlers:
+    """The chat's event handlers over the objects the server shares (assistant, rate limiter, feedback log);
+    per-user state arrives as a `ChatSession` argument and is never kept here."""
+
+    def __init__(self, assistant: Assistant, limiter: RateLimiter, feedback: FeedbackLog, *, compact: bool = False):
+        self.assistant = assistant
+        self.limiter = limiter
+        self.feedback = feedback
+        self.compact = compact
+
+    def get_article(self, article_id: str):
+        return self.assistant.store.get_article(article_id)
+
+    def respond(self, question_text, since_date, until_date, source_names, article_languages, interface_language,
+                state, request: gr.Request):
+        """Ask a question (history comes from the session); streams the conversation HTML."""
+        lang = normalise_language(interface_language)
+        state = state or ChatSession()
+        filters = parse_filters(since_date, until_date, source_names, article_languages, lang)
+        try:
+            ask_request = self.assistant.validate(AskRequest(question=question_text or "", history=state.history(),
+                                                        filters=filters))
+        except KildeError as exc:
+            raise gr.Error(str(exc)) from None
+        retry_after = self.limiter.check(client_key(request))
+        if retry_after is not None:
+            raise gr.Error(t(lang, "rate_limited", limit=self.limiter.per_minute, seconds=retry_after))
+        shown = [*state.exchanges, render.Exchange(ask_request.question)]
+        yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(), "", state)
+        partial = ""
+        answer = None
+        last_yield = 0.0
+        try:
+            for event in self.assistant.stream(ask_request):
+                if isinstance(event, Delta):
+                    partial += event.text
+                    now = time.monotonic()
+                    if now - last_yield < STREAM_INTERVAL_S:
+                        continue  # coalesce pieces that arrive faster than the screen needs them
+                    last_yield = now
+                    shown[-1] = render.Exchange(ask_request.question, partial=partial)
+                    yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(),
+                           gr.skip(), state)
+                else:
+                    answer = event
+        except KildeError as exc:
+            raise gr.Error(str(exc)) from None
+        state.exchanges.append(render.Exchange(ask_request.question, answer))
+        state.filters.append(filters)
+        turn = len(state.exchanges) - 1
+        yield (render.conversation_html(state.exchanges, lang),
+               render.sources_html(answer, turn, lang, self.get_article),
+               render.article_html(None, None, lang), answer.to_dict(), gr.skip(), state)
+
+    def open_citation(self, lang, state, evt: gr.EventData):
+        lang = normalise_language(lang)
+        data = getattr(evt, "_data", None) or {}
+        try:
+            turn, n = int(data.get("turn", -1)), int(data.get("n", -1))
+        except (TypeError, ValueError):
+            return gr.skip(), gr.skip()
+        if not state or not 0 <= turn < len(state.exchanges) or state.exchanges[turn].answer is None:
+            return gr.skip(), gr.skip()
+        answer = state.exchanges[turn].answer
+        citation = next((c for c in answer.citations if c.n == n), None)
+        if citation is None:
+            return gr.skip(), gr.skip()
+        return (render.sources_html(answer, turn, lang, self.get_article),
+                render.article_html(self.get_article(citation.article_id), citation, lang))
+
+    def give_feedback(self, rating: str):
+        def handler(text, lang, state, request: gr.Request):
+            lang = normalise_language(lang)
+            turn, answer = state.last_answer() if state else (-1, None)
+            if answer is None:
+                return gr.skip(), status_html(t(lang, "feedback_nothing"))
+            try:
+                record = feedback_record(answer, state.history()[: 2 * turn], rating, text or "",
+                                         state.filters[turn], client_key(request))
+            except KildeError as exc:
+                raise gr.Error(str(exc)) from None
+            self.feedback.append(record)
+            return "", status_html(t(lang, "feedback_saved"))
+        return handler
+
+    def reset(self, lang):
+        lang = normalise_language(lang)
+        return (render.conversation_html([], lang), render.sources_html(None, 0, lang, self.get_article),
+                render.article_html(None, None, lang), None, "", "", None)
+
+    def relabel(self, lang, state):
+        lang = normalise_language(lang)
+        turn, answer = state.last_answer() if state else (-1, None)
+        return (header_html(lang, self.compact), fb_label_html(lang),
+                gr.update(label=t(lang, "question"), placeholder=t(lang, "placeholder")),
+                gr.update(value=t(lang, "ask")), gr.update(label=t(lang, "filters")),
+                gr.update(label=t(lang, "since")), gr.update(label=t(lang, "until")),
+                gr.update(label=t(lang, "sources")), gr.update(label=t(lang, "languages")),
+                gr.update(value=t(lang, "thumbs_up")), gr.update(value=t(lang, "thumbs_down")),
+                gr.update(value=t(lang, "new_chat")), gr.update(label=t(lang, "comment")),
+                gr.update(label=t(lang, "sources_panel"),
+                          value=render.sources_html(answer, max(turn, 0), lang, self.get_article)),
+                gr.update(label=t(lang, "article_panel")),
+                render.conversation_html(state.exchanges if state else [], lang))
+
+    @staticmethod
+    def initial_language(request: gr.Request):
+        params = getattr(request, "query_params", None) or {}
+        wanted = params.get("lang") if hasattr(params, "get") else None
+        if wanted:
+            return normalise_language(wanted)
+        headers = getattr(request, "headers", None) or {}
+        return from_accept_language(headers.get("accept-language") if hasattr(headers, "get") else None)
+
+
+def header_html(language: str, compact: bool) -> str:
+    if compact:
+        return f'<div class="kilde-header kilde-compact"><strong>{render.esc(t(language, "title"))}</strong></div>'
+    return (f'<div class="kilde-header"><h1>{render.esc(t(language, "title"))}</h1>'
+            f'<p>{render.esc(t(language, "intro"))}</p></div>')
+
+
+def fb_label_html(language: str) -> str:
+    return f'<span class="kilde-feedback-label">{render.esc(t(language, "feedback"))}</span>'
+
+
+def status_html(text: str) -> str:
+    return f'<span class="kilde-status" role="status">{render.esc(text)}</span>'
