@@ -26,7 +26,7 @@ ingest: setup  ## ingest the sample corpus into $(DATA)
 demo: ingest  ## set up, ingest the samples, then run the main job
 	$(BIN)/kilde demo
 
-test: setup system-deps  ## set up, then run the whole test suite
+test: setup system-deps lint  ## set up, lint, then run the whole test suite
 	$(BIN)/python -m pytest -q
 
 test-fast: setup  ## unit tests only
@@ -45,8 +45,10 @@ soak: setup system-deps  ## long reliability runs (hours): state machine, 10k fu
 	KILDE_CRASH_TRIALS=5 $(BIN)/python -m pytest -q tests/test_crash_safety.py
 	$(BIN)/python -m bench.load --soak
 
-lint:
-	$(BIN)/ruff check assistant ingest ui evals tests
+lint: setup  ## ruff (rules pinned in pyproject.toml), ruff format, and the import-linter layers contract
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info
