@@ -49,11 +49,10 @@ def theme() -> gr.themes.Base:
                              font_mono=["ui-monospace", "Consolas", "monospace"])
 
 
-def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | None = None,
-              feedback: FeedbackLog | None = None, *, compact: bool = False) -> gr.Blocks:
-    """The chat UI. `compact=True` is the embeddable widget: one column, no filters panel."""
-    limiter = limiter or RateLimiter(settings.rate_limit_per_minute)
-    feedback = feedback or FeedbackLog(settings.feedback_path)
+def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter, feedback: FeedbackLog, *,
+              compact: bool = False) -> gr.Blocks:
+    """The chat UI. `compact=True` is the embeddable widget: one column, no filters panel. The rate limiter
+    and feedback log are the server's (`ui.server.create_app`), shared by the chat, the widget and the API."""
     handlers = ChatHandlers(assistant, limiter, feedback, compact=compact)
     get_article = handlers.get_article
     lang0 = DEFAULT_LANGUAGE

@@ -21,7 +21,7 @@ STATIC = Path(__file__).with_name("static")
 HOST_PAGES = {"iframe": STATIC / "host-iframe.html", "web-component": STATIC / "host-web-component.html"}
 
 
-def build_widget(assistant, settings, limiter=None, feedback=None):
+def build_widget(assistant, settings, limiter, feedback):
     return build_app(assistant, settings, limiter, feedback, compact=True)
 
 
