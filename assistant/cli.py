@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove stored articles that are not in PATHs")
     p.add_argument("--reset", action="store_true", help="delete the whole index first (e.g. after changing embedder)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--embedding-cache", type=Path, metavar="FILE",
+                   help="take passage vectors from FILE where it has them (env KILDE_EMBEDDING_CACHE); "
+                        "make demo uses corpus/.embeddings/")
+    p.add_argument("--save-embedding-cache", action="store_true",
+                   help="write the vectors this run used back to --embedding-cache (make embedding-cache)")
 
     p = command("ask", "Answer a question with citations.")
     p.add_argument("question")
@@ -105,17 +110,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_ingest(args) -> int:
     from assistant.build import build_pipeline
-    from ingest.progress import TqdmProgress
+    from ingest.progress import progress_for
 
-    settings = settings_from(args)
+    settings = settings_from(args, embedding_cache=args.embedding_cache)
+    if args.save_embedding_cache and settings.embedding_cache is None:
+        raise BadInputError("--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)")
     pipeline = build_pipeline(settings)
     if args.reset:
         with pipeline.writer():
             pipeline.store.reset()
     report = pipeline.ingest(args.paths, prune=args.prune,
-                             progress=TqdmProgress(not args.no_progress and not args.json and sys.stderr.isatty()),
+                             progress=progress_for(sys.stderr, not args.no_progress and not args.json),
                              on_reject=None if args.json else lambda e: print(f"rejected {e}", file=sys.stderr))
     summary = report.to_dict()
+    cached = getattr(pipeline.embedder, "cache", None)
+    if cached is not None:
+        summary["embedding_cache"] = {"path": str(cached.path), "hits": pipeline.embedder.hits,
+                                      "embedded": pipeline.embedder.misses, "ignored": cached.mismatch}
+        if args.save_embedding_cache:
+            summary["embedding_cache"]["saved"] = cached.save()
     articles, chunks = pipeline.store.counts()
     summary["store"] = {"articles": articles, "chunks": chunks, "location": pipeline.store.location}
     if args.json:
@@ -126,6 +139,10 @@ def cmd_ingest(args) -> int:
         print(f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s "
               f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
               f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}")
+        if cached is not None:
+            print(f"embedding cache {cached.path}: {pipeline.embedder.hits} chunks from the cache, "
+                  f"{pipeline.embedder.misses} embedded" + (f"; ignored: {cached.mismatch}" if cached.mismatch else "")
+                  + (f"; saved {summary['embedding_cache']['saved']} entries" if args.save_embedding_cache else ""))
     return 1 if report.rejected else 0
 
 

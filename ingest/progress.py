@@ -1,4 +1,4 @@
-"""Progress of a long ingest, shown as a tqdm bar on a terminal."""
+"""Progress of a long ingest: a tqdm bar on a terminal, plain lines at least every 10 s elsewhere."""
 
 from __future__ import annotations
 
@@ -38,3 +38,49 @@ class TqdmProgress:
         if self.bar:
             self.bar.close()
             self.bar = None
+
+
+class LineProgress:
+    """When the output is not a terminal (make, CI, a log file): one plain line at least every
+    `interval_s` seconds while work goes on, and one when a phase ends."""
+
+    def __init__(self, stream=None, interval_s: float = 10.0, clock=time.monotonic):
+        self.stream = stream or sys.stderr
+        self.interval_s = interval_s
+        self.clock = clock
+        self.phase = ""
+        self.total: int | None = None
+        self.done = 0
+        self.articles = 0
+        self.started = self.last = clock()
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phase, self.total, self.done, self.articles = phase, total, 0, 0
+        self.started = self.last = self.clock()
+        self._line("started")
+
+    def advance(self, articles: int, chunks: int) -> None:
+        self.articles += articles
+        self.done += chunks if self.phase != "Reading" else 1
+        if self.clock() - self.last >= self.interval_s:
+            self._line("")
+
+    def finish(self) -> None:
+        self._line("done")
+
+    def _line(self, note: str) -> None:
+        self.last = now = self.clock()
+        unit = "files" if self.phase == "Reading" else "chunks"
+        of = f"/{self.total}" if self.total is not None else ""
+        rate = self.done / max(now - self.started, 1e-9)
+        text = f"{self.phase}: {self.done}{of} {unit}"
+        if self.phase != "Reading" and self.done:
+            text += f", {self.articles} articles, {rate:.1f} chunks/s"
+        print(f"kilde: {text}" + (f" ({note})" if note else ""), file=self.stream, flush=True)
+
+
+def progress_for(stream, enabled: bool):
+    """A bar on a terminal, plain lines elsewhere, nothing when disabled."""
+    if not enabled:
+        return TqdmProgress(False)
+    return TqdmProgress(True) if stream.isatty() else LineProgress(stream)

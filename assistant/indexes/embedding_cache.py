@@ -1,0 +1,110 @@
+"""Passage embeddings computed once and kept in a file, looked up by embedder name and text digest.
+
+`make demo` ingests the sample corpus with the file shipped in `corpus/.embeddings/`, so a first run
+does not spend minutes re-embedding what every machine embeds alike; any text the file lacks (a
+user's own articles, an edited sample) is embedded by the model as usual. `make embedding-cache`
+rebuilds the file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from assistant.core.errors import ConfigError
+from assistant.indexes.embeddings import Embedder
+
+FORMAT = 1
+KEY_BYTES = 16
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES]
+
+
+class EmbeddingCache:
+    """One embedder's vectors by text digest; read from `path` when it exists, written back by `save()`."""
+
+    def __init__(self, path: Path, embedder_name: str, dim: int):
+        self.path = Path(path)
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self.vectors: dict[bytes, np.ndarray] = {}
+        self.used: set[bytes] = set()
+        self.mismatch: str | None = None  # why the file's entries do not apply, if they don't
+        if self.path.exists():
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                fmt, name = int(data["format"]), str(data["embedder"])
+                keys, vectors = data["keys"], data["vectors"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{self.path} is not a Kilde embedding cache ({exc}); rebuild it with "
+                              "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE") from None
+        if fmt != FORMAT or name != self.embedder_name or vectors.shape[1:] != (self.dim,):
+            self.mismatch = f"{self.path} holds {name!r} vectors (format {fmt}), not {self.embedder_name!r}"
+            return
+        self.vectors = {bytes(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+
+    def save(self) -> int:
+        """Writes the entries this run used (hits and new ones), atomically; returns how many."""
+        keys = sorted(k for k in self.used if k in self.vectors)
+        matrix = np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, format=np.int64(FORMAT), embedder=np.str_(self.embedder_name),
+                                    keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
+                                    vectors=matrix.astype(np.float32))
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return len(keys)
+
+
+class CachedEmbedder:
+    """An `Embedder` that answers passages from an `EmbeddingCache` and embeds only what it lacks.
+    Queries always go to the model. `hits` and `misses` count passages, for the ingest report."""
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache):
+        self.inner = inner
+        self.cache = cache
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_key(t) for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self.cache.vectors]
+        if missing:
+            fresh = self.inner.embed_passages([texts[i] for i in missing])
+            with self._lock:
+                for i, vector in zip(missing, fresh, strict=True):
+                    self.cache.vectors[keys[i]] = np.asarray(vector, dtype=np.float32)
+        with self._lock:
+            self.cache.used.update(keys)
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.cache.vectors[k] for k in keys])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)

