@@ -86,9 +86,9 @@ def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
 
 
 def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[float]:
-    from evals.runner import _bar
+    from evals.runner import progress_bar
 
-    bar = _bar(len(items), progress)
+    bar = progress_bar(len(items), progress)
     out = []
     for item in items:
         query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])
@@ -103,9 +103,9 @@ def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[fl
 def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list[int]:
     """For each question, how many of its names and numbers the passages the answerer sees leave unmentioned."""
     from assistant.answering.support import missing_terms
-    from evals.runner import _bar
+    from evals.runner import progress_bar
 
-    bar = _bar(len(items), progress)
+    bar = progress_bar(len(items), progress)
     out = []
     for item in items:
         query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])

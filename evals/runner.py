@@ -175,7 +175,7 @@ def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig,
     load_start = _load()
     records: list[dict] = []
     total = len(items) * len(config.retrievers)
-    bar = _bar(total, progress)
+    bar = progress_bar(total, progress)
     t0 = time.perf_counter()
     with (out / "items.jsonl").open("w", encoding="utf-8") as fh:
         for variant in config.retrievers:
@@ -215,7 +215,7 @@ def _load() -> float | None:
         return None
 
 
-def _bar(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
     from tqdm import tqdm
