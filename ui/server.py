@@ -18,6 +18,7 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -111,7 +112,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         assistant = build_assistant(settings)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     feedback = FeedbackLog(settings.feedback_path)
-    app = FastAPI(title="Kilde", version=_version(),
+    # FastAPIOffline serves Swagger UI from the installed package: /docs works on an offline intranet.
+    app = FastAPIOffline(title="Kilde", version=_version(),
                   description="Cited answers from a Norwegian and English news archive. "
                               "The chat is at /, the embeddable widget at /widget.")
     install_error_handlers(app)
