@@ -12,7 +12,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +21,8 @@ from urllib.parse import quote
 
 import httpx
 from tqdm import tqdm
+
+from assistant.testing.servers import KILDE
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_FILES = ("seed.jsonl", "norquad_news_val_en.jsonl", "ci_norquad_val.jsonl", "unanswerable.jsonl",
@@ -423,7 +424,6 @@ class PhaseFigures:
 
 # -- processes -------------------------------------------------------------------------------------------
 
-KILDE = str(Path(sys.executable).with_name("kilde"))
 SEED_ARTICLE = "geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt"
 CHILD_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False"}
 

@@ -159,31 +159,23 @@ def measure_in_subprocess(data_dir: Path, chroma_url: str | None, questions: int
 
 
 def with_chroma_server(data_dir: Path, fn):
-    from assistant.testing.servers import free_port, stop, wait_http
+    from assistant.testing.servers import chroma_server
 
-    port = free_port()
-    chroma = str(Path(sys.executable).with_name("chroma"))
-    server = subprocess.Popen([chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path",
-                               str(data_dir / "chroma")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout_s=300, process=server)
-        return fn(f"http://127.0.0.1:{port}")
-    finally:
-        stop(server)
+    with chroma_server(data_dir / "chroma", timeout_s=300) as url:
+        return fn(url)
 
 
 def serve_rss(data_dir: Path, questions: int = 20) -> dict:
     """RSS of a real `kilde serve` process on the store after it answered `questions` questions."""
     import httpx
 
-    from assistant.testing.servers import free_port, stop, wait_http
+    from assistant.testing.servers import KILDE, free_port, stop, wait_http
 
     port = free_port()
     env = {**os.environ, "KILDE_DATA_DIR": str(data_dir), "KILDE_RATE_LIMIT": "100000",
            "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("KILDE_CHROMA_URL", None)
-    kilde = str(Path(sys.executable).with_name("kilde"))
-    server = subprocess.Popen([kilde, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen([KILDE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=600, process=server)

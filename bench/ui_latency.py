@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.testing.corpus import hostile_cases
 from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess
 
 TARGET_P95_S = 1.0
@@ -60,7 +61,7 @@ ARM = """() => {
 def questions(n: int) -> list[str]:
     seed = [json.loads(line)["question"] for line in (ROOT / "evals" / "data" / "seed.jsonl").read_text().splitlines()
             if line.strip()]
-    hostile = [c["question"] for c in json.loads((ROOT / "tests" / "fixtures" / "hostile" / "cases.json").read_text())]
+    hostile = [c["question"] for c in hostile_cases()]
     pool = seed + hostile
     return [pool[i % len(pool)] for i in range(n)]
 

@@ -60,8 +60,9 @@ def stop(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
 
 
 @contextmanager
-def chroma_server(path: Path) -> Iterator[str]:
-    """`chroma run --host 127.0.0.1` on a free port; yields its URL and stops it afterwards."""
+def chroma_server(path: Path, timeout_s: float = 60.0) -> Iterator[str]:
+    """`chroma run --host 127.0.0.1` on a free port; yields its URL and stops it afterwards. A large store
+    (the benchmarks' million chunks) needs a longer `timeout_s` to load."""
     port = free_port()
     log = open(path.parent / f"chroma-{port}.log", "wb")  # noqa: SIM115 - closed in finally, after the process
     process = subprocess.Popen(
@@ -71,7 +72,7 @@ def chroma_server(path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/api/v2/heartbeat", process=process)
+        wait_http(f"{url}/api/v2/heartbeat", timeout_s=timeout_s, process=process)
         yield url
     finally:
         stop(process)
