@@ -4,6 +4,8 @@ official evaluation files, read through an adapter, as one typed `EvalItem` each
 Dataset specs accepted by `kilde eval run --dataset`:
 
 - a path to a `.jsonl` file in the eval format, e.g. `evals/data/seed.jsonl`
+- `standalone:PATH`: the dialogues of a `.jsonl` file asked without their history, each as its
+  `standalone_question` (how a person would ask it alone): the baseline a follow-up set is compared to
 - `norquad:news:validation` / `norquad:news:test`: NorQuAD's official flattened news files, copied to
   `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
@@ -12,13 +14,13 @@ Dataset specs accepted by `kilde eval run --dataset`:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from assistant.core.errors import BadInputError
-from assistant.core.types import Turn
 from assistant.core.sentences import sentence_spans
+from assistant.core.types import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -47,17 +49,30 @@ class EvalItem:
         return f"{self.dataset}/{self.id}"
 
 
+STANDALONE = "standalone:"
+
+
 def dataset_name(spec: str) -> str:
+    if spec.startswith(STANDALONE):
+        return f"{dataset_name(spec[len(STANDALONE):])} (standalone)"
     return spec if spec.startswith("norquad:") else Path(spec).stem
 
 
 def load_dataset(spec: str, limit: int | None = None) -> list[EvalItem]:
     """Items of one dataset spec (see the module docstring); `limit` keeps the first N."""
-    if spec.startswith("norquad:"):
+    if spec.startswith(STANDALONE):
+        items = [as_standalone(item, dataset_name(spec)) for item in load_dataset(spec[len(STANDALONE):])]
+    elif spec.startswith("norquad:"):
         items = load_norquad(spec)
     else:
         items = load_jsonl(Path(spec))
     return items[:limit] if limit else items
+
+
+def as_standalone(item: EvalItem, dataset: str) -> EvalItem:
+    """The item asked alone: its `standalone_question` (else its question), no history, same id."""
+    question = str(item.extra.get("standalone_question") or item.question)
+    return replace(item, question=question, history=(), dataset=dataset)
 
 
 def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:

@@ -94,20 +94,27 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
                          f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                          f'<div class="kilde-notfound-title">{esc(t(language, "not_found_title"))}</div>'
                          f'<div class="kilde-text">{esc(answer.answer)}</div>'
-                         f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div></div>')
+                         f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div>'
+                         f'{searched_as_html(answer, language)}</div>')
             continue
         text = answer_html(answer, turn)
         notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
         if any(s.supported is False for s in answer.sentences):
             notice += f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'
-        if answer.standalone_question and answer.standalone_question != answer.question:
-            notice += (f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
-                       f'<q>{esc(answer.standalone_question)}</q></div>')
+        notice += searched_as_html(answer, language)
         parts.append(f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
                      f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                      f'<div class="kilde-text">{text}</div>{notice}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def searched_as_html(answer: Answer, language: str) -> str:
+    """The follow-up as it was searched, for answers and refusals alike."""
+    if not answer.standalone_question or answer.standalone_question == answer.question:
+        return ""
+    return (f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
+            f'<q>{esc(answer.standalone_question)}</q></div>')
 
 
 # -- sources and article -----------------------------------------------------------------------------

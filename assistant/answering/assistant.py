@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.answering.answers import assemble, fallback_notice, not_found, stream_words
-from assistant.answering.condense import Condenser, condense_extractive
-from assistant.answering.context import Answerer, AnswerContext, AskRequest, Condensed, Delta
+from assistant.answering.answers import fallback_notice, not_found, stream_words
+from assistant.answering.condense import Condenser, condense_extractive, fuse_follow_up
+from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.answering.support import missing_terms
@@ -113,11 +113,19 @@ class Assistant:
     def _retrieve(self, condensed: Condensed) -> AnswerContext:
         t0 = time.perf_counter()
         request = condensed.request
-        retrieval = self.retriever.retrieve(condensed.standalone, request.top_k or self.settings.top_k,
-                                            request.filters, request.retriever or self.settings.retriever)
+        k, mode = request.top_k or self.settings.top_k, request.retriever or self.settings.retriever
+        focus = None
+        if condensed.standalone != request.question and self.condenser is None:
+            # The extractive rule glued names to a follow-up: its own words get a say of their own, and
+            # the sentence quoted must answer them, not the history.
+            searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
+            own = self.retriever.retrieve(request.question, 2 * k, request.filters, mode)
+            retrieval, focus = fuse_follow_up(searched, own, k), request.question
+        else:
+            retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         return AnswerContext(request, condensed.language, condensed.standalone, retrieval, False,
-                             condensed.started, condensed.timings_ms, condensed.failure)
+                             condensed.started, condensed.timings_ms, condensed.failure, focus)
 
     def _judge(self, context: AnswerContext) -> AnswerContext:
         answerable = bool(context.retrieval.hits) and self.is_answerable(context.retrieval, context.standalone)

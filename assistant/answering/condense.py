@@ -1,18 +1,88 @@
-"""Turning a follow-up into a question that can be searched on its own."""
+"""Turning a follow-up into a question that can be searched on its own.
+
+Without a language model the rule is: a question stands alone unless it refers back ("and …?",
+"what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", or only a few words). A
+follow-up is searched with its own words first, followed by the names and numbers of the previous
+question, so the follow-up's words stay in charge ("And how did Japan react?" after a question about
+Article 4 searches "And how did Japan react? Article 4", not the Article 4 question again)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from assistant.core.types import Turn
+from assistant.answering.retrieval import Retrieval
+from assistant.core.types import Hit, Turn
 
 
 class Condenser(Protocol):
     def condense(self, question: str, history: Sequence[Turn], language: str) -> str: ...
 
 
+_OPENER = re.compile(
+    r"^\W*(and|but|so|also|what about|how about|and what about|og|men|så|også|hva med|hva så med|enn)\b",
+    re.IGNORECASE)
+_BACK_REFERENCE = re.compile(
+    r"\b(he|him|his|she|her|hers|it|its|they|them|their|theirs|there|those|these|"
+    r"han|ham|hans|hun|henne|hennes|dem|deres|dette|disse|der|dit|da)\b"
+    r"|\b(that|this)\W*$|\bthat (article|one|treaty|pact|agreement|deal|country|company|club|film|law)\b"
+    r"|\b(ble|var|er|blir)\s+(den|de)\s+\w+\W*$|\b(av|med|om|for|til)\s+det\b", re.IGNORECASE)
+_WORD = re.compile(r"\w[\w'’-]*")
+_NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
+_NUMBER = re.compile(r"\b\d[\d.,]*\b")
+_QUOTED = re.compile(r"[«“\"]([^»”\"]{2,80})[»”\"]")
+SHORT_QUESTION_WORDS = 3
+
+
+def refers_back(question: str) -> bool:
+    """True when the question leans on what was said before; such a question is not searched alone."""
+    words = _WORD.findall(question)
+    return bool(_OPENER.search(question) or _BACK_REFERENCE.search(question) or len(words) <= SHORT_QUESTION_WORDS)
+
+
+def salient_terms(text: str) -> list[str]:
+    """Names (capitalised word runs after the first word), numbers and quoted phrases, in order."""
+    first = _WORD.search(text)
+    start = first.end() if first else 0
+    found = [m.group(1) for m in _QUOTED.finditer(text)]
+    found += [m.group().strip() for m in _NAME.finditer(text, start)]
+    found += [m.group() for m in _NUMBER.finditer(text)]
+    out: list[str] = []
+    for term in found:
+        if not any(term.lower() in kept.lower() for kept in out):
+            out.append(term)
+    return out
+
+
 def condense_extractive(question: str, history: Sequence[Turn]) -> str:
-    """Without a language model, a follow-up is searched together with the previous user turn."""
+    """A standalone question as it is; a follow-up with the previous question's names and numbers
+    (of the last user turn that has any) after its own words."""
+    if not refers_back(question):
+        return question
+    asked = set(t.lower() for t in salient_terms(question))
+    for turn in reversed([t for t in history if t.role == "user"]):
+        carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
+        if carried:
+            return f"{question} {' '.join(carried)}"
     previous = [t.content for t in history if t.role == "user"][-1:]
-    return " ".join([*previous, question]) if previous else question
+    return " ".join([question, *previous]) if previous else question
+
+
+def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60) -> Retrieval:
+    """A follow-up's passages: those ranked well both as searched (with the history's names) and by the
+    follow-up's own words. The own words' query vector is kept, so the sentence picked answers the
+    follow-up rather than the history; answerability keeps the searched question's dense score."""
+    scores: dict[str, float] = {}
+    by_id: dict[str, Hit] = {}
+    for ranking in (searched.hits, own.hits):
+        for rank, hit in enumerate(ranking):
+            scores[hit.chunk.id] = scores.get(hit.chunk.id, 0.0) + 1.0 / (rrf_k + rank + 1)
+            by_id.setdefault(hit.chunk.id, hit)
+    ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    hits = tuple(replace(by_id[cid], score=scores[cid]) for cid in ranked)
+    timings = {f"searched.{n}": v for n, v in searched.timings_ms.items()}
+    timings |= {f"own.{n}": v for n, v in own.timings_ms.items()}
+    vector = own.query_vector if own.query_vector is not None else searched.query_vector
+    return Retrieval(hits, vector, searched.best_dense, timings)

@@ -51,6 +51,11 @@ class AnswerContext:
     started: float
     timings_ms: dict[str, float] = field(default_factory=dict)  # each stage adds its own
     failure: str | None = None
+    focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
+
+    @property
+    def answer_question(self) -> str:
+        return self.focus or self.standalone
 
     @property
     def standalone_question(self) -> str | None:

@@ -15,12 +15,12 @@ import numpy as np
 from assistant.answering.answers import assemble, not_found, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.support import SupportChecker, check_quotes
+from assistant.core.language import language_group
+from assistant.core.links import carries_links
+from assistant.core.sentences import sentence_spans
+from assistant.core.types import Answer, Citation, Hit, Sentence
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import analyse_query
-from assistant.core.links import carries_links
-from assistant.core.types import Answer, Citation, Hit, Sentence
-from assistant.core.language import language_group
-from assistant.core.sentences import sentence_spans
 
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
@@ -106,7 +106,7 @@ class ExtractiveAnswerer:
     def answer_context(self, context: AnswerContext) -> Answer:
         t0 = time.perf_counter()
         retrieval = context.retrieval
-        extract = self.answer(context.standalone, retrieval.hits, retrieval.query_vector, context.language)
+        extract = self.answer(context.answer_question, retrieval.hits, retrieval.query_vector, context.language)
         if not extract.citations:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
             return not_found(context, self.name)

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.core.types import Hit
-from assistant.core.sentences import sentence_spans
 from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
+from assistant.core.sentences import sentence_spans
+from assistant.core.types import Hit
 from prompts import Message
 
 PROMPT_SAFETY_TOKENS = 64  # per-message framing the chat template adds, plus slack for other tokenizers

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.core.types import ArticleMeta, Chunk, Filters, Hit
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
 from assistant.indexes.store import VectorStore
-from assistant.core.types import ArticleMeta, Chunk, Filters, Hit
 
 
 @dataclass(frozen=True)

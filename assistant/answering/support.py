@@ -18,7 +18,6 @@ The weights and the threshold are fitted by `python -m evals.support_eval` on
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -29,9 +28,9 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.indexes.lexical import analyse_query
-from assistant.core.types import Citation, Hit, Sentence
 from assistant.core.sentences import sentence_spans
+from assistant.core.types import Citation, Hit, Sentence
+from assistant.indexes.lexical import analyse_query
 
 FEATURES = ("dense", "lexical", "numbers", "names", "negation")
 

@@ -1,0 +1,57 @@
+"""Follow-ups without a language model: only a question that refers back uses the history, and then
+its own words come first, followed by the names and numbers of the previous question."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answering.condense import condense_extractive, refers_back, salient_terms
+from assistant.answering.context import AskRequest
+from assistant.core.types import Turn
+from assistant.testing.corpus import DEMO_QUESTION_EN
+
+
+def history(question: str) -> tuple[Turn, ...]:
+    return (Turn("user", question), Turn("assistant", "An answer [1]."))
+
+
+@pytest.mark.parametrize("question", ["And how did Japan react?", "Og Kina?", "What about wind?", "Hvem er han?",
+                                      "Når ble den annullert?", "Hvor mye av det ble eksportert?",
+                                      "What do the two countries say to that?", "Hvor gammel er hun?"])
+def test_questions_that_refer_back(question):
+    assert refers_back(question)
+
+
+@pytest.mark.parametrize("question", [DEMO_QUESTION_EN, "What is the capital of Australia?",
+                                      "Hva er hovedstaden i Australia?", "Hvor gammel er Helene Fossesholm?",
+                                      "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?"])
+def test_questions_that_stand_alone_ignore_the_history(question):
+    assert not refers_back(question)
+    assert condense_extractive(question, history("Hvor mange VM-gull har Svindal?")) == question
+
+
+def test_a_follow_up_keeps_its_own_words_first_and_carries_only_names_and_numbers():
+    assert condense_extractive("And how did Japan react?", history(DEMO_QUESTION_EN)) == \
+        "And how did Japan react? Article 4"
+    assert condense_extractive("Når avsluttet han karrieren?", history("Hvor mange VM-gull har Svindal?")) == \
+        "Når avsluttet han karrieren? VM-gull Svindal"
+    assert salient_terms("Hvorfor har USA bedt Tyskland om å sende styrker til Syria i 2019?") == \
+        ["USA", "Tyskland", "Syria", "2019"]
+
+
+def test_the_follow_up_is_answered_not_the_history(assistant):
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    follow_up = assistant.ask(AskRequest("And how did Japan react?", history=(
+        Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))))
+    alone = assistant.ask(AskRequest("How did Japan react to Putin's pledge?"))
+    assert follow_up.answerable and "Japan" in follow_up.answer
+    assert follow_up.citations[0].quote != first.citations[0].quote
+    assert follow_up.citations[0].quote == alone.citations[0].quote
+    assert follow_up.standalone_question == "And how did Japan react? Article 4"
+
+
+def test_a_new_topic_after_a_conversation_is_refused_as_it_would_be_alone(assistant):
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    later = assistant.ask(AskRequest("What is the capital of Australia?", history=(
+        Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))))
+    assert not later.answerable and later.citations == ()
