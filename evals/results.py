@@ -16,8 +16,9 @@ from evals.report import fmt
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # NorQuAD's Norwegian validation split is left out of `make eval` to keep it under an hour on this machine;
 # it is validation data (used by `python -m evals.calibrate`); add it with --with-norquad-validation.
+FOLLOWUP_SETS = ("evals/data/followups.jsonl", "evals/data/followups_mixed.jsonl")
 DATASETS = ("evals/data/seed.jsonl", "evals/data/norquad_news_val_en.jsonl", "norquad:news:test",
-            "evals/data/followups.jsonl", "evals/data/unanswerable.jsonl")
+            *FOLLOWUP_SETS, *(f"standalone:{spec}" for spec in FOLLOWUP_SETS), "evals/data/unanswerable.jsonl")
 REPORT_HALF = "unanswerable (held-out half)"
 RETRIEVERS = ("hybrid", "bm25", "dense")
 LABELS = {"hybrid": "hybrid (Kilde)", "bm25": "bm25-only (baseline)", "dense": "dense-only (baseline)"}
@@ -27,6 +28,11 @@ NOTES = {
     "norquad:news:validation": "NorQuAD's official news validation split, Norwegian (238). Validation.",
     "norquad:news:test": "NorQuAD's official news **test** split, Norwegian (238). Never used for tuning.",
     "followups": "follow-up questions with dialogue history (34). Not used for tuning.",
+    "followups_mixed": "43 dialogues: 23 real follow-ups (16 nb, 7 en) and 20 topic changes (3 of them "
+                       "unanswerable), over NorQuAD news validation and seed questions. Validation.",
+    "followups (standalone)": "the questions of `followups.jsonl` asked alone, as their `standalone_question`.",
+    "followups_mixed (standalone)": "the questions of `followups_mixed.jsonl` asked alone, as their "
+                                    "`standalone_question`.",
     "unanswerable": "all 77 unanswerable questions; half of them (the calibration half) chose "
                     "`answerable_threshold`.",
     REPORT_HALF: "the items of `unanswerable.jsonl` in the report half (sha256(id)[0] odd; "
@@ -83,6 +89,21 @@ def headline(meta: dict, variants: dict) -> list[str]:
     return [*lines, ""]
 
 
+def followup_gap(by_dataset: dict) -> list[str]:
+    """Each follow-up set beside the same questions asked alone (target: within 5 points)."""
+    names = ("hit@5", "answer_found", "citation_precision", "false_refusal")
+    lines = ["## Follow-ups vs the same questions asked alone (hybrid)", "",
+             "| set | n | " + " | ".join(f"{n} dialogue / alone" for n in names) + " |", "|" + " --- |" * (len(names) + 2)]
+    for spec in FOLLOWUP_SETS:
+        name = dataset_name(spec)
+        dialogue, alone = by_dataset.get(name), by_dataset.get(dataset_name(f"standalone:{spec}"))
+        if not dialogue or not alone:
+            continue
+        cells = [f"{fmt(n, dialogue['metrics'].get(n))} / {fmt(n, alone['metrics'].get(n))}" for n in names]
+        lines.append(f"| `{name}` | {dialogue['n']} | " + " | ".join(cells) + " |")
+    return [*lines, ""] if len(lines) > 4 else []
+
+
 def render(summary: dict, run_dir: Path, make_command: str) -> str:
     meta, variants = summary["meta"], summary["variants"]
     calibration = _calibration()
@@ -104,6 +125,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
            "`dense-only` are the baselines, measured in the same run on the same index. bm25-only has no dense "
            "score, so it answers whenever a lexical match exists (`Assistant.is_answerable`)."), ""]
     out += headline(meta, variants)
+    out += followup_gap(variants.get("hybrid", {}).get("by_dataset", {}))
     for spec in meta["dataset_specs"]:
         name = dataset_name(spec)
         per_variant = [(LABELS.get(v, v), data["by_dataset"][name]) for v, data in variants.items()
@@ -143,9 +165,10 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
 
 
 def _calibration() -> dict:
-    path = Path(__file__).resolve().parent.parent / "assistant" / "calibration.json"
+    from assistant.core.config import CALIBRATION_FILE
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
     return {"answerable_threshold": data.get("answerable_threshold"), **data.get("answerable_threshold_provenance", {})}
