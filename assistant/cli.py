@@ -180,7 +180,7 @@ def cmd_stats(args) -> int:
     from assistant.build import build_embedder, build_store
 
     settings = settings_from(args)
-    store = build_store(settings, build_embedder(settings))
+    store = build_store(settings, build_embedder(settings), create=False)
     if not store.exists():
         from assistant.core.errors import IndexMissingError
 
@@ -206,7 +206,7 @@ def cmd_articles(args) -> int:
     from assistant.build import build_embedder, build_store
 
     settings = settings_from(args)
-    store = build_store(settings, build_embedder(settings))
+    store = build_store(settings, build_embedder(settings), create=False)
     rows = sorted(store.stored_articles().values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
     if args.limit:
         rows = rows[: args.limit]
@@ -224,7 +224,7 @@ def cmd_show(args) -> int:
     from assistant.build import build_embedder, build_store
 
     settings = settings_from(args)
-    article = build_store(settings, build_embedder(settings)).get_article(args.article_id)
+    article = build_store(settings, build_embedder(settings), create=False).get_article(args.article_id)
     if article is None:
         raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
     if args.json:

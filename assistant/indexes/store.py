@@ -103,7 +103,9 @@ class ChromaStore:
         self._articles = None
 
     @classmethod
-    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None) -> ChromaStore:
+    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None,
+             create: bool = True) -> ChromaStore:
+        """`create=False` (reading commands) refuses a data folder with no index and creates nothing there."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -115,6 +117,8 @@ class ChromaStore:
             client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
                                          ssl=url.scheme == "https", settings=chroma_settings)
             return cls(client, name, chroma_url, embedding_function)
+        if not create and not (data_dir / "chroma").is_dir():
+            raise IndexMissingError(str(data_dir))
         data_dir.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
         return cls(client, name, str(data_dir), embedding_function)
