@@ -47,3 +47,11 @@ def test_a_citation_click_for_an_unknown_turn_changes_nothing(handlers):
 def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(handlers):
     with pytest.raises(gr.Error, match="2024-13-45.*YYYY-MM-DD"):
         list(handlers.respond(DEMO_QUESTION_EN, "2024-13-45", "", [], [], "en", None, None))
+
+
+def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
+    english = list(handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None))[-1][0]
+    assert "quoted in their original language (Norwegian)" in english
+    norwegian = list(handlers.respond("Hva forplikter artikkel 4 hver av partene til?", "", "", [], [], "nb",
+                                      None, None))[-1][0]
+    assert "originalspråket" not in norwegian

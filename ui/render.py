@@ -101,12 +101,26 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
         notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
         if any(s.supported is False for s in answer.sentences):
             notice += f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'
+        notice += quoted_language_html(answer, language)
         notice += searched_as_html(answer, language)
         parts.append(f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
                      f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                      f'<div class="kilde-text">{text}</div>{notice}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def quoted_language_html(answer: Answer, language: str) -> str:
+    """An extractive answer quotes its passages verbatim: say so when they are in another language."""
+    if answer.backend != "extractive":
+        return ""
+    group = {"nn": "nb"}.get(answer.language, answer.language)
+    by_chunk = {hit.chunk.id: hit.article.language for hit in answer.retrieved}
+    quoted = {by_chunk[c.chunk_id] for c in answer.citations if c.chunk_id in by_chunk}
+    if not quoted or all({"nn": "nb"}.get(q, q) == group for q in quoted):
+        return ""
+    names = ", ".join(t(language, f"language_{q}") for q in sorted(quoted))
+    return f'<div class="kilde-notice kilde-original-language">{esc(t(language, "quoted_original", languages=names))}</div>'
 
 
 def searched_as_html(answer: Answer, language: str) -> str:
