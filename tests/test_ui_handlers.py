@@ -55,3 +55,16 @@ def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
     norwegian = list(handlers.respond("Hva forplikter artikkel 4 hver av partene til?", "", "", [], [], "nb",
                                       None, None))[-1][0]
     assert "originalspråket" not in norwegian
+
+
+def test_a_date_in_another_format_is_refused_not_guessed(handlers):
+    with pytest.raises(gr.Error, match="31.12.2024.*YYYY-MM-DD"):
+        list(handlers.respond(DEMO_QUESTION_EN, "31.12.2024", "", [], [], "en", None, None))
+
+
+def test_only_the_languages_the_index_holds_are_offered(assistant):
+    from ui.handlers import language_choices
+
+    held = {s.meta.language for s in assistant.store.stored_articles().values()}
+    assert [code for _, code in language_choices(assistant)] == [c for c in ("nb", "nn", "en") if c in held]
+    assert "en" not in held and ("English", "en") not in language_choices(assistant)

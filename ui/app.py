@@ -18,8 +18,8 @@ from assistant.answering.assistant import Assistant
 from assistant.core.config import Settings
 from ui import render
 from ui.feedback import FeedbackLog
+from ui.handlers import ChatHandlers, fb_label_html, header_html, language_choices, source_choices
 from ui.i18n import DEFAULT_LANGUAGE, t
-from ui.handlers import ChatHandlers, fb_label_html, header_html, source_choices
 from ui.security import RateLimiter
 
 STATIC = Path(__file__).with_name("static")
@@ -81,7 +81,7 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter, fe
                         until = gr.Textbox("", label=t(lang0, "until"), max_lines=1, elem_id=f"{prefix}-until")
                     sources = gr.Dropdown(source_choices(assistant), value=[], multiselect=True,
                                           label=t(lang0, "sources"), elem_id=f"{prefix}-sources")
-                    languages = gr.CheckboxGroup([("Bokmål", "nb"), ("Nynorsk", "nn"), ("English", "en")],
+                    languages = gr.CheckboxGroup(language_choices(assistant),
                                                  value=[], label=t(lang0, "languages"),
                                                  elem_id=f"{prefix}-languages")
                 with gr.Row(equal_height=True):

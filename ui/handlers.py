@@ -58,6 +58,18 @@ def source_choices(assistant: Assistant) -> list[str]:
     return sorted({s.meta.source for s in stored.values() if s.meta.source})
 
 
+LANGUAGE_LABELS = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
+
+
+def language_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """The article languages the index holds, so no filter can only ever come back empty."""
+    try:
+        held = {s.meta.language for s in assistant.store.stored_articles().values()}
+    except KildeError:
+        held = set()
+    return [(label, code) for code, label in LANGUAGE_LABELS.items() if code in held]
+
+
 class ChatHandlers:
     """The chat's event handlers over the objects the server shares (assistant, rate limiter, feedback log);
     per-user state arrives as a `ChatSession` argument and is never kept here."""

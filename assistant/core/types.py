@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.core.dates import parse_date
 from assistant.core.errors import BadInputError
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ class Filters:
         dates: dict[str, str | None] = {}
         for name, value in (("since", since), ("until", until)):
             value = (value or "").strip()
-            iso = parse_date(value) if value else None
+            # Only YYYY-MM-DD, as every face asks for: "31.12.2024" or "12/31/2024" would be a guess.
+            iso = parse_date(value) if _ISO_DATE.match(value) else None
             if value and not iso:
                 raise BadInputError(f"{field_prefix}{name}", f"{value!r} is not a date; use YYYY-MM-DD")
             dates[name] = iso
