@@ -206,13 +206,20 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
                     **extra})
 
+    # Whitespace around the pieces is held back until more text follows, so that the streamed content is
+    # exactly the plain reply's (the answer text is stripped).
+    pending, sent_text = "", False
     try:
         event = first
         yield chunk({"role": "assistant", "content": ""})
         while not isinstance(event, _Done):
             if isinstance(event, Delta):
-                if event.text:
-                    yield chunk({"content": event.text})
+                text = pending + event.text if sent_text else event.text.lstrip()
+                shown = text.rstrip()
+                sent_text = sent_text or bool(shown)
+                pending = text[len(shown):]
+                if shown:
+                    yield chunk({"content": shown})
             elif isinstance(event, Answer):
                 tail = tail_text(event)
                 if tail:
@@ -282,6 +289,11 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         return StreamingResponse(chunks(stream, first, include_usage), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.get("/v1/chat/completions", include_in_schema=False)
+    def chat_needs_post() -> JSONResponse:
+        return JSONResponse(error_body(405, "method_not_allowed", "Use POST /v1/chat/completions."),
+                            status_code=405, headers={"Allow": "POST"})
 
     @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                       include_in_schema=False)
