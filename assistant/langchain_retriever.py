@@ -31,11 +31,21 @@ Mode = Literal["hybrid", "dense", "bm25"]
 
 def passage_of(hit: Hit) -> dict[str, Any]:
     """One retrieved passage as JSON: the shape of `/api/search`, the MCP tool and the Documents' metadata."""
-    return {"chunk_id": hit.chunk.id, "article_id": hit.chunk.article_id, "title": hit.article.title,
-            "date": hit.article.date, "source": hit.article.source, "url": hit.article.url,
-            "language": hit.article.language, "start": hit.chunk.start, "end": hit.chunk.end,
-            "score": round(hit.score, 6), "dense_score": hit.dense_score, "lexical_score": hit.lexical_score,
-            "text": hit.chunk.text}
+    return {
+        "chunk_id": hit.chunk.id,
+        "article_id": hit.chunk.article_id,
+        "title": hit.article.title,
+        "date": hit.article.date,
+        "source": hit.article.source,
+        "url": hit.article.url,
+        "language": hit.article.language,
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "score": round(hit.score, 6),
+        "dense_score": hit.dense_score,
+        "lexical_score": hit.lexical_score,
+        "text": hit.chunk.text,
+    }
 
 
 def document_of(passage: dict[str, Any]) -> Document:
@@ -43,8 +53,12 @@ def document_of(passage: dict[str, Any]) -> Document:
     return Document(page_content=passage["text"], metadata=metadata, id=passage["chunk_id"])
 
 
-def make_filters(since: str | None = None, until: str | None = None, sources: Sequence[str] = (),
-                 languages: Sequence[str] = ()) -> Filters:
+def make_filters(
+    since: str | None = None,
+    until: str | None = None,
+    sources: Sequence[str] = (),
+    languages: Sequence[str] = (),
+) -> Filters:
     """Filters from loosely typed input (a form, a tool call); a bad value is a `BadInputError` naming it."""
     from ingest.articles import parse_date
 
@@ -85,14 +99,18 @@ class _FilterFields(BaseRetriever):
     since: str | None = Field(None, description="only articles dated on or after this ISO date")
     until: str | None = Field(None, description="only articles dated on or before this ISO date")
     sources: list[str] = Field(default_factory=list, description="only these sources")
-    languages: list[Literal["nb", "nn", "en"]] = Field(default_factory=list, description="only these languages")
+    languages: list[Literal["nb", "nn", "en"]] = Field(
+        default_factory=list, description="only these languages"
+    )
     mode: Mode = Field("hybrid", description="hybrid (dense + BM25), dense or bm25")
 
     def _call_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         allowed = {"k", "since", "until", "sources", "languages", "mode"}
         unknown = sorted(set(overrides) - allowed)
         if unknown:
-            raise BadInputError(unknown[0], f"not an option of {type(self).__name__}; use {', '.join(sorted(allowed))}")
+            raise BadInputError(
+                unknown[0], f"not an option of {type(self).__name__}; use {', '.join(sorted(allowed))}"
+            )
         options = {name: getattr(self, name) for name in allowed} | overrides
         if options["mode"] not in ("hybrid", "dense", "bm25"):
             raise BadInputError("mode", f"{options['mode']!r} is not hybrid, dense or bm25")
@@ -120,8 +138,9 @@ class KildeRetriever(_FilterFields):
         retrieval = self.retriever.retrieve(query, k, filters, options["mode"])
         return [passage_of(hit) for hit in retrieval.hits]
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                **overrides: Any) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
         return [document_of(p) for p in self.search(query, **overrides)]
 
 
@@ -134,26 +153,40 @@ class KildeHTTPRetriever(_FilterFields):
     timeout_s: float = 60.0
 
     def _payload(self, query: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The request body; checked here first, so bad input fails the same way as in-process."""
         options = self._call_options(overrides)
         query, k = check_query(query, options["k"])
-        return {"query": query, "k": k, "retriever": options["mode"],
-                "filters": {"since": options["since"], "until": options["until"],
-                            "sources": list(options["sources"]), "languages": list(options["languages"])}}
+        filters = make_filters(options["since"], options["until"], options["sources"], options["languages"])
+        return {
+            "query": query,
+            "k": k,
+            "retriever": options["mode"],
+            "filters": {
+                "since": filters.since,
+                "until": filters.until,
+                "sources": list(filters.sources),
+                "languages": list(filters.languages),
+            },
+        }
 
     def _endpoint(self) -> str:
         return self.url.rstrip("/") + "/api/search"
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                **overrides: Any) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
         payload = self._payload(query, overrides)
         try:
-            response = httpx.post(self._endpoint(), json=payload, headers=self.headers, timeout=self.timeout_s)
+            response = httpx.post(
+                self._endpoint(), json=payload, headers=self.headers, timeout=self.timeout_s
+            )
         except httpx.HTTPError as exc:
             raise BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}") from None
         return self._documents(response)
 
-    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
-                                       **overrides: Any) -> list[Document]:
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
         payload = self._payload(query, overrides)
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:

@@ -54,14 +54,16 @@ def test_completion_is_the_cited_answer_with_sources_and_structured_citations(ap
     assert kilde["answerable"] and kilde["citations"][0]["article_id"] == SEED_ID
     first = kilde["citations"][0]
     article = httpx.get(f"{api.url}/api/articles/{first['article_id']}").json()
-    assert article["text"][first["start"]:first["end"]] == first["quote"]
+    assert article["text"][first["start"] : first["end"]] == first["quote"]
     assert first["quote"].startswith(ARTICLE4_OPENING)
     assert f"[1] {first['title']}" in content
 
 
 def test_streaming_sends_the_same_content_then_done(api):
     plain = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
-    stream = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True)
+    stream = client(api.url).chat.completions.create(
+        model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == plain.choices[0].message.content
@@ -70,8 +72,12 @@ def test_streaming_sends_the_same_content_then_done(api):
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["kilde"]["citations"] == plain.model_extra["kilde"]["citations"]
     # On the wire: server-sent events, each `data: {json}`, the last `data: [DONE]`.
-    with httpx.stream("POST", api.url + "/v1/chat/completions", timeout=120,
-                      json={"model": "kilde", "messages": user(DEMO_QUESTION_EN), "stream": True}) as raw:
+    with httpx.stream(
+        "POST",
+        api.url + "/v1/chat/completions",
+        timeout=120,
+        json={"model": "kilde", "messages": user(DEMO_QUESTION_EN), "stream": True},
+    ) as raw:
         assert raw.headers["content-type"].startswith("text/event-stream")
         events = [line for line in raw.iter_lines() if line]
     assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
@@ -83,7 +89,8 @@ def test_async_client_plain_and_streaming(api):
         aclient = openai.AsyncOpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120)
         plain, stream = await asyncio.gather(
             aclient.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN)),
-            aclient.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True))
+            aclient.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True),
+        )
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         await aclient.close()
         return plain, text
@@ -94,11 +101,15 @@ def test_async_client_plain_and_streaming(api):
 
 def test_earlier_messages_are_the_history(api):
     first = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
-    follow = client(api.url).chat.completions.create(model="kilde", messages=[
-        {"role": "system", "content": "You are a helpful assistant."},
-        *user(DEMO_QUESTION_EN),
-        {"role": "assistant", "content": first.choices[0].message.content},
-        {"role": "user", "content": [{"type": "text", "text": "And what about nuclear weapons?"}]}])
+    follow = client(api.url).chat.completions.create(
+        model="kilde",
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            *user(DEMO_QUESTION_EN),
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": [{"type": "text", "text": "And what about nuclear weapons?"}]},
+        ],
+    )
     kilde = follow.model_extra["kilde"]
     assert kilde["question"] == "And what about nuclear weapons?"
     assert kilde["standalone_question"] == f"{DEMO_QUESTION_EN} And what about nuclear weapons?"
@@ -106,7 +117,8 @@ def test_earlier_messages_are_the_history(api):
 
 def test_filters_extension_narrows_the_archive(api):
     reply = client(api.url).chat.completions.create(
-        model="kilde", messages=user(DEMO_QUESTION_EN), extra_body={"filters": {"until": "2000-01-01"}})
+        model="kilde", messages=user(DEMO_QUESTION_EN), extra_body={"filters": {"until": "2000-01-01"}}
+    )
     assert not reply.model_extra["kilde"]["answerable"]
     assert reply.choices[0].message.content == "I couldn't find this in the archive."
 
@@ -121,8 +133,11 @@ def test_langchain_chat_openai_invokes_and_streams(api):
     assert "[1]" in message.content and "Sources:\n[1] " in message.content
     streamed = "".join(chunk.content for chunk in chat.stream(DEMO_QUESTION_EN))
     assert streamed == message.content
-    chain = ChatPromptTemplate.from_messages([("system", "Answer from the archive."), ("human", "{q}")]) | chat \
+    chain = (
+        ChatPromptTemplate.from_messages([("system", "Answer from the archive."), ("human", "{q}")])
+        | chat
         | StrOutputParser()
+    )
     assert chain.invoke({"q": DEMO_QUESTION_EN}) == message.content
     assert asyncio.run(chat.ainvoke(DEMO_QUESTION_EN)).content == message.content
 
@@ -132,16 +147,36 @@ def test_langchain_chat_openai_invokes_and_streams(api):
 BAD_REQUESTS = [
     ("empty question", {"messages": user("   ")}, "question"),
     ("no messages", {"messages": []}, "messages"),
-    ("last message not the user's", {"messages": [*user("hi"), {"role": "assistant", "content": "x"}]}, "last message"),
-    ("image part", {"messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, "text only"),
+    (
+        "last message not the user's",
+        {"messages": [*user("hi"), {"role": "assistant", "content": "x"}]},
+        "last message",
+    ),
+    (
+        "image part",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                }
+            ]
+        },
+        "text only",
+    ),
     ("n > 1", {"messages": user(DEMO_QUESTION_EN), "n": 2}, "n must be 1"),
     ("too long", {"messages": user("x" * 2001)}, "limit is 2000"),
     ("bad role", {"messages": [{"role": "wizard", "content": "x"}]}, "role"),
-    ("bad filter date", {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"since": "soon"}}},
-     "not a date"),
-    ("unknown filter", {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"colour": "red"}}},
-     "colour"),
+    (
+        "bad filter date",
+        {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"since": "soon"}}},
+        "not a date",
+    ),
+    (
+        "unknown filter",
+        {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"colour": "red"}}},
+        "colour",
+    ),
 ]
 
 
@@ -162,26 +197,35 @@ def test_unknown_model_and_route_are_not_found_errors(api):
     assert "'kilde'" in caught.value.message
     with pytest.raises(openai.NotFoundError):
         client(api.url).embeddings.create(model="kilde", input="x")
-    not_json = httpx.post(api.url + "/v1/chat/completions", content=b"{not json",
-                          headers={"content-type": "application/json"})
-    assert not_json.status_code == 400 and not_json.json()["error"]["message"] == "The request body is not valid JSON."
+    not_json = httpx.post(
+        api.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (
+        not_json.status_code == 400
+        and not_json.json()["error"]["message"] == "The request body is not valid JSON."
+    )
     wrong_method = httpx.get(api.url + "/v1/chat/completions")
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "invalid_request_error"
 
 
 # -- the rules of /api/ask hold here too ------------------------------------------------------------------
 
+
 def test_rate_limit_is_shared_with_api_ask(built_index, assistant):
     from ui.server import create_app
 
     server = ThreadServer(create_app(built_index.replace(rate_limit_per_minute=2), assistant)).start()
     try:
-        assert httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120).status_code == 200
+        assert (
+            httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120).status_code
+            == 200
+        )
         client(server.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
         for stream in (False, True):
             with pytest.raises(openai.RateLimitError) as caught:
-                client(server.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN),
-                                                           stream=stream)
+                client(server.url).chat.completions.create(
+                    model="kilde", messages=user(DEMO_QUESTION_EN), stream=stream
+                )
             assert "limit is 2 per minute" in caught.value.message
             assert int(caught.value.response.headers["retry-after"]) >= 1
         refused = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
@@ -197,16 +241,19 @@ def test_foreign_origins_are_refused(api):
     assert caught.value.code == "origin_not_allowed" and "KILDE_ALLOWED_ORIGINS" in caught.value.message
     with pytest.raises(openai.PermissionDeniedError):
         evil.models.list()
-    preflight = httpx.options(api.url + "/v1/chat/completions", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    preflight = httpx.options(
+        api.url + "/v1/chat/completions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in preflight.headers
 
 
 def test_auth_modes_hold(built_index, assistant):
     from ui.server import create_app
 
-    proxied = ThreadServer(create_app(built_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)),
-                                      assistant)).start()
+    proxied = ThreadServer(
+        create_app(built_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)), assistant)
+    ).start()
     try:
         with pytest.raises(openai.PermissionDeniedError) as caught:
             client(proxied.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))

@@ -58,9 +58,17 @@ class ChatIn(BaseModel):
     """The fields Kilde reads; other OpenAI parameters (temperature, max_tokens, …) are accepted and ignored,
     since the answer is quoted from the archive, not sampled."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={
-        "examples": [{"model": MODEL_ID, "messages": [{"role": "user",
-                                                        "content": "What does Article 4 commit each side to?"}]}]})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": MODEL_ID,
+                    "messages": [{"role": "user", "content": "What does Article 4 commit each side to?"}],
+                }
+            ]
+        },
+    )
     model: str
     messages: list[MessageIn] = Field(min_length=1, max_length=500)
     stream: bool = False
@@ -77,7 +85,9 @@ def text_of(message: MessageIn, index: int) -> str:
     parts = []
     for part in message.content:
         if part.type != "text" or part.text is None:
-            raise BadInputError(f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts")
+            raise BadInputError(
+                f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
+            )
         parts.append(part.text)
     return "".join(parts)
 
@@ -89,19 +99,25 @@ def ask_request_of(body: ChatIn) -> AskRequest:
         raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
     last = body.messages[-1]
     if last.role != "user":
-        raise BadInputError("messages", f"the last message must be the user's question, not a {last.role!r} message")
+        raise BadInputError(
+            "messages", f"the last message must be the user's question, not a {last.role!r} message"
+        )
     turns = []
     for index, message in enumerate(body.messages):
         if message.role not in ("user", "assistant"):
             continue
         text = text_of(message, index)
         if len(text) > MAX_TURN_CHARS:
-            raise BadInputError(f"messages[{index}].content", f"{len(text)} characters; the limit is {MAX_TURN_CHARS}")
+            raise BadInputError(
+                f"messages[{index}].content", f"{len(text)} characters; the limit is {MAX_TURN_CHARS}"
+            )
         if message.role == "assistant":
             text = SOURCES_TAIL.sub("", text)
         turns.append(Turn(message.role, text))
     filters = filters_from(body.filters) if body.filters else Filters()
-    return AskRequest(question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters)
+    return AskRequest(
+        question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters
+    )
 
 
 class ModelNotFound(NotFound):
@@ -114,7 +130,9 @@ def sources_text(answer: Answer) -> str:
     lines = [SOURCES_HEADING.get(answer.language, SOURCES_HEADING["en"])]
     for c in answer.citations:
         details = ", ".join(x for x in (c.source, c.date) if x)
-        lines.append(f"[{c.n}] {c.title}" + (f" ({details})" if details else "") + (f" {c.url}" if c.url else ""))
+        lines.append(
+            f"[{c.n}] {c.title}" + (f" ({details})" if details else "") + (f" {c.url}" if c.url else "")
+        )
     return "\n".join(lines)
 
 
@@ -136,11 +154,22 @@ def finish_reason(answer: Answer) -> str:
 
 
 def completion(answer: Answer) -> dict[str, Any]:
-    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": MODEL_ID, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer + tail_text(answer)},
-                         "logprobs": None, "finish_reason": finish_reason(answer)}],
-            "kilde": kilde_field(answer)}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL_ID,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer + tail_text(answer)},
+                "logprobs": None,
+                "finish_reason": finish_reason(answer),
+            }
+        ],
+        "kilde": kilde_field(answer),
+    }
 
 
 class _Done:
@@ -192,19 +221,31 @@ def sse(data: dict[str, Any] | str) -> bytes:
 
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": ERROR_TYPES.get(status, "api_error" if status >= 500
-                                                                   else "invalid_request_error"),
-                      "param": None, "code": code}}
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
+            "param": None,
+            "code": code,
+        }
+    }
 
 
 async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncIterator[bytes]:
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
-        return sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                    "system_fingerprint": None,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                    **extra})
+        return sse(
+            {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": MODEL_ID,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                **extra,
+            }
+        )
 
     # Whitespace around the pieces is held back until more text follows, so that the streamed content is
     # exactly the plain reply's (the answer text is stripped).
@@ -217,7 +258,7 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
                 text = pending + event.text if sent_text else event.text.lstrip()
                 shown = text.rstrip()
                 sent_text = sent_text or bool(shown)
-                pending = text[len(shown):]
+                pending = text[len(shown) :]
                 if shown:
                     yield chunk({"content": shown})
             elif isinstance(event, Answer):
@@ -228,13 +269,25 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
             elif isinstance(event, Exception):
                 # Headers are sent: the error goes in the stream, as OpenAI's servers do; clients raise it.
                 status, code = status_of_error(event)
-                message = str(event) if isinstance(event, KildeError) else "Internal error; the server log has the details."
+                message = (
+                    str(event)
+                    if isinstance(event, KildeError)
+                    else "Internal error; the server log has the details."
+                )
                 yield sse(error_body(status, code, message))
                 return
             event = await stream.next()
         if include_usage:
-            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                       "choices": [], "usage": None})
+            yield sse(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": MODEL_ID,
+                    "choices": [],
+                    "usage": None,
+                }
+            )
         yield sse("[DONE]")
     finally:
         stream.close()
@@ -261,8 +314,11 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             raise ModelNotFound("model", f"no model {model[:80]!r}; this server has one model, {MODEL_ID!r}")
         return model_card()
 
-    @router.post("/v1/chat/completions", response_model=None,
-                 summary="OpenAI-compatible chat: the cited answer to the last user message")
+    @router.post(
+        "/v1/chat/completions",
+        response_model=None,
+        summary="OpenAI-compatible chat: the cited answer to the last user message",
+    )
     async def chat(body: ChatIn, request: Request):
         ask_request = assistant.validate(ask_request_of(body))
         retry_after = limiter.check(client_of(request))
@@ -287,19 +343,32 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             stream.close()
             raise first
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        return StreamingResponse(chunks(stream, first, include_usage), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            chunks(stream, first, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     @router.get("/v1/chat/completions", include_in_schema=False)
     def chat_needs_post() -> JSONResponse:
-        return JSONResponse(error_body(405, "method_not_allowed", "Use POST /v1/chat/completions."),
-                            status_code=405, headers={"Allow": "POST"})
+        return JSONResponse(
+            error_body(405, "method_not_allowed", "Use POST /v1/chat/completions."),
+            status_code=405,
+            headers={"Allow": "POST"},
+        )
 
-    @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                      include_in_schema=False)
+    @router.api_route(
+        "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
     def unknown(path: str) -> JSONResponse:
-        return JSONResponse(error_body(404, "not_found", f"No route /v1/{path[:80]}; Kilde serves "
-                                       "/v1/chat/completions and /v1/models."), status_code=404)
+        return JSONResponse(
+            error_body(
+                404,
+                "not_found",
+                f"No route /v1/{path[:80]}; Kilde serves /v1/chat/completions and /v1/models.",
+            ),
+            status_code=404,
+        )
 
     return router
 
@@ -308,9 +377,17 @@ def model_card() -> dict:
     return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kilde"}
 
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
-               429: "rate_limit_error", 502: "api_error", 503: "api_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    503: "api_error",
+}
 
 
 class OpenAIErrors:
@@ -345,9 +422,15 @@ class OpenAIErrors:
             if message.get("more_body"):
                 return
             status, payload = rewritten(start["status"], bytes(body))
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length",
-                                                                                          b"content-type")]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            headers = [
+                (k, v)
+                for k, v in start.get("headers", [])
+                if k.lower() not in (b"content-length", b"content-type")
+            ]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
             await send({**start, "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
 

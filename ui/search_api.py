@@ -20,8 +20,12 @@ from ui.security import RateLimiter
 
 
 class SearchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"query": "Article 4 mutual defence", "k": 5, "filters": {"since": "2024-01-01"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"query": "Article 4 mutual defence", "k": 5, "filters": {"since": "2024-01-01"}}]
+        },
+    )
     query: str = Field(description="1 to 2000 characters")
     k: int = Field(5, ge=1, le=MAX_K)
     filters: FiltersIn = Field(default_factory=FiltersIn)
@@ -52,16 +56,22 @@ class SearchOut(BaseModel):
 def search_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/api/search", response_model=SearchOut, tags=["search"], responses=ERRORS,
-                 summary="The passages hybrid retrieval finds for a query, with offsets into their articles")
+    @router.post(
+        "/api/search",
+        response_model=SearchOut,
+        tags=["search"],
+        responses=ERRORS,
+        summary="The passages hybrid retrieval finds for a query, with offsets into their articles",
+    )
     async def search(body: SearchIn, request: Request) -> dict:
         retry_after = limiter.check(client_of(request))
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
         query, k = check_query(body.query, body.k)
         filters: Filters = filters_from(body.filters)
-        retrieval = await anyio.to_thread.run_sync(assistant.retriever.retrieve, query, k, filters,
-                                                   body.retriever, limiter=slots)
+        retrieval = await anyio.to_thread.run_sync(
+            assistant.retriever.retrieve, query, k, filters, body.retriever, limiter=slots
+        )
         return {"query": query, "passages": [passage_of(hit) for hit in retrieval.hits]}
 
     return router
