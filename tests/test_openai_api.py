@@ -273,3 +273,73 @@ def test_auth_modes_hold(built_index, assistant):
             assert "[1]" in reply.choices[0].message.content
     finally:
         sessions.stop()
+
+
+# -- with a language model: the first sentence goes out while the model still writes ----------------------
+
+ARTICLE4_EN = (
+    "Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
+    "will immediately use all available means to provide military and other assistance."
+)
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    from tests.doubles.scripted_llm import ScriptedLLMServer
+
+    with ScriptedLLMServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def generative_api(built_index, embedder, scripted):
+    from assistant.build import build_assistant
+    from ui.server import create_app
+
+    settings = built_index.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=scripted.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=60,
+        llm_max_retries=0,
+        rate_limit_per_minute=1000,
+    )
+    server = ThreadServer(create_app(settings, build_assistant(settings, embedder=embedder))).start()
+    yield server
+    server.stop()
+
+
+def test_generative_answer_streams_its_first_sentence_before_the_model_finishes(generative_api, scripted):
+    from tests.doubles.scripted_llm import Reply
+
+    # The model sends its first sentence, then stalls for 40 s. The client reads with a 20 s timeout: a server
+    # that held the text back until the answer was whole would time it out.
+    scripted.reset()
+    scripted.script(
+        Reply(chunks=[f"{ARTICLE4_EN} [1]", " It was signed in Pyongyang [1]."], stall_after=1, stall_s=40)
+    )
+    fast = openai.OpenAI(base_url=generative_api.url + "/v1", api_key="unused", max_retries=0, timeout=20)
+    stream = fast.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True)
+    first_text = next(c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content)
+    stream.close()
+    assert first_text.startswith("Article 4 says") and "Pyongyang" not in first_text
+    assert len(scripted.chat_requests) == 1  # the answer came from the scripted model
+
+
+def test_generative_answer_plain_and_streamed_agree(generative_api, scripted):
+    from tests.doubles.scripted_llm import Reply
+
+    scripted.reset()
+    scripted.script(Reply(f"{ARTICLE4_EN} [1]"), Reply(f"{ARTICLE4_EN} [1]"))
+    plain = client(generative_api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    chunks = list(
+        client(generative_api.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == plain.choices[0].message.content
+    assert plain.choices[0].message.content.startswith(f"{ARTICLE4_EN} [1]\n\nSources:\n[1] ")
+    kilde = plain.model_extra["kilde"]
+    assert kilde["backend"] == "openai-compatible" and kilde["citations"][0]["article_id"] == SEED_ID
+    assert kilde["sentences"][0]["supported"] is True
