@@ -343,3 +343,43 @@ def test_generative_answer_plain_and_streamed_agree(generative_api, scripted):
     kilde = plain.model_extra["kilde"]
     assert kilde["backend"] == "openai-compatible" and kilde["citations"][0]["article_id"] == SEED_ID
     assert kilde["sentences"][0]["supported"] is True
+
+
+class BreaksAfterFirstPiece:
+    """The real assistant, whose answer stream fails after its first piece (as when the index is removed under
+    a running server): only `stream` differs."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def stream(self, request):
+        from assistant.errors import IndexMissingError
+
+        yield next(iter(self.real.stream(request)))
+        raise IndexMissingError("/gone")
+
+
+def test_an_error_after_the_stream_began_is_raised_by_the_client(built_index, assistant):
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index, BreaksAfterFirstPiece(assistant))).start()
+    try:
+        stream = client(server.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+        )
+        received = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
+        assert "".join(received).strip()  # the first piece arrived before the error
+        assert "No Kilde index found at /gone" in caught.value.message
+        assert caught.value.body["code"] == "not_ready"
+        # Without streaming, the same failure is a plain HTTP error with its status.
+        with pytest.raises(openai.InternalServerError) as early:
+            client(server.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        assert early.value.status_code == 503 and "No Kilde index" in early.value.message
+    finally:
+        server.stop()
