@@ -239,6 +239,14 @@ def test_foreign_origins_are_refused(api):
     with pytest.raises(openai.PermissionDeniedError) as caught:
         evil.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
     assert caught.value.code == "origin_not_allowed" and "KILDE_ALLOWED_ORIGINS" in caught.value.message
+    # The Gate's security headers survive the rewrite into OpenAI's error shape, as on every other response.
+    for response in (
+        caught.value.response,
+        httpx.get(api.url + "/v1/models"),
+        httpx.get(api.url + "/v1/nope"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
     with pytest.raises(openai.PermissionDeniedError):
         evil.models.list()
     preflight = httpx.options(
