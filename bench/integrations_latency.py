@@ -189,8 +189,9 @@ def main(argv=None) -> int:
             "# Integrations: time to the first streamed chunk vs the whole answer",
             "",
             f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} at commit {git_commit()} with "
-            f"`python -m bench.integrations_latency` ({len(items)} questions after 2 warm-up ones, each asked through "
-            "both endpoints in alternating order, same server, same run). Machine: " + start_machine + ".",
+            f"`python -m bench.integrations_latency` ({len(items)} questions after 2 warm-up ones; each asked once "
+            "untimed, then timed through both endpoints in alternating order; same server, same run). "
+            "Machine: " + start_machine + ".",
             "",
             (
                 f"Index: {index}. Questions: `evals/data/seed.jsonl`, then NorQuAD news validation questions in English "
