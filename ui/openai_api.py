@@ -179,6 +179,9 @@ class _Done:
 DONE = _Done()
 
 
+_RUNNING: set[asyncio.Future] = set()
+
+
 class AnswerStream:
     """`Assistant.stream` in a worker thread holding one of the shared slots; its events reach the event loop
     through a queue as soon as they are made. `close()` stops it at its next event (the client went away)."""
@@ -191,9 +194,14 @@ class AnswerStream:
         self.stopped = threading.Event()
         self.loop = asyncio.get_running_loop()
         self.task = asyncio.ensure_future(anyio.to_thread.run_sync(self._produce, limiter=slots))
+        _RUNNING.add(self.task)  # the loop holds tasks weakly; a stream its client left still runs to its end
+        self.task.add_done_callback(_RUNNING.discard)
 
     def _put(self, item) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the server shut down meanwhile: nobody is left to read it
+            self.stopped.set()
 
     def _produce(self) -> None:
         try:
@@ -320,10 +328,10 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         summary="OpenAI-compatible chat: the cited answer to the last user message",
     )
     async def chat(body: ChatIn, request: Request):
-        ask_request = assistant.validate(ask_request_of(body))
-        retry_after = limiter.check(client_of(request))
+        retry_after = limiter.check(client_of(request))  # first, as in /api/ask: a bad request counts too
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
+        ask_request = assistant.validate(ask_request_of(body))
         stream = AnswerStream(assistant, ask_request, slots)
         if not body.stream:
             answer = None
