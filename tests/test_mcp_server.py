@@ -73,7 +73,11 @@ async def exercise(session) -> dict:
         tools["search_archive"].input_schema["properties"]
     )
 
-    found = structured(await session.call_tool("search_archive", {"query": DEMO_QUESTION_NB, "k": 3}))
+    result = await session.call_tool("search_archive", {"query": DEMO_QUESTION_NB, "k": 3})
+    found = structured(result)
+    assert (
+        json.loads(result.content[0].text) == found
+    )  # the same JSON as text, for clients that read only text
     assert len(found["passages"]) == 3 and found["passages"][0]["article_id"] == SEED_ID
     top = found["passages"][0]
     article = (await session.read_resource(top["resource"])).contents[0].text
@@ -121,7 +125,7 @@ async def bad_input(session) -> None:
         assert says in message and "Traceback" not in message, (arguments, message)
     with pytest.raises(MCPError) as caught:
         await session.read_resource("kilde://articles/no-such-article")
-    assert "no-such-article" in str(caught.value)
+    assert "no-such-article" in caught.value.message and caught.value.code == -32602  # invalid params
 
 
 def test_stdio_session_against_the_real_process(built_index):
