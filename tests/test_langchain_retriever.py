@@ -192,3 +192,41 @@ def test_search_endpoint_keeps_the_rules_of_api_ask(built_index, assistant):
             KildeHTTPRetriever(url=proxied.url).invoke(DEMO_QUESTION_EN)
     finally:
         proxied.stop()
+
+
+def test_the_lcel_chain_of_the_docs(api):
+    """docs/integrations.md's chain, with the scripted OpenAI-compatible server standing in for the model."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+    from langchain_openai import ChatOpenAI
+
+    from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+
+    retriever = KildeHTTPRetriever(url=api.url, k=4, since="2024-01-01")
+
+    def numbered(docs):
+        return "\n\n".join(
+            f"[{i}] {d.metadata['title']} ({d.metadata['date']}): {d.page_content}"
+            for i, d in enumerate(docs, 1)
+        )
+
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "Answer only from the passages; cite them as [n].\n\n{passages}"),
+            ("human", "{question}"),
+        ]
+    )
+    with ScriptedLLMServer() as model:
+        model.script(Reply("Each side must help the other at once [1]."))
+        llm = ChatOpenAI(model="scripted", base_url=model.url, api_key="unused", max_retries=0)
+        chain = (
+            {"passages": retriever | numbered, "question": RunnablePassthrough()}
+            | prompt
+            | llm
+            | StrOutputParser()
+        )
+        assert chain.invoke(DEMO_QUESTION_EN) == "Each side must help the other at once [1]."
+        system = model.chat_requests[-1].body["messages"][0]["content"]
+    assert "[1] Nord-Korea og Russland inngår forsvarspakt (2024-11-27): " in system
+    assert ARTICLE4_OPENING in system

@@ -256,3 +256,18 @@ def test_mcp_refuses_to_serve_others_without_auth(built_index):
         check=False,
     )
     assert done.returncode == 2 and "Auth mode 'none' serves loopback only" in done.stderr
+
+
+def test_without_an_index_it_says_so_on_stderr_and_keeps_stdout_clean(built_index, tmp_path):
+    done = subprocess.run(
+        [KILDE, "mcp"],
+        env=kilde_env(built_index.replace(data_dir=tmp_path / "empty")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "No Kilde index found" in done.stderr and "kilde ingest" in done.stderr
+    assert done.stdout == ""  # stdout is the protocol's channel
