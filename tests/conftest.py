@@ -20,7 +20,7 @@ from assistant.testing.corpus import (
     write_small_corpus,
 )
 from assistant.testing.servers import ThreadServer, chroma_server
-from tests.doubles.scripted_llm import ScriptedLLMServer
+from assistant.testing.scripted_llm import ScriptedLLMServer
 
 
 def _is_loopback(address) -> bool:
@@ -126,7 +126,7 @@ def api(ui_index, ui_assistant):
 
 @pytest.fixture(scope="module")
 def llm():
-    """The scripted OpenAI-compatible server (tests/doubles/) on a loopback port, one per module."""
+    """The scripted OpenAI-compatible server (assistant/testing/) on a loopback port, one per module."""
     with ScriptedLLMServer() as server:
         yield server
 

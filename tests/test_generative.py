@@ -13,7 +13,7 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.build import build_assistant
 from assistant.core.types import Answer, Turn
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
-from tests.doubles.scripted_llm import Reply
+from assistant.testing.scripted_llm import Reply
 
 SECRET = "sk-test-kilde-0123456789abcdefSECRET"
 ARTICLE4_EN = ("Article 4 says that if one party faces an armed invasion and is in a state of war, the other "

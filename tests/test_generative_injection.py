@@ -14,7 +14,7 @@ import pytest
 from assistant.answering.context import AskRequest, Delta
 from assistant.build import build_assistant, build_pipeline
 from assistant.testing.corpus import HOSTILE, hostile_cases, make_settings, write_distractors
-from tests.doubles.scripted_llm import Reply
+from assistant.testing.scripted_llm import Reply
 from tests.hostile_replies import evidence
 
 CASES = hostile_cases()

@@ -20,7 +20,7 @@ import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN, ROOT
 from assistant.testing.servers import KILDE, free_port, wait_ready
-from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

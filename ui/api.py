@@ -116,12 +116,18 @@ def filters_from(body: FiltersIn) -> Filters:
     return Filters.parse(body.since, body.until, body.sources, body.languages, field_prefix="filters.")
 
 
-def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -> APIRouter:
+def ask_slots(settings: Settings) -> anyio.CapacityLimiter:
+    return anyio.CapacityLimiter(max(1, settings.ui_concurrency))
+
+
+def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
+               slots: anyio.CapacityLimiter | None = None) -> APIRouter:
     router = APIRouter()
     # At most `ui_concurrency` questions are answered at once. A question waiting for its turn waits in
     # the event loop, not in a worker thread: the default thread pool (40) is shared with /healthz,
     # /readyz, /api/articles and both Gradio faces, which a queue of parked asks would starve.
-    slots = anyio.CapacityLimiter(max(1, settings.ui_concurrency))
+    # The OpenAI-compatible routes and /api/search share these slots (ui/server.py passes the same limiter).
+    slots = slots or ask_slots(settings)
 
     @router.post("/api/ask", response_model=None, tags=["ask"],
                  responses={200: {"model": AnswerOut}, **ERRORS},

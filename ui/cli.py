@@ -10,9 +10,15 @@ EXAMPLES = {
   KILDE_ALLOWED_ORIGINS=https://intranet.example.org kilde serve   # may embed /widget
 
   Needs an index: kilde ingest corpus/""",
+    "mcp": """examples:
+  kilde mcp                                     # stdio: for an assistant that launches it (see docs/integrations.md)
+  kilde mcp --transport http --port 7861        # streamable HTTP at http://127.0.0.1:7861/mcp""",
     "demo": """examples:
   kilde ingest corpus/ && kilde demo            # what `make demo` does""",
 }
+
+
+MCP_PORT = 7861
 
 
 def _add_server_options(p) -> None:
@@ -25,6 +31,13 @@ def register(sub, command) -> None:
     p.epilog = EXAMPLES["serve"]
     _add_server_options(p)
     p.set_defaults(handler=cmd_serve)
+
+    p = command("mcp", "Serve the archive to MCP clients: search and ask tools, articles as resources.")
+    p.epilog = EXAMPLES["mcp"]
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
+    p.add_argument("--host", help="address to bind with --transport http (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=MCP_PORT, help=f"port with --transport http (default {MCP_PORT})")
+    p.set_defaults(handler=cmd_mcp)
 
     p = command("demo", "Serve the chat on the ingested samples and print where to open it.")
     p.epilog = EXAMPLES["demo"]
@@ -44,6 +57,12 @@ def cmd_serve(args) -> int:
     settings = _settings(args)
     return serve(settings, banner=f"Kilde is serving http://{settings.host}:{settings.port}/ "
                                   f"(widget: /widget/, API: /docs). Ctrl-C stops it.")
+
+
+def cmd_mcp(args) -> int:
+    from ui.mcp_server import run
+
+    return run(_settings(args), args.transport)
 
 
 def cmd_demo(args) -> int:

@@ -32,9 +32,11 @@ from assistant.core.errors import (
     KildeError,
     StoreBusyError,
 )
-from ui.api import NotFound, RateLimited, api_router
+from ui.api import NotFound, RateLimited, api_router, ask_slots
 from ui.app import CSS_PATH, build_app, theme
 from ui.feedback import FeedbackLog
+from ui.openai_api import OpenAIErrors, openai_router
+from ui.search_api import search_router
 from ui.security import Gate, RateLimiter, SessionStore, allowed_origins, is_loopback
 from ui.widget import build_widget
 
@@ -117,7 +119,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
                   description="Cited answers from a Norwegian and English news archive. "
                               "The chat is at /, the embeddable widget at /widget.")
     install_error_handlers(app)
-    app.include_router(api_router(assistant, settings, limiter))
+    slots = ask_slots(settings)
+    app.include_router(openai_router(assistant, limiter, slots))
+    app.include_router(search_router(assistant, limiter, slots))  # before the /api/{path} catch-all
+    app.include_router(api_router(assistant, settings, limiter, slots))
 
     @app.get("/widget", include_in_schema=False)
     def widget_slash() -> RedirectResponse:
@@ -129,6 +134,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
+    app.add_middleware(OpenAIErrors)  # outside the Gate, so its refusals under /v1/ get OpenAI's shape too
     app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)

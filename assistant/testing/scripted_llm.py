@@ -45,6 +45,7 @@ class Reply:
     cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
     malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
     finish_reason: str = "stop"
+    pace_s: float = 0.0  # between pieces: the model's writing speed (bench/integrations_latency.py)
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -164,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.malformed_after is not None and i == reply.malformed_after:
                     self._send(b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n')
                 if reply.stall_after is not None and i == reply.stall_after and owner.stopping.wait(reply.stall_s):
+                    return
+                if reply.pace_s and i and owner.stopping.wait(reply.pace_s):
                     return
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, reply.finish_reason))

@@ -1,0 +1,216 @@
+"""Kilde's hybrid retrieval as LangChain retrievers: `KildeRetriever` in-process, `KildeHTTPRetriever` over
+`POST /api/search` of a running `kilde serve`.
+
+Both return one `Document` per passage: the chunk's text, with metadata naming where it comes from
+(article id, title, date, source, url, language, chunk id, and the `start`/`end` offsets of the passage
+in the article text that `kilde show ID` and `GET /api/articles/{id}` return).
+
+    retriever = KildeRetriever.from_settings(resolve_settings(), k=4, since="2024-01-01")
+    retriever = KildeHTTPRetriever(url="http://127.0.0.1:7860", k=4, sources=["Geopolitika"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from assistant.core.errors import BackendError, BadInputError, ConfigError, KildeError
+from assistant.core.types import Filters, Hit
+
+MAX_K = 50
+MAX_QUERY_CHARS = 2000
+LANGUAGES = ("nb", "nn", "en")
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+def passage_of(hit: Hit) -> dict[str, Any]:
+    """One retrieved passage as JSON: the shape of `/api/search`, the MCP tool and the Documents' metadata."""
+    return {
+        "chunk_id": hit.chunk.id,
+        "article_id": hit.chunk.article_id,
+        "title": hit.article.title,
+        "date": hit.article.date,
+        "source": hit.article.source,
+        "url": hit.article.url,
+        "language": hit.article.language,
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "score": round(hit.score, 6),
+        "dense_score": hit.dense_score,
+        "lexical_score": hit.lexical_score,
+        "text": hit.chunk.text,
+    }
+
+
+def document_of(passage: dict[str, Any]) -> Document:
+    metadata = {key: value for key, value in passage.items() if key != "text"}
+    return Document(page_content=passage["text"], metadata=metadata, id=passage["chunk_id"])
+
+
+def make_filters(
+    since: str | None = None,
+    until: str | None = None,
+    sources: Sequence[str] = (),
+    languages: Sequence[str] = (),
+) -> Filters:
+    """Filters from loosely typed input (a form, a tool call); a bad value is a `BadInputError` naming it."""
+    from assistant.core.dates import parse_date
+
+    dates = {}
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, str):
+            raise BadInputError(name, f"{value!r} is not a date; use YYYY-MM-DD")
+        parsed = parse_date(value) if value else None
+        if value and not parsed:
+            raise BadInputError(name, f"{value!r} is not a date; use YYYY-MM-DD")
+        dates[name] = parsed
+    if isinstance(sources, str):
+        sources = [sources]
+    if isinstance(languages, str):
+        languages = [languages]
+    unknown = [lang for lang in languages if lang not in LANGUAGES]
+    if unknown:
+        raise BadInputError("languages", f"{unknown[0]!r} is not one of {', '.join(LANGUAGES)}")
+    return Filters(sources=tuple(str(s) for s in sources), languages=tuple(languages), **dates)
+
+
+def check_query(query: Any, k: Any) -> tuple[str, int]:
+    if not isinstance(query, str) or not query.strip():
+        raise BadInputError("query", "the query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadInputError("query", f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise BadInputError("k", f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+    return query.strip(), k
+
+
+class _FilterFields(BaseRetriever):
+    """The fields both retrievers share; `invoke(query, k=…, since=…)` overrides any of them for one call."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    k: int = Field(5, ge=1, le=MAX_K, description="passages to return")
+    since: str | None = Field(None, description="only articles dated on or after this ISO date")
+    until: str | None = Field(None, description="only articles dated on or before this ISO date")
+    sources: list[str] = Field(default_factory=list, description="only these sources")
+    languages: list[Literal["nb", "nn", "en"]] = Field(
+        default_factory=list, description="only these languages"
+    )
+    mode: Mode = Field("hybrid", description="hybrid (dense + BM25), dense or bm25")
+
+    def _call_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"k", "since", "until", "sources", "languages", "mode"}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise BadInputError(
+                unknown[0], f"not an option of {type(self).__name__}; use {', '.join(sorted(allowed))}"
+            )
+        options = {name: getattr(self, name) for name in allowed} | overrides
+        if options["mode"] not in ("hybrid", "dense", "bm25"):
+            raise BadInputError("mode", f"{options['mode']!r} is not hybrid, dense or bm25")
+        return options
+
+
+class KildeRetriever(_FilterFields):
+    """In-process: Kilde's `HybridRetriever` over the local index (or a `chroma run` server)."""
+
+    retriever: Any = Field(description="an assistant.answering.retrieval.HybridRetriever (see from_settings)")
+
+    @classmethod
+    def from_settings(cls, settings=None, **fields: Any) -> KildeRetriever:
+        """Open the index the settings name (default: resolved from flags, env and kilde.toml)."""
+        from assistant.build import build_assistant
+        from assistant.core.config import resolve_settings
+
+        return cls(retriever=build_assistant(settings or resolve_settings()).retriever, **fields)
+
+    def search(self, query: str, **overrides: Any) -> list[dict[str, Any]]:
+        """The passages as JSON dicts (what `/api/search` and the MCP tool return)."""
+        options = self._call_options(overrides)
+        query, k = check_query(query, options["k"])
+        filters = make_filters(options["since"], options["until"], options["sources"], options["languages"])
+        retrieval = self.retriever.retrieve(query, k, filters, options["mode"])
+        return [passage_of(hit) for hit in retrieval.hits]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
+        return [document_of(p) for p in self.search(query, **overrides)]
+
+
+class KildeHTTPRetriever(_FilterFields):
+    """Over HTTP: `POST {url}/api/search` of a `kilde serve`. `headers` carries what the server's auth mode
+    needs (a session cookie, or nothing on loopback); errors come back as Kilde's typed errors."""
+
+    url: str = Field("http://127.0.0.1:7860", description="where `kilde serve` listens")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = 60.0
+
+    def _payload(self, query: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The request body; checked here first, so bad input fails the same way as in-process."""
+        options = self._call_options(overrides)
+        query, k = check_query(query, options["k"])
+        filters = make_filters(options["since"], options["until"], options["sources"], options["languages"])
+        return {
+            "query": query,
+            "k": k,
+            "retriever": options["mode"],
+            "filters": {
+                "since": filters.since,
+                "until": filters.until,
+                "sources": list(filters.sources),
+                "languages": list(filters.languages),
+            },
+        }
+
+    def _endpoint(self) -> str:
+        return self.url.rstrip("/") + "/api/search"
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
+        payload = self._payload(query, overrides)
+        try:
+            response = httpx.post(
+                self._endpoint(), json=payload, headers=self.headers, timeout=self.timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}") from None
+        return self._documents(response)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
+        payload = self._payload(query, overrides)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.post(self._endpoint(), json=payload, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}") from None
+        return self._documents(response)
+
+    def _documents(self, response: httpx.Response) -> list[Document]:
+        if response.status_code == 200:
+            return [document_of(p) for p in response.json()["passages"]]
+        raise error_from(response)
+
+
+def error_from(response: httpx.Response) -> KildeError:
+    """A `kilde serve` error body `{"error", "message"}` as the matching typed error."""
+    try:
+        body = response.json()
+        message = str(body.get("message") or body.get("error"))
+    except ValueError:
+        message = response.text[:200]
+    status = response.status_code
+    if status in (401, 403):
+        return ConfigError(f"Kilde refused the request (HTTP {status}): {message}")
+    if 400 <= status < 500:
+        return BadInputError("kilde search", f"HTTP {status}: {message}")
+    return BackendError(f"Kilde failed (HTTP {status}): {message}")

@@ -1,0 +1,273 @@
+"""`kilde mcp`, driven by the official `mcp` SDK's own `ClientSession`: over stdio (the SDK spawns the real
+`kilde mcp` process) and over streamable HTTP (the real process on a loopback port, and the app in-process for
+the rate-limit and origin rules), over the small real index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
+from assistant.testing.servers import free_port
+
+pytestmark = pytest.mark.integration
+KILDE = str(Path(sys.executable).with_name("kilde"))
+
+
+def kilde_env(settings) -> dict[str, str]:
+    return {
+        "KILDE_DATA_DIR": str(settings.data_dir),
+        "KILDE_CACHE_DIR": str(settings.cache_dir),
+        "KILDE_CONFIG": "/nonexistent",
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HOME": str(settings.cache_dir),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+
+
+@asynccontextmanager
+async def stdio_session(settings):
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=KILDE, args=["mcp"], env=kilde_env(settings), cwd=str(ROOT))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def http_session(url: str, headers: dict | None = None):
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=120) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def structured(result) -> dict:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+async def exercise(session) -> dict:
+    """What every transport must do: list and call the tools, list and read the articles."""
+    tools = {t.name: t for t in (await session.list_tools()).tools}
+    assert {"search_archive", "ask_archive"} <= set(tools)
+    assert {"query", "since", "until", "source", "k"} <= set(
+        tools["search_archive"].input_schema["properties"]
+    )
+
+    result = await session.call_tool("search_archive", {"query": DEMO_QUESTION_NB, "k": 3})
+    found = structured(result)
+    assert (
+        json.loads(result.content[0].text) == found
+    )  # the same JSON as text, for clients that read only text
+    assert len(found["passages"]) == 3 and found["passages"][0]["article_id"] == SEED_ID
+    top = found["passages"][0]
+    article = (await session.read_resource(top["resource"])).contents[0].text
+    assert article[top["start"] : top["end"]] == top["text"]
+
+    recent = structured(
+        await session.call_tool("search_archive", {"query": DEMO_QUESTION_EN, "since": "2024-01-01", "k": 10})
+    )
+    assert {p["article_id"] for p in recent["passages"]} == {SEED_ID}
+    norquad = structured(
+        await session.call_tool("search_archive", {"query": DEMO_QUESTION_EN, "source": "NorQuAD news"})
+    )
+    assert norquad["passages"] and SEED_ID not in {p["article_id"] for p in norquad["passages"]}
+
+    answer = structured(await session.call_tool("ask_archive", {"question": DEMO_QUESTION_EN}))
+    assert answer["answerable"] and "[1]" in answer["answer"] and "\n\nSources:\n[1] " in answer["answer"]
+    first = answer["citations"][0]
+    text = (await session.read_resource(first["resource"])).contents[0].text
+    assert text[first["start"] : first["end"]] == first["quote"] and first["quote"].startswith(
+        ARTICLE4_OPENING
+    )
+
+    listed = (await session.list_resources()).resources
+    assert SEED_ID in {r.name for r in listed} and len(listed) == 25
+    return {"tools": sorted(tools), "answer": answer}
+
+
+async def bad_input(session) -> None:
+    """Tool errors come back as `isError` results naming the problem; a missing article is a protocol error."""
+    from mcp import MCPError
+
+    for name, arguments, says in [
+        ("search_archive", {"query": " "}, "empty"),
+        ("search_archive", {"query": "x", "k": 0}, "k must be"),
+        ("search_archive", {"query": "x", "k": "many"}, "k"),
+        ("search_archive", {"query": "x", "since": "soon"}, "not a date"),
+        ("search_archive", {}, "query"),
+        ("ask_archive", {"question": ""}, "empty"),
+        ("ask_archive", {"question": "x" * 2001}, "limit is 2000"),
+        ("no_such_tool", {}, "no_such_tool"),
+    ]:
+        result = await session.call_tool(name, arguments)
+        assert result.is_error, (name, arguments)
+        message = " ".join(c.text for c in result.content if c.type == "text")
+        assert says in message and "Traceback" not in message, (arguments, message)
+    with pytest.raises(MCPError) as caught:
+        await session.read_resource("kilde://articles/no-such-article")
+    assert "no-such-article" in caught.value.message and caught.value.code == -32602  # invalid params
+
+
+def test_stdio_session_against_the_real_process(built_index):
+    async def run():
+        async with stdio_session(built_index) as session:
+            await exercise(session)
+            await bad_input(session)
+
+    anyio.run(run)
+
+
+class McpProcess:
+    def __init__(self, settings, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [KILDE, "mcp", "--transport", "http", "--port", str(self.port)],
+            env=kilde_env(settings),
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def wait_port(port: int, process: subprocess.Popen | None = None, timeout: float = 180) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"kilde mcp exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def test_streamable_http_session_against_the_real_process(built_index, tmp_path):
+    server = McpProcess(built_index, tmp_path / "mcp.log")
+    try:
+
+        async def run():
+            async with http_session(server.url) as session:
+                await exercise(session)
+                await bad_input(session)
+
+        anyio.run(run)
+    finally:
+        server.stop()
+    assert "Traceback" not in (tmp_path / "mcp.log").read_text()
+
+
+class InProcess:
+    """The MCP app behind the Gate, served by uvicorn in a thread (its lifespan runs the session manager)."""
+
+    def __init__(self, settings, assistant):
+        import uvicorn
+
+        from ui.mcp_server import build_mcp, mcp_http_app
+        from ui.security import RateLimiter
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        app = mcp_http_app(
+            build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute)), settings
+        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def test_http_tools_share_the_rate_limit_and_refuse_foreign_origins(built_index, assistant):
+    import httpx
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=2), assistant)
+    try:
+
+        async def run():
+            async with http_session(server.url) as session:
+                for _ in range(2):
+                    structured(await session.call_tool("search_archive", {"query": DEMO_QUESTION_EN}))
+                limited = await session.call_tool("ask_archive", {"question": DEMO_QUESTION_EN})
+                assert limited.is_error and "limit is 2 per minute" in limited.content[0].text
+
+        anyio.run(run)
+        refused = httpx.post(
+            server.url,
+            headers={"Origin": "https://evil.example", "Accept": "application/json, text/event-stream"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+        )
+        assert refused.status_code == 403 and refused.json()["error"] == "origin_not_allowed"
+    finally:
+        server.stop()
+    proxied = InProcess(built_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)), assistant)
+    try:
+        refused = httpx.post(proxied.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert refused.status_code == 403 and json.loads(refused.text)["error"] == "untrusted_client"
+    finally:
+        proxied.stop()
+
+
+def test_mcp_refuses_to_serve_others_without_auth(built_index):
+    done = subprocess.run(
+        [KILDE, "mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=kilde_env(built_index),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2 and "Auth mode 'none' serves loopback only" in done.stderr
+
+
+def test_without_an_index_it_says_so_on_stderr_and_keeps_stdout_clean(built_index, tmp_path):
+    done = subprocess.run(
+        [KILDE, "mcp"],
+        env=kilde_env(built_index.replace(data_dir=tmp_path / "empty")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "No Kilde index found" in done.stderr and "kilde ingest" in done.stderr
+    assert done.stdout == ""  # stdout is the protocol's channel

@@ -1,0 +1,393 @@
+"""`/v1/chat/completions` and `/v1/models`, driven by the official `openai` client (sync, async, streaming) and
+LangChain's `ChatOpenAI`, against the real app served by uvicorn on a loopback port over the small real index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import openai
+import pytest
+
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.servers import ThreadServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(built_index, assistant):
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index.replace(rate_limit_per_minute=1000), assistant)).start()
+    yield server
+    server.stop()
+
+
+def client(url: str, **kw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120, **kw)
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def test_models_lists_the_one_model(api):
+    models = client(api.url).models.list()
+    assert [m.id for m in models.data] == ["kilde"]
+    assert client(api.url).models.retrieve("kilde").id == "kilde"
+    with pytest.raises(openai.NotFoundError):
+        client(api.url).models.retrieve("gpt-4o")
+
+
+def test_completion_is_the_cited_answer_with_sources_and_structured_citations(api, assistant):
+    from assistant.answering.context import AskRequest
+
+    reply = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_NB))
+    expected = assistant.ask(AskRequest(DEMO_QUESTION_NB))
+    content = reply.choices[0].message.content
+    assert reply.object == "chat.completion" and reply.choices[0].finish_reason == "stop"
+    assert content.startswith(expected.answer) and "[1]" in content
+    assert "\n\nKilder:\n[1] " in content  # a Norwegian question gets a Norwegian heading
+    kilde = reply.model_extra["kilde"]
+    assert kilde["answerable"] and kilde["citations"][0]["article_id"] == SEED_ID
+    first = kilde["citations"][0]
+    article = httpx.get(f"{api.url}/api/articles/{first['article_id']}").json()
+    assert article["text"][first["start"] : first["end"]] == first["quote"]
+    assert first["quote"].startswith(ARTICLE4_OPENING)
+    assert f"[1] {first['title']}" in content
+
+
+def test_streaming_sends_the_same_content_then_done(api):
+    plain = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    stream = client(api.url).chat.completions.create(
+        model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) > 3  # pieces, not one block
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["kilde"]["citations"] == plain.model_extra["kilde"]["citations"]
+    # On the wire: server-sent events, each `data: {json}`, the last `data: [DONE]`.
+    with httpx.stream(
+        "POST",
+        api.url + "/v1/chat/completions",
+        timeout=120,
+        json={"model": "kilde", "messages": user(DEMO_QUESTION_EN), "stream": True},
+    ) as raw:
+        assert raw.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in raw.iter_lines() if line]
+    assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
+    assert json.loads(events[0][6:])["object"] == "chat.completion.chunk"
+
+
+def test_async_client_plain_and_streaming(api):
+    async def run():
+        aclient = openai.AsyncOpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+        plain, stream = await asyncio.gather(
+            aclient.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN)),
+            aclient.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True),
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        await aclient.close()
+        return plain, text
+
+    plain, text = asyncio.run(run())
+    assert text == plain.choices[0].message.content and "[1]" in text
+
+
+def test_earlier_messages_are_the_history(api):
+    first = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    follow = client(api.url).chat.completions.create(
+        model="kilde",
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            *user(DEMO_QUESTION_EN),
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": [{"type": "text", "text": "And what about nuclear weapons?"}]},
+        ],
+    )
+    kilde = follow.model_extra["kilde"]
+    assert kilde["question"] == "And what about nuclear weapons?"
+    assert kilde["standalone_question"] == f"{DEMO_QUESTION_EN} And what about nuclear weapons?"
+
+
+def test_filters_extension_narrows_the_archive(api):
+    reply = client(api.url).chat.completions.create(
+        model="kilde", messages=user(DEMO_QUESTION_EN), extra_body={"filters": {"until": "2000-01-01"}}
+    )
+    assert not reply.model_extra["kilde"]["answerable"]
+    assert reply.choices[0].message.content == "I couldn't find this in the archive."
+
+
+def test_langchain_chat_openai_invokes_and_streams(api):
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=api.url + "/v1", api_key="unused", model="kilde", max_retries=0, timeout=120)
+    message = chat.invoke(DEMO_QUESTION_EN)
+    assert "[1]" in message.content and "Sources:\n[1] " in message.content
+    streamed = "".join(chunk.content for chunk in chat.stream(DEMO_QUESTION_EN))
+    assert streamed == message.content
+    chain = (
+        ChatPromptTemplate.from_messages([("system", "Answer from the archive."), ("human", "{q}")])
+        | chat
+        | StrOutputParser()
+    )
+    assert chain.invoke({"q": DEMO_QUESTION_EN}) == message.content
+    assert asyncio.run(chat.ainvoke(DEMO_QUESTION_EN)).content == message.content
+
+
+# -- bad input: OpenAI's typed errors ---------------------------------------------------------------------
+
+BAD_REQUESTS = [
+    ("empty question", {"messages": user("   ")}, "question"),
+    ("no messages", {"messages": []}, "messages"),
+    (
+        "last message not the user's",
+        {"messages": [*user("hi"), {"role": "assistant", "content": "x"}]},
+        "last message",
+    ),
+    (
+        "image part",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                }
+            ]
+        },
+        "text only",
+    ),
+    ("n > 1", {"messages": user(DEMO_QUESTION_EN), "n": 2}, "n must be 1"),
+    ("too long", {"messages": user("x" * 2001)}, "limit is 2000"),
+    ("bad role", {"messages": [{"role": "wizard", "content": "x"}]}, "role"),
+    (
+        "bad filter date",
+        {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"since": "soon"}}},
+        "not a date",
+    ),
+    (
+        "unknown filter",
+        {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"colour": "red"}}},
+        "colour",
+    ),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("case", "kwargs", "says"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_is_a_bad_request_error(api, case, kwargs, says, stream):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(model="kilde", stream=stream, **kwargs)
+    error = caught.value
+    assert error.status_code == 400 and says in error.message, error.message
+    assert error.type == "invalid_request_error" and error.code
+    assert "Traceback" not in error.response.text
+
+
+def test_unknown_model_and_route_are_not_found_errors(api):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client(api.url).chat.completions.create(model="gpt-4o", messages=user(DEMO_QUESTION_EN))
+    assert "'kilde'" in caught.value.message
+    with pytest.raises(openai.NotFoundError):
+        client(api.url).embeddings.create(model="kilde", input="x")
+    not_json = httpx.post(
+        api.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (
+        not_json.status_code == 400
+        and not_json.json()["error"]["message"] == "The request body is not valid JSON."
+    )
+    wrong_method = httpx.get(api.url + "/v1/chat/completions")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "invalid_request_error"
+
+
+# -- the rules of /api/ask hold here too ------------------------------------------------------------------
+
+
+def test_rate_limit_is_shared_with_api_ask(built_index, assistant):
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index.replace(rate_limit_per_minute=2), assistant)).start()
+    try:
+        assert (
+            httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120).status_code
+            == 200
+        )
+        client(server.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        for stream in (False, True):
+            with pytest.raises(openai.RateLimitError) as caught:
+                client(server.url).chat.completions.create(
+                    model="kilde", messages=user(DEMO_QUESTION_EN), stream=stream
+                )
+            assert "limit is 2 per minute" in caught.value.message
+            assert int(caught.value.response.headers["retry-after"]) >= 1
+        refused = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+        assert refused.status_code == 429
+    finally:
+        server.stop()
+
+
+def test_foreign_origins_are_refused(api):
+    evil = client(api.url, default_headers={"Origin": "https://evil.example"})
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        evil.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    assert caught.value.code == "origin_not_allowed" and "KILDE_ALLOWED_ORIGINS" in caught.value.message
+    # The Gate's security headers survive the rewrite into OpenAI's error shape, as on every other response.
+    for response in (
+        caught.value.response,
+        httpx.get(api.url + "/v1/models"),
+        httpx.get(api.url + "/v1/nope"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
+    with pytest.raises(openai.PermissionDeniedError):
+        evil.models.list()
+    preflight = httpx.options(
+        api.url + "/v1/chat/completions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_auth_modes_hold(built_index, assistant):
+    from ui.server import create_app
+
+    proxied = ThreadServer(
+        create_app(built_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)), assistant)
+    ).start()
+    try:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            client(proxied.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        assert caught.value.code == "untrusted_client"
+    finally:
+        proxied.stop()
+    sessions = ThreadServer(create_app(built_index.replace(auth_mode="session"), assistant)).start()
+    try:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            client(sessions.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        assert caught.value.code == "no_session"
+        # A client that keeps cookies gets its session from any GET first, as the widget does.
+        with httpx.Client(timeout=120) as http:
+            signed_in = client(sessions.url, http_client=http)
+            signed_in.models.list()
+            reply = signed_in.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+            assert "[1]" in reply.choices[0].message.content
+    finally:
+        sessions.stop()
+
+
+# -- with a language model: the first sentence goes out while the model still writes ----------------------
+
+ARTICLE4_EN = (
+    "Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
+    "will immediately use all available means to provide military and other assistance."
+)
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    from assistant.testing.scripted_llm import ScriptedLLMServer
+
+    with ScriptedLLMServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def generative_api(built_index, embedder, scripted):
+    from assistant.build import build_assistant
+    from ui.server import create_app
+
+    settings = built_index.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=scripted.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=60,
+        llm_max_retries=0,
+        rate_limit_per_minute=1000,
+    )
+    server = ThreadServer(create_app(settings, build_assistant(settings, embedder=embedder))).start()
+    yield server
+    server.stop()
+
+
+def test_generative_answer_streams_its_first_sentence_before_the_model_finishes(generative_api, scripted):
+    from assistant.testing.scripted_llm import Reply
+
+    # The model sends its first sentence, then stalls for 40 s. The client reads with a 20 s timeout: a server
+    # that held the text back until the answer was whole would time it out.
+    scripted.reset()
+    scripted.script(
+        Reply(chunks=[f"{ARTICLE4_EN} [1]", " It was signed in Pyongyang [1]."], stall_after=1, stall_s=40)
+    )
+    fast = openai.OpenAI(base_url=generative_api.url + "/v1", api_key="unused", max_retries=0, timeout=20)
+    stream = fast.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True)
+    first_text = next(c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content)
+    stream.close()
+    assert first_text.startswith("Article 4 says") and "Pyongyang" not in first_text
+    assert len(scripted.chat_requests) == 1  # the answer came from the scripted model
+
+
+def test_generative_answer_plain_and_streamed_agree(generative_api, scripted):
+    from assistant.testing.scripted_llm import Reply
+
+    scripted.reset()
+    scripted.script(Reply(f"{ARTICLE4_EN} [1]"), Reply(f"{ARTICLE4_EN} [1]"))
+    plain = client(generative_api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    chunks = list(
+        client(generative_api.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == plain.choices[0].message.content
+    assert plain.choices[0].message.content.startswith(f"{ARTICLE4_EN} [1]\n\nSources:\n[1] ")
+    kilde = plain.model_extra["kilde"]
+    assert kilde["backend"] == "openai-compatible" and kilde["citations"][0]["article_id"] == SEED_ID
+    assert kilde["sentences"][0]["supported"] is True
+
+
+class BreaksAfterFirstPiece:
+    """The real assistant, whose answer stream fails after its first piece (as when the index is removed under
+    a running server): only `stream` differs."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def stream(self, request):
+        from assistant.core.errors import IndexMissingError
+
+        yield next(iter(self.real.stream(request)))
+        raise IndexMissingError("/gone")
+
+
+def test_an_error_after_the_stream_began_is_raised_by_the_client(built_index, assistant):
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index, BreaksAfterFirstPiece(assistant))).start()
+    try:
+        stream = client(server.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+        )
+        received = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
+        assert "".join(received).strip()  # the first piece arrived before the error
+        assert "No Kilde index found at /gone" in caught.value.message
+        assert caught.value.body["code"] == "not_ready"
+        # Without streaming, the same failure is a plain HTTP error with its status.
+        with pytest.raises(openai.InternalServerError) as early:
+            client(server.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        assert early.value.status_code == 503 and "No Kilde index" in early.value.message
+    finally:
+        server.stop()

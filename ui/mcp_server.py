@@ -1,0 +1,252 @@
+"""`kilde mcp`: the archive as a Model Context Protocol server, on the official `mcp` SDK.
+
+Tools: `search_archive(query, since, until, source, k)` returns passages with their citation data (article id,
+title, date, source, url, offsets); `ask_archive(question, …)` returns the cited answer. Resources: each article
+as `kilde://articles/{id}`, its text exactly as the offsets count it.
+
+Transports: stdio (an assistant launches `kilde mcp` itself), or streamable HTTP at `/mcp` on 127.0.0.1. Over
+HTTP the same `Gate` as `kilde serve` runs in front (origin, auth mode, client identity), besides the SDK's own
+DNS-rebinding check, and the tools count against the same per-client rate limit as `/api/ask`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from urllib.parse import quote, unquote
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.types import Resource
+from pydantic import BaseModel, Field
+
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest
+from assistant.core.config import Settings
+from assistant.core.errors import KildeError
+from assistant.langchain_retriever import check_query, make_filters, passage_of
+
+MCP_PATH = "/mcp"
+ARTICLE_URI = "kilde://articles/{article_id}"
+MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
+
+
+class Passage(BaseModel):
+    chunk_id: str
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    language: str
+    start: int = Field(description="offset of the passage in the article's text (the resource)")
+    end: int
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+    text: str
+    resource: str = Field(description="the article as an MCP resource")
+
+
+class SearchResult(BaseModel):
+    query: str
+    passages: list[Passage]
+
+
+class Citation(BaseModel):
+    n: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    chunk_id: str
+    quote: str = Field(description="the cited text: the article's text[start:end]")
+    start: int
+    end: int
+    score: float
+    resource: str
+
+
+class AskResult(BaseModel):
+    question: str
+    answer: str = Field(description="the answer with [n] markers, then the sources list")
+    answerable: bool
+    language: str
+    citations: list[Citation]
+    notice: str | None
+
+
+def article_uri(article_id: str) -> str:
+    return ARTICLE_URI.format(article_id=quote(article_id, safe=""))
+
+
+def build_mcp(
+    assistant: Assistant, settings: Settings, limiter=None, slots: anyio.CapacityLimiter | None = None
+):
+    from ui.api import RateLimited
+    from ui.openai_api import tail_text
+    from ui.security import CLIENT_KEY
+
+    slots = slots or anyio.CapacityLimiter(max(1, settings.ui_concurrency))
+
+    class KildeMCP(MCPServer):
+        async def list_resources(self) -> list[Resource]:
+            stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
+            rows = sorted(stored.values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
+            return [
+                Resource(
+                    uri=article_uri(s.meta.id),
+                    name=s.meta.id,
+                    title=s.meta.title,
+                    description=" · ".join(x for x in (s.meta.date, s.meta.source, s.meta.language) if x),
+                    mime_type="text/plain",
+                )
+                for s in rows[:MAX_LISTED]
+            ]
+
+    server = KildeMCP(
+        "kilde",
+        title="Kilde",
+        instructions="Cited answers from a Norwegian and English news archive. search_archive finds passages; "
+        "ask_archive answers with [n] citations; every article is a resource with the text the offsets count.",
+    )
+
+    def check_rate(ctx: Context) -> None:
+        if limiter is None:
+            return
+        request = getattr(ctx.request_context, "request", None)
+        scope = getattr(request, "scope", None) or {}
+        key = (scope.get("state") or {}).get(CLIENT_KEY) or "mcp:stdio"
+        retry_after = limiter.check(key)
+        if retry_after is not None:
+            raise ToolError(str(RateLimited(limiter.per_minute, retry_after)))
+
+    def filters_of(since, until, source):
+        return make_filters(since, until, [source] if source else [])
+
+    @server.tool(
+        name="search_archive",
+        description="Search the news archive (hybrid: meaning and keywords). Returns up to k passages, best "
+        "first, each with its article's id, title, date, source, url and the passage's offsets in the article.",
+    )
+    async def search_archive(
+        query: str,
+        ctx: Context,
+        since: str | None = None,
+        until: str | None = None,
+        source: str | None = None,
+        k: int = 5,
+    ) -> SearchResult:
+        """query: what to look for; since/until: ISO dates (inclusive); source: one source name."""
+        check_rate(ctx)
+        try:
+            query, k = check_query(query, k)
+            filters = filters_of(since, until, source)
+            retrieval = await anyio.to_thread.run_sync(
+                assistant.retriever.retrieve, query, k, filters, settings.retriever, limiter=slots
+            )
+        except KildeError as exc:
+            raise ToolError(str(exc)) from None
+        passages = [
+            Passage(**passage_of(h), resource=article_uri(h.chunk.article_id)) for h in retrieval.hits
+        ]
+        return SearchResult(query=query, passages=passages)
+
+    @server.tool(
+        name="ask_archive",
+        description="Answer a question from the news archive, in its language (Norwegian or English), with [n] "
+        "citations quoting the articles exactly; says so when the archive does not hold the answer.",
+    )
+    async def ask_archive(
+        question: str,
+        ctx: Context,
+        since: str | None = None,
+        until: str | None = None,
+        source: str | None = None,
+    ) -> AskResult:
+        """question: 1 to 2000 characters; since/until: ISO dates (inclusive); source: one source name."""
+        check_rate(ctx)
+        try:
+            request = assistant.validate(
+                AskRequest(question=question, filters=filters_of(since, until, source))
+            )
+            answer = await anyio.to_thread.run_sync(assistant.ask, request, limiter=slots)
+        except KildeError as exc:
+            raise ToolError(str(exc)) from None
+        citations = [
+            Citation(
+                **{k: getattr(c, k) for k in Citation.model_fields if k != "resource"},
+                resource=article_uri(c.article_id),
+            )
+            for c in answer.citations
+        ]
+        return AskResult(
+            question=answer.question,
+            answer=answer.answer + tail_text(answer),
+            answerable=answer.answerable,
+            language=answer.language,
+            citations=citations,
+            notice=answer.notice,
+        )
+
+    @server.resource(ARTICLE_URI, name="article", title="An archive article", mime_type="text/plain")
+    async def article(article_id: str) -> str:
+        wanted = unquote(article_id)
+        found = (
+            await anyio.to_thread.run_sync(assistant.store.get_article, wanted)
+            if len(wanted) <= 512
+            else None
+        )
+        if found is None:
+            raise ResourceNotFoundError(f"no article with id {wanted[:80]!r}")
+        return found.text
+
+    return server
+
+
+def mcp_http_app(server, settings: Settings):
+    """The streamable-HTTP app behind Kilde's `Gate`."""
+    from ui.security import Gate, SessionStore
+
+    return Gate(
+        server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host),
+        settings=settings,
+        sessions=SessionStore(),
+    )
+
+
+def run(settings: Settings, transport: str) -> int:
+    """Build the assistant (nothing may reach stdout but the protocol), then serve until the client leaves."""
+    from assistant.build import build_assistant
+    from ui.security import RateLimiter
+
+    if transport != "stdio":
+        from ui.server import check_binding, check_port_free
+
+        check_binding(settings)
+        check_port_free(settings)
+    with contextlib.redirect_stdout(sys.stderr):
+        assistant = build_assistant(settings)
+    server = build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute))
+    if transport == "stdio":
+        anyio.run(server.run_stdio_async)
+        return 0
+    import uvicorn
+
+    print(
+        f"Kilde's MCP server: http://{settings.host}:{settings.port}{MCP_PATH} (streamable HTTP). Ctrl-C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    # proxy_headers=False: the Gate must see the real peer, as in `kilde serve`.
+    uvicorn.run(
+        mcp_http_app(server, settings),
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+    return 0

@@ -1,0 +1,465 @@
+"""An OpenAI-compatible face: `POST /v1/chat/completions` (plain and streaming) and `GET /v1/models`.
+
+Chat front-ends, the `openai` client and LangChain's `ChatOpenAI(base_url=…/v1)` can use Kilde as a model
+named `kilde`. The last message is the question (it must be the user's), the earlier user and assistant
+messages are the history; system messages are ignored, since Kilde answers only from the archive. The
+reply's content is the cited answer with its `[n]` markers, then a sources list; the structured answer
+(citations with quote and offsets, sentences, answerability) travels in the extra field `kilde`, which
+clients may ignore. A Kilde extension: `filters` ({since, until, sources, languages}, as in `/api/ask`).
+
+The routes share `/api/ask`'s rate limiter and concurrency slots, and the `Gate` middleware runs in front
+of them as of every route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included)
+into OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest, Delta
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.types import Answer, Filters, Turn
+from ui.api import FiltersIn, NotFound, RateLimited, filters_from
+from ui.security import RateLimiter, client_key
+
+MODEL_ID = "kilde"
+MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
+MAX_TURN_CHARS = 20_000
+SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
+# A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
+SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatIn(BaseModel):
+    """The fields Kilde reads; other OpenAI parameters (temperature, max_tokens, …) are accepted and ignored,
+    since the answer is quoted from the archive, not sampled."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": MODEL_ID,
+                    "messages": [{"role": "user", "content": "What does Article 4 commit each side to?"}],
+                }
+            ]
+        },
+    )
+    model: str
+    messages: list[MessageIn] = Field(min_length=1, max_length=500)
+    stream: bool = False
+    n: int = 1
+    stream_options: dict[str, Any] | None = None
+    filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
+
+
+def text_of(message: MessageIn, index: int) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    parts = []
+    for part in message.content:
+        if part.type != "text" or part.text is None:
+            raise BadInputError(
+                f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
+            )
+        parts.append(part.text)
+    return "".join(parts)
+
+
+def ask_request_of(body: ChatIn) -> AskRequest:
+    if body.model != MODEL_ID:
+        raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
+    if body.n != 1:
+        raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
+    last = body.messages[-1]
+    if last.role != "user":
+        raise BadInputError(
+            "messages", f"the last message must be the user's question, not a {last.role!r} message"
+        )
+    turns = []
+    for index, message in enumerate(body.messages):
+        if message.role not in ("user", "assistant"):
+            continue
+        text = text_of(message, index)
+        if len(text) > MAX_TURN_CHARS:
+            raise BadInputError(
+                f"messages[{index}].content", f"{len(text)} characters; the limit is {MAX_TURN_CHARS}"
+            )
+        if message.role == "assistant":
+            text = SOURCES_TAIL.sub("", text)
+        turns.append(Turn(message.role, text))
+    filters = filters_from(body.filters) if body.filters else Filters()
+    return AskRequest(
+        question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters
+    )
+
+
+class ModelNotFound(NotFound):
+    """The request names a model this server does not have."""
+
+
+def sources_text(answer: Answer) -> str:
+    if not answer.citations:
+        return ""
+    lines = [SOURCES_HEADING.get(answer.language, SOURCES_HEADING["en"])]
+    for c in answer.citations:
+        details = ", ".join(x for x in (c.source, c.date) if x)
+        lines.append(
+            f"[{c.n}] {c.title}" + (f" ({details})" if details else "") + (f" {c.url}" if c.url else "")
+        )
+    return "\n".join(lines)
+
+
+def tail_text(answer: Answer) -> str:
+    """What follows the answer text in the content: the notice, if any, then the sources list."""
+    parts = [p for p in (answer.notice, sources_text(answer)) if p]
+    return "".join("\n\n" + p for p in parts)
+
+
+def kilde_field(answer: Answer) -> dict[str, Any]:
+    """The structured answer (`kilde ask --json` without the retrieved passages' text)."""
+    data = answer.to_dict()
+    data.pop("retrieved", None)
+    return data
+
+
+def finish_reason(answer: Answer) -> str:
+    return "length" if answer.partial and answer.backend != "extractive" else "stop"
+
+
+def completion(answer: Answer) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL_ID,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer + tail_text(answer)},
+                "logprobs": None,
+                "finish_reason": finish_reason(answer),
+            }
+        ],
+        "kilde": kilde_field(answer),
+    }
+
+
+class _Done:
+    pass
+
+
+DONE = _Done()
+
+
+_RUNNING: set[asyncio.Future] = set()
+
+
+class AnswerStream:
+    """`Assistant.stream` in a worker thread holding one of the shared slots; its events reach the event loop
+    through a queue as soon as they are made. `close()` stops it at its next event (the client went away)."""
+
+    def __init__(self, assistant: Assistant, request: AskRequest, slots: anyio.CapacityLimiter):
+        self.assistant = assistant
+        self.request = request
+        self.slots = slots
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.stopped = threading.Event()
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.ensure_future(anyio.to_thread.run_sync(self._produce, limiter=slots))
+        _RUNNING.add(self.task)  # the loop holds tasks weakly; a stream its client left still runs to its end
+        self.task.add_done_callback(_RUNNING.discard)
+
+    def _put(self, item) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the server shut down meanwhile: nobody is left to read it
+            self.stopped.set()
+
+    def _produce(self) -> None:
+        try:
+            for event in self.assistant.stream(self.request):
+                if self.stopped.is_set():
+                    return
+                self._put(event)
+        except Exception as exc:  # noqa: BLE001 - handed to the event loop, reported in the protocol's shape
+            self._put(exc)
+        finally:
+            self._put(DONE)
+
+    async def next(self):
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.stopped.set()
+        if not self.task.done():
+            self.task.cancel()  # only a wait for a slot is cancelled; a running thread ends at its next event
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+def error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
+            "param": None,
+            "code": code,
+        }
+    }
+
+
+async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncIterator[bytes]:
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+        return sse(
+            {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": MODEL_ID,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                **extra,
+            }
+        )
+
+    # Whitespace around the pieces is held back until more text follows, so that the streamed content is
+    # exactly the plain reply's (the answer text is stripped).
+    pending, sent_text = "", False
+    try:
+        event = first
+        yield chunk({"role": "assistant", "content": ""})
+        while not isinstance(event, _Done):
+            if isinstance(event, Delta):
+                text = pending + event.text if sent_text else event.text.lstrip()
+                shown = text.rstrip()
+                sent_text = sent_text or bool(shown)
+                pending = text[len(shown) :]
+                if shown:
+                    yield chunk({"content": shown})
+            elif isinstance(event, Answer):
+                tail = tail_text(event)
+                if tail:
+                    yield chunk({"content": tail})
+                yield chunk({}, finish_reason(event), kilde=kilde_field(event))
+            elif isinstance(event, Exception):
+                # Headers are sent: the error goes in the stream, as OpenAI's servers do; clients raise it.
+                status, code = status_of_error(event)
+                message = (
+                    str(event)
+                    if isinstance(event, KildeError)
+                    else "Internal error; the server log has the details."
+                )
+                yield sse(error_body(status, code, message))
+                return
+            event = await stream.next()
+        if include_usage:
+            yield sse(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": MODEL_ID,
+                    "choices": [],
+                    "usage": None,
+                }
+            )
+        yield sse("[DONE]")
+    finally:
+        stream.close()
+
+
+def status_of_error(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, KildeError):
+        from ui.server import status_of
+
+        return status_of(exc)
+    return 500, "internal_error"
+
+
+def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
+    router = APIRouter(tags=["openai"])
+
+    @router.get("/v1/models", summary="OpenAI-compatible: the one model, `kilde`")
+    def models() -> dict:
+        return {"object": "list", "data": [model_card()]}
+
+    @router.get("/v1/models/{model}", summary="OpenAI-compatible: one model")
+    def model(model: str) -> dict:
+        if model != MODEL_ID:
+            raise ModelNotFound("model", f"no model {model[:80]!r}; this server has one model, {MODEL_ID!r}")
+        return model_card()
+
+    @router.post(
+        "/v1/chat/completions",
+        response_model=None,
+        summary="OpenAI-compatible chat: the cited answer to the last user message",
+    )
+    async def chat(body: ChatIn, request: Request):
+        retry_after = limiter.check(client_key(request))  # first, as in /api/ask: a bad request counts too
+        if retry_after is not None:
+            raise RateLimited(limiter.per_minute, retry_after)
+        ask_request = assistant.validate(ask_request_of(body))
+        stream = AnswerStream(assistant, ask_request, slots)
+        if not body.stream:
+            answer = None
+            try:
+                while not isinstance(event := await stream.next(), _Done):
+                    if isinstance(event, Exception):
+                        raise event
+                    if isinstance(event, Answer):
+                        answer = event
+            finally:
+                stream.close()
+            return JSONResponse(completion(answer))
+        # The response starts with the first event, so an error before any answer text (an index that
+        # went missing, say) is still a plain HTTP error with its status, not a broken stream.
+        first = await stream.next()
+        if isinstance(first, Exception):
+            stream.close()
+            raise first
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        return StreamingResponse(
+            chunks(stream, first, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/v1/chat/completions", include_in_schema=False)
+    def chat_needs_post() -> JSONResponse:
+        return JSONResponse(
+            error_body(405, "method_not_allowed", "Use POST /v1/chat/completions."),
+            status_code=405,
+            headers={"Allow": "POST"},
+        )
+
+    @router.api_route(
+        "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    def unknown(path: str) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                404,
+                "not_found",
+                f"No route /v1/{path[:80]}; Kilde serves /v1/chat/completions and /v1/models.",
+            ),
+            status_code=404,
+        )
+
+    return router
+
+
+def model_card() -> dict:
+    return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kilde"}
+
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    503: "api_error",
+}
+
+
+class OpenAIErrors:
+    """ASGI middleware (outside `Gate`): an error response under /v1/ in Kilde's shape `{"error": code,
+    "message": text}` is rewritten into OpenAI's, so the `openai` client raises its typed errors with
+    Kilde's message (`BadRequestError`, `PermissionDeniedError`, `RateLimitError`, …). A request-validation
+    error (422) becomes a 400, as OpenAI reports invalid parameters."""
+
+    def __init__(self, app, prefix: str = "/v1/"):
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        body = bytearray()
+
+        async def rewrite(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if message["status"] < 400:
+                    await send(message)
+                    return
+                start = message
+                return
+            if start is None:
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            status, payload = rewritten(start["status"], bytes(body))
+            headers = [
+                (k, v)
+                for k, v in start.get("headers", [])
+                if k.lower() not in (b"content-length", b"content-type")
+            ]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+            await send({**start, "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        await self.app(scope, receive, rewrite)
+
+
+def rewritten(status: int, body: bytes) -> tuple[int, bytes]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return status, body  # already OpenAI's shape
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        code, message = data["error"], str(data.get("message") or data["error"])
+    else:
+        code, message = "error", body.decode("utf-8", "replace")[:500] or f"HTTP {status}"
+    if status == 422:
+        status = 400
+    out = error_body(status, code, message)
+    if isinstance(data, dict) and data.get("details"):
+        out["error"]["param"] = data["details"][0].get("field")
+    return status, json.dumps(out, ensure_ascii=False).encode()

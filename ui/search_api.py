@@ -1,0 +1,77 @@
+"""`POST /api/search`: Kilde's hybrid retrieval without an answer, for `KildeHTTPRetriever` and other tools.
+
+It runs under the same rules as `/api/ask`: the `Gate` middleware (origin, auth mode), the per-client rate
+limit (a search counts as a question) and the shared concurrency slots.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.answering.assistant import Assistant
+from assistant.core.types import Filters
+from assistant.langchain_retriever import MAX_K, check_query, passage_of
+from ui.api import ERRORS, FiltersIn, RateLimited, filters_from
+from ui.security import RateLimiter, client_key
+
+
+class SearchIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"query": "Article 4 mutual defence", "k": 5, "filters": {"since": "2024-01-01"}}]
+        },
+    )
+    query: str = Field(description="1 to 2000 characters")
+    k: int = Field(5, ge=1, le=MAX_K)
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    retriever: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
+class PassageOut(BaseModel):
+    chunk_id: str
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    language: str
+    start: int = Field(description="offset of the passage in the article text (GET /api/articles/{id})")
+    end: int
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+    text: str
+
+
+class SearchOut(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+def search_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/api/search",
+        response_model=SearchOut,
+        tags=["search"],
+        responses=ERRORS,
+        summary="The passages hybrid retrieval finds for a query, with offsets into their articles",
+    )
+    async def search(body: SearchIn, request: Request) -> dict:
+        retry_after = limiter.check(client_key(request))
+        if retry_after is not None:
+            raise RateLimited(limiter.per_minute, retry_after)
+        query, k = check_query(body.query, body.k)
+        filters: Filters = filters_from(body.filters)
+        retrieval = await anyio.to_thread.run_sync(
+            assistant.retriever.retrieve, query, k, filters, body.retriever, limiter=slots
+        )
+        return {"query": query, "passages": [passage_of(hit) for hit in retrieval.hits]}
+
+    return router
