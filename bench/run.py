@@ -174,6 +174,7 @@ def main() -> None:
     (RESULTS / "baseline.json").write_text(json.dumps(baseline, indent=1))
     durations["typical-app baseline"] = time.perf_counter() - t0
 
+    durations["start-up of the kilde command"] = step("start-up", ["bench.startup", "--data-dir", str(base)])
     if not args.skip_load:
         durations["16 concurrent clients"] = step("concurrency", ["bench.load", "--data-dir", str(base)])
     durations["total"] = time.perf_counter() - t_start
