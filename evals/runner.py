@@ -134,6 +134,11 @@ def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int
         best_dense = deeper.best_dense if deeper.query_vector is not None else None
         ranked = [{"chunk_id": h.chunk.id, "article_id": h.chunk.article_id, "text": h.chunk.text,
                    "dense_score": h.dense_score, "lexical_score": h.lexical_score} for h in deeper.hits]
+        used = [c["chunk_id"] for c in answer["retrieved"]]
+        if [c["chunk_id"] for c in ranked[:len(used)]] != used:
+            # A follow-up is ranked from two searches: score the passages the answerer was given, in
+            # their order, then the deeper ranking's others.
+            ranked = [*answer["retrieved"], *(c for c in ranked if c["chunk_id"] not in used)][:DEPTH]
     metrics = score_item(item, answer, ranked)
     shown = {c["chunk_id"] for c in answer["retrieved"]}
     record.update(

@@ -14,7 +14,7 @@ from dataclasses import replace
 from langchain_core.runnables import RunnableLambda
 
 from assistant.answering.answers import fallback_notice, not_found, stream_words
-from assistant.answering.condense import Condenser, condense_extractive, fuse_follow_up
+from assistant.answering.condense import Condenser, condense_extractive, follow_up_focus, fuse_follow_up
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.retrieval import HybridRetriever, Retrieval
@@ -118,9 +118,10 @@ class Assistant:
         if condensed.standalone != request.question and self.condenser is None:
             # The extractive rule glued names to a follow-up: its own words get a say of their own, and
             # the sentence quoted must answer them, not the history.
+            focus = follow_up_focus(request.question, request.history)
             searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
-            own = self.retriever.retrieve(request.question, 2 * k, request.filters, mode)
-            retrieval, focus = fuse_follow_up(searched, own, k), request.question
+            own = self.retriever.retrieve(focus, 2 * k, request.filters, mode)
+            retrieval = fuse_follow_up(searched, own, k)
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000

@@ -2,9 +2,10 @@
 
 Without a language model the rule is: a question stands alone unless it refers back ("and …?",
 "what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", or only a few words). A
-follow-up is searched with its own words first, followed by the names and numbers of the previous
-question, so the follow-up's words stay in charge ("And how did Japan react?" after a question about
-Article 4 searches "And how did Japan react? Article 4", not the Article 4 question again)."""
+follow-up is searched with its own words first, then the previous question, fused with a search for its
+own words alone; the sentence quoted must answer the follow-up (its words plus the previous question's
+names and numbers) and is never one the previous answer quoted. So "And how did Japan react?" after the
+Article 4 question quotes Japan's reaction, not Article 4 again."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from assistant.answering.retrieval import Retrieval
-from assistant.core.types import Hit, Turn
+from assistant.core.types import Turn
 
 
 class Condenser(Protocol):
@@ -28,7 +29,8 @@ _BACK_REFERENCE = re.compile(
     r"\b(he|him|his|she|her|hers|it|its|they|them|their|theirs|there|those|these|"
     r"han|ham|hans|hun|henne|hennes|dem|deres|dette|disse|der|dit|da)\b"
     r"|\b(that|this)\W*$|\bthat (article|one|treaty|pact|agreement|deal|country|company|club|film|law)\b"
-    r"|\b(ble|var|er|blir)\s+(den|de)\s+\w+\W*$|\b(av|med|om|for|til)\s+det\b", re.IGNORECASE)
+    r"|\b(ble|var|er|blir)\s+(den|de)\s+\w+\W*$|\b(av|med|om|for|til)\s+det\b"
+    r"|\b(vant|har|hadde|fikk|gjorde|sa|kom|er|var)\s+(de|det)\b(?!\s+\w+e\b)", re.IGNORECASE)
 _WORD = re.compile(r"\w[\w'’-]*")
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
 _NUMBER = re.compile(r"\b\d[\d.,]*\b")
@@ -57,29 +59,36 @@ def salient_terms(text: str) -> list[str]:
 
 
 def condense_extractive(question: str, history: Sequence[Turn]) -> str:
-    """A standalone question as it is; a follow-up with the previous question's names and numbers
-    (of the last user turn that has any) after its own words."""
+    """A standalone question as it is; a follow-up first in its own words, then the previous question
+    (the last user turn), which names what the follow-up refers back to."""
     if not refers_back(question):
         return question
-    asked = set(t.lower() for t in salient_terms(question))
-    for turn in reversed([t for t in history if t.role == "user"]):
-        carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
-        if carried:
-            return f"{question} {' '.join(carried)}"
     previous = [t.content for t in history if t.role == "user"][-1:]
     return " ".join([question, *previous]) if previous else question
 
 
+def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
+    """What the quoted sentence must answer: the follow-up, with the names and numbers of the last user
+    turn that has any (so "he" can still be matched to a sentence about Svindal)."""
+    asked = {t.lower() for t in salient_terms(question)}
+    for turn in reversed([t for t in history if t.role == "user"]):
+        carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
+        if carried:
+            return f"{question} {' '.join(carried)}"
+    return question
+
+
 def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60) -> Retrieval:
-    """A follow-up's passages: those ranked well both as searched (with the history's names) and by the
-    follow-up's own words. The own words' query vector is kept, so the sentence picked answers the
-    follow-up rather than the history; answerability keeps the searched question's dense score."""
-    scores: dict[str, float] = {}
-    by_id: dict[str, Hit] = {}
-    for ranking in (searched.hits, own.hits):
-        for rank, hit in enumerate(ranking):
-            scores[hit.chunk.id] = scores.get(hit.chunk.id, 0.0) + 1.0 / (rrf_k + rank + 1)
-            by_id.setdefault(hit.chunk.id, hit)
+    """A follow-up's passages: those found as searched (with what it refers back to), reordered by how
+    well the follow-up's own words (with the names it refers to: `follow_up_focus`) rank them, so a
+    passage of the right article that answers the new question comes before the one that answered the
+    previous question. The own words' query vector chooses the sentence; answerability keeps the
+    searched question's dense score."""
+    own_rank = {hit.chunk.id: rank for rank, hit in enumerate(own.hits)}
+    scores = {hit.chunk.id: 1.0 / (rrf_k + rank + 1) + (1.0 / (rrf_k + own_rank[hit.chunk.id] + 1)
+                                                      if hit.chunk.id in own_rank else 0.0)
+              for rank, hit in enumerate(searched.hits)}
+    by_id = {hit.chunk.id: hit for hit in searched.hits}
     ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     hits = tuple(replace(by_id[cid], score=scores[cid]) for cid in ranked)
     timings = {f"searched.{n}": v for n, v in searched.timings_ms.items()}

@@ -106,7 +106,11 @@ class ExtractiveAnswerer:
     def answer_context(self, context: AnswerContext) -> Answer:
         t0 = time.perf_counter()
         retrieval = context.retrieval
-        extract = self.answer(context.answer_question, retrieval.hits, retrieval.query_vector, context.language)
+        # A follow-up asks for something new: the sentences the previous answer quoted are not quoted again.
+        previous = [t.content for t in context.request.history if t.role == "assistant"][-1:]
+        avoid = previous[0] if previous and context.focus else ""
+        extract = self.answer(context.answer_question, retrieval.hits, retrieval.query_vector, context.language,
+                              avoid=avoid)
         if not extract.citations:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
             return not_found(context, self.name)
@@ -152,8 +156,8 @@ class ExtractiveAnswerer:
         return sorted(out, key=lambda c: -c.score)
 
     def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
-               language: str | None = None) -> Extract:
-        ranked = self.candidates(question, hits, query_vector, language)
+               language: str | None = None, avoid: str = "") -> Extract:
+        ranked = [c for c in self.candidates(question, hits, query_vector, language) if not avoid or c.text not in avoid]
         if not ranked:
             return Extract("", (), ())
         chosen = [ranked[0]]
