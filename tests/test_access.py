@@ -370,7 +370,7 @@ def test_session_cookie_is_secure_only_behind_a_trusted_https_proxy():
 
 
 def test_an_idle_session_expires():
-    from ui.security import SessionStore
+    from ui.sessions import SessionStore
 
     now = [0.0]
     store = SessionStore(idle_s=60, clock=lambda: now[0])

@@ -196,8 +196,8 @@ class InProcess:
     def __init__(self, settings, assistant):
         import uvicorn
 
+        from ui.limits import RateLimiter
         from ui.mcp_server import build_mcp, mcp_http_app
-        from ui.security import RateLimiter
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from assistant.answering.support import SupportChecker, names, numbers
+from assistant.answering.support import names, numbers
 from assistant.build import build_support_checker
 from assistant.core.config import CALIBRATION_FILE, Settings
 from evals import support_eval

@@ -12,7 +12,7 @@ import pytest
 from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
 from ui.feedback import FeedbackLog
 from ui.handlers import ChatHandlers, ChatSession
-from ui.security import RateLimiter
+from ui.limits import RateLimiter
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from assistant.core.config import Settings
 from assistant.core.types import Answer, Article, Citation
 from ui import render
 from ui.i18n import from_accept_language, normalise_language, t
-from ui.security import CLIENT_KEY, Gate, RateLimiter, address_in
+from ui.limits import RateLimiter
+from ui.network import address_in
+from ui.security import CLIENT_KEY, Gate
 
 
 def echo(request):

@@ -19,7 +19,8 @@ from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, IndexMissingError
 from assistant.core.types import Filters, Turn
-from ui.security import RateLimiter, client_key
+from ui.limits import RateLimiter
+from ui.security import client_key
 
 
 class TurnIn(BaseModel):

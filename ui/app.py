@@ -20,7 +20,7 @@ from ui import render
 from ui.feedback import FeedbackLog
 from ui.handlers import ChatHandlers, fb_label_html, header_html, language_choices, source_choices
 from ui.i18n import DEFAULT_LANGUAGE, t
-from ui.security import RateLimiter
+from ui.limits import RateLimiter
 
 STATIC = Path(__file__).with_name("static")
 CSS_PATH = STATIC / "kilde.css"

@@ -16,7 +16,8 @@ from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
 from ui.i18n import from_accept_language, normalise_language, t
-from ui.security import RateLimiter, client_key
+from ui.limits import RateLimiter
+from ui.security import client_key
 
 STREAM_INTERVAL_S = 0.05  # at most ~20 screen updates a second while an answer streams
 

@@ -87,7 +87,7 @@ def build_mcp(
 ):
     from ui.api import RateLimited
     from ui.openai_api import tail_text
-    from ui.security import CLIENT_KEY
+    from ui.security import client_key
 
     slots = slots or anyio.CapacityLimiter(max(1, settings.ui_concurrency))
 
@@ -117,8 +117,7 @@ def build_mcp(
         if limiter is None:
             return
         request = getattr(ctx.request_context, "request", None)
-        scope = getattr(request, "scope", None) or {}
-        key = (scope.get("state") or {}).get(CLIENT_KEY) or "mcp:stdio"
+        key = client_key(request) if request is not None else "mcp:stdio"
         retry_after = limiter.check(key)
         if retry_after is not None:
             raise ToolError(str(RateLimited(limiter.per_minute, retry_after)))
@@ -208,7 +207,8 @@ def build_mcp(
 
 def mcp_http_app(server, settings: Settings):
     """The streamable-HTTP app behind Kilde's `Gate`."""
-    from ui.security import Gate, SessionStore
+    from ui.security import Gate
+    from ui.sessions import SessionStore
 
     return Gate(
         server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host),
@@ -220,7 +220,7 @@ def mcp_http_app(server, settings: Settings):
 def run(settings: Settings, transport: str) -> int:
     """Build the assistant (nothing may reach stdout but the protocol), then serve until the client leaves."""
     from assistant.build import build_assistant
-    from ui.security import RateLimiter
+    from ui.limits import RateLimiter
 
     if transport != "stdio":
         from ui.server import check_binding, check_port_free

@@ -33,7 +33,8 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Answer, Filters, Turn
 from ui.api import FiltersIn, NotFound, RateLimited, filters_from
-from ui.security import RateLimiter, client_key
+from ui.limits import RateLimiter
+from ui.security import client_key
 
 MODEL_ID = "kilde"
 MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns

@@ -16,7 +16,8 @@ from assistant.answering.assistant import Assistant
 from assistant.core.types import Filters
 from assistant.langchain_retriever import MAX_K, check_query, passage_of
 from ui.api import ERRORS, FiltersIn, RateLimited, filters_from
-from ui.security import RateLimiter, client_key
+from ui.limits import RateLimiter
+from ui.security import client_key
 
 
 class SearchIn(BaseModel):

@@ -1,4 +1,4 @@
-"""The HTTP edge: auth modes, allowed origins, security headers and the per-client rate limit.
+"""The HTTP edge's gate: auth modes, allowed origins, security headers and who is asking.
 
 One ASGI middleware (`Gate`) runs in front of both the API and the mounted Gradio apps, so every face
 gets the same rules. It never sends a secret to the browser: the session cookie is an opaque random id
@@ -7,27 +7,18 @@ kept server-side, and in proxy mode the user name comes from a header set by a t
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers, MutableHeaders
 
 from assistant.core.config import Settings
+from ui.network import address_in, ip_key, is_loopback
+from ui.sessions import SESSION_COOKIE, SESSION_IDLE_S, SessionStore, cookies_of
 
-SESSION_COOKIE = "kilde_session"
-SESSION_IDLE_S = 12 * 3600
 OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
 CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
-
-
-def ip_key(host: str | None) -> str:
-    return f"ip:{host or '?'}"
 
 
 def client_key(request) -> str:
@@ -39,39 +30,13 @@ def client_key(request) -> str:
     if key:
         return str(key)
     return ip_key(getattr(getattr(request, "client", None), "host", None))
+
+
 # Gradio routes that make the server fetch a URL named in the request: `file=<url>` streams a remote file and
 # `proxy=<url>` relays one. Kilde shows no remote files, so they are refused: the server fetches nothing a
 # visitor names (Gradio's own guard still resolves the host and may ask dns.google about it).
 FETCHING_PATH = re.compile(r"/gradio_api/(?:proxy=|file[=/]+\s*(?:[a-z][a-z0-9+.-]*:|//))", re.IGNORECASE)
 MAX_GRADIO_BODY = 1 << 20  # the chat posts a question and a few filters; no uploads are accepted
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def address_in(host: str | None, networks: tuple[str, ...]) -> bool:
-    """Is `host` one of `networks` (addresses or CIDR blocks such as 10.0.0.0/8)?"""
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host in networks
-    for item in networks:
-        try:
-            if address in ipaddress.ip_network(item, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 def allowed_origins(settings: Settings) -> tuple[str, ...]:
@@ -92,61 +57,6 @@ def security_headers(settings: Settings) -> list[tuple[str, str]]:
     if not settings.allowed_origins:
         headers.append(("x-frame-options", "SAMEORIGIN"))
     return headers
-
-
-class RateLimiter:
-    """A sliding one-minute window of questions per client key. Thread-safe; lives in the app, not the module."""
-
-    def __init__(self, per_minute: int, clock=time.monotonic):
-        self.per_minute = per_minute
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key: str) -> int | None:
-        """Record a question from `key`; None if allowed, else the seconds until the next one is."""
-        if self.per_minute <= 0:
-            return None
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= 60.0:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, int(60.0 - (now - hits[0])) + 1)
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= 60.0]:
-                    del self._hits[k]
-            return None
-
-
-class SessionStore:
-    """Opaque server-side sessions for auth mode `session`."""
-
-    def __init__(self, idle_s: float = SESSION_IDLE_S, clock=time.monotonic):
-        self.idle_s = idle_s
-        self.clock = clock
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def new(self) -> str:
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._seen[token] = self.clock()
-        return token
-
-    def touch(self, token: str | None) -> bool:
-        if not token:
-            return False
-        now = self.clock()
-        with self._lock:
-            seen = self._seen.get(token)
-            if seen is None or now - seen > self.idle_s:
-                self._seen.pop(token, None)
-                return False
-            self._seen[token] = now
-            return True
 
 
 @dataclass(frozen=True)
@@ -179,15 +89,6 @@ def names_a_file(body: bytes) -> bool:
         elif isinstance(value, list):
             stack.extend(value)
     return False
-
-
-def cookies_of(headers: Headers) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in headers.get("cookie", "").split(";"):
-        if "=" in part:
-            name, value = part.split("=", 1)
-            out[name.strip()] = value.strip()
-    return out
 
 
 class Gate:

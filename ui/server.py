@@ -35,9 +35,12 @@ from assistant.core.errors import (
 from ui.api import NotFound, RateLimited, api_router, ask_slots
 from ui.app import CSS_PATH, build_app, theme
 from ui.feedback import FeedbackLog
+from ui.limits import RateLimiter
+from ui.network import is_loopback
 from ui.openai_api import OpenAIErrors, openai_router
 from ui.search_api import search_router
-from ui.security import Gate, RateLimiter, SessionStore, allowed_origins, is_loopback
+from ui.security import Gate, allowed_origins
+from ui.sessions import SessionStore
 from ui.widget import build_widget
 
 log = logging.getLogger("kilde.ui")
