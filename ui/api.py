@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
-from assistant.core.errors import BadInputError, IndexMissingError
+from assistant.core.errors import BackendError, BadInputError, ConfigError, IndexMissingError, KildeError, StoreBusyError
 from assistant.core.types import Filters, Turn
 from ui.limits import RateLimiter
 from ui.security import client_key
@@ -111,6 +111,22 @@ class RateLimited(BadInputError):
 
 class NotFound(BadInputError):
     """No such article."""
+
+
+def status_of(exc: KildeError) -> tuple[int, str]:
+    if isinstance(exc, RateLimited):
+        return 429, "rate_limited"
+    if isinstance(exc, NotFound):
+        return 404, "not_found"
+    if isinstance(exc, BadInputError):
+        return 400, "bad_request"
+    if isinstance(exc, (IndexMissingError, StoreBusyError)):
+        return 503, "not_ready"
+    if isinstance(exc, BackendError):
+        return 502, "backend_error"
+    if isinstance(exc, ConfigError):
+        return 500, "config_error"
+    return 500, "error"
 
 
 def filters_from(body: FiltersIn) -> Filters:

@@ -32,7 +32,7 @@ from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Answer, Filters, Turn
-from ui.api import FiltersIn, NotFound, RateLimited, filters_from
+from ui.api import FiltersIn, NotFound, RateLimited, filters_from, status_of
 from ui.limits import RateLimiter
 from ui.security import client_key
 
@@ -305,8 +305,6 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
 
 def status_of_error(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, KildeError):
-        from ui.server import status_of
-
         return status_of(exc)
     return 500, "internal_error"
 

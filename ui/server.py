@@ -25,14 +25,10 @@ from starlette.middleware.cors import CORSMiddleware
 from assistant.answering.assistant import Assistant
 from assistant.core.config import Settings
 from assistant.core.errors import (
-    BackendError,
-    BadInputError,
     ConfigError,
-    IndexMissingError,
     KildeError,
-    StoreBusyError,
 )
-from ui.api import NotFound, RateLimited, api_router, ask_slots
+from ui.api import RateLimited, api_router, ask_slots, status_of
 from ui.app import CSS_PATH, build_app, theme
 from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
@@ -56,22 +52,6 @@ def _version() -> str:
 
 def error_response(status: int, error: str, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
-
-
-def status_of(exc: KildeError) -> tuple[int, str]:
-    if isinstance(exc, RateLimited):
-        return 429, "rate_limited"
-    if isinstance(exc, NotFound):
-        return 404, "not_found"
-    if isinstance(exc, BadInputError):
-        return 400, "bad_request"
-    if isinstance(exc, (IndexMissingError, StoreBusyError)):
-        return 503, "not_ready"
-    if isinstance(exc, BackendError):
-        return 502, "backend_error"
-    if isinstance(exc, ConfigError):
-        return 500, "config_error"
-    return 500, "error"
 
 
 def validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
