@@ -41,7 +41,9 @@ from pathlib import Path
 
 from assistant.build import lexical_root
 from assistant.core.config import resolve_settings
-from tests.index_snapshot import HNSW_LOAD_ERROR, KILDE, differences, snapshot, write_crash_corpus
+from assistant.testing.corpus import write_small_corpus as write_crash_corpus
+from assistant.testing.servers import KILDE
+from assistant.testing.snapshots import HNSW_LOAD_ERROR, differences, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_BATCHES = Path(__file__).with_name("crash_trials_small_batches.toml")

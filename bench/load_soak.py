@@ -184,7 +184,7 @@ def rss_at(samples: list[tuple[float, float]], t: float) -> float:
 
 def run_soak(args, work: Path) -> tuple[str, bool, dict]:
     from assistant.indexes.store import ChromaStore
-    from tests.servers import chroma_server
+    from assistant.testing.servers import chroma_server
 
     if args.data_dir:
         shutil.copytree(args.data_dir / "chroma", work / "chroma")

@@ -439,7 +439,7 @@ def kilde(args: list[str], env: dict[str, str], timeout_s: float = 3600) -> dict
 
 def start_server(data_dir: Path, log: Path, **env: str):
     from assistant.core.config import resolve_settings
-    from tests.browser.support import KildeProcess
+    from assistant.testing.servers import KildeProcess
 
     return KildeProcess(resolve_settings({"data_dir": data_dir}), log, KILDE_RATE_LIMIT="0", **CHILD_ENV,
                         **env).start(timeout=600)

@@ -159,7 +159,7 @@ def measure_in_subprocess(data_dir: Path, chroma_url: str | None, questions: int
 
 
 def with_chroma_server(data_dir: Path, fn):
-    from tests.servers import free_port, stop, wait_http
+    from assistant.testing.servers import free_port, stop, wait_http
 
     port = free_port()
     chroma = str(Path(sys.executable).with_name("chroma"))
@@ -176,7 +176,7 @@ def serve_rss(data_dir: Path, questions: int = 20) -> dict:
     """RSS of a real `kilde serve` process on the store after it answered `questions` questions."""
     import httpx
 
-    from tests.servers import free_port, stop, wait_http
+    from assistant.testing.servers import free_port, stop, wait_http
 
     port = free_port()
     env = {**os.environ, "KILDE_DATA_DIR": str(data_dir), "KILDE_RATE_LIMIT": "100000",

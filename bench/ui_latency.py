@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.support import CHROMIUM_ARGS, KildeProcess
+from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess
 
 TARGET_P95_S = 1.0
 

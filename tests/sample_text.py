@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from ingest.cleaning import clean_lines
 from assistant.core.sentences import sentence_spans
-from tests.conftest import NORQUAD_NEWS
+from assistant.testing.corpus import NORQUAD_NEWS
+from ingest.cleaning import clean_lines
 
 ENGLISH = (
     "The ferry operator will raise fares on all of its six routes from the first of April.",

@@ -20,33 +20,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.browser.support import ROOT, ThreadServer, ensure_ui_index
-from tests.conftest import SEED_ID
+from assistant.testing.corpus import ROOT, SEED_ID
 
 pytestmark = pytest.mark.integration
 
 GRADIO_STATIC = Path(gradio.__file__).parent / "templates"
-
-
-@pytest.fixture(scope="module")
-def ui_index(tmp_path_factory, built_index, embedder):
-    return ensure_ui_index(tmp_path_factory, built_index, embedder)
-
-
-@pytest.fixture(scope="module")
-def ui_assistant(ui_index, embedder):
-    from assistant.build import build_assistant
-
-    return build_assistant(ui_index, embedder=embedder)
-
-
-@pytest.fixture(scope="module")
-def api(ui_index, ui_assistant):
-    from ui.server import create_app
-
-    server = ThreadServer(create_app(ui_index.replace(rate_limit_per_minute=1000), ui_assistant)).start()
-    yield server
-    server.stop()
 
 
 def raw_get(port: int, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.support import ROOT, ThreadServer, ensure_ui_index
-from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
+from assistant.testing.servers import KILDE, ThreadServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def ui_index(tmp_path_factory, built_index, embedder):
-    return ensure_ui_index(tmp_path_factory, built_index, embedder)
-
-
-@pytest.fixture(scope="session")
-def ui_assistant(ui_index, embedder):
-    from assistant.build import build_assistant
-
-    return build_assistant(ui_index, embedder=embedder)
-
-
-@pytest.fixture(scope="session")
-def api(ui_index, ui_assistant):
-    from ui.server import create_app
-
-    server = ThreadServer(create_app(ui_index.replace(rate_limit_per_minute=1000), ui_assistant)).start()
-    yield server
-    server.stop()
 
 
 def no_leak(response: httpx.Response) -> None:
@@ -48,7 +25,7 @@ def test_ask_returns_the_json_of_kilde_ask(api, ui_index):
     response = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
     assert response.status_code == 200
     got = response.json()
-    cli = subprocess.run([str(Path(sys.executable).with_name("kilde")), "ask", DEMO_QUESTION_EN, "--json"],
+    cli = subprocess.run([KILDE, "ask", DEMO_QUESTION_EN, "--json"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
                          env={"PATH": "/usr/bin:/bin", "KILDE_DATA_DIR": str(ui_index.data_dir),
                               "KILDE_CACHE_DIR": str(ui_index.cache_dir), "HOME": str(ui_index.cache_dir),

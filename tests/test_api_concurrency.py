@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.browser.support import ThreadServer
-from tests.conftest import DEMO_QUESTION_EN
+from assistant.testing.corpus import DEMO_QUESTION_EN
+from assistant.testing.servers import ThreadServer
 
 pytestmark = pytest.mark.integration
 

@@ -9,22 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.core.errors import ConfigError
-from assistant.core.tokens import get_encoding
+from assistant.core.sentences import sentence_spans
+from assistant.testing.corpus import SEED
 from ingest.articles import make_article
 from ingest.chunking import Chunker
 from ingest.loaders import load_file
-from assistant.core.sentences import sentence_spans
-from tests.conftest import SEED
 
 WORDS = ["Nord-Korea", "avtalen", "Putin", "sa", "at", "det", "er", "1961", "«sitat»", "–", "bl.a.", "kl.", "14",
          "Artikkel", "4", "FN-pakten", "ærlig", "går", "Hello", "world", "x" * 60, "e.g.", "Dr.", "USA"]
 paragraph = st.lists(st.sampled_from(WORDS), min_size=1, max_size=120).map(" ".join)
 body = st.lists(paragraph, min_size=1, max_size=12).map("\n".join)
-
-
-@pytest.fixture(scope="module")
-def encoding(tiktoken_cache):
-    return get_encoding("cl100k_base", tiktoken_cache)
 
 
 def _check(chunker, article):

@@ -4,14 +4,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
-
-KILDE = str(Path(sys.executable).with_name("kilde"))
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.servers import KILDE
 
 
 def _offline_capable() -> bool:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
-from tests.index_snapshot import HNSW_LOAD_ERROR, KILDE, differences, snapshot
+from assistant.testing.corpus import make_settings
+from assistant.testing.servers import KILDE
+from assistant.testing.snapshots import HNSW_LOAD_ERROR, differences, snapshot
 
 
 def kill_during_ingest(corpus: Path, env: dict, delay_s: float) -> int:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from assistant.testing.corpus import make_settings
 from evals.ci import THRESHOLDS, check_thresholds, run_ci
-from tests.conftest import make_settings
 
 
 def test_threshold_check_reports_floors_ceilings_and_missing_rows():

@@ -8,22 +8,9 @@ from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
 from assistant.answering.support import check_quotes
 from assistant.build import build_support_checker
 from assistant.core.config import Settings
-from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.core.sentences import sentence_spans
-
-
-class CountingEmbedder:
-    def __init__(self, inner):
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self.passages = 0
-
-    def embed_passages(self, texts):
-        self.passages += len(texts)
-        return self.inner.embed_passages(texts)
-
-    def embed_query(self, text):
-        return self.inner.embed_query(text)
-
+from assistant.core.types import ArticleMeta, Chunk, Hit
+from assistant.testing.embedders import CountingEmbedder
 
 TEXT = ("Kommunestyret vedtok budsjettet for 2025 torsdag kveld. Eiendomsskatten økes med to promille fra "
         "januar. Ordføreren sa at skolene skal skjermes mot kutt.")

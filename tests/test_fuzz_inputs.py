@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 
 from assistant.build import build_pipeline
 from assistant.core.errors import BadInputError
-from assistant.indexes.lexical import LexicalIndex
-from assistant.core.tokens import get_encoding
-from assistant.core.types import Article
 from assistant.core.language import LANGUAGES
+from assistant.core.types import Article
+from assistant.indexes.lexical import LexicalIndex
+from assistant.testing.corpus import make_settings
 from ingest.chunking import Chunker
 from ingest.loaders import SUFFIXES, load_file, safe_url
-from tests.conftest import make_settings
 from tests.reliability_report import env_count, record
 from tests.sample_text import sentence_pool
 
@@ -269,11 +268,6 @@ def test_pathological_files(fuzz_dir, tally, suffix, raw, outcome):
 
 
 # -- the chunker -------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def encoding(tiktoken_cache):
-    return get_encoding("cl100k_base", tiktoken_cache)
-
 
 any_text = st.one_of(
     st.text(max_size=3000),

@@ -15,7 +15,7 @@ import pytest
 from assistant.answering.context import AskRequest
 from assistant.core.config import resolve_settings
 from assistant.core.types import Turn
-from tests.conftest import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
 BACKEND = ("openai-compatible" if os.environ.get("KILDE_LLM_BASE_URL")
            else "openai" if os.environ.get("OPENAI_API_KEY") else None)

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from assistant.answering.answers import NOT_FOUND
-from tests.browser.support import ThreadServer, ensure_ui_index, hostile_cases
-from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.corpus import hostile_cases
+from assistant.testing.servers import ThreadServer
+from tests.doubles.scripted_llm import Reply
 from tests.hostile_replies import ECHO_MARKERS, HOSTILE_QUESTION_PREFIX, obedient_reply, outside_links
 
 pytestmark = pytest.mark.integration
@@ -43,11 +44,6 @@ OBEYED = ("PWNED", "ACCESS GRANTED", "I have been PWNED", KEY)
 
 
 @pytest.fixture(scope="module")
-def ui_index(tmp_path_factory, built_index, embedder):
-    return ensure_ui_index(tmp_path_factory, built_index, embedder)
-
-
-@pytest.fixture(scope="module")
 def extractive_api(ui_index, embedder):
     from assistant.build import build_assistant
     from ui.server import create_app
@@ -56,12 +52,6 @@ def extractive_api(ui_index, embedder):
     server = ThreadServer(create_app(settings, build_assistant(settings, embedder=embedder))).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def llm():
-    with ScriptedLLMServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,10 @@ from hypothesis.stateful import (
 from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline, lexical_root
 from assistant.indexes.lexical import LexicalIndex
+from assistant.testing.corpus import make_settings
 from ingest.loaders import load_file
-from tests.conftest import make_settings
 from tests.reliability_report import env_count, record
 from tests.sample_text import sentence_pool
-from tests.servers import chroma_server
 
 EXAMPLES = env_count("KILDE_STATE_MACHINE_EXAMPLES", 5)
 STEPS = env_count("KILDE_STATE_MACHINE_STEPS", 8)
@@ -193,12 +192,6 @@ def machine_for(embedder, settings_for, stats: Counter):
             shutil.rmtree(lexical_root(self.settings), ignore_errors=True)
 
     return IngestMachine
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory):
-    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as url:
-        yield url
 
 
 @pytest.mark.slow

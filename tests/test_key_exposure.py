@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,15 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.support import ROOT, free_port, wait_ready
-from tests.conftest import DEMO_QUESTION_EN
+from assistant.testing.corpus import DEMO_QUESTION_EN, ROOT
+from assistant.testing.servers import KILDE, free_port, wait_ready
 from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KEY = "sk-kilde-DUMMY-0123456789abcdef"
 NEEDLES = (KEY, KEY[-8:])
-KILDE = str(Path(sys.executable).with_name("kilde"))
 CHAT = ["What does Article 4 commit each side to?", "", "", [], [], "en", None]
 
 
@@ -238,8 +236,8 @@ class _EchoesTheKey(BaseHTTPRequestHandler):
 
 def test_an_embedding_endpoint_echoing_the_key_is_redacted():
     """KILDE_EMBEDDER=openai: the endpoint's error reaches the user (API 502, CLI), but not the key."""
-    from assistant.indexes.embeddings import OpenAIEmbedder
     from assistant.core.errors import BackendError
+    from assistant.indexes.embeddings import OpenAIEmbedder
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoesTheKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.errors import BadInputError
 from assistant.core.dates import parse_date
+from assistant.core.errors import BadInputError
+from assistant.testing.corpus import NORQUAD_NEWS, SEED, SEED_ID
 from ingest.cleaning import CleaningRules, clean_text
 from ingest.loaders import decode, discover, load_file, load_paths
-from tests.conftest import NORQUAD_NEWS, SEED, SEED_ID
 
 LEFTOVERS = ("Share", "Les også", "Les mer", "Siste nytt", "Nyhetsartikler generert", "kvalitetssikret")
 

@@ -10,8 +10,9 @@ from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
 from assistant.core.errors import EmbedderMismatchError, StoreBusyError
 from assistant.indexes.lexical import LexicalIndex
+from assistant.testing.corpus import SEED, SEED_ID, make_settings, write_distractors
+from assistant.testing.embedders import ForeignEmbedder
 from ingest.loaders import load_file
-from tests.conftest import SEED, SEED_ID, make_settings, write_distractors
 
 
 @pytest.fixture
@@ -128,8 +129,5 @@ def test_one_writer_at_a_time(settings, embedder, corpus):
 def test_another_embedder_is_refused_with_the_fix(corpus, settings, embedder):
     build_pipeline(settings, embedder=embedder).ingest([corpus / SEED.name])
 
-    class OtherEmbedder:
-        name, dim = "other/model", 384
-
     with pytest.raises(EmbedderMismatchError, match="kilde ingest --reset"):
-        build_assistant(settings, embedder=OtherEmbedder())
+        build_assistant(settings, embedder=ForeignEmbedder())

@@ -3,26 +3,14 @@ hash are skipped, however many of them rank first, and the hits keep the fused o
 
 import numpy as np
 
-from assistant.indexes.lexical import LexicalSide
 from assistant.answering.retrieval import HybridRetriever
-from assistant.indexes.store import ChromaStore
 from assistant.core.types import Chunk, Filters
+from assistant.indexes.lexical import LexicalSide
+from assistant.indexes.store import ChromaStore
+from assistant.testing.embedders import FixedQueryEmbedder
 from ingest.articles import make_article
 
 DIM = 8
-
-
-class FixedQueryEmbedder:
-    """Every question embeds to the first axis, so a chunk's rank is set by its vector alone."""
-
-    name = "fixed"
-    dim = DIM
-
-    def embed_query(self, text):
-        return np.eye(DIM, dtype=np.float32)[0]
-
-    def embed_passages(self, texts):
-        raise AssertionError("retrieval embeds no passages")
 
 
 def _write(store, number: int, similarity: float, committed: bool):
@@ -45,7 +33,7 @@ def test_uncommitted_chunks_ranked_first_are_skipped_and_committed_ones_fill_the
         _write(store, number, 0.99 - number * 0.001, committed=False)
     for number in range(9, 15):
         _write(store, number, 0.90 - number * 0.01, committed=True)
-    retriever = HybridRetriever(FixedQueryEmbedder(), store, LexicalSide(store, tmp_path / "lexical"))
+    retriever = HybridRetriever(FixedQueryEmbedder(DIM), store, LexicalSide(store, tmp_path / "lexical"))
 
     retrieval = retriever.retrieve("Hva skjedde i havna?", k=5, filters=Filters(), mode="dense")
 
@@ -60,6 +48,6 @@ def test_no_hit_comes_from_beyond_the_window(tmp_path):
     for number in range(16):  # the window for k=5 is 15 chunks: all of them half-written
         _write(store, number, 0.99 - number * 0.001, committed=False)
     _write(store, 20, 0.5, committed=True)
-    retriever = HybridRetriever(FixedQueryEmbedder(), store, LexicalSide(store, tmp_path / "lexical"))
+    retriever = HybridRetriever(FixedQueryEmbedder(DIM), store, LexicalSide(store, tmp_path / "lexical"))
 
     assert retriever.retrieve("Hva skjedde i havna?", k=5, filters=Filters(), mode="dense").hits == ()

@@ -4,16 +4,13 @@ writer is answered by a replica that never saw the ingest (docs/scale-out.md).""
 import json
 import os
 import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED, write_distractors
-from tests.servers import chroma_server, free_port, stop, wait_http
+from assistant.testing.corpus import write_small_corpus
+from assistant.testing.servers import KILDE, chroma_server, free_port, stop, wait_http
 
-KILDE = str(Path(sys.executable).with_name("kilde"))
 NEW_ARTICLE = ("4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
                "svevebane fra sentrum til toppen av Lyngfjellet. Banen skal koste 412 millioner kroner og åpne i "
                "2028.\n\nOrdfører Inga Solum sier svevebanen blir et løft for reiselivet i hele regionen.")
@@ -30,10 +27,7 @@ def ask(port: int, question: str) -> dict:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path, tiktoken_cache):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
-    write_distractors(corpus, count=2)
+    corpus = write_small_corpus(tmp_path / "corpus", articles=3)
     base_env = {**os.environ, "KILDE_CACHE_DIR": str(tiktoken_cache), "GRADIO_ANALYTICS_ENABLED": "False"}
 
     with chroma_server(tmp_path / "chroma") as url:

@@ -1,5 +1,5 @@
 from assistant.answering.context import AskRequest
-from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
 
 def test_article4_question_cites_the_article4_paragraph_in_both_languages(assistant):

@@ -4,19 +4,12 @@ import numpy as np
 import pytest
 
 from assistant.core.errors import EmbedderMismatchError, IndexMissingError
-from assistant.indexes.store import ChromaStore
 from assistant.core.types import Chunk, Filters
+from assistant.indexes.store import ChromaStore
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
-from tests.servers import chroma_server
 
 DIM = 8
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory):
-    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as url:
-        yield url
 
 
 @pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration)])

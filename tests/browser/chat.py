@@ -4,6 +4,30 @@ from __future__ import annotations
 
 ANSWERED = ".kilde-bot.kilde-answered, .kilde-bot.kilde-notfound"
 
+# Only Kilde's own markup may appear inside the panels that show archive text.
+OUR_TAGS = {"DIV", "P", "SPAN", "BUTTON", "MARK", "OL", "LI", "BLOCKQUOTE", "ARTICLE", "H3", "Q", "STRONG"}
+PANELS = "#kilde-conversation .kilde-conv, #kilde-sources-panel .kilde-sources, #kilde-article .kilde-article"
+
+INSPECT = """(panels) => {
+  const tags = new Set();
+  for (const panel of document.querySelectorAll(panels)) {
+    for (const el of panel.querySelectorAll('*')) tags.add(el.tagName);
+  }
+  const handlers = [];
+  const urls = [];
+  for (const el of document.querySelectorAll('*')) {
+    for (const attr of el.attributes) {
+      if (attr.name.toLowerCase().startsWith('on')) handlers.push(el.tagName + ' ' + attr.name);
+      const value = attr.value.trim().toLowerCase();
+      if (['href', 'src', 'action', 'data', 'formaction', 'xlink:href'].includes(attr.name.toLowerCase())
+          && (value.startsWith('javascript:') || value.startsWith('data:text/html') || value.includes('evil.example')))
+        urls.push(el.tagName + ' ' + attr.name + '=' + attr.value);
+    }
+  }
+  return {tags: [...tags], handlers, urls, title: document.title, pwned: typeof window.__pwned,
+          base: [...document.querySelectorAll('base')].map(b => b.getAttribute('href'))};
+}"""
+
 
 def open_chat(target, url: str):
     """Load the chat at `url` and wait until it is interactive (works for a page or a frame)."""

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+
 import pytest
 
-from tests.browser.support import (
-    ARTIFACTS,
-    CHROMIUM_ARGS,
-    HostPages,
-    KildeProcess,
-    chromium_path,
-    ensure_ui_index,
-    free_port,
-)
+from assistant.testing.corpus import ROOT
+from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess, chromium_path, free_port
 
 
-@pytest.fixture(scope="session")
-def ui_index(tmp_path_factory, built_index, embedder):
-    return ensure_ui_index(tmp_path_factory, built_index, embedder)
+class HostPages:
+    """The sample host pages (ui/widget.py) served from another loopback port: another origin."""
+
+    def __init__(self, kilde_url: str, port: int | None = None):
+        from ui.widget import host_server
+
+        self.port = port or free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.server = host_server(kilde_url, "127.0.0.1", self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> HostPages:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +38,9 @@ def allowed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def kilde_server(ui_index, allowed_port):
+def kilde_server(ui_index, allowed_port, artifacts):
     """`kilde serve` over the session index; only the allowed host-page origin may embed it."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    server = KildeProcess(ui_index, ARTIFACTS / "kilde-serve.log",
+    server = KildeProcess(ui_index, artifacts / "kilde-serve.log",
                           KILDE_ALLOWED_ORIGINS=f"http://127.0.0.1:{allowed_port}", KILDE_RATE_LIMIT="1000")
     server.start()
     yield server
@@ -81,3 +92,19 @@ def page(browser):
     pg.set_default_timeout(60_000)
     yield pg
     context.close()
+
+
+@pytest.fixture
+def screenshot(artifacts):
+    """`screenshot(page, name)` saves `artifacts/<name>.png`. The tracked docs/img/<name>.png is replaced
+    too only when asked for, with `docs=True` and KILDE_UPDATE_SCREENSHOTS=1 in the environment: a plain
+    test run leaves the checkout as it was."""
+
+    def take(page, name: str, docs: bool = False):
+        path = artifacts / f"{name}.png"
+        page.screenshot(path=str(path))
+        if docs and os.environ.get("KILDE_UPDATE_SCREENSHOTS") == "1":
+            shutil.copyfile(path, ROOT / "docs" / "img" / path.name)
+        return path
+
+    return take

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED_ID
 from tests.browser.chat import ask, last_answer
-from tests.browser.support import ARTIFACTS, ROOT
-from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED_ID
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +21,7 @@ def open_chat(page, server, lang="en"):
     expect(page.locator("#kilde-question")).to_contain_text(label)
 
 
-def test_article4_answer_marker_opens_the_article_at_the_highlighted_quote(page, kilde_server):
+def test_article4_answer_marker_opens_the_article_at_the_highlighted_quote(page, kilde_server, screenshot):
     open_chat(page, kilde_server)
     ask(page, DEMO_QUESTION_EN)
     answer = last_answer(page)
@@ -50,10 +48,7 @@ def test_article4_answer_marker_opens_the_article_at_the_highlighted_quote(page,
     assert highlight.text_content() == article["text"][start:end]
     assert article["text"][start:end].startswith(ARTICLE4_OPENING)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "chat.png"))
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ARTIFACTS / "chat.png", ROOT / "docs" / "img" / "chat.png")
+    screenshot(page, "chat", docs=True)
 
 
 def test_clicking_a_source_opens_its_article(page, kilde_server):

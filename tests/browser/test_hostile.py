@@ -5,37 +5,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.chat import ask, last_answer
-from tests.browser.support import ARTIFACTS, hostile_cases
+from assistant.testing.corpus import hostile_cases
+from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer
 
 pytestmark = pytest.mark.browser
 
-# Only Kilde's own markup may appear inside the panels that show archive text.
-OUR_TAGS = {"DIV", "P", "SPAN", "BUTTON", "MARK", "OL", "LI", "BLOCKQUOTE", "ARTICLE", "H3", "Q", "STRONG"}
-PANELS = "#kilde-conversation .kilde-conv, #kilde-sources-panel .kilde-sources, #kilde-article .kilde-article"
 
-INSPECT = """(panels) => {
-  const tags = new Set();
-  for (const panel of document.querySelectorAll(panels)) {
-    for (const el of panel.querySelectorAll('*')) tags.add(el.tagName);
-  }
-  const handlers = [];
-  const urls = [];
-  for (const el of document.querySelectorAll('*')) {
-    for (const attr of el.attributes) {
-      if (attr.name.toLowerCase().startsWith('on')) handlers.push(el.tagName + ' ' + attr.name);
-      const value = attr.value.trim().toLowerCase();
-      if (['href', 'src', 'action', 'data', 'formaction', 'xlink:href'].includes(attr.name.toLowerCase())
-          && (value.startsWith('javascript:') || value.startsWith('data:text/html') || value.includes('evil.example')))
-        urls.push(el.tagName + ' ' + attr.name + '=' + attr.value);
-    }
-  }
-  return {tags: [...tags], handlers, urls, title: document.title, pwned: typeof window.__pwned,
-          base: [...document.querySelectorAll('base')].map(b => b.getAttribute('href'))};
-}"""
-
-
-def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server):
+def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server, screenshot):
     page.goto(f"{kilde_server.url}/?lang=en")
     expect(page.locator("#kilde-question")).to_contain_text("Your question")
     title = page.title()
@@ -69,7 +45,7 @@ def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server):
     # The attacks were really on the page, as text: the articles were cited and opened.
     assert len(cited) == len(hostile_cases()), f"only {cited} were cited"
     assert not requests, f"the page requested {requests}"
-    page.screenshot(path=str(ARTIFACTS / "hostile.png"))
+    screenshot(page, "hostile")
 
 
 def test_hostile_source_names_in_the_filter_list_are_plain_text(page, kilde_server):

@@ -10,21 +10,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.chat import ask, last_answer
-from tests.browser.support import ThreadServer, hostile_cases
-from tests.browser.test_hostile import INSPECT, OUR_TAGS, PANELS
-from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.corpus import hostile_cases
+from assistant.testing.servers import ThreadServer
+from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer
+from tests.doubles.scripted_llm import Reply
 from tests.hostile_replies import HOSTILE_QUESTION_PREFIX, obedient_reply
 
 pytestmark = pytest.mark.browser
 
 WIDGET_PANELS = PANELS.replace("#kilde-", "#kilde-widget-")
-
-
-@pytest.fixture(scope="module")
-def llm():
-    with ScriptedLLMServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

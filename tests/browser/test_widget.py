@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN
 from tests.browser.chat import ask, last_answer
-from tests.browser.support import ARTIFACTS, ROOT
-from tests.conftest import ARTICLE4_OPENING, DEMO_QUESTION_EN
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +23,7 @@ FETCH_ASK = """async (url) => {
 }"""
 
 
-def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_source(page, host_pages):
+def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_source(page, host_pages, screenshot):
     page.goto(host_pages.origin + "/")
     frame = page.frame_locator("#kilde-embed iframe")
     expect(frame.locator("#kilde-widget-question textarea")).to_be_visible()
@@ -34,15 +31,12 @@ def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_sou
     answer = last_answer(frame)
     expect(answer).to_contain_text("[1]")
     expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(ARTICLE4_OPENING)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "widget.png"))
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ARTIFACTS / "widget.png", ROOT / "docs" / "img" / "widget.png")
+    screenshot(page, "widget", docs=True)
 
     answer.locator("button.kilde-cite[data-n='1']").click()
     expect(frame.locator("#kilde-widget-article #kilde-hl")).to_contain_text(ARTICLE4_OPENING)
     expect(frame.locator("#kilde-widget-article #kilde-hl")).to_be_in_viewport()
-    page.screenshot(path=str(ARTIFACTS / "widget-article.png"))
+    screenshot(page, "widget-article")
 
 
 def test_widget_is_refused_in_a_page_from_an_origin_not_on_the_list(page, foreign_pages, kilde_server):

@@ -1,0 +1,152 @@
+"""Real helper processes on free 127.0.0.1 ports: `chroma run`, `kilde serve`, an ASGI app under uvicorn,
+and Debian's Chromium for Playwright. Nothing here is a mock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from assistant.testing.corpus import ROOT
+
+KILDE = str(Path(sys.executable).with_name("kilde"))
+CHROMA = str(Path(sys.executable).with_name("chroma"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    """Until `url` answers 2xx; fails early if `process` (the server behind it) exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:  # refused, timed out, or an HTTPError such as 503 while starting
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+def wait_ready(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Until Kilde's server at `url` says it is ready (`/readyz` answers 200)."""
+    wait_http(url + "/readyz", timeout, process)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Terminate, then kill if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """`chroma run --host 127.0.0.1` on a free port; yields its URL and stops it afterwards."""
+    port = free_port()
+    log = open(path.parent / f"chroma-{port}.log", "wb")  # noqa: SIM115 - closed in finally, after the process
+    process = subprocess.Popen(
+        [CHROMA, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/v2/heartbeat", process=process)
+        yield url
+    finally:
+        stop(process)
+        log.close()
+
+
+class KildeProcess:
+    """`kilde serve` in a subprocess on a free 127.0.0.1 port, over `settings`' data and cache dirs."""
+
+    def __init__(self, settings, log_path: Path, **env_extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "KILDE_DATA_DIR": str(settings.data_dir),
+            "KILDE_CACHE_DIR": str(settings.cache_dir),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "ANONYMIZED_TELEMETRY": "False",
+            **env_extra,
+        }
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, timeout: float = 240) -> KildeProcess:
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [KILDE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        try:
+            wait_ready(self.url, timeout, self.process)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise RuntimeError(f"kilde serve did not start:\n{self.log_path.read_text()[-3000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, timeout_s=15)
+        if self._log is not None:
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class ThreadServer:
+    """An ASGI app served by a real uvicorn on a free loopback port, in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False, lifespan="on"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout: float = 60) -> ThreadServer:
+        self.thread.start()
+        wait_ready(self.url, timeout)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (scripts/install-system-deps.sh), which Playwright drives; None if missing."""
+    return shutil.which("chromium")
