@@ -51,6 +51,17 @@ def is_model_failure(exc: BaseException) -> bool:
         type(exc).__name__ in ("ModelRefusalError", "OpenAIRefusalError")
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection could not be made at all. The error arrives wrapped (LangChain's around
+    openai's around the transport's), and openai may bring its own copy of httpx: match by name."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if any(kind.__name__ == "ConnectError" for kind in type(exc).__mro__) or isinstance(exc, ConnectionRefusedError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def context_ran_out() -> ModelFailure:
     return _reason("the model's context ran out: set KILDE_LLM_CONTEXT_TOKENS to the server's context size",
                    "modellens kontekst ble brukt opp: sett KILDE_LLM_CONTEXT_TOKENS til serverens kontekststørrelse",
@@ -97,8 +108,7 @@ def describe(exc: BaseException, settings: Settings) -> ModelFailure:
                        "serveren avviste forespørselen, HTTP {code}{said}",
                        "tenaren avviste førespurnaden, HTTP {code}{said}", code=exc.status_code, said=said)
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
-        cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
-        if isinstance(cause, httpx.ConnectError):
+        if _refused(exc):
             return _reason("could not connect to {url}", "fikk ikke kontakt med {url}", "fekk ikkje kontakt med {url}",
                            url=url)
         return _reason("the connection to {url} broke off", "forbindelsen til {url} brøt sammen",

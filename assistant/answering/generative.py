@@ -245,10 +245,11 @@ class GenerativeAnswerer:
         yield self._answer(context, "".join(pieces).strip(), filt, finish, shown, "".join(raw))
 
     def _cut_by_context(self, raw: str) -> bool:
-        """A `length` finish well short of llm_max_tokens: the server's context, not the limit, ran out."""
+        """A `length` finish well short of llm_max_tokens: the server's context, not the limit, ran out.
+        Counted by the server's tokenizer where it has one; estimated counts can be off by a third."""
         counts = self.server.count_tokens([raw]) if self.server else None
         generated = counts[0] if counts else self.budget.count(raw)
-        return generated < 0.9 * self.settings.llm_max_tokens
+        return generated < (0.9 if counts else 0.6) * self.settings.llm_max_tokens
 
     def _answer(self, context: AnswerContext, text: str, filt: OutputFilter, finish: str,
                 shown: list[Shown], raw: str = "") -> Answer:
