@@ -124,7 +124,8 @@ class ModelServer:
             self._context = next((int(m["max_model_len"]) for m in data if isinstance(m, dict)
                                   and m.get("id") == self.settings.llm_model
                                   and isinstance(m.get("max_model_len"), int)), False) if data else False
-        listed = self.settings.llm_model in models if models else None
+        wanted = self.settings.llm_model
+        listed = any(m in (wanted, f"{wanted}:latest") for m in models) if models else None  # Ollama adds tags
         detail = "the server is reachable"
         if listed is False:
             detail = (f"the server does not list the model {self.settings.llm_model!r} "
