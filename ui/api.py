@@ -187,8 +187,11 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
         if not store.exists():
             raise IndexMissingError(store.location)
         articles, chunks = store.counts()
-        return JSONResponse({"status": "ready", "articles": articles, "chunks": chunks,
-                             "embedder": store.recorded_embedder(), "backend": settings.llm_backend})
+        model = assistant.model_status()  # an unreachable model server degrades to extractive answers
+        degraded = model is not None and model["status"] != "ok"
+        return JSONResponse({"status": "degraded" if degraded else "ready", "articles": articles, "chunks": chunks,
+                             "embedder": store.recorded_embedder(), "backend": settings.llm_backend,
+                             **({"model": model} if model is not None else {})})
 
     @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                       include_in_schema=False)

@@ -148,6 +148,15 @@ def check_port_free(settings: Settings) -> None:
                               "running? Stop it, or pick another port with --port or KILDE_PORT.") from None
 
 
+def check_model_server(assistant: Assistant) -> None:
+    """At start-up: say when the model server cannot be reached or does not list the model. Kilde still
+    starts (answers fall back to extractive ones), and /readyz reports the same as `degraded`."""
+    status = assistant.model_status()
+    if status is not None and (status["status"] != "ok" or status["model_listed"] is False):
+        log.warning("model server: %s; answers fall back to the extractive backend while this lasts",
+                    status["detail"])
+
+
 def warm_up(assistant: Assistant) -> None:
     """Load the models before the first visitor: one question, answered and thrown away."""
     from assistant.answering.context import AskRequest
@@ -166,6 +175,7 @@ def serve(settings: Settings, banner: str | None = None) -> int:
     from assistant.build import build_assistant
 
     assistant = build_assistant(settings)
+    check_model_server(assistant)
     warm_up(assistant)
     app = create_app(settings, assistant)
     if banner:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from assistant.answering.context import AnswerContext, Delta
+from assistant.core.errors import ModelFailure
 from assistant.core.types import Answer, Citation, Sentence
 
 NOT_FOUND = {
@@ -17,10 +18,17 @@ NOT_FOUND = {
 FALLBACK_NOTICE = {
     "en": "The language model failed ({reason}), so this is the offline extractive answer instead.",
     "nb": "Språkmodellen feilet ({reason}), så dette er det offline uttrekkssvaret i stedet.",
+    "nn": "Språkmodellen feila ({reason}), så dette er det offline uttrekkssvaret i staden.",
 }
 PARTIAL_NOTICE = {
     "en": " The generated text shown before it broke off is incomplete.",
     "nb": " Den genererte teksten som ble vist før den brøt av, er ufullstendig.",
+    "nn": " Den genererte teksten som vart vist før han braut av, er ufullstendig.",
+}
+REPLACED_NOTICE = {  # the model finished, but its answer could not be used
+    "en": "The generated answer was replaced by the offline extractive answer: {reason}.",
+    "nb": "Det genererte svaret ble erstattet av det offline uttrekkssvaret: {reason}.",
+    "nn": "Det genererte svaret vart erstatta av det offline uttrekkssvaret: {reason}.",
 }
 
 
@@ -28,8 +36,14 @@ def not_found_text(language: str) -> str:
     return NOT_FOUND.get(language, NOT_FOUND["en"])
 
 
-def fallback_notice(language: str, reason: str, partial: bool) -> str:
+def fallback_notice(language: str, reason: str | ModelFailure, partial: bool) -> str:
+    """The notice on a fallback answer, wholly in the question's language."""
     language = language if language in FALLBACK_NOTICE else "en"
+    if isinstance(reason, ModelFailure):
+        text = reason.reason_in(language)
+        if reason.replaced:
+            return REPLACED_NOTICE[language].format(reason=text)
+        reason = text
     return FALLBACK_NOTICE[language].format(reason=reason) + (PARTIAL_NOTICE[language] if partial else "")
 
 

@@ -49,6 +49,12 @@ class Assistant:
     def store(self):
         return self.retriever.store
 
+    def model_status(self) -> dict | None:
+        """The model server's state (`GET {base_url}/models`), for readiness probes; None without a model.
+        An unreachable server degrades Kilde to extractive answers; it does not make it unready."""
+        server = getattr(self.generative, "server", None)
+        return server.status().to_dict() if server is not None else None
+
     def validate(self, request: AskRequest) -> AskRequest:
         question = (request.question or "").strip()
         if not question:
@@ -83,15 +89,17 @@ class Assistant:
             if self.answerer is self.extractive:
                 raise
             log.warning("generative backend failed: %s; falling back to the extractive answer", failure.reason)
-            yield from self._fall_back(context, failure.reason, streamed)
+            yield from self._fall_back(context, failure, streamed)
 
-    def _fall_back(self, context: AnswerContext, reason: str, streamed: bool) -> Iterator[Delta | Answer]:
+    def _fall_back(self, context: AnswerContext, reason: ModelFailure | str,
+                   streamed: bool) -> Iterator[Delta | Answer]:
         if context.answerable:
             answer = self.extractive.answer_context(context)
         else:
             answer = not_found(context, self.extractive.name)
-        answer = replace(answer, notice=fallback_notice(answer.language, reason, streamed), partial=streamed,
-                         backend=self.extractive.name)
+        replaced = isinstance(reason, ModelFailure) and reason.replaced
+        answer = replace(answer, notice=fallback_notice(answer.language, reason, streamed),
+                         partial=streamed and not replaced, backend=self.extractive.name)
         yield from stream_words(answer, lead="\n\n" if streamed else "")
 
     # -- the stages before the answerer --------------------------------------------------------
@@ -106,7 +114,7 @@ class Assistant:
                               if self.condenser else condense_extractive(request.question, request.history))
             except ModelFailure as exc:  # the answer falls back too; search as the extractive path would
                 log.warning("condensing with the model failed: %s", exc.reason)
-                standalone, failure = condense_extractive(request.question, request.history), exc.reason
+                standalone, failure = condense_extractive(request.question, request.history), exc
         timings = {"condense": (time.perf_counter() - started) * 1000}
         return Condensed(request, language, standalone, started, timings, failure)
 

@@ -2,9 +2,9 @@
 
 Without a language model the rule is: a question stands alone unless it refers back ("and …?",
 "what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", or only a few words). A
-follow-up is searched with its own words first, then the previous question, fused with a search for its
-own words alone; the sentence quoted must answer the follow-up (its words plus the previous question's
-names and numbers) and is never one the previous answer quoted. So "And how did Japan react?" after the
+follow-up is searched with its own words first, then the previous question, and the passages found are
+reordered by a search for the follow-up with the previous question's names and numbers; the sentence
+quoted must answer that, and is never one the previous answer quoted. So "And how did Japan react?" after the
 Article 4 question quotes Japan's reaction, not Article 4 again."""
 
 from __future__ import annotations
@@ -95,3 +95,28 @@ def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60)
     timings |= {f"own.{n}": v for n, v in own.timings_ms.items()}
     vector = own.query_vector if own.query_vector is not None else searched.query_vector
     return Retrieval(hits, vector, searched.best_dense, timings)
+
+
+_QUESTION_WORDS = frozenset((  # noqa: SIM905 (one word list per language reads better)
+    "what who whom whose which where when why how is are was were do does did can could will would should has "
+    "have had may might shall "
+    "hva hvem hvilken hvilke hvilket hvor hvordan hvorfor når er var har hadde kan kunne vil ville skal skulle "
+    "bør må gjør gjorde finnes "
+    "kva kven kvifor korleis kvar kor kva for").split())
+
+
+def keeps_the_question(follow_up: str, standalone: str) -> bool:
+    """Whether a model's condensed follow-up can be searched: it is a question, it keeps the follow-up's
+    names and numbers, and it shares at least one of its content words (a small model may turn a
+    follow-up into a statement, or into another question)."""
+    from assistant.answering.support import missing_terms
+    from assistant.indexes.lexical import analyse_query
+
+    text = standalone.strip()
+    first = re.match(r"\w+", text.lower())
+    if not (text.endswith("?") or (first and first.group() in _QUESTION_WORDS)):
+        return False
+    if missing_terms(follow_up, [text]):
+        return False
+    wanted = set(analyse_query(follow_up))
+    return not wanted or bool(wanted & set(analyse_query(text)))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from assistant.answering.retrieval import Retrieval
+from assistant.core.errors import ModelFailure
 from assistant.core.types import Answer, Filters, Turn
 
 
@@ -36,7 +37,7 @@ class Condensed:
     standalone: str
     started: float  # time.perf_counter() when the request arrived
     timings_ms: dict[str, float] = field(default_factory=dict)
-    failure: str | None = None
+    failure: ModelFailure | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class AnswerContext:
     answerable: bool
     started: float
     timings_ms: dict[str, float] = field(default_factory=dict)  # each stage adds its own
-    failure: str | None = None
+    failure: ModelFailure | None = None
     focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
 
     @property

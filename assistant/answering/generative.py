@@ -10,7 +10,6 @@ Any failure of the model (timeout, refused request, broken or malformed stream) 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,17 +20,21 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda
 
 import prompts
-from assistant.answering.answers import assemble, not_found, not_found_text, stream_words
-from assistant.answering.condense import condense_extractive
+from assistant.answering.answers import NOT_FOUND, assemble, not_found, not_found_text, stream_words
+from assistant.answering.condense import condense_extractive, keeps_the_question
 from assistant.answering.context import AnswerContext, Delta
+from assistant.answering.deadlines import ModelSlots, TimedStream, retrying
 from assistant.answering.extractive import SentenceVectors
+from assistant.answering.failures import (EmptyStream, StreamBroke, context_ran_out, describe, is_model_failure,
+                                          unsupported_answer)
 from assistant.answering.output_filter import OutputFilter, split_sentences
 from assistant.answering.passages import ContextBudget, Shown, format_passage
 from assistant.answering.support import SupportChecker
 from assistant.core.config import Settings
-from assistant.core.errors import BackendError, ModelFailure, redact
+from assistant.core.errors import ModelFailure
 from assistant.core.types import Answer, Citation, Sentence, Turn
 from assistant.indexes.lexical import analyse_query
+from assistant.indexes.model_server import ModelServer
 
 log = logging.getLogger("kilde.generative")
 
@@ -41,53 +44,36 @@ MIN_CONTEXT_TOKENS = 512
 LENGTH_NOTICE = {
     "en": "The answer was cut off at the token limit (llm_max_tokens).",
     "nb": "Svaret ble kuttet ved grensen for antall tokens (llm_max_tokens).",
+    "nn": "Svaret vart kutta ved grensa for talet på tokens (llm_max_tokens).",
 }
+CONTEXT_NOTICE = {  # cut off well before llm_max_tokens: the server's context is smaller than Kilde thinks
+    "en": "The answer was cut off because the model's context ran out (set KILDE_LLM_CONTEXT_TOKENS to the "
+          "server's context size).",
+    "nb": "Svaret ble kuttet fordi modellens kontekst ble brukt opp (sett KILDE_LLM_CONTEXT_TOKENS til "
+          "serverens kontekststørrelse).",
+    "nn": "Svaret vart kutta fordi konteksten til modellen vart brukt opp (set KILDE_LLM_CONTEXT_TOKENS til "
+          "kontekststorleiken på tenaren).",
+}
+LOCAL_TOKEN_MARGIN = 1.3  # cl100k under-counts local models' tokenizers (measured: 698 vs 812-857)
 
 
-class _StreamBroke(Exception):
-    """The stream ended without a finish reason: the connection was cut mid-answer."""
-
-
-def _messages(rendered: Sequence[prompts.Message]) -> list[BaseMessage]:
+def _messages(rendered: Sequence[prompts.Message], system_in_user: bool = False) -> list[BaseMessage]:
+    """LangChain messages; `system_in_user` folds the system prompt into the first user turn, for chat
+    templates that have no system role (and drop it silently)."""
+    rendered = list(rendered)
+    if system_in_user and rendered and rendered[0].role == "system":
+        system, rest = rendered[0], rendered[1:]
+        at = next((i for i, m in enumerate(rest) if m.role == "user"), None)
+        if at is None:
+            rest.insert(0, prompts.Message("user", system.content))
+        else:
+            rest[at] = prompts.Message("user", f"{system.content}\n\n{rest[at].content}")
+        rendered = rest
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[m.role](content=m.content) for m in rendered]
 
 
 # -- model failures --------------------------------------------------------------------------------
-
-def is_model_failure(exc: Exception) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.OpenAIError, _StreamBroke, BackendError, json.JSONDecodeError, TimeoutError,
-                        ConnectionError)):
-        return True
-    module = type(exc).__module__ or ""
-    # Transport errors of the HTTP client, and LangChain's refusal / content-filter errors.
-    return module.startswith(("httpx", "httpcore", "langchain_openai", "langchain_core.exceptions")) or \
-        type(exc).__name__ in ("ModelRefusalError", "OpenAIRefusalError")
-
-
-def failure_reason(exc: Exception, settings: Settings) -> str:
-    import openai
-
-    if isinstance(exc, ModelFailure):
-        return exc.reason
-    if isinstance(exc, openai.APITimeoutError):
-        reason = f"no reply within {settings.llm_timeout_s:g} s"
-    elif isinstance(exc, openai.RateLimitError):
-        reason = f"rate limited, HTTP 429 after {settings.llm_max_retries} retries"
-    elif isinstance(exc, openai.APIStatusError):
-        reason = f"the server refused the request, HTTP {exc.status_code}"
-    elif isinstance(exc, openai.APIConnectionError):
-        reason = "the connection broke off"
-    elif isinstance(exc, _StreamBroke):
-        reason = "the answer stream broke off before it finished"
-    elif isinstance(exc, (json.JSONDecodeError, ValueError)) and "JSON" in type(exc).__name__ + str(exc):
-        reason = "the server sent a malformed reply"
-    else:
-        reason = f"{type(exc).__name__}"
-    return redact(reason, settings.llm_api_key)
-
 
 class _ModelCalls:
     """Turns the model's failures into `ModelFailure`; anything else is a bug and propagates."""
@@ -102,18 +88,20 @@ class _ModelCalls:
         if exc is None or isinstance(exc, ModelFailure) or not isinstance(exc, Exception):
             return False
         if is_model_failure(exc):
-            raise ModelFailure(failure_reason(exc, self.settings)) from exc
+            raise describe(exc, self.settings) from exc
         return False
 
 
 # -- condensing follow-ups -------------------------------------------------------------------------
 
 class ModelCondenser:
-    """Asks the model for a standalone question; an unusable reply falls back to the extractive rule."""
+    """Asks the model for a standalone question; an unusable reply (empty, not a question, or without the
+    follow-up's names and numbers) falls back to the extractive rule."""
 
-    def __init__(self, settings: Settings, condense_chat, encoding):
+    def __init__(self, settings: Settings, condense_chat, encoding, slots: ModelSlots | None = None):
         self.settings = settings
         self.encoding = encoding
+        self.slots = slots or ModelSlots(settings.llm_concurrency, settings.llm_first_token_timeout_s)
         self.chain = RunnableLambda(self._messages, name="condense_prompt") | condense_chat | StrOutputParser()
 
     def _messages(self, inputs: dict) -> list[BaseMessage]:
@@ -126,16 +114,21 @@ class ModelCondenser:
             lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {content}")
         rendered = prompts.load("condense", inputs["language"]).render(
             history="\n".join(lines), question=inputs["question"])
-        return _messages(rendered)
+        return _messages(rendered, self.settings.llm_system_in_user)
 
     def condense(self, question: str, history: Sequence[Turn], language: str) -> str:
-        with _ModelCalls(self.settings):
-            text = self.chain.invoke({"question": question, "history": history, "language": language})
+        inputs = {"question": question, "history": history, "language": language}
+        with _ModelCalls(self.settings), self.slots.hold():
+            replies = list(TimedStream(lambda: retrying(lambda: iter([self.chain.invoke(inputs)]), self.settings),
+                                       self.settings))
+        text = replies[0] if replies else ""
         standalone = next((line.strip() for line in text.splitlines() if line.strip()), "")
         standalone = re.sub(r"^(standalone question|selvstendig spørsmål)\s*:\s*", "", standalone,
                             flags=re.IGNORECASE).strip().strip('"«»“”')
-        if standalone and len(standalone) <= 2000:
+        if standalone and len(standalone) <= 2000 and keeps_the_question(question, standalone):
             return standalone
+        if standalone:
+            log.info("the model's condensed question was not usable (%r); condensing without it", standalone[:200])
         return condense_extractive(question, history)
 
 
@@ -143,31 +136,59 @@ class ModelCondenser:
 
 class GenerativeAnswerer:
     """The generative `Answerer`. `vectors` (shared with the extractive answerer) rank sentences when a
-    passage must be trimmed to fit; `checker` scores each generated sentence against what it cites."""
+    passage must be trimmed to fit; `checker` scores each generated sentence against what it cites;
+    `server` counts tokens with the model server's own tokenizer where it offers one."""
 
     def __init__(self, settings: Settings, chat, budget: ContextBudget, vectors: SentenceVectors,
-                 checker: SupportChecker):
+                 checker: SupportChecker, server: ModelServer | None = None, slots: ModelSlots | None = None):
         self.settings = settings
         self.name = settings.llm_backend
         self.chat = chat
         self.budget = budget
         self.vectors = vectors
         self.checker = checker
+        self.server = server
+        self.slots = slots or ModelSlots(settings.llm_concurrency, settings.llm_first_token_timeout_s)
+        if settings.llm_backend != "openai":
+            budget.scale = max(budget.scale, LOCAL_TOKEN_MARGIN)
         self.prompt = RunnableLambda(self._prompt, name="prompt")
 
     def __repr__(self) -> str:  # never the key
         return (f"GenerativeAnswerer(backend={self.settings.llm_backend!r}, model={self.settings.llm_model!r}, "
                 f"base_url={self.settings.llm_base_url!r})")
 
+    def _context_tokens(self) -> int:
+        served = self.server.context_size() if self.server else None
+        if served and served < self.settings.llm_context_tokens:
+            log.warning("the model server's context is %d tokens, less than llm_context_tokens (%d); using %d",
+                        served, self.settings.llm_context_tokens, served)
+            return served
+        return self.settings.llm_context_tokens
+
+    def _server_count(self, rendered: Sequence[prompts.Message]) -> int | None:
+        """The prompt's tokens as the server counts them (framed like `ContextBudget.count_messages`)."""
+        counts = self.server.count_tokens([m.content for m in rendered]) if self.server else None
+        return None if counts is None else sum(c + 4 for c in counts) + 3
+
     def _prompt(self, context: AnswerContext) -> tuple[list[Shown], list[BaseMessage]]:
         t0 = time.perf_counter()
         template = prompts.load("answer", prompts.prompt_language(context.language))
         values = {"question": context.standalone, "not_found": not_found_text(context.language)}
-        overhead = self.budget.count_messages(template.render(passages="", **values))
         relevance = self._relevance(context.standalone, context.retrieval.query_vector)
-        shown = self.budget.fit(context.retrieval.hits, self.budget.limit - overhead, relevance)
-        passages = "\n\n".join(format_passage(s.n, s.hit, s.text) for s in shown)
-        messages = _messages(template.render(passages=passages, **values))
+        limit = self.budget.limit_for(self._context_tokens())
+        for _ in range(3):  # fit by estimate, then check with the server's tokenizer and refit if it counts more
+            overhead = self.budget.count_messages(template.render(passages="", **values))
+            shown = self.budget.fit(context.retrieval.hits, limit - overhead, relevance)
+            rendered = template.render(passages="\n\n".join(format_passage(s.n, s.hit, s.text) for s in shown),
+                                       **values)
+            measured = self._server_count(rendered)
+            if measured is None:
+                break
+            self.budget.learn(self.budget.count_messages(rendered, raw=True), measured)
+            if measured <= limit:
+                break
+            log.info("the server counts %d prompt tokens, over the %d available; fitting again", measured, limit)
+        messages = _messages(rendered, self.settings.llm_system_in_user)
         context.timings_ms["prompt"] = (time.perf_counter() - t0) * 1000
         return shown, messages
 
@@ -192,30 +213,46 @@ class GenerativeAnswerer:
             filt = OutputFilter(len(shown), [s.hit.article.url for s in shown
                                              if (s.hit.article.url or "").startswith(("http://", "https://"))])
             pieces: list[str] = []
+            raw: list[str] = []
             finish = None
             t1 = time.perf_counter()
-            for chunk in self.chat.stream(messages):
-                finish = chunk.response_metadata.get("finish_reason") or finish
-                text = chunk.content if isinstance(chunk.content, str) else ""
-                if not text:
-                    continue
-                if "first_token" not in timings:
-                    timings["first_token"] = (time.perf_counter() - t1) * 1000
-                out = filt.feed(text)
-                if out:
-                    pieces.append(out)
-                    yield Delta(out)
+            with self.slots.hold():
+                timed = TimedStream(lambda: retrying(lambda: self.chat.stream(messages), self.settings),
+                                    self.settings)
+                for chunk in timed:
+                    finish = chunk.response_metadata.get("finish_reason") or finish
+                    text = chunk.content if isinstance(chunk.content, str) else ""
+                    if not text:
+                        continue
+                    raw.append(text)
+                    if "first_token" not in timings:
+                        timings["first_token"] = (time.perf_counter() - t1) * 1000
+                    out = filt.feed(text)
+                    if out:
+                        if out.strip():
+                            timed.shown()
+                        pieces.append(out)
+                        yield Delta(out)
+            if not "".join(raw).strip():
+                raise context_ran_out() if finish == "length" else EmptyStream()
             if finish is None:
-                raise _StreamBroke()
+                raise StreamBroke()
             tail = filt.flush()
             if tail:
                 pieces.append(tail)
                 yield Delta(tail)
             timings["generate"] = (time.perf_counter() - t1) * 1000
-        yield self._answer(context, "".join(pieces).strip(), filt, finish, shown)
+        yield self._answer(context, "".join(pieces).strip(), filt, finish, shown, "".join(raw))
+
+    def _cut_by_context(self, raw: str) -> bool:
+        """A `length` finish well short of llm_max_tokens: the server's context, not the limit, ran out.
+        Counted by the server's tokenizer where it has one; estimated counts can be off by a third."""
+        counts = self.server.count_tokens([raw]) if self.server else None
+        generated = counts[0] if counts else self.budget.count(raw)
+        return generated < (0.9 if counts else 0.6) * self.settings.llm_max_tokens
 
     def _answer(self, context: AnswerContext, text: str, filt: OutputFilter, finish: str,
-                shown: list[Shown]) -> Answer:
+                shown: list[Shown], raw: str = "") -> Answer:
         t0 = time.perf_counter()
         by_answer_number = {new: shown[old - 1] for old, new in filt.numbers.items()}
         sentences: list[Sentence] = []
@@ -245,6 +282,17 @@ class GenerativeAnswerer:
         if filt.dropped or filt.removed_urls:
             log.info("post-check dropped citations %s and %d URLs", filt.dropped, len(filt.removed_urls))
         language = context.language
-        notice = LENGTH_NOTICE.get(language, LENGTH_NOTICE["en"]) if finish == "length" else None
+        if not any(s.supported for s in sentences) and not _says_not_found(text):
+            raise unsupported_answer()
+        notice = None
+        if finish == "length":
+            notices = CONTEXT_NOTICE if self._cut_by_context(raw) else LENGTH_NOTICE
+            notice = notices.get(language, notices["en"])
         return assemble(context, backend=self.name, text=text or not_found_text(language),
                         citations=citations, sentences=sentences, notice=notice, partial=finish == "length")
+
+
+def _says_not_found(text: str) -> bool:
+    """The model's own "not in the archive" (in any of the languages it is told to use), or nothing."""
+    bare = re.sub(r"\W+", " ", text).strip().lower()
+    return not bare or any(bare.startswith(re.sub(r"\W+", " ", t).strip().lower()) for t in NOT_FOUND.values())

@@ -12,6 +12,9 @@ from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
 from assistant.core.sentences import sentence_spans
 
 MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+# At the end of a stream: an unclosed `<tag …`, `</passa`, `<|im_` or `[12, ` runs to the end of the text.
+_UNCLOSED = re.compile(r"""(?:<\s*/?\s*[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s"'<>]*))?)*\s*"""
+                       r"""|<\|[^|<>]*\|?|<\s*/?\s*|\[\s*\d[\d\s,;]*)$""")
 
 
 class OutputFilter:
@@ -39,7 +42,9 @@ class OutputFilter:
         return out if out.strip() or not raw.strip() else ""  # a removed link leaves no stray space
 
     def flush(self) -> str:
-        raw, self._pending = self._pending, ""
+        """The rest, when the stream has ended. A tag, chat token or citation marker left open there (an
+        answer cut off at the token limit) is dropped: it would otherwise be shown as text."""
+        raw, self._pending = _UNCLOSED.sub("", self._pending), ""
         out = self.clean(raw)
         return out if out.strip() or not raw.strip() else ""
 

@@ -3,6 +3,7 @@ fitted into the model's context window by a tiktoken budget."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,17 +51,29 @@ class Shown:
 
 class ContextBudget:
     """Keeps the most relevant passages, and within a long passage its most relevant sentences, so
-    the prompt always fits `llm_context_tokens - llm_max_tokens`."""
+    the prompt always fits `llm_context_tokens - llm_max_tokens`. Counts are tiktoken's times `scale`:
+    a margin for models with other tokenizers, or the ratio learnt from the server's own tokenizer."""
 
-    def __init__(self, encoding, context_tokens: int, max_tokens: int):
+    def __init__(self, encoding, context_tokens: int, max_tokens: int, scale: float = 1.0):
         self.encoding = encoding
-        self.limit = context_tokens - max_tokens - PROMPT_SAFETY_TOKENS
+        self.max_tokens = max_tokens
+        self.scale = scale
+        self.limit = self.limit_for(context_tokens)
 
-    def count(self, text: str) -> int:
-        return len(self.encoding.encode(text, disallowed_special=()))
+    def limit_for(self, context_tokens: int) -> int:
+        return context_tokens - self.max_tokens - PROMPT_SAFETY_TOKENS
 
-    def count_messages(self, messages: Sequence[Message]) -> int:
-        return sum(self.count(m.content) + 4 for m in messages) + 3
+    def learn(self, estimated_raw: int, measured: int) -> None:
+        """The server's tokenizer counted `measured` where tiktoken counted `estimated_raw`."""
+        if estimated_raw > 0:
+            self.scale = max(1.0, measured / estimated_raw) * 1.03
+
+    def count(self, text: str, raw: bool = False) -> int:
+        tokens = len(self.encoding.encode(text, disallowed_special=()))
+        return tokens if raw else math.ceil(tokens * self.scale)
+
+    def count_messages(self, messages: Sequence[Message], raw: bool = False) -> int:
+        return sum(self.count(m.content, raw) + 4 for m in messages) + 3
 
     def fit(self, hits: Sequence[Hit], available: int, relevance) -> list[Shown]:
         """`relevance(texts) -> scores` ranks sentences inside a passage that does not fit whole."""
@@ -97,7 +110,7 @@ class ContextBudget:
         if keep:
             return _join(text, spans, keep)
         tokens = self.encoding.encode(text[spans[order[0]][0]: spans[order[0]][1]], disallowed_special=())
-        return self.encoding.decode(tokens[: available - frame - 2]) + " …"
+        return self.encoding.decode(tokens[: int((available - frame - 2) / self.scale)]) + " …"
 
 
 def _join(text: str, spans, indices: list[int]) -> str:

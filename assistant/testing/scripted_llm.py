@@ -9,7 +9,21 @@ It speaks the parts of OpenAI's API that Kilde uses:
 Each chat request takes the next `Reply` from a queue, so a test scripts exactly what the "model"
 says, and can make it misbehave: an HTTP error status (429 with `Retry-After`, 500, 401), a delay
 before the reply or a stall mid-stream (beyond the client's timeout), a stream cut off without
-its end, or a malformed chunk. Every request is recorded (path, headers, JSON body).
+its end, a malformed chunk, or HTTP 200 and then an empty stream. Every request is recorded (path,
+headers, JSON body), and how each stream ended (`outcomes`).
+
+Server options reproduce what local servers (llama.cpp, llama-cpp-python, vLLM, Ollama) do:
+
+* `n_ctx` with a `tokenizer`: a context window. A prompt longer than it is refused (`overflow="error"`,
+  HTTP 400 as llama.cpp's server says it) or answered with an empty stream (`overflow="empty"`, as
+  llama-cpp-python's server did); a reply that would run past it stops with `finish_reason: "length"`.
+* `tokenize_api="llama.cpp"` (`POST /tokenize {"content"}` -> `{"tokens"}`, and `GET /props` with
+  `n_ctx`) or `"vllm"` (`POST /tokenize {"model", "prompt"}` -> `{"count", "tokens"}`).
+* `honour_max_completion_tokens=False`: only `max_tokens` limits the reply (llama.cpp, older vLLM).
+* `interrupt=True`: one slot; a new chat request ends the stream in progress (`[DONE]`, no finish
+  reason), as llama-cpp-python's server does by default (`--interrupt_requests True`).
+* `models`: what `GET /v1/models` lists; any model name is accepted in a chat request.
+* Only paths under `/v1/` exist: a base URL without `/v1` gets HTTP 404.
 
     with ScriptedLLMServer() as server:
         server.script(Reply("Article 4 commits each side to help [1]."))
@@ -45,7 +59,8 @@ class Reply:
     cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
     malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
     finish_reason: str = "stop"
-    pace_s: float = 0.0  # between pieces: the model's writing speed (bench/integrations_latency.py)
+    empty: bool = False  # HTTP 200, then a stream with no chunk in it (only `[DONE]`)
+    chunk_delay_s: float = 0.0  # between streamed chunks: the model's writing speed
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -90,6 +105,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        owner.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, {},
+                                       time.monotonic()))
+        if owner.default.status in (401, 403):  # a server refusing the key refuses every route
+            return self._json(owner.default.status, {"error": {"message": owner.default.error, "type": "auth"}})
+        if self.path.rstrip("/") == "/v1/models":
+            data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in owner.models]
+            return self._json(200, {"object": "list", "data": data})
+        if self.path == "/props" and owner.tokenize_api == "llama.cpp" and owner.n_ctx:
+            return self._json(200, {"default_generation_settings": {"n_ctx": owner.n_ctx}})
+        return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -100,11 +128,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         owner.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
                                        time.monotonic()))
-        if self.path.rstrip("/").endswith("/embeddings"):
+        if self.path == "/tokenize" and owner.tokenize_api:
+            return self._tokenize(body)
+        if self.path.rstrip("/") == "/v1/embeddings":
             return self._embeddings(body)
-        if self.path.rstrip("/").endswith("/chat/completions"):
+        if self.path.rstrip("/") == "/v1/chat/completions":
             return self._chat(body, owner.next_reply())
-        return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+        return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
 
     # -- responses --------------------------------------------------------------------------------
 
@@ -128,10 +158,49 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"object": "list", "data": data, "model": body.get("model", "scripted"),
                          "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
+    def _tokenize(self, body: dict) -> None:
+        owner = self.server.owner
+        field_name = "content" if owner.tokenize_api == "llama.cpp" else "prompt"
+        if not isinstance(body.get(field_name), str):
+            return self._json(400, {"error": {"message": f"'{field_name}' is required", "type": "invalid_request"}})
+        tokens = owner.tokenizer(body[field_name])
+        if owner.tokenize_api == "llama.cpp":
+            return self._json(200, {"tokens": tokens})
+        return self._json(200, {"count": len(tokens), "max_model_len": owner.n_ctx, "tokens": tokens})
+
     def _chat(self, body: dict, reply: Reply) -> None:
         owner = self.server.owner
+        generation = owner.begin_generation()
         if reply.delay_s and owner.stopping.wait(reply.delay_s):
             return
+        pieces = reply.pieces()
+        finish_reason = reply.finish_reason
+        if owner.tokenizer is not None:
+            prompt = owner.prompt_tokens(body.get("messages") or [])
+            if owner.n_ctx and prompt > owner.n_ctx:
+                owner.outcomes.append(f"overflow-{owner.overflow}")
+                if owner.overflow == "error":
+                    return self._json(400, {"error": {
+                        "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": prompt,
+                        "n_ctx": owner.n_ctx,
+                        "message": "the request exceeds the available context size, try increasing it"}})
+                reply = Reply(empty=True)
+            limits = [body.get("max_tokens")]
+            if owner.honour_max_completion_tokens:
+                limits.append(body.get("max_completion_tokens"))
+            if owner.n_ctx:
+                limits.append(owner.n_ctx - prompt)
+            allowed = min((n for n in limits if isinstance(n, int)), default=None)
+            if allowed is not None:
+                kept, used = [], 0
+                for piece in pieces:
+                    used += len(owner.tokenizer(piece))
+                    if used > allowed:
+                        finish_reason = "length"
+                        break
+                    kept.append(piece)
+                pieces = kept
+        owner.generated.append("".join(pieces))
         if reply.status != 200:
             kind = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(reply.status, "server_error")
             return self._json(reply.status, {"error": {"message": reply.error or "error", "type": kind,
@@ -140,8 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             return self._json(200, {
                 "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                             "finish_reason": reply.finish_reason}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
+                             "finish_reason": finish_reason}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -156,8 +225,20 @@ class _Handler(BaseHTTPRequestHandler):
                                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
         try:
+            if reply.empty:
+                self._event("[DONE]")
+                self._send(b"")
+                owner.outcomes.append("empty")
+                return
             self._event(chunk({"role": "assistant", "content": ""}))
-            for i, piece in enumerate(reply.pieces()):
+            for i, piece in enumerate(pieces):
+                if owner.interrupt and owner.generation != generation:  # another request took the slot
+                    self._event("[DONE]")
+                    self._send(b"")
+                    owner.outcomes.append("interrupted")
+                    return
+                if reply.chunk_delay_s and i and owner.stopping.wait(reply.chunk_delay_s):
+                    return
                 if reply.cut_after is not None and i >= reply.cut_after:
                     self.wfile.flush()
                     self.connection.shutdown(2)  # no final chunk, no [DONE]: the stream is cut
@@ -166,14 +247,13 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n')
                 if reply.stall_after is not None and i == reply.stall_after and owner.stopping.wait(reply.stall_s):
                     return
-                if reply.pace_s and i and owner.stopping.wait(reply.pace_s):
-                    return
                 self._event(chunk({"content": piece}))
-            self._event(chunk({}, reply.finish_reason))
+            self._event(chunk({}, finish_reason))
             self._event("[DONE]")
             self._send(b"")  # the zero-length chunk ends the body
+            owner.outcomes.append("done")
         except (BrokenPipeError, ConnectionResetError, OSError):
-            pass  # the client gave up (its timeout); nothing to do
+            owner.outcomes.append("aborted")  # the client gave up (its deadline) and closed the connection
 
     def _event(self, data: str) -> None:
         self._send(f"data: {data}\n\n".encode())
@@ -192,7 +272,10 @@ class _Server(ThreadingHTTPServer):
 class ScriptedLLMServer:
     """Start with `with ScriptedLLMServer() as server:` or `.start()` / `.stop()`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tokenizer=None, n_ctx: int | None = None,
+                 overflow: str = "error", tokenize_api: str | None = None, honour_max_completion_tokens: bool = True,
+                 interrupt: bool = False, models: tuple[str, ...] = ("scripted-7b",)):
+        """`tokenizer(text) -> list[int]` is the model's own (needed for `n_ctx` and `tokenize_api`)."""
         self._server = _Server((host, port), _Handler)
         self._server.owner = self
         self._thread: threading.Thread | None = None
@@ -201,6 +284,25 @@ class ScriptedLLMServer:
         self.default: Reply = Reply.refused(500, "no scripted reply left")
         self.requests: list[Recorded] = []
         self.stopping = threading.Event()
+        self.tokenizer = tokenizer
+        self.n_ctx = n_ctx
+        self.overflow = overflow
+        self.tokenize_api = tokenize_api
+        self.honour_max_completion_tokens = honour_max_completion_tokens
+        self.interrupt = interrupt
+        self.models = models
+        self.generation = 0
+        self.outcomes: list[str] = []  # per stream: done, empty, interrupted, aborted, overflow-…
+        self.generated: list[str] = []  # per chat request: the text it was allowed to generate
+
+    def begin_generation(self) -> int:
+        with self._lock:
+            self.generation += 1
+            return self.generation
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """As a chat template frames them: a few tokens around each message, and the assistant's cue."""
+        return sum(len(self.tokenizer(str(m.get("content") or ""))) + 6 for m in messages) + 3
 
     @property
     def url(self) -> str:
@@ -220,6 +322,8 @@ class ScriptedLLMServer:
         with self._lock:
             self._replies.clear()
         self.requests.clear()
+        self.outcomes.clear()
+        self.generated.clear()
 
     @property
     def chat_requests(self) -> list[Recorded]:
