@@ -1,5 +1,5 @@
 """Generative answers against what local model servers (llama.cpp, llama-cpp-python, vLLM, Ollama) do, as
-the scripted server in tests/doubles/ reproduces it: HTTP 200 then an empty stream, a context window
+the scripted server in assistant/testing/ reproduces it: HTTP 200 then an empty stream, a context window
 smaller than the prompt, their own tokenizers and `/tokenize`, `max_tokens` only, one slot that a second
 request interrupts, any model name, 404 without `/v1`, streams of text the post-check strips. Each case
 of issue 18 ends in a generative answer that fits, or in the extractive answer with a notice that says
@@ -24,7 +24,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.types import Answer, Turn
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB
 from assistant.testing.servers import ThreadServer, free_port
-from tests.doubles.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
 
 KEY = "sk-kilde-DUMMY-0123456789abcdef"
 NO_FILE = Path("/nonexistent/kilde.toml")
