@@ -90,7 +90,7 @@ def test_an_empty_stream_falls_back_on_the_cli(monkeypatch, built_index, llm, tm
 def test_an_empty_stream_falls_back_through_the_api_and_the_chat(generative, built_index, llm, tmp_path):
     from ui.feedback import FeedbackLog
     from ui.handlers import ChatHandlers
-    from ui.security import RateLimiter
+    from ui.limits import RateLimiter
     from ui.server import create_app
 
     server = ThreadServer(create_app(generative.settings.replace(rate_limit_per_minute=1000), generative)).start()
