@@ -49,6 +49,7 @@ class Settings:
     chunk_tokens: int = 180
     chunk_overlap: int = 30
     embed_batch: int = 32
+    max_article_chars: int = 300_000  # a longer article is rejected by name (0: no cap)
 
     retriever: str = "hybrid"
     top_k: int = 5  # passages handed to the answerer
@@ -126,6 +127,7 @@ _ENV = {
     "KILDE_EMBEDDING_BASE_URL": "embedding_base_url",
     "KILDE_CHUNK_TOKENS": "chunk_tokens",
     "KILDE_CHUNK_OVERLAP": "chunk_overlap",
+    "KILDE_MAX_ARTICLE_CHARS": "max_article_chars",
     "KILDE_RETRIEVER": "retriever",
     "KILDE_TOP_K": "top_k",
     "KILDE_LLM_BACKEND": "llm_backend",
