@@ -117,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `kilde articles | head`: the reader left, which is not an error
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a full or read-only disk, from whichever layer noticed it
+        from assistant.storage import as_storage_error
+
+        problem = as_storage_error(exc, str(getattr(args, "data_dir", None) or settings_from(args).data_dir))
+        if problem is None:
+            raise
+        print(f"kilde: {problem}", file=sys.stderr)
+        return problem.exit_code
 
 
 def settings_from(args: argparse.Namespace, **extra):

@@ -211,7 +211,10 @@ class LexicalSide:
             return on_disk
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
-        index.save(self.root)
+        try:
+            index.save(self.root)
+        except OSError:  # a full or read-only disk: the reader keeps its copy in memory
+            pass
         return index
 
     def rebuild(self) -> LexicalIndex:

@@ -115,8 +115,14 @@ class ChromaStore:
             client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
                                          ssl=url.scheme == "https", settings=chroma_settings)
             return cls(client, name, chroma_url, embedding_function)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+        from assistant.storage import private_copy, writable
+
+        chroma_dir = data_dir / "chroma"
+        if chroma_dir.exists() and not writable(chroma_dir):
+            chroma_dir = private_copy(chroma_dir)  # read commands on a read-only index; writers fail on the lock
+        elif not data_dir.exists():
+            data_dir.mkdir(parents=True)
+        client = chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
         return cls(client, name, str(data_dir), embedding_function)
 
     # -- collections ---------------------------------------------------------------------------

@@ -232,10 +232,10 @@ def build_app(assistant: Assistant, settings: Settings, limiter: RateLimiter | N
                 try:
                     record = feedback_record(answer, state.history()[: 2 * turn], rating, text or "",
                                              state.filters[turn], client_key(request))
+                    saved = feedback.append(record)
                 except KildeError as exc:
                     raise gr.Error(str(exc)) from None
-                feedback.append(record)
-                return "", status_html(t(lang, "feedback_saved"))
+                return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
             return handler
 
         def reset(lang):
