@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -11,12 +12,16 @@ from langchain_core.runnables import RunnableLambda
 from assistant.config import Settings
 from assistant.errors import BadInputError
 from assistant.extractive import NOT_FOUND, ExtractiveAnswerer
+from assistant.inert import make_inert
 from assistant.retrieval import HybridRetriever
 from assistant.support import SupportChecker, check_quotes
 from assistant.types import Answer, Filters, Turn
 from ingest.articles import detect_language
 
 MAX_QUESTION_CHARS = 2000
+MAX_HISTORY_TURNS = 6  # the generative condenser reads the last few turns; the extractive one the last question
+MAX_TURN_CHARS = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,16 @@ class Assistant:
         return self.retriever.store
 
     def validate(self, request: AskRequest) -> AskRequest:
+        texts = [("question", request.question or ""), *(("history", t.content) for t in request.history),
+                 *(("source filter", s) for s in request.filters.sources)]
+        for field, text in texts:
+            if _SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
+                raise BadInputError(field, "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
+                                    "send the text as valid UTF-8")
         question = (request.question or "").strip()
+        # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder.
+        history = tuple(replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:])
+        request = replace(request, history=history)
         if not question:
             raise BadInputError("question", "the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
@@ -81,9 +95,12 @@ class Assistant:
     def stream(self, request: AskRequest) -> Iterator[Delta | Answer]:
         request = self.validate(request)
         if self.generative is not None and self.settings.llm_backend != "extractive":
-            yield from self.generative.stream(self, request)
+            for event in self.generative.stream(self, request):
+                # The answer a client may render carries no live markup, however the stream was cut.
+                yield replace(event, answer=make_inert(event.answer)) if isinstance(event, Answer) else event
             return
         answer = self.chain.invoke({"request": request, "t0": time.perf_counter(), "timings": {}})
+        answer = replace(answer, answer=make_inert(answer.answer))
         for word in answer.answer.split(" "):
             yield Delta(word + " ")
         yield answer

@@ -27,6 +27,7 @@ import prompts
 from assistant.config import Settings
 from assistant.errors import BackendError, ConfigError, redact
 from assistant.extractive import NOT_FOUND
+from assistant.inert import make_inert
 from assistant.lexical import analyse_query
 from assistant.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
 from assistant.support import SupportChecker
@@ -129,7 +130,7 @@ class OutputFilter:
         text = BARE_HOST.sub(self._bare_host, text)
         text = _MARKER.sub(self._marker, text)
         text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
-        return re.sub(r"[ \t]{2,}", " ", text)
+        return make_inert(re.sub(r"[ \t]{2,}", " ", text))  # whatever the patterns above missed
 
     def _url(self, match: re.Match) -> str:
         url = match.group().rstrip(".,;:!?")
