@@ -78,9 +78,11 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     auth_mode: str = "none"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    trusted_hosts: tuple[str, ...] = ()  # Host names served besides loopback and --host ("*": any); ui/limits.py
     proxy_user_header: str = "X-Forwarded-User"
     rate_limit_per_minute: int = 30
     ui_concurrency: int = 4
+    request_budget_s: float = 30.0  # a question that gets no turn within this is answered 503 busy
 
     def __post_init__(self) -> None:
         checks = [
@@ -140,7 +142,9 @@ _ENV = {
     "KILDE_ALLOWED_ORIGINS": "allowed_origins",
     "KILDE_AUTH_MODE": "auth_mode",
     "KILDE_TRUSTED_PROXIES": "trusted_proxies",
+    "KILDE_TRUSTED_HOSTS": "trusted_hosts",
     "KILDE_RATE_LIMIT": "rate_limit_per_minute",
+    "KILDE_REQUEST_BUDGET": "request_budget_s",
 }
 
 

@@ -19,6 +19,7 @@ from assistant.config import Settings
 from assistant.errors import BadInputError, IndexMissingError
 from assistant.types import Filters, Turn
 from ingest.articles import parse_date
+from ui.fairness import FairTurns
 from ui.security import CLIENT_KEY, RateLimiter
 
 
@@ -117,7 +118,8 @@ def filters_from(body: FiltersIn) -> Filters:
     for name in ("since", "until"):
         value = getattr(body, name)
         if value and not parse_date(value):
-            raise BadInputError(f"filters.{name}", f"{value!r} is not a date; use YYYY-MM-DD")
+            shown = value if len(value) <= 40 else f"{value[:40]}…"  # never echo a large value whole
+            raise BadInputError(f"filters.{name}", f"{shown!r} is not a date; use YYYY-MM-DD")
         dates[name] = parse_date(value) if value else None
     return Filters(sources=tuple(body.sources), languages=tuple(body.languages), **dates)
 
@@ -128,10 +130,10 @@ def client_of(request: Request) -> str:
 
 def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -> APIRouter:
     router = APIRouter()
-    # At most `ui_concurrency` questions are answered at once. A question waiting for its turn waits in
-    # the event loop, not in a worker thread: the default thread pool (40) is shared with /healthz,
-    # /readyz, /api/articles and both Gradio faces, which a queue of parked asks would starve.
-    slots = anyio.CapacityLimiter(max(1, settings.ui_concurrency))
+    # At most `ui_concurrency` questions are answered at once, and at most one per client (ui/fairness.py).
+    # A question waiting for its turn waits in the event loop, not in a worker thread: the default thread
+    # pool (40) is shared with /healthz, /readyz, /api/articles and both Gradio faces.
+    turns = FairTurns(settings.ui_concurrency, settings.request_budget_s)
 
     @router.post("/api/ask", response_model=None, tags=["ask"],
                  responses={200: {"model": AnswerOut}, **ERRORS},
@@ -143,10 +145,11 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter) -
         ask_request = assistant.validate(AskRequest(
             question=body.question, history=tuple(Turn(t.role, t.content) for t in body.history),
             filters=filters_from(body.filters), top_k=body.top_k, retriever=body.retriever))
-        answer = await anyio.to_thread.run_sync(assistant.ask, ask_request, limiter=slots)
+        async with turns.turn(client_of(request)):
+            answer = await anyio.to_thread.run_sync(assistant.ask, ask_request)
         return JSONResponse(answer.to_dict())
 
-    @router.get("/api/ask", include_in_schema=False)
+    @router.api_route("/api/ask", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def ask_needs_post() -> JSONResponse:
         return JSONResponse({"error": "method_not_allowed",
                              "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.'},

@@ -22,6 +22,8 @@ from assistant.config import Settings
 
 SESSION_COOKIE = "kilde_session"
 SESSION_IDLE_S = 12 * 3600
+MAX_SESSIONS = 50_000
+NEW_SESSIONS_PER_MINUTE = 20  # per client address: a page load or two a minute, not a session per question
 OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
 CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
 # Gradio routes that make the server fetch a URL named in the request: `file=<url>` streams a remote file and
@@ -89,17 +91,21 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, key: str) -> int | None:
-        """Record a question from `key`; None if allowed, else the seconds until the next one is."""
+        """Record a question from `key`; None if allowed, else the seconds until the next one is. A key of
+        several parts joined by `|` (a session and its client address) must be within the limit on each."""
         if self.per_minute <= 0:
             return None
         now = self.clock()
         with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= 60.0:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, int(60.0 - (now - hits[0])) + 1)
-            hits.append(now)
+            parts = [self._hits.setdefault(part, deque()) for part in key.split("|")]
+            for hits in parts:
+                while hits and now - hits[0] >= 60.0:
+                    hits.popleft()
+            waits = [max(1, int(60.0 - (now - hits[0])) + 1) for hits in parts if len(hits) >= self.per_minute]
+            if waits:
+                return max(waits)
+            for hits in parts:
+                hits.append(now)
             if len(self._hits) > 10_000:  # forget idle clients
                 for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= 60.0]:
                     del self._hits[k]
@@ -107,18 +113,33 @@ class RateLimiter:
 
 
 class SessionStore:
-    """Opaque server-side sessions for auth mode `session`."""
+    """Opaque server-side sessions for auth mode `session`: bounded in number, expired ones swept, and at
+    most `per_peer_minute` new ones a minute for one client address."""
 
-    def __init__(self, idle_s: float = SESSION_IDLE_S, clock=time.monotonic):
+    def __init__(self, idle_s: float = SESSION_IDLE_S, clock=time.monotonic, max_sessions: int = MAX_SESSIONS,
+                 per_peer_minute: int = NEW_SESSIONS_PER_MINUTE):
         self.idle_s = idle_s
         self.clock = clock
+        self.max_sessions = max_sessions
         self._seen: dict[str, float] = {}
+        self._minted = RateLimiter(per_peer_minute, clock=clock)
         self._lock = threading.Lock()
 
-    def new(self) -> str:
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def new(self, peer: str = "?") -> str | None:
+        """A new session id, or None when this address minted too many lately or the store is full."""
+        if self._minted.check(f"peer:{peer}") is not None:
+            return None
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._seen[token] = self.clock()
+            now = self.clock()
+            if len(self._seen) >= self.max_sessions:
+                self._seen = {t: seen for t, seen in self._seen.items() if now - seen <= self.idle_s}
+                if len(self._seen) >= self.max_sessions:
+                    return None
+            self._seen[token] = now
         return token
 
     def touch(self, token: str | None) -> bool:
@@ -291,12 +312,16 @@ class Gate:
                                            "sign in through the intranet.")
             return f"user:{user}", None, None
         if mode == "session":
+            # The key names the address too: the rate limit holds per address, so fresh cookies do not reset it.
             token = cookies_of(headers).get(SESSION_COOKIE)
             if self.sessions.touch(token):
-                return f"session:{token[:16]}", None, None
+                return f"session:{token[:16]}|ip:{peer}", None, None
             if scope.get("method", "GET") in ("GET", "HEAD"):
-                token = self.sessions.new()
-                return f"session:{token[:16]}", self.cookie(token, scope, headers), None
+                token = self.sessions.new(str(peer))
+                if token is None:
+                    return None, None, Refusal(429, "rate_limited", "Too many new sessions from this address; "
+                                                                   "keep the session cookie, or try again in a minute.")
+                return f"session:{token[:16]}|ip:{peer}", self.cookie(token, scope, headers), None
             return None, None, Refusal(401, "no_session",
                                        "No valid Kilde session: open the Kilde page first; it sets the "
                                        "session cookie (any GET request does).")

@@ -33,7 +33,9 @@ from assistant.errors import (
 )
 from ui.api import NotFound, RateLimited, api_router
 from ui.app import CSS_PATH, build_app, theme
+from ui.fairness import Busy
 from ui.feedback import FeedbackLog
+from ui.limits import Limits
 from ui.security import Gate, RateLimiter, SessionStore, allowed_origins, is_loopback
 from ui.widget import build_widget
 
@@ -59,6 +61,8 @@ def status_of(exc: KildeError) -> tuple[int, str]:
         return 404, "not_found"
     if isinstance(exc, BadInputError):
         return 400, "bad_request"
+    if isinstance(exc, Busy):
+        return 503, "busy"
     if isinstance(exc, (IndexMissingError, StoreBusyError)):
         return 503, "not_ready"
     if isinstance(exc, BackendError):
@@ -83,7 +87,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KildeError)
     async def kilde_error(request: Request, exc: KildeError):
         status, code = status_of(exc)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        retry_after = getattr(exc, "retry_after", None)  # rate limited, or busy (ui/fairness.py)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
         return error_response(status, code, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -94,6 +99,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and str(exc.detail).startswith("There was an error parsing the body"):
+            # Not UTF-8, or nested too deeply to parse: the same shape as any other invalid body.
+            return JSONResponse({"error": "invalid_request", "message": "The request body is not valid JSON.",
+                                 "details": [{"field": "body", "problem": "not valid JSON"}]}, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
@@ -130,6 +139,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)
+    app.add_middleware(Limits, settings=settings)  # outermost: sizes, host names, forwarded headers
 
     mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
              "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),
