@@ -58,3 +58,13 @@ def test_a_question_without_a_turn_within_the_budget_is_busy():
                     pass
 
     anyio.run(main)
+
+
+def test_the_dense_side_embeds_a_bounded_part_of_a_long_query():
+    from assistant.retrieval import MAX_EMBEDDED_QUERY_CHARS, embedded_part
+
+    question = "Hva betyr avtalen? "
+    long_query = "Fortell mer om avtalen. " * 500 + question
+    assert len(embedded_part(long_query)) <= MAX_EMBEDDED_QUERY_CHARS
+    assert embedded_part(long_query).endswith(question)  # the question itself, at the end, is kept
+    assert embedded_part(question) == question
