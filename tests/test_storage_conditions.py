@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_QUESTION_NB, NORQUAD_NEWS, SEED_ID
+from tests.conftest import DEMO_QUESTION_NB, SEED_ID
 
 KILDE = str(Path(sys.executable).with_name("kilde"))
 
@@ -80,7 +80,23 @@ rm "$MNT/filler"
 k again ingest "$NEWS" --no-progress --json
 k stats_after stats --json
 """
-    os.environ["NEWS"] = str(NORQUAD_NEWS / "answers_2.json")
+    news = tmp_path / "news.json"  # three short articles: enough to need the disk, quick to embed
+    news.write_text(
+        json.dumps(
+            [
+                {
+                    "id": f"ny-{i}",
+                    "title": f"Ny sak {i}",
+                    "text": f"Ny sak {i}. " + "Ferja er innstilt "
+                    "i dag på grunn av sterk vind, og Bastø Fosen ber reisende følge med. " * 3,
+                }
+                for i in range(3)
+            ],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    os.environ["NEWS"] = str(news)
     os.environ["QUESTION"] = DEMO_QUESTION_NB
     try:
         out = _run_in_namespace(tmp_path, built_index.data_dir, built_index.cache_dir, body)
