@@ -59,3 +59,39 @@ class FairTurns:
                 del self._clients[client]
             else:
                 self._clients[client] = (lock, users - 1)
+
+
+class EarlyRateLimit:
+    """ASGI, inside the Gate: a client over its rate limit gets 429 for POST /api/ask before its body is read
+    and parsed, so a client retrying at once with large bodies costs the others almost nothing."""
+
+    def __init__(self, app, limiter):
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] == "/api/ask":
+            from ui.security import CLIENT_KEY, json_body
+
+            wait = self.limiter.peek(scope.get("state", {}).get(CLIENT_KEY) or "?")
+            if wait is not None:
+                status, body = json_body(
+                    429,
+                    "rate_limited",
+                    f"rate limit: too many questions: the limit is "
+                    f"{self.limiter.per_minute} per minute; try again in {wait} s",
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"retry-after", str(wait).encode()),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -90,6 +90,19 @@ class RateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str) -> int | None:
+        """Like `check`, but records nothing: None if a question from `key` would be allowed now."""
+        if self.per_minute <= 0:
+            return None
+        now = self.clock()
+        with self._lock:
+            waits = []
+            for part in key.split("|"):
+                recent = [t for t in self._hits.get(part, ()) if now - t < 60.0]
+                if len(recent) >= self.per_minute:
+                    waits.append(max(1, int(60.0 - (now - recent[0])) + 1))
+            return max(waits) if waits else None
+
     def check(self, key: str) -> int | None:
         """Record a question from `key`; None if allowed, else the seconds until the next one is. A key of
         several parts joined by `|` (a session and its client address) must be within the limit on each."""

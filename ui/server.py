@@ -33,7 +33,7 @@ from assistant.errors import (
 )
 from ui.api import NotFound, RateLimited, api_router
 from ui.app import CSS_PATH, build_app, theme
-from ui.fairness import Busy
+from ui.fairness import Busy, EarlyRateLimit
 from ui.feedback import FeedbackLog
 from ui.limits import Limits
 from ui.security import Gate, RateLimiter, SessionStore, allowed_origins, is_loopback
@@ -135,6 +135,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         """Gradio's web-component loader, served locally so `<gradio-app>` works without a CDN."""
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
+    app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
     app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
