@@ -105,4 +105,5 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: 
     chunker = Chunker(get_encoding(settings.encoding, settings.tiktoken_cache_dir), settings.chunk_tokens,
                       settings.chunk_overlap)
     return IngestPipeline(store, embedder, chunker, LexicalSide(store, lexical_root(settings)),
-                          settings.data_dir / "ingest.lock", batch_chunks=max(settings.embed_batch * 2, 16))
+                          settings.data_dir / "ingest.lock", batch_chunks=max(settings.embed_batch * 2, 16),
+                          max_article_chars=settings.max_article_chars)

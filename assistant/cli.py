@@ -50,8 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("ingest", "Add or update articles from files and folders (.txt .md .html .json .jsonl, NorQuAD).")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--prune", action="store_true", help="remove stored articles that are not in PATHs")
-    p.add_argument("--reset", action="store_true", help="delete the whole index first (e.g. after changing embedder)")
+    p.add_argument("--prune", action="store_true",
+                   help="remove stored articles whose source file under PATHs was read and no longer holds them, "
+                        "or is gone; nothing is pruned if any PATH is missing, unreadable or empty")
+    p.add_argument("--yes", action="store_true", help="with --prune: remove a large share of the index without asking")
+    p.add_argument("--reset", action="store_true",
+                   help="delete the whole index first (e.g. after changing embedder); only once every PATH is found")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow symbolic links that point outside PATHs (not followed by default)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--embedding-cache", type=Path, metavar="FILE",
@@ -104,6 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `kilde articles | head`: the reader left, which is not an error
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a full or read-only disk, from whichever layer noticed it
+        from assistant.indexes.storage import as_storage_error
+
+        problem = as_storage_error(exc, str(getattr(args, "data_dir", None) or settings_from(args).data_dir))
+        if problem is None:
+            raise
+        print(f"kilde: {problem}", file=sys.stderr)
+        return problem.exit_code
 
 
 # -- verbs -------------------------------------------------------------------------------------------
@@ -116,12 +130,15 @@ def cmd_ingest(args) -> int:
     if args.save_embedding_cache and settings.embedding_cache is None:
         raise BadInputError("--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)")
     pipeline = build_pipeline(settings)
-    if args.reset:
-        with pipeline.writer():
-            pipeline.store.reset()
+    quiet = args.json
     report = pipeline.ingest(args.paths, prune=args.prune,
                              progress=progress_for(sys.stderr, not args.no_progress and not args.json),
-                             on_reject=None if args.json else lambda e: print(f"rejected {e}", file=sys.stderr))
+                             on_reject=None if quiet else lambda e: print(f"rejected {e}", file=sys.stderr),
+                             reset=args.reset, follow_symlinks=args.follow_symlinks,
+                             confirm_prune=lambda ids, stored: _confirm_prune(ids, stored, args.yes),
+                             on_warning=None if quiet else lambda w: print(f"warning: {w}", file=sys.stderr))
+    if report.prune_note and not quiet:
+        print(f"prune: {report.prune_note}", file=sys.stderr)
     summary = report.to_dict()
     cached = getattr(pipeline.embedder, "cache", None)
     if cached is not None:
@@ -144,6 +161,19 @@ def cmd_ingest(args) -> int:
                   f"{pipeline.embedder.misses} embedded" + (f"; ignored: {cached.mismatch}" if cached.mismatch else "")
                   + (f"; saved {summary['embedding_cache']['saved']} entries" if args.save_embedding_cache else ""))
     return 1 if report.rejected else 0
+
+
+def _confirm_prune(ids: list[str], stored: int, yes: bool) -> bool:
+    """Asked before --prune removes more than a small share of the index."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"kilde: --prune would remove {len(ids)} of {stored} articles; run again with --yes to confirm",
+              file=sys.stderr)
+        return False
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    reply = input(f"Remove {len(ids)} of {stored} articles ({shown})? [y/N] ")
+    return reply.strip().lower() in ("y", "yes", "j", "ja")
 
 
 def _filters(args) -> Filters:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-
 from assistant.core.dates import parse_date
 from assistant.core.language import LANGUAGES, detect_language
 from assistant.core.types import Article
 from ingest.cleaning import clean_lines, normalise_line
+from ingest.ids import safe_id
+
 
 def content_hash(*parts: str | None) -> str:
     digest = hashlib.sha256()
@@ -35,6 +36,6 @@ def make_article(*, title: str | None, body: str, given_id: str | None = None, u
     if lang not in LANGUAGES:
         lang = detect_language(f"{title}\n{text}")
     digest = content_hash(title, text, iso_date, source, url, lang, author)
-    article_id = (given_id or "").strip() or (url or "").strip() or f"sha-{digest[:20]}"
+    article_id = safe_id((given_id or "").strip() or (url or "").strip() or f"sha-{digest[:20]}")
     return Article(id=article_id, title=title, text=text, content_hash=digest, language=lang, date=iso_date,
                    source=source or None, url=url or None, author=author or None, origin=origin)

@@ -11,15 +11,13 @@ from pathlib import Path
 
 from assistant.core.errors import BadInputError
 from assistant.core.types import Article
-from assistant.core.dates import parse_date
-from ingest.articles import make_article
+from ingest.articles import make_article, parse_date
+from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
+from ingest.discovery import discover as walk
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
-_NOT_ARTICLES = re.compile(r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.IGNORECASE)
 
 
 @dataclass
@@ -28,25 +26,10 @@ class LoadResult:
     rejected: list[BadInputError] = field(default_factory=list)
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[BadInputError]]:
-    """Files to load, recursively and in a stable order; unknown types and missing paths are reported."""
-    files: list[Path] = []
-    problems: list[BadInputError] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.suffix.lower() in SUFFIXES and not hidden and not _NOT_ARTICLES.match(child.name):
-                    files.append(child)
-        elif path.is_file():
-            if path.suffix.lower() in SUFFIXES:
-                files.append(path)
-            else:
-                problems.append(BadInputError(str(path), f"unsupported file type {path.suffix or '(none)'}; "
-                                              f"Kilde reads {', '.join(SUFFIXES)}"))
-        else:
-            problems.append(BadInputError(str(path), "no such file or directory"))
-    return files, problems
+def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> tuple[list[Path], list[BadInputError]]:
+    """Files to load and what was not loaded (problems and skipped entries); see ingest/discovery.py."""
+    found = walk(paths, follow_symlinks)
+    return found.files, found.problems + found.skipped
 
 
 def decode(raw: bytes, name: str) -> str:
@@ -102,7 +85,7 @@ def _parse_json(text: str, name: str):
 
 
 def load_file(path: Path) -> LoadResult:
-    name = str(path)
+    name = shown(path)
     result = LoadResult()
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -160,7 +143,7 @@ def _from_plain_text(text: str, path: Path) -> Article:
         title, body_from = stripped, i + 1
         break
     if title is None:
-        raise BadInputError(str(path), "no text in file")
+        raise BadInputError(shown(path), "no text in file")
     body = "\n".join(lines[body_from:])
     if date is None:  # a date line may also follow the headline
         for line in lines[body_from:body_from + 3]:
@@ -168,8 +151,8 @@ def _from_plain_text(text: str, path: Path) -> Article:
                 date = parse_date(line.strip())
                 body = body.replace(line, "", 1)
                 break
-    article = make_article(title=title, body=body, given_id=path.stem, date=date, origin=str(path))
-    _require_text(article, str(path))
+    article = make_article(title=title, body=body, given_id=shown(path.stem), date=date, origin=shown(path))
+    _require_text(article, shown(path))
     return article
 
 
@@ -179,20 +162,20 @@ def _from_html(html: str, path: Path) -> Article:
     try:
         doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise BadInputError(str(path), f"cannot parse HTML: {exc}") from None
+        raise BadInputError(shown(path), f"cannot parse HTML: {exc}") from None
     fields = (doc.as_dict() if hasattr(doc, "as_dict") else doc) if doc else None
     if not fields or not (fields.get("text") or "").strip():
-        raise BadInputError(str(path), "no article text found in the HTML")
+        raise BadInputError(shown(path), "no article text found in the HTML")
     title = (fields.get("title") or "").strip() or None
     body = fields["text"]
     first, _, rest = body.partition("\n")
     if title and first.strip() == title:
         body = rest
     url, site_name = _page_identity(html)
-    article = make_article(title=title, body=body, given_id=None if url else path.stem, url=url,
+    article = make_article(title=title, body=body, given_id=None if url else shown(path.stem), url=url,
                            date=fields.get("date"), source=site_name,
-                           author=fields.get("author"), origin=str(path))
-    _require_text(article, str(path))
+                           author=fields.get("author"), origin=shown(path))
+    _require_text(article, shown(path))
     return article
 
 
@@ -220,17 +203,17 @@ def safe_url(value: str | None) -> str | None:
 
 
 def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
-    data = _parse_json(text, str(path))
+    data = _parse_json(text, shown(path))
     norquad = _NORQUAD_FILE.search(path.name)
     if isinstance(data, dict) and isinstance(data.get("data"), list) and norquad:
         domain = path.parent.name if path.parent.name in ("news", "wikipedia") else "norquad"
-        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), str(path), result.rejected))
+        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), shown(path), result.rejected))
         return
     items = data.get("articles") if isinstance(data, dict) and "articles" in data else data
     items = items if isinstance(items, list) else [items]
     for i, obj in enumerate(items):
         try:
-            result.articles.append(_from_object(obj, f"{path}[{i}]"))
+            result.articles.append(_from_object(obj, f"{shown(path)}[{i}]"))
         except BadInputError as exc:
             result.rejected.append(exc)
 

@@ -15,13 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.indexes.embeddings import Embedder
+import numpy as np
+
 from assistant.core.errors import BadInputError, StoreBusyError
+from assistant.core.types import Article, Chunk
+from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, LexicalSide
 from assistant.indexes.store import VectorStore
-from assistant.core.types import Article, Chunk
 from ingest.chunking import Chunker, embedding_input
-from ingest.loaders import discover, load_file
+from ingest.discovery import discover, shown
+from ingest.loaders import load_file
+from ingest.prune import plan_prune, source_file
 
 
 @dataclass
@@ -35,6 +39,9 @@ class IngestReport:
     chunks_embedded: int = 0
     orphans_swept: int = 0
     rejected: list[BadInputError] = field(default_factory=list)
+    skipped: list[BadInputError] = field(default_factory=list)  # entries passed over by the discovery policy
+    warnings: list[str] = field(default_factory=list)
+    prune_note: str | None = None  # why --prune removed less than asked, or nothing
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -48,6 +55,8 @@ class IngestReport:
             "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
             "chunks_embedded": self.chunks_embedded, "orphans_swept": self.orphans_swept,
             "rejected": [{"source": e.source, "reason": e.reason} for e in self.rejected],
+            "skipped": [{"source": e.source, "reason": e.reason} for e in self.skipped],
+            "warnings": self.warnings, "prune_note": self.prune_note,
             "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
             "articles_per_s": round((self.added + self.updated) / self.seconds, 2) if self.seconds else 0.0,
             "chunks_per_s": round(self.chunks_embedded / self.seconds, 2) if self.seconds else 0.0,
@@ -64,13 +73,14 @@ class Progress:
 
 class IngestPipeline:
     def __init__(self, store: VectorStore, embedder: Embedder, chunker: Chunker, lexical: LexicalSide,
-                 lock_path: Path, batch_chunks: int = 64):
+                 lock_path: Path, batch_chunks: int = 64, max_article_chars: int = 0):
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.lexical = lexical
         self.lock_path = lock_path
         self.batch_chunks = batch_chunks
+        self.max_article_chars = max_article_chars  # 0: no cap
 
     @property
     def dirty_marker(self) -> Path:
@@ -98,44 +108,81 @@ class IngestPipeline:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None,
-               on_reject: Callable[[BadInputError], None] | None = None) -> IngestReport:
+               on_reject: Callable[[BadInputError], None] | None = None, *, reset: bool = False,
+               follow_symlinks: bool = False, confirm_prune: Callable[[list[str], int], bool] | None = None,
+               on_warning: Callable[[str], None] | None = None) -> IngestReport:
+        """`reset` empties the index first, but only once every path was found; `confirm_prune(ids, stored)`
+        is asked before removing more than a small share of the index (None: never asked)."""
         progress = progress or Progress()
         report = IngestReport()
         started = time.perf_counter()
         with self.writer():
+            found = discover(paths, follow_symlinks)
+            report.files = len(found.files)
+            for problem in found.problems:
+                self._reject(report, problem, on_reject)
+            report.skipped = list(found.skipped)
+            for entry in found.skipped:
+                self._warn(report, str(entry), on_warning, record=False)
+            if reset:
+                if not found.complete:
+                    raise BadInputError("--reset", f"nothing was reset, because {found.incomplete_reasons()[0]}")
+                self.store.reset()
             self.store.ensure_embedder(self.embedder.name, self.embedder.dim)
             stored = self.store.stored_articles()
-            files, problems = discover(paths)
-            report.files = len(files)
-            for problem in problems:
-                self._reject(report, problem, on_reject)
 
-            progress.start("Reading", len(files))
+            progress.start("Reading", len(found.files))
             pending: list[Article] = []
             seen: dict[str, str] = {}
-            for path in files:
+            read_clean: set[str] = set()
+            for path in found.files:
                 loaded = load_file(path)
                 for problem in loaded.rejected:
                     self._reject(report, problem, on_reject)
+                clean = not loaded.rejected
                 for article in loaded.articles:
+                    origin = article.origin or shown(path)
                     if article.id in seen:
                         self._reject(report, BadInputError(
-                            article.origin or str(path),
-                            f"duplicate article id {article.id!r} (first seen in {seen[article.id]}); kept the first"),
+                            origin, f"duplicate article id {article.id!r} (first seen in {seen[article.id]}); kept the first"),
                             on_reject)
                         continue
-                    seen[article.id] = article.origin or str(path)
+                    if self.max_article_chars and len(article.text) > self.max_article_chars:
+                        clean = False
+                        self._reject(report, BadInputError(
+                            origin, f"the article has {len(article.text):,} characters; the limit is "
+                            f"{self.max_article_chars:,} (KILDE_MAX_ARTICLE_CHARS)"), on_reject)
+                        continue
+                    seen[article.id] = origin
                     report.articles_seen += 1
                     known = stored.get(article.id)
+                    if known and known.origin and source_file(known.origin) != source_file(origin):
+                        self._warn(report, f"{origin}: article id {article.id!r} was stored from "
+                                   f"{source_file(known.origin)}; this file now replaces it", on_warning)
                     if known and known.meta.content_hash == article.content_hash and known.signature == self.signature:
                         report.unchanged += 1
                     else:
                         pending.append(article)
+                if clean:
+                    read_clean.add(shown(path))
                 progress.advance(0, 0)
             progress.finish()
 
+            gone: list[str] = []
+            if prune:
+                plan = plan_prune(stored, set(seen), found, read_clean)
+                report.prune_note = plan.blocked
+                if plan.remove and plan.needs_confirmation(len(stored)) and confirm_prune is not None \
+                        and not confirm_prune(plan.remove, len(stored)):
+                    report.prune_note = (f"nothing pruned: removing {len(plan.remove)} of {len(stored)} articles "
+                                         "was not confirmed")
+                else:
+                    gone = plan.remove
+                if plan.kept and not plan.blocked:
+                    report.prune_note = (report.prune_note or "") + (
+                        f"{'; ' if report.prune_note else ''}{plan.kept} articles not seen were kept: their "
+                        "source file was not read cleanly or lies outside the given paths")
             interrupted_before = self.dirty_marker.exists()
-            gone = [article_id for article_id in stored if article_id not in seen] if prune else []
             if pending or gone:
                 self.dirty_marker.touch()
             self._write(pending, stored, report, progress)
@@ -178,7 +225,11 @@ class IngestPipeline:
     def _write_batch(self, batch, stored, report: IngestReport, progress: Progress) -> None:
         texts = [embedding_input(article, chunk) for article, chunks in batch for chunk in chunks]
         t0 = time.perf_counter()
-        vectors = self.embedder.embed_passages(texts)
+        parts = []
+        for i in range(0, len(texts), self.batch_chunks):  # progress per slice, even inside one long article
+            parts.append(self.embedder.embed_passages(texts[i:i + self.batch_chunks]))
+            progress.advance(0, len(parts[-1]))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         report.embed_seconds += time.perf_counter() - t0
         offset = 0
         for article, chunks in batch:
@@ -193,7 +244,7 @@ class IngestPipeline:
             else:
                 report.added += 1
             report.chunks_embedded += len(chunks)
-            progress.advance(1, len(chunks))
+            progress.advance(1, 0)
 
     def _sweep_orphans(self) -> int:
         committed = {aid: s.meta.content_hash for aid, s in self.store.stored_articles().items()}
@@ -205,6 +256,13 @@ class IngestPipeline:
         on_disk = LexicalIndex.load(self.lexical.root)
         if force or on_disk is None or on_disk.generation != self.store.generation():
             self.lexical.rebuild()
+
+    @staticmethod
+    def _warn(report: IngestReport, message: str, on_warning, record: bool = True) -> None:
+        if record:
+            report.warnings.append(message)
+        if on_warning:
+            on_warning(message)
 
     @staticmethod
     def _reject(report: IngestReport, problem: BadInputError, on_reject) -> None:

@@ -17,8 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
-from assistant.core.errors import BackendError, BadInputError, ConfigError, IndexMissingError, KildeError, StoreBusyError
+from assistant.core.errors import (
+    BackendError,
+    BadInputError,
+    ConfigError,
+    IndexMissingError,
+    KildeError,
+    StoreBusyError,
+)
 from assistant.core.types import Filters, Turn
+from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.security import client_key
 
@@ -120,6 +128,8 @@ def status_of(exc: KildeError) -> tuple[int, str]:
         return 404, "not_found"
     if isinstance(exc, BadInputError):
         return 400, "bad_request"
+    if isinstance(exc, Busy):
+        return 503, "busy"
     if isinstance(exc, (IndexMissingError, StoreBusyError)):
         return 503, "not_ready"
     if isinstance(exc, BackendError):
@@ -133,18 +143,19 @@ def filters_from(body: FiltersIn) -> Filters:
     return Filters.parse(body.since, body.until, body.sources, body.languages, field_prefix="filters.")
 
 
-def ask_slots(settings: Settings) -> anyio.CapacityLimiter:
-    return anyio.CapacityLimiter(max(1, settings.ui_concurrency))
+def ask_slots(settings: Settings) -> FairTurns:
+    """The answering turns every face shares: `ui_concurrency` slots, one question per client at a time."""
+    return FairTurns(settings.ui_concurrency, settings.request_budget_s)
 
 
 def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
-               slots: anyio.CapacityLimiter | None = None) -> APIRouter:
+               turns: FairTurns | None = None) -> APIRouter:
     router = APIRouter()
-    # At most `ui_concurrency` questions are answered at once. A question waiting for its turn waits in
-    # the event loop, not in a worker thread: the default thread pool (40) is shared with /healthz,
-    # /readyz, /api/articles and both Gradio faces, which a queue of parked asks would starve.
-    # The OpenAI-compatible routes and /api/search share these slots (ui/server.py passes the same limiter).
-    slots = slots or ask_slots(settings)
+    # At most `ui_concurrency` questions are answered at once, and at most one per client (ui/fairness.py).
+    # A question waiting for its turn waits in the event loop, not in a worker thread: the default thread
+    # pool (40) is shared with /healthz, /readyz, /api/articles and both Gradio faces. The OpenAI-compatible
+    # routes and /api/search share the same answering slots (ui/server.py passes `turns.slots`).
+    turns = turns or ask_slots(settings)
 
     @router.post("/api/ask", response_model=None, tags=["ask"],
                  responses={200: {"model": AnswerOut}, **ERRORS},
@@ -156,10 +167,11 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
         ask_request = assistant.validate(AskRequest(
             question=body.question, history=tuple(Turn(t.role, t.content) for t in body.history),
             filters=filters_from(body.filters), top_k=body.top_k, retriever=body.retriever))
-        answer = await anyio.to_thread.run_sync(assistant.ask, ask_request, limiter=slots)
+        async with turns.turn(client_key(request)):
+            answer = await anyio.to_thread.run_sync(assistant.ask, ask_request)
         return JSONResponse(answer.to_dict())
 
-    @router.get("/api/ask", include_in_schema=False)
+    @router.api_route("/api/ask", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def ask_needs_post() -> JSONResponse:
         return JSONResponse({"error": "method_not_allowed",
                              "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.'},

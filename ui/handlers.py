@@ -150,10 +150,10 @@ class ChatHandlers:
             try:
                 record = feedback_record(answer, state.history()[: 2 * turn], rating, text or "",
                                          state.filters[turn], client_key(request))
+                saved = self.feedback.append(record)  # one vote per answer and client
             except KildeError as exc:
                 raise gr.Error(str(exc)) from None
-            self.feedback.append(record)
-            return "", status_html(t(lang, "feedback_saved"))
+            return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
         return handler
 
     def reset(self, lang):

@@ -15,7 +15,12 @@ from starlette.datastructures import Headers, MutableHeaders
 
 from assistant.core.config import Settings
 from ui.network import address_in, ip_key, is_loopback
-from ui.sessions import SESSION_COOKIE, SESSION_IDLE_S, SessionStore, cookies_of
+from ui.sessions import (
+    SESSION_COOKIE,
+    SESSION_IDLE_S,
+    SessionStore,
+    cookies_of,
+)
 
 OPEN_PATHS = ("/healthz", "/readyz")  # liveness probes work in every auth mode
 CLIENT_KEY = "kilde_client"  # request.state key holding who is asking (for rate limits and feedback)
@@ -115,7 +120,7 @@ class Gate:
         if refusal is not None:
             await self.refuse(refusal, scope, send)
             return
-        scope.setdefault("state", {})[CLIENT_KEY] = client or ip_key((scope.get("client") or (None,))[0])
+        scope.setdefault("state", {})[CLIENT_KEY] = client or f"ip:{(scope.get('client') or ('?',))[0]}"
         if scope["type"] == "http" and "/gradio_api/" in scope["path"]:
             refusal, receive = await self.check_gradio(scope, headers, receive)
             if refusal is not None:
@@ -207,12 +212,16 @@ class Gate:
                                            "sign in through the intranet.")
             return f"user:{user}", None, None
         if mode == "session":
+            # The key names the address too: the rate limit holds per address, so fresh cookies do not reset it.
             token = cookies_of(headers).get(SESSION_COOKIE)
             if self.sessions.touch(token):
-                return f"session:{token[:16]}", None, None
+                return f"session:{token[:16]}|ip:{peer}", None, None
             if scope.get("method", "GET") in ("GET", "HEAD"):
-                token = self.sessions.new()
-                return f"session:{token[:16]}", self.cookie(token, scope, headers), None
+                token = self.sessions.new(str(peer))
+                if token is None:
+                    return None, None, Refusal(429, "rate_limited", "Too many new sessions from this address; "
+                                                                   "keep the session cookie, or try again in a minute.")
+                return f"session:{token[:16]}|ip:{peer}", self.cookie(token, scope, headers), None
             return None, None, Refusal(401, "no_session",
                                        "No valid Kilde session: open the Kilde page first; it sets the "
                                        "session cookie (any GET request does).")
@@ -220,7 +229,7 @@ class Gate:
             return None, None, Refusal(403, "loopback_only",
                                        "Auth mode 'none' serves this machine only. Set KILDE_AUTH_MODE=session "
                                        "or proxy to serve others.")
-        return ip_key(peer), None, None
+        return f"ip:{peer}", None, None
 
     def cookie(self, token: str, scope, headers: Headers) -> str:
         secure = scope.get("scheme") == "https" or (

@@ -28,8 +28,10 @@ from assistant.core.errors import (
     ConfigError,
     KildeError,
 )
-from ui.api import RateLimited, api_router, ask_slots, status_of
+from ui.api import api_router, ask_slots, status_of
 from ui.app import CSS_PATH, build_app, theme
+from ui.edge import Limits
+from ui.fairness import EarlyRateLimit
 from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
 from ui.network import is_loopback
@@ -69,7 +71,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KildeError)
     async def kilde_error(request: Request, exc: KildeError):
         status, code = status_of(exc)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        retry_after = getattr(exc, "retry_after", None)  # rate limited, or busy (ui/fairness.py)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
         return error_response(status, code, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -80,6 +83,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and str(exc.detail).startswith("There was an error parsing the body"):
+            # Not UTF-8, or nested too deeply to parse: the same shape as any other invalid body.
+            return JSONResponse({"error": "invalid_request", "message": "The request body is not valid JSON.",
+                                 "details": [{"field": "body", "problem": "not valid JSON"}]}, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
@@ -102,10 +109,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
                   description="Cited answers from a Norwegian and English news archive. "
                               "The chat is at /, the embeddable widget at /widget.")
     install_error_handlers(app)
-    slots = ask_slots(settings)
-    app.include_router(openai_router(assistant, limiter, slots))
-    app.include_router(search_router(assistant, limiter, slots))  # before the /api/{path} catch-all
-    app.include_router(api_router(assistant, settings, limiter, slots))
+    turns = ask_slots(settings)
+    app.include_router(openai_router(assistant, limiter, turns.slots))
+    app.include_router(search_router(assistant, limiter, turns.slots))  # before the /api/{path} catch-all
+    app.include_router(api_router(assistant, settings, limiter, turns))
 
     @app.get("/widget", include_in_schema=False)
     def widget_slash() -> RedirectResponse:
@@ -116,11 +123,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         """Gradio's web-component loader, served locally so `<gradio-app>` works without a CDN."""
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
+    app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
     app.add_middleware(OpenAIErrors)  # outside the Gate, so its refusals under /v1/ get OpenAI's shape too
     app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
                        allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)
+    app.add_middleware(Limits, settings=settings)  # outermost: sizes, host names, forwarded headers
 
     mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
              "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 
 from assistant.answering.context import AnswerContext, Delta
 from assistant.core.errors import ModelFailure
+from assistant.core.inert import make_inert
 from assistant.core.types import Answer, Citation, Sentence
 
 NOT_FOUND = {
@@ -54,7 +55,9 @@ def assemble(context: AnswerContext, *, backend: str, text: str, citations: Sequ
     timings["total"] = (time.perf_counter() - context.started) * 1000
     retrieval = context.retrieval
     return Answer(
-        question=context.request.question, answer=text, answerable=bool(citations), language=context.language,
+        # What a client may render carries no live markup, however the text was made or cut.
+        question=context.request.question, answer=make_inert(text), answerable=bool(citations),
+        language=context.language,
         citations=tuple(citations), sentences=tuple(sentences) if citations else (), retrieved=retrieval.hits,
         timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
         backend=backend, standalone_question=context.standalone_question, notice=notice, partial=partial)

@@ -7,6 +7,7 @@ model fails is decided here, never inside an answerer."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,6 +28,9 @@ from assistant.core.types import Answer
 log = logging.getLogger("kilde.assistant")
 
 MAX_QUESTION_CHARS = 2000
+MAX_HISTORY_TURNS = 6  # the generative condenser reads the last few turns; the extractive one the last question
+MAX_TURN_CHARS = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Assistant:
@@ -56,7 +60,16 @@ class Assistant:
         return server.status().to_dict() if server is not None else None
 
     def validate(self, request: AskRequest) -> AskRequest:
+        texts = [("question", request.question or ""), *(("history", t.content) for t in request.history),
+                 *(("source filter", s) for s in request.filters.sources)]
+        for field, text in texts:
+            if _SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
+                raise BadInputError(field, "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
+                                    "send the text as valid UTF-8")
         question = (request.question or "").strip()
+        # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder.
+        history = tuple(replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:])
+        request = replace(request, history=history)
         if not question:
             raise BadInputError("question", "the question is empty")
         if len(question) > MAX_QUESTION_CHARS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.core.inert import make_inert
 from assistant.core.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
 from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
 from assistant.core.sentences import sentence_spans
@@ -78,7 +79,7 @@ class OutputFilter:
         text = BARE_HOST.sub(self._bare_host, text)
         text = MARKER.sub(self._marker, text)
         text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
-        return re.sub(r"[ \t]{2,}", " ", text)
+        return make_inert(re.sub(r"[ \t]{2,}", " ", text))  # whatever the patterns above missed
 
     def _url(self, match: re.Match) -> str:
         url = match.group().rstrip(".,;:!?")

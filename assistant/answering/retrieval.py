@@ -16,6 +16,15 @@ from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
 from assistant.indexes.store import VectorStore
 
+# The one embedder serves every client in turn and its cost grows faster than the text: a 4,000-character
+# query takes ~30x a short question. The dense side sees the question's last 400 characters (where a
+# condensed follow-up keeps the question itself); BM25 still reads all of it.
+MAX_EMBEDDED_QUERY_CHARS = 400
+
+
+def embedded_part(query: str) -> str:
+    return query if len(query) <= MAX_EMBEDDED_QUERY_CHARS else query[-MAX_EMBEDDED_QUERY_CHARS:]
+
 
 @dataclass(frozen=True)
 class Retrieval:
@@ -59,7 +68,7 @@ class HybridRetriever:
 
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
-            vector = self.embedder.embed_query(query)
+            vector = self.embedder.embed_query(embedded_part(query))
             timings["embed"] = _ms(t0)
 
         lexical_job = None

@@ -71,6 +71,7 @@ class Settings:
     chunk_tokens: int = 180
     chunk_overlap: int = 30
     embed_batch: int = 32
+    max_article_chars: int = 300_000  # a longer article is rejected by name (0: no cap)
 
     retriever: str = "hybrid"
     top_k: int = 5  # passages handed to the answerer
@@ -104,9 +105,11 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     auth_mode: str = "none"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    trusted_hosts: tuple[str, ...] = ()  # Host names served besides loopback and --host ("*": any); ui/limits.py
     proxy_user_header: str = "X-Forwarded-User"
     rate_limit_per_minute: int = 30
     ui_concurrency: int = 4
+    request_budget_s: float = 30.0  # a question that gets no turn within this is answered 503 busy
 
     def __post_init__(self) -> None:
         checks = [
@@ -167,6 +170,7 @@ _ENV = {
     "KILDE_EMBEDDING_CACHE": "embedding_cache",
     "KILDE_CHUNK_TOKENS": "chunk_tokens",
     "KILDE_CHUNK_OVERLAP": "chunk_overlap",
+    "KILDE_MAX_ARTICLE_CHARS": "max_article_chars",
     "KILDE_RETRIEVER": "retriever",
     "KILDE_TOP_K": "top_k",
     "KILDE_LLM_BACKEND": "llm_backend",
@@ -184,7 +188,9 @@ _ENV = {
     "KILDE_ALLOWED_ORIGINS": "allowed_origins",
     "KILDE_AUTH_MODE": "auth_mode",
     "KILDE_TRUSTED_PROXIES": "trusted_proxies",
+    "KILDE_TRUSTED_HOSTS": "trusted_hosts",
     "KILDE_RATE_LIMIT": "rate_limit_per_minute",
+    "KILDE_REQUEST_BUDGET": "request_budget_s",
 }
 
 

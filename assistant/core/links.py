@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.core.inert import carries_markup
+
 URL = re.compile(r"(?:\b(?:https?|ftp|file)://|\bwww\.)[^\s<>()\[\]\"']+"
                  r"|\b(?:javascript|data|vbscript):[^\s<>\"']*", re.IGNORECASE)
 _TLDS = ("example|com|net|org|info|biz|io|no|ru|xyz|app|dev|co|top|site|online|click|link|"
@@ -51,7 +53,7 @@ class AllowedLinks:
 def carries_links(text: str, allowed_urls: Sequence[str] = ()) -> bool:
     """Does `text` hold HTML, a Markdown link or image, or a web address other than `allowed_urls`? A site
     named without a path ("ifølge Varsom.no", how news credit a source) is a name here, not an address."""
-    if TAG.search(text) or MD_IMAGE.search(text) or MD_LINK.search(text):
+    if TAG.search(text) or MD_IMAGE.search(text) or MD_LINK.search(text) or carries_markup(text):
         return True
     allowed = AllowedLinks(allowed_urls)
     if any(not allowed.url(m.group().rstrip(".,;:!?")) for m in URL.finditer(text)):

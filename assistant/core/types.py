@@ -81,7 +81,8 @@ class Filters:
             # Only YYYY-MM-DD, as every face asks for: "31.12.2024" or "12/31/2024" would be a guess.
             iso = parse_date(value) if _ISO_DATE.match(value) else None
             if value and not iso:
-                raise BadInputError(f"{field_prefix}{name}", f"{value!r} is not a date; use YYYY-MM-DD")
+                shown = value if len(value) <= 40 else f"{value[:40]}…"  # never echo a large value whole
+                raise BadInputError(f"{field_prefix}{name}", f"{shown!r} is not a date; use YYYY-MM-DD")
             dates[name] = iso
         return cls(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
 

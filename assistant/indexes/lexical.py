@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.indexes.store import date_int
 from assistant.core.types import ArticleMeta, Chunk, Filters
+from assistant.indexes.store import date_int
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}
@@ -211,7 +211,10 @@ class LexicalSide:
             return on_disk
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
-        index.save(self.root)
+        try:
+            index.save(self.root)
+        except OSError:  # a full or read-only disk: the reader keeps its copy in memory
+            pass
         return index
 
     def rebuild(self) -> LexicalIndex:

@@ -117,10 +117,16 @@ class ChromaStore:
             client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
                                          ssl=url.scheme == "https", settings=chroma_settings)
             return cls(client, name, chroma_url, embedding_function)
-        if not create and not (data_dir / "chroma").is_dir():
+        from assistant.indexes.storage import private_copy, writable
+
+        chroma_dir = data_dir / "chroma"
+        if not create and not chroma_dir.is_dir():
             raise IndexMissingError(str(data_dir))
-        data_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+        if chroma_dir.exists() and not writable(chroma_dir):
+            chroma_dir = private_copy(chroma_dir)  # read commands on a read-only index; writers fail on the lock
+        elif not data_dir.exists():
+            data_dir.mkdir(parents=True)
+        client = chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
         return cls(client, name, str(data_dir), embedding_function)
 
     # -- collections ---------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+"""Which files an ingest run reads, and a name for everything it does not read.
+
+Policy (docs/RELIABILITY.md, "Round two"):
+- A path named on the command line is read as given; a missing one, or one that is not a regular file or
+  folder, is a problem, and a run with a problem prunes nothing.
+- Inside a folder, a symbolic link is followed only when its target lies inside one of the given paths,
+  unless `follow_symlinks`; a folder is never walked twice (link loops).
+- Dangling links, FIFOs, sockets and devices are skipped and named; a folder that cannot be listed is a
+  problem. Hidden entries, README-like files and unknown suffixes are not articles and pass quietly.
+- Names are shown safely: bytes that are not UTF-8 are decoded as cp1252 (old Norwegian file names),
+  control characters are written as `\\xNN`, so a name can be stored, printed and compared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.core.errors import BadInputError
+
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+# Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
+NOT_ARTICLES = re.compile(
+    r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.IGNORECASE
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(value: str | os.PathLike) -> str:
+    """A file name as Kilde stores and prints it: valid UTF-8, no control characters."""
+    text = os.fspath(value)
+    if _SURROGATE.search(text):  # bytes that were not UTF-8, kept by Python as lone surrogates
+        try:
+            raw = os.fsencode(text)
+        except UnicodeEncodeError:  # a surrogate that did not come from the file system
+            raw = text.encode("utf-8", "replace")
+        for encoding in ("utf-8", "cp1252", "latin-1"):
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    problems: list[BadInputError] = field(
+        default_factory=list
+    )  # given paths or folders that could not be read
+    skipped: list[BadInputError] = field(default_factory=list)  # entries passed over by policy, each named
+    empty: list[str] = field(default_factory=list)  # given folders holding no file Kilde reads
+    roots: list[str] = field(default_factory=list)  # absolute given paths, as shown
+
+    @property
+    def complete(self) -> bool:
+        """Every given path was found, walked without an error, and held something to read."""
+        return not self.problems and not self.empty
+
+    def incomplete_reasons(self) -> list[str]:
+        return [str(p) for p in self.problems] + [
+            f"{name}: no files Kilde reads in this folder" for name in self.empty
+        ]
+
+
+def is_article_name(name: str) -> bool:
+    return Path(name).suffix.lower() in SUFFIXES and not name.startswith(".") and not NOT_ARTICLES.match(name)
+
+
+def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> Discovery:
+    """Files to load, recursively and in a stable order."""
+    paths = list(paths)
+    found = Discovery(roots=[shown(os.path.abspath(p)) for p in paths])
+    real_roots = [os.path.realpath(p) for p in paths]
+    seen_dirs: set[tuple[int, int]] = set()
+    for path in paths:
+        name = shown(path)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            kind = "a dangling symbolic link" if path.is_symlink() else "no such file or directory"
+            found.problems.append(BadInputError(name, kind))
+            continue
+        except OSError as exc:
+            found.problems.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            before = (len(found.files), len(found.problems))
+            _walk(path, found, real_roots, follow_symlinks, seen_dirs)
+            if (len(found.files), len(found.problems)) == before:
+                found.empty.append(name)
+        elif stat.S_ISREG(st.st_mode):
+            if path.suffix.lower() in SUFFIXES:
+                found.files.append(path)
+            else:
+                found.problems.append(
+                    BadInputError(
+                        name,
+                        f"unsupported file type {path.suffix or '(none)'}; Kilde reads {', '.join(SUFFIXES)}",
+                    )
+                )
+        else:
+            found.problems.append(BadInputError(name, "not a regular file or folder"))
+    return found
+
+
+def _inside(real: str, roots: list[str]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _walk(folder: Path, found: Discovery, roots: list[str], follow: bool, seen: set[tuple[int, int]]) -> None:
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        found.problems.append(BadInputError(shown(folder), f"cannot list this folder: {exc.strerror or exc}"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        name = shown(path)
+        try:
+            link = entry.is_symlink()
+            if link:
+                real = os.path.realpath(path)
+                if not os.path.exists(real):
+                    found.skipped.append(BadInputError(name, "skipped: a dangling symbolic link"))
+                    continue
+                if not follow and not _inside(real, roots):
+                    if entry.is_dir() or is_article_name(entry.name):
+                        found.skipped.append(
+                            BadInputError(
+                                name,
+                                "skipped: a symbolic link out of the given paths (use --follow-symlinks)",
+                            )
+                        )
+                    continue
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            found.problems.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISDIR(mode):
+            _walk(path, found, roots, follow, seen)
+        elif not is_article_name(entry.name):
+            continue
+        elif stat.S_ISREG(mode):
+            found.files.append(path)
+        else:
+            found.skipped.append(
+                BadInputError(name, "skipped: not a regular file (a FIFO, socket or device)")
+            )

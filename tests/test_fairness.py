@@ -1,0 +1,71 @@
+"""One client cannot starve another (docs/RELIABILITY.md, "Round two", item 9): the history a request may
+carry is bounded before anything is embedded, each client has one question in flight at a time, and a
+question that gets no turn within the budget is refused as busy. (The load figures: bench/fairness.py.)"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from assistant.answering.assistant import Assistant
+from assistant.answering.context import AskRequest
+from assistant.core.types import Turn
+from ui.fairness import Busy, FairTurns
+
+
+def test_history_is_bounded_before_anything_is_embedded():
+    request = AskRequest("Hva betyr dette?", history=tuple(Turn("user", "x" * 20_000) for _ in range(40)))
+    bounded = Assistant.validate(object.__new__(Assistant), request)
+    assert len(bounded.history) <= 6
+    assert sum(len(t.content) for t in bounded.history) <= 6 * 2000
+
+
+def test_a_client_with_many_questions_holds_one_slot_and_others_get_theirs():
+    order: list[str] = []
+
+    async def main():
+        turns = FairTurns(slots=2, budget_s=30)
+
+        async def question(client: str, seconds: float):
+            async with turns.turn(client):
+                order.append(f"{client} start")
+                await anyio.sleep(seconds)
+                order.append(f"{client} end")
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(question, "heavy", 0.2)
+            await anyio.sleep(0.05)
+            group.start_soon(question, "normal", 0.01)
+
+    anyio.run(main)
+    # The normal question starts while the heavy client's first question is still running.
+    assert order.index("normal start") < order.index("heavy end")
+
+
+def test_a_question_without_a_turn_within_the_budget_is_busy():
+    async def main():
+        turns = FairTurns(slots=1, budget_s=0.2)
+
+        async def hold():
+            async with turns.turn("a"):
+                await anyio.sleep(1.0)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(hold)
+            await anyio.sleep(0.05)
+            with pytest.raises(Busy):
+                async with turns.turn("b"):
+                    pass
+
+    anyio.run(main)
+
+
+def test_the_dense_side_embeds_a_bounded_part_of_a_long_query():
+    from assistant.answering.retrieval import MAX_EMBEDDED_QUERY_CHARS, embedded_part
+
+    question = "Hva betyr avtalen? "
+    long_query = "Fortell mer om avtalen. " * 500 + question
+    assert len(embedded_part(long_query)) <= MAX_EMBEDDED_QUERY_CHARS
+    assert embedded_part(long_query).endswith(question)  # the question itself, at the end, is kept
+    assert embedded_part(question) == question

@@ -1,0 +1,267 @@
+"""Round two of the reliability probes against `kilde ingest` (docs/RELIABILITY.md, "Round two"): --prune
+removes only what a cleanly read file no longer holds, odd file names and odd files are handled by name,
+one article cannot hog the embedder. Real embedder, real Chroma, the real `kilde` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.build import build_pipeline
+from assistant.cli import main
+from assistant.testing.corpus import make_settings
+
+BODY = (
+    "Ferja mellom Moss og Horten er innstilt i dag på grunn av sterk vind. Bastø Fosen ber reisende "
+    "følge med på nettsidene for oppdateringer om avgangene resten av uken."
+)
+
+
+def _txt(folder: Path, stem: str, title: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.txt"
+    path.write_text(f"{title}\n\n{title}. {BODY}", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    for i, title in enumerate(["Ferja er innstilt", "Vinden løyer", "Ny rute fra mai"]):
+        _txt(folder, f"sak-{i}", title)
+    articles = [{"id": f"rec-{i}", "title": f"Melding {i}", "text": f"Melding {i}. {BODY}"} for i in range(2)]
+    (folder / "meldinger.json").write_text(json.dumps(articles, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path, tiktoken_cache):
+    return make_settings(tmp_path / "index", tiktoken_cache)
+
+
+@pytest.fixture
+def kilde(settings, monkeypatch, capsys):
+    """`kilde ARGS` in this process, against the test index; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("KILDE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(settings.cache_dir))
+
+    def run(*args: str):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def _ids(settings, embedder) -> set[str]:
+    return set(build_pipeline(settings, embedder=embedder).store.stored_articles())
+
+
+ALL = {"sak-0", "sak-1", "sak-2", "rec-0", "rec-1"}
+
+
+# -- 1. --prune removes only what a cleanly read file no longer holds ------------------------------------
+
+
+def test_prune_with_a_mistyped_path_removes_nothing_and_says_so(corpus, kilde, settings, embedder):
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    code, _, err = kilde("ingest", corpus.parent / "corpsu", "--prune", "--yes", "--no-progress")
+    assert code == 1
+    assert "nothing pruned" in err and "corpsu" in err
+    assert _ids(settings, embedder) == ALL
+
+
+def test_prune_with_an_empty_folder_removes_nothing(corpus, kilde, settings, embedder, tmp_path):
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    (tmp_path / "tom").mkdir()
+    _, _, err = kilde("ingest", tmp_path / "tom", "--prune", "--yes", "--no-progress")
+    assert "nothing pruned" in err and "no files Kilde reads" in err
+    assert _ids(settings, embedder) == ALL
+
+
+def test_prune_with_an_unreadable_folder_removes_nothing(corpus, settings, embedder, monkeypatch):
+    pipeline = build_pipeline(settings, embedder=embedder)
+    sub = corpus / "arkiv"
+    _txt(sub, "gammel", "Gammel sak om ferja")
+    pipeline.ingest([corpus])
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # what a folder without read permission does (the tests run as root)
+        if isinstance(path, (str, os.PathLike)) and Path(path) == sub:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = pipeline.ingest([corpus], prune=True)
+    assert report.removed == 0 and "gammel" in pipeline.store.stored_articles()
+    assert any("arkiv" in e.source and "Permission denied" in e.reason for e in report.rejected)
+    assert "nothing pruned" in (report.prune_note or "")
+
+
+def test_prune_keeps_the_articles_of_a_truncated_or_unreadable_file(corpus, settings, embedder, monkeypatch):
+    pipeline = build_pipeline(settings, embedder=embedder)
+    pipeline.ingest([corpus])
+    records = corpus / "meldinger.json"
+    records.write_text(records.read_text(encoding="utf-8")[:40], encoding="utf-8")  # a truncated copy
+    report = pipeline.ingest([corpus], prune=True)
+    assert report.removed == 0 and {"rec-0", "rec-1"} <= set(pipeline.store.stored_articles())
+    assert any("meldinger.json" in e.source for e in report.rejected)
+
+    real_read = Path.read_bytes
+
+    def failing_read(self):
+        if self.name == "sak-1.txt":
+            raise OSError(5, "Input/output error")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing_read)
+    report = pipeline.ingest([corpus], prune=True)
+    assert report.removed == 0 and "sak-1" in pipeline.store.stored_articles()
+
+
+def test_prune_removes_what_a_cleanly_read_file_dropped_and_files_that_are_gone(
+    corpus, settings, embedder, tmp_path
+):
+    pipeline = build_pipeline(settings, embedder=embedder)
+    elsewhere = _txt(tmp_path / "annet", "annen", "En annen sak om ferja")
+    pipeline.ingest([corpus, elsewhere])
+    records = corpus / "meldinger.json"
+    records.write_text(json.dumps(json.loads(records.read_text(encoding="utf-8"))[:1]), encoding="utf-8")
+    (corpus / "sak-2.txt").unlink()
+    report = pipeline.ingest([corpus], prune=True)
+    # rec-1 left a file that was read cleanly; sak-2's file is gone; `annen` lies outside the given path
+    assert report.removed == 2
+    assert set(pipeline.store.stored_articles()) == {"sak-0", "sak-1", "rec-0", "annen"}
+
+
+def test_prune_of_a_large_share_asks_first(corpus, kilde, settings, embedder):
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    for name in ("sak-1.txt", "sak-2.txt"):
+        (corpus / name).unlink()
+    code, _, err = kilde("ingest", corpus, "--prune", "--no-progress")  # stdin is not a terminal here
+    assert "--yes" in err and _ids(settings, embedder) == ALL
+    code, out, err = kilde("ingest", corpus, "--prune", "--yes", "--no-progress")
+    assert code == 0 and "2 removed" in out
+    assert _ids(settings, embedder) == ALL - {"sak-1", "sak-2"}
+
+
+def test_reset_checks_its_paths_before_emptying_the_index(corpus, kilde, settings, embedder):
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    code, _, err = kilde("ingest", corpus.parent / "corpsu", "--reset", "--no-progress")
+    assert code == 1 and "nothing was reset" in err and "\nTraceback" not in err
+    assert _ids(settings, embedder) == ALL
+
+
+# -- 2, 3. odd names and odd files ------------------------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_gets_a_safe_id_and_the_rest_lands(corpus, settings, embedder):
+    latin1 = corpus / os.fsdecode(b"bl\xf8tt.txt")  # a Latin-1 'ø' in the name
+    latin1.write_text(f"Bløtt føre\n\n{BODY}", encoding="utf-8")
+    pipeline = build_pipeline(settings, embedder=embedder)
+    report = pipeline.ingest([corpus])
+    assert report.added == 6 and not report.rejected
+    stored = pipeline.store.stored_articles()
+    assert "bløtt" in stored and stored["bløtt"].origin.endswith("bløtt.txt")
+    assert not pipeline.dirty_marker.exists()
+    again = pipeline.ingest([corpus], prune=True)
+    assert (again.unchanged, again.removed) == (6, 0)
+
+
+def test_symlinks_out_of_the_given_paths_are_skipped_by_name(corpus, settings, embedder, tmp_path):
+    secret = _txt(tmp_path / "utenfor", "hemmelig", "Hemmelig notat om ferja")
+    (corpus / "passwd.txt").symlink_to(secret)
+    (corpus / "borte.txt").symlink_to(tmp_path / "finnes-ikke.txt")
+    os.mkfifo(corpus / "kø.txt")
+    pipeline = build_pipeline(settings, embedder=embedder)
+    report = pipeline.ingest([corpus])
+    assert "passwd" not in pipeline.store.stored_articles()
+    skipped = {Path(e.source).name: e.reason for e in report.skipped}
+    assert set(skipped) == {"passwd.txt", "borte.txt", "kø.txt"}
+    assert "--follow-symlinks" in skipped["passwd.txt"] and "dangling" in skipped["borte.txt"]
+    assert "FIFO" in skipped["kø.txt"]
+
+    followed = pipeline.ingest([corpus], follow_symlinks=True)
+    assert followed.added == 1 and "passwd" in pipeline.store.stored_articles()
+
+
+def test_ids_lose_control_characters_and_stay_fetchable_when_long(tmp_path, settings, embedder):
+    folder = tmp_path / "ids"
+    folder.mkdir()
+    hostile = "a\x00b\x1b[31mc\nd"
+    long_id = "x" * 100_000
+    records = [
+        {"id": hostile, "title": "Kontrolltegn", "text": BODY},
+        {"id": long_id, "title": "Lang id", "text": BODY},
+        {"id": long_id + "y", "title": "Lang id to", "text": BODY},
+    ]
+    (folder / "rare.json").write_text(json.dumps(records), encoding="utf-8")
+    pipeline = build_pipeline(settings, embedder=embedder)
+    report = pipeline.ingest([folder])
+    assert report.added == 3 and not report.rejected
+    ids = set(pipeline.store.stored_articles())
+    assert all(len(i) <= 200 and not any(ord(ch) < 32 or ord(ch) == 127 for ch in i) for i in ids)
+    assert r"a\x00b\x1b[31mc\x0ad" in ids
+    for article_id in ids:
+        assert pipeline.store.get_article(article_id) is not None
+
+
+# -- 4. the same stem in another folder ---------------------------------------------------------------------
+
+
+def test_the_same_stem_from_another_folder_is_named_when_it_replaces_an_article(tmp_path, kilde):
+    first = _txt(tmp_path / "a", "notat", "Første notat om ferja")
+    second = _txt(tmp_path / "b", "notat", "Andre notat om ferja")
+    assert kilde("ingest", first.parent, "--no-progress")[0] == 0
+    _, out, err = kilde("ingest", second.parent, "--no-progress")
+    assert "1 updated" in out
+    assert "warning:" in err and str(first) in err and str(second) in err
+
+
+# -- 5. one article cannot hog the embedder ---------------------------------------------------------------
+
+
+def test_an_article_over_the_size_cap_is_rejected_by_name(tmp_path, tiktoken_cache, embedder):
+    settings = make_settings(tmp_path / "index", tiktoken_cache, max_article_chars=5000)
+    folder = tmp_path / "store"
+    _txt(folder, "kort", "Kort sak om ferja")
+    (folder / "enorm.txt").write_text("Enorm\n\n" + "ord " * 3000, encoding="utf-8")
+    report = build_pipeline(settings, embedder=embedder).ingest([folder])
+    assert report.added == 1
+    assert [Path(e.source).name for e in report.rejected] == ["enorm.txt"]
+    assert "KILDE_MAX_ARTICLE_CHARS" in report.rejected[0].reason
+
+
+def test_progress_is_reported_per_chunk_batch_inside_one_long_article(tmp_path, settings, embedder):
+    from ingest.pipeline import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.events = []
+
+        def advance(self, articles, chunks):
+            self.events.append((articles, chunks))
+
+    pipeline = build_pipeline(settings, embedder=embedder)
+    pipeline.batch_chunks = 8
+    folder = tmp_path / "lang"
+    sentences = " ".join(f"Setning nummer {i} handler om ferja mellom Moss og Horten." for i in range(250))
+    (folder).mkdir()
+    (folder / "lang.txt").write_text(f"Lang sak\n\n{sentences}", encoding="utf-8")
+    recorder = Recorder()
+    report = pipeline.ingest([folder], progress=recorder)
+    embedding = [e for e in recorder.events if e != (0, 0)]
+    assert report.chunks_embedded > 2 * pipeline.batch_chunks
+    assert len([e for e in embedding if e[1]]) >= report.chunks_embedded // pipeline.batch_chunks
+    assert sum(chunks for _, chunks in embedding) == report.chunks_embedded
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(tmp_path):
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""The outermost edge: request size, host names, forwarded headers and the routes Kilde does not offer.
+
+`Limits` runs before CORS and `ui.security.Gate`:
+- more than MAX_HEADERS header lines or MAX_HEADER_BYTES of them, or a body over `max_body_bytes`
+  (declared or streamed), gets 413 JSON; the body is never held beyond the limit;
+- the Host header (and X-Forwarded-Host from a trusted proxy) must name a trusted host: loopback names,
+  the configured --host, and KILDE_TRUSTED_HOSTS ("*" trusts any), so DNS rebinding finds no answer;
+- X-Forwarded-Proto and X-Forwarded-Host are honoured from KILDE_TRUSTED_PROXIES only (the request's scheme
+  and host become the forwarded ones, so the chat's own origin matches) and removed from anyone else;
+- Gradio's monitoring routes and file uploads are not served: Kilde takes no files.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import Headers
+
+from assistant.core.config import Settings
+from ui.network import address_in
+from ui.security import json_body
+
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 1 << 20
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+CLOSED_PATH = re.compile(r"(?:^|/)(?:monitoring(?:/|$)|gradio_api/upload\b|upload_progress\b)", re.IGNORECASE)
+_FORWARDED = (
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-for",
+    b"x-forwarded-port",
+    b"forwarded",
+)
+
+
+def trusted_hosts(settings: Settings) -> frozenset[str]:
+    names = {*LOOPBACK_NAMES, *(h.strip().lower() for h in settings.trusted_hosts if h.strip())}
+    if settings.host not in ("0.0.0.0", "::", ""):
+        names.add(settings.host.lower())
+    return frozenset(names)
+
+
+def host_name(value: str) -> str:
+    """`example.org:7860` -> `example.org`; `[::1]:7860` -> `::1`."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class Limits:
+    def __init__(self, app, settings: Settings, max_body_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.settings = settings
+        self.max_body = max_body_bytes
+        self.hosts = trusted_hosts(settings)
+        self.any_host = "*" in self.hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        raw = scope.get("headers") or []
+        if len(raw) > MAX_HEADERS or sum(len(k) + len(v) for k, v in raw) > MAX_HEADER_BYTES:
+            await self.refuse(scope, send, 413, "too_large", "The request headers are too large.")
+            return
+        scope = self.forwarded(scope)
+        host = host_name(Headers(scope=scope).get("host", ""))
+        if not self.any_host and host not in self.hosts:
+            await self.refuse(
+                scope,
+                send,
+                400,
+                "host_not_allowed",
+                "This host name is not served here. Add it to KILDE_TRUSTED_HOSTS on the Kilde server.",
+            )
+            return
+        if CLOSED_PATH.search(scope["path"]):
+            await self.refuse(
+                scope, send, 404, "not_found", "Not served: Kilde takes no files and has no monitoring."
+            )
+            return
+        if scope["type"] == "http" and scope.get("method") in ("POST", "PUT", "PATCH"):
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body:
+                await self.refuse(
+                    scope, send, 413, "too_large", f"The request body is larger than {self.max_body:,} bytes."
+                )
+                return
+            body, too_large = await self.read_body(receive)
+            if too_large:
+                await self.refuse(
+                    scope, send, 413, "too_large", f"The request body is larger than {self.max_body:,} bytes."
+                )
+                return
+            receive = replay(body, receive)
+        await self.app(scope, receive, send)
+
+    def forwarded(self, scope) -> dict:
+        """Forwarded scheme and host from a trusted proxy become the request's own; from anyone else they go."""
+        raw = scope.get("headers") or []
+        if not any(k.lower() in _FORWARDED for k, _ in raw):
+            return scope
+        peer = (scope.get("client") or (None,))[0]
+        if not address_in(peer, self.settings.trusted_proxies):
+            return {**scope, "headers": [(k, v) for k, v in raw if k.lower() not in _FORWARDED]}
+        headers = Headers(scope=scope)
+        scope = dict(scope)
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            secure = proto == "https"
+            scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
+        forwarded_host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+        if forwarded_host:
+            scope["headers"] = [(k, v) for k, v in raw if k.lower() != b"host"] + [
+                (b"host", forwarded_host.encode("latin-1"))
+            ]
+        return scope
+
+    async def read_body(self, receive) -> tuple[bytes, bool]:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks), False
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), False
+
+    async def refuse(self, scope, send, status: int, error: str, message: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        status, body = json_body(status, error, message)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def replay(body: bytes, receive):
+    sent = False
+
+    async def again():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
