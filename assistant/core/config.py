@@ -105,7 +105,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     auth_mode: str = "none"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
-    trusted_hosts: tuple[str, ...] = ()  # Host names served besides loopback and --host ("*": any); ui/limits.py
+    trusted_hosts: tuple[str, ...] = ()  # Host names served besides loopback and --host ("*": any); ui/edge.py
     proxy_user_header: str = "X-Forwarded-User"
     rate_limit_per_minute: int = 30
     ui_concurrency: int = 4
