@@ -110,7 +110,7 @@ def test_no_answer_makes_an_element_in_chromium(hostile_answers):
     from markdown_it import MarkdownIt
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.support import CHROMIUM_ARGS, chromium_path
+    from assistant.testing.servers import CHROMIUM_ARGS, chromium_path
 
     if not chromium_path():
         pytest.skip("needs Debian's chromium")
