@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.embeddings import Embedder
+from assistant.furniture import is_furniture
 from assistant.lexical import analyse_query
 from assistant.links import carries_links
 from assistant.types import Citation, Hit, Sentence
@@ -119,7 +120,7 @@ class ExtractiveAnswerer:
             own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
                 # Never quote a planted link, image or tag: an API client might render the answer.
-                if end - start >= 15 and not carries_links(text[start:end], own):
+                if end - start >= 15 and not carries_links(text[start:end], own) and not is_furniture(text[start:end]):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:
             return []
@@ -139,7 +140,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
                language: str | None = None) -> Extract:
-        if self.picker is not None:  # hook: the learned sentence picker chooses instead of the rule below
+        if self.picker is not None and self.picker.applies_to(language):  # hook: the learned picker chooses
             chosen = self.picked(question, hits, language)[: self.max_sentences]
             if not chosen:
                 return Extract("", (), ())

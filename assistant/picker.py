@@ -6,13 +6,13 @@ Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from assistant.features import PICKER_FEATURES, SentenceSpan, make_query, picker_features
+from assistant.furniture import is_furniture
 from assistant.links import carries_links
 from assistant.rerank import MODELS, LightGBMModel, load_meta
 from assistant.types import Hit
@@ -21,28 +21,14 @@ from ingest.sentences import sentence_spans
 PICKER_MODEL = MODELS / "picker.txt"
 MIN_CHARS = 15
 
-# Web-page furniture that must never be quoted as an answer: photo credits and captions, bylines, and the
-# remains of embedded tweets.
-_CAPTION = re.compile(r"(\b(foto|photo|bilde|illustrasjon)\s*:|\((foto|photo)\b|\bscanpix\b|getty images|"
-                      r"/\s*(reuters|ap photo|afp|tt|ntb)\s*\)?\s*$|\b(illustrasjonsbilde|arkivbilde|arkivfoto)\b)",
-                      re.IGNORECASE)
-_BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆØÅ/][\w.'/-]*){0,4}\s*$")
-_TWEET = re.compile(r"(pic\.twitter\.com|twitter\.com/|(^|\s|\()@\w{2,}|\(@\w+\))", re.IGNORECASE)
-
-
-def is_furniture(sentence: str) -> bool:
-    """A photo caption or credit, a byline, or a tweet leftover."""
-    text = sentence.strip()
-    return bool(_CAPTION.search(text) or _BYLINE.match(text) or _TWEET.search(text))
-
-
 class SentencePicker:
     passages = 3  # sentences are taken from this many of the top passages
 
     def __init__(self, model: LightGBMModel, second_margin: float,
-                 translator=None, document_frequency: Callable | None = None):
+                 translator=None, document_frequency: Callable | None = None, languages: Sequence[str] = ("nb", "nn", "en")):
         self.model = model
         self.second_margin = second_margin
+        self.languages = tuple(languages)  # question languages it chooses for (models.json); the rule does the rest
         self.translator = translator
         self.document_frequency = document_frequency
 
@@ -55,7 +41,10 @@ class SentencePicker:
             return None
         meta = load_meta().get("picker", {})
         return cls(LightGBMModel(path, PICKER_FEATURES), float(meta.get("second_margin", 0.0)),
-                   default_translator(), document_frequency)
+                   default_translator(), document_frequency, meta.get("languages", ("nb", "nn", "en")))
+
+    def applies_to(self, language: str | None) -> bool:
+        return (language or "und") in self.languages
 
     @staticmethod
     def spans(hits: Sequence[Hit]) -> list[SentenceSpan]:

@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,9 @@ PICKER_PARAMS = {
     "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
 }
 MAX_ROUNDS = 400
+# Question languages the learned picker chooses sentences for; the others keep the rule of
+# `ExtractiveAnswerer.candidates` (sentence embeddings across languages).
+PICKER_LANGUAGES = ("nb", "nn", "en")
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -112,6 +115,36 @@ class Example:
     query: object
     rows: np.ndarray
     labels: np.ndarray
+
+
+class QueryVectors:
+    """An embedder whose query vectors were computed beforehand, many at a time (four times faster per
+    question than one at a time on this machine), and kept on disk for the next run on the same index."""
+
+    def __init__(self, inner, questions: Sequence[str], cache: Path | None, progress: bool):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        texts = sorted(set(questions))
+        key = hashlib.sha256("\n".join([inner.name, *texts]).encode()).hexdigest()[:16]
+        path = cache / f"queries-{key}.npy" if cache else None
+        if path is not None and path.is_file():
+            vectors = np.load(path)
+        else:
+            t0 = time.perf_counter()
+            embed_many = getattr(inner, "embed_queries", None)
+            vectors = embed_many(texts) if embed_many else np.vstack([inner.embed_query(t) for t in texts])
+            if progress:
+                print(f"  embedded {len(texts)} questions in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, vectors)
+        self._vectors = dict(zip(texts, vectors))
+
+    def embed_query(self, text: str):
+        vector = self._vectors.get(text)
+        return vector if vector is not None else self.inner.embed_query(text)
+
+    def embed_passages(self, texts):
+        return self.inner.embed_passages(texts)
 
 
 def collect(retriever, items: Sequence[EvalItem], rows_by_id: dict, progress: bool = True) -> list[Example]:
@@ -259,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, help="a full index of corpus/seed + corpus/norquad")
     parser.add_argument("--out", type=Path, default=MODELS, help="folder for the model files and cards")
     parser.add_argument("--limit", type=int, default=None, help="first N training questions (smoke runs only)")
+    parser.add_argument("--cache", type=Path, default=Path("build/train-cache"),
+                        help="question vectors of earlier runs (same vectors, computed once)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -280,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = train[: args.limit]
     sets = eval_sets()
     progress = not args.no_progress
+    retriever.embedder = QueryVectors(retriever.embedder, [i.question for i in train]
+                                      + [i.question for s in sets.values() for i in s], args.cache, progress)
     print(f"pools: {len(train)} training questions, " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
           file=sys.stderr)
     train_ex = collect(retriever, train, rows_by_id, progress)
@@ -297,6 +334,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     reranker, rounds = train_ranker(train_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels)
     reranker_disjoint, _ = train_ranker(disjoint_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels,
                                         rounds=rounds)
+    # The BM25 query of an English question: chosen on the English validation questions.
+    from assistant.rerank import RerankSettings
+
+    translation_variants = {"no translation": RerankSettings(translate_english=False),
+                            "translation only": RerankSettings(keep_original_terms=False),
+                            "original + translation": RerankSettings()}
+    translation = {}
+    for label, variant in translation_variants.items():
+        retriever.reranker.settings = variant
+        ex = collect(retriever, sets["validation (en)"], rows_by_id, False)
+        translation[label] = {"fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
+                              "reranker": ranking_metrics(model_orders(reranker, ex), ex)}
+    chosen_translation = max(translation, key=lambda k: (translation[k]["reranker"]["mrr@10"],
+                                                         translation[k]["reranker"]["hit@5"]))
+    retriever.reranker.settings = translation_variants[chosen_translation]
+    if chosen_translation != "original + translation":
+        set_ex["validation (en)"] = collect(retriever, sets["validation (en)"], rows_by_id, False)
     retrieval = {name: {"fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
                         "reranker": ranking_metrics(model_orders(reranker, ex), ex),
                         "reranker, passage-disjoint": ranking_metrics(model_orders(reranker_disjoint, ex), ex)}
@@ -342,14 +396,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {
         "features_version": FEATURES_VERSION,
         "reranker": {"file": "reranker.txt", "features": list(RERANK_FEATURES), "rounds": rounds,
-                     "params": RERANK_PARAMS, "settings": {"pool_per_side": 30, "translate_english": True,
-                                                           "keep_original_terms": True},
+                     "params": RERANK_PARAMS, "settings": asdict(translation_variants[chosen_translation]),
+                     "translation_choice": chosen_translation,
                      "sha256": sha256(args.out / "reranker.txt")},
         "picker": {"file": "picker.txt", "features": list(PICKER_FEATURES), "rounds": picker_rounds,
-                   "params": PICKER_PARAMS, "second_margin": margin, "sha256": sha256(args.out / "picker.txt")},
+                   "params": PICKER_PARAMS, "second_margin": margin, "languages": list(PICKER_LANGUAGES),
+                   "sha256": sha256(args.out / "picker.txt")},
     }
     (args.out / "models.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    report = {"retrieval": retrieval, "answers": answers, "index": {"articles": articles, "chunks": chunks},
+    report = {"retrieval": retrieval, "answers": answers, "translation": translation, "index": {"articles": articles, "chunks": chunks},
               "train_questions": len(train_ex), "disjoint_questions": len(disjoint_ex)}
     cards(args.out, report, meta, len(train_ex), len(disjoint_ex), articles, chunks)
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -384,7 +439,11 @@ def cards(out: Path, report: dict, meta: dict, n_train: int, n_disjoint: int, ar
         "## Metrics (candidate ranking, depth 10)", "",
         ("`fused (hybrid)` is the pool in today's reciprocal-rank-fusion order (with the English translation on the "
         "BM25 side); `pool_recall` is the share of questions with a gold chunk anywhere in the pool."), "",
-        *metrics_table(report["retrieval"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), ""])
+        *metrics_table(report["retrieval"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), "",
+        "## English questions: the BM25 query (chosen on validation (en))", "",
+        (f"Chosen: **{rer['translation_choice']}** (best MRR@10 of the reranked pool; FreeDict eng–nor, "
+        "`assistant/translate.py`)."), "",
+        *metrics_table(report["translation"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), ""])
     pk = meta["picker"]
     write_card(out / "picker.md", "Model card: sentence picker (`picker.txt`)", [
         ("LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/picker.py`): the "

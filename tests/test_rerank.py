@@ -19,7 +19,8 @@ from assistant.features import (
     picker_features,
     rerank_features,
 )
-from assistant.picker import SentencePicker, is_furniture
+from assistant.furniture import is_furniture
+from assistant.picker import SentencePicker
 from assistant.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
 from assistant.translate import Translator
 
