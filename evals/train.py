@@ -52,8 +52,8 @@ PICKER_PARAMS = {
     "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
 }
 MAX_ROUNDS = 400
-# Question languages the learned picker chooses sentences for; the others keep the rule of
-# `ExtractiveAnswerer.candidates` (sentence embeddings across languages).
+# Question languages the learned picker may choose sentences for (English only when it beats the rule of
+# `ExtractiveAnswerer.candidates`, sentence embeddings across languages, on validation).
 PICKER_LANGUAGES = ("nb", "nn", "en")
 
 
@@ -258,6 +258,31 @@ def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]
             "citation_precision": round(precise / max(cited, 1), 4), "answer_words": round(words / n, 1)}
 
 
+def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dict[str, float]:
+    """The rule the picker replaces (`ExtractiveAnswerer` without a picker: term overlap, plus sentence
+    embeddings across languages) on the same passages, counted as `answer_metrics` counts."""
+    from ingest.articles import detect_language
+
+    saved, extractive.picker = extractive.picker, None
+    found, precise, cited, words = 0, 0, 0, 0
+    try:
+        for ex in examples:
+            extract = extractive.answer(ex.item.question, ex.hits, embedder.embed_query(ex.item.question),
+                                        detect_language(ex.item.question))
+            text = " ".join(c.quote for c in extract.citations)
+            found += bool(extract.citations) and contains_answer(text, ex.item.answers)
+            for c in extract.citations:
+                chunk = next(h.chunk.text for h in ex.hits if h.chunk.id == c.chunk_id)
+                precise += chunk_hits(chunk, ex.item) or contains_answer(chunk, ex.item.answers)
+                cited += 1
+            words += len(text.split())
+    finally:
+        extractive.picker = saved
+    n = max(len(examples), 1)
+    return {"n": len(examples), "answer_found": round(found / n, 4),
+            "citation_precision": round(precise / max(cited, 1), 4), "answer_words": round(words / n, 1)}
+
+
 def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
     """Today's rule on the same sentences: most question terms covered (IDF-weighted), then the passage order."""
     out = []
@@ -291,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="a full index of corpus/seed + corpus/norquad")
     parser.add_argument("--out", type=Path, default=MODELS, help="folder for the model files and cards")
-    parser.add_argument("--limit", type=int, default=None, help="first N training questions (smoke runs only)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="first N questions of training and of each eval set (smoke runs only)")
     parser.add_argument("--cache", type=Path, default=Path("build/train-cache"),
                         help="question vectors of earlier runs (same vectors, computed once)")
     parser.add_argument("--no-progress", action="store_true")
@@ -313,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = train_items(keys["validation"] | keys["test"])
     if args.limit:
         train = train[: args.limit]
-    sets = eval_sets()
+    sets = {name: items[: args.limit] if args.limit else items for name, items in eval_sets().items()}
     progress = not args.no_progress
     retriever.embedder = QueryVectors(retriever.embedder, [i.question for i in train]
                                       + [i.question for s in sets.values() for i in s], args.cache, progress)
@@ -377,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for ex in examples]
 
     # The second sentence: chosen on validation, at no more words than the heuristic's answers.
-    base_words = answer_metrics(heuristic_picks(pick_valid), pick_valid)["answer_words"]
+    rule = {name: rule_metrics(assistant.extractive, retriever.embedder, ex) for name, ex in pick_sets.items()
+            if name.startswith("validation")}
+    base_words = (sum(m["answer_words"] * m["n"] for m in rule.values()) / sum(m["n"] for m in rule.values()))
     best = None
     for margin in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
         m = answer_metrics(picks(picker, pick_valid, margin), pick_valid)
@@ -386,9 +414,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             best = (score, margin, m)
     margin = best[1] if best else 0.0
     answers = {name: {"heuristic (term coverage)": answer_metrics(heuristic_picks(ex), ex),
+                      **({"rule (today's ExtractiveAnswerer)": rule[name]} if name in rule else {}),
                       "picker": answer_metrics(picks(picker, ex, margin), ex),
                       "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin), ex)}
                for name, ex in pick_sets.items()}
+    # English questions: the picker (trained on Norwegian questions) only if it beats the rule on validation.
+    en_picker, en_rule = answers["validation (en)"]["picker"], rule["validation (en)"]
+    languages = [x for x in PICKER_LANGUAGES if x != "en" or en_picker["answer_found"]
+                 + en_picker["citation_precision"] >= en_rule["answer_found"] + en_rule["citation_precision"]]
 
     args.out.mkdir(parents=True, exist_ok=True)
     reranker.save_model(str(args.out / "reranker.txt"), num_iteration=rounds)
@@ -400,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "translation_choice": chosen_translation,
                      "sha256": sha256(args.out / "reranker.txt")},
         "picker": {"file": "picker.txt", "features": list(PICKER_FEATURES), "rounds": picker_rounds,
-                   "params": PICKER_PARAMS, "second_margin": margin, "languages": list(PICKER_LANGUAGES),
+                   "params": PICKER_PARAMS, "second_margin": margin, "languages": languages,
                    "sha256": sha256(args.out / "picker.txt")},
     }
     (args.out / "models.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -448,8 +481,9 @@ def cards(out: Path, report: dict, meta: dict, n_train: int, n_disjoint: int, ar
     write_card(out / "picker.md", "Model card: sentence picker (`picker.txt`)", [
         ("LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/picker.py`): the "
         "extractive answer quotes the best one, and the second best too when its score is within "
-        f"`second_margin` = {pk['second_margin']} of the best. Photo captions, bylines and tweet leftovers are "
-        "never candidates."), "", *data,
+        f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
+        f"{', '.join(pk['languages'])} (English only when it beats the rule on validation (en)). Photo captions, "
+        "bylines and tweet leftovers are never candidates."), "", *data,
         ("Label: the sentence contains a gold answer (whole words, as `answer_found` counts) and its chunk holds the "
         "gold passage."), "",
         "## Features", "", f"Version {meta['features_version']} (`assistant/features.py`, `PICKER_FEATURES`): "
