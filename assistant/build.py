@@ -28,7 +28,8 @@ def lexical_root(settings: Settings):
 
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None,
-                    store: ChromaStore | None = None) -> Assistant:
+                    store: ChromaStore | None = None, models: bool = True) -> Assistant:
+    """`models=False`: without the learned reranker and picker (what `python -m evals.train` trains them on)."""
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings, embedder)
@@ -44,12 +45,14 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
 
     retriever = RerankingRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
                                    settings.lexical_same_language, settings.lexical_cross_language,
-                                   reranker=Reranker.load())
+                                   reranker=Reranker.load() if models else Reranker.untrained())
     extractive = ExtractiveAnswerer(embedder, max_sentences=settings.max_answer_sentences)
     # Learned sentence picker (assistant/picker.py), when its model file is there.
     from assistant.picker import SentencePicker
 
-    extractive.picker = SentencePicker.load(document_frequency=lambda terms: lexical.current().document_frequency(terms))
+    if models:
+        extractive.picker = SentencePicker.load(
+            document_frequency=lambda terms: lexical.current().document_frequency(terms))
     generative = None
     if settings.llm_backend != "extractive":
         from assistant.generative import build_generative

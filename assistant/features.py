@@ -35,7 +35,7 @@ RERANK_FEATURES = (
 PICKER_FEATURES = (
     "q_en", "q_terms", "q_kind", "hit_rank", "hit_dense", "hit_dense_gap",
     "s_cov_idf", "s_cov", "s_cov_rank", "s_cov_gap", "s_terms", "s_new_terms", "s_kind", "s_names_cov",
-    "s_index", "s_last", "s_chars", "s_digits", "s_quote", "prev_cov_idf", "next_cov_idf",
+    "s_index", "s_last", "s_chars", "s_digits", "s_quote", "prev_cov_idf", "next_cov_idf", "s_overlap", "s_rule",
 )
 
 _NAME = re.compile(r"\b([A-ZÆØÅ][\wæøåÆØÅ-]+|\d[\d.,]*)")
@@ -222,6 +222,9 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
     weights, flat = _Weights(every, query.idf), _Weights(every)
     terms = [set(analyse(s.text, _language(hits[s.hit_index]))) for s in spans]
     cov = np.array([weights.cover(t) for t in terms])
+    # The rule of ExtractiveAnswerer.candidates (term overlap stemmed both ways, passage order, answer kind).
+    question_terms = set(analyse_query(query.text))
+    overlap = [len(question_terms & set(analyse_query(s.text))) / max(len(question_terms), 1) for s in spans]
     order = np.argsort(-cov, kind="stable")
     cov_rank = np.empty(len(spans))
     cov_rank[order] = np.arange(1, len(spans) + 1)
@@ -249,6 +252,8 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
             "s_quote": float(s.text.lstrip()[:1] in "«\"–—-"),
             "prev_cov_idf": cov[siblings[k - 1]] if k > 0 else MISSING,
             "next_cov_idf": cov[siblings[k + 1]] if k + 1 < len(siblings) else MISSING,
+            "s_overlap": overlap[i],
+            "s_rule": 0.25 * overlap[i] + 0.02 * (2 - s.hit_index) + 0.04 * holds_kind(query.kind, s.text),
         }
         out[i] = [row[name] for name in PICKER_FEATURES]
     return out

@@ -24,6 +24,7 @@ MODELS = Path(__file__).resolve().parent / "models"
 RERANKER_MODEL = MODELS / "reranker.txt"
 MODELS_META = MODELS / "models.json"
 RERANK_MODE = "hybrid+rerank"
+_NO_FILTERS = Filters()
 
 
 class LightGBMModel:
@@ -80,6 +81,13 @@ class Reranker:
         model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
         return cls(model, default_translator(), settings)
 
+    @classmethod
+    def untrained(cls) -> Reranker:
+        """The pool without a model (training builds its candidates with this)."""
+        from assistant.translate import default_translator
+
+        return cls(None, default_translator())
+
     def lexical_query(self, question: str, language: str) -> tuple[str | None, str]:
         """(the BM25 query, or None for the question itself; the translation used)."""
         from ingest.articles import language_group
@@ -109,7 +117,7 @@ class RerankingRetriever(HybridRetriever):
         super().__init__(*args, **kwargs)
         self.reranker = reranker
 
-    def pool(self, query: str, filters: Filters = Filters(), language: str | None = None) -> tuple[Retrieval, Query]:
+    def pool(self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None) -> tuple[Retrieval, Query]:
         """The fused candidate pool (in fused order) and the question as the features see it."""
         from ingest.articles import detect_language
 
@@ -120,7 +128,7 @@ class RerankingRetriever(HybridRetriever):
                                      candidates=per_side)
         return retrieval, make_query(query, language, translation, self.lexical.current().document_frequency)
 
-    def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid",
+    def retrieve(self, query: str, k: int, filters: Filters = _NO_FILTERS, mode: str = "hybrid",
                  lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
         if mode != RERANK_MODE:
             return super().retrieve(query, k, filters, mode, lexical_query=lexical_query, candidates=candidates)
