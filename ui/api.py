@@ -53,7 +53,7 @@ class AskIn(BaseModel):
                                   description="earlier turns, oldest first, for follow-up questions")
     filters: FiltersIn = Field(default_factory=FiltersIn)
     top_k: int | None = Field(None, ge=1, le=50)
-    retriever: Literal["hybrid", "dense", "bm25"] | None = None
+    retriever: Literal["hybrid+rerank", "hybrid", "dense", "bm25"] | None = None
 
 
 class CitationOut(BaseModel):

@@ -59,7 +59,8 @@ def assemble(context: AnswerContext, *, backend: str, text: str, citations: Sequ
         question=context.request.question, answer=make_inert(text), answerable=bool(citations),
         language=context.language,
         citations=tuple(citations), sentences=tuple(sentences) if citations else (), retrieved=retrieval.hits,
-        timings_ms=timings | {f"retrieve.{k}": v for k, v in retrieval.timings_ms.items()},
+        # The reranking stage reports its own time beside retrieve (which includes it).
+        timings_ms=timings | {(k if k == "rerank" else f"retrieve.{k}"): v for k, v in retrieval.timings_ms.items()},
         backend=backend, standalone_question=context.standalone_question, notice=notice, partial=partial)
 
 

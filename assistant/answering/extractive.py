@@ -14,6 +14,7 @@ import numpy as np
 
 from assistant.answering.answers import assemble, not_found, stream_words
 from assistant.answering.context import AnswerContext, Delta
+from assistant.answering.furniture import is_furniture
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
@@ -24,7 +25,7 @@ from assistant.indexes.lexical import analyse_query
 
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
-_ANSWER_KINDS = (
+ANSWER_KINDS = (
     (re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|gammel|høy|mange)|how (many|much|long|old|big|tall|far)|"
                 r"koste[rt]?|cost|antall|prosent|percent|beløp)\b", re.IGNORECASE), re.compile(r"\d")),
     (re.compile(r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b", re.IGNORECASE),
@@ -37,7 +38,7 @@ _ANSWER_KINDS = (
 
 def answer_kind_bonus(question: str, sentence: str) -> float:
     """1.0 when the question asks for a number, date or name and the sentence holds one, else 0."""
-    for asks, holds in _ANSWER_KINDS:
+    for asks, holds in ANSWER_KINDS:
         if asks.search(question):
             return 1.0 if holds.search(sentence) else 0.0
     return 0.0
@@ -99,6 +100,13 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.second_margin = second_margin
         self.kind_weight = kind_weight
+        self.picker = None  # a learned SentencePicker (assistant/answering/picker.py), set by build_assistant
+
+    def picked(self, question: str, hits: tuple[Hit, ...], language: str | None) -> list[Candidate]:
+        """The learned picker's one or two sentences, as candidates with article offsets."""
+        return [Candidate(s.hit_index, hits[s.hit_index].chunk.start + s.start, hits[s.hit_index].chunk.start + s.end,
+                          s.text, score)
+                for s, score in self.picker.choose(question, hits, language or "und")]
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
         yield from stream_words(self.answer_context(context))
@@ -137,7 +145,7 @@ class ExtractiveAnswerer:
             own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
                 # Never quote a planted link, image or tag: an API client might render the answer.
-                if end - start >= 15 and not carries_links(text[start:end], own):
+                if end - start >= 15 and not carries_links(text[start:end], own) and not is_furniture(text[start:end]):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:
             return []
@@ -157,15 +165,22 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
                language: str | None = None, avoid: str = "") -> Extract:
-        ranked = [c for c in self.candidates(question, hits, query_vector, language) if not avoid or c.text not in avoid]
-        if not ranked:
-            return Extract("", (), ())
-        chosen = [ranked[0]]
-        for candidate in ranked[1:]:
-            if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
-                break
-            if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
-                chosen.append(candidate)
+        if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
+            picked = [c for c in self.picked(question, hits, language) if not avoid or c.text not in avoid]
+            chosen = picked[: self.max_sentences]
+            if not chosen:
+                return Extract("", (), ())
+        else:
+            ranked = [c for c in self.candidates(question, hits, query_vector, language)
+                      if not avoid or c.text not in avoid]
+            if not ranked:
+                return Extract("", (), ())
+            chosen = [ranked[0]]
+            for candidate in ranked[1:]:
+                if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
+                    break
+                if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
+                    chosen.append(candidate)
         chosen.sort(key=lambda c: (c.hit_index, c.start))
 
         # One number per quote, so every [n] leads to exactly one highlighted passage.

@@ -25,8 +25,14 @@ from assistant.answering.condense import condense_extractive, keeps_the_question
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.deadlines import ModelSlots, TimedStream, retrying
 from assistant.answering.extractive import SentenceVectors
-from assistant.answering.failures import (EmptyStream, StreamBroke, context_ran_out, describe, is_model_failure,
-                                          unsupported_answer)
+from assistant.answering.failures import (
+    EmptyStream,
+    StreamBroke,
+    context_ran_out,
+    describe,
+    is_model_failure,
+    unsupported_answer,
+)
 from assistant.answering.output_filter import OutputFilter, split_sentences
 from assistant.answering.passages import ContextBudget, Shown, format_passage
 from assistant.answering.support import SupportChecker

@@ -53,9 +53,14 @@ class HybridRetriever:
         # costs (bench/RESULTS-scale.md).
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
-    def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid") -> Retrieval:
+    def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid",
+                 lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
+        """`lexical_query`: what the BM25 side searches instead of `query` (an English question with its
+        dictionary translation, `assistant.answering.rerank`); `candidates`: per side, instead of the configured
+        number."""
         from assistant.core.language import detect_language, language_group
 
+        candidates = candidates or self.candidates
         timings: dict[str, float] = {}
         # Language detection is only needed when the weights differ; equal weights skip it on the hot path.
         weighted = self.lexical_same_language != self.lexical_cross_language
@@ -73,11 +78,11 @@ class HybridRetriever:
 
         lexical_job = None
         if mode in ("hybrid", "bm25"):
-            lexical_job = self._lexical_pool.submit(self._lexical_search, query, filters)
+            lexical_job = self._lexical_pool.submit(self._lexical_search, lexical_query or query, filters, candidates)
 
         if vector is not None:
             t0 = time.perf_counter()
-            dense = self.store.nearest(vector, self.candidates, filters)
+            dense = self.store.nearest(vector, candidates, filters)
             timings["dense"] = _ms(t0)
             for rank, match in enumerate(dense):
                 fused[match.chunk_id] = fused.get(match.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
@@ -100,9 +105,9 @@ class HybridRetriever:
         timings["fuse"] = _ms(t0)
         return Retrieval(tuple(hits), vector, best_dense, timings)
 
-    def _lexical_search(self, query: str, filters: Filters):
+    def _lexical_search(self, query: str, filters: Filters, candidates: int):
         t0 = time.perf_counter()
-        hits = self.lexical.current().search(query, self.candidates, filters)
+        hits = self.lexical.current().search(query, candidates, filters)
         return hits, _ms(t0)
 
     def _committed_hits(self, ranked, k, fused, dense_scores, lexical_scores) -> list[Hit]:

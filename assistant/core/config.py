@@ -16,7 +16,7 @@ from typing import Any
 from assistant.core.errors import ConfigError
 
 BACKENDS = ("extractive", "openai", "openai-compatible")
-RETRIEVERS = ("hybrid", "dense", "bm25")
+RETRIEVERS = ("hybrid+rerank", "hybrid", "dense", "bm25")  # hybrid+rerank: assistant/answering/rerank.py
 AUTH_MODES = ("none", "session", "proxy")
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -73,7 +73,7 @@ class Settings:
     embed_batch: int = 32
     max_article_chars: int = 300_000  # a longer article is rejected by name (0: no cap)
 
-    retriever: str = "hybrid"
+    retriever: str = "hybrid+rerank"
     top_k: int = 5  # passages handed to the answerer
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60

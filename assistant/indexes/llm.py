@@ -17,9 +17,8 @@ def encoding_for_model(model: str) -> str:
 
 def build_chat_models(settings: Settings):
     """The two ChatOpenAI clients: streaming for answers, plain for condensing follow-ups."""
-    from langchain_openai import ChatOpenAI
-
     import httpx
+    from langchain_openai import ChatOpenAI
 
     # The client's read timeout is one number for the first byte and every later one; the answerer enforces
     # the first-token, silence and total deadlines itself (answering/deadlines.py), so this only bounds a

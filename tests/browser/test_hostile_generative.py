@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import hostile_cases
+from assistant.testing.scripted_llm import Reply
 from assistant.testing.servers import ThreadServer
 from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer
-from assistant.testing.scripted_llm import Reply
 from tests.hostile_replies import HOSTILE_QUESTION_PREFIX, obedient_reply
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,88 @@
+"""The sentence picker: a LightGBM model scores each sentence of the top passages for holding the answer; the
+extractive answer quotes the best one, and the second best when it scores almost as well. Photo captions,
+bylines and tweet leftovers are never quoted.
+
+Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python -m evals.train`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answering.features import PICKER_FEATURES, SentenceSpan, make_query, picker_features
+from assistant.answering.furniture import is_furniture
+from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
+from assistant.core.links import carries_links
+from assistant.core.sentences import sentence_spans
+from assistant.core.types import Hit
+
+PICKER_MODEL = MODELS / "picker.txt"
+MIN_CHARS = 15
+
+class SentencePicker:
+    passages = 3  # sentences are taken from this many of the top passages
+
+    def __init__(self, model: LightGBMModel, second_margin: float,
+                 translator=None, document_frequency: Callable | None = None, languages: Sequence[str] = ("nb", "nn", "en")):
+        self.model = model
+        self.second_margin = second_margin
+        self.languages = tuple(languages)  # question languages it chooses for (models.json); the rule does the rest
+        self.translator = translator
+        self.document_frequency = document_frequency
+
+    @classmethod
+    def load(cls, path: Path = PICKER_MODEL, document_frequency: Callable | None = None) -> SentencePicker | None:
+        """The shipped picker, or None when its file is missing (the heuristic picks then)."""
+        from assistant.answering.translate import default_translator
+
+        if not path.is_file():
+            return None
+        meta = load_meta().get("picker", {})
+        return cls(LightGBMModel(path, PICKER_FEATURES), float(meta.get("second_margin", 0.0)),
+                   default_translator(), document_frequency, meta.get("languages", ("nb", "nn", "en")))
+
+    def applies_to(self, language: str | None) -> bool:
+        return (language or "und") in self.languages
+
+    @staticmethod
+    def spans(hits: Sequence[Hit]) -> list[SentenceSpan]:
+        """Quotable sentences of the given passages: long enough, no links, no furniture; offsets in the chunk."""
+        out = []
+        for index, hit in enumerate(hits):
+            text = hit.chunk.text
+            own = [hit.article.url] if hit.article.url else []
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
+                if end - start >= MIN_CHARS and not carries_links(sentence, own) and not is_furniture(sentence):
+                    out.append(SentenceSpan(index, start, end, sentence))
+        return out
+
+    def choose(self, question: str, hits: Sequence[Hit], language: str) -> list[tuple[SentenceSpan, float]]:
+        """One or two sentences, best first, each with its score."""
+        from assistant.core.language import language_group
+
+        top = tuple(hits[: self.passages])
+        spans = self.spans(top)
+        if not spans:
+            return []
+        translation = ""
+        if self.translator is not None and language_group(language) == "en":
+            translation = self.translator.translate(question)
+        query = make_query(question, language, translation, self.document_frequency)
+        scores = self.model.predict(np.round(picker_features(query, top, spans), 6))
+        return [(spans[i], float(scores[i])) for i in pick(scores, spans, self.second_margin)]
+
+
+def pick(scores: np.ndarray, spans: Sequence[SentenceSpan], second_margin: float) -> list[int]:
+    """The best sentence, and the second best when it scores within `second_margin` of it (and is not the
+    same sentence again: overlapping chunks repeat sentences)."""
+    if not len(scores):
+        return []
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], spans[i].hit_index, spans[i].start))
+    chosen = [order[0]]
+    if len(order) > 1 and scores[order[1]] >= scores[order[0]] - second_margin \
+            and spans[order[1]].text != spans[order[0]].text:
+        chosen.append(order[1])
+    return chosen

@@ -1,0 +1,143 @@
+"""The reranking stage: a LightGBM lambdarank model orders the fused candidate pool (dense top-N and BM25 top-N)
+by cheap features of (question, chunk) (`assistant.answering.features`). English questions search the BM25 side with the
+dictionary translation of their terms added (`assistant.answering.translate`).
+
+The model is a LightGBM text file in `assistant/models/` that names its features; `python -m evals.train`
+rebuilds it from NorQuAD train (model card: `assistant/models/reranker.md`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answering.features import RERANK_FEATURES, Query, make_query, rerank_features
+from assistant.answering.retrieval import HybridRetriever, Retrieval
+from assistant.core.config import MODELS_DIR
+from assistant.core.errors import ConfigError
+from assistant.core.types import Filters, Hit
+
+MODELS = MODELS_DIR
+RERANKER_MODEL = MODELS / "reranker.txt"
+MODELS_META = MODELS / "models.json"
+RERANK_MODE = "hybrid+rerank"
+_NO_FILTERS = Filters()
+
+
+class LightGBMModel:
+    """A LightGBM model file whose feature names must equal `features` (the list it was trained on)."""
+
+    def __init__(self, path: Path, features: tuple[str, ...]):
+        import lightgbm
+
+        if not path.is_file():
+            raise ConfigError(f"model file {path} is missing; rebuild it with `make train`")
+        self.path = path
+        self._booster = lightgbm.Booster(model_file=str(path))
+        names = tuple(self._booster.feature_name())
+        if names != features:
+            raise ConfigError(f"{path.name} was trained on features {list(names)}, but this code computes "
+                              f"{list(features)}; retrain with `make train`")
+        self._lock = threading.Lock()  # one prediction at a time: a Booster is not documented thread-safe
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        with self._lock:
+            return self._booster.predict(rows, num_threads=1)
+
+
+def load_meta() -> dict:
+    try:
+        return json.loads(MODELS_META.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    pool_per_side: int = 30  # dense top-N and BM25 top-N
+    translate_english: bool = True
+    keep_original_terms: bool = True  # BM25 query of an English question: original words + translation
+
+
+class Reranker:
+    def __init__(self, model: LightGBMModel | None, translator=None, settings: RerankSettings = RerankSettings()):
+        self.model = model
+        self.translator = translator
+        self.settings = settings
+
+    @classmethod
+    def load(cls, path: Path = RERANKER_MODEL) -> Reranker:
+        from assistant.answering.translate import default_translator
+
+        meta = load_meta().get("reranker", {})
+        settings = RerankSettings(**{k: v for k, v in meta.get("settings", {}).items()
+                                     if k in RerankSettings.__dataclass_fields__})
+        # Without its file (before the first `make train`) the pool still works, ordering does not.
+        model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
+        return cls(model, default_translator(), settings)
+
+    @classmethod
+    def untrained(cls) -> Reranker:
+        """The pool without a model (training builds its candidates with this)."""
+        from assistant.answering.translate import default_translator
+
+        return cls(None, default_translator())
+
+    def lexical_query(self, question: str, language: str) -> tuple[str | None, str]:
+        """(the BM25 query, or None for the question itself; the translation used)."""
+        from assistant.core.language import language_group
+
+        if not (self.settings.translate_english and self.translator and language_group(language) == "en"):
+            return None, ""
+        translation = self.translator.translate(question)
+        if not translation:
+            return None, ""
+        return (f"{question} {translation}" if self.settings.keep_original_terms else translation), translation
+
+    def order(self, query: Query, hits: tuple[Hit, ...]) -> tuple[tuple[Hit, ...], np.ndarray]:
+        """The pool in the model's order, each hit's `score` replaced by the model's; also the feature rows."""
+        if self.model is None:
+            raise ConfigError(f"the reranker's model {RERANKER_MODEL} is missing; rebuild it with `make train` "
+                              "or choose another retriever")
+        rows = np.round(rerank_features(query, hits), 6)
+        scores = self.model.predict(rows)
+        order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
+        return tuple(replace(hits[i], score=float(scores[i])) for i in order), rows
+
+
+class RerankingRetriever(HybridRetriever):
+    """`HybridRetriever` plus the `hybrid+rerank` mode; the other modes are unchanged."""
+
+    def __init__(self, *args, reranker: Reranker, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reranker = reranker
+
+    def pool(self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None) -> tuple[Retrieval, Query]:
+        """The fused candidate pool (in fused order) and the question as the features see it."""
+        from assistant.core.language import detect_language
+
+        language = language or detect_language(query)
+        lexical_query, translation = self.reranker.lexical_query(query, language)
+        per_side = self.reranker.settings.pool_per_side
+        retrieval = super().retrieve(query, 2 * per_side, filters, "hybrid", lexical_query=lexical_query,
+                                     candidates=per_side)
+        return retrieval, make_query(query, language, translation, self.lexical.current().document_frequency)
+
+    def retrieve(self, query: str, k: int, filters: Filters = _NO_FILTERS, mode: str = "hybrid",
+                 lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
+        if mode != RERANK_MODE:
+            return super().retrieve(query, k, filters, mode, lexical_query=lexical_query, candidates=candidates)
+        t0 = time.perf_counter()
+        pool, question = self.pool(query, filters)
+        timings = dict(pool.timings_ms)
+        timings["pool"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        ordered, _ = self.reranker.order(question, pool.hits)
+        timings["rerank"] = (time.perf_counter() - t0) * 1000
+        return Retrieval(ordered[:k], pool.query_vector, pool.best_dense, timings)

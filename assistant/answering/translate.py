@@ -1,0 +1,66 @@
+"""Word-by-word English -> Norwegian translation of a question's terms, for the BM25 side of an English question
+over Norwegian articles (where only names and numbers would match otherwise).
+
+The word list is FreeDict's English–Norwegian dictionary (CC BY-SA 3.0), converted by
+`scripts/freedict_convert.py` into `assistant/data/freedict-eng-nor.tsv` (licence beside it). Words are
+looked up by their English Snowball stem, so "killed" finds "kill"."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "freedict-eng-nor.tsv"
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+class Translator:
+    def __init__(self, table: dict[str, tuple[str, ...]], max_translations: int = 2):
+        self._table = table
+        self.max_translations = max_translations
+
+    @classmethod
+    def load(cls, path: Path = DICTIONARY, max_translations: int = 2) -> Translator:
+        from assistant.indexes.lexical import _stemmer, _stopwords
+
+        stem = _stemmer("en").stemWord
+        stop = _stopwords("en")
+        table: dict[str, list[str]] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line or line.startswith("#") or "\t" not in line:
+                continue
+            word, translations = line.split("\t", 1)
+            if word in stop:
+                continue
+            # Several headwords share a stem (kill, killing): their translations are pooled, headword first.
+            out = table.setdefault(stem(word), [])
+            out.extend(t for t in translations.split() if t not in out)
+        return cls({k: tuple(v) for k, v in table.items()}, max_translations)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def translate(self, question: str) -> str:
+        """The Norwegian words for the question's English words (names and unknown words are left out: the
+        original question keeps them)."""
+        from assistant.indexes.lexical import _stemmer, _stopwords
+
+        stem = _stemmer("en").stemWord
+        stop = _stopwords("en")
+        out: list[str] = []
+        for match in _WORD.finditer(question):
+            word = match.group()
+            lower = word.lower()
+            if lower in stop or (word[0].isupper() and match.start() > 0):
+                continue
+            for translation in self._table.get(stem(lower), ())[: self.max_translations]:
+                if translation not in out:
+                    out.append(translation)
+        return " ".join(out)
+
+
+@lru_cache(maxsize=1)
+def default_translator() -> Translator | None:
+    """The shipped dictionary, or None when the file is missing (then English questions search untranslated)."""
+    return Translator.load() if DICTIONARY.is_file() else None

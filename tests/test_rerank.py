@@ -1,0 +1,165 @@
+"""The reranking stage, its features, the English->Norwegian dictionary and the sentence picker, on the small
+real index of tests/conftest.py. Training is not run here (`make train` does it); the shipped model files are
+loaded and checked against the feature lists of the code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from assistant.answering.features import (
+    PICKER_FEATURES,
+    RERANK_FEATURES,
+    SentenceSpan,
+    make_query,
+    picker_features,
+    rerank_features,
+)
+from assistant.answering.furniture import is_furniture
+from assistant.answering.picker import SentencePicker
+from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
+from assistant.answering.translate import Translator
+from assistant.core.errors import ConfigError
+
+SEED_QUESTION = "Hva inneholder forsvarspakten mellom Nord-Korea og Russland?"
+
+
+def test_dictionary_translates_english_words_by_stem_and_leaves_names_out():
+    translator = Translator.load()
+    words = translator.translate("Who won the election in the city where Erna Solberg was killed?").split()
+    assert {"valg", "by"} <= set(words)
+    assert "drepe" in words or "drap" in words  # "killed" found through the stem of "kill"
+    assert "erna" not in words and "solberg" not in words  # names stay as written, in the question itself
+
+
+def test_dictionary_licence_sits_beside_the_data():
+    from assistant.answering.translate import DICTIONARY
+
+    licence = DICTIONARY.with_name("freedict-eng-nor.LICENSE.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 3.0" in licence and DICTIONARY.read_text(encoding="utf-8").startswith("# English -> Norwegian")
+
+
+@pytest.mark.parametrize("sentence", [
+    "FOTO: Rune Sævig TØRT: Så langt i november har det falt 51,1 millimeter nedbør i Bergen.",
+    "Ropstad sier han er minister for alle. Foto: Fredrik Hagen / NTB scanpix",
+    "Oljeinvesteringene kan ta seg opp i 2019. (Foto: Aleksander Nordahl)",
+    "Av Siri Sønstelie",
+    "— Erna Solberg (@erna_solberg) 3. mars 2019",
+    "Se bildene her pic.twitter.com/abc123",
+])
+def test_captions_bylines_and_tweets_are_furniture(sentence):
+    assert is_furniture(sentence)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Av undersøkelsen går det fram at halvparten av de spurte har løyet om at de har lest en bok.",
+    "Det var 1.373 personer om bord da Viking Sky fikk motorstans ved 14-tiden lørdag.",
+    "Kim Jong-un og Vladimir Putin signerte avtalen i Pyongyang.",
+])
+def test_prose_is_not_furniture(sentence):
+    assert not is_furniture(sentence)
+
+
+def test_shipped_models_name_the_features_of_this_code_and_are_small():
+    meta = json.loads((MODELS / "models.json").read_text(encoding="utf-8"))
+    assert meta["reranker"]["features"] == list(RERANK_FEATURES)
+    assert meta["picker"]["features"] == list(PICKER_FEATURES)
+    files = [MODELS / meta["reranker"]["file"], MODELS / meta["picker"]["file"]]
+    assert sum(f.stat().st_size for f in files) <= 5 * 1024 * 1024
+    LightGBMModel(files[0], RERANK_FEATURES)
+    LightGBMModel(files[1], PICKER_FEATURES)
+
+
+def test_a_model_trained_on_other_features_is_refused():
+    with pytest.raises(ConfigError, match="retrain"):
+        LightGBMModel(MODELS / "reranker.txt", (*RERANK_FEATURES[:-1], "something_else"))
+
+
+def test_pool_features_are_finite_where_defined_and_repeatable(assistant):
+    retriever = assistant.retriever
+    pool, query = retriever.pool(SEED_QUESTION)
+    assert 5 < len(pool.hits) <= 60
+    rows = rerank_features(query, pool.hits)
+    assert rows.shape == (len(pool.hits), len(RERANK_FEATURES))
+    assert np.array_equal(rows, rerank_features(query, pool.hits), equal_nan=True)
+    dense = rows[:, RERANK_FEATURES.index("dense")]
+    lexical = rows[:, RERANK_FEATURES.index("lexical")]
+    assert np.all(np.isfinite(dense) | np.isfinite(lexical))  # every candidate came from one side at least
+    coverage = rows[:, RERANK_FEATURES.index("cov_idf")]
+    assert np.all((coverage >= 0) & (coverage <= 1))
+
+
+def test_rerank_mode_reorders_the_pool_and_reports_its_time(assistant):
+    from assistant.answering.context import AskRequest
+
+    retriever = assistant.retriever
+    pool, _ = retriever.pool(SEED_QUESTION)
+    reranked = retriever.retrieve(SEED_QUESTION, 5, mode=RERANK_MODE)
+    assert 0 < len(reranked.hits) <= 5
+    assert {h.chunk.id for h in reranked.hits} <= {h.chunk.id for h in pool.hits}
+    scores = [h.score for h in reranked.hits]
+    assert scores == sorted(scores, reverse=True)
+    answer = assistant.ask(AskRequest(question=SEED_QUESTION, retriever=RERANK_MODE))
+    assert "rerank" in answer.timings_ms and answer.timings_ms["rerank"] >= 0
+    assert answer.answerable and answer.citations
+
+
+def test_english_questions_search_bm25_with_the_translation(assistant):
+    reranker = assistant.retriever.reranker
+    query, translation = reranker.lexical_query("Who signed the defence pact?", "en")
+    assert translation and query.startswith("Who signed the defence pact?")
+    assert reranker.lexical_query("Hvem signerte forsvarspakten?", "nb") == (None, "")
+
+
+def test_without_a_model_file_the_rerank_mode_says_how_to_get_one():
+    broken = Reranker(None, None)
+    query = make_query("hva", "nb")
+    with pytest.raises(ConfigError, match="make train"):
+        broken.order(query, ())
+
+
+def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
+    picker = assistant.answering.extractive.picker
+    assert picker is not None
+    retrieval = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE)
+    hit = retrieval.hits[0]
+    caption = "Forsvarspakten mellom Nord-Korea og Russland inneholder en klausul. Foto: Ola Nordmann / NTB scanpix"
+    text = caption + " " + hit.chunk.text
+    fake = replace(hit, chunk=replace(hit.chunk, text=text, end=hit.chunk.start + len(text)))
+    chosen = picker.choose(SEED_QUESTION, (fake, *retrieval.hits[1:]), "nb")
+    assert chosen and all(not is_furniture(span.text) for span, _ in chosen)
+    assert all(span.text != caption for span, _ in chosen)
+
+
+def test_picker_features_cover_every_sentence(assistant):
+    retrieval = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE)
+    spans = SentencePicker.spans(retrieval.hits)
+    assert spans and all(isinstance(s, SentenceSpan) for s in spans)
+    rows = picker_features(make_query(SEED_QUESTION, "nb"), retrieval.hits, spans)
+    assert rows.shape == (len(spans), len(PICKER_FEATURES))
+    for s in spans:
+        assert retrieval.hits[s.hit_index].chunk.text[s.start:s.end] == s.text
+
+
+def test_training_is_deterministic(tmp_path):
+    """Two trainings on the same rows write byte-identical model files (fixed seed, one thread)."""
+    from evals.train import RERANK_PARAMS, Example, train_ranker
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for q in range(40):
+        rows = rng.normal(size=(12, len(RERANK_FEATURES)))
+        labels = np.zeros(12, dtype=np.int32)
+        labels[int(np.argmax(rows[:, 6]))] = 1  # the "dense" column decides, with noise elsewhere
+        examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
+    texts = []
+    for _ in range(2):
+        booster, rounds = train_ranker(examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows,
+                                       lambda e: e.labels, rounds=30)
+        path = tmp_path / f"model{len(texts)}.txt"
+        booster.save_model(str(path), num_iteration=rounds)
+        texts.append(path.read_bytes())
+    assert texts[0] == texts[1]
