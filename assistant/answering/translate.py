@@ -22,10 +22,10 @@ class Translator:
 
     @classmethod
     def load(cls, path: Path = DICTIONARY, max_translations: int = 2) -> Translator:
-        from assistant.indexes.lexical import _stemmer, _stopwords
+        from assistant.indexes.lexical import stemmer, stopwords
 
-        stem = _stemmer("en").stemWord
-        stop = _stopwords("en")
+        stem = stemmer("en").stemWord
+        stop = stopwords("en")
         table: dict[str, list[str]] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line or line.startswith("#") or "\t" not in line:
@@ -44,10 +44,10 @@ class Translator:
     def translate(self, question: str) -> str:
         """The Norwegian words for the question's English words (names and unknown words are left out: the
         original question keeps them)."""
-        from assistant.indexes.lexical import _stemmer, _stopwords
+        from assistant.indexes.lexical import stemmer, stopwords
 
-        stem = _stemmer("en").stemWord
-        stop = _stopwords("en")
+        stem = stemmer("en").stemWord
+        stop = stopwords("en")
         out: list[str] = []
         for match in _WORD.finditer(question):
             word = match.group()

@@ -27,14 +27,14 @@ _STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}
 
 
 @lru_cache(maxsize=4)
-def _stemmer(language: str):
+def stemmer(language: str):
     import Stemmer
 
     return Stemmer.Stemmer(_STEMMER_FOR.get(language, "norwegian"))
 
 
 @lru_cache(maxsize=4)
-def _stopwords(language: str) -> frozenset[str]:
+def stopwords(language: str) -> frozenset[str]:
     import bm25s.stopwords as sw
 
     words = sw.STOPWORDS_EN if language == "en" else sw.STOPWORDS_NORWEGIAN
@@ -42,8 +42,8 @@ def _stopwords(language: str) -> frozenset[str]:
 
 
 def analyse(text: str, language: str) -> list[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
-    return _stemmer(language).stemWords(words)
+    words = [w for w in _WORD.findall(text.lower()) if w not in stopwords(language)]
+    return stemmer(language).stemWords(words)
 
 
 def analyse_query(text: str) -> list[str]:
