@@ -64,6 +64,7 @@ class EmbeddingCache:
                 np.savez_compressed(fh, format=np.int64(FORMAT), embedder=np.str_(self.embedder_name),
                                     keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
                                     vectors=matrix.astype(np.float32))
+            os.chmod(tmp, 0o644)  # a shipped file: readable by whoever runs Kilde
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
