@@ -17,7 +17,7 @@ from ui.cli import register as register_serve
 EXAMPLES = {
     "ingest": """examples:
   kilde ingest corpus/                      # everything under corpus/, recursively
-  kilde ingest news.jsonl extra/ --prune    # and drop articles no longer in these paths
+  kilde ingest news.jsonl extra/ --prune    # and drop articles these files no longer hold
   kilde ingest corpus/ --json               # machine-readable summary""",
     "ask": """examples:
   kilde ask "What does Article 4 commit each side to?"

@@ -283,12 +283,12 @@ def test_security_headers_on_every_kind_of_response(ui_index, ui_assistant):
             (ui_index, "'self'", "SAMEORIGIN"),
             (ui_index.replace(allowed_origins=(listed + "/", "https://wiki.example.org")),
              f"'self' {listed} https://wiki.example.org", None)):
-        client = TestClient(create_app(settings, ui_assistant), client=("127.0.0.1", 5000))
+        client = TestClient(create_app(settings, ui_assistant), base_url="http://localhost", client=("127.0.0.1", 5000))
         responses = [(f"{m} {p}", client.request(m, p, json=body)) for m, p, body in ANY_RESPONSE]
         responses += [("foreign origin", client.post("/api/ask", json={"question": "x"},
                                                      headers={"Origin": "https://evil.example"})),
                       ("other machine", TestClient(create_app(settings, ui_assistant),
-                                                   client=("192.0.2.1", 5000)).get("/"))]
+                                                   base_url="http://localhost", client=("192.0.2.1", 5000)).get("/"))]
         assert {r.status_code for _, r in responses} >= {200, 400, 403, 404, 405, 422}
         for label, response in responses:
             check_headers(response, ancestors, label)
@@ -300,7 +300,7 @@ def test_cross_origin_requests_only_for_listed_origins(ui_index, ui_assistant):
 
     listed = "https://intranet.example.org"
     client = TestClient(create_app(ui_index.replace(allowed_origins=(listed,)), ui_assistant),
-                        client=("127.0.0.1", 5000))
+                        base_url="http://localhost", client=("127.0.0.1", 5000))
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
     ok = client.options("/api/ask", headers={"Origin": listed, **preflight})
     assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == listed
@@ -331,14 +331,14 @@ def test_auth_modes_hold_on_the_gradio_routes_too(ui_index, ui_assistant):
     routes = [("GET", "/", None), ("GET", "/widget/", None), ("GET", "/config", None), ("GET", "/docs", None),
               ("GET", "/openapi.json", None), ("GET", "/gradio.js", None), ("POST", "/gradio_api/call/chat", chat),
               ("POST", "/widget/gradio_api/call/widget_chat", chat), ("POST", "/api/ask", {"question": "Hva?"})]
-    remote = TestClient(create_app(ui_index, ui_assistant), client=("192.0.2.7", 5000))
+    remote = TestClient(create_app(ui_index, ui_assistant), base_url="http://localhost", client=("192.0.2.7", 5000))
     for method, path, body in routes:  # auth mode none: this machine only
         refused = remote.request(method, path, json=body)
         assert refused.status_code == 403 and refused.json()["error"] == "loopback_only", path
 
     proxied = create_app(ui_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)), ui_assistant)
-    proxy = TestClient(proxied, client=("10.0.0.5", 5000))
-    forged = TestClient(proxied, client=("10.0.0.6", 5000))
+    proxy = TestClient(proxied, base_url="http://localhost", client=("10.0.0.5", 5000))
+    forged = TestClient(proxied, base_url="http://localhost", client=("10.0.0.6", 5000))
     for method, path, body in routes:
         assert proxy.request(method, path, json=body).json()["error"] == "not_signed_in", path
         response = forged.request(method, path, json=body, headers={"X-Forwarded-User": "admin"})
@@ -346,7 +346,7 @@ def test_auth_modes_hold_on_the_gradio_routes_too(ui_index, ui_assistant):
     assert proxy.post("/gradio_api/call/chat", json=chat, headers={"X-Forwarded-User": "kari"}).status_code == 200
 
     sessions = create_app(ui_index.replace(auth_mode="session"), ui_assistant)
-    stranger = TestClient(sessions, client=("192.0.2.8", 5000))
+    stranger = TestClient(sessions, base_url="http://localhost", client=("192.0.2.8", 5000))
     for method, path, body in routes:
         if method == "POST":
             refused = stranger.request(method, path, json=body, cookies={"kilde_session": "forged-or-expired"})
@@ -363,9 +363,9 @@ def test_session_cookie_is_secure_only_behind_a_trusted_https_proxy():
 
     app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))])
     app.add_middleware(Gate, settings=Settings(auth_mode="session", trusted_proxies=("10.0.0.5",)))
-    via_proxy = TestClient(app, client=("10.0.0.5", 1)).get("/", headers={"X-Forwarded-Proto": "https"})
+    via_proxy = TestClient(app, base_url="http://localhost", client=("10.0.0.5", 1)).get("/", headers={"X-Forwarded-Proto": "https"})
     assert "; Secure; SameSite=None" in via_proxy.headers["set-cookie"]
-    spoofed = TestClient(app, client=("192.0.2.9", 1)).get("/", headers={"X-Forwarded-Proto": "https"})
+    spoofed = TestClient(app, base_url="http://localhost", client=("192.0.2.9", 1)).get("/", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" not in spoofed.headers["set-cookie"] and "SameSite=Lax" in spoofed.headers["set-cookie"]
 
 

@@ -157,15 +157,15 @@ def test_auth_none_refuses_other_machines_and_proxy_mode_trusts_only_its_proxy(u
 
     from ui.server import create_app
 
-    remote = TestClient(create_app(ui_index, ui_assistant), client=("192.0.2.7", 5000))
+    remote = TestClient(create_app(ui_index, ui_assistant), base_url="http://localhost", client=("192.0.2.7", 5000))
     refused = remote.get("/api/articles/" + SEED_ID)
     assert refused.status_code == 403 and refused.json()["error"] == "loopback_only"
 
     proxied = create_app(ui_index.replace(auth_mode="proxy", trusted_proxies=("10.0.0.5",)), ui_assistant)
-    via_proxy = TestClient(proxied, client=("10.0.0.5", 5000))
+    via_proxy = TestClient(proxied, base_url="http://localhost", client=("10.0.0.5", 5000))
     assert via_proxy.get("/api/articles/" + SEED_ID, headers={"X-Forwarded-User": "kari"}).status_code == 200
     assert via_proxy.get("/api/articles/" + SEED_ID).json()["error"] == "not_signed_in"
-    forged = TestClient(proxied, client=("192.0.2.7", 5000))
+    forged = TestClient(proxied, base_url="http://localhost", client=("192.0.2.7", 5000))
     response = forged.get("/api/articles/" + SEED_ID, headers={"X-Forwarded-User": "admin"})
     assert response.status_code == 403 and response.json()["error"] == "untrusted_client"
     assert forged.get("/healthz").status_code == 200
@@ -177,10 +177,10 @@ def test_session_mode_sets_an_opaque_http_only_cookie_and_requires_it(ui_index, 
     from ui.server import create_app
 
     app = create_app(ui_index.replace(auth_mode="session"), ui_assistant)
-    stranger = TestClient(app, client=("192.0.2.8", 5000))
+    stranger = TestClient(app, base_url="http://localhost", client=("192.0.2.8", 5000))
     refused = stranger.post("/api/ask", json={"question": "Hva sier artikkel 4?"})
     assert refused.status_code == 401 and refused.json()["error"] == "no_session"
-    visitor = TestClient(app, client=("192.0.2.9", 5000))
+    visitor = TestClient(app, base_url="http://localhost", client=("192.0.2.9", 5000))
     page = visitor.get("/")
     cookie = page.headers["set-cookie"]
     assert "kilde_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie

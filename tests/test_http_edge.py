@@ -187,6 +187,8 @@ def test_fresh_cookies_do_not_reset_the_rate_limit_and_sessions_are_bounded(serv
 def test_a_client_over_its_limit_is_refused_before_its_body_is_parsed(serve):
     url = serve(rate_limit_per_minute=1)
     assert httpx.post(f"{url}/api/ask", json=ASK, timeout=120).status_code == 200
-    response = httpx.post(f"{url}/api/ask", content=b"{not json", headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{url}/api/ask", content=b"{not json", headers={"content-type": "application/json"}
+    )
     _refused(response, 429, "rate_limited")  # not 422: the body was never parsed
     assert int(response.headers["retry-after"]) >= 1

@@ -89,6 +89,7 @@ class EarlyRateLimit:
                             (b"content-type", b"application/json"),
                             (b"retry-after", str(wait).encode()),
                             (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),  # the unread body is not drained
                         ],
                     }
                 )
