@@ -371,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.answering.rerank import RerankSettings
 
     translation_variants = {"no translation": RerankSettings(translate_english=False),
-                            "translation only": RerankSettings(keep_original_terms=False),
+                            "translation + names and numbers": RerankSettings(keep_original_terms=False),
                             "original + translation": RerankSettings()}
     translation = {}
     for label, variant in translation_variants.items():
@@ -379,8 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ex = collect(retriever, sets["validation (en)"], rows_by_id, False)
         translation[label] = {"fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
                               "reranker": ranking_metrics(model_orders(reranker, ex), ex)}
-    chosen_translation = max(translation, key=lambda k: (translation[k]["reranker"]["mrr@10"],
-                                                         translation[k]["reranker"]["hit@5"]))
+    chosen_translation = max(translation, key=lambda k: (translation[k]["reranker"]["mrr@10"]
+                                                         + translation[k]["reranker"]["hit@5"]))
     retriever.reranker.settings = translation_variants[chosen_translation]
     if chosen_translation != "original + translation":
         set_ex["validation (en)"] = collect(retriever, sets["validation (en)"], rows_by_id, False)
@@ -485,7 +485,7 @@ def cards(out: Path, report: dict, meta: dict, n_train: int, n_disjoint: int, ar
         "BM25 side); `pool_recall` is the share of questions with a gold chunk anywhere in the pool."), "",
         *metrics_table(report["retrieval"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), "",
         "## English questions: the BM25 query (chosen on validation (en))", "",
-        (f"Chosen: **{rer['translation_choice']}** (best MRR@10 of the reranked pool; FreeDict eng–nor, "
+        (f"Chosen: **{rer['translation_choice']}** (best MRR@10 + hit@5 of the reranked pool; FreeDict eng–nor, "
         "`assistant/answering/translate.py`)."), "",
         *metrics_table(report["translation"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), ""])
     pk = meta["picker"]

@@ -63,6 +63,7 @@ class RerankSettings:
     pool_per_side: int = 30  # dense top-N and BM25 top-N
     translate_english: bool = True
     keep_original_terms: bool = True  # BM25 query of an English question: original words + translation
+    # (False: the translation plus the question's names and numbers)
 
 
 class Reranker:
@@ -98,7 +99,12 @@ class Reranker:
         translation = self.translator.translate(question)
         if not translation:
             return None, ""
-        return (f"{question} {translation}" if self.settings.keep_original_terms else translation), translation
+        if self.settings.keep_original_terms:
+            return f"{question} {translation}", translation
+        from assistant.answering.features import question_names
+
+        # Names and numbers are never translated: they stay, the other English words are replaced.
+        return " ".join([*question_names(question), translation]), translation
 
     def order(self, query: Query, hits: tuple[Hit, ...]) -> tuple[tuple[Hit, ...], np.ndarray]:
         """The pool in the model's order, each hit's `score` replaced by the model's; also the feature rows."""
