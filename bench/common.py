@@ -3,6 +3,7 @@ the bench corpus (the seed article plus the NorQuAD news articles the test quest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -29,11 +30,9 @@ def machine() -> str:
     except (OSError, StopIteration, ValueError):
         pass
     model = ""
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                      if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return (f"{platform.machine()} {model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, "
             f"load average {os.getloadavg()[0]:.2f} at the start")
 
@@ -50,7 +49,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def p50(values: Sequence[float]) -> float:

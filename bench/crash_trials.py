@@ -233,7 +233,7 @@ def verify(number: int, kills: list[dict], corpus: Path, data_dir: Path, setting
     if rerun.returncode == 0:
         try:
             problems += differences(snapshot(settings), reference)
-        except Exception as exc:  # noqa: BLE001 - an unreadable store is this trial's finding, not a crash
+        except Exception as exc:
             problems.append(f"reading the store back failed: {exc!r}")
         close_chroma_clients()
     if (data_dir / "ingest.dirty").exists():

@@ -189,8 +189,8 @@ def write_section(r: dict) -> None:
 
 Measured {r["measured"]}.
 
-Command: `python -m bench.fairness`  
-Machine: {r["machine"]}. The machine is shared with other engineers' jobs.  
+Command: `python -m bench.fairness`
+Machine: {r["machine"]}. The machine is shared with other engineers' jobs.
 Code: commit {r["commit"]}
 
 Setup: `kilde serve` in proxy auth mode (each client a user named by X-Forwarded-User from the trusted loopback

@@ -110,7 +110,7 @@ def main() -> None:
     ]
     for stage, values in sorted(stages.items()):
         values = sorted(values)
-        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
         lines.append(f"| {stage} | {statistics.median(values):.1f} | {p95:.1f} |")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)

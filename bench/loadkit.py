@@ -7,6 +7,7 @@ real Chroma server, and RSS comes from /proc/<pid>/status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -235,7 +236,7 @@ def ask_all(url: str, questions: Iterable[Question], clients: int, timeout_s: fl
                 return
             try:
                 outcome = ask_one(client, url, question)
-            except Exception as exc:  # noqa: BLE001 - a driver bug must count as an error, not vanish
+            except Exception as exc:
                 outcome = Outcome(question, time.monotonic(), time.monotonic(), None,
                                   (f"driver error {type(exc).__name__}: {exc}",), None)
             with lock:
@@ -319,10 +320,8 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            try:
+            with contextlib.suppress(OSError, RuntimeError, httpx.HTTPError):
                 self.samples.append((time.monotonic(), self.probe()))
-            except (OSError, RuntimeError, httpx.HTTPError):
-                pass
             self._stop_event.wait(self.every_s)
 
     def stop(self) -> list[tuple[float, float]]:

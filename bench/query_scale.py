@@ -64,7 +64,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     done = data_dir / "manifest.json"
     base = ChromaStore.open(base_dir, None, "kilde")
     real = base.chunks.get(include=["documents", "metadatas"])
-    real_rows = list(zip(real["ids"], real["documents"], real["metadatas"]))
+    real_rows = list(zip(real["ids"], real["documents"], real["metadatas"], strict=False))
     recipe = synthetic.recipe(real["ids"])
     built = synthetic.manifest(done)
     if built.get("size") == size and built.get("recipe") == recipe:
@@ -233,7 +233,7 @@ def report(results: dict, args) -> str:
         for backend, r in by_backend["latency"].items():
             s = r["nb"]["stages"]
 
-            def m(key: str) -> str:
+            def m(key: str, s: dict = s) -> str:
                 return f"{s[key][0]:.1f}" if key in s else "–"
             lines.append(f"| {int(size):,} | {backend} | {m('retrieve.embed')} | {m('retrieve.dense')} | "
                          f"{m('retrieve.lexical')} | {m('retrieve.fuse')} | {m('answer')} | {m('total')} |")
@@ -249,7 +249,7 @@ def report(results: dict, args) -> str:
                      f"{f'≤ {target:.0f} MB' if target else ''}{verdict(ok)} |")
     lines += ["", "## Building the stores (cached in ~/.cache/kilde/bench/)", "",
               "| chunks | real | synthetic articles | Chroma write s | BM25 snapshot s |", "| ---: | ---: | ---: | ---: | ---: |"]
-    for size, by_backend in results["sizes"].items():
+    for by_backend in results["sizes"].values():
         b = by_backend["build"]
         lines.append(f"| {b['chunks']:,} | {b['real_chunks']} | {b['synthetic_articles']:,} | {b['write_s']} | "
                      f"{b['lexical_s']} |")

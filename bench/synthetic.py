@@ -96,7 +96,7 @@ def check_tokens(pool: SentencePool, sample: int = 200) -> None:
     """The concatenated tokens must be exactly what the lexical index's own analysis makes of the chunk."""
     for number in range(sample):
         article, chunks, _, tokens = _article(pool, number)
-        for chunk, chunk_tokens in zip(chunks, tokens):
+        for chunk, chunk_tokens in zip(chunks, tokens, strict=False):
             expected = analyse(f"{article.title}\n{chunk.text}", "nb")
             if expected != chunk_tokens:
                 raise AssertionError(f"synthetic tokens differ from analyse() for {chunk.id}")
@@ -148,7 +148,7 @@ def publish_lexical(store: ChromaStore, pool: SentencePool, real_rows: list, syn
         languages.append(meta["language"])
     for number in tqdm(range(synthetic_articles), desc="analysing synthetic chunks", unit="article"):
         article, chunks, _, chunk_tokens = _article(pool, number)
-        for chunk, toks in zip(chunks, chunk_tokens):
+        for chunk, toks in zip(chunks, chunk_tokens, strict=False):
             ids.append(chunk.id)
             tokens.append(toks)
             dates.append(date_int(article.date))

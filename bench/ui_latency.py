@@ -22,11 +22,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from assistant.testing.corpus import hostile_cases
 from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_P95_S = 1.0
 

@@ -126,9 +126,10 @@ def choose_missing_rule(pos: Sequence[float], neg: Sequence[float], pos_missing:
     table = {}
     best, best_value = 0, -1.0
     for n in (0, 1, 2, 3):
-        answered = lambda score, missing: score >= threshold and not (n and missing >= n)
-        tpr = sum(answered(s, m) for s, m in zip(pos, pos_missing)) / len(pos)
-        tnr = sum(not answered(s, m) for s, m in zip(neg, neg_missing)) / len(neg) if neg else 0.0
+        def answered(score, missing, n=n):
+            return score >= threshold and not (n and missing >= n)
+        tpr = sum(answered(s, m) for s, m in zip(pos, pos_missing, strict=False)) / len(pos)
+        tnr = sum(not answered(s, m) for s, m in zip(neg, neg_missing, strict=False)) / len(neg) if neg else 0.0
         worst_group = min((sum(not (n and m >= n) for m in g) / len(g) for g in pos_groups if g), default=1.0)
         table[n] = {"tpr": round(tpr, 4), "tnr": round(tnr, 4), "balanced_accuracy": round((tpr + tnr) / 2, 4),
                     "worst_language_answered": round(worst_group, 4)}
@@ -149,15 +150,15 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
     neg = score_items(assistant, negatives_items, progress)
     held = score_items(assistant, report_half, progress)
     languages = sorted({i.language for i in positives_items + negatives_items})
-    pos_by = {lang: [s for s, i in zip(pos, positives_items) if i.language == lang] for lang in languages}
-    neg_by = {lang: [s for s, i in zip(neg, negatives_items) if i.language == lang] for lang in languages}
+    pos_by = {lang: [s for s, i in zip(pos, positives_items, strict=False) if i.language == lang] for lang in languages}
+    neg_by = {lang: [s for s, i in zip(neg, negatives_items, strict=False) if i.language == lang] for lang in languages}
     threshold = best_threshold(pos, neg, list(pos_by.values()), 1 - max_false_refusal)
     unconstrained = best_threshold(pos, neg)
     by_language = {lang: {"positives": len(pos_by[lang]), "negatives": len(neg_by[lang]), "auc": auc(pos_by[lang],
                           neg_by[lang]), **rates(pos_by[lang], neg_by[lang], threshold)} for lang in languages}
     by_set = {}
     for name in sorted({i.dataset for i in positives_items}):
-        p = [s for s, i in zip(pos, positives_items) if i.dataset == name]
+        p = [s for s, i in zip(pos, positives_items, strict=False) if i.dataset == name]
         by_set[name] = {"n": len(p), "answered": rates(p, [], threshold)["tpr"]}
     pos_missing = missing_counts(assistant, positives_items, progress)
     neg_missing = missing_counts(assistant, negatives_items, progress)
@@ -184,12 +185,12 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
         "refuse_missing_terms": missing_rule,
         "refuse_missing_terms_table": missing_table,
         "validation_with_missing_rule": {
-            "tpr": round(sum(not refused(s, m, i.language) for s, m, i in zip(pos, pos_missing, positives_items))
+            "tpr": round(sum(not refused(s, m, i.language) for s, m, i in zip(pos, pos_missing, positives_items, strict=False))
                          / len(pos), 4),
-            "tnr": round(sum(refused(s, m, i.language) for s, m, i in zip(neg, neg_missing, negatives_items))
+            "tnr": round(sum(refused(s, m, i.language) for s, m, i in zip(neg, neg_missing, negatives_items, strict=False))
                          / len(neg), 4) if neg else None},
         "report_half_refusal_rate_with_missing_rule": round(sum(
-            refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half)) / len(held), 4)
+            refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half, strict=False)) / len(held), 4)
         if held else None,
         "criterion": f"maximise balanced accuracy, (TPR on answerable + TNR on unanswerable) / 2, of "
                      f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "

@@ -79,7 +79,8 @@ def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, varia
             lines.append(f"\n== {va} -> {vb}: {scope} (n {agg_a['n']} -> {agg_b['n']})")
             lines.append(f"{'metric':28} {'A':>10} {'B':>10} {'B-A':>10}")
             for name, x, y, d in metric_deltas(agg_a, agg_b):
-                cell = lambda v: "–" if v is None else f"{v:.4f}" if abs(v) < 1.5 else f"{v:.1f}"
+                def cell(v):
+                    return "–" if v is None else f"{v:.4f}" if abs(v) < 1.5 else f"{v:.1f}"
                 lines.append(f"{name:28} {cell(x):>10} {cell(y):>10} {('+' if (d or 0) > 0 else '') + cell(d):>10}")
         flipped = flips(records_a, records_b, va, vb)
         better = sum(1 for f in flipped if f["better"])

@@ -186,7 +186,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         langs = [(f"{LABELS.get(v, v)} · {k.split(' / ')[1]}", agg) for v, data in variants.items()
                  for k, agg in data["by_dataset_language"].items() if k.split(" / ")[0] == name]
         if len({k.split(" · ")[1] for k, _ in langs}) > 1:
-            out += ["", "By question language:", ""] + table(langs, columns)
+            out += ["", "By question language:", "", *table(langs, columns)]
         out.append("")
     out += ["## Latency per stage (all sets, ms)", "", "| retriever | stage | p50 | p95 |", "| --- | --- | --- | --- |"]
     for v, data in variants.items():

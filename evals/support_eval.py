@@ -43,7 +43,7 @@ def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     active = list(range(x.shape[1]))
     while True:
         w = _fit(x[:, active], y)
-        wrong = [f for f, v in zip(active, w[1:]) if v * SIGNS[f] < 0]
+        wrong = [f for f, v in zip(active, w[1:], strict=False) if v * SIGNS[f] < 0]
         if not wrong:
             break
         active.remove(min(wrong, key=lambda f: abs(w[1 + active.index(f)])))
@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         "cross_validated": metrics(cv_scores, supported, threshold),
         "by_kind_missed": {},
     }
-    for row, score in zip(rows, cv_scores):
+    for row, score in zip(rows, cv_scores, strict=False):
         if not row["label"] and score >= threshold:
             report["by_kind_missed"][row["kind"]] = report["by_kind_missed"].get(row["kind"], 0) + 1
     report["false_flags_by_kind"] = {}
-    for row, score in zip(rows, cv_scores):
+    for row, score in zip(rows, cv_scores, strict=False):
         if row["label"] and score < threshold:
             report["false_flags_by_kind"][row["kind"]] = report["false_flags_by_kind"].get(row["kind"], 0) + 1
     if not args.no_write:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(f"support check on {len(rows)} labelled pairs ({int((~supported).sum())} unsupported)")
-        print(f"weights {dict(zip(report['features'], report['weights']))}")
+        print(f"weights {dict(zip(report['features'], report['weights'], strict=False))}")
         for name in ("in_sample", "cross_validated"):
             m = report[name]
             print(f"{name:>16}: threshold {m['threshold']}  precision {m['precision']}  recall {m['recall']}  "

@@ -143,7 +143,7 @@ class QueryVectors:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, vectors)
-        self._vectors = dict(zip(texts, vectors))
+        self._vectors = dict(zip(texts, vectors, strict=False))
 
     def embed_query(self, text: str):
         vector = self._vectors.get(text)
@@ -175,7 +175,7 @@ def collect(retriever, items: Sequence[EvalItem], rows_by_id: dict, progress: bo
 def ranking_metrics(orders: Sequence[np.ndarray], examples: Sequence[Example]) -> dict[str, float]:
     """hit@1/5/10 and MRR@10 of each question's candidates in the given order (misses count as 0)."""
     ranks = []
-    for order, ex in zip(orders, examples):
+    for order, ex in zip(orders, examples, strict=False):
         flags = ex.labels[order][:10]
         ranks.append(int(np.argmax(flags)) + 1 if flags.any() else None)
     n = max(len(ranks), 1)
@@ -237,7 +237,7 @@ def picker_examples(examples: Sequence[Example], orders: Sequence[np.ndarray]) -
     from assistant.answering.picker import SentencePicker
 
     out = []
-    for ex, order in zip(examples, orders):
+    for ex, order in zip(examples, orders, strict=False):
         top = tuple(ex.hits[i] for i in order[: SentencePicker.passages])
         spans = SentencePicker.spans(top)
         rows = np.round(picker_features(ex.query, top, spans), 6)
@@ -251,7 +251,7 @@ def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]
     """answer found (a gold answer in the chosen sentences), citation precision (chosen sentences whose
     chunk holds the gold passage or an answer) and mean words, as `evals.metrics` counts them."""
     found, precise, cited, words = 0, 0, 0, 0
-    for chosen, ex in zip(picks, examples):
+    for chosen, ex in zip(picks, examples, strict=False):
         text = " ".join(ex.spans[i].text for i in chosen)
         found += bool(chosen) and contains_answer(text, ex.item.answers)
         for i in chosen:

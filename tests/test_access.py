@@ -129,7 +129,7 @@ def traversal_paths(data_dir: Path) -> list[str]:
             f"{prefix}/gradio_api/file/etc/passwd", f"{prefix}/gradio_api/file/{data_dir}/ingest.lock",
             f"{prefix}/custom_component/x/client/{up}etc/passwd",
         ]
-    return paths + [f"/gradio.js/{up}etc/passwd", "//etc/passwd", f"/{up}etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"]
+    return [*paths, f"/gradio.js/{up}etc/passwd", "//etc/passwd", f"/{up}etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"]
 
 
 def test_static_and_file_routes_never_serve_files_outside_their_folder(api, ui_index):

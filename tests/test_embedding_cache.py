@@ -70,5 +70,5 @@ def test_a_file_from_another_embedder_is_ignored_and_a_broken_one_is_named(tmp_p
     assert not mine.vectors and "other/model" in mine.mismatch
 
     path.write_bytes(b"not a numpy file")
-    with pytest.raises(ConfigError, match="vectors.npz.*make embedding-cache"):
+    with pytest.raises(ConfigError, match=r"vectors\.npz.*make embedding-cache"):
         EmbeddingCache(path, "other/model", 4)

@@ -40,7 +40,7 @@ def items():
     seed = load_jsonl(DATA / "seed.jsonl")
     answerable = [i for i in seed if i.answerable][:4]
     hostile = replace(answerable[0], id="hostile", question="<script>alert(1)</script> Hva sier artikkel 4?")
-    return answerable + [hostile] + [i for i in seed if not i.answerable][:2]
+    return [*answerable, hostile, *[i for i in seed if not i.answerable][:2]]
 
 
 @pytest.fixture(scope="module")

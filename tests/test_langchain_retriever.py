@@ -154,7 +154,7 @@ def test_bad_input_is_a_typed_error(api, assistant, kind):
 def test_http_retriever_errors_name_the_cause(built_index, assistant, api):
     with pytest.raises(BackendError, match="did not answer"):
         KildeHTTPRetriever(url=f"http://127.0.0.1:{free_port()}", timeout_s=5).invoke(DEMO_QUESTION_EN)
-    with pytest.raises(ConfigError, match="origin_not_allowed|not allowed"):
+    with pytest.raises(ConfigError, match=r"origin_not_allowed|not allowed"):
         KildeHTTPRetriever(url=api.url, headers={"Origin": "https://evil.example"}).invoke(DEMO_QUESTION_EN)
 
 

@@ -90,7 +90,7 @@ def test_json_and_jsonl_accept_the_documented_fields(tmp_path):
     (tmp_path / "many.json").write_text(json.dumps(objects), encoding="utf-8")
     (tmp_path / "many.jsonl").write_text("\n".join(json.dumps(o) for o in objects[:2]) + "\n{broken\n", encoding="utf-8")
     many = load_file(tmp_path / "many.json").articles
-    assert [a.id for a in many][0] == "a1" and many[0].source == "Avis" and many[0].date == "2024-05-01"
+    assert next(a.id for a in many) == "a1" and many[0].source == "Avis" and many[0].date == "2024-05-01"
     assert many[1].date == "2024-05-02" and many[1].id.startswith("sha-") and many[1].language == "en"
     assert many[2].url is None  # a javascript: address is never kept
     lines = load_file(tmp_path / "many.jsonl")

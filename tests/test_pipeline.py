@@ -54,7 +54,7 @@ def test_second_run_embeds_nothing_and_changes_nothing(corpus, settings, embedde
     pipeline = build_pipeline(settings, embedder=embedder)
     first = pipeline.ingest([corpus])
     assert (first.added, first.updated, first.rejected) == (5, 0, [])
-    stored, owners = _consistent(pipeline)
+    _stored, owners = _consistent(pipeline)
     generation = pipeline.store.generation()
 
     second = pipeline.ingest([corpus])

@@ -153,7 +153,7 @@ def test_training_is_deterministic(tmp_path):
 
     rng = np.random.default_rng(0)
     examples = []
-    for q in range(40):
+    for _q in range(40):
         rows = rng.normal(size=(12, len(RERANK_FEATURES)))
         labels = np.zeros(12, dtype=np.int32)
         labels[int(np.argmax(rows[:, 6]))] = 1  # the "dense" column decides, with noise elsewhere

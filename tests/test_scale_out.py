@@ -41,7 +41,7 @@ def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path,
             for name in ("replica-a", "replica-b"):
                 port = free_port()
                 env = {**base_env, "KILDE_DATA_DIR": str(tmp_path / name)}
-                log = open(tmp_path / f"{name}.log", "wb")
+                log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with its replica, below
                 process = subprocess.Popen([KILDE, "serve", "--port", str(port)], env=env, stdout=log,
                                            stderr=subprocess.STDOUT)
                 replicas.append((process, port, log))

@@ -89,7 +89,8 @@ def test_round_trip_query_filters_and_delete(store):
     assert chunk.text == a.text[chunk.start:chunk.end]
     assert meta.title == "Tittel a" and meta.date == "2024-11-27"
     owner = {c.id: "a" for c in chunks_a} | {c.id: "b" for c in chunks_b}
-    only = lambda f: {owner[m.chunk_id] for m in store.nearest(vectors_a[0], 4, f)}
+    def only(f):
+        return {owner[m.chunk_id] for m in store.nearest(vectors_a[0], 4, f)}
     assert only(Filters(since="2024-01-01")) == {"a"}
     assert only(Filters(until="2023-12-31")) == {"b"}
     assert only(Filters(sources=("Paper",))) == {"b"}

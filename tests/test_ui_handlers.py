@@ -45,7 +45,7 @@ def test_a_citation_click_for_an_unknown_turn_changes_nothing(handlers):
 
 
 def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(handlers):
-    with pytest.raises(gr.Error, match="2024-13-45.*YYYY-MM-DD"):
+    with pytest.raises(gr.Error, match=r"2024-13-45.*YYYY-MM-DD"):
         list(handlers.respond(DEMO_QUESTION_EN, "2024-13-45", "", [], [], "en", None, None))
 
 
@@ -58,7 +58,7 @@ def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
 
 
 def test_a_date_in_another_format_is_refused_not_guessed(handlers):
-    with pytest.raises(gr.Error, match="31.12.2024.*YYYY-MM-DD"):
+    with pytest.raises(gr.Error, match=r"31\.12\.2024.*YYYY-MM-DD"):
         list(handlers.respond(DEMO_QUESTION_EN, "31.12.2024", "", [], [], "en", None, None))
 
 

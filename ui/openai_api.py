@@ -211,7 +211,7 @@ class AnswerStream:
                 if self.stopped.is_set():
                     return
                 self._put(event)
-        except Exception as exc:  # noqa: BLE001 - handed to the event loop, reported in the protocol's shape
+        except Exception as exc:
             self._put(exc)
         finally:
             self._put(DONE)

@@ -11,6 +11,7 @@ another origin, to try the embed (add http://127.0.0.1:8080 to KILDE_ALLOWED_ORI
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import http.server
 from pathlib import Path
@@ -71,10 +72,8 @@ def main(argv=None) -> int:
     server = host_server(args.kilde, args.host, args.port)
     print(f"sample host pages on http://{args.host}:{args.port}/ (iframe) and /web-component; "
           f"add http://{args.host}:{args.port} to KILDE_ALLOWED_ORIGINS on the Kilde server", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -16,7 +16,7 @@ from assistant.core.types import Answer, Filters, Turn
 class AskRequest:
     question: str
     history: tuple[Turn, ...] = ()
-    filters: Filters = Filters()
+    filters: Filters = field(default_factory=Filters)
     top_k: int | None = None
     retriever: str | None = None
 

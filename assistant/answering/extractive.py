@@ -75,7 +75,7 @@ class SentenceVectors:
         if missing:
             vectors = self._embedder.embed_passages(missing)
             with self._lock:
-                for text, vector in zip(missing, vectors):
+                for text, vector in zip(missing, vectors, strict=False):
                     self._cache[text] = vector
                 while len(self._cache) > self._size:
                     self._cache.popitem(last=False)
@@ -154,7 +154,7 @@ class ExtractiveAnswerer:
         if use_dense:
             dense = self.vectors.get([s[3] for s in spans]) @ query_vector
         out = []
-        for (index, start, end, text), similarity in zip(spans, dense):
+        for (index, start, end, text), similarity in zip(spans, dense, strict=False):
             terms = set(analyse_query(text))
             overlap = len(query_terms & terms) / max(len(query_terms), 1)
             prior = 0.02 * (self.passages_scored - index)  # the better-ranked passage wins ties

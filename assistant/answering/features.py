@@ -89,7 +89,7 @@ def make_query(question: str, language: str, translation: str = "", document_fre
     if document_frequency is not None and every:
         df, n = document_frequency(every)
         # Terms no chunk holds cannot tell candidates apart; they get no weight.
-        idf = {t: (math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0) for t, d in zip(every, df)}
+        idf = {t: (math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0) for t, d in zip(every, df, strict=False)}
     return Query(question, language, tuple(terms), tuple(translated), idf, answer_kind(question),
                  tuple(dict.fromkeys(question_names(question))))
 
@@ -159,7 +159,7 @@ def rerank_features(query: Query, hits: Sequence[Hit], analysed: Sequence[_Analy
                for a, ix in articles.items()}
     positions = {(h.article.id, h.chunk.position) for h in hits}
 
-    for i, (h, a) in enumerate(zip(hits, analysed)):
+    for i, (h, a) in enumerate(zip(hits, analysed, strict=False)):
         per_sentence = [weights.cover(s[2]) for s in a.sentences]
         sent_cov = sorted(per_sentence, reverse=True) or [0.0]
         pairs = [weights.cover(a.sentences[j][2] | a.sentences[j + 1][2]) for j in range(len(a.sentences) - 1)]
@@ -234,7 +234,7 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
     by_hit: dict[int, list[int]] = {}
     for i, s in enumerate(spans):
         by_hit.setdefault(s.hit_index, []).append(i)
-    for i, (s, t) in enumerate(zip(spans, terms)):
+    for i, (s, t) in enumerate(zip(spans, terms, strict=False)):
         siblings = by_hit[s.hit_index]
         k = siblings.index(i)
         hit = hits[s.hit_index]

@@ -104,7 +104,7 @@ class ContextBudget:
             if len(spans) > 1 else [0]
         keep: list[int] = []
         for i in order:
-            candidate = sorted(keep + [i])
+            candidate = sorted([*keep, i])
             if self.count(format_passage(n, hit, _join(text, spans, candidate))) <= available:
                 keep = candidate
         if keep:

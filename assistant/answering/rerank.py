@@ -19,13 +19,13 @@ from assistant.answering.features import RERANK_FEATURES, Query, make_query, rer
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import ConfigError
-from assistant.core.types import Filters, Hit
+from assistant.core.types import NO_FILTERS, Filters, Hit
 
 MODELS = MODELS_DIR
 RERANKER_MODEL = MODELS / "reranker.txt"
 MODELS_META = MODELS / "models.json"
 RERANK_MODE = "hybrid+rerank"
-_NO_FILTERS = Filters()
+
 
 
 class LightGBMModel:
@@ -124,7 +124,7 @@ class RerankingRetriever(HybridRetriever):
         super().__init__(*args, **kwargs)
         self.reranker = reranker
 
-    def pool(self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None) -> tuple[Retrieval, Query]:
+    def pool(self, query: str, filters: Filters = NO_FILTERS, language: str | None = None) -> tuple[Retrieval, Query]:
         """The fused candidate pool (in fused order) and the question as the features see it."""
         from assistant.core.language import detect_language
 
@@ -135,7 +135,7 @@ class RerankingRetriever(HybridRetriever):
                                      candidates=per_side)
         return retrieval, make_query(query, language, translation, self.lexical.current().document_frequency)
 
-    def retrieve(self, query: str, k: int, filters: Filters = _NO_FILTERS, mode: str = "hybrid",
+    def retrieve(self, query: str, k: int, filters: Filters = NO_FILTERS, mode: str = "hybrid",
                  lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
         if mode != RERANK_MODE:
             return super().retrieve(query, k, filters, mode, lexical_query=lexical_query, candidates=candidates)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.core.types import ArticleMeta, Chunk, Filters, Hit
+from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk, Filters, Hit
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
 from assistant.indexes.store import VectorStore
@@ -53,7 +53,7 @@ class HybridRetriever:
         # costs (bench/RESULTS-scale.md).
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
-    def retrieve(self, query: str, k: int, filters: Filters = Filters(), mode: str = "hybrid",
+    def retrieve(self, query: str, k: int, filters: Filters = NO_FILTERS, mode: str = "hybrid",
                  lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
         """`lexical_query`: what the BM25 side searches instead of `query` (an English question with its
         dictionary translation, `assistant.answering.rerank`); `candidates`: per side, instead of the configured

@@ -27,7 +27,7 @@ def parse_date(value: str | None) -> str | None:
         m = pattern.match(text)
         if not m:
             continue
-        parts = dict(zip(order, m.groups()[:3]))
+        parts = dict(zip(order, m.groups()[:3], strict=False))
         month = parts["m"]
         month_num = int(month) if month.isdigit() else _MONTHS.get(month)
         try:

@@ -87,6 +87,9 @@ class Filters:
         return cls(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
 
 
+NO_FILTERS = Filters()  # the shared "no filter" default of the stages
+
+
 @dataclass(frozen=True)
 class Citation:
     n: int

@@ -6,6 +6,7 @@ store's generation. Queries never rebuild it; a reader reloads it only when the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -218,10 +219,8 @@ class LexicalSide:
             return on_disk
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
-        try:
+        with contextlib.suppress(OSError):  # a full or read-only disk: the reader keeps its copy in memory
             index.save(self.root)
-        except OSError:  # a full or read-only disk: the reader keeps its copy in memory
-            pass
         return index
 
     def rebuild(self) -> LexicalIndex:

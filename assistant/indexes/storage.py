@@ -47,7 +47,7 @@ def private_copy(folder: Path) -> Path:
         raise StorageError(
             f"The index at {folder} is read-only and cannot be copied to the temp folder to be "
             f"read ({exc.strerror or exc}). Free space in {tempfile.gettempdir()} or set TMPDIR."
-        )
+        ) from None
     for path in target.rglob("*"):
         path.chmod(path.stat().st_mode | 0o200)
     target.chmod(target.stat().st_mode | 0o700)

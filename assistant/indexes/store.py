@@ -234,7 +234,7 @@ class ChromaStore:
         offset = 0
         while True:
             page = self.articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            for article_id, m in zip(page["ids"], page["metadatas"]):
+            for article_id, m in zip(page["ids"], page["metadatas"], strict=False):
                 out[article_id] = StoredArticle(meta=_meta_of(m, article_id), signature=m.get("signature", ""),
                                                 chunk_count=int(m.get("chunk_count", 0)),
                                                 origin=m.get("origin") or None)
@@ -247,20 +247,20 @@ class ChromaStore:
         candidates that survive fusion."""
         res = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
                                 where=where_clause(filters), include=["distances"])
-        return [DenseMatch(chunk_id, 1.0 - float(dist)) for chunk_id, dist in zip(res["ids"][0], res["distances"][0])]
+        return [DenseMatch(chunk_id, 1.0 - float(dist)) for chunk_id, dist in zip(res["ids"][0], res["distances"][0], strict=False)]
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
         if not ids:
             return {}
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
         return {cid: (_chunk_of(cid, text, m), _meta_of(m, m["article_id"]))
-                for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"])}
+                for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
 
     def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]:
         offset = 0
         while True:
             page = self.chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            for chunk_id, text, m in zip(page["ids"], page["documents"], page["metadatas"]):
+            for chunk_id, text, m in zip(page["ids"], page["documents"], page["metadatas"], strict=False):
                 yield _chunk_of(chunk_id, text, m), _meta_of(m, m["article_id"])
             if len(page["ids"]) < _PAGE:
                 return
@@ -271,7 +271,7 @@ class ChromaStore:
         if not ids:
             return {}
         got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
-        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"])}
+        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"], strict=False)}
 
     def chunk_owners(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (article id, article hash it was written for); metadata only."""
@@ -279,7 +279,7 @@ class ChromaStore:
         offset = 0
         while True:
             page = self.chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            for chunk_id, m in zip(page["ids"], page["metadatas"]):
+            for chunk_id, m in zip(page["ids"], page["metadatas"], strict=False):
                 owners[chunk_id] = (m["article_id"], m.get("article_hash", ""))
             if len(page["ids"]) < _PAGE:
                 return owners
