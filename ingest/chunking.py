@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 
 from assistant.core.errors import ConfigError
-from assistant.core.types import Article, Chunk
 from assistant.core.sentences import sentence_spans
+from assistant.core.types import Article, Chunk
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def parse(name: str, language: str, text: str) -> Prompt:
     if not headers or text[: headers[0].start()].strip():
         raise PromptError(f"prompt {name}.{language} must start with a '=== system ===' style header")
     messages = []
-    for header, following in zip(headers, headers[1:] + [None]):
+    for header, following in zip(headers, [*headers[1:], None], strict=False):
         body = text[header.end(): following.start() if following else len(text)].strip("\n")
         messages.append(Message(header.group(1), body.rstrip() + ("\n" if body.endswith("\n") else "")))
     return Prompt(name, language, tuple(Message(m.role, m.content.rstrip("\n")) for m in messages))
