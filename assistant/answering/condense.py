@@ -1,7 +1,8 @@
 """Turning a follow-up into a question that can be searched on its own.
 
 Without a language model the rule is: a question stands alone unless it refers back ("and …?",
-"what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", or only a few words). A
+"what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or
+number of its own). A
 follow-up is searched with its own words first, then the previous question, and the passages found are
 reordered by a search for the follow-up with the previous question's names and numbers; the sentence
 quoted must answer that, and is never one the previous answer quoted. So "And how did Japan react?" after the
@@ -39,9 +40,12 @@ SHORT_QUESTION_WORDS = 3
 
 
 def refers_back(question: str) -> bool:
-    """True when the question leans on what was said before; such a question is not searched alone."""
+    """True when the question leans on what was said before; such a question is not searched alone. Besides
+    openers, pronouns and very short questions, a question that names nothing of its own (no name, number
+    or quote: "When was the search called off?") is read as being about what the conversation named."""
     words = _WORD.findall(question)
-    return bool(_OPENER.search(question) or _BACK_REFERENCE.search(question) or len(words) <= SHORT_QUESTION_WORDS)
+    return bool(_OPENER.search(question) or _BACK_REFERENCE.search(question) or len(words) <= SHORT_QUESTION_WORDS
+                or not salient_terms(question))
 
 
 def salient_terms(text: str) -> list[str]:
