@@ -293,6 +293,9 @@ ARTICLE4_EN = (
 )
 
 
+SECRET = "sk-test-kilde-0123456789abcdefSECRET"
+
+
 @pytest.fixture(scope="module")
 def scripted():
     from assistant.testing.scripted_llm import ScriptedLLMServer
@@ -312,6 +315,7 @@ def generative_api(built_index, embedder, scripted):
         llm_model="scripted-7b",
         llm_timeout_s=60,
         llm_max_retries=0,
+        llm_api_key=SECRET,
         rate_limit_per_minute=1000,
     )
     server = ThreadServer(create_app(settings, build_assistant(settings, embedder=embedder))).start()
@@ -393,3 +397,24 @@ def test_an_error_after_the_stream_began_is_raised_by_the_client(built_index, as
         assert early.value.status_code == 503 and "No Kilde index" in early.value.message
     finally:
         server.stop()
+
+
+def test_a_failing_model_falls_back_and_the_key_never_reaches_the_client(generative_api, scripted):
+    from tests.doubles.scripted_llm import Reply
+
+    scripted.reset()
+    refusal = Reply.refused(401, f"Incorrect API key provided: {SECRET}")
+    scripted.script(refusal, refusal)
+    plain = client(generative_api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    with httpx.stream(
+        "POST",
+        generative_api.url + "/v1/chat/completions",
+        timeout=120,
+        json={"model": "kilde", "messages": user(DEMO_QUESTION_EN), "stream": True},
+    ) as raw:
+        streamed = raw.read().decode()
+    kilde = plain.model_extra["kilde"]
+    assert kilde["backend"] == "extractive" and kilde["notice"] and "HTTP 401" in kilde["notice"]
+    assert kilde["notice"] in plain.choices[0].message.content  # the reader sees why there is no model answer
+    for text in (plain.model_dump_json(), streamed):
+        assert SECRET not in text and "0123456789abcdef" not in text
