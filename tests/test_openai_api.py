@@ -400,7 +400,7 @@ def test_an_error_after_the_stream_began_is_raised_by_the_client(built_index, as
 
 
 def test_a_failing_model_falls_back_and_the_key_never_reaches_the_client(generative_api, scripted):
-    from tests.doubles.scripted_llm import Reply
+    from assistant.testing.scripted_llm import Reply
 
     scripted.reset()
     refusal = Reply.refused(401, f"Incorrect API key provided: {SECRET}")
