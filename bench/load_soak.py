@@ -106,32 +106,47 @@ def soak_index(args, work: Path, writer_env: dict) -> tuple[set[str], list[str],
         indexed = {a["id"] for a in kilde(["articles"], writer_env)}
         unknown = sorted(indexed - corpus.keys())
         if unknown:
-            raise SystemExit(f"{args.data_dir} holds articles that are not in corpus/ ({unknown[:3]} ...); "
-                             "the soak can only hold out sample-corpus articles")
+            raise SystemExit(
+                f"{args.data_dir} holds articles that are not in corpus/ ({unknown[:3]} ...); "
+                "the soak can only hold out sample-corpus articles"
+            )
         held = pick_articles(indexed, args.held_out, args.seed)
         base = sorted(indexed - set(held))
         write_articles(work / "base.jsonl", (corpus[i] for i in base))
         report = kilde(["ingest", str(work / "base.jsonl"), "--prune", "--no-progress"], writer_env)
         if report["removed"] != len(held) or report["chunks_embedded"]:
             raise RuntimeError(f"pruning the held-out articles did something else: {report}")
-        return set(base), held, (f"a copy of `{args.data_dir}/chroma` served by `chroma run`, the {len(held)} "
-                                 "held-out articles pruned by the writer before the run")
+        return (
+            set(base),
+            held,
+            (
+                f"a copy of `{args.data_dir}/chroma` served by `chroma run`, the {len(held)} "
+                "held-out articles pruned by the writer before the run"
+            ),
+        )
     held = pick_articles(corpus, args.held_out, args.seed)
     base = [SEED_ARTICLE, *pick_articles(corpus, args.articles, args.seed + 1, avoid=set(held))]
     write_articles(work / "base.jsonl", (corpus[i] for i in base))
     t0 = time.monotonic()
     print(f"building a base index of {len(base)} corpus articles on the Chroma server ...", flush=True)
     report = kilde(["ingest", str(work / "base.jsonl"), "--no-progress"], writer_env)
-    return set(base), held, (f"built by this run on the Chroma server from {len(base)} corpus articles "
-                             f"({report['chunks_embedded']} chunks, {time.monotonic() - t0:.0f} s)")
+    return (
+        set(base),
+        held,
+        (
+            f"built by this run on the Chroma server from {len(base)} corpus articles "
+            f"({report['chunks_embedded']} chunks, {time.monotonic() - t0:.0f} s)"
+        ),
+    )
 
 
 def soak_questions(base: set[str], held: list[str], every: int, seed: int):
     """(general stream for the warm-up, an endless mix in which every `every`th question was written about
     a held-out article)."""
     general = QuestionStream(question_pool(base, seed, exclude=set(held)))
-    about_held = list(dict.fromkeys(q for q in eval_questions() + norquad_questions()
-                                    if set(held) & set(q.article_ids)))
+    about_held = list(
+        dict.fromkeys(q for q in eval_questions() + norquad_questions() if set(held) & set(q.article_ids))
+    )
     random.Random(seed).shuffle(about_held)
     about = QuestionStream(about_held) if about_held else general
 
@@ -196,14 +211,18 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
         per_round = -(-len(held) // max(args.ingest_rounds, 1))
         for k in range(args.ingest_rounds):
             path = work / f"ingest-round-{k + 1}.jsonl"
-            count = write_articles(path, (corpus[i] for i in held[k * per_round:(k + 1) * per_round]))
-            rounds.append(IngestRound(path, count, int(args.questions * (0.1 + 0.8 * k / args.ingest_rounds))))
+            count = write_articles(path, (corpus[i] for i in held[k * per_round : (k + 1) * per_round]))
+            rounds.append(
+                IngestRound(path, count, int(args.questions * (0.1 + 0.8 * k / args.ingest_rounds)))
+            )
         general, mixed = soak_questions(base, held, args.held_every, args.seed)
 
         watcher = CommitWatcher(chroma_url, held)
         watcher.poll()
         if watcher.present_at:
-            raise RuntimeError(f"held-out articles are committed before the run: {sorted(watcher.present_at)}")
+            raise RuntimeError(
+                f"held-out articles are committed before the run: {sorted(watcher.present_at)}"
+            )
         server = start_server(work / "replica", work / "serve.log", KILDE_CHROMA_URL=chroma_url)
         pid, url = server.process.pid, server.url
         writer = Writer(rounds, writer_env)
@@ -214,9 +233,16 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
             warm_t, warm_split = time.monotonic(), rss_split_kb(pid)
             watcher.start()
             writer.start()
-            figures, outcomes = measure(url, run_length(mixed, args.questions, writer, args.tail), args.clients,
-                                        pid, f"soak, {args.clients} clients", args.timeout,
-                                        on_answer=writer.on_answer, total=args.questions)
+            figures, outcomes = measure(
+                url,
+                run_length(mixed, args.questions, writer, args.tail),
+                args.clients,
+                pid,
+                f"soak, {args.clients} clients",
+                args.timeout,
+                on_answer=writer.on_answer,
+                total=args.questions,
+            )
             load_t1, end_split = time.monotonic(), rss_split_kb(pid)
             writer.finish_load()
             writer.join()
@@ -242,85 +268,153 @@ def run_soak(args, work: Path) -> tuple[str, bool, dict]:
             held_citations += 1
             absent = watcher.absent_at.get(c["article_id"], float("-inf"))
             if o.received <= absent:
-                early.append(f"{c['article_id']} cited in an answer received {absent - o.received:.2f} s before a "
-                             "poll still found it uncommitted")
+                early.append(
+                    f"{c['article_id']} cited in an answer received {absent - o.received:.2f} s before a "
+                    "poll still found it uncommitted"
+                )
             if c["article_id"] in watcher.present_at:
                 lags.append(o.received - watcher.present_at[c["article_id"]])
     windows = [(r.start, r.end) for r in rounds if r.end]
     during_ingest = sum(any(o.sent < e and o.received > s for s, e in windows) for o in outcomes)
-    round_problems = [f"ingest round {i + 1}: {r.error or 'did not run'}" for i, r in enumerate(rounds) if not r.report]
-    round_problems += [f"ingest round {i + 1}: added {r.report['added']} of {r.articles}"
-                       for i, r in enumerate(rounds) if r.report and r.report["added"] != r.articles]
-    round_problems += [f"ingest round {i + 1} started after the load had ended" for i, r in enumerate(rounds)
-                       if r.report and not r.started_during_load]
+    round_problems = [
+        f"ingest round {i + 1}: {r.error or 'did not run'}" for i, r in enumerate(rounds) if not r.report
+    ]
+    round_problems += [
+        f"ingest round {i + 1}: added {r.report['added']} of {r.articles}"
+        for i, r in enumerate(rounds)
+        if r.report and r.report["added"] != r.articles
+    ]
+    round_problems += [
+        f"ingest round {i + 1} started after the load had ended"
+        for i, r in enumerate(rounds)
+        if r.report and not r.started_during_load
+    ]
     missing = sorted(held_set - committed_at_end.keys())
     warm_kb, peak_kb, end_kb = rss_during[0][1], max(kb for _, kb in rss_during), rss_during[-1][1]
     growth = (end_kb - warm_kb) / warm_kb
-    timeline = [rss_at(rss_during, warm_t + f * (load_t1 - warm_t)) for f in (0, .25, .5, .75, 1)]
+    timeline = [rss_at(rss_during, warm_t + f * (load_t1 - warm_t)) for f in (0, 0.25, 0.5, 0.75, 1)]
     started_kb = rss.samples[0][1]
-    ok = {"errors": figures.errors == 0, "citations": not citations.problems and not chunk_problems,
-          "commit order": not early, "rss": growth <= RSS_GROWTH_LIMIT, "ingest": not round_problems and not missing}
+    ok = {
+        "errors": figures.errors == 0,
+        "citations": not citations.problems and not chunk_problems,
+        "commit order": not early,
+        "rss": growth <= RSS_GROWTH_LIMIT,
+        "ingest": not round_problems and not missing,
+    }
 
     def rel(t: float) -> str:
         return f"{t - load_t0:.0f} s"
 
     lines = [
-        f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.", "",
-        f"Command: `{args.command}`  ", f"Machine: {machine(args.load_at_start)}  ", f"Code: {code_state()}", "",
-        (f"Setup: a `chroma run` server on 127.0.0.1; `kilde serve` reading it (`KILDE_CHROMA_URL`, a data dir of "
-         f"its own, `KILDE_RATE_LIMIT=0`, `ui_concurrency` 4); the single writer, `kilde ingest` in a separate "
-         f"process with its own data dir (docs/scale-out.md). Index: {index_note}; {len(base)} articles at the "
-         f"start. {len(held)} held-out NorQuAD articles are ingested in {len(rounds)} rounds while the questions "
-         f"run; every {args.held_every}th question was written about a held-out article. {args.warmup} warm-up "
-         f"questions ({args.clients} clients, not counted), then the measured run: at least {args.questions} "
-         f"questions, on until the last ingest round has finished, then {args.tail} more."),
-        "", *PHASE_HEADER, phase_row("soak", figures), "",
-        "| target | result | |", "| --- | --- | --- |",
-        f"| 0 errors (non-200, timeout, malformed Answer) | **{figures.errors}** | {mark(ok['errors'])} |",
-        (f"| every citation's article exists (GET /api/articles/{{id}} after the run) and its quote = "
-         f"text[start:end]; every cited chunk is the committed version | **{len(citations.problems) + len(chunk_problems)}** "
-         f"problems in {citations.checked} citations ({citations.articles_fetched} articles fetched; "
-         f"{chunks_checked} distinct cited chunks checked on the Chroma server) | {mark(ok['citations'])} |"),
-        (f"| a held-out article is cited only once committed | **{len(early)}** early, of {held_citations} "
-         f"citations of held-out articles | {mark(ok['commit order'])} |"),
-        (f"| RSS growth from after warm-up to the end ≤ {RSS_GROWTH_LIMIT:.0%} | **{growth:+.1%}**: "
-         f"{warm_kb / 1024:.0f} MiB after warm-up, {peak_kb / 1024:.0f} MiB peak, {end_kb / 1024:.0f} MiB at the "
-         f"end ({len(rss_during)} samples of VmRSS, every 0.5 s) | {mark(ok['rss'])} |"),
-        (f"| (RSS when the server was ready; then at 0 / 25 / 50 / 75 / 100% of the run after warm-up) | "
-         f"{started_kb / 1024:.0f} MiB; {' / '.join(f'{kb / 1024:.0f}' for kb in timeline)} MiB | |"),
-        (f"| (of which anonymous / file-backed, after warm-up → end) | {warm_split['RssAnon'] / 1024:.0f} → "
-         f"{end_split['RssAnon'] / 1024:.0f} MiB / {warm_split['RssFile'] / 1024:.0f} → "
-         f"{end_split['RssFile'] / 1024:.0f} MiB | |"),
-        (f"| every ingest round succeeds and starts during the load; all held-out articles committed at the end | "
-         f"{len(held) - len(missing)} of {len(held)} committed | {mark(ok['ingest'])} |"),
+        f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
         "",
-        (f"Ingest rounds (times from the first measured question; the load ran {load_t1 - load_t0:.0f} s; "
-         f"{during_ingest} of {len(outcomes)} questions ({during_ingest / len(outcomes):.0%}) were in flight "
-         "while an ingest ran):"), "",
+        f"Command: `{args.command}`  ",
+        f"Machine: {machine(args.load_at_start)}  ",
+        f"Code: {code_state()}",
+        "",
+        (
+            f"Setup: a `chroma run` server on 127.0.0.1; `kilde serve` reading it (`KILDE_CHROMA_URL`, a data dir of "
+            f"its own, `KILDE_RATE_LIMIT=0`, `ui_concurrency` 4); the single writer, `kilde ingest` in a separate "
+            f"process with its own data dir (docs/scale-out.md). Index: {index_note}; {len(base)} articles at the "
+            f"start. {len(held)} held-out NorQuAD articles are ingested in {len(rounds)} rounds while the questions "
+            f"run; every {args.held_every}th question was written about a held-out article. {args.warmup} warm-up "
+            f"questions ({args.clients} clients, not counted), then the measured run: at least {args.questions} "
+            f"questions, on until the last ingest round has finished, then {args.tail} more."
+        ),
+        "",
+        *PHASE_HEADER,
+        phase_row("soak", figures),
+        "",
+        "| target | result | |",
+        "| --- | --- | --- |",
+        f"| 0 errors (non-200, timeout, malformed Answer) | **{figures.errors}** | {mark(ok['errors'])} |",
+        (
+            f"| every citation's article exists (GET /api/articles/{{id}} after the run) and its quote = "
+            f"text[start:end]; every cited chunk is the committed version | **{len(citations.problems) + len(chunk_problems)}** "
+            f"problems in {citations.checked} citations ({citations.articles_fetched} articles fetched; "
+            f"{chunks_checked} distinct cited chunks checked on the Chroma server) | {mark(ok['citations'])} |"
+        ),
+        (
+            f"| a held-out article is cited only once committed | **{len(early)}** early, of {held_citations} "
+            f"citations of held-out articles | {mark(ok['commit order'])} |"
+        ),
+        (
+            f"| RSS growth from after warm-up to the end ≤ {RSS_GROWTH_LIMIT:.0%} | **{growth:+.1%}**: "
+            f"{warm_kb / 1024:.0f} MiB after warm-up, {peak_kb / 1024:.0f} MiB peak, {end_kb / 1024:.0f} MiB at the "
+            f"end ({len(rss_during)} samples of VmRSS, every 0.5 s) | {mark(ok['rss'])} |"
+        ),
+        (
+            f"| (RSS when the server was ready; then at 0 / 25 / 50 / 75 / 100% of the run after warm-up) | "
+            f"{started_kb / 1024:.0f} MiB; {' / '.join(f'{kb / 1024:.0f}' for kb in timeline)} MiB | |"
+        ),
+        (
+            f"| (of which anonymous / file-backed, after warm-up → end) | {warm_split['RssAnon'] / 1024:.0f} → "
+            f"{end_split['RssAnon'] / 1024:.0f} MiB / {warm_split['RssFile'] / 1024:.0f} → "
+            f"{end_split['RssFile'] / 1024:.0f} MiB | |"
+        ),
+        (
+            f"| every ingest round succeeds and starts during the load; all held-out articles committed at the end | "
+            f"{len(held) - len(missing)} of {len(held)} committed | {mark(ok['ingest'])} |"
+        ),
+        "",
+        (
+            f"Ingest rounds (times from the first measured question; the load ran {load_t1 - load_t0:.0f} s; "
+            f"{during_ingest} of {len(outcomes)} questions ({during_ingest / len(outcomes):.0%}) were in flight "
+            "while an ingest ran):"
+        ),
+        "",
         "| round | articles | added | chunks embedded | started | ended | ingest time | server RSS at its end |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[(f"| {i + 1} | {r.articles} | {r.report['added'] if r.report else '–'} | "
-           f"{r.report['chunks_embedded'] if r.report else '–'} | {rel(r.start)} | {rel(r.end)} | "
-           f"{r.end - r.start:.0f} s | {rss_at(rss_during, r.end) / 1024:.0f} MiB |") for i, r in enumerate(rounds)],
+        *[
+            (
+                f"| {i + 1} | {r.articles} | {r.report['added'] if r.report else '–'} | "
+                f"{r.report['chunks_embedded'] if r.report else '–'} | {rel(r.start)} | {rel(r.end)} | "
+                f"{r.end - r.start:.0f} s | {rss_at(rss_during, r.end) / 1024:.0f} MiB |"
+            )
+            for i, r in enumerate(rounds)
+        ],
         "",
-        (f"Commit timeline: the bench polled the Chroma server for the held-out article records every "
-         f"{watcher.every_s:.1f} s ({watcher.polls} polls). {held_citations} citations of held-out articles; the "
-         f"earliest arrived {min(lags, default=float('nan')):.1f} s after its article's commit was seen, the "
-         f"median {percentile(lags, .5):.1f} s after."),
-        "", "Median server-side stage timings (ms):", "", *STAGE_HEADER, stage_row("soak", figures), "",
+        (
+            f"Commit timeline: the bench polled the Chroma server for the held-out article records every "
+            f"{watcher.every_s:.1f} s ({watcher.polls} polls). {held_citations} citations of held-out articles; the "
+            f"earliest arrived {min(lags, default=float('nan')):.1f} s after its article's commit was seen, the "
+            f"median {percentile(lags, 0.5):.1f} s after."
+        ),
+        "",
+        "Median server-side stage timings (ms):",
+        "",
+        *STAGE_HEADER,
+        stage_row("soak", figures),
+        "",
         *error_lines(outcomes),
         *[f"- {p}" for p in (citations.problems + chunk_problems + early + round_problems)[:20]],
     ]
-    result = {**phase_json(figures), "citations_checked": citations.checked,
-              "citation_problems": len(citations.problems) + len(chunk_problems),
-              "held_out_citations": held_citations, "early_citations": len(early),
-              "rss_after_warmup_mib": round(warm_kb / 1024, 1), "rss_peak_mib": round(peak_kb / 1024, 1),
-              "rss_end_mib": round(end_kb / 1024, 1), "rss_growth": round(growth, 4),
-              "rss_timeline_mib": [round(kb / 1024, 1) for kb in timeline], "rss_ready_mib": round(started_kb / 1024, 1),
-              "rss_split_kib": {"after_warmup": warm_split, "end": end_split},
-              "questions_during_ingest": during_ingest,
-              "ingest_rounds": [{"articles": r.articles, "report": r.report, "error": r.error,
-                                 "start_s": round(r.start - load_t0, 1), "end_s": round(r.end - load_t0, 1)}
-                                for r in rounds],
-              "index": index_note, "command": args.command, "targets": ok}
+    result = {
+        **phase_json(figures),
+        "citations_checked": citations.checked,
+        "citation_problems": len(citations.problems) + len(chunk_problems),
+        "held_out_citations": held_citations,
+        "early_citations": len(early),
+        "rss_after_warmup_mib": round(warm_kb / 1024, 1),
+        "rss_peak_mib": round(peak_kb / 1024, 1),
+        "rss_end_mib": round(end_kb / 1024, 1),
+        "rss_growth": round(growth, 4),
+        "rss_timeline_mib": [round(kb / 1024, 1) for kb in timeline],
+        "rss_ready_mib": round(started_kb / 1024, 1),
+        "rss_split_kib": {"after_warmup": warm_split, "end": end_split},
+        "questions_during_ingest": during_ingest,
+        "ingest_rounds": [
+            {
+                "articles": r.articles,
+                "report": r.report,
+                "error": r.error,
+                "start_s": round(r.start - load_t0, 1),
+                "end_s": round(r.end - load_t0, 1),
+            }
+            for r in rounds
+        ],
+        "index": index_note,
+        "command": args.command,
+        "targets": ok,
+    }
     return "\n".join(lines), all(ok.values()), result

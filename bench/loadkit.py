@@ -26,16 +26,38 @@ from tqdm import tqdm
 from assistant.testing.servers import KILDE
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_FILES = ("seed.jsonl", "norquad_news_val_en.jsonl", "ci_norquad_val.jsonl", "unanswerable.jsonl",
-              "followups.jsonl")
+EVAL_FILES = (
+    "seed.jsonl",
+    "norquad_news_val_en.jsonl",
+    "ci_norquad_val.jsonl",
+    "unanswerable.jsonl",
+    "followups.jsonl",
+)
 NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
-ANSWER_KEYS = {"question": str, "answer": str, "answerable": bool, "language": str, "backend": str,
-               "citations": list, "sentences": list, "retrieved": list, "timings_ms": dict}
-CITATION_KEYS = {"n": int, "article_id": str, "title": str, "chunk_id": str, "quote": str, "start": int,
-                 "end": int}
+ANSWER_KEYS = {
+    "question": str,
+    "answer": str,
+    "answerable": bool,
+    "language": str,
+    "backend": str,
+    "citations": list,
+    "sentences": list,
+    "retrieved": list,
+    "timings_ms": dict,
+}
+CITATION_KEYS = {
+    "n": int,
+    "article_id": str,
+    "title": str,
+    "chunk_id": str,
+    "quote": str,
+    "start": int,
+    "end": int,
+}
 
 
 # -- questions ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Question:
@@ -59,7 +81,10 @@ def eval_questions() -> list[Question]:
             item = json.loads(line)
             history = tuple((t["role"], t["content"]) for t in item.get("history", ()))
             ids = tuple(item.get("gold_article_ids") or ())
-            for text, language in ((item["question"], item.get("language", "")), (item.get("question_nb"), "nb")):
+            for text, language in (
+                (item["question"], item.get("language", "")),
+                (item.get("question_nb"), "nb"),
+            ):
                 if text:
                     out.append(Question(text, history, ids, name, language))
     return out
@@ -73,8 +98,11 @@ def norquad_questions() -> list[Question]:
         for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
             for paragraph in entry.get("paragraphs", []):
                 article_id = f"news-a{annotator}-d{paragraph.get('document_id')}"
-                out += [Question(qa["question"], (), (article_id,), "norquad-corpus", "nb")
-                        for qa in paragraph.get("qas", []) if qa.get("question")]
+                out += [
+                    Question(qa["question"], (), (article_id,), "norquad-corpus", "nb")
+                    for qa in paragraph.get("qas", [])
+                    if qa.get("question")
+                ]
     return out
 
 
@@ -124,6 +152,7 @@ class QuestionStream:
 
 # -- corpus subsets -------------------------------------------------------------------------------------
 
+
 def corpus_articles() -> dict:
     from ingest.loaders import load_paths
 
@@ -135,8 +164,21 @@ def write_articles(path: Path, articles: Iterable) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for a in articles:
-            fh.write(json.dumps({"id": a.id, "title": a.title, "text": a.text, "date": a.date, "source": a.source,
-                                 "language": a.language, "url": a.url, "author": a.author}, ensure_ascii=False))
+            fh.write(
+                json.dumps(
+                    {
+                        "id": a.id,
+                        "title": a.title,
+                        "text": a.text,
+                        "date": a.date,
+                        "source": a.source,
+                        "language": a.language,
+                        "url": a.url,
+                        "author": a.author,
+                    },
+                    ensure_ascii=False,
+                )
+            )
             fh.write("\n")
             n += 1
     return n
@@ -150,6 +192,7 @@ def pick_articles(candidates: Iterable[str], n: int, seed: int, avoid: set[str] 
 
 
 # -- the driver --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -173,7 +216,9 @@ def answer_problems(question: Question, body: object) -> list[str]:
     """What makes a 200 response not a well-formed `Answer` (docs: AnswerOut in ui/api.py)."""
     if not isinstance(body, dict):
         return ["body is not a JSON object"]
-    problems = [f"{k}: missing or not {t.__name__}" for k, t in ANSWER_KEYS.items() if not isinstance(body.get(k), t)]
+    problems = [
+        f"{k}: missing or not {t.__name__}" for k, t in ANSWER_KEYS.items() if not isinstance(body.get(k), t)
+    ]
     if problems:
         return problems
     if body["question"] != question.text.strip():
@@ -211,8 +256,14 @@ def ask_one(client: httpx.Client, url: str, question: Question) -> Outcome:
         return Outcome(question, sent, time.monotonic(), None, (f"{type(exc).__name__}: {exc}",), None)
     received = time.monotonic()
     if response.status_code != 200:
-        return Outcome(question, sent, received, response.status_code,
-                       (f"HTTP {response.status_code}: {response.text[:200]}",), None)
+        return Outcome(
+            question,
+            sent,
+            received,
+            response.status_code,
+            (f"HTTP {response.status_code}: {response.text[:200]}",),
+            None,
+        )
     try:
         body = response.json()
     except ValueError:
@@ -220,8 +271,13 @@ def ask_one(client: httpx.Client, url: str, question: Question) -> Outcome:
     return Outcome(question, sent, received, 200, tuple(answer_problems(question, body)), body)
 
 
-def ask_all(url: str, questions: Iterable[Question], clients: int, timeout_s: float,
-            progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def ask_all(
+    url: str,
+    questions: Iterable[Question],
+    clients: int,
+    timeout_s: float,
+    progress: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     """`clients` closed-loop clients: each takes the next question when its previous answer is in, until
     `questions` (any iterable, so a caller can decide while the run goes how long it lasts) runs out."""
     source = iter(questions)
@@ -237,8 +293,14 @@ def ask_all(url: str, questions: Iterable[Question], clients: int, timeout_s: fl
             try:
                 outcome = ask_one(client, url, question)
             except Exception as exc:
-                outcome = Outcome(question, time.monotonic(), time.monotonic(), None,
-                                  (f"driver error {type(exc).__name__}: {exc}",), None)
+                outcome = Outcome(
+                    question,
+                    time.monotonic(),
+                    time.monotonic(),
+                    None,
+                    (f"driver error {type(exc).__name__}: {exc}",),
+                    None,
+                )
             with lock:
                 outcomes.append(outcome)
                 if progress:
@@ -255,6 +317,7 @@ def ask_all(url: str, questions: Iterable[Question], clients: int, timeout_s: fl
 
 
 # -- citations after the run -------------------------------------------------------------------------------
+
 
 @dataclass
 class CitationCheck:
@@ -279,12 +342,15 @@ def check_citations(url: str, outcomes: Iterable[Outcome], timeout_s: float = 60
                 text = texts[article_id]
                 if text is None:
                     result.problems.append(f"cited article {article_id} does not exist")
-                elif text[c["start"]:c["end"]] != c["quote"]:
-                    result.problems.append(f"quote of [{c['n']}] is not {article_id}[{c['start']}:{c['end']}]")
+                elif text[c["start"] : c["end"]] != c["quote"]:
+                    result.problems.append(
+                        f"quote of [{c['n']}] is not {article_id}[{c['start']}:{c['end']}]"
+                    )
     return result
 
 
 # -- samplers ----------------------------------------------------------------------------------------------
+
 
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -348,8 +414,9 @@ class CommitWatcher(threading.Thread):
     was not committed at that moment, nor before it) and the end of the first poll that did (`present_at`).
     An answer that cites the article and was received before `absent_at` cited a half-written article."""
 
-    def __init__(self, chroma_url: str, article_ids: Iterable[str], collection: str = "kilde",
-                 every_s: float = 0.1):
+    def __init__(
+        self, chroma_url: str, article_ids: Iterable[str], collection: str = "kilde", every_s: float = 0.1
+    ):
         super().__init__(daemon=True)
         from assistant.indexes.store import ChromaStore
 
@@ -385,6 +452,7 @@ class CommitWatcher(threading.Thread):
 
 # -- figures -------------------------------------------------------------------------------------------------
 
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -410,15 +478,24 @@ class PhaseFigures:
         return self.questions / self.seconds
 
     @classmethod
-    def of(cls, clients: int, outcomes: Sequence[Outcome], seconds: float, server_cpu_s: float) -> PhaseFigures:
+    def of(
+        cls, clients: int, outcomes: Sequence[Outcome], seconds: float, server_cpu_s: float
+    ) -> PhaseFigures:
         stages: dict[str, list[float]] = {}
         for o in outcomes:
             for stage, ms in ((o.answer or {}).get("timings_ms") or {}).items():
                 stages.setdefault(stage, []).append(ms)
         latencies = [o.latency for o in outcomes]
-        return cls(clients, len(outcomes), seconds, sum(not o.ok for o in outcomes), percentile(latencies, 0.5),
-                   percentile(latencies, 0.95), server_cpu_s,
-                   {k: percentile(v, 0.5) for k, v in sorted(stages.items())})
+        return cls(
+            clients,
+            len(outcomes),
+            seconds,
+            sum(not o.ok for o in outcomes),
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.95),
+            server_cpu_s,
+            {k: percentile(v, 0.5) for k, v in sorted(stages.items())},
+        )
 
 
 # -- processes -------------------------------------------------------------------------------------------
@@ -429,8 +506,15 @@ CHILD_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False
 
 def kilde(args: list[str], env: dict[str, str], timeout_s: float = 3600) -> dict | list:
     """Run a `kilde` verb with --json in its own process and return its JSON output."""
-    done = subprocess.run([KILDE, *args, "--json"], env={**os.environ, **CHILD_ENV, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    done = subprocess.run(
+        [KILDE, *args, "--json"],
+        env={**os.environ, **CHILD_ENV, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"kilde {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)
@@ -440,12 +524,21 @@ def start_server(data_dir: Path, log: Path, **env: str):
     from assistant.core.config import resolve_settings
     from assistant.testing.servers import KildeProcess
 
-    return KildeProcess(resolve_settings({"data_dir": data_dir}), log, KILDE_RATE_LIMIT="0", **CHILD_ENV,
-                        **env).start(timeout=600)
+    return KildeProcess(
+        resolve_settings({"data_dir": data_dir}), log, KILDE_RATE_LIMIT="0", **CHILD_ENV, **env
+    ).start(timeout=600)
 
 
-def measure(url: str, questions: Iterable[Question], clients: int, pid: int, label: str, timeout_s: float,
-            on_answer=None, total: int | None = None) -> tuple[PhaseFigures, list[Outcome]]:
+def measure(
+    url: str,
+    questions: Iterable[Question],
+    clients: int,
+    pid: int,
+    label: str,
+    timeout_s: float,
+    on_answer=None,
+    total: int | None = None,
+) -> tuple[PhaseFigures, list[Outcome]]:
     """Ask `questions` with `clients` clients, with a progress bar; figures include the server's CPU time."""
     bar = tqdm(total=total if total is not None else len(questions), desc=label, unit="q", dynamic_ncols=True)
     errors = 0

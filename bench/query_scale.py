@@ -29,11 +29,13 @@ RSS_TARGET_MB = {100_000: 1536.0}
 def settings_for(data_dir: Path, chroma_url: str | None = None):
     from assistant.core.config import resolve_settings
 
-    return resolve_settings({"data_dir": data_dir, "chroma_url": chroma_url}, environ={},
-                            config_file=Path("/nonexistent"))
+    return resolve_settings(
+        {"data_dir": data_dir, "chroma_url": chroma_url}, environ={}, config_file=Path("/nonexistent")
+    )
 
 
 # -- building ------------------------------------------------------------------------------------
+
 
 def ensure_base(cache: Path) -> Path:
     """The real index: the bench corpus ingested by the real pipeline."""
@@ -49,7 +51,9 @@ def ensure_base(cache: Path) -> Path:
 
     pipeline = build_pipeline(settings_for(data_dir))
     report = pipeline.ingest([corpus], progress=TqdmProgress(True))
-    (data_dir / "base.done").write_text(json.dumps({"articles": report.added, "chunks": report.chunks_embedded}))
+    (data_dir / "base.done").write_text(
+        json.dumps({"articles": report.added, "chunks": report.chunks_embedded})
+    )
     return data_dir
 
 
@@ -104,14 +108,26 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     synthetic.publish_lexical(store, pool, real_rows, articles, lexical_root(settings))
     lexical_s = time.perf_counter() - t0
     chunks = store.chunks.count()
-    done.write_text(json.dumps({"size": size, "recipe": recipe, "chunks": chunks, "real_chunks": len(real_rows),
-                                "synthetic_articles": articles, "pool_sentences": len(pool.texts),
-                                "write_s": round(write_s, 1), "lexical_s": round(lexical_s, 1)}))
+    done.write_text(
+        json.dumps(
+            {
+                "size": size,
+                "recipe": recipe,
+                "chunks": chunks,
+                "real_chunks": len(real_rows),
+                "synthetic_articles": articles,
+                "pool_sentences": len(pool.texts),
+                "write_s": round(write_s, 1),
+                "lexical_s": round(lexical_s, 1),
+            }
+        )
+    )
     resumable.unlink()
     return data_dir
 
 
 # -- measuring -----------------------------------------------------------------------------------
+
 
 def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int) -> dict:
     """Runs in its own process: ask every question once, after a short warm-up."""
@@ -123,7 +139,7 @@ def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int
     items = test_items()[:questions]
     # Warm-up on questions that are not measured: loads the HNSW index and the BM25 snapshot and brings
     # Chroma's SQLite pages into the page cache, as on a server that has been answering for a while.
-    for item in test_items()[questions:questions + 30]:
+    for item in test_items()[questions : questions + 30]:
         assistant.ask(AskRequest(item.question))
     out: dict[str, dict] = {}
     for label, batch in (("nb", items), ("en", english_items()[:english])):
@@ -135,9 +151,13 @@ def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int
             hits.append(any(chunk_hits(h.chunk.text, item) for h in answer.retrieved[:5]))
             for stage, ms in answer.timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
-        out[label] = {"n": len(batch), "p50": p50(wall), "p95": percentile(wall, 0.95),
-                      "hit5": sum(hits) / max(len(hits), 1),
-                      "stages": {k: [p50(v), percentile(v, 0.95)] for k, v in stages.items()}}
+        out[label] = {
+            "n": len(batch),
+            "p50": p50(wall),
+            "p95": percentile(wall, 0.95),
+            "hit5": sum(hits) / max(len(hits), 1),
+            "stages": {k: [p50(v), percentile(v, 0.95)] for k, v in stages.items()},
+        }
     # The baseline of this run: embedding the same questions and nothing else, the floor any answer pays.
     embedder, floor = assistant.retriever.embedder, []
     for item in items:
@@ -150,8 +170,17 @@ def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int
 
 
 def measure_in_subprocess(data_dir: Path, chroma_url: str | None, questions: int, english: int) -> dict:
-    command = [sys.executable, "-m", "bench.query_scale", "--measure", str(data_dir), "--questions",
-               str(questions), "--english", str(english)] + (["--chroma-url", chroma_url] if chroma_url else [])
+    command = [
+        sys.executable,
+        "-m",
+        "bench.query_scale",
+        "--measure",
+        str(data_dir),
+        "--questions",
+        str(questions),
+        "--english",
+        str(english),
+    ] + (["--chroma-url", chroma_url] if chroma_url else [])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"measurement failed:\n{done.stderr[-3000:]}")
@@ -172,16 +201,23 @@ def serve_rss(data_dir: Path, questions: int = 20) -> dict:
     from assistant.testing.servers import KILDE, free_port, stop, wait_http
 
     port = free_port()
-    env = {**os.environ, "KILDE_DATA_DIR": str(data_dir), "KILDE_RATE_LIMIT": "100000",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(data_dir),
+        "KILDE_RATE_LIMIT": "100000",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     env.pop("KILDE_CHROMA_URL", None)
-    server = subprocess.Popen([KILDE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [KILDE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=600, process=server)
         idle, _ = rss_mb(server.pid)
         for item in test_items()[:questions]:
-            reply = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": item.question}, timeout=120)
+            reply = httpx.post(
+                f"http://127.0.0.1:{port}/api/ask", json={"question": item.question}, timeout=120
+            )
             reply.raise_for_status()
         rss, peak = rss_mb(server.pid)
         return {"idle_mb": idle, "rss_mb": rss, "peak_mb": peak, "questions": questions}
@@ -191,27 +227,33 @@ def serve_rss(data_dir: Path, questions: int = 20) -> dict:
 
 # -- report --------------------------------------------------------------------------------------
 
+
 def verdict(ok: bool | None) -> str:
     return "" if ok is None else (" ✅" if ok else " ❌")
 
 
 def report(results: dict, args) -> str:
-    lines = ["# Query latency at scale", "",
-             f"Command: `python -m bench.query_scale --sizes {args.sizes} --questions {args.questions} "
-             f"--english {args.english}` at commit {git_commit()}  ",
-             f"Machine: {results['machine']}", "",
-             "Each store holds the real chunks of the bench corpus (the seed and the 105 NorQuAD news articles of "
-             "the test split, embedded for real) plus synthetic chunks of real NorQuAD sentences from the other "
-             "articles (vectors re-used from the sentences' own embeddings; bench/synthetic.py). Every question is "
-             "embedded for real. Latency is wall time of `Assistant.ask` (retrieval plus the extractive answer) "
-             "in a fresh process after 30 warm-up questions (not measured); hit@5 asks whether a top-5 chunk holds the gold "
-             "passage. `nb`: NorQuAD news test questions; `en`: English questions over the Norwegian articles "
-             "(their articles are mostly not in the bench corpus, so only their latency means anything). "
-             "The baseline of each row, measured in the same process right after: embedding the same nb questions "
-             "and nothing else, the floor every answer pays; the ratio is p50 over that floor's p50.", "",
-             "| chunks | backend | questions | p50 ms | p95 ms | bare embedding p50 ms | p50 / floor | hit@5 (nb) | "
-             "en p50 / p95 ms | target |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    lines = [
+        "# Query latency at scale",
+        "",
+        f"Command: `python -m bench.query_scale --sizes {args.sizes} --questions {args.questions} "
+        f"--english {args.english}` at commit {git_commit()}  ",
+        f"Machine: {results['machine']}",
+        "",
+        "Each store holds the real chunks of the bench corpus (the seed and the 105 NorQuAD news articles of "
+        "the test split, embedded for real) plus synthetic chunks of real NorQuAD sentences from the other "
+        "articles (vectors re-used from the sentences' own embeddings; bench/synthetic.py). Every question is "
+        "embedded for real. Latency is wall time of `Assistant.ask` (retrieval plus the extractive answer) "
+        "in a fresh process after 30 warm-up questions (not measured); hit@5 asks whether a top-5 chunk holds the gold "
+        "passage. `nb`: NorQuAD news test questions; `en`: English questions over the Norwegian articles "
+        "(their articles are mostly not in the bench corpus, so only their latency means anything). "
+        "The baseline of each row, measured in the same process right after: embedding the same nb questions "
+        "and nothing else, the floor every answer pays; the ratio is p50 over that floor's p50.",
+        "",
+        "| chunks | backend | questions | p50 ms | p95 ms | bare embedding p50 ms | p50 / floor | hit@5 (nb) | "
+        "en p50 / p95 ms | target |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
     for size, by_backend in results["sizes"].items():
         size = int(size)
         for backend, r in by_backend["latency"].items():
@@ -223,48 +265,76 @@ def report(results: dict, args) -> str:
                 ok = nb["p95"] <= target_p95 and (target_p50 is None or nb["p50"] <= target_p50)
                 target = (f"p50 ≤ {target_p50:.0f}, " if target_p50 else "") + f"p95 ≤ {target_p95:.0f}"
             floor = nb.get("floor", [float("nan")])[0]
-            lines.append(f"| {size:,} | {backend} | {nb['n']} | {nb['p50']:.1f} | {nb['p95']:.1f} | {floor:.1f} | "
-                         f"{nb['p50'] / floor:.2f}× | {nb['hit5']:.1%} | {en['p50']:.1f} / {en['p95']:.1f} | "
-                         f"{target}{verdict(ok)} |")
-    lines += ["", "## Where the time goes (median ms per stage, nb questions)", "",
-              "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + commit check | "
-              "answer | total |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            lines.append(
+                f"| {size:,} | {backend} | {nb['n']} | {nb['p50']:.1f} | {nb['p95']:.1f} | {floor:.1f} | "
+                f"{nb['p50'] / floor:.2f}× | {nb['hit5']:.1%} | {en['p50']:.1f} / {en['p95']:.1f} | "
+                f"{target}{verdict(ok)} |"
+            )
+    lines += [
+        "",
+        "## Where the time goes (median ms per stage, nb questions)",
+        "",
+        "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + commit check | "
+        "answer | total |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for size, by_backend in results["sizes"].items():
         for backend, r in by_backend["latency"].items():
             s = r["nb"]["stages"]
 
             def m(key: str, s: dict = s) -> str:
                 return f"{s[key][0]:.1f}" if key in s else "–"
-            lines.append(f"| {int(size):,} | {backend} | {m('retrieve.embed')} | {m('retrieve.dense')} | "
-                         f"{m('retrieve.lexical')} | {m('retrieve.fuse')} | {m('answer')} | {m('total')} |")
-    lines += ["", "## Memory of a `kilde serve` process (embedded Chroma)", "",
-              "| chunks | RSS idle MB | RSS after 20 questions MB | peak MB | target |", "| ---: | ---: | ---: | ---: | --- |"]
+
+            lines.append(
+                f"| {int(size):,} | {backend} | {m('retrieve.embed')} | {m('retrieve.dense')} | "
+                f"{m('retrieve.lexical')} | {m('retrieve.fuse')} | {m('answer')} | {m('total')} |"
+            )
+    lines += [
+        "",
+        "## Memory of a `kilde serve` process (embedded Chroma)",
+        "",
+        "| chunks | RSS idle MB | RSS after 20 questions MB | peak MB | target |",
+        "| ---: | ---: | ---: | ---: | --- |",
+    ]
     for size, by_backend in results["sizes"].items():
         rss = by_backend.get("serve_rss")
         if not rss:
             continue
         target = RSS_TARGET_MB.get(int(size))
         ok = None if target is None else rss["peak_mb"] <= target
-        lines.append(f"| {int(size):,} | {rss['idle_mb']:.0f} | {rss['rss_mb']:.0f} | {rss['peak_mb']:.0f} | "
-                     f"{f'≤ {target:.0f} MB' if target else ''}{verdict(ok)} |")
-    lines += ["", "## Building the stores (cached in ~/.cache/kilde/bench/)", "",
-              "| chunks | real | synthetic articles | Chroma write s | BM25 snapshot s |", "| ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {int(size):,} | {rss['idle_mb']:.0f} | {rss['rss_mb']:.0f} | {rss['peak_mb']:.0f} | "
+            f"{f'≤ {target:.0f} MB' if target else ''}{verdict(ok)} |"
+        )
+    lines += [
+        "",
+        "## Building the stores (cached in ~/.cache/kilde/bench/)",
+        "",
+        "| chunks | real | synthetic articles | Chroma write s | BM25 snapshot s |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
     for by_backend in results["sizes"].values():
         b = by_backend["build"]
-        lines.append(f"| {b['chunks']:,} | {b['real_chunks']} | {b['synthetic_articles']:,} | {b['write_s']} | "
-                     f"{b['lexical_s']} |")
+        lines.append(
+            f"| {b['chunks']:,} | {b['real_chunks']} | {b['synthetic_articles']:,} | {b['write_s']} | "
+            f"{b['lexical_s']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--questions", type=int, default=100, help="NorQuAD test questions per measurement")
     parser.add_argument("--english", type=int, default=30, help="English questions per measurement")
     parser.add_argument("--backends", default="embedded,server")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-scale.md")
-    parser.add_argument("--build-only", action="store_true", help="build (or reuse) the stores, measure nothing")
+    parser.add_argument(
+        "--build-only", action="store_true", help="build (or reuse) the stores, measure nothing"
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--chroma-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,7 +357,8 @@ def main() -> None:
             entry["latency"]["embedded"] = measure_in_subprocess(data_dir, None, args.questions, args.english)
         if "server" in args.backends:
             entry["latency"]["chroma run"] = with_chroma_server(
-                data_dir, lambda url, d=data_dir: measure_in_subprocess(d, url, args.questions, args.english))
+                data_dir, lambda url, d=data_dir: measure_in_subprocess(d, url, args.questions, args.english)
+            )
         entry["serve_rss"] = serve_rss(data_dir)
         results["sizes"][str(size)] = entry
         print(json.dumps(entry["latency"], indent=1)[:2000], flush=True)

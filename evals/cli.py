@@ -28,7 +28,9 @@ CI_INDEX = Path("build/ci-index")
 def _store_options(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS keeps `kilde eval --data-dir X run` and `kilde eval run --data-dir X` both working.
     parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="index folder (env KILDE_DATA_DIR)")
-    parser.add_argument("--chroma-url", default=argparse.SUPPRESS, help="Chroma server URL (env KILDE_CHROMA_URL)")
+    parser.add_argument(
+        "--chroma-url", default=argparse.SUPPRESS, help="Chroma server URL (env KILDE_CHROMA_URL)"
+    )
 
 
 def register(sub, command) -> None:
@@ -36,28 +38,51 @@ def register(sub, command) -> None:
     parser.epilog = EXAMPLES
     verbs = parser.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
 
-    run = verbs.add_parser("run", help="run eval sets through the assistant and write a run folder",
-                           description="Run eval sets through the assistant; write items.jsonl, summary.json, "
-                           "report.html.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = verbs.add_parser(
+        "run",
+        help="run eval sets through the assistant and write a run folder",
+        description="Run eval sets through the assistant; write items.jsonl, summary.json, report.html.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _store_options(run)
-    run.add_argument("--dataset", action="append", required=True, metavar="SPEC",
-                     help="eval set: a .jsonl path or norquad:news:validation|test (repeatable)")
-    run.add_argument("--retriever", action="append", choices=["hybrid+rerank", "hybrid", "dense", "bm25"],
-                     help="retriever variant; repeat for side-by-side ablations (default hybrid+rerank)")
+    run.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="eval set: a .jsonl path or norquad:news:validation|test (repeatable)",
+    )
+    run.add_argument(
+        "--retriever",
+        action="append",
+        choices=["hybrid+rerank", "hybrid", "dense", "bm25"],
+        help="retriever variant; repeat for side-by-side ablations (default hybrid+rerank)",
+    )
     run.add_argument("--top-k", type=int, default=None, help="passages handed to the answerer (default 5)")
-    run.add_argument("--chunk-tokens", type=int, default=None,
-                     help="expected chunk size of the index; refuses an index chunked differently")
-    run.add_argument("--backend", choices=["extractive", "openai", "openai-compatible"],
-                     help="answer backend (env KILDE_LLM_BACKEND)")
+    run.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=None,
+        help="expected chunk size of the index; refuses an index chunked differently",
+    )
+    run.add_argument(
+        "--backend",
+        choices=["extractive", "openai", "openai-compatible"],
+        help="answer backend (env KILDE_LLM_BACKEND)",
+    )
     run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
     run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=cmd_run)
 
-    compare = verbs.add_parser("compare", help="metric deltas and flipped questions between two runs",
-                               epilog="examples:\n  kilde eval compare evals/runs/a evals/runs/b\n"
-                               "  kilde eval compare RUN RUN --variant-a bm25 --variant-b hybrid",
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare = verbs.add_parser(
+        "compare",
+        help="metric deltas and flipped questions between two runs",
+        epilog="examples:\n  kilde eval compare evals/runs/a evals/runs/b\n"
+        "  kilde eval compare RUN RUN --variant-a bm25 --variant-b hybrid",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _store_options(compare)
     compare.add_argument("run_a", type=Path, metavar="RUN_A")
     compare.add_argument("run_b", type=Path, metavar="RUN_B")
@@ -66,12 +91,15 @@ def register(sub, command) -> None:
     compare.add_argument("--max-flips", type=int, default=40)
     compare.set_defaults(handler=cmd_compare)
 
-    ci = verbs.add_parser("ci", help="the small CI eval (seed + 40 NorQuAD validation questions) with thresholds",
-                          description="Build (once) a small index of the seed and the CI questions' articles in "
-                          "--data-dir (default build/ci-index), run seed.jsonl + ci_norquad_val.jsonl, and exit 1 "
-                          "when a metric crosses evals/ci_thresholds.json.",
-                          epilog="examples:\n  kilde eval ci\n  kilde eval ci --data-dir /tmp/kilde-ci-index --out evals/runs/ci",
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    ci = verbs.add_parser(
+        "ci",
+        help="the small CI eval (seed + 40 NorQuAD validation questions) with thresholds",
+        description="Build (once) a small index of the seed and the CI questions' articles in "
+        "--data-dir (default build/ci-index), run seed.jsonl + ci_norquad_val.jsonl, and exit 1 "
+        "when a metric crosses evals/ci_thresholds.json.",
+        epilog="examples:\n  kilde eval ci\n  kilde eval ci --data-dir /tmp/kilde-ci-index --out evals/runs/ci",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _store_options(ci)
     ci.add_argument("--out", type=Path, default=Path("evals/runs/ci"))
     ci.add_argument("--no-progress", action="store_true")
@@ -94,10 +122,15 @@ def cmd_run(args) -> int:
     settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
     out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    config = RunConfig(datasets=tuple(args.dataset), retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid+rerank"])),
-                       top_k=args.top_k or settings.top_k, backend=settings.llm_backend, limit=args.limit,
-                       command=command_line(args),
-                       extra={"chunk_tokens": args.chunk_tokens})
+    config = RunConfig(
+        datasets=tuple(args.dataset),
+        retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid+rerank"])),
+        top_k=args.top_k or settings.top_k,
+        backend=settings.llm_backend,
+        limit=args.limit,
+        command=command_line(args),
+        extra={"chunk_tokens": args.chunk_tokens},
+    )
     summary = run_eval(build_eval_assistant(settings), items, config, out, progress=not args.no_progress)
     from evals.report import overview
 

@@ -49,23 +49,42 @@ def flips(records_a: list[dict], records_b: list[dict], variant_a: str, variant_
             y = rb.get("refused") if name == "refused" else (rb.get("metrics") or {}).get(name)
             if x is not None and y is not None and bool(x) != bool(y):
                 better = bool(y) != (name == "refused" and rb["answerable"])
-                out.append({"dataset": rb["dataset"], "id": rb["id"], "question": rb["question"], "metric": name,
-                            "a": bool(x), "b": bool(y), "better": better})
+                out.append(
+                    {
+                        "dataset": rb["dataset"],
+                        "id": rb["id"],
+                        "question": rb["question"],
+                        "metric": name,
+                        "a": bool(x),
+                        "b": bool(y),
+                        "better": better,
+                    }
+                )
     return out
 
 
-def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, variant_b: str | None = None,
-                 max_flips: int = 40) -> str:
+def compare_runs(
+    path_a: Path,
+    path_b: Path,
+    variant_a: str | None = None,
+    variant_b: str | None = None,
+    max_flips: int = 40,
+) -> str:
     summary_a, records_a = load_run(path_a)
     summary_b, records_b = load_run(path_b)
     pairs = _pairs(summary_a, summary_b, variant_a, variant_b)
     if not pairs:
         from assistant.core.errors import BadInputError
 
-        raise BadInputError(f"{path_a} / {path_b}", "the runs share no retriever variant; name them with "
-                            f"--variant-a {list(summary_a['variants'])} --variant-b {list(summary_b['variants'])}")
-    lines = [f"A = {path_a}  ({summary_a['meta'].get('started')}, commit {summary_a['meta'].get('git_commit')})",
-             f"B = {path_b}  ({summary_b['meta'].get('started')}, commit {summary_b['meta'].get('git_commit')})"]
+        raise BadInputError(
+            f"{path_a} / {path_b}",
+            "the runs share no retriever variant; name them with "
+            f"--variant-a {list(summary_a['variants'])} --variant-b {list(summary_b['variants'])}",
+        )
+    lines = [
+        f"A = {path_a}  ({summary_a['meta'].get('started')}, commit {summary_a['meta'].get('git_commit')})",
+        f"B = {path_b}  ({summary_b['meta'].get('started')}, commit {summary_b['meta'].get('git_commit')})",
+    ]
     for va, vb in pairs:
         if va not in summary_a["variants"] or vb not in summary_b["variants"]:
             from assistant.core.errors import BadInputError
@@ -73,22 +92,33 @@ def compare_runs(path_a: Path, path_b: Path, variant_a: str | None = None, varia
             raise BadInputError(f"{va}/{vb}", "no such variant in the runs")
         da, db = summary_a["variants"][va], summary_b["variants"][vb]
         scopes = [("overall", da["overall"], db["overall"])]
-        scopes += [(f"dataset {k}", da["by_dataset"][k], db["by_dataset"][k])
-                   for k in da["by_dataset"] if k in db["by_dataset"]]
+        scopes += [
+            (f"dataset {k}", da["by_dataset"][k], db["by_dataset"][k])
+            for k in da["by_dataset"]
+            if k in db["by_dataset"]
+        ]
         for scope, agg_a, agg_b in scopes:
             lines.append(f"\n== {va} -> {vb}: {scope} (n {agg_a['n']} -> {agg_b['n']})")
             lines.append(f"{'metric':28} {'A':>10} {'B':>10} {'B-A':>10}")
             for name, x, y, d in metric_deltas(agg_a, agg_b):
+
                 def cell(v):
                     return "–" if v is None else f"{v:.4f}" if abs(v) < 1.5 else f"{v:.1f}"
-                lines.append(f"{name:28} {cell(x):>10} {cell(y):>10} {('+' if (d or 0) > 0 else '') + cell(d):>10}")
+
+                lines.append(
+                    f"{name:28} {cell(x):>10} {cell(y):>10} {('+' if (d or 0) > 0 else '') + cell(d):>10}"
+                )
         flipped = flips(records_a, records_b, va, vb)
         better = sum(1 for f in flipped if f["better"])
-        lines.append(f"\n{len(flipped)} flips ({better} better, {len(flipped) - better} worse) on "
-                     f"{', '.join(FLIP_METRICS)}:")
+        lines.append(
+            f"\n{len(flipped)} flips ({better} better, {len(flipped) - better} worse) on "
+            f"{', '.join(FLIP_METRICS)}:"
+        )
         for f in flipped[:max_flips]:
             mark = "+" if f["better"] else "-"
-            lines.append(f"  {mark} {f['dataset']}/{f['id']} {f['metric']}: {f['a']} -> {f['b']}  {f['question'][:90]}")
+            lines.append(
+                f"  {mark} {f['dataset']}/{f['id']} {f['metric']}: {f['a']} -> {f['b']}  {f['question'][:90]}"
+            )
         if len(flipped) > max_flips:
             lines.append(f"  … and {len(flipped) - max_flips} more (see items.jsonl)")
     return "\n".join(lines)

@@ -54,14 +54,14 @@ STANDALONE = "standalone:"
 
 def dataset_name(spec: str) -> str:
     if spec.startswith(STANDALONE):
-        return f"{dataset_name(spec[len(STANDALONE):])} (standalone)"
+        return f"{dataset_name(spec[len(STANDALONE) :])} (standalone)"
     return spec if spec.startswith("norquad:") else Path(spec).stem
 
 
 def load_dataset(spec: str, limit: int | None = None) -> list[EvalItem]:
     """Items of one dataset spec (see the module docstring); `limit` keeps the first N."""
     if spec.startswith(STANDALONE):
-        items = [as_standalone(item, dataset_name(spec)) for item in load_dataset(spec[len(STANDALONE):])]
+        items = [as_standalone(item, dataset_name(spec)) for item in load_dataset(spec[len(STANDALONE) :])]
     elif spec.startswith("norquad:"):
         items = load_norquad(spec)
     else:
@@ -98,7 +98,11 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
 
 
 def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("question"), str):
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("id"), str)
+        or not isinstance(obj.get("question"), str)
+    ):
         raise BadInputError(where, "each line needs string 'id' and 'question' fields")
     answerable = bool(obj.get("answerable", True))
     answers = tuple(str(a) for a in obj.get("answers") or ())
@@ -110,15 +114,32 @@ def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
         if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
             raise BadInputError(where, "history turns must be {'role': 'user'|'assistant', 'content': str}")
         history.append(Turn(turn["role"], str(turn.get("content", ""))))
-    known = {"id", "question", "answerable", "answers", "gold_passages", "gold_article_ids", "language", "history"}
+    known = {
+        "id",
+        "question",
+        "answerable",
+        "answers",
+        "gold_passages",
+        "gold_article_ids",
+        "language",
+        "history",
+    }
     return EvalItem(
-        id=obj["id"], question=obj["question"], dataset=dataset, language=str(obj.get("language") or "und"),
-        answerable=answerable, answers=answers, gold_passages=passages,
-        gold_article_ids=tuple(str(a) for a in obj.get("gold_article_ids") or ()), history=tuple(history),
-        extra={k: v for k, v in obj.items() if k not in known})
+        id=obj["id"],
+        question=obj["question"],
+        dataset=dataset,
+        language=str(obj.get("language") or "und"),
+        answerable=answerable,
+        answers=answers,
+        gold_passages=passages,
+        gold_article_ids=tuple(str(a) for a in obj.get("gold_article_ids") or ()),
+        history=tuple(history),
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
 
 
 # -- NorQuAD adapter ---------------------------------------------------------------------------------
+
 
 def parse_norquad_spec(spec: str) -> tuple[str, str]:
     parts = spec.split(":")
@@ -134,8 +155,11 @@ def norquad_passage_ids(domain: str = "news", corpus: Path = NORQUAD_CORPUS) -> 
     for annotator in (1, 2):
         path = corpus / domain / f"answers_{annotator}.json"
         if not path.is_file():
-            raise BadInputError(str(path), "NorQuAD annotation file missing; it is the corpus of the NorQuAD "
-                                "eval sets (shipped in corpus/norquad/)")
+            raise BadInputError(
+                str(path),
+                "NorQuAD annotation file missing; it is the corpus of the NorQuAD "
+                "eval sets (shipped in corpus/norquad/)",
+            )
         for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
             for paragraph in entry.get("paragraphs", []):
                 key = (paragraph["context"], int(paragraph["document_id"]))
@@ -159,8 +183,10 @@ def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUA
     domain, split = parse_norquad_spec(spec)
     path = eval_dir / domain / f"{split}_dataset_flattened.json"
     if not path.is_file():
-        raise BadInputError(str(path), "official NorQuAD evaluation file missing (copy it from NorQuAD's "
-                            "data/evaluation/news/)")
+        raise BadInputError(
+            str(path),
+            "official NorQuAD evaluation file missing (copy it from NorQuAD's data/evaluation/news/)",
+        )
     ids = norquad_passage_ids(domain, corpus)
     items: list[EvalItem] = []
     for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
@@ -171,14 +197,25 @@ def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUA
                 document_id = int(answers[0]["document_id"])
                 article_id = ids.get((context, document_id))
                 if article_id is None:
-                    raise BadInputError(f"{path} question {qa['id']}", "its context is not in the annotation "
-                                        "files, so no indexed article holds it")
-                passages = tuple(dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"])
-                                               for a in answers))
-                items.append(EvalItem(
-                    id=f"nq-{article_id}-q{qa['id']}", question=qa["question"], dataset=spec, language="nb",
-                    answers=tuple(dict.fromkeys(a["text"] for a in answers)), gold_passages=passages,
-                    gold_article_ids=(article_id,), extra={"norquad_question_id": qa["id"]}))
+                    raise BadInputError(
+                        f"{path} question {qa['id']}",
+                        "its context is not in the annotation files, so no indexed article holds it",
+                    )
+                passages = tuple(
+                    dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers)
+                )
+                items.append(
+                    EvalItem(
+                        id=f"nq-{article_id}-q{qa['id']}",
+                        question=qa["question"],
+                        dataset=spec,
+                        language="nb",
+                        answers=tuple(dict.fromkeys(a["text"] for a in answers)),
+                        gold_passages=passages,
+                        gold_article_ids=(article_id,),
+                        extra={"norquad_question_id": qa["id"]},
+                    )
+                )
     return items
 
 

@@ -77,11 +77,17 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict]) -> dict[str
     (same ranking the answerer saw). Metrics that do not apply to the item are None."""
     refused = not answer["answerable"]
     text = strip_citations(answer["answer"]) if not refused else ""
-    metrics: dict[str, float | None] = {"refused": float(refused),
-                                        "answer_words": float(len(text.split())) if not refused else None}
+    metrics: dict[str, float | None] = {
+        "refused": float(refused),
+        "answer_words": float(len(text.split())) if not refused else None,
+    }
     if not item.answerable:
-        metrics.update({"refusal_unanswerable": float(refused), "cited_when_unanswerable": float(bool(
-            answer["citations"]))})
+        metrics.update(
+            {
+                "refusal_unanswerable": float(refused),
+                "cited_when_unanswerable": float(bool(answer["citations"])),
+            }
+        )
         return metrics
     metrics["false_refusal"] = float(refused)
     if item.gold_passages:
@@ -99,8 +105,12 @@ def citation_metrics(item: EvalItem, answer: dict) -> dict[str, float | None]:
     chunks = {c["chunk_id"]: c["text"] for c in answer["retrieved"]}
     cited = [chunks.get(c["chunk_id"], c["quote"]) for c in answer["citations"]]
     good = [chunk_hits(t, item) or contains_answer(t, item.answers) for t in cited]
-    quote_good = [chunk_hits(c["quote"], item) or contains_answer(c["quote"], item.answers)
-                  or any(passage_hit(p, c["quote"]) for p in item.gold_passages) for c in answer["citations"]]
+    quote_good = [
+        chunk_hits(c["quote"], item)
+        or contains_answer(c["quote"], item.answers)
+        or any(passage_hit(p, c["quote"]) for p in item.gold_passages)
+        for c in answer["citations"]
+    ]
     checked = [s["supported"] for s in answer.get("sentences", []) if s.get("supported") is not None]
     out: dict[str, float | None] = {
         "citation_precision": sum(good) / len(good) if good else None,
@@ -116,9 +126,24 @@ def citation_metrics(item: EvalItem, answer: dict) -> dict[str, float | None]:
 
 # -- aggregation -------------------------------------------------------------------------------------
 
-METRIC_ORDER = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_found", "token_f1",
-                "answer_words", "citation_precision", "quote_precision", "citation_recall", "citation_support",
-                "false_refusal", "refusal_unanswerable", "cited_when_unanswerable")
+METRIC_ORDER = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "mrr@10",
+    "ndcg@10",
+    "answer_found",
+    "token_f1",
+    "answer_words",
+    "citation_precision",
+    "quote_precision",
+    "citation_recall",
+    "citation_support",
+    "false_refusal",
+    "refusal_unanswerable",
+    "cited_when_unanswerable",
+)
 
 
 def mean(values: Iterable[float | None]) -> float | None:
@@ -138,8 +163,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def aggregate(records: Sequence[dict]) -> dict:
     """Means of every metric (over the items it applies to), counts, and latency p50/p95 per stage."""
-    out: dict = {"n": len(records), "answerable": sum(1 for r in records if r["answerable"]),
-                 "unanswerable": sum(1 for r in records if not r["answerable"]), "metrics": {}, "latency_ms": {}}
+    out: dict = {
+        "n": len(records),
+        "answerable": sum(1 for r in records if r["answerable"]),
+        "unanswerable": sum(1 for r in records if not r["answerable"]),
+        "metrics": {},
+        "latency_ms": {},
+    }
     for name in METRIC_ORDER:
         value = mean(r["metrics"].get(name) for r in records)
         if value is not None:
@@ -147,7 +177,10 @@ def aggregate(records: Sequence[dict]) -> dict:
     stages = sorted({k for r in records for k in r["timings_ms"]})
     for stage in stages:
         values = [r["timings_ms"][stage] for r in records if stage in r["timings_ms"]]
-        out["latency_ms"][stage] = {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)}
+        out["latency_ms"][stage] = {
+            "p50": round(percentile(values, 50), 1),
+            "p95": round(percentile(values, 95), 1),
+        }
     return out
 
 

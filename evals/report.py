@@ -11,9 +11,20 @@ from pathlib import Path
 from evals.metrics import HIT_KS, METRIC_ORDER
 
 MAX_FAILURES = 60
-PERCENT = {"hit@1", "hit@3", "hit@5", "hit@10", "answer_found", "citation_precision", "quote_precision",
-           "citation_support",
-           "citation_recall", "false_refusal", "refusal_unanswerable", "cited_when_unanswerable"}
+PERCENT = {
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "answer_found",
+    "citation_precision",
+    "quote_precision",
+    "citation_support",
+    "citation_recall",
+    "false_refusal",
+    "refusal_unanswerable",
+    "cited_when_unanswerable",
+}
 
 
 def fmt(name: str, value) -> str:
@@ -30,7 +41,9 @@ def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
+    return (
+        f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
+    )
 
 
 def _plt():
@@ -70,8 +83,12 @@ def group_bars(summary: dict, key: str, metrics=("hit@5", "answer_found")) -> st
     width = 0.8 / max(len(bars), 1)
     for i, (variant, metric) in enumerate(bars):
         values = [summary["variants"][variant][key].get(g, {}).get("metrics", {}).get(metric) for g in groups]
-        ax.bar([x + i * width for x in range(len(groups))], [100 * (v or 0) for v in values], width,
-               label=f"{variant} {metric}")
+        ax.bar(
+            [x + i * width for x in range(len(groups))],
+            [100 * (v or 0) for v in values],
+            width,
+            label=f"{variant} {metric}",
+        )
     ax.set_xticks([x + width * (len(bars) - 1) / 2 for x in range(len(groups))])
     ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=7)
     ax.set_ylabel("%")
@@ -112,9 +129,15 @@ def latency_table(summary: dict) -> str:
     rows = []
     for variant, data in summary["variants"].items():
         for stage, p in data["overall"]["latency_ms"].items():
-            rows.append(f"<tr><td>{escape(variant)}</td><td>{escape(stage)}</td><td>{p['p50']}</td>"
-                        f"<td>{p['p95']}</td></tr>")
-    return "<table><tr><th>variant</th><th>stage</th><th>p50 ms</th><th>p95 ms</th></tr>" + "".join(rows) + "</table>"
+            rows.append(
+                f"<tr><td>{escape(variant)}</td><td>{escape(stage)}</td><td>{p['p50']}</td>"
+                f"<td>{p['p95']}</td></tr>"
+            )
+    return (
+        "<table><tr><th>variant</th><th>stage</th><th>p50 ms</th><th>p95 ms</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def failures(records: Sequence[dict]) -> list[dict]:
@@ -125,8 +148,14 @@ def failures(records: Sequence[dict]) -> list[dict]:
         if r.get("error"):
             out.append(r | {"why": "error"})
         elif r["answerable"] and (m.get("hit@5") == 0 or m.get("answer_found") == 0):
-            out.append(r | {"why": "gold not in top 5" if m.get("hit@5") == 0 else
-                            ("refused" if r["refused"] else "answer missed")})
+            out.append(
+                r
+                | {
+                    "why": "gold not in top 5"
+                    if m.get("hit@5") == 0
+                    else ("refused" if r["refused"] else "answer missed")
+                }
+            )
         elif not r["answerable"] and not r["refused"]:
             out.append(r | {"why": "answered an unanswerable question"})
     return out
@@ -141,17 +170,23 @@ def failure_table(records: Sequence[dict]) -> str:
             gold += f"<div class=small>{escape(', '.join(r['gold_article_ids']))}</div>"
         retrieved = "".join(
             f"<li{' class=hit' if c.get('hit') else ''}>{escape(c['article_id'])}: {escape(c['text'][:160])}…</li>"
-            for c in r.get("retrieved", [])[:3])
-        cited = "".join(f"<li>[{c['n']}] {escape(c['article_id'])}: {escape(c['quote'][:200])}</li>"
-                        for c in r.get("citations", []))
+            for c in r.get("retrieved", [])[:3]
+        )
+        cited = "".join(
+            f"<li>[{c['n']}] {escape(c['article_id'])}: {escape(c['quote'][:200])}</li>"
+            for c in r.get("citations", [])
+        )
         rows.append(
             f"<tr><td>{escape(r['variant'])}<div class=small>{escape(r['dataset'])} {escape(r['id'])}</div></td>"
             f"<td>{escape(r['question'])}<div class=small>{escape(r['why'])}</div></td><td>{gold}</td>"
             f"<td><ol>{retrieved}</ol></td><td>{escape(r.get('answer') or r.get('error') or '')}<ul>{cited}</ul>"
-            "</td></tr>")
+            "</td></tr>"
+        )
     note = f"<p>{len(found)} failures; the first {min(len(found), MAX_FAILURES)} are shown.</p>"
-    return note + ("<table class=fail><tr><th>variant / item</th><th>question</th><th>gold passage</th>"
-                   "<th>retrieved instead (top 3)</th><th>answer and citations</th></tr>" + "".join(rows) + "</table>")
+    return note + (
+        "<table class=fail><tr><th>variant / item</th><th>question</th><th>gold passage</th>"
+        "<th>retrieved instead (top 3)</th><th>answer and citations</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;
@@ -162,19 +197,35 @@ pre{white-space:pre-wrap}"""
 
 def render(summary: dict, records: Sequence[dict]) -> str:
     meta = summary["meta"]
-    parts = [(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Kilde eval {escape(meta['run'])}"
-             f"</title><style>{CSS}</style></head><body><h1>Kilde eval: {escape(meta['run'])}</h1>"),
-             (f"<p>{escape(meta['started'])} · commit {escape(str(meta.get('git_commit')))} · backend "
-             f"{escape(meta['backend'])} · top-k {meta['top_k']} · index {escape(meta['index']['location'])} "
-             f"({meta['index']['articles']} articles, {meta['index']['chunks']} chunks) · {meta['seconds']} s</p>"),
-             f"<pre>{escape(meta['command'])}</pre>", "<h2>Overall</h2>",
-             metrics_table({v: d["overall"] for v, d in summary["variants"].items()}, "variant")]
+    parts = [
+        (
+            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Kilde eval {escape(meta['run'])}"
+            f"</title><style>{CSS}</style></head><body><h1>Kilde eval: {escape(meta['run'])}</h1>"
+        ),
+        (
+            f"<p>{escape(meta['started'])} · commit {escape(str(meta.get('git_commit')))} · backend "
+            f"{escape(meta['backend'])} · top-k {meta['top_k']} · index {escape(meta['index']['location'])} "
+            f"({meta['index']['articles']} articles, {meta['index']['chunks']} chunks) · {meta['seconds']} s</p>"
+        ),
+        f"<pre>{escape(meta['command'])}</pre>",
+        "<h2>Overall</h2>",
+        metrics_table({v: d["overall"] for v, d in summary["variants"].items()}, "variant"),
+    ]
     for variant, data in summary["variants"].items():
         parts.append(f"<h2>{escape(variant)}: by dataset and language</h2>")
         parts.append(metrics_table(data["by_dataset_language"], "dataset / language"))
-    parts += ["<h2>Plots</h2>", hit_curve(summary), group_bars(summary, "by_language"),
-              group_bars(summary, "by_dataset"), latency_histogram(records), "<h2>Latency per stage</h2>",
-              latency_table(summary), "<h2>Failures</h2>", failure_table(records), "</body></html>"]
+    parts += [
+        "<h2>Plots</h2>",
+        hit_curve(summary),
+        group_bars(summary, "by_language"),
+        group_bars(summary, "by_dataset"),
+        latency_histogram(records),
+        "<h2>Latency per stage</h2>",
+        latency_table(summary),
+        "<h2>Failures</h2>",
+        failure_table(records),
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 
@@ -185,12 +236,24 @@ def write_report(out: Path, summary: dict, records: Sequence[dict]) -> Path:
 
 
 def overview(summary: dict) -> str:
-    names = ("hit@1", "hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal",
-             "refusal_unanswerable")
-    lines = [f"{'variant':8} {'dataset':28} {'n':>4} " + " ".join(f"{n:>12}" for n in names) + f" {'p50 ms':>8}"]
+    names = (
+        "hit@1",
+        "hit@5",
+        "mrr@10",
+        "answer_found",
+        "citation_precision",
+        "false_refusal",
+        "refusal_unanswerable",
+    )
+    lines = [
+        f"{'variant':8} {'dataset':28} {'n':>4} " + " ".join(f"{n:>12}" for n in names) + f" {'p50 ms':>8}"
+    ]
     for variant, data in summary["variants"].items():
         for scope, agg in [("(all)", data["overall"]), *data["by_dataset"].items()]:
             p50 = agg["latency_ms"].get("total", {}).get("p50")
-            lines.append(f"{variant:8} {scope[:28]:28} {agg['n']:>4} "
-                         + " ".join(f"{fmt(n, agg['metrics'].get(n)):>12}" for n in names) + f" {p50 or '–':>8}")
+            lines.append(
+                f"{variant:8} {scope[:28]:28} {agg['n']:>4} "
+                + " ".join(f"{fmt(n, agg['metrics'].get(n)):>12}" for n in names)
+                + f" {p50 or '–':>8}"
+            )
     return "\n".join(lines)

@@ -17,19 +17,33 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # NorQuAD's Norwegian validation split is left out of `make eval` to keep it under an hour on this machine;
 # it is validation data (used by `python -m evals.calibrate`); add it with --with-norquad-validation.
 FOLLOWUP_SETS = ("evals/data/followups.jsonl", "evals/data/followups_mixed.jsonl")
-DATASETS = ("evals/data/seed.jsonl", "evals/data/norquad_news_val_en.jsonl", "norquad:news:test",
-            *FOLLOWUP_SETS, *(f"standalone:{spec}" for spec in FOLLOWUP_SETS), "evals/data/unanswerable.jsonl")
+DATASETS = (
+    "evals/data/seed.jsonl",
+    "evals/data/norquad_news_val_en.jsonl",
+    "norquad:news:test",
+    *FOLLOWUP_SETS,
+    *(f"standalone:{spec}" for spec in FOLLOWUP_SETS),
+    "evals/data/unanswerable.jsonl",
+)
 REPORT_HALF = "unanswerable (held-out half)"
 RETRIEVERS = ("hybrid+rerank", "hybrid", "bm25", "dense")
 SYSTEM = "hybrid+rerank"  # the shipped default (Settings.retriever)
-LABELS = {"hybrid+rerank": "hybrid+rerank (Kilde)", "hybrid": "hybrid, no reranker (ablation)",
-          "bm25": "bm25-only (baseline)", "dense": "dense-only (baseline)"}
-CORPUS = ("`corpus/seed` + `corpus/norquad` (the seed article and all 756 NorQuAD passages: 403 news, 353 "
-          "Wikipedia)")
+LABELS = {
+    "hybrid+rerank": "hybrid+rerank (Kilde)",
+    "hybrid": "hybrid, no reranker (ablation)",
+    "bm25": "bm25-only (baseline)",
+    "dense": "dense-only (baseline)",
+}
+CORPUS = (
+    "`corpus/seed` + `corpus/norquad` (the seed article and all 756 NorQuAD passages: 403 news, 353 "
+    "Wikipedia)"
+)
 # The targets of issue #13 (evals/RESULTS.md states which are met): (set, language or None, metric, bound, op).
 TARGETS = (
-    ("norquad:news:test", None, "hit@5", 0.95, ">="), ("norquad:news:test", None, "mrr@10", 0.85, ">="),
-    ("norquad_news_val_en", None, "hit@5", 0.90, ">="), ("norquad_news_val_en", None, "mrr@10", 0.70, ">="),
+    ("norquad:news:test", None, "hit@5", 0.95, ">="),
+    ("norquad:news:test", None, "mrr@10", 0.85, ">="),
+    ("norquad_news_val_en", None, "hit@5", 0.90, ">="),
+    ("norquad_news_val_en", None, "mrr@10", 0.70, ">="),
     ("norquad:news:test", None, "answer_found", 0.72, ">="),
     ("norquad:news:test", None, "citation_precision", 0.80, ">="),
     ("norquad:news:test", None, "false_refusal", 0.05, "<="),
@@ -42,17 +56,29 @@ NOTES = {
     "norquad:news:test": "NorQuAD's official news **test** split, Norwegian (238). Never used for tuning.",
     "followups": "follow-up questions with dialogue history (34). Not used for tuning.",
     "followups_mixed": "43 dialogues: 23 real follow-ups (16 nb, 7 en) and 20 topic changes (3 of them "
-                       "unanswerable), over NorQuAD news validation and seed questions. Validation.",
+    "unanswerable), over NorQuAD news validation and seed questions. Validation.",
     "followups (standalone)": "the questions of `followups.jsonl` asked alone, as their `standalone_question`.",
     "followups_mixed (standalone)": "the questions of `followups_mixed.jsonl` asked alone, as their "
-                                    "`standalone_question`.",
+    "`standalone_question`.",
     "unanswerable": "all 77 unanswerable questions; half of them (the calibration half) chose "
-                    "`answerable_threshold`.",
+    "`answerable_threshold`.",
     REPORT_HALF: "the items of `unanswerable.jsonl` in the report half (sha256(id)[0] odd; "
-                 "`evals/data/splits/unanswerable_report.jsonl`), never used for calibration; scored in the same run.",
+    "`evals/data/splits/unanswerable_report.jsonl`), never used for calibration; scored in the same run.",
 }
-ANSWERABLE_COLUMNS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_found", "token_f1",
-                      "answer_words", "citation_precision", "citation_recall", "false_refusal")
+ANSWERABLE_COLUMNS = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "mrr@10",
+    "ndcg@10",
+    "answer_found",
+    "token_f1",
+    "answer_words",
+    "citation_precision",
+    "citation_recall",
+    "false_refusal",
+)
 UNANSWERABLE_COLUMNS = ("refusal_unanswerable", "cited_when_unanswerable")
 
 
@@ -62,7 +88,9 @@ def table(rows: list[tuple[str, dict]], columns: Sequence[str]) -> list[str]:
     for label, agg in rows:
         latency = agg["latency_ms"].get("total", {})
         cells = " | ".join(fmt(c, agg["metrics"].get(c)) for c in columns)
-        lines.append(f"| {label} | {agg['n']} | {cells} | {latency.get('p50', '–')} | {latency.get('p95', '–')} |")
+        lines.append(
+            f"| {label} | {agg['n']} | {cells} | {latency.get('p50', '–')} | {latency.get('p95', '–')} |"
+        )
     return lines
 
 
@@ -72,13 +100,20 @@ def add_report_half(summary: dict, records: Sequence[dict]) -> None:
     from evals.metrics import aggregate
 
     for variant, data in summary["variants"].items():
-        rows = [r for r in records if r["variant"] == variant and r["dataset"] == "unanswerable"
-                and not r["error"] and not in_calibration_half(r["id"])]
+        rows = [
+            r
+            for r in records
+            if r["variant"] == variant
+            and r["dataset"] == "unanswerable"
+            and not r["error"]
+            and not in_calibration_half(r["id"])
+        ]
         if rows:
             data["by_dataset"][REPORT_HALF] = aggregate(rows)
             for language in sorted({r["language"] for r in rows}):
                 data["by_dataset_language"][f"{REPORT_HALF} / {language}"] = aggregate(
-                    [r for r in rows if r["language"] == language])
+                    [r for r in rows if r["language"] == language]
+                )
     if REPORT_HALF not in summary["meta"]["dataset_specs"]:
         summary["meta"]["dataset_specs"].append(REPORT_HALF)
 
@@ -86,9 +121,14 @@ def add_report_half(summary: dict, records: Sequence[dict]) -> None:
 def headline(meta: dict, variants: dict) -> list[str]:
     """One line per set: the system's key numbers, with the baselines' hit@5 / refusal rate beside them."""
     names = ("hit@5", "mrr@10", "answer_found", "citation_precision", "false_refusal", "refusal_unanswerable")
-    lines = ["## Overview", "", "| set | n | " + " | ".join(f"{n} ({SYSTEM})" for n in names)
-             + " | hit@5 hybrid / bm25 / dense | refusal_unanswerable hybrid / bm25 / dense |",
-             "|" + " --- |" * (len(names) + 4)]
+    lines = [
+        "## Overview",
+        "",
+        "| set | n | "
+        + " | ".join(f"{n} ({SYSTEM})" for n in names)
+        + " | hit@5 hybrid / bm25 / dense | refusal_unanswerable hybrid / bm25 / dense |",
+        "|" + " --- |" * (len(names) + 4),
+    ]
     baselines = ("hybrid", "bm25", "dense")
     for spec in meta["dataset_specs"]:
         name = dataset_name(spec)
@@ -96,19 +136,30 @@ def headline(meta: dict, variants: dict) -> list[str]:
         system = rows.get(SYSTEM)
         if not system:
             continue
-        base = " / ".join(fmt("hit@5", (rows.get(v) or {}).get("metrics", {}).get("hit@5")) for v in baselines)
-        refusals = " / ".join(fmt("refusal_unanswerable", (rows.get(v) or {}).get("metrics", {})
-                                  .get("refusal_unanswerable")) for v in baselines)
-        lines.append(f"| `{name}` | {system['n']} | " + " | ".join(fmt(n, system["metrics"].get(n)) for n in names)
-                     + f" | {base} | {refusals} |")
+        base = " / ".join(
+            fmt("hit@5", (rows.get(v) or {}).get("metrics", {}).get("hit@5")) for v in baselines
+        )
+        refusals = " / ".join(
+            fmt("refusal_unanswerable", (rows.get(v) or {}).get("metrics", {}).get("refusal_unanswerable"))
+            for v in baselines
+        )
+        lines.append(
+            f"| `{name}` | {system['n']} | "
+            + " | ".join(fmt(n, system["metrics"].get(n)) for n in names)
+            + f" | {base} | {refusals} |"
+        )
     return [*lines, ""]
 
 
 def followup_gap(by_dataset: dict) -> list[str]:
     """Each follow-up set beside the same questions asked alone (target: within 5 points)."""
     names = ("hit@5", "answer_found", "citation_precision", "false_refusal")
-    lines = ["## Follow-ups vs the same questions asked alone (the shipped system)", "",
-             "| set | n | " + " | ".join(f"{n} dialogue / alone" for n in names) + " |", "|" + " --- |" * (len(names) + 2)]
+    lines = [
+        "## Follow-ups vs the same questions asked alone (the shipped system)",
+        "",
+        "| set | n | " + " | ".join(f"{n} dialogue / alone" for n in names) + " |",
+        "|" + " --- |" * (len(names) + 2),
+    ]
     for spec in FOLLOWUP_SETS:
         name = dataset_name(spec)
         dialogue, alone = by_dataset.get(name), by_dataset.get(dataset_name(f"standalone:{spec}"))
@@ -122,59 +173,109 @@ def followup_gap(by_dataset: dict) -> list[str]:
 def targets(variants: dict) -> list[str]:
     """The issue's targets against this run's shipped system; rates in `fmt`'s units."""
     system = variants.get(SYSTEM, {}).get("by_dataset", {})
-    lines = ["## Targets (issue #13)", "", "| set | measure | target | measured | met |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Targets (issue #13)",
+        "",
+        "| set | measure | target | measured | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, _, metric, bound, op in TARGETS:
         value = system.get(name, {}).get("metrics", {}).get(metric)
-        met = "–" if value is None else ("yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
+        met = (
+            "–"
+            if value is None
+            else ("yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
+        )
         lines.append(f"| `{name}` | {metric} | {op} {fmt(metric, bound)} | {fmt(metric, value)} | {met} |")
-    lines += ["", ("Query latency at 100k chunks is measured by `make bench` (`bench/RESULTS.md`), not here: "
-                   "the latencies below are from a shared 2-core machine."), ""]
+    lines += [
+        "",
+        (
+            "Query latency at 100k chunks is measured by `make bench` (`bench/RESULTS.md`), not here: "
+            "the latencies below are from a shared 2-core machine."
+        ),
+        "",
+    ]
     try:
-        trained = json.loads((Path(__file__).resolve().parent.parent / "assistant" / "models" / "metrics.json")
-                             .read_text(encoding="utf-8"))
+        trained = json.loads(
+            (Path(__file__).resolve().parent.parent / "assistant" / "models" / "metrics.json").read_text(
+                encoding="utf-8"
+            )
+        )
         recall = {k: v["reranker"]["pool_recall"] for k, v in trained["retrieval"].items()}
     except (OSError, KeyError, json.JSONDecodeError):
         return lines
-    lines += [("What limits the unmet ones: the reranker can only reorder its pool (dense top-30 ∪ BM25 top-30), "
-               "which holds a gold chunk for " + ", ".join(f"{100 * v:.1f} % of {k}" for k, v in recall.items())
-               + " (`assistant/models/metrics.json`); English questions reach Norwegian text through the "
-               "multilingual embedding and a word-by-word dictionary of about 8,000 English words, and the "
-               "reranker and picker were trained on Norwegian questions only (NorQuAD has no English training "
-               "questions); answer found and citation precision trade against each other through the number of "
-               "quoted sentences (`assistant/models/picker.md`)."), ""]
+    lines += [
+        (
+            "What limits the unmet ones: the reranker can only reorder its pool (dense top-30 ∪ BM25 top-30), "
+            "which holds a gold chunk for "
+            + ", ".join(f"{100 * v:.1f} % of {k}" for k, v in recall.items())
+            + " (`assistant/models/metrics.json`); English questions reach Norwegian text through the "
+            "multilingual embedding and a word-by-word dictionary of about 8,000 English words, and the "
+            "reranker and picker were trained on Norwegian questions only (NorQuAD has no English training "
+            "questions); answer found and citation precision trade against each other through the number of "
+            "quoted sentences (`assistant/models/picker.md`)."
+        ),
+        "",
+    ]
     return lines
 
 
 def render(summary: dict, run_dir: Path, make_command: str) -> str:
     meta, variants = summary["meta"], summary["variants"]
     calibration = _calibration()
-    out = ["# Kilde eval results", "",
-           ("Generated by `make eval` (`python -m evals.results`) from one run; do not edit by hand. "
-           "Percentages for rates, 0–1 for MRR/nDCG/F1, words for answer length, milliseconds for latency."), "",
-           f"- run: `{run_dir}` started {meta['started']} UTC, {meta['seconds']} s; commit `{meta['git_commit']}`",
-           (f"- machine load average (1 min) at start / end: {meta.get('load_average')}; the machine has 2 cores "
-            "shared with other work, so the latencies are upper bounds, not a benchmark"),
-           (f"- corpus: {CORPUS}; index: {meta['index']['articles']} articles, {meta['index']['chunks']} chunks "
-           f"(`{', '.join(meta['index']['signatures'])}`)"),
-           (f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
-           f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
-           f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`)"), "",
-           "## Commands", "", "```sh", make_command, "# which runs:", meta["command"],
-           "# answerable_threshold was chosen on validation data only by:",
-           (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"), "```", "",
-           ("Metric definitions: `docs/evals.md`. Rows: `hybrid+rerank` is the system as shipped (fused pool "
-           "reordered by the learned reranker, answer sentences chosen by the learned picker: "
-           "`assistant/models/*.md`); `hybrid` is the same without the reranker (the picker still chooses the "
-           "sentences); `bm25-only` and `dense-only` are the baselines, all measured in the same run on the same "
-           "index. bm25-only has no dense score, so it answers whenever a lexical match exists "
-           "(`Assistant.is_answerable`)."), ""]
+    out = [
+        "# Kilde eval results",
+        "",
+        (
+            "Generated by `make eval` (`python -m evals.results`) from one run; do not edit by hand. "
+            "Percentages for rates, 0–1 for MRR/nDCG/F1, words for answer length, milliseconds for latency."
+        ),
+        "",
+        f"- run: `{run_dir}` started {meta['started']} UTC, {meta['seconds']} s; commit `{meta['git_commit']}`",
+        (
+            f"- machine load average (1 min) at start / end: {meta.get('load_average')}; the machine has 2 cores "
+            "shared with other work, so the latencies are upper bounds, not a benchmark"
+        ),
+        (
+            f"- corpus: {CORPUS}; index: {meta['index']['articles']} articles, {meta['index']['chunks']} chunks "
+            f"(`{', '.join(meta['index']['signatures'])}`)"
+        ),
+        (
+            f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
+            f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
+            f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`)"
+        ),
+        "",
+        "## Commands",
+        "",
+        "```sh",
+        make_command,
+        "# which runs:",
+        meta["command"],
+        "# answerable_threshold was chosen on validation data only by:",
+        (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
+        "```",
+        "",
+        (
+            "Metric definitions: `docs/evals.md`. Rows: `hybrid+rerank` is the system as shipped (fused pool "
+            "reordered by the learned reranker, answer sentences chosen by the learned picker: "
+            "`assistant/models/*.md`); `hybrid` is the same without the reranker (the picker still chooses the "
+            "sentences); `bm25-only` and `dense-only` are the baselines, all measured in the same run on the same "
+            "index. bm25-only has no dense score, so it answers whenever a lexical match exists "
+            "(`Assistant.is_answerable`)."
+        ),
+        "",
+    ]
     out += headline(meta, variants)
     out += targets(variants)
     out += followup_gap(variants.get(SYSTEM, {}).get("by_dataset", {}))
     for spec in meta["dataset_specs"]:
         name = dataset_name(spec)
-        per_variant = [(LABELS.get(v, v), data["by_dataset"][name]) for v, data in variants.items()
-                       if name in data["by_dataset"]]
+        per_variant = [
+            (LABELS.get(v, v), data["by_dataset"][name])
+            for v, data in variants.items()
+            if name in data["by_dataset"]
+        ]
         if not per_variant:
             continue
         answerable = per_variant[0][1]["answerable"] > 0
@@ -183,12 +284,21 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         if answerable and per_variant[0][1]["unanswerable"]:
             columns = (*columns, *UNANSWERABLE_COLUMNS)
         out += table(per_variant, columns)
-        langs = [(f"{LABELS.get(v, v)} · {k.split(' / ')[1]}", agg) for v, data in variants.items()
-                 for k, agg in data["by_dataset_language"].items() if k.split(" / ")[0] == name]
+        langs = [
+            (f"{LABELS.get(v, v)} · {k.split(' / ')[1]}", agg)
+            for v, data in variants.items()
+            for k, agg in data["by_dataset_language"].items()
+            if k.split(" / ")[0] == name
+        ]
         if len({k.split(" · ")[1] for k, _ in langs}) > 1:
             out += ["", "By question language:", "", *table(langs, columns)]
         out.append("")
-    out += ["## Latency per stage (all sets, ms)", "", "| retriever | stage | p50 | p95 |", "| --- | --- | --- | --- |"]
+    out += [
+        "## Latency per stage (all sets, ms)",
+        "",
+        "| retriever | stage | p50 | p95 |",
+        "| --- | --- | --- | --- |",
+    ]
     for v, data in variants.items():
         for stage, p in data["overall"]["latency_ms"].items():
             out.append(f"| {LABELS.get(v, v)} | {stage} | {p['p50']} | {p['p95']} |")
@@ -196,16 +306,29 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
     if calibration:
         v = calibration.get("validation", {})
         ub = calibration.get("unconstrained_best", {})
-        out += [f"`answerable_threshold` = {calibration['answerable_threshold']} ({calibration.get('criterion')}). "
-                f"On the validation data: TPR {v.get('tpr')}, TNR {v.get('tnr')}, balanced accuracy "
-                f"{v.get('balanced_accuracy')}; ROC AUC of `best_dense` {calibration.get('auc')} "
-                f"(per language: " + ", ".join(f"{k} {d.get('auc')}" for k, d in
-                                               calibration.get("validation_by_language", {}).items()) + "). "
-                f"The unconstrained optimum would be {ub.get('threshold')} (balanced accuracy "
-                f"{ub.get('balanced_accuracy')}), which refuses most English questions. Calibrated "
-                f"{calibration.get('date')}.", ""]
-    out += ["## Files", "", (f"Per-question records, the summary and the HTML report of this run are in `{run_dir}` "
-            "(`items.jsonl`, `summary.json`, `report.html`; not committed: `evals/runs/` is ignored)."), ""]
+        out += [
+            f"`answerable_threshold` = {calibration['answerable_threshold']} ({calibration.get('criterion')}). "
+            f"On the validation data: TPR {v.get('tpr')}, TNR {v.get('tnr')}, balanced accuracy "
+            f"{v.get('balanced_accuracy')}; ROC AUC of `best_dense` {calibration.get('auc')} "
+            f"(per language: "
+            + ", ".join(
+                f"{k} {d.get('auc')}" for k, d in calibration.get("validation_by_language", {}).items()
+            )
+            + "). "
+            f"The unconstrained optimum would be {ub.get('threshold')} (balanced accuracy "
+            f"{ub.get('balanced_accuracy')}), which refuses most English questions. Calibrated "
+            f"{calibration.get('date')}.",
+            "",
+        ]
+    out += [
+        "## Files",
+        "",
+        (
+            f"Per-question records, the summary and the HTML report of this run are in `{run_dir}` "
+            "(`items.jsonl`, `summary.json`, `report.html`; not committed: `evals/runs/` is ignored)."
+        ),
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -216,20 +339,31 @@ def _calibration() -> dict:
         data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
-    return {"answerable_threshold": data.get("answerable_threshold"), **data.get("answerable_threshold_provenance", {})}
+    return {
+        "answerable_threshold": data.get("answerable_threshold"),
+        **data.get("answerable_threshold_provenance", {}),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.results", description=__doc__,
-                                     epilog="example:\n  python -m evals.results --data-dir /tmp/kilde-full-index",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.results",
+        description=__doc__,
+        epilog="example:\n  python -m evals.results --data-dir /tmp/kilde-full-index",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", help="a full index of corpus/ (env KILDE_DATA_DIR)")
     parser.add_argument("--out", type=Path, default=Path("evals/runs/results"), help="run folder")
     parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to write")
     parser.add_argument("--limit", type=int, default=None, help="first N items per set (smoke runs only)")
-    parser.add_argument("--render-only", action="store_true", help="rewrite RESULTS.md from an existing --out run")
-    parser.add_argument("--with-norquad-validation", action="store_true",
-                        help="also run norquad:news:validation (238 Norwegian questions; slower)")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite RESULTS.md from an existing --out run"
+    )
+    parser.add_argument(
+        "--with-norquad-validation",
+        action="store_true",
+        help="also run norquad:news:validation (238 Norwegian questions; slower)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     datasets = DATASETS + (("norquad:news:validation",) if args.with_norquad_validation else ())
@@ -238,8 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not (DATA / "splits" / "unanswerable_report.jsonl").is_file():
         write_halves()
-    run_args = ["eval", "run", *[w for d in datasets for w in ("--dataset", d)],
-                *[w for r in RETRIEVERS for w in ("--retriever", r)], "--out", str(args.out)]
+    run_args = [
+        "eval",
+        "run",
+        *[w for d in datasets for w in ("--dataset", d)],
+        *[w for r in RETRIEVERS for w in ("--retriever", r)],
+        "--out",
+        str(args.out),
+    ]
     if args.data_dir:
         run_args += ["--data-dir", args.data_dir]
     if args.limit:

@@ -72,8 +72,15 @@ def index_signature(assistant: Assistant) -> tuple[dict, set[str]]:
     stored = assistant.store.stored_articles()
     signatures = sorted({s.signature for s in stored.values()})
     articles, chunks = assistant.store.counts()
-    return ({"location": assistant.store.location, "articles": articles, "chunks": chunks,
-             "signatures": signatures}, set(stored))
+    return (
+        {
+            "location": assistant.store.location,
+            "articles": articles,
+            "chunks": chunks,
+            "signatures": signatures,
+        },
+        set(stored),
+    )
 
 
 def check_index(assistant: Assistant, items: Sequence[EvalItem], chunk_tokens: int | None) -> dict:
@@ -86,14 +93,16 @@ def check_index(assistant: Assistant, items: Sequence[EvalItem], chunk_tokens: i
         raise IndexCoverageError(
             f"The index at {location} lacks {len(missing)} of the {len(needed)} articles these eval sets need "
             f"(e.g. {', '.join(missing[:3])}). Build it with: kilde ingest corpus/ --data-dir {location} "
-            "(or pass --data-dir pointing at a full index).")
+            "(or pass --data-dir pointing at a full index)."
+        )
     if chunk_tokens is not None:
         sizes = {s.split("|")[0].split(":")[1] for s in info["signatures"] if s.count(":") >= 2}
         if sizes and sizes != {str(chunk_tokens)}:
             raise ConfigError(
                 f"The index at {location} was chunked at {sorted(sizes)} tokens, not {chunk_tokens}. Chunk size is "
                 f"fixed at ingest: KILDE_CHUNK_TOKENS={chunk_tokens} kilde ingest corpus/ --data-dir NEW_DIR, then "
-                "eval with --data-dir NEW_DIR.")
+                "eval with --data-dir NEW_DIR."
+            )
     near = {item.extra.get("near_miss_article_id") for item in items} - {None}
     info["near_miss_missing"] = sorted(a for a in near if a not in ids)
     return info
@@ -101,11 +110,22 @@ def check_index(assistant: Assistant, items: Sequence[EvalItem], chunk_tokens: i
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True,
-                             timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=False,
-                               capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
         return (out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -116,15 +136,25 @@ def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int
     cache = getattr(assistant.retriever, "embedder", None)
     if isinstance(cache, LastQueryCache):
         cache.forget()  # the timed ask always embeds its query
-    record = {"variant": variant, "dataset": item.dataset, "id": item.id, "language": item.language,
-              "question": item.question, "history": [t.__dict__ for t in item.history],
-              "answerable": item.answerable, "answers": list(item.answers), "gold_passages": list(item.gold_passages),
-              "gold_article_ids": list(item.gold_article_ids), "error": None}
+    record = {
+        "variant": variant,
+        "dataset": item.dataset,
+        "id": item.id,
+        "language": item.language,
+        "question": item.question,
+        "history": [t.__dict__ for t in item.history],
+        "answerable": item.answerable,
+        "answers": list(item.answers),
+        "gold_passages": list(item.gold_passages),
+        "gold_article_ids": list(item.gold_article_ids),
+        "error": None,
+    }
     try:
         answer = assistant.ask(request).to_dict()
     except KildeError as exc:
-        record.update(error=str(exc), metrics={}, timings_ms={}, answer=None, refused=None, citations=[],
-                      retrieved=[])
+        record.update(
+            error=str(exc), metrics={}, timings_ms={}, answer=None, refused=None, citations=[], retrieved=[]
+        )
         return record
     standalone = answer.get("standalone_question") or item.question
     ranked = answer["retrieved"]
@@ -132,28 +162,50 @@ def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int
     if top_k < DEPTH:  # the same ranking, deeper, for hit@10 / MRR@10 / nDCG@10 (not timed)
         deeper = assistant.retriever.retrieve(standalone, DEPTH, mode=variant)
         best_dense = deeper.best_dense if deeper.query_vector is not None else None
-        ranked = [{"chunk_id": h.chunk.id, "article_id": h.chunk.article_id, "text": h.chunk.text,
-                   "dense_score": h.dense_score, "lexical_score": h.lexical_score} for h in deeper.hits]
+        ranked = [
+            {
+                "chunk_id": h.chunk.id,
+                "article_id": h.chunk.article_id,
+                "text": h.chunk.text,
+                "dense_score": h.dense_score,
+                "lexical_score": h.lexical_score,
+            }
+            for h in deeper.hits
+        ]
         used = [c["chunk_id"] for c in answer["retrieved"]]
-        if [c["chunk_id"] for c in ranked[:len(used)]] != used:
+        if [c["chunk_id"] for c in ranked[: len(used)]] != used:
             # A follow-up is ranked from two searches: score the passages the answerer was given, in
             # their order, then the deeper ranking's others.
             ranked = [*answer["retrieved"], *(c for c in ranked if c["chunk_id"] not in used)][:DEPTH]
     metrics = score_item(item, answer, ranked)
     shown = {c["chunk_id"] for c in answer["retrieved"]}
     record.update(
-        answer=answer["answer"], refused=not answer["answerable"], best_dense=best_dense,
-        standalone_question=answer.get("standalone_question"), backend=answer["backend"],
-        citations=[{k: c[k] for k in ("n", "article_id", "chunk_id", "quote", "start", "end")}
-                   for c in answer["citations"]],
-        retrieved=[{"rank": i + 1, "chunk_id": c["chunk_id"], "article_id": c["article_id"],
-                    "hit": chunk_hits(c["text"], item) if item.gold_passages else None,
-                    "dense_score": c.get("dense_score"), "lexical_score": c.get("lexical_score"),
-                    "text": c["text"] if c["chunk_id"] in shown else c["text"][:PREVIEW_CHARS]}
-                   for i, c in enumerate(ranked)],
-        ranking_consistent=[c["chunk_id"] for c in ranked[:len(answer["retrieved"])]]
+        answer=answer["answer"],
+        refused=not answer["answerable"],
+        best_dense=best_dense,
+        standalone_question=answer.get("standalone_question"),
+        backend=answer["backend"],
+        citations=[
+            {k: c[k] for k in ("n", "article_id", "chunk_id", "quote", "start", "end")}
+            for c in answer["citations"]
+        ],
+        retrieved=[
+            {
+                "rank": i + 1,
+                "chunk_id": c["chunk_id"],
+                "article_id": c["article_id"],
+                "hit": chunk_hits(c["text"], item) if item.gold_passages else None,
+                "dense_score": c.get("dense_score"),
+                "lexical_score": c.get("lexical_score"),
+                "text": c["text"] if c["chunk_id"] in shown else c["text"][:PREVIEW_CHARS],
+            }
+            for i, c in enumerate(ranked)
+        ],
+        ranking_consistent=[c["chunk_id"] for c in ranked[: len(answer["retrieved"])]]
         == [c["chunk_id"] for c in answer["retrieved"]],
-        metrics=metrics, timings_ms=answer["timings_ms"])
+        metrics=metrics,
+        timings_ms=answer["timings_ms"],
+    )
     return record
 
 
@@ -162,7 +214,8 @@ def summarise(records: Sequence[dict], meta: dict) -> dict:
     for variant, rows in group_by(records, "variant").items():
         ok = [r for r in rows if not r["error"]]
         variants[variant] = {
-            "overall": aggregate(ok), "errors": len(rows) - len(ok),
+            "overall": aggregate(ok),
+            "errors": len(rows) - len(ok),
             "by_dataset": {k: aggregate(v) for k, v in group_by(ok, "dataset").items()},
             "by_language": {k: aggregate(v) for k, v in group_by(ok, "language").items()},
             "by_dataset_language": {k: aggregate(v) for k, v in group_by(ok, "dataset", "language").items()},
@@ -170,8 +223,9 @@ def summarise(records: Sequence[dict], meta: dict) -> dict:
     return {"meta": meta, "variants": variants}
 
 
-def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig, out: Path,
-             progress: bool = True) -> dict:
+def run_eval(
+    assistant: Assistant, items: Sequence[EvalItem], config: RunConfig, out: Path, progress: bool = True
+) -> dict:
     """Evaluate every item under every retriever variant; write the run folder; return the summary."""
     settings: Settings = assistant.settings
     index = check_index(assistant, items, config.extra.get("chunk_tokens"))
@@ -194,15 +248,28 @@ def run_eval(assistant: Assistant, items: Sequence[EvalItem], config: RunConfig,
     if bar:
         bar.close()
     meta = {
-        "run": out.name, "load_average": [load_start, _load()], "started": started.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 1), "command": config.command, "git_commit": git_commit(),
-        "datasets": {dataset_name(s): sum(1 for i in items if i.dataset == dataset_name(s)) for s in config.datasets},
-        "dataset_specs": list(config.datasets), "retrievers": list(config.retrievers), "top_k": config.top_k,
-        "backend": settings.llm_backend, "limit": config.limit,
-        "settings": {"answerable_threshold": settings.answerable_threshold, "candidates": settings.candidates,
-                     "rrf_k": settings.rrf_k, "max_answer_sentences": settings.max_answer_sentences,
-                     "embedder": settings.embedder, "llm_model": settings.llm_model
-                     if settings.llm_backend != "extractive" else None},
+        "run": out.name,
+        "load_average": [load_start, _load()],
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "command": config.command,
+        "git_commit": git_commit(),
+        "datasets": {
+            dataset_name(s): sum(1 for i in items if i.dataset == dataset_name(s)) for s in config.datasets
+        },
+        "dataset_specs": list(config.datasets),
+        "retrievers": list(config.retrievers),
+        "top_k": config.top_k,
+        "backend": settings.llm_backend,
+        "limit": config.limit,
+        "settings": {
+            "answerable_threshold": settings.answerable_threshold,
+            "candidates": settings.candidates,
+            "rrf_k": settings.rrf_k,
+            "max_answer_sentences": settings.max_answer_sentences,
+            "embedder": settings.embedder,
+            "llm_model": settings.llm_model if settings.llm_backend != "extractive" else None,
+        },
         "index": index,
     }
     summary = summarise(records, meta)
@@ -225,8 +292,14 @@ def progress_bar(total: int, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="eval", unit="q", file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5 if sys.stderr.isatty() else 10.0)
+    return tqdm(
+        total=total,
+        desc="eval",
+        unit="q",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+    )
 
 
 def load_run(path: Path) -> tuple[dict, list[dict]]:
@@ -234,9 +307,14 @@ def load_run(path: Path) -> tuple[dict, list[dict]]:
     if not summary_path.is_file():
         from assistant.core.errors import BadInputError
 
-        raise BadInputError(str(path), "not a run folder (no summary.json); make one with `kilde eval run --out DIR`")
+        raise BadInputError(
+            str(path), "not a run folder (no summary.json); make one with `kilde eval run --out DIR`"
+        )
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     items_path = path / "items.jsonl"
-    records = [json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines() if line.strip()] \
-        if items_path.is_file() else []
+    records = (
+        [json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if items_path.is_file()
+        else []
+    )
     return summary, records

@@ -22,7 +22,9 @@ from evals.metrics import contains_answer, strip_citations
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--dataset", action="append", help="eval set(s); default norquad:news:validation")
     args = parser.parse_args()
@@ -31,15 +33,26 @@ def main() -> None:
     answerer = assistant.extractive
     for spec in args.dataset or ["norquad:news:validation"]:
         items = [i for i in load_dataset(spec) if i.answerable and i.answers]
-        retrieved = [(item, assistant.retriever.retrieve(item.question, assistant.settings.top_k))
-                     for item in tqdm(items, desc=f"retrieving {spec}", unit="question")]
-        for mode, vector_of in (("term overlap only", lambda r: None), ("with sentence embeddings",
-                                                                         lambda r: r.query_vector)):
+        retrieved = [
+            (item, assistant.retriever.retrieve(item.question, assistant.settings.top_k))
+            for item in tqdm(items, desc=f"retrieving {spec}", unit="question")
+        ]
+        for mode, vector_of in (
+            ("term overlap only", lambda r: None),
+            ("with sentence embeddings", lambda r: r.query_vector),
+        ):
             t0 = time.perf_counter()
-            found = [contains_answer(strip_citations(answerer.answer(item.question, r.hits, vector_of(r)).answer),
-                                     item.answers) for item, r in retrieved]
-            print(f"{spec}\t{mode}\tanswer_found {sum(found) / len(found):.1%} ({len(found)} questions)\t"
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            found = [
+                contains_answer(
+                    strip_citations(answerer.answer(item.question, r.hits, vector_of(r)).answer), item.answers
+                )
+                for item, r in retrieved
+            ]
+            print(
+                f"{spec}\t{mode}\tanswer_found {sum(found) / len(found):.1%} ({len(found)} questions)\t"
+                f"{time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

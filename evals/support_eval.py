@@ -83,8 +83,15 @@ def metrics(scores: np.ndarray, supported: np.ndarray, threshold: float) -> dict
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"threshold": round(threshold, 3), "precision": round(precision, 3), "recall": round(recall, 3),
-            "f1": round(f1, 3), "flagged": tp + fp, "unsupported": tp + fn, "pairs": len(scores)}
+    return {
+        "threshold": round(threshold, 3),
+        "precision": round(precision, 3),
+        "recall": round(recall, 3),
+        "f1": round(f1, 3),
+        "flagged": tp + fp,
+        "unsupported": tp + fn,
+        "pairs": len(scores),
+    }
 
 
 def best_threshold(scores: np.ndarray, supported: np.ndarray) -> float:
@@ -121,7 +128,9 @@ def write_calibration(threshold: float, weights: np.ndarray, path: Path = CALIBR
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--no-write", action="store_true", help="report only; leave calibration.json alone")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -143,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     threshold = best_threshold(in_sample, supported)
     cv_scores = cross_validate(x, y, [r["passage"] for r in rows])
     report = {
-        "data": str(args.data), "features": ["bias", *FEATURES],
+        "data": str(args.data),
+        "features": ["bias", *FEATURES],
         "weights": [round(float(v), 4) for v in weights],
         "in_sample": metrics(in_sample, supported, threshold),
         "cross_validated": metrics(cv_scores, supported, threshold),
@@ -166,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"weights {dict(zip(report['features'], report['weights'], strict=False))}")
         for name in ("in_sample", "cross_validated"):
             m = report[name]
-            print(f"{name:>16}: threshold {m['threshold']}  precision {m['precision']}  recall {m['recall']}  "
-                  f"F1 {m['f1']}  (flagged {m['flagged']} of {m['pairs']})")
+            print(
+                f"{name:>16}: threshold {m['threshold']}  precision {m['precision']}  recall {m['recall']}  "
+                f"F1 {m['f1']}  (flagged {m['flagged']} of {m['pairs']})"
+            )
         print(f"missed unsupported (cv) by kind: {report['by_kind_missed']}")
         print(f"supported flagged (cv) by kind: {report['false_flags_by_kind']}")
         if "written" in report:

@@ -19,9 +19,18 @@ def content_hash(*parts: str | None) -> str:
     return digest.hexdigest()
 
 
-def make_article(*, title: str | None, body: str, given_id: str | None = None, url: str | None = None,
-                 date: str | None = None, source: str | None = None, language: str | None = None,
-                 author: str | None = None, origin: str | None = None) -> Article:
+def make_article(
+    *,
+    title: str | None,
+    body: str,
+    given_id: str | None = None,
+    url: str | None = None,
+    date: str | None = None,
+    source: str | None = None,
+    language: str | None = None,
+    author: str | None = None,
+    origin: str | None = None,
+) -> Article:
     """Clean the body, fill in what is missing, and give the article its stable id."""
     cleaned = clean_lines(body.splitlines())
     lines = cleaned.lines
@@ -37,5 +46,15 @@ def make_article(*, title: str | None, body: str, given_id: str | None = None, u
         lang = detect_language(f"{title}\n{text}")
     digest = content_hash(title, text, iso_date, source, url, lang, author)
     article_id = safe_id((given_id or "").strip() or (url or "").strip() or f"sha-{digest[:20]}")
-    return Article(id=article_id, title=title, text=text, content_hash=digest, language=lang, date=iso_date,
-                   source=source or None, url=url or None, author=author or None, origin=origin)
+    return Article(
+        id=article_id,
+        title=title,
+        text=text,
+        content_hash=digest,
+        language=lang,
+        date=iso_date,
+        source=source or None,
+        url=url or None,
+        author=author or None,
+        origin=origin,
+    )

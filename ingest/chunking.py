@@ -47,9 +47,17 @@ class Chunker:
             j = self._pack(article.text, units, i)
             start, end = units[i].start, units[j - 1].end
             body = article.text[start:end]
-            chunks.append(Chunk(id=chunk_id(article.id, len(chunks), body, article.content_hash), article_id=article.id,
-                                position=len(chunks), text=body, start=start, end=end,
-                                token_count=self.count(body)))
+            chunks.append(
+                Chunk(
+                    id=chunk_id(article.id, len(chunks), body, article.content_hash),
+                    article_id=article.id,
+                    position=len(chunks),
+                    text=body,
+                    start=start,
+                    end=end,
+                    token_count=self.count(body),
+                )
+            )
             if j >= len(units):
                 break
             i = self._overlap_start(units, i, j)
@@ -59,13 +67,13 @@ class Chunker:
         """End index (exclusive) of the chunk starting at unit i: as many units as fit, preferring to stop
         at a paragraph boundary once the chunk is half full."""
         j = i + 1
-        while j < len(units) and self.count(text[units[i].start:units[j].end]) <= self.size:
+        while j < len(units) and self.count(text[units[i].start : units[j].end]) <= self.size:
             j += 1
         if j < len(units):
             half = self.size // 2
             for k in range(j - 1, i, -1):
                 if units[k].paragraph != units[k - 1].paragraph:
-                    if self.count(text[units[i].start:units[k - 1].end]) >= half:
+                    if self.count(text[units[i].start : units[k - 1].end]) >= half:
                         return k
                     break
         return j

@@ -24,8 +24,10 @@ class CleaningRules:
     @classmethod
     def load(cls, path: Path = RULES_FILE) -> CleaningRules:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
         def compile_all(key):
             return tuple(re.compile(p, re.IGNORECASE) for p in data.get(key, []))
+
         return cls(drop_lines=compile_all("drop_lines"), footer_starts=compile_all("footer_starts"))
 
 

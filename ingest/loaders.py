@@ -101,7 +101,9 @@ def load_file(path: Path) -> LoadResult:
                 if not line.strip():
                     continue
                 try:
-                    result.articles.append(_from_object(_parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}"))
+                    result.articles.append(
+                        _from_object(_parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}")
+                    )
                 except BadInputError as exc:
                     result.rejected.append(exc)
         else:
@@ -127,6 +129,7 @@ def load_paths(paths: Iterable[Path]) -> Iterator[tuple[Path, LoadResult]]:
 
 # -- formats -----------------------------------------------------------------------------------------
 
+
 def _from_plain_text(text: str, path: Path) -> Article:
     """First non-empty line that is not a date is the headline; a date line near the top gives the date."""
     lines = text.splitlines()
@@ -146,7 +149,7 @@ def _from_plain_text(text: str, path: Path) -> Article:
         raise BadInputError(shown(path), "no text in file")
     body = "\n".join(lines[body_from:])
     if date is None:  # a date line may also follow the headline
-        for line in lines[body_from:body_from + 3]:
+        for line in lines[body_from : body_from + 3]:
             if parse_date(line.strip()):
                 date = parse_date(line.strip())
                 body = body.replace(line, "", 1)
@@ -172,9 +175,16 @@ def _from_html(html: str, path: Path) -> Article:
     if title and first.strip() == title:
         body = rest
     url, site_name = _page_identity(html)
-    article = make_article(title=title, body=body, given_id=None if url else shown(path.stem), url=url,
-                           date=fields.get("date"), source=site_name,
-                           author=fields.get("author"), origin=shown(path))
+    article = make_article(
+        title=title,
+        body=body,
+        given_id=None if url else shown(path.stem),
+        url=url,
+        date=fields.get("date"),
+        source=site_name,
+        author=fields.get("author"),
+        origin=shown(path),
+    )
     _require_text(article, shown(path))
     return article
 
@@ -187,8 +197,9 @@ def _page_identity(html: str) -> tuple[str | None, str | None]:
         tree = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):
         return None, None
-    urls = tree.xpath('//link[translate(@rel, "CANONICAL", "canonical")="canonical"]/@href') + \
-        tree.xpath('//meta[@property="og:url"]/@content')
+    urls = tree.xpath('//link[translate(@rel, "CANONICAL", "canonical")="canonical"]/@href') + tree.xpath(
+        '//meta[@property="og:url"]/@content'
+    )
     url = next((u for u in (safe_url(x) for x in urls) if u), None)
     names = [n.strip() for n in tree.xpath('//meta[@property="og:site_name"]/@content') if n.strip()]
     return url, (names[0][:200] if names else None)
@@ -207,7 +218,9 @@ def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
     norquad = _NORQUAD_FILE.search(path.name)
     if isinstance(data, dict) and isinstance(data.get("data"), list) and norquad:
         domain = path.parent.name if path.parent.name in ("news", "wikipedia") else "norquad"
-        result.articles.extend(norquad_articles(data, domain, int(norquad.group(1)), shown(path), result.rejected))
+        result.articles.extend(
+            norquad_articles(data, domain, int(norquad.group(1)), shown(path), result.rejected)
+        )
         return
     items = data.get("articles") if isinstance(data, dict) and "articles" in data else data
     items = items if isinstance(items, list) else [items]
@@ -225,19 +238,32 @@ def _from_object(obj: object, name: str) -> Article:
     if body is None:
         raise BadInputError(name, "no 'text', 'body' or 'content' field")
     title = _valid_unicode(str(obj["title"])) if obj.get("title") else None
-    strings = {k: (_valid_unicode(str(obj[k])) if obj.get(k) is not None and not isinstance(obj[k], (dict, list))
-                   else None)
-               for k in ("id", "url", "date", "published", "source", "language", "author")}
-    article = make_article(title=title, body=_valid_unicode(body), given_id=strings["id"],
-                           url=safe_url(strings["url"]), date=strings["date"] or strings["published"],
-                           source=strings["source"], language=strings["language"], author=strings["author"],
-                           origin=name)
+    strings = {
+        k: (
+            _valid_unicode(str(obj[k]))
+            if obj.get(k) is not None and not isinstance(obj[k], (dict, list))
+            else None
+        )
+        for k in ("id", "url", "date", "published", "source", "language", "author")
+    }
+    article = make_article(
+        title=title,
+        body=_valid_unicode(body),
+        given_id=strings["id"],
+        url=safe_url(strings["url"]),
+        date=strings["date"] or strings["published"],
+        source=strings["source"],
+        language=strings["language"],
+        author=strings["author"],
+        origin=name,
+    )
     _require_text(article, name)
     return article
 
 
-def norquad_articles(data: dict, domain: str, annotator: int, origin: str,
-                     rejected: list[BadInputError] | None = None) -> list[Article]:
+def norquad_articles(
+    data: dict, domain: str, annotator: int, origin: str, rejected: list[BadInputError] | None = None
+) -> list[Article]:
     """NorQuAD annotation file -> one article per passage, keyed (domain, annotator, document_id). A
     passage without NorQuAD's shape (a dict with a string `context`) is skipped and added to `rejected`."""
     articles = []
@@ -254,8 +280,14 @@ def norquad_articles(data: dict, domain: str, annotator: int, origin: str,
                 continue
             headline, _, body = _valid_unicode(context).partition("\n")
             document = _valid_unicode(str(paragraph.get("document_id")))
-            article = make_article(title=headline, body=body, given_id=f"{domain}-a{annotator}-d{document}",
-                                   source=f"NorQuAD {domain}", language="nb", origin=origin)
+            article = make_article(
+                title=headline,
+                body=body,
+                given_id=f"{domain}-a{annotator}-d{document}",
+                source=f"NorQuAD {domain}",
+                language="nb",
+                origin=origin,
+            )
             try:
                 _require_text(article, where)
             except BadInputError as exc:

@@ -51,13 +51,20 @@ class IngestReport:
 
     def to_dict(self) -> dict:
         return {
-            "files": self.files, "articles_seen": self.articles_seen, "added": self.added,
-            "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
-            "chunks_embedded": self.chunks_embedded, "orphans_swept": self.orphans_swept,
+            "files": self.files,
+            "articles_seen": self.articles_seen,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "chunks_embedded": self.chunks_embedded,
+            "orphans_swept": self.orphans_swept,
             "rejected": [{"source": e.source, "reason": e.reason} for e in self.rejected],
             "skipped": [{"source": e.source, "reason": e.reason} for e in self.skipped],
-            "warnings": self.warnings, "prune_note": self.prune_note,
-            "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
+            "warnings": self.warnings,
+            "prune_note": self.prune_note,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
             "articles_per_s": round((self.added + self.updated) / self.seconds, 2) if self.seconds else 0.0,
             "chunks_per_s": round(self.chunks_embedded / self.seconds, 2) if self.seconds else 0.0,
         }
@@ -72,8 +79,16 @@ class Progress:
 
 
 class IngestPipeline:
-    def __init__(self, store: VectorStore, embedder: Embedder, chunker: Chunker, lexical: LexicalSide,
-                 lock_path: Path, batch_chunks: int = 64, max_article_chars: int = 0):
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        lexical: LexicalSide,
+        lock_path: Path,
+        batch_chunks: int = 64,
+        max_article_chars: int = 0,
+    ):
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
@@ -99,18 +114,27 @@ class IngestPipeline:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise StoreBusyError(f"Another ingest is writing to this index (lock {self.lock_path}); "
-                                     "wait for it to finish.") from None
+                raise StoreBusyError(
+                    f"Another ingest is writing to this index (lock {self.lock_path}); wait for it to finish."
+                ) from None
             fh.seek(0), fh.truncate(), fh.write(str(os.getpid())), fh.flush()
             try:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None,
-               on_reject: Callable[[BadInputError], None] | None = None, *, reset: bool = False,
-               follow_symlinks: bool = False, confirm_prune: Callable[[list[str], int], bool] | None = None,
-               on_warning: Callable[[str], None] | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        prune: bool = False,
+        progress: Progress | None = None,
+        on_reject: Callable[[BadInputError], None] | None = None,
+        *,
+        reset: bool = False,
+        follow_symlinks: bool = False,
+        confirm_prune: Callable[[list[str], int], bool] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> IngestReport:
         """`reset` empties the index first, but only once every path was found; `confirm_prune(ids, stored)`
         is asked before removing more than a small share of the index (None: never asked)."""
         progress = progress or Progress()
@@ -126,7 +150,9 @@ class IngestPipeline:
                 self._warn(report, str(entry), on_warning, record=False)
             if reset:
                 if not found.complete:
-                    raise BadInputError("--reset", f"nothing was reset, because {found.incomplete_reasons()[0]}")
+                    raise BadInputError(
+                        "--reset", f"nothing was reset, because {found.incomplete_reasons()[0]}"
+                    )
                 self.store.reset()
             self.store.ensure_embedder(self.embedder.name, self.embedder.dim)
             stored = self.store.stored_articles()
@@ -143,23 +169,42 @@ class IngestPipeline:
                 for article in loaded.articles:
                     origin = article.origin or shown(path)
                     if article.id in seen:
-                        self._reject(report, BadInputError(
-                            origin, f"duplicate article id {article.id!r} (first seen in {seen[article.id]}); kept the first"),
-                            on_reject)
+                        self._reject(
+                            report,
+                            BadInputError(
+                                origin,
+                                f"duplicate article id {article.id!r} (first seen in {seen[article.id]}); kept the first",
+                            ),
+                            on_reject,
+                        )
                         continue
                     if self.max_article_chars and len(article.text) > self.max_article_chars:
                         clean = False
-                        self._reject(report, BadInputError(
-                            origin, f"the article has {len(article.text):,} characters; the limit is "
-                            f"{self.max_article_chars:,} (KILDE_MAX_ARTICLE_CHARS)"), on_reject)
+                        self._reject(
+                            report,
+                            BadInputError(
+                                origin,
+                                f"the article has {len(article.text):,} characters; the limit is "
+                                f"{self.max_article_chars:,} (KILDE_MAX_ARTICLE_CHARS)",
+                            ),
+                            on_reject,
+                        )
                         continue
                     seen[article.id] = origin
                     report.articles_seen += 1
                     known = stored.get(article.id)
                     if known and known.origin and source_file(known.origin) != source_file(origin):
-                        self._warn(report, f"{origin}: article id {article.id!r} was stored from "
-                                   f"{source_file(known.origin)}; this file now replaces it", on_warning)
-                    if known and known.meta.content_hash == article.content_hash and known.signature == self.signature:
+                        self._warn(
+                            report,
+                            f"{origin}: article id {article.id!r} was stored from "
+                            f"{source_file(known.origin)}; this file now replaces it",
+                            on_warning,
+                        )
+                    if (
+                        known
+                        and known.meta.content_hash == article.content_hash
+                        and known.signature == self.signature
+                    ):
                         report.unchanged += 1
                     else:
                         pending.append(article)
@@ -172,16 +217,23 @@ class IngestPipeline:
             if prune:
                 plan = plan_prune(stored, set(seen), found, read_clean)
                 report.prune_note = plan.blocked
-                if plan.remove and plan.needs_confirmation(len(stored)) and confirm_prune is not None \
-                        and not confirm_prune(plan.remove, len(stored)):
-                    report.prune_note = (f"nothing pruned: removing {len(plan.remove)} of {len(stored)} articles "
-                                         "was not confirmed")
+                if (
+                    plan.remove
+                    and plan.needs_confirmation(len(stored))
+                    and confirm_prune is not None
+                    and not confirm_prune(plan.remove, len(stored))
+                ):
+                    report.prune_note = (
+                        f"nothing pruned: removing {len(plan.remove)} of {len(stored)} articles "
+                        "was not confirmed"
+                    )
                 else:
                     gone = plan.remove
                 if plan.kept and not plan.blocked:
                     report.prune_note = (report.prune_note or "") + (
                         f"{'; ' if report.prune_note else ''}{plan.kept} articles not seen were kept: their "
-                        "source file was not read cleanly or lies outside the given paths")
+                        "source file was not read cleanly or lies outside the given paths"
+                    )
             interrupted_before = self.dirty_marker.exists()
             if pending or gone:
                 self.dirty_marker.touch()
@@ -227,13 +279,13 @@ class IngestPipeline:
         t0 = time.perf_counter()
         parts = []
         for i in range(0, len(texts), self.batch_chunks):  # progress per slice, even inside one long article
-            parts.append(self.embedder.embed_passages(texts[i:i + self.batch_chunks]))
+            parts.append(self.embedder.embed_passages(texts[i : i + self.batch_chunks]))
             progress.advance(0, len(parts[-1]))
         vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         report.embed_seconds += time.perf_counter() - t0
         offset = 0
         for article, chunks in batch:
-            own = vectors[offset:offset + len(chunks)]
+            own = vectors[offset : offset + len(chunks)]
             offset += len(chunks)
             self.store.upsert_chunks(article, chunks, own)
             self.store.upsert_article(article, self.signature, len(chunks))  # the commit point
@@ -248,7 +300,9 @@ class IngestPipeline:
 
     def _sweep_orphans(self) -> int:
         committed = {aid: s.meta.content_hash for aid, s in self.store.stored_articles().items()}
-        orphans = [cid for cid, (aid, digest) in self.store.chunk_owners().items() if committed.get(aid) != digest]
+        orphans = [
+            cid for cid, (aid, digest) in self.store.chunk_owners().items() if committed.get(aid) != digest
+        ]
         self.store.delete_chunks(orphans)
         return len(orphans)
 

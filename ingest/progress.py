@@ -32,7 +32,9 @@ class TqdmProgress:
         self.bar.update(chunks if self.bar.unit == "chunk" else 1)
         if self.bar.unit == "chunk":
             elapsed = max(time.perf_counter() - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"{self.articles / elapsed:.1f} articles/s, {self.chunks / elapsed:.1f} chunks/s")
+            self.bar.set_postfix_str(
+                f"{self.articles / elapsed:.1f} articles/s, {self.chunks / elapsed:.1f} chunks/s"
+            )
 
     def finish(self) -> None:
         if self.bar:

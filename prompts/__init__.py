@@ -49,8 +49,10 @@ class Prompt:
         unused = set(values) - self.variables
         if unused:
             raise PromptError(f"prompt {self.name}.{self.language} has no variables {sorted(unused)}")
-        return tuple(Message(m.role, _VARIABLE.sub(lambda match: str(values[match.group(1)]), m.content))
-                     for m in self.messages)
+        return tuple(
+            Message(m.role, _VARIABLE.sub(lambda match: str(values[match.group(1)]), m.content))
+            for m in self.messages
+        )
 
 
 def prompt_language(language: str) -> str:
@@ -64,7 +66,7 @@ def parse(name: str, language: str, text: str) -> Prompt:
         raise PromptError(f"prompt {name}.{language} must start with a '=== system ===' style header")
     messages = []
     for header, following in zip(headers, [*headers[1:], None], strict=False):
-        body = text[header.end(): following.start() if following else len(text)].strip("\n")
+        body = text[header.end() : following.start() if following else len(text)].strip("\n")
         messages.append(Message(header.group(1), body.rstrip() + ("\n" if body.endswith("\n") else "")))
     return Prompt(name, language, tuple(Message(m.role, m.content.rstrip("\n")) for m in messages))
 

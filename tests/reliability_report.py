@@ -18,5 +18,6 @@ def record(name: str, figures: dict) -> None:
     folder = os.environ.get("KILDE_RELIABILITY_REPORT")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n",
-                                                   encoding="utf-8")
+        (Path(folder) / f"{name}.json").write_text(
+            json.dumps(figures, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )

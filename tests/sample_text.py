@@ -27,8 +27,11 @@ def sentence_pool(norwegian: int = 48) -> tuple[str, ...]:
     for entry in data["data"]:
         for paragraph in entry["paragraphs"]:
             body = paragraph["context"].partition("\n")[2]
-            found += [body[s:e] for s, e in sentence_spans(body)
-                      if 40 <= e - s <= 200 and clean_lines([body[s:e]]).lines == [body[s:e]]]
+            found += [
+                body[s:e]
+                for s, e in sentence_spans(body)
+                if 40 <= e - s <= 200 and clean_lines([body[s:e]]).lines == [body[s:e]]
+            ]
             if len(found) >= norwegian:
                 return tuple(found[:norwegian]) + ENGLISH
     return tuple(found) + ENGLISH

@@ -7,7 +7,10 @@ from evals.calibrate import choose_missing_rule
 
 def test_missing_terms_finds_names_and_numbers_the_passages_lack():
     passages = ["Moss lufthavn Rygge har vært stengt siden 2016. Nye eiere vil gjenåpne flyplassen."]
-    assert missing_terms("Hvor mange passasjerer hadde Gardermoen i 2019?", passages) == ["gardermoen", "2019"]
+    assert missing_terms("Hvor mange passasjerer hadde Gardermoen i 2019?", passages) == [
+        "gardermoen",
+        "2019",
+    ]
     assert missing_terms("When did Moss Airport Rygge close?", passages) == []
     assert missing_terms("Når stengte Rygge i 2016?", passages) == []
 
@@ -21,8 +24,12 @@ def test_the_rule_is_chosen_within_the_false_refusal_bound():
 
 
 def test_a_near_miss_question_is_refused_with_the_rule_on(assistant):
-    strict = type(assistant)(assistant.settings.replace(refuse_missing_terms={"en": 1, "nb": 1}), assistant.retriever,
-                             assistant.extractive, None)
+    strict = type(assistant)(
+        assistant.settings.replace(refuse_missing_terms={"en": 1, "nb": 1}),
+        assistant.retriever,
+        assistant.extractive,
+        None,
+    )
     answer = strict.ask(AskRequest("How many troops did Gardermoen send to Pyongyang in 2019?"))
     assert not answer.answerable and answer.citations == () and "couldn't find" in answer.answer
     assert strict.ask(AskRequest("What does Article 4 commit each side to?")).answerable

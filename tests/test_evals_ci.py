@@ -10,12 +10,26 @@ from evals.ci import THRESHOLDS, check_thresholds, run_ci
 
 
 def test_threshold_check_reports_floors_ceilings_and_missing_rows():
-    summary = {"variants": {"hybrid": {"errors": 0, "overall": {"metrics": {}},
-                                       "by_dataset": {"seed": {"metrics": {"hit@5": 0.9, "false_refusal": 0.2}}}}}}
+    summary = {
+        "variants": {
+            "hybrid": {
+                "errors": 0,
+                "overall": {"metrics": {}},
+                "by_dataset": {"seed": {"metrics": {"hit@5": 0.9, "false_refusal": 0.2}}},
+            }
+        }
+    }
     ok = {"variants": {"hybrid": {"seed": {"min": {"hit@5": 0.85}, "max": {"false_refusal": 0.25}}}}}
     assert check_thresholds(summary, ok) == []
-    bad = {"variants": {"hybrid": {"seed": {"min": {"hit@5": 0.95}, "max": {"false_refusal": 0.1}},
-                                   "other": {"min": {"hit@5": 0.1}}}, "dense": {}}}
+    bad = {
+        "variants": {
+            "hybrid": {
+                "seed": {"min": {"hit@5": 0.95}, "max": {"false_refusal": 0.1}},
+                "other": {"min": {"hit@5": 0.1}},
+            },
+            "dense": {},
+        }
+    }
     problems = check_thresholds(summary, bad)
     assert len(problems) == 4 and any("hit@5 = 0.9 < floor 0.95" in p for p in problems)
 

@@ -10,8 +10,13 @@ from evals.ci import CI_SET, ci_articles, write_ci_corpus
 from evals.datasets import DATA, gold_sentence, load_dataset, load_jsonl, load_norquad
 from evals.metrics import contains_answer, normalise, passage_hit
 
-SHIPPED = ("seed.jsonl", "norquad_news_val_en.jsonl", "followups.jsonl", "unanswerable.jsonl",
-           "ci_norquad_val.jsonl")
+SHIPPED = (
+    "seed.jsonl",
+    "norquad_news_val_en.jsonl",
+    "followups.jsonl",
+    "unanswerable.jsonl",
+    "ci_norquad_val.jsonl",
+)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -37,8 +42,11 @@ def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec):
     assert len(items) == 238 and len({i.id for i in items}) == 238
     corpus = {}
     for annotator in (1, 2):
-        data = json.loads((DATA.parent.parent / "corpus" / "norquad" / "news" / f"answers_{annotator}.json")
-                          .read_text(encoding="utf-8"))
+        data = json.loads(
+            (DATA.parent.parent / "corpus" / "norquad" / "news" / f"answers_{annotator}.json").read_text(
+                encoding="utf-8"
+            )
+        )
         for entry in data["data"]:
             for p in entry["paragraphs"]:
                 corpus[f"news-a{annotator}-d{p['document_id']}"] = p["context"]
@@ -47,7 +55,9 @@ def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec):
         assert item.language == "nb" and item.dataset == spec
         for passage in item.gold_passages:
             assert passage in corpus[article]  # verbatim from the passage the index holds
-            assert any(contains_answer(passage, [a]) or normalise(a) in normalise(passage) for a in item.answers)
+            assert any(
+                contains_answer(passage, [a]) or normalise(a) in normalise(passage) for a in item.answers
+            )
 
 
 def test_norquad_val_and_test_do_not_share_questions():
@@ -67,7 +77,9 @@ def test_gold_sentence_is_the_answer_sentence_or_a_window():
 
 def test_bad_inputs_name_the_problem(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "question": "q", "answers": ["x"]}\n{"id": "a", "question": "q", "answers": ["x"]}\n')
+    bad.write_text(
+        '{"id": "a", "question": "q", "answers": ["x"]}\n{"id": "a", "question": "q", "answers": ["x"]}\n'
+    )
     with pytest.raises(BadInputError, match="duplicate id"):
         load_jsonl(bad)
     bad.write_text('{"id": "a", "question": "q"}\n')
@@ -94,7 +106,9 @@ def test_ci_subset_is_forty_validation_questions_whose_gold_is_in_its_corpus(tmp
         for entry in json.loads((tmp_path / "news" / f"answers_{annotator}.json").read_text())["data"]:
             for p in entry["paragraphs"]:
                 contexts[f"news-a{annotator}-d{p['document_id']}"] = p["context"]
-    assert set(contexts) | {"geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt"} == ci_articles()
+    assert (
+        set(contexts) | {"geopolitika-2024-11-27-nord-korea-og-russland-inngar-forsvarspakt"} == ci_articles()
+    )
     for item in items:
         assert any(passage_hit(contexts[item.gold_article_ids[0]], p) for p in item.gold_passages)
 

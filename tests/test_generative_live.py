@@ -17,10 +17,17 @@ from assistant.core.config import resolve_settings
 from assistant.core.types import Turn
 from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
-BACKEND = ("openai-compatible" if os.environ.get("KILDE_LLM_BASE_URL")
-           else "openai" if os.environ.get("OPENAI_API_KEY") else None)
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(BACKEND is None, reason="set OPENAI_API_KEY or KILDE_LLM_BASE_URL for live tests")]
+BACKEND = (
+    "openai-compatible"
+    if os.environ.get("KILDE_LLM_BASE_URL")
+    else "openai"
+    if os.environ.get("OPENAI_API_KEY")
+    else None
+)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(BACKEND is None, reason="set OPENAI_API_KEY or KILDE_LLM_BASE_URL for live tests"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +40,11 @@ def no_network():
 def live(built_index, embedder):
     from assistant.build import build_assistant
 
-    settings = resolve_settings({"data_dir": built_index.data_dir, "cache_dir": built_index.cache_dir,
-                                 "llm_backend": BACKEND}, environ=os.environ, config_file=Path("/nonexistent"))
+    settings = resolve_settings(
+        {"data_dir": built_index.data_dir, "cache_dir": built_index.cache_dir, "llm_backend": BACKEND},
+        environ=os.environ,
+        config_file=Path("/nonexistent"),
+    )
     return build_assistant(settings, embedder=embedder)
 
 

@@ -37,7 +37,8 @@ STEPS = env_count("KILDE_STATE_MACHINE_STEPS", 8)
 
 POOL = sentence_pool()  # short sentences: an article of one to four makes one or two chunks
 BODIES = st.lists(st.sampled_from(POOL), min_size=1, max_size=4, unique=True).flatmap(
-    lambda sentences: st.sampled_from([" ".join(sentences), "\n\n".join(sentences)]))
+    lambda sentences: st.sampled_from([" ".join(sentences), "\n\n".join(sentences)])
+)
 
 
 def machine_for(embedder, settings_for, stats: Counter):
@@ -138,7 +139,9 @@ def machine_for(embedder, settings_for, stats: Counter):
         def prune(self, data):
             # One file stays: --prune on a folder left empty prunes nothing (tests/test_ingest_safety.py).
             most = min(2, len(self.model) - 1)
-            gone = data.draw(st.sets(st.sampled_from(sorted(self.model)), max_size=most)) if most > 0 else set()
+            gone = (
+                data.draw(st.sets(st.sampled_from(sorted(self.model)), max_size=most)) if most > 0 else set()
+            )
             for article_id in gone:
                 self._forget(article_id)
             report = self._ingest([self.folder], prune=True)
@@ -166,8 +169,9 @@ def machine_for(embedder, settings_for, stats: Counter):
             expected = self._expected()
             stored = store.stored_articles()
             assert set(stored) == set(expected)
-            assert {aid: s.meta.content_hash for aid, s in stored.items()} == \
-                {aid: a.content_hash for aid, a in expected.items()}
+            assert {aid: s.meta.content_hash for aid, s in stored.items()} == {
+                aid: a.content_hash for aid, a in expected.items()
+            }
             want_chunks = {c.id for a in expected.values() for c in self.pipeline.chunker.split(a)}
 
             rows = list(store.iter_chunks())
@@ -181,7 +185,7 @@ def machine_for(embedder, settings_for, stats: Counter):
             for chunk, meta in rows:
                 assert chunk.article_id in stored, f"chunk {chunk.id} outlived its article"
                 assert meta.content_hash == stored[chunk.article_id].meta.content_hash
-                assert texts[chunk.article_id][chunk.start:chunk.end] == chunk.text
+                assert texts[chunk.article_id][chunk.start : chunk.end] == chunk.text
 
             lexical = LexicalIndex.load(lexical_root(self.settings))
             assert lexical is not None and lexical.generation == store.generation()
@@ -208,13 +212,26 @@ def test_ingestion_state_machine(backend, request, tmp_path, tiktoken_cache, emb
     stats: Counter = Counter()
     started = time.perf_counter()
     try:
-        run_state_machine_as_test(machine_for(embedder, settings_for, stats), settings=settings(
-            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]))
+        run_state_machine_as_test(
+            machine_for(embedder, settings_for, stats),
+            settings=settings(
+                max_examples=EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            ),
+        )
     finally:
-        record(f"state-machine-{backend}", {
-            "backend": backend, "max_examples": EXAMPLES, "max_steps": STEPS,
-            "examples_run": stats["examples"], "ingest_and_remove_steps": stats["steps"],
-            "asks": stats["asks"],
-            "seconds": round(time.perf_counter() - started, 1)})
+        record(
+            f"state-machine-{backend}",
+            {
+                "backend": backend,
+                "max_examples": EXAMPLES,
+                "max_steps": STEPS,
+                "examples_run": stats["examples"],
+                "ingest_and_remove_steps": stats["steps"],
+                "asks": stats["asks"],
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
     assert stats["examples"] >= 1 and stats["steps"] >= stats["examples"]

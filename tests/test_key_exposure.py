@@ -33,16 +33,29 @@ CHAT = ["What does Article 4 commit each side to?", "", "", [], [], "en", None]
 def llm():
     """Refuses every request the way OpenAI does, but echoing the whole key."""
     with ScriptedLLMServer() as server:
-        server.default = Reply.refused(401, f"Incorrect API key provided: {KEY}. You can find your API key at "
-                                            "https://platform.openai.com/account/api-keys.")
+        server.default = Reply.refused(
+            401,
+            f"Incorrect API key provided: {KEY}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+        )
         yield server
 
 
 def kilde_env(index, tmp: Path, **extra: str) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "KILDE_CONFIG": "/nonexistent",
-            "KILDE_DATA_DIR": str(index.data_dir), "KILDE_CACHE_DIR": str(index.cache_dir),
-            "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
-            "OPENAI_API_KEY": KEY, "KILDE_LLM_API_KEY": KEY, "KILDE_LLM_TIMEOUT": "3", **extra}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "KILDE_CONFIG": "/nonexistent",
+        "KILDE_DATA_DIR": str(index.data_dir),
+        "KILDE_CACHE_DIR": str(index.cache_dir),
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "OPENAI_API_KEY": KEY,
+        "KILDE_LLM_API_KEY": KEY,
+        "KILDE_LLM_TIMEOUT": "3",
+        **extra,
+    }
 
 
 @dataclass
@@ -68,7 +81,7 @@ def listening_addresses(port: int) -> list[str]:
             if state != "0A" or int(hex_port, 16) != port:
                 continue
             if len(address) == 8:
-                found.append(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+                found.append(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
             else:
                 found.append("::1" if address == "00000000000000000000000001000000" else address)
     return found
@@ -84,26 +97,43 @@ def exercise(url: str, pid: int) -> tuple[dict[str, str], list[dict]]:
         return response
 
     with httpx.Client(base_url=url, timeout=120) as client:
-        for body in ({"question": DEMO_QUESTION_EN}, {"question": "Hva sier artikkel 4?", "history": [
-                {"role": "user", "content": "Hvem signerte avtalen?"}, {"role": "assistant", "content": "Putin."}]}):
+        for body in (
+            {"question": DEMO_QUESTION_EN},
+            {
+                "question": "Hva sier artikkel 4?",
+                "history": [
+                    {"role": "user", "content": "Hvem signerte avtalen?"},
+                    {"role": "assistant", "content": "Putin."},
+                ],
+            },
+        ):
             response = keep(f"ask {body['question']}", client.post("/api/ask", json=body))
             assert response.status_code == 200, response.text
             asks.append(response.json())
         for label, method, path, payload in [
-                ("empty question", "POST", "/api/ask", {"question": ""}),
-                ("bad body", "POST", "/api/ask", {"question": 1, "colour": "blue"}),
-                ("bad date", "POST", "/api/ask", {"question": "Hva?", "filters": {"since": "igår"}}),
-                ("get ask", "GET", "/api/ask", None), ("no article", "GET", "/api/articles/nope", None),
-                ("no route", "GET", "/api/nothing", None), ("no page", "GET", "/nothing/here", None),
-                ("docs", "GET", "/docs", None), ("openapi", "GET", "/openapi.json", None),
-                ("chat page", "GET", "/", None), ("widget page", "GET", "/widget/", None),
-                ("config", "GET", "/config", None), ("widget config", "GET", "/widget/config", None),
-                ("info", "GET", "/gradio_api/info", None), ("widget info", "GET", "/widget/gradio_api/info", None),
-                ("healthz", "GET", "/healthz", None), ("readyz", "GET", "/readyz", None),
-                ("gradio.js", "GET", "/gradio.js", None), ("manifest", "GET", "/manifest.json", None),
-                ("environ", "GET", "/gradio_api/file=/proc/self/environ", None),
-                ("server environ", "GET", f"/gradio_api/file=/proc/{pid}/environ", None),
-                ("foreign origin", "POST", "/api/ask", {"question": "Hva?"})]:
+            ("empty question", "POST", "/api/ask", {"question": ""}),
+            ("bad body", "POST", "/api/ask", {"question": 1, "colour": "blue"}),
+            ("bad date", "POST", "/api/ask", {"question": "Hva?", "filters": {"since": "igår"}}),
+            ("get ask", "GET", "/api/ask", None),
+            ("no article", "GET", "/api/articles/nope", None),
+            ("no route", "GET", "/api/nothing", None),
+            ("no page", "GET", "/nothing/here", None),
+            ("docs", "GET", "/docs", None),
+            ("openapi", "GET", "/openapi.json", None),
+            ("chat page", "GET", "/", None),
+            ("widget page", "GET", "/widget/", None),
+            ("config", "GET", "/config", None),
+            ("widget config", "GET", "/widget/config", None),
+            ("info", "GET", "/gradio_api/info", None),
+            ("widget info", "GET", "/widget/gradio_api/info", None),
+            ("healthz", "GET", "/healthz", None),
+            ("readyz", "GET", "/readyz", None),
+            ("gradio.js", "GET", "/gradio.js", None),
+            ("manifest", "GET", "/manifest.json", None),
+            ("environ", "GET", "/gradio_api/file=/proc/self/environ", None),
+            ("server environ", "GET", f"/gradio_api/file=/proc/{pid}/environ", None),
+            ("foreign origin", "POST", "/api/ask", {"question": "Hva?"}),
+        ]:
             headers = {"Origin": "https://evil.example"} if label == "foreign origin" else None
             keep(label, client.request(method, path, json=payload, headers=headers))
         for base, name in (("", "chat"), ("/widget", "widget_chat")):  # the Gradio faces, through the model
@@ -117,7 +147,9 @@ def serve_and_exercise(env: dict[str, str], tmp: Path, *args: str) -> Served:
     served = Served(port=int(env["KILDE_PORT"]))
     log_path = tmp / f"serve-{served.port}.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([KILDE, "serve", *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [KILDE, "serve", *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
         served.pid = process.pid
         try:
             url = f"http://127.0.0.1:{served.port}"
@@ -145,16 +177,23 @@ def refusing(built_index, llm, tmp_path_factory) -> Served:
     """`kilde serve` (no --host) with backend `openai` at the scripted server: one 500 echoing the key, then 401s."""
     tmp = tmp_path_factory.mktemp("key-refusing")
     llm.script(Reply.server_error(), Reply(status=500, error=f"upstream rejected key {KEY}"))
-    env = kilde_env(built_index, tmp, KILDE_LLM_BACKEND="openai", KILDE_LLM_BASE_URL=llm.url,
-                    KILDE_PORT=str(free_port()))
+    env = kilde_env(
+        built_index, tmp, KILDE_LLM_BACKEND="openai", KILDE_LLM_BASE_URL=llm.url, KILDE_PORT=str(free_port())
+    )
     return serve_and_exercise(env, tmp)
 
 
 @pytest.fixture(scope="module")
 def unreachable(built_index, tmp_path_factory) -> Served:
     tmp = tmp_path_factory.mktemp("key-unreachable")
-    env = kilde_env(built_index, tmp, KILDE_LLM_BACKEND="openai-compatible", KILDE_LLM_MODEL="local-model",
-                    KILDE_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", KILDE_PORT=str(free_port()))
+    env = kilde_env(
+        built_index,
+        tmp,
+        KILDE_LLM_BACKEND="openai-compatible",
+        KILDE_LLM_MODEL="local-model",
+        KILDE_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+        KILDE_PORT=str(free_port()),
+    )
     return serve_and_exercise(env, tmp, "--host", "127.0.0.1")
 
 
@@ -170,12 +209,17 @@ def test_the_key_reached_the_backend_and_nowhere_else(refusing, llm):
     for label, page in refusing.pages.items():
         assert_no_key(page, label)
     assert refusing.pages["environ"].startswith("403") and refusing.pages["server environ"].startswith("403")
-    assert "Kilde fetches no" not in refusing.pages["environ"]  # a local path: Gradio's own allow-list refused it
+    assert (
+        "Kilde fetches no" not in refusing.pages["environ"]
+    )  # a local path: Gradio's own allow-list refused it
 
 
 def test_an_unreachable_backend_leaks_no_key_either(unreachable):
     for answer in unreachable.asks:  # the notice is in the question's language
-        reason = {"en": "could not connect to http://127.0.0.1:", "nb": "fikk ikke kontakt med http://127.0.0.1:"}
+        reason = {
+            "en": "could not connect to http://127.0.0.1:",
+            "nb": "fikk ikke kontakt med http://127.0.0.1:",
+        }
         assert answer["backend"] == "extractive" and reason[answer["language"]] in answer["notice"]
     assert "generative backend failed" in unreachable.log
     assert_no_key(unreachable.log, "the server's stdout/stderr")
@@ -189,15 +233,23 @@ def test_kilde_serve_listens_on_loopback_only_by_default(refusing):
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([KILDE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          check=False)
+    return subprocess.run(
+        [KILDE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def test_cli_output_and_errors_carry_no_key(built_index, llm, tmp_path):
     refusing = kilde_env(built_index, tmp_path, KILDE_LLM_BACKEND="openai", KILDE_LLM_BASE_URL=llm.url)
-    gone = kilde_env(built_index, tmp_path, KILDE_LLM_BACKEND="openai-compatible", KILDE_LLM_MODEL="local-model",
-                     KILDE_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
-    no_url = kilde_env(built_index, tmp_path, KILDE_LLM_BACKEND="openai-compatible", KILDE_LLM_MODEL="local-model")
+    gone = kilde_env(
+        built_index,
+        tmp_path,
+        KILDE_LLM_BACKEND="openai-compatible",
+        KILDE_LLM_MODEL="local-model",
+        KILDE_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+    )
+    no_url = kilde_env(
+        built_index, tmp_path, KILDE_LLM_BACKEND="openai-compatible", KILDE_LLM_MODEL="local-model"
+    )
     bad_timeout = kilde_env(built_index, tmp_path, KILDE_LLM_TIMEOUT="soon")
     runs = {
         "ask (401)": (run_cli(refusing, "ask", DEMO_QUESTION_EN), 0),
@@ -216,15 +268,21 @@ def test_cli_output_and_errors_carry_no_key(built_index, llm, tmp_path):
     assert "KILDE_LLM_BASE_URL" in runs["no base url"][0].stderr
 
 
-
 class _EchoesTheKey(BaseHTTPRequestHandler):
     """Any POST (e.g. /v1/embeddings): 401 with the key it was sent in the message."""
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length") or 0))
         sent = self.headers.get("authorization", "").removeprefix("Bearer ")
-        body = json.dumps({"error": {"message": f"Incorrect API key provided: {sent}",
-                                     "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
+        body = json.dumps(
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {sent}",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            }
+        ).encode()
         self.send_response(401)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -243,9 +301,13 @@ def test_an_embedding_endpoint_echoing_the_key_is_redacted():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoesTheKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        embedder = OpenAIEmbedder("text-embedding-3-small", f"http://127.0.0.1:{server.server_address[1]}/v1",
-                                  KEY, 2, 0)
-        for call in (lambda: embedder.embed_query("Hva sier artikkel 4?"), lambda: embedder.embed_passages(["x"])):
+        embedder = OpenAIEmbedder(
+            "text-embedding-3-small", f"http://127.0.0.1:{server.server_address[1]}/v1", KEY, 2, 0
+        )
+        for call in (
+            lambda: embedder.embed_query("Hva sier artikkel 4?"),
+            lambda: embedder.embed_passages(["x"]),
+        ):
             with pytest.raises(BackendError) as failed:
                 call()
             assert "401" in str(failed.value) and "Incorrect API key" in str(failed.value)

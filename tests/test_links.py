@@ -11,15 +11,32 @@ from assistant.core.links import carries_links
 OWN = "https://example.org/news/graheia-wind-farm-hearing"
 
 LINKS = [
-    "pay again at http://evil.example/bergvik-pay.", "HTTPS://EVIL.EXAMPLE/login", "see www.evil.example today",
-    "logg inn på evil.example/login", "bit.ly/kilde-refund", "evil.de/konto", "send it to 198.51.100.7/steal",
-    "[klikk](javascript:alert(1))", "![stats](http://evil.example/collect?q=x)", "JaVaScRiPt:alert(1)",
-    "data:text/html;base64,PHNjcmlwdD4=", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-    "<a href='http://evil.example'>bank</a>", "example.org/phish", "http://example.org/news/graheia-wind-farm-hearing",
+    "pay again at http://evil.example/bergvik-pay.",
+    "HTTPS://EVIL.EXAMPLE/login",
+    "see www.evil.example today",
+    "logg inn på evil.example/login",
+    "bit.ly/kilde-refund",
+    "evil.de/konto",
+    "send it to 198.51.100.7/steal",
+    "[klikk](javascript:alert(1))",
+    "![stats](http://evil.example/collect?q=x)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<a href='http://evil.example'>bank</a>",
+    "example.org/phish",
+    "http://example.org/news/graheia-wind-farm-hearing",
 ]
 NOT_LINKS = [
-    "Rådmannen foreslår 48 millioner kroner.", "ifølge Varsom.no mandag", "Det melder RBK.no.", "f.eks. bl.a. kl. 10.30",
-    "1,9 mill. kr. 24/7", "a < b and c > d", f"The article is at {OWN}.", "Les mer på example.org.",
+    "Rådmannen foreslår 48 millioner kroner.",
+    "ifølge Varsom.no mandag",
+    "Det melder RBK.no.",
+    "f.eks. bl.a. kl. 10.30",
+    "1,9 mill. kr. 24/7",
+    "a < b and c > d",
+    f"The article is at {OWN}.",
+    "Les mer på example.org.",
 ]
 
 

@@ -34,22 +34,36 @@ def test_cleaning_rules_live_in_the_data_file_and_apply_to_upper_case_variants(t
     rules_file.write_text("drop_lines:\n  - '^annonse$'\nfooter_starts: []\n", encoding="utf-8")
     custom = CleaningRules.load(rules_file)
     assert clean_text("Tekst her.\nANNONSE\nMer tekst.", custom) == "Tekst her.\n\nMer tekst."
-    assert clean_text("Første avsnitt.\nLES OGSÅ: Noe helt annet\nAndre avsnitt.") == "Første avsnitt.\n\nAndre avsnitt."
+    assert (
+        clean_text("Første avsnitt.\nLES OGSÅ: Noe helt annet\nAndre avsnitt.")
+        == "Første avsnitt.\n\nAndre avsnitt."
+    )
 
 
-@pytest.mark.parametrize("line, iso", [
-    ("27. november, 2024", "2024-11-27"), ("27. november 2024", "2024-11-27"), ("2024-11-27", "2024-11-27"),
-    ("2024-11-27T10:15:00Z", "2024-11-27"), ("November 27, 2024", "2024-11-27"), ("3.1.2025", "2025-01-03"),
-    ("Nord-Korea og Russland", None), ("31. februar 2024", None),
-])
+@pytest.mark.parametrize(
+    "line, iso",
+    [
+        ("27. november, 2024", "2024-11-27"),
+        ("27. november 2024", "2024-11-27"),
+        ("2024-11-27", "2024-11-27"),
+        ("2024-11-27T10:15:00Z", "2024-11-27"),
+        ("November 27, 2024", "2024-11-27"),
+        ("3.1.2025", "2025-01-03"),
+        ("Nord-Korea og Russland", None),
+        ("31. februar 2024", None),
+    ],
+)
 def test_date_lines(line, iso):
     assert parse_date(line) == iso
 
 
 def test_markdown_with_iso_date_and_heading(tmp_path):
     path = tmp_path / "ferje.md"
-    path.write_text("2025-03-05\n\n# Ferja er innstilt\n\nFerja mellom Moss og Horten er innstilt i dag. "
-                    "Det skyldes sterk vind.\n\nLes mer\n", encoding="utf-8")
+    path.write_text(
+        "2025-03-05\n\n# Ferja er innstilt\n\nFerja mellom Moss og Horten er innstilt i dag. "
+        "Det skyldes sterk vind.\n\nLes mer\n",
+        encoding="utf-8",
+    )
     [article] = load_file(path).articles
     assert (article.id, article.title, article.date) == ("ferje", "Ferja er innstilt", "2025-03-05")
     assert article.text == "Ferja mellom Moss og Horten er innstilt i dag. Det skyldes sterk vind."
@@ -57,20 +71,26 @@ def test_markdown_with_iso_date_and_heading(tmp_path):
 
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
-    path.write_text("Council approves new harbour bath\n\nThe city council voted on Tuesday to build a new "
-                    "harbour bath near the ferry terminal. Construction starts in the spring.", encoding="utf-8")
+    path.write_text(
+        "Council approves new harbour bath\n\nThe city council voted on Tuesday to build a new "
+        "harbour bath near the ferry terminal. Construction starts in the spring.",
+        encoding="utf-8",
+    )
     assert load_file(path).articles[0].language == "en"
 
 
 def test_html_gives_text_title_date_author_and_canonical_url(tmp_path):
     path = tmp_path / "page.html"
-    path.write_text("""<html><head><title>Ferja er forsinket</title>
+    path.write_text(
+        """<html><head><title>Ferja er forsinket</title>
       <link rel="canonical" href="https://avis.example/a/1"><meta name="author" content="Kari Nordmann">
       <meta property="og:site_name" content="Avisa"><meta property="article:published_time" content="2024-03-05T10:00:00Z">
       </head><body><nav>Meny</nav><article><h1>Ferja er forsinket</h1>
       <p>Ferja mellom Moss og Horten er forsinket i dag på grunn av tåke. Passasjerene må vente i flere timer.</p>
       <script>alert(1)</script><p>Bastø Fosen beklager forsinkelsen og lover bedre informasjon.</p>
-      <p>Les også: Noe annet</p></article></body></html>""", encoding="utf-8")
+      <p>Les også: Noe annet</p></article></body></html>""",
+        encoding="utf-8",
+    )
     [article] = load_file(path).articles
     assert article.title == "Ferja er forsinket"
     assert article.url == article.id == "https://avis.example/a/1"
@@ -81,14 +101,30 @@ def test_html_gives_text_title_date_author_and_canonical_url(tmp_path):
 
 def test_json_and_jsonl_accept_the_documented_fields(tmp_path):
     objects = [
-        {"id": "a1", "title": "Tittel en", "text": "Dette er den første artikkelen om budsjettet i kommunen.",
-         "date": "2024-05-01", "url": "https://x.example/1", "source": "Avis", "language": "nb"},
-        {"title": "Second", "body": "The second article is about the new library in town.", "published": "2024-05-02"},
-        {"title": "Tredje", "content": "Tredje artikkel handler om ferjene på Vestlandet i vinter.",
-         "url": "javascript:alert(1)"},
+        {
+            "id": "a1",
+            "title": "Tittel en",
+            "text": "Dette er den første artikkelen om budsjettet i kommunen.",
+            "date": "2024-05-01",
+            "url": "https://x.example/1",
+            "source": "Avis",
+            "language": "nb",
+        },
+        {
+            "title": "Second",
+            "body": "The second article is about the new library in town.",
+            "published": "2024-05-02",
+        },
+        {
+            "title": "Tredje",
+            "content": "Tredje artikkel handler om ferjene på Vestlandet i vinter.",
+            "url": "javascript:alert(1)",
+        },
     ]
     (tmp_path / "many.json").write_text(json.dumps(objects), encoding="utf-8")
-    (tmp_path / "many.jsonl").write_text("\n".join(json.dumps(o) for o in objects[:2]) + "\n{broken\n", encoding="utf-8")
+    (tmp_path / "many.jsonl").write_text(
+        "\n".join(json.dumps(o) for o in objects[:2]) + "\n{broken\n", encoding="utf-8"
+    )
     many = load_file(tmp_path / "many.json").articles
     assert next(a.id for a in many) == "a1" and many[0].source == "Avis" and many[0].date == "2024-05-01"
     assert many[1].date == "2024-05-02" and many[1].id.startswith("sha-") and many[1].language == "en"
@@ -101,10 +137,14 @@ def test_json_and_jsonl_accept_the_documented_fields(tmp_path):
 
 def test_content_hash_id_is_stable_and_changes_with_content(tmp_path):
     path = tmp_path / "x.json"
-    path.write_text(json.dumps({"title": "T", "text": "En tekst som er lang nok til å telle."}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"title": "T", "text": "En tekst som er lang nok til å telle."}), encoding="utf-8"
+    )
     first = load_file(path).articles[0]
     assert load_file(path).articles[0].id == first.id
-    path.write_text(json.dumps({"title": "T", "text": "En annen tekst som er lang nok til å telle."}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"title": "T", "text": "En annen tekst som er lang nok til å telle."}), encoding="utf-8"
+    )
     assert load_file(path).articles[0].id != first.id
 
 
@@ -123,33 +163,45 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
     text = "Søndag\n\nBlåbærsesongen er i gang på Østlandet, og det er rekordmange bær i år."
     for encoding in ("latin-1", "cp1252"):
         path = tmp_path / f"{encoding}.txt"
-        path.write_bytes((text + " Pris: 50 € – billig.").encode("cp1252") if encoding == "cp1252"
-                         else text.encode(encoding))
+        path.write_bytes(
+            (text + " Pris: 50 € – billig.").encode("cp1252")
+            if encoding == "cp1252"
+            else text.encode(encoding)
+        )
         [article] = load_file(path).articles
         assert "Blåbærsesongen er i gang på Østlandet" in article.text
     assert "€" in load_file(tmp_path / "cp1252.txt").articles[0].text
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("empty.txt", b"", "empty file"),
-    ("blank.md", b"  \n\n ", "empty file"),
-    ("binary.txt", bytes(range(256)) * 4, "binary file"),
-    ("broken.json", b'{"title": "x", "text": ', "malformed JSON"),
-    ("nobody.json", b'{"title": "only a title"}', "no 'text', 'body' or 'content' field"),
-    ("short.txt", b"Tittel\n\nKort.", "no article text left"),
-    ("scripts.html", b"<html><body><script>var a = 1;</script></body></html>", "no article text found"),
-])
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\n ", "empty file"),
+        ("binary.txt", bytes(range(256)) * 4, "binary file"),
+        ("broken.json", b'{"title": "x", "text": ', "malformed JSON"),
+        ("nobody.json", b'{"title": "only a title"}', "no 'text', 'body' or 'content' field"),
+        ("short.txt", b"Tittel\n\nKort.", "no article text left"),
+        ("scripts.html", b"<html><body><script>var a = 1;</script></body></html>", "no article text found"),
+    ],
+)
 def test_bad_files_are_named_with_their_reason(tmp_path, name, content, reason):
     path = tmp_path / name
     path.write_bytes(content)
     result = load_file(path)
     assert not result.articles
     [problem] = result.rejected
-    assert isinstance(problem, BadInputError) and problem.source.startswith(str(path)) and reason in problem.reason
+    assert (
+        isinstance(problem, BadInputError)
+        and problem.source.startswith(str(path))
+        and reason in problem.reason
+    )
 
 
 def test_a_broken_file_does_not_stop_the_batch(tmp_path):
-    (tmp_path / "good.txt").write_text("Godt nytt\n\nKommunen har fått nytt bibliotek med lange åpningstider.", encoding="utf-8")
+    (tmp_path / "good.txt").write_text(
+        "Godt nytt\n\nKommunen har fått nytt bibliotek med lange åpningstider.", encoding="utf-8"
+    )
     (tmp_path / "bad.json").write_text("{nope", encoding="utf-8")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
     results = dict(load_paths([tmp_path, tmp_path / "missing.txt"]))
@@ -168,9 +220,15 @@ def test_decode_prefers_utf8_and_handles_bom():
 
 
 def test_documentation_beside_articles_is_not_ingested(tmp_path):
-    (tmp_path / "README.md").write_text("# Corpus\n\nThis folder holds the sample articles and their licence.", encoding="utf-8")
+    (tmp_path / "README.md").write_text(
+        "# Corpus\n\nThis folder holds the sample articles and their licence.", encoding="utf-8"
+    )
     (tmp_path / "LICENSE").write_text("CC0", encoding="utf-8")
-    (tmp_path / "story.txt").write_text("Nyhet\n\nKommunen har vedtatt et nytt budsjett for skolene i år.", encoding="utf-8")
+    (tmp_path / "story.txt").write_text(
+        "Nyhet\n\nKommunen har vedtatt et nytt budsjett for skolene i år.", encoding="utf-8"
+    )
     files, problems = discover([tmp_path])
     assert [f.name for f in files] == ["story.txt"] and not problems
-    assert [f.name for f in discover([tmp_path / "README.md"])[0]] == ["README.md"]  # named explicitly, it loads
+    assert [f.name for f in discover([tmp_path / "README.md"])[0]] == [
+        "README.md"
+    ]  # named explicitly, it loads

@@ -21,14 +21,25 @@ from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB
 URL = os.environ.get("KILDE_LOCAL_LLM_URL")
 MODEL = os.environ.get("KILDE_LOCAL_LLM_MODEL", "smollm2-135m-instruct")
 N_CTX = int(os.environ.get("KILDE_LOCAL_LLM_N_CTX", "2048"))
-pytestmark = [pytest.mark.local_llm, pytest.mark.slow,
-              pytest.mark.skipif(not URL, reason="run with `make test-local-llm` (serves a local model)")]
+pytestmark = [
+    pytest.mark.local_llm,
+    pytest.mark.slow,
+    pytest.mark.skipif(not URL, reason="run with `make test-local-llm` (serves a local model)"),
+]
 
 
 def local_settings(built_index, **changes):
-    values = {"llm_backend": "openai-compatible", "llm_base_url": URL, "llm_model": MODEL,
-              "llm_context_tokens": N_CTX, "llm_max_tokens": 256, "llm_timeout_s": 60,
-              "llm_first_token_timeout_s": 180, "llm_total_timeout_s": 600, "llm_max_retries": 0}
+    values = {
+        "llm_backend": "openai-compatible",
+        "llm_base_url": URL,
+        "llm_model": MODEL,
+        "llm_context_tokens": N_CTX,
+        "llm_max_tokens": 256,
+        "llm_timeout_s": 60,
+        "llm_first_token_timeout_s": 180,
+        "llm_total_timeout_s": 600,
+        "llm_max_retries": 0,
+    }
     return built_index.replace(**(values | changes))
 
 
@@ -72,8 +83,9 @@ def test_an_answer_that_fits_the_context(local, question):
 
 
 def test_a_context_larger_than_the_servers_is_named_in_the_notice(built_index, embedder):
-    wrong = build_assistant(local_settings(built_index, llm_context_tokens=16000, llm_max_tokens=600),
-                            embedder=embedder)
+    wrong = build_assistant(
+        local_settings(built_index, llm_context_tokens=16000, llm_max_tokens=600), embedder=embedder
+    )
     _, answer = run(wrong, AskRequest(DEMO_QUESTION_EN, top_k=15))
     assert answer.notice and "context ran out" in answer.notice, answer.notice
 
@@ -88,8 +100,10 @@ def test_a_follow_up_is_condensed_into_a_searchable_question(local):
 def test_two_questions_at_once_both_finish(built_index, embedder):
     one_at_a_time = build_assistant(local_settings(built_index, llm_concurrency=1), embedder=embedder)
     answers: list[Answer] = []
-    threads = [threading.Thread(target=lambda q=q: answers.append(one_at_a_time.ask(AskRequest(q))))
-               for q in (DEMO_QUESTION_EN, DEMO_QUESTION_NB)]
+    threads = [
+        threading.Thread(target=lambda q=q: answers.append(one_at_a_time.ask(AskRequest(q))))
+        for q in (DEMO_QUESTION_EN, DEMO_QUESTION_NB)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -103,10 +117,16 @@ def test_two_questions_at_once_both_finish(built_index, embedder):
 def test_the_cli_answers_without_a_traceback(monkeypatch, built_index, tmp_path, capsys):
     from assistant.cli import main
 
-    for var, value in {"KILDE_CONFIG": str(tmp_path / "none.toml"), "KILDE_DATA_DIR": str(built_index.data_dir),
-                       "KILDE_CACHE_DIR": str(built_index.cache_dir), "KILDE_LLM_BASE_URL": URL,
-                       "KILDE_LLM_MODEL": MODEL, "KILDE_LLM_CONTEXT_TOKENS": str(N_CTX),
-                       "KILDE_LLM_MAX_TOKENS": "256", "KILDE_LLM_FIRST_TOKEN_TIMEOUT": "180"}.items():
+    for var, value in {
+        "KILDE_CONFIG": str(tmp_path / "none.toml"),
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+        "KILDE_LLM_BASE_URL": URL,
+        "KILDE_LLM_MODEL": MODEL,
+        "KILDE_LLM_CONTEXT_TOKENS": str(N_CTX),
+        "KILDE_LLM_MAX_TOKENS": "256",
+        "KILDE_LLM_FIRST_TOKEN_TIMEOUT": "180",
+    }.items():
         monkeypatch.setenv(var, value)
     assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
     out = capsys.readouterr()

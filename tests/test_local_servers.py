@@ -28,17 +28,27 @@ from assistant.testing.servers import ThreadServer, free_port
 
 KEY = "sk-kilde-DUMMY-0123456789abcdef"
 NO_FILE = Path("/nonexistent/kilde.toml")
-ARTICLE4_EN = ("Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
-               "will immediately use all available means to provide military and other assistance.")
+ARTICLE4_EN = (
+    "Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
+    "will immediately use all available means to provide military and other assistance."
+)
 ARTICLE4_NB = "Artikkel 4 sier at den andre parten umiddelbart skal gi militær og annen hjelp."
 UNCITED_EN = "Article 4 is about how the two countries will help each other. It matters a great deal."
-PARTIAL_TAG = ('<passage id="9" title="Nord-Korea og Russland inngår forsvarspakt" date="2024-11-27" '
-               'source="Geopolit')
+PARTIAL_TAG = (
+    '<passage id="9" title="Nord-Korea og Russland inngår forsvarspakt" date="2024-11-27" source="Geopolit'
+)
 
 
 def settings_for(built_index, server_url: str, **changes):
-    values = {"llm_backend": "openai-compatible", "llm_base_url": server_url, "llm_model": "scripted-7b",
-              "llm_timeout_s": 3, "llm_first_token_timeout_s": 3, "llm_max_retries": 1, "llm_api_key": KEY}
+    values = {
+        "llm_backend": "openai-compatible",
+        "llm_base_url": server_url,
+        "llm_model": "scripted-7b",
+        "llm_timeout_s": 3,
+        "llm_first_token_timeout_s": 3,
+        "llm_max_retries": 1,
+        "llm_api_key": KEY,
+    }
     return built_index.replace(**(values | changes))
 
 
@@ -66,6 +76,7 @@ def fresh_script(llm):
 
 # -- 1. HTTP 200 and then an empty stream --------------------------------------------------------------
 
+
 def test_an_empty_stream_is_a_model_failure_with_a_notice(generative, llm):
     llm.script(Reply(empty=True))
     _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
@@ -77,9 +88,14 @@ def test_an_empty_stream_is_a_model_failure_with_a_notice(generative, llm):
 def test_an_empty_stream_falls_back_on_the_cli(monkeypatch, built_index, llm, tmp_path, capsys):
     from assistant.cli import main
 
-    for var, value in {"KILDE_CONFIG": str(tmp_path / "none.toml"), "KILDE_DATA_DIR": str(built_index.data_dir),
-                       "KILDE_CACHE_DIR": str(built_index.cache_dir), "KILDE_LLM_BASE_URL": llm.url,
-                       "KILDE_LLM_MODEL": "scripted-7b", "KILDE_LLM_API_KEY": KEY}.items():
+    for var, value in {
+        "KILDE_CONFIG": str(tmp_path / "none.toml"),
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+        "KILDE_LLM_BASE_URL": llm.url,
+        "KILDE_LLM_MODEL": "scripted-7b",
+        "KILDE_LLM_API_KEY": KEY,
+    }.items():
         monkeypatch.setenv(var, value)
     llm.script(Reply(empty=True))
     assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
@@ -93,7 +109,9 @@ def test_an_empty_stream_falls_back_through_the_api_and_the_chat(generative, bui
     from ui.limits import RateLimiter
     from ui.server import create_app
 
-    server = ThreadServer(create_app(generative.settings.replace(rate_limit_per_minute=1000), generative)).start()
+    server = ThreadServer(
+        create_app(generative.settings.replace(rate_limit_per_minute=1000), generative)
+    ).start()
     try:
         llm.script(Reply(empty=True))
         response = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
@@ -111,6 +129,7 @@ def test_an_empty_stream_falls_back_through_the_api_and_the_chat(generative, bui
 
 
 # -- 2. uncited generated text -------------------------------------------------------------------------
+
 
 def test_an_answer_with_no_supported_sentence_is_replaced_with_a_notice(generative, llm):
     llm.script(Reply(UNCITED_EN))
@@ -137,12 +156,15 @@ def test_one_supported_sentence_keeps_the_generated_answer_and_flags_the_rest(ge
 
 # -- 3. prompt tokens counted as the server counts them ----------------------------------------------------
 
+
 @pytest.mark.parametrize("api, overflow", [("llama.cpp", "error"), ("vllm", "empty")])
 def test_the_prompt_is_fitted_with_the_servers_own_tokenizer(built_index, embedder, encoding, api, overflow):
     tokenizer = model_tokenizer(encoding, 1.7)
     with ScriptedLLMServer(tokenizer=tokenizer, n_ctx=1600, overflow=overflow, tokenize_api=api) as server:
-        assistant = build_assistant(settings_for(built_index, server.url, llm_context_tokens=1600,
-                                                 llm_max_tokens=300), embedder=embedder)
+        assistant = build_assistant(
+            settings_for(built_index, server.url, llm_context_tokens=1600, llm_max_tokens=300),
+            embedder=embedder,
+        )
         server.script(Reply(f"{ARTICLE4_EN} [1]"), Reply(f"{ARTICLE4_EN} [1]"))
         _, first = run(assistant, AskRequest(DEMO_QUESTION_EN))
         _, second = run(assistant, AskRequest(DEMO_QUESTION_EN))
@@ -152,17 +174,24 @@ def test_the_prompt_is_fitted_with_the_servers_own_tokenizer(built_index, embedd
         for chat in server.chat_requests:
             assert server.prompt_tokens(chat.body["messages"]) <= 1600 - 300
             assert ARTICLE4_OPENING in chat.body["messages"][-1]["content"]
-        probes = [r for r in server.requests if r.path == "/tokenize" and "Kilde" in (r.body.get("content"),
-                                                                                    r.body.get("prompt"))]
+        probes = [
+            r
+            for r in server.requests
+            if r.path == "/tokenize" and "Kilde" in (r.body.get("content"), r.body.get("prompt"))
+        ]
         assert probes and max(p.at for p in probes) < server.chat_requests[0].at, "probed once, then used"
 
 
-def test_without_a_tokenizer_endpoint_a_safety_margin_keeps_the_prompt_inside(built_index, embedder, encoding):
+def test_without_a_tokenizer_endpoint_a_safety_margin_keeps_the_prompt_inside(
+    built_index, embedder, encoding
+):
     # 1.23: the most that SmolLM2 counted over cl100k on Kilde's prompts (857 vs 698). The passages fill the
     # window, so a prompt counted by cl100k alone would overflow it.
     with ScriptedLLMServer(tokenizer=model_tokenizer(encoding, 1.23), n_ctx=1300, overflow="empty") as server:
-        assistant = build_assistant(settings_for(built_index, server.url, llm_context_tokens=1300,
-                                                 llm_max_tokens=100), embedder=embedder)
+        assistant = build_assistant(
+            settings_for(built_index, server.url, llm_context_tokens=1300, llm_max_tokens=100),
+            embedder=embedder,
+        )
         server.script(Reply(f"{ARTICLE4_EN} [1]"))
         _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
         assert answer.backend == "openai-compatible" and answer.notice is None, answer.notice
@@ -174,13 +203,20 @@ def test_the_context_size_is_read_from_the_environment():
     assert settings.llm_context_tokens == 4096
 
 
-@pytest.mark.parametrize("overflow, said", [
-    ("error", "the model's context ran out"),
-    ("empty", "most likely because the model's context ran out"),
-])
-def test_a_context_smaller_than_configured_is_named_in_the_notice(built_index, embedder, encoding, overflow, said):
+@pytest.mark.parametrize(
+    "overflow, said",
+    [
+        ("error", "the model's context ran out"),
+        ("empty", "most likely because the model's context ran out"),
+    ],
+)
+def test_a_context_smaller_than_configured_is_named_in_the_notice(
+    built_index, embedder, encoding, overflow, said
+):
     with ScriptedLLMServer(tokenizer=model_tokenizer(encoding, 1.0), n_ctx=700, overflow=overflow) as server:
-        assistant = build_assistant(settings_for(built_index, server.url), embedder=embedder)  # 8000 configured
+        assistant = build_assistant(
+            settings_for(built_index, server.url), embedder=embedder
+        )  # 8000 configured
         server.script(Reply(f"{ARTICLE4_EN} [1]"))
         _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
         assert answer.backend == "extractive" and said in answer.notice
@@ -194,7 +230,9 @@ def test_an_answer_cut_by_the_servers_context_does_not_blame_max_tokens(built_in
         assistant = build_assistant(settings_for(built_index, server.url), embedder=embedder)
         server.script(Reply(f"{ARTICLE4_EN} [1]"))
         run(assistant, AskRequest(DEMO_QUESTION_EN))
-        server.n_ctx = server.prompt_tokens(server.chat_requests[-1].body["messages"]) + 90  # room for ~90 tokens
+        server.n_ctx = (
+            server.prompt_tokens(server.chat_requests[-1].body["messages"]) + 90
+        )  # room for ~90 tokens
         server.script(Reply(long_reply))
         _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "openai-compatible" and answer.partial, answer.notice
@@ -205,7 +243,9 @@ def test_a_server_that_ignores_max_completion_tokens_is_still_limited(built_inde
     tokenizer = model_tokenizer(encoding, 1.0)
     long_reply = " ".join([f"{ARTICLE4_EN} [1]"] * 12)
     with ScriptedLLMServer(tokenizer=tokenizer, honour_max_completion_tokens=False) as server:
-        assistant = build_assistant(settings_for(built_index, server.url, llm_max_tokens=80), embedder=embedder)
+        assistant = build_assistant(
+            settings_for(built_index, server.url, llm_max_tokens=80), embedder=embedder
+        )
         server.script(Reply(long_reply))
         _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
         assert len(tokenizer(server.generated[-1])) <= 80
@@ -214,9 +254,11 @@ def test_a_server_that_ignores_max_completion_tokens_is_still_limited(built_inde
 
 # -- 4. deadlines ----------------------------------------------------------------------------------------
 
+
 def test_a_slow_first_token_is_waited_for_beyond_the_silence_limit(built_index, embedder, llm):
-    assistant = build_assistant(settings_for(built_index, llm.url, llm_timeout_s=1, llm_first_token_timeout_s=8),
-                                embedder=embedder)
+    assistant = build_assistant(
+        settings_for(built_index, llm.url, llm_timeout_s=1, llm_first_token_timeout_s=8), embedder=embedder
+    )
     llm.script(Reply(f"{ARTICLE4_EN} [1]", delay_s=2.5))
     _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "openai-compatible" and answer.notice is None
@@ -233,17 +275,25 @@ def _wait_for(predicate, seconds: float = 10.0) -> bool:
 
 @pytest.mark.parametrize("lead, said", [("", "no reply within 1 s"), ("Article 4 says ", "longer than 2 s")])
 def test_a_stream_of_stripped_tags_is_ended_by_a_deadline(built_index, embedder, llm, lead, said):
-    assistant = build_assistant(settings_for(built_index, llm.url, llm_timeout_s=3, llm_first_token_timeout_s=1,
-                                             llm_total_timeout_s=2), embedder=embedder)
-    llm.script(Reply(chunks=[lead, *["<step> "] * 600], chunk_delay_s=0.02))  # 12 s of tags if nobody stops it
+    assistant = build_assistant(
+        settings_for(
+            built_index, llm.url, llm_timeout_s=3, llm_first_token_timeout_s=1, llm_total_timeout_s=2
+        ),
+        embedder=embedder,
+    )
+    llm.script(
+        Reply(chunks=[lead, *["<step> "] * 600], chunk_delay_s=0.02)
+    )  # 12 s of tags if nobody stops it
     _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "extractive" and said in answer.notice
     assert _wait_for(lambda: llm.outcomes == ["aborted"]), f"the stream was not closed: {llm.outcomes}"
 
 
 def test_a_timed_out_request_is_not_retried(built_index, embedder, llm):
-    assistant = build_assistant(settings_for(built_index, llm.url, llm_timeout_s=1, llm_first_token_timeout_s=1,
-                                             llm_max_retries=2), embedder=embedder)
+    assistant = build_assistant(
+        settings_for(built_index, llm.url, llm_timeout_s=1, llm_first_token_timeout_s=1, llm_max_retries=2),
+        embedder=embedder,
+    )
     llm.script(Reply(ARTICLE4_EN, delay_s=4), Reply(ARTICLE4_EN, delay_s=4), Reply(ARTICLE4_EN, delay_s=4))
     _, answer = run(assistant, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "extractive" and "no reply within 1 s" in answer.notice
@@ -251,13 +301,19 @@ def test_a_timed_out_request_is_not_retried(built_index, embedder, llm):
     assert len(llm.chat_requests) == 1
 
 
-def test_a_single_slot_server_is_not_interrupted_when_kilde_keeps_one_request_at_a_time(built_index, embedder):
+def test_a_single_slot_server_is_not_interrupted_when_kilde_keeps_one_request_at_a_time(
+    built_index, embedder
+):
     reply = Reply(f"{ARTICLE4_EN} [1]", chunk_delay_s=0.05)
     with ScriptedLLMServer(interrupt=True) as server:
         answers: dict[str, list[Answer]] = {}
         for concurrency in (0, 1):
-            assistant = build_assistant(settings_for(built_index, server.url, llm_concurrency=concurrency,
-                                                     llm_first_token_timeout_s=20), embedder=embedder)
+            assistant = build_assistant(
+                settings_for(
+                    built_index, server.url, llm_concurrency=concurrency, llm_first_token_timeout_s=20
+                ),
+                embedder=embedder,
+            )
             server.reset()
             server.script(reply, reply)
             results: list[Answer] = []
@@ -279,6 +335,7 @@ def test_a_single_slot_server_is_not_interrupted_when_kilde_keeps_one_request_at
 
 # -- 5. a cut-off answer ending inside a tag ---------------------------------------------------------------
 
+
 def test_an_unclosed_tag_at_the_end_of_a_cut_off_answer_is_stripped(built_index, embedder, llm):
     assistant = build_assistant(settings_for(built_index, llm.url, llm_max_tokens=40), embedder=embedder)
     llm.script(Reply(f"{ARTICLE4_EN} [1] {PARTIAL_TAG}", finish_reason="length"))
@@ -290,6 +347,7 @@ def test_an_unclosed_tag_at_the_end_of_a_cut_off_answer_is_stripped(built_index,
 
 # -- 6. errors that say what is wrong ----------------------------------------------------------------------
 
+
 def test_nothing_listening_says_could_not_connect(built_index, embedder):
     url = f"http://127.0.0.1:{free_port()}/v1"
     assistant = build_assistant(settings_for(built_index, url), embedder=embedder)
@@ -300,8 +358,14 @@ def test_nothing_listening_says_could_not_connect(built_index, embedder):
 @pytest.mark.parametrize("url", ["127.0.0.1:8080/v1", "localhost:11434", "ftp://127.0.0.1/v1"])
 def test_a_base_url_without_a_scheme_is_refused_at_start_up(url):
     with pytest.raises(ConfigError, match="http://"):
-        resolve_settings(environ={"KILDE_LLM_BACKEND": "openai-compatible", "KILDE_LLM_BASE_URL": url,
-                                  "KILDE_LLM_MODEL": "local"}, config_file=NO_FILE)
+        resolve_settings(
+            environ={
+                "KILDE_LLM_BACKEND": "openai-compatible",
+                "KILDE_LLM_BASE_URL": url,
+                "KILDE_LLM_MODEL": "local",
+            },
+            config_file=NO_FILE,
+        )
 
 
 def test_a_404_without_v1_suggests_adding_it(built_index, embedder, llm):
@@ -365,10 +429,16 @@ def test_readyz_and_start_up_warn_when_the_model_is_not_listed(built_index, embe
 
 def test_the_openai_compatible_backend_needs_a_model_name(built_index, llm):
     with pytest.raises(ConfigError, match="KILDE_LLM_MODEL"):
-        resolve_settings(environ={"KILDE_LLM_BACKEND": "openai-compatible", "KILDE_LLM_BASE_URL": llm.url},
-                         config_file=NO_FILE)
-    assert resolve_settings(environ={"KILDE_LLM_BACKEND": "openai", "OPENAI_API_KEY": KEY},
-                            config_file=NO_FILE).llm_model == "gpt-4o-mini"
+        resolve_settings(
+            environ={"KILDE_LLM_BACKEND": "openai-compatible", "KILDE_LLM_BASE_URL": llm.url},
+            config_file=NO_FILE,
+        )
+    assert (
+        resolve_settings(
+            environ={"KILDE_LLM_BACKEND": "openai", "OPENAI_API_KEY": KEY}, config_file=NO_FILE
+        ).llm_model
+        == "gpt-4o-mini"
+    )
 
 
 def test_the_configured_model_name_is_what_the_server_receives(generative, llm):
@@ -379,10 +449,13 @@ def test_the_configured_model_name_is_what_the_server_receives(generative, llm):
 
 # -- 7. chat templates without a system role -----------------------------------------------------------------
 
+
 def test_the_system_prompt_can_be_folded_into_the_first_user_turn(built_index, embedder, llm):
     settings = resolve_settings(environ={"KILDE_LLM_SYSTEM_IN_USER": "true"}, config_file=NO_FILE)
     assert settings.llm_system_in_user is True
-    assistant = build_assistant(settings_for(built_index, llm.url, llm_system_in_user=True), embedder=embedder)
+    assistant = build_assistant(
+        settings_for(built_index, llm.url, llm_system_in_user=True), embedder=embedder
+    )
     standalone = "What does Article 51 of the UN Charter give a member state the right to do?"
     llm.script(Reply(standalone), Reply(f"{ARTICLE4_EN} [1]"))
     history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", f"{ARTICLE4_EN} [1]"))
@@ -398,11 +471,15 @@ def test_the_system_prompt_can_be_folded_into_the_first_user_turn(built_index, e
 
 # -- 8. the model's condensed follow-up is checked ------------------------------------------------------------
 
-@pytest.mark.parametrize("condensed", [
-    "Article 51 says that members must never defend themselves.",  # a statement, and a false one
-    "What does Article 4 commit each side to?",  # drops the follow-up's "51"
-    "",
-])
+
+@pytest.mark.parametrize(
+    "condensed",
+    [
+        "Article 51 says that members must never defend themselves.",  # a statement, and a false one
+        "What does Article 4 commit each side to?",  # drops the follow-up's "51"
+        "",
+    ],
+)
 def test_an_unusable_condensed_follow_up_falls_back_to_extractive_condensing(generative, llm, condensed):
     follow_up = "And what does Article 51 say?"
     history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", f"{ARTICLE4_EN} [1]"))

@@ -21,9 +21,11 @@ def corpus(tmp_path):
     folder.mkdir()
     shutil.copy(SEED, folder / SEED.name)
     write_distractors(folder, count=3)
-    (folder / "ferje.txt").write_text("3. mars, 2025\n\nFerja er innstilt\n\nFerja mellom Moss og Horten er "
-                                      "innstilt i dag på grunn av sterk vind. Bastø Fosen ber reisende følge med.",
-                                      encoding="utf-8")
+    (folder / "ferje.txt").write_text(
+        "3. mars, 2025\n\nFerja er innstilt\n\nFerja mellom Moss og Horten er "
+        "innstilt i dag på grunn av sterk vind. Bastø Fosen ber reisende følge med.",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -43,7 +45,7 @@ def _consistent(pipeline):
         article = store.get_article(article_id)
         for chunk_id in store.chunk_ids_of(article_id):
             chunk, _ = store.get_chunks([chunk_id])[chunk_id]
-            assert article.text[chunk.start:chunk.end] == chunk.text
+            assert article.text[chunk.start : chunk.end] == chunk.text
     lexical = LexicalIndex.load(pipeline.lexical.root)
     assert lexical.generation == store.generation()
     assert set(lexical.chunk_ids) == set(owners)
@@ -63,13 +65,18 @@ def test_second_run_embeds_nothing_and_changes_nothing(corpus, settings, embedde
     assert _consistent(pipeline)[1] == owners
 
 
-def test_changed_article_replaces_its_chunks_and_prune_and_remove_leave_no_orphans(corpus, settings, embedder):
+def test_changed_article_replaces_its_chunks_and_prune_and_remove_leave_no_orphans(
+    corpus, settings, embedder
+):
     pipeline = build_pipeline(settings, embedder=embedder)
     pipeline.ingest([corpus])
     old_ids = set(pipeline.store.chunk_ids_of("ferje"))
 
-    (corpus / "ferje.txt").write_text("3. mars, 2025\n\nFerja går igjen\n\nFerja mellom Moss og Horten går "
-                                      "som normalt igjen etter at vinden har løyet.", encoding="utf-8")
+    (corpus / "ferje.txt").write_text(
+        "3. mars, 2025\n\nFerja går igjen\n\nFerja mellom Moss og Horten går "
+        "som normalt igjen etter at vinden har løyet.",
+        encoding="utf-8",
+    )
     report = pipeline.ingest([corpus])
     assert (report.updated, report.added, report.unchanged) == (1, 0, 4)
     new_ids = set(pipeline.store.chunk_ids_of("ferje"))
@@ -94,7 +101,11 @@ def test_bad_files_are_reported_while_the_rest_lands(corpus, settings, embedder)
     pipeline = build_pipeline(settings, embedder=embedder)
     report = pipeline.ingest([corpus])
     assert report.added == 5
-    assert sorted(e.source.rsplit("/", 1)[-1] for e in report.rejected) == ["broken.json", "empty.txt", "image.txt"]
+    assert sorted(e.source.rsplit("/", 1)[-1] for e in report.rejected) == [
+        "broken.json",
+        "empty.txt",
+        "image.txt",
+    ]
     _consistent(pipeline)
 
 
@@ -105,13 +116,17 @@ def test_a_half_written_article_is_never_cited_and_a_rerun_completes_it(corpus, 
     [seed] = load_file(corpus / SEED.name).articles
     from dataclasses import replace
 
-    changed = replace(seed, text=seed.text.replace("Artikkel 4", "Artikkel 4 (endret)"), content_hash="x" * 64)
+    changed = replace(
+        seed, text=seed.text.replace("Artikkel 4", "Artikkel 4 (endret)"), content_hash="x" * 64
+    )
     chunks = pipeline.chunker.split(changed)
     pipeline.dirty_marker.touch()  # what a killed writer leaves behind
     pipeline.store.upsert_chunks(changed, chunks, embedder.embed_passages([c.text for c in chunks]))
     assistant = build_assistant(settings, embedder=embedder)
     answer = assistant.ask(AskRequest("What does Article 4 commit each side to?", top_k=8))
-    assert all(h.article.content_hash == seed.content_hash for h in answer.retrieved if h.article.id == SEED_ID)
+    assert all(
+        h.article.content_hash == seed.content_hash for h in answer.retrieved if h.article.id == SEED_ID
+    )
     assert "(endret)" not in json.dumps(answer.to_dict(), ensure_ascii=False)
 
     report = pipeline.ingest([corpus])

@@ -25,7 +25,9 @@ def test_a_line_at_least_every_ten_seconds_while_embedding():
     progress.finish()
     lines = out.getvalue().splitlines()
     assert lines[0] == "kilde: Embedding: 0/300 chunks (started)"
-    assert lines[-1].startswith("kilde: Embedding: 300/300 chunks, 30 articles") and lines[-1].endswith("(done)")
+    assert lines[-1].startswith("kilde: Embedding: 300/300 chunks, 30 articles") and lines[-1].endswith(
+        "(done)"
+    )
     assert len(lines) - 2 == 10  # 120 s of work: a line every 12 s (the first advance after 10 s)
 
 

@@ -14,12 +14,25 @@ DIM = 8
 
 
 def _write(store, number: int, similarity: float, committed: bool):
-    article = make_article(title=f"Sak {number}", body=f"Artikkel nummer {number} om havna i Vestrevik.",
-                           given_id=f"sak-{number}", date="2025-01-01", source="Avis", language="nb")
-    chunk = Chunk(id=f"sak-{number}#0", article_id=article.id, position=0, text=article.text, start=0,
-                  end=len(article.text), token_count=8)
+    article = make_article(
+        title=f"Sak {number}",
+        body=f"Artikkel nummer {number} om havna i Vestrevik.",
+        given_id=f"sak-{number}",
+        date="2025-01-01",
+        source="Avis",
+        language="nb",
+    )
+    chunk = Chunk(
+        id=f"sak-{number}#0",
+        article_id=article.id,
+        position=0,
+        text=article.text,
+        start=0,
+        end=len(article.text),
+        token_count=8,
+    )
     vector = np.zeros(DIM, dtype=np.float32)
-    vector[0], vector[1] = similarity, np.sqrt(1 - similarity ** 2)
+    vector[0], vector[1] = similarity, np.sqrt(1 - similarity**2)
     store.upsert_chunks(article, [chunk], vector[None, :])
     if committed:
         store.upsert_article(article, "sig", 1)
@@ -38,7 +51,9 @@ def test_uncommitted_chunks_ranked_first_are_skipped_and_committed_ones_fill_the
     retrieval = retriever.retrieve("Hva skjedde i havna?", k=5, filters=Filters(), mode="dense")
 
     assert [h.article.id for h in retrieval.hits] == [f"sak-{n}" for n in range(9, 14)]
-    assert all(h.chunk.text == f"Artikkel nummer {h.article.id[4:]} om havna i Vestrevik." for h in retrieval.hits)
+    assert all(
+        h.chunk.text == f"Artikkel nummer {h.article.id[4:]} om havna i Vestrevik." for h in retrieval.hits
+    )
     assert retrieval.best_dense > 0.98  # the answerability signal still sees the best dense candidate
 
 

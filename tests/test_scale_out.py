@@ -11,15 +11,20 @@ import pytest
 from assistant.testing.corpus import write_small_corpus
 from assistant.testing.servers import KILDE, chroma_server, free_port, stop, wait_http
 
-NEW_ARTICLE = ("4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
-               "svevebane fra sentrum til toppen av Lyngfjellet. Banen skal koste 412 millioner kroner og åpne i "
-               "2028.\n\nOrdfører Inga Solum sier svevebanen blir et løft for reiselivet i hele regionen.")
+NEW_ARTICLE = (
+    "4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
+    "svevebane fra sentrum til toppen av Lyngfjellet. Banen skal koste 412 millioner kroner og åpne i "
+    "2028.\n\nOrdfører Inga Solum sier svevebanen blir et løft for reiselivet i hele regionen."
+)
 
 
 def ask(port: int, question: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", method="POST",
-                                     data=json.dumps({"question": question}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/ask",
+        method="POST",
+        data=json.dumps({"question": question}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
 
@@ -33,8 +38,9 @@ def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path,
     with chroma_server(tmp_path / "chroma") as url:
         base_env["KILDE_CHROMA_URL"] = url
         writer = {**base_env, "KILDE_DATA_DIR": str(tmp_path / "writer")}
-        subprocess.run([KILDE, "ingest", str(corpus), "--json"], env=writer, check=True, capture_output=True,
-                       timeout=600)
+        subprocess.run(
+            [KILDE, "ingest", str(corpus), "--json"], env=writer, check=True, capture_output=True, timeout=600
+        )
 
         replicas = []
         try:
@@ -42,8 +48,9 @@ def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path,
                 port = free_port()
                 env = {**base_env, "KILDE_DATA_DIR": str(tmp_path / name)}
                 log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with its replica, below
-                process = subprocess.Popen([KILDE, "serve", "--port", str(port)], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT)
+                process = subprocess.Popen(
+                    [KILDE, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
                 replicas.append((process, port, log))
                 wait_http(f"http://127.0.0.1:{port}/readyz", timeout_s=180, process=process)
 
@@ -52,8 +59,14 @@ def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path,
             assert not any(c["article_id"] == "svevebane" for c in before["citations"])
 
             (corpus / "svevebane.txt").write_text(NEW_ARTICLE, encoding="utf-8")
-            report = subprocess.run([KILDE, "ingest", str(corpus), "--json"], env=writer, check=True,
-                                    capture_output=True, text=True, timeout=600)
+            report = subprocess.run(
+                [KILDE, "ingest", str(corpus), "--json"],
+                env=writer,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert json.loads(report.stdout)["added"] == 1
 
             for _, port, _ in replicas:  # neither replica ran the ingest; both see the new article

@@ -24,15 +24,30 @@ def store(request, tmp_path):
 
 
 def _article(article_id, text, date="2024-11-27", source="Avis", language="nb"):
-    return make_article(title=f"Tittel {article_id}", body=text, given_id=article_id, date=date, source=source,
-                        language=language)
+    return make_article(
+        title=f"Tittel {article_id}",
+        body=text,
+        given_id=article_id,
+        date=date,
+        source=source,
+        language=language,
+    )
 
 
 def _chunks(article, n=2):
     step = len(article.text) // n
-    return [Chunk(id=chunk_id(article.id, i, article.text[i * step:(i + 1) * step]), article_id=article.id,
-                  position=i, text=article.text[i * step:(i + 1) * step], start=i * step, end=(i + 1) * step,
-                  token_count=10) for i in range(n)]
+    return [
+        Chunk(
+            id=chunk_id(article.id, i, article.text[i * step : (i + 1) * step]),
+            article_id=article.id,
+            position=i,
+            text=article.text[i * step : (i + 1) * step],
+            start=i * step,
+            end=(i + 1) * step,
+            token_count=10,
+        )
+        for i in range(n)
+    ]
 
 
 def _vectors(n, seed):
@@ -72,8 +87,13 @@ def test_embedder_is_recorded_and_never_mixed(store):
 def test_round_trip_query_filters_and_delete(store):
     store.ensure_embedder("m", DIM)
     a = _article("a", "Første artikkel handler om ferjer. Den har to deler med tekst om ferjer.")
-    b = _article("b", "Second article is about libraries. It also has two parts about libraries.",
-                 date="2023-01-05", source="Paper", language="en")
+    b = _article(
+        "b",
+        "Second article is about libraries. It also has two parts about libraries.",
+        date="2023-01-05",
+        source="Paper",
+        language="en",
+    )
     chunks_a, vectors_a = _write(store, a, 1)
     chunks_b, _ = _write(store, b, 2)
     assert store.counts() == (2, 4)
@@ -86,11 +106,13 @@ def test_round_trip_query_filters_and_delete(store):
     assert matches[0].similarity == pytest.approx(1.0, abs=1e-4)
     assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
     chunk, meta = store.get_chunks([matches[0].chunk_id])[matches[0].chunk_id]
-    assert chunk.text == a.text[chunk.start:chunk.end]
+    assert chunk.text == a.text[chunk.start : chunk.end]
     assert meta.title == "Tittel a" and meta.date == "2024-11-27"
     owner = {c.id: "a" for c in chunks_a} | {c.id: "b" for c in chunks_b}
+
     def only(f):
         return {owner[m.chunk_id] for m in store.nearest(vectors_a[0], 4, f)}
+
     assert only(Filters(since="2024-01-01")) == {"a"}
     assert only(Filters(until="2023-12-31")) == {"b"}
     assert only(Filters(sources=("Paper",))) == {"b"}

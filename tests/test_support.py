@@ -45,11 +45,13 @@ def test_wrong_numbers_and_entities_are_flagged(checker, pair_id):
 
 
 def test_a_verbatim_quote_from_a_long_passage_is_supported(checker):
-    passage = ("Han sa ikke noe om saken. Avtalen ble inngått under Putins første besøk til Nord-Korea på "
-               "24 år, melder Reuters. Ingen andre land var med.")
+    passage = (
+        "Han sa ikke noe om saken. Avtalen ble inngått under Putins første besøk til Nord-Korea på "
+        "24 år, melder Reuters. Ingen andre land var med."
+    )
     quote = "Avtalen ble inngått under Putins første besøk til Nord-Korea på 24 år, melder Reuters."
     result = checker.check(quote, [passage], pairs=False)
-    assert result.supported and passage[result.start:result.end] == quote
+    assert result.supported and passage[result.start : result.end] == quote
 
 
 def test_the_best_of_several_cited_passages_counts(checker):
@@ -104,8 +106,11 @@ def test_names_tolerate_transliteration_and_ignore_title_words():
     from assistant.answering.support import SupportChecker as C
 
     passage = "Opposisjonsleder Aleksej Navalnyj deltok i VM i Oberstdorf i februar."
-    names_missing = C.lexical_features("Opposition leader Alexei Navalny took part in the World Championships "
-                                       "in Oberstdorf in February.", passage, 0.9)[3]
+    names_missing = C.lexical_features(
+        "Opposition leader Alexei Navalny took part in the World Championships in Oberstdorf in February.",
+        passage,
+        0.9,
+    )[3]
     assert names_missing == 0.0
     assert C.lexical_features("Opposition leader Boris Nemtsov took part.", passage, 0.9)[3] > 0
 
@@ -113,7 +118,19 @@ def test_names_tolerate_transliteration_and_ignore_title_words():
 def test_number_words_in_the_passage_count_generously():
     from assistant.answering.support import SupportChecker as C
 
-    assert C.lexical_features("Two electric cars take up as much space as a bus.",
-                              "To elbiler tar like stor plass som en buss.", 0.9)[2] == 0.0
-    assert C.lexical_features("Three electric cars take up as much space as a bus.",
-                              "To elbiler tar like stor plass som en buss.", 0.9)[2] == 1.0
+    assert (
+        C.lexical_features(
+            "Two electric cars take up as much space as a bus.",
+            "To elbiler tar like stor plass som en buss.",
+            0.9,
+        )[2]
+        == 0.0
+    )
+    assert (
+        C.lexical_features(
+            "Three electric cars take up as much space as a bus.",
+            "To elbiler tar like stor plass som en buss.",
+            0.9,
+        )[2]
+        == 1.0
+    )

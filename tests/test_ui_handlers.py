@@ -40,8 +40,10 @@ def test_ask_then_open_the_citation_then_rate_the_answer(handlers, tmp_path):
 
 
 def test_a_citation_click_for_an_unknown_turn_changes_nothing(handlers):
-    assert handlers.open_citation("en", ChatSession(), SimpleNamespace(_data={"turn": 3, "n": 1})) == \
-        (gr.skip(), gr.skip())
+    assert handlers.open_citation("en", ChatSession(), SimpleNamespace(_data={"turn": 3, "n": 1})) == (
+        gr.skip(),
+        gr.skip(),
+    )
 
 
 def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(handlers):
@@ -52,8 +54,9 @@ def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(han
 def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
     english = list(handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None))[-1][0]
     assert "quoted in their original language (Norwegian)" in english
-    norwegian = list(handlers.respond("Hva forplikter artikkel 4 hver av partene til?", "", "", [], [], "nb",
-                                      None, None))[-1][0]
+    norwegian = list(
+        handlers.respond("Hva forplikter artikkel 4 hver av partene til?", "", "", [], [], "nb", None, None)
+    )[-1][0]
     assert "originalspråket" not in norwegian
 
 

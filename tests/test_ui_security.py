@@ -52,9 +52,13 @@ def test_origin_check_allows_same_origin_and_listed_origins_only():
 
 
 def test_csp_frame_ancestors_follow_the_allowed_origins():
-    listed = TestClient(gated(allowed_origins=("https://a.example", "https://b.example")),
-                        client=("127.0.0.1", 1)).get("/x")
-    assert "frame-ancestors 'self' https://a.example https://b.example;" in listed.headers["content-security-policy"]
+    listed = TestClient(
+        gated(allowed_origins=("https://a.example", "https://b.example")), client=("127.0.0.1", 1)
+    ).get("/x")
+    assert (
+        "frame-ancestors 'self' https://a.example https://b.example;"
+        in listed.headers["content-security-policy"]
+    )
     assert "x-frame-options" not in listed.headers
     alone = TestClient(gated(), client=("127.0.0.1", 1)).get("/x")
     assert "frame-ancestors 'self';" in alone.headers["content-security-policy"]
@@ -72,7 +76,9 @@ def test_proxy_mode_takes_the_user_only_from_trusted_proxies():
     proxy = TestClient(app, client=("10.0.0.9", 1))
     assert proxy.get("/x", headers={"X-Remote-User": "ola"}).json() == {"client": "user:ola"}
     assert proxy.get("/x").status_code == 401
-    assert TestClient(app, client=("10.0.1.9", 1)).get("/x", headers={"X-Remote-User": "ola"}).status_code == 403
+    assert (
+        TestClient(app, client=("10.0.1.9", 1)).get("/x", headers={"X-Remote-User": "ola"}).status_code == 403
+    )
 
 
 def test_session_mode_issues_cookie_on_get_and_requires_it_for_post():
@@ -107,8 +113,14 @@ def test_interface_language_choice():
 
 # -- rendering: archive text is always text -----------------------------------------------------------
 
-HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[klikk](javascript:alert(1))",
-           '"><svg onload=alert(1)>', "${alert(1)}", "{{constructor.constructor('alert(1)')()}}"]
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[klikk](javascript:alert(1))",
+    '"><svg onload=alert(1)>',
+    "${alert(1)}",
+    "{{constructor.constructor('alert(1)')()}}",
+]
 OUR_TAGS = {"div", "span", "button", "mark", "ol", "li", "blockquote", "article", "h3", "q", "p", "strong"}
 OUR_ATTRS = {"class", "id", "data-turn", "data-n", "data-article-id", "title", "type"}
 
@@ -127,12 +139,36 @@ class Elements(HTMLParser):
 
 def answer_with(text: str, quote: str, article_text: str) -> tuple[Answer, Article]:
     start = article_text.index(quote)
-    citation = Citation(n=1, article_id="a<b>", title=text, date="2024-01-01", source=text, url="javascript:x",
-                        chunk_id="c1", quote=quote, start=start, end=start + len(quote), score=1.0)
-    answer = Answer(question=text, answer=f"{text} [1] [7]", answerable=True, language="en",
-                    citations=(citation,), retrieved=())
-    article = Article(id="a<b>", title=text, text=article_text, content_hash="h", language="en",
-                      url="javascript:alert(1)", source=text)
+    citation = Citation(
+        n=1,
+        article_id="a<b>",
+        title=text,
+        date="2024-01-01",
+        source=text,
+        url="javascript:x",
+        chunk_id="c1",
+        quote=quote,
+        start=start,
+        end=start + len(quote),
+        score=1.0,
+    )
+    answer = Answer(
+        question=text,
+        answer=f"{text} [1] [7]",
+        answerable=True,
+        language="en",
+        citations=(citation,),
+        retrieved=(),
+    )
+    article = Article(
+        id="a<b>",
+        title=text,
+        text=article_text,
+        content_hash="h",
+        language="en",
+        url="javascript:alert(1)",
+        source=text,
+    )
     return answer, article
 
 
@@ -140,9 +176,11 @@ def all_html(text: str) -> list[str]:
     quote = f"Q {text} Q"
     answer, article = answer_with(text, quote, f"before {text} " + quote + f" after {text}")
     exchanges = [render.Exchange(text, answer), render.Exchange(text, partial=text)]
-    return [render.conversation_html(exchanges, "en"),
-            render.sources_html(answer, 0, "en", lambda _id: article),
-            render.article_html(article, answer.citations[0], "en")]
+    return [
+        render.conversation_html(exchanges, "en"),
+        render.sources_html(answer, 0, "en", lambda _id: article),
+        render.article_html(article, answer.citations[0], "en"),
+    ]
 
 
 def check_markup(markup: str) -> None:

@@ -7,11 +7,28 @@ from ui.render import Exchange, conversation_html
 def _answer(supported_second: bool) -> Answer:
     first = "Russland og Nord-Korea lover hverandre militær hjelp."
     second = "Avtalen gjelder i <b>50</b> år."
-    citation = Citation(n=1, article_id="a", title="T", date=None, source=None, url=None, chunk_id="a#0",
-                        quote="q", start=0, end=1, score=1.0)
-    return Answer(question="Hva lover de?", answer=f"{first} [1] {second} [1]", answerable=True, language="nb",
-                  citations=(citation,), retrieved=(),
-                  sentences=(Sentence(first, (1,), True, 0.9), Sentence(second, (1,), supported_second, 0.1)))
+    citation = Citation(
+        n=1,
+        article_id="a",
+        title="T",
+        date=None,
+        source=None,
+        url=None,
+        chunk_id="a#0",
+        quote="q",
+        start=0,
+        end=1,
+        score=1.0,
+    )
+    return Answer(
+        question="Hva lover de?",
+        answer=f"{first} [1] {second} [1]",
+        answerable=True,
+        language="nb",
+        citations=(citation,),
+        retrieved=(),
+        sentences=(Sentence(first, (1,), True, 0.9), Sentence(second, (1,), supported_second, 0.1)),
+    )
 
 
 def test_an_unsupported_sentence_is_marked_and_explained():

@@ -46,11 +46,16 @@ class FiltersIn(BaseModel):
 
 
 class AskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"question": "What does Article 4 commit each side to?"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "What does Article 4 commit each side to?"}]},
+    )
     question: str = Field(description="1 to 2000 characters")
-    history: list[TurnIn] = Field(default_factory=list, max_length=40,
-                                  description="earlier turns, oldest first, for follow-up questions")
+    history: list[TurnIn] = Field(
+        default_factory=list,
+        max_length=40,
+        description="earlier turns, oldest first, for follow-up questions",
+    )
     filters: FiltersIn = Field(default_factory=FiltersIn)
     top_k: int | None = Field(None, ge=1, le=50)
     retriever: Literal["hybrid+rerank", "hybrid", "dense", "bm25"] | None = None
@@ -104,16 +109,22 @@ class ErrorOut(BaseModel):
     message: str
 
 
-ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut},
-          429: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+ERRORS = {
+    400: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+    429: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
 
 
 class RateLimited(BadInputError):
     """A client asked more often than KILDE_RATE_LIMIT per minute."""
 
     def __init__(self, limit: int, retry_after: int):
-        super().__init__("rate limit", f"too many questions: the limit is {limit} per minute; "
-                         f"try again in {retry_after} s")
+        super().__init__(
+            "rate limit", f"too many questions: the limit is {limit} per minute; try again in {retry_after} s"
+        )
         self.retry_after = retry_after
 
 
@@ -148,8 +159,9 @@ def ask_slots(settings: Settings) -> FairTurns:
     return FairTurns(settings.ui_concurrency, settings.request_budget_s)
 
 
-def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
-               turns: FairTurns | None = None) -> APIRouter:
+def api_router(
+    assistant: Assistant, settings: Settings, limiter: RateLimiter, turns: FairTurns | None = None
+) -> APIRouter:
     router = APIRouter()
     # At most `ui_concurrency` questions are answered at once, and at most one per client (ui/fairness.py).
     # A question waiting for its turn waits in the event loop, not in a worker thread: the default thread
@@ -157,33 +169,54 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
     # routes and /api/search share the same answering slots (ui/server.py passes `turns.slots`).
     turns = turns or ask_slots(settings)
 
-    @router.post("/api/ask", response_model=None, tags=["ask"],
-                 responses={200: {"model": AnswerOut}, **ERRORS},
-                 summary="Answer a question with citations (the JSON of `kilde ask --json`)")
+    @router.post(
+        "/api/ask",
+        response_model=None,
+        tags=["ask"],
+        responses={200: {"model": AnswerOut}, **ERRORS},
+        summary="Answer a question with citations (the JSON of `kilde ask --json`)",
+    )
     async def ask(body: AskIn, request: Request) -> JSONResponse:
         retry_after = limiter.check(client_key(request))
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
-        ask_request = assistant.validate(AskRequest(
-            question=body.question, history=tuple(Turn(t.role, t.content) for t in body.history),
-            filters=filters_from(body.filters), top_k=body.top_k, retriever=body.retriever))
+        ask_request = assistant.validate(
+            AskRequest(
+                question=body.question,
+                history=tuple(Turn(t.role, t.content) for t in body.history),
+                filters=filters_from(body.filters),
+                top_k=body.top_k,
+                retriever=body.retriever,
+            )
+        )
         async with turns.turn(client_key(request)):
             answer = await anyio.to_thread.run_sync(assistant.ask, ask_request)
         return JSONResponse(answer.to_dict())
 
     @router.api_route("/api/ask", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def ask_needs_post() -> JSONResponse:
-        return JSONResponse({"error": "method_not_allowed",
-                             "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.'},
-                            status_code=405, headers={"Allow": "POST"})
+        return JSONResponse(
+            {
+                "error": "method_not_allowed",
+                "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.',
+            },
+            status_code=405,
+            headers={"Allow": "POST"},
+        )
 
-    @router.get("/api/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
-                responses=ERRORS, summary="One article's cleaned text and metadata")
+    @router.get(
+        "/api/articles/{article_id}",
+        response_model=ArticleOut,
+        tags=["articles"],
+        responses=ERRORS,
+        summary="One article's cleaned text and metadata",
+    )
     def article(article_id: str) -> dict:
         found = assistant.store.get_article(article_id) if len(article_id) <= 512 else None
         if found is None:
-            raise NotFound("article", f"no article with id {article_id[:80]!r}; "
-                           "list them with `kilde articles`")
+            raise NotFound(
+                "article", f"no article with id {article_id[:80]!r}; list them with `kilde articles`"
+            )
         record = asdict(found)
         record.pop("origin", None)  # a path on the server
         return record
@@ -192,8 +225,12 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @router.get("/readyz", tags=["health"], responses={503: {"model": ErrorOut}},
-                summary="Readiness: the index is loaded")
+    @router.get(
+        "/readyz",
+        tags=["health"],
+        responses={503: {"model": ErrorOut}},
+        summary="Readiness: the index is loaded",
+    )
     def readyz() -> JSONResponse:
         store = assistant.store
         if not store.exists():
@@ -201,15 +238,24 @@ def api_router(assistant: Assistant, settings: Settings, limiter: RateLimiter,
         articles, chunks = store.counts()
         model = assistant.model_status()  # an unreachable model server degrades to extractive answers
         degraded = model is not None and model["status"] != "ok"
-        return JSONResponse({"status": "degraded" if degraded else "ready", "articles": articles, "chunks": chunks,
-                             "embedder": store.recorded_embedder(), "backend": settings.llm_backend,
-                             **({"model": model} if model is not None else {})})
+        return JSONResponse(
+            {
+                "status": "degraded" if degraded else "ready",
+                "articles": articles,
+                "chunks": chunks,
+                "embedder": store.recorded_embedder(),
+                "backend": settings.llm_backend,
+                **({"model": model} if model is not None else {}),
+            }
+        )
 
-    @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                      include_in_schema=False)
+    @router.api_route(
+        "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
     def unknown(path: str) -> JSONResponse:
-        return JSONResponse({"error": "not_found",
-                             "message": f"No API route /api/{path[:80]}; see /docs for the API."},
-                            status_code=404)
+        return JSONResponse(
+            {"error": "not_found", "message": f"No API route /api/{path[:80]}; see /docs for the API."},
+            status_code=404,
+        )
 
     return router

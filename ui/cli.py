@@ -36,7 +36,9 @@ def register(sub, command) -> None:
     p.epilog = EXAMPLES["mcp"]
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
     p.add_argument("--host", help="address to bind with --transport http (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=MCP_PORT, help=f"port with --transport http (default {MCP_PORT})")
+    p.add_argument(
+        "--port", type=int, default=MCP_PORT, help=f"port with --transport http (default {MCP_PORT})"
+    )
     p.set_defaults(handler=cmd_mcp)
 
     p = command("demo", "Serve the chat on the ingested samples and print where to open it.")
@@ -55,8 +57,11 @@ def cmd_serve(args) -> int:
     from ui.server import serve
 
     settings = _settings(args)
-    return serve(settings, banner=f"Kilde is serving http://{settings.host}:{settings.port}/ "
-                                  f"(widget: /widget/, API: /docs). Ctrl-C stops it.")
+    return serve(
+        settings,
+        banner=f"Kilde is serving http://{settings.host}:{settings.port}/ "
+        f"(widget: /widget/, API: /docs). Ctrl-C stops it.",
+    )
 
 
 def cmd_mcp(args) -> int:
@@ -70,8 +75,12 @@ def cmd_demo(args) -> int:
 
     settings = _settings(args)
     url = f"http://{settings.host}:{settings.port}/"
-    return serve(settings, banner=(
-        f"\nKilde is ready: open {url}\n"
-        f"  try: What does Article 4 commit each side to?  (click [1] to see the highlighted quote)\n"
-        f"  widget: {url}widget/   API: {url}docs   health: {url}readyz\n"
-        "Ctrl-C stops it.\n"))
+    return serve(
+        settings,
+        banner=(
+            f"\nKilde is ready: open {url}\n"
+            f"  try: What does Article 4 commit each side to?  (click [1] to see the highlighted quote)\n"
+            f"  widget: {url}widget/   API: {url}docs   health: {url}readyz\n"
+            "Ctrl-C stops it.\n"
+        ),
+    )

@@ -25,15 +25,25 @@ RATINGS = ("up", "down")
 MAX_COMMENT = 2000
 
 
-def feedback_record(answer: Answer, history: Sequence[Turn], rating: str, comment: str = "",
-                    filters: Filters | None = None, client: str | None = None) -> dict:
+def feedback_record(
+    answer: Answer,
+    history: Sequence[Turn],
+    rating: str,
+    comment: str = "",
+    filters: Filters | None = None,
+    client: str | None = None,
+) -> dict:
     if rating not in RATINGS:
         raise BadInputError("rating", f"must be one of {RATINGS}, got {rating!r}")
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
-        raise BadInputError("comment", f"the comment is {len(comment)} characters; the limit is {MAX_COMMENT}")
+        raise BadInputError(
+            "comment", f"the comment is {len(comment)} characters; the limit is {MAX_COMMENT}"
+        )
     now = datetime.now(UTC)
-    digest = hashlib.sha256(f"{now.isoformat()}\0{answer.question}\0{answer.answer}".encode()).hexdigest()[:10]
+    digest = hashlib.sha256(f"{now.isoformat()}\0{answer.question}\0{answer.answer}".encode()).hexdigest()[
+        :10
+    ]
     good = rating == "up"
     return {
         "id": f"fb-{now.strftime('%Y%m%dT%H%M%S')}-{digest}",
@@ -69,8 +79,10 @@ class FeedbackLog:
 
     @staticmethod
     def vote_key(record: dict) -> str:
-        what = json.dumps([record.get("client"), record.get("question"), record.get("answer"),
-                           record.get("history")], ensure_ascii=False)
+        what = json.dumps(
+            [record.get("client"), record.get("question"), record.get("answer"), record.get("history")],
+            ensure_ascii=False,
+        )
         return hashlib.sha256(what.encode("utf-8")).hexdigest()
 
     def append(self, record: dict) -> bool:
@@ -112,13 +124,14 @@ class FeedbackLog:
             view = memoryview(line)
             try:
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             except OSError as exc:
                 os.ftruncate(fd, size)  # never leave a fragment for the next record to join
                 from assistant.indexes.storage import StorageError, as_storage_error
 
                 raise as_storage_error(exc, str(self.path.parent)) or StorageError(
-                    f"The feedback could not be saved: {exc.strerror or exc}") from None
+                    f"The feedback could not be saved: {exc.strerror or exc}"
+                ) from None
         finally:
             if fd >= 0:
                 os.close(fd)

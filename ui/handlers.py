@@ -48,7 +48,9 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
         return Filters.parse(since, until, sources, languages)
     except BadInputError as exc:
         value = since if exc.source == "since" else until
-        raise gr.Error(t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())) from None
+        raise gr.Error(
+            t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())
+        ) from None
 
 
 def source_choices(assistant: Assistant) -> list[str]:
@@ -75,7 +77,9 @@ class ChatHandlers:
     """The chat's event handlers over the objects the server shares (assistant, rate limiter, feedback log);
     per-user state arrives as a `ChatSession` argument and is never kept here."""
 
-    def __init__(self, assistant: Assistant, limiter: RateLimiter, feedback: FeedbackLog, *, compact: bool = False):
+    def __init__(
+        self, assistant: Assistant, limiter: RateLimiter, feedback: FeedbackLog, *, compact: bool = False
+    ):
         self.assistant = assistant
         self.limiter = limiter
         self.feedback = feedback
@@ -84,15 +88,25 @@ class ChatHandlers:
     def get_article(self, article_id: str):
         return self.assistant.store.get_article(article_id)
 
-    def respond(self, question_text, since_date, until_date, source_names, article_languages, interface_language,
-                state, request: gr.Request):
+    def respond(
+        self,
+        question_text,
+        since_date,
+        until_date,
+        source_names,
+        article_languages,
+        interface_language,
+        state,
+        request: gr.Request,
+    ):
         """Ask a question (history comes from the session); streams the conversation HTML."""
         lang = normalise_language(interface_language)
         state = state or ChatSession()
         filters = parse_filters(since_date, until_date, source_names, article_languages, lang)
         try:
-            ask_request = self.assistant.validate(AskRequest(question=question_text or "", history=state.history(),
-                                                        filters=filters))
+            ask_request = self.assistant.validate(
+                AskRequest(question=question_text or "", history=state.history(), filters=filters)
+            )
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         retry_after = self.limiter.check(client_key(request))
@@ -112,8 +126,14 @@ class ChatHandlers:
                         continue  # coalesce pieces that arrive faster than the screen needs them
                     last_yield = now
                     shown[-1] = render.Exchange(ask_request.question, partial=partial)
-                    yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(),
-                           gr.skip(), state)
+                    yield (
+                        render.conversation_html(shown, lang),
+                        gr.skip(),
+                        gr.skip(),
+                        gr.skip(),
+                        gr.skip(),
+                        state,
+                    )
                 else:
                     answer = event
         except KildeError as exc:
@@ -121,9 +141,14 @@ class ChatHandlers:
         state.exchanges.append(render.Exchange(ask_request.question, answer))
         state.filters.append(filters)
         turn = len(state.exchanges) - 1
-        yield (render.conversation_html(state.exchanges, lang),
-               render.sources_html(answer, turn, lang, self.get_article),
-               render.article_html(None, None, lang), answer.to_dict(), gr.skip(), state)
+        yield (
+            render.conversation_html(state.exchanges, lang),
+            render.sources_html(answer, turn, lang, self.get_article),
+            render.article_html(None, None, lang),
+            answer.to_dict(),
+            gr.skip(),
+            state,
+        )
 
     def open_citation(self, lang, state, evt: gr.EventData):
         lang = normalise_language(lang)
@@ -138,8 +163,10 @@ class ChatHandlers:
         citation = next((c for c in answer.citations if c.n == n), None)
         if citation is None:
             return gr.skip(), gr.skip()
-        return (render.sources_html(answer, turn, lang, self.get_article),
-                render.article_html(self.get_article(citation.article_id), citation, lang))
+        return (
+            render.sources_html(answer, turn, lang, self.get_article),
+            render.article_html(self.get_article(citation.article_id), citation, lang),
+        )
 
     def give_feedback(self, rating: str):
         def handler(text, lang, state, request: gr.Request):
@@ -148,33 +175,57 @@ class ChatHandlers:
             if answer is None:
                 return gr.skip(), status_html(t(lang, "feedback_nothing"))
             try:
-                record = feedback_record(answer, state.history()[: 2 * turn], rating, text or "",
-                                         state.filters[turn], client_key(request))
+                record = feedback_record(
+                    answer,
+                    state.history()[: 2 * turn],
+                    rating,
+                    text or "",
+                    state.filters[turn],
+                    client_key(request),
+                )
                 saved = self.feedback.append(record)  # one vote per answer and client
             except KildeError as exc:
                 raise gr.Error(str(exc)) from None
             return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
+
         return handler
 
     def reset(self, lang):
         lang = normalise_language(lang)
-        return (render.conversation_html([], lang), render.sources_html(None, 0, lang, self.get_article),
-                render.article_html(None, None, lang), None, "", "", None)
+        return (
+            render.conversation_html([], lang),
+            render.sources_html(None, 0, lang, self.get_article),
+            render.article_html(None, None, lang),
+            None,
+            "",
+            "",
+            None,
+        )
 
     def relabel(self, lang, state):
         lang = normalise_language(lang)
         turn, answer = state.last_answer() if state else (-1, None)
-        return (header_html(lang, self.compact), fb_label_html(lang),
-                gr.update(label=t(lang, "question"), placeholder=t(lang, "placeholder")),
-                gr.update(value=t(lang, "ask")), gr.update(label=t(lang, "filters")),
-                gr.update(label=t(lang, "since")), gr.update(label=t(lang, "until")),
-                gr.update(label=t(lang, "sources")), gr.update(label=t(lang, "languages")),
-                gr.update(value=t(lang, "thumbs_up")), gr.update(value=t(lang, "thumbs_down")),
-                gr.update(value=t(lang, "new_chat")), gr.update(label=t(lang, "comment")),
-                gr.update(label=t(lang, "sources_panel"),
-                          value=render.sources_html(answer, max(turn, 0), lang, self.get_article)),
-                gr.update(label=t(lang, "article_panel")),
-                render.conversation_html(state.exchanges if state else [], lang))
+        return (
+            header_html(lang, self.compact),
+            fb_label_html(lang),
+            gr.update(label=t(lang, "question"), placeholder=t(lang, "placeholder")),
+            gr.update(value=t(lang, "ask")),
+            gr.update(label=t(lang, "filters")),
+            gr.update(label=t(lang, "since")),
+            gr.update(label=t(lang, "until")),
+            gr.update(label=t(lang, "sources")),
+            gr.update(label=t(lang, "languages")),
+            gr.update(value=t(lang, "thumbs_up")),
+            gr.update(value=t(lang, "thumbs_down")),
+            gr.update(value=t(lang, "new_chat")),
+            gr.update(label=t(lang, "comment")),
+            gr.update(
+                label=t(lang, "sources_panel"),
+                value=render.sources_html(answer, max(turn, 0), lang, self.get_article),
+            ),
+            gr.update(label=t(lang, "article_panel")),
+            render.conversation_html(state.exchanges if state else [], lang),
+        )
 
     @staticmethod
     def initial_language(request: gr.Request):
@@ -189,8 +240,10 @@ class ChatHandlers:
 def header_html(language: str, compact: bool) -> str:
     if compact:
         return f'<div class="kilde-header kilde-compact"><strong>{render.esc(t(language, "title"))}</strong></div>'
-    return (f'<div class="kilde-header"><h1>{render.esc(t(language, "title"))}</h1>'
-            f'<p>{render.esc(t(language, "intro"))}</p></div>')
+    return (
+        f'<div class="kilde-header"><h1>{render.esc(t(language, "title"))}</h1>'
+        f"<p>{render.esc(t(language, 'intro'))}</p></div>"
+    )
 
 
 def fb_label_html(language: str) -> str:

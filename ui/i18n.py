@@ -47,7 +47,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "quote_at": "characters {start}–{end}",
         "searched_as": "Follow-up, searched as:",
         "quoted_original": "The passages are quoted in their original language ({languages}).",
-        "language_nb": "Norwegian", "language_nn": "Norwegian Nynorsk", "language_en": "English",
+        "language_nb": "Norwegian",
+        "language_nn": "Norwegian Nynorsk",
+        "language_en": "English",
     },
     "nb": {
         "title": "Kilde: spør nyhetsarkivet",
@@ -88,7 +90,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "quote_at": "tegn {start}–{end}",
         "searched_as": "Oppfølgingsspørsmål, søkt som:",
         "quoted_original": "Kildene er sitert på originalspråket ({languages}).",
-        "language_nb": "bokmål", "language_nn": "nynorsk", "language_en": "engelsk",
+        "language_nb": "bokmål",
+        "language_nn": "nynorsk",
+        "language_en": "engelsk",
     },
 }
 

@@ -40,7 +40,9 @@ class RateLimiter:
             for hits in parts:
                 while hits and now - hits[0] >= 60.0:
                     hits.popleft()
-            waits = [max(1, int(60.0 - (now - hits[0])) + 1) for hits in parts if len(hits) >= self.per_minute]
+            waits = [
+                max(1, int(60.0 - (now - hits[0])) + 1) for hits in parts if len(hits) >= self.per_minute
+            ]
             if waits:
                 return max(waits)
             for hits in parts:

@@ -35,6 +35,7 @@ class Exchange:
 
 # -- conversation ------------------------------------------------------------------------------------
 
+
 def answer_text_html(text: str, turn: int, numbers: Sequence[int]) -> str:
     """Escaped answer text; `[n]` for a real citation n becomes a button that opens it."""
     known = set(numbers)
@@ -44,9 +45,11 @@ def answer_text_html(text: str, turn: int, numbers: Sequence[int]) -> str:
         n = int(match.group(1))
         if n not in known:
             continue
-        out.append(esc(text[last:match.start()]))
-        out.append(f'<button type="button" class="kilde-cite" data-turn="{turn}" data-n="{n}" '
-                   f'title="[{n}]">[{n}]</button>')
+        out.append(esc(text[last : match.start()]))
+        out.append(
+            f'<button type="button" class="kilde-cite" data-turn="{turn}" data-n="{n}" '
+            f'title="[{n}]">[{n}]</button>'
+        )
         last = match.end()
     out.append(esc(text[last:]))
     return "".join(out)
@@ -69,7 +72,9 @@ def answer_html(answer: Answer, turn: int) -> str:
     last = 0
     for start, end in spans:
         out.append(answer_text_html(text[last:start], turn, numbers))
-        out.append(f'<span class="kilde-unsupported">{answer_text_html(text[start:end], turn, numbers)}</span>')
+        out.append(
+            f'<span class="kilde-unsupported">{answer_text_html(text[start:end], turn, numbers)}</span>'
+        )
         last = end
     out.append(answer_text_html(text[last:], turn, numbers))
     return "".join(out)
@@ -80,32 +85,46 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
         return f'<div class="kilde-conv kilde-empty"><p class="kilde-intro">{esc(t(language, "intro"))}</p></div>'
     parts = ['<div class="kilde-conv">']
     for turn, ex in enumerate(exchanges):
-        parts.append(f'<div class="kilde-msg kilde-user"><div class="kilde-who">{esc(t(language, "you"))}</div>'
-                     f'<div class="kilde-text">{esc(ex.question)}</div></div>')
+        parts.append(
+            f'<div class="kilde-msg kilde-user"><div class="kilde-who">{esc(t(language, "you"))}</div>'
+            f'<div class="kilde-text">{esc(ex.question)}</div></div>'
+        )
         answer = ex.answer
         if answer is None:
-            body = esc(ex.partial) if ex.partial else f'<span class="kilde-thinking">{esc(t(language, "thinking"))}</span>'
-            parts.append(f'<div class="kilde-msg kilde-bot kilde-streaming" data-turn="{turn}">'
-                         f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-                         f'<div class="kilde-text">{body}</div></div>')
+            body = (
+                esc(ex.partial)
+                if ex.partial
+                else f'<span class="kilde-thinking">{esc(t(language, "thinking"))}</span>'
+            )
+            parts.append(
+                f'<div class="kilde-msg kilde-bot kilde-streaming" data-turn="{turn}">'
+                f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                f'<div class="kilde-text">{body}</div></div>'
+            )
             continue
         if not answer.answerable:
-            parts.append(f'<div class="kilde-msg kilde-bot kilde-notfound" data-turn="{turn}">'
-                         f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-                         f'<div class="kilde-notfound-title">{esc(t(language, "not_found_title"))}</div>'
-                         f'<div class="kilde-text">{esc(answer.answer)}</div>'
-                         f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div>'
-                         f'{searched_as_html(answer, language)}</div>')
+            parts.append(
+                f'<div class="kilde-msg kilde-bot kilde-notfound" data-turn="{turn}">'
+                f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                f'<div class="kilde-notfound-title">{esc(t(language, "not_found_title"))}</div>'
+                f'<div class="kilde-text">{esc(answer.answer)}</div>'
+                f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div>'
+                f"{searched_as_html(answer, language)}</div>"
+            )
             continue
         text = answer_html(answer, turn)
         notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
         if any(s.supported is False for s in answer.sentences):
-            notice += f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'
+            notice += (
+                f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'
+            )
         notice += quoted_language_html(answer, language)
         notice += searched_as_html(answer, language)
-        parts.append(f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
-                     f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-                     f'<div class="kilde-text">{text}</div>{notice}</div>')
+        parts.append(
+            f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
+            f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+            f'<div class="kilde-text">{text}</div>{notice}</div>'
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -127,15 +146,18 @@ def searched_as_html(answer: Answer, language: str) -> str:
     """The follow-up as it was searched, for answers and refusals alike."""
     if not answer.standalone_question or answer.standalone_question == answer.question:
         return ""
-    return (f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
-            f'<q>{esc(answer.standalone_question)}</q></div>')
+    return (
+        f'<div class="kilde-standalone">{esc(t(language, "searched_as"))} '
+        f"<q>{esc(answer.standalone_question)}</q></div>"
+    )
 
 
 # -- sources and article -----------------------------------------------------------------------------
 
+
 def locate(article: Article, citation: Citation) -> tuple[int, int] | None:
     """The citation's offsets, checked against the stored text (re-found if the article changed)."""
-    if article.text[citation.start:citation.end] == citation.quote:
+    if article.text[citation.start : citation.end] == citation.quote:
         return citation.start, citation.end
     at = article.text.find(citation.quote) if citation.quote else -1
     return (at, at + len(citation.quote)) if at >= 0 else None
@@ -143,8 +165,9 @@ def locate(article: Article, citation: Citation) -> tuple[int, int] | None:
 
 def highlighted(text: str, start: int, end: int, mark_id: str | None = None) -> str:
     ident = f' id="{esc(mark_id)}"' if mark_id else ""
-    return (f"{esc(text[:start])}<mark class=\"kilde-quote\"{ident}>{esc(text[start:end])}</mark>"
-            f"{esc(text[end:])}")
+    return (
+        f'{esc(text[:start])}<mark class="kilde-quote"{ident}>{esc(text[start:end])}</mark>{esc(text[end:])}'
+    )
 
 
 def passage_window(answer: Answer, citation: Citation, span: tuple[int, int], length: int) -> tuple[int, int]:
@@ -160,8 +183,9 @@ def meta_line(date: str | None, source: str | None) -> str:
     return " · ".join(esc(x) for x in (date, source) if x)
 
 
-def sources_html(answer: Answer | None, turn: int, language: str,
-                 get_article: Callable[[str], Article | None]) -> str:
+def sources_html(
+    answer: Answer | None, turn: int, language: str, get_article: Callable[[str], Article | None]
+) -> str:
     if answer is None or not answer.citations:
         return f'<div class="kilde-sources kilde-empty">{esc(t(language, "no_sources"))}</div>'
     items = []
@@ -171,8 +195,11 @@ def sources_html(answer: Answer | None, turn: int, language: str,
         if article and span:
             lo, hi = passage_window(answer, c, span, len(article.text))
             window = article.text[lo:hi]
-            passage = (("…" if lo > 0 else "") + highlighted(window, span[0] - lo, span[1] - lo)
-                       + ("…" if hi < len(article.text) else ""))
+            passage = (
+                ("…" if lo > 0 else "")
+                + highlighted(window, span[0] - lo, span[1] - lo)
+                + ("…" if hi < len(article.text) else "")
+            )
             where = esc(t(language, "quote_at", start=span[0], end=span[1]))
         else:
             passage = f'<mark class="kilde-quote">{esc(c.quote)}</mark>'
@@ -185,7 +212,8 @@ def sources_html(answer: Answer | None, turn: int, language: str,
             f'<span class="kilde-title">{esc(title)}</span></button>'
             f'<div class="kilde-meta">{meta_line(c.date, c.source)}</div>'
             f'<blockquote class="kilde-passage">{passage}</blockquote>'
-            f'<div class="kilde-where">{esc(c.article_id)} · {where}</div></li>')
+            f'<div class="kilde-where">{esc(c.article_id)} · {where}</div></li>'
+        )
     return f'<div class="kilde-sources" data-turn="{turn}"><ol>{"".join(items)}</ol></div>'
 
 
@@ -197,7 +225,9 @@ def article_html(article: Article | None, citation: Citation | None, language: s
     body = highlighted(article.text, *span, mark_id="kilde-hl") if span else esc(article.text)
     url = f'<div class="kilde-url">{esc(article.url)}</div>' if article.url else ""
     n = f' data-n="{citation.n}"' if citation else ""
-    return (f'<article class="kilde-article" data-article-id="{esc(article.id)}"{n}>'
-            f'<h3 class="kilde-article-title">{esc(article.title)}</h3>'
-            f'<div class="kilde-meta">{meta_line(article.date, article.source)}</div>{url}'
-            f'<div class="kilde-article-text">{body}</div></article>')
+    return (
+        f'<article class="kilde-article" data-article-id="{esc(article.id)}"{n}>'
+        f'<h3 class="kilde-article-title">{esc(article.title)}</h3>'
+        f'<div class="kilde-meta">{meta_line(article.date, article.source)}</div>{url}'
+        f'<div class="kilde-article-text">{body}</div></article>'
+    )

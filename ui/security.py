@@ -54,11 +54,15 @@ def frame_ancestors(settings: Settings) -> str:
 
 
 def security_headers(settings: Settings) -> list[tuple[str, str]]:
-    csp = (f"frame-ancestors {frame_ancestors(settings)}; object-src 'none'; base-uri 'self'; "
-           "form-action 'self'")
-    headers = [("content-security-policy", csp), ("x-content-type-options", "nosniff"),
-               ("referrer-policy", "same-origin"),
-               ("permissions-policy", "camera=(), microphone=(), geolocation=()")]
+    csp = (
+        f"frame-ancestors {frame_ancestors(settings)}; object-src 'none'; base-uri 'self'; form-action 'self'"
+    )
+    headers = [
+        ("content-security-policy", csp),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ]
     if not settings.allowed_origins:
         headers.append(("x-frame-options", "SAMEORIGIN"))
     return headers
@@ -144,10 +148,17 @@ class Gate:
             await send({"type": "websocket.close", "code": 1008})
             return
         status, body = json_body(refusal.status, refusal.error, refusal.message)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                *[(k.encode(), v.encode()) for k, v in self.headers]]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *[(k.encode(), v.encode()) for k, v in self.headers],
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     # -- rules ---------------------------------------------------------------------------------------
@@ -193,8 +204,11 @@ class Gate:
         own = f"{scheme}://{headers.get('host', '')}"
         if origin == own or origin in self.allowed:
             return None
-        return Refusal(403, "origin_not_allowed",
-                       f"Origin {origin} is not allowed. Add it to KILDE_ALLOWED_ORIGINS on the Kilde server.")
+        return Refusal(
+            403,
+            "origin_not_allowed",
+            f"Origin {origin} is not allowed. Add it to KILDE_ALLOWED_ORIGINS on the Kilde server.",
+        )
 
     def identify(self, scope, headers: Headers) -> tuple[str | None, str | None, Refusal | None]:
         """(client key, Set-Cookie value or None, refusal or None) for the configured auth mode."""
@@ -202,14 +216,27 @@ class Gate:
         peer = (scope.get("client") or (None,))[0]
         if mode == "proxy":
             if not address_in(peer, self.settings.trusted_proxies):
-                return None, None, Refusal(403, "untrusted_client",
-                                           "Kilde accepts requests only through its trusted proxy "
-                                           "(KILDE_TRUSTED_PROXIES).")
+                return (
+                    None,
+                    None,
+                    Refusal(
+                        403,
+                        "untrusted_client",
+                        "Kilde accepts requests only through its trusted proxy (KILDE_TRUSTED_PROXIES).",
+                    ),
+                )
             user = headers.get(self.settings.proxy_user_header, "").strip()
             if not user:
-                return None, None, Refusal(401, "not_signed_in",
-                                           f"The proxy sent no {self.settings.proxy_user_header} header; "
-                                           "sign in through the intranet.")
+                return (
+                    None,
+                    None,
+                    Refusal(
+                        401,
+                        "not_signed_in",
+                        f"The proxy sent no {self.settings.proxy_user_header} header; "
+                        "sign in through the intranet.",
+                    ),
+                )
             return f"user:{user}", None, None
         if mode == "session":
             # The key names the address too: the rate limit holds per address, so fresh cookies do not reset it.
@@ -219,21 +246,44 @@ class Gate:
             if scope.get("method", "GET") in ("GET", "HEAD"):
                 token = self.sessions.new(str(peer))
                 if token is None:
-                    return None, None, Refusal(429, "rate_limited", "Too many new sessions from this address; "
-                                                                   "keep the session cookie, or try again in a minute.")
+                    return (
+                        None,
+                        None,
+                        Refusal(
+                            429,
+                            "rate_limited",
+                            "Too many new sessions from this address; "
+                            "keep the session cookie, or try again in a minute.",
+                        ),
+                    )
                 return f"session:{token[:16]}|ip:{peer}", self.cookie(token, scope, headers), None
-            return None, None, Refusal(401, "no_session",
-                                       "No valid Kilde session: open the Kilde page first; it sets the "
-                                       "session cookie (any GET request does).")
+            return (
+                None,
+                None,
+                Refusal(
+                    401,
+                    "no_session",
+                    "No valid Kilde session: open the Kilde page first; it sets the "
+                    "session cookie (any GET request does).",
+                ),
+            )
         if not is_loopback(peer):
-            return None, None, Refusal(403, "loopback_only",
-                                       "Auth mode 'none' serves this machine only. Set KILDE_AUTH_MODE=session "
-                                       "or proxy to serve others.")
+            return (
+                None,
+                None,
+                Refusal(
+                    403,
+                    "loopback_only",
+                    "Auth mode 'none' serves this machine only. Set KILDE_AUTH_MODE=session "
+                    "or proxy to serve others.",
+                ),
+            )
         return f"ip:{peer}", None, None
 
     def cookie(self, token: str, scope, headers: Headers) -> str:
         secure = scope.get("scheme") == "https" or (
             address_in((scope.get("client") or (None,))[0], self.settings.trusted_proxies)
-            and headers.get("x-forwarded-proto") == "https")
+            and headers.get("x-forwarded-proto") == "https"
+        )
         flags = "; Secure; SameSite=None" if secure else "; SameSite=Lax"
         return f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; Max-Age={SESSION_IDLE_S}{flags}"

@@ -78,15 +78,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         message, details = validation_message(exc)
-        return JSONResponse({"error": "invalid_request", "message": message, "details": details},
-                            status_code=422)
+        return JSONResponse(
+            {"error": "invalid_request", "message": message, "details": details}, status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400 and str(exc.detail).startswith("There was an error parsing the body"):
             # Not UTF-8, or nested too deeply to parse: the same shape as any other invalid body.
-            return JSONResponse({"error": "invalid_request", "message": "The request body is not valid JSON.",
-                                 "details": [{"field": "body", "problem": "not valid JSON"}]}, status_code=422)
+            return JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "message": "The request body is not valid JSON.",
+                    "details": [{"field": "body", "problem": "not valid JSON"}],
+                },
+                status_code=422,
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
@@ -105,9 +112,12 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     limiter = RateLimiter(settings.rate_limit_per_minute)
     feedback = FeedbackLog(settings.feedback_path)
     # FastAPIOffline serves Swagger UI from the installed package: /docs works on an offline intranet.
-    app = FastAPIOffline(title="Kilde", version=_version(),
-                  description="Cited answers from a Norwegian and English news archive. "
-                              "The chat is at /, the embeddable widget at /widget.")
+    app = FastAPIOffline(
+        title="Kilde",
+        version=_version(),
+        description="Cited answers from a Norwegian and English news archive. "
+        "The chat is at /, the embeddable widget at /widget.",
+    )
     install_error_handlers(app)
     turns = ask_slots(settings)
     app.include_router(openai_router(assistant, limiter, turns.slots))
@@ -126,14 +136,27 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
     app.add_middleware(OpenAIErrors)  # outside the Gate, so its refusals under /v1/ get OpenAI's shape too
-    app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins(settings)),
-                       allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"], max_age=600)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(allowed_origins(settings)),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"],
+        max_age=600,
+    )
     app.add_middleware(Limits, settings=settings)  # outermost: sizes, host names, forwarded headers
 
-    mount = {"server_name": settings.host, "server_port": settings.port, "footer_links": ["api"],
-             "run_history": False, "show_error": False, "ssr_mode": False, "theme": theme(),
-             "css_paths": [CSS_PATH], "max_file_size": "1mb"}  # the UI takes no uploads
+    mount = {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "footer_links": ["api"],
+        "run_history": False,
+        "show_error": False,
+        "ssr_mode": False,
+        "theme": theme(),
+        "css_paths": [CSS_PATH],
+        "max_file_size": "1mb",
+    }  # the UI takes no uploads
     gr.mount_gradio_app(app, build_widget(assistant, settings, limiter, feedback), path="/widget", **mount)
     gr.mount_gradio_app(app, build_app(assistant, settings, limiter, feedback), path="/", **mount)
     return app
@@ -141,20 +164,26 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
 def check_binding(settings: Settings) -> None:
     if settings.auth_mode == "none" and not is_loopback(settings.host):
-        raise ConfigError(f"Auth mode 'none' serves loopback only, but --host is {settings.host}. "
-                          "Use --host 127.0.0.1, or set KILDE_AUTH_MODE=session or proxy (see docs/ui.md).")
+        raise ConfigError(
+            f"Auth mode 'none' serves loopback only, but --host is {settings.host}. "
+            "Use --host 127.0.0.1, or set KILDE_AUTH_MODE=session or proxy (see docs/ui.md)."
+        )
 
 
 def check_port_free(settings: Settings) -> None:
     import socket
 
-    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+    with socket.socket(
+        socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM
+    ) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((settings.host, settings.port))
         except OSError as exc:
-            raise ConfigError(f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}). Is Kilde already "
-                              "running? Stop it, or pick another port with --port or KILDE_PORT.") from None
+            raise ConfigError(
+                f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}). Is Kilde already "
+                "running? Stop it, or pick another port with --port or KILDE_PORT."
+            ) from None
 
 
 def check_model_server(assistant: Assistant) -> None:
@@ -162,8 +191,9 @@ def check_model_server(assistant: Assistant) -> None:
     starts (answers fall back to extractive ones), and /readyz reports the same as `degraded`."""
     status = assistant.model_status()
     if status is not None and (status["status"] != "ok" or status["model_listed"] is False):
-        log.warning("model server: %s; answers fall back to the extractive backend while this lasts",
-                    status["detail"])
+        log.warning(
+            "model server: %s; answers fall back to the extractive backend while this lasts", status["detail"]
+        )
 
 
 def warm_up(assistant: Assistant) -> None:
@@ -191,6 +221,12 @@ def serve(settings: Settings, banner: str | None = None) -> int:
         print(banner, flush=True)
     # proxy_headers=False: the client address must be the real peer, so that trusted-proxy and
     # loopback checks in ui.security cannot be fooled by an X-Forwarded-For header.
-    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=False, log_level="warning",
-                timeout_graceful_shutdown=3)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
     return 0

@@ -20,8 +20,13 @@ class SessionStore:
     """Opaque server-side sessions for auth mode `session`: bounded in number, expired ones swept, and at
     most `per_peer_minute` new ones a minute for one client address."""
 
-    def __init__(self, idle_s: float = SESSION_IDLE_S, clock=time.monotonic, max_sessions: int = MAX_SESSIONS,
-                 per_peer_minute: int = NEW_SESSIONS_PER_MINUTE):
+    def __init__(
+        self,
+        idle_s: float = SESSION_IDLE_S,
+        clock=time.monotonic,
+        max_sessions: int = MAX_SESSIONS,
+        per_peer_minute: int = NEW_SESSIONS_PER_MINUTE,
+    ):
         self.idle_s = idle_s
         self.clock = clock
         self.max_sessions = max_sessions

@@ -28,14 +28,18 @@ def build_widget(assistant, settings, limiter, feedback):
 
 def iframe_snippet(kilde_url: str, height: int = 720) -> str:
     src = html.escape(kilde_url.rstrip("/") + "/widget/", quote=True)
-    return (f'<iframe src="{src}" title="Kilde" width="100%" height="{height}" '
-            f'style="border: 1px solid #ddd; border-radius: 8px;" loading="lazy"></iframe>')
+    return (
+        f'<iframe src="{src}" title="Kilde" width="100%" height="{height}" '
+        f'style="border: 1px solid #ddd; border-radius: 8px;" loading="lazy"></iframe>'
+    )
 
 
 def web_component_snippet(kilde_url: str) -> str:
     base = html.escape(kilde_url.rstrip("/"), quote=True)
-    return (f'<script type="module" src="{base}/gradio.js"></script>\n'
-            f'<gradio-app src="{base}/widget/" eager="true"></gradio-app>')
+    return (
+        f'<script type="module" src="{base}/gradio.js"></script>\n'
+        f'<gradio-app src="{base}/widget/" eager="true"></gradio-app>'
+    )
 
 
 def host_page(kilde_url: str, kind: str = "iframe") -> str:
@@ -46,8 +50,10 @@ def host_page(kilde_url: str, kind: str = "iframe") -> str:
 
 def host_server(kilde_url: str, host: str, port: int) -> http.server.ThreadingHTTPServer:
     """A static server for the sample host pages: / (iframe) and /web-component."""
-    pages = {"/": host_page(kilde_url, "iframe").encode(),
-             "/web-component": host_page(kilde_url, "web-component").encode()}
+    pages = {
+        "/": host_page(kilde_url, "iframe").encode(),
+        "/web-component": host_page(kilde_url, "web-component").encode(),
+    }
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -70,8 +76,11 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
     server = host_server(args.kilde, args.host, args.port)
-    print(f"sample host pages on http://{args.host}:{args.port}/ (iframe) and /web-component; "
-          f"add http://{args.host}:{args.port} to KILDE_ALLOWED_ORIGINS on the Kilde server", flush=True)
+    print(
+        f"sample host pages on http://{args.host}:{args.port}/ (iframe) and /web-component; "
+        f"add http://{args.host}:{args.port} to KILDE_ALLOWED_ORIGINS on the Kilde server",
+        flush=True,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

@@ -48,20 +48,37 @@ def fallback_notice(language: str, reason: str | ModelFailure, partial: bool) ->
     return FALLBACK_NOTICE[language].format(reason=reason) + (PARTIAL_NOTICE[language] if partial else "")
 
 
-def assemble(context: AnswerContext, *, backend: str, text: str, citations: Sequence[Citation] = (),
-             sentences: Sequence[Sentence] = (), notice: str | None = None, partial: bool = False) -> Answer:
+def assemble(
+    context: AnswerContext,
+    *,
+    backend: str,
+    text: str,
+    citations: Sequence[Citation] = (),
+    sentences: Sequence[Sentence] = (),
+    notice: str | None = None,
+    partial: bool = False,
+) -> Answer:
     """The final `Answer`; `total` is measured here, from the request's arrival."""
     timings = context.timings_ms
     timings["total"] = (time.perf_counter() - context.started) * 1000
     retrieval = context.retrieval
     return Answer(
         # What a client may render carries no live markup, however the text was made or cut.
-        question=context.request.question, answer=make_inert(text), answerable=bool(citations),
+        question=context.request.question,
+        answer=make_inert(text),
+        answerable=bool(citations),
         language=context.language,
-        citations=tuple(citations), sentences=tuple(sentences) if citations else (), retrieved=retrieval.hits,
+        citations=tuple(citations),
+        sentences=tuple(sentences) if citations else (),
+        retrieved=retrieval.hits,
         # The reranking stage reports its own time beside retrieve (which includes it).
-        timings_ms=timings | {(k if k == "rerank" else f"retrieve.{k}"): v for k, v in retrieval.timings_ms.items()},
-        backend=backend, standalone_question=context.standalone_question, notice=notice, partial=partial)
+        timings_ms=timings
+        | {(k if k == "rerank" else f"retrieve.{k}"): v for k, v in retrieval.timings_ms.items()},
+        backend=backend,
+        standalone_question=context.standalone_question,
+        notice=notice,
+        partial=partial,
+    )
 
 
 def not_found(context: AnswerContext, backend: str) -> Answer:

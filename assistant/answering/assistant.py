@@ -28,7 +28,9 @@ from assistant.core.types import Answer
 log = logging.getLogger("kilde.assistant")
 
 MAX_QUESTION_CHARS = 2000
-MAX_HISTORY_TURNS = 6  # the generative condenser reads the last few turns; the extractive one the last question
+MAX_HISTORY_TURNS = (
+    6  # the generative condenser reads the last few turns; the extractive one the last question
+)
 MAX_TURN_CHARS = 2000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -37,17 +39,25 @@ class Assistant:
     """`extractive` answers offline and is the fallback whenever `generative` fails; `condenser` turns a
     follow-up into a standalone question (a model's, or the extractive rule when none is given)."""
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, extractive: ExtractiveAnswerer,
-                 generative: Answerer | None = None, condenser: Condenser | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        extractive: ExtractiveAnswerer,
+        generative: Answerer | None = None,
+        condenser: Condenser | None = None,
+    ):
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive
         self.generative = generative
         self.answerer: Answerer = generative or extractive
         self.condenser = condenser
-        self.prepare = (RunnableLambda(self._condense, name="condense")
-                        | RunnableLambda(self._retrieve, name="retrieve")
-                        | RunnableLambda(self._judge, name="answerable"))
+        self.prepare = (
+            RunnableLambda(self._condense, name="condense")
+            | RunnableLambda(self._retrieve, name="retrieve")
+            | RunnableLambda(self._judge, name="answerable")
+        )
 
     @property
     def store(self):
@@ -60,21 +70,30 @@ class Assistant:
         return server.status().to_dict() if server is not None else None
 
     def validate(self, request: AskRequest) -> AskRequest:
-        texts = [("question", request.question or ""), *(("history", t.content) for t in request.history),
-                 *(("source filter", s) for s in request.filters.sources)]
+        texts = [
+            ("question", request.question or ""),
+            *(("history", t.content) for t in request.history),
+            *(("source filter", s) for s in request.filters.sources),
+        ]
         for field, text in texts:
             if _SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
-                raise BadInputError(field, "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
-                                    "send the text as valid UTF-8")
+                raise BadInputError(
+                    field,
+                    "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
+                    "send the text as valid UTF-8",
+                )
         question = (request.question or "").strip()
         # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder.
-        history = tuple(replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:])
+        history = tuple(
+            replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:]
+        )
         request = replace(request, history=history)
         if not question:
             raise BadInputError("question", "the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
-            raise BadInputError("question", f"the question is {len(question)} characters; the limit is "
-                                f"{MAX_QUESTION_CHARS}")
+            raise BadInputError(
+                "question", f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
+            )
         return replace(request, question=question)
 
     def ask(self, request: AskRequest) -> Answer:
@@ -101,18 +120,25 @@ class Assistant:
         except ModelFailure as failure:
             if self.answerer is self.extractive:
                 raise
-            log.warning("generative backend failed: %s; falling back to the extractive answer", failure.reason)
+            log.warning(
+                "generative backend failed: %s; falling back to the extractive answer", failure.reason
+            )
             yield from self._fall_back(context, failure, streamed)
 
-    def _fall_back(self, context: AnswerContext, reason: ModelFailure | str,
-                   streamed: bool) -> Iterator[Delta | Answer]:
+    def _fall_back(
+        self, context: AnswerContext, reason: ModelFailure | str, streamed: bool
+    ) -> Iterator[Delta | Answer]:
         if context.answerable:
             answer = self.extractive.answer_context(context)
         else:
             answer = not_found(context, self.extractive.name)
         replaced = isinstance(reason, ModelFailure) and reason.replaced
-        answer = replace(answer, notice=fallback_notice(answer.language, reason, streamed),
-                         partial=streamed and not replaced, backend=self.extractive.name)
+        answer = replace(
+            answer,
+            notice=fallback_notice(answer.language, reason, streamed),
+            partial=streamed and not replaced,
+            backend=self.extractive.name,
+        )
         yield from stream_words(answer, lead="\n\n" if streamed else "")
 
     # -- the stages before the answerer --------------------------------------------------------
@@ -123,8 +149,11 @@ class Assistant:
         standalone, failure = request.question, None
         if request.history:
             try:
-                standalone = (self.condenser.condense(request.question, request.history, language)
-                              if self.condenser else condense_extractive(request.question, request.history))
+                standalone = (
+                    self.condenser.condense(request.question, request.history, language)
+                    if self.condenser
+                    else condense_extractive(request.question, request.history)
+                )
             except ModelFailure as exc:  # the answer falls back too; search as the extractive path would
                 log.warning("condensing with the model failed: %s", exc.reason)
                 standalone, failure = condense_extractive(request.question, request.history), exc
@@ -146,11 +175,22 @@ class Assistant:
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
-        return AnswerContext(request, condensed.language, condensed.standalone, retrieval, False,
-                             condensed.started, condensed.timings_ms, condensed.failure, focus)
+        return AnswerContext(
+            request,
+            condensed.language,
+            condensed.standalone,
+            retrieval,
+            False,
+            condensed.started,
+            condensed.timings_ms,
+            condensed.failure,
+            focus,
+        )
 
     def _judge(self, context: AnswerContext) -> AnswerContext:
-        answerable = bool(context.retrieval.hits) and self.is_answerable(context.retrieval, context.standalone)
+        answerable = bool(context.retrieval.hits) and self.is_answerable(
+            context.retrieval, context.standalone
+        )
         return replace(context, answerable=answerable)
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:

@@ -25,13 +25,16 @@ class Condenser(Protocol):
 
 _OPENER = re.compile(
     r"^\W*(and|but|so|also|what about|how about|and what about|og|men|så|også|hva med|hva så med|enn)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _BACK_REFERENCE = re.compile(
     r"\b(he|him|his|she|her|hers|it|its|they|them|their|theirs|there|those|these|"
     r"han|ham|hans|hun|henne|hennes|dem|deres|dette|disse|der|dit|da)\b"
     r"|\b(that|this)\W*$|\bthat (article|one|treaty|pact|agreement|deal|country|company|club|film|law)\b"
     r"|\b(ble|var|er|blir)\s+(den|de)\s+\w+\W*$|\b(av|med|om|for|til)\s+det\b"
-    r"|\b(vant|har|hadde|fikk|gjorde|sa|kom|er|var)\s+(de|det)\b(?!\s+\w+e\b)", re.IGNORECASE)
+    r"|\b(vant|har|hadde|fikk|gjorde|sa|kom|er|var)\s+(de|det)\b(?!\s+\w+e\b)",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"\w[\w'’-]*")
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
 _NUMBER = re.compile(r"\b\d[\d.,]*\b")
@@ -44,8 +47,12 @@ def refers_back(question: str) -> bool:
     openers, pronouns and very short questions, a question that names nothing of its own (no name, number
     or quote: "When was the search called off?") is read as being about what the conversation named."""
     words = _WORD.findall(question)
-    return bool(_OPENER.search(question) or _BACK_REFERENCE.search(question) or len(words) <= SHORT_QUESTION_WORDS
-                or not salient_terms(question))
+    return bool(
+        _OPENER.search(question)
+        or _BACK_REFERENCE.search(question)
+        or len(words) <= SHORT_QUESTION_WORDS
+        or not salient_terms(question)
+    )
 
 
 def salient_terms(text: str) -> list[str]:
@@ -89,9 +96,11 @@ def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60)
     previous question. The own words' query vector chooses the sentence; answerability keeps the
     searched question's dense score."""
     own_rank = {hit.chunk.id: rank for rank, hit in enumerate(own.hits)}
-    scores = {hit.chunk.id: 1.0 / (rrf_k + rank + 1) + (1.0 / (rrf_k + own_rank[hit.chunk.id] + 1)
-                                                      if hit.chunk.id in own_rank else 0.0)
-              for rank, hit in enumerate(searched.hits)}
+    scores = {
+        hit.chunk.id: 1.0 / (rrf_k + rank + 1)
+        + (1.0 / (rrf_k + own_rank[hit.chunk.id] + 1) if hit.chunk.id in own_rank else 0.0)
+        for rank, hit in enumerate(searched.hits)
+    }
     by_id = {hit.chunk.id: hit for hit in searched.hits}
     ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     hits = tuple(replace(by_id[cid], score=scores[cid]) for cid in ranked)
@@ -101,12 +110,15 @@ def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60)
     return Retrieval(hits, vector, searched.best_dense, timings)
 
 
-_QUESTION_WORDS = frozenset((  # noqa: SIM905 (one word list per language reads better)
-    "what who whom whose which where when why how is are was were do does did can could will would should has "
-    "have had may might shall "
-    "hva hvem hvilken hvilke hvilket hvor hvordan hvorfor når er var har hadde kan kunne vil ville skal skulle "
-    "bør må gjør gjorde finnes "
-    "kva kven kvifor korleis kvar kor kva for").split())
+_QUESTION_WORDS = frozenset(
+    (  # noqa: SIM905 (one word list per language reads better)
+        "what who whom whose which where when why how is are was were do does did can could will would should has "
+        "have had may might shall "
+        "hva hvem hvilken hvilke hvilket hvor hvordan hvorfor når er var har hadde kan kunne vil ville skal skulle "
+        "bør må gjør gjorde finnes "
+        "kva kven kvifor korleis kvar kor kva for"
+    ).split()
+)
 
 
 def keeps_the_question(follow_up: str, standalone: str) -> bool:

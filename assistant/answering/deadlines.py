@@ -103,7 +103,7 @@ def retrying(call: Callable[[], Iterator], settings: Settings, sleep=time.sleep)
             timed_out = isinstance(exc, openai.APITimeoutError)
             if timed_out or attempt >= settings.llm_max_retries:
                 raise
-            wait = _retry_after(exc) or min(0.5 * 2 ** attempt, 8.0)
+            wait = _retry_after(exc) or min(0.5 * 2**attempt, 8.0)
             log.info("model request failed (%s); retry %d in %.1f s", type(exc).__name__, attempt + 1, wait)
             sleep(wait)
             continue

@@ -26,13 +26,30 @@ from assistant.indexes.lexical import analyse_query
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
 ANSWER_KINDS = (
-    (re.compile(r"\b(hvor (mange|mye|stor|store|lang|lenge|gammel|høy|mange)|how (many|much|long|old|big|tall|far)|"
-                r"koste[rt]?|cost|antall|prosent|percent|beløp)\b", re.IGNORECASE), re.compile(r"\d")),
-    (re.compile(r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b", re.IGNORECASE),
-     re.compile(r"\b(1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|"
-                r"desember|january|february|march|may|june|july|october|december|mandag|tirsdag|onsdag|torsdag|"
-                r"fredag|lørdag|søndag|i dag|i går|i morgen|\d{1,2}\.\s?\w+)\b", re.IGNORECASE)),
-    (re.compile(r"\b(hvem|who|whom|whose)\b", re.IGNORECASE), re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+")),
+    (
+        re.compile(
+            r"\b(hvor (mange|mye|stor|store|lang|lenge|gammel|høy|mange)|how (many|much|long|old|big|tall|far)|"
+            r"koste[rt]?|cost|antall|prosent|percent|beløp)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(r"\d"),
+    ),
+    (
+        re.compile(
+            r"\b(når|hvilket år|hvilken dag|hvilken måned|when|what year|which year|what date|what day)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            r"\b(1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|"
+            r"desember|january|february|march|may|june|july|october|december|mandag|tirsdag|onsdag|torsdag|"
+            r"fredag|lørdag|søndag|i dag|i går|i morgen|\d{1,2}\.\s?\w+)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"\b(hvem|who|whom|whose)\b", re.IGNORECASE),
+        re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+"),
+    ),
 )
 
 
@@ -90,9 +107,16 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, vectors: SentenceVectors, checker: SupportChecker | None = None, max_sentences: int = 2,
-                 passages_scored: int = 2, lexical_weight: float = 0.25, second_margin: float = 0.03,
-                 kind_weight: float = 0.04):
+    def __init__(
+        self,
+        vectors: SentenceVectors,
+        checker: SupportChecker | None = None,
+        max_sentences: int = 2,
+        passages_scored: int = 2,
+        lexical_weight: float = 0.25,
+        second_margin: float = 0.03,
+        kind_weight: float = 0.04,
+    ):
         self.vectors = vectors
         self.checker = checker
         self.max_sentences = max_sentences
@@ -104,9 +128,16 @@ class ExtractiveAnswerer:
 
     def picked(self, question: str, hits: tuple[Hit, ...], language: str | None) -> list[Candidate]:
         """The learned picker's one or two sentences, as candidates with article offsets."""
-        return [Candidate(s.hit_index, hits[s.hit_index].chunk.start + s.start, hits[s.hit_index].chunk.start + s.end,
-                          s.text, score)
-                for s, score in self.picker.choose(question, hits, language or "und")]
+        return [
+            Candidate(
+                s.hit_index,
+                hits[s.hit_index].chunk.start + s.start,
+                hits[s.hit_index].chunk.start + s.end,
+                s.text,
+                score,
+            )
+            for s, score in self.picker.choose(question, hits, language or "und")
+        ]
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
         yield from stream_words(self.answer_context(context))
@@ -117,8 +148,9 @@ class ExtractiveAnswerer:
         # A follow-up asks for something new: the sentences the previous answer quoted are not quoted again.
         previous = [t.content for t in context.request.history if t.role == "assistant"][-1:]
         avoid = previous[0] if previous and context.focus else ""
-        extract = self.answer(context.answer_question, retrieval.hits, retrieval.query_vector, context.language,
-                              avoid=avoid)
+        extract = self.answer(
+            context.answer_question, retrieval.hits, retrieval.query_vector, context.language, avoid=avoid
+        )
         if not extract.citations:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
             return not_found(context, self.name)
@@ -126,26 +158,38 @@ class ExtractiveAnswerer:
         if self.checker is not None:
             sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
         context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
-        return assemble(context, backend=self.name, text=extract.answer, citations=extract.citations,
-                        sentences=sentences)
+        return assemble(
+            context, backend=self.name, text=extract.answer, citations=extract.citations, sentences=sentences
+        )
 
-    def candidates(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
-                   language: str | None = None) -> list[Candidate]:
+    def candidates(
+        self,
+        question: str,
+        hits: tuple[Hit, ...],
+        query_vector: np.ndarray | None,
+        language: str | None = None,
+    ) -> list[Candidate]:
         """Scores each sentence of the top passages. Within one language the stemmed term overlap alone picks
         the answer sentence at least as well as with sentence embeddings (NorQuAD news validation: 68.1 % vs
         65.1 % answer found, `python -m evals.sentence_scoring`) and costs nothing at query time; across
         languages (an English question over Norwegian text) only the embeddings see the match, so sentences
         are embedded then."""
         scored = hits[: self.passages_scored]
-        use_dense = query_vector is not None and (language is None or any(
-            language_group(hit.article.language) != language_group(language) for hit in scored))
+        use_dense = query_vector is not None and (
+            language is None
+            or any(language_group(hit.article.language) != language_group(language) for hit in scored)
+        )
         spans: list[tuple[int, int, int, str]] = []
         for index, hit in enumerate(scored):
             text = hit.chunk.text
             own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
                 # Never quote a planted link, image or tag: an API client might render the answer.
-                if end - start >= 15 and not carries_links(text[start:end], own) and not is_furniture(text[start:end]):
+                if (
+                    end - start >= 15
+                    and not carries_links(text[start:end], own)
+                    and not is_furniture(text[start:end])
+                ):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:
             return []
@@ -159,25 +203,40 @@ class ExtractiveAnswerer:
             overlap = len(query_terms & terms) / max(len(query_terms), 1)
             prior = 0.02 * (self.passages_scored - index)  # the better-ranked passage wins ties
             kind = self.kind_weight * answer_kind_bonus(question, text)
-            out.append(Candidate(index, start, end, text,
-                                 float(similarity) + self.lexical_weight * overlap + prior + kind))
+            out.append(
+                Candidate(
+                    index, start, end, text, float(similarity) + self.lexical_weight * overlap + prior + kind
+                )
+            )
         return sorted(out, key=lambda c: -c.score)
 
-    def answer(self, question: str, hits: tuple[Hit, ...], query_vector: np.ndarray | None,
-               language: str | None = None, avoid: str = "") -> Extract:
+    def answer(
+        self,
+        question: str,
+        hits: tuple[Hit, ...],
+        query_vector: np.ndarray | None,
+        language: str | None = None,
+        avoid: str = "",
+    ) -> Extract:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
             picked = [c for c in self.picked(question, hits, language) if not avoid or c.text not in avoid]
             chosen = picked[: self.max_sentences]
             if not chosen:
                 return Extract("", (), ())
         else:
-            ranked = [c for c in self.candidates(question, hits, query_vector, language)
-                      if not avoid or c.text not in avoid]
+            ranked = [
+                c
+                for c in self.candidates(question, hits, query_vector, language)
+                if not avoid or c.text not in avoid
+            ]
             if not ranked:
                 return Extract("", (), ())
             chosen = [ranked[0]]
             for candidate in ranked[1:]:
-                if len(chosen) >= self.max_sentences or candidate.score < ranked[0].score - self.second_margin:
+                if (
+                    len(chosen) >= self.max_sentences
+                    or candidate.score < ranked[0].score - self.second_margin
+                ):
                     break
                 if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
                     chosen.append(candidate)
@@ -188,10 +247,21 @@ class ExtractiveAnswerer:
         sentences: list[Sentence] = []
         for n, candidate in enumerate(chosen, 1):
             hit = hits[candidate.hit_index]
-            citations.append(Citation(
-                n=n, article_id=hit.article.id, title=hit.article.title, date=hit.article.date,
-                source=hit.article.source, url=hit.article.url, chunk_id=hit.chunk.id, quote=candidate.text,
-                start=candidate.start, end=candidate.end, score=round(candidate.score, 4)))
+            citations.append(
+                Citation(
+                    n=n,
+                    article_id=hit.article.id,
+                    title=hit.article.title,
+                    date=hit.article.date,
+                    source=hit.article.source,
+                    url=hit.article.url,
+                    chunk_id=hit.chunk.id,
+                    quote=candidate.text,
+                    start=candidate.start,
+                    end=candidate.end,
+                    score=round(candidate.score, 4),
+                )
+            )
             sentences.append(Sentence(text=candidate.text, citations=(n,), supported=True, support_score=1.0))
         answer = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
         return Extract(answer, tuple(citations), tuple(sentences))

@@ -54,11 +54,11 @@ LENGTH_NOTICE = {
 }
 CONTEXT_NOTICE = {  # cut off well before llm_max_tokens: the server's context is smaller than Kilde thinks
     "en": "The answer was cut off because the model's context ran out (set KILDE_LLM_CONTEXT_TOKENS to the "
-          "server's context size).",
+    "server's context size).",
     "nb": "Svaret ble kuttet fordi modellens kontekst ble brukt opp (sett KILDE_LLM_CONTEXT_TOKENS til "
-          "serverens kontekststørrelse).",
+    "serverens kontekststørrelse).",
     "nn": "Svaret vart kutta fordi konteksten til modellen vart brukt opp (set KILDE_LLM_CONTEXT_TOKENS til "
-          "kontekststorleiken på tenaren).",
+    "kontekststorleiken på tenaren).",
 }
 LOCAL_TOKEN_MARGIN = 1.3  # cl100k under-counts local models' tokenizers (measured: 698 vs 812-857)
 
@@ -81,6 +81,7 @@ def _messages(rendered: Sequence[prompts.Message], system_in_user: bool = False)
 
 # -- model failures --------------------------------------------------------------------------------
 
+
 class _ModelCalls:
     """Turns the model's failures into `ModelFailure`; anything else is a bug and propagates."""
 
@@ -100,6 +101,7 @@ class _ModelCalls:
 
 # -- condensing follow-ups -------------------------------------------------------------------------
 
+
 class ModelCondenser:
     """Asks the model for a standalone question; an unusable reply (empty, not a question, or without the
     follow-up's names and numbers) falls back to the extractive rule."""
@@ -108,7 +110,9 @@ class ModelCondenser:
         self.settings = settings
         self.encoding = encoding
         self.slots = slots or ModelSlots(settings.llm_concurrency, settings.llm_first_token_timeout_s)
-        self.chain = RunnableLambda(self._messages, name="condense_prompt") | condense_chat | StrOutputParser()
+        self.chain = (
+            RunnableLambda(self._messages, name="condense_prompt") | condense_chat | StrOutputParser()
+        )
 
     def _messages(self, inputs: dict) -> list[BaseMessage]:
         lines = []
@@ -119,34 +123,52 @@ class ModelCondenser:
                 content = self.encoding.decode(tokens[:400]) + " …"
             lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {content}")
         rendered = prompts.load("condense", inputs["language"]).render(
-            history="\n".join(lines), question=inputs["question"])
+            history="\n".join(lines), question=inputs["question"]
+        )
         return _messages(rendered, self.settings.llm_system_in_user)
 
     def condense(self, question: str, history: Sequence[Turn], language: str) -> str:
         inputs = {"question": question, "history": history, "language": language}
         with _ModelCalls(self.settings), self.slots.hold():
-            replies = list(TimedStream(lambda: retrying(lambda: iter([self.chain.invoke(inputs)]), self.settings),
-                                       self.settings))
+            replies = list(
+                TimedStream(
+                    lambda: retrying(lambda: iter([self.chain.invoke(inputs)]), self.settings), self.settings
+                )
+            )
         text = replies[0] if replies else ""
         standalone = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        standalone = re.sub(r"^(standalone question|selvstendig spørsmål)\s*:\s*", "", standalone,
-                            flags=re.IGNORECASE).strip().strip('"«»“”')
+        standalone = (
+            re.sub(r"^(standalone question|selvstendig spørsmål)\s*:\s*", "", standalone, flags=re.IGNORECASE)
+            .strip()
+            .strip('"«»“”')
+        )
         if standalone and len(standalone) <= 2000 and keeps_the_question(question, standalone):
             return standalone
         if standalone:
-            log.info("the model's condensed question was not usable (%r); condensing without it", standalone[:200])
+            log.info(
+                "the model's condensed question was not usable (%r); condensing without it", standalone[:200]
+            )
         return condense_extractive(question, history)
 
 
 # -- answering -------------------------------------------------------------------------------------
+
 
 class GenerativeAnswerer:
     """The generative `Answerer`. `vectors` (shared with the extractive answerer) rank sentences when a
     passage must be trimmed to fit; `checker` scores each generated sentence against what it cites;
     `server` counts tokens with the model server's own tokenizer where it offers one."""
 
-    def __init__(self, settings: Settings, chat, budget: ContextBudget, vectors: SentenceVectors,
-                 checker: SupportChecker, server: ModelServer | None = None, slots: ModelSlots | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        chat,
+        budget: ContextBudget,
+        vectors: SentenceVectors,
+        checker: SupportChecker,
+        server: ModelServer | None = None,
+        slots: ModelSlots | None = None,
+    ):
         self.settings = settings
         self.name = settings.llm_backend
         self.chat = chat
@@ -160,14 +182,20 @@ class GenerativeAnswerer:
         self.prompt = RunnableLambda(self._prompt, name="prompt")
 
     def __repr__(self) -> str:  # never the key
-        return (f"GenerativeAnswerer(backend={self.settings.llm_backend!r}, model={self.settings.llm_model!r}, "
-                f"base_url={self.settings.llm_base_url!r})")
+        return (
+            f"GenerativeAnswerer(backend={self.settings.llm_backend!r}, model={self.settings.llm_model!r}, "
+            f"base_url={self.settings.llm_base_url!r})"
+        )
 
     def _context_tokens(self) -> int:
         served = self.server.context_size() if self.server else None
         if served and served < self.settings.llm_context_tokens:
-            log.warning("the model server's context is %d tokens, less than llm_context_tokens (%d); using %d",
-                        served, self.settings.llm_context_tokens, served)
+            log.warning(
+                "the model server's context is %d tokens, less than llm_context_tokens (%d); using %d",
+                served,
+                self.settings.llm_context_tokens,
+                served,
+            )
             return served
         return self.settings.llm_context_tokens
 
@@ -182,18 +210,23 @@ class GenerativeAnswerer:
         values = {"question": context.standalone, "not_found": not_found_text(context.language)}
         relevance = self._relevance(context.standalone, context.retrieval.query_vector)
         limit = self.budget.limit_for(self._context_tokens())
-        for _ in range(3):  # fit by estimate, then check with the server's tokenizer and refit if it counts more
+        for _ in range(
+            3
+        ):  # fit by estimate, then check with the server's tokenizer and refit if it counts more
             overhead = self.budget.count_messages(template.render(passages="", **values))
             shown = self.budget.fit(context.retrieval.hits, limit - overhead, relevance)
-            rendered = template.render(passages="\n\n".join(format_passage(s.n, s.hit, s.text) for s in shown),
-                                       **values)
+            rendered = template.render(
+                passages="\n\n".join(format_passage(s.n, s.hit, s.text) for s in shown), **values
+            )
             measured = self._server_count(rendered)
             if measured is None:
                 break
             self.budget.learn(self.budget.count_messages(rendered, raw=True), measured)
             if measured <= limit:
                 break
-            log.info("the server counts %d prompt tokens, over the %d available; fitting again", measured, limit)
+            log.info(
+                "the server counts %d prompt tokens, over the %d available; fitting again", measured, limit
+            )
         messages = _messages(rendered, self.settings.llm_system_in_user)
         context.timings_ms["prompt"] = (time.perf_counter() - t0) * 1000
         return shown, messages
@@ -205,8 +238,11 @@ class GenerativeAnswerer:
             dense = [0.0] * len(texts)
             if query_vector is not None:
                 dense = list(self.vectors.get(texts) @ query_vector)
-            return [float(d) + 0.25 * len(terms & set(analyse_query(t))) / max(len(terms), 1)
-                    for d, t in zip(dense, texts, strict=True)]
+            return [
+                float(d) + 0.25 * len(terms & set(analyse_query(t))) / max(len(terms), 1)
+                for d, t in zip(dense, texts, strict=True)
+            ]
+
         return score
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
@@ -216,15 +252,22 @@ class GenerativeAnswerer:
             if not shown:
                 yield from stream_words(not_found(context, self.name))
                 return
-            filt = OutputFilter(len(shown), [s.hit.article.url for s in shown
-                                             if (s.hit.article.url or "").startswith(("http://", "https://"))])
+            filt = OutputFilter(
+                len(shown),
+                [
+                    s.hit.article.url
+                    for s in shown
+                    if (s.hit.article.url or "").startswith(("http://", "https://"))
+                ],
+            )
             pieces: list[str] = []
             raw: list[str] = []
             finish = None
             t1 = time.perf_counter()
             with self.slots.hold():
-                timed = TimedStream(lambda: retrying(lambda: self.chat.stream(messages), self.settings),
-                                    self.settings)
+                timed = TimedStream(
+                    lambda: retrying(lambda: self.chat.stream(messages), self.settings), self.settings
+                )
                 for chunk in timed:
                     finish = chunk.response_metadata.get("finish_reason") or finish
                     text = chunk.content if isinstance(chunk.content, str) else ""
@@ -257,8 +300,15 @@ class GenerativeAnswerer:
         generated = counts[0] if counts else self.budget.count(raw)
         return generated < (0.9 if counts else 0.6) * self.settings.llm_max_tokens
 
-    def _answer(self, context: AnswerContext, text: str, filt: OutputFilter, finish: str,
-                shown: list[Shown], raw: str = "") -> Answer:
+    def _answer(
+        self,
+        context: AnswerContext,
+        text: str,
+        filt: OutputFilter,
+        finish: str,
+        shown: list[Shown],
+        raw: str = "",
+    ) -> Answer:
         t0 = time.perf_counter()
         by_answer_number = {new: shown[old - 1] for old, new in filt.numbers.items()}
         sentences: list[Sentence] = []
@@ -272,18 +322,32 @@ class GenerativeAnswerer:
                 result = self.checker.check(sentence, [by_answer_number[number].hit.chunk.text])
                 spans.setdefault(number, []).append((result.start, result.end, result.score))
                 best = max(best, result.score)
-            sentences.append(Sentence(sentence, numbers, supported=best >= self.checker.threshold,
-                                      support_score=round(best, 4)))
+            sentences.append(
+                Sentence(
+                    sentence, numbers, supported=best >= self.checker.threshold, support_score=round(best, 4)
+                )
+            )
         citations = []
         for number in sorted(spans):
             hit = by_answer_number[number].hit
             start = min(s for s, _, _ in spans[number])
             end = max(e for _, e, _ in spans[number])
             a = hit.article
-            citations.append(Citation(
-                n=number, article_id=a.id, title=a.title, date=a.date, source=a.source, url=a.url,
-                chunk_id=hit.chunk.id, quote=hit.chunk.text[start:end], start=hit.chunk.start + start,
-                end=hit.chunk.start + end, score=round(max(sc for _, _, sc in spans[number]), 4)))
+            citations.append(
+                Citation(
+                    n=number,
+                    article_id=a.id,
+                    title=a.title,
+                    date=a.date,
+                    source=a.source,
+                    url=a.url,
+                    chunk_id=hit.chunk.id,
+                    quote=hit.chunk.text[start:end],
+                    start=hit.chunk.start + start,
+                    end=hit.chunk.start + end,
+                    score=round(max(sc for _, _, sc in spans[number]), 4),
+                )
+            )
         context.timings_ms["support"] = (time.perf_counter() - t0) * 1000
         if filt.dropped or filt.removed_urls:
             log.info("post-check dropped citations %s and %d URLs", filt.dropped, len(filt.removed_urls))
@@ -294,11 +358,20 @@ class GenerativeAnswerer:
         if finish == "length":
             notices = CONTEXT_NOTICE if self._cut_by_context(raw) else LENGTH_NOTICE
             notice = notices.get(language, notices["en"])
-        return assemble(context, backend=self.name, text=text or not_found_text(language),
-                        citations=citations, sentences=sentences, notice=notice, partial=finish == "length")
+        return assemble(
+            context,
+            backend=self.name,
+            text=text or not_found_text(language),
+            citations=citations,
+            sentences=sentences,
+            notice=notice,
+            partial=finish == "length",
+        )
 
 
 def _says_not_found(text: str) -> bool:
     """The model's own "not in the archive" (in any of the languages it is told to use), or nothing."""
     bare = re.sub(r"\W+", " ", text).strip().lower()
-    return not bare or any(bare.startswith(re.sub(r"\W+", " ", t).strip().lower()) for t in NOT_FOUND.values())
+    return not bare or any(
+        bare.startswith(re.sub(r"\W+", " ", t).strip().lower()) for t in NOT_FOUND.values()
+    )

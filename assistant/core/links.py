@@ -12,13 +12,21 @@ from collections.abc import Sequence
 
 from assistant.core.inert import carries_markup
 
-URL = re.compile(r"(?:\b(?:https?|ftp|file)://|\bwww\.)[^\s<>()\[\]\"']+"
-                 r"|\b(?:javascript|data|vbscript):[^\s<>\"']*", re.IGNORECASE)
-_TLDS = ("example|com|net|org|info|biz|io|no|ru|xyz|app|dev|co|top|site|online|click|link|"
-         "se|dk|de|fi|eu|uk|me|ly|tk|cc|tv")
+URL = re.compile(
+    r"(?:\b(?:https?|ftp|file)://|\bwww\.)[^\s<>()\[\]\"']+"
+    r"|\b(?:javascript|data|vbscript):[^\s<>\"']*",
+    re.IGNORECASE,
+)
+_TLDS = (
+    "example|com|net|org|info|biz|io|no|ru|xyz|app|dev|co|top|site|online|click|link|"
+    "se|dk|de|fi|eu|uk|me|ly|tk|cc|tv"
+)
 # A host without a scheme: a known top-level domain, or any host or IPv4 address followed by a path.
-BARE_HOST = re.compile(rf"\b((?:[a-z0-9-]+\.)+(?:{_TLDS})|(?:[a-z0-9-]+\.)+[a-z]{{2,}}(?=/)|"
-                       rf"(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?=/))\b(/[^\s<>()\[\]\"']*)?", re.IGNORECASE)
+BARE_HOST = re.compile(
+    rf"\b((?:[a-z0-9-]+\.)+(?:{_TLDS})|(?:[a-z0-9-]+\.)+[a-z]{{2,}}(?=/)|"
+    rf"(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?=/))\b(/[^\s<>()\[\]\"']*)?",
+    re.IGNORECASE,
+)
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")

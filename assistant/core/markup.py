@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 # An active element with its content, up to its closing tag or the end of the text.
-ACTIVE_ELEMENT = re.compile(r"<(script|style|iframe|object|svg|form)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+ACTIVE_ELEMENT = re.compile(
+    r"<(script|style|iframe|object|svg|form)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL
+)
 # Chat-template control tokens of the common model families.
 CHAT_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<<\s*/?SYS\s*>>|</?s>", re.IGNORECASE)
 TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")

@@ -8,9 +8,49 @@ import re
 # a sentence. "27. november" and "bl.a. at" do not split because a lower-case word follows.
 _BOUNDARY = re.compile(r"[.!?…][\"»”’')\]]*\s+(?=[\"«“‘(\[–—-]?\s?[A-ZÆØÅÄÖÜ0-9])")
 _ABBREVIATIONS = {
-    "bl.a", "f.eks", "dvs", "ca", "nr", "kl", "st", "mr", "mrs", "ms", "dr", "prof", "jf", "mv", "osv",
-    "etc", "vs", "ref", "tlf", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "okt",
-    "nov", "des", "dec", "oct", "no", "inc", "ltd", "co", "gen", "sen", "rep", "u.s", "e.g", "i.e",
+    "bl.a",
+    "f.eks",
+    "dvs",
+    "ca",
+    "nr",
+    "kl",
+    "st",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "jf",
+    "mv",
+    "osv",
+    "etc",
+    "vs",
+    "ref",
+    "tlf",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "okt",
+    "nov",
+    "des",
+    "dec",
+    "oct",
+    "no",
+    "inc",
+    "ltd",
+    "co",
+    "gen",
+    "sen",
+    "rep",
+    "u.s",
+    "e.g",
+    "i.e",
 }
 
 
@@ -23,7 +63,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         p_start, p_end = start + paragraph.start(), start + paragraph.end()
         cursor = p_start
         for match in _BOUNDARY.finditer(text, p_start, p_end):
-            word = re.search(r"(\S+)$", text[cursor:match.start()])
+            word = re.search(r"(\S+)$", text[cursor : match.start()])
             token = word.group(1).lower().rstrip(".") if word else ""
             if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                 continue

@@ -71,8 +71,14 @@ class Filters:
         return not (self.since or self.until or self.sources or self.languages)
 
     @classmethod
-    def parse(cls, since: str | None = None, until: str | None = None, sources=(), languages=(),
-              field_prefix: str = "") -> Filters:
+    def parse(
+        cls,
+        since: str | None = None,
+        until: str | None = None,
+        sources=(),
+        languages=(),
+        field_prefix: str = "",
+    ) -> Filters:
         """Filters from what a person typed; a date that cannot be read raises `BadInputError` naming
         the field (`field_prefix` + since/until), so every face reports it the same way."""
         dates: dict[str, str | None] = {}
@@ -147,15 +153,26 @@ class Answer:
             "partial": self.partial,
             "citations": [asdict(c) for c in self.citations],
             "sentences": [
-                {"text": s.text, "citations": list(s.citations), "supported": s.supported,
-                 "support_score": s.support_score}
+                {
+                    "text": s.text,
+                    "citations": list(s.citations),
+                    "supported": s.supported,
+                    "support_score": s.support_score,
+                }
                 for s in self.sentences
             ],
             "retrieved": [
-                {"chunk_id": h.chunk.id, "article_id": h.chunk.article_id, "score": round(h.score, 6),
-                 "dense_score": h.dense_score, "lexical_score": h.lexical_score,
-                 "title": h.article.title, "start": h.chunk.start, "end": h.chunk.end,
-                 "text": h.chunk.text}
+                {
+                    "chunk_id": h.chunk.id,
+                    "article_id": h.chunk.article_id,
+                    "score": round(h.score, 6),
+                    "dense_score": h.dense_score,
+                    "lexical_score": h.lexical_score,
+                    "title": h.article.title,
+                    "start": h.chunk.start,
+                    "end": h.chunk.end,
+                    "text": h.chunk.text,
+                }
                 for h in self.retrieved
             ],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

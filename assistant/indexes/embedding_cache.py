@@ -46,8 +46,10 @@ class EmbeddingCache:
                 fmt, name = int(data["format"]), str(data["embedder"])
                 keys, vectors = data["keys"], data["vectors"]
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{self.path} is not a Kilde embedding cache ({exc}); rebuild it with "
-                              "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE") from None
+            raise ConfigError(
+                f"{self.path} is not a Kilde embedding cache ({exc}); rebuild it with "
+                "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE"
+            ) from None
         if fmt != FORMAT or name != self.embedder_name or vectors.shape[1:] != (self.dim,):
             self.mismatch = f"{self.path} holds {name!r} vectors (format {fmt}), not {self.embedder_name!r}"
             return
@@ -61,9 +63,13 @@ class EmbeddingCache:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, format=np.int64(FORMAT), embedder=np.str_(self.embedder_name),
-                                    keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
-                                    vectors=matrix.astype(np.float32))
+                np.savez_compressed(
+                    fh,
+                    format=np.int64(FORMAT),
+                    embedder=np.str_(self.embedder_name),
+                    keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
+                    vectors=matrix.astype(np.float32),
+                )
             os.chmod(tmp, 0o644)  # a shipped file: readable by whoever runs Kilde
             os.replace(tmp, self.path)
         finally:

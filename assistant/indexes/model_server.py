@@ -32,7 +32,9 @@ def error_excerpt(response: httpx.Response | None, body: object, secret: str | N
     text = ""
     if isinstance(body, dict):
         error = body.get("error", body)
-        text = str(error.get("message") or error.get("detail") or "") if isinstance(error, dict) else str(error)
+        text = (
+            str(error.get("message") or error.get("detail") or "") if isinstance(error, dict) else str(error)
+        )
     elif isinstance(body, str):
         text = body
     if not text and response is not None:
@@ -54,7 +56,11 @@ class ModelStatus:
     models: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"status": "ok" if self.ok else "unreachable", "detail": self.detail, "model_listed": self.listed}
+        return {
+            "status": "ok" if self.ok else "unreachable",
+            "detail": self.detail,
+            "model_listed": self.listed,
+        }
 
 
 _TOKENIZERS = (  # (path under the root, body for `text`)
@@ -82,7 +88,9 @@ class ModelServer:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _client(self, timeout: float | None = None) -> httpx.Client:
-        return httpx.Client(timeout=timeout or min(self.settings.llm_timeout_s, 10.0), headers=self._headers())
+        return httpx.Client(
+            timeout=timeout or min(self.settings.llm_timeout_s, 10.0), headers=self._headers()
+        )
 
     def describe(self, exc: Exception, url: str) -> str:
         if isinstance(exc, httpx.ConnectError):
@@ -111,25 +119,48 @@ class ModelServer:
         except httpx.HTTPError as exc:
             return ModelStatus(False, self.describe(exc, url))
         if response.status_code != 200:
-            hint = " (does the base URL end in /v1?)" if response.status_code == 404 and \
-                not self.base_url.endswith("/v1") else ""
+            hint = (
+                " (does the base URL end in /v1?)"
+                if response.status_code == 404 and not self.base_url.endswith("/v1")
+                else ""
+            )
             excerpt = error_excerpt(response, _json(response), self.settings.llm_api_key)
-            return ModelStatus(False, f"{url} answered HTTP {response.status_code}{hint}"
-                               + (f": {excerpt}" if excerpt else ""))
+            return ModelStatus(
+                False,
+                f"{url} answered HTTP {response.status_code}{hint}" + (f": {excerpt}" if excerpt else ""),
+            )
         body = _json(response)
         data = body.get("data") if isinstance(body, dict) else None
-        models = tuple(str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")) \
-            if isinstance(data, list) else ()
+        models = (
+            tuple(str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id"))
+            if isinstance(data, list)
+            else ()
+        )
         if self._context is False:
-            self._context = next((int(m["max_model_len"]) for m in data if isinstance(m, dict)
-                                  and m.get("id") == self.settings.llm_model
-                                  and isinstance(m.get("max_model_len"), int)), False) if data else False
+            self._context = (
+                next(
+                    (
+                        int(m["max_model_len"])
+                        for m in data
+                        if isinstance(m, dict)
+                        and m.get("id") == self.settings.llm_model
+                        and isinstance(m.get("max_model_len"), int)
+                    ),
+                    False,
+                )
+                if data
+                else False
+            )
         wanted = self.settings.llm_model
-        listed = any(m in (wanted, f"{wanted}:latest") for m in models) if models else None  # Ollama adds tags
+        listed = (
+            any(m in (wanted, f"{wanted}:latest") for m in models) if models else None
+        )  # Ollama adds tags
         detail = "the server is reachable"
         if listed is False:
-            detail = (f"the server does not list the model {self.settings.llm_model!r} "
-                      f"(it lists {', '.join(models[:5])}); check KILDE_LLM_MODEL")
+            detail = (
+                f"the server does not list the model {self.settings.llm_model!r} "
+                f"(it lists {', '.join(models[:5])}); check KILDE_LLM_MODEL"
+            )
         return ModelStatus(True, detail, listed, models)
 
     # -- the server's tokenizer -----------------------------------------------------------------------
@@ -146,8 +177,10 @@ class ModelServer:
             try:
                 return [self._count(client, self._tokenizer, text) for text in texts]
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                log.warning("the server's tokenizer failed (%s); estimating token counts instead",
-                            redact(str(exc), self.settings.llm_api_key)[:200])
+                log.warning(
+                    "the server's tokenizer failed (%s); estimating token counts instead",
+                    redact(str(exc), self.settings.llm_api_key)[:200],
+                )
                 return None
 
     def _probe(self, client: httpx.Client) -> int | None:

@@ -81,14 +81,27 @@ def where_clause(filters: Filters) -> dict | None:
 
 
 def _meta_of(m: dict, article_id: str) -> ArticleMeta:
-    return ArticleMeta(id=article_id, title=m.get("title", ""), date=m.get("date") or None,
-                       source=m.get("source") or None, url=m.get("url") or None,
-                       language=m.get("language", ""), content_hash=m.get("article_hash") or m.get("content_hash", ""))
+    return ArticleMeta(
+        id=article_id,
+        title=m.get("title", ""),
+        date=m.get("date") or None,
+        source=m.get("source") or None,
+        url=m.get("url") or None,
+        language=m.get("language", ""),
+        content_hash=m.get("article_hash") or m.get("content_hash", ""),
+    )
 
 
 def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
-    return Chunk(id=chunk_id, article_id=m["article_id"], position=int(m["position"]), text=text,
-                 start=int(m["start"]), end=int(m["end"]), token_count=int(m["token_count"]))
+    return Chunk(
+        id=chunk_id,
+        article_id=m["article_id"],
+        position=int(m["position"]),
+        text=text,
+        start=int(m["start"]),
+        end=int(m["end"]),
+        token_count=int(m["token_count"]),
+    )
 
 
 class ChromaStore:
@@ -103,8 +116,9 @@ class ChromaStore:
         self._articles = None
 
     @classmethod
-    def open(cls, data_dir, chroma_url: str | None, name: str, embedding_function=None,
-             create: bool = True) -> ChromaStore:
+    def open(
+        cls, data_dir, chroma_url: str | None, name: str, embedding_function=None, create: bool = True
+    ) -> ChromaStore:
         """`create=False` (reading commands) refuses a data folder with no index and creates nothing there."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -113,9 +127,15 @@ class ChromaStore:
         if chroma_url:
             url = urlparse(chroma_url)
             if url.scheme not in ("http", "https") or not url.hostname:
-                raise ConfigError(f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {chroma_url!r}")
-            client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
-                                         ssl=url.scheme == "https", settings=chroma_settings)
+                raise ConfigError(
+                    f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {chroma_url!r}"
+                )
+            client = chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 80),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
             return cls(client, name, chroma_url, embedding_function)
         from assistant.indexes.storage import private_copy, writable
 
@@ -123,7 +143,9 @@ class ChromaStore:
         if not create and not chroma_dir.is_dir():
             raise IndexMissingError(str(data_dir))
         if chroma_dir.exists() and not writable(chroma_dir):
-            chroma_dir = private_copy(chroma_dir)  # read commands on a read-only index; writers fail on the lock
+            chroma_dir = private_copy(
+                chroma_dir
+            )  # read commands on a read-only index; writers fail on the lock
         elif not data_dir.exists():
             data_dir.mkdir(parents=True)
         client = chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
@@ -143,9 +165,11 @@ class ChromaStore:
         if not create and not self.exists():
             raise IndexMissingError(self.location)
         self._chunks = self._client.get_or_create_collection(
-            f"{self.name}-chunks", configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=self._ef)
-        self._articles = self._client.get_or_create_collection(f"{self.name}-articles", embedding_function=None)
+            f"{self.name}-chunks", configuration={"hnsw": {"space": "cosine"}}, embedding_function=self._ef
+        )
+        self._articles = self._client.get_or_create_collection(
+            f"{self.name}-articles", embedding_function=None
+        )
 
     @property
     def chunks(self):
@@ -183,35 +207,61 @@ class ChromaStore:
 
     @staticmethod
     def chunk_metadata(article: Article, chunk: Chunk) -> dict:
-        return {"article_id": article.id, "position": chunk.position, "start": chunk.start, "end": chunk.end,
-                "token_count": chunk.token_count, "article_hash": article.content_hash, "title": article.title,
-                "date": article.date or "", "date_int": date_int(article.date), "source": article.source or "",
-                "url": article.url or "", "language": article.language}
+        return {
+            "article_id": article.id,
+            "position": chunk.position,
+            "start": chunk.start,
+            "end": chunk.end,
+            "token_count": chunk.token_count,
+            "article_hash": article.content_hash,
+            "title": article.title,
+            "date": article.date or "",
+            "date_int": date_int(article.date),
+            "source": article.source or "",
+            "url": article.url or "",
+            "language": article.language,
+        }
 
     @staticmethod
     def article_metadata(article: Article, signature: str, chunk_count: int) -> dict:
-        return {"title": article.title, "date": article.date or "", "date_int": date_int(article.date),
-                "source": article.source or "", "url": article.url or "", "author": article.author or "",
-                "language": article.language, "content_hash": article.content_hash,
-                "origin": article.origin or "", "signature": signature, "chunk_count": chunk_count}
+        return {
+            "title": article.title,
+            "date": article.date or "",
+            "date_int": date_int(article.date),
+            "source": article.source or "",
+            "url": article.url or "",
+            "author": article.author or "",
+            "language": article.language,
+            "content_hash": article.content_hash,
+            "origin": article.origin or "",
+            "signature": signature,
+            "chunk_count": chunk_count,
+        }
 
     def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if not chunks:
             return
-        self.chunks.upsert(ids=[c.id for c in chunks], embeddings=np.asarray(vectors, dtype=np.float32),
-                           documents=[c.text for c in chunks],
-                           metadatas=[self.chunk_metadata(article, c) for c in chunks])
+        self.chunks.upsert(
+            ids=[c.id for c in chunks],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=[c.text for c in chunks],
+            metadatas=[self.chunk_metadata(article, c) for c in chunks],
+        )
 
     def chunk_ids_of(self, article_id: str) -> list[str]:
         return list(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), _PAGE):
-            self.chunks.delete(ids=list(ids[i:i + _PAGE]))
+            self.chunks.delete(ids=list(ids[i : i + _PAGE]))
 
     def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None:
-        self.articles.upsert(ids=[article.id], embeddings=[[1.0]], documents=[article.text],
-                             metadatas=[self.article_metadata(article, signature, chunk_count)])
+        self.articles.upsert(
+            ids=[article.id],
+            embeddings=[[1.0]],
+            documents=[article.text],
+            metadatas=[self.article_metadata(article, signature, chunk_count)],
+        )
 
     def delete_article(self, article_id: str) -> None:
         # The record goes first: from then on no reader treats the remaining chunks as committed.
@@ -225,9 +275,18 @@ class ChromaStore:
         if not got["ids"]:
             return None
         m, text = got["metadatas"][0], got["documents"][0]
-        return Article(id=article_id, title=m["title"], text=text, content_hash=m["content_hash"],
-                       language=m["language"], date=m["date"] or None, source=m["source"] or None,
-                       url=m["url"] or None, author=m.get("author") or None, origin=m.get("origin") or None)
+        return Article(
+            id=article_id,
+            title=m["title"],
+            text=text,
+            content_hash=m["content_hash"],
+            language=m["language"],
+            date=m["date"] or None,
+            source=m["source"] or None,
+            url=m["url"] or None,
+            author=m.get("author") or None,
+            origin=m.get("origin") or None,
+        )
 
     def stored_articles(self) -> dict[str, StoredArticle]:
         out: dict[str, StoredArticle] = {}
@@ -235,9 +294,12 @@ class ChromaStore:
         while True:
             page = self.articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
             for article_id, m in zip(page["ids"], page["metadatas"], strict=False):
-                out[article_id] = StoredArticle(meta=_meta_of(m, article_id), signature=m.get("signature", ""),
-                                                chunk_count=int(m.get("chunk_count", 0)),
-                                                origin=m.get("origin") or None)
+                out[article_id] = StoredArticle(
+                    meta=_meta_of(m, article_id),
+                    signature=m.get("signature", ""),
+                    chunk_count=int(m.get("chunk_count", 0)),
+                    origin=m.get("origin") or None,
+                )
             if len(page["ids"]) < _PAGE:
                 return out
             offset += _PAGE
@@ -245,16 +307,25 @@ class ChromaStore:
     def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]:
         """Ids and cosine similarities only: text and metadata are read by `get_chunks`, for just the few
         candidates that survive fusion."""
-        res = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
-                                where=where_clause(filters), include=["distances"])
-        return [DenseMatch(chunk_id, 1.0 - float(dist)) for chunk_id, dist in zip(res["ids"][0], res["distances"][0], strict=False)]
+        res = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=where_clause(filters),
+            include=["distances"],
+        )
+        return [
+            DenseMatch(chunk_id, 1.0 - float(dist))
+            for chunk_id, dist in zip(res["ids"][0], res["distances"][0], strict=False)
+        ]
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
         if not ids:
             return {}
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return {cid: (_chunk_of(cid, text, m), _meta_of(m, m["article_id"]))
-                for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
+        return {
+            cid: (_chunk_of(cid, text, m), _meta_of(m, m["article_id"]))
+            for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        }
 
     def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]:
         offset = 0
@@ -271,7 +342,9 @@ class ChromaStore:
         if not ids:
             return {}
         got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
-        return {article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"], strict=False)}
+        return {
+            article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"], strict=False)
+        }
 
     def chunk_owners(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (article id, article hash it was written for); metadata only."""

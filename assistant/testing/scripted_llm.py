@@ -107,16 +107,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        owner.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, {},
-                                       time.monotonic()))
+        owner.requests.append(
+            Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, {}, time.monotonic())
+        )
         if owner.default.status in (401, 403):  # a server refusing the key refuses every route
-            return self._json(owner.default.status, {"error": {"message": owner.default.error, "type": "auth"}})
+            return self._json(
+                owner.default.status, {"error": {"message": owner.default.error, "type": "auth"}}
+            )
         if self.path.rstrip("/") == "/v1/models":
             data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in owner.models]
             return self._json(200, {"object": "list", "data": data})
         if self.path == "/props" and owner.tokenize_api == "llama.cpp" and owner.n_ctx:
             return self._json(200, {"default_generation_settings": {"n_ctx": owner.n_ctx}})
-        return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+        return self._json(
+            404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}}
+        )
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -124,17 +129,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+            return self._json(
+                400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
+            )
         owner = self.server.owner
-        owner.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                                       time.monotonic()))
+        owner.requests.append(
+            Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+        )
         if self.path == "/tokenize" and owner.tokenize_api:
             return self._tokenize(body)
         if self.path.rstrip("/") == "/v1/embeddings":
             return self._embeddings(body)
         if self.path.rstrip("/") == "/v1/chat/completions":
             return self._chat(body, owner.next_reply())
-        return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+        return self._json(
+            404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}}
+        )
 
     # -- responses --------------------------------------------------------------------------------
 
@@ -153,16 +163,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _embeddings(self, body: dict) -> None:
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        data = [{"object": "embedding", "index": i, "embedding": hashed_embedding(str(text))}
-                for i, text in enumerate(inputs)]
-        self._json(200, {"object": "list", "data": data, "model": body.get("model", "scripted"),
-                         "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_embedding(str(text))}
+            for i, text in enumerate(inputs)
+        ]
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "scripted"),
+                "usage": {"prompt_tokens": 0, "total_tokens": 0},
+            },
+        )
 
     def _tokenize(self, body: dict) -> None:
         owner = self.server.owner
         field_name = "content" if owner.tokenize_api == "llama.cpp" else "prompt"
         if not isinstance(body.get(field_name), str):
-            return self._json(400, {"error": {"message": f"'{field_name}' is required", "type": "invalid_request"}})
+            return self._json(
+                400, {"error": {"message": f"'{field_name}' is required", "type": "invalid_request"}}
+            )
         tokens = owner.tokenizer(body[field_name])
         if owner.tokenize_api == "llama.cpp":
             return self._json(200, {"tokens": tokens})
@@ -180,10 +201,18 @@ class _Handler(BaseHTTPRequestHandler):
             if owner.n_ctx and prompt > owner.n_ctx:
                 owner.outcomes.append(f"overflow-{owner.overflow}")
                 if owner.overflow == "error":
-                    return self._json(400, {"error": {
-                        "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": prompt,
-                        "n_ctx": owner.n_ctx,
-                        "message": "the request exceeds the available context size, try increasing it"}})
+                    return self._json(
+                        400,
+                        {
+                            "error": {
+                                "code": 400,
+                                "type": "exceed_context_size_error",
+                                "n_prompt_tokens": prompt,
+                                "n_ctx": owner.n_ctx,
+                                "message": "the request exceeds the available context size, try increasing it",
+                            }
+                        },
+                    )
                 reply = Reply(empty=True)
             limits = [body.get("max_tokens")]
             if owner.honour_max_completion_tokens:
@@ -202,15 +231,30 @@ class _Handler(BaseHTTPRequestHandler):
         owner.generated.append("".join(pieces))
         if reply.status != 200:
             kind = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(reply.status, "server_error")
-            return self._json(reply.status, {"error": {"message": reply.error or "error", "type": kind,
-                                                       "code": kind}}, reply.headers)
+            return self._json(
+                reply.status,
+                {"error": {"message": reply.error or "error", "type": kind, "code": kind}},
+                reply.headers,
+            )
         model = body.get("model", "scripted")
         if not body.get("stream"):
-            return self._json(200, {
-                "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                             "finish_reason": finish_reason}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+            return self._json(
+                200,
+                {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(pieces)},
+                            "finish_reason": finish_reason,
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -220,8 +264,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
         def chunk(delta: dict, finish: str | None = None) -> str:
-            return json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0,
-                               "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            return json.dumps(
+                {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+            )
 
         try:
             if reply.empty:
@@ -243,8 +294,14 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(2)  # no final chunk, no [DONE]: the stream is cut
                     return
                 if reply.malformed_after is not None and i == reply.malformed_after:
-                    self._send(b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n')
-                if reply.stall_after is not None and i == reply.stall_after and owner.stopping.wait(reply.stall_s):
+                    self._send(
+                        b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n'
+                    )
+                if (
+                    reply.stall_after is not None
+                    and i == reply.stall_after
+                    and owner.stopping.wait(reply.stall_s)
+                ):
                     return
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, finish_reason))
@@ -271,9 +328,19 @@ class _Server(ThreadingHTTPServer):
 class ScriptedLLMServer:
     """Start with `with ScriptedLLMServer() as server:` or `.start()` / `.stop()`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tokenizer=None, n_ctx: int | None = None,
-                 overflow: str = "error", tokenize_api: str | None = None, honour_max_completion_tokens: bool = True,
-                 interrupt: bool = False, models: tuple[str, ...] = ("scripted-7b",)):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tokenizer=None,
+        n_ctx: int | None = None,
+        overflow: str = "error",
+        tokenize_api: str | None = None,
+        honour_max_completion_tokens: bool = True,
+        interrupt: bool = False,
+        models: tuple[str, ...] = ("scripted-7b",),
+    ):
         """`tokenizer(text) -> list[int]` is the model's own (needed for `n_ctx` and `tokenize_api`)."""
         self._server = _Server((host, port), _Handler)
         self._server.owner = self

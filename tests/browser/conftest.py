@@ -40,8 +40,12 @@ def allowed_port() -> int:
 @pytest.fixture(scope="session")
 def kilde_server(ui_index, allowed_port, artifacts):
     """`kilde serve` over the session index; only the allowed host-page origin may embed it."""
-    server = KildeProcess(ui_index, artifacts / "kilde-serve.log",
-                          KILDE_ALLOWED_ORIGINS=f"http://127.0.0.1:{allowed_port}", KILDE_RATE_LIMIT="1000")
+    server = KildeProcess(
+        ui_index,
+        artifacts / "kilde-serve.log",
+        KILDE_ALLOWED_ORIGINS=f"http://127.0.0.1:{allowed_port}",
+        KILDE_RATE_LIMIT="1000",
+    )
     server.start()
     yield server
     server.stop()

@@ -87,7 +87,9 @@ def test_follow_up_question_uses_the_conversation(page, kilde_server):
     ask(page, "Who signed the new defence pact between Russia and North Korea?")
     ask(page, "And how did Japan react?")
     followup = last_answer(page)
-    expect(followup.locator(".kilde-standalone")).to_contain_text("defence pact between Russia and North Korea")
+    expect(followup.locator(".kilde-standalone")).to_contain_text(
+        "defence pact between Russia and North Korea"
+    )
     expect(page.locator(".kilde-bot")).to_have_count(2)
 
 

@@ -38,7 +38,9 @@ def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server, screen
         assert not page.dialogs, f"{case['file']}: a dialog opened: {page.dialogs}"
         assert seen["title"] == title, f"{case['file']}: document.title changed to {seen['title']!r}"
         assert seen["pwned"] == "undefined", f"{case['file']}: window.__pwned was set"
-        assert set(seen["tags"]) <= OUR_TAGS, f"{case['file']}: injected elements {set(seen['tags']) - OUR_TAGS}"
+        assert set(seen["tags"]) <= OUR_TAGS, (
+            f"{case['file']}: injected elements {set(seen['tags']) - OUR_TAGS}"
+        )
         assert not seen["handlers"], f"{case['file']}: inline event handlers {seen['handlers']}"
         assert not seen["urls"], f"{case['file']}: hostile URLs in attributes {seen['urls']}"
 

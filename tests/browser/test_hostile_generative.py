@@ -27,8 +27,14 @@ def generative_server(ui_index, embedder, llm):
     from assistant.build import build_assistant
     from ui.server import create_app
 
-    settings = ui_index.replace(llm_backend="openai-compatible", llm_base_url=llm.url, llm_model="scripted-7b",
-                                llm_timeout_s=5, llm_max_retries=0, rate_limit_per_minute=1000)
+    settings = ui_index.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=llm.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=5,
+        llm_max_retries=0,
+        rate_limit_per_minute=1000,
+    )
     assistant = build_assistant(settings, embedder=embedder)
     server = ThreadServer(create_app(settings, assistant)).start()
     yield server, assistant

@@ -23,14 +23,18 @@ FETCH_ASK = """async (url) => {
 }"""
 
 
-def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_source(page, host_pages, screenshot):
+def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_source(
+    page, host_pages, screenshot
+):
     page.goto(host_pages.origin + "/")
     frame = page.frame_locator("#kilde-embed iframe")
     expect(frame.locator("#kilde-widget-question textarea")).to_be_visible()
     ask(frame, DEMO_QUESTION_EN, prefix="kilde-widget")
     answer = last_answer(frame)
     expect(answer).to_contain_text("[1]")
-    expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(ARTICLE4_OPENING)
+    expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(
+        ARTICLE4_OPENING
+    )
     screenshot(page, "widget", docs=True)
 
     answer.locator("button.kilde-cite[data-n='1']").click()
@@ -53,7 +57,9 @@ def test_widget_is_refused_in_a_page_from_an_origin_not_on_the_list(page, foreig
     assert foreign_pages.origin not in csp
 
 
-def test_api_calls_from_another_origin_need_that_origin_on_the_list(page, host_pages, foreign_pages, kilde_server):
+def test_api_calls_from_another_origin_need_that_origin_on_the_list(
+    page, host_pages, foreign_pages, kilde_server
+):
     page.goto(host_pages.origin + "/")
     allowed = page.evaluate(FETCH_ASK, kilde_server.url)
     assert allowed["ok"] and allowed["status"] == 200 and allowed["answerable"] is True
@@ -62,8 +68,11 @@ def test_api_calls_from_another_origin_need_that_origin_on_the_list(page, host_p
     refused = page.evaluate(FETCH_ASK, kilde_server.url)
     assert not refused["ok"] and "Failed to fetch" in refused.get("error", "")
 
-    direct = httpx.post(kilde_server.url + "/api/ask", json={"question": "Hva sier artikkel 4?"},
-                        headers={"Origin": foreign_pages.origin})
+    direct = httpx.post(
+        kilde_server.url + "/api/ask",
+        json={"question": "Hva sier artikkel 4?"},
+        headers={"Origin": foreign_pages.origin},
+    )
     assert direct.status_code == 403
     assert direct.json()["error"] == "origin_not_allowed"
     assert "access-control-allow-origin" not in direct.headers
