@@ -142,9 +142,9 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
            "# answerable_threshold was chosen on validation data only by:",
            (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"), "```", "",
            ("Metric definitions: `docs/evals.md`. Rows: `hybrid+rerank` is the system as shipped (fused pool "
-           "reordered by the learned reranker, answer sentences chosen by the learned picker: "
-           "`assistant/models/*.md`); `hybrid` is the same without the reranker (the picker still chooses the "
-           "sentences); `bm25-only` and `dense-only` are the baselines, all measured in the same run on the same "
+           "reordered by the learned reranker; answer sentences chosen by the learned picker for questions in "
+           f"{_picker_languages()}, by the rule of `ExtractiveAnswerer` otherwise: `assistant/models/*.md`); "
+           "`hybrid` is the same without the reranker; `bm25-only` and `dense-only` are the baselines, all measured in the same run on the same "
            "index. bm25-only has no dense score, so it answers whenever a lexical match exists "
            "(`Assistant.is_answerable`)."), ""]
     out += headline(meta, variants)
@@ -185,6 +185,15 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
     out += ["## Files", "", (f"Per-question records, the summary and the HTML report of this run are in `{run_dir}` "
             "(`items.jsonl`, `summary.json`, `report.html`; not committed: `evals/runs/` is ignored)."), ""]
     return "\n".join(out)
+
+
+def _picker_languages() -> str:
+    path = Path(__file__).resolve().parent.parent / "assistant" / "models" / "models.json"
+    try:
+        languages = json.loads(path.read_text(encoding="utf-8"))["picker"].get("languages", [])
+    except (OSError, KeyError, json.JSONDecodeError):
+        languages = []
+    return ", ".join(languages) if languages else "no language (it did not beat the rule on validation)"
 
 
 def _calibration() -> dict:
