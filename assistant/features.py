@@ -24,18 +24,67 @@ FEATURES_VERSION = 1
 MISSING = float("nan")  # LightGBM treats NaN as missing: a BM25-only candidate has no dense score
 
 RERANK_FEATURES = (
-    "q_en", "q_terms", "q_kind", "pool_size", "pool_best_dense", "pool_best_lexical",
-    "dense", "dense_rank", "dense_gap", "lexical", "lexical_rank", "lexical_norm", "fused", "fused_rank", "in_both",
-    "cov_idf", "cov", "cov_idf_gap", "title_cov_idf", "sent_best_cov_idf", "sent_second_cov_idf", "pair_best_cov_idf",
-    "kind_match", "sent_best_kind", "names_cov", "position", "tokens",
-    "art_chunks", "art_best_dense", "art_best_lexical", "art_cov_idf", "art_dense_rank", "art_lexical_rank",
-    "neighbour_in_pool", "translated_cov_idf",
+    "q_en",
+    "q_terms",
+    "q_kind",
+    "pool_size",
+    "pool_best_dense",
+    "pool_best_lexical",
+    "dense",
+    "dense_rank",
+    "dense_gap",
+    "lexical",
+    "lexical_rank",
+    "lexical_norm",
+    "fused",
+    "fused_rank",
+    "in_both",
+    "cov_idf",
+    "cov",
+    "cov_idf_gap",
+    "title_cov_idf",
+    "sent_best_cov_idf",
+    "sent_second_cov_idf",
+    "pair_best_cov_idf",
+    "kind_match",
+    "sent_best_kind",
+    "names_cov",
+    "position",
+    "tokens",
+    "art_chunks",
+    "art_best_dense",
+    "art_best_lexical",
+    "art_cov_idf",
+    "art_dense_rank",
+    "art_lexical_rank",
+    "neighbour_in_pool",
+    "translated_cov_idf",
 )
 
 PICKER_FEATURES = (
-    "q_en", "q_terms", "q_kind", "hit_rank", "hit_dense", "hit_dense_gap",
-    "s_cov_idf", "s_cov", "s_cov_rank", "s_cov_gap", "s_terms", "s_new_terms", "s_kind", "s_names_cov",
-    "s_index", "s_last", "s_chars", "s_digits", "s_quote", "prev_cov_idf", "next_cov_idf", "s_overlap", "s_rule",
+    "q_en",
+    "q_terms",
+    "q_kind",
+    "hit_rank",
+    "hit_dense",
+    "hit_dense_gap",
+    "s_cov_idf",
+    "s_cov",
+    "s_cov_rank",
+    "s_cov_gap",
+    "s_terms",
+    "s_new_terms",
+    "s_kind",
+    "s_names_cov",
+    "s_index",
+    "s_last",
+    "s_chars",
+    "s_digits",
+    "s_quote",
+    "prev_cov_idf",
+    "next_cov_idf",
+    "s_overlap",
+    "s_rule",
 )
 
 _NAME = re.compile(r"\b([A-ZÆØÅ][\wæøåÆØÅ-]+|\d[\d.,]*)")
@@ -83,15 +132,24 @@ def make_query(question: str, language: str, translation: str = "", document_fre
     """`document_frequency(terms) -> (df per term, number of chunks)`, e.g. `LexicalIndex.document_frequency`;
     without it every term weighs the same."""
     terms = list(dict.fromkeys(analyse_query(question)))
-    translated = [t for t in dict.fromkeys(analyse(translation, "nb")) if t not in terms] if translation else []
+    translated = (
+        [t for t in dict.fromkeys(analyse(translation, "nb")) if t not in terms] if translation else []
+    )
     every = terms + translated
     idf = dict.fromkeys(every, 1.0)
     if document_frequency is not None and every:
         df, n = document_frequency(every)
         # Terms no chunk holds cannot tell candidates apart; they get no weight.
         idf = {t: (math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0) for t, d in zip(every, df)}
-    return Query(question, language, tuple(terms), tuple(translated), idf, answer_kind(question),
-                 tuple(dict.fromkeys(question_names(question))))
+    return Query(
+        question,
+        language,
+        tuple(terms),
+        tuple(translated),
+        idf,
+        answer_kind(question),
+        tuple(dict.fromkeys(question_names(question))),
+    )
 
 
 class _Weights:
@@ -129,7 +187,9 @@ def analyse_chunk(hit: Hit) -> _Analysed:
     return _Analysed(terms, set(analyse(hit.article.title or "", language)), sentences)
 
 
-def rerank_features(query: Query, hits: Sequence[Hit], analysed: Sequence[_Analysed] | None = None) -> np.ndarray:
+def rerank_features(
+    query: Query, hits: Sequence[Hit], analysed: Sequence[_Analysed] | None = None
+) -> np.ndarray:
     """One row of `RERANK_FEATURES` per candidate. `hits` is the fused pool (dense top-N and BM25 top-N), each
     with its dense similarity and BM25 score where that side found it, in fused order."""
     n = len(hits)
@@ -145,7 +205,11 @@ def rerank_features(query: Query, hits: Sequence[Hit], analysed: Sequence[_Analy
     best_dense = float(np.nanmax(dense)) if np.isfinite(dense).any() else MISSING
     best_lexical = float(np.nanmax(lexical)) if np.isfinite(lexical).any() else MISSING
 
-    weights, flat, translated = _Weights(every, query.idf), _Weights(every), _Weights(query.translated, query.idf)
+    weights, flat, translated = (
+        _Weights(every, query.idf),
+        _Weights(every),
+        _Weights(query.translated, query.idf),
+    )
     cov = np.array([weights.cover(a.terms | a.title_terms) for a in analysed])
     # Per article: what the pool holds of it (its chunks, its best scores, the terms of all its chunks).
     articles: dict[str, list[int]] = {}
@@ -155,40 +219,62 @@ def rerank_features(query: Query, hits: Sequence[Hit], analysed: Sequence[_Analy
     art_lexical = {a: np.nanmax(np.append(lexical[ix], 0.0)) for a, ix in articles.items()}
     art_dense_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_dense[a]), 1)}
     art_lexical_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_lexical[a]), 1)}
-    art_cov = {a: weights.cover(set().union(*(analysed[i].terms | analysed[i].title_terms for i in ix)))
-               for a, ix in articles.items()}
+    art_cov = {
+        a: weights.cover(set().union(*(analysed[i].terms | analysed[i].title_terms for i in ix)))
+        for a, ix in articles.items()
+    }
     positions = {(h.article.id, h.chunk.position) for h in hits}
 
     for i, (h, a) in enumerate(zip(hits, analysed)):
         per_sentence = [weights.cover(s[2]) for s in a.sentences]
         sent_cov = sorted(per_sentence, reverse=True) or [0.0]
-        pairs = [weights.cover(a.sentences[j][2] | a.sentences[j + 1][2]) for j in range(len(a.sentences) - 1)]
+        pairs = [
+            weights.cover(a.sentences[j][2] | a.sentences[j + 1][2]) for j in range(len(a.sentences) - 1)
+        ]
         best_sentence = a.sentences[int(np.argmax(per_sentence))] if per_sentence else None
         text_lower = f"{h.article.title}\n{h.chunk.text}".lower()
         row = {
-            "q_en": float(query.english), "q_terms": float(len(query.terms)), "q_kind": float(query.kind),
-            "pool_size": float(n), "pool_best_dense": best_dense, "pool_best_lexical": best_lexical,
-            "dense": dense[i], "dense_rank": dense_rank[i],
+            "q_en": float(query.english),
+            "q_terms": float(len(query.terms)),
+            "q_kind": float(query.kind),
+            "pool_size": float(n),
+            "pool_best_dense": best_dense,
+            "pool_best_lexical": best_lexical,
+            "dense": dense[i],
+            "dense_rank": dense_rank[i],
             "dense_gap": best_dense - dense[i] if np.isfinite(dense[i]) else MISSING,
-            "lexical": lexical[i], "lexical_rank": lexical_rank[i],
-            "lexical_norm": lexical[i] / best_lexical if np.isfinite(lexical[i]) and best_lexical > 0 else MISSING,
-            "fused": h.score, "fused_rank": float(i + 1), "in_both": float(np.isfinite(dense[i]) and np.isfinite(lexical[i])),
-            "cov_idf": cov[i], "cov": flat.cover(a.terms | a.title_terms),
+            "lexical": lexical[i],
+            "lexical_rank": lexical_rank[i],
+            "lexical_norm": lexical[i] / best_lexical
+            if np.isfinite(lexical[i]) and best_lexical > 0
+            else MISSING,
+            "fused": h.score,
+            "fused_rank": float(i + 1),
+            "in_both": float(np.isfinite(dense[i]) and np.isfinite(lexical[i])),
+            "cov_idf": cov[i],
+            "cov": flat.cover(a.terms | a.title_terms),
             "cov_idf_gap": float(cov.max() - cov[i]),
             "title_cov_idf": weights.cover(a.title_terms),
-            "sent_best_cov_idf": sent_cov[0], "sent_second_cov_idf": sent_cov[1] if len(sent_cov) > 1 else 0.0,
+            "sent_best_cov_idf": sent_cov[0],
+            "sent_second_cov_idf": sent_cov[1] if len(sent_cov) > 1 else 0.0,
             "pair_best_cov_idf": max(pairs, default=sent_cov[0]),
             "kind_match": holds_kind(query.kind, h.chunk.text),
-            "sent_best_kind": holds_kind(query.kind, h.chunk.text[best_sentence[0]:best_sentence[1]])
-            if best_sentence else 0.0,
+            "sent_best_kind": holds_kind(query.kind, h.chunk.text[best_sentence[0] : best_sentence[1]])
+            if best_sentence
+            else 0.0,
             "names_cov": _names_coverage(query.names, text_lower),
-            "position": float(h.chunk.position), "tokens": float(h.chunk.token_count),
-            "art_chunks": float(len(articles[h.article.id])), "art_best_dense": art_dense[h.article.id],
-            "art_best_lexical": art_lexical[h.article.id], "art_cov_idf": art_cov[h.article.id],
+            "position": float(h.chunk.position),
+            "tokens": float(h.chunk.token_count),
+            "art_chunks": float(len(articles[h.article.id])),
+            "art_best_dense": art_dense[h.article.id],
+            "art_best_lexical": art_lexical[h.article.id],
+            "art_cov_idf": art_cov[h.article.id],
             "art_dense_rank": float(art_dense_rank[h.article.id]),
             "art_lexical_rank": float(art_lexical_rank[h.article.id]),
-            "neighbour_in_pool": float((h.article.id, h.chunk.position - 1) in positions
-                                       or (h.article.id, h.chunk.position + 1) in positions),
+            "neighbour_in_pool": float(
+                (h.article.id, h.chunk.position - 1) in positions
+                or (h.article.id, h.chunk.position + 1) in positions
+            ),
             "translated_cov_idf": translated.cover(a.terms | a.title_terms) if query.translated else MISSING,
         }
         out[i] = [row[name] for name in RERANK_FEATURES]
@@ -198,7 +284,9 @@ def rerank_features(query: Query, hits: Sequence[Hit], analysed: Sequence[_Analy
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1 = highest; NaN stays NaN."""
     ranks = np.full(len(values), np.nan)
-    order = [i for i in np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable") if np.isfinite(values[i])]
+    order = [
+        i for i in np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable") if np.isfinite(values[i])
+    ]
     for r, i in enumerate(order, 1):
         ranks[i] = r
     return ranks
@@ -239,17 +327,25 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
         k = siblings.index(i)
         hit = hits[s.hit_index]
         row = {
-            "q_en": float(query.english), "q_terms": float(len(query.terms)), "q_kind": float(query.kind),
+            "q_en": float(query.english),
+            "q_terms": float(len(query.terms)),
+            "q_kind": float(query.kind),
             "hit_rank": float(s.hit_index + 1),
             "hit_dense": hit.dense_score if hit.dense_score is not None else MISSING,
             "hit_dense_gap": top_dense - hit.dense_score if hit.dense_score is not None else MISSING,
-            "s_cov_idf": cov[i], "s_cov": flat.cover(t),
-            "s_cov_rank": cov_rank[i], "s_cov_gap": float(cov.max() - cov[i]),
-            "s_terms": float(len(t)), "s_new_terms": float(len(t - query_set)),
-            "s_kind": holds_kind(query.kind, s.text), "s_names_cov": _names_coverage(query.names, s.text.lower()),
-            "s_index": float(k), "s_last": float(k == len(siblings) - 1), "s_chars": float(len(s.text)),
+            "s_cov_idf": cov[i],
+            "s_cov": flat.cover(t),
+            "s_cov_rank": cov_rank[i],
+            "s_cov_gap": float(cov.max() - cov[i]),
+            "s_terms": float(len(t)),
+            "s_new_terms": float(len(t - query_set)),
+            "s_kind": holds_kind(query.kind, s.text),
+            "s_names_cov": _names_coverage(query.names, s.text.lower()),
+            "s_index": float(k),
+            "s_last": float(k == len(siblings) - 1),
+            "s_chars": float(len(s.text)),
             "s_digits": float(sum(ch.isdigit() for ch in s.text)),
-            "s_quote": float(s.text.lstrip()[:1] in "«\"–—-"),
+            "s_quote": float(s.text.lstrip()[:1] in '«"–—-'),
             "prev_cov_idf": cov[siblings[k - 1]] if k > 0 else MISSING,
             "next_cov_idf": cov[siblings[k + 1]] if k + 1 < len(siblings) else MISSING,
             "s_overlap": overlap[i],

@@ -21,27 +21,43 @@ from ingest.sentences import sentence_spans
 PICKER_MODEL = MODELS / "picker.txt"
 MIN_CHARS = 15
 
+
 class SentencePicker:
     passages = 3  # sentences are taken from this many of the top passages
 
-    def __init__(self, model: LightGBMModel, second_margin: float,
-                 translator=None, document_frequency: Callable | None = None, languages: Sequence[str] = ("nb", "nn", "en")):
+    def __init__(
+        self,
+        model: LightGBMModel,
+        second_margin: float,
+        translator=None,
+        document_frequency: Callable | None = None,
+        languages: Sequence[str] = ("nb", "nn", "en"),
+    ):
         self.model = model
         self.second_margin = second_margin
-        self.languages = tuple(languages)  # question languages it chooses for (models.json); the rule does the rest
+        self.languages = tuple(
+            languages
+        )  # question languages it chooses for (models.json); the rule does the rest
         self.translator = translator
         self.document_frequency = document_frequency
 
     @classmethod
-    def load(cls, path: Path = PICKER_MODEL, document_frequency: Callable | None = None) -> SentencePicker | None:
+    def load(
+        cls, path: Path = PICKER_MODEL, document_frequency: Callable | None = None
+    ) -> SentencePicker | None:
         """The shipped picker, or None when its file is missing (the heuristic picks then)."""
         from assistant.translate import default_translator
 
         if not path.is_file():
             return None
         meta = load_meta().get("picker", {})
-        return cls(LightGBMModel(path, PICKER_FEATURES), float(meta.get("second_margin", 0.0)),
-                   default_translator(), document_frequency, meta.get("languages", ("nb", "nn", "en")))
+        return cls(
+            LightGBMModel(path, PICKER_FEATURES),
+            float(meta.get("second_margin", 0.0)),
+            default_translator(),
+            document_frequency,
+            meta.get("languages", ("nb", "nn", "en")),
+        )
 
     def applies_to(self, language: str | None) -> bool:
         return (language or "und") in self.languages
@@ -55,7 +71,11 @@ class SentencePicker:
             own = [hit.article.url] if hit.article.url else []
             for start, end in sentence_spans(text):
                 sentence = text[start:end]
-                if end - start >= MIN_CHARS and not carries_links(sentence, own) and not is_furniture(sentence):
+                if (
+                    end - start >= MIN_CHARS
+                    and not carries_links(sentence, own)
+                    and not is_furniture(sentence)
+                ):
                     out.append(SentenceSpan(index, start, end, sentence))
         return out
 
@@ -82,7 +102,10 @@ def pick(scores: np.ndarray, spans: Sequence[SentenceSpan], second_margin: float
         return []
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], spans[i].hit_index, spans[i].start))
     chosen = [order[0]]
-    if len(order) > 1 and scores[order[1]] >= scores[order[0]] - second_margin \
-            and spans[order[1]].text != spans[order[0]].text:
+    if (
+        len(order) > 1
+        and scores[order[1]] >= scores[order[0]] - second_margin
+        and spans[order[1]].text != spans[order[0]].text
+    ):
         chosen.append(order[1])
     return chosen

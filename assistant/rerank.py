@@ -39,8 +39,10 @@ class LightGBMModel:
         self._booster = lightgbm.Booster(model_file=str(path))
         names = tuple(self._booster.feature_name())
         if names != features:
-            raise ConfigError(f"{path.name} was trained on features {list(names)}, but this code computes "
-                              f"{list(features)}; retrain with `make train`")
+            raise ConfigError(
+                f"{path.name} was trained on features {list(names)}, but this code computes "
+                f"{list(features)}; retrain with `make train`"
+            )
         self._lock = threading.Lock()  # one prediction at a time: a Booster is not documented thread-safe
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
@@ -66,7 +68,9 @@ class RerankSettings:
 
 
 class Reranker:
-    def __init__(self, model: LightGBMModel | None, translator=None, settings: RerankSettings = RerankSettings()):
+    def __init__(
+        self, model: LightGBMModel | None, translator=None, settings: RerankSettings = RerankSettings()
+    ):
         self.model = model
         self.translator = translator
         self.settings = settings
@@ -76,8 +80,9 @@ class Reranker:
         from assistant.translate import default_translator
 
         meta = load_meta().get("reranker", {})
-        settings = RerankSettings(**{k: v for k, v in meta.get("settings", {}).items()
-                                     if k in RerankSettings.__dataclass_fields__})
+        settings = RerankSettings(
+            **{k: v for k, v in meta.get("settings", {}).items() if k in RerankSettings.__dataclass_fields__}
+        )
         # Without its file (before the first `make train`) the pool still works, ordering does not.
         model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
         return cls(model, default_translator(), settings)
@@ -108,8 +113,10 @@ class Reranker:
     def order(self, query: Query, hits: tuple[Hit, ...]) -> tuple[tuple[Hit, ...], np.ndarray]:
         """The pool in the model's order, each hit's `score` replaced by the model's; also the feature rows."""
         if self.model is None:
-            raise ConfigError(f"the reranker's model {RERANKER_MODEL} is missing; rebuild it with `make train` "
-                              "or choose another retriever")
+            raise ConfigError(
+                f"the reranker's model {RERANKER_MODEL} is missing; rebuild it with `make train` "
+                "or choose another retriever"
+            )
         rows = np.round(rerank_features(query, hits), 6)
         scores = self.model.predict(rows)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
@@ -123,21 +130,33 @@ class RerankingRetriever(HybridRetriever):
         super().__init__(*args, **kwargs)
         self.reranker = reranker
 
-    def pool(self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None) -> tuple[Retrieval, Query]:
+    def pool(
+        self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None
+    ) -> tuple[Retrieval, Query]:
         """The fused candidate pool (in fused order) and the question as the features see it."""
         from ingest.articles import detect_language
 
         language = language or detect_language(query)
         lexical_query, translation = self.reranker.lexical_query(query, language)
         per_side = self.reranker.settings.pool_per_side
-        retrieval = super().retrieve(query, 2 * per_side, filters, "hybrid", lexical_query=lexical_query,
-                                     candidates=per_side)
+        retrieval = super().retrieve(
+            query, 2 * per_side, filters, "hybrid", lexical_query=lexical_query, candidates=per_side
+        )
         return retrieval, make_query(query, language, translation, self.lexical.current().document_frequency)
 
-    def retrieve(self, query: str, k: int, filters: Filters = _NO_FILTERS, mode: str = "hybrid",
-                 lexical_query: str | None = None, candidates: int | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        filters: Filters = _NO_FILTERS,
+        mode: str = "hybrid",
+        lexical_query: str | None = None,
+        candidates: int | None = None,
+    ) -> Retrieval:
         if mode != RERANK_MODE:
-            return super().retrieve(query, k, filters, mode, lexical_query=lexical_query, candidates=candidates)
+            return super().retrieve(
+                query, k, filters, mode, lexical_query=lexical_query, candidates=candidates
+            )
         t0 = time.perf_counter()
         pool, question = self.pool(query, filters)
         timings = dict(pool.timings_ms)

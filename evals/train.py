@@ -41,15 +41,37 @@ SEED = 13
 MODELS = Path(__file__).resolve().parent.parent / "assistant" / "models"
 DOMAINS = {"news": "news", "wikipedia": "wiki"}  # corpus folder -> evaluation folder
 RERANK_PARAMS = {
-    "objective": "lambdarank", "metric": "ndcg", "eval_at": [1, 5, 10], "learning_rate": 0.05,
-    "num_leaves": 15, "min_data_in_leaf": 20, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1,
-    "lambdarank_truncation_level": 20, "seed": SEED, "deterministic": True, "force_row_wise": True,
-    "num_threads": 1, "verbose": -1,
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [1, 5, 10],
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "seed": SEED,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbose": -1,
 }
 PICKER_PARAMS = {
-    "objective": "lambdarank", "metric": "ndcg", "eval_at": [1, 2], "learning_rate": 0.05, "num_leaves": 15,
-    "min_data_in_leaf": 20, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "seed": SEED,
-    "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [1, 2],
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "seed": SEED,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbose": -1,
 }
 MAX_ROUNDS = 400
 # Boosting rounds, fixed: the best rounds by early stopping on validation (NDCG@1, patience 50) in the run
@@ -63,6 +85,7 @@ PICKER_LANGUAGES = ("nb", "nn", "en")
 
 
 # -- data ------------------------------------------------------------------------------------------------
+
 
 def split_keys() -> dict[str, set[tuple[str, int]]]:
     """(article id, NorQuAD question id) of every official validation and test question, both domains."""
@@ -94,12 +117,22 @@ def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
                         answers = [a for a in qa.get("answers", []) if a.get("text")]
                         if not answers or (article, int(qa["id"])) in held_out:
                             continue
-                        passages = tuple(dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"])
-                                                       for a in answers))
-                        items.append(EvalItem(
-                            id=f"nq-{article}-q{qa['id']}", question=qa["question"], dataset=f"train:{domain}",
-                            language="nb", answers=tuple(dict.fromkeys(a["text"] for a in answers)),
-                            gold_passages=passages, gold_article_ids=(article,)))
+                        passages = tuple(
+                            dict.fromkeys(
+                                gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers
+                            )
+                        )
+                        items.append(
+                            EvalItem(
+                                id=f"nq-{article}-q{qa['id']}",
+                                question=qa["question"],
+                                dataset=f"train:{domain}",
+                                language="nb",
+                                answers=tuple(dict.fromkeys(a["text"] for a in answers)),
+                                gold_passages=passages,
+                                gold_article_ids=(article,),
+                            )
+                        )
     return items
 
 
@@ -138,7 +171,9 @@ class QueryVectors:
             embed_many = getattr(inner, "embed_queries", None)
             vectors = embed_many(texts) if embed_many else np.vstack([inner.embed_query(t) for t in texts])
             if progress:
-                print(f"  embedded {len(texts)} questions in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                print(
+                    f"  embedded {len(texts)} questions in {time.perf_counter() - t0:.0f} s", file=sys.stderr
+                )
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, vectors)
@@ -159,8 +194,9 @@ def collect(retriever, items: Sequence[EvalItem], rows_by_id: dict, progress: bo
     t0 = time.perf_counter()
     for n, item in enumerate(items, 1):
         pool, query = retriever.pool(item.question)
-        hits = tuple(replace(h, chunk=rows_by_id[h.chunk.id][0], article=rows_by_id[h.chunk.id][1])
-                     for h in pool.hits)
+        hits = tuple(
+            replace(h, chunk=rows_by_id[h.chunk.id][0], article=rows_by_id[h.chunk.id][1]) for h in pool.hits
+        )
         rows = np.round(rerank_features(query, hits), 6)
         labels = np.array([chunk_hits(h.chunk.text, item) for h in hits], dtype=np.int32)
         out.append(Example(item, hits, query, rows, labels))
@@ -171,6 +207,7 @@ def collect(retriever, items: Sequence[EvalItem], rows_by_id: dict, progress: bo
 
 # -- reranker --------------------------------------------------------------------------------------------
 
+
 def ranking_metrics(orders: Sequence[np.ndarray], examples: Sequence[Example]) -> dict[str, float]:
     """hit@1/5/10 and MRR@10 of each question's candidates in the given order (misses count as 0)."""
     ranks = []
@@ -178,10 +215,12 @@ def ranking_metrics(orders: Sequence[np.ndarray], examples: Sequence[Example]) -
         flags = ex.labels[order][:10]
         ranks.append(int(np.argmax(flags)) + 1 if flags.any() else None)
     n = max(len(ranks), 1)
-    return {"n": len(ranks),
-            **{f"hit@{k}": round(sum(1 for r in ranks if r and r <= k) / n, 4) for k in (1, 5, 10)},
-            "mrr@10": round(sum(1.0 / r for r in ranks if r) / n, 4),
-            "pool_recall": round(sum(1 for ex in examples if ex.labels.any()) / n, 4)}
+    return {
+        "n": len(ranks),
+        **{f"hit@{k}": round(sum(1 for r in ranks if r and r <= k) / n, 4) for k in (1, 5, 10)},
+        "mrr@10": round(sum(1.0 / r for r in ranks if r) / n, 4),
+        "pool_recall": round(sum(1 for ex in examples if ex.labels.any()) / n, 4),
+    }
 
 
 def fused_orders(examples: Sequence[Example]) -> list[np.ndarray]:
@@ -192,7 +231,9 @@ def model_orders(booster, examples: Sequence[Example]) -> list[np.ndarray]:
     out = []
     for ex in examples:
         scores = booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0)
-        out.append(np.array(sorted(range(len(ex.hits)), key=lambda i: (-scores[i], ex.hits[i].chunk.id)), dtype=int))
+        out.append(
+            np.array(sorted(range(len(ex.hits)), key=lambda i: (-scores[i], ex.hits[i].chunk.id)), dtype=int)
+        )
     return out
 
 
@@ -200,14 +241,25 @@ def _dataset(examples: Sequence[Example], features: tuple[str, ...], rows_of, la
     import lightgbm
 
     kept = [ex for ex in examples if labels_of(ex).any() and len(rows_of(ex)) > 1]
-    return lightgbm.Dataset(np.vstack([rows_of(ex) for ex in kept]),
-                            label=np.concatenate([labels_of(ex) for ex in kept]),
-                            group=[len(rows_of(ex)) for ex in kept], feature_name=list(features),
-                            free_raw_data=False, params={"verbose": -1})
+    return lightgbm.Dataset(
+        np.vstack([rows_of(ex) for ex in kept]),
+        label=np.concatenate([labels_of(ex) for ex in kept]),
+        group=[len(rows_of(ex)) for ex in kept],
+        feature_name=list(features),
+        free_raw_data=False,
+        params={"verbose": -1},
+    )
 
 
-def train_ranker(train: Sequence[Example], valid: Sequence[Example], features, params, rows_of, labels_of,
-                 rounds: int | None = None):
+def train_ranker(
+    train: Sequence[Example],
+    valid: Sequence[Example],
+    features,
+    params,
+    rows_of,
+    labels_of,
+    rounds: int | None = None,
+):
     """Boosting rounds: `rounds` when given, else the best round on `valid` (NDCG@1, checked every round)."""
     import lightgbm
 
@@ -215,12 +267,18 @@ def train_ranker(train: Sequence[Example], valid: Sequence[Example], features, p
     if rounds is not None:
         return lightgbm.train(params, data, num_boost_round=rounds), rounds
     valid_data = _dataset(valid, features, rows_of, labels_of)
-    booster = lightgbm.train(params, data, num_boost_round=MAX_ROUNDS, valid_sets=[valid_data],
-                             callbacks=[lightgbm.early_stopping(50, first_metric_only=True, verbose=False)])
+    booster = lightgbm.train(
+        params,
+        data,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[valid_data],
+        callbacks=[lightgbm.early_stopping(50, first_metric_only=True, verbose=False)],
+    )
     return booster, booster.best_iteration
 
 
 # -- sentence picker -------------------------------------------------------------------------------------
+
 
 @dataclass
 class PickerExample:
@@ -240,8 +298,13 @@ def picker_examples(examples: Sequence[Example], orders: Sequence[np.ndarray]) -
         top = tuple(ex.hits[i] for i in order[: SentencePicker.passages])
         spans = SentencePicker.spans(top)
         rows = np.round(picker_features(ex.query, top, spans), 6)
-        labels = np.array([contains_answer(s.text, ex.item.answers) and chunk_hits(top[s.hit_index].chunk.text, ex.item)
-                           for s in spans], dtype=np.int32)
+        labels = np.array(
+            [
+                contains_answer(s.text, ex.item.answers) and chunk_hits(top[s.hit_index].chunk.text, ex.item)
+                for s in spans
+            ],
+            dtype=np.int32,
+        )
         out.append(PickerExample(ex.item, spans, top, rows, labels))
     return out
 
@@ -259,8 +322,12 @@ def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]
             cited += 1
         words += len(text.split())
     n = max(len(examples), 1)
-    return {"n": len(examples), "answer_found": round(found / n, 4),
-            "citation_precision": round(precise / max(cited, 1), 4), "answer_words": round(words / n, 1)}
+    return {
+        "n": len(examples),
+        "answer_found": round(found / n, 4),
+        "citation_precision": round(precise / max(cited, 1), 4),
+        "answer_words": round(words / n, 1),
+    }
 
 
 def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dict[str, float]:
@@ -272,8 +339,12 @@ def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dic
     found, precise, cited, words = 0, 0, 0, 0
     try:
         for ex in examples:
-            extract = extractive.answer(ex.item.question, ex.hits, embedder.embed_query(ex.item.question),
-                                        detect_language(ex.item.question))
+            extract = extractive.answer(
+                ex.item.question,
+                ex.hits,
+                embedder.embed_query(ex.item.question),
+                detect_language(ex.item.question),
+            )
             text = " ".join(c.quote for c in extract.citations)
             found += bool(extract.citations) and contains_answer(text, ex.item.answers)
             for c in extract.citations:
@@ -284,8 +355,12 @@ def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dic
     finally:
         extractive.picker = saved
     n = max(len(examples), 1)
-    return {"n": len(examples), "answer_found": round(found / n, 4),
-            "citation_precision": round(precise / max(cited, 1), 4), "answer_words": round(words / n, 1)}
+    return {
+        "n": len(examples),
+        "answer_found": round(found / n, 4),
+        "citation_precision": round(precise / max(cited, 1), 4),
+        "answer_words": round(words / n, 1),
+    }
 
 
 def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
@@ -300,6 +375,7 @@ def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
 
 # -- files -----------------------------------------------------------------------------------------------
 
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -312,19 +388,32 @@ def metrics_table(rows: dict[str, dict[str, dict]], columns: Sequence[str]) -> l
     lines = ["| set | model | n | " + " | ".join(columns) + " |", "|" + " --- |" * (len(columns) + 3)]
     for name, by_model in rows.items():
         for model, m in by_model.items():
-            lines.append(f"| {name} | {model} | {m['n']} | " + " | ".join(str(m.get(c, "–")) for c in columns) + " |")
+            lines.append(
+                f"| {name} | {model} | {m['n']} | " + " | ".join(str(m.get(c, "–")) for c in columns) + " |"
+            )
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", required=True, help="a full index of corpus/seed + corpus/norquad")
     parser.add_argument("--out", type=Path, default=MODELS, help="folder for the model files and cards")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="first N questions of training and of each eval set (smoke runs only)")
-    parser.add_argument("--cache", type=Path, default=Path("build/train-cache"),
-                        help="question vectors of earlier runs (same vectors, computed once)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="first N questions of training and of each eval set (smoke runs only)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("build/train-cache"),
+        help="question vectors of earlier runs (same vectors, computed once)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -346,10 +435,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = train[: args.limit]
     sets = {name: items[: args.limit] if args.limit else items for name, items in eval_sets().items()}
     progress = not args.no_progress
-    retriever.embedder = QueryVectors(retriever.embedder, [i.question for i in train]
-                                      + [i.question for s in sets.values() for i in s], args.cache, progress)
-    print(f"pools: {len(train)} training questions, " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
-          file=sys.stderr)
+    retriever.embedder = QueryVectors(
+        retriever.embedder,
+        [i.question for i in train] + [i.question for s in sets.values() for i in s],
+        args.cache,
+        progress,
+    )
+    print(
+        f"pools: {len(train)} training questions, " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
+        file=sys.stderr,
+    )
     train_ex = collect(retriever, train, rows_by_id, progress)
     set_ex = {name: collect(retriever, items, rows_by_id, progress) for name, items in sets.items()}
     valid_ex = set_ex["validation (nb)"] + set_ex["validation (en)"]
@@ -362,31 +457,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ex.labels
 
     print("training the reranker", file=sys.stderr)
-    reranker, rounds = train_ranker(train_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels,
-                                    rounds=RERANK_ROUNDS)
-    reranker_disjoint, _ = train_ranker(disjoint_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels,
-                                        rounds=rounds)
+    reranker, rounds = train_ranker(
+        train_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=RERANK_ROUNDS
+    )
+    reranker_disjoint, _ = train_ranker(
+        disjoint_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
+    )
     # The BM25 query of an English question: chosen on the English validation questions.
     from assistant.rerank import RerankSettings
 
-    translation_variants = {"no translation": RerankSettings(translate_english=False),
-                            "translation + names and numbers": RerankSettings(keep_original_terms=False),
-                            "original + translation": RerankSettings()}
+    translation_variants = {
+        "no translation": RerankSettings(translate_english=False),
+        "translation + names and numbers": RerankSettings(keep_original_terms=False),
+        "original + translation": RerankSettings(),
+    }
     translation = {}
     for label, variant in translation_variants.items():
         retriever.reranker.settings = variant
         ex = collect(retriever, sets["validation (en)"], rows_by_id, False)
-        translation[label] = {"fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
-                              "reranker": ranking_metrics(model_orders(reranker, ex), ex)}
-    chosen_translation = max(translation, key=lambda k: (translation[k]["reranker"]["mrr@10"]
-                                                         + translation[k]["reranker"]["hit@5"]))
+        translation[label] = {
+            "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
+            "reranker": ranking_metrics(model_orders(reranker, ex), ex),
+        }
+    chosen_translation = max(
+        translation, key=lambda k: translation[k]["reranker"]["mrr@10"] + translation[k]["reranker"]["hit@5"]
+    )
     retriever.reranker.settings = translation_variants[chosen_translation]
     if chosen_translation != "original + translation":
         set_ex["validation (en)"] = collect(retriever, sets["validation (en)"], rows_by_id, False)
-    retrieval = {name: {"fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
-                        "reranker": ranking_metrics(model_orders(reranker, ex), ex),
-                        "reranker, passage-disjoint": ranking_metrics(model_orders(reranker_disjoint, ex), ex)}
-                 for name, ex in set_ex.items()}
+    retrieval = {
+        name: {
+            "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
+            "reranker": ranking_metrics(model_orders(reranker, ex), ex),
+            "reranker, passage-disjoint": ranking_metrics(model_orders(reranker_disjoint, ex), ex),
+        }
+        for name, ex in set_ex.items()
+    }
 
     print("training the sentence picker", file=sys.stderr)
     pick_train = picker_examples(train_ex, model_orders(reranker, train_ex))
@@ -399,20 +505,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     def pk_labels(ex):
         return ex.labels
 
-    picker, picker_rounds = train_ranker(pick_train, pick_valid, PICKER_FEATURES, PICKER_PARAMS, pk_rows, pk_labels,
-                                         rounds=PICKER_ROUNDS)
+    picker, picker_rounds = train_ranker(
+        pick_train, pick_valid, PICKER_FEATURES, PICKER_PARAMS, pk_rows, pk_labels, rounds=PICKER_ROUNDS
+    )
     pick_disjoint_train = [p for p in pick_train if p.item.gold_article_ids[0] not in held_out_articles]
-    picker_disjoint, _ = train_ranker(pick_disjoint_train, pick_valid, PICKER_FEATURES, PICKER_PARAMS, pk_rows,
-                                      pk_labels, rounds=picker_rounds)
+    picker_disjoint, _ = train_ranker(
+        pick_disjoint_train,
+        pick_valid,
+        PICKER_FEATURES,
+        PICKER_PARAMS,
+        pk_rows,
+        pk_labels,
+        rounds=picker_rounds,
+    )
 
     def picks(booster, examples, margin):
-        return [pick(booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0), ex.spans, margin)
-                for ex in examples]
+        return [
+            pick(booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0), ex.spans, margin)
+            for ex in examples
+        ]
 
     # The second sentence: chosen on validation, at no more words than the heuristic's answers.
-    rule = {name: rule_metrics(assistant.extractive, retriever.embedder, ex) for name, ex in pick_sets.items()
-            if name.startswith("validation")}
-    base_words = (sum(m["answer_words"] * m["n"] for m in rule.values()) / sum(m["n"] for m in rule.values()))
+    rule = {
+        name: rule_metrics(assistant.extractive, retriever.embedder, ex)
+        for name, ex in pick_sets.items()
+        if name.startswith("validation")
+    }
+    base_words = sum(m["answer_words"] * m["n"] for m in rule.values()) / sum(m["n"] for m in rule.values())
     best = None
     for margin in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
         m = answer_metrics(picks(picker, pick_valid, margin), pick_valid)
@@ -420,11 +539,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if m["answer_words"] <= base_words * 1.05 and (best is None or score > best[0] + 1e-9):
             best = (score, margin, m)
     margin = best[1] if best else 0.0
-    answers = {name: {"heuristic (term coverage)": answer_metrics(heuristic_picks(ex), ex),
-                      **({"rule (today's ExtractiveAnswerer)": rule[name]} if name in rule else {}),
-                      "picker": answer_metrics(picks(picker, ex, margin), ex),
-                      "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin), ex)}
-               for name, ex in pick_sets.items()}
+    answers = {
+        name: {
+            "heuristic (term coverage)": answer_metrics(heuristic_picks(ex), ex),
+            **({"rule (today's ExtractiveAnswerer)": rule[name]} if name in rule else {}),
+            "picker": answer_metrics(picks(picker, ex, margin), ex),
+            "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin), ex),
+        }
+        for name, ex in pick_sets.items()
+    }
+
     # Per question language, the picker only where it beats the rule on that language's validation questions
     # (answer found + citation precision).
     def beats(name):
@@ -438,73 +562,159 @@ def main(argv: Sequence[str] | None = None) -> int:
     picker.save_model(str(args.out / "picker.txt"), num_iteration=picker_rounds)
     meta = {
         "features_version": FEATURES_VERSION,
-        "reranker": {"file": "reranker.txt", "features": list(RERANK_FEATURES), "rounds": rounds,
-                     "params": RERANK_PARAMS, "settings": asdict(translation_variants[chosen_translation]),
-                     "translation_choice": chosen_translation,
-                     "sha256": sha256(args.out / "reranker.txt")},
-        "picker": {"file": "picker.txt", "features": list(PICKER_FEATURES), "rounds": picker_rounds,
-                   "params": PICKER_PARAMS, "second_margin": margin, "languages": languages,
-                   "sha256": sha256(args.out / "picker.txt")},
+        "reranker": {
+            "file": "reranker.txt",
+            "features": list(RERANK_FEATURES),
+            "rounds": rounds,
+            "params": RERANK_PARAMS,
+            "settings": asdict(translation_variants[chosen_translation]),
+            "translation_choice": chosen_translation,
+            "sha256": sha256(args.out / "reranker.txt"),
+        },
+        "picker": {
+            "file": "picker.txt",
+            "features": list(PICKER_FEATURES),
+            "rounds": picker_rounds,
+            "params": PICKER_PARAMS,
+            "second_margin": margin,
+            "languages": languages,
+            "sha256": sha256(args.out / "picker.txt"),
+        },
     }
-    (args.out / "models.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    report = {"retrieval": retrieval, "answers": answers, "translation": translation, "index": {"articles": articles, "chunks": chunks},
-              "train_questions": len(train_ex), "disjoint_questions": len(disjoint_ex)}
+    (args.out / "models.json").write_text(
+        json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    report = {
+        "retrieval": retrieval,
+        "answers": answers,
+        "translation": translation,
+        "index": {"articles": articles, "chunks": chunks},
+        "train_questions": len(train_ex),
+        "disjoint_questions": len(disjoint_ex),
+    }
     cards(args.out, report, meta, len(train_ex), len(disjoint_ex), articles, chunks)
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / "metrics.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(json.dumps({"retrieval": retrieval, "answers": answers}, indent=1), file=sys.stderr)
-    print(f"wrote {args.out}/reranker.txt, picker.txt, models.json and the model cards "
-          f"in {time.perf_counter() - started:.0f} s")
+    print(
+        f"wrote {args.out}/reranker.txt, picker.txt, models.json and the model cards "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 
-def cards(out: Path, report: dict, meta: dict, n_train: int, n_disjoint: int, articles: int, chunks: int) -> None:
+def cards(
+    out: Path, report: dict, meta: dict, n_train: int, n_disjoint: int, articles: int, chunks: int
+) -> None:
     data = [
-        "## Data and split", "",
-        (f"- Training: the {n_train} NorQuAD annotation questions (news and Wikipedia, CC0-1.0) that are in neither "
-        "official evaluation split; labels from the gold passage (the sentence holding the answer span), matched "
-        "as `evals.metrics.chunk_hits` matches it."),
-        (f"- Passage-disjoint model: the {n_disjoint} of those whose passage has no validation or test question; "
-        "trained with the same rounds, scored beside the shipped model."),
-        ("- Choices (boosting rounds, the picker's second-sentence margin, the English BM25 query, the picker's languages): NorQuAD news "
-        "validation (238, Norwegian) and its English versions (`evals/data/norquad_news_val_en.jsonl`, 135)."),
+        "## Data and split",
+        "",
+        (
+            f"- Training: the {n_train} NorQuAD annotation questions (news and Wikipedia, CC0-1.0) that are in neither "
+            "official evaluation split; labels from the gold passage (the sentence holding the answer span), matched "
+            "as `evals.metrics.chunk_hits` matches it."
+        ),
+        (
+            f"- Passage-disjoint model: the {n_disjoint} of those whose passage has no validation or test question; "
+            "trained with the same rounds, scored beside the shipped model."
+        ),
+        (
+            "- Choices (boosting rounds, the picker's second-sentence margin, the English BM25 query, the picker's languages): NorQuAD news "
+            "validation (238, Norwegian) and its English versions (`evals/data/norquad_news_val_en.jsonl`, 135)."
+        ),
         "- Test: NorQuAD news test (238), scored only after every choice was made.",
         f"- Candidate pools from the eval index: seed + 756 NorQuAD passages ({articles} articles, {chunks} chunks).",
-        ("- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); fixed seed "
-        f"{SEED}, one thread, deterministic LightGBM: a rerun on the same index writes the same files."), ""]
+        (
+            "- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); fixed seed "
+            f"{SEED}, one thread, deterministic LightGBM: a rerun on the same index writes the same files."
+        ),
+        "",
+    ]
     rer = meta["reranker"]
-    write_card(out / "reranker.md", "Model card: reranker (`reranker.txt`)", [
-        ("LightGBM lambdarank over the fused candidate pool (dense top-30 ∪ BM25 top-30) of a question; "
-        "`assistant/rerank.py` runs it as the `hybrid+rerank` retriever, the default."), "", *data,
-        "## Features", "", f"Version {meta['features_version']} (`assistant/features.py`, `RERANK_FEATURES`), in "
-        "this order: " + ", ".join(f"`{f}`" for f in rer["features"]) + ".", "",
-        "## Training", "", (f"`{json.dumps(rer['params'])}`, {rer['rounds']} rounds. SHA-256 of the file: "
-        f"`{rer['sha256']}`."), "",
-        "## Metrics (candidate ranking, depth 10)", "",
-        ("`fused (hybrid)` is the pool in today's reciprocal-rank-fusion order (with the English translation on the "
-        "BM25 side); `pool_recall` is the share of questions with a gold chunk anywhere in the pool."), "",
-        *metrics_table(report["retrieval"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), "",
-        "## English questions: the BM25 query (chosen on validation (en))", "",
-        (f"Chosen: **{rer['translation_choice']}** (best MRR@10 + hit@5 of the reranked pool; FreeDict eng–nor, "
-        "`assistant/translate.py`)."), "",
-        *metrics_table(report["translation"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")), ""])
+    write_card(
+        out / "reranker.md",
+        "Model card: reranker (`reranker.txt`)",
+        [
+            (
+                "LightGBM lambdarank over the fused candidate pool (dense top-30 ∪ BM25 top-30) of a question; "
+                "`assistant/rerank.py` runs it as the `hybrid+rerank` retriever, the default."
+            ),
+            "",
+            *data,
+            "## Features",
+            "",
+            f"Version {meta['features_version']} (`assistant/features.py`, `RERANK_FEATURES`), in "
+            "this order: " + ", ".join(f"`{f}`" for f in rer["features"]) + ".",
+            "",
+            "## Training",
+            "",
+            (
+                f"`{json.dumps(rer['params'])}`, {rer['rounds']} rounds. SHA-256 of the file: "
+                f"`{rer['sha256']}`."
+            ),
+            "",
+            "## Metrics (candidate ranking, depth 10)",
+            "",
+            (
+                "`fused (hybrid)` is the pool in today's reciprocal-rank-fusion order (with the English translation on the "
+                "BM25 side); `pool_recall` is the share of questions with a gold chunk anywhere in the pool."
+            ),
+            "",
+            *metrics_table(report["retrieval"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")),
+            "",
+            "## English questions: the BM25 query (chosen on validation (en))",
+            "",
+            (
+                f"Chosen: **{rer['translation_choice']}** (best MRR@10 + hit@5 of the reranked pool; FreeDict eng–nor, "
+                "`assistant/translate.py`)."
+            ),
+            "",
+            *metrics_table(report["translation"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")),
+            "",
+        ],
+    )
     pk = meta["picker"]
-    write_card(out / "picker.md", "Model card: sentence picker (`picker.txt`)", [
-        ("LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/picker.py`): the "
-        "extractive answer quotes the best one, and the second best too when its score is within "
-        f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
-        f"{', '.join(pk['languages']) or 'no language'} (a language only where it beats the rule on that "
-        "language's validation questions; the rule chooses for the others). Photo captions, "
-        "bylines and tweet leftovers are never candidates."), "", *data,
-        ("Label: the sentence contains a gold answer (whole words, as `answer_found` counts) and its chunk holds the "
-        "gold passage."), "",
-        "## Features", "", f"Version {meta['features_version']} (`assistant/features.py`, `PICKER_FEATURES`): "
-        + ", ".join(f"`{f}`" for f in pk["features"]) + ".", "",
-        "## Training", "", (f"`{json.dumps(pk['params'])}`, {pk['rounds']} rounds. SHA-256 of the file: "
-        f"`{pk['sha256']}`."), "",
-        "## Metrics (on the reranker's top passages)", "",
-        ("`heuristic` is a term-coverage rule on the same sentences, for comparison; the end-to-end figures of "
-        "the shipped system are in `evals/RESULTS.md`."), "",
-        *metrics_table(report["answers"], ("answer_found", "citation_precision", "answer_words")), ""])
+    write_card(
+        out / "picker.md",
+        "Model card: sentence picker (`picker.txt`)",
+        [
+            (
+                "LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/picker.py`): the "
+                "extractive answer quotes the best one, and the second best too when its score is within "
+                f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
+                f"{', '.join(pk['languages']) or 'no language'} (a language only where it beats the rule on that "
+                "language's validation questions; the rule chooses for the others). Photo captions, "
+                "bylines and tweet leftovers are never candidates."
+            ),
+            "",
+            *data,
+            (
+                "Label: the sentence contains a gold answer (whole words, as `answer_found` counts) and its chunk holds the "
+                "gold passage."
+            ),
+            "",
+            "## Features",
+            "",
+            f"Version {meta['features_version']} (`assistant/features.py`, `PICKER_FEATURES`): "
+            + ", ".join(f"`{f}`" for f in pk["features"])
+            + ".",
+            "",
+            "## Training",
+            "",
+            (f"`{json.dumps(pk['params'])}`, {pk['rounds']} rounds. SHA-256 of the file: `{pk['sha256']}`."),
+            "",
+            "## Metrics (on the reranker's top passages)",
+            "",
+            (
+                "`heuristic` is a term-coverage rule on the same sentences, for comparison; the end-to-end figures of "
+                "the shipped system are in `evals/RESULTS.md`."
+            ),
+            "",
+            *metrics_table(report["answers"], ("answer_found", "citation_precision", "answer_words")),
+            "",
+        ],
+    )
 
 
 if __name__ == "__main__":

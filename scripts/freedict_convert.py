@@ -37,7 +37,7 @@ def entries(dictd: Path):
         word, offset, length = line.split("\t")
         if word.startswith("00database"):
             continue
-        body = data[_b64(offset):_b64(offset) + _b64(length)].decode("utf-8").splitlines()
+        body = data[_b64(offset) : _b64(offset) + _b64(length)].decode("utf-8").splitlines()
         if not body:
             continue
         # The first line after the headword is a translation; later ones are numbered translations
@@ -67,18 +67,27 @@ def convert(dictd: Path, max_translations: int = 4) -> dict[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dictd", type=Path, default=Path("/usr/share/dictd"))
     parser.add_argument("--out", type=Path, default=Path("assistant/data/freedict-eng-nor.tsv"))
     parser.add_argument("--max-translations", type=int, default=4)
     args = parser.parse_args(argv)
     if not (args.dictd / "freedict-eng-nor.index").is_file():
-        print(f"no freedict-eng-nor.index in {args.dictd}: apt-get install dict-freedict-eng-nor", file=sys.stderr)
+        print(
+            f"no freedict-eng-nor.index in {args.dictd}: apt-get install dict-freedict-eng-nor",
+            file=sys.stderr,
+        )
         return 2
     table = convert(args.dictd, args.max_translations)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    lines = [("# English -> Norwegian (Bokmål) words from FreeDict eng-nor 2022.11.18 (CC-BY-SA-3.0, see "
-             "freedict-eng-nor.LICENSE.md); made by scripts/freedict_convert.py")]
+    lines = [
+        (
+            "# English -> Norwegian (Bokmål) words from FreeDict eng-nor 2022.11.18 (CC-BY-SA-3.0, see "
+            "freedict-eng-nor.LICENSE.md); made by scripts/freedict_convert.py"
+        )
+    ]
     lines += [f"{w}\t{' '.join(t)}" for w, t in sorted(table.items())]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {len(table)} words to {args.out}")

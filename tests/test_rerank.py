@@ -39,26 +39,34 @@ def test_dictionary_licence_sits_beside_the_data():
     from assistant.translate import DICTIONARY
 
     licence = DICTIONARY.with_name("freedict-eng-nor.LICENSE.md").read_text(encoding="utf-8")
-    assert "CC BY-SA 3.0" in licence and DICTIONARY.read_text(encoding="utf-8").startswith("# English -> Norwegian")
+    assert "CC BY-SA 3.0" in licence and DICTIONARY.read_text(encoding="utf-8").startswith(
+        "# English -> Norwegian"
+    )
 
 
-@pytest.mark.parametrize("sentence", [
-    "FOTO: Rune Sævig TØRT: Så langt i november har det falt 51,1 millimeter nedbør i Bergen.",
-    "Ropstad sier han er minister for alle. Foto: Fredrik Hagen / NTB scanpix",
-    "Oljeinvesteringene kan ta seg opp i 2019. (Foto: Aleksander Nordahl)",
-    "Av Siri Sønstelie",
-    "— Erna Solberg (@erna_solberg) 3. mars 2019",
-    "Se bildene her pic.twitter.com/abc123",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "FOTO: Rune Sævig TØRT: Så langt i november har det falt 51,1 millimeter nedbør i Bergen.",
+        "Ropstad sier han er minister for alle. Foto: Fredrik Hagen / NTB scanpix",
+        "Oljeinvesteringene kan ta seg opp i 2019. (Foto: Aleksander Nordahl)",
+        "Av Siri Sønstelie",
+        "— Erna Solberg (@erna_solberg) 3. mars 2019",
+        "Se bildene her pic.twitter.com/abc123",
+    ],
+)
 def test_captions_bylines_and_tweets_are_furniture(sentence):
     assert is_furniture(sentence)
 
 
-@pytest.mark.parametrize("sentence", [
-    "Av undersøkelsen går det fram at halvparten av de spurte har løyet om at de har lest en bok.",
-    "Det var 1.373 personer om bord da Viking Sky fikk motorstans ved 14-tiden lørdag.",
-    "Kim Jong-un og Vladimir Putin signerte avtalen i Pyongyang.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Av undersøkelsen går det fram at halvparten av de spurte har løyet om at de har lest en bok.",
+        "Det var 1.373 personer om bord da Viking Sky fikk motorstans ved 14-tiden lørdag.",
+        "Kim Jong-un og Vladimir Putin signerte avtalen i Pyongyang.",
+    ],
+)
 def test_prose_is_not_furniture(sentence):
     assert not is_furniture(sentence)
 
@@ -129,7 +137,9 @@ def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
     assert picker is not None
     retrieval = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE)
     hit = retrieval.hits[0]
-    caption = "Forsvarspakten mellom Nord-Korea og Russland inneholder en klausul. Foto: Ola Nordmann / NTB scanpix"
+    caption = (
+        "Forsvarspakten mellom Nord-Korea og Russland inneholder en klausul. Foto: Ola Nordmann / NTB scanpix"
+    )
     text = caption + " " + hit.chunk.text
     fake = replace(hit, chunk=replace(hit.chunk, text=text, end=hit.chunk.start + len(text)))
     chosen = picker.choose(SEED_QUESTION, (fake, *retrieval.hits[1:]), "nb")
@@ -144,7 +154,7 @@ def test_picker_features_cover_every_sentence(assistant):
     rows = picker_features(make_query(SEED_QUESTION, "nb"), retrieval.hits, spans)
     assert rows.shape == (len(spans), len(PICKER_FEATURES))
     for s in spans:
-        assert retrieval.hits[s.hit_index].chunk.text[s.start:s.end] == s.text
+        assert retrieval.hits[s.hit_index].chunk.text[s.start : s.end] == s.text
 
 
 def test_training_is_deterministic(tmp_path):
@@ -160,8 +170,9 @@ def test_training_is_deterministic(tmp_path):
         examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
     texts = []
     for _ in range(2):
-        booster, rounds = train_ranker(examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows,
-                                       lambda e: e.labels, rounds=30)
+        booster, rounds = train_ranker(
+            examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=30
+        )
         path = tmp_path / f"model{len(texts)}.txt"
         booster.save_model(str(path), num_iteration=rounds)
         texts.append(path.read_bytes())
