@@ -528,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The second sentence: chosen on validation, at no more words than the heuristic's answers.
     rule = {
-        name: rule_metrics(assistant.extractive, retriever.embedder, ex)
+        name: rule_metrics(assistant.answering.extractive, retriever.embedder, ex)
         for name, ex in pick_sets.items()
         if name.startswith("validation")
     }
@@ -639,13 +639,13 @@ def cards(
         [
             (
                 "LightGBM lambdarank over the fused candidate pool (dense top-30 ∪ BM25 top-30) of a question; "
-                "`assistant/rerank.py` runs it as the `hybrid+rerank` retriever, the default."
+                "`assistant/answering/rerank.py` runs it as the `hybrid+rerank` retriever, the default."
             ),
             "",
             *data,
             "## Features",
             "",
-            f"Version {meta['features_version']} (`assistant/features.py`, `RERANK_FEATURES`), in "
+            f"Version {meta['features_version']} (`assistant/answering/features.py`, `RERANK_FEATURES`), in "
             "this order: " + ", ".join(f"`{f}`" for f in rer["features"]) + ".",
             "",
             "## Training",
@@ -668,7 +668,7 @@ def cards(
             "",
             (
                 f"Chosen: **{rer['translation_choice']}** (best MRR@10 + hit@5 of the reranked pool; FreeDict eng–nor, "
-                "`assistant/translate.py`)."
+                "`assistant/answering/translate.py`)."
             ),
             "",
             *metrics_table(report["translation"], ("hit@1", "hit@5", "hit@10", "mrr@10", "pool_recall")),
@@ -681,7 +681,7 @@ def cards(
         "Model card: sentence picker (`picker.txt`)",
         [
             (
-                "LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/picker.py`): the "
+                "LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/answering/picker.py`): the "
                 "extractive answer quotes the best one, and the second best too when its score is within "
                 f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
                 f"{', '.join(pk['languages']) or 'no language'} (a language only where it beats the rule on that "
@@ -697,7 +697,7 @@ def cards(
             "",
             "## Features",
             "",
-            f"Version {meta['features_version']} (`assistant/features.py`, `PICKER_FEATURES`): "
+            f"Version {meta['features_version']} (`assistant/answering/features.py`, `PICKER_FEATURES`): "
             + ", ".join(f"`{f}`" for f in pk["features"])
             + ".",
             "",

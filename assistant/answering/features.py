@@ -140,7 +140,10 @@ def make_query(question: str, language: str, translation: str = "", document_fre
     if document_frequency is not None and every:
         df, n = document_frequency(every)
         # Terms no chunk holds cannot tell candidates apart; they get no weight.
-        idf = {t: (math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0) for t, d in zip(every, df)}
+        idf = {
+            t: (math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0)
+            for t, d in zip(every, df, strict=False)
+        }
     return Query(
         question,
         language,

@@ -131,7 +131,7 @@ class RerankingRetriever(HybridRetriever):
         self.reranker = reranker
 
     def pool(
-        self, query: str, filters: Filters = _NO_FILTERS, language: str | None = None
+        self, query: str, filters: Filters = NO_FILTERS, language: str | None = None
     ) -> tuple[Retrieval, Query]:
         """The fused candidate pool (in fused order) and the question as the features see it."""
         from assistant.core.language import detect_language
@@ -148,7 +148,7 @@ class RerankingRetriever(HybridRetriever):
         self,
         query: str,
         k: int,
-        filters: Filters = _NO_FILTERS,
+        filters: Filters = NO_FILTERS,
         mode: str = "hybrid",
         lexical_query: str | None = None,
         candidates: int | None = None,
