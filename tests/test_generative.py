@@ -58,7 +58,9 @@ def shown_passages(llm) -> str:
 
 
 def test_answer_citing_1_and_2_streams_with_both_citations(generative, llm):
-    hits = generative.retriever.retrieve(DEMO_QUESTION_EN, generative.settings.top_k).hits
+    hits = generative.retriever.retrieve(
+        DEMO_QUESTION_EN, generative.settings.top_k, mode=generative.settings.retriever
+    ).hits
     second = next(s for s in hits[1].chunk.text.split("\n") if len(s) > 30).strip()
     llm.script(Reply(f"{ARTICLE4_EN} [1] {second} [2]"))
 
@@ -122,7 +124,9 @@ def test_a_citation_to_a_passage_that_was_not_retrieved_is_dropped(generative, l
 
 
 def test_citations_are_renumbered_in_order_of_first_use(generative, llm):
-    hits = generative.retriever.retrieve(DEMO_QUESTION_EN, generative.settings.top_k).hits
+    hits = generative.retriever.retrieve(
+        DEMO_QUESTION_EN, generative.settings.top_k, mode=generative.settings.retriever
+    ).hits
     third = next(s for s in hits[2].chunk.text.split("\n") if len(s) > 30).strip()
     llm.script(Reply(f"{third} [3] {ARTICLE4_EN} [1]"))
     _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))

@@ -133,7 +133,7 @@ def test_without_a_model_file_the_rerank_mode_says_how_to_get_one():
 
 
 def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
-    picker = assistant.answering.extractive.picker
+    picker = assistant.extractive.picker
     assert picker is not None
     retrieval = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE)
     hit = retrieval.hits[0]

@@ -66,7 +66,7 @@ def foreign_pages(kilde_server):
     pages.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # Playwright's sync API keeps an event loop running until it closes
 def browser():
     executable = chromium_path()
     if not executable:
