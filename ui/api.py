@@ -154,7 +154,7 @@ def filters_from(body: FiltersIn) -> Filters:
     return Filters.parse(body.since, body.until, body.sources, body.languages, field_prefix="filters.")
 
 
-def ask_slots(settings: Settings) -> FairTurns:
+def answer_turns(settings: Settings) -> FairTurns:
     """The answering turns every face shares: `ui_concurrency` slots, one question per client at a time."""
     return FairTurns(settings.ui_concurrency, settings.request_budget_s)
 
@@ -167,7 +167,7 @@ def api_router(
     # A question waiting for its turn waits in the event loop, not in a worker thread: the default thread
     # pool (40) is shared with /healthz, /readyz, /api/articles and both Gradio faces. The OpenAI-compatible
     # routes and /api/search share the same answering slots (ui/server.py passes `turns.slots`).
-    turns = turns or ask_slots(settings)
+    turns = turns or answer_turns(settings)
 
     @router.post(
         "/api/ask",

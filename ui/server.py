@@ -28,7 +28,7 @@ from assistant.core.errors import (
     ConfigError,
     KildeError,
 )
-from ui.api import api_router, ask_slots, status_of
+from ui.api import answer_turns, api_router, status_of
 from ui.app import CSS_PATH, build_app, theme
 from ui.edge import Limits
 from ui.fairness import EarlyRateLimit
@@ -119,7 +119,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         "The chat is at /, the embeddable widget at /widget.",
     )
     install_error_handlers(app)
-    turns = ask_slots(settings)
+    turns = answer_turns(settings)
     app.include_router(openai_router(assistant, limiter, turns.slots))
     app.include_router(search_router(assistant, limiter, turns.slots))  # before the /api/{path} catch-all
     app.include_router(api_router(assistant, settings, limiter, turns))
