@@ -44,10 +44,6 @@ def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> 
     )
 
 
-def lexical_root(settings: Settings):
-    return settings.data_dir / "lexical" / settings.collection
-
-
 def build_support_checker(settings: Settings, vectors: SentenceVectors) -> SupportChecker:
     """The sentence support check with the calibrated threshold and weights (`assistant/models/calibration.json`)."""
     from assistant.answering.support import SupportChecker
@@ -74,7 +70,7 @@ def build_assistant(
     if recorded is None:
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
-    lexical = LexicalSide(store, lexical_root(settings))
+    lexical = LexicalSide(store, settings.lexical_root)
     # The reranking stage (assistant/answering/rerank.py): the hybrid pool reordered by a learned model.
     retriever = RerankingRetriever(
         embedder,
@@ -145,8 +141,9 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: 
         store,
         embedder,
         chunker,
-        LexicalSide(store, lexical_root(settings)),
-        settings.data_dir / "ingest.lock",
+        LexicalSide(store, settings.lexical_root),
+        settings.ingest_lock_path,
+        settings.ingest_dirty_path,
         batch_chunks=max(settings.embed_batch * 2, 16),
         max_article_chars=settings.max_article_chars,
     )

@@ -273,30 +273,43 @@ def cmd_ask(args) -> int:
     return 0
 
 
-def cmd_stats(args) -> int:
-    from assistant.build import build_embedder, build_store
+def local_stats(settings) -> dict | None:
+    """The summary the last finished ingest wrote beside its lexical snapshot: no Chroma import. None for a
+    Chroma server, while an ingest is writing or was killed, or for an index from before summaries."""
+    from assistant.indexes.summary import read_summary
 
-    settings = settings_from(args)
+    if (
+        settings.chroma_url
+        or settings.ingest_dirty_path.exists()
+        or not (settings.data_dir / "chroma").is_dir()
+    ):
+        return None
+    summary = read_summary(settings.lexical_root)
+    if summary is None:
+        return None
+    return in_stats_order(summary, str(settings.data_dir))
+
+
+def store_stats(settings) -> dict:
+    from assistant.build import build_embedder, build_store
+    from assistant.indexes.summary import summarise
+
     store = build_store(settings, build_embedder(settings), create=False)
     if not store.exists():
         from assistant.core.errors import IndexMissingError
 
         raise IndexMissingError(store.location)
-    articles, chunks = store.counts()
-    stored = store.stored_articles()
-    languages: dict[str, int] = {}
-    sources: dict[str, int] = {}
-    for s in stored.values():
-        languages[s.meta.language] = languages.get(s.meta.language, 0) + 1
-        sources[s.meta.source or "(none)"] = sources.get(s.meta.source or "(none)", 0) + 1
-    stats = {
-        "articles": articles,
-        "chunks": chunks,
-        "embedder": store.recorded_embedder(),
-        "location": store.location,
-        "languages": languages,
-        "sources": sources,
-    }
+    return in_stats_order(summarise(store), store.location)
+
+
+def in_stats_order(summary: dict, location: str) -> dict:
+    keys = ("articles", "chunks", "embedder", "location", "languages", "sources")
+    return {key: location if key == "location" else summary[key] for key in keys}
+
+
+def cmd_stats(args) -> int:
+    settings = settings_from(args)
+    stats = local_stats(settings) or store_stats(settings)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
     else:

@@ -86,6 +86,7 @@ class IngestPipeline:
         chunker: Chunker,
         lexical: LexicalSide,
         lock_path: Path,
+        dirty_marker: Path,
         batch_chunks: int = 64,
         max_article_chars: int = 0,
     ):
@@ -94,13 +95,10 @@ class IngestPipeline:
         self.chunker = chunker
         self.lexical = lexical
         self.lock_path = lock_path
+        # Exists while a write is under way; found by the next run, it means a previous one was killed.
+        self.dirty_marker = dirty_marker
         self.batch_chunks = batch_chunks
         self.max_article_chars = max_article_chars  # 0: no cap
-
-    @property
-    def dirty_marker(self) -> Path:
-        """Exists while a write is under way; found by the next run, it means a previous one was killed."""
-        return self.lock_path.with_name("ingest.dirty")
 
     @property
     def signature(self) -> str:

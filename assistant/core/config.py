@@ -182,6 +182,18 @@ class Settings:
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
 
+    @property
+    def lexical_root(self) -> Path:
+        return self.data_dir / "lexical" / self.collection
+
+    @property
+    def ingest_lock_path(self) -> Path:
+        return self.data_dir / "ingest.lock"
+
+    @property
+    def ingest_dirty_path(self) -> Path:
+        return self.data_dir / "ingest.dirty"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 

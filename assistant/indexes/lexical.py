@@ -22,6 +22,7 @@ import numpy as np
 
 from assistant.core.types import ArticleMeta, Chunk, Filters
 from assistant.indexes.store import date_int
+from assistant.indexes.summary import summarise, write_summary
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}
@@ -178,8 +179,9 @@ class LexicalIndex:
 
     # -- persistence -----------------------------------------------------------------------------
 
-    def save(self, root: Path) -> None:
-        """Write a new snapshot folder, then switch the CURRENT pointer atomically."""
+    def save(self, root: Path, summary: dict | None = None) -> None:
+        """Write a new snapshot folder (with the index summary, when given), then switch the CURRENT
+        pointer atomically."""
         root.mkdir(parents=True, exist_ok=True)
         folder = root / f"snapshot-{uuid.uuid4().hex[:12]}"
         folder.mkdir()
@@ -198,6 +200,8 @@ class LexicalIndex:
             ),
             encoding="utf-8",
         )
+        if summary is not None:
+            write_summary(folder, summary)
         pointer = root / "CURRENT"
         tmp = root / f"CURRENT.{os.getpid()}.tmp"
         tmp.write_text(folder.name)
@@ -264,7 +268,7 @@ class LexicalSide:
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
         with contextlib.suppress(OSError):  # a full or read-only disk: the reader keeps its copy in memory
-            index.save(self.root)
+            index.save(self.root, summarise(self._store))
         return index
 
     def rebuild(self) -> LexicalIndex:
@@ -272,7 +276,7 @@ class LexicalSide:
         with self._lock:
             generation = uuid.uuid4().hex
             self._index = LexicalIndex.build(self._store.iter_chunks(), generation)
-            self._index.save(self.root)
+            self._index.save(self.root, summarise(self._store))
             # Published last: a reader that sees the new generation finds its snapshot already on disk.
             self._store.set_generation(generation)
             self._checked_at = 0.0

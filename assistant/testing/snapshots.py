@@ -3,21 +3,22 @@ interrupted-then-rerun ingest with an uninterrupted one through these snapshots.
 
 from __future__ import annotations
 
-from assistant.build import lexical_root
 from assistant.indexes.lexical import LexicalIndex
 from assistant.indexes.store import ChromaStore
+from assistant.indexes.summary import read_summary, summarise
 
 HNSW_LOAD_ERROR = "Error loading hnsw index"
 
 
 def snapshot(settings) -> dict:
     """Article ids with their committed hashes, chunk ids, counts, and whether the published lexical
-    snapshot is the one for the store's current generation and holds exactly the store's chunks.
+    snapshot is the one for the store's current generation and holds exactly the store's chunks, and whether
+the summary beside it tells the store's counts.
     Reads only: no embedder is needed."""
     store = ChromaStore.open(settings.data_dir, settings.chroma_url, settings.collection)
     stored = store.stored_articles()
     owners = store.chunk_owners()
-    lexical = LexicalIndex.load(lexical_root(settings))
+    lexical = LexicalIndex.load(settings.lexical_root)
     return {
         "articles": sorted((aid, s.meta.content_hash) for aid, s in stored.items()),
         "chunks": sorted(owners),
@@ -25,6 +26,7 @@ def snapshot(settings) -> dict:
         "lexical_matches_store": lexical is not None
         and lexical.generation == store.generation()
         and sorted(lexical.chunk_ids) == sorted(owners),
+        "summary_matches_store": read_summary(settings.lexical_root) == summarise(store),
     }
 
 
@@ -47,4 +49,6 @@ def differences(got: dict, want: dict) -> list[str]:
         problems.append(f"counts (articles, chunks): {got['counts']} instead of {want['counts']}")
     if not got["lexical_matches_store"]:
         problems.append("lexical snapshot does not match the store (generation or chunk ids)")
+    if not got["summary_matches_store"]:
+        problems.append("the index summary `kilde stats` reads does not match the store")
     return problems
