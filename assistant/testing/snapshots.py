@@ -12,9 +12,9 @@ HNSW_LOAD_ERROR = "Error loading hnsw index"
 
 def snapshot(settings) -> dict:
     """Article ids with their committed hashes, chunk ids, counts, and whether the published lexical
-    snapshot is the one for the store's current generation and holds exactly the store's chunks, and whether
-the summary beside it tells the store's counts.
-    Reads only: no embedder is needed."""
+        snapshot is the one for the store's current generation and holds exactly the store's chunks, and whether
+    the summary beside it tells the store's counts.
+        Reads only: no embedder is needed."""
     store = ChromaStore.open(settings.data_dir, settings.chroma_url, settings.collection)
     stored = store.stored_articles()
     owners = store.chunk_owners()
