@@ -204,7 +204,7 @@ def cmd_ingest(args) -> int:
             f"{report.unchanged} unchanged, {report.removed} removed, {len(report.rejected)} rejected"
         )
         print(
-            f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s "
+            f"{report.chunks_embedded} chunks written in {report.seconds:.1f} s "
             f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
             f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}"
         )
