@@ -66,7 +66,7 @@ def test_a_citation_click_scrolls_only_the_article_panel(page, kilde_server, scr
     ask(page, FOLLOW_UP)
     follow_up = last_answer(page)
     expect(follow_up.locator(".kilde-standalone")).to_be_visible()
-    follow_up.locator("button.kilde-cite").first.click()
+    follow_up.locator("button.kilde-cite").last.click()  # the citation of the follow-up's last sentence
 
     highlight = page.locator("#kilde-article #kilde-hl")
     expect(highlight).to_be_in_viewport()
