@@ -71,3 +71,15 @@ def test_only_the_languages_the_index_holds_are_offered(assistant):
     held = {s.meta.language for s in assistant.store.stored_articles().values()}
     assert [code for _, code in language_choices(assistant)] == [c for c in ("nb", "nn", "en") if c in held]
     assert "en" not in held and ("English", "en") not in language_choices(assistant)
+
+
+def test_the_language_switch_relabels_everything_and_keeps_the_open_article(handlers):
+    from ui.handlers import RELABELLED
+
+    state = list(handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None))[-1][-1]
+    handlers.open_citation("en", state, SimpleNamespace(_data={"turn": 0, "n": 1}))
+    updates = dict(zip(RELABELLED, handlers.relabel("nb", state), strict=True))
+    assert updates["ask"]["value"] == "Spør" and updates["new_chat"]["value"] == "Ny samtale"
+    assert "Hele artikkelen" in updates["article_view"]["value"]
+    assert 'id="kilde-hl"' in updates["article_view"]["value"]  # still the open article, now in Norwegian
+    assert "Siterte avsnitt" in updates["sources_panel"]["value"]

@@ -121,7 +121,8 @@ HOSTILE = [
     "${alert(1)}",
     "{{constructor.constructor('alert(1)')()}}",
 ]
-OUR_TAGS = {"div", "span", "button", "mark", "ol", "li", "blockquote", "article", "h3", "q", "p", "strong"}
+OUR_TAGS = {"div", "span", "button", "mark", "ol", "li", "blockquote", "article", "h2", "h3", "q"}
+OUR_TAGS |= {"p", "strong"}
 OUR_ATTRS = {"class", "id", "data-turn", "data-n", "data-article-id", "title", "type"}
 
 

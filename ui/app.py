@@ -18,9 +18,18 @@ from assistant.answering.assistant import Assistant
 from assistant.core.config import Settings
 from ui import render
 from ui.feedback import FeedbackLog
-from ui.handlers import ChatHandlers, fb_label_html, header_html, language_choices, source_choices
-from ui.i18n import DEFAULT_LANGUAGE, t
+from ui.handlers import (
+    RELABELLED,
+    ChatHandlers,
+    fb_label_html,
+    header_html,
+    interface_text,
+    language_choices,
+    source_choices,
+)
+from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from ui.limits import RateLimiter
+from ui.page_language import LocalisedBlocks
 
 STATIC = Path(__file__).with_name("static")
 CSS_PATH = STATIC / "kilde.css"
@@ -34,12 +43,39 @@ element.addEventListener('click', (event) => {
   trigger('click', {turn: Number(target.dataset.turn), n: Number(target.dataset.n)});
 });
 """
-# When a new article is shown, scroll it to the highlighted quote.
-SCROLL_JS = """
-watch('value', () => {
+# The nearest ancestor that scrolls (Gradio's box for a gr.HTML with max_height, or our .kilde-scroll).
+SCROLLER_JS = """
+const scroller = (el) => {
+  for (let node = el.parentElement; node; node = node.parentElement) {
+    const overflow = getComputedStyle(node).overflowY;
+    if (overflow === 'auto' || overflow === 'scroll') return node;
+  }
+  return null;
+};
+"""
+# Each time the conversation changes (a question, each streamed piece, the answer), show its end. Only the
+# conversation box scrolls: never the page, nor the host page around the widget's iframe.
+CONVERSATION_JS = (
+    CLICK_JS
+    + SCROLLER_JS
+    + """
+const toEnd = () => {
+  const box = scroller(element);
+  if (box) box.scrollTop = box.scrollHeight;
+};
+new MutationObserver(() => requestAnimationFrame(toEnd)).observe(element, {childList: true, subtree: true, characterData: true});
+"""
+)
+# When a new article is shown, scroll its text (and nothing else) so the highlighted quote is in view.
+ARTICLE_JS = """
+const showQuote = () => {
   const mark = element.querySelector('#kilde-hl');
-  if (mark) mark.scrollIntoView({block: 'center', behavior: 'instant'});
-});
+  const box = mark && mark.closest('.kilde-scroll');
+  if (!box) return;
+  const offset = mark.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
+  box.scrollTop = Math.max(0, offset - box.clientHeight / 4);
+};
+new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {childList: true, subtree: true});
 """
 
 
@@ -66,9 +102,9 @@ def build_app(
     lang0 = DEFAULT_LANGUAGE
     prefix = "kilde-widget" if compact else "kilde"
 
-    with gr.Blocks(title="Kilde", analytics_enabled=False, fill_width=not compact) as demo:
+    with LocalisedBlocks(title="Kilde", analytics_enabled=False, fill_width=not compact) as demo:
         session = gr.State(None)
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_id=f"{prefix}-top"):
             header = gr.HTML(header_html(lang0, compact), elem_id=f"{prefix}-header", js_on_load=None)
             language = gr.Radio(
                 [("Norsk", "nb"), ("English", "en")],
@@ -77,7 +113,11 @@ def build_app(
                 container=False,
                 elem_id=f"{prefix}-language",
                 scale=0,
-                min_width=180,
+                min_width=150,
+            )
+            # Apart from the feedback buttons: starting over is not a rating of the answer.
+            new_chat = gr.Button(
+                t(lang0, "new_chat"), size="sm", scale=0, min_width=150, elem_id=f"{prefix}-new"
             )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -85,23 +125,24 @@ def build_app(
                     render.conversation_html([], lang0),
                     label="conversation",
                     elem_id=f"{prefix}-conversation",
-                    js_on_load=CLICK_JS,
-                    autoscroll=True,
-                    max_height=360 if compact else 560,
-                    min_height=120,
+                    js_on_load=CONVERSATION_JS,
+                    max_height=185 if compact else 560,
+                    min_height=100 if compact else 120,
                 )
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         label=t(lang0, "question"),
-                        placeholder=t(lang0, "placeholder"),
+                        placeholder=t(lang0, "placeholder_short" if compact else "placeholder"),
+                        show_label=not compact,
                         lines=1,
-                        max_lines=4,
+                        max_lines=2 if compact else 4,
                         scale=5,
+                        min_width=120,
                         elem_id=f"{prefix}-question",
                         autofocus=not compact,
                     )
                     ask = gr.Button(
-                        t(lang0, "ask"), variant="primary", scale=1, min_width=80, elem_id=f"{prefix}-ask"
+                        t(lang0, "ask"), variant="primary", scale=1, min_width=70, elem_id=f"{prefix}-ask"
                     )
                 with gr.Accordion(t(lang0, "filters"), open=False, visible=not compact) as filters_box:
                     with gr.Row():
@@ -124,7 +165,7 @@ def build_app(
                         label=t(lang0, "languages"),
                         elem_id=f"{prefix}-languages",
                     )
-                with gr.Row(equal_height=True):
+                with gr.Row(equal_height=True, elem_id=f"{prefix}-feedback-row"):
                     feedback_label = gr.HTML(
                         fb_label_html(lang0),
                         js_on_load=None,
@@ -137,31 +178,28 @@ def build_app(
                     thumbs_down = gr.Button(
                         t(lang0, "thumbs_down"), size="sm", scale=0, min_width=90, elem_id=f"{prefix}-down"
                     )
-                    new_chat = gr.Button(
-                        t(lang0, "new_chat"), size="sm", scale=0, min_width=90, elem_id=f"{prefix}-new"
-                    )
+                    feedback_status = gr.HTML("", js_on_load=None, elem_id=f"{prefix}-feedback-status")
                 comment = gr.Textbox(
                     label=t(lang0, "comment"), max_lines=3, visible=not compact, elem_id=f"{prefix}-comment"
                 )
-                feedback_status = gr.HTML("", js_on_load=None, elem_id=f"{prefix}-feedback-status")
             with gr.Column(scale=2, min_width=280):
+                # Our own headings ("Cited passages", "Full article") and scroll boxes (kilde.css): a
+                # floating Gradio label would cover the first line of a scrolled panel.
                 sources_panel = gr.HTML(
                     render.sources_html(None, 0, lang0, get_article),
                     label=t(lang0, "sources_panel"),
-                    show_label=not compact,
+                    show_label=False,
                     container=not compact,
                     js_on_load=CLICK_JS,
                     elem_id=f"{prefix}-sources-panel",
-                    max_height=300 if compact else 420,
                 )
                 article_view = gr.HTML(
                     render.article_html(None, None, lang0),
                     label=t(lang0, "article_panel"),
-                    show_label=not compact,
+                    show_label=False,
                     container=not compact,
-                    js_on_load=SCROLL_JS,
+                    js_on_load=ARTICLE_JS,
                     elem_id=f"{prefix}-article",
-                    max_height=320 if compact else 520,
                 )
         answer_json = gr.JSON(visible=False, label="answer")
 
@@ -217,33 +255,37 @@ def build_app(
             api_visibility="private",
             queue=False,
         )
+        named = {
+            "header": header,
+            "feedback_label": feedback_label,
+            "question": question,
+            "ask": ask,
+            "filters_box": filters_box,
+            "since": since,
+            "until": until,
+            "sources": sources,
+            "languages": languages,
+            "thumbs_up": thumbs_up,
+            "thumbs_down": thumbs_down,
+            "new_chat": new_chat,
+            "comment": comment,
+            "sources_panel": sources_panel,
+            "article_view": article_view,
+            "conversation": conversation,
+        }
         language.change(
             handlers.relabel,
             inputs=[language, session],
-            outputs=[
-                header,
-                feedback_label,
-                question,
-                ask,
-                filters_box,
-                since,
-                until,
-                sources,
-                languages,
-                thumbs_up,
-                thumbs_down,
-                new_chat,
-                comment,
-                sources_panel,
-                article_view,
-                conversation,
-            ],
+            outputs=[named[name] for name in RELABELLED],
             api_visibility="private",
             queue=False,
             show_progress="hidden",
         )
-        demo.load(
-            handlers.initial_language, inputs=None, outputs=[language], api_visibility="private", queue=False
-        )
+    # The page arrives in the visitor's language (ui/page_language.py): no Norwegian first, then English.
+    for lang in LANGUAGES:
+        texts = interface_text(lang, compact)
+        texts["language"] = {"value": lang}
+        named["language"] = language
+        demo.page_text[lang] = {named[name]._id: props for name, props in texts.items()}
     demo.queue(default_concurrency_limit=settings.ui_concurrency)
     return demo

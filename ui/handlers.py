@@ -15,7 +15,7 @@ from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
-from ui.i18n import from_accept_language, normalise_language, t
+from ui.i18n import normalise_language, t
 from ui.limits import RateLimiter
 from ui.security import client_key
 
@@ -28,6 +28,7 @@ class ChatSession:
 
     exchanges: list[render.Exchange] = field(default_factory=list)
     filters: list[Filters] = field(default_factory=list)
+    opened: tuple[int, int] | None = None  # (turn, n) of the citation the article panel shows
 
     def history(self) -> tuple[Turn, ...]:
         turns: list[Turn] = []
@@ -140,6 +141,7 @@ class ChatHandlers:
             raise gr.Error(str(exc)) from None
         state.exchanges.append(render.Exchange(ask_request.question, answer))
         state.filters.append(filters)
+        state.opened = None
         turn = len(state.exchanges) - 1
         yield (
             render.conversation_html(state.exchanges, lang),
@@ -163,6 +165,7 @@ class ChatHandlers:
         citation = next((c for c in answer.citations if c.n == n), None)
         if citation is None:
             return gr.skip(), gr.skip()
+        state.opened = (turn, n)  # gr.State keeps this object: the language switch re-renders the article
         return (
             render.sources_html(answer, turn, lang, self.get_article),
             render.article_html(self.get_article(citation.article_id), citation, lang),
@@ -202,44 +205,81 @@ class ChatHandlers:
             None,
         )
 
-    def relabel(self, lang, state):
-        lang = normalise_language(lang)
-        turn, answer = state.last_answer() if state else (-1, None)
-        return (
-            header_html(lang, self.compact),
-            fb_label_html(lang),
-            gr.update(label=t(lang, "question"), placeholder=t(lang, "placeholder")),
-            gr.update(value=t(lang, "ask")),
-            gr.update(label=t(lang, "filters")),
-            gr.update(label=t(lang, "since")),
-            gr.update(label=t(lang, "until")),
-            gr.update(label=t(lang, "sources")),
-            gr.update(label=t(lang, "languages")),
-            gr.update(value=t(lang, "thumbs_up")),
-            gr.update(value=t(lang, "thumbs_down")),
-            gr.update(value=t(lang, "new_chat")),
-            gr.update(label=t(lang, "comment")),
-            gr.update(
-                label=t(lang, "sources_panel"),
-                value=render.sources_html(answer, max(turn, 0), lang, self.get_article),
-            ),
-            gr.update(label=t(lang, "article_panel")),
-            render.conversation_html(state.exchanges if state else [], lang),
-        )
+    def opened_article(self, state, lang: str) -> str:
+        """The article panel for the citation the session has open, or its placeholder."""
+        if state and state.opened:
+            turn, n = state.opened
+            answer = state.exchanges[turn].answer if turn < len(state.exchanges) else None
+            citation = next((c for c in answer.citations if c.n == n), None) if answer else None
+            if citation is not None:
+                return render.article_html(self.get_article(citation.article_id), citation, lang)
+        return render.article_html(None, None, lang)
 
-    @staticmethod
-    def initial_language(request: gr.Request):
-        params = getattr(request, "query_params", None) or {}
-        wanted = params.get("lang") if hasattr(params, "get") else None
-        if wanted:
-            return normalise_language(wanted)
-        headers = getattr(request, "headers", None) or {}
-        return from_accept_language(headers.get("accept-language") if hasattr(headers, "get") else None)
+    def relabel(self, lang, state):
+        """Every text of the page in `lang`, in RELABELLED order (the panels keep what they show)."""
+        lang = normalise_language(lang)
+        texts = interface_text(lang, self.compact)
+        turn, answer = state.last_answer() if state else (-1, None)
+        texts["sources_panel"]["value"] = render.sources_html(answer, max(turn, 0), lang, self.get_article)
+        texts["article_view"]["value"] = self.opened_article(state, lang)
+        texts["conversation"]["value"] = render.conversation_html(state.exchanges if state else [], lang)
+        return tuple(gr.update(**texts[name]) for name in RELABELLED)
+
+
+# The components whose texts follow the interface language: `relabel` returns them in this order, and
+# ui/page_language.py serves the page with their texts in the visitor's language.
+RELABELLED = (
+    "header",
+    "feedback_label",
+    "question",
+    "ask",
+    "filters_box",
+    "since",
+    "until",
+    "sources",
+    "languages",
+    "thumbs_up",
+    "thumbs_down",
+    "new_chat",
+    "comment",
+    "sources_panel",
+    "article_view",
+    "conversation",
+)
+
+
+def interface_text(lang: str, compact: bool) -> dict[str, dict[str, str]]:
+    """{component name: {prop: text}} of an empty page in `lang` (labels, placeholders, button texts)."""
+    return {
+        "header": {"value": header_html(lang, compact)},
+        "feedback_label": {"value": fb_label_html(lang)},
+        "question": {
+            "label": t(lang, "question"),
+            "placeholder": t(lang, "placeholder_short" if compact else "placeholder"),
+        },
+        "ask": {"value": t(lang, "ask")},
+        "filters_box": {"label": t(lang, "filters")},
+        "since": {"label": t(lang, "since")},
+        "until": {"label": t(lang, "until")},
+        "sources": {"label": t(lang, "sources")},
+        "languages": {"label": t(lang, "languages")},
+        "thumbs_up": {"value": t(lang, "thumbs_up")},
+        "thumbs_down": {"value": t(lang, "thumbs_down")},
+        "new_chat": {"value": t(lang, "new_chat")},
+        "comment": {"label": t(lang, "comment")},
+        "sources_panel": {
+            "label": t(lang, "sources_panel"),
+            "value": render.sources_html(None, 0, lang, None),
+        },
+        "article_view": {"label": t(lang, "article_panel"), "value": render.article_html(None, None, lang)},
+        "conversation": {"value": render.conversation_html([], lang)},
+    }
 
 
 def header_html(language: str, compact: bool) -> str:
     if compact:
-        return f'<div class="kilde-header kilde-compact"><strong>{render.esc(t(language, "title"))}</strong></div>'
+        # The widget is narrow: its name only (the empty conversation says what it does).
+        return f'<div class="kilde-header kilde-compact" title="{render.esc(t(language, "title"))}"><strong>{render.esc(t(language, "kilde"))}</strong></div>'
     return (
         f'<div class="kilde-header"><h1>{render.esc(t(language, "title"))}</h1>'
         f"<p>{render.esc(t(language, 'intro'))}</p></div>"

@@ -183,9 +183,18 @@ def meta_line(date: str | None, source: str | None) -> str:
     return " · ".join(esc(x) for x in (date, source) if x)
 
 
+def panel(heading: str, body: str) -> str:
+    """A side panel: its heading stays put above the part that scrolls (ui/app.py scrolls only that part)."""
+    return f'<div class="kilde-panel"><h2 class="kilde-panel-heading">{esc(heading)}</h2><div class="kilde-scroll">{body}</div></div>'
+
+
 def sources_html(
-    answer: Answer | None, turn: int, language: str, get_article: Callable[[str], Article | None]
+    answer: Answer | None, turn: int, language: str, get_article: Callable[[str], Article | None] | None
 ) -> str:
+    return panel(t(language, "sources_heading"), sources_list_html(answer, turn, language, get_article))
+
+
+def sources_list_html(answer, turn: int, language: str, get_article) -> str:
     if answer is None or not answer.citations:
         return f'<div class="kilde-sources kilde-empty">{esc(t(language, "no_sources"))}</div>'
     items = []
@@ -218,6 +227,10 @@ def sources_html(
 
 
 def article_html(article: Article | None, citation: Citation | None, language: str) -> str:
+    return panel(t(language, "article_heading"), article_body_html(article, citation, language))
+
+
+def article_body_html(article: Article | None, citation: Citation | None, language: str) -> str:
     if article is None:
         message = t(language, "citation_missing") if citation else t(language, "no_article")
         return f'<div class="kilde-article kilde-empty">{esc(message)}</div>'

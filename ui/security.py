@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers, MutableHeaders
 
 from assistant.core.config import Settings
+from ui.embed_notice import (
+    BLOCKED_SCRIPT,
+    NOTICE_CSP,
+    blocked_frame_page,
+    framing_origin,
+    is_navigation,
+    refusal_page,
+)
 from ui.network import address_in, ip_key, is_loopback
 from ui.sessions import (
     SESSION_COOKIE,
@@ -116,6 +124,8 @@ class Gate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if scope["type"] == "http" and await self.embed_notice(scope, headers, send):
+            return
         refusal = self.check_origin(scope, headers)
         new_cookie = None
         client = None
@@ -147,19 +157,54 @@ class Gate:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
+        if is_navigation(Headers(scope=scope)):  # a person reads it: a page, not JSON
+            body = refusal_page(refusal.status, refusal.message)
+            await self.send_body(send, refusal.status, "text/html; charset=utf-8", body, self.headers)
+            return
         status, body = json_body(refusal.status, refusal.error, refusal.message)
+        await self.send_body(send, status, "application/json", body, self.headers)
+
+    @staticmethod
+    async def send_body(send, status: int, content_type: str, body: bytes, headers) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", content_type.encode()),
                     (b"content-length", str(len(body)).encode()),
-                    *[(k.encode(), v.encode()) for k, v in self.headers],
+                    *[(k.encode(), v.encode()) for k, v in headers],
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    async def embed_notice(self, scope, headers: Headers, send) -> bool:
+        """Say which setting to change when a site that is not allowed embeds Kilde (ui/embed_notice.py).
+        Returns True when a notice was sent; the app itself is never sent to such a site."""
+        method = scope.get("method", "GET")
+        origin = headers.get("origin")
+        if (
+            scope["path"] == "/gradio.js"
+            and method == "GET"
+            and origin
+            and not self.origin_ok(scope, headers)
+        ):
+            extra = [
+                ("access-control-allow-origin", origin),  # only this static notice; CORS adds Vary
+                ("cache-control", "no-store"),
+            ]
+            await self.send_body(
+                send, 200, "text/javascript; charset=utf-8", BLOCKED_SCRIPT.encode(), [*self.headers, *extra]
+            )
+            return True
+        framer = framing_origin(method, headers)
+        if framer is None or framer == self.own_origin(scope, headers) or framer in self.allowed:
+            return False
+        notice = [(k, NOTICE_CSP if k == "content-security-policy" else v) for k, v in self.headers]
+        notice = [(k, v) for k, v in notice if k != "x-frame-options"] + [("cache-control", "no-store")]
+        await self.send_body(send, 403, "text/html; charset=utf-8", blocked_frame_page(framer), notice)
+        return True
 
     # -- rules ---------------------------------------------------------------------------------------
 
@@ -195,14 +240,19 @@ class Gate:
 
         return None, replay
 
+    @staticmethod
+    def own_origin(scope, headers: Headers) -> str:
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        return f"{scheme}://{headers.get('host', '')}"
+
+    def origin_ok(self, scope, headers: Headers) -> bool:
+        origin = headers.get("origin")
+        return origin == self.own_origin(scope, headers) or origin in self.allowed
+
     def check_origin(self, scope, headers: Headers) -> Refusal | None:
         """A cross-origin request is served only for origins in KILDE_ALLOWED_ORIGINS."""
         origin = headers.get("origin")
-        if not origin:
-            return None
-        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        own = f"{scheme}://{headers.get('host', '')}"
-        if origin == own or origin in self.allowed:
+        if not origin or self.origin_ok(scope, headers):
             return None
         return Refusal(
             403,

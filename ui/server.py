@@ -36,6 +36,7 @@ from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
 from ui.network import is_loopback
 from ui.openai_api import OpenAIErrors, openai_router
+from ui.page_language import PageLanguage
 from ui.search_api import search_router
 from ui.security import Gate, allowed_origins
 from ui.sessions import SessionStore
@@ -144,12 +145,15 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         allow_headers=["content-type", "accept", "accept-language", "x-gradio-user"],
         max_age=600,
     )
+    app.add_middleware(PageLanguage)  # the chat's page and config in the visitor's language
     app.add_middleware(Limits, settings=settings)  # outermost: sizes, host names, forwarded headers
 
     mount = {
         "server_name": settings.host,
         "server_port": settings.port,
-        "footer_links": ["api"],
+        # No "Use via API" panel: Gradio builds one API description per app from the component labels and
+        # first values, so it cannot follow the page's language (docs/ui.md has the APIs, /docs the schema).
+        "footer_links": [],
         "run_history": False,
         "show_error": False,
         "ssr_mode": False,

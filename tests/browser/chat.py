@@ -5,7 +5,21 @@ from __future__ import annotations
 ANSWERED = ".kilde-bot.kilde-answered, .kilde-bot.kilde-notfound"
 
 # Only Kilde's own markup may appear inside the panels that show archive text.
-OUR_TAGS = {"DIV", "P", "SPAN", "BUTTON", "MARK", "OL", "LI", "BLOCKQUOTE", "ARTICLE", "H3", "Q", "STRONG"}
+OUR_TAGS = {
+    "DIV",
+    "P",
+    "SPAN",
+    "BUTTON",
+    "MARK",
+    "OL",
+    "LI",
+    "BLOCKQUOTE",
+    "ARTICLE",
+    "H2",
+    "H3",
+    "Q",
+    "STRONG",
+}
 PANELS = "#kilde-conversation .kilde-conv, #kilde-sources-panel .kilde-sources, #kilde-article .kilde-article"
 
 INSPECT = """(panels) => {
@@ -26,6 +40,26 @@ INSPECT = """(panels) => {
   }
   return {tags: [...tags], handlers, urls, title: document.title, pwned: typeof window.__pwned,
           base: [...document.querySelectorAll('base')].map(b => b.getAttribute('href'))};
+}"""
+
+
+# The first text each element showed, recorded from the first DOM node on (before Gradio's scripts run).
+FIRST_TEXTS = """
+window.__kildeFirst = {};
+new MutationObserver(() => {
+  const seen = {ask: '#kilde-ask', new: '#kilde-new', article: '#kilde-article .kilde-panel',
+                question: '#kilde-question', askw: '#kilde-widget-ask'};
+  for (const [name, selector] of Object.entries(seen)) {
+    const el = document.querySelector(selector);
+    if (el && !(name in window.__kildeFirst) && el.textContent.trim()) window.__kildeFirst[name] = el.textContent.trim();
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+# How many lines the element's text takes (distinct line boxes).
+TEXT_LINES = """(el) => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top))).size;
 }"""
 
 

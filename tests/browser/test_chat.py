@@ -48,7 +48,7 @@ def test_article4_answer_marker_opens_the_article_at_the_highlighted_quote(page,
     assert highlight.text_content() == article["text"][start:end]
     assert article["text"][start:end].startswith(ARTICLE4_OPENING)
 
-    screenshot(page, "chat", docs=True)
+    screenshot(page, "chat-article4")
 
 
 def test_clicking_a_source_opens_its_article(page, kilde_server):

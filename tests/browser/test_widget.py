@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN
-from tests.browser.chat import ask, last_answer
+from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, last_answer
 
 pytestmark = pytest.mark.browser
 
@@ -23,38 +23,106 @@ FETCH_ASK = """async (url) => {
 }"""
 
 
+def widget_frame(page):
+    return next(f for f in page.frames if "/widget/" in f.url)
+
+
 def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_source(
     page, host_pages, screenshot
 ):
     page.goto(host_pages.origin + "/")
     frame = page.frame_locator("#kilde-embed iframe")
     expect(frame.locator("#kilde-widget-question textarea")).to_be_visible()
+    assert page.locator("#kilde-embed iframe").get_attribute("height") == "720"
     ask(frame, DEMO_QUESTION_EN, prefix="kilde-widget")
     answer = last_answer(frame)
     expect(answer).to_contain_text("[1]")
     expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(
         ARTICLE4_OPENING
     )
-    screenshot(page, "widget", docs=True)
 
     answer.locator("button.kilde-cite[data-n='1']").click()
-    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_contain_text(ARTICLE4_OPENING)
-    expect(frame.locator("#kilde-widget-article #kilde-hl")).to_be_in_viewport()
-    screenshot(page, "widget-article")
+    highlight = frame.locator("#kilde-widget-article #kilde-hl")
+    expect(highlight).to_contain_text(ARTICLE4_OPENING)
+    expect(highlight).to_be_in_viewport()
+    # Only the article panel scrolled: not the widget's page, not the host page; the question box stays.
+    expect(frame.locator("#kilde-widget-question textarea")).to_be_in_viewport(ratio=1)
+    assert widget_frame(page).evaluate("window.scrollY") == 0
+    assert page.evaluate("window.scrollY") == 0
+    # The cited passage and the full article are told apart by their headings.
+    expect(frame.locator("#kilde-widget-sources-panel .kilde-panel-heading")).to_have_text("Cited passages")
+    expect(frame.locator("#kilde-widget-article .kilde-panel-heading")).to_have_text("Full article")
+    new_chat = frame.locator("#kilde-widget-new")
+    assert new_chat.evaluate(TEXT_LINES) == 1
+    assert frame.locator("#kilde-widget-feedback-row #kilde-widget-new").count() == 0
+    screenshot(page, "widget", docs=True)
 
 
-def test_widget_is_refused_in_a_page_from_an_origin_not_on_the_list(page, foreign_pages, kilde_server):
-    blocked = []
-    page.on("console", lambda m: blocked.append(m.text) if "frame-ancestors" in m.text else None)
+def test_an_iframe_on_an_origin_not_on_the_list_says_which_setting_to_change(
+    page, foreign_pages, kilde_server
+):
     page.goto(foreign_pages.origin + "/")
-    page.wait_for_load_state("load")
-    page.wait_for_timeout(2000)
     frame = page.frame_locator("#kilde-embed iframe")
+    notice = frame.get_by_role("alert")
+    expect(notice).to_contain_text("KILDE_ALLOWED_ORIGINS")
+    expect(notice).to_contain_text(foreign_pages.origin)
     expect(frame.locator("textarea")).to_have_count(0)
-    assert blocked, "Chromium reported no frame-ancestors violation"
-
+    # The app itself still carries frame-ancestors without that origin.
     csp = httpx.get(kilde_server.url + "/widget/").headers["content-security-policy"]
     assert foreign_pages.origin not in csp
+
+
+def test_without_a_referer_chromium_still_blocks_the_frame(page, foreign_pages, kilde_server):
+    """A page that hides where it is (no Referer) is sent the real page, and frame-ancestors blocks it."""
+    asked = []
+    page.on("request", lambda r: asked.append(r) if r.url.startswith(kilde_server.url + "/widget/") else None)
+    host = foreign_pages.origin + "/no-referrer"
+    page.route(
+        host,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<iframe referrerpolicy="no-referrer" src="{kilde_server.url}/widget/" height="720"></iframe>',
+        ),
+    )
+    page.goto(host)
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(2000)
+    assert asked and "referer" not in asked[0].headers
+    # What such a request gets: the app, under a frame-ancestors that does not name this site.
+    sent = httpx.get(kilde_server.url + "/widget/", headers={"Sec-Fetch-Dest": "iframe"})
+    assert sent.status_code == 200 and "Kilde cannot be shown" not in sent.text
+    csp = sent.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in csp and foreign_pages.origin not in csp
+    expect(page.frame_locator("iframe").locator("textarea")).to_have_count(0)
+    assert any(f.url.startswith("chrome-error://") for f in page.frames), [f.url for f in page.frames]
+
+
+def test_gradio_app_on_an_origin_not_on_the_list_says_which_setting_to_change(page, foreign_pages):
+    page.goto(foreign_pages.origin + "/web-component")
+    notice = page.locator("gradio-app [role=alert]")
+    expect(notice).to_contain_text("KILDE_ALLOWED_ORIGINS")
+    expect(notice).to_contain_text(foreign_pages.origin)
+    expect(page.locator("gradio-app textarea")).to_have_count(0)
+
+
+def test_a_page_from_another_origin_posting_to_kilde_gets_a_readable_refusal(
+    page, foreign_pages, kilde_server
+):
+    host = foreign_pages.origin + "/form"
+    page.route(
+        host,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<form method="post" action="{kilde_server.url}/api/ask">'
+            '<input name="question" value="Hva?"><button>Send</button></form>',
+        ),
+    )
+    page.goto(host)
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Send").click()
+    assert navigation.value.status == 403
+    expect(page.locator("body")).to_contain_text("KILDE_ALLOWED_ORIGINS")
+    expect(page.locator("body")).to_contain_text(f"Origin {foreign_pages.origin} is not allowed")
 
 
 def test_api_calls_from_another_origin_need_that_origin_on_the_list(
@@ -79,8 +147,11 @@ def test_api_calls_from_another_origin_need_that_origin_on_the_list(
 
 
 def test_widget_as_a_gradio_app_web_component(page, host_pages):
+    page.add_init_script(FIRST_TEXTS)
     page.goto(host_pages.origin + "/web-component")
     box = page.locator("gradio-app #kilde-widget-question textarea")
     expect(box).to_be_visible()
+    # Its config comes in the browser's language (en-GB) from the start.
+    assert page.evaluate("window.__kildeFirst")["askw"] == "Ask"
     ask(page, DEMO_QUESTION_EN, prefix="kilde-widget")
     expect(last_answer(page)).to_contain_text("[1]")
