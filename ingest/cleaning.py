@@ -20,15 +20,34 @@ _BRAND_LINE = re.compile(r"^[^.!?:;]{1,60}$")
 class CleaningRules:
     drop_lines: tuple[re.Pattern, ...]
     footer_starts: tuple[re.Pattern, ...]
+    strip: tuple[re.Pattern, ...] = ()
+    headlines: tuple[re.Pattern, ...] = ()
+    link_labels: tuple[re.Pattern, ...] = ()
 
     @classmethod
     def load(cls, path: Path = RULES_FILE) -> CleaningRules:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        vocabulary: dict[str, str] = {}
+        for name, part in (data.get("vocabulary") or {}).items():
+            vocabulary[name] = _expand(str(part), vocabulary)
 
         def compile_all(key):
-            return tuple(re.compile(p, re.IGNORECASE) for p in data.get(key, []))
+            return tuple(re.compile(_expand(p, vocabulary), re.IGNORECASE) for p in data.get(key) or [])
 
-        return cls(drop_lines=compile_all("drop_lines"), footer_starts=compile_all("footer_starts"))
+        return cls(
+            drop_lines=compile_all("drop_lines"),
+            footer_starts=compile_all("footer_starts"),
+            strip=compile_all("strip"),
+            headlines=compile_all("headlines"),
+            link_labels=compile_all("link_labels"),
+        )
+
+
+def _expand(pattern: str, vocabulary: dict[str, str]) -> str:
+    """`{name}` -> the vocabulary's part; other braces (`{0,3}`) are the pattern's own."""
+    for name, part in vocabulary.items():
+        pattern = pattern.replace("{" + name + "}", part)
+    return pattern
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +71,7 @@ def clean_lines(lines: list[str], rules: CleaningRules | None = None) -> Cleaned
     rules = rules or default_rules()
     kept: list[str] = []
     publisher = None
+    linked = False  # the line before announced a link to another article
     for raw in lines:
         line = normalise_line(raw)
         if not line:
@@ -59,11 +79,28 @@ def clean_lines(lines: list[str], rules: CleaningRules | None = None) -> Cleaned
         if any(p.search(line) for p in rules.footer_starts):
             while kept and _is_brand_line(kept[-1]):
                 publisher = kept.pop()
+            if kept and publisher and _matches(kept[-1], rules.headlines):
+                kept.pop()  # another article's headline, shown above the publisher's name
             break
-        if any(p.search(line) for p in rules.drop_lines):
+        if linked and _matches(line, rules.headlines):
+            linked = False
             continue
-        kept.append(line)
+        linked = _matches(line, rules.link_labels)
+        line = strip_pieces(line, rules)
+        if line and not linked and not _matches(line, rules.drop_lines):
+            kept.append(line)
     return Cleaned(kept, publisher)
+
+
+def _matches(line: str, patterns: tuple[re.Pattern, ...]) -> bool:
+    return any(p.search(line) for p in patterns)
+
+
+def strip_pieces(line: str, rules: CleaningRules) -> str:
+    """The line without the pieces `strip` names (photo credits inside a caption or before a lede)."""
+    for pattern in rules.strip:
+        line = pattern.sub("", line)
+    return _SPACES.sub(" ", line).strip()
 
 
 def _is_brand_line(line: str) -> bool:

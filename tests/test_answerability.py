@@ -1,7 +1,11 @@
 """Abstention: a question whose names or numbers no retrieved passage mentions is refused."""
 
+import pytest
+
 from assistant.answering.context import AskRequest
 from assistant.answering.support import missing_terms
+from assistant.core.types import ArticleMeta, Filters
+from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from evals.calibrate import choose_missing_rule
 
 
@@ -38,3 +42,29 @@ def test_a_near_miss_question_is_refused_with_the_rule_on(assistant):
 def test_an_acronym_genitive_is_the_acronym():
     passages = ["Brattvik IL får nytt kunstgressstadion med plass til 3200 tilskuere."]
     assert missing_terms("Hvor mange tilskuere får Brattvik ILs nye stadion plass til?", passages) == []
+
+
+@pytest.mark.parametrize("question", [DEMO_QUESTION_EN, DEMO_QUESTION_NB])
+def test_a_source_filter_that_holds_no_answer_is_not_in_the_archive(assistant, question):
+    elsewhere = assistant.ask(AskRequest(question, filters=Filters(sources=("NorQuAD news",))))
+    assert not elsewhere.answerable and elsewhere.citations == ()
+    there = assistant.ask(AskRequest(question, filters=Filters(sources=("Geopolitika",))))
+    assert there.answerable and there.citations[0].article_id == SEED_ID
+
+
+def test_a_filter_that_keeps_the_answer_changes_nothing(assistant):
+    plain = assistant.ask(AskRequest(DEMO_QUESTION_NB))
+    dated = assistant.ask(
+        AskRequest(DEMO_QUESTION_NB, filters=Filters(since="2024-11-01", languages=("nb",)))
+    )
+    assert dated.answerable and dated.answer == plain.answer
+
+
+def test_filters_admit_articles_as_the_store_does():
+    meta = ArticleMeta("a", "t", "2024-11-27", "Geopolitika", None, "nb", "h")
+    undated = ArticleMeta("b", "t", None, "Geopolitika", None, "nb", "h")
+    assert Filters().admits(meta) and Filters(sources=("Geopolitika",), languages=("nb",)).admits(meta)
+    assert not Filters(sources=("NorQuAD news",)).admits(meta) and not Filters(languages=("en",)).admits(meta)
+    assert Filters(since="2024-11-27", until="2024-11-27").admits(meta)
+    assert not Filters(since="2024-11-28").admits(meta) and not Filters(until="2024-11-26").admits(meta)
+    assert not Filters(since="2000-01-01").admits(undated) and Filters(until="2000-01-01").admits(undated)

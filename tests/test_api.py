@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 
 import httpx
@@ -118,6 +119,31 @@ def test_bad_ask_requests_get_a_json_4xx_that_says_what_is_wrong(api, body, stat
     assert response.status_code == status
     no_leak(response)
     assert says in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "filters", [{"since": "31.12.2024"}, {"until": "last tuesday"}, {"since": "2024-02-30"}]
+)
+def test_a_bad_date_is_a_400_and_at_most_one_server_log_line(api, caplog, filters):
+    caplog.set_level(logging.DEBUG)
+    response = httpx.post(
+        api.url + "/api/ask", json={"question": DEMO_QUESTION_EN, "filters": filters}, timeout=60
+    )
+    assert response.status_code == 400 and "YYYY-MM-DD" in response.json()["message"]
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert len(server_side) <= 1 and all(r.exc_info is None for r in server_side), server_side
+
+
+@pytest.mark.parametrize("question", [DEMO_QUESTION_NB, DEMO_QUESTION_EN])
+def test_a_source_filter_with_nothing_relevant_is_not_in_the_archive(api, question):
+    def ask(sources):
+        body = {"question": question, "filters": {"sources": sources}}
+        return httpx.post(api.url + "/api/ask", json=body, timeout=120).json()
+
+    elsewhere = ask(["NorQuAD news"])
+    assert elsewhere["answerable"] is False and elsewhere["citations"] == []
+    there = ask(["Geopolitika"])
+    assert there["answerable"] is True and there["citations"][0]["article_id"] == SEED_ID
 
 
 def test_malformed_body_unknown_article_and_unknown_route(api):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from types import SimpleNamespace
 
 import gradio as gr
@@ -63,6 +64,25 @@ def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
 def test_a_date_in_another_format_is_refused_not_guessed(handlers):
     with pytest.raises(gr.Error, match=r"31\.12\.2024.*YYYY-MM-DD"):
         list(handlers.respond(DEMO_QUESTION_EN, "31.12.2024", "", [], [], "en", None, None))
+
+
+@pytest.mark.parametrize("since, until", [("31.12.2024", ""), ("", "last tuesday"), ("2024-02-30", "")])
+def test_a_bad_date_costs_the_server_log_one_line_and_no_traceback(handlers, caplog, since, until):
+    """Gradio prints the traceback of every gr.Error unless told not to: ~40 lines per bad date."""
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(gr.Error) as refused:
+        list(handlers.respond(DEMO_QUESTION_EN, since, until, [], [], "en", None, None))
+    assert refused.value.print_exception is False
+    assert "YYYY-MM-DD" in refused.value.message
+    assert len(caplog.records) == 1
+    [record] = caplog.records
+    assert record.exc_info is None and (since or until) in record.getMessage()
+
+
+def test_an_empty_question_is_refused_without_a_traceback(handlers):
+    with pytest.raises(gr.Error) as refused:
+        list(handlers.respond("   ", "", "", [], [], "en", None, None))
+    assert refused.value.print_exception is False
 
 
 def test_only_the_languages_the_index_holds_are_offered(assistant):

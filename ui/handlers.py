@@ -4,6 +4,7 @@ lays out the components and wires them to these."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,14 @@ from ui.limits import RateLimiter
 from ui.security import client_key
 
 STREAM_INTERVAL_S = 0.05  # at most ~20 screen updates a second while an answer streams
+log = logging.getLogger("kilde.ui")
+
+
+def refused(message: str) -> gr.Error:
+    """What the person sent cannot be used (a bad date, an empty question, too many questions): the page
+    says why, the server log gets one line. Gradio prints a traceback for any other error."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
 
 
 @dataclass
@@ -49,7 +58,7 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
         return Filters.parse(since, until, sources, languages)
     except BadInputError as exc:
         value = since if exc.source == "since" else until
-        raise gr.Error(
+        raise refused(
             t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())
         ) from None
 
@@ -108,11 +117,13 @@ class ChatHandlers:
             ask_request = self.assistant.validate(
                 AskRequest(question=question_text or "", history=state.history(), filters=filters)
             )
+        except BadInputError as exc:
+            raise refused(str(exc)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         retry_after = self.limiter.check(client_key(request))
         if retry_after is not None:
-            raise gr.Error(t(lang, "rate_limited", limit=self.limiter.per_minute, seconds=retry_after))
+            raise refused(t(lang, "rate_limited", limit=self.limiter.per_minute, seconds=retry_after))
         shown = [*state.exchanges, render.Exchange(ask_request.question)]
         yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(), "", state)
         partial = ""

@@ -87,6 +87,9 @@ class Settings:
     # Per question language: refuse when at least this many names/numbers of the question appear in no
     # retrieved passage (0 or absent: never).
     refuse_missing_terms: dict = field(default_factory=lambda: _calibrated_map("refuse_missing_terms"))
+    # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
+    # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
+    filter_answer_margin: float = 0.02
     max_answer_sentences: int = 2
 
     llm_backend: str = "extractive"

@@ -70,6 +70,16 @@ class Filters:
     def empty(self) -> bool:
         return not (self.since or self.until or self.sources or self.languages)
 
+    def admits(self, article: ArticleMeta) -> bool:
+        """Whether the article passes, as the store decides it (an undated article precedes every date)."""
+        date = (article.date or "")[:10]
+        return (
+            (not self.since or (bool(date) and date >= self.since))
+            and (not self.until or not date or date <= self.until)
+            and (not self.sources or article.source in self.sources)
+            and (not self.languages or article.language in self.languages)
+        )
+
     @classmethod
     def parse(
         cls,

@@ -76,10 +76,13 @@ def test_a_bad_date_filter_is_reported_in_the_page(page, kilde_server):
     page.get_by_text("Filters").click()
     page.locator("#kilde-until input, #kilde-until textarea").first.fill("last tuesday")
     box = page.locator("#kilde-question textarea")
+    logged = len(kilde_server.log())
     box.fill(DEMO_QUESTION_EN)
     box.press("Enter")
     expect(page.get_by_text("is not a date")).to_be_visible()
     assert "Traceback" not in page.content()
+    new_lines = kilde_server.log()[logged:].splitlines()  # the server's log: one line at most, no traceback
+    assert len(new_lines) <= 1 and not any("Traceback" in line for line in new_lines), new_lines
 
 
 def test_follow_up_question_uses_the_conversation(page, kilde_server):
