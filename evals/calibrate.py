@@ -119,7 +119,10 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
     out = []
     for item in items:
         query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])
-        hits = assistant.retriever.retrieve(query, assistant.settings.top_k).hits
+        # The passages the shipped retriever (the reranker by default) gives the answerer.
+        hits = assistant.retriever.retrieve(
+            query, assistant.settings.top_k, mode=assistant.settings.retriever
+        ).hits
         out.append(len(missing_terms(query, [f"{h.article.title}\n{h.chunk.text}" for h in hits])))
         if bar:
             bar.update(1)
