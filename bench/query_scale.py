@@ -236,8 +236,8 @@ def report(results: dict, args) -> str:
     lines = [
         "# Query latency at scale",
         "",
-        f"Command: `python -m bench.query_scale --sizes {args.sizes} --questions {args.questions} "
-        f"--english {args.english}` at commit {git_commit()}  ",
+        f"Command: `python -m bench.query_scale --sizes {args.sizes} --backends {args.backends} "
+        f"--questions {args.questions} --english {args.english}` at commit {git_commit()}  ",
         f"Machine: {results['machine']}",
         "",
         "Each store holds the real chunks of the bench corpus (the seed and the 105 NorQuAD news articles of "
