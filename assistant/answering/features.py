@@ -188,8 +188,8 @@ def analyse_chunk(hit: Hit) -> _Analysed:
 
 
 # Stemming every sentence of the ~55 candidates is half the reranker's cost; the questions of a busy archive
-# keep meeting the same chunks. Callers never change what they get (the sets are only read).
-@lru_cache(maxsize=4096)
+# keep meeting the same chunks. 1,024 of them hold about 50 MB. Callers only read the sets they get.
+@lru_cache(maxsize=1024)
 def _analysed(text: str, title: str, language: str) -> _Analysed:
     sentences = [(s, e, set(analyse(text[s:e], language))) for s, e in sentence_spans(text)]
     terms = set().union(*(s[2] for s in sentences)) if sentences else set()
