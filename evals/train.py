@@ -703,8 +703,9 @@ def cards(
         "- Test: NorQuAD news test (238), scored only after every choice was made.",
         f"- Candidate pools from the eval index: seed + 756 NorQuAD passages ({articles} articles, {chunks} chunks).",
         (
-            "- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); fixed seed "
-            f"{SEED}, one thread, deterministic LightGBM: a rerun on the same index writes the same files."
+            "- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); candidate pools from exact "
+            f"nearest neighbours (numpy over the stored vectors), fixed seed {SEED}, one thread, deterministic "
+            "LightGBM: a rerun on the same index writes byte-identical files."
         ),
         "",
     ]
