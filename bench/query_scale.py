@@ -236,14 +236,14 @@ def report(results: dict, args) -> str:
     lines = [
         "# Query latency at scale",
         "",
-        f"Command: `python -m bench.query_scale --sizes {args.sizes} --questions {args.questions} "
-        f"--english {args.english}` at commit {git_commit()}  ",
+        f"Command: `python -m bench.query_scale --sizes {args.sizes} --backends {args.backends} "
+        f"--questions {args.questions} --english {args.english}` at commit {git_commit()}  ",
         f"Machine: {results['machine']}",
         "",
         "Each store holds the real chunks of the bench corpus (the seed and the 105 NorQuAD news articles of "
         "the test split, embedded for real) plus synthetic chunks of real NorQuAD sentences from the other "
         "articles (vectors re-used from the sentences' own embeddings; bench/synthetic.py). Every question is "
-        "embedded for real. Latency is wall time of `Assistant.ask` (retrieval plus the extractive answer) "
+        "embedded for real. Latency is wall time of `Assistant.ask` (retrieval, the reranker over the fused pool and the extractive answer: the shipped default) "
         "in a fresh process after 30 warm-up questions (not measured); hit@5 asks whether a top-5 chunk holds the gold "
         "passage. `nb`: NorQuAD news test questions; `en`: English questions over the Norwegian articles "
         "(their articles are mostly not in the bench corpus, so only their latency means anything). "
@@ -275,8 +275,8 @@ def report(results: dict, args) -> str:
         "## Where the time goes (median ms per stage, nb questions)",
         "",
         "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + commit check | "
-        "answer | total |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "rerank (features + model) | answer | total |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for size, by_backend in results["sizes"].items():
         for backend, r in by_backend["latency"].items():
@@ -287,7 +287,8 @@ def report(results: dict, args) -> str:
 
             lines.append(
                 f"| {int(size):,} | {backend} | {m('retrieve.embed')} | {m('retrieve.dense')} | "
-                f"{m('retrieve.lexical')} | {m('retrieve.fuse')} | {m('answer')} | {m('total')} |"
+                f"{m('retrieve.lexical')} | {m('retrieve.fuse')} | {m('rerank')} | {m('answer')} | "
+                f"{m('total')} |"
             )
     lines += [
         "",

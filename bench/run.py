@@ -138,7 +138,7 @@ def summary(durations: dict, args) -> str:
             missed.append(
                 f"- {size:,} chunks, {backend}: median {m('total'):.0f} ms = query embedding "
                 f"{m('retrieve.embed'):.0f} + Chroma query {m('retrieve.dense'):.0f} + fusion and commit "
-                f"check {m('retrieve.fuse'):.0f} + answer {m('answer'):.0f} (BM25 "
+                f"check {m('retrieve.fuse'):.0f} + rerank {m('rerank'):.0f} + answer {m('answer'):.0f} (BM25 "
                 f"{m('retrieve.lexical'):.1f} ms runs beside the Chroma query)."
             )
     lines += ["", "## Where the latency goes", "", *missed]

@@ -7,7 +7,7 @@ reaches the threshold (`Assistant.is_answerable`). Positives are answerable vali
 unanswerable ones (the 7 in `seed.jsonl` and the *calibration half* of `unanswerable.jsonl`). The threshold
 maximises balanced accuracy, (TPR + TNR) / 2, and sits midway between the two scores that bound the best
 interval. Because English questions score lower against the Norwegian archive than Norwegian ones, the
-choice is constrained: at most `--max-false-refusal` (default 10%) of the answerable questions of *each*
+choice is constrained: at most `--max-false-refusal` (default 5%, the false-refusal target) of the answerable questions of *each*
 language may be refused. `--max-false-refusal 1` gives the unconstrained optimum, which is also recorded.
 NorQuAD test is never read.
 
@@ -119,7 +119,10 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
     out = []
     for item in items:
         query = " ".join([*[t.content for t in item.history if t.role == "user"][-1:], item.question])
-        hits = assistant.retriever.retrieve(query, assistant.settings.top_k).hits
+        # The passages the shipped retriever (the reranker by default) gives the answerer.
+        hits = assistant.retriever.retrieve(
+            query, assistant.settings.top_k, mode=assistant.settings.retriever
+        ).hits
         out.append(len(missing_terms(query, [f"{h.article.title}\n{h.chunk.text}" for h in hits])))
         if bar:
             bar.update(1)
@@ -162,7 +165,7 @@ def choose_missing_rule(
     return best, table
 
 
-def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.10) -> dict:
+def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05) -> dict:
     from evals.runner import check_index, index_signature
 
     positives_items = [i for spec in POSITIVE_SETS for i in load_dataset(spec) if i.answerable]
@@ -329,9 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--max-false-refusal",
         type=float,
-        default=0.10,
+        default=0.05,
         help="highest false-refusal rate allowed on answerable questions, per language (default "
-        "0.10; 1.0 = pure balanced accuracy)",
+        "0.05, the false-refusal target; 1.0 = pure balanced accuracy)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json"

@@ -177,3 +177,71 @@ def test_training_is_deterministic(tmp_path):
         booster.save_model(str(path), num_iteration=rounds)
         texts.append(path.read_bytes())
     assert texts[0] == texts[1]
+
+
+class _Collection:
+    """Chroma's `get` on a few stored vectors, in pages, in an order other than the ids'."""
+
+    def __init__(self, ids, vectors):
+        self.ids, self.vectors = ids, vectors
+
+    def get(self, include, limit, offset):
+        assert include == ["embeddings"]
+        return {"ids": self.ids[offset : offset + limit], "embeddings": self.vectors[offset : offset + limit]}
+
+
+class _Store:
+    def __init__(self, ids, vectors):
+        self.chunks = _Collection(ids, vectors)
+
+    def counts(self):
+        return 1, len(self.chunks.ids)
+
+
+def test_training_pools_use_exact_neighbours():
+    """The training store answers with the exact cosine top-k (equal ones by chunk id), reads every page of the
+    stored vectors, refuses filters it cannot apply, and passes everything else through."""
+    from assistant.core.types import NO_FILTERS, Filters
+    from evals.train import ExactNeighbours
+
+    rng = np.random.default_rng(3)
+    ids = [f"a{i:03d}#0-x" for i in range(25)][::-1]
+    vectors = rng.normal(size=(25, 8)).astype(np.float32)
+    vectors[7] = vectors[3]  # a tie: ids[3] and ids[7] point the same way
+
+    class Paged(ExactNeighbours):
+        page = 10  # three pages
+
+    store = Paged(_Store(ids, vectors))
+    query = vectors[3] * 2.0
+    got = store.nearest(query, 5, NO_FILTERS)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosine = unit @ (query / np.linalg.norm(query))
+    expected = sorted(range(25), key=lambda i: (-round(float(cosine[i]), 5), ids[i]))[:5]
+    assert [m.chunk_id for m in got] == [ids[i] for i in expected]
+    assert got[0].chunk_id == min(ids[3], ids[7]) and abs(got[0].similarity - 1.0) < 1e-5
+    assert store.nearest(query, 5, NO_FILTERS) == got
+    assert store.counts() == (1, 25)
+    with pytest.raises(ValueError):
+        store.nearest(query, 5, Filters(sources=("x",)))
+
+
+def test_truncated_model_is_the_shorter_training():
+    """Choosing the rounds after training to the most gives the model that training to fewer would."""
+    from evals.train import RERANK_PARAMS, Example, train_ranker, truncated
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for _q in range(30):
+        rows = rng.normal(size=(10, len(RERANK_FEATURES)))
+        labels = np.zeros(10, dtype=np.int32)
+        labels[int(np.argmax(rows[:, 6] + 0.3 * rows[:, 9]))] = 1
+        examples.append(Example(item=None, hits=tuple(range(10)), query=None, rows=rows, labels=labels))
+
+    def fit(rounds):
+        return train_ranker(
+            examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=rounds
+        )[0]
+
+    rows = np.vstack([e.rows for e in examples])
+    np.testing.assert_array_equal(truncated(fit(40), 15).predict(rows), fit(15).predict(rows))
