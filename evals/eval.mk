@@ -1,5 +1,6 @@
 # Eval targets, included by the Makefile (include evals/eval.mk). The eval corpus is corpus/seed + corpus/norquad
-# (the seed article and all 756 NorQuAD passages, news and Wikipedia: 757 articles; not corpus/README.md, which
+# (the seed article and all 756 NorQuAD passages, news and Wikipedia: 757 articles, their vectors from the shipped
+# embedding cache; not corpus/README.md, which
 # `kilde ingest corpus/` would index as an article).
 #   make eval                                  # reproduce evals/RESULTS.md (index in $(EVAL_INDEX))
 #   make eval EVAL_INDEX=/tmp/kilde-full-index # reuse an index built elsewhere
@@ -13,16 +14,16 @@ EVAL_PY := $(BIN)/python
 .PHONY: eval eval-ci calibrate train
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
-	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --no-progress
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(EVAL_PY) -m evals.results --data-dir $(EVAL_INDEX) --out $(EVAL_OUT)
 
 eval-ci: $(BIN)/python  ## small eval (seed + 40 NorQuAD validation questions) against evals/ci_thresholds.json
 	$(BIN)/kilde eval ci --out evals/runs/ci --no-progress
 
 calibrate: $(BIN)/python  ## choose answerable_threshold on validation data; writes assistant/models/calibration.json
-	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --no-progress
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(EVAL_PY) -m evals.calibrate --data-dir $(EVAL_INDEX) --no-progress
 
 train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQuAD train (deterministic) -> assistant/models/
-	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --no-progress
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(EVAL_PY) -m evals.train --data-dir $(EVAL_INDEX) --no-progress
