@@ -116,17 +116,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def normal_phase(url: str, user: str, questions: list[str], interval: float) -> tuple[list[float], list[int]]:
+def normal_phase(
+    url: str, user: str, questions: list[str], interval: float
+) -> tuple[list[float], list[int], list[dict]]:
     """One question every `interval` seconds (or when the previous answer is in, if that is later)."""
-    latencies, statuses = [], []
+    latencies, statuses, timings = [], [], []
     with httpx.Client(timeout=600) as client:
         for question in questions:
             started = time.monotonic()
-            seconds, status, _ = ask(client, url, user, {"question": question})
+            seconds, status, answer_timings = ask(client, url, user, {"question": question})
             latencies.append(seconds)
             statuses.append(status)
+            timings.append(answer_timings)
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    return latencies, statuses
+    return latencies, statuses, timings
+
+
+def server_split(latencies: list[float], timings: list[dict]) -> dict:
+    """Where a normal question's time went, p50 (ms): the query embedding (with its wait for the embedder
+    lock), the rest of the answer in the server, and outside the answer (HTTP, routing, turn, client)."""
+    embed = [t.get("retrieve.embed", 0.0) for t in timings if t]
+    total = [t.get("total", 0.0) for t in timings if t]
+    outside = [s * 1000 - t.get("total", 0.0) for s, t in zip(latencies, timings, strict=True) if t]
+    return {
+        "embed_ms": statistics.median(embed) if embed else None,
+        "rest_ms": statistics.median([t - e for t, e in zip(total, embed, strict=True)]) if total else None,
+        "outside_ms": statistics.median(outside) if outside else None,
+    }
 
 
 def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> dict:
@@ -135,7 +151,7 @@ def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> 
     half = len(solo_q) // 2
     load_start = os.getloadavg()[0]
     cpu0, t0 = cpu_seconds(server_pid), time.monotonic()
-    solo, solo_status = normal_phase(url, normal, solo_q[:half], args.interval)
+    solo, solo_status, solo_timings = normal_phase(url, normal, solo_q[:half], args.interval)
 
     context = multiprocessing.get_context("spawn")
     stop, out = context.Event(), context.Queue()
@@ -143,7 +159,7 @@ def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> 
     cpu1, t1 = cpu_seconds(server_pid), time.monotonic()
     process.start()
     time.sleep(args.ramp)  # the heavy client is under way (the interpreter started, its loops sending)
-    loaded, loaded_status = normal_phase(url, normal, loaded_q, args.interval)
+    loaded, loaded_status, loaded_timings = normal_phase(url, normal, loaded_q, args.interval)
     cpu2, t2 = cpu_seconds(server_pid), time.monotonic()
     heavy_cores = cpu_seconds(process.pid) / (t2 - t1)
     loaded_cores = (cpu2 - cpu1) / (t2 - t1)
@@ -152,10 +168,10 @@ def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> 
     process.join(timeout=60)
     cpu2b, t2b = cpu_seconds(server_pid), time.monotonic()  # the heavy client's last requests: not solo
 
-    more, more_status = normal_phase(url, normal, solo_q[half:], args.interval)
+    more, more_status, more_timings = normal_phase(url, normal, solo_q[half:], args.interval)
     cpu3, t3 = cpu_seconds(server_pid), time.monotonic()
     cpu2, t2 = cpu2b, t2b
-    solo, solo_status = solo + more, solo_status + more_status
+    solo, solo_status, solo_timings = solo + more, solo_status + more_status, solo_timings + more_timings
     solo_p95, loaded_p95 = percentile(solo, 0.95), percentile(loaded, 0.95)
     answered = [total for _, status, total in heavy if status == 200 and total is not None]
     return {
@@ -168,6 +184,7 @@ def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> 
             "max": max(solo),
             "errors": sum(s != 200 for s in solo_status),
             "server_cores": ((cpu1 - cpu0) + (cpu3 - cpu2)) / ((t1 - t0) + (t3 - t2)),
+            "split": server_split(solo, solo_timings),
         },
         "loaded": {
             "n": len(loaded),
@@ -176,6 +193,7 @@ def one_run(url: str, server_pid: int, run: int, questions: list[str], args) -> 
             "max": max(loaded),
             "errors": sum(s != 200 for s in loaded_status),
             "server_cores": loaded_cores,
+            "split": server_split(loaded, loaded_timings),
         },
         "heavy": {
             "requests": len(heavy),
@@ -301,6 +319,16 @@ def write_section(r: dict) -> None:
             f"| {heavy['requests']}: {heavy['answered']} answered ({server_ms} in the server, p50), "
             f"{heavy['rate_limited_429']} × 429, {heavy['busy_503']} × 503, {heavy['other']} other; the client used {heavy['client_cores']:.2f} cores |"
         )
+    splits = []
+    for run in r["runs"]:
+        cells = []
+        for phase in ("solo", "loaded"):
+            split = run[phase]["split"]
+            cells += [
+                f"{split[k]:.0f}" if split[k] is not None else "–"
+                for k in ("embed_ms", "rest_ms", "outside_ms")
+            ]
+        splits.append(f"| {run['run']} | " + " | ".join(cells) + " |")
     section = f"""<!-- C -->
 {verdict}
 
@@ -320,6 +348,14 @@ a process of its own, runs {r["heavy_threads"]} closed loops of a 2,000-characte
 | run | load average (start / end) | solo p50 / p95 | with heavy p50 / p95 | p95 ratio | errors (solo / heavy) | server cores busy (solo / heavy) | heavy client's requests |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 {chr(10).join(rows)}
+
+Where a normal question's time went, p50 in ms (from each answer's `timings_ms`): the query embedding with its
+wait for the embedder lock, the rest of the answer in the server, and the time outside the answer (HTTP,
+middleware, waiting for a turn, the client).
+
+| run | solo: embed | solo: rest | solo: outside | with heavy: embed | with heavy: rest | with heavy: outside |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{chr(10).join(splits)}
 
 - **p95 ratio** (with heavy client / solo), median of {len(r["runs"])} runs: **{r["ratio_p95_median"]:.2f}×** (target ≤ {r["target"]:.0f}×)
 <!-- /C -->"""
