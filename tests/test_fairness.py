@@ -111,3 +111,37 @@ def test_the_query_bound_leaves_every_eval_question_and_follow_up_whole(embedder
         ]
     assert len(queries) > 400
     assert [q for q in queries if embedder.query_text(q) != q] == []
+
+
+def test_a_refused_question_is_answered_429_after_the_delay_and_never_reaches_the_app():
+    """A client that retries as soon as it is refused asks once per delay per connection, not hundreds of
+    times a second (bench/fairness.py measured 280 refusals a second from 4 connections without it)."""
+    import time
+
+    from ui.fairness import EarlyRateLimit
+    from ui.limits import RateLimiter
+    from ui.security import CLIENT_KEY
+
+    limiter = RateLimiter(per_minute=1)
+    assert limiter.check("user:heavy") is None  # its one question this minute
+    reached: list[str] = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+
+    middleware = EarlyRateLimit(app, limiter, delay_s=0.3)
+    sent: list[dict] = []
+
+    async def receive():
+        raise AssertionError("the body of a refused question is not read")
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/ask", "state": {CLIENT_KEY: "user:heavy"}}
+    started = time.monotonic()
+    anyio.run(middleware, scope, receive, send)
+    assert time.monotonic() - started >= 0.3
+    assert sent[0]["status"] == 429 and reached == []
+    anyio.run(middleware, {**scope, "state": {CLIENT_KEY: "user:normal"}}, receive, send)
+    assert reached == ["/api/ask"]  # a client within its limit goes straight through
