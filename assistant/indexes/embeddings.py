@@ -23,11 +23,11 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
-# A query's last 64 tokens are embedded, no more. The engine's time grows with the tokens (a 100-token query
-# took ~5x a 20-token one) and every client's question waits behind the one embedding in progress, so this
-# bounds what one request can make the others wait, whatever its text: 400 characters are ~100 tokens of
-# Norwegian prose but ~300 of random letters and digits and ~400 of CJK. Every question of the eval sets,
-# condensed follow-ups included, is 35 tokens or fewer (bench/RESULTS-load.md, section C notes).
+# A query's last 64 tokens are embedded, no more. The engine's time grows with the tokens (on one thread, a
+# 101-token query took 6.4x a 21-token one) and every client's question waits behind the one embedding in
+# progress, so this bounds what one request can make the others wait, whatever its text: 400 characters are
+# ~100 tokens of Norwegian prose but ~300 of random letters and digits and ~400 of CJK. Every question of the
+# eval sets, condensed follow-ups included, is 35 tokens or fewer (bench/RESULTS-load.md, section C notes).
 MAX_QUERY_TOKENS = 64
 _WORD_END = re.compile(r"\s+")
 
