@@ -192,3 +192,23 @@ def test_a_client_over_its_limit_is_refused_before_its_body_is_parsed(serve):
     )
     _refused(response, 429, "rate_limited")  # not 422: the body was never parsed
     assert int(response.headers["retry-after"]) >= 1
+
+
+def test_a_client_over_its_limit_is_refused_before_its_body_is_read(serve):
+    """An over-limit client retrying at once with 800 KB bodies costs the server no reading of them: the 429
+    comes back while most of the declared body has not even been sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = serve(rate_limit_per_minute=1)
+    assert httpx.post(f"{url}/api/ask", json=ASK, timeout=120).status_code == 200
+    address = urlsplit(url)
+    head = (
+        f"POST /api/ask HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 800000\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b'{"question": "' + b"x" * 1000)
+        reply = sock.recv(65536)  # before the change, the server waited here for the other 799 KB
+    assert reply.startswith(b"HTTP/1.1 429"), reply[:200]
+    assert b'"rate_limited"' in reply

@@ -88,6 +88,11 @@ class Limits:
                     scope, send, 413, "too_large", f"The request body is larger than {self.max_body:,} bytes."
                 )
                 return
+            if declared.isdigit() and "transfer-encoding" not in Headers(scope=scope):
+                # The server reads no more than a declared length, so the body is left to the app: a question
+                # refused at once (the rate limit) never has its body read.
+                await self.app(scope, receive, send)
+                return
             body, too_large = await self.read_body(receive)
             if too_large:
                 await self.refuse(

@@ -63,17 +63,26 @@ class FairTurns:
 
 class EarlyRateLimit:
     """ASGI, inside the Gate: a client over its rate limit gets 429 for POST /api/ask before its body is read
-    and parsed, so a client retrying at once with large bodies costs the others almost nothing."""
+    and parsed, so a client retrying at once with large bodies costs the others almost nothing. The 429 comes
+    after `delay_s` (never later than the Retry-After it names): a client that retries as soon as it is
+    refused then asks once a second per connection instead of hundreds of times (each refusal costs the server
+    a connection and a request head's parsing). A waiting refusal is a sleeping coroutine; a client that
+    opens ever more connections is for the proxy in front of Kilde to limit."""
 
-    def __init__(self, app, limiter):
+    def __init__(self, app, limiter, delay_s: float = 1.0):
         self.app = app
         self.limiter = limiter
+        self.delay_s = delay_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] == "/api/ask":
             from ui.security import CLIENT_KEY, json_body
 
-            wait = self.limiter.peek(scope.get("state", {}).get(CLIENT_KEY) or "?")
+            key = scope.get("state", {}).get(CLIENT_KEY) or "?"
+            wait = self.limiter.peek(key)
+            if wait is not None:
+                await anyio.sleep(min(self.delay_s, wait))
+                wait = self.limiter.peek(key)
             if wait is not None:
                 status, body = json_body(
                     429,

