@@ -39,7 +39,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.build import lexical_root
 from assistant.core.config import resolve_settings
 from assistant.testing.corpus import write_small_corpus as write_crash_corpus
 from assistant.testing.servers import KILDE
@@ -229,7 +228,7 @@ def trial(
             trigger = Trigger("embedded", rng.uniform(0.0, to_publish))
         else:
             trigger = Trigger("publish", rng.uniform(0.0, 0.05))
-        killed = run_ingest(corpus, env, lexical_root(settings), trigger)
+        killed = run_ingest(corpus, env, settings.lexical_root, trigger)
         if killed.killed_at is None and attempt == 0 and not small_batches:
             full_runs.append(killed.seconds)
         kills.append(
@@ -352,7 +351,7 @@ def main() -> int:
         {"data_dir": work / "reference"}, environ={}, config_file=Path("/nonexistent")
     )
     reference_run = run_ingest(
-        corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")}, lexical_root(reference_settings)
+        corpus, {**base_env, "KILDE_DATA_DIR": str(work / "reference")}, reference_settings.lexical_root
     )
     if reference_run.returncode != 0:
         print(reference_run.stderr[-2000:], file=sys.stderr)

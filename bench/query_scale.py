@@ -60,7 +60,7 @@ def ensure_base(cache: Path) -> Path:
 def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) -> Path:
     """A Kilde data dir with `size` chunks: the real ones plus synthetic ones. Starts from a copy of the
     next smaller store when there is one, so 1M reuses the 100k rows."""
-    from assistant.build import build_embedder, lexical_root
+    from assistant.build import build_embedder
     from assistant.indexes.store import ChromaStore
     from bench import synthetic
 
@@ -105,7 +105,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     write_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     settings = settings_for(data_dir)
-    synthetic.publish_lexical(store, pool, real_rows, articles, lexical_root(settings))
+    synthetic.publish_lexical(store, pool, real_rows, articles, settings.lexical_root)
     lexical_s = time.perf_counter() - t0
     chunks = store.chunks.count()
     done.write_text(

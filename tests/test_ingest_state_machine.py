@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from assistant.answering.context import AskRequest
-from assistant.build import build_assistant, build_pipeline, lexical_root
+from assistant.build import build_assistant, build_pipeline
 from assistant.indexes.lexical import LexicalIndex
 from assistant.testing.corpus import make_settings
 from ingest.loaders import load_file
@@ -187,7 +187,7 @@ def machine_for(embedder, settings_for, stats: Counter):
                 assert meta.content_hash == stored[chunk.article_id].meta.content_hash
                 assert texts[chunk.article_id][chunk.start : chunk.end] == chunk.text
 
-            lexical = LexicalIndex.load(lexical_root(self.settings))
+            lexical = LexicalIndex.load(self.settings.lexical_root)
             assert lexical is not None and lexical.generation == store.generation()
             assert sorted(lexical.chunk_ids) == sorted(chunk_ids)
 
@@ -195,7 +195,7 @@ def machine_for(embedder, settings_for, stats: Counter):
             if self.pipeline.store.exists():
                 self.pipeline.store.reset()
             shutil.rmtree(self.folder, ignore_errors=True)
-            shutil.rmtree(lexical_root(self.settings), ignore_errors=True)
+            shutil.rmtree(self.settings.lexical_root, ignore_errors=True)
 
     return IngestMachine
 
