@@ -625,11 +625,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, ex in pick_sets.items()
     }
 
-    # Per question language, the picker only where it beats the rule on that language's validation questions
-    # (answer found + citation precision).
+    # Per question language, the picker only where it beats the rule on that language's validation questions:
+    # answer found no lower, and answer found + citation precision higher. Finding the answer comes first: a
+    # more precise quote of the wrong sentence is no better answer.
     def beats(name):
         m, r = answers[name]["picker"], rule[name]
-        return m["answer_found"] + m["citation_precision"] >= r["answer_found"] + r["citation_precision"]
+        return m["answer_found"] >= r["answer_found"] and (
+            m["answer_found"] + m["citation_precision"] >= r["answer_found"] + r["citation_precision"]
+        )
 
     languages = [x for x in PICKER_LANGUAGES if beats("validation (en)" if x == "en" else "validation (nb)")]
 
@@ -761,8 +764,9 @@ def cards(
                 "LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/answering/picker.py`): the "
                 "extractive answer quotes the best one, and the second best too when its score is within "
                 f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
-                f"{', '.join(pk['languages']) or 'no language'} (a language only where it beats the rule on that "
-                "language's validation questions; the rule chooses for the others). Photo captions, "
+                f"{', '.join(pk['languages']) or 'no language'} (a language only where, on that language's "
+                "validation questions, it finds the answer at least as often as the rule and scores higher on answer "
+                "found + citation precision; the rule chooses for the others). Photo captions, "
                 "bylines and tweet leftovers are never candidates."
             ),
             "",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.testing.corpus import DEMO_QUESTION_NB, SEED_ID
+from assistant.testing.corpus import DEMO_QUESTION_NB, DISTRACTORS, SEED_ID
 
 KILDE = str(Path(sys.executable).with_name("kilde"))
 
@@ -74,7 +74,7 @@ def test_a_full_disk_gives_one_line_per_command_and_ingest_completes_after(tmp_p
     body = """
 dd if=/dev/zero of="$MNT/filler" bs=1M count=100 2>/dev/null
 k ingest ingest "$NEWS" --no-progress
-k stats stats
+k stats stats --json
 k ask ask "$QUESTION"
 rm "$MNT/filler"
 k again ingest "$NEWS" --no-progress --json
@@ -102,8 +102,14 @@ k stats_after stats --json
         out = _run_in_namespace(tmp_path, built_index.data_dir, built_index.cache_dir, body)
     finally:
         os.environ.pop("NEWS"), os.environ.pop("QUESTION")
-    for name in ("ingest", "stats", "ask"):
+    for name in ("ingest", "ask"):
         _one_clear_line(out, name, "is full")
+    # `stats` reads the summary of the last finished ingest and needs no space, unless the cut ingest left its
+    # unfinished mark: then it asks the store, which cannot open on a full disk.
+    if int((out / "stats.rc").read_text()) == 0:
+        assert json.loads((out / "stats.out").read_text())["articles"] == DISTRACTORS + 1
+    else:
+        _one_clear_line(out, "stats", "is full")
     assert int((out / "again.rc").read_text()) == 0, (out / "again.err").read_text()
     again = json.loads((out / "again.out").read_text())
     stats = json.loads((out / "stats_after.out").read_text())
