@@ -226,20 +226,14 @@ def build_app(
                 show_progress="hidden",
                 queue=False,
             )
-        thumbs_up.click(
-            handlers.give_feedback("up"),
-            inputs=[comment, language, session],
-            outputs=[comment, feedback_status],
-            api_visibility="private",
-            queue=False,
-        )
-        thumbs_down.click(
-            handlers.give_feedback("down"),
-            inputs=[comment, language, session],
-            outputs=[comment, feedback_status],
-            api_visibility="private",
-            queue=False,
-        )
+        for button, vote in ((thumbs_up, "up"), (thumbs_down, "down")):
+            button.click(
+                handlers.give_feedback(vote),
+                inputs=[comment, language, session],
+                outputs=[comment, feedback_status],
+                api_visibility="private",
+                queue=False,
+            )
         new_chat.click(
             handlers.reset,
             inputs=[language],
