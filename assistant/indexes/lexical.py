@@ -268,7 +268,7 @@ class LexicalSide:
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
         with contextlib.suppress(OSError):  # a full or read-only disk: the reader keeps its copy in memory
-            index.save(self.root, summarise(self._store))
+            index.save(self.root)  # no summary: `kilde stats` asks the store for what a reader rebuilt
         return index
 
     def rebuild(self) -> LexicalIndex:
