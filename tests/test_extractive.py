@@ -72,3 +72,22 @@ def test_a_verbatim_quote_scores_as_if_embedded_and_embeds_nothing(counting):
     best = float(np.max(vectors[1:] @ vectors[0]))
     shortcut, _ = checker.features(quote, TEXT, pairs=False)
     assert shortcut[0] == pytest.approx(best, abs=1e-4)
+
+
+FOLLOW_UP_TEXT = (
+    "Nicki Bille ble fredag dømt til fire måneders fengsel for vold og trusler i København. "
+    "Han erkjente også å ha vært i besittelse av 0,26 gram kokain."
+)
+
+
+def test_a_follow_up_is_answered_in_its_own_words_not_the_names_it_carries(counting):
+    """The names carried from the conversation are in every sentence about it; the follow-up's own words
+    choose the sentence. Asked with the names at full weight, the sentence that repeats them wins."""
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
+    focus = "Hvor mye kokain hadde han? Nicki Bille København"
+    passage = (hit(FOLLOW_UP_TEXT),)
+    vector = counting.embed_query(focus)
+    as_follow_up = answerer.answer(focus, passage, vector, "nb", asked="Hvor mye kokain hadde han?")
+    assert "0,26 gram kokain" in as_follow_up.citations[0].quote
+    everything_own = answerer.answer(focus, passage, vector, "nb")
+    assert "Nicki Bille ble fredag dømt" in everything_own.citations[0].quote

@@ -5,7 +5,8 @@ Without a language model the rule is: a question stands alone unless it refers b
 number of its own). A
 follow-up is searched with its own words first, then the previous question, and the passages found are
 reordered by a search for the follow-up with the previous question's names and numbers; the sentence
-quoted must answer that, and is never one the previous answer quoted. So "And how did Japan react?" after the
+quoted is chosen by the follow-up's own words (the carried names are in every sentence of that article), and
+is never one the previous answer quoted. So "And how did Japan react?" after the
 Article 4 question quotes Japan's reaction, not Article 4 again."""
 
 from __future__ import annotations

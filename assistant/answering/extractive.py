@@ -116,6 +116,7 @@ class ExtractiveAnswerer:
         lexical_weight: float = 0.25,
         second_margin: float = 0.03,
         kind_weight: float = 0.04,
+        carried_weight: float = 0.0,
     ):
         self.vectors = vectors
         self.checker = checker
@@ -124,6 +125,7 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.second_margin = second_margin
         self.kind_weight = kind_weight
+        self.carried_weight = carried_weight
         self.picker = None  # a learned SentencePicker (assistant/answering/picker.py), set by build_assistant
 
     def picked(self, question: str, hits: tuple[Hit, ...], language: str | None) -> list[Candidate]:
@@ -149,7 +151,12 @@ class ExtractiveAnswerer:
         previous = [t.content for t in context.request.history if t.role == "assistant"][-1:]
         avoid = previous[0] if previous and context.focus else ""
         extract = self.answer(
-            context.answer_question, retrieval.hits, retrieval.query_vector, context.language, avoid=avoid
+            context.answer_question,
+            retrieval.hits,
+            retrieval.query_vector,
+            context.language,
+            avoid=avoid,
+            asked=context.request.question if context.focus else None,
         )
         if not extract.citations:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
@@ -168,12 +175,19 @@ class ExtractiveAnswerer:
         hits: tuple[Hit, ...],
         query_vector: np.ndarray | None,
         language: str | None = None,
+        asked: str | None = None,
     ) -> list[Candidate]:
         """Scores each sentence of the top passages. Within one language the stemmed term overlap alone picks
         the answer sentence at least as well as with sentence embeddings (NorQuAD news validation: 68.1 % vs
         65.1 % answer found, `python -m evals.sentence_scoring`) and costs nothing at query time; across
         languages (an English question over Norwegian text) only the embeddings see the match, so sentences
-        are embedded then."""
+        are embedded then.
+
+        `asked` is a follow-up's own words when `question` also carries names from the conversation. Every
+        sentence of the article being discussed shares those names, so in the term overlap they count
+        `carried_weight` as much as the follow-up's own words. On the 160 validation dialogues of
+        `evals/data/followups_dev.jsonl`, answer found was 58.8 % at weight 1 and 62.5 % at 0.6, 0.3 and 0;
+        citation precision was highest at 0 (73.4 %). The names still choose the passages (retrieval)."""
         scored = hits[: self.passages_scored]
         use_dense = query_vector is not None and (
             language is None
@@ -194,13 +208,16 @@ class ExtractiveAnswerer:
         if not spans:
             return []
         query_terms = set(analyse_query(question))
+        own_terms = set(analyse_query(asked)) if asked else query_terms
+        weights = {t: 1.0 if t in own_terms else self.carried_weight for t in query_terms}
+        total = max(sum(weights.values()), 1.0)
         dense = np.zeros(len(spans))
         if use_dense:
             dense = self.vectors.get([s[3] for s in spans]) @ query_vector
         out = []
         for (index, start, end, text), similarity in zip(spans, dense, strict=False):
             terms = set(analyse_query(text))
-            overlap = len(query_terms & terms) / max(len(query_terms), 1)
+            overlap = sum(weights[t] for t in query_terms & terms) / total
             prior = 0.02 * (self.passages_scored - index)  # the better-ranked passage wins ties
             kind = self.kind_weight * answer_kind_bonus(question, text)
             out.append(
@@ -217,6 +234,7 @@ class ExtractiveAnswerer:
         query_vector: np.ndarray | None,
         language: str | None = None,
         avoid: str = "",
+        asked: str | None = None,
     ) -> Extract:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
             picked = [c for c in self.picked(question, hits, language) if not avoid or c.text not in avoid]
@@ -226,7 +244,7 @@ class ExtractiveAnswerer:
         else:
             ranked = [
                 c
-                for c in self.candidates(question, hits, query_vector, language)
+                for c in self.candidates(question, hits, query_vector, language, asked)
                 if not avoid or c.text not in avoid
             ]
             if not ranked:
