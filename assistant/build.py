@@ -57,7 +57,8 @@ def build_assistant(
     store: ChromaStore | None = None,
     models: bool = True,
 ) -> Assistant:
-    """`models=False`: without the learned reranker and picker (what `python -m evals.train` trains them on)."""
+    """`models=False`: without the learned reranker, picker and reader (what `python -m evals.train` trains
+    them on). `settings.reader=False`: without the reader."""
     from assistant.answering.assistant import Assistant
     from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
     from assistant.answering.picker import SentencePicker
@@ -89,10 +90,19 @@ def build_assistant(
         extractive.picker = SentencePicker.load(
             document_frequency=lambda terms: lexical.current().document_frequency(terms)
         )
+    reading = build_reading(settings) if models and settings.reader else None
     if settings.llm_backend == "extractive":
-        return Assistant(settings, retriever, extractive)
+        return Assistant(settings, retriever, extractive, reading=reading)
     generative, condenser = build_generative(settings, vectors, checker)
-    return Assistant(settings, retriever, extractive, generative, condenser)
+    return Assistant(settings, retriever, extractive, generative, condenser, reading)
+
+
+def build_reading(settings: Settings):
+    """The reading stage: Kilde's own reader (assistant/models/reader.onnx) on the top reranked chunks."""
+    from assistant.answering.reader import Reader
+    from assistant.answering.reading import ReadingStage
+
+    return ReadingStage(Reader(), settings.reader_chunks, settings.reader_margins)
 
 
 def build_generative(settings: Settings, vectors: SentenceVectors, checker: SupportChecker):

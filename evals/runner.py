@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,8 +132,29 @@ def git_commit() -> str | None:
         return None
 
 
+NO_READER = "-reader"  # a variant name's suffix: the same retriever with the reading stage off (ablation)
+
+
+@contextmanager
+def reading_for(assistant: Assistant, variant: str) -> Iterator[str]:
+    """The variant's retriever, with the assistant's reading stage off for the duration if it asks so."""
+    if not variant.endswith(NO_READER):
+        yield variant
+        return
+    reading, assistant.reading = assistant.reading, None
+    try:
+        yield variant.removesuffix(NO_READER)
+    finally:
+        assistant.reading = reading
+
+
 def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int) -> dict:
-    request = AskRequest(question=item.question, history=item.history, top_k=top_k, retriever=variant)
+    with reading_for(assistant, variant) as retriever:
+        return evaluate_request(assistant, item, variant, retriever, top_k)
+
+
+def evaluate_request(assistant: Assistant, item: EvalItem, variant: str, retriever: str, top_k: int) -> dict:
+    request = AskRequest(question=item.question, history=item.history, top_k=top_k, retriever=retriever)
     cache = getattr(assistant.retriever, "embedder", None)
     if isinstance(cache, LastQueryCache):
         cache.forget()  # the timed ask always embeds its query
@@ -160,7 +182,7 @@ def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int
     ranked = answer["retrieved"]
     best_dense = None
     if top_k < DEPTH:  # the same ranking, deeper, for hit@10 / MRR@10 / nDCG@10 (not timed)
-        deeper = assistant.retriever.retrieve(standalone, DEPTH, mode=variant)
+        deeper = assistant.retriever.retrieve(standalone, DEPTH, mode=retriever)
         best_dense = deeper.best_dense if deeper.query_vector is not None else None
         ranked = [
             {
@@ -186,7 +208,19 @@ def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int
         standalone_question=answer.get("standalone_question"),
         backend=answer["backend"],
         citations=[
-            {k: c[k] for k in ("n", "article_id", "chunk_id", "quote", "start", "end")}
+            {
+                k: c.get(k)
+                for k in (
+                    "n",
+                    "article_id",
+                    "chunk_id",
+                    "quote",
+                    "start",
+                    "end",
+                    "answer_start",
+                    "answer_end",
+                )
+            }
             for c in answer["citations"]
         ],
         retrieved=[

@@ -3,7 +3,8 @@
 Everything that comes from the archive or from an answer goes through `html.escape` and is shown as
 text: no Markdown, no links built from article data, no attributes filled with article text. The only
 markup is ours: `[n]` markers become buttons carrying two integers, and the cited quote is wrapped in
-`<mark>` at the citation's exact character offsets into the article text.
+`<mark>` at the citation's exact character offsets into the article text, with the reader's answer span
+inside it in `<strong>`.
 """
 
 from __future__ import annotations
@@ -163,11 +164,28 @@ def locate(article: Article, citation: Citation) -> tuple[int, int] | None:
     return (at, at + len(citation.quote)) if at >= 0 else None
 
 
-def highlighted(text: str, start: int, end: int, mark_id: str | None = None) -> str:
+def answer_span(citation: Citation, span: tuple[int, int]) -> tuple[int, int] | None:
+    """The reader's answer inside the located quote (same offsets relative to the quote), if it has one."""
+    if citation.answer_start is None or citation.answer_end is None:
+        return None
+    start = span[0] + citation.answer_start - citation.start
+    end = span[0] + citation.answer_end - citation.start
+    return (start, end) if span[0] <= start < end <= span[1] else None
+
+
+def highlighted(
+    text: str, start: int, end: int, mark_id: str | None = None, answer: tuple[int, int] | None = None
+) -> str:
+    """`text` with [start, end) marked as the quote and, inside it, `answer` (the reader's span) in bold."""
     ident = f' id="{esc(mark_id)}"' if mark_id else ""
-    return (
-        f'{esc(text[:start])}<mark class="kilde-quote"{ident}>{esc(text[start:end])}</mark>{esc(text[end:])}'
-    )
+    if answer and start <= answer[0] < answer[1] <= end:
+        quote = (
+            f'{esc(text[start : answer[0]])}<strong class="kilde-answer">{esc(text[answer[0] : answer[1]])}'
+            f"</strong>{esc(text[answer[1] : end])}"
+        )
+    else:
+        quote = esc(text[start:end])
+    return f'{esc(text[:start])}<mark class="kilde-quote"{ident}>{quote}</mark>{esc(text[end:])}'
 
 
 def passage_window(answer: Answer, citation: Citation, span: tuple[int, int], length: int) -> tuple[int, int]:
@@ -204,9 +222,15 @@ def sources_list_html(answer, turn: int, language: str, get_article) -> str:
         if article and span:
             lo, hi = passage_window(answer, c, span, len(article.text))
             window = article.text[lo:hi]
+            inner = answer_span(c, span)
             passage = (
                 ("…" if lo > 0 else "")
-                + highlighted(window, span[0] - lo, span[1] - lo)
+                + highlighted(
+                    window,
+                    span[0] - lo,
+                    span[1] - lo,
+                    answer=(inner[0] - lo, inner[1] - lo) if inner else None,
+                )
                 + ("…" if hi < len(article.text) else "")
             )
             where = esc(t(language, "quote_at", start=span[0], end=span[1]))
@@ -235,7 +259,11 @@ def article_body_html(article: Article | None, citation: Citation | None, langua
         message = t(language, "citation_missing") if citation else t(language, "no_article")
         return f'<div class="kilde-article kilde-empty">{esc(message)}</div>'
     span = locate(article, citation) if citation else None
-    body = highlighted(article.text, *span, mark_id="kilde-hl") if span else esc(article.text)
+    body = (
+        highlighted(article.text, *span, mark_id="kilde-hl", answer=answer_span(citation, span))
+        if span and citation
+        else esc(article.text)
+    )
     url = f'<div class="kilde-url">{esc(article.url)}</div>' if article.url else ""
     n = f' data-n="{citation.n}"' if citation else ""
     return (

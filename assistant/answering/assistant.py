@@ -1,6 +1,6 @@
-"""`Assistant`: condense -> retrieve -> answerable? -> answerer, run once per question.
+"""`Assistant`: condense -> retrieve (and rerank) -> read -> answerable? -> answerer, run once per question.
 
-The first three stages are one LangChain runnable that builds a typed `AnswerContext`; the answerer is
+The stages before the answerer are one LangChain runnable that builds a typed `AnswerContext`; the answerer is
 a strategy (extractive, or generative with the extractive one as its fallback). Falling back when a
 model fails is decided here, never inside an answerer."""
 
@@ -18,6 +18,7 @@ from assistant.answering.answers import fallback_notice, not_found, stream_words
 from assistant.answering.condense import Condenser, condense_extractive, follow_up_focus, fuse_follow_up
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.reading import ReadingStage
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.answering.support import missing_terms
 from assistant.core.config import Settings
@@ -37,7 +38,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class Assistant:
     """`extractive` answers offline and is the fallback whenever `generative` fails; `condenser` turns a
-    follow-up into a standalone question (a model's, or the extractive rule when none is given)."""
+    follow-up into a standalone question (a model's, or the extractive rule when none is given); `reading`
+    is Kilde's own reader (`reading.py`), absent when its model is not used."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class Assistant:
         extractive: ExtractiveAnswerer,
         generative: Answerer | None = None,
         condenser: Condenser | None = None,
+        reading: ReadingStage | None = None,
     ):
         self.settings = settings
         self.retriever = retriever
@@ -53,9 +56,11 @@ class Assistant:
         self.generative = generative
         self.answerer: Answerer = generative or extractive
         self.condenser = condenser
+        self.reading = reading
         self.prepare = (
             RunnableLambda(self._condense, name="condense")
             | RunnableLambda(self._retrieve, name="retrieve")
+            | RunnableLambda(self._read, name="read")
             | RunnableLambda(self._judge, name="answerable")
         )
 
@@ -187,9 +192,17 @@ class Assistant:
             focus,
         )
 
+    def _read(self, context: AnswerContext) -> AnswerContext:
+        if self.reading is None or not context.retrieval.hits:
+            return context
+        readings = self.reading.read(context.answer_question, context.retrieval.hits, context.timings_ms)
+        return replace(context, readings=readings)
+
     def _judge(self, context: AnswerContext) -> AnswerContext:
-        answerable = bool(context.retrieval.hits) and self.is_answerable(
-            context.retrieval, context.standalone
+        answerable = (
+            bool(context.retrieval.hits)
+            and self.is_answerable(context.retrieval, context.standalone)
+            and (self.reading is None or self.reading.finds_an_answer(context.readings, context.language))
         )
         if answerable and not context.request.filters.empty:
             t0 = time.perf_counter()

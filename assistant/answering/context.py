@@ -9,7 +9,7 @@ from typing import Protocol
 
 from assistant.answering.retrieval import Retrieval
 from assistant.core.errors import ModelFailure
-from assistant.core.types import Answer, Filters, Turn
+from assistant.core.types import Answer, Filters, Reading, Turn
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class AnswerContext:
     timings_ms: dict[str, float] = field(default_factory=dict)  # each stage adds its own
     failure: ModelFailure | None = None
     focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
+    readings: tuple[Reading, ...] = ()  # the reader's spans in the top chunks, best first (`reading.py`)
 
     @property
     def answer_question(self) -> str:

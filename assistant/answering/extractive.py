@@ -15,6 +15,7 @@ import numpy as np
 from assistant.answering.answers import assemble, not_found, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import is_furniture
+from assistant.answering.reading import quotes
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
@@ -68,6 +69,8 @@ class Candidate:
     end: int
     text: str
     score: float
+    answer_start: int | None = None  # the reader's span inside the sentence, in article offsets
+    answer_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class ExtractiveAnswerer:
         # A follow-up asks for something new: the sentences the previous answer quoted are not quoted again.
         previous = [t.content for t in context.request.history if t.role == "assistant"][-1:]
         avoid = previous[0] if previous and context.focus else ""
-        extract = self.answer(
+        extract = self.read_answer(context, avoid) or self.answer(
             context.answer_question,
             retrieval.hits,
             retrieval.query_vector,
@@ -236,11 +239,42 @@ class ExtractiveAnswerer:
         avoid: str = "",
         asked: str | None = None,
     ) -> Extract:
+        return self.cite(self.choose(question, hits, query_vector, language, avoid, asked), hits)
+
+    def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
+        """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation;
+        None when there is no reading to quote (no reader, or every span sits in furniture)."""
+        hits = context.retrieval.hits
+        for quote in quotes(context.readings, hits):
+            chunk = hits[quote.hit_index].chunk
+            text = chunk.text[quote.start : quote.end]
+            if avoid and text in avoid:
+                continue
+            offset = chunk.start
+            chosen = Candidate(
+                quote.hit_index,
+                offset + quote.start,
+                offset + quote.end,
+                text,
+                quote.reading.margin,
+                offset + quote.answer_start,
+                offset + quote.answer_end,
+            )
+            return self.cite([chosen], hits)
+        return None
+
+    def choose(
+        self,
+        question: str,
+        hits: tuple[Hit, ...],
+        query_vector: np.ndarray | None,
+        language: str | None,
+        avoid: str,
+        asked: str | None,
+    ) -> list[Candidate]:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
             picked = [c for c in self.picked(question, hits, language) if not avoid or c.text not in avoid]
             chosen = picked[: self.max_sentences]
-            if not chosen:
-                return Extract("", (), ())
         else:
             ranked = [
                 c
@@ -248,7 +282,7 @@ class ExtractiveAnswerer:
                 if not avoid or c.text not in avoid
             ]
             if not ranked:
-                return Extract("", (), ())
+                return []
             chosen = [ranked[0]]
             for candidate in ranked[1:]:
                 if (
@@ -258,8 +292,11 @@ class ExtractiveAnswerer:
                     break
                 if all(candidate.text != c.text for c in chosen):  # overlapping chunks repeat sentences
                     chosen.append(candidate)
-        chosen.sort(key=lambda c: (c.hit_index, c.start))
+        return chosen
 
+    def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...]) -> Extract:
+        """The chosen sentences in passage order, one citation number each (none chosen: empty)."""
+        chosen = sorted(chosen, key=lambda c: (c.hit_index, c.start))
         # One number per quote, so every [n] leads to exactly one highlighted passage.
         citations: list[Citation] = []
         sentences: list[Sentence] = []
@@ -278,6 +315,8 @@ class ExtractiveAnswerer:
                     start=candidate.start,
                     end=candidate.end,
                     score=round(candidate.score, 4),
+                    answer_start=candidate.answer_start,
+                    answer_end=candidate.answer_end,
                 )
             )
             sentences.append(Sentence(text=candidate.text, citations=(n,), supported=True, support_score=1.0))

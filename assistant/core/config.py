@@ -48,6 +48,14 @@ def _calibrated_map(key: str) -> dict[str, int]:
         return {}
 
 
+def _calibrated_margins(key: str) -> dict[str, float]:
+    value = read_calibration().get(key)
+    try:
+        return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
 def _calibrated_weights(key: str) -> tuple[float, ...] | None:
     value = read_calibration().get(key)
     try:
@@ -91,6 +99,12 @@ class Settings:
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
     max_answer_sentences: int = 2
+    # Kilde's own reader (assistant/answering/reader.py) reads the top `reader_chunks` reranked chunks; per
+    # question language group ("no", "en") a question is answerable only when some span beats "no answer" by
+    # `reader_margins` (calibrated on validation data; absent: the reader never refuses).
+    reader: bool = True
+    reader_chunks: int = 3
+    reader_margins: dict = field(default_factory=lambda: _calibrated_margins("reader_margins"))
 
     llm_backend: str = "extractive"
     llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
@@ -128,6 +142,7 @@ class Settings:
                 f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}",
             ),
             (self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
+            (self.reader_chunks >= 1, f"reader_chunks must be at least 1, got {self.reader_chunks}"),
             (self.candidates >= self.top_k, "candidates must be at least top_k"),
             (self.retriever in RETRIEVERS, f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}"),
             (
@@ -216,6 +231,8 @@ _ENV = {
     "KILDE_MAX_ARTICLE_CHARS": "max_article_chars",
     "KILDE_RETRIEVER": "retriever",
     "KILDE_TOP_K": "top_k",
+    "KILDE_READER": "reader",
+    "KILDE_READER_CHUNKS": "reader_chunks",
     "KILDE_LLM_BACKEND": "llm_backend",
     "KILDE_LLM_MODEL": "llm_model",
     "KILDE_LLM_BASE_URL": "llm_base_url",

@@ -119,6 +119,26 @@ class Citation:
     start: int
     end: int
     score: float
+    # The reader's answer span inside the quote, in article offsets (start <= answer_start < answer_end <= end);
+    # None when no reader chose the quote.
+    answer_start: int | None = None
+    answer_end: int | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader found in one chunk: its best answer span (offsets in `chunk.text`) and how strongly it
+    prefers that span to "no answer here". Scores are logits: only their difference is meaningful."""
+
+    chunk_id: str
+    answer_start: int
+    answer_end: int
+    span_score: float
+    no_answer_score: float
+
+    @property
+    def margin(self) -> float:
+        return self.span_score - self.no_answer_score
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,87 @@
+"""The reading stage, between reranking and the answerability judgment: Kilde's own reader
+(`reader.py`, a multilingual model fine-tuned on NorQuAD) reads the question with each of the top reranked
+chunks and returns, per chunk, its best answer span and a no-answer score.
+
+What the stage decides: a question is answerable only if some chunk's span beats "no answer" by the margin
+calibrated on validation data for the question's language (`python -m evals.calibrate`); and the extractive
+answer quotes the sentence that holds the best span, with the span itself as the citation's
+`answer_start`/`answer_end`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from assistant.answering.furniture import is_furniture
+from assistant.core.language import language_group
+from assistant.core.links import carries_links
+from assistant.core.sentences import sentence_spans
+from assistant.core.types import Chunk, Hit, Reading
+
+
+class Reader(Protocol):
+    def read(self, question: str, chunks: Sequence[Chunk]) -> list[Reading]: ...
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The sentence (or sentences) holding a reader's span, in offsets of the chunk's text."""
+
+    hit_index: int
+    start: int
+    end: int
+    answer_start: int
+    answer_end: int
+    reading: Reading
+
+
+class ReadingStage:
+    """`chunks`: how many of the top reranked chunks are read. `margins`: per question language group
+    (`language_group`: "no" for Bokmål and Nynorsk, "en"), the least
+    `span_score - no_answer_score` that counts as an answer (absent: the reader never refuses)."""
+
+    def __init__(self, reader: Reader, chunks: int, margins: dict[str, float]):
+        self.reader = reader
+        self.chunks = chunks
+        self.margins = margins
+
+    def read(self, question: str, hits: Sequence[Hit], timings_ms: dict[str, float]) -> tuple[Reading, ...]:
+        started = time.perf_counter()
+        readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
+        timings_ms["read"] = (time.perf_counter() - started) * 1000
+        return tuple(sorted(readings, key=lambda r: -r.margin))
+
+    def margin_for(self, language: str) -> float | None:
+        return self.margins.get(language_group(language))
+
+    def finds_an_answer(self, readings: Sequence[Reading], language: str) -> bool:
+        least = self.margin_for(language)
+        return least is None or any(r.margin >= least for r in readings)
+
+
+def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
+    """The sentences holding each reading's span, best reading first. A span in a photo caption, byline or
+    tweet leftover, or in a sentence with a planted link, is not quoted; a span that crosses a sentence
+    boundary quotes the sentences it touches."""
+    index = {hit.chunk.id: i for i, hit in enumerate(hits)}
+    out: list[Quote] = []
+    for reading in readings:
+        i = index.get(reading.chunk_id)
+        if i is None or reading.answer_end <= reading.answer_start:
+            continue
+        text = hits[i].chunk.text
+        touched = [
+            (s, e) for s, e in sentence_spans(text) if s < reading.answer_end and reading.answer_start < e
+        ]
+        if not touched:
+            continue
+        start, end = touched[0][0], touched[-1][1]
+        sentence = text[start:end]
+        own = [hits[i].article.url] if hits[i].article.url else []
+        if is_furniture(sentence) or carries_links(sentence, own):
+            continue
+        answer_start, answer_end = max(reading.answer_start, start), min(reading.answer_end, end)
+        out.append(Quote(i, start, end, answer_start, answer_end, reading))
+    return out
