@@ -1,0 +1,116 @@
+"""The reading stage: which sentence a reader's span makes the quote, when the reader refuses, and how the
+span is shown; then the shipped reader itself, through the assistant, on the seed article."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answering.reading import ReadingStage, quotes
+from assistant.core.types import ArticleMeta, Chunk, Citation, Hit, Reading
+from ui.render import answer_span, highlighted
+
+TEXT = (
+    "Kommunestyret vedtok budsjettet torsdag. Foto: Ola Nordmann / NTB. "
+    "Eiendomsskatten økes med to promille fra januar. Skolene skjermes."
+)
+
+
+def hit(text: str = TEXT, start: int = 100) -> Hit:
+    meta = ArticleMeta(
+        id="a1", title="Budsjett", date="2024-12-12", source="Test", url=None, language="nb", content_hash="h"
+    )
+    chunk = Chunk(
+        id="a1#0", article_id="a1", position=0, text=text, start=start, end=start + len(text), token_count=30
+    )
+    return Hit(chunk=chunk, article=meta, score=1.0)
+
+
+def reading(answer: str, text: str = TEXT, margin: float = 3.0) -> Reading:
+    at = text.index(answer)
+    return Reading("a1#0", at, at + len(answer), margin, 0.0)
+
+
+def test_the_quote_is_the_sentence_that_holds_the_span():
+    (quote,) = quotes([reading("to promille")], [hit()])
+    assert TEXT[quote.start : quote.end] == "Eiendomsskatten økes med to promille fra januar."
+    assert TEXT[quote.answer_start : quote.answer_end] == "to promille"
+
+
+def test_a_span_across_sentences_quotes_every_sentence_it_touches():
+    (quote,) = quotes([reading("januar. Skolene")], [hit()])
+    assert (
+        TEXT[quote.start : quote.end] == "Eiendomsskatten økes med to promille fra januar. Skolene skjermes."
+    )
+
+
+def test_a_span_in_a_photo_credit_or_an_unknown_chunk_is_not_quoted():
+    stray = Reading("other#0", 0, 5, 9.0, 0.0)
+    kept = quotes([reading("Ola Nordmann", margin=9.0), stray, reading("torsdag", margin=1.0)], [hit()])
+    assert [TEXT[q.answer_start : q.answer_end] for q in kept] == ["torsdag"]
+
+
+class Fixed:
+    def __init__(self, readings):
+        self.readings = readings
+
+    def read(self, question, chunks):
+        return list(self.readings)
+
+
+def test_the_stage_refuses_only_below_the_calibrated_margin_of_the_question_language():
+    weak = [Reading("a1#0", 0, 5, 1.0, 2.0)]  # margin -1
+    stage = ReadingStage(Fixed(weak), chunks=3, margins={"no": -0.5, "en": -2.0})
+    assert not stage.finds_an_answer(weak, "nb")
+    assert not stage.finds_an_answer(weak, "nn")  # Nynorsk shares Bokmål's margin
+    assert stage.finds_an_answer(weak, "en")
+    assert ReadingStage(Fixed(weak), 3, {}).finds_an_answer(weak, "nb")  # uncalibrated: never refuses
+    timings: dict[str, float] = {}
+    assert stage.read("q", [hit()], timings) == tuple(weak) and "read" in timings
+
+
+def test_the_span_is_bold_inside_the_marked_quote_and_escaped():
+    text = "Før. Svaret er <b>42</b> i dag. Etter."
+    start, end = text.index("Svaret"), text.index(" Etter")
+    inner = (text.index("<b>"), text.index(" i dag"))
+    html = highlighted(text, start, end, answer=inner)
+    assert (
+        '<mark class="kilde-quote">Svaret er <strong class="kilde-answer">&lt;b&gt;42&lt;/b&gt;</strong>'
+        in html
+    )
+    citation = Citation(
+        1,
+        "a",
+        "t",
+        None,
+        None,
+        None,
+        "c",
+        text[start:end],
+        500 + start,
+        500 + end,
+        1.0,
+        500 + inner[0],
+        500 + inner[1],
+    )
+    assert answer_span(citation, (start, end)) == inner  # offsets follow the quote when it is re-found
+    outside = Citation(1, "a", "t", None, None, None, "c", text[start:end], start, end, 1.0, 0, 3)
+    assert answer_span(outside, (start, end)) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What does Article 4 commit each side to?", "alle tilgjengelige midler"),
+        ("Fra hvilket år er forsvarsavtalen som løftet gjenoppliver?", "1961"),
+    ],
+)
+def test_the_shipped_reader_marks_the_answer_inside_the_quote(assistant, question, answer):
+    from assistant.answering.context import AskRequest
+
+    result = assistant.ask(AskRequest(question))
+    assert result.answerable and "read" in result.timings_ms
+    first = result.citations[0]
+    assert first.start <= first.answer_start < first.answer_end <= first.end
+    span = first.quote[first.answer_start - first.start : first.answer_end - first.start]
+    assert span and span in first.quote
+    assert answer in first.quote
