@@ -6,7 +6,9 @@
    the index it builds is the real part of every larger store;
 2. Kilde against the typical LangChain + rank_bm25 app on that index and at 10k chunks (bench/baseline.py);
 3. query latency, hit@5 and serving RSS at each size, embedded and `chroma run` (bench/query_scale.py);
-4. 16 concurrent clients against `kilde serve` (bench/load.py).
+4. 16 concurrent clients against `kilde serve` (bench/load.py);
+5. the start-up of the `kilde` command (bench/startup.py) and the reading stage against the bare query
+   embedding (bench/reader.py).
 Each step writes its own RESULTS-*.md; this script gathers the figures against their targets."""
 
 from __future__ import annotations
@@ -227,6 +229,7 @@ def main() -> None:
     durations["typical-app baseline"] = time.perf_counter() - t0
 
     durations["start-up of the kilde command"] = step("start-up", ["bench.startup", "--data-dir", str(base)])
+    durations["the reading stage"] = step("reader", ["bench.reader", "--data-dir", str(base)])
     if not args.skip_load:
         durations["16 concurrent clients"] = step("concurrency", ["bench.load", "--data-dir", str(base)])
     durations["total"] = time.perf_counter() - t_start

