@@ -114,3 +114,26 @@ def test_the_shipped_reader_marks_the_answer_inside_the_quote(assistant, questio
     span = first.quote[first.answer_start - first.start : first.answer_end - first.start]
     assert span and span in first.quote
     assert answer in first.quote
+
+
+def test_the_answer_bubble_shows_the_span_in_bold():
+    from assistant.core.types import Answer, Sentence
+    from ui.render import answer_html
+
+    quote = "Eiendomsskatten økes med <to> promille."
+    at = quote.index("<to> promille")
+    citation = Citation(
+        1, "a", "t", None, None, None, "c", quote, 1000, 1000 + len(quote), 1.0, 1000 + at, 1000 + at + 13
+    )
+    answer = Answer(
+        question="Hvor mye?",
+        answer=f"{quote} [1]",
+        answerable=True,
+        language="nb",
+        citations=(citation,),
+        retrieved=(),
+        sentences=(Sentence(quote, (1,), True, 1.0),),
+    )
+    html = answer_html(answer, turn=0)
+    assert 'med <strong class="kilde-answer">&lt;to&gt; promille</strong>.' in html
+    assert 'class="kilde-cite"' in html

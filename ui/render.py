@@ -57,7 +57,8 @@ def answer_text_html(text: str, turn: int, numbers: Sequence[int]) -> str:
 
 
 def answer_html(answer: Answer, turn: int) -> str:
-    """The answer with its `[n]` buttons; sentences the support check rejected are wrapped and flagged."""
+    """The answer with its `[n]` buttons and the reader's answer spans in bold; sentences the support check
+    rejected are wrapped and flagged."""
     numbers = [c.n for c in answer.citations]
     text = answer.answer
     spans: list[tuple[int, int]] = []
@@ -69,16 +70,39 @@ def answer_html(answer: Answer, turn: int) -> str:
         cursor = at + len(sentence.text)
         if sentence.supported is False:
             spans.append((at, cursor))
+    bold = answer_spans_in_text(answer)
+
+    def piece(start: int, end: int) -> str:
+        out, last = [], start
+        for a, b in bold:
+            if start <= a and b <= end:
+                out.append(answer_text_html(text[last:a], turn, numbers))
+                out.append(f'<strong class="kilde-answer">{esc(text[a:b])}</strong>')
+                last = b
+        out.append(answer_text_html(text[last:end], turn, numbers))
+        return "".join(out)
+
     out: list[str] = []
     last = 0
     for start, end in spans:
-        out.append(answer_text_html(text[last:start], turn, numbers))
-        out.append(
-            f'<span class="kilde-unsupported">{answer_text_html(text[start:end], turn, numbers)}</span>'
-        )
+        out.append(piece(last, start))
+        out.append(f'<span class="kilde-unsupported">{piece(start, end)}</span>')
         last = end
-    out.append(answer_text_html(text[last:], turn, numbers))
+    out.append(piece(last, len(text)))
     return "".join(out)
+
+
+def answer_spans_in_text(answer: Answer) -> list[tuple[int, int]]:
+    """Where each citation's answer span sits in the answer text (its quote is there verbatim), in order."""
+    found: list[tuple[int, int]] = []
+    for c in answer.citations:
+        if c.answer_start is None or c.answer_end is None:
+            continue
+        at = answer.answer.find(c.quote) if c.quote else -1
+        start, end = at + c.answer_start - c.start, at + c.answer_end - c.start
+        if at >= 0 and at <= start < end <= at + len(c.quote):
+            found.append((start, end))
+    return sorted(found)
 
 
 def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
