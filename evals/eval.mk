@@ -6,11 +6,13 @@
 #   make eval-ci                               # the small CI eval with thresholds (exit 1 on regression)
 #   make calibrate                             # re-choose answerable_threshold on validation data
 #   make train                                 # rebuild assistant/models/ (reranker, sentence picker) from NorQuAD train
+#   make train-reader                          # fine-tune the reader (resumes where it stopped) -> assistant/models/reader.onnx
 EVAL_INDEX ?= $(DATA)
 EVAL_OUT ?= evals/runs/results
 EVAL_PY := $(BIN)/python
 
-.PHONY: eval eval-ci calibrate train
+.PHONY: eval eval-ci calibrate train train-reader
+READER_MINUTES ?= 70
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
@@ -26,3 +28,9 @@ calibrate: $(BIN)/python  ## choose answerable_threshold on validation data; wri
 train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQuAD train (deterministic) -> assistant/models/
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(EVAL_PY) -m evals.train --data-dir $(EVAL_INDEX) --no-progress
+
+train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: the train extra; resumes) -> assistant/models/reader.onnx
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES)
+	$(EVAL_PY) -m evals.export_reader

