@@ -27,7 +27,7 @@ import numpy as np
 
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import BadInputError, ConfigError
-from assistant.core.types import Chunk
+from assistant.core.types import Chunk, Reading
 from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
 
 MODEL_FILE = MODELS_DIR / "reader.onnx"
@@ -52,23 +52,6 @@ class ReaderSettings:
         if raw.get("format") != READER_FORMAT:
             raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One chunk read with the question. `answer_start`/`answer_end` are character offsets into `chunk.text`;
-    a chunk with no readable text has an empty span at 0 and `span_score` -inf. The span answers only when
-    `span_score` beats `no_answer_score` by the calibrated margin (the answerer's choice, not the reader's)."""
-
-    chunk_id: str
-    answer_start: int
-    answer_end: int
-    span_score: float
-    no_answer_score: float
-
-    @property
-    def margin(self) -> float:
-        return self.span_score - self.no_answer_score
 
 
 @dataclass(frozen=True)

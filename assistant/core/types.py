@@ -127,8 +127,9 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the reader found in one chunk: its best answer span (offsets in `chunk.text`) and how strongly it
-    prefers that span to "no answer here". Scores are logits: only their difference is meaningful."""
+    """What the reader found in one chunk: its best answer span (character offsets into `chunk.text`) and how
+    strongly it prefers that span to "no answer here". Scores are logits: only their difference is meaningful.
+    A chunk with no readable text has an empty span at 0 and `span_score` -inf."""
 
     chunk_id: str
     answer_start: int
