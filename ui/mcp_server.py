@@ -66,6 +66,8 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    answer_start: int | None = Field(None, description="the reader's answer span inside the quote: its start")
+    answer_end: int | None = Field(None, description="the end of that span (same offsets as start and end)")
     resource: str
 
 
