@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answering.reader import Reader
+from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, Reader
 from evals.datasets import NORQUAD_EVAL
 
 PUNCTUATION = set(string.punctuation) | set("«»–—“”‘’…")
@@ -124,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="eval index, for the near-miss figure")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--model", type=Path, default=MODEL_FILE)
+    parser.add_argument("--settings", type=Path, default=SETTINGS_FILE)
     args = parser.parse_args(argv)
-    reader = Reader()
+    reader = Reader(args.model, args.settings)
     results = [score_split(reader, split, args.limit) for split in args.splits]
     if args.data_dir is not None:
         results.append(near_miss_refusal(reader, args.data_dir, args.limit))
