@@ -7,6 +7,9 @@ the best one counting, after SQuAD's normalisation (lower case, punctuation and 
 removed, whitespace collapsed) with « » – — “ ” ‘ ’ … counted as punctuation too, as for NorQuAD's human
 figures in `/work/shared/docs/norquad.md`.
 
+`validation-en`: the English versions of validation questions (`evals/data/norquad_news_val_en.jsonl`) with
+their Norwegian passage, the multilingual transfer (no English question was trained on).
+
 Beside them, on validation only: how often the no-answer score beats the span on the gold passage (a false
 "no answer"), and on a near miss, the best BM25 chunk of the eval index without the answer, when an index is
 given (`--data-dir`)."""
@@ -24,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answering.reader import Reader
-from evals.datasets import NORQUAD_EVAL
+from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, Reader
+from evals.datasets import DATA, NORQUAD_EVAL
 
 PUNCTUATION = set(string.punctuation) | set("«»–—“”‘’…")
 ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -70,8 +73,28 @@ def gold_questions(split: str, domain: str = "news") -> list[GoldQuestion]:
     return out
 
 
+def english_questions() -> list[GoldQuestion]:
+    """The English versions of news validation questions (`evals/data/norquad_news_val_en.jsonl`) with their
+    Norwegian passage: the multilingual transfer, as no English question was trained on."""
+    by_key = {(q.id, q.question): q for q in gold_questions("validation")}
+    out = []
+    for line in (DATA / "norquad_news_val_en.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        gold = by_key.get((str(item["norquad_question_id"]), item["question_nb"]))
+        if gold is not None:
+            out.append(GoldQuestion(item["id"], item["question"], gold.context, gold.answers))
+    return out
+
+
+SPLITS = {
+    "validation": lambda: gold_questions("validation"),
+    "test": lambda: gold_questions("test"),
+    "validation-en": english_questions,
+}
+
+
 def score_split(reader: Reader, split: str, limit: int | None = None) -> dict:
-    questions = gold_questions(split)[:limit] if limit else gold_questions(split)
+    questions = SPLITS[split]()[:limit] if limit else SPLITS[split]()
     ems, f1s, refused = [], [], 0
     started = time.perf_counter()
     for q in questions:
@@ -120,12 +143,14 @@ def near_miss_refusal(reader: Reader, data_dir: Path, limit: int | None = None) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.reader_eval", description=__doc__)
-    parser.add_argument("--splits", nargs="+", default=["validation", "test"], choices=["validation", "test"])
+    parser.add_argument("--splits", nargs="+", default=["validation", "test"], choices=list(SPLITS))
     parser.add_argument("--data-dir", type=Path, default=None, help="eval index, for the near-miss figure")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--model", type=Path, default=MODEL_FILE)
+    parser.add_argument("--settings", type=Path, default=SETTINGS_FILE)
     args = parser.parse_args(argv)
-    reader = Reader()
+    reader = Reader(args.model, args.settings)
     results = [score_split(reader, split, args.limit) for split in args.splits]
     if args.data_dir is not None:
         results.append(near_miss_refusal(reader, args.data_dir, args.limit))

@@ -184,7 +184,9 @@ class Data:
             f"({time.perf_counter() - started:.0f} s)"
         )
 
-    def examples(self, epoch: int, seed: int, negative_rate: float) -> list[Example]:
+    def examples(
+        self, epoch: int, seed: int, negative_rate: float, mix: tuple[float, float] = (0.25, 0.25)
+    ) -> list[Example]:
         """The epoch's examples in training order (batches of similar length, batches shuffled)."""
         rng = np.random.default_rng([seed, epoch])
         tok, settings = self.tokenizer, self.settings
@@ -208,11 +210,11 @@ class Data:
                 continue
             roll = rng.random()
             gold_negatives = [w for w in wins if token_span(w.offsets, q.answer_start, q.answer_end) is None]
-            if roll < 0.25 and gold_negatives:
+            if roll < mix[0] and gold_negatives:
                 out.append(
                     to_example(gold_negatives[int(rng.integers(len(gold_negatives)))], None, "passage")
                 )
-            elif roll < 0.5 and self.other[i]:
+            elif roll < mix[0] + mix[1] and self.other[i]:
                 text = self.other[i][int(rng.integers(len(self.other[i])))]
                 out.append(self.chunk_example(q_ids, text, rng, "other article"))
             elif self.near[i]:
@@ -270,6 +272,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint-minutes", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="first N questions (smoke runs only)")
+    parser.add_argument("--seed", type=int, default=SEED, help="window placements, negatives and order")
+    parser.add_argument(
+        "--negative-mix",
+        type=float,
+        nargs=2,
+        default=(0.25, 0.25),
+        metavar=("PASSAGE", "OTHER"),
+        help="shares of gold-passage windows and other articles' chunks among negatives (the rest: near misses)",
+    )
+    parser.add_argument(
+        "--init", type=Path, default=None, help="start from this run's checkpoint weights (a second stage)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -289,7 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = state["plan"]
     else:
         plan = {
-            "seed": SEED,
+            "seed": args.seed,
+            "init": str(args.init) if args.init else None,
+            "negative_mix": list(args.negative_mix),
             "batch_size": args.batch_size,
             "train_tokens": args.train_tokens,
             "lr": args.lr,
@@ -317,6 +333,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(trainable, lr=plan["lr"], weight_decay=0.01)
     step = 0
     elapsed_before = 0.0
+    if state is None and plan["init"]:
+        first = torch.load(plan["init"], weights_only=False)
+        if first["step"] < first["plan"]["steps"]:
+            log(
+                f"{plan['init']} stopped at step {first['step']}/{first['plan']['steps']}: run its stage again first"
+            )
+            return 1
+        net.load_state_dict(first["model"])
+        log(f"weights from {plan['init']}")
     if state is not None:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -325,7 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed_before = state["elapsed_s"]
 
     epoch_batches = [
-        batches(data.examples(e, plan["seed"], plan["negative_rate"]), plan["batch_size"], plan["seed"], e)
+        batches(
+            data.examples(
+                e, plan["seed"], plan["negative_rate"], tuple(plan.get("negative_mix", (0.25, 0.25)))
+            ),
+            plan["batch_size"],
+            plan["seed"],
+            e,
+        )
         for e in range(plan["epochs"])
     ]
     schedule = [b for epoch in epoch_batches for b in epoch]

@@ -1,0 +1,97 @@
+"""The shipped reader (`assistant/models/reader.onnx`) on real NorQuAD validation passages: spans at exact
+character offsets of the chunk's text, long chunks read in windows, no answer where the passage is about
+something else, and clear results for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from assistant.answering.reader import SETTINGS_FILE, Reader, Reading
+from assistant.core.errors import BadInputError
+from assistant.core.types import Chunk
+from assistant.indexes.e5_weights import default_model_path
+from evals.reader_eval import f1, gold_questions
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader()
+
+
+@pytest.fixture(scope="module")
+def validation():
+    return gold_questions("validation")
+
+
+def chunk(text: str, id: str = "a#0") -> Chunk:
+    return Chunk(
+        id=id, article_id=id.split("#")[0], position=0, text=text, start=0, end=len(text), token_count=0
+    )
+
+
+def test_spans_are_exact_offsets_into_the_chunk_and_mostly_right(reader, validation):
+    questions = validation[:20]
+    scores = []
+    for q in questions:
+        (reading,) = reader.read(q.question, [chunk(q.context, "news-x#3")])
+        assert isinstance(reading, Reading) and reading.chunk_id == "news-x#3"
+        assert 0 <= reading.answer_start < reading.answer_end <= len(q.context)
+        span = q.context[reading.answer_start : reading.answer_end]
+        assert span == span.strip() and span
+        assert np.isfinite(reading.span_score) and np.isfinite(reading.no_answer_score)
+        scores.append(max(f1(span, a) for a in q.answers))
+    assert np.mean(scores) >= 0.5, scores
+
+
+def test_a_long_chunk_is_read_in_windows_and_late_answers_are_found(reader, validation):
+    late = [q for q in validation if q.context.find(q.answers[0]) > 0.7 * len(q.context)][:5]
+    assert late
+    hits = 0
+    for q in late:
+        windows = reader.tokenizer.encode(q.context).ids
+        assert len(windows) > reader.settings.max_tokens  # more than one window
+        (reading,) = reader.read(q.question, [chunk(q.context)])
+        hits += max(f1(q.context[reading.answer_start : reading.answer_end], a) for a in q.answers) > 0
+    assert hits >= 3
+
+
+def test_one_call_reads_several_chunks_in_their_order(reader, validation):
+    q = validation[0]
+    others = [validation[i].context for i in (40, 80, 120, 160)]
+    chunks = [chunk(t, f"other-{i}#0") for i, t in enumerate(others[:2])]
+    chunks += [chunk(q.context, "gold#0"), *(chunk(t, f"other-{i}#0") for i, t in enumerate(others[2:], 2))]
+    readings = reader.read(q.question, chunks)
+    assert [r.chunk_id for r in readings] == [c.id for c in chunks]
+    best = max(readings, key=lambda r: r.margin)
+    assert best.chunk_id == "gold#0"
+
+
+def test_a_passage_about_something_else_scores_no_answer_above_the_span(reader, validation):
+    pairs = [(validation[i], validation[(i + 97) % len(validation)]) for i in range(0, 60, 12)]
+    refused = 0
+    for q, other in pairs:
+        if q.context == other.context:
+            continue
+        (reading,) = reader.read(q.question, [chunk(other.context)])
+        refused += reading.no_answer_score > reading.span_score
+    assert refused >= 4
+
+
+def test_bad_input_gets_a_clear_result(reader):
+    with pytest.raises(BadInputError):
+        reader.read("", [chunk("Oslo er hovedstaden i Norge.")])
+    with pytest.raises(BadInputError):
+        reader.read("   \n", [chunk("Oslo er hovedstaden i Norge.")])
+    assert reader.read("Hva er hovedstaden i Norge?", []) == []
+    (empty,) = reader.read("Hva er hovedstaden i Norge?", [chunk("")])
+    assert (empty.answer_start, empty.answer_end, empty.span_score) == (0, 0, float("-inf"))
+
+
+def test_the_shipped_settings_name_the_word_embeddings_they_were_trained_with():
+    settings = json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(default_model_path().read_bytes()).hexdigest()
+    assert settings["word_embeddings"]["sha256"] == digest
