@@ -27,9 +27,7 @@ def measure(data_dir: str, repeat: int) -> dict:
     from evals.ci import DATASETS
     from evals.datasets import load_dataset
 
-    assistant = build_assistant(resolve_settings({"data_dir": data_dir}))
-    if assistant.reading is None:
-        raise SystemExit("bench.reader: the reader is off (KILDE_READER=0)")
+    assistant = build_assistant(resolve_settings({"data_dir": data_dir, "reader": True}))
     embedder, reading = assistant.retriever.embedder, assistant.reading
     questions = [item.question for spec in DATASETS for item in load_dataset(spec)]
     chunks = {q: assistant.retriever.retrieve(q, assistant.settings.top_k).hits for q in questions}

@@ -163,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         # Uncalibrated, so the stage reads every question and refuses none: what is measured is the margin.
-        assistant = build_eval_assistant(settings_from(args))
-        if assistant.reading is None:
-            print("calibrate_reader: the assistant has no reader (KILDE_READER=0?)", file=sys.stderr)
-            return 2
+        assistant = build_eval_assistant(settings_from(args, reader=True))
         assistant.reading.margins = {}
         result = calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)
     except KildeError as exc:

