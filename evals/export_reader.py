@@ -56,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=BUILD / "checkpoint.pt")
     parser.add_argument("--model", type=Path, default=MODEL_FILE)
     parser.add_argument("--settings", type=Path, default=SETTINGS_FILE)
+    parser.add_argument(
+        "--window-choice",
+        choices=["span", "margin"],
+        default="margin",
+        help="how a long chunk's windows compete (chosen on news validation; see reader.md)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -104,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     drift = float(np.abs(got[0] - want[0]).max())
 
     plan = state["plan"]
-    settings = ReaderSettings()
+    settings = ReaderSettings(window_choice=args.window_choice)
     info = {
         **asdict(settings),
         "inputs": {
