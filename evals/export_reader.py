@@ -30,11 +30,38 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stages(state: dict) -> list[dict]:
+    """The training stages that led to this checkpoint, first to last (a stage started from another's weights
+    names it in `init`)."""
+    import torch
+
+    out = []
+    while True:
+        plan = state["plan"]
+        out.append(
+            {
+                "steps": state["step"],
+                "planned_steps": plan["steps"],
+                "train_seconds": round(state["elapsed_s"]),
+                **{k: v for k, v in plan.items() if k != "steps"},
+            }
+        )
+        if not plan.get("init"):
+            return out[::-1]
+        state = torch.load(plan["init"], weights_only=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.export_reader", description=__doc__)
     parser.add_argument("--checkpoint", type=Path, default=BUILD / "checkpoint.pt")
     parser.add_argument("--model", type=Path, default=MODEL_FILE)
     parser.add_argument("--settings", type=Path, default=SETTINGS_FILE)
+    parser.add_argument(
+        "--window-choice",
+        choices=["span", "margin"],
+        default="margin",
+        help="how a long chunk's windows compete (chosen on news validation; see reader.md)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -83,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     drift = float(np.abs(got[0] - want[0]).max())
 
     plan = state["plan"]
-    settings = ReaderSettings()
+    settings = ReaderSettings(window_choice=args.window_choice)
     info = {
         **asdict(settings),
         "inputs": {
@@ -93,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "outputs": {"start_logits": "float32 [batch, tokens]", "end_logits": "float32 [batch, tokens]"},
         "sequence": "<s> question </s></s> context </s>; positions from 0; no answer = position 0 (<s>)",
         "word_embeddings": {"file": default_model_path().name, "sha256": sha256(default_model_path())},
-        "training": {
-            "steps": state["step"],
-            "planned_steps": plan["steps"],
-            "train_seconds": round(state["elapsed_s"]),
-            **{k: v for k, v in plan.items() if k != "steps"},
-        },
+        "training": stages(state),
         "quantisation": "onnxruntime quantize_dynamic, int8 weights per channel",
         "max_abs_logit_drift_int8_vs_torch": round(drift, 4),
     }

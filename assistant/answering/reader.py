@@ -41,6 +41,9 @@ class ReaderSettings:
     max_question_tokens: int = 64
     window_overlap: int = 64
     max_answer_tokens: int = 30
+    # how a long chunk's windows compete: "span" (the best span score) or "margin" (span minus that window's
+    # no-answer score), chosen on validation
+    window_choice: str = "span"
     format: int = READER_FORMAT
 
     @classmethod
@@ -160,11 +163,15 @@ class Reader:
             all_windows.extend(windows(self.tokenizer, q_ids, encoding, index, self.settings))
         start_logits, end_logits = self.logits(all_windows)
         best: list[tuple[int, int, float, float]] = [(0, 0, -math.inf, math.inf)] * len(texts)
+        keys = [-math.inf] * len(texts)
+        by_margin = self.settings.window_choice == "margin"
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
             score, first, last = best_span(s, e, window, self.settings.max_answer_tokens)
             null = float(s[0] + e[0])
             start, end, span_score, no_answer = best[window.context]
-            if score > span_score:
+            key = score - null if by_margin else score
+            if key > keys[window.context]:
+                keys[window.context] = key
                 start, end, span_score = int(window.offsets[first, 0]), int(window.offsets[last, 1]), score
             # the window that sees the chunk's answer best is the one least sure there is none
             best[window.context] = (start, end, span_score, min(no_answer, null))
