@@ -172,3 +172,28 @@ def render(reader: dict, shipped: dict) -> list[str]:
                 f"{fmt('refusal_unanswerable', point['refused_unanswerable'])} |"
             )
     return [*lines, ""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-measure the reader's part alone (after retraining or recalibrating the reader), then
+    `python -m evals.results --render-only` rewrites RESULTS.md with it."""
+    import argparse
+
+    from assistant.core.config import settings_from
+
+    parser = argparse.ArgumentParser(prog="python -m evals.reader_results", description=main.__doc__)
+    parser.add_argument("--data-dir", help="the eval index (env KILDE_DATA_DIR)")
+    parser.add_argument("--chroma-url")
+    parser.add_argument(
+        "--out", type=Path, default=Path("evals/runs/results"), help="the make eval run folder"
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    measure(settings_from(args), args.out, progress=not args.no_progress)
+    print(f"wrote {args.out / 'reader.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
