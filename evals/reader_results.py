@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.core.language import language_group
+from evals.datasets import dataset_name
 from evals.report import fmt
 
 E2E_SETS = ("norquad:news:test", "evals/data/norquad_news_val_en.jsonl", "evals/data/unanswerable.jsonl")
@@ -158,7 +159,7 @@ def render(reader: dict, shipped: dict) -> list[str]:
     for group, r in reader["refusal"].items():
         base, now = r["without_reader"], r["shipped"]
         lines.append(
-            f"| {group} | `{r['answerable']}` ({r['positives']}) | none (earlier gates only) | "
+            f"| {group} | `{dataset_name(r['answerable'])}` ({r['positives']}) | none (earlier gates only) | "
             f"{fmt('false_refusal', base['false_refusal'])} | "
             f"{fmt('refusal_unanswerable', base['refused_unanswerable'])} ({r['negatives']}) |"
         )

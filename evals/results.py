@@ -272,6 +272,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
             "Metric definitions: `docs/evals.md`. Rows: `hybrid+rerank` is the system as shipped (fused pool "
             "reordered by the learned reranker; answer sentences chosen by the learned picker for questions in "
             f"{_picker_languages()}, by the rule of `ExtractiveAnswerer` otherwise: `assistant/models/*.md`); "
+            "Kilde's reader is off by default and measured in its own section below; "
             "`hybrid` is the same without the reranker; `bm25-only` and `dense-only` are the baselines, all measured in the same run on the same "
             "index. bm25-only has no dense score, so it answers whenever a lexical match exists "
             "(`Assistant.is_answerable`)."
