@@ -260,7 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD, help="checkpoints and the final weights")
     parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-time budget of this invocation")
     parser.add_argument(
-        "--steps", type=int, default=None, help="total steps (default: what the budget allows)"
+        "--steps",
+        type=int,
+        default=None,
+        help="total steps (default: what the budget allows; on resume: re-plan)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--train-tokens", type=int, default=192, help="window length in training")
@@ -301,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state is not None:
         log(f"resuming from {ckpt_path} at step {state['step']}/{state['plan']['steps']}")
         plan = state["plan"]
+        if args.steps and args.steps != plan["steps"]:
+            # a run slower than planned (a busy machine) may shorten its plan so the learning rate still decays
+            log(f"re-planned: {plan['steps']} -> {args.steps} steps")
+            plan["replanned_at"] = [*plan.get("replanned_at", []), [state["step"], plan["steps"], args.steps]]
+            plan["steps"] = max(args.steps, state["step"] + 1)
     else:
         plan = {
             "seed": args.seed,
