@@ -185,7 +185,12 @@ class Data:
         )
 
     def examples(
-        self, epoch: int, seed: int, negative_rate: float, mix: tuple[float, float] = (0.25, 0.25)
+        self,
+        epoch: int,
+        seed: int,
+        negative_rate: float,
+        mix: tuple[float, float] = (0.25, 0.25),
+        short_positives: float = 0.0,
     ) -> list[Example]:
         """The epoch's examples in training order (batches of similar length, batches shuffled)."""
         rng = np.random.default_rng([seed, epoch])
@@ -201,6 +206,10 @@ class Data:
             span = token_span(enc.offsets, q.answer_start, q.answer_end)
             if span is None:
                 continue
+            if short_positives and rng.random() < short_positives:
+                # chunks are short: an answer window as short as a chunk, so length does not say "no answer"
+                shortest = min(room, max(span[1] - span[0] + 9, 40))
+                room = int(rng.integers(shortest, room + 1))
             lo = max(0, span[1] - room + 1)
             hi = min(span[0], max(0, len(enc.ids) - room))
             first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
@@ -260,7 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD, help="checkpoints and the final weights")
     parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-time budget of this invocation")
     parser.add_argument(
-        "--steps", type=int, default=None, help="total steps (default: what the budget allows)"
+        "--steps",
+        type=int,
+        default=None,
+        help="total steps (default: what the budget allows; on resume: re-plan)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--train-tokens", type=int, default=192, help="window length in training")
@@ -282,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="shares of gold-passage windows and other articles' chunks among negatives (the rest: near misses)",
     )
     parser.add_argument(
+        "--short-positives",
+        type=float,
+        default=0.0,
+        help="share of answer windows cut to a random shorter length",
+    )
+    parser.add_argument(
         "--init", type=Path, default=None, help="start from this run's checkpoint weights (a second stage)"
     )
     parser.add_argument("--no-progress", action="store_true")
@@ -301,11 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state is not None:
         log(f"resuming from {ckpt_path} at step {state['step']}/{state['plan']['steps']}")
         plan = state["plan"]
+        if args.steps and args.steps != plan["steps"]:
+            # a run slower than planned (a busy machine) may shorten its plan so the learning rate still decays
+            log(f"re-planned: {plan['steps']} -> {args.steps} steps")
+            plan["replanned_at"] = [*plan.get("replanned_at", []), [state["step"], plan["steps"], args.steps]]
+            plan["steps"] = max(args.steps, state["step"] + 1)
     else:
         plan = {
             "seed": args.seed,
             "init": str(args.init) if args.init else None,
             "negative_mix": list(args.negative_mix),
+            "short_positives": args.short_positives,
             "batch_size": args.batch_size,
             "train_tokens": args.train_tokens,
             "lr": args.lr,
@@ -352,7 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     epoch_batches = [
         batches(
             data.examples(
-                e, plan["seed"], plan["negative_rate"], tuple(plan.get("negative_mix", (0.25, 0.25)))
+                e,
+                plan["seed"],
+                plan["negative_rate"],
+                tuple(plan.get("negative_mix", (0.25, 0.25))),
+                plan.get("short_positives", 0.0),
             ),
             plan["batch_size"],
             plan["seed"],
