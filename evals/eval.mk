@@ -14,7 +14,6 @@ EVAL_PY := $(BIN)/python
 .PHONY: eval eval-ci calibrate train train-reader
 READER_MINUTES ?= 70  # stage 1: bottom 6 layers frozen; stage 2: all layers, from stage 1's weights
 READER_STAGE2_MINUTES ?= 55
-READER_STAGE3_MINUTES ?= 13  # stage 3: half the answer windows cut short, as chunks are
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
@@ -37,7 +36,4 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES)
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_STAGE2_MINUTES) \
 	  --out build/reader/stage2 --init build/reader/checkpoint.pt --frozen-layers 0 --lr 5e-5 --seed 2 --negative-mix 0.4 0.2
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_STAGE3_MINUTES) \
-	  --out build/reader/stage3 --init build/reader/stage2/checkpoint.pt --frozen-layers 0 --lr 3e-5 --seed 3 \
-	  --negative-mix 0.4 0.2 --short-positives 0.5
-	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage3/checkpoint.pt
+	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage2/checkpoint.pt

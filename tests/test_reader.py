@@ -1,6 +1,6 @@
 """The shipped reader (`assistant/models/reader.onnx`) on real NorQuAD validation passages: spans at exact
-character offsets of the chunk's text, long chunks read in windows, no answer where the passage is about
-something else, and clear results for bad input."""
+character offsets of the chunk's text, long chunks read in windows, several chunks in one batched call, and
+clear results for bad input."""
 
 from __future__ import annotations
 
@@ -59,18 +59,24 @@ def test_a_long_chunk_is_read_in_windows_and_late_answers_are_found(reader, vali
     assert hits >= 3
 
 
-def test_one_call_reads_several_chunks_in_their_order(reader, validation):
+def test_one_call_reads_several_chunks_in_their_order_as_if_alone(reader, validation):
     q = validation[0]
     others = [validation[i].context for i in (40, 80, 120, 160)]
     chunks = [chunk(t, f"other-{i}#0") for i, t in enumerate(others[:2])]
     chunks += [chunk(q.context, "gold#0"), *(chunk(t, f"other-{i}#0") for i, t in enumerate(others[2:], 2))]
     readings = reader.read(q.question, chunks)
     assert [r.chunk_id for r in readings] == [c.id for c in chunks]
-    assert len({(r.answer_start, r.answer_end, r.span_score) for r in readings}) == len(chunks)
+    for reading, c in zip(readings, chunks, strict=True):
+        assert 0 <= reading.answer_start < reading.answer_end <= len(c.text)
+    # the gold chunk reads the same alone: padding is masked; the scores move a little only because int8
+    # dynamic quantisation scales activations over the whole batch
+    (alone,) = reader.read(q.question, [chunks[2]])
+    assert (alone.answer_start, alone.answer_end) == (readings[2].answer_start, readings[2].answer_end)
+    assert alone.span_score == pytest.approx(readings[2].span_score, abs=0.2)
 
 
-# What the CPU-trained reader does not do yet (evals/RESULTS.md, "Kilde's reader"; issue #14). Strict: when a
-# retrained model does it, these fail as XPASS and move back among the tests above.
+# What the CPU-trained reader does not do yet (assistant/models/reader.md; evals/RESULTS.md; issue #14). Strict:
+# when a retrained model does it, these fail as XPASS and move back among the tests above.
 NOT_YET = "the shipped reader does not yet prefer the answer's passage to unrelated ones"
 
 
