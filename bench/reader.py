@@ -45,7 +45,7 @@ def measure(data_dir: str, repeat: int) -> dict:
             reading.read(question, chunks[question], timings)
             read_ms.append(timings["read"])
             chunks_read.append(min(len(chunks[question]), reading.chunks))
-    embed_p50, read_p50 = percentile(embed_ms, 50), percentile(read_ms, 50)
+    embed_p50, read_p50 = percentile(embed_ms, 0.5), percentile(read_ms, 0.5)
     return {
         "commit": git_commit(),
         "machine": machine(),
@@ -53,8 +53,8 @@ def measure(data_dir: str, repeat: int) -> dict:
         "questions": len(questions),
         "repeat": repeat,
         "chunks_read_per_question": max(chunks_read),
-        "embed_query_ms": {"p50": round(embed_p50, 1), "p95": round(percentile(embed_ms, 95), 1)},
-        "read_ms": {"p50": round(read_p50, 1), "p95": round(percentile(read_ms, 95), 1)},
+        "embed_query_ms": {"p50": round(embed_p50, 1), "p95": round(percentile(embed_ms, 0.95), 1)},
+        "read_ms": {"p50": round(read_p50, 1), "p95": round(percentile(read_ms, 0.95), 1)},
         "ratio_p50": round(read_p50 / embed_p50, 2),
         "target_ratio": TARGET_RATIO,
     }
