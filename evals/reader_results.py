@@ -38,7 +38,7 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
     from evals.datasets import DATA, load_datasets
     from evals.metrics import aggregate
     from evals.reader_eval import score_split
-    from evals.runner import RunConfig, build_eval_assistant, load_run, run_eval
+    from evals.runner import RunConfig, build_eval_assistant, git_commit, load_run, run_eval
 
     assistant = build_eval_assistant(replace(settings, reader=True))
     reader = assistant.reading.reader
@@ -47,6 +47,7 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
         "rc_test": score_split(reader, "test"),
         "margins": dict(assistant.reading.margins),
         "chunks_read": assistant.reading.chunks,
+        "commit": git_commit(),
         "refusal": {},
     }
     run_dir = out / "reader-run"
@@ -126,7 +127,9 @@ def render(reader: dict, shipped: dict) -> list[str]:
     lines += [
         "",
         f"End to end with the reader on (it reads the top {reader['chunks_read']} reranked chunks; run folder "
-        "`reader-run` beside this run's), against the shipped system (reader off) in the same run:",
+        "`reader-run` beside this run's"
+        + (f"; measured at commit `{reader['commit']}`" if reader.get("commit") else "")
+        + "), against the shipped system (reader off) of the run above:",
         "",
         "| target (issue #14) | bound | reader on | reader off (shipped) | met |",
         "| --- | --- | --- | --- | --- |",
