@@ -17,7 +17,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -105,37 +105,40 @@ def split_keys() -> dict[str, set[tuple[str, int]]]:
     return keys
 
 
-def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
-    """NorQuAD annotation questions not in an official evaluation split, as eval items (gold passage: the
-    sentence that holds the answer, as for the evaluation splits)."""
-    items = []
+def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, str, str, dict, list[dict]]]:
+    """(domain, article id, passage, question, its non-empty answers) of every NorQuAD annotation question
+    with an answer and not in `held_out`, both domains, in file order."""
     for domain in DOMAINS:
         for annotator in (1, 2):
             path = NORQUAD_CORPUS / domain / f"answers_{annotator}.json"
             for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
                 for paragraph in entry["paragraphs"]:
                     article = f"{domain}-a{annotator}-d{paragraph['document_id']}"
-                    context = paragraph["context"]
                     for qa in paragraph["qas"]:
                         answers = [a for a in qa.get("answers", []) if a.get("text")]
-                        if not answers or (article, int(qa["id"])) in held_out:
-                            continue
-                        passages = tuple(
-                            dict.fromkeys(
-                                gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers
-                            )
-                        )
-                        items.append(
-                            EvalItem(
-                                id=f"nq-{article}-q{qa['id']}",
-                                question=qa["question"],
-                                dataset=f"train:{domain}",
-                                language="nb",
-                                answers=tuple(dict.fromkeys(a["text"] for a in answers)),
-                                gold_passages=passages,
-                                gold_article_ids=(article,),
-                            )
-                        )
+                        if answers and (article, int(qa["id"])) not in held_out:
+                            yield domain, article, paragraph["context"], qa, answers
+
+
+def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
+    """NorQuAD annotation questions not in an official evaluation split, as eval items (gold passage: the
+    sentence that holds the answer, as for the evaluation splits)."""
+    items = []
+    for domain, article, context, qa, answers in annotation_questions(held_out):
+        passages = tuple(
+            dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers)
+        )
+        items.append(
+            EvalItem(
+                id=f"nq-{article}-q{qa['id']}",
+                question=qa["question"],
+                dataset=f"train:{domain}",
+                language="nb",
+                answers=tuple(dict.fromkeys(a["text"] for a in answers)),
+                gold_passages=passages,
+                gold_article_ids=(article,),
+            )
+        )
     return items
 
 

@@ -21,7 +21,6 @@ Needs a full index of the eval corpus (`kilde ingest corpus/seed corpus/norquad 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -34,8 +33,7 @@ import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
 from assistant.indexes.e5_weights import load_e5
-from evals.datasets import NORQUAD_CORPUS
-from evals.train import DOMAINS, split_keys
+from evals.train import annotation_questions, split_keys
 
 SEED = 20261201
 BUILD = Path("build/reader")
@@ -67,35 +65,25 @@ class Example:
 
 
 def train_questions() -> list[TrainQuestion]:
-    """NorQuAD annotation questions in neither official evaluation split (both domains)."""
+    """NorQuAD annotation questions in neither official evaluation split (both domains), by their first
+    answer; a question whose answer offsets do not match its passage is left out."""
     keys = split_keys()
-    held_out = keys["validation"] | keys["test"]
     out = []
-    for domain in DOMAINS:
-        for annotator in (1, 2):
-            path = NORQUAD_CORPUS / domain / f"answers_{annotator}.json"
-            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
-                for paragraph in entry["paragraphs"]:
-                    article = f"{domain}-a{annotator}-d{paragraph['document_id']}"
-                    for qa in paragraph["qas"]:
-                        answers = [a for a in qa.get("answers", []) if a.get("text")]
-                        if not answers or (article, int(qa["id"])) in held_out:
-                            continue
-                        a = answers[0]
-                        context = paragraph["context"]
-                        if context[a["answer_start"] : a["answer_end"]] != a["text"]:
-                            continue
-                        out.append(
-                            TrainQuestion(
-                                f"{article}-q{qa['id']}",
-                                domain,
-                                article,
-                                qa["question"],
-                                context,
-                                a["answer_start"],
-                                a["answer_end"],
-                            )
-                        )
+    for domain, article, context, qa, answers in annotation_questions(keys["validation"] | keys["test"]):
+        a = answers[0]
+        if context[a["answer_start"] : a["answer_end"]] != a["text"]:
+            continue
+        out.append(
+            TrainQuestion(
+                f"{article}-q{qa['id']}",
+                domain,
+                article,
+                qa["question"],
+                context,
+                a["answer_start"],
+                a["answer_end"],
+            )
+        )
     return out
 
 
