@@ -40,18 +40,10 @@ def _calibrated(key: str, default: float) -> float:
         return default
 
 
-def _calibrated_map(key: str) -> dict[str, int]:
+def _calibrated_map(key: str, kind: type = int) -> dict[str, Any]:
     value = read_calibration().get(key)
     try:
-        return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
-    except (TypeError, ValueError):
-        return {}
-
-
-def _calibrated_margins(key: str) -> dict[str, float]:
-    value = read_calibration().get(key)
-    try:
-        return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+        return {str(k): kind(v) for k, v in value.items()} if isinstance(value, dict) else {}
     except (TypeError, ValueError):
         return {}
 
@@ -105,7 +97,7 @@ class Settings:
     # shipped reader finds the answer less often than the sentence rule does (assistant/models/reader.md).
     reader: bool = False
     reader_chunks: int = 3
-    reader_margins: dict = field(default_factory=lambda: _calibrated_margins("reader_margins"))
+    reader_margins: dict = field(default_factory=lambda: _calibrated_map("reader_margins", float))
 
     llm_backend: str = "extractive"
     llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
