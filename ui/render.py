@@ -94,14 +94,12 @@ def answer_html(answer: Answer, turn: int) -> str:
 
 def answer_spans_in_text(answer: Answer) -> list[tuple[int, int]]:
     """Where each citation's answer span sits in the answer text (its quote is there verbatim), in order."""
-    found: list[tuple[int, int]] = []
+    found = []
     for c in answer.citations:
-        if c.answer_start is None or c.answer_end is None:
-            continue
         at = answer.answer.find(c.quote) if c.quote else -1
-        start, end = at + c.answer_start - c.start, at + c.answer_end - c.start
-        if at >= 0 and at <= start < end <= at + len(c.quote):
-            found.append((start, end))
+        inner = answer_span(c, (at, at + len(c.quote))) if at >= 0 else None
+        if inner:
+            found.append(inner)
     return sorted(found)
 
 
