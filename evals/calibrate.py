@@ -31,6 +31,7 @@ from evals.datasets import DATA, EvalItem, load_dataset
 
 POSITIVE_SETS = (str(DATA / "seed.jsonl"), str(DATA / "norquad_news_val_en.jsonl"), "norquad:news:validation")
 UNANSWERABLE = DATA / "unanswerable.jsonl"
+REPORT_HALF = "unanswerable (held-out half)"  # the report half scored as a set of its own
 HALVES_DIR = DATA / "splits"
 
 

@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.core.language import language_group
+from evals.calibrate import REPORT_HALF
 from evals.datasets import dataset_name
 from evals.report import fmt
 
 E2E_SETS = ("norquad:news:test", "evals/data/norquad_news_val_en.jsonl", "evals/data/unanswerable.jsonl")
-REPORT_HALF = "unanswerable (held-out half)"
 # Issue #14: (set, metric, bound, op); rc_* are reading comprehension with the gold passage.
 TARGETS = (
     ("rc_test", "em", 0.60, ">="),
@@ -33,11 +33,11 @@ TARGETS = (
 def measure(settings, out: Path, progress: bool = True) -> dict:
     """Runs every measurement with the shipped reader and margins; writes `out/reader.json` and the end-to-end
     run folder `out/reader-run`."""
-    from evals.calibrate import UNANSWERABLE, in_calibration_half, split_unanswerable
+    from evals.calibrate import UNANSWERABLE, split_unanswerable
     from evals.calibrate_reader import curve, refusal_rates, score
     from evals.datasets import DATA, load_datasets
-    from evals.metrics import aggregate
     from evals.reader_eval import score_split
+    from evals.results import add_report_half
     from evals.runner import RunConfig, build_eval_assistant, git_commit, load_run, run_eval
 
     assistant = build_eval_assistant(replace(settings, reader=True))
@@ -54,13 +54,8 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
     config = RunConfig(datasets=E2E_SETS, retrievers=("hybrid+rerank",), command="python -m evals.results")
     run_eval(assistant, load_datasets(list(E2E_SETS)), config, run_dir, progress)
     summary, records = load_run(run_dir)
-    by_dataset = dict(summary["variants"]["hybrid+rerank"]["by_dataset"])
-    held = [
-        r
-        for r in records
-        if r["dataset"] == "unanswerable" and not r["error"] and not in_calibration_half(r["id"])
-    ]
-    by_dataset[REPORT_HALF] = aggregate(held)
+    add_report_half(summary, records)
+    by_dataset = summary["variants"]["hybrid+rerank"]["by_dataset"]
     result["end_to_end"] = {
         name: {"n": agg["n"], "metrics": agg["metrics"]} for name, agg in by_dataset.items()
     }

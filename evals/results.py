@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals import reader_results
+from evals.calibrate import REPORT_HALF
 from evals.datasets import DATA, dataset_name
 from evals.report import fmt
 
@@ -26,7 +27,6 @@ DATASETS = (
     *(f"standalone:{spec}" for spec in FOLLOWUP_SETS),
     "evals/data/unanswerable.jsonl",
 )
-REPORT_HALF = "unanswerable (held-out half)"
 RETRIEVERS = ("hybrid+rerank", "hybrid", "bm25", "dense")
 SYSTEM = "hybrid+rerank"  # the shipped default (Settings.retriever)
 LABELS = {
