@@ -39,6 +39,29 @@ def in_calibration_half(item_id: str) -> bool:
     return hashlib.sha256(item_id.encode("utf-8")).digest()[0] % 2 == 0
 
 
+def add_report_half(summary: dict, records: Sequence[dict]) -> None:
+    """Score the held-out half of unanswerable.jsonl as its own row, from the same run's records."""
+    from evals.metrics import aggregate
+
+    for variant, data in summary["variants"].items():
+        rows = [
+            r
+            for r in records
+            if r["variant"] == variant
+            and r["dataset"] == "unanswerable"
+            and not r["error"]
+            and not in_calibration_half(r["id"])
+        ]
+        if rows:
+            data["by_dataset"][REPORT_HALF] = aggregate(rows)
+            for language in sorted({r["language"] for r in rows}):
+                data["by_dataset_language"][f"{REPORT_HALF} / {language}"] = aggregate(
+                    [r for r in rows if r["language"] == language]
+                )
+    if REPORT_HALF not in summary["meta"]["dataset_specs"]:
+        summary["meta"]["dataset_specs"].append(REPORT_HALF)
+
+
 def split_unanswerable(items: Sequence[EvalItem]) -> tuple[list[EvalItem], list[EvalItem]]:
     calibration = [i for i in items if in_calibration_half(i.id)]
     report = [i for i in items if not in_calibration_half(i.id)]

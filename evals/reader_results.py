@@ -33,11 +33,10 @@ TARGETS = (
 def measure(settings, out: Path, progress: bool = True) -> dict:
     """Runs every measurement with the shipped reader and margins; writes `out/reader.json` and the end-to-end
     run folder `out/reader-run`."""
-    from evals.calibrate import UNANSWERABLE, split_unanswerable
+    from evals.calibrate import UNANSWERABLE, add_report_half, split_unanswerable
     from evals.calibrate_reader import curve, refusal_rates, score
     from evals.datasets import DATA, load_datasets
     from evals.reader_eval import score_split
-    from evals.results import add_report_half
     from evals.runner import RunConfig, build_eval_assistant, git_commit, load_run, run_eval
 
     assistant = build_eval_assistant(replace(settings, reader=True))

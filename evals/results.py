@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals import reader_results
-from evals.calibrate import REPORT_HALF
+from evals.calibrate import REPORT_HALF, add_report_half
 from evals.datasets import DATA, dataset_name
 from evals.report import fmt
 
@@ -93,30 +93,6 @@ def table(rows: list[tuple[str, dict]], columns: Sequence[str]) -> list[str]:
             f"| {label} | {agg['n']} | {cells} | {latency.get('p50', '–')} | {latency.get('p95', '–')} |"
         )
     return lines
-
-
-def add_report_half(summary: dict, records: Sequence[dict]) -> None:
-    """Score the held-out half of unanswerable.jsonl as its own row, from the same run's records."""
-    from evals.calibrate import in_calibration_half
-    from evals.metrics import aggregate
-
-    for variant, data in summary["variants"].items():
-        rows = [
-            r
-            for r in records
-            if r["variant"] == variant
-            and r["dataset"] == "unanswerable"
-            and not r["error"]
-            and not in_calibration_half(r["id"])
-        ]
-        if rows:
-            data["by_dataset"][REPORT_HALF] = aggregate(rows)
-            for language in sorted({r["language"] for r in rows}):
-                data["by_dataset_language"][f"{REPORT_HALF} / {language}"] = aggregate(
-                    [r for r in rows if r["language"] == language]
-                )
-    if REPORT_HALF not in summary["meta"]["dataset_specs"]:
-        summary["meta"]["dataset_specs"].append(REPORT_HALF)
 
 
 def headline(meta: dict, variants: dict) -> list[str]:
