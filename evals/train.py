@@ -247,7 +247,7 @@ def collect(retriever, items: Sequence[EvalItem], rows_by_id: dict, progress: bo
         hits = tuple(
             replace(h, chunk=rows_by_id[h.chunk.id][0], article=rows_by_id[h.chunk.id][1]) for h in pool.hits
         )
-        rows = np.round(rerank_features(query, hits), 6)
+        rows = np.round(rerank_features(query, hits, sentences=retriever.reranker.sentences), 6)
         labels = np.array([chunk_hits(h.chunk.text, item) for h in hits], dtype=np.int32)
         out.append(Example(item, hits, query, rows, labels))
         if progress and n % 250 == 0:
@@ -346,7 +346,9 @@ class PickerExample:
     labels: np.ndarray
 
 
-def picker_examples(examples: Sequence[Example], orders: Sequence[np.ndarray]) -> list[PickerExample]:
+def picker_examples(
+    examples: Sequence[Example], orders: Sequence[np.ndarray], sentences=None
+) -> list[PickerExample]:
     from assistant.answering.features import picker_features
     from assistant.answering.picker import SentencePicker
 
@@ -354,7 +356,7 @@ def picker_examples(examples: Sequence[Example], orders: Sequence[np.ndarray]) -
     for ex, order in zip(examples, orders, strict=False):
         top = tuple(ex.hits[i] for i in order[: SentencePicker.passages])
         spans = SentencePicker.spans(top)
-        rows = np.round(picker_features(ex.query, top, spans), 6)
+        rows = np.round(picker_features(ex.query, top, spans, sentences), 6)
         labels = np.array(
             [
                 contains_answer(s.text, ex.item.answers) and chunk_hits(top[s.hit_index].chunk.text, ex.item)
@@ -565,8 +567,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
 
     print("training the sentence picker", file=sys.stderr)
-    pick_train = picker_examples(train_ex, model_orders(reranker, train_ex))
-    pick_sets = {name: picker_examples(ex, model_orders(reranker, ex)) for name, ex in set_ex.items()}
+    sentences = retriever.reranker.sentences
+    pick_train = picker_examples(train_ex, model_orders(reranker, train_ex), sentences)
+    pick_sets = {
+        name: picker_examples(ex, model_orders(reranker, ex), sentences) for name, ex in set_ex.items()
+    }
     pick_valid = pick_sets["validation (nb)"] + pick_sets["validation (en)"]
 
     def pk_rows(ex):

@@ -3,7 +3,11 @@
 Per article the write order is: new chunks (upsert, under ids of their own), article record (upsert),
 the previous version's chunks (delete). The record, carrying the content hash, is the commit point: readers ignore chunks whose article is not
 committed at that hash, and a re-run redoes any article whose record is missing or out of date. After
-a batch, orphans are swept and the lexical index is rebuilt and published."""
+a batch, orphans are swept and the lexical index is rebuilt and published.
+
+The sentences of each new chunk are embedded and appended to the index's sentence vectors
+(`assistant.indexes.sentence_vectors`) before the chunk is written, so a committed chunk always has them. An
+index written before they existed gets them on its next ingest (`_backfill_sentences`)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from assistant.core.errors import BadInputError, StoreBusyError
 from assistant.core.types import Article, Chunk
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, LexicalSide
+from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
 from assistant.indexes.store import VectorStore
 from ingest.chunking import Chunker, embedding_input
 from ingest.discovery import discover, shown
@@ -37,6 +42,7 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     orphans_swept: int = 0
     rejected: list[BadInputError] = field(default_factory=list)
     skipped: list[BadInputError] = field(default_factory=list)  # entries passed over by the discovery policy
@@ -58,6 +64,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "chunks_embedded": self.chunks_embedded,
+            "sentences_embedded": self.sentences_embedded,
             "orphans_swept": self.orphans_swept,
             "rejected": [{"source": e.source, "reason": e.reason} for e in self.rejected],
             "skipped": [{"source": e.source, "reason": e.reason} for e in self.skipped],
@@ -85,6 +92,7 @@ class IngestPipeline:
         embedder: Embedder,
         chunker: Chunker,
         lexical: LexicalSide,
+        sentences: SentenceVectorLog,
         lock_path: Path,
         dirty_marker: Path,
         batch_chunks: int = 64,
@@ -94,6 +102,7 @@ class IngestPipeline:
         self.embedder = embedder
         self.chunker = chunker
         self.lexical = lexical
+        self.sentences = sentences
         self.lock_path = lock_path
         # Exists while a write is under way; found by the next run, it means a previous one was killed.
         self.dirty_marker = dirty_marker
@@ -153,6 +162,7 @@ class IngestPipeline:
                     )
                 self.store.reset()
             self.store.ensure_embedder(self.embedder.name, self.embedder.dim)
+            self._backfill_sentences(report, progress)
             stored = self.store.stored_articles()
 
             progress.start("Reading", len(found.files))
@@ -242,6 +252,7 @@ class IngestPipeline:
             if report.changed or interrupted_before:
                 report.orphans_swept = self._sweep_orphans()
             self._publish_lexical(force=report.changed or interrupted_before)
+            self.sentences.mark_complete(self.store.generation())
             self.dirty_marker.unlink(missing_ok=True)
         report.seconds = time.perf_counter() - started
         return report
@@ -251,9 +262,12 @@ class IngestPipeline:
             if self.store.get_article(article_id) is None:
                 return False
             self.dirty_marker.touch()
+            complete = self.sentences.complete_at() == self.store.generation()
             self.store.delete_article(article_id)
             self._sweep_orphans()
             self._publish_lexical(force=True)
+            if complete:  # removing chunks leaves every remaining one its sentences
+                self.sentences.mark_complete(self.store.generation())
             self.dirty_marker.unlink(missing_ok=True)
             return True
 
@@ -280,6 +294,10 @@ class IngestPipeline:
             parts.append(self.embedder.embed_passages(texts[i : i + self.batch_chunks]))
             progress.advance(0, len(parts[-1]))
         vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        # Before any chunk of the batch is written: a committed chunk always has its sentences' vectors.
+        report.sentences_embedded += self._embed_sentences(
+            [sentence for _, chunks in batch for chunk in chunks for sentence in chunk_sentences(chunk.text)]
+        )
         report.embed_seconds += time.perf_counter() - t0
         offset = 0
         for article, chunks in batch:
@@ -295,6 +313,39 @@ class IngestPipeline:
                 report.added += 1
             report.chunks_embedded += len(chunks)
             progress.advance(1, 0)
+
+    def _embed_sentences(self, sentences: Sequence[str]) -> int:
+        """Embeds and appends the sentences that have no vector yet; returns how many."""
+        missing = self.sentences.missing(sentences)
+        # An embedding cache (the sample corpus ships one) answers sentences from a section of their own.
+        embed = getattr(self.embedder, "embed_sentences", self.embedder.embed_passages)
+        for i in range(0, len(missing), self.batch_chunks):
+            part = missing[i : i + self.batch_chunks]
+            self.sentences.append(part, embed(part))
+        return len(missing)
+
+    def _backfill_sentences(self, report: IngestReport, progress: Progress) -> None:
+        """Sentence vectors for the stored chunks that lack them (an index from before they were kept, or
+        one whose ingest was killed). Skipped when the last complete ingest left the store as it is now."""
+        generation = self.store.generation()
+        if generation and self.sentences.complete_at() == generation:
+            return
+        lacking = [
+            (chunk.text, missing)
+            for chunk, _ in self.store.iter_chunks()
+            if (missing := self.sentences.missing(chunk_sentences(chunk.text)))
+        ]
+        if not lacking:
+            return
+        progress.start("Sentence vectors", len(lacking))
+        t0 = time.perf_counter()
+        step = max(self.batch_chunks // 4, 1)
+        for i in range(0, len(lacking), step):
+            part = lacking[i : i + step]
+            report.sentences_embedded += self._embed_sentences([s for _, missing in part for s in missing])
+            progress.advance(0, len(part))
+        report.embed_seconds += time.perf_counter() - t0
+        progress.finish()
 
     def _sweep_orphans(self) -> int:
         committed = {aid: s.meta.content_hash for aid, s in self.store.stored_articles().items()}

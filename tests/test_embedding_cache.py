@@ -33,15 +33,19 @@ def test_a_saved_cache_makes_the_next_first_run_embed_nothing(tmp_path, corpus, 
         make_settings(tmp_path / "a", tiktoken_cache, embedding_cache=cache_file), embedder=counting
     )
     report = first.ingest([corpus])
-    assert report.chunks_embedded > 0 and counting.passages == report.chunks_embedded
-    assert first.embedder.cache.save() == report.chunks_embedded
+    assert report.chunks_embedded > 0 and report.sentences_embedded > 0
+    assert counting.passages == report.chunks_embedded + report.sentences_embedded
+    assert first.embedder.cache.save() == report.chunks_embedded + report.sentences_embedded
 
     counting.passages = 0
     second = build_pipeline(
         make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting
     )
-    assert second.ingest([corpus]).chunks_embedded == report.chunks_embedded
+    again = second.ingest([corpus])
+    assert again.chunks_embedded == report.chunks_embedded
+    assert again.sentences_embedded == report.sentences_embedded  # new to this index, taken from the file
     assert counting.passages == 0 and second.embedder.hits == report.chunks_embedded
+    assert second.embedder.sentence_hits == report.sentences_embedded
     for question in (DEMO_QUESTION_EN, "Hvem er Kim Jong-un?"):
         vector = embedder.embed_query(question)
         assert nearest(first, vector) == nearest(second, vector)
@@ -65,7 +69,8 @@ def test_a_changed_text_is_embedded_by_the_model(tmp_path, corpus, tiktoken_cach
         make_settings(tmp_path / "b", tiktoken_cache, embedding_cache=cache_file), embedder=counting
     )
     second.ingest([corpus])
-    assert 0 < counting.passages == second.embedder.misses and second.embedder.hits > 0
+    assert 0 < counting.passages == second.embedder.misses + second.embedder.sentence_misses
+    assert second.embedder.hits > 0 and second.embedder.sentence_hits > 0
 
 
 def test_a_file_from_another_embedder_is_ignored_and_a_broken_one_is_named(tmp_path):

@@ -23,6 +23,7 @@ from assistant.core.sentences import sentence_spans
 from assistant.core.types import Answer, Citation, Hit, Sentence
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import analyse_query
+from assistant.indexes.sentence_vectors import SentenceVectorLog, sentence_key
 
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
 # matched in Norwegian and English; a sentence that has the asked-for kind of answer gets a bonus.
@@ -81,15 +82,28 @@ class Extract:
 
 
 class SentenceVectors:
-    """An LRU of sentence embeddings: popular passages are scored without re-embedding."""
+    """Sentence embeddings: the index's stored ones (`SentenceVectorLog`, written at ingest) first, then an
+    LRU of those embedded here (a generated answer's sentences, an index ingested before sentences were)."""
 
-    def __init__(self, embedder: Embedder, size: int = 20000):
+    def __init__(self, embedder: Embedder, stored: SentenceVectorLog | None = None, size: int = 20000):
         self._embedder = embedder
+        self.stored = stored
         self._size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, texts: list[str]) -> np.ndarray:
+        if self.stored is not None and texts:
+            vectors, found = self.stored.lookup([sentence_key(t) for t in texts])
+            if found.all():
+                return vectors
+            if found.any():
+                rest = [t for t, f in zip(texts, found, strict=True) if not f]
+                vectors[~found] = self._embedded(rest)
+                return vectors
+        return self._embedded(texts)
+
+    def _embedded(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
@@ -131,7 +145,13 @@ class ExtractiveAnswerer:
         self.carried_weight = carried_weight
         self.picker = None  # a learned SentencePicker (assistant/answering/picker.py), set by build_assistant
 
-    def picked(self, question: str, hits: tuple[Hit, ...], language: str | None) -> list[Candidate]:
+    def picked(
+        self,
+        question: str,
+        hits: tuple[Hit, ...],
+        language: str | None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Candidate]:
         """The learned picker's one or two sentences, as candidates with article offsets."""
         return [
             Candidate(
@@ -141,7 +161,7 @@ class ExtractiveAnswerer:
                 s.text,
                 score,
             )
-            for s, score in self.picker.choose(question, hits, language or "und")
+            for s, score in self.picker.choose(question, hits, language or "und", query_vector)
         ]
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
@@ -273,7 +293,12 @@ class ExtractiveAnswerer:
         asked: str | None,
     ) -> list[Candidate]:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
-            picked = [c for c in self.picked(question, hits, language) if not avoid or c.text not in avoid]
+            # A follow-up is read in its own words, as the rule reads it (`candidates`, `carried_weight`).
+            picked = [
+                c
+                for c in self.picked(asked or question, hits, language, query_vector)
+                if not avoid or c.text not in avoid
+            ]
             chosen = picked[: self.max_sentences]
         else:
             ranked = [

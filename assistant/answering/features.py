@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
@@ -20,8 +21,9 @@ from assistant.core.language import language_group
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Hit
 from assistant.indexes.lexical import analyse, analyse_query
+from assistant.indexes.sentence_vectors import sentence_key
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 MISSING = float("nan")  # LightGBM treats NaN as missing: a BM25-only candidate has no dense score
 
 RERANK_FEATURES = (
@@ -60,6 +62,14 @@ RERANK_FEATURES = (
     "art_lexical_rank",
     "neighbour_in_pool",
     "translated_cov_idf",
+    # Version 2: the question's cosine with each sentence of the chunk (vectors from ingest,
+    # `assistant.indexes.sentence_vectors`); what carries an English question over Norwegian text.
+    "sd_best",
+    "sd_second",
+    "sd_mean",
+    "sd_best_gap",
+    "sd_best_rank",
+    "art_sd_best",
 )
 
 PICKER_FEATURES = (
@@ -86,6 +96,10 @@ PICKER_FEATURES = (
     "next_cov_idf",
     "s_overlap",
     "s_rule",
+    "s_dense",
+    "s_dense_rank",
+    "s_dense_gap",
+    "s_dense_hit_gap",
 )
 
 _NAME = re.compile(r"\b([A-ZÆØÅ][\wæøåÆØÅ-]+|\d[\d.,]*)")
@@ -123,15 +137,22 @@ class Query:
     idf: dict[str, float]
     kind: int
     names: tuple[str, ...]
+    vector: np.ndarray | None = field(default=None, compare=False)  # the question's embedding, unit length
 
     @property
     def english(self) -> bool:
         return language_group(self.language) == "en"
 
 
-def make_query(question: str, language: str, translation: str = "", document_frequency=None) -> Query:
+def make_query(
+    question: str,
+    language: str,
+    translation: str = "",
+    document_frequency=None,
+    vector: np.ndarray | None = None,
+) -> Query:
     """`document_frequency(terms) -> (df per term, number of chunks)`, e.g. `LexicalIndex.document_frequency`;
-    without it every term weighs the same."""
+    without it every term weighs the same. `vector`: the question's embedding (None: no sentence cosines)."""
     terms = list(dict.fromkeys(analyse_query(question)))
     translated = (
         [t for t in dict.fromkeys(analyse(translation, "nb")) if t not in terms] if translation else []
@@ -153,7 +174,33 @@ def make_query(question: str, language: str, translation: str = "", document_fre
         idf,
         answer_kind(question),
         tuple(dict.fromkeys(question_names(question))),
+        _unit(vector),
     )
+
+
+def _unit(vector: np.ndarray | None) -> np.ndarray | None:
+    if vector is None:
+        return None
+    vector = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None
+
+
+class SentenceLookup(Protocol):
+    """Stored sentence vectors by `sentence_key` (`SentenceVectorLog`)."""
+
+    def lookup(self, keys) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def sentence_cosines(query: Query, keys: np.ndarray, sentences: SentenceLookup | None) -> np.ndarray:
+    """The question's cosine with each keyed sentence; NaN where the vector is not stored (or no question
+    vector)."""
+    out = np.full(len(keys), MISSING)
+    if query.vector is None or sentences is None or not len(keys):
+        return out
+    vectors, found = sentences.lookup(keys)
+    out[found] = vectors[found] @ query.vector
+    return out
 
 
 class _Weights:
@@ -177,6 +224,7 @@ class _Analysed:
     terms: set[str]
     title_terms: set[str]
     sentences: list[tuple[int, int, set[str]]]  # offsets in the chunk text and the sentence's stems
+    keys: np.ndarray  # `sentence_key` of every sentence (all of them, short ones too)
 
 
 def _language(hit: Hit) -> str:
@@ -193,14 +241,19 @@ def analyse_chunk(hit: Hit) -> _Analysed:
 def _analysed(text: str, title: str, language: str) -> _Analysed:
     sentences = [(s, e, set(analyse(text[s:e], language))) for s, e in sentence_spans(text)]
     terms = set().union(*(s[2] for s in sentences)) if sentences else set()
-    return _Analysed(terms, set(analyse(title, language)), sentences)
+    keys = np.array([sentence_key(text[s:e]) for s, e, _ in sentences], dtype=np.uint64)
+    return _Analysed(terms, set(analyse(title, language)), sentences, keys)
 
 
 def rerank_features(
-    query: Query, hits: Sequence[Hit], analysed: Sequence[_Analysed] | None = None
+    query: Query,
+    hits: Sequence[Hit],
+    analysed: Sequence[_Analysed] | None = None,
+    sentences: SentenceLookup | None = None,
 ) -> np.ndarray:
     """One row of `RERANK_FEATURES` per candidate. `hits` is the fused pool (dense top-N and BM25 top-N), each
-    with its dense similarity and BM25 score where that side found it, in fused order."""
+    with its dense similarity and BM25 score where that side found it, in fused order. `sentences`: the stored
+    sentence vectors (None: the sentence cosines are missing)."""
     n = len(hits)
     out = np.full((n, len(RERANK_FEATURES)), MISSING, dtype=np.float64)
     if not n:
@@ -233,6 +286,14 @@ def rerank_features(
         for a, ix in articles.items()
     }
     positions = {(h.article.id, h.chunk.position) for h in hits}
+    cosines = _per_chunk_cosines(query, analysed, sentences)
+    sd = np.array([c[0] for c in cosines])
+    sd_best = float(np.nanmax(sd)) if np.isfinite(sd).any() else MISSING
+    sd_rank = _ranks(sd)
+    art_sd = {
+        a: np.nanmax(np.append(sd[ix], np.nan)) if np.isfinite(sd[ix]).any() else MISSING
+        for a, ix in articles.items()
+    }
 
     for i, (h, a) in enumerate(zip(hits, analysed, strict=False)):
         per_sentence = [weights.cover(s[2]) for s in a.sentences]
@@ -285,8 +346,35 @@ def rerank_features(
                 or (h.article.id, h.chunk.position + 1) in positions
             ),
             "translated_cov_idf": translated.cover(a.terms | a.title_terms) if query.translated else MISSING,
+            "sd_best": cosines[i][0],
+            "sd_second": cosines[i][1],
+            "sd_mean": cosines[i][2],
+            "sd_best_gap": sd_best - sd[i] if np.isfinite(sd[i]) else MISSING,
+            "sd_best_rank": sd_rank[i],
+            "art_sd_best": art_sd[h.article.id],
         }
         out[i] = [row[name] for name in RERANK_FEATURES]
+    return out
+
+
+def _per_chunk_cosines(
+    query: Query, analysed: Sequence[_Analysed], sentences: SentenceLookup | None
+) -> list[tuple[float, float, float]]:
+    """(best, second best, mean) sentence cosine of each chunk, looked up for the whole pool at once."""
+    keys = np.concatenate([a.keys for a in analysed]) if analysed else np.zeros(0, dtype=np.uint64)
+    flat = sentence_cosines(query, keys, sentences)
+    out, at = [], 0
+    for a in analysed:
+        own = flat[at : at + len(a.keys)]
+        at += len(a.keys)
+        known = np.sort(own[np.isfinite(own)])[::-1]
+        out.append(
+            (
+                float(known[0]) if len(known) else MISSING,
+                float(known[1]) if len(known) > 1 else MISSING,
+                float(known.mean()) if len(known) else MISSING,
+            )
+        )
     return out
 
 
@@ -309,7 +397,12 @@ class SentenceSpan:
     text: str
 
 
-def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceSpan]) -> np.ndarray:
+def picker_features(
+    query: Query,
+    hits: Sequence[Hit],
+    spans: Sequence[SentenceSpan],
+    sentences: SentenceLookup | None = None,
+) -> np.ndarray:
     """One row of `PICKER_FEATURES` per sentence of the top passages (`hits` in the reranker's order). Only
     ranks and similarities of the passages are used, not their scores, so any retriever's order will do."""
     out = np.full((len(spans), len(PICKER_FEATURES)), MISSING, dtype=np.float64)
@@ -331,6 +424,15 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
     by_hit: dict[int, list[int]] = {}
     for i, s in enumerate(spans):
         by_hit.setdefault(s.hit_index, []).append(i)
+    dense = sentence_cosines(
+        query, np.array([sentence_key(s.text) for s in spans], dtype=np.uint64), sentences
+    )
+    dense_rank = _ranks(dense)
+    dense_best = float(np.nanmax(dense)) if np.isfinite(dense).any() else MISSING
+    hit_best = {
+        h: float(np.nanmax(dense[ix])) if np.isfinite(dense[ix]).any() else MISSING
+        for h, ix in by_hit.items()
+    }
     for i, (s, t) in enumerate(zip(spans, terms, strict=False)):
         siblings = by_hit[s.hit_index]
         k = siblings.index(i)
@@ -359,6 +461,10 @@ def picker_features(query: Query, hits: Sequence[Hit], spans: Sequence[SentenceS
             "next_cov_idf": cov[siblings[k + 1]] if k + 1 < len(siblings) else MISSING,
             "s_overlap": overlap[i],
             "s_rule": 0.25 * overlap[i] + 0.02 * (2 - s.hit_index) + 0.04 * holds_kind(query.kind, s.text),
+            "s_dense": dense[i],
+            "s_dense_rank": dense_rank[i],
+            "s_dense_gap": dense_best - dense[i],
+            "s_dense_hit_gap": hit_best[s.hit_index] - dense[i],
         }
         out[i] = [row[name] for name in PICKER_FEATURES]
     return out

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.features import PICKER_FEATURES, SentenceSpan, make_query, picker_features
+from assistant.answering.features import (
+    PICKER_FEATURES,
+    SentenceLookup,
+    SentenceSpan,
+    make_query,
+    picker_features,
+)
 from assistant.answering.furniture import is_furniture
 from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
 from assistant.core.links import carries_links
@@ -32,6 +38,7 @@ class SentencePicker:
         translator=None,
         document_frequency: Callable | None = None,
         languages: Sequence[str] = ("nb", "nn", "en"),
+        sentences: SentenceLookup | None = None,
     ):
         self.model = model
         self.second_margin = second_margin
@@ -40,10 +47,14 @@ class SentencePicker:
         )  # question languages it chooses for (models.json); the rule does the rest
         self.translator = translator
         self.document_frequency = document_frequency
+        self.sentences = sentences  # the index's stored sentence vectors
 
     @classmethod
     def load(
-        cls, path: Path = PICKER_MODEL, document_frequency: Callable | None = None
+        cls,
+        path: Path = PICKER_MODEL,
+        document_frequency: Callable | None = None,
+        sentences: SentenceLookup | None = None,
     ) -> SentencePicker | None:
         """The shipped picker, or None when its file is missing (the heuristic picks then)."""
         from assistant.answering.translate import default_translator
@@ -57,6 +68,7 @@ class SentencePicker:
             default_translator(),
             document_frequency,
             meta.get("languages", ("nb", "nn", "en")),
+            sentences,
         )
 
     def applies_to(self, language: str | None) -> bool:
@@ -79,8 +91,10 @@ class SentencePicker:
                     out.append(SentenceSpan(index, start, end, sentence))
         return out
 
-    def choose(self, question: str, hits: Sequence[Hit], language: str) -> list[tuple[SentenceSpan, float]]:
-        """One or two sentences, best first, each with its score."""
+    def choose(
+        self, question: str, hits: Sequence[Hit], language: str, vector: np.ndarray | None = None
+    ) -> list[tuple[SentenceSpan, float]]:
+        """One or two sentences, best first, each with its score. `vector`: the question's embedding."""
         from assistant.core.language import language_group
 
         top = tuple(hits[: self.passages])
@@ -90,8 +104,8 @@ class SentencePicker:
         translation = ""
         if self.translator is not None and language_group(language) == "en":
             translation = self.translator.translate(question)
-        query = make_query(question, language, translation, self.document_frequency)
-        scores = self.model.predict(np.round(picker_features(query, top, spans), 6))
+        query = make_query(question, language, translation, self.document_frequency, vector)
+        scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
         return [(spans[i], float(scores[i])) for i in pick(scores, spans, self.second_margin)]
 
 

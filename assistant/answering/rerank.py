@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.features import RERANK_FEATURES, Query, make_query, rerank_features
+from assistant.answering.features import (
+    RERANK_FEATURES,
+    Query,
+    SentenceLookup,
+    make_query,
+    rerank_features,
+)
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import ConfigError
@@ -69,14 +75,19 @@ class RerankSettings:
 
 class Reranker:
     def __init__(
-        self, model: LightGBMModel | None, translator=None, settings: RerankSettings = RerankSettings()
+        self,
+        model: LightGBMModel | None,
+        translator=None,
+        settings: RerankSettings = RerankSettings(),
+        sentences: SentenceLookup | None = None,
     ):
         self.model = model
         self.translator = translator
         self.settings = settings
+        self.sentences = sentences  # the index's stored sentence vectors (None: those features are missing)
 
     @classmethod
-    def load(cls, path: Path = RERANKER_MODEL) -> Reranker:
+    def load(cls, path: Path = RERANKER_MODEL, sentences: SentenceLookup | None = None) -> Reranker:
         from assistant.answering.translate import default_translator
 
         meta = load_meta().get("reranker", {})
@@ -85,14 +96,14 @@ class Reranker:
         )
         # Without its file (before the first `make train`) the pool still works, ordering does not.
         model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
-        return cls(model, default_translator(), settings)
+        return cls(model, default_translator(), settings, sentences)
 
     @classmethod
-    def untrained(cls) -> Reranker:
+    def untrained(cls, sentences: SentenceLookup | None = None) -> Reranker:
         """The pool without a model (training builds its candidates with this)."""
         from assistant.answering.translate import default_translator
 
-        return cls(None, default_translator())
+        return cls(None, default_translator(), sentences=sentences)
 
     def lexical_query(self, question: str, language: str) -> tuple[str | None, str]:
         """(the BM25 query, or None for the question itself; the translation used)."""
@@ -117,7 +128,7 @@ class Reranker:
                 f"the reranker's model {RERANKER_MODEL} is missing; rebuild it with `make train` "
                 "or choose another retriever"
             )
-        rows = np.round(rerank_features(query, hits), 6)
+        rows = np.round(rerank_features(query, hits, sentences=self.sentences), 6)
         scores = self.model.predict(rows)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
         return tuple(replace(hits[i], score=float(scores[i])) for i in order), rows
@@ -142,7 +153,9 @@ class RerankingRetriever(HybridRetriever):
         retrieval = super().retrieve(
             query, 2 * per_side, filters, "hybrid", lexical_query=lexical_query, candidates=per_side
         )
-        return retrieval, make_query(query, language, translation, self.lexical.current().document_frequency)
+        return retrieval, make_query(
+            query, language, translation, self.lexical.current().document_frequency, retrieval.query_vector
+        )
 
     def retrieve(
         self,

@@ -198,6 +198,10 @@ class Settings:
         return self.data_dir / "lexical" / self.collection
 
     @property
+    def sentence_vectors_root(self) -> Path:
+        return self.data_dir / "sentences" / self.collection
+
+    @property
     def ingest_lock_path(self) -> Path:
         return self.data_dir / "ingest.lock"
 

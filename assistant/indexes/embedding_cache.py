@@ -36,6 +36,9 @@ class EmbeddingCache:
         self.dim = dim
         self.vectors: dict[bytes, np.ndarray] = {}
         self.used: set[bytes] = set()
+        # Sentence vectors (`assistant.indexes.sentence_vectors`), kept in float16 as the index keeps them.
+        self.sentences: dict[bytes, np.ndarray] = {}
+        self.used_sentences: set[bytes] = set()
         self.mismatch: str | None = None  # why the file's entries do not apply, if they don't
         if self.path.exists():
             self._read()
@@ -54,11 +57,25 @@ class EmbeddingCache:
             self.mismatch = f"{self.path} holds {name!r} vectors (format {fmt}), not {self.embedder_name!r}"
             return
         self.vectors = {bytes(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+        with np.load(self.path, allow_pickle=False) as data:
+            if "sentence_keys" in data and data["sentence_vectors"].shape[1:] == (self.dim,):
+                self.sentences = {
+                    bytes(k): v
+                    for k, v in zip(
+                        data["sentence_keys"], data["sentence_vectors"].astype(np.float16), strict=True
+                    )
+                }
 
     def save(self) -> int:
         """Writes the entries this run used (hits and new ones), atomically; returns how many."""
         keys = sorted(k for k in self.used if k in self.vectors)
         matrix = np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        sentence_keys = sorted(k for k in self.used_sentences if k in self.sentences)
+        sentence_matrix = (
+            np.vstack([self.sentences[k] for k in sentence_keys])
+            if sentence_keys
+            else np.zeros((0, self.dim), np.float16)
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
         try:
@@ -69,13 +86,17 @@ class EmbeddingCache:
                     embedder=np.str_(self.embedder_name),
                     keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
                     vectors=matrix.astype(np.float32),
+                    sentence_keys=np.frombuffer(b"".join(sentence_keys), dtype=np.uint8).reshape(
+                        -1, KEY_BYTES
+                    ),
+                    sentence_vectors=sentence_matrix.astype(np.float16),
                 )
             os.chmod(tmp, 0o644)  # a shipped file: readable by whoever runs Kilde
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return len(keys)
+        return len(keys) + len(sentence_keys)
 
 
 class CachedEmbedder:
@@ -87,6 +108,8 @@ class CachedEmbedder:
         self.cache = cache
         self.hits = 0
         self.misses = 0
+        self.sentence_hits = 0
+        self.sentence_misses = 0
         self._lock = threading.Lock()
 
     @property
@@ -112,6 +135,23 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self.cache.vectors[k] for k in keys])
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed_passages` for the index's sentence vectors, answered from the cache's float16 section."""
+        keys = [text_key(t) for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self.cache.sentences]
+        if missing:
+            fresh = self.inner.embed_passages([texts[i] for i in missing])
+            with self._lock:
+                for i, vector in zip(missing, fresh, strict=True):
+                    self.cache.sentences[keys[i]] = np.asarray(vector, dtype=np.float16)
+        with self._lock:
+            self.cache.used_sentences.update(keys)
+            self.sentence_hits += len(texts) - len(missing)
+            self.sentence_misses += len(missing)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.cache.sentences[k] for k in keys]).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
