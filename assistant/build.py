@@ -5,6 +5,7 @@ command that only reads the index (`kilde stats`, `articles`, `show`) starts wit
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from assistant.core.config import Settings
@@ -79,6 +80,12 @@ def build_assistant(
     store.ensure_embedder(embedder.name, embedder.dim)
     lexical = LexicalSide(store, settings.lexical_root)
     sentences = build_sentence_vectors(settings, embedder)
+    if models and sentences.complete_at() is None and store.counts()[1]:
+        logging.getLogger("kilde.build").warning(
+            "the index at %s has no sentence vectors yet: the reranker and the picker rank without them "
+            "until `kilde ingest` (any run) computes them",
+            store.location,
+        )
     # The reranking stage (assistant/answering/rerank.py): the hybrid pool reordered by a learned model.
     retriever = RerankingRetriever(
         embedder,

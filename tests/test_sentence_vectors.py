@@ -4,6 +4,7 @@ picker's sentence features are made of."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from assistant.answering.features import PICKER_FEATURES, RERANK_FEATURES, picker_features, rerank_features
 from assistant.answering.picker import SentencePicker
 from assistant.answering.rerank import RERANK_MODE
-from assistant.build import build_pipeline, build_sentence_vectors
+from assistant.build import build_assistant, build_pipeline, build_sentence_vectors
 from assistant.core.errors import ConfigError
 from assistant.indexes.sentence_vectors import KEYS, VECTORS, SentenceVectorLog, chunk_sentences, sentence_key
 from assistant.testing.corpus import SEED, make_settings
@@ -88,7 +89,7 @@ def corpus(tmp_path):
 
 
 def test_ingest_stores_every_chunks_sentences_and_an_old_index_gets_them_back(
-    tmp_path, corpus, tiktoken_cache, embedder
+    tmp_path, corpus, tiktoken_cache, embedder, caplog
 ):
     settings = make_settings(tmp_path / "data", tiktoken_cache)
     counting = CountingEmbedder(embedder)
@@ -106,8 +107,11 @@ def test_ingest_stores_every_chunks_sentences_and_an_old_index_gets_them_back(
     counting.passages = 0
     assert pipeline.ingest([corpus]).sentences_embedded == 0 and counting.passages == 0
 
-    # An index ingested before sentence vectors were kept: the next run computes them, and only them.
+    # An index ingested before sentence vectors were kept: a reader says so, the next ingest computes them.
     shutil.rmtree(settings.sentence_vectors_root)
+    with caplog.at_level(logging.WARNING, logger="kilde.build"):
+        build_assistant(settings, embedder=embedder)
+    assert "no sentence vectors yet" in caplog.text and "kilde ingest" in caplog.text
     again = pipeline.ingest([corpus])
     assert again.chunks_embedded == 0 and again.sentences_embedded == len(sentences)
     assert counting.passages == len(sentences)

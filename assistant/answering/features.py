@@ -291,7 +291,7 @@ def rerank_features(
     sd_best = float(np.nanmax(sd)) if np.isfinite(sd).any() else MISSING
     sd_rank = _ranks(sd)
     art_sd = {
-        a: np.nanmax(np.append(sd[ix], np.nan)) if np.isfinite(sd[ix]).any() else MISSING
+        a: float(np.nanmax(sd[ix])) if np.isfinite(sd[ix]).any() else MISSING
         for a, ix in articles.items()
     }
 
