@@ -139,3 +139,20 @@ def test_reranker_and_picker_features_use_the_stored_sentence_vectors(assistant)
     rows = picker_features(query, retrieval.hits, spans, retriever.reranker.sentences)
     dense = rows[:, PICKER_FEATURES.index("s_dense")]
     assert np.isfinite(dense).all() and rows[:, PICKER_FEATURES.index("s_dense_rank")].min() == 1
+
+
+def test_answerers_take_stored_vectors_and_embed_only_what_the_index_lacks(tmp_path, embedder):
+    from assistant.answering.extractive import SentenceVectors
+
+    stored = ["Artikkel 4 i avtalen sier at partene hjelper hverandre.", "Avtalen ble signert i Pyongyang."]
+    log = SentenceVectorLog(tmp_path, embedder.name, embedder.dim)
+    log.append(stored, embedder.embed_passages(stored))
+    counting = CountingEmbedder(embedder)
+    vectors = SentenceVectors(counting, log)
+    new = "En setning som ingen ingest har sett."
+    got = vectors.get([stored[1], new, stored[0]])
+    assert counting.passages == 1  # only the sentence the index lacks
+    expected = embedder.embed_passages([stored[1], new, stored[0]])
+    assert np.allclose(got, expected, atol=2e-3)
+    vectors.get([stored[0], stored[1]])
+    assert counting.passages == 1
