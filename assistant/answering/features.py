@@ -291,8 +291,7 @@ def rerank_features(
     sd_best = float(np.nanmax(sd)) if np.isfinite(sd).any() else MISSING
     sd_rank = _ranks(sd)
     art_sd = {
-        a: float(np.nanmax(sd[ix])) if np.isfinite(sd[ix]).any() else MISSING
-        for a, ix in articles.items()
+        a: float(np.nanmax(sd[ix])) if np.isfinite(sd[ix]).any() else MISSING for a, ix in articles.items()
     }
 
     for i, (h, a) in enumerate(zip(hits, analysed, strict=False)):
