@@ -48,6 +48,9 @@ class EmbeddingCache:
             with np.load(self.path, allow_pickle=False) as data:
                 fmt, name = int(data["format"]), str(data["embedder"])
                 keys, vectors = data["keys"], data["vectors"]
+                # Files written before sentence vectors were cached have no such section.
+                sentence_keys = data["sentence_keys"] if "sentence_keys" in data else keys[:0]
+                sentence_vectors = data["sentence_vectors"] if "sentence_keys" in data else vectors[:0]
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(
                 f"{self.path} is not a Kilde embedding cache ({exc}); rebuild it with "
@@ -57,25 +60,15 @@ class EmbeddingCache:
             self.mismatch = f"{self.path} holds {name!r} vectors (format {fmt}), not {self.embedder_name!r}"
             return
         self.vectors = {bytes(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
-        with np.load(self.path, allow_pickle=False) as data:
-            if "sentence_keys" in data and data["sentence_vectors"].shape[1:] == (self.dim,):
-                self.sentences = {
-                    bytes(k): v
-                    for k, v in zip(
-                        data["sentence_keys"], data["sentence_vectors"].astype(np.float16), strict=True
-                    )
-                }
+        if sentence_vectors.shape[1:] == (self.dim,):
+            self.sentences = {
+                bytes(k): v for k, v in zip(sentence_keys, sentence_vectors.astype(np.float16), strict=True)
+            }
 
     def save(self) -> int:
         """Writes the entries this run used (hits and new ones), atomically; returns how many."""
-        keys = sorted(k for k in self.used if k in self.vectors)
-        matrix = np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
-        sentence_keys = sorted(k for k in self.used_sentences if k in self.sentences)
-        sentence_matrix = (
-            np.vstack([self.sentences[k] for k in sentence_keys])
-            if sentence_keys
-            else np.zeros((0, self.dim), np.float16)
-        )
+        keys, matrix = self._used_rows(self.vectors, self.used, np.float32)
+        sentence_keys, sentence_matrix = self._used_rows(self.sentences, self.used_sentences, np.float16)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
         try:
@@ -84,12 +77,10 @@ class EmbeddingCache:
                     fh,
                     format=np.int64(FORMAT),
                     embedder=np.str_(self.embedder_name),
-                    keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
-                    vectors=matrix.astype(np.float32),
-                    sentence_keys=np.frombuffer(b"".join(sentence_keys), dtype=np.uint8).reshape(
-                        -1, KEY_BYTES
-                    ),
-                    sentence_vectors=sentence_matrix.astype(np.float16),
+                    keys=keys,
+                    vectors=matrix,
+                    sentence_keys=sentence_keys,
+                    sentence_vectors=sentence_matrix,
                 )
             os.chmod(tmp, 0o644)  # a shipped file: readable by whoever runs Kilde
             os.replace(tmp, self.path)
@@ -97,6 +88,14 @@ class EmbeddingCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return len(keys) + len(sentence_keys)
+
+    def _used_rows(
+        self, table: dict[bytes, np.ndarray], used: set[bytes], dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(keys as rows of bytes, vectors as `dtype`) of the entries of `table` this run used, in key order."""
+        keys = sorted(k for k in used if k in table)
+        matrix = np.vstack([table[k] for k in keys]) if keys else np.zeros((0, self.dim))
+        return np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), matrix.astype(dtype)
 
 
 class CachedEmbedder:
@@ -121,37 +120,37 @@ class CachedEmbedder:
         return self.inner.dim
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [text_key(t) for t in texts]
-        missing = [i for i, k in enumerate(keys) if k not in self.cache.vectors]
-        if missing:
-            fresh = self.inner.embed_passages([texts[i] for i in missing])
-            with self._lock:
-                for i, vector in zip(missing, fresh, strict=True):
-                    self.cache.vectors[keys[i]] = np.asarray(vector, dtype=np.float32)
+        vectors, missing = self._answer(texts, self.cache.vectors, self.cache.used, np.float32)
         with self._lock:
-            self.cache.used.update(keys)
-            self.hits += len(texts) - len(missing)
-            self.misses += len(missing)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self.cache.vectors[k] for k in keys])
+            self.hits += len(texts) - missing
+            self.misses += missing
+        return vectors
 
     def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
         """`embed_passages` for the index's sentence vectors, answered from the cache's float16 section."""
+        vectors, missing = self._answer(texts, self.cache.sentences, self.cache.used_sentences, np.float16)
+        with self._lock:
+            self.sentence_hits += len(texts) - missing
+            self.sentence_misses += missing
+        return vectors
+
+    def _answer(
+        self, texts: Sequence[str], table: dict[bytes, np.ndarray], used: set[bytes], dtype
+    ) -> tuple[np.ndarray, int]:
+        """float32 vectors of `texts` from `table`, the ones it lacks embedded and kept there as `dtype`; also
+        how many it lacked."""
         keys = [text_key(t) for t in texts]
-        missing = [i for i, k in enumerate(keys) if k not in self.cache.sentences]
+        missing = [i for i, k in enumerate(keys) if k not in table]
         if missing:
             fresh = self.inner.embed_passages([texts[i] for i in missing])
             with self._lock:
                 for i, vector in zip(missing, fresh, strict=True):
-                    self.cache.sentences[keys[i]] = np.asarray(vector, dtype=np.float16)
+                    table[keys[i]] = np.asarray(vector, dtype=dtype)
         with self._lock:
-            self.cache.used_sentences.update(keys)
-            self.sentence_hits += len(texts) - len(missing)
-            self.sentence_misses += len(missing)
+            used.update(keys)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self.cache.sentences[k] for k in keys]).astype(np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32), 0
+        return np.vstack([table[k] for k in keys]).astype(np.float32, copy=False), len(missing)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
