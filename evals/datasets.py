@@ -167,6 +167,24 @@ def norquad_passage_ids(domain: str = "news", corpus: Path = NORQUAD_CORPUS) -> 
     return ids
 
 
+def norquad_item(
+    article_id: str, qa: dict, context: str, answers: list[dict], dataset: str, extra: dict | None = None
+) -> EvalItem:
+    """A NorQuAD question as an eval item; its gold passages are the sentences that hold its answers."""
+    return EvalItem(
+        id=f"nq-{article_id}-q{qa['id']}",
+        question=qa["question"],
+        dataset=dataset,
+        language="nb",
+        answers=tuple(dict.fromkeys(a["text"] for a in answers)),
+        gold_passages=tuple(
+            dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers)
+        ),
+        gold_article_ids=(article_id,),
+        extra=extra or {},
+    )
+
+
 def gold_sentence(context: str, start: int, end: int) -> str:
     """The sentence holding the answer span (a window around it when that sentence is very long)."""
     for s, e in sentence_spans(context):
@@ -201,20 +219,8 @@ def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUA
                         f"{path} question {qa['id']}",
                         "its context is not in the annotation files, so no indexed article holds it",
                     )
-                passages = tuple(
-                    dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers)
-                )
                 items.append(
-                    EvalItem(
-                        id=f"nq-{article_id}-q{qa['id']}",
-                        question=qa["question"],
-                        dataset=spec,
-                        language="nb",
-                        answers=tuple(dict.fromkeys(a["text"] for a in answers)),
-                        gold_passages=passages,
-                        gold_article_ids=(article_id,),
-                        extra={"norquad_question_id": qa["id"]},
-                    )
+                    norquad_item(article_id, qa, context, answers, spec, {"norquad_question_id": qa["id"]})
                 )
     return items
 

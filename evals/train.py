@@ -31,9 +31,9 @@ from evals.datasets import (
     NORQUAD_CORPUS,
     NORQUAD_EVAL,
     EvalItem,
-    gold_sentence,
     load_jsonl,
     load_norquad,
+    norquad_item,
     norquad_passage_ids,
 )
 from evals.metrics import chunk_hits, contains_answer
@@ -127,23 +127,10 @@ def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, 
 def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
     """NorQuAD annotation questions not in an official evaluation split, as eval items (gold passage: the
     sentence that holds the answer, as for the evaluation splits)."""
-    items = []
-    for domain, article, context, qa, answers in annotation_questions(held_out):
-        passages = tuple(
-            dict.fromkeys(gold_sentence(context, a["answer_start"], a["answer_end"]) for a in answers)
-        )
-        items.append(
-            EvalItem(
-                id=f"nq-{article}-q{qa['id']}",
-                question=qa["question"],
-                dataset=f"train:{domain}",
-                language="nb",
-                answers=tuple(dict.fromkeys(a["text"] for a in answers)),
-                gold_passages=passages,
-                gold_article_ids=(article,),
-            )
-        )
-    return items
+    return [
+        norquad_item(article, qa, context, answers, f"train:{domain}")
+        for domain, article, context, qa, answers in annotation_questions(held_out)
+    ]
 
 
 def eval_sets() -> dict[str, list[EvalItem]]:
