@@ -264,8 +264,8 @@ def rerank_features(
     lexical = np.array([h.lexical_score if h.lexical_score is not None else np.nan for h in hits])
     dense_rank = _ranks(dense)
     lexical_rank = _ranks(lexical)
-    best_dense = float(np.nanmax(dense)) if np.isfinite(dense).any() else MISSING
-    best_lexical = float(np.nanmax(lexical)) if np.isfinite(lexical).any() else MISSING
+    best_dense = _best(dense)
+    best_lexical = _best(lexical)
 
     weights, flat, translated = (
         _Weights(every, query.idf),
@@ -288,11 +288,9 @@ def rerank_features(
     positions = {(h.article.id, h.chunk.position) for h in hits}
     cosines = _per_chunk_cosines(query, analysed, sentences)
     sd = np.array([c[0] for c in cosines])
-    sd_best = float(np.nanmax(sd)) if np.isfinite(sd).any() else MISSING
+    sd_best = _best(sd)
     sd_rank = _ranks(sd)
-    art_sd = {
-        a: float(np.nanmax(sd[ix])) if np.isfinite(sd[ix]).any() else MISSING for a, ix in articles.items()
-    }
+    art_sd = {a: _best(sd[ix]) for a, ix in articles.items()}
 
     for i, (h, a) in enumerate(zip(hits, analysed, strict=False)):
         per_sentence = [weights.cover(s[2]) for s in a.sentences]
@@ -377,6 +375,11 @@ def _per_chunk_cosines(
     return out
 
 
+def _best(values: np.ndarray) -> float:
+    """The highest value, ignoring NaN; NaN (missing) when there is none."""
+    return float(np.nanmax(values)) if np.isfinite(values).any() else MISSING
+
+
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1 = highest; NaN stays NaN."""
     ranks = np.full(len(values), np.nan)
@@ -427,11 +430,8 @@ def picker_features(
         query, np.array([sentence_key(s.text) for s in spans], dtype=np.uint64), sentences
     )
     dense_rank = _ranks(dense)
-    dense_best = float(np.nanmax(dense)) if np.isfinite(dense).any() else MISSING
-    hit_best = {
-        h: float(np.nanmax(dense[ix])) if np.isfinite(dense[ix]).any() else MISSING
-        for h, ix in by_hit.items()
-    }
+    dense_best = _best(dense)
+    hit_best = {h: _best(dense[ix]) for h, ix in by_hit.items()}
     for i, (s, t) in enumerate(zip(spans, terms, strict=False)):
         siblings = by_hit[s.hit_index]
         k = siblings.index(i)
