@@ -78,7 +78,9 @@ def build_assistant(
     if recorded is None:
         raise IndexMissingError(store.location)
     store.ensure_embedder(embedder.name, embedder.dim)
-    lexical = LexicalSide(store, settings.lexical_root)
+    # A Chroma server may have writers elsewhere: only an embedded index's readers see their ingest marker.
+    marker = None if settings.chroma_url else settings.ingest_dirty_path
+    lexical = LexicalSide(store, settings.lexical_root, ingest_marker=marker)
     sentences = build_sentence_vectors(settings, embedder)
     if models and sentences.complete_at() is None and store.counts()[1]:
         logging.getLogger("kilde.build").warning(

@@ -61,6 +61,7 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     """A Kilde data dir with `size` chunks: the real ones plus synthetic ones. Starts from a copy of the
     next smaller store when there is one, so 1M reuses the 100k rows."""
     from assistant.build import build_embedder
+    from assistant.indexes.lexical import LexicalIndex
     from assistant.indexes.store import ChromaStore
     from bench import synthetic
 
@@ -75,6 +76,12 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
     excluded = {m["article_id"] for _, _, m in real_rows}
     pool = synthetic.SentencePool.build(excluded, embedder, cache)
     if built.get("size") == size and built.get("recipe") == recipe:
+        settings = settings_for(data_dir)
+        lexical = LexicalIndex.load(settings.lexical_root)
+        if lexical is None or not lexical.has_rows:  # a snapshot from before chunk rows were kept
+            store = ChromaStore.open(data_dir, None, "kilde")
+            articles = built["synthetic_articles"]
+            synthetic.publish_lexical(store, pool, real_rows, articles, settings.lexical_root)
         _publish_sentences(pool, base_dir, data_dir, embedder)
         return data_dir
     synthetic.check_tokens(pool)

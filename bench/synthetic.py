@@ -17,15 +17,17 @@ import random
 import shutil
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from assistant.core.sentences import sentence_spans
-from assistant.core.types import Article, Chunk
+from assistant.core.types import Article, ArticleMeta, Chunk
+from assistant.indexes.chunk_rows import ChunkRowsWriter
 from assistant.indexes.embeddings import Embedder
-from assistant.indexes.lexical import LexicalIndex, analyse
+from assistant.indexes.lexical import LexicalIndex, analyse, analyse_sentences
 from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
 from assistant.indexes.store import ChromaStore, date_int
 
@@ -176,24 +178,41 @@ def extend(store: ChromaStore, pool: SentencePool, first_article: int, last_arti
 def publish_lexical(
     store: ChromaStore, pool: SentencePool, real_rows: list, synthetic_articles: int, root: Path
 ) -> str:
-    """One BM25 snapshot over the real and synthetic chunks, stamped with a new generation."""
+    """One BM25 snapshot over the real and synthetic chunks, with their rows (`ChunkRows`), stamped with a new
+    generation."""
     ids, tokens, dates, sources, languages = [], [], [], [], []
+    rows = ChunkRowsWriter()
+    real = store.get_chunks([chunk_id for chunk_id, _, _ in real_rows])
     for chunk_id, text, meta in real_rows:
         ids.append(chunk_id)
         tokens.append(analyse(f"{meta['title']}\n{text}", meta["language"]))
         dates.append(int(meta.get("date_int", 0)))
         sources.append(meta.get("source", ""))
         languages.append(meta["language"])
+        chunk, article_meta = real[chunk_id]
+        rows.add(
+            chunk,
+            article_meta,
+            analyse_sentences(text, meta["language"]),
+            analyse(meta["title"], meta["language"]),
+        )
+    stems = lru_cache(maxsize=200_000)(lambda sentence: analyse(sentence, "nb"))  # pool sentences repeat
     for number in tqdm(range(synthetic_articles), desc="analysing synthetic chunks", unit="article"):
         article, chunks, _, chunk_tokens = _article(pool, number)
+        meta = ArticleMeta(
+            article.id, article.title, article.date, article.source, article.url, "nb", article.content_hash
+        )
+        title_stems = analyse(article.title, "nb")
         for chunk, toks in zip(chunks, chunk_tokens, strict=False):
             ids.append(chunk.id)
             tokens.append(toks)
             dates.append(date_int(article.date))
             sources.append(SOURCE)
             languages.append("nb")
+            sentences = [(s, e, stems(chunk.text[s:e])) for s, e in sentence_spans(chunk.text)]
+            rows.add(chunk, meta, sentences, title_stems)
     generation = uuid.uuid4().hex
-    LexicalIndex.from_tokens(ids, tokens, dates, sources, languages, generation).save(root)
+    LexicalIndex.from_tokens(ids, tokens, dates, sources, languages, generation, rows).save(root)
     store.set_generation(generation)
     return generation
 

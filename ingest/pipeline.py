@@ -160,6 +160,7 @@ class IngestPipeline:
                     raise BadInputError(
                         "--reset", f"nothing was reset, because {found.incomplete_reasons()[0]}"
                     )
+                self.dirty_marker.touch()  # readers stop trusting their snapshot before anything goes
                 self.store.reset()
             self.store.ensure_embedder(self.embedder.name, self.embedder.dim)
             self._backfill_sentences(report, progress)

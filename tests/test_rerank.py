@@ -14,6 +14,8 @@ from assistant.answering.features import (
     PICKER_FEATURES,
     RERANK_FEATURES,
     SentenceSpan,
+    analyse_chunk,
+    analyse_hits,
     make_query,
     picker_features,
     rerank_features,
@@ -84,6 +86,28 @@ def test_shipped_models_name_the_features_of_this_code_and_are_small():
 def test_a_model_trained_on_other_features_is_refused():
     with pytest.raises(ConfigError, match="retrain"):
         LightGBMModel(MODELS / "reranker.txt", (*RERANK_FEATURES[:-1], "something_else"))
+
+
+def test_stems_stored_at_ingest_give_the_features_stemming_now_gives(assistant):
+    """The reranker reads each candidate's sentence stems from the lexical snapshot's rows; they must be
+    exactly what analysing the chunk now makes of it, or the model would see features it was not trained on."""
+    retriever = assistant.retriever
+    index = retriever.lexical.current()
+    assert index.has_rows
+    pool, query = retriever.pool(SEED_QUESTION)
+    stored = analyse_hits(pool.hits, index.row)
+    fresh = [analyse_chunk(h) for h in pool.hits]
+    for a, b in zip(stored, fresh, strict=True):
+        assert (a.terms, a.title_terms, a.sentences) == (b.terms, b.title_terms, b.sentences)
+        assert np.array_equal(a.keys, b.keys)
+    assert np.array_equal(
+        rerank_features(query, pool.hits, stored), rerank_features(query, pool.hits, fresh), equal_nan=True
+    )
+    # A row that no longer matches the hit's text is not used.
+    changed = replace(
+        pool.hits[0], chunk=replace(pool.hits[0].chunk, text=pool.hits[0].chunk.text + " Tillegg.")
+    )
+    assert analyse_hits([changed], index.row)[0].sentences[-1][2] == analyse_chunk(changed).sentences[-1][2]
 
 
 def test_pool_features_are_finite_where_defined_and_repeatable(assistant):

@@ -1,7 +1,9 @@
 """The retriever's commit check against a real embedded Chroma: chunks whose article has no record at their
-hash are skipped, however many of them rank first, and the hits keep the fused order."""
+hash are skipped, however many of them rank first, and the hits keep the fused order. A reader serves the rows
+of its lexical snapshot only while they are the committed state: no writer at work, the newest snapshot."""
 
 import numpy as np
+import pytest
 
 from assistant.answering.retrieval import HybridRetriever
 from assistant.core.types import Chunk, Filters
@@ -66,3 +68,50 @@ def test_no_hit_comes_from_beyond_the_window(tmp_path):
     retriever = HybridRetriever(FixedQueryEmbedder(DIM), store, LexicalSide(store, tmp_path / "lexical"))
 
     assert retriever.retrieve("Hva skjedde i havna?", k=5, filters=Filters(), mode="dense").hits == ()
+
+
+def _published(tmp_path, numbers):
+    """A store of committed articles and the snapshot a finished ingest leaves; a reader that knows the
+    ingest marker, and the marker's path."""
+    store = ChromaStore.open(tmp_path, None, "retrieval")
+    store.ensure_embedder("fixed", DIM)
+    for number in numbers:
+        _write(store, number, 0.90 - number * 0.01, committed=True)
+    LexicalSide(store, tmp_path / "lexical").rebuild()
+    marker = tmp_path / "ingest.dirty"
+    reader = LexicalSide(store, tmp_path / "lexical", check_every_s=3600, ingest_marker=marker)
+    return store, HybridRetriever(FixedQueryEmbedder(DIM), store, reader), marker
+
+
+def test_a_published_snapshot_serves_the_hits_without_reading_the_store(tmp_path, monkeypatch):
+    store, retriever, _ = _published(tmp_path, range(6))
+    from_store = HybridRetriever(FixedQueryEmbedder(DIM), store, LexicalSide(store, tmp_path / "lexical"))
+    expected = from_store.retrieve("Hva skjedde i havna?", k=5, mode="hybrid").hits
+
+    def no_reads(*_):
+        raise AssertionError("the store was read")
+
+    monkeypatch.setattr(store, "get_chunks", no_reads)
+    monkeypatch.setattr(store, "article_hashes", no_reads)
+    hits = retriever.retrieve("Hva skjedde i havna?", k=5, mode="hybrid").hits
+    assert [h.article.id for h in hits] == [f"sak-{n}" for n in range(5)]
+    assert hits == expected  # chunk, article metadata and scores, as the store gives them
+
+
+@pytest.mark.parametrize("how", ["writer at work", "newer snapshot"])
+def test_readers_go_back_to_the_store_when_the_snapshot_may_be_stale(tmp_path, how):
+    store, retriever, marker = _published(tmp_path, range(6))
+    retriever.retrieve("Hva skjedde i havna?", k=5, mode="dense")  # the reader holds the snapshot now
+    # Article 0 is rewritten: its new chunk committed, the old one gone, as an ingest does.
+    store.delete_chunks(["sak-0#0"])
+    store.upsert_article(
+        make_article(title="Sak 0", body="Ny tekst.", given_id="sak-0", language="nb"), "sig", 1
+    )
+    if how == "writer at work":
+        marker.touch()
+    else:  # the writer finished: a new snapshot was published, which the reader has not loaded yet
+        LexicalSide(store, tmp_path / "lexical").rebuild()
+
+    hits = retriever.retrieve("Hva skjedde i havna?", k=6, mode="hybrid").hits  # BM25 still finds the old
+    assert "sak-0" not in {h.article.id for h in hits}  # the snapshot still holds its old chunk
+    assert [h.article.id for h in hits] == [f"sak-{n}" for n in range(1, 6)]

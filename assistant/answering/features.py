@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -18,9 +18,9 @@ import numpy as np
 
 from assistant.answering.extractive import ANSWER_KINDS
 from assistant.core.language import language_group
-from assistant.core.sentences import sentence_spans
 from assistant.core.types import Hit
-from assistant.indexes.lexical import analyse, analyse_query
+from assistant.indexes.chunk_rows import ChunkRow, Sentences
+from assistant.indexes.lexical import analyse, analyse_query, analyse_sentences
 from assistant.indexes.sentence_vectors import sentence_key
 
 FEATURES_VERSION = 2
@@ -235,14 +235,37 @@ def analyse_chunk(hit: Hit) -> _Analysed:
     return _analysed(hit.chunk.text, hit.article.title or "", _language(hit))
 
 
-# Stemming every sentence of the ~55 candidates is half the reranker's cost; the questions of a busy archive
-# keep meeting the same chunks. 1,024 of them hold about 50 MB. Callers only read the sets they get.
+def analyse_hits(
+    hits: Sequence[Hit], stored: Callable[[str], ChunkRow | None] | None = None
+) -> list[_Analysed]:
+    """Each hit's sentences and stems: as the index analysed them at ingest (`stored`: the lexical snapshot's
+    rows) when it holds the same text, title and language, else analysed now."""
+    out = []
+    for hit in hits:
+        row = stored(hit.chunk.id) if stored is not None else None
+        if row is not None and (row.chunk.text, row.article.title, row.article.language) == (
+            hit.chunk.text,
+            hit.article.title,
+            hit.article.language,
+        ):
+            out.append(_from_stems(hit.chunk.text, row.sentences, row.title_stems))
+        else:
+            out.append(analyse_chunk(hit))
+    return out
+
+
+# Stemming every sentence of the ~55 candidates costs more than the rest of the reranker; the questions of a
+# busy archive keep meeting the same chunks. 1,024 of them hold about 50 MB. Callers only read the sets.
 @lru_cache(maxsize=1024)
 def _analysed(text: str, title: str, language: str) -> _Analysed:
-    sentences = [(s, e, set(analyse(text[s:e], language))) for s, e in sentence_spans(text)]
-    terms = set().union(*(s[2] for s in sentences)) if sentences else set()
-    keys = np.array([sentence_key(text[s:e]) for s, e, _ in sentences], dtype=np.uint64)
-    return _Analysed(terms, set(analyse(title, language)), sentences, keys)
+    return _from_stems(text, analyse_sentences(text, language), analyse(title, language))
+
+
+def _from_stems(text: str, sentences: Sentences, title_stems: list[str]) -> _Analysed:
+    sets = [(s, e, set(stems)) for s, e, stems in sentences]
+    terms = set().union(*(s[2] for s in sets)) if sets else set()
+    keys = np.array([sentence_key(text[s:e]) for s, e, _ in sets], dtype=np.uint64)
+    return _Analysed(terms, set(title_stems), sets, keys)
 
 
 def rerank_features(
@@ -258,7 +281,7 @@ def rerank_features(
     out = np.full((n, len(RERANK_FEATURES)), MISSING, dtype=np.float64)
     if not n:
         return out
-    analysed = analysed or [analyse_chunk(h) for h in hits]
+    analysed = analysed or analyse_hits(hits)
     every = query.terms + query.translated
     dense = np.array([h.dense_score if h.dense_score is not None else np.nan for h in hits])
     lexical = np.array([h.lexical_score if h.lexical_score is not None else np.nan for h in hits])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from assistant.answering.features import (
     RERANK_FEATURES,
     Query,
     SentenceLookup,
+    analyse_hits,
     make_query,
     rerank_features,
 )
@@ -26,6 +28,7 @@ from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import ConfigError
 from assistant.core.types import NO_FILTERS, Filters, Hit
+from assistant.indexes.chunk_rows import ChunkRow
 
 MODELS = MODELS_DIR
 RERANKER_MODEL = MODELS / "reranker.txt"
@@ -121,14 +124,18 @@ class Reranker:
         # Names and numbers are never translated: they stay, the other English words are replaced.
         return " ".join([*question_names(question), translation]), translation
 
-    def order(self, query: Query, hits: tuple[Hit, ...]) -> tuple[tuple[Hit, ...], np.ndarray]:
-        """The pool in the model's order, each hit's `score` replaced by the model's; also the feature rows."""
+    def order(
+        self, query: Query, hits: tuple[Hit, ...], stored: Callable[[str], ChunkRow | None] | None = None
+    ) -> tuple[tuple[Hit, ...], np.ndarray]:
+        """The pool in the model's order, each hit's `score` replaced by the model's; also the feature rows.
+        `stored`: the index's rows, whose sentences were stemmed at ingest (`features.analyse_hits`)."""
         if self.model is None:
             raise ConfigError(
                 f"the reranker's model {RERANKER_MODEL} is missing; rebuild it with `make train` "
                 "or choose another retriever"
             )
-        rows = np.round(rerank_features(query, hits, sentences=self.sentences), 6)
+        analysed = analyse_hits(hits, stored)
+        rows = np.round(rerank_features(query, hits, analysed, sentences=self.sentences), 6)
         scores = self.model.predict(rows)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
         return tuple(replace(hits[i], score=float(scores[i])) for i in order), rows
@@ -175,6 +182,6 @@ class RerankingRetriever(HybridRetriever):
         timings = dict(pool.timings_ms)
         timings["pool"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        ordered, _ = self.reranker.order(question, pool.hits)
+        ordered, _ = self.reranker.order(question, pool.hits, self.lexical.current().row)
         timings["rerank"] = (time.perf_counter() - t0) * 1000
         return Retrieval(ordered[:k], pool.query_vector, pool.best_dense, timings)

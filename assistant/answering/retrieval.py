@@ -131,10 +131,15 @@ class HybridRetriever:
         return hits, _ms(t0)
 
     def _committed_hits(self, ranked, k, fused, dense_scores, lexical_scores) -> list[Hit]:
-        """The first k chunks of `ranked` whose article is committed at their hash. Chunks are read a few past
-        k at a time (each row read costs ~0.2 ms of metadata), and never further down than `window`, however
-        many uncommitted ones there are."""
+        """The first k chunks of `ranked` whose article is committed at their hash: from the lexical snapshot's
+        rows when they are the committed state (`LexicalSide.committed_rows`), else from the store, a few past
+        k at a time (each row read costs ~0.2 ms of metadata). Never further down than `window`, however many
+        uncommitted ones there are."""
         step, window = k + 2, ranked[: max(k * 3, k + 10)]
+        snapshot = self.lexical.committed_rows(window)
+        if snapshot is not None:  # the lexical snapshot holds the committed rows: no store read
+            held = [cid for cid in window if cid in snapshot][:k]
+            return [self._hit(snapshot[cid], cid, fused, dense_scores, lexical_scores) for cid in held]
         rows: dict[str, tuple[Chunk, ArticleMeta]] = {}
         committed: dict[str, str] = {}  # article id -> committed content hash, "" when it has no record
         hits: list[Hit] = []
@@ -148,21 +153,22 @@ class HybridRetriever:
             for cid in batch:
                 if cid not in rows:
                     continue
-                chunk, meta = rows[cid]
-                if committed[meta.id] != meta.content_hash:
+                if committed[rows[cid][1].id] != rows[cid][1].content_hash:
                     continue
-                hits.append(
-                    Hit(
-                        chunk=chunk,
-                        article=meta,
-                        score=fused[cid],
-                        dense_score=dense_scores.get(cid),
-                        lexical_score=lexical_scores.get(cid),
-                    )
-                )
+                hits.append(self._hit(rows[cid], cid, fused, dense_scores, lexical_scores))
                 if len(hits) == k:
                     return hits
         return hits
+
+    @staticmethod
+    def _hit(row: tuple[Chunk, ArticleMeta], cid: str, fused, dense_scores, lexical_scores) -> Hit:
+        return Hit(
+            chunk=row[0],
+            article=row[1],
+            score=fused[cid],
+            dense_score=dense_scores.get(cid),
+            lexical_score=lexical_scores.get(cid),
+        )
 
 
 def _ms(t0: float) -> float:

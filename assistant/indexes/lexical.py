@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.core.sentences import sentence_spans
 from assistant.core.types import ArticleMeta, Chunk, Filters
+from assistant.indexes.chunk_rows import ChunkRow, ChunkRows, ChunkRowsWriter, Sentences
 from assistant.indexes.store import date_int
 from assistant.indexes.summary import summarise, write_summary
 
@@ -48,6 +50,11 @@ def analyse(text: str, language: str) -> list[str]:
     return stemmer(language).stemWords(words)
 
 
+def analyse_sentences(text: str, language: str) -> Sentences:
+    """Each sentence of `text` with its offsets and stems (what the reranker compares a question with)."""
+    return [(s, e, analyse(text[s:e], language)) for s, e in sentence_spans(text)]
+
+
 def analyse_query(text: str) -> list[str]:
     """A question may be in either language, whatever the articles are in: stem it both ways."""
     seen: dict[str, None] = {}
@@ -65,7 +72,8 @@ class LexicalHit:
 
 
 class LexicalIndex:
-    """An immutable BM25 snapshot with per-chunk filter columns."""
+    """An immutable BM25 snapshot with per-chunk filter columns and, when it was built with them, the chunks'
+    rows (`ChunkRows`)."""
 
     def __init__(
         self,
@@ -77,6 +85,8 @@ class LexicalIndex:
         languages: np.ndarray,
         language_names: list[str],
         generation: str,
+        rows: ChunkRows | ChunkRowsWriter | None = None,
+        folder: str | None = None,
     ):
         self._bm25 = bm25
         self.chunk_ids = chunk_ids
@@ -86,6 +96,9 @@ class LexicalIndex:
         self._languages = languages
         self._language_names = language_names
         self.generation = generation
+        self._rows = rows  # a writer until the snapshot is saved, then the rows it wrote
+        self.folder = folder  # the snapshot folder's name, once saved or loaded
+        self._row_of: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -93,13 +106,17 @@ class LexicalIndex:
     @classmethod
     def build(cls, rows: Iterable[tuple[Chunk, ArticleMeta]], generation: str) -> LexicalIndex:
         ids, tokens, dates, sources, languages = [], [], [], [], []
+        writer = ChunkRowsWriter()
         for chunk, meta in rows:
             ids.append(chunk.id)
             tokens.append(analyse(f"{meta.title}\n{chunk.text}", meta.language))
             dates.append(date_int(meta.date))
             sources.append(meta.source or "")
             languages.append(meta.language)
-        return cls.from_tokens(ids, tokens, dates, sources, languages, generation)
+            writer.add(
+                chunk, meta, analyse_sentences(chunk.text, meta.language), analyse(meta.title, meta.language)
+            )
+        return cls.from_tokens(ids, tokens, dates, sources, languages, generation, writer)
 
     @classmethod
     def from_tokens(
@@ -110,8 +127,10 @@ class LexicalIndex:
         sources: list[str],
         languages: list[str],
         generation: str,
+        rows: ChunkRowsWriter | None = None,
     ) -> LexicalIndex:
-        """Index chunks already analysed (each chunk's `analyse(title + text, language)`)."""
+        """Index chunks already analysed (each chunk's `analyse(title + text, language)`); `rows`: their rows,
+        in the same order."""
         import bm25s
 
         tokens = [t or [""] for t in tokens]
@@ -130,6 +149,7 @@ class LexicalIndex:
             np.asarray([language_names.index(x) for x in languages], dtype=np.int32),
             language_names,
             generation,
+            rows if rows is not None and len(rows) == len(ids) else None,
         )
 
     def search(self, query: str, k: int, filters: Filters) -> list[LexicalHit]:
@@ -160,6 +180,19 @@ class LexicalIndex:
         return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms], len(
             self.chunk_ids
         )
+
+    @property
+    def has_rows(self) -> bool:
+        return isinstance(self._rows, ChunkRows)
+
+    def row(self, chunk_id: str) -> ChunkRow | None:
+        """The chunk's row as this snapshot holds it; None when it holds no such chunk (or no rows)."""
+        if not isinstance(self._rows, ChunkRows):
+            return None
+        if self._row_of is None:
+            self._row_of = {cid: i for i, cid in enumerate(self.chunk_ids)}
+        at = self._row_of.get(chunk_id)
+        return None if at is None else self._rows.get(at)
 
     def _mask(self, filters: Filters) -> np.ndarray | None:
         if filters.empty:
@@ -200,12 +233,17 @@ class LexicalIndex:
             ),
             encoding="utf-8",
         )
+        if isinstance(self._rows, ChunkRowsWriter):
+            self._rows.save(folder)
         if summary is not None:
             write_summary(folder, summary)
         pointer = root / "CURRENT"
         tmp = root / f"CURRENT.{os.getpid()}.tmp"
         tmp.write_text(folder.name)
         os.replace(tmp, pointer)
+        self.folder = folder.name
+        if isinstance(self._rows, ChunkRowsWriter):
+            self._rows = ChunkRows.load(folder, len(self.chunk_ids))
         for old in root.glob("snapshot-*"):
             if old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -232,16 +270,23 @@ class LexicalIndex:
             columns["languages"],
             meta["language_names"],
             meta["generation"],
+            ChunkRows.load(folder, len(meta["chunk_ids"])),
+            folder.name,
         )
 
 
 class LexicalSide:
-    """Keeps a reader's snapshot in step with the store's generation, checking it at most every few seconds."""
+    """Keeps a reader's snapshot in step with the store's generation, checking it at most every few seconds.
 
-    def __init__(self, store, root: Path, check_every_s: float = 2.0):
+    `ingest_marker`: the file a writer holds from its first change to the store until its snapshot is
+    published (`IngestPipeline.dirty_marker`); None when writers may run elsewhere (a Chroma server), so the
+    snapshot's rows are never taken for the committed state."""
+
+    def __init__(self, store, root: Path, check_every_s: float = 2.0, ingest_marker: Path | None = None):
         self._store = store
         self.root = root
         self._check_every_s = check_every_s
+        self._ingest_marker = ingest_marker
         self._index: LexicalIndex | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -260,6 +305,25 @@ class LexicalSide:
                 self._index = self._refresh(generation)
             self._checked_at = time.monotonic()
             return self._index
+
+    def committed_rows(self, chunk_ids) -> dict[str, tuple[Chunk, ArticleMeta]] | None:
+        """The rows of `chunk_ids` from the snapshot, when the snapshot is the store's committed state: the
+        newest one published and no writer at work since (its rows are read first, so a writer that starts
+        later changed nothing they hold). Chunks it does not hold are left out: with no writer at work, they
+        are leftovers of an interrupted ingest. None: the caller reads the store."""
+        if self._ingest_marker is None:
+            return None
+        index = self.current()
+        if not index.has_rows:
+            return None
+        rows = {cid: (row.chunk, row.article) for cid in chunk_ids if (row := index.row(cid)) is not None}
+        try:
+            published = (self.root / "CURRENT").read_text().strip()
+        except OSError:
+            return None
+        if published != index.folder or self._ingest_marker.exists():
+            return None
+        return rows
 
     def _refresh(self, generation: str) -> LexicalIndex:
         on_disk = LexicalIndex.load(self.root)
