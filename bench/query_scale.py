@@ -386,7 +386,8 @@ def main() -> None:
         print(json.dumps(entry["latency"], indent=1)[:2000], flush=True)
     if args.build_only:
         return
-    out_json = ROOT / "bench" / "results" / "scale.json"
+    # bench/RESULTS-scale.md -> bench/results/scale.json; RESULTS-scale-rerank.md -> scale-rerank.json
+    out_json = ROOT / "bench" / "results" / f"{args.out.stem.removeprefix('RESULTS-')}.json"
     out_json.parent.mkdir(exist_ok=True)
     out_json.write_text(json.dumps(results, indent=1))
     text = report(results, args)

@@ -358,7 +358,8 @@ class IngestPipeline:
 
     def _publish_lexical(self, force: bool) -> None:
         on_disk = LexicalIndex.load(self.lexical.root)
-        if force or on_disk is None or on_disk.generation != self.store.generation():
+        # A snapshot without chunk rows was written before they were kept: readers would read Chroma.
+        if force or on_disk is None or on_disk.generation != self.store.generation() or not on_disk.has_rows:
             self.lexical.rebuild()
 
     @staticmethod

@@ -49,7 +49,25 @@ def _consistent(pipeline):
     lexical = LexicalIndex.load(pipeline.lexical.root)
     assert lexical.generation == store.generation()
     assert set(lexical.chunk_ids) == set(owners)
+    rows = store.get_chunks(list(owners))
+    for chunk_id, (chunk, meta) in rows.items():  # what readers serve instead of the store
+        row = lexical.row(chunk_id)
+        assert (row.chunk, row.article) == (chunk, meta)
     return stored, owners
+
+
+def test_a_snapshot_from_before_chunk_rows_gets_them_on_the_next_ingest(corpus, settings, embedder):
+    pipeline = build_pipeline(settings, embedder=embedder)
+    pipeline.ingest([corpus])
+    folder = pipeline.lexical.root / (pipeline.lexical.root / "CURRENT").read_text().strip()
+    for name in ("rows.jsonl", "rows.offsets.npy", "rows.articles.json"):
+        (folder / name).unlink()
+    assert not LexicalIndex.load(pipeline.lexical.root).has_rows
+
+    report = pipeline.ingest([corpus])
+    assert (report.unchanged, report.chunks_embedded) == (5, 0)
+    assert LexicalIndex.load(pipeline.lexical.root).has_rows
+    _consistent(pipeline)
 
 
 def test_second_run_embeds_nothing_and_changes_nothing(corpus, settings, embedder):

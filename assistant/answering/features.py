@@ -212,7 +212,8 @@ class _Weights:
         self.total = sum(w for _, w in self.items)
 
     def cover(self, found: set[str]) -> float:
-        return sum(w for t, w in self.items if t in found) / self.total if self.total > 0 else 0.0
+        # A list, not a generator: the same sum in the same order, for the ~800 calls of a question.
+        return sum([w for t, w in self.items if t in found]) / self.total if self.total > 0 else 0.0
 
 
 def _names_coverage(names: Sequence[str], text_lower: str) -> float:
@@ -248,7 +249,7 @@ def analyse_hits(
             hit.article.title,
             hit.article.language,
         ):
-            out.append(_from_stems(hit.chunk.text, row.sentences, row.title_stems))
+            out.append(_from_stems(hit.chunk.text, row.sentences, row.title_stems, row.sentence_keys))
         else:
             out.append(analyse_chunk(hit))
     return out
@@ -261,11 +262,14 @@ def _analysed(text: str, title: str, language: str) -> _Analysed:
     return _from_stems(text, analyse_sentences(text, language), analyse(title, language))
 
 
-def _from_stems(text: str, sentences: Sentences, title_stems: list[str]) -> _Analysed:
+def _from_stems(
+    text: str, sentences: Sentences, title_stems: list[str], keys: list[int] | None = None
+) -> _Analysed:
     sets = [(s, e, set(stems)) for s, e, stems in sentences]
     terms = set().union(*(s[2] for s in sets)) if sets else set()
-    keys = np.array([sentence_key(text[s:e]) for s, e, _ in sets], dtype=np.uint64)
-    return _Analysed(terms, set(title_stems), sets, keys)
+    if keys is None:
+        keys = [sentence_key(text[s:e]) for s, e, _ in sets]
+    return _Analysed(terms, set(title_stems), sets, np.array(keys, dtype=np.uint64))
 
 
 def rerank_features(
@@ -300,8 +304,8 @@ def rerank_features(
     articles: dict[str, list[int]] = {}
     for i, h in enumerate(hits):
         articles.setdefault(h.article.id, []).append(i)
-    art_dense = {a: np.nanmax(np.append(dense[ix], -1.0)) for a, ix in articles.items()}
-    art_lexical = {a: np.nanmax(np.append(lexical[ix], 0.0)) for a, ix in articles.items()}
+    art_dense = {a: max([*_known(dense[ix]), -1.0]) for a, ix in articles.items()}
+    art_lexical = {a: max([*_known(lexical[ix]), 0.0]) for a, ix in articles.items()}
     art_dense_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_dense[a]), 1)}
     art_lexical_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_lexical[a]), 1)}
     art_cov = {
@@ -398,9 +402,16 @@ def _per_chunk_cosines(
     return out
 
 
+def _known(values: np.ndarray) -> list[float]:
+    """The values that are not missing (NaN), as Python floats: numpy's reductions cost more than the few
+    candidates they would run over."""
+    return [v for v in values.tolist() if v == v]
+
+
 def _best(values: np.ndarray) -> float:
     """The highest value, ignoring NaN; NaN (missing) when there is none."""
-    return float(np.nanmax(values)) if np.isfinite(values).any() else MISSING
+    known = _known(values)
+    return max(known) if known else MISSING
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.types import ArticleMeta, Chunk
+from assistant.indexes.sentence_vectors import sentence_key
 
 ROWS_FILE = "rows.jsonl"
 OFFSETS_FILE = "rows.offsets.npy"
-ARTICLES_FILE = "rows.articles.json"
+ARTICLES_FILE = "rows.articles.json"  # also names the format: rows of another format are not read
+FORMAT = 1
 
 # (start, end, stems): a sentence's offsets in the chunk text and its stems (`lexical.analyse_sentences`)
 Sentences = list[tuple[int, int, list[str]]]
@@ -31,6 +33,7 @@ class ChunkRow:
     article: ArticleMeta  # content_hash: the article version the chunk was written for
     sentences: Sentences
     title_stems: list[str]
+    sentence_keys: list[int]  # `sentence_key` of each sentence: where its vector is stored
 
 
 class ChunkRowsWriter:
@@ -61,9 +64,10 @@ class ChunkRowsWriter:
             chunk.end,
             chunk.token_count,
             chunk.text,
-            [[s, e, " ".join(stems)] for s, e, stems in sentences],
+            [[s, e, " ".join(stems), sentence_key(chunk.text[s:e])] for s, e, stems in sentences],
         ]
-        self._lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        # ASCII escapes: any Python string round-trips, a lone surrogate from a JSON source included.
+        self._lines.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
 
     def save(self, folder: Path) -> None:
         offsets = np.zeros(len(self._lines) + 1, dtype=np.int64)
@@ -72,7 +76,8 @@ class ChunkRowsWriter:
             out.writelines(self._lines)
         np.save(folder / OFFSETS_FILE, offsets)
         (folder / ARTICLES_FILE).write_text(
-            json.dumps(self._article_rows, ensure_ascii=False), encoding="utf-8"
+            json.dumps({"format": FORMAT, "articles": self._article_rows}, ensure_ascii=False),
+            encoding="utf-8",
         )
 
 
@@ -96,14 +101,19 @@ class ChunkRows:
         the snapshot's `expected` chunk count."""
         try:
             offsets = np.load(folder / OFFSETS_FILE)
-            raw = json.loads((folder / ARTICLES_FILE).read_text(encoding="utf-8"))
+            header = json.loads((folder / ARTICLES_FILE).read_text(encoding="utf-8"))
             with open(folder / ROWS_FILE, "rb") as f:
                 size = f.seek(0, 2)
                 data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            if size and hasattr(mmap, "MADV_WILLNEED"):
+                data.madvise(mmap.MADV_WILLNEED)  # the kernel reads it in ahead of the first questions
         except (OSError, ValueError):
+            return None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
             return None
         if len(offsets) != expected + 1 or int(offsets[-1]) != size:
             return None
+        raw = header["articles"]
         articles = [ArticleMeta(a[0], a[1], a[2], a[3], a[4], a[5], a[6]) for a in raw]
         return cls(data, offsets, articles, [a[7].split() for a in raw])
 
@@ -114,6 +124,7 @@ class ChunkRows:
         return ChunkRow(
             Chunk(chunk_id, meta.id, position, text, start, end, tokens),
             meta,
-            [(s, e, stems.split()) for s, e, stems in sentences],
+            [(s, e, stems.split()) for s, e, stems, _ in sentences],
             self._title_stems[at],
+            [key for _, _, _, key in sentences],
         )
