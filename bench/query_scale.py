@@ -158,8 +158,8 @@ def measure(data_dir: Path, chroma_url: str | None, questions: int, english: int
 
     assistant = build_assistant(settings_for(data_dir, chroma_url))
     items = test_items()[:questions]
-    # Warm-up on questions that are not measured: loads the HNSW index and the BM25 snapshot and brings
-    # Chroma's SQLite pages into the page cache, as on a server that has been answering for a while.
+    # Warm-up on questions that are not measured: loads the HNSW index and the BM25 snapshot with its chunk
+    # rows, as on a server that has been answering for a while.
     for item in test_items()[questions : questions + 30]:
         assistant.ask(AskRequest(item.question))
     out: dict[str, dict] = {}
@@ -295,7 +295,7 @@ def report(results: dict, args) -> str:
         "",
         "## Where the time goes (median ms per stage, nb questions)",
         "",
-        "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + commit check | "
+        "| chunks | backend | embed | dense | lexical (beside the dense query) | fuse + committed rows | "
         "rerank (features + model) | answer | total |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
