@@ -80,8 +80,11 @@ def build_store(size: int, base_dir: Path, cache: Path, smaller: Path | None) ->
         lexical = LexicalIndex.load(settings.lexical_root)
         if lexical is None or not lexical.has_rows:  # a snapshot from before chunk rows were kept
             store = ChromaStore.open(data_dir, None, "kilde")
-            articles = built["synthetic_articles"]
-            synthetic.publish_lexical(store, pool, real_rows, articles, settings.lexical_root)
+            t0 = time.perf_counter()
+            synthetic.publish_lexical(
+                store, pool, real_rows, built["synthetic_articles"], settings.lexical_root
+            )
+            done.write_text(json.dumps({**built, "lexical_s": round(time.perf_counter() - t0, 1)}))
         _publish_sentences(pool, base_dir, data_dir, embedder)
         return data_dir
     synthetic.check_tokens(pool)
