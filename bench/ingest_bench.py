@@ -81,6 +81,8 @@ def main() -> None:
         for a in result.articles
         for c in pipeline.chunker.split(a)
     ]
+    if not chunked:
+        parser.error(f"no articles found in {args.corpus}")
     texts = [embedding_input(a, c) for a, c in chunked]
     sentences = list(dict.fromkeys(s for _, c in chunked for s in chunk_sentences(c.text)))
     embedder.embed_passages(texts[:1])
