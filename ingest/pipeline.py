@@ -104,7 +104,8 @@ class IngestPipeline:
         self.lexical = lexical
         self.sentences = sentences
         self.lock_path = lock_path
-        # Exists while a write is under way; found by the next run, it means a previous one was killed.
+        # Exists while a write is under way (readers then read the store, not their snapshot's chunk rows);
+        # found by the next run, it means a previous one was killed.
         self.dirty_marker = dirty_marker
         self.batch_chunks = batch_chunks
         self.max_article_chars = max_article_chars  # 0: no cap

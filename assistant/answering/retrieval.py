@@ -153,7 +153,8 @@ class HybridRetriever:
             for cid in batch:
                 if cid not in rows:
                     continue
-                if committed[rows[cid][1].id] != rows[cid][1].content_hash:
+                meta = rows[cid][1]
+                if committed[meta.id] != meta.content_hash:
                     continue
                 hits.append(self._hit(rows[cid], cid, fused, dense_scores, lexical_scores))
                 if len(hits) == k:
