@@ -337,6 +337,13 @@ class PickerExample:
     labels: np.ndarray
 
 
+def picker_sets_for(languages: Sequence[str]) -> list[str]:
+    """The validation sets whose questions are in `languages` (NorQuAD's are Bokmål, nb)."""
+    return [
+        name for name, lang in (("validation (nb)", "nb"), ("validation (en)", "en")) if lang in languages
+    ]
+
+
 def picker_examples(
     examples: Sequence[Example], orders: Sequence[np.ndarray], sentences=None
 ) -> list[PickerExample]:
@@ -564,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: picker_examples(ex, model_orders(reranker, ex), sentences) for name, ex in set_ex.items()
     }
     pick_valid = pick_sets["validation (nb)"] + pick_sets["validation (en)"]
+    # The picker's own choices (rounds, margin) are made on the questions it may answer: those in
+    # PICKER_LANGUAGES. English validation questions still stop early, since the model is one for all languages.
+    pick_choice = [p for name in picker_sets_for(PICKER_LANGUAGES) for p in pick_sets[name]]
 
     def pk_rows(ex):
         return ex.rows
@@ -581,28 +591,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=max(PICKER_ROUND_CHOICES),
     )
 
-    def picks(booster, examples, margin):
+    def picks(booster, examples, margin, same_passage):
         return [
-            pick(booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0), ex.spans, margin)
+            pick(
+                booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0),
+                ex.spans,
+                margin,
+                same_passage,
+            )
             for ex in examples
         ]
 
-    # Rounds and the second sentence's margin: chosen on validation, at no more words than the rule's answers.
+    # Rounds, the second sentence's margin and passage: chosen on validation, at no more words than the rule's
+    # answers.
     rule = {
         name: rule_metrics(assistant.extractive, retriever.embedder, ex)
         for name, ex in pick_sets.items()
         if name.startswith("validation")
     }
-    base_words = sum(m["answer_words"] * m["n"] for m in rule.values()) / sum(m["n"] for m in rule.values())
+    chosen_rule = [rule[name] for name in picker_sets_for(PICKER_LANGUAGES)]
+    base_words = sum(m["answer_words"] * m["n"] for m in chosen_rule) / sum(m["n"] for m in chosen_rule)
     best = None
+    picker_choices = []
     for r in PICKER_ROUND_CHOICES:
         candidate = truncated(full_picker, r)
-        for margin in PICKER_MARGINS:
-            m = answer_metrics(picks(candidate, pick_valid, margin), pick_valid)
-            score = round(m["answer_found"] + m["citation_precision"], 6)
-            if m["answer_words"] <= base_words * 1.05 and (best is None or score > best[0]):
-                best = (score, r, margin)
-    picker_rounds, margin = (best[1], best[2]) if best else (PICKER_ROUND_CHOICES[0], 0.0)
+        for same_passage in (False, True):
+            for margin in PICKER_MARGINS:
+                m = answer_metrics(picks(candidate, pick_choice, margin, same_passage), pick_choice)
+                score = round(m["answer_found"] + m["citation_precision"], 6)
+                allowed = m["answer_words"] <= base_words * 1.05
+                picker_choices.append(
+                    {
+                        "rounds": r,
+                        "second_same_passage": same_passage,
+                        "second_margin": margin,
+                        **m,
+                        "within_words": allowed,
+                    }
+                )
+                if allowed and (best is None or score > best[0]):
+                    best = (score, r, margin, same_passage)
+    picker_rounds, margin, same_passage = best[1:] if best else (PICKER_ROUND_CHOICES[0], 0.0, False)
     picker = truncated(full_picker, picker_rounds)
     pick_disjoint_train = [p for p in pick_train if p.item.gold_article_ids[0] not in held_out_articles]
     picker_disjoint, _ = train_ranker(
@@ -618,8 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: {
             "heuristic (term coverage)": answer_metrics(heuristic_picks(ex), ex),
             **({"rule (today's ExtractiveAnswerer)": rule[name]} if name in rule else {}),
-            "picker": answer_metrics(picks(picker, ex, margin), ex),
-            "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin), ex),
+            "picker": answer_metrics(picks(picker, ex, margin, same_passage), ex),
+            "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin, same_passage), ex),
         }
         for name, ex in pick_sets.items()
     }
@@ -655,6 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rounds": picker_rounds,
             "params": PICKER_PARAMS,
             "second_margin": margin,
+            "second_same_passage": same_passage,
             "languages": languages,
             "sha256": sha256(args.out / "picker.txt"),
         },
@@ -668,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "translation": translation,
         "index": {"articles": articles, "chunks": chunks},
         "reranker_rounds_on_validation": {str(r): v for r, v in round_scores.items()},
+        "picker_choices_on_validation": {"rule_words": round(base_words, 1), "candidates": picker_choices},
         "train_questions": len(train_ex),
         "disjoint_questions": len(disjoint_ex),
     }
@@ -700,7 +731,8 @@ def cards(
         ),
         (
             "- Choices (boosting rounds, the picker's second-sentence margin, the English BM25 query, the picker's languages): NorQuAD news "
-            "validation (238, Norwegian) and its English versions (`evals/data/norquad_news_val_en.jsonl`, 135)."
+            "validation (238, Norwegian) and its English versions (`evals/data/norquad_news_val_en.jsonl`, 135); "
+            "the picker's rounds and margin on the validation questions of the languages it answers."
         ),
         "- Test: NorQuAD news test (238), scored only after every choice was made.",
         f"- Candidate pools from the eval index: seed + 756 NorQuAD passages ({articles} articles, {chunks} chunks).",
@@ -755,14 +787,17 @@ def cards(
         ],
     )
     pk = meta["picker"]
+    choices = report["picker_choices_on_validation"]
     write_card(
         out / "picker.md",
         "Model card: sentence picker (`picker.txt`)",
         [
             (
                 "LightGBM lambdarank over the sentences of the reranker's top passages (`assistant/answering/picker.py`): the "
-                "extractive answer quotes the best one, and the second best too when its score is within "
-                f"`second_margin` = {pk['second_margin']} of the best; it chooses for questions in "
+                "extractive answer quotes the best one, and the next best too when its score is within "
+                f"`second_margin` = {pk['second_margin']} of the best"
+                + (" and it comes from the best one's passage" if pk["second_same_passage"] else "")
+                + "; it chooses for questions in "
                 f"{', '.join(pk['languages']) or 'no language'} (a language only where, on that language's "
                 "validation questions, it finds the answer at least as often as the rule and scores higher on answer "
                 "found + citation precision; the rule chooses for the others). English questions are left to the rule "
@@ -796,6 +831,22 @@ def cards(
             ),
             "",
             *metrics_table(report["answers"], ("answer_found", "citation_precision", "answer_words")),
+            "",
+            "## Choosing the rounds and the margin (validation questions in the picker's languages)",
+            "",
+            (
+                "Chosen: the highest answer found + citation precision among the candidates whose answers are no "
+                f"longer than 1.05 × the rule's ({choices['rule_words']} words on the same questions)."
+            ),
+            "",
+            "| rounds | second from | second_margin | answer_found | citation_precision | answer_words | within words |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *(
+                f"| {c['rounds']} | {'the same passage' if c['second_same_passage'] else 'any passage'} | "
+                f"{c['second_margin']} | {c['answer_found']} | {c['citation_precision']} | "
+                f"{c['answer_words']} | {'yes' if c['within_words'] else 'no'} |"
+                for c in choices["candidates"]
+            ),
             "",
         ],
     )

@@ -21,7 +21,7 @@ from assistant.answering.features import (
     rerank_features,
 )
 from assistant.answering.furniture import is_furniture
-from assistant.answering.picker import SentencePicker
+from assistant.answering.picker import SentencePicker, pick
 from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
 from assistant.answering.translate import Translator
 from assistant.core.errors import ConfigError
@@ -169,6 +169,40 @@ def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
     chosen = picker.choose(SEED_QUESTION, (fake, *retrieval.hits[1:]), "nb")
     assert chosen and all(not is_furniture(span.text) for span, _ in chosen)
     assert all(span.text != caption for span, _ in chosen)
+
+
+def _span(hit_index: int, n: int, text: str | None = None) -> SentenceSpan:
+    return SentenceSpan(hit_index, 100 * n, 100 * n + 50, text or f"Setning {n} i passasje {hit_index}.")
+
+
+def test_pick_adds_the_next_best_sentence_only_within_the_margin():
+    spans = [_span(0, 0), _span(1, 1), _span(0, 2)]
+    scores = np.array([2.0, 1.6, 1.2])
+    assert pick(scores, spans, 0.5) == [0, 1]
+    assert pick(scores, spans, 0.3) == [0]
+    assert pick(np.zeros(0), [], 1.0) == []
+
+
+def test_pick_from_the_same_passage_skips_a_second_passage():
+    spans = [_span(0, 0), _span(1, 1), _span(0, 2), _span(2, 3)]
+    scores = np.array([2.0, 1.8, 1.5, 1.9])
+    assert pick(scores, spans, 1.0) == [0, 3]
+    assert pick(scores, spans, 1.0, same_passage=True) == [0, 2]
+    # Nothing of the best one's passage within the margin: the best sentence alone.
+    assert pick(scores, spans, 0.4, same_passage=True) == [0]
+
+
+def test_pick_never_quotes_the_same_sentence_twice():
+    """Overlapping chunks repeat a sentence: its copy is passed over for the next one within the margin."""
+    spans = [_span(0, 0, "Samme setning her."), _span(1, 0, "Samme setning her."), _span(1, 2)]
+    assert pick(np.array([2.0, 1.9, 1.7]), spans, 0.5) == [0, 2]
+
+
+def test_the_shipped_picker_settings_come_from_models_json(assistant):
+    meta = json.loads((MODELS / "models.json").read_text(encoding="utf-8"))["picker"]
+    picker = assistant.extractive.picker
+    assert picker.second_margin == meta["second_margin"]
+    assert picker.second_same_passage == meta.get("second_same_passage", False)
 
 
 def test_picker_features_cover_every_sentence(assistant):

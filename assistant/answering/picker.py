@@ -1,5 +1,6 @@
 """The sentence picker: a LightGBM model scores each sentence of the top passages for holding the answer; the
-extractive answer quotes the best one, and the second best when it scores almost as well. Photo captions,
+extractive answer quotes the best one, and the next best when it scores almost as well (from the same passage, where
+validation chose that: `second_same_passage` in `models.json`). Photo captions,
 bylines and tweet leftovers are never quoted.
 
 Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python -m evals.train`."""
@@ -39,9 +40,11 @@ class SentencePicker:
         document_frequency: Callable | None = None,
         languages: Sequence[str] = ("nb", "nn", "en"),
         sentences: SentenceLookup | None = None,
+        second_same_passage: bool = False,
     ):
         self.model = model
         self.second_margin = second_margin
+        self.second_same_passage = second_same_passage
         self.languages = tuple(
             languages
         )  # question languages it chooses for (models.json); the rule does the rest
@@ -69,6 +72,7 @@ class SentencePicker:
             document_frequency,
             meta.get("languages", ("nb", "nn", "en")),
             sentences,
+            bool(meta.get("second_same_passage", False)),
         )
 
     def applies_to(self, language: str | None) -> bool:
@@ -106,20 +110,25 @@ class SentencePicker:
             translation = self.translator.translate(question)
         query = make_query(question, language, translation, self.document_frequency, vector)
         scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
-        return [(spans[i], float(scores[i])) for i in pick(scores, spans, self.second_margin)]
+        return [
+            (spans[i], float(scores[i]))
+            for i in pick(scores, spans, self.second_margin, self.second_same_passage)
+        ]
 
 
-def pick(scores: np.ndarray, spans: Sequence[SentenceSpan], second_margin: float) -> list[int]:
-    """The best sentence, and the second best when it scores within `second_margin` of it (and is not the
-    same sentence again: overlapping chunks repeat sentences)."""
+def pick(
+    scores: np.ndarray, spans: Sequence[SentenceSpan], second_margin: float, same_passage: bool = False
+) -> list[int]:
+    """The best sentence, and the next best when it scores within `second_margin` of it and is not the same
+    sentence again (overlapping chunks repeat sentences). `same_passage`: the second must come from the best
+    sentence's passage, so that an answer never adds a second, less likely passage to a good one."""
     if not len(scores):
         return []
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], spans[i].hit_index, spans[i].start))
-    chosen = [order[0]]
-    if (
-        len(order) > 1
-        and scores[order[1]] >= scores[order[0]] - second_margin
-        and spans[order[1]].text != spans[order[0]].text
-    ):
-        chosen.append(order[1])
-    return chosen
+    best = spans[order[0]]
+    for i in order[1:]:
+        if scores[i] < scores[order[0]] - second_margin:
+            break
+        if spans[i].text != best.text and (not same_passage or spans[i].hit_index == best.hit_index):
+            return [order[0], i]
+    return [order[0]]
