@@ -37,6 +37,11 @@ def test_dictionary_translates_english_words_by_stem_and_leaves_names_out():
     assert "erna" not in words and "solberg" not in words  # names stay as written, in the question itself
 
 
+def test_dictionary_translates_capitalised_words_it_knows():
+    words = Translator.load().translate("What does Article 4 commit Russia and North Korea to?").split()
+    assert {"artikkel", "russland"} <= set(words)
+
+
 def test_dictionary_licence_sits_beside_the_data():
     from assistant.answering.translate import DICTIONARY
 

@@ -42,17 +42,17 @@ class Translator:
         return len(self._table)
 
     def translate(self, question: str) -> str:
-        """The Norwegian words for the question's English words (names and unknown words are left out: the
-        original question keeps them)."""
+        """The Norwegian words for the question's English words. A capitalised word is looked up too: the
+        dictionary knows "Article", "Russia" and "Parliament", and not most names; unknown words are left out
+        (the original question keeps them)."""
         from assistant.indexes.lexical import stemmer, stopwords
 
         stem = stemmer("en").stemWord
         stop = stopwords("en")
         out: list[str] = []
         for match in _WORD.finditer(question):
-            word = match.group()
-            lower = word.lower()
-            if lower in stop or (word[0].isupper() and match.start() > 0):
+            lower = match.group().lower()
+            if lower in stop:
                 continue
             for translation in self._table.get(stem(lower), ())[: self.max_translations]:
                 if translation not in out:
