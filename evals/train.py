@@ -76,8 +76,8 @@ PICKER_PARAMS = {
 }
 MAX_ROUNDS = 400
 # Boosting rounds: one model is trained to the most rounds, and the number it keeps is chosen among these on
-# validation (hit@5 + MRR@10 for the reranker, together with the English BM25 query; answer found + citation precision for the picker, together with
-# its second-sentence margin). Early stopping on NDCG@1 picked 4 to 46 rounds for nearly the same data; a
+# validation (hit@5 + MRR@10 for the reranker, together with the English BM25 query; answer found + citation
+# precision for the picker, together with its second sentence's margin and passage). Early stopping on NDCG@1 picked 4 to 46 rounds for nearly the same data; a
 # short list of candidates, scored by the measures the targets use, is steadier and as deterministic.
 RERANK_ROUND_CHOICES = (50, 100, 200, 400, 600)
 PICKER_ROUND_CHOICES = (50, 100, 200, 400)
@@ -575,8 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: picker_examples(ex, model_orders(reranker, ex), sentences) for name, ex in set_ex.items()
     }
     pick_valid = pick_sets["validation (nb)"] + pick_sets["validation (en)"]
-    # The picker's own choices (rounds, margin) are made on the questions it may answer: those in
-    # PICKER_LANGUAGES. English validation questions still stop early, since the model is one for all languages.
+    # The picker's own choices (rounds, margin, passage) are made on the questions it may answer: those in
+    # PICKER_LANGUAGES.
     pick_choice = [p for name in picker_sets_for(PICKER_LANGUAGES) for p in pick_sets[name]]
 
     def pk_rows(ex):
