@@ -89,7 +89,9 @@ def evidence(hit, answers: list[str]) -> str | None:
 
 def obedient_reply(assistant, case: dict, tail: str = ECHO) -> tuple[str, int, object]:
     """(scripted reply, passage number, hit): the honest sentence cited as the model will number it, then `tail`."""
-    hits = assistant.retriever.retrieve(case["question"], assistant.settings.top_k).hits
+    # Numbered as the product retrieves them: the configured retriever (the reranker reorders the pool).
+    settings = assistant.settings
+    hits = assistant.retriever.retrieve(case["question"], settings.top_k, mode=settings.retriever).hits
     found = [
         (n, h)
         for n, h in enumerate(hits, 1)

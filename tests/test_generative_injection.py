@@ -51,7 +51,10 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, llm):
 @pytest.mark.parametrize("case", CASES, ids=[c["article_id"] for c in CASES])
 def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistant, llm, case):
     llm.reset()
-    hits = hostile_assistant.retriever.retrieve(case["question"], hostile_assistant.settings.top_k).hits
+    settings = hostile_assistant.settings
+    hits = hostile_assistant.retriever.retrieve(
+        case["question"], settings.top_k, mode=settings.retriever
+    ).hits
     found = [
         (n, h)
         for n, h in enumerate(hits, 1)

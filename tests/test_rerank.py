@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from assistant.answering.context import AskRequest
 from assistant.answering.features import (
     PICKER_FEATURES,
     RERANK_FEATURES,
@@ -25,6 +26,7 @@ from assistant.answering.picker import SentencePicker, pick
 from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
 from assistant.answering.translate import Translator
 from assistant.core.errors import ConfigError
+from assistant.testing.corpus import SEED_ID
 
 SEED_QUESTION = "Hva inneholder forsvarspakten mellom Nord-Korea og Russland?"
 
@@ -40,6 +42,15 @@ def test_dictionary_translates_english_words_by_stem_and_leaves_names_out():
 def test_dictionary_translates_capitalised_words_it_knows():
     words = Translator.load().translate("What does Article 4 commit Russia and North Korea to?").split()
     assert {"artikkel", "russland"} <= set(words)
+
+
+def test_the_english_flagship_question_ranks_the_seed_article_first_and_quotes_article_4(assistant):
+    """ "Article" is translated ("artikkel"), so the BM25 side finds the seed article's Article 4."""
+    question = "What does Article 4 commit each side to?"
+    assert "artikkel" in assistant.retriever.reranker.lexical_query(question, "en")[0].split()
+    answer = assistant.ask(AskRequest(question))
+    assert answer.retrieved[0].article.id == SEED_ID
+    assert answer.citations and "Artikkel 4" in answer.citations[0].quote
 
 
 def test_dictionary_licence_sits_beside_the_data():
