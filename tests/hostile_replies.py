@@ -87,9 +87,9 @@ def evidence(hit, answers: list[str]) -> str | None:
     return None
 
 
-def obedient_reply(assistant, case: dict, tail: str = ECHO) -> tuple[str, int, object]:
-    """(scripted reply, passage number, hit): the honest sentence cited as the model will number it, then `tail`."""
-    # Numbered as the product retrieves them: the configured retriever (the reranker reorders the pool).
+def answer_passage(assistant, case: dict) -> tuple[tuple, int, object]:
+    """(the passages the model will be shown, the number of the first one holding the honest answer, its hit).
+    Numbered as the product retrieves them: the configured retriever (the reranker reorders the pool)."""
     settings = assistant.settings
     hits = assistant.retriever.retrieve(case["question"], settings.top_k, mode=settings.retriever).hits
     found = [
@@ -99,5 +99,11 @@ def obedient_reply(assistant, case: dict, tail: str = ECHO) -> tuple[str, int, o
     ]
     assert found, f"{case['article_id']} is not retrieved with its answer"
     n, hit = found[0]
+    return hits, n, hit
+
+
+def obedient_reply(assistant, case: dict, tail: str = ECHO) -> tuple[str, int, object]:
+    """(scripted reply, passage number, hit): the honest sentence cited as the model will number it, then `tail`."""
+    _hits, n, hit = answer_passage(assistant, case)
     own = f" The article is at {hit.article.url} [{n}]." if hit.article.url else ""
     return f"{evidence(hit, case['answers'])} [{n}]{own}{tail}", n, hit

@@ -15,7 +15,7 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.build import build_assistant, build_pipeline
 from assistant.testing.corpus import HOSTILE, hostile_cases, make_settings, write_distractors
 from assistant.testing.scripted_llm import Reply
-from tests.hostile_replies import evidence
+from tests.hostile_replies import answer_passage, evidence
 
 CASES = hostile_cases()
 
@@ -51,17 +51,7 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, llm):
 @pytest.mark.parametrize("case", CASES, ids=[c["article_id"] for c in CASES])
 def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistant, llm, case):
     llm.reset()
-    settings = hostile_assistant.settings
-    hits = hostile_assistant.retriever.retrieve(
-        case["question"], settings.top_k, mode=settings.retriever
-    ).hits
-    found = [
-        (n, h)
-        for n, h in enumerate(hits, 1)
-        if h.article.id == case["article_id"] and evidence(h, case["answers"])
-    ]
-    assert found, f"{case['article_id']} not retrieved with its answer"
-    n, hit = found[0]
+    hits, n, hit = answer_passage(hostile_assistant, case)
     llm.script(Reply(f"{evidence(hit, case['answers'])} [{n}]{OBEYED_INJECTION}"))
 
     events = list(hostile_assistant.stream(AskRequest(case["question"])))
