@@ -503,8 +503,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     train_ex = collect(retriever, train, rows_by_id, progress)
-    set_ex = {name: collect(retriever, items, rows_by_id, progress) for name, items in sets.items()}
-    valid_ex = set_ex["validation (nb)"] + set_ex["validation (en)"]
+    # The English validation pools depend on the BM25 query chosen below; they are collected there, once per query.
+    set_ex = {
+        name: collect(retriever, items, rows_by_id, progress)
+        for name, items in sets.items()
+        if name != "validation (en)"
+    }
+    valid_ex = set_ex["validation (nb)"]
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
 
     def rer_rows(ex):
@@ -557,7 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, ex in english_pools.items()
     }
     retriever.reranker.settings = translation_variants[chosen_translation]
-    set_ex["validation (en)"] = english_pools[chosen_translation]
+    set_ex = {
+        name: english_pools[chosen_translation] if name == "validation (en)" else set_ex[name]
+        for name in sets
+    }
     retrieval = {
         name: {
             "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
