@@ -74,11 +74,10 @@ PICKER_PARAMS = {
     "num_threads": 1,
     "verbose": -1,
 }
-MAX_ROUNDS = 400
 # Boosting rounds: one model is trained to the most rounds, and the number it keeps is chosen among these on
 # validation (hit@5 + MRR@10 for the reranker, together with the English BM25 query; answer found + citation
-# precision for the picker, together with its second sentence's margin and passage). Early stopping on NDCG@1 picked 4 to 46 rounds for nearly the same data; a
-# short list of candidates, scored by the measures the targets use, is steadier and as deterministic.
+# precision for the picker, together with its second sentence's margin and passage). Early stopping on NDCG@1
+# picked 4 to 46 rounds for nearly the same data; a short list of candidates, scored by the measures the targets use, is steadier and as deterministic.
 RERANK_ROUND_CHOICES = (50, 100, 200, 400, 600)
 PICKER_ROUND_CHOICES = (50, 100, 200, 400)
 PICKER_MARGINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
@@ -298,30 +297,11 @@ def _dataset(examples: Sequence[Example], features: tuple[str, ...], rows_of, la
     )
 
 
-def train_ranker(
-    train: Sequence[Example],
-    valid: Sequence[Example],
-    features,
-    params,
-    rows_of,
-    labels_of,
-    rounds: int | None = None,
-):
-    """Boosting rounds: `rounds` when given, else the best round on `valid` (NDCG@1, checked every round)."""
+def train_ranker(train: Sequence[Example], features, params, rows_of, labels_of, rounds: int):
+    """A LightGBM ranker trained for `rounds` boosting rounds (chosen by the caller on validation)."""
     import lightgbm
 
-    data = _dataset(train, features, rows_of, labels_of)
-    if rounds is not None:
-        return lightgbm.train(params, data, num_boost_round=rounds), rounds
-    valid_data = _dataset(valid, features, rows_of, labels_of)
-    booster = lightgbm.train(
-        params,
-        data,
-        num_boost_round=MAX_ROUNDS,
-        valid_sets=[valid_data],
-        callbacks=[lightgbm.early_stopping(50, first_metric_only=True, verbose=False)],
-    )
-    return booster, booster.best_iteration
+    return lightgbm.train(params, _dataset(train, features, rows_of, labels_of), num_boost_round=rounds)
 
 
 # -- sentence picker -------------------------------------------------------------------------------------
@@ -509,7 +489,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, items in sets.items()
         if name != "validation (en)"
     }
-    valid_ex = set_ex["validation (nb)"]
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
 
     def rer_rows(ex):
@@ -533,9 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         english_pools[label] = collect(retriever, sets["validation (en)"], rows_by_id, False)
 
     print("training the reranker", file=sys.stderr)
-    full, _ = train_ranker(
+    full = train_ranker(
         train_ex,
-        valid_ex,
         RERANK_FEATURES,
         RERANK_PARAMS,
         rer_rows,
@@ -551,8 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Best score; on a tie the fewer rounds, then the first query in the list above.
     chosen_translation, rounds = max(round_scores, key=lambda k: (round_scores[k], -k[1]))
     reranker = truncated(full, rounds)
-    reranker_disjoint, _ = train_ranker(
-        disjoint_ex, valid_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
+    reranker_disjoint = train_ranker(
+        disjoint_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
     )
     translation = {
         label: {
@@ -581,7 +559,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     pick_sets = {
         name: picker_examples(ex, model_orders(reranker, ex), sentences) for name, ex in set_ex.items()
     }
-    pick_valid = pick_sets["validation (nb)"] + pick_sets["validation (en)"]
     # The picker's own choices (rounds, margin, passage) are made on the questions it may answer: those in
     # PICKER_LANGUAGES.
     pick_choice = [p for name in picker_sets_for(PICKER_LANGUAGES) for p in pick_sets[name]]
@@ -592,9 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def pk_labels(ex):
         return ex.labels
 
-    full_picker, _ = train_ranker(
+    full_picker = train_ranker(
         pick_train,
-        pick_valid,
         PICKER_FEATURES,
         PICKER_PARAMS,
         pk_rows,
@@ -645,9 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     picker_rounds, margin, same_passage = best[1:] if best else (PICKER_ROUND_CHOICES[0], 0.0, False)
     picker = truncated(full_picker, picker_rounds)
     pick_disjoint_train = [p for p in pick_train if p.item.gold_article_ids[0] not in held_out_articles]
-    picker_disjoint, _ = train_ranker(
+    picker_disjoint = train_ranker(
         pick_disjoint_train,
-        pick_valid,
         PICKER_FEATURES,
         PICKER_PARAMS,
         pk_rows,

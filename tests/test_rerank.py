@@ -244,11 +244,11 @@ def test_training_is_deterministic(tmp_path):
         examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
     texts = []
     for _ in range(2):
-        booster, rounds = train_ranker(
-            examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=30
+        booster = train_ranker(
+            examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=30
         )
         path = tmp_path / f"model{len(texts)}.txt"
-        booster.save_model(str(path), num_iteration=rounds)
+        booster.save_model(str(path))
         texts.append(path.read_bytes())
     assert texts[0] == texts[1]
 
@@ -314,8 +314,8 @@ def test_truncated_model_is_the_shorter_training():
 
     def fit(rounds):
         return train_ranker(
-            examples, [], RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=rounds
-        )[0]
+            examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=rounds
+        )
 
     rows = np.vstack([e.rows for e in examples])
     np.testing.assert_array_equal(truncated(fit(40), 15).predict(rows), fit(15).predict(rows))
