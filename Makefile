@@ -39,7 +39,7 @@ demo: ingest  ## set up, ingest the samples, then run the main job
 	$(BIN)/kilde demo
 
 test: setup system-deps lint  ## set up, lint, then run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"

@@ -119,7 +119,9 @@ def build_reading(settings: Settings):
     from assistant.answering.reader import Reader
     from assistant.answering.reading import ReadingStage
 
-    return ReadingStage(Reader(), settings.reader_chunks, settings.reader_margins)
+    return ReadingStage(
+        Reader(), settings.reader_chunks, settings.reader_margins, settings.reader_rank_weight
+    )
 
 
 def build_generative(settings: Settings, vectors: SentenceVectors, checker: SupportChecker):

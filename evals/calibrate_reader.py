@@ -7,8 +7,12 @@ A question passes the reader when some read chunk's span beats "no answer" by at
 NorQuAD news validation and `seed.jsonl`; "en": `norquad_news_val_en.jsonl` and the English ones of
 `seed.jsonl`) the margin is the highest that keeps the false refusal of the whole decision (any gate
 refusing an answerable question) at most `--max-false-refusal` (5 %), so it refuses as many unanswerable
-questions (seed's and the calibration half of `unanswerable.jsonl`) as that allows. NorQuAD test and the
-report half of `unanswerable.jsonl` are never read here."""
+questions (seed's and the calibration half of `unanswerable.jsonl`) as that allows.
+
+It also chooses `reader_rank_weight` (`ReadingStage`): the answer quotes the reading with the best margin minus
+that weight per reranked place; among `RANK_WEIGHTS`, the one whose quote scores best on answer found +
+citation precision over the answerable validation questions. NorQuAD test and the report half of
+`unanswerable.jsonl` are never read here."""
 
 from __future__ import annotations
 
@@ -27,12 +31,26 @@ from assistant.core.language import language_group
 from evals.calibrate import POSITIVE_SETS, UNANSWERABLE, split_unanswerable
 from evals.datasets import DATA, EvalItem, load_dataset
 
+# Candidates for `reader_rank_weight`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
+RANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """One read chunk whose span can be quoted: its reranked place, its margin, and how the quote would score."""
+
+    rank: int
+    margin: float
+    answer_found: bool  # the quoted sentence holds a gold answer
+    cited_right: bool  # the cited chunk holds a gold passage or answer (citation precision)
+
 
 @dataclass(frozen=True)
 class Scored:
     item: EvalItem
     passed_earlier: bool  # the dense threshold and the missing-names rule would answer it
     margin: float  # the best reading's span score minus its no-answer score; -inf when nothing was read
+    quoted: tuple[Quoted, ...] = ()
 
 
 def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
@@ -48,12 +66,57 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
             context.retrieval, context.standalone
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
-        out.append(Scored(item, earlier, margin))
+        out.append(Scored(item, earlier, margin, quoted_readings(item, context)))
         if bar:
             bar.update(1)
     if bar:
         bar.close()
     return out
+
+
+def quoted_readings(item: EvalItem, context) -> tuple[Quoted, ...]:
+    """How each read chunk's quote would score on `item` (answerable items with answers only)."""
+    from assistant.answering.reading import quotes
+    from evals.metrics import chunk_hits, contains_answer
+
+    if not item.answerable or not item.answers:
+        return ()
+    hits = context.retrieval.hits
+    out = []
+    for quote in quotes(context.readings, hits):
+        text = hits[quote.hit_index].chunk.text
+        out.append(
+            Quoted(
+                quote.hit_index,
+                quote.reading.margin,
+                contains_answer(text[quote.start : quote.end], item.answers),
+                chunk_hits(text, item) or contains_answer(text, item.answers),
+            )
+        )
+    return tuple(out)
+
+
+def quote_scores(positives: Sequence[Scored], rank_weight: float) -> dict[str, float]:
+    """Answer found and citation precision of the reader's quote when the readings are ordered by margin minus
+    `rank_weight` per reranked place (`ReadingStage`), on the answerable questions with answers; a question
+    whose reading gives no quote counts as a miss."""
+    scored = [s for s in positives if s.item.answers]
+    found = right = 0
+    for s in scored:
+        if s.quoted:
+            best = max(s.quoted, key=lambda q: (q.margin - rank_weight * q.rank, -q.rank))
+            found += best.answer_found
+            right += best.cited_right
+    n = max(len(scored), 1)
+    return {"answer_found": round(found / n, 4), "citation_precision": round(right / n, 4)}
+
+
+def choose_rank_weight(positives: Sequence[Scored]) -> tuple[float, dict[str, dict[str, float]]]:
+    """The weight with the best answer found + citation precision on validation (on a tie, the smaller), and
+    the table of every candidate."""
+    table = {str(w): quote_scores(positives, w) for w in RANK_WEIGHTS}
+    best = max(RANK_WEIGHTS, key=lambda w: (sum(table[str(w)].values()), -w))
+    return best, table
 
 
 def refusal_rates(
@@ -107,6 +170,7 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     cal_half, _ = split_unanswerable(load_dataset(str(UNANSWERABLE)))
     pos = score(assistant, positives, progress)
     neg = score(assistant, seed_negatives + cal_half, progress)
+    rank_weight, rank_table = choose_rank_weight(pos)
     margins, by_language = {}, {}
     for group in sorted({language_group(s.item.language) for s in pos}):
         p = [s for s in pos if language_group(s.item.language) == group]
@@ -121,6 +185,12 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
         }
     return {
         "reader_margins": margins,
+        "reader_rank_weight": rank_weight,
+        "rank_weight_choice": {
+            "criterion": "answer found + citation precision of the reader's quote on the answerable validation "
+            "questions (both languages); on a tie the smaller weight",
+            "by_weight": rank_table,
+        },
         "criterion": f"per language group, the highest margin with false refusal <= {max_false_refusal:.0%} "
         "on its answerable validation questions, all gates applied",
         "validation_by_language": by_language,
@@ -141,7 +211,10 @@ def write_reader_margins(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the reader's keys; keep every other calibrated value."""
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     current["reader_margins"] = result["reader_margins"]
-    current["reader_margins_provenance"] = {k: v for k, v in result.items() if k != "reader_margins"}
+    current["reader_rank_weight"] = result["reader_rank_weight"]
+    current["reader_margins_provenance"] = {
+        k: v for k, v in result.items() if k not in ("reader_margins", "reader_rank_weight")
+    }
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
@@ -165,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Uncalibrated, so the stage reads every question and refuses none: what is measured is the margin.
         assistant = build_eval_assistant(settings_from(args, reader=True))
         assistant.reading.margins = {}
+        assistant.reading.rank_weight = 0.0
         result = calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)
     except KildeError as exc:
         print(f"calibrate_reader: {exc}", file=sys.stderr)

@@ -1,14 +1,18 @@
 """The small eval that CI runs: `seed.jsonl` plus 40 NorQuAD news validation questions
 (`evals/data/ci_norquad_val.jsonl`: 20 official Norwegian questions and 20 of the English ones), on an index
 of just the seed article and those questions' articles (about a minute to build), checked against
-`evals/ci_thresholds.json`. The build fails when a metric falls below its floor (or above its ceiling)."""
+`evals/ci_thresholds.json`. The build fails when a metric falls below its floor (or above its ceiling).
+
+The file's `reader` section gates Kilde's reader (off by default): the same questions are asked again with the
+reading stage on, and its answers must not fall below those floors either. CI never trains: it loads the shipped
+`assistant/models/reader.onnx`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.core.config import Settings
@@ -19,6 +23,7 @@ THRESHOLDS = Path(__file__).resolve().parent / "ci_thresholds.json"
 SEED_DIR = ROOT / "corpus" / "seed"
 DATASETS = (str(DATA / "seed.jsonl"), str(CI_SET))
 PER_LANGUAGE = 20
+READER_RUN = "reader-on"  # the run folder (under --out) and label of the reader's gate
 
 
 def _order(item_id: str) -> str:
@@ -149,10 +154,25 @@ def run_ci(
         top_k=settings.top_k,
         command=f"kilde eval ci --data-dir {settings.data_dir} --out {out}",
     )
-    summary = run_eval(assistant, load_datasets(list(DATASETS)), config, out, progress=progress)
+    items = load_datasets(list(DATASETS))
+    summary = run_eval(assistant, items, config, out, progress=progress)
     problems = check_thresholds(summary, thresholds)
+    text = overview(summary)
+    if "reader" in thresholds:
+        reading = build_assistant(replace(settings, reader=True), embedder=LastQueryCache(embedder))
+        reader_summary = run_eval(
+            reading,
+            items,
+            replace(config, retrievers=(settings.retriever,), command=f"{config.command} (reader on)"),
+            out / READER_RUN,
+            progress=progress,
+        )
+        summary["reader"] = reader_summary
+        gate = {"variants": {settings.retriever: thresholds["reader"]}}
+        problems += [f"{READER_RUN}: {p}" for p in check_thresholds(reader_summary, gate)]
+        text += f"\n\nwith the reader on ({out / READER_RUN}):\n" + overview(reader_summary)
     text = (
-        overview(summary)
+        text
         + "\n\n"
         + (
             "\n".join(f"REGRESSION: {p}" for p in problems)

@@ -12,8 +12,7 @@ EVAL_OUT ?= evals/runs/results
 EVAL_PY := $(BIN)/python
 
 .PHONY: eval eval-ci calibrate train train-reader
-READER_MINUTES ?= 70  # stage 1: bottom 6 layers frozen; stage 2: all layers, from stage 1's weights
-READER_STAGE2_MINUTES ?= 55
+READER_MINUTES ?= 90  # wall-time budget of each stage's invocation; run make train-reader again to continue
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
@@ -33,7 +32,7 @@ train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQu
 train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: the train extra; resumes) -> assistant/models/reader.onnx
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_STAGE2_MINUTES) \
-	  --out build/reader/stage2 --init build/reader/checkpoint.pt --frozen-layers 0 --lr 5e-5 --seed 2 --negative-mix 0.4 0.2
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 774
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 380 --epochs 1 \
+	  --out build/reader/stage2 --init build/reader/checkpoint.pt --lr 5e-5 --seed 2 --chunk-positives 0.5
 	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage2/checkpoint.pt

@@ -72,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.checkpoint.is_file():
         raise SystemExit(f"{args.checkpoint}: no checkpoint; run python -m evals.train_reader first")
     state = torch.load(args.checkpoint, weights_only=False)
+    if state["step"] < state["plan"]["steps"]:
+        raise SystemExit(
+            f"{args.checkpoint}: training stopped at step {state['step']} of {state['plan']['steps']}; "
+            "run the same training command again to finish it (it resumes)"
+        )
     weights, _ = load_e5()
     net = ReaderNet.from_e5(weights)
     net.load_state_dict(state["model"])

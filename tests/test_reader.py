@@ -75,12 +75,6 @@ def test_one_call_reads_several_chunks_in_their_order_as_if_alone(reader, valida
     assert alone.span_score == pytest.approx(readings[2].span_score, abs=0.2)
 
 
-# What the CPU-trained reader does not do yet (assistant/models/reader.md; evals/RESULTS.md; issue #14). Strict:
-# when a retrained model does it, these fail as XPASS and move back among the tests above.
-NOT_YET = "the shipped reader does not yet prefer the answer's passage to unrelated ones"
-
-
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_the_answers_passage_outscores_unrelated_ones(reader, validation):
     q = validation[0]
     chunks = [chunk(validation[i].context, f"other-{i}#0") for i in (40, 80, 120, 160)] + [
@@ -90,7 +84,6 @@ def test_the_answers_passage_outscores_unrelated_ones(reader, validation):
     assert best.chunk_id == "gold#0"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_a_passage_about_something_else_scores_no_answer_above_the_span(reader, validation):
     pairs = [(validation[i], validation[(i + 97) % len(validation)]) for i in range(0, 60, 12)]
     refused = 0

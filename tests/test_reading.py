@@ -68,6 +68,31 @@ def test_the_stage_refuses_only_below_the_calibrated_margin_of_the_question_lang
     assert stage.read("q", [hit()], timings) == tuple(weak) and "read" in timings
 
 
+def test_the_rank_weight_lets_the_reranked_order_outweigh_a_slightly_surer_reading():
+    # readings in the reranked order of their chunks: the second is surer by 1.0
+    first, second = Reading("a1#0", 0, 5, 2.0, 0.0), Reading("a2#0", 0, 5, 3.0, 0.0)
+    hits = [hit(), hit()]
+    by_margin = ReadingStage(Fixed([first, second]), 3, {})
+    assert by_margin.read("q", hits, {}) == (second, first)
+    assert ReadingStage(Fixed([first, second]), 3, {}, rank_weight=2.0).read("q", hits, {}) == (first, second)
+    assert ReadingStage(Fixed([first, second]), 3, {}, rank_weight=0.5).read("q", hits, {}) == (second, first)
+
+
+def test_the_rank_weight_is_chosen_by_how_the_quotes_score():
+    from evals.calibrate_reader import Quoted, Scored, choose_rank_weight, quote_scores
+    from evals.datasets import EvalItem
+
+    item = EvalItem(id="q", question="q", dataset="t", language="nb", answers=("x",))
+    # the reader is slightly surer of the second chunk, but the first holds the answer
+    right_first = Scored(item, True, 3.0, (Quoted(0, 2.0, True, True), Quoted(1, 3.0, False, False)))
+    assert quote_scores([right_first], 0.0) == {"answer_found": 0.0, "citation_precision": 0.0}
+    assert quote_scores([right_first], 2.0) == {"answer_found": 1.0, "citation_precision": 1.0}
+    weight, table = choose_rank_weight([right_first])
+    assert weight == 1.0 and table["0.0"]["answer_found"] == 0.0  # ties go to the smaller weight
+    unread = Scored(item, True, float("-inf"))
+    assert quote_scores([right_first, unread], 2.0)["answer_found"] == 0.5  # no quote counts as a miss
+
+
 def test_the_span_is_bold_inside_the_marked_quote_and_escaped():
     text = "Før. Svaret er <b>42</b> i dag. Etter."
     start, end = text.index("Svaret"), text.index(" Etter")
