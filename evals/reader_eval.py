@@ -11,14 +11,15 @@ figures in `/work/shared/docs/norquad.md`.
 their Norwegian passage, the multilingual transfer (no English question was trained on).
 
 Beside them, on validation only: how often the no-answer score beats the span on the gold passage (a false
-"no answer"), and on a near miss, the best BM25 chunk of the eval index without the answer, when an index is
-given (`--data-dir`)."""
+"no answer"); and when an index is given (`--data-dir`), on a near miss (the best BM25 chunk of the eval index
+without the answer) and on the index's chunk that holds the answer (with the median margin there)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import statistics
 import string
 import sys
 import time
@@ -141,9 +142,37 @@ def near_miss_refusal(reader: Reader, data_dir: Path, limit: int | None = None) 
     }
 
 
+def answer_chunk_reading(reader: Reader, data_dir: Path, limit: int | None = None) -> dict:
+    """Validation questions read against the index's chunk that holds their answer (what the reading stage
+    reads when retrieval is right): how often "no answer" wins there, and the median margin."""
+    from assistant.indexes.store import ChromaStore
+    from evals.train_reader import squeezed
+
+    store = ChromaStore.open(data_dir, None, "kilde", None, create=False)
+    texts = sorted(chunk.text for chunk, _ in store.iter_chunks())
+    questions = gold_questions("validation")[:limit] if limit else gold_questions("validation")
+    margins = []
+    for q in questions:
+        context = squeezed(q.context)[0]
+        holding = [
+            t
+            for t in texts
+            if any(a in t for a in q.answers) and squeezed(t)[0] and squeezed(t)[0] in context
+        ]
+        if holding:
+            _, _, span, null = reader.read_texts(q.question, holding[:1])[0]
+            margins.append(span - null)
+    return {
+        "split": "news validation, answer chunk",
+        "questions": len(margins),
+        "no_answer_wins": round(sum(m < 0 for m in margins) / max(len(margins), 1), 4),
+        "median_margin": round(float(statistics.median(margins)), 3) if margins else None,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.reader_eval", description=__doc__)
-    parser.add_argument("--splits", nargs="+", default=["validation", "test"], choices=list(SPLITS))
+    parser.add_argument("--splits", nargs="*", default=["validation", "test"], choices=list(SPLITS))
     parser.add_argument("--data-dir", type=Path, default=None, help="eval index, for the near-miss figure")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -154,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [score_split(reader, split, args.limit) for split in args.splits]
     if args.data_dir is not None:
         results.append(near_miss_refusal(reader, args.data_dir, args.limit))
+        results.append(answer_chunk_reading(reader, args.data_dir, args.limit))
     for row in results:
         print(json.dumps(row, ensure_ascii=False))
     if args.out:
