@@ -100,11 +100,13 @@ def quote_scores(positives: Sequence[Scored], rank_weight: float) -> dict[str, f
     """Answer found and citation precision of the reader's quote when the readings are ordered by margin minus
     `rank_weight` per reranked place (`ReadingStage`), on the answerable questions with answers; a question
     whose reading gives no quote counts as a miss."""
+    from assistant.answering.reading import preference
+
     scored = [s for s in positives if s.item.answers]
     found = right = 0
     for s in scored:
         if s.quoted:
-            best = max(s.quoted, key=lambda q: (q.margin - rank_weight * q.rank, -q.rank))
+            best = max(s.quoted, key=lambda q: (preference(q.margin, q.rank, rank_weight), -q.rank))
             found += best.answer_found
             right += best.cited_right
     n = max(len(scored), 1)

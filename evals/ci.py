@@ -167,7 +167,6 @@ def run_ci(
             out / READER_RUN,
             progress=progress,
         )
-        summary["reader"] = reader_summary
         gate = {"variants": {settings.retriever: thresholds["reader"]}}
         problems += [f"{READER_RUN}: {p}" for p in check_thresholds(reader_summary, gate)]
         text += f"\n\nwith the reader on ({out / READER_RUN}):\n" + overview(reader_summary)

@@ -77,7 +77,8 @@ PICKER_PARAMS = {
 # Boosting rounds: one model is trained to the most rounds, and the number it keeps is chosen among these on
 # validation (hit@5 + MRR@10 for the reranker, together with the English BM25 query; answer found + citation
 # precision for the picker, together with its second sentence's margin and passage). Early stopping on NDCG@1
-# picked 4 to 46 rounds for nearly the same data; a short list of candidates, scored by the measures the targets use, is steadier and as deterministic.
+# picked 4 to 46 rounds for nearly the same data; a short list of candidates, scored by the measures the targets
+# use, is steadier and as deterministic.
 RERANK_ROUND_CHOICES = (50, 100, 200, 400, 600)
 PICKER_ROUND_CHOICES = (50, 100, 200, 400)
 PICKER_MARGINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)

@@ -133,20 +133,19 @@ class Negatives:
                 f"{data_dir}: no index of the eval corpus (run make train-reader, which ingests it)"
             )
         self._filters = Filters()
-        self.by_article: dict[str, list[str]] = {}
+        # Ingest moves the title out and doubles line breaks, so chunks are matched with whitespace squeezed.
+        self.by_article: dict[str, list[tuple[str, str, list[int]]]] = {}
         for article, text in sorted(self.chunks.values()):
-            self.by_article.setdefault(article, []).append(text)
+            self.by_article.setdefault(article, []).append((text, *squeezed(text)))
 
     def answer_chunks(self, q: TrainQuestion) -> list[tuple[str, int, int]]:
         """The index's chunks of the question's article that hold its answer whole: (text, answer start, answer
         end) in the chunk's characters. Chunks are what the reader reads at run time."""
-        # Ingest moves the title out and doubles line breaks, so texts are matched with whitespace squeezed.
         context, context_at = squeezed(q.context)
         start = bisect.bisect_left(context_at, q.answer_start)
         end = bisect.bisect_left(context_at, q.answer_end)
         out = []
-        for text in self.by_article.get(q.article, ()):
-            chunk, chunk_at = squeezed(text)
+        for text, chunk, chunk_at in self.by_article.get(q.article, ()):
             at = context.find(chunk)
             if chunk and at >= 0 and at <= start and end <= at + len(chunk):
                 first, last = chunk_at[start - at], chunk_at[end - at - 1] + 1

@@ -19,7 +19,7 @@ def question(answer: str) -> TrainQuestion:
 
 def negatives_with(chunks: dict[str, list[str]]) -> Negatives:
     found = object.__new__(Negatives)  # the index is not needed to match chunks
-    found.by_article = chunks
+    found.by_article = {article: [(t, *squeezed(t)) for t in texts] for article, texts in chunks.items()}
     return found
 
 

@@ -37,6 +37,11 @@ class Quote:
     reading: Reading
 
 
+def preference(margin: float, rank: int, rank_weight: float) -> float:
+    """How strongly a reading is preferred for the quote: its margin less `rank_weight` per reranked place."""
+    return margin - rank_weight * rank
+
+
 class ReadingStage:
     """`chunks`: how many of the top reranked chunks are read. `margins`: per question language group
     (`language_group`: "no" for Bokmål and Nynorsk, "en"), the least
@@ -54,8 +59,12 @@ class ReadingStage:
         started = time.perf_counter()
         readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
         timings_ms["read"] = (time.perf_counter() - started) * 1000
-        ranked = sorted(enumerate(readings), key=lambda pair: -(pair[1].margin - self.rank_weight * pair[0]))
-        return tuple(reading for _, reading in ranked)
+        ranked = sorted(
+            enumerate(readings), key=lambda pair: -preference(pair[1].margin, pair[0], self.rank_weight)
+        )
+        return tuple(
+            reading for _, reading in ranked
+        )  # a stable sort: on a tie the better-ranked chunk first
 
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))
