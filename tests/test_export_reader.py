@@ -1,0 +1,104 @@
+"""The reader's export keeps only the weights in int8 (`evals.export_reader.float_activations`): checked on a
+small two-layer graph through the same `quantize_dynamic` call the export makes (torch is not needed)."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+
+from evals.export_reader import QUANTISATION, float_activations, requantise  # noqa: E402
+
+RNG = np.random.default_rng(7)
+W1 = RNG.normal(0, 0.3, (8, 16)).astype(np.float32)
+W2 = RNG.normal(0, 0.3, (16, 2)).astype(np.float32)
+
+
+def reference(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x @ W1, 0) @ W2
+
+
+@pytest.fixture
+def int8_model(tmp_path):
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("MatMul", ["r", "w2"], ["y"]),
+        ],
+        "two_layers",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "tokens", 2])],
+        [numpy_helper.from_array(W1, "w1"), numpy_helper.from_array(W2, "w2")],
+    )
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(fp32))
+    quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+    return int8
+
+
+def run(path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["y"], {"x": x})[0]
+
+
+def ops(path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+def test_only_the_weights_stay_int8(int8_model):
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops(int8_model)
+    assert float_activations(int8_model) == 2
+    kinds = ops(int8_model)
+    assert not kinds & {"DynamicQuantizeLinear", "MatMulInteger"}
+    assert "DequantizeLinear" in kinds
+    weights = {t.name: t.data_type for t in onnx.load(str(int8_model)).graph.initializer}
+    assert sorted(t for name, t in weights.items() if name.endswith("_quantized")) == [TensorProto.INT8] * 2
+
+
+def test_float_activations_follow_the_float_model_closer(int8_model, tmp_path):
+    x = RNG.normal(0, 1.0, (3, 5, 8)).astype(np.float32)
+    x[0, 0] *= 40  # one outlier token: dynamic quantisation scales the whole batch by it
+    dynamic_error = np.abs(run(int8_model, x) - reference(x))[1:].max()
+    float_activations(int8_model)
+    weight_only_error = np.abs(run(int8_model, x) - reference(x))[1:].max()
+    assert weight_only_error < dynamic_error / 4
+    assert weight_only_error < 0.05
+
+
+def test_a_reading_no_longer_depends_on_the_rest_of_the_batch(int8_model):
+    x = RNG.normal(0, 1.0, (2, 5, 8)).astype(np.float32)
+    x[1] *= 40
+    before_alone, before_together = run(int8_model, x[:1]), run(int8_model, x)[:1]
+    assert np.abs(before_alone - before_together).max() > 1e-3  # what the rewrite removes
+    float_activations(int8_model)
+    np.testing.assert_allclose(run(int8_model, x[:1]), run(int8_model, x)[:1], atol=1e-5)
+
+
+def test_a_second_rewrite_names_the_problem(int8_model):
+    float_activations(int8_model)
+    with pytest.raises(SystemExit, match="no int8 activations to rewrite"):
+        float_activations(int8_model)
+
+
+def test_requantise_keeps_the_training_record(int8_model, tmp_path):
+    settings = tmp_path / "reader.json"
+    record = {
+        "training": [{"steps": 380}],
+        "quantisation": QUANTISATION["int8"],
+        "max_abs_logit_drift_int8_vs_torch": 1.7,
+    }
+    settings.write_text(json.dumps(record), encoding="utf-8")
+    assert requantise(Namespace(model=int8_model, settings=settings, activations="float")) == 0
+    written = json.loads(settings.read_text(encoding="utf-8"))
+    assert written == {"training": [{"steps": 380}], "quantisation": QUANTISATION["float"]}
+    with pytest.raises(SystemExit, match="only rewrites"):
+        requantise(Namespace(model=int8_model, settings=settings, activations="int8"))
