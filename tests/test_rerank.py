@@ -9,12 +9,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.answering.context import AskRequest
 from assistant.answering.features import (
     PICKER_FEATURES,
     RERANK_FEATURES,
     SentenceSpan,
+    _TermBits,
+    _Weights,
     analyse_chunk,
     analyse_hits,
     make_query,
@@ -319,3 +323,22 @@ def test_truncated_model_is_the_shorter_training():
 
     rows = np.vstack([e.rows for e in examples])
     np.testing.assert_array_equal(truncated(fit(40), 15).predict(rows), fit(15).predict(rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    terms=st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=8, unique=True),
+    idf=st.lists(st.floats(0, 9, allow_nan=False), min_size=8, max_size=8),
+    found=st.lists(st.sets(st.sampled_from("abcdefghxyz"), max_size=6), min_size=1, max_size=4),
+)
+def test_coverage_by_term_bits_equals_coverage_by_stems(terms, idf, found):
+    """The features match a chunk's or a sentence pair's stems once, as bits; the share must be the very same
+    float as matching the united stems, or a model would see other features than it was trained on."""
+    weights = _Weights(terms, dict(zip("abcdefgh", idf, strict=True)))
+    term_bits = _TermBits(terms)
+    united = set().union(*found)
+    mask = 0
+    for stems in found:
+        mask |= term_bits.mask(stems)
+    assert weights.cover_mask(mask, term_bits.bits) == weights.cover(united)
+    assert weights.cover_mask(mask, term_bits.bits) == weights.cover(united)  # the remembered share too

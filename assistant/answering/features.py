@@ -7,7 +7,9 @@ The feature lists below are versioned with the models: a model file records the 
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -210,10 +212,35 @@ class _Weights:
         self.items = [(t, idf[t] if idf is not None else 1.0) for t in terms]
         self.items = [(t, w) for t, w in self.items if w > 0]
         self.total = sum(w for _, w in self.items)
+        self._by_mask: dict[int, float] = {}
 
     def cover(self, found: set[str]) -> float:
         # A list, not a generator: the same sum in the same order, for the ~800 calls of a question.
         return sum([w for t, w in self.items if t in found]) / self.total if self.total > 0 else 0.0
+
+    def cover_mask(self, mask: int, bits: dict[str, int]) -> float:
+        """`cover` of the stems whose bits are set in `mask` (`_TermBits`), computed once per mask: a question's
+        few terms give few masks, and it is the same sum in the same order."""
+        share = self._by_mask.get(mask)
+        if share is None:
+            share = self.cover({t for t, _ in self.items if mask & bits[t]})
+            self._by_mask[mask] = share
+        return share
+
+
+class _TermBits:
+    """The question's terms as bits, so that a chunk's or a sentence pair's stems are matched once and united
+    as integers rather than as sets of stems."""
+
+    def __init__(self, terms: Sequence[str]):
+        self.bits = {t: 1 << k for k, t in enumerate(dict.fromkeys(terms))}
+
+    def mask(self, stems: set[str]) -> int:
+        out = 0
+        for term, bit in self.bits.items():
+            if term in stems:
+                out |= bit
+        return out
 
 
 def _names_coverage(names: Sequence[str], text_lower: str) -> float:
@@ -299,7 +326,14 @@ def rerank_features(
         _Weights(every),
         _Weights(query.translated, query.idf),
     )
-    cov = np.array([weights.cover(a.terms | a.title_terms) for a in analysed])
+    term_bits = _TermBits(every)
+    bits = term_bits.bits
+    sentence_masks = [[term_bits.mask(s[2]) for s in a.sentences] for a in analysed]
+    title_masks = [term_bits.mask(a.title_terms) for a in analysed]
+    chunk_masks = [
+        functools.reduce(operator.or_, m, t) for m, t in zip(sentence_masks, title_masks, strict=True)
+    ]
+    cov = np.array([weights.cover_mask(m, bits) for m in chunk_masks])
     # Per article: what the pool holds of it (its chunks, its best scores, the terms of all its chunks).
     articles: dict[str, list[int]] = {}
     for i, h in enumerate(hits):
@@ -309,7 +343,7 @@ def rerank_features(
     art_dense_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_dense[a]), 1)}
     art_lexical_rank = {a: r for r, a in enumerate(sorted(articles, key=lambda a: -art_lexical[a]), 1)}
     art_cov = {
-        a: weights.cover(set().union(*(analysed[i].terms | analysed[i].title_terms for i in ix)))
+        a: weights.cover_mask(functools.reduce(operator.or_, (chunk_masks[i] for i in ix)), bits)
         for a, ix in articles.items()
     }
     positions = {(h.article.id, h.chunk.position) for h in hits}
@@ -319,13 +353,13 @@ def rerank_features(
     sd_rank = _ranks(sd)
     art_sd = {a: _best(sd[ix]) for a, ix in articles.items()}
 
+    cov_best = float(cov.max())
     for i, (h, a) in enumerate(zip(hits, analysed, strict=False)):
-        per_sentence = [weights.cover(s[2]) for s in a.sentences]
+        masks = sentence_masks[i]
+        per_sentence = [weights.cover_mask(m, bits) for m in masks]
         sent_cov = sorted(per_sentence, reverse=True) or [0.0]
-        pairs = [
-            weights.cover(a.sentences[j][2] | a.sentences[j + 1][2]) for j in range(len(a.sentences) - 1)
-        ]
-        best_sentence = a.sentences[int(np.argmax(per_sentence))] if per_sentence else None
+        pairs = [weights.cover_mask(masks[j] | masks[j + 1], bits) for j in range(len(masks) - 1)]
+        best_sentence = a.sentences[per_sentence.index(max(per_sentence))] if per_sentence else None
         text_lower = f"{h.article.title}\n{h.chunk.text}".lower()
         row = {
             "q_en": float(query.english),
@@ -346,9 +380,9 @@ def rerank_features(
             "fused_rank": float(i + 1),
             "in_both": float(np.isfinite(dense[i]) and np.isfinite(lexical[i])),
             "cov_idf": cov[i],
-            "cov": flat.cover(a.terms | a.title_terms),
-            "cov_idf_gap": float(cov.max() - cov[i]),
-            "title_cov_idf": weights.cover(a.title_terms),
+            "cov": flat.cover_mask(chunk_masks[i], bits),
+            "cov_idf_gap": cov_best - cov[i],
+            "title_cov_idf": weights.cover_mask(title_masks[i], bits),
             "sent_best_cov_idf": sent_cov[0],
             "sent_second_cov_idf": sent_cov[1] if len(sent_cov) > 1 else 0.0,
             "pair_best_cov_idf": max(pairs, default=sent_cov[0]),
@@ -369,7 +403,9 @@ def rerank_features(
                 (h.article.id, h.chunk.position - 1) in positions
                 or (h.article.id, h.chunk.position + 1) in positions
             ),
-            "translated_cov_idf": translated.cover(a.terms | a.title_terms) if query.translated else MISSING,
+            "translated_cov_idf": translated.cover_mask(chunk_masks[i], bits)
+            if query.translated
+            else MISSING,
             "sd_best": cosines[i][0],
             "sd_second": cosines[i][1],
             "sd_mean": cosines[i][2],
