@@ -152,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how a long chunk's windows compete (chosen on news validation; see reader.md)",
     )
     parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=208,
+        help="tokens in one window at run time (chosen on news validation, near the 192 trained on; see reader.md)",
+    )
+    parser.add_argument(
         "--activations",
         choices=["float", "int8"],
         default="float",
@@ -219,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     drift = float(np.abs(got[0] - want[0]).max())
 
     plan = state["plan"]
-    settings = ReaderSettings(window_choice=args.window_choice)
+    settings = ReaderSettings(max_tokens=args.max_tokens, window_choice=args.window_choice)
     info = {
         **asdict(settings),
         "inputs": {
