@@ -71,7 +71,8 @@ def test_hostile_article_is_data_and_the_output_is_post_checked(hostile_assistan
     assert answer.backend == "openai-compatible" and answer.answerable
     assert any(a.lower() in answer.answer.lower() for a in case["answers"])
     assert answer.citations[0].article_id == case["article_id"] and answer.sentences[0].supported
-    assert {c.n for c in answer.citations} == {1}, "the citation to passage 9 (never shown) is dropped"
+    # The honest citation [n] and the injection's [1] name passages the model was shown; its [9] does not exist.
+    assert {c.n for c in answer.citations} == {n, 1}, "the citation to passage 9 (never shown) is dropped"
     for text in (answer.answer, streamed, json.dumps(answer.to_dict()["sentences"], ensure_ascii=False)):
         for forbidden in case["forbidden_strings"] + [
             "evil.example",

@@ -17,8 +17,8 @@ from assistant.answering.features import (
     PICKER_FEATURES,
     RERANK_FEATURES,
     SentenceSpan,
-    _TermBits,
-    _Weights,
+    TermBits,
+    TermWeights,
     analyse_chunk,
     analyse_hits,
     make_query,
@@ -334,8 +334,8 @@ def test_truncated_model_is_the_shorter_training():
 def test_coverage_by_term_bits_equals_coverage_by_stems(terms, idf, found):
     """The features match a chunk's or a sentence pair's stems once, as bits; the share must be the very same
     float as matching the united stems, or a model would see other features than it was trained on."""
-    weights = _Weights(terms, dict(zip("abcdefgh", idf, strict=True)))
-    term_bits = _TermBits(terms)
+    weights = TermWeights(terms, dict(zip("abcdefgh", idf, strict=True)))
+    term_bits = TermBits(terms)
     united = set().union(*found)
     mask = 0
     for stems in found:

@@ -205,7 +205,7 @@ def sentence_cosines(query: Query, keys: np.ndarray, sentences: SentenceLookup |
     return out
 
 
-class _Weights:
+class TermWeights:
     """Share of the query's weight that a set of stems covers."""
 
     def __init__(self, terms: Sequence[str], idf: dict[str, float] | None = None):
@@ -219,7 +219,7 @@ class _Weights:
         return sum([w for t, w in self.items if t in found]) / self.total if self.total > 0 else 0.0
 
     def cover_mask(self, mask: int, bits: dict[str, int]) -> float:
-        """`cover` of the stems whose bits are set in `mask` (`_TermBits`), computed once per mask: a question's
+        """`cover` of the stems whose bits are set in `mask` (`TermBits`), computed once per mask: a question's
         few terms give few masks, and it is the same sum in the same order."""
         share = self._by_mask.get(mask)
         if share is None:
@@ -228,7 +228,7 @@ class _Weights:
         return share
 
 
-class _TermBits:
+class TermBits:
     """The question's terms as bits, so that a chunk's or a sentence pair's stems are matched once and united
     as integers rather than as sets of stems."""
 
@@ -322,11 +322,11 @@ def rerank_features(
     best_lexical = _best(lexical)
 
     weights, flat, translated = (
-        _Weights(every, query.idf),
-        _Weights(every),
-        _Weights(query.translated, query.idf),
+        TermWeights(every, query.idf),
+        TermWeights(every),
+        TermWeights(query.translated, query.idf),
     )
-    term_bits = _TermBits(every)
+    term_bits = TermBits(every)
     bits = term_bits.bits
     sentence_masks = [[term_bits.mask(s[2]) for s in a.sentences] for a in analysed]
     title_masks = [term_bits.mask(a.title_terms) for a in analysed]
@@ -481,7 +481,7 @@ def picker_features(
     if not spans:
         return out
     every = query.terms + query.translated
-    weights, flat = _Weights(every, query.idf), _Weights(every)
+    weights, flat = TermWeights(every, query.idf), TermWeights(every)
     terms = [set(analyse(s.text, _language(hits[s.hit_index]))) for s in spans]
     cov = np.array([weights.cover(t) for t in terms])
     # The rule of ExtractiveAnswerer.candidates (term overlap stemmed both ways, passage order, answer kind).
