@@ -249,7 +249,6 @@ def _names_coverage(names: Sequence[str], text_lower: str) -> float:
 
 @dataclass
 class _Analysed:
-    terms: set[str]
     title_terms: set[str]
     sentences: list[tuple[int, int, set[str]]]  # offsets in the chunk text and the sentence's stems
     keys: np.ndarray  # `sentence_key` of every sentence (all of them, short ones too)
@@ -293,10 +292,9 @@ def _from_stems(
     text: str, sentences: Sentences, title_stems: list[str], keys: list[int] | None = None
 ) -> _Analysed:
     sets = [(s, e, set(stems)) for s, e, stems in sentences]
-    terms = set().union(*(s[2] for s in sets)) if sets else set()
     if keys is None:
         keys = [sentence_key(text[s:e]) for s, e, _ in sets]
-    return _Analysed(terms, set(title_stems), sets, np.array(keys, dtype=np.uint64))
+    return _Analysed(set(title_stems), sets, np.array(keys, dtype=np.uint64))
 
 
 def rerank_features(
