@@ -43,6 +43,7 @@ def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> 
         settings.collection,
         ChromaEmbeddingFunction(embedder),
         create=create,
+        search_breadth=settings.dense_search_breadth,
     )
 
 

@@ -76,6 +76,9 @@ class Settings:
     retriever: str = "hybrid+rerank"
     top_k: int = 5  # passages handed to the answerer
     candidates: int = 30  # per retriever, before fusion
+    # The dense side asks Chroma for this many neighbours and keeps the first `candidates`: its HNSW search then
+    # explores enough of the graph that they match exact search (ChromaStore.nearest; docs/evals.md).
+    dense_search_breadth: int = 400
     rrf_k: int = 60
     lexical_same_language: float = 1.0  # BM25 weight in the fusion when question and chunk share a language
     lexical_cross_language: float = 1.0
@@ -144,6 +147,10 @@ class Settings:
                 f"reader_rank_weight must be 0 or more, got {self.reader_rank_weight}",
             ),
             (self.candidates >= self.top_k, "candidates must be at least top_k"),
+            (
+                self.dense_search_breadth >= 0,
+                f"dense_search_breadth must be 0 or more, got {self.dense_search_breadth}",
+            ),
             (self.retriever in RETRIEVERS, f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}"),
             (
                 self.llm_backend in BACKENDS,

@@ -107,19 +107,27 @@ def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
 class ChromaStore:
     """Embedded (`PersistentClient`) or server (`HttpClient`) Chroma; one class, one contract."""
 
-    def __init__(self, client, name: str, location: str, embedding_function=None):
+    def __init__(self, client, name: str, location: str, embedding_function=None, search_breadth: int = 0):
         self._client = client
         self.name = name
         self.location = location
         self._ef = embedding_function
+        self.search_breadth = search_breadth  # `nearest` asks for at least this many neighbours
         self._chunks = None
         self._articles = None
 
     @classmethod
     def open(
-        cls, data_dir, chroma_url: str | None, name: str, embedding_function=None, create: bool = True
+        cls,
+        data_dir,
+        chroma_url: str | None,
+        name: str,
+        embedding_function=None,
+        create: bool = True,
+        search_breadth: int = 0,
     ) -> ChromaStore:
-        """`create=False` (reading commands) refuses a data folder with no index and creates nothing there."""
+        """`create=False` (reading commands) refuses a data folder with no index and creates nothing there.
+        `search_breadth`: see `nearest`."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -136,7 +144,7 @@ class ChromaStore:
                 ssl=url.scheme == "https",
                 settings=chroma_settings,
             )
-            return cls(client, name, chroma_url, embedding_function)
+            return cls(client, name, chroma_url, embedding_function, search_breadth)
         from assistant.indexes.storage import private_copy, writable
 
         chroma_dir = data_dir / "chroma"
@@ -149,7 +157,7 @@ class ChromaStore:
         elif not data_dir.exists():
             data_dir.mkdir(parents=True)
         client = chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
-        return cls(client, name, str(data_dir), embedding_function)
+        return cls(client, name, str(data_dir), embedding_function, search_breadth)
 
     # -- collections ---------------------------------------------------------------------------
 
@@ -305,17 +313,20 @@ class ChromaStore:
             offset += _PAGE
 
     def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]:
-        """Ids and cosine similarities only: text and metadata are read by `get_chunks`, for just the few
-        candidates that survive fusion."""
+        """The k nearest chunks: ids and cosine similarities only (text and metadata are read by `get_chunks`,
+        for just the few candidates that survive fusion). Chroma's HNSW graph explores max(ef_search, n_results)
+        nodes, and the graph of the vectors not yet flushed to disk is rebuilt in another order by every process
+        that opens the index; asking for `search_breadth` neighbours and keeping the first k makes the k nearly
+        exact, and so the same from one process to the next."""
         res = self.chunks.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=k,
+            n_results=max(k, self.search_breadth),
             where=where_clause(filters),
             include=["distances"],
         )
         return [
             DenseMatch(chunk_id, 1.0 - float(dist))
-            for chunk_id, dist in zip(res["ids"][0], res["distances"][0], strict=False)
+            for chunk_id, dist in zip(res["ids"][0][:k], res["distances"][0][:k], strict=False)
         ]
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
