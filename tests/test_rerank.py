@@ -194,6 +194,30 @@ def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
     assert all(span.text != caption for span, _ in chosen)
 
 
+def test_picker_quotes_the_best_sentence_the_previous_answer_did_not(assistant):
+    """A follow-up never quotes the previous answer's sentences again; the picker chooses among the others, so a
+    previous answer that held its best sentences does not leave the follow-up with nothing to quote."""
+    picker = assistant.extractive.picker
+    retrieval = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE)
+    vector = retrieval.query_vector
+    first = picker.choose(SEED_QUESTION, retrieval.hits, "nb", vector)
+    previous_answer = " ".join(span.text for span, _ in first)
+
+    again = picker.choose(SEED_QUESTION, retrieval.hits, "nb", vector, avoid=previous_answer)
+
+    assert first and again
+    assert all(span.text not in previous_answer for span, _ in again)
+    others = [
+        s for s in SentencePicker.spans(retrieval.hits[: picker.passages]) if s.text not in previous_answer
+    ]
+    assert again[0][0] in others
+    follow_up = assistant.extractive.answer(
+        SEED_QUESTION, retrieval.hits, vector, "nb", avoid=previous_answer, asked=SEED_QUESTION
+    )
+    assert follow_up.citations
+    assert all(c.quote not in previous_answer for c in follow_up.citations)
+
+
 def _span(hit_index: int, n: int, text: str | None = None) -> SentenceSpan:
     return SentenceSpan(hit_index, 100 * n, 100 * n + 50, text or f"Setning {n} i passasje {hit_index}.")
 

@@ -151,8 +151,10 @@ class ExtractiveAnswerer:
         hits: tuple[Hit, ...],
         language: str | None,
         query_vector: np.ndarray | None = None,
+        avoid: str = "",
     ) -> list[Candidate]:
-        """The learned picker's one or two sentences, as candidates with article offsets."""
+        """The learned picker's one or two sentences, none of them in `avoid`, as candidates with article
+        offsets."""
         return [
             Candidate(
                 s.hit_index,
@@ -161,7 +163,7 @@ class ExtractiveAnswerer:
                 s.text,
                 score,
             )
-            for s, score in self.picker.choose(question, hits, language or "und", query_vector)
+            for s, score in self.picker.choose(question, hits, language or "und", query_vector, avoid)
         ]
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
@@ -294,12 +296,7 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
             # A follow-up is read in its own words, as the rule reads it (`candidates`, `carried_weight`).
-            picked = [
-                c
-                for c in self.picked(asked or question, hits, language, query_vector)
-                if not avoid or c.text not in avoid
-            ]
-            chosen = picked[: self.max_sentences]
+            chosen = self.picked(asked or question, hits, language, query_vector, avoid)[: self.max_sentences]
         else:
             ranked = [
                 c

@@ -96,9 +96,17 @@ class SentencePicker:
         return out
 
     def choose(
-        self, question: str, hits: Sequence[Hit], language: str, vector: np.ndarray | None = None
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        language: str,
+        vector: np.ndarray | None = None,
+        avoid: str = "",
     ) -> list[tuple[SentenceSpan, float]]:
-        """One or two sentences, best first, each with its score. `vector`: the question's embedding."""
+        """One or two sentences, best first, each with its score. `vector`: the question's embedding. `avoid`:
+        text whose sentences are not quoted (a follow-up's previous answer); they are left out before the
+        choice, so the best of the others is quoted, and are still scored with the rest (the features compare
+        a sentence with the others of its passages)."""
         from assistant.core.language import language_group
 
         top = tuple(hits[: self.passages])
@@ -110,10 +118,11 @@ class SentencePicker:
             translation = self.translator.translate(question)
         query = make_query(question, language, translation, self.document_frequency, vector)
         scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
-        return [
-            (spans[i], float(scores[i]))
-            for i in pick(scores, spans, self.second_margin, self.second_same_passage)
-        ]
+        quotable = [i for i, span in enumerate(spans) if not (avoid and span.text in avoid)]
+        chosen = pick(
+            scores[quotable], [spans[i] for i in quotable], self.second_margin, self.second_same_passage
+        )
+        return [(spans[quotable[i]], float(scores[quotable[i]])) for i in chosen]
 
 
 def pick(
