@@ -50,34 +50,38 @@ def question_vectors(path: Path) -> int:
 
 
 def exact_neighbours(data_dir: Path, vectors: np.ndarray, k: int) -> list[set[str]]:
-    from assistant.core.types import Filters
+    from assistant.core.types import NO_FILTERS
     from evals.train import ExactNeighbours
 
     exact = ExactNeighbours(_store(data_dir, 0))
-    return [{m.chunk_id for m in exact.nearest(v, k, Filters())} for v in vectors]
+    return [{m.chunk_id for m in exact.nearest(v, k, NO_FILTERS)} for v in vectors]
 
 
 def worker(data_dir: Path, vectors_path: Path, breadth: int, k: int, out: Path) -> None:
     """One fresh process: every question's top-k from the store, and the time of each call."""
-    from assistant.core.types import Filters
+    from assistant.core.types import NO_FILTERS
 
     store = _store(data_dir, breadth)
     vectors = np.load(vectors_path)
-    store.nearest(vectors[0], k, Filters())  # the first call loads the index
+    store.nearest(vectors[0], k, NO_FILTERS)  # the first call loads the index
     found, times = [], []
     for vector in vectors:
         t0 = time.perf_counter()
-        matches = store.nearest(vector, k, Filters())
+        matches = store.nearest(vector, k, NO_FILTERS)
         times.append((time.perf_counter() - t0) * 1000)
         found.append([m.chunk_id for m in matches])
     out.write_text(json.dumps({"found": found, "ms": times}))
 
 
 def run_worker(data_dir: Path, vectors: Path, breadth: int, k: int, out: Path) -> dict:
-    command = [sys.executable, "-m", "bench.dense_recall", "--worker", "--data-dir", str(data_dir)]
     subprocess.run(
         [
-            *command,
+            sys.executable,
+            "-m",
+            "bench.dense_recall",
+            "--worker",
+            "--data-dir",
+            str(data_dir),
             "--vectors",
             str(vectors),
             "--breadths",
@@ -136,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             print(rows[-1], flush=True)
-    from assistant.indexes.store import ChromaStore
-
-    chunks = ChromaStore.open(args.data_dir, None, "kilde", create=False).chunks.count()
+    chunks = _store(args.data_dir, 0).chunks.count()
     record = {
         "started": started,
         "commit": git_commit(),

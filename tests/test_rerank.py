@@ -118,10 +118,8 @@ def test_stems_stored_at_ingest_give_the_features_stemming_now_gives(assistant):
     stored = analyse_hits(pool.hits, index.row)
     fresh = [analyse_chunk(h) for h in pool.hits]
     for a, b in zip(stored, fresh, strict=True):
-        assert (a.title_terms, a.sentences) == (
-            b.title_terms,
-            b.sentences,
-        )  # a chunk's terms are its sentences'
+        # A chunk's terms are its sentences' stems, so title and sentences are all there is to compare.
+        assert (a.title_terms, a.sentences) == (b.title_terms, b.sentences)
         assert np.array_equal(a.keys, b.keys)
     assert np.array_equal(
         rerank_features(query, pool.hits, stored), rerank_features(query, pool.hits, fresh), equal_nan=True
