@@ -33,6 +33,11 @@ REPLACED_NOTICE = {  # the model finished, but its answer could not be used
 }
 
 
+def quoted_before(sentence: str, previous_answer: str) -> bool:
+    """A follow-up quotes what the previous answer did not: its sentences are left out of the choice."""
+    return bool(previous_answer) and sentence in previous_answer
+
+
 def not_found_text(language: str) -> str:
     return NOT_FOUND.get(language, NOT_FOUND["en"])
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.answering.answers import assemble, not_found, stream_words
+from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import is_furniture
 from assistant.answering.reading import quotes
@@ -270,7 +270,7 @@ class ExtractiveAnswerer:
         for quote in quotes(context.readings, hits):
             chunk = hits[quote.hit_index].chunk
             text = chunk.text[quote.start : quote.end]
-            if avoid and text in avoid:
+            if quoted_before(text, avoid):
                 continue
             offset = chunk.start
             chosen = Candidate(
@@ -301,7 +301,7 @@ class ExtractiveAnswerer:
             ranked = [
                 c
                 for c in self.candidates(question, hits, query_vector, language, asked)
-                if not avoid or c.text not in avoid
+                if not quoted_before(c.text, avoid)
             ]
             if not ranked:
                 return []

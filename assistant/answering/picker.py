@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answering.answers import quoted_before
 from assistant.answering.features import (
     PICKER_FEATURES,
     SentenceLookup,
@@ -118,7 +119,7 @@ class SentencePicker:
             translation = self.translator.translate(question)
         query = make_query(question, language, translation, self.document_frequency, vector)
         scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
-        quotable = [i for i, span in enumerate(spans) if not (avoid and span.text in avoid)]
+        quotable = [i for i, span in enumerate(spans) if not quoted_before(span.text, avoid)]
         chosen = pick(
             scores[quotable], [spans[i] for i in quotable], self.second_margin, self.second_same_passage
         )
