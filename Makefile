@@ -38,8 +38,9 @@ embedding-cache: install  ## re-embed the whole sample corpus with the model and
 demo: ingest  ## set up, ingest the samples, then run the main job
 	$(BIN)/kilde demo
 
-test: setup system-deps lint  ## set up, lint, then run the whole test suite
-	$(BIN)/python -m pytest -q --durations=25
+test: setup system-deps lint  ## set up, lint, then run the whole test suite (per-test times: build/test-times.xml)
+	$(BIN)/python -m pytest -q --durations=25 --junitxml=build/test-times.xml
+	$(BIN)/python -m bench.test_time build/test-times.xml
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration and not browser and not slow"
