@@ -26,6 +26,8 @@ def history(question: str) -> tuple[Turn, ...]:
         "Hvor mye av det ble eksportert?",
         "What do the two countries say to that?",
         "Hvor gammel er hun?",
+        "Hva skriver de på Facebook?",
+        "Hvilket lag spiller de mot på fredag på Ullevål Stadion?",
     ],
 )
 def test_questions_that_refer_back(question):
@@ -40,6 +42,9 @@ def test_questions_that_refer_back(question):
         "Hva er hovedstaden i Australia?",
         "Hvor gammel er Helene Fossesholm?",
         "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?",
+        "Hva gjorde de svenske soldatene i Irak?",  # "de" the article, before an adjective
+        "Hvem scoret de to målene for Norge?",  # before a number
+        "Når innledes Tour de Ski?",  # inside a name
     ],
 )
 def test_questions_that_stand_alone_ignore_the_history(question):

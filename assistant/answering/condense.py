@@ -33,7 +33,12 @@ _BACK_REFERENCE = re.compile(
     r"han|ham|hans|hun|henne|hennes|dem|deres|dette|disse|der|dit|da)\b"
     r"|\b(that|this)\W*$|\bthat (article|one|treaty|pact|agreement|deal|country|company|club|film|law)\b"
     r"|\b(ble|var|er|blir)\s+(den|de)\s+\w+\W*$|\b(av|med|om|for|til)\s+det\b"
-    r"|\b(vant|har|hadde|fikk|gjorde|sa|kom|er|var)\s+(de|det)\b(?!\s+\w+e\b)",
+    r"|\b(vant|har|hadde|fikk|gjorde|sa|kom|er|var)\s+(de|det)\b(?!\s+\w+e\b)"
+    # "de" as the subject after a question's verb ("Hva skriver de på Facebook?"), not the article before an
+    # adjective or a number ("Hva gjorde de svenske soldatene?", "Hvem scoret de to målene?") nor part of a
+    # name ("Når innledes Tour de Ski?").
+    r"|^\W*(hva|hvem|hvor|hvordan|hvorfor|når|hvilken|hvilket|hvilke|kva|kven|kvar|korleis|kvifor)\b"
+    r"(\s+\w+)?\s+(?-i:[a-zæøå])\w*\s+de\b(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w[\w'’-]*")
