@@ -63,7 +63,7 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
     for item in items:
         context = assistant.prepare.invoke(AskRequest(item.question, item.history))
         earlier = bool(context.retrieval.hits) and assistant.is_answerable(
-            context.retrieval, context.standalone
+            context.retrieval, context.judged_question
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
         out.append(Scored(item, earlier, margin, quoted_readings(item, context)))

@@ -97,3 +97,17 @@ def test_a_new_topic_after_a_conversation_is_refused_as_it_would_be_alone(assist
         )
     )
     assert not later.answerable and later.citations == ()
+
+
+def test_a_follow_up_is_judged_by_the_names_it_asks_about_not_by_those_of_the_previous_question(assistant):
+    # The previous question named something the archive does not hold ("Zyxwvut-utvalget"); that question
+    # was refused, but the follow-up asks about Article 4, which the archive holds.
+    previous = "Hva mente Zyxwvut-utvalget om forsvarspakten?"
+    first = assistant.ask(AskRequest(previous))
+    follow_up = assistant.ask(
+        AskRequest(
+            "Og hva sier artikkel 4?", history=(Turn("user", previous), Turn("assistant", first.answer))
+        )
+    )
+    assert follow_up.standalone_question == f"Og hva sier artikkel 4? {previous}"  # searched with the history
+    assert follow_up.answerable and "4" in follow_up.answer

@@ -201,7 +201,7 @@ class Assistant:
     def _judge(self, context: AnswerContext) -> AnswerContext:
         answerable = (
             bool(context.retrieval.hits)
-            and self.is_answerable(context.retrieval, context.standalone)
+            and self.is_answerable(context.retrieval, context.judged_question)
             and (self.reading is None or self.reading.finds_an_answer(context.readings, context.language))
         )
         if answerable and not context.request.filters.empty:

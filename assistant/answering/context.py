@@ -60,6 +60,12 @@ class AnswerContext:
         return self.focus or self.standalone
 
     @property
+    def judged_question(self) -> str:
+        """Whose names and numbers the passages must mention (`Assistant.is_answerable`): a follow-up's own
+        words, since the names it borrowed from the previous question were that question's to find."""
+        return self.request.question if self.focus else self.standalone
+
+    @property
     def standalone_question(self) -> str | None:
         return self.standalone if self.request.history else None
 
