@@ -68,7 +68,12 @@ def test_reader_answers_meet_the_ci_thresholds(ci_settings, tmp_path, embedder):
     assert report.passed, report.text
 
 
-def test_an_unknown_gate_is_refused_before_any_work(tmp_path):
+def test_an_unknown_gate_or_one_with_nothing_to_check_is_refused_before_any_work(tmp_path):
+    settings = make_settings(tmp_path / "index", tmp_path / "cache")
     with pytest.raises(ValueError, match="unknown CI gates"):
-        run_ci(make_settings(tmp_path / "index", tmp_path / "cache"), tmp_path, gates=("readr",))
+        run_ci(settings, tmp_path, gates=("readr",))
+    no_reader = tmp_path / "thresholds.json"
+    no_reader.write_text(json.dumps({"variants": {}}), encoding="utf-8")
+    with pytest.raises(ValueError, match="no `reader` section"):
+        run_ci(settings, tmp_path, thresholds_path=no_reader, gates=(READER_GATE,))
     assert not (tmp_path / "index").exists()

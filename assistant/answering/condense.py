@@ -38,7 +38,8 @@ _BACK_REFERENCE = re.compile(
     # adjective or a number ("Hva gjorde de svenske soldatene?", "Hvem scoret de to målene?") nor part of a
     # name ("Når innledes Tour de Ski?").
     r"|^\W*(hva|hvem|hvor|hvordan|hvorfor|når|hvilken|hvilket|hvilke|kva|kven|kvar|korleis|kvifor)\b"
-    r"(\s+\w+)?\s+(?-i:[a-zæøå])\w*\s+de\b(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
+    r"(\s+\w+)?\s+(?-i:[a-zæøå])\w*\s+de\b"
+    r"(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w[\w'’-]*")
