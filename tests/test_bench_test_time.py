@@ -48,7 +48,7 @@ def test_the_named_reader_tests_exist():
         assert not name or f"def {name}(" in path.read_text(encoding="utf-8"), prefix
 
 
-def test_a_missing_or_broken_report_is_named(tmp_path, capsys):
+def test_a_missing_or_broken_report_is_named(tmp_path):
     broken = tmp_path / "broken.xml"
     broken.write_text("<testsuite", encoding="utf-8")
     for path in (tmp_path / "absent.xml", broken):

@@ -104,6 +104,7 @@ def test_a_follow_up_is_judged_by_the_names_it_asks_about_not_by_those_of_the_pr
     # was refused, but the follow-up asks about Article 4, which the archive holds.
     previous = "Hva mente Zyxwvut-utvalget om forsvarspakten?"
     first = assistant.ask(AskRequest(previous))
+    assert not first.answerable
     follow_up = assistant.ask(
         AskRequest(
             "Og hva sier artikkel 4?", history=(Turn("user", previous), Turn("assistant", first.answer))
