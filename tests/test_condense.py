@@ -112,3 +112,17 @@ def test_a_follow_up_is_judged_by_the_names_it_asks_about_not_by_those_of_the_pr
     )
     assert follow_up.standalone_question == f"Og hva sier artikkel 4? {previous}"  # searched with the history
     assert follow_up.answerable and "4" in follow_up.answer
+
+
+def test_a_follow_up_is_picked_with_the_names_it_refers_back_to(assistant):
+    # "de" is Røkke: read as "Hva sa de i 2008?" alone, the learned picker quoted a sentence about his income
+    # since 2005; read with the name it refers to, it quotes what he said in 2008.
+    previous = "Hvem er den rikeste mannen i Norge?"
+    follow_up = assistant.ask(
+        AskRequest(
+            "Hva sa de i 2008?",
+            history=(Turn("user", previous), Turn("assistant", "Kjell Inge Røkke er Norges rikeste mann.")),
+        )
+    )
+    assert follow_up.answerable
+    assert "«Jeg betaler min skatt med glede»" in follow_up.citations[0].quote

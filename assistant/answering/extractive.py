@@ -295,8 +295,10 @@ class ExtractiveAnswerer:
         asked: str | None,
     ) -> list[Candidate]:
         if self.picker is not None and self.picker.applies_to(language):  # the learned picker chooses
-            # A follow-up is read in its own words, as the rule reads it (`candidates`, `carried_weight`).
-            chosen = self.picked(asked or question, hits, language, query_vector, avoid)[: self.max_sentences]
+            # The picker learned from questions that name what they ask about, so a follow-up reaches it
+            # with the names it refers back to (`follow_up_focus`), as its sentence cosines already do (the
+            # focus's query vector). The rule reads the follow-up's own words (`candidates`, `carried_weight`).
+            chosen = self.picked(question, hits, language, query_vector, avoid)[: self.max_sentences]
         else:
             ranked = [
                 c
