@@ -4,9 +4,10 @@ Without a language model the rule is: a question stands alone unless it refers b
 "what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or
 number of its own). A
 follow-up is searched with its own words first, then the previous question, and the passages found are
-reordered by a search for the follow-up with the previous question's names and numbers; the sentence
-quoted is chosen by the follow-up's own words (the carried names are in every sentence of that article), and
-is never one the previous answer quoted. So "And how did Japan react?" after the
+reordered by a search for the follow-up with the previous question's names and numbers. The learned picker
+chooses the sentence from the follow-up with those names (it learned from questions that name what they ask
+about); the rule, from the follow-up's own words (the carried names are in every sentence of that article).
+Either way it is never one the previous answer quoted. So "And how did Japan react?" after the
 Article 4 question quotes Japan's reaction, not Article 4 again."""
 
 from __future__ import annotations
