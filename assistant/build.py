@@ -119,9 +119,14 @@ def build_reading(settings: Settings):
     """The reading stage: Kilde's own reader (assistant/models/reader.onnx) on the top reranked chunks."""
     from assistant.answering.reader import Reader
     from assistant.answering.reading import ReadingStage
+    from assistant.answering.translate import default_translator
 
     return ReadingStage(
-        Reader(), settings.reader_chunks, settings.reader_margins, settings.reader_rank_weight
+        Reader(),
+        settings.reader_chunks,
+        settings.reader_margins,
+        settings.reader_rank_weight,
+        default_translator(),
     )
 
 

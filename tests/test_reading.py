@@ -68,6 +68,33 @@ def test_the_stage_refuses_only_below_the_calibrated_margin_of_the_question_lang
     assert stage.read("q", [hit()], timings) == tuple(weak) and "read" in timings
 
 
+class Recording(Fixed):
+    def __init__(self):
+        super().__init__([])
+        self.questions: list[str] = []
+
+    def read(self, question, chunks):
+        self.questions.append(question)
+        return []
+
+
+def test_an_english_question_is_read_with_its_norwegian_words_after_it():
+    """The reader learned from Norwegian questions; the dictionary's words (the shipped FreeDict list) bring an
+    English one closer to them. A Norwegian question is read as asked."""
+    from assistant.answering.translate import default_translator
+
+    reader = Recording()
+    stage = ReadingStage(reader, 3, {}, translator=default_translator())
+    stage.read("How much was the property tax raised?", [hit()], {}, "en")
+    stage.read("Hvor mye økes eiendomsskatten?", [hit()], {}, "nb")
+    english, norwegian = reader.questions
+    assert english.startswith("How much was the property tax raised? ")
+    assert "skatt" in english.split("?", 1)[1]
+    assert norwegian == "Hvor mye økes eiendomsskatten?"
+    ReadingStage(reader, 3, {}).read("How much was the property tax raised?", [hit()], {}, "en")
+    assert reader.questions[-1] == "How much was the property tax raised?"  # no dictionary: as asked
+
+
 def test_the_rank_weight_lets_the_reranked_order_outweigh_a_slightly_surer_reading():
     # readings in the reranked order of their chunks: the second is surer by 1.0
     first, second = Reading("a1#0", 0, 5, 2.0, 0.0), Reading("a2#0", 0, 5, 3.0, 0.0)

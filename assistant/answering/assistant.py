@@ -195,7 +195,9 @@ class Assistant:
     def _read(self, context: AnswerContext) -> AnswerContext:
         if self.reading is None or not context.retrieval.hits:
             return context
-        readings = self.reading.read(context.answer_question, context.retrieval.hits, context.timings_ms)
+        readings = self.reading.read(
+            context.answer_question, context.retrieval.hits, context.timings_ms, context.language
+        )
         return replace(context, readings=readings)
 
     def _judge(self, context: AnswerContext) -> AnswerContext:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.answering.furniture import is_furniture
+from assistant.answering.translate import Translator
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -47,16 +48,29 @@ class ReadingStage:
     (`language_group`: "no" for Bokmål and Nynorsk, "en"), the least
     `span_score - no_answer_score` that counts as an answer (absent: the reader never refuses).
     `rank_weight`: the readings are ordered by margin minus this much per reranked place, so the reranker's
-    order still counts where the reader is nearly as sure of a lower chunk (calibrated on validation)."""
+    order still counts where the reader is nearly as sure of a lower chunk (calibrated on validation).
+    `translator`: an English question is read with the dictionary translation of its words after it
+    (`translate.py`), as its BM25 side searches: the reader learned from Norwegian questions only."""
 
-    def __init__(self, reader: Reader, chunks: int, margins: dict[str, float], rank_weight: float = 0.0):
+    def __init__(
+        self,
+        reader: Reader,
+        chunks: int,
+        margins: dict[str, float],
+        rank_weight: float = 0.0,
+        translator: Translator | None = None,
+    ):
         self.reader = reader
         self.chunks = chunks
         self.margins = margins
         self.rank_weight = rank_weight
+        self.translator = translator
 
-    def read(self, question: str, hits: Sequence[Hit], timings_ms: dict[str, float]) -> tuple[Reading, ...]:
+    def read(
+        self, question: str, hits: Sequence[Hit], timings_ms: dict[str, float], language: str = "und"
+    ) -> tuple[Reading, ...]:
         started = time.perf_counter()
+        question = self.as_read(question, language)
         readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
         timings_ms["read"] = (time.perf_counter() - started) * 1000
         ranked = sorted(
@@ -65,6 +79,13 @@ class ReadingStage:
         return tuple(
             reading for _, reading in ranked
         )  # a stable sort: on a tie the better-ranked chunk first
+
+    def as_read(self, question: str, language: str) -> str:
+        """The question as the reader reads it: an English one with its Norwegian words after it."""
+        if self.translator is None or language_group(language) != "en":
+            return question
+        translation = self.translator.translate(question)
+        return f"{question} {translation}" if translation else question
 
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))
