@@ -1,4 +1,4 @@
-"""Eval sets: JSONL files in the shared format (docs: /work/shared/docs/eval-format.md) and NorQuAD's
+"""Eval sets: JSONL files in the shared format (docs: ../shared/docs/eval-format.md) and NorQuAD's
 official evaluation files, read through an adapter, as one typed `EvalItem` each.
 
 Dataset specs accepted by `kilde eval run --dataset`:

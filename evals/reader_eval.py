@@ -5,7 +5,7 @@ The reader reads each question with its whole passage (in windows, as at run tim
 answer, whatever its no-answer score (every question here has an answer). Scored against every gold answer,
 the best one counting, after SQuAD's normalisation (lower case, punctuation and the English articles a/an/the
 removed, whitespace collapsed) with « » – — “ ” ‘ ’ … counted as punctuation too, as for NorQuAD's human
-figures in `/work/shared/docs/norquad.md`.
+figures in `../shared/docs/norquad.md`.
 
 `validation-en`: the English versions of validation questions (`evals/data/norquad_news_val_en.jsonl`) with
 their Norwegian passage, the multilingual transfer (no English question was trained on).
@@ -76,14 +76,20 @@ def gold_questions(split: str, domain: str = "news") -> list[GoldQuestion]:
 
 def english_questions() -> list[GoldQuestion]:
     """The English versions of news validation questions (`evals/data/norquad_news_val_en.jsonl`) with their
-    Norwegian passage: the multilingual transfer, as no English question was trained on."""
+    Norwegian passage: the multilingual transfer, as no English question was trained on. Each is read as the
+    reading stage reads it, with its dictionary translation after it (`reading.as_read`)."""
+    from assistant.answering.reading import as_read
+    from assistant.answering.translate import default_translator
+
+    translator = default_translator()
     by_key = {(q.id, q.question): q for q in gold_questions("validation")}
     out = []
     for line in (DATA / "norquad_news_val_en.jsonl").read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         gold = by_key.get((str(item["norquad_question_id"]), item["question_nb"]))
         if gold is not None:
-            out.append(GoldQuestion(item["id"], item["question"], gold.context, gold.answers))
+            question = as_read(item["question"], "en", translator)
+            out.append(GoldQuestion(item["id"], question, gold.context, gold.answers))
     return out
 
 

@@ -1,7 +1,7 @@
 """Thumbs up/down on an answer, appended to a JSONL file that `kilde eval` can read as an eval set.
 
 Each line carries the eval-set keys (`id`, `question`, `language`, `history`, `answerable`, `answers`,
-`gold_passages`, `gold_article_ids`; see /work/shared/docs/eval-format.md) plus what was shown
+`gold_passages`, `gold_article_ids`; see ../shared/docs/eval-format.md) plus what was shown
 (`answer`, `citations`, `filters`, `backend`) and the verdict (`rating`, `comment`). Only a thumbs-up
 says the answer was right, so only then are the cited quotes written as `gold_passages`; a thumbs-down
 line has `"needs_review": true` and no gold, for a person to complete.

@@ -81,11 +81,7 @@ class ReadingStage:
         )  # a stable sort: on a tie the better-ranked chunk first
 
     def as_read(self, question: str, language: str) -> str:
-        """The question as the reader reads it: an English one with its Norwegian words after it."""
-        if self.translator is None or language_group(language) != "en":
-            return question
-        translation = self.translator.translate(question)
-        return f"{question} {translation}" if translation else question
+        return as_read(question, language, self.translator)
 
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))
@@ -93,6 +89,14 @@ class ReadingStage:
     def finds_an_answer(self, readings: Sequence[Reading], language: str) -> bool:
         least = self.margin_for(language)
         return least is None or any(r.margin >= least for r in readings)
+
+
+def as_read(question: str, language: str, translator: Translator | None) -> str:
+    """The question as the reader reads it: an English one with its Norwegian words after it."""
+    if translator is None or language_group(language) != "en":
+        return question
+    translation = translator.translate(question)
+    return f"{question} {translation}" if translation else question
 
 
 def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
