@@ -70,7 +70,7 @@ class ReadingStage:
         self, question: str, hits: Sequence[Hit], timings_ms: dict[str, float], language: str = "und"
     ) -> tuple[Reading, ...]:
         started = time.perf_counter()
-        question = self.as_read(question, language)
+        question = as_read(question, language, self.translator)
         readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
         timings_ms["read"] = (time.perf_counter() - started) * 1000
         ranked = sorted(
@@ -79,9 +79,6 @@ class ReadingStage:
         return tuple(
             reading for _, reading in ranked
         )  # a stable sort: on a tie the better-ranked chunk first
-
-    def as_read(self, question: str, language: str) -> str:
-        return as_read(question, language, self.translator)
 
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))
