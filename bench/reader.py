@@ -29,7 +29,9 @@ def measure(data_dir: str, repeat: int) -> dict:
 
     assistant = build_assistant(resolve_settings({"data_dir": data_dir, "reader": True}))
     embedder, reading = assistant.retriever.embedder, assistant.reading
-    questions = [item.question for spec in DATASETS for item in load_dataset(spec)]
+    # Each question in its language: an English one is read with its dictionary translation (`reading.as_read`).
+    languages = {item.question: item.language for spec in DATASETS for item in load_dataset(spec)}
+    questions = list(languages)
     chunks = {q: assistant.retriever.retrieve(q, assistant.settings.top_k).hits for q in questions}
     embed_ms: list[float] = []
     read_ms: list[float] = []
@@ -42,7 +44,7 @@ def measure(data_dir: str, repeat: int) -> dict:
             embedder.embed_query(question)
             embed_ms.append((time.perf_counter() - t0) * 1000)
             timings: dict[str, float] = {}
-            reading.read(question, chunks[question], timings)
+            reading.read(question, chunks[question], timings, languages[question])
             read_ms.append(timings["read"])
             chunks_read.append(min(len(chunks[question]), reading.chunks))
     embed_p50, read_p50 = percentile(embed_ms, 0.5), percentile(read_ms, 0.5)
