@@ -35,4 +35,6 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 774
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 380 --epochs 1 \
 	  --out build/reader/stage2 --init build/reader/checkpoint.pt --lr 5e-5 --seed 2 --chunk-positives 0.5
-	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage2/checkpoint.pt
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 476 --epochs 1 \
+	  --out build/reader/stage3 --init build/reader/stage2/checkpoint.pt --lr 3e-5 --seed 3 --chunk-positives 0.5 --english
+	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage3/checkpoint.pt

@@ -55,6 +55,8 @@ def stages(state: dict) -> list[dict]:
         )
         if not plan.get("init"):
             return out[::-1]
+        if "init_training" in plan:  # an exported model's stages, from its settings file
+            return [*plan["init_training"], *out[::-1]]
         state = torch.load(plan["init"], weights_only=False)
 
 

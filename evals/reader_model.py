@@ -9,7 +9,9 @@ exported graph holds only the trained layers."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -78,6 +80,40 @@ class ReaderNet(nn.Module):
             for part in ("aln", "oln"):
                 put(getattr(layer, part).weight, f"l{i}.{part}.w")
                 put(getattr(layer, part).bias, f"l{i}.{part}.b")
+        return net
+
+    @classmethod
+    def from_export(cls, weights: E5Weights, model_file: Path, dropout: float = 0.1) -> ReaderNet:
+        """The trained layers of an exported reader, its int8 weights dequantised: to go on training a shipped
+        model whose checkpoint was not kept. Each weight is found by the bias its product is added to."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(model_file)).graph
+        tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        consumers: dict[str, list] = {}
+        for node in graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node)
+        state = {name: value for name, value in tensors.items() if not name.startswith("onnx::")}
+        for node in graph.node:
+            if node.op_type != "DequantizeLinear":
+                continue
+            quantised, scale, zero = (tensors[name] for name in node.input)
+            (product,) = consumers[node.output[0]]
+            (add,) = consumers[product.output[0]]
+            bias = next(name for name in add.input if name in tensors)
+            matrix = (quantised.astype(np.float32) - zero.astype(np.float32)) * scale  # [in, out], per column
+            state[bias.removesuffix(".bias") + ".weight"] = matrix.T
+        c = weights.config
+        net = cls(c.hidden, c.layers, c.heads, c.intermediate, c.max_positions, c.eps, dropout)
+        expected = set(net.state_dict())
+        if set(state) != expected:
+            raise ValueError(
+                f"{model_file}: not a reader export this code reads "
+                f"(missing {sorted(expected - set(state))[:3]}, unknown {sorted(set(state) - expected)[:3]})"
+            )
+        net.load_state_dict({name: torch.tensor(value) for name, value in state.items()})
         return net
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor):

