@@ -438,11 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "steps": args.steps,
         }
     settings = ReaderSettings(max_tokens=plan["train_tokens"])
-    questions = train_questions()
-    if plan["limit"]:
-        questions = questions[: plan["limit"]]
+    every_question = train_questions()
+    questions = every_question[: plan["limit"]] if plan["limit"] else every_question
     if plan.get("english"):
-        english = english_questions(train_questions())
+        english = english_questions(every_question)
         if plan["limit"]:
             english = english[: plan["limit"]]
         log(f"{len(english)} English questions beside {len(questions)} Norwegian ones")

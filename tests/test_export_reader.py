@@ -102,3 +102,27 @@ def test_requantise_keeps_the_training_record(int8_model, tmp_path):
     assert written == {"training": [{"steps": 380}], "quantisation": QUANTISATION["float"]}
     with pytest.raises(SystemExit, match="only rewrites"):
         requantise(Namespace(model=int8_model, settings=settings, activations="int8"))
+
+
+def test_the_shipped_export_reads_back_into_the_torch_reader():
+    """`ReaderNet.from_export` (training on from a shipped file): the dequantised weights compute what the file
+    computes, without ONNX Runtime's graph rewrites, which change the arithmetic."""
+    torch = pytest.importorskip("torch")
+    from assistant.answering.reader import MODEL_FILE
+    from assistant.indexes.e5_weights import load_e5
+    from evals.reader_model import ReaderNet
+
+    weights, _ = load_e5()
+    net = ReaderNet.from_export(weights, MODEL_FILE).eval()
+    embeds = weights.word_embeddings(np.arange(5, 85).reshape(2, 40))
+    mask = np.ones((2, 40), dtype=np.float32)
+    mask[1, 30:] = 0
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(MODEL_FILE), options, providers=["CPUExecutionProvider"])
+    want = session.run(["start_logits", "end_logits"], {"inputs_embeds": embeds, "attention_mask": mask})
+    with torch.no_grad():
+        got = net(torch.from_numpy(embeds), torch.from_numpy(mask))
+    for g, w in zip(got, want, strict=True):
+        assert np.abs(g.numpy()[0] - w[0]).max() < 1e-3
+        assert np.abs(g.numpy()[1, :30] - w[1, :30]).max() < 1e-3
