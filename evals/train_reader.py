@@ -43,6 +43,7 @@ import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
 from assistant.indexes.e5_weights import load_e5
+from evals.datasets import DATA
 from evals.train import annotation_questions, split_keys
 
 SEED = 20261201
@@ -97,7 +98,7 @@ def train_questions() -> list[TrainQuestion]:
     return out
 
 
-ENGLISH_QUESTIONS = Path("evals/data/norquad_train_en.jsonl")
+ENGLISH_QUESTIONS = DATA / "norquad_train_en.jsonl"
 
 
 def english_questions(
@@ -395,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--english",
         action="store_true",
-        help=f"also train on the English versions of NorQuAD train questions in {ENGLISH_QUESTIONS}",
+        help="also train on the English versions of NorQuAD train questions in evals/data/norquad_train_en.jsonl",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
