@@ -440,7 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = {
             "seed": args.seed,
             "init": str(args.init) if args.init else None,
-            "english": None if args.english is None else [repo_path(p) for p in args.english or [ENGLISH_QUESTIONS]],
+            "english": None
+            if args.english is None
+            else [repo_path(p) for p in args.english or [ENGLISH_QUESTIONS]],
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
             "chunk_positives": args.chunk_positives,
@@ -459,7 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     questions = every_question[: plan["limit"]] if plan["limit"] else every_question
     if plan.get("english"):
         # checkpoints of the third stage recorded a flag: its half, the default file
-        english_files = plan["english"] if isinstance(plan["english"], list) else [repo_path(ENGLISH_QUESTIONS)]
+        english_files = (
+            plan["english"] if isinstance(plan["english"], list) else [repo_path(ENGLISH_QUESTIONS)]
+        )
         english = english_questions(every_question, [REPO / p for p in english_files])
         if plan["limit"]:
             english = english[: plan["limit"]]
