@@ -40,4 +40,7 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
 	  --out build/reader/stage4 --init build/reader/stage3/checkpoint.pt --lr 3e-5 --seed 4 --chunk-positives 0.5 \
 	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
-	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage4/checkpoint.pt
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
+	  --out build/reader/stage5 --init build/reader/stage4/checkpoint.pt --lr 2e-5 --seed 5 --chunk-positives 0.5 \
+	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
+	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage5/checkpoint.pt
