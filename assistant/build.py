@@ -125,7 +125,7 @@ def build_reading(settings: Settings):
         Reader(),
         settings.reader_chunks,
         settings.reader_margins,
-        settings.reader_rank_weight,
+        settings.reader_rank_weights,
         default_translator(),
     )
 

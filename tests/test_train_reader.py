@@ -58,17 +58,23 @@ def test_english_training_questions_are_train_questions_apart_from_every_english
     from evals.train_reader import (
         ENGLISH_QUESTIONS,
         MORE_ENGLISH_QUESTIONS,
+        WIKIPEDIA_ENGLISH_QUESTIONS,
         english_questions,
         train_questions,
     )
 
     questions = train_questions()
-    files = (ENGLISH_QUESTIONS, MORE_ENGLISH_QUESTIONS)
+    files = (ENGLISH_QUESTIONS, MORE_ENGLISH_QUESTIONS, WIKIPEDIA_ENGLISH_QUESTIONS)
     written = [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines()]
     english = english_questions(questions, files)
     assert len(english) == len(written) == len({item["key"] for item in written})
-    # the two halves: every news train question once
-    assert {item["key"] for item in written} == {q.key for q in questions if q.domain == "news"}
+    # the two news halves, then Wikipedia: every train question once, each file of one domain
+    assert {item["key"] for item in written} == {q.key for q in questions}
+    domains = {q.key: q.domain for q in questions}
+    for path, domain in zip(files, ("news", "news", "wikipedia"), strict=True):
+        keys = [json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines()]
+        assert {domains[key] for key in keys} == {domain}, path.name
+    assert all(item["question"] != item["question_nb"] for item in written)  # written in English, not copied
 
     twins = {q.key: q for q in questions}
     for q, item in zip(english, written, strict=True):

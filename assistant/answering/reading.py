@@ -47,8 +47,9 @@ class ReadingStage:
     """`chunks`: how many of the top reranked chunks are read. `margins`: per question language group
     (`language_group`: "no" for Bokmål and Nynorsk, "en"), the least
     `span_score - no_answer_score` that counts as an answer (absent: the reader never refuses).
-    `rank_weight`: the readings are ordered by margin minus this much per reranked place, so the reranker's
-    order still counts where the reader is nearly as sure of a lower chunk (calibrated on validation).
+    `rank_weights`: per question language group ("default": any other group), the readings are ordered by
+    margin minus this much per reranked place, so the reranker's order still counts where the reader is nearly
+    as sure of a lower chunk (calibrated on validation; absent: by margin alone).
     `translator`: an English question is read with the dictionary translation of its words after it
     (`translate.py`), as its BM25 side searches: the reader learned from Norwegian questions only."""
 
@@ -57,13 +58,13 @@ class ReadingStage:
         reader: Reader,
         chunks: int,
         margins: dict[str, float],
-        rank_weight: float = 0.0,
+        rank_weights: dict[str, float] | None = None,
         translator: Translator | None = None,
     ):
         self.reader = reader
         self.chunks = chunks
         self.margins = margins
-        self.rank_weight = rank_weight
+        self.rank_weights = rank_weights or {}
         self.translator = translator
 
     def read(
@@ -73,12 +74,14 @@ class ReadingStage:
         question = as_read(question, language, self.translator)
         readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
         timings_ms["read"] = (time.perf_counter() - started) * 1000
-        ranked = sorted(
-            enumerate(readings), key=lambda pair: -preference(pair[1].margin, pair[0], self.rank_weight)
-        )
+        weight = self.rank_weight_for(language)
+        ranked = sorted(enumerate(readings), key=lambda pair: -preference(pair[1].margin, pair[0], weight))
         return tuple(
             reading for _, reading in ranked
         )  # a stable sort: on a tie the better-ranked chunk first
+
+    def rank_weight_for(self, language: str) -> float:
+        return self.rank_weights.get(language_group(language), self.rank_weights.get("default", 0.0))
 
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))

@@ -102,8 +102,9 @@ class Settings:
     reader: bool = False
     reader_chunks: int = 3
     reader_margins: dict = field(default_factory=lambda: _calibrated_map("reader_margins", float))
-    # The readings are ordered by margin minus this per reranked place (`ReadingStage`; chosen on validation).
-    reader_rank_weight: float = field(default_factory=lambda: _calibrated("reader_rank_weight", 0.0))
+    # Per question language group ("default": any other), the readings are ordered by margin minus this per
+    # reranked place (`ReadingStage`; chosen on validation).
+    reader_rank_weights: dict = field(default_factory=lambda: _calibrated_map("reader_rank_weights", float))
 
     llm_backend: str = "extractive"
     llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
@@ -143,8 +144,8 @@ class Settings:
             (self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
             (self.reader_chunks >= 1, f"reader_chunks must be at least 1, got {self.reader_chunks}"),
             (
-                self.reader_rank_weight >= 0,
-                f"reader_rank_weight must be 0 or more, got {self.reader_rank_weight}",
+                all(w >= 0 for w in self.reader_rank_weights.values()),
+                f"reader_rank_weights must be 0 or more, got {self.reader_rank_weights}",
             ),
             (self.candidates >= self.top_k, "candidates must be at least top_k"),
             (
