@@ -197,3 +197,27 @@ def test_the_shipped_reader_marks_its_span_inside_the_quote(reading_assistant, q
     assert first.start <= first.answer_start < first.answer_end <= first.end
     assert first.quote[first.answer_start - first.start : first.answer_end - first.start].strip()
     assert first.quote in result.answer
+
+
+def test_the_margin_keeps_the_false_refusal_bound_on_each_large_set_alone():
+    from evals.calibrate_reader import BOUNDED_SET_SIZE, Scored, choose_margin
+    from evals.datasets import EvalItem
+
+    def answerable(dataset: str, margin: float) -> Scored:
+        item = EvalItem(id="q", question="q", dataset=dataset, language="en", answers=("x",))
+        return Scored(item, True, margin)
+
+    def weak_and_strong(dataset: str, size: int) -> list[Scored]:
+        return [answerable(dataset, -3.0 + i * 0.1) for i in range(6)] + [
+            answerable(dataset, 5.0) for _ in range(size - 6)
+        ]
+
+    others = [answerable("other", 6.0) for _ in range(2 * BOUNDED_SET_SIZE)]
+    # six weak readings of 100: 6 % alone, 2 % together with the others; at most five may be refused
+    large = weak_and_strong("english-versions", BOUNDED_SET_SIZE)
+    margin = choose_margin(large + others, [], 0.05)
+    assert sum(s.margin < margin for s in large) == 5
+    # the same six in a set too small to be bounded alone: only the whole counts, and all six are refused
+    small = weak_and_strong("seed-like", BOUNDED_SET_SIZE // 2)
+    margin = choose_margin(small + others, [], 0.05)
+    assert sum(s.margin < margin for s in small) == 6
