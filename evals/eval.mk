@@ -46,4 +46,7 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 761 --epochs 1 \
 	  --out build/reader/stage6 --init build/reader/stage5/checkpoint.pt --lr 2e-5 --seed 6 --chunk-positives 0.5 \
 	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl evals/data/norquad_train_en_wiki.jsonl
-	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage6/checkpoint.pt
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 758 --epochs 1 \
+	  --out build/reader/stage7 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 7 --chunk-positives 0.75 \
+	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl evals/data/norquad_train_en_wiki.jsonl
+	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage7/checkpoint.pt
