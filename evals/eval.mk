@@ -13,6 +13,9 @@ EVAL_PY := $(BIN)/python
 
 .PHONY: eval eval-ci calibrate train train-reader
 READER_MINUTES ?= 90  # wall-time budget of each stage's invocation; run make train-reader again to continue
+# English versions of the train questions (evals/data/README.md): news, then news and Wikipedia
+READER_ENGLISH_NEWS := evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
+READER_ENGLISH_ALL := $(READER_ENGLISH_NEWS) evals/data/norquad_train_en_wiki.jsonl
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
@@ -39,14 +42,14 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	  --out build/reader/stage3 --init build/reader/stage2/checkpoint.pt --lr 3e-5 --seed 3 --chunk-positives 0.5 --english
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
 	  --out build/reader/stage4 --init build/reader/stage3/checkpoint.pt --lr 3e-5 --seed 4 --chunk-positives 0.5 \
-	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
+	  --english $(READER_ENGLISH_NEWS)
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
 	  --out build/reader/stage5 --init build/reader/stage4/checkpoint.pt --lr 2e-5 --seed 5 --chunk-positives 0.5 \
-	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
+	  --english $(READER_ENGLISH_NEWS)
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 761 --epochs 1 \
 	  --out build/reader/stage6 --init build/reader/stage5/checkpoint.pt --lr 2e-5 --seed 6 --chunk-positives 0.5 \
-	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl evals/data/norquad_train_en_wiki.jsonl
+	  --english $(READER_ENGLISH_ALL)
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 758 --epochs 1 \
 	  --out build/reader/stage7 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 7 --chunk-positives 0.75 \
-	  --english evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl evals/data/norquad_train_en_wiki.jsonl
+	  --english $(READER_ENGLISH_ALL)
 	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage7/checkpoint.pt

@@ -65,15 +65,17 @@ def test_english_training_questions_are_train_questions_apart_from_every_english
 
     questions = train_questions()
     files = (ENGLISH_QUESTIONS, MORE_ENGLISH_QUESTIONS, WIKIPEDIA_ENGLISH_QUESTIONS)
-    written = [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    by_file = {
+        path: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] for path in files
+    }
+    written = [item for items in by_file.values() for item in items]
     english = english_questions(questions, files)
     assert len(english) == len(written) == len({item["key"] for item in written})
     # the two news halves, then Wikipedia: every train question once, each file of one domain
     assert {item["key"] for item in written} == {q.key for q in questions}
     domains = {q.key: q.domain for q in questions}
-    for path, domain in zip(files, ("news", "news", "wikipedia"), strict=True):
-        keys = [json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines()]
-        assert {domains[key] for key in keys} == {domain}, path.name
+    for (path, items), domain in zip(by_file.items(), ("news", "news", "wikipedia"), strict=True):
+        assert {domains[item["key"]] for item in items} == {domain}, path.name
     assert all(item["question"] != item["question_nb"] for item in written)  # written in English, not copied
 
     twins = {q.key: q for q in questions}
