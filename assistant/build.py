@@ -127,6 +127,7 @@ def build_reading(settings: Settings):
         settings.reader_margins,
         settings.reader_rank_weights,
         default_translator(),
+        settings.reader_missing_terms,
     )
 
 

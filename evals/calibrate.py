@@ -147,7 +147,7 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
         hits = assistant.retriever.retrieve(
             query, assistant.settings.top_k, mode=assistant.settings.retriever
         ).hits
-        out.append(len(missing_terms(query, [f"{h.article.title}\n{h.chunk.text}" for h in hits])))
+        out.append(len(missing_terms(query, [h.titled_text for h in hits])))
         if bar:
             bar.update(1)
     if bar:

@@ -2,13 +2,14 @@
 validation data only, and write it to `assistant/models/calibration.json` as `reader_margins`.
 
 A question passes the reader when some read chunk's span beats "no answer" by at least the margin
-(`ReadingStage.finds_an_answer`); the earlier gates (the dense threshold and missing names, from
-`python -m evals.calibrate`, run first) still apply. Per language group ("no": the Norwegian questions of
+(`ReadingStage.finds_an_answer`) and, where a limit is chosen, that chunk misses fewer than the limit of the
+question's names and numbers (`reader_missing_terms`); the earlier gates (the dense threshold and missing names,
+from `python -m evals.calibrate`, run first) still apply. Per language group ("no": the Norwegian questions of
 NorQuAD news validation and `seed.jsonl`; "en": `norquad_news_val_en.jsonl` and the English ones of
-`seed.jsonl`) the margin is the highest that keeps the false refusal of the whole decision (any gate
-refusing an answerable question) at most `--max-false-refusal` (5 %), on the group's questions together and on
-each of its NorQuAD sets alone, so it refuses as many unanswerable questions (seed's and the calibration half
-of `unanswerable.jsonl`) as that allows.
+`seed.jsonl`) and per candidate limit (none, 3, 2, 1) the margin is the highest that keeps the false refusal of
+the whole decision (any gate refusing an answerable question) at most `--max-false-refusal` (5 %), on the
+group's questions together and on each of its NorQuAD sets alone; the limit kept is the one whose margin refuses
+the most unanswerable questions (seed's and the calibration half of `unanswerable.jsonl`), none on a tie.
 
 It also chooses `reader_rank_weights` (`ReadingStage`): the answer quotes the reading with the best margin minus
 that weight per reranked place; per language group, among `RANK_WEIGHTS`, the one whose quote scores best on
@@ -52,6 +53,15 @@ class Scored:
     passed_earlier: bool  # the dense threshold and the missing-names rule would answer it
     margin: float  # the best reading's span score minus its no-answer score; -inf when nothing was read
     quoted: tuple[Quoted, ...] = ()
+    # each reading's margin and how many of the question's names and numbers its chunk misses
+    term_margins: tuple[tuple[float, int], ...] = ()
+
+    def best_margin(self, missing_term_limit: int | None = None) -> float:
+        """The best margin among the readings whose chunk misses fewer than the limit of the question's terms
+        (None: among all readings)."""
+        if missing_term_limit is None:
+            return self.margin
+        return max((m for m, missing in self.term_margins if missing < missing_term_limit), default=-math.inf)
 
 
 def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
@@ -67,12 +77,24 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
             context.retrieval, context.judged_question
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
-        out.append(Scored(item, earlier, margin, quoted_readings(item, context)))
+        out.append(Scored(item, earlier, margin, quoted_readings(item, context), term_margins(context)))
         if bar:
             bar.update(1)
     if bar:
         bar.close()
     return out
+
+
+def term_margins(context) -> tuple[tuple[float, int], ...]:
+    """Each reading's margin, with how many of the question's names and numbers its chunk (title and text) misses,
+    as `ReadingStage.finds_an_answer` counts them."""
+    from assistant.answering.support import missing_terms
+
+    texts = {h.chunk.id: h.titled_text for h in context.retrieval.hits}
+    question = context.judged_question
+    return tuple(
+        (r.margin, len(missing_terms(question, [texts.get(r.chunk_id, "")]))) for r in context.readings
+    )
 
 
 def quoted_readings(item: EvalItem, context) -> tuple[Quoted, ...]:
@@ -123,12 +145,15 @@ def choose_rank_weight(positives: Sequence[Scored]) -> tuple[float, dict[str, di
 
 
 def refusal_rates(
-    positives: Sequence[Scored], negatives: Sequence[Scored], margin: float
+    positives: Sequence[Scored],
+    negatives: Sequence[Scored],
+    margin: float,
+    missing_term_limit: int | None = None,
 ) -> dict[str, float]:
     """False refusal on answerable questions and refusal of unanswerable ones, with every gate applied."""
 
     def refused(s: Scored) -> bool:
-        return not s.passed_earlier or s.margin < margin
+        return not s.passed_earlier or s.best_margin(missing_term_limit) < margin
 
     return {
         "false_refusal": round(sum(map(refused, positives)) / len(positives), 4) if positives else math.nan,
@@ -153,34 +178,73 @@ def bounded_sets(positives: Sequence[Scored]) -> list[list[Scored]]:
 
 
 def choose_margin(
-    positives: Sequence[Scored], negatives: Sequence[Scored], max_false_refusal: float
+    positives: Sequence[Scored],
+    negatives: Sequence[Scored],
+    max_false_refusal: float,
+    missing_term_limit: int | None = None,
 ) -> float:
     """The highest margin whose false refusal stays within the bound on the positives together and on each
     large set among them (`bounded_sets`), midway between two answerable questions' margins (false refusal
     only grows with the margin). Where the earlier gates alone exceed the bound, the margin refuses no
     answerable question the earlier gates answer."""
-    values = sorted({s.margin for s in positives if math.isfinite(s.margin)})
+    values = sorted({m for s in positives if math.isfinite(m := s.best_margin(missing_term_limit))})
     if not values:
         return -1e9
     sets = bounded_sets(positives)
     candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
     best = candidates[0]
     for threshold in candidates[1:]:
-        if any(refusal_rates(p, negatives, threshold)["false_refusal"] > max_false_refusal for p in sets):
+        rates = (refusal_rates(p, negatives, threshold, missing_term_limit) for p in sets)
+        if any(r["false_refusal"] > max_false_refusal for r in rates):
             break
         best = threshold
     return round(best, 4)
 
 
-def curve(positives: Sequence[Scored], negatives: Sequence[Scored], points: int = 9) -> list[dict]:
+# Candidates for `reader_missing_terms` per language group; None: the reader's chunk is not checked for the
+# question's names and numbers.
+MISSING_TERM_LIMITS = (None, 3, 2, 1)
+
+
+def choose_gate(
+    positives: Sequence[Scored], negatives: Sequence[Scored], max_false_refusal: float
+) -> tuple[float, int | None, dict[str, dict]]:
+    """The margin and missing-term limit that refuse the most unanswerable questions while false refusal stays
+    within the bound on every bounded set (on a tie, no limit, then the looser one), and the table of every
+    candidate limit with its margin."""
+    table: dict[str, dict] = {}
+    best: tuple[float, int | None, float] | None = None
+    for limit in MISSING_TERM_LIMITS:
+        margin = choose_margin(positives, negatives, max_false_refusal, limit)
+        rates = refusal_rates(positives, negatives, margin, limit)
+        within = all(
+            refusal_rates(p, negatives, margin, limit)["false_refusal"] <= max_false_refusal
+            for p in bounded_sets(positives)
+        )
+        table[str(limit)] = {"margin": margin, **rates, "within_bound": within}
+        if best is None or (within and rates["refused_unanswerable"] > best[2]):  # no limit comes first
+            best = (margin, limit, rates["refused_unanswerable"])
+    assert best is not None
+    return best[0], best[1], table
+
+
+def curve(
+    positives: Sequence[Scored],
+    negatives: Sequence[Scored],
+    points: int = 9,
+    missing_term_limit: int | None = None,
+) -> list[dict]:
     """Refused unanswerable against false refusal at margins spread over the positives' quantiles."""
-    margins = sorted(s.margin for s in positives if math.isfinite(s.margin))
+    margins = sorted(m for s in positives if math.isfinite(m := s.best_margin(missing_term_limit)))
     if not margins:
         return []
     picks = sorted(
         {margins[min(len(margins) - 1, int(q * len(margins)))] for q in [i / 20 for i in range(points)]}
     )
-    return [{"margin": round(m, 3), **refusal_rates(positives, negatives, m)} for m in [-math.inf, *picks]]
+    return [
+        {"margin": round(m, 3), **refusal_rates(positives, negatives, m, missing_term_limit)}
+        for m in [-math.inf, *picks]
+    ]
 
 
 def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float = 0.05) -> dict:
@@ -191,21 +255,25 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     neg = score(assistant, seed_negatives + cal_half, progress)
     rank_weights, rank_tables = {}, {}
     rank_weights["default"], rank_tables["default"] = choose_rank_weight(pos)
-    margins, by_language = {}, {}
+    margins, limits, by_language = {}, {}, {}
     for group in sorted({language_group(s.item.language) for s in pos}):
         p = [s for s in pos if language_group(s.item.language) == group]
         n = [s for s in neg if language_group(s.item.language) == group]
         rank_weights[group], rank_tables[group] = choose_rank_weight(p)
-        margins[group] = choose_margin(p, n, max_false_refusal)
+        margins[group], limit, limit_table = choose_gate(p, n, max_false_refusal)
+        if limit is not None:
+            limits[group] = limit
         by_language[group] = {
             "positives": len(p),
             "negatives": len(n),
             "without_reader": refusal_rates(p, n, -math.inf),
-            "with_reader": refusal_rates(p, n, margins[group]),
-            "curve": curve(p, n),
+            "with_reader": refusal_rates(p, n, margins[group], limit),
+            "missing_term_limit_choice": limit_table,
+            "curve": curve(p, n, missing_term_limit=limit),
         }
     return {
         "reader_margins": margins,
+        "reader_missing_terms": limits,
         "reader_rank_weights": rank_weights,
         "rank_weight_choice": {
             "criterion": "per language group, answer found + citation precision of the reader's quote on its "
@@ -214,7 +282,8 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
         },
         "criterion": f"per language group, the highest margin with false refusal <= {max_false_refusal:.0%} "
         f"on its answerable validation questions, and on each of their sets of {BOUNDED_SET_SIZE} or more, "
-        "all gates applied",
+        "all gates applied; with it the missing-term limit (none, 3, 2, 1) that refuses the most unanswerable "
+        "validation questions, none on a tie",
         "validation_by_language": by_language,
         "data": {
             "positives": len(pos),
@@ -235,8 +304,11 @@ def write_reader_margins(result: dict, path: Path = CALIBRATION_FILE) -> None:
     current["reader_margins"] = result["reader_margins"]
     current.pop("reader_rank_weight", None)  # one weight for every language, before per-language weights
     current["reader_rank_weights"] = result["reader_rank_weights"]
+    current["reader_missing_terms"] = result["reader_missing_terms"]
     current["reader_margins_provenance"] = {
-        k: v for k, v in result.items() if k not in ("reader_margins", "reader_rank_weights")
+        k: v
+        for k, v in result.items()
+        if k not in ("reader_margins", "reader_rank_weights", "reader_missing_terms")
     }
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 

@@ -45,6 +45,7 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
         "rc_validation": score_split(reader, "validation"),
         "rc_test": score_split(reader, "test"),
         "margins": dict(assistant.reading.margins),
+        "missing_term_limits": dict(assistant.reading.missing_term_limits),
         "chunks_read": assistant.reading.chunks,
         "commit": git_commit(),
         "refusal": {},
@@ -66,13 +67,14 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
         positives = score(assistant, [i for i in load_datasets([spec]) if i.answerable], progress)
         neg = [s for s in negatives if language_group(s.item.language) == group]
         margin = assistant.reading.margin_for(group)
+        limit = assistant.reading.missing_term_limits.get(group)
         result["refusal"][group] = {
             "answerable": spec,
             "positives": len(positives),
             "negatives": len(neg),
             "without_reader": refusal_rates(positives, neg, -math.inf),
-            "shipped": refusal_rates(positives, neg, margin if margin is not None else -math.inf),
-            "curve": curve(positives, neg),
+            "shipped": refusal_rates(positives, neg, margin if margin is not None else -math.inf, limit),
+            "curve": curve(positives, neg, missing_term_limit=limit),
         }
     (out / "reader.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -147,8 +149,9 @@ def render(reader: dict, shipped: dict) -> list[str]:
     lines += [
         "",
         "Refusal, every gate applied (dense threshold, missing names, then the reader's margin, calibrated per "
-        f"language group on validation: {reader['margins']}). Unanswerable: the report half of "
-        "`unanswerable.jsonl`, never used for calibration.",
+        f"language group on validation: {reader['margins']}; the read chunk must miss fewer of the question's "
+        f"names and numbers than {reader.get('missing_term_limits') or 'no limit'}, where a limit was chosen). "
+        "Unanswerable: the report half of `unanswerable.jsonl`, never used for calibration.",
         "",
         "| language | answerable set | margin | false refusal | unanswerable refused |",
         "| --- | --- | --- | --- | --- |",

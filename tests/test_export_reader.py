@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 
-from evals.export_reader import QUANTISATION, float_activations, requantise  # noqa: E402
+from evals.export_reader import QUANTISATION, float_activations, mean_weights, requantise  # noqa: E402
 
 RNG = np.random.default_rng(7)
 W1 = RNG.normal(0, 0.3, (8, 16)).astype(np.float32)
@@ -126,3 +126,26 @@ def test_the_shipped_export_reads_back_into_the_torch_reader():
     for g, w in zip(got, want, strict=True):
         assert np.abs(g.numpy()[0] - w[0]).max() < 1e-3
         assert np.abs(g.numpy()[1, :30] - w[1, :30]).max() < 1e-3
+
+
+def test_averaged_checkpoints_hold_the_mean_of_each_weight_and_keep_integer_buffers():
+    positions = np.arange(4, dtype=np.int64)
+    runs = [{"w": np.full((2, 3), v, dtype=np.float32), "positions": positions} for v in (1.0, 2.0, 6.0)]
+    mean = mean_weights(runs)
+    np.testing.assert_allclose(mean["w"], np.full((2, 3), 3.0))
+    assert mean["positions"].dtype == np.int64 and (mean["positions"] == positions).all()
+    assert mean_weights(runs[:1])["w"] is runs[0]["w"]
+
+
+@pytest.mark.parametrize(
+    "other, complaint",
+    [
+        ({"w": np.zeros((2, 3), np.float32)}, "different layers"),
+        ({"w": np.zeros((3, 2), np.float32), "positions": np.arange(4)}, "shape of w"),
+        ({"w": np.zeros((2, 3), np.float32), "positions": np.arange(4) + 1}, "differ in positions"),
+    ],
+)
+def test_checkpoints_of_different_networks_are_not_averaged(other, complaint):
+    run = {"w": np.ones((2, 3), np.float32), "positions": np.arange(4)}
+    with pytest.raises(SystemExit, match=complaint):
+        mean_weights([run, other])

@@ -68,6 +68,26 @@ def test_the_stage_refuses_only_below_the_calibrated_margin_of_the_question_lang
     assert stage.read("q", [hit()], timings) == tuple(weak) and "read" in timings
 
 
+def test_a_sure_reading_from_a_chunk_without_the_question_names_is_no_answer_where_that_is_calibrated():
+    budget, other = hit(), hit("Bystyret i Bergen vedtok budsjettet for 2023 torsdag.")
+    other = Hit(chunk=Chunk(**{**other.chunk.__dict__, "id": "b1#0"}), article=other.article, score=0.5)
+    sure_in_other = [Reading("b1#0", 0, 8, 5.0, 0.0), Reading("a1#0", 0, 5, -4.0, 0.0)]
+    question = (
+        "Hva vedtok kommunestyret i Bergen i 2024?"  # names Bergen and 2024: the second chunk lacks 2024
+    )
+    stage = ReadingStage(Fixed(sure_in_other), 3, {"no": -1.0}, missing_term_limits={"no": 1})
+    assert not stage.finds_an_answer(sure_in_other, "nb", question, [budget, other])
+    # the chunk missing only one term passes a limit of two; English has no limit; no question: not checked
+    assert ReadingStage(Fixed([]), 3, {"no": -1.0}, missing_term_limits={"no": 2}).finds_an_answer(
+        sure_in_other, "nb", question, [budget, other]
+    )
+    assert stage.finds_an_answer(sure_in_other, "en", question, [budget, other])
+    assert stage.finds_an_answer(sure_in_other, "nb")
+    # the reading that names everything counts once it is sure enough
+    named = [Reading("b1#0", 0, 8, 5.0, 0.0)]
+    assert stage.finds_an_answer(named, "nb", "Hva vedtok bystyret i Bergen for 2023?", [other])
+
+
 class Recording:
     """A reader that keeps the questions it was given and finds nothing."""
 
@@ -221,3 +241,27 @@ def test_the_margin_keeps_the_false_refusal_bound_on_each_large_set_alone():
     small = weak_and_strong("seed-like", BOUNDED_SET_SIZE // 2)
     margin = choose_margin(small + others, [], 0.05)
     assert sum(s.margin < margin for s in small) == 6
+
+
+def test_the_missing_term_limit_is_kept_only_where_it_refuses_more_unanswerable_questions_within_the_bound():
+    from evals.calibrate_reader import Scored, choose_gate
+    from evals.datasets import EvalItem
+
+    def scored(answerable: bool, readings: list[tuple[float, int]]) -> Scored:
+        item = EvalItem(
+            id="q", question="q", dataset="set", language="nb", answers=("x",) if answerable else ()
+        )
+        return Scored(item, True, max(m for m, _ in readings), term_margins=tuple(readings))
+
+    # answerable questions are read surely from chunks that name everything; the unanswerable ones just as
+    # surely, but from chunks that miss one of the question's terms: only the limit tells them apart
+    positives = [scored(True, [(4.0 + i / 100, 0), (1.0, 2)]) for i in range(100)]
+    near_misses = [scored(False, [(4.5, 1), (-2.0, 0)]) for _ in range(10)]
+    margin, limit, table = choose_gate(positives, near_misses, 0.05)
+    assert limit == 1 and table["1"]["refused_unanswerable"] == 1.0
+    assert table["None"]["refused_unanswerable"] < 1.0 and table["1"]["false_refusal"] <= 0.05
+    assert -2.0 < margin <= 4.0 + 5 / 100
+    # where the limit would refuse answerable questions too (they miss a term as often), none is kept
+    missing_too = [scored(True, [(4.0 + i / 100, 1)]) for i in range(100)]
+    margin, limit, table = choose_gate(missing_too, near_misses, 0.05)
+    assert limit is None and not table["1"]["within_bound"]

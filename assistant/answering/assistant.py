@@ -204,7 +204,12 @@ class Assistant:
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(context.retrieval, context.judged_question)
-            and (self.reading is None or self.reading.finds_an_answer(context.readings, context.language))
+            and (
+                self.reading is None
+                or self.reading.finds_an_answer(
+                    context.readings, context.language, context.judged_question, context.retrieval.hits
+                )
+            )
         )
         if answerable and not context.request.filters.empty:
             t0 = time.perf_counter()
@@ -239,7 +244,7 @@ class Assistant:
         threshold, and the passages must mention the names and numbers the question asks about."""
         limit = self.settings.refuse_missing_terms.get(detect_language(question), 0) if question else 0
         if limit:
-            missing = missing_terms(question, [f"{h.article.title}\n{h.chunk.text}" for h in retrieval.hits])
+            missing = missing_terms(question, [h.titled_text for h in retrieval.hits])
             if len(missing) >= limit:
                 return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal

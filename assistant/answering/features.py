@@ -358,7 +358,7 @@ def rerank_features(
         sent_cov = sorted(per_sentence, reverse=True) or [0.0]
         pairs = [weights.cover_mask(masks[j] | masks[j + 1], bits) for j in range(len(masks) - 1)]
         best_sentence = a.sentences[per_sentence.index(max(per_sentence))] if per_sentence else None
-        text_lower = f"{h.article.title}\n{h.chunk.text}".lower()
+        text_lower = h.titled_text.lower()
         row = {
             "q_en": float(query.english),
             "q_terms": float(len(query.terms)),

@@ -3,7 +3,8 @@
 chunks and returns, per chunk, its best answer span and a no-answer score.
 
 What the stage decides: a question is answerable only if some chunk's span beats "no answer" by the margin
-calibrated on validation data for the question's language (`python -m evals.calibrate`); and the extractive
+calibrated on validation data for the question's language (`python -m evals.calibrate_reader`), in a chunk that
+mentions the names and numbers the question asks about where that is calibrated too; and the extractive
 answer quotes the sentence that holds the best span, with the span itself as the citation's
 `answer_start`/`answer_end`."""
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.answering.furniture import is_furniture
+from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
@@ -51,7 +53,10 @@ class ReadingStage:
     margin minus this much per reranked place, so the reranker's order still counts where the reader is nearly
     as sure of a lower chunk (calibrated on validation; absent: by margin alone).
     `translator`: an English question is read with the dictionary translation of its words after it
-    (`translate.py`), as its BM25 side searches: the reader learned from Norwegian questions only."""
+    (`translate.py`), as its BM25 side searches: the reader learned from Norwegian questions only.
+    `missing_term_limits`: per question language group, a reading counts as an answer only when fewer than
+    this many of the question's names and numbers are missing from its own chunk (title and text): a near
+    miss is read confidently from a passage about another year or person (absent: not checked)."""
 
     def __init__(
         self,
@@ -60,12 +65,14 @@ class ReadingStage:
         margins: dict[str, float],
         rank_weights: dict[str, float] | None = None,
         translator: Translator | None = None,
+        missing_term_limits: dict[str, int] | None = None,
     ):
         self.reader = reader
         self.chunks = chunks
         self.margins = margins
         self.rank_weights = rank_weights or {}
         self.translator = translator
+        self.missing_term_limits = missing_term_limits or {}
 
     def read(
         self, question: str, hits: Sequence[Hit], timings_ms: dict[str, float], language: str = "und"
@@ -86,9 +93,18 @@ class ReadingStage:
     def margin_for(self, language: str) -> float | None:
         return self.margins.get(language_group(language))
 
-    def finds_an_answer(self, readings: Sequence[Reading], language: str) -> bool:
+    def finds_an_answer(
+        self, readings: Sequence[Reading], language: str, question: str = "", hits: Sequence[Hit] = ()
+    ) -> bool:
+        """Some reading beats "no answer" by the language's margin, in a chunk of `hits` that does not miss
+        the language's limit of the question's names and numbers."""
         least = self.margin_for(language)
-        return least is None or any(r.margin >= least for r in readings)
+        limit = self.missing_term_limits.get(language_group(language))
+        sure = [r for r in readings if least is None or r.margin >= least]
+        if limit is None or not question:
+            return least is None or bool(sure)
+        texts = {hit.chunk.id: hit.titled_text for hit in hits}
+        return any(len(missing_terms(question, [texts.get(r.chunk_id, "")])) < limit for r in sure)
 
 
 def as_read(question: str, language: str, translator: Translator | None) -> str:

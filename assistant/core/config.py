@@ -105,6 +105,9 @@ class Settings:
     # Per question language group ("default": any other), the readings are ordered by margin minus this per
     # reranked place (`ReadingStage`; chosen on validation).
     reader_rank_weights: dict = field(default_factory=lambda: _calibrated_map("reader_rank_weights", float))
+    # Per question language group, a reading answers only when fewer than this many of the question's names and
+    # numbers are missing from its chunk (`ReadingStage`; chosen on validation; absent: not checked).
+    reader_missing_terms: dict = field(default_factory=lambda: _calibrated_map("reader_missing_terms"))
 
     llm_backend: str = "extractive"
     llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
@@ -146,6 +149,10 @@ class Settings:
             (
                 all(w >= 0 for w in self.reader_rank_weights.values()),
                 f"reader_rank_weights must be 0 or more, got {self.reader_rank_weights}",
+            ),
+            (
+                all(n >= 1 for n in self.reader_missing_terms.values()),
+                f"reader_missing_terms must be 1 or more, got {self.reader_missing_terms}",
             ),
             (self.candidates >= self.top_k, "candidates must be at least top_k"),
             (

@@ -58,6 +58,11 @@ class Hit:
     dense_score: float | None = None  # cosine similarity in [-1, 1]
     lexical_score: float | None = None
 
+    @property
+    def titled_text(self) -> str:
+        """The chunk under its article's title: where a question's names and numbers are looked for."""
+        return f"{self.article.title}\n{self.chunk.text}"
+
 
 @dataclass(frozen=True)
 class Filters:
