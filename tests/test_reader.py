@@ -12,6 +12,7 @@ import pytest
 
 from assistant.answering.reader import SETTINGS_FILE, Reader, Reading
 from assistant.core.errors import BadInputError
+from assistant.core.sentences import sentence_spans
 from assistant.core.types import Chunk
 from assistant.indexes.e5_weights import default_model_path
 from evals.reader_eval import f1, gold_questions
@@ -110,3 +111,22 @@ def test_the_shipped_settings_name_the_word_embeddings_they_were_trained_with():
     settings = json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
     digest = hashlib.sha256(default_model_path().read_bytes()).hexdigest()
     assert settings["word_embeddings"]["sha256"] == digest
+
+
+def test_the_runner_up_span_lies_in_other_sentences_of_the_same_chunk(reader, validation):
+    seen = 0
+    for q in validation[:12]:
+        (reading,) = reader.read(q.question, [chunk(q.context)])
+        if not np.isfinite(reading.second_score):
+            continue
+        seen += 1
+        text = q.context
+        assert 0 <= reading.second_start < reading.second_end <= len(text)
+        first = [
+            (s, e) for s, e in sentence_spans(text) if s < reading.answer_end and reading.answer_start < e
+        ]
+        assert reading.second_end <= first[0][0] or reading.second_start >= first[-1][1]
+        assert text[reading.second_start : reading.second_end].strip()
+    assert seen >= 6  # passages of several sentences have one
+    (single,) = reader.read("Hvem vant?", [chunk("Rosenborg vant kampen 2-0 i Trondheim.")])
+    assert single.second_score == -np.inf

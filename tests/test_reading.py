@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.reading import ReadingStage, quotes
+from assistant.answering.reading import ReadingStage, quotes, second_quote
 from assistant.core.types import ArticleMeta, Chunk, Citation, Hit, Reading
 from ui.render import answer_span, highlighted
 
@@ -86,6 +86,20 @@ def test_a_sure_reading_from_a_chunk_without_the_question_names_is_no_answer_whe
     # the reading that names everything counts once it is sure enough
     named = [Reading("b1#0", 0, 8, 5.0, 0.0)]
     assert stage.finds_an_answer(named, "nb", "Hva vedtok bystyret i Bergen for 2023?", [other])
+
+
+def test_the_runner_up_sentence_is_kept_only_where_the_reader_finds_an_answer_in_it_too():
+    first, second = TEXT.index("to promille"), TEXT.index("Skolene")
+    both = Reading("a1#0", first, first + 11, 3.0, 0.0, second, second + 7, -0.5)
+    stage = ReadingStage(Fixed([both]), 3, {"no": -1.0, "en": 0.0})
+    (kept,) = stage.read("Hva skjer med eiendomsskatten?", [hit()], {}, "nb")
+    (quote,) = quotes([kept], [hit()])
+    runner_up = second_quote(quote, [hit()])
+    assert TEXT[runner_up.start : runner_up.end] == "Skolene skjermes."
+    assert TEXT[runner_up.answer_start : runner_up.answer_end] == "Skolene"
+    # below the English margin the runner-up is dropped, so the answer quotes one sentence
+    (dropped,) = stage.read("What happens to the property tax?", [hit()], {}, "en")
+    assert second_quote(quotes([dropped], [hit()])[0], [hit()]) is None
 
 
 class Recording:

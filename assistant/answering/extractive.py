@@ -15,7 +15,7 @@ import numpy as np
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import is_furniture
-from assistant.answering.reading import quotes
+from assistant.answering.reading import Quote, quotes, second_quote
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
@@ -264,26 +264,37 @@ class ExtractiveAnswerer:
         return self.cite(self.choose(question, hits, query_vector, language, avoid, asked), hits)
 
     def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
-        """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation;
-        None when there is no reading to quote (no reader, or every span sits in furniture)."""
+        """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation, and,
+        where the answer may quote two sentences, the one holding the reader's runner-up span in the same
+        chunk; None when there is no reading to quote (no reader, or every span sits in furniture)."""
         hits = context.retrieval.hits
         for quote in quotes(context.readings, hits):
-            chunk = hits[quote.hit_index].chunk
-            text = chunk.text[quote.start : quote.end]
-            if quoted_before(text, avoid):
+            first = self.quoted(quote, hits, quote.reading.margin)
+            if quoted_before(first.text, avoid):
                 continue
-            offset = chunk.start
-            chosen = Candidate(
-                quote.hit_index,
-                offset + quote.start,
-                offset + quote.end,
-                text,
-                quote.reading.margin,
-                offset + quote.answer_start,
-                offset + quote.answer_end,
-            )
-            return self.cite([chosen], hits)
+            chosen = [first]
+            second = second_quote(quote, hits) if self.max_sentences >= 2 else None
+            # sentences apart from the first (a span touching it would quote it twice)
+            if second is not None and (second.end <= quote.start or second.start >= quote.end):
+                candidate = self.quoted(second, hits, quote.reading.second_margin)
+                if not quoted_before(candidate.text, avoid):
+                    chosen.append(candidate)
+            return self.cite(chosen, hits)
         return None
+
+    @staticmethod
+    def quoted(quote: Quote, hits: tuple[Hit, ...], score: float) -> Candidate:
+        chunk = hits[quote.hit_index].chunk
+        offset = chunk.start
+        return Candidate(
+            quote.hit_index,
+            offset + quote.start,
+            offset + quote.end,
+            chunk.text[quote.start : quote.end],
+            score,
+            offset + quote.answer_start,
+            offset + quote.answer_end,
+        )
 
     def choose(
         self,

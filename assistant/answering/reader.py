@@ -27,6 +27,7 @@ import numpy as np
 
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import BadInputError, ConfigError
+from assistant.core.sentences import sentence_spans
 from assistant.core.types import Chunk, Reading
 from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
 
@@ -147,16 +148,58 @@ class Reader:
         self.batch_size = batch_size
 
     def read(self, question: str, chunks: Sequence[Chunk]) -> list[Reading]:
-        """One `Reading` per chunk, in the chunks' order."""
-        spans = self.read_texts(question, [c.text for c in chunks])
-        return [Reading(c.id, *span) for c, span in zip(chunks, spans, strict=True)]
+        """One `Reading` per chunk, in the chunks' order, each with its runner-up: the best span outside the
+        sentences that hold the first."""
+        texts = [c.text for c in chunks]
+        read = self._read(question, texts)
+        if read is None:
+            return []
+        best, (all_windows, start_logits, end_logits) = read
+        out = []
+        for index, (chunk, span) in enumerate(zip(chunks, best, strict=True)):
+            start, end = span[0], span[1]
+            touched = [(s, e) for s, e in sentence_spans(chunk.text) if s < end and start < e]
+            second = (0, 0, -math.inf)
+            if touched and end > start:
+                own = [(w, s, e) for w, s, e in zip(all_windows, start_logits, end_logits, strict=True)]
+                second = self._runner_up(
+                    [x for x in own if x[0].context == index], touched[0][0], touched[-1][1]
+                )
+            out.append(Reading(chunk.id, *span, *second))
+        return out
+
+    def _runner_up(self, read: Sequence[tuple[Window, np.ndarray, np.ndarray]], first: int, last: int):
+        """(start, end, span score) of the best span wholly before character `first` or after `last`, the
+        windows competing as for the first span; (0, 0, -inf) when there is none."""
+        by_margin = self.settings.window_choice == "margin"
+        best, best_key = (0, 0, -math.inf), -math.inf
+        for window, s, e in read:
+            null = float(s[0] + e[0])
+            before = np.flatnonzero(window.offsets[:, 1] <= first)
+            after = np.flatnonzero(window.offsets[:, 0] >= last)
+            for part in (before, after):
+                if not len(part):
+                    continue
+                lo, hi = int(part[0]), int(part[-1])
+                sub = Window(window.context, window.ids, window.context_at + lo, window.offsets[lo : hi + 1])
+                score, i, j = best_span(s, e, sub, self.settings.max_answer_tokens)
+                key = score - null if by_margin else score
+                if math.isfinite(score) and key > best_key:
+                    best_key = key
+                    best = (int(sub.offsets[i, 0]), int(sub.offsets[j, 1]), score)
+        return best
 
     def read_texts(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float, float]]:
         """(answer_start, answer_end, span_score, no_answer_score) per text."""
+        read = self._read(question, texts)
+        return [] if read is None else read[0]
+
+    def _read(self, question: str, texts: Sequence[str]):
+        """The best span per text, and the windows with their logits (None: no texts)."""
         if not isinstance(question, str) or not question.strip():
             raise BadInputError("question", "the reader needs a non-empty question")
         if not texts:
-            return []
+            return None
         q_ids = question_ids(self.tokenizer, question, self.settings)
         all_windows: list[Window] = []
         for index, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
@@ -175,7 +218,7 @@ class Reader:
                 start, end, span_score = int(window.offsets[first, 0]), int(window.offsets[last, 1]), score
             # the window that sees the chunk's answer best is the one least sure there is none
             best[window.context] = (start, end, span_score, min(no_answer, null))
-        return best
+        return best, (all_windows, start_logits, end_logits)
 
     def logits(self, batch: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         starts: list[np.ndarray] = []

@@ -10,9 +10,10 @@ answer quotes the sentence that holds the best span, with the span itself as the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from assistant.answering.furniture import is_furniture
@@ -82,6 +83,11 @@ class ReadingStage:
         readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
         timings_ms["read"] = (time.perf_counter() - started) * 1000
         weight = self.rank_weight_for(language)
+        least = self.margin_for(language)
+        if least is not None:  # a second sentence is quoted only where the reader finds an answer in it too
+            readings = [
+                r if r.second_margin >= least else replace(r, second_score=-math.inf) for r in readings
+            ]
         ranked = sorted(enumerate(readings), key=lambda pair: -preference(pair[1].margin, pair[0], weight))
         return tuple(
             reading for _, reading in ranked
@@ -123,19 +129,32 @@ def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
     out: list[Quote] = []
     for reading in readings:
         i = index.get(reading.chunk_id)
-        if i is None or reading.answer_end <= reading.answer_start:
-            continue
-        text = hits[i].chunk.text
-        touched = [
-            (s, e) for s, e in sentence_spans(text) if s < reading.answer_end and reading.answer_start < e
-        ]
-        if not touched:
-            continue
-        start, end = touched[0][0], touched[-1][1]
-        sentence = text[start:end]
-        own = [hits[i].article.url] if hits[i].article.url else []
-        if is_furniture(sentence) or carries_links(sentence, own):
-            continue
-        answer_start, answer_end = max(reading.answer_start, start), min(reading.answer_end, end)
-        out.append(Quote(i, start, end, answer_start, answer_end, reading))
+        if i is not None and (quote := quote_of(reading, i, hits, reading.answer_start, reading.answer_end)):
+            out.append(quote)
     return out
+
+
+def second_quote(quote: Quote, hits: Sequence[Hit]) -> Quote | None:
+    """The sentence holding the reading's runner-up span in the same chunk, when the reading stage kept one."""
+    reading = quote.reading
+    if not math.isfinite(reading.second_score):
+        return None
+    return quote_of(reading, quote.hit_index, hits, reading.second_start, reading.second_end)
+
+
+def quote_of(
+    reading: Reading, i: int, hits: Sequence[Hit], answer_start: int, answer_end: int
+) -> Quote | None:
+    """The sentences of `hits[i]` that a span touches, unless they are furniture or carry a planted link."""
+    if answer_end <= answer_start:
+        return None
+    text = hits[i].chunk.text
+    touched = [(s, e) for s, e in sentence_spans(text) if s < answer_end and answer_start < e]
+    if not touched:
+        return None
+    start, end = touched[0][0], touched[-1][1]
+    sentence = text[start:end]
+    own = [hits[i].article.url] if hits[i].article.url else []
+    if is_furniture(sentence) or carries_links(sentence, own):
+        return None
+    return Quote(i, start, end, max(answer_start, start), min(answer_end, end), reading)

@@ -93,6 +93,8 @@ class Settings:
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
+    # How many sentences an extractive answer may quote; with the reader, the second is the one holding its
+    # runner-up span in the same chunk, quoted where that too beats "no answer" by the language's margin.
     max_answer_sentences: int = 2
     # Kilde's own reader (assistant/answering/reader.py) reads the top `reader_chunks` reranked chunks; per
     # question language group ("no", "en") a question is answerable only when some span beats "no answer" by

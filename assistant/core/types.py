@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -141,10 +142,18 @@ class Reading:
     answer_end: int
     span_score: float
     no_answer_score: float
+    # the best span outside the sentences of the first: a second sentence the answer may quote (-inf: none)
+    second_start: int = 0
+    second_end: int = 0
+    second_score: float = -math.inf
 
     @property
     def margin(self) -> float:
         return self.span_score - self.no_answer_score
+
+    @property
+    def second_margin(self) -> float:
+        return self.second_score - self.no_answer_score
 
 
 @dataclass(frozen=True)
