@@ -55,4 +55,8 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 757 --epochs 1 \
 	  --out build/reader/stage8 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 8 --chunk-positives 0.75 \
 	  --english $(READER_ENGLISH_ALL)
-	$(EVAL_PY) -m evals.export_reader --checkpoint build/reader/stage7/checkpoint.pt build/reader/stage8/checkpoint.pt
+	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 760 --epochs 1 \
+	  --out build/reader/stage9 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 9 --chunk-positives 0.75 \
+	  --english $(READER_ENGLISH_ALL)
+	$(EVAL_PY) -m evals.export_reader \
+	  --checkpoint build/reader/stage7/checkpoint.pt build/reader/stage8/checkpoint.pt build/reader/stage9/checkpoint.pt
