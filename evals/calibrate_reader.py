@@ -45,6 +45,9 @@ class Quoted:
     margin: float
     answer_found: bool  # the quoted sentence holds a gold answer
     cited_right: bool  # the cited chunk holds a gold passage or answer (citation precision)
+    # the sentence of the reading's runner-up span, quoted too where its margin passes the language's margin
+    second_margin: float = -math.inf
+    second_found: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def term_margins(context) -> tuple[tuple[float, int], ...]:
 
 def quoted_readings(item: EvalItem, context) -> tuple[Quoted, ...]:
     """How each read chunk's quote would score on `item` (answerable items with answers only)."""
-    from assistant.answering.reading import quotes
+    from assistant.answering.reading import quotes, second_quote
     from evals.metrics import chunk_hits, contains_answer
 
     if not item.answerable or not item.answers:
@@ -108,21 +111,27 @@ def quoted_readings(item: EvalItem, context) -> tuple[Quoted, ...]:
     out = []
     for quote in quotes(context.readings, hits):
         text = hits[quote.hit_index].chunk.text
+        second = second_quote(quote, hits)
         out.append(
             Quoted(
                 quote.hit_index,
                 quote.reading.margin,
                 contains_answer(text[quote.start : quote.end], item.answers),
                 chunk_hits(text, item) or contains_answer(text, item.answers),
+                quote.reading.second_margin if second is not None else -math.inf,
+                second is not None and contains_answer(text[second.start : second.end], item.answers),
             )
         )
     return tuple(out)
 
 
-def quote_scores(positives: Sequence[Scored], rank_weight: float) -> dict[str, float]:
+def quote_scores(
+    positives: Sequence[Scored], rank_weight: float, second_margins: dict[str, float] | None = None
+) -> dict[str, float]:
     """Answer found and citation precision of the reader's quote when the readings are ordered by margin minus
     `rank_weight` per reranked place (`ReadingStage`), on the answerable questions with answers; a question
-    whose reading gives no quote counts as a miss."""
+    whose reading gives no quote counts as a miss. `second_margins`: per language group, the margin the
+    runner-up's sentence must pass to be quoted too (None: one sentence a quote)."""
     from assistant.answering.reading import preference
 
     scored = [s for s in positives if s.item.answers]
@@ -130,16 +139,19 @@ def quote_scores(positives: Sequence[Scored], rank_weight: float) -> dict[str, f
     for s in scored:
         if s.quoted:
             best = max(s.quoted, key=lambda q: (preference(q.margin, q.rank, rank_weight), -q.rank))
-            found += best.answer_found
+            least = (second_margins or {}).get(language_group(s.item.language), math.inf)
+            found += best.answer_found or (best.second_found and best.second_margin >= least)
             right += best.cited_right
     n = max(len(scored), 1)
     return {"answer_found": round(found / n, 4), "citation_precision": round(right / n, 4)}
 
 
-def choose_rank_weight(positives: Sequence[Scored]) -> tuple[float, dict[str, dict[str, float]]]:
+def choose_rank_weight(
+    positives: Sequence[Scored], second_margins: dict[str, float] | None = None
+) -> tuple[float, dict[str, dict[str, float]]]:
     """The weight with the best answer found + citation precision on validation (on a tie, the smaller), and
     the table of every candidate."""
-    table = {str(w): quote_scores(positives, w) for w in RANK_WEIGHTS}
+    table = {str(w): quote_scores(positives, w, second_margins) for w in RANK_WEIGHTS}
     best = max(RANK_WEIGHTS, key=lambda w: (sum(table[str(w)].values()), -w))
     return best, table
 
@@ -254,13 +266,16 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     pos = score(assistant, positives, progress)
     neg = score(assistant, seed_negatives + cal_half, progress)
     rank_weights, rank_tables = {}, {}
-    rank_weights["default"], rank_tables["default"] = choose_rank_weight(pos)
     margins, limits, by_language = {}, {}, {}
+    # A second sentence is quoted where its margin passes the language's margin: margins first, then weights.
+    second_margins: dict[str, float] | None = {} if assistant.settings.max_answer_sentences >= 2 else None
     for group in sorted({language_group(s.item.language) for s in pos}):
         p = [s for s in pos if language_group(s.item.language) == group]
         n = [s for s in neg if language_group(s.item.language) == group]
-        rank_weights[group], rank_tables[group] = choose_rank_weight(p)
         margins[group], limit, limit_table = choose_gate(p, n, max_false_refusal)
+        if second_margins is not None:
+            second_margins[group] = margins[group]
+        rank_weights[group], rank_tables[group] = choose_rank_weight(p, second_margins)
         if limit is not None:
             limits[group] = limit
         by_language[group] = {
@@ -271,13 +286,15 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
             "missing_term_limit_choice": limit_table,
             "curve": curve(p, n, missing_term_limit=limit),
         }
+    rank_weights["default"], rank_tables["default"] = choose_rank_weight(pos, second_margins)
     return {
         "reader_margins": margins,
         "reader_missing_terms": limits,
         "reader_rank_weights": rank_weights,
         "rank_weight_choice": {
-            "criterion": "per language group, answer found + citation precision of the reader's quote on its "
-            "answerable validation questions (default: all of them); on a tie the smaller weight",
+            "criterion": "per language group, answer found + citation precision of the reader's quote (with the "
+            "runner-up's sentence where it passes the group's margin) on its answerable validation questions "
+            "(default: all of them); on a tie the smaller weight",
             "by_language": rank_tables,
         },
         "criterion": f"per language group, the highest margin with false refusal <= {max_false_refusal:.0%} "

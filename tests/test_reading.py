@@ -168,6 +168,13 @@ def test_the_rank_weight_is_chosen_by_how_the_quotes_score():
     assert weight == 1.0 and table["0.0"]["answer_found"] == 0.0  # ties go to the smaller weight
     unread = Scored(item, True, float("-inf"))
     assert quote_scores([right_first, unread], 2.0)["answer_found"] == 0.5  # no quote counts as a miss
+    # the surer chunk's runner-up sentence holds the answer: it counts where it passes the language's margin
+    in_second = Scored(
+        item, True, 3.0, (Quoted(0, 2.0, False, True), Quoted(1, 3.0, False, True, -1.0, True))
+    )
+    assert quote_scores([in_second], 0.0)["answer_found"] == 0.0  # one sentence a quote
+    assert quote_scores([in_second], 0.0, {"no": -2.0})["answer_found"] == 1.0
+    assert quote_scores([in_second], 0.0, {"no": 0.0})["answer_found"] == 0.0
 
 
 def test_the_span_is_bold_inside_the_marked_quote_and_escaped():

@@ -274,8 +274,7 @@ class ExtractiveAnswerer:
                 continue
             chosen = [first]
             second = second_quote(quote, hits) if self.max_sentences >= 2 else None
-            # sentences apart from the first (a span touching it would quote it twice)
-            if second is not None and (second.end <= quote.start or second.start >= quote.end):
+            if second is not None:
                 candidate = self.quoted(second, hits, quote.reading.second_margin)
                 if not quoted_before(candidate.text, avoid):
                     chosen.append(candidate)

@@ -135,11 +135,15 @@ def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
 
 
 def second_quote(quote: Quote, hits: Sequence[Hit]) -> Quote | None:
-    """The sentence holding the reading's runner-up span in the same chunk, when the reading stage kept one."""
+    """The sentence holding the reading's runner-up span in the same chunk, when the reading stage kept one and
+    it lies apart from the first quote (a span touching it would quote it twice)."""
     reading = quote.reading
     if not math.isfinite(reading.second_score):
         return None
-    return quote_of(reading, quote.hit_index, hits, reading.second_start, reading.second_end)
+    second = quote_of(reading, quote.hit_index, hits, reading.second_start, reading.second_end)
+    if second is None or (second.start < quote.end and quote.start < second.end):
+        return None
+    return second
 
 
 def quote_of(
