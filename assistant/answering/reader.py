@@ -1,5 +1,6 @@
 """Kilde's extractive reader: reads a question with each chunk and returns, per chunk, the best answer span (as
-character offsets into the chunk's text), its score and a no-answer score.
+character offsets into the chunk's text), its score and a no-answer score, and the best span outside the
+sentences of the first (a second sentence the answer may quote).
 
 The model is multilingual-e5-small's encoder fine-tuned on NorQuAD train as a SQuAD 2.0 reader (start and end
 logits per token; no answer = the <s> position), exported to ONNX with int8 weights per output channel and
@@ -155,16 +156,16 @@ class Reader:
         if read is None:
             return []
         best, (all_windows, start_logits, end_logits) = read
+        by_context: dict[int, list[tuple[Window, np.ndarray, np.ndarray]]] = {}
+        for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
+            by_context.setdefault(window.context, []).append((window, s, e))
         out = []
         for index, (chunk, span) in enumerate(zip(chunks, best, strict=True)):
             start, end = span[0], span[1]
             touched = [(s, e) for s, e in sentence_spans(chunk.text) if s < end and start < e]
             second = (0, 0, -math.inf)
             if touched and end > start:
-                own = [(w, s, e) for w, s, e in zip(all_windows, start_logits, end_logits, strict=True)]
-                second = self._runner_up(
-                    [x for x in own if x[0].context == index], touched[0][0], touched[-1][1]
-                )
+                second = self._runner_up(by_context.get(index, []), touched[0][0], touched[-1][1])
             out.append(Reading(chunk.id, *span, *second))
         return out
 
