@@ -91,13 +91,10 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
 def term_margins(context) -> tuple[tuple[float, int], ...]:
     """Each reading's margin, with how many of the question's names and numbers its chunk (title and text) misses,
     as `ReadingStage.finds_an_answer` counts them."""
-    from assistant.answering.support import missing_terms
+    from assistant.answering.reading import missing_in_chunks
 
-    texts = {h.chunk.id: h.titled_text for h in context.retrieval.hits}
-    question = context.judged_question
-    return tuple(
-        (r.margin, len(missing_terms(question, [texts.get(r.chunk_id, "")]))) for r in context.readings
-    )
+    missing = missing_in_chunks(context.judged_question, context.readings, context.retrieval.hits)
+    return tuple((r.margin, m) for r, m in zip(context.readings, missing, strict=True))
 
 
 def quoted_readings(item: EvalItem, context) -> tuple[Quoted, ...]:

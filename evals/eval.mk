@@ -16,6 +16,12 @@ READER_MINUTES ?= 90  # wall-time budget of each stage's invocation; run make tr
 # English versions of the train questions (evals/data/README.md): news, then news and Wikipedia
 READER_ENGLISH_NEWS := evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
 READER_ENGLISH_ALL := $(READER_ENGLISH_NEWS) evals/data/norquad_train_en_wiki.jsonl
+# Stages 7-9: sibling runs from stage 6, one recipe, their seed the stage's number; the export averages them.
+# $(call reader_sibling,STAGE,STEPS)
+reader_sibling = nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) \
+  --steps $(2) --epochs 1 --out build/reader/stage$(1) --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 \
+  --seed $(1) --chunk-positives 0.75 --english $(READER_ENGLISH_ALL)
+READER_SIBLINGS := build/reader/stage7/checkpoint.pt build/reader/stage8/checkpoint.pt build/reader/stage9/checkpoint.pt
 
 eval: $(BIN)/python  ## reproduce evals/RESULTS.md: all eval sets, hybrid+rerank + hybrid + bm25-only + dense-only, one run
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
@@ -49,14 +55,7 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 761 --epochs 1 \
 	  --out build/reader/stage6 --init build/reader/stage5/checkpoint.pt --lr 2e-5 --seed 6 --chunk-positives 0.5 \
 	  --english $(READER_ENGLISH_ALL)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 758 --epochs 1 \
-	  --out build/reader/stage7 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 7 --chunk-positives 0.75 \
-	  --english $(READER_ENGLISH_ALL)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 757 --epochs 1 \
-	  --out build/reader/stage8 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 8 --chunk-positives 0.75 \
-	  --english $(READER_ENGLISH_ALL)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 760 --epochs 1 \
-	  --out build/reader/stage9 --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 --seed 9 --chunk-positives 0.75 \
-	  --english $(READER_ENGLISH_ALL)
-	$(EVAL_PY) -m evals.export_reader \
-	  --checkpoint build/reader/stage7/checkpoint.pt build/reader/stage8/checkpoint.pt build/reader/stage9/checkpoint.pt
+	$(call reader_sibling,7,758)
+	$(call reader_sibling,8,757)
+	$(call reader_sibling,9,760)
+	$(EVAL_PY) -m evals.export_reader --checkpoint $(READER_SIBLINGS)

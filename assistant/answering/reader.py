@@ -28,7 +28,7 @@ import numpy as np
 
 from assistant.core.config import MODELS_DIR
 from assistant.core.errors import BadInputError, ConfigError
-from assistant.core.sentences import sentence_spans
+from assistant.core.sentences import sentences_touched
 from assistant.core.types import Chunk, Reading
 from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
 
@@ -162,17 +162,16 @@ class Reader:
         out = []
         for index, (chunk, span) in enumerate(zip(chunks, best, strict=True)):
             start, end = span[0], span[1]
-            touched = [(s, e) for s, e in sentence_spans(chunk.text) if s < end and start < e]
+            touched = sentences_touched(chunk.text, start, end) if end > start else None
             second = (0, 0, -math.inf)
-            if touched and end > start:
-                second = self._runner_up(by_context.get(index, []), touched[0][0], touched[-1][1])
+            if touched:
+                second = self._runner_up(by_context.get(index, []), *touched)
             out.append(Reading(chunk.id, *span, *second))
         return out
 
     def _runner_up(self, read: Sequence[tuple[Window, np.ndarray, np.ndarray]], first: int, last: int):
         """(start, end, span score) of the best span wholly before character `first` or after `last`, the
         windows competing as for the first span; (0, 0, -inf) when there is none."""
-        by_margin = self.settings.window_choice == "margin"
         best, best_key = (0, 0, -math.inf), -math.inf
         for window, s, e in read:
             null = float(s[0] + e[0])
@@ -184,11 +183,15 @@ class Reader:
                 lo, hi = int(part[0]), int(part[-1])
                 sub = Window(window.context, window.ids, window.context_at + lo, window.offsets[lo : hi + 1])
                 score, i, j = best_span(s, e, sub, self.settings.max_answer_tokens)
-                key = score - null if by_margin else score
+                key = self.window_key(score, null)
                 if math.isfinite(score) and key > best_key:
                     best_key = key
                     best = (int(sub.offsets[i, 0]), int(sub.offsets[j, 1]), score)
         return best
+
+    def window_key(self, span_score: float, no_answer_score: float) -> float:
+        """How a span of one window competes with the spans of a chunk's other windows (`window_choice`)."""
+        return span_score - no_answer_score if self.settings.window_choice == "margin" else span_score
 
     def read_texts(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float, float]]:
         """(answer_start, answer_end, span_score, no_answer_score) per text."""
@@ -208,12 +211,11 @@ class Reader:
         start_logits, end_logits = self.logits(all_windows)
         best: list[tuple[int, int, float, float]] = [(0, 0, -math.inf, math.inf)] * len(texts)
         keys = [-math.inf] * len(texts)
-        by_margin = self.settings.window_choice == "margin"
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
             score, first, last = best_span(s, e, window, self.settings.max_answer_tokens)
             null = float(s[0] + e[0])
             start, end, span_score, no_answer = best[window.context]
-            key = score - null if by_margin else score
+            key = self.window_key(score, null)
             if key > keys[window.context]:
                 keys[window.context] = key
                 start, end, span_score = int(window.offsets[first, 0]), int(window.offsets[last, 1]), score

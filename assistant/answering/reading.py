@@ -21,7 +21,7 @@ from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
-from assistant.core.sentences import sentence_spans
+from assistant.core.sentences import sentences_touched
 from assistant.core.types import Chunk, Hit, Reading
 
 
@@ -109,8 +109,14 @@ class ReadingStage:
         sure = [r for r in readings if least is None or r.margin >= least]
         if limit is None or not question:
             return least is None or bool(sure)
-        texts = {hit.chunk.id: hit.titled_text for hit in hits}
-        return any(len(missing_terms(question, [texts.get(r.chunk_id, "")])) < limit for r in sure)
+        return any(missing < limit for missing in missing_in_chunks(question, sure, hits))
+
+
+def missing_in_chunks(question: str, readings: Sequence[Reading], hits: Sequence[Hit]) -> list[int]:
+    """Per reading, how many of the question's names and numbers its own chunk (title and text) misses: what
+    `missing_term_limits` bounds."""
+    texts = {hit.chunk.id: hit.titled_text for hit in hits}
+    return [len(missing_terms(question, [texts.get(r.chunk_id, "")])) for r in readings]
 
 
 def as_read(question: str, language: str, translator: Translator | None) -> str:
@@ -153,10 +159,10 @@ def quote_of(
     if answer_end <= answer_start:
         return None
     text = hits[i].chunk.text
-    touched = [(s, e) for s, e in sentence_spans(text) if s < answer_end and answer_start < e]
-    if not touched:
+    touched = sentences_touched(text, answer_start, answer_end)
+    if touched is None:
         return None
-    start, end = touched[0][0], touched[-1][1]
+    start, end = touched
     sentence = text[start:end]
     own = [hits[i].article.url] if hits[i].article.url else []
     if is_furniture(sentence) or carries_links(sentence, own):

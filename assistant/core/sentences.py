@@ -73,6 +73,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
+def sentences_touched(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The bounds of the sentences that the span text[start:end] touches (None: it touches none)."""
+    touched = [(s, e) for s, e in sentence_spans(text) if s < end and start < e]
+    return (touched[0][0], touched[-1][1]) if touched else None
+
+
 def _append(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
     while start < end and text[start].isspace():
         start += 1
