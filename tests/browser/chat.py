@@ -80,3 +80,26 @@ def ask(scope, question: str, prefix: str = "kilde") -> None:
 
 def last_answer(scope):
     return scope.locator(ANSWERED).last
+
+
+# Two animation frames: the framework's pending updates of freshly mounted components have run.
+SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+
+
+def open_filters(page, prefix: str = "kilde") -> None:
+    """Open the Filters accordion and wait until its fields are mounted and settled.
+
+    The accordion mounts its fields on first open; a value typed in the same instant can be overwritten
+    by the field's initial (empty) value, so the fields must settle first."""
+    page.get_by_text("Filters").click()
+    page.locator(f"#{prefix}-languages").wait_for(state="visible")
+    page.wait_for_function(SETTLED)
+
+
+def fill_filter(page, field: str, value: str, prefix: str = "kilde") -> None:
+    """Type `value` into the filter text field `field` (since/until) and wait until the page holds it."""
+    box = page.locator(f"#{prefix}-{field} input, #{prefix}-{field} textarea").first
+    box.fill(value)
+    page.wait_for_function(SETTLED)
+    if box.input_value() != value:
+        raise AssertionError(f"the {field} filter did not keep {value!r}: it shows {box.input_value()!r}")

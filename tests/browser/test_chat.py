@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED_ID
-from tests.browser.chat import ask, last_answer
+from tests.browser.chat import ask, fill_filter, last_answer, open_filters
 
 pytestmark = pytest.mark.browser
 
@@ -61,8 +61,8 @@ def test_clicking_a_source_opens_its_article(page, kilde_server):
 
 def test_filters_apply_and_an_empty_result_shows_not_in_the_archive(page, kilde_server):
     open_chat(page, kilde_server)
-    page.get_by_text("Filters").click()
-    page.locator("#kilde-since input, #kilde-since textarea").first.fill("2030-01-01")
+    open_filters(page)
+    fill_filter(page, "since", "2030-01-01")
     ask(page, DEMO_QUESTION_EN)
     answer = last_answer(page)
     expect(answer).to_have_class(re.compile("kilde-notfound"))
@@ -73,8 +73,8 @@ def test_filters_apply_and_an_empty_result_shows_not_in_the_archive(page, kilde_
 
 def test_a_bad_date_filter_is_reported_in_the_page(page, kilde_server):
     open_chat(page, kilde_server)
-    page.get_by_text("Filters").click()
-    page.locator("#kilde-until input, #kilde-until textarea").first.fill("last tuesday")
+    open_filters(page)
+    fill_filter(page, "until", "last tuesday")
     box = page.locator("#kilde-question textarea")
     logged = len(kilde_server.log())
     box.fill(DEMO_QUESTION_EN)

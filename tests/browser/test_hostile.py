@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import hostile_cases
-from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer
+from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer, open_filters
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,7 @@ def test_hostile_articles_execute_nothing_in_the_chat(page, kilde_server, screen
 
 def test_hostile_source_names_in_the_filter_list_are_plain_text(page, kilde_server):
     page.goto(f"{kilde_server.url}/?lang=en")
-    page.get_by_text("Filters").click()
+    open_filters(page)
     page.locator("#kilde-sources input").first.click()
     option = page.get_by_text("onmouseover=alert('source')", exact=False).first
     expect(option).to_be_visible()
