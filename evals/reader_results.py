@@ -30,6 +30,45 @@ TARGETS = (
 )
 
 
+# Why an answerable question's answer was not found end to end, in the order the stages decide it.
+MISS_KINDS = (
+    ("refused", "refused"),
+    ("not_retrieved", "no chunk holding the gold passage in the top 10"),
+    ("not_read", "the gold chunk ranked below the chunks read"),
+    ("other_chunk", "the gold chunk read, another chunk quoted"),
+    ("other_sentence", "the gold chunk quoted, not the answer's sentence"),
+)
+
+
+def miss_kind(record: dict, chunks_read: int) -> str | None:
+    """Where an answerable question's answer was lost (a `MISS_KINDS` key); None when it was found."""
+    if not record["answerable"] or record.get("error") or record["metrics"].get("answer_found"):
+        return None
+    if record["refused"]:
+        return "refused"
+    gold = {c["chunk_id"]: c["rank"] for c in record.get("retrieved", []) if c.get("hit")}
+    if not gold:
+        return "not_retrieved"
+    if min(gold.values()) > chunks_read:
+        return "not_read"
+    if not any(c["chunk_id"] in gold for c in record.get("citations", [])):
+        return "other_chunk"
+    return "other_sentence"
+
+
+def miss_breakdown(records: list[dict], chunks_read: int) -> dict[str, dict]:
+    """Per answerable set: its questions, and how many lost their answer at each stage (`MISS_KINDS`)."""
+    out: dict[str, dict] = {}
+    for record in records:
+        if not record["answerable"]:
+            continue
+        row = out.setdefault(dataset_name(record["dataset"]), {"n": 0, **{key: 0 for key, _ in MISS_KINDS}})
+        row["n"] += 1
+        if kind := miss_kind(record, chunks_read):
+            row[kind] += 1
+    return out
+
+
 def measure(settings, out: Path, progress: bool = True) -> dict:
     """Runs every measurement with the shipped reader and margins; writes `out/reader.json` and the end-to-end
     run folder `out/reader-run`."""
@@ -60,6 +99,7 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
         name: {"n": agg["n"], "metrics": agg["metrics"]} for name, agg in by_dataset.items()
     }
     result["latency_ms"] = summary["variants"]["hybrid+rerank"]["overall"]["latency_ms"]
+    result["misses"] = miss_breakdown(records, assistant.reading.chunks)
 
     _, report_half = split_unanswerable(load_datasets([str(UNANSWERABLE)]))
     negatives = score(assistant, report_half, progress)
@@ -143,6 +183,7 @@ def render(reader: dict, shipped: dict) -> list[str]:
         lines.append(
             f"| `{where}` {metric} | {op} {bound_shown} | {shown(metric, value, rc)} | {shown(metric, off, rc)} | {met} |"
         )
+    lines += miss_table(reader.get("misses"), reader["chunks_read"])
     read = reader.get("latency_ms", {}).get("read")
     if read:
         lines += ["", f"The reading stage's latency in that run: p50 {read['p50']} ms, p95 {read['p95']} ms."]
@@ -173,6 +214,26 @@ def render(reader: dict, shipped: dict) -> list[str]:
                 f"{fmt('refusal_unanswerable', point['refused_unanswerable'])} |"
             )
     return [*lines, ""]
+
+
+def miss_table(misses: dict | None, chunks_read: int) -> list[str]:
+    """Where the answers that were not found were lost, per answerable set: what limits answer found."""
+    if not misses:
+        return []
+    lines = [
+        "",
+        f"Where the end-to-end answers were lost (answerable questions whose answer was not found; the reader "
+        f"reads the top {chunks_read}, and the gold chunk is the one holding the gold passage):",
+        "",
+        "| set | questions | answer found | " + " | ".join(label for _, label in MISS_KINDS) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in MISS_KINDS) + " |",
+    ]
+    for name, row in misses.items():
+        lost = sum(row[key] for key, _ in MISS_KINDS)
+        n = row["n"]
+        cells = " | ".join(f"{100 * row[key] / n:.1f}" for key, _ in MISS_KINDS)
+        lines.append(f"| `{name}` | {n} | {100 * (n - lost) / n:.1f} | {cells} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
