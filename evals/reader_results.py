@@ -213,7 +213,7 @@ def render(reader: dict, shipped: dict) -> list[str]:
                 f"| {group} | | {point['margin']} | {fmt('false_refusal', point['false_refusal'])} | "
                 f"{fmt('refusal_unanswerable', point['refused_unanswerable'])} |"
             )
-    return [*lines, ""]
+    return [*lines, *limits_text(reader), ""]
 
 
 def miss_table(misses: dict | None, chunks_read: int) -> list[str]:
@@ -234,6 +234,38 @@ def miss_table(misses: dict | None, chunks_read: int) -> list[str]:
         cells = " | ".join(f"{100 * row[key] / n:.1f}" for key, _ in MISS_KINDS)
         lines.append(f"| `{name}` | {n} | {100 * (n - lost) / n:.1f} | {cells} |")
     return lines
+
+
+def refusal_cost(curve: list[dict], target: float) -> float | None:
+    """The least false refusal at which the curve refuses `target` of the unanswerable questions (None: never)."""
+    reached = [p["false_refusal"] for p in curve if p["refused_unanswerable"] >= target]
+    return min(reached) if reached else None
+
+
+def limits_text(reader: dict) -> list[str]:
+    """What keeps the unmet end-to-end targets out of reach, in this run's own figures."""
+    lines = []
+    for name, row in (reader.get("misses") or {}).items():
+        worst = max(MISS_KINDS, key=lambda kind: row[kind[0]])
+        lines.append(
+            f"- `{name}`: the largest loss of answers is «{worst[1]}», "
+            f"{100 * row[worst[0]] / row['n']:.1f} % of its answerable questions."
+        )
+    bound = next(b for where, metric, b, _ in TARGETS if metric == "refusal_unanswerable")
+    for group, r in reader.get("refusal", {}).items():
+        cost = refusal_cost(r["curve"], bound)
+        where = (
+            f"only at a margin that also refuses {fmt('false_refusal', cost)} % of "
+            f"`{dataset_name(r['answerable'])}`"
+            if cost is not None
+            else "at no margin of the curve"
+        )
+        lines.append(
+            f"- {group}: {fmt('refusal_unanswerable', bound)} % of the unanswerable questions are refused {where} "
+            "(the bound on false refusal is 5 %): the reader is as unsure of many passages that do answer as of "
+            "the near misses, so a margin that keeps those answered lets most near misses through."
+        )
+    return ["", "What limits the unmet targets:", "", *lines] if lines else []
 
 
 def main(argv: list[str] | None = None) -> int:

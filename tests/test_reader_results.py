@@ -1,6 +1,8 @@
 """The reader's part of RESULTS.md: where an end-to-end answer was lost, from a run's records."""
 
-from evals.reader_results import miss_breakdown, miss_kind, miss_table
+import math
+
+from evals.reader_results import limits_text, miss_breakdown, miss_kind, miss_table, refusal_cost
 
 
 def record(
@@ -63,3 +65,34 @@ def test_the_breakdown_counts_per_answerable_set_and_the_table_adds_up():
 
 def test_a_run_without_the_breakdown_renders_no_table():
     assert miss_table(None, 3) == []
+
+
+def test_the_cost_of_the_refusal_target_is_read_off_the_curve():
+    curve = [
+        {"margin": -math.inf, "false_refusal": 0.01, "refused_unanswerable": 0.40},
+        {"margin": -6.0, "false_refusal": 0.06, "refused_unanswerable": 0.65},
+        {"margin": 4.4, "false_refusal": 0.26, "refused_unanswerable": 0.85},
+        {"margin": 6.0, "false_refusal": 0.31, "refused_unanswerable": 0.88},
+    ]
+    assert refusal_cost(curve, 0.85) == 0.26
+    assert refusal_cost(curve[:2], 0.85) is None
+    reader = {
+        "misses": {
+            "norquad:news:test": {
+                "n": 10,
+                "refused": 1,
+                "not_retrieved": 0,
+                "not_read": 0,
+                "other_chunk": 3,
+                "other_sentence": 1,
+            }
+        },
+        "refusal": {
+            "no": {"answerable": "norquad:news:test", "curve": curve},
+            "en": {"answerable": "evals/data/norquad_news_val_en.jsonl", "curve": curve[:2]},
+        },
+    }
+    text = "\n".join(limits_text(reader))
+    assert "«the gold chunk read, another chunk quoted», 30.0 %" in text
+    assert "also refuses 26.0 % of `norquad:news:test`" in text
+    assert "en: 85.0 % of the unanswerable questions are refused at no margin of the curve" in text
