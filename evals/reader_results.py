@@ -251,7 +251,8 @@ def limits_text(reader: dict) -> list[str]:
             f"- `{name}`: the largest loss of answers is «{worst[1]}», "
             f"{100 * row[worst[0]] / row['n']:.1f} % of its answerable questions."
         )
-    bound = next(b for where, metric, b, _ in TARGETS if metric == "refusal_unanswerable")
+    bound = next(b for _, metric, b, _ in TARGETS if metric == "refusal_unanswerable")
+    most_false = next(b for _, metric, b, _ in TARGETS if metric == "false_refusal")
     for group, r in reader.get("refusal", {}).items():
         cost = refusal_cost(r["curve"], bound)
         where = (
@@ -262,7 +263,7 @@ def limits_text(reader: dict) -> list[str]:
         )
         lines.append(
             f"- {group}: {fmt('refusal_unanswerable', bound)} % of the unanswerable questions are refused {where} "
-            "(the bound on false refusal is 5 %): the reader is as unsure of many passages that do answer as of "
+            f"(the bound on false refusal is {fmt('false_refusal', most_false)} %): the reader is as unsure of many passages that do answer as of "
             "the near misses, so a margin that keeps those answered lets most near misses through."
         )
     return ["", "What limits the unmet targets:", "", *lines] if lines else []
