@@ -12,6 +12,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from evals.datasets import EvalItem
 
 HIT_KS = (1, 3, 5, 10)
@@ -161,19 +163,50 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+# The metrics the issues set targets on: each aggregate carries their 95 % interval too.
+INTERVAL_METRICS = (
+    "hit@5",
+    "mrr@10",
+    "answer_found",
+    "citation_precision",
+    "false_refusal",
+    "refusal_unanswerable",
+)
+RESAMPLES = 2000
+
+
+def interval(
+    values: Iterable[float | None], level: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval of the mean: how far the figure could move on another sample of as many
+    questions. The seed is fixed, so the same values always give the same interval."""
+    kept = np.array([v for v in values if v is not None], dtype=np.float64)
+    if not len(kept):
+        return None
+    draws = np.random.default_rng(seed).integers(0, len(kept), size=(RESAMPLES, len(kept)))
+    means = kept[draws].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
 def aggregate(records: Sequence[dict]) -> dict:
-    """Means of every metric (over the items it applies to), counts, and latency p50/p95 per stage."""
+    """Means of every metric (over the items it applies to), counts, the 95 % interval of the targeted
+    metrics (`INTERVAL_METRICS`), and latency p50/p95 per stage."""
     out: dict = {
         "n": len(records),
         "answerable": sum(1 for r in records if r["answerable"]),
         "unanswerable": sum(1 for r in records if not r["answerable"]),
         "metrics": {},
+        "intervals": {},
         "latency_ms": {},
     }
     for name in METRIC_ORDER:
         value = mean(r["metrics"].get(name) for r in records)
         if value is not None:
             out["metrics"][name] = round(value, 4)
+            if name in INTERVAL_METRICS:
+                lo, hi = interval(r["metrics"].get(name) for r in records)
+                out["intervals"][name] = [round(lo, 4), round(hi, 4)]
     stages = sorted({k for r in records for k in r["timings_ms"]})
     for stage in stages:
         values = [r["timings_ms"][stage] for r in records if stage in r["timings_ms"]]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, Reader
 from evals.datasets import DATA, NORQUAD_EVAL
+from evals.metrics import interval
 
 PUNCTUATION = set(string.punctuation) | set("«»–—“”‘’…")
 ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -111,11 +112,14 @@ def score_split(reader: Reader, split: str, limit: int | None = None) -> dict:
         f1s.append(max(f1(prediction, a) for a in q.answers))
         refused += null > span
     n = len(questions)
+    (em_lo, em_hi), (f1_lo, f1_hi) = interval(ems), interval(f1s)
     return {
         "split": f"news {split}",
         "questions": n,
         "em": round(sum(ems) / n, 4),
         "f1": round(sum(f1s) / n, 4),
+        "em_interval": [round(em_lo, 4), round(em_hi, 4)],
+        "f1_interval": [round(f1_lo, 4), round(f1_hi, 4)],
         "no_answer_wins_on_gold_passage": round(refused / n, 4),
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -14,7 +14,7 @@ from pathlib import Path
 from assistant.core.language import language_group
 from evals.calibrate import REPORT_HALF
 from evals.datasets import dataset_name
-from evals.report import fmt
+from evals.report import INTERVAL_NOTE, fmt
 
 E2E_SETS = ("norquad:news:test", "evals/data/norquad_news_val_en.jsonl", "evals/data/unanswerable.jsonl")
 # Issue #14: (set, metric, bound, op); rc_* are reading comprehension with the gold passage.
@@ -96,7 +96,8 @@ def measure(settings, out: Path, progress: bool = True) -> dict:
     add_report_half(summary, records)
     by_dataset = summary["variants"]["hybrid+rerank"]["by_dataset"]
     result["end_to_end"] = {
-        name: {"n": agg["n"], "metrics": agg["metrics"]} for name, agg in by_dataset.items()
+        name: {"n": agg["n"], "metrics": agg["metrics"], "intervals": agg.get("intervals", {})}
+        for name, agg in by_dataset.items()
     }
     result["latency_ms"] = summary["variants"]["hybrid+rerank"]["overall"]["latency_ms"]
     result["misses"] = miss_breakdown(records, assistant.reading.chunks)
@@ -136,6 +137,13 @@ def value_of(reader: dict, where: str, metric: str, shipped: dict | None = None)
     return (source.get(where) or {}).get("metrics", {}).get(metric)
 
 
+def interval_of(reader: dict, where: str, metric: str) -> list[float] | None:
+    """The 95 % interval of a measured figure (`evals.metrics.interval`), where the run recorded one."""
+    if where.startswith("rc_"):
+        return reader[where].get(f"{metric}_interval")
+    return ((reader["end_to_end"].get(where) or {}).get("intervals") or {}).get(metric)
+
+
 def shown(metric: str, value, rc: bool) -> str:
     if value is None:
         return "–"
@@ -167,8 +175,8 @@ def render(reader: dict, shipped: dict) -> list[str]:
         + (f"; measured at commit `{reader['commit']}`" if reader.get("commit") else "")
         + "), against the shipped system (reader off) of the run above:",
         "",
-        "| target (issue #14) | bound | reader on | reader off (shipped) | met |",
-        "| --- | --- | --- | --- | --- |",
+        "| target (issue #14) | bound | reader on | 95 % interval (reader on) | reader off (shipped) | met |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for where, metric, bound, op in TARGETS:
         value = value_of(reader, where, metric)
@@ -180,9 +188,13 @@ def render(reader: dict, shipped: dict) -> list[str]:
         )
         rc = where.startswith("rc_")
         bound_shown = f"{bound:.2f}" if rc else fmt(metric, bound)
+        spread = interval_of(reader, where, metric)
+        spread_shown = f"{shown(metric, spread[0], rc)}–{shown(metric, spread[1], rc)}" if spread else "–"
         lines.append(
-            f"| `{where}` {metric} | {op} {bound_shown} | {shown(metric, value, rc)} | {shown(metric, off, rc)} | {met} |"
+            f"| `{where}` {metric} | {op} {bound_shown} | {shown(metric, value, rc)} | {spread_shown} | "
+            f"{shown(metric, off, rc)} | {met} |"
         )
+    lines += ["", INTERVAL_NOTE]
     lines += miss_table(reader.get("misses"), reader["chunks_read"])
     read = reader.get("latency_ms", {}).get("read")
     if read:

@@ -27,6 +27,12 @@ PERCENT = {
 }
 
 
+INTERVAL_NOTE = (
+    "The 95 % interval is a bootstrap over the questions (`evals.metrics.interval`): where it holds the target, "
+    "this many questions cannot tell the measured figure from the target."
+)
+
+
 def fmt(name: str, value) -> str:
     if value is None:
         return "–"

@@ -13,7 +13,7 @@ from pathlib import Path
 from evals import reader_results
 from evals.calibrate import REPORT_HALF, add_report_half
 from evals.datasets import DATA, dataset_name
-from evals.report import PERCENT, fmt
+from evals.report import INTERVAL_NOTE, PERCENT, fmt
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # NorQuAD's Norwegian validation split is left out of `make eval` to keep it under an hour on this machine;
@@ -163,11 +163,12 @@ def target_table(issue: str, rows: tuple, system: dict) -> list[str]:
     lines = [
         f"## Targets (issue {issue})",
         "",
-        "| set | measure | target | measured | met |",
-        "| --- | --- | --- | --- | --- |",
+        "| set | measure | target | measured | 95 % interval | met |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, _, metric, bound, op in rows:
         value = system.get(name, {}).get("metrics", {}).get(metric)
+        spread = system.get(name, {}).get("intervals", {}).get(metric)
         met = (
             "–"
             if value is None
@@ -176,8 +177,11 @@ def target_table(issue: str, rows: tuple, system: dict) -> list[str]:
         shown = fmt(metric, value)
         if value is not None and shown == fmt(metric, bound) and met != "yes":
             shown = f"{100 * value:.2f}" if metric in PERCENT else f"{value:.4f}"  # rounding hides the miss
-        lines.append(f"| `{name}` | {metric} | {op} {fmt(metric, bound)} | {shown} | {met} |")
-    return [*lines, ""]
+        spread_shown = f"{fmt(metric, spread[0])}–{fmt(metric, spread[1])}" if spread else "–"
+        lines.append(
+            f"| `{name}` | {metric} | {op} {fmt(metric, bound)} | {shown} | {spread_shown} | {met} |"
+        )
+    return [*lines, "", INTERVAL_NOTE, ""]
 
 
 def trained_figures() -> list[str]:

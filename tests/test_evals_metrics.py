@@ -137,6 +137,24 @@ def test_aggregate_skips_metrics_that_do_not_apply_and_reports_latency():
     assert agg["metrics"] == {"hit@1": 0.5, "refusal_unanswerable": 1.0}
     assert agg["latency_ms"]["total"] == {"p50": 20.0, "p95": 29.0}
     assert percentile([], 50) is None
+    # only the targeted metrics carry an interval, and only where they apply
+    assert agg["intervals"] == {"refusal_unanswerable": [1.0, 1.0]}
+
+
+def test_the_interval_of_a_rate_matches_its_binomial_spread_and_holds_the_rate():
+    from evals.metrics import interval
+
+    # 190 of 238 found: the normal approximation gives 0.798 +- 1.96 * sqrt(p(1-p)/n) = 0.747..0.849
+    values = [1.0] * 190 + [0.0] * 48
+    lo, hi = interval(values)
+    spread = 1.96 * math.sqrt(0.798 * 0.202 / 238)
+    assert lo < 190 / 238 < hi
+    assert abs(lo - (0.798 - spread)) < 0.01 and abs(hi - (0.798 + spread)) < 0.01
+    assert interval(values) == (lo, hi)  # a fixed seed: the same figures give the same interval
+    assert interval([None, 0.5, 0.5]) == (0.5, 0.5)  # no spread, no interval width; None skipped
+    assert interval([None]) is None
+    narrow = interval(values * 4)  # four times the questions: about half the width
+    assert 0.4 < (narrow[1] - narrow[0]) / (hi - lo) < 0.6
 
 
 def test_citation_support_rate_counts_sentences_the_check_accepted():

@@ -96,3 +96,50 @@ def test_the_cost_of_the_refusal_target_is_read_off_the_curve():
     assert "«the gold chunk read, another chunk quoted», 30.0 %" in text
     assert "also refuses 26.0 % of `norquad:news:test`" in text
     assert "en: 85.0 % of the unanswerable questions are refused at no margin of the curve" in text
+
+
+def test_the_targets_table_shows_each_figure_with_its_interval():
+    from evals.calibrate import REPORT_HALF
+    from evals.reader_results import render
+
+    rc = {"split": "news test", "questions": 238, "no_answer_wins_on_gold_passage": 0.03}
+    reader = {
+        "rc_validation": {**rc, "split": "news validation", "em": 0.62, "f1": 0.75},
+        "rc_test": {
+            **rc,
+            "em": 0.601,
+            "f1": 0.749,
+            "em_interval": [0.538, 0.664],
+            "f1_interval": [0.70, 0.795],
+        },
+        "chunks_read": 3,
+        "margins": {"no": -11.7},
+        "end_to_end": {
+            "norquad:news:test": {
+                "n": 238,
+                "metrics": {"answer_found": 0.798, "citation_precision": 0.853, "false_refusal": 0.029},
+                "intervals": {"answer_found": [0.748, 0.849]},
+            },
+            REPORT_HALF: {"n": 43, "metrics": {"refusal_unanswerable": 0.442}, "intervals": {}},
+        },
+        "refusal": {},
+    }
+    shipped = {"norquad:news:test": {"metrics": {"answer_found": 0.756}}}
+    rows = {line.split(" | ")[0]: line for line in render(reader, shipped) if line.startswith("| `")}
+    assert rows["| `rc_test` f1"] == "| `rc_test` f1 | >= 0.75 | 0.749 | 0.700–0.795 | – | **no** |"
+    assert rows["| `norquad:news:test` answer_found"] == (
+        "| `norquad:news:test` answer_found | >= 85.0 | 79.8 | 74.8–84.9 | 75.6 | **no** |"
+    )
+    # a figure recorded without an interval (an older run) shows none
+    assert " | 85.3 | – | – | **no** |" in rows["| `norquad:news:test` citation_precision"]
+
+
+def test_the_issue_13_table_shows_the_interval_and_says_what_it_means():
+    from evals.report import INTERVAL_NOTE
+    from evals.results import TARGETS, target_table
+
+    system = {"norquad:news:test": {"metrics": {"hit@5": 0.9496}, "intervals": {"hit@5": [0.92, 0.975]}}}
+    lines = target_table("#13", TARGETS, system)
+    assert "| `norquad:news:test` | hit@5 | >= 95.0 | 94.96 | 92.0–97.5 | **no** |" in lines
+    assert "| `norquad_news_val_en` | hit@5 | >= 90.0 | – | – | – |" in lines
+    assert INTERVAL_NOTE in lines
