@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from assistant.core.errors import ConfigError
 from assistant.core.sentences import sentence_spans
-from assistant.core.types import Article, Chunk
+from assistant.core.types import CHUNK_ID_SEPARATOR, Article, Chunk
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def chunk_id(article_id: str, position: int, text: str, article_hash: str = "") 
     """Stable across runs. Each version of an article gets its own ids, so writing a new version never
     touches the committed one's chunks."""
     digest = hashlib.sha1(f"{article_hash}\x1f{text}".encode()).hexdigest()[:12]
-    return f"{article_id}#{position}-{digest}"
+    return f"{article_id}{CHUNK_ID_SEPARATOR}{position}-{digest}"
 
 
 def embedding_input(article: Article, chunk: Chunk) -> str:

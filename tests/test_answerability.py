@@ -68,3 +68,4 @@ def test_filters_admit_articles_as_the_store_does():
     assert Filters(since="2024-11-27", until="2024-11-27").admits(meta)
     assert not Filters(since="2024-11-28").admits(meta) and not Filters(until="2024-11-26").admits(meta)
     assert not Filters(since="2000-01-01").admits(undated) and Filters(until="2000-01-01").admits(undated)
+    assert Filters(articles=("a", "c")).admits(meta) and not Filters(articles=("b",)).admits(meta)

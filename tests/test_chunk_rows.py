@@ -56,3 +56,29 @@ def test_a_torn_or_foreign_rows_file_is_not_served(tmp_path):
     assert ChunkRows.load(folder, len(TEXTS)) is not None
     (folder / OFFSETS_FILE).unlink()
     assert ChunkRows.load(folder, len(TEXTS)) is None
+
+
+def test_an_article_filter_keeps_the_search_to_those_articles(tmp_path):
+    from assistant.core.types import Filters, article_of_chunk
+    from ingest.chunking import chunk_id
+
+    texts = {
+        "sak#1": "Ferja er innstilt i dag.",
+        "sak-2": "Ferja går igjen i morgen.",
+        "sak-3": "Bussen er sen.",
+    }
+    rows = []
+    for article, text in texts.items():
+        meta = ArticleMeta(article, "", "2025-03-03", "Avis", None, "nb", "h")
+        rows.append((Chunk(chunk_id(article, 0, text), article, 0, text, 0, len(text), 5), meta))
+    assert [article_of_chunk(chunk.id) for chunk, _ in rows] == list(texts)  # an id may hold the separator
+    LexicalIndex.build(rows, "g1").save(tmp_path)
+    index = LexicalIndex.load(tmp_path)  # the filter works on a loaded snapshot, not only a fresh one
+
+    def found(filters):
+        return {article_of_chunk(hit.chunk_id) for hit in index.search("ferja", 10, filters)}
+
+    assert found(Filters()) == {"sak#1", "sak-2"}
+    assert found(Filters(articles=("sak-2",))) == {"sak-2"}
+    assert found(Filters(articles=("sak#1", "sak-3"))) == {"sak#1"}
+    assert found(Filters(articles=("nope",))) == set()

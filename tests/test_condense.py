@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.condense import condense_extractive, follow_up_focus, refers_back, salient_terms
+from assistant.answering.condense import (
+    condense_extractive,
+    follow_up_focus,
+    holds_quote,
+    previous_quote,
+    refers_back,
+    salient_terms,
+    within_article,
+)
 from assistant.answering.context import AskRequest
 from assistant.core.types import Turn
 from assistant.testing.corpus import DEMO_QUESTION_EN
@@ -127,3 +135,60 @@ def test_a_follow_up_is_picked_with_the_names_it_refers_back_to(assistant):
     )
     assert follow_up.answerable
     assert any("«Jeg betaler min skatt med glede»" in c.quote for c in follow_up.citations)
+
+
+def test_the_previous_quote_is_its_first_sentence_of_five_words_or_more():
+    answer = (
+        "– Ja. Artikkel 4 i avtalen sier noe viktig. Mer tekst her. [1] Annen kilde sier noe helt annet. [2]"
+    )
+    assert (
+        previous_quote((Turn("user", "q"), Turn("assistant", answer)))
+        == "Artikkel 4 i avtalen sier noe viktig."
+    )
+    # the last answer counts; a short one names no article, and no answer names none
+    older = (Turn("assistant", answer), Turn("user", "q"), Turn("assistant", "Ja. [1]"))
+    assert previous_quote(older) is None
+    assert previous_quote((Turn("user", "q"),)) is None
+    assert holds_quote(
+        "Første linje.\n\nArtikkel 4 i  avtalen sier\nnoe viktig. Slutt.",
+        "Artikkel 4 i avtalen sier noe viktig.",
+    )
+    assert not holds_quote("Artikkel 4 i avtalen sier noe annet.", "Artikkel 4 i avtalen sier noe viktig.")
+
+
+def test_the_articles_passages_come_first_and_nothing_twice():
+    from assistant.answering.retrieval import Retrieval
+    from assistant.core.types import ArticleMeta, Chunk, Hit
+
+    def hit(chunk_id: str, score: float) -> Hit:
+        article = chunk_id.split("#")[0]
+        return Hit(
+            Chunk(chunk_id, article, 0, "t", 0, 1, 1),
+            ArticleMeta(article, "", None, None, None, "nb", "h"),
+            score,
+        )
+
+    fused = Retrieval((hit("x#0", 0.9), hit("a#1", 0.8), hit("y#0", 0.7)), None, 0.85, {"fuse": 1.0})
+    within = Retrieval((hit("a#1", 0.5), hit("a#2", 0.4)), None, 0.6, {"fuse": 2.0})
+    kept = within_article(fused, within, 3)
+    assert [h.chunk.id for h in kept.hits] == ["a#1", "a#2", "x#0"]
+    assert kept.best_dense == 0.85  # answerability is still judged as the follow-up was searched
+    assert kept.timings_ms == {"fuse": 1.0, "article.fuse": 2.0}
+
+
+def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    request = AskRequest(
+        "Who signed the agreement?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    )
+    article = first.citations[0].article_id
+    assert assistant.conversation_article(request) == article
+    follow_up = assistant.ask(request)
+    assert follow_up.answerable and {c.article_id for c in follow_up.citations} == {article}
+    assert any("signert av Putin og Nord-Koreas leder Kim Jong Un" in c.quote for c in follow_up.citations)
+    # a paraphrase (a generative answer) names no article: the follow-up is searched as before
+    paraphrase = (
+        Turn("user", DEMO_QUESTION_EN),
+        Turn("assistant", "Each side must help the other at once. [1]"),
+    )
+    assert assistant.conversation_article(AskRequest("Who signed it?", history=paraphrase)) is None

@@ -118,6 +118,8 @@ def test_round_trip_query_filters_and_delete(store):
     assert only(Filters(sources=("Paper",))) == {"b"}
     assert only(Filters(languages=("nb",))) == {"a"}
     assert only(Filters(since="2020-01-01", until="2030-01-01", languages=("en", "nb"))) == {"a", "b"}
+    assert only(Filters(articles=("b",))) == {"b"} and only(Filters(articles=("a", "b"))) == {"a", "b"}
+    assert only(Filters(articles=("b",), languages=("nb",))) == set()
 
     assert set(store.chunk_ids_of("a")) == {c.id for c in chunks_a}
     assert {c.id for c, _ in store.iter_chunks()} == {c.id for c in chunks_a + chunks_b}

@@ -15,7 +15,15 @@ from dataclasses import replace
 from langchain_core.runnables import RunnableLambda
 
 from assistant.answering.answers import fallback_notice, not_found, stream_words
-from assistant.answering.condense import Condenser, condense_extractive, follow_up_focus, fuse_follow_up
+from assistant.answering.condense import (
+    Condenser,
+    condense_extractive,
+    follow_up_focus,
+    fuse_follow_up,
+    holds_quote,
+    previous_quote,
+    within_article,
+)
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.reading import ReadingStage
@@ -177,6 +185,10 @@ class Assistant:
             searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
             own = self.retriever.retrieve(focus, 2 * k, request.filters, mode)
             retrieval = fuse_follow_up(searched, own, k)
+            article = self.conversation_article(request)
+            if article is not None:
+                kept = replace(request.filters, articles=(article,))
+                retrieval = within_article(retrieval, self.retriever.retrieve(focus, k, kept, mode), k)
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
@@ -238,6 +250,15 @@ class Assistant:
             return False
         gap = max(c.score for c in whole) - max(c.score for c in kept)
         return gap <= self.settings.filter_answer_margin
+
+    def conversation_article(self, request: AskRequest) -> str | None:
+        """The article whose passage the last answer quoted, when the filters admit it: what a follow-up that
+        refers back is about ("Who signed it?" after the Article 4 question). None for a paraphrase."""
+        quote = previous_quote(request.history)
+        if quote is None:
+            return None
+        found = self.retriever.retrieve(quote, 3, request.filters, "bm25")
+        return next((hit.article.id for hit in found.hits if holds_quote(hit.chunk.text, quote)), None)
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the

@@ -4,7 +4,10 @@ Without a language model the rule is: a question stands alone unless it refers b
 "what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or
 number of its own). A
 follow-up is searched with its own words first, then the previous question, and the passages found are
-reordered by a search for the follow-up with the previous question's names and numbers. The learned picker
+reordered by a search for the follow-up with the previous question's names and numbers. When the last answer
+quoted a passage word for word (an extractive answer), the follow-up is about that passage's article: the
+article's own passages for the follow-up come first (`previous_quote`, `within_article`), so "Who signed it?"
+is answered from the pact's article, not from whatever else in the archive mentions signing. The learned picker
 chooses the sentence from the follow-up with those names (it learned from questions that name what they ask
 about); the rule, from the follow-up's own words (the carried names are in every sentence of that article).
 Either way it is never one the previous answer quoted. So "And how did Japan react?" after the
@@ -18,6 +21,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from assistant.answering.retrieval import Retrieval
+from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
 
 
@@ -84,6 +88,40 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
         return question
     previous = [t.content for t in history if t.role == "user"][-1:]
     return " ".join([question, *previous]) if previous else question
+
+
+_CITATION_MARK = re.compile(r"\s*\[\d+\]")
+QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
+
+
+def previous_quote(history: Sequence[Turn]) -> str | None:
+    """The first sentence of at least `QUOTE_MIN_WORDS` words in the last answer before its first citation
+    mark: an extractive answer quotes its passage word for word, so the chunk that holds it names the article
+    the conversation is about (a refusal or a generative answer's paraphrase is found in no chunk)."""
+    answers = [t.content for t in history if t.role == "assistant"]
+    if not answers:
+        return None
+    head = _CITATION_MARK.split(answers[-1], maxsplit=1)[0]
+    for start, end in sentence_spans(head):
+        sentence = head[start:end].strip()
+        if len(_WORD.findall(sentence)) >= QUOTE_MIN_WORDS:
+            return sentence
+    return None
+
+
+def holds_quote(chunk_text: str, quote: str) -> bool:
+    """The chunk holds the quote word for word (white space aside: answers join what chunks break)."""
+    return " ".join(quote.split()) in " ".join(chunk_text.split())
+
+
+def within_article(fused: Retrieval, within: Retrieval, k: int) -> Retrieval:
+    """A follow-up's passages when the conversation is about one article: that article's passages for the
+    follow-up first, then the others found as before. The searched question's dense score still judges
+    answerability."""
+    kept = {hit.chunk.id for hit in within.hits}
+    hits = (*within.hits, *(hit for hit in fused.hits if hit.chunk.id not in kept))[:k]
+    timings = fused.timings_ms | {f"article.{n}": v for n, v in within.timings_ms.items()}
+    return Retrieval(hits, fused.query_vector, fused.best_dense, timings)
 
 
 def follow_up_focus(question: str, history: Sequence[Turn]) -> str:

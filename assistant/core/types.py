@@ -38,6 +38,14 @@ class Chunk:
     token_count: int
 
 
+CHUNK_ID_SEPARATOR = "#"  # a chunk id is "<article id>#<position>-<digest>" (`ingest.chunking.chunk_id`)
+
+
+def article_of_chunk(chunk_id: str) -> str:
+    """The id of the article a chunk id belongs to (an article id may itself hold the separator)."""
+    return chunk_id.rsplit(CHUNK_ID_SEPARATOR, 1)[0]
+
+
 @dataclass(frozen=True)
 class ArticleMeta:
     """What a hit needs to know about its article, without the full text."""
@@ -71,10 +79,11 @@ class Filters:
     until: str | None = None
     sources: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
+    articles: tuple[str, ...] = ()  # article ids: a follow-up searched within the conversation's article
 
     @property
     def empty(self) -> bool:
-        return not (self.since or self.until or self.sources or self.languages)
+        return not (self.since or self.until or self.sources or self.languages or self.articles)
 
     def admits(self, article: ArticleMeta) -> bool:
         """Whether the article passes, as the store decides it (an undated article precedes every date)."""
@@ -84,6 +93,7 @@ class Filters:
             and (not self.until or not date or date <= self.until)
             and (not self.sources or article.source in self.sources)
             and (not self.languages or article.language in self.languages)
+            and (not self.articles or article.id in self.articles)
         )
 
     @classmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.sentences import sentence_spans
-from assistant.core.types import ArticleMeta, Chunk, Filters
+from assistant.core.types import ArticleMeta, Chunk, Filters, article_of_chunk
 from assistant.indexes.chunk_rows import ChunkRow, ChunkRows, ChunkRowsWriter, Sentences
 from assistant.indexes.store import date_int
 from assistant.indexes.summary import summarise, write_summary
@@ -99,6 +99,7 @@ class LexicalIndex:
         self._rows = rows  # a writer until the snapshot is saved, then the rows it wrote
         self.folder = folder  # the snapshot folder's name, once saved or loaded
         self._row_of: dict[str, int] | None = None
+        self._article_ids: np.ndarray | None = None  # each chunk's article, built on the first article filter
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -208,6 +209,10 @@ class LexicalIndex:
         if filters.languages:
             wanted = [self._language_names.index(x) for x in filters.languages if x in self._language_names]
             mask &= np.isin(self._languages, wanted)
+        if filters.articles:
+            if self._article_ids is None:
+                self._article_ids = np.array([article_of_chunk(c) for c in self.chunk_ids], dtype=object)
+            mask &= np.isin(self._article_ids, list(filters.articles))
         return mask
 
     # -- persistence -----------------------------------------------------------------------------

@@ -75,6 +75,8 @@ def where_clause(filters: Filters) -> dict | None:
         clauses.append({"source": {"$in": list(filters.sources)}})
     if filters.languages:
         clauses.append({"language": {"$in": list(filters.languages)}})
+    if filters.articles:
+        clauses.append({"article_id": {"$in": list(filters.articles)}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
