@@ -10,7 +10,11 @@ news questions of NorQuAD train (those in no official split, as `make train` use
 `norquad_news_val_en.jsonl` (English versions of news validation). Never from test. Deterministic:
 
     python -m evals.followups_dev        # writes evals/data/followups_dev.jsonl
-"""
+
+`--test` makes the same kind of dialogues from NorQuAD news test instead (Norwegian only: test has no English
+versions), written to `evals/data/followups_test.jsonl`: scored by `make eval`, never used for a choice. Like
+the dev dialogues, and like Kilde's own extractive answers, the previous answer is a passage's sentence word for
+word (`followups.jsonl` paraphrases them, as a person or a language model would)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from evals.datasets import EvalItem, load_dataset
 from evals.train import split_keys, train_items
 
 OUT = Path("evals/data/followups_dev.jsonl")
+TEST_OUT = Path("evals/data/followups_test.jsonl")
+TEST_SOURCE = "norquad:news:test"
 SOURCES = {"nb": "norquad:news:validation", "en": "evals/data/norquad_news_val_en.jsonl"}
 TRAIN_DIALOGUES = 120  # from NorQuAD train, after those of validation
 PRONOUN = {"nb": ("de", "deres"), "en": ("they", "their")}
@@ -86,17 +92,27 @@ def dialogues(items: list[EvalItem], language: str, prefix: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None, help=f"default {OUT}, with --test {TEST_OUT}")
+    parser.add_argument(
+        "--test", action="store_true", help=f"dialogues from {TEST_SOURCE}, to be scored only"
+    )
     args = parser.parse_args(argv)
+    if args.test:
+        rows = dialogues(load_dataset(TEST_SOURCE), "nb", "fut-nb")
+        return write(rows, args.out or TEST_OUT)
     rows: list[dict] = []
     for language, spec in SOURCES.items():
         rows += dialogues(load_dataset(spec), language, f"fud-{language}")
     keys = split_keys()
     news = [i for i in train_items(keys["validation"] | keys["test"]) if i.dataset == "train:news"]
     rows += dialogues(news, "nb", "fud-train-nb")[:TRAIN_DIALOGUES]
-    args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return write(rows, args.out or OUT)
+
+
+def write(rows: list[dict], out: Path) -> int:
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     counts = {lang: sum(r["language"] == lang for r in rows) for lang in SOURCES}
-    print(f"{len(rows)} dialogues {counts} → {args.out}")
+    print(f"{len(rows)} dialogues {counts} → {out}")
     return 0
 
 

@@ -18,7 +18,11 @@ from evals.report import INTERVAL_NOTE, PERCENT, fmt
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # NorQuAD's Norwegian validation split is left out of `make eval` to keep it under an hour on this machine;
 # it is validation data (used by `python -m evals.calibrate`); add it with --with-norquad-validation.
-FOLLOWUP_SETS = ("evals/data/followups.jsonl", "evals/data/followups_mixed.jsonl")
+FOLLOWUP_SETS = (
+    "evals/data/followups.jsonl",
+    "evals/data/followups_mixed.jsonl",
+    "evals/data/followups_test.jsonl",
+)
 DATASETS = (
     "evals/data/seed.jsonl",
     "evals/data/norquad_news_val_en.jsonl",
@@ -58,6 +62,10 @@ NOTES = {
     "followups": "follow-up questions with dialogue history (34). Not used for tuning.",
     "followups_mixed": "43 dialogues: 23 real follow-ups (16 nb, 7 en) and 20 topic changes (3 of them "
     "unanswerable), over NorQuAD news validation and seed questions. Validation.",
+    "followups_test": "83 follow-ups made from NorQuAD news **test** questions by `python -m evals.followups_dev "
+    "--test` (the previous answer a gold sentence word for word, as Kilde's are). Never used for tuning.",
+    "followups_test (standalone)": "the questions of `followups_test.jsonl` asked alone, as their "
+    "`standalone_question`.",
     "followups (standalone)": "the questions of `followups.jsonl` asked alone, as their `standalone_question`.",
     "followups_mixed (standalone)": "the questions of `followups_mixed.jsonl` asked alone, as their "
     "`standalone_question`.",

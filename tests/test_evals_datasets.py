@@ -129,3 +129,18 @@ def test_threshold_choice_maximises_balanced_accuracy_under_the_false_refusal_co
     assert 0.75 < t <= 0.8 and rates(positives, negatives, t)["balanced_accuracy"] == 0.875
     assert best_threshold(positives, negatives, [positives], min_tpr=1.0) <= 0.7  # answer every positive
     assert auc([1.0, 0.9], [0.1]) == 1.0 and auc([0.5], [0.5]) == 0.5 and auc([], [1]) is None
+
+
+def test_the_follow_up_dialogues_from_test_are_scored_apart_from_those_for_choices(tmp_path):
+    from evals.followups_dev import TEST_OUT, main
+
+    assert main(["--test", "--out", str(tmp_path / "test.jsonl")]) == 0
+    assert (tmp_path / "test.jsonl").read_bytes() == TEST_OUT.read_bytes()  # the shipped file is reproducible
+    test_questions = {i.question for i in load_dataset("norquad:news:test")}
+    made = load_dataset(str(TEST_OUT))
+    assert len(made) == 83 and all(i.extra["standalone_question"] in test_questions for i in made)
+    assert all(i.history[0].content in test_questions for i in made)  # the first question too
+    dev = load_dataset("evals/data/followups_dev.jsonl")
+    assert (
+        not {i.extra["standalone_question"] for i in dev} & test_questions
+    )  # choices never saw a test question
