@@ -192,3 +192,17 @@ def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):
         Turn("assistant", "Each side must help the other at once. [1]"),
     )
     assert assistant.conversation_article(AskRequest("Who signed it?", history=paraphrase)) is None
+
+
+def test_the_search_within_the_article_does_not_embed_the_focus_again(assistant, monkeypatch):
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    request = AskRequest(
+        "Who signed the agreement?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    )
+    embedder = assistant.retriever.embedder
+    embedded: list[str] = []
+    real = embedder.embed_query
+    monkeypatch.setattr(embedder, "embed_query", lambda text: embedded.append(text) or real(text))
+    context = assistant.prepare.invoke(request)
+    assert context.focus and any(key.startswith("article.") for key in context.retrieval.timings_ms)
+    assert len(embedded) == 2 and len(set(embedded)) == 2  # as searched, and the focus: once each

@@ -188,7 +188,9 @@ class Assistant:
             article = self.conversation_article(request)
             if article is not None:
                 kept = replace(request.filters, articles=(article,))
-                retrieval = within_article(retrieval, self.retriever.retrieve(focus, k, kept, mode), k)
+                # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
+                within = self.retriever.retrieve(focus, k, kept, mode, query_vector=retrieval.query_vector)
+                retrieval = within_article(retrieval, within, k)
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000

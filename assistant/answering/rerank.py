@@ -149,7 +149,11 @@ class RerankingRetriever(HybridRetriever):
         self.reranker = reranker
 
     def pool(
-        self, query: str, filters: Filters = NO_FILTERS, language: str | None = None
+        self,
+        query: str,
+        filters: Filters = NO_FILTERS,
+        language: str | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> tuple[Retrieval, Query]:
         """The fused candidate pool (in fused order) and the question as the features see it."""
         from assistant.core.language import detect_language
@@ -158,7 +162,13 @@ class RerankingRetriever(HybridRetriever):
         lexical_query, translation = self.reranker.lexical_query(query, language)
         per_side = self.reranker.settings.pool_per_side
         retrieval = super().retrieve(
-            query, 2 * per_side, filters, "hybrid", lexical_query=lexical_query, candidates=per_side
+            query,
+            2 * per_side,
+            filters,
+            "hybrid",
+            lexical_query=lexical_query,
+            candidates=per_side,
+            query_vector=query_vector,
         )
         return retrieval, make_query(
             query, language, translation, self.lexical.current().document_frequency, retrieval.query_vector
@@ -172,13 +182,20 @@ class RerankingRetriever(HybridRetriever):
         mode: str = "hybrid",
         lexical_query: str | None = None,
         candidates: int | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> Retrieval:
         if mode != RERANK_MODE:
             return super().retrieve(
-                query, k, filters, mode, lexical_query=lexical_query, candidates=candidates
+                query,
+                k,
+                filters,
+                mode,
+                lexical_query=lexical_query,
+                candidates=candidates,
+                query_vector=query_vector,
             )
         t0 = time.perf_counter()
-        pool, question = self.pool(query, filters)
+        pool, question = self.pool(query, filters, query_vector=query_vector)
         timings = dict(pool.timings_ms)
         timings["pool"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()

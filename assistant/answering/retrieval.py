@@ -69,10 +69,12 @@ class HybridRetriever:
         mode: str = "hybrid",
         lexical_query: str | None = None,
         candidates: int | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> Retrieval:
         """`lexical_query`: what the BM25 side searches instead of `query` (an English question with its
         dictionary translation, `assistant.answering.rerank`); `candidates`: per side, instead of the configured
-        number."""
+        number; `query_vector`: `query`'s embedding when a search moments before computed it (a follow-up
+        searched again within one article), so it is not embedded twice."""
         from assistant.core.language import detect_language, language_group
 
         candidates = candidates or self.candidates
@@ -88,7 +90,9 @@ class HybridRetriever:
 
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
-            vector = self.embedder.embed_query(embedded_part(query))
+            vector = (
+                query_vector if query_vector is not None else self.embedder.embed_query(embedded_part(query))
+            )
             timings["embed"] = _ms(t0)
 
         lexical_job = None
