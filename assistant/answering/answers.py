@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 
@@ -31,6 +32,9 @@ REPLACED_NOTICE = {  # the model finished, but its answer could not be used
     "nb": "Det genererte svaret ble erstattet av det offline uttrekkssvaret: {reason}.",
     "nn": "Det genererte svaret vart erstatta av det offline uttrekkssvaret: {reason}.",
 }
+
+
+CITATION_MARK = re.compile(r"\s*\[\d+\]")  # an answer's "[n]", with the space before it
 
 
 def quoted_before(sentence: str, previous_answer: str) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from assistant.answering.answers import CITATION_MARK
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
@@ -90,18 +91,22 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
     return " ".join([question, *previous]) if previous else question
 
 
-_CITATION_MARK = re.compile(r"\s*\[\d+\]")
 QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
+
+
+def last_answer(history: Sequence[Turn]) -> str | None:
+    """The assistant's last turn: what a follow-up refers back to, and what it does not quote again."""
+    return next((t.content for t in reversed(history) if t.role == "assistant"), None)
 
 
 def previous_quote(history: Sequence[Turn]) -> str | None:
     """The first sentence of at least `QUOTE_MIN_WORDS` words in the last answer before its first citation
     mark: an extractive answer quotes its passage word for word, so the chunk that holds it names the article
     the conversation is about (a refusal or a generative answer's paraphrase is found in no chunk)."""
-    answers = [t.content for t in history if t.role == "assistant"]
-    if not answers:
+    answer = last_answer(history)
+    if answer is None:
         return None
-    head = _CITATION_MARK.split(answers[-1], maxsplit=1)[0]
+    head = CITATION_MARK.split(answer, maxsplit=1)[0]
     for start, end in sentence_spans(head):
         sentence = head[start:end].strip()
         if len(_WORD.findall(sentence)) >= QUOTE_MIN_WORDS:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
+from assistant.answering.condense import last_answer
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import is_furniture
 from assistant.answering.reading import Quote, quotes, second_quote
@@ -173,8 +174,7 @@ class ExtractiveAnswerer:
         t0 = time.perf_counter()
         retrieval = context.retrieval
         # A follow-up asks for something new: the sentences the previous answer quoted are not quoted again.
-        previous = [t.content for t in context.request.history if t.role == "assistant"][-1:]
-        avoid = previous[0] if previous and context.focus else ""
+        avoid = (last_answer(context.request.history) or "") if context.focus else ""
         extract = self.read_answer(context, avoid) or self.answer(
             context.answer_question,
             retrieval.hits,

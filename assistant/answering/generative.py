@@ -20,7 +20,14 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda
 
 import prompts
-from assistant.answering.answers import NOT_FOUND, assemble, not_found, not_found_text, stream_words
+from assistant.answering.answers import (
+    CITATION_MARK,
+    NOT_FOUND,
+    assemble,
+    not_found,
+    not_found_text,
+    stream_words,
+)
 from assistant.answering.condense import condense_extractive, keeps_the_question
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.deadlines import ModelSlots, TimedStream, retrying
@@ -117,7 +124,7 @@ class ModelCondenser:
     def _messages(self, inputs: dict) -> list[BaseMessage]:
         lines = []
         for turn in inputs["history"][-HISTORY_TURNS:]:
-            content = re.sub(r"\s*\[\d+\]", "", turn.content).strip()
+            content = CITATION_MARK.sub("", turn.content).strip()
             tokens = self.encoding.encode(content, disallowed_special=())
             if len(tokens) > 400:
                 content = self.encoding.decode(tokens[:400]) + " …"

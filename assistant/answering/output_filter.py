@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.answering.answers import CITATION_MARK
 from assistant.core.inert import make_inert
 from assistant.core.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
 from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
@@ -121,7 +122,7 @@ def split_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
             out[-1][1].extend(int(n) for n in re.findall(r"\[(\d+)\]", leading.group()))
             piece = piece[leading.end() :]
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", piece)]
-        bare = re.sub(r"\s*\[\d+\]", "", piece).strip()
+        bare = CITATION_MARK.sub("", piece).strip()
         if not re.search(r"\w", bare):
             if out:
                 out[-1][1].extend(numbers)
