@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.answering.answers import holds_words, quoted_before
 from assistant.answering.condense import (
     condense_extractive,
     follow_up_focus,
-    holds_quote,
     previous_quote,
     refers_back,
     salient_terms,
@@ -149,11 +149,20 @@ def test_the_previous_quote_is_its_first_sentence_of_five_words_or_more():
     older = (Turn("assistant", answer), Turn("user", "q"), Turn("assistant", "Ja. [1]"))
     assert previous_quote(older) is None
     assert previous_quote((Turn("user", "q"),)) is None
-    assert holds_quote(
+    assert holds_words(
         "Første linje.\n\nArtikkel 4 i  avtalen sier\nnoe viktig. Slutt.",
         "Artikkel 4 i avtalen sier noe viktig.",
     )
-    assert not holds_quote("Artikkel 4 i avtalen sier noe annet.", "Artikkel 4 i avtalen sier noe viktig.")
+    assert not holds_words("Artikkel 4 i avtalen sier noe annet.", "Artikkel 4 i avtalen sier noe viktig.")
+
+
+def test_a_sentence_quoted_before_is_known_whatever_its_line_breaks():
+    """The chunk's sentence breaks over a line; the answer sent back as history has it on one line."""
+    sentence = "Partene forplikter seg\ntil å bistå hverandre."
+    answer = "Partene forplikter seg til å bistå hverandre. [1]"
+    assert quoted_before(sentence, answer)
+    assert not quoted_before("Partene forplikter seg til noe annet.", answer)
+    assert not quoted_before(sentence, "")
 
 
 def test_the_articles_passages_come_first_and_nothing_twice():

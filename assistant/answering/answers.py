@@ -37,9 +37,15 @@ REPLACED_NOTICE = {  # the model finished, but its answer could not be used
 CITATION_MARK = re.compile(r"\s*\[\d+\]")  # an answer's "[n]", with the space before it
 
 
+def holds_words(text: str, part: str) -> bool:
+    """`text` holds `part` word for word, white space aside: an answer joins what a chunk breaks over lines,
+    and a client may send a turn back with its line breaks collapsed."""
+    return " ".join(part.split()) in " ".join(text.split())
+
+
 def quoted_before(sentence: str, previous_answer: str) -> bool:
     """A follow-up quotes what the previous answer did not: its sentences are left out of the choice."""
-    return bool(previous_answer) and sentence in previous_answer
+    return bool(previous_answer) and holds_words(previous_answer, sentence)
 
 
 def not_found_text(language: str) -> str:

@@ -14,13 +14,12 @@ from dataclasses import replace
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.answering.answers import fallback_notice, not_found, stream_words
+from assistant.answering.answers import fallback_notice, holds_words, not_found, stream_words
 from assistant.answering.condense import (
     Condenser,
     condense_extractive,
     follow_up_focus,
     fuse_follow_up,
-    holds_quote,
     previous_quote,
     within_article,
 )
@@ -260,7 +259,7 @@ class Assistant:
         if quote is None:
             return None
         found = self.retriever.retrieve(quote, 3, request.filters, "bm25")
-        return next((hit.article.id for hit in found.hits if holds_quote(hit.chunk.text, quote)), None)
+        return next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the

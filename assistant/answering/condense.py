@@ -114,11 +114,6 @@ def previous_quote(history: Sequence[Turn]) -> str | None:
     return None
 
 
-def holds_quote(chunk_text: str, quote: str) -> bool:
-    """The chunk holds the quote word for word (white space aside: answers join what chunks break)."""
-    return " ".join(quote.split()) in " ".join(chunk_text.split())
-
-
 def within_article(fused: Retrieval, within: Retrieval, k: int) -> Retrieval:
     """A follow-up's passages when the conversation is about one article: that article's passages for the
     follow-up first, then the others found as before. The searched question's dense score still judges
