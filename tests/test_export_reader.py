@@ -149,3 +149,18 @@ def test_checkpoints_of_different_networks_are_not_averaged(other, complaint):
     run = {"w": np.ones((2, 3), np.float32), "positions": np.arange(4)}
     with pytest.raises(SystemExit, match=complaint):
         mean_weights([run, other])
+
+
+def test_a_stage_started_from_the_mean_of_runs_records_each_of_their_stages_once(tmp_path):
+    torch = pytest.importorskip("torch")
+    from evals.export_reader import stages
+
+    def checkpoint(name: str, init, seed: int) -> str:
+        path = tmp_path / f"{name}.pt"
+        torch.save({"step": 10, "elapsed_s": 5.0, "plan": {"steps": 10, "seed": seed, "init": init}}, path)
+        return str(path)
+
+    root = checkpoint("stage6", None, 6)
+    siblings = [checkpoint("stage7", root, 7), checkpoint("stage8", [root], 8)]
+    grouped = torch.load(checkpoint("stage12", siblings, 12), weights_only=False)
+    assert [stage["seed"] for stage in stages(grouped)] == [6, 7, 8, 12]

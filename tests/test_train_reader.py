@@ -1,12 +1,15 @@
 """How the reader's training finds its inputs (`evals/train_reader.py`; training itself needs torch, which CI
-does not install): the index's chunks that hold a question's answer, although ingest moved the title out and
-doubled the line breaks."""
+does not install, so its tests skip there): the index's chunks that hold a question's answer, although ingest
+moved the title out and doubled the line breaks; how a question's inputs are batched and scored together."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
-from evals.train_reader import Negatives, TrainQuestion, squeezed
+from evals.train_reader import Example, Negatives, TrainQuestion, group_batches, squeezed
 
 CONTEXT = (
     "Budsjettet er vedtatt\nKommunestyret vedtok budsjettet torsdag.\n"
@@ -107,3 +110,65 @@ def test_english_question_files_are_recorded_from_the_repository_root(tmp_path):
     outside.write_text("{}\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="must lie in the repository"):
         repo_path(outside)
+
+
+def example(length: int, start: int = 0, end: int = 0, kind: str = "rival") -> Example:
+    return Example(np.arange(length, dtype=np.int64), 3, length - 4, start, end, kind)
+
+
+def test_group_batches_keep_each_questions_inputs_together_and_number_them():
+    groups = [
+        [example(10 + q, 4, 5, "answer")] + [example(12 + q + r) for r in range(q % 4)] for q in range(50)
+    ]
+    out = group_batches(groups, 16, seed=1, epoch=0)
+    seen = [e for batch in out for e in batch]
+    assert len(seen) == sum(len(g) for g in groups)
+    for batch in out:
+        assert len(batch) <= 16
+        numbers = [e.group for e in batch]
+        assert numbers == sorted(numbers) and set(numbers) == set(range(max(numbers) + 1))
+        for n in set(numbers):
+            members = [e for e in batch if e.group == n]
+            # a group is one question's: its answer input first, its rivals after it
+            assert members[0].kind == "answer" and all(e.kind == "rival" for e in members[1:])
+            assert any(len(members) == len(g) and len(g[0].ids) == len(members[0].ids) for g in groups)
+    assert out == group_batches(groups, 16, seed=1, epoch=0)
+
+
+def group_logits(answer_row: list[float], rival_row: list[float]):
+    torch = pytest.importorskip("torch")
+    width = len(answer_row)
+    logits = torch.tensor([answer_row, rival_row], dtype=torch.float32)
+    allowed = torch.zeros(2, width, dtype=torch.bool)
+    allowed[:, 0] = True
+    allowed[:, 3:width] = True
+    return logits.masked_fill(~allowed, -10000.0)
+
+
+def test_the_group_loss_scores_each_span_against_its_own_inputs_no_answer():
+    from evals.train_reader import group_loss
+
+    batch = [replace(example(8, 4, 5, "answer"), group=0), replace(example(8), group=0)]
+    # the answer's start and end beat its own <s> by 10; the rival's positions are level with its own <s>
+    starts = [0.0, 0.0, 0.0, 1.0, 10.0, 1.0, 1.0, 1.0]
+    ends = [0.0, 0.0, 0.0, 1.0, 1.0, 10.0, 1.0, 1.0]
+    rival = [3.0, 0.0, 0.0, 3.0, 2.0, 3.0, 0.0, 0.0]
+
+    def loss(rival_starts, rival_ends) -> float:
+        return float(group_loss(group_logits(starts, rival_starts), group_logits(ends, rival_ends), batch))
+
+    easy = loss(rival, rival)
+    # the rival's whole row higher, <s> included: its spans beat its no-answer by no more, so nothing changes
+    shifted = [v + 5.0 for v in rival]
+    assert loss(shifted, shifted) == pytest.approx(easy, abs=1e-5)
+    # a rival span that beats its own <s> by more than the answer does is a loss
+    sure = [0.0, 0.0, 0.0, 14.0, 14.0, 0.0, 0.0, 0.0]
+    assert easy < 0.01 and loss(sure, sure) > 3.0
+
+
+def test_a_group_without_an_answer_input_adds_nothing_to_the_loss():
+    from evals.train_reader import group_loss
+
+    batch = [replace(example(8), group=0), replace(example(8), group=0)]
+    rows = group_logits([0.0] * 8, [1.0] * 8)
+    assert float(group_loss(rows, rows, batch)) == 0.0
