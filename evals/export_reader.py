@@ -30,7 +30,7 @@ import numpy as np
 
 from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, ReaderSettings
 from assistant.indexes.e5_weights import default_model_path, load_e5
-from evals.train_reader import BUILD
+from evals.train_reader import BUILD, mean_weights
 
 
 def sha256(path: Path) -> str:
@@ -39,34 +39,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_float(value) -> bool:
-    return (
-        value.is_floating_point()
-        if hasattr(value, "is_floating_point")
-        else np.asarray(value).dtype.kind == "f"
-    )
-
-
-def mean_weights(weights: Sequence[dict]) -> dict:
-    """The element-wise mean of several state dicts of one network (torch tensors or numpy arrays); entries
-    that are not floating point (integer buffers) must agree and are kept as they are."""
-    first = weights[0]
-    for other in weights[1:]:
-        if other.keys() != first.keys():
-            raise SystemExit("checkpoints to average hold different layers: not runs of the same network")
-        for name, value in first.items():
-            if tuple(other[name].shape) != tuple(value.shape):
-                raise SystemExit(f"checkpoints to average differ in the shape of {name}")
-            if not is_float(value) and bool((other[name] != value).any()):
-                raise SystemExit(f"checkpoints to average differ in {name}, which is not a weight")
-    if len(weights) == 1:
-        return dict(first)
-    return {
-        name: sum((w[name] for w in weights[1:]), first[name]) / len(weights) if is_float(value) else value
-        for name, value in first.items()
-    }
 
 
 def training_record(states: Sequence[dict]) -> list[dict]:

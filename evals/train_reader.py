@@ -175,6 +175,34 @@ def token_span(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | N
     return first, last
 
 
+def is_float(value) -> bool:
+    return (
+        value.is_floating_point()
+        if hasattr(value, "is_floating_point")
+        else np.asarray(value).dtype.kind == "f"
+    )
+
+
+def mean_weights(weights: Sequence[dict]) -> dict:
+    """The element-wise mean of several state dicts of one network (torch tensors or numpy arrays); entries
+    that are not floating point (integer buffers) must agree and are kept as they are."""
+    first = weights[0]
+    for other in weights[1:]:
+        if other.keys() != first.keys():
+            raise SystemExit("checkpoints to average hold different layers: not runs of the same network")
+        for name, value in first.items():
+            if tuple(other[name].shape) != tuple(value.shape):
+                raise SystemExit(f"checkpoints to average differ in the shape of {name}")
+            if not is_float(value) and bool((other[name] != value).any()):
+                raise SystemExit(f"checkpoints to average differ in {name}, which is not a weight")
+    if len(weights) == 1:
+        return dict(first)
+    return {
+        name: sum((w[name] for w in weights[1:]), first[name]) / len(weights) if is_float(value) else value
+        for name, value in first.items()
+    }
+
+
 class Negatives:
     """BM25 chunks of the eval index retrieved for each question, without those that hold its answer."""
 
@@ -491,7 +519,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from evals.export_reader import mean_weights  # it imports this module
     from evals.reader_model import ReaderNet
 
     started = time.monotonic()
