@@ -4,7 +4,7 @@ languages; a verbatim quote's support score needs no embedding at all."""
 import numpy as np
 import pytest
 
-from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
+from assistant.answering.extractive import Candidate, ExtractiveAnswerer, SentenceVectors, reading_order
 from assistant.answering.support import check_quotes
 from assistant.build import build_support_checker
 from assistant.core.config import Settings
@@ -91,3 +91,25 @@ def test_a_follow_up_is_answered_in_its_own_words_not_the_names_it_carries(count
     assert "0,26 gram kokain" in as_follow_up.citations[0].quote
     everything_own = answerer.answer(focus, passage, vector, "nb")
     assert "Nicki Bille ble fredag dømt" in everything_own.citations[0].quote
+
+
+def candidate(hit_index: int, start: int, score: float) -> Candidate:
+    return Candidate(hit_index, start, start + 10, f"s{hit_index}-{start}", score)
+
+
+def test_an_answer_leads_with_its_best_passage_and_keeps_each_passages_order():
+    """ "Who signed it?": the signing sentence scores best but sits in the second-ranked passage; the
+    runner-up from the top passage comes after it. Two sentences of one passage read in the article's order."""
+    runner_up, best = candidate(0, 40, -2.04), candidate(1, 5, -1.02)
+    assert reading_order([runner_up, best]) == [best, runner_up]
+    later_but_best, earlier = candidate(0, 90, 3.0), candidate(0, 10, 1.0)
+    assert reading_order([later_but_best, earlier]) == [earlier, later_but_best]
+    mixed = [candidate(2, 0, 0.5), candidate(1, 50, 2.0), candidate(1, 20, 0.1)]
+    assert [(c.hit_index, c.start) for c in reading_order(mixed)] == [(1, 20), (1, 50), (2, 0)]
+
+
+def test_the_extract_numbers_its_citations_in_reading_order(counting):
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
+    extract = answerer.cite([candidate(0, 0, -2.0), candidate(1, 0, -1.0)], (hit(), hit(FOLLOW_UP_TEXT)))
+    assert [(c.n, c.quote) for c in extract.citations] == [(1, "s1-0"), (2, "s0-0")]
+    assert extract.answer == "s1-0 [1] s0-0 [2]"

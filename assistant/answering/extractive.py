@@ -3,11 +3,12 @@ quotes them verbatim, each with a citation that carries its exact offsets."""
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,16 @@ class Candidate:
     score: float
     answer_start: int | None = None  # the reader's span inside the sentence, in article offsets
     answer_end: int | None = None
+
+
+def reading_order(chosen: Sequence[Candidate]) -> list[Candidate]:
+    """The best passage's sentences first: an answer leads with what answers the question best, even where a
+    better-ranked passage gave the runner-up. One passage's sentences keep their order in it, so they read as
+    the article does."""
+    best = {}
+    for c in chosen:
+        best[c.hit_index] = max(best.get(c.hit_index, -math.inf), c.score)
+    return sorted(chosen, key=lambda c: (-best[c.hit_index], c.hit_index, c.start))
 
 
 @dataclass(frozen=True)
@@ -329,8 +340,9 @@ class ExtractiveAnswerer:
         return chosen
 
     def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...]) -> Extract:
-        """The chosen sentences in passage order, one citation number each (none chosen: empty)."""
-        chosen = sorted(chosen, key=lambda c: (c.hit_index, c.start))
+        """The chosen sentences in reading order (`reading_order`), one citation number each (none chosen:
+        empty)."""
+        chosen = reading_order(chosen)
         # One number per quote, so every [n] leads to exactly one highlighted passage.
         citations: list[Citation] = []
         sentences: list[Sentence] = []
