@@ -167,10 +167,10 @@ def test_a_sentence_quoted_before_is_known_whatever_its_line_breaks():
 
 def test_the_articles_passages_come_first_and_nothing_twice():
     from assistant.answering.retrieval import Retrieval
-    from assistant.core.types import ArticleMeta, Chunk, Hit
+    from assistant.core.types import ArticleMeta, Chunk, Hit, article_of_chunk
 
     def hit(chunk_id: str, score: float) -> Hit:
-        article = chunk_id.split("#")[0]
+        article = article_of_chunk(chunk_id)
         return Hit(
             Chunk(chunk_id, article, 0, "t", 0, 1, 1),
             ArticleMeta(article, "", None, None, None, "nb", "h"),
