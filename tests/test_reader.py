@@ -10,7 +10,15 @@ import json
 import numpy as np
 import pytest
 
-from assistant.answering.reader import SETTINGS_FILE, Reader, Reading
+from assistant.answering.reader import (
+    SETTINGS_FILE,
+    Reader,
+    Reading,
+    best_span,
+    line_breaks,
+    question_ids,
+    windows,
+)
 from assistant.core.errors import BadInputError
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Chunk
@@ -130,3 +138,47 @@ def test_the_runner_up_span_lies_in_other_sentences_of_the_same_chunk(reader, va
     assert seen >= 6  # passages of several sentences have one
     (single,) = reader.read("Hvem vant?", [chunk("Rosenborg vant kampen 2-0 i Trondheim.")])
     assert single.second_score == -np.inf
+
+
+# A NorQuAD news chunk (CC0) whose best span, read without regard to lines, runs from the end of one
+# paragraph into the first name of the next.
+IDRETTSGALLA = (
+    "Nå er nominasjonen til Idrettsgallaen på Hamar lørdag 4. januar klar, skriver NRK.\n\n"
+    "Utfordrer vinteridretten\n\n"
+    "I 2019 var det ingen prisvinnere fra fotballens verden, men flere stjerneskudd er med og preger årets "
+    "nominasjoner.\n\n"
+    "Erling Braut Haaland (19), Martin Ødegaard (21) er begge nominert til den prestisjetunge prisen «Årets "
+    "navn», som stemmes fram av folket. I tillegg kan Ødegaard bli årets mannlige utøver, mens Haaland er "
+    "nominert til årets gjennombrudd-prisen."
+)
+
+
+def test_line_breaks_count_the_breaks_before_each_tokens_ends():
+    text = "Tittel\n\nFørste setning her.\nAndre"
+    offsets = np.array([[0, 6], [8, 14], [15, 22], [23, 27], [28, 33]])
+    lines = line_breaks(text, offsets)
+    assert lines.tolist() == [[0, 0], [2, 2], [2, 2], [2, 2], [3, 3]]
+    # a span crosses a break exactly when its last token's end lies beyond more breaks than its first's start
+    assert lines[4, 1] > lines[1, 0] and not lines[3, 1] > lines[1, 0]
+    assert line_breaks("", np.zeros((0, 2), dtype=np.int64)).shape == (0, 2)
+
+
+def test_a_span_never_runs_across_a_line_break(reader):
+    question = "Who won the Norwegian football league in 2019?"
+    # read without the lines, the model's best span crosses a paragraph break: what the reader must not quote
+    encoding = reader.tokenizer.encode(IDRETTSGALLA)
+    (window,) = windows(
+        reader.tokenizer,
+        question_ids(reader.tokenizer, question, reader.settings),
+        encoding,
+        0,
+        reader.settings,
+    )
+    (s,), (e,) = reader.logits([window])
+    _, first, last = best_span(s, e, window, reader.settings.max_answer_tokens)
+    assert "\n" in IDRETTSGALLA[window.offsets[first, 0] : window.offsets[last, 1]]
+    (reading,) = reader.read(question, [chunk(IDRETTSGALLA)])
+    span = IDRETTSGALLA[reading.answer_start : reading.answer_end]
+    assert span and "\n" not in span
+    if np.isfinite(reading.second_score):
+        assert "\n" not in IDRETTSGALLA[reading.second_start : reading.second_end]

@@ -11,7 +11,8 @@ so the shipped file stays small. Inference runs on ONNX Runtime and numpy, no to
 
 Input contract (also what training builds, through `question_ids` and `windows`): `<s> question </s></s>
 context </s>`, the question cut to `max_question_tokens`, the whole at most `max_tokens`; a context too long for
-one window is read in windows that overlap by `window_overlap` tokens, and a span never crosses a window. The
+one window is read in windows that overlap by `window_overlap` tokens, and a span never crosses a window (nor,
+at run time, a line break: an answer never runs from a heading or one paragraph into the next). The
 model takes the word embeddings of those ids (`inputs_embeds`, float32 [batch, tokens, 384]) and
 `attention_mask` (float32 [batch, tokens], 1 = token, 0 = padding); positions count from 0 inside the model."""
 
@@ -68,16 +69,36 @@ class Window:
     ids: np.ndarray
     context_at: int
     offsets: np.ndarray
+    # per context token, how many line breaks of the context precede its first and its last character
+    # (`line_breaks`); None: spans may cross lines (training builds windows without them)
+    lines: np.ndarray | None = None
 
 
 def question_ids(tokenizer: E5Tokenizer, question: str, settings: ReaderSettings) -> np.ndarray:
     return tokenizer.encode(question).ids[: settings.max_question_tokens]
 
 
+def line_breaks(text: str, offsets: np.ndarray) -> np.ndarray:
+    """[n, 2] per token: the line breaks of `text` before its start and before its end offset. A span from
+    token i to token j crosses a line break exactly when `lines[j, 1] > lines[i, 0]`."""
+    breaks = np.flatnonzero(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == ord("\n"))
+    if not len(offsets):
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.stack(
+        [np.searchsorted(breaks, offsets[:, 0]), np.searchsorted(breaks, offsets[:, 1])], axis=1
+    ).astype(np.int64)
+
+
 def windows(
-    tokenizer: E5Tokenizer, q_ids: np.ndarray, encoding: Encoding, context: int, settings: ReaderSettings
+    tokenizer: E5Tokenizer,
+    q_ids: np.ndarray,
+    encoding: Encoding,
+    context: int,
+    settings: ReaderSettings,
+    lines: np.ndarray | None = None,
 ) -> list[Window]:
-    """The windows that read one tokenised context (at least one, possibly with no context tokens)."""
+    """The windows that read one tokenised context (at least one, possibly with no context tokens). `lines`:
+    the context's `line_breaks`, which keep a span inside one line."""
     head = np.concatenate([[tokenizer.bos], q_ids, [tokenizer.eos, tokenizer.eos]]).astype(np.int64)
     room = settings.max_tokens - len(head) - 1
     step = max(1, room - settings.window_overlap)
@@ -87,7 +108,15 @@ def windows(
     while True:
         end = min(n, start + room)
         ids = np.concatenate([head, encoding.ids[start:end], [tokenizer.eos]]).astype(np.int64)
-        out.append(Window(context, ids, len(head), encoding.offsets[start:end]))
+        out.append(
+            Window(
+                context,
+                ids,
+                len(head),
+                encoding.offsets[start:end],
+                None if lines is None else lines[start:end],
+            )
+        )
         if end >= n:
             return out
         start += step
@@ -107,7 +136,8 @@ def batch_inputs(weights: E5Weights, batch: Sequence[Window], pad: int) -> tuple
 def best_span(
     start_logits: np.ndarray, end_logits: np.ndarray, window: Window, max_answer_tokens: int
 ) -> tuple[float, int, int]:
-    """(score, first, last context token) of the best span inside one window; score -inf if it has none."""
+    """(score, first, last context token) of the best span inside one window (and one line, where the window
+    knows its lines); score -inf if it has none."""
     n = len(window.offsets)
     if n == 0:
         return -math.inf, 0, 0
@@ -116,6 +146,8 @@ def best_span(
     scores = s[:, None] + e[None, :]
     i, j = np.indices(scores.shape)
     scores[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
+    if window.lines is not None:
+        scores[window.lines[None, :, 1] > window.lines[:, None, 0]] = -np.inf
     # a token the normalisation produced from nothing (an empty span) cannot start or end an answer
     empty = window.offsets[:, 1] <= window.offsets[:, 0]
     scores[empty, :] = -np.inf
@@ -181,7 +213,13 @@ class Reader:
                 if not len(part):
                     continue
                 lo, hi = int(part[0]), int(part[-1])
-                sub = Window(window.context, window.ids, window.context_at + lo, window.offsets[lo : hi + 1])
+                sub = Window(
+                    window.context,
+                    window.ids,
+                    window.context_at + lo,
+                    window.offsets[lo : hi + 1],
+                    None if window.lines is None else window.lines[lo : hi + 1],
+                )
                 score, i, j = best_span(s, e, sub, self.settings.max_answer_tokens)
                 key = self.window_key(score, null)
                 if math.isfinite(score) and key > best_key:
@@ -206,8 +244,11 @@ class Reader:
             return None
         q_ids = question_ids(self.tokenizer, question, self.settings)
         all_windows: list[Window] = []
-        for index, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
-            all_windows.extend(windows(self.tokenizer, q_ids, encoding, index, self.settings))
+        for index, (text, encoding) in enumerate(
+            zip(texts, self.tokenizer.encode_batch(list(texts)), strict=True)
+        ):
+            lines = line_breaks(text, encoding.offsets)
+            all_windows.extend(windows(self.tokenizer, q_ids, encoding, index, self.settings, lines))
         start_logits, end_logits = self.logits(all_windows)
         best: list[tuple[int, int, float, float]] = [(0, 0, -math.inf, math.inf)] * len(texts)
         keys = [-math.inf] * len(texts)
