@@ -73,6 +73,16 @@ class Window:
     # (`line_breaks`); None: spans may cross lines (training builds windows without them)
     lines: np.ndarray | None = None
 
+    def tokens(self, first: int, last: int) -> Window:
+        """The same input with only context tokens `first`..`last` open to a span."""
+        return Window(
+            self.context,
+            self.ids,
+            self.context_at + first,
+            self.offsets[first : last + 1],
+            None if self.lines is None else self.lines[first : last + 1],
+        )
+
 
 def question_ids(tokenizer: E5Tokenizer, question: str, settings: ReaderSettings) -> np.ndarray:
     return tokenizer.encode(question).ids[: settings.max_question_tokens]
@@ -212,14 +222,7 @@ class Reader:
             for part in (before, after):
                 if not len(part):
                     continue
-                lo, hi = int(part[0]), int(part[-1])
-                sub = Window(
-                    window.context,
-                    window.ids,
-                    window.context_at + lo,
-                    window.offsets[lo : hi + 1],
-                    None if window.lines is None else window.lines[lo : hi + 1],
-                )
+                sub = window.tokens(int(part[0]), int(part[-1]))
                 score, i, j = best_span(s, e, sub, self.settings.max_answer_tokens)
                 key = self.window_key(score, null)
                 if math.isfinite(score) and key > best_key:
