@@ -3,9 +3,9 @@ sets only. End to end, the reader's largest loss of answers is quoting another r
 the answer (`evals/RESULTS.md`); this measures how much a better choice could win.
 
 For each answerable question the assistant runs with the reader on, up to the reading stage (condense,
-retrieve and rerank, read the top `reader_chunks` chunks). Per question it records, for each read chunk, its
-rank, the reader's margin, whether the chunk holds a gold passage, and whether the sentence holding that
-chunk's best span (the answer's first quote) holds a gold answer. It reports, per set:
+retrieve and rerank, read the top `reader_chunks` chunks). Per question it records, for each read chunk that
+can be quoted, in the stage's order, whether the chunk holds a gold passage and whether its first quote (the
+sentence holding its best span) holds a gold answer. It reports, per set:
 
 - `chosen`: the first quote of the reading the stage ranks first holds the answer (the answer's second
   sentence left out, so this is below the answer found of `kilde eval run`);
@@ -34,39 +34,41 @@ VALIDATION_SETS = (
 
 
 @dataclass(frozen=True)
-class ReadChunk:
-    rank: int  # in the reranked order, from 0
-    margin: float
-    gold_chunk: bool
-    quote_holds_answer: bool
+class Quoted:
+    """One read chunk's first quote (the sentence holding its best span), as the answer would quote it."""
+
+    gold_chunk: bool  # the chunk holds a gold passage
+    holds_answer: bool  # the quote holds a gold answer
 
 
-def read_chunks(assistant, item: EvalItem) -> list[ReadChunk]:
-    """The reading stage's readings of the question, in the order it prefers them."""
+@dataclass(frozen=True)
+class QuestionReading:
+    quoted: tuple[Quoted, ...]  # in the order the reading stage prefers them; unquotable readings left out
+    gold_read: bool  # some read chunk holds a gold passage, quotable or not
+
+
+def question_reading(assistant, item: EvalItem) -> QuestionReading:
+    """The reading stage's quotes for the question (`reading.quotes`: what the answer quotes first is the
+    first of them), each checked against the gold."""
     from assistant.answering.context import AskRequest
-    from assistant.answering.reading import quote_of
+    from assistant.answering.reading import quotes
     from evals.metrics import chunk_hits, contains_answer
 
     context = assistant.prepare.invoke(AskRequest(item.question))
     hits = context.retrieval.hits
-    rank_of = {hit.chunk.id: i for i, hit in enumerate(hits)}
-    out = []
-    for reading in context.readings:
-        i = rank_of[reading.chunk_id]
-        quote = quote_of(reading, i, hits, reading.answer_start, reading.answer_end)
-        sentence = hits[i].chunk.text[quote.start : quote.end] if quote else ""
-        out.append(
-            ReadChunk(
-                i,
-                reading.margin,
-                bool(chunk_hits(hits[i].chunk.text, item)),
-                bool(quote) and contains_answer(sentence, item.answers),
-            )
+    gold = [bool(chunk_hits(hit.chunk.text, item)) for hit in hits]
+    quoted = tuple(
+        Quoted(
+            gold[q.hit_index],
+            contains_answer(hits[q.hit_index].chunk.text[q.start : q.end], item.answers),
         )
-    return out
+        for q in quotes(context.readings, hits)
+    )
+    read = {reading.chunk_id for reading in context.readings}
+    return QuestionReading(quoted, any(g for hit, g in zip(hits, gold, strict=True) if hit.chunk.id in read))
 
 
-def summary(per_question: Sequence[Sequence[ReadChunk]]) -> dict:
+def summary(per_question: Sequence[QuestionReading]) -> dict:
     n = max(len(per_question), 1)
 
     def share(count: int) -> float:
@@ -74,10 +76,10 @@ def summary(per_question: Sequence[Sequence[ReadChunk]]) -> dict:
 
     return {
         "questions": len(per_question),
-        "chosen": share(sum(bool(read) and read[0].quote_holds_answer for read in per_question)),
-        "best_of_read": share(sum(any(r.quote_holds_answer for r in read) for read in per_question)),
-        "gold_read": share(sum(any(r.gold_chunk for r in read) for read in per_question)),
-        "chosen_gold": share(sum(bool(read) and read[0].gold_chunk for read in per_question)),
+        "chosen": share(sum(bool(q.quoted) and q.quoted[0].holds_answer for q in per_question)),
+        "best_of_read": share(sum(any(c.holds_answer for c in q.quoted) for q in per_question)),
+        "gold_read": share(sum(q.gold_read for q in per_question)),
+        "chosen_gold": share(sum(bool(q.quoted) and q.quoted[0].gold_chunk for q in per_question)),
     }
 
 
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {}
     for spec in specs:
         items = [item for item in load_dataset(spec) if item.answerable and not item.history]
-        results[dataset_name(spec)] = summary([read_chunks(assistant, item) for item in items])
+        results[dataset_name(spec)] = summary([question_reading(assistant, item) for item in items])
         print(json.dumps({"set": dataset_name(spec), **results[dataset_name(spec)]}), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from evals.reading_choice import ReadChunk, main, summary
+from evals.reading_choice import QuestionReading, Quoted, main, summary
 
 
-def chunk(rank: int, holds: bool, gold: bool | None = None) -> ReadChunk:
-    return ReadChunk(rank, 1.0, holds if gold is None else gold, holds)
+def read(*quoted: tuple[bool, bool], gold_read: bool | None = None) -> QuestionReading:
+    """Quotes as (gold chunk, holds the answer), in the stage's order."""
+    quotes = tuple(Quoted(gold, holds) for gold, holds in quoted)
+    return QuestionReading(quotes, any(q.gold_chunk for q in quotes) if gold_read is None else gold_read)
 
 
 def test_the_summary_sets_the_choice_against_the_best_of_the_read_chunks():
     per_question = [
-        [chunk(0, True), chunk(1, False)],  # chosen right
-        [chunk(2, False), chunk(0, True)],  # another read chunk held it
-        [chunk(0, False, gold=True), chunk(1, False)],  # the gold chunk chosen, its quote missed the answer
-        [chunk(0, False), chunk(1, False)],  # nowhere in what was read
-        [],  # nothing read
+        read((True, True), (False, False)),  # chosen right
+        read((False, False), (True, True)),  # another read chunk held it
+        read((True, False), (False, False)),  # the gold chunk chosen, its quote missed the answer
+        read((False, False), (False, False)),  # nowhere in what was read
+        read(gold_read=True),  # the gold chunk read, but nothing quotable
     ]
     assert summary(per_question) == {
         "questions": 5,
         "chosen": 20.0,
         "best_of_read": 40.0,
-        "gold_read": 60.0,
+        "gold_read": 80.0,
         "chosen_gold": 40.0,
     }
     assert summary([])["questions"] == 0
