@@ -242,7 +242,6 @@ def build_app(
                 sources_panel,
                 article_view,
                 answer_json,
-                question,
                 feedback_status,
                 session,
             ],

@@ -205,13 +205,14 @@ class ChatHandlers:
         return handler
 
     def reset(self, lang):
+        """A new conversation: empty panels, no feedback status, no session. The question box is left
+        alone: a reply that lands after the visitor typed the next question would otherwise wipe it."""
         lang = normalise_language(lang)
         return (
             render.conversation_html([], lang),
             render.sources_html(None, 0, lang, self.get_article),
             render.article_html(None, None, lang),
             None,
-            "",
             "",
             None,
         )

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, SEED_ID
-from tests.browser.chat import ask, fill_filter, last_answer, open_filters
+from tests.browser.chat import ANSWERED, ask, fill_filter, last_answer, open_filters
 
 pytestmark = pytest.mark.browser
 
@@ -126,3 +126,25 @@ def test_interface_text_switches_between_norwegian_and_english(page, kilde_serve
     page.locator("#kilde-language").get_by_text("English").click()
     expect(page.locator("#kilde-question")).to_contain_text("Your question")
     expect(page.locator("#kilde-ask")).to_have_text("Ask")
+
+
+def test_a_question_typed_before_new_conversation_lands_is_kept_and_answered(page, kilde_server):
+    """The reply to "New conversation" is held here until the next question is typed. It used to empty the
+    question box when it landed, so Enter sent nothing and no answer came (seen in CI, under load)."""
+    open_chat(page, kilde_server)
+    ask(page, DEMO_QUESTION_EN)
+    held = []
+    page.route("**/gradio_api/run/**", lambda route: held.append(route))
+    with page.expect_request("**/gradio_api/run/**"):
+        page.locator("#kilde-new").click()
+    box = page.locator("#kilde-question textarea")
+    box.fill("How many runners are registered for the Bergvik Marathon?")
+    assert len(held) == 1, held  # the reply is still on its way while the question is typed
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/run/**")
+    expect(page.locator("#kilde-conversation .kilde-empty")).to_be_visible()
+    expect(box).to_have_value("How many runners are registered for the Bergvik Marathon?")
+    box.press("Enter")
+    page.locator(ANSWERED).first.wait_for(state="visible")
+    expect(page.locator(".kilde-bot")).to_have_count(1)
