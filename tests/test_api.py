@@ -105,6 +105,8 @@ def test_health_readiness_and_openapi(api):
     [
         ({"question": ""}, 400, "empty"),
         ({"question": "   "}, 400, "empty"),
+        ({"question": "???"}, 400, "no words"),
+        ({"question": "🤔 …"}, 400, "no words"),
         ({"question": "x" * 10_000}, 400, "limit is 2000"),
         ({"question": 42}, 422, "question"),
         ({}, 422, "question: Field required"),

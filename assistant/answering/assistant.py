@@ -106,6 +106,9 @@ class Assistant:
             raise BadInputError(
                 "question", f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
             )
+        if not any(ch.isalnum() for ch in question):
+            # Nothing to search for: every passage would be as good an answer as any other.
+            raise BadInputError("question", "the question has no words (letters or digits) to search for")
         return replace(request, question=question)
 
     def ask(self, request: AskRequest) -> Answer:
