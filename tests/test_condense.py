@@ -8,6 +8,7 @@ import pytest
 from assistant.answering.answers import holds_words, quoted_before
 from assistant.answering.condense import (
     condense_extractive,
+    earlier_answers,
     follow_up_focus,
     previous_quote,
     refers_back,
@@ -201,6 +202,32 @@ def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):
         Turn("assistant", "Each side must help the other at once. [1]"),
     )
     assert assistant.conversation_article(AskRequest("Who signed it?", history=paraphrase)) is None
+
+
+def test_a_third_question_quotes_nothing_any_earlier_answer_quoted(assistant):
+    # "Where was it signed?" after "Who signed the agreement?" quoted Article 4 again, the first answer's
+    # sentence: only the last answer's sentences were left out.
+    turns: tuple[Turn, ...] = ()
+    quoted: set[str] = set()
+    for question in (DEMO_QUESTION_EN, "Who signed the agreement?", "Where was it signed?"):
+        answer = assistant.ask(AskRequest(question, history=turns))
+        assert answer.answerable, question
+        again = {c.quote for c in answer.citations} & quoted
+        assert not again, f"{question!r} quoted again: {again}"
+        quoted |= {c.quote for c in answer.citations}
+        turns += (Turn("user", question), Turn("assistant", answer.answer))
+
+
+def test_earlier_answers_are_every_assistant_turn_of_the_history():
+    turns = (
+        Turn("user", "a?"),
+        Turn("assistant", "One. [1]"),
+        Turn("user", "b?"),
+        Turn("assistant", "Two. [1]"),
+    )
+    assert earlier_answers(turns) == "One. [1]\nTwo. [1]"
+    assert quoted_before("One.", earlier_answers(turns)) and quoted_before("Two.", earlier_answers(turns))
+    assert earlier_answers(turns[:1]) == ""
 
 
 def test_the_search_within_the_article_does_not_embed_the_focus_again(assistant, monkeypatch):

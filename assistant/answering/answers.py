@@ -43,9 +43,10 @@ def holds_words(text: str, part: str) -> bool:
     return " ".join(part.split()) in " ".join(text.split())
 
 
-def quoted_before(sentence: str, previous_answer: str) -> bool:
-    """A follow-up quotes what the previous answer did not: its sentences are left out of the choice."""
-    return bool(previous_answer) and holds_words(previous_answer, sentence)
+def quoted_before(sentence: str, earlier: str) -> bool:
+    """A follow-up quotes what the earlier answers (`condense.earlier_answers`) did not: their sentences are
+    left out of the choice."""
+    return bool(earlier) and holds_words(earlier, sentence)
 
 
 def not_found_text(language: str) -> str:

@@ -10,7 +10,7 @@ article's own passages for the follow-up come first (`previous_quote`, `within_a
 is answered from the pact's article, not from whatever else in the archive mentions signing. The learned picker
 chooses the sentence from the follow-up with those names (it learned from questions that name what they ask
 about); the rule, from the follow-up's own words (the carried names are in every sentence of that article).
-Either way it is never one the previous answer quoted. So "And how did Japan react?" after the
+Either way it is never one an earlier answer of the conversation quoted. So "And how did Japan react?" after the
 Article 4 question quotes Japan's reaction, not Article 4 again."""
 
 from __future__ import annotations
@@ -97,6 +97,12 @@ QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks
 def last_answer(history: Sequence[Turn]) -> str | None:
     """The assistant's last turn: what a follow-up refers back to, and what it does not quote again."""
     return next((t.content for t in reversed(history) if t.role == "assistant"), None)
+
+
+def earlier_answers(history: Sequence[Turn]) -> str:
+    """Every answer the conversation has shown (the history a request keeps), one to a line: a follow-up quotes
+    none of their sentences again, so a third question does not get the first answer's quote back."""
+    return "\n".join(t.content for t in history if t.role == "assistant")
 
 
 def previous_quote(history: Sequence[Turn]) -> str | None:

@@ -105,7 +105,7 @@ class SentencePicker:
         avoid: str = "",
     ) -> list[tuple[SentenceSpan, float]]:
         """One or two sentences, best first, each with its score. `vector`: the question's embedding. `avoid`:
-        text whose sentences are not quoted (a follow-up's previous answer); they are left out before the
+        text whose sentences are not quoted (a follow-up's earlier answers); they are left out before the
         choice, so the best of the others is quoted, and are still scored with the rest (the features compare
         a sentence with the others of its passages)."""
         from assistant.core.language import language_group
