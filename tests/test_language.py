@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.core.language import detect_language, norwegian_standard
+from assistant.core.language import ENGLISH_OPENERS, detect_language, norwegian_standard
 
 BOKMAL = [
     "Hva sa NATO-generalsekretær Jens Stoltenberg om avtalen mellom Russland og Nord-Korea?",
@@ -24,6 +24,14 @@ NYNORSK = [
     "Kvifor vart avtalen inngått no?",
 ]
 ENGLISH = ["What did the NATO secretary general say?", "And how did Japan react?", "Who is Kim Jong-un?"]
+# English questions full of Norwegian names, which py3langid alone reads as Norwegian (English versions of
+# NorQuAD validation questions and an unanswerable one): their opening word settles it.
+ENGLISH_WITH_NORWEGIAN_NAMES = [
+    "When did Solskjær's team play Chelsea?",
+    "What did Kaare talk about on Fjernsynskjøkkenet?",
+    "Who runs Nettavisen Økonomi's grocery price index (dagligvarebørs)?",
+    "What new name did the party Folkeaksjonen nei til mer bompenger end up choosing?",
+]
 
 
 @pytest.mark.parametrize("question", BOKMAL)
@@ -39,6 +47,13 @@ def test_nynorsk_questions_are_nynorsk(question):
 @pytest.mark.parametrize("question", ENGLISH)
 def test_english_questions_stay_english(question):
     assert detect_language(question) == "en"
+
+
+@pytest.mark.parametrize("question", ENGLISH_WITH_NORWEGIAN_NAMES)
+def test_an_english_opening_word_makes_a_question_with_norwegian_names_english(question):
+    assert detect_language(question) == "en"
+    assert detect_language(question.replace(question.split()[0], "Hm,", 1)) != "en"  # the identifier alone
+    assert question.split()[0].lower() in ENGLISH_OPENERS
 
 
 def test_no_marker_words_leave_the_choice_to_the_identifier():

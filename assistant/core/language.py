@@ -78,6 +78,37 @@ NYNORSK_WORDS = frozenset(
     ]
 )
 WORD = re.compile(r"[a-zæøåòéèô]+")
+# The words an English question opens with and a Norwegian one never does. py3langid reads a short English
+# question full of Norwegian names as Norwegian ("When did Solskjær's team play Chelsea?"); its first word
+# settles it.
+ENGLISH_OPENERS = frozenset(
+    [
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "which",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+    ]
+)
 
 
 def language_group(code: str) -> str:
@@ -96,8 +127,9 @@ def norwegian_standard(text: str) -> str | None:
 
 
 def detect_language(text: str) -> str:
-    """nb, nn or en, by py3langid restricted to those (its 'no' is Bokmål); between the two Norwegian
-    standards, marker words decide in a short text (a question) when there are any."""
+    """nb, nn or en, by py3langid restricted to those (its 'no' is Bokmål). In a short text (a question) an
+    English opening word makes it English, and between the two Norwegian standards marker words decide when
+    there are any."""
     import py3langid
 
     global _identifier_ready
@@ -107,6 +139,9 @@ def detect_language(text: str) -> str:
     code, _ = py3langid.classify(text[:3000])
     code = {"no": "nb"}.get(code, code)
     if code in ("nb", "nn") and len(text) < SHORT_TEXT:
+        first = re.match(r"\W*([A-Za-z]+)\b", text)
+        if first and first.group(1).lower() in ENGLISH_OPENERS:
+            return "en"
         return norwegian_standard(text) or code
     return code
 
