@@ -56,6 +56,10 @@ def test_an_english_opening_word_makes_a_question_with_norwegian_names_english(q
     assert question.split()[0].lower() in ENGLISH_OPENERS
 
 
+def test_a_norwegian_text_that_opens_with_a_name_spelled_like_an_english_word_stays_norwegian():
+    assert detect_language("Are Kalvø og den nye boka hans om Nordmarka") in ("nb", "nn")
+
+
 def test_no_marker_words_leave_the_choice_to_the_identifier():
     assert norwegian_standard("Stoltenberg og NATO i Brussel") is None
     assert norwegian_standard("Hva og kva") is None  # one each: undecided

@@ -80,7 +80,7 @@ NYNORSK_WORDS = frozenset(
 WORD = re.compile(r"[a-zæøåòéèô]+")
 # The words an English question opens with and a Norwegian one never does. py3langid reads a short English
 # question full of Norwegian names as Norwegian ("When did Solskjær's team play Chelsea?"); its first word
-# settles it.
+# settles it. Not "are": a Norwegian first name ("Are Kalvø").
 ENGLISH_OPENERS = frozenset(
     [
         "what",
@@ -96,7 +96,6 @@ ENGLISH_OPENERS = frozenset(
         "does",
         "do",
         "is",
-        "are",
         "was",
         "were",
         "has",
