@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.core.types import Answer, Article, Citation
 from ui.i18n import t
 
@@ -123,6 +124,15 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
                 f'<div class="kilde-msg kilde-bot kilde-streaming" data-turn="{turn}">'
                 f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                 f'<div class="kilde-text">{body}</div></div>'
+            )
+            continue
+        if (
+            answer.backend == SMALL_TALK
+        ):  # a greeting or thanks answered by Kilde itself: nothing was searched
+            parts.append(
+                f'<div class="kilde-msg kilde-bot kilde-notfound kilde-smalltalk" data-turn="{turn}">'
+                f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
+                f'<div class="kilde-text">{esc(answer.answer)}</div></div>'
             )
             continue
         if not answer.answerable:

@@ -27,6 +27,8 @@ from assistant.answering.context import AnswerContext, Answerer, AskRequest, Con
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.reading import ReadingStage
 from assistant.answering.retrieval import HybridRetriever, Retrieval
+from assistant.answering.small_talk import BACKEND as SMALL_TALK
+from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
@@ -120,7 +122,14 @@ class Assistant:
         return answer
 
     def stream(self, request: AskRequest) -> Iterator[Delta | Answer]:
-        context: AnswerContext = self.prepare.invoke(self.validate(request))
+        request = self.validate(request)
+        chat = small_talk(request.question)
+        if chat is not None:  # nothing to search for: say what Kilde answers, cite nothing
+            yield from stream_words(
+                Answer(request.question, chat.reply, False, chat.language, (), (), backend=SMALL_TALK)
+            )
+            return
+        context: AnswerContext = self.prepare.invoke(request)
         if context.failure is not None:
             yield from self._fall_back(context, context.failure, streamed=False)
             return
