@@ -54,7 +54,7 @@ def test_a_greeting_is_answered_without_searching_and_cites_nothing(assistant, m
     monkeypatch.setattr(assistant.retriever, "retrieve", no_search)
     answer = assistant.ask(AskRequest("Hei!"))
     assert not answer.answerable and answer.citations == () and answer.retrieved == ()
-    assert answer.language == "nb" and answer.backend == BACKEND
+    assert answer.language == "nb" and answer.backend == BACKEND and "total" in answer.timings_ms
     assert answer.answer.startswith("Hei! Jeg svarer på spørsmål om nyhetsarkivet")
 
 

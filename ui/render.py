@@ -126,9 +126,8 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
                 f'<div class="kilde-text">{body}</div></div>'
             )
             continue
-        if (
-            answer.backend == SMALL_TALK
-        ):  # a greeting or thanks answered by Kilde itself: nothing was searched
+        # A greeting or thanks answered by Kilde itself: nothing was searched, so nothing was not found.
+        if answer.backend == SMALL_TALK:
             parts.append(
                 f'<div class="kilde-msg kilde-bot kilde-notfound kilde-smalltalk" data-turn="{turn}">'
                 f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'

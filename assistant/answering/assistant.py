@@ -122,12 +122,22 @@ class Assistant:
         return answer
 
     def stream(self, request: AskRequest) -> Iterator[Delta | Answer]:
+        started = time.perf_counter()
         request = self.validate(request)
         chat = small_talk(request.question)
         if chat is not None:  # nothing to search for: say what Kilde answers, cite nothing
-            yield from stream_words(
-                Answer(request.question, chat.reply, False, chat.language, (), (), backend=SMALL_TALK)
+            timings = {"total": (time.perf_counter() - started) * 1000}
+            reply = Answer(
+                request.question,
+                chat.reply,
+                False,
+                chat.language,
+                (),
+                (),
+                timings_ms=timings,
+                backend=SMALL_TALK,
             )
+            yield from stream_words(reply)
             return
         context: AnswerContext = self.prepare.invoke(request)
         if context.failure is not None:
