@@ -1,6 +1,6 @@
 """The reader's part of `make eval` (`evals/RESULTS.md`), measured with the reading stage switched on (it is off
 by default): reading comprehension with the gold passage given; the system end to end on NorQuAD news test,
-the English validation versions and the report half of `unanswerable.jsonl`; and the refusal curve of the whole
+the English validation versions, the report half of `unanswerable.jsonl` and `off_topic.jsonl`; and the refusal curve of the whole
 decision (every gate, the reader's margin last). NorQuAD test and the report half were never used to train or
 calibrate the reader; `norquad_news_val_en.jsonl`, the only English answerable set, is validation data."""
 
@@ -16,7 +16,13 @@ from evals.calibrate import REPORT_HALF
 from evals.datasets import dataset_name
 from evals.report import INTERVAL_NOTE, fmt
 
-E2E_SETS = ("norquad:news:test", "evals/data/norquad_news_val_en.jsonl", "evals/data/unanswerable.jsonl")
+E2E_SETS = (
+    "norquad:news:test",
+    "evals/data/norquad_news_val_en.jsonl",
+    "evals/data/unanswerable.jsonl",
+    "evals/data/off_topic.jsonl",
+)
+OFF_TOPIC = "off_topic"  # subjects the archive never mentions: measured beside the targets, not one of them
 # Issue #14: (set, metric, bound, op); rc_* are reading comprehension with the gold passage.
 TARGETS = (
     ("rc_test", "em", 0.60, ">="),
@@ -195,6 +201,7 @@ def render(reader: dict, shipped: dict) -> list[str]:
             f"{shown(metric, off, rc)} | {met} |"
         )
     lines += ["", INTERVAL_NOTE]
+    lines += off_topic_line(reader, shipped)
     lines += miss_table(reader.get("misses"), reader["chunks_read"])
     read = reader.get("latency_ms", {}).get("read")
     if read:
@@ -226,6 +233,20 @@ def render(reader: dict, shipped: dict) -> list[str]:
                 f"{fmt('refusal_unanswerable', point['refused_unanswerable'])} |"
             )
     return [*lines, *limits_text(reader), ""]
+
+
+def off_topic_line(reader: dict, shipped: dict) -> list[str]:
+    """How often questions about subjects the archive never mentions are refused, reader on and off."""
+    on = reader["end_to_end"].get(OFF_TOPIC)
+    if not on:
+        return []
+    off = value_of(reader, OFF_TOPIC, "refusal_unanswerable", shipped)
+    return [
+        "",
+        f"Questions about subjects the archive never mentions (`{OFF_TOPIC}.jsonl`, {on['n']}) are refused "
+        f"{fmt('refusal_unanswerable', on['metrics'].get('refusal_unanswerable'))} % of the time with the reader "
+        f"on, {fmt('refusal_unanswerable', off)} % with it off.",
+    ]
 
 
 def miss_table(misses: dict | None, chunks_read: int) -> list[str]:

@@ -30,6 +30,7 @@ DATASETS = (
     *FOLLOWUP_SETS,
     *(f"standalone:{spec}" for spec in FOLLOWUP_SETS),
     "evals/data/unanswerable.jsonl",
+    "evals/data/off_topic.jsonl",
 )
 RETRIEVERS = ("hybrid+rerank", "hybrid", "bm25", "dense")
 SYSTEM = "hybrid+rerank"  # the shipped default (Settings.retriever)
@@ -71,6 +72,9 @@ NOTES = {
     "`standalone_question`.",
     "unanswerable": "all 77 unanswerable questions; half of them (the calibration half) chose "
     "`answerable_threshold`.",
+    "off_topic": "36 questions (18 nb, 18 en) about subjects the sample corpus never mentions: general "
+    "knowledge and how-to (the capital of Australia, who discovered penicillin, how to knit a hat). Never used "
+    "for calibration or tuning.",
     REPORT_HALF: "the items of `unanswerable.jsonl` in the report half (sha256(id)[0] odd; "
     "`evals/data/splits/unanswerable_report.jsonl`), never used for calibration; scored in the same run.",
 }

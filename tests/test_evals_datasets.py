@@ -15,6 +15,7 @@ SHIPPED = (
     "norquad_news_val_en.jsonl",
     "followups.jsonl",
     "unanswerable.jsonl",
+    "off_topic.jsonl",
     "ci_norquad_val.jsonl",
 )
 
@@ -111,6 +112,24 @@ def test_ci_subset_is_forty_validation_questions_whose_gold_is_in_its_corpus(tmp
     )
     for item in items:
         assert any(passage_hit(contexts[item.gold_article_ids[0]], p) for p in item.gold_passages)
+
+
+def test_off_topic_questions_ask_about_what_the_sample_corpus_never_mentions():
+    import re
+
+    corpus = DATA.parent.parent / "corpus"
+    texts = [p.read_text(encoding="utf-8") for p in (corpus / "seed").iterdir() if p.is_file()]
+    for path in sorted((corpus / "norquad").glob("*/*.json")):
+        for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            texts += [p["context"] for p in article["paragraphs"]]
+    assert len(texts) == 757
+    items = [json.loads(line) for line in (DATA / "off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {i["language"] for i in items} == {"nb", "en"} and not any(i["answerable"] for i in items)
+    for item in items:
+        assert item["checked_patterns"], item["id"]
+        for pattern in item["checked_patterns"]:
+            found = [t[:80] for t in texts if re.search(pattern, t, re.IGNORECASE)]
+            assert not found, (item["id"], pattern, found)
 
 
 def test_unanswerable_split_is_deterministic_and_disjoint():

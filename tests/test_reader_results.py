@@ -134,6 +134,19 @@ def test_the_targets_table_shows_each_figure_with_its_interval():
     assert " | 85.3 | – | – | **no** |" in rows["| `norquad:news:test` citation_precision"]
 
 
+def test_off_topic_refusal_is_shown_reader_on_beside_reader_off_and_only_when_measured():
+    from evals.reader_results import OFF_TOPIC, off_topic_line
+
+    reader = {"end_to_end": {OFF_TOPIC: {"n": 36, "metrics": {"refusal_unanswerable": 0.4167}}}}
+    shipped = {OFF_TOPIC: {"metrics": {"refusal_unanswerable": 0.3333}}}
+    (line,) = [line for line in off_topic_line(reader, shipped) if line]
+    assert (
+        "(`off_topic.jsonl`, 36) are refused 41.7 % of the time with the reader on, 33.3 % with it off"
+        in line
+    )
+    assert off_topic_line({"end_to_end": {}}, shipped) == []  # an older run without the set
+
+
 def test_the_issue_13_table_shows_the_interval_and_says_what_it_means():
     from evals.report import INTERVAL_NOTE
     from evals.results import TARGETS, target_table
