@@ -71,6 +71,7 @@ def build_assistant(
     from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
     from assistant.answering.picker import SentencePicker
     from assistant.answering.rerank import Reranker, RerankingRetriever
+    from assistant.answering.translate import default_translator
 
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
@@ -110,9 +111,9 @@ def build_assistant(
         )
     reading = build_reading(settings) if models and settings.reader else None
     if settings.llm_backend == "extractive":
-        return Assistant(settings, retriever, extractive, reading=reading)
+        return Assistant(settings, retriever, extractive, reading=reading, translator=default_translator())
     generative, condenser = build_generative(settings, vectors, checker)
-    return Assistant(settings, retriever, extractive, generative, condenser, reading)
+    return Assistant(settings, retriever, extractive, generative, condenser, reading, default_translator())
 
 
 def build_reading(settings: Settings):

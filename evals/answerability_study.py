@@ -71,6 +71,7 @@ def features_of(assistant, question: str) -> tuple[bool, float, tuple[float, ...
     """(passed the earlier gates, the shipped rule's margin, `FEATURES`, language group) of one question."""
     from assistant.answering.context import AskRequest
     from assistant.answering.reading import missing_in_chunks, preference
+    from assistant.answering.translate import names_translation
 
     context = assistant.prepare.invoke(AskRequest(question))
     hits, group = context.retrieval.hits, language_group(context.language)
@@ -79,7 +80,8 @@ def features_of(assistant, question: str) -> tuple[bool, float, tuple[float, ...
     readings = sorted(context.readings, key=lambda r: place.get(r.chunk_id, len(hits)))
     if not readings:
         return passed, NO_SCORE, (NO_SCORE,) * 4 + (0.0,) * (len(FEATURES) - 4), group
-    missing = missing_in_chunks(context.judged_question, readings, hits)
+    translate = names_translation(assistant.reading.translator, context.language)
+    missing = missing_in_chunks(context.judged_question, readings, hits, translate)
     ranks = [place.get(r.chunk_id, len(hits)) for r in readings]
     weight = assistant.reading.rank_weight_for(context.language)
     chosen = max(

@@ -137,6 +137,8 @@ def score_items(assistant, items: Sequence[EvalItem], progress: bool) -> list[fl
 def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list[int]:
     """For each question, how many of its names and numbers the passages the answerer sees leave unmentioned."""
     from assistant.answering.support import missing_terms
+    from assistant.answering.translate import names_translation
+    from assistant.core.language import detect_language
     from evals.runner import progress_bar
 
     bar = progress_bar(len(items), progress)
@@ -147,7 +149,9 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
         hits = assistant.retriever.retrieve(
             query, assistant.settings.top_k, mode=assistant.settings.retriever
         ).hits
-        out.append(len(missing_terms(query, [h.titled_text for h in hits])))
+        # as `Assistant.is_answerable` counts them: an English question's names through the dictionary too
+        translate = names_translation(assistant.translator, detect_language(query))
+        out.append(len(missing_terms(query, [h.titled_text for h in hits], translate)))
         if bar:
             bar.update(1)
     if bar:

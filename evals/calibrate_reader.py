@@ -80,7 +80,15 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
             context.retrieval, context.judged_question
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
-        out.append(Scored(item, earlier, margin, quoted_readings(item, context), term_margins(context)))
+        out.append(
+            Scored(
+                item,
+                earlier,
+                margin,
+                quoted_readings(item, context),
+                term_margins(context, assistant.reading.translator),
+            )
+        )
         if bar:
             bar.update(1)
     if bar:
@@ -88,12 +96,14 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
     return out
 
 
-def term_margins(context) -> tuple[tuple[float, int], ...]:
+def term_margins(context, translator=None) -> tuple[tuple[float, int], ...]:
     """Each reading's margin, with how many of the question's names and numbers its chunk (title and text) misses,
     as `ReadingStage.finds_an_answer` counts them."""
     from assistant.answering.reading import missing_in_chunks
+    from assistant.answering.translate import names_translation
 
-    missing = missing_in_chunks(context.judged_question, context.readings, context.retrieval.hits)
+    translate = names_translation(translator, context.language)
+    missing = missing_in_chunks(context.judged_question, context.readings, context.retrieval.hits, translate)
     return tuple((r.margin, m) for r, m in zip(context.readings, missing, strict=True))
 
 

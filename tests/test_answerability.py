@@ -19,6 +19,40 @@ def test_missing_terms_finds_names_and_numbers_the_passages_lack():
     assert missing_terms("Når stengte Rygge i 2016?", passages) == []
 
 
+def test_an_english_questions_names_are_also_found_as_the_dictionary_writes_them_in_norwegian():
+    from assistant.answering.translate import default_translator, names_translation
+
+    passages = ["Paven besøkte Polen i juni, og Litauen i september."]
+    question = "When did the Pope visit Poland and Lithuania?"
+    assert missing_terms(question, passages) == ["pope", "poland", "lithuania"]  # as written: all missing
+    translate = names_translation(default_translator(), "en")
+    assert missing_terms(question, passages, translate) == []
+    assert missing_terms("What is the capital of Mongolia?", passages, translate) == ["mongolia"]
+    assert names_translation(default_translator(), "nb") is None  # a Norwegian question's names as written
+    assert names_translation(None, "en") is None
+
+
+def test_the_assistant_counts_an_english_questions_names_through_the_dictionary(assistant):
+    import numpy as np
+
+    from assistant.answering.retrieval import Retrieval
+    from assistant.core.types import Chunk, Hit
+
+    text = "Paven besøkte Polen i juni."
+    chunk = Chunk("a1#0", "a1", 0, text, 0, len(text), 8)
+    article = ArticleMeta("a1", "Pavens reise", "2024-06-30", "Test", None, "nb", "h")
+    retrieval = Retrieval((Hit(chunk, article, 1.0, 0.9),), np.ones(3), 0.9, {})
+    settings = assistant.settings.replace(refuse_missing_terms={"en": 1}, answerable_threshold=0.5)
+    with_dictionary = type(assistant)(
+        settings, assistant.retriever, assistant.extractive, translator=assistant.translator
+    )
+    as_written = type(assistant)(settings, assistant.retriever, assistant.extractive)
+    assert assistant.translator is not None  # build_assistant gives the assistant the shipped dictionary
+    assert with_dictionary.is_answerable(retrieval, "When did the Pope visit Poland?")
+    assert not as_written.is_answerable(retrieval, "When did the Pope visit Poland?")
+    assert not with_dictionary.is_answerable(retrieval, "When did the Pope visit Mongolia?")
+
+
 def test_the_rule_is_chosen_within_the_false_refusal_bound():
     pos, neg = [0.9] * 10, [0.9] * 4
     rule, table = choose_missing_rule(pos, neg, [0] * 9 + [1], [1, 1, 2, 0], 0.8, [[0] * 9 + [1]], 0.10)

@@ -88,6 +88,21 @@ def test_a_sure_reading_from_a_chunk_without_the_question_names_is_no_answer_whe
     assert stage.finds_an_answer(named, "nb", "Hva vedtok bystyret i Bergen for 2023?", [other])
 
 
+def test_an_english_questions_names_are_looked_for_in_the_read_chunk_through_the_dictionary_too():
+    from assistant.answering.translate import Translator
+
+    chunk = hit("Paven besøkte Polen i juni.")
+    sure = [Reading("a1#0", 0, 5, 5.0, 0.0)]
+    limits = {"en": 1}
+    as_written = ReadingStage(Fixed(sure), 3, {"en": -1.0}, missing_term_limits=limits)
+    dictionary = Translator({"pope": ("pave",), "poland": ("polen",)})
+    translated = ReadingStage(Fixed(sure), 3, {"en": -1.0}, translator=dictionary, missing_term_limits=limits)
+    question = "When did the Pope visit Poland?"
+    assert not as_written.finds_an_answer(sure, "en", question, [chunk])
+    assert translated.finds_an_answer(sure, "en", question, [chunk])
+    assert not translated.finds_an_answer(sure, "en", "When did the Pope visit Mongolia?", [chunk])
+
+
 def test_the_runner_up_sentence_is_kept_only_where_the_reader_finds_an_answer_in_it_too():
     first, second = TEXT.index("to promille"), TEXT.index("Skolene")
     both = Reading("a1#0", first, first + 11, 3.0, 0.0, second, second + 7, -0.5)

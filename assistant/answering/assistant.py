@@ -30,6 +30,7 @@ from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
+from assistant.answering.translate import Translator, names_translation
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language
@@ -58,7 +59,10 @@ class Assistant:
         generative: Answerer | None = None,
         condenser: Condenser | None = None,
         reading: ReadingStage | None = None,
+        translator: Translator | None = None,
     ):
+        """`translator`: the dictionary through which an English question's names are looked for in Norwegian
+        passages (`is_answerable`); None looks for them as written."""
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive
@@ -66,6 +70,7 @@ class Assistant:
         self.answerer: Answerer = generative or extractive
         self.condenser = condenser
         self.reading = reading
+        self.translator = translator
         self.prepare = (
             RunnableLambda(self._condense, name="condense")
             | RunnableLambda(self._retrieve, name="retrieve")
@@ -286,9 +291,11 @@ class Assistant:
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
         threshold, and the passages must mention the names and numbers the question asks about."""
-        limit = self.settings.refuse_missing_terms.get(detect_language(question), 0) if question else 0
+        language = detect_language(question) if question else "und"
+        limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:
-            missing = missing_terms(question, [h.titled_text for h in retrieval.hits])
+            translate = names_translation(self.translator, language)
+            missing = missing_terms(question, [h.titled_text for h in retrieval.hits], translate)
             if len(missing) >= limit:
                 return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from assistant.answering.furniture import is_furniture
 from assistant.answering.support import missing_terms
-from assistant.answering.translate import Translator
+from assistant.answering.translate import Translator, names_translation
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentences_touched
@@ -109,14 +109,20 @@ class ReadingStage:
         sure = [r for r in readings if least is None or r.margin >= least]
         if limit is None or not question:
             return least is None or bool(sure)
-        return any(missing < limit for missing in missing_in_chunks(question, sure, hits))
+        translate = names_translation(self.translator, language)
+        return any(missing < limit for missing in missing_in_chunks(question, sure, hits, translate))
 
 
-def missing_in_chunks(question: str, readings: Sequence[Reading], hits: Sequence[Hit]) -> list[int]:
+def missing_in_chunks(
+    question: str,
+    readings: Sequence[Reading],
+    hits: Sequence[Hit],
+    translate: Callable[[str], str] | None = None,
+) -> list[int]:
     """Per reading, how many of the question's names and numbers its own chunk (title and text) misses: what
-    `missing_term_limits` bounds."""
+    `missing_term_limits` bounds (`translate`: see `support.missing_terms`)."""
     texts = {hit.chunk.id: hit.titled_text for hit in hits}
-    return [len(missing_terms(question, [texts.get(r.chunk_id, "")])) for r in readings]
+    return [len(missing_terms(question, [texts.get(r.chunk_id, "")], translate)) for r in readings]
 
 
 def as_read(question: str, language: str, translator: Translator | None) -> str:

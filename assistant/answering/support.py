@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from itertools import pairwise
@@ -245,13 +245,22 @@ def _name_found(name: str, passage_words: set[str], passage_lower: str) -> bool:
     )
 
 
-def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
+def missing_terms(
+    question: str, passages: Sequence[str], translate: Callable[[str], str] | None = None
+) -> list[str]:
     """Names and numbers the question asks about that none of the passages mention. A question about
-    Gardermoen in 2019 is not answered by passages about Rygge, however close their embeddings are."""
+    Gardermoen in 2019 is not answered by passages about Rygge, however close their embeddings are.
+    `translate`: for a question in another language than the passages (English over Norwegian), the words a
+    name is written as there ("Poland": "polen"); a name counts as mentioned when it or one of them is."""
     text = "\n".join(passages)
     lowered = text.lower()
     words = set(_WORD.findall(lowered))
-    missing = [name for name in dict.fromkeys(names(question)) if not _name_found(name, words, lowered)]
+    missing = [
+        name
+        for name in dict.fromkeys(names(question))
+        if not _name_found(name, words, lowered)
+        and not (translate and any(_name_found(w, words, lowered) for w in translate(name).split()))
+    ]
     found_numbers = numbers(text) | _word_numbers(text, _PASSAGE_NUMBER_WORDS)
     missing += [n for n in sorted(numbers(question)) if n not in found_numbers]
     return missing

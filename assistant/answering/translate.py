@@ -8,6 +8,7 @@ looked up by their English Snowball stem, so "killed" finds "kill"."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +59,14 @@ class Translator:
                 if translation not in out:
                     out.append(translation)
         return " ".join(out)
+
+
+def names_translation(translator: Translator | None, language: str) -> Callable[[str], str] | None:
+    """How an English question's names are looked for in Norwegian passages (`support.missing_terms`): through
+    the dictionary ("Poland": "polen", "the Pope": "pave"); None for a Norwegian question or no dictionary."""
+    from assistant.core.language import language_group
+
+    return translator.translate if translator is not None and language_group(language) == "en" else None
 
 
 @lru_cache(maxsize=1)
