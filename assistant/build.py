@@ -110,10 +110,11 @@ def build_assistant(
             sentences=sentences,
         )
     reading = build_reading(settings) if models and settings.reader else None
+    translator = default_translator()  # an English question's names are looked for through it
     if settings.llm_backend == "extractive":
-        return Assistant(settings, retriever, extractive, reading=reading, translator=default_translator())
+        return Assistant(settings, retriever, extractive, reading=reading, translator=translator)
     generative, condenser = build_generative(settings, vectors, checker)
-    return Assistant(settings, retriever, extractive, generative, condenser, reading, default_translator())
+    return Assistant(settings, retriever, extractive, generative, condenser, reading, translator)
 
 
 def build_reading(settings: Settings):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.loadkit import Outcome, PhaseFigures, percentile
+from evals.machine import cpu_model, memory_gib
 
 TITLE = "# Load benchmarks: concurrency (A) and load + soak with a concurrent ingest (B)"
 INTRO = (
@@ -42,16 +43,8 @@ STAGE_HEADER = [
 
 
 def machine(load_at_start: Sequence[float]) -> str:
-    meminfo = Path("/proc/meminfo").read_text()
-    ram_gib = int(meminfo.split("MemTotal:")[1].split()[0]) / 2**20
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
+    ram_gib = memory_gib()
+    model = cpu_model() or platform.machine()
 
     def load(values: Sequence[float]) -> str:
         return " / ".join(f"{x:.2f}" for x in values)

@@ -29,7 +29,7 @@ import numpy as np
 
 from assistant.core.language import language_group
 from evals.calibrate import POSITIVE_SETS, UNANSWERABLE, split_unanswerable
-from evals.calibrate_reader import BOUNDED_SET_SIZE
+from evals.calibrate_reader import bounded_sets
 from evals.datasets import DATA, EvalItem, load_dataset
 
 # name, the direction that makes a question more answerable (+1, -1; 0: no direction is assumed)
@@ -70,8 +70,7 @@ class Example:
 def features_of(assistant, question: str) -> tuple[bool, float, tuple[float, ...], str]:
     """(passed the earlier gates, the shipped rule's margin, `FEATURES`, language group) of one question."""
     from assistant.answering.context import AskRequest
-    from assistant.answering.reading import missing_in_chunks, preference
-    from assistant.answering.translate import names_translation
+    from assistant.answering.reading import preference
 
     context = assistant.prepare.invoke(AskRequest(question))
     hits, group = context.retrieval.hits, language_group(context.language)
@@ -80,8 +79,7 @@ def features_of(assistant, question: str) -> tuple[bool, float, tuple[float, ...
     readings = sorted(context.readings, key=lambda r: place.get(r.chunk_id, len(hits)))
     if not readings:
         return passed, NO_SCORE, (NO_SCORE,) * 4 + (0.0,) * (len(FEATURES) - 4), group
-    translate = names_translation(assistant.reading.translator, context.language)
-    missing = missing_in_chunks(context.judged_question, readings, hits, translate)
+    missing = assistant.reading.missing_in(context.judged_question, readings, hits, context.language)
     ranks = [place.get(r.chunk_id, len(hits)) for r in readings]
     weight = assistant.reading.rank_weight_for(context.language)
     chosen = max(
@@ -178,13 +176,10 @@ def threshold_refusal(
 ) -> tuple[float, float, float]:
     """(threshold, false refusal, unanswerable refused) for the highest threshold on `scores` whose false refusal
     (any gate refusing an answerable question) stays within the bound on the answerable examples together and
-    on each of their datasets of `BOUNDED_SET_SIZE` or more."""
+    on each of their datasets large enough to keep it alone (`calibrate_reader.bounded_sets`)."""
     positives = [i for i, e in enumerate(examples) if e.answerable]
     negatives = [i for i, e in enumerate(examples) if not e.answerable]
-    by_set: dict[str, list[int]] = {}
-    for i in positives:
-        by_set.setdefault(examples[i].dataset, []).append(i)
-    bounded = [positives] + [s for s in by_set.values() if len(s) >= BOUNDED_SET_SIZE]
+    bounded = bounded_sets(positives, dataset=lambda i: examples[i].dataset)
 
     def refused(i: int, t: float) -> bool:
         return not examples[i].passed_earlier or scores[i] < t

@@ -24,9 +24,10 @@ import itertools
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
@@ -35,6 +36,7 @@ from evals.datasets import DATA, EvalItem, load_dataset
 
 # Candidates for `reader_rank_weights`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
 RANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
                 earlier,
                 margin,
                 quoted_readings(item, context),
-                term_margins(context, assistant.reading.translator),
+                term_margins(context, assistant.reading),
             )
         )
         if bar:
@@ -96,14 +98,12 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
     return out
 
 
-def term_margins(context, translator=None) -> tuple[tuple[float, int], ...]:
+def term_margins(context, stage) -> tuple[tuple[float, int], ...]:
     """Each reading's margin, with how many of the question's names and numbers its chunk (title and text) misses,
-    as `ReadingStage.finds_an_answer` counts them."""
-    from assistant.answering.reading import missing_in_chunks
-    from assistant.answering.translate import names_translation
-
-    translate = names_translation(translator, context.language)
-    missing = missing_in_chunks(context.judged_question, context.readings, context.retrieval.hits, translate)
+    as the reading stage `stage` counts them (`ReadingStage.missing_in`)."""
+    missing = stage.missing_in(
+        context.judged_question, context.readings, context.retrieval.hits, context.language
+    )
     return tuple((r.margin, m) for r, m in zip(context.readings, missing, strict=True))
 
 
@@ -188,11 +188,13 @@ def refusal_rates(
 BOUNDED_SET_SIZE = 100
 
 
-def bounded_sets(positives: Sequence[Scored]) -> list[list[Scored]]:
+def bounded_sets(
+    positives: Sequence[T], dataset: Callable[[T], str] = lambda s: s.item.dataset
+) -> list[list[T]]:
     """The positives together, and each of their datasets with at least `BOUNDED_SET_SIZE` questions."""
-    by_dataset: dict[str, list[Scored]] = {}
+    by_dataset: dict[str, list[T]] = {}
     for s in positives:
-        by_dataset.setdefault(s.item.dataset, []).append(s)
+        by_dataset.setdefault(dataset(s), []).append(s)
     return [list(positives)] + [group for group in by_dataset.values() if len(group) >= BOUNDED_SET_SIZE]
 
 

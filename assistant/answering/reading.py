@@ -109,8 +109,14 @@ class ReadingStage:
         sure = [r for r in readings if least is None or r.margin >= least]
         if limit is None or not question:
             return least is None or bool(sure)
-        translate = names_translation(self.translator, language)
-        return any(missing < limit for missing in missing_in_chunks(question, sure, hits, translate))
+        return any(missing < limit for missing in self.missing_in(question, sure, hits, language))
+
+    def missing_in(
+        self, question: str, readings: Sequence[Reading], hits: Sequence[Hit], language: str
+    ) -> list[int]:
+        """Per reading, how many of the question's names and numbers its chunk misses, as `finds_an_answer`
+        counts them: an English question's names through the stage's dictionary too."""
+        return missing_in_chunks(question, readings, hits, names_translation(self.translator, language))
 
 
 def missing_in_chunks(
