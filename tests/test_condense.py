@@ -67,8 +67,11 @@ def test_a_follow_up_is_searched_in_its_own_words_first_and_focused_on_the_names
         == f"And how did Japan react? {DEMO_QUESTION_EN}"
     )
     assert (
-        follow_up_focus("And how did Japan react?", history(DEMO_QUESTION_EN))
-        == "And how did Japan react? Article 4"
+        follow_up_focus("And how did Japan react?", history(DEMO_QUESTION_EN)) == "And how did Japan react?"
+    )
+    assert follow_up_focus("Og Kina?", history(DEMO_QUESTION_EN)) == "Og Kina?"
+    assert (
+        follow_up_focus("How did they react?", history(DEMO_QUESTION_EN)) == "How did they react? Article 4"
     )
     assert (
         follow_up_focus("Når avsluttet han karrieren?", history("Hvor mange VM-gull har Svindal?"))
