@@ -73,6 +73,10 @@ def test_a_follow_up_is_searched_in_its_own_words_first_and_focused_on_the_names
     assert (
         follow_up_focus("How did they react?", history(DEMO_QUESTION_EN)) == "How did they react? Article 4"
     )
+    assert (  # "it" still refers to what the previous question named
+        follow_up_focus("And what did Putin say about it?", history(DEMO_QUESTION_EN))
+        == "And what did Putin say about it? Article 4"
+    )
     assert (
         follow_up_focus("Når avsluttet han karrieren?", history("Hvor mange VM-gull har Svindal?"))
         == "Når avsluttet han karrieren? VM-gull Svindal"

@@ -4,14 +4,15 @@ Without a language model the rule is: a question stands alone unless it refers b
 "what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or
 number of its own). A follow-up is searched with its own words first, then the previous question, and the
 passages found are reordered by a search for its focus (`follow_up_focus`): the follow-up with the previous
-question's names and numbers, or, when it opens with "and …" and names something of its own, the follow-up
-alone. When the last answer quoted a passage word for word (an extractive answer), the follow-up is about
-that passage's article: the article's own passages for the focus come first (`previous_quote`,
-`within_article`), so "Who signed it?" is answered from the pact's article, not from whatever else in the
-archive mentions signing. The learned picker chooses the sentence for the focus (it learned from questions
-that name what they ask about); the rule, from the follow-up's own words (the carried names are in every
-sentence of that article). Either way it is never one an earlier answer of the conversation quoted. So "And
-how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4 again."""
+question's names and numbers, or, when it opens with "and …" and names something of its own (and no pronoun
+refers back), the follow-up alone. When the last answer quoted a passage word for word (an extractive answer),
+the follow-up is about that passage's article: the article's own passages for the focus come first
+(`previous_quote`, `within_article`), so "Who signed it?" is answered from the pact's article, not from
+whatever else in the archive mentions signing. The learned picker chooses the sentence for the focus (it
+learned from questions that name what they ask about); the rule, from the follow-up's own words (the carried
+names are in every sentence of that article). Either way it is never one an earlier answer of the conversation
+quoted. So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4
+again."""
 
 from __future__ import annotations
 
@@ -133,12 +134,12 @@ def within_article(fused: Retrieval, within: Retrieval, k: int) -> Retrieval:
 def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     """What the quoted sentence must answer: the follow-up, with the names and numbers of the last user
     turn that has any (so "he" can still be matched to a sentence about Svindal). A follow-up that opens
-    with "and …"/"what about …" and names something of its own asks the previous question about that
-    instead ("And how did Japan react?", "Og Kina?"): the names it replaces would pull the quote back to
-    the previous answer's passage, so its own words are the focus. (The validation dialogues refer back by
+    with "and …"/"what about …" and names something of its own, with no pronoun to fill, asks the previous
+    question about that instead ("And how did Japan react?", "Og Kina?"): the names it replaces would pull
+    the quote back to the previous answer's passage, so its own words are the focus. (The validation dialogues refer back by
     pronoun; none opens so with a name, and their figures are unchanged: evals/data/README.md.)"""
     asked = {t.lower() for t in salient_terms(question)}
-    if asked and _OPENER.search(question):
+    if asked and _OPENER.search(question) and not _BACK_REFERENCE.search(question):
         return question
     for turn in reversed([t for t in history if t.role == "user"]):
         carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
