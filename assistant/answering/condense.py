@@ -136,8 +136,9 @@ def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     turn that has any (so "he" can still be matched to a sentence about Svindal). A follow-up that opens
     with "and …"/"what about …" and names something of its own, with no pronoun to fill, asks the previous
     question about that instead ("And how did Japan react?", "Og Kina?"): the names it replaces would pull
-    the quote back to the previous answer's passage, so its own words are the focus. (The validation dialogues refer back by
-    pronoun; none opens so with a name, and their figures are unchanged: evals/data/README.md.)"""
+    the quote back to the previous answer's passage, so its own words are the focus. (The validation
+    dialogues refer back by pronoun; none opens so with a name, and their figures are unchanged:
+    evals/data/README.md.)"""
     asked = {t.lower() for t in salient_terms(question)}
     if asked and _OPENER.search(question) and not _BACK_REFERENCE.search(question):
         return question
