@@ -104,6 +104,19 @@ def test_the_follow_up_is_answered_not_the_history(assistant):
     assert follow_up.standalone_question == f"And how did Japan react? {DEMO_QUESTION_EN}"
 
 
+@pytest.mark.parametrize(
+    ("follow_up", "name"),
+    [("And how did Japan react?", "Japan"), ("Og Kina?", "Kina"), ("What about NATO?", "NATO")],
+)
+def test_a_follow_up_naming_something_new_leads_with_what_the_article_says_of_it(assistant, follow_up, name):
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    answer = assistant.ask(
+        AskRequest(follow_up, history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer)))
+    )
+    assert answer.answerable and name in answer.citations[0].quote, answer.answer
+    assert answer.citations[0].article_id == first.citations[0].article_id
+
+
 def test_a_new_topic_after_a_conversation_is_refused_as_it_would_be_alone(assistant):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
     later = assistant.ask(
