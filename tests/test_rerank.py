@@ -28,8 +28,9 @@ from assistant.answering.features import (
 from assistant.answering.furniture import is_furniture
 from assistant.answering.picker import SentencePicker, pick
 from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
-from assistant.answering.translate import Translator
+from assistant.answering.translate import Translator, unknown_words
 from assistant.core.errors import ConfigError
+from assistant.core.language import detect_language
 from assistant.testing.corpus import SEED_ID
 
 SEED_QUESTION = "Hva inneholder forsvarspakten mellom Nord-Korea og Russland?"
@@ -168,6 +169,26 @@ def test_english_questions_search_bm25_with_the_translation(assistant):
         assert query.startswith("Who signed the defence pact?")
     assert "putin" in reranker.lexical_query("Who did Putin sign the pact with?", "en")[0].lower()
     assert reranker.lexical_query("Hvem signerte forsvarspakten?", "nb") == (None, "")
+
+
+def test_a_keyword_search_read_as_norwegian_searches_the_words_the_archive_never_uses_in_translation(
+    assistant,
+):
+    """ "Article 4" reads as Bokmål; "Article" is in no passage, so "artikkel" is searched too and the features see
+    it as an English question's translation. A longer question, or one whose words the archive uses, is as
+    before: the reranker's training pools are made of longer questions."""
+    retriever = assistant.retriever
+    frequency = retriever.lexical.current().document_frequency
+    assert detect_language("Article 4") in ("nb", "nn")
+    assert unknown_words("Article 4", frequency) == ["Article"]
+    query, translation = retriever.reranker.lexical_query("Article 4", "nb", frequency)
+    assert translation == "artikkel" and query.split() == ["Article", "4", "artikkel"]
+    assert retriever.reranker.lexical_query("artikkel 4", "nb", frequency) == (None, "")
+    assert unknown_words("What does Article 4 commit each side to?", frequency) == []
+    assert retriever.reranker.lexical_query("Hvem signerte forsvarspakten?", "nb", frequency) == (None, "")
+    answer = assistant.ask(AskRequest("Article 4"))
+    assert answer.retrieved[0].article.id == SEED_ID
+    assert answer.citations and "Artikkel 4" in answer.citations[0].quote
 
 
 def test_without_a_model_file_the_rerank_mode_says_how_to_get_one():

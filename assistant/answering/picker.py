@@ -108,15 +108,13 @@ class SentencePicker:
         text whose sentences are not quoted (a follow-up's earlier answers); they are left out before the
         choice, so the best of the others is quoted, and are still scored with the rest (the features compare
         a sentence with the others of its passages)."""
-        from assistant.core.language import language_group
+        from assistant.answering.translate import search_translation
 
         top = tuple(hits[: self.passages])
         spans = self.spans(top)
         if not spans:
             return []
-        translation = ""
-        if self.translator is not None and language_group(language) == "en":
-            translation = self.translator.translate(question)
+        translation = search_translation(self.translator, question, language, self.document_frequency)
         query = make_query(question, language, translation, self.document_frequency, vector)
         scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
         quotable = [i for i, span in enumerate(spans) if not quoted_before(span.text, avoid)]

@@ -108,16 +108,25 @@ class Reranker:
 
         return cls(None, default_translator(), sentences=sentences)
 
-    def lexical_query(self, question: str, language: str) -> tuple[str | None, str]:
-        """(the BM25 query, or None for the question itself; the translation used)."""
+    def lexical_query(
+        self,
+        question: str,
+        language: str,
+        document_frequency: Callable[[list[str]], tuple[list[int], int]] | None = None,
+    ) -> tuple[str | None, str]:
+        """(the BM25 query, or None for the question itself; the translation used). An English question is
+        searched with its dictionary translation; so, given the archive's `document_frequency`, is a keyword
+        search read as Norwegian whose words the archive never uses ("Article 4": "artikkel" too;
+        `translate.search_translation`)."""
+        from assistant.answering.translate import search_translation
         from assistant.core.language import language_group
 
-        if not (self.settings.translate_english and self.translator and language_group(language) == "en"):
+        if not self.settings.translate_english:
             return None, ""
-        translation = self.translator.translate(question)
+        translation = search_translation(self.translator, question, language, document_frequency)
         if not translation:
             return None, ""
-        if self.settings.keep_original_terms:
+        if self.settings.keep_original_terms or language_group(language) != "en":
             return f"{question} {translation}", translation
         from assistant.answering.features import question_names
 
@@ -159,7 +168,8 @@ class RerankingRetriever(HybridRetriever):
         from assistant.core.language import detect_language
 
         language = language or detect_language(query)
-        lexical_query, translation = self.reranker.lexical_query(query, language)
+        document_frequency = self.lexical.current().document_frequency
+        lexical_query, translation = self.reranker.lexical_query(query, language, document_frequency)
         per_side = self.reranker.settings.pool_per_side
         retrieval = super().retrieve(
             query,
@@ -170,9 +180,7 @@ class RerankingRetriever(HybridRetriever):
             candidates=per_side,
             query_vector=query_vector,
         )
-        return retrieval, make_query(
-            query, language, translation, self.lexical.current().document_frequency, retrieval.query_vector
-        )
+        return retrieval, make_query(query, language, translation, document_frequency, retrieval.query_vector)
 
     def retrieve(
         self,

@@ -61,6 +61,52 @@ class Translator:
         return " ".join(out)
 
 
+KEYWORD_SEARCH_WORDS = 3  # a question this short is a keyword search, too short to tell its language by
+
+
+def unknown_words(
+    question: str, document_frequency: Callable[[list[str]], tuple[list[int], int]]
+) -> list[str]:
+    """The words of a keyword search (at most `KEYWORD_SEARCH_WORDS` words) that no passage of the archive uses:
+    "Article" in "Article 4", which reads as Bokmål. Empty for a longer question, whose language is told
+    reliably (and which the reranker's training pools are made of)."""
+    from assistant.indexes.lexical import analyse_query
+
+    words = _WORD.findall(question)
+    if len(re.findall(r"\w+", question)) > KEYWORD_SEARCH_WORDS or not words:
+        return []
+    analysed = [analyse_query(word) for word in words]
+    terms = sorted({term for word_terms in analysed for term in word_terms})
+    if not terms:
+        return []
+    counts, _ = document_frequency(terms)
+    used = {term for term, count in zip(terms, counts, strict=True) if count}
+    return [
+        word
+        for word, word_terms in zip(words, analysed, strict=True)
+        if word_terms and not used & set(word_terms)
+    ]
+
+
+def search_translation(
+    translator: Translator | None,
+    question: str,
+    language: str,
+    document_frequency: Callable[[list[str]], tuple[list[int], int]] | None = None,
+) -> str:
+    """The dictionary words a question is searched with beside its own (BM25, the reranker's and the picker's
+    features): an English question's translation, or, for a keyword search read as Norwegian, that of the
+    words the archive never uses (`unknown_words`); "" otherwise."""
+    from assistant.core.language import language_group
+
+    if translator is None:
+        return ""
+    if language_group(language) == "en":
+        return translator.translate(question)
+    unknown = unknown_words(question, document_frequency) if document_frequency else []
+    return translator.translate(" ".join(unknown)) if unknown else ""
+
+
 def names_translation(translator: Translator | None, language: str) -> Callable[[str], str] | None:
     """How an English question's names are looked for in Norwegian passages (`support.missing_terms`): through
     the dictionary ("Poland": "polen", "the Pope": "pave"); None for a Norwegian question or no dictionary."""
