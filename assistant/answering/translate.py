@@ -1,5 +1,6 @@
 """Word-by-word English -> Norwegian translation of a question's terms, for the BM25 side of an English question
-over Norwegian articles (where only names and numbers would match otherwise).
+over Norwegian articles (where only names and numbers would match otherwise), and of the words a keyword search
+read as Norwegian holds that the archive never uses ("Article 4").
 
 The word list is FreeDict's English–Norwegian dictionary (CC BY-SA 3.0), converted by
 `scripts/freedict_convert.py` into `assistant/data/freedict-eng-nor.tsv` (licence beside it). Words are
