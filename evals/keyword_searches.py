@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,21 +31,21 @@ TRAINING_SETS = {
 
 
 def changed_questions(
-    sets: dict[str, list[str]],
-    translate: Callable[[str, str], str],
-    detect: Callable[[str], str],
-    max_words: int,
+    sets: dict[str, list[str]], translate: Callable[[str, str], str], detect: Callable[[str], str]
 ) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
-    """(short questions per set, [(set, question, translation)] for those the rule translates)."""
+    """(keyword searches per set, [(set, question, translation)] for those the rule translates)."""
+    from assistant.answering.translate import is_keyword_search
+    from assistant.core.language import language_group
+
     short: dict[str, int] = {}
     changed = []
     for name, questions in sets.items():
-        few = [q for q in questions if len(re.findall(r"\w+", q)) <= max_words]
+        few = [q for q in questions if is_keyword_search(q)]
         short[name] = len(few)
         for question in few:
             language = detect(question)
             translation = translate(question, language)
-            if translation and not language.startswith("en"):
+            if translation and language_group(language) != "en":
                 changed.append((name, question, translation))
     return short, changed
 
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     def translate(question: str, language: str) -> str:
         return search_translation(translator, question, language, lexical.document_frequency)
 
-    short, changed = changed_questions(sets, translate, detect_language, KEYWORD_SEARCH_WORDS)
+    short, changed = changed_questions(sets, translate, detect_language)
     total = sum(len(items) for items in sets.values())
     print(
         f"{total} questions in {len(sets)} sets; {sum(short.values())} of at most {KEYWORD_SEARCH_WORDS} words"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.answering.translate import KEYWORD_SEARCH_WORDS, search_translation
+from assistant.answering.translate import search_translation
 from assistant.core.language import detect_language
 from evals.keyword_searches import changed_questions
 
@@ -22,6 +22,6 @@ def test_only_a_short_question_read_as_norwegian_with_words_the_archive_lacks_is
             "What does Article 4 commit each side to?",  # long
         ]
     }
-    short, changed = changed_questions(questions, translate, detect_language, KEYWORD_SEARCH_WORDS)
+    short, changed = changed_questions(questions, translate, detect_language)
     assert short == {"set": 4}
     assert changed == [("set", "Article 4", "artikkel")]

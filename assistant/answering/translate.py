@@ -65,6 +65,10 @@ class Translator:
 KEYWORD_SEARCH_WORDS = 3  # a question this short is a keyword search, too short to tell its language by
 
 
+def is_keyword_search(question: str) -> bool:
+    return len(re.findall(r"\w+", question)) <= KEYWORD_SEARCH_WORDS
+
+
 def unknown_words(
     question: str, document_frequency: Callable[[list[str]], tuple[list[int], int]]
 ) -> list[str]:
@@ -74,7 +78,7 @@ def unknown_words(
     from assistant.indexes.lexical import analyse_query
 
     words = _WORD.findall(question)
-    if len(re.findall(r"\w+", question)) > KEYWORD_SEARCH_WORDS or not words:
+    if not is_keyword_search(question) or not words:
         return []
     analysed = [analyse_query(word) for word in words]
     terms = sorted({term for word_terms in analysed for term in word_terms})
