@@ -112,9 +112,18 @@ def build_assistant(
     reading = build_reading(settings) if models and settings.reader else None
     translator = default_translator()  # an English question's names are looked for through it
     if settings.llm_backend == "extractive":
-        return Assistant(settings, retriever, extractive, reading=reading, translator=translator)
+        return Assistant(
+            settings,
+            retriever,
+            extractive,
+            reading=reading,
+            translator=translator,
+            archive_words=lexical.current,
+        )
     generative, condenser = build_generative(settings, vectors, checker)
-    return Assistant(settings, retriever, extractive, generative, condenser, reading, translator)
+    return Assistant(
+        settings, retriever, extractive, generative, condenser, reading, translator, lexical.current
+    )
 
 
 def build_reading(settings: Settings):

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.core.config import CALIBRATION_FILE
+from assistant.core.language import language_group
 from evals.datasets import DATA, EvalItem, load_dataset
 
 POSITIVE_SETS = (str(DATA / "seed.jsonl"), str(DATA / "norquad_news_val_en.jsonl"), "norquad:news:validation")
@@ -159,6 +160,40 @@ def missing_counts(assistant, items: Sequence[EvalItem], progress: bool) -> list
     return out
 
 
+def unseen_flags(assistant, items: Sequence[EvalItem]) -> list[bool]:
+    """For each question, whether it holds a word that no passage of the archive uses (`Assistant.unseen_words`)."""
+    return [bool(assistant.unseen_words(item.question)) for item in items]
+
+
+def choose_unseen_rule(
+    answered_before: Sequence[bool],
+    refused_before: Sequence[bool],
+    pos_unseen: Sequence[bool],
+    neg_unseen: Sequence[bool],
+    max_false_refusal: float,
+) -> tuple[bool, dict]:
+    """Whether one language's questions are refused for a word no passage uses, with the dense threshold and the
+    missing-terms rule fixed: on when that raises balanced accuracy and keeps the language's answerable questions
+    answered within the false-refusal bound. `answered_before`/`refused_before`: each answerable/unanswerable
+    question's fate under the earlier gates."""
+    table = {}
+    for on in (False, True):
+        tpr = sum(a and not (on and u) for a, u in zip(answered_before, pos_unseen, strict=True)) / len(
+            answered_before
+        )
+        tnr = sum(r or (on and u) for r, u in zip(refused_before, neg_unseen, strict=True)) / len(
+            refused_before
+        )
+        table["on" if on else "off"] = {
+            "tpr": round(tpr, 4),
+            "tnr": round(tnr, 4),
+            "balanced_accuracy": round((tpr + tnr) / 2, 4),
+        }
+    on, off = table["on"], table["off"]
+    chosen = on["tpr"] >= 1 - max_false_refusal and on["balanced_accuracy"] > off["balanced_accuracy"]
+    return chosen, table
+
+
 def choose_missing_rule(
     pos: Sequence[float],
     neg: Sequence[float],
@@ -249,28 +284,53 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
             max_false_refusal,
         )
 
-    def refused(score, missing, lang):
+    def refused_before(score, missing, lang):
         n = missing_rule.get(lang, 0)
         return score < threshold or bool(n and missing >= n)
+
+    # Only Norwegian questions are offered the unseen-words rule (assistant/answering/unseen.py).
+    pos_unseen = unseen_flags(assistant, positives_items)
+    neg_unseen = unseen_flags(assistant, negatives_items)
+    held_unseen = unseen_flags(assistant, report_half)
+    unseen_rule, unseen_table = [], {}
+    for lang in languages:
+        p_idx = [k for k, i in enumerate(positives_items) if i.language == lang]
+        n_idx = [k for k, i in enumerate(negatives_items) if i.language == lang]
+        if language_group(lang) != "no" or not p_idx or not n_idx:
+            continue
+        chosen, unseen_table[lang] = choose_unseen_rule(
+            [not refused_before(pos[k], pos_missing[k], lang) for k in p_idx],
+            [refused_before(neg[k], neg_missing[k], lang) for k in n_idx],
+            [pos_unseen[k] for k in p_idx],
+            [neg_unseen[k] for k in n_idx],
+            max_false_refusal,
+        )
+        if chosen:
+            unseen_rule.append(lang)
+
+    def refused(score, missing, unseen, lang):
+        return refused_before(score, missing, lang) or (unseen and lang in unseen_rule)
 
     info, _ = index_signature(assistant)
     return {
         "answerable_threshold": threshold,
         "refuse_missing_terms": missing_rule,
         "refuse_missing_terms_table": missing_table,
-        "validation_with_missing_rule": {
+        "refuse_unseen_words": unseen_rule,
+        "refuse_unseen_words_table": unseen_table,
+        "validation_with_term_rules": {
             "tpr": round(
                 sum(
-                    not refused(s, m, i.language)
-                    for s, m, i in zip(pos, pos_missing, positives_items, strict=False)
+                    not refused(s, m, u, i.language)
+                    for s, m, u, i in zip(pos, pos_missing, pos_unseen, positives_items, strict=False)
                 )
                 / len(pos),
                 4,
             ),
             "tnr": round(
                 sum(
-                    refused(s, m, i.language)
-                    for s, m, i in zip(neg, neg_missing, negatives_items, strict=False)
+                    refused(s, m, u, i.language)
+                    for s, m, u, i in zip(neg, neg_missing, neg_unseen, negatives_items, strict=False)
                 )
                 / len(neg),
                 4,
@@ -278,8 +338,11 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
             if neg
             else None,
         },
-        "report_half_refusal_rate_with_missing_rule": round(
-            sum(refused(s, m, i.language) for s, m, i in zip(held, held_missing, report_half, strict=False))
+        "report_half_refusal_rate_with_term_rules": round(
+            sum(
+                refused(s, m, u, i.language)
+                for s, m, u, i in zip(held, held_missing, held_unseen, report_half, strict=False)
+            )
             / len(held),
             4,
         )
@@ -340,8 +403,11 @@ def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
         {
             "answerable_threshold": result["answerable_threshold"],
             "refuse_missing_terms": result["refuse_missing_terms"],
+            "refuse_unseen_words": result["refuse_unseen_words"],
             "answerable_threshold_provenance": {
-                k: v for k, v in result.items() if k not in ("answerable_threshold", "refuse_missing_terms")
+                k: v
+                for k, v in result.items()
+                if k not in ("answerable_threshold", "refuse_missing_terms", "refuse_unseen_words")
             },
         }
     )

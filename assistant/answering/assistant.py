@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from langchain_core.runnables import RunnableLambda
@@ -30,7 +30,8 @@ from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
-from assistant.answering.translate import Translator, names_translation
+from assistant.answering.translate import Translator, is_keyword_search, names_translation
+from assistant.answering.unseen import ArchiveWords, unseen_words
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language
@@ -60,9 +61,12 @@ class Assistant:
         condenser: Condenser | None = None,
         reading: ReadingStage | None = None,
         translator: Translator | None = None,
+        archive_words: Callable[[], ArchiveWords] | None = None,
     ):
         """`translator`: the dictionary through which an English question's names are looked for in Norwegian
-        passages (`is_answerable`); None looks for them as written."""
+        passages (`is_answerable`); None looks for them as written. `archive_words`: the archive's BM25
+        vocabulary as it is now, through which a question about a word no passage uses is refused
+        (`is_answerable`); None never refuses on that ground."""
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive
@@ -71,6 +75,7 @@ class Assistant:
         self.condenser = condenser
         self.reading = reading
         self.translator = translator
+        self.archive_words = archive_words
         self.prepare = (
             RunnableLambda(self._condense, name="condense")
             | RunnableLambda(self._retrieve, name="retrieve")
@@ -279,6 +284,14 @@ class Assistant:
         gap = max(c.score for c in whole) - max(c.score for c in kept)
         return gap <= self.settings.filter_answer_margin
 
+    def unseen_words(self, question: str) -> list[str]:
+        """The words of a question that no passage of the archive uses (`unseen.py`). None are counted in a
+        keyword search: its language is a guess, and the archive's missing words are searched through the
+        dictionary ("Article 4")."""
+        if self.archive_words is None or is_keyword_search(question):
+            return []
+        return unseen_words(question, self.archive_words())
+
     def conversation_article(self, request: AskRequest) -> str | None:
         """The article whose passage the last answer quoted, when the filters admit it: what a follow-up that
         refers back is about ("Who signed it?" after the Article 4 question). None for a paraphrase."""
@@ -289,8 +302,9 @@ class Assistant:
         return next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
-        """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
-        threshold, and the passages must mention the names and numbers the question asks about."""
+        """The best dense similarity must reach the threshold, and the passages must mention the names and
+        numbers the question asks about (both calibrated on validation data, evals/calibrate.py); a Norwegian
+        question must not ask about a word that no passage of the archive uses (`unseen.py`)."""
         language = detect_language(question) if question else "und"
         limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:
@@ -298,6 +312,8 @@ class Assistant:
             missing = missing_terms(question, [h.titled_text for h in retrieval.hits], translate)
             if len(missing) >= limit:
                 return False
+        if question and language in self.settings.refuse_unseen_words and self.unseen_words(question):
+            return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal
             return any((h.lexical_score or 0) > 0 for h in retrieval.hits)
         return retrieval.best_dense >= self.settings.answerable_threshold

@@ -48,6 +48,11 @@ def _calibrated_map(key: str, kind: type = int) -> dict[str, Any]:
         return {}
 
 
+def _calibrated_languages(key: str) -> tuple[str, ...]:
+    value = read_calibration().get(key)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
 def _calibrated_weights(key: str) -> tuple[float, ...] | None:
     value = read_calibration().get(key)
     try:
@@ -90,6 +95,11 @@ class Settings:
     # Per question language: refuse when at least this many names/numbers of the question appear in no
     # retrieved passage (0 or absent: never).
     refuse_missing_terms: dict = field(default_factory=lambda: _calibrated_map("refuse_missing_terms"))
+    # Question languages whose questions are refused when they hold a word no passage of the archive uses,
+    # allowing for a typo and compound words (assistant/answering/unseen.py); chosen on validation data.
+    refuse_unseen_words: tuple[str, ...] = field(
+        default_factory=lambda: _calibrated_languages("refuse_unseen_words")
+    )
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02

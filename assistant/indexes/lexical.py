@@ -6,6 +6,7 @@ store's generation. Queries never rebuild it; a reader reloads it only when the 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
@@ -55,6 +56,11 @@ def analyse_sentences(text: str, language: str) -> Sentences:
     return [(s, e, analyse(text[s:e], language)) for s, e in sentence_spans(text)]
 
 
+def _begins_some(sorted_terms: list[str], prefix: str) -> bool:
+    i = bisect.bisect_left(sorted_terms, prefix)
+    return i < len(sorted_terms) and sorted_terms[i].startswith(prefix)
+
+
 def analyse_query(text: str) -> list[str]:
     """A question may be in either language, whatever the articles are in: stem it both ways."""
     seen: dict[str, None] = {}
@@ -100,6 +106,10 @@ class LexicalIndex:
         self.folder = folder  # the snapshot folder's name, once saved or loaded
         self._row_of: dict[str, int] | None = None
         self._article_ids: np.ndarray | None = None  # each chunk's article, built on the first article filter
+        self._sorted_terms: list[str] | None = (
+            None  # the vocabulary in order, built on the first prefix lookup
+        )
+        self._terms_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -181,6 +191,20 @@ class LexicalIndex:
         return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms], len(
             self.chunk_ids
         )
+
+    def affixes_in_use(self, stems: list[str]) -> list[bool]:
+        """Whether some indexed term begins or ends with each stem: a question's "forplikt" in a derived
+        "forpliktelse" or at the end of a compound, "forsvarsforplikt"."""
+        if self._bm25 is None:
+            return [False] * len(stems)
+        with self._terms_lock:
+            if self._sorted_terms is None:
+                self._sorted_terms = (
+                    sorted(self._bm25.vocab_dict),
+                    sorted(term[::-1] for term in self._bm25.vocab_dict),
+                )
+        forward, backward = self._sorted_terms
+        return [_begins_some(forward, stem) or _begins_some(backward, stem[::-1]) for stem in stems]
 
     @property
     def has_rows(self) -> bool:

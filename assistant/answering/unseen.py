@@ -1,0 +1,115 @@
+"""Words of a question that no passage of the archive uses, allowing for a typo and for compound words.
+
+"Hva er smeltepunktet til wolfram?" reaches passages about melting points, and their dense similarity can pass
+the answerable threshold; but no article says "wolfram", so none can answer it. A question word counts as used
+when its stem is in the archive's BM25 vocabulary; when the stem of a word one edit away is (a typo:
+"Stobritannia", "trase" for "trasé"); when it begins or ends a longer indexed stem (a derived word or a
+compound's last part: the question's "forplikter" in the archive's "forsvarsforpliktelser"); or when it splits
+into two used parts, with or without a linking "s"/"e" ("trikketilbudet": "trikke" + "tilbudet"). Stopwords of
+either language, a typo of one ("mellm") and words shorter than `MIN_CHARS` are never counted.
+
+Only Norwegian questions are judged: an English question's words would have to go through the dictionary, whose
+inflected and function words ("were", "authority") are too often missing from it to tell an unknown subject."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class ArchiveWords(Protocol):
+    """What the archive's BM25 vocabulary answers (`LexicalIndex`)."""
+
+    def document_frequency(self, terms: list[str]) -> tuple[list[int], int]: ...
+
+    def affixes_in_use(self, stems: list[str]) -> list[bool]: ...
+
+
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+MIN_CHARS = 3
+MIN_TYPO_CHARS = 4  # a shorter word one edit away is too often another word
+MIN_PART_CHARS = 3
+MIN_AFFIX_CHARS = 6  # a shorter stem begins or ends too many unrelated words
+_LINKING = ("s", "e")
+_LETTERS = "abcdefghijklmnopqrstuvwxyzæøåéäöü"
+
+
+def typo_variants(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion away from `word`."""
+    if len(word) < MIN_TYPO_CHARS:
+        return set()
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {left + right[1:] for left, right in splits if right}
+    out |= {left + right[1] + right[0] + right[2:] for left, right in splits if len(right) > 1}
+    out |= {left + c + right[1:] for left, right in splits if right for c in _LETTERS}
+    out |= {left + c + right for left, right in splits for c in _LETTERS}
+    out.discard(word)
+    return out
+
+
+def compound_parts(word: str) -> list[tuple[str, str]]:
+    """The ways to read `word` as two words of at least `MIN_PART_CHARS` letters, the first with and without a
+    linking "s" or "e" ("surdeigsbrød": ("surdeig", "brød"), ("surdeigs", "brød"), ...)."""
+    out = []
+    for i in range(MIN_PART_CHARS, len(word) - MIN_PART_CHARS + 1):
+        left, right = word[:i], word[i:]
+        out.append((left, right))
+        if left[-1] in _LINKING and len(left) > MIN_PART_CHARS:
+            out.append((left[:-1], right))
+    return out
+
+
+def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
+    """The words of a Norwegian `question` that no passage uses, as written (lower-cased), in order."""
+    from assistant.indexes.lexical import stemmer, stopwords
+
+    stem = stemmer("nb").stemWord
+    ignored = stopwords("nb") | stopwords("en")
+    words = list(
+        dict.fromkeys(
+            w
+            for w in (m.group().lower() for m in _WORD.finditer(question))
+            if len(w) >= MIN_CHARS and w not in ignored
+        )
+    )
+    if not words:
+        return []
+    used = _used(archive, (stem(w) for w in words))
+    words = [w for w in words if stem(w) not in used]
+    long_stems = sorted({stem(w) for w in words if len(stem(w)) >= MIN_AFFIX_CHARS})
+    within = {s for s, hit in zip(long_stems, archive.affixes_in_use(long_stems), strict=True) if hit}
+    words = [w for w in words if stem(w) not in within]
+    if not words:
+        return []
+    # One lookup for every way the remaining words could still be used: typos and compounds.
+    typos = {w: typo_variants(w) for w in words}
+    readings = {
+        w: (
+            {stem(t) for t in typos[w]},
+            [(stem(a), stem(b)) for a, b in compound_parts(w)],
+        )
+        for w in words
+    }
+    used = _used(
+        archive,
+        (
+            term
+            for typos, parts in readings.values()
+            for term in [*typos, *(p for pair in parts for p in pair)]
+        ),
+    )
+    return [
+        w
+        for w, (typo_stems, parts) in readings.items()
+        if not (typo_stems & used or typos[w] & ignored)
+        and not any(a in used and b in used for a, b in parts)
+    ]
+
+
+def _used(archive: ArchiveWords, terms: Iterable[str]) -> set[str]:
+    unique = sorted(set(terms))
+    if not unique:
+        return set()
+    counts, _ = archive.document_frequency(unique)
+    return {term for term, count in zip(unique, counts, strict=True) if count}

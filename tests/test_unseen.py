@@ -1,0 +1,123 @@
+"""A Norwegian question about a word no passage of the archive uses is refused; typos and compounds are not."""
+
+import pytest
+
+from assistant.answering.context import AskRequest
+from assistant.answering.unseen import compound_parts, typo_variants, unseen_words
+from assistant.indexes.lexical import analyse
+from assistant.testing.corpus import DEMO_QUESTION_NB
+from evals.calibrate import choose_unseen_rule
+
+ARCHIVE = (
+    "Buss- og trikketilbudet i Oslo er redusert. Storbritannia ba EU om utsettelse. "
+    "Regjeringen vil heve sukkeravgiften på sjokolade. Avgiften er høy. Smeltepunktet til sinn er lavt."
+)
+
+
+class OnePassage:
+    """What `LexicalIndex` answers of its vocabulary, for one passage: the stems the BM25 side would index."""
+
+    def __init__(self, text: str = ARCHIVE):
+        self.stems = set(analyse(text, "nb"))
+
+    def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
+        return [int(t in self.stems) for t in terms], 1
+
+    def affixes_in_use(self, stems: list[str]) -> list[bool]:
+        return [any(s.startswith(t) or s.endswith(t) for s in self.stems) for t in stems]
+
+
+def test_a_word_no_passage_uses_is_named():
+    assert unseen_words("Hva er smeltepunktet til wolfram?", OnePassage()) == ["wolfram"]
+    assert unseen_words("Hvor mange hjerter har en blekksprut?", OnePassage()) == [
+        "hjerter",
+        "blekksprut",
+    ]
+
+
+def test_words_the_archive_uses_inflected_misspelt_or_compounded_are_not_unseen():
+    df = OnePassage()
+    assert unseen_words("Hvorfor er trikketilbudet redusert?", df) == []  # the word itself
+    assert unseen_words("Når ba Stobritannia om utsettelse?", df) == []  # one letter missing
+    assert unseen_words("Hvor høy er sjokoladeavgiften?", df) == []  # sjokolade + avgiften
+    assert unseen_words("Hvor høy er sjokoladesavgiften?", df) == []  # with a linking "s"
+    assert unseen_words("Hva er redusert mellm Oslo og EU?", df) == []  # a typo of a stopword
+    assert unseen_words("Hvorfor er trikketilbudet redusret?", df) == []  # two letters swapped
+    derived = OnePassage("Partene har gjensidige forpliktelser.")
+    assert unseen_words("Hva forplikter partene?", derived) == []  # forplikt- begins forpliktelser
+    compound = OnePassage("Avtalen gjenoppliver deres gamle forsvarsforpliktelser.")
+    assert unseen_words("Hva forplikter avtalen?", compound) == []  # -forplikt ends forsvarsforplikt
+    assert unseen_words("Hva forplikter partene til?", OnePassage("Partene har plikter.")) == ["forplikter"]
+
+
+def test_typo_variants_are_one_edit_away_and_only_for_words_of_four_letters_or_more():
+    variants = typo_variants("storbritannia")
+    assert {"storbritania", "sotrbritannia", "storbritannja", "storbritannian"} <= variants
+    assert "storbritannia" not in variants and "storbritan" not in variants
+    assert "trasé" in typo_variants("trase") and "tas" in typo_variants("taes")
+    assert typo_variants("oz") == typo_variants("bil") == set()
+
+
+def test_compound_parts_keep_each_part_a_word_and_drop_a_linking_letter():
+    parts = compound_parts("surdeigsbrød")
+    assert ("surdeigs", "brød") in parts and ("surdeig", "brød") in parts
+    assert all(len(a) >= 3 and len(b) >= 3 for a, b in parts)
+
+
+@pytest.fixture()
+def permissive(assistant):
+    """The session assistant with the dense and names gates opened, so only the unseen-words rule can refuse."""
+    return type(assistant)(
+        assistant.settings.replace(
+            answerable_threshold=0.0, refuse_missing_terms={}, refuse_unseen_words=("nb", "nn")
+        ),
+        assistant.retriever,
+        assistant.extractive,
+        translator=assistant.translator,
+        archive_words=assistant.archive_words,
+    )
+
+
+def test_the_assistant_refuses_a_norwegian_question_about_an_unseen_word(permissive):
+    answer = permissive.ask(AskRequest("Hva forplikter artikkel 4 partene til om wolfram?"))
+    assert not answer.answerable and answer.citations == ()
+    assert permissive.unseen_words("Hva forplikter artikkel 4 partene til om wolfram?") == ["wolfram"]
+    assert permissive.unseen_words(DEMO_QUESTION_NB) == []
+    assert permissive.ask(AskRequest(DEMO_QUESTION_NB)).answerable
+
+
+def test_english_questions_keyword_searches_and_other_languages_are_not_judged(permissive):
+    assert permissive.ask(AskRequest("What does Article 4 commit each side to about tungsten?")).answerable
+    assert permissive.unseen_words("Article 4") == []  # "article" is no archive word, but a keyword search
+    assert permissive.ask(AskRequest("Article 4")).answerable
+    off = type(permissive)(
+        permissive.settings.replace(refuse_unseen_words=()),
+        permissive.retriever,
+        permissive.extractive,
+        archive_words=permissive.archive_words,
+    )
+    assert off.ask(AskRequest("Hva forplikter artikkel 4 partene til om wolfram?")).answerable
+
+
+def test_build_assistant_gives_the_archive_vocabulary(assistant):
+    archive = assistant.archive_words()
+    counts, chunks = archive.document_frequency(["artikkel", "wolfram"])
+    assert counts[0] > 0 and counts[1] == 0 and chunks > 0
+    assert archive.affixes_in_use(["forsvar", "forplikt", "wolfr"]) == [True, True, False]
+
+
+def test_the_rule_is_on_only_where_it_raises_balanced_accuracy_within_the_false_refusal_bound():
+    answered = [True] * 20
+    refused = [False] * 4
+    on, table = choose_unseen_rule(
+        answered, refused, [False] * 19 + [True], [True, False, False, False], 0.05
+    )
+    assert on and table["on"]["tpr"] == 0.95 and table["on"]["tnr"] == 0.25
+    # Two of twenty answerable questions refused: over the 5 % bound, whatever it gains.
+    on, _ = choose_unseen_rule(answered, refused, [False] * 18 + [True] * 2, [True] * 4, 0.05)
+    assert not on
+    # Gains nothing: the unanswerable question it flags is refused already.
+    on, _ = choose_unseen_rule(
+        answered, [True, False, False, False], [False] * 19 + [True], [True] + [False] * 3, 0.05
+    )
+    assert not on
