@@ -60,6 +60,8 @@ class Scored:
     quoted: tuple[Quoted, ...] = ()
     # each reading's margin and how many of the question's names and numbers its chunk misses
     term_margins: tuple[tuple[float, int], ...] = ()
+    # the unseen-words rule as chosen without the reader (`refuse_unseen_words`) would refuse it
+    unseen: bool = False
 
     def best_margin(self, missing_term_limit: int | None = None) -> float:
         """The best margin among the readings whose chunk misses fewer than the limit of the question's terms
@@ -82,6 +84,9 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
             context.retrieval, context.judged_question
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
+        unseen = context.language in assistant.settings.refuse_unseen_words and bool(
+            assistant.unseen_words(context.judged_question)
+        )
         out.append(
             Scored(
                 item,
@@ -89,6 +94,7 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
                 margin,
                 quoted_readings(item, context),
                 term_margins(context, assistant.reading),
+                unseen,
             )
         )
         if bar:
@@ -168,11 +174,15 @@ def refusal_rates(
     negatives: Sequence[Scored],
     margin: float,
     missing_term_limit: int | None = None,
+    unseen_rule: bool = False,
 ) -> dict[str, float]:
-    """False refusal on answerable questions and refusal of unanswerable ones, with every gate applied."""
+    """False refusal on answerable questions and refusal of unanswerable ones, with every gate applied
+    (`unseen_rule`: the unseen-words rule too)."""
 
     def refused(s: Scored) -> bool:
-        return not s.passed_earlier or s.best_margin(missing_term_limit) < margin
+        return (
+            not s.passed_earlier or (unseen_rule and s.unseen) or s.best_margin(missing_term_limit) < margin
+        )
 
     return {
         "false_refusal": round(sum(map(refused, positives)) / len(positives), 4) if positives else math.nan,
@@ -203,6 +213,7 @@ def choose_margin(
     negatives: Sequence[Scored],
     max_false_refusal: float,
     missing_term_limit: int | None = None,
+    unseen_rule: bool = False,
 ) -> float:
     """The highest margin whose false refusal stays within the bound on the positives together and on each
     large set among them (`bounded_sets`), midway between two answerable questions' margins (false refusal
@@ -215,7 +226,7 @@ def choose_margin(
     candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
     best = candidates[0]
     for threshold in candidates[1:]:
-        rates = (refusal_rates(p, negatives, threshold, missing_term_limit) for p in sets)
+        rates = (refusal_rates(p, negatives, threshold, missing_term_limit, unseen_rule) for p in sets)
         if any(r["false_refusal"] > max_false_refusal for r in rates):
             break
         best = threshold
@@ -228,7 +239,10 @@ MISSING_TERM_LIMITS = (None, 3, 2, 1)
 
 
 def choose_gate(
-    positives: Sequence[Scored], negatives: Sequence[Scored], max_false_refusal: float
+    positives: Sequence[Scored],
+    negatives: Sequence[Scored],
+    max_false_refusal: float,
+    unseen_rule: bool = False,
 ) -> tuple[float, int | None, dict[str, dict]]:
     """The margin and missing-term limit that refuse the most unanswerable questions while false refusal stays
     within the bound on every bounded set (on a tie, no limit, then the looser one), and the table of every
@@ -236,10 +250,10 @@ def choose_gate(
     table: dict[str, dict] = {}
     best: tuple[float, int | None, float] | None = None
     for limit in MISSING_TERM_LIMITS:
-        margin = choose_margin(positives, negatives, max_false_refusal, limit)
-        rates = refusal_rates(positives, negatives, margin, limit)
+        margin = choose_margin(positives, negatives, max_false_refusal, limit, unseen_rule)
+        rates = refusal_rates(positives, negatives, margin, limit, unseen_rule)
         within = all(
-            refusal_rates(p, negatives, margin, limit)["false_refusal"] <= max_false_refusal
+            refusal_rates(p, negatives, margin, limit, unseen_rule)["false_refusal"] <= max_false_refusal
             for p in bounded_sets(positives)
         )
         table[str(limit)] = {"margin": margin, **rates, "within_bound": within}
@@ -249,11 +263,28 @@ def choose_gate(
     return best[0], best[1], table
 
 
+def choose_gates(
+    positives: Sequence[Scored], negatives: Sequence[Scored], max_false_refusal: float
+) -> tuple[float, int | None, bool, dict[str, dict]]:
+    """`choose_gate` without and with the unseen-words rule; the rule is kept only where its gates refuse more
+    unanswerable questions within the bound (so never where it flags no question). The table holds both."""
+    choices = {}
+    for unseen_rule in (False, True):
+        margin, limit, table = choose_gate(positives, negatives, max_false_refusal, unseen_rule)
+        rates = refusal_rates(positives, negatives, margin, limit, unseen_rule)
+        within = table[str(limit)]["within_bound"]
+        choices[unseen_rule] = (margin, limit, rates["refused_unanswerable"] if within else -1.0, table)
+    keep = choices[True][2] > choices[False][2]
+    margin, limit, _, _ = choices[keep]
+    return margin, limit, keep, {"without": choices[False][3], "with": choices[True][3]}
+
+
 def curve(
     positives: Sequence[Scored],
     negatives: Sequence[Scored],
     points: int = 9,
     missing_term_limit: int | None = None,
+    unseen_rule: bool = False,
 ) -> list[dict]:
     """Refused unanswerable against false refusal at margins spread over the positives' quantiles."""
     margins = sorted(m for s in positives if math.isfinite(m := s.best_margin(missing_term_limit)))
@@ -263,7 +294,7 @@ def curve(
         {margins[min(len(margins) - 1, int(q * len(margins)))] for q in [i / 20 for i in range(points)]}
     )
     return [
-        {"margin": round(m, 3), **refusal_rates(positives, negatives, m, missing_term_limit)}
+        {"margin": round(m, 3), **refusal_rates(positives, negatives, m, missing_term_limit, unseen_rule)}
         for m in [-math.inf, *picks]
     ]
 
@@ -275,13 +306,15 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     pos = score(assistant, positives, progress)
     neg = score(assistant, seed_negatives + cal_half, progress)
     rank_weights, rank_tables = {}, {}
-    margins, limits, by_language = {}, {}, {}
+    margins, limits, by_language, unseen_groups = {}, {}, {}, []
     # A second sentence is quoted where its margin passes the language's margin: margins first, then weights.
     second_margins: dict[str, float] | None = {} if assistant.settings.max_answer_sentences >= 2 else None
     for group in sorted({language_group(s.item.language) for s in pos}):
         p = [s for s in pos if language_group(s.item.language) == group]
         n = [s for s in neg if language_group(s.item.language) == group]
-        margins[group], limit, limit_table = choose_gate(p, n, max_false_refusal)
+        margins[group], limit, unseen_rule, limit_table = choose_gates(p, n, max_false_refusal)
+        if unseen_rule:
+            unseen_groups.append(group)
         if second_margins is not None:
             second_margins[group] = margins[group]
         rank_weights[group], rank_tables[group] = choose_rank_weight(p, second_margins)
@@ -291,14 +324,16 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
             "positives": len(p),
             "negatives": len(n),
             "without_reader": refusal_rates(p, n, -math.inf),
-            "with_reader": refusal_rates(p, n, margins[group], limit),
+            "with_reader": refusal_rates(p, n, margins[group], limit, unseen_rule),
+            "unseen_words_rule_kept": unseen_rule,
             "missing_term_limit_choice": limit_table,
-            "curve": curve(p, n, missing_term_limit=limit),
+            "curve": curve(p, n, missing_term_limit=limit, unseen_rule=unseen_rule),
         }
     rank_weights["default"], rank_tables["default"] = choose_rank_weight(pos, second_margins)
     return {
         "reader_margins": margins,
         "reader_missing_terms": limits,
+        "reader_unseen_words": unseen_groups,
         "reader_rank_weights": rank_weights,
         "rank_weight_choice": {
             "criterion": "per language group, answer found + citation precision of the reader's quote (with the "
@@ -309,7 +344,7 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
         "criterion": f"per language group, the highest margin with false refusal <= {max_false_refusal:.0%} "
         f"on its answerable validation questions, and on each of their sets of {BOUNDED_SET_SIZE} or more, "
         "all gates applied; with it the missing-term limit (none, 3, 2, 1) that refuses the most unanswerable "
-        "validation questions, none on a tie",
+        "validation questions, none on a tie; the unseen-words rule kept only where, so chosen, it refuses more",
         "validation_by_language": by_language,
         "data": {
             "positives": len(pos),
@@ -331,10 +366,11 @@ def write_reader_margins(result: dict, path: Path = CALIBRATION_FILE) -> None:
     current.pop("reader_rank_weight", None)  # one weight for every language, before per-language weights
     current["reader_rank_weights"] = result["reader_rank_weights"]
     current["reader_missing_terms"] = result["reader_missing_terms"]
+    current["reader_unseen_words"] = result["reader_unseen_words"]
     current["reader_margins_provenance"] = {
         k: v
         for k, v in result.items()
-        if k not in ("reader_margins", "reader_rank_weights", "reader_missing_terms")
+        if k not in ("reader_margins", "reader_rank_weights", "reader_missing_terms", "reader_unseen_words")
     }
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 

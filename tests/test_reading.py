@@ -301,3 +301,25 @@ def test_the_missing_term_limit_is_kept_only_where_it_refuses_more_unanswerable_
     missing_too = [scored(True, [(4.0 + i / 100, 1)]) for i in range(100)]
     margin, limit, table = choose_gate(missing_too, near_misses, 0.05)
     assert limit is None and not table["1"]["within_bound"]
+
+
+def test_the_unseen_words_rule_is_kept_with_the_reader_only_where_it_refuses_more_within_the_bound():
+    from evals.calibrate_reader import Scored, choose_gates
+    from evals.datasets import EvalItem
+
+    def scored(answerable: bool, margin: float, unseen: bool) -> Scored:
+        item = EvalItem(
+            id="q", question="q", dataset="set", language="nb", answers=("x",) if answerable else ()
+        )
+        return Scored(item, True, margin, term_margins=((margin, 0),), unseen=unseen)
+
+    positives = [scored(True, 4.0 + i / 100, False) for i in range(100)]
+    # two near misses read as surely as the answerable questions, but about a word no passage uses
+    negatives = [scored(False, 5.0, True), scored(False, 5.0, True), scored(False, -3.0, False)]
+    _, _, keep, table = choose_gates(positives, negatives, 0.05)
+    assert keep and table["with"]["None"]["refused_unanswerable"] == 1.0
+    assert table["without"]["None"]["refused_unanswerable"] < 1.0
+    # where the reader's margin already refuses them, the rule adds nothing and is left out
+    negatives = [scored(False, -3.0, True), scored(False, -3.0, False)]
+    _, _, keep, _ = choose_gates(positives, negatives, 0.05)
+    assert not keep

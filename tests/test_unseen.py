@@ -99,6 +99,25 @@ def test_english_questions_keyword_searches_and_other_languages_are_not_judged(p
     assert off.ask(AskRequest("Hva forplikter artikkel 4 partene til om wolfram?")).answerable
 
 
+def test_with_the_reader_on_the_rule_applies_only_in_the_language_groups_chosen_for_it(permissive):
+    question = "Hva forplikter artikkel 4 partene til om wolfram?"
+
+    def with_reader(groups):
+        # Only whether a reading stage is present matters here; it is never asked to read.
+        return type(permissive)(
+            permissive.settings.replace(reader_unseen_words=groups),
+            permissive.retriever,
+            permissive.extractive,
+            reading=object(),
+            archive_words=permissive.archive_words,
+        )
+
+    assert permissive.asks_about_unseen_words(question, "nb")
+    assert not permissive.asks_about_unseen_words(question, "en")
+    assert not with_reader(()).asks_about_unseen_words(question, "nb")
+    assert with_reader(("no",)).asks_about_unseen_words(question, "nb")
+
+
 def test_build_assistant_gives_the_archive_vocabulary(assistant):
     archive = assistant.archive_words()
     counts, chunks = archive.document_frequency(["artikkel", "wolfram"])

@@ -34,7 +34,7 @@ from assistant.answering.translate import Translator, is_keyword_search, names_t
 from assistant.answering.unseen import ArchiveWords, unseen_words
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
-from assistant.core.language import detect_language
+from assistant.core.language import detect_language, language_group
 from assistant.core.types import NO_FILTERS, Answer
 
 log = logging.getLogger("kilde.assistant")
@@ -249,6 +249,7 @@ class Assistant:
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(context.retrieval, context.judged_question)
+            and not self.asks_about_unseen_words(context.judged_question, context.language)
             and (
                 self.reading is None
                 or self.reading.finds_an_answer(
@@ -284,6 +285,16 @@ class Assistant:
         gap = max(c.score for c in whole) - max(c.score for c in kept)
         return gap <= self.settings.filter_answer_margin
 
+    def asks_about_unseen_words(self, question: str, language: str) -> bool:
+        """Whether the question is refused for a word no passage of the archive uses: in the languages
+        `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
+        (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py)."""
+        if self.reading is None:
+            judged = language in self.settings.refuse_unseen_words
+        else:
+            judged = language_group(language) in self.settings.reader_unseen_words
+        return judged and bool(self.unseen_words(question))
+
     def unseen_words(self, question: str) -> list[str]:
         """The words of a question that no passage of the archive uses (`unseen.py`). None are counted in a
         keyword search: its language is a guess, and the archive's missing words are searched through the
@@ -302,9 +313,8 @@ class Assistant:
         return next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
-        """The best dense similarity must reach the threshold, and the passages must mention the names and
-        numbers the question asks about (both calibrated on validation data, evals/calibrate.py); a Norwegian
-        question must not ask about a word that no passage of the archive uses (`unseen.py`)."""
+        """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
+        threshold, and the passages must mention the names and numbers the question asks about."""
         language = detect_language(question) if question else "und"
         limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:
@@ -312,8 +322,6 @@ class Assistant:
             missing = missing_terms(question, [h.titled_text for h in retrieval.hits], translate)
             if len(missing) >= limit:
                 return False
-        if question and language in self.settings.refuse_unseen_words and self.unseen_words(question):
-            return False
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal
             return any((h.lexical_score or 0) > 0 for h in retrieval.hits)
         return retrieval.best_dense >= self.settings.answerable_threshold

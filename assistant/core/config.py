@@ -120,6 +120,11 @@ class Settings:
     # Per question language group, a reading answers only when fewer than this many of the question's names and
     # numbers are missing from its chunk (`ReadingStage`; chosen on validation; absent: not checked).
     reader_missing_terms: dict = field(default_factory=lambda: _calibrated_map("reader_missing_terms"))
+    # Language groups whose questions the unseen-words rule (`refuse_unseen_words`) still refuses with the reader
+    # on; chosen with the reader's margins on validation data.
+    reader_unseen_words: tuple[str, ...] = field(
+        default_factory=lambda: _calibrated_languages("reader_unseen_words")
+    )
 
     llm_backend: str = "extractive"
     llm_model: str = ""  # required for openai-compatible; openai defaults to DEFAULT_OPENAI_MODEL
