@@ -2,6 +2,7 @@
 
 import pytest
 
+from assistant.answering.answers import unseen_notice
 from assistant.answering.context import AskRequest
 from assistant.answering.unseen import compound_parts, typo_variants, unseen_words
 from assistant.indexes.lexical import analyse
@@ -78,9 +79,12 @@ def permissive(assistant):
     )
 
 
-def test_the_assistant_refuses_a_norwegian_question_about_an_unseen_word(permissive):
+def test_the_assistant_refuses_a_norwegian_question_about_an_unseen_word_and_names_it(permissive):
     answer = permissive.ask(AskRequest("Hva forplikter artikkel 4 partene til om wolfram?"))
     assert not answer.answerable and answer.citations == ()
+    assert answer.answer == "Jeg fant ikke dette i arkivet. Ingen artikkel nevner «wolfram»."
+    streamed = list(permissive.stream(AskRequest("Hva sier artikkel 4 om wolfram og blekksprut?")))
+    assert streamed[-1].answer.endswith("Ingen artikkel nevner «wolfram» og «blekksprut».")
     assert permissive.unseen_words("Hva forplikter artikkel 4 partene til om wolfram?") == ["wolfram"]
     assert permissive.unseen_words(DEMO_QUESTION_NB) == []
     assert permissive.ask(AskRequest(DEMO_QUESTION_NB)).answerable
@@ -112,10 +116,10 @@ def test_with_the_reader_on_the_rule_applies_only_in_the_language_groups_chosen_
             archive_words=permissive.archive_words,
         )
 
-    assert permissive.asks_about_unseen_words(question, "nb")
-    assert not permissive.asks_about_unseen_words(question, "en")
-    assert not with_reader(()).asks_about_unseen_words(question, "nb")
-    assert with_reader(("no",)).asks_about_unseen_words(question, "nb")
+    assert permissive.refused_unseen_words(question, "nb") == ["wolfram"]
+    assert permissive.refused_unseen_words(question, "en") == []
+    assert with_reader(()).refused_unseen_words(question, "nb") == []
+    assert with_reader(("no",)).refused_unseen_words(question, "nb") == ["wolfram"]
 
 
 def test_build_assistant_gives_the_archive_vocabulary(assistant):
@@ -140,3 +144,9 @@ def test_the_rule_is_on_only_where_it_raises_balanced_accuracy_within_the_false_
         answered, [True, False, False, False], [False] * 19 + [True], [True] + [False] * 3, 0.05
     )
     assert not on
+
+
+def test_the_notice_lists_the_words_in_the_answers_language():
+    assert unseen_notice("nn", ["wolfram"]) == "Ingen artikkel nemner «wolfram»."
+    assert unseen_notice("en", ["a", "b", "c"]) == "No article mentions «a», «b» and «c»."
+    assert unseen_notice("de", ["a"]) == "No article mentions «a»."

@@ -17,6 +17,14 @@ NOT_FOUND = {
     "nb": "Jeg fant ikke dette i arkivet.",
     "nn": "Eg fann ikkje dette i arkivet.",
 }
+# Said after NOT_FOUND when the question asks about words no passage of the archive uses (`unseen.py`), so that
+# whoever asks can see why and try another word.
+UNSEEN_NOTICE = {
+    "en": "No article mentions {words}.",
+    "nb": "Ingen artikkel nevner {words}.",
+    "nn": "Ingen artikkel nemner {words}.",
+}
+_AND = {"en": "and", "nb": "og", "nn": "og"}
 FALLBACK_NOTICE = {
     "en": "The language model failed ({reason}), so this is the offline extractive answer instead.",
     "nb": "Språkmodellen feilet ({reason}), så dette er det offline uttrekkssvaret i stedet.",
@@ -98,7 +106,18 @@ def assemble(
 
 
 def not_found(context: AnswerContext, backend: str) -> Answer:
-    return assemble(context, backend=backend, text=not_found_text(context.language))
+    text = not_found_text(context.language)
+    if context.unseen_words:
+        text += " " + unseen_notice(context.language, context.unseen_words)
+    return assemble(context, backend=backend, text=text)
+
+
+def unseen_notice(language: str, words: Sequence[str]) -> str:
+    """ "Ingen artikkel nevner «wolfram»." / "No article mentions «wolfram» and «tungsten»." """
+    language = language if language in UNSEEN_NOTICE else "en"
+    quoted = [f"«{w}»" for w in words]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {_AND[language]} {quoted[-1]}"
+    return UNSEEN_NOTICE[language].format(words=listed)
 
 
 def stream_words(answer: Answer, lead: str = "") -> Iterator[Delta | Answer]:

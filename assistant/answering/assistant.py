@@ -246,10 +246,11 @@ class Assistant:
         return replace(context, readings=readings)
 
     def _judge(self, context: AnswerContext) -> AnswerContext:
+        unseen = self.refused_unseen_words(context.judged_question, context.language)
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(context.retrieval, context.judged_question)
-            and not self.asks_about_unseen_words(context.judged_question, context.language)
+            and not unseen
             and (
                 self.reading is None
                 or self.reading.finds_an_answer(
@@ -261,7 +262,7 @@ class Assistant:
             t0 = time.perf_counter()
             answerable = self.filter_holds_an_answer(context)
             context.timings_ms["filter_check"] = (time.perf_counter() - t0) * 1000
-        return replace(context, answerable=answerable)
+        return replace(context, answerable=answerable, unseen_words=tuple(unseen))
 
     def filter_holds_an_answer(self, context: AnswerContext) -> bool:
         """A filter narrows the archive; it does not make what is left relevant. Near-misses score close to
@@ -285,15 +286,15 @@ class Assistant:
         gap = max(c.score for c in whole) - max(c.score for c in kept)
         return gap <= self.settings.filter_answer_margin
 
-    def asks_about_unseen_words(self, question: str, language: str) -> bool:
-        """Whether the question is refused for a word no passage of the archive uses: in the languages
+    def refused_unseen_words(self, question: str, language: str) -> list[str]:
+        """The words no passage of the archive uses for which the question is refused: judged in the languages
         `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
-        (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py)."""
+        (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py); none elsewhere."""
         if self.reading is None:
             judged = language in self.settings.refuse_unseen_words
         else:
             judged = language_group(language) in self.settings.reader_unseen_words
-        return judged and bool(self.unseen_words(question))
+        return self.unseen_words(question) if judged else []
 
     def unseen_words(self, question: str) -> list[str]:
         """The words of a question that no passage of the archive uses (`unseen.py`). None are counted in a

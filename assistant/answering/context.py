@@ -54,6 +54,7 @@ class AnswerContext:
     failure: ModelFailure | None = None
     focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
     readings: tuple[Reading, ...] = ()  # the reader's spans in the top chunks, best first (`reading.py`)
+    unseen_words: tuple[str, ...] = ()  # why it is not answerable: words no passage uses (`unseen.py`)
 
     @property
     def answer_question(self) -> str:
