@@ -92,7 +92,9 @@ def test_the_assistant_refuses_a_norwegian_question_about_an_unseen_word_and_nam
 
 def test_english_questions_keyword_searches_and_other_languages_are_not_judged(permissive):
     assert permissive.ask(AskRequest("What does Article 4 commit each side to about tungsten?")).answerable
-    assert permissive.unseen_words("Article 4") == []  # "article" is no archive word, but a keyword search
+    # "Article" is no archive word, but this keyword search is searched through the dictionary: "artikkel"
+    assert permissive.unseen_words("Article 4") == []
+    assert permissive.unseen_words("Hvem oppdaget penicillinet?") == ["penicillinet"]  # short, not translated
     assert permissive.ask(AskRequest("Article 4")).answerable
     off = type(permissive)(
         permissive.settings.replace(refuse_unseen_words=()),

@@ -297,12 +297,17 @@ class Assistant:
         return self.unseen_words(question) if judged else []
 
     def unseen_words(self, question: str) -> list[str]:
-        """The words of a question that no passage of the archive uses (`unseen.py`). None are counted in a
-        keyword search: its language is a guess, and the archive's missing words are searched through the
-        dictionary ("Article 4")."""
-        if self.archive_words is None or is_keyword_search(question):
+        """The words of a question that no passage of the archive uses (`unseen.py`). A keyword search's language
+        is a guess, and its words the archive lacks are searched through the dictionary (`search_translation`):
+        there a word counts as used when the archive uses its translation ("Article" in "Article 4")."""
+        if self.archive_words is None:
             return []
-        return unseen_words(question, self.archive_words())
+        archive = self.archive_words()
+        words = unseen_words(question, archive)
+        if words and self.translator is not None and is_keyword_search(question):
+            translations = {w: self.translator.translate(w) for w in words}
+            words = [w for w in words if not translations[w] or unseen_words(translations[w], archive)]
+        return words
 
     def conversation_article(self, request: AskRequest) -> str | None:
         """The article whose passage the last answer quoted, when the filters admit it: what a follow-up that
