@@ -317,6 +317,8 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
         "refuse_missing_terms": missing_rule,
         "refuse_missing_terms_table": missing_table,
         "refuse_unseen_words": unseen_rule,
+        # The rule holds for archives at least as large as this one (`Assistant.refused_unseen_words`).
+        "refuse_unseen_words_min_chunks": info["chunks"],
         "refuse_unseen_words_table": unseen_table,
         "validation_with_term_rules": {
             "tpr": round(
@@ -404,10 +406,17 @@ def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
             "answerable_threshold": result["answerable_threshold"],
             "refuse_missing_terms": result["refuse_missing_terms"],
             "refuse_unseen_words": result["refuse_unseen_words"],
+            "refuse_unseen_words_min_chunks": result["refuse_unseen_words_min_chunks"],
             "answerable_threshold_provenance": {
                 k: v
                 for k, v in result.items()
-                if k not in ("answerable_threshold", "refuse_missing_terms", "refuse_unseen_words")
+                if k
+                not in (
+                    "answerable_threshold",
+                    "refuse_missing_terms",
+                    "refuse_unseen_words",
+                    "refuse_unseen_words_min_chunks",
+                )
             },
         }
     )

@@ -70,7 +70,10 @@ def permissive(assistant):
     """The session assistant with the dense and names gates opened, so only the unseen-words rule can refuse."""
     return type(assistant)(
         assistant.settings.replace(
-            answerable_threshold=0.0, refuse_missing_terms={}, refuse_unseen_words=("nb", "nn")
+            answerable_threshold=0.0,
+            refuse_missing_terms={},
+            refuse_unseen_words=("nb", "nn"),
+            refuse_unseen_words_min_chunks=0,
         ),
         assistant.retriever,
         assistant.extractive,
@@ -122,6 +125,21 @@ def test_with_the_reader_on_the_rule_applies_only_in_the_language_groups_chosen_
     assert permissive.refused_unseen_words(question, "en") == []
     assert with_reader(()).refused_unseen_words(question, "nb") == []
     assert with_reader(("no",)).refused_unseen_words(question, "nb") == ["wolfram"]
+
+
+def test_an_archive_smaller_than_the_one_the_rule_was_chosen_on_is_not_judged(permissive, assistant):
+    question = "Hva forplikter artikkel 4 partene til om wolfram?"
+    chunks = len(permissive.archive_words())
+    at_size = permissive.settings.replace(refuse_unseen_words_min_chunks=chunks)
+    larger = permissive.settings.replace(refuse_unseen_words_min_chunks=chunks + 1)
+    for settings, refused in ((at_size, ["wolfram"]), (larger, [])):
+        judge = type(permissive)(
+            settings, permissive.retriever, permissive.extractive, archive_words=permissive.archive_words
+        )
+        assert judge.refused_unseen_words(question, "nb") == refused
+    # the shipped rule was chosen on the 757-article sample archive; the tests' archive is smaller
+    assert assistant.settings.refuse_unseen_words_min_chunks > chunks
+    assert assistant.refused_unseen_words(question, "nb") == []
 
 
 def test_build_assistant_gives_the_archive_vocabulary(assistant):

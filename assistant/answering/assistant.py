@@ -289,12 +289,18 @@ class Assistant:
     def refused_unseen_words(self, question: str, language: str) -> list[str]:
         """The words no passage of the archive uses for which the question is refused: judged in the languages
         `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
-        (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py); none elsewhere."""
+        (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py), and only in an
+        archive of at least `refuse_unseen_words_min_chunks` chunks (the one they were chosen on): a smaller
+        one's vocabulary misses ordinary words ("reagert" in a 40-article archive); none elsewhere."""
         if self.reading is None:
             judged = language in self.settings.refuse_unseen_words
         else:
             judged = language_group(language) in self.settings.reader_unseen_words
-        return self.unseen_words(question) if judged else []
+        if not judged or self.archive_words is None:
+            return []
+        if len(self.archive_words()) < self.settings.refuse_unseen_words_min_chunks:
+            return []
+        return self.unseen_words(question)
 
     def unseen_words(self, question: str) -> list[str]:
         """The words of a question that no passage of the archive uses (`unseen.py`). A keyword search's language

@@ -19,7 +19,9 @@ from typing import Protocol
 
 
 class ArchiveWords(Protocol):
-    """What the archive's BM25 vocabulary answers (`LexicalIndex`)."""
+    """What the archive's BM25 vocabulary answers (`LexicalIndex`), and its number of chunks."""
+
+    def __len__(self) -> int: ...
 
     def document_frequency(self, terms: list[str]) -> tuple[list[int], int]: ...
 

@@ -100,6 +100,11 @@ class Settings:
     refuse_unseen_words: tuple[str, ...] = field(
         default_factory=lambda: _calibrated_languages("refuse_unseen_words")
     )
+    # ... in an archive of at least this many chunks: the size of the one the rule was chosen on, since a smaller
+    # archive's vocabulary misses ordinary words.
+    refuse_unseen_words_min_chunks: int = field(
+        default_factory=lambda: int(_calibrated("refuse_unseen_words_min_chunks", 0))
+    )
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
