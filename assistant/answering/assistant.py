@@ -66,7 +66,7 @@ class Assistant:
         """`translator`: the dictionary through which an English question's names are looked for in Norwegian
         passages (`is_answerable`); None looks for them as written. `archive_words`: the archive's BM25
         vocabulary as it is now, through which a question about a word no passage uses is refused
-        (`is_answerable`); None never refuses on that ground."""
+        (`refused_unseen_words`); None never refuses on that ground."""
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive

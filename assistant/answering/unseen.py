@@ -97,8 +97,8 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
         archive,
         (
             term
-            for typos, parts in readings.values()
-            for term in [*typos, *(p for pair in parts for p in pair)]
+            for typo_stems, parts in readings.values()
+            for term in [*typo_stems, *(p for pair in parts for p in pair)]
         ),
     )
     return [

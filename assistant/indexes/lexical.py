@@ -106,9 +106,8 @@ class LexicalIndex:
         self.folder = folder  # the snapshot folder's name, once saved or loaded
         self._row_of: dict[str, int] | None = None
         self._article_ids: np.ndarray | None = None  # each chunk's article, built on the first article filter
-        self._sorted_terms: list[str] | None = (
-            None  # the vocabulary in order, built on the first prefix lookup
-        )
+        # The vocabulary in order, forwards and reversed, built on the first affix lookup.
+        self._sorted_terms: tuple[list[str], list[str]] | None = None
         self._terms_lock = threading.Lock()
 
     def __len__(self) -> int:
