@@ -300,6 +300,13 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if "Path" in kind:
             return Path(value).expanduser()
+        if kind == "dict":  # per-language numbers: a TOML table such as {nb = 1, en = 2}
+            if not isinstance(value, dict):
+                raise ValueError("expected a table of numbers by language, such as {nb = 1, en = 2}")
+            bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, int | float)]
+            if bad:
+                raise ValueError(f"the value for {', '.join(map(str, bad))} is not a number")
+            return {str(k): v for k, v in value.items()}
         if "tuple[float" in kind:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(float(item) for item in items)
