@@ -84,8 +84,8 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
             context.retrieval, context.judged_question
         )
         margin = max((r.margin for r in context.readings), default=-math.inf)
-        unseen = context.language in assistant.settings.refuse_unseen_words and bool(
-            assistant.unseen_words(context.judged_question)
+        unseen = bool(
+            assistant.refused_unseen_words(context.judged_question, context.language, with_reader=False)
         )
         out.append(
             Scored(
@@ -271,9 +271,9 @@ def choose_gates(
     choices = {}
     for unseen_rule in (False, True):
         margin, limit, table = choose_gate(positives, negatives, max_false_refusal, unseen_rule)
-        rates = refusal_rates(positives, negatives, margin, limit, unseen_rule)
-        within = table[str(limit)]["within_bound"]
-        choices[unseen_rule] = (margin, limit, rates["refused_unanswerable"] if within else -1.0, table)
+        chosen = table[str(limit)]
+        refused = chosen["refused_unanswerable"] if chosen["within_bound"] else -1.0
+        choices[unseen_rule] = (margin, limit, refused, table)
     keep = choices[True][2] > choices[False][2]
     margin, limit, _, _ = choices[keep]
     return margin, limit, keep, {"without": choices[False][3], "with": choices[True][3]}

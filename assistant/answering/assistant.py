@@ -286,29 +286,37 @@ class Assistant:
         gap = max(c.score for c in whole) - max(c.score for c in kept)
         return gap <= self.settings.filter_answer_margin
 
-    def refused_unseen_words(self, question: str, language: str) -> list[str]:
+    def refused_unseen_words(
+        self, question: str, language: str, with_reader: bool | None = None
+    ) -> list[str]:
         """The words no passage of the archive uses for which the question is refused: judged in the languages
         `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
         (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py), and only in an
         archive of at least `refuse_unseen_words_min_chunks` chunks (the one they were chosen on): a smaller
-        one's vocabulary misses ordinary words ("reagert" in a 40-article archive); none elsewhere."""
-        if self.reading is None:
-            judged = language in self.settings.refuse_unseen_words
-        else:
+        one's vocabulary misses ordinary words ("reagert" in a 40-article archive); none elsewhere.
+        `with_reader`: judge as with the reader on or off (None: as this assistant is)."""
+        if with_reader is None:
+            with_reader = self.reading is not None
+        if with_reader:
             judged = language_group(language) in self.settings.reader_unseen_words
+        else:
+            judged = language in self.settings.refuse_unseen_words
         if not judged or self.archive_words is None:
             return []
-        if len(self.archive_words()) < self.settings.refuse_unseen_words_min_chunks:
+        archive = self.archive_words()
+        if len(archive) < self.settings.refuse_unseen_words_min_chunks:
             return []
-        return self.unseen_words(question)
+        return self._unseen_words(question, archive)
 
     def unseen_words(self, question: str) -> list[str]:
-        """The words of a question that no passage of the archive uses (`unseen.py`). A keyword search's language
-        is a guess, and its words the archive lacks are searched through the dictionary (`search_translation`):
-        there a word counts as used when the archive uses its translation ("Article" in "Article 4")."""
-        if self.archive_words is None:
-            return []
-        archive = self.archive_words()
+        """The words of a question that no passage of the archive uses (`unseen.py`), whether or not a rule
+        refuses for them."""
+        return [] if self.archive_words is None else self._unseen_words(question, self.archive_words())
+
+    def _unseen_words(self, question: str, archive: ArchiveWords) -> list[str]:
+        """A keyword search's language is a guess, and its words the archive lacks are searched through the
+        dictionary (`search_translation`): there a word counts as used when the archive uses its translation
+        ("Article" in "Article 4")."""
         words = unseen_words(question, archive)
         if words and self.translator is not None and is_keyword_search(question):
             translations = {w: self.translator.translate(w) for w in words}
