@@ -4,8 +4,11 @@ the word list Kilde's English query translation reads (`assistant/data/freedict-
     apt-get install dict-freedict-eng-nor   # or: apt-get download dict-freedict-eng-nor && dpkg-deb -x *.deb root
     python scripts/freedict_convert.py [--dictd /usr/share/dictd] [--out assistant/data/freedict-eng-nor.tsv]
 
-Only single-word English headwords are kept, each with its single-word Norwegian translations (at most
-`--max-translations`, in the dictionary's order). The output is sorted, so a rerun writes the same file."""
+Single-word English headwords are kept with their single-word Norwegian translations, and headwords of two or three
+words ("prime minister", "barents sea", "red card") with translations of at most three words ("statsminister",
+"barentshavet", "rødt kort"): word by word, "prime minister" would be searched as "prim minister". At most
+`--max-translations` each, in the dictionary's order; one line per headword, its translations separated by tabs.
+The output is sorted, so a rerun writes the same file."""
 
 from __future__ import annotations
 
@@ -20,6 +23,12 @@ _HEAD = re.compile(r"^(?P<word>[^/<]+?)\s*(/.*?/\s*)*(<(?P<pos>[^>]*)>)?\s*$")
 _NUMBERED = re.compile(r"^\d+\.\s*")
 _NEXT_SENSE = re.compile(r"\s*\d+\.$")
 _WORD = re.compile(r"^[a-zæøåéèüöä-]+$")
+MAX_PHRASE_WORDS = 3  # longer headwords are sayings ("all roads lead to rome"), not what a question names
+
+
+def _is_phrase(text: str) -> bool:
+    words = text.split(" ")
+    return len(words) <= MAX_PHRASE_WORDS and all(_WORD.match(w) for w in words)
 
 
 def _b64(value: str) -> int:
@@ -54,14 +63,16 @@ def entries(dictd: Path):
 def convert(dictd: Path, max_translations: int = 4) -> dict[str, list[str]]:
     table: dict[str, list[str]] = {}
     for word, lines in entries(dictd):
-        word = word.strip().lower()
-        if not _WORD.match(word):
+        word = " ".join(word.lower().split())
+        if not _is_phrase(word):
             continue
+        # a single word keeps single-word translations; a phrase may translate to a phrase ("rødt kort")
+        fits = _WORD.match if " " not in word else _is_phrase
         out = table.setdefault(word, [])
         for line in lines:
             for part in re.split(r"[,;]", line):
-                part = re.sub(r"\(.*?\)", "", part).strip().lower()
-                if _WORD.match(part) and part not in out:
+                part = " ".join(re.sub(r"\(.*?\)", "", part).lower().split())
+                if part and fits(part) and part not in out:
                     out.append(part)
     return {w: t[:max_translations] for w, t in table.items() if t}
 
@@ -85,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         (
             "# English -> Norwegian (Bokmål) words from FreeDict eng-nor 2022.11.18 (CC-BY-SA-3.0, see "
-            "freedict-eng-nor.LICENSE.md); made by scripts/freedict_convert.py"
+            "freedict-eng-nor.LICENSE.md); made by scripts/freedict_convert.py; headword, then its translations, "
+            "tab-separated"
         )
     ]
-    lines += [f"{w}\t{' '.join(t)}" for w, t in sorted(table.items())]
+    lines += ["\t".join([w, *t]) for w, t in sorted(table.items())]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(table)} words to {args.out}")
+    phrases = sum(" " in w for w in table)
+    print(f"wrote {len(table) - phrases} words and {phrases} phrases to {args.out}")
     return 0
 
 

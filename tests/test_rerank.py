@@ -49,6 +49,62 @@ def test_dictionary_translates_capitalised_words_it_knows():
     assert {"artikkel", "russland"} <= set(words)
 
 
+def test_dictionary_phrases_add_their_translation_beside_their_words():
+    translator = Translator(
+        {"prime": ("prim",), "minist": ("minister",), "barent": ("barents",), "sea": ("hav",)},
+        phrases={("prime", "minist"): ("statsminister",), ("barent", "sea"): ("barentshavet",)},
+    )
+    words = translator.translate("Who are the prime ministers of the Nordic countries?").split()
+    assert {"statsminister", "prim", "minister"} <= set(words)  # "ministers" matches by stem
+    assert "barentshavet" in translator.translate("When does drilling in the Barents Sea begin?").split()
+    # the words of a phrase apart are not the phrase
+    assert "statsminister" not in translator.translate("The minister is prime.").split()
+
+
+def test_shipped_dictionary_knows_phrases_and_skips_function_word_ones():
+    translator = Translator.load()
+    assert "statsminister" in translator.translate("Who is Denmark's incoming prime minister?").split()
+    assert "barentshavet" in translator.translate("When does the season in the Barents Sea begin?").split()
+    # a phrase of function words only ("there be": "det er") searches for nothing
+    assert translator.translate("Should there be a break?") == translator.translate("Should a break?")
+
+
+def test_dictionary_conversion_keeps_short_phrases_and_drops_sayings(tmp_path):
+    import gzip
+
+    from scripts.freedict_convert import convert
+
+    entries = {
+        "prime minister": "prime minister /praɪm/ <n>\nstatsminister\n",
+        "red card": "red card <n>\nrødt kort\n",
+        "all roads lead to rome": "all roads lead to rome\nalle veier fører til Rom\n",
+        "sign": "sign <v>\nskilt\n2. signere\n",
+    }
+    data, index = b"", []
+    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    def encode(n: int) -> str:  # dictd writes offsets and lengths in base-64 digits
+        out = ""
+        while True:
+            out = b64[n % 64] + out
+            n //= 64
+            if not n:
+                return out
+
+    for word, body in entries.items():
+        raw = body.encode("utf-8")
+        index.append(f"{word}\t{encode(len(data))}\t{encode(len(raw))}")
+        data += raw
+    (tmp_path / "freedict-eng-nor.dict.dz").write_bytes(gzip.compress(data))
+    (tmp_path / "freedict-eng-nor.index").write_text("\n".join(index) + "\n", encoding="utf-8")
+    table = convert(tmp_path)
+    assert table == {
+        "prime minister": ["statsminister"],
+        "red card": ["rødt kort"],
+        "sign": ["skilt", "signere"],
+    }
+
+
 def test_the_english_flagship_question_ranks_the_seed_article_first_and_quotes_article_4(assistant):
     """ "Article" is translated ("artikkel"), so the BM25 side finds the seed article's Article 4."""
     question = "What does Article 4 commit each side to?"

@@ -4,7 +4,9 @@ read as Norwegian holds that the archive never uses ("Article 4").
 
 The word list is FreeDict's English–Norwegian dictionary (CC BY-SA 3.0), converted by
 `scripts/freedict_convert.py` into `assistant/data/freedict-eng-nor.tsv` (licence beside it). Words are
-looked up by their English Snowball stem, so "killed" finds "kill"."""
+looked up by their English Snowball stem, so "killed" finds "kill"; so are the dictionary's phrases of two or
+three words, whose translation is added to their words' ("prime ministers": "statsminister" beside "prim
+minister")."""
 
 from __future__ import annotations
 
@@ -18,8 +20,16 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 class Translator:
-    def __init__(self, table: dict[str, tuple[str, ...]], max_translations: int = 2):
+    def __init__(
+        self,
+        table: dict[str, tuple[str, ...]],
+        max_translations: int = 2,
+        phrases: dict[tuple[str, ...], tuple[str, ...]] | None = None,
+    ):
+        """`table`: English stem -> Norwegian words; `phrases`: the stems of a phrase's words -> its translations."""
         self._table = table
+        self._phrases = phrases or {}
+        self._phrase_lengths = sorted({len(k) for k in self._phrases}, reverse=True)
         self.max_translations = max_translations
 
     @classmethod
@@ -29,16 +39,28 @@ class Translator:
         stem = stemmer("en").stemWord
         stop = stopwords("en")
         table: dict[str, list[str]] = {}
+        phrases: dict[tuple[str, ...], list[str]] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line or line.startswith("#") or "\t" not in line:
                 continue
-            word, translations = line.split("\t", 1)
-            if word in stop:
+            word, *translations = line.split("\t")
+            words = word.split(" ")
+            if len(words) > 1:
+                # a phrase of function words only ("have to", "a lot") names nothing to search for
+                if all(w in stop for w in words):
+                    continue
+                out = phrases.setdefault(tuple(stem(w) for w in words), [])
+            elif word in stop:
                 continue
-            # Several headwords share a stem (kill, killing): their translations are pooled, headword first.
-            out = table.setdefault(stem(word), [])
-            out.extend(t for t in translations.split() if t not in out)
-        return cls({k: tuple(v) for k, v in table.items()}, max_translations)
+            else:
+                # Several headwords share a stem (kill, killing): their translations are pooled, headword first.
+                out = table.setdefault(stem(word), [])
+            out.extend(t for t in translations if t not in out)
+        return cls(
+            {k: tuple(v) for k, v in table.items()},
+            max_translations,
+            {k: tuple(v) for k, v in phrases.items()},
+        )
 
     def __len__(self) -> int:
         return len(self._table)
@@ -51,14 +73,18 @@ class Translator:
 
         stem = stemmer("en").stemWord
         stop = stopwords("en")
+        words = [m.group().lower() for m in _WORD.finditer(question)]
+        stems = [stem(w) for w in words]
         out: list[str] = []
-        for match in _WORD.finditer(question):
-            lower = match.group().lower()
-            if lower in stop:
-                continue
-            for translation in self._table.get(stem(lower), ())[: self.max_translations]:
-                if translation not in out:
-                    out.append(translation)
+
+        def add(translations: tuple[str, ...]) -> None:
+            out.extend(t for t in translations[: self.max_translations] if t not in out)
+
+        for i, lower in enumerate(words):
+            for n in self._phrase_lengths:
+                add(self._phrases.get(tuple(stems[i : i + n]), ()) if i + n <= len(words) else ())
+            if lower not in stop:
+                add(self._table.get(stems[i], ()))
         return " ".join(out)
 
 
