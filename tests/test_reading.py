@@ -103,6 +103,19 @@ def test_an_english_questions_names_are_looked_for_in_the_read_chunk_through_the
     assert not translated.finds_an_answer(sure, "en", "When did the Pope visit Mongolia?", [chunk])
 
 
+def test_an_english_question_is_read_with_its_words_translation_not_the_dictionarys_phrases():
+    from assistant.answering.reading import as_read
+    from assistant.answering.translate import Translator
+
+    dictionary = Translator(
+        {"prime": ("prim",), "minist": ("minister",)}, phrases={("prime", "minist"): ("statsminister",)}
+    )
+    question = "Who is the prime minister?"
+    assert "statsminister" in dictionary.translate(question)  # the search gets the phrase
+    assert as_read(question, "en", dictionary) == f"{question} prim minister"  # the reader, as it was trained
+    assert as_read("Hvem er statsminister?", "nb", dictionary) == "Hvem er statsminister?"
+
+
 def test_the_runner_up_sentence_is_kept_only_where_the_reader_finds_an_answer_in_it_too():
     first, second = TEXT.index("to promille"), TEXT.index("Skolene")
     both = Reading("a1#0", first, first + 11, 3.0, 0.0, second, second + 7, -0.5)

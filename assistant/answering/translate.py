@@ -65,10 +65,10 @@ class Translator:
     def __len__(self) -> int:
         return len(self._table)
 
-    def translate(self, question: str) -> str:
+    def translate(self, question: str, phrases: bool = True) -> str:
         """The Norwegian words for the question's English words. A capitalised word is looked up too: the
         dictionary knows "Article", "Russia" and "Parliament", and not most names; unknown words are left out
-        (the original question keeps them)."""
+        (the original question keeps them). `phrases`: add the translations of the dictionary's phrases."""
         from assistant.indexes.lexical import stemmer, stopwords
 
         stem = stemmer("en").stemWord
@@ -81,7 +81,7 @@ class Translator:
             out.extend(t for t in translations[: self.max_translations] if t not in out)
 
         for i, lower in enumerate(words):
-            for n in self._phrase_lengths:
+            for n in self._phrase_lengths if phrases else ():
                 add(self._phrases.get(tuple(stems[i : i + n]), ()) if i + n <= len(words) else ())
             if lower not in stop:
                 add(self._table.get(stems[i], ()))
