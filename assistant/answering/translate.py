@@ -46,8 +46,10 @@ class Translator:
             word, *translations = line.split("\t")
             words = word.split(" ")
             if len(words) > 1:
-                # a phrase of function words only ("have to", "a lot") names nothing to search for
-                if all(w in stop for w in words):
+                # A phrase that opens with a function word is an adverbial or an idiom ("in front of": "foran",
+                # "at last", "have to"), which names nothing to search for; the ones that name something open
+                # with a noun or an adjective ("prime minister", "Barents Sea").
+                if words[0] in stop:
                     continue
                 out = phrases.setdefault(tuple(stem(w) for w in words), [])
             elif word in stop:
