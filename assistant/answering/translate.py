@@ -84,7 +84,7 @@ class Translator:
 
         for i, lower in enumerate(words):
             for n in self._phrase_lengths if phrases else ():
-                add(self._phrases.get(tuple(stems[i : i + n]), ()) if i + n <= len(words) else ())
+                add(self._phrases.get(tuple(stems[i : i + n]), ()))
             if lower not in stop:
                 add(self._table.get(stems[i], ()))
         return " ".join(out)
