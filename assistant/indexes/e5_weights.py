@@ -146,6 +146,18 @@ class E5Weights:
         rows = dequantize_q4(table[flat], flat.size, hidden)
         return rows.reshape(*ids.shape, hidden)
 
+    def with_word_rows(self, kept: list[int]) -> bytes:
+        """The model file's bytes with every word-embedding row but `kept` set to zero (a zero scale): the
+        same model for texts made of those tokens, and a file that compresses to a fraction of its size."""
+        hidden = self.config.hidden
+        raw = np.array(self._buf)
+        table = raw[self._word.offset : self._word.offset + self._word.nbytes]
+        rows = table.reshape(self.config.vocab, hidden // QK * BLOCK_BYTES)
+        dropped = np.ones(self.config.vocab, dtype=bool)
+        dropped[np.asarray(kept, dtype=np.int64)] = False
+        rows[dropped] = 0
+        return raw.tobytes()
+
 
 def _read_normalization(raw: bytes, count: int) -> dict[int, str]:
     table: dict[int, str] = {}
