@@ -877,6 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "epochs": args.epochs,
             "limit": args.limit,
             "steps": args.steps,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         }
     settings = ReaderSettings(max_tokens=plan["train_tokens"])
     every_question = source.questions()
