@@ -164,3 +164,26 @@ def test_a_stage_started_from_the_mean_of_runs_records_each_of_their_stages_once
     siblings = [checkpoint("stage7", root, 7), checkpoint("stage8", [root], 8)]
     grouped = torch.load(checkpoint("stage12", siblings, 12), weights_only=False)
     assert [stage["seed"] for stage in stages(grouped)] == [6, 7, 8, 12]
+
+
+def test_a_weights_file_carries_the_mean_in_float16_matrices_and_the_training_record(tmp_path):
+    """What travels off a machine lent for training (`--weights-out`): the siblings' mean, the layers' matrices in
+    float16, and every stage behind them, which the export then records as if it had the checkpoints."""
+    torch = pytest.importorskip("torch")
+    from evals.export_reader import main, stages
+
+    paths = []
+    for seed in (7, 8):
+        path = tmp_path / f"stage{seed}.pt"
+        model = {"layers.0.q.weight": torch.full((4, 4), float(seed)), "pos": torch.full((3, 4), float(seed))}
+        plan = {"steps": 10, "seed": seed, "init": None}
+        torch.save({"model": model, "step": 10, "elapsed_s": 5.0, "plan": plan}, path)
+        paths.append(str(path))
+    out = tmp_path / "weights.pt"
+    assert main(["--checkpoint", *paths, "--weights-out", str(out)]) == 0
+    carried = torch.load(out, weights_only=False)
+    assert carried["model"]["layers.0.q.weight"].dtype == torch.float16
+    assert carried["model"]["pos"].dtype == torch.float32  # frozen rows stay as they were
+    assert float(carried["model"]["layers.0.q.weight"][0, 0]) == 7.5
+    assert [stage["seed"] for stage in stages(carried)] == [7, 8]
+    assert carried["averaged_over"] == paths
