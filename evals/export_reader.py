@@ -19,7 +19,6 @@ reader.md)."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -30,15 +29,8 @@ import numpy as np
 
 from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, ReaderSettings
 from assistant.indexes.e5_weights import default_model_path, load_e5
+from evals.datasets import sha256
 from evals.train_reader import BUILD, init_paths, mean_weights
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def training_record(states: Sequence[dict]) -> list[dict]:

@@ -33,6 +33,7 @@ from evals.datasets import (
     load_jsonl,
     load_norquad,
     norquad_item,
+    sha256,
     split_keys,
 )
 from evals.metrics import chunk_hits, contains_answer
@@ -379,10 +380,6 @@ def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
 
 
 # -- files -----------------------------------------------------------------------------------------------
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_card(path: Path, title: str, body: list[str]) -> None:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import gzip
-import hashlib
 import itertools
 import json
 import lzma
@@ -62,7 +61,7 @@ import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
 from assistant.indexes.e5_weights import load_e5
-from evals.datasets import DATA, annotation_questions, split_keys
+from evals.datasets import DATA, annotation_questions, sha256, split_keys
 
 SEED = 20261201
 BUILD = Path("build/reader")
@@ -401,7 +400,7 @@ class PackSource:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             self.record = json.load(f)
         for name, digest in self.record["files"].items():
-            if file_sha256(REPO / name) != digest:
+            if sha256(REPO / name) != digest:
                 raise SystemExit(f"{name} changed since the pack in {folder} was written; write it again")
         self.weights_file = folder / PACK_WEIGHTS
         self.kept_ids = np.asarray(self.record["kept_ids"], dtype=np.int64)
@@ -436,10 +435,6 @@ class PackSource:
         if name not in self.record[kind]:
             raise SystemExit(f"{name}: not in the training pack; write it with these files")
         return self.record[kind][name]
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_pack(
@@ -484,7 +479,7 @@ def write_pack(
     )
     files = [*corpus, *english, *unanswerable]
     record = {
-        "files": {name: file_sha256(REPO / name) for name in files},
+        "files": {name: sha256(REPO / name) for name in files},
         "questions": [asdict(q) for q in questions],
         "english": {name: [asdict(q) for q in found] for name, found in english.items()},
         "unanswerable": {name: [asdict(u) for u in found] for name, found in unanswerable.items()},
