@@ -7,18 +7,27 @@ export KILDE_DATA_DIR ?= $(DATA)
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install setup system-deps demo ingest embedding-cache test test-fast test-local-llm lint clean bench soak
+# Every package at the version the published figures and the last CI run were made with (constraints.txt);
+# pyproject.toml keeps the ranges the code supports.
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+
+.PHONY: install setup system-deps demo ingest embedding-cache test test-fast test-local-llm lint clean bench soak constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 install: $(BIN)/python  ## create or refresh .venv with the project (all that make demo needs)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	$(BIN)/python -m assistant.assets
 
 setup: install  ## install, plus the dev extras (tests, lint, benchmarks)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
+
+constraints: setup  ## rewrite constraints.txt from .venv (after a deliberate upgrade; then run make test and make eval)
+	$(BIN)/pip install --quiet --upgrade -e '.[dev,train]'
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 system-deps:  ## Debian packages the browser and offline tests need (Chromium, iproute2, util-linux)
 	./scripts/install-system-deps.sh

@@ -47,7 +47,7 @@ train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQu
 	$(EVAL_PY) -m evals.train --data-dir $(EVAL_INDEX) --no-progress
 
 train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: the train extra; resumes) -> assistant/models/reader.onnx
-	$(BIN)/pip install --quiet -e '.[train]'
+	$(PIP_INSTALL) -e '.[train]'
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(MAKE) --no-print-directory train-reader-stages
 
