@@ -2,7 +2,7 @@
 checkpoint to ONNX with int8 weights per output channel (per-tensor int8 cost the spike 0.11 F1), as
 `assistant/models/reader.onnx`, with its settings and input contract in `reader.json`.
 
-Only the weights are int8 (`--activations float`, the default, chosen on news validation; reader.md): the file
+Only the weights are int8 (`--activations float`, the default, chosen on news validation; reader-decisions.md): the file
 stays as small, and each matrix product runs in float32 on weights dequantised when the session loads.
 `quantize_dynamic` alone (`--activations int8`) also quantises each product's input with one scale for the
 whole batch, which cost the reader EM, F1 and English transfer, and made a chunk's reading depend on the other
@@ -14,7 +14,7 @@ The graph takes `inputs_embeds` (the frozen word embeddings, which the runtime r
 
 Given several `--checkpoint`s (fine-tuning runs of the same network), it exports the mean of their weights: a
 weight average of neighbouring fine-tuning runs reads better than either run alone (chosen on news validation;
-reader.md)."""
+reader-decisions.md)."""
 
 from __future__ import annotations
 
@@ -162,13 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--window-choice",
         choices=["span", "margin"],
         default="margin",
-        help="how a long chunk's windows compete (chosen on news validation; see reader.md)",
+        help="how a long chunk's windows compete (chosen on news validation; see reader-decisions.md)",
     )
     parser.add_argument(
         "--max-tokens",
         type=int,
         default=208,
-        help="tokens in one window at run time (chosen on news validation, near the 192 trained on; see reader.md)",
+        help="tokens in one window at run time (chosen on news validation, near the 192 trained on; see reader-decisions.md)",
     )
     parser.add_argument(
         "--activations",

@@ -134,7 +134,7 @@ def missing_in_chunks(
 def as_read(question: str, language: str, translator: Translator | None) -> str:
     """The question as the reader reads it: an English one with its Norwegian words after it, word by word as
     the reader was trained (the dictionary's phrases are for the search; read, they cost English validation
-    answers: `assistant/models/reader.md`)."""
+    answers: `assistant/models/reader-decisions.md`)."""
     if translator is None or language_group(language) != "en":
         return question
     translation = translator.translate(question, phrases=False)
