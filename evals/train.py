@@ -257,6 +257,11 @@ def _dataset(examples: Sequence[Example], features: tuple[str, ...], rows_of, la
     import lightgbm
 
     kept = [ex for ex in examples if labels_of(ex).any() and len(rows_of(ex)) > 1]
+    if not kept:
+        raise SystemExit(
+            f"none of the {len(examples)} training questions finds its gold passage among its candidates: "
+            "--data-dir must be a full index of the eval corpus (kilde ingest corpus/seed corpus/norquad)"
+        )
     return lightgbm.Dataset(
         np.vstack([rows_of(ex) for ex in kept]),
         label=np.concatenate([labels_of(ex) for ex in kept]),
@@ -455,7 +460,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, items in sets.items()
         if name != "validation (en)"
     }
-    disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
 
     def rer_rows(ex):
         return ex.rows
@@ -464,44 +468,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ex.labels
 
     # The BM25 query of an English question changes the English candidate pools, so it is chosen together
-    # with the reranker's rounds, each scored on the pools the product builds with that query.
+    # with the reranker's rounds, each scored on the pools the product builds with that query. A NorQuAD
+    # question the product reads as English (an English title in it) is pooled, and trained on, that way too.
     from assistant.answering.rerank import RerankSettings
+    from assistant.core.language import detect_language, language_group
 
     translation_variants = {
         "no translation": RerankSettings(translate_english=False),
         "translation + names and numbers": RerankSettings(keep_original_terms=False),
-        "original + translation": RerankSettings(),
+        "original + translation": RerankSettings(),  # what the pools above were built with
     }
-    english_pools = {}
+    read_as_english = {
+        ex.item.question
+        for ex in [*train_ex, *(e for x in set_ex.values() for e in x)]
+        if language_group(detect_language(ex.item.question)) == "en"
+    }
+
+    def pooled_as_product(examples: list[Example]) -> list[Example]:
+        return [
+            collect(retriever, [ex.item], rows_by_id, False)[0] if ex.item.question in read_as_english else ex
+            for ex in examples
+        ]
+
+    english_pools, variant_pools = {}, {}
     for label, variant in translation_variants.items():
         retriever.reranker.settings = variant
         english_pools[label] = collect(retriever, sets["validation (en)"], rows_by_id, False)
+        variant_pools[label] = {
+            "train": pooled_as_product(train_ex),
+            **{name: pooled_as_product(ex) for name, ex in set_ex.items()},
+        }
 
     print("training the reranker", file=sys.stderr)
-    full = train_ranker(
-        train_ex,
-        RERANK_FEATURES,
-        RERANK_PARAMS,
-        rer_rows,
-        rer_labels,
-        rounds=max(RERANK_ROUND_CHOICES),
-    )
+    full_models = {}
     round_scores = {}
     for label, english in english_pools.items():
-        valid = set_ex["validation (nb)"] + english
+        full_models[label] = train_ranker(
+            variant_pools[label]["train"],
+            RERANK_FEATURES,
+            RERANK_PARAMS,
+            rer_rows,
+            rer_labels,
+            rounds=max(RERANK_ROUND_CHOICES),
+        )
+        valid = variant_pools[label]["validation (nb)"] + english
         for r in RERANK_ROUND_CHOICES:
-            m = ranking_metrics(model_orders(truncated(full, r), valid), valid)
+            m = ranking_metrics(model_orders(truncated(full_models[label], r), valid), valid)
             round_scores[(label, r)] = round(m["hit@5"] + m["mrr@10"], 6)
     # Best score; on a tie the fewer rounds, then the first query in the list above.
     chosen_translation, rounds = max(round_scores, key=lambda k: (round_scores[k], -k[1]))
-    reranker = truncated(full, rounds)
+    train_ex = variant_pools[chosen_translation]["train"]
+    set_ex = {name: variant_pools[chosen_translation][name] for name in set_ex}
+    disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
+    reranker = truncated(full_models[chosen_translation], rounds)
     reranker_disjoint = train_ranker(
         disjoint_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
     )
     translation = {
         label: {
             "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
-            "reranker": ranking_metrics(model_orders(reranker, ex), ex),
+            "reranker": ranking_metrics(model_orders(truncated(full_models[label], rounds), ex), ex),
         }
         for label, ex in english_pools.items()
     }

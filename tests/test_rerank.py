@@ -359,6 +359,19 @@ def test_training_is_deterministic(tmp_path):
     assert texts[0] == texts[1]
 
 
+def test_training_on_an_index_without_the_gold_passages_says_which_index_it_needs():
+    """Pools that never hold a question's gold passage (an index of another corpus) stop training with a clear
+    message instead of a numpy error."""
+    from evals.train import RERANK_PARAMS, Example, train_ranker
+
+    rows = np.zeros((5, len(RERANK_FEATURES)))
+    examples = [
+        Example(item=None, hits=tuple(range(5)), query=None, rows=rows, labels=np.zeros(5, dtype=np.int32))
+    ] * 3
+    with pytest.raises(SystemExit, match=r"none of the 3 training questions.*full index of the eval corpus"):
+        train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=5)
+
+
 class _Collection:
     """Chroma's `get` on a few stored vectors, in pages, in an order other than the ids'."""
 
