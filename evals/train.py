@@ -453,13 +453,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"pools: {len(train)} training questions, " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
         file=sys.stderr,
     )
-    train_ex = collect(retriever, train, rows_by_id, progress)
-    # The English validation pools depend on the BM25 query chosen below; they are collected there, once per query.
-    set_ex = {
-        name: collect(retriever, items, rows_by_id, progress)
-        for name, items in sets.items()
-        if name != "validation (en)"
-    }
 
     def rer_rows(ex):
         return ex.rows
@@ -468,74 +461,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ex.labels
 
     # The BM25 query of an English question changes the English candidate pools, so it is chosen together
-    # with the reranker's rounds, each scored on the pools the product builds with that query. A NorQuAD
-    # question the product reads as English (an English title in it) is pooled, and trained on, that way too.
+    # with the reranker's rounds: each query pools every question as the product would with it (a NorQuAD
+    # question can read as English, or as a keyword search the dictionary translates), trains a reranker of its
+    # own on those pools and is scored on them.
     from assistant.answering.rerank import RerankSettings
-    from assistant.core.language import detect_language, language_group
 
     translation_variants = {
         "no translation": RerankSettings(translate_english=False),
         "translation + names and numbers": RerankSettings(keep_original_terms=False),
-        "original + translation": RerankSettings(),  # what the pools above were built with
+        "original + translation": RerankSettings(),
     }
-    read_as_english = {
-        ex.item.question
-        for ex in [*train_ex, *(e for x in set_ex.values() for e in x)]
-        if language_group(detect_language(ex.item.question)) == "en"
-    }
-
-    def pooled_as_product(examples: list[Example]) -> list[Example]:
-        return [
-            collect(retriever, [ex.item], rows_by_id, False)[0] if ex.item.question in read_as_english else ex
-            for ex in examples
-        ]
-
-    english_pools, variant_pools = {}, {}
+    variant_pools, full_models, round_scores = {}, {}, {}
     for label, variant in translation_variants.items():
+        print(f"pools with the English BM25 query: {label}", file=sys.stderr)
         retriever.reranker.settings = variant
-        english_pools[label] = collect(retriever, sets["validation (en)"], rows_by_id, False)
-        variant_pools[label] = {
-            "train": pooled_as_product(train_ex),
-            **{name: pooled_as_product(ex) for name, ex in set_ex.items()},
-        }
-
-    print("training the reranker", file=sys.stderr)
-    full_models = {}
-    round_scores = {}
-    for label, english in english_pools.items():
+        pools = {"train": collect(retriever, train, rows_by_id, progress)}
+        pools |= {name: collect(retriever, items, rows_by_id, False) for name, items in sets.items()}
+        variant_pools[label] = pools
         full_models[label] = train_ranker(
-            variant_pools[label]["train"],
+            pools["train"],
             RERANK_FEATURES,
             RERANK_PARAMS,
             rer_rows,
             rer_labels,
             rounds=max(RERANK_ROUND_CHOICES),
         )
-        valid = variant_pools[label]["validation (nb)"] + english
+        valid = pools["validation (nb)"] + pools["validation (en)"]
         for r in RERANK_ROUND_CHOICES:
             m = ranking_metrics(model_orders(truncated(full_models[label], r), valid), valid)
             round_scores[(label, r)] = round(m["hit@5"] + m["mrr@10"], 6)
     # Best score; on a tie the fewer rounds, then the first query in the list above.
     chosen_translation, rounds = max(round_scores, key=lambda k: (round_scores[k], -k[1]))
     train_ex = variant_pools[chosen_translation]["train"]
-    set_ex = {name: variant_pools[chosen_translation][name] for name in set_ex}
+    set_ex = {name: variant_pools[chosen_translation][name] for name in sets}
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
     reranker = truncated(full_models[chosen_translation], rounds)
     reranker_disjoint = train_ranker(
         disjoint_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
     )
-    translation = {
-        label: {
-            "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
-            "reranker": ranking_metrics(model_orders(truncated(full_models[label], rounds), ex), ex),
+    translation = {}
+    for label, pools in variant_pools.items():
+        english = pools["validation (en)"]
+        translation[label] = {
+            "fused (hybrid)": ranking_metrics(fused_orders(english), english),
+            "reranker": ranking_metrics(
+                model_orders(truncated(full_models[label], rounds), english), english
+            ),
         }
-        for label, ex in english_pools.items()
-    }
     retriever.reranker.settings = translation_variants[chosen_translation]
-    set_ex = {
-        name: english_pools[chosen_translation] if name == "validation (en)" else set_ex[name]
-        for name in sets
-    }
     retrieval = {
         name: {
             "fused (hybrid)": ranking_metrics(fused_orders(ex), ex),
@@ -676,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "translation": translation,
         "index": {"articles": articles, "chunks": chunks},
         "reranker_rounds_on_validation": {
-            label: {str(r): round_scores[(label, r)] for r in RERANK_ROUND_CHOICES} for label in english_pools
+            label: {str(r): round_scores[(label, r)] for r in RERANK_ROUND_CHOICES} for label in variant_pools
         },
         "picker_choices_on_validation": {"rule_words": round(base_words, 1), "candidates": picker_choices},
         "train_questions": len(train_ex),
