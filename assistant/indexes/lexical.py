@@ -27,7 +27,12 @@ from assistant.indexes.chunk_rows import ChunkRow, ChunkRows, ChunkRowsWriter, S
 from assistant.indexes.store import date_int
 from assistant.indexes.summary import summarise, write_summary
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A decimal number or a clock time ("4,3", "3.5", "14.30") is one term, its comma read as a point, so that "Article
+# 4" does not find every "4,3 prosent"; a number with more separators (a date, "1.000.000") stays split, so that
+# "2019" still finds "04.05.2019".
+_TERM = re.compile(r"(?<![\d.,])\d+[.,]\d+(?![.,]?\d)|\w+", re.UNICODE)
+# Stamped on each snapshot: a snapshot analysed otherwise is rebuilt from the store on load.
+ANALYSER_VERSION = 2
 _STEMMER_FOR = {"nb": "norwegian", "nn": "norwegian", "en": "english"}
 
 
@@ -47,7 +52,7 @@ def stopwords(language: str) -> frozenset[str]:
 
 
 def analyse(text: str, language: str) -> list[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in stopwords(language)]
+    words = [w.replace(",", ".") for w in _TERM.findall(text.lower()) if w not in stopwords(language)]
     return stemmer(language).stemWords(words)
 
 
@@ -253,6 +258,7 @@ class LexicalIndex:
             json.dumps(
                 {
                     "generation": self.generation,
+                    "analyser": ANALYSER_VERSION,
                     "chunk_ids": self.chunk_ids,
                     "source_names": self._source_names,
                     "language_names": self._language_names,
@@ -284,6 +290,8 @@ class LexicalIndex:
             columns = np.load(folder / "columns.npz")
         except (OSError, ValueError, KeyError):
             return None
+        if meta.get("analyser", 1) != ANALYSER_VERSION:
+            return None  # its terms would not match a question's: the caller rebuilds it from the store
         bm25 = None
         if meta["chunk_ids"]:
             import bm25s
