@@ -132,9 +132,12 @@ def test_dictionary_licence_sits_beside_the_data():
         "Av Siri Sønstelie",
         "— Erna Solberg (@erna_solberg) 3. mars 2019",
         "Se bildene her pic.twitter.com/abc123",
+        "LES OGSÅ: Henrik Kristoffersen tok VM-gull i storslalåm",
+        "Les også: «Partnerskapet» mellom Russland og Nord-Korea kan få alvorlige konsekvenser for global sikkerhet",
+        "Fakta: Julian Assange og Wikileaks",
     ],
 )
-def test_captions_bylines_and_tweets_are_furniture(sentence):
+def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentence):
     assert is_furniture(sentence)
 
 
@@ -144,6 +147,8 @@ def test_captions_bylines_and_tweets_are_furniture(sentence):
         "Av undersøkelsen går det fram at halvparten av de spurte har løyet om at de har lest en bok.",
         "Det var 1.373 personer om bord da Viking Sky fikk motorstans ved 14-tiden lørdag.",
         "Kim Jong-un og Vladimir Putin signerte avtalen i Pyongyang.",
+        "Fakta: Over 40.000 har signert oppropet for Moss lufthavn Rygge.",  # a fact box's statement
+        "Les Misérables settes opp på Det Norske Teatret i høst.",
     ],
 )
 def test_prose_is_not_furniture(sentence):

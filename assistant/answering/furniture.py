@@ -1,5 +1,7 @@
-"""Web-page furniture that must never be quoted as an answer: photo captions and credits, bylines, and the
-remains of embedded tweets. Both sentence choosers (the learned picker and the rule) skip such sentences."""
+"""Web-page furniture that must never be quoted as an answer: photo captions and credits, bylines, the remains of
+embedded tweets, links to other articles ("Les også: …", the other article's headline, not this one's report) and
+fact-box titles ("Fakta: Julian Assange og Wikileaks"). The sentence choosers (the learned picker, the rule and
+the reader) skip such sentences."""
 
 from __future__ import annotations
 
@@ -11,10 +13,18 @@ _CAPTION = re.compile(
     re.IGNORECASE,
 )
 _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆØÅ/][\w.'/-]*){0,4}\s*$")
+_LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
+_FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*$", re.IGNORECASE)  # a title: no sentence's end
 _TWEET = re.compile(r"(pic\.twitter\.com|twitter\.com/|(^|\s|\()@\w{2,}|\(@\w+\))", re.IGNORECASE)
 
 
 def is_furniture(sentence: str) -> bool:
-    """A photo caption or credit, a byline, or a tweet leftover."""
+    """A photo caption or credit, a byline, a tweet leftover, a link to another article or a fact box's title."""
     text = sentence.strip()
-    return bool(_CAPTION.search(text) or _BYLINE.match(text) or _TWEET.search(text))
+    return bool(
+        _CAPTION.search(text)
+        or _BYLINE.match(text)
+        or _TWEET.search(text)
+        or _LINK.match(text)
+        or _FACT_BOX_TITLE.match(text)
+    )
