@@ -767,7 +767,8 @@ def cards(
                 "validation questions, it finds the answer at least as often as the rule and scores higher on answer "
                 "found + citation precision; the rule chooses for the others). The picker never saw an English "
                 "question in training (NorQuAD has none); English ones read its term features through the "
-                "dictionary translation. Photo captions, bylines and tweet leftovers are never candidates."
+                "dictionary translation. Web-page furniture (photo captions, bylines, tweet leftovers, links to other "
+                "articles, fact-box titles: `assistant/answering/furniture.py`) is never a candidate."
             ),
             "",
             *data,

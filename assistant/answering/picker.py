@@ -1,7 +1,7 @@
 """The sentence picker: a LightGBM model scores each sentence of the top passages for holding the answer; the
 extractive answer quotes the best one, and the next best when it scores almost as well (from the same passage, where
-validation chose that: `second_same_passage` in `models.json`). Photo captions,
-bylines and tweet leftovers are never quoted.
+validation chose that: `second_same_passage` in `models.json`). Web-page furniture
+(`furniture.is_furniture`) is never quoted.
 
 Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python -m evals.train`."""
 

@@ -142,8 +142,8 @@ def as_read(question: str, language: str, translator: Translator | None) -> str:
 
 
 def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
-    """The sentences holding each reading's span, best reading first. A span in a photo caption, byline or
-    tweet leftover, or in a sentence with a planted link, is not quoted; a span that crosses a sentence
+    """The sentences holding each reading's span, best reading first. A span in web-page furniture
+    (`furniture.is_furniture`) or in a sentence with a planted link is not quoted; a span that crosses a sentence
     boundary quotes the sentences it touches."""
     index = {hit.chunk.id: i for i, hit in enumerate(hits)}
     out: list[Quote] = []
