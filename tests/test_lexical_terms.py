@@ -2,6 +2,7 @@
 match every decimal that holds it, and a snapshot analysed otherwise is rebuilt rather than searched."""
 
 import json
+import logging
 
 from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk
 from assistant.indexes.lexical import ANALYSER_VERSION, LexicalIndex, LexicalSide, analyse_query
@@ -45,7 +46,7 @@ def test_a_bare_number_finds_the_number_not_the_decimals_that_hold_it():
     assert _found(index, "2019") == ["valg"]
 
 
-def test_a_snapshot_analysed_otherwise_is_rebuilt_from_the_store(tmp_path):
+def test_a_snapshot_analysed_otherwise_is_rebuilt_from_the_store_with_a_warning(tmp_path, caplog):
     store = ChromaStore.open(tmp_path, None, "terms")
     store.ensure_embedder("fixed", 2)
     for name, text in TEXTS.items():
@@ -63,8 +64,12 @@ def test_a_snapshot_analysed_otherwise_is_rebuilt_from_the_store(tmp_path):
     del meta["analyser"]  # as written before decimals were one term
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     assert LexicalIndex.load(root) is None
+    assert LexicalIndex.analysed_otherwise(root)
 
     reader = LexicalSide(store, root)
-    assert _found(reader.current(), "Artikkel 4") == ["avtale"]
+    with caplog.at_level(logging.WARNING, logger="kilde.lexical"):
+        assert _found(reader.current(), "Artikkel 4") == ["avtale"]
+    assert "rebuilding it from the store" in caplog.text
+    assert not LexicalIndex.analysed_otherwise(root)
     assert reader.current().generation == store.generation()
     assert LexicalIndex.load(root) is not None  # the rebuilt snapshot was saved for the next reader

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -282,16 +283,30 @@ class LexicalIndex:
             if old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
 
-    @classmethod
-    def load(cls, root: Path) -> LexicalIndex | None:
+    @staticmethod
+    def _published_meta(root: Path) -> tuple[Path, dict] | None:
         try:
             folder = root / (root / "CURRENT").read_text().strip()
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-            columns = np.load(folder / "columns.npz")
-        except (OSError, ValueError, KeyError):
+            return folder, json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return None
-        if meta.get("analyser", 1) != ANALYSER_VERSION:
-            return None  # its terms would not match a question's: the caller rebuilds it from the store
+
+    @classmethod
+    def analysed_otherwise(cls, root: Path) -> bool:
+        """Whether the published snapshot split its text into terms as another version of Kilde did."""
+        published = cls._published_meta(root)
+        return published is not None and published[1].get("analyser", 1) != ANALYSER_VERSION
+
+    @classmethod
+    def load(cls, root: Path) -> LexicalIndex | None:
+        published = cls._published_meta(root)
+        if published is None or cls.analysed_otherwise(root):
+            return None  # missing, or its terms would not match a question's: the caller rebuilds it
+        folder, meta = published
+        try:
+            columns = np.load(folder / "columns.npz")
+        except (OSError, ValueError):
+            return None
         bm25 = None
         if meta["chunk_ids"]:
             import bm25s
@@ -366,6 +381,12 @@ class LexicalSide:
         if on_disk is not None and on_disk.generation == generation:
             return on_disk
         # A server-mode replica, or a snapshot from an interrupted ingest: rebuild from the store.
+        if LexicalIndex.analysed_otherwise(self.root):
+            logging.getLogger("kilde.lexical").warning(
+                "the BM25 snapshot in %s splits text into terms as an earlier Kilde did: rebuilding it from the "
+                "store, once (a large archive takes a while)",
+                self.root,
+            )
         index = LexicalIndex.build(self._store.iter_chunks(), generation)
         with contextlib.suppress(OSError):  # a full or read-only disk: the reader keeps its copy in memory
             index.save(self.root)  # no summary: `kilde stats` asks the store for what a reader rebuilt
