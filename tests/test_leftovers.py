@@ -11,7 +11,7 @@ from functools import cache
 
 import pytest
 
-from assistant.answering.furniture import is_furniture
+from assistant.answering.furniture import is_page_leftover
 from assistant.core.sentences import sentence_spans
 from assistant.testing.corpus import ROOT, SEED
 from ingest.cleaning import clean_lines, normalise_line
@@ -19,7 +19,7 @@ from ingest.loaders import load_file, norquad_articles
 
 NORQUAD = ROOT / "corpus" / "norquad"
 
-# Independent of the rules file: what a leftover looks like to a reader. The answer-time guard (#13)
+# Independent of the rules file: what a leftover looks like to a reader. The answer-time guard's page leftovers (#13)
 # plus what it has no reason to know: credits naming only an agency, the wire's mark, a "follow us" line,
 # and the links to other articles the rules dropped before ("LES OGSÅ: …").
 _ALSO_LEFTOVER = re.compile(
@@ -59,7 +59,7 @@ HAND_CHECKED_CREDITS = {
 def is_leftover(text: str) -> bool:
     text = text.strip()
     return bool(text) and (
-        is_furniture(text) or bool(_ALSO_LEFTOVER.search(text)) or text in HAND_CHECKED_CREDITS
+        is_page_leftover(text) or bool(_ALSO_LEFTOVER.search(text)) or text in HAND_CHECKED_CREDITS
     )
 
 
