@@ -171,6 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="tokens in one window at run time (chosen on news validation, near the 192 trained on; see reader-decisions.md)",
     )
     parser.add_argument(
+        "--read-titles",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read each chunk under its article's title, as the NorQuAD passages trained on begin with theirs "
+        "(chosen on validation; see reader-decisions.md)",
+    )
+    parser.add_argument(
         "--activations",
         choices=["float", "int8"],
         default="float",
@@ -267,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         want = net(embeds, mask)[0].numpy()
     drift = float(np.abs(got[0] - want[0]).max())
 
-    settings = ReaderSettings(max_tokens=args.max_tokens, window_choice=args.window_choice)
+    settings = ReaderSettings(
+        max_tokens=args.max_tokens, window_choice=args.window_choice, read_titles=args.read_titles
+    )
     info = {
         **asdict(settings),
         "inputs": {

@@ -12,7 +12,8 @@ their Norwegian passage, the multilingual transfer (no English question was trai
 
 Beside them, on validation only: how often the no-answer score beats the span on the gold passage (a false
 "no answer"); and when an index is given (`--data-dir`), on a near miss (the best BM25 chunk of the eval index
-without the answer) and on the index's chunk that holds the answer (with the median margin there)."""
+without the answer) and on the index's chunk that holds the answer (with the median margin there), each chunk
+read as the reading stage reads it (under its article's title, where `read_titles` says so)."""
 
 from __future__ import annotations
 
@@ -132,16 +133,16 @@ def near_miss_refusal(reader: Reader, data_dir: Path, limit: int | None = None) 
     from assistant.indexes.store import ChromaStore
 
     store = ChromaStore.open(data_dir, None, "kilde", None, create=False)
-    texts = {chunk.id: chunk.text for chunk, _ in store.iter_chunks()}
+    texts = {chunk.id: (chunk.text, meta.title) for chunk, meta in store.iter_chunks()}
     lexical = LexicalIndex.load(data_dir / "lexical" / "kilde")
     questions = gold_questions("validation")[:limit] if limit else gold_questions("validation")
     refused = n = 0
     for q in questions:
         answers = [a.casefold() for a in q.answers]
         for hit in lexical.search(q.question, 10, Filters()):
-            text = texts[hit.chunk_id]
+            text, title = texts[hit.chunk_id]
             if not any(a in text.casefold() for a in answers):
-                _, _, span, null = reader.read_texts(q.question, [text])[0]
+                _, _, span, null = reader.read_texts(q.question, [text], [title])[0]
                 refused += null > span
                 n += 1
                 break
@@ -160,14 +161,22 @@ def answer_chunk_reading(reader: Reader, data_dir: Path, limit: int | None = Non
 
     store = ChromaStore.open(data_dir, None, "kilde", None, create=False)
     # Ingest moves the title out and doubles line breaks: chunks are found in the passage with whitespace squeezed.
-    texts = [(text, squeezed(text)[0]) for text in sorted(chunk.text for chunk, _ in store.iter_chunks())]
+    texts = [
+        (text, squeezed(text)[0], title)
+        for text, title in sorted((chunk.text, meta.title) for chunk, meta in store.iter_chunks())
+    ]
     questions = gold_questions("validation")[:limit] if limit else gold_questions("validation")
     margins = []
     for q in questions:
         context = squeezed(q.context)[0]
-        holding = [t for t, flat in texts if flat and any(a in t for a in q.answers) and flat in context]
+        holding = [
+            (t, title)
+            for t, flat, title in texts
+            if flat and any(a in t for a in q.answers) and flat in context
+        ]
         if holding:
-            _, _, span, null = reader.read_texts(q.question, holding[:1])[0]
+            text, title = holding[0]
+            _, _, span, null = reader.read_texts(q.question, [text], [title])[0]
             margins.append(span - null)
     return {
         "split": "news validation, answer chunk",

@@ -190,3 +190,40 @@ def test_a_span_never_runs_across_a_line_break(reader):
     assert span and "\n" not in span
     if np.isfinite(reading.second_score):
         assert "\n" not in IDRETTSGALLA[reading.second_start : reading.second_end]
+
+
+def test_a_chunk_is_read_under_its_title_and_no_span_starts_in_the_title(reader, monkeypatch):
+    from dataclasses import replace
+
+    text = "Han sa at det var en fin dag for alle som kom."
+    title = "Ola Nordmann vant valget i Oslo"
+    monkeypatch.setattr(reader, "settings", replace(reader.settings, read_titles=True))
+    (titled,) = reader.read("Hvem vant valget i Oslo?", [chunk(text)], [title])
+    # the only answer is in the title, which is read but never quoted: the span lies in the chunk's own text
+    assert 0 <= titled.answer_start < titled.answer_end <= len(text)
+    assert text[titled.answer_start : titled.answer_end].strip()
+    (plain,) = reader.read("Hvem vant valget i Oslo?", [chunk(text)])
+    assert titled.no_answer_score != pytest.approx(plain.no_answer_score, abs=1e-3)  # the title was read
+
+    monkeypatch.setattr(reader, "settings", replace(reader.settings, read_titles=False))
+    (ignored,) = reader.read("Hvem vant valget i Oslo?", [chunk(text)], [title])
+    assert (ignored.answer_start, ignored.answer_end) == (plain.answer_start, plain.answer_end)
+    assert ignored.no_answer_score == pytest.approx(plain.no_answer_score, abs=1e-3)
+
+
+def test_titled_readings_keep_exact_offsets_into_the_chunk(reader, validation, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(reader, "settings", replace(reader.settings, read_titles=True))
+    found = 0
+    for q in validation[:12]:
+        title, _, body = q.context.partition("\n")  # NorQuAD passages begin with their title
+        (reading,) = reader.read(q.question, [chunk(body)], [title])
+        assert 0 <= reading.answer_start < reading.answer_end <= len(body)
+        span = body[reading.answer_start : reading.answer_end]
+        assert span == span.strip() and span
+        found += any(a in span or span in a for a in q.answers)
+        if np.isfinite(reading.second_score):
+            assert 0 <= reading.second_start < reading.second_end <= len(body)
+            assert body[reading.second_start : reading.second_end].strip()
+    assert found >= 6

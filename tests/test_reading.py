@@ -53,7 +53,7 @@ class Fixed:
     def __init__(self, readings):
         self.readings = readings
 
-    def read(self, question, chunks):
+    def read(self, question, chunks, titles=None):
         return list(self.readings)
 
 
@@ -136,7 +136,7 @@ class Recording:
     def __init__(self):
         self.questions: list[str] = []
 
-    def read(self, question, chunks):
+    def read(self, question, chunks, titles=None):
         self.questions.append(question)
         return []
 

@@ -48,6 +48,9 @@ class ReaderSettings:
     # how a long chunk's windows compete: "span" (the best span score) or "margin" (span minus that window's
     # no-answer score), chosen on validation
     window_choice: str = "span"
+    # read each chunk under its article's title, as NorQuAD's passages (the training data) begin with theirs;
+    # a span never starts in the title
+    read_titles: bool = False
     format: int = READER_FORMAT
 
     @classmethod
@@ -194,11 +197,16 @@ class Reader:
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
 
-    def read(self, question: str, chunks: Sequence[Chunk]) -> list[Reading]:
+    def read(
+        self, question: str, chunks: Sequence[Chunk], titles: Sequence[str] | None = None
+    ) -> list[Reading]:
         """One `Reading` per chunk, in the chunks' order, each with its runner-up: the best span outside the
-        sentences that hold the first."""
-        texts = [c.text for c in chunks]
-        read = self._read(question, texts)
+        sentences that hold the first. `titles`: the chunks' article titles, read above them where the
+        settings say so (`read_titles`); offsets stay those of the chunk's text."""
+        heads = self._heads(titles, len(chunks))
+        read = self._read(
+            question, [h + c.text for h, c in zip(heads, chunks, strict=True)], [len(h) for h in heads]
+        )
         if read is None:
             return []
         best, (all_windows, start_logits, end_logits) = read
@@ -206,22 +214,28 @@ class Reader:
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
             by_context.setdefault(window.context, []).append((window, s, e))
         out = []
-        for index, (chunk, span) in enumerate(zip(chunks, best, strict=True)):
-            start, end = span[0], span[1]
+        for index, (chunk, head, span) in enumerate(zip(chunks, heads, best, strict=True)):
+            shift = len(head)
+            start, end = max(0, span[0] - shift), max(0, span[1] - shift)
             touched = sentences_touched(chunk.text, start, end) if end > start else None
             second = (0, 0, -math.inf)
             if touched:
-                second = self._runner_up(by_context.get(index, []), *touched)
-            out.append(Reading(chunk.id, *span, *second))
+                s_start, s_end, s_score = self._runner_up(
+                    by_context.get(index, []), touched[0] + shift, touched[1] + shift, shift
+                )
+                second = (max(0, s_start - shift), max(0, s_end - shift), s_score)
+            out.append(Reading(chunk.id, start, end, *span[2:], *second))
         return out
 
-    def _runner_up(self, read: Sequence[tuple[Window, np.ndarray, np.ndarray]], first: int, last: int):
-        """(start, end, span score) of the best span wholly before character `first` or after `last`, the
-        windows competing as for the first span; (0, 0, -inf) when there is none."""
+    def _runner_up(
+        self, read: Sequence[tuple[Window, np.ndarray, np.ndarray]], first: int, last: int, open_from: int = 0
+    ):
+        """(start, end, span score) of the best span wholly before character `first` or after `last` (and not
+        before `open_from`), the windows competing as for the first span; (0, 0, -inf) when there is none."""
         best, best_key = (0, 0, -math.inf), -math.inf
         for window, s, e in read:
             null = float(s[0] + e[0])
-            before = np.flatnonzero(window.offsets[:, 1] <= first)
+            before = np.flatnonzero((window.offsets[:, 1] <= first) & (window.offsets[:, 0] >= open_from))
             after = np.flatnonzero(window.offsets[:, 0] >= last)
             for part in (before, after):
                 if not len(part):
@@ -238,13 +252,30 @@ class Reader:
         """How a span of one window competes with the spans of a chunk's other windows (`window_choice`)."""
         return span_score - no_answer_score if self.settings.window_choice == "margin" else span_score
 
-    def read_texts(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float, float]]:
-        """(answer_start, answer_end, span_score, no_answer_score) per text."""
-        read = self._read(question, texts)
-        return [] if read is None else read[0]
+    def _heads(self, titles: Sequence[str] | None, n: int) -> list[str]:
+        """What is read above each text: its title where the settings say so, else nothing."""
+        if titles is None or not self.settings.read_titles:
+            return [""] * n
+        return [f"{title.strip()}\n" if title.strip() else "" for title in titles]
 
-    def _read(self, question: str, texts: Sequence[str]):
-        """The best span per text, and the windows with their logits (None: no texts)."""
+    def read_texts(
+        self, question: str, texts: Sequence[str], titles: Sequence[str] | None = None
+    ) -> list[tuple[int, int, float, float]]:
+        """(answer_start, answer_end, span_score, no_answer_score) per text; `titles` as for `read`."""
+        heads = self._heads(titles, len(texts))
+        read = self._read(
+            question, [h + t for h, t in zip(heads, texts, strict=True)], [len(h) for h in heads]
+        )
+        if read is None:
+            return []
+        return [
+            (max(0, start - len(h)), max(0, end - len(h)), span, null)
+            for (start, end, span, null), h in zip(read[0], heads, strict=True)
+        ]
+
+    def _read(self, question: str, texts: Sequence[str], open_from: Sequence[int] | None = None):
+        """The best span per text, and the windows with their logits (None: no texts). `open_from`: per text,
+        the first character a span may start at (a title read above a chunk is not quoted)."""
         if not isinstance(question, str) or not question.strip():
             raise BadInputError("question", "the reader needs a non-empty question")
         if not texts:
@@ -260,8 +291,17 @@ class Reader:
         best: list[tuple[int, int, float, float]] = [(0, 0, -math.inf, math.inf)] * len(texts)
         keys = [-math.inf] * len(texts)
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
-            score, first, last = best_span(s, e, window, self.settings.max_answer_tokens)
             null = float(s[0] + e[0])
+            spannable = window
+            if open_from is not None and open_from[window.context]:
+                open_tokens = np.flatnonzero(window.offsets[:, 0] >= open_from[window.context])
+                spannable = (
+                    window.tokens(int(open_tokens[0]), int(open_tokens[-1]))
+                    if len(open_tokens)
+                    else window.tokens(0, -1)
+                )
+            score, first, last = best_span(s, e, spannable, self.settings.max_answer_tokens)
+            window = spannable
             start, end, span_score, no_answer = best[window.context]
             key = self.window_key(score, null)
             if key > keys[window.context]:

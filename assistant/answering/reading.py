@@ -26,7 +26,9 @@ from assistant.core.types import Chunk, Hit, Reading
 
 
 class Reader(Protocol):
-    def read(self, question: str, chunks: Sequence[Chunk]) -> list[Reading]: ...
+    def read(
+        self, question: str, chunks: Sequence[Chunk], titles: Sequence[str] | None = None
+    ) -> list[Reading]: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,12 @@ class ReadingStage:
     ) -> tuple[Reading, ...]:
         started = time.perf_counter()
         question = as_read(question, language, self.translator)
-        readings = self.reader.read(question, [hit.chunk for hit in hits[: self.chunks]]) if hits else []
+        read = hits[: self.chunks]
+        readings = (
+            self.reader.read(question, [h.chunk for h in read], [h.article.title for h in read])
+            if read
+            else []
+        )
         timings_ms["read"] = (time.perf_counter() - started) * 1000
         weight = self.rank_weight_for(language)
         least = self.margin_for(language)
