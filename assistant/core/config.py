@@ -115,7 +115,7 @@ class Settings:
     # question language group ("no", "en") a question is answerable only when some span beats "no answer" by
     # `reader_margins` (calibrated on validation data; absent: the reader never refuses). Off by default: on
     # validation it quotes the answer more often than the learned picker and cites the right passage more often,
-    # but refuses more answerable questions and costs ~110 ms a question (assistant/models/reader.md).
+    # but refuses more answerable questions and costs ~120 ms a question (assistant/models/reader.md).
     reader: bool = False
     reader_chunks: int = 3
     reader_margins: dict = field(default_factory=lambda: _calibrated_map("reader_margins", float))
