@@ -82,11 +82,9 @@ class ReadingStage:
     ) -> tuple[Reading, ...]:
         started = time.perf_counter()
         question = as_read(question, language, self.translator)
-        read = hits[: self.chunks]
+        top = hits[: self.chunks]
         readings = (
-            self.reader.read(question, [h.chunk for h in read], [h.article.title for h in read])
-            if read
-            else []
+            self.reader.read(question, [h.chunk for h in top], [h.article.title for h in top]) if top else []
         )
         timings_ms["read"] = (time.perf_counter() - started) * 1000
         weight = self.rank_weight_for(language)

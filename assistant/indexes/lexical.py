@@ -287,20 +287,25 @@ class LexicalIndex:
     def _published_meta(root: Path) -> tuple[Path, dict] | None:
         try:
             folder = root / (root / "CURRENT").read_text().strip()
-            return folder, json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        return (folder, meta) if isinstance(meta, dict) else None
+
+    @staticmethod
+    def _analysed_otherwise(meta: dict) -> bool:
+        return meta.get("analyser", 1) != ANALYSER_VERSION
 
     @classmethod
     def analysed_otherwise(cls, root: Path) -> bool:
         """Whether the published snapshot split its text into terms as another version of Kilde did."""
         published = cls._published_meta(root)
-        return published is not None and published[1].get("analyser", 1) != ANALYSER_VERSION
+        return published is not None and cls._analysed_otherwise(published[1])
 
     @classmethod
     def load(cls, root: Path) -> LexicalIndex | None:
         published = cls._published_meta(root)
-        if published is None or cls.analysed_otherwise(root):
+        if published is None or cls._analysed_otherwise(published[1]):
             return None  # missing, or its terms would not match a question's: the caller rebuilds it
         folder, meta = published
         try:
