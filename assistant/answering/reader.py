@@ -203,20 +203,17 @@ class Reader:
         """One `Reading` per chunk, in the chunks' order, each with its runner-up: the best span outside the
         sentences that hold the first. `titles`: the chunks' article titles, read above them where the
         settings say so (`read_titles`); offsets stay those of the chunk's text."""
-        heads = self._heads(titles, len(chunks))
-        read = self._read(
-            question, [h + c.text for h, c in zip(heads, chunks, strict=True)], [len(h) for h in heads]
-        )
+        read = self._read(question, [c.text for c in chunks], titles)
         if read is None:
             return []
-        best, (all_windows, start_logits, end_logits) = read
+        best, heads, (all_windows, start_logits, end_logits) = read
         by_context: dict[int, list[tuple[Window, np.ndarray, np.ndarray]]] = {}
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
             by_context.setdefault(window.context, []).append((window, s, e))
         out = []
         for index, (chunk, head, span) in enumerate(zip(chunks, heads, best, strict=True)):
-            shift = len(head)
-            start, end = max(0, span[0] - shift), max(0, span[1] - shift)
+            shift = len(head)  # the windows' offsets count the title read above the chunk
+            start, end = span[0], span[1]
             touched = sentences_touched(chunk.text, start, end) if end > start else None
             second = (0, 0, -math.inf)
             if touched:
@@ -224,7 +221,7 @@ class Reader:
                     by_context.get(index, []), touched[0] + shift, touched[1] + shift, shift
                 )
                 second = (max(0, s_start - shift), max(0, s_end - shift), s_score)
-            out.append(Reading(chunk.id, start, end, *span[2:], *second))
+            out.append(Reading(chunk.id, *span, *second))
         return out
 
     def _runner_up(
@@ -262,29 +259,21 @@ class Reader:
         self, question: str, texts: Sequence[str], titles: Sequence[str] | None = None
     ) -> list[tuple[int, int, float, float]]:
         """(answer_start, answer_end, span_score, no_answer_score) per text; `titles` as for `read`."""
-        heads = self._heads(titles, len(texts))
-        read = self._read(
-            question, [h + t for h, t in zip(heads, texts, strict=True)], [len(h) for h in heads]
-        )
-        if read is None:
-            return []
-        return [
-            (max(0, start - len(h)), max(0, end - len(h)), span, null)
-            for (start, end, span, null), h in zip(read[0], heads, strict=True)
-        ]
+        read = self._read(question, texts, titles)
+        return [] if read is None else read[0]
 
-    def _read(self, question: str, texts: Sequence[str], open_from: Sequence[int] | None = None):
-        """The best span per text, and the windows with their logits (None: no texts). `open_from`: per text,
-        the first character a span may start at (a title read above a chunk is not quoted)."""
+    def _read(self, question: str, texts: Sequence[str], titles: Sequence[str] | None = None):
+        """The best span per text (offsets into the text), what was read above each (`_heads`: no span starts
+        there), and the windows with their logits, whose offsets count the heads (None: no texts)."""
         if not isinstance(question, str) or not question.strip():
             raise BadInputError("question", "the reader needs a non-empty question")
         if not texts:
             return None
+        heads = self._heads(titles, len(texts))
+        read = [h + t for h, t in zip(heads, texts, strict=True)]
         q_ids = question_ids(self.tokenizer, question, self.settings)
         all_windows: list[Window] = []
-        for index, (text, encoding) in enumerate(
-            zip(texts, self.tokenizer.encode_batch(list(texts)), strict=True)
-        ):
+        for index, (text, encoding) in enumerate(zip(read, self.tokenizer.encode_batch(read), strict=True)):
             lines = line_breaks(text, encoding.offsets)
             all_windows.extend(windows(self.tokenizer, q_ids, encoding, index, self.settings, lines))
         start_logits, end_logits = self.logits(all_windows)
@@ -293,8 +282,8 @@ class Reader:
         for window, s, e in zip(all_windows, start_logits, end_logits, strict=True):
             null = float(s[0] + e[0])
             spannable = window
-            if open_from is not None and open_from[window.context]:
-                open_tokens = np.flatnonzero(window.offsets[:, 0] >= open_from[window.context])
+            if heads[window.context]:
+                open_tokens = np.flatnonzero(window.offsets[:, 0] >= len(heads[window.context]))
                 spannable = (
                     window.tokens(int(open_tokens[0]), int(open_tokens[-1]))
                     if len(open_tokens)
@@ -309,7 +298,11 @@ class Reader:
                 start, end, span_score = int(window.offsets[first, 0]), int(window.offsets[last, 1]), score
             # the window that sees the chunk's answer best is the one least sure there is none
             best[window.context] = (start, end, span_score, min(no_answer, null))
-        return best, (all_windows, start_logits, end_logits)
+        best = [  # a span found lies after its head; the empty span of a text with none stays at 0
+            (max(0, start - len(h)), max(0, end - len(h)), span_score, no_answer)
+            for (start, end, span_score, no_answer), h in zip(best, heads, strict=True)
+        ]
+        return best, heads, (all_windows, start_logits, end_logits)
 
     def logits(self, batch: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         starts: list[np.ndarray] = []
