@@ -154,7 +154,7 @@ def test_a_follow_up_is_picked_with_the_names_it_refers_back_to(assistant):
             history=(Turn("user", previous), Turn("assistant", "Kjell Inge Røkke er Norges rikeste mann.")),
         )
     )
-    assert follow_up.answerable
+    assert follow_up.answerable, (assistant.conversation_article(follow_up_request), follow_up.answer)
     assert any("«Jeg betaler min skatt med glede»" in c.quote for c in follow_up.citations)
 
 
@@ -262,3 +262,40 @@ def test_the_search_within_the_article_does_not_embed_the_focus_again(assistant,
     context = assistant.prepare.invoke(request)
     assert context.focus and any(key.startswith("article.") for key in context.retrieval.timings_ms)
     assert len(embedded) == 2 and len(set(embedded)) == 2  # as searched, and the focus: once each
+
+
+def test_a_sentence_a_client_cut_short_counts_as_quoted_before():
+    """A client that keeps only the start of a long answer ("…" or not) still showed that sentence."""
+    sentence = "Artikkel 4 i avtalen sier at partene straks skal gi hverandre militær hjelp."
+    for cut in (
+        "Artikkel 4 i avtalen sier at partene straks sk…",
+        "Artikkel 4 i avtalen sier at partene...",
+        "Svar: Artikkel 4 i avtalen sier at partene straks",
+    ):
+        assert quoted_before(sentence, f"Første svar. [1]\n{cut}"), cut
+    # too short a start to tell one sentence from another, or the start of another sentence
+    assert not quoted_before(sentence, "Artikkel 4 i…")
+    assert not quoted_before(sentence, "Artikkel 4 i avtalen sier at landene…")
+    # a cut copy is the end of an answer, not a phrase inside one
+    assert not quoted_before(sentence, "Artikkel 4 i avtalen sier at partene straks skal møtes. [1]")
+
+
+def test_a_cut_last_answer_still_names_the_article_it_quoted():
+    answer = "Artikkel 4 i avtalen sier: «Hvis en av partene står overfor en væpnet inva…"
+    assert previous_quote((Turn("user", "q"), Turn("assistant", answer))) == (
+        "Artikkel 4 i avtalen sier: «Hvis en av partene står overfor en væpnet inva"
+    )
+
+
+@pytest.mark.parametrize("keep", [60, 120])
+def test_a_follow_up_after_a_cut_answer_does_not_quote_it_again(assistant, keep):
+    # A client that trims the history it sends back got the first answer's quote again.
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    cut = first.answer[:keep].rstrip() + "…"
+    follow_up = assistant.ask(
+        AskRequest(
+            "Who signed the agreement?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", cut))
+        )
+    )
+    assert follow_up.answerable
+    assert not {c.quote for c in follow_up.citations} & {c.quote for c in first.citations}

@@ -51,10 +51,40 @@ def holds_words(text: str, part: str) -> bool:
     return " ".join(part.split()) in " ".join(text.split())
 
 
+CUT_MARK = re.compile(r"\s*(?:…|\.{3})\s*$")  # what a client that shortens a text may end it with
+CUT_MIN_WORDS = 6  # fewer first words than this are shared by too many sentences to tell which was shown
+
+
+def uncut(text: str) -> str:
+    """`text` without the ellipsis a client may put where it cut it short."""
+    return CUT_MARK.sub("", text)
+
+
+def ends_with_start_of(line: str, sentence: str) -> bool:
+    """`line` ends in at least the first `CUT_MIN_WORDS` words of `sentence` (the last perhaps cut mid-word):
+    what a client that sends back only the start of a long answer keeps of its quote."""
+    whole = " ".join(sentence.split())
+    words = whole.split(" ")
+    if len(words) <= CUT_MIN_WORDS:
+        return False  # nothing of it is cut off; holds_words judges it whole
+    start = " ".join(words[:CUT_MIN_WORDS])
+    tail = " ".join(uncut(line).split())
+    at = tail.find(start)
+    while at >= 0:
+        if (at == 0 or tail[at - 1] == " ") and whole.startswith(tail[at:]):
+            return True
+        at = tail.find(start, at + 1)
+    return False
+
+
 def quoted_before(sentence: str, earlier: str) -> bool:
-    """A follow-up quotes what the earlier answers (`condense.earlier_answers`) did not: their sentences are
-    left out of the choice."""
-    return bool(earlier) and holds_words(earlier, sentence)
+    """A follow-up quotes what the earlier answers (`condense.earlier_answers`, one to a line) did not: their
+    sentences are left out of the choice, and so is one whose start ends an answer a client cut short."""
+    if not earlier:
+        return False
+    return holds_words(earlier, sentence) or any(
+        ends_with_start_of(line, sentence) for line in earlier.splitlines()
+    )
 
 
 def not_found_text(language: str) -> str:

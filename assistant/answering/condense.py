@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from assistant.answering.answers import CITATION_MARK
+from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
@@ -113,7 +113,7 @@ def previous_quote(history: Sequence[Turn]) -> str | None:
     answer = last_answer(history)
     if answer is None:
         return None
-    head = CITATION_MARK.split(answer, maxsplit=1)[0]
+    head = uncut(CITATION_MARK.split(answer, maxsplit=1)[0])  # a client may cut it short
     for start, end in sentence_spans(head):
         sentence = head[start:end].strip()
         if len(_WORD.findall(sentence)) >= QUOTE_MIN_WORDS:
