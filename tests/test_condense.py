@@ -154,7 +154,7 @@ def test_a_follow_up_is_picked_with_the_names_it_refers_back_to(assistant):
             history=(Turn("user", previous), Turn("assistant", "Kjell Inge Røkke er Norges rikeste mann.")),
         )
     )
-    assert follow_up.answerable, (assistant.conversation_article(follow_up_request), follow_up.answer)
+    assert follow_up.answerable
     assert any("«Jeg betaler min skatt med glede»" in c.quote for c in follow_up.citations)
 
 
