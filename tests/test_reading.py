@@ -268,6 +268,38 @@ def test_the_shipped_reader_marks_its_span_inside_the_quote(reading_assistant, q
     assert first.quote in result.answer
 
 
+def test_the_answer_leads_with_the_sentence_of_the_readers_best_span(reading_assistant):
+    # The runner-up's sentence stands before Article 4 in the article, and the answer led with it.
+    from assistant.answering.context import AskRequest
+
+    result = reading_assistant.ask(AskRequest("What does Article 4 commit each side to?"))
+    scores = [c.score for c in result.citations]
+    assert scores == sorted(scores, reverse=True), result.citations
+    assert result.citations[0].quote.startswith("Artikkel 4 i avtalen sier")
+    assert result.answer.startswith(result.citations[0].quote)
+
+
+def test_two_sentences_in_a_row_of_one_paragraph_read_as_one_passage():
+    from assistant.answering.extractive import Candidate, one_paragraph
+    from assistant.core.types import ArticleMeta, Chunk, Hit
+
+    text = "Ett. To følger. Tre står for seg.\n\nFire i et nytt avsnitt."
+    hit = Hit(
+        Chunk("a#0", "a", 0, text, 100, 100 + len(text), 9),
+        ArticleMeta("a", "", None, None, None, "nb", "h"),
+        1.0,
+    )
+
+    def sentence(words: str) -> Candidate:
+        at = 100 + text.index(words)
+        return Candidate(0, at, at + len(words), words, 0.0)
+
+    assert one_paragraph([sentence("To følger."), sentence("Ett.")], [hit])
+    assert not one_paragraph([sentence("Ett."), sentence("Tre står for seg.")], [hit])  # one between
+    assert not one_paragraph([sentence("Fire i et nytt avsnitt."), sentence("Tre står for seg.")], [hit])
+    assert not one_paragraph([sentence("Ett.")], [hit])
+
+
 def test_the_margin_keeps_the_false_refusal_bound_on_each_large_set_alone():
     from evals.calibrate_reader import BOUNDED_SET_SIZE, Scored, choose_margin
     from evals.datasets import EvalItem

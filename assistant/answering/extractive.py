@@ -86,6 +86,16 @@ def reading_order(chosen: Sequence[Candidate]) -> list[Candidate]:
     return sorted(chosen, key=lambda c: (-best[c.hit_index], c.hit_index, c.start))
 
 
+def one_paragraph(chosen: Sequence[Candidate], hits: Sequence[Hit]) -> bool:
+    """Two sentences of one chunk with nothing but spaces between them: they read as one passage."""
+    if len(chosen) != 2 or chosen[0].hit_index != chosen[1].hit_index:
+        return False
+    chunk = hits[chosen[0].hit_index].chunk
+    first, then = sorted(chosen, key=lambda c: c.start)
+    between = chunk.text[first.end - chunk.start : then.start - chunk.start]
+    return first.end <= then.start and not between.strip() and "\n" not in between
+
+
 @dataclass(frozen=True)
 class Extract:
     answer: str
@@ -276,7 +286,7 @@ class ExtractiveAnswerer:
 
     def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
         """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation, and,
-        where the answer may quote two sentences, the one holding the reader's runner-up span in the same
+        where the answer may quote two sentences, after it the one holding the reader's runner-up span in the same
         chunk; None when there is no reading to quote (no reader, or every span sits in furniture)."""
         hits = context.retrieval.hits
         for quote in quotes(context.readings, hits):
@@ -289,7 +299,10 @@ class ExtractiveAnswerer:
                 candidate = self.quoted(second, hits, quote.reading.second_margin)
                 if not quoted_before(candidate.text, avoid):
                     chosen.append(candidate)
-            return self.cite(chosen, hits)
+            # The best span's sentence leads: the runner-up is the reader's second guess ("What does Article 4
+            # commit each side to?" led with the paragraph before Article 4). Two sentences that follow each
+            # other in one paragraph keep the article's order, since one answer may run over both.
+            return self.cite(chosen, hits, ordered=not one_paragraph(chosen, hits))
         return None
 
     @staticmethod
@@ -339,10 +352,10 @@ class ExtractiveAnswerer:
                     chosen.append(candidate)
         return chosen
 
-    def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...]) -> Extract:
-        """The chosen sentences in reading order (`reading_order`), one citation number each (none chosen:
-        empty)."""
-        chosen = reading_order(chosen)
+    def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...], ordered: bool = False) -> Extract:
+        """The chosen sentences in reading order (`reading_order`; as given where `ordered`), one citation
+        number each (none chosen: empty)."""
+        chosen = list(chosen) if ordered else reading_order(chosen)
         # One number per quote, so every [n] leads to exactly one highlighted passage.
         citations: list[Citation] = []
         sentences: list[Sentence] = []
