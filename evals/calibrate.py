@@ -23,8 +23,9 @@ import hashlib
 import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
@@ -33,6 +34,24 @@ from evals.datasets import DATA, EvalItem, load_dataset
 POSITIVE_SETS = (str(DATA / "seed.jsonl"), str(DATA / "norquad_news_val_en.jsonl"), "norquad:news:validation")
 UNANSWERABLE = DATA / "unanswerable.jsonl"
 REPORT_HALF = "unanswerable (held-out half)"  # the report half scored as a set of its own
+T = TypeVar("T")
+
+# A set of at least this many answerable questions keeps the false-refusal bound on its own as well: the sets
+# the targets are measured on (NorQuAD news validation stands for test; the English versions). On a smaller one
+# (the seed's English questions) a single refusal is over 5 %.
+BOUNDED_SET_SIZE = 100
+
+
+def bounded_sets(
+    positives: Sequence[T], dataset: Callable[[T], str] = lambda s: s.item.dataset
+) -> list[list[T]]:
+    """The positives together, and each of their datasets with at least `BOUNDED_SET_SIZE` questions."""
+    by_dataset: dict[str, list[T]] = {}
+    for s in positives:
+        by_dataset.setdefault(dataset(s), []).append(s)
+    return [list(positives)] + [group for group in by_dataset.values() if len(group) >= BOUNDED_SET_SIZE]
+
+
 HALVES_DIR = DATA / "splits"
 
 
@@ -171,11 +190,12 @@ def choose_unseen_rule(
     pos_unseen: Sequence[bool],
     neg_unseen: Sequence[bool],
     max_false_refusal: float,
+    groups: Sequence[Sequence[int]] = (),
 ) -> tuple[bool, dict]:
     """Whether one language's questions are refused for a word no passage uses, with the dense threshold and the
     missing-terms rule fixed: on when that raises balanced accuracy and keeps the language's answerable questions
-    answered within the false-refusal bound. `answered_before`/`refused_before`: each answerable/unanswerable
-    question's fate under the earlier gates."""
+    answered within the false-refusal bound, together and in each of `groups` (positions of its large sets).
+    `answered_before`/`refused_before`: each answerable/unanswerable question's fate under the earlier gates."""
     table = {}
     for on in (False, True):
         tpr = sum(a and not (on and u) for a, u in zip(answered_before, pos_unseen, strict=True)) / len(
@@ -190,7 +210,13 @@ def choose_unseen_rule(
             "balanced_accuracy": round((tpr + tnr) / 2, 4),
         }
     on, off = table["on"], table["off"]
-    chosen = on["tpr"] >= 1 - max_false_refusal and on["balanced_accuracy"] > off["balanced_accuracy"]
+    worst_group = min(
+        (sum(answered_before[k] and not pos_unseen[k] for k in g) / len(g) for g in groups if g), default=1.0
+    )
+    chosen = (
+        min(on["tpr"], worst_group) >= 1 - max_false_refusal
+        and on["balanced_accuracy"] > off["balanced_accuracy"]
+    )
     return chosen, table
 
 
@@ -200,11 +226,12 @@ def choose_missing_rule(
     pos_missing: Sequence[int],
     neg_missing: Sequence[int],
     threshold: float,
-    pos_groups: Sequence[Sequence[int]],
+    pos_groups: Sequence[Sequence[tuple[float, int]]],
     max_false_refusal: float,
 ) -> tuple[int, dict]:
     """N in {0 (off), 1, 2, 3}: refuse when N or more question terms are missing. Chosen with the dense threshold
-    fixed, by balanced accuracy, keeping every language's false-refusal rate within the bound."""
+    fixed, by balanced accuracy, keeping the false refusal of both gates within the bound on each group of
+    `pos_groups` ((dense score, missing terms) of answerable questions: `bounded_sets` of the language's)."""
     table = {}
     best, best_value = 0, -1.0
     for n in (0, 1, 2, 3):
@@ -216,7 +243,7 @@ def choose_missing_rule(
         tnr = (
             sum(not answered(s, m) for s, m in zip(neg, neg_missing, strict=False)) / len(neg) if neg else 0.0
         )
-        worst_group = min((sum(not (n and m >= n) for m in g) / len(g) for g in pos_groups if g), default=1.0)
+        worst_group = min((sum(answered(s, m) for s, m in g) / len(g) for g in pos_groups if g), default=1.0)
         table[n] = {
             "tpr": round(tpr, 4),
             "tnr": round(tnr, 4),
@@ -280,7 +307,10 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
             [pos_missing[k] for k in p_idx],
             [neg_missing[k] for k in n_idx],
             threshold,
-            [[pos_missing[k] for k in p_idx]],
+            [
+                [(pos[k], pos_missing[k]) for k in group]
+                for group in bounded_sets(p_idx, lambda k: positives_items[k].dataset)
+            ],
             max_false_refusal,
         )
 
@@ -304,6 +334,10 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
             [pos_unseen[k] for k in p_idx],
             [neg_unseen[k] for k in n_idx],
             max_false_refusal,
+            [
+                [p_idx.index(k) for k in group]
+                for group in bounded_sets(p_idx, lambda k: positives_items[k].dataset)[1:]
+            ],
         )
         if chosen:
             unseen_rule.append(lang)

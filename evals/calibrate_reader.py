@@ -24,19 +24,17 @@ import itertools
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
-from evals.calibrate import POSITIVE_SETS, UNANSWERABLE, split_unanswerable
+from evals.calibrate import BOUNDED_SET_SIZE, POSITIVE_SETS, UNANSWERABLE, bounded_sets, split_unanswerable
 from evals.datasets import DATA, EvalItem, load_dataset
 
 # Candidates for `reader_rank_weights`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
 RANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -190,22 +188,6 @@ def refusal_rates(
         if negatives
         else math.nan,
     }
-
-
-# A set of at least this many answerable questions keeps the false-refusal bound on its own as well: the sets
-# the targets are measured on (NorQuAD news validation stands for test; the English versions). On a smaller one
-# (the seed's English questions) a single refusal is over 5 %.
-BOUNDED_SET_SIZE = 100
-
-
-def bounded_sets(
-    positives: Sequence[T], dataset: Callable[[T], str] = lambda s: s.item.dataset
-) -> list[list[T]]:
-    """The positives together, and each of their datasets with at least `BOUNDED_SET_SIZE` questions."""
-    by_dataset: dict[str, list[T]] = {}
-    for s in positives:
-        by_dataset.setdefault(dataset(s), []).append(s)
-    return [list(positives)] + [group for group in by_dataset.values() if len(group) >= BOUNDED_SET_SIZE]
 
 
 def choose_margin(

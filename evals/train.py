@@ -732,7 +732,7 @@ def cards(
             "## English questions: the BM25 query, chosen with the rounds",
             "",
             (
-                f"Chosen: **{rer['translation_choice']}** with {rer['rounds']} rounds (FreeDict eng–nor, "
+                f"Chosen: **{rer['translation_choice']}** with {rer['rounds']} rounds (FreeDict eng–nor and Kilde's own words beside it, "
                 "`assistant/answering/translate.py`): the best hit@5 + MRR@10 of the reranked pools over validation "
                 "(nb) and validation (en), each English query scored on the pools it gives, each row below at the "
                 "chosen rounds."

@@ -55,10 +55,40 @@ def test_the_assistant_counts_an_english_questions_names_through_the_dictionary(
 
 def test_the_rule_is_chosen_within_the_false_refusal_bound():
     pos, neg = [0.9] * 10, [0.9] * 4
-    rule, table = choose_missing_rule(pos, neg, [0] * 9 + [1], [1, 1, 2, 0], 0.8, [[0] * 9 + [1]], 0.10)
+    missing = [0] * 9 + [1]
+    rule, table = choose_missing_rule(
+        pos, neg, missing, [1, 1, 2, 0], 0.8, [list(zip(pos, missing, strict=True))], 0.10
+    )
     assert rule == 1 and table[1]["tnr"] == 0.75 and table[1]["tpr"] == 0.9
-    rule, _ = choose_missing_rule(pos, neg, [0] * 8 + [1, 1], [1, 1, 2, 0], 0.8, [[0] * 8 + [1, 1]], 0.10)
+    missing = [0] * 8 + [1, 1]
+    rule, _ = choose_missing_rule(
+        pos, neg, missing, [1, 1, 2, 0], 0.8, [list(zip(pos, missing, strict=True))], 0.10
+    )
     assert rule == 2  # refusing on one missing term would refuse 20% of answerable questions
+
+
+def test_the_rule_keeps_the_bound_on_each_large_set_alone_and_counts_the_dense_gate_too():
+    # Ten answerable questions, one refused already by the dense threshold: a rule that refuses one more
+    # answers 80 %, over the 10 % bound, though it refuses only one of ten by itself.
+    pos, neg = [0.9] * 9 + [0.7], [0.9] * 4
+    missing = [0] * 8 + [1, 0]
+    rule, table = choose_missing_rule(
+        pos, neg, missing, [1, 1, 2, 0], 0.8, [list(zip(pos, missing, strict=True))], 0.10
+    )
+    assert rule == 2 and table[1]["worst_language_answered"] == 0.8
+    # Together within the bound, but one large set alone over it: the rule is not taken.
+    pos, missing = [0.9] * 20, [0] * 18 + [1, 1]
+    groups = [list(zip(pos, missing, strict=True)), list(zip(pos[10:], missing[10:], strict=True))]
+    rule, table = choose_missing_rule(pos, neg, missing, [1, 1, 2, 0], 0.8, groups, 0.10)
+    assert table[1]["tpr"] == 0.9 and table[1]["worst_language_answered"] == 0.8 and rule == 2
+
+
+def test_the_bounded_sets_are_the_whole_and_each_set_of_a_hundred_or_more():
+    from evals.calibrate import BOUNDED_SET_SIZE, bounded_sets
+
+    sets = ["big"] * BOUNDED_SET_SIZE + ["small"] * 5
+    groups = bounded_sets(list(range(len(sets))), lambda k: sets[k])
+    assert [len(g) for g in groups] == [BOUNDED_SET_SIZE + 5, BOUNDED_SET_SIZE]
 
 
 def test_a_near_miss_question_is_refused_with_the_rule_on(assistant):

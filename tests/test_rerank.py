@@ -114,6 +114,28 @@ def test_the_english_flagship_question_ranks_the_seed_article_first_and_quotes_a
     assert answer.citations and "Artikkel 4" in answer.citations[0].quote
 
 
+def test_the_supplement_adds_words_freedict_lacks_and_changes_none_it_has():
+    from assistant.answering.translate import SUPPLEMENT
+    from assistant.indexes.lexical import stemmer
+
+    stem = stemmer("en").stemWord
+    freedict = Translator.load(supplement=None)
+    entries = [line.split("\t") for line in SUPPLEMENT.read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(entries) > 100 and all(len(e) >= 2 for e in entries)
+    assert not [e[0] for e in entries if freedict.translate(e[0])]  # FreeDict knows none of them by its stem
+    assert len({stem(e[0]) for e in entries}) == len(entries)
+    both = Translator.load()
+    assert len(both) == len(freedict) + len(entries)
+    assert {"avtale", "traktat"} <= set(both.translate("Who signed the treaty?").split())
+    assert {"alliert", "frykt"} <= set(both.translate("What did the US and its Asian allies fear?").split())
+    assert "vant" in both.translate("Who won the race?").split()  # an irregular form the stemmer leaves as is
+    for question in (
+        "Who won the election in the city where Erna Solberg was killed?",
+        "What is a prime minister?",
+    ):
+        assert set(freedict.translate(question).split()) <= set(both.translate(question).split())
+
+
 def test_dictionary_licence_sits_beside_the_data():
     from assistant.answering.translate import DICTIONARY
 

@@ -164,6 +164,11 @@ def test_the_rule_is_on_only_where_it_raises_balanced_accuracy_within_the_false_
         answered, [True, False, False, False], [False] * 19 + [True], [True] + [False] * 3, 0.05
     )
     assert not on
+    # Within the bound over all twenty, but the one it refuses is one of ten in a large set of its own.
+    on, _ = choose_unseen_rule(
+        answered, refused, [False] * 19 + [True], [True, False, False, False], 0.05, [list(range(10, 20))]
+    )
+    assert not on
 
 
 def test_the_notice_lists_the_words_in_the_answers_language():

@@ -3,7 +3,8 @@ over Norwegian articles (where only names and numbers would match otherwise), an
 read as Norwegian holds that the archive never uses ("Article 4").
 
 The word list is FreeDict's English–Norwegian dictionary (CC BY-SA 3.0), converted by
-`scripts/freedict_convert.py` into `assistant/data/freedict-eng-nor.tsv` (licence beside it). Words are
+`scripts/freedict_convert.py` into `assistant/data/freedict-eng-nor.tsv` (licence beside it), and Kilde's own
+supplement of words FreeDict lacks (`assistant/data/kilde-eng-nor.tsv`: "treaty", "fear", "won"). Words are
 looked up by their English Snowball stem, so "killed" finds "kill"; so are the dictionary's phrases of two or
 three words, whose translation is added to their words' ("prime ministers": "statsminister" beside "prim
 minister")."""
@@ -16,6 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "freedict-eng-nor.tsv"
+# Words FreeDict's 11,000 headwords lack, the commonest of the English train questions among them; none of
+# them has a stem FreeDict knows, so the supplement adds words and changes no FreeDict translation.
+SUPPLEMENT = DICTIONARY.with_name("kilde-eng-nor.tsv")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -33,14 +37,24 @@ class Translator:
         self.max_translations = max_translations
 
     @classmethod
-    def load(cls, path: Path = DICTIONARY, max_translations: int = 2) -> Translator:
+    def load(
+        cls, path: Path = DICTIONARY, max_translations: int = 2, supplement: Path | None = SUPPLEMENT
+    ) -> Translator:
+        """`path`'s words, then `supplement`'s (when given and present) for stems `path` lacks."""
         from assistant.indexes.lexical import stemmer, stopwords
 
         stem = stemmer("en").stemWord
         stop = stopwords("en")
         table: dict[str, list[str]] = {}
         phrases: dict[tuple[str, ...], list[str]] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        first_supplement_line = len(lines)
+        if supplement is not None and supplement.is_file():
+            lines += supplement.read_text(encoding="utf-8").splitlines()
+        main_stems: set[str] = set()
+        for number, line in enumerate(lines):
+            if number == first_supplement_line:
+                main_stems = set(table)
             if not line or line.startswith("#") or "\t" not in line:
                 continue
             word, *translations = line.split("\t")
@@ -52,7 +66,7 @@ class Translator:
                 if words[0] in stop:
                     continue
                 out = phrases.setdefault(tuple(stem(w) for w in words), [])
-            elif word in stop:
+            elif word in stop or stem(word) in main_stems:
                 continue
             else:
                 # Several headwords share a stem (kill, killing): their translations are pooled, headword first.
