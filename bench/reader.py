@@ -8,16 +8,21 @@ cached), and the reading stage on the chunks the shipped retrieval hands it (`Re
 `reader_chunks` reranked chunks, one batched ONNX Runtime call). Target (issue #14): the reader's p50 within
 10x the embedding's p50. The reader's idle threads sleep (`assistant/answering/reader.py`); while they spun, they
 slowed the embedding timed right after each read (p50 50.4 ms at 806cbda, 13.8 ms at 932540b), and the ratio looked
-far better than it was. The index should hold the seed article and the NorQuAD passages (`make eval`'s)."""
+far better than it was. The index should hold the seed article and the NorQuAD passages (`make eval`'s).
+
+Memory, in the same run: the peak RSS of a fresh process that builds the assistant and answers every question once,
+with the reader off and with it on (what `KILDE_READER=1` costs a server)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 
-from bench.common import ROOT, git_commit, machine, percentile
+from bench.common import ROOT, git_commit, machine, percentile, rss_mb
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 10.0
@@ -64,6 +69,37 @@ def measure(data_dir: str, repeat: int) -> dict:
     }
 
 
+def answer_all(data_dir: str, reader: bool) -> dict:
+    """Build the assistant (the reader on or off), answer each question once; this process's RSS after it."""
+    from assistant.answering.context import AskRequest
+    from assistant.build import build_assistant
+    from assistant.core.config import resolve_settings
+    from evals.ci import DATASETS
+    from evals.datasets import load_dataset
+
+    assistant = build_assistant(resolve_settings({"data_dir": data_dir, "reader": reader}))
+    questions = {item.question for spec in DATASETS for item in load_dataset(spec)}
+    for question in sorted(questions):
+        assistant.ask(AskRequest(question))
+    current, peak = rss_mb()
+    return {"questions": len(questions), "rss_mb": round(current, 1), "peak_rss_mb": round(peak, 1)}
+
+
+def memory(data_dir: str) -> dict:
+    """`answer_all` in a fresh process each way, the reader off first."""
+    out = {}
+    for reader in (False, True):
+        command = [sys.executable, "-m", "bench.reader", "--data-dir", data_dir, "--answer-all"]
+        done = subprocess.run(
+            [*command, "on" if reader else "off"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        out["reader_on" if reader else "reader_off"] = json.loads(done.stdout.strip().splitlines()[-1])
+    off, on = out["reader_off"]["peak_rss_mb"], out["reader_on"]["peak_rss_mb"]
+    out["peak_added_mb"] = round(on - off, 1)
+    out["peak_ratio"] = round(on / off, 2)
+    return out
+
+
 def report(result: dict, data_dir: str) -> str:
     met = "met" if result["ratio_p50"] <= TARGET_RATIO else "**not met**"
     return "\n".join(
@@ -85,8 +121,27 @@ def report(result: dict, data_dir: str) -> str:
             "",
             f"Reader p50 / embedding p50: **{result['ratio_p50']}x** (target <= {TARGET_RATIO:.0f}x: {met}).",
             "",
+            *memory_lines(result.get("memory")),
         ]
     )
+
+
+def memory_lines(mem: dict | None) -> list[str]:
+    if not mem:
+        return []
+    off, on = mem["reader_off"], mem["reader_on"]
+    return [
+        f"Memory: a fresh process builds the assistant and answers the same {off['questions']} questions once "
+        "each, the reader off, then on.",
+        "",
+        "| reader | RSS after, MB | peak RSS, MB |",
+        "| --- | --- | --- |",
+        f"| off | {off['rss_mb']} | {off['peak_rss_mb']} |",
+        f"| on | {on['rss_mb']} | {on['peak_rss_mb']} |",
+        "",
+        f"The reader adds {mem['peak_added_mb']} MB to the peak ({mem['peak_ratio']}x the process without it).",
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", required=True, help="an index with the seed article and NorQuAD passages"
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--answer-all", choices=("on", "off"), help=argparse.SUPPRESS
+    )  # the memory probe's own process (`memory`)
     args = parser.parse_args(argv)
+    if args.answer_all:
+        print(json.dumps(answer_all(args.data_dir, args.answer_all == "on")))
+        return 0
     result = measure(args.data_dir, args.repeat)
+    result["memory"] = memory(args.data_dir)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reader.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     text = report(result, args.data_dir)
