@@ -91,8 +91,12 @@ def memory(data_dir: str) -> dict:
     for reader in (False, True):
         command = [sys.executable, "-m", "bench.reader", "--data-dir", data_dir, "--answer-all"]
         done = subprocess.run(
-            [*command, "on" if reader else "off"], cwd=ROOT, capture_output=True, text=True, check=True
+            [*command, "on" if reader else "off"], cwd=ROOT, capture_output=True, text=True, check=False
         )
+        if done.returncode != 0:
+            raise SystemExit(
+                f"the memory probe (reader {'on' if reader else 'off'}) failed:\n{done.stderr[-2000:]}"
+            )
         out["reader_on" if reader else "reader_off"] = json.loads(done.stdout.strip().splitlines()[-1])
     off, on = out["reader_off"]["peak_rss_mb"], out["reader_on"]["peak_rss_mb"]
     out["peak_added_mb"] = round(on - off, 1)
