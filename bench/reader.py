@@ -28,16 +28,22 @@ RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 10.0
 
 
+def ci_questions() -> dict[str, str]:
+    """The seed set's and the 40 CI validation questions, each with its language."""
+    from evals.ci import DATASETS
+    from evals.datasets import load_dataset
+
+    return {item.question: item.language for spec in DATASETS for item in load_dataset(spec)}
+
+
 def measure(data_dir: str, repeat: int) -> dict:
     from assistant.build import build_assistant
     from assistant.core.config import resolve_settings
-    from evals.ci import DATASETS
-    from evals.datasets import load_dataset
 
     assistant = build_assistant(resolve_settings({"data_dir": data_dir, "reader": True}))
     embedder, reading = assistant.retriever.embedder, assistant.reading
     # Each question in its language: an English one is read with its dictionary translation (`reading.as_read`).
-    languages = {item.question: item.language for spec in DATASETS for item in load_dataset(spec)}
+    languages = ci_questions()
     questions = list(languages)
     chunks = {q: assistant.retriever.retrieve(q, assistant.settings.top_k).hits for q in questions}
     embed_ms: list[float] = []
@@ -74,11 +80,9 @@ def answer_all(data_dir: str, reader: bool) -> dict:
     from assistant.answering.context import AskRequest
     from assistant.build import build_assistant
     from assistant.core.config import resolve_settings
-    from evals.ci import DATASETS
-    from evals.datasets import load_dataset
 
     assistant = build_assistant(resolve_settings({"data_dir": data_dir, "reader": reader}))
-    questions = {item.question for spec in DATASETS for item in load_dataset(spec)}
+    questions = ci_questions()
     for question in sorted(questions):
         assistant.ask(AskRequest(question))
     current, peak = rss_mb()

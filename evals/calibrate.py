@@ -334,10 +334,7 @@ def calibrate(assistant, progress: bool = True, max_false_refusal: float = 0.05)
             [pos_unseen[k] for k in p_idx],
             [neg_unseen[k] for k in n_idx],
             max_false_refusal,
-            [
-                [p_idx.index(k) for k in group]
-                for group in bounded_sets(p_idx, lambda k: positives_items[k].dataset)[1:]
-            ],
+            bounded_sets(range(len(p_idx)), [positives_items[k].dataset for k in p_idx].__getitem__)[1:],
         )
         if chosen:
             unseen_rule.append(lang)

@@ -47,31 +47,30 @@ class Translator:
         stop = stopwords("en")
         table: dict[str, list[str]] = {}
         phrases: dict[tuple[str, ...], list[str]] = {}
-        lines = path.read_text(encoding="utf-8").splitlines()
-        first_supplement_line = len(lines)
+        sources = [path]
         if supplement is not None and supplement.is_file():
-            lines += supplement.read_text(encoding="utf-8").splitlines()
-        main_stems: set[str] = set()
-        for number, line in enumerate(lines):
-            if number == first_supplement_line:
-                main_stems = set(table)
-            if not line or line.startswith("#") or "\t" not in line:
-                continue
-            word, *translations = line.split("\t")
-            words = word.split(" ")
-            if len(words) > 1:
-                # A phrase that opens with a function word is an adverbial or an idiom ("in front of": "foran",
-                # "at last", "have to"), which names nothing to search for; the ones that name something open
-                # with a noun or an adjective ("prime minister", "Barents Sea").
-                if words[0] in stop:
+            sources.append(supplement)
+        for source in sources:
+            known = set(table)  # a supplement adds stems the dictionary lacks, and changes none it has
+            for line in source.read_text(encoding="utf-8").splitlines():
+                if not line or line.startswith("#") or "\t" not in line:
                     continue
-                out = phrases.setdefault(tuple(stem(w) for w in words), [])
-            elif word in stop or stem(word) in main_stems:
-                continue
-            else:
-                # Several headwords share a stem (kill, killing): their translations are pooled, headword first.
-                out = table.setdefault(stem(word), [])
-            out.extend(t for t in translations if t not in out)
+                word, *translations = line.split("\t")
+                words = word.split(" ")
+                if len(words) > 1:
+                    # A phrase that opens with a function word is an adverbial or an idiom ("in front of":
+                    # "foran", "at last", "have to"), which names nothing to search for; the ones that name
+                    # something open with a noun or an adjective ("prime minister", "Barents Sea").
+                    if words[0] in stop:
+                        continue
+                    out = phrases.setdefault(tuple(stem(w) for w in words), [])
+                elif word in stop or stem(word) in known:
+                    continue
+                else:
+                    # Several headwords share a stem (kill, killing): their translations are pooled, headword
+                    # first.
+                    out = table.setdefault(stem(word), [])
+                out.extend(t for t in translations if t not in out)
         return cls(
             {k: tuple(v) for k, v in table.items()},
             max_translations,
