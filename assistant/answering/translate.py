@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "freedict-eng-nor.tsv"
-# Words FreeDict's 11,000 headwords lack, the commonest of the English train questions among them; none of
+# Words FreeDict's dictionary lacks, the commonest of the English train questions among them; none of
 # them has a stem FreeDict knows, so the supplement adds words and changes no FreeDict translation.
 SUPPLEMENT = DICTIONARY.with_name("kilde-eng-nor.tsv")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
