@@ -96,6 +96,9 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict]) -> dict[str
         metrics.update(retrieval_metrics([chunk_hits(c["text"], item) for c in ranked]))
     if item.answers:
         metrics["answer_found"] = float(not refused and contains_answer(text, item.answers))
+        # What a reader sees first: whether the answer's first quote holds the answer, not a runner-up.
+        first = answer["citations"][0]["quote"] if answer["citations"] else text
+        metrics["answer_first"] = float(not refused and contains_answer(first, item.answers))
         metrics["token_f1"] = max(token_f1(text, a) for a in item.answers) if not refused else 0.0
     metrics.update(citation_metrics(item, answer))
     return metrics
@@ -136,6 +139,7 @@ METRIC_ORDER = (
     "mrr@10",
     "ndcg@10",
     "answer_found",
+    "answer_first",
     "token_f1",
     "answer_words",
     "citation_precision",

@@ -17,6 +17,7 @@ PERCENT = {
     "hit@5",
     "hit@10",
     "answer_found",
+    "answer_first",
     "citation_precision",
     "quote_precision",
     "citation_support",

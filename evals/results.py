@@ -87,6 +87,7 @@ ANSWERABLE_COLUMNS = (
     "mrr@10",
     "ndcg@10",
     "answer_found",
+    "answer_first",
     "token_f1",
     "answer_words",
     "citation_precision",

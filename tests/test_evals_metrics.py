@@ -108,6 +108,17 @@ def test_score_item_answerable_hit_found_and_cited():
     assert m["answer_words"] == 6
 
 
+def test_answer_first_asks_whether_the_first_quote_holds_the_answer():
+    gold = "Forsvarsavtalen er fra 1961."
+    runner_up = "Avtalen ble signert i Pyongyang."
+    leads = score_item(ITEM, _answer(f"{gold} [1] {runner_up} [2]", cited=[gold, runner_up]), [])
+    assert leads["answer_found"] == 1.0 and leads["answer_first"] == 1.0
+    follows = score_item(ITEM, _answer(f"{runner_up} [1] {gold} [2]", cited=[runner_up, gold]), [])
+    assert follows["answer_found"] == 1.0 and follows["answer_first"] == 0.0
+    refused = score_item(ITEM, _answer("I couldn't find this in the archive.", answerable=False), [])
+    assert refused["answer_first"] == 0.0
+
+
 def test_score_item_refusals():
     refused = score_item(ITEM, _answer("I couldn't find this in the archive.", answerable=False), [])
     assert (

@@ -97,15 +97,39 @@ def candidate(hit_index: int, start: int, score: float) -> Candidate:
     return Candidate(hit_index, start, start + 10, f"s{hit_index}-{start}", score)
 
 
-def test_an_answer_leads_with_its_best_passage_and_keeps_each_passages_order():
+PARAGRAPHS = "Ett. To følger. Tre står for seg.\n\nFire i et nytt avsnitt."
+
+
+def sentence(words: str, score: float, hit_index: int = 0) -> Candidate:
+    at = PARAGRAPHS.index(words)
+    return Candidate(hit_index, at, at + len(words), words, score)
+
+
+def test_an_answer_leads_with_its_best_sentence():
     """ "Who signed it?": the signing sentence scores best but sits in the second-ranked passage; the
-    runner-up from the top passage comes after it. Two sentences of one passage read in the article's order."""
-    runner_up, best = candidate(0, 40, -2.04), candidate(1, 5, -1.02)
-    assert reading_order([runner_up, best]) == [best, runner_up]
-    later_but_best, earlier = candidate(0, 90, 3.0), candidate(0, 10, 1.0)
-    assert reading_order([later_but_best, earlier]) == [earlier, later_but_best]
-    mixed = [candidate(2, 0, 0.5), candidate(1, 50, 2.0), candidate(1, 20, 0.1)]
-    assert [(c.hit_index, c.start) for c in reading_order(mixed)] == [(1, 20), (1, 50), (2, 0)]
+    runner-up from the top passage comes after it. "Hva mener Stoltenberg?": his sentence scores best but
+    stands after the runner-up in the same passage, and leads too."""
+    passages = (hit(PARAGRAPHS), hit(PARAGRAPHS))
+    runner_up, best = sentence("Ett.", -2.04, 0), sentence("To følger.", -1.02, 1)
+    assert reading_order([runner_up, best], passages) == [best, runner_up]
+    later_but_best, earlier = sentence("Fire i et nytt avsnitt.", 3.0), sentence("Tre står for seg.", 1.0)
+    assert reading_order([earlier, later_but_best], passages) == [later_but_best, earlier]
+
+
+def test_sentences_in_a_row_of_one_paragraph_keep_the_articles_order():
+    """One answer may run over two sentences that follow each other: they read as one passage, in the article's
+    order, placed where the best of them stands."""
+    passages = (hit(PARAGRAPHS), hit(PARAGRAPHS))
+    first, second = sentence("Ett.", 0.5), sentence("To følger.", 2.0)
+    assert reading_order([second, first], passages) == [first, second]
+    elsewhere = sentence("Tre står for seg.", 1.0, 1)
+    assert reading_order([elsewhere, second, first], passages) == [first, second, elsewhere]
+    better_elsewhere = sentence("Tre står for seg.", 3.0, 1)
+    assert reading_order([second, better_elsewhere, first], passages) == [better_elsewhere, first, second]
+    one_between = sentence("Tre står for seg.", 1.0)
+    assert reading_order([first, one_between], passages) == [one_between, first]
+    new_paragraph = sentence("Fire i et nytt avsnitt.", 0.2)
+    assert reading_order([new_paragraph, one_between], passages) == [one_between, new_paragraph]
 
 
 def test_the_extract_numbers_its_citations_in_reading_order(counting):

@@ -49,6 +49,21 @@ def test_a_span_in_a_photo_credit_or_an_unknown_chunk_is_not_quoted():
     assert [TEXT[q.answer_start : q.answer_end] for q in kept] == ["torsdag"]
 
 
+CHART = (
+    "Søstrene opptrådte i klubber i USA og Europa til 1953.\n\nHits\n\nÅr\n\nSingle\n\nListeplassering\n\n"
+    'US Billboard Hot 100\n\n1938\n\n"Bei Mir Bist Du Schoen"\n\n12'
+)
+
+
+def test_a_span_in_a_tables_cell_is_not_quoted():
+    """ "Who sang Bei Mir Bist Du Schoen?" once quoted the chart's cells, which mean nothing without their row."""
+    readings = [reading(cell, CHART, margin=9.0) for cell in ("Bei Mir", "1938", "Billboard")]
+    kept = quotes([*readings, reading("USA og Europa", CHART, margin=1.0)], [hit(CHART)])
+    assert [CHART[q.start : q.end] for q in kept] == [
+        "Søstrene opptrådte i klubber i USA og Europa til 1953."
+    ]
+
+
 class Fixed:
     def __init__(self, readings):
         self.readings = readings
@@ -277,27 +292,6 @@ def test_the_answer_leads_with_the_sentence_of_the_readers_best_span(reading_ass
     assert scores == sorted(scores, reverse=True), result.citations
     assert result.citations[0].quote.startswith("Artikkel 4 i avtalen sier")
     assert result.answer.startswith(result.citations[0].quote)
-
-
-def test_two_sentences_in_a_row_of_one_paragraph_read_as_one_passage():
-    from assistant.answering.extractive import Candidate, one_paragraph
-    from assistant.core.types import ArticleMeta, Chunk, Hit
-
-    text = "Ett. To følger. Tre står for seg.\n\nFire i et nytt avsnitt."
-    hit = Hit(
-        Chunk("a#0", "a", 0, text, 100, 100 + len(text), 9),
-        ArticleMeta("a", "", None, None, None, "nb", "h"),
-        1.0,
-    )
-
-    def sentence(words: str) -> Candidate:
-        at = 100 + text.index(words)
-        return Candidate(0, at, at + len(words), words, 0.0)
-
-    assert one_paragraph([sentence("To følger."), sentence("Ett.")], [hit])
-    assert not one_paragraph([sentence("Ett."), sentence("Tre står for seg.")], [hit])  # one between
-    assert not one_paragraph([sentence("Fire i et nytt avsnitt."), sentence("Tre står for seg.")], [hit])
-    assert not one_paragraph([sentence("Ett.")], [hit])
 
 
 def test_the_margin_keeps_the_false_refusal_bound_on_each_large_set_alone():

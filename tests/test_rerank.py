@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.answering.context import AskRequest
+from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
 from assistant.answering.features import (
     PICKER_FEATURES,
     RERANK_FEATURES,
@@ -25,12 +26,13 @@ from assistant.answering.features import (
     picker_features,
     rerank_features,
 )
-from assistant.answering.furniture import is_furniture
+from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.picker import SentencePicker, pick
 from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
 from assistant.answering.translate import Translator, unknown_words
 from assistant.core.errors import ConfigError
 from assistant.core.language import detect_language
+from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.testing.corpus import SEED_ID
 
 SEED_QUESTION = "Hva inneholder forsvarspakten mellom Nord-Korea og Russland?"
@@ -175,6 +177,52 @@ def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentenc
 )
 def test_prose_is_not_furniture(sentence):
     assert not is_furniture(sentence)
+
+
+CHART = (
+    "Etter krigen opptrådte søstrene i klubber i USA og Europa.\n\nHits\n\nÅr\n\nSingle\n\nListeplassering\n\n"
+    'US Billboard Hot 100\n\nUSR&B\n\n1938\n\n"Bei Mir Bist Du Schoen"\n\n12'
+)
+
+
+@pytest.mark.parametrize("cell", ["US Billboard Hot 100", '"Bei Mir Bist Du Schoen"', "1938", "12"])
+def test_a_tables_cells_are_told_by_the_lines_around_them(cell):
+    at = CHART.index(cell)
+    assert in_table(CHART, at, at + len(cell))
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (CHART, "Etter krigen opptrådte søstrene i klubber i USA og Europa."),
+        (CHART, "Hits"),  # a heading above the table: prose before it
+        (
+            "Full vestlig storm fredag morgen\n\nDet blåser kraftig. Folk må holde seg inne.",
+            "Full vestlig storm",
+        ),
+        ("Han vant.\n\nStorfornøyd\n\nHan var glad for seieren.", "Storfornøyd"),
+        ("Tre spillere:\n\nOla Nordmann scoret to mål i kampen mot Brann.\n\nKari", "Ola Nordmann scoret"),
+        ("Han var fornøyd.\n\nTo be continued\n\nUte av Champions League", "Ute av Champions League"),
+        ("Ute av Champions League\n\nHaaland scoret to mål.\n\nTo be continued", "Ute av Champions League"),
+        ("Han vant.\n\nFørste episode: laks\n\nAndre episode: torsk", "Andre episode: torsk"),
+    ],
+)
+def test_prose_and_headings_are_no_tables_cells(text, line):
+    at = text.index(line)
+    end = text.index("\n", at) if "\n" in text[at:] else len(text)
+    assert not in_table(text, at, end)
+
+
+def test_neither_chooser_offers_a_tables_cells(embedder):
+    """The picker's and the rule's candidates (the reader's quotes: tests/test_reading.py)."""
+    hit = Hit(
+        Chunk("a#0", "a", 0, CHART, 0, len(CHART), 60), ArticleMeta("a", "", None, None, None, "nb", "h"), 1.0
+    )
+    prose = ["Etter krigen opptrådte søstrene i klubber i USA og Europa."]
+    assert [s.text for s in SentencePicker.spans([hit])] == prose
+    rule = ExtractiveAnswerer(SentenceVectors(embedder))
+    candidates = rule.candidates("Hvem sang Bei Mir Bist Du Schoen?", (hit,), None, "nb", None)
+    assert [c.text for c in candidates] == prose
 
 
 def test_shipped_models_name_the_features_of_this_code_and_are_small():

@@ -3,7 +3,6 @@ quotes them verbatim, each with a citation that carries its exact offsets."""
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
@@ -16,7 +15,7 @@ import numpy as np
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.condense import earlier_answers
 from assistant.answering.context import AnswerContext, Delta
-from assistant.answering.furniture import is_furniture
+from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.reading import Quote, quotes, second_quote
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
@@ -76,22 +75,28 @@ class Candidate:
     answer_end: int | None = None
 
 
-def reading_order(chosen: Sequence[Candidate]) -> list[Candidate]:
-    """The best passage's sentences first: an answer leads with what answers the question best, even where a
-    better-ranked passage gave the runner-up. One passage's sentences keep their order in it, so they read as
-    the article does."""
-    best = {}
-    for c in chosen:
-        best[c.hit_index] = max(best.get(c.hit_index, -math.inf), c.score)
-    return sorted(chosen, key=lambda c: (-best[c.hit_index], c.hit_index, c.start))
+def reading_order(chosen: Sequence[Candidate], hits: Sequence[Hit]) -> list[Candidate]:
+    """The best sentence first: an answer leads with what answers the question best, even where it stands later
+    in its passage or a better-ranked passage gave the runner-up ("Hva mener Stoltenberg?" led with the
+    sentence before his). Sentences that follow one another in one paragraph read as one passage, and one
+    answer may run over them: such a run keeps the article's order, where its best sentence stands."""
+    ranked = sorted(chosen, key=lambda c: -c.score)
+    runs: list[list[Candidate]] = []
+    for candidate in ranked:
+        run = next((r for r in runs if any(in_a_row(c, candidate, hits) for c in r)), None)
+        if run is None:
+            runs.append([candidate])
+        else:
+            run.append(candidate)
+    return [c for run in runs for c in sorted(run, key=lambda c: c.start)]
 
 
-def one_paragraph(chosen: Sequence[Candidate], hits: Sequence[Hit]) -> bool:
+def in_a_row(one: Candidate, other: Candidate, hits: Sequence[Hit]) -> bool:
     """Two sentences of one chunk with nothing but spaces between them: they read as one passage."""
-    if len(chosen) != 2 or chosen[0].hit_index != chosen[1].hit_index:
+    if one.hit_index != other.hit_index:
         return False
-    chunk = hits[chosen[0].hit_index].chunk
-    first, then = sorted(chosen, key=lambda c: c.start)
+    chunk = hits[one.hit_index].chunk
+    first, then = sorted((one, other), key=lambda c: c.start)
     between = chunk.text[first.end - chunk.start : then.start - chunk.start]
     return first.end <= then.start and not between.strip() and "\n" not in between
 
@@ -249,6 +254,7 @@ class ExtractiveAnswerer:
                     end - start >= 15
                     and not carries_links(text[start:end], own)
                     and not is_furniture(text[start:end])
+                    and not in_table(text, start, end)
                 ):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:
@@ -299,10 +305,9 @@ class ExtractiveAnswerer:
                 candidate = self.quoted(second, hits, quote.reading.second_margin)
                 if not quoted_before(candidate.text, avoid):
                     chosen.append(candidate)
-            # The best span's sentence leads: the runner-up is the reader's second guess ("What does Article 4
-            # commit each side to?" led with the paragraph before Article 4). Two sentences that follow each
-            # other in one paragraph keep the article's order, since one answer may run over both.
-            return self.cite(chosen, hits, ordered=not one_paragraph(chosen, hits))
+            # The best span's sentence leads (`reading_order`): the runner-up is the reader's second guess
+            # ("What does Article 4 commit each side to?" led with the paragraph before Article 4).
+            return self.cite(chosen, hits)
         return None
 
     @staticmethod
@@ -352,10 +357,10 @@ class ExtractiveAnswerer:
                     chosen.append(candidate)
         return chosen
 
-    def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...], ordered: bool = False) -> Extract:
-        """The chosen sentences in reading order (`reading_order`; as given where `ordered`), one citation
-        number each (none chosen: empty)."""
-        chosen = list(chosen) if ordered else reading_order(chosen)
+    def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...]) -> Extract:
+        """The chosen sentences in reading order (`reading_order`), one citation number each (none chosen:
+        empty)."""
+        chosen = reading_order(chosen, hits)
         # One number per quote, so every [n] leads to exactly one highlighted passage.
         citations: list[Citation] = []
         sentences: list[Sentence] = []

@@ -4,7 +4,10 @@ and the reader) skip it all (`is_furniture`):
 - leftovers of the page (`is_page_leftover`): photo captions and credits, bylines, the remains of embedded tweets,
   which ingest cleans away too (`ingest/leftovers.yaml`) and this guards against where it missed one;
 - what ingest keeps, for the words it lends a search, but is no report to quote: links to other articles ("Les
-  også: …", another article's headline) and fact-box titles ("Fakta: Julian Assange og Wikileaks")."""
+  også: …", another article's headline) and fact-box titles ("Fakta: Julian Assange og Wikileaks");
+- the cells of a table or a list, one to a line (`in_table`: a chart's "US Billboard Hot 100", a song title), which
+  need their row and column to mean anything; they need the chunk's text around them to be told apart from a
+  heading, so the choosers ask it beside `is_furniture`."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ _CAPTION = re.compile(
 _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆØÅ/][\w.'/-]*){0,4}\s*$")
 _LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
 _FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*$", re.IGNORECASE)  # a title: no sentence's end
+# A line that ends no sentence: a cell, a list item or a heading. Terminal punctuation may be followed by
+# closing quotes or brackets.
+_SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*$")
+CELL_MAX_WORDS = 10
 _TWEET = re.compile(r"(pic\.twitter\.com|twitter\.com/|(^|\s|\()@\w{2,}|\(@\w+\))", re.IGNORECASE)
 
 
@@ -31,3 +38,28 @@ def is_furniture(sentence: str) -> bool:
     """A page leftover, a link to another article or a fact box's title."""
     text = sentence.strip()
     return is_page_leftover(text) or bool(_LINK.match(text) or _FACT_BOX_TITLE.match(text))
+
+
+def in_table(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a table's or a list's cell: a short line that ends no sentence, with lines like
+    it on both sides; at the chunk's edge, where one side is unseen, with two of them on its other side. A
+    heading stands above prose, and is quoted where it answers ("Ute av Champions League" below "To be
+    continued"), and so is a list's first or last item, beside prose."""
+    lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
+    at = next((i for i, m in enumerate(lines) if m.start() <= start < m.end()), None)
+    if at is None or end > lines[at].end() or not _is_cell(lines[at].group()):
+        return False
+
+    def cells(*offsets: int) -> bool:
+        return all(0 <= at + o < len(lines) and _is_cell(lines[at + o].group()) for o in offsets)
+
+    if at == 0:  # the line before is the chunk's edge: judged by the two after
+        return cells(1, 2)
+    if at == len(lines) - 1:
+        return cells(-2, -1)
+    return cells(-1, 1)
+
+
+def _is_cell(line: str) -> bool:
+    line = line.strip()
+    return len(line.split()) <= CELL_MAX_WORDS and not _SENTENCE_END.search(line)

@@ -1,7 +1,7 @@
 """The sentence picker: a LightGBM model scores each sentence of the top passages for holding the answer; the
 extractive answer quotes the best one, and the next best when it scores almost as well (from the same passage, where
 validation chose that: `second_same_passage` in `models.json`). Web-page furniture
-(`furniture.is_furniture`) is never quoted.
+(`furniture.is_furniture`) and a table's cells (`furniture.in_table`) are never quoted.
 
 Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python -m evals.train`."""
 
@@ -20,7 +20,7 @@ from assistant.answering.features import (
     make_query,
     picker_features,
 )
-from assistant.answering.furniture import is_furniture
+from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -81,7 +81,8 @@ class SentencePicker:
 
     @staticmethod
     def spans(hits: Sequence[Hit]) -> list[SentenceSpan]:
-        """Quotable sentences of the given passages: long enough, no links, no furniture; offsets in the chunk."""
+        """Quotable sentences of the given passages: long enough, no links, no furniture or table cells; offsets in
+        the chunk."""
         out = []
         for index, hit in enumerate(hits):
             text = hit.chunk.text
@@ -92,6 +93,7 @@ class SentencePicker:
                     end - start >= MIN_CHARS
                     and not carries_links(sentence, own)
                     and not is_furniture(sentence)
+                    and not in_table(text, start, end)
                 ):
                     out.append(SentenceSpan(index, start, end, sentence))
         return out

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from assistant.answering.furniture import is_furniture
+from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, names_translation
 from assistant.core.language import language_group
@@ -148,8 +148,8 @@ def as_read(question: str, language: str, translator: Translator | None) -> str:
 
 def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
     """The sentences holding each reading's span, best reading first. A span in web-page furniture
-    (`furniture.is_furniture`) or in a sentence with a planted link is not quoted; a span that crosses a sentence
-    boundary quotes the sentences it touches."""
+    (`furniture.is_furniture`), in a table's cell (`furniture.in_table`) or in a sentence with a planted link is
+    not quoted; a span that crosses a sentence boundary quotes the sentences it touches."""
     index = {hit.chunk.id: i for i, hit in enumerate(hits)}
     out: list[Quote] = []
     for reading in readings:
@@ -174,7 +174,8 @@ def second_quote(quote: Quote, hits: Sequence[Hit]) -> Quote | None:
 def quote_of(
     reading: Reading, i: int, hits: Sequence[Hit], answer_start: int, answer_end: int
 ) -> Quote | None:
-    """The sentences of `hits[i]` that a span touches, unless they are furniture or carry a planted link."""
+    """The sentences of `hits[i]` that a span touches, unless they are furniture, a table's cell or carry a planted
+    link."""
     if answer_end <= answer_start:
         return None
     text = hits[i].chunk.text
@@ -184,6 +185,6 @@ def quote_of(
     start, end = touched
     sentence = text[start:end]
     own = [hits[i].article.url] if hits[i].article.url else []
-    if is_furniture(sentence) or carries_links(sentence, own):
+    if is_furniture(sentence) or in_table(text, start, end) or carries_links(sentence, own):
         return None
     return Quote(i, start, end, max(answer_start, start), min(answer_end, end), reading)
