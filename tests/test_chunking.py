@@ -118,6 +118,17 @@ def test_sentence_spans_do_not_split_abbreviations_or_ordinal_dates():
     ]
 
 
+def test_an_abbreviation_opening_a_parenthesis_or_a_quote_does_not_split():
+    """ "(ca. 25% av Makedonias befolkning)" was quoted as "... befolkningen (ca." """
+    text = "Avtalen bedret rettighetene (ca. 25% av befolkningen). Bydelene (St. Hanshaugen) ligger vest. «Mr. Robot» går."
+    spans = [text[s:e] for s, e in sentence_spans(text)]
+    assert spans == [
+        "Avtalen bedret rettighetene (ca. 25% av befolkningen).",
+        "Bydelene (St. Hanshaugen) ligger vest.",
+        "«Mr. Robot» går.",
+    ]
+
+
 class _CountingEncoding:
     """The real encoding, keeping a tally of how many characters it was asked to encode."""
 

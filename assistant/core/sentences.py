@@ -64,7 +64,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         cursor = p_start
         for match in _BOUNDARY.finditer(text, p_start, p_end):
             word = re.search(r"(\S+)$", text[cursor : match.start()])
-            token = word.group(1).lower().rstrip(".") if word else ""
+            # "(ca. 25 %)": an abbreviation may open a parenthesis or a quote.
+            token = word.group(1).lower().rstrip(".").lstrip('"«“‘([') if word else ""
             if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                 continue
             _append(spans, text, cursor, match.end())
