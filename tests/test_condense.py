@@ -250,6 +250,48 @@ def test_earlier_answers_are_every_assistant_turn_of_the_history():
     assert earlier_answers(turns[:1]) == ""
 
 
+# Two sentences of the seed article, as an answer quotes them.
+JAPAN = (
+    "Japan har uttrykt «alvorlig bekymring» over Putins løfte om ikke å utelukke samarbeid med Pyongyang om "
+    "militær teknologi."
+)
+CHINA = "Reaksjonen fra Kina, Nord-Koreas viktigste politiske og økonomiske støttespiller, har vært dempet."
+
+
+def test_a_quote_naming_what_the_follow_up_newly_asks_about_may_be_quoted_again():
+    turns = (
+        Turn("user", "Hvordan reagerte Japan?"),
+        Turn("assistant", f"{JAPAN} [1] {CHINA} [2]"),
+    )
+    shown = earlier_answers(turns, "Og Kina?")
+    assert quoted_before(JAPAN, shown) and not quoted_before(CHINA, shown)
+    # an English question's names through the dictionary
+    shown = earlier_answers(turns, "What about China?", names_in=lambda name: {"China": "kina"}.get(name, ""))
+    assert quoted_before(JAPAN, shown) and not quoted_before(CHINA, shown)
+    # a name the conversation asked about before is nothing new: both quotes stay shown
+    shown = earlier_answers(turns, "Og Japan, da?")
+    assert quoted_before(JAPAN, shown) and quoted_before(CHINA, shown)
+    # a quote a client cut short (no mark after it) stays shown too
+    cut = (Turn("user", "Hvordan reagerte Japan?"), Turn("assistant", f"{JAPAN} [1] {CHINA[:60]}…"))
+    assert quoted_before(CHINA, earlier_answers(cut, "Og Kina?"))
+
+
+def test_what_about_a_name_the_previous_answer_quoted_beside_its_answer_quotes_it(assistant):
+    """ "What about China?" after the Japan answer whose second quote was China's reaction: leaving out every
+    earlier quote left the answer with sentences about neither."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (
+        Turn("user", DEMO_QUESTION_EN),
+        Turn("assistant", first.answer),
+        Turn("user", "And how did Japan react?"),
+        Turn("assistant", f"{JAPAN} [1] {CHINA} [2]"),
+    )
+    answer = assistant.ask(AskRequest("What about China?", history=turns))
+    assert answer.answerable and answer.citations[0].quote == CHINA, answer.answer
+    again = assistant.ask(AskRequest("Who signed it?", history=turns))  # nothing new named: nothing repeated
+    assert not {c.quote for c in again.citations} & {CHINA, first.citations[0].quote}, again.answer
+
+
 def test_the_search_within_the_article_does_not_embed_the_focus_again(assistant, monkeypatch):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
     request = AskRequest(

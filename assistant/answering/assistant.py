@@ -18,6 +18,7 @@ from assistant.answering.answers import fallback_notice, holds_words, not_found,
 from assistant.answering.condense import (
     Condenser,
     condense_extractive,
+    earlier_answers,
     follow_up_focus,
     fuse_follow_up,
     previous_quote,
@@ -225,6 +226,11 @@ class Assistant:
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
+        # A follow-up asks for something new: the sentences earlier answers quoted are not quoted again.
+        shown = ""
+        if focus:
+            names_in = names_translation(self.translator, condensed.language)
+            shown = earlier_answers(request.history, request.question, names_in)
         return AnswerContext(
             request,
             condensed.language,
@@ -235,6 +241,7 @@ class Assistant:
             condensed.timings_ms,
             condensed.failure,
             focus,
+            shown_before=shown,
         )
 
     def _read(self, context: AnswerContext) -> AnswerContext:

@@ -11,13 +11,14 @@ the follow-up is about that passage's article: the article's own passages for th
 whatever else in the archive mentions signing. The learned picker chooses the sentence for the focus (it
 learned from questions that name what they ask about); the rule, from the follow-up's own words (the carried
 names are in every sentence of that article). Either way it is never one an earlier answer of the conversation
-quoted. So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4
-again."""
+quoted, unless it names what the follow-up newly asks about (`earlier_answers`). So "And how did Japan react?"
+after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What about China?" after it
+quotes China's, though that answer quoted it beside Japan's."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -100,10 +101,45 @@ def last_answer(history: Sequence[Turn]) -> str | None:
     return next((t.content for t in reversed(history) if t.role == "assistant"), None)
 
 
-def earlier_answers(history: Sequence[Turn]) -> str:
+def earlier_answers(
+    history: Sequence[Turn], asked: str = "", names_in: Callable[[str], str] | None = None
+) -> str:
     """Every answer the conversation has shown (the history a request keeps), one to a line: a follow-up quotes
-    none of their sentences again, so a third question does not get the first answer's quote back."""
-    return "\n".join(t.content for t in history if t.role == "assistant")
+    none of their sentences again, so a third question does not get the first answer's quote back. A quote that
+    names what the follow-up `asked` names and no earlier question did is left out of them: shown beside another
+    question's answer, it may answer this one ("What about China?" after an answer whose second quote told
+    China's reaction). `names_in`: the Norwegian an English question's names are written in ("China": "kina")."""
+    answers = [t.content for t in history if t.role == "assistant"]
+    named = new_names(asked, history, names_in)
+    if named:
+        answers = [without_quotes_naming(answer, named) for answer in answers]
+    return "\n".join(answers)
+
+
+def new_names(asked: str, history: Sequence[Turn], names_in: Callable[[str], str] | None = None) -> list[str]:
+    """The names, numbers and quoted phrases of `asked` that no user turn of `history` holds, lower-cased, each
+    followed by its dictionary Norwegian where `names_in` is given."""
+    earlier = " ".join(t.content for t in history if t.role == "user").lower()
+    out: list[str] = []
+    for term in salient_terms(asked):
+        if term.lower() in earlier:
+            continue
+        out.append(term.lower())
+        if names_in is not None:
+            out += [word for word in names_in(term).split() if word not in out]
+    return out
+
+
+def without_quotes_naming(answer: str, names: Sequence[str]) -> str:
+    """`answer` without the quotes (each ended by its "[n]") that mention one of `names`."""
+    mentions = re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in names), re.IGNORECASE)
+    parts = re.split(f"({CITATION_MARK.pattern})", answer)  # quote, mark, quote, mark, …, and what follows
+    kept = [
+        quote + mark
+        for quote, mark in zip(parts[::2], [*parts[1::2], ""], strict=True)
+        if not (mark and mentions.search(quote))
+    ]
+    return "".join(kept)
 
 
 def previous_quote(history: Sequence[Turn]) -> str | None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
-from assistant.answering.condense import earlier_answers
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.reading import Quote, quotes, second_quote
@@ -199,8 +198,7 @@ class ExtractiveAnswerer:
     def answer_context(self, context: AnswerContext) -> Answer:
         t0 = time.perf_counter()
         retrieval = context.retrieval
-        # A follow-up asks for something new: the sentences earlier answers quoted are not quoted again.
-        avoid = earlier_answers(context.request.history) if context.focus else ""
+        avoid = context.shown_before
         extract = self.read_answer(context, avoid) or self.answer(
             context.answer_question,
             retrieval.hits,
