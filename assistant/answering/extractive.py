@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
-from assistant.answering.furniture import in_table, is_furniture
+from assistant.answering.furniture import unquotable
 from assistant.answering.reading import Quote, quotes, second_quote
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
@@ -251,8 +251,7 @@ class ExtractiveAnswerer:
                 if (
                     end - start >= 15
                     and not carries_links(text[start:end], own)
-                    and not is_furniture(text[start:end])
-                    and not in_table(text, start, end)
+                    and not unquotable(text, start, end)
                 ):
                     spans.append((index, hit.chunk.start + start, hit.chunk.start + end, text[start:end]))
         if not spans:

@@ -7,7 +7,9 @@ and the reader) skip it all (`is_furniture`):
   også: …", another article's headline) and fact-box titles ("Fakta: Julian Assange og Wikileaks");
 - the cells of a table or a list, one to a line (`in_table`: a chart's "US Billboard Hot 100", a song title), which
   need their row and column to mean anything; they need the chunk's text around them to be told apart from a
-  heading, so the choosers ask it beside `is_furniture`."""
+  heading.
+
+The choosers ask `unquotable` of each sentence of a chunk, which asks both."""
 
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ def is_furniture(sentence: str) -> bool:
     """A page leftover, a link to another article or a fact box's title."""
     text = sentence.strip()
     return is_page_leftover(text) or bool(_LINK.match(text) or _FACT_BOX_TITLE.match(text))
+
+
+def unquotable(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end], a sentence of a chunk's text, is furniture or a table's cell."""
+    return is_furniture(text[start:end]) or in_table(text, start, end)
 
 
 def in_table(text: str, start: int, end: int) -> bool:

@@ -20,7 +20,7 @@ from assistant.answering.features import (
     make_query,
     picker_features,
 )
-from assistant.answering.furniture import in_table, is_furniture
+from assistant.answering.furniture import unquotable
 from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -92,8 +92,7 @@ class SentencePicker:
                 if (
                     end - start >= MIN_CHARS
                     and not carries_links(sentence, own)
-                    and not is_furniture(sentence)
-                    and not in_table(text, start, end)
+                    and not unquotable(text, start, end)
                 ):
                     out.append(SentenceSpan(index, start, end, sentence))
         return out

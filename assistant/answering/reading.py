@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from assistant.answering.furniture import in_table, is_furniture
+from assistant.answering.furniture import unquotable
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, names_translation
 from assistant.core.language import language_group
@@ -185,6 +185,6 @@ def quote_of(
     start, end = touched
     sentence = text[start:end]
     own = [hits[i].article.url] if hits[i].article.url else []
-    if is_furniture(sentence) or in_table(text, start, end) or carries_links(sentence, own):
+    if unquotable(text, start, end) or carries_links(sentence, own):
         return None
     return Quote(i, start, end, max(answer_start, start), min(answer_end, end), reading)
