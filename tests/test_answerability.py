@@ -2,6 +2,7 @@
 
 import pytest
 
+from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.context import AskRequest
 from assistant.answering.support import missing_terms
 from assistant.core.types import ArticleMeta, Filters
@@ -133,3 +134,44 @@ def test_filters_admit_articles_as_the_store_does():
     assert not Filters(since="2024-11-28").admits(meta) and not Filters(until="2024-11-26").admits(meta)
     assert not Filters(since="2000-01-01").admits(undated) and Filters(until="2000-01-01").admits(undated)
     assert Filters(articles=("a", "c")).admits(meta) and not Filters(articles=("b",)).admits(meta)
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Hvor mange missiler har Nord-Korea levert til Russland?", True),
+        ("How much did Manchester City pay for Haaland?", True),
+        ("Hva koster forsvarsavtalen?", True),
+        ("What did the new library cost to build?", True),
+        ("Hvem vet hva de har kostet norske skattebetalere?", False),  # asks who, though it says "kostet"
+        ("Hva med Japan? Hvor mange soldater sender Russland?", False),  # a follow-up's own words come first
+        ("What does Article 4 commit each side to?", False),
+    ],
+)
+def test_a_question_asks_for_an_amount_by_its_own_first_sentence(question, asks):
+    assert asks_for_amount(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("quote", "states"),
+    [
+        ("Det har kostet 2,5 milliarder kroner.", True),
+        ("Rundt 12 000 billetter ble solgt.", True),
+        ("Han må sitte inne i fire måneder.", True),
+        ("Putins første besøk på 24 år.", True),
+        ("2000 mennesker demonstrerte.", True),  # a year-like number that counts people
+        ("Avtalen fra 1961 ble annullert i 1990.", False),  # years date, they do not count
+        ("Moss lufthavn Rygge har vært stengt siden 2016.", False),
+        ("De har funnet rester av nordkoreanske missiler i landet.", False),
+    ],
+)
+def test_a_quote_states_an_amount_with_a_numeral_or_a_number_word_but_not_a_year(quote, states):
+    assert states_amount(quote) is states
+
+
+def test_a_question_for_an_amount_the_article_does_not_give_is_not_in_the_archive(assistant):
+    # The seed article is about the missiles and counts none of them; it does count the years since Putin's visit.
+    missiles = assistant.ask(AskRequest("Hvor mange missiler har Nord-Korea levert til Russland?"))
+    assert not missiles.answerable and missiles.citations == ()
+    years = assistant.ask(AskRequest("How many years had passed since Putin last visited North Korea?"))
+    assert years.answerable and any("24 år" in c.quote for c in years.citations)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import unquotable
@@ -53,6 +54,12 @@ ANSWER_KINDS = (
         re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZÆØÅ][a-zæøå]+(\s[A-ZÆØÅ][a-zæøå]+)+"),
     ),
 )
+
+
+def unstated_amount(question: str, citations: Sequence[Citation]) -> bool:
+    """The question asks for an amount and the quotes state none: the passages are about it, the number is not
+    there (`amounts.py`), so Kilde says it is not in the archive rather than quote what counts nothing."""
+    return asks_for_amount(question) and not any(states_amount(c.quote) for c in citations)
 
 
 def answer_kind_bonus(question: str, sentence: str) -> float:
@@ -207,7 +214,7 @@ class ExtractiveAnswerer:
             avoid=avoid,
             asked=context.request.question if context.focus else None,
         )
-        if not extract.citations:
+        if not extract.citations or unstated_amount(context.answer_question, extract.citations):
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
             return not_found(context, self.name)
         sentences = extract.sentences
