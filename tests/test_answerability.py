@@ -146,6 +146,9 @@ def test_filters_admit_articles_as_the_store_does():
         ("Hvem vet hva de har kostet norske skattebetalere?", False),  # asks who, though it says "kostet"
         ("Hva med Japan? Hvor mange soldater sender Russland?", False),  # a follow-up's own words come first
         ("What does Article 4 commit each side to?", False),
+        ("For how many years is the treaty valid?", True),
+        ("Hvor stort er Nord-Koreas forsvarsbudsjett?", True),
+        ("Hva avgjør hvor mye energi et vannkraftverk kan lage?", False),  # asks what decides it
     ],
 )
 def test_a_question_asks_for_an_amount_by_its_own_first_sentence(question, asks):
@@ -160,6 +163,7 @@ def test_a_question_asks_for_an_amount_by_its_own_first_sentence(question, asks)
         ("Han må sitte inne i fire måneder.", True),
         ("Putins første besøk på 24 år.", True),
         ("2000 mennesker demonstrerte.", True),  # a year-like number that counts people
+        ("Temperaturen var null grader.", True),
         ("Avtalen fra 1961 ble annullert i 1990.", False),  # years date, they do not count
         ("Moss lufthavn Rygge har vært stengt siden 2016.", False),
         ("De har funnet rester av nordkoreanske missiler i landet.", False),

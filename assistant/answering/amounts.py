@@ -1,7 +1,7 @@
 """Whether a question asks for an amount ("Hvor mange missiler ...?", "How much did ... cost?"), and whether a
 quote states one.
 
-The unanswerable questions people ask are near misses, and a third of them ask for an amount the archive does not
+The unanswerable questions people ask are near misses, and many of them ask for an amount the archive does not
 give: "Hvor mange missiler har Nord-Korea levert til Russland?" reaches the article about the missiles and would
 quote "… har funnet rester av nordkoreanske missiler i landet", which counts nothing. An answer to such a question
 must state a number; a year ("i 1990", "siden 2016") dates something and counts nothing, so it does not count."""
@@ -10,98 +10,26 @@ from __future__ import annotations
 
 import re
 
+# At the question's start, after "og"/"and" or a preposition ("I hvor mange land", "For how many years"): "Hva avgjør
+# hvor mye energi ...?" asks what decides it.
 _ASKS_FOR_AMOUNT = re.compile(
-    r"\b(hvor (mange|mye)|how (many|much)|hva (koster|kostet|kostar|kosta)|what (does|did|do|will) .+ cost|"
-    r"hvor (stor|høy) (andel|prosent)|what (share|proportion|percentage))\b",
+    r"^\W*(?:(?:og|and|men|but)\s+)?(?:(?:i|på|for|av|med|til|etter|over|in|on|of|by|with|to|at|after)\s+)?"
+    r"(hvor (mange|mye|stor|stort|store|høy|høyt|gammel|gamle)|how (many|much|large|big|tall|high|old)|"
+    r"hva (koster|kostet|kostar|kosta)|what (does|did|do|will) .+ cost|what (share|proportion|percentage))\b",
     re.IGNORECASE,
 )
-_NUMBER_WORDS = [
-    "to",
-    "tre",
-    "fire",
-    "fem",
-    "seks",
-    "sju",
-    "syv",
-    "åtte",
-    "ni",
-    "ti",
-    "elleve",
-    "tolv",
-    "tretten",
-    "fjorten",
-    "femten",
-    "seksten",
-    "sytten",
-    "atten",
-    "nitten",
-    "tjue",
-    "tretti",
-    "førti",
-    "femti",
-    "seksti",
-    "sytti",
-    "åtti",
-    "nitti",
-    "hundre",
-    "tusen",
-    "million",
-    "millioner",
-    "milliard",
-    "milliarder",
-    "dusin",
-    "halvparten",
-    "dobbelt",
-    "dobbelte",
-    "tredel",
-    "tredjedel",
-    "kvart",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "sixty",
-    "seventy",
-    "eighty",
-    "ninety",
-    "hundred",
-    "hundreds",
-    "thousand",
-    "thousands",
-    "million",
-    "millions",
-    "billion",
-    "billions",
-    "dozen",
-    "dozens",
-    "half",
-    "twice",
-    "double",
-    "third",
-    "quarter",
-]
+_NUMBER_WORDS = (
+    r"null|én|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|femten|seksten|sytten|atten|"
+    r"nitten|tjue|tretti|førti|femti|seksti|sytti|åtti|nitti|hundre|tusen|millioner|million|milliarder|milliard|"
+    r"dusin|titalls|tjuetalls|tredvetalls|hundretalls|hundrevis|tusenvis|dusinvis|halvparten|dobbelt|dobbelte|"
+    r"tredel|tredjedel|kvart|"
+    r"zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds|hundred|thousands|thousand|"
+    r"millions|billions|billion|dozens|dozen|half|twice|double|third|quarter"
+)
 # A numeral with its thousands separators ("12 000", "1.500") and decimals ("2,5"), or a number word.
 _NUMBER = re.compile(
-    r"\d+(?:[ \u00a0\u202f.,]\d{3}(?!\d))*(?:[.,]\d+)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b",
-    re.IGNORECASE,
+    r"\d+(?:[ \u00a0\u202f.,]\d{3}(?!\d))*(?:[.,]\d+)?|\b(?:" + _NUMBER_WORDS + r")\b", re.IGNORECASE
 )
 _YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
 # The words before a number that make it a year: "i 1990", "siden 2016", "15. mai 2019", "høsten 2018".
@@ -116,7 +44,7 @@ _BEFORE_A_YEAR = re.compile(
 
 def asks_for_amount(question: str) -> bool:
     """The question's own first sentence (a follow-up's standalone form ends with the question before it) asks
-    how many, how much or what something costs."""
+    how many, how much, how large, how old or what something costs."""
     first = question.split("?", 1)[0]
     return bool(_ASKS_FOR_AMOUNT.search(first))
 
