@@ -116,18 +116,35 @@ def test_the_english_flagship_question_ranks_the_seed_article_first_and_quotes_a
     assert answer.citations and "Artikkel 4" in answer.citations[0].quote
 
 
+def test_an_english_question_about_the_arms_trade_searches_for_the_norwegian_compound(assistant):
+    """FreeDict reads "arms" as the limb ("arm"); the supplement's phrase gives "våpenhandel", the word the seed
+    article uses ("Russland og Nord-Korea benekter enhver våpenhandel.")."""
+    question = "Who denies the arms trade?"
+    assert {"benekte", "våpenhandel"} <= set(
+        assistant.retriever.reranker.lexical_query(question, "en")[0].split()
+    )
+    chunk = assistant.ask(AskRequest(question)).retrieved[0].chunk
+    assert chunk.article_id == SEED_ID and "benekter enhver våpenhandel" in chunk.text
+
+
 def test_the_supplement_adds_words_freedict_lacks_and_changes_none_it_has():
     from assistant.answering.translate import SUPPLEMENT
     from assistant.indexes.lexical import stemmer
 
     stem = stemmer("en").stemWord
     freedict = Translator.load(supplement=None)
-    entries = [line.split("\t") for line in SUPPLEMENT.read_text(encoding="utf-8").splitlines()[1:]]
-    assert len(entries) > 100 and all(len(e) >= 2 for e in entries)
+    rows = [line.split("\t") for line in SUPPLEMENT.read_text(encoding="utf-8").splitlines()[1:]]
+    assert all(len(row) >= 2 for row in rows)
+    entries = [row for row in rows if " " not in row[0]]
+    phrases = [row[0] for row in rows if " " in row[0]]
+    assert len(entries) > 100 and phrases
     assert not [e[0] for e in entries if freedict.translate(e[0])]  # FreeDict knows none of them by its stem
     assert len({stem(e[0]) for e in entries}) == len(entries)
+    # FreeDict has none of the phrases: it reads their words otherwise ("arms": the limb)
+    assert all(freedict.translate(p) == freedict.translate(p, phrases=False) for p in phrases)
     both = Translator.load()
     assert len(both) == len(freedict) + len(entries)
+    assert {"benekte", "våpenhandel"} <= set(both.translate("Who denies the arms trade?").split())
     assert {"avtale", "traktat"} <= set(both.translate("Who signed the treaty?").split())
     assert {"alliert", "frykt"} <= set(both.translate("What did the US and its Asian allies fear?").split())
     assert "vant" in both.translate("Who won the race?").split()  # an irregular form the stemmer leaves as is

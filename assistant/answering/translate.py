@@ -18,7 +18,8 @@ from pathlib import Path
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "freedict-eng-nor.tsv"
 # Words FreeDict's dictionary lacks, the commonest of the English train questions among them; none of
-# them has a stem FreeDict knows, so the supplement adds words and changes no FreeDict translation.
+# them has a stem FreeDict knows, so the supplement adds words and changes no FreeDict translation. Its phrases
+# are ones FreeDict lacks whose words it reads otherwise ("arms trade": FreeDict's "arm" is the limb).
 SUPPLEMENT = DICTIONARY.with_name("kilde-eng-nor.tsv")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
