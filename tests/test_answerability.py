@@ -177,5 +177,9 @@ def test_a_question_for_an_amount_the_article_does_not_give_is_not_in_the_archiv
     # The seed article is about the missiles and counts none of them; it does count the years since Putin's visit.
     missiles = assistant.ask(AskRequest("Hvor mange missiler har Nord-Korea levert til Russland?"))
     assert not missiles.answerable and missiles.citations == ()
+    assert (
+        missiles.answer
+        == "Jeg fant ikke dette i arkivet. Ingen av tekstene jeg fant, oppgir tallet det spørres om."
+    )
     years = assistant.ask(AskRequest("How many years had passed since Putin last visited North Korea?"))
     assert years.answerable and any("24 år" in c.quote for c in years.citations)

@@ -24,6 +24,12 @@ UNSEEN_NOTICE = {
     "nb": "Ingen artikkel nevner {words}.",
     "nn": "Ingen artikkel nemner {words}.",
 }
+# Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
+NO_AMOUNT_NOTICE = {
+    "en": "No passage I found states the number asked for.",
+    "nb": "Ingen av tekstene jeg fant, oppgir tallet det spørres om.",
+    "nn": "Ingen av tekstane eg fann, oppgir talet det blir spurt om.",
+}
 _AND = {"en": "and", "nb": "og", "nn": "og"}
 FALLBACK_NOTICE = {
     "en": "The language model failed ({reason}), so this is the offline extractive answer instead.",
@@ -135,10 +141,14 @@ def assemble(
     )
 
 
-def not_found(context: AnswerContext, backend: str) -> Answer:
+def not_found(context: AnswerContext, backend: str, no_amount: bool = False) -> Answer:
+    """The not-found answer, saying why where that is known: words no article uses, or (`no_amount`) a number
+    the passages do not state."""
     text = not_found_text(context.language)
     if context.unseen_words:
         text += " " + unseen_notice(context.language, context.unseen_words)
+    elif no_amount:
+        text += " " + NO_AMOUNT_NOTICE.get(context.language, NO_AMOUNT_NOTICE["en"])
     return assemble(context, backend=backend, text=text)
 
 

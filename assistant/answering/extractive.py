@@ -214,9 +214,10 @@ class ExtractiveAnswerer:
             avoid=avoid,
             asked=context.request.question if context.focus else None,
         )
-        if not extract.citations or unstated_amount(context.answer_question, extract.citations):
+        no_amount = bool(extract.citations) and unstated_amount(context.answer_question, extract.citations)
+        if not extract.citations or no_amount:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
-            return not_found(context, self.name)
+            return not_found(context, self.name, no_amount)
         sentences = extract.sentences
         if self.checker is not None:
             sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
