@@ -17,7 +17,7 @@ from assistant.answering.condense import (
 )
 from assistant.answering.context import AskRequest
 from assistant.core.types import Turn
-from assistant.testing.corpus import DEMO_QUESTION_EN
+from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
 
 
 def history(question: str) -> tuple[Turn, ...]:
@@ -117,6 +117,21 @@ def test_a_follow_up_naming_something_new_leads_with_what_the_article_says_of_it
     assert answer.citations[0].article_id == first.citations[0].article_id
 
 
+def test_a_follow_up_naming_what_the_last_answers_article_never_mentions_goes_back_to_an_earlier_one(
+    assistant,
+):
+    # The conversation turned to Røkke's article; "And how did Japan react?" names what only the pact's article
+    # mentions, so it is answered from that one, not searched within Røkke's.
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    aside = assistant.ask(AskRequest("Hva sa Kjell Inge Røkke i 2008?", history=history))
+    assert aside.answerable and aside.citations[0].article_id != SEED_ID
+    history += (Turn("user", "Hva sa Kjell Inge Røkke i 2008?"), Turn("assistant", aside.answer))
+    japan = assistant.ask(AskRequest("And how did Japan react?", history=history))
+    assert japan.answerable and japan.citations[0].article_id == SEED_ID
+    assert "Japan" in japan.citations[0].quote, japan.answer
+
+
 def test_a_new_topic_after_a_conversation_is_refused_as_it_would_be_alone(assistant):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
     later = assistant.ask(
@@ -212,7 +227,7 @@ def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):
         "Who signed the agreement?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
     )
     article = first.citations[0].article_id
-    assert assistant.conversation_article(request) == article
+    assert list(assistant.conversation_articles(request)) == [article]
     follow_up = assistant.ask(request)
     assert follow_up.answerable and {c.article_id for c in follow_up.citations} == {article}
     assert any("signert av Putin og Nord-Koreas leder Kim Jong Un" in c.quote for c in follow_up.citations)
@@ -221,7 +236,7 @@ def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):
         Turn("user", DEMO_QUESTION_EN),
         Turn("assistant", "Each side must help the other at once. [1]"),
     )
-    assert assistant.conversation_article(AskRequest("Who signed it?", history=paraphrase)) is None
+    assert list(assistant.conversation_articles(AskRequest("Who signed it?", history=paraphrase))) == []
 
 
 def test_a_third_question_quotes_nothing_any_earlier_answer_quoted(assistant):

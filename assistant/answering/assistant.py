@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import islice
 
 from langchain_core.runnables import RunnableLambda
 
@@ -19,9 +20,9 @@ from assistant.answering.condense import (
     Condenser,
     condense_extractive,
     earlier_answers,
+    earlier_quotes,
     follow_up_focus,
     fuse_follow_up,
-    previous_quote,
     within_article,
 )
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
@@ -45,6 +46,8 @@ MAX_HISTORY_TURNS = (
     6  # the generative condenser reads the last few turns; the extractive one the last question
 )
 MAX_TURN_CHARS = 2000
+# How many of the articles a conversation's answers quoted a follow-up may be about, the latest first.
+CONVERSATION_ARTICLES = 3
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -217,12 +220,16 @@ class Assistant:
             searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
             own = self.retriever.retrieve(focus, 2 * k, request.filters, mode)
             retrieval = fuse_follow_up(searched, own, k)
-            article = self.conversation_article(request)
-            if article is not None:
+            names_in = names_translation(self.translator, condensed.language)
+            for article in islice(self.conversation_articles(request), CONVERSATION_ARTICLES):
                 kept = replace(request.filters, articles=(article,))
                 # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
                 within = self.retriever.retrieve(focus, k, kept, mode, query_vector=retrieval.query_vector)
-                retrieval = within_article(retrieval, within, k)
+                # A follow-up that names what the article never mentions ("And how did Japan react?" after an
+                # answer quoted from another article) is about an earlier answer's article, or the archive's.
+                if not missing_terms(request.question, [h.titled_text for h in within.hits], names_in):
+                    retrieval = within_article(retrieval, within, k)
+                    break
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
@@ -330,14 +337,17 @@ class Assistant:
             words = [w for w in words if not translations[w] or unseen_words(translations[w], archive)]
         return words
 
-    def conversation_article(self, request: AskRequest) -> str | None:
-        """The article whose passage the last answer quoted, when the filters admit it: what a follow-up that
-        refers back is about ("Who signed it?" after the Article 4 question). None for a paraphrase."""
-        quote = previous_quote(request.history)
-        if quote is None:
-            return None
-        found = self.retriever.retrieve(quote, 3, request.filters, "bm25")
-        return next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
+    def conversation_articles(self, request: AskRequest) -> Iterator[str]:
+        """The articles whose passages the conversation's answers quoted, the last answer's first, where the
+        filters admit them: what a follow-up that refers back is about ("Who signed it?" after the Article 4
+        question). None for a paraphrase. Each is looked up only when asked for."""
+        seen: set[str] = set()
+        for quote in earlier_quotes(request.history):
+            found = self.retriever.retrieve(quote, 3, request.filters, "bm25")
+            article = next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
+            if article is not None and article not in seen:
+                seen.add(article)
+                yield article
 
     def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the

@@ -8,7 +8,9 @@ question's names and numbers, or, when it opens with "and …" and names somethi
 refers back), the follow-up alone. When the last answer quoted a passage word for word (an extractive answer),
 the follow-up is about that passage's article: the article's own passages for the focus come first
 (`previous_quote`, `within_article`), so "Who signed it?" is answered from the pact's article, not from
-whatever else in the archive mentions signing. The learned picker chooses the sentence for the focus (it
+whatever else in the archive mentions signing. A follow-up that names what that article never mentions is about
+an earlier answer's article that does ("And how did Japan react?" after an answer quoted from another article
+goes back to the pact's), or, where none does, about the archive (`earlier_quotes`). The learned picker chooses the sentence for the focus (it
 learned from questions that name what they ask about); the rule, from the follow-up's own words (the carried
 names are in every sentence of that article). Either way it is never one an earlier answer of the conversation
 quoted, unless it names what the follow-up newly asks about (`earlier_answers`). So "And how did Japan react?"
@@ -18,7 +20,7 @@ quotes China's, though that answer quoted it beside Japan's."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -147,8 +149,18 @@ def previous_quote(history: Sequence[Turn]) -> str | None:
     mark: an extractive answer quotes its passage word for word, so the chunk that holds it names the article
     the conversation is about (a refusal or a generative answer's paraphrase is found in no chunk)."""
     answer = last_answer(history)
-    if answer is None:
-        return None
+    return None if answer is None else first_quote(answer)
+
+
+def earlier_quotes(history: Sequence[Turn]) -> Iterator[str]:
+    """`previous_quote` of each answer of the conversation, the newest first, skipping answers that quote nothing:
+    the articles the conversation has been about, the latest first."""
+    for turn in reversed(history):
+        if turn.role == "assistant" and (quote := first_quote(turn.content)) is not None:
+            yield quote
+
+
+def first_quote(answer: str) -> str | None:
     head = uncut(CITATION_MARK.split(answer, maxsplit=1)[0])  # a client may cut it short
     for start, end in sentence_spans(head):
         sentence = head[start:end].strip()
