@@ -9,8 +9,9 @@ from assistant.answering.answers import holds_words, quoted_before
 from assistant.answering.condense import (
     condense_extractive,
     earlier_answers,
+    earlier_quotes,
+    first_quote,
     follow_up_focus,
-    previous_quote,
     refers_back,
     salient_terms,
     within_article,
@@ -173,18 +174,20 @@ def test_a_follow_up_is_picked_with_the_names_it_refers_back_to(assistant):
     assert any("«Jeg betaler min skatt med glede»" in c.quote for c in follow_up.citations)
 
 
-def test_the_previous_quote_is_its_first_sentence_of_five_words_or_more():
+def test_an_answers_quote_is_its_first_sentence_of_five_words_or_more():
     answer = (
         "– Ja. Artikkel 4 i avtalen sier noe viktig. Mer tekst her. [1] Annen kilde sier noe helt annet. [2]"
     )
-    assert (
-        previous_quote((Turn("user", "q"), Turn("assistant", answer)))
-        == "Artikkel 4 i avtalen sier noe viktig."
-    )
-    # the last answer counts; a short one names no article, and no answer names none
-    older = (Turn("assistant", answer), Turn("user", "q"), Turn("assistant", "Ja. [1]"))
-    assert previous_quote(older) is None
-    assert previous_quote((Turn("user", "q"),)) is None
+    assert first_quote(answer) == "Artikkel 4 i avtalen sier noe viktig."
+    assert first_quote("Ja. [1]") is None  # a short answer names no article
+    # every answer's quote, the newest first; an answer without one is passed over, and no answer gives none
+    newer = "Japan har uttrykt «alvorlig bekymring» over Putins løfte. [1]"
+    turns = (Turn("assistant", answer), Turn("user", "q"), Turn("assistant", "Ja. [1]"))
+    assert list(earlier_quotes((*turns, Turn("user", "q"), Turn("assistant", newer)))) == [
+        "Japan har uttrykt «alvorlig bekymring» over Putins løfte.",
+        "Artikkel 4 i avtalen sier noe viktig.",
+    ]
+    assert list(earlier_quotes((Turn("user", "q"),))) == []
     assert holds_words(
         "Første linje.\n\nArtikkel 4 i  avtalen sier\nnoe viktig. Slutt.",
         "Artikkel 4 i avtalen sier noe viktig.",
@@ -339,7 +342,7 @@ def test_a_sentence_a_client_cut_short_counts_as_quoted_before():
 
 def test_a_cut_last_answer_still_names_the_article_it_quoted():
     answer = "Artikkel 4 i avtalen sier: «Hvis en av partene står overfor en væpnet inva…"
-    assert previous_quote((Turn("user", "q"), Turn("assistant", answer))) == (
+    assert first_quote(answer) == (
         "Artikkel 4 i avtalen sier: «Hvis en av partene står overfor en væpnet inva"
     )
 

@@ -340,7 +340,7 @@ class Assistant:
     def conversation_articles(self, request: AskRequest) -> Iterator[str]:
         """The articles whose passages the conversation's answers quoted, the last answer's first, where the
         filters admit them: what a follow-up that refers back is about ("Who signed it?" after the Article 4
-        question). None for a paraphrase. Each is looked up only when asked for."""
+        question). A paraphrase (a generative answer) names none. Each is looked up only when asked for."""
         seen: set[str] = set()
         for quote in earlier_quotes(request.history):
             found = self.retriever.retrieve(quote, 3, request.filters, "bm25")

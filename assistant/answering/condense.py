@@ -1,21 +1,20 @@
 """Turning a follow-up into a question that can be searched on its own.
 
-Without a language model the rule is: a question stands alone unless it refers back ("and …?",
-"what about …", "hva med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or
-number of its own). A follow-up is searched with its own words first, then the previous question, and the
-passages found are reordered by a search for its focus (`follow_up_focus`): the follow-up with the previous
-question's names and numbers, or, when it opens with "and …" and names something of its own (and no pronoun
-refers back), the follow-up alone. When the last answer quoted a passage word for word (an extractive answer),
-the follow-up is about that passage's article: the article's own passages for the focus come first
-(`previous_quote`, `within_article`), so "Who signed it?" is answered from the pact's article, not from
-whatever else in the archive mentions signing. A follow-up that names what that article never mentions is about
-an earlier answer's article that does ("And how did Japan react?" after an answer quoted from another article
-goes back to the pact's), or, where none does, about the archive (`earlier_quotes`). The learned picker chooses the sentence for the focus (it
-learned from questions that name what they ask about); the rule, from the follow-up's own words (the carried
-names are in every sentence of that article). Either way it is never one an earlier answer of the conversation
-quoted, unless it names what the follow-up newly asks about (`earlier_answers`). So "And how did Japan react?"
-after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What about China?" after it
-quotes China's, though that answer quoted it beside Japan's."""
+Without a language model the rule is: a question stands alone unless it refers back ("and …?", "what about …", "hva
+med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or number of its own). A
+follow-up is searched with its own words first, then the previous question, and the passages found are reordered by
+a search for its focus (`follow_up_focus`): the follow-up with the previous question's names and numbers, or, when
+it opens with "and …" and names something of its own (and no pronoun refers back), the follow-up alone. When the
+last answer quoted a passage word for word (an extractive answer), the follow-up is about that passage's article:
+the article's own passages for the focus come first (`earlier_quotes`, `within_article`), so "Who signed it?" is
+answered from the pact's article, not from whatever else in the archive mentions signing. A follow-up that names
+what that article never mentions is about an earlier answer's article that does ("And how did Japan react?" after
+an answer quoted from another article goes back to the pact's), or, where none does, about the archive. The learned
+picker chooses the sentence for the focus (it learned from questions that name what they ask about); the rule, from
+the follow-up's own words (the carried names are in every sentence of that article). Either way it is never one an
+earlier answer of the conversation quoted, unless it names what the follow-up newly asks about (`earlier_answers`).
+So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What
+about China?" after it quotes China's, though that answer quoted it beside Japan's."""
 
 from __future__ import annotations
 
@@ -144,23 +143,18 @@ def without_quotes_naming(answer: str, names: Sequence[str]) -> str:
     return "".join(kept)
 
 
-def previous_quote(history: Sequence[Turn]) -> str | None:
-    """The first sentence of at least `QUOTE_MIN_WORDS` words in the last answer before its first citation
-    mark: an extractive answer quotes its passage word for word, so the chunk that holds it names the article
-    the conversation is about (a refusal or a generative answer's paraphrase is found in no chunk)."""
-    answer = last_answer(history)
-    return None if answer is None else first_quote(answer)
-
-
 def earlier_quotes(history: Sequence[Turn]) -> Iterator[str]:
-    """`previous_quote` of each answer of the conversation, the newest first, skipping answers that quote nothing:
-    the articles the conversation has been about, the latest first."""
+    """The `first_quote` of each answer of the conversation that has one, the newest first: the passages, and so
+    the articles, the conversation has been about."""
     for turn in reversed(history):
         if turn.role == "assistant" and (quote := first_quote(turn.content)) is not None:
             yield quote
 
 
 def first_quote(answer: str) -> str | None:
+    """The first sentence of at least `QUOTE_MIN_WORDS` words in an answer before its first citation mark: an
+    extractive answer quotes its passage word for word, so the chunk that holds it names the article the answer
+    was about (a refusal or a generative answer's paraphrase is found in no chunk)."""
     head = uncut(CITATION_MARK.split(answer, maxsplit=1)[0])  # a client may cut it short
     for start, end in sentence_spans(head):
         sentence = head[start:end].strip()
