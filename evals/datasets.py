@@ -6,6 +6,10 @@ Dataset specs accepted by `kilde eval run --dataset`:
 - a path to a `.jsonl` file in the eval format, e.g. `evals/data/seed.jsonl`
 - `standalone:PATH`: the dialogues of a `.jsonl` file asked without their history, each as its
   `standalone_question` (how a person would ask it alone): the baseline a follow-up set is compared to
+- `live:PATH`: the dialogues of a `.jsonl` file with Kilde's own answers in their history: each earlier question
+  is asked in turn and answered by the system under test, as in the chat, before the follow-up (the files hold
+  short gold answers, which quote no passage, so a follow-up is never searched within the article an answer
+  quoted: `Assistant.conversation_articles`)
 - `norquad:news:validation` / `norquad:news:test`: NorQuAD's official flattened news files, copied to
   `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
@@ -52,11 +56,14 @@ class EvalItem:
 
 
 STANDALONE = "standalone:"
+LIVE = "live:"
 
 
 def dataset_name(spec: str) -> str:
     if spec.startswith(STANDALONE):
         return f"{dataset_name(spec[len(STANDALONE) :])} (standalone)"
+    if spec.startswith(LIVE):
+        return f"{dataset_name(spec[len(LIVE) :])} (live)"
     return spec if spec.startswith("norquad:") else Path(spec).stem
 
 
@@ -64,6 +71,8 @@ def load_dataset(spec: str, limit: int | None = None) -> list[EvalItem]:
     """Items of one dataset spec (see the module docstring); `limit` keeps the first N."""
     if spec.startswith(STANDALONE):
         items = [as_standalone(item, dataset_name(spec)) for item in load_dataset(spec[len(STANDALONE) :])]
+    elif spec.startswith(LIVE):
+        items = [as_live(item, dataset_name(spec)) for item in load_dataset(spec[len(LIVE) :])]
     elif spec.startswith("norquad:"):
         items = load_norquad(spec)
     else:
@@ -75,6 +84,11 @@ def as_standalone(item: EvalItem, dataset: str) -> EvalItem:
     """The item asked alone: its `standalone_question` (else its question), no history, same id."""
     question = str(item.extra.get("standalone_question") or item.question)
     return replace(item, question=question, history=(), dataset=dataset)
+
+
+def as_live(item: EvalItem, dataset: str) -> EvalItem:
+    """The dialogue with its answers left to the system under test (`replayed_history` in the runner)."""
+    return replace(item, dataset=dataset, extra={**item.extra, "live_history": True})
 
 
 def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError, KildeError
+from assistant.core.types import Turn
 from evals.datasets import EvalItem, dataset_name
 from evals.machine import description
 from evals.metrics import DEPTH, aggregate, chunk_hits, group_by, score_item
@@ -132,7 +133,22 @@ def git_commit() -> str | None:
         return None
 
 
+def replayed_history(assistant: Assistant, item: EvalItem, variant: str, top_k: int) -> tuple[Turn, ...]:
+    """A `live:` dialogue's history: each of its questions asked in turn, with the answers given so far, and
+    answered by `assistant` as the chat would (not timed)."""
+    turns: list[Turn] = []
+    for turn in item.history:
+        if turn.role == "user":
+            answer = assistant.ask(
+                AskRequest(question=turn.content, history=tuple(turns), top_k=top_k, retriever=variant)
+            )
+            turns += [turn, Turn("assistant", answer.answer)]
+    return tuple(turns)
+
+
 def evaluate_item(assistant: Assistant, item: EvalItem, variant: str, top_k: int) -> dict:
+    if item.extra.get("live_history"):
+        item = replace(item, history=replayed_history(assistant, item, variant, top_k))
     request = AskRequest(question=item.question, history=item.history, top_k=top_k, retriever=variant)
     cache = getattr(assistant.retriever, "embedder", None)
     if isinstance(cache, LastQueryCache):

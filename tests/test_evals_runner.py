@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from evals.compare import compare_runs, flips
-from evals.datasets import DATA, EvalItem, load_jsonl
+from evals.datasets import DATA, EvalItem, load_dataset, load_jsonl
 from evals.report import render
-from evals.runner import IndexCoverageError, LastQueryCache, RunConfig, check_index, run_eval
+from evals.runner import IndexCoverageError, LastQueryCache, RunConfig, check_index, evaluate_item, run_eval
 
 
 class _Counting:
@@ -33,6 +33,30 @@ def test_last_query_cache_reuses_only_the_immediately_repeated_query():
     assert cache.embed_query("a") == cache.embed_query("a") == [1]
     cache.forget()
     assert cache.embed_query("a") == [2] and cache.embed_query("b") == [3] and cache.embed_query("a") == [4]
+
+
+def test_a_live_dialogue_is_asked_with_the_systems_own_answers_in_its_history(assistant, tmp_path):
+    # The file's history holds a short gold answer, which quotes no passage; live, the first question is asked
+    # and Kilde's own answer, quoting the seed article, is the history the follow-up is asked with.
+    dialogue = {
+        "id": "live-1",
+        "language": "en",
+        "history": [
+            {"role": "user", "content": "What does Article 4 commit each side to?"},
+            {"role": "assistant", "content": "immediate military help"},
+        ],
+        "question": "And how did Japan react?",
+        "answerable": True,
+        "answers": ["alvorlig bekymring"],
+    }
+    path = tmp_path / "dialogues.jsonl"
+    path.write_text(json.dumps(dialogue) + "\n", encoding="utf-8")
+    (item,) = load_dataset(f"live:{path}")
+    assert item.dataset == "dialogues (live)" and item.history[1].content == "immediate military help"
+    record = evaluate_item(assistant, item, "hybrid+rerank", 5)
+    assert [t["role"] for t in record["history"]] == ["user", "assistant"]
+    assert "Artikkel 4" in record["history"][1]["content"] and "[1]" in record["history"][1]["content"]
+    assert record["metrics"]["answer_found"] == 1.0, record["answer"]
 
 
 @pytest.fixture(scope="module")
