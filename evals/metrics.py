@@ -101,6 +101,13 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict]) -> dict[str
         metrics["answer_first"] = float(not refused and contains_answer(first, item.answers))
         metrics["token_f1"] = max(token_f1(text, a) for a in item.answers) if not refused else 0.0
     metrics.update(citation_metrics(item, answer))
+    earlier = [t.content for t in item.history if t.role == "assistant"]
+    if earlier and not refused:
+        # A follow-up that quotes again what an earlier answer quoted: wanted only where it holds the answer.
+        shown = normalise(" ".join(earlier))
+        metrics["repeated_quote"] = float(
+            any(normalise(c["quote"]) and normalise(c["quote"]) in shown for c in answer["citations"])
+        )
     return metrics
 
 
@@ -149,6 +156,7 @@ METRIC_ORDER = (
     "false_refusal",
     "refusal_unanswerable",
     "cited_when_unanswerable",
+    "repeated_quote",
 )
 
 

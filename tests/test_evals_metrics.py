@@ -187,3 +187,16 @@ def test_citation_support_rate_counts_sentences_the_check_accepted():
     }
     assert citation_metrics(item, answer)["citation_support"] == 2 / 3
     assert citation_metrics(item, {**answer, "sentences": []})["citation_support"] is None
+
+
+def test_repeated_quote_asks_whether_a_follow_up_quotes_an_earlier_answers_sentence():
+    from dataclasses import replace
+
+    from assistant.core.types import Turn
+
+    gold = "Forsvarsavtalen er fra 1961."
+    other = "Avtalen ble signert i Pyongyang."
+    follow_up = replace(ITEM, history=(Turn("user", "Hva?"), Turn("assistant", f"«{gold}» [1]")))
+    assert score_item(follow_up, _answer(f"{gold} [1]", cited=[gold]), [])["repeated_quote"] == 1.0
+    assert score_item(follow_up, _answer(f"{other} [1]", cited=[other]), [])["repeated_quote"] == 0.0
+    assert "repeated_quote" not in score_item(ITEM, _answer(f"{gold} [1]", cited=[gold]), [])  # no history
