@@ -105,9 +105,8 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict]) -> dict[str
     if earlier and not refused:
         # A follow-up that quotes again what an earlier answer quoted: wanted only where it holds the answer.
         shown = normalise(" ".join(earlier))
-        metrics["repeated_quote"] = float(
-            any(normalise(c["quote"]) and normalise(c["quote"]) in shown for c in answer["citations"])
-        )
+        quotes = [normalise(c["quote"]) for c in answer["citations"]]
+        metrics["repeated_quote"] = float(any(quote and quote in shown for quote in quotes))
     return metrics
 
 

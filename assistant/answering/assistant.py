@@ -213,6 +213,8 @@ class Assistant:
         request = condensed.request
         k, mode = request.top_k or self.settings.top_k, request.retriever or self.settings.retriever
         focus = None
+        # How an English question's names are written in Norwegian passages (None for a Norwegian one).
+        names_in = names_translation(self.translator, condensed.language)
         if condensed.standalone != request.question and self.condenser is None:
             # The extractive rule glued names to a follow-up: its own words get a say of their own, and
             # the sentence quoted must answer them, not the history.
@@ -220,7 +222,6 @@ class Assistant:
             searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
             own = self.retriever.retrieve(focus, 2 * k, request.filters, mode)
             retrieval = fuse_follow_up(searched, own, k)
-            names_in = names_translation(self.translator, condensed.language)
             for article in islice(self.conversation_articles(request), CONVERSATION_ARTICLES):
                 kept = replace(request.filters, articles=(article,))
                 # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
@@ -236,7 +237,6 @@ class Assistant:
         # A follow-up asks for something new: the sentences earlier answers quoted are not quoted again.
         shown = ""
         if focus:
-            names_in = names_translation(self.translator, condensed.language)
             shown = earlier_answers(request.history, request.question, names_in)
         return AnswerContext(
             request,

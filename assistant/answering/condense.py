@@ -97,11 +97,6 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
 QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
 
 
-def last_answer(history: Sequence[Turn]) -> str | None:
-    """The assistant's last turn: what a follow-up refers back to, and what it does not quote again."""
-    return next((t.content for t in reversed(history) if t.role == "assistant"), None)
-
-
 def earlier_answers(
     history: Sequence[Turn], asked: str = "", names_in: Callable[[str], str] | None = None
 ) -> str:
