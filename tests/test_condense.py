@@ -294,6 +294,49 @@ def test_a_quote_naming_what_the_follow_up_newly_asks_about_may_be_quoted_again(
     assert quoted_before(CHINA, earlier_answers(cut, "Og Kina?"))
 
 
+# An answer to "Hvem jobber Yngvill Ofstad for?" (NorQuAD news) that quoted, second, what she is.
+OFSTAD_FIRST = (
+    "Yngvill Ofstad hos Bergans AS og Ivar Horneland Kristensen fra Virke er glade for at næringsministeren vil "
+    "endre loven."
+)
+OFSTAD_TITLE = (
+    "Det gir håp for framtidens sirkulære økonomi, sier bærekraftsansvarlig hos Bergans AS, Yngvill Ofstad."
+)
+OFSTAD_TURNS = (
+    Turn("user", "Hvem jobber Yngvill Ofstad for?"),
+    Turn("assistant", f"{OFSTAD_FIRST} [1] {OFSTAD_TITLE} [2]"),
+)
+
+
+def test_a_quote_holding_a_word_the_follow_up_newly_asks_about_may_be_quoted_again():
+    """Forbidding every earlier quote lost the answer a follow-up asked for when an earlier answer had shown it
+    beside another ("Hvor er hun bærekraftsansvarlig?")."""
+    passages = [f"{OFSTAD_FIRST}\n\nFredag kunngjorde næringsministeren en endring. {OFSTAD_TITLE}"]
+    shown = earlier_answers(OFSTAD_TURNS, "Hvor er hun bærekraftsansvarlig?", passages=passages)
+    assert quoted_before(OFSTAD_FIRST, shown) and not quoted_before(OFSTAD_TITLE, shown)
+    # a follow-up whose words no quote holds repeats nothing
+    shown = earlier_answers(OFSTAD_TURNS, "Når ble det kunngjort?", passages=passages)
+    assert quoted_before(OFSTAD_FIRST, shown) and quoted_before(OFSTAD_TITLE, shown)
+
+
+def test_a_word_many_found_sentences_hold_is_what_the_conversation_is_about_not_what_is_newly_asked():
+    """ "Hvem signerte avtalen?" after the Article 4 answer: "avtalen" is in sentence after sentence of the pact's
+    article, so the Article 4 quote, which holds it but not "signerte", stays quoted before."""
+    article_4 = "Artikkel 4 i avtalen sier at partene straks skal gi hverandre militær hjelp."
+    turns = (Turn("user", "Hva forplikter artikkel 4 partene til?"), Turn("assistant", f"{article_4} [1]"))
+    passages = [
+        f"{article_4} Avtalen ble signert av Putin og Kim i juni. Avtalen gjenoppliver en gammel pakt.",
+        "KCNA offentliggjorde teksten til avtalen torsdag.",
+    ]
+    assert quoted_before(article_4, earlier_answers(turns, "Hvem signerte avtalen?", passages=passages))
+    # with "avtalen" in fewer sentences it singles out the quote, and the quote may answer
+    assert not quoted_before(
+        article_4, earlier_answers(turns, "Hvem signerte avtalen?", passages=[article_4])
+    )
+    # a quote holding every new word may answer however common the words are
+    assert not quoted_before(article_4, earlier_answers(turns, "Hva sier avtalen?", passages=passages))
+
+
 def test_what_about_a_name_the_previous_answer_quoted_beside_its_answer_quotes_it(assistant):
     """ "What about China?" after the Japan answer whose second quote was China's reaction: leaving out every
     earlier quote left the answer with sentences about neither."""

@@ -234,10 +234,12 @@ class Assistant:
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
-        # A follow-up asks for something new: the sentences earlier answers quoted are not quoted again.
+        # A follow-up asks for something new: the sentences earlier answers quoted are not quoted again, unless one
+        # answers what it newly asks (`earlier_answers`).
         shown = ""
         if focus:
-            shown = earlier_answers(request.history, request.question, names_in)
+            passages = [hit.chunk.text for hit in retrieval.hits]
+            shown = earlier_answers(request.history, request.question, names_in, passages)
         return AnswerContext(
             request,
             condensed.language,

@@ -12,13 +12,15 @@ what that article never mentions is about an earlier answer's article that does 
 an answer quoted from another article goes back to the pact's), or, where none does, about the archive. The learned
 picker chooses the sentence for the focus (it learned from questions that name what they ask about); the rule, from
 the follow-up's own words (the carried names are in every sentence of that article). Either way it is never one an
-earlier answer of the conversation quoted, unless it names what the follow-up newly asks about (`earlier_answers`).
+earlier answer of the conversation quoted, unless it answers what the follow-up newly asks: names it, or holds its
+new words ("Hvor er hun bærekraftsansvarlig?" after a quote that gave her title; `earlier_answers`).
 So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What
 about China?" after it quotes China's, though that answer quoted it beside Japan's."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -27,6 +29,7 @@ from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
+from assistant.indexes.lexical import analyse
 
 
 class Condenser(Protocol):
@@ -95,21 +98,41 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
 
 
 QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
+# A word more of the passages' sentences hold is what the conversation is about ("avtalen" in the pact's article),
+# not what a follow-up newly asks about.
+ASKED_WORD_MAX_SENTENCES = 2
 
 
 def earlier_answers(
-    history: Sequence[Turn], asked: str = "", names_in: Callable[[str], str] | None = None
+    history: Sequence[Turn],
+    asked: str = "",
+    names_in: Callable[[str], str] | None = None,
+    passages: Sequence[str] = (),
 ) -> str:
     """Every answer the conversation has shown (the history a request keeps), one to a line: a follow-up quotes
     none of their sentences again, so a third question does not get the first answer's quote back. A quote that
-    names what the follow-up `asked` names and no earlier question did is left out of them: shown beside another
-    question's answer, it may answer this one ("What about China?" after an answer whose second quote told
-    China's reaction). `names_in`: the Norwegian an English question's names are written in ("China": "kina")."""
+    answers what the follow-up `asked` newly asks is left out of them, as a quote shown beside another question's
+    answer may answer this one: one that names what `asked` names and no earlier question did ("What about
+    China?" after an answer whose second quote told China's reaction), one that holds a word of `asked` no
+    earlier question used and at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold ("Hvor er
+    hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS, Yngvill Ofstad."), and
+    one that holds every such word. `names_in`: the Norwegian an English question is written in ("China":
+    "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
     named = new_names(asked, history, names_in)
-    if named:
-        answers = [without_quotes_naming(answer, named) for answer in answers]
-    return "\n".join(answers)
+    words = new_words(asked, history, names_in)
+    if not (named or words):
+        return "\n".join(answers)
+    mentions = re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in named), re.IGNORECASE)
+    rare = rare_words(words, passages)
+
+    def answers_asked(quote: str) -> bool:
+        if named and mentions.search(quote):
+            return True
+        stems = set(analyse(quote, "nb"))
+        return bool(rare & stems) or (bool(words) and words <= stems)
+
+    return "\n".join(without_quotes(answer, answers_asked) for answer in answers)
 
 
 def new_names(asked: str, history: Sequence[Turn], names_in: Callable[[str], str] | None = None) -> list[str]:
@@ -126,14 +149,34 @@ def new_names(asked: str, history: Sequence[Turn], names_in: Callable[[str], str
     return out
 
 
-def without_quotes_naming(answer: str, names: Sequence[str]) -> str:
-    """`answer` without the quotes (each ended by its "[n]") that mention one of `names`."""
-    mentions = re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in names), re.IGNORECASE)
+def new_words(asked: str, history: Sequence[Turn], names_in: Callable[[str], str] | None = None) -> set[str]:
+    """The Norwegian stems of the words of `asked` that no user turn of `history` used; an English question's
+    words also through `names_in` (its names stay as they are: "Morten Klever's")."""
+
+    def stems(text: str) -> set[str]:
+        found = set(analyse(text, "nb"))
+        return found | set(analyse(names_in(text), "nb")) if names_in is not None else found
+
+    return stems(asked) - stems(" ".join(t.content for t in history if t.role == "user"))
+
+
+def rare_words(words: set[str], passages: Sequence[str]) -> set[str]:
+    """Those of `words` that at most `ASKED_WORD_MAX_SENTENCES` of the passages' sentences hold (sentences an
+    overlap repeats counted once)."""
+    if not words:
+        return set()
+    sentences = {" ".join(p[start:end].split()) for p in passages for start, end in sentence_spans(p)}
+    held = Counter(word for sentence in sentences for word in words & set(analyse(sentence, "nb")))
+    return {word for word in words if held[word] <= ASKED_WORD_MAX_SENTENCES}
+
+
+def without_quotes(answer: str, left_out: Callable[[str], bool]) -> str:
+    """`answer` without the quotes (each ended by its "[n]") that `left_out` picks."""
     parts = re.split(f"({CITATION_MARK.pattern})", answer)  # quote, mark, quote, mark, …, and what follows
     kept = [
         quote + mark
         for quote, mark in zip(parts[::2], [*parts[1::2], ""], strict=True)
-        if not (mark and mentions.search(quote))
+        if not (mark and left_out(quote))
     ]
     return "".join(kept)
 
