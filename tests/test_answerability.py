@@ -173,6 +173,27 @@ def test_a_quote_states_an_amount_with_a_numeral_or_a_number_word_but_not_a_year
     assert states_amount(quote) is states
 
 
+@pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
+        ("Putins første besøk til Nord-Korea på 24 år.", "How many troops will Russia send?", False),
+        ("Putins første besøk til Nord-Korea på 24 år.", "Hvor mange soldater sender Russland?", False),
+        ("Han må sitte inne i fire måneder.", "Hvor mange fanger slapp ut?", False),
+        # a question for a duration or an age is answered by one
+        ("Putins første besøk til Nord-Korea på 24 år.", "How many years had passed since the visit?", True),
+        ("Han er 31 år gammel.", "Hvor mange år er han?", True),
+        ("Hun ble 18 år i fjor.", "How old is she?", True),
+        # "how much" may ask for time ("Hvor mye var igjen av kampen?": "Kun åtte sekunder")
+        ("Kun åtte sekunder gjensto av kampen.", "Hvor mye var igjen av kampen?", True),
+        # a count beside a duration is a count; "times" is no unit of time
+        ("I løpet av to år kom 400 soldater.", "How many soldiers came?", True),
+        ("Han vant three times.", "How many times did he win?", True),
+    ],
+)
+def test_a_question_that_counts_things_is_not_answered_by_a_duration(quote, question, states):
+    assert states_amount(quote, question) is states
+
+
 def test_a_question_for_an_amount_the_article_does_not_give_is_not_in_the_archive(assistant):
     # The seed article is about the missiles and counts none of them; it does count the years since Putin's visit.
     missiles = assistant.ask(AskRequest("Hvor mange missiler har Nord-Korea levert til Russland?"))
@@ -183,3 +204,33 @@ def test_a_question_for_an_amount_the_article_does_not_give_is_not_in_the_archiv
     )
     years = assistant.ask(AskRequest("How many years had passed since Putin last visited North Korea?"))
     assert years.answerable and any("24 år" in c.quote for c in years.citations)
+    # the 24 years count no troops
+    troops = assistant.ask(
+        AskRequest("How many troops will Russia send to North Korea under the new defence pact?")
+    )
+    assert not troops.answerable and troops.citations == (), troops.answer
+
+
+def test_no_train_question_for_an_amount_loses_its_gold_sentence_to_the_duration_rule():
+    """NorQuAD train questions (Bokmål, and their English versions) whose gold sentence states an amount still
+    find it stated when the question is taken into account: none counts things and is answered by a duration."""
+    import json
+
+    from evals.datasets import DATA, split_keys
+    from evals.train import train_items
+
+    held_out = split_keys()
+    items = train_items(held_out["validation"] | held_out["test"])
+    gold = {item.id: item.gold_passages[0] for item in items}
+    asked = [(item.question, item.id) for item in items]
+    for path in sorted(DATA.glob("norquad_train_en*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            written = json.loads(line)
+            asked.append((written["question"], f"nq-{written['key']}"))
+    checked = [
+        (question, gold[item_id])
+        for question, item_id in asked
+        if item_id in gold and asks_for_amount(question) and states_amount(gold[item_id])
+    ]
+    assert len(checked) > 400  # both languages' questions were read
+    assert [pair for pair in checked if not states_amount(pair[1], pair[0])] == []

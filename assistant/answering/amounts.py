@@ -4,7 +4,9 @@ quote states one.
 The unanswerable questions people ask are near misses, and many of them ask for an amount the archive does not
 give: "Hvor mange missiler har Nord-Korea levert til Russland?" reaches the article about the missiles and would
 quote "… har funnet rester av nordkoreanske missiler i landet", which counts nothing. An answer to such a question
-must state a number; a year ("i 1990", "siden 2016") dates something and counts nothing, so it does not count."""
+must state a number; a year ("i 1990", "siden 2016") dates something and counts nothing, so it does not count. A
+question that counts things ("How many troops will Russia send?") is not answered by a duration or an age either:
+"… Putins første besøk til Nord-Korea på 24 år" counts years."""
 
 from __future__ import annotations
 
@@ -12,12 +14,27 @@ import re
 
 # At the question's start, after "og"/"and" or a preposition ("I hvor mange land", "For how many years"): "Hva avgjør
 # hvor mye energi ...?" asks what decides it.
-_ASKS_FOR_AMOUNT = re.compile(
+_QUESTION_START = (
     r"^\W*(?:(?:og|and|men|but)\s+)?(?:(?:i|på|for|av|med|til|etter|over|in|on|of|by|with|to|at|after)\s+)?"
-    r"(hvor (mange|mye|stor|stort|store|høy|høyt|gammel|gamle)|how (many|much|large|big|tall|high|old)|"
+)
+_ASKS_FOR_AMOUNT = re.compile(
+    _QUESTION_START
+    + r"(hvor (mange|mye|stor|stort|store|høy|høyt|gammel|gamle)|how (many|much|large|big|tall|high|old)|"
     r"hva (koster|kostet|kostar|kosta)|what (does|did|do|will) .+ cost|what (share|proportion|percentage))\b",
     re.IGNORECASE,
 )
+# "How many troops …?", "Hvor mange soldater …?": what is counted is things, unless the question names a unit of time
+# or an age ("Hvor mange år …?", "How many days old …?").
+_COUNTS = re.compile(_QUESTION_START + r"(hvor mange|how many)\b", re.IGNORECASE)
+_TIME_UNIT = (
+    r"år|års|året|årene|måned|måneder|måneders|månedene|uke|uker|ukers|ukene|dag|dager|dagers|dagene|døgn|time|"
+    r"timer|timers|timene|minutt|minutter|minutters|sekund|sekunder|sekunders|"
+    r"years?|months?|weeks?|days?|hours?|minutes?|seconds?"
+)
+_ASKS_ABOUT_TIME = re.compile(
+    rf"\b({_TIME_UNIT}|gammel|gamle|alder|old|age|aged|lenge|long)\b", re.IGNORECASE
+)
+_FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
 _NUMBER_WORDS = (
     r"null|én|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|femten|seksten|sytten|atten|"
     r"nitten|tjue|tretti|førti|femti|seksti|sytti|åtti|nitti|hundre|tusen|millioner|million|milliarder|milliard|"
@@ -45,15 +62,23 @@ _BEFORE_A_YEAR = re.compile(
 def asks_for_amount(question: str) -> bool:
     """The question's own first sentence (a follow-up's standalone form ends with the question before it) asks
     how many, how much, how large, how old or what something costs."""
-    first = question.split("?", 1)[0]
-    return bool(_ASKS_FOR_AMOUNT.search(first))
+    return bool(_ASKS_FOR_AMOUNT.search(_first_sentence(question)))
 
 
-def states_amount(text: str) -> bool:
-    """Some number in `text` counts something: a numeral or a number word, less the years."""
+def states_amount(text: str, question: str = "") -> bool:
+    """Some number in `text` counts something: a numeral or a number word, less the years, and, for a `question`
+    that counts things, less the durations and ages ("24 år")."""
+    asked = _first_sentence(question)
+    counts_things = bool(_COUNTS.search(asked)) and not _ASKS_ABOUT_TIME.search(asked)
     for match in _NUMBER.finditer(text):
         number = match.group().strip()
         if _YEAR.fullmatch(number) and _BEFORE_A_YEAR.search(text[: match.start()]):
             continue
+        if counts_things and _FOLLOWED_BY_TIME_UNIT.match(text, match.end()):
+            continue
         return True
     return False
+
+
+def _first_sentence(question: str) -> str:
+    return question.split("?", 1)[0]

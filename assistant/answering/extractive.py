@@ -59,7 +59,7 @@ ANSWER_KINDS = (
 def unstated_amount(question: str, citations: Sequence[Citation]) -> bool:
     """The question asks for an amount and the quotes state none: the passages are about it, the number is not
     there (`amounts.py`), so Kilde says it is not in the archive rather than quote what counts nothing."""
-    return asks_for_amount(question) and not any(states_amount(c.quote) for c in citations)
+    return asks_for_amount(question) and not any(states_amount(c.quote, question) for c in citations)
 
 
 def answer_kind_bonus(question: str, sentence: str) -> float:
