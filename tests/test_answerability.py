@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.answering.amounts import asks_for_amount, states_amount
+from assistant.answering.amounts import asks_for_amount, states_age, states_amount
 from assistant.answering.context import AskRequest
 from assistant.answering.support import missing_terms
 from assistant.core.types import ArticleMeta, Filters
@@ -192,6 +192,21 @@ def test_a_quote_states_an_amount_with_a_numeral_or_a_number_word_but_not_a_year
 )
 def test_a_question_that_counts_things_is_not_answered_by_a_duration(quote, question, states):
     assert states_amount(quote, question) is states
+
+
+@pytest.mark.parametrize(
+    ("text", "gives_age"),
+    [
+        ("stortalentet Helene Fossesholm (18) av med seieren", True),
+        ("den 63 år gamle kurdisk-irakiske flyktningen", True),
+        ("23-åringen peiset på", True),
+        ("a 31-year-old striker", True),
+        ("Putins første besøk til Nord-Korea på 24 år", False),  # a duration
+        ("Bildet er tatt i 2018 (foto: NTB)", False),
+    ],
+)
+def test_an_age_is_read_as_news_writes_it(text, gives_age):
+    assert states_age(text) is gives_age
 
 
 def test_a_question_for_an_amount_the_article_does_not_give_is_not_in_the_archive(assistant):

@@ -319,6 +319,17 @@ def test_a_quote_holding_a_word_the_follow_up_newly_asks_about_may_be_quoted_aga
     assert quoted_before(OFSTAD_FIRST, shown) and quoted_before(OFSTAD_TITLE, shown)
 
 
+def test_a_quote_giving_an_age_may_answer_a_follow_up_for_one():
+    """ "Hvor gammel er hun?" after an answer that quoted "Helene Fossesholm (18)": nothing of the follow-up's words
+    is in the quote, the age is."""
+    won = "I kvinnenes 10 kilometer fellesstart stakk stortalentet Helene Fossesholm (18) av med seieren."
+    turns = (Turn("user", "Hvem vant kvinneklassen?"), Turn("assistant", f"{won} [1]"))
+    for asked in ("Hvor gammel er hun?", "How old is she?"):
+        assert not quoted_before(won, earlier_answers(turns, asked, passages=[won])), asked
+    # a question for another amount does not take the age for it
+    assert quoted_before(won, earlier_answers(turns, "Hvor mange renn har hun vunnet?", passages=[won]))
+
+
 def test_a_word_many_found_sentences_hold_is_what_the_conversation_is_about_not_what_is_newly_asked():
     """ "Hvem signerte avtalen?" after the Article 4 answer: "avtalen" is in sentence after sentence of the pact's
     article, so the Article 4 quote, which holds it but not "signerte", stays quoted before."""

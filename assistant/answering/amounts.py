@@ -34,6 +34,13 @@ _TIME_UNIT = (
 _ASKS_ABOUT_TIME = re.compile(
     rf"\b({_TIME_UNIT}|gammel|gamle|alder|old|age|aged|lenge|long)\b", re.IGNORECASE
 )
+# "Hvor gammel er hun?", "How old is he?"; news gives an age as "Helene Fossesholm (18)", "den 63 år gamle …",
+# "23-åringen", "aged 31", "a 31-year-old".
+_ASKS_FOR_AGE = re.compile(_QUESTION_START + r"(hvor (gammel|gamle)|how old)\b", re.IGNORECASE)
+_STATES_AGE = re.compile(
+    r"\(\d{1,3}\)|\b\d{1,3}[ -]?(år|års) (gammel|gamle)\b|\b\d{1,3}-åring|\baged \d{1,3}\b|\b\d{1,3}[ -]years?[ -]old\b",
+    re.IGNORECASE,
+)
 _FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
 _NUMBER_WORDS = (
     r"null|én|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|femten|seksten|sytten|atten|"
@@ -78,6 +85,15 @@ def states_amount(text: str, question: str = "") -> bool:
             continue
         return True
     return False
+
+
+def asks_for_age(question: str) -> bool:
+    return bool(_ASKS_FOR_AGE.search(_first_sentence(question)))
+
+
+def states_age(text: str) -> bool:
+    """`text` gives someone's age as news writes it ("Helene Fossesholm (18)", "den 63 år gamle flyktningen")."""
+    return bool(_STATES_AGE.search(text))
 
 
 def _first_sentence(question: str) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from assistant.answering.amounts import asks_for_age, states_age
 from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
@@ -116,18 +117,20 @@ def earlier_answers(
     China?" after an answer whose second quote told China's reaction), one that holds a word of `asked` no
     earlier question used and at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold ("Hvor er
     hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS, Yngvill Ofstad."), and
-    one that holds every such word. `names_in`: the Norwegian an English question is written in ("China":
+    one that holds every such word; for a question for someone's age, one that gives an age ("Helene Fossesholm
+    (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is written in ("China":
     "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
     named = new_names(asked, history, names_in)
     words = new_words(asked, history, names_in)
-    if not (named or words):
+    age = asks_for_age(asked)
+    if not (named or words or age):
         return "\n".join(answers)
     mentions = re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in named), re.IGNORECASE)
     rare = rare_words(words, passages)
 
     def answers_asked(quote: str) -> bool:
-        if named and mentions.search(quote):
+        if (named and mentions.search(quote)) or (age and states_age(quote)):
             return True
         stems = set(analyse(quote, "nb"))
         return bool(rare & stems) or (bool(words) and words <= stems)
