@@ -25,6 +25,7 @@ PERCENT = {
     "false_refusal",
     "refusal_unanswerable",
     "cited_when_unanswerable",
+    "repeated_quote",
 }
 
 

@@ -29,6 +29,8 @@ DATASETS = (
     "evals/data/norquad_news_val_en.jsonl",
     "norquad:news:test",
     *FOLLOWUP_SETS,
+    # the same dialogues with Kilde's own answers as their history, as the chat has them
+    *(f"live:{spec}" for spec in FOLLOWUP_SETS),
     *(f"standalone:{spec}" for spec in FOLLOWUP_SETS),
     "evals/data/unanswerable.jsonl",
     "evals/data/off_topic.jsonl",
@@ -71,6 +73,12 @@ NOTES = {
     "followups (standalone)": "the questions of `followups.jsonl` asked alone, as their `standalone_question`.",
     "followups_mixed (standalone)": "the questions of `followups_mixed.jsonl` asked alone, as their "
     "`standalone_question`.",
+    "followups (live)": "the dialogues of `followups.jsonl` as the chat has them: each earlier question asked "
+    "in turn, Kilde's own answers in the history (`live:`, docs/evals.md).",
+    "followups_mixed (live)": "the dialogues of `followups_mixed.jsonl` as the chat has them: each earlier "
+    "question asked in turn, Kilde's own answers in the history (`live:`, docs/evals.md).",
+    "followups_test (live)": "the dialogues of `followups_test.jsonl` as the chat has them: each earlier question "
+    "asked in turn, Kilde's own answers in the history (`live:`, docs/evals.md). Never used for tuning.",
     "unanswerable": "all 77 unanswerable questions; half of them (the calibration half) chose "
     "`answerable_threshold`.",
     "off_topic": "36 questions (18 nb, 18 en) about subjects the sample corpus never mentions: general "
@@ -158,22 +166,33 @@ def headline(meta: dict, variants: dict) -> list[str]:
 
 
 def followup_gap(by_dataset: dict) -> list[str]:
-    """Each follow-up set beside the same questions asked alone (target: within 5 points)."""
+    """Each follow-up set with the file's answers as history, with Kilde's own (live), and its questions asked
+    alone (target: within 5 points); `repeated_quote` for the dialogues."""
     names = ("hit@5", "answer_found", "citation_precision", "false_refusal")
     lines = [
         "## Follow-ups vs the same questions asked alone (the shipped system)",
         "",
-        "| set | n | " + " | ".join(f"{n} dialogue / alone" for n in names) + " |",
-        "|" + " --- |" * (len(names) + 2),
+        "Each dialogue with the file's answers as its history / with Kilde's own answers, each earlier question "
+        "asked in turn as in the chat (live) / its questions asked alone.",
+        "",
+        "| set | n | "
+        + " | ".join(f"{n} dialogue / live / alone" for n in names)
+        + " | repeated_quote dialogue / live |",
+        "|" + " --- |" * (len(names) + 3),
     ]
     for spec in FOLLOWUP_SETS:
         name = dataset_name(spec)
         dialogue, alone = by_dataset.get(name), by_dataset.get(dataset_name(f"standalone:{spec}"))
+        live = by_dataset.get(dataset_name(f"live:{spec}"), {"metrics": {}})
         if not dialogue or not alone:
             continue
-        cells = [f"{fmt(n, dialogue['metrics'].get(n))} / {fmt(n, alone['metrics'].get(n))}" for n in names]
+        runs = (dialogue, live, alone)
+        cells = [" / ".join(fmt(n, run["metrics"].get(n)) for run in runs) for n in names]
+        cells.append(
+            " / ".join(fmt("repeated_quote", run["metrics"].get("repeated_quote")) for run in runs[:2])
+        )
         lines.append(f"| `{name}` | {dialogue['n']} | " + " | ".join(cells) + " |")
-    return [*lines, ""] if len(lines) > 4 else []
+    return [*lines, ""] if len(lines) > 6 else []
 
 
 def targets(variants: dict) -> list[str]:

