@@ -12,8 +12,9 @@ what that article never mentions is about an earlier answer's article that does 
 an answer quoted from another article goes back to the pact's), or, where none does, about the archive. The learned
 picker chooses the sentence for the focus (it learned from questions that name what they ask about); the rule, from
 the follow-up's own words (the carried names are in every sentence of that article). Either way it is never one an
-earlier answer of the conversation quoted, unless it answers what the follow-up newly asks: names it, or holds its
-new words ("Hvor er hun bærekraftsansvarlig?" after a quote that gave her title; `earlier_answers`).
+earlier answer of the conversation quoted, unless it answers what the follow-up newly asks: names it, holds its
+new words ("Hvor er hun bærekraftsansvarlig?" after a quote that gave her title), or gives the age it asks for
+(`earlier_answers`).
 So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What
 about China?" after it quotes China's, though that answer quoted it beside Japan's."""
 
