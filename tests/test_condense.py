@@ -319,6 +319,24 @@ def test_a_quote_holding_a_word_the_follow_up_newly_asks_about_may_be_quoted_aga
     assert quoted_before(OFSTAD_FIRST, shown) and quoted_before(OFSTAD_TITLE, shown)
 
 
+def test_a_name_many_found_sentences_hold_does_not_single_out_an_earlier_quote():
+    """ "Hvorfor havnet han i varetekt i Sverige?" after a quote that mentions the trial in Sweden: the article
+    names Sverige in sentence after sentence, so the name does not make that quote the answer."""
+    trial = "Rakim Mayers, kjent under artistnavnet Asap Rocky, under rettssaken i Sverige i sommer."
+    turns = (
+        Turn("user", "Under hvilket artistnavn er Rakim Mayers kjent?"),
+        Turn("assistant", f"{trial} [1]"),
+    )
+    asked = "Hvorfor havnet han i varetekt i Sverige?"
+    passages = [
+        f"{trial} Rapperen satt i varetekt i Sverige fra 5. juli. Sverige svarte på kritikken fra USA. "
+        "Han havnet i en slåsskamp etter en konsert i Stockholm."
+    ]
+    assert quoted_before(trial, earlier_answers(turns, asked, passages=passages))
+    # named in fewer of them, the name may single it out
+    assert not quoted_before(trial, earlier_answers(turns, asked, passages=[trial]))
+
+
 def test_a_quote_giving_an_age_may_answer_a_follow_up_for_one():
     """ "Hvor gammel er hun?" after an answer that quoted "Helene Fossesholm (18)": nothing of the follow-up's words
     is in the quote, the age is."""

@@ -100,8 +100,8 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
 
 
 QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
-# A word more of the passages' sentences hold is what the conversation is about ("avtalen" in the pact's article),
-# not what a follow-up newly asks about.
+# A name or word more of the passages' sentences hold is what the conversation is about ("avtalen" in the pact's
+# article, "Sverige" in one about a trial in Sweden), not what a follow-up newly asks about.
 ASKED_WORD_MAX_SENTENCES = 2
 
 
@@ -115,10 +115,10 @@ def earlier_answers(
     none of their sentences again, so a third question does not get the first answer's quote back. A quote that
     answers what the follow-up `asked` newly asks is left out of them, as a quote shown beside another question's
     answer may answer this one: one that names what `asked` names and no earlier question did ("What about
-    China?" after an answer whose second quote told China's reaction), one that holds a word of `asked` no
-    earlier question used and at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold ("Hvor er
-    hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS, Yngvill Ofstad."), and
-    one that holds every such word; for a question for someone's age, one that gives an age ("Helene Fossesholm
+    China?" after an answer whose second quote told China's reaction), or holds a word of `asked` no earlier
+    question used ("Hvor er hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS,
+    Yngvill Ofstad."), where at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold that name
+    or word; one that holds every such word; for a question for someone's age, one that gives an age ("Helene Fossesholm
     (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is written in ("China":
     "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
@@ -127,8 +127,14 @@ def earlier_answers(
     age = asks_for_age(asked)
     if not (named or words or age):
         return "\n".join(answers)
-    mentions = re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in named), re.IGNORECASE)
-    rare = rare_words(words, passages)
+    sentences = {" ".join(p[start:end].split()) for p in passages for start, end in sentence_spans(p)}
+    named = [
+        name
+        for name in named
+        if sum(map(bool, map(_mentions([name]).search, sentences))) <= ASKED_WORD_MAX_SENTENCES
+    ]
+    mentions = _mentions(named)
+    rare = rare_words(words, sentences)
 
     def answers_asked(quote: str) -> bool:
         if (named and mentions.search(quote)) or (age and states_age(quote)):
@@ -164,12 +170,14 @@ def new_words(asked: str, history: Sequence[Turn], names_in: Callable[[str], str
     return stems(asked) - stems(" ".join(t.content for t in history if t.role == "user"))
 
 
-def rare_words(words: set[str], passages: Sequence[str]) -> set[str]:
-    """Those of `words` that at most `ASKED_WORD_MAX_SENTENCES` of the passages' sentences hold (sentences an
-    overlap repeats counted once)."""
+def _mentions(names: Sequence[str]) -> re.Pattern:
+    return re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in names), re.IGNORECASE)
+
+
+def rare_words(words: set[str], sentences: set[str]) -> set[str]:
+    """Those of `words` that at most `ASKED_WORD_MAX_SENTENCES` of the `sentences` hold."""
     if not words:
         return set()
-    sentences = {" ".join(p[start:end].split()) for p in passages for start, end in sentence_spans(p)}
     held = Counter(word for sentence in sentences for word in words & set(analyse(sentence, "nb")))
     return {word for word in words if held[word] <= ASKED_WORD_MAX_SENTENCES}
 
