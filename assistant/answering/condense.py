@@ -118,21 +118,18 @@ def earlier_answers(
     China?" after an answer whose second quote told China's reaction), or holds a word of `asked` no earlier
     question used ("Hvor er hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS,
     Yngvill Ofstad."), where at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold that name
-    or word; one that holds every such word; for a question for someone's age, one that gives an age ("Helene Fossesholm
-    (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is written in ("China":
-    "kina")."""
+    or word; one that holds every such word; and, for a question for someone's age, one that gives an age
+    ("Helene Fossesholm (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is
+    written in ("China": "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
     named = new_names(asked, history, names_in)
     words = new_words(asked, history, names_in)
     age = asks_for_age(asked)
     if not (named or words or age):
         return "\n".join(answers)
+    # each sentence once, though overlapping chunks repeat some
     sentences = {" ".join(p[start:end].split()) for p in passages for start, end in sentence_spans(p)}
-    named = [
-        name
-        for name in named
-        if sum(map(bool, map(_mentions([name]).search, sentences))) <= ASKED_WORD_MAX_SENTENCES
-    ]
+    named = [name for name in named if _held_by(_mentions([name]), sentences) <= ASKED_WORD_MAX_SENTENCES]
     mentions = _mentions(named)
     rare = rare_words(words, sentences)
 
@@ -168,6 +165,11 @@ def new_words(asked: str, history: Sequence[Turn], names_in: Callable[[str], str
         return found | set(analyse(names_in(text), "nb")) if names_in is not None else found
 
     return stems(asked) - stems(" ".join(t.content for t in history if t.role == "user"))
+
+
+def _held_by(pattern: re.Pattern, sentences: set[str]) -> int:
+    """How many of the `sentences` mention what `pattern` finds."""
+    return sum(1 for sentence in sentences if pattern.search(sentence))
 
 
 def _mentions(names: Sequence[str]) -> re.Pattern:
