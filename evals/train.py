@@ -384,6 +384,60 @@ def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
     return out
 
 
+# -- the files a run replaces ----------------------------------------------------------------------------
+
+VALIDATION_LANGUAGES = {"validation (nb)": "nb", "validation (en)": "en"}
+
+
+def replaced_models(folder: Path) -> dict | None:
+    """The record (`models.json`) of the model files in `folder` that a run is about to replace, when they use
+    this code's features, so the run can score them on its own validation pools; None when there are none."""
+    record = folder / "models.json"
+    if not record.is_file():
+        return None
+    meta = json.loads(record.read_text(encoding="utf-8"))
+    same = meta.get("features_version") == FEATURES_VERSION and (
+        meta["reranker"]["features"] == list(RERANK_FEATURES)
+        and meta["picker"]["features"] == list(PICKER_FEATURES)
+    )
+    files = [folder / meta["reranker"]["file"], folder / meta["picker"]["file"]]
+    return meta if same and all(f.is_file() for f in files) else None
+
+
+def as_answered(name: str, picker: dict, rule: dict, languages: Sequence[str]) -> dict:
+    """A validation set's answer figures as the product gives them: the picker's where it chooses for the set's
+    language, the rule's elsewhere."""
+    return picker if VALIDATION_LANGUAGES[name] in languages else rule
+
+
+COMPARED = ("hit@5", "mrr@10", "answer_found", "citation_precision")
+
+
+def comparison_lines(figures: dict[str, dict[str, dict]]) -> list[str]:
+    """A table of each validation set's figures, for the files a run replaced and for its own, and a warning for
+    each set where the rebuilt pair ranks or answers worse (hit@5 + MRR@10, answer found + citation precision)."""
+    lines = [
+        "| set | files | " + " | ".join(COMPARED) + " |",
+        "|" + " --- |" * (len(COMPARED) + 2),
+    ]
+    warnings = []
+    for name, by_files in figures.items():
+        for files, m in by_files.items():
+            lines.append(f"| {name} | {files} | " + " | ".join(str(m[c]) for c in COMPARED) + " |")
+        old, new = by_files["replaced"], by_files["rebuilt"]
+        for measure, pair in (
+            ("rank", ("hit@5", "mrr@10")),
+            ("answer", ("answer_found", "citation_precision")),
+        ):
+            if sum(new[c] for c in pair) < sum(old[c] for c in pair):
+                warnings.append(
+                    f"- {name}: the rebuilt files {measure} worse than those they replaced "
+                    f"({' + '.join(pair)}: {round(sum(new[c] for c in pair), 4)} against "
+                    f"{round(sum(old[c] for c in pair), 4)})."
+                )
+    return lines + (["", *warnings] if warnings else [])
+
+
 # -- files -----------------------------------------------------------------------------------------------
 
 
@@ -615,6 +669,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     languages = [x for x in PICKER_LANGUAGES if beats("validation (en)" if x == "en" else "validation (nb)")]
 
+    # The files this run replaces, scored on the same validation pools as the product would use them: a rebuild
+    # can come out worse than what shipped (another machine, a changed index), and whoever runs it should know.
+    replaced = replaced_models(args.out)
+    comparison = {}
+    if replaced is not None:
+        import lightgbm
+
+        old_reranker = lightgbm.Booster(model_file=str(args.out / replaced["reranker"]["file"]))
+        old_picker = lightgbm.Booster(model_file=str(args.out / replaced["picker"]["file"]))
+        old_pools = variant_pools.get(
+            replaced["reranker"].get("translation_choice"), variant_pools[chosen_translation]
+        )
+        for name in VALIDATION_LANGUAGES:
+            ex = old_pools[name]
+            orders = model_orders(old_reranker, ex)
+            old_pick = picker_examples(ex, orders, sentences)
+            old_settings = replaced["picker"]
+            comparison[name] = {
+                "replaced": ranking_metrics(orders, ex)
+                | as_answered(
+                    name,
+                    answer_metrics(
+                        picks(
+                            old_picker,
+                            old_pick,
+                            old_settings["second_margin"],
+                            old_settings["second_same_passage"],
+                        ),
+                        old_pick,
+                    ),
+                    rule_metrics(assistant.extractive, retriever.embedder, old_pick),
+                    old_settings["languages"],
+                ),
+                "rebuilt": retrieval[name]["reranker"]
+                | as_answered(name, answers[name]["picker"], rule[name], languages),
+            }
+        print(
+            "\n".join(
+                ["validation, the files replaced and the rebuilt ones:", *comparison_lines(comparison)]
+            ),
+            file=sys.stderr,
+        )
+
     args.out.mkdir(parents=True, exist_ok=True)
     reranker.save_model(str(args.out / "reranker.txt"), num_iteration=rounds)
     picker.save_model(str(args.out / "picker.txt"), num_iteration=picker_rounds)
@@ -652,6 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             label: {str(r): round_scores[(label, r)] for r in RERANK_ROUND_CHOICES} for label in variant_pools
         },
         "picker_choices_on_validation": {"rule_words": round(base_words, 1), "candidates": picker_choices},
+        "replaced_files_on_validation": comparison,
         "train_questions": len(train_ex),
         "disjoint_questions": len(disjoint_ex),
     }
@@ -812,8 +910,28 @@ def cards(
                 for c in choices["candidates"]
             ),
             "",
+            *replaced_section(report["replaced_files_on_validation"]),
         ],
     )
+
+
+def replaced_section(comparison: dict) -> list[str]:
+    """The picker card's last section: the reranker and picker this run replaced against the rebuilt pair, each
+    as the product uses it (the picker for its languages, the rule elsewhere), on the validation pools."""
+    if not comparison:
+        return []
+    return [
+        "## Against the files this run replaced (validation)",
+        "",
+        (
+            "The reranker and picker that were in the output folder before this run, scored on the same validation "
+            "pools; answer figures as the product answers (the picker for the languages it chooses for, the rule "
+            "elsewhere)."
+        ),
+        "",
+        *comparison_lines(comparison),
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -483,6 +483,41 @@ class _Store:
         return 1, len(self.chunks.ids)
 
 
+def test_a_rebuild_is_compared_with_the_shipped_files_it_replaces(tmp_path):
+    """`make train` scores the files it is about to replace when they use this code's features, and names each
+    validation set where the rebuilt pair ranks or answers worse."""
+    import shutil
+
+    from evals.train import comparison_lines, replaced_models
+
+    assert replaced_models(tmp_path) is None
+    for name in ("models.json", "reranker.txt", "picker.txt"):
+        shutil.copy(MODELS / name, tmp_path / name)
+    assert (
+        replaced_models(tmp_path)["picker"]["languages"]
+        == json.loads((MODELS / "models.json").read_text(encoding="utf-8"))["picker"]["languages"]
+    )
+    record = json.loads((tmp_path / "models.json").read_text(encoding="utf-8"))
+    record["picker"]["features"] = record["picker"]["features"][:-1]
+    (tmp_path / "models.json").write_text(json.dumps(record), encoding="utf-8")
+    assert replaced_models(tmp_path) is None  # another code's features: nothing to score them with
+
+    figures = {"hit@5": 0.95, "mrr@10": 0.85, "answer_found": 0.76, "citation_precision": 0.8}
+    worse = figures | {"answer_found": 0.72}
+    lines = comparison_lines(
+        {
+            "validation (nb)": {"replaced": figures, "rebuilt": worse},
+            "validation (en)": {"replaced": figures, "rebuilt": figures},
+        }
+    )
+    warnings = [line for line in lines if line.startswith("- ")]
+    assert warnings == [
+        "- validation (nb): the rebuilt files answer worse than those they replaced "
+        "(answer_found + citation_precision: 1.52 against 1.56)."
+    ]
+    assert "| validation (nb) | rebuilt | 0.95 | 0.85 | 0.72 | 0.8 |" in lines
+
+
 def test_training_pools_use_exact_neighbours():
     """The training store answers with the exact cosine top-k (equal ones by chunk id), reads every page of the
     stored vectors, refuses filters it cannot apply, and passes everything else through."""
