@@ -11,6 +11,7 @@ from assistant.answering.condense import (
     earlier_answers,
     earlier_quotes,
     first_quote,
+    fits_elsewhere,
     follow_up_focus,
     refers_back,
     salient_terms,
@@ -204,17 +205,20 @@ def test_a_sentence_quoted_before_is_known_whatever_its_line_breaks():
     assert not quoted_before(sentence, "")
 
 
-def test_the_articles_passages_come_first_and_nothing_twice():
-    from assistant.answering.retrieval import Retrieval
+def hit(chunk_id: str, score: float):
+    """A retrieved passage of the article its id names ("a#1": article "a"), with a score."""
     from assistant.core.types import ArticleMeta, Chunk, Hit, article_of_chunk
 
-    def hit(chunk_id: str, score: float) -> Hit:
-        article = article_of_chunk(chunk_id)
-        return Hit(
-            Chunk(chunk_id, article, 0, "t", 0, 1, 1),
-            ArticleMeta(article, "", None, None, None, "nb", "h"),
-            score,
-        )
+    article = article_of_chunk(chunk_id)
+    return Hit(
+        Chunk(chunk_id, article, 0, "t", 0, 1, 1),
+        ArticleMeta(article, "", None, None, None, "nb", "h"),
+        score,
+    )
+
+
+def test_the_articles_passages_come_first_and_nothing_twice():
+    from assistant.answering.retrieval import Retrieval
 
     fused = Retrieval((hit("x#0", 0.9), hit("a#1", 0.8), hit("y#0", 0.7)), None, 0.85, {"fuse": 1.0})
     within = Retrieval((hit("a#1", 0.5), hit("a#2", 0.4)), None, 0.6, {"fuse": 2.0})
@@ -222,6 +226,26 @@ def test_the_articles_passages_come_first_and_nothing_twice():
     assert [h.chunk.id for h in kept.hits] == ["a#1", "a#2", "x#0"]
     assert kept.best_dense == 0.85  # answerability is still judged as the follow-up was searched
     assert kept.timings_ms == {"fuse": 1.0, "article.fuse": 2.0}
+
+
+def test_a_follow_up_leaves_the_article_only_for_a_passage_scored_far_above_its_best():
+    """After a first answer quoted the wrong article, a follow-up is not held to it: when the reranker scores a
+    passage of another article for the follow-up's own words above the article's best by more than the margin."""
+    from assistant.answering.retrieval import Retrieval
+
+    def retrieval(*hits):
+        return Retrieval(hits, None, 0.8, {})
+
+    within = retrieval(hit("a#1", 0.4), hit("a#2", 0.1))
+    assert fits_elsewhere(retrieval(hit("x#0", 1.6), hit("a#1", 0.4)), within, "a", 1.0)
+    assert not fits_elsewhere(
+        retrieval(hit("x#0", 1.3), hit("a#1", 0.4)), within, "a", 1.0
+    )  # within the margin
+    assert not fits_elsewhere(
+        retrieval(hit("a#2", 3.0), hit("x#0", 0.2)), within, "a", 1.0
+    )  # the article's own
+    assert not fits_elsewhere(retrieval(), within, "a", 1.0)
+    assert not fits_elsewhere(retrieval(hit("x#0", 1.6)), retrieval(), "a", 1.0)
 
 
 def test_a_follow_up_stays_with_the_article_the_last_answer_quoted(assistant):

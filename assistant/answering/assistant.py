@@ -21,6 +21,7 @@ from assistant.answering.condense import (
     condense_extractive,
     earlier_answers,
     earlier_quotes,
+    fits_elsewhere,
     follow_up_focus,
     fuse_follow_up,
     within_article,
@@ -28,6 +29,7 @@ from assistant.answering.condense import (
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.reading import ReadingStage
+from assistant.answering.rerank import RERANK_MODE
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
@@ -226,6 +228,12 @@ class Assistant:
                 kept = replace(request.filters, articles=(article,))
                 # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
                 within = self.retriever.retrieve(focus, k, kept, mode, query_vector=retrieval.query_vector)
+                # Not for one that asks the last question about a name of its own ("What about China?"): its own
+                # words are that name alone, which many another article matches better than the conversation's.
+                margin = self.settings.follow_up_article_margin
+                carries_names = focus != request.question
+                if carries_names and mode == RERANK_MODE and fits_elsewhere(own, within, article, margin):
+                    continue
                 # A follow-up that names what the article never mentions ("And how did Japan react?" after an
                 # answer quoted from another article) is about an earlier answer's article, or the archive's.
                 if not missing_terms(request.question, [h.titled_text for h in within.hits], names_in):

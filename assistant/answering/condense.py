@@ -225,6 +225,16 @@ def within_article(fused: Retrieval, within: Retrieval, k: int) -> Retrieval:
     return Retrieval(hits, fused.query_vector, fused.best_dense, timings)
 
 
+def fits_elsewhere(own: Retrieval, within: Retrieval, article: str, margin: float) -> bool:
+    """Whether a follow-up's own words (`own`, reranked over the archive) find a passage of another article that
+    the reranker scores above the best passage of the conversation's `article` (`within`) by more than `margin`:
+    then the earlier answer quoted an article the conversation is not about (its first question was answered
+    from the wrong one), and the follow-up is not held to it."""
+    if not own.hits or not within.hits or own.hits[0].article.id == article:
+        return False
+    return own.hits[0].score - within.hits[0].score > margin
+
+
 def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     """What the quoted sentence must answer: the follow-up, with the names and numbers of the last user
     turn that has any (so "he" can still be matched to a sentence about Svindal). A follow-up that opens

@@ -108,6 +108,10 @@ class Settings:
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
+    # A follow-up is searched within the article an earlier answer quoted, unless the reranker scores a passage of
+    # another article for the follow-up's own words above that article's best by more than this (chosen on the
+    # validation dialogues asked live: docs/evals.md).
+    follow_up_article_margin: float = 1.0
     # How many sentences an extractive answer may quote; with the reader, the second is the one holding its
     # runner-up span in the same chunk, quoted where that too beats "no answer" by the language's margin.
     max_answer_sentences: int = 2
