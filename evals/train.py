@@ -681,11 +681,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         old_pools = variant_pools.get(
             replaced["reranker"].get("translation_choice"), variant_pools[chosen_translation]
         )
+        old_settings = replaced["picker"]
         for name in VALIDATION_LANGUAGES:
             ex = old_pools[name]
             orders = model_orders(old_reranker, ex)
             old_pick = picker_examples(ex, orders, sentences)
-            old_settings = replaced["picker"]
             comparison[name] = {
                 "replaced": ranking_metrics(orders, ex)
                 | as_answered(
