@@ -404,10 +404,10 @@ def replaced_models(folder: Path) -> dict | None:
     return meta if same and all(f.is_file() for f in files) else None
 
 
-def as_answered(name: str, picker: dict, rule: dict, languages: Sequence[str]) -> dict:
-    """A validation set's answer figures as the product gives them: the picker's where it chooses for the set's
-    language, the rule's elsewhere."""
-    return picker if VALIDATION_LANGUAGES[name] in languages else rule
+def answered_by_picker(name: str, languages: Sequence[str]) -> bool:
+    """Whether the product answers a validation set's questions with the picker (it chooses for their language)
+    rather than the rule."""
+    return VALIDATION_LANGUAGES[name] in languages
 
 
 COMPARED = ("hit@5", "mrr@10", "answer_found", "citation_precision")
@@ -686,24 +686,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             ex = old_pools[name]
             orders = model_orders(old_reranker, ex)
             old_pick = picker_examples(ex, orders, sentences)
+            if answered_by_picker(name, old_settings["languages"]):
+                second = (old_settings["second_margin"], old_settings["second_same_passage"])
+                old_answers = answer_metrics(picks(old_picker, old_pick, *second), old_pick)
+            else:
+                old_answers = rule_metrics(assistant.extractive, retriever.embedder, old_pick)
+            new_answers = answers[name]["picker"] if answered_by_picker(name, languages) else rule[name]
             comparison[name] = {
-                "replaced": ranking_metrics(orders, ex)
-                | as_answered(
-                    name,
-                    answer_metrics(
-                        picks(
-                            old_picker,
-                            old_pick,
-                            old_settings["second_margin"],
-                            old_settings["second_same_passage"],
-                        ),
-                        old_pick,
-                    ),
-                    rule_metrics(assistant.extractive, retriever.embedder, old_pick),
-                    old_settings["languages"],
-                ),
-                "rebuilt": retrieval[name]["reranker"]
-                | as_answered(name, answers[name]["picker"], rule[name], languages),
+                "replaced": ranking_metrics(orders, ex) | old_answers,
+                "rebuilt": retrieval[name]["reranker"] | new_answers,
             }
         print(
             "\n".join(

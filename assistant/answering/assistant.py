@@ -224,15 +224,16 @@ class Assistant:
             searched = self.retriever.retrieve(condensed.standalone, 2 * k, request.filters, mode)
             own = self.retriever.retrieve(focus, 2 * k, request.filters, mode)
             retrieval = fuse_follow_up(searched, own, k)
+            # A follow-up may leave an article the reranker scores far below another for its own words, but not
+            # one that asks the last question about a name of its own ("What about China?"): its own words are that
+            # name alone, which many another article matches better than the conversation's.
+            may_leave = focus != request.question and mode == RERANK_MODE
+            margin = self.settings.follow_up_article_margin
             for article in islice(self.conversation_articles(request), CONVERSATION_ARTICLES):
                 kept = replace(request.filters, articles=(article,))
                 # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
                 within = self.retriever.retrieve(focus, k, kept, mode, query_vector=retrieval.query_vector)
-                # Not for one that asks the last question about a name of its own ("What about China?"): its own
-                # words are that name alone, which many another article matches better than the conversation's.
-                margin = self.settings.follow_up_article_margin
-                carries_names = focus != request.question
-                if carries_names and mode == RERANK_MODE and fits_elsewhere(own, within, article, margin):
+                if may_leave and fits_elsewhere(own, within, article, margin):
                     continue
                 # A follow-up that names what the article never mentions ("And how did Japan react?" after an
                 # answer quoted from another article) is about an earlier answer's article, or the archive's.
