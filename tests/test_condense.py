@@ -39,6 +39,10 @@ def history(question: str) -> tuple[Turn, ...]:
         "Hvor gammel er hun?",
         "Hva skriver de på Facebook?",
         "Hvilket lag spiller de mot på fredag på Ullevål Stadion?",
+        "How did Japan react?",  # reacted to what was said before
+        "Hvordan reagerte Kina?",
+        "Hvordan har Japan reagert?",
+        "Hvordan svarte Tyskland?",
     ],
 )
 def test_questions_that_refer_back(question):
@@ -53,6 +57,7 @@ def test_questions_that_refer_back(question):
         "Hva er hovedstaden i Australia?",
         "Hvor gammel er Helene Fossesholm?",
         "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?",
+        "How did Japan react to the defence pact between Russia and North Korea?",
         "Hva gjorde de svenske soldatene i Irak?",  # "de" the article, before an adjective
         "Hvem scoret de to målene for Norge?",  # before a number
         "Når innledes Tour de Ski?",  # inside a name
@@ -108,7 +113,13 @@ def test_the_follow_up_is_answered_not_the_history(assistant):
 
 @pytest.mark.parametrize(
     ("follow_up", "name"),
-    [("And how did Japan react?", "Japan"), ("Og Kina?", "Kina"), ("What about NATO?", "NATO")],
+    [
+        ("And how did Japan react?", "Japan"),
+        ("Og Kina?", "Kina"),
+        ("What about NATO?", "NATO"),
+        ("How did Japan react?", "Japan"),
+        ("Hvordan reagerte Kina?", "Kina"),
+    ],
 )
 def test_a_follow_up_naming_something_new_leads_with_what_the_article_says_of_it(assistant, follow_up, name):
     first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
@@ -117,6 +128,7 @@ def test_a_follow_up_naming_something_new_leads_with_what_the_article_says_of_it
     )
     assert answer.answerable and name in answer.citations[0].quote, answer.answer
     assert answer.citations[0].article_id == first.citations[0].article_id
+    assert answer.standalone_question == f"{follow_up} {DEMO_QUESTION_EN}"
 
 
 def test_a_follow_up_naming_what_the_last_answers_article_never_mentions_goes_back_to_an_earlier_one(

@@ -1,7 +1,8 @@
 """Turning a follow-up into a question that can be searched on its own.
 
 Without a language model the rule is: a question stands alone unless it refers back ("and …?", "what about …", "hva
-med …", a pronoun such as "he", "they", "hun", "dem", only a few words, or no name or number of its own). A
+med …", a pronoun such as "he", "they", "hun", "dem", a reaction whose cause goes unsaid: "How did Japan react?", only a
+few words, or no name or number of its own). A
 follow-up is searched with its own words first, then the previous question, and the passages found are reordered by
 a search for its focus (`follow_up_focus`): the follow-up with the previous question's names and numbers, or, when
 it opens with "and …" and names something of its own (and no pronoun refers back), the follow-up alone. When the
@@ -56,6 +57,14 @@ _BACK_REFERENCE = re.compile(
     r"(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
     re.IGNORECASE,
 )
+# A reaction whose cause is left unsaid ("How did Japan react?", "Hvordan svarte Tyskland?") reacts to what was said
+# before: the verb ends the question, or in Bokmål only its subject's name follows it.
+_UNSAID_CAUSE = re.compile(
+    r"\b(react|reacted|respond|responded|reply|replied|retaliate|retaliated|"
+    r"reagere|reagerer|reagerte|reagert|svare|svarer|svarte|svart|respondere|responderte|respondert)"
+    r"(\s+(?-i:[A-ZÆØÅ])[\w'’-]*){0,3}\W*$",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"\w[\w'’-]*")
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
 _NUMBER = re.compile(r"\b\d[\d.,]*\b")
@@ -65,12 +74,14 @@ SHORT_QUESTION_WORDS = 3
 
 def refers_back(question: str) -> bool:
     """True when the question leans on what was said before; such a question is not searched alone. Besides
-    openers, pronouns and very short questions, a question that names nothing of its own (no name, number
-    or quote: "When was the search called off?") is read as being about what the conversation named."""
+    openers, pronouns, a reaction to what is left unsaid and very short questions, a question that names nothing
+    of its own (no name, number or quote: "When was the search called off?") is read as being about what the
+    conversation named."""
     words = _WORD.findall(question)
     return bool(
         _OPENER.search(question)
         or _BACK_REFERENCE.search(question)
+        or _UNSAID_CAUSE.search(question)
         or len(words) <= SHORT_QUESTION_WORDS
         or not salient_terms(question)
     )
