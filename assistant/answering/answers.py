@@ -24,6 +24,12 @@ UNSEEN_NOTICE = {
     "nb": "Ingen artikkel nevner {words}.",
     "nn": "Ingen artikkel nemner {words}.",
 }
+# Said after NOT_FOUND when the question names a numbered part ("Article 5") that no passage found names (`parts.py`).
+PART_NOTICE = {
+    "en": "No passage I found names {words}.",
+    "nb": "Ingen av tekstene jeg fant, nevner {words}.",
+    "nn": "Ingen av tekstane eg fann, nemner {words}.",
+}
 # Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
 NO_AMOUNT_NOTICE = {
     "en": "No passage I found states the number asked for.",
@@ -141,12 +147,18 @@ def assemble(
     )
 
 
-def not_found(context: AnswerContext, backend: str, no_amount: bool = False) -> Answer:
-    """The not-found answer, saying why where that is known: words no article uses, or (`no_amount`) a number
-    the passages do not state."""
+def not_found(
+    context: AnswerContext, backend: str, no_amount: bool = False, missing_parts: Sequence[str] = ()
+) -> Answer:
+    """The not-found answer, saying why where that is known: words no article uses, numbered parts the passages
+    found do not name (the context's, or `missing_parts` of the quoted passages), or (`no_amount`) a number the
+    passages do not state."""
     text = not_found_text(context.language)
+    parts = context.missing_parts or missing_parts
     if context.unseen_words:
         text += " " + unseen_notice(context.language, context.unseen_words)
+    elif parts:
+        text += " " + listed_notice(PART_NOTICE, context.language, parts)
     elif no_amount:
         text += " " + NO_AMOUNT_NOTICE.get(context.language, NO_AMOUNT_NOTICE["en"])
     return assemble(context, backend=backend, text=text)
@@ -154,10 +166,15 @@ def not_found(context: AnswerContext, backend: str, no_amount: bool = False) -> 
 
 def unseen_notice(language: str, words: Sequence[str]) -> str:
     """ "Ingen artikkel nevner «wolfram»." / "No article mentions «wolfram» and «tungsten»." """
-    language = language if language in UNSEEN_NOTICE else "en"
+    return listed_notice(UNSEEN_NOTICE, language, words)
+
+
+def listed_notice(notices: dict[str, str], language: str, words: Sequence[str]) -> str:
+    """The notice in the language (English for another), naming the words in quotes: «a», «b» and «c»."""
+    language = language if language in notices else "en"
     quoted = [f"«{w}»" for w in words]
     listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {_AND[language]} {quoted[-1]}"
-    return UNSEEN_NOTICE[language].format(words=listed)
+    return notices[language].format(words=listed)
 
 
 def stream_words(answer: Answer, lead: str = "") -> Iterator[Delta | Answer]:

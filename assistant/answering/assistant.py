@@ -28,6 +28,7 @@ from assistant.answering.condense import (
 )
 from assistant.answering.context import AnswerContext, Answerer, AskRequest, Condensed, Delta
 from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.parts import missing_parts
 from assistant.answering.reading import ReadingStage
 from assistant.answering.rerank import RERANK_MODE
 from assistant.answering.retrieval import HybridRetriever, Retrieval
@@ -272,10 +273,14 @@ class Assistant:
 
     def _judge(self, context: AnswerContext) -> AnswerContext:
         unseen = self.refused_unseen_words(context.judged_question, context.language)
+        # "Article 5" is not answered by passages that name only Article 4; a follow-up is held to the parts it
+        # names itself, not to those of the question before it
+        parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(context.retrieval, context.judged_question)
             and not unseen
+            and not parts
             and (
                 self.reading is None
                 or self.reading.finds_an_answer(
@@ -287,7 +292,7 @@ class Assistant:
             t0 = time.perf_counter()
             answerable = self.filter_holds_an_answer(context)
             context.timings_ms["filter_check"] = (time.perf_counter() - t0) * 1000
-        return replace(context, answerable=answerable, unseen_words=tuple(unseen))
+        return replace(context, answerable=answerable, unseen_words=tuple(unseen), missing_parts=tuple(parts))
 
     def filter_holds_an_answer(self, context: AnswerContext) -> bool:
         """A filter narrows the archive; it does not make what is left relevant. Near-misses score close to

@@ -55,6 +55,7 @@ class AnswerContext:
     focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
     readings: tuple[Reading, ...] = ()  # the reader's spans in the top chunks, best first (`reading.py`)
     unseen_words: tuple[str, ...] = ()  # why it is not answerable: words no passage uses (`unseen.py`)
+    missing_parts: tuple[str, ...] = ()  # or numbered parts ("Article 5") no passage found names (`parts.py`)
     # a follow-up's earlier answers, whose quotes it does not quote again (`condense.earlier_answers`)
     shown_before: str = ""
 

@@ -16,6 +16,7 @@ from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.furniture import unquotable
+from assistant.answering.parts import missing_parts
 from assistant.answering.reading import Quote, quotes, second_quote
 from assistant.answering.support import SupportChecker, check_quotes
 from assistant.core.language import language_group
@@ -215,9 +216,13 @@ class ExtractiveAnswerer:
             asked=context.request.question if context.focus else None,
         )
         no_amount = bool(extract.citations) and unstated_amount(context.answer_question, extract.citations)
-        if not extract.citations or no_amount:
+        # the quoted passages must name the numbered parts the question names, as the passages found did
+        cited = {c.chunk_id for c in extract.citations}
+        quoted_passages = [h.titled_text for h in retrieval.hits if h.chunk.id in cited]
+        other_part = missing_parts(context.request.question, quoted_passages) if cited else []
+        if not extract.citations or no_amount or other_part:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
-            return not_found(context, self.name, no_amount)
+            return not_found(context, self.name, no_amount, other_part)
         sentences = extract.sentences
         if self.checker is not None:
             sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
