@@ -43,6 +43,9 @@ def history(question: str) -> tuple[Turn, ...]:
         "Hvordan reagerte Kina?",
         "Hvordan har Japan reagert?",
         "Hvordan svarte Tyskland?",
+        "What did China say?",  # a view of what was said before
+        "Hva har Kina sagt?",
+        "What does Japan think?",
     ],
 )
 def test_questions_that_refer_back(question):
@@ -58,6 +61,8 @@ def test_questions_that_refer_back(question):
         "Hvor gammel er Helene Fossesholm?",
         "Hvordan har Kina reagert på forsvarspakten mellom Russland og Nord-Korea?",
         "How did Japan react to the defence pact between Russia and North Korea?",
+        "What did Putin say about the pact?",  # what the view is about is said
+        "Hva sa Putin til Kim Jong Un?",
         "Hva gjorde de svenske soldatene i Irak?",  # "de" the article, before an adjective
         "Hvem scoret de to målene for Norge?",  # before a number
         "Når innledes Tour de Ski?",  # inside a name
@@ -119,6 +124,7 @@ def test_the_follow_up_is_answered_not_the_history(assistant):
         ("What about NATO?", "NATO"),
         ("How did Japan react?", "Japan"),
         ("Hvordan reagerte Kina?", "Kina"),
+        ("What did China say?", "Kina"),
     ],
 )
 def test_a_follow_up_naming_something_new_leads_with_what_the_article_says_of_it(assistant, follow_up, name):

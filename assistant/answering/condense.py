@@ -1,11 +1,11 @@
 """Turning a follow-up into a question that can be searched on its own.
 
 Without a language model the rule is: a question stands alone unless it refers back ("and …?", "what about …", "hva
-med …", a pronoun such as "he", "they", "hun", "dem", a reaction whose cause goes unsaid: "How did Japan react?", only a
-few words, or no name or number of its own). A
-follow-up is searched with its own words first, then the previous question, and the passages found are reordered by
-a search for its focus (`follow_up_focus`): the follow-up with the previous question's names and numbers, or, when
-it opens with "and …" and names something of its own (and no pronoun refers back), the follow-up alone. When the
+med …", a pronoun such as "he", "they", "hun", "dem", a reaction or view whose cause goes unsaid: "How did Japan
+react?", "What did China say?", only a few words, or no name or number of its own). A follow-up is searched with its
+own words first, then the previous question, and the passages found are reordered by a search for its focus
+(`follow_up_focus`): the follow-up with the previous question's names and numbers, or, when it opens with "and …" or
+asks for such a reaction and names something of its own (and no pronoun refers back), the follow-up alone. When the
 last answer quoted a passage word for word (an extractive answer), the follow-up is about that passage's article:
 the article's own passages for the focus come first (`earlier_quotes`, `within_article`), so "Who signed it?" is
 answered from the pact's article, not from whatever else in the archive mentions signing. A follow-up that names
@@ -57,11 +57,12 @@ _BACK_REFERENCE = re.compile(
     r"(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
     re.IGNORECASE,
 )
-# A reaction whose cause is left unsaid ("How did Japan react?", "Hvordan svarte Tyskland?") reacts to what was said
-# before: the verb ends the question, or in Bokmål only its subject's name follows it.
+# A reaction or a view whose cause is left unsaid ("How did Japan react?", "What did China say?", "Hvordan svarte
+# Tyskland?") is about what was said before: the verb ends the question, or in Bokmål only its subject's name follows.
 _UNSAID_CAUSE = re.compile(
-    r"\b(react|reacted|respond|responded|reply|replied|retaliate|retaliated|"
-    r"reagere|reagerer|reagerte|reagert|svare|svarer|svarte|svart|respondere|responderte|respondert)"
+    r"\b(react|reacted|respond|responded|reply|replied|retaliate|retaliated|say|said|think|thought|comment|"
+    r"commented|reagere|reagerer|reagerte|reagert|svare|svarer|svarte|svart|respondere|responderte|respondert|"
+    r"si|sier|sa|sagt|mene|mener|mente|ment|kommentere|kommenterer|kommenterte|kommentert)"
     r"(\s+(?-i:[A-ZÆØÅ])[\w'’-]*){0,3}\W*$",
     re.IGNORECASE,
 )
@@ -74,7 +75,7 @@ SHORT_QUESTION_WORDS = 3
 
 def refers_back(question: str) -> bool:
     """True when the question leans on what was said before; such a question is not searched alone. Besides
-    openers, pronouns, a reaction to what is left unsaid and very short questions, a question that names nothing
+    openers, pronouns, a reaction or view whose cause is unsaid and very short questions, a question that names nothing
     of its own (no name, number or quote: "When was the search called off?") is read as being about what the
     conversation named."""
     words = _WORD.findall(question)
@@ -249,13 +250,14 @@ def fits_elsewhere(own: Retrieval, within: Retrieval, article: str, margin: floa
 def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     """What the quoted sentence must answer: the follow-up, with the names and numbers of the last user
     turn that has any (so "he" can still be matched to a sentence about Svindal). A follow-up that opens
-    with "and …"/"what about …" and names something of its own, with no pronoun to fill, asks the previous
-    question about that instead ("And how did Japan react?", "Og Kina?"): the names it replaces would pull
-    the quote back to the previous answer's passage, so its own words are the focus. (The validation
-    dialogues refer back by pronoun; none opens so with a name, and their figures are unchanged:
-    evals/data/README.md.)"""
+    with "and …"/"what about …", or asks for a reaction whose cause it leaves unsaid ("What did China say?"),
+    and names something of its own, with no pronoun to fill, asks the previous question about that instead
+    ("And how did Japan react?", "Og Kina?"): the names it replaces would pull the quote back to the previous
+    answer's passage, so its own words are the focus. (The validation dialogues refer back by pronoun; none
+    opens so with a name, and their figures are unchanged: evals/data/README.md.)"""
     asked = {t.lower() for t in salient_terms(question)}
-    if asked and _OPENER.search(question) and not _BACK_REFERENCE.search(question):
+    about_a_name = _OPENER.search(question) or _UNSAID_CAUSE.search(question)
+    if asked and about_a_name and not _BACK_REFERENCE.search(question):
         return question
     for turn in reversed([t for t in history if t.role == "user"]):
         carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
