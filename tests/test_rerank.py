@@ -176,6 +176,7 @@ def test_dictionary_licence_sits_beside_the_data():
         "LES OGSÅ: Henrik Kristoffersen tok VM-gull i storslalåm",
         "Les også: «Partnerskapet» mellom Russland og Nord-Korea kan få alvorlige konsekvenser for global sikkerhet",
         "Fakta: Julian Assange og Wikileaks",
+        "Fakta: Hva er et Si ;D-innlegg?",  # the question the box answers
     ],
 )
 def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentence):

@@ -22,7 +22,8 @@ _CAPTION = re.compile(
 )
 _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆØÅ/][\w.'/-]*){0,4}\s*$")
 _LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
-_FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*$", re.IGNORECASE)  # a title: no sentence's end
+# a title: no sentence's end, or a question the box answers ("Fakta: Hva er et Si ;D-innlegg?")
+_FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*\??$", re.IGNORECASE)
 # A line that ends no sentence: a cell, a list item or a heading. Terminal punctuation may be followed by
 # closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*$")
