@@ -49,6 +49,11 @@ def test_words_the_archive_uses_inflected_misspelt_or_compounded_are_not_unseen(
     compound = OnePassage("Avtalen gjenoppliver deres gamle forsvarsforpliktelser.")
     assert unseen_words("Hva forplikter avtalen?", compound) == []  # -forplikt ends forsvarsforplikt
     assert unseen_words("Hva forplikter partene til?", OnePassage("Partene har plikter.")) == ["forplikter"]
+    # a first part the archive only writes at the start of longer words, before a word it uses
+    heads = OnePassage("Hovedstaden fikk et budskap fra hovedpersonen.")
+    assert unseen_words("Hva er hovedbudskapet?", heads) == []
+    assert unseen_words("Hva er hovedbudskapet?", OnePassage("Et budskap fra byen.")) == ["hovedbudskapet"]
+    assert unseen_words("Hva er hodebudskapet?", heads) == ["hodebudskapet"]  # "hode" begins no word of it
 
 
 def test_typo_variants_are_one_edit_away_and_only_for_words_of_four_letters_or_more():

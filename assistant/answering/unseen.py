@@ -5,7 +5,9 @@ the answerable threshold; but no article says "wolfram", so none can answer it. 
 when its stem is in the archive's BM25 vocabulary; when the stem of a word one edit away is (a typo:
 "Stobritannia", "trase" for "trasé"); when it begins or ends a longer indexed stem (a derived word or a
 compound's last part: the question's "forplikter" in the archive's "forsvarsforpliktelser"); or when it splits
-into two used parts, with or without a linking "s"/"e" ("trikketilbudet": "trikke" + "tilbudet"). Stopwords of
+into two used parts, with or without a linking "s"/"e" ("trikketilbudet": "trikke" + "tilbudet"), the first of which
+may be one the archive only writes at the start of longer words ("hovedbudskapet": "hoved" as in "hovedstaden", +
+"budskapet"; at least `MIN_PREFIX_CHARS` letters). Stopwords of
 either language, a typo of one ("mellm") and words shorter than `MIN_CHARS` are never counted.
 
 Only Norwegian questions are judged: an English question's words would have to go through the dictionary, whose
@@ -33,6 +35,9 @@ MIN_CHARS = 3
 MIN_TYPO_CHARS = 4  # a shorter word one edit away is too often another word
 MIN_PART_CHARS = 3
 MIN_AFFIX_CHARS = 6  # a shorter stem begins or ends too many unrelated words
+MIN_PREFIX_CHARS = (
+    5  # a compound's first part that only begins the archive's words, beside a used second part
+)
 _LINKING = ("s", "e")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzæøåéäöü"
 
@@ -101,6 +106,11 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
             for term in [*typo_stems, *(p for pair in parts for p in pair)]
         ),
     )
+    prefixes = sorted(
+        {a for _, parts in readings.values() for a, b in parts if a not in used and b in used}
+        & {a for _, parts in readings.values() for a, _ in parts if len(a) >= MIN_PREFIX_CHARS}
+    )
+    used |= {a for a, hit in zip(prefixes, archive.affixes_in_use(prefixes), strict=True) if hit}
     return [
         w
         for w, (typo_stems, parts) in readings.items()
