@@ -429,11 +429,11 @@ def comparison_lines(figures: dict[str, dict[str, dict]]) -> list[str]:
             ("rank", ("hit@5", "mrr@10")),
             ("answer", ("answer_found", "citation_precision")),
         ):
-            if sum(new[c] for c in pair) < sum(old[c] for c in pair):
+            rebuilt, replaced = (sum(m[c] for c in pair) for m in (new, old))
+            if rebuilt < replaced:
                 warnings.append(
                     f"- {name}: the rebuilt files {measure} worse than those they replaced "
-                    f"({' + '.join(pair)}: {round(sum(new[c] for c in pair), 4)} against "
-                    f"{round(sum(old[c] for c in pair), 4)})."
+                    f"({' + '.join(pair)}: {round(rebuilt, 4)} against {round(replaced, 4)})."
                 )
     return lines + (["", *warnings] if warnings else [])
 

@@ -21,7 +21,7 @@ _LABELS = {
     "resolusjon": r"resolusjon|resolusjonen|resolution",
 }
 _PART = re.compile(
-    r"(?<!\w)(?P<label>" + "|".join(f"(?P<{name}>{forms})" for name, forms in _LABELS.items()) + r")"
+    r"(?<!\w)(?:" + "|".join(f"(?P<{name}>{forms})" for name, forms in _LABELS.items()) + r")"
     r"\s*(?:nr\.?\s*|no\.?\s*|number\s+)?(?P<number>\d+)(?![\d,.]\d)(?!\w)",
     re.IGNORECASE,
 )
@@ -29,15 +29,16 @@ _PART = re.compile(
 
 def numbered_parts(text: str) -> set[tuple[str, str]]:
     """(label, number) for each numbered part the text names: {("artikkel", "4"), ("artikkel", "51")}."""
-    return {(next(n for n in _LABELS if m.group(n)), m.group("number")) for m in _PART.finditer(text)}
+    return {_part(m) for m in _PART.finditer(text)}
 
 
 def missing_parts(question: str, passages: Sequence[str]) -> list[str]:
     """The numbered parts the question names that none of the passages names, as the question writes them."""
-    held = set().union(*(numbered_parts(p) for p in passages)) if passages else set()
-    missing = []
-    for match in _PART.finditer(question):
-        part = (next(n for n in _LABELS if match.group(n)), match.group("number"))
-        if part not in held:
-            missing.append(" ".join(match.group().split()))
+    held = set().union(*(numbered_parts(p) for p in passages))
+    missing = [" ".join(m.group().split()) for m in _PART.finditer(question) if _part(m) not in held]
     return list(dict.fromkeys(missing))
+
+
+def _part(match: re.Match) -> tuple[str, str]:
+    """The label's name (the form's group that matched) and the number."""
+    return next(name for name in _LABELS if match.group(name)), match.group("number")

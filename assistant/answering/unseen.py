@@ -35,9 +35,8 @@ MIN_CHARS = 3
 MIN_TYPO_CHARS = 4  # a shorter word one edit away is too often another word
 MIN_PART_CHARS = 3
 MIN_AFFIX_CHARS = 6  # a shorter stem begins or ends too many unrelated words
-MIN_PREFIX_CHARS = (
-    5  # a compound's first part that only begins the archive's words, beside a used second part
-)
+# a compound's first part that only begins the archive's words, beside a used second part
+MIN_PREFIX_CHARS = 5
 _LINKING = ("s", "e")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzæøåéäöü"
 
@@ -107,8 +106,12 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
         ),
     )
     prefixes = sorted(
-        {a for _, parts in readings.values() for a, b in parts if a not in used and b in used}
-        & {a for _, parts in readings.values() for a, _ in parts if len(a) >= MIN_PREFIX_CHARS}
+        {
+            a
+            for _, parts in readings.values()
+            for a, b in parts
+            if len(a) >= MIN_PREFIX_CHARS and a not in used and b in used
+        }
     )
     used |= {a for a, hit in zip(prefixes, archive.affixes_in_use(prefixes), strict=True) if hit}
     return [
