@@ -13,6 +13,9 @@ Dataset specs accepted by `kilde eval run --dataset`:
 - `norquad:news:validation` / `norquad:news:test`: NorQuAD's official flattened news files, copied to
   `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
+- `english:PATH`: English versions of NorQuAD train questions (`evals/data/norquad_train_en*.jsonl`, each a
+  Norwegian twin's `key` and the English `question`), with the twin's answers and gold passages: seven times as
+  many English questions as the validation versions (`norquad_news_val_en.jsonl`), which a target is set on.
 """
 
 from __future__ import annotations
@@ -59,11 +62,16 @@ STANDALONE = "standalone:"
 LIVE = "live:"
 
 
+ENGLISH = "english:"
+
+
 def dataset_name(spec: str) -> str:
     if spec.startswith(STANDALONE):
         return f"{dataset_name(spec[len(STANDALONE) :])} (standalone)"
     if spec.startswith(LIVE):
         return f"{dataset_name(spec[len(LIVE) :])} (live)"
+    if spec.startswith(ENGLISH):
+        return Path(spec[len(ENGLISH) :]).stem
     return spec if spec.startswith("norquad:") else Path(spec).stem
 
 
@@ -75,6 +83,8 @@ def load_dataset(spec: str, limit: int | None = None) -> list[EvalItem]:
         items = [as_live(item, dataset_name(spec)) for item in load_dataset(spec[len(LIVE) :])]
     elif spec.startswith("norquad:"):
         items = load_norquad(spec)
+    elif spec.startswith(ENGLISH):
+        items = load_english_versions(Path(spec[len(ENGLISH) :]))
     else:
         items = load_jsonl(Path(spec))
     return items[:limit] if limit else items
@@ -238,6 +248,28 @@ def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUA
                 items.append(
                     norquad_item(article_id, qa, context, answers, spec, {"norquad_question_id": qa["id"]})
                 )
+    return items
+
+
+def load_english_versions(path: Path) -> list[EvalItem]:
+    """The English versions of NorQuAD train questions in `path` (`english:PATH`), each as its Norwegian twin
+    with the English question; a key that names no train question is an error, a validation or test one
+    included."""
+    if not path.is_file():
+        raise BadInputError(str(path), "no such file of English train questions; see evals/data/README.md")
+    keys = split_keys()
+    twins = {
+        f"{article}-q{qa['id']}": (article, qa, context, answers)
+        for _, article, context, qa, answers in annotation_questions(keys["validation"] | keys["test"])
+    }
+    items: list[EvalItem] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line)
+        twin = twins.get(row.get("key", ""))
+        if twin is None:
+            raise BadInputError(f"{path}:{lineno}", f"{row.get('key')!r} is not a NorQuAD train question")
+        item = norquad_item(*twin, dataset=path.stem)
+        items.append(replace(item, id=f"{item.id}-en", question=row["question"], language="en"))
     return items
 
 

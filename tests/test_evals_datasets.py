@@ -7,7 +7,7 @@ import pytest
 from assistant.core.errors import BadInputError
 from evals.calibrate import auc, best_threshold, in_calibration_half, rates, split_unanswerable
 from evals.ci import CI_SET, ci_articles, write_ci_corpus
-from evals.datasets import DATA, gold_sentence, load_dataset, load_jsonl, load_norquad
+from evals.datasets import DATA, annotation_questions, gold_sentence, load_dataset, load_jsonl, load_norquad
 from evals.metrics import contains_answer, normalise, passage_hit
 
 SHIPPED = (
@@ -163,3 +163,34 @@ def test_the_follow_up_dialogues_from_test_are_scored_apart_from_those_for_choic
     assert (
         not {i.extra["standalone_question"] for i in dev} & test_questions
     )  # choices never saw a test question
+
+
+@pytest.mark.parametrize("name", ["norquad_train_en.jsonl", "norquad_train_en_wiki.jsonl"])
+def test_english_versions_of_train_questions_carry_their_norwegian_twins_gold(name):
+    path = DATA / name
+    items = load_dataset(f"english:{path}")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [item.question for item in items] == [row["question"] for row in rows]
+    assert {item.language for item in items} == {"en"} and {item.dataset for item in items} == {path.stem}
+    assert [item.id for item in items] == [f"nq-{row['key']}-en" for row in rows]
+    twins = {
+        f"{article}-q{qa['id']}": (article, context, answers)
+        for _, article, context, qa, answers in annotation_questions(set())
+    }
+    for item, row in zip(items, rows, strict=True):
+        article, context, answers = twins[row["key"]]
+        assert item.gold_article_ids == (article,) and set(item.answers) == {a["text"] for a in answers}
+        assert item.gold_passages and all(gold in context for gold in item.gold_passages)
+
+
+def test_an_english_version_of_a_validation_question_is_refused_by_its_line(tmp_path):
+    held_out = load_norquad("norquad:news:validation")[0].id.removeprefix("nq-")
+    path = tmp_path / "english.jsonl"
+    train = (DATA / "norquad_train_en.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    path.write_text(train + "\n" + json.dumps({"key": held_out, "question": "Who?"}) + "\n")
+    with pytest.raises(
+        BadInputError, match=rf"english.jsonl:2: '{held_out}' is not a NorQuAD train question"
+    ):
+        load_dataset(f"english:{path}")
+    with pytest.raises(BadInputError, match="no such file of English train questions"):
+        load_dataset(f"english:{tmp_path / 'missing.jsonl'}")
