@@ -857,7 +857,10 @@ def cards(
                 "found + citation precision; the rule chooses for the others). The picker never saw an English "
                 "question in training (NorQuAD has none); English ones read its term features through the "
                 "dictionary translation. Web-page furniture (photo captions, bylines, tweet leftovers, links to other "
-                "articles, fact-box titles: `assistant/answering/furniture.py`) is never a candidate."
+                "articles, fact-box titles: `assistant/answering/furniture.py`) is never a candidate, nor, for an "
+                "English question, an English aside in a Norwegian article while anything else is quotable "
+                "(`picker.is_english_aside`; a rule at answer time, which the figures below were measured without: "
+                "`docs/evals.md` gives its own)."
             ),
             "",
             *data,

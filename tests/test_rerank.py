@@ -362,6 +362,28 @@ def test_picker_never_quotes_a_caption_even_when_it_holds_the_words(assistant):
     assert all(span.text != caption for span, _ in chosen)
 
 
+def test_an_english_question_does_not_quote_an_english_aside_of_a_norwegian_article(assistant):
+    """An English remark in a Norwegian article shares an English question's own words; it is quoted only when
+    nothing else is quotable."""
+    from assistant.answering.picker import is_english_aside
+
+    picker = assistant.extractive.picker
+    question = "What does Article 4 commit each side to?"
+    retrieval = assistant.retriever.retrieve(question, 3, mode=RERANK_MODE)
+    hit = retrieval.hits[0]
+    aside = "What Article 4 commits each side to is anyone's guess, a diplomat wrote on social media."
+    text = aside + " " + hit.chunk.text
+    fake = replace(hit, chunk=replace(hit.chunk, text=text, end=hit.chunk.start + len(text)))
+    hits = (fake, *retrieval.hits[1:])
+    spans = SentencePicker.spans(hits)
+    assert [s.text for s in spans if is_english_aside(s, hits)] == [aside]
+    chosen = picker.choose(question, hits, "en")
+    assert chosen and not any(is_english_aside(span, hits) for span, _ in chosen)
+    # with nothing else to quote, the aside is quoted
+    alone = replace(hit, chunk=replace(hit.chunk, text=aside, end=hit.chunk.start + len(aside)))
+    assert [span.text for span, _ in picker.choose(question, (alone,), "en")] == [aside]
+
+
 def test_picker_quotes_the_best_sentence_the_previous_answer_did_not(assistant):
     """A follow-up never quotes the previous answer's sentences again; the picker chooses among the others, so a
     previous answer that held its best sentences does not leave the follow-up with nothing to quote."""

@@ -1,7 +1,8 @@
 """The sentence picker: a LightGBM model scores each sentence of the top passages for holding the answer; the
 extractive answer quotes the best one, and the next best when it scores almost as well (from the same passage, where
 validation chose that: `second_same_passage` in `models.json`). Web-page furniture
-(`furniture.is_furniture`) and a table's cells (`furniture.in_table`) are never quoted.
+(`furniture.is_furniture`) and a table's cells (`furniture.in_table`) are never quoted, nor, for an English
+question, an English aside in a Norwegian article where anything else can be (`is_english_aside`).
 
 Model file `assistant/models/picker.txt` (card: `picker.md`), rebuilt by `python -m evals.train`."""
 
@@ -22,6 +23,7 @@ from assistant.answering.features import (
 )
 from assistant.answering.furniture import unquotable
 from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
+from assistant.core.language import detect_language, language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Hit
@@ -119,10 +121,21 @@ class SentencePicker:
         query = make_query(question, language, translation, self.document_frequency, vector)
         scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
         quotable = [i for i, span in enumerate(spans) if not quoted_before(span.text, avoid)]
+        if language_group(language) == "en":
+            quotable = [i for i in quotable if not is_english_aside(spans[i], top)] or quotable
         chosen = pick(
             scores[quotable], [spans[i] for i in quotable], self.second_margin, self.second_same_passage
         )
         return [(spans[quotable[i]], float(scores[quotable[i]])) for i in chosen]
+
+
+def is_english_aside(span: SentenceSpan, hits: Sequence[Hit]) -> bool:
+    """An English sentence in an article in another language: a quoted tweet or remark, a wire photo's caption
+    ("British Prime Minister Theresa May delivers a speech …"), a reference's text. It shares an English
+    question's own words, which a Norwegian sentence holds only in translation, and the picker learned from
+    Norwegian questions alone, so it scores such asides high where they do not answer: an English question quotes
+    one only when nothing else is quotable (docs/evals.md)."""
+    return hits[span.hit_index].article.language != "en" and detect_language(span.text) == "en"
 
 
 def pick(
