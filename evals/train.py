@@ -291,11 +291,18 @@ class PickerExample:
     labels: np.ndarray
 
 
+# The validation sets and their questions' language (NorQuAD's are Bokmål, nb)
+VALIDATION_LANGUAGES = {"validation (nb)": "nb", "validation (en)": "en"}
+
+
 def picker_sets_for(languages: Sequence[str]) -> list[str]:
-    """The validation sets whose questions are in `languages` (NorQuAD's are Bokmål, nb)."""
-    return [
-        name for name, lang in (("validation (nb)", "nb"), ("validation (en)", "en")) if lang in languages
-    ]
+    """The validation sets whose questions are in `languages`."""
+    return [name for name, lang in VALIDATION_LANGUAGES.items() if lang in languages]
+
+
+def judged_on(language: str) -> str:
+    """The validation set the picker is judged on for questions in `language`: Nynorsk on the Bokmål one."""
+    return next((name for name, lang in VALIDATION_LANGUAGES.items() if lang == language), "validation (nb)")
 
 
 def picker_examples(
@@ -385,8 +392,6 @@ def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
 
 
 # -- the files a run replaces ----------------------------------------------------------------------------
-
-VALIDATION_LANGUAGES = {"validation (nb)": "nb", "validation (en)": "en"}
 
 
 def replaced_models(folder: Path) -> dict | None:
@@ -667,7 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             m["answer_found"] + m["citation_precision"] >= r["answer_found"] + r["citation_precision"]
         )
 
-    languages = [x for x in PICKER_LANGUAGES if beats("validation (en)" if x == "en" else "validation (nb)")]
+    languages = [x for x in PICKER_LANGUAGES if beats(judged_on(x))]
 
     # The files this run replaces, scored on the same validation pools as the product would use them: a rebuild
     # can come out worse than what shipped (another machine, a changed index), and whoever runs it should know.
