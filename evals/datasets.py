@@ -14,8 +14,8 @@ Dataset specs accepted by `kilde eval run --dataset`:
   `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
 - `english:PATH`: English versions of NorQuAD train questions (`evals/data/norquad_train_en*.jsonl`, each a
-  Norwegian twin's `key` and the English `question`), with the twin's answers and gold passages: seven times as
-  many English questions as the validation versions (`norquad_news_val_en.jsonl`), which a target is set on.
+  Norwegian twin's `key` and the English `question`), with the twin's answers and gold passages: the three files
+  hold 3,801, against the 135 validation versions (`norquad_news_val_en.jsonl`) a target is set on.
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ class EvalItem:
 
 STANDALONE = "standalone:"
 LIVE = "live:"
-
-
 ENGLISH = "english:"
 
 
@@ -264,10 +262,16 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     }
     items: list[EvalItem] = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line)
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BadInputError(where, f"malformed JSON: {e.msg}") from None
+        if not isinstance(row, dict) or not str(row.get("question") or "").strip():
+            raise BadInputError(where, "each line needs a 'key' and a non-empty 'question'")
         twin = twins.get(row.get("key", ""))
         if twin is None:
-            raise BadInputError(f"{path}:{lineno}", f"{row.get('key')!r} is not a NorQuAD train question")
+            raise BadInputError(where, f"{row.get('key')!r} is not a NorQuAD train question")
         item = norquad_item(*twin, dataset=path.stem)
         items.append(replace(item, id=f"{item.id}-en", question=row["question"], language="en"))
     return items

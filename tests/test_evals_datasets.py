@@ -192,5 +192,13 @@ def test_an_english_version_of_a_validation_question_is_refused_by_its_line(tmp_
         BadInputError, match=rf"english.jsonl:2: '{held_out}' is not a NorQuAD train question"
     ):
         load_dataset(f"english:{path}")
+    path.write_text(train + "\n{not json\n")
+    with pytest.raises(BadInputError, match=r"english\.jsonl:2: malformed JSON"):
+        load_dataset(f"english:{path}")
+    path.write_text(json.dumps({"key": json.loads(train)["key"]}) + "\n")
+    with pytest.raises(
+        BadInputError, match=r"english\.jsonl:1: each line needs a 'key' and a non-empty 'question'"
+    ):
+        load_dataset(f"english:{path}")
     with pytest.raises(BadInputError, match="no such file of English train questions"):
         load_dataset(f"english:{tmp_path / 'missing.jsonl'}")
