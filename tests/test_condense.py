@@ -14,6 +14,7 @@ from assistant.answering.condense import (
     fits_elsewhere,
     follow_up_focus,
     refers_back,
+    related,
     salient_terms,
     within_article,
 )
@@ -359,6 +360,23 @@ def test_a_quote_holding_a_word_the_follow_up_newly_asks_about_may_be_quoted_aga
     # a follow-up whose words no quote holds repeats nothing
     shown = earlier_answers(OFSTAD_TURNS, "Når ble det kunngjort?", passages=passages)
     assert quoted_before(OFSTAD_FIRST, shown) and quoted_before(OFSTAD_TITLE, shown)
+
+
+def test_a_quote_holding_a_derivation_of_the_follow_ups_new_word_may_be_quoted_again():
+    """ "Når skjedde utvekslingen?" after a quote that says "… utvekslet klokka 11 i dag …" (NorQuAD news): the
+    stemmer leaves "utvekslingen" and "utvekslet" apart ("utveksling", "utveksl"), and the quote that answers was
+    kept from being quoted again."""
+    exchange = "Han ble benådet av Russland og utvekslet klokka 11 i dag, sa statsministeren."
+    home = "– Han kommer hjem så snart som praktisk mulig, sa Solberg."
+    turns = (
+        Turn("user", "Når kan Frode Berg komme hjem ifølge statsministeren?"),
+        Turn("assistant", f"{home} [1] {exchange} [2]"),
+    )
+    passages = [f"{home} {exchange} Berg ble møtt av den norske diplomaten ved grensen."]
+    shown = earlier_answers(turns, "Når skjedde utvekslingen?", passages=passages)
+    assert quoted_before(home, shown) and not quoted_before(exchange, shown)
+    # a short stem shares its beginning with too many words to count ("stat", "statsministeren")
+    assert related({"stat", "utveksling"}, {"statsminist", "utveksl"}) == {"utveksling"}
 
 
 def test_a_name_many_found_sentences_hold_does_not_single_out_an_earlier_quote():

@@ -130,7 +130,8 @@ def earlier_answers(
     China?" after an answer whose second quote told China's reaction), or holds a word of `asked` no earlier
     question used ("Hvor er hun bærekraftsansvarlig?" after a quote "…, sier bærekraftsansvarlig hos Bergans AS,
     Yngvill Ofstad."), where at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold that name
-    or word; one that holds every such word; and, for a question for someone's age, one that gives an age
+    or word; one that holds every such word (a word counts as held where a derivation or compound of it is:
+    `related`); and, for a question for someone's age, one that gives an age
     ("Helene Fossesholm (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is
     written in ("China": "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
@@ -149,7 +150,7 @@ def earlier_answers(
         if (named and mentions.search(quote)) or (age and states_age(quote)):
             return True
         stems = set(analyse(quote, "nb"))
-        return bool(rare & stems) or (bool(words) and words <= stems)
+        return bool(related(rare, stems)) or (bool(words) and related(words, stems) == words)
 
     return "\n".join(without_quotes(answer, answers_asked) for answer in answers)
 
@@ -188,11 +189,27 @@ def _mentions(names: Sequence[str]) -> re.Pattern:
     return re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in names), re.IGNORECASE)
 
 
+RELATED_PREFIX_CHARS = 6
+
+
+def related(words: set[str], stems: set[str]) -> set[str]:
+    """Those of `words` that `stems` hold, or that begin one of them or are begun by one, the shorter of the two
+    at least `RELATED_PREFIX_CHARS` letters long: a derivation or a compound, which the stemmer leaves apart
+    ("utvekslingen" and "utvekslet" stem to "utveksling" and "utveksl")."""
+
+    def joined(word: str, stem: str) -> bool:
+        shorter, longer = sorted((word, stem), key=len)
+        return len(shorter) >= RELATED_PREFIX_CHARS and longer.startswith(shorter)
+
+    return {word for word in words if word in stems or any(joined(word, stem) for stem in stems)}
+
+
 def rare_words(words: set[str], sentences: set[str]) -> set[str]:
-    """Those of `words` that at most `ASKED_WORD_MAX_SENTENCES` of the `sentences` hold."""
+    """Those of `words` that at most `ASKED_WORD_MAX_SENTENCES` of the `sentences` hold (or a word `related` to
+    them)."""
     if not words:
         return set()
-    held = Counter(word for sentence in sentences for word in words & set(analyse(sentence, "nb")))
+    held = Counter(word for sentence in sentences for word in related(words, set(analyse(sentence, "nb"))))
     return {word for word in words if held[word] <= ASKED_WORD_MAX_SENTENCES}
 
 
