@@ -256,10 +256,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     if not path.is_file():
         raise BadInputError(str(path), "no such file of English train questions; see evals/data/README.md")
     keys = split_keys()
-    twins = {
-        f"{article}-q{qa['id']}": (article, qa, context, answers)
-        for _, article, context, qa, answers in annotation_questions(keys["validation"] | keys["test"])
-    }
+    twins = {item.id: item for item in train_items(keys["validation"] | keys["test"])}
     items: list[EvalItem] = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         where = f"{path}:{lineno}"
@@ -269,11 +266,12 @@ def load_english_versions(path: Path) -> list[EvalItem]:
             raise BadInputError(where, f"malformed JSON: {e.msg}") from None
         if not isinstance(row, dict) or not str(row.get("question") or "").strip():
             raise BadInputError(where, "each line needs a 'key' and a non-empty 'question'")
-        twin = twins.get(row.get("key", ""))
+        twin = twins.get(f"nq-{row.get('key')}")
         if twin is None:
             raise BadInputError(where, f"{row.get('key')!r} is not a NorQuAD train question")
-        item = norquad_item(*twin, dataset=path.stem)
-        items.append(replace(item, id=f"{item.id}-en", question=row["question"], language="en"))
+        items.append(
+            replace(twin, id=f"{twin.id}-en", question=row["question"], language="en", dataset=path.stem)
+        )
     return items
 
 
@@ -300,6 +298,15 @@ def split_keys() -> dict[str, set[tuple[str, int]]]:
                         document = int(qa["answers"][0]["document_id"])
                         found.add((ids[(paragraph["context"], document)], int(qa["id"])))
     return keys
+
+
+def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
+    """NorQuAD annotation questions not in an official evaluation split, as eval items (gold passage: the
+    sentence that holds the answer, as for the evaluation splits)."""
+    return [
+        norquad_item(article, qa, context, answers, f"train:{domain}")
+        for domain, article, context, qa, answers in annotation_questions(held_out)
+    ]
 
 
 def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, str, str, dict, list[dict]]]:

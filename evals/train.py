@@ -29,12 +29,11 @@ from assistant.core.config import MODELS_DIR
 from evals.datasets import (
     DATA,
     EvalItem,
-    annotation_questions,
     load_jsonl,
     load_norquad,
-    norquad_item,
     sha256,
     split_keys,
+    train_items,
 )
 from evals.metrics import chunk_hits, contains_answer
 
@@ -90,15 +89,6 @@ PICKER_LANGUAGES = ("nb", "nn", "en")
 
 
 # -- data ------------------------------------------------------------------------------------------------
-
-
-def train_items(held_out: set[tuple[str, int]]) -> list[EvalItem]:
-    """NorQuAD annotation questions not in an official evaluation split, as eval items (gold passage: the
-    sentence that holds the answer, as for the evaluation splits)."""
-    return [
-        norquad_item(article, qa, context, answers, f"train:{domain}")
-        for domain, article, context, qa, answers in annotation_questions(held_out)
-    ]
 
 
 def eval_sets() -> dict[str, list[EvalItem]]:
