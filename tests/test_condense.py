@@ -16,6 +16,7 @@ from assistant.answering.condense import (
     refers_back,
     related,
     salient_terms,
+    topical,
     within_article,
 )
 from assistant.answering.context import AskRequest
@@ -491,3 +492,25 @@ def test_a_follow_up_after_a_cut_answer_does_not_quote_it_again(assistant, keep)
     )
     assert follow_up.answerable
     assert not {c.quote for c in follow_up.citations} & {c.quote for c in first.citations}
+
+
+def test_a_word_the_articles_title_holds_names_the_topic_not_what_is_newly_asked():
+    """ "Who signed the pact?" after the Article 4 answer: the dictionary's "pakt" is in the quote's "FN-pakten"
+    and in no other sentence found, but it is what the article is about ("… inngår forsvarspakt"), so the Article
+    4 quote stays quoted before and the answer quotes who signed."""
+    article_4 = "Artikkel 4 i avtalen viser til artikkel 51 i FN-pakten og lovene i hvert land."
+    turns = (
+        Turn("user", "What does Article 4 commit each side to?"),
+        Turn("assistant", f"{article_4} [1]"),
+    )
+    passages = [f"{article_4} Avtalen ble signert av Putin og Kim Jong Un."]
+    asked = "Who signed the pact?"
+    title = "Nord-Korea og Russland inngår forsvarspakt"
+
+    def dictionary(text: str) -> str:
+        return "hvem signere pakt" if "pact" in text else ""
+
+    assert quoted_before(article_4, earlier_answers(turns, asked, dictionary, passages, [title]))
+    # without the title the word singles the quote out (which is how it reads where the title does not hold it)
+    assert not quoted_before(article_4, earlier_answers(turns, asked, dictionary, passages))
+    assert topical({"pakt", "signer", "hvem"}, [title]) == {"pakt"}

@@ -5,7 +5,14 @@ import json
 import logging
 
 from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk
-from assistant.indexes.lexical import ANALYSER_VERSION, LexicalIndex, LexicalSide, analyse_query
+from assistant.indexes.lexical import (
+    ANALYSER_VERSION,
+    LexicalIndex,
+    LexicalSide,
+    analyse,
+    analyse_query,
+    holds_within,
+)
 from assistant.indexes.store import ChromaStore
 from ingest.articles import make_article
 
@@ -73,3 +80,13 @@ def test_a_snapshot_analysed_otherwise_is_rebuilt_from_the_store_with_a_warning(
     assert not LexicalIndex.analysed_otherwise(root)
     assert reader.current().generation == store.generation()
     assert LexicalIndex.load(root) is not None  # the rebuilt snapshot was saved for the next reader
+
+
+def test_a_term_is_held_within_a_compound_as_its_head_or_within_a_derivation_as_its_stem():
+    [avtale, pakt, gjenoppliver] = analyse("avtale pakt gjenoppliver", "nb")
+    [forsvarsavtale, forsvarspakt, gjenoppliving] = analyse("forsvarsavtale forsvarspakt gjenoppliving", "nb")
+    assert holds_within(avtale, forsvarsavtale) and holds_within(pakt, forsvarspakt)
+    assert holds_within(gjenoppliver, gjenoppliving)
+    # not the word itself, not a short word's beginning, not a head after too little, not a number
+    assert not holds_within(pakt, pakt) and not holds_within("stat", "statsminist")
+    assert not holds_within("land", "island") and not holds_within("961", "1961")

@@ -249,7 +249,8 @@ class Assistant:
         shown = ""
         if focus:
             passages = [hit.chunk.text for hit in retrieval.hits]
-            shown = earlier_answers(request.history, request.question, names_in, passages)
+            titles = [hit.article.title for hit in retrieval.hits]
+            shown = earlier_answers(request.history, request.question, names_in, passages, titles)
         return AnswerContext(
             request,
             condensed.language,

@@ -32,7 +32,7 @@ from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
-from assistant.indexes.lexical import analyse
+from assistant.indexes.lexical import analyse, holds_within
 
 
 class Condenser(Protocol):
@@ -122,6 +122,7 @@ def earlier_answers(
     asked: str = "",
     names_in: Callable[[str], str] | None = None,
     passages: Sequence[str] = (),
+    titles: Sequence[str] = (),
 ) -> str:
     """Every answer the conversation has shown (the history a request keeps), one to a line: a follow-up quotes
     none of their sentences again, so a third question does not get the first answer's quote back. A quote that
@@ -132,8 +133,10 @@ def earlier_answers(
     Yngvill Ofstad."), where at most `ASKED_WORD_MAX_SENTENCES` sentences of the `passages` found hold that name
     or word; one that holds every such word (a word counts as held where a derivation or compound of it is:
     `related`); and, for a question for someone's age, one that gives an age
-    ("Helene Fossesholm (18)" before "Hvor gammel er hun?"). `names_in`: the Norwegian an English question is
-    written in ("China": "kina")."""
+    ("Helene Fossesholm (18)" before "Hvor gammel er hun?"). A word that the `titles` of the passages' articles
+    hold, inside a compound too, names what the conversation is about, not what it newly asks: "Who signed the
+    pact?" does not get the Article 4 quote back for its "FN-pakten" under "… inngår forsvarspakt" (`topical`).
+    `names_in`: the Norwegian an English question is written in ("China": "kina")."""
     answers = [t.content for t in history if t.role == "assistant"]
     named = new_names(asked, history, names_in)
     words = new_words(asked, history, names_in)
@@ -144,7 +147,7 @@ def earlier_answers(
     sentences = {" ".join(p[start:end].split()) for p in passages for start, end in sentence_spans(p)}
     named = [name for name in named if _held_by(_mentions([name]), sentences) <= ASKED_WORD_MAX_SENTENCES]
     mentions = _mentions(named)
-    rare = rare_words(words, sentences)
+    rare = rare_words(words - topical(words, titles), sentences)
 
     def answers_asked(quote: str) -> bool:
         if (named and mentions.search(quote)) or (age and states_age(quote)):
@@ -211,6 +214,13 @@ def rare_words(words: set[str], sentences: set[str]) -> set[str]:
         return set()
     held = Counter(word for sentence in sentences for word in related(words, set(analyse(sentence, "nb"))))
     return {word for word in words if held[word] <= ASKED_WORD_MAX_SENTENCES}
+
+
+def topical(words: set[str], titles: Sequence[str]) -> set[str]:
+    """Those of `words` that the `titles` hold: as they are, `related`, or inside a compound ("pakt" in
+    "forsvarspakt")."""
+    stems = set(analyse(" ".join(titles), "nb"))
+    return related(words, stems) | {w for w in words if any(holds_within(w, stem) for stem in stems)}
 
 
 def without_quotes(answer: str, left_out: Callable[[str], bool]) -> str:

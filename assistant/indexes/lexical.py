@@ -57,6 +57,21 @@ def analyse(text: str, language: str) -> list[str]:
     return stemmer(language).stemWords(words)
 
 
+HEAD_MIN_CHARS = 4  # a compound's head as short as "pakt" ("forsvarspakt") ...
+MODIFIER_MIN_CHARS = 3  # ... after at least this much of another word
+STEM_MIN_CHARS = 6  # a derivation shares a stem at least this long ("gjenoppliv": "gjenoppliving")
+
+
+def holds_within(term: str, stem: str) -> bool:
+    """`stem` is a longer word that holds `term` as its head ("forsvarsavtal" for "avtal") or begins with it
+    ("gjenoppliving" for "gjenoppliv"); never for numbers."""
+    if not term.isalpha() or len(stem) <= len(term):
+        return False
+    if len(term) >= HEAD_MIN_CHARS and len(stem) - len(term) >= MODIFIER_MIN_CHARS and stem.endswith(term):
+        return True
+    return len(term) >= STEM_MIN_CHARS and stem.startswith(term)
+
+
 def analyse_sentences(text: str, language: str) -> Sentences:
     """Each sentence of `text` with its offsets and stems (what the reranker compares a question with)."""
     return [(s, e, analyse(text[s:e], language)) for s, e in sentence_spans(text)]
