@@ -470,14 +470,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path("build/train-cache"),
         help="question vectors of earlier runs (same vectors, computed once)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help=f"LightGBM's seed for both models (default {SEED}, the shipped files'); another seed gives other "
+        "files, as good within the spread between seeds (docs/evals.md)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    rerank_params = {**RERANK_PARAMS, "seed": args.seed}
+    picker_params = {**PICKER_PARAMS, "seed": args.seed}
 
     from assistant.build import build_assistant
     from assistant.core.config import resolve_settings
 
     started = time.perf_counter()
-    np.random.seed(SEED)
+    np.random.seed(args.seed)
     settings = resolve_settings({"data_dir": args.data_dir})
     assistant = build_assistant(settings, models=False)
     retriever = assistant.retriever
@@ -530,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         full_models[label] = train_ranker(
             pools["train"],
             RERANK_FEATURES,
-            RERANK_PARAMS,
+            rerank_params,
             rer_rows,
             rer_labels,
             rounds=max(RERANK_ROUND_CHOICES),
@@ -546,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
     reranker = truncated(full_models[chosen_translation], rounds)
     reranker_disjoint = train_ranker(
-        disjoint_ex, RERANK_FEATURES, RERANK_PARAMS, rer_rows, rer_labels, rounds=rounds
+        disjoint_ex, RERANK_FEATURES, rerank_params, rer_rows, rer_labels, rounds=rounds
     )
     translation = {}
     for label, pools in variant_pools.items():
@@ -586,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     full_picker = train_ranker(
         pick_train,
         PICKER_FEATURES,
-        PICKER_PARAMS,
+        picker_params,
         pk_rows,
         pk_labels,
         rounds=max(PICKER_ROUND_CHOICES),
@@ -638,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     picker_disjoint = train_ranker(
         pick_disjoint_train,
         PICKER_FEATURES,
-        PICKER_PARAMS,
+        picker_params,
         pk_rows,
         pk_labels,
         rounds=picker_rounds,
@@ -707,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "file": "reranker.txt",
             "features": list(RERANK_FEATURES),
             "rounds": rounds,
-            "params": RERANK_PARAMS,
+            "params": rerank_params,
             "settings": asdict(translation_variants[chosen_translation]),
             "translation_choice": chosen_translation,
             "sha256": sha256(args.out / "reranker.txt"),
@@ -716,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "file": "picker.txt",
             "features": list(PICKER_FEATURES),
             "rounds": picker_rounds,
-            "params": PICKER_PARAMS,
+            "params": picker_params,
             "second_margin": margin,
             "second_same_passage": same_passage,
             "languages": languages,
@@ -775,7 +784,7 @@ def cards(
         f"- Candidate pools from the eval index: seed + 756 NorQuAD passages ({articles} articles, {chunks} chunks).",
         (
             "- Rebuild: `make train` (`python -m evals.train --data-dir INDEX`); candidate pools from exact "
-            f"nearest neighbours (numpy over the stored vectors), fixed seed {SEED}, one thread, deterministic "
+            f"nearest neighbours (numpy over the stored vectors), fixed seed {meta['reranker']['params']['seed']}, one thread, deterministic "
             "LightGBM: a rerun on the same index and machine writes byte-identical files. Rebuilt on another "
             "machine, the files and the choices made on validation may differ (docs/evals.md)."
         ),

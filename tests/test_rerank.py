@@ -453,7 +453,8 @@ def test_picker_features_cover_every_sentence(assistant):
 
 
 def test_training_is_deterministic(tmp_path):
-    """Two trainings on the same rows write byte-identical model files (fixed seed, one thread)."""
+    """Two trainings on the same rows write byte-identical model files (fixed seed, one thread); another seed
+    gives another model."""
     from evals.train import RERANK_PARAMS, Example, train_ranker
 
     rng = np.random.default_rng(0)
@@ -472,6 +473,16 @@ def test_training_is_deterministic(tmp_path):
         booster.save_model(str(path))
         texts.append(path.read_bytes())
     assert texts[0] == texts[1]
+    # `--seed` reaches LightGBM's bagging: another seed, other trees
+    booster = train_ranker(
+        examples,
+        RERANK_FEATURES,
+        {**RERANK_PARAMS, "seed": RERANK_PARAMS["seed"] + 1},
+        lambda e: e.rows,
+        lambda e: e.labels,
+        rounds=30,
+    )
+    assert booster.model_to_string() != texts[0].decode()
 
 
 def test_training_on_an_index_without_the_gold_passages_says_which_index_it_needs():
