@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=SEED,
         help=f"LightGBM's seed for both models (default {SEED}, the shipped files'); another seed gives other "
-        "files, as good within the spread between seeds (docs/evals.md)",
+        "files (docs/evals.md: what four seeds gave)",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
