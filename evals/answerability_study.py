@@ -131,7 +131,7 @@ def examples(assistant, items: Sequence[EvalItem], progress: bool) -> list[Examp
     return out
 
 
-def train_items() -> list[EvalItem]:
+def study_items() -> list[EvalItem]:
     """A seeded sample of NorQuAD news train questions and of their English versions, and every written
     train unanswerable question."""
     from evals.train_reader import ENGLISH_QUESTIONS, train_questions
@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"answerability_study: {exc}", file=sys.stderr)
         return exc.exit_code
     assistant.reading.margins = {}  # read every question uncalibrated: the features are the margins
-    train = examples(assistant, train_items(), not args.no_progress)
+    train = examples(assistant, study_items(), not args.no_progress)
     validation = examples(assistant, validation_items(), not args.no_progress)
     result, weights = study(train, validation)
     counts = {

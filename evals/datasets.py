@@ -191,12 +191,18 @@ def norquad_passage_ids(domain: str = "news", corpus: Path = NORQUAD_CORPUS) -> 
     return ids
 
 
+def question_key(article_id: str, question_id: int | str) -> str:
+    """A NorQuAD question's key: its passage's article id and its own id ("news-a1-d629-q2944"), as the English
+    versions name their Norwegian twins; its eval item's id is "nq-" and the key."""
+    return f"{article_id}-q{question_id}"
+
+
 def norquad_item(
     article_id: str, qa: dict, context: str, answers: list[dict], dataset: str, extra: dict | None = None
 ) -> EvalItem:
     """A NorQuAD question as an eval item; its gold passages are the sentences that hold its answers."""
     return EvalItem(
-        id=f"nq-{article_id}-q{qa['id']}",
+        id=f"nq-{question_key(article_id, qa['id'])}",
         question=qa["question"],
         dataset=dataset,
         language="nb",

@@ -61,7 +61,7 @@ import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
 from assistant.indexes.e5_weights import load_e5
-from evals.datasets import DATA, annotation_questions, sha256, split_keys
+from evals.datasets import DATA, annotation_questions, question_key, sha256, split_keys
 
 SEED = 20261201
 BUILD = Path("build/reader")
@@ -104,7 +104,7 @@ def train_questions() -> list[TrainQuestion]:
             continue
         out.append(
             TrainQuestion(
-                f"{article}-q{qa['id']}",
+                question_key(article, qa["id"]),
                 domain,
                 article,
                 qa["question"],
