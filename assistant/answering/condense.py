@@ -32,7 +32,7 @@ from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
-from assistant.indexes.lexical import analyse, holds_within
+from assistant.indexes.lexical import analyse, begins, holds_within
 
 
 class Condenser(Protocol):
@@ -192,17 +192,13 @@ def _mentions(names: Sequence[str]) -> re.Pattern:
     return re.compile("|".join(rf"(?<!\w){re.escape(name)}" for name in names), re.IGNORECASE)
 
 
-RELATED_PREFIX_CHARS = 6
-
-
 def related(words: set[str], stems: set[str]) -> set[str]:
-    """Those of `words` that `stems` hold, or that begin one of them or are begun by one, the shorter of the two
-    at least `RELATED_PREFIX_CHARS` letters long: a derivation or a compound, which the stemmer leaves apart
-    ("utvekslingen" and "utvekslet" stem to "utveksling" and "utveksl")."""
+    """Those of `words` that `stems` hold, or that begin one of them or are begun by one (`lexical.begins`): a
+    derivation or a compound, which the stemmer leaves apart ("utvekslingen" and "utvekslet" stem to
+    "utveksling" and "utveksl")."""
 
     def joined(word: str, stem: str) -> bool:
-        shorter, longer = sorted((word, stem), key=len)
-        return len(shorter) >= RELATED_PREFIX_CHARS and longer.startswith(shorter)
+        return begins(*sorted((word, stem), key=len))
 
     return {word for word in words if word in stems or any(joined(word, stem) for stem in stems)}
 

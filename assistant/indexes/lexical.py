@@ -62,14 +62,20 @@ MODIFIER_MIN_CHARS = 3  # ... after at least this much of another word
 STEM_MIN_CHARS = 6  # a derivation shares a stem at least this long ("gjenoppliv": "gjenoppliving")
 
 
+def begins(shorter: str, longer: str) -> bool:
+    """`longer` begins with `shorter`, at least `STEM_MIN_CHARS` letters long: a derivation or a compound's first
+    part, which the stemmer leaves apart ("utveksling" and "utveksl", "gjenoppliving" and "gjenoppliv")."""
+    return len(shorter) >= STEM_MIN_CHARS and longer.startswith(shorter)
+
+
 def holds_within(term: str, stem: str) -> bool:
     """`stem` is a longer word that holds `term` as its head ("forsvarsavtal" for "avtal") or begins with it
-    ("gjenoppliving" for "gjenoppliv"); never for numbers."""
+    (`begins`); never for numbers."""
     if not term.isalpha() or len(stem) <= len(term):
         return False
     if len(term) >= HEAD_MIN_CHARS and len(stem) - len(term) >= MODIFIER_MIN_CHARS and stem.endswith(term):
         return True
-    return len(term) >= STEM_MIN_CHARS and stem.startswith(term)
+    return begins(term, stem)
 
 
 def analyse_sentences(text: str, language: str) -> Sentences:
