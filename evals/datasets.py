@@ -13,6 +13,9 @@ Dataset specs accepted by `kilde eval run --dataset`:
 - `norquad:news:validation` / `norquad:news:test`: NorQuAD's official flattened news files, copied to
   `evals/data/norquad/news/`. Their corpus is the annotation files (`corpus/norquad/news/answers_{1,2}.json`),
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
+- `norquad:wiki:validation` / `norquad:wiki:test`: the same for the Wikipedia passages (`evals/data/norquad/wiki/`,
+  articles `wikipedia-a{annotator}-d{document_id}`). No target is set on them and no choice is made on them:
+  `make train` scores the files it replaces and its own on the validation half, a check no choice has seen.
 - `english:PATH`: English versions of NorQuAD train questions (`evals/data/norquad_train_en*.jsonl`, each a
   Norwegian twin's `key` and the English `question`), with the twin's answers and gold passages: the three files
   hold 3,801, against the 135 validation versions (`norquad_news_val_en.jsonl`) a target is set on.
@@ -36,6 +39,7 @@ DATA = Path(__file__).resolve().parent / "data"
 NORQUAD_EVAL = DATA / "norquad"
 NORQUAD_CORPUS = ROOT / "corpus" / "norquad"
 NORQUAD_SPLITS = ("validation", "test")
+NORQUAD_DOMAINS = {"news": "news", "wikipedia": "wiki"}  # corpus folder -> evaluation folder
 MAX_GOLD_SENTENCE = 300  # longer answer sentences become a window around the answer, as in README.md
 GOLD_WINDOW = 200
 
@@ -166,10 +170,16 @@ def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
 
 
 def parse_norquad_spec(spec: str) -> tuple[str, str]:
+    """(corpus domain, split) of a `norquad:{news,wiki}:{validation,test}` spec."""
     parts = spec.split(":")
-    if len(parts) != 3 or parts[1] != "news" or parts[2] not in NORQUAD_SPLITS:
-        raise BadInputError(spec, "NorQuAD datasets are norquad:news:validation or norquad:news:test")
-    return parts[1], parts[2]
+    domains = {folder: domain for domain, folder in NORQUAD_DOMAINS.items()}
+    if len(parts) != 3 or parts[1] not in domains or parts[2] not in NORQUAD_SPLITS:
+        raise BadInputError(
+            spec,
+            "NorQuAD datasets are norquad:news:validation, norquad:news:test, norquad:wiki:validation "
+            "or norquad:wiki:test",
+        )
+    return domains[parts[1]], parts[2]
 
 
 @lru_cache(maxsize=4)
@@ -222,18 +232,19 @@ def gold_sentence(context: str, start: int, end: int) -> str:
             if e - s <= MAX_GOLD_SENTENCE and end <= e:
                 return context[s:e]
             break
-    lo = max(0, start - (GOLD_WINDOW - (end - start)) // 2)
+    lo = max(0, start - max(0, GOLD_WINDOW - (end - start)) // 2)  # never after the answer's start
     hi = min(len(context), max(end, lo + GOLD_WINDOW))
     return context[lo:hi].strip()
 
 
 def load_norquad(spec: str, eval_dir: Path = NORQUAD_EVAL, corpus: Path = NORQUAD_CORPUS) -> list[EvalItem]:
     domain, split = parse_norquad_spec(spec)
-    path = eval_dir / domain / f"{split}_dataset_flattened.json"
+    folder = NORQUAD_DOMAINS[domain]
+    path = eval_dir / folder / f"{split}_dataset_flattened.json"
     if not path.is_file():
         raise BadInputError(
             str(path),
-            "official NorQuAD evaluation file missing (copy it from NorQuAD's data/evaluation/news/)",
+            f"official NorQuAD evaluation file missing (copy it from NorQuAD's data/evaluation/{folder}/)",
         )
     ids = norquad_passage_ids(domain, corpus)
     items: list[EvalItem] = []
@@ -286,9 +297,6 @@ def load_datasets(specs: list[str], limit: int | None = None) -> list[EvalItem]:
     for spec in specs:
         items.extend(load_dataset(spec, limit))
     return items
-
-
-NORQUAD_DOMAINS = {"news": "news", "wikipedia": "wiki"}  # corpus folder -> evaluation folder
 
 
 def split_keys() -> dict[str, set[tuple[str, int]]]:

@@ -37,20 +37,28 @@ def test_followups_carry_history_turns():
     assert all(item.history and item.history[0].role == "user" for item in items)
 
 
-@pytest.mark.parametrize("spec", ["norquad:news:validation", "norquad:news:test"])
-def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec):
+@pytest.mark.parametrize(
+    ("spec", "domain", "count"),
+    [
+        ("norquad:news:validation", "news", 238),
+        ("norquad:news:test", "news", 238),
+        ("norquad:wiki:validation", "wikipedia", 234),
+        ("norquad:wiki:test", "wikipedia", 234),
+    ],
+)
+def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec, domain, count):
     items = load_dataset(spec)
-    assert len(items) == 238 and len({i.id for i in items}) == 238
+    assert len(items) == count and len({i.id for i in items}) == count
     corpus = {}
     for annotator in (1, 2):
         data = json.loads(
-            (DATA.parent.parent / "corpus" / "norquad" / "news" / f"answers_{annotator}.json").read_text(
+            (DATA.parent.parent / "corpus" / "norquad" / domain / f"answers_{annotator}.json").read_text(
                 encoding="utf-8"
             )
         )
         for entry in data["data"]:
             for p in entry["paragraphs"]:
-                corpus[f"news-a{annotator}-d{p['document_id']}"] = p["context"]
+                corpus[f"{domain}-a{annotator}-d{p['document_id']}"] = p["context"]
     for item in items:
         (article,) = item.gold_article_ids
         assert item.language == "nb" and item.dataset == spec
@@ -61,10 +69,11 @@ def test_norquad_adapter_maps_every_question_to_an_annotated_passage(spec):
             )
 
 
-def test_norquad_val_and_test_do_not_share_questions():
-    val = {(i.gold_article_ids, i.question) for i in load_dataset("norquad:news:validation")}
-    test = {(i.gold_article_ids, i.question) for i in load_dataset("norquad:news:test")}
-    assert not val & test
+@pytest.mark.parametrize("domain", ["news", "wiki"])
+def test_norquad_val_and_test_do_not_share_questions(domain):
+    val = {(i.gold_article_ids, i.question) for i in load_dataset(f"norquad:{domain}:validation")}
+    test = {(i.gold_article_ids, i.question) for i in load_dataset(f"norquad:{domain}:test")}
+    assert val and test and not val & test
 
 
 def test_gold_sentence_is_the_answer_sentence_or_a_window():
@@ -74,6 +83,11 @@ def test_gold_sentence_is_the_answer_sentence_or_a_window():
     long = "Ord " * 200 + "SVAR" + " ord" * 200
     window = gold_sentence(long, long.index("SVAR"), long.index("SVAR") + 4)
     assert "SVAR" in window and len(window) <= 201
+    # An answer longer than the window is the passage whole, not its tail
+    answer = "SVAR " + "langt " * 60 + "SLUTT"
+    text = "Ord " * 200 + answer + " ord" * 200
+    start = text.index("SVAR")
+    assert gold_sentence(text, start, start + len(answer)) == answer
 
 
 def test_bad_inputs_name_the_problem(tmp_path):
@@ -89,8 +103,9 @@ def test_bad_inputs_name_the_problem(tmp_path):
     bad.write_text("{not json\n")
     with pytest.raises(BadInputError, match="malformed JSON"):
         load_jsonl(bad)
-    with pytest.raises(BadInputError, match="norquad:news:validation or norquad:news:test"):
-        load_norquad("norquad:wiki:train")
+    for spec in ("norquad:wiki:train", "norquad:wikipedia:test", "norquad:news"):
+        with pytest.raises(BadInputError, match="norquad:wiki:validation or norquad:wiki:test"):
+            load_norquad(spec)
     with pytest.raises(BadInputError, match="no such eval set"):
         load_dataset(str(tmp_path / "missing.jsonl"))
 
