@@ -170,6 +170,8 @@ def test_dictionary_licence_sits_beside_the_data():
         "FOTO: Rune Sævig TØRT: Så langt i november har det falt 51,1 millimeter nedbør i Bergen.",
         "Ropstad sier han er minister for alle. Foto: Fredrik Hagen / NTB scanpix",
         "Oljeinvesteringene kan ta seg opp i 2019. (Foto: Aleksander Nordahl)",
+        "Jonny Enger, her fotografert ved en tidligere anledning.",
+        "Her avbildet i en seriekamp mot Midtjylland i desember.",
         "Av Siri Sønstelie",
         "— Erna Solberg (@erna_solberg) 3. mars 2019",
         "Se bildene her pic.twitter.com/abc123",
@@ -191,6 +193,7 @@ def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentenc
         "Kim Jong-un og Vladimir Putin signerte avtalen i Pyongyang.",
         "Fakta: Over 40.000 har signert oppropet for Moss lufthavn Rygge.",  # a fact box's statement
         "Les Misérables settes opp på Det Norske Teatret i høst.",
+        "Hun ble fotografert her i fjor sommer, og bildet gikk verden rundt.",
     ],
 )
 def test_prose_is_not_furniture(sentence):

@@ -4,7 +4,8 @@ and the reader) skip it all (`is_furniture`):
 - leftovers of the page (`is_page_leftover`): photo captions and credits, bylines, the remains of embedded tweets,
   which ingest cleans away too (`ingest/leftovers.yaml`) and this guards against where it missed one;
 - what ingest keeps, for the words it lends a search, but is no report to quote: links to other articles ("Les
-  også: …", another article's headline) and fact-box titles ("Fakta: Julian Assange og Wikileaks");
+  også: …", another article's headline), fact-box titles ("Fakta: Julian Assange og Wikileaks") and captions that
+  name who or what is pictured ("Jonny Enger, her fotografert ved en tidligere anledning.");
 - the cells of a table or a list, one to a line (`in_table`: a chart's "US Billboard Hot 100", a song title), which
   need their row and column to mean anything; they need the chunk's text around them to be told apart from a
   heading.
@@ -24,6 +25,7 @@ _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆ�
 _LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
 # a title: no sentence's end, or a question the box answers ("Fakta: Hva er et Si ;D-innlegg?")
 _FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*\??$", re.IGNORECASE)
+_PICTURED = re.compile(r"(^|,\s*)her\s+(fotografert|avbildet)\b", re.IGNORECASE)
 # A line that ends no sentence: a cell, a list item or a heading. Terminal punctuation may be followed by
 # closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*$")
@@ -38,9 +40,11 @@ def is_page_leftover(sentence: str) -> bool:
 
 
 def is_furniture(sentence: str) -> bool:
-    """A page leftover, a link to another article or a fact box's title."""
+    """A page leftover, a link to another article, a fact box's title or a caption naming who is pictured."""
     text = sentence.strip()
-    return is_page_leftover(text) or bool(_LINK.match(text) or _FACT_BOX_TITLE.match(text))
+    return is_page_leftover(text) or bool(
+        _LINK.match(text) or _FACT_BOX_TITLE.match(text) or _PICTURED.search(text)
+    )
 
 
 def unquotable(text: str, start: int, end: int) -> bool:
