@@ -28,6 +28,7 @@ DATASETS = (
     "evals/data/seed.jsonl",
     "evals/data/norquad_news_val_en.jsonl",
     "norquad:news:test",
+    "norquad:wiki:test",
     *FOLLOWUP_SETS,
     # the same dialogues with Kilde's own answers as their history, as the chat has them
     *(f"live:{spec}" for spec in FOLLOWUP_SETS),
@@ -63,6 +64,8 @@ NOTES = {
     "norquad_news_val_en": "135 English versions of NorQuAD news validation questions. Validation.",
     "norquad:news:validation": "NorQuAD's official news validation split, Norwegian (238). Validation.",
     "norquad:news:test": "NorQuAD's official news **test** split, Norwegian (238). Never used for tuning.",
+    "norquad:wiki:test": "NorQuAD's official Wikipedia **test** split, Norwegian (234): encyclopaedia articles, "
+    "not news; no target is set on it. Never used for tuning.",
     "followups": "follow-up questions with dialogue history (34). Not used for tuning.",
     "followups_mixed": "43 dialogues: 23 real follow-ups (16 nb, 7 en) and 20 topic changes (3 of them "
     "unanswerable), over NorQuAD news validation and seed questions. Validation.",
