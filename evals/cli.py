@@ -17,9 +17,11 @@ EXAMPLES = """examples:
   kilde eval compare evals/runs/before evals/runs/after
   kilde eval ci --data-dir /tmp/kilde-ci-index     # the small CI eval with its regression thresholds
 
-datasets: a .jsonl file in the eval format (evals/data/*.jsonl) or norquad:news:validation |
-norquad:news:test (NorQuAD's official files; their corpus is corpus/norquad, ingested by
-`kilde ingest corpus/`). Each run folder gets items.jsonl, summary.json and report.html."""
+datasets: a .jsonl file in the eval format (evals/data/*.jsonl), standalone:PATH or live:PATH (its
+dialogues asked alone, or with Kilde's own answers as history), english:PATH (English versions of NorQuAD
+train questions) or norquad:{news,wiki}:{validation,test} (NorQuAD's official files; their corpus is
+corpus/norquad, ingested by `kilde ingest corpus/`); evals/datasets.py says more. Each run folder gets
+items.jsonl, summary.json and report.html."""
 
 
 CI_INDEX = Path("build/ci-index")
@@ -51,7 +53,8 @@ def register(sub, command) -> None:
         action="append",
         required=True,
         metavar="SPEC",
-        help="eval set: a .jsonl path or norquad:news:validation|test (repeatable)",
+        help="eval set: a .jsonl path, standalone:PATH, live:PATH, english:PATH or "
+        "norquad:{news,wiki}:{validation,test} (repeatable)",
     )
     run.add_argument(
         "--retriever",
