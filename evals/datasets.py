@@ -15,7 +15,8 @@ Dataset specs accepted by `kilde eval run --dataset`:
   which `kilde ingest corpus/` indexes as `news-a{annotator}-d{document_id}`.
 - `norquad:wiki:validation` / `norquad:wiki:test`: the same for the Wikipedia passages (`evals/data/norquad/wiki/`,
   articles `wikipedia-a{annotator}-d{document_id}`). No target is set on them and no choice is made on them:
-  `make train` scores the files it replaces and its own on the validation half, a check no choice has seen.
+  `make train` scores the files it replaces and its own on the validation split, a check no choice has seen, and
+  `make eval` reports the test split.
 - `english:PATH`: English versions of NorQuAD train questions (`evals/data/norquad_train_en*.jsonl`, each a
   Norwegian twin's `key` and the English `question`), with the twin's answers and gold passages: the three files
   hold 3,801, against the 135 validation versions (`norquad_news_val_en.jsonl`) a target is set on.
