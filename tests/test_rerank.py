@@ -555,6 +555,29 @@ def test_a_rebuild_is_compared_with_the_shipped_files_it_replaces(tmp_path):
     assert "| validation (nb) | rebuilt | 0.95 | 0.85 | 0.72 | 0.8 |" in lines
 
 
+def test_a_rebuild_is_also_checked_on_validation_no_choice_has_seen():
+    """Wikipedia validation is scored beside the sets the choices are made on, never chosen on, and answered as
+    the product answers its language (Norwegian): by the picker only where the picker chooses for nb."""
+    from evals.train import (
+        CHECK_LANGUAGES,
+        VALIDATION_LANGUAGES,
+        answered_by_picker,
+        eval_sets,
+        judged_on,
+        picker_sets_for,
+    )
+
+    sets = eval_sets()
+    assert set(CHECK_LANGUAGES) <= set(sets) and not set(CHECK_LANGUAGES) & set(VALIDATION_LANGUAGES)
+    assert {i.dataset for i in sets["validation (wiki)"]} == {"norquad:wiki:validation"}
+    assert (
+        "validation (wiki)" not in picker_sets_for(["nb", "nn", "en"])
+        and judged_on("nb") == "validation (nb)"
+    )
+    assert answered_by_picker("validation (wiki)", ["nb", "en"])
+    assert not answered_by_picker("validation (wiki)", ["en"])
+
+
 def test_training_pools_use_exact_neighbours():
     """The training store answers with the exact cosine top-k (equal ones by chunk id), reads every page of the
     stored vectors, refuses filters it cannot apply, and passes everything else through."""
