@@ -204,8 +204,13 @@ def norquad_passage_ids(domain: str = "news", corpus: Path = NORQUAD_CORPUS) -> 
 
 def question_key(article_id: str, question_id: int | str) -> str:
     """A NorQuAD question's key: its passage's article id and its own id ("news-a1-d629-q2944"), as the English
-    versions name their Norwegian twins; its eval item's id is "nq-" and the key."""
+    versions name their Norwegian twins."""
     return f"{article_id}-q{question_id}"
+
+
+def norquad_item_id(key: str) -> str:
+    """The eval item id of the NorQuAD question with `key` ("nq-news-a1-d629-q2944")."""
+    return f"nq-{key}"
 
 
 def norquad_item(
@@ -213,7 +218,7 @@ def norquad_item(
 ) -> EvalItem:
     """A NorQuAD question as an eval item; its gold passages are the sentences that hold its answers."""
     return EvalItem(
-        id=f"nq-{question_key(article_id, qa['id'])}",
+        id=norquad_item_id(question_key(article_id, qa["id"])),
         question=qa["question"],
         dataset=dataset,
         language="nb",
@@ -284,7 +289,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
             raise BadInputError(where, f"malformed JSON: {e.msg}") from None
         if not isinstance(row, dict) or not str(row.get("question") or "").strip():
             raise BadInputError(where, "each line needs a 'key' and a non-empty 'question'")
-        twin = twins.get(f"nq-{row.get('key')}")
+        twin = twins.get(norquad_item_id(str(row.get("key"))))
         if twin is None:
             raise BadInputError(where, f"{row.get('key')!r} is not a NorQuAD train question")
         items.append(

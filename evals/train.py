@@ -287,6 +287,7 @@ VALIDATION_LANGUAGES = {"validation (nb)": "nb", "validation (en)": "en"}
 # Validation sets only scored, so that a rebuild and the files it replaces meet on questions no choice has seen:
 # the choices favour whichever files they were made with, on the sets they were made on.
 CHECK_LANGUAGES = {"validation (wiki)": "nb"}
+SCORED_LANGUAGES = VALIDATION_LANGUAGES | CHECK_LANGUAGES  # every validation set a run scores
 
 
 def picker_sets_for(languages: Sequence[str]) -> list[str]:
@@ -406,7 +407,7 @@ def replaced_models(folder: Path) -> dict | None:
 def answered_by_picker(name: str, languages: Sequence[str]) -> bool:
     """Whether the product answers a validation set's questions with the picker (it chooses for their language)
     rather than the rule."""
-    return (VALIDATION_LANGUAGES | CHECK_LANGUAGES)[name] in languages
+    return SCORED_LANGUAGES[name] in languages
 
 
 COMPARED = ("hit@5", "mrr@10", "answer_found", "citation_precision")
@@ -690,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             replaced["reranker"].get("translation_choice"), variant_pools[chosen_translation]
         )
         old_settings = replaced["picker"]
-        for name in VALIDATION_LANGUAGES | CHECK_LANGUAGES:
+        for name in SCORED_LANGUAGES:
             ex = old_pools[name]
             orders = model_orders(old_reranker, ex)
             old_pick = picker_examples(ex, orders, sentences)
