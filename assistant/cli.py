@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.core.config import settings_from
+from assistant.core.config import add_reader_option, settings_from
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Filters
 from evals.cli import register as register_eval
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["extractive", "openai", "openai-compatible"],
         help="answer backend (env KILDE_LLM_BACKEND)",
     )
+    add_reader_option(p)
 
     p = command("stats", "Show what the index holds.")
     p.add_argument("--json", action="store_true")

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.core.config import add_reader_option
+
 EXAMPLES = """examples:
   kilde eval run --dataset evals/data/seed.jsonl --dataset norquad:news:validation --out evals/runs/val
   kilde eval run --dataset norquad:news:test --retriever hybrid --retriever bm25 --retriever dense \\
@@ -77,6 +79,7 @@ def register(sub, command) -> None:
     run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
     run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_reader_option(run)
     run.set_defaults(handler=cmd_run)
 
     compare = verbs.add_parser(
@@ -131,7 +134,7 @@ def cmd_run(args) -> int:
         top_k=args.top_k or settings.top_k,
         backend=settings.llm_backend,
         limit=args.limit,
-        command=command_line(args),
+        command=command_line(args, reader=settings.reader),
         extra={"chunk_tokens": args.chunk_tokens},
     )
     summary = run_eval(build_eval_assistant(settings), items, config, out, progress=not args.no_progress)
@@ -142,8 +145,9 @@ def cmd_run(args) -> int:
     return 0
 
 
-def command_line(args) -> str:
-    """The run command, rebuilt from the parsed flags (so it is exact however kilde was invoked)."""
+def command_line(args, reader: bool = False) -> str:
+    """The run command, rebuilt from the parsed flags (so it is exact however kilde was invoked); `--reader` where
+    the reader was on, whether by the flag, KILDE_READER or the config file."""
     words = ["kilde", "eval", "run"]
     for spec in args.dataset:
         words += ["--dataset", spec]
@@ -153,6 +157,8 @@ def command_line(args) -> str:
         value = getattr(args, flag, None)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]
+    if reader:
+        words.append("--reader")
     return shlex.join(words)
 
 

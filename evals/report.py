@@ -203,6 +203,13 @@ margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;vertical
 pre{white-space:pre-wrap}"""
 
 
+def reader_note(meta: dict) -> str:
+    """ " with Kilde's reader (top N chunks)" for a run whose answers read with it; nothing otherwise, or for a run
+    made before runs recorded it."""
+    settings = meta.get("settings", {})
+    return f" with Kilde's reader (top {settings['reader_chunks']} chunks)" if settings.get("reader") else ""
+
+
 def render(summary: dict, records: Sequence[dict]) -> str:
     meta = summary["meta"]
     parts = [
@@ -212,7 +219,8 @@ def render(summary: dict, records: Sequence[dict]) -> str:
         ),
         (
             f"<p>{escape(meta['started'])} · commit {escape(str(meta.get('git_commit')))} · backend "
-            f"{escape(meta['backend'])} · top-k {meta['top_k']} · index {escape(meta['index']['location'])} "
+            f"{escape(meta['backend'])}{reader_note(meta)} · top-k {meta['top_k']} · index "
+            f"{escape(meta['index']['location'])} "
             f"({meta['index']['articles']} articles, {meta['index']['chunks']} chunks) · {meta['seconds']} s</p>"
         ),
         f"<pre>{escape(meta['command'])}</pre>",

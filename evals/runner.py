@@ -297,6 +297,9 @@ def run_eval(
             "candidates": settings.candidates,
             "rrf_k": settings.rrf_k,
             "max_answer_sentences": settings.max_answer_sentences,
+            # Kilde's reader: whether this run's answers read the top `reader_chunks` chunks with it
+            "reader": assistant.reading is not None,
+            "reader_chunks": settings.reader_chunks if assistant.reading is not None else None,
             "embedder": settings.embedder,
             "llm_model": settings.llm_model if settings.llm_backend != "extractive" else None,
         },

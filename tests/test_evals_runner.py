@@ -99,6 +99,7 @@ def test_run_writes_items_summary_and_a_self_contained_report(run_dir, items):
         and "p95" in overall["latency_ms"]["total"]
     )
     assert set(summary["variants"]["hybrid"]["by_language"]) == {"en", "nb"}
+    assert summary["meta"]["settings"]["reader"] is False and "--reader" not in summary["meta"]["command"]
     machine = summary["meta"]["machine"]  # what the figures were computed on
     assert machine["cores"] >= 1 and machine["python"] and machine["packages"]["lightgbm"]
     html = (run_dir / "report.html").read_text()
@@ -255,6 +256,21 @@ def test_kilde_eval_run_and_compare_through_the_cli(built_index, run_dir, tmp_pa
         == 2
     )
     assert "kilde ingest corpus/" in capsys.readouterr().err
+
+
+def test_a_run_with_the_reader_says_so_in_its_summary_command_and_report(built_index, tmp_path, monkeypatch):
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    monkeypatch.setenv("KILDE_READER", "1")  # the reader on by the environment: the command still names it
+    out = tmp_path / "reader-run"
+    argv = ["eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--limit", "1", "--retriever", "bm25"]
+    argv += ["--data-dir", str(built_index.data_dir), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    meta = json.loads((out / "summary.json").read_text())["meta"]
+    assert meta["settings"]["reader"] is True and meta["settings"]["reader_chunks"] == 3
+    assert meta["command"].endswith(" --reader")
+    assert "with Kilde's reader (top 3 chunks)" in (out / "report.html").read_text()
 
 
 def test_results_say_which_machine_and_libraries_made_them_and_an_older_run_still_renders():

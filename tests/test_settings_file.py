@@ -38,3 +38,30 @@ def test_a_per_language_setting_of_another_shape_is_refused_by_name(tmp_path, li
     with pytest.raises(ConfigError) as raised:
         settings_from_file(tmp_path, line + "\n")
     assert line.split(" =")[0] in str(raised.value) and says in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "reader"),
+    [
+        (["ask", "Hva sier artikkel 4?"], {}, False),
+        (["ask", "Hva sier artikkel 4?", "--reader"], {}, True),
+        (["ask", "Hva sier artikkel 4?"], {"KILDE_READER": "1"}, True),
+        (["ask", "Hva sier artikkel 4?", "--no-reader"], {"KILDE_READER": "1"}, False),
+        (["serve", "--reader"], {}, True),
+        (["demo", "--reader"], {}, True),
+        (["mcp", "--reader"], {}, True),
+        (["eval", "run", "--dataset", "evals/data/seed.jsonl", "--reader"], {}, True),
+    ],
+)
+def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
+    monkeypatch, tmp_path, argv, environ, reader
+):
+    from assistant.cli import build_parser
+    from assistant.core.config import settings_from
+
+    monkeypatch.chdir(tmp_path)  # no kilde.toml
+    for name in ("KILDE_READER", "KILDE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert settings_from(build_parser().parse_args(argv)).reader is reader

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from assistant.core.config import add_reader_option
+
 EXAMPLES = {
     "serve": """examples:
   kilde serve                                   # http://127.0.0.1:7860 (chat), /widget, /docs (API)
@@ -24,6 +26,7 @@ MCP_PORT = 7861
 def _add_server_options(p) -> None:
     p.add_argument("--host", help="address to bind (env KILDE_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (env KILDE_PORT, default 7860)")
+    add_reader_option(p)
 
 
 def register(sub, command) -> None:
@@ -39,6 +42,7 @@ def register(sub, command) -> None:
     p.add_argument(
         "--port", type=int, default=MCP_PORT, help=f"port with --transport http (default {MCP_PORT})"
     )
+    add_reader_option(p)
     p.set_defaults(handler=cmd_mcp)
 
     p = command("demo", "Serve the chat on the ingested samples and print where to open it.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -369,11 +370,23 @@ def resolve_settings(
 
 
 def settings_from(args: Any, **extra: Any) -> Settings:
-    """Settings for a command: its --data-dir/--chroma-url flags and `extra` over environment and file."""
+    """Settings for a command: its --data-dir/--chroma-url/--reader flags and `extra` over environment and file."""
     return resolve_settings(
         {
             "data_dir": getattr(args, "data_dir", None),
             "chroma_url": getattr(args, "chroma_url", None),
+            "reader": getattr(args, "reader", None),
             **extra,
         }
+    )
+
+
+def add_reader_option(parser: argparse.ArgumentParser) -> None:
+    """`--reader` / `--no-reader` for a command that answers: Kilde's own reader on or off for this run, over
+    KILDE_READER and the config file (`settings_from` reads it)."""
+    parser.add_argument(
+        "--reader",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer with Kilde's own reader (env KILDE_READER; off by default: assistant/models/reader.md)",
     )
