@@ -163,8 +163,14 @@ def test_malformed_body_unknown_article_and_unknown_route(api):
     wrong_method = httpx.get(api.url + "/api/ask")
     assert wrong_method.status_code == 405 and "POST" in wrong_method.json()["message"]
     no_leak(wrong_method)
+    # every route, not only /api/ask, says which method it takes
+    for method, path, allowed in (("GET", "/api/search", "POST"), ("POST", "/api/articles/x", "GET")):
+        wrong_method = httpx.request(method, api.url + path)
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == allowed, (method, path)
+        assert wrong_method.json()["message"].startswith(f"Use {allowed} {path}"), (method, path)
+        no_leak(wrong_method)
     unknown = httpx.get(api.url + "/api/nothing-here")
-    assert unknown.status_code == 404
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     no_leak(unknown)
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match, Route
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
@@ -252,10 +254,40 @@ def api_router(
     @router.api_route(
         "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
     )
-    def unknown(path: str) -> JSONResponse:
+    def unknown(path: str, request: Request) -> JSONResponse:
+        # A route asked with another method than its own ("GET /api/search") lands here too, past the route
+        # itself: it is told which method to use, not that the route does not exist.
+        allowed = sorted(
+            {
+                method
+                for route in _routes(request.app.routes)
+                if route.endpoint is not unknown and route.matches(request.scope)[0] == Match.PARTIAL
+                for method in route.methods or ()
+            }
+            - {"HEAD"}
+        )
+        if allowed:
+            return JSONResponse(
+                {
+                    "error": "method_not_allowed",
+                    "message": f"Use {' or '.join(allowed)} /api/{path[:80]}; see /docs for the API.",
+                },
+                status_code=405,
+                headers={"Allow": ", ".join(allowed)},
+            )
         return JSONResponse(
             {"error": "not_found", "message": f"No API route /api/{path[:80]}; see /docs for the API."},
             status_code=404,
         )
 
     return router
+
+
+def _routes(routes) -> Iterator[Route]:
+    """Every route of an app, those of its included routers too (FastAPI keeps each included router whole)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        elif isinstance(route, Route):
+            yield route
