@@ -236,6 +236,9 @@ def _from_object(obj: object, name: str) -> Article:
         raise BadInputError(name, f"expected a JSON object, got {type(obj).__name__}")
     body = next((obj[k] for k in ("text", "body", "content") if isinstance(obj.get(k), str)), None)
     if body is None:
+        given = next((k for k in ("text", "body", "content") if k in obj), None)
+        if given is not None:  # the field is there, of another JSON type: say which, not that it is missing
+            raise BadInputError(name, f"'{given}' must be a string, got {_json_type(obj[given])}")
         raise BadInputError(name, "no 'text', 'body' or 'content' field")
     title = _valid_unicode(str(obj["title"])) if obj.get("title") else None
     strings = {
@@ -259,6 +262,14 @@ def _from_object(obj: object, name: str) -> Article:
     )
     _require_text(article, name)
     return article
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {dict: "an object", list: "a list", int: "a number", float: "a number"}.get(type(value), "a value")
 
 
 def norquad_articles(

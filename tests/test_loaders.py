@@ -181,6 +181,8 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
         ("binary.txt", bytes(range(256)) * 4, "binary file"),
         ("broken.json", b'{"title": "x", "text": ', "malformed JSON"),
         ("nobody.json", b'{"title": "only a title"}', "no 'text', 'body' or 'content' field"),
+        ("listbody.json", b'{"title": "x", "text": ["paragraph"]}', "'text' must be a string, got a list"),
+        ("nullbody.jsonl", b'{"title": "x", "body": null}\n', "'body' must be a string, got null"),
         ("short.txt", b"Tittel\n\nKort.", "no article text left"),
         ("scripts.html", b"<html><body><script>var a = 1;</script></body></html>", "no article text found"),
     ],
