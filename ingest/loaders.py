@@ -24,6 +24,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class LoadResult:
     articles: list[Article] = field(default_factory=list)
     rejected: list[BadInputError] = field(default_factory=list)
+    # what was loaded with a loss the file's author should hear of (a date not understood: stored without one)
+    warnings: list[str] = field(default_factory=list)
 
 
 def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> tuple[list[Path], list[BadInputError]]:
@@ -93,7 +95,7 @@ def load_file(path: Path) -> LoadResult:
         text = decode(path.read_bytes(), name)
         suffix = path.suffix.lower()
         if suffix in (".txt", ".md"):
-            result.articles.append(_from_plain_text(text, path))
+            result.articles.append(_from_plain_text(text, path, result.warnings))
         elif suffix in (".html", ".htm"):
             result.articles.append(_from_html(text, path))
         elif suffix == ".jsonl":
@@ -102,7 +104,9 @@ def load_file(path: Path) -> LoadResult:
                     continue
                 try:
                     result.articles.append(
-                        _from_object(_parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}")
+                        _from_object(
+                            _parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}", result.warnings
+                        )
                     )
                 except BadInputError as exc:
                     result.rejected.append(exc)
@@ -130,13 +134,52 @@ def load_paths(paths: Iterable[Path]) -> Iterator[tuple[Path, LoadResult]]:
 # -- formats -----------------------------------------------------------------------------------------
 
 
-def _from_plain_text(text: str, path: Path) -> Article:
-    """First non-empty line that is not a date is the headline; a date line near the top gives the date."""
-    lines = text.splitlines()
+# Markdown front matter: `---` fences YAML `key: value` lines, `+++` fences TOML `key = "value"` ones (Hugo).
+_FRONT_MATTER_FENCES = {"---": ":", "+++": "="}
+MAX_FRONT_MATTER_LINES = 60
+_FRONT_MATTER_LINE = re.compile(r"^[A-Za-z_][\w.-]*\s*[:=]")
+# the fields an article takes from it; others (tags, draft, layout, …) are left out
+FRONT_MATTER_FIELDS = ("title", "date", "published", "source", "url", "author", "language", "lang")
+
+
+def front_matter(lines: list[str]) -> tuple[dict[str, str], int]:
+    """The article fields a Markdown file's front matter gives (its one-line `key: value` entries), and the
+    number of lines it takes; ({}, 0) where the file opens with none or the fence is never closed."""
+    fence = lines[0].strip() if lines else ""
+    if fence not in _FRONT_MATTER_FENCES:
+        return {}, 0
+    end = next(
+        (i for i in range(1, min(len(lines), MAX_FRONT_MATTER_LINES)) if lines[i].strip() == fence), None
+    )
+    if end is None:
+        return {}, 0
+    separator = _FRONT_MATTER_FENCES[fence]
+    # text between two rules ("---") is the article's own, not front matter: that holds entries only
+    if not all(
+        _FRONT_MATTER_LINE.match(line) for line in lines[1:end] if line.strip() and line[0] not in " \t-#"
+    ):
+        return {}, 0
+    fields: dict[str, str] = {}
+    for line in lines[1:end]:
+        key, found, value = line.partition(separator)
+        key, value = key.strip().lower(), value.strip()
+        if found and key in FRONT_MATTER_FIELDS and not line[:1].isspace():
+            if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            if value:
+                fields[key] = value
+    return fields, end + 1
+
+
+def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -> Article:
+    """Front matter gives what it holds (title, date, source, url, author, language); otherwise the first
+    non-empty line that is not a date is the headline, and a date line near the top gives the date."""
+    fields, start = front_matter(text.splitlines())
+    lines = text.splitlines()[start:]
     date = None
-    title = None
+    title = fields.get("title")
     body_from = 0
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if title is None else ()):
         stripped = line.strip().lstrip("#").strip()
         if not stripped:
             continue
@@ -148,15 +191,38 @@ def _from_plain_text(text: str, path: Path) -> Article:
     if title is None:
         raise BadInputError(shown(path), "no text in file")
     body = "\n".join(lines[body_from:])
-    if date is None:  # a date line may also follow the headline
+    given_date = fields.get("date") or fields.get("published")
+    if given_date:
+        date = given_date
+    elif date is None:  # a date line may also follow the headline
         for line in lines[body_from : body_from + 3]:
             if parse_date(line.strip()):
                 date = parse_date(line.strip())
                 body = body.replace(line, "", 1)
                 break
-    article = make_article(title=title, body=body, given_id=shown(path.stem), date=date, origin=shown(path))
+    article = make_article(
+        title=title,
+        body=body,
+        given_id=shown(path.stem),
+        url=safe_url(fields.get("url")),
+        date=date,
+        source=fields.get("source"),
+        language=fields.get("language") or fields.get("lang"),
+        author=fields.get("author"),
+        origin=shown(path),
+    )
     _require_text(article, shown(path))
+    _check_date(given_date, article, shown(path), warnings)
     return article
+
+
+def _check_date(given: str | None, article: Article, name: str, warnings: list[str] | None) -> None:
+    """A date the file gives that `parse_date` does not understand is left out of the article: say so."""
+    if given and article.date is None and warnings is not None:
+        warnings.append(
+            f"{name}: date {given[:40]!r} not understood (e.g. 2024-11-27 or 27. november 2024); "
+            "stored without a date"
+        )
 
 
 def _from_html(html: str, path: Path) -> Article:
@@ -226,12 +292,12 @@ def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
     items = items if isinstance(items, list) else [items]
     for i, obj in enumerate(items):
         try:
-            result.articles.append(_from_object(obj, f"{shown(path)}[{i}]"))
+            result.articles.append(_from_object(obj, f"{shown(path)}[{i}]", result.warnings))
         except BadInputError as exc:
             result.rejected.append(exc)
 
 
-def _from_object(obj: object, name: str) -> Article:
+def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> Article:
     if not isinstance(obj, dict):
         raise BadInputError(name, f"expected a JSON object, got {type(obj).__name__}")
     body = next((obj[k] for k in ("text", "body", "content") if isinstance(obj.get(k), str)), None)
@@ -261,6 +327,7 @@ def _from_object(obj: object, name: str) -> Article:
         origin=name,
     )
     _require_text(article, name)
+    _check_date(strings["date"] or strings["published"], article, name, warnings)
     return article
 
 

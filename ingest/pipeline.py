@@ -175,6 +175,8 @@ class IngestPipeline:
                 loaded = load_file(path)
                 for problem in loaded.rejected:
                     self._reject(report, problem, on_reject)
+                for warning in loaded.warnings:
+                    self._warn(report, warning, on_warning)
                 clean = not loaded.rejected
                 for article in loaded.articles:
                     origin = article.origin or shown(path)

@@ -223,6 +223,21 @@ def test_the_same_stem_from_another_folder_is_named_when_it_replaces_an_article(
     assert "warning:" in err and str(first) in err and str(second) in err
 
 
+def test_a_date_ingest_does_not_understand_is_a_warning_and_the_article_lands(
+    tmp_path, kilde, settings, embedder
+):
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    article = {"id": "udatert", "title": "Ferja er innstilt", "text": f"Ferja er innstilt. {BODY}"}
+    (folder / "saker.jsonl").write_text(
+        json.dumps({**article, "date": "2024-13-45"}) + "\n", encoding="utf-8"
+    )
+    code, out, err = kilde("ingest", folder, "--no-progress")
+    assert code == 0 and "1 added" in out
+    assert "warning:" in err and "saker.jsonl:1" in err and "'2024-13-45' not understood" in err
+    assert _ids(settings, embedder) == {"udatert"}
+
+
 # -- 5. one article cannot hog the embedder ---------------------------------------------------------------
 
 

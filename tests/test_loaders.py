@@ -234,3 +234,53 @@ def test_documentation_beside_articles_is_not_ingested(tmp_path):
     assert [f.name for f in discover([tmp_path / "README.md"])[0]] == [
         "README.md"
     ]  # named explicitly, it loads
+
+
+@pytest.mark.parametrize(
+    "front",
+    [
+        '---\ntitle: "Ferja er innstilt: vinden tar"\ndate: 2025-01-02\nsource: Lokalavisa\nauthor: Kari Nordmann\n'
+        "url: https://lokalavisa.example/ferja\nlang: nb\ntags:\n  - ferje\n  - vær\ndraft: false\n---\n",
+        '+++\ntitle = "Ferja er innstilt: vinden tar"\ndate = 2025-01-02T08:00:00+01:00\nsource = "Lokalavisa"\n'
+        'author = "Kari Nordmann"\nurl = "https://lokalavisa.example/ferja"\nlanguage = "nb"\n+++\n',
+    ],
+    ids=["yaml", "toml"],
+)
+def test_markdown_front_matter_gives_the_article_its_fields_and_stays_out_of_its_text(tmp_path, front):
+    path = tmp_path / "ferja.md"
+    body = "# Ferja er innstilt\n\nFerja mellom Bodø og Moskenes er innstilt resten av dagen på grunn av sterk vind."
+    path.write_text(front + "\n" + body + "\n", encoding="utf-8")
+    result = load_file(path)
+    [article] = result.articles
+    assert article.title == "Ferja er innstilt: vinden tar" and article.date == "2025-01-02"
+    assert (article.source, article.author, article.language) == ("Lokalavisa", "Kari Nordmann", "nb")
+    assert article.url == "https://lokalavisa.example/ferja" and article.id == "ferja"
+    assert "Moskenes" in article.text and not any(k in article.text for k in ("title", "draft", "+++", "---"))
+    assert not result.warnings
+
+
+def test_text_between_two_rules_is_the_articles_own_not_front_matter(tmp_path):
+    path = tmp_path / "notat.md"
+    path.write_text(
+        "---\nFerja mellom Bodø og Moskenes er innstilt i dag: vinden er for sterk.\n---\n\nMer i morgen.\n",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert "Moskenes" in article.title + article.text and "Mer i morgen" in article.text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("dates.jsonl", '{"title": "A", "text": "%s", "date": "2024-13-45"}\n', "dates.jsonl:1"),
+        ("dates.json", '[{"title": "A", "text": "%s", "published": "i går"}]', "dates.json[0]"),
+        ("dates.md", "---\ntitle: A\ndate: neste uke\n---\n\n%s\n", "dates.md"),
+    ],
+)
+def test_a_date_that_is_not_understood_is_named_and_the_article_still_lands(tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(content % "Ferja mellom Bodø og Moskenes er innstilt i dag.", encoding="utf-8")
+    result = load_file(path)
+    [article] = result.articles
+    [warning] = result.warnings
+    assert article.date is None and warning.startswith(str(tmp_path / where)) and "not understood" in warning
