@@ -247,9 +247,11 @@ def _filters(args) -> Filters:
 
 
 def cmd_ask(args) -> int:
+    from assistant.answering.assistant import check_top_k
     from assistant.answering.context import AskRequest
     from assistant.build import build_assistant
 
+    check_top_k(args.top_k, "--top-k")  # before the models load
     assistant = build_assistant(settings_from(args, llm_backend=args.backend))
     request = AskRequest(
         question=args.question, filters=_filters(args), top_k=args.top_k, retriever=args.retriever

@@ -119,12 +119,11 @@ def _settings(args, **extra):
 
 
 def cmd_run(args) -> int:
-    from assistant.core.errors import BadInputError
+    from assistant.answering.assistant import check_top_k
     from evals.datasets import load_datasets
     from evals.runner import RunConfig, build_eval_assistant, run_eval
 
-    if args.top_k is not None and args.top_k < 1:
-        raise BadInputError("--top-k", "must be at least 1")
+    check_top_k(args.top_k, "--top-k")
     settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
     out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -136,6 +136,23 @@ def test_a_bad_date_is_a_400_and_at_most_one_server_log_line(api, caplog, filter
     assert len(server_side) <= 1 and all(r.exc_info is None for r in server_side), server_side
 
 
+def test_a_date_range_that_ends_before_it_starts_is_a_400_not_an_empty_archive(api):
+    filters = {"since": "2025-01-01", "until": "2024-11-27"}
+    response = httpx.post(
+        api.url + "/api/ask", json={"question": DEMO_QUESTION_EN, "filters": filters}, timeout=60
+    )
+    assert response.status_code == 400
+    assert (
+        response.json()["message"]
+        == "filters.until: 2024-11-27 is before since 2025-01-01; no date is in both"
+    )
+    same_day = {"since": "2024-11-27", "until": "2024-11-27"}  # one day is a range
+    answered = httpx.post(
+        api.url + "/api/ask", json={"question": DEMO_QUESTION_EN, "filters": same_day}, timeout=60
+    )
+    assert answered.status_code == 200 and answered.json()["answerable"]
+
+
 @pytest.mark.parametrize("question", [DEMO_QUESTION_NB, DEMO_QUESTION_EN])
 def test_a_source_filter_with_nothing_relevant_is_not_in_the_archive(api, question):
     def ask(sources):

@@ -98,3 +98,25 @@ def test_bad_date_filter_is_a_clear_error(built_index):
         timeout=120,
     )
     assert result.returncode == 1 and "use YYYY-MM-DD" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (
+            ["--since", "2025-01-01", "--until", "2024-11-27"],
+            "--until: 2024-11-27 is before since 2025-01-01",
+        ),
+        (["--top-k", "0"], "--top-k: must be from 1 to 50, got 0"),  # 0 read as "the default" before
+    ],
+)
+def test_a_filter_or_top_k_that_cannot_be_met_is_a_clear_error(built_index, flags, says):
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+    }
+    result = subprocess.run(
+        [KILDE, "ask", "Hva sier artikkel 4?", *flags], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match, Route
 
-from assistant.answering.assistant import Assistant
+from assistant.answering.assistant import MAX_TOP_K, Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import (
@@ -59,7 +59,7 @@ class AskIn(BaseModel):
         description="earlier turns, oldest first, for follow-up questions",
     )
     filters: FiltersIn = Field(default_factory=FiltersIn)
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K)
     retriever: Literal["hybrid+rerank", "hybrid", "dense", "bm25"] | None = None
 
 

@@ -45,6 +45,15 @@ from assistant.core.types import NO_FILTERS, Answer
 log = logging.getLogger("kilde.assistant")
 
 MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 50  # passages a request may ask to be answered from
+
+
+def check_top_k(top_k: int | None, field: str = "top_k") -> None:
+    """None asks for the configured number; otherwise 1 to `MAX_TOP_K` (0 would read as "the default")."""
+    if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
+        raise BadInputError(field, f"must be from 1 to {MAX_TOP_K}, got {top_k}")
+
+
 MAX_HISTORY_TURNS = (
     6  # the generative condenser reads the last few turns; the extractive one the last question
 )
@@ -128,6 +137,7 @@ class Assistant:
         if not any(ch.isalnum() for ch in question):
             # Nothing to search for: every passage would be as good an answer as any other.
             raise BadInputError("question", "the question has no words (letters or digits) to search for")
+        check_top_k(request.top_k)
         return replace(request, question=question)
 
     def ask(self, request: AskRequest) -> Answer:
