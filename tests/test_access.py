@@ -269,12 +269,17 @@ def test_the_server_fetches_no_url_a_visitor_names(api, monkeypatch):
                 timeout=120,
                 json={
                     "question": "What does Article 4 say?",
-                    "filters": {"sources": [f"{here}/source"]},
                     "history": [
                         {"role": "user", "content": f"Read {here}/history first"},
                         {"role": "assistant", "content": f"See {here}/answer"},
                     ],
                 },
+            ),
+            # a source no article has is refused, naming the archive's own
+            httpx.post(
+                url + "/api/ask",
+                json={"question": "What does Article 4 say?", "filters": {"sources": [f"{here}/source"]}},
+                timeout=120,
             ),
             httpx.get(f"{url}/api/articles/{quote(here + '/article', safe='')}"),
             httpx.get(
@@ -286,7 +291,7 @@ def test_the_server_fetches_no_url_a_visitor_names(api, monkeypatch):
                 },
             ),
         ]
-        assert [r.status_code for r in asked] == [200, 200, 404, 200]
+        assert [r.status_code for r in asked] == [200, 200, 400, 404, 200]
         fetching = [
             f"/gradio_api/file={here}/file-eq",
             f"/gradio_api/file/{here}/file-slash",

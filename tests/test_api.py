@@ -165,6 +165,19 @@ def test_a_source_filter_with_nothing_relevant_is_not_in_the_archive(api, questi
     assert there["answerable"] is True and there["citations"][0]["article_id"] == SEED_ID
 
 
+def test_a_source_no_article_has_is_refused_naming_the_archives_sources(api):
+    """A typo in a source filter used to find nothing and answer "not in the archive"."""
+    for path, body in (
+        ("/api/ask", {"question": DEMO_QUESTION_NB, "filters": {"sources": ["Geopolitka"]}}),
+        ("/api/search", {"query": DEMO_QUESTION_NB, "filters": {"sources": ["Geopolitika", "Geopolitka"]}}),
+    ):
+        response = httpx.post(api.url + path, json=body, timeout=120)
+        assert response.status_code == 400, path
+        message = response.json()["message"]
+        assert "no article has the source 'Geopolitka'" in message and "'Geopolitika'" in message, message
+        no_leak(response)
+
+
 def test_malformed_body_unknown_article_and_unknown_route(api):
     malformed = httpx.post(
         api.url + "/api/ask",

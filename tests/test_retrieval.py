@@ -163,3 +163,18 @@ def test_search_breadth_beyond_the_store_returns_what_there_is(tmp_path):
     assert [m.chunk_id for m in matches] == [f"sak-{n}#0" for n in range(4)]
     only = store.nearest(query, 4, Filters(sources=("Ingen slik avis",)))
     assert only == []
+
+
+def test_a_source_filter_naming_no_archive_source_is_refused_with_the_sources_there_are():
+    from assistant.answering.retrieval import SOURCES_NAMED, check_sources
+    from assistant.core.errors import BadInputError
+
+    known = sorted(["", *(f"Avis {i:02d}" for i in range(SOURCES_NAMED + 3))])
+    check_sources(("Avis 01", "Avis 12"), known)  # all known: nothing to say
+    with pytest.raises(BadInputError) as raised:
+        check_sources(("Avis 01", "Avsi 02"), known)
+    reason = raised.value.reason
+    assert reason.startswith("no article has the source 'Avsi 02'; the archive's sources: 'Avis 00', ")
+    assert reason.endswith("'Avis 09' and 3 more") and "''" not in reason
+    with pytest.raises(BadInputError, match="no article of the archive names a source"):
+        check_sources(("x" * 500,), [""])

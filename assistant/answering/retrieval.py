@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.core.errors import BadInputError
 from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk, Filters, Hit
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
@@ -20,6 +21,7 @@ from assistant.indexes.store import VectorStore
 # query takes ~30x a short question. The dense side sees the question's last 400 characters (where a
 # condensed follow-up keeps the question itself); BM25 still reads all of it.
 MAX_EMBEDDED_QUERY_CHARS = 400
+SOURCES_NAMED = 10  # of the archive's sources, in the error for a source filter that names none of them
 
 
 def embedded_part(query: str) -> str:
@@ -77,6 +79,8 @@ class HybridRetriever:
         searched again within one article), so it is not embedded twice."""
         from assistant.core.language import detect_language, language_group
 
+        if filters.sources:
+            check_sources(filters.sources, self.lexical.current().source_names)
         candidates = candidates or self.candidates
         timings: dict[str, float] = {}
         # Language detection is only needed when the weights differ; equal weights skip it on the hot path.
@@ -178,3 +182,25 @@ class HybridRetriever:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+def check_sources(wanted: tuple[str, ...], known: list[str]) -> None:
+    """A source filter naming a source no article has would find nothing, and every answer would be "not in the
+    archive", for a typo ("Geopolitka") or another archive's source: it is refused, naming the sources there are."""
+    missing = [s for s in wanted if s not in known]
+    if not missing:
+        return
+    names = [s for s in known if s]
+    listed = ", ".join(repr(_clipped(s)) for s in names[:SOURCES_NAMED])
+    if len(names) > SOURCES_NAMED:
+        listed += f" and {len(names) - SOURCES_NAMED} more"
+    raise BadInputError(
+        "source filter",
+        f"no article has the source {_clipped(missing[0])!r}; "
+        + (f"the archive's sources: {listed}" if names else "no article of the archive names a source"),
+    )
+
+
+def _clipped(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -209,6 +209,11 @@ class LexicalIndex:
             if scores[i] > 0
         ]
 
+    @property
+    def source_names(self) -> list[str]:
+        """The sources the indexed articles name, sorted ("" stands for articles that name none)."""
+        return self._source_names
+
     def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
         """How many chunks hold each (analysed) term, and the number of chunks: the reranker's IDF weights."""
         if self._bm25 is None:
