@@ -174,8 +174,9 @@ def front_matter(lines: list[str]) -> tuple[dict[str, str], int]:
 def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -> Article:
     """Front matter gives what it holds (title, date, source, url, author, language); otherwise the first
     non-empty line that is not a date is the headline, and a date line near the top gives the date."""
-    fields, start = front_matter(text.splitlines())
-    lines = text.splitlines()[start:]
+    lines = text.splitlines()
+    fields, start = front_matter(lines)
+    lines = lines[start:]
     date = None
     title = fields.get("title")
     body_from = 0

@@ -47,6 +47,7 @@ def test_cleaning_rules_live_in_the_data_file_and_apply_to_upper_case_variants(t
         ("27. november 2024", "2024-11-27"),
         ("2024-11-27", "2024-11-27"),
         ("2024-11-27T10:15:00Z", "2024-11-27"),
+        ("2024-11-27 10:15:00 +0100", "2024-11-27"),
         ("November 27, 2024", "2024-11-27"),
         ("3.1.2025", "2025-01-03"),
         ("Nord-Korea og Russland", None),

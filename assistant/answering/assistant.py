@@ -46,14 +46,6 @@ log = logging.getLogger("kilde.assistant")
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50  # passages a request may ask to be answered from
-
-
-def check_top_k(top_k: int | None, field: str = "top_k") -> None:
-    """None asks for the configured number; otherwise 1 to `MAX_TOP_K` (0 would read as "the default")."""
-    if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
-        raise BadInputError(field, f"must be from 1 to {MAX_TOP_K}, got {top_k}")
-
-
 MAX_HISTORY_TURNS = (
     6  # the generative condenser reads the last few turns; the extractive one the last question
 )
@@ -61,6 +53,12 @@ MAX_TURN_CHARS = 2000
 # How many of the articles a conversation's answers quoted a follow-up may be about, the latest first.
 CONVERSATION_ARTICLES = 3
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_top_k(top_k: int | None, field: str = "top_k") -> None:
+    """None asks for the configured number; otherwise 1 to `MAX_TOP_K` (0 would read as "the default")."""
+    if top_k is not None and not 1 <= top_k <= MAX_TOP_K:
+        raise BadInputError(field, f"must be from 1 to {MAX_TOP_K}, got {top_k}")
 
 
 class Assistant:

@@ -41,7 +41,8 @@ _MONTHS = {
     "des": 12,
     "dec": 12,
 }
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$", re.IGNORECASE)
+# the time and its offset as ISO 8601 writes them, or as Jekyll's front matter does ("2024-11-27 10:15:00 +0100")
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][\d:.]+ ?(?:Z|[+-]\d{2}:?\d{2})?)?$", re.IGNORECASE)
 _DMY_WORDS = re.compile(r"^(\d{1,2})\.?\s+([a-zæøå]+)\.?,?\s+(\d{4})$", re.IGNORECASE)
 _MDY_WORDS = re.compile(r"^([a-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})$", re.IGNORECASE)
 _DMY_DOTS = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")

@@ -116,9 +116,8 @@ class Filters:
                 shown = value if len(value) <= 40 else f"{value[:40]}…"  # never echo a large value whole
                 raise BadInputError(f"{field_prefix}{name}", f"{shown!r} is not a date; use YYYY-MM-DD")
             dates[name] = iso
-        if (
-            dates["since"] and dates["until"] and dates["since"] > dates["until"]
-        ):  # would match nothing, silently
+        # A range that ends before it starts would match nothing, and say nothing of why.
+        if dates["since"] and dates["until"] and dates["since"] > dates["until"]:
             raise BadInputError(
                 f"{field_prefix}until",
                 f"{dates['until']} is before since {dates['since']}; no date is in both",
