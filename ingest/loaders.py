@@ -316,19 +316,20 @@ def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> A
         )
         for k in ("id", "url", "date", "published", "source", "language", "author")
     }
+    date = strings["date"] or strings["published"]
     article = make_article(
         title=title,
         body=_valid_unicode(body),
         given_id=strings["id"],
         url=safe_url(strings["url"]),
-        date=strings["date"] or strings["published"],
+        date=date,
         source=strings["source"],
         language=strings["language"],
         author=strings["author"],
         origin=name,
     )
     _require_text(article, name)
-    _check_date(strings["date"] or strings["published"], article, name, warnings)
+    _check_date(date, article, name, warnings)
     return article
 
 

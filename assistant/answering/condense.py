@@ -215,9 +215,8 @@ def rare_words(words: set[str], sentences: set[str]) -> set[str]:
 def topical(words: set[str], titles: Sequence[str]) -> set[str]:
     """Those of `words` that the `titles` hold: as they are, `related`, or inside a compound ("pakt" in
     "forsvarspakt")."""
-    stems = set(
-        analyse(" ".join(dict.fromkeys(titles)), "nb")
-    )  # an article's title, once for its several hits
+    # an article's title once, however many of its hits were found
+    stems = set(analyse(" ".join(dict.fromkeys(titles)), "nb"))
     return related(words, stems) | {w for w in words if any(holds_within(w, stem) for stem in stems)}
 
 
