@@ -300,7 +300,7 @@ def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
 
 def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> Article:
     if not isinstance(obj, dict):
-        raise BadInputError(name, f"expected a JSON object, got {type(obj).__name__}")
+        raise BadInputError(name, f"expected a JSON object, got {_json_type(obj)}")
     body = next((obj[k] for k in ("text", "body", "content") if isinstance(obj.get(k), str)), None)
     if body is None:
         given = next((k for k in ("text", "body", "content") if k in obj), None)
@@ -338,7 +338,9 @@ def _json_type(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return {dict: "an object", list: "a list", int: "a number", float: "a number"}.get(type(value), "a value")
+    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), "a value"
+    )
 
 
 def norquad_articles(

@@ -184,6 +184,8 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
         ("nobody.json", b'{"title": "only a title"}', "no 'text', 'body' or 'content' field"),
         ("listbody.json", b'{"title": "x", "text": ["paragraph"]}', "'text' must be a string, got a list"),
         ("nullbody.jsonl", b'{"title": "x", "body": null}\n', "'body' must be a string, got null"),
+        ("strings.json", b'["Kort tekst."]', "expected a JSON object, got a string"),
+        ("numbers.jsonl", b"42\n", "expected a JSON object, got a number"),
         ("short.txt", b"Tittel\n\nKort.", "no article text left"),
         ("scripts.html", b"<html><body><script>var a = 1;</script></body></html>", "no article text found"),
     ],

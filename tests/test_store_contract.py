@@ -1,11 +1,15 @@
 """One contract, every backend: embedded Chroma and a real `chroma run` server pass the same suite."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from assistant.core.errors import EmbedderMismatchError, IndexMissingError
 from assistant.core.types import Chunk, Filters
 from assistant.indexes.store import ChromaStore
+from assistant.testing.corpus import ROOT
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
 
@@ -13,14 +17,20 @@ DIM = 8
 
 
 @pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration)])
-def store(request, tmp_path):
-    if request.param == "embedded":
-        yield ChromaStore.open(tmp_path, None, "contract")
-    else:
+def open_store(request, tmp_path):
+    """Opens a client of one store: each call another client, as another process would hold."""
+    url, name = None, "contract"
+    if request.param == "server":
         url = request.getfixturevalue("chroma_url")
-        s = ChromaStore.open(tmp_path, url, f"contract-{tmp_path.name[-20:].replace('_', '-')}")
-        yield s
-        s.reset()
+        name = f"contract-{tmp_path.name[-20:].replace('_', '-')}"
+    yield lambda: ChromaStore.open(tmp_path, url, name)
+    if url:
+        ChromaStore.open(tmp_path, url, name).reset()
+
+
+@pytest.fixture
+def store(open_store):
+    return open_store()
 
 
 def _article(article_id, text, date="2024-11-27", source="Avis", language="nb"):
@@ -139,6 +149,58 @@ def test_generation_is_shared_through_the_store(store):
     store.set_generation("g2")
     assert store.generation() == "g2"
     assert store.recorded_embedder() == "m"  # setting the generation keeps the embedder record
+
+
+def test_a_reader_sees_the_generation_a_writer_publishes_after_it_opened(open_store):
+    """A server opened before an ingest must learn of it, or its BM25 side never reloads."""
+    reader, writer = open_store(), open_store()
+    writer.ensure_embedder("m", DIM)
+    assert reader.generation() == "0"
+    writer.set_generation("g2")
+    assert reader.generation() == "g2"
+
+
+def test_a_reader_follows_a_reset_run_by_another_client(open_store):
+    """`kilde ingest --reset` while a server runs: the server reads the new index, not a deleted collection."""
+    reader, writer = open_store(), open_store()
+    writer.ensure_embedder("m", DIM)
+    _write(writer, _article("a", "Gammel tekst om havna. " * 5), seed=1)
+    assert reader.counts() == (1, 2)
+    writer.reset()
+    writer.ensure_embedder("m", DIM)
+    chunks, vectors = _write(writer, _article("b", "Ny tekst om ferja. " * 5), seed=2)
+    writer.set_generation("g3")
+    assert reader.generation() == "g3"
+    assert reader.counts() == (1, 2) and reader.get_article("a") is None
+    assert reader.nearest(vectors[0], 1, Filters())[0].chunk_id == chunks[0].id
+
+
+def test_an_embedded_reader_searches_what_another_process_wrote(tmp_path):
+    """Embedded Chroma keeps its vector index in memory: a server must reload it when an ingest publishes."""
+    writer = ChromaStore.open(tmp_path, None, "contract")
+    writer.ensure_embedder("m", DIM)
+    _write(writer, _article("a", "Gammel tekst om havna. " * 5), seed=1)
+    writer.set_generation("g1")
+    reader = ChromaStore.open(tmp_path, None, "contract", create=False)
+    assert reader.generation() == "g1"
+    vector = _vectors(1, seed=9)[0]
+    assert [m.chunk_id for m in reader.nearest(vector, 2, Filters())] != []
+
+    another_process = f"""
+import numpy as np
+from pathlib import Path
+from tests.test_store_contract import _article, _chunks
+from assistant.indexes.store import ChromaStore
+store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
+article = _article("b", "Ny tekst om ferja. " * 5)
+chunks = _chunks(article)
+store.upsert_chunks(article, chunks, np.asarray([{vector.tolist()!r}] * len(chunks), dtype=np.float32))
+store.upsert_article(article, "sig", len(chunks))
+store.set_generation("g2")
+"""
+    subprocess.run([sys.executable, "-c", another_process], check=True, cwd=ROOT, timeout=120)
+    assert reader.generation() == "g2"
+    assert reader.nearest(vector, 1, Filters())[0].chunk_id.startswith("b")
 
 
 def test_reset_removes_everything(store):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import shutil
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -86,11 +88,49 @@ def test_an_empty_question_is_refused_without_a_traceback(handlers):
 
 
 def test_only_the_languages_the_index_holds_are_offered(assistant):
-    from ui.handlers import language_choices
+    from ui.handlers import filter_choices
 
     held = {s.meta.language for s in assistant.store.stored_articles().values()}
-    assert [code for _, code in language_choices(assistant)] == [c for c in ("nb", "nn", "en") if c in held]
-    assert "en" not in held and ("English", "en") not in language_choices(assistant)
+    sources, languages = filter_choices(assistant)
+    assert [code for _, code in languages] == [c for c in ("nb", "nn", "en") if c in held]
+    assert "en" not in held and ("English", "en") not in languages
+    assert sources == sorted({s.meta.source for s in assistant.store.stored_articles().values()} - {""})
+
+
+def test_a_source_and_language_ingested_while_the_chat_runs_are_offered_on_the_next_page_load(
+    built_index, embedder, tmp_path
+):
+    """The page is built once at start; its filter lists are refreshed on each load, from the archive as it is."""
+    from assistant.build import build_assistant, build_pipeline
+
+    settings = built_index.replace(data_dir=tmp_path / "index")
+    shutil.copytree(built_index.data_dir, settings.data_dir)
+    chat = ChatHandlers(
+        build_assistant(settings, embedder=embedder), RateLimiter(30), FeedbackLog(tmp_path / "f")
+    )
+    sources, languages = chat.refresh_filters()
+    assert "Harbour Gazette" not in sources["choices"] and ("English", "en") not in languages["choices"]
+
+    article = tmp_path / "harbour.json"
+    article.write_text(
+        json.dumps(
+            {
+                "id": "harbour-2024-12-01",
+                "title": "Harbour reopens",
+                "date": "2024-12-01",
+                "source": "Harbour Gazette",
+                "language": "en",
+                "text": "The harbour reopened on Sunday after the storm. Ferries run to the islands again.",
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert build_pipeline(settings, embedder=embedder).ingest([article]).added == 1
+    deadline = time.monotonic() + 30  # the chat looks at the store's generation every few seconds
+    while "Harbour Gazette" not in (sources := chat.refresh_filters()[0])["choices"]:
+        assert time.monotonic() < deadline, sources
+        time.sleep(0.5)
+    assert ("English", "en") in chat.refresh_filters()[1]["choices"]
 
 
 def test_the_language_switch_relabels_everything_and_keeps_the_open_article(handlers):

@@ -22,10 +22,9 @@ from ui.handlers import (
     RELABELLED,
     ChatHandlers,
     fb_label_html,
+    filter_choices,
     header_html,
     interface_text,
-    language_choices,
-    source_choices,
 )
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from ui.limits import RateLimiter
@@ -101,6 +100,7 @@ def build_app(
     get_article = handlers.get_article
     lang0 = DEFAULT_LANGUAGE
     prefix = "kilde-widget" if compact else "kilde"
+    source_choices, language_choices = filter_choices(assistant)
 
     with LocalisedBlocks(title="Kilde", analytics_enabled=False, fill_width=not compact) as demo:
         session = gr.State(None)
@@ -153,14 +153,14 @@ def build_app(
                             "", label=t(lang0, "until"), max_lines=1, elem_id=f"{prefix}-until"
                         )
                     sources = gr.Dropdown(
-                        source_choices(assistant),
+                        source_choices,
                         value=[],
                         multiselect=True,
                         label=t(lang0, "sources"),
                         elem_id=f"{prefix}-sources",
                     )
                     languages = gr.CheckboxGroup(
-                        language_choices(assistant),
+                        language_choices,
                         value=[],
                         label=t(lang0, "languages"),
                         elem_id=f"{prefix}-languages",
@@ -248,6 +248,14 @@ def build_app(
             api_visibility="private",
             queue=False,
         )
+        if not compact:  # the widget shows no filters
+            demo.load(
+                handlers.refresh_filters,
+                outputs=[sources, languages],
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+            )
         named = {
             "header": header,
             "feedback_label": feedback_label,

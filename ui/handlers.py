@@ -63,24 +63,17 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
         ) from None
 
 
-def source_choices(assistant: Assistant) -> list[str]:
-    try:
-        stored = assistant.store.stored_articles()
-    except KildeError:
-        return []
-    return sorted({s.meta.source for s in stored.values() if s.meta.source})
-
-
 LANGUAGE_LABELS = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
 
 
-def language_choices(assistant: Assistant) -> list[tuple[str, str]]:
-    """The article languages the index holds, so no filter can only ever come back empty."""
+def filter_choices(assistant: Assistant) -> tuple[list[str], list[tuple[str, str]]]:
+    """The sources and the article languages the archive holds now, so no filter can only ever come back empty
+    and an article ingested while the server runs can be chosen on the next page load."""
     try:
-        held = {s.meta.language for s in assistant.store.stored_articles().values()}
+        sources, languages = assistant.retriever.filter_values()
     except KildeError:
-        held = set()
-    return [(label, code) for code, label in LANGUAGE_LABELS.items() if code in held]
+        return [], []
+    return sources, [(label, code) for code, label in LANGUAGE_LABELS.items() if code in languages]
 
 
 class ChatHandlers:
@@ -203,6 +196,11 @@ class ChatHandlers:
             return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
 
         return handler
+
+    def refresh_filters(self):
+        """The filter choices as the archive is now (on each page load): the page itself is built once."""
+        sources, languages = filter_choices(self.assistant)
+        return gr.update(choices=sources), gr.update(choices=languages)
 
     def reset(self, lang):
         """A new conversation: empty panels, no feedback status, no session. The question box is left

@@ -63,6 +63,12 @@ class HybridRetriever:
         # costs (bench/RESULTS-scale.md).
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kilde-bm25")
 
+    def filter_values(self) -> tuple[list[str], list[str]]:
+        """The sources and article languages the archive holds now, which a filter can name: read from the BM25
+        snapshot, which follows every ingest, not from the store's article list (a full read at a million chunks)."""
+        index = self.lexical.current()
+        return [s for s in index.source_names if s], index.language_names
+
     def retrieve(
         self,
         query: str,

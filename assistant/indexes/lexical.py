@@ -214,6 +214,11 @@ class LexicalIndex:
         """The sources the indexed articles name, sorted ("" stands for articles that name none)."""
         return self._source_names
 
+    @property
+    def language_names(self) -> list[str]:
+        """The languages of the indexed articles, sorted."""
+        return self._language_names
+
     def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
         """How many chunks hold each (analysed) term, and the number of chunks: the reranker's IDF weights."""
         if self._bm25 is None:

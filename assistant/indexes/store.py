@@ -7,9 +7,13 @@ article's cleaned text and metadata. An article record is written after its chun
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -18,6 +22,7 @@ from assistant.core.errors import ConfigError, EmbedderMismatchError, IndexMissi
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
 _PAGE = 2000
+RETIRED_CLIENT_GRACE_S = 60.0  # a query on a replaced client finishes long before it is stopped
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,38 @@ def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
     )
 
 
+def _after_a_reset(read: Callable) -> Callable:
+    """Another client may have reset the index (`kilde ingest --reset`) since this one opened its collections:
+    a read that finds its collection gone opens the new one and is tried once more."""
+
+    @functools.wraps(read)
+    def reading(self, *args, **kwargs):
+        from chromadb.errors import NotFoundError
+
+        opened = self._articles
+        try:
+            return read(self, *args, **kwargs)
+        except NotFoundError:
+            self._reopen(opened)
+            return read(self, *args, **kwargs)
+
+    return reading
+
+
 class ChromaStore:
     """Embedded (`PersistentClient`) or server (`HttpClient`) Chroma; one class, one contract."""
 
-    def __init__(self, client, name: str, location: str, embedding_function=None, search_breadth: int = 0):
+    def __init__(
+        self,
+        client,
+        name: str,
+        location: str,
+        embedding_function=None,
+        search_breadth: int = 0,
+        reconnect: Callable[[], Any] | None = None,
+    ):
+        """`reconnect`: opens a fresh client, for an embedded reader to see what another process wrote
+        (`generation`)."""
         self._client = client
         self.name = name
         self.location = location
@@ -117,6 +150,10 @@ class ChromaStore:
         self.search_breadth = search_breadth  # `nearest` asks for at least this many neighbours
         self._chunks = None
         self._articles = None
+        self._reconnect = reconnect
+        self._generation_seen: str | None = None
+        self._retired: list[tuple[float, Any]] = []  # (when, Chroma system) of replaced clients
+        self._reopening = threading.Lock()
 
     @classmethod
     def open(
@@ -158,8 +195,14 @@ class ChromaStore:
             )  # read commands on a read-only index; writers fail on the lock
         elif not data_dir.exists():
             data_dir.mkdir(parents=True)
-        client = chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
-        return cls(client, name, str(data_dir), embedding_function, search_breadth)
+
+        def connect():
+            return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
+
+        # A store opened only to read (a server, `kilde ask`) follows the writes of an ingest run beside it.
+        return cls(
+            connect(), name, str(data_dir), embedding_function, search_breadth, None if create else connect
+        )
 
     # -- collections ---------------------------------------------------------------------------
 
@@ -191,6 +234,7 @@ class ChromaStore:
         self._open(create=False)
         return self._articles
 
+    @_after_a_reset
     def recorded_embedder(self) -> str | None:
         if not self.exists():
             return None
@@ -258,6 +302,7 @@ class ChromaStore:
             metadatas=[self.chunk_metadata(article, c) for c in chunks],
         )
 
+    @_after_a_reset
     def chunk_ids_of(self, article_id: str) -> list[str]:
         return list(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
@@ -280,6 +325,7 @@ class ChromaStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
+    @_after_a_reset
     def get_article(self, article_id: str) -> Article | None:
         got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
         if not got["ids"]:
@@ -298,6 +344,7 @@ class ChromaStore:
             origin=m.get("origin") or None,
         )
 
+    @_after_a_reset
     def stored_articles(self) -> dict[str, StoredArticle]:
         out: dict[str, StoredArticle] = {}
         offset = 0
@@ -314,6 +361,7 @@ class ChromaStore:
                 return out
             offset += _PAGE
 
+    @_after_a_reset
     def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]:
         """The k nearest chunks: ids and cosine similarities only (text and metadata are read by `get_chunks`,
         for just the few candidates that survive fusion). Chroma's HNSW graph explores max(ef_search, n_results)
@@ -331,6 +379,7 @@ class ChromaStore:
             for chunk_id, dist in zip(res["ids"][0][:k], res["distances"][0][:k], strict=False)
         ]
 
+    @_after_a_reset
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
         if not ids:
             return {}
@@ -350,6 +399,7 @@ class ChromaStore:
                 return
             offset += _PAGE
 
+    @_after_a_reset
     def article_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """The committed content hash of each article that exists."""
         if not ids:
@@ -359,6 +409,7 @@ class ChromaStore:
             article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"], strict=False)
         }
 
+    @_after_a_reset
     def chunk_owners(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (article id, article hash it was written for); metadata only."""
         owners: dict[str, tuple[str, str]] = {}
@@ -371,11 +422,64 @@ class ChromaStore:
                 return owners
             offset += _PAGE
 
+    @_after_a_reset
     def counts(self) -> tuple[int, int]:
         return self.articles.count(), self.chunks.count()
 
     def generation(self) -> str:
-        return str((self.articles.metadata or {}).get("generation", "0"))
+        """What the last writer published, read afresh: a collection object keeps the metadata it was opened
+        with, so a server holding one would never learn of an ingest run after it started."""
+        from chromadb.errors import NotFoundError
+
+        self._open(create=False)
+        try:
+            articles = self._client.get_collection(f"{self.name}-articles", embedding_function=None)
+        except NotFoundError:
+            raise IndexMissingError(self.location) from None
+        generation = str((articles.metadata or {}).get("generation", "0"))
+        # Another client reset the index (`kilde ingest --reset`), or an embedded one published new writes.
+        moved = self._reconnect is not None and self._generation_seen not in (None, generation)
+        if articles.id != self._articles.id or moved:
+            self._reopen(self._articles)
+        self._generation_seen = generation
+        self._stop_retired()
+        return generation
+
+    def _reopen(self, opened=None) -> None:
+        """Open the collections anew, unless another thread did since `opened` (the articles collection it
+        found) was current. Embedded Chroma keeps the vector index it loaded in memory and never sees another
+        process's writes there (reads of records do), so an embedded reader takes a fresh client; the old one is
+        left to the queries still using it, and stopped later. Chroma shares one client per folder in a process:
+        its cache is cleared first."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+        from chromadb.errors import NotFoundError
+
+        with self._reopening:
+            if opened is not None and self._articles is not opened:
+                return
+            if self._reconnect is None:
+                self._chunks = self._articles = None
+                self._open(create=False)
+                return
+            self._retired.append((time.monotonic(), self._client._system))
+            SharedSystemClient.clear_system_cache()
+            client = self._reconnect()
+            try:
+                chunks = client.get_collection(f"{self.name}-chunks", embedding_function=self._ef)
+                articles = client.get_collection(f"{self.name}-articles", embedding_function=None)
+            except NotFoundError:
+                raise IndexMissingError(self.location) from None
+            self._client, self._chunks, self._articles = client, chunks, articles
+
+    def _stop_retired(self) -> None:
+        """A replaced client holds its own copy of the vector index until it is stopped, once no query can
+        still be using it."""
+        now = time.monotonic()
+        with self._reopening:
+            while self._retired and now - self._retired[0][0] > RETIRED_CLIENT_GRACE_S:
+                _, system = self._retired.pop(0)
+                with contextlib.suppress(Exception):  # stopped already, by another reader of this folder
+                    system.stop()
 
     def set_generation(self, generation: str) -> None:
         """Writers call this after a batch commits; readers compare it to know their lexical index is stale."""
