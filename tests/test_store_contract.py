@@ -2,11 +2,12 @@
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
-from assistant.core.errors import EmbedderMismatchError, IndexMissingError
+from assistant.core.errors import EmbedderMismatchError, IndexMissingError, StoreBusyError
 from assistant.core.types import Chunk, Filters
 from assistant.indexes.store import ChromaStore
 from assistant.testing.corpus import ROOT
@@ -201,6 +202,78 @@ store.set_generation("g2")
     subprocess.run([sys.executable, "-c", another_process], check=True, cwd=ROOT, timeout=120)
     assert reader.generation() == "g2"
     assert reader.nearest(vector, 1, Filters())[0].chunk_id.startswith("b")
+
+
+def test_readers_of_two_indexes_in_one_process_each_follow_their_writer(tmp_path):
+    """A reload clears Chroma's shared client cache: the other reader's next reload must not depend on it."""
+    readers, writers = [], []
+    for name in ("one", "two"):
+        writer = ChromaStore.open(tmp_path / name, None, "contract")
+        writer.ensure_embedder("m", DIM)
+        _write(writer, _article(name, "Tekst om havna. " * 5), seed=1)
+        writer.set_generation("g0")
+        writers.append(writer)
+        readers.append(ChromaStore.open(tmp_path / name, None, "contract", create=False))
+    assert [reader.generation() for reader in readers] == ["g0", "g0"]
+    for writer, reader in zip(writers, readers, strict=True):
+        writer.set_generation("g1")
+        assert reader.generation() == "g1"
+        assert reader.counts() == (1, 2)
+
+
+def test_queries_while_another_process_publishes_and_resets_are_answered_or_told_it_is_busy(tmp_path):
+    """A server's threads keep answering through the reloads that follow another process's ingests; while a reset
+    rewrites the index they are told so (Kilde's error, a 503), never Chroma's internal error."""
+    writer = ChromaStore.open(tmp_path, None, "contract")
+    writer.ensure_embedder("m", DIM)
+    _write(writer, _article("a", "Gammel tekst om havna. " * 5), seed=1)
+    writer.set_generation("g0")
+    reader = ChromaStore.open(tmp_path, None, "contract", create=False)
+    errors: list[BaseException] = []
+    busy: list[tuple[str, str]] = []  # (phase, error) of the queries told the index is being rewritten
+    done = threading.Event()
+    phase = ["start"]
+
+    def ask():
+        rng = np.random.default_rng(threading.get_ident() % 1000)
+        while not done.is_set():
+            try:
+                reader.generation()
+                reader.nearest(rng.normal(size=DIM).astype(np.float32), 2, Filters())
+                reader.get_article("a")
+            except (StoreBusyError, IndexMissingError) as exc:
+                busy.append((phase[0], type(exc).__name__))
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    askers = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in askers:
+        thread.start()
+    publish = f"""
+import sys
+from pathlib import Path
+from tests.test_store_contract import _article, _write
+from assistant.indexes.store import ChromaStore
+store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
+if sys.argv[1] == "reset":
+    store.reset()
+    store.ensure_embedder("m", 8)
+_write(store, _article("n" + sys.argv[2], "Ny tekst om ferja. " * 5), seed=int(sys.argv[2]))
+store.set_generation("g" + sys.argv[2])
+"""
+    try:
+        for n, how in enumerate(["add", "add", "reset", "add"], start=1):
+            phase[0] = f"{how}{n}"
+            subprocess.run([sys.executable, "-c", publish, how, str(n)], check=True, cwd=ROOT, timeout=120)
+    finally:
+        done.set()
+        for thread in askers:
+            thread.join()
+    assert not errors, errors
+    # Only while the reset's ingest rewrote the index was a query told so; before and after, all answered.
+    assert {when for when, _ in busy} <= {"reset3"}, busy
+    assert reader.generation() == "g4" and reader.counts() == (2, 4)
 
 
 def test_reset_removes_everything(store):

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.core.errors import ConfigError, EmbedderMismatchError, IndexMissingError
+from assistant.core.errors import ConfigError, EmbedderMismatchError, IndexMissingError, StoreBusyError
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
 _PAGE = 2000
@@ -113,18 +113,28 @@ def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
 
 def _after_a_reset(read: Callable) -> Callable:
     """Another client may have reset the index (`kilde ingest --reset`) since this one opened its collections:
-    a read that finds its collection gone opens the new one and is tried once more."""
+    a read that finds its collection gone opens the new one and is tried once more. An embedded reader may find
+    the new collection's files half-written until that ingest finishes: a clear "busy", not Chroma's internal
+    error."""
 
     @functools.wraps(read)
     def reading(self, *args, **kwargs):
-        from chromadb.errors import NotFoundError
+        from chromadb.errors import InternalError, NotFoundError
 
         opened = self._articles
         try:
-            return read(self, *args, **kwargs)
-        except NotFoundError:
-            self._reopen(opened)
-            return read(self, *args, **kwargs)
+            try:
+                return read(self, *args, **kwargs)
+            except NotFoundError:
+                self._reopen(opened)
+                return read(self, *args, **kwargs)
+        except InternalError as exc:
+            if self._reconnect is None:
+                raise
+            raise StoreBusyError(
+                f"the index at {self.location} cannot be read while an ingest rewrites it ({exc}); ask again "
+                "when the ingest has finished"
+            ) from None
 
     return reading
 
@@ -151,6 +161,8 @@ class ChromaStore:
         self._chunks = None
         self._articles = None
         self._reconnect = reconnect
+        # The client's Chroma system, taken while Chroma's cache still names it (another reader may clear it).
+        self._system = client._system if reconnect else None
         self._generation_seen: str | None = None
         self._retired: list[tuple[float, Any]] = []  # (when, Chroma system) of replaced clients
         self._reopening = threading.Lock()
@@ -457,19 +469,18 @@ class ChromaStore:
         with self._reopening:
             if opened is not None and self._articles is not opened:
                 return
-            if self._reconnect is None:
-                self._chunks = self._articles = None
-                self._open(create=False)
-                return
-            self._retired.append((time.monotonic(), self._client._system))
-            SharedSystemClient.clear_system_cache()
-            client = self._reconnect()
+            client, system = self._client, self._system
+            if self._reconnect is not None:
+                self._retired.append((time.monotonic(), system))
+                SharedSystemClient.clear_system_cache()
+                client = self._reconnect()
+                system = client._system
             try:
                 chunks = client.get_collection(f"{self.name}-chunks", embedding_function=self._ef)
                 articles = client.get_collection(f"{self.name}-articles", embedding_function=None)
             except NotFoundError:
                 raise IndexMissingError(self.location) from None
-            self._client, self._chunks, self._articles = client, chunks, articles
+            self._client, self._system, self._chunks, self._articles = client, system, chunks, articles
 
     def _stop_retired(self) -> None:
         """A replaced client holds its own copy of the vector index until it is stopped, once no query can
