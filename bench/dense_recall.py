@@ -3,7 +3,7 @@ versions: the share of each question's exact top-k (numpy over the stored chunk 
 `ChromaStore.nearest` returns at each search breadth, how many questions get a different top-k from a second
 fresh process, and the p50 of one `nearest` call.
 
-    python -m bench.dense_recall --data-dir build/eval-index [--breadths 0,100,200,400] [--k 30]
+    python -m bench.dense_recall --data-dir build/eval-index [--breadths 0,100,200,400,1000] [--k 30]
     python -m bench.dense_recall --data-dir ~/.cache/kilde/bench/scale-100000 --out bench/RESULTS-dense-recall-100k.md
 
 Each breadth is measured in two fresh processes: Chroma rebuilds the part of its HNSW graph not yet flushed to
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.dense_recall", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--data-dir", type=Path, required=True, help="a Kilde index folder")
-    parser.add_argument("--breadths", default="0,100,200,400", help="search breadths, comma-separated")
+    parser.add_argument("--breadths", default="0,100,200,400,1000", help="search breadths, comma-separated")
     parser.add_argument("--k", type=int, default=30, help="neighbours kept (the dense side's candidates)")
     parser.add_argument("--out", type=Path, default=OUT, help="Markdown report")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args.data_dir, args.vectors, breadths[0], args.k, args.worker_out)
         return 0
+
+    from assistant.core.config import Settings
 
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         f" at commit `{record['commit']}`, {started}; {record['machine']}.",
         "",
         f"{n} questions (NorQuAD news validation and its English versions), {chunks:,} chunks, top {args.k}."
-        " Breadth 0 is Chroma's own search (ef_search 100); the shipped `dense_search_breadth` is 400."
+        " Breadth 0 is Chroma's own search (ef_search 100); the shipped `dense_search_breadth` is"
+        f" {Settings.dense_search_breadth}."
         " Each breadth ran in two fresh processes; recall is the share of a question's exact top"
         f" {args.k} returned, averaged over both. In the scale stores (`bench/synthetic.py`) a synthetic"
         " chunk's vector is the mean of five sentence vectors, so those vectors bunch together and their"

@@ -124,7 +124,8 @@ def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> set[str]:
 
 def test_search_breadth_makes_the_dense_candidates_those_of_exact_search(tmp_path):
     """Random 384-dimensional vectors are the hard case for HNSW: Chroma's own search (ef_search 100) misses
-    about one in six of the top 30 here; asking for the configured breadth and keeping 30 misses almost none."""
+    about one in six of the top 30 here; asking for the configured breadth and keeping 30 misses none or
+    almost none (at a breadth of 400: one in 900)."""
     from assistant.core.config import Settings
 
     rng = np.random.default_rng(7)
@@ -147,7 +148,7 @@ def test_search_breadth_makes_the_dense_candidates_those_of_exact_search(tmp_pat
         return found / (30 * len(queries))
 
     plain, broad = recall(0), recall(Settings().dense_search_breadth)
-    assert broad >= 0.99
+    assert broad >= 0.999
     assert plain < broad
 
 
