@@ -64,9 +64,12 @@ def build_assistant(
     embedder: Embedder | None = None,
     store: ChromaStore | None = None,
     models: bool = True,
+    follow_in_background: bool = False,
 ) -> Assistant:
     """`models=False`: without the learned reranker, picker and reader (what `python -m evals.train` trains
-    them on). `settings.reader=False`: without the reader."""
+    them on). `settings.reader=False`: without the reader. `follow_in_background`: for a server, the ingests
+    published while it runs are loaded by a thread of their own, not by the question that finds them
+    (`LexicalSide`)."""
     from assistant.answering.assistant import Assistant
     from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
     from assistant.answering.picker import SentencePicker
@@ -82,7 +85,9 @@ def build_assistant(
     store.ensure_embedder(embedder.name, embedder.dim)
     # A Chroma server may have writers elsewhere: only an embedded index's readers see their ingest marker.
     marker = None if settings.chroma_url else settings.ingest_dirty_path
-    lexical = LexicalSide(store, settings.lexical_root, ingest_marker=marker)
+    lexical = LexicalSide(
+        store, settings.lexical_root, ingest_marker=marker, follow_in_background=follow_in_background
+    )
     sentences = build_sentence_vectors(settings, embedder)
     if models and sentences.complete_at() is None and store.counts()[1]:
         logging.getLogger("kilde.build").warning(

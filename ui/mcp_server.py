@@ -230,7 +230,7 @@ def run(settings: Settings, transport: str) -> int:
         check_binding(settings)
         check_port_free(settings)
     with contextlib.redirect_stdout(sys.stderr):
-        assistant = build_assistant(settings)
+        assistant = build_assistant(settings, follow_in_background=True)
     server = build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute))
     if transport == "stdio":
         anyio.run(server.run_stdio_async)

@@ -109,7 +109,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     if assistant is None:
         from assistant.build import build_assistant
 
-        assistant = build_assistant(settings)
+        assistant = build_assistant(settings, follow_in_background=True)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     feedback = FeedbackLog(settings.feedback_path)
     # FastAPIOffline serves Swagger UI from the installed package: /docs works on an offline intranet.
@@ -217,7 +217,7 @@ def serve(settings: Settings, banner: str | None = None) -> int:
     check_port_free(settings)
     from assistant.build import build_assistant
 
-    assistant = build_assistant(settings)
+    assistant = build_assistant(settings, follow_in_background=True)
     check_model_server(assistant)
     warm_up(assistant)
     app = create_app(settings, assistant)

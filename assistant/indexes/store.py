@@ -111,6 +111,15 @@ def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
     )
 
 
+def _load_vector_index(chunks) -> None:
+    """A fresh embedded client reads its vector index from disk on its first search (~0.2 s at 100,000
+    chunks): search once before questions reach it. An empty or half-written index is left to them."""
+    with contextlib.suppress(Exception):
+        first = chunks.get(limit=1, include=["embeddings"])
+        if len(first["ids"]):
+            chunks.query(query_embeddings=[first["embeddings"][0]], n_results=1, include=["distances"])
+
+
 def _after_a_reset(read: Callable) -> Callable:
     """Another client may have reset the index (`kilde ingest --reset`) since this one opened its collections:
     a read that finds its collection gone opens the new one and is tried once more. An embedded reader may find
@@ -480,6 +489,8 @@ class ChromaStore:
                 articles = client.get_collection(f"{self.name}-articles", embedding_function=None)
             except NotFoundError:
                 raise IndexMissingError(self.location) from None
+            if self._reconnect is not None:
+                _load_vector_index(chunks)
             self._client, self._system, self._chunks, self._articles = client, system, chunks, articles
 
     def _stop_retired(self) -> None:
