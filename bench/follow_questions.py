@@ -190,7 +190,8 @@ def report(args, results: dict, seconds: float, prepare_s: float) -> str:
     lines = [
         "# Questions asked while ingests publish beside a running reader",
         "",
-        f"`python -m bench.follow_questions --size {args.size} --ingests {args.ingests}` at commit {git_commit()}, "
+        f"`python -m bench.follow_questions --size {args.size} --ingests {args.ingests}"
+        f"{'' if args.cache == CACHE else f' --cache {args.cache.name}'}` at commit {git_commit()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s.  ",
         f"Machine: {machine()}.",
         "",
@@ -199,8 +200,10 @@ def report(args, results: dict, seconds: float, prepare_s: float) -> str:
         f"one new article, {args.ingests} times, {AFTER_PUBLISH_S:.0f} s apart, and after each publish asks for "
         "the new article until a search finds it. `after a publish`: the questions begun in the "
         f"{AFTER_PUBLISH_S:.0f} s after one; `steady`: those begun before an ingest started (none while an "
-        "ingest ran: it shares the two cores). Before the readers start, a first ingest into the copy computes the "
-        f"sentence vectors the scale store lacks ({prepare_s:.0f} s); each reader's ingests then add one article's.",
+        "ingest ran: it shares the two cores). Before the readers start, a first ingest into the copy "
+        f"({prepare_s:.0f} s) does what only a store's first `kilde ingest` does: it computes the sentence vectors "
+        "of the chunks that lack them (the scale store's synthetic chunks split into sentences other than their "
+        "pool's), so that each reader's ingests add one article's.",
         "",
         "| reader | questions steady | steady p50 ms | after a publish | after p50 ms | after p95 ms | after max ms "
         "| new article found after, s (median, max) |",
