@@ -84,7 +84,7 @@ class Settings:
     candidates: int = 30  # per retriever, before fusion
     # The dense side asks Chroma for this many neighbours and keeps the first `candidates`: its HNSW search then
     # explores enough of the graph that they match exact search, the same in every process (ChromaStore.nearest;
-    # at 400, 6 of the 373 validation questions still got another top 30 in another process: docs/evals.md).
+    # at 400, 4 to 6 of the 373 validation questions got another top 30 in another process: docs/evals.md).
     dense_search_breadth: int = 1000
     rrf_k: int = 60
     lexical_same_language: float = 1.0  # BM25 weight in the fusion when question and chunk share a language
