@@ -69,10 +69,9 @@ def reader(data_dir: Path, mode: str, ingests: int, out: Path) -> None:
     """Runs in its own process: builds the assistant, asks questions in a thread, runs the ingests."""
     from assistant.answering.context import AskRequest
     from assistant.build import build_assistant
-    from assistant.core.config import resolve_settings
+    from bench.query_scale import settings_for
 
-    settings = resolve_settings({"data_dir": data_dir}, environ={}, config_file=Path("/nonexistent"))
-    assistant = build_assistant(settings, follow_in_background=mode == "background")
+    assistant = build_assistant(settings_for(data_dir), follow_in_background=mode == "background")
     questions = [item.question for item in test_items(40)]
     for question in questions[:10]:
         assistant.ask(AskRequest(question))

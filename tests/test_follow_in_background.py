@@ -7,7 +7,7 @@ import threading
 import time
 
 from assistant.core.errors import IndexMissingError
-from assistant.core.types import NO_FILTERS
+from assistant.core.types import NO_FILTERS, Chunk
 from assistant.indexes.lexical import LexicalSide
 from assistant.indexes.store import ChromaStore
 from ingest.articles import make_article
@@ -23,8 +23,6 @@ def _publish(store, root, number: int) -> str:
         given_id=f"sak-{number}",
         language="nb",
     )
-    from assistant.core.types import Chunk
-
     chunk = Chunk(f"sak-{number}#0", article.id, 0, article.text, 0, len(article.text), 8)
     vector = [1.0] + [0.0] * (DIM - 1)
     store.upsert_chunks(article, [chunk], [vector])

@@ -125,7 +125,7 @@ def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> set[str]:
 def test_search_breadth_makes_the_dense_candidates_those_of_exact_search(tmp_path):
     """Random 384-dimensional vectors are the hard case for HNSW: Chroma's own search (ef_search 100) misses
     about one in six of the top 30 here; asking for the configured breadth and keeping 30 misses none or
-    almost none (at a breadth of 400: one in 900)."""
+    almost none."""
     from assistant.core.config import Settings
 
     rng = np.random.default_rng(7)

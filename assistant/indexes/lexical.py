@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -370,9 +371,9 @@ class LexicalSide:
     snapshot's rows are never taken for the committed state.
     `follow_in_background`: once a snapshot is loaded, the question that finds it due for a check is answered
     from it while a thread of its own checks the generation and, when an ingest has published, reopens the
-    store and loads the new snapshot (a server's way: at 100,000 chunks that reload takes ~0.5 s, and every
-    question arriving meanwhile waited for it). Otherwise the question itself checks and reloads (a command
-    that asks once)."""
+    store and loads the new snapshot (a server's way: the reload grows with the archive,
+    bench/RESULTS-follow-questions.md, and every question arriving meanwhile waited for it). Otherwise the
+    question itself checks and reloads (a command that asks once)."""
 
     def __init__(
         self,
@@ -395,8 +396,6 @@ class LexicalSide:
         self._follow_error: str | None = None
 
     def current(self) -> LexicalIndex:
-        import time
-
         now = time.monotonic()
         if self._index is not None and now - self._checked_at < self._check_every_s:
             return self._index
@@ -406,11 +405,16 @@ class LexicalSide:
         with self._lock:
             if self._index is not None and time.monotonic() - self._checked_at < self._check_every_s:
                 return self._index
-            generation = self._store.generation()
-            if self._index is None or self._index.generation != generation:
-                self._index = self._refresh(generation)
+            self._load_published()
             self._checked_at = time.monotonic()
             return self._index
+
+    def _load_published(self) -> None:
+        """Under the lock: the snapshot of the generation the store holds now, loaded if it moved (the store
+        reopens itself when it did)."""
+        generation = self._store.generation()
+        if self._index is None or self._index.generation != generation:
+            self._index = self._refresh(generation)
 
     def _follow(self) -> None:
         """Start the background check, unless one is running."""
@@ -421,13 +425,9 @@ class LexicalSide:
             self._follower.start()
 
     def _check(self) -> None:
-        import time
-
         try:
             with self._lock:
-                generation = self._store.generation()  # reopens the store where an ingest published
-                if self._index is None or self._index.generation != generation:
-                    self._index = self._refresh(generation)
+                self._load_published()
             self._follow_error = None
         except Exception as exc:  # questions keep the snapshot they have; the next check tries again
             if str(exc) != self._follow_error:  # once, not every few seconds while an ingest resets the index

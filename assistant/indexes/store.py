@@ -112,8 +112,8 @@ def _chunk_of(chunk_id: str, text: str, m: dict) -> Chunk:
 
 
 def _load_vector_index(chunks) -> None:
-    """A fresh embedded client reads its vector index from disk on its first search (~0.2 s at 100,000
-    chunks): search once before questions reach it. An empty or half-written index is left to them."""
+    """A fresh embedded client reads its vector index from disk on its first search (the first query after a
+    reload: bench/RESULTS-follow-ingest.md): search once before questions reach it. An empty or half-written index is left to them."""
     with contextlib.suppress(Exception):
         first = chunks.get(limit=1, include=["embeddings"])
         if len(first["ids"]):
