@@ -254,8 +254,10 @@ def trained_figures() -> list[str]:
             + ", ".join(f"{100 * v:.1f} % of {k}" for k, v in recall.items())
             + " (`assistant/models/metrics.json`); English questions reach Norwegian text through the "
             "multilingual embedding and a dictionary of about 8,000 English words and 1,800 phrases, and the "
-            "reranker and picker were trained on Norwegian questions only (NorQuAD's own; the English versions "
-            "of its train questions were written later, for the reader); answer found and citation precision trade against each other through the number of "
+            "reranker and picker were trained on Norwegian questions only (NorQuAD's own; models trained on the "
+            "English versions of the train questions ranked those better across folds but lost English seed and "
+            "follow-up answers on validation, so none ships: `python -m evals.train_english`, docs/evals.md); "
+            "answer found and citation precision trade against each other through the number of "
             "quoted sentences (`assistant/models/picker.md`). The question's cosine with each sentence of a "
             "candidate (features version 2, from the sentence vectors the ingest stores) was the one addition "
             "that moved them: against the version-1 models of commit 63037df, validation (nb) MRR@10 went from "

@@ -322,6 +322,21 @@ def picker_examples(
     return out
 
 
+def pick_all(
+    booster, examples: Sequence[PickerExample], margin: float, same_passage: bool
+) -> list[list[int]]:
+    """The sentences `booster` picks for each question, with the second sentence's margin and passage rule."""
+    return [
+        pick(
+            booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0),
+            ex.spans,
+            margin,
+            same_passage,
+        )
+        for ex in examples
+    ]
+
+
 def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]) -> dict[str, float]:
     """answer found (a gold answer in the chosen sentences), citation precision (chosen sentences whose
     chunk holds the gold passage or an answer) and mean words, as `evals.metrics` counts them."""
@@ -606,17 +621,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=max(PICKER_ROUND_CHOICES),
     )
 
-    def picks(booster, examples, margin, same_passage):
-        return [
-            pick(
-                booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0),
-                ex.spans,
-                margin,
-                same_passage,
-            )
-            for ex in examples
-        ]
-
     # Rounds, the second sentence's margin and passage: chosen on validation, at no more words than the rule's
     # answers.
     rule = {
@@ -632,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidate = truncated(full_picker, r)
         for same_passage in (False, True):
             for margin in PICKER_MARGINS:
-                m = answer_metrics(picks(candidate, pick_choice, margin, same_passage), pick_choice)
+                m = answer_metrics(pick_all(candidate, pick_choice, margin, same_passage), pick_choice)
                 score = round(m["answer_found"] + m["citation_precision"], 6)
                 allowed = m["answer_words"] <= base_words * 1.05
                 picker_choices.append(
@@ -661,8 +665,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: {
             "heuristic (term coverage)": answer_metrics(heuristic_picks(ex), ex),
             **({"rule (today's ExtractiveAnswerer)": rule[name]} if name in rule else {}),
-            "picker": answer_metrics(picks(picker, ex, margin, same_passage), ex),
-            "picker, passage-disjoint": answer_metrics(picks(picker_disjoint, ex, margin, same_passage), ex),
+            "picker": answer_metrics(pick_all(picker, ex, margin, same_passage), ex),
+            "picker, passage-disjoint": answer_metrics(
+                pick_all(picker_disjoint, ex, margin, same_passage), ex
+            ),
         }
         for name, ex in pick_sets.items()
     }
@@ -697,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             old_pick = picker_examples(ex, orders, sentences)
             if answered_by_picker(name, old_settings["languages"]):
                 second = (old_settings["second_margin"], old_settings["second_same_passage"])
-                old_answers = answer_metrics(picks(old_picker, old_pick, *second), old_pick)
+                old_answers = answer_metrics(pick_all(old_picker, old_pick, *second), old_pick)
             else:
                 old_answers = rule_metrics(assistant.extractive, retriever.embedder, old_pick)
             new_answers = answers[name]["picker"] if answered_by_picker(name, languages) else rule[name]
@@ -737,6 +743,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sha256": sha256(args.out / "picker.txt"),
         },
     }
+    # English questions' own pair (`python -m evals.train_english`) does not depend on these files: it stays.
+    english = (replaced or {}).get("english")
+    if english and all((args.out / english[m]["file"]).is_file() for m in ("reranker", "picker")):
+        meta["english"] = english
     (args.out / "models.json").write_text(
         json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

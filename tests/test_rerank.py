@@ -28,7 +28,7 @@ from assistant.answering.features import (
 )
 from assistant.answering.furniture import in_table, is_furniture
 from assistant.answering.picker import SentencePicker, pick
-from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker
+from assistant.answering.rerank import MODELS, RERANK_MODE, LightGBMModel, Reranker, english_file
 from assistant.answering.translate import Translator, unknown_words
 from assistant.core.errors import ConfigError
 from assistant.core.language import detect_language
@@ -254,6 +254,81 @@ def test_shipped_models_name_the_features_of_this_code_and_are_small():
     assert sum(f.stat().st_size for f in files) <= 5 * 1024 * 1024
     LightGBMModel(files[0], RERANK_FEATURES)
     LightGBMModel(files[1], PICKER_FEATURES)
+
+
+def _small_reranker(path):
+    """A reranker file trained on random rows, where the "dense" column decides: another model than the shipped one."""
+    from evals.train import RERANK_PARAMS, Example, train_ranker
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for _ in range(40):
+        rows = rng.normal(size=(12, len(RERANK_FEATURES)))
+        labels = np.zeros(12, dtype=np.int32)
+        labels[int(np.argmax(rows[:, RERANK_FEATURES.index("dense")]))] = 1
+        examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
+    booster = train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, 30)
+    booster.save_model(str(path))
+    return LightGBMModel(path, RERANK_FEATURES)
+
+
+def test_english_questions_are_ordered_with_their_own_model_and_others_by_the_norwegian_one(
+    assistant, tmp_path
+):
+    shipped = assistant.retriever.reranker
+    english = _small_reranker(tmp_path / "reranker-en.txt")
+    reranker = Reranker(shipped.model, shipped.translator, shipped.settings, shipped.sentences, english, 0.75)
+    pool, query = assistant.retriever.pool("Who signed the defence pact between Russia and North Korea?")
+    ordered, rows = reranker.order(query, pool.hits)
+    expected = 0.75 * english.predict(rows) + 0.25 * shipped.model.predict(rows)
+    assert [h.score for h in ordered] == sorted(expected.tolist(), reverse=True)
+    assert not np.allclose(shipped.model.predict(rows), expected)  # the English model counts
+    pool, query = assistant.retriever.pool(SEED_QUESTION)
+    ordered, rows = reranker.order(query, pool.hits)
+    assert [h.score for h in ordered] == sorted(shipped.model.predict(rows).tolist(), reverse=True)
+    # What ships: no English model (docs/evals.md, `python -m evals.train_english`), so the Norwegian one orders all.
+    named = (
+        json.loads((MODELS / "models.json").read_text(encoding="utf-8")).get("english", {}).get("reranker")
+    )
+    assert (shipped.english_model is None) == (named is None)
+
+
+def test_a_picker_of_english_questions_answers_them_and_only_them(assistant):
+    shipped = assistant.extractive.picker
+    english_section = json.loads((MODELS / "models.json").read_text(encoding="utf-8")).get("english", {})
+    assert (shipped.english is not None) == ("picker" in english_section)
+    # A picker for English questions, told apart by its settings: a second sentence always, and it chooses for
+    # no language (the rule answers them).
+    english = SentencePicker(
+        LightGBMModel(MODELS / "picker.txt", PICKER_FEATURES), 1000.0, shipped.translator, languages=()
+    )
+    picker = SentencePicker(
+        shipped.model,
+        shipped.second_margin,
+        shipped.translator,
+        shipped.document_frequency,
+        shipped.languages,
+        shipped.sentences,
+        shipped.second_same_passage,
+        english,
+    )
+    assert not picker.applies_to("en") and picker.applies_to("nb") and picker.applies_to("nn")
+    question = "What does Article 4 commit each side to?"
+    hits = assistant.retriever.retrieve(question, 3, mode=RERANK_MODE).hits
+    assert english.choose(question, hits, "en") != shipped.choose(question, hits, "en")
+    assert picker.choose(question, hits, "en") == english.choose(question, hits, "en")
+    norwegian = assistant.retriever.retrieve(SEED_QUESTION, 3, mode=RERANK_MODE).hits
+    assert picker.choose(SEED_QUESTION, norwegian, "nb") == shipped.choose(SEED_QUESTION, norwegian, "nb")
+
+
+def test_an_english_model_named_in_models_json_but_missing_is_an_error(tmp_path):
+    named = {"english": {"reranker": {"file": "reranker-en.txt"}}}
+    with pytest.raises(ConfigError, match=r"reranker-en\.txt"):
+        english_file(named, "reranker", tmp_path)
+    assert english_file(named, "picker", tmp_path) is None
+    assert english_file({}, "reranker", tmp_path) is None
+    (tmp_path / "reranker-en.txt").write_text("", encoding="utf-8")
+    assert english_file(named, "reranker", tmp_path) == tmp_path / "reranker-en.txt"
 
 
 def test_a_model_trained_on_other_features_is_refused():

@@ -22,7 +22,7 @@ from assistant.answering.features import (
     picker_features,
 )
 from assistant.answering.furniture import unquotable
-from assistant.answering.rerank import MODELS, LightGBMModel, load_meta
+from assistant.answering.rerank import MODELS, LightGBMModel, english_file, load_meta
 from assistant.core.language import detect_language, language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -44,8 +44,10 @@ class SentencePicker:
         languages: Sequence[str] = ("nb", "nn", "en"),
         sentences: SentenceLookup | None = None,
         second_same_passage: bool = False,
+        english: SentencePicker | None = None,
     ):
         self.model = model
+        self.english = english  # English questions' own picker (None: this one chooses for them too)
         self.second_margin = second_margin
         self.second_same_passage = second_same_passage
         self.languages = tuple(
@@ -67,19 +69,29 @@ class SentencePicker:
 
         if not path.is_file():
             return None
-        meta = load_meta().get("picker", {})
-        return cls(
-            LightGBMModel(path, PICKER_FEATURES),
-            float(meta.get("second_margin", 0.0)),
-            default_translator(),
-            document_frequency,
-            meta.get("languages", ("nb", "nn", "en")),
-            sentences,
-            bool(meta.get("second_same_passage", False)),
-        )
+        every = load_meta()
+
+        def picker(file: Path, meta: dict, english: SentencePicker | None = None) -> SentencePicker:
+            return cls(
+                LightGBMModel(file, PICKER_FEATURES),
+                float(meta.get("second_margin", 0.0)),
+                default_translator(),
+                document_frequency,
+                meta.get("languages", ("nb", "nn", "en")),
+                sentences,
+                bool(meta.get("second_same_passage", False)),
+                english,
+            )
+
+        english = english_file(every, "picker", path.parent)
+        own = picker(english, every["english"]["picker"]) if english else None
+        return picker(path, every.get("picker", {}), own)
+
+    def _for(self, language: str | None) -> SentencePicker:
+        return self.english if self.english is not None and language_group(language or "") == "en" else self
 
     def applies_to(self, language: str | None) -> bool:
-        return (language or "und") in self.languages
+        return (language or "und") in self._for(language).languages
 
     @staticmethod
     def spans(hits: Sequence[Hit]) -> list[SentenceSpan]:
@@ -113,6 +125,8 @@ class SentencePicker:
         a sentence with the others of its passages)."""
         from assistant.answering.translate import search_translation
 
+        if self._for(language) is not self:
+            return self.english.choose(question, hits, language, vector, avoid)
         top = tuple(hits[: self.passages])
         spans = self.spans(top)
         if not spans:

@@ -68,6 +68,19 @@ def load_meta() -> dict:
         return {}
 
 
+def english_file(meta: dict, model: str, folder: Path) -> Path | None:
+    """The file of English questions' own `model` ("reranker" or "picker") that `models.json` names, or None
+    where it names none. A named file that is missing is an error: English questions would be ordered by a model
+    never chosen for them."""
+    name = meta.get("english", {}).get(model, {}).get("file")
+    if not name:
+        return None
+    path = folder / name
+    if not path.is_file():
+        raise ConfigError(f"models.json names {path}, which is missing; rebuild it with `make train`")
+    return path
+
+
 @dataclass(frozen=True)
 class RerankSettings:
     pool_per_side: int = 30  # dense top-N and BM25 top-N
@@ -83,8 +96,14 @@ class Reranker:
         translator=None,
         settings: RerankSettings = RerankSettings(),
         sentences: SentenceLookup | None = None,
+        english_model: LightGBMModel | None = None,
+        english_weight: float = 1.0,
     ):
         self.model = model
+        # English questions are ordered by english_weight × this model's score + the rest × `model`'s (None: by
+        # `model` alone).
+        self.english_model = english_model
+        self.english_weight = english_weight
         self.translator = translator
         self.settings = settings
         self.sentences = sentences  # the index's stored sentence vectors (None: those features are missing)
@@ -93,13 +112,17 @@ class Reranker:
     def load(cls, path: Path = RERANKER_MODEL, sentences: SentenceLookup | None = None) -> Reranker:
         from assistant.answering.translate import default_translator
 
-        meta = load_meta().get("reranker", {})
+        every = load_meta()
+        meta = every.get("reranker", {})
         settings = RerankSettings(
             **{k: v for k, v in meta.get("settings", {}).items() if k in RerankSettings.__dataclass_fields__}
         )
         # Without its file (before the first `make train`) the pool still works, ordering does not.
         model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
-        return cls(model, default_translator(), settings, sentences)
+        english = english_file(every, "reranker", path.parent)
+        english_model = LightGBMModel(english, RERANK_FEATURES) if english else None
+        weight = float(every.get("english", {}).get("reranker", {}).get("weight", 1.0))
+        return cls(model, default_translator(), settings, sentences, english_model, weight)
 
     @classmethod
     def untrained(cls, sentences: SentenceLookup | None = None) -> Reranker:
@@ -145,7 +168,13 @@ class Reranker:
             )
         analysed = analyse_hits(hits, stored)
         rows = np.round(rerank_features(query, hits, analysed, sentences=self.sentences), 6)
-        scores = self.model.predict(rows)
+        if self.english_model is not None and query.english:
+            # The same sum as training's `evals.train_english.blended_orders`.
+            scores = np.zeros(len(rows)) + self.english_weight * self.english_model.predict(rows)
+            if self.english_weight < 1:
+                scores += (1 - self.english_weight) * self.model.predict(rows)
+        else:
+            scores = self.model.predict(rows)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
         return tuple(replace(hits[i], score=float(scores[i])) for i in order), rows
 
