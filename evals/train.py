@@ -227,14 +227,16 @@ def fused_orders(examples: Sequence[Example]) -> list[np.ndarray]:
     return [np.arange(len(ex.hits)) for ex in examples]
 
 
+def scored_order(scores: np.ndarray, ex: Example) -> np.ndarray:
+    """A question's candidates by score, highest first; equal scores by chunk id (as `Reranker.order`)."""
+    return np.array(sorted(range(len(ex.hits)), key=lambda i: (-scores[i], ex.hits[i].chunk.id)), dtype=int)
+
+
 def model_orders(booster, examples: Sequence[Example]) -> list[np.ndarray]:
-    out = []
-    for ex in examples:
-        scores = booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0)
-        out.append(
-            np.array(sorted(range(len(ex.hits)), key=lambda i: (-scores[i], ex.hits[i].chunk.id)), dtype=int)
-        )
-    return out
+    return [
+        scored_order(booster.predict(ex.rows, num_threads=1) if len(ex.rows) else np.zeros(0), ex)
+        for ex in examples
+    ]
 
 
 def truncated(booster, rounds: int):
@@ -335,6 +337,43 @@ def pick_all(
         )
         for ex in examples
     ]
+
+
+def choose_picker_settings(full_picker, examples: Sequence[PickerExample], words: float):
+    """Rounds, the second sentence's margin and passage: the best answer found + citation precision on `examples`
+    at no more than 1.05 × `words` words an answer (the first rounds, margin 0, any passage where none is within).
+    Returns ((rounds, margin, same passage), every candidate's figures)."""
+    best = None
+    choices = []
+    for r in PICKER_ROUND_CHOICES:
+        candidate = truncated(full_picker, r)
+        for same_passage in (False, True):
+            for margin in PICKER_MARGINS:
+                m = answer_metrics(pick_all(candidate, examples, margin, same_passage), examples)
+                score = round(m["answer_found"] + m["citation_precision"], 6)
+                allowed = m["answer_words"] <= words * 1.05
+                choices.append(
+                    {
+                        "rounds": r,
+                        "second_same_passage": same_passage,
+                        "second_margin": margin,
+                        **m,
+                        "within_words": allowed,
+                    }
+                )
+                if allowed and (best is None or score > best[0]):
+                    best = (score, r, margin, same_passage)
+    return (best[1:] if best else (PICKER_ROUND_CHOICES[0], 0.0, False)), choices
+
+
+def beats_the_rule(picker: dict, rule: dict) -> bool:
+    """The picker finds the answer at least as often as the rule, and scores at least as high on answer found +
+    citation precision. Finding the answer comes first: a more precise quote of the wrong sentence is no better
+    answer."""
+    return picker["answer_found"] >= rule["answer_found"] and (
+        picker["answer_found"] + picker["citation_precision"]
+        >= rule["answer_found"] + rule["citation_precision"]
+    )
 
 
 def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]) -> dict[str, float]:
@@ -630,27 +669,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     chosen_rule = [rule[name] for name in picker_sets_for(PICKER_LANGUAGES)]
     base_words = sum(m["answer_words"] * m["n"] for m in chosen_rule) / sum(m["n"] for m in chosen_rule)
-    best = None
-    picker_choices = []
-    for r in PICKER_ROUND_CHOICES:
-        candidate = truncated(full_picker, r)
-        for same_passage in (False, True):
-            for margin in PICKER_MARGINS:
-                m = answer_metrics(pick_all(candidate, pick_choice, margin, same_passage), pick_choice)
-                score = round(m["answer_found"] + m["citation_precision"], 6)
-                allowed = m["answer_words"] <= base_words * 1.05
-                picker_choices.append(
-                    {
-                        "rounds": r,
-                        "second_same_passage": same_passage,
-                        "second_margin": margin,
-                        **m,
-                        "within_words": allowed,
-                    }
-                )
-                if allowed and (best is None or score > best[0]):
-                    best = (score, r, margin, same_passage)
-    picker_rounds, margin, same_passage = best[1:] if best else (PICKER_ROUND_CHOICES[0], 0.0, False)
+    (picker_rounds, margin, same_passage), picker_choices = choose_picker_settings(
+        full_picker, pick_choice, base_words
+    )
     picker = truncated(full_picker, picker_rounds)
     pick_disjoint_train = [p for p in pick_train if p.item.gold_article_ids[0] not in held_out_articles]
     picker_disjoint = train_ranker(
@@ -673,16 +694,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, ex in pick_sets.items()
     }
 
-    # Per question language, the picker only where it beats the rule on that language's validation questions:
-    # answer found no lower, and answer found + citation precision higher. Finding the answer comes first: a
-    # more precise quote of the wrong sentence is no better answer.
-    def beats(name):
-        m, r = answers[name]["picker"], rule[name]
-        return m["answer_found"] >= r["answer_found"] and (
-            m["answer_found"] + m["citation_precision"] >= r["answer_found"] + r["citation_precision"]
-        )
-
-    languages = [x for x in PICKER_LANGUAGES if beats(judged_on(x))]
+    # Per question language, the picker only where it beats the rule on that language's validation questions.
+    languages = [
+        x for x in PICKER_LANGUAGES if beats_the_rule(answers[judged_on(x)]["picker"], rule[judged_on(x)])
+    ]
 
     # The files this run replaces, scored on the same validation pools as the product would use them: a rebuild
     # can come out worse than what shipped (another machine, a changed index), and whoever runs it should know.

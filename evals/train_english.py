@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.features import PICKER_FEATURES, RERANK_FEATURES
+from assistant.answering.rerank import blended_scores
 from evals.datasets import DATA, load_english_versions, load_jsonl, sha256, split_keys
 from evals.train import (
     MODELS,
-    PICKER_MARGINS,
     PICKER_PARAMS,
     PICKER_ROUND_CHOICES,
     RERANK_PARAMS,
@@ -46,14 +46,18 @@ from evals.train import (
     ExactNeighbours,
     QueryVectors,
     answer_metrics,
+    beats_the_rule,
+    choose_picker_settings,
     collect,
     comparison_lines,
+    fused_orders,
     metrics_table,
     model_orders,
     pick_all,
     picker_examples,
     ranking_metrics,
     rule_metrics,
+    scored_order,
     train_ranker,
     truncated,
     write_card,
@@ -124,18 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_ex = collect(retriever, train, rows_by_id, progress)
     valid_ex = collect(retriever, valid, rows_by_id, False)
 
-    def rows(ex):
-        return ex.rows
-
-    def labels(ex):
-        return ex.labels
-
     rerank_params = {**RERANK_PARAMS, "seed": args.seed}
     full = train_ranker(train_ex, RERANK_FEATURES, rerank_params, rows, labels, max(RERANK_ROUND_CHOICES))
-    round_scores = {}
-    for r in RERANK_ROUND_CHOICES:
-        m = ranking_metrics(model_orders(truncated(full, r), valid_ex), valid_ex)
-        round_scores[r] = round(m["hit@5"] + m["mrr@10"], 6)
+    round_scores = {
+        r: _ranks(ranking_metrics(model_orders(truncated(full, r), valid_ex), valid_ex))
+        for r in RERANK_ROUND_CHOICES
+    }
     rounds = max(round_scores, key=lambda r: (round_scores[r], -r))  # on a tie, the fewer rounds
     reranker = truncated(full, rounds)
     held_out_articles = {a for split in split_keys().values() for a, _ in split}
@@ -162,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     weight = max(WEIGHTS, key=lambda w: (_ranks(weight_scores[w]), -w))
     orders = blended_orders(reranker, norwegian, valid_ex, weight)
     retrieval = {
-        "fused (hybrid)": ranking_metrics([np.arange(len(ex.hits)) for ex in valid_ex], valid_ex),
+        "fused (hybrid)": ranking_metrics(fused_orders(valid_ex), valid_ex),
         "the Norwegian reranker": ranking_metrics(model_orders(norwegian, valid_ex), valid_ex),
         "English reranker": ranking_metrics(model_orders(reranker, valid_ex), valid_ex),
         "English reranker, passage-disjoint": ranking_metrics(
@@ -182,28 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         pick_train, PICKER_FEATURES, picker_params, rows, labels, max(PICKER_ROUND_CHOICES)
     )
     rule = rule_metrics(assistant.extractive, retriever.embedder, pick_valid)
-    best, choices = None, []
-    for r in PICKER_ROUND_CHOICES:
-        candidate = truncated(full_picker, r)
-        for same_passage in (False, True):
-            for margin in PICKER_MARGINS:
-                m = answer_metrics(pick_all(candidate, pick_valid, margin, same_passage), pick_valid)
-                allowed = m["answer_words"] <= rule["answer_words"] * 1.05
-                choices.append(
-                    {"rounds": r, "second_same_passage": same_passage, "second_margin": margin, **m}
-                )
-                score = round(m["answer_found"] + m["citation_precision"], 6)
-                if allowed and (best is None or score > best[0]):
-                    best = (score, r, margin, same_passage)
-    picker_rounds, margin, same_passage = best[1:] if best else (PICKER_ROUND_CHOICES[0], 0.0, False)
+    (picker_rounds, margin, same_passage), choices = choose_picker_settings(
+        full_picker, pick_valid, rule["answer_words"]
+    )
     picker = truncated(full_picker, picker_rounds)
     picked = answer_metrics(pick_all(picker, pick_valid, margin, same_passage), pick_valid)
-    # As for the Norwegian picker: it answers English questions only where it finds the answer at least as often
-    # as the rule and scores higher on answer found + citation precision.
-    beats = picked["answer_found"] >= rule["answer_found"] and (
-        picked["answer_found"] + picked["citation_precision"]
-        > rule["answer_found"] + rule["citation_precision"]
-    )
+    beats = beats_the_rule(picked, rule)  # as the Norwegian picker is judged
     answers = {"rule (today's ExtractiveAnswerer)": rule, "English picker": picked}
 
     norwegian_picker = lightgbm.Booster(model_file=str(args.models / meta["picker"]["file"]))
@@ -244,19 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "en" in old_picker_meta.get("languages", ())
         else rule_metrics(assistant.extractive, retriever.embedder, old_pick)
     )
-    new_orders = orders
-    new_pick = picker_examples(valid_ex, new_orders, sentences)
     norwegian_settings = meta["picker"]["second_margin"], meta["picker"]["second_same_passage"]
     if keep_picker:
         new_answers = picked
     elif "en" in meta["picker"].get("languages", ()):
-        new_answers = answer_metrics(pick_all(norwegian_picker, new_pick, *norwegian_settings), new_pick)
+        new_answers = answer_metrics(pick_all(norwegian_picker, pick_valid, *norwegian_settings), pick_valid)
     else:
-        new_answers = rule_metrics(assistant.extractive, retriever.embedder, new_pick)
+        new_answers = rule
     comparison = {
         VALIDATION: {
             "replaced": ranking_metrics(old_orders, valid_ex) | old_answers,
-            "rebuilt": ranking_metrics(new_orders, valid_ex) | new_answers,
+            "rebuilt": ranking_metrics(orders, valid_ex) | new_answers,
         }
     }
     print(
@@ -347,18 +327,14 @@ def split_folds(examples) -> list[tuple[list, list]]:
 def blended_orders(english, norwegian, examples, weight: float) -> list[np.ndarray]:
     """Each question's candidates by `weight` × the English model's score + (1 − `weight`) × the Norwegian one's,
     as `Reranker.order` ranks an English question; equal scores by chunk id."""
-    out = []
-    for ex in examples:
-        scores = np.zeros(len(ex.rows))
-        if len(ex.rows):
-            if weight:
-                scores += weight * english.predict(ex.rows, num_threads=1)
-            if weight < 1:
-                scores += (1 - weight) * norwegian.predict(ex.rows, num_threads=1)
-        out.append(
-            np.array(sorted(range(len(ex.hits)), key=lambda i: (-scores[i], ex.hits[i].chunk.id)), dtype=int)
-        )
-    return out
+
+    def scores_of(booster):
+        return lambda rows: booster.predict(rows, num_threads=1)
+
+    return [
+        scored_order(blended_scores(scores_of(english), scores_of(norwegian), ex.rows, weight), ex)
+        for ex in examples
+    ]
 
 
 def cross_check(folds, weight, picking, norwegian, sentences) -> dict[str, dict]:
@@ -369,12 +345,6 @@ def cross_check(folds, weight, picking, norwegian, sentences) -> dict[str, dict]
     picker_params, picker_rounds, margin, same_passage = picking
     norwegian_reranker, norwegian_picker, norwegian_meta = norwegian
     settings = norwegian_meta["second_margin"], norwegian_meta["second_same_passage"]
-
-    def rows(ex):
-        return ex.rows
-
-    def labels(ex):
-        return ex.labels
 
     examples, english_orders, held_picks, english_chosen, norwegian_chosen = [], [], [], [], []
     for held, rest, reranker in folds:
@@ -398,6 +368,14 @@ def cross_check(folds, weight, picking, norwegian, sentences) -> dict[str, dict]
         "English pair": ranking_metrics(english_orders, examples)
         | answer_metrics(english_chosen, held_picks),
     }
+
+
+def rows(ex):
+    return ex.rows
+
+
+def labels(ex):
+    return ex.labels
 
 
 def _ranks(m: dict) -> float:

@@ -256,18 +256,27 @@ def test_shipped_models_name_the_features_of_this_code_and_are_small():
     LightGBMModel(files[1], PICKER_FEATURES)
 
 
-def _small_reranker(path):
-    """A reranker file trained on random rows, where the "dense" column decides: another model than the shipped one."""
-    from evals.train import RERANK_PARAMS, Example, train_ranker
+def _random_pools(questions: int = 40) -> list:
+    """Training examples of random rows, 12 candidates a question, where the "dense" column decides."""
+    from evals.train import Example
 
     rng = np.random.default_rng(0)
     examples = []
-    for _ in range(40):
+    for _q in range(questions):
         rows = rng.normal(size=(12, len(RERANK_FEATURES)))
         labels = np.zeros(12, dtype=np.int32)
-        labels[int(np.argmax(rows[:, RERANK_FEATURES.index("dense")]))] = 1
+        labels[int(np.argmax(rows[:, RERANK_FEATURES.index("dense")]))] = 1  # with noise elsewhere
         examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
-    booster = train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, 30)
+    return examples
+
+
+def _small_reranker(path):
+    """A reranker file trained on random rows (`_random_pools`): another model than the shipped one."""
+    from evals.train import RERANK_PARAMS, train_ranker
+
+    booster = train_ranker(
+        _random_pools(), RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, 30
+    )
     booster.save_model(str(path))
     return LightGBMModel(path, RERANK_FEATURES)
 
@@ -533,15 +542,9 @@ def test_picker_features_cover_every_sentence(assistant):
 def test_training_is_deterministic(tmp_path):
     """Two trainings on the same rows write byte-identical model files (fixed seed, one thread); another seed
     gives another model."""
-    from evals.train import RERANK_PARAMS, Example, train_ranker
+    from evals.train import RERANK_PARAMS, train_ranker
 
-    rng = np.random.default_rng(0)
-    examples = []
-    for _q in range(40):
-        rows = rng.normal(size=(12, len(RERANK_FEATURES)))
-        labels = np.zeros(12, dtype=np.int32)
-        labels[int(np.argmax(rows[:, 6]))] = 1  # the "dense" column decides, with noise elsewhere
-        examples.append(Example(item=None, hits=tuple(range(12)), query=None, rows=rows, labels=labels))
+    examples = _random_pools()
     texts = []
     for _ in range(2):
         booster = train_ranker(

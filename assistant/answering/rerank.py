@@ -81,6 +81,18 @@ def english_file(meta: dict, model: str, folder: Path) -> Path | None:
     return path
 
 
+def blended_scores(english: Callable, norwegian: Callable, rows: np.ndarray, weight: float) -> np.ndarray:
+    """An English question's candidate scores: `weight` × the English model's + (1 − `weight`) × the Norwegian
+    model's (`english`, `norwegian`: rows -> scores; a model whose share is 0 is not asked)."""
+    scores = np.zeros(len(rows))
+    if len(rows):
+        if weight:
+            scores += weight * english(rows)
+        if weight < 1:
+            scores += (1 - weight) * norwegian(rows)
+    return scores
+
+
 @dataclass(frozen=True)
 class RerankSettings:
     pool_per_side: int = 30  # dense top-N and BM25 top-N
@@ -169,10 +181,7 @@ class Reranker:
         analysed = analyse_hits(hits, stored)
         rows = np.round(rerank_features(query, hits, analysed, sentences=self.sentences), 6)
         if self.english_model is not None and query.english:
-            # The same sum as training's `evals.train_english.blended_orders`.
-            scores = np.zeros(len(rows)) + self.english_weight * self.english_model.predict(rows)
-            if self.english_weight < 1:
-                scores += (1 - self.english_weight) * self.model.predict(rows)
+            scores = blended_scores(self.english_model.predict, self.model.predict, rows, self.english_weight)
         else:
             scores = self.model.predict(rows)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], hits[i].chunk.id))
