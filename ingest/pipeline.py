@@ -275,6 +275,18 @@ class IngestPipeline:
             self.dirty_marker.unlink(missing_ok=True)
             return True
 
+    def complete_sentence_vectors(self, progress: Progress | None = None) -> int:
+        """Sentence vectors for every stored chunk that lacks them, as an ingest computes them before anything
+        else, for a store written by other means (the scale benchmark's synthetic one); returns how many were
+        embedded. Afterwards the store counts as complete, so readers stop warning about it."""
+        report = IngestReport()
+        with self.writer():
+            self._backfill_sentences(report, progress or Progress())
+            generation = self.store.generation()
+            if generation:
+                self.sentences.mark_complete(generation)
+        return report.sentences_embedded
+
     # -- steps -----------------------------------------------------------------------------------
 
     def _write(self, pending: list[Article], stored: dict, report: IngestReport, progress: Progress) -> None:

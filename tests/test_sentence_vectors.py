@@ -118,6 +118,25 @@ def test_ingest_stores_every_chunks_sentences_and_an_old_index_gets_them_back(
     assert not build_sentence_vectors(settings, embedder).missing(sorted(sentences))
 
 
+def test_a_store_written_without_an_ingest_gets_every_chunks_sentence_vectors_once(
+    tmp_path, corpus, tiktoken_cache, embedder, caplog
+):
+    settings = make_settings(tmp_path / "data", tiktoken_cache)
+    counting = CountingEmbedder(embedder)
+    pipeline = build_pipeline(settings, embedder=counting)
+    pipeline.ingest([corpus])
+    sentences = sorted({s for chunk, _ in pipeline.store.iter_chunks() for s in chunk_sentences(chunk.text)})
+    # As the scale benchmark's synthetic store: chunks and a generation, but no sentence vectors.
+    shutil.rmtree(settings.sentence_vectors_root)
+    counting.passages = 0
+    assert pipeline.complete_sentence_vectors() == len(sentences) == counting.passages
+    assert not build_sentence_vectors(settings, embedder).missing(sentences)
+    with caplog.at_level(logging.WARNING, logger="kilde.build"):
+        build_assistant(settings, embedder=embedder)
+    assert "no sentence vectors yet" not in caplog.text
+    assert pipeline.complete_sentence_vectors() == 0 and counting.passages == len(sentences)
+
+
 def test_reranker_and_picker_features_use_the_stored_sentence_vectors(assistant):
     retriever = assistant.retriever
     pool, query = retriever.pool(SEED_QUESTION)
