@@ -148,7 +148,7 @@ def _publish_sentences(pool, base_dir: Path, data_dir: Path, embedder) -> None:
         build_sentence_vectors(settings_for(data_dir), embedder),
     )
     print(
-        f"sentence vectors: {held:.1%} of a sample of synthetic chunks' sentences were in the pool",
+        f"sentence vectors: {held:.1%} of a sample of synthetic chunks' sentences are stored",
         flush=True,
     )
     # A synthetic chunk's sentences, split again, are not always the pool's sentences it was joined from; the
