@@ -33,6 +33,26 @@ def test_an_english_questions_names_are_also_found_as_the_dictionary_writes_them
     assert names_translation(None, "en") is None
 
 
+def test_an_english_name_word_counts_as_mentioned_in_any_of_its_norwegian_forms():
+    from assistant.answering.translate import default_translator, names_translation
+
+    translate = names_translation(default_translator(), "en")
+    passages = [
+        "Al Gore fikk Nobels fredspris i 2007. Forsvarsdepartementet strøk ordet fra statsbudsjettet.",
+        "Underhuset i Storbritannia stemte over avtalen.",
+    ]
+    assert missing_terms("Who won the Nobel Peace Prize in 2007?", passages, translate) == []
+    assert missing_terms("What did the Ministry of Defence drop?", passages, translate) == []
+    assert missing_terms("When did the House of Commons in Great Britain vote?", passages, translate) == []
+    # A name word whose forms the passages lack is still missing, and so is a name beside a mapped word.
+    assert missing_terms("Which novel won the Brage Prize?", passages, translate) == ["brage"]
+    elsewhere = ["Statsbudsjettet ble lagt fram."]
+    assert missing_terms("What did the Ministry of Fisheries say?", elsewhere, translate) == [
+        "ministry",
+        "fisherie",
+    ]
+
+
 def test_the_assistant_counts_an_english_questions_names_through_the_dictionary(assistant):
     import numpy as np
 
