@@ -19,6 +19,7 @@ from assistant.answering.furniture import unquotable
 from assistant.answering.parts import missing_parts
 from assistant.answering.reading import Quote, quotes, second_quote
 from assistant.answering.support import SupportChecker, check_quotes
+from assistant.answering.years import missing_years
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -216,10 +217,14 @@ class ExtractiveAnswerer:
             asked=context.request.question if context.focus else None,
         )
         no_amount = bool(extract.citations) and unstated_amount(context.answer_question, extract.citations)
-        # the quoted passages must name the numbered parts the question names, as the passages found did
+        # the quoted passages must name the numbered parts the question names, as the passages found did, and
+        # mention the years it names (a quote about 2018 does not answer a question about 2019)
         cited = {c.chunk_id for c in extract.citations}
         quoted_passages = [h.titled_text for h in retrieval.hits if h.chunk.id in cited]
-        other_part = missing_parts(context.request.question, quoted_passages) if cited else []
+        asked = context.request.question
+        other_part = (
+            missing_parts(asked, quoted_passages) + missing_years(asked, quoted_passages) if cited else []
+        )
         if not extract.citations or no_amount or other_part:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
             return not_found(context, self.name, no_amount, other_part)
