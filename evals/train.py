@@ -246,30 +246,31 @@ def truncated(booster, rounds: int):
     return lightgbm.Booster(model_str=booster.model_to_string(num_iteration=rounds))
 
 
-def _dataset(examples: Sequence[Example], features: tuple[str, ...], rows_of, labels_of):
+def _dataset(examples: Sequence[Example], features: tuple[str, ...]):
     import lightgbm
 
-    kept = [ex for ex in examples if labels_of(ex).any() and len(rows_of(ex)) > 1]
+    kept = [ex for ex in examples if ex.labels.any() and len(ex.rows) > 1]
     if not kept:
         raise SystemExit(
             f"none of the {len(examples)} training questions finds its gold passage among its candidates: "
             "--data-dir must be a full index of the eval corpus (kilde ingest corpus/seed corpus/norquad)"
         )
     return lightgbm.Dataset(
-        np.vstack([rows_of(ex) for ex in kept]),
-        label=np.concatenate([labels_of(ex) for ex in kept]),
-        group=[len(rows_of(ex)) for ex in kept],
+        np.vstack([ex.rows for ex in kept]),
+        label=np.concatenate([ex.labels for ex in kept]),
+        group=[len(ex.rows) for ex in kept],
         feature_name=list(features),
         free_raw_data=False,
         params={"verbose": -1},
     )
 
 
-def train_ranker(train: Sequence[Example], features, params, rows_of, labels_of, rounds: int):
-    """A LightGBM ranker trained for `rounds` boosting rounds (chosen by the caller on validation)."""
+def train_ranker(train: Sequence[Example | PickerExample], features, params, rounds: int):
+    """A LightGBM ranker over each example's feature rows and labels (a question's candidate chunks, or its
+    sentences for the picker), trained for `rounds` boosting rounds (chosen by the caller on validation)."""
     import lightgbm
 
-    return lightgbm.train(params, _dataset(train, features, rows_of, labels_of), num_boost_round=rounds)
+    return lightgbm.train(params, _dataset(train, features), num_boost_round=rounds)
 
 
 # -- sentence picker -------------------------------------------------------------------------------------
@@ -509,49 +510,57 @@ def metrics_table(rows: dict[str, dict[str, dict]], columns: Sequence[str]) -> l
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def training_parser(
+    prog: str, description: str, *, limit_help: str, seed_help: str
+) -> argparse.ArgumentParser:
+    """The options every training command takes: the index, a smoke-run limit, the question-vector cache, the
+    seed and progress."""
     parser = argparse.ArgumentParser(
-        prog="python -m evals.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", required=True, help="a full index of corpus/seed + corpus/norquad")
-    parser.add_argument("--out", type=Path, default=MODELS, help="folder for the model files and cards")
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        help="first N questions of training and of each eval set (smoke runs only)",
-    )
+    parser.add_argument("--limit", type=int, default=None, help=limit_help)
     parser.add_argument(
         "--cache",
         type=Path,
         default=Path("build/train-cache"),
         help="question vectors of earlier runs (same vectors, computed once)",
     )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=SEED,
-        help=f"LightGBM's seed for both models (default {SEED}, the shipped files'); another seed gives other "
-        "files (docs/evals.md: what four seeds gave)",
-    )
+    parser.add_argument("--seed", type=int, default=SEED, help=seed_help)
     parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def pool_source(data_dir: str, seed: int):
+    """The index's assistant without learned models, its dense side exact (`ExactNeighbours`), and every stored
+    chunk with its article by id: what training collects candidate pools from, numpy seeded first."""
+    from assistant.build import build_assistant
+    from assistant.core.config import resolve_settings
+
+    np.random.seed(seed)
+    assistant = build_assistant(resolve_settings({"data_dir": data_dir}), models=False)
+    assistant.retriever.store = ExactNeighbours(assistant.retriever.store)
+    rows_by_id = {chunk.id: (chunk, meta) for chunk, meta in assistant.store.iter_chunks()}
+    return assistant, rows_by_id
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = training_parser(
+        "python -m evals.train",
+        __doc__,
+        limit_help="first N questions of training and of each eval set (smoke runs only)",
+        seed_help=f"LightGBM's seed for both models (default {SEED}, the shipped files'); another seed gives "
+        "other files (docs/evals.md: what four seeds gave)",
+    )
+    parser.add_argument("--out", type=Path, default=MODELS, help="folder for the model files and cards")
     args = parser.parse_args(argv)
     rerank_params = {**RERANK_PARAMS, "seed": args.seed}
     picker_params = {**PICKER_PARAMS, "seed": args.seed}
 
-    from assistant.build import build_assistant
-    from assistant.core.config import resolve_settings
-
     started = time.perf_counter()
-    np.random.seed(args.seed)
-    settings = resolve_settings({"data_dir": args.data_dir})
-    assistant = build_assistant(settings, models=False)
+    assistant, rows_by_id = pool_source(args.data_dir, args.seed)
     retriever = assistant.retriever
-    retriever.store = ExactNeighbours(retriever.store)
     articles, chunks = assistant.store.counts()
-    rows_by_id = {chunk.id: (chunk, meta) for chunk, meta in assistant.store.iter_chunks()}
 
     keys = split_keys()
     held_out_articles = {a for split in keys.values() for a, _ in split}
@@ -570,12 +579,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"pools: {len(train)} training questions, " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
         file=sys.stderr,
     )
-
-    def rer_rows(ex):
-        return ex.rows
-
-    def rer_labels(ex):
-        return ex.labels
 
     # The BM25 query of an English question changes the English candidate pools, so it is chosen together
     # with the reranker's rounds: each query pools every question as the product would with it (a NorQuAD
@@ -599,8 +602,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             pools["train"],
             RERANK_FEATURES,
             rerank_params,
-            rer_rows,
-            rer_labels,
             rounds=max(RERANK_ROUND_CHOICES),
         )
         valid = pools["validation (nb)"] + pools["validation (en)"]
@@ -613,9 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_ex = {name: variant_pools[chosen_translation][name] for name in sets}
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
     reranker = truncated(full_models[chosen_translation], rounds)
-    reranker_disjoint = train_ranker(
-        disjoint_ex, RERANK_FEATURES, rerank_params, rer_rows, rer_labels, rounds=rounds
-    )
+    reranker_disjoint = train_ranker(disjoint_ex, RERANK_FEATURES, rerank_params, rounds=rounds)
     translation = {}
     for label, pools in variant_pools.items():
         english = pools["validation (en)"]
@@ -645,18 +644,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # PICKER_LANGUAGES.
     pick_choice = [p for name in picker_sets_for(PICKER_LANGUAGES) for p in pick_sets[name]]
 
-    def pk_rows(ex):
-        return ex.rows
-
-    def pk_labels(ex):
-        return ex.labels
-
     full_picker = train_ranker(
         pick_train,
         PICKER_FEATURES,
         picker_params,
-        pk_rows,
-        pk_labels,
         rounds=max(PICKER_ROUND_CHOICES),
     )
 
@@ -678,8 +669,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pick_disjoint_train,
         PICKER_FEATURES,
         picker_params,
-        pk_rows,
-        pk_labels,
         rounds=picker_rounds,
     )
     answers = {

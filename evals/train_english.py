@@ -23,7 +23,6 @@ assistant/models` puts the shipped files back."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -43,7 +42,6 @@ from evals.train import (
     RERANK_PARAMS,
     RERANK_ROUND_CHOICES,
     SEED,
-    ExactNeighbours,
     QueryVectors,
     answer_metrics,
     beats_the_rule,
@@ -55,10 +53,12 @@ from evals.train import (
     model_orders,
     pick_all,
     picker_examples,
+    pool_source,
     ranking_metrics,
     rule_metrics,
     scored_order,
     train_ranker,
+    training_parser,
     truncated,
     write_card,
 )
@@ -76,12 +76,12 @@ def english_train_items() -> list:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m evals.train_english",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = training_parser(
+        "python -m evals.train_english",
+        __doc__,
+        limit_help="first N questions of each set (smoke runs)",
+        seed_help=f"LightGBM's seed (default {SEED})",
     )
-    parser.add_argument("--data-dir", required=True, help="a full index of corpus/seed + corpus/norquad")
     parser.add_argument(
         "--models", type=Path, default=MODELS, help="the folder of the Norwegian pair (its models.json)"
     )
@@ -91,10 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path("build/english-models"),
         help="where the English pair, a models.json naming it beside the Norwegian pair, its metrics and card go",
     )
-    parser.add_argument("--limit", type=int, default=None, help="first N questions of each set (smoke runs)")
-    parser.add_argument("--cache", type=Path, default=Path("build/train-cache"), help="question vectors")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"LightGBM's seed (default {SEED})")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
     record = args.models / "models.json"
@@ -106,17 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     from assistant.answering.rerank import LightGBMModel, RerankSettings
-    from assistant.build import build_assistant
-    from assistant.core.config import resolve_settings
 
     started = time.perf_counter()
-    np.random.seed(args.seed)
-    assistant = build_assistant(resolve_settings({"data_dir": args.data_dir}), models=False)
+    assistant, rows_by_id = pool_source(args.data_dir, args.seed)
     retriever = assistant.retriever
-    retriever.store = ExactNeighbours(retriever.store)
     # The pools the product builds for English questions: the Norwegian reranker's English BM25 query.
     retriever.reranker.settings = RerankSettings(**meta["reranker"].get("settings", {}))
-    rows_by_id = {chunk.id: (chunk, row) for chunk, row in assistant.store.iter_chunks()}
 
     train = english_train_items()[: args.limit]
     valid = load_jsonl(DATA / "norquad_news_val_en.jsonl")[: args.limit]
@@ -129,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     valid_ex = collect(retriever, valid, rows_by_id, False)
 
     rerank_params = {**RERANK_PARAMS, "seed": args.seed}
-    full = train_ranker(train_ex, RERANK_FEATURES, rerank_params, rows, labels, max(RERANK_ROUND_CHOICES))
+    full = train_ranker(train_ex, RERANK_FEATURES, rerank_params, max(RERANK_ROUND_CHOICES))
     round_scores = {
         r: _ranks(ranking_metrics(model_orders(truncated(full, r), valid_ex), valid_ex))
         for r in RERANK_ROUND_CHOICES
@@ -138,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reranker = truncated(full, rounds)
     held_out_articles = {a for split in split_keys().values() for a, _ in split}
     disjoint_ex = [ex for ex in train_ex if ex.item.gold_article_ids[0] not in held_out_articles]
-    reranker_disjoint = train_ranker(disjoint_ex, RERANK_FEATURES, rerank_params, rows, labels, rounds)
+    reranker_disjoint = train_ranker(disjoint_ex, RERANK_FEATURES, rerank_params, rounds)
 
     import lightgbm
 
@@ -147,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"choosing the English model's weight across {FOLDS} folds of the training questions", file=sys.stderr
     )
     folds = [
-        (held, rest, train_ranker(rest, RERANK_FEATURES, rerank_params, rows, labels, rounds))
+        (held, rest, train_ranker(rest, RERANK_FEATURES, rerank_params, rounds))
         for held, rest in split_folds(train_ex)
     ]
     fold_examples = [ex for held, _, _ in folds for ex in held]
@@ -176,9 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pick_train = picker_examples(train_ex, blended_orders(reranker, norwegian, train_ex, weight), sentences)
     pick_valid = picker_examples(valid_ex, orders, sentences)
     picker_params = {**PICKER_PARAMS, "seed": args.seed}
-    full_picker = train_ranker(
-        pick_train, PICKER_FEATURES, picker_params, rows, labels, max(PICKER_ROUND_CHOICES)
-    )
+    full_picker = train_ranker(pick_train, PICKER_FEATURES, picker_params, max(PICKER_ROUND_CHOICES))
     rule = rule_metrics(assistant.extractive, retriever.embedder, pick_valid)
     (picker_rounds, margin, same_passage), choices = choose_picker_settings(
         full_picker, pick_valid, rule["answer_words"]
@@ -350,7 +339,7 @@ def cross_check(folds, weight, picking, norwegian, sentences) -> dict[str, dict]
     for held, rest, reranker in folds:
         rest_orders = blended_orders(reranker, norwegian_reranker, rest, weight)
         rest_pick = picker_examples(rest, rest_orders, sentences)
-        picker = train_ranker(rest_pick, PICKER_FEATURES, picker_params, rows, labels, picker_rounds)
+        picker = train_ranker(rest_pick, PICKER_FEATURES, picker_params, picker_rounds)
         orders = blended_orders(reranker, norwegian_reranker, held, weight)
         held_pick = picker_examples(held, orders, sentences)
         examples += held
@@ -368,14 +357,6 @@ def cross_check(folds, weight, picking, norwegian, sentences) -> dict[str, dict]
         "English pair": ranking_metrics(english_orders, examples)
         | answer_metrics(english_chosen, held_picks),
     }
-
-
-def rows(ex):
-    return ex.rows
-
-
-def labels(ex):
-    return ex.labels
 
 
 def _ranks(m: dict) -> float:

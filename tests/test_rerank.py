@@ -274,9 +274,7 @@ def _small_reranker(path):
     """A reranker file trained on random rows (`_random_pools`): another model than the shipped one."""
     from evals.train import RERANK_PARAMS, train_ranker
 
-    booster = train_ranker(
-        _random_pools(), RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, 30
-    )
+    booster = train_ranker(_random_pools(), RERANK_FEATURES, RERANK_PARAMS, 30)
     booster.save_model(str(path))
     return LightGBMModel(path, RERANK_FEATURES)
 
@@ -547,9 +545,7 @@ def test_training_is_deterministic(tmp_path):
     examples = _random_pools()
     texts = []
     for _ in range(2):
-        booster = train_ranker(
-            examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=30
-        )
+        booster = train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, rounds=30)
         path = tmp_path / f"model{len(texts)}.txt"
         booster.save_model(str(path))
         texts.append(path.read_bytes())
@@ -559,8 +555,6 @@ def test_training_is_deterministic(tmp_path):
         examples,
         RERANK_FEATURES,
         {**RERANK_PARAMS, "seed": RERANK_PARAMS["seed"] + 1},
-        lambda e: e.rows,
-        lambda e: e.labels,
         rounds=30,
     )
     assert booster.model_to_string() != texts[0].decode()
@@ -576,7 +570,7 @@ def test_training_on_an_index_without_the_gold_passages_says_which_index_it_need
         Example(item=None, hits=tuple(range(5)), query=None, rows=rows, labels=np.zeros(5, dtype=np.int32))
     ] * 3
     with pytest.raises(SystemExit, match=r"none of the 3 training questions.*full index of the eval corpus"):
-        train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=5)
+        train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, rounds=5)
 
 
 class _Collection:
@@ -697,9 +691,7 @@ def test_truncated_model_is_the_shorter_training():
         examples.append(Example(item=None, hits=tuple(range(10)), query=None, rows=rows, labels=labels))
 
     def fit(rounds):
-        return train_ranker(
-            examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, rounds=rounds
-        )
+        return train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, rounds=rounds)
 
     rows = np.vstack([e.rows for e in examples])
     np.testing.assert_array_equal(truncated(fit(40), 15).predict(rows), fit(15).predict(rows))

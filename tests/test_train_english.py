@@ -28,7 +28,7 @@ def _examples(column: str, n: int = 30, seed: int = 0) -> list[Example]:
 
 
 def _ranker(examples):
-    return train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, lambda e: e.rows, lambda e: e.labels, 20)
+    return train_ranker(examples, RERANK_FEATURES, RERANK_PARAMS, 20)
 
 
 def test_blended_orders_are_each_model_at_the_ends_and_between_them_otherwise():
