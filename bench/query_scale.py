@@ -153,7 +153,10 @@ def _publish_sentences(pool, base_dir: Path, data_dir: Path, embedder) -> None:
     )
     # A synthetic chunk's sentences, split again, are not always the pool's sentences it was joined from; the
     # rest are embedded as an ingest would, so the reranker and the picker meet the store the product would.
-    embedded = build_pipeline(settings_for(data_dir), embedder).complete_sentence_vectors()
+    from ingest.progress import TqdmProgress
+
+    pipeline = build_pipeline(settings_for(data_dir), embedder)
+    embedded = pipeline.complete_sentence_vectors(TqdmProgress(True))
     if embedded:
         print(f"sentence vectors: {embedded:,} more embedded for the store's other sentences", flush=True)
 

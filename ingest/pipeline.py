@@ -77,6 +77,9 @@ class IngestReport:
         }
 
 
+SCAN_REPORT_EVERY = 2000  # chunks read between two progress reports of a scan of the store
+
+
 class Progress:
     """What the pipeline reports while it works; the CLI draws it with tqdm."""
 
@@ -346,11 +349,21 @@ class IngestPipeline:
         generation = self.store.generation()
         if generation and self.sentences.complete_at() == generation:
             return
-        lacking = [
-            (chunk.text, missing)
-            for chunk, _ in self.store.iter_chunks()
-            if (missing := self.sentences.missing(chunk_sentences(chunk.text)))
-        ]
+        stored_chunks = self.store.counts()[1]
+        if not stored_chunks:
+            return
+        # Reading a large store back takes minutes (a million chunks: Chroma pages of 2,000), so it reports too.
+        progress.start("Checking sentence vectors", stored_chunks)
+        lacking: list[tuple[str, list[str]]] = []
+        read = 0
+        for chunk, _ in self.store.iter_chunks():
+            if missing := self.sentences.missing(chunk_sentences(chunk.text)):
+                lacking.append((chunk.text, missing))
+            read += 1
+            if read % SCAN_REPORT_EVERY == 0:
+                progress.advance(0, SCAN_REPORT_EVERY)
+        progress.advance(0, read % SCAN_REPORT_EVERY)
+        progress.finish()
         if not lacking:
             return
         progress.start("Sentence vectors", len(lacking))

@@ -22,6 +22,23 @@ from assistant.testing.embedders import CountingEmbedder
 SEED_QUESTION = "Hva forplikter artikkel 4 partene til?"
 
 
+class PhaseLog:
+    """What a pipeline reports: each phase with its total and the chunks advanced in it."""
+
+    def __init__(self):
+        self.phases: list[tuple[str, int | None, int]] = []
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phases.append((phase, total, 0))
+
+    def advance(self, articles: int, chunks: int) -> None:
+        phase, total, done = self.phases[-1]
+        self.phases[-1] = (phase, total, done + chunks)
+
+    def finish(self) -> None:
+        pass
+
+
 def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=(rows, dim)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -129,7 +146,14 @@ def test_a_store_written_without_an_ingest_gets_every_chunks_sentence_vectors_on
     # As the scale benchmark's synthetic store: chunks and a generation, but no sentence vectors.
     shutil.rmtree(settings.sentence_vectors_root)
     counting.passages = 0
-    assert pipeline.complete_sentence_vectors() == len(sentences) == counting.passages
+    progress = PhaseLog()
+    assert pipeline.complete_sentence_vectors(progress) == len(sentences) == counting.passages
+    # Reading the store back is a phase of its own, every chunk counted, before the embedding.
+    chunks = pipeline.store.counts()[1]
+    assert progress.phases == [
+        ("Checking sentence vectors", chunks, chunks),
+        ("Sentence vectors", chunks, chunks),
+    ]
     assert not build_sentence_vectors(settings, embedder).missing(sentences)
     with caplog.at_level(logging.WARNING, logger="kilde.build"):
         build_assistant(settings, embedder=embedder)
