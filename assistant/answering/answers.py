@@ -36,6 +36,12 @@ NO_AMOUNT_NOTICE = {
     "nb": "Ingen av tekstene jeg fant, oppgir tallet det spørres om.",
     "nn": "Ingen av tekstane eg fann, oppgir talet det blir spurt om.",
 }
+# Said after NOT_FOUND when the question asks on what date or day and the quotes found name none (`days.py`).
+NO_DATE_NOTICE = {
+    "en": "No passage I found gives the date asked for.",
+    "nb": "Ingen av tekstene jeg fant, oppgir datoen det spørres om.",
+    "nn": "Ingen av tekstane eg fann, oppgir datoen det blir spurt om.",
+}
 _AND = {"en": "and", "nb": "og", "nn": "og"}
 FALLBACK_NOTICE = {
     "en": "The language model failed ({reason}), so this is the offline extractive answer instead.",
@@ -148,11 +154,15 @@ def assemble(
 
 
 def not_found(
-    context: AnswerContext, backend: str, no_amount: bool = False, missing_parts: Sequence[str] = ()
+    context: AnswerContext,
+    backend: str,
+    no_amount: bool = False,
+    missing_parts: Sequence[str] = (),
+    no_date: bool = False,
 ) -> Answer:
     """The not-found answer, saying why where that is known: words no article uses, numbered parts the passages
-    found do not name (the context's, or `missing_parts` of the quoted passages), or (`no_amount`) a number the
-    passages do not state."""
+    found do not name (the context's, or `missing_parts` of the quoted passages), (`no_amount`) a number or
+    (`no_date`) a date the passages do not state."""
     text = not_found_text(context.language)
     parts = context.missing_parts or missing_parts
     if context.unseen_words:
@@ -161,6 +171,8 @@ def not_found(
         text += " " + listed_notice(PART_NOTICE, context.language, parts)
     elif no_amount:
         text += " " + NO_AMOUNT_NOTICE.get(context.language, NO_AMOUNT_NOTICE["en"])
+    elif no_date:
+        text += " " + NO_DATE_NOTICE.get(context.language, NO_DATE_NOTICE["en"])
     return assemble(context, backend=backend, text=text)
 
 

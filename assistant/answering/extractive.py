@@ -15,6 +15,7 @@ import numpy as np
 from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
 from assistant.answering.context import AnswerContext, Delta
+from assistant.answering.days import asks_for_date, states_date
 from assistant.answering.furniture import unquotable
 from assistant.answering.parts import missing_parts
 from assistant.answering.reading import Quote, quotes, second_quote
@@ -62,6 +63,12 @@ def unstated_amount(question: str, citations: Sequence[Citation]) -> bool:
     """The question asks for an amount and the quotes state none: the passages are about it, the number is not
     there (`amounts.py`), so Kilde says it is not in the archive rather than quote what counts nothing."""
     return asks_for_amount(question) and not any(states_amount(c.quote, question) for c in citations)
+
+
+def unstated_date(question: str, citations: Sequence[Citation]) -> bool:
+    """The question asks on what date or day, and the quotes name none (`days.py`): as for an amount, Kilde says
+    it is not in the archive rather than quote the event without its date."""
+    return asks_for_date(question) and not any(states_date(c.quote) for c in citations)
 
 
 def answer_kind_bonus(question: str, sentence: str) -> float:
@@ -217,6 +224,7 @@ class ExtractiveAnswerer:
             asked=context.request.question if context.focus else None,
         )
         no_amount = bool(extract.citations) and unstated_amount(context.answer_question, extract.citations)
+        no_date = bool(extract.citations) and unstated_date(context.answer_question, extract.citations)
         # the quoted passages must name the numbered parts the question names, as the passages found did, and
         # mention the years it names (a quote about 2018 does not answer a question about 2019)
         cited = {c.chunk_id for c in extract.citations}
@@ -225,9 +233,9 @@ class ExtractiveAnswerer:
         other_part = (
             missing_parts(asked, quoted_passages) + missing_years(asked, quoted_passages) if cited else []
         )
-        if not extract.citations or no_amount or other_part:
+        if not extract.citations or no_amount or no_date or other_part:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
-            return not_found(context, self.name, no_amount, other_part)
+            return not_found(context, self.name, no_amount, other_part, no_date)
         sentences = extract.sentences
         if self.checker is not None:
             sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
