@@ -27,10 +27,17 @@ _WEEKDAYS = (
     r"mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 )
+# A day counted from the report's own, or one the calendar names.
+_RELATIVE_DAYS = (
+    r"i dag|i går|i morgen|i forgårs|i overmorgen|today|yesterday|tomorrow|"
+    r"julaften|nyttårsaften|nyttårsdag|julenatt"
+)
+# "19.06.2024", "20.6.", "6/19", "2024-06-19"
+_NUMERIC_DATE = (
+    r"\b\d{1,2}\.\s?\d{1,2}\.(\s?\d{2,4})?(?!\d)|\b\d{1,2}/\d{1,2}(/\d{2,4})?\b|\b\d{4}-\d{2}-\d{2}\b"
+)
 _STATES_DATE = re.compile(
-    rf"\b({_MONTHS})\b|\b({_SHORT_MONTHS})\.|\b({_WEEKDAYS})(en|ens|s)?\b|\b(i dag|i går|i morgen|i forgårs|i overmorgen|"
-    r"today|yesterday|tomorrow|julaften|nyttårsaften|nyttårsdag|julenatt)\b|"
-    r"\b\d{1,2}\.\s?\d{1,2}\.(\s?\d{2,4})?(?!\d)|\b\d{1,2}/\d{1,2}(/\d{2,4})?\b|\b\d{4}-\d{2}-\d{2}\b",
+    rf"\b({_MONTHS})\b|\b({_SHORT_MONTHS})\.|\b({_WEEKDAYS})(en|ens|s)?\b|\b({_RELATIVE_DAYS})\b|{_NUMERIC_DATE}",
     re.IGNORECASE,
 )
 
