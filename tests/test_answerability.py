@@ -215,6 +215,39 @@ def test_a_question_that_counts_things_is_not_answered_by_a_duration(quote, ques
 
 
 @pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
+        (
+            "Norwegian hadde et driftsresultat på minus 3,8 milliarder kroner i 2018.",
+            "What percentage return?",
+            False,
+        ),
+        ("Dermed mangler nærmere 40.000 av dem en eller to doser.", "Hvor stor andel tar vaksinen?", False),
+        ("Vindkraft står for rundt to prosent.", "Hvor stor andel er vindkraft?", True),
+        ("Avkastningen ble 5,2 %.", "What percentage return did the fund achieve?", True),
+        ("Ni av ti tiåringer har en smarttelefon.", "Hvor stor andel av tiåringer har mobil?", True),
+        ("Halvparten av dem kom.", "What share of them came?", True),
+        ("Hver tredje nordmann stemte.", "Hvor mange prosent stemte?", True),
+        ("Når de blir 13, har alle det.", "Hvor stor andel av 13-åringer har mobiltelefon?", True),
+        ("Vaksinen er gitt til alle jenter i sjuende klasse.", "Hvor stor andel tar vaksinen?", False),
+        (
+            "Sp (13,2), MDG (7,6) og SV (4,6) skal forhandle.",
+            "What percentage of the vote did MDG get?",
+            True,
+        ),
+        # a sum still answers a question for a sum
+        (
+            "Norwegian hadde et driftsresultat på minus 3,8 milliarder kroner i 2018.",
+            "Hvor mye tapte Norwegian?",
+            True,
+        ),
+    ],
+)
+def test_a_question_for_a_share_is_answered_by_a_percentage_or_a_fraction(quote, question, states):
+    assert states_amount(quote, question) is states
+
+
+@pytest.mark.parametrize(
     ("text", "gives_age"),
     [
         ("stortalentet Helene Fossesholm (18) av med seieren", True),

@@ -6,7 +6,8 @@ give: "Hvor mange missiler har Nord-Korea levert til Russland?" reaches the arti
 quote "… har funnet rester av nordkoreanske missiler i landet", which counts nothing. An answer to such a question
 must state a number; a year ("i 1990", "siden 2016") dates something and counts nothing, so it does not count. A
 question that counts things ("How many troops will Russia send?") is not answered by a duration or an age either:
-"… Putins første besøk til Nord-Korea på 24 år" counts years."""
+"… Putins første besøk til Nord-Korea på 24 år" counts years; nor one that asks for a share ("What percentage
+return …?", "Hvor stor andel …?") by a sum: "… et driftsresultat på minus 3,8 milliarder kroner" is no share."""
 
 from __future__ import annotations
 
@@ -21,6 +22,23 @@ _ASKS_FOR_AMOUNT = re.compile(
     _QUESTION_START
     + r"(hvor (mange|mye|stor|stort|store|høy|høyt|gammel|gamle)|how (many|much|large|big|tall|high|old)|"
     r"hva (koster|kostet|kostar|kosta)|what (does|did|do|will) .+ cost|what (share|proportion|percentage))\b",
+    re.IGNORECASE,
+)
+# "Hvor stor andel …?", "What percentage …?": a share, which a quote gives as a percentage, a fraction, a whole as
+# what has or is ("har alle det", not "gitt til alle jenter") or a poll's decimal in brackets ("MDG (7,6)").
+_ASKS_FOR_SHARE = re.compile(
+    _QUESTION_START
+    + r"(hvor (mange prosent|stor andel|stor prosent|stor prosentandel|stor del|høy andel|høy prosent)|"
+    r"what (share|proportion|percentage|per ?cent)|how (much|many) per ?cent)\b",
+    re.IGNORECASE,
+)
+_STATES_SHARE = re.compile(
+    r"%|\b(prosent\w*|andel\w*|halvpart\w*|tredjedel\w*|tredel\w*|fjerdedel\w*|femtedel\w*|tidel\w*|"
+    r"per ?cent|percentage|half|third|quarter|fifth)\b|\b(av|of|out of) (to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|"
+    r"hundre|two|three|four|five|six|seven|eight|nine|ten|hundred|\d+)\b|\bhver (annen|andre|tredje|fjerde|femte|"
+    r"tiende)\b|\b(every|one in) (second|other|third|fourth|fifth|tenth|\d+)\b|"
+    r"\b(flertallet|de fleste|majority)\b|\b(har|hadde|er|var|fikk) (alle|ingen)\b|\b(alle|ingen) (har|hadde|er|var|fikk)\b|"
+    r"\(\d{1,2},\d\)",
     re.IGNORECASE,
 )
 # "How many troops …?", "Hvor mange soldater …?": what is counted is things, unless the question names a unit of time
@@ -74,8 +92,11 @@ def asks_for_amount(question: str) -> bool:
 
 def states_amount(text: str, question: str = "") -> bool:
     """Some number in `text` counts something: a numeral or a number word, less the years, and, for a `question`
-    that counts things, less the durations and ages ("24 år")."""
+    that counts things, less the durations and ages ("24 år"); for one that asks for a share, a percentage or a
+    fraction or a whole ("96 prosent", "ni av ti", "halvparten", "alle")."""
     asked = _first_sentence(question)
+    if _ASKS_FOR_SHARE.search(asked):
+        return bool(_STATES_SHARE.search(text))
     counts_things = bool(_COUNTS.search(asked)) and not _ASKS_ABOUT_TIME.search(asked)
     for match in _NUMBER.finditer(text):
         number = match.group().strip()
