@@ -156,6 +156,7 @@ def assemble(
 def not_found(
     context: AnswerContext,
     backend: str,
+    *,
     no_amount: bool = False,
     missing_parts: Sequence[str] = (),
     no_date: bool = False,

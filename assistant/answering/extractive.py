@@ -235,7 +235,9 @@ class ExtractiveAnswerer:
         )
         if not extract.citations or no_amount or no_date or other_part:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
-            return not_found(context, self.name, no_amount, other_part, no_date)
+            return not_found(
+                context, self.name, no_amount=no_amount, missing_parts=other_part, no_date=no_date
+            )
         sentences = extract.sentences
         if self.checker is not None:
             sentences = check_quotes(self.checker, sentences, extract.citations, retrieval.hits)
