@@ -248,6 +248,31 @@ def test_a_question_for_a_share_is_answered_by_a_percentage_or_a_fraction(quote,
 
 
 @pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
+        (
+            "Musk har sagt at prisen starter på om lag 50.000 dollar, litt over 450.000 norske kroner.",
+            "How many pre-orders did Tesla receive in the first days after its launch?",
+            False,
+        ),
+        ("Norge havner på rundt 68 gram/km i 2019.", "Hvor mange nye elbiler ble registrert i 2019?", False),
+        ("Løypa ble kortet ned fra 3122 meter til 2172 meter.", "Hvor mange VM-gull har han?", False),
+        ("Billetten koster $ 40.", "How many tickets were sold?", False),
+        ("Gjelda er på 3,8 milliarder kroner.", "Hvor mange kreditorer har festivalen?", False),
+        # a count beside a sum is a count; a percentage can count people
+        ("De solgte 12 000 billetter for 40 millioner kroner.", "Hvor mange billetter ble solgt?", True),
+        ("40 prosent av nordmenn mener det.", "Hvor mange nordmenn mener det?", True),
+        # a question that counts in money or a measure is answered by it
+        ("Det kostet 50 kroner.", "Hvor mange kroner kostet det?", True),
+        ("Fangsten var 300 tonn.", "How many tonnes of cod were caught?", True),
+        ("De fikk 2 millioner dollar.", "Hvor mange penger fikk de?", True),
+    ],
+)
+def test_a_question_that_counts_things_is_not_answered_by_a_sum_or_a_measure(quote, question, states):
+    assert states_amount(quote, question) is states
+
+
+@pytest.mark.parametrize(
     ("text", "gives_age"),
     [
         ("stortalentet Helene Fossesholm (18) av med seieren", True),

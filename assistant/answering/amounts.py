@@ -6,7 +6,8 @@ give: "Hvor mange missiler har Nord-Korea levert til Russland?" reaches the arti
 quote "… har funnet rester av nordkoreanske missiler i landet", which counts nothing. An answer to such a question
 must state a number; a year ("i 1990", "siden 2016") dates something and counts nothing, so it does not count. A
 question that counts things ("How many troops will Russia send?") is not answered by a duration or an age either:
-"… Putins første besøk til Nord-Korea på 24 år" counts years; nor one that asks for a share ("What percentage
+"… Putins første besøk til Nord-Korea på 24 år" counts years; nor by a sum or a measure: "How many pre-orders did Tesla
+receive?" is not answered by "… starter på om lag 50.000 dollar"; nor one that asks for a share ("What percentage
 return …?", "Hvor stor andel …?") by a sum: "… et driftsresultat på minus 3,8 milliarder kroner" is no share."""
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ _STATES_AGE = re.compile(
     re.IGNORECASE,
 )
 _FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
+# Nor by a sum or a measure ("50.000 dollar", "3,8 milliarder norske kroner", "68 gram/km"), unless the question
+# counts in one ("Hvor mange kroner ...?", "How many tonnes ...?"). A percentage can count people, so it stays.
+_MONEY_OR_MEASURE_UNIT = (
+    r"kroner|kroners|kronene|kr|nok|dollar|dollars|usd|euro|euros|eur|pund|pounds|yen|rubler|roubles|rubles|"
+    r"gram|kilo|kilogram|kg|tonn|tonnes|tons|km|kilometer|kilometres|kilometers|meter|metres|meters|liter|litres|"
+    r"liters|twh|gwh|kwh|mwh|mw|gw|grader|degrees"
+)
+_FOLLOWED_BY_MONEY_OR_MEASURE = re.compile(
+    r"\s*(?:(?:tusen|millioner|million|millions|milliarder|milliard|mill\.|mrd\.|thousand|billion|billions)\s+)?"
+    r"(?:(?:norske|amerikanske|svenske|danske|us)\s+)?"
+    rf"({_MONEY_OR_MEASURE_UNIT})\b",
+    re.IGNORECASE,
+)
+_PRECEDED_BY_CURRENCY = re.compile(r"([$€£]|\b(kr|nok|usd|eur)\.?)\s*$", re.IGNORECASE)
+_ASKS_IN_MONEY_OR_MEASURE = re.compile(rf"\b({_MONEY_OR_MEASURE_UNIT}|penger|money)\b", re.IGNORECASE)
 _NUMBER_WORDS = (
     r"null|én|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|femten|seksten|sytten|atten|"
     r"nitten|tjue|tretti|førti|femti|seksti|sytti|åtti|nitti|hundre|tusen|millioner|million|milliarder|milliard|"
@@ -92,17 +108,25 @@ def asks_for_amount(question: str) -> bool:
 
 def states_amount(text: str, question: str = "") -> bool:
     """Some number in `text` counts something: a numeral or a number word, less the years, and, for a `question`
-    that counts things, less the durations and ages ("24 år"); for one that asks for a share, a percentage or a
+    that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68 gram/km")
+    unless it counts in them; for one that asks for a share, a percentage or a
     fraction or a whole ("96 prosent", "ni av ti", "halvparten", "alle")."""
     asked = _first_sentence(question)
     if _ASKS_FOR_SHARE.search(asked):
         return bool(_STATES_SHARE.search(text))
-    counts_things = bool(_COUNTS.search(asked)) and not _ASKS_ABOUT_TIME.search(asked)
+    counts = bool(_COUNTS.search(asked))
+    counts_things = counts and not _ASKS_ABOUT_TIME.search(asked)
+    counts_in_units = counts and not _ASKS_IN_MONEY_OR_MEASURE.search(asked)
     for match in _NUMBER.finditer(text):
         number = match.group().strip()
         if _YEAR.fullmatch(number) and _BEFORE_A_YEAR.search(text[: match.start()]):
             continue
         if counts_things and _FOLLOWED_BY_TIME_UNIT.match(text, match.end()):
+            continue
+        if counts_in_units and (
+            _FOLLOWED_BY_MONEY_OR_MEASURE.match(text, match.end())
+            or _PRECEDED_BY_CURRENCY.search(text[: match.start()])
+        ):
             continue
         return True
     return False
