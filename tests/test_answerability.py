@@ -273,6 +273,40 @@ def test_a_question_that_counts_things_is_not_answered_by_a_sum_or_a_measure(quo
 
 
 @pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
+        (
+            "– Rundt 681 mennesker, hvorav 537 er barn, har testet positivt for hiv i Ratodero.",
+            "What is the population of the Pakistani city of Ratodero?",
+            False,
+        ),
+        ("Kommunen har 40 ansatte i rådhuset.", "Hvor mange innbyggere har Rauma kommune?", False),
+        (
+            "Per 2007 hadde byen en befolkning på 7 397 innbyggere.",
+            "Hvor mange mennesker bor i El Alamein?",
+            True,
+        ),
+        (
+            "Med et folketall på omkring 7,26 millioner er Israel ...",
+            "How many inhabitants does Israel have?",
+            True,
+        ),
+        ("Om lag 7500 mennesker bor i Rauma.", "Hva er folketallet i Rauma?", True),
+        # people counted for something else are still counted
+        ("Rundt 681 mennesker har testet positivt for hiv.", "How many people tested positive?", True),
+    ],
+)
+def test_a_question_for_a_population_is_answered_by_a_count_of_who_lives_there(quote, question, states):
+    assert states_amount(quote, question) is states
+
+
+def test_a_question_for_a_population_asks_for_an_amount():
+    assert asks_for_amount("What is the population of Ratodero?")
+    assert asks_for_amount("Hva er innbyggertallet i Rauma?")
+    assert not asks_for_amount("Hvorfor faller befolkningen i Rauma?")
+
+
+@pytest.mark.parametrize(
     ("text", "gives_age"),
     [
         ("stortalentet Helene Fossesholm (18) av med seieren", True),

@@ -100,10 +100,27 @@ _BEFORE_A_YEAR = re.compile(
 )
 
 
+# "Hvor mange innbyggere har Rauma?", "What is the population of Ratodero?": a count of those who live there, which
+# a quote gives as such ("en befolkning på 7 397", "folketallet", "bor"), not as a count of the town's sick.
+_ASKS_FOR_POPULATION = re.compile(
+    _QUESTION_START + r"(hvor mange (innbyggere|bor|bodde|(mennesker|personer|folk) (bor|bodde))|"
+    r"(hva|hvor (stor|høy|høyt|stort)) (er|var) (befolkningen|folketallet|innbyggertallet)|"
+    r"how many (inhabitants|residents|people (live|lived|living))|what (is|was) the population|"
+    r"how (large|big) (is|was) the population)\b",
+    re.IGNORECASE,
+)
+_STATES_POPULATION = re.compile(
+    r"\b(innbygger\w*|befolkning\w*|folketall\w*|folkemengde\w*|bor|bodde|bosatt\w*|\w*boende|bopel|population|inhabitants|"
+    r"residents|live|lives|lived)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_for_amount(question: str) -> bool:
     """The question's own first sentence (a follow-up's standalone form ends with the question before it) asks
-    how many, how much, how large, how old or what something costs."""
-    return bool(_ASKS_FOR_AMOUNT.search(_first_sentence(question)))
+    how many, how much, how large, how old, what something costs or what a place's population is."""
+    asked = _first_sentence(question)
+    return bool(_ASKS_FOR_AMOUNT.search(asked) or _ASKS_FOR_POPULATION.search(asked))
 
 
 def states_amount(text: str, question: str = "") -> bool:
@@ -114,6 +131,8 @@ def states_amount(text: str, question: str = "") -> bool:
     asked = _first_sentence(question)
     if _ASKS_FOR_SHARE.search(asked):
         return bool(_STATES_SHARE.search(text))
+    if _ASKS_FOR_POPULATION.search(asked) and not _STATES_POPULATION.search(text):
+        return False
     counts = bool(_COUNTS.search(asked))
     counts_things = counts and not _ASKS_ABOUT_TIME.search(asked)
     counts_in_units = counts and not _ASKS_IN_MONEY_OR_MEASURE.search(asked)
