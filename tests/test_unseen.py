@@ -56,6 +56,14 @@ def test_words_the_archive_uses_inflected_misspelt_or_compounded_are_not_unseen(
     assert unseen_words("Hva er hodebudskapet?", heads) == ["hodebudskapet"]  # "hode" begins no word of it
 
 
+def test_english_function_words_quoted_in_a_norwegian_question_are_not_unseen():
+    archive = OnePassage("#MeToo-bevegelsen viste hvor gjennomgripende problemet er.")
+    assert unseen_words("Hva viste «me too»-bevegelsen?", archive) == []
+    assert unseen_words("Hva viste «me too»-kampanjen?", archive) == ["kampanjen"]
+    # only the words themselves: a Norwegian word one edit from one ("dose", "does") is still judged
+    assert unseen_words("Hvilken dose viste bevegelsen?", archive) == ["dose"]
+
+
 def test_typo_variants_are_one_edit_away_and_only_for_words_of_four_letters_or_more():
     variants = typo_variants("storbritannia")
     assert {"storbritania", "sotrbritannia", "storbritannja", "storbritannian"} <= variants

@@ -8,7 +8,8 @@ compound's last part: the question's "forplikter" in the archive's "forsvarsforp
 into two used parts, with or without a linking "s"/"e" ("trikketilbudet": "trikke" + "tilbudet"), the first of which
 may be one the archive only writes at the start of longer words ("hovedbudskapet": "hoved" as in "hovedstaden", +
 "budskapet"; at least `MIN_PREFIX_CHARS` letters). Stopwords of
-either language, a typo of one ("mellm") and words shorter than `MIN_CHARS` are never counted.
+either language, a typo of one ("mellm"), English function words quoted in a Norwegian question ("«me too»") and
+words shorter than `MIN_CHARS` are never counted.
 
 Only Norwegian questions are judged: an English question's words would have to go through the dictionary, whose
 inflected and function words ("were", "authority") are too often missing from it to tell an unknown subject."""
@@ -39,6 +40,17 @@ MIN_AFFIX_CHARS = 6  # a shorter stem begins or ends too many unrelated words
 MIN_PREFIX_CHARS = 5
 _LINKING = ("s", "e")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzæøåéäöü"
+# Beyond the BM25 side's short English stopword list: a Norwegian question quotes English names and slogans ("Hva
+# viste «me too»-bevegelsen?"), whose function words an article need not repeat ("#MeToo"). Not used for typos: a
+# Norwegian word one edit from one of these ("dose", "rust") may well be a subject.
+_ENGLISH_FUNCTION_WORDS_TEXT = """
+about above after again against also any because been before being below between both can could did does
+doing down during each few from further had has have having hers herself him himself his how its itself just
+more myself nor now off once only other our ours out over own same she should some such than that their
+theirs them themselves then there these they this those through too under until very was were what when
+where which while who whom why will with would you your yours
+"""
+ENGLISH_FUNCTION_WORDS = frozenset(_ENGLISH_FUNCTION_WORDS_TEXT.split())
 
 
 def typo_variants(word: str) -> set[str]:
@@ -76,7 +88,7 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
         dict.fromkeys(
             w
             for w in (m.group().lower() for m in _WORD.finditer(question))
-            if len(w) >= MIN_CHARS and w not in ignored
+            if len(w) >= MIN_CHARS and w not in ignored and w not in ENGLISH_FUNCTION_WORDS
         )
     )
     if not words:
