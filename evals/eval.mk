@@ -1,6 +1,6 @@
 # Eval targets, included by the Makefile (include evals/eval.mk). The eval corpus is corpus/seed + corpus/norquad
 # (the seed article and all 756 NorQuAD passages, news and Wikipedia: 757 articles, their vectors taken from the
-# shipped embedding cache; not corpus/README.md, which `kilde ingest corpus/` would index as an article).
+# shipped embedding cache).
 #   make eval                                  # reproduce evals/RESULTS.md (index in $(EVAL_INDEX))
 #   make eval EVAL_INDEX=/tmp/kilde-full-index # reuse an index built elsewhere
 #   make eval-ci                               # the small CI eval with thresholds (exit 1 on regression)
