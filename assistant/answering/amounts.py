@@ -8,7 +8,9 @@ must state a number; a year ("i 1990", "siden 2016") dates something and counts 
 question that counts things ("How many troops will Russia send?") is not answered by a duration or an age either:
 "… Putins første besøk til Nord-Korea på 24 år" counts years; nor by a sum or a measure: "How many pre-orders did Tesla
 receive?" is not answered by "… starter på om lag 50.000 dollar"; nor one that asks for a share ("What percentage
-return …?", "Hvor stor andel …?") by a sum: "… et driftsresultat på minus 3,8 milliarder kroner" is no share."""
+return …?", "Hvor stor andel …?") by a sum: "… et driftsresultat på minus 3,8 milliarder kroner" is no share; nor
+one for a population by a count of others: "Rundt 681 mennesker … har testet positivt for hiv i Ratodero" is not how
+many live there."""
 
 from __future__ import annotations
 
@@ -125,9 +127,10 @@ def asks_for_amount(question: str) -> bool:
 
 def states_amount(text: str, question: str = "") -> bool:
     """Some number in `text` counts something: a numeral or a number word, less the years, and, for a `question`
-    that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68 gram/km")
-    unless it counts in them; for one that asks for a share, a percentage or a
-    fraction or a whole ("96 prosent", "ni av ti", "halvparten", "alle")."""
+    that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68
+    gram/km") unless it counts in them; for one that asks for a share, a percentage or a fraction or a whole ("96
+    prosent", "ni av ti", "halvparten", "alle"); for one that asks for a population, only in a quote that speaks of
+    who lives there."""
     asked = _first_sentence(question)
     if _ASKS_FOR_SHARE.search(asked):
         return bool(_STATES_SHARE.search(text))
