@@ -425,6 +425,25 @@ def test_a_keyword_search_read_as_norwegian_searches_the_words_the_archive_never
     assert answer.citations and "Artikkel 4" in answer.citations[0].quote
 
 
+def test_a_misspelt_word_of_a_norwegian_question_is_searched_as_the_archive_spells_it(assistant):
+    """BM25 finds no passage for "Rusland"; the search adds "russland", one letter away, and the features see no
+    translation. A question spelt as the archive spells it is searched as it is."""
+    retriever = assistant.retriever
+    frequency = retriever.lexical.current().document_frequency
+    question = "Hvem signerte forsvarspakten mellom Rusland og Nord-Korea?"
+    query, translation = retriever.reranker.lexical_query(question, "nb", frequency)
+    assert translation == "" and query.startswith(question) and "russland" in query.split()
+    assert retriever.reranker.lexical_query(question.replace("Rusland", "Russland"), "nb", frequency) == (
+        None,
+        "",
+    )
+    assert retriever.reranker.lexical_query("Who signed the pact with Rusland?", "en", frequency)[
+        1
+    ]  # translated
+    answer = assistant.ask(AskRequest(question))
+    assert answer.retrieved[0].article.id == SEED_ID
+
+
 def test_without_a_model_file_the_rerank_mode_says_how_to_get_one():
     broken = Reranker(None, None)
     query = make_query("hva", "nb")

@@ -4,7 +4,7 @@ import pytest
 
 from assistant.answering.answers import unseen_notice
 from assistant.answering.context import AskRequest
-from assistant.answering.unseen import compound_parts, typo_variants, unseen_words
+from assistant.answering.unseen import compound_parts, spelling_corrections, typo_variants, unseen_words
 from assistant.indexes.lexical import analyse
 from assistant.testing.corpus import DEMO_QUESTION_NB
 from evals.calibrate import choose_unseen_rule
@@ -62,6 +62,20 @@ def test_english_function_words_quoted_in_a_norwegian_question_are_not_unseen():
     assert unseen_words("Hva viste «me too»-kampanjen?", archive) == ["kampanjen"]
     # only the words themselves: a Norwegian word one edit from one ("dose", "does") is still judged
     assert unseen_words("Hvilken dose viste bevegelsen?", archive) == ["dose"]
+
+
+def test_spelling_corrections_give_the_archives_spelling_of_a_word_it_never_uses():
+    archive = OnePassage("Helene Fossesholm vant. Storbritannia ba EU om utsettelse.")
+    assert spelling_corrections("Hvem slo Helene Fossenholm?", archive.document_frequency) == ["fossesholm"]
+    assert spelling_corrections("Når ba Stobritannia om utsettelse?", archive.document_frequency) == [
+        "storbritannia"
+    ]
+    assert (
+        spelling_corrections("Hvem slo Helene Fossesholm?", archive.document_frequency) == []
+    )  # spelt right
+    assert (
+        spelling_corrections("Hva er smeltepunktet til wolfram?", archive.document_frequency) == []
+    )  # no neighbour
 
 
 def test_typo_variants_are_one_edit_away_and_only_for_words_of_four_letters_or_more():

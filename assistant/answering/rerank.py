@@ -152,15 +152,25 @@ class Reranker:
         """(the BM25 query, or None for the question itself; the translation used). An English question is
         searched with its dictionary translation; so, given the archive's `document_frequency`, is a keyword
         search read as Norwegian whose words the archive never uses ("Article 4": "artikkel" too;
-        `translate.search_translation`)."""
+        `translate.search_translation`). Any other question is searched with the archive's spelling of a word
+        it misspells ("Fossenholm": "fossesholm"; `unseen.spelling_corrections`), which the features do not
+        see as a translation."""
         from assistant.answering.translate import search_translation
+        from assistant.answering.unseen import spelling_corrections
         from assistant.core.language import language_group
 
-        if not self.settings.translate_english:
-            return None, ""
-        translation = search_translation(self.translator, question, language, document_frequency)
+        translation = (
+            search_translation(self.translator, question, language, document_frequency)
+            if self.settings.translate_english
+            else ""
+        )
         if not translation:
-            return None, ""
+            corrections = (
+                spelling_corrections(question, document_frequency)
+                if document_frequency is not None and language_group(language) != "en"
+                else []
+            )
+            return (f"{question} {' '.join(corrections)}" if corrections else None), ""
         if self.settings.keep_original_terms or language_group(language) != "en":
             return f"{question} {translation}", translation
         from assistant.answering.features import question_names

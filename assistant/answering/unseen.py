@@ -17,7 +17,7 @@ inflected and function words ("were", "authority") are too often missing from it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 
@@ -140,3 +140,36 @@ def _used(archive: ArchiveWords, terms: Iterable[str]) -> set[str]:
         return set()
     counts, _ = archive.document_frequency(unique)
     return {term for term, count in zip(unique, counts, strict=True) if count}
+
+
+def spelling_corrections(
+    question: str, document_frequency: Callable[[list[str]], tuple[list[int], int]]
+) -> list[str]:
+    """For each word of a Norwegian `question` whose stem no passage uses, the words one edit away whose stems
+    the archive does use ("Fossenholm": "fossesholm", "hensiktmessig": "hensiktsmessig"), for the BM25 search;
+    words of at least `MIN_TYPO_CHARS` + 1 letters, as a shorter one's neighbours are too often other words."""
+    from assistant.indexes.lexical import stemmer, stopwords
+
+    stem = stemmer("nb").stemWord
+    ignored = stopwords("nb") | stopwords("en")
+    words = list(
+        dict.fromkeys(
+            w
+            for w in (m.group().lower() for m in _WORD.finditer(question))
+            if len(w) >= MIN_TYPO_CHARS + 1 and w not in ignored and w not in ENGLISH_FUNCTION_WORDS
+        )
+    )
+    if not words:
+        return []
+    stems = [stem(w) for w in words]
+    counts, _ = document_frequency(stems)
+    unused = [w for w, c in zip(words, counts, strict=True) if not c]
+    out = []
+    for word in unused:
+        variants = sorted(typo_variants(word))
+        variant_stems = [stem(v) for v in variants]
+        unique = sorted(set(variant_stems))
+        found, _ = document_frequency(unique)
+        used = {t for t, c in zip(unique, found, strict=True) if c}
+        out.extend(dict.fromkeys(v for v, t in zip(variants, variant_stems, strict=True) if t in used))
+    return out
