@@ -20,6 +20,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+# What the archive's BM25 vocabulary answers for terms: each one's document frequency, and the number of chunks.
+DocumentFrequency = Callable[[list[str]], tuple[list[int], int]]
+
 
 class ArchiveWords(Protocol):
     """What the archive's BM25 vocabulary answers (`LexicalIndex`), and its number of chunks."""
@@ -84,16 +87,10 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
 
     stem = stemmer("nb").stemWord
     ignored = stopwords("nb") | stopwords("en")
-    words = list(
-        dict.fromkeys(
-            w
-            for w in (m.group().lower() for m in _WORD.finditer(question))
-            if len(w) >= MIN_CHARS and w not in ignored and w not in ENGLISH_FUNCTION_WORDS
-        )
-    )
+    words = _question_words(question, MIN_CHARS, ignored)
     if not words:
         return []
-    used = _used(archive, (stem(w) for w in words))
+    used = _used(archive.document_frequency, (stem(w) for w in words))
     words = [w for w in words if stem(w) not in used]
     long_stems = sorted({stem(w) for w in words if len(stem(w)) >= MIN_AFFIX_CHARS})
     within = {s for s, hit in zip(long_stems, archive.affixes_in_use(long_stems), strict=True) if hit}
@@ -110,7 +107,7 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
         for w in words
     }
     used = _used(
-        archive,
+        archive.document_frequency,
         (
             term
             for typo_stems, parts in readings.values()
@@ -134,42 +131,38 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
     ]
 
 
-def _used(archive: ArchiveWords, terms: Iterable[str]) -> set[str]:
+def _question_words(question: str, min_chars: int, ignored: frozenset[str]) -> list[str]:
+    """The question's words (lower-cased, each once, in order) of at least `min_chars` letters, less `ignored`
+    and the English function words."""
+    return list(
+        dict.fromkeys(
+            w
+            for w in (m.group().lower() for m in _WORD.finditer(question))
+            if len(w) >= min_chars and w not in ignored and w not in ENGLISH_FUNCTION_WORDS
+        )
+    )
+
+
+def _used(document_frequency: DocumentFrequency, terms: Iterable[str]) -> set[str]:
     unique = sorted(set(terms))
     if not unique:
         return set()
-    counts, _ = archive.document_frequency(unique)
+    counts, _ = document_frequency(unique)
     return {term for term, count in zip(unique, counts, strict=True) if count}
 
 
-def spelling_corrections(
-    question: str, document_frequency: Callable[[list[str]], tuple[list[int], int]]
-) -> list[str]:
+def spelling_corrections(question: str, document_frequency: DocumentFrequency) -> list[str]:
     """For each word of a Norwegian `question` whose stem no passage uses, the words one edit away whose stems
     the archive does use ("Fossenholm": "fossesholm", "hensiktmessig": "hensiktsmessig"), for the BM25 search;
     words of at least `MIN_TYPO_CHARS` + 1 letters, as a shorter one's neighbours are too often other words."""
     from assistant.indexes.lexical import stemmer, stopwords
 
     stem = stemmer("nb").stemWord
-    ignored = stopwords("nb") | stopwords("en")
-    words = list(
-        dict.fromkeys(
-            w
-            for w in (m.group().lower() for m in _WORD.finditer(question))
-            if len(w) >= MIN_TYPO_CHARS + 1 and w not in ignored and w not in ENGLISH_FUNCTION_WORDS
-        )
-    )
+    words = _question_words(question, MIN_TYPO_CHARS + 1, stopwords("nb") | stopwords("en"))
     if not words:
         return []
-    stems = [stem(w) for w in words]
-    counts, _ = document_frequency(stems)
-    unused = [w for w, c in zip(words, counts, strict=True) if not c]
-    out = []
-    for word in unused:
-        variants = sorted(typo_variants(word))
-        variant_stems = [stem(v) for v in variants]
-        unique = sorted(set(variant_stems))
-        found, _ = document_frequency(unique)
-        used = {t for t, c in zip(unique, found, strict=True) if c}
-        out.extend(dict.fromkeys(v for v, t in zip(variants, variant_stems, strict=True) if t in used))
-    return out
+    used = _used(document_frequency, (stem(w) for w in words))
+    # One lookup for the variants of every misspelt word.
+    variants = {w: [(v, stem(v)) for v in sorted(typo_variants(w))] for w in words if stem(w) not in used}
+    used = _used(document_frequency, (t for pairs in variants.values() for _, t in pairs))
+    return [v for pairs in variants.values() for v in dict.fromkeys(v for v, t in pairs if t in used)]
