@@ -187,6 +187,10 @@ def test_a_question_asks_for_an_amount_by_its_own_first_sentence(question, asks)
         ("Avtalen fra 1961 ble annullert i 1990.", False),  # years date, they do not count
         ("Moss lufthavn Rygge har vært stengt siden 2016.", False),
         ("De har funnet rester av nordkoreanske missiler i landet.", False),
+        ("Produsentene må ha null- og lavutslippsbiler i porteføljen.", False),  # a kind, not a count
+        ("De bor i en tre-roms leilighet.", False),
+        ("Det tar tre-fire uker.", True),  # a range
+        ("Kampen endte 2-1.", True),
     ],
 )
 def test_a_quote_states_an_amount_with_a_numeral_or_a_number_word_but_not_a_year(quote, states):

@@ -3,6 +3,9 @@ span is shown; then the shipped reader itself, through the assistant, on the see
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 
 from assistant.answering.reading import ReadingStage, quotes, second_quote
@@ -47,6 +50,25 @@ def test_a_span_in_a_photo_credit_or_an_unknown_chunk_is_not_quoted():
     stray = Reading("other#0", 0, 5, 9.0, 0.0)
     kept = quotes([reading("Ola Nordmann", margin=9.0), stray, reading("torsdag", margin=1.0)], [hit()])
     assert [TEXT[q.answer_start : q.answer_end] for q in kept] == ["torsdag"]
+
+
+CAPTIONED = (
+    "Cenk Sahin (t.h.) i duell med Giannelli Imbula i en treningskamp. "
+    "Sahin la i forrige uke ut et innlegg der han ga sin støtte til militæret."
+)
+
+
+def test_a_span_in_a_caption_gives_way_to_the_readings_runner_up():
+    """The reader's best span sat in a photo's caption and its runner-up in the report below it: the report is
+    quoted, with the runner-up's own span and margin."""
+    at, second = CAPTIONED.index("i en treningskamp"), CAPTIONED.index("i forrige uke")
+    captioned = Reading("a1#0", at, at + len("i en treningskamp"), 9.0, 0.0, second, second + 13, 4.0)
+    (quote,) = quotes([captioned], [hit(CAPTIONED)])
+    assert CAPTIONED[quote.start : quote.end].startswith("Sahin la i forrige uke")
+    assert CAPTIONED[quote.answer_start : quote.answer_end] == "i forrige uke"
+    assert quote.reading.margin == 4.0 and second_quote(quote, [hit(CAPTIONED)]) is None
+    # without a runner-up, nothing of the chunk is quoted
+    assert quotes([replace(captioned, second_score=-math.inf)], [hit(CAPTIONED)]) == []
 
 
 CHART = (

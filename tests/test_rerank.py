@@ -172,6 +172,11 @@ def test_dictionary_licence_sits_beside_the_data():
         "Oljeinvesteringene kan ta seg opp i 2019. (Foto: Aleksander Nordahl)",
         "Jonny Enger, her fotografert ved en tidligere anledning.",
         "Her avbildet i en seriekamp mot Midtjylland i desember.",
+        "Erling Braut Haaland (t.v.) og landslagstrener Lars Lagerbäck på tirsdagens trening på Ullevaal.",
+        "Lørdagens pall i Levi: Mikaela Shiffrin (i midten) vant foran Wendy Holdener (t.v.) og Katharina Truppe.",
+        "Miljøpartiets Lan Marie Berg (MDG, f.v.) og Raymond Johansen (Ap) på Rådhuset.",
+        "Einar Wilhelmsen (oppe t.h.) overtok som finansbyråd.",
+        "Boris Johnson (left) greets Emmanuel Macron outside Downing Street.",
         "Av Siri Sønstelie",
         "— Erna Solberg (@erna_solberg) 3. mars 2019",
         "Se bildene her pic.twitter.com/abc123",
@@ -194,6 +199,8 @@ def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentenc
         "Fakta: Over 40.000 har signert oppropet for Moss lufthavn Rygge.",  # a fact box's statement
         "Les Misérables settes opp på Det Norske Teatret i høst.",
         "Hun ble fotografert her i fjor sommer, og bildet gikk verden rundt.",
+        "Bjørnar Moxnes (R) og Siv Jensen (FrP) møttes i debatt til venstre for talerstolen.",  # parties, not places
+        "Han stemte til venstre (i Arbeiderpartiet) hele livet.",
     ],
 )
 def test_prose_is_not_furniture(sentence):

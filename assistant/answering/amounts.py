@@ -91,6 +91,9 @@ _NUMBER_WORDS = (
 _NUMBER = re.compile(
     r"\d+(?:[ \u00a0\u202f.,]\d{3}(?!\d))*(?:[.,]\d+)?|\b(?:" + _NUMBER_WORDS + r")\b", re.IGNORECASE
 )
+# A number word that begins a compound ("null- og lavutslippsbiler", "tre-roms") names a kind, not a count; one
+# before another number word is a range ("tre-fire").
+_BEGINS_A_COMPOUND = re.compile(r"-(?!\s*(?:" + _NUMBER_WORDS + r")\b)", re.IGNORECASE)
 _YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
 # The words before a number that make it a year: "i 1990", "siden 2016", "15. mai 2019", "høsten 2018".
 _BEFORE_A_YEAR = re.compile(
@@ -126,7 +129,8 @@ def asks_for_amount(question: str) -> bool:
 
 
 def states_amount(text: str, question: str = "") -> bool:
-    """Some number in `text` counts something: a numeral or a number word, less the years, and, for a `question`
+    """Some number in `text` counts something: a numeral or a number word, less the years and the number words
+    that begin a compound ("null- og lavutslippsbiler"), and, for a `question`
     that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68
     gram/km") unless it counts in them; for one that asks for a share, a percentage or a fraction or a whole ("96
     prosent", "ni av ti", "halvparten", "alle"); for one that asks for a population, only in a quote that speaks of
@@ -142,6 +146,8 @@ def states_amount(text: str, question: str = "") -> bool:
     for match in _NUMBER.finditer(text):
         number = match.group().strip()
         if _YEAR.fullmatch(number) and _BEFORE_A_YEAR.search(text[: match.start()]):
+            continue
+        if not number[0].isdigit() and _BEGINS_A_COMPOUND.match(text, match.end()):
             continue
         if counts_things and _FOLLOWED_BY_TIME_UNIT.match(text, match.end()):
             continue

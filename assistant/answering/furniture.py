@@ -5,7 +5,8 @@ and the reader) skip it all (`is_furniture`):
   which ingest cleans away too (`ingest/leftovers.yaml`) and this guards against where it missed one;
 - what ingest keeps, for the words it lends a search, but is no report to quote: links to other articles ("Les
   også: …", another article's headline), fact-box titles ("Fakta: Julian Assange og Wikileaks") and captions that
-  name who or what is pictured ("Jonny Enger, her fotografert ved en tidligere anledning.");
+  name who or what is pictured ("Jonny Enger, her fotografert ved en tidligere anledning.") or where in the photo
+  someone stands ("Anders Mol (t.v.) og Christian Sørum tok nok en seier.");
 - the cells of a table or a list, one to a line (`in_table`: a chart's "US Billboard Hot 100", a song title), which
   need their row and column to mean anything; they need the chunk's text around them to be told apart from a
   heading.
@@ -26,6 +27,12 @@ _LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|r
 # a title: no sentence's end, or a question the box answers ("Fakta: Hva er et Si ;D-innlegg?")
 _FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*\??$", re.IGNORECASE)
 _PICTURED = re.compile(r"(^|,\s*)her\s+(fotografert|avbildet)\b", re.IGNORECASE)
+# Where in the photo a person stands, alone in brackets or after a party: "(t.v.)", "(MDG, f.v.)", "(i midten)".
+_PLACE_IN_PHOTO = re.compile(
+    r"\((?:[^()]{0,40},\s*)?(?:(?:oppe|nede|bak|foran)\s+)?"
+    r"(?:t\.\s?[vh]\.?|f\.\s?v\.?|fra venstre|til venstre|til høyre|i midten|midten|from left|left|right|cent(?:re|er))\)",
+    re.IGNORECASE,
+)
 # A line that ends no sentence: a cell, a list item or a heading. Terminal punctuation may be followed by
 # closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*$")
@@ -40,10 +47,14 @@ def is_page_leftover(sentence: str) -> bool:
 
 
 def is_furniture(sentence: str) -> bool:
-    """A page leftover, a link to another article, a fact box's title or a caption naming who is pictured."""
+    """A page leftover, a link to another article, a fact box's title or a caption naming who is pictured or
+    where."""
     text = sentence.strip()
     return is_page_leftover(text) or bool(
-        _LINK.match(text) or _FACT_BOX_TITLE.match(text) or _PICTURED.search(text)
+        _LINK.match(text)
+        or _FACT_BOX_TITLE.match(text)
+        or _PICTURED.search(text)
+        or _PLACE_IN_PHOTO.search(text)
     )
 
 

@@ -149,14 +149,35 @@ def as_read(question: str, language: str, translator: Translator | None) -> str:
 def quotes(readings: Sequence[Reading], hits: Sequence[Hit]) -> list[Quote]:
     """The sentences holding each reading's span, best reading first. A span in web-page furniture
     (`furniture.is_furniture`), in a table's cell (`furniture.in_table`) or in a sentence with a planted link is
-    not quoted; a span that crosses a sentence boundary quotes the sentences it touches."""
+    not quoted: the reading's runner-up span is, where it has one (`runner_up_quote`); a span that crosses a
+    sentence boundary quotes the sentences it touches."""
     index = {hit.chunk.id: i for i, hit in enumerate(hits)}
     out: list[Quote] = []
     for reading in readings:
         i = index.get(reading.chunk_id)
-        if i is not None and (quote := quote_of(reading, i, hits, reading.answer_start, reading.answer_end)):
+        if i is None:
+            continue
+        quote = quote_of(reading, i, hits, reading.answer_start, reading.answer_end) or runner_up_quote(
+            reading, i, hits
+        )
+        if quote is not None:
             out.append(quote)
     return out
+
+
+def runner_up_quote(reading: Reading, i: int, hits: Sequence[Hit]) -> Quote | None:
+    """The sentence of the reading's runner-up span, quoted as the reading's answer where its best span cannot be
+    (a photo caption stating what a sentence below says): the reading as if the runner-up were its best span."""
+    if not math.isfinite(reading.second_score):
+        return None
+    promoted = replace(
+        reading,
+        answer_start=reading.second_start,
+        answer_end=reading.second_end,
+        span_score=reading.second_score,
+        second_score=-math.inf,
+    )
+    return quote_of(promoted, i, hits, promoted.answer_start, promoted.answer_end)
 
 
 def second_quote(quote: Quote, hits: Sequence[Hit]) -> Quote | None:
