@@ -71,6 +71,24 @@ def test_a_span_in_a_caption_gives_way_to_the_readings_runner_up():
     assert quotes([replace(captioned, second_score=-math.inf)], [hit(CAPTIONED)]) == []
 
 
+HEADED = (
+    "Edwin Tamasese er arrestert for å ha spredt feilinformasjon om vaksiner.\n\nKritisk for 20 barn\n\n"
+    "Over 4.200 personer er smittet."
+)
+
+
+def test_the_readers_second_guess_is_never_a_heading():
+    """ "Kritisk for 20 barn" followed answers it added nothing to: the runner-up's sentence is dropped when it is a
+    heading, and quoted when it is prose."""
+    first, heading, prose = (HEADED.index(s) for s in ("Edwin Tamasese", "20 barn", "4.200"))
+    read = Reading("a1#0", first, first + 14, 9.0, 0.0, heading, heading + 7, 4.0)
+    (quote,) = quotes([read], [hit(HEADED)])
+    assert second_quote(quote, [hit(HEADED)]) is None
+    (quote,) = quotes([replace(read, second_start=prose, second_end=prose + 5)], [hit(HEADED)])
+    second = second_quote(quote, [hit(HEADED)])
+    assert second is not None and HEADED[second.start : second.end] == "Over 4.200 personer er smittet."
+
+
 CHART = (
     "Søstrene opptrådte i klubber i USA og Europa til 1953.\n\nHits\n\nÅr\n\nSingle\n\nListeplassering\n\n"
     'US Billboard Hot 100\n\n1938\n\n"Bei Mir Bist Du Schoen"\n\n12'

@@ -177,6 +177,10 @@ def test_dictionary_licence_sits_beside_the_data():
         "Miljøpartiets Lan Marie Berg (MDG, f.v.) og Raymond Johansen (Ap) på Rådhuset.",
         "Einar Wilhelmsen (oppe t.h.) overtok som finansbyråd.",
         "Boris Johnson (left) greets Emmanuel Macron outside Downing Street.",
+        "Oppdatert i dag 01:39",
+        "Her med sin advokat Brynjar Meling.",
+        "Her er han sammen med Ingrid Dahl Hovland under bygging av ny E18, i januar 2018.",
+        "Publisert 12. mars 2019 14:05",
         "Av Siri Sønstelie",
         "— Erna Solberg (@erna_solberg) 3. mars 2019",
         "Se bildene her pic.twitter.com/abc123",
@@ -201,6 +205,8 @@ def test_captions_bylines_tweets_links_and_fact_box_titles_are_furniture(sentenc
         "Hun ble fotografert her i fjor sommer, og bildet gikk verden rundt.",
         "Bjørnar Moxnes (R) og Siv Jensen (FrP) møttes i debatt til venstre for talerstolen.",  # parties, not places
         "Han stemte til venstre (i Arbeiderpartiet) hele livet.",
+        "Regjeringen har oppdatert planen, og den gjelder fra klokken 12.00.",
+        "Her i Fredrikstad vil vi løfte klimautfordringene.",
     ],
 )
 def test_prose_is_not_furniture(sentence):

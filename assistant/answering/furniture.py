@@ -4,9 +4,10 @@ and the reader) skip it all (`is_furniture`):
 - leftovers of the page (`is_page_leftover`): photo captions and credits, bylines, the remains of embedded tweets,
   which ingest cleans away too (`ingest/leftovers.yaml`) and this guards against where it missed one;
 - what ingest keeps, for the words it lends a search, but is no report to quote: links to other articles ("Les
-  også: …", another article's headline), fact-box titles ("Fakta: Julian Assange og Wikileaks") and captions that
-  name who or what is pictured ("Jonny Enger, her fotografert ved en tidligere anledning.") or where in the photo
-  someone stands ("Anders Mol (t.v.) og Christian Sørum tok nok en seier.");
+  også: …", another article's headline), fact-box titles ("Fakta: Julian Assange og Wikileaks"), captions that
+  name who or what is pictured ("Jonny Enger, her fotografert ved en tidligere anledning.", "Her med sin advokat
+  Brynjar Meling.") or where in the photo someone stands ("Anders Mol (t.v.) og Christian Sørum tok nok en
+  seier."), and the page's time stamps ("Oppdatert i dag 01:39");
 - the cells of a table or a list, one to a line (`in_table`: a chart's "US Billboard Hot 100", a song title), which
   need their row and column to mean anything; they need the chunk's text around them to be told apart from a
   heading.
@@ -26,7 +27,10 @@ _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆ�
 _LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
 # a title: no sentence's end, or a question the box answers ("Fakta: Hva er et Si ;D-innlegg?")
 _FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*\??$", re.IGNORECASE)
-_PICTURED = re.compile(r"(^|,\s*)her\s+(fotografert|avbildet)\b", re.IGNORECASE)
+_PICTURED = re.compile(
+    r"(^|,\s*)her\s+(fotografert|avbildet)\b|^her\s+(med|sammen med|er (han|hun|de) sammen med)\b",
+    re.IGNORECASE,
+)
 # Where in the photo a person stands, alone in brackets or after a party: "(t.v.)", "(MDG, f.v.)", "(i midten)".
 _PLACE_IN_PHOTO = re.compile(
     r"\((?:[^()]{0,40},\s*)?(?:(?:oppe|nede|bak|foran)\s+)?"
@@ -37,6 +41,11 @@ _PLACE_IN_PHOTO = re.compile(
 # closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*$")
 CELL_MAX_WORDS = 10
+# When the page was published or updated: "Oppdatert i dag 01:39", "Publisert 12. mars 2019 14:05".
+_TIMESTAMP = re.compile(
+    r"^(sist\s+)?(oppdatert|publisert|updated|published|last updated)\b.{0,40}?\b\d{1,2}[:.]\d{2}$",
+    re.IGNORECASE,
+)
 _TWEET = re.compile(r"(pic\.twitter\.com|twitter\.com/|(^|\s|\()@\w{2,}|\(@\w+\))", re.IGNORECASE)
 
 
@@ -47,20 +56,30 @@ def is_page_leftover(sentence: str) -> bool:
 
 
 def is_furniture(sentence: str) -> bool:
-    """A page leftover, a link to another article, a fact box's title or a caption naming who is pictured or
-    where."""
+    """A page leftover, a link to another article, a fact box's title, a caption naming who is pictured or where,
+    or when the page was published or updated."""
     text = sentence.strip()
     return is_page_leftover(text) or bool(
         _LINK.match(text)
         or _FACT_BOX_TITLE.match(text)
         or _PICTURED.search(text)
         or _PLACE_IN_PHOTO.search(text)
+        or _TIMESTAMP.match(text)
     )
 
 
 def unquotable(text: str, start: int, end: int) -> bool:
     """Whether text[start:end], a sentence of a chunk's text, is furniture or a table's cell."""
     return is_furniture(text[start:end]) or in_table(text, start, end)
+
+
+def is_heading(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a line of its own that ends no sentence, short as a table's cell: a heading
+    ("Kritisk for 20 barn"), a name standing alone ("Ødegaard")."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : len(text) if line_end < 0 else line_end]
+    return text[start:end].strip() == line.strip() and _is_cell(line)
 
 
 def in_table(text: str, start: int, end: int) -> bool:

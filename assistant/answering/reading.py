@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from assistant.answering.furniture import unquotable
+from assistant.answering.furniture import is_heading, unquotable
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, names_translation
 from assistant.core.language import language_group
@@ -182,12 +182,16 @@ def runner_up_quote(reading: Reading, i: int, hits: Sequence[Hit]) -> Quote | No
 
 def second_quote(quote: Quote, hits: Sequence[Hit]) -> Quote | None:
     """The sentence holding the reading's runner-up span in the same chunk, when the reading stage kept one and
-    it lies apart from the first quote (a span touching it would quote it twice)."""
+    it lies apart from the first quote (a span touching it would quote it twice). Never a heading: as the
+    reader's second guess, a heading ("Kritisk for 20 barn") added the answer to no validation answer that quoted
+    one after its first sentence (docs/evals.md)."""
     reading = quote.reading
     if not math.isfinite(reading.second_score):
         return None
     second = quote_of(reading, quote.hit_index, hits, reading.second_start, reading.second_end)
     if second is None or (second.start < quote.end and quote.start < second.end):
+        return None
+    if is_heading(hits[quote.hit_index].chunk.text, second.start, second.end):
         return None
     return second
 
