@@ -8,6 +8,7 @@ import pytest
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.errors import BadInputError
+from assistant.testing.corpus import DEMO_QUESTION_EN
 
 
 def validate(question: str) -> AskRequest:
@@ -23,3 +24,46 @@ def test_a_question_without_words_is_refused_with_a_clear_error(question):
 @pytest.mark.parametrize("question", ["2019?", "Hvem?", "Что это?", "什么？", "  Article 4  "])
 def test_a_question_with_a_word_in_any_script_is_accepted_and_trimmed(question):
     assert validate(question).question == question.strip()
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        (
+            "\u200bWho signed the pact?",
+            ["Who", "signed", "the", "pact?"],
+        ),  # a zero-width space pasted in front
+        ("Who signed\x00 the pact?\ufeff", ["Who", "signed", "the", "pact?"]),
+        ("Hvem\u2060signerte avtalen?", ["Hvemsignerte", "avtalen?"]),  # a word joiner joins
+    ],
+)
+def test_invisible_and_control_characters_are_taken_out_of_the_question(typed, words):
+    assert validate(typed).question.split() == words
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched"),
+    [
+        ("WHO SIGNED THE PACT?", "Who signed the pact?"),
+        ("HVEM SIGNERTE AVTALEN?", "Hvem signerte avtalen?"),
+        ("HVA ER NATO?", "Hva er nato?"),
+        ("NATO", "NATO"),  # one word in capitals is an acronym
+        ("Hva er NATO?", "Hva er NATO?"),
+        ("Who signed the PACT?", "Who signed the PACT?"),
+        ("OL 2019?", "OL 2019?"),
+        ("NRK TV", "NRK TV"),
+    ],
+)
+def test_a_question_typed_in_capitals_is_searched_in_ordinary_case(typed, searched):
+    assert validate(typed).question == searched
+
+
+def test_a_shouted_or_pasted_question_gets_the_answer_the_plain_one_gets(assistant):
+    plain = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    assert plain.answerable
+    for typed in (DEMO_QUESTION_EN.upper(), "\u200b" + DEMO_QUESTION_EN.replace(" ", " \x00", 1)):
+        answer = assistant.ask(AskRequest(typed))
+        assert answer.answerable, typed
+        assert [(c.chunk_id, c.start, c.end) for c in answer.citations] == [
+            (c.chunk_id, c.start, c.end) for c in plain.citations
+        ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import islice
@@ -53,6 +54,25 @@ MAX_TURN_CHARS = 2000
 # How many of the articles a conversation's answers quoted a follow-up may be about, the latest first.
 CONVERSATION_ARTICLES = 3
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_typed(text: str) -> str:
+    """`text` without the invisible characters a paste from a web page brings along (zero-width spaces, byte
+    order marks, direction marks: Unicode's format characters), its control characters read as spaces."""
+    return "".join(
+        "" if category == "Cf" else " " if category == "Cc" else ch
+        for ch, category in ((ch, unicodedata.category(ch)) for ch in text)
+    )
+
+
+SHOUTED_WORDS = 3  # fewer words in capitals are more often acronyms ("NRK TV", "OL 2019")
+
+
+def shouts(question: str) -> bool:
+    """`question` is written in capitals: at least `SHOUTED_WORDS` words with letters, and every letter a capital
+    ("WHO SIGNED THE PACT?")."""
+    words = [w for w in question.split() if any(ch.lower() != ch.upper() for ch in w)]
+    return len(words) >= SHOUTED_WORDS and not any(ch.islower() for w in words for ch in w)
 
 
 def check_top_k(top_k: int | None, field: str = "top_k") -> None:
@@ -120,7 +140,7 @@ class Assistant:
                     "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
                     "send the text as valid UTF-8",
                 )
-        question = (request.question or "").strip()
+        question = as_typed(request.question or "").strip()
         # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder.
         history = tuple(
             replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:]
@@ -132,6 +152,9 @@ class Assistant:
             raise BadInputError(
                 "question", f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
             )
+        if shouts(question):
+            # Every word in capitals reads as a name or an acronym to the stages that look for names.
+            question = question[0] + question[1:].lower()
         if not any(ch.isalnum() for ch in question):
             # Nothing to search for: every passage would be as good an answer as any other.
             raise BadInputError("question", "the question has no words (letters or digits) to search for")
