@@ -514,3 +514,42 @@ def test_a_word_the_articles_title_holds_names_the_topic_not_what_is_newly_asked
     # without the title the word singles the quote out (which is how it reads where the title does not hold it)
     assert not quoted_before(article_4, earlier_answers(turns, asked, dictionary, passages))
     assert topical({"pakt", "signer", "hvem"}, [title]) == {"pakt"}
+
+
+@pytest.fixture(scope="module")
+def seed_alone(tmp_path_factory, tiktoken_cache, embedder):
+    """An archive of the seed article alone, where no other article's passage lifts a follow-up's scores."""
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings, write_small_corpus
+
+    settings = make_settings(tmp_path_factory.mktemp("seed-alone"), tiktoken_cache)
+    report = build_pipeline(settings, embedder=embedder).ingest(
+        [write_small_corpus(tmp_path_factory.mktemp("seed-alone-corpus"), articles=1)]
+    )
+    assert report.added == 1
+    return build_assistant(settings, embedder=embedder)
+
+
+@pytest.mark.parametrize(
+    ("follow_ups", "name"),
+    [
+        (("How did Japan react?", "What about China?"), "Kina"),
+        (("Hvordan reagerte Japan?", "Og Kina?"), "Kina"),
+    ],
+)
+def test_what_about_a_name_is_answered_in_an_archive_of_one_article(seed_alone, follow_ups, name):
+    """The dense similarity of "What about China? How did Japan react?" to the sentence on China's reaction is
+    under the answerable threshold; in the full archive another article's passage had lifted it over."""
+    turns: tuple[Turn, ...] = ()
+    for question in (DEMO_QUESTION_EN, *follow_ups):
+        answer = seed_alone.ask(AskRequest(question, history=turns))
+        assert answer.answerable, (question, answer.answer)
+        turns += (Turn("user", question), Turn("assistant", answer.answer))
+    assert name in answer.citations[0].quote, answer.answer
+
+
+def test_what_about_a_name_the_article_never_mentions_is_refused_in_an_archive_of_one_article(seed_alone):
+    first = seed_alone.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    for question in ("What about Germany?", "Og Brasil?"):
+        assert not seed_alone.ask(AskRequest(question, history=turns)).answerable, question

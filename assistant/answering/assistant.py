@@ -247,6 +247,7 @@ class Assistant:
         request = condensed.request
         k, mode = request.top_k or self.settings.top_k, request.retriever or self.settings.retriever
         focus = None
+        names_its_article = False
         # How an English question's names are written in Norwegian passages (None for a Norwegian one).
         names_in = names_translation(self.translator, condensed.language)
         if condensed.standalone != request.question and self.condenser is None:
@@ -271,6 +272,7 @@ class Assistant:
                 # answer quoted from another article) is about an earlier answer's article, or the archive's.
                 if not missing_terms(request.question, [h.titled_text for h in within.hits], names_in):
                     retrieval = within_article(retrieval, within, k)
+                    names_its_article = focus == request.question
                     break
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
@@ -293,6 +295,7 @@ class Assistant:
             condensed.failure,
             focus,
             shown_before=shown,
+            names_its_article=names_its_article,
         )
 
     def _read(self, context: AnswerContext) -> AnswerContext:
@@ -310,7 +313,9 @@ class Assistant:
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
         answerable = (
             bool(context.retrieval.hits)
-            and self.is_answerable(context.retrieval, context.judged_question)
+            and self.is_answerable(
+                context.retrieval, context.judged_question, dense_gate=not context.names_its_article
+            )
             and not unseen
             and not parts
             and (
@@ -397,9 +402,15 @@ class Assistant:
                 seen.add(article)
                 yield article
 
-    def is_answerable(self, retrieval: Retrieval, question: str | None = None) -> bool:
+    def is_answerable(
+        self, retrieval: Retrieval, question: str | None = None, dense_gate: bool = True
+    ) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
-        threshold, and the passages must mention the names and numbers the question asks about."""
+        threshold, and the passages must mention the names and numbers the question asks about. Without
+        `dense_gate` only the names count: for a follow-up that asks the last question about a name of its
+        own ("What about China?"), the conversation has found the article, and the name found in it is the
+        evidence; how close the few words of such a follow-up and the previous question come to a passage is
+        not (they scored 0.77 against the sentence on China's reaction, under the threshold)."""
         language = detect_language(question) if question else "und"
         limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:
@@ -407,6 +418,8 @@ class Assistant:
             missing = missing_terms(question, [h.titled_text for h in retrieval.hits], translate)
             if len(missing) >= limit:
                 return False
+        if not dense_gate:
+            return True
         if retrieval.query_vector is None:  # bm25-only ablation: no calibrated dense signal
             return any((h.lexical_score or 0) > 0 for h in retrieval.hits)
         return retrieval.best_dense >= self.settings.answerable_threshold
