@@ -61,9 +61,43 @@ def test_a_question_typed_in_capitals_is_searched_in_ordinary_case(typed, search
 def test_a_shouted_or_pasted_question_gets_the_answer_the_plain_one_gets(assistant):
     plain = assistant.ask(AskRequest(DEMO_QUESTION_EN))
     assert plain.answerable
-    for typed in (DEMO_QUESTION_EN.upper(), "\u200b" + DEMO_QUESTION_EN.replace(" ", " \x00", 1)):
+    for typed in (
+        DEMO_QUESTION_EN.upper(),
+        "\u200b" + DEMO_QUESTION_EN.replace(" ", " \x00", 1),
+        "\U0001f91d " + DEMO_QUESTION_EN,  # an emoji first: "What" was read as a name no passage holds
+    ):
         answer = assistant.ask(AskRequest(typed))
         assert answer.answerable, typed
         assert [(c.chunk_id, c.start, c.end) for c in answer.citations] == [
             (c.chunk_id, c.start, c.end) for c in plain.citations
         ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched"),
+    [
+        ("<script>alert(1)</script> Who signed the pact?", "Who signed the pact?"),
+        ("What does <b>Article 4</b> say?", "What does Article 4 say?"),
+        ("Is 3<5 in Article 4?", "Is 3<5 in Article 4?"),  # no tag
+    ],
+)
+def test_markup_in_a_question_is_not_searched(typed, searched):
+    assert validate(typed).question == searched
+
+
+@pytest.mark.parametrize("typed", ["<img src=x onerror=alert(1)><script>alert(2)</script>", "<b></b>"])
+def test_a_question_of_markup_alone_is_refused_with_a_clear_error(typed):
+    with pytest.raises(BadInputError, match="only markup"):
+        validate(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched"),
+    [
+        ("\U0001f91d Who signed the pact?", "Who signed the pact?"),
+        ("\U0001f1f3\U0001f1f4 Hvem signerte avtalen? \U0001f44d\U0001f3fd", "Hvem signerte avtalen?"),
+        ("Hvor varmt var det, 20 °C?", "Hvor varmt var det, 20 °C?"),
+    ],
+)
+def test_emoji_are_not_searched(typed, searched):
+    assert validate(typed).question == searched

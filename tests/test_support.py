@@ -32,6 +32,11 @@ def test_names_skip_the_first_word_but_keep_acronyms():
     assert names("The UN and Nord-Korea met Putin's envoy.") == ["un", "nord", "korea", "putin"]
 
 
+@pytest.mark.parametrize("question", ["\U0001f91d Who signed it?", "«Who signed it?»", "– Who signed it?"])
+def test_the_first_word_is_the_first_after_what_opens_the_sentence(question):
+    assert names(question) == []
+
+
 @pytest.mark.parametrize("pair_id", ["sp-001", "sp-003", "sp-004"])
 def test_translations_and_paraphrases_are_supported(checker, pair_id):
     pair = PAIRS[pair_id]

@@ -41,6 +41,7 @@ from assistant.answering.unseen import ArchiveWords, unseen_words
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
+from assistant.core.markup import ACTIVE_ELEMENT, TAG
 from assistant.core.types import NO_FILTERS, Answer
 
 log = logging.getLogger("kilde.assistant")
@@ -54,6 +55,10 @@ MAX_TURN_CHARS = 2000
 # How many of the articles a conversation's answers quoted a follow-up may be about, the latest first.
 CONVERSATION_ARTICLES = 3
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# Emoji and other pictographs (from the arrows' block on), flags' regional indicators, skin tones, emoji style.
+_PICTOGRAPH = re.compile("[\u2190-\u2bff\u3297\u3299\U0001f000-\U0001faff\ufe0e\ufe0f]")
 
 
 def as_typed(text: str) -> str:
@@ -148,6 +153,16 @@ class Assistant:
         request = replace(request, history=history)
         if not question:
             raise BadInputError("question", "the question is empty")
+        words = TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question))
+        if words != question:  # a tag is searched as its words ("script", "onerror"), found in any passage
+            question = " ".join(words.split())
+            if not question:
+                raise BadInputError(
+                    "question", "the question is only markup (HTML tags), with no words to search for"
+                )
+        # An emoji names nothing a passage holds, yet moves the question's embedding and hides its first word.
+        if _PICTOGRAPH.search(question):
+            question = " ".join(_PICTOGRAPH.sub(" ", question).split())
         if len(question) > MAX_QUESTION_CHARS:
             raise BadInputError(
                 "question", f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"

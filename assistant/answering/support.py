@@ -280,13 +280,18 @@ def _word_numbers(text: str, words: dict[str, str] = _NUMBER_WORDS) -> set[str]:
     return {words[w] for w in _WORD.findall(text.lower()) if w in words}
 
 
+_FIRST_LETTER = re.compile(r"[^\W\d_]")
+
+
 def names(text: str) -> list[str]:
-    """Capitalised words that are not the first word of a sentence, and acronyms anywhere."""
+    """Capitalised words that are not the first word of a sentence, and acronyms anywhere. The first word is the
+    first one after whatever opens the sentence (an emoji, a quotation mark, a dash)."""
     out = []
     for start, end in sentence_spans(text):
+        first = _FIRST_LETTER.search(text, start, end)
         for i, match in enumerate(_NAME.finditer(text, start, end)):
             word = match.group()
-            if i == 0 and match.start() == start and not word.isupper():
+            if i == 0 and first is not None and match.start() == first.start() and not word.isupper():
                 continue
             for part in word.split("-"):
                 part = re.sub(r"(?<=[A-ZÆØÅ]{2})s$", "", part)  # genitive of an acronym: ILs -> IL
