@@ -359,16 +359,18 @@ class GenerativeAnswerer:
         if filt.dropped or filt.removed_urls:
             log.info("post-check dropped citations %s and %d URLs", filt.dropped, len(filt.removed_urls))
         language = context.language
-        if not any(s.supported for s in sentences) and not _says_not_found(text):
-            raise unsupported_answer()
         notice = None
         if finish == "length":
             notices = CONTEXT_NOTICE if self._cut_by_context(raw) else LENGTH_NOTICE
             notice = notices.get(language, notices["en"])
+        if _says_not_found(text):  # the model's own refusal: it cites nothing, whatever markers it wrote
+            text, citations, sentences = not_found_text(language), [], []
+        elif not any(s.supported for s in sentences):
+            raise unsupported_answer()
         return assemble(
             context,
             backend=self.name,
-            text=text or not_found_text(language),
+            text=text,
             citations=citations,
             sentences=sentences,
             notice=notice,
@@ -377,8 +379,11 @@ class GenerativeAnswerer:
 
 
 def _says_not_found(text: str) -> bool:
-    """The model's own "not in the archive" (in any of the languages it is told to use), or nothing."""
-    bare = re.sub(r"\W+", " ", text).strip().lower()
-    return not bare or any(
-        bare.startswith(re.sub(r"\W+", " ", t).strip().lower()) for t in NOT_FOUND.values()
-    )
+    """The model's own "not in the archive" and nothing else (the prompt asks for exactly that sentence), or
+    nothing at all. A refusal followed by a claim is an answer, held to the support check like any other."""
+    bare = _bare(CITATION_MARK.sub("", text))
+    return not bare or any(bare == _bare(t) for t in NOT_FOUND.values())
+
+
+def _bare(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
