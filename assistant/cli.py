@@ -259,6 +259,7 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(assistant.ask(request).to_dict(), ensure_ascii=False, indent=2))
         return 0
+    from assistant.answering.answers import UNSUPPORTED_MARK
     from assistant.answering.context import Delta
 
     answer = None
@@ -270,6 +271,11 @@ def cmd_ask(args) -> int:
     print()
     if answer.notice:
         print(f"\n({answer.notice})")
+    # The text is printed as it streams, before the support check: the sentences it rejected are named after it.
+    mark = UNSUPPORTED_MARK.get(answer.language, UNSUPPORTED_MARK["en"])
+    for s in answer.sentences:
+        if s.supported is False:
+            print(f"  {mark} {s.text}" + "".join(f" [{n}]" for n in s.citations))
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.date) if x)
         print(

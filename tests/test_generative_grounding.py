@@ -11,7 +11,7 @@ from assistant.answering.context import AskRequest
 from assistant.build import build_assistant
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB
 from assistant.testing.scripted_llm import Reply
-from tests.test_generative import generative_settings, run
+from tests.test_generative import ARTICLE4_EN, generative_settings, run
 
 CLAIM_EN = "But Article 4 obliges Norway to pay 3 billion kroner [1]."
 CLAIM_NB = "Men artikkel 4 forplikter Norge til å betale 3 milliarder kroner til Pyongyang hvert år [1]."
@@ -50,3 +50,73 @@ def test_a_pure_refusal_is_kept_and_cites_nothing(generative, llm):
     _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
     assert answer.backend == "openai-compatible" and not answer.answerable
     assert answer.citations == () and answer.notice is None
+
+
+UNSUPPORTED_CLAIM = "The treaty also obliges Norway to pay 3 billion kroner to Pyongyang every year"
+GOOD_THEN_UNSUPPORTED = f"{ARTICLE4_EN} [1] {UNSUPPORTED_CLAIM} [1]."
+
+
+def test_an_unsupported_cited_sentence_gets_a_notice(generative, llm):
+    llm.script(Reply(GOOD_THEN_UNSUPPORTED))
+    _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
+    assert answer.backend == "openai-compatible"
+    assert [s.supported for s in answer.sentences] == [True, False]
+    assert answer.notice and "not supported by the passage they cite" in answer.notice
+    assert answer.to_dict()["notice"] == answer.notice
+
+
+def test_the_cli_marks_an_unsupported_sentence(monkeypatch, built_index, llm, tmp_path, capsys):
+    from assistant.cli import main
+    from tests.test_generative import _cli_env
+
+    _cli_env(monkeypatch, built_index, llm, tmp_path)
+    llm.script(Reply(GOOD_THEN_UNSUPPORTED))
+    assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
+    out = capsys.readouterr().out
+    assert "not supported by the passage they cite" in out
+    assert f"(unsupported) {UNSUPPORTED_CLAIM}. [1]" in out
+    assert f"(unsupported) {ARTICLE4_EN}" not in out
+
+
+def test_mcp_ask_archive_marks_an_unsupported_sentence(built_index, embedder, llm):
+    import anyio
+
+    from tests.test_mcp_server import InProcess, http_session, structured
+
+    settings = generative_settings(built_index, llm)
+    server = InProcess(settings, build_assistant(settings, embedder=embedder))
+    try:
+
+        async def ask() -> dict:
+            async with http_session(server.url) as session:
+                return structured(await session.call_tool("ask_archive", {"question": DEMO_QUESTION_EN}))
+
+        llm.script(Reply(GOOD_THEN_UNSUPPORTED))
+        result = anyio.run(ask)
+    finally:
+        server.stop()
+    assert [s["supported"] for s in result["sentences"]] == [True, False]
+    assert result["sentences"][1]["text"] == f"{UNSUPPORTED_CLAIM}."
+    assert result["notice"] and "not supported by the passage they cite" in result["notice"]
+    assert f"{UNSUPPORTED_CLAIM} [1]. (unsupported)" in result["answer"]
+    assert result["answer"].count("(unsupported)") == 1
+
+
+def test_a_marker_whose_passage_does_not_support_its_sentence_is_no_evidence(generative, llm):
+    hits = generative.retriever.retrieve(
+        DEMO_QUESTION_EN, generative.settings.top_k, mode=generative.settings.retriever
+    ).hits
+    assert "Artikkel 4" in hits[0].chunk.text and "Artikkel 4" not in hits[1].chunk.text
+    llm.script(Reply(f"{ARTICLE4_EN[:-1]} [1, 2]."))
+    deltas, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
+    assert "[1] [2]" in "".join(deltas), "the stream showed both markers"
+    assert [c.n for c in answer.citations] == [1] and answer.citations[0].chunk_id == hits[0].chunk.id
+    assert answer.sentences[0].citations == (1,) and answer.sentences[0].supported
+    assert answer.answer == f"{ARTICLE4_EN[:-1]} [1]." and answer.notice is None
+
+
+def test_a_sentence_no_marker_supports_keeps_its_markers_flagged(generative, llm):
+    llm.script(Reply(f"{ARTICLE4_EN} [1] {UNSUPPORTED_CLAIM} [1, 2]."))
+    _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
+    assert answer.sentences[1].citations == (1, 2) and answer.sentences[1].supported is False
+    assert answer.answer.endswith(f"{UNSUPPORTED_CLAIM} [1] [2].")

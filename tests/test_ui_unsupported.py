@@ -43,3 +43,13 @@ def test_an_unsupported_sentence_is_marked_and_explained():
 def test_supported_answers_carry_no_flag():
     html = conversation_html([Exchange("Hva lover de?", _answer(True))], "en")
     assert "kilde-unsupported" not in html
+
+
+def test_the_answers_own_unsupported_notice_is_not_said_twice():
+    from dataclasses import replace
+
+    from assistant.answering.answers import unsupported_notice
+
+    answer = replace(_answer(False), notice=f"The answer was cut off. {unsupported_notice('nb')}")
+    html = conversation_html([Exchange("Hva lover de?", answer)], "nb")
+    assert html.count("støttes ikke av kilden") == 1 and "The answer was cut off." in html

@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import Resource
 from pydantic import BaseModel, Field
 
+from assistant.answering.answers import mark_unsupported
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
@@ -71,12 +72,25 @@ class Citation(BaseModel):
     resource: str
 
 
+class Sentence(BaseModel):
+    text: str = Field(description="one sentence of the answer, without its [n] markers")
+    citations: list[int]
+    supported: bool | None = Field(
+        description="false: the passages it cites do not support it (check the source); null: not checked"
+    )
+    support_score: float | None
+
+
 class AskResult(BaseModel):
     question: str
-    answer: str = Field(description="the answer with [n] markers, then the sources list")
+    answer: str = Field(
+        description="the answer with [n] markers, each unsupported sentence followed by a mark such as "
+        "'(unsupported)', then the notice and the sources list"
+    )
     answerable: bool
     language: str
     citations: list[Citation]
+    sentences: list[Sentence] = Field(description="the answer's sentences, with the support check's verdict")
     notice: str | None
 
 
@@ -185,10 +199,11 @@ def build_mcp(
         ]
         return AskResult(
             question=answer.question,
-            answer=answer.answer + tail_text(answer),
+            answer=mark_unsupported(answer) + tail_text(answer),
             answerable=answer.answerable,
             language=answer.language,
             citations=citations,
+            sentences=[Sentence(**s) for s in answer.to_dict()["sentences"]],
             notice=answer.notice,
         )
 

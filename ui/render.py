@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from assistant.answering.answers import unsupported_notice
 from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.core.types import Answer, Article, Citation
 from ui.i18n import t
@@ -145,7 +146,11 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
             )
             continue
         text = answer_html(answer, turn)
-        notice = f'<div class="kilde-notice">{esc(answer.notice)}</div>' if answer.notice else ""
+        said = answer.notice
+        if any(s.supported is False for s in answer.sentences):
+            # The chat's own note says it, pointing at the underlining: not twice.
+            said = (said or "").replace(unsupported_notice(answer.language), "").strip()
+        notice = f'<div class="kilde-notice">{esc(said)}</div>' if said else ""
         if any(s.supported is False for s in answer.sentences):
             notice += (
                 f'<div class="kilde-notice kilde-unsupported-note">{esc(t(language, "unsupported"))}</div>'

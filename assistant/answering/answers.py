@@ -58,6 +58,14 @@ REPLACED_NOTICE = {  # the model finished, but its answer could not be used
     "nb": "Det genererte svaret ble erstattet av det offline uttrekkssvaret: {reason}.",
     "nn": "Det genererte svaret vart erstatta av det offline uttrekkssvaret: {reason}.",
 }
+# On a generative answer some of whose sentences the passages they cite do not support: each face marks them.
+UNSUPPORTED_NOTICE = {
+    "en": "Some sentences are not supported by the passage they cite: check the source.",
+    "nb": "Noen setninger støttes ikke av kilden de viser til: sjekk kilden.",
+    "nn": "Nokre setningar er ikkje støtta av kjelda dei viser til: sjekk kjelda.",
+}
+# What a plain-text face writes after such a sentence (the chat underlines it instead).
+UNSUPPORTED_MARK = {"en": "(unsupported)", "nb": "(ikke støttet)", "nn": "(ikkje støtta)"}
 
 
 CITATION_MARK = re.compile(r"\s*\[\d+\]")  # an answer's "[n]", with the space before it
@@ -118,6 +126,41 @@ def fallback_notice(language: str, reason: str | ModelFailure, partial: bool) ->
             return REPLACED_NOTICE[language].format(reason=text)
         reason = text
     return FALLBACK_NOTICE[language].format(reason=reason) + (PARTIAL_NOTICE[language] if partial else "")
+
+
+def unsupported_notice(language: str) -> str:
+    return UNSUPPORTED_NOTICE.get(language, UNSUPPORTED_NOTICE["en"])
+
+
+def mark_unsupported(answer: Answer) -> str:
+    """The answer's text with `UNSUPPORTED_MARK` after each sentence the support check rejected (after its
+    citation markers), for faces that show plain text. A sentence is found with its markers left out, as
+    `Sentence.text` holds it."""
+    flagged = [s.text for s in answer.sentences if s.supported is False]
+    if not flagged:
+        return answer.answer
+    text = answer.answer
+    mark = " " + UNSUPPORTED_MARK.get(answer.language, UNSUPPORTED_MARK["en"])
+    # The text without its markers, and where each of its characters stands in the text.
+    where: list[int] = []
+    last = 0
+    for m in CITATION_MARK.finditer(text):
+        where.extend(range(last, m.start()))
+        last = m.end()
+    where.extend(range(last, len(text)))
+    plain = "".join(text[i] for i in where)
+    ends, cursor = [], 0
+    for sentence in flagged:
+        at = plain.find(sentence, cursor)
+        if at < 0:
+            continue
+        cursor = at + len(sentence)
+        end = where[cursor - 1] + 1
+        trailing = re.match(r"(?:\s*\[\d+\])+", text[end:])  # its markers, after a full stop
+        ends.append(end + (trailing.end() if trailing else 0))
+    for end in reversed(ends):
+        text = text[:end] + mark + text[end:]
+    return text
 
 
 def assemble(

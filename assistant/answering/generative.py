@@ -27,6 +27,7 @@ from assistant.answering.answers import (
     not_found,
     not_found_text,
     stream_words,
+    unsupported_notice,
 )
 from assistant.answering.condense import condense_extractive, keeps_the_question
 from assistant.answering.context import AnswerContext, Delta
@@ -40,7 +41,7 @@ from assistant.answering.failures import (
     is_model_failure,
     unsupported_answer,
 )
-from assistant.answering.output_filter import OutputFilter, split_sentences
+from assistant.answering.output_filter import OutputFilter, sentence_markers, without_markers
 from assistant.answering.passages import ContextBudget, Shown, format_passage
 from assistant.answering.support import SupportChecker
 from assistant.core.config import Settings
@@ -307,31 +308,36 @@ class GenerativeAnswerer:
         generated = counts[0] if counts else self.budget.count(raw)
         return generated < (0.9 if counts else 0.6) * self.settings.llm_max_tokens
 
-    def _answer(
-        self,
-        context: AnswerContext,
-        text: str,
-        filt: OutputFilter,
-        finish: str,
-        shown: list[Shown],
-        raw: str = "",
-    ) -> Answer:
-        t0 = time.perf_counter()
+    def _support(
+        self, text: str, filt: OutputFilter, shown: list[Shown], keep_every_marker: bool = False
+    ) -> tuple[str, list[Sentence], list[Citation]]:
+        """Each sentence scored against each passage it cites. A marker is evidence only where its passage
+        supports its sentence: one that does not is dropped from the text when another marker of the sentence
+        does; a sentence none of its markers supports keeps them all, flagged unsupported, so that a reader
+        sees what it claims to rest on. `keep_every_marker`: for text already shown, whose markers stay.
+        Returns the text, its sentences and the citations its markers resolve to."""
         by_answer_number = {new: shown[old - 1] for old, new in filt.numbers.items()}
         sentences: list[Sentence] = []
         spans: dict[int, list[tuple[int, int, float]]] = {}
-        for sentence, numbers in split_sentences(text):
-            if not numbers:
-                sentences.append(Sentence(sentence, (), supported=False, support_score=0.0))
-                continue
-            best = 0.0
-            for number in numbers:
-                result = self.checker.check(sentence, [by_answer_number[number].hit.chunk.text])
+        dropped = []
+        for sentence, marks in sentence_markers(text):
+            checked = {}
+            for number in dict.fromkeys(n for n, _ in marks):
+                checked[number] = self.checker.check(sentence, [by_answer_number[number].hit.chunk.text])
+            kept = [n for n, result in checked.items() if result.supported] or list(checked)
+            if keep_every_marker:
+                kept = list(checked)
+            dropped += [mark for n, mark in marks if n not in kept]
+            for number in kept:
+                result = checked[number]
                 spans.setdefault(number, []).append((result.start, result.end, result.score))
-                best = max(best, result.score)
+            best = max((checked[n].score for n in kept), default=0.0)
             sentences.append(
                 Sentence(
-                    sentence, numbers, supported=best >= self.checker.threshold, support_score=round(best, 4)
+                    sentence,
+                    tuple(kept),
+                    supported=best >= self.checker.threshold,
+                    support_score=round(best, 4),
                 )
             )
         citations = []
@@ -355,25 +361,41 @@ class GenerativeAnswerer:
                     score=round(max(sc for _, _, sc in spans[number]), 4),
                 )
             )
+        return without_markers(text, dropped), sentences, citations
+
+    def _answer(
+        self,
+        context: AnswerContext,
+        text: str,
+        filt: OutputFilter,
+        finish: str,
+        shown: list[Shown],
+        raw: str = "",
+    ) -> Answer:
+        t0 = time.perf_counter()
+        text, sentences, citations = self._support(text, filt, shown)
         context.timings_ms["support"] = (time.perf_counter() - t0) * 1000
         if filt.dropped or filt.removed_urls:
             log.info("post-check dropped citations %s and %d URLs", filt.dropped, len(filt.removed_urls))
         language = context.language
-        notice = None
+        notices = []
         if finish == "length":
-            notices = CONTEXT_NOTICE if self._cut_by_context(raw) else LENGTH_NOTICE
-            notice = notices.get(language, notices["en"])
+            cut = CONTEXT_NOTICE if self._cut_by_context(raw) else LENGTH_NOTICE
+            notices.append(cut.get(language, cut["en"]))
         if _says_not_found(text):  # the model's own refusal: it cites nothing, whatever markers it wrote
             text, citations, sentences = not_found_text(language), [], []
         elif not any(s.supported for s in sentences):
             raise unsupported_answer()
+        elif any(s.supported is False for s in sentences):
+            # Said on every face, not only where a sentence can be marked: its [n] alone looks grounded.
+            notices.append(unsupported_notice(language))
         return assemble(
             context,
             backend=self.name,
             text=text,
             citations=citations,
             sentences=sentences,
-            notice=notice,
+            notice=" ".join(notices) or None,
             partial=finish == "length",
         )
 

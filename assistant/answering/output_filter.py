@@ -13,6 +13,7 @@ from assistant.core.links import BARE_HOST, MD_IMAGE, MD_LINK, URL, AllowedLinks
 from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
 from assistant.core.sentences import sentence_spans
 
+_ONE_MARKER = re.compile(r"\[(\d+)\]")  # a marker as the post-check leaves it
 MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 # At the end of a stream: an unclosed `<tag …`, `</passa`, `<|im_` or `[12, ` runs to the end of the text.
 _UNCLOSED = re.compile(
@@ -112,20 +113,38 @@ class OutputFilter:
 
 
 def split_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
-    """The answer's sentences with the citation numbers each one carries (markers removed). A run of
-    markers standing on its own (after the full stop) belongs to the sentence before it."""
-    out: list[tuple[str, list[int]]] = []
+    """The answer's sentences with the citation numbers each one carries (markers removed)."""
+    return [
+        (sentence, tuple(dict.fromkeys(n for n, _ in marks))) for sentence, marks in sentence_markers(text)
+    ]
+
+
+def sentence_markers(text: str) -> list[tuple[str, list[tuple[int, re.Match]]]]:
+    """The answer's sentences (markers removed), each with its markers: number and where it stands in `text`.
+    A run of markers standing on its own (after the full stop) belongs to the sentence before it."""
+    out: list[tuple[str, list[tuple[int, re.Match]]]] = []
     for start, end in sentence_spans(text):
-        piece = text[start:end]
-        leading = re.match(r"(?:\s*\[\d+\])+", piece)
+        marks = [(int(m.group(1)), m) for m in _ONE_MARKER.finditer(text, start, end)]
+        leading = re.match(r"(?:\s*\[\d+\])+", text[start:end])
         if leading and out:  # "… assistance. [1] Next sentence": the marker closes the sentence before
-            out[-1][1].extend(int(n) for n in re.findall(r"\[(\d+)\]", leading.group()))
-            piece = piece[leading.end() :]
-        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", piece)]
-        bare = CITATION_MARK.sub("", piece).strip()
+            out[-1][1].extend(mark for mark in marks if mark[1].end() <= start + leading.end())
+            marks = [mark for mark in marks if mark[1].end() > start + leading.end()]
+            start += leading.end()
+        bare = CITATION_MARK.sub("", text[start:end]).strip()
         if not re.search(r"\w", bare):
             if out:
-                out[-1][1].extend(numbers)
+                out[-1][1].extend(marks)
             continue
-        out.append((re.sub(r"\s+([.,;:!?])", r"\1", bare), numbers))
-    return [(s, tuple(dict.fromkeys(ns))) for s, ns in out]
+        out.append((re.sub(r"\s+([.,;:!?])", r"\1", bare), marks))
+    return out
+
+
+def without_markers(text: str, dropped: list[re.Match]) -> str:
+    """`text` without the given markers (of `sentence_markers`), and the space before each unless a marker
+    follows it ("sentence [1][2]" loses "[1]" as "sentence [2]")."""
+    for mark in sorted(dropped, key=lambda m: m.start(), reverse=True):
+        before = mark.start()
+        if not text.startswith("[", mark.end()):
+            before = len(text[:before].rstrip(" \t"))
+        text = text[:before] + text[mark.end() :]
+    return text
