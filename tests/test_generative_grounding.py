@@ -120,3 +120,43 @@ def test_a_sentence_no_marker_supports_keeps_its_markers_flagged(generative, llm
     _, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
     assert answer.sentences[1].citations == (1, 2) and answer.sentences[1].supported is False
     assert answer.answer.endswith(f"{UNSUPPORTED_CLAIM} [1] [2].")
+
+
+STOLTENBERG_EN = (
+    "NATO Secretary General Jens Stoltenberg said the pact shows that authoritarian powers are allying [{n}]. "
+    "He added that the alliance is watching the situation closely and will respond to any threat [{n}]."
+)
+
+
+def stoltenberg_reply(assistant) -> tuple[Reply, str]:
+    """A reply citing the Stoltenberg passage by the number the model is shown, cut off after 20 chunks."""
+    hits = assistant.retriever.retrieve(
+        DEMO_QUESTION_EN, assistant.settings.top_k, mode=assistant.settings.retriever
+    ).hits
+    n, hit = next((n, h) for n, h in enumerate(hits, 1) if "Stoltenberg" in h.chunk.text)
+    assert n != 1 and not hits[0].chunk.text.count("Stoltenberg")
+    return Reply(STOLTENBERG_EN.format(n=n), cut_after=20), hit.chunk.id
+
+
+def test_markers_shown_before_a_broken_stream_still_name_their_passage(generative, llm):
+    reply, stoltenberg = stoltenberg_reply(generative)
+    llm.script(reply)
+    deltas, answer = run(generative, AskRequest(DEMO_QUESTION_EN))
+    shown = "".join(deltas)
+    assert "allying [1]" in shown, "renumbered in order of first use"
+    assert answer.backend == "extractive" and answer.partial and "incomplete" in answer.notice
+    by_n = {c.n: c for c in answer.citations}
+    assert by_n[1].chunk_id == stoltenberg, "the [1] shown before the break names the passage it cited"
+    fallback = [c for c in answer.citations if c.quote.startswith(ARTICLE4_OPENING)]
+    assert fallback and fallback[0].n > 1 and f"[{fallback[0].n}]" in answer.answer
+    assert "[1]" not in answer.answer
+    assert all(n in by_n for s in answer.sentences for n in s.citations)
+
+
+def test_an_answer_no_text_of_was_shown_is_no_partial_one(generative, llm):
+    reply, _ = stoltenberg_reply(generative)
+    llm.script(reply)
+    answer = generative.ask(AskRequest(DEMO_QUESTION_EN))
+    assert answer.backend == "extractive" and not answer.partial
+    assert "broke off" in answer.notice and "incomplete" not in answer.notice
+    assert answer.citations[0].n == 1 and answer.citations[0].quote.startswith(ARTICLE4_OPENING)

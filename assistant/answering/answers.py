@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from assistant.answering.context import AnswerContext, Delta
 from assistant.core.errors import ModelFailure
@@ -161,6 +162,28 @@ def mark_unsupported(answer: Answer) -> str:
     for end in reversed(ends):
         text = text[:end] + mark + text[end:]
     return text
+
+
+def cited_after(answer: Answer, earlier: Sequence[Citation]) -> Answer:
+    """`answer` numbered after the `earlier` citations (those of generated text shown before it broke off),
+    which it lists first, so that every `[n]` shown, before the break and after it, names its own passage."""
+    if not earlier:
+        return answer
+    offset = max(c.n for c in earlier)
+    own = {c.n for c in answer.citations}
+
+    def shifted(match: re.Match) -> str:
+        n = int(match.group(1))
+        return f"[{n + offset}]" if n in own else match.group()
+
+    return replace(
+        answer,
+        answer=re.sub(r"\[(\d+)\]", shifted, answer.answer),
+        citations=(*earlier, *(replace(c, n=c.n + offset) for c in answer.citations)),
+        sentences=tuple(
+            replace(s, citations=tuple(n + offset for n in s.citations)) for s in answer.sentences
+        ),
+    )
 
 
 def assemble(

@@ -16,7 +16,7 @@ from itertools import islice
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.answering.answers import fallback_notice, holds_words, not_found, stream_words
+from assistant.answering.answers import cited_after, fallback_notice, holds_words, not_found, stream_words
 from assistant.answering.condense import (
     Condenser,
     condense_extractive,
@@ -177,14 +177,20 @@ class Assistant:
         return replace(request, question=question)
 
     def ask(self, request: AskRequest) -> Answer:
+        """The finished answer alone: no text streamed before it was shown to anyone."""
         answer = None
-        for event in self.stream(request):
+        for event in self._answer(request, shows_text=False):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def stream(self, request: AskRequest) -> Iterator[Delta | Answer]:
+        """The answer's text as it is written, then the `Answer`: a fallback after a broken stream says that
+        the text shown before it is incomplete, and keeps the passages that text cites."""
+        return self._answer(request, shows_text=True)
+
+    def _answer(self, request: AskRequest, shows_text: bool) -> Iterator[Delta | Answer]:
         started = time.perf_counter()
         request = self.validate(request)
         chat = small_talk(request.question)
@@ -220,16 +226,19 @@ class Assistant:
             log.warning(
                 "generative backend failed: %s; falling back to the extractive answer", failure.reason
             )
-            yield from self._fall_back(context, failure, streamed)
+            yield from self._fall_back(context, failure, streamed and shows_text)
 
     def _fall_back(
         self, context: AnswerContext, reason: ModelFailure | str, streamed: bool
     ) -> Iterator[Delta | Answer]:
+        """`streamed`: generated text was shown before the failure."""
         if context.answerable:
             answer = self.extractive.answer_context(context)
         else:
             answer = not_found(context, self.extractive.name)
         replaced = isinstance(reason, ModelFailure) and reason.replaced
+        if streamed and isinstance(reason, ModelFailure):
+            answer = cited_after(answer, reason.cited)
         answer = replace(
             answer,
             notice=fallback_notice(answer.language, reason, streamed),

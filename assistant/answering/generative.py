@@ -254,21 +254,40 @@ class GenerativeAnswerer:
         return score
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
-        timings = context.timings_ms
         with _ModelCalls(self.settings):
             shown, messages = self.prompt.invoke(context)
-            if not shown:
-                yield from stream_words(not_found(context, self.name))
-                return
-            filt = OutputFilter(
-                len(shown),
-                [
-                    s.hit.article.url
-                    for s in shown
-                    if (s.hit.article.url or "").startswith(("http://", "https://"))
-                ],
-            )
-            pieces: list[str] = []
+        if not shown:
+            yield from stream_words(not_found(context, self.name))
+            return
+        filt = OutputFilter(
+            len(shown),
+            [
+                s.hit.article.url
+                for s in shown
+                if (s.hit.article.url or "").startswith(("http://", "https://"))
+            ],
+        )
+        pieces: list[str] = []
+        try:
+            yield from self._generate(context, messages, filt, shown, pieces)
+        except ModelFailure as failure:
+            # What was shown stays shown: the fallback lists the passages its markers point to.
+            text = "".join(pieces)
+            if text.strip() and not failure.cited:
+                failure.cited = tuple(self._support(text, filt, shown, keep_every_marker=True)[2])
+            raise
+
+    def _generate(
+        self,
+        context: AnswerContext,
+        messages: list[BaseMessage],
+        filt: OutputFilter,
+        shown: list[Shown],
+        pieces,
+    ) -> Iterator[Delta | Answer]:
+        """Streams the model's text through the post-check into `pieces`, then the checked `Answer`."""
+        timings = context.timings_ms
+        with _ModelCalls(self.settings):
             raw: list[str] = []
             finish = None
             t1 = time.perf_counter()

@@ -60,13 +60,15 @@ class StoreBusyError(KildeError):
 class ModelFailure(BackendError):
     """The language model failed (timeout, refusal, broken stream); `reason` says how, for the notice, in
     English, and `translations` in other languages ("nb", "nn"). `replaced`: the model answered, but the
-    answer was unusable and is replaced (not broken off)."""
+    answer was unusable and is replaced (not broken off). `cited`: the `Citation`s that the generated text
+    already shown cites, so that its markers still resolve after the fallback."""
 
     def __init__(self, reason: str, translations: dict[str, str] | None = None, *, replaced: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.translations = dict(translations or {})
         self.replaced = replaced
+        self.cited: tuple = ()
 
     def reason_in(self, language: str) -> str:
         return (
