@@ -182,6 +182,11 @@ FAILURES = {
     "stalled-stream": ([Reply(f"{ARTICLE4_EN} [1]", stall_after=6, stall_s=5)], "no reply within 2 s", True),
     "cut-stream": ([Reply(f"{ARTICLE4_EN} [1]", cut_after=6)], "broke off", True),
     "malformed-chunk": ([Reply(f"{ARTICLE4_EN} [1]", malformed_after=6)], "malformed", True),
+    "error-event": (
+        [Reply(f"{ARTICLE4_EN} [1]", error_after=6, error="model crashed: CUDA OOM")],
+        "the server reported an error mid-answer: «model crashed: CUDA OOM»",
+        True,
+    ),
 }
 
 

@@ -167,6 +167,15 @@ def describe(exc: BaseException, settings: Settings) -> ModelFailure:
             "sambandet til {url} braut saman",
             url=url,
         )
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
+        # An error event in the stream (`data: {"error": {...}}`): the server's own words say what broke.
+        excerpt = error_excerpt(None, exc.body if exc.body is not None else exc.message, key)
+        return _reason(
+            "the server reported an error mid-answer: «{said}»",
+            "serveren meldte en feil midt i svaret: «{said}»",
+            "tenaren melde ein feil midt i svaret: «{said}»",
+            said=excerpt or redact(type(exc).__name__, key),
+        )
     if isinstance(exc, StreamBroke):
         return _reason(
             "the answer stream broke off before it finished (a single-slot server interrupts a "

@@ -9,8 +9,8 @@ It speaks the parts of OpenAI's API that Kilde uses:
 Each chat request takes the next `Reply` from a queue, so a test scripts exactly what the "model"
 says, and can make it misbehave: an HTTP error status (429 with `Retry-After`, 500, 401), a delay
 before the reply or a stall mid-stream (beyond the client's timeout), a stream cut off without
-its end, a malformed chunk, or HTTP 200 and then an empty stream. Every request is recorded (path,
-headers, JSON body), and how each stream ended (`outcomes`).
+its end, a malformed chunk, an error event mid-stream, or HTTP 200 and then an empty stream. Every
+request is recorded (path, headers, JSON body), and how each stream ended (`outcomes`).
 
 Server options reproduce what local servers (llama.cpp, llama-cpp-python, vLLM, Ollama) do:
 
@@ -58,6 +58,7 @@ class Reply:
     stall_s: float = 0.0
     cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
     malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
+    error_after: int | None = None  # stream this many chunks, then an error event (`error`) and the end
     finish_reason: str = "stop"
     empty: bool = False  # HTTP 200, then a stream with no chunk in it (only `[DONE]`)
     chunk_delay_s: float = 0.0  # between streamed chunks: the model's writing speed
@@ -292,6 +293,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.cut_after is not None and i >= reply.cut_after:
                     self.wfile.flush()
                     self.connection.shutdown(2)  # no final chunk, no [DONE]: the stream is cut
+                    return
+                if reply.error_after is not None and i == reply.error_after:
+                    # as vLLM and llama.cpp report a failure once the stream has begun
+                    self._event(json.dumps({"error": {"message": reply.error or "error", "code": 500}}))
+                    self._send(b"")
+                    owner.outcomes.append("error")
                     return
                 if reply.malformed_after is not None and i == reply.malformed_after:
                     self._send(
