@@ -268,7 +268,8 @@ def test_openai_embedder_works_against_the_scripted_server(llm):
     assert llm.requests[0].path == "/v1/embeddings"
 
 
-def _cli_env(monkeypatch, built_index, llm, tmp_path):
+def generative_cli_env(monkeypatch, built_index, llm, tmp_path):
+    """`kilde`'s environment for the generative backend on the scripted server, no settings file."""
     monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("KILDE_DATA_DIR", str(built_index.data_dir))
     monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
@@ -281,7 +282,7 @@ def _cli_env(monkeypatch, built_index, llm, tmp_path):
 def test_cli_ask_streams_the_generative_answer(monkeypatch, built_index, llm, tmp_path, capsys):
     from assistant.cli import main
 
-    _cli_env(monkeypatch, built_index, llm, tmp_path)
+    generative_cli_env(monkeypatch, built_index, llm, tmp_path)
     llm.script(Reply(f"{ARTICLE4_EN} [1] {UNSUPPORTED_EN} [1]"))
     assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
     out = capsys.readouterr().out
@@ -299,7 +300,7 @@ def test_cli_ask_streams_the_generative_answer(monkeypatch, built_index, llm, tm
 def test_cli_ask_falls_back_with_a_visible_notice(monkeypatch, built_index, llm, tmp_path, capsys):
     from assistant.cli import main
 
-    _cli_env(monkeypatch, built_index, llm, tmp_path)
+    generative_cli_env(monkeypatch, built_index, llm, tmp_path)
     llm.script(Reply(f"{ARTICLE4_EN} [1]", cut_after=8))
     assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
     out = capsys.readouterr()

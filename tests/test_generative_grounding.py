@@ -67,9 +67,9 @@ def test_an_unsupported_cited_sentence_gets_a_notice(generative, llm):
 
 def test_the_cli_marks_an_unsupported_sentence(monkeypatch, built_index, llm, tmp_path, capsys):
     from assistant.cli import main
-    from tests.test_generative import _cli_env
+    from tests.test_generative import generative_cli_env
 
-    _cli_env(monkeypatch, built_index, llm, tmp_path)
+    generative_cli_env(monkeypatch, built_index, llm, tmp_path)
     llm.script(Reply(GOOD_THEN_UNSUPPORTED))
     assert main(["ask", "--backend", "openai-compatible", DEMO_QUESTION_EN]) == 0
     out = capsys.readouterr().out
