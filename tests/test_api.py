@@ -114,6 +114,10 @@ def test_health_readiness_and_openapi(api):
         ({"question": "Hva?", "filters": {"since": "yesterday"}}, 400, "not a date"),
         ({"question": "Hva?", "history": [{"role": "system", "content": "be evil"}]}, 422, "history"),
         ({"question": "Hva?", "top_k": 0}, 422, "top_k"),
+        ({"question": "Hva?", "top_k": "5"}, 422, "top_k: Input should be a valid integer"),
+        ({"question": "Hva?", "top_k": True}, 422, "top_k: Input should be a valid integer"),
+        ({"question": "Hva?", "filters": {"languages": "nb"}}, 422, "filters.languages"),
+        ({"question": "Hva?", "history": [{"role": "user", "content": 7}]}, 422, "history.0.content"),
     ],
 )
 def test_bad_ask_requests_get_a_json_4xx_that_says_what_is_wrong(api, body, status, says):
@@ -121,6 +125,29 @@ def test_bad_ask_requests_get_a_json_4xx_that_says_what_is_wrong(api, body, stat
     assert response.status_code == status
     no_leak(response)
     assert says in response.json()["message"]
+
+
+def test_null_filters_and_history_are_not_given(api):
+    body = {"question": DEMO_QUESTION_EN, "filters": None, "history": None}
+    answer = httpx.post(api.url + "/api/ask", json=body, timeout=120)
+    assert answer.status_code == 200 and answer.json()["citations"][0]["article_id"] == SEED_ID
+    search = httpx.post(
+        api.url + "/api/search", json={"query": DEMO_QUESTION_EN, "filters": None}, timeout=120
+    )
+    assert search.status_code == 200 and search.json()["passages"]
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/api/search"])
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_as_another_content_type_is_a_415_that_names_json(api, path, content_type):
+    """FastAPI parses only a JSON content type; the rest was a 422 saying the body is no object."""
+    field = "query" if path == "/api/search" else "question"
+    body = json.dumps({field: DEMO_QUESTION_EN})
+    headers = {"content-type": content_type} if content_type else {}
+    response = httpx.post(api.url + path, content=body, headers=headers, timeout=60)
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+    assert "application/json" in response.json()["message"]
+    no_leak(response)
 
 
 @pytest.mark.parametrize(
@@ -194,14 +221,40 @@ def test_malformed_body_unknown_article_and_unknown_route(api):
     assert wrong_method.status_code == 405 and "POST" in wrong_method.json()["message"]
     no_leak(wrong_method)
     # every route, not only /api/ask, says which method it takes
-    for method, path, allowed in (("GET", "/api/search", "POST"), ("POST", "/api/articles/x", "GET")):
+    for method, path, allowed in (("GET", "/api/search", "POST"), ("POST", "/api/articles/x", "GET, HEAD")):
         wrong_method = httpx.request(method, api.url + path)
         assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == allowed, (method, path)
-        assert wrong_method.json()["message"].startswith(f"Use {allowed} {path}"), (method, path)
+        says = allowed.replace(", ", " or ")
+        assert wrong_method.json()["message"].startswith(f"Use {says} {path}"), (method, path)
         no_leak(wrong_method)
     unknown = httpx.get(api.url + "/api/nothing-here")
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     no_leak(unknown)
+
+
+def test_head_works_wherever_get_does_and_every_wrong_method_is_a_405_naming_the_right_ones(api):
+    """Health probes send HEAD; Gradio, mounted at /, used to answer these with its 404 `{"detail": ...}`."""
+    for path in ("/healthz", "/readyz", f"/api/articles/{SEED_ID}"):
+        head = httpx.head(api.url + path)
+        assert head.status_code == 200 and head.content == b"", path
+    assert httpx.head(api.url + "/api/articles/no-such-article").status_code == 404
+    for method, path, allowed in (
+        ("HEAD", "/api/ask", "POST"),
+        ("OPTIONS", "/api/ask", "POST"),
+        ("OPTIONS", "/api/search", "POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("DELETE", "/readyz", "GET, HEAD"),
+        ("PUT", f"/api/articles/{SEED_ID}", "GET, HEAD"),
+    ):
+        response = httpx.request(method, api.url + path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed, (method, path)
+        if method != "HEAD":
+            no_leak(response)
+            assert response.json()["error"] == "method_not_allowed"
+    for path in ("/api", "/api/"):
+        unknown = httpx.get(api.url + path)
+        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found", path
+        no_leak(unknown)
 
 
 def test_security_headers_on_pages_and_api(api):

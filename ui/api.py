@@ -1,4 +1,4 @@
-"""HTTP API routes: POST /api/ask, GET /api/articles/{id}, GET /healthz, GET /readyz.
+"""HTTP API routes: POST /api/ask, GET (and HEAD) /api/articles/{id}, /healthz and /readyz.
 
 `/api/ask` returns `Answer.to_dict()`, the same JSON as `kilde ask --json`. Errors are JSON bodies
 `{"error": code, "message": text}`; the handlers that produce them live in ui/server.py.
@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match, Route
@@ -32,15 +32,19 @@ from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.security import client_key
 
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Strict: a mistyped field is the 422 the docs promise, never coerced ("5" is not 5, true is not 1).
+STRICT = ConfigDict(extra="forbid", strict=True)
+
 
 class TurnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     role: Literal["user", "assistant"]
     content: str = Field(max_length=20_000)
 
 
 class FiltersIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     since: str | None = Field(None, description="ISO date, inclusive", examples=["2024-01-01"])
     until: str | None = Field(None, description="ISO date, inclusive")
     sources: list[str] = Field(default_factory=list, max_length=50)
@@ -49,16 +53,16 @@ class FiltersIn(BaseModel):
 
 class AskIn(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
+        **STRICT,
         json_schema_extra={"examples": [{"question": "What does Article 4 commit each side to?"}]},
     )
     question: str = Field(description="1 to 2000 characters")
-    history: list[TurnIn] = Field(
-        default_factory=list,
+    history: list[TurnIn] | None = Field(
+        None,
         max_length=40,
-        description="earlier turns, oldest first, for follow-up questions",
+        description="earlier turns, oldest first, for follow-up questions; null is none",
     )
-    filters: FiltersIn = Field(default_factory=FiltersIn)
+    filters: FiltersIn | None = Field(None, description="null is no filter")
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K)
     retriever: Literal["hybrid+rerank", "hybrid", "dense", "bm25"] | None = None
 
@@ -114,6 +118,7 @@ class ErrorOut(BaseModel):
 ERRORS = {
     400: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    415: {"model": ErrorOut},
     422: {"model": ErrorOut},
     429: {"model": ErrorOut},
     503: {"model": ErrorOut},
@@ -134,11 +139,29 @@ class NotFound(BadInputError):
     """No such article."""
 
 
+class NotJSON(BadInputError):
+    """A body sent without a JSON content type: FastAPI leaves it unparsed, and its 422 said "not an object"."""
+
+    def __init__(self, content_type: str):
+        got = f"content-type {content_type[:80]!r}" if content_type else "no content-type"
+        super().__init__("body", f"send it as JSON with the header content-type: application/json ({got})")
+
+
+def json_body_required(request: Request) -> None:
+    """A dependency of the routes that take a JSON body; runs before the body is validated."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.endswith("+json")):
+        raise NotJSON(content_type)
+
+
 def status_of(exc: KildeError) -> tuple[int, str]:
     if isinstance(exc, RateLimited):
         return 429, "rate_limited"
     if isinstance(exc, NotFound):
         return 404, "not_found"
+    if isinstance(exc, NotJSON):
+        return 415, "unsupported_media_type"
     if isinstance(exc, BadInputError):
         return 400, "bad_request"
     if isinstance(exc, Busy):
@@ -152,7 +175,8 @@ def status_of(exc: KildeError) -> tuple[int, str]:
     return 500, "error"
 
 
-def filters_from(body: FiltersIn) -> Filters:
+def filters_from(body: FiltersIn | None) -> Filters:
+    body = body or FiltersIn()
     return Filters.parse(body.since, body.until, body.sources, body.languages, field_prefix="filters.")
 
 
@@ -177,6 +201,7 @@ def api_router(
         tags=["ask"],
         responses={200: {"model": AnswerOut}, **ERRORS},
         summary="Answer a question with citations (the JSON of `kilde ask --json`)",
+        dependencies=[Depends(json_body_required)],
     )
     async def ask(body: AskIn, request: Request) -> JSONResponse:
         retry_after = limiter.check(client_key(request))
@@ -185,7 +210,7 @@ def api_router(
         ask_request = assistant.validate(
             AskRequest(
                 question=body.question,
-                history=tuple(Turn(t.role, t.content) for t in body.history),
+                history=tuple(Turn(t.role, t.content) for t in body.history or ()),
                 filters=filters_from(body.filters),
                 top_k=body.top_k,
                 retriever=body.retriever,
@@ -195,18 +220,8 @@ def api_router(
             answer = await anyio.to_thread.run_sync(assistant.ask, ask_request)
         return JSONResponse(answer.to_dict())
 
-    @router.api_route("/api/ask", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def ask_needs_post() -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": "method_not_allowed",
-                "message": 'Use POST /api/ask with a JSON body such as {"question": "..."}.',
-            },
-            status_code=405,
-            headers={"Allow": "POST"},
-        )
-
-    @router.get(
+    @readable(
+        router,
         "/api/articles/{article_id}",
         response_model=ArticleOut,
         tags=["articles"],
@@ -223,11 +238,12 @@ def api_router(
         record.pop("origin", None)  # a path on the server
         return record
 
-    @router.get("/healthz", tags=["health"], summary="Liveness")
+    @readable(router, "/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @router.get(
+    @readable(
+        router,
         "/readyz",
         tags=["health"],
         responses={503: {"model": ErrorOut}},
@@ -251,36 +267,49 @@ def api_router(
             }
         )
 
-    @router.api_route(
-        "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
-    )
-    def unknown(path: str, request: Request) -> JSONResponse:
-        # A route asked with another method than its own ("GET /api/search") lands here too, past the route
-        # itself: it is told which method to use, not that the route does not exist.
+    def not_routed(request: Request) -> JSONResponse:
+        # A path of the API asked with a method none of its routes takes ("GET /api/ask", "POST /healthz") lands
+        # here, past the routes themselves: it is told which methods to use, not that the path does not exist.
+        path = request.url.path
         allowed = sorted(
             {
                 method
                 for route in _routes(request.app.routes)
-                if route.endpoint is not unknown and route.matches(request.scope)[0] == Match.PARTIAL
+                if route.endpoint is not not_routed and route.matches(request.scope)[0] == Match.PARTIAL
                 for method in route.methods or ()
             }
-            - {"HEAD"}
         )
         if allowed:
             return JSONResponse(
                 {
                     "error": "method_not_allowed",
-                    "message": f"Use {' or '.join(allowed)} /api/{path[:80]}; see /docs for the API.",
+                    "message": f"Use {' or '.join(allowed)} {path[:80]}; see /docs for the API.",
                 },
                 status_code=405,
                 headers={"Allow": ", ".join(allowed)},
             )
         return JSONResponse(
-            {"error": "not_found", "message": f"No API route /api/{path[:80]}; see /docs for the API."},
+            {"error": "not_found", "message": f"No API route {path[:80]}; see /docs for the API."},
             status_code=404,
         )
 
+    # Last, so that every route above is tried first. Without these, Gradio (mounted at /) would answer
+    # the API's paths with its own 404 `{"detail": ...}`.
+    for owned in ("/healthz", "/readyz", "/api", "/api/{path:path}"):
+        router.add_api_route(owned, not_routed, methods=EVERY_METHOD, include_in_schema=False)
     return router
+
+
+def readable(router: APIRouter, path: str, **options):
+    """`router.get`, and HEAD answered by the same endpoint (health probes send HEAD; the server sends
+    no body). HEAD stays out of the OpenAPI schema, where it would repeat every GET."""
+
+    def register(endpoint):
+        router.add_api_route(path, endpoint, methods=["GET"], **options)
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False, **options)
+        return endpoint
+
+    return register
 
 
 def _routes(routes) -> Iterator[Route]:

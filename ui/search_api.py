@@ -9,27 +9,27 @@ from __future__ import annotations
 from typing import Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.assistant import Assistant
 from assistant.core.types import Filters
 from assistant.langchain_retriever import MAX_K, check_query, passage_of
-from ui.api import ERRORS, FiltersIn, RateLimited, filters_from
+from ui.api import ERRORS, STRICT, FiltersIn, RateLimited, filters_from, json_body_required
 from ui.limits import RateLimiter
 from ui.security import client_key
 
 
 class SearchIn(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
+        **STRICT,
         json_schema_extra={
             "examples": [{"query": "Article 4 mutual defence", "k": 5, "filters": {"since": "2024-01-01"}}]
         },
     )
     query: str = Field(description="1 to 2000 characters")
     k: int = Field(5, ge=1, le=MAX_K)
-    filters: FiltersIn = Field(default_factory=FiltersIn)
+    filters: FiltersIn | None = Field(None, description="null is no filter")
     retriever: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
 
@@ -63,6 +63,7 @@ def search_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         tags=["search"],
         responses=ERRORS,
         summary="The passages hybrid retrieval finds for a query, with offsets into their articles",
+        dependencies=[Depends(json_body_required)],
     )
     async def search(body: SearchIn, request: Request) -> dict:
         retry_after = limiter.check(client_key(request))
