@@ -245,6 +245,36 @@ def test_http_tools_share_the_rate_limit_and_refuse_foreign_origins(built_index,
         proxied.stop()
 
 
+def test_mistyped_arguments_and_long_uris_get_short_kilde_messages(built_index, assistant):
+    """Pydantic's own text repeated the value sent, with links to its docs; true and "3" passed as k."""
+    from mcp import MCPError
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    try:
+
+        async def run():
+            async with http_session(server.url) as session:
+                for name, arguments, says in [
+                    ("search_archive", {"query": 123}, "query: must be a string"),
+                    ("search_archive", {}, "query: required"),
+                    ("search_archive", {"query": "x", "source": {"$ne": None}}, "source: must be a string"),
+                    ("search_archive", {"query": "x", "k": True}, "k: must be a whole number"),
+                    ("search_archive", {"query": "x", "k": "3"}, "k: must be a whole number"),
+                    ("ask_archive", {"question": 42}, "question: must be a string"),
+                ]:
+                    result = await session.call_tool(name, arguments)
+                    message = " ".join(c.text for c in result.content if c.type == "text")
+                    assert result.is_error and message == f"Error executing tool {name}: {says}", message
+                for length in (600, 100_000):
+                    with pytest.raises(MCPError) as caught:
+                        await session.read_resource("kilde://articles/" + "a" * length)
+                    assert len(caught.value.message) < 150, caught.value.message[:200]
+
+        anyio.run(run)
+    finally:
+        server.stop()
+
+
 def test_mcp_refuses_to_serve_others_without_auth(built_index):
     done = subprocess.run(
         [KILDE, "mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],

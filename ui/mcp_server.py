@@ -17,9 +17,9 @@ from urllib.parse import quote, unquote
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.types import Resource
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
 
 from assistant.answering.answers import mark_unsupported
 from assistant.answering.assistant import Assistant
@@ -31,6 +31,14 @@ from assistant.langchain_retriever import check_query, make_filters, passage_of
 MCP_PATH = "/mcp"
 ARTICLE_URI = "kilde://articles/{article_id}"
 MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
+MAX_ECHOED = 80  # characters of a caller's id or URI an error message repeats
+# What an argument of the wrong type needs, in the words of Kilde's other messages ("query: the query is empty").
+ARGUMENT_PROBLEMS = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "extra_forbidden": "unknown argument",
+}
 
 
 class Passage(BaseModel):
@@ -98,6 +106,21 @@ def article_uri(article_id: str) -> str:
     return ARTICLE_URI.format(article_id=quote(article_id, safe=""))
 
 
+def argument_problems(error: ValidationError) -> str:
+    """'query: must be a string; k: must be a whole number': each field and what it needs, never the value
+    sent (pydantic's own text repeats it, with a link to its documentation)."""
+    problems = [
+        f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: "
+        f"{ARGUMENT_PROBLEMS.get(err['type'], err['msg'])}"
+        for err in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return "; ".join(problems[:5])
+
+
+def shortened(text: str) -> str:
+    return text if len(text) <= MAX_ECHOED else text[:MAX_ECHOED] + "…"
+
+
 def build_mcp(
     assistant: Assistant, settings: Settings, limiter=None, slots: anyio.CapacityLimiter | None = None
 ):
@@ -108,6 +131,28 @@ def build_mcp(
     slots = slots or anyio.CapacityLimiter(max(1, settings.ui_concurrency))
 
     class KildeMCP(MCPServer):
+        async def call_tool(self, name, arguments, context=None):
+            try:
+                return await super().call_tool(name, arguments, context)
+            except UnexpectedToolError:
+                raise
+            except ToolError as exc:
+                # The SDK validates the arguments against the tool's signature before the tool runs.
+                if not isinstance(exc.__cause__, ValidationError):
+                    raise
+                problems = argument_problems(exc.__cause__)
+                raise ToolError(f"Error executing tool {name}: {problems}") from exc.__cause__
+
+        async def read_resource(self, uri, context=None):
+            try:
+                return await super().read_resource(uri, context)
+            except ResourceNotFoundError as exc:
+                # The SDK's "Unknown resource: <uri>" repeats the whole URI, however long.
+                asked = str(uri)
+                if asked not in str(exc) or len(asked) <= MAX_ECHOED:
+                    raise
+                raise ResourceNotFoundError(str(exc).replace(asked, shortened(asked))) from None
+
         async def list_resources(self) -> list[Resource]:
             stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
             rows = sorted(stored.values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
@@ -147,12 +192,12 @@ def build_mcp(
         "first, each with its article's id, title, date, source, url and the passage's offsets in the article.",
     )
     async def search_archive(
-        query: str,
+        query: StrictStr,
         ctx: Context,
-        since: str | None = None,
-        until: str | None = None,
-        source: str | None = None,
-        k: int = 5,
+        since: StrictStr | None = None,
+        until: StrictStr | None = None,
+        source: StrictStr | None = None,
+        k: StrictInt = 5,
     ) -> SearchResult:
         """query: what to look for; since/until: ISO dates (inclusive); source: one source name."""
         check_rate(ctx)
@@ -175,11 +220,11 @@ def build_mcp(
         "citations quoting the articles exactly; says so when the archive does not hold the answer.",
     )
     async def ask_archive(
-        question: str,
+        question: StrictStr,
         ctx: Context,
-        since: str | None = None,
-        until: str | None = None,
-        source: str | None = None,
+        since: StrictStr | None = None,
+        until: StrictStr | None = None,
+        source: StrictStr | None = None,
     ) -> AskResult:
         """question: 1 to 2000 characters; since/until: ISO dates (inclusive); source: one source name."""
         check_rate(ctx)
@@ -216,7 +261,7 @@ def build_mcp(
             else None
         )
         if found is None:
-            raise ResourceNotFoundError(f"no article with id {wanted[:80]!r}")
+            raise ResourceNotFoundError(f"no article with id {wanted[:MAX_ECHOED]!r}")
         return found.text
 
     return server
