@@ -276,6 +276,11 @@ def cmd_ask(args) -> int:
     for s in answer.sentences:
         if s.supported is False:
             print(f"  {mark} {s.text}" + "".join(f" [{n}]" for n in s.citations))
+    if answer.quoted_original_languages:
+        from ui.i18n import quoted_original_notice
+
+        interface = "en" if answer.language == "en" else "nb"
+        print(f"\n({quoted_original_notice(answer.quoted_original_languages, interface)})")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.date) if x)
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 
 import httpx
@@ -22,6 +23,19 @@ def no_leak(response: httpx.Response) -> None:
     assert "Traceback" not in response.text and 'File "' not in response.text
 
 
+def cli_env(settings) -> dict[str, str]:
+    """A clean environment for `kilde`; PYTHONPATH kept, so that a worktree's run asks its own code."""
+    return {
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        "PATH": "/usr/bin:/bin",
+        "KILDE_DATA_DIR": str(settings.data_dir),
+        "KILDE_CACHE_DIR": str(settings.cache_dir),
+        "HOME": str(settings.cache_dir),
+        "ANONYMIZED_TELEMETRY": "False",
+        "KILDE_CONFIG": "/nonexistent",
+    }
+
+
 def test_ask_returns_the_json_of_kilde_ask(api, ui_index):
     response = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
     assert response.status_code == 200
@@ -33,14 +47,7 @@ def test_ask_returns_the_json_of_kilde_ask(api, ui_index):
         timeout=300,
         cwd=ROOT,
         check=False,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "KILDE_DATA_DIR": str(ui_index.data_dir),
-            "KILDE_CACHE_DIR": str(ui_index.cache_dir),
-            "HOME": str(ui_index.cache_dir),
-            "ANONYMIZED_TELEMETRY": "False",
-            "KILDE_CONFIG": "/nonexistent",
-        },
+        env=cli_env(ui_index),
     )
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)
@@ -70,6 +77,25 @@ def test_citation_offsets_point_into_the_article_endpoint(api):
     assert article["id"] == SEED_ID and "origin" not in article
     assert article["text"][first["start"] : first["end"]] == first["quote"]
     assert first["quote"].startswith(ARTICLE4_OPENING)
+
+
+def test_the_api_and_the_cli_say_when_the_quotes_are_not_in_the_questions_language(api, ui_index):
+    """The chat said "The passages are quoted in their original language (Norwegian).", the API nothing."""
+    english = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120).json()
+    assert english["citations"] and english["quoted_original_languages"] == ["nb"]
+    norwegian = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_NB}, timeout=120).json()
+    assert norwegian["citations"] and norwegian["quoted_original_languages"] == []
+    cli = subprocess.run(
+        [KILDE, "ask", DEMO_QUESTION_EN],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        env=cli_env(ui_index),
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "(The passages are quoted in their original language (Norwegian).)" in cli.stdout
 
 
 def test_follow_up_with_history_and_filters(api):

@@ -245,8 +245,9 @@ def test_http_tools_share_the_rate_limit_and_refuse_foreign_origins(built_index,
         proxied.stop()
 
 
-def test_mistyped_arguments_and_long_uris_get_short_kilde_messages(built_index, assistant):
-    """Pydantic's own text repeated the value sent, with links to its docs; true and "3" passed as k."""
+def test_mistyped_arguments_long_uris_and_the_quotes_language(built_index, assistant):
+    """Pydantic's own text repeated the value sent, with links to its docs; true and "3" passed as k; the
+    answer did not say its quotes were Norwegian."""
     from mcp import MCPError
 
     server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
@@ -265,6 +266,10 @@ def test_mistyped_arguments_and_long_uris_get_short_kilde_messages(built_index, 
                     result = await session.call_tool(name, arguments)
                     message = " ".join(c.text for c in result.content if c.type == "text")
                     assert result.is_error and message == f"Error executing tool {name}: {says}", message
+                english = structured(await session.call_tool("ask_archive", {"question": DEMO_QUESTION_EN}))
+                assert english["quoted_original_languages"] == ["nb"]  # as /api/ask and the chat say
+                norwegian = structured(await session.call_tool("ask_archive", {"question": DEMO_QUESTION_NB}))
+                assert norwegian["quoted_original_languages"] == []
                 for length in (600, 100_000):
                     with pytest.raises(MCPError) as caught:
                         await session.read_resource("kilde://articles/" + "a" * length)

@@ -92,6 +92,10 @@ class AnswerOut(BaseModel):
     standalone_question: str | None
     notice: str | None
     partial: bool
+    quoted_original_languages: list[str] = Field(
+        description="the languages of the quoted articles (nb, nn, en) when some quote is not in the question's "
+        "language: an extractive answer quotes verbatim; empty otherwise"
+    )
     citations: list[CitationOut]
     sentences: list[dict[str, Any]]
     retrieved: list[dict[str, Any]]

@@ -124,3 +124,9 @@ def t(language: str, key: str, **values: object) -> str:
     table: Mapping[str, str] = STRINGS.get(language) or STRINGS[DEFAULT_LANGUAGE]
     text = table[key]
     return text.format(**values) if values else text
+
+
+def quoted_original_notice(languages: tuple[str, ...], language: str) -> str:
+    """'The passages are quoted in their original language (Norwegian).', in the interface `language`."""
+    names = ", ".join(t(language, f"language_{q}") for q in languages)
+    return t(language, "quoted_original", languages=names)

@@ -100,6 +100,10 @@ class AskResult(BaseModel):
     citations: list[Citation]
     sentences: list[Sentence] = Field(description="the answer's sentences, with the support check's verdict")
     notice: str | None
+    quoted_original_languages: list[str] = Field(
+        description="the languages of the quoted articles when some quote is not in the question's language "
+        "(an extractive answer quotes verbatim); empty otherwise"
+    )
 
 
 def article_uri(article_id: str) -> str:
@@ -250,6 +254,7 @@ def build_mcp(
             citations=citations,
             sentences=[Sentence(**s) for s in answer.to_dict()["sentences"]],
             notice=answer.notice,
+            quoted_original_languages=list(answer.quoted_original_languages),
         )
 
     @server.resource(ARTICLE_URI, name="article", title="An archive article", mime_type="text/plain")

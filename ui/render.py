@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from assistant.answering.answers import unsupported_notice
 from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.core.types import Answer, Article, Citation
-from ui.i18n import t
+from ui.i18n import quoted_original_notice, t
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 CONTEXT_CHARS = 300  # passage shown around a quote when its chunk is unknown
@@ -168,15 +168,11 @@ def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
 
 def quoted_language_html(answer: Answer, language: str) -> str:
     """An extractive answer quotes its passages verbatim: say so when they are in another language."""
-    if answer.backend != "extractive":
+    languages = answer.quoted_original_languages
+    if not languages:
         return ""
-    group = {"nn": "nb"}.get(answer.language, answer.language)
-    by_chunk = {hit.chunk.id: hit.article.language for hit in answer.retrieved}
-    quoted = {by_chunk[c.chunk_id] for c in answer.citations if c.chunk_id in by_chunk}
-    if not quoted or all({"nn": "nb"}.get(q, q) == group for q in quoted):
-        return ""
-    names = ", ".join(t(language, f"language_{q}") for q in sorted(quoted))
-    return f'<div class="kilde-notice kilde-original-language">{esc(t(language, "quoted_original", languages=names))}</div>'
+    notice = quoted_original_notice(languages, language)
+    return f'<div class="kilde-notice kilde-original-language">{esc(notice)}</div>'
 
 
 def searched_as_html(answer: Answer, language: str) -> str:

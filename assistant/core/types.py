@@ -186,6 +186,9 @@ class Turn:
     content: str
 
 
+_LANGUAGE_GROUP = {"nn": "nb"}  # Nynorsk quotes for a Bokmål question (or back) are not another language
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -201,6 +204,19 @@ class Answer:
     notice: str | None = None
     partial: bool = False
 
+    @property
+    def quoted_original_languages(self) -> tuple[str, ...]:
+        """The languages of the quoted articles when some quote is not in the question's language, else ().
+        An extractive answer quotes verbatim, so every face says so; a model writes in the question's."""
+        if self.backend != "extractive":
+            return ()
+        by_chunk = {hit.chunk.id: hit.article.language for hit in self.retrieved}
+        quoted = {by_chunk[c.chunk_id] for c in self.citations if c.chunk_id in by_chunk}
+        question = _LANGUAGE_GROUP.get(self.language, self.language)
+        if all(_LANGUAGE_GROUP.get(q, q) == question for q in quoted):
+            return ()
+        return tuple(sorted(quoted))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract shared by `kilde ask --json`, the API and the evals."""
         return {
@@ -212,6 +228,7 @@ class Answer:
             "standalone_question": self.standalone_question,
             "notice": self.notice,
             "partial": self.partial,
+            "quoted_original_languages": list(self.quoted_original_languages),
             "citations": [asdict(c) for c in self.citations],
             "sentences": [
                 {
