@@ -182,6 +182,28 @@ FAILURES = {
     "stalled-stream": ([Reply(f"{ARTICLE4_EN} [1]", stall_after=6, stall_s=5)], "no reply within 2 s", True),
     "cut-stream": ([Reply(f"{ARTICLE4_EN} [1]", cut_after=6)], "broke off", True),
     "malformed-chunk": ([Reply(f"{ARTICLE4_EN} [1]", malformed_after=6)], "malformed", True),
+    "html-page": (
+        [
+            Reply(
+                raw=(
+                    "text/html",
+                    "<html><title>Sign in</title><body><p>Log in to the proxy</p></body></html>",
+                )
+            )
+        ],
+        "a whole text/html reply, not a stream of events",
+        False,
+    ),
+    "broken-json": (
+        [Reply(raw=("application/json", "{not json at all"))],
+        "a whole application/json reply, not a stream of events",
+        False,
+    ),
+    "unstreamed": (
+        [Reply(f"{ARTICLE4_EN} [1]", unstreamed=True)],
+        "a whole application/json reply, not a stream of events",
+        False,
+    ),
     "error-event": (
         [Reply(f"{ARTICLE4_EN} [1]", error_after=6, error="model crashed: CUDA OOM")],
         "the server reported an error mid-answer: «model crashed: CUDA OOM»",

@@ -13,6 +13,8 @@ import httpx
 
 from assistant.core.config import Settings
 from assistant.core.errors import BackendError, ModelFailure, redact
+from assistant.core.markup import ACTIVE_ELEMENT, TAG
+from assistant.indexes.llm import NotAnEventStream
 from assistant.indexes.model_server import error_excerpt
 
 CONTEXT_HINT = re.compile(
@@ -48,6 +50,7 @@ def is_model_failure(exc: BaseException) -> bool:
             openai.OpenAIError,
             StreamBroke,
             EmptyStream,
+            NotAnEventStream,
             DeadlinePassed,
             BackendError,
             json.JSONDecodeError,
@@ -63,6 +66,16 @@ def is_model_failure(exc: BaseException) -> bool:
     return module.startswith(("httpx", "httpcore", "langchain_openai", "langchain_core.exceptions")) or type(
         exc
     ).__name__ in ("ModelRefusalError", "OpenAIRefusalError")
+
+
+def _cause(exc: BaseException | None, kind: type[Exception]):
+    """`exc` or the first of its causes that is a `kind`: the client wraps what its transport raised."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, kind):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _refused(exc: BaseException) -> bool:
@@ -152,6 +165,20 @@ def describe(exc: BaseException, settings: Settings) -> ModelFailure:
             "tenaren avviste førespurnaden, HTTP {code}{said}",
             code=exc.status_code,
             said=said,
+        )
+    whole = _cause(exc, NotAnEventStream)
+    if whole is not None:
+        excerpt = error_excerpt(None, TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", whole.body)), key)
+        return _reason(
+            "the server answered with a whole {kind} reply, not a stream of events (is {url} an "
+            "OpenAI-compatible server that streams?){said}",
+            "serveren svarte med et helt {kind}-svar, ikke en strøm av hendelser (er {url} en "
+            "OpenAI-kompatibel server som strømmer?){said}",
+            "tenaren svarte med eit heilt {kind}-svar, ikkje ein straum av hendingar (er {url} ein "
+            "OpenAI-kompatibel tenar som strøymer?){said}",
+            kind=whole.content_type,
+            url=url,
+            said=f": «{excerpt}»" if excerpt else "",
         )
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
         if _refused(exc):

@@ -15,6 +15,28 @@ def encoding_for_model(model: str) -> str:
     return "cl100k_base"
 
 
+class NotAnEventStream(Exception):
+    """A streaming request answered HTTP 200 with a whole body instead of a stream of events: a proxy's or a
+    login page's HTML, or a server that ignores `stream: true`. Read as a stream, it holds no event, which
+    would look like an empty reply."""
+
+    def __init__(self, content_type: str, body: str):
+        super().__init__(f"{content_type}: {body[:200]}")
+        self.content_type = content_type
+        self.body = body
+
+
+# Whole bodies a stream never comes as. A server that sends its events under another type, or none, is trusted.
+_WHOLE_BODY_TYPES = ("text/html", "application/json", "application/xhtml")
+
+
+def _expect_event_stream(response) -> None:
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if response.status_code == 200 and content_type.startswith(_WHOLE_BODY_TYPES):
+        response.read()
+        raise NotAnEventStream(content_type, response.text)
+
+
 def build_chat_models(settings: Settings):
     """The two ChatOpenAI clients: streaming for answers, plain for condensing follow-ups."""
     import httpx
@@ -37,7 +59,16 @@ def build_chat_models(settings: Settings):
         # Local servers (llama.cpp, older Ollama and vLLM builds) read `max_tokens`, not only the newer
         # `max_completion_tokens` that ChatOpenAI sends; send both with the same value.
         extra = {"extra_body": {"max_tokens": settings.llm_max_tokens}}
-    chat = ChatOpenAI(streaming=True, max_tokens=settings.llm_max_tokens, **common, **extra)
+    streaming_client = httpx.Client(
+        timeout=common["timeout"], event_hooks={"response": [_expect_event_stream]}
+    )
+    chat = ChatOpenAI(
+        streaming=True,
+        max_tokens=settings.llm_max_tokens,
+        http_client=streaming_client,
+        **common,
+        **extra,
+    )
     condense_extra = {"extra_body": {"max_tokens": 200}} if extra else {}
     condense = ChatOpenAI(streaming=False, max_tokens=200, **common, **condense_extra)
     return chat, condense

@@ -62,6 +62,9 @@ class Reply:
     finish_reason: str = "stop"
     empty: bool = False  # HTTP 200, then a stream with no chunk in it (only `[DONE]`)
     chunk_delay_s: float = 0.0  # between streamed chunks: the model's writing speed
+    # HTTP 200 with this (content type, body) whatever was asked: a proxy's HTML page, a broken JSON body
+    raw: tuple[str, str] | None = None
+    unstreamed: bool = False  # a streaming request answered with one whole chat.completion
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -237,8 +240,19 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": reply.error or "error", "type": kind, "code": kind}},
                 reply.headers,
             )
+        if reply.raw is not None:
+            content_type, raw = reply.raw
+            data = raw.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+            return None
         model = body.get("model", "scripted")
-        if not body.get("stream"):
+        if not body.get("stream") or reply.unstreamed:
             return self._json(
                 200,
                 {
