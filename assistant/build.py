@@ -173,13 +173,29 @@ def build_generative(settings: Settings, vectors: SentenceVectors, checker: Supp
     )
 
 
-def build_pipeline(settings: Settings, embedder: Embedder | None = None, store: ChromaStore | None = None):
+def build_pipeline(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    store: ChromaStore | None = None,
+    create: bool = True,
+):
+    """`create=False` (`kilde remove`, an ingest with nothing to read): a missing index is reported, and
+    nothing (no folder, no lock file) is created where a mistyped --data-dir points."""
     from ingest.chunking import Chunker
     from ingest.pipeline import IngestPipeline
 
+    if (
+        not create
+        and store is None
+        and not settings.chroma_url
+        and not (settings.data_dir / "chroma").is_dir()
+    ):
+        raise IndexMissingError(str(settings.data_dir))
     prepare_tiktoken(settings.tiktoken_cache_dir)
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings, embedder)
+    if not create and not store.exists():  # a Chroma server without Kilde's collections
+        raise IndexMissingError(store.location)
     if settings.embedding_cache is not None:
         embedder = CachedEmbedder(
             embedder, EmbeddingCache(settings.embedding_cache, embedder.name, embedder.dim)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.core.config import add_reader_option, settings_from
+from assistant.core.config import add_reader_option, count_argument, settings_from
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.types import Filters
 from evals.cli import register as register_eval
@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = command("articles", "List the stored articles.")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument(
+        "--limit", type=count_argument, metavar="N", help="only the N most recent articles (default: all)"
+    )
     p = command("show", "Show one article's cleaned text and metadata.")
     p.add_argument("article_id")
     p.add_argument("--json", action="store_true")
@@ -162,7 +164,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from assistant.build import build_pipeline
     from ingest.progress import progress_for
 
     settings = settings_from(args, embedding_cache=args.embedding_cache)
@@ -170,7 +171,7 @@ def cmd_ingest(args) -> int:
         raise BadInputError(
             "--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)"
         )
-    pipeline = build_pipeline(settings)
+    pipeline = _ingest_pipeline(settings, args)
     quiet = args.json
     report = pipeline.ingest(
         args.paths,
@@ -225,6 +226,23 @@ def cmd_ingest(args) -> int:
                 )
             )
     return 1 if report.rejected else 0
+
+
+def _ingest_pipeline(settings, args):
+    """The pipeline, but no new index when no PATH holds a file to read: a typo creates nothing."""
+    from assistant.build import build_pipeline
+    from assistant.core.errors import IndexMissingError
+    from ingest.discovery import discover
+
+    found = discover(args.paths, args.follow_symlinks)
+    try:
+        return build_pipeline(settings, create=bool(found.files))
+    except IndexMissingError:
+        for reason in found.incomplete_reasons():
+            print(f"rejected {reason}", file=sys.stderr)
+        raise BadInputError(
+            str(settings.data_dir), "no index was created, as no PATH holds a file Kilde reads"
+        ) from None
 
 
 def _confirm_prune(ids: list[str], stored: int, yes: bool) -> bool:
@@ -370,9 +388,20 @@ def cmd_articles(args) -> int:
     return 0
 
 
+def _check_article_id(article_id: str) -> None:
+    # Bytes that are not UTF-8 reach argv as lone surrogates, which neither Chroma nor a terminal accepts;
+    # stored ids never hold one (ingest/discovery.py `shown`).
+    if any("\ud800" <= ch <= "\udfff" for ch in article_id):
+        raise BadInputError(
+            "article id",
+            "holds bytes that are not UTF-8, so no article has it; list the ids with `kilde articles`",
+        )
+
+
 def cmd_show(args) -> int:
     from assistant.build import build_embedder, build_store
 
+    _check_article_id(args.article_id)
     settings = settings_from(args)
     article = build_store(settings, build_embedder(settings), create=False).get_article(args.article_id)
     if article is None:
@@ -391,7 +420,8 @@ def cmd_show(args) -> int:
 def cmd_remove(args) -> int:
     from assistant.build import build_pipeline
 
-    if not build_pipeline(settings_from(args)).remove(args.article_id):
+    _check_article_id(args.article_id)
+    if not build_pipeline(settings_from(args), create=False).remove(args.article_id):
         raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
     print(f"removed {args.article_id}")
     return 0

@@ -57,16 +57,32 @@ class Discovery:
     skipped: list[BadInputError] = field(default_factory=list)  # entries passed over by policy, each named
     empty: list[str] = field(default_factory=list)  # given folders holding no file Kilde reads
     roots: list[str] = field(default_factory=list)  # absolute given paths, as shown
+    listed: int = (
+        0  # files found, each time it was found: a folder whose files were all named already is not empty
+    )
+    _listed: set[str] = field(default_factory=set, repr=False)
+
+    def add_file(self, path: Path) -> None:
+        # A file named twice (`a.txt a.txt`, a relative and an absolute path, a file and its folder) is read once.
+        self.listed += 1
+        key = os.path.abspath(path)
+        if key not in self._listed:
+            self._listed.add(key)
+            self.files.append(path)
 
     @property
     def complete(self) -> bool:
         """Every given path was found, walked without an error, and held something to read."""
         return not self.problems and not self.empty
 
-    def incomplete_reasons(self) -> list[str]:
-        return [str(p) for p in self.problems] + [
-            f"{name}: no files Kilde reads in this folder" for name in self.empty
+    def empty_folders(self) -> list[BadInputError]:
+        return [
+            BadInputError(name, f"no files Kilde reads in this folder (it reads {', '.join(SUFFIXES)})")
+            for name in self.empty
         ]
+
+    def incomplete_reasons(self) -> list[str]:
+        return [str(p) for p in [*self.problems, *self.empty_folders()]]
 
 
 def is_article_name(name: str) -> bool:
@@ -91,13 +107,13 @@ def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> Discovery:
             found.problems.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(st.st_mode):
-            before = (len(found.files), len(found.problems))
+            before = (found.listed, len(found.problems))
             _walk(path, found, real_roots, follow_symlinks, seen_dirs)
-            if (len(found.files), len(found.problems)) == before:
+            if (found.listed, len(found.problems)) == before:
                 found.empty.append(name)
         elif stat.S_ISREG(st.st_mode):
             if path.suffix.lower() in SUFFIXES:
-                found.files.append(path)
+                found.add_file(path)
             else:
                 found.problems.append(
                     BadInputError(
@@ -155,7 +171,7 @@ def _walk(folder: Path, found: Discovery, roots: list[str], follow: bool, seen: 
         elif not is_article_name(entry.name):
             continue
         elif stat.S_ISREG(mode):
-            found.files.append(path)
+            found.add_file(path)
         else:
             found.skipped.append(
                 BadInputError(name, "skipped: not a regular file (a FIFO, socket or device)")

@@ -26,11 +26,17 @@ from assistant.core.types import Article, Chunk
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, LexicalSide
 from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
-from assistant.indexes.store import VectorStore
+from assistant.indexes.store import StoredArticle, VectorStore
 from ingest.chunking import Chunker, embedding_input
 from ingest.discovery import discover, shown
 from ingest.loaders import load_file
 from ingest.prune import plan_prune, source_file
+
+
+def _stored_file(known: StoredArticle) -> str:
+    """The file a stored article came from, resolved; a record from before `source_path` was kept has only its
+    origin, as the ingest that wrote it named it (relative to the folder it ran in, taken to be this one)."""
+    return known.source_path or shown(os.path.realpath(source_file(known.origin)))
 
 
 @dataclass
@@ -154,7 +160,7 @@ class IngestPipeline:
         with self.writer():
             found = discover(paths, follow_symlinks)
             report.files = len(found.files)
-            for problem in found.problems:
+            for problem in found.problems + found.empty_folders():  # an empty folder is likely the wrong one
                 self._reject(report, problem, on_reject)
             report.skipped = list(found.skipped)
             for entry in found.skipped:
@@ -172,6 +178,7 @@ class IngestPipeline:
 
             progress.start("Reading", len(found.files))
             pending: list[Article] = []
+            source_paths: dict[str, str] = {}  # article id -> its file, resolved (stored with the record)
             seen: dict[str, str] = {}
             read_clean: set[str] = set()
             for path in found.files:
@@ -181,6 +188,7 @@ class IngestPipeline:
                 for warning in loaded.warnings:
                     self._warn(report, warning, on_warning)
                 clean = not loaded.rejected
+                resolved = shown(os.path.realpath(path))
                 for article in loaded.articles:
                     origin = article.origin or shown(path)
                     if article.id in seen:
@@ -207,8 +215,9 @@ class IngestPipeline:
                         continue
                     seen[article.id] = origin
                     report.articles_seen += 1
+                    source_paths[article.id] = resolved
                     known = stored.get(article.id)
-                    if known and known.origin and source_file(known.origin) != source_file(origin):
+                    if known and known.origin and _stored_file(known) != resolved:
                         self._warn(
                             report,
                             f"{origin}: article id {article.id!r} was stored from "
@@ -252,7 +261,7 @@ class IngestPipeline:
             interrupted_before = self.dirty_marker.exists()
             if pending or gone:
                 self.dirty_marker.touch()
-            self._write(pending, stored, report, progress)
+            self._write(pending, stored, source_paths, report, progress)
             for article_id in gone:
                 self.store.delete_article(article_id)
             report.removed = len(gone)
@@ -292,20 +301,27 @@ class IngestPipeline:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _write(self, pending: list[Article], stored: dict, report: IngestReport, progress: Progress) -> None:
+    def _write(
+        self,
+        pending: list[Article],
+        stored: dict,
+        source_paths: dict,
+        report: IngestReport,
+        progress: Progress,
+    ) -> None:
         chunked = [(article, self.chunker.split(article)) for article in pending]
         progress.start("Embedding", sum(len(chunks) for _, chunks in chunked))
         batch: list[tuple[Article, list[Chunk]]] = []
         for article, chunks in chunked:
             batch.append((article, chunks))
             if sum(len(c) for _, c in batch) >= self.batch_chunks:
-                self._write_batch(batch, stored, report, progress)
+                self._write_batch(batch, stored, source_paths, report, progress)
                 batch = []
         if batch:
-            self._write_batch(batch, stored, report, progress)
+            self._write_batch(batch, stored, source_paths, report, progress)
         progress.finish()
 
-    def _write_batch(self, batch, stored, report: IngestReport, progress: Progress) -> None:
+    def _write_batch(self, batch, stored, source_paths, report: IngestReport, progress: Progress) -> None:
         texts = [embedding_input(article, chunk) for article, chunks in batch for chunk in chunks]
         t0 = time.perf_counter()
         parts = []
@@ -323,7 +339,8 @@ class IngestPipeline:
             own = vectors[offset : offset + len(chunks)]
             offset += len(chunks)
             self.store.upsert_chunks(article, chunks, own)
-            self.store.upsert_article(article, self.signature, len(chunks))  # the commit point
+            # the commit point
+            self.store.upsert_article(article, self.signature, len(chunks), source_paths.get(article.id))
             keep = {chunk.id for chunk in chunks}
             self.store.delete_chunks([cid for cid in self.store.chunk_ids_of(article.id) if cid not in keep])
             if article.id in stored:

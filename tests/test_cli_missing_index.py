@@ -15,3 +15,68 @@ def test_a_missing_index_is_reported_and_not_created(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert f"No Kilde index found at {missing}" in err and "kilde ingest" in err
     assert not missing.exists()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys, tiktoken_cache):
+    """`kilde ARGS` in this process, in an empty folder; returns (exit code, stderr)."""
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(tiktoken_cache))
+    monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def test_remove_with_a_mistyped_data_dir_creates_nothing(cli, tmp_path):
+    code, err = cli("remove", "j1", "--data-dir", "typo_dir")
+    assert code == 2 and "No Kilde index found at typo_dir" in err
+    assert not (tmp_path / "typo_dir").exists()
+
+
+def test_ingest_of_nothing_readable_creates_no_index(cli, tmp_path):
+    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "pdfs" / "report.pdf").write_bytes(b"%PDF-1.4")
+    code, err = cli("ingest", "/nonexistent", "pdfs", "--data-dir", "fresh1", "--no-progress")
+    assert code == 1 and "Traceback" not in err
+    assert "/nonexistent: no such file or directory" in err and "pdfs: no files Kilde reads" in err
+    assert "fresh1: no index was created" in err
+    assert not (tmp_path / "fresh1").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["remove", "j1"], 2, "No Kilde index found at afile.txt"),
+        (["ingest", "afile.txt", "--no-progress"], 1, "afile.txt: --data-dir is a file, not a folder"),
+    ],
+)
+def test_a_data_dir_that_is_a_file_is_reported_in_one_line(cli, tmp_path, argv, code, message):
+    (tmp_path / "afile.txt").write_text("Tittel\n\nEn kort tekst om ferja.\n", encoding="utf-8")
+    got, err = cli(*argv, "--data-dir", "afile.txt")
+    assert got == code and message in err and "Traceback" not in err
+    assert (tmp_path / "afile.txt").is_file()
+
+
+@pytest.mark.parametrize("verb", ["show", "remove"])
+def test_an_article_id_that_is_not_utf8_is_refused_in_one_line(cli, tmp_path, verb):
+    code, err = cli(verb, "\udcff", "--data-dir", "idx")  # what Python makes of the argument b"\xff"
+    assert code == 1 and "article id: holds bytes that are not UTF-8" in err
+    assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_articles_limit_below_one_is_refused_not_read_as_all(cli, capsys, limit):
+    with pytest.raises(SystemExit) as exit_:
+        cli("articles", "--limit", limit, "--data-dir", "idx")
+    assert exit_.value.code == 2 and "--limit: must be 1 or more" in capsys.readouterr().err
+
+
+def test_articles_limit_has_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["articles", "--help"])
+    assert "only the N most recent articles" in capsys.readouterr().out

@@ -84,6 +84,17 @@ def test_prune_with_an_empty_folder_removes_nothing(corpus, kilde, settings, emb
     assert _ids(settings, embedder) == ALL
 
 
+def test_a_folder_with_no_file_kilde_reads_is_rejected_by_name(corpus, kilde, tmp_path):
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "rapport.pdf").write_bytes(b"%PDF-1.4")
+    (office / "notat.docx").write_bytes(b"PK\x03\x04")
+    code, out, err = kilde("ingest", office, "--no-progress")
+    assert code == 1 and "1 rejected" in out
+    assert f"rejected {office}: no files Kilde reads in this folder (it reads .txt" in err
+
+
 def test_prune_with_an_unreadable_folder_removes_nothing(corpus, settings, embedder, monkeypatch):
     pipeline = build_pipeline(settings, embedder=embedder)
     sub = corpus / "arkiv"
@@ -221,6 +232,25 @@ def test_the_same_stem_from_another_folder_is_named_when_it_replaces_an_article(
     _, out, err = kilde("ingest", second.parent, "--no-progress")
     assert "1 updated" in out
     assert "warning:" in err and str(first) in err and str(second) in err
+
+
+def test_a_file_named_twice_is_read_once(tmp_path, kilde, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _txt(tmp_path / "t1", "a", "Ferja er innstilt")
+    code, out, err = kilde("ingest", "t1/a.txt", "t1/a.txt", path, "t1", "--no-progress")
+    assert code == 0 and out.startswith("1 files, 1 articles: 1 added") and "rejected" not in err
+
+
+def test_the_same_files_ingested_from_another_folder_are_not_said_to_replace_themselves(
+    tmp_path, kilde, monkeypatch
+):
+    for stem, title in (("a", "Ferja er innstilt"), ("b", "Vinden løyer")):
+        _txt(tmp_path / "p1", stem, title)
+    monkeypatch.chdir(tmp_path)
+    assert kilde("ingest", "p1", "--no-progress")[0] == 0
+    monkeypatch.chdir(tmp_path / "p1")
+    code, out, err = kilde("ingest", ".", "--no-progress")
+    assert code == 0 and "2 unchanged" in out and "warning" not in err
 
 
 def test_a_date_ingest_does_not_understand_is_a_warning_and_the_article_lands(

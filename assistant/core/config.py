@@ -391,3 +391,14 @@ def add_reader_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="answer with Kilde's own reader (env KILDE_READER; off by default: assistant/models/reader.md)",
     )
+
+
+def count_argument(text: str) -> int:
+    """An argparse type for a count such as --limit: 1 or more, so 0 cannot silently mean "everything"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value} (leave the option out for all)")
+    return value

@@ -18,7 +18,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.core.errors import ConfigError, EmbedderMismatchError, IndexMissingError, StoreBusyError
+from assistant.core.errors import (
+    BadInputError,
+    ConfigError,
+    EmbedderMismatchError,
+    IndexMissingError,
+    StoreBusyError,
+)
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
 _PAGE = 2000
@@ -31,6 +37,9 @@ class StoredArticle:
     signature: str  # chunker + embedder settings the chunks were made with
     chunk_count: int
     origin: str | None
+    source_path: str | None = (
+        None  # the origin's file, resolved; absent in records written before it was kept
+    )
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,9 @@ class VectorStore(Protocol):
     def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
     def chunk_ids_of(self, article_id: str) -> list[str]: ...
     def delete_chunks(self, ids: Sequence[str]) -> None: ...
-    def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None: ...
+    def upsert_article(
+        self, article: Article, signature: str, chunk_count: int, source_path: str | None = None
+    ) -> None: ...
     def delete_article(self, article_id: str) -> None: ...
     def get_article(self, article_id: str) -> Article | None: ...
     def stored_articles(self) -> dict[str, StoredArticle]: ...
@@ -214,8 +225,18 @@ class ChromaStore:
             chroma_dir = private_copy(
                 chroma_dir
             )  # read commands on a read-only index; writers fail on the lock
+        elif data_dir.exists() and not data_dir.is_dir():
+            raise BadInputError(
+                str(data_dir), "--data-dir is a file, not a folder; name a folder (a new one is created)"
+            )
         elif not data_dir.exists():
-            data_dir.mkdir(parents=True)
+            try:
+                data_dir.mkdir(parents=True)
+            except (NotADirectoryError, FileExistsError):  # a file where a parent folder should be
+                raise BadInputError(
+                    str(data_dir),
+                    "--data-dir lies under a file, not a folder; name a folder (a new one is created)",
+                ) from None
 
         def connect():
             return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
@@ -298,7 +319,9 @@ class ChromaStore:
         }
 
     @staticmethod
-    def article_metadata(article: Article, signature: str, chunk_count: int) -> dict:
+    def article_metadata(
+        article: Article, signature: str, chunk_count: int, source_path: str | None = None
+    ) -> dict:
         return {
             "title": article.title,
             "date": article.date or "",
@@ -309,6 +332,7 @@ class ChromaStore:
             "language": article.language,
             "content_hash": article.content_hash,
             "origin": article.origin or "",
+            "source_path": source_path or "",
             "signature": signature,
             "chunk_count": chunk_count,
         }
@@ -331,12 +355,14 @@ class ChromaStore:
         for i in range(0, len(ids), _PAGE):
             self.chunks.delete(ids=list(ids[i : i + _PAGE]))
 
-    def upsert_article(self, article: Article, signature: str, chunk_count: int) -> None:
+    def upsert_article(
+        self, article: Article, signature: str, chunk_count: int, source_path: str | None = None
+    ) -> None:
         self.articles.upsert(
             ids=[article.id],
             embeddings=[[1.0]],
             documents=[article.text],
-            metadatas=[self.article_metadata(article, signature, chunk_count)],
+            metadatas=[self.article_metadata(article, signature, chunk_count, source_path)],
         )
 
     def delete_article(self, article_id: str) -> None:
@@ -377,6 +403,7 @@ class ChromaStore:
                     signature=m.get("signature", ""),
                     chunk_count=int(m.get("chunk_count", 0)),
                     origin=m.get("origin") or None,
+                    source_path=m.get("source_path") or None,
                 )
             if len(page["ids"]) < _PAGE:
                 return out
