@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.core.config import add_reader_option
+from assistant.core.config import add_reader_option, count_argument
 
 EXAMPLES = """examples:
   kilde eval run --dataset evals/data/seed.jsonl --dataset norquad:news:validation --out evals/runs/val
@@ -76,7 +76,9 @@ def register(sub, command) -> None:
         choices=["extractive", "openai", "openai-compatible"],
         help="answer backend (env KILDE_LLM_BACKEND)",
     )
-    run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
+    run.add_argument(
+        "--limit", type=count_argument, default=None, help="first N items of each dataset (default: all)"
+    )
     run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_reader_option(run)
@@ -120,13 +122,18 @@ def _settings(args, **extra):
 
 def cmd_run(args) -> int:
     from assistant.answering.assistant import check_top_k
+    from assistant.core.errors import BadInputError
     from evals.datasets import load_datasets
     from evals.runner import RunConfig, build_eval_assistant, run_eval
 
     check_top_k(args.top_k, "--top-k")
+    out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # Checked before the assistant loads, not when the run is done: a file at --out or above it.
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise BadInputError(str(existing), "--out is a file, not a folder; name the run folder")
     settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
-    out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     config = RunConfig(
         datasets=tuple(args.dataset),
         retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid+rerank"])),

@@ -110,7 +110,7 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
     name = name or path.stem
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -124,6 +124,15 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
         seen.add(item.id)
         items.append(item)
     return items
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # a binary file, or another file named by mistake
+        raise BadInputError(
+            str(path), f"not UTF-8 text (byte {exc.start}); an eval set is JSONL, one JSON object a line"
+        ) from None
 
 
 def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
@@ -281,7 +290,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     keys = split_keys()
     twins = {item.id: item for item in train_items(keys["validation"] | keys["test"])}
     items: list[EvalItem] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
         where = f"{path}:{lineno}"
         try:
             row = json.loads(line)

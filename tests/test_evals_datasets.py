@@ -217,3 +217,10 @@ def test_an_english_version_of_a_validation_question_is_refused_by_its_line(tmp_
         load_dataset(f"english:{path}")
     with pytest.raises(BadInputError, match="no such file of English train questions"):
         load_dataset(f"english:{tmp_path / 'missing.jsonl'}")
+
+
+def test_a_file_that_is_not_text_is_named_not_a_traceback(tmp_path):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe\x80\x81")
+    with pytest.raises(BadInputError, match="not UTF-8 text"):
+        load_dataset(str(binary))

@@ -314,3 +314,19 @@ def test_results_show_each_follow_up_set_with_the_files_answers_live_and_alone()
         if "`followups`" in line
     ]
     assert "| 75.0 / – / 100.0 |" in older
+
+
+def test_kilde_eval_run_refuses_a_file_as_out_and_a_limit_below_one_before_running(tmp_path, capsys):
+    from assistant.cli import main
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("not a run folder\n")
+    run = ["eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--data-dir", str(tmp_path / "none")]
+    assert main([*run, "--out", str(taken)]) == 1
+    err = capsys.readouterr().err
+    assert "notes.txt: --out is a file, not a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "not a run folder\n"
+    for limit in ("0", "-1"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*run, "--out", str(tmp_path / "run"), "--limit", limit])
+        assert exit_.value.code == 2 and "--limit: must be 1 or more" in capsys.readouterr().err
