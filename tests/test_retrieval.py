@@ -179,3 +179,8 @@ def test_a_source_filter_naming_no_archive_source_is_refused_with_the_sources_th
     assert reason.endswith("'Avis 09' and 3 more") and "''" not in reason
     with pytest.raises(BadInputError, match="no article of the archive names a source"):
         check_sources(("x" * 500,), [""])
+    for empty in ("", "  "):  # `kilde ask --source= …`: refused like a typo, not a filter on "no source"
+        with pytest.raises(
+            BadInputError, match=r"no article has the source .*; the archive's sources: 'Avis 00'"
+        ):
+            check_sources((empty,), known)

@@ -193,7 +193,8 @@ def _ms(t0: float) -> float:
 def check_sources(wanted: tuple[str, ...], known: list[str]) -> None:
     """A source filter naming a source no article has would find nothing, and every answer would be "not in the
     archive", for a typo ("Geopolitka") or another archive's source: it is refused, naming the sources there are."""
-    missing = [s for s in wanted if s not in known]
+    # An empty name (`--source=`) is no source, though articles without one are listed under "".
+    missing = [s for s in wanted if not s.strip() or s not in known]
     if not missing:
         return
     names = [s for s in known if s]
