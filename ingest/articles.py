@@ -19,6 +19,12 @@ def content_hash(*parts: str | None) -> str:
     return digest.hexdigest()
 
 
+def language_code(given: str | None) -> str:
+    """ "nb-NO" -> "nb", "no" -> "nb": the code a file's language field names (not necessarily one Kilde supports)."""
+    code = (given or "").lower()[:2]
+    return {"no": "nb"}.get(code, code)
+
+
 def make_article(
     *,
     title: str | None,
@@ -40,8 +46,7 @@ def make_article(
     text = "\n\n".join(lines)
     title = normalise_line(title or "")
     iso_date = parse_date(date) if date else None
-    lang = (language or "").lower()[:2]
-    lang = {"no": "nb"}.get(lang, lang)
+    lang = language_code(language)
     if lang not in LANGUAGES:
         lang = detect_language(f"{title}\n{text}")
     digest = content_hash(title, text, iso_date, source, url, lang, author)

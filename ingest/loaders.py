@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.core.errors import BadInputError
+from assistant.core.language import LANGUAGES
 from assistant.core.types import Article
-from ingest.articles import make_article, parse_date
+from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
 
@@ -77,11 +78,13 @@ def _valid_unicode(value: str) -> str:
     return _SURROGATE.sub("\ufffd", value)
 
 
-def _parse_json(text: str, name: str):
+def _parse_json(text: str, name: str, one_line: bool = False):
+    """`one_line`: `text` is one JSONL line and `name` already says which, so the error says the column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInputError(name, f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno}"
+        raise BadInputError(name, f"malformed JSON at {where}: {exc.msg}") from None
     except ValueError as exc:  # valid syntax Python refuses, e.g. an integer of more than 4,300 digits
         raise BadInputError(name, f"malformed JSON: {exc}") from None
 
@@ -105,7 +108,9 @@ def load_file(path: Path) -> LoadResult:
                 try:
                     result.articles.append(
                         _from_object(
-                            _parse_json(line, f"{name}:{lineno}"), f"{name}:{lineno}", result.warnings
+                            _parse_json(line, f"{name}:{lineno}", one_line=True),
+                            f"{name}:{lineno}",
+                            result.warnings,
                         )
                     )
                 except BadInputError as exc:
@@ -214,6 +219,7 @@ def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -
     )
     _require_text(article, shown(path))
     _check_date(given_date, article, shown(path), warnings)
+    _check_language(fields.get("language") or fields.get("lang"), article, shown(path), warnings)
     return article
 
 
@@ -223,6 +229,15 @@ def _check_date(given: str | None, article: Article, name: str, warnings: list[s
         warnings.append(
             f"{name}: date {given[:40]!r} not understood (e.g. 2024-11-27 or 27. november 2024); "
             "stored without a date"
+        )
+
+
+def _check_language(given: str | None, article: Article, name: str, warnings: list[str] | None) -> None:
+    """A language Kilde does not answer in is replaced by the detected one: say so, not store it quietly."""
+    if given and given.strip() and language_code(given) not in LANGUAGES and warnings is not None:
+        warnings.append(
+            f"{name}: language {given[:40]!r} is not one Kilde supports ({', '.join(LANGUAGES)}); "
+            f"stored as {article.language!r}, the language detected in the text"
         )
 
 
@@ -307,7 +322,9 @@ def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> A
         if given is not None:  # the field is there, of another JSON type: say which, not that it is missing
             raise BadInputError(name, f"'{given}' must be a string, got {_json_type(obj[given])}")
         raise BadInputError(name, "no 'text', 'body' or 'content' field")
-    title = _valid_unicode(str(obj["title"])) if obj.get("title") else None
+    if obj.get("title") is not None and not isinstance(obj["title"], str):  # str() would store "['a', 'b']"
+        raise BadInputError(name, f"'title' must be a string, got {_json_type(obj['title'])}")
+    title = _valid_unicode(obj["title"]) if obj.get("title") else None
     strings = {
         k: (
             _valid_unicode(str(obj[k]))
@@ -330,6 +347,7 @@ def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> A
     )
     _require_text(article, name)
     _check_date(date, article, name, warnings)
+    _check_language(strings["language"], article, name, warnings)
     return article
 
 

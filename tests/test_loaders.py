@@ -183,6 +183,12 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
         ("broken.json", b'{"title": "x", "text": ', "malformed JSON"),
         ("nobody.json", b'{"title": "only a title"}', "no 'text', 'body' or 'content' field"),
         ("listbody.json", b'{"title": "x", "text": ["paragraph"]}', "'text' must be a string, got a list"),
+        (
+            "listtitle.json",
+            b'{"title": ["list", "title"], "text": "x"}',
+            "'title' must be a string, got a list",
+        ),
+        ("badline.jsonl", b'{"title": oops}\n', "malformed JSON at column 11:"),
         ("nullbody.jsonl", b'{"title": "x", "body": null}\n', "'body' must be a string, got null"),
         ("strings.json", b'["Kort tekst."]', "expected a JSON object, got a string"),
         ("numbers.jsonl", b"42\n", "expected a JSON object, got a number"),
@@ -287,3 +293,22 @@ def test_a_date_that_is_not_understood_is_named_and_the_article_still_lands(tmp_
     [article] = result.articles
     [warning] = result.warnings
     assert article.date is None and warning.startswith(str(tmp_path / where)) and "not understood" in warning
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("tysk.md", "---\ntitle: Fähre\nlanguage: de\n---\n\n%s\n", "tysk.md"),
+        ("tysk.jsonl", '{"title": "A", "text": "%s", "language": "de"}\n', "tysk.jsonl:1"),
+    ],
+)
+def test_a_language_kilde_does_not_support_is_named_in_a_warning(tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(
+        content % "Ferja mellom Bodø og Moskenes er innstilt i dag på grunn av sterk vind.", encoding="utf-8"
+    )
+    result = load_file(path)
+    [article] = result.articles
+    [warning] = result.warnings
+    assert warning.startswith(f"{tmp_path / where}: language 'de' is not one Kilde supports (nb, nn, en)")
+    assert f"stored as {article.language!r}" in warning
