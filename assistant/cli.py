@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "or is gone; nothing is pruned if any PATH is missing, unreadable or empty",
     )
     p.add_argument(
-        "--yes", action="store_true", help="with --prune: remove a large share of the index without asking"
+        "--yes",
+        action="store_true",
+        help="with --prune: confirm removing more than 10%% of the index; without it --prune asks at a terminal, "
+        "and elsewhere prunes nothing and exits 1",
     )
     p.add_argument(
         "--reset",
@@ -225,7 +228,7 @@ def cmd_ingest(args) -> int:
                     else ""
                 )
             )
-    return 1 if report.rejected else 0
+    return 1 if report.rejected or report.prune_unconfirmed else 0
 
 
 def _ingest_pipeline(settings, args):

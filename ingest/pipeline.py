@@ -54,6 +54,7 @@ class IngestReport:
     skipped: list[BadInputError] = field(default_factory=list)  # entries passed over by the discovery policy
     warnings: list[str] = field(default_factory=list)
     prune_note: str | None = None  # why --prune removed less than asked, or nothing
+    prune_unconfirmed: bool = False  # nothing pruned because removing a large share was not confirmed
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -76,6 +77,7 @@ class IngestReport:
             "skipped": [{"source": e.source, "reason": e.reason} for e in self.skipped],
             "warnings": self.warnings,
             "prune_note": self.prune_note,
+            "prune_unconfirmed": self.prune_unconfirmed,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "articles_per_s": round((self.added + self.updated) / self.seconds, 2) if self.seconds else 0.0,
@@ -247,6 +249,7 @@ class IngestPipeline:
                     and confirm_prune is not None
                     and not confirm_prune(plan.remove, len(stored))
                 ):
+                    report.prune_unconfirmed = True
                     report.prune_note = (
                         f"nothing pruned: removing {len(plan.remove)} of {len(stored)} articles "
                         "was not confirmed"

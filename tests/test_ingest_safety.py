@@ -155,10 +155,18 @@ def test_prune_of_a_large_share_asks_first(corpus, kilde, settings, embedder):
     for name in ("sak-1.txt", "sak-2.txt"):
         (corpus / name).unlink()
     code, _, err = kilde("ingest", corpus, "--prune", "--no-progress")  # stdin is not a terminal here
-    assert "--yes" in err and _ids(settings, embedder) == ALL
+    assert code == 1 and "--yes" in err and _ids(settings, embedder) == ALL
     code, out, err = kilde("ingest", corpus, "--prune", "--yes", "--no-progress")
     assert code == 0 and "2 removed" in out
     assert _ids(settings, embedder) == ALL - {"sak-1", "sak-2"}
+
+
+def test_yes_says_in_help_what_prune_does_without_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "without it --prune asks at a terminal, and elsewhere prunes nothing and exits 1" in help_text
+    assert "without asking" not in help_text
 
 
 def test_reset_checks_its_paths_before_emptying_the_index(corpus, kilde, settings, embedder):
