@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) if hasattr(args, "handler") else COMMANDS[args.command](args) or 0)
     except KildeError as exc:
         print(f"kilde: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading stdout gets the API's error shape, not nothing
+            print(json.dumps({"error": exc.code, "message": str(exc)}, ensure_ascii=False, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
         print("kilde: interrupted", file=sys.stderr)

@@ -101,3 +101,32 @@ def test_a_question_of_markup_alone_is_refused_with_a_clear_error(typed):
 )
 def test_emoji_are_not_searched(typed, searched):
     assert validate(typed).question == searched
+
+
+@pytest.mark.parametrize("question", ["", "???"])
+def test_ask_json_prints_the_apis_error_object_on_stdout(built_index, monkeypatch, capsys, question):
+    import json
+
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_DATA_DIR", str(built_index.data_dir))
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    assert main(["ask", question, "--json"]) == 1
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["error"] == "bad_request" and body["message"].startswith("question: the question")
+    assert err == f"kilde: {body['message']}\n"
+
+
+def test_each_errors_json_code_is_the_one_the_http_api_gives():
+    from assistant.core.errors import BackendError, ConfigError, IndexMissingError, StoreBusyError
+    from ui.api import status_of
+
+    for exc in (
+        BadInputError("q", "r"),
+        IndexMissingError("x"),
+        StoreBusyError("x"),
+        BackendError("x"),
+        ConfigError("x"),
+    ):
+        assert status_of(exc)[1] == exc.code

@@ -11,17 +11,23 @@ def redact(text: str, secret: str | None) -> str:
 
 
 class KildeError(Exception):
-    """Base class for every error Kilde reports to a user."""
+    """Base class for every error Kilde reports to a user. `code`: its name in a JSON error body
+    (`{"error": code, "message": text}`, the HTTP API's shape, also `kilde ask --json`'s)."""
 
     exit_code = 2
+    code = "error"
 
 
 class ConfigError(KildeError):
     """A setting is missing, malformed or contradicts another one."""
 
+    code = "config_error"
+
 
 class IndexMissingError(KildeError):
     """No index exists yet where the settings point."""
+
+    code = "not_ready"
 
     def __init__(self, where: str):
         super().__init__(f"No Kilde index found at {where}. Build one first: kilde ingest corpus/")
@@ -42,6 +48,7 @@ class BadInputError(KildeError):
     """An input file or request cannot be used. `source` names it."""
 
     exit_code = 1
+    code = "bad_request"
 
     def __init__(self, source: str, reason: str):
         super().__init__(f"{source}: {reason}")
@@ -52,9 +59,13 @@ class BadInputError(KildeError):
 class BackendError(KildeError):
     """A generation or embedding backend failed (timeout, refused, malformed reply)."""
 
+    code = "backend_error"
+
 
 class StoreBusyError(KildeError):
     """Another process holds the single-writer lock on the index."""
+
+    code = "not_ready"
 
 
 class ModelFailure(BackendError):
