@@ -32,6 +32,29 @@ def test_an_unfinished_ingest_sends_stats_to_the_store(built_index, tmp_path):
     assert store_stats(copy)["articles"] == DISTRACTORS + 1
 
 
+def test_after_a_killed_ingest_stats_counts_only_committed_chunks(built_index, tmp_path, embedder):
+    from assistant.build import build_store
+    from assistant.core.tokens import get_encoding
+    from ingest.articles import make_article
+    from ingest.chunking import Chunker
+
+    copy = built_index.replace(data_dir=tmp_path / "index")
+    shutil.copytree(built_index.data_dir, copy.data_dir)
+    before = store_stats(copy)["chunks"]
+    # What a writer killed between an article's chunks and its record leaves: chunks of no committed article.
+    article = make_article(
+        title="Ferja er innstilt", body="Ferja mellom Moss og Horten er innstilt i dag. " * 40
+    )
+    chunks = Chunker(
+        get_encoding(copy.encoding, copy.tiktoken_cache_dir), copy.chunk_tokens, copy.chunk_overlap
+    ).split(article)
+    store = build_store(copy, embedder)
+    store.upsert_chunks(article, chunks, embedder.embed_passages([c.text for c in chunks]))
+    copy.ingest_dirty_path.touch()
+    assert store.counts()[1] == before + len(chunks)
+    assert store_stats(copy)["chunks"] == before
+
+
 def test_stats_does_not_import_chroma(built_index):
     probe = (
         "import sys; from assistant.cli import main; code = main(['stats', '--json']); "

@@ -11,10 +11,16 @@ from pathlib import Path
 SUMMARY_FILE = "summary.json"
 
 
-def summarise(store) -> dict:
-    """Counts straight from the store, as the writer sees them after a commit."""
+def summarise(store, committed_only: bool = False) -> dict:
+    """Counts straight from the store, as the writer sees them after a commit. `committed_only`: after an
+    ingest that was killed, whose chunks without a record at their hash (ingest/pipeline.py) no answer cites
+    and the next ingest sweeps, count only the committed ones (it reads every chunk's metadata)."""
     articles, chunks = store.counts()
-    stored = store.stored_articles().values()
+    stored = store.stored_articles()
+    if committed_only:
+        committed = {article_id: s.meta.content_hash for article_id, s in stored.items()}
+        chunks = sum(committed.get(owner) == digest for owner, digest in store.chunk_owners().values())
+    stored = stored.values()
     return {
         "articles": articles,
         "chunks": chunks,
