@@ -135,6 +135,16 @@ def test_english_questions_keyword_searches_and_other_languages_are_not_judged(p
     assert off.ask(AskRequest("Hva forplikter artikkel 4 partene til om wolfram?")).answerable
 
 
+def test_a_question_of_nothing_the_archive_holds_is_refused_in_any_language(permissive):
+    answer = permissive.ask(AskRequest("xyzzy plugh"))  # read as English, which the rule does not judge
+    assert not answer.answerable and answer.citations == ()
+    assert answer.answer.endswith("«xyzzy» and «plugh».")
+    assert permissive.refused_unseen_words("xyzzy plugh", "en") == ["xyzzy", "plugh"]
+    # One word the archive holds, as written, by its English stem or in translation, and it is judged otherwise.
+    for question in ("xyzzy Putin", "xyzzy signed", "xyzzy pact", "What does Article 4 say about tungsten?"):
+        assert permissive.refused_unseen_words(question, "en") == [], question
+
+
 def test_with_the_reader_on_the_rule_applies_only_in_the_language_groups_chosen_for_it(permissive):
     question = "Hva forplikter artikkel 4 partene til om wolfram?"
 

@@ -37,7 +37,7 @@ from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, is_keyword_search, names_translation
-from assistant.answering.unseen import ArchiveWords, unseen_words
+from assistant.answering.unseen import ArchiveWords, nothing_used, unseen_words
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
@@ -384,7 +384,8 @@ class Assistant:
         `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
         (each chosen on validation data, by evals/calibrate.py and evals/calibrate_reader.py), and only in an
         archive of at least `refuse_unseen_words_min_chunks` chunks (the one they were chosen on): a smaller
-        one's vocabulary misses ordinary words ("reagert" in a 40-article archive); none elsewhere.
+        one's vocabulary misses ordinary words ("reagert" in a 40-article archive). Elsewhere, in any language,
+        only a question none of whose words the archive uses in any reading is refused (`unseen.nothing_used`).
         `with_reader`: judge as with the reader on or off (None: as this assistant is)."""
         if with_reader is None:
             with_reader = self.reading is not None
@@ -392,11 +393,14 @@ class Assistant:
             judged = language_group(language) in self.settings.reader_unseen_words
         else:
             judged = language in self.settings.refuse_unseen_words
-        if not judged or self.archive_words is None:
+        if self.archive_words is None:
             return []
         archive = self.archive_words()
         if len(archive) < self.settings.refuse_unseen_words_min_chunks:
             return []
+        if not judged:  # a question of nothing the archive holds is refused in any language
+            translate = self.translator.translate if self.translator is not None else None
+            return nothing_used(question, archive, translate)
         return self._unseen_words(question, archive)
 
     def unseen_words(self, question: str) -> list[str]:

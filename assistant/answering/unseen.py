@@ -131,6 +131,26 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
     ]
 
 
+def nothing_used(
+    question: str, archive: ArchiveWords, translate: Callable[[str], str] | None = None
+) -> list[str]:
+    """Every word of `question`, in any language, when the archive uses none of them in any reading: its
+    Norwegian stem, a typo's or a compound's parts (`unseen_words`), its English stem, or the Norwegian of its
+    dictionary translation (`translate`). Empty when one is used, or when the question has no word to judge.
+    A question of nothing the archive holds ("xyzzy", "asdf qwerty") cannot be answered from it, whatever the
+    passages its embedding lands nearest."""
+    from assistant.indexes.lexical import analyse, stemmer, stopwords
+
+    words = _question_words(question, MIN_CHARS, stopwords("nb") | stopwords("en"))
+    if not words or set(unseen_words(question, archive)) != set(words):
+        return []
+    english = stemmer("en").stemWord
+    translated = analyse(translate(" ".join(words)), "nb") if translate is not None else []
+    if _used(archive.document_frequency, [*(english(w) for w in words), *translated]):
+        return []
+    return words
+
+
 def _question_words(question: str, min_chars: int, ignored: frozenset[str]) -> list[str]:
     """The question's words (lower-cased, each once, in order) of at least `min_chars` letters, less `ignored`
     and the English function words."""
