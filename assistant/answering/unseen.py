@@ -142,13 +142,14 @@ def nothing_used(
     from assistant.indexes.lexical import analyse, stemmer, stopwords
 
     words = _question_words(question, MIN_CHARS, stopwords("nb") | stopwords("en"))
-    if not words or set(unseen_words(question, archive)) != set(words):
+    if not words:
         return []
-    english = stemmer("en").stemWord
+    # The cheap readings first, in one lookup; the typos' and compounds' only when none of them is used.
+    stems = [stemmer(language).stemWord(w) for w in words for language in ("nb", "en")]
     translated = analyse(translate(" ".join(words)), "nb") if translate is not None else []
-    if _used(archive.document_frequency, [*(english(w) for w in words), *translated]):
+    if _used(archive.document_frequency, [*stems, *translated]):
         return []
-    return words
+    return words if set(unseen_words(question, archive)) == set(words) else []
 
 
 def _question_words(question: str, min_chars: int, ignored: frozenset[str]) -> list[str]:
