@@ -5,6 +5,7 @@ import pytest
 from assistant.answering.answers import unseen_notice
 from assistant.answering.context import AskRequest
 from assistant.answering.unseen import compound_parts, spelling_corrections, typo_variants, unseen_words
+from assistant.core.types import Turn
 from assistant.indexes.lexical import analyse
 from assistant.testing.corpus import DEMO_QUESTION_NB
 from evals.calibrate import choose_unseen_rule
@@ -143,6 +144,17 @@ def test_a_question_of_nothing_the_archive_holds_is_refused_in_any_language(perm
     # One word the archive holds, as written, by its English stem or in translation, and it is judged otherwise.
     for question in ("xyzzy Putin", "xyzzy signed", "xyzzy pact", "What does Article 4 say about tungsten?"):
         assert permissive.refused_unseen_words(question, "en") == [], question
+
+
+def test_a_follow_up_of_words_the_archive_lacks_leans_on_the_conversation_and_is_not_refused_for_them(
+    permissive,
+):
+    first = permissive.ask(AskRequest("What did Cha Du Hyeogn say about the pact?"))
+    assert first.answerable
+    history = (Turn("user", "What did Cha Du Hyeogn say about the pact?"), Turn("assistant", first.answer))
+    answer = permissive.ask(AskRequest("Who is he, exactly?", history=history))  # "exactly" is in no article
+    assert answer.answerable and answer.citations, answer.answer
+    assert permissive.refused_unseen_words("Who is he, exactly?", "en") == ["exactly"]  # asked alone
 
 
 def test_with_the_reader_on_the_rule_applies_only_in_the_language_groups_chosen_for_it(permissive):

@@ -331,7 +331,9 @@ class Assistant:
         return replace(context, readings=readings)
 
     def _judge(self, context: AnswerContext) -> AnswerContext:
-        unseen = self.refused_unseen_words(context.judged_question, context.language)
+        unseen = self.refused_unseen_words(
+            context.judged_question, context.language, follow_up=bool(context.request.history)
+        )
         # "Article 5" is not answered by passages that name only Article 4; a follow-up is held to the parts it
         # names itself, not to those of the question before it
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
@@ -378,7 +380,7 @@ class Assistant:
         return gap <= self.settings.filter_answer_margin
 
     def refused_unseen_words(
-        self, question: str, language: str, with_reader: bool | None = None
+        self, question: str, language: str, with_reader: bool | None = None, follow_up: bool = False
     ) -> list[str]:
         """The words no passage of the archive uses for which the question is refused: judged in the languages
         `refuse_unseen_words` names, or with the reader on, in the language groups `reader_unseen_words` names
@@ -386,7 +388,9 @@ class Assistant:
         archive of at least `refuse_unseen_words_min_chunks` chunks (the one they were chosen on): a smaller
         one's vocabulary misses ordinary words ("reagert" in a 40-article archive). Elsewhere, in any language,
         only a question none of whose words the archive uses in any reading is refused (`unseen.nothing_used`).
-        `with_reader`: judge as with the reader on or off (None: as this assistant is)."""
+        `with_reader`: judge as with the reader on or off (None: as this assistant is). `follow_up`: the question
+        leans on the conversation for what it is about ("Who is he, exactly?"), so its own words alone are not
+        judged by `nothing_used`."""
         if with_reader is None:
             with_reader = self.reading is not None
         if with_reader:
@@ -399,6 +403,8 @@ class Assistant:
         if len(archive) < self.settings.refuse_unseen_words_min_chunks:
             return []
         if not judged:  # a question of nothing the archive holds is refused in any language
+            if follow_up:
+                return []
             translate = self.translator.translate if self.translator is not None else None
             return nothing_used(question, archive, translate)
         return self._unseen_words(question, archive)
