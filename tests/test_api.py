@@ -36,19 +36,24 @@ def cli_env(settings) -> dict[str, str]:
     }
 
 
-def test_ask_returns_the_json_of_kilde_ask(api, ui_index):
-    response = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
-    assert response.status_code == 200
-    got = response.json()
-    cli = subprocess.run(
-        [KILDE, "ask", DEMO_QUESTION_EN, "--json"],
+def kilde_ask(index, *args: str) -> subprocess.CompletedProcess:
+    """`kilde ask` run as a user runs it, on `index`."""
+    return subprocess.run(
+        [KILDE, "ask", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
         check=False,
-        env=cli_env(ui_index),
+        env=cli_env(index),
     )
+
+
+def test_ask_returns_the_json_of_kilde_ask(api, ui_index):
+    response = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+    assert response.status_code == 200
+    got = response.json()
+    cli = kilde_ask(ui_index, DEMO_QUESTION_EN, "--json")
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)
     assert set(got) == set(expected)
@@ -85,15 +90,7 @@ def test_the_api_and_the_cli_say_when_the_quotes_are_not_in_the_questions_langua
     assert english["citations"] and english["quoted_original_languages"] == ["nb"]
     norwegian = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_NB}, timeout=120).json()
     assert norwegian["citations"] and norwegian["quoted_original_languages"] == []
-    cli = subprocess.run(
-        [KILDE, "ask", DEMO_QUESTION_EN],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-        env=cli_env(ui_index),
-    )
+    cli = kilde_ask(ui_index, DEMO_QUESTION_EN)
     assert cli.returncode == 0, cli.stderr
     assert "(The passages are quoted in their original language (Norwegian).)" in cli.stdout
 
