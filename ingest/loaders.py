@@ -313,6 +313,9 @@ def _load_json_document(text: str, path: Path, result: LoadResult) -> None:
             result.rejected.append(exc)
 
 
+_METADATA = ("id", "url", "date", "published", "source", "language", "author")
+
+
 def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> Article:
     if not isinstance(obj, dict):
         raise BadInputError(name, f"expected a JSON object, got {_json_type(obj)}")
@@ -325,13 +328,20 @@ def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> A
     if obj.get("title") is not None and not isinstance(obj["title"], str):  # str() would store "['a', 'b']"
         raise BadInputError(name, f"'title' must be a string, got {_json_type(obj['title'])}")
     title = _valid_unicode(obj["title"]) if obj.get("title") else None
+    for key in _METADATA:
+        if (
+            isinstance(obj.get(key), (dict, list)) and warnings is not None
+        ):  # not guessed at, but not dropped quietly
+            warnings.append(
+                f"{name}: '{key}' must be a string, got {_json_type(obj[key])}; stored without it"
+            )
     strings = {
         k: (
             _valid_unicode(str(obj[k]))
             if obj.get(k) is not None and not isinstance(obj[k], (dict, list))
             else None
         )
-        for k in ("id", "url", "date", "published", "source", "language", "author")
+        for k in _METADATA
     }
     date = strings["date"] or strings["published"]
     article = make_article(

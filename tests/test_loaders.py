@@ -312,3 +312,21 @@ def test_a_language_kilde_does_not_support_is_named_in_a_warning(tmp_path, name,
     [warning] = result.warnings
     assert warning.startswith(f"{tmp_path / where}: language 'de' is not one Kilde supports (nb, nn, en)")
     assert f"stored as {article.language!r}" in warning
+
+
+def test_metadata_of_another_json_type_is_named_in_a_warning_not_dropped_quietly(tmp_path):
+    path = tmp_path / "items.jsonl"
+    record = {
+        "id": ["a", "b"],
+        "source": {"name": "NTB"},
+        "title": "Ferja er innstilt",
+        "text": "Ferja mellom Bodø og Moskenes er innstilt i dag på grunn av sterk vind.",
+    }
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = load_file(path)
+    [article] = result.articles
+    assert article.source is None and article.title == "Ferja er innstilt"
+    assert result.warnings == [
+        f"{tmp_path / 'items.jsonl'}:1: 'id' must be a string, got a list; stored without it",
+        f"{tmp_path / 'items.jsonl'}:1: 'source' must be a string, got an object; stored without it",
+    ]
