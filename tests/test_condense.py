@@ -13,6 +13,7 @@ from assistant.answering.condense import (
     first_quote,
     fits_elsewhere,
     follow_up_focus,
+    new_names,
     refers_back,
     related,
     salient_terms,
@@ -553,3 +554,17 @@ def test_what_about_a_name_the_article_never_mentions_is_refused_in_an_archive_o
     turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
     for question in ("What about Germany?", "Og Brasil?"):
         assert not seed_alone.ask(AskRequest(question, history=turns)).answerable, question
+
+
+def test_a_follow_up_that_turns_back_to_an_earlier_name_may_quote_its_answer_again(assistant):
+    """ "And how did Japan react?" after a detour to China: Japan, which the last question did not name, is what
+    it newly asks, so the Japan sentence, quoted two answers before, is quoted again."""
+    turns: tuple[Turn, ...] = ()
+    for question in (DEMO_QUESTION_EN, "How did Japan react?", "What about China?"):
+        answer = assistant.ask(AskRequest(question, history=turns))
+        turns += (Turn("user", question), Turn("assistant", answer.answer))
+    assert JAPAN in turns[3].content and JAPAN not in turns[5].content
+    again = assistant.ask(AskRequest("And how did Japan react?", history=turns))
+    assert again.answerable and again.citations[0].quote == JAPAN, again.answer
+    assert new_names("And how did Japan react?", turns) == ["japan"]
+    assert new_names("And Japan?", turns[:4]) == []  # the last question named it

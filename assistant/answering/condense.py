@@ -159,9 +159,10 @@ def earlier_answers(
 
 
 def new_names(asked: str, history: Sequence[Turn], names_in: Callable[[str], str] | None = None) -> list[str]:
-    """The names, numbers and quoted phrases of `asked` that no user turn of `history` holds, lower-cased, each
-    followed by its dictionary Norwegian where `names_in` is given."""
-    earlier = " ".join(t.content for t in history if t.role == "user").lower()
+    """The names, numbers and quoted phrases of `asked` that the last user turn of `history` does not hold,
+    lower-cased, each followed by its dictionary Norwegian where `names_in` is given: what the conversation turns
+    to, or back to ("And how did Japan react?" after "What about China?")."""
+    earlier = next((t.content for t in reversed(history) if t.role == "user"), "").lower()
     out: list[str] = []
     for term in salient_terms(asked):
         if term.lower() in earlier:
