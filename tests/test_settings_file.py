@@ -1,5 +1,6 @@
 """Settings read from kilde.toml keep their types, and a value of the wrong shape is named, not stored."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,71 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     assert settings_from(build_parser().parse_args(argv)).reader is reader
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('allowed_origins = ["*"]', "'*' is not an origin"),
+        ('allowed_origins = ["not a url", "https://ok.example"]', "'not a url' is not an origin"),
+        ('allowed_origins = ["https://x.org/path/"]', "is not an origin"),
+        ('trusted_proxies = ["10.0.0.999"]', "'10.0.0.999' is not an IP address or network"),
+        ("allowed_origins = [1, 2]", "expected a list of strings"),
+        ("refuse_unseen_words = [1, 2]", "expected a list of strings"),
+        ("allowed_origins = 5", "expected a list or a comma-separated string"),
+        ("top_k = 2.9", "expected a whole number"),
+        ("top_k = true", "expected a whole number"),
+        ("answerable_threshold = 5.0", "answerable_threshold must be from 0 to 1"),
+        ("support_threshold = -1", "support_threshold must be from 0 to 1"),
+        ("request_budget_s = 0", "request_budget_s must be positive"),
+        ("rate_limit_per_minute = -5", "rate_limit_per_minute must be 0 (no limit) or more"),
+        ("ui_concurrency = 0", "ui_concurrency must be at least 1"),
+        ("port = 70000", "port must be from 0 to 65535"),
+        ('auth_mode = "proxy"\nproxy_user_header = ""', "proxy_user_header must name the header"),
+    ],
+)
+def test_a_setting_out_of_its_range_or_shape_stops_kilde_with_its_name(tmp_path, body, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        settings_from_file(tmp_path, body + "\n")
+
+
+def test_well_formed_origins_and_proxies_are_kept(tmp_path):
+    settings = settings_from_file(
+        tmp_path,
+        'allowed_origins = ["https://intranet.example.org", "http://127.0.0.1:8081/", "http://[::1]:8080"]\n'
+        'trusted_proxies = ["10.0.0.5", "10.0.0.0/24", "::1"]\n',
+    )
+    assert settings.allowed_origins[1] == "http://127.0.0.1:8081/" and len(settings.trusted_proxies) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("top_k = 0\n[kilde]\n", "Kilde reads the [kilde] table only; found ['top_k']"),
+        ("[kidle]\ntop_k = -3\n", "found ['kidle']"),
+        ("kilde = 5\n", "kilde must be a table"),
+    ],
+)
+def test_settings_outside_the_kilde_table_are_named_not_ignored(tmp_path, text, says):
+    path = tmp_path / "kilde.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        resolve_settings({}, environ={}, config_file=path)
+
+
+def test_a_settings_file_that_is_a_folder_or_not_utf8_is_named(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "latin1.toml").write_bytes("[kilde]\nsource = 'Bergens Tidende \xe6'\n".encode("latin-1"))
+    for name in ("folder.toml", "latin1.toml"):
+        with pytest.raises(ConfigError, match="cannot be read as a UTF-8 settings file"):
+            resolve_settings({}, environ={}, config_file=tmp_path / name)
+
+
+def test_the_environment_is_held_to_the_same_ranges():
+    for var, value in (
+        ("KILDE_REQUEST_BUDGET", "-1"),
+        ("KILDE_RATE_LIMIT", "-5"),
+        ("KILDE_ALLOWED_ORIGINS", "*"),
+    ):
+        with pytest.raises(ConfigError):
+            resolve_settings({}, environ={var: value, "KILDE_CONFIG": "/nonexistent"})

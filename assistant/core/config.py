@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -22,6 +23,12 @@ AUTH_MODES = ("none", "session", "proxy")
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CALIBRATION_FILE = MODELS_DIR / "calibration.json"
+
+
+# What a browser sends as Origin: a scheme and a host, with a port or not (a trailing slash is forgiven).
+_ORIGIN = re.compile(
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?/?$"
+)
 
 
 @lru_cache(maxsize=1)
@@ -206,10 +213,44 @@ class Settings:
                 self.llm_concurrency >= 0,
                 f"llm concurrency must be 0 (no limit) or more, got {self.llm_concurrency}",
             ),
+            (
+                0 <= self.answerable_threshold <= 1,
+                f"answerable_threshold must be from 0 to 1, got {self.answerable_threshold}",
+            ),
+            (
+                0 <= self.support_threshold <= 1,
+                f"support_threshold must be from 0 to 1, got {self.support_threshold}",
+            ),
+            (0 <= self.port <= 65535, f"port must be from 0 to 65535, got {self.port}"),
+            (
+                self.rate_limit_per_minute >= 0,
+                f"rate_limit_per_minute must be 0 (no limit) or more, got {self.rate_limit_per_minute}",
+            ),
+            (self.ui_concurrency >= 1, f"ui_concurrency must be at least 1, got {self.ui_concurrency}"),
+            (self.request_budget_s > 0, f"request_budget_s must be positive, got {self.request_budget_s}"),
+            (
+                self.auth_mode != "proxy" or bool(self.proxy_user_header.strip()),
+                "proxy_user_header must name the header the proxy sets, got an empty one",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        for origin in self.allowed_origins:
+            # Each goes into the pages' frame-ancestors and the CORS answer as written: "*" would let any site
+            # frame the chat, and a path or words would never match a browser's Origin.
+            if not _ORIGIN.match(origin.strip()):
+                raise ConfigError(
+                    f"allowed_origins: {origin!r} is not an origin; name each page's scheme and host, such as "
+                    "https://intranet.example.org or http://127.0.0.1:8081 (no '*', no path)"
+                )
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
         if self.llm_backend == "openai-compatible" and not self.llm_base_url:
             raise ConfigError(
                 "The openai-compatible backend needs KILDE_LLM_BASE_URL (for example "
@@ -301,6 +342,12 @@ _ENV = {
 }
 
 
+def _listed(value: Any) -> list:
+    if not isinstance(value, list | tuple):
+        raise ValueError("expected a list or a comma-separated string")
+    return list(value)
+
+
 def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     try:
@@ -314,10 +361,12 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError(f"the value for {', '.join(map(str, bad))} is not a number")
             return {str(k): v for k, v in value.items()}
         if "tuple[float" in kind:
-            items = value.split(",") if isinstance(value, str) else list(value)
+            items = value.split(",") if isinstance(value, str) else _listed(value)
             return tuple(float(item) for item in items)
         if "tuple" in kind:
-            items = value.split(",") if isinstance(value, str) else list(value)
+            items = value.split(",") if isinstance(value, str) else _listed(value)
+            if not all(isinstance(item, str) for item in items):
+                raise ValueError("expected a list of strings")
             return tuple(item.strip() for item in items if item.strip())
         if kind == "bool":
             if isinstance(value, bool):
@@ -328,8 +377,13 @@ def _coerce(name: str, value: Any) -> Any:
                 return False
             raise ValueError("expected true or false")
         if kind == "int":
+            # TOML's true and 2.9 are no whole numbers; int() would take them for 1 and 2
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
             return int(value)
         if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
             return float(value)
         if "None" in kind and value in ("", None):
             return None
@@ -349,9 +403,17 @@ def resolve_settings(
     path = config_file or (Path(env["KILDE_CONFIG"]) if env.get("KILDE_CONFIG") else Path("kilde.toml"))
     if path.exists():
         try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("kilde", {})
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read as a UTF-8 settings file ({exc})") from None
+        others = sorted(set(document) - {"kilde"})
+        if others:  # a misspelt table ("[kidle]") or settings above the table would be ignored unseen
+            raise ConfigError(f"{path}: Kilde reads the [kilde] table only; found {others} beside it")
+        table = document.get("kilde", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: kilde must be a table ([kilde]), got {table!r}")
         known = {f.name for f in dataclasses.fields(Settings)} - {"llm_api_key"}
         unknown = set(table) - known
         if unknown:
