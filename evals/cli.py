@@ -96,7 +96,13 @@ def register(sub, command) -> None:
     compare.add_argument("run_b", type=Path, metavar="RUN_B")
     compare.add_argument("--variant-a", help="retriever variant of RUN_A (default: every common variant)")
     compare.add_argument("--variant-b", help="retriever variant of RUN_B")
-    compare.add_argument("--max-flips", type=int, default=40)
+    compare.add_argument(
+        "--max-flips",
+        type=count_argument,
+        default=40,
+        metavar="N",
+        help="list at most N flipped questions (default 40)",
+    )
     compare.set_defaults(handler=cmd_compare)
 
     ci = verbs.add_parser(

@@ -343,11 +343,20 @@ def load_run(path: Path) -> tuple[dict, list[dict]]:
         raise BadInputError(
             str(path), "not a run folder (no summary.json); make one with `kilde eval run --out DIR`"
         )
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    from assistant.core.errors import BadInputError
+
     items_path = path / "items.jsonl"
-    records = (
-        [json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if items_path.is_file()
-        else []
-    )
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if not isinstance(summary, dict) or not isinstance(summary.get("variants"), dict):
+            raise ValueError("it holds no variants")
+        if not items_path.is_file():
+            raise ValueError("items.jsonl is missing, so no question can be compared")
+        records = [
+            json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise BadInputError(
+            str(path), f"not a run folder `kilde eval run` wrote ({exc}); run it again with --out"
+        ) from None
     return summary, records

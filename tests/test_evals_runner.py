@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from assistant.core.errors import BadInputError
 from evals.compare import compare_runs, flips
 from evals.datasets import DATA, EvalItem, load_dataset, load_jsonl
 from evals.report import render
@@ -112,6 +113,29 @@ def test_compare_a_run_with_itself_shows_zero_deltas_and_no_flips(run_dir):
     text = compare_runs(run_dir, run_dir)
     assert "== hybrid -> hybrid: overall" in text and "0 flips" in text
     assert re.search(r"hit@1\s+\S+\s+\S+\s+0\.0000", text)
+
+
+@pytest.mark.parametrize(
+    ("summary", "with_items", "says"),
+    [
+        ("{not json", True, "Expecting property name"),
+        ("[]", True, "it holds no variants"),
+        ("{}", True, "it holds no variants"),
+        (None, False, "items.jsonl is missing"),
+    ],
+)
+def test_compare_names_a_broken_run_folder_instead_of_a_traceback(
+    run_dir, tmp_path, summary, with_items, says
+):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    summary_text = (run_dir / "summary.json").read_text() if summary is None else summary
+    (broken / "summary.json").write_text(summary_text, encoding="utf-8")
+    if with_items:
+        (broken / "items.jsonl").write_text((run_dir / "items.jsonl").read_text(), encoding="utf-8")
+    with pytest.raises(BadInputError, match=re.escape(says)) as raised:
+        compare_runs(run_dir, broken)
+    assert "not a run folder `kilde eval run` wrote" in str(raised.value)
 
 
 def test_flips_name_questions_that_changed_and_whether_for_the_better():
@@ -330,3 +354,12 @@ def test_kilde_eval_run_refuses_a_file_as_out_and_a_limit_below_one_before_runni
         with pytest.raises(SystemExit) as exit_:
             main([*run, "--out", str(tmp_path / "run"), "--limit", limit])
         assert exit_.value.code == 2 and "--limit: must be 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_compare_refuses_max_flips_below_one(run_dir, value, capsys):
+    from assistant.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["eval", "compare", str(run_dir), str(run_dir), "--max-flips", value])
+    assert raised.value.code == 2 and "--max-flips" in capsys.readouterr().err
