@@ -444,7 +444,7 @@ class Assistant:
         `dense_gate` only the names count: for a follow-up that asks the last question about a name of its
         own ("What about China?"), the conversation has found the article, and the name found in it is the
         evidence; how close the few words of such a follow-up and the previous question come to a passage is
-        not (they scored 0.77 against the sentence on China's reaction, under the threshold)."""
+        not (in an archive of the seed article alone they fell under the threshold)."""
         language = detect_language(question) if question else "und"
         limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:
