@@ -32,7 +32,7 @@ def cli_env(settings) -> dict[str, str]:
         "KILDE_CACHE_DIR": str(settings.cache_dir),
         "HOME": str(settings.cache_dir),
         "ANONYMIZED_TELEMETRY": "False",
-        "KILDE_CONFIG": "/nonexistent",
+        "KILDE_CONFIG": os.devnull,
     }
 
 

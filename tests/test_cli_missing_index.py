@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from assistant.cli import main
@@ -21,7 +23,7 @@ def test_a_missing_index_is_reported_and_not_created(tmp_path, capsys, monkeypat
 def cli(tmp_path, monkeypatch, capsys, tiktoken_cache):
     """`kilde ARGS` in this process, in an empty folder; returns (exit code, stderr)."""
     monkeypatch.setenv("KILDE_CACHE_DIR", str(tiktoken_cache))
-    monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("KILDE_CONFIG", os.devnull)
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str):

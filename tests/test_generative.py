@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -292,7 +293,7 @@ def test_openai_embedder_works_against_the_scripted_server(llm):
 
 def generative_cli_env(monkeypatch, built_index, llm, tmp_path):
     """`kilde`'s environment for the generative backend on the scripted server, no settings file."""
-    monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("KILDE_CONFIG", os.devnull)
     monkeypatch.setenv("KILDE_DATA_DIR", str(built_index.data_dir))
     monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
     monkeypatch.setenv("KILDE_LLM_BASE_URL", llm.url)

@@ -45,7 +45,7 @@ def kilde_env(index, tmp: Path, **extra: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp),
-        "KILDE_CONFIG": "/nonexistent",
+        "KILDE_CONFIG": os.devnull,
         "KILDE_DATA_DIR": str(index.data_dir),
         "KILDE_CACHE_DIR": str(index.cache_dir),
         "ANONYMIZED_TELEMETRY": "False",

@@ -118,7 +118,7 @@ def test_the_cli_answers_without_a_traceback(monkeypatch, built_index, tmp_path,
     from assistant.cli import main
 
     for var, value in {
-        "KILDE_CONFIG": str(tmp_path / "none.toml"),
+        "KILDE_CONFIG": os.devnull,
         "KILDE_DATA_DIR": str(built_index.data_dir),
         "KILDE_CACHE_DIR": str(built_index.cache_dir),
         "KILDE_LLM_BASE_URL": URL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_an_empty_stream_falls_back_on_the_cli(monkeypatch, built_index, llm, tm
     from assistant.cli import main
 
     for var, value in {
-        "KILDE_CONFIG": str(tmp_path / "none.toml"),
+        "KILDE_CONFIG": os.devnull,
         "KILDE_DATA_DIR": str(built_index.data_dir),
         "KILDE_CACHE_DIR": str(built_index.cache_dir),
         "KILDE_LLM_BASE_URL": llm.url,

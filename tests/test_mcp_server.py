@@ -27,7 +27,7 @@ def kilde_env(settings) -> dict[str, str]:
     return {
         "KILDE_DATA_DIR": str(settings.data_dir),
         "KILDE_CACHE_DIR": str(settings.cache_dir),
-        "KILDE_CONFIG": "/nonexistent",
+        "KILDE_CONFIG": os.devnull,
         "ANONYMIZED_TELEMETRY": "False",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HOME": str(settings.cache_dir),

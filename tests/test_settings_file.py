@@ -1,5 +1,6 @@
 """Settings read from kilde.toml keep their types, and a value of the wrong shape is named, not stored."""
 
+import os
 import re
 from pathlib import Path
 
@@ -133,4 +134,16 @@ def test_the_environment_is_held_to_the_same_ranges():
         ("KILDE_ALLOWED_ORIGINS", "*"),
     ):
         with pytest.raises(ConfigError):
-            resolve_settings({}, environ={var: value, "KILDE_CONFIG": "/nonexistent"})
+            resolve_settings({}, environ={var: value, "KILDE_CONFIG": os.devnull})
+
+
+def test_a_settings_file_named_by_kilde_config_that_does_not_exist_is_named(tmp_path):
+    missing = tmp_path / "kilde.tmol"  # a typo would run Kilde on its defaults, the settings unseen
+    with pytest.raises(ConfigError, match=r"KILDE_CONFIG names .*kilde\.tmol, which does not exist"):
+        resolve_settings({}, environ={"KILDE_CONFIG": str(missing)})
+
+
+def test_kilde_config_naming_a_settings_file_is_read(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text("[kilde]\nport = 8123\n", encoding="utf-8")
+    assert resolve_settings({}, environ={"KILDE_CONFIG": str(path)}).port == 8123

@@ -4,6 +4,7 @@ without importing Chroma, and it says exactly what the store says."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_stats_does_not_import_chroma(built_index):
         "PATH": "/usr/bin:/bin",
         "KILDE_DATA_DIR": str(built_index.data_dir),
         "KILDE_CACHE_DIR": str(built_index.cache_dir),
-        "KILDE_CONFIG": "/nonexistent",
+        "KILDE_CONFIG": os.devnull,
         "ANONYMIZED_TELEMETRY": "False",
     }
     result = subprocess.run(

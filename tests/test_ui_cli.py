@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -14,7 +15,7 @@ def env(monkeypatch, tiktoken_cache, tmp_path):
     for name in ("KILDE_AUTH_MODE", "KILDE_HOST", "KILDE_PORT", "KILDE_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KILDE_CACHE_DIR", str(tiktoken_cache))
-    monkeypatch.setenv("KILDE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("KILDE_CONFIG", os.devnull)
     return tmp_path
 
 

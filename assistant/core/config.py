@@ -400,7 +400,11 @@ def resolve_settings(
     """Merge the config file, the environment and explicit overrides (None means unset)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or (Path(env["KILDE_CONFIG"]) if env.get("KILDE_CONFIG") else Path("kilde.toml"))
+    named = env.get("KILDE_CONFIG")
+    path = config_file or (Path(named) if named else Path("kilde.toml"))
+    # A mistyped KILDE_CONFIG would run Kilde on its defaults, the settings file unseen.
+    if named and not config_file and not path.exists():
+        raise ConfigError(f"KILDE_CONFIG names {path}, which does not exist (unset it to read ./kilde.toml)")
     if path.exists():
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
