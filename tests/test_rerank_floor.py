@@ -1,0 +1,75 @@
+"""The reranker's floor: a question asked alone that no passage of its pool fits is refused, and the floor is
+chosen on validation data within the false-refusal budget (evals/calibrate_floor.py)."""
+
+import pytest
+
+from assistant.answering.context import AskRequest
+from assistant.core.types import Turn
+from evals.calibrate import BOUNDED_SET_SIZE
+from evals.calibrate_floor import Asked, choose_floor
+from evals.datasets import EvalItem
+
+
+def asked(score: float, refused: bool = False, dataset: str = "val", answerable: bool = True) -> Asked:
+    item = EvalItem(
+        id=f"{dataset}-{score}", question="?", answerable=answerable, dataset=dataset, language="nb"
+    )
+    return Asked(item, score, refused)
+
+
+def test_the_floor_refuses_the_off_topic_scores_within_the_added_false_refusal_budget():
+    positives = [asked(1.0 + k / 100) for k in range(198)] + [asked(-0.5), asked(0.2)]  # 1 % score low
+    negatives = [asked(s, answerable=False) for s in (-2.0, -1.0, -0.8, 0.1, 0.5, 2.5)]
+    floor, table = choose_floor(positives, negatives, max_added_false_refusal=0.01, max_false_refusal=0.05)
+    # Refusing the two low positives (1 %) buys every negative up to 0.5; the next floor up would refuse a third
+    assert floor == pytest.approx(0.75) and table["negatives_refused_with"] == 5
+    assert table["false_refusal_with"]["all"] == pytest.approx(0.01)
+
+
+def test_no_floor_when_every_floor_costs_more_than_the_budget():
+    positives = [asked(-3.0)] * 10 + [asked(1.0 + k / 100) for k in range(90)]
+    negatives = [asked(s, answerable=False) for s in (-1.0, 0.5)]
+    floor, table = choose_floor(positives, negatives, max_added_false_refusal=0.015, max_false_refusal=0.05)
+    assert floor is None and table["negatives_refused_with"] == table["negatives_refused_without"] == 0
+
+
+def test_the_budget_holds_for_each_large_set_alone():
+    big = [asked(1.0 + k / 1000, dataset="big") for k in range(BOUNDED_SET_SIZE - 3)]
+    big += [asked(0.0, dataset="big")] * 3  # 3 % of the big set scores 0.0
+    small = [asked(2.0, dataset="small")] * 400  # dilutes the whole to well under 1 %
+    negatives = [asked(0.5, answerable=False)]
+    floor, _ = choose_floor(big + small, negatives, max_added_false_refusal=0.015, max_false_refusal=0.05)
+    assert floor is None  # refusing 0.5 would refuse 3 % of the big set
+
+
+def test_questions_refused_already_cost_nothing_more():
+    positives = [asked(-1.0, refused=True)] * 4 + [asked(1.0 + k / 100) for k in range(96)]
+    negatives = [asked(0.0, answerable=False)]
+    floor, table = choose_floor(positives, negatives, max_added_false_refusal=0.0, max_false_refusal=0.05)
+    assert floor is not None and floor > 0.0 and table["false_refusal_with"]["all"] == pytest.approx(0.04)
+
+
+def floored(assistant, floors):
+    return type(assistant)(
+        assistant.settings.replace(rerank_floors=floors), assistant.retriever, assistant.extractive, None
+    )
+
+
+def test_a_question_the_reranker_scores_below_the_floor_is_refused(assistant):
+    question = "What does Article 4 commit each side to?"
+    top = assistant.ask(AskRequest(question)).retrieved[0].score
+    assert floored(assistant, {"en": top - 0.01}).ask(AskRequest(question)).answerable
+    refused = floored(assistant, {"en": top + 0.01}).ask(AskRequest(question))
+    assert not refused.answerable and refused.citations == () and "couldn't find" in refused.answer
+    # another language group's floor does not judge it, nor does a floor with another retriever
+    assert floored(assistant, {"no": top + 0.01}).ask(AskRequest(question)).answerable
+    assert floored(assistant, {"en": 1e9}).ask(AskRequest(question, retriever="hybrid")).answerable
+
+
+def test_a_follow_up_read_with_the_conversation_is_not_judged_by_the_floor(assistant):
+    first = "Hva forplikter artikkel 4 partene til?"
+    history = (Turn("user", first), Turn("assistant", assistant.ask(AskRequest(first)).answer))
+    strict = floored(assistant, {"en": 1e9, "no": 1e9})
+    question = "Hvordan reagerte Japan?"
+    assert assistant.ask(AskRequest(question)).answerable and not strict.ask(AskRequest(question)).answerable
+    assert strict.ask(AskRequest(question, history)).answerable
