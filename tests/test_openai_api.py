@@ -213,6 +213,19 @@ def test_unknown_model_and_route_are_not_found_errors(api):
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "invalid_request_error"
 
 
+def test_refusals_at_the_edge_have_openais_shape_too(api):
+    # The outermost middleware refuses a body over 1 MiB and an unknown host name before any route runs;
+    # the client showed only "Error code: 413" for Kilde's own error shape.
+    huge = [{"role": "user", "content": "x" * (2 << 20)}]
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(api.url).chat.completions.create(model="kilde", messages=huge)
+    assert caught.value.status_code == 413 and caught.value.code == "too_large"
+    assert "larger than 1,048,576 bytes" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url, default_headers={"Host": "evil.example"}).models.list()
+    assert caught.value.code == "host_not_allowed" and "KILDE_TRUSTED_HOSTS" in caught.value.message
+
+
 # -- the rules of /api/ask hold here too ------------------------------------------------------------------
 
 

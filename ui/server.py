@@ -136,7 +136,6 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
     app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
-    app.add_middleware(OpenAIErrors)  # outside the Gate, so its refusals under /v1/ get OpenAI's shape too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(allowed_origins(settings)),
@@ -146,7 +145,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         max_age=600,
     )
     app.add_middleware(PageLanguage)  # the chat's page and config in the visitor's language
-    app.add_middleware(Limits, settings=settings)  # outermost: sizes, host names, forwarded headers
+    app.add_middleware(Limits, settings=settings)  # sizes, host names, forwarded headers
+    # Outermost, so every refusal under /v1/ (the Gate's, a body too large, an unknown host name) gets OpenAI's
+    # error shape: the `openai` client shows only "Error code: 413" for any other body.
+    app.add_middleware(OpenAIErrors)
 
     mount = {
         "server_name": settings.host,
