@@ -193,7 +193,75 @@ def test_bad_input_is_a_bad_request_error(api, case, kwargs, says, stream):
     error = caught.value
     assert error.status_code == 400 and says in error.message, error.message
     assert error.type == "invalid_request_error" and error.code
+    assert error.param  # OpenAI names the parameter at fault
     assert "Traceback" not in error.response.text
+
+
+UNHONOURABLE = [
+    ("json mode", {"response_format": {"type": "json_object"}}, "response_format"),
+    (
+        "json schema",
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": {"type": "object"}},
+            }
+        },
+        "response_format",
+    ),
+    ("a tool call required", {"tool_choice": "required"}, "tool_choice"),
+    (
+        "a named tool",
+        {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+        "tool_choice",
+    ),
+    ("logprobs", {"logprobs": True, "top_logprobs": 2}, "logprobs"),
+    ("temperature above 2", {"temperature": 5}, "temperature"),
+    ("top_p below 0", {"top_p": -0.5}, "top_p"),
+    ("max_tokens 0", {"max_tokens": 0}, "max_tokens"),
+]
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "param"), UNHONOURABLE, ids=[c[0] for c in UNHONOURABLE])
+def test_what_kilde_cannot_honour_is_refused_naming_the_parameter(api, case, kwargs, param):
+    # Answered with cited text, a JSON-mode client failed parsing it, far from the cause.
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), tools=WEATHER, **kwargs
+        )
+    assert caught.value.param == param and param in caught.value.message
+
+
+def test_what_kilde_can_ignore_is_accepted_and_null_is_not_given(api):
+    reply = client(api.url).chat.completions.create(
+        model="kilde",
+        messages=user(DEMO_QUESTION_EN),
+        tools=WEATHER,
+        tool_choice="auto",
+        response_format={"type": "text"},
+        temperature=0.2,
+        max_tokens=4096,
+        seed=7,
+        user="someone",
+        n=None,  # OpenAI reads null as "not given"; some clients send it
+        stream=None,
+    )
+    assert "[1]" in reply.choices[0].message.content
+
+
+def test_langchain_structured_output_is_an_error_not_none(api):
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class Reply(BaseModel):
+        answer: str
+
+    chat = ChatOpenAI(base_url=api.url + "/v1", api_key="unused", model="kilde", max_retries=0, timeout=120)
+    # Function calling forces a tool Kilde never calls: LangChain returned None, with no error.
+    for method in ("function_calling", "json_schema", "json_mode"):
+        with pytest.raises(openai.BadRequestError):
+            chat.with_structured_output(Reply, method=method).invoke(DEMO_QUESTION_EN)
 
 
 def test_unknown_model_and_route_are_not_found_errors(api):

@@ -57,8 +57,10 @@ class MessageIn(BaseModel):
 
 
 class ChatIn(BaseModel):
-    """The fields Kilde reads; other OpenAI parameters (temperature, max_tokens, …) are accepted and ignored,
-    since the answer is quoted from the archive, not sampled."""
+    """The fields Kilde reads or refuses. Sampling parameters (temperature, max_tokens, …) are held to OpenAI's
+    ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
+    are accepted and ignored. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
+    tool call, logprobs) is refused, since a reply without it breaks the client further on."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -73,9 +75,19 @@ class ChatIn(BaseModel):
     )
     model: str
     messages: list[MessageIn] = Field(min_length=1, max_length=500)
-    stream: bool = False
-    n: int = 1
+    # OpenAI takes null for "not given" in each optional parameter.
+    stream: bool | None = False
+    n: int | None = 1
     stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    response_format: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    logprobs: bool | None = None
     filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
 
 
@@ -94,11 +106,35 @@ def text_of(message: MessageIn, index: int) -> str:
     return "".join(parts)
 
 
+def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
+    """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
+    would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
+    kind = (body.response_format or {}).get("type", "text")
+    if kind != "text":
+        raise BadInputError(
+            "response_format",
+            f"Kilde answers in text with citations, not {kind!r}; leave response_format out "
+            "(the structured answer is in the reply's `kilde` field)",
+        )
+    choice = body.tool_choice
+    free = isinstance(choice, dict) and (choice.get("allowed_tools") or {}).get("mode") == "auto"
+    if choice == "required" or (isinstance(choice, dict) and not free):
+        raise BadInputError(
+            "tool_choice",
+            "Kilde calls no tools, it answers in text; leave tool_choice out, or 'auto' or 'none'",
+        )
+    if body.logprobs:
+        raise BadInputError(
+            "logprobs", "Kilde quotes its answer, it does not sample one: there are no logprobs"
+        )
+
+
 def ask_request_of(body: ChatIn) -> AskRequest:
     if body.model != MODEL_ID:
         raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
-    if body.n != 1:
+    if body.n not in (1, None):
         raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
+    refuse_what_cannot_be_honoured(body)
     last = body.messages[-1]
     if last.role != "user":
         raise BadInputError(
@@ -230,12 +266,12 @@ def sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, Any]:
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
             "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
-            "param": None,
+            "param": param,
             "code": code,
         }
     }
@@ -331,7 +367,13 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         retry_after = limiter.check(client_key(request))  # first, as in /api/ask: a bad request counts too
         if retry_after is not None:
             raise RateLimited(limiter.per_minute, retry_after)
-        ask_request = assistant.validate(ask_request_of(body))
+        try:
+            ask_request = assistant.validate(ask_request_of(body))
+        except BadInputError as exc:
+            # OpenAI names the parameter at fault in `param`; the assistant's own names are its messages.
+            status, code = status_of(exc)
+            param = "messages" if exc.source in ("question", "history") else exc.source
+            return JSONResponse(error_body(status, code, str(exc), param), status_code=status)
         stream = AnswerStream(assistant, ask_request, slots)
         if not body.stream:
             answer = None
