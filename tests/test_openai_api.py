@@ -264,6 +264,32 @@ def test_langchain_structured_output_is_an_error_not_none(api):
             chat.with_structured_output(Reply, method=method).invoke(DEMO_QUESTION_EN)
 
 
+def test_usage_counts_the_messages_and_the_reply_with_tiktoken(api, built_index):
+    from assistant.core.tokens import get_encoding
+
+    encoding = get_encoding("o200k_base", built_index.tiktoken_cache_dir)
+    messages = [
+        {"role": "system", "content": "Answer from the archive."},
+        {"role": "user", "content": [{"type": "text", "text": DEMO_QUESTION_EN}]},
+    ]
+    sent = len(encoding.encode("Answer from the archive.")) + len(encoding.encode(DEMO_QUESTION_EN))
+    plain = client(api.url).chat.completions.create(model="kilde", messages=messages)
+    content = plain.choices[0].message.content
+    assert plain.usage.prompt_tokens == sent
+    assert plain.usage.completion_tokens == len(encoding.encode(content))
+    assert plain.usage.total_tokens == sent + plain.usage.completion_tokens
+    chunks = list(
+        client(api.url).chat.completions.create(
+            model="kilde", messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage  # the stream's usage was null
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=api.url + "/v1", api_key="unused", model="kilde", max_retries=0, timeout=120)
+    assert chat.invoke(DEMO_QUESTION_EN).usage_metadata["output_tokens"] == len(encoding.encode(content))
+
+
 def test_unknown_model_and_route_are_not_found_errors(api):
     with pytest.raises(openai.NotFoundError) as caught:
         client(api.url).chat.completions.create(model="gpt-4o", messages=user(DEMO_QUESTION_EN))

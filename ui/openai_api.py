@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
+from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer, Filters, Turn
 from ui.api import FiltersIn, NotFound, RateLimited, filters_from, status_of
 from ui.limits import RateLimiter
@@ -39,6 +40,8 @@ from ui.security import client_key
 MODEL_ID = "kilde"
 MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
 MAX_TURN_CHARS = 20_000
+# Usage is counted with the encoding of OpenAI's current models; Kilde runs none, so it measures size only.
+USAGE_ENCODING = "o200k_base"
 SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
 # A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
 SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)
@@ -158,6 +161,24 @@ def ask_request_of(body: ChatIn) -> AskRequest:
     )
 
 
+def usage(encoding, body: ChatIn, content: str) -> dict[str, int]:
+    """OpenAI's `usage`, counted with tiktoken over the text of every message sent (non-text parts aside)
+    and over the reply's content. No per-message framing is added: Kilde has no chat template to count."""
+    sent = []
+    for message in body.messages:
+        if isinstance(message.content, str):
+            sent.append(message.content)
+        elif message.content:
+            sent.extend(p.text for p in message.content if p.type == "text" and p.text)
+    prompt = sum(len(encoding.encode(text, disallowed_special=())) for text in sent)
+    completion_tokens = len(encoding.encode(content, disallowed_special=()))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
 class ModelNotFound(NotFound):
     """The request names a model this server does not have."""
 
@@ -191,7 +212,8 @@ def finish_reason(answer: Answer) -> str:
     return "length" if answer.partial and answer.backend != "extractive" else "stop"
 
 
-def completion(answer: Answer) -> dict[str, Any]:
+def completion(answer: Answer, usage_of) -> dict[str, Any]:
+    content = answer.answer + tail_text(answer)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -201,11 +223,12 @@ def completion(answer: Answer) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.answer + tail_text(answer)},
+                "message": {"role": "assistant", "content": content},
                 "logprobs": None,
                 "finish_reason": finish_reason(answer),
             }
         ],
+        "usage": usage_of(content),
         "kilde": kilde_field(answer),
     }
 
@@ -277,7 +300,8 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
     }
 
 
-async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncIterator[bytes]:
+async def chunks(stream: AnswerStream, first, usage_of) -> AsyncIterator[bytes]:
+    """`usage_of(content)`: the usage chunk's counts, or None for no usage chunk."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
@@ -295,7 +319,7 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
 
     # Whitespace around the pieces is held back until more text follows, so that the streamed content is
     # exactly the plain reply's (the answer text is stripped).
-    pending, sent_text = "", False
+    pending, sent_text, content = "", False, []
     try:
         event = first
         yield chunk({"role": "assistant", "content": ""})
@@ -306,10 +330,12 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
                 sent_text = sent_text or bool(shown)
                 pending = text[len(shown) :]
                 if shown:
+                    content.append(shown)
                     yield chunk({"content": shown})
             elif isinstance(event, Answer):
                 tail = tail_text(event)
                 if tail:
+                    content.append(tail)
                     yield chunk({"content": tail})
                 yield chunk({}, finish_reason(event), kilde=kilde_field(event))
             elif isinstance(event, Exception):
@@ -323,7 +349,7 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
                 yield sse(error_body(status, code, message))
                 return
             event = await stream.next()
-        if include_usage:
+        if usage_of is not None:
             yield sse(
                 {
                     "id": ident,
@@ -331,7 +357,7 @@ async def chunks(stream: AnswerStream, first, include_usage: bool) -> AsyncItera
                     "created": created,
                     "model": MODEL_ID,
                     "choices": [],
-                    "usage": None,
+                    "usage": usage_of("".join(content)),
                 }
             )
         yield sse("[DONE]")
@@ -347,6 +373,10 @@ def status_of_error(exc: Exception) -> tuple[int, str]:
 
 def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
     router = APIRouter(tags=["openai"])
+
+    def counter(body: ChatIn):
+        encoding = get_encoding(USAGE_ENCODING, assistant.settings.tiktoken_cache_dir)
+        return lambda content: usage(encoding, body, content)
 
     @router.get("/v1/models", summary="OpenAI-compatible: the one model, `kilde`")
     def models() -> dict:
@@ -385,7 +415,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
                         answer = event
             finally:
                 stream.close()
-            return JSONResponse(completion(answer))
+            return JSONResponse(completion(answer, counter(body)))
         # The response starts with the first event, so an error before any answer text (an index that
         # went missing, say) is still a plain HTTP error with its status, not a broken stream.
         first = await stream.next()
@@ -394,7 +424,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             raise first
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         return StreamingResponse(
-            chunks(stream, first, include_usage),
+            chunks(stream, first, counter(body) if include_usage else None),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
