@@ -290,6 +290,19 @@ def test_usage_counts_the_messages_and_the_reply_with_tiktoken(api, built_index)
     assert chat.invoke(DEMO_QUESTION_EN).usage_metadata["output_tokens"] == len(encoding.encode(content))
 
 
+def test_a_long_chat_keeps_its_latest_turns(api):
+    # Over 500 messages, or one early message over 20,000 characters, refused every later question of the chat.
+    early = [*user("Tell me everything. " + "x" * 30_000), {"role": "assistant", "content": "a"}]
+    chatter = [m for i in range(300) for m in (*user(f"question {i}"), {"role": "assistant", "content": "a"})]
+    reply = client(api.url).chat.completions.create(
+        model="kilde", messages=[*early, *chatter, *user(DEMO_QUESTION_EN)]
+    )
+    assert (
+        reply.model_extra["kilde"]["question"] == DEMO_QUESTION_EN
+        and "[1]" in reply.choices[0].message.content
+    )
+
+
 def test_unknown_model_and_route_are_not_found_errors(api):
     with pytest.raises(openai.NotFoundError) as caught:
         client(api.url).chat.completions.create(model="gpt-4o", messages=user(DEMO_QUESTION_EN))

@@ -39,7 +39,6 @@ from ui.security import client_key
 
 MODEL_ID = "kilde"
 MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
-MAX_TURN_CHARS = 20_000
 # Usage is counted with the encoding of OpenAI's current models; Kilde runs none, so it measures size only.
 USAGE_ENCODING = "o200k_base"
 SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
@@ -77,7 +76,8 @@ class ChatIn(BaseModel):
         },
     )
     model: str
-    messages: list[MessageIn] = Field(min_length=1, max_length=500)
+    # No cap on the count: a long chat keeps its latest turns, and the body's size (1 MiB) bounds the work.
+    messages: list[MessageIn] = Field(min_length=1)
     # OpenAI takes null for "not given" in each optional parameter.
     stream: bool | None = False
     n: int | None = 1
@@ -143,15 +143,12 @@ def ask_request_of(body: ChatIn) -> AskRequest:
         raise BadInputError(
             "messages", f"the last message must be the user's question, not a {last.role!r} message"
         )
+    # Only the turns the assistant reads are looked at: an older message that is too long, or not text, is
+    # dropped with its turn, not refused on every later question of the chat. The assistant cuts long turns.
+    said = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
     turns = []
-    for index, message in enumerate(body.messages):
-        if message.role not in ("user", "assistant"):
-            continue
+    for index, message in said[-(MAX_HISTORY_TURNS + 1) :]:
         text = text_of(message, index)
-        if len(text) > MAX_TURN_CHARS:
-            raise BadInputError(
-                f"messages[{index}].content", f"{len(text)} characters; the limit is {MAX_TURN_CHARS}"
-            )
         if message.role == "assistant":
             text = SOURCES_TAIL.sub("", text)
         turns.append(Turn(message.role, text))
