@@ -11,6 +11,7 @@ in the article text that `kilde show ID` and `GET /api/articles/{id}` return).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -54,15 +55,18 @@ def document_of(passage: dict[str, Any]) -> Document:
 
 
 def make_filters(
-    since: str | None = None,
-    until: str | None = None,
-    sources: Sequence[str] = (),
-    languages: Sequence[str] = (),
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    sources: Sequence[str] | None = (),
+    languages: Sequence[str] | None = (),
 ) -> Filters:
-    """Filters from loosely typed input (a form, a tool call); a bad value is a `BadInputError` naming it."""
+    """Filters from loosely typed input (a form, a tool call); a bad value is a `BadInputError` naming it.
+    None is no filter, as for the dates; a `date` is its day."""
+    since, until = (day.isoformat()[:10] if isinstance(day, dt.date) else day for day in (since, until))
     for name, value in (("since", since), ("until", until)):
         if value is not None and not isinstance(value, str):
             raise BadInputError(name, f"{value!r} is not a date; use YYYY-MM-DD")
+    sources, languages = sources or (), languages or ()
     if isinstance(sources, str):
         sources = [sources]
     if isinstance(languages, str):
@@ -173,8 +177,8 @@ class KildeHTTPRetriever(_FilterFields):
             response = httpx.post(
                 self._endpoint(), json=payload, headers=self.headers, timeout=self.timeout_s
             )
-        except httpx.HTTPError as exc:
-            raise BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise self._unreached(exc) from None
         return self._documents(response)
 
     async def _aget_relevant_documents(
@@ -184,23 +188,50 @@ class KildeHTTPRetriever(_FilterFields):
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.post(self._endpoint(), json=payload, headers=self.headers)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise self._unreached(exc) from None
         return self._documents(response)
 
+    def _unreached(self, exc: Exception) -> KildeError:
+        # A url httpx cannot use (no scheme, a bad port) is the caller's setting, not a server that is down.
+        if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+            return ConfigError(
+                f"KildeHTTPRetriever url {self.url[:200]!r} is not a URL httpx can use ({exc}); "
+                "give where `kilde serve` listens, e.g. http://127.0.0.1:7860"
+            )
+        return BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}")
+
     def _documents(self, response: httpx.Response) -> list[Document]:
+        if response.status_code == 404:
+            # Not Kilde's /api/search: a url with a path (the OpenAI base …/v1), or another server.
+            raise ConfigError(
+                f"no Kilde search at {self._endpoint()} (HTTP 404); the url is where `kilde serve` listens "
+                "(its root, not the OpenAI base …/v1), e.g. http://127.0.0.1:7860"
+            )
         if response.status_code == 200:
-            return [document_of(p) for p in response.json()["passages"]]
+            try:
+                return [document_of(p) for p in response.json()["passages"]]
+            except (ValueError, KeyError, TypeError):
+                raise BackendError(
+                    f"{self._endpoint()} answered HTTP 200 without Kilde's search result "
+                    f"({response.headers.get('content-type', 'no content-type')}): is it `kilde serve`?"
+                ) from None
         raise error_from(response)
 
 
 def error_from(response: httpx.Response) -> KildeError:
-    """A `kilde serve` error body `{"error", "message"}` as the matching typed error."""
+    """A `kilde serve` error body, `{"error", "message"}` or OpenAI's `{"error": {"message"}}`, as the matching
+    typed error; any other body is quoted."""
     try:
         body = response.json()
-        message = str(body.get("message") or body.get("error"))
     except ValueError:
-        message = response.text[:200]
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict) and (body.get("message") or body.get("error")):
+        message = str(body.get("message") or body.get("error"))
+    else:
+        message = response.text[:200] or "(no body)"
     status = response.status_code
     if status in (401, 403):
         return ConfigError(f"Kilde refused the request (HTTP {status}): {message}")

@@ -158,6 +158,37 @@ def test_http_retriever_errors_name_the_cause(built_index, assistant, api):
         KildeHTTPRetriever(url=api.url, headers={"Origin": "https://evil.example"}).invoke(DEMO_QUESTION_EN)
 
 
+@pytest.mark.parametrize("kind", ["local", "http"])
+def test_none_is_no_filter_and_a_date_is_its_day(api, assistant, kind):
+    import datetime as dt
+
+    retriever = (
+        KildeRetriever(retriever=assistant.retriever, k=10)
+        if kind == "local"
+        else KildeHTTPRetriever(url=api.url, k=10)
+    )
+    # None raised a TypeError for sources and languages; a date was "not a date".
+    every = retriever.invoke(DEMO_QUESTION_EN, sources=None, languages=None, since=None)
+    assert every == retriever.invoke(DEMO_QUESTION_EN)
+    recent = retriever.invoke(DEMO_QUESTION_EN, since=dt.date(2024, 11, 27))
+    assert recent and {d.metadata["article_id"] for d in recent} == {SEED_ID}
+
+
+def test_http_retriever_url_mistakes_are_config_errors_naming_the_url(api):
+    # No scheme was "did not answer: UnsupportedProtocol", a bad port an httpx.InvalidURL traceback, and the
+    # OpenAI base URL (…/v1) a BadInputError quoting the 404's body as a Python dict.
+    for url, says in [
+        (api.url.removeprefix("http://"), "'http://' or 'https://'"),
+        ("http://[::1", "Invalid port"),
+        (api.url + "/v1", "/v1/api/search (HTTP 404)"),
+    ]:
+        with pytest.raises(ConfigError, match=r"kilde serve") as caught:
+            KildeHTTPRetriever(url=url).invoke(DEMO_QUESTION_EN)
+        assert says in str(caught.value)
+        with pytest.raises(ConfigError):
+            asyncio.run(KildeHTTPRetriever(url=url).ainvoke(DEMO_QUESTION_EN))
+
+
 def test_search_endpoint_keeps_the_rules_of_api_ask(built_index, assistant):
     from ui.server import create_app
 
