@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ingest(args) -> int:
+    from ingest.discovery import discover
     from ingest.progress import progress_for
 
     settings = settings_from(args, embedding_cache=args.embedding_cache)
@@ -176,15 +177,15 @@ def cmd_ingest(args) -> int:
         raise BadInputError(
             "--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)"
         )
-    pipeline = _ingest_pipeline(settings, args)
+    found = discover(args.paths, args.follow_symlinks)  # walked once: it decides whether an index is created
+    pipeline = _ingest_pipeline(settings, found)
     quiet = args.json
     report = pipeline.ingest(
-        args.paths,
+        found,
         prune=args.prune,
         progress=progress_for(sys.stderr, not args.no_progress and not args.json),
         on_reject=None if quiet else lambda e: print(f"rejected {e}", file=sys.stderr),
         reset=args.reset,
-        follow_symlinks=args.follow_symlinks,
         confirm_prune=lambda ids, stored: _confirm_prune(ids, stored, args.yes),
         on_warning=None if quiet else lambda w: print(f"warning: {w}", file=sys.stderr),
     )
@@ -233,13 +234,11 @@ def cmd_ingest(args) -> int:
     return 1 if report.rejected or report.prune_unconfirmed else 0
 
 
-def _ingest_pipeline(settings, args):
-    """The pipeline, but no new index when no PATH holds a file to read: a typo creates nothing."""
+def _ingest_pipeline(settings, found):
+    """The pipeline, but no new index when no PATH holds a file to read (`found`): a typo creates nothing."""
     from assistant.build import build_pipeline
     from assistant.core.errors import IndexMissingError
-    from ingest.discovery import discover
 
-    found = discover(args.paths, args.follow_symlinks)
     try:
         return build_pipeline(settings, create=bool(found.files))
     except IndexMissingError:

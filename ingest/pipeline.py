@@ -28,7 +28,7 @@ from assistant.indexes.lexical import LexicalIndex, LexicalSide
 from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
 from assistant.indexes.store import StoredArticle, VectorStore
 from ingest.chunking import Chunker, embedding_input
-from ingest.discovery import discover, shown
+from ingest.discovery import Discovery, discover, shown
 from ingest.loaders import load_file
 from ingest.prune import plan_prune, source_file
 
@@ -144,7 +144,7 @@ class IngestPipeline:
 
     def ingest(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[Path] | Discovery,
         prune: bool = False,
         progress: Progress | None = None,
         on_reject: Callable[[BadInputError], None] | None = None,
@@ -154,13 +154,15 @@ class IngestPipeline:
         confirm_prune: Callable[[list[str], int], bool] | None = None,
         on_warning: Callable[[str], None] | None = None,
     ) -> IngestReport:
-        """`reset` empties the index first, but only once every path was found; `confirm_prune(ids, stored)`
-        is asked before removing more than a small share of the index (None: never asked)."""
+        """`paths`, or what `discover` found in them (the CLI looks first, to create no index for a typo; then
+        `follow_symlinks` is not used). `reset` empties the index first, but only once every path was found;
+        `confirm_prune(ids, stored)` is asked before removing more than a small share of the index (None: never
+        asked)."""
         progress = progress or Progress()
         report = IngestReport()
         started = time.perf_counter()
         with self.writer():
-            found = discover(paths, follow_symlinks)
+            found = paths if isinstance(paths, Discovery) else discover(paths, follow_symlinks)
             report.files = len(found.files)
             for problem in found.problems + found.empty_folders():  # an empty folder is likely the wrong one
                 self._reject(report, problem, on_reject)
