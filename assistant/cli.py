@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assistant.core.config import add_reader_option, count_argument, settings_from
 from assistant.core.errors import BadInputError, KildeError
+from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import Filters
 from evals.cli import register as register_eval
 from ui.cli import register as register_serve
@@ -397,7 +398,7 @@ def cmd_articles(args) -> int:
 def _check_article_id(article_id: str) -> None:
     # Bytes that are not UTF-8 reach argv as lone surrogates, which neither Chroma nor a terminal accepts;
     # stored ids never hold one (ingest/discovery.py `shown`).
-    if any("\ud800" <= ch <= "\udfff" for ch in article_id):
+    if LONE_SURROGATE.search(article_id):
         raise BadInputError(
             "article id",
             "holds bytes that are not UTF-8, so no article has it; list the ids with `kilde articles`",

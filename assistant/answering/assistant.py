@@ -42,6 +42,7 @@ from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
 from assistant.core.markup import ACTIVE_ELEMENT, TAG
+from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import NO_FILTERS, Answer
 
 log = logging.getLogger("kilde.assistant")
@@ -54,7 +55,6 @@ MAX_HISTORY_TURNS = (
 MAX_TURN_CHARS = 2000
 # How many of the articles a conversation's answers quoted a follow-up may be about, the latest first.
 CONVERSATION_ARTICLES = 3
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # Emoji and other pictographs (from the arrows' block on), flags' regional indicators, skin tones, emoji style.
@@ -139,7 +139,7 @@ class Assistant:
             *(("source filter", s) for s in request.filters.sources),
         ]
         for field, text in texts:
-            if _SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
+            if LONE_SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
                 raise BadInputError(
                     field,
                     "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
