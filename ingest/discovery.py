@@ -21,20 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.core.errors import BadInputError
+from assistant.core.surrogates import LONE_SURROGATE
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 # Documentation that sits beside articles in a folder is not an article (named explicitly, it is loaded).
 NOT_ARTICLES = re.compile(
     r"^(readme|license|licence|notice|changelog|contributing|cases)(\.[a-z]+)?$", re.IGNORECASE
 )
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def shown(value: str | os.PathLike) -> str:
     """A file name as Kilde stores and prints it: valid UTF-8, no control characters."""
     text = os.fspath(value)
-    if _SURROGATE.search(text):  # bytes that were not UTF-8, kept by Python as lone surrogates
+    if LONE_SURROGATE.search(text):  # bytes that were not UTF-8, kept by Python as lone surrogates
         try:
             raw = os.fsencode(text)
         except UnicodeEncodeError:  # a surrogate that did not come from the file system

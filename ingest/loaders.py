@@ -11,6 +11,7 @@ from pathlib import Path
 
 from assistant.core.errors import BadInputError
 from assistant.core.language import LANGUAGES
+from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import Article
 from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
@@ -18,7 +19,6 @@ from ingest.discovery import discover as walk
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -73,9 +73,9 @@ def _bomless_utf16(raw: bytes) -> str | None:
 def _valid_unicode(value: str) -> str:
     """JSON's \\ud800-style escapes can leave lone surrogates, which no UTF-8 writer (hash, store) accepts;
     they become U+FFFD as undecodable bytes would."""
-    if not _SURROGATE.search(value):
+    if not LONE_SURROGATE.search(value):
         return value
-    return _SURROGATE.sub("\ufffd", value)
+    return LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _parse_json(text: str, name: str, one_line: bool = False):
