@@ -294,6 +294,7 @@ def run_eval(
         "limit": config.limit,
         "settings": {
             "answerable_threshold": settings.answerable_threshold,
+            "rerank_floors": settings.rerank_floors,
             "candidates": settings.candidates,
             "rrf_k": settings.rrf_k,
             "max_answer_sentences": settings.max_answer_sentences,

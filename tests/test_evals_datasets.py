@@ -16,6 +16,7 @@ SHIPPED = (
     "followups.jsonl",
     "unanswerable.jsonl",
     "off_topic.jsonl",
+    "off_topic_dev.jsonl",
     "ci_norquad_val.jsonl",
 )
 
@@ -129,7 +130,8 @@ def test_ci_subset_is_forty_validation_questions_whose_gold_is_in_its_corpus(tmp
         assert any(passage_hit(contexts[item.gold_article_ids[0]], p) for p in item.gold_passages)
 
 
-def test_off_topic_questions_ask_about_what_the_sample_corpus_never_mentions():
+@pytest.mark.parametrize("name", ["off_topic.jsonl", "off_topic_dev.jsonl"])
+def test_off_topic_questions_ask_about_what_the_sample_corpus_never_mentions(name):
     import re
 
     corpus = DATA.parent.parent / "corpus"
@@ -138,13 +140,27 @@ def test_off_topic_questions_ask_about_what_the_sample_corpus_never_mentions():
         for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
             texts += [p["context"] for p in article["paragraphs"]]
     assert len(texts) == 757
-    items = [json.loads(line) for line in (DATA / "off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
+    items = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
     assert {i["language"] for i in items} == {"nb", "en"} and not any(i["answerable"] for i in items)
     for item in items:
         assert item["checked_patterns"], item["id"]
         for pattern in item["checked_patterns"]:
             found = [t[:80] for t in texts if re.search(pattern, t, re.IGNORECASE)]
             assert not found, (item["id"], pattern, found)
+
+
+def test_the_off_topic_dev_set_shares_no_subject_with_the_reported_one():
+    import re
+
+    dev, reported = (
+        [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
+        for name in ("off_topic_dev.jsonl", "off_topic.jsonl")
+    )
+    for one, other in ((dev, reported), (reported, dev)):
+        for item in one:
+            for pattern in item["checked_patterns"]:
+                shared = [o["id"] for o in other if re.search(pattern, o["question"], re.IGNORECASE)]
+                assert not shared, (item["id"], shared)
 
 
 def test_unanswerable_split_is_deterministic_and_disjoint():
