@@ -23,7 +23,7 @@ datasets: a .jsonl file in the eval format (evals/data/*.jsonl), standalone:PATH
 dialogues asked alone, or with Kilde's own answers as history), english:PATH (English versions of NorQuAD
 train questions) or norquad:{news,wiki}:{validation,test} (NorQuAD's official files; their corpus is
 corpus/norquad, ingested by `kilde ingest corpus/`); evals/datasets.py says more. Each run folder gets
-items.jsonl, summary.json and report.html."""
+items.jsonl, summary.json and report.html; a folder that holds a run already is refused unless --overwrite."""
 
 
 CI_INDEX = Path("build/ci-index")
@@ -80,6 +80,11 @@ def register(sub, command) -> None:
         "--limit", type=count_argument, default=None, help="first N items of each dataset (default: all)"
     )
     run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (without it, a folder holding a run is refused)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_reader_option(run)
     run.set_defaults(handler=cmd_run)
@@ -130,14 +135,22 @@ def cmd_run(args) -> int:
     from assistant.answering.assistant import check_top_k
     from assistant.core.errors import BadInputError
     from evals.datasets import load_datasets
-    from evals.runner import RunConfig, build_eval_assistant, run_eval
+    from evals.runner import RUN_FILES, RunConfig, build_eval_assistant, run_eval
 
     check_top_k(args.top_k, "--top-k")
     out = args.out or Path("evals/runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    # Checked before the assistant loads, not when the run is done: a file at --out or above it.
+    # Checked before the assistant loads, not when the run is done: a file at --out or above it, or an earlier
+    # run that a typo or a reused name would overwrite.
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise BadInputError(str(existing), "--out is a file, not a folder; name the run folder")
+    earlier = [name for name in RUN_FILES if (out / name).exists()]
+    if earlier and not args.overwrite:
+        raise BadInputError(
+            str(out),
+            f"already holds a run ({', '.join(earlier)}); name another folder with --out, "
+            "or add --overwrite to replace that run",
+        )
     settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
     config = RunConfig(

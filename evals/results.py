@@ -444,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *[w for r in RETRIEVERS for w in ("--retriever", r)],
         "--out",
         str(args.out),
+        "--overwrite",  # make eval rewrites the same run folder each time
     ]
     if args.data_dir:
         run_args += ["--data-dir", args.data_dir]

@@ -252,6 +252,10 @@ def summarise(records: Sequence[dict], meta: dict) -> dict:
     return {"meta": meta, "variants": variants}
 
 
+# What a run writes into its folder (`run_eval`, then `evals/report.py`).
+RUN_FILES = ("items.jsonl", "summary.json", "report.html")
+
+
 def run_eval(
     assistant: Assistant, items: Sequence[EvalItem], config: RunConfig, out: Path, progress: bool = True
 ) -> dict:

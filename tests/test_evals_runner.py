@@ -3,6 +3,7 @@ compare, coverage errors, and the `kilde eval` CLI."""
 
 import json
 import re
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -354,6 +355,26 @@ def test_kilde_eval_run_refuses_a_file_as_out_and_a_limit_below_one_before_runni
         with pytest.raises(SystemExit) as exit_:
             main([*run, "--out", str(tmp_path / "run"), "--limit", limit])
         assert exit_.value.code == 2 and "--limit: must be 1 or more" in capsys.readouterr().err
+
+
+def test_kilde_eval_run_keeps_an_earlier_run_in_out_unless_told_to_overwrite(
+    built_index, run_dir, tmp_path, capsys, monkeypatch
+):
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    earlier = tmp_path / "earlier"
+    shutil.copytree(run_dir, earlier)
+    kept = {path.name: path.read_bytes() for path in earlier.iterdir()}
+    run = ["eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--limit", "1", "--retriever", "bm25"]
+    run += ["--data-dir", str(built_index.data_dir), "--out", str(earlier), "--no-progress"]
+    assert main(run) == 1
+    err = capsys.readouterr().err
+    assert f"{earlier}: already holds a run (items.jsonl, summary.json, report.html)" in err
+    assert "--overwrite" in err and "Traceback" not in err
+    assert {path.name: path.read_bytes() for path in earlier.iterdir()} == kept
+    assert main([*run, "--overwrite"]) == 0
+    assert json.loads((earlier / "summary.json").read_text())["meta"]["limit"] == 1
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])
