@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from evals.metrics import METRIC_ORDER
-from evals.runner import load_run
+from evals.runner import load_run, summarise
 
 # A question flips when one of these per-item outcomes changes between the runs.
 FLIP_METRICS = ("hit@5", "answer_found", "refused")
@@ -63,6 +64,15 @@ def flips(records_a: list[dict], records_b: list[dict], variant_a: str, variant_
     return out
 
 
+def _asked(records: list[dict], variant: str) -> dict[tuple[str, str], dict]:
+    return {(r["dataset"], r["id"]): r for r in records if r["variant"] == variant}
+
+
+def _only_in(side: str, keys: set[tuple[str, str]]) -> str:
+    per_set = Counter(dataset for dataset, _ in keys)
+    return f"{len(keys)} only in {side} ({', '.join(f'{name} {n}' for name, n in sorted(per_set.items()))})"
+
+
 def compare_runs(
     path_a: Path,
     path_b: Path,
@@ -91,6 +101,30 @@ def compare_runs(
 
             raise BadInputError(f"{va}/{vb}", "no such variant in the runs")
         da, db = summary_a["variants"][va], summary_b["variants"][vb]
+        asked_a, asked_b = _asked(records_a, va), _asked(records_b, vb)
+        shared = asked_a.keys() & asked_b.keys()
+        if not shared:
+            from assistant.core.errors import BadInputError
+
+            raise BadInputError(
+                f"{path_a} / {path_b}",
+                f"the runs share no question ({va} -> {vb}), so there is nothing to compare; "
+                "compare runs of the same eval sets",
+            )
+        if len(shared) < max(len(asked_a), len(asked_b)):
+            # Each run's own aggregates would set different questions side by side: both are recomputed on the
+            # questions they share, as the flips are.
+            differences = [
+                _only_in(side, asked.keys() - shared)
+                for side, asked in (("A", asked_a), ("B", asked_b))
+                if len(asked) > len(shared)
+            ]
+            lines.append(
+                f"\nwarning: A and B did not ask the same questions ({va} -> {vb}): {'; '.join(differences)}; "
+                f"every figure below is over the {len(shared)} questions both asked"
+            )
+            da = summarise([asked_a[key] for key in sorted(shared)], {})["variants"][va]
+            db = summarise([asked_b[key] for key in sorted(shared)], {})["variants"][vb]
         scopes = [("overall", da["overall"], db["overall"])]
         scopes += [
             (f"dataset {k}", da["by_dataset"][k], db["by_dataset"][k])

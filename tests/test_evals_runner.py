@@ -116,6 +116,42 @@ def test_compare_a_run_with_itself_shows_zero_deltas_and_no_flips(run_dir):
     assert re.search(r"hit@1\s+\S+\s+\S+\s+0\.0000", text)
 
 
+def write_run(folder, records, meta):
+    from evals.runner import summarise
+
+    folder.mkdir()
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (folder / "summary.json").write_text(json.dumps(summarise(records, meta)), encoding="utf-8")
+    return folder
+
+
+def test_compare_of_runs_that_asked_different_questions_says_so_and_compares_the_shared_ones(
+    run_dir, tmp_path
+):
+    records = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
+    meta = json.loads((run_dir / "summary.json").read_text())["meta"]
+    # B lost the hostile question and asked, in its place, one of another set that it missed
+    missed = {"hit@1": 0.0, "hit@5": 0.0, "mrr@10": 0.0, "answer_found": 0.0}
+    other = [
+        {**r, "dataset": "other", "id": "other-1", "metrics": {**r["metrics"], **missed}}
+        for r in records
+        if r["id"] == "hostile"
+    ]
+    b = write_run(tmp_path / "b", [r for r in records if r["id"] != "hostile"] + other, meta)
+    text = compare_runs(run_dir, b)
+    assert (
+        "warning: A and B did not ask the same questions (hybrid -> hybrid): 1 only in A (seed 1); "
+        "1 only in B (other 1); every figure below is over the 6 questions both asked"
+    ) in text
+    assert "== hybrid -> hybrid: overall (n 6 -> 6)" in text and "dataset other" not in text
+    assert re.search(r"hit@1\s+\S+\s+\S+\s+0\.0000", text) and "0 flips" in text
+    # runs of the same questions get no warning
+    assert "warning" not in compare_runs(run_dir, run_dir)
+    # nothing shared: nothing to compare
+    with pytest.raises(BadInputError, match="the runs share no question"):
+        compare_runs(run_dir, write_run(tmp_path / "c", other, meta))
+
+
 @pytest.mark.parametrize(
     ("summary", "with_items", "says"),
     [
