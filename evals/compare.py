@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from assistant.core.errors import BadInputError
 from evals.metrics import METRIC_ORDER
 from evals.runner import load_run, summarise
 
@@ -21,6 +22,27 @@ def _pairs(a: dict, b: dict, variant_a: str | None, variant_b: str | None) -> li
     if len(a["variants"]) == 1 and len(b["variants"]) == 1:
         return [(next(iter(a["variants"])), next(iter(b["variants"])))]
     return []
+
+
+def _variants(summary: dict) -> str:
+    return ", ".join(summary["variants"])
+
+
+def _check_named(
+    path_a: Path, path_b: Path, a: dict, b: dict, variant_a: str | None, variant_b: str | None
+) -> None:
+    """A variant named with --variant-a/-b that its run lacks is refused with the run's variants; the flag the user
+    typed is checked first, as a lone one names the variant of both runs."""
+    checks = [
+        (path_a, a, variant_a or variant_b, "--variant-a"),
+        (path_b, b, variant_b or variant_a, "--variant-b"),
+    ]
+    for path, summary, variant, flag in checks if variant_a else checks[::-1]:
+        if variant not in summary["variants"]:
+            raise BadInputError(
+                str(path),
+                f"the run has no retriever variant {variant}; it has {_variants(summary)} (choose with {flag})",
+            )
 
 
 def metric_deltas(agg_a: dict, agg_b: dict) -> list[tuple[str, float | None, float | None, float | None]]:
@@ -82,30 +104,24 @@ def compare_runs(
 ) -> str:
     summary_a, records_a = load_run(path_a)
     summary_b, records_b = load_run(path_b)
+    if variant_a or variant_b:
+        _check_named(path_a, path_b, summary_a, summary_b, variant_a, variant_b)
     pairs = _pairs(summary_a, summary_b, variant_a, variant_b)
     if not pairs:
-        from assistant.core.errors import BadInputError
-
         raise BadInputError(
             f"{path_a} / {path_b}",
-            "the runs share no retriever variant; name them with "
-            f"--variant-a {list(summary_a['variants'])} --variant-b {list(summary_b['variants'])}",
+            "the runs share no retriever variant; name one of each with "
+            f"--variant-a ({_variants(summary_a)}) and --variant-b ({_variants(summary_b)})",
         )
     lines = [
         f"A = {path_a}  ({summary_a['meta'].get('started')}, commit {summary_a['meta'].get('git_commit')})",
         f"B = {path_b}  ({summary_b['meta'].get('started')}, commit {summary_b['meta'].get('git_commit')})",
     ]
     for va, vb in pairs:
-        if va not in summary_a["variants"] or vb not in summary_b["variants"]:
-            from assistant.core.errors import BadInputError
-
-            raise BadInputError(f"{va}/{vb}", "no such variant in the runs")
         da, db = summary_a["variants"][va], summary_b["variants"][vb]
         asked_a, asked_b = _asked(records_a, va), _asked(records_b, vb)
         shared = asked_a.keys() & asked_b.keys()
         if not shared:
-            from assistant.core.errors import BadInputError
-
             raise BadInputError(
                 f"{path_a} / {path_b}",
                 f"the runs share no question ({va} -> {vb}), so there is nothing to compare; "

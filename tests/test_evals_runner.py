@@ -413,6 +413,29 @@ def test_kilde_eval_run_keeps_an_earlier_run_in_out_unless_told_to_overwrite(
     assert json.loads((earlier / "summary.json").read_text())["meta"]["limit"] == 1
 
 
+@pytest.mark.parametrize("flags", [["--variant-a", "bogus"], ["--variant-b", "bogus"]])
+def test_compare_names_the_variants_a_run_has_when_asked_for_one_it_lacks(run_dir, flags, capsys):
+    from assistant.cli import main
+
+    assert main(["eval", "compare", str(run_dir), str(run_dir), *flags]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{run_dir}: the run has no retriever variant bogus; it has bm25, hybrid (choose with {flags[0]})"
+        in err
+    )
+
+
+def test_compare_of_runs_without_a_common_variant_names_each_runs_variants(run_dir, tmp_path):
+    records = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
+    meta = json.loads((run_dir / "summary.json").read_text())["meta"]
+    dense = write_run(
+        tmp_path / "dense", [{**r, "variant": "dense"} for r in records if r["variant"] == "bm25"], meta
+    )
+    with pytest.raises(BadInputError) as raised:
+        compare_runs(run_dir, dense)
+    assert "name one of each with --variant-a (bm25, hybrid) and --variant-b (dense)" in str(raised.value)
+
+
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_compare_refuses_max_flips_below_one(run_dir, value, capsys):
     from assistant.cli import main
