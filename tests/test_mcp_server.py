@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
-from assistant.testing.servers import free_port
+from assistant.testing.servers import free_port, printed_url
 
 pytestmark = pytest.mark.integration
 KILDE = str(Path(sys.executable).with_name("kilde"))
@@ -139,17 +139,19 @@ def test_stdio_session_against_the_real_process(built_index):
 
 class McpProcess:
     def __init__(self, settings, log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [KILDE, "mcp", "--transport", "http", "--port", str(self.port)],
+            [KILDE, "mcp", "--transport", "http", "--port", "0"],
             env=kilde_env(settings),
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_port(self.port, self.process)
+        # --port 0: the port the system chose, as the server names it
+        address = printed_url(log, "Kilde's MCP server: ", self.process)
+        assert not address.endswith(":0"), address
+        self.url = f"{address}/mcp"
+        wait_port(int(address.rsplit(":", 1)[1]), self.process)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import pytest
 
 from assistant.cli import main
+from assistant.testing.corpus import ROOT
+from assistant.testing.servers import KILDE, printed_url, stop, wait_ready
 
 
 @pytest.fixture
@@ -44,3 +47,47 @@ def test_help_has_examples(capsys):
         main(["serve", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "kilde ingest corpus/" in out
+
+
+def test_port_0_names_the_port_the_server_listens_on(built_index, tmp_path):
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+        "KILDE_CONFIG": os.devnull,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    for name in ("KILDE_HOST", "KILDE_PORT", "KILDE_AUTH_MODE"):
+        env.pop(name, None)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [KILDE, "serve", "--port", "0"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            url = printed_url(log_path, "Kilde is serving ", process)
+            assert url.startswith("http://127.0.0.1:") and not url.endswith(":0"), url  # loopback by default
+            wait_ready(url, 60, process)
+        finally:
+            stop(process)
+
+
+def test_an_empty_host_is_refused_not_bound_to_every_address(env, capsys):
+    assert main(["serve", "--data-dir", str(env), "--host", ""]) == 2
+    err = capsys.readouterr().err
+    assert "host must name the address to listen on, such as 127.0.0.1" in err and "Traceback" not in err
+
+
+def test_a_host_that_is_no_address_here_is_named_as_such(env, monkeypatch, capsys):
+    absent = "192.0.2.1"  # TEST-NET-1: documentation only, never an address of this machine
+    with socket.socket() as probe:
+        try:
+            probe.bind((absent, 0))
+            pytest.skip("this machine lets a program bind addresses it does not have")
+        except OSError:
+            pass
+    monkeypatch.setenv("KILDE_AUTH_MODE", "session")  # 'none' refuses any address but loopback before binding
+    assert main(["serve", "--data-dir", str(env), "--host", absent]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot listen on {absent} (" in err and "it is no address of this machine" in err
+    assert "already running" not in err and "Traceback" not in err

@@ -25,7 +25,9 @@ MCP_PORT = 7861
 
 def _add_server_options(p) -> None:
     p.add_argument("--host", help="address to bind (env KILDE_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (env KILDE_PORT, default 7860)")
+    p.add_argument(
+        "--port", type=int, help="port (env KILDE_PORT, default 7860; 0: a free one, named when it starts)"
+    )
     add_reader_option(p)
 
 
@@ -40,7 +42,10 @@ def register(sub, command) -> None:
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
     p.add_argument("--host", help="address to bind with --transport http (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=MCP_PORT, help=f"port with --transport http (default {MCP_PORT})"
+        "--port",
+        type=int,
+        default=MCP_PORT,
+        help=f"port with --transport http (default {MCP_PORT}; 0: a free one, named when it starts)",
     )
     add_reader_option(p)
     p.set_defaults(handler=cmd_mcp)
@@ -60,11 +65,9 @@ def _settings(args):
 def cmd_serve(args) -> int:
     from ui.server import serve
 
-    settings = _settings(args)
     return serve(
-        settings,
-        banner=f"Kilde is serving http://{settings.host}:{settings.port}/ "
-        f"(widget: /widget/, API: /docs). Ctrl-C stops it.",
+        _settings(args),
+        banner=lambda url: f"Kilde is serving {url}/ (widget: /widget/, API: /docs). Ctrl-C stops it.",
     )
 
 
@@ -77,14 +80,12 @@ def cmd_mcp(args) -> int:
 def cmd_demo(args) -> int:
     from ui.server import serve
 
-    settings = _settings(args)
-    url = f"http://{settings.host}:{settings.port}/"
     return serve(
-        settings,
-        banner=(
-            f"\nKilde is ready: open {url}\n"
+        _settings(args),
+        banner=lambda url: (
+            f"\nKilde is ready: open {url}/\n"
             f"  try: What does Article 4 commit each side to?  (click [1] to see the highlighted quote)\n"
-            f"  widget: {url}widget/   API: {url}docs   health: {url}readyz\n"
+            f"  widget: {url}/widget/   API: {url}/docs   health: {url}/readyz\n"
             "Ctrl-C stops it.\n"
         ),
     )

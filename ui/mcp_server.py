@@ -289,31 +289,24 @@ def run(settings: Settings, transport: str) -> int:
     from assistant.build import build_assistant
     from ui.limits import RateLimiter
 
-    if transport != "stdio":
-        from ui.server import check_binding, check_port_free
-
-        check_binding(settings)
-        check_port_free(settings)
-    with contextlib.redirect_stdout(sys.stderr):
-        assistant = build_assistant(settings, follow_in_background=True)
-    server = build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute))
     if transport == "stdio":
-        anyio.run(server.run_stdio_async)
+        with contextlib.redirect_stdout(sys.stderr):
+            assistant = build_assistant(settings, follow_in_background=True)
+        anyio.run(build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute)).run_stdio_async)
         return 0
-    import uvicorn
+    from ui.listener import bind_listener, http_url, serve_on
+    from ui.server import check_binding
 
-    print(
-        f"Kilde's MCP server: http://{settings.host}:{settings.port}{MCP_PATH} (streamable HTTP). Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    # proxy_headers=False: the Gate must see the real peer, as in `kilde serve`.
-    uvicorn.run(
-        mcp_http_app(server, settings),
-        host=settings.host,
-        port=settings.port,
-        proxy_headers=False,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-    )
-    return 0
+    check_binding(settings)
+    with bind_listener(settings) as listener:
+        settings = settings.replace(port=listener.getsockname()[1])  # the port the system chose for --port 0
+        with contextlib.redirect_stdout(sys.stderr):
+            assistant = build_assistant(settings, follow_in_background=True)
+        server = build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute))
+        print(
+            f"Kilde's MCP server: {http_url(settings.host, settings.port)}{MCP_PATH} (streamable HTTP). "
+            "Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return serve_on(mcp_http_app(server, settings), listener)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from ui.edge import Limits
 from ui.fairness import EarlyRateLimit
 from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
+from ui.listener import bind_listener, http_url, serve_on
 from ui.network import is_loopback
 from ui.openai_api import OpenAIErrors, openai_router
 from ui.page_language import PageLanguage
@@ -176,22 +178,6 @@ def check_binding(settings: Settings) -> None:
         )
 
 
-def check_port_free(settings: Settings) -> None:
-    import socket
-
-    with socket.socket(
-        socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM
-    ) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.host, settings.port))
-        except OSError as exc:
-            raise ConfigError(
-                f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}). Is Kilde already "
-                "running? Stop it, or pick another port with --port or KILDE_PORT."
-            ) from None
-
-
 def check_model_server(assistant: Assistant) -> None:
     """At start-up: say when the model server cannot be reached or does not list the model. Kilde still
     starts (answers fall back to extractive ones), and /readyz reports the same as `degraded`."""
@@ -212,27 +198,18 @@ def warm_up(assistant: Assistant) -> None:
         log.warning("warm-up question failed: %s", exc)
 
 
-def serve(settings: Settings, banner: str | None = None) -> int:
-    import uvicorn
-
+def serve(settings: Settings, banner: Callable[[str], str] | None = None) -> int:
+    """Serve until Ctrl-C. `banner(url)`: the line printed once the models are loaded, given the URL served."""
     check_binding(settings)
-    check_port_free(settings)
-    from assistant.build import build_assistant
+    with bind_listener(settings) as listener:
+        # With --port 0 the system chose the port: the banner and the app name that one.
+        settings = settings.replace(port=listener.getsockname()[1])
+        from assistant.build import build_assistant
 
-    assistant = build_assistant(settings, follow_in_background=True)
-    check_model_server(assistant)
-    warm_up(assistant)
-    app = create_app(settings, assistant)
-    if banner:
-        print(banner, flush=True)
-    # proxy_headers=False: the client address must be the real peer, so that trusted-proxy and
-    # loopback checks in ui.security cannot be fooled by an X-Forwarded-For header.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        proxy_headers=False,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-    )
-    return 0
+        assistant = build_assistant(settings, follow_in_background=True)
+        check_model_server(assistant)
+        warm_up(assistant)
+        app = create_app(settings, assistant)
+        if banner:
+            print(banner(http_url(settings.host, settings.port)), flush=True)
+        return serve_on(app, listener)

@@ -228,6 +228,11 @@ class Settings:
             ),
             (0 <= self.port <= 65535, f"port must be from 0 to 65535, got {self.port}"),
             (
+                bool(self.host.strip()),  # Python binds an empty host to every address, unseen
+                "host must name the address to listen on, such as 127.0.0.1 (this machine alone) or 0.0.0.0 "
+                "(every address); it is empty",
+            ),
+            (
                 self.rate_limit_per_minute >= 0,
                 f"rate_limit_per_minute must be 0 (no limit) or more, got {self.rate_limit_per_minute}",
             ),

@@ -4,6 +4,7 @@ and Debian's Chromium for Playwright. Nothing here is a mock."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,24 @@ def wait_http(url: str, timeout_s: float = 60.0, process: subprocess.Popen | Non
         except OSError:  # refused, timed out, or an HTTPError such as 503 while starting
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+def printed_url(log_path: Path, banner: str, process: subprocess.Popen, timeout_s: float = 240.0) -> str:
+    """The `http://host:port` a server names in its log after `banner`: with --port 0, the only place its port
+    is told. Fails early if the process exits first."""
+    pattern = re.compile(re.escape(banner) + r"(http://[^/\s]+)")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = pattern.search(log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            log = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(
+                f"{process.args} exited with {process.returncode} before naming its URL:\n{log}"
+            )
+        time.sleep(0.2)
+    raise TimeoutError(f"{process.args} named no URL within {timeout_s} s")
 
 
 def wait_ready(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
