@@ -303,6 +303,62 @@ def test_a_long_chat_keeps_its_latest_turns(api):
     )
 
 
+PICTURE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_earlier_turns_may_hold_parts_that_are_not_text(api, stream):
+    # OpenAI's own replies hold refusal parts, and a chat may have shown a picture: resent, each was a 400
+    # ("Kilde reads text only, not 'refusal' parts") on every later question of the chat.
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": DEMO_QUESTION_EN}, PICTURE]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
+        {"role": "user", "content": "And what about nuclear weapons?"},
+    ]
+    reply = client(api.url).chat.completions.create(model="kilde", messages=messages, stream=stream)
+    kilde = (list(reply)[-1] if stream else reply).model_extra["kilde"]
+    # The earlier question's text is still the history the follow-up is read with.
+    assert kilde["question"] == "And what about nuclear weapons?"
+    assert "Article 4" in kilde["standalone_question"]
+
+
+def test_history_reads_the_text_of_earlier_turns_and_a_refusal_as_what_was_said():
+    from ui.openai_api import ChatIn, ask_request_of
+
+    body = ChatIn.model_validate(
+        {
+            "model": "kilde",
+            "messages": [
+                {"role": "user", "content": [PICTURE, {"type": "text", "text": "Who signed it?"}]},
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
+                {"role": "user", "content": [PICTURE]},
+                {"role": "assistant", "content": [{"type": "text", "text": "A picture."}, PICTURE]},
+                {"role": "user", "content": "When?"},
+            ],
+        }
+    )
+    request = ask_request_of(body)
+    assert [(t.role, t.content) for t in request.history] == [
+        ("user", "Who signed it?"),
+        ("assistant", "I can't help with that."),
+        ("user", ""),
+        ("assistant", "A picture."),
+    ]
+    assert request.question == "When?"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_picture_in_the_question_is_still_refused(api, stream):
+    messages = [
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, PICTURE]},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(model="kilde", messages=messages, stream=stream)
+    assert "text only, not 'image_url' parts" in caught.value.message
+    assert caught.value.param == "messages[1].content"
+
+
 def test_unknown_model_and_route_are_not_found_errors(api):
     with pytest.raises(openai.NotFoundError) as caught:
         client(api.url).chat.completions.create(model="gpt-4o", messages=user(DEMO_QUESTION_EN))

@@ -50,6 +50,7 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str
     text: str | None = None
+    refusal: str | None = None  # an assistant's `refusal` part, as OpenAI's own replies hold
 
 
 class MessageIn(BaseModel):
@@ -94,18 +95,24 @@ class ChatIn(BaseModel):
     filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
 
 
-def text_of(message: MessageIn, index: int) -> str:
+def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
+    """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
+    (a picture, say) are left out of the history, since a chat that once held one is resent with every later
+    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text."""
     if message.content is None:
         return ""
     if isinstance(message.content, str):
         return message.content
     parts = []
     for part in message.content:
-        if part.type != "text" or part.text is None:
+        if part.type == "text" and part.text is not None:
+            parts.append(part.text)
+        elif asked or part.type == "text":
             raise BadInputError(
                 f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
             )
-        parts.append(part.text)
+        elif part.type == "refusal" and message.role == "assistant" and part.refusal:
+            parts.append(part.refusal)
     return "".join(parts)
 
 
@@ -143,12 +150,13 @@ def ask_request_of(body: ChatIn) -> AskRequest:
         raise BadInputError(
             "messages", f"the last message must be the user's question, not a {last.role!r} message"
         )
-    # Only the turns the assistant reads are looked at: an older message that is too long, or not text, is
-    # dropped with its turn, not refused on every later question of the chat. The assistant cuts long turns.
+    # Only the turns the assistant reads are looked at: an older message that is too long is dropped with its
+    # turn, not refused on every later question of the chat. The assistant cuts long turns.
     said = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
+    asked = len(body.messages) - 1
     turns = []
     for index, message in said[-(MAX_HISTORY_TURNS + 1) :]:
-        text = text_of(message, index)
+        text = text_of(message, index, asked=index == asked)
         if message.role == "assistant":
             text = SOURCES_TAIL.sub("", text)
         turns.append(Turn(message.role, text))
