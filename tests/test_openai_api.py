@@ -359,6 +359,18 @@ def test_a_picture_in_the_question_is_still_refused(api, stream):
     assert caught.value.param == "messages[1].content"
 
 
+@pytest.mark.parametrize("asked", [True, False])
+def test_a_text_part_without_text_is_named(api, asked):
+    # It said "Kilde reads text only, not 'text' parts".
+    blank = {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text"}]}
+    messages = [blank] if asked else [blank, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(model="kilde", messages=messages)
+    assert caught.value.param == "messages[0].content[1].text"
+    assert "messages[0].content[1].text: a 'text' part needs its text" in caught.value.message
+    assert caught.value.type == "invalid_request_error" and caught.value.code == "bad_request"
+
+
 def test_unknown_model_and_route_are_not_found_errors(api):
     with pytest.raises(openai.NotFoundError) as caught:
         client(api.url).chat.completions.create(model="gpt-4o", messages=user(DEMO_QUESTION_EN))

@@ -104,10 +104,15 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     if isinstance(message.content, str):
         return message.content
     parts = []
-    for part in message.content:
-        if part.type == "text" and part.text is not None:
+    for n, part in enumerate(message.content):
+        if part.type == "text":
+            if part.text is None:  # OpenAI refuses it too; read as "", the client's bug would go unseen
+                raise BadInputError(
+                    f"messages[{index}].content[{n}].text",
+                    'a \'text\' part needs its text: {"type": "text", "text": "…"}',
+                )
             parts.append(part.text)
-        elif asked or part.type == "text":
+        elif asked:
             raise BadInputError(
                 f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
             )
