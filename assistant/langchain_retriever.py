@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from assistant.core.errors import BackendError, BadInputError, ConfigError, KildeError
+from assistant.core.errors import BackendError, BadInputError, ConfigError, KildeError, RateLimitedError
 from assistant.core.types import Filters, Hit
 
 MAX_K = 50
@@ -235,6 +235,17 @@ def error_from(response: httpx.Response) -> KildeError:
     status = response.status_code
     if status in (401, 403):
         return ConfigError(f"Kilde refused the request (HTTP {status}): {message}")
+    if status == 429:
+        # Not bad input: the same search succeeds later, so the caller gets the wait the server names.
+        retry_after = whole_seconds(response.headers.get("retry-after"))
+        when = f"retry in {retry_after} s" if retry_after is not None else "retry later"
+        return RateLimitedError(f"Kilde's rate limit was reached (HTTP 429: {message}); {when}", retry_after)
     if 400 <= status < 500:
         return BadInputError("kilde search", f"HTTP {status}: {message}")
     return BackendError(f"Kilde failed (HTTP {status}): {message}")
+
+
+def whole_seconds(retry_after: str | None) -> int | None:
+    """A Retry-After header's delay in seconds, as `kilde serve` sends it; None for none or an HTTP date."""
+    value = (retry_after or "").strip()
+    return int(value) if value.isdigit() else None

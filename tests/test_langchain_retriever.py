@@ -11,7 +11,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from assistant.core.errors import BackendError, BadInputError, ConfigError
+from assistant.core.errors import BackendError, BadInputError, ConfigError, RateLimitedError
 from assistant.langchain_retriever import KildeHTTPRetriever, KildeRetriever
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from assistant.testing.servers import ThreadServer, free_port
@@ -209,7 +209,9 @@ def test_search_endpoint_keeps_the_rules_of_api_ask(built_index, assistant):
             == 200
         )
         assert KildeHTTPRetriever(url=server.url).invoke(DEMO_QUESTION_EN)
-        with pytest.raises(BadInputError, match="HTTP 429: rate limit: too many questions"):
+        with pytest.raises(
+            RateLimitedError, match=r"HTTP 429: rate limit: too many questions.*; retry in \d+ s"
+        ):
             KildeHTTPRetriever(url=server.url).invoke(DEMO_QUESTION_EN)
         limited = httpx.post(server.url + "/api/search", json={"query": DEMO_QUESTION_EN})
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
@@ -223,6 +225,28 @@ def test_search_endpoint_keeps_the_rules_of_api_ask(built_index, assistant):
             KildeHTTPRetriever(url=proxied.url).invoke(DEMO_QUESTION_EN)
     finally:
         proxied.stop()
+
+
+def test_a_rate_limit_says_when_to_retry(built_index, assistant):
+    # It was a BadInputError, as for a bad query, and the server's Retry-After was lost.
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index.replace(rate_limit_per_minute=1), assistant)).start()
+    try:
+        retriever = KildeHTTPRetriever(url=server.url)
+        assert retriever.invoke(DEMO_QUESTION_EN)
+        for call in (
+            lambda: retriever.invoke(DEMO_QUESTION_EN),
+            lambda: asyncio.run(retriever.ainvoke(DEMO_QUESTION_EN)),
+        ):
+            with pytest.raises(RateLimitedError) as caught:
+                call()
+            waited = caught.value.retry_after
+            assert isinstance(waited, int) and 1 <= waited <= 61
+            assert f"retry in {waited} s" in str(caught.value)
+            assert not isinstance(caught.value, BadInputError)
+    finally:
+        server.stop()
 
 
 def test_the_lcel_chain_of_the_docs(api):

@@ -62,6 +62,17 @@ class BackendError(KildeError):
     code = "backend_error"
 
 
+class RateLimitedError(KildeError):
+    """A Kilde server refused a request over its per-client rate limit (HTTP 429). Not bad input: the same
+    request succeeds later. `retry_after`: the seconds the server asked to wait, None if it did not say."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreBusyError(KildeError):
     """Another process holds the single-writer lock on the index."""
 
