@@ -556,6 +556,19 @@ def test_what_about_a_name_the_article_never_mentions_is_refused_in_an_archive_o
         assert not seed_alone.ask(AskRequest(question, history=turns)).answerable, question
 
 
+@pytest.mark.parametrize("question", ["Who signed it?", "Hvem signerte den?"])
+def test_a_follow_up_held_to_the_article_is_answered_in_an_archive_of_a_few_dozen(assistant, question):
+    """ "Who signed it? What does Article 4 commit each side to?" falls under the answerable threshold in the
+    test archive (the seed article and its distractors), and was refused; the conversation has found the article."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    answer = assistant.ask(AskRequest(question, history=turns))
+    assert answer.answerable and answer.citations, answer.answer
+    assert {c.article_id for c in answer.citations} == {first.citations[0].article_id}
+    if question.startswith("Hvem"):
+        assert "signert av Putin" in answer.citations[0].quote, answer.answer
+
+
 def test_a_follow_up_that_turns_back_to_an_earlier_name_may_quote_its_answer_again(assistant):
     """ "And how did Japan react?" after a detour to China: Japan, which the last question did not name, is what
     it newly asks, so the Japan sentence, quoted two answers before, is quoted again."""

@@ -271,7 +271,7 @@ class Assistant:
         request = condensed.request
         k, mode = request.top_k or self.settings.top_k, request.retriever or self.settings.retriever
         focus = None
-        names_its_article = False
+        held_to_article = False
         # How an English question's names are written in Norwegian passages (None for a Norwegian one).
         names_in = names_translation(self.translator, condensed.language)
         if condensed.standalone != request.question and self.condenser is None:
@@ -296,7 +296,7 @@ class Assistant:
                 # answer quoted from another article) is about an earlier answer's article, or the archive's.
                 if not missing_terms(request.question, [h.titled_text for h in within.hits], names_in):
                     retrieval = within_article(retrieval, within, k)
-                    names_its_article = focus == request.question
+                    held_to_article = True
                     break
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
@@ -319,7 +319,7 @@ class Assistant:
             condensed.failure,
             focus,
             shown_before=shown,
-            names_its_article=names_its_article,
+            held_to_article=held_to_article,
         )
 
     def _read(self, context: AnswerContext) -> AnswerContext:
@@ -340,7 +340,7 @@ class Assistant:
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(
-                context.retrieval, context.judged_question, dense_gate=not context.names_its_article
+                context.retrieval, context.judged_question, dense_gate=not context.held_to_article
             )
             and not self.below_rerank_floor(context)
             and not unseen
@@ -455,10 +455,11 @@ class Assistant:
     ) -> bool:
         """Both calibrated on validation data (evals/calibrate.py): the best dense similarity must reach the
         threshold, and the passages must mention the names and numbers the question asks about. Without
-        `dense_gate` only the names count: for a follow-up that asks the last question about a name of its
-        own ("What about China?"), the conversation has found the article, and the name found in it is the
-        evidence; how close the few words of such a follow-up and the previous question come to a passage is
-        not (in an archive of the seed article alone they fell under the threshold)."""
+        `dense_gate` only the names count: for a follow-up held to the conversation's article ("Who signed it?",
+        "What about China?" after the Article 4 answer), the conversation has found the article, and the names
+        found in it are the evidence; how close the few words of the follow-up and the previous question come
+        to a passage is not (in archives of the seed article and a few dozen others they fell under the
+        threshold, and both were refused)."""
         language = detect_language(question) if question else "und"
         limit = self.settings.refuse_missing_terms.get(language, 0) if question else 0
         if limit:

@@ -58,9 +58,8 @@ class AnswerContext:
     missing_parts: tuple[str, ...] = ()  # or numbered parts ("Article 5") no passage found names (`parts.py`)
     # a follow-up's earlier answers, whose quotes it does not quote again (`condense.earlier_answers`)
     shown_before: str = ""
-    # a follow-up asking the last question about a name of its own ("What about China?"), held to the
-    # conversation's article, which names it (`Assistant._retrieve`)
-    names_its_article: bool = False
+    # a follow-up held to the conversation's article, which names what it names (`Assistant._retrieve`)
+    held_to_article: bool = False
 
     @property
     def answer_question(self) -> str:
