@@ -130,3 +130,20 @@ def test_each_errors_json_code_is_the_one_the_http_api_gives():
         ConfigError("x"),
     ):
         assert status_of(exc)[1] == exc.code
+
+
+def test_a_history_turn_that_says_nothing_is_no_turn():
+    """An OpenAI client sends `content: null` for a turn that held a picture or a tool call; read as the last
+    question, an empty turn left "Who signed it?" without the question it refers back to."""
+    from assistant.answering.condense import condense_extractive
+    from assistant.core.types import Turn
+
+    history = (
+        Turn("user", DEMO_QUESTION_EN),
+        Turn("assistant", "Artikkel 4 i avtalen sier … [1]"),
+        Turn("user", " \u200b"),
+        Turn("assistant", ""),
+    )
+    request = Assistant.validate(object.__new__(Assistant), AskRequest("Who signed it?", history))
+    assert [t.content for t in request.history] == [DEMO_QUESTION_EN, "Artikkel 4 i avtalen sier … [1]"]
+    assert condense_extractive(request.question, request.history) == f"Who signed it? {DEMO_QUESTION_EN}"

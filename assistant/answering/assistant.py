@@ -61,6 +61,11 @@ CONVERSATION_ARTICLES = 3
 _PICTOGRAPH = re.compile("[\u2190-\u2bff\u3297\u3299\U0001f000-\U0001faff\ufe0e\ufe0f]")
 
 
+def says_something(text: str) -> bool:
+    """Whether `text` holds a character that is neither a space nor invisible (stops at the first one)."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
+
+
 def as_typed(text: str) -> str:
     """`text` without the invisible characters a paste from a web page brings along (zero-width spaces, byte
     order marks, direction marks: Unicode's format characters), its control characters read as spaces."""
@@ -146,10 +151,14 @@ class Assistant:
                     "send the text as valid UTF-8",
                 )
         question = as_typed(request.question or "").strip()
-        # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder.
+        # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder. A turn
+        # that says nothing (an OpenAI message whose content was null or a picture) is none: read as the last
+        # question, it would leave a follow-up ("Who signed it?") without what it refers back to.
         history = tuple(
-            replace(t, content=t.content[:MAX_TURN_CHARS]) for t in request.history[-MAX_HISTORY_TURNS:]
-        )
+            replace(t, content=t.content[:MAX_TURN_CHARS])
+            for t in request.history
+            if says_something(t.content)
+        )[-MAX_HISTORY_TURNS:]
         request = replace(request, history=history)
         if not question:
             raise BadInputError("question", "the question is empty")
