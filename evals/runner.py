@@ -101,7 +101,7 @@ def check_index(assistant: Assistant, items: Sequence[EvalItem], chunk_tokens: i
         sizes = {s.split("|")[0].split(":")[1] for s in info["signatures"] if s.count(":") >= 2}
         if sizes and sizes != {str(chunk_tokens)}:
             raise ConfigError(
-                f"The index at {location} was chunked at {sorted(sizes)} tokens, not {chunk_tokens}. Chunk size is "
+                f"The index at {location} was chunked at {', '.join(sorted(sizes))} tokens, not {chunk_tokens}. Chunk size is "
                 f"fixed at ingest: KILDE_CHUNK_TOKENS={chunk_tokens} kilde ingest corpus/ --data-dir NEW_DIR, then "
                 "eval with --data-dir NEW_DIR."
             )
