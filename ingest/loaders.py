@@ -16,6 +16,7 @@ from assistant.core.types import Article
 from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
+from ingest.html_text import fragment_text, looks_like_html
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
@@ -344,9 +345,12 @@ def _from_object(obj: object, name: str, warnings: list[str] | None = None) -> A
         for k in _METADATA
     }
     date = strings["date"] or strings["published"]
+    body = _valid_unicode(body)
+    if looks_like_html(body):  # a CMS export's body is often the page's HTML: its tags would be quoted
+        body = fragment_text(body)
     article = make_article(
         title=title,
-        body=_valid_unicode(body),
+        body=body,
         given_id=strings["id"],
         url=safe_url(strings["url"]),
         date=date,

@@ -136,6 +136,28 @@ def test_json_and_jsonl_accept_the_documented_fields(tmp_path):
     assert problem.source.endswith("many.jsonl:3") and "malformed JSON" in problem.reason
 
 
+def test_a_json_body_given_as_html_is_read_as_its_text(tmp_path):
+    """A CMS export's body is often the page's HTML: tags, entities and embeds were stored and quoted as text."""
+    body = (
+        '<p class="lead">Bystyret vedtok å bygge et nytt bibliotek på Tasta.</p><figure><img src="t.jpg"/>'
+        "<figcaption>Slik kan det bli. Illustrasjon: Helen &amp; Hard</figcaption></figure><p>Det skal stå "
+        "ferdig i 2027.<br>&ndash; Et løft, sa Mona&nbsp;Tjelta.</p><p><strong>Les også:</strong> <a "
+        'href="https://x.example/1">Nye åpningstider</a></p><iframe src="https://x.example/v"></iframe>'
+    )
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"articles": [{"title": "Nytt bibliotek", "body": body}]}), encoding="utf-8")
+    [article] = load_file(path).articles
+    assert article.text == (
+        "Bystyret vedtok å bygge et nytt bibliotek på Tasta.\n\nDet skal stå ferdig i 2027.\n\n"
+        "– Et løft, sa Mona Tjelta."
+    )
+    prose = tmp_path / "prose.json"  # one "<" in prose is no markup
+    prose.write_text(
+        json.dumps({"title": "Ulikhet", "text": "Svaret er at a <b og b > c, sa læreren i timen."})
+    )
+    assert load_file(prose).articles[0].text == "Svaret er at a <b og b > c, sa læreren i timen."
+
+
 def test_content_hash_id_is_stable_and_changes_with_content(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(
