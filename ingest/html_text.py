@@ -1,4 +1,5 @@
-"""Text out of HTML that is not a whole page: an export's body given as HTML."""
+"""Text out of HTML that is not a whole page: an export's body given as HTML, and a page's lede (ingress) that
+the page extractor left out."""
 
 from __future__ import annotations
 
@@ -50,3 +51,23 @@ def fragment_text(html: str) -> str:
             if element.tag.lower() != "br":
                 element.text = "\n" + (element.text or "")
     return root.text_content()
+
+
+# The class a page gives its lede: "lead", "ingress", "standfirst", "article__lead", "article-ingress", …
+_LEDE_CLASS = re.compile(r"(?:^|[-_])(?:lead|lede|ingress|standfirst|preamble)(?:$|[-_])", re.I)
+
+
+def page_lede(tree) -> str | None:
+    """The text of the page's lede: the first element classed as one, outside navigation, asides, footers and
+    figures. News pages print it above the article's body, in an element of its own, and the extractor, which
+    takes the element classed as the body, leaves it out."""
+    for element in tree.iter("p", "div", "h2", "section"):
+        classes = (element.get("class") or "").split()
+        if not any(_LEDE_CLASS.search(c) for c in classes):
+            continue
+        if any(a.tag in ("nav", "aside", "footer", "figure") for a in element.iterancestors()):
+            continue
+        text = " ".join(element.text_content().split())
+        if len(text) >= 40:
+            return text
+    return None

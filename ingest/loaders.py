@@ -16,7 +16,7 @@ from assistant.core.types import Article
 from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
-from ingest.html_text import fragment_text, looks_like_html
+from ingest.html_text import fragment_text, looks_like_html, page_lede
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
@@ -243,6 +243,7 @@ def _check_language(given: str | None, article: Article, name: str, warnings: li
 
 
 def _from_html(html: str, path: Path) -> Article:
+    import lxml.html
     import trafilatura
 
     try:
@@ -253,11 +254,15 @@ def _from_html(html: str, path: Path) -> Article:
     if not fields or not (fields.get("text") or "").strip():
         raise BadInputError(shown(path), "no article text found in the HTML")
     title = (fields.get("title") or "").strip() or None
-    body = fields["text"]
-    first, _, rest = body.partition("\n")
-    if title and first.strip() == title:
-        body = rest
-    url, site_name = _page_identity(html)
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        tree = None
+    body = _without_headline(fields["text"], title)
+    lede = page_lede(tree) if tree is not None else None
+    if lede:  # the extractor takes the element classed as the body, below the lede, or puts the lede last
+        body = "\n".join([lede] + [line for line in body.split("\n") if " ".join(line.split()) != lede])
+    url, site_name = _page_identity(tree) if tree is not None else (None, None)
     article = make_article(
         title=title,
         body=body,
@@ -272,14 +277,24 @@ def _from_html(html: str, path: Path) -> Article:
     return article
 
 
-def _page_identity(html: str) -> tuple[str | None, str | None]:
-    """The page's own canonical (or og:url) address and og:site_name. A <base href> is never trusted."""
-    import lxml.html
+def _without_headline(text: str, title: str | None) -> str:
+    """The extracted text without the headline it repeats near its top, and without the short lines above it (a
+    breadcrumb trail, a kicker, a "VG+" label), which are the page's, not the article's."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines[:4]):
+        if title and line.strip() == title:
+            if all(_is_label(above) for above in lines[:i]):
+                return "\n".join(lines[i + 1 :])
+            return "\n".join(lines[:i] + lines[i + 1 :])
+    return text
 
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
-        return None, None
+
+def _is_label(line: str) -> bool:
+    return len(line.split()) <= 8 and not re.search(r"[.!?…]\W*$", line.strip())
+
+
+def _page_identity(tree) -> tuple[str | None, str | None]:
+    """The page's own canonical (or og:url) address and og:site_name. A <base href> is never trusted."""
     urls = tree.xpath('//link[translate(@rel, "CANONICAL", "canonical")="canonical"]/@href') + tree.xpath(
         '//meta[@property="og:url"]/@content'
     )

@@ -100,6 +100,45 @@ def test_html_gives_text_title_date_author_and_canonical_url(tmp_path):
     assert "forsinket i dag på grunn av tåke" in article.text
 
 
+@pytest.mark.parametrize("lede_class", ["lead", "ingress", "article__lead", "standfirst"])
+def test_an_html_lede_above_the_article_body_is_kept_and_the_headline_not_repeated(tmp_path, lede_class):
+    """The extractor takes the element classed as the article's body; the lede printed above it, in an element of
+    its own, was lost ("Hvor må fødende reise?" found nothing), and a breadcrumb trail and the headline above the
+    body stayed in the text."""
+    path = tmp_path / "page.html"
+    path.write_text(
+        f"""<html><head><title>Sykehuset stenger fødeavdelingen</title></head><body><nav>Nyheter Sport</nav>
+      <article><header><div class="crumbs">Forsiden › Rogaland</div><h1>Sykehuset stenger fødeavdelingen</h1>
+      <p class="{lede_class}">Fødende i Haugesund må reise til Stavanger i fem uker fordi sykehuset mangler
+      jordmødre.</p></header><div class="article-body">
+      <p>Helse Fonna opplyser at fødeavdelingen holder stengt fra 8. juli til 11. august i år.</p>
+      <p>Klinikkdirektøren sier at sykehuset har prøvd å leie inn jordmødre fra Sverige uten å lykkes.</p>
+      <p>Fødende som bor nord i regionen kan også velge sykehuset i Stord, opplyser helseforetaket.</p>
+      <p>Ordføreren i Haugesund kaller stengingen uforsvarlig og vil ta saken opp med helseministeren.</p>
+      </div></article><aside><p class="lead-story">Dette er en helt annen sak om noe helt annet enn fødsler.</p>
+      </aside></body></html>""",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert article.title == "Sykehuset stenger fødeavdelingen"
+    assert article.text.startswith("Fødende i Haugesund må reise til Stavanger i fem uker fordi sykehuset")
+    assert "Helse Fonna opplyser" in article.text and "helt annen sak" not in article.text
+    assert article.text.count("Fødende i Haugesund") == 1
+
+
+def test_a_headline_repeated_below_a_breadcrumb_trail_leaves_the_text(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text(
+        """<html><head><title>Strømprisen kan doble seg</title></head><body><article>
+      <div class="crumbs">Forsiden › Vestland</div><h1>Strømprisen kan doble seg</h1>
+      <p>Lav fyllingsgrad i vannmagasinene gjør at strømprisen i Vestland kan bli dobbelt så høy som i fjor.</p>
+      <p>Fyllingsgraden i magasinene i prisområde NO5 var 38 prosent i uke 10.</p></article></body></html>""",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert article.text.startswith("Lav fyllingsgrad i vannmagasinene")
+
+
 def test_json_and_jsonl_accept_the_documented_fields(tmp_path):
     objects = [
         {
