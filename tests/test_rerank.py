@@ -186,6 +186,7 @@ def test_dictionary_licence_sits_beside_the_data():
         "Se bildene her pic.twitter.com/abc123",
         "LES OGSÅ: Henrik Kristoffersen tok VM-gull i storslalåm",
         "Les også: «Partnerskapet» mellom Russland og Nord-Korea kan få alvorlige konsekvenser for global sikkerhet",
+        "Les òg: Ferjeprisane går ned med 20 prosent",  # Nynorsk
         "Fakta: Julian Assange og Wikileaks",
         "Fakta: Hva er et Si ;D-innlegg?",  # the question the box answers
     ],

@@ -24,7 +24,9 @@ _CAPTION = re.compile(
     re.IGNORECASE,
 )
 _BYLINE = re.compile(r"^(Av|By|Tekst:?)\s+[A-ZÆØÅ][\w.'-]+(\s+(og\s+)?[A-ZÆØÅ/][\w.'/-]*){0,4}\s*$")
-_LINK = re.compile(r"^(les også|les mer|se også|read more|read also|see also|related)\b", re.IGNORECASE)
+_LINK = re.compile(
+    r"^(les også|les òg|les mer|se også|se òg|read more|read also|see also|related)\b", re.IGNORECASE
+)
 # a title: no sentence's end, or a question the box answers ("Fakta: Hva er et Si ;D-innlegg?")
 _FACT_BOX_TITLE = re.compile(r"^(fakta|facts?)\s*:[^.!?]*\??$", re.IGNORECASE)
 _PICTURED = re.compile(
