@@ -17,6 +17,7 @@ from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
 from ingest.html_text import fragment_text, looks_like_html, page_lede
+from ingest.markdown import markdown_text
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _NORQUAD_FILE = re.compile(r"answers_(\d+)\.json$")
@@ -99,7 +100,7 @@ def load_file(path: Path) -> LoadResult:
         text = decode(path.read_bytes(), name)
         suffix = path.suffix.lower()
         if suffix in (".txt", ".md"):
-            result.articles.append(_from_plain_text(text, path, result.warnings))
+            result.articles.append(_from_plain_text(text, path, result.warnings, markdown=suffix == ".md"))
         elif suffix in (".html", ".htm"):
             result.articles.append(_from_html(text, path))
         elif suffix == ".jsonl":
@@ -177,12 +178,15 @@ def front_matter(lines: list[str]) -> tuple[dict[str, str], int]:
     return fields, end + 1
 
 
-def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -> Article:
+def _from_plain_text(
+    text: str, path: Path, warnings: list[str] | None = None, markdown: bool = False
+) -> Article:
     """Front matter gives what it holds (title, date, source, url, author, language); otherwise the first
-    non-empty line that is not a date is the headline, and a date line near the top gives the date."""
+    non-empty line that is not a date is the headline, and a date line near the top ("27.11.2024", "Publisert
+    27.11.2024 kl. 10:15") gives the date. Markdown is read as rendered (ingest/markdown.py)."""
     lines = text.splitlines()
     fields, start = front_matter(lines)
-    lines = lines[start:]
+    lines = markdown_text("\n".join(lines[start:])).split("\n") if markdown else lines[start:]
     date = None
     title = fields.get("title")
     body_from = 0
@@ -190,8 +194,8 @@ def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -
         stripped = line.strip().lstrip("#").strip()
         if not stripped:
             continue
-        if date is None and title is None and parse_date(stripped):
-            date = parse_date(stripped)
+        if date is None and title is None and _date_line(stripped):
+            date = _date_line(stripped)
             continue
         title, body_from = stripped, i + 1
         break
@@ -203,8 +207,8 @@ def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -
         date = given_date
     elif date is None:  # a date line may also follow the headline
         for line in lines[body_from : body_from + 3]:
-            if parse_date(line.strip()):
-                date = parse_date(line.strip())
+            if _date_line(line.strip()):
+                date = _date_line(line.strip())
                 body = body.replace(line, "", 1)
                 break
     article = make_article(
@@ -222,6 +226,22 @@ def _from_plain_text(text: str, path: Path, warnings: list[str] | None = None) -
     _check_date(given_date, article, shown(path), warnings)
     _check_language(fields.get("language") or fields.get("lang"), article, shown(path), warnings)
     return article
+
+
+_PUBLISHED = re.compile(r"^(?:sist\s+)?(?:publisert|published|oppdatert|updated)\s*:?\s+", re.IGNORECASE)
+
+
+def _date_line(line: str) -> str | None:
+    """The date of a line that is one, or that says when the article was published: "Publisert 14.02.2024 kl.
+    06:45 · Oppdatert …" (its first date; a sentence that opens with a date is no date line)."""
+    if parse_date(line):
+        return parse_date(line)
+    label = _PUBLISHED.match(line)
+    words = line[label.end() :].split() if label else []
+    for n in range(min(len(words), 4), 0, -1):
+        if date := parse_date(" ".join(words[:n]).rstrip(",·|")):
+            return date
+    return None
 
 
 def _check_date(given: str | None, article: Article, name: str, warnings: list[str] | None) -> None:

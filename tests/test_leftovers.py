@@ -148,6 +148,7 @@ def test_every_norquad_answer_survives_cleaning_but_the_credits_asked_about():
         "Kjøp av abonnement på strøm har økt med 20 prosent.",
         "Emnene på møtet var skole og helse.",
         "Facebook",
+        "– Har du tips, send dem til meg på kari@avis.no, sa hun.",
     ],
 )
 def test_legitimate_sentences_are_kept_whole(line):
@@ -194,6 +195,7 @@ def test_legitimate_sentences_are_kept_whole(line):
         ("Les òg: Ferjeprisane går ned med 20 prosent", None),
         ("Journalist: Siri Gedde-Dahl | siri@aftenbladet.no", None),
         ("Marit Hommedal Journalist", None),
+        ("Denne saken er skrevet av Nordlys. Har du tips? Send e-post til tips@nordlys.no", None),
         (",", None),
     ],
 )

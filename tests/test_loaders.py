@@ -70,6 +70,35 @@ def test_markdown_with_iso_date_and_heading(tmp_path):
     assert article.text == "Ferja mellom Moss og Horten er innstilt i dag. Det skyldes sterk vind."
 
 
+def test_a_markdown_export_is_read_as_rendered_with_its_headline_and_published_date(tmp_path):
+    """A page saved as Markdown: its menu of links was read as the headline, its date line ("Publisert … kl. …")
+    was not understood, and links, photos, emphasis and comments were quoted as syntax."""
+    path = tmp_path / "skred.md"
+    path.write_text(
+        "[Hopp til hovedinnhold](#main)\n\n[Nordlys](https://x.example/) | [Nyheter](https://x.example/n)\n\n"
+        "# Snøskred stengte E8 i elleve timer\n\nPublisert 14.02.2024 kl. 06:45 · Oppdatert 14.02.2024 kl. 18:20\n\n"
+        "Av **Jonas Eriksen**\n\n![Brøytebiler ved skredet. Foto: Jonas Eriksen](https://x.example/s.jpg)\n\n"
+        "Et snøskred på om lag **200 meter** gikk over E8 ved *Helligskogen* natt til onsdag.\n\n"
+        "[Del på Facebook](https://x.example/f) [Kopier lenke](#)\n\n"
+        "**Les også:** [Rekordmye snø i Troms](https://x.example/r)\n\n<!-- ad: midtbanner -->\n\n*Annonse*\n\n"
+        "Vegen ble åpnet igjen etter at [Statens vegvesen](https://x.example/v) vurderte skredfaren som lav.\n\n"
+        "Les [varselet][1] hos [NVE](javascript:alert(1)).\n\n[1]: https://x.example/varsel\n\n"
+        "**Tags:** #skred #E8\n\n*Har du tips? Send e-post til tips@nordlys.example*\n",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert (article.title, article.date) == ("Snøskred stengte E8 i elleve timer", "2024-02-14")
+    assert article.text == (
+        "Et snøskred på om lag 200 meter gikk over E8 ved Helligskogen natt til onsdag.\n\n"
+        "Vegen ble åpnet igjen etter at Statens vegvesen vurderte skredfaren som lav.\n\nLes varselet hos NVE."
+    )
+    plain = tmp_path / "plain.txt"  # a text file is no Markdown: its asterisks and brackets are its own
+    plain.write_text(
+        "Regnestykket\n\nSvaret på 2*3*4 er [ifølge læreren] 24, og **ikke** 12.\n", encoding="utf-8"
+    )
+    assert load_file(plain).articles[0].text == "Svaret på 2*3*4 er [ifølge læreren] 24, og **ikke** 12."
+
+
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text(
