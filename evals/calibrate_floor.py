@@ -1,5 +1,9 @@
-"""`python -m evals.calibrate_floor`: choose `rerank_floors` on validation data only, and write them with their
-provenance to `assistant/models/calibration.json`.
+"""`python -m evals.calibrate_floor`: choose the reranker's floors on validation data only, and record them with
+their provenance in `assistant/models/calibration.json` (`rerank_floors_provenance`). They are not on by default:
+at fd33fb5, where they were, `make eval` measured NorQuAD news test false refusal 2.5 → 5.0 % (12 of 238, over the
+5 % target) and answer found 74.8 → 72.7 %, for questions about subjects the archive never mentions
+(`off_topic.jsonl`) refused 58.3 → 63.9 %. Whoever would rather refuse off-topic questions than answer them sets
+`rerank_floors = {no = 0.365, en = -2.4945}` (the recorded floors) in `kilde.toml` (`docs/evals.md`).
 
 A question asked alone is refused when the reranker scores no passage of its pool at least its language group's
 floor (`Assistant.below_rerank_floor`). Off-topic questions ("How do I make waffles?", "Hvor fort kan en gepard
@@ -140,8 +144,8 @@ def calibrate_floors(
             floors[group] = round(floor, 4)
     info, _ = index_signature(assistant)
     return {
-        "rerank_floors": floors,
         "rerank_floors_provenance": {
+            "floors": floors,
             "command": COMMAND,
             "date": dt.date.today().isoformat(),
             "criterion": f"highest balanced accuracy with at most {max_added_false_refusal:.1%} more false refusal "
@@ -161,7 +165,7 @@ def calibrate_floors(
 
 
 def write_floors(result: dict, path: Path = CALIBRATION_FILE) -> None:
-    """Update only the keys calibrated here."""
+    """Update only the key calibrated here: a record, which no setting reads (the module's docstring)."""
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     current.update(result)
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -292,8 +292,8 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         (
             f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
             f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
-            f"{meta['settings']['answerable_threshold']}, rerank_floors "
-            f"{meta['settings'].get('rerank_floors') or 'none'} (from `assistant/models/calibration.json`)"
+            f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`), rerank_floors "
+            f"{meta['settings'].get('rerank_floors') or 'none (opt-in: docs/evals.md)'}"
         ),
         "",
         "## Commands",
@@ -304,7 +304,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         meta["command"],
         "# answerable_threshold was chosen on validation data only by:",
         (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
-        "# and the reranker's floors (rerank_floors, reader off) by:",
+        "# the reranker's floors (rerank_floors, opt-in in kilde.toml, reader off) were chosen and recorded by:",
         (calibration.get("rerank_floors_command") or "python -m evals.calibrate_floor --data-dir INDEX"),
         "```",
         "",
@@ -405,7 +405,6 @@ def _calibration() -> dict:
     return {
         "answerable_threshold": data.get("answerable_threshold"),
         **data.get("answerable_threshold_provenance", {}),
-        "rerank_floors": data.get("rerank_floors"),
         "rerank_floors_command": data.get("rerank_floors_provenance", {}).get("command"),
     }
 

@@ -115,10 +115,11 @@ class Settings:
         default_factory=lambda: int(_calibrated("refuse_unseen_words_min_chunks", 0))
     )
     # Per question language group ("no", "en"): a question asked alone is refused when the reranker scores no
-    # passage of its pool at least this high (`Assistant.below_rerank_floor`; chosen on validation data by
-    # evals/calibrate_floor.py; absent: never). Off-topic questions ("How do I make waffles?") land on passages
-    # whose dense similarity passes the threshold, but the reranker finds nothing in them that fits.
-    rerank_floors: dict = field(default_factory=lambda: _calibrated_map("rerank_floors", float))
+    # passage of its pool at least this high (`Assistant.below_rerank_floor`). Off-topic questions ("How do I make
+    # waffles?") land on passages whose dense similarity passes the threshold, but the reranker finds nothing in
+    # them that fits. Opt-in: the floors evals/calibrate_floor.py chose on validation data (recorded in
+    # calibration.json) refused more answerable test questions than the false-refusal target allows (docs/evals.md).
+    rerank_floors: dict = field(default_factory=dict)
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
