@@ -424,6 +424,15 @@ def _q(values: Sequence[float], q: float) -> float | None:
     return round(value, 4) if value is not None else None
 
 
+def print_and_write(result: dict, write: Callable[[dict], None], dry_run: bool) -> int:
+    """What a calibrating command ends with: its result printed, then written unless it is a dry run."""
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if not dry_run:
+        write(result)
+        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
+    return 0
+
+
 def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the keys calibrated here; keep any other calibrated values (e.g. support_threshold)."""
     current = {}
@@ -489,11 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"calibrate: {exc}", file=sys.stderr)
         return exc.exit_code
     write_halves()
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if not args.dry_run:
-        write_calibration(result)
-        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
-    return 0
+    return print_and_write(result, write_calibration, args.dry_run)
 
 
 if __name__ == "__main__":

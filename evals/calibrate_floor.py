@@ -34,7 +34,14 @@ from pathlib import Path
 
 from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
-from evals.calibrate import DATA, POSITIVE_SETS, UNANSWERABLE, bounded_sets, split_unanswerable
+from evals.calibrate import (
+    DATA,
+    POSITIVE_SETS,
+    UNANSWERABLE,
+    bounded_sets,
+    print_and_write,
+    split_unanswerable,
+)
 from evals.datasets import EvalItem, load_dataset
 
 OFF_TOPIC_DEV = DATA / "off_topic_dev.jsonl"
@@ -210,11 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KildeError as exc:
         print(f"calibrate_floor: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if not args.dry_run:
-        write_floors(result)
-        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
-    return 0
+    return print_and_write(result, write_floors, args.dry_run)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,14 @@ from pathlib import Path
 
 from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
-from evals.calibrate import BOUNDED_SET_SIZE, POSITIVE_SETS, UNANSWERABLE, bounded_sets, split_unanswerable
+from evals.calibrate import (
+    BOUNDED_SET_SIZE,
+    POSITIVE_SETS,
+    UNANSWERABLE,
+    bounded_sets,
+    print_and_write,
+    split_unanswerable,
+)
 from evals.datasets import DATA, EvalItem, load_dataset
 
 # Candidates for `reader_rank_weights`: 0 orders by the reader's margin alone; 1000 keeps the reranker's order.
@@ -382,11 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KildeError as exc:
         print(f"calibrate_reader: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if not args.dry_run:
-        write_reader_margins(result)
-        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
-    return 0
+    return print_and_write(result, write_reader_margins, args.dry_run)
 
 
 if __name__ == "__main__":
