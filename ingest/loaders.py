@@ -194,8 +194,8 @@ def _from_plain_text(
         stripped = line.strip().lstrip("#").strip()
         if not stripped:
             continue
-        if date is None and title is None and _date_line(stripped):
-            date = _date_line(stripped)
+        if date is None and title is None and (found := _date_line(stripped)):
+            date = found
             continue
         title, body_from = stripped, i + 1
         break
@@ -207,8 +207,8 @@ def _from_plain_text(
         date = given_date
     elif date is None:  # a date line may also follow the headline
         for line in lines[body_from : body_from + 3]:
-            if _date_line(line.strip()):
-                date = _date_line(line.strip())
+            if found := _date_line(line.strip()):
+                date = found
                 body = body.replace(line, "", 1)
                 break
     article = make_article(
@@ -234,8 +234,8 @@ _PUBLISHED = re.compile(r"^(?:sist\s+)?(?:publisert|published|oppdatert|updated)
 def _date_line(line: str) -> str | None:
     """The date of a line that is one, or that says when the article was published: "Publisert 14.02.2024 kl.
     06:45 · Oppdatert …" (its first date; a sentence that opens with a date is no date line)."""
-    if parse_date(line):
-        return parse_date(line)
+    if date := parse_date(line):
+        return date
     label = _PUBLISHED.match(line)
     words = line[label.end() :].split() if label else []
     for n in range(min(len(words), 4), 0, -1):
