@@ -17,6 +17,7 @@ from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
 from ingest.html_text import fragment_text, looks_like_html, page_lede
+from ingest.ids import safe_id
 from ingest.markdown import markdown_text
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -29,6 +30,9 @@ class LoadResult:
     rejected: list[BadInputError] = field(default_factory=list)
     # what was loaded with a loss the file's author should hear of (a date not understood: stored without one)
     warnings: list[str] = field(default_factory=list)
+    # the article's id is the file's name (a .txt or .md file, an .html page without an address of its own): the
+    # ingest keeps it apart from another file's of the same name (ingest/ids.py)
+    named_after_file: bool = False
 
 
 def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> tuple[list[Path], list[BadInputError]]:
@@ -99,10 +103,13 @@ def load_file(path: Path) -> LoadResult:
             raise BadInputError(name, f"larger than {MAX_FILE_BYTES // 2**20} MB")
         text = decode(path.read_bytes(), name)
         suffix = path.suffix.lower()
-        if suffix in (".txt", ".md"):
-            result.articles.append(_from_plain_text(text, path, result.warnings, markdown=suffix == ".md"))
-        elif suffix in (".html", ".htm"):
-            result.articles.append(_from_html(text, path))
+        if suffix in (".txt", ".md", ".html", ".htm"):
+            if suffix in (".txt", ".md"):
+                article = _from_plain_text(text, path, result.warnings, markdown=suffix == ".md")
+            else:
+                article = _from_html(text, path)
+            result.articles.append(article)
+            result.named_after_file = article.id == safe_id(shown(path.stem))
         elif suffix == ".jsonl":
             for lineno, line in enumerate(text.splitlines(), 1):
                 if not line.strip():

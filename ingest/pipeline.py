@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,18 @@ from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentence
 from assistant.indexes.store import StoredArticle, VectorStore
 from ingest.chunking import Chunker, embedding_input
 from ingest.discovery import Discovery, discover, shown
+from ingest.ids import FileIds
 from ingest.loaders import load_file
 from ingest.prune import plan_prune, source_file
 
 
 def _stored_file(known: StoredArticle) -> str:
-    """The file a stored article came from, resolved; a record from before `source_path` was kept has only its
-    origin, as the ingest that wrote it named it (relative to the folder it ran in, taken to be this one)."""
-    return known.source_path or shown(os.path.realpath(source_file(known.origin)))
+    """The file a stored article came from, resolved ("" where the record names none); a record from before
+    `source_path` was kept has only its origin, as the ingest that wrote it named it (relative to the folder it
+    ran in, taken to be this one)."""
+    if known.source_path or not known.origin:
+        return known.source_path or ""
+    return shown(os.path.realpath(source_file(known.origin)))
 
 
 @dataclass
@@ -185,6 +189,9 @@ class IngestPipeline:
             source_paths: dict[str, str] = {}  # article id -> its file, resolved (stored with the record)
             seen: dict[str, str] = {}
             read_clean: set[str] = set()
+            file_ids = FileIds(
+                lambda article_id: _stored_file(stored[article_id]) if article_id in stored else None
+            )
             for path in found.files:
                 loaded = load_file(path)
                 for problem in loaded.rejected:
@@ -195,6 +202,8 @@ class IngestPipeline:
                 resolved = shown(os.path.realpath(path))
                 for article in loaded.articles:
                     origin = article.origin or shown(path)
+                    if loaded.named_after_file:
+                        article = replace(article, id=file_ids.id_for(article.id, resolved))
                     if article.id in seen:
                         self._reject(
                             report,
@@ -218,6 +227,7 @@ class IngestPipeline:
                         )
                         continue
                     seen[article.id] = origin
+                    file_ids.take(article.id, resolved)
                     report.articles_seen += 1
                     source_paths[article.id] = resolved
                     known = stored.get(article.id)

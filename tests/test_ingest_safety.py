@@ -230,16 +230,69 @@ def test_ids_lose_control_characters_and_stay_fetchable_when_long(tmp_path, sett
         assert pipeline.store.get_article(article_id) is not None
 
 
-# -- 4. the same stem in another folder ---------------------------------------------------------------------
+# -- 4. the same name in another folder ---------------------------------------------------------------------
 
 
-def test_the_same_stem_from_another_folder_is_named_when_it_replaces_an_article(tmp_path, kilde):
+def test_two_files_of_one_name_in_two_folders_land_as_two_articles_in_one_run(
+    tmp_path, kilde, settings, embedder
+):
+    """`a/notat.txt` and `b/notat.txt` both took the id `notat`: the second replaced the first (a warning said
+    so). The first keeps the name, the second takes its folder's too; a second run changes nothing."""
+    _txt(tmp_path / "a", "notat", "Første notat om ferja")
+    _txt(tmp_path / "b", "notat", "Andre notat om ferja")
+    (tmp_path / "b" / "index.html").write_text(f"<title>Vind</title><p>{BODY}</p>", encoding="utf-8")
+    (tmp_path / "a" / "index.html").write_text(f"<title>Nytt</title><p>Nytt. {BODY}</p>", encoding="utf-8")
+    code, out, err = kilde("ingest", tmp_path / "a", tmp_path / "b", "--no-progress")
+    assert code == 0 and "4 added" in out and "rejected" not in err and "warning" not in err
+    assert _ids(settings, embedder) == {"notat", "notat~b", "index", "index~b"}
+    assert "Første notat" in kilde("show", "notat")[1] and "Andre notat" in kilde("show", "notat~b")[1]
+    code, out, err = kilde("ingest", tmp_path / "b", tmp_path / "a", "--no-progress")  # another order
+    assert code == 0 and "4 unchanged" in out and "warning" not in err
+
+
+def test_a_file_of_a_stored_name_in_another_folder_lands_beside_it_in_a_later_run(
+    tmp_path, kilde, settings, embedder
+):
     first = _txt(tmp_path / "a", "notat", "Første notat om ferja")
-    second = _txt(tmp_path / "b", "notat", "Andre notat om ferja")
     assert kilde("ingest", first.parent, "--no-progress")[0] == 0
-    _, out, err = kilde("ingest", second.parent, "--no-progress")
-    assert "1 updated" in out
-    assert "warning:" in err and str(first) in err and str(second) in err
+    second = _txt(tmp_path / "b", "notat", "Andre notat om ferja")
+    code, out, err = kilde("ingest", second.parent, "--no-progress")
+    assert code == 0 and "1 added" in out and "warning" not in err
+    assert _ids(settings, embedder) == {"notat", "notat~b"}
+    for paths in ([first.parent, second.parent], [second.parent, first.parent], [second.parent]):
+        code, out, err = kilde("ingest", *paths, "--prune", "--yes", "--no-progress")
+        assert code == 0 and f"{len(paths)} unchanged, 0 removed" in out and "warning" not in err
+    assert "Første notat" in kilde("show", "notat")[1] and kilde("remove", "notat~b")[0] == 0
+    assert _ids(settings, embedder) == {"notat"}
+
+
+def test_prune_removes_the_article_of_a_deleted_file_and_not_its_namesake(
+    tmp_path, kilde, settings, embedder
+):
+    first = _txt(tmp_path / "a", "notat", "Første notat om ferja")
+    _txt(tmp_path / "a", "annet", "Et annet notat")
+    second = _txt(tmp_path / "b", "notat", "Andre notat om ferja")
+    assert kilde("ingest", tmp_path / "a", tmp_path / "b", "--no-progress")[0] == 0
+    first.unlink()
+    code, out, _ = kilde("ingest", tmp_path / "a", tmp_path / "b", "--prune", "--yes", "--no-progress")
+    assert code == 0 and "1 removed" in out
+    assert _ids(settings, embedder) == {"annet", "notat~b"}
+    code, out, _ = kilde("ingest", tmp_path / "a", second.parent, "--prune", "--yes", "--no-progress")
+    assert code == 0 and "2 unchanged" in out and _ids(settings, embedder) == {"annet", "notat~b"}
+
+
+def test_a_moved_file_keeps_its_id_and_is_named_when_it_replaces_its_old_place(
+    tmp_path, kilde, settings, embedder
+):
+    first = _txt(tmp_path / "a", "notat", "Første notat om ferja")
+    assert kilde("ingest", first.parent, "--no-progress")[0] == 0
+    (tmp_path / "c").mkdir()
+    moved = first.rename(tmp_path / "c" / "notat.txt")
+    code, out, err = kilde("ingest", moved.parent, "--no-progress")
+    assert (
+        code == 0 and "1 unchanged" in out and "warning:" in err and str(first) in err and str(moved) in err
+    )
+    assert _ids(settings, embedder) == {"notat"}
 
 
 def test_a_file_named_twice_is_read_once(tmp_path, kilde, monkeypatch):
