@@ -16,6 +16,7 @@ from assistant.core.types import Article
 from ingest.articles import language_code, make_article, parse_date
 from ingest.discovery import SUFFIXES, shown  # noqa: F401  (SUFFIXES: the loader's public list)
 from ingest.discovery import discover as walk
+from ingest.html_page import author_names, keep_ratings, page_authors
 from ingest.html_text import fragment_text, looks_like_html, page_lede
 from ingest.ids import safe_id
 from ingest.markdown import markdown_text
@@ -274,22 +275,31 @@ def _from_html(html: str, path: Path) -> Article:
     import trafilatura
 
     try:
-        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        tree = None
+    url, site_name = _page_identity(tree) if tree is not None else (None, None)
+    lede = page_lede(tree) if tree is not None else None
+    authors = page_authors(tree, site_name) if tree is not None else None
+    ratings = keep_ratings(tree) if tree is not None else []  # rewritten so that the extractor keeps them
+    page = lxml.html.tostring(tree, encoding="unicode") if ratings else html
+    try:
+        doc = trafilatura.bare_extraction(page, with_metadata=True, include_comments=False, favor_recall=True)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BadInputError(shown(path), f"cannot parse HTML: {exc}") from None
     fields = (doc.as_dict() if hasattr(doc, "as_dict") else doc) if doc else None
     if not fields or not (fields.get("text") or "").strip():
         raise BadInputError(shown(path), "no article text found in the HTML")
     title = (fields.get("title") or "").strip() or None
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
-        tree = None
     body = _without_headline(fields["text"], title)
-    lede = page_lede(tree) if tree is not None else None
     if lede:  # the extractor takes the element classed as the body, below the lede, or puts the lede last
         body = "\n".join([lede] + [line for line in body.split("\n") if " ".join(line.split()) != lede])
-    url, site_name = _page_identity(tree) if tree is not None else (None, None)
+    # a rating the extractor still left out (with the page's furniture around it) goes below the lede
+    missing = [line for line in ratings if re.sub(r"\s", "", line) not in re.sub(r"\s", "", body)]
+    if missing:
+        lines = body.split("\n")
+        at = 1 if lede else 0
+        body = "\n".join(lines[:at] + missing + lines[at:])
     article = make_article(
         title=title,
         body=body,
@@ -297,7 +307,7 @@ def _from_html(html: str, path: Path) -> Article:
         url=url,
         date=fields.get("date"),
         source=site_name,
-        author=fields.get("author"),
+        author=authors or "; ".join(author_names(fields.get("author") or "")) or None,
         origin=shown(path),
     )
     _require_text(article, shown(path))

@@ -155,6 +155,109 @@ def test_an_html_lede_above_the_article_body_is_kept_and_the_headline_not_repeat
     assert article.text.count("Fødende i Haugesund") == 1
 
 
+def _news_page(head: str = "", header: str = "", rest: str = "") -> str:
+    """A saved Norwegian news page: site header and menu, an article with its header (kicker, headline, lede,
+    byline), its body, then a list of other articles and the site's footer with the publisher's address."""
+    return f"""<!DOCTYPE html><html lang="nb"><head><meta charset="utf-8">
+      <title>Anmeldelse: «Et dukkehjem» på Nationaltheatret</title><meta property="og:site_name" content="NRK">
+      <meta property="article:published_time" content="2024-09-12T06:00:00+02:00">{head}</head><body>
+      <header class="site-header"><nav><a href="/">Forsiden</a> <a href="/kultur">Kultur</a></nav></header>
+      <main><article class="article"><header class="article-header">{header}
+      <h1>Anmeldelse: «Et dukkehjem» på Nationaltheatret</h1>
+      <p class="article-lead">Nationaltheatrets nye oppsetning av Ibsens klassiker er en triumf for skuespillerne.</p>
+      </header><div class="article-body">
+      <p>Det er ikke første gang «Et dukkehjem» settes opp på Nationaltheatret, men sjelden har stykket føltes så nytt.</p>
+      <p>Regissøren har flyttet handlingen til en moderne leilighet i Oslo, og grepet fungerer overraskende godt.</p>
+      <p>Forestillingen spilles på Hovedscenen fram til jul, og billettene selges allerede raskt.</p></div>
+      {rest}</article><aside class="related"><h2>Flere anmeldelser</h2><a href="/x"><div class="rating">2/6</div>
+      <p>Slakt av ny musikal</p></a></aside></main><footer><address>NRK, Bjørnstjerne Bjørnsons plass 1, 0340 Oslo
+      </address></footer></body></html>"""
+
+
+@pytest.mark.parametrize(
+    "rating, reads",
+    [
+        ('<div class="rating">5/6</div>', "5/6"),
+        ('<div class="article-meta"><span class="rating">5/6</span> Anmeldelse</div>', "5/6"),
+        (
+            '<span class="dice dice-5" role="img" aria-label="Terningkast 5"><svg><circle r="2"/></svg></span>',
+            None,
+        ),
+        ('<div class="terningkast"><img src="/terning-5.svg" alt="Terningkast 5"></div>', None),
+        ('<div class="dice"><svg role="img"><title>Terningkast 5</title><circle r="2"/></svg></div>', None),
+        (
+            '<div class="review-rating"><span class="stars" aria-label="4 av 6 stjerner">★★★★☆☆</span></div>',
+            None,
+        ),
+        ('<div class="stars">★★★★☆☆</div>', "4/6"),
+        ('<p>Terningkast: <span class="rating">5</span></p>', "Terningkast: 5"),
+    ],
+    ids=["div", "in-page-meta", "die-aria", "die-img", "die-svg-title", "stars-label", "stars", "inline"],
+)
+def test_a_reviews_rating_on_a_saved_page_is_kept_as_the_articles_text(tmp_path, rating, reads):
+    """The extractor drops an element classed `rating` (with its text, or a die drawn as an image, whose label it
+    never reads): "Hvilket terningkast fikk forestillingen?" found nothing. A rating in a list of other reviews,
+    and a "rate this article" widget with no score, stay out."""
+    path = tmp_path / "anmeldelse.html"
+    widget = '<div class="article-rating">Hva synes du om saken? ☆☆☆☆☆</div>'
+    path.write_text(_news_page(header=rating, rest=widget), encoding="utf-8")
+    [article] = load_file(path).articles
+    reads = reads or next(label for label in ("Terningkast 5", "4 av 6 stjerner") if label in rating)
+    assert reads in article.text.split("\n\n")
+    assert article.text.startswith("Nationaltheatrets nye oppsetning")
+    assert "2/6" not in article.text and "Hva synes du" not in article.text
+    assert article.text.count(reads) == 1
+
+
+@pytest.mark.parametrize(
+    "head, header",
+    [
+        (  # JSON-LD: a list of author objects, their roles in the names; the page's meta names the site
+            '<meta name="author" content="NRK"><script type="application/ld+json">{"@context": "https://schema.org",'
+            '"@type": "ReviewNewsArticle", "author": [{"@type": "Person", "name": "Kari Nordmann, Journalist"},'
+            '{"@type": "Person", "name": "Ola Hansen", "jobTitle": "Fotograf"}]}</script>',
+            "",
+        ),
+        (  # JSON-LD in a @graph, one author object with "name" and one with given and family names
+            '<script type="application/ld+json">{"@graph": [{"@type": "WebPage", "name": "Kultur"}, {"@type": '
+            '"NewsArticle", "author": [{"@type": "Person", "name": "Kari Nordmann", "url": "https://nrk.no/kari"},'
+            '{"@type": "Person", "givenName": "Ola", "familyName": "Hansen"}]}]}</script>',
+            "",
+        ),
+        ('<meta name="author" content="Av Kari Nordmann og Ola Hansen">', ""),
+        (  # a byline of author links, each with its role beside it
+            "",
+            '<div class="byline"><div class="author"><a rel="author" href="/kari"><span class="author__name">Kari '
+            'Nordmann</span></a><span class="author__role">Journalist</span></div><div class="author"><a '
+            'rel="author" href="/ola"><span class="author__name">Ola Hansen</span></a><span class="author__role">'
+            "Kulturjournalist</span></div><time>Publisert 12.09.2024, kl. 06:00</time></div>",
+        ),
+        ("", "<address>Av Kari Nordmann og Ola Hansen, journalister i NRK</address>"),
+    ],
+    ids=["json-ld-list", "json-ld-graph", "meta-og", "rel-author-with-roles", "address"],
+)
+def test_html_authors_are_every_name_the_page_gives_without_roles(tmp_path, head, header):
+    """Only the first of two authors was kept, a role was read as a name or part of one ("Kari Nordmann
+    Kulturjournalist", "Kari Nordmann; Journalist"), "Av" and "og" were kept, and an author list in JSON-LD
+    after a `<meta name="author">` naming the site was lost. The footer's address is the publisher's."""
+    path = tmp_path / "anmeldelse.html"
+    path.write_text(_news_page(head=head, header=header), encoding="utf-8")
+    [article] = load_file(path).articles
+    assert article.author == "Kari Nordmann; Ola Hansen"
+
+
+def test_html_author_names_drop_roles_addresses_and_the_words_around_them():
+    from ingest.html_page import author_names
+
+    assert author_names("Kari Nordmann, journalist i NRK") == ["Kari Nordmann"]
+    assert author_names("Tekst: Kari Nordmann Foto: Ola Hansen") == ["Kari Nordmann", "Ola Hansen"]
+    assert author_names("Journalist: Kari Nordmann kari.nordmann@nrk.no") == ["Kari Nordmann"]
+    assert author_names("Kari Nordmann / NTB") == ["Kari Nordmann", "NTB"]
+    assert author_names("https://www.facebook.com/kari.nordmann") == []
+    assert author_names("Publisert 12.09.2024") == [] and author_names("Journalist") == []
+    assert author_names("Inger-Lise Ødegård Hansen") == ["Inger-Lise Ødegård Hansen"]
+
+
 def test_a_headline_repeated_below_a_breadcrumb_trail_leaves_the_text(tmp_path):
     path = tmp_path / "page.html"
     path.write_text(
