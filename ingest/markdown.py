@@ -1,34 +1,139 @@
 """A Markdown export's text without its markup: what a reader of the rendered page sees, not the syntax that
-would be quoted ("[Rekordmye snø](https://…)", "**Les også:**", "<!-- ad -->")."""
+would be quoted ("[Rekordmye snø](https://…)", "**Les også:**", "<!-- ad -->", "<https://…>", "[^1]")."""
 
 from __future__ import annotations
 
+import html
 import re
 
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+# What the rendered page never shows: comments, and a script or style with its contents (within a paragraph, and
+# not one quoted in code: "`<script>`").
+_HIDDEN = re.compile(r"<!--.*?-->|(?<!`)<(script|style)\b[^>]*>(?:(?!\n\s*\n).)*?</\1\s*>", re.S | re.I)
+# While the syntax is read, what is never syntax stands in as one private-use character each, and is put back
+# as it is: a converter's escapes ("\*", "\[", "1\."), code ("`<img src=x>`"), and private-use characters
+# the text has of its own (an icon font's).
+_ESCAPE = re.compile(r"\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+_PRIVATE = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
+_STAND_IN = 0xF0000
+_STAND_INS = re.compile("[\U000f0000-\U000ffffd]")
+MAX_STAND_INS = 0xFFFFD - _STAND_IN
 # A photo with its caption as alt text: the HTML loader leaves photos out too.
 # A link's address, with one level of brackets in it ("javascript:alert(1)", Wikipedia's "Oslo_(by)").
 _TARGET = r"\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)"
-_IMAGE = re.compile(r"!\[[^\]\n]*\]" + _TARGET)
+_IMAGE = re.compile(r"!\[[^\]\n]*\](?:" + _TARGET + r"|\[[^\]\n]*\])")  # "![alt](src)", "![alt][ref]"
 _LINK = re.compile(r"\[([^\]\n]*)\]" + _TARGET)
-_REFERENCE = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")  # "[Les hele regnskapet][1]"
-_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s*\S")  # "[1]: https://…", the address it points to
+_REFERENCE = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")  # "[Les hele regnskapet][1]", "[NVE][]"
+_SHORTCUT = re.compile(r"(!?)\[([^\]\n^][^\]\n]*)\](?![\[(:])")  # "[NVE]", where "[NVE]: https://…" says so
+# The address a reference points to: "[1]: https://…", "[nve]: <https://…> "NVE"", in a quote or a list too; a
+# label alone on its line has the address on the next. "[Oppdatert]: Saken er …" is text.
+_QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
+_ITEM = r"^\s{0,3}(?:(?:[-*+]|\d{1,9}[.)])\s+)?"
+_DESTINATION = r"(?:<[^<>\n]*>|\S+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*$"
+_DEFINITION = re.compile(_ITEM + r"\[(?!\^)([^\]\n]+)\]:\s*" + _DESTINATION)
+_LABEL_ALONE = re.compile(_ITEM + r"\[(?!\^)([^\]\n]+)\]:\s*$")
+_DESTINATION_ALONE = re.compile(r"^\s*" + _DESTINATION)
+# Footnotes: the mark goes, the note's text stays where it is written (the rendered page prints it at the end).
+_FOOTNOTE_MARK = re.compile(r"\[\^[^\]\s]+\]")
+_FOOTNOTE = re.compile(r"^\s{0,3}\[\^[^\]\s]+\]:\s*")
+# "<https://…>", "<post@kommune.no>": the rendered page shows the address.
+_AUTOLINK = re.compile(r"<([a-z][a-z0-9+.-]{1,31}:[^\s<>]*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+)>", re.I)
+# Raw HTML's tags ("<a href=… onclick=…>Vipps</a>", "<br>"), whose text stays, and its entities ("&amp;"). A tag
+# is one of HTML's elements, bare or with an attribute given a value: "a <b og b > c" is prose.
+_ELEMENTS = (
+    "a|abbr|b|big|blockquote|br|center|cite|code|del|details|dfn|div|em|figcaption|figure|font|h[1-6]|hr|i|img|ins|"
+    "iframe|kbd|li|mark|ol|p|pre|q|s|small|span|strike|strong|sub|summary|sup|table|tbody|td|th|thead|time|tr|u|ul|"
+    "video"
+)
+_ATTRIBUTE = r"\s+[a-z_:][\w.:-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?"
+_VALUED = r"\s+[a-z_:][\w.:-]*\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+)"
+_TAG = re.compile(
+    rf"</(?:{_ELEMENTS})\s*>|<(?:{_ELEMENTS})(?:\s*/?>|(?=(?:{_ATTRIBUTE})*{_VALUED})(?:{_ATTRIBUTE})+\s*/?>)",
+    re.I,
+)
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});", re.I)
 _SEPARATORS = re.compile(r"^[\s|·•,–-]*$")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_STRUCK = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_CODE = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)  # within a paragraph
+_FENCE = re.compile(r"^\s{0,3}(?:```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+# A bullet of "*" or "+" (a leading "-" stays: Norwegian text opens a quote with one)
+_BULLET = re.compile(r"^(\s*)[*+]\s+(?=\S)")
 
 
 def markdown_text(text: str) -> str:
-    """The lines of `text` as rendered: links as their words, no photos, comments, emphasis or heading marks. A
+    """The lines of `text` as rendered: links as their words and addresses shown as addresses, no photos,
+    comments, footnote marks, reference definitions, HTML tags, escapes, emphasis, quote or heading marks. A
     line of links alone (a menu, "Hopp til hovedinnhold", share buttons) is the page's navigation and is left
     out."""
-    lines = []
-    for line in _COMMENT.sub("", text).split("\n"):
-        line = _IMAGE.sub("", line)
-        if _DEFINITION.match(line) or (_LINK.search(line) and _SEPARATORS.match(_LINK.sub("", line))):
+    kept_as_is = _KeptAsIs()
+    text = _PRIVATE.sub(lambda m: kept_as_is.stand_in(m.group()), text)
+    text = _ESCAPE.sub(lambda m: kept_as_is.stand_in(m.group(1)), text)
+    text = _CODE.sub(lambda m: kept_as_is.stand_in(_code(m.group(2), kept_as_is)), text)
+    lines = [_QUOTE.sub("", line) for line in _HIDDEN.sub("", text).split("\n")]
+    labels = {
+        m.group(1).strip().casefold()
+        for line in lines
+        if (m := _DEFINITION.match(line) or _LABEL_ALONE.match(line))
+    }
+    kept = []
+    skip_next = False
+    for i, line in enumerate(lines):
+        if skip_next:
+            skip_next = False
             continue
-        line = _REFERENCE.sub(r"\1", _LINK.sub(r"\1", line))
-        line = _EMPHASIS.sub(r"\1", _STRONG.sub(r"\2", line))
-        lines.append(_HEADING.sub("", line))
-    return "\n".join(lines)
+        if _FENCE.match(line) or _DEFINITION.match(line):
+            continue
+        if _LABEL_ALONE.match(line) and i + 1 < len(lines) and _DESTINATION_ALONE.match(lines[i + 1]):
+            skip_next = True
+            continue
+        kept.append(_rendered(_FOOTNOTE.sub("", line), labels))
+    return kept_as_is.put_back("\n".join(line for line in kept if line is not None))
+
+
+class _KeptAsIs:
+    """Text kept from the syntax rules: each piece stands in as one private-use character of plane 15."""
+
+    def __init__(self):
+        self.pieces: list[str] = []
+
+    def stand_in(self, piece: str) -> str:
+        if len(self.pieces) >= MAX_STAND_INS:  # more than 65,000 escapes and code spans: read as they are
+            return piece
+        self.pieces.append(piece)
+        return chr(_STAND_IN + len(self.pieces) - 1)
+
+    def put_back(self, text: str) -> str:
+        return _STAND_INS.sub(self._piece, text)
+
+    def _piece(self, match: re.Match) -> str:
+        index = ord(match.group()) - _STAND_IN
+        return self.pieces[index] if index < len(self.pieces) else match.group()
+
+
+def _code(content: str, kept_as_is: _KeptAsIs) -> str:
+    """Code as shown: without its backticks, and one space each side dropped where both have one."""
+    if len(content) > 2 and content[0] == content[-1] == " " and content.strip():
+        content = content[1:-1]
+    return kept_as_is.put_back(content)
+
+
+def _rendered(line: str, labels: set[str]) -> str | None:
+    """One line as rendered; None for a line of links alone."""
+    line = _IMAGE.sub("", line)
+    if _LINK.search(line) and _SEPARATORS.match(_AUTOLINK.sub("", _LINK.sub("", line))):
+        return None
+    line = _REFERENCE.sub(r"\1", _LINK.sub(r"\1", line))
+    line = _SHORTCUT.sub(lambda m: _shortcut(m, labels), line)
+    line = _FOOTNOTE_MARK.sub("", _AUTOLINK.sub(r"\1", line))
+    line = _ENTITY.sub(lambda m: html.unescape(m.group()), _TAG.sub("", line))
+    line = _STRUCK.sub(r"\1", _EMPHASIS.sub(r"\1", _STRONG.sub(r"\2", line)))
+    return _BULLET.sub(r"\1", _HEADING.sub("", line))
+
+
+def _shortcut(match: re.Match, labels: set[str]) -> str:
+    """ "[NVE]" with a definition is a link (its words); "![kart]" with one a photo (left out); else text."""
+    if match.group(2).strip().casefold() not in labels:
+        return match.group()
+    return "" if match.group(1) else match.group(2)

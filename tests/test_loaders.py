@@ -99,6 +99,86 @@ def test_a_markdown_export_is_read_as_rendered_with_its_headline_and_published_d
     assert load_file(plain).articles[0].text == "Svaret på 2*3*4 er [ifølge læreren] 24, og **ikke** 12."
 
 
+def test_a_markdown_export_shows_addresses_footnotes_and_quotes_as_rendered_not_their_syntax(tmp_path):
+    """Autolinks ("<https://…>") kept their brackets, footnote marks ("[^1]") stayed in the sentence and the note's
+    own text was deleted, a reference image left a "!", quote marks, escapes ("1\\. mai"), raw HTML tags and
+    entities were quoted, and a line that opens with a bracketed label ("[Oppdatert 14.20]: …") was taken for a
+    reference definition and deleted."""
+    path = tmp_path / "ferje.md"
+    path.write_text(
+        "# Kommunen kjøper ny elektrisk ferje\n\nPublisert 14.02.2024 kl. 09:30\n\n"
+        "<!--\n  annonse: toppbanner\n-->\n\n"
+        "Kommunestyret vedtok torsdag å kjøpe en ny elektrisk ferje til sambandet, melder <https://www.nrk.no/nordland>.\n\n"
+        '![Den nye ferja ved kai. Foto: Kommunen](https://x.example/ferje.jpg "Ferja")\n\n'
+        "Ferja skal settes i drift 1\\. mai 2026[^1], og prisen er 180 millioner kroner[^pris]. Se [budsjettet][] og "
+        "![kart][kart] [planen] for detaljer.\n\n"
+        "> Dette er en historisk dag for øya, sier ordfører Kari Nordmann.\n\n"
+        "[Oppdatert 14.20]: Saken er oppdatert med nye tall fra &laquo;Samferdselsetaten&raquo;.\n\n"
+        'Spørsmål om vedtaket kan sendes til <post@kommune.example> eller <a href="https://kommune.example/skjema" '
+        'onclick="track()">skjemaet</a>, som er merket ~~foreløpig~~ `endelig`.\n\n'
+        '[budsjettet]: https://kommune.example/budsjett "Budsjett 2024"\n'
+        "[planen]:\n    <https://kommune.example/plan>\n"
+        "  [kart]: https://x.example/kart.png\n"
+        "> [1]: https://kommune.example/kilde\n\n"
+        "[^1]: Ifølge samferdselsetaten.\n[^pris]: Inkludert moms.\n",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert (article.title, article.date) == ("Kommunen kjøper ny elektrisk ferje", "2024-02-14")
+    assert article.text == (
+        "Kommunestyret vedtok torsdag å kjøpe en ny elektrisk ferje til sambandet, melder "
+        "https://www.nrk.no/nordland.\n\n"
+        "Ferja skal settes i drift 1. mai 2026, og prisen er 180 millioner kroner. Se budsjettet og planen for "
+        "detaljer.\n\n"
+        "Dette er en historisk dag for øya, sier ordfører Kari Nordmann.\n\n"
+        "[Oppdatert 14.20]: Saken er oppdatert med nye tall fra «Samferdselsetaten».\n\n"
+        "Spørsmål om vedtaket kan sendes til post@kommune.example eller skjemaet, som er merket foreløpig endelig.\n\n"
+        "Ifølge samferdselsetaten.\n\nInkludert moms."
+    )
+
+
+@pytest.mark.parametrize(
+    "markdown, rendered",
+    [
+        ("Les mer på <https://www.nrk.no/sapmi>.", "Les mer på https://www.nrk.no/sapmi."),
+        ("Se [varselet] fra NVE.\n\n[varselet]: https://varsom.no", "Se varselet fra NVE."),
+        (
+            "Se [varselet] fra NVE.",
+            "Se [varselet] fra NVE.",
+        ),  # no definition: the brackets are the text's own
+        ("Tallet[^a] steg.\n\n[^a]: Tall fra SSB.", "Tallet steg.\n\nTall fra SSB."),
+        (
+            "Ruta går langs kysten ![Kart over ruta][k] til Bodø.\n\n[k]: /kart.png",
+            "Ruta går langs kysten til Bodø.",
+        ),
+        ("Forbudet gjelder fra 1\\. juli\\.", "Forbudet gjelder fra 1. juli."),
+        ("Koden `<img src=x>` ble fjernet.", "Koden <img src=x> ble fjernet."),
+        ("Han skrev <b>ikke</b> under&nbsp;avtalen.", "Han skrev ikke under avtalen."),
+        ("a <b og b > c er ulikt.", "a <b og b > c er ulikt."),  # prose, not a tag
+        (
+            "Ferja går i dag.\n<script>\nalert(1)\n</script>\nOgså i morgen.",
+            "Ferja går i dag.\n\nOgså i morgen.",
+        ),
+    ],
+    ids=[
+        "autolink",
+        "shortcut-reference",
+        "brackets",
+        "footnote",
+        "reference-image",
+        "escapes",
+        "code",
+        "html",
+        "prose-lt",
+        "script",
+    ],
+)
+def test_markdown_leftovers_read_as_rendered(tmp_path, markdown, rendered):
+    path = tmp_path / "sak.md"
+    path.write_text(f"Overskrift\n\n{markdown}\n", encoding="utf-8")
+    assert load_file(path).articles[0].text == rendered
+
+
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text(
