@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from assistant.core.tokens import get_encoding
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from assistant.testing.servers import ThreadServer
 
@@ -288,6 +289,121 @@ def test_usage_counts_the_messages_and_the_reply_with_tiktoken(api, built_index)
 
     chat = ChatOpenAI(base_url=api.url + "/v1", api_key="unused", model="kilde", max_retries=0, timeout=120)
     assert chat.invoke(DEMO_QUESTION_EN).usage_metadata["output_tokens"] == len(encoding.encode(content))
+
+
+# -- max_tokens and stop cut the reply as a model that stopped there would have written it -----------------
+
+TWO_SOURCES_QUESTION = "Who signed the pact between Russia and North Korea, and when?"
+
+
+def cut_reply(api, stream: bool, **limits) -> tuple[str, str, dict, openai.types.CompletionUsage]:
+    """The content, finish reason, `kilde` field and usage of one reply, plain or streamed."""
+    create = client(api.url).chat.completions.create
+    if not stream:
+        reply = create(model="kilde", messages=user(TWO_SOURCES_QUESTION), **limits)
+        choice = reply.choices[0]
+        return choice.message.content, choice.finish_reason, reply.model_extra["kilde"], reply.usage
+    chunks = list(
+        create(
+            model="kilde",
+            messages=user(TWO_SOURCES_QUESTION),
+            stream=True,
+            stream_options={"include_usage": True},
+            **limits,
+        )
+    )
+    with_choices = [c for c in chunks if c.choices]
+    finished = [c for c in with_choices if c.choices[0].finish_reason]
+    assert finished == with_choices[-1:]  # no text after the chunk that says why the reply ended
+    text = "".join(c.choices[0].delta.content or "" for c in with_choices)
+    return text, finished[0].choices[0].finish_reason, finished[0].model_extra["kilde"], chunks[-1].usage
+
+
+@pytest.fixture(scope="module")
+def whole_reply(api):
+    content, finish, kilde, _ = cut_reply(api, stream=False)
+    # The cases below cut between this answer's two cited sentences.
+    assert finish == "stop" and [c["n"] for c in kilde["citations"]] == [1, 2], content
+    assert content.index("[1]") < content.index("[2]") < content.index("\n\nSources:\n[1] ")
+    return content, kilde
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_cuts_the_reply_and_its_sources_to_what_is_shown(
+    api, built_index, whole_reply, stream, name
+):
+    # They were held to OpenAI's range, then ignored: a client that asked for 20 tokens got the whole reply.
+    o200k = get_encoding("o200k_base", built_index.tiktoken_cache_dir)
+    whole, whole_kilde = whole_reply
+    first_cited = whole[
+        : whole.index("[1]") + len("[1]")
+    ]  # the first sentence and its marker, not the second
+    limit = len(o200k.encode(first_cited))
+    content, finish, kilde, usage = cut_reply(api, stream, **{name: limit})
+    assert content == first_cited == o200k.decode(o200k.encode(whole)[:limit])
+    assert finish == "length"
+    assert usage.completion_tokens == limit and usage.total_tokens == usage.prompt_tokens + limit
+    # The structured answer lists only the source the text still cites, as the sources list it lost would.
+    assert kilde["citations"] == whole_kilde["citations"][:1]
+    assert kilde["sentences"] == whole_kilde["sentences"][:1]
+    assert kilde["answer"] == content and kilde["partial"] is True
+    # A cut inside the first marker cites nothing.
+    content, finish, kilde, usage = cut_reply(api, stream, **{name: limit - 1})
+    assert content == o200k.decode(o200k.encode(whole)[: limit - 1]) and "[1]" not in content
+    assert finish == "length" and usage.completion_tokens == limit - 1
+    assert kilde["citations"] == [] and kilde["sentences"] == [
+        {**whole_kilde["sentences"][0], "citations": []}
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_the_smaller_token_limit_holds_and_a_larger_one_changes_nothing(api, whole_reply, stream):
+    whole, whole_kilde = whole_reply
+    content, finish, kilde, _ = cut_reply(api, stream, max_tokens=4096, max_completion_tokens=3)
+    assert finish == "length" and content and whole.startswith(content) and kilde["citations"] == []
+    content, finish, kilde, _ = cut_reply(api, stream, max_tokens=4096)
+    assert (content, finish) == (whole, "stop") and kilde["citations"] == whole_kilde["citations"]
+    assert kilde["partial"] is False
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_stop_ends_the_reply_before_the_first_stop_sequence(api, built_index, whole_reply, stream):
+    o200k = get_encoding("o200k_base", built_index.tiktoken_cache_dir)
+    whole, whole_kilde = whole_reply
+    answer = whole[: whole.index("\n\nSources:")]
+    # Before the sources list: the answer text whole, both its sources still in the structured answer.
+    content, finish, kilde, usage = cut_reply(api, stream, stop="\n\n")
+    assert (content, finish) == (answer, "stop") and kilde == {
+        **whole_kilde,
+        "timings_ms": kilde["timings_ms"],
+    }
+    assert usage.completion_tokens == len(o200k.encode(answer))
+    # Across the pieces a stream sends, and the first of the sequences to appear: the second marker goes.
+    second = whole.index("[2]")
+    across = whole[second - 9 : second + 2]  # "Reuters. [2": words and a marker's start, sent apart
+    content, finish, kilde, _ = cut_reply(api, stream, stop=["Kilder:", "[2]", across])
+    assert (content, finish) == (whole[: second - 9], "stop")
+    assert kilde["citations"] == whole_kilde["citations"][:1]
+    assert kilde["sentences"] == whole_kilde["sentences"][:1]  # the second is no longer shown whole
+    # A text held back as the start of a stop sequence that never comes is sent after all.
+    content, finish, _, _ = cut_reply(api, stream, stop=[answer[-6:] + "!", whole[-3:] + "?"])
+    assert (content, finish) == (whole, "stop")
+
+
+@pytest.mark.parametrize(
+    ("stop", "says"),
+    [
+        (["a", "b", "c", "d", "e"], "up to 4 stop sequences"),
+        ("", "cannot be empty"),
+        (["x" * 1001], "at most 1,000"),
+    ],
+    ids=["five", "empty", "long"],
+)
+def test_a_stop_kilde_cannot_apply_is_a_bad_request_naming_it(api, stop, says):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stop=stop)
+    assert caught.value.param == "stop" and says in caught.value.message
 
 
 def test_a_long_chat_keeps_its_latest_turns(api):

@@ -34,6 +34,14 @@ from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer, Filters, Turn
 from ui.api import FiltersIn, NotFound, RateLimited, filters_from, status_of
+from ui.completion_limits import (
+    MAX_STOP_LENGTH,
+    MAX_STOP_SEQUENCES,
+    CompletionLimits,
+    ContentCutter,
+    as_shown,
+    cut_content,
+)
 from ui.limits import RateLimiter
 from ui.security import client_key
 
@@ -60,7 +68,8 @@ class MessageIn(BaseModel):
 
 
 class ChatIn(BaseModel):
-    """The fields Kilde reads or refuses. Sampling parameters (temperature, max_tokens, …) are held to OpenAI's
+    """The fields Kilde reads or refuses. `max_tokens`, `max_completion_tokens` and `stop` cut the reply as
+    OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
     are accepted and ignored. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
     tool call, logprobs) is refused, since a reply without it breaks the client further on."""
@@ -89,6 +98,7 @@ class ChatIn(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
     response_format: dict[str, Any] | None = None
     tool_choice: str | dict[str, Any] | None = None
     logprobs: bool | None = None
@@ -171,6 +181,21 @@ def ask_request_of(body: ChatIn) -> AskRequest:
     )
 
 
+def limits_of(body: ChatIn) -> CompletionLimits:
+    """Where the reply is cut. Given both token limits (`max_tokens` is the older name), the smaller holds."""
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise BadInputError(
+            "stop", f"up to {MAX_STOP_SEQUENCES} stop sequences, as OpenAI takes; got {len(stop)}"
+        )
+    if not all(stop):
+        raise BadInputError("stop", "a stop sequence cannot be empty; leave it out, or send null for none")
+    if any(len(s) > MAX_STOP_LENGTH for s in stop):
+        raise BadInputError("stop", f"a stop sequence is at most {MAX_STOP_LENGTH:,} characters")
+    given = [n for n in (body.max_tokens, body.max_completion_tokens) if n is not None]
+    return CompletionLimits(max_tokens=min(given, default=None), stop=stop)
+
+
 def usage(encoding, body: ChatIn, content: str) -> dict[str, int]:
     """OpenAI's `usage`, counted with tiktoken over the text of every message sent (non-text parts aside)
     and over the reply's content. No per-message framing is added: Kilde has no chat template to count."""
@@ -222,8 +247,8 @@ def finish_reason(answer: Answer) -> str:
     return "length" if answer.partial and answer.backend != "extractive" else "stop"
 
 
-def completion(answer: Answer, usage_of) -> dict[str, Any]:
-    content = answer.answer + tail_text(answer)
+def completion(answer: Answer, usage_of, limits: CompletionLimits, encoding) -> dict[str, Any]:
+    content, cut = cut_content(answer.answer + tail_text(answer), limits, encoding)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -235,11 +260,11 @@ def completion(answer: Answer, usage_of) -> dict[str, Any]:
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
                 "logprobs": None,
-                "finish_reason": finish_reason(answer),
+                "finish_reason": cut or finish_reason(answer),
             }
         ],
         "usage": usage_of(content),
-        "kilde": kilde_field(answer),
+        "kilde": kilde_field(as_shown(answer, answer.answer, content[: len(answer.answer)])),
     }
 
 
@@ -310,8 +335,9 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
     }
 
 
-async def chunks(stream: AnswerStream, first, usage_of) -> AsyncIterator[bytes]:
-    """`usage_of(content)`: the usage chunk's counts, or None for no usage chunk."""
+async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -> AsyncIterator[bytes]:
+    """`usage_of(content)`: the usage chunk's counts, or None for no usage chunk. `cutter` cuts the content as
+    it goes: once it is cut, the answer's later pieces are read but not sent, and the last chunk says why."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
@@ -328,8 +354,9 @@ async def chunks(stream: AnswerStream, first, usage_of) -> AsyncIterator[bytes]:
         )
 
     # Whitespace around the pieces is held back until more text follows, so that the streamed content is
-    # exactly the plain reply's (the answer text is stripped).
-    pending, sent_text, content = "", False, []
+    # exactly the plain reply's (the answer text is stripped). `content` is what was sent, `written` the
+    # answer text before any cut.
+    pending, sent_text, content, written = "", False, [], []
     try:
         event = first
         yield chunk({"role": "assistant", "content": ""})
@@ -339,15 +366,17 @@ async def chunks(stream: AnswerStream, first, usage_of) -> AsyncIterator[bytes]:
                 shown = text.rstrip()
                 sent_text = sent_text or bool(shown)
                 pending = text[len(shown) :]
-                if shown:
-                    content.append(shown)
-                    yield chunk({"content": shown})
+                written.append(shown)
+                if sent := cutter.feed(shown):
+                    content.append(sent)
+                    yield chunk({"content": sent})
             elif isinstance(event, Answer):
-                tail = tail_text(event)
-                if tail:
-                    content.append(tail)
-                    yield chunk({"content": tail})
-                yield chunk({}, finish_reason(event), kilde=kilde_field(event))
+                if sent := cutter.feed(tail_text(event)) + cutter.finish():
+                    content.append(sent)
+                    yield chunk({"content": sent})
+                whole = "".join(written)
+                shown = as_shown(event, whole, "".join(content)[: len(whole)])
+                yield chunk({}, cutter.reason or finish_reason(event), kilde=kilde_field(shown))
             elif isinstance(event, Exception):
                 # Headers are sent: the error goes in the stream, as OpenAI's servers do; clients raise it.
                 status, code = status_of_error(event)
@@ -384,9 +413,8 @@ def status_of_error(exc: Exception) -> tuple[int, str]:
 def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
     router = APIRouter(tags=["openai"])
 
-    def counter(body: ChatIn):
-        encoding = get_encoding(USAGE_ENCODING, assistant.settings.tiktoken_cache_dir)
-        return lambda content: usage(encoding, body, content)
+    def encoding():
+        return get_encoding(USAGE_ENCODING, assistant.settings.tiktoken_cache_dir)
 
     @router.get("/v1/models", summary="OpenAI-compatible: the one model, `kilde`")
     def models() -> dict:
@@ -409,12 +437,18 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             raise RateLimited(limiter.per_minute, retry_after)
         try:
             ask_request = assistant.validate(ask_request_of(body))
+            limits = limits_of(body)
         except BadInputError as exc:
             # OpenAI names the parameter at fault in `param`; the assistant's own names are its messages.
             status, code = status_of(exc)
             param = "messages" if exc.source in ("question", "history") else exc.source
             return JSONResponse(error_body(status, code, str(exc), param), status_code=status)
+        tokens = encoding()
         stream = AnswerStream(assistant, ask_request, slots)
+
+        def usage_of(content: str) -> dict[str, int]:
+            return usage(tokens, body, content)
+
         if not body.stream:
             answer = None
             try:
@@ -425,7 +459,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
                         answer = event
             finally:
                 stream.close()
-            return JSONResponse(completion(answer, counter(body)))
+            return JSONResponse(completion(answer, usage_of, limits, tokens))
         # The response starts with the first event, so an error before any answer text (an index that
         # went missing, say) is still a plain HTTP error with its status, not a broken stream.
         first = await stream.next()
@@ -434,7 +468,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             raise first
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         return StreamingResponse(
-            chunks(stream, first, counter(body) if include_usage else None),
+            chunks(stream, first, usage_of if include_usage else None, ContentCutter(limits, tokens)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
