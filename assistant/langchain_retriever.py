@@ -21,7 +21,14 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from assistant.core.errors import BackendError, BadInputError, ConfigError, KildeError, RateLimitedError
+from assistant.core.errors import (
+    BackendError,
+    BadInputError,
+    ConfigError,
+    KildeError,
+    RateLimitedError,
+    ServerBusyError,
+)
 from assistant.core.types import Filters, Hit
 
 MAX_K = 50
@@ -227,19 +234,23 @@ def error_from(response: httpx.Response) -> KildeError:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
+        body = {**body["error"], "error": body["error"].get("code")}  # OpenAI's shape names the code `code`
     if isinstance(body, dict) and (body.get("message") or body.get("error")):
         message = str(body.get("message") or body.get("error"))
     else:
         message = response.text[:200] or "(no body)"
+    code = body.get("error") if isinstance(body, dict) else None
     status = response.status_code
     if status in (401, 403):
         return ConfigError(f"Kilde refused the request (HTTP {status}): {message}")
+    # Not bad input, nor a failure: the same search succeeds later, so the caller gets the wait the server
+    # names. A 503 that names one (a proxy's, say) is busy too; one without, `not_ready` (no index), is not.
+    retry_after = whole_seconds(response.headers.get("retry-after"))
+    when = f"retry in {retry_after} s" if retry_after is not None else "retry later"
     if status == 429:
-        # Not bad input: the same search succeeds later, so the caller gets the wait the server names.
-        retry_after = whole_seconds(response.headers.get("retry-after"))
-        when = f"retry in {retry_after} s" if retry_after is not None else "retry later"
         return RateLimitedError(f"Kilde's rate limit was reached (HTTP 429: {message}); {when}", retry_after)
+    if status == 503 and (code == "busy" or "retry-after" in response.headers):
+        return ServerBusyError(f"Kilde is too busy to search now (HTTP 503: {message}); {when}", retry_after)
     if 400 <= status < 500:
         return BadInputError("kilde search", f"HTTP {status}: {message}")
     return BackendError(f"Kilde failed (HTTP {status}): {message}")

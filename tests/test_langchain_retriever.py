@@ -11,7 +11,14 @@ import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from assistant.core.errors import BackendError, BadInputError, ConfigError, RateLimitedError
+from assistant.core.errors import (
+    BackendError,
+    BadInputError,
+    ConfigError,
+    RateLimitedError,
+    RetryLaterError,
+    ServerBusyError,
+)
 from assistant.langchain_retriever import KildeHTTPRetriever, KildeRetriever
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from assistant.testing.servers import ThreadServer, free_port
@@ -244,7 +251,63 @@ def test_a_rate_limit_says_when_to_retry(built_index, assistant):
             waited = caught.value.retry_after
             assert isinstance(waited, int) and 1 <= waited <= 61
             assert f"retry in {waited} s" in str(caught.value)
-            assert not isinstance(caught.value, BadInputError)
+            assert not isinstance(caught.value, BadInputError) and isinstance(caught.value, RetryLaterError)
+    finally:
+        server.stop()
+
+
+def refusing_search(error: Exception):
+    """An app whose `/api/search` fails with `error`, answered by `kilde serve`'s own error handlers: the
+    response `kilde serve` sends when that error stops a request."""
+    from fastapi import FastAPI
+
+    from ui.server import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.get("/readyz")(lambda: {"status": "ready"})
+
+    @app.post("/api/search")
+    def search():
+        raise error
+
+    return app
+
+
+def test_a_busy_server_says_when_to_retry():
+    # A 503 `busy` (no turn within the request budget, ui/fairness.py) was a BackendError without the
+    # server's Retry-After, as for a server that is broken.
+    from ui.fairness import Busy
+
+    server = ThreadServer(refusing_search(Busy(30))).start()
+    try:
+        refused = httpx.post(server.url + "/api/search", json={"query": DEMO_QUESTION_EN})
+        assert refused.status_code == 503 and refused.json()["error"] == "busy"
+        sent = int(refused.headers["retry-after"])
+        retriever = KildeHTTPRetriever(url=server.url)
+        for call in (
+            lambda: retriever.invoke(DEMO_QUESTION_EN),
+            lambda: asyncio.run(retriever.ainvoke(DEMO_QUESTION_EN)),
+        ):
+            with pytest.raises(ServerBusyError) as caught:
+                call()
+            assert caught.value.retry_after == sent
+            assert str(caught.value).endswith(f"; retry in {sent} s")
+            assert "HTTP 503: Kilde is busy" in str(caught.value)
+            # One except clause waits for either refusal; a caller that caught BackendError still does.
+            assert isinstance(caught.value, RetryLaterError) and isinstance(caught.value, BackendError)
+    finally:
+        server.stop()
+
+
+def test_a_server_without_an_index_is_not_busy():
+    from assistant.core.errors import IndexMissingError
+
+    server = ThreadServer(refusing_search(IndexMissingError("/gone"))).start()
+    try:
+        with pytest.raises(BackendError, match=r"\(HTTP 503\): No Kilde index found") as caught:
+            KildeHTTPRetriever(url=server.url).invoke(DEMO_QUESTION_EN)
+        assert not isinstance(caught.value, RetryLaterError)  # waiting builds no index
     finally:
         server.stop()
 

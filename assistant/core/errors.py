@@ -62,15 +62,26 @@ class BackendError(KildeError):
     code = "backend_error"
 
 
-class RateLimitedError(KildeError):
-    """A Kilde server refused a request over its per-client rate limit (HTTP 429). Not bad input: the same
-    request succeeds later. `retry_after`: the seconds the server asked to wait, None if it did not say."""
-
-    code = "rate_limited"
+class RetryLaterError(KildeError):
+    """A Kilde server refused a request for now; the same request succeeds later, so a caller catching this
+    waits and asks again. `retry_after`: the seconds the server asked to wait, None if it did not say."""
 
     def __init__(self, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimitedError(RetryLaterError):
+    """Over the server's per-client rate limit (HTTP 429). Not bad input."""
+
+    code = "rate_limited"
+
+
+class ServerBusyError(RetryLaterError, BackendError):
+    """The server had no turn free for the request within its time budget (HTTP 503 `busy`). Still a
+    `BackendError`, as every other failure of the server is to its client."""
+
+    code = "busy"
 
 
 class StoreBusyError(KildeError):
