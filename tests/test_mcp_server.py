@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
-from assistant.testing.servers import free_port, printed_url
+from assistant.testing.servers import free_port, has_ipv6_loopback, printed_url
 
 pytestmark = pytest.mark.integration
 KILDE = str(Path(sys.executable).with_name("kilde"))
@@ -138,10 +138,10 @@ def test_stdio_session_against_the_real_process(built_index):
 
 
 class McpProcess:
-    def __init__(self, settings, log: Path):
+    def __init__(self, settings, log: Path, host: str | None = None):
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [KILDE, "mcp", "--transport", "http", "--port", "0"],
+            [KILDE, "mcp", "--transport", "http", "--port", "0", *(["--host", host] if host else [])],
             env=kilde_env(settings),
             cwd=ROOT,
             stdout=self.log,
@@ -151,7 +151,8 @@ class McpProcess:
         address = printed_url(log, "Kilde's MCP server: ", self.process)
         assert not address.endswith(":0"), address
         self.url = f"{address}/mcp"
-        wait_port(int(address.rsplit(":", 1)[1]), self.process)
+        self.port = int(address.rsplit(":", 1)[1])
+        wait_port(self.port, self.process)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -190,6 +191,28 @@ def test_streamable_http_session_against_the_real_process(built_index, tmp_path)
     finally:
         server.stop()
     assert "Traceback" not in (tmp_path / "mcp.log").read_text()
+
+
+def test_streamable_http_on_localhost_answers_on_both_loopback_addresses(built_index, tmp_path):
+    # `--host localhost` listened on 127.0.0.1 alone; a client that resolves localhost to ::1 was refused.
+    server = McpProcess(built_index, tmp_path / "mcp.log", host="localhost")
+    addresses = ["127.0.0.1", "[::1]"] if has_ipv6_loopback() else ["127.0.0.1"]
+    try:
+        assert server.url == f"http://localhost:{server.port}/mcp"
+
+        async def run():
+            for address in addresses:
+                async with http_session(f"http://{address}:{server.port}/mcp") as session:
+                    assert {tool.name for tool in (await session.list_tools()).tools} >= {
+                        "search_archive",
+                        "ask_archive",
+                    }
+
+        anyio.run(run)
+    finally:
+        server.stop()
+    if not has_ipv6_loopback():
+        pytest.skip("no ::1 on this machine: 127.0.0.1 alone was checked")
 
 
 class InProcess:

@@ -6,11 +6,15 @@ import os
 import socket
 import subprocess
 
+import httpx
 import pytest
 
 from assistant.cli import main
+from assistant.core.config import Settings
+from assistant.core.errors import ConfigError
 from assistant.testing.corpus import ROOT
-from assistant.testing.servers import KILDE, printed_url, stop, wait_ready
+from assistant.testing.servers import KILDE, has_ipv6_loopback, printed_url, stop, wait_ready
+from ui.listener import addresses_of, bind_all, bind_listeners, port_of
 
 
 @pytest.fixture
@@ -70,6 +74,91 @@ def test_port_0_names_the_port_the_server_listens_on(built_index, tmp_path):
             wait_ready(url, 60, process)
         finally:
             stop(process)
+
+
+def serve_env(built_index) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "KILDE_DATA_DIR": str(built_index.data_dir),
+        "KILDE_CACHE_DIR": str(built_index.cache_dir),
+        "KILDE_CONFIG": os.devnull,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    for name in ("KILDE_HOST", "KILDE_PORT", "KILDE_AUTH_MODE"):
+        env.pop(name, None)
+    return env
+
+
+def test_localhost_is_served_on_both_loopback_addresses(built_index, tmp_path):
+    # It listened on 127.0.0.1 alone: a client that resolves localhost to ::1 first (a browser, curl, Node)
+    # was refused there, or waited for its fallback.
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [KILDE, "serve", "--host", "localhost", "--port", "0"],
+            env=serve_env(built_index),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = printed_url(log_path, "Kilde is serving ", process)
+            port = int(url.rsplit(":", 1)[1])
+            assert url == f"http://localhost:{port}"
+            wait_ready(f"http://127.0.0.1:{port}", 60, process)
+            addresses = ["127.0.0.1", "[::1]"] if has_ipv6_loopback() else ["127.0.0.1"]
+            for address in addresses:
+                for host in (address, "localhost"):  # the Host header a client sends either way
+                    ready = httpx.get(f"http://{address}:{port}/readyz", headers={"Host": f"{host}:{port}"})
+                    assert ready.status_code == 200, (address, host, ready.text)
+            if not has_ipv6_loopback():
+                pytest.skip("no ::1 on this machine: 127.0.0.1 alone was checked")
+        finally:
+            stop(process)
+
+
+def test_localhost_names_both_loopback_addresses_on_one_port():
+    wanted = {"127.0.0.1", "::1"} if has_ipv6_loopback() else {"127.0.0.1"}
+    assert {sockaddr[0] for _, sockaddr in addresses_of("localhost")} == {"127.0.0.1", "::1"}
+    listeners = bind_listeners(Settings(host="localhost", port=0))
+    try:
+        assert {s.getsockname()[0] for s in listeners} == wanted
+        assert {s.getsockname()[1] for s in listeners} == {port_of(listeners)}  # --port 0: one port for all
+    finally:
+        for listener in listeners:
+            listener.close()
+    # An address itself is the one address, as before; the default stays 127.0.0.1 alone.
+    assert [sockaddr[0] for _, sockaddr in addresses_of("127.0.0.1")] == ["127.0.0.1"]
+    assert Settings().host == "127.0.0.1"
+
+
+def test_an_address_this_machine_lacks_is_left_out_while_another_serves():
+    absent = "192.0.2.1"  # TEST-NET-1, as in the test above: no address of this machine
+    addresses = addresses_of("127.0.0.1") + addresses_of(absent)
+    listeners = bind_all(addresses, 0)
+    try:
+        assert [s.getsockname()[0] for s in listeners] == ["127.0.0.1"]
+    finally:
+        for listener in listeners:
+            listener.close()
+    with pytest.raises(OSError):
+        bind_all(addresses_of(absent), 0)  # alone, it is the error "no address of this machine" names
+
+
+def test_a_port_taken_on_one_loopback_address_is_reported_and_nothing_stays_bound():
+    if not has_ipv6_loopback():
+        pytest.skip("no ::1 on this machine")
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            ConfigError, match=f"Cannot listen on localhost:{port} .*Is Kilde already running"
+        ):
+            bind_listeners(Settings(host="localhost", port=port))
+        with socket.socket() as again:  # the 127.0.0.1 socket bound before the failure was closed
+            again.bind(("127.0.0.1", port))
 
 
 def test_an_empty_host_is_refused_not_bound_to_every_address(env, capsys):

@@ -24,7 +24,9 @@ MCP_PORT = 7861
 
 
 def _add_server_options(p) -> None:
-    p.add_argument("--host", help="address to bind (env KILDE_HOST, default 127.0.0.1)")
+    p.add_argument(
+        "--host", help="address to bind (env KILDE_HOST, default 127.0.0.1; localhost: 127.0.0.1 and ::1)"
+    )
     p.add_argument(
         "--port", type=int, help="port (env KILDE_PORT, default 7860; 0: a free one, named when it starts)"
     )
@@ -40,7 +42,10 @@ def register(sub, command) -> None:
     p = command("mcp", "Serve the archive to MCP clients: search and ask tools, articles as resources.")
     p.epilog = EXAMPLES["mcp"]
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
-    p.add_argument("--host", help="address to bind with --transport http (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        help="address to bind with --transport http (default 127.0.0.1; localhost: 127.0.0.1 and ::1)",
+    )
     p.add_argument(
         "--port",
         type=int,

@@ -294,12 +294,12 @@ def run(settings: Settings, transport: str) -> int:
             assistant = build_assistant(settings, follow_in_background=True)
         anyio.run(build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute)).run_stdio_async)
         return 0
-    from ui.listener import bind_listener, http_url, serve_on
+    from ui.listener import http_url, listening, port_of, serve_on
     from ui.server import check_binding
 
     check_binding(settings)
-    with bind_listener(settings) as listener:
-        settings = settings.replace(port=listener.getsockname()[1])  # the port the system chose for --port 0
+    with listening(settings) as listeners:
+        settings = settings.replace(port=port_of(listeners))  # the port the system chose for --port 0
         with contextlib.redirect_stdout(sys.stderr):
             assistant = build_assistant(settings, follow_in_background=True)
         server = build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute))
@@ -309,4 +309,4 @@ def run(settings: Settings, transport: str) -> int:
             file=sys.stderr,
             flush=True,
         )
-        return serve_on(mcp_http_app(server, settings), listener)
+        return serve_on(mcp_http_app(server, settings), listeners)

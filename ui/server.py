@@ -35,7 +35,7 @@ from ui.edge import Limits
 from ui.fairness import EarlyRateLimit
 from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
-from ui.listener import bind_listener, http_url, serve_on
+from ui.listener import http_url, listening, port_of, serve_on
 from ui.network import is_loopback
 from ui.openai_api import OpenAIErrors, openai_router
 from ui.page_language import PageLanguage
@@ -201,9 +201,9 @@ def warm_up(assistant: Assistant) -> None:
 def serve(settings: Settings, banner: Callable[[str], str] | None = None) -> int:
     """Serve until Ctrl-C. `banner(url)`: the line printed once the models are loaded, given the URL served."""
     check_binding(settings)
-    with bind_listener(settings) as listener:
+    with listening(settings) as listeners:
         # With --port 0 the system chose the port: the banner and the app name that one.
-        settings = settings.replace(port=listener.getsockname()[1])
+        settings = settings.replace(port=port_of(listeners))
         from assistant.build import build_assistant
 
         assistant = build_assistant(settings, follow_in_background=True)
@@ -212,4 +212,4 @@ def serve(settings: Settings, banner: Callable[[str], str] | None = None) -> int
         app = create_app(settings, assistant)
         if banner:
             print(banner(http_url(settings.host, settings.port)), flush=True)
-        return serve_on(app, listener)
+        return serve_on(app, listeners)

@@ -29,6 +29,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def has_ipv6_loopback() -> bool:
+    """Can a program here listen on ::1 (a machine or container without IPv6 cannot)?"""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def wait_http(url: str, timeout_s: float = 60.0, process: subprocess.Popen | None = None) -> None:
     """Until `url` answers 2xx; fails early if `process` (the server behind it) exits first."""
     deadline = time.monotonic() + timeout_s
