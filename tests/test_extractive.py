@@ -4,11 +4,17 @@ languages; a verbatim quote's support score needs no embedding at all."""
 import numpy as np
 import pytest
 
-from assistant.answering.extractive import Candidate, ExtractiveAnswerer, SentenceVectors, reading_order
+from assistant.answering.extractive import (
+    Candidate,
+    ExtractiveAnswerer,
+    SentenceVectors,
+    reading_order,
+    without_questions,
+)
 from assistant.answering.support import check_quotes
 from assistant.build import build_support_checker
 from assistant.core.config import Settings
-from assistant.core.sentences import sentence_spans
+from assistant.core.sentences import is_question, sentence_spans
 from assistant.core.types import ArticleMeta, Chunk, Hit
 from assistant.testing.embedders import CountingEmbedder
 
@@ -137,3 +143,36 @@ def test_the_extract_numbers_its_citations_in_reading_order(counting):
     extract = answerer.cite([candidate(0, 0, -2.0), candidate(1, 0, -1.0)], (hit(), hit(FOLLOW_UP_TEXT)))
     assert [(c.n, c.quote) for c in extract.citations] == [(1, "s1-0"), (2, "s0-0")]
     assert extract.answer == "s1-0 [1] s0-0 [2]"
+
+
+ADVICE = (
+    "Hvordan rense sluket på badet? Hell en desiliter Klorin i sluket og la det virke i ca. 10 minutter. "
+    "Skyll etter med varmt vann."
+)
+
+
+def test_a_question_is_never_quoted_and_leaves_nothing_when_it_matches_best(counting):
+    """Where the best-matching sentence only asks ("How do I clean the drain?" against an advice column), the
+    archive does not answer; a question that would come second is left out."""
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
+    asked = "Hvordan rense sluket på badet?"
+    best_asks = answerer.answer(asked, (hit(ADVICE),), counting.embed_query(asked), "nb")
+    assert best_asks.citations == () and best_asks.answer == ""
+    tip = Candidate(0, 31, 101, "Hell en desiliter Klorin i sluket og la det virke i ca. 10 minutter.", 1.0)
+    question = Candidate(0, 0, 30, "Hvordan rense sluket på badet?", 0.99)
+    assert without_questions([tip, question]) == [tip]
+    assert without_questions([question, tip]) == []
+
+
+@pytest.mark.parametrize(
+    ("sentence_text", "asking"),
+    [
+        ("Hvordan rense sluket på badet?", True),
+        ("– Hva skjer nå?", True),
+        ("«Hvorfor?»", True),
+        ("Han spurte «hvorfor?» og gikk.", False),
+        ("Artikkel 4 i avtalen sier: «Hvis en av partene angripes, hjelper den andre.»", False),
+    ],
+)
+def test_a_sentence_asks_when_it_ends_with_a_question_mark(sentence_text, asking):
+    assert is_question(sentence_text) is asking

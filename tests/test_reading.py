@@ -52,6 +52,31 @@ def test_a_span_in_a_photo_credit_or_an_unknown_chunk_is_not_quoted():
     assert [TEXT[q.answer_start : q.answer_end] for q in kept] == ["torsdag"]
 
 
+ASKED = "Hvordan rense sluket på badet? Hell Klorin i sluket og la det virke i ti minutter."
+
+
+def test_a_span_in_a_sentence_that_asks_is_not_quoted_and_nothing_is(embedder):
+    """The reader's best span sat in a tips column's heading, a question: the archive asks it, it does not answer
+    it. The answer quotes nothing (Kilde says it is not in the archive); a runner-up in a question is left out."""
+    from assistant.answering.context import AnswerContext, AskRequest
+    from assistant.answering.extractive import ExtractiveAnswerer, SentenceVectors
+    from assistant.answering.retrieval import Retrieval
+
+    heading, tip = ASKED.index("sluket på badet"), ASKED.index("ti minutter")
+
+    def context(read: Reading) -> AnswerContext:
+        retrieval = Retrieval((hit(ASKED),), None, 0.9, {})
+        question = "Hvordan lager man vafler?"
+        return AnswerContext(AskRequest(question), "nb", question, retrieval, True, 0.0, readings=(read,))
+
+    answerer = ExtractiveAnswerer(SentenceVectors(embedder))
+    in_question = Reading("a1#0", heading, heading + 15, 9.0, 0.0, tip, tip + 11, 4.0)
+    assert answerer.read_answer(context(in_question)).citations == ()
+    runner_up_asks = Reading("a1#0", tip, tip + 11, 9.0, 0.0, heading, heading + 15, 4.0)
+    (citation,) = answerer.read_answer(context(runner_up_asks)).citations
+    assert citation.quote == "Hell Klorin i sluket og la det virke i ti minutter."
+
+
 CAPTIONED = (
     "Cenk Sahin (t.h.) i duell med Giannelli Imbula i en treningskamp. "
     "Sahin la i forrige uke ut et innlegg der han ga sin støtte til militæret."

@@ -54,6 +54,9 @@ _ABBREVIATIONS = {
 }
 
 
+_CLOSING = "\"»”’')]"
+
+
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences in text[start:end], white space trimmed."""
     end = len(text) if end is None else end
@@ -72,6 +75,11 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             cursor = match.end()
         _append(spans, text, cursor, p_end)
     return spans
+
+
+def is_question(sentence: str) -> bool:
+    """Whether a sentence is a question ("Hvordan rense sluket på badet?", «Hvorfor?»)."""
+    return sentence.rstrip().rstrip(_CLOSING).endswith("?")
 
 
 def sentences_touched(text: str, start: int, end: int) -> tuple[int, int] | None:
