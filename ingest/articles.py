@@ -41,8 +41,10 @@ def make_article(
     cleaned = clean_lines(body.splitlines())
     lines = cleaned.lines
     source = source or cleaned.publisher
-    if not title and lines:
-        title = lines.pop(0)
+    if (
+        not title and lines
+    ):  # the first line heads the text; a text of one line heads itself and stays the text
+        title = lines.pop(0) if len(lines) > 1 else lines[0]
     text = "\n\n".join(lines)
     title = normalise_line(title or "")
     iso_date = parse_date(date) if date else None

@@ -210,6 +210,8 @@ def _from_plain_text(
     if title is None:
         raise BadInputError(shown(path), "no text in file")
     body = "\n".join(lines[body_from:])
+    if not body.strip():  # a note of one paragraph is its own headline and its own text
+        body = title
     given_date = fields.get("date") or fields.get("published")
     if given_date:
         date = given_date
@@ -321,8 +323,11 @@ def _without_headline(text: str, title: str | None) -> str:
     for i, line in enumerate(lines[:4]):
         if title and line.strip() == title:
             if all(_is_label(above) for above in lines[:i]):
-                return "\n".join(lines[i + 1 :])
-            return "\n".join(lines[:i] + lines[i + 1 :])
+                rest = "\n".join(lines[i + 1 :])
+            else:
+                rest = "\n".join(lines[:i] + lines[i + 1 :])
+            # a page of one paragraph and no <title>, whose paragraph the extractor made its title too
+            return rest if rest.strip() else text
     return text
 
 

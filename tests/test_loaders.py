@@ -179,6 +179,31 @@ def test_markdown_leftovers_read_as_rendered(tmp_path, markdown, rendered):
     assert load_file(path).articles[0].text == rendered
 
 
+ONE_PARAGRAPH = "Kommunestyret vedtok budsjettet torsdag kveld, og eiendomsskatten økes med to promille."
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notat.txt", ONE_PARAGRAPH + "\n"),
+        ("notat.md", ONE_PARAGRAPH + "\n"),
+        ("notat.html", f"<html><body><p>{ONE_PARAGRAPH}</p></body></html>"),
+        (
+            "titled.html",
+            f"<html><head><title>{ONE_PARAGRAPH}</title></head><body><p>{ONE_PARAGRAPH}</p></body></html>",
+        ),
+        ("notat.json", json.dumps({"text": ONE_PARAGRAPH})),
+    ],
+)
+def test_a_text_of_one_paragraph_is_its_own_headline_and_its_own_text(tmp_path, name, content):
+    """A note or a page of one paragraph and no title lands with that paragraph as its text (was: taken for the
+    headline, leaving no text, and rejected)."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    [article] = load_file(path).articles
+    assert article.text == ONE_PARAGRAPH and article.title == ONE_PARAGRAPH
+
+
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text(
