@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 
 import httpx
@@ -121,6 +122,63 @@ def test_health_readiness_and_openapi(api):
     schema = httpx.get(api.url + "/openapi.json").json()
     assert {"/api/ask", "/api/articles/{article_id}", "/healthz", "/readyz"} <= set(schema["paths"])
     assert "AskIn" in schema["components"]["schemas"] and "AnswerOut" in schema["components"]["schemas"]
+
+
+def test_an_index_removed_while_serving_is_not_ready_and_every_face_says_so_until_it_is_built_again(
+    built_index, embedder, tmp_path
+):
+    """`kilde serve` whose index folder is deleted: /readyz says not ready (naming the folder and `kilde ingest`)
+    instead of "ready", and questions on /api/ask, the OpenAI face (plain and streamed) and the chat get that
+    error, not an answer from memory, a 500 or Chroma's "unable to open database file". Built again in its place
+    (copied back here), the index is ready and answered without a restart."""
+    from assistant.build import build_assistant
+    from ui.server import create_app
+
+    settings = built_index.replace(data_dir=tmp_path / "index", rate_limit_per_minute=1000)
+    shutil.copytree(built_index.data_dir, settings.data_dir)
+    served = build_assistant(settings, embedder=embedder, follow_in_background=True)
+    server = ThreadServer(create_app(settings, served)).start()
+    chat = {"model": "kilde", "messages": [{"role": "user", "content": DEMO_QUESTION_EN}]}
+    try:
+        assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+        shutil.rmtree(settings.data_dir)
+        says = [str(settings.data_dir), "is gone", "kilde ingest"]
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
+        assert all(s in ready.json()["message"] for s in says), ready.json()
+        for path, body in [
+            ("/api/ask", {"question": DEMO_QUESTION_EN}),
+            ("/api/search", {"query": DEMO_QUESTION_EN}),
+        ]:
+            refused = httpx.post(server.url + path, json=body, timeout=120)
+            assert refused.status_code == 503, refused.text
+            no_leak(refused)
+            assert refused.json()["error"] == "not_ready"
+            assert all(s in refused.json()["message"] for s in says)
+        article = httpx.get(server.url + f"/api/articles/{SEED_ID}")
+        assert article.status_code == 503 and "kilde ingest" in article.json()["message"]
+        for stream in (False, True):
+            openai = httpx.post(
+                server.url + "/v1/chat/completions", json={**chat, "stream": stream}, timeout=120
+            )
+            assert openai.status_code == 503, openai.text
+            error = openai.json()["error"]
+            assert error["code"] == "not_ready" and all(s in error["message"] for s in says)
+
+        from gradio_client import Client
+
+        with pytest.raises(Exception, match="kilde ingest"):
+            Client(server.url + "/", verbose=False).predict(
+                DEMO_QUESTION_EN, interface_language="en", api_name="/chat"
+            )
+        assert not settings.data_dir.exists()  # nothing asked recreated the folder
+
+        shutil.copytree(built_index.data_dir, settings.data_dir)
+        assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+        answer = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+        assert answer.status_code == 200 and answer.json()["citations"][0]["article_id"] == SEED_ID
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """One contract, every backend: embedded Chroma and a real `chroma run` server pass the same suite."""
 
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -7,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from assistant.core.errors import EmbedderMismatchError, IndexMissingError, StoreBusyError
+from assistant.core.errors import EmbedderMismatchError, IndexGoneError, IndexMissingError, StoreBusyError
 from assistant.core.types import Chunk, Filters
 from assistant.indexes.store import ChromaStore
 from assistant.testing.corpus import ROOT
@@ -201,6 +203,47 @@ store.set_generation("g2")
 """
     subprocess.run([sys.executable, "-c", another_process], check=True, cwd=ROOT, timeout=120)
     assert reader.generation() == "g2"
+    assert reader.nearest(vector, 1, Filters())[0].chunk_id.startswith("b")
+
+
+def test_a_reader_whose_index_is_removed_says_so_and_reads_the_one_built_again(tmp_path):
+    """A server whose index folder is emptied while it runs is told so, naming the file gone and `kilde ingest`,
+    not answered from what its client still holds in memory; the index built again in its place is read
+    without a restart. Asking creates nothing where the index was."""
+    writer = ChromaStore.open(tmp_path, None, "contract")
+    writer.ensure_embedder("m", DIM)
+    _write(writer, _article("a", "Gammel tekst om havna. " * 5), seed=1)
+    writer.set_generation("g1")
+    reader = ChromaStore.open(tmp_path, None, "contract", create=False)
+    assert reader.generation() == "g1" and reader.counts() == (1, 2)
+    vector = _vectors(1, seed=9)[0]
+
+    shutil.rmtree(tmp_path / "chroma")
+    gone = re.escape(str(tmp_path / "chroma" / "chroma.sqlite3")) + ".*kilde ingest"
+    for read in (
+        reader.ensure_present,
+        reader.counts,
+        reader.generation,
+        reader.stored_articles,
+        lambda: reader.get_article("a"),
+        lambda: reader.nearest(vector, 2, Filters()),
+    ):
+        with pytest.raises(IndexGoneError, match=gone):
+            read()
+    assert not (tmp_path / "chroma").exists()
+
+    build_again = f"""
+from pathlib import Path
+from tests.test_store_contract import _article, _write
+from assistant.indexes.store import ChromaStore
+store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
+store.ensure_embedder("m", 8)
+_write(store, _article("b", "Ny tekst om ferja. " * 5), seed=2)
+store.set_generation("g2")
+"""
+    subprocess.run([sys.executable, "-c", build_again], check=True, cwd=ROOT, timeout=120)
+    assert reader.generation() == "g2" and reader.counts() == (1, 2)
+    assert reader.get_article("a") is None and reader.get_article("b") is not None
     assert reader.nearest(vector, 1, Filters())[0].chunk_id.startswith("b")
 
 

@@ -255,6 +255,7 @@ def api_router(
     )
     def readyz() -> JSONResponse:
         store = assistant.store
+        store.ensure_present()  # a stat: an index removed while the server runs is "not_ready", saying so
         if not store.exists():
             raise IndexMissingError(store.location)
         articles, chunks = store.counts()

@@ -202,6 +202,8 @@ class Assistant:
     def _answer(self, request: AskRequest, shows_text: bool) -> Iterator[Delta | Answer]:
         started = time.perf_counter()
         request = self.validate(request)
+        # Before any event: a face that streams can still answer an index removed from disk with a plain error.
+        self.store.ensure_present()
         chat = small_talk(request.question)
         if chat is not None:  # nothing to search for: say what Kilde answers, cite nothing
             timings = {"total": (time.perf_counter() - started) * 1000}

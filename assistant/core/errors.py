@@ -33,6 +33,18 @@ class IndexMissingError(KildeError):
         super().__init__(f"No Kilde index found at {where}. Build one first: kilde ingest corpus/")
 
 
+class IndexGoneError(IndexMissingError):
+    """The index a running Kilde opened was removed from disk: its folder deleted or emptied, or its Chroma
+    files removed. `path`: the file found missing."""
+
+    def __init__(self, where: str, path: str):
+        KildeError.__init__(
+            self,
+            f"The Kilde index at {where} is gone: {path} was removed while Kilde ran. Build it again: "
+            "kilde ingest corpus/ (a running server picks the new index up; no restart needed)",
+        )
+
+
 class EmbedderMismatchError(ConfigError):
     """The index was built with another embedder than the one configured now."""
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -22,6 +24,7 @@ from assistant.core.errors import (
     BadInputError,
     ConfigError,
     EmbedderMismatchError,
+    IndexGoneError,
     IndexMissingError,
     StoreBusyError,
 )
@@ -29,6 +32,7 @@ from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
 _PAGE = 2000
 RETIRED_CLIENT_GRACE_S = 60.0  # a query on a replaced client finishes long before it is stopped
+DB_FILE = "chroma.sqlite3"  # embedded Chroma's records, in the index's chroma/ folder
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class VectorStore(Protocol):
     location: str
 
     def exists(self) -> bool: ...
+    def ensure_present(self) -> None: ...
     def ensure_embedder(self, name: str, dim: int) -> None: ...
     def recorded_embedder(self) -> str | None: ...
     def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
@@ -141,6 +146,7 @@ def _after_a_reset(read: Callable) -> Callable:
     def reading(self, *args, **kwargs):
         from chromadb.errors import InternalError, NotFoundError
 
+        self.ensure_present()
         opened = self._articles
         try:
             try:
@@ -151,12 +157,22 @@ def _after_a_reset(read: Callable) -> Callable:
         except InternalError as exc:
             if self._reconnect is None:
                 raise
+            self.ensure_present()  # its files were removed while it read: gone, not busy
             raise StoreBusyError(
                 f"the index at {self.location} cannot be read while an ingest rewrites it ({exc}); ask again "
                 "when the ingest has finished"
             ) from None
 
     return reading
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at `path` (device, inode), None if there is none: a file built again in its place has another."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 class ChromaStore:
@@ -170,9 +186,10 @@ class ChromaStore:
         embedding_function=None,
         search_breadth: int = 0,
         reconnect: Callable[[], Any] | None = None,
+        db_file: Path | None = None,
     ):
         """`reconnect`: opens a fresh client, for an embedded reader to see what another process wrote
-        (`generation`)."""
+        (`generation`). `db_file`: the embedded index's records, which such a reader watches (`ensure_present`)."""
         self._client = client
         self.name = name
         self.location = location
@@ -186,6 +203,8 @@ class ChromaStore:
         self._generation_seen: str | None = None
         self._retired: list[tuple[float, Any]] = []  # (when, Chroma system) of replaced clients
         self._reopening = threading.Lock()
+        self._db_file = db_file
+        self._db_identity = _identity(db_file) if db_file is not None else None
 
     @classmethod
     def open(
@@ -241,9 +260,12 @@ class ChromaStore:
         def connect():
             return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
 
-        # A store opened only to read (a server, `kilde ask`) follows the writes of an ingest run beside it.
+        # A store opened only to read (a server, `kilde ask`) follows the writes of an ingest run beside it,
+        # and notices when its files are removed or replaced.
+        if create:
+            return cls(connect(), name, str(data_dir), embedding_function, search_breadth)
         return cls(
-            connect(), name, str(data_dir), embedding_function, search_breadth, None if create else connect
+            connect(), name, str(data_dir), embedding_function, search_breadth, connect, chroma_dir / DB_FILE
         )
 
     # -- collections ---------------------------------------------------------------------------
@@ -253,6 +275,21 @@ class ChromaStore:
 
     def exists(self) -> bool:
         return f"{self.name}-chunks" in self._names()
+
+    def ensure_present(self) -> None:
+        """For an embedded reader (a server, `kilde ask`): raise `IndexGoneError` when the index it opened was
+        removed from disk while it ran (its folder deleted or emptied, its Chroma files removed), and open the
+        new one when `kilde ingest` has built another in its place. One `stat`, no Chroma query: cheap enough
+        for every request and readiness probe. A writer, and a Chroma server's index, are not checked."""
+        if self._db_file is None:
+            return
+        opened = self._articles
+        identity = _identity(self._db_file)
+        if identity is None:
+            raise IndexGoneError(self.location, str(self._db_file))
+        if identity != self._db_identity:
+            self._reopen(opened)  # IndexMissingError while the new files hold no index yet
+            self._db_identity = identity
 
     def _open(self, create: bool) -> None:
         if self._chunks is not None:
@@ -479,6 +516,7 @@ class ChromaStore:
         with, so a server holding one would never learn of an ingest run after it started."""
         from chromadb.errors import NotFoundError
 
+        self.ensure_present()
         self._open(create=False)
         try:
             articles = self._client.get_collection(f"{self.name}-articles", embedding_function=None)
@@ -507,7 +545,6 @@ class ChromaStore:
                 return
             client, system = self._client, self._system
             if self._reconnect is not None:
-                self._retired.append((time.monotonic(), system))
                 SharedSystemClient.clear_system_cache()
                 client = self._reconnect()
                 system = client._system
@@ -515,8 +552,15 @@ class ChromaStore:
                 chunks = client.get_collection(f"{self.name}-chunks", embedding_function=self._ef)
                 articles = client.get_collection(f"{self.name}-articles", embedding_function=None)
             except NotFoundError:
+                # The client in use stays in use; a fresh one that found no index is stopped, not kept (a reader
+                # asked again and again while an index is gone would hold one per question).
+                if system is not self._system:
+                    with contextlib.suppress(Exception):
+                        system.stop()
+                    SharedSystemClient.clear_system_cache()
                 raise IndexMissingError(self.location) from None
             if self._reconnect is not None:
+                self._retired.append((time.monotonic(), self._system))
                 _load_vector_index(chunks)
             self._client, self._system, self._chunks, self._articles = client, system, chunks, articles
 
