@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
-from assistant.testing.servers import KILDE, ThreadServer
+from assistant.testing.servers import KILDE, ThreadServer, subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +25,17 @@ def no_leak(response: httpx.Response) -> None:
 
 
 def cli_env(settings) -> dict[str, str]:
-    """A clean environment for `kilde`; PYTHONPATH kept, so that a worktree's run asks its own code."""
-    return {
-        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
-        "PATH": "/usr/bin:/bin",
-        "KILDE_DATA_DIR": str(settings.data_dir),
-        "KILDE_CACHE_DIR": str(settings.cache_dir),
-        "HOME": str(settings.cache_dir),
-        "ANONYMIZED_TELEMETRY": "False",
-        "KILDE_CONFIG": os.devnull,
-    }
+    """A clean environment for `kilde`, this checkout first on PYTHONPATH (`subprocess_env`)."""
+    return subprocess_env(
+        {
+            "PATH": "/usr/bin:/bin",
+            "KILDE_DATA_DIR": str(settings.data_dir),
+            "KILDE_CACHE_DIR": str(settings.cache_dir),
+            "HOME": str(settings.cache_dir),
+            "ANONYMIZED_TELEMETRY": "False",
+            "KILDE_CONFIG": os.devnull,
+        }
+    )
 
 
 def kilde_ask(index, *args: str) -> subprocess.CompletedProcess:

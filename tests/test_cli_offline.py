@@ -1,14 +1,13 @@
 """End to end through the `kilde` command, inside a network namespace with no network at all."""
 
 import json
-import os
 import shutil
 import subprocess
 
 import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
-from assistant.testing.servers import KILDE
+from assistant.testing.servers import KILDE, subprocess_env
 
 
 def _offline_capable() -> bool:
@@ -32,14 +31,13 @@ def run_offline(args, env, timeout=900):
 @pytest.mark.slow
 @pytest.mark.skipif(not _offline_capable(), reason="needs unshare -n (root or user namespaces) and iproute2")
 def test_ingest_and_ask_with_no_network(tmp_path, small_corpus):
-    env = {
-        **os.environ,
-        "KILDE_DATA_DIR": str(tmp_path / "data"),
-        "KILDE_CACHE_DIR": str(tmp_path / "cache"),
-        "HOME": str(tmp_path),
-        "TIKTOKEN_CACHE_DIR": "",
-        "HF_HUB_OFFLINE": "0",
-    }
+    env = subprocess_env(
+        KILDE_DATA_DIR=str(tmp_path / "data"),
+        KILDE_CACHE_DIR=str(tmp_path / "cache"),
+        HOME=str(tmp_path),
+        TIKTOKEN_CACHE_DIR="",
+        HF_HUB_OFFLINE="0",
+    )
     bad = tmp_path / "extra" / "broken.json"
     bad.parent.mkdir()
     bad.write_text("{oops", encoding="utf-8")
@@ -71,7 +69,7 @@ def test_ingest_and_ask_with_no_network(tmp_path, small_corpus):
 
 
 def test_missing_index_names_the_command_that_builds_it(tmp_path):
-    env = {**os.environ, "KILDE_DATA_DIR": str(tmp_path / "none"), "KILDE_CACHE_DIR": str(tmp_path / "cache")}
+    env = subprocess_env(KILDE_DATA_DIR=str(tmp_path / "none"), KILDE_CACHE_DIR=str(tmp_path / "cache"))
     result = subprocess.run(
         [KILDE, "ask", "Hva skjedde?"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -85,11 +83,7 @@ def test_help_shows_examples():
 
 
 def test_bad_date_filter_is_a_clear_error(built_index):
-    env = {
-        **os.environ,
-        "KILDE_DATA_DIR": str(built_index.data_dir),
-        "KILDE_CACHE_DIR": str(built_index.cache_dir),
-    }
+    env = subprocess_env(KILDE_DATA_DIR=str(built_index.data_dir), KILDE_CACHE_DIR=str(built_index.cache_dir))
     result = subprocess.run(
         [KILDE, "ask", "Hva sier artikkel 4?", "--since", "i fjor"],
         env=env,
@@ -111,11 +105,7 @@ def test_bad_date_filter_is_a_clear_error(built_index):
     ],
 )
 def test_a_filter_or_top_k_that_cannot_be_met_is_a_clear_error(built_index, flags, says):
-    env = {
-        **os.environ,
-        "KILDE_DATA_DIR": str(built_index.data_dir),
-        "KILDE_CACHE_DIR": str(built_index.cache_dir),
-    }
+    env = subprocess_env(KILDE_DATA_DIR=str(built_index.data_dir), KILDE_CACHE_DIR=str(built_index.cache_dir))
     result = subprocess.run(
         [KILDE, "ask", "Hva sier artikkel 4?", *flags], env=env, capture_output=True, text=True, timeout=120
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assistant.testing.corpus import make_settings
-from assistant.testing.servers import KILDE
+from assistant.testing.servers import KILDE, subprocess_env
 from assistant.testing.snapshots import HNSW_LOAD_ERROR, differences, snapshot
 
 
@@ -35,7 +35,7 @@ def test_rerun_after_sigkill_converges_to_the_uninterrupted_store(
 ):
     reference = snapshot(built_index)
     data_dir = tmp_path / "data"
-    env = {**os.environ, "KILDE_DATA_DIR": str(data_dir), "KILDE_CACHE_DIR": str(tiktoken_cache)}
+    env = subprocess_env(KILDE_DATA_DIR=str(data_dir), KILDE_CACHE_DIR=str(tiktoken_cache))
     rng = random.Random(trial)
     outcome = kill_during_ingest(small_corpus, env, delay_s=rng.uniform(3.0, 12.0))
 

@@ -20,7 +20,7 @@ import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN, ROOT
 from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
-from assistant.testing.servers import KILDE, free_port, wait_ready
+from assistant.testing.servers import KILDE, free_port, subprocess_env, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,20 +42,22 @@ def llm():
 
 
 def kilde_env(index, tmp: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp),
-        "KILDE_CONFIG": os.devnull,
-        "KILDE_DATA_DIR": str(index.data_dir),
-        "KILDE_CACHE_DIR": str(index.cache_dir),
-        "ANONYMIZED_TELEMETRY": "False",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "PYTHONUNBUFFERED": "1",
-        "OPENAI_API_KEY": KEY,
-        "KILDE_LLM_API_KEY": KEY,
-        "KILDE_LLM_TIMEOUT": "3",
-        **extra,
-    }
+    return subprocess_env(
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp),
+            "KILDE_CONFIG": os.devnull,
+            "KILDE_DATA_DIR": str(index.data_dir),
+            "KILDE_CACHE_DIR": str(index.cache_dir),
+            "ANONYMIZED_TELEMETRY": "False",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "PYTHONUNBUFFERED": "1",
+            "OPENAI_API_KEY": KEY,
+            "KILDE_LLM_API_KEY": KEY,
+            "KILDE_LLM_TIMEOUT": "3",
+            **extra,
+        }
+    )
 
 
 @dataclass

@@ -17,22 +17,24 @@ import anyio
 import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
-from assistant.testing.servers import free_port, has_ipv6_loopback, printed_url
+from assistant.testing.servers import free_port, has_ipv6_loopback, printed_url, subprocess_env
 
 pytestmark = pytest.mark.integration
 KILDE = str(Path(sys.executable).with_name("kilde"))
 
 
 def kilde_env(settings) -> dict[str, str]:
-    return {
-        "KILDE_DATA_DIR": str(settings.data_dir),
-        "KILDE_CACHE_DIR": str(settings.cache_dir),
-        "KILDE_CONFIG": os.devnull,
-        "ANONYMIZED_TELEMETRY": "False",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HOME": str(settings.cache_dir),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
+    return subprocess_env(
+        {
+            "KILDE_DATA_DIR": str(settings.data_dir),
+            "KILDE_CACHE_DIR": str(settings.cache_dir),
+            "KILDE_CONFIG": os.devnull,
+            "ANONYMIZED_TELEMETRY": "False",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HOME": str(settings.cache_dir),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+    )
 
 
 @asynccontextmanager
@@ -40,7 +42,12 @@ async def stdio_session(settings):
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     params = StdioServerParameters(command=KILDE, args=["mcp"], env=kilde_env(settings), cwd=str(ROOT))
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    # stderr as it is now: the SDK's default is the one of the first test that imported it (capsys's, perhaps,
+    # which has no file descriptor for the process to write to).
+    async with (
+        stdio_client(params, errlog=sys.stderr) as (read, write),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         yield session
 

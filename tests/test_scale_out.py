@@ -2,7 +2,6 @@
 writer is answered by a replica that never saw the ingest (docs/scale-out.md)."""
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -10,7 +9,7 @@ import urllib.request
 import pytest
 
 from assistant.testing.corpus import write_small_corpus
-from assistant.testing.servers import KILDE, chroma_server, free_port, stop, wait_http
+from assistant.testing.servers import KILDE, chroma_server, free_port, stop, subprocess_env, wait_http
 
 NEW_ARTICLE = (
     "4. mars, 2025\n\nBrattvik får ny svevebane\n\nKommunestyret i Brattvik vedtok tirsdag å bygge en "
@@ -52,12 +51,9 @@ def bm25_search(port: int, query: str, first: str, within_s: float = 30) -> list
 @pytest.mark.slow
 def test_article_ingested_by_the_writer_is_answered_by_another_replica(tmp_path, tiktoken_cache):
     corpus = write_small_corpus(tmp_path / "corpus", articles=3)
-    base_env = {
-        **os.environ,
-        "KILDE_CACHE_DIR": str(tiktoken_cache),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "KILDE_RATE_LIMIT": "1000",
-    }
+    base_env = subprocess_env(
+        KILDE_CACHE_DIR=str(tiktoken_cache), GRADIO_ANALYTICS_ENABLED="False", KILDE_RATE_LIMIT="1000"
+    )
 
     with chroma_server(tmp_path / "chroma") as url:
         base_env["KILDE_CHROMA_URL"] = url

@@ -13,6 +13,7 @@ import pytest
 
 from assistant.cli import local_stats, store_stats
 from assistant.testing.corpus import DISTRACTORS, ROOT
+from assistant.testing.servers import subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -61,13 +62,15 @@ def test_stats_does_not_import_chroma(built_index):
         "import sys; from assistant.cli import main; code = main(['stats', '--json']); "
         "print('chromadb' in sys.modules, file=sys.stderr); sys.exit(code)"
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "KILDE_DATA_DIR": str(built_index.data_dir),
-        "KILDE_CACHE_DIR": str(built_index.cache_dir),
-        "KILDE_CONFIG": os.devnull,
-        "ANONYMIZED_TELEMETRY": "False",
-    }
+    env = subprocess_env(
+        {
+            "PATH": "/usr/bin:/bin",
+            "KILDE_DATA_DIR": str(built_index.data_dir),
+            "KILDE_CACHE_DIR": str(built_index.cache_dir),
+            "KILDE_CONFIG": os.devnull,
+            "ANONYMIZED_TELEMETRY": "False",
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_NB, DISTRACTORS, SEED_ID
+from assistant.testing.servers import subprocess_env
 
 KILDE = str(Path(sys.executable).with_name("kilde"))
 
@@ -49,15 +50,14 @@ cp -a "$INDEX/." "$MNT/"
 k() {{ name=$1; shift; KILDE_DATA_DIR="$MNT" "$KILDE" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; echo $? > "$OUT/$name.rc"; }}
 {body}
 """
-    env = {
-        **os.environ,
-        "MNT": str(mnt),
-        "OUT": str(out),
-        "INDEX": str(index),
-        "KILDE": KILDE,
-        "KILDE_CACHE_DIR": str(cache),
-        "HOME": str(tmp_path),
-    }
+    env = subprocess_env(
+        MNT=str(mnt),
+        OUT=str(out),
+        INDEX=str(index),
+        KILDE=KILDE,
+        KILDE_CACHE_DIR=str(cache),
+        HOME=str(tmp_path),
+    )
     subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, check=True, timeout=900)
     return out
 

@@ -13,7 +13,7 @@ from assistant.cli import main
 from assistant.core.config import Settings
 from assistant.core.errors import ConfigError
 from assistant.testing.corpus import ROOT
-from assistant.testing.servers import KILDE, has_ipv6_loopback, printed_url, stop, wait_ready
+from assistant.testing.servers import KILDE, has_ipv6_loopback, printed_url, stop, subprocess_env, wait_ready
 from ui.listener import addresses_of, bind_all, bind_listeners, port_of
 
 
@@ -54,13 +54,12 @@ def test_help_has_examples(capsys):
 
 
 def test_port_0_names_the_port_the_server_listens_on(built_index, tmp_path):
-    env = {
-        **os.environ,
-        "KILDE_DATA_DIR": str(built_index.data_dir),
-        "KILDE_CACHE_DIR": str(built_index.cache_dir),
-        "KILDE_CONFIG": os.devnull,
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
+    env = subprocess_env(
+        KILDE_DATA_DIR=str(built_index.data_dir),
+        KILDE_CACHE_DIR=str(built_index.cache_dir),
+        KILDE_CONFIG=os.devnull,
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
     for name in ("KILDE_HOST", "KILDE_PORT", "KILDE_AUTH_MODE"):
         env.pop(name, None)
     log_path = tmp_path / "serve.log"

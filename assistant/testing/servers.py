@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,24 @@ from assistant.testing.corpus import ROOT
 KILDE = str(Path(sys.executable).with_name("kilde"))
 CHROMA = str(Path(sys.executable).with_name("chroma"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def checkout_pythonpath(existing: str | None = None) -> str:
+    """A subprocess's PYTHONPATH: this checkout first, then `existing` (by default the PYTHONPATH the tests run
+    with), its entries made absolute, so that they name the same folders from the subprocess's working folder."""
+    existing = os.environ.get("PYTHONPATH", "") if existing is None else existing
+    kept = [str(Path(entry).resolve()) for entry in existing.split(os.pathsep) if entry]
+    return os.pathsep.join(dict.fromkeys([str(ROOT), *kept]))
+
+
+def subprocess_env(base: Mapping[str, str] | None = None, **values: str) -> dict[str, str]:
+    """The environment of a `kilde` (or other Python) subprocess: `base` (by default this process's environment)
+    and `values`, with this checkout first on PYTHONPATH (`checkout_pythonpath`). The venv's editable install
+    names one checkout; the tests may run another (a git worktree beside it), and a subprocess must run the code
+    under test, not that checkout's."""
+    env = {**(os.environ if base is None else base), **values}
+    env["PYTHONPATH"] = checkout_pythonpath(env.get("PYTHONPATH"))
+    return env
 
 
 def free_port() -> int:
@@ -115,14 +133,13 @@ class KildeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "KILDE_DATA_DIR": str(settings.data_dir),
-            "KILDE_CACHE_DIR": str(settings.cache_dir),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "ANONYMIZED_TELEMETRY": "False",
+        self.env = subprocess_env(
+            KILDE_DATA_DIR=str(settings.data_dir),
+            KILDE_CACHE_DIR=str(settings.cache_dir),
+            GRADIO_ANALYTICS_ENABLED="False",
+            ANONYMIZED_TELEMETRY="False",
             **env_extra,
-        }
+        )
         self.process: subprocess.Popen | None = None
         self._log = None
 

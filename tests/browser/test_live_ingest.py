@@ -5,7 +5,6 @@ the new articles on both sides, offers their source in the chat's filters on the
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -14,7 +13,7 @@ import httpx
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
-from assistant.testing.servers import KILDE, KildeProcess
+from assistant.testing.servers import KILDE, KildeProcess, subprocess_env
 from tests.browser.chat import open_filters
 
 NEW_SOURCE = "Harbour Gazette"
@@ -46,7 +45,7 @@ def found_soon(server: KildeProcess, query: str, retriever: str, article_id: str
 
 
 def ingest(settings, *args: str) -> dict:
-    env = {**os.environ, "KILDE_DATA_DIR": str(settings.data_dir), "KILDE_CACHE_DIR": str(settings.cache_dir)}
+    env = subprocess_env(KILDE_DATA_DIR=str(settings.data_dir), KILDE_CACHE_DIR=str(settings.cache_dir))
     done = subprocess.run(
         [KILDE, "ingest", *args, "--json", "--no-progress"],
         env=env,
