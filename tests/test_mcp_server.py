@@ -109,7 +109,32 @@ async def exercise(session) -> dict:
 
     listed = (await session.list_resources()).resources
     assert SEED_ID in {r.name for r in listed} and len(listed) == 25
+    await what_it_advertises_it_serves(session)
     return {"tools": sorted(tools), "answer": answer}
+
+
+async def what_it_advertises_it_serves(session) -> None:
+    """A client lists what each capability the server announces holds (Claude Desktop offers the prompts as
+    commands): each answers, and the prompts capability holds a prompt, not an empty list."""
+    advertised = set(session.server_capabilities.model_dump(exclude_none=True))
+    assert advertised == {"tools", "resources", "prompts"}, advertised
+    assert (await session.list_tools()).tools
+    assert (await session.list_resources()).resources
+    assert (await session.list_resource_templates()).resource_templates
+    (prompt,) = (await session.list_prompts()).prompts
+    assert prompt.name == "ask_with_citations" and prompt.title and prompt.description
+    assert [(a.name, a.required) for a in prompt.arguments] == [("question", True)]
+    assert prompt.arguments[0].description
+
+    for question, says in [
+        (DEMO_QUESTION_EN, "Answer this question from the Kilde news archive"),
+        (DEMO_QUESTION_NB, "Svar på dette spørsmålet fra nyhetsarkivet Kilde"),
+    ]:
+        got = await session.get_prompt("ask_with_citations", {"question": f"  {question} "})
+        (message,) = got.messages
+        assert message.role == "user" and message.content.type == "text"
+        assert message.content.text.startswith(f"{says}, ") and f": {question}\n" in message.content.text
+        assert "ask_archive" in message.content.text and "[n]" in message.content.text
 
 
 async def bad_input(session) -> None:
@@ -133,6 +158,19 @@ async def bad_input(session) -> None:
     with pytest.raises(MCPError) as caught:
         await session.read_resource("kilde://articles/no-such-article")
     assert "no-such-article" in caught.value.message and caught.value.code == -32602  # invalid params
+    for name, arguments, says in [
+        ("ask_with_citations", {}, "prompt ask_with_citations: question: required"),
+        ("ask_with_citations", {"question": " "}, "the question is empty"),
+        ("ask_with_citations", {"question": "x" * 2001}, "limit is 2000"),
+        (
+            "no_such_prompt",
+            {"question": "x"},
+            "no prompt 'no_such_prompt'; this server has ['ask_with_citations']",
+        ),
+    ]:
+        with pytest.raises(MCPError) as caught:
+            await session.get_prompt(name, arguments)
+        assert says in caught.value.message and caught.value.code == -32602, caught.value.message
 
 
 def test_stdio_session_against_the_real_process(built_index):

@@ -70,6 +70,8 @@ CASES = {
         "history": "User: Hva sier artikkel 4?\nAssistant: Militær hjelp.",
         "question": "Og artikkel 51?",
     },
+    ("ask_with_citations", "en"): {"question": "What does Article 4 commit each side to?"},
+    ("ask_with_citations", "nb"): {"question": "Hva forplikter artikkel 4 hver av partene til?"},
 }
 
 
@@ -80,7 +82,7 @@ def render_text(name: str, language: str) -> str:
 
 def test_every_prompt_file_has_a_golden_case():
     assert set(prompts.available()) == set(CASES)
-    for name in ("answer", "condense"):
+    for name in ("answer", "condense", "ask_with_citations"):
         assert prompts.load(name, "en").variables == prompts.load(name, "nb").variables
 
 

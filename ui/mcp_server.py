@@ -2,7 +2,9 @@
 
 Tools: `search_archive(query, since, until, source, k)` returns passages with their citation data (article id,
 title, date, source, url, offsets); `ask_archive(question, …)` returns the cited answer. Resources: each article
-as `kilde://articles/{id}`, its text exactly as the offsets count it.
+as `kilde://articles/{id}`, its text exactly as the offsets count it. Prompt: `ask_with_citations(question)`, the
+question in a message that asks the client's model to answer it through `ask_archive`, keeping the citations
+(`prompts/ask_with_citations.*.md`, in the question's language).
 
 Transports: stdio (an assistant launches `kilde mcp` itself), or streamable HTTP at `/mcp` on 127.0.0.1. Over
 HTTP the same `Gate` as `kilde serve` runs in front (origin, auth mode, client identity), besides the SDK's own
@@ -13,22 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 import anyio
+from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
-from mcp.types import Resource
+from mcp.server.mcpserver.prompts.base import AssistantMessage, Message, UserMessage
+from mcp.types import INVALID_PARAMS, Resource
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
 
+import prompts
 from assistant.answering.answers import mark_unsupported
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
-from assistant.core.errors import KildeError
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.language import detect_language
 from assistant.langchain_retriever import check_query, make_filters, passage_of
 
 MCP_PATH = "/mcp"
+ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
 MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
 MAX_ECHOED = 80  # characters of a caller's id or URI an error message repeats
@@ -125,6 +133,19 @@ def shortened(text: str) -> str:
     return text if len(text) <= MAX_ECHOED else text[:MAX_ECHOED] + "…"
 
 
+def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
+    """The `ask_with_citations` prompt's messages for `question`, in its language. A question `ask_archive`
+    would refuse (empty, too long, no words) is refused here already, as invalid params."""
+    try:
+        assistant.validate(AskRequest(question=question))
+    except BadInputError as exc:
+        raise MCPError(INVALID_PARAMS, f"prompt {ASK_PROMPT}: {exc}") from None
+    question = question.strip()
+    template = prompts.load(ASK_PROMPT, detect_language(question))
+    roles = {"user": UserMessage, "assistant": AssistantMessage}  # MCP prompts have no system messages
+    return [roles[m.role](m.content) for m in template.render(question=question)]
+
+
 def build_mcp(
     assistant: Assistant, settings: Settings, limiter=None, slots: anyio.CapacityLimiter | None = None
 ):
@@ -157,6 +178,20 @@ def build_mcp(
                     raise
                 raise ResourceNotFoundError(str(exc).replace(asked, shortened(asked))) from None
 
+        async def get_prompt(self, name, arguments=None, context=None):
+            # The SDK answers an unknown prompt or a missing argument with error code 0, logging a traceback.
+            known = {p.name: p for p in await self.list_prompts()}
+            if name not in known:
+                raise MCPError(
+                    INVALID_PARAMS, f"no prompt {shortened(name)!r}; this server has {sorted(known)}"
+                )
+            missing = [
+                a.name for a in known[name].arguments or () if a.required and a.name not in (arguments or {})
+            ]
+            if missing:
+                raise MCPError(INVALID_PARAMS, f"prompt {name}: {', '.join(missing)}: required")
+            return await super().get_prompt(name, arguments, context)
+
         async def list_resources(self) -> list[Resource]:
             stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
             rows = sorted(stored.values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
@@ -175,7 +210,8 @@ def build_mcp(
         "kilde",
         title="Kilde",
         instructions="Cited answers from a Norwegian and English news archive. search_archive finds passages; "
-        "ask_archive answers with [n] citations; every article is a resource with the text the offsets count.",
+        "ask_archive answers with [n] citations; every article is a resource with the text the offsets count; "
+        f"the prompt {ASK_PROMPT} asks a question through ask_archive, keeping its citations.",
     )
 
     def check_rate(ctx: Context) -> None:
@@ -256,6 +292,17 @@ def build_mcp(
             notice=answer.notice,
             quoted_original_languages=list(answer.quoted_original_languages),
         )
+
+    @server.prompt(
+        name=ASK_PROMPT,
+        title="Ask the archive, with citations",
+        description="Answer a question from the news archive alone, through ask_archive, keeping its [n] "
+        "citations and sources list; in the question's language (Norwegian or English).",
+    )
+    def ask_with_citations(
+        question: Annotated[str, Field(description="what to ask the archive: 1 to 2000 characters")],
+    ) -> list[Message]:
+        return ask_prompt(assistant, question)
 
     @server.resource(ARTICLE_URI, name="article", title="An archive article", mime_type="text/plain")
     async def article(article_id: str) -> str:
