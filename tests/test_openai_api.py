@@ -439,7 +439,7 @@ def test_earlier_turns_may_hold_parts_that_are_not_text(api, stream):
 
 
 def test_history_reads_the_text_of_earlier_turns_and_a_refusal_as_what_was_said():
-    from ui.openai_api import ChatIn, ask_request_of
+    from ui.openai_schema import ChatIn, ask_request_of
 
     body = ChatIn.model_validate(
         {

@@ -7,193 +7,41 @@ reply's content is the cited answer with its `[n]` markers, then a sources list;
 (citations with quote and offsets, sentences, answerability) travels in the extra field `kilde`, which
 clients may ignore. A Kilde extension: `filters` ({since, until, sources, languages}, as in `/api/ask`).
 
-The routes share `/api/ask`'s rate limiter and concurrency slots, and the `Gate` middleware runs in front
-of them as of every route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included)
-into OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+The request's schema and its validation are in ui/openai_schema.py, OpenAI's error shape in
+ui/openai_errors.py; this module shapes the replies, plain and streamed, and serves the routes. They share
+`/api/ask`'s rate limiter and concurrency slots, and the `Gate` middleware runs in front of them as of every
+route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
+`{"error": {"message", "type", "param", "code"}}`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
-from assistant.core.types import Answer, Filters, Turn
-from ui.api import FiltersIn, NotFound, RateLimited, filters_from, status_of
-from ui.completion_limits import (
-    MAX_STOP_LENGTH,
-    MAX_STOP_SEQUENCES,
-    CompletionLimits,
-    ContentCutter,
-    as_shown,
-    cut_content,
-)
+from assistant.core.types import Answer
+from ui.api import RateLimited, status_of
+from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_content
 from ui.limits import RateLimiter
+from ui.openai_errors import error_body, status_of_error
+from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ModelNotFound, ask_request_of, limits_of
 from ui.security import client_key
 
-MODEL_ID = "kilde"
-MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
 # Usage is counted with the encoding of OpenAI's current models; Kilde runs none, so it measures size only.
 USAGE_ENCODING = "o200k_base"
-SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
-# A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
-SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: str
-    text: str | None = None
-    refusal: str | None = None  # an assistant's `refusal` part, as OpenAI's own replies hold
-
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
-
-
-class ChatIn(BaseModel):
-    """The fields Kilde reads or refuses. `max_tokens`, `max_completion_tokens` and `stop` cut the reply as
-    OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
-    ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
-    are accepted and ignored. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
-    tool call, logprobs) is refused, since a reply without it breaks the client further on."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={
-            "examples": [
-                {
-                    "model": MODEL_ID,
-                    "messages": [{"role": "user", "content": "What does Article 4 commit each side to?"}],
-                }
-            ]
-        },
-    )
-    model: str
-    # No cap on the count: a long chat keeps its latest turns, and the body's size (1 MiB) bounds the work.
-    messages: list[MessageIn] = Field(min_length=1)
-    # OpenAI takes null for "not given" in each optional parameter.
-    stream: bool | None = False
-    n: int | None = 1
-    stream_options: dict[str, Any] | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    response_format: dict[str, Any] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    logprobs: bool | None = None
-    filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
-
-
-def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
-    """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
-    (a picture, say) are left out of the history, since a chat that once held one is resent with every later
-    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text."""
-    if message.content is None:
-        return ""
-    if isinstance(message.content, str):
-        return message.content
-    parts = []
-    for n, part in enumerate(message.content):
-        if part.type == "text":
-            if part.text is None:  # OpenAI refuses it too; read as "", the client's bug would go unseen
-                raise BadInputError(
-                    f"messages[{index}].content[{n}].text",
-                    'a \'text\' part needs its text: {"type": "text", "text": "…"}',
-                )
-            parts.append(part.text)
-        elif asked:
-            raise BadInputError(
-                f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
-            )
-        elif part.type == "refusal" and message.role == "assistant" and part.refusal:
-            parts.append(part.refusal)
-    return "".join(parts)
-
-
-def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
-    """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
-    would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
-    kind = (body.response_format or {}).get("type", "text")
-    if kind != "text":
-        raise BadInputError(
-            "response_format",
-            f"Kilde answers in text with citations, not {kind!r}; leave response_format out "
-            "(the structured answer is in the reply's `kilde` field)",
-        )
-    choice = body.tool_choice
-    free = isinstance(choice, dict) and (choice.get("allowed_tools") or {}).get("mode") == "auto"
-    if choice == "required" or (isinstance(choice, dict) and not free):
-        raise BadInputError(
-            "tool_choice",
-            "Kilde calls no tools, it answers in text; leave tool_choice out, or 'auto' or 'none'",
-        )
-    if body.logprobs:
-        raise BadInputError(
-            "logprobs", "Kilde quotes its answer, it does not sample one: there are no logprobs"
-        )
-
-
-def ask_request_of(body: ChatIn) -> AskRequest:
-    if body.model != MODEL_ID:
-        raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
-    if body.n not in (1, None):
-        raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
-    refuse_what_cannot_be_honoured(body)
-    last = body.messages[-1]
-    if last.role != "user":
-        raise BadInputError(
-            "messages", f"the last message must be the user's question, not a {last.role!r} message"
-        )
-    # Only the turns the assistant reads are looked at: an older message that is too long is dropped with its
-    # turn, not refused on every later question of the chat. The assistant cuts long turns.
-    said = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
-    asked = len(body.messages) - 1
-    turns = []
-    for index, message in said[-(MAX_HISTORY_TURNS + 1) :]:
-        text = text_of(message, index, asked=index == asked)
-        if message.role == "assistant":
-            text = SOURCES_TAIL.sub("", text)
-        turns.append(Turn(message.role, text))
-    filters = filters_from(body.filters) if body.filters else Filters()
-    return AskRequest(
-        question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters
-    )
-
-
-def limits_of(body: ChatIn) -> CompletionLimits:
-    """Where the reply is cut. Given both token limits (`max_tokens` is the older name), the smaller holds."""
-    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
-    if len(stop) > MAX_STOP_SEQUENCES:
-        raise BadInputError(
-            "stop", f"up to {MAX_STOP_SEQUENCES} stop sequences, as OpenAI takes; got {len(stop)}"
-        )
-    if not all(stop):
-        raise BadInputError("stop", "a stop sequence cannot be empty; leave it out, or send null for none")
-    if any(len(s) > MAX_STOP_LENGTH for s in stop):
-        raise BadInputError("stop", f"a stop sequence is at most {MAX_STOP_LENGTH:,} characters")
-    given = [n for n in (body.max_tokens, body.max_completion_tokens) if n is not None]
-    return CompletionLimits(max_tokens=min(given, default=None), stop=stop)
 
 
 def usage(encoding, body: ChatIn, content: str) -> dict[str, int]:
@@ -212,10 +60,6 @@ def usage(encoding, body: ChatIn, content: str) -> dict[str, int]:
         "completion_tokens": completion_tokens,
         "total_tokens": prompt + completion_tokens,
     }
-
-
-class ModelNotFound(NotFound):
-    """The request names a model this server does not have."""
 
 
 def sources_text(answer: Answer) -> str:
@@ -324,17 +168,6 @@ def sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
-            "param": param,
-            "code": code,
-        }
-    }
-
-
 async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -> AsyncIterator[bytes]:
     """`usage_of(content)`: the usage chunk's counts, or None for no usage chunk. `cutter` cuts the content as
     it goes: once it is cut, the answer's later pieces are read but not sent, and the last chunk says why."""
@@ -402,12 +235,6 @@ async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -
         yield sse("[DONE]")
     finally:
         stream.close()
-
-
-def status_of_error(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, KildeError):
-        return status_of(exc)
-    return 500, "internal_error"
 
 
 def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
@@ -499,82 +326,3 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
 
 def model_card() -> dict:
     return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kilde"}
-
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-    502: "api_error",
-    503: "api_error",
-}
-
-
-class OpenAIErrors:
-    """ASGI middleware (outside `Gate`): an error response under /v1/ in Kilde's shape `{"error": code,
-    "message": text}` is rewritten into OpenAI's, so the `openai` client raises its typed errors with
-    Kilde's message (`BadRequestError`, `PermissionDeniedError`, `RateLimitError`, …). A request-validation
-    error (422) becomes a 400, as OpenAI reports invalid parameters."""
-
-    def __init__(self, app, prefix: str = "/v1/"):
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        start: dict | None = None
-        body = bytearray()
-
-        async def rewrite(message):
-            nonlocal start
-            if message["type"] == "http.response.start":
-                if message["status"] < 400:
-                    await send(message)
-                    return
-                start = message
-                return
-            if start is None:
-                await send(message)
-                return
-            body.extend(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            status, payload = rewritten(start["status"], bytes(body))
-            headers = [
-                (k, v)
-                for k, v in start.get("headers", [])
-                if k.lower() not in (b"content-length", b"content-type")
-            ]
-            headers += [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ]
-            await send({**start, "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
-
-        await self.app(scope, receive, rewrite)
-
-
-def rewritten(status: int, body: bytes) -> tuple[int, bytes]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        return status, body  # already OpenAI's shape
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        code, message = data["error"], str(data.get("message") or data["error"])
-    else:
-        code, message = "error", body.decode("utf-8", "replace")[:500] or f"HTTP {status}"
-    if status == 422:
-        status = 400
-    out = error_body(status, code, message)
-    if isinstance(data, dict) and data.get("details"):
-        out["error"]["param"] = data["details"][0].get("field")
-    return status, json.dumps(out, ensure_ascii=False).encode()

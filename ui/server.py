@@ -37,7 +37,8 @@ from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
 from ui.listener import http_url, listening, port_of, serve_on
 from ui.network import is_loopback
-from ui.openai_api import OpenAIErrors, openai_router
+from ui.openai_api import openai_router
+from ui.openai_errors import OpenAIErrors
 from ui.page_language import PageLanguage
 from ui.search_api import search_router
 from ui.security import Gate, allowed_origins

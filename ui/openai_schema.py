@@ -1,0 +1,173 @@
+"""What an OpenAI chat request to Kilde may hold, and what Kilde makes of it.
+
+`ChatIn` is the body of `POST /v1/chat/completions` (ui/openai_api.py serves it). `ask_request_of` reads it
+as an `AskRequest`: the last message is the question (it must be the user's), the earlier user and assistant
+messages are the history, system messages are ignored, and a parameter Kilde cannot honour is refused with
+a `BadInputError` naming it. `limits_of` reads `max_tokens`, `max_completion_tokens` and `stop` as the
+`CompletionLimits` ui/completion_limits.py cuts the reply to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.answering.context import AskRequest
+from assistant.core.errors import BadInputError
+from assistant.core.types import Filters, Turn
+from ui.api import FiltersIn, NotFound, filters_from
+from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, CompletionLimits
+
+MODEL_ID = "kilde"
+MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
+SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
+# A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
+SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)
+
+
+class ModelNotFound(NotFound):
+    """The request names a model this server does not have."""
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+    refusal: str | None = None  # an assistant's `refusal` part, as OpenAI's own replies hold
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatIn(BaseModel):
+    """The fields Kilde reads or refuses. `max_tokens`, `max_completion_tokens` and `stop` cut the reply as
+    OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
+    ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
+    are accepted and ignored. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
+    tool call, logprobs) is refused, since a reply without it breaks the client further on."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": MODEL_ID,
+                    "messages": [{"role": "user", "content": "What does Article 4 commit each side to?"}],
+                }
+            ]
+        },
+    )
+    model: str
+    # No cap on the count: a long chat keeps its latest turns, and the body's size (1 MiB) bounds the work.
+    messages: list[MessageIn] = Field(min_length=1)
+    # OpenAI takes null for "not given" in each optional parameter.
+    stream: bool | None = False
+    n: int | None = 1
+    stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    logprobs: bool | None = None
+    filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
+
+
+def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
+    """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
+    (a picture, say) are left out of the history, since a chat that once held one is resent with every later
+    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text."""
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    parts = []
+    for n, part in enumerate(message.content):
+        if part.type == "text":
+            if part.text is None:  # OpenAI refuses it too; read as "", the client's bug would go unseen
+                raise BadInputError(
+                    f"messages[{index}].content[{n}].text",
+                    'a \'text\' part needs its text: {"type": "text", "text": "…"}',
+                )
+            parts.append(part.text)
+        elif asked:
+            raise BadInputError(
+                f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
+            )
+        elif part.type == "refusal" and message.role == "assistant" and part.refusal:
+            parts.append(part.refusal)
+    return "".join(parts)
+
+
+def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
+    """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
+    would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
+    kind = (body.response_format or {}).get("type", "text")
+    if kind != "text":
+        raise BadInputError(
+            "response_format",
+            f"Kilde answers in text with citations, not {kind!r}; leave response_format out "
+            "(the structured answer is in the reply's `kilde` field)",
+        )
+    choice = body.tool_choice
+    free = isinstance(choice, dict) and (choice.get("allowed_tools") or {}).get("mode") == "auto"
+    if choice == "required" or (isinstance(choice, dict) and not free):
+        raise BadInputError(
+            "tool_choice",
+            "Kilde calls no tools, it answers in text; leave tool_choice out, or 'auto' or 'none'",
+        )
+    if body.logprobs:
+        raise BadInputError(
+            "logprobs", "Kilde quotes its answer, it does not sample one: there are no logprobs"
+        )
+
+
+def ask_request_of(body: ChatIn) -> AskRequest:
+    if body.model != MODEL_ID:
+        raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
+    if body.n not in (1, None):
+        raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
+    refuse_what_cannot_be_honoured(body)
+    last = body.messages[-1]
+    if last.role != "user":
+        raise BadInputError(
+            "messages", f"the last message must be the user's question, not a {last.role!r} message"
+        )
+    # Only the turns the assistant reads are looked at: an older message that is too long is dropped with its
+    # turn, not refused on every later question of the chat. The assistant cuts long turns.
+    said = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
+    asked = len(body.messages) - 1
+    turns = []
+    for index, message in said[-(MAX_HISTORY_TURNS + 1) :]:
+        text = text_of(message, index, asked=index == asked)
+        if message.role == "assistant":
+            text = SOURCES_TAIL.sub("", text)
+        turns.append(Turn(message.role, text))
+    filters = filters_from(body.filters) if body.filters else Filters()
+    return AskRequest(
+        question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters
+    )
+
+
+def limits_of(body: ChatIn) -> CompletionLimits:
+    """Where the reply is cut. Given both token limits (`max_tokens` is the older name), the smaller holds."""
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise BadInputError(
+            "stop", f"up to {MAX_STOP_SEQUENCES} stop sequences, as OpenAI takes; got {len(stop)}"
+        )
+    if not all(stop):
+        raise BadInputError("stop", "a stop sequence cannot be empty; leave it out, or send null for none")
+    if any(len(s) > MAX_STOP_LENGTH for s in stop):
+        raise BadInputError("stop", f"a stop sequence is at most {MAX_STOP_LENGTH:,} characters")
+    given = [n for n in (body.max_tokens, body.max_completion_tokens) if n is not None]
+    return CompletionLimits(max_tokens=min(given, default=None), stop=stop)
