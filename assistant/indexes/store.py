@@ -296,12 +296,14 @@ class ChromaStore:
             return
         if not create and not self.exists():
             raise IndexMissingError(self.location)
-        self._chunks = self._client.get_or_create_collection(
+        chunks = self._client.get_or_create_collection(
             f"{self.name}-chunks", configuration={"hnsw": {"space": "cosine"}}, embedding_function=self._ef
         )
         self._articles = self._client.get_or_create_collection(
             f"{self.name}-articles", embedding_function=None
         )
+        # `_chunks` last: it says the store is open, and a thread that reads it then finds `_articles` set too
+        self._chunks = chunks
 
     @property
     def chunks(self):
