@@ -6,6 +6,7 @@ import hashlib
 
 from assistant.core.dates import parse_date
 from assistant.core.language import LANGUAGES, detect_language
+from assistant.core.sentences import sentence_spans
 from assistant.core.types import Article
 from ingest.cleaning import clean_lines, normalise_line
 from ingest.ids import safe_id
@@ -17,6 +18,21 @@ def content_hash(*parts: str | None) -> str:
         digest.update((part or "").encode("utf-8"))
         digest.update(b"\x1f")
     return digest.hexdigest()
+
+
+HEADLINE_MAX_CHARS = 200
+
+
+def headline_of(paragraph: str) -> str:
+    """The headline of a text of one paragraph and no title: its first sentence, cut at a word before
+    `HEADLINE_MAX_CHARS` (the whole paragraph stays the text)."""
+    spans = sentence_spans(paragraph)
+    first = paragraph[spans[0][0] : spans[0][1]] if spans else paragraph
+    if len(first) <= HEADLINE_MAX_CHARS:
+        return first
+    cut = first[: HEADLINE_MAX_CHARS - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > HEADLINE_MAX_CHARS // 2 else cut).rstrip() + "…"
 
 
 def language_code(given: str | None) -> str:
@@ -41,10 +57,8 @@ def make_article(
     cleaned = clean_lines(body.splitlines())
     lines = cleaned.lines
     source = source or cleaned.publisher
-    if (
-        not title and lines
-    ):  # the first line heads the text; a text of one line heads itself and stays the text
-        title = lines.pop(0) if len(lines) > 1 else lines[0]
+    if not title and lines:  # the first line heads the text, and a text of one line heads itself
+        title = lines.pop(0) if len(lines) > 1 else headline_of(lines[0])
     text = "\n\n".join(lines)
     title = normalise_line(title or "")
     iso_date = parse_date(date) if date else None

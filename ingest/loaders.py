@@ -210,8 +210,8 @@ def _from_plain_text(
     if title is None:
         raise BadInputError(shown(path), "no text in file")
     body = "\n".join(lines[body_from:])
-    if not body.strip():  # a note of one paragraph is its own headline and its own text
-        body = title
+    if not body.strip():  # a note of one paragraph is its own text and heads itself (`make_article`)
+        title, body = None, title
     given_date = fields.get("date") or fields.get("published")
     if given_date:
         date = given_date

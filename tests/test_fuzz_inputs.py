@@ -359,7 +359,7 @@ SENTENCE = "Dette er en setning som er lang nok til å bli en artikkel."
 @pytest.mark.parametrize(
     "suffix, raw, outcome",
     [
-        (".txt", HUGE_LINE.encode(), "rejected"),  # the line is the headline; no body is left
+        (".txt", HUGE_LINE.encode(), "article"),  # a text of one line: its text, and its headline cut short
         (".txt", f"Tittel\n\n{HUGE_LINE}".encode(), "article"),
         (".md", f"# Tittel\n\n{HUGE_LINE}".encode(), "article"),
         (".json", json.dumps({"title": "T", "text": HUGE_LINE}).encode(), "article"),

@@ -204,6 +204,18 @@ def test_a_text_of_one_paragraph_is_its_own_headline_and_its_own_text(tmp_path, 
     assert article.text == ONE_PARAGRAPH and article.title == ONE_PARAGRAPH
 
 
+def test_a_long_paragraph_without_a_title_is_headed_by_its_first_sentence_cut_short(tmp_path):
+    second = "Ordføreren sa at skolene skal skjermes mot kutt."
+    path = tmp_path / "notat.txt"
+    path.write_text(f"{ONE_PARAGRAPH} {second}\n", encoding="utf-8")
+    [article] = load_file(path).articles
+    assert (article.title, article.text) == (ONE_PARAGRAPH, f"{ONE_PARAGRAPH} {second}")
+    path.write_text("Kommunestyret " * 40 + "\n", encoding="utf-8")
+    [article] = load_file(path).articles
+    assert len(article.title) <= 200 and article.title.endswith("Kommunestyret…")
+    assert article.text == ("Kommunestyret " * 40).strip()
+
+
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text(
