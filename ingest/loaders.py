@@ -254,6 +254,12 @@ def _date_line(line: str) -> str | None:
     return None
 
 
+def _date_near_top(body: str) -> str | None:
+    """The date of a date line among the first three lines of a text ("Publisert 27.11.2024 kl. 10:15")."""
+    lines = [line.strip() for line in body.split("\n") if line.strip()]
+    return next((date for line in lines[:3] if (date := _date_line(line))), None)
+
+
 def _check_date(given: str | None, article: Article, name: str, warnings: list[str] | None) -> None:
     """A date the file gives that `parse_date` does not understand is left out of the article: say so."""
     if given and article.date is None and warnings is not None:
@@ -286,7 +292,15 @@ def _from_html(html: str, path: Path) -> Article:
     ratings = keep_ratings(tree) if tree is not None else []  # rewritten so that the extractor keeps them
     page = lxml.html.tostring(tree, encoding="unicode") if ratings else html
     try:
-        doc = trafilatura.bare_extraction(page, with_metadata=True, include_comments=False, favor_recall=True)
+        # no extensive date search: it dated a page without a date by a year in its text ("budsjettet for 2025"
+        # gave 2025-01-01); a date line near the top ("Publisert 27.11.2024") is read below instead
+        doc = trafilatura.bare_extraction(
+            page,
+            with_metadata=True,
+            include_comments=False,
+            favor_recall=True,
+            date_extraction_params={"extensive_search": False},
+        )
     except (ValueError, TypeError, AttributeError) as exc:
         raise BadInputError(shown(path), f"cannot parse HTML: {exc}") from None
     fields = (doc.as_dict() if hasattr(doc, "as_dict") else doc) if doc else None
@@ -307,7 +321,7 @@ def _from_html(html: str, path: Path) -> Article:
         body=body,
         given_id=None if url else shown(path.stem),
         url=url,
-        date=fields.get("date"),
+        date=fields.get("date") or _date_near_top(body),
         source=site_name,
         author=authors or "; ".join(author_names(fields.get("author") or "")) or None,
         origin=shown(path),

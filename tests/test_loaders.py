@@ -216,6 +216,27 @@ def test_a_long_paragraph_without_a_title_is_headed_by_its_first_sentence_cut_sh
     assert article.text == ("Kommunestyret " * 40).strip()
 
 
+@pytest.mark.parametrize(
+    ("head", "lines", "date"),
+    [
+        ("", "<p>Kommunestyret vedtok budsjettet for 2025 torsdag kveld.</p>", None),
+        ('<meta property="article:published_time" content="2024-11-27T10:00:00+01:00">', "", "2024-11-27"),
+        ("", '<time datetime="2024-11-27">27. november 2024</time>', "2024-11-27"),
+        ("", "<p>Publisert 27.11.2024 kl. 10:15</p>", "2024-11-27"),
+    ],
+)
+def test_a_saved_page_is_dated_by_what_dates_it_not_by_a_year_in_its_text(tmp_path, head, lines, date):
+    """A page without a date was dated 2025-01-01 for "budsjettet for 2025" in its text."""
+    path = tmp_path / "side.html"
+    body = "<p>Kommunestyret vedtok budsjettet for 2025 torsdag kveld, og skolene skjermes mot kutt.</p>"
+    path.write_text(
+        f"<html><head><title>Budsjett</title>{head}</head><body><article>{lines}{body}</article></body></html>",
+        encoding="utf-8",
+    )
+    [article] = load_file(path).articles
+    assert article.date == date
+
+
 def test_english_text_is_detected_as_english(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text(
