@@ -215,12 +215,9 @@ def _from_plain_text(
     given_date = fields.get("date") or fields.get("published")
     if given_date:
         date = given_date
-    elif date is None:  # a date line may also follow the headline
-        for line in lines[body_from : body_from + 3]:
-            if found := _date_line(line.strip()):
-                date = found
-                body = body.replace(line, "", 1)
-                break
+    elif date is None and (found := _first_date_line(lines[body_from : body_from + 3])):
+        date, line = found  # a date line may also follow the headline
+        body = body.replace(line, "", 1)
     article = make_article(
         title=title,
         body=body,
@@ -254,10 +251,15 @@ def _date_line(line: str) -> str | None:
     return None
 
 
+def _first_date_line(lines: list[str]) -> tuple[str, str] | None:
+    """The date of the first of `lines` that is a date line (`_date_line`), and that line."""
+    return next(((date, line) for line in lines if (date := _date_line(line.strip()))), None)
+
+
 def _date_near_top(body: str) -> str | None:
     """The date of a date line among the first three lines of a text ("Publisert 27.11.2024 kl. 10:15")."""
-    lines = [line.strip() for line in body.split("\n") if line.strip()]
-    return next((date for line in lines[:3] if (date := _date_line(line))), None)
+    found = _first_date_line([line for line in body.split("\n") if line.strip()][:3])
+    return found[0] if found else None
 
 
 def _check_date(given: str | None, article: Article, name: str, warnings: list[str] | None) -> None:

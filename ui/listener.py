@@ -100,9 +100,8 @@ def _bound(family: socket.AddressFamily, sockaddr: tuple) -> socket.socket:
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if (
-            family == socket.AF_INET6
-        ):  # as asyncio binds it: --host :: serves IPv6 alone, ::1 beside 127.0.0.1
+        # as asyncio binds it: --host :: serves IPv6 alone, ::1 beside 127.0.0.1
+        if family == socket.AF_INET6:
             listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         listener.bind(sockaddr)
     except OSError:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+_CLOSING = "\"»”’')]"  # what may close a sentence after its terminal punctuation: quotes, brackets
 # A boundary: terminal punctuation, optional closing quotes, white space, then something that starts
 # a sentence. "27. november" and "bl.a. at" do not split because a lower-case word follows.
-_BOUNDARY = re.compile(r"[.!?…][\"»”’')\]]*\s+(?=[\"«“‘(\[–—-]?\s?[A-ZÆØÅÄÖÜ0-9])")
+_BOUNDARY = re.compile(rf"[.!?…][{re.escape(_CLOSING)}]*\s+(?=[\"«“‘(\[–—-]?\s?[A-ZÆØÅÄÖÜ0-9])")
 _ABBREVIATIONS = {
     "bl.a",
     "f.eks",
@@ -52,9 +53,6 @@ _ABBREVIATIONS = {
     "e.g",
     "i.e",
 }
-
-
-_CLOSING = "\"»”’')]"
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
