@@ -280,10 +280,16 @@ def _check_language(given: str | None, article: Article, name: str, warnings: li
         )
 
 
+# An XHTML page's XML declaration, `<?xml version="1.0" encoding="utf-8"?>`: the page is text by now, decoded by
+# its bytes (`decode`), and lxml refuses text that declares an encoding.
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml\s[^<>]*\?>", re.IGNORECASE)
+
+
 def _from_html(html: str, path: Path) -> Article:
     import lxml.html
     import trafilatura
 
+    html = _XML_DECLARATION.sub("", html, count=1)
     try:
         tree = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):

@@ -1,6 +1,7 @@
 """Loaders and cleaning: every input format, the seed's web leftovers, and bad input named by file."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -267,6 +268,45 @@ def test_html_gives_text_title_date_author_and_canonical_url(tmp_path):
     assert "forsinket i dag på grunn av tåke" in article.text
 
 
+_XHTML_PAGE = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN"
+  "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="nb" lang="nb"><head>
+  <meta http-equiv="Content-Type" content="text/html; charset=utf-8" /><title>Ferja er forsinket</title>
+  <link rel="canonical" href="https://avis.example/a/1" /><meta name="author" content="Kari Nordmann" />
+  <meta property="og:site_name" content="Avisa" /><meta property="article:published_time" content="2024-03-05" />
+</head><body><article><h1>Ferja er forsinket</h1>
+  <p class="ingress">Hundrevis av reisende venter på ferjekaia i Moss fordi tåka ligger tett over fjorden.</p>
+  <div class="article-body"><p>Ferja mellom Moss og Horten er forsinket i dag på grunn av tåke. Passasjerene må vente i flere timer.</p>
+  <p>Bastø Fosen beklager forsinkelsen og lover bedre informasjon.<br />Neste avgang er klokka åtte.</p>
+</div></article></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("declaration", "encoding"),
+    [
+        ('<?xml version="1.0" encoding="utf-8"?>', "utf-8"),
+        ("<?xml version='1.0' encoding='UTF-8' standalone='no' ?>", "utf-8-sig"),
+        ('<?xml version="1.0"?>', "utf-8"),
+        ('<?xml version="1.0" encoding="iso-8859-1"?>', "utf-8"),  # the bytes say otherwise: they decide
+        ('<?xml version="1.0" encoding="utf-8"?>', "cp1252"),
+        ('<?xml version="1.0" encoding="utf-16"?>', "utf-16"),
+    ],
+)
+def test_a_saved_xhtml_page_with_an_xml_declaration_lands_like_the_page_without_it(
+    tmp_path, declaration, encoding
+):
+    """lxml refuses text that declares an encoding: such a page was read without its address, site name and lede
+    (stored under its file's name, without a source), and one whose body held a lone script stopped the ingest
+    (test_bad_files_are_named_with_their_reason). The page is text by then, decoded by its bytes."""
+    plain, declared = tmp_path / "plain.html", tmp_path / "declared.htm"
+    plain.write_text(_XHTML_PAGE, encoding="utf-8")
+    declared.write_bytes(f"{declaration}\n{_XHTML_PAGE}".encode(encoding))
+    [expected], [article] = load_file(plain).articles, load_file(declared).articles
+    assert article.id == article.url == "https://avis.example/a/1" and article.source == "Avisa"
+    assert article.text.startswith("Hundrevis av reisende venter på ferjekaia i Moss fordi tåka ligger tett")
+    assert replace(article, origin=None) == replace(expected, origin=None)
+
+
 @pytest.mark.parametrize("lede_class", ["lead", "ingress", "article__lead", "standfirst"])
 def test_an_html_lede_above_the_article_body_is_kept_and_the_headline_not_repeated(tmp_path, lede_class):
     """The extractor takes the element classed as the article's body; the lede printed above it, in an element of
@@ -525,6 +565,11 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
         ("numbers.jsonl", b"42\n", "expected a JSON object, got a number"),
         ("short.txt", b"Tittel\n\nKort.", "no article text left"),
         ("scripts.html", b"<html><body><script>var a = 1;</script></body></html>", "no article text found"),
+        (
+            "declared.html",
+            b'<?xml version="1.0" encoding="utf-8"?>\n<html><body><script>var a = 1;</script></body></html>',
+            "no article text found",
+        ),
     ],
 )
 def test_bad_files_are_named_with_their_reason(tmp_path, name, content, reason):
