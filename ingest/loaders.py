@@ -309,8 +309,11 @@ def _from_html(html: str, path: Path) -> Article:
             favor_recall=True,
             date_extraction_params={"extensive_search": False},
         )
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise BadInputError(shown(path), f"cannot parse HTML: {exc}") from None
+    except (ValueError, TypeError, AttributeError, AssertionError) as exc:
+        # AssertionError: lxml's, as the extractor takes apart a page read as a fragment (one that opens with a
+        # comment, not <html> or a doctype) whose body is a lone script
+        reason = str(exc) or f"the page extractor failed ({type(exc).__name__})"
+        raise BadInputError(shown(path), f"cannot parse HTML: {reason}") from None
     fields = (doc.as_dict() if hasattr(doc, "as_dict") else doc) if doc else None
     if not fields or not (fields.get("text") or "").strip():
         raise BadInputError(shown(path), "no article text found in the HTML")

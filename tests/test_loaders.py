@@ -570,6 +570,11 @@ def test_legacy_encodings_are_decoded_not_rejected(tmp_path):
             b'<?xml version="1.0" encoding="utf-8"?>\n<html><body><script>var a = 1;</script></body></html>',
             "no article text found",
         ),
+        (
+            "saved.htm",
+            b"<!-- lagret side -->\n<html><body><script>var a = 1;</script></body></html>",
+            "cannot parse HTML: the page extractor failed",
+        ),
     ],
 )
 def test_bad_files_are_named_with_their_reason(tmp_path, name, content, reason):
