@@ -72,20 +72,23 @@ def markdown_text(text: str) -> str:
     text = _ESCAPE.sub(lambda m: kept_as_is.stand_in(m.group(1)), text)
     text = _CODE.sub(lambda m: kept_as_is.stand_in(_code(m.group(2), kept_as_is)), text)
     lines = [_QUOTE.sub("", line) for line in _HIDDEN.sub("", text).split("\n")]
-    labels = {
-        m.group(1).strip().casefold()
-        for line in lines
-        if (m := _DEFINITION.match(line) or _LABEL_ALONE.match(line))
-    }
+    # Each line is matched once as a reference definition ("[1]: https://…") or a label alone on its line ("[1]:"):
+    # the labels are gathered before any line is rendered (a definition may follow its use), and the lines are
+    # left out below.
+    definitions = [_DEFINITION.match(line) for line in lines]
+    labels_alone = [
+        None if found else _LABEL_ALONE.match(line) for line, found in zip(lines, definitions, strict=True)
+    ]
+    labels = {m.group(1).strip().casefold() for m in definitions + labels_alone if m}
     kept = []
     skip_next = False
     for i, line in enumerate(lines):
         if skip_next:
             skip_next = False
             continue
-        if _FENCE.match(line) or _DEFINITION.match(line):
+        if _FENCE.match(line) or definitions[i]:
             continue
-        if _LABEL_ALONE.match(line) and i + 1 < len(lines) and _DESTINATION_ALONE.match(lines[i + 1]):
+        if labels_alone[i] and i + 1 < len(lines) and _DESTINATION_ALONE.match(lines[i + 1]):
             skip_next = True
             continue
         kept.append(_rendered(_FOOTNOTE.sub("", line), labels))
