@@ -433,6 +433,13 @@ def print_and_write(result: dict, write: Callable[[dict], None], dry_run: bool) 
     return 0
 
 
+def merge_into_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
+    """Write the keys of `result` into calibration.json, keeping every other key there."""
+    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    current.update(result)
+    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the keys calibrated here; keep any other calibrated values (e.g. support_threshold)."""
     current = {}

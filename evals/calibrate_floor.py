@@ -26,19 +26,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.core.config import CALIBRATION_FILE
 from assistant.core.language import language_group
 from evals.calibrate import (
     DATA,
     POSITIVE_SETS,
     UNANSWERABLE,
     bounded_sets,
+    merge_into_calibration,
     print_and_write,
     split_unanswerable,
 )
@@ -171,13 +170,6 @@ def calibrate_floors(
     }
 
 
-def write_floors(result: dict, path: Path = CALIBRATION_FILE) -> None:
-    """Update only the key calibrated here: a record, which no setting reads (the module's docstring)."""
-    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    current.update(result)
-    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.calibrate_floor",
@@ -217,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KildeError as exc:
         print(f"calibrate_floor: {exc}", file=sys.stderr)
         return exc.exit_code
-    return print_and_write(result, write_floors, args.dry_run)
+    # Only the record is written, which no setting reads (the module's docstring).
+    return print_and_write(result, merge_into_calibration, args.dry_run)
 
 
 if __name__ == "__main__":

@@ -293,7 +293,8 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
             f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
             f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
             f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`), rerank_floors "
-            f"{meta['settings'].get('rerank_floors') or 'none (opt-in: docs/evals.md)'}"
+            f"{meta['settings'].get('rerank_floors') or 'none (opt-in: docs/evals.md)'}, rerank_sure "
+            f"{meta['settings'].get('rerank_sure') or 'none'}"
         ),
         "",
         "## Commands",
@@ -306,6 +307,8 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
         "# the reranker's floors (rerank_floors, opt-in in kilde.toml, reader off) were chosen and recorded by:",
         (calibration.get("rerank_floors_command") or "python -m evals.calibrate_floor --data-dir INDEX"),
+        "# the reranker's sure score (rerank_sure: a question it is sure of passes under the threshold) by:",
+        (calibration.get("rerank_sure_command") or "python -m evals.calibrate_sure --data-dir INDEX"),
         "```",
         "",
         (
@@ -406,6 +409,7 @@ def _calibration() -> dict:
         "answerable_threshold": data.get("answerable_threshold"),
         **data.get("answerable_threshold_provenance", {}),
         "rerank_floors_command": data.get("rerank_floors_provenance", {}).get("command"),
+        "rerank_sure_command": data.get("rerank_sure_provenance", {}).get("command"),
     }
 
 

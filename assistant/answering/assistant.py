@@ -351,7 +351,9 @@ class Assistant:
         answerable = (
             bool(context.retrieval.hits)
             and self.is_answerable(
-                context.retrieval, context.judged_question, dense_gate=not context.held_to_article
+                context.retrieval,
+                context.judged_question,
+                dense_gate=not (context.held_to_article or self.reranker_is_sure(context)),
             )
             and not self.below_rerank_floor(context)
             and not unseen
@@ -381,6 +383,16 @@ class Assistant:
         if floor is None or not judged:
             return False
         return context.retrieval.hits[0].score < floor
+
+    def reranker_is_sure(self, context: AnswerContext) -> bool:
+        """Whether a reranked question asked alone has a passage the reranker scores at least its language group's
+        `rerank_sure`, which then stands in for the dense threshold (the names and every later gate still judge).
+        A follow-up read with the conversation (`focus`) is not judged, as for `below_rerank_floor`."""
+        sure = self.settings.rerank_sure.get(language_group(context.language))
+        mode = context.request.retriever or self.settings.retriever
+        if sure is None or mode != RERANK_MODE or context.focus or not context.retrieval.hits:
+            return False
+        return context.retrieval.hits[0].score >= sure
 
     def filter_holds_an_answer(self, context: AnswerContext) -> bool:
         """A filter narrows the archive; it does not make what is left relevant. Near-misses score close to

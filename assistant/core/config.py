@@ -120,6 +120,12 @@ class Settings:
     # them that fits. Opt-in: the floors evals/calibrate_floor.py chose on validation data (recorded in
     # calibration.json) refused more answerable test questions than the false-refusal target allows (docs/evals.md).
     rerank_floors: dict = field(default_factory=dict)
+    # Per question language group: a question asked alone whose best passage the reranker scores at least this is
+    # not held to `answerable_threshold` (`Assistant.reranker_is_sure`). English questions sit lower in dense
+    # similarity to Norwegian text, and a short one ("Who published the full text of the agreement?") fell just
+    # under the threshold while the reranker put the passage that answers it far ahead of the rest. Chosen on
+    # validation data by evals/calibrate_sure.py; absent: the threshold holds for every question.
+    rerank_sure: dict = field(default_factory=lambda: _calibrated_map("rerank_sure", float))
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
