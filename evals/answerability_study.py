@@ -74,7 +74,7 @@ def features_of(assistant, question: str) -> tuple[bool, float, tuple[float, ...
 
     context = assistant.prepare.invoke(AskRequest(question))
     hits, group = context.retrieval.hits, language_group(context.language)
-    passed = bool(hits) and assistant.is_answerable(context.retrieval, context.judged_question)
+    passed = assistant.passes_threshold_and_names(context)
     place = {hit.chunk.id: i for i, hit in enumerate(hits)}
     readings = sorted(context.readings, key=lambda r: place.get(r.chunk_id, len(hits)))
     if not readings:

@@ -85,9 +85,7 @@ def score(assistant, items: Sequence[EvalItem], progress: bool) -> list[Scored]:
     out = []
     for item in items:
         context = assistant.prepare.invoke(AskRequest(item.question, item.history))
-        earlier = bool(context.retrieval.hits) and assistant.is_answerable(
-            context.retrieval, context.judged_question
-        )
+        earlier = assistant.passes_threshold_and_names(context)
         margin = max((r.margin for r in context.readings), default=-math.inf)
         unseen = bool(
             assistant.refused_unseen_words(context.judged_question, context.language, with_reader=False)

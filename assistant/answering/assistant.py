@@ -349,12 +349,7 @@ class Assistant:
         # names itself, not to those of the question before it
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
         answerable = (
-            bool(context.retrieval.hits)
-            and self.is_answerable(
-                context.retrieval,
-                context.judged_question,
-                dense_gate=not (context.held_to_article or self.reranker_is_sure(context)),
-            )
+            self.passes_threshold_and_names(context)
             and not self.below_rerank_floor(context)
             and not unseen
             and not parts
@@ -370,6 +365,14 @@ class Assistant:
             answerable = self.filter_holds_an_answer(context)
             context.timings_ms["filter_check"] = (time.perf_counter() - t0) * 1000
         return replace(context, answerable=answerable, unseen_words=tuple(unseen), missing_parts=tuple(parts))
+
+    def passes_threshold_and_names(self, context: AnswerContext) -> bool:
+        """The first gates of `_judge`: some passage found, `is_answerable` with the dense threshold waived for a
+        follow-up held to the conversation's article and for a question the reranker is sure of."""
+        waived = context.held_to_article or self.reranker_is_sure(context)
+        return bool(context.retrieval.hits) and self.is_answerable(
+            context.retrieval, context.judged_question, dense_gate=not waived
+        )
 
     def below_rerank_floor(self, context: AnswerContext) -> bool:
         """Whether a reranked question has no passage the reranker scores at least its language group's
