@@ -1,7 +1,9 @@
 """`POST /api/search`: Kilde's hybrid retrieval without an answer, for `KildeHTTPRetriever` and other tools.
 
 It runs under the same rules as `/api/ask`: the `Gate` middleware (origin, auth mode), the per-client rate
-limit (a search counts as a question) and the shared concurrency slots.
+limit (a search counts as a question) and the shared answering turns (ui/fairness.py): one search or question
+per client at a time, and a search that gets no turn within the request budget is answered 503 `busy` with
+Retry-After.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from assistant.answering.assistant import Assistant
 from assistant.core.types import Filters
 from assistant.langchain_retriever import MAX_K, check_query, passage_of
 from ui.api import ERRORS, STRICT, FiltersIn, RateLimited, filters_from, json_body_required
+from ui.fairness import FairTurns
 from ui.limits import RateLimiter
 from ui.security import client_key
 
@@ -54,7 +57,7 @@ class SearchOut(BaseModel):
     passages: list[PassageOut]
 
 
-def search_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
+def search_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) -> APIRouter:
     router = APIRouter()
 
     @router.post(
@@ -71,9 +74,10 @@ def search_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             raise RateLimited(limiter.per_minute, retry_after)
         query, k = check_query(body.query, body.k)
         filters: Filters = filters_from(body.filters)
-        retrieval = await anyio.to_thread.run_sync(
-            assistant.retriever.retrieve, query, k, filters, body.retriever, limiter=slots
-        )
+        async with turns.turn(client_key(request)):
+            retrieval = await anyio.to_thread.run_sync(
+                assistant.retriever.retrieve, query, k, filters, body.retriever
+            )
         return {"query": query, "passages": [passage_of(hit) for hit in retrieval.hits]}
 
     return router

@@ -125,7 +125,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     install_error_handlers(app)
     turns = answer_turns(settings)
     app.include_router(openai_router(assistant, limiter, turns.slots))
-    app.include_router(search_router(assistant, limiter, turns.slots))  # before the /api/{path} catch-all
+    app.include_router(search_router(assistant, limiter, turns))  # before the /api/{path} catch-all
     app.include_router(api_router(assistant, settings, limiter, turns))
 
     @app.get("/widget", include_in_schema=False)
