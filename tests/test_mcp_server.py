@@ -165,12 +165,27 @@ async def bad_input(session) -> None:
         (
             "no_such_prompt",
             {"question": "x"},
-            "no prompt 'no_such_prompt'; this server has ['ask_with_citations']",
+            "no prompt 'no_such_prompt'; this server has one prompt, ask_with_citations",
         ),
     ]:
         with pytest.raises(MCPError) as caught:
             await session.get_prompt(name, arguments)
         assert says in caught.value.message and caught.value.code == -32602, caught.value.message
+        assert "[" not in caught.value.message, caught.value.message  # a sentence, not a Python list
+
+
+def test_an_unknown_prompt_is_told_the_prompts_there_are_in_words():
+    # The message printed Python's list repr: "this server has ['ask_with_citations']".
+    from ui.mcp_server import unknown_prompt
+
+    assert unknown_prompt("nope", ["ask_with_citations"]) == (
+        "no prompt 'nope'; this server has one prompt, ask_with_citations"
+    )
+    assert unknown_prompt("nope", ["summarise", "ask_with_citations"]) == (
+        "no prompt 'nope'; this server has the prompts ask_with_citations, summarise"
+    )
+    assert unknown_prompt("nope", []) == "no prompt 'nope'; this server has no prompts"
+    assert unknown_prompt("x" * 500, ["ask_with_citations"]).startswith("no prompt '" + "x" * 80 + "…'; ")
 
 
 def test_stdio_session_against_the_real_process(built_index):

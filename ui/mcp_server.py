@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterable
 from typing import Annotated
 from urllib.parse import quote, unquote
 
@@ -133,6 +134,19 @@ def shortened(text: str) -> str:
     return text if len(text) <= MAX_ECHOED else text[:MAX_ECHOED] + "…"
 
 
+def unknown_prompt(name: str, known: Iterable[str]) -> str:
+    """The message for a prompt this server lacks: the prompts it has, in words ("this server has one prompt,
+    ask_with_citations"; "the prompts a, b"), not as a Python list."""
+    names = sorted(known)
+    if not names:
+        listed = "no prompts"
+    elif len(names) == 1:
+        listed = f"one prompt, {names[0]}"
+    else:
+        listed = f"the prompts {', '.join(names)}"
+    return f"no prompt {shortened(name)!r}; this server has {listed}"
+
+
 def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
     """The `ask_with_citations` prompt's messages for `question`, in its language. A question `ask_archive`
     would refuse (empty, too long, no words) is refused here already, as invalid params."""
@@ -182,9 +196,7 @@ def build_mcp(
             # The SDK answers an unknown prompt or a missing argument with error code 0, logging a traceback.
             known = {p.name: p for p in await self.list_prompts()}
             if name not in known:
-                raise MCPError(
-                    INVALID_PARAMS, f"no prompt {shortened(name)!r}; this server has {sorted(known)}"
-                )
+                raise MCPError(INVALID_PARAMS, unknown_prompt(name, known))
             missing = [
                 a.name for a in known[name].arguments or () if a.required and a.name not in (arguments or {})
             ]
