@@ -247,6 +247,43 @@ def test_length_cut_keeps_the_answer_but_marks_it_partial(built_index, embedder,
     assert answer.backend == "openai-compatible" and answer.partial and "token limit" in answer.notice
 
 
+def test_the_end_of_the_sentence_a_cut_falls_in():
+    from assistant.answering.output_filter import sentence_end
+
+    text = "Article 4 commits each side to help. [1] It was signed in June [2]. And"
+    assert sentence_end(text, 5) == text.index("It")
+    assert sentence_end(text, text.index("[1]") + 1) == text.index("It")  # its markers after the full stop
+    assert sentence_end(text, text.index("June")) == text.index("And")
+    assert sentence_end(text, text.index("And")) is None  # the last sentence may still go on
+    assert sentence_end("Article 4 commits", 3) is None
+
+
+def test_a_caller_that_shows_only_the_start_stops_the_model_after_that_sentence(generative, llm):
+    # AskRequest.cut_at (the OpenAI face's max_tokens and stop): the model was read to its own token limit.
+    import time
+
+    llm.script(
+        Reply(
+            chunks=[*Reply(f"{ARTICLE4_EN} [1]").pieces(), *[" It was signed in Pyongyang [1]."] * 300],
+            chunk_delay_s=0.01,
+        )
+    )
+    shows = 20  # characters, inside the first sentence
+    pieces, answer = run(
+        generative, AskRequest(DEMO_QUESTION_EN, cut_at=lambda text: shows if len(text) > shows else None)
+    )
+    # The first sentence is read whole and checked as in a whole answer; of the next, only its start is read.
+    assert answer.answer == "".join(pieces).strip() and answer.answer.startswith(f"{ARTICLE4_EN} [1] It")
+    assert "Pyongyang [1]. It" not in answer.answer
+    assert [(s.text, s.supported) for s in answer.sentences] == [(ARTICLE4_EN, True)]
+    assert [c.article_id for c in answer.citations] == [SEED_ID]
+    assert answer.backend == "openai-compatible" and answer.partial and answer.notice is None
+    deadline = time.monotonic() + 10
+    while llm.outcomes != ["aborted"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.outcomes == ["aborted"]  # the connection was closed: the server stopped writing
+
+
 def test_prompt_fits_a_small_context_window_keeping_the_most_relevant_text(built_index, embedder, llm):
     from assistant.core.tokens import get_encoding
     from assistant.indexes.llm import encoding_for_model

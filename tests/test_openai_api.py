@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import openai
@@ -296,17 +297,19 @@ def test_usage_counts_the_messages_and_the_reply_with_tiktoken(api, built_index)
 TWO_SOURCES_QUESTION = "Who signed the pact between Russia and North Korea, and when?"
 
 
-def cut_reply(api, stream: bool, **limits) -> tuple[str, str, dict, openai.types.CompletionUsage]:
-    """The content, finish reason, `kilde` field and usage of one reply, plain or streamed."""
+def cut_reply(
+    api, stream: bool, question: str = TWO_SOURCES_QUESTION, **limits
+) -> tuple[str, str, dict, openai.types.CompletionUsage]:
+    """The content, finish reason, `kilde` field and usage of one reply to `question`, plain or streamed."""
     create = client(api.url).chat.completions.create
     if not stream:
-        reply = create(model="kilde", messages=user(TWO_SOURCES_QUESTION), **limits)
+        reply = create(model="kilde", messages=user(question), **limits)
         choice = reply.choices[0]
         return choice.message.content, choice.finish_reason, reply.model_extra["kilde"], reply.usage
     chunks = list(
         create(
             model="kilde",
-            messages=user(TWO_SOURCES_QUESTION),
+            messages=user(question),
             stream=True,
             stream_options={"include_usage": True},
             **limits,
@@ -725,3 +728,43 @@ def test_a_failing_model_falls_back_and_the_key_never_reaches_the_client(generat
     assert kilde["notice"] in plain.choices[0].message.content  # the reader sees why there is no model answer
     for text in (plain.model_dump_json(), streamed):
         assert SECRET not in text and "0123456789abcdef" not in text
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_cut_reply_stops_reading_the_model_at_the_end_of_the_sentence_it_cuts(
+    generative_api, scripted, built_index, stream
+):
+    # A reply cut at max_tokens (or a stop sequence) still read the model to its own limit (llm_max_tokens):
+    # the client waited for text it would not be sent, and the model server wrote it all.
+    from assistant.testing.scripted_llm import Reply
+
+    o200k = get_encoding("o200k_base", built_index.tiktoken_cache_dir)
+    first_cited = f"{ARTICLE4_EN} [1]"
+    more = [" It was signed in Pyongyang [1]."] * 300  # 6 s more of the model's writing, if it is read
+    for limits, content in [
+        ({"max_tokens": len(o200k.encode(first_cited))}, first_cited),  # cut at the first sentence's end
+        ({"max_tokens": 3}, o200k.decode(o200k.encode(ARTICLE4_EN)[:3])),  # and inside it
+        ({"stop": " It was"}, first_cited),
+    ]:
+        scripted.reset()
+        scripted.script(Reply(chunks=[*Reply(first_cited).pieces(), *more], chunk_delay_s=0.02))
+        got, finish, kilde, usage = cut_reply(generative_api, stream, DEMO_QUESTION_EN, **limits)
+        assert (got, finish) == (content, "stop" if "stop" in limits else "length"), limits
+        assert kilde["backend"] == "openai-compatible" and kilde["partial"] is True  # no fallback
+        assert usage.completion_tokens == len(o200k.encode(content))
+        if content == first_cited:  # the sentence shown whole keeps its verdict and its source
+            assert [c["article_id"] for c in kilde["citations"]] == [SEED_ID]
+            assert [(s["text"], s["supported"]) for s in kilde["sentences"]] == [(ARTICLE4_EN, True)]
+        else:
+            assert kilde["citations"] == [] and kilde["sentences"] == []
+        # Read up to the next sentence's start, then the connection was closed: the model stopped writing.
+        assert _wait_for(lambda: scripted.outcomes == ["aborted"]), (limits, scripted.outcomes)

@@ -4,12 +4,15 @@ A model stops writing at a stop sequence or at its token limit; Kilde quotes a w
 reply's content (the answer text, then the notice and sources list) where that model would have stopped: before
 the first stop sequence to appear, which is not sent, and after at most `max_tokens` tokens of the encoding
 `usage` counts with, so that `usage.completion_tokens` never passes the limit. A stream is cut as it goes:
-text that may begin a stop sequence is held back until the next piece shows whether it does.
+text that may begin a stop sequence is held back until the next piece shows whether it does. `cut_at` tells
+the assistant where the cut falls in the answer text (`AskRequest.cut_at`), so that a generative answer stops
+reading its model there instead of at the model's own token limit.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -119,6 +122,20 @@ def cut_content(content: str, limits: CompletionLimits, encoding=None) -> tuple[
     cutter = ContentCutter(limits, encoding)
     shown = cutter.feed(content) + cutter.finish()
     return shown, cutter.reason
+
+
+def cut_at(limits: CompletionLimits, encoding=None) -> Callable[[str], int | None] | None:
+    """For `AskRequest.cut_at`: how much of an answer text written so far `limits` leave, None while they
+    leave it whole; None itself when they cut nothing. The answer text comes first in the content, so its cut
+    is the content's."""
+    if limits.cut_nothing:
+        return None
+
+    def kept(text: str) -> int | None:
+        shown, reason = cut_content(text, limits, encoding)
+        return None if reason is None else len(shown)
+
+    return kept
 
 
 def as_shown(answer: Answer, whole: str, shown: str) -> Answer:

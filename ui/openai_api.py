@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -34,7 +35,7 @@ from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer
 from ui.api import RateLimited, status_of
-from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_content
+from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.limits import RateLimiter
 from ui.openai_errors import error_body, status_of_error
 from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ModelNotFound, ask_request_of, limits_of
@@ -271,6 +272,8 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             param = "messages" if exc.source in ("question", "history") else exc.source
             return JSONResponse(error_body(status, code, str(exc), param), status_code=status)
         tokens = encoding()
+        # A generative answer is read from its model only as far as the reply shows it.
+        ask_request = replace(ask_request, cut_at=cut_at(limits, tokens))
         stream = AnswerStream(assistant, ask_request, slots)
 
         def usage_of(content: str) -> dict[str, int]:

@@ -3,7 +3,7 @@ streamed pieces, and the `Answerer` protocol that the extractive and generative 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,11 +14,17 @@ from assistant.core.types import Answer, Filters, Reading, Turn
 
 @dataclass(frozen=True)
 class AskRequest:
+    """`cut_at`: for a caller that shows only the start of the answer text (the OpenAI face's `max_tokens`
+    and `stop`), how much of the text written so far (the `Delta`s joined, stripped) it shows, None while it
+    shows all of it. A generative answer then stops reading its model at the end of the sentence the cut
+    falls in, rather than at the model's own token limit."""
+
     question: str
     history: tuple[Turn, ...] = ()
     filters: Filters = field(default_factory=Filters)
     top_k: int | None = None
     retriever: str | None = None
+    cut_at: Callable[[str], int | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

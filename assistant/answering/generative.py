@@ -41,7 +41,7 @@ from assistant.answering.failures import (
     is_model_failure,
     unsupported_answer,
 )
-from assistant.answering.output_filter import OutputFilter, sentence_markers, without_markers
+from assistant.answering.output_filter import OutputFilter, sentence_end, sentence_markers, without_markers
 from assistant.answering.passages import ContextBudget, Shown, format_passage
 from assistant.answering.support import SupportChecker
 from assistant.core.config import Settings
@@ -160,6 +160,20 @@ class ModelCondenser:
 
 
 # -- answering -------------------------------------------------------------------------------------
+
+
+class CallerCut:
+    """A caller's cut (`AskRequest.cut_at`) followed over the answer text as it is written: `end(text)` is
+    where the sentence the cut falls in ends (the next sentence's start), once it has ended; None until then."""
+
+    def __init__(self, cut_at):
+        self.cut_at = cut_at
+        self.kept: int | None = None  # how much of the text the caller shows, once it cuts it
+
+    def end(self, written: str) -> int | None:
+        if self.kept is None:  # once cut, the cut stays where it is: the text only grows
+            self.kept = self.cut_at(written)
+        return None if self.kept is None else sentence_end(written, max(self.kept - 1, 0))
 
 
 class GenerativeAnswerer:
@@ -285,8 +299,14 @@ class GenerativeAnswerer:
         shown: list[Shown],
         pieces,
     ) -> Iterator[Delta | Answer]:
-        """Streams the model's text through the post-check into `pieces`, then the checked `Answer`."""
+        """Streams the model's text through the post-check into `pieces`, then the checked `Answer`. Where the
+        caller shows only the start of the text (`AskRequest.cut_at`), the model is read to the end of the
+        sentence the cut falls in, and no further: leaving the loop closes the stream (`TimedStream`), which
+        tells the server to stop writing. That sentence is whole, so its support is checked as in a whole
+        answer; the next sentence's start, which the caller does not show, stays in the text unchecked."""
         timings = context.timings_ms
+        cut = CallerCut(context.request.cut_at) if context.request.cut_at is not None else None
+        ended: int | None = None  # where the sentence of the caller's cut ends, once it has
         with _ModelCalls(self.settings):
             raw: list[str] = []
             finish = None
@@ -309,16 +329,19 @@ class GenerativeAnswerer:
                             timed.shown()
                         pieces.append(out)
                         yield Delta(out)
-            if not "".join(raw).strip():
-                raise context_ran_out() if finish == "length" else EmptyStream()
-            if finish is None:
-                raise StreamBroke()
-            tail = filt.flush()
-            if tail:
-                pieces.append(tail)
-                yield Delta(tail)
+                        if cut is not None and (ended := cut.end("".join(pieces).strip())) is not None:
+                            break
+            if ended is None:
+                if not "".join(raw).strip():
+                    raise context_ran_out() if finish == "length" else EmptyStream()
+                if finish is None:
+                    raise StreamBroke()
+                tail = filt.flush()
+                if tail:
+                    pieces.append(tail)
+                    yield Delta(tail)
             timings["generate"] = (time.perf_counter() - t1) * 1000
-        yield self._answer(context, "".join(pieces).strip(), filt, finish, shown, "".join(raw))
+        yield self._answer(context, "".join(pieces).strip(), filt, finish, shown, "".join(raw), ended)
 
     def _cut_by_context(self, raw: str) -> bool:
         """A `length` finish well short of llm_max_tokens: the server's context, not the limit, ran out.
@@ -390,9 +413,15 @@ class GenerativeAnswerer:
         finish: str,
         shown: list[Shown],
         raw: str = "",
+        checked_to: int | None = None,
     ) -> Answer:
+        """`checked_to`: `text` is the start of the model's answer, read only as far as the caller shows it
+        (`AskRequest.cut_at`); its sentences before this offset are checked, and the rest (the start of one
+        more, which the caller does not show) is kept as text alone."""
         t0 = time.perf_counter()
-        text, sentences, citations = self._support(text, filt, shown)
+        checked, rest = (text, "") if checked_to is None else (text[:checked_to], text[checked_to:])
+        text, sentences, citations = self._support(checked, filt, shown)
+        text += rest
         context.timings_ms["support"] = (time.perf_counter() - t0) * 1000
         if filt.dropped or filt.removed_urls:
             log.info("post-check dropped citations %s and %d URLs", filt.dropped, len(filt.removed_urls))
@@ -415,7 +444,7 @@ class GenerativeAnswerer:
             citations=citations,
             sentences=sentences,
             notice=" ".join(notices) or None,
-            partial=finish == "length",
+            partial=finish == "length" or checked_to is not None,
         )
 
 

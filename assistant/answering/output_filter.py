@@ -139,6 +139,18 @@ def sentence_markers(text: str) -> list[tuple[str, list[tuple[int, re.Match]]]]:
     return out
 
 
+def sentence_end(text: str, at: int) -> int | None:
+    """Where the sentence of `text` that holds offset `at` ends, with the markers that close it after its full
+    stop ("… assistance. [1]"): the start of the next sentence with words, once one has begun; None while
+    that sentence may still go on."""
+    for start, end in sentence_spans(text):
+        leading = re.match(r"(?:\s*\[\d+\])+\s*", text[start:end])
+        begins = start + (leading.end() if leading else 0)
+        if begins > at and re.search(r"\w", CITATION_MARK.sub("", text[begins:end])):
+            return begins
+    return None
+
+
 def without_markers(text: str, dropped: list[re.Match]) -> str:
     """`text` without the given markers (of `sentence_markers`), and the space before each unless a marker
     follows it ("sentence [1][2]" loses "[1]" as "sentence [2]")."""
