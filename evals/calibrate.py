@@ -470,15 +470,41 @@ def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def calibration_parser(prog: str, doc: str, example: str) -> argparse.ArgumentParser:
+    """The options of every calibrating command: the index, --dry-run and --no-progress."""
     parser = argparse.ArgumentParser(
-        prog="python -m evals.calibrate",
-        description=__doc__,
+        prog=prog,
+        description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  python -m evals.calibrate --data-dir /tmp/kilde-full-index",
+        epilog=f"example:\n  {example}",
     )
     parser.add_argument("--data-dir", help="a full index (kilde ingest corpus/); env KILDE_DATA_DIR")
     parser.add_argument("--chroma-url")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json"
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def run_calibration(
+    name: str, compute: Callable[[], dict], write: Callable[[dict], None], dry_run: bool
+) -> int:
+    """A calibrating command's result printed and written, or its error named after the command."""
+    from assistant.core.errors import KildeError
+
+    try:
+        result = compute()
+    except KildeError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return print_and_write(result, write, dry_run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = calibration_parser(
+        "python -m evals.calibrate", __doc__, "python -m evals.calibrate --data-dir build/eval-index"
+    )
     parser.add_argument(
         "--max-false-refusal",
         type=float,
@@ -486,26 +512,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="highest false-refusal rate allowed on answerable questions, per language (default "
         "0.05, the false-refusal target; 1.0 = pure balanced accuracy)",
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print, do not write assistant/models/calibration.json"
-    )
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
-    from assistant.core.errors import KildeError
     from evals.runner import build_eval_assistant
 
-    try:
+    def compute() -> dict:
         result = calibrate(
             build_eval_assistant(settings_from(args)),
             progress=not args.no_progress,
             max_false_refusal=args.max_false_refusal,
         )
-    except KildeError as exc:
-        print(f"calibrate: {exc}", file=sys.stderr)
-        return exc.exit_code
-    write_halves()
-    return print_and_write(result, write_calibration, args.dry_run)
+        write_halves()
+        return result
+
+    return run_calibration("calibrate", compute, write_calibration, args.dry_run)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ none. NorQuAD test, `off_topic.jsonl` and the report half are never read."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import itertools
 import sys
@@ -37,8 +36,9 @@ from evals.calibrate import (
     POSITIVE_SETS,
     UNANSWERABLE,
     bounded_sets,
+    calibration_parser,
     merge_into_calibration,
-    print_and_write,
+    run_calibration,
     split_unanswerable,
 )
 from evals.datasets import EvalItem, load_dataset
@@ -171,14 +171,7 @@ def calibrate_floors(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m evals.calibrate_floor",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"example:\n  {COMMAND}",
-    )
-    parser.add_argument("--data-dir", help="a full index (kilde ingest corpus/); env KILDE_DATA_DIR")
-    parser.add_argument("--chroma-url")
+    parser = calibration_parser("python -m evals.calibrate_floor", __doc__, COMMAND)
     parser.add_argument(
         "--max-added-false-refusal",
         type=float,
@@ -191,26 +184,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.05,
         help="most answerable questions refused with the floor and the other gates, per set (default 0.05)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print, do not write calibration.json")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
-    from assistant.core.errors import KildeError
     from evals.runner import build_eval_assistant
 
-    try:
+    def compute() -> dict:
         # The floor is chosen with the other gates as they ship (reader off), the floor itself off.
-        result = calibrate_floors(
+        return calibrate_floors(
             build_eval_assistant(settings_from(args, reader=False, rerank_floors={})),
             progress=not args.no_progress,
             max_added_false_refusal=args.max_added_false_refusal,
             max_false_refusal=args.max_false_refusal,
         )
-    except KildeError as exc:
-        print(f"calibrate_floor: {exc}", file=sys.stderr)
-        return exc.exit_code
+
     # Only the record is written, which no setting reads (the module's docstring).
-    return print_and_write(result, merge_into_calibration, args.dry_run)
+    return run_calibration("calibrate_floor", compute, merge_into_calibration, args.dry_run)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ test, `off_topic.jsonl` and the report half are never read."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import itertools
 import math
@@ -31,8 +30,9 @@ from evals.calibrate import (
     DATA,
     POSITIVE_SETS,
     UNANSWERABLE,
+    calibration_parser,
     merge_into_calibration,
-    print_and_write,
+    run_calibration,
     split_unanswerable,
 )
 from evals.calibrate_floor import OFF_TOPIC_DEV
@@ -167,31 +167,18 @@ def calibrate_sure(shipped, without_threshold, progress: bool = True) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m evals.calibrate_sure",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"example:\n  {COMMAND}",
-    )
-    parser.add_argument("--data-dir", help="a full index (kilde ingest corpus/); env KILDE_DATA_DIR")
-    parser.add_argument("--chroma-url")
-    parser.add_argument("--dry-run", action="store_true", help="print, do not write calibration.json")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    args = calibration_parser("python -m evals.calibrate_sure", __doc__, COMMAND).parse_args(argv)
     from assistant.core.config import settings_from
-    from assistant.core.errors import KildeError
     from evals.runner import build_eval_assistant
 
-    try:
+    def compute() -> dict:
         # The other gates as they ship (reader off, no floor), the sure score itself off.
         gates = {"reader": False, "rerank_floors": {}, "rerank_sure": {}}
         shipped = build_eval_assistant(settings_from(args, **gates))
         without_threshold = build_eval_assistant(settings_from(args, **gates, answerable_threshold=0.0))
-        result = calibrate_sure(shipped, without_threshold, progress=not args.no_progress)
-    except KildeError as exc:
-        print(f"calibrate_sure: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return print_and_write(result, merge_into_calibration, args.dry_run)
+        return calibrate_sure(shipped, without_threshold, progress=not args.no_progress)
+
+    return run_calibration("calibrate_sure", compute, merge_into_calibration, args.dry_run)
 
 
 if __name__ == "__main__":
