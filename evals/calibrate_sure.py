@@ -8,7 +8,9 @@ of the agreement?": 0.7786 against 0.7799). Each question is asked as the shippe
 no floor, no sure score) and again with the dense threshold off; only a question that the threshold alone refused
 can change. Per language group the sure score is the one of the highest balanced accuracy (as `evals.calibrate`
 chooses), the highest such score on a tie, midway between the two reranker scores that bound it; a group where no
-score raises balanced accuracy gets none. Run after `evals.calibrate`.
+score raises balanced accuracy gets none. It applies in an archive of at least as many chunks as the index it was
+chosen on (`rerank_sure_min_chunks`): in a smaller one the reranker scores the best of a few passages high whatever
+the question. Run after `evals.calibrate`.
 
 Positives are the answerable questions `evals.calibrate` uses (the seed set, NorQuAD news validation and its
 English versions) and those of `seed_short.jsonl` (short questions about the seed article); negatives the
@@ -147,6 +149,8 @@ def calibrate_sure(shipped, without_threshold, progress: bool = True) -> dict:
     info, _ = index_signature(shipped)
     return {
         "rerank_sure": sure_by_group,
+        # the reranker's scores were read in an archive this large; in a smaller one they run higher
+        "rerank_sure_min_chunks": info["chunks"],
         "rerank_sure_provenance": {
             "command": COMMAND,
             "date": dt.date.today().isoformat(),

@@ -49,9 +49,13 @@ def test_the_sure_score_is_chosen_on_validation_questions_only():
     assert not {i.id for i in negatives} & {i.id for i in report_half}
 
 
-def sure_of(assistant, threshold: float, sure: dict):
-    settings = assistant.settings.replace(answerable_threshold=threshold, rerank_sure=sure)
-    return type(assistant)(settings, assistant.retriever, assistant.extractive, None)
+def sure_of(assistant, threshold: float, sure: dict, min_chunks: int = 0):
+    settings = assistant.settings.replace(
+        answerable_threshold=threshold, rerank_sure=sure, rerank_sure_min_chunks=min_chunks
+    )
+    return type(assistant)(
+        settings, assistant.retriever, assistant.extractive, None, archive_words=assistant.archive_words
+    )
 
 
 def test_a_question_the_reranker_is_sure_of_passes_a_threshold_it_falls_under(assistant):
@@ -73,3 +77,21 @@ def test_the_names_a_question_asks_about_still_judge_a_question_the_reranker_is_
     question = "What does Article 4 of the Zorblatt treaty commit each side to?"
     assert not sure_of(assistant, 0.0, {}).ask(AskRequest(question)).answerable
     assert not sure_of(assistant, 0.999, {"en": -1e9}).ask(AskRequest(question)).answerable
+
+
+def test_the_sure_score_holds_only_in_an_archive_as_large_as_the_one_it_was_chosen_on(assistant):
+    question = "What does Article 4 commit each side to?"
+    top = assistant.ask(AskRequest(question)).retrieved[0].score
+    chunks = len(assistant.archive_words())
+    assert (
+        sure_of(assistant, 0.999, {"en": top - 0.01}, min_chunks=chunks).ask(AskRequest(question)).answerable
+    )
+    larger = sure_of(assistant, 0.999, {"en": top - 0.01}, min_chunks=chunks + 1)
+    assert not larger.ask(AskRequest(question)).answerable
+
+
+def test_the_shipped_sure_score_was_chosen_on_the_eval_archive_and_holds_only_in_one_as_large():
+    from assistant.core.config import Settings
+
+    settings = Settings()
+    assert settings.rerank_sure and settings.rerank_sure_min_chunks >= 4000

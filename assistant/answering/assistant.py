@@ -389,13 +389,17 @@ class Assistant:
 
     def reranker_is_sure(self, context: AnswerContext) -> bool:
         """Whether a reranked question asked alone has a passage the reranker scores at least its language group's
-        `rerank_sure`, which then stands in for the dense threshold (the names and every later gate still judge).
-        A follow-up read with the conversation (`focus`) is not judged, as for `below_rerank_floor`."""
+        `rerank_sure`, which then stands in for the dense threshold (the names and every later gate still judge),
+        in an archive of at least `rerank_sure_min_chunks` chunks. A follow-up read with the conversation (`focus`)
+        is not judged, as for `below_rerank_floor`."""
         sure = self.settings.rerank_sure.get(language_group(context.language))
         mode = context.request.retriever or self.settings.retriever
         if sure is None or mode != RERANK_MODE or context.focus or not context.retrieval.hits:
             return False
-        return context.retrieval.hits[0].score >= sure
+        if context.retrieval.hits[0].score < sure:
+            return False
+        least = self.settings.rerank_sure_min_chunks
+        return not least or (self.archive_words is not None and len(self.archive_words()) >= least)
 
     def filter_holds_an_answer(self, context: AnswerContext) -> bool:
         """A filter narrows the archive; it does not make what is left relevant. Near-misses score close to

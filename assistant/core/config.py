@@ -126,6 +126,10 @@ class Settings:
     # under the threshold while the reranker put the passage that answers it far ahead of the rest. Chosen on
     # validation data by evals/calibrate_sure.py; absent: the threshold holds for every question.
     rerank_sure: dict = field(default_factory=lambda: _calibrated_map("rerank_sure", float))
+    # ... in an archive of at least this many chunks, the one it was chosen on: in a smaller archive the reranker
+    # scores the best of a few passages high whatever the question (the seed article alone: off-topic English
+    # questions such as "How do I make waffles?" would be answered).
+    rerank_sure_min_chunks: int = field(default_factory=lambda: int(_calibrated("rerank_sure_min_chunks", 0)))
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
