@@ -217,6 +217,17 @@ UNHONOURABLE = [
         {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
         "tool_choice",
     ),
+    # Not an object where OpenAI puts one: the server failed with a 500 reading its "mode".
+    (
+        "allowed tools as a string",
+        {"tool_choice": {"type": "allowed_tools", "allowed_tools": "x"}},
+        "tool_choice",
+    ),
+    (
+        "allowed tools as a list",
+        {"tool_choice": {"type": "allowed_tools", "allowed_tools": ["auto"]}},
+        "tool_choice",
+    ),
     ("logprobs", {"logprobs": True, "top_logprobs": 2}, "logprobs"),
     ("temperature above 2", {"temperature": 5}, "temperature"),
     ("top_p below 0", {"top_p": -0.5}, "top_p"),

@@ -119,7 +119,8 @@ def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
             "(the structured answer is in the reply's `kilde` field)",
         )
     choice = body.tool_choice
-    free = isinstance(choice, dict) and (choice.get("allowed_tools") or {}).get("mode") == "auto"
+    allowed = choice.get("allowed_tools") if isinstance(choice, dict) else None
+    free = isinstance(allowed, dict) and allowed.get("mode") == "auto"  # a client may send any JSON there
     if choice == "required" or (isinstance(choice, dict) and not free):
         raise BadInputError(
             "tool_choice",
