@@ -358,6 +358,34 @@ def test_gradio_client_talks_to_the_chat_endpoint(api):
     assert 'class="kilde-cite"' in conversation and "kilde-quote" in sources
 
 
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        ("en", "To date (YYYY-MM-DD): 2024-11-27 is before the from date, 2025-01-01; no date is in both."),
+        ("nb", "Til dato (ÅÅÅÅ-MM-DD): 2024-11-27 er før fra-datoen, 2025-01-01; ingen dato er i begge."),
+    ],
+)
+def test_the_chat_says_a_date_range_ends_before_it_starts_not_that_a_date_is_no_date(api, language, says):
+    """Both dates were valid, and the chat said "'2024-11-27' is not a date; use YYYY-MM-DD"."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(api.url + "/", verbose=False)
+    with pytest.raises(AppError) as caught:
+        client.predict(
+            DEMO_QUESTION_EN,
+            since_date="2025-01-01",
+            until_date="2024-11-27",
+            interface_language=language,
+            api_name="/chat",
+        )
+    assert str(caught.value) == says
+    with pytest.raises(AppError, match=r"'31\.12\.2024'"):  # a date that is no date is still named as one
+        client.predict(
+            DEMO_QUESTION_EN, until_date="31.12.2024", interface_language=language, api_name="/chat"
+        )
+
+
 def test_rate_limit_gives_429_with_a_clear_message(ui_index, ui_assistant):
     from ui.server import create_app
 

@@ -57,9 +57,22 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
     try:
         return Filters.parse(since, until, sources, languages)
     except BadInputError as exc:
-        value = since if exc.source == "since" else until
+        value = (since if exc.source == "since" else until) or ""
+        try:
+            Filters.parse(**{exc.source: value})
+        except BadInputError:
+            raise refused(
+                t(language, "bad_date", field=t(language, exc.source), value=value.strip())
+            ) from None
+        # Both are dates: the range ends before it starts.
         raise refused(
-            t(language, "bad_date", field=t(language, exc.source), value=(value or "").strip())
+            t(
+                language,
+                "bad_range",
+                field=t(language, "until"),
+                until=until.strip(),
+                since=since.strip(),
+            )
         ) from None
 
 
