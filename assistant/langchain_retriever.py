@@ -29,6 +29,7 @@ from assistant.core.errors import (
     RateLimitedError,
     ServerBusyError,
 )
+from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import Filters, Hit
 
 MAX_K = 50
@@ -87,6 +88,11 @@ def make_filters(
 def check_query(query: Any, k: Any) -> tuple[str, int]:
     if not isinstance(query, str) or not query.strip():
         raise BadInputError("query", "the query is empty")
+    if LONE_SURROGATE.search(query):  # the embedder encodes it as UTF-8, which has no lone surrogate
+        raise BadInputError(
+            "query",
+            "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8",
+        )
     if len(query) > MAX_QUERY_CHARS:
         raise BadInputError("query", f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:

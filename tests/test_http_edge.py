@@ -99,6 +99,17 @@ def test_a_lone_surrogate_is_a_4xx_json_error_not_a_500(url):
     )
 
 
+def test_a_lone_surrogate_in_a_search_query_is_a_400_not_a_500(url):
+    """/api/search handed it to the embedder, whose UTF-8 encoding failed: a 500 and a traceback in the log."""
+    raw = '{"query": "artikkel \\ud800 4"}'
+    body = _refused(
+        httpx.post(f"{url}/api/search", content=raw, headers={"content-type": "application/json"}),
+        400,
+        "bad_request",
+    )
+    assert body["message"].startswith("query: contains a lone surrogate"), body
+
+
 def test_a_lone_surrogate_on_the_command_line_is_one_line(built_index, monkeypatch, capsys):
     from assistant.cli import main
 
