@@ -518,6 +518,29 @@ def test_unknown_model_and_route_are_not_found_errors(api):
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "invalid_request_error"
 
 
+def test_a_route_asked_with_another_method_is_a_405_naming_the_method_to_use(api):
+    """It was a 404 saying "No route /v1/models/kilde; Kilde serves /v1/chat/completions and /v1/models"."""
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(api.url).models.delete("kilde")  # DELETE /v1/models/kilde, as for a fine-tuned model
+    assert caught.value.status_code == 405 and caught.value.code == "method_not_allowed"
+    assert caught.value.message.endswith("Use GET /v1/models/kilde, not DELETE.")
+    for method, path, allowed in (
+        ("PUT", "/v1/chat/completions", "POST"),
+        ("OPTIONS", "/v1/chat/completions", "POST"),  # no Origin: not a CORS preflight
+        ("DELETE", "/v1/models", "GET"),
+        ("HEAD", "/v1/models", "GET"),
+    ):
+        response = httpx.request(method, api.url + path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed, (method, path)
+        if method != "HEAD":
+            error = response.json()["error"]
+            assert (
+                error["message"] == f"Use {allowed} {path}, not {method}."
+                and error["type"] == "invalid_request_error"
+            )
+    assert httpx.delete(api.url + "/v1/files/x").status_code == 404  # no such route, whatever the method
+
+
 def test_refusals_at_the_edge_have_openais_shape_too(api):
     # The outermost middleware refuses a body over 1 MiB and an unknown host name before any route runs;
     # the client showed only "Error code: 413" for Kilde's own error shape.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -312,9 +313,23 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         )
 
     @router.api_route(
-        "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+        "/v1/{path:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
     )
-    def unknown(path: str) -> JSONResponse:
+    def unknown(path: str, request: Request) -> JSONResponse:
+        # A route that exists, asked with another method ("DELETE /v1/models"): said so, not "No route" naming it.
+        allowed = (
+            "POST" if path == "chat/completions" else "GET" if re.fullmatch(r"models(/[^/]+)?", path) else ""
+        )
+        if allowed:
+            return JSONResponse(
+                error_body(
+                    405, "method_not_allowed", f"Use {allowed} /v1/{path[:80]}, not {request.method}."
+                ),
+                status_code=405,
+                headers={"Allow": allowed},
+            )
         return JSONResponse(
             error_body(
                 404,
