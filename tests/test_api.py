@@ -349,6 +349,18 @@ def test_security_headers_on_pages_and_api(api):
     assert widget.status_code == 200 and "frame-ancestors" in widget.headers["content-security-policy"]
 
 
+def test_the_widget_redirect_keeps_the_query_so_an_embed_keeps_its_language(api):
+    """`/widget?lang=en` redirected to `/widget/`, so an iframe asking for English got the browser's language."""
+    redirect = httpx.get(api.url + "/widget?lang=en")
+    assert redirect.status_code == 307 and redirect.headers["location"] == "/widget/?lang=en"
+    for lang, says in (("en", "Ask the news archive"), ("nb", "Spør nyhetsarkivet")):
+        page = httpx.get(
+            api.url + f"/widget?lang={lang}", headers={"Accept-Language": "de"}, follow_redirects=True
+        )
+        assert page.status_code == 200 and says in page.text, lang
+    assert httpx.get(api.url + "/widget").headers["location"] == "/widget/"
+
+
 def test_gradio_client_talks_to_the_chat_endpoint(api):
     from gradio_client import Client
 

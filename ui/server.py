@@ -129,8 +129,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.include_router(api_router(assistant, settings, limiter, turns))
 
     @app.get("/widget", include_in_schema=False)
-    def widget_slash() -> RedirectResponse:
-        return RedirectResponse("/widget/", status_code=307)
+    def widget_slash(request: Request) -> RedirectResponse:
+        # The query goes along: an embed of /widget?lang=en stays English.
+        query = request.url.query
+        return RedirectResponse("/widget/" + (f"?{query}" if query else ""), status_code=307)
 
     @app.get("/gradio.js", include_in_schema=False)
     def gradio_js() -> FileResponse:
