@@ -224,3 +224,22 @@ def test_the_notice_lists_the_words_in_the_answers_language():
     assert unseen_notice("nn", ["wolfram"]) == "Ingen artikkel nemner «wolfram»."
     assert unseen_notice("en", ["a", "b", "c"]) == "No article mentions «a», «b» and «c»."
     assert unseen_notice("de", ["a"]) == "No article mentions «a»."
+
+
+def test_a_question_of_one_very_long_word_costs_no_more_than_an_ordinary_one(assistant):
+    """Each of the word's ~130,000 one-edit variants was built, twice: a 2,000-letter "word" (a valid question)
+    took 5 s and some 500 MB to judge, per request. A word that long is no typo; its variants are not built."""
+    import random
+    import string
+    import tracemalloc
+
+    word = "".join(random.Random(7).choice(string.ascii_lowercase) for _ in range(1999))
+    tracemalloc.start()
+    try:
+        assistant.ask(AskRequest(word))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MB"
+    # Still named as unseen: no reading of it is in the archive.
+    assert unseen_words(f"Hva er {word}?", OnePassage()) == [word]

@@ -37,6 +37,9 @@ class ArchiveWords(Protocol):
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 MIN_CHARS = 3
 MIN_TYPO_CHARS = 4  # a shorter word one edit away is too often another word
+# A longer "word" is no word a person misspelt by one letter, and its variants alone would be about 66 times its
+# length squared in characters: a question of one 2,000-letter word took 5 s and 500 MB to judge.
+MAX_TYPO_CHARS = 40
 MIN_PART_CHARS = 3
 MIN_AFFIX_CHARS = 6  # a shorter stem begins or ends too many unrelated words
 # a compound's first part that only begins the archive's words, beside a used second part
@@ -57,8 +60,9 @@ ENGLISH_FUNCTION_WORDS = frozenset(_ENGLISH_FUNCTION_WORDS_TEXT.split())
 
 
 def typo_variants(word: str) -> set[str]:
-    """Every string one deletion, transposition, substitution or insertion away from `word`."""
-    if len(word) < MIN_TYPO_CHARS:
+    """Every string one deletion, transposition, substitution or insertion away from `word` (none for a word
+    shorter than `MIN_TYPO_CHARS` or longer than `MAX_TYPO_CHARS`)."""
+    if not MIN_TYPO_CHARS <= len(word) <= MAX_TYPO_CHARS:
         return set()
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     out = {left + right[1:] for left, right in splits if right}
