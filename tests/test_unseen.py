@@ -239,3 +239,27 @@ def test_a_word_too_long_to_be_a_typo_gets_no_variants_and_is_still_named_unseen
     assert typo_variants(word[:MAX_TYPO_CHARS])  # the longest word that may be a typo still has its variants
     # Still named as unseen: no reading of it is in the archive.
     assert unseen_words(f"Hva er {word}?", OnePassage()) == [word]
+
+
+def test_a_question_of_question_words_alone_names_nothing():
+    from assistant.answering.unseen import names_nothing
+
+    for question in ("Hva", "What?", "Hvem er det?", "What about it?", "Og så?"):
+        assert names_nothing(question), question
+    for question in ("Article 4", "2019?", "EU?", "Hva med Japan?", "Who signed?"):
+        assert not names_nothing(question), question
+
+
+def test_a_question_asked_alone_that_names_nothing_is_refused_and_told_why(assistant):
+    """ "Hva" was answered with whatever passages lay nearest its embedding (a health-service guide, cluster
+    headache); "Hva?" happened to fall under the dense threshold."""
+    for question, notice in (
+        ("Hva", "Spørsmålet nevner ikke noe å lete etter"),
+        ("What", "names nothing to look"),
+    ):
+        answer = assistant.ask(AskRequest(question))
+        assert not answer.answerable and answer.citations == () and notice in answer.answer
+    # After an answer, "Why?" leans on the conversation: it is not refused for naming nothing
+    first = "What does Article 4 commit each side to?"
+    history = (Turn("user", first), Turn("assistant", assistant.ask(AskRequest(first)).answer))
+    assert "names nothing" not in assistant.ask(AskRequest("Why?", history)).answer

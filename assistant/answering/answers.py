@@ -25,6 +25,12 @@ UNSEEN_NOTICE = {
     "nb": "Ingen artikkel nevner {words}.",
     "nn": "Ingen artikkel nemner {words}.",
 }
+# Said after NOT_FOUND when a question asked alone names nothing to look for ("Hva?", `unseen.names_nothing`).
+NOTHING_NAMED_NOTICE = {
+    "en": "The question names nothing to look for: ask about a person, a place, an event or a subject.",
+    "nb": "Spørsmålet nevner ikke noe å lete etter: spør om en person, et sted, en hendelse eller et tema.",
+    "nn": "Spørsmålet nemner ikkje noko å leite etter: spør om ein person, ein stad, ei hending eller eit tema.",
+}
 # Said after NOT_FOUND when the question names a numbered part ("Article 5") that no passage found names (`parts.py`).
 PART_NOTICE = {
     "en": "No passage I found names {words}.",
@@ -232,7 +238,9 @@ def not_found(
     (`no_date`) a date the passages do not state."""
     text = not_found_text(context.language)
     parts = context.missing_parts or missing_parts
-    if context.unseen_words:
+    if context.names_nothing:
+        text += " " + NOTHING_NAMED_NOTICE.get(context.language, NOTHING_NAMED_NOTICE["en"])
+    elif context.unseen_words:
         text += " " + unseen_notice(context.language, context.unseen_words)
     elif parts:
         text += " " + listed_notice(PART_NOTICE, context.language, parts)

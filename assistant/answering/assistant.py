@@ -37,7 +37,7 @@ from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, is_keyword_search, names_translation
-from assistant.answering.unseen import ArchiveWords, nothing_used, unseen_words
+from assistant.answering.unseen import ArchiveWords, names_nothing, nothing_used, unseen_words
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
@@ -348,8 +348,11 @@ class Assistant:
         # "Article 5" is not answered by passages that name only Article 4; a follow-up is held to the parts it
         # names itself, not to those of the question before it
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
+        # A follow-up's "Why?" leans on the conversation; asked alone, it names nothing to answer about.
+        nothing = not context.request.history and names_nothing(context.request.question)
         answerable = (
-            self.passes_threshold_and_names(context)
+            not nothing
+            and self.passes_threshold_and_names(context)
             and not self.below_rerank_floor(context)
             and not unseen
             and not parts
@@ -364,7 +367,13 @@ class Assistant:
             t0 = time.perf_counter()
             answerable = self.filter_holds_an_answer(context)
             context.timings_ms["filter_check"] = (time.perf_counter() - t0) * 1000
-        return replace(context, answerable=answerable, unseen_words=tuple(unseen), missing_parts=tuple(parts))
+        return replace(
+            context,
+            answerable=answerable,
+            names_nothing=nothing,
+            unseen_words=tuple(unseen),
+            missing_parts=tuple(parts),
+        )
 
     def passes_threshold_and_names(self, context: AnswerContext) -> bool:
         """The first gates of `_judge`: some passage found, `is_answerable` with the dense threshold waived for a

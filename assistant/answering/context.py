@@ -60,7 +60,10 @@ class AnswerContext:
     failure: ModelFailure | None = None
     focus: str | None = None  # the words the quoted sentence must answer, when not `standalone`
     readings: tuple[Reading, ...] = ()  # the reader's spans in the top chunks, best first (`reading.py`)
-    unseen_words: tuple[str, ...] = ()  # why it is not answerable: words no passage uses (`unseen.py`)
+    names_nothing: bool = (
+        False  # why it is not answerable: asked alone, it names nothing (`unseen.names_nothing`)
+    )
+    unseen_words: tuple[str, ...] = ()  # or words no passage uses (`unseen.py`)
     missing_parts: tuple[str, ...] = ()  # or numbered parts ("Article 5") no passage found names (`parts.py`)
     # a follow-up's earlier answers, whose quotes it does not quote again (`condense.earlier_answers`)
     shown_before: str = ""

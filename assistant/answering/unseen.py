@@ -135,6 +135,17 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
     ]
 
 
+def names_nothing(question: str) -> bool:
+    """Whether the question is made of question words and function words alone ("Hva", "What?", "Hvem er det?"):
+    asked without a conversation to lean on, it names nothing to look for, and the passages nearest its embedding
+    are any passages at all. A number names something ("2019?")."""
+    from assistant.indexes.lexical import stopwords
+
+    if any(ch.isdigit() for ch in question):
+        return False
+    return not _question_words(question, 1, stopwords("nb") | stopwords("en"))
+
+
 def nothing_used(
     question: str, archive: ArchiveWords, translate: Callable[[str], str] | None = None
 ) -> list[str]:
