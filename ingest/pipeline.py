@@ -26,21 +26,12 @@ from assistant.core.types import Article, Chunk
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalIndex, LexicalSide
 from assistant.indexes.sentence_vectors import SentenceVectorLog, chunk_sentences
-from assistant.indexes.store import StoredArticle, VectorStore
+from assistant.indexes.store import VectorStore
 from ingest.chunking import Chunker, embedding_input
 from ingest.discovery import Discovery, discover, shown
 from ingest.ids import FileIds
 from ingest.loaders import load_file
-from ingest.prune import plan_prune, source_file
-
-
-def _stored_file(known: StoredArticle) -> str:
-    """The file a stored article came from, resolved ("" where the record names none); a record from before
-    `source_path` was kept has only its origin, as the ingest that wrote it named it (relative to the folder it
-    ran in, taken to be this one)."""
-    if known.source_path or not known.origin:
-        return known.source_path or ""
-    return shown(os.path.realpath(source_file(known.origin)))
+from ingest.prune import plan_prune, source_file, stored_file
 
 
 @dataclass
@@ -190,7 +181,7 @@ class IngestPipeline:
             seen: dict[str, str] = {}
             read_clean: set[str] = set()
             file_ids = FileIds(
-                lambda article_id: _stored_file(stored[article_id]) if article_id in stored else None
+                lambda article_id: stored_file(stored[article_id]) if article_id in stored else None
             )
             for path in found.files:
                 loaded = load_file(path)
@@ -231,7 +222,7 @@ class IngestPipeline:
                     report.articles_seen += 1
                     source_paths[article.id] = resolved
                     known = stored.get(article.id)
-                    if known and known.origin and _stored_file(known) != resolved:
+                    if known and known.origin and stored_file(known) != resolved:
                         self._warn(
                             report,
                             f"{origin}: article id {article.id!r} was stored from "
@@ -247,7 +238,7 @@ class IngestPipeline:
                     else:
                         pending.append(article)
                 if clean:
-                    read_clean.add(shown(path))
+                    read_clean.add(resolved)
                 progress.advance(0, 0)
             progress.finish()
 

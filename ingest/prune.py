@@ -6,7 +6,9 @@ recorded origin, without a JSONL `:line` or JSON `[i]` suffix) either
 - no longer exists, and lies inside a given path that was walked completely.
 Nothing is pruned when any given path is missing, unreadable, rejected or holds no readable file.
 Articles from files outside the given paths, from files that failed to load, and from files skipped by
-the discovery policy stay. Paths are compared as absolute paths from the current folder.
+the discovery policy stay. Files are compared resolved: a record's `source_path` (its origin resolved when it
+was stored), not its origin's name, which is relative to the folder that ingest ran in; only a record from before
+`source_path` was kept is taken to name its file from the current folder.
 """
 
 from __future__ import annotations
@@ -35,27 +37,37 @@ def source_file(origin: str | None) -> str:
     return _RECORD_SUFFIX.sub("", origin or "")
 
 
+def stored_file(known) -> str:
+    """The file a stored article came from, resolved ("" where the record names none); a record from before
+    `source_path` was kept has only its origin, as the ingest that wrote it named it (relative to the folder it
+    ran in, taken to be this one)."""
+    if known.source_path or not known.origin:
+        return known.source_path or ""
+    return shown(os.path.realpath(source_file(known.origin)))
+
+
 def _under(path: str, roots: list[str]) -> bool:
     absolute = os.path.abspath(path)
     return any(absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 def plan_prune(stored: dict, seen: set[str], found: Discovery, read_clean: set[str]) -> PrunePlan:
-    """`stored`: id -> StoredArticle; `seen`: ids read in this run; `read_clean`: shown names of the files
-    that loaded with no rejection."""
+    """`stored`: id -> StoredArticle; `seen`: ids read in this run; `read_clean`: the files that loaded with no
+    rejection, resolved and shown."""
     if not found.complete:
         problems = found.incomplete_reasons()
         reasons = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         return PrunePlan(blocked=f"nothing pruned, because not every given path was read: {reasons}{more}")
-    discovered = {shown(f) for f in found.files}
+    discovered = {shown(os.path.realpath(f)) for f in found.files}
+    roots = found.roots + [shown(os.path.realpath(root)) for root in found.roots]
     plan = PrunePlan()
     for article_id, record in stored.items():
         if article_id in seen:
             continue
-        source = source_file(record.origin)
+        source = stored_file(record)
         dropped = source in read_clean  # read without a rejection, and the article was not in it
-        gone = source not in discovered and _under(source, found.roots) and not os.path.lexists(source)
+        gone = source not in discovered and _under(source, roots) and not os.path.lexists(source)
         if source and (dropped or gone):
             plan.remove.append(article_id)
         else:

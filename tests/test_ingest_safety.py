@@ -150,6 +150,35 @@ def test_prune_removes_what_a_cleanly_read_file_dropped_and_files_that_are_gone(
     assert set(pipeline.store.stored_articles()) == {"sak-0", "sak-1", "rec-0", "annen"}
 
 
+def test_prune_goes_by_the_file_an_article_came_from_not_by_its_name_from_another_folder(
+    tmp_path, kilde, settings, embedder, monkeypatch
+):
+    """Two projects, each with `c/news.json` and `c/notat.txt`, share one index. Pruning from the second removed
+    the first's articles: their files' names, relative to the folder the first ingest ran in, matched files the
+    second run read. Nor did a prune from another folder remove what the files really dropped."""
+    for project in ("p1", "p2"):
+        records = [
+            {"id": f"{project}-{i}", "title": f"Melding {i}", "text": f"{project} {i}. {BODY}"}
+            for i in (0, 1)
+        ]
+        _txt(tmp_path / project / "c", "notat", f"Notat fra {project}")
+        (tmp_path / project / "c" / "news.json").write_text(json.dumps(records), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "p1")
+    assert kilde("ingest", "c", "--no-progress")[0] == 0
+    monkeypatch.chdir(tmp_path / "p2")
+    code, out, _ = kilde("ingest", "c", "--prune", "--yes", "--no-progress")
+    assert code == 0 and "0 removed" in out
+    assert _ids(settings, embedder) == {"p1-0", "p1-1", "notat", "p2-0", "p2-1", "notat~c"}
+
+    news = tmp_path / "p1" / "c" / "news.json"
+    news.write_text(json.dumps(json.loads(news.read_text(encoding="utf-8"))[:1]), encoding="utf-8")
+    (tmp_path / "p1" / "c" / "notat.txt").unlink()
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = kilde("ingest", "p1/c", "--prune", "--yes", "--no-progress")
+    assert code == 0 and "2 removed" in out
+    assert _ids(settings, embedder) == {"p1-0", "p2-0", "p2-1", "notat~c"}
+
+
 def test_prune_of_a_large_share_asks_first(corpus, kilde, settings, embedder):
     assert kilde("ingest", corpus, "--no-progress")[0] == 0
     for name in ("sak-1.txt", "sak-2.txt"):
