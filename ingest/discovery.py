@@ -94,7 +94,8 @@ def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> Discovery:
     paths = list(paths)
     found = Discovery(roots=[shown(os.path.abspath(p)) for p in paths])
     real_roots = [os.path.realpath(p) for p in paths]
-    seen_dirs: set[tuple[int, int]] = set()
+    # (device, inode) of each folder walked -> files and problems found under it, once walked
+    seen_dirs: dict[tuple[int, int], int] = {}
     for path in paths:
         name = shown(path)
         try:
@@ -107,6 +108,11 @@ def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> Discovery:
             found.problems.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(st.st_mode):
+            walked = seen_dirs.get((st.st_dev, st.st_ino))
+            if walked is not None:  # walked already, inside a folder named before it (`corpus corpus/2024`)
+                if not walked:
+                    found.empty.append(name)
+                continue
             before = (found.listed, len(found.problems))
             _walk(path, found, real_roots, follow_symlinks, seen_dirs)
             if (found.listed, len(found.problems)) == before:
@@ -130,12 +136,27 @@ def _inside(real: str, roots: list[str]) -> bool:
     return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _walk(folder: Path, found: Discovery, roots: list[str], follow: bool, seen: set[tuple[int, int]]) -> None:
+def _walk(
+    folder: Path, found: Discovery, roots: list[str], follow: bool, seen: dict[tuple[int, int], int]
+) -> None:
     try:
         st = folder.stat()
-        if (st.st_dev, st.st_ino) in seen:
-            return
-        seen.add((st.st_dev, st.st_ino))
+    except OSError as exc:
+        found.problems.append(BadInputError(shown(folder), f"cannot list this folder: {exc.strerror or exc}"))
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        return
+    seen[key] = 0
+    before = (found.listed, len(found.problems))
+    _walk_entries(folder, found, roots, follow, seen)
+    seen[key] = found.listed - before[0] + len(found.problems) - before[1]
+
+
+def _walk_entries(
+    folder: Path, found: Discovery, roots: list[str], follow: bool, seen: dict[tuple[int, int], int]
+) -> None:
+    try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:

@@ -331,6 +331,20 @@ def test_a_file_named_twice_is_read_once(tmp_path, kilde, monkeypatch):
     assert code == 0 and out.startswith("1 files, 1 articles: 1 added") and "rejected" not in err
 
 
+def test_a_folder_named_with_a_folder_inside_it_is_not_called_empty(tmp_path, kilde, monkeypatch):
+    """`kilde ingest t1 t1/sub` (or `t1 t1/`): the second folder, walked already with the first, was rejected as
+    holding "no files Kilde reads", the run exited 1, and --prune and --reset refused to run."""
+    monkeypatch.chdir(tmp_path)
+    _txt(tmp_path / "t1", "a", "Ferja er innstilt")
+    _txt(tmp_path / "t1" / "sub", "b", "Vinden løyer")
+    (tmp_path / "t1" / "tom").mkdir()
+    code, out, err = kilde("ingest", "t1", "t1/sub", "t1/", "--prune", "--no-progress")
+    assert code == 0 and out.startswith("2 files, 2 articles: 2 added") and "rejected" not in err
+    assert "prune:" not in err
+    code, _, err = kilde("ingest", "t1", "t1/tom", "--no-progress")  # a folder that is empty still is
+    assert code == 1 and "rejected t1/tom: no files Kilde reads" in err
+
+
 def test_the_same_files_ingested_from_another_folder_are_not_said_to_replace_themselves(
     tmp_path, kilde, monkeypatch
 ):
