@@ -63,6 +63,7 @@ def check(ok: bool) -> str:
 
 
 def summary(durations: dict, args) -> str:
+    durations["markdown of unclosed markup"] = step("markdown of unclosed markup", ["bench.markup"])
     ingest = json.loads((RESULTS / "ingest.json").read_text())
     baseline = json.loads((RESULTS / "baseline.json").read_text())
     scale = json.loads((RESULTS / "scale.json").read_text())
@@ -149,7 +150,7 @@ def summary(durations: dict, args) -> str:
         "![latency by store size](img/latency-by-size.png)",
         "",
         "Details and exact commands: [ingest](RESULTS-ingest.md), [scale](RESULTS-scale.md), "
-        "[load](RESULTS-load.md); raw figures in `bench/results/*.json`.",
+        "[load](RESULTS-load.md), [unclosed markup](RESULTS-markup.md); raw figures in `bench/results/*.json`.",
         "",
         "| step | minutes |",
         "| --- | ---: |",
