@@ -743,6 +743,63 @@ def test_an_error_after_the_stream_began_is_raised_by_the_client(built_index, as
         server.stop()
 
 
+class FaultyAnswers:
+    """The real assistant, whose answering meets a fault that is no Kilde error (a bug: what no handler of
+    Kilde's turns into a clean one), with a server path in its message: only `stream` and `ask` differ."""
+
+    FAULT = "/srv/kilde/assistant/answering/secret.py"
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def stream(self, request):
+        raise KeyError(self.FAULT)
+        yield  # a generator, as the real one is: the fault comes with its first event
+
+    def ask(self, request):
+        raise KeyError(self.FAULT)
+
+
+def test_a_bug_under_v1_is_a_500_in_openais_shape_that_tells_nothing_of_it(built_index, assistant, caplog):
+    """It came from Starlette's outermost error handler, outside the rewriter into OpenAI's shape: Kilde's
+    `{"error": "internal_error", "message"}`, which the `openai` client shows as a raw body with no `code`."""
+    from ui.server import create_app
+
+    server = ThreadServer(create_app(built_index, FaultyAnswers(assistant))).start()
+    try:
+        for stream in (False, True):
+            caplog.clear()
+            with pytest.raises(openai.InternalServerError) as caught:
+                client(server.url).chat.completions.create(
+                    model="kilde", messages=user(DEMO_QUESTION_EN), stream=stream
+                )
+            assert caught.value.status_code == 500 and caught.value.code == "internal_error", stream
+            assert caught.value.response.json() == {
+                "error": {
+                    "message": "Internal error; the server log has the details.",
+                    "type": "api_error",
+                    "param": None,
+                    "code": "internal_error",
+                }
+            }
+            text = caught.value.response.text
+            assert FaultyAnswers.FAULT not in text and "Traceback" not in text and "KeyError" not in text
+            # The details still go to the server log, as for any other route.
+            logged = [r for r in caplog.records if r.name == "kilde.ui" and r.exc_info]
+            assert logged and FaultyAnswers.FAULT in str(logged[0].exc_info[1]), stream
+        # Outside /v1/, the same fault keeps Kilde's own shape.
+        asked = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+        assert asked.status_code == 500 and asked.json() == {
+            "error": "internal_error",
+            "message": "Internal error; the server log has the details.",
+        }
+    finally:
+        server.stop()
+
+
 def test_a_failing_model_falls_back_and_the_key_never_reaches_the_client(generative_api, scripted):
     from assistant.testing.scripted_llm import Reply
 

@@ -38,7 +38,7 @@ from assistant.core.types import Answer
 from ui.api import RateLimited, status_of
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.limits import RateLimiter
-from ui.openai_errors import error_body, status_of_error
+from ui.openai_errors import INTERNAL_ERROR, error_body, status_of_error
 from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ModelNotFound, ask_request_of, limits_of
 from ui.security import client_key
 
@@ -215,11 +215,7 @@ async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -
             elif isinstance(event, Exception):
                 # Headers are sent: the error goes in the stream, as OpenAI's servers do; clients raise it.
                 status, code = status_of_error(event)
-                message = (
-                    str(event)
-                    if isinstance(event, KildeError)
-                    else "Internal error; the server log has the details."
-                )
+                message = str(event) if isinstance(event, KildeError) else INTERNAL_ERROR
                 yield sse(error_body(status, code, message))
                 return
             event = await stream.next()

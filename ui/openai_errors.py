@@ -1,7 +1,8 @@
 """OpenAI's error shape `{"error": {"message", "type", "param", "code"}}` for everything under /v1/.
 
 `error_body` builds it; `OpenAIErrors` rewrites every error response under /v1/ (the Gate's refusals
-included) into it, so the `openai` client raises its typed errors with Kilde's message.
+included) into it, and answers an unhandled exception there with a 500 in it, so the `openai` client raises its
+typed errors with Kilde's message.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from assistant.core.errors import KildeError
 from ui.api import status_of
 
+INTERNAL_ERROR = "Internal error; the server log has the details."  # all a client is told of a bug
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -46,7 +48,11 @@ class OpenAIErrors:
     """ASGI middleware (outside `Gate`): an error response under /v1/ in Kilde's shape `{"error": code,
     "message": text}` is rewritten into OpenAI's, so the `openai` client raises its typed errors with
     Kilde's message (`BadRequestError`, `PermissionDeniedError`, `RateLimitError`, …). A request-validation
-    error (422) becomes a 400, as OpenAI reports invalid parameters."""
+    error (422) becomes a 400, as OpenAI reports invalid parameters.
+
+    An unhandled exception passes through here on its way to Starlette's outermost error middleware, whose
+    answer (ui/server.py `internal_error`) would not: so it is answered here, with a 500 in OpenAI's shape
+    that says no more than Kilde's, and raised on, to be logged there as any other."""
 
     def __init__(self, app, prefix: str = "/v1/"):
         self.app = app
@@ -58,11 +64,13 @@ class OpenAIErrors:
             return
         start: dict | None = None
         body = bytearray()
+        sent = False  # whether a response has begun to go out
 
         async def rewrite(message):
-            nonlocal start
+            nonlocal start, sent
             if message["type"] == "http.response.start":
                 if message["status"] < 400:
+                    sent = True
                     await send(message)
                     return
                 start = message
@@ -83,10 +91,22 @@ class OpenAIErrors:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
             ]
+            sent = True
             await send({**start, "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
 
-        await self.app(scope, receive, rewrite)
+        try:
+            await self.app(scope, receive, rewrite)
+        except Exception:
+            if not sent:  # once the headers are out, the client can only be cut off
+                payload = json.dumps(error_body(500, "internal_error", INTERNAL_ERROR)).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 500, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+            raise
 
 
 def rewritten(status: int, body: bytes) -> tuple[int, bytes]:

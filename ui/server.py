@@ -38,7 +38,7 @@ from ui.limits import RateLimiter
 from ui.listener import http_url, listening, port_of, serve_on
 from ui.network import is_loopback
 from ui.openai_api import openai_router
-from ui.openai_errors import OpenAIErrors
+from ui.openai_errors import INTERNAL_ERROR, OpenAIErrors
 from ui.page_language import PageLanguage
 from ui.search_api import search_router
 from ui.security import Gate, allowed_origins
@@ -104,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(500, "internal_error", "Internal error; the server log has the details.")
+        return error_response(500, "internal_error", INTERNAL_ERROR)
 
 
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
