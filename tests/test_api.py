@@ -339,6 +339,30 @@ def test_head_works_wherever_get_does_and_every_wrong_method_is_a_405_naming_the
         no_leak(unknown)
 
 
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "MKCOL", "LOCK", "REPORT", "QUERY"])
+def test_a_method_beyond_the_common_ones_is_a_405_too_not_gradios_404(api, method):
+    """The API's catch-all took GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS only: any other method fell through
+    to Gradio, mounted at /, and got its 404 `{"detail": "Not Found"}` without an `Allow`."""
+    for path, allowed in (
+        ("/api/ask", "POST"),
+        ("/api/search", "POST"),
+        (f"/api/articles/{SEED_ID}", "GET, HEAD"),
+        ("/healthz", "GET, HEAD"),
+        ("/readyz", "GET, HEAD"),
+    ):
+        response = httpx.request(method, api.url + path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed, (method, path)
+        no_leak(response)
+        assert response.json() == {
+            "error": "method_not_allowed",
+            "message": f"Use {allowed.replace(', ', ' or ')} {path}; see /docs for the API.",
+        }
+    for path in ("/api", "/api/nothing-here"):
+        unknown = httpx.request(method, api.url + path)
+        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found", (method, path)
+        no_leak(unknown)
+
+
 def test_security_headers_on_pages_and_api(api):
     page = httpx.get(api.url + "/")
     assert page.status_code == 200

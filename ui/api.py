@@ -32,7 +32,6 @@ from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.security import client_key
 
-EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Strict: a mistyped field is the 422 the docs promise, never coerced ("5" is not 5, true is not 1).
 STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -300,9 +299,11 @@ def api_router(
         )
 
     # Last, so that every route above is tried first. Without these, Gradio (mounted at /) would answer
-    # the API's paths with its own 404 `{"detail": ...}`.
+    # the API's paths with its own 404 `{"detail": ...}`. Starlette routes whose set of methods is empty: they
+    # match every method, TRACE and PROPFIND too, where any list of methods would leave the rest to Gradio
+    # (and no methods at all, None, means GET alone).
     for owned in ("/healthz", "/readyz", "/api", "/api/{path:path}"):
-        router.add_api_route(owned, not_routed, methods=EVERY_METHOD, include_in_schema=False)
+        router.add_route(owned, not_routed, methods=[], include_in_schema=False)
     return router
 
 
