@@ -29,11 +29,10 @@ from assistant.core.errors import (
     RateLimitedError,
     ServerBusyError,
 )
-from assistant.core.surrogates import LONE_SURROGATE
+from assistant.core.questions import checked_question
 from assistant.core.types import Filters, Hit
 
 MAX_K = 50
-MAX_QUERY_CHARS = 2000
 LANGUAGES = ("nb", "nn", "en")
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -86,18 +85,14 @@ def make_filters(
 
 
 def check_query(query: Any, k: Any) -> tuple[str, int]:
-    if not isinstance(query, str) or not query.strip():
+    """The query as it is searched for, checked as a question to /api/ask is (`checked_question`: a query that
+    is empty once invisible characters go, of markup or emoji alone, or too long is refused), and `k`."""
+    if not isinstance(query, str):
         raise BadInputError("query", "the query is empty")
-    if LONE_SURROGATE.search(query):  # the embedder encodes it as UTF-8, which has no lone surrogate
-        raise BadInputError(
-            "query",
-            "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8",
-        )
-    if len(query) > MAX_QUERY_CHARS:
-        raise BadInputError("query", f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+    query = checked_question(query, field="query", noun="query")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadInputError("k", f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
-    return query.strip(), k
+    return query, k
 
 
 class _FilterFields(BaseRetriever):

@@ -209,6 +209,37 @@ def test_bad_ask_requests_get_a_json_4xx_that_says_what_is_wrong(api, body, stat
     assert says in response.json()["message"]
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("\u0000", "is empty"),  # a control character is a space, as typed
+        ("\u200b\u2060 \ufeff", "is empty"),  # invisible characters are none
+        ("😀", "has no words (letters or digits) to search for"),
+        ("🤔 …", "has no words (letters or digits) to search for"),
+        ("<b></b> <script>alert(1)</script>", "is only markup (HTML tags), with no words to search for"),
+        ("x" * 2001, "is 2001 characters; the limit is 2000"),
+    ],
+)
+def test_search_refuses_what_ask_refuses_in_the_same_words(api, text, says):
+    """/api/search refused only a blank query: "\u0000" (empty to /api/ask) and "😀" (no words to /api/ask)
+    were searched, and answered with passages."""
+    asked = httpx.post(api.url + "/api/ask", json={"question": text}, timeout=60)
+    searched = httpx.post(api.url + "/api/search", json={"query": text}, timeout=60)
+    assert (asked.status_code, searched.status_code) == (400, 400), searched.text[:200]
+    assert asked.json() == {"error": "bad_request", "message": f"question: the question {says}"}
+    assert searched.json() == {"error": "bad_request", "message": f"query: the query {says}"}
+
+
+def test_search_looks_for_the_words_a_question_would_be_searched_by(api):
+    """Markup and emoji go from a query as from a question; the reply's `query` is what was searched for."""
+    searched = httpx.post(
+        api.url + "/api/search", json={"query": f"<b>{DEMO_QUESTION_NB}</b> 😀\u200b", "k": 3}, timeout=120
+    )
+    assert searched.status_code == 200, searched.text[:200]
+    assert searched.json()["query"] == DEMO_QUESTION_NB
+    assert searched.json()["passages"][0]["article_id"] == SEED_ID
+
+
 def test_null_filters_and_history_are_not_given(api):
     body = {"question": DEMO_QUESTION_EN, "filters": None, "history": None}
     answer = httpx.post(api.url + "/api/ask", json=body, timeout=120)

@@ -1,6 +1,7 @@
 """`POST /api/search`: Kilde's hybrid retrieval without an answer, for `KildeHTTPRetriever` and other tools.
 
-It runs under the same rules as `/api/ask`: the `Gate` middleware (origin, auth mode), the per-client rate
+It runs under the same rules as `/api/ask`: the question's checks (`check_query`: a query `/api/ask` would
+refuse as a question is a 400 with the same reason), the `Gate` middleware (origin, auth mode), the per-client rate
 limit (a search counts as a question) and the shared answering turns (ui/fairness.py): one search or question
 per client at a time, and a search that gets no turn within the request budget is answered 503 `busy` with
 Retry-After.

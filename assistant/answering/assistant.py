@@ -7,7 +7,6 @@ model fails is decided here, never inside an answerer."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -41,13 +40,11 @@ from assistant.answering.unseen import ArchiveWords, names_nothing, nothing_used
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
-from assistant.core.markup import ACTIVE_ELEMENT, TAG
-from assistant.core.surrogates import LONE_SURROGATE
+from assistant.core.questions import check_text, checked_question
 from assistant.core.types import NO_FILTERS, Answer
 
 log = logging.getLogger("kilde.assistant")
 
-MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50  # passages a request may ask to be answered from
 MAX_HISTORY_TURNS = (
     6  # the generative condenser reads the last few turns; the extractive one the last question
@@ -57,32 +54,9 @@ MAX_TURN_CHARS = 2000
 CONVERSATION_ARTICLES = 3
 
 
-# Emoji and other pictographs (from the arrows' block on), flags' regional indicators, skin tones, emoji style.
-_PICTOGRAPH = re.compile("[\u2190-\u2bff\u3297\u3299\U0001f000-\U0001faff\ufe0e\ufe0f]")
-
-
 def says_something(text: str) -> bool:
     """Whether `text` holds a character that is neither a space nor invisible (stops at the first one)."""
     return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
-
-
-def as_typed(text: str) -> str:
-    """`text` without the invisible characters a paste from a web page brings along (zero-width spaces, byte
-    order marks, direction marks: Unicode's format characters), its control characters read as spaces."""
-    return "".join(
-        "" if category == "Cf" else " " if category == "Cc" else ch
-        for ch, category in ((ch, unicodedata.category(ch)) for ch in text)
-    )
-
-
-SHOUTED_WORDS = 3  # fewer words in capitals are more often acronyms ("NRK TV", "OL 2019")
-
-
-def shouts(question: str) -> bool:
-    """`question` is written in capitals: at least `SHOUTED_WORDS` words with letters, and every letter a capital
-    ("WHO SIGNED THE PACT?")."""
-    words = [w for w in question.split() if any(ch.lower() != ch.upper() for ch in w)]
-    return len(words) >= SHOUTED_WORDS and not any(ch.islower() for w in words for ch in w)
 
 
 def check_top_k(top_k: int | None, field: str = "top_k") -> None:
@@ -144,13 +118,7 @@ class Assistant:
             *(("source filter", s) for s in request.filters.sources),
         ]
         for field, text in texts:
-            if LONE_SURROGATE.search(text):  # no UTF-8 writer (embedder, store, JSON reply) accepts one
-                raise BadInputError(
-                    field,
-                    "contains a lone surrogate (half of a UTF-16 pair), which is not text; "
-                    "send the text as valid UTF-8",
-                )
-        question = as_typed(request.question or "").strip()
+            check_text(field, text)
         # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder. A turn
         # that says nothing (an OpenAI message whose content was null or a picture) is none: read as the last
         # question, it would leave a follow-up ("Who signed it?") without what it refers back to.
@@ -160,28 +128,7 @@ class Assistant:
             if says_something(t.content)
         )[-MAX_HISTORY_TURNS:]
         request = replace(request, history=history)
-        if not question:
-            raise BadInputError("question", "the question is empty")
-        words = TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question))
-        if words != question:  # a tag is searched as its words ("script", "onerror"), found in any passage
-            question = " ".join(words.split())
-            if not question:
-                raise BadInputError(
-                    "question", "the question is only markup (HTML tags), with no words to search for"
-                )
-        # An emoji names nothing a passage holds, yet moves the question's embedding and hides its first word.
-        if _PICTOGRAPH.search(question):
-            question = " ".join(_PICTOGRAPH.sub(" ", question).split())
-        if len(question) > MAX_QUESTION_CHARS:
-            raise BadInputError(
-                "question", f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
-            )
-        if shouts(question):
-            # Every word in capitals reads as a name or an acronym to the stages that look for names.
-            question = question[0] + question[1:].lower()
-        if not any(ch.isalnum() for ch in question):
-            # Nothing to search for: every passage would be as good an answer as any other.
-            raise BadInputError("question", "the question has no words (letters or digits) to search for")
+        question = checked_question(request.question or "")
         check_top_k(request.top_k)
         return replace(request, question=question)
 
