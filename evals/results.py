@@ -294,7 +294,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
             f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
             f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`), rerank_floors "
             f"{meta['settings'].get('rerank_floors') or 'none (opt-in: docs/evals.md)'}, rerank_sure "
-            f"{meta['settings'].get('rerank_sure') or 'none'}"
+            f"{meta['settings'].get('rerank_sure') or 'none (opt-in: docs/evals.md)'}"
         ),
         "",
         "## Commands",
@@ -307,7 +307,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
         "# the reranker's floors (rerank_floors, opt-in in kilde.toml, reader off) were chosen and recorded by:",
         (calibration.get("rerank_floors_command") or "python -m evals.calibrate_floor --data-dir INDEX"),
-        "# the reranker's sure score (rerank_sure: a question it is sure of passes under the threshold) by:",
+        "# the reranker's sure score (rerank_sure, opt-in: a question it is sure of passes under the threshold) by:",
         (calibration.get("rerank_sure_command") or "python -m evals.calibrate_sure --data-dir INDEX"),
         "```",
         "",

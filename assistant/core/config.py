@@ -123,9 +123,10 @@ class Settings:
     # Per question language group: a question asked alone whose best passage the reranker scores at least this is
     # not held to `answerable_threshold` (`Assistant.reranker_is_sure`). English questions sit lower in dense
     # similarity to Norwegian text, and a short one ("Who published the full text of the agreement?") fell just
-    # under the threshold while the reranker put the passage that answers it far ahead of the rest. Chosen on
-    # validation data by evals/calibrate_sure.py; absent: the threshold holds for every question.
-    rerank_sure: dict = field(default_factory=lambda: _calibrated_map("rerank_sure", float))
+    # under the threshold while the reranker put the passage that answers it far ahead of the rest. Opt-in: the
+    # score evals/calibrate_sure.py chose on validation data (recorded in calibration.json) let two English
+    # off-topic test questions through ("Who invented the telephone?": docs/evals.md).
+    rerank_sure: dict = field(default_factory=dict)
     # ... in an archive of at least this many chunks, the one it was chosen on: in a smaller archive the reranker
     # scores the best of a few passages high whatever the question (the seed article alone: off-topic English
     # questions such as "How do I make waffles?" would be answered).
