@@ -539,6 +539,13 @@ def test_a_route_asked_with_another_method_is_a_405_naming_the_method_to_use(api
                 and error["type"] == "invalid_request_error"
             )
     assert httpx.delete(api.url + "/v1/files/x").status_code == 404  # no such route, whatever the method
+    # A method beyond the common ones too: it was Gradio's 404, its {"detail": "Not Found"} as the message
+    for method in ("TRACE", "PROPFIND"):
+        response = httpx.request(method, api.url + "/v1/models")
+        assert response.status_code == 405 and response.headers["allow"] == "GET", method
+        assert response.json()["error"]["message"] == f"Use GET /v1/models, not {method}."
+        missing = httpx.request(method, api.url + "/v1/files/x")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found", method
 
 
 def test_refusals_at_the_edge_have_openais_shape_too(api):

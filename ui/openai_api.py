@@ -308,13 +308,9 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             headers={"Allow": "POST"},
         )
 
-    @router.api_route(
-        "/v1/{path:path}",
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        include_in_schema=False,
-    )
-    def unknown(path: str, request: Request) -> JSONResponse:
+    def unknown(request: Request) -> JSONResponse:
         # A route that exists, asked with another method ("DELETE /v1/models"): said so, not "No route" naming it.
+        path = request.path_params["path"]
         allowed = (
             "POST" if path == "chat/completions" else "GET" if re.fullmatch(r"models(/[^/]+)?", path) else ""
         )
@@ -335,6 +331,9 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             status_code=404,
         )
 
+    # A plain route with no methods listed matches every method, TRACE and PROPFIND too, which a list would
+    # leave to Gradio's 404 (as under /api: ui/api.py).
+    router.add_route("/v1/{path:path}", unknown, methods=[], include_in_schema=False)
     return router
 
 
