@@ -181,15 +181,18 @@ def cmd_ingest(args) -> int:
     found = discover(args.paths, args.follow_symlinks)  # walked once: it decides whether an index is created
     pipeline = _ingest_pipeline(settings, found)
     quiet = args.json
+    rejections = RejectionLines(sys.stderr)
     report = pipeline.ingest(
         found,
         prune=args.prune,
         progress=progress_for(sys.stderr, not args.no_progress and not args.json),
-        on_reject=None if quiet else lambda e: print(f"rejected {e}", file=sys.stderr),
+        on_reject=None if quiet else rejections.print,
         reset=args.reset,
         confirm_prune=lambda ids, stored: _confirm_prune(ids, stored, args.yes),
         on_warning=None if quiet else lambda w: print(f"warning: {w}", file=sys.stderr),
     )
+    if not quiet:
+        rejections.close()
     if report.prune_note and not quiet:
         print(f"prune: {report.prune_note}", file=sys.stderr)
     summary = report.to_dict()
@@ -233,6 +236,31 @@ def cmd_ingest(args) -> int:
                 )
             )
     return 1 if report.rejected or report.prune_unconfirmed else 0
+
+
+class RejectionLines:
+    """One "rejected …" line per rejected file or record, up to `shown`, then how many more there were: a JSON
+    array of 200,000 bad records printed 200,000 lines, burying the summary. `kilde ingest --json` lists them all."""
+
+    shown = 50
+
+    def __init__(self, out):
+        self.out, self.count = out, 0
+
+    def print(self, rejection) -> None:
+        self.count += 1
+        if self.count <= self.shown:
+            print(f"rejected {rejection}", file=self.out)
+        elif self.count == self.shown + 1:
+            print(f"rejected: more than {self.shown}; the rest are counted below", file=self.out)
+
+    def close(self) -> None:
+        if self.count > self.shown:
+            print(
+                f"rejected {self.count} in all, {self.count - self.shown} not shown above "
+                "(kilde ingest --json lists every one)",
+                file=self.out,
+            )
 
 
 def _ingest_pipeline(settings, found):

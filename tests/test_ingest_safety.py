@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.build import build_pipeline
-from assistant.cli import main
+from assistant.cli import RejectionLines, main
 from assistant.testing.corpus import make_settings
 
 BODY = (
@@ -414,3 +414,19 @@ def test_progress_is_reported_per_chunk_batch_inside_one_long_article(tmp_path, 
 def _no_leftovers(tmp_path):
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_file_of_many_bad_records_names_the_first_and_counts_the_rest(tmp_path, kilde):
+    """A JSON array of 200,000 bad records printed 200,000 "rejected" lines, burying the summary."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    good = {"title": "Budsjettet er vedtatt", "text": "Kommunestyret vedtok budsjettet torsdag kveld. " * 3}
+    records = [{"title": n} for n in range(120)] + [good]
+    (folder / "many.json").write_text(json.dumps(records), encoding="utf-8")
+    code, out, err = kilde("ingest", folder, "--no-progress")
+    named = [line for line in err.splitlines() if line.startswith(f"rejected {folder / 'many.json'}[")]
+    assert code == 1 and len(named) == RejectionLines.shown
+    assert "rejected 120 in all, 70 not shown above" in err
+    assert "1 added" in out and "120 rejected" in out
+    code, out, _ = kilde("ingest", folder, "--no-progress", "--json")
+    assert code == 1 and len(json.loads(out)["rejected"]) == 120
