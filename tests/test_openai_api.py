@@ -794,6 +794,8 @@ def test_a_bug_under_v1_is_a_500_in_openais_shape_that_tells_nothing_of_it(built
             }
             text = caught.value.response.text
             assert FaultyAnswers.FAULT not in text and "Traceback" not in text and "KeyError" not in text
+            # and with the headers every other answer carries (it was built outside the gate that adds them)
+            assert caught.value.response.headers.get("x-content-type-options") == "nosniff", stream
             # The details still go to the server log, as for any other route.
             logged = [r for r in caplog.records if r.name == "kilde.ui" and r.exc_info]
             assert logged and FaultyAnswers.FAULT in str(logged[0].exc_info[1]), stream
@@ -803,6 +805,7 @@ def test_a_bug_under_v1_is_a_500_in_openais_shape_that_tells_nothing_of_it(built
             "error": "internal_error",
             "message": "Internal error; the server log has the details.",
         }
+        assert asked.headers.get("x-content-type-options") == "nosniff"
     finally:
         server.stop()
 

@@ -8,6 +8,7 @@ typed errors with Kilde's message.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from assistant.core.errors import KildeError
@@ -54,9 +55,11 @@ class OpenAIErrors:
     answer (ui/server.py `internal_error`) would not: so it is answered here, with a 500 in OpenAI's shape
     that says no more than Kilde's, and raised on, to be logged there as any other."""
 
-    def __init__(self, app, prefix: str = "/v1/"):
+    def __init__(self, app, prefix: str = "/v1/", headers: Sequence[tuple[str, str]] = ()):
         self.app = app
         self.prefix = prefix
+        # the security headers, which the Gate inside adds to every other answer (`security.security_headers`)
+        self.headers = [(k.encode(), v.encode()) for k, v in headers]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -103,6 +106,7 @@ class OpenAIErrors:
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    *self.headers,
                 ]
                 await send({"type": "http.response.start", "status": 500, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from ui.openai_api import openai_router
 from ui.openai_errors import INTERNAL_ERROR, OpenAIErrors
 from ui.page_language import PageLanguage
 from ui.search_api import search_router
-from ui.security import Gate, allowed_origins
+from ui.security import Gate, allowed_origins, security_headers
 from ui.sessions import SessionStore
 from ui.widget import build_widget
 
@@ -71,7 +71,10 @@ def validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
     return f"Invalid request: {text}", details
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, headers: Sequence[tuple[str, str]] = ()) -> None:
+    """Kilde's error shape for every failure a route raises. `headers`: the security headers, for the 500, which
+    Starlette's outermost error middleware sends outside the Gate that adds them to every other answer."""
+
     @app.exception_handler(KildeError)
     async def kilde_error(request: Request, exc: KildeError):
         status, code = status_of(exc)
@@ -104,7 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(500, "internal_error", INTERNAL_ERROR)
+        return error_response(500, "internal_error", INTERNAL_ERROR, dict(headers) or None)
 
 
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
@@ -122,7 +125,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         description="Cited answers from a Norwegian and English news archive. "
         "The chat is at /, the embeddable widget at /widget.",
     )
-    install_error_handlers(app)
+    install_error_handlers(app, security_headers(settings))
     turns = answer_turns(settings)
     app.include_router(openai_router(assistant, limiter, turns.slots))
     app.include_router(search_router(assistant, limiter, turns))  # before the /api/{path} catch-all
@@ -153,7 +156,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(Limits, settings=settings)  # sizes, host names, forwarded headers
     # Outermost, so every refusal under /v1/ (the Gate's, a body too large, an unknown host name) gets OpenAI's
     # error shape: the `openai` client shows only "Error code: 413" for any other body.
-    app.add_middleware(OpenAIErrors)
+    app.add_middleware(OpenAIErrors, headers=security_headers(settings))
 
     mount = {
         "server_name": settings.host,
