@@ -107,8 +107,8 @@ def markdown_text(text: str) -> str:
 
 def _without_hidden(text: str) -> str:
     """`text` without its comments and its scripts and styles closed within their paragraph (an unclosed one
-    stays, as text). Each search starts where the last
-    ended, or is remembered: a file of many openings takes no longer than one of many words."""
+    stays, as text). Each search starts where the last ended, or is remembered: a file of many openings takes no
+    longer than one of many words."""
     kept: list[str] = []
     at = 0
     comment = text.find(_COMMENT)
