@@ -250,12 +250,36 @@ def test_a_question_of_question_words_alone_names_nothing():
         assert not names_nothing(question), question
 
 
+def test_a_question_of_words_that_fit_any_subject_names_nothing():
+    """ "Hva skjedde?" was answered with a press-freedom story's "people speculate about what has happened" and a
+    keeper's Nazi salute; "Tell me more" with a note on how to send letters to the editor."""
+    from assistant.answering.unseen import names_nothing
+
+    for question in (
+        "Hva skjedde?",
+        "What happened?",
+        "Tell me more",
+        "Fortell mer",
+        "Hva sa han?",
+        "What's new?",
+    ):
+        assert names_nothing(question), question
+    for question in (
+        "Hva skjedde i Oslo?",
+        "What happened to the treaty?",
+        "Hva sa Putin?",
+        "Tell me about EU",
+    ):
+        assert not names_nothing(question), question
+
+
 def test_a_question_asked_alone_that_names_nothing_is_refused_and_told_why(assistant):
     """ "Hva" was answered with whatever passages lay nearest its embedding (a health-service guide, cluster
     headache); "Hva?" happened to fall under the dense threshold."""
     for question, notice in (
         ("Hva", "Spørsmålet nevner ikke noe å lete etter"),
         ("What", "names nothing to look"),
+        ("Hva skjedde?", "Spørsmålet nevner ikke noe å lete etter"),
     ):
         answer = assistant.ask(AskRequest(question))
         assert not answer.answerable and answer.citations == () and notice in answer.answer

@@ -57,6 +57,16 @@ theirs them themselves then there these they this those through too under until 
 where which while who whom why will with would you your yours
 """
 ENGLISH_FUNCTION_WORDS = frozenset(_ENGLISH_FUNCTION_WORDS_TEXT.split())
+# Words that fit any subject: happening, doing, saying, knowing, "more" and "new". A question of these and question
+# words alone ("Hva skjedde?", "Tell me more", "What's new?", whose "s" is a word of its own) names nothing to look
+# for when asked alone.
+_WORDS_OF_ANY_SUBJECT_TEXT = """
+skje skjer skjedde skjedd hende hender hendte hendt gjøre gjør gjorde gjort si sier sa sagt fortell fortelle
+forteller fortalte vet vite visste mer mere ny nytt nye siste nyheter nyhetene annet ellers noe igjen
+happen happens happened happening occur occurs occurred go goes going went gone do done say says said tell told
+know knew known more new latest news else anything something everything again s
+"""
+WORDS_OF_ANY_SUBJECT = frozenset(_WORDS_OF_ANY_SUBJECT_TEXT.split())
 
 
 def typo_variants(word: str) -> set[str]:
@@ -136,14 +146,16 @@ def unseen_words(question: str, archive: ArchiveWords) -> list[str]:
 
 
 def names_nothing(question: str) -> bool:
-    """Whether the question is made of question words and function words alone ("Hva", "What?", "Hvem er det?"):
-    asked without a conversation to lean on, it names nothing to look for, and the passages nearest its embedding
-    are any passages at all. A number names something ("2019?")."""
+    """Whether the question is made of question words, function words and words of any subject alone ("Hva",
+    "What?", "Hvem er det?", "Hva skjedde?", "Tell me more"): asked without a conversation to lean on, it names
+    nothing to look for, and the passages nearest its embedding are any passages at all. A number names something
+    ("2019?")."""
     from assistant.indexes.lexical import stopwords
 
     if any(ch.isdigit() for ch in question):
         return False
-    return not _question_words(question, 1, stopwords("nb") | stopwords("en"))
+    words = _question_words(question, 1, stopwords("nb") | stopwords("en"))
+    return all(w in WORDS_OF_ANY_SUBJECT for w in words)
 
 
 def nothing_used(
