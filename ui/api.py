@@ -30,6 +30,7 @@ from assistant.core.errors import (
 from assistant.core.types import Filters, Turn
 from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
+from ui.readiness import IndexReadiness
 from ui.security import client_key
 
 # Strict: a mistyped field is the 422 the docs promise, never coerced ("5" is not 5, true is not 1).
@@ -198,6 +199,7 @@ def api_router(
     # turn here too (ui/server.py passes `turns`); the OpenAI-compatible routes share the answering slots
     # (`turns.slots`).
     turns = turns or answer_turns(settings)
+    readiness = IndexReadiness(assistant.store)
 
     @router.post(
         "/api/ask",
@@ -254,19 +256,15 @@ def api_router(
         summary="Readiness: the index is loaded",
     )
     def readyz() -> JSONResponse:
-        store = assistant.store
-        store.ensure_present()  # a stat: an index removed while the server runs is "not_ready", saying so
-        if not store.exists():
-            raise IndexMissingError(store.location)
-        articles, chunks = store.counts()
+        index = readiness.check()  # one store query a probe (ui/readiness.py)
         model = assistant.model_status()  # an unreachable model server degrades to extractive answers
         degraded = model is not None and model["status"] != "ok"
         return JSONResponse(
             {
                 "status": "degraded" if degraded else "ready",
-                "articles": articles,
-                "chunks": chunks,
-                "embedder": store.recorded_embedder(),
+                "articles": index.articles,
+                "chunks": index.chunks,
+                "embedder": index.embedder,
                 "backend": settings.llm_backend,
                 **({"model": model} if model is not None else {}),
             }
