@@ -22,12 +22,14 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from assistant.core.config import CALIBRATION_FILE
+from assistant.core.errors import BadInputError, KildeError
 from assistant.core.language import language_group
 from evals.datasets import DATA, EvalItem, load_dataset
 
@@ -424,50 +426,73 @@ def _q(values: Sequence[float], q: float) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def print_and_write(result: dict, write: Callable[[dict], None], dry_run: bool) -> int:
+def print_and_write(
+    result: dict, write: Callable[[dict, Path], None], dry_run: bool, path: Path = CALIBRATION_FILE
+) -> int:
     """What a calibrating command ends with: its result printed, then written unless it is a dry run."""
     print(json.dumps(result, ensure_ascii=False, indent=2))
     if not dry_run:
-        write(result)
-        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
+        write(result, path)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
-def merge_into_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
-    """Write the keys of `result` into calibration.json, keeping every other key there."""
-    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    current.update(result)
-    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+def read_calibration_file(path: Path = CALIBRATION_FILE) -> dict:
+    """What calibration.json holds, {} while it does not exist. A file that is not a JSON object is an error, never
+    taken for an empty one: writing over it would lose every value the other calibrating commands recorded."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise BadInputError(
+            str(path),
+            f"cannot be read ({exc.strerror or exc}); nothing was written. Make it readable and retry",
+        ) from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
+        reason = f"is not valid JSON ({exc})"
+    else:
+        if isinstance(data, dict):
+            return data
+        reason = "does not hold a JSON object"
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    raise BadInputError(
+        str(path), f"{reason}; nothing was written. Restore it from git (git checkout -- {shown}) and retry"
+    )
+
+
+def merge_into_calibration(keys: dict, path: Path = CALIBRATION_FILE, drop: Sequence[str] = ()) -> None:
+    """Write `keys` into calibration.json, keeping every other key there but `drop` (names an older version
+    wrote); a missing file is created. Through a temporary file, so a reader never sees half of one."""
+    current = read_calibration_file(path)
+    for key in drop:
+        current.pop(key, None)
+    current.update(keys)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+# The values `python -m evals.calibrate` chooses that settings read; the rest of its result is their provenance.
+CALIBRATED_SETTINGS = (
+    "answerable_threshold",
+    "refuse_missing_terms",
+    "refuse_unseen_words",
+    "refuse_unseen_words_min_chunks",
+)
 
 
 def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the keys calibrated here; keep any other calibrated values (e.g. support_threshold)."""
-    current = {}
-    if path.is_file():
-        try:
-            current = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            current = {}
-    current.update(
+    merge_into_calibration(
         {
-            "answerable_threshold": result["answerable_threshold"],
-            "refuse_missing_terms": result["refuse_missing_terms"],
-            "refuse_unseen_words": result["refuse_unseen_words"],
-            "refuse_unseen_words_min_chunks": result["refuse_unseen_words_min_chunks"],
+            **{key: result[key] for key in CALIBRATED_SETTINGS},
             "answerable_threshold_provenance": {
-                k: v
-                for k, v in result.items()
-                if k
-                not in (
-                    "answerable_threshold",
-                    "refuse_missing_terms",
-                    "refuse_unseen_words",
-                    "refuse_unseen_words_min_chunks",
-                )
+                k: v for k, v in result.items() if k not in CALIBRATED_SETTINGS
             },
-        }
+        },
+        path,
     )
-    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def calibration_parser(prog: str, doc: str, example: str) -> argparse.ArgumentParser:
@@ -488,17 +513,20 @@ def calibration_parser(prog: str, doc: str, example: str) -> argparse.ArgumentPa
 
 
 def run_calibration(
-    name: str, compute: Callable[[], dict], write: Callable[[dict], None], dry_run: bool
+    name: str,
+    compute: Callable[[], dict],
+    write: Callable[[dict, Path], None],
+    dry_run: bool,
+    path: Path = CALIBRATION_FILE,
 ) -> int:
     """A calibrating command's result printed and written, or its error named after the command."""
-    from assistant.core.errors import KildeError
-
     try:
-        result = compute()
+        if not dry_run:
+            read_calibration_file(path)  # an unreadable file stops the command before its long run, not after
+        return print_and_write(compute(), write, dry_run, path)
     except KildeError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return exc.exit_code
-    return print_and_write(result, write, dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

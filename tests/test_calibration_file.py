@@ -1,0 +1,77 @@
+"""Writing `assistant/models/calibration.json`: every calibrating command updates its own keys, keeps the others,
+and stops on a file it cannot read instead of writing over what it held. Every test writes under tmp_path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.core.errors import BadInputError
+from evals import calibrate
+
+# What `python -m evals.calibrate` computes, trimmed to the keys it turns into settings plus one of provenance.
+RESULT = {
+    "answerable_threshold": 0.78,
+    "refuse_missing_terms": {"en": 1},
+    "refuse_unseen_words": ["nb"],
+    "refuse_unseen_words_min_chunks": 900,
+    "auc": 0.53,
+}
+UNREADABLE = {
+    "cut short": '{"answerable_threshold": 0.78, "support_thr',
+    "not an object": "[0.78]",
+}
+
+
+def test_calibrate_updates_its_keys_and_keeps_every_other(tmp_path):
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"answerable_threshold": 0.5, "support_threshold": 0.61}), encoding="utf-8")
+    calibrate.write_calibration(RESULT, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["support_threshold"] == 0.61 and data["answerable_threshold"] == 0.78
+    assert data["answerable_threshold_provenance"] == {"auc": 0.53}
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.json"]  # no temporary file left behind
+
+
+def test_a_missing_calibration_file_is_created(tmp_path):
+    path = tmp_path / "calibration.json"
+    calibrate.merge_into_calibration({"rerank_floors_provenance": {"command": "x"}}, path)
+    assert json.loads(path.read_text(encoding="utf-8")) == {"rerank_floors_provenance": {"command": "x"}}
+
+
+@pytest.mark.parametrize("write", [calibrate.write_calibration, calibrate.merge_into_calibration])
+@pytest.mark.parametrize("text", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_calibration_file_is_named_and_kept_as_it_was(tmp_path, write, text):
+    path = tmp_path / "calibration.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInputError) as raised:
+        write(RESULT, path)
+    message = str(raised.value)
+    assert str(path) in message and "git checkout" in message and "\n" not in message
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_a_calibrating_command_stops_on_an_unreadable_file_before_it_computes(tmp_path, capsys):
+    path = tmp_path / "calibration.json"
+    path.write_text(UNREADABLE["cut short"], encoding="utf-8")
+    computed = []
+
+    def compute() -> dict:
+        computed.append(True)
+        return RESULT
+
+    code = calibrate.run_calibration("calibrate", compute, calibrate.write_calibration, False, path)
+    assert code == BadInputError.exit_code and not computed
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"calibrate: {path}: ") and "\n" not in error
+    assert path.read_text(encoding="utf-8") == UNREADABLE["cut short"]
+
+
+def test_a_dry_run_reads_no_calibration_file(tmp_path, capsys):
+    path = tmp_path / "calibration.json"
+    path.write_text(UNREADABLE["cut short"], encoding="utf-8")
+    assert (
+        calibrate.run_calibration("calibrate", lambda: RESULT, calibrate.write_calibration, True, path) == 0
+    )
+    assert json.loads(capsys.readouterr().out) == RESULT
