@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -35,7 +34,8 @@ from evals.calibrate import (
     POSITIVE_SETS,
     UNANSWERABLE,
     bounded_sets,
-    print_and_write,
+    merge_into_calibration,
+    run_calibration,
     split_unanswerable,
 )
 from evals.datasets import DATA, EvalItem, load_dataset
@@ -346,20 +346,19 @@ def calibrate_reader(assistant, progress: bool = True, max_false_refusal: float 
     }
 
 
+READER_SETTINGS = ("reader_margins", "reader_rank_weights", "reader_missing_terms", "reader_unseen_words")
+
+
 def write_reader_margins(result: dict, path: Path = CALIBRATION_FILE) -> None:
     """Update only the reader's keys; keep every other calibrated value."""
-    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    current["reader_margins"] = result["reader_margins"]
-    current.pop("reader_rank_weight", None)  # one weight for every language, before per-language weights
-    current["reader_rank_weights"] = result["reader_rank_weights"]
-    current["reader_missing_terms"] = result["reader_missing_terms"]
-    current["reader_unseen_words"] = result["reader_unseen_words"]
-    current["reader_margins_provenance"] = {
-        k: v
-        for k, v in result.items()
-        if k not in ("reader_margins", "reader_rank_weights", "reader_missing_terms", "reader_unseen_words")
-    }
-    path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    merge_into_calibration(
+        {
+            **{key: result[key] for key in READER_SETTINGS},
+            "reader_margins_provenance": {k: v for k, v in result.items() if k not in READER_SETTINGS},
+        },
+        path,
+        drop=("reader_rank_weight",),  # one weight for every language, before per-language weights
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -375,19 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
-    from assistant.core.errors import KildeError
     from evals.runner import build_eval_assistant
 
-    try:
+    def compute() -> dict:
         # Uncalibrated, so the stage reads every question and refuses none: what is measured is the margin.
         assistant = build_eval_assistant(settings_from(args, reader=True))
         assistant.reading.margins = {}
         assistant.reading.rank_weights = {}
-        result = calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)
-    except KildeError as exc:
-        print(f"calibrate_reader: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return print_and_write(result, write_reader_margins, args.dry_run)
+        return calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)
+
+    return run_calibration("calibrate_reader", compute, write_reader_margins, args.dry_run)
 
 
 if __name__ == "__main__":

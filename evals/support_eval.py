@@ -20,6 +20,8 @@ import numpy as np
 
 from assistant.answering.support import FEATURES, SupportChecker
 from assistant.core.config import CALIBRATION_FILE
+from assistant.core.errors import BadInputError
+from evals.calibrate import merge_into_calibration, read_calibration_file
 
 DATA = Path(__file__).resolve().parent / "data" / "support_pairs.jsonl"
 
@@ -115,16 +117,14 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int =
 
 def write_calibration(threshold: float, weights: np.ndarray, path: Path = CALIBRATION_FILE) -> None:
     """Merge our keys into the calibration file; other keys (answerable_threshold) are kept."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data["support_threshold"] = round(threshold, 3)
-    data["support_weights"] = [round(float(v), 4) for v in weights]
-    data["support_features"] = ["bias", *FEATURES]
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    merge_into_calibration(
+        {
+            "support_threshold": round(threshold, 3),
+            "support_weights": [round(float(v), 4) for v in weights],
+            "support_features": ["bias", *FEATURES],
+        },
+        path,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="report only; leave calibration.json alone")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    if not args.no_write:
+        try:
+            read_calibration_file()  # an unreadable file stops the command before it fits, not after
+        except BadInputError as exc:
+            print(f"support_eval: {exc}", file=sys.stderr)
+            return exc.exit_code
 
     from assistant.answering.extractive import SentenceVectors
     from assistant.build import build_embedder, build_support_checker

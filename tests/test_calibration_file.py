@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from assistant.core.errors import BadInputError
-from evals import calibrate
+from evals import calibrate, calibrate_reader, support_eval
 
 # What `python -m evals.calibrate` computes, trimmed to the keys it turns into settings plus one of provenance.
 RESULT = {
@@ -75,3 +76,24 @@ def test_a_dry_run_reads_no_calibration_file(tmp_path, capsys):
         calibrate.run_calibration("calibrate", lambda: RESULT, calibrate.write_calibration, True, path) == 0
     )
     assert json.loads(capsys.readouterr().out) == RESULT
+
+
+def _write_support(result: dict, path) -> None:
+    support_eval.write_calibration(0.61, np.array([-1.0, 2, 0, -3, -2, -1]), path)
+
+
+def _write_reader(result: dict, path) -> None:
+    keys = ("reader_margins", "reader_rank_weights", "reader_missing_terms", "reader_unseen_words")
+    calibrate_reader.write_reader_margins({key: {} for key in keys}, path)
+
+
+@pytest.mark.parametrize("write", [_write_support, _write_reader], ids=["support_eval", "calibrate_reader"])
+def test_the_other_calibrating_commands_keep_an_unreadable_file_too(tmp_path, write):
+    path = tmp_path / "calibration.json"
+    path.write_text(UNREADABLE["cut short"], encoding="utf-8")
+    with pytest.raises(BadInputError, match="git checkout"):
+        write(RESULT, path)
+    assert path.read_text(encoding="utf-8") == UNREADABLE["cut short"]
+    path.unlink()
+    write(RESULT, path)  # a missing file is created
+    assert json.loads(path.read_text(encoding="utf-8"))
