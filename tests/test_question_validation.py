@@ -147,3 +147,27 @@ def test_a_history_turn_that_says_nothing_is_no_turn():
     request = Assistant.validate(object.__new__(Assistant), AskRequest("Who signed it?", history))
     assert [t.content for t in request.history] == [DEMO_QUESTION_EN, "Artikkel 4 i avtalen sier … [1]"]
     assert condense_extractive(request.question, request.history) == f"Who signed it? {DEMO_QUESTION_EN}"
+
+
+SURROGATE_ERROR = (
+    "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8"
+)
+
+
+def test_a_lone_surrogate_is_refused_in_the_field_that_holds_it():
+    """The question is judged by `checked_question` alone (as /api/search's query is), and first: with a lone
+    surrogate in the history too, the error still names the question."""
+    from assistant.core.types import Filters, Turn
+
+    def refusal(request: AskRequest) -> str:
+        with pytest.raises(BadInputError) as raised:
+            Assistant.validate(object.__new__(Assistant), request)
+        return str(raised.value)
+
+    broken_turn = (Turn("user", "Hvem \ud800 signerte?"),)
+    assert refusal(AskRequest("toll \ud800 price")) == f"question: {SURROGATE_ERROR}"
+    assert refusal(AskRequest("toll \ud800 price", broken_turn)) == f"question: {SURROGATE_ERROR}"
+    assert refusal(AskRequest("toll price", broken_turn)) == f"history: {SURROGATE_ERROR}"
+    assert refusal(AskRequest("toll price", filters=Filters(sources=("a\udfff",)))) == (
+        f"source filter: {SURROGATE_ERROR}"
+    )

@@ -112,8 +112,9 @@ class Assistant:
         return server.status().to_dict() if server is not None else None
 
     def validate(self, request: AskRequest) -> AskRequest:
+        # The question first, and only there: `checked_question` judges it for every face, a lone surrogate included.
+        question = checked_question(request.question or "")
         texts = [
-            ("question", request.question or ""),
             *(("history", t.content) for t in request.history),
             *(("source filter", s) for s in request.filters.sources),
         ]
@@ -127,10 +128,8 @@ class Assistant:
             for t in request.history
             if says_something(t.content)
         )[-MAX_HISTORY_TURNS:]
-        request = replace(request, history=history)
-        question = checked_question(request.question or "")
         check_top_k(request.top_k)
-        return replace(request, question=question)
+        return replace(request, question=question, history=history)
 
     def ask(self, request: AskRequest) -> Answer:
         """The finished answer alone: no text streamed before it was shown to anyone."""
