@@ -300,16 +300,9 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/v1/chat/completions", include_in_schema=False)
-    def chat_needs_post() -> JSONResponse:
-        return JSONResponse(
-            error_body(405, "method_not_allowed", "Use POST /v1/chat/completions."),
-            status_code=405,
-            headers={"Allow": "POST"},
-        )
-
     def unknown(request: Request) -> JSONResponse:
-        # A route that exists, asked with another method ("DELETE /v1/models"): said so, not "No route" naming it.
+        # A route that exists, asked with another method ("GET /v1/chat/completions", "DELETE /v1/models"): said so,
+        # not "No route" naming it. Every such method is answered here alone, so none has a 405 route of its own.
         path = request.path_params["path"]
         allowed = (
             "POST" if path == "chat/completions" else "GET" if re.fullmatch(r"models(/[^/]+)?", path) else ""
