@@ -4,6 +4,7 @@ and stops on a file it cannot read instead of writing over what it held. Every t
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,3 +98,49 @@ def test_the_other_calibrating_commands_keep_an_unreadable_file_too(tmp_path, wr
     path.unlink()
     write(RESULT, path)  # a missing file is created
     assert json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def shipped_calibration_at(monkeypatch):
+    """Point Kilde's settings at another calibration file; the cached read is dropped before and after."""
+    from assistant.core import config
+
+    def point(path):
+        monkeypatch.setattr(config, "CALIBRATION_FILE", path)
+        config.read_calibration.cache_clear()
+
+    yield point
+    config.read_calibration.cache_clear()
+
+
+@pytest.mark.parametrize("text", [*UNREADABLE.values(), None], ids=[*UNREADABLE, "missing"])
+def test_settings_refuse_a_calibration_file_they_cannot_read_instead_of_answering_with_defaults(
+    tmp_path, shipped_calibration_at, text
+):
+    """A corrupt or missing file was read as empty: every refusal then followed the defaults (a dense threshold of
+    0.80 instead of the calibrated one, no reader margins), without a word."""
+    from assistant.core.config import Settings
+    from assistant.core.errors import ConfigError
+
+    path = tmp_path / "calibration.json"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    shipped_calibration_at(path)
+    with pytest.raises(ConfigError, match=re.escape("git checkout -- assistant/models/calibration.json")):
+        Settings()
+
+
+def test_a_calibrated_value_of_the_wrong_kind_is_named(tmp_path, shipped_calibration_at):
+    from assistant.core.config import Settings
+    from assistant.core.errors import ConfigError
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"answerable_threshold": 0.78, "reader_margins": [1, 2]}), encoding="utf-8")
+    shipped_calibration_at(path)
+    with pytest.raises(ConfigError, match="reader_margins"):
+        Settings()
+    # A key the file does not record takes its default, as before
+    path.write_text(json.dumps({"answerable_threshold": 0.78}), encoding="utf-8")
+    shipped_calibration_at(path)
+    settings = Settings()
+    assert settings.answerable_threshold == 0.78 and settings.reader_margins == {}

@@ -9,7 +9,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,42 +31,69 @@ _ORIGIN = re.compile(
 )
 
 
+_RESTORE_CALIBRATION = (
+    "restore the shipped file (git checkout -- assistant/models/calibration.json) or rerun the command that wrote "
+    "it (docs/evals.md)"
+)
+
+
 @lru_cache(maxsize=1)
 def read_calibration() -> dict[str, Any]:
-    """What `python -m evals.calibrate` and `evals.support_eval` measured on validation data, read once."""
+    """What `python -m evals.calibrate` and `evals.support_eval` measured on validation data, read once. A file that
+    is missing, unreadable or no JSON object is an error: answering with the defaults instead would move every
+    refusal without a word."""
     try:
-        data = json.loads(CALIBRATION_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{CALIBRATION_FILE} is missing: {_RESTORE_CALIBRATION}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{CALIBRATION_FILE} cannot be read ({exc}): {_RESTORE_CALIBRATION}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{CALIBRATION_FILE} does not hold a JSON object: {_RESTORE_CALIBRATION}")
+    return data
+
+
+def _calibrated_value(key: str, convert: Callable[[Any], Any], default: Any) -> Any:
+    """The calibrated `key` as `convert` makes it, `default` where the file does not record it; a value of the
+    wrong kind is an error that names it."""
+    value = read_calibration().get(key)
+    if value is None:
+        return default
+    try:
+        return convert(value)
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigError(
+            f"{CALIBRATION_FILE}: {key} = {json.dumps(value)[:80]} is not what Kilde reads there: "
+            f"{_RESTORE_CALIBRATION}"
+        ) from None
 
 
 def _calibrated(key: str, default: float) -> float:
-    try:
-        return float(read_calibration()[key])
-    except (KeyError, TypeError, ValueError):
-        return default
+    return _calibrated_value(key, float, default)
 
 
 def _calibrated_map(key: str, kind: type = int) -> dict[str, Any]:
-    value = read_calibration().get(key)
-    try:
-        return {str(k): kind(v) for k, v in value.items()} if isinstance(value, dict) else {}
-    except (TypeError, ValueError):
-        return {}
+    return _calibrated_value(key, lambda value: {str(k): kind(v) for k, v in value.items()}, {})
 
 
 def _calibrated_languages(key: str) -> tuple[str, ...]:
-    value = read_calibration().get(key)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+    return _calibrated_value(key, lambda value: tuple(_strings(value)), ())
 
 
 def _calibrated_weights(key: str) -> tuple[float, ...] | None:
-    value = read_calibration().get(key)
-    try:
-        return tuple(float(w) for w in value) if isinstance(value, list) else None
-    except (TypeError, ValueError):
-        return None
+    return _calibrated_value(key, lambda value: tuple(float(w) for w in _listed(value)), None)
+
+
+def _listed(value: Any) -> list:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if not all(isinstance(v, str) for v in _listed(value)):
+        raise TypeError("not a list of strings")
+    return value
 
 
 @dataclass(frozen=True)
