@@ -2,19 +2,22 @@
 
 `error_body` builds it; `OpenAIErrors` rewrites every error response under /v1/ (the Gate's refusals
 included) into it, and answers an unhandled exception there with a 500 in it, so the `openai` client raises its
-typed errors with Kilde's message.
+typed errors with Kilde's message. `invalid_body` says what is wrong with a body that does not validate as
+OpenAI does: one error, naming the parameter by its path in the body (`messages[0].content`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.core.errors import KildeError
 from ui.api import status_of
 
+PREFIX = "/v1/"  # where OpenAI's shape is spoken
 INTERNAL_ERROR = "Internal error; the server log has the details."  # all a client is told of a bug
+NOT_JSON = "The request body is not valid JSON."
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -55,7 +58,7 @@ class OpenAIErrors:
     answer (ui/server.py `internal_error`) would not: so it is answered here, with a 500 in OpenAI's shape
     that says no more than Kilde's, and raised on, to be logged there as any other."""
 
-    def __init__(self, app, prefix: str = "/v1/", headers: Sequence[tuple[str, str]] = ()):
+    def __init__(self, app, prefix: str = PREFIX, headers: Sequence[tuple[str, str]] = ()):
         self.app = app
         self.prefix = prefix
         # the security headers, which the Gate inside adds to every other answer (`security.security_headers`)
@@ -130,3 +133,88 @@ def rewritten(status: int, body: bytes) -> tuple[int, bytes]:
     if isinstance(data, dict) and data.get("details"):
         out["error"]["param"] = data["details"][0].get("field")
     return status, json.dumps(out, ensure_ascii=False).encode()
+
+
+# What a pydantic error of each type expected, in the words of OpenAI's own "Invalid type for …" errors.
+EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "a boolean",
+    "list_type": "an array",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+def json_type(value: Any) -> str:
+    """What a value parsed from JSON is, as OpenAI names it ("but got a string instead")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: True is an int in Python, not in JSON
+        return "a boolean"
+    for kind, name in ((int, "an integer"), (float, "a number"), (str, "a string"), (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    return "an object"
+
+
+def path_in(body: Any, loc: Sequence[str | int], missing: bool) -> tuple[str | int, ...]:
+    """The keys and indexes of a pydantic error's `loc` that are in the body sent. The rest name a union's
+    members ('str', 'list[ContentPart]' in `messages.0.content.str`) and are left out; the last, for a
+    `missing` error, is the key not sent."""
+    path: list[str | int] = []
+    value = body
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    for n, part in enumerate(parts):
+        key = isinstance(value, Mapping) and isinstance(part, str) and part in value
+        index = isinstance(value, list) and type(part) is int and 0 <= part < len(value)
+        if key or index:
+            value = value[part]
+        elif not (missing and n == len(parts) - 1):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def param_of(path: Sequence[str | int]) -> str | None:
+    """OpenAI's name for a path: `messages[0].content`, `stream_options.include_usage`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if type(part) is int else (f".{part}" if text else str(part))
+    return text or None
+
+
+def expected_of(error: Mapping[str, Any]) -> str | None:
+    """What a type error expected; None for an error of another kind (a value out of range, a key missing)."""
+    if error["type"] == "literal_error" and not isinstance(error.get("input"), str):
+        return f"one of {error['ctx']['expected']}"
+    return EXPECTED.get(error["type"])
+
+
+def invalid_body(errors: Sequence[Mapping[str, Any]], body: Any) -> tuple[str, str, str | None]:
+    """(code, message, param) for a body that failed validation. OpenAI reports one error, so one is told:
+    the first parameter at fault, at the deepest place the errors found in it (a union's member that matched
+    the value's shape fails deeper than one that did not: `messages[0].content[0].text`, not "content is not a
+    string"). A wrong type is `invalid_type`, as OpenAI's code; another error keeps Kilde's
+    `invalid_request`."""
+    if not errors or any(e["type"] == "json_invalid" for e in errors):
+        return "invalid_request", NOT_JSON, None
+    found = [(path_in(body, e["loc"], e["type"] == "missing"), e) for e in errors]
+    first = found[0][0][:1]
+    found = [(path, e) for path, e in found if path[:1] == first]
+    path = max((p for p, _ in found), key=len)  # the first of the deepest
+    here = [e for p, e in found if p == path]
+    param = param_of(path)
+    expected = list(dict.fromkeys(expected_of(e) for e in here))
+    if None in expected:
+        problem = next(e for e in here if expected_of(e) is None)
+        return "invalid_request", f"Invalid request: {param or 'body'}: {problem['msg']}", param
+    wanted = expected[0] if len(expected) == 1 else "one of " + " or ".join(expected)
+    got = json_type(here[0].get("input"))
+    return (
+        "invalid_type",
+        f"Invalid type for '{param or 'body'}': expected {wanted}, but got {got} instead.",
+        param,
+    )

@@ -38,7 +38,7 @@ from ui.limits import RateLimiter
 from ui.listener import http_url, listening, port_of, serve_on
 from ui.network import is_loopback
 from ui.openai_api import openai_router
-from ui.openai_errors import INTERNAL_ERROR, OpenAIErrors
+from ui.openai_errors import INTERNAL_ERROR, PREFIX, OpenAIErrors, error_body, invalid_body
 from ui.page_language import PageLanguage
 from ui.search_api import search_router
 from ui.security import Gate, allowed_origins, security_headers
@@ -84,6 +84,10 @@ def install_error_handlers(app: FastAPI, headers: Sequence[tuple[str, str]] = ()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
+        if request.scope["path"].startswith(PREFIX):
+            # OpenAI's one error, naming the parameter by its path in the body (`messages[0].content`)
+            code, message, param = invalid_body(exc.errors(), exc.body)
+            return JSONResponse(error_body(400, code, message, param), status_code=400)
         message, details = validation_message(exc)
         return JSONResponse(
             {"error": "invalid_request", "message": message, "details": details}, status_code=422
