@@ -6,6 +6,7 @@ client sends goes through the `openai` client. Against the real app served by uv
 from __future__ import annotations
 
 import httpx
+import openai
 import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN
@@ -86,3 +87,162 @@ def test_other_faults_name_their_path_too_and_one_error_is_told(api):
         api.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400 and not_json.json()["error"]["param"] is None
+
+
+# Each parameter Kilde reads, sent as a type OpenAI refuses: the string, number or 0/1 a loose reader takes for a
+# boolean, the string, boolean or decimal it takes for an integer, the string or boolean it takes for a number.
+WRONG_TYPES = [
+    ("stream", "yes"),
+    ("stream", "true"),
+    ("stream", 1),
+    ("stream", 0),
+    ("n", "1"),
+    ("n", True),
+    ("n", 1.0),
+    ("n", 1.5),
+    ("max_tokens", "5"),
+    ("max_tokens", True),
+    ("max_tokens", 5.0),
+    ("max_completion_tokens", "5"),
+    ("max_completion_tokens", False),
+    ("max_completion_tokens", 100.0),
+    ("temperature", "0.5"),
+    ("temperature", True),
+    ("top_p", "1"),
+    ("top_p", False),
+    ("presence_penalty", "0"),
+    ("frequency_penalty", True),
+    ("stop", True),
+    ("stop", {"a": "b"}),
+    ("stream_options", "yes"),
+    ("stream_options", True),
+    ("response_format", "json"),
+    ("response_format", "text"),
+    ("tool_choice", 7),
+    ("tool_choice", True),
+    ("tool_choice", ["auto"]),
+    ("logprobs", "false"),
+    ("logprobs", 0),
+    ("model", 5),
+    ("model", None),
+    ("messages", "hi"),
+    ("messages", {"role": "user", "content": "hi"}),
+    ("filters", "until 2000"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize(("param", "value"), WRONG_TYPES, ids=[f"{p}={v!r}" for p, v in WRONG_TYPES])
+def test_a_parameter_of_the_wrong_type_is_refused_naming_it(api, param, value, stream):
+    body = {"model": "kilde", "messages": QUESTION, "stream": stream, param: value}
+    error = refused(api.url, body)
+    assert error["param"] == param and error["code"] == "invalid_type", error
+    assert error["message"].startswith(f"Invalid type for '{param}': expected ")
+
+
+NESTED_WRONG_TYPES = [
+    ({"stream_options": {"include_usage": "yes"}}, "stream_options.include_usage"),
+    ({"stream_options": {"include_usage": 1}}, "stream_options.include_usage"),
+    ({"response_format": {"type": 5}}, "response_format.type"),
+    (
+        {"messages": [{"role": "user", "content": "x", "name": "a"}, {"role": True, "content": "x"}]},
+        "messages[1].role",
+    ),
+    ({"messages": [{"role": "user", "content": [{"type": 5, "text": "x"}]}]}, "messages[0].content[0].type"),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": ["x"]}]}]},
+        "messages[0].content[0].text",
+    ),
+    (
+        {
+            "messages": [
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": True}]},
+                *QUESTION,
+            ]
+        },
+        "messages[0].content[0].refusal",
+    ),
+    ({"messages": [{"role": "user", "content": False}]}, "messages[0].content"),
+    ({"filters": {"since": 2024}}, "filters.since"),
+]
+
+
+@pytest.mark.parametrize(("fragment", "param"), NESTED_WRONG_TYPES, ids=[c[1] for c in NESTED_WRONG_TYPES])
+def test_a_nested_value_of_the_wrong_type_is_refused_naming_its_path(api, fragment, param):
+    for stream in (False, True):
+        error = refused(api.url, {"model": "kilde", "messages": QUESTION, "stream": stream, **fragment})
+        assert error["param"] == param and error["code"] == "invalid_type", error
+
+
+def test_the_message_names_what_was_expected_and_what_came(api):
+    def message(param, value):
+        return refused(api.url, {"model": "kilde", "messages": QUESTION, param: value})["message"]
+
+    assert (
+        message("stream", "yes") == "Invalid type for 'stream': expected a boolean, but got a string instead."
+    )
+    assert message("n", 1.0) == "Invalid type for 'n': expected an integer, but got a number instead."
+    assert message("max_tokens", True) == (
+        "Invalid type for 'max_tokens': expected an integer, but got a boolean instead."
+    )
+    assert message("temperature", "0.5") == (
+        "Invalid type for 'temperature': expected a number, but got a string instead."
+    )
+
+
+def test_what_a_client_sends_is_answered_with_every_parameter_typed_or_null(api):
+    """The `openai` client with every parameter Kilde reads, of OpenAI's types: whole numbers where a number
+    is asked for, and null for "not given"."""
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    typed = dict(
+        model="kilde",
+        messages=[
+            {"role": "system", "content": "Answer from the archive."},
+            {"role": "user", "content": [{"type": "text", "text": DEMO_QUESTION_EN}]},
+        ],
+        n=1,
+        temperature=1,  # an integer is a number
+        top_p=1,
+        presence_penalty=0,
+        frequency_penalty=-0.5,
+        max_tokens=4096,
+        max_completion_tokens=4096,
+        stop="\u2603",
+        response_format={"type": "text"},
+        tool_choice="none",
+        logprobs=False,
+        extra_body={"filters": {"since": None, "sources": []}},
+    )
+    reply = chat.completions.create(**typed)
+    assert "[1]" in reply.choices[0].message.content
+    stream = chat.completions.create(**typed, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == reply.choices[0].message.content
+    )
+    assert chunks[-1].usage.completion_tokens > 0
+    nulls = {
+        name: None
+        for name in (
+            "n",
+            "temperature",
+            "top_p",
+            "presence_penalty",
+            "frequency_penalty",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "response_format",
+            "tool_choice",
+            "logprobs",
+            "stream",
+            "stream_options",
+        )
+    }
+    nothing = chat.completions.create(
+        model="kilde",
+        messages=[{"role": "user", "content": DEMO_QUESTION_EN}],
+        extra_body={**nulls, "filters": None},
+    )
+    assert nothing.choices[0].message.content == reply.choices[0].message.content

@@ -293,7 +293,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         if isinstance(first, Exception):
             stream.close()
             raise first
-        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
             chunks(stream, first, usage_of if include_usage else None, ContentCutter(limits, tokens)),
             media_type="text/event-stream",

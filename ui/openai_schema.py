@@ -31,17 +31,32 @@ class ModelNotFound(NotFound):
     """The request names a model this server does not have."""
 
 
+# Strict, as OpenAI's API is about JSON types: "yes" or 1 is no boolean, "1", 1.0 and true no integer, "0.5" no
+# number; a wrong type is a 400 naming its path (ui/openai_errors.py `invalid_body`). Unknown fields are ignored.
+OPENAI = ConfigDict(extra="ignore", strict=True)
+
+
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = OPENAI
     type: str
     text: str | None = None
     refusal: str | None = None  # an assistant's `refusal` part, as OpenAI's own replies hold
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = OPENAI
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
+
+
+class StreamOptionsIn(BaseModel):
+    model_config = OPENAI
+    include_usage: bool | None = None
+
+
+class ResponseFormatIn(BaseModel):
+    model_config = OPENAI
+    type: str = "text"
 
 
 class ChatIn(BaseModel):
@@ -52,7 +67,7 @@ class ChatIn(BaseModel):
     tool call, logprobs) is refused, since a reply without it breaks the client further on."""
 
     model_config = ConfigDict(
-        extra="ignore",
+        **OPENAI,
         json_schema_extra={
             "examples": [
                 {
@@ -68,7 +83,7 @@ class ChatIn(BaseModel):
     # OpenAI takes null for "not given" in each optional parameter.
     stream: bool | None = False
     n: int | None = 1
-    stream_options: dict[str, Any] | None = None
+    stream_options: StreamOptionsIn | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
@@ -76,7 +91,7 @@ class ChatIn(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormatIn | None = None
     tool_choice: str | dict[str, Any] | None = None
     logprobs: bool | None = None
     filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
@@ -111,7 +126,7 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
 def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
     """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
     would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
-    kind = (body.response_format or {}).get("type", "text")
+    kind = body.response_format.type if body.response_format else "text"
     if kind != "text":
         raise BadInputError(
             "response_format",
