@@ -246,3 +246,57 @@ def test_what_a_client_sends_is_answered_with_every_parameter_typed_or_null(api)
         extra_body={**nulls, "filters": None},
     )
     assert nothing.choices[0].message.content == reply.choices[0].message.content
+
+
+# Parameters Kilde ignores, and OpenAI's API refuses of another type: accepted, they hid the client's bug.
+IGNORED_WRONG_TYPES = [
+    ("seed", "7"),
+    ("seed", 7.5),
+    ("seed", True),
+    ("top_logprobs", "2"),
+    ("user", 5),
+    ("user", {"id": "a"}),
+    ("tools", "none"),
+    ("tools", ["get_weather"]),
+    ("parallel_tool_calls", "false"),
+    ("metadata", "x"),
+    ("store", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"), IGNORED_WRONG_TYPES, ids=[f"{p}={v!r}" for p, v in IGNORED_WRONG_TYPES]
+)
+def test_an_ignored_parameter_of_the_wrong_type_is_refused_too(api, param, value):
+    error = refused(api.url, {"model": "kilde", "messages": QUESTION, param: value})
+    where = "tools[0]" if param == "tools" and isinstance(value, list) else param
+    assert error["param"] == where and error["code"] == "invalid_type", error
+
+
+def test_a_metadata_value_must_be_a_string(api):
+    error = refused(api.url, {"model": "kilde", "messages": QUESTION, "metadata": {"k": 7}})
+    assert error["param"] == "metadata.k" and error["code"] == "invalid_type"
+
+
+def test_ignored_parameters_of_openais_types_are_answered(api):
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    reply = chat.completions.create(
+        model="kilde",
+        messages=QUESTION,
+        seed=7,
+        user="someone",
+        tools=[weather],
+        tool_choice="auto",
+        parallel_tool_calls=False,
+        metadata={"session": "a"},
+        store=False,
+        logprobs=False,
+        top_logprobs=None,
+    )
+    assert "[1]" in reply.choices[0].message.content
+    nulls = dict.fromkeys(
+        ("seed", "user", "tools", "parallel_tool_calls", "metadata", "store", "top_logprobs")
+    )
+    again = chat.completions.create(model="kilde", messages=QUESTION, extra_body=nulls)
+    assert again.choices[0].message.content == reply.choices[0].message.content

@@ -63,7 +63,8 @@ class ChatIn(BaseModel):
     """The fields Kilde reads or refuses. `max_tokens`, `max_completion_tokens` and `stop` cut the reply as
     OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
-    are accepted and ignored. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
+    are accepted and ignored, those a client commonly sends (seed, user, tools, …) once they have OpenAI's
+    type, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
     tool call, logprobs) is refused, since a reply without it breaks the client further on."""
 
     model_config = ConfigDict(
@@ -94,6 +95,14 @@ class ChatIn(BaseModel):
     response_format: ResponseFormatIn | None = None
     tool_choice: str | dict[str, Any] | None = None
     logprobs: bool | None = None
+    # Ignored, but of OpenAI's types: a client that sends another would be refused by OpenAI's API.
+    top_logprobs: int | None = None
+    seed: int | None = None
+    user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
     filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
 
 
