@@ -182,6 +182,66 @@ def test_an_index_removed_while_serving_is_not_ready_and_every_face_says_so_unti
         server.stop()
 
 
+def test_a_chroma_server_that_stops_is_not_ready_on_every_face_and_answered_again_once_it_is_back(
+    embedder, tiktoken_cache, tmp_path, caplog
+):
+    """`kilde serve` over a `chroma run` server (KILDE_CHROMA_URL) that stops: /readyz, /api/ask, /api/search,
+    /api/articles and the OpenAI face (plain and streamed, in OpenAI's shape) answer 503 `not_ready` naming the
+    server's URL (without the password in KILDE_CHROMA_URL) and when to ask again, not a 500 with a traceback in
+    the log on every probe. The server started again, Kilde answers again without a restart."""
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings, write_small_corpus
+    from assistant.testing.servers import chroma_server, free_port
+    from ui.server import create_app
+
+    port, corpus = free_port(), write_small_corpus(tmp_path / "corpus", articles=3)
+    chat = {"model": "kilde", "messages": [{"role": "user", "content": DEMO_QUESTION_EN}]}
+    with chroma_server(tmp_path / "chroma", port=port) as url:
+        settings = make_settings(
+            tmp_path / "data",
+            tiktoken_cache,
+            chroma_url=url.replace("http://", "http://kilde:s3cret@"),
+            rate_limit_per_minute=1000,
+        )
+        build_pipeline(settings, embedder=embedder).ingest([corpus])
+        served = build_assistant(settings, embedder=embedder, follow_in_background=True)
+        server = ThreadServer(create_app(settings, served)).start()
+    try:
+        caplog.set_level(logging.WARNING)
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503 and ready.json()["error"] == "not_ready", ready.text
+        says = [f"Chroma server at {url} cannot be reached", "KILDE_CHROMA_URL"]
+        refusals = [ready]
+        for path, body in [
+            ("/api/ask", {"question": DEMO_QUESTION_EN}),
+            ("/api/search", {"query": DEMO_QUESTION_EN}),
+        ]:
+            refusals.append(httpx.post(server.url + path, json=body, timeout=120))
+        refusals.append(httpx.get(server.url + f"/api/articles/{SEED_ID}"))
+        for refused in refusals:
+            assert refused.status_code == 503, refused.text
+            no_leak(refused)
+            assert refused.json()["error"] == "not_ready" and refused.headers["retry-after"] == "5"
+            assert all(s in refused.json()["message"] for s in says), refused.json()
+            assert "s3cret" not in refused.text
+        for stream in (False, True):
+            openai = httpx.post(
+                server.url + "/v1/chat/completions", json={**chat, "stream": stream}, timeout=120
+            )
+            assert openai.status_code == 503 and openai.headers["retry-after"] == "5", openai.text
+            error = openai.json()["error"]
+            assert error["code"] == "not_ready" and error["type"] == "api_error"
+            assert all(s in error["message"] for s in says) and "s3cret" not in openai.text
+        assert not [r.getMessage() for r in caplog.records if r.exc_info]  # no traceback: not a bug
+
+        with chroma_server(tmp_path / "chroma", port=port):  # the same server, started again
+            assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+            answer = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+            assert answer.status_code == 200 and answer.json()["citations"][0]["article_id"] == SEED_ID
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import shutil
 
-import httpx
 import pytest
 
-from assistant.core.errors import IndexGoneError, IndexMissingError
+from assistant.core.errors import IndexGoneError, IndexMissingError, StoreUnreachableError
 from assistant.core.types import Chunk
 from assistant.indexes.store import ChromaStore, VectorStore
-from assistant.testing.servers import chroma_server
+from assistant.testing.servers import chroma_server, free_port
 from ingest.articles import make_article
 from ui.readiness import IndexFacts, IndexReadiness
 
@@ -131,10 +130,14 @@ def test_an_index_reset_is_not_ready_at_the_next_probe_and_the_index_built_again
 
 
 @pytest.mark.integration
-def test_a_chroma_server_that_stops_is_not_ready_at_the_next_probe(tmp_path):
-    with chroma_server(tmp_path / "db") as url:
+def test_a_chroma_server_that_stops_is_not_ready_at_the_next_probe_and_ready_once_it_is_back(tmp_path):
+    port = free_port()
+    with chroma_server(tmp_path / "db", port=port) as url:
         store = _writer(ChromaStore.open(tmp_path, url, NAME), articles=2)
         readiness = IndexReadiness(store, refresh_s=10.0, clock=Clock())
         assert readiness.check().articles == 2
-    with pytest.raises(httpx.ConnectError):  # a 500 from /readyz, as before: the probe fails
+    # 503 `not_ready` from /readyz, naming the server; not the HTTP client's ConnectError, a 500
+    with pytest.raises(StoreUnreachableError, match=f"Chroma server at {url} cannot be reached"):
         readiness.check()
+    with chroma_server(tmp_path / "db", port=port):  # the same server, started again
+        assert readiness.check() == IndexFacts(articles=2, chunks=2, embedder="fixed")

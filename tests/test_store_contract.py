@@ -9,10 +9,17 @@ import threading
 import numpy as np
 import pytest
 
-from assistant.core.errors import EmbedderMismatchError, IndexGoneError, IndexMissingError, StoreBusyError
+from assistant.core.errors import (
+    EmbedderMismatchError,
+    IndexGoneError,
+    IndexMissingError,
+    StoreBusyError,
+    StoreUnreachableError,
+)
 from assistant.core.types import Chunk, Filters
-from assistant.indexes.store import ChromaStore
+from assistant.indexes.store import ChromaStore, VectorStore
 from assistant.testing.corpus import ROOT
+from assistant.testing.servers import chroma_server, free_port
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
 
@@ -193,7 +200,7 @@ def test_an_embedded_reader_searches_what_another_process_wrote(tmp_path):
 import numpy as np
 from pathlib import Path
 from tests.test_store_contract import _article, _chunks
-from assistant.indexes.store import ChromaStore
+from assistant.indexes.store import ChromaStore, VectorStore
 store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
 article = _article("b", "Ny tekst om ferja. " * 5)
 chunks = _chunks(article)
@@ -235,7 +242,7 @@ def test_a_reader_whose_index_is_removed_says_so_and_reads_the_one_built_again(t
     build_again = f"""
 from pathlib import Path
 from tests.test_store_contract import _article, _write
-from assistant.indexes.store import ChromaStore
+from assistant.indexes.store import ChromaStore, VectorStore
 store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
 store.ensure_embedder("m", 8)
 _write(store, _article("b", "Ny tekst om ferja. " * 5), seed=2)
@@ -297,7 +304,7 @@ def test_queries_while_another_process_publishes_and_resets_are_answered_or_told
 import sys
 from pathlib import Path
 from tests.test_store_contract import _article, _write
-from assistant.indexes.store import ChromaStore
+from assistant.indexes.store import ChromaStore, VectorStore
 store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
 if sys.argv[1] == "reset":
     store.reset()
@@ -317,6 +324,56 @@ store.set_generation("g" + sys.argv[2])
     # Only while the reset's ingest rewrote the index was a query told so; before and after, all answered.
     assert {when for when, _ in busy} <= {"reset3"}, busy
     assert reader.generation() == "g4" and reader.counts() == (2, 4)
+
+
+@pytest.mark.integration
+def test_a_server_that_stops_is_named_unreachable_by_every_call_and_read_again_once_it_is_back(tmp_path):
+    """Every call of the contract that asks a stopped `chroma run` raises `StoreUnreachableError` naming the
+    server's URL without the password in it, not the HTTP client's error; the same store object reads again
+    once the server is back."""
+    port = free_port()
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    with chroma_server(tmp_path / "db", port=port) as url:
+        secret_url = url.replace("http://", "http://kilde:s3cret@")
+        store = ChromaStore.open(tmp_path, secret_url, "outage")
+        unopened = ChromaStore.open(tmp_path, secret_url, "outage")  # its collections not read yet
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        store.set_generation("g1")
+    calls = {
+        "exists": store.exists,
+        # (a store that opened its collections checks the embedder against what it read then)
+        "ensure_embedder": lambda: unopened.ensure_embedder("m", DIM),
+        "recorded_embedder": store.recorded_embedder,
+        "upsert_chunks": lambda: store.upsert_chunks(article, chunks, vectors),
+        "chunk_ids_of": lambda: store.chunk_ids_of(article.id),
+        "delete_chunks": lambda: store.delete_chunks([chunks[0].id]),
+        "upsert_article": lambda: store.upsert_article(article, "sig", len(chunks)),
+        "delete_article": lambda: store.delete_article(article.id),
+        "get_article": lambda: store.get_article(article.id),
+        "stored_articles": store.stored_articles,
+        "nearest": lambda: store.nearest(vectors[0], 1, Filters()),
+        "iter_chunks": lambda: list(store.iter_chunks()),
+        "chunk_owners": store.chunk_owners,
+        "counts": store.counts,
+        "reset": store.reset,
+        "generation": store.generation,
+        "set_generation": lambda: store.set_generation("g2"),
+        "article_hashes": lambda: store.article_hashes([article.id]),
+        "get_chunks": lambda: store.get_chunks([chunks[0].id]),
+    }
+    contract = {n for n, v in vars(VectorStore).items() if callable(v) and not n.startswith("_")}
+    assert set(calls) == contract - {
+        "ensure_present"
+    }  # a stat of an embedded index's files; a server has none
+    for name, call in calls.items():
+        with pytest.raises(StoreUnreachableError) as caught:
+            call()
+        assert f"Chroma server at {url} cannot be reached" in str(caught.value), name
+        assert "s3cret" not in str(caught.value), name
+    with chroma_server(tmp_path / "db", port=port):  # the same server, started again
+        assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
+        assert store.generation() == "g1"
 
 
 def test_reset_removes_everything(store):

@@ -26,6 +26,7 @@ from assistant.core.errors import (
     IndexMissingError,
     KildeError,
     StoreBusyError,
+    StoreUnreachableError,
 )
 from assistant.core.types import Filters, Turn
 from ui.fairness import Busy, FairTurns
@@ -170,7 +171,7 @@ def status_of(exc: KildeError) -> tuple[int, str]:
         return 400, "bad_request"
     if isinstance(exc, Busy):
         return 503, "busy"
-    if isinstance(exc, (IndexMissingError, StoreBusyError)):
+    if isinstance(exc, (IndexMissingError, StoreBusyError, StoreUnreachableError)):
         return 503, "not_ready"
     if isinstance(exc, BackendError):
         return 502, "backend_error"

@@ -29,7 +29,8 @@ class IndexFacts:
 
 class IndexReadiness:
     """`check()`: the index's figures when it is ready; raises `IndexMissingError` (503 `not_ready`) when it
-    is not, and whatever the store raises when it cannot be asked. `clock`: seconds, for the refresh."""
+    is not, `StoreUnreachableError` (503 `not_ready` too) when its Chroma server does not answer, and whatever
+    else the store raises when it cannot be asked. `clock`: seconds, for the refresh."""
 
     def __init__(
         self,

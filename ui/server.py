@@ -78,7 +78,8 @@ def install_error_handlers(app: FastAPI, headers: Sequence[tuple[str, str]] = ()
     @app.exception_handler(KildeError)
     async def kilde_error(request: Request, exc: KildeError):
         status, code = status_of(exc)
-        retry_after = getattr(exc, "retry_after", None)  # rate limited, or busy (ui/fairness.py)
+        # rate limited, busy (ui/fairness.py), or the store's server unreachable (StoreUnreachableError)
+        retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         return error_response(status, code, str(exc), headers)
 

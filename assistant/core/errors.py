@@ -96,6 +96,22 @@ class ServerBusyError(RetryLaterError, BackendError):
     code = "busy"
 
 
+class StoreUnreachableError(RetryLaterError, BackendError):
+    """The Chroma server that holds the index (KILDE_CHROMA_URL) did not answer: stopped, restarting, or cut
+    off on the network. Not a missing index: the same request succeeds once the server answers again, so the
+    HTTP faces answer it 503 `not_ready` with Retry-After. `where`: the server's URL, without credentials."""
+
+    code = "not_ready"
+
+    def __init__(self, where: str, reason: str, retry_after: int = 5):
+        super().__init__(
+            f"The Chroma server at {where} cannot be reached ({reason}). Start it again or point "
+            "KILDE_CHROMA_URL at one that runs, then try again; a running `kilde serve` reconnects by itself.",
+            retry_after,
+        )
+        self.where = where
+
+
 class StoreBusyError(KildeError):
     """Another process holds the single-writer lock on the index."""
 

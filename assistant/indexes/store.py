@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
 from assistant.core.errors import (
@@ -27,6 +29,7 @@ from assistant.core.errors import (
     IndexGoneError,
     IndexMissingError,
     StoreBusyError,
+    StoreUnreachableError,
 )
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 
@@ -166,6 +169,35 @@ def _after_a_reset(read: Callable) -> Callable:
     return reading
 
 
+def _reaching_the_server(call: Callable) -> Callable:
+    """A Chroma server that does not answer (stopped, restarting, cut off) is `StoreUnreachableError` naming
+    its URL, not the HTTP client's error, which every face would answer as a bug (a 500 and a traceback). The
+    next call asks the server again: when it answers, the store reads as before."""
+
+    def unreachable(store: ChromaStore, exc: httpx.TransportError) -> StoreUnreachableError:
+        return StoreUnreachableError(store.location, str(exc) or type(exc).__name__)
+
+    if inspect.isgeneratorfunction(call):
+
+        @functools.wraps(call)
+        def iterating(self, *args, **kwargs):
+            try:
+                yield from call(self, *args, **kwargs)
+            except httpx.TransportError as exc:
+                raise unreachable(self, exc) from None
+
+        return iterating
+
+    @functools.wraps(call)
+    def calling(self, *args, **kwargs):
+        try:
+            return call(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            raise unreachable(self, exc) from None
+
+    return calling
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """The file at `path` (device, inode), None if there is none: a file built again in its place has another."""
     try:
@@ -234,7 +266,9 @@ class ChromaStore:
                 ssl=url.scheme == "https",
                 settings=chroma_settings,
             )
-            return cls(client, name, chroma_url, embedding_function, search_breadth)
+            # Where it is named in messages: the server Kilde talks to, without any user or password in the URL.
+            where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
+            return cls(client, name, where, embedding_function, search_breadth)
         from assistant.indexes.storage import private_copy, writable
 
         chroma_dir = data_dir / "chroma"
@@ -273,6 +307,7 @@ class ChromaStore:
     def _names(self) -> set[str]:
         return {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
 
+    @_reaching_the_server
     def exists(self) -> bool:
         return f"{self.name}-chunks" in self._names()
 
@@ -315,12 +350,14 @@ class ChromaStore:
         self._open(create=False)
         return self._articles
 
+    @_reaching_the_server
     @_after_a_reset
     def recorded_embedder(self) -> str | None:
         if not self.exists():
             return None
         return (self.chunks.metadata or {}).get("embedder")
 
+    @_reaching_the_server
     def ensure_embedder(self, name: str, dim: int) -> None:
         """Record the embedder on first write; refuse to mix embedders later."""
         self._open(create=True)
@@ -332,6 +369,7 @@ class ChromaStore:
         elif recorded != name or int(meta.get("dim", dim)) != dim:
             raise EmbedderMismatchError(f"{recorded} ({meta.get('dim')} dims)", f"{name} ({dim} dims)")
 
+    @_reaching_the_server
     def reset(self) -> None:
         for suffix in ("chunks", "articles"):
             if f"{self.name}-{suffix}" in self._names():
@@ -376,6 +414,7 @@ class ChromaStore:
             "chunk_count": chunk_count,
         }
 
+    @_reaching_the_server
     def upsert_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if not chunks:
             return
@@ -386,14 +425,17 @@ class ChromaStore:
             metadatas=[self.chunk_metadata(article, c) for c in chunks],
         )
 
+    @_reaching_the_server
     @_after_a_reset
     def chunk_ids_of(self, article_id: str) -> list[str]:
         return list(self.chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
+    @_reaching_the_server
     def delete_chunks(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), _PAGE):
             self.chunks.delete(ids=list(ids[i : i + _PAGE]))
 
+    @_reaching_the_server
     def upsert_article(
         self, article: Article, signature: str, chunk_count: int, source_path: str | None = None
     ) -> None:
@@ -404,6 +446,7 @@ class ChromaStore:
             metadatas=[self.article_metadata(article, signature, chunk_count, source_path)],
         )
 
+    @_reaching_the_server
     def delete_article(self, article_id: str) -> None:
         # The record goes first: from then on no reader treats the remaining chunks as committed.
         self.articles.delete(ids=[article_id])
@@ -411,6 +454,7 @@ class ChromaStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
+    @_reaching_the_server
     @_after_a_reset
     def get_article(self, article_id: str) -> Article | None:
         got = self.articles.get(ids=[article_id], include=["documents", "metadatas"])
@@ -430,6 +474,7 @@ class ChromaStore:
             origin=m.get("origin") or None,
         )
 
+    @_reaching_the_server
     @_after_a_reset
     def stored_articles(self) -> dict[str, StoredArticle]:
         out: dict[str, StoredArticle] = {}
@@ -448,6 +493,7 @@ class ChromaStore:
                 return out
             offset += _PAGE
 
+    @_reaching_the_server
     @_after_a_reset
     def nearest(self, vector: np.ndarray, k: int, filters: Filters) -> list[DenseMatch]:
         """The k nearest chunks: ids and cosine similarities only (text and metadata are read by `get_chunks`,
@@ -466,6 +512,7 @@ class ChromaStore:
             for chunk_id, dist in zip(res["ids"][0][:k], res["distances"][0][:k], strict=False)
         ]
 
+    @_reaching_the_server
     @_after_a_reset
     def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, ArticleMeta]]:
         if not ids:
@@ -476,6 +523,7 @@ class ChromaStore:
             for cid, text, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
         }
 
+    @_reaching_the_server
     def iter_chunks(self) -> Iterator[tuple[Chunk, ArticleMeta]]:
         offset = 0
         while True:
@@ -486,6 +534,7 @@ class ChromaStore:
                 return
             offset += _PAGE
 
+    @_reaching_the_server
     @_after_a_reset
     def article_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """The committed content hash of each article that exists."""
@@ -496,6 +545,7 @@ class ChromaStore:
             article_id: m["content_hash"] for article_id, m in zip(got["ids"], got["metadatas"], strict=False)
         }
 
+    @_reaching_the_server
     @_after_a_reset
     def chunk_owners(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (article id, article hash it was written for); metadata only."""
@@ -509,10 +559,12 @@ class ChromaStore:
                 return owners
             offset += _PAGE
 
+    @_reaching_the_server
     @_after_a_reset
     def counts(self) -> tuple[int, int]:
         return self.articles.count(), self.chunks.count()
 
+    @_reaching_the_server
     def generation(self) -> str:
         """What the last writer published, read afresh: a collection object keeps the metadata it was opened
         with, so a server holding one would never learn of an ingest run after it started."""
@@ -576,6 +628,7 @@ class ChromaStore:
                 with contextlib.suppress(Exception):  # stopped already, by another reader of this folder
                     system.stop()
 
+    @_reaching_the_server
     def set_generation(self, generation: str) -> None:
         """Writers call this after a batch commits; readers compare it to know their lexical index is stale."""
         meta = dict(self.articles.metadata or {})

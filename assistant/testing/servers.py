@@ -107,10 +107,11 @@ def stop(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
 
 
 @contextmanager
-def chroma_server(path: Path, timeout_s: float = 60.0) -> Iterator[str]:
-    """`chroma run --host 127.0.0.1` on a free port; yields its URL and stops it afterwards. A large store
-    (the benchmarks' million chunks) needs a longer `timeout_s` to load."""
-    port = free_port()
+def chroma_server(path: Path, timeout_s: float = 60.0, port: int | None = None) -> Iterator[str]:
+    """`chroma run --host 127.0.0.1` on `port` (a free one if None); yields its URL and stops it afterwards.
+    A large store (the benchmarks' million chunks) needs a longer `timeout_s` to load. The same `path` and
+    `port` again: the same server started again, as a client that kept its URL sees it."""
+    port = port or free_port()
     log = open(path.parent / f"chroma-{port}.log", "wb")  # noqa: SIM115 - closed in finally, after the process
     process = subprocess.Popen(
         [CHROMA, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
