@@ -1,4 +1,5 @@
-"""Reading commands pointed at a folder with no index say so and create nothing there."""
+"""Reading commands pointed at a folder with no index say so and create nothing there; pointed at a Chroma
+server that is not running, every command says that, naming the server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import pytest
 
 from assistant.cli import main
+from assistant.testing.servers import free_port
 
 
 @pytest.mark.parametrize("argv", [["ask", "Hva sier artikkel 4?"], ["stats"], ["articles"], ["show", "x"]])
@@ -82,3 +84,15 @@ def test_articles_limit_has_help(capsys):
     with pytest.raises(SystemExit):
         main(["articles", "--help"])
     assert "only the N most recent articles" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["ask", "Hva sier artikkel 4?"], ["stats"], ["articles"], ["ingest", "corpus", "--no-progress"]]
+)
+def test_a_chroma_server_that_is_not_running_is_named_not_a_traceback(cli, tmp_path, argv):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "sak.txt").write_text("Fergekaia\n\nFergekaia i Vestrevik ble åpnet i går.\n")
+    port = free_port()  # nothing listens there
+    code, err = cli(*argv, "--chroma-url", f"http://kilde:s3cret@127.0.0.1:{port}")
+    assert code == 2 and "Traceback" not in err, err
+    assert f"The Chroma server at http://127.0.0.1:{port} cannot be reached" in err and "s3cret" not in err

@@ -174,9 +174,6 @@ def _reaching_the_server(call: Callable) -> Callable:
     its URL, not the HTTP client's error, which every face would answer as a bug (a 500 and a traceback). The
     next call asks the server again: when it answers, the store reads as before."""
 
-    def unreachable(store: ChromaStore, exc: httpx.TransportError) -> StoreUnreachableError:
-        return StoreUnreachableError(store.location, str(exc) or type(exc).__name__)
-
     if inspect.isgeneratorfunction(call):
 
         @functools.wraps(call)
@@ -184,7 +181,7 @@ def _reaching_the_server(call: Callable) -> Callable:
             try:
                 yield from call(self, *args, **kwargs)
             except httpx.TransportError as exc:
-                raise unreachable(self, exc) from None
+                raise _unreachable(self.location, exc) from None
 
         return iterating
 
@@ -193,9 +190,13 @@ def _reaching_the_server(call: Callable) -> Callable:
         try:
             return call(self, *args, **kwargs)
         except httpx.TransportError as exc:
-            raise unreachable(self, exc) from None
+            raise _unreachable(self.location, exc) from None
 
     return calling
+
+
+def _unreachable(where: str, exc: httpx.TransportError) -> StoreUnreachableError:
+    return StoreUnreachableError(where, str(exc) or type(exc).__name__)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -260,14 +261,19 @@ class ChromaStore:
                 raise ConfigError(
                     f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {chroma_url!r}"
                 )
-            client = chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 80),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
             # Where it is named in messages: the server Kilde talks to, without any user or password in the URL.
             where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
+            try:
+                client = chromadb.HttpClient(
+                    host=url.hostname,
+                    port=url.port or (443 if url.scheme == "https" else 80),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            except ValueError as exc:  # Chroma's "Could not connect to a Chroma server", the HTTP error kept
+                if not isinstance(exc.__context__, httpx.TransportError):
+                    raise
+                raise _unreachable(where, exc.__context__) from None
             return cls(client, name, where, embedding_function, search_breadth)
         from assistant.indexes.storage import private_copy, writable
 
