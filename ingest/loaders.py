@@ -96,12 +96,22 @@ def _parse_json(text: str, name: str, one_line: bool = False):
         raise BadInputError(name, f"malformed JSON: {exc}") from None
 
 
+def _size(n: int) -> str:
+    """Bytes, exactly, and megabytes beside them from one up."""
+    return f"{n:,} bytes" + (f" ({n / 2**20:.1f} MB)" if n >= 2**20 else "")
+
+
 def load_file(path: Path) -> LoadResult:
     name = shown(path)
     result = LoadResult()
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise BadInputError(name, f"larger than {MAX_FILE_BYTES // 2**20} MB")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused before it is read
+            raise BadInputError(
+                name,
+                f"the file has {_size(size)}; the limit is {_size(MAX_FILE_BYTES)} a file: split it into "
+                "smaller files (a .jsonl file by its lines) and ingest those",
+            )
         text = decode(path.read_bytes(), name)
         suffix = path.suffix.lower()
         if suffix in (".txt", ".md", ".html", ".htm"):

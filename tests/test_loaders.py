@@ -727,3 +727,17 @@ def test_metadata_of_another_json_type_is_named_in_a_warning_not_dropped_quietly
         f"{tmp_path / 'items.jsonl'}:1: 'id' must be a string, got a list; stored without it",
         f"{tmp_path / 'items.jsonl'}:1: 'source' must be a string, got an object; stored without it",
     ]
+
+
+def test_a_file_over_50_mb_is_refused_by_name_before_it_is_read(tmp_path):
+    big = tmp_path / "arkiv.jsonl"
+    with big.open("wb") as sparse:  # no 50 MB written: a hole of that size
+        sparse.truncate(50 * 2**20 + 1)
+    loaded = load_file(big)
+    assert not loaded.articles
+    [rejected] = loaded.rejected
+    assert rejected.source.endswith("arkiv.jsonl")
+    assert rejected.reason == (
+        "the file has 52,428,801 bytes (50.0 MB); the limit is 52,428,800 bytes (50.0 MB) a file: split it "
+        "into smaller files (a .jsonl file by its lines) and ingest those"
+    )

@@ -127,6 +127,41 @@ def test_bad_files_are_reported_while_the_rest_lands(corpus, settings, embedder)
     _consistent(pipeline)
 
 
+def test_a_file_over_the_size_limit_is_rejected_by_name_while_the_rest_lands(
+    corpus, settings, embedder, monkeypatch
+):
+    """A file larger than `MAX_FILE_BYTES` (50 MB; lowered here, rather than writing 50 MB) is refused before
+    it is read, named with its size, the limit and the fix; the other files of the run land, and what the file
+    held when it was smaller is kept, even by --prune."""
+    import ingest.loaders
+
+    paragraph = "Fergekaia i Vestrevik ble åpnet i går etter to års bygging. Ordføreren klippet snoren. "
+    big = corpus / "kai.txt"
+    big.write_text("Ny fergekai\n\n" + paragraph * 40, encoding="utf-8")
+    pipeline = build_pipeline(settings, embedder=embedder)
+    assert pipeline.ingest([corpus]).added == 6 and pipeline.store.get_article("kai") is not None
+
+    big.write_text("Ny fergekai\n\n" + paragraph * 400, encoding="utf-8")  # grown, and changed
+    size = big.stat().st_size
+    # the limit lowered under this file, above every other file of the corpus
+    monkeypatch.setattr(ingest.loaders, "MAX_FILE_BYTES", 16 * 1024)
+    assert max(f.stat().st_size for f in corpus.rglob("*") if f.is_file() and f != big) < 16 * 1024 < size
+    (corpus / "ny.txt").write_text(
+        "4. mars, 2025\n\nNy rute\n\nFerja får en ny rute til Brattvik fra neste uke.", encoding="utf-8"
+    )
+    report = pipeline.ingest([corpus], prune=True)
+    assert (report.added, report.unchanged, report.removed) == (1, 5, 0)
+    [rejected] = report.rejected
+    assert rejected.source.endswith("kai.txt")
+    assert rejected.reason == (
+        f"the file has {size:,} bytes; the limit is 16,384 bytes a file: split it into smaller files "
+        "(a .jsonl file by its lines) and ingest those"
+    )
+    assert "Ny rute" in pipeline.store.get_article("ny").title
+    assert pipeline.store.get_article("kai").text.count("Ordføreren") == 40  # kept as it was, not pruned
+    _consistent(pipeline)
+
+
 def test_a_half_written_article_is_never_cited_and_a_rerun_completes_it(corpus, settings, embedder):
     pipeline = build_pipeline(settings, embedder=embedder)
     pipeline.ingest([corpus])
