@@ -381,3 +381,16 @@ def test_reset_removes_everything(store):
     _write(store, _article("a", "En artikkel med nok tekst til å dele i to deler."), 3)
     store.reset()
     assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://kilde:s3cret@127.0.0.1:8000", "http://kilde:s3cret@127.0.0.1:99999", "http://kilde:s3cret@:8000"],
+)
+def test_a_malformed_chroma_url_is_named_without_its_password(tmp_path, url):
+    """The error printed the URL as given, password and all, to a terminal or a server's log."""
+    from assistant.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="KILDE_CHROMA_URL must look like") as raised:
+        ChromaStore.open(tmp_path, url, "kilde")
+    assert "s3cret" not in str(raised.value) and "kilde:" not in str(raised.value)
