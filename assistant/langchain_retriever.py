@@ -251,7 +251,9 @@ def error_from(response: httpx.Response) -> KildeError:
     if status == 429:
         return RateLimitedError(f"Kilde's rate limit was reached (HTTP 429: {message}); {when}", retry_after)
     if status == 503 and (code == "busy" or "retry-after" in response.headers):
-        return ServerBusyError(f"Kilde is too busy to search now (HTTP 503: {message}); {when}", retry_after)
+        # `busy`: no turn was free; otherwise what the server names, e.g. its Chroma server out of reach.
+        why = "Kilde is too busy to search now" if code == "busy" else "Kilde cannot search now"
+        return ServerBusyError(f"{why} (HTTP 503: {message}); {when}", retry_after)
     if 400 <= status < 500:
         return BadInputError("kilde search", f"HTTP {status}: {message}")
     return BackendError(f"Kilde failed (HTTP {status}): {message}")

@@ -302,6 +302,21 @@ def test_a_busy_server_says_when_to_retry():
         server.stop()
 
 
+def test_a_server_whose_store_is_out_of_reach_says_when_to_retry_not_that_it_is_busy():
+    """A Kilde whose Chroma server stopped answers 503 `not_ready` with Retry-After; the retriever called it
+    "too busy to search"."""
+    from assistant.core.errors import StoreUnreachableError
+
+    server = ThreadServer(refusing_search(StoreUnreachableError("http://127.0.0.1:9", "refused"))).start()
+    try:
+        with pytest.raises(ServerBusyError) as caught:
+            KildeHTTPRetriever(url=server.url).invoke(DEMO_QUESTION_EN)
+        assert str(caught.value).startswith("Kilde cannot search now (HTTP 503: The Chroma server at")
+        assert "busy" not in str(caught.value) and caught.value.retry_after == 5
+    finally:
+        server.stop()
+
+
 def test_a_server_without_an_index_is_not_busy():
     from assistant.core.errors import IndexMissingError
 
