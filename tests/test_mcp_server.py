@@ -392,3 +392,61 @@ def test_without_an_index_it_says_so_on_stderr_and_keeps_stdout_clean(built_inde
     )
     assert done.returncode == 2 and "No Kilde index found" in done.stderr and "kilde ingest" in done.stderr
     assert done.stdout == ""  # stdout is the protocol's channel
+
+
+# Ids as archives give them: a page's canonical address with its letters percent-escaped (æøå), a CMS's path,
+# a name with a percent sign, a Windows-style path. Each is read back through the URI the server hands out.
+AWKWARD_IDS = [
+    "https://www.nrk.no/norge/bl%C3%A5b%C3%A6r-1.2345",
+    "/nyheter/2024/valg",
+    "rente-100%41",
+    "C:\\notater\\vinter",
+]
+
+
+@pytest.fixture(scope="module")
+def awkward_index(tmp_path_factory, tiktoken_cache, embedder):
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings
+
+    folder = tmp_path_factory.mktemp("awkward")
+    records = folder / "articles.jsonl"
+    records.write_text(
+        "".join(
+            json.dumps(
+                {"id": article_id, "title": f"Sak {n}", "text": f"Saken nummer {n} handler om blåbær."}
+            )
+            + "\n"
+            for n, article_id in enumerate(AWKWARD_IDS)
+        ),
+        encoding="utf-8",
+    )
+    settings = make_settings(folder / "index", tiktoken_cache)
+    report = build_pipeline(settings, embedder=embedder).ingest([records])
+    assert report.added == len(AWKWARD_IDS), report.to_dict()
+    return build_assistant(settings, embedder=embedder), settings
+
+
+def test_every_article_reads_through_the_uri_the_server_gives(awkward_index):
+    # The SDK decodes the URI's parameter, and Kilde decoded it again ('rente-100%41' was read as 'rente-100A',
+    # the page's address as '…/blåbær-1.2345': no article); the SDK's path guards took '/nyheter/2024/valg' and
+    # 'C:\\notater\\vinter' for file paths and answered 'Unknown resource'.
+    from mcp import Client
+
+    from ui.mcp_server import build_mcp
+
+    assistant, settings = awkward_index
+
+    async def run():
+        async with Client(build_mcp(assistant, settings)) as client:
+            listed = {r.name: str(r.uri) for r in (await client.list_resources()).resources}
+            assert set(listed) == set(AWKWARD_IDS)
+            for n, article_id in enumerate(AWKWARD_IDS):
+                text = (await client.read_resource(listed[article_id])).contents[0].text
+                assert text.endswith(f"Saken nummer {n} handler om blåbær."), (article_id, text)
+            found = await client.call_tool("search_archive", {"query": "blåbær", "k": 4})
+            for passage in structured(found)["passages"]:
+                text = (await client.read_resource(passage["resource"])).contents[0].text
+                assert text[passage["start"] : passage["end"]] == passage["text"]
+
+    anyio.run(run)
