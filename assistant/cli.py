@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--save-embedding-cache",
         action="store_true",
-        help="write the vectors this run used back to --embedding-cache (make embedding-cache)",
+        help="add the vectors this run embedded to --embedding-cache, keeping those it holds "
+        "(make embedding-cache rebuilds the sample corpus's from an empty file)",
     )
 
     p = command("ask", "Answer a question with citations.")
@@ -180,6 +181,9 @@ def cmd_ingest(args) -> int:
         )
     found = discover(args.paths, args.follow_symlinks)  # walked once: it decides whether an index is created
     pipeline = _ingest_pipeline(settings, found)
+    cached = getattr(pipeline.embedder, "cache", None)
+    if args.save_embedding_cache:
+        cached.check_writable()  # before the run, not after it
     quiet = args.json
     rejections = RejectionLines(sys.stderr)
     report = pipeline.ingest(
@@ -196,7 +200,6 @@ def cmd_ingest(args) -> int:
     if report.prune_note and not quiet:
         print(f"prune: {report.prune_note}", file=sys.stderr)
     summary = report.to_dict()
-    cached = getattr(pipeline.embedder, "cache", None)
     if cached is not None:
         summary["embedding_cache"] = {
             "path": str(cached.path),

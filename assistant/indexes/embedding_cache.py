@@ -28,17 +28,16 @@ def text_key(text: str) -> bytes:
 
 
 class EmbeddingCache:
-    """One embedder's vectors by text digest; read from `path` when it exists, written back by `save()`."""
+    """One embedder's vectors by text digest; read from `path` when it exists, written back by `save()` with what
+    it held and what this run embedded."""
 
     def __init__(self, path: Path, embedder_name: str, dim: int):
         self.path = Path(path)
         self.embedder_name = embedder_name
         self.dim = dim
         self.vectors: dict[bytes, np.ndarray] = {}
-        self.used: set[bytes] = set()
         # Sentence vectors (`assistant.indexes.sentence_vectors`), kept in float16 as the index keeps them.
         self.sentences: dict[bytes, np.ndarray] = {}
-        self.used_sentences: set[bytes] = set()
         self.mismatch: str | None = None  # why the file's entries do not apply, if they don't
         if self.path.exists():
             self._read()
@@ -65,10 +64,20 @@ class EmbeddingCache:
                 bytes(k): v for k, v in zip(sentence_keys, sentence_vectors.astype(np.float16), strict=True)
             }
 
+    def check_writable(self) -> None:
+        """A file of another embedder's vectors is never replaced by this one's (they were all lost)."""
+        if self.mismatch:
+            raise ConfigError(
+                f"--save-embedding-cache: {self.mismatch}, which saving would replace; name another file"
+            )
+
     def save(self) -> int:
-        """Writes the entries this run used (hits and new ones), atomically; returns how many."""
-        keys, matrix = self._used_rows(self.vectors, self.used, np.float32)
-        sentence_keys, sentence_matrix = self._used_rows(self.sentences, self.used_sentences, np.float16)
+        """Writes every entry, those the file held and those this run embedded, atomically; returns how many. It
+        wrote only the entries this run used, so an ingest that embedded nothing (every article unchanged) left
+        the file empty."""
+        self.check_writable()
+        keys, matrix = self._rows(self.vectors, np.float32)
+        sentence_keys, sentence_matrix = self._rows(self.sentences, np.float16)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
         try:
@@ -89,11 +98,9 @@ class EmbeddingCache:
                 os.unlink(tmp)
         return len(keys) + len(sentence_keys)
 
-    def _used_rows(
-        self, table: dict[bytes, np.ndarray], used: set[bytes], dtype
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(keys as rows of bytes, vectors as `dtype`) of the entries of `table` this run used, in key order."""
-        keys = sorted(k for k in used if k in table)
+    def _rows(self, table: dict[bytes, np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(keys as rows of bytes, vectors as `dtype`) of the entries of `table`, in key order."""
+        keys = sorted(table)
         matrix = np.vstack([table[k] for k in keys]) if keys else np.zeros((0, self.dim))
         return np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), matrix.astype(dtype)
 
@@ -120,7 +127,7 @@ class CachedEmbedder:
         return self.inner.dim
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        vectors, missing = self._answer(texts, self.cache.vectors, self.cache.used, np.float32)
+        vectors, missing = self._answer(texts, self.cache.vectors, np.float32)
         with self._lock:
             self.hits += len(texts) - missing
             self.misses += missing
@@ -128,15 +135,13 @@ class CachedEmbedder:
 
     def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
         """`embed_passages` for the index's sentence vectors, answered from the cache's float16 section."""
-        vectors, missing = self._answer(texts, self.cache.sentences, self.cache.used_sentences, np.float16)
+        vectors, missing = self._answer(texts, self.cache.sentences, np.float16)
         with self._lock:
             self.sentence_hits += len(texts) - missing
             self.sentence_misses += missing
         return vectors
 
-    def _answer(
-        self, texts: Sequence[str], table: dict[bytes, np.ndarray], used: set[bytes], dtype
-    ) -> tuple[np.ndarray, int]:
+    def _answer(self, texts: Sequence[str], table: dict[bytes, np.ndarray], dtype) -> tuple[np.ndarray, int]:
         """float32 vectors of `texts` from `table`, the ones it lacks embedded and kept there as `dtype`; also
         how many it lacked."""
         keys = [text_key(t) for t in texts]
@@ -146,8 +151,6 @@ class CachedEmbedder:
             with self._lock:
                 for i, vector in zip(missing, fresh, strict=True):
                     table[keys[i]] = np.asarray(vector, dtype=dtype)
-        with self._lock:
-            used.update(keys)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), 0
         return np.vstack([table[k] for k in keys]).astype(np.float32, copy=False), len(missing)
