@@ -114,11 +114,7 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInputError(where, f"malformed JSON: {exc.msg}") from None
-        item = item_from_object(obj, name, where)
+        item = item_from_object(parsed_line(line, where), name, where)
         if item.id in seen:
             raise BadInputError(where, f"duplicate id {item.id!r}")
         seen.add(item.id)
@@ -135,23 +131,63 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def parsed_line(line: str, where: str):
+    """One line's JSON. A lone surrogate escape ("\\ud800", half of a character) is refused by its line: Python
+    reads it, but no answer or items.jsonl can hold it, and the run broke with a traceback once every item had
+    been asked."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(where, f"malformed JSON: {exc.msg}") from None
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(
+            where, "holds a lone surrogate escape (such as \\ud800, half of a character), which is not text"
+        ) from None
+    return obj
+
+
+def _strings(obj: dict, key: str, where: str) -> tuple[str, ...]:
+    """A list-of-strings field of the eval format (absent or null: none). A string was read letter by letter
+    ("answers": "Oslo" found the answer wherever an "o" was), a number as its digits."""
+    value = obj.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInputError(where, f'{key!r} must be a list of strings, such as ["Oslo"]; got {value!r:.80}')
+    return tuple(value)
+
+
 def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
+    """An item of the eval format (../shared/docs/eval-format.md), each field of its type or refused by name."""
     if (
         not isinstance(obj, dict)
         or not isinstance(obj.get("id"), str)
         or not isinstance(obj.get("question"), str)
     ):
         raise BadInputError(where, "each line needs string 'id' and 'question' fields")
-    answerable = bool(obj.get("answerable", True))
-    answers = tuple(str(a) for a in obj.get("answers") or ())
-    passages = tuple(str(p) for p in obj.get("gold_passages") or ())
+    answerable = obj.get("answerable", True)
+    if not isinstance(answerable, bool):  # "false" was true
+        raise BadInputError(where, f"'answerable' must be true or false; got {answerable!r:.80}")
+    if not isinstance(obj.get("language", ""), str | None):
+        raise BadInputError(where, f"'language' must be a string such as \"nb\"; got {obj['language']!r:.80}")
+    answers = _strings(obj, "answers", where)
+    passages = _strings(obj, "gold_passages", where)
     if answerable and not (answers or passages):
         raise BadInputError(where, f"answerable item {obj['id']!r} has neither 'answers' nor 'gold_passages'")
+    turns = obj.get("history") or []
+    if not isinstance(turns, list):
+        raise BadInputError(where, "'history' must be a list of {'role': 'user'|'assistant', 'content': str}")
     history = []
-    for turn in obj.get("history") or ():
-        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+    for turn in turns:
+        if (
+            not isinstance(turn, dict)
+            or turn.get("role") not in ("user", "assistant")
+            or not isinstance(turn.get("content", ""), str)
+        ):
             raise BadInputError(where, "history turns must be {'role': 'user'|'assistant', 'content': str}")
-        history.append(Turn(turn["role"], str(turn.get("content", ""))))
+        history.append(Turn(turn["role"], turn.get("content", "")))
     known = {
         "id",
         "question",
@@ -170,7 +206,7 @@ def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
         answerable=answerable,
         answers=answers,
         gold_passages=passages,
-        gold_article_ids=tuple(str(a) for a in obj.get("gold_article_ids") or ()),
+        gold_article_ids=_strings(obj, "gold_article_ids", where),
         history=tuple(history),
         extra={k: v for k, v in obj.items() if k not in known},
     )
@@ -292,10 +328,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     items: list[EvalItem] = []
     for lineno, line in enumerate(_read_text(path).splitlines(), 1):
         where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BadInputError(where, f"malformed JSON: {e.msg}") from None
+        row = parsed_line(line, where)
         if not isinstance(row, dict) or not str(row.get("question") or "").strip():
             raise BadInputError(where, "each line needs a 'key' and a non-empty 'question'")
         twin = twins.get(norquad_item_id(str(row.get("key"))))

@@ -240,3 +240,48 @@ def test_a_file_that_is_not_text_is_named_not_a_traceback(tmp_path):
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe\x80\x81")
     with pytest.raises(BadInputError, match="not UTF-8 text"):
         load_dataset(str(binary))
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        # A string was read letter by letter: "Oslo" was the answers "O", "s", "l", "o", found almost anywhere.
+        ({"answers": "Oslo"}, """'answers' must be a list of strings, such as ["Oslo"]; got 'Oslo'"""),
+        (
+            {"answers": ["x"], "gold_passages": "Oslo er hovedstaden"},
+            "'gold_passages' must be a list of strings",
+        ),
+        ({"answers": ["x"], "gold_article_ids": "seed"}, "'gold_article_ids' must be a list of strings"),
+        ({"answers": [4.5]}, "'answers' must be a list of strings"),
+        ({"answerable": "false"}, "'answerable' must be true or false; got 'false'"),  # it was true
+        ({"answers": ["x"], "language": 5}, "'language' must be a string"),
+        ({"answers": ["x"], "history": "user: hei"}, "'history' must be a list"),
+        ({"answers": ["x"], "history": [{"role": "user", "content": 5}]}, "history turns must be"),
+        # Python reads a lone surrogate escape; the run then broke with a traceback once every item was asked.
+        ({"answers": ["x"], "question": "Hva er \ud800?"}, "lone surrogate"),
+        ({"answers": ["x"], "note": "\udc80"}, "lone surrogate"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_by_its_line(tmp_path, fields, says):
+    bad = tmp_path / "bad.jsonl"
+    good = {"id": "a", "question": "Hva?", "answers": ["x"]}
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({"id": "b", "question": "Hva?", **fields}) + "\n")
+    with pytest.raises(BadInputError) as caught:
+        load_jsonl(bad)
+    assert str(caught.value).startswith(f"{bad}:2: ") and says in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *SHIPPED,
+        "seed_short.jsonl",
+        "followups_dev.jsonl",
+        "followups_mixed.jsonl",
+        "followups_test.jsonl",
+        "splits/unanswerable_calibration.jsonl",
+        "splits/unanswerable_report.jsonl",
+    ],
+)
+def test_every_shipped_eval_set_passes_the_type_checks(name):
+    assert load_jsonl(DATA / name)
