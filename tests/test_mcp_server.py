@@ -450,3 +450,44 @@ def test_every_article_reads_through_the_uri_the_server_gives(awkward_index):
                 assert text[passage["start"] : passage["end"]] == passage["text"]
 
     anyio.run(run)
+
+
+def test_an_argument_a_tool_does_not_take_is_refused_by_name(built_index, assistant):
+    # The SDK dropped it unseen: a misspelt filter ("sorce") searched the whole archive, and the `k` a client
+    # gave ask_archive (which has none) did nothing.
+    from mcp import Client
+
+    from ui.mcp_server import build_mcp
+
+    async def run():
+        async with Client(build_mcp(assistant, built_index)) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert all(t.input_schema["additionalProperties"] is False for t in tools.values())
+            for name, arguments, says in [
+                (
+                    "search_archive",
+                    {"query": DEMO_QUESTION_EN, "sorce": "Geopolitika"},
+                    "sorce: unknown argument (search_archive takes query, since, until, source, k)",
+                ),
+                (
+                    "ask_archive",
+                    {"question": DEMO_QUESTION_EN, "k": 3},
+                    "k: unknown argument (ask_archive takes question, since, until, source)",
+                ),
+                (
+                    "search_archive",
+                    {"query": "x", "ctx": {}},
+                    "ctx: unknown argument",
+                ),  # the tool's own context
+                ("search_archive", {"query": "x", "y" * 10_000: 1}, "y" * 80 + "…: unknown argument"),
+            ]:
+                result = await client.call_tool(name, arguments)
+                message = " ".join(c.text for c in result.content if c.type == "text")
+                assert result.is_error and message.startswith(f"Error executing tool {name}: {says}"), message
+                assert len(message) < 300
+            found = structured(
+                await client.call_tool("search_archive", {"query": DEMO_QUESTION_EN, "since": None})
+            )
+            assert found["passages"]  # an argument it takes, sent as null, is still its default
+
+    anyio.run(run)

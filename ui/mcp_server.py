@@ -131,6 +131,20 @@ def argument_problems(error: ValidationError) -> str:
     return "; ".join(problems[:5])
 
 
+def unknown_arguments(name: str, arguments: dict, schema: dict | None) -> str | None:
+    """'sorce: unknown argument (search_archive takes query, since, until, source, k)', or None. The SDK dropped
+    such an argument unseen: a misspelt filter searched the whole archive, a `k` given to ask_archive did
+    nothing."""
+    if schema is None:
+        return None
+    known = list(schema.get("properties", {}))
+    unknown = [key for key in arguments if key not in known]
+    if not unknown:
+        return None
+    named = "; ".join(f"{shortened(key)}: unknown argument" for key in unknown[:5])
+    return f"{named} ({name} takes {', '.join(known)})"
+
+
 def shortened(text: str) -> str:
     return text if len(text) <= MAX_ECHOED else text[:MAX_ECHOED] + "…"
 
@@ -171,7 +185,18 @@ def build_mcp(
     slots = slots or anyio.CapacityLimiter(max(1, settings.ui_concurrency))
 
     class KildeMCP(MCPServer):
+        async def list_tools(self):
+            # Said in the schema too: an argument a tool does not take is refused (`unknown_arguments`).
+            return [
+                tool.model_copy(update={"input_schema": {**tool.input_schema, "additionalProperties": False}})
+                for tool in await super().list_tools()
+            ]
+
         async def call_tool(self, name, arguments, context=None):
+            schema = next((t.input_schema for t in await super().list_tools() if t.name == name), None)
+            unknown = unknown_arguments(name, arguments, schema)
+            if unknown:
+                raise ToolError(f"Error executing tool {name}: {unknown}")
             try:
                 return await super().call_tool(name, arguments, context)
             except UnexpectedToolError:
