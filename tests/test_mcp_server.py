@@ -161,6 +161,11 @@ async def bad_input(session) -> None:
     assert "no-such-article" in caught.value.message and caught.value.code == -32602  # invalid params
     for name, arguments, says in [
         ("ask_with_citations", {}, "prompt ask_with_citations: question: required"),
+        (  # was error code 0, "Error rendering prompt ask_with_citations", with a traceback in the log
+            "ask_with_citations",
+            {"question": "Hvem signerte?", "lang": "en"},
+            "prompt ask_with_citations: lang: unknown argument (ask_with_citations takes question)",
+        ),
         ("ask_with_citations", {"question": " "}, "the question is empty"),
         ("ask_with_citations", {"question": "x" * 2001}, "limit is 2000"),
         (

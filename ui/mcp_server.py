@@ -223,6 +223,11 @@ def build_mcp(
             known = {p.name: p for p in await self.list_prompts()}
             if name not in known:
                 raise MCPError(INVALID_PARAMS, unknown_prompt(name, known))
+            takes = [a.name for a in known[name].arguments or ()]
+            unknown = [key for key in arguments or {} if key not in takes]
+            if unknown:  # the SDK failed to render it: error code 0 and a traceback in the log
+                named = "; ".join(f"{shortened(key)}: unknown argument" for key in unknown[:5])
+                raise MCPError(INVALID_PARAMS, f"prompt {name}: {named} ({name} takes {', '.join(takes)})")
             missing = [
                 a.name for a in known[name].arguments or () if a.required and a.name not in (arguments or {})
             ]
