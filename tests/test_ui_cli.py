@@ -179,3 +179,21 @@ def test_a_host_that_is_no_address_here_is_named_as_such(env, monkeypatch, capsy
     err = capsys.readouterr().err
     assert f"Cannot listen on {absent} (" in err and "it is no address of this machine" in err
     assert "already running" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (
+            ["--port", "7861"],
+            "--port is for --transport http; stdio, the default transport, listens on no address",
+        ),
+        (["--host", "0.0.0.0"], "--host is for --transport http"),
+        (["--transport", "stdio", "--port", "0"], "(kilde mcp --transport http --port 0)"),
+    ],
+)
+def test_mcp_refuses_an_address_for_stdio(env, capsys, flags, says):
+    # They were dropped unseen: `kilde mcp --port 7861` served stdio, waiting on the terminal for JSON.
+    assert main(["mcp", "--data-dir", str(env), *flags]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err

@@ -49,7 +49,6 @@ def register(sub, command) -> None:
     p.add_argument(
         "--port",
         type=int,
-        default=MCP_PORT,
         help=f"port with --transport http (default {MCP_PORT}; 0: a free one, named when it starts)",
     )
     add_reader_option(p)
@@ -77,8 +76,19 @@ def cmd_serve(args) -> int:
 
 
 def cmd_mcp(args) -> int:
+    from assistant.core.errors import ConfigError
     from ui.mcp_server import run
 
+    if args.transport == "stdio":
+        # Both were dropped unseen: `kilde mcp --port 7861` served stdio, waiting on a terminal for JSON.
+        for flag, value in (("--host", args.host), ("--port", args.port)):
+            if value is not None:
+                raise ConfigError(
+                    f"{flag} is for --transport http; stdio, the default transport, listens on no address "
+                    f"(kilde mcp --transport http {flag} {value})"
+                )
+    elif args.port is None:
+        args.port = MCP_PORT
     return run(_settings(args), args.transport)
 
 
