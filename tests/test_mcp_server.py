@@ -496,3 +496,67 @@ def test_an_argument_a_tool_does_not_take_is_refused_by_name(built_index, assist
             assert found["passages"]  # an argument it takes, sent as null, is still its default
 
     anyio.run(run)
+
+
+def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index):
+    # The SDK's stdio transport dropped these lines unseen and the client waited for ever: a lone surrogate escape
+    # (a JavaScript client's half of an emoji cut off) is JSON Python reads but the SDK's parser refuses.
+    import selectors
+
+    process = subprocess.Popen(
+        [KILDE, "mcp"],
+        env=kilde_env(built_index),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    waiting = selectors.DefaultSelector()
+    waiting.register(process.stdout, selectors.EVENT_READ)
+
+    def exchange(line: str, timeout: float = 30) -> dict:
+        process.stdin.write(line.encode("utf-8") + b"\n")
+        process.stdin.flush()
+        assert waiting.select(timeout), f"no answer to {line[:80]}"
+        return json.loads(process.stdout.readline())
+
+    try:
+        hello = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        }
+        opening = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
+        assert "result" in exchange(opening, timeout=300)  # once the models have loaded
+        process.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        call = {"name": "search_archive", "arguments": {"query": "Kim Jong-un \ud83d"}}
+        for line, code, reply_id, says in [
+            (
+                json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call}),
+                -32700,
+                7,
+                "lone surrogate",
+            ),
+            ("not json at all", -32700, None, "Parse error"),
+            (
+                '{"jsonrpc": "1.0", "id": "eight", "method": "ping"}',
+                -32600,
+                "eight",
+                "not a JSON-RPC 2.0 message",
+            ),
+        ]:
+            reply = exchange(line)
+            assert reply["id"] == reply_id and reply["error"]["code"] == code, reply
+            assert says in reply["error"]["message"], reply
+        assert exchange('{"jsonrpc": "2.0", "id": 9, "method": "ping"}') == {
+            "jsonrpc": "2.0",
+            "id": 9,
+            "result": {},
+        }
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -185,6 +185,18 @@ def build_mcp(
     slots = slots or anyio.CapacityLimiter(max(1, settings.ui_concurrency))
 
     class KildeMCP(MCPServer):
+        async def run_stdio_async(self) -> None:
+            # As the SDK's own, but a line it cannot read is answered (ui/mcp_stdio.py), not dropped unseen.
+            from mcp.server.stdio import stdio_server
+
+            from ui.mcp_stdio import AnsweredLines
+
+            async with stdio_server() as (read, write):
+                lowlevel = self._lowlevel_server
+                await lowlevel.run(
+                    AnsweredLines(read, write), write, lowlevel.create_initialization_options()
+                )
+
         async def list_tools(self):
             # Said in the schema too: an argument a tool does not take is refused (`unknown_arguments`).
             return [
