@@ -147,6 +147,12 @@ async def bad_input(session) -> None:
         ("search_archive", {"query": "x", "k": 0}, "k must be"),
         ("search_archive", {"query": "x", "k": "many"}, "k"),
         ("search_archive", {"query": "x", "since": "soon"}, "not a date"),
+        (
+            "search_archive",
+            {"query": "x", "source": ""},
+            "no article has the source ''",
+        ),  # searched everything
+        ("ask_archive", {"question": "Hvem signerte?", "source": ""}, "no article has the source ''"),
         ("search_archive", {}, "query"),
         ("ask_archive", {"question": ""}, "empty"),
         ("ask_archive", {"question": "x" * 2001}, "limit is 2000"),

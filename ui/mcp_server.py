@@ -279,7 +279,8 @@ def build_mcp(
             raise ToolError(str(RateLimited(limiter.per_minute, retry_after)))
 
     def filters_of(since, until, source):
-        return make_filters(since, until, [source] if source else [])
+        # An empty source is refused, as `kilde ask --source=` and /api/ask refuse it; it searched everything.
+        return make_filters(since, until, [] if source is None else [source])
 
     @server.tool(
         name="search_archive",
