@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from assistant.core.config import add_reader_option, count_argument, settings_from
+from assistant.core.config import add_reader_option, count_argument, path_argument, settings_from
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import Filters
@@ -61,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "ingest", "Add or update articles from files and folders (.txt .md .html .json .jsonl, NorQuAD)."
     )
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("paths", nargs="+", type=path_argument, metavar="PATH")
     p.add_argument(
         "--prune",
         action="store_true",
@@ -88,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument(
         "--embedding-cache",
-        type=Path,
+        type=path_argument,
         metavar="FILE",
         help="take passage vectors from FILE where it has them (env KILDE_EMBEDDING_CACHE); "
         "make demo uses corpus/.embeddings/",

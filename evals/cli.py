@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.core.config import add_reader_option, count_argument
+from assistant.core.config import add_reader_option, count_argument, path_argument
 
 EXAMPLES = """examples:
   kilde eval run --dataset evals/data/seed.jsonl --dataset norquad:news:validation --out evals/runs/val
@@ -79,7 +79,9 @@ def register(sub, command) -> None:
     run.add_argument(
         "--limit", type=count_argument, default=None, help="first N items of each dataset (default: all)"
     )
-    run.add_argument("--out", type=Path, default=None, help="run folder (default evals/runs/<timestamp>)")
+    run.add_argument(
+        "--out", type=path_argument, default=None, help="run folder (default evals/runs/<timestamp>)"
+    )
     run.add_argument(
         "--overwrite",
         action="store_true",
@@ -97,8 +99,8 @@ def register(sub, command) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _store_options(compare)
-    compare.add_argument("run_a", type=Path, metavar="RUN_A")
-    compare.add_argument("run_b", type=Path, metavar="RUN_B")
+    compare.add_argument("run_a", type=path_argument, metavar="RUN_A")
+    compare.add_argument("run_b", type=path_argument, metavar="RUN_B")
     compare.add_argument("--variant-a", help="retriever variant of RUN_A (default: every common variant)")
     compare.add_argument("--variant-b", help="retriever variant of RUN_B")
     compare.add_argument(
@@ -120,7 +122,7 @@ def register(sub, command) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _store_options(ci)
-    ci.add_argument("--out", type=Path, default=Path("evals/runs/ci"))
+    ci.add_argument("--out", type=path_argument, default=Path("evals/runs/ci"))
     ci.add_argument("--no-progress", action="store_true")
     ci.set_defaults(handler=cmd_ci)
 

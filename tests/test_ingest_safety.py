@@ -205,6 +205,32 @@ def test_reset_checks_its_paths_before_emptying_the_index(corpus, kilde, setting
     assert _ids(settings, embedder) == ALL
 
 
+def test_an_empty_path_is_refused_not_read_as_the_folder_kilde_runs_in(
+    corpus, kilde, settings, embedder, tmp_path, monkeypatch, capsys
+):
+    # Path("") is ".": `kilde ingest --reset "$CORPUS"` with CORPUS unset wiped the index and ingested the folder
+    # it ran in, and `--data-dir ""` wrote an index there.
+    assert kilde("ingest", corpus, "--no-progress")[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    _txt(elsewhere, "notat", "Et notat")
+    monkeypatch.chdir(elsewhere)
+    for args in (
+        ["ingest", "", "--reset"],
+        ["ingest", str(corpus), "", "--prune", "--yes"],
+        ["ingest", str(corpus), "--embedding-cache", ""],
+        ["eval", "run", "--dataset", "evals/data/seed.jsonl", "--out", ""],
+        ["eval", "compare", "", "evals/runs/b"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and "is empty (an unset shell variable?)" in err, (args, err)
+    code, _, err = kilde("ingest", "notat.txt", "--data-dir", "", "--no-progress")
+    assert code == 2 and "'data_dir' has an invalid value '': it is empty" in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notat.txt"]  # no index written here
+    assert _ids(settings, embedder) == ALL  # nothing reset, nothing of this folder ingested
+
+
 # -- 2, 3. odd names and odd files ------------------------------------------------------------------------
 
 

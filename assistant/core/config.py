@@ -407,6 +407,12 @@ def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     try:
         if "Path" in kind:
+            if not str(
+                value
+            ).strip():  # Path("") is the folder Kilde runs in: an index written there, or wiped
+                raise ValueError(
+                    "it is empty; name a folder or file, or leave the setting out for its default"
+                )
             return Path(value).expanduser()
         if kind == "dict":  # per-language numbers: a TOML table such as {nb = 1, en = 2}
             if not isinstance(value, dict):
@@ -514,6 +520,16 @@ def add_reader_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="answer with Kilde's own reader (env KILDE_READER; off by default: assistant/models/reader.md)",
     )
+
+
+def path_argument(text: str) -> Path:
+    """An argparse type for a PATH: never empty. Path("") is "." (the folder Kilde runs in), so `kilde ingest --reset
+    "$CORPUS"` with CORPUS unset wiped the index and ingested whatever folder it ran in."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty (an unset shell variable?); name a file or folder, or . for the one Kilde runs in"
+        )
+    return Path(text)
 
 
 def count_argument(text: str) -> int:
