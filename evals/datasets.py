@@ -341,6 +341,19 @@ def load_english_versions(path: Path) -> list[EvalItem]:
 
 
 def load_datasets(specs: list[str], limit: int | None = None) -> list[EvalItem]:
+    """The items of every spec. Two specs of one dataset name are refused: a set named twice was asked and
+    counted twice, and two files of one name (a/val.jsonl, b/val.jsonl) were scored as one set, their questions of
+    one id taken for each other when runs were compared."""
+    named: dict[str, str] = {}
+    for spec in specs:
+        name = dataset_name(spec)
+        if name in named:
+            raise BadInputError(
+                spec,
+                f"--dataset {named[name]} is named {name!r} too, and a run scores each set by its name; "
+                + ("give each set once" if named[name] == spec else "rename one of the files"),
+            )
+        named[name] = spec
     items: list[EvalItem] = []
     for spec in specs:
         items.extend(load_dataset(spec, limit))

@@ -285,3 +285,19 @@ def test_a_field_of_the_wrong_type_is_refused_by_its_line(tmp_path, fields, says
 )
 def test_every_shipped_eval_set_passes_the_type_checks(name):
     assert load_jsonl(DATA / name)
+
+
+def test_two_datasets_of_one_name_are_refused(tmp_path):
+    # Named twice, a set was asked and counted twice (n 2 for one question); two files of one name were scored
+    # as one set, and their questions of one id taken for each other by `kilde eval compare`.
+    from evals.datasets import load_datasets
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "val.jsonl").write_text('{"id": "q1", "question": "Hva?", "answers": ["x"]}\n')
+    first, second = str(tmp_path / "a" / "val.jsonl"), str(tmp_path / "b" / "val.jsonl")
+    with pytest.raises(BadInputError, match=r"is named 'val' too.*give each set once"):
+        load_datasets([first, first])
+    with pytest.raises(BadInputError, match=r"is named 'val' too.*rename one of the files"):
+        load_datasets([first, second])
+    assert len(load_datasets([first, f"standalone:{first}", f"live:{second}"])) == 3  # three names
