@@ -113,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["nb", "nn", "en"],
         help="only articles in this language (repeatable)",
     )
-    p.add_argument("--retriever", choices=["hybrid+rerank", "hybrid", "dense", "bm25"])
+    p.add_argument(
+        "--retriever",
+        choices=["hybrid+rerank", "hybrid", "dense", "bm25"],
+        help="how passages are found (env KILDE_RETRIEVER, default hybrid+rerank)",
+    )
     p.add_argument(
         "--backend",
         choices=["extractive", "openai", "openai-compatible"],
@@ -122,15 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_reader_option(p)
 
     p = command("stats", "Show what the index holds.")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p = command("articles", "List the stored articles.")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the list as JSON, with each article's chunks")
     p.add_argument(
         "--limit", type=count_argument, metavar="N", help="only the N most recent articles (default: all)"
     )
     p = command("show", "Show one article's cleaned text and metadata.")
     p.add_argument("article_id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the article as JSON")
     p = command("remove", "Remove one article and its chunks.")
     p.add_argument("article_id")
 

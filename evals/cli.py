@@ -94,6 +94,9 @@ def register(sub, command) -> None:
     compare = verbs.add_parser(
         "compare",
         help="metric deltas and flipped questions between two runs",
+        description="Metric deltas per retriever variant and dataset between two run folders of "
+        "`kilde eval run`, over the questions both asked, and the questions that flipped. Reads only the "
+        "run folders.",
         epilog="examples:\n  kilde eval compare evals/runs/a evals/runs/b\n"
         "  kilde eval compare RUN RUN --variant-a bm25 --variant-b hybrid",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,9 +124,19 @@ def register(sub, command) -> None:
         epilog="examples:\n  kilde eval ci\n  kilde eval ci --data-dir /tmp/kilde-ci-index --out evals/runs/ci",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _store_options(ci)
-    ci.add_argument("--out", type=path_argument, default=Path("evals/runs/ci"))
-    ci.add_argument("--no-progress", action="store_true")
+    # Not _store_options: KILDE_DATA_DIR names the user's own index, which the CI eval never scores.
+    ci.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help=f"the CI eval's own index folder (default {CI_INDEX}; KILDE_DATA_DIR is not read)",
+    )
+    ci.add_argument(
+        "--chroma-url", default=argparse.SUPPRESS, help="Chroma server URL (env KILDE_CHROMA_URL)"
+    )
+    ci.add_argument(
+        "--out", type=path_argument, default=Path("evals/runs/ci"), help="run folder (default evals/runs/ci)"
+    )
+    ci.add_argument("--no-progress", action="store_true", help="no progress bar")
     ci.set_defaults(handler=cmd_ci)
 
 

@@ -110,3 +110,26 @@ def test_a_filter_or_top_k_that_cannot_be_met_is_a_clear_error(built_index, flag
         [KILDE, "ask", "Hva sier artikkel 4?", *flags], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    # `kilde ask --retriever`, `--json` of stats, articles and show, and `eval ci --out`/`--no-progress` had no
+    # help; `kilde eval ci --help` said its --data-dir came from KILDE_DATA_DIR, which the CI eval never reads.
+    import argparse
+
+    from assistant.cli import build_parser
+
+    def options(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for verb, sub in action.choices.items():
+                    yield from options(sub, f"{name} {verb}")
+            elif action.option_strings and action.help != argparse.SUPPRESS:
+                yield name, action
+
+    bare = [
+        (name, action.option_strings) for name, action in options(build_parser(), "kilde") if not action.help
+    ]
+    assert not bare
+    ci = subprocess.run([KILDE, "eval", "ci", "--help"], capture_output=True, text=True, timeout=60)
+    assert ci.returncode == 0 and "KILDE_DATA_DIR is not read" in " ".join(ci.stdout.split())
