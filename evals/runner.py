@@ -341,6 +341,37 @@ def progress_bar(total: int, enabled: bool):
     )
 
 
+def _check_summary(summary: dict) -> None:
+    """The parts of summary.json that `kilde eval compare` reads, each of its shape: a KeyError or TypeError
+    traceback, not a message, told of any other."""
+    if not isinstance(summary.get("meta"), dict):
+        raise ValueError("summary.json holds no meta")
+    for name, data in summary["variants"].items():
+        scopes = [data.get("overall"), *data.get("by_dataset", {}).values()] if isinstance(data, dict) else []
+        if not scopes or not all(
+            isinstance(a, dict)
+            and isinstance(a.get("metrics"), dict)
+            and isinstance(a.get("latency_ms"), dict)
+            for a in scopes
+        ):
+            raise ValueError(f"summary.json: variant {str(name)[:40]!r} holds no figures")
+
+
+# What each line of items.jsonl gives `kilde eval compare` (flips, and the figures over shared questions).
+RECORD_FIELDS = {"variant": str, "dataset": str, "id": str, "question": str, "answerable": bool}
+RECORD_TABLES = ("metrics", "timings_ms")
+
+
+def _checked_record(record, lineno: int) -> dict:
+    if (
+        not isinstance(record, dict)
+        or not all(isinstance(record.get(k), kind) for k, kind in RECORD_FIELDS.items())
+        or not all(isinstance(record.get(k), dict) for k in RECORD_TABLES)
+    ):
+        raise ValueError(f"items.jsonl line {lineno} is no item of a run")
+    return record
+
+
 def load_run(path: Path) -> tuple[dict, list[dict]]:
     summary_path = path / "summary.json"
     if not summary_path.is_file():
@@ -356,11 +387,13 @@ def load_run(path: Path) -> tuple[dict, list[dict]]:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if not isinstance(summary, dict) or not isinstance(summary.get("variants"), dict):
             raise ValueError("it holds no variants")
+        _check_summary(summary)
         if not items_path.is_file():
             raise ValueError("items.jsonl is missing, so no question can be compared")
-        records = [
-            json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        records = []
+        for lineno, line in enumerate(items_path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                records.append(_checked_record(json.loads(line), lineno))
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise BadInputError(
             str(path), f"not a run folder `kilde eval run` wrote ({exc}); run it again with --out"

@@ -159,6 +159,12 @@ def test_compare_of_runs_that_asked_different_questions_says_so_and_compares_the
         ("[]", True, "it holds no variants"),
         ("{}", True, "it holds no variants"),
         (None, False, "items.jsonl is missing"),
+        # KeyError and TypeError tracebacks before:
+        ('{"variants": {"hybrid": {}}}', True, "summary.json holds no meta"),
+        ('{"meta": {}, "variants": {"hybrid": 5}}', True, "summary.json: variant 'hybrid' holds no figures"),
+        ('{"meta": {}, "variants": {"hybrid": {"overall": {}}}}', True, "variant 'hybrid' holds no figures"),
+        (None, "[1, 2]", "items.jsonl line 1 is no item of a run"),
+        (None, '{"variant": "hybrid"}', "items.jsonl line 1 is no item of a run"),
     ],
 )
 def test_compare_names_a_broken_run_folder_instead_of_a_traceback(
@@ -169,7 +175,8 @@ def test_compare_names_a_broken_run_folder_instead_of_a_traceback(
     summary_text = (run_dir / "summary.json").read_text() if summary is None else summary
     (broken / "summary.json").write_text(summary_text, encoding="utf-8")
     if with_items:
-        (broken / "items.jsonl").write_text((run_dir / "items.jsonl").read_text(), encoding="utf-8")
+        items = (run_dir / "items.jsonl").read_text() if with_items is True else with_items + "\n"
+        (broken / "items.jsonl").write_text(items, encoding="utf-8")
     with pytest.raises(BadInputError, match=re.escape(says)) as raised:
         compare_runs(run_dir, broken)
     assert "not a run folder `kilde eval run` wrote" in str(raised.value)
