@@ -407,9 +407,8 @@ def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     try:
         if "Path" in kind:
-            if not str(
-                value
-            ).strip():  # Path("") is the folder Kilde runs in: an index written there, or wiped
+            # Path("") is the folder Kilde runs in: an index would be written there, or wiped
+            if not str(value).strip():
                 raise ValueError(
                     "it is empty; name a folder or file, or leave the setting out for its default"
                 )
