@@ -121,7 +121,9 @@ def test_health_readiness_and_openapi(api):
     ready = httpx.get(api.url + "/readyz").json()
     assert ready["status"] == "ready" and ready["articles"] >= 37 and ready["chunks"] > 0
     schema = httpx.get(api.url + "/openapi.json").json()
-    assert {"/api/ask", "/api/articles/{article_id}", "/healthz", "/readyz"} <= set(schema["paths"])
+    assert {"/api/ask", "/api/articles/{article_id}", "/healthz", "/readyz"} <= set(schema["paths"]), schema[
+        "paths"
+    ]
     assert "AskIn" in schema["components"]["schemas"] and "AnswerOut" in schema["components"]["schemas"]
 
 
@@ -575,3 +577,40 @@ def test_session_mode_sets_an_opaque_http_only_cookie_and_requires_it(ui_index, 
     token = cookie.split("kilde_session=")[1].split(";")[0]
     assert token not in page.text  # the page itself never carries the session id
     assert visitor.post("/api/ask", json={"question": "Hva sier artikkel 4?"}).status_code == 200
+
+
+def test_an_article_whose_id_is_a_url_is_served_as_its_citation_names_it(built_index, embedder, tmp_path):
+    """An HTML page's article id is its canonical URL: GET /api/articles/{id} was a 404 for every such article,
+    so no citation of one could be checked against its text, whether the client sent the id's slashes as they are
+    or percent-encoded."""
+    from urllib.parse import quote
+
+    from assistant.build import build_assistant, build_pipeline
+    from ui.server import create_app
+
+    page = tmp_path / "pages" / "side.html"
+    page.parent.mkdir()
+    url = "https://avis.example/nyheter/2024/snoskred-i-lyngen"
+    page.write_text(
+        f'<html><head><link rel="canonical" href="{url}"><title>Snøskred i Lyngen</title></head><body><article>'
+        "<h1>Snøskred i Lyngen</h1><p>Et snøskred gikk over fylkesveien i Lyngen natt til lørdag. Ingen ble "
+        "tatt av skredet, men veien er stengt til den er ryddet.</p></article></body></html>",
+        encoding="utf-8",
+    )
+    settings = built_index.replace(data_dir=tmp_path / "index", rate_limit_per_minute=1000)
+    report = build_pipeline(settings, embedder=embedder).ingest([page.parent])
+    assert report.added == 1 and not report.rejected
+    server = ThreadServer(create_app(settings, build_assistant(settings, embedder=embedder))).start()
+    try:
+        answer = httpx.post(server.url + "/api/ask", json={"question": "Hva skjedde i Lyngen?"}, timeout=120)
+        citation = answer.json()["citations"][0]
+        assert citation["article_id"] == url
+        for path in (url, quote(url, safe="")):
+            article = httpx.get(server.url + "/api/articles/" + path)
+            assert article.status_code == 200, article.text
+            assert article.json()["text"][citation["start"] : citation["end"]] == citation["quote"]
+            assert httpx.head(server.url + "/api/articles/" + path).status_code == 200
+        missing = httpx.get(server.url + "/api/articles/" + quote(url + "-2", safe=""))
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    finally:
+        server.stop()

@@ -229,7 +229,7 @@ def api_router(
 
     @readable(
         router,
-        "/api/articles/{article_id}",
+        "/api/articles/{article_id:path}",  # an HTML page's id is its canonical URL, slashes and all
         response_model=ArticleOut,
         tags=["articles"],
         responses=ERRORS,
