@@ -138,7 +138,11 @@ async def what_it_advertises_it_serves(session) -> None:
 
 
 async def bad_input(session) -> None:
-    """Tool errors come back as `isError` results naming the problem; a missing article is a protocol error."""
+    """Tool errors come back as `isError` results naming the problem; a missing article is a protocol error, and
+    so is an unknown tool: the specification (2025-11-25, server/tools, "Error Handling") lists "Unknown tools"
+    under "Protocol Errors: Standard JSON-RPC errors", its example being code -32602, "Unknown tool:
+    invalid_tool_name", while "Tool Execution Errors" (isError) are for API failures, input validation errors and
+    business logic errors."""
     from mcp import MCPError
 
     for name, arguments, says in [
@@ -156,12 +160,16 @@ async def bad_input(session) -> None:
         ("search_archive", {}, "query"),
         ("ask_archive", {"question": ""}, "empty"),
         ("ask_archive", {"question": "x" * 2001}, "limit is 2000"),
-        ("no_such_tool", {}, "no_such_tool"),
     ]:
         result = await session.call_tool(name, arguments)
         assert result.is_error, (name, arguments)
         message = " ".join(c.text for c in result.content if c.type == "text")
         assert says in message and "Traceback" not in message, (arguments, message)
+    with pytest.raises(MCPError) as caught:  # was a tool result with isError true
+        await session.call_tool("no_such_tool", {})
+    assert caught.value.code == -32602 and caught.value.message == (
+        "no tool 'no_such_tool'; this server has the tools ask_archive, search_archive"
+    ), caught.value.message
     with pytest.raises(MCPError) as caught:
         await session.read_resource("kilde://articles/no-such-article")
     assert "no-such-article" in caught.value.message and caught.value.code == -32602  # invalid params
@@ -188,16 +196,18 @@ async def bad_input(session) -> None:
 
 def test_an_unknown_prompt_is_told_the_prompts_there_are_in_words():
     # The message printed Python's list repr: "this server has ['ask_with_citations']".
-    from ui.mcp_server import unknown_prompt
+    from ui.mcp_server import unknown_name
 
-    assert unknown_prompt("nope", ["ask_with_citations"]) == (
+    assert unknown_name("prompt", "nope", ["ask_with_citations"]) == (
         "no prompt 'nope'; this server has one prompt, ask_with_citations"
     )
-    assert unknown_prompt("nope", ["summarise", "ask_with_citations"]) == (
+    assert unknown_name("prompt", "nope", ["summarise", "ask_with_citations"]) == (
         "no prompt 'nope'; this server has the prompts ask_with_citations, summarise"
     )
-    assert unknown_prompt("nope", []) == "no prompt 'nope'; this server has no prompts"
-    assert unknown_prompt("x" * 500, ["ask_with_citations"]).startswith("no prompt '" + "x" * 80 + "…'; ")
+    assert unknown_name("prompt", "nope", []) == "no prompt 'nope'; this server has no prompts"
+    assert unknown_name("prompt", "x" * 500, ["ask_with_citations"]).startswith(
+        "no prompt '" + "x" * 80 + "…'; "
+    )
 
 
 def test_stdio_session_against_the_real_process(built_index):

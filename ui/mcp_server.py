@@ -149,17 +149,17 @@ def shortened(text: str) -> str:
     return text if len(text) <= MAX_ECHOED else text[:MAX_ECHOED] + "…"
 
 
-def unknown_prompt(name: str, known: Iterable[str]) -> str:
-    """The message for a prompt this server lacks: the prompts it has, in words ("this server has one prompt,
-    ask_with_citations"; "the prompts a, b"), not as a Python list."""
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """The message for a prompt or tool (`kind`) this server lacks: the ones it has, in words ("this server has
+    one prompt, ask_with_citations"; "the tools a, b"), not as a Python list."""
     names = sorted(known)
     if not names:
-        listed = "no prompts"
+        listed = f"no {kind}s"
     elif len(names) == 1:
-        listed = f"one prompt, {names[0]}"
+        listed = f"one {kind}, {names[0]}"
     else:
-        listed = f"the prompts {', '.join(names)}"
-    return f"no prompt {shortened(name)!r}; this server has {listed}"
+        listed = f"the {kind}s {', '.join(names)}"
+    return f"no {kind} {shortened(name)!r}; this server has {listed}"
 
 
 def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
@@ -205,7 +205,12 @@ def build_mcp(
             ]
 
         async def call_tool(self, name, arguments, context=None):
-            schema = next((t.input_schema for t in await super().list_tools() if t.name == name), None)
+            # The specification (2025-11-25, tools, "Error Handling") lists unknown tools among the protocol errors,
+            # with -32602; the SDK answered a tool result with isError true.
+            tools = {t.name: t for t in await super().list_tools()}
+            if name not in tools:
+                raise MCPError(INVALID_PARAMS, unknown_name("tool", name, tools))
+            schema = tools[name].input_schema
             unknown = unknown_arguments(name, arguments, schema)
             if unknown:
                 raise ToolError(f"Error executing tool {name}: {unknown}")
@@ -234,7 +239,7 @@ def build_mcp(
             # The SDK answers an unknown prompt or a missing argument with error code 0, logging a traceback.
             known = {p.name: p for p in await self.list_prompts()}
             if name not in known:
-                raise MCPError(INVALID_PARAMS, unknown_prompt(name, known))
+                raise MCPError(INVALID_PARAMS, unknown_name("prompt", name, known))
             takes = [a.name for a in known[name].arguments or ()]
             unknown = [key for key in arguments or {} if key not in takes]
             if unknown:  # the SDK failed to render it: error code 0 and a traceback in the log
