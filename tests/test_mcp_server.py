@@ -576,3 +576,38 @@ def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_an_oversized_http_request_gets_a_json_rpc_error_at_kildes_limit(built_index, assistant):
+    # The SDK answered a body over its own 4 MiB with a plain-text 413, "Request body too large", and took a body
+    # of 2 MiB that `kilde serve` (1 MiB) refuses.
+    import httpx
+    from mcp import MCPError
+
+    from ui.edge import MAX_BODY_BYTES
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    says = f"Invalid request: the request body is larger than {MAX_BODY_BYTES:,} bytes"
+    try:
+
+        async def run():
+            async with http_session(server.url) as session:
+                with pytest.raises(MCPError) as caught:
+                    await session.call_tool("ask_archive", {"question": "x" * (2 * MAX_BODY_BYTES)})
+                assert caught.value.message == says, caught.value.message
+                assert (await session.list_tools()).tools  # the session goes on
+
+        anyio.run(run)
+        request = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * MAX_BODY_BYTES}}
+        body = json.dumps(request).encode()
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        for content in (body, iter([body[:1000], body[1000:]])):  # declared, then streamed without a length
+            refused = httpx.post(server.url, headers=headers, content=content)
+            assert refused.status_code == 413 and refused.headers["content-type"] == "application/json"
+            assert refused.json() == {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32600, "message": says},
+            }
+    finally:
+        server.stop()

@@ -388,15 +388,16 @@ def build_mcp(
 
 
 def mcp_http_app(server, settings: Settings):
-    """The streamable-HTTP app behind Kilde's `Gate`."""
+    """The streamable-HTTP app behind Kilde's `Gate`, with Kilde's body limit (`ui.mcp_http`) in front."""
+    from ui.edge import MAX_BODY_BYTES
+    from ui.mcp_http import BodyLimit
     from ui.security import Gate
     from ui.sessions import SessionStore
 
-    return Gate(
-        server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host),
-        settings=settings,
-        sessions=SessionStore(),
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, host=settings.host, max_request_body_size=MAX_BODY_BYTES
     )
+    return BodyLimit(Gate(sdk_app, settings=settings, sessions=SessionStore()), MAX_BODY_BYTES)
 
 
 def run(settings: Settings, transport: str) -> int:
