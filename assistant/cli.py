@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from assistant.core.config import add_reader_option, count_argument, path_argument, settings_from
-from assistant.core.errors import BadInputError, KildeError
+from assistant.core.errors import BadInputError, KildeError, shortened
 from assistant.core.surrogates import LONE_SURROGATE
 from assistant.core.types import Filters
 from evals.cli import register as register_eval
@@ -430,6 +430,8 @@ def cmd_articles(args) -> int:
 
 
 def _check_article_id(article_id: str) -> None:
+    if not article_id.strip():  # `kilde remove ""` said ": no such article"
+        raise BadInputError("article id", "is empty; name one of those `kilde articles` lists")
     # Bytes that are not UTF-8 reach argv as lone surrogates, which neither Chroma nor a terminal accepts;
     # stored ids never hold one (ingest/discovery.py `shown`).
     if LONE_SURROGATE.search(article_id):
@@ -446,7 +448,7 @@ def cmd_show(args) -> int:
     settings = settings_from(args)
     article = build_store(settings, build_embedder(settings), create=False).get_article(args.article_id)
     if article is None:
-        raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
+        raise BadInputError(shortened(args.article_id), "no such article; list them with `kilde articles`")
     if args.json:
         from dataclasses import asdict
 
@@ -463,7 +465,7 @@ def cmd_remove(args) -> int:
 
     _check_article_id(args.article_id)
     if not build_pipeline(settings_from(args), create=False).remove(args.article_id):
-        raise BadInputError(args.article_id, "no such article; list them with `kilde articles`")
+        raise BadInputError(shortened(args.article_id), "no such article; list them with `kilde articles`")
     print(f"removed {args.article_id}")
     return 0
 

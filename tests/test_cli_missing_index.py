@@ -96,3 +96,18 @@ def test_a_chroma_server_that_is_not_running_is_named_not_a_traceback(cli, tmp_p
     code, err = cli(*argv, "--chroma-url", f"http://kilde:s3cret@127.0.0.1:{port}")
     assert code == 2 and "Traceback" not in err, err
     assert f"The Chroma server at http://127.0.0.1:{port} cannot be reached" in err and "s3cret" not in err
+
+
+@pytest.mark.parametrize("verb", ["show", "remove"])
+def test_an_empty_article_id_is_refused_by_name(cli, tmp_path, verb):
+    code, err = cli(verb, "", "--data-dir", "idx")  # `kilde remove ""` said ": no such article"
+    assert code == 1 and "article id: is empty" in err and "kilde articles" in err
+    assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize("verb", ["show", "remove"])
+def test_a_long_unknown_article_id_is_cut_in_the_message(cli, built_index, verb):
+    long_id = "x" * 100_000
+    code, err = cli(verb, long_id, "--data-dir", built_index.data_dir)
+    assert code == 1 and "no such article" in err
+    assert "x" * 80 + "… (cut; 100,000 characters in all)" in err and "x" * 81 not in err

@@ -33,7 +33,7 @@ from assistant.answering.answers import mark_unsupported
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
-from assistant.core.errors import BadInputError, KildeError
+from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
 from assistant.langchain_retriever import check_query, make_filters, passage_of
 
@@ -41,7 +41,6 @@ MCP_PATH = "/mcp"
 ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
 MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
-MAX_ECHOED = 80  # characters of a caller's id or URI an error message repeats
 # What an argument of the wrong type needs, in the words of Kilde's other messages ("query: the query is empty").
 ARGUMENT_PROBLEMS = {
     "missing": "required",

@@ -10,6 +10,19 @@ def redact(text: str, secret: str | None) -> str:
     return re.sub(r"\b(sk-[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+", r"\1…", text)
 
 
+MAX_ECHOED = (
+    80  # characters of a caller's id an error message repeats (the MCP server cuts at the same length)
+)
+
+
+def shortened(text: str) -> str:
+    """`text` as a message repeats it: whole up to MAX_ECHOED characters, else cut there, saying so and how long
+    it was (`kilde show` of a 100,000-character id printed all of it)."""
+    if len(text) <= MAX_ECHOED:
+        return text
+    return f"{text[:MAX_ECHOED]}… (cut; {len(text):,} characters in all)"
+
+
 class KildeError(Exception):
     """Base class for every error Kilde reports to a user. `code`: its name in a JSON error body
     (`{"error": code, "message": text}`, the HTTP API's shape, also `kilde ask --json`'s)."""
