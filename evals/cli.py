@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.core.config import add_reader_option, count_argument, path_argument
+from assistant.core.config import add_reader_option, chunk_tokens_argument, count_argument, path_argument
 
 EXAMPLES = """examples:
   kilde eval run --dataset evals/data/seed.jsonl --dataset norquad:news:validation --out evals/runs/val
@@ -67,7 +67,7 @@ def register(sub, command) -> None:
     run.add_argument("--top-k", type=int, default=None, help="passages handed to the answerer (default 5)")
     run.add_argument(
         "--chunk-tokens",
-        type=int,
+        type=chunk_tokens_argument,
         default=None,
         help="expected chunk size of the index; refuses an index chunked differently",
     )

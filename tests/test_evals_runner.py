@@ -450,3 +450,26 @@ def test_compare_refuses_max_flips_below_one(run_dir, value, capsys):
     with pytest.raises(SystemExit) as raised:
         main(["eval", "compare", str(run_dir), str(run_dir), "--max-flips", value])
     assert raised.value.code == 2 and "--max-flips" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "31"])
+def test_run_refuses_a_chunk_size_no_index_can_have_before_any_advice(tmp_path, value, capsys):
+    # `--chunk-tokens -5` ran, then advised `KILDE_CHUNK_TOKENS=-5 kilde ingest`.
+    from assistant.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(
+            [
+                "eval",
+                "run",
+                "--dataset",
+                str(DATA / "seed.jsonl"),
+                "--chunk-tokens",
+                value,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert raised.value.code == 2 and "--chunk-tokens: must be a whole number of 32 tokens or more" in err
+    assert f"KILDE_CHUNK_TOKENS={value}" not in err

@@ -20,6 +20,7 @@ from assistant.core.errors import ConfigError
 BACKENDS = ("extractive", "openai", "openai-compatible")
 RETRIEVERS = ("hybrid+rerank", "hybrid", "dense", "bm25")  # hybrid+rerank: assistant/answering/rerank.py
 AUTH_MODES = ("none", "session", "proxy")
+MIN_CHUNK_TOKENS = 32  # the chunker's smallest size (ingest/chunking.py)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CALIBRATION_FILE = MODELS_DIR / "calibration.json"
@@ -218,7 +219,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.chunk_tokens >= 32, f"chunk_tokens must be at least 32, got {self.chunk_tokens}"),
+            (
+                self.chunk_tokens >= MIN_CHUNK_TOKENS,
+                f"chunk_tokens must be at least {MIN_CHUNK_TOKENS}, got {self.chunk_tokens}",
+            ),
             (
                 0 <= self.chunk_overlap < self.chunk_tokens // 2,
                 f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}",
@@ -529,6 +533,21 @@ def path_argument(text: str) -> Path:
             "is empty (an unset shell variable?); name a file or folder, or . for the one Kilde runs in"
         )
     return Path(text)
+
+
+def chunk_tokens_argument(text: str) -> int:
+    """An argparse type for a chunk size in tokens: what the chunker accepts, MIN_CHUNK_TOKENS or more. `kilde eval
+    run --chunk-tokens -5` ran, then advised re-ingesting with KILDE_CHUNK_TOKENS=-5."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r:.80}") from None
+    if value < MIN_CHUNK_TOKENS:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of {MIN_CHUNK_TOKENS} tokens or more (the chunk size the index was "
+            f"ingested with, by default {Settings.chunk_tokens}), got {value}"
+        )
+    return value
 
 
 def count_argument(text: str) -> int:
