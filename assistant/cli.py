@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the vectors this run embedded to --embedding-cache, keeping those it holds "
         "(make embedding-cache rebuilds the sample corpus's from an empty file)",
     )
+    p.set_defaults(parser=p)  # for usage errors found after parsing (`check_ingest_options`)
 
     p = command("ask", "Answer a question with citations.")
     p.add_argument("question")
@@ -177,6 +178,7 @@ def cmd_ingest(args) -> int:
     from ingest.discovery import discover
     from ingest.progress import progress_for
 
+    check_ingest_options(args)
     settings = settings_from(args, embedding_cache=args.embedding_cache)
     if args.save_embedding_cache and settings.embedding_cache is None:
         raise BadInputError(
@@ -267,6 +269,15 @@ class RejectionLines:
                 "(kilde ingest --json lists every one)",
                 file=self.out,
             )
+
+
+def check_ingest_options(args) -> None:
+    """Usage errors (exit 2) for options that would do nothing: `--yes` alone was accepted and ignored."""
+    if args.yes and not args.prune:
+        args.parser.error(
+            "--yes does nothing without --prune: it confirms a prune that removes many articles "
+            "(add --prune, or leave --yes out)"
+        )
 
 
 def _ingest_pipeline(settings, found):

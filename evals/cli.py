@@ -101,7 +101,9 @@ def register(sub, command) -> None:
         "  kilde eval compare RUN RUN --variant-a bm25 --variant-b hybrid",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _store_options(compare)
+    # Accepted only to be refused by name (`cmd_compare`): compare reads no index; hidden from --help.
+    compare.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    compare.add_argument("--chroma-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     compare.add_argument("run_a", type=path_argument, metavar="RUN_A")
     compare.add_argument("run_b", type=path_argument, metavar="RUN_B")
     compare.add_argument("--variant-a", help="retriever variant of RUN_A (default: every common variant)")
@@ -113,7 +115,7 @@ def register(sub, command) -> None:
         metavar="N",
         help="list at most N flipped questions (default 40)",
     )
-    compare.set_defaults(handler=cmd_compare)
+    compare.set_defaults(handler=cmd_compare, parser=compare)
 
     ci = verbs.add_parser(
         "ci",
@@ -205,6 +207,13 @@ def command_line(args, reader: bool = False) -> str:
 def cmd_compare(args) -> int:
     from evals.compare import compare_runs
 
+    # `kilde eval --data-dir X compare …` or `… compare A B --chroma-url U`: accepted, and ignored unseen.
+    for flag in ("data_dir", "chroma_url"):
+        if getattr(args, flag, None) is not None:
+            args.parser.error(
+                f"--{flag.replace('_', '-')} does nothing here: compare reads only the two run folders, "
+                "never an index (leave it out)"
+            )
     print(compare_runs(args.run_a, args.run_b, args.variant_a, args.variant_b, args.max_flips))
     return 0
 

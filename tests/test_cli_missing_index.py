@@ -111,3 +111,12 @@ def test_a_long_unknown_article_id_is_cut_in_the_message(cli, built_index, verb)
     code, err = cli(verb, long_id, "--data-dir", built_index.data_dir)
     assert code == 1 and "no such article" in err
     assert "x" * 80 + "… (cut; 100,000 characters in all)" in err and "x" * 81 not in err
+
+
+def test_ingest_yes_without_prune_is_a_usage_error(cli, tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("Tittel\n\nEn kort tekst om ferja.\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:  # --yes was accepted and did nothing
+        cli("ingest", "a.txt", "--yes", "--data-dir", "idx", "--no-progress")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--yes does nothing without --prune" in err
+    assert not (tmp_path / "idx").exists()

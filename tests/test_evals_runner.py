@@ -473,3 +473,22 @@ def test_run_refuses_a_chunk_size_no_index_can_have_before_any_advice(tmp_path, 
     err = capsys.readouterr().err
     assert raised.value.code == 2 and "--chunk-tokens: must be a whole number of 32 tokens or more" in err
     assert f"KILDE_CHUNK_TOKENS={value}" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "compare", "A", "B", "--data-dir", "idx"],
+        ["eval", "--data-dir", "idx", "compare", "A", "B"],
+        ["eval", "compare", "A", "B", "--chroma-url", "http://127.0.0.1:9"],
+    ],
+)
+def test_compare_refuses_store_options_it_would_ignore(run_dir, argv, capsys):
+    from assistant.cli import main
+
+    argv = [str(run_dir) if a in ("A", "B") else a for a in argv]
+    with pytest.raises(SystemExit) as raised:  # accepted, and ignored unseen
+        main(argv)
+    err = capsys.readouterr().err
+    flag = next(a for a in argv if a.startswith("--"))
+    assert raised.value.code == 2 and f"{flag} does nothing here" in err and "run folders" in err
