@@ -91,7 +91,7 @@ def check_query(query: Any, k: Any) -> tuple[str, int]:
         raise BadInputError("query", "the query is empty")
     query = checked_question(query, field="query", noun="query")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise BadInputError("k", f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+        raise BadInputError("k", f"must be a whole number from 1 to {MAX_K}, got {k!r:.80}")
     return query, k
 
 

@@ -146,8 +146,8 @@ def test_bad_input_is_a_typed_error(api, assistant, kind):
         ("\u0000", {}, "the query is empty"),  # as /api/ask says of the question
         ("😀", {}, "the query has no words"),
         ("x" * 2001, {}, "limit is 2000"),
-        (DEMO_QUESTION_EN, {"k": 0}, "k must be"),
-        (DEMO_QUESTION_EN, {"k": "3"}, "k must be"),
+        (DEMO_QUESTION_EN, {"k": 0}, "k: must be"),
+        (DEMO_QUESTION_EN, {"k": "3"}, "k: must be"),
         (DEMO_QUESTION_EN, {"since": "soon"}, "not a date"),
         (DEMO_QUESTION_EN, {"languages": ["de"]}, "'de'"),
         (DEMO_QUESTION_EN, {"mode": "magic"}, "hybrid, dense or bm25"),

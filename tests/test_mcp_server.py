@@ -148,7 +148,11 @@ async def bad_input(session) -> None:
     for name, arguments, says in [
         ("search_archive", {"query": " "}, "empty"),
         ("search_archive", {"query": "😀"}, "query: the query has no words"),  # as ask_archive says of it
-        ("search_archive", {"query": "x", "k": 0}, "k must be"),
+        (
+            "search_archive",
+            {"query": "x", "k": 0},
+            "k: must be a whole number from 1 to 50, got 0",
+        ),  # said "k: k"
         ("search_archive", {"query": "x", "k": "many"}, "k"),
         ("search_archive", {"query": "x", "since": "soon"}, "not a date"),
         (
