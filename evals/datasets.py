@@ -327,13 +327,21 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     twins = {item.id: item for item in train_items(keys["validation"] | keys["test"])}
     items: list[EvalItem] = []
     for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():  # skipped, as in every other eval set
+            continue
         where = f"{path}:{lineno}"
         row = parsed_line(line, where)
-        if not isinstance(row, dict) or not str(row.get("question") or "").strip():
-            raise BadInputError(where, "each line needs a 'key' and a non-empty 'question'")
-        twin = twins.get(norquad_item_id(str(row.get("key"))))
+        needs = "each line needs a 'key' and a non-empty 'question'"
+        if not isinstance(row, dict):
+            raise BadInputError(where, f"not a JSON object; {needs}")
+        for name in ("key", "question"):
+            if row.get(name) is None:  # a missing key was "None is not a NorQuAD train question"
+                raise BadInputError(where, f"'{name}' is missing; {needs}")
+        if not str(row["question"]).strip():
+            raise BadInputError(where, f"'question' is empty; {needs}")
+        twin = twins.get(norquad_item_id(str(row["key"])))
         if twin is None:
-            raise BadInputError(where, f"{row.get('key')!r} is not a NorQuAD train question")
+            raise BadInputError(where, f"{row['key']!r:.80} is not a NorQuAD train question")
         items.append(
             replace(twin, id=f"{twin.id}-en", question=row["question"], language="en", dataset=path.stem)
         )

@@ -228,11 +228,22 @@ def test_an_english_version_of_a_validation_question_is_refused_by_its_line(tmp_
         load_dataset(f"english:{path}")
     path.write_text(json.dumps({"key": json.loads(train)["key"]}) + "\n")
     with pytest.raises(
-        BadInputError, match=r"english\.jsonl:1: each line needs a 'key' and a non-empty 'question'"
+        BadInputError,
+        match=r"english\.jsonl:1: 'question' is missing; each line needs a 'key' and a non-empty 'question'",
     ):
+        load_dataset(f"english:{path}")
+    path.write_text(train + "\n" + json.dumps({"question": "Who signed?"}) + "\n")
+    with pytest.raises(BadInputError, match=r"english\.jsonl:2: 'key' is missing"):  # was "None is not a …"
         load_dataset(f"english:{path}")
     with pytest.raises(BadInputError, match="no such file of English train questions"):
         load_dataset(f"english:{tmp_path / 'missing.jsonl'}")
+
+
+def test_an_english_set_skips_blank_lines_as_every_eval_set_does(tmp_path):
+    train = (DATA / "norquad_train_en.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    path = tmp_path / "english.jsonl"
+    path.write_text(f"\n{train[0]}\n   \n{train[1]}\n\n", encoding="utf-8")  # was "malformed JSON"
+    assert len(load_dataset(f"english:{path}")) == 2
 
 
 def test_a_file_that_is_not_text_is_named_not_a_traceback(tmp_path):
