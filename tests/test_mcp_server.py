@@ -615,3 +615,40 @@ def test_an_oversized_http_request_gets_a_json_rpc_error_at_kildes_limit(built_i
             }
     finally:
         server.stop()
+
+
+def test_at_a_terminal_stdio_says_on_stderr_how_to_use_it(built_index):
+    """Run by hand, `kilde mcp` waited for JSON-RPC in silence. The line goes to stderr, and only at a terminal:
+    stdout is the protocol's, and a client's pipe gets nothing extra."""
+    import pty
+
+    from ui.mcp_server import STDIO_AT_A_TERMINAL
+
+    main_end, terminal = pty.openpty()
+    try:
+        os.write(main_end, b"\x04")  # Ctrl-D: end of input once the server reads it, so it stops by itself
+        done = subprocess.run(
+            [KILDE, "mcp"],
+            env=kilde_env(built_index),
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main_end)
+    assert done.returncode == 0 and STDIO_AT_A_TERMINAL in done.stderr and done.stdout == ""
+    piped = subprocess.run(
+        [KILDE, "mcp"],
+        env=kilde_env(built_index),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert piped.returncode == 0 and STDIO_AT_A_TERMINAL not in piped.stderr and piped.stdout == ""

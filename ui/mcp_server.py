@@ -399,6 +399,13 @@ def mcp_http_app(server, settings: Settings):
     return BodyLimit(Gate(sdk_app, settings=settings, sessions=SessionStore()), MAX_BODY_BYTES)
 
 
+STDIO_AT_A_TERMINAL = (
+    "kilde mcp speaks the Model Context Protocol over stdin and stdout, and waits for an MCP client: configure "
+    "`kilde mcp` as a server in the client, which starts it (docs/integrations.md), or serve it over HTTP with "
+    "`kilde mcp --transport http`. Ctrl-D or Ctrl-C stops it."
+)
+
+
 def run(settings: Settings, transport: str) -> int:
     """Build the assistant (nothing may reach stdout but the protocol), then serve until the client leaves."""
     from assistant.build import build_assistant
@@ -407,6 +414,8 @@ def run(settings: Settings, transport: str) -> int:
     if transport == "stdio":
         with contextlib.redirect_stdout(sys.stderr):
             assistant = build_assistant(settings, follow_in_background=True)
+        if sys.stdin.isatty():  # a person ran it: it waited in silence for JSON-RPC on the terminal
+            print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
         anyio.run(build_mcp(assistant, settings, RateLimiter(settings.rate_limit_per_minute)).run_stdio_async)
         return 0
     from ui.listener import http_url, listening, port_of, serve_on
