@@ -300,3 +300,19 @@ def test_ignored_parameters_of_openais_types_are_answered(api):
     )
     again = chat.completions.create(model="kilde", messages=QUESTION, extra_body=nulls)
     assert again.choices[0].message.content == reply.choices[0].message.content
+
+
+# Values of OpenAI's types that OpenAI's API refuses, each naming its parameter: read loosely, a client's typo went
+# unseen here and failed against OpenAI.
+INVALID_VALUES = [
+    ("an unknown tool_choice", {"tool_choice": "bogus"}, "tool_choice", "'bogus'"),
+    ("tool_choice in capitals", {"tool_choice": "AUTO"}, "tool_choice", "'none', 'auto', and 'required'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param", "says"), INVALID_VALUES, ids=[c[0] for c in INVALID_VALUES]
+)
+def test_a_value_openai_refuses_is_refused_naming_the_parameter(api, case, fragment, param, says):
+    error = refused(api.url, {"model": "kilde", "messages": QUESTION, **fragment})
+    assert error["param"] == param and says in error["message"], error

@@ -132,6 +132,27 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     return "".join(parts)
 
 
+TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
+
+
+def one_of(values: tuple[str, ...]) -> str:
+    """OpenAI's list of supported values: 'none', 'auto', and 'required'."""
+    quoted = [repr(v) for v in values]
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def refuse_invalid_values(body: ChatIn) -> None:
+    """Values of OpenAI's types that OpenAI's API refuses all the same: read loosely (an unknown `tool_choice`
+    as "auto"), a client's typo would go unseen here and fail against OpenAI."""
+    choice = body.tool_choice
+    if isinstance(choice, str) and choice not in TOOL_CHOICES:
+        raise BadInputError(
+            "tool_choice",
+            f"Invalid value: {choice[:80]!r}. Supported values are: {one_of(TOOL_CHOICES)}, "
+            "or an object naming a tool",
+        )
+
+
 def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
     """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
     would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
@@ -161,6 +182,7 @@ def ask_request_of(body: ChatIn) -> AskRequest:
         raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
     if body.n not in (1, None):
         raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
+    refuse_invalid_values(body)
     refuse_what_cannot_be_honoured(body)
     last = body.messages[-1]
     if last.role != "user":
