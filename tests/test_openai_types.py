@@ -307,6 +307,19 @@ def test_ignored_parameters_of_openais_types_are_answered(api):
 INVALID_VALUES = [
     ("an unknown tool_choice", {"tool_choice": "bogus"}, "tool_choice", "'bogus'"),
     ("tool_choice in capitals", {"tool_choice": "AUTO"}, "tool_choice", "'none', 'auto', and 'required'"),
+    # Read as text, a client that meant JSON got cited prose.
+    (
+        "a response_format without its type",
+        {"response_format": {}},
+        "response_format.type",
+        "Missing required parameter",
+    ),
+    (
+        "an unknown response_format",
+        {"response_format": {"type": "bogus"}},
+        "response_format.type",
+        "'text', 'json_object', and 'json_schema'",
+    ),
 ]
 
 

@@ -56,7 +56,7 @@ class StreamOptionsIn(BaseModel):
 
 class ResponseFormatIn(BaseModel):
     model_config = OPENAI
-    type: str = "text"
+    type: str | None = None  # required, as OpenAI's: `refuse_invalid_values` says so naming its path
 
 
 class ChatIn(BaseModel):
@@ -133,6 +133,7 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
 
 
 TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
 def one_of(values: tuple[str, ...]) -> str:
@@ -150,6 +151,14 @@ def refuse_invalid_values(body: ChatIn) -> None:
             "tool_choice",
             f"Invalid value: {choice[:80]!r}. Supported values are: {one_of(TOOL_CHOICES)}, "
             "or an object naming a tool",
+        )
+    kind = body.response_format.type if body.response_format else "text"
+    if kind is None:
+        raise BadInputError("response_format.type", "Missing required parameter: 'response_format.type'.")
+    if kind not in RESPONSE_FORMATS:
+        raise BadInputError(
+            "response_format.type",
+            f"Invalid value: {kind[:80]!r}. Supported values are: {one_of(RESPONSE_FORMATS)}",
         )
 
 
