@@ -320,6 +320,19 @@ INVALID_VALUES = [
         "response_format.type",
         "'text', 'json_object', and 'json_schema'",
     ),
+    # Accepted, a client that meant to stream got one reply, and no usage chunk.
+    (
+        "stream_options without stream",
+        {"stream_options": {"include_usage": True}},
+        "stream_options",
+        "only allowed when 'stream' is enabled",
+    ),
+    (
+        "stream_options with stream false",
+        {"stream": False, "stream_options": {}},
+        "stream_options",
+        "only allowed when 'stream' is enabled",
+    ),
 ]
 
 

@@ -160,6 +160,10 @@ def refuse_invalid_values(body: ChatIn) -> None:
             "response_format.type",
             f"Invalid value: {kind[:80]!r}. Supported values are: {one_of(RESPONSE_FORMATS)}",
         )
+    if body.stream_options is not None and not body.stream:
+        raise BadInputError(
+            "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        )
 
 
 def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
