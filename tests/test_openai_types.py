@@ -333,6 +333,14 @@ INVALID_VALUES = [
         "stream_options",
         "only allowed when 'stream' is enabled",
     ),
+    # Accepted, a client that meant to ask for logprobs was answered without them, and no refusal.
+    ("top_logprobs without logprobs", {"top_logprobs": 2}, "top_logprobs", "'logprobs' is true"),
+    (
+        "top_logprobs with logprobs false",
+        {"logprobs": False, "top_logprobs": 0},
+        "top_logprobs",
+        "'logprobs' is true",
+    ),
 ]
 
 

@@ -65,7 +65,8 @@ class ChatIn(BaseModel):
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
     are accepted and ignored, those a client commonly sends (seed, user, tools, …) once they have OpenAI's
     type, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
-    tool call, logprobs) is refused, since a reply without it breaks the client further on."""
+    tool call, logprobs) is refused, since a reply without it breaks the client further on; so is a value OpenAI's API
+    refuses (`refuse_invalid_values`)."""
 
     model_config = ConfigDict(
         **OPENAI,
@@ -163,6 +164,10 @@ def refuse_invalid_values(body: ChatIn) -> None:
     if body.stream_options is not None and not body.stream:
         raise BadInputError(
             "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        )
+    if body.top_logprobs is not None and not body.logprobs:
+        raise BadInputError(
+            "top_logprobs", "The 'top_logprobs' parameter is only allowed when 'logprobs' is true."
         )
 
 
