@@ -7,26 +7,17 @@ import threading
 import time
 
 from assistant.core.errors import IndexMissingError
-from assistant.core.types import NO_FILTERS, Chunk
+from assistant.core.types import NO_FILTERS
 from assistant.indexes.lexical import LexicalSide
 from assistant.indexes.store import ChromaStore
-from ingest.articles import make_article
+from assistant.testing.corpus import commit_numbered_article
 
 DIM = 8
 
 
 def _publish(store, root, number: int) -> str:
     """Commit one article and publish the snapshot a finished ingest leaves; its generation."""
-    article = make_article(
-        title=f"Sak {number}",
-        body=f"Fergekaia nummer {number} i Vestrevik ble åpnet.",
-        given_id=f"sak-{number}",
-        language="nb",
-    )
-    chunk = Chunk(f"sak-{number}#0", article.id, 0, article.text, 0, len(article.text), 8)
-    vector = [1.0] + [0.0] * (DIM - 1)
-    store.upsert_chunks(article, [chunk], [vector])
-    store.upsert_article(article, "sig", 1)
+    commit_numbered_article(store, number, DIM)
     return LexicalSide(store, root).rebuild().generation
 
 

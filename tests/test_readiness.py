@@ -9,10 +9,9 @@ import shutil
 import pytest
 
 from assistant.core.errors import IndexGoneError, IndexMissingError, StoreUnreachableError
-from assistant.core.types import Chunk
 from assistant.indexes.store import ChromaStore, VectorStore
+from assistant.testing.corpus import commit_numbered_article
 from assistant.testing.servers import chroma_server, free_port
-from ingest.articles import make_article
 from ui.readiness import IndexFacts, IndexReadiness
 
 DIM = 8
@@ -43,22 +42,10 @@ class Clock:
         return self.now
 
 
-def _add(store: ChromaStore, number: int) -> None:
-    article = make_article(
-        title=f"Sak {number}",
-        body=f"Fergekaia nummer {number} i Vestrevik ble åpnet.",
-        given_id=f"sak-{number}",
-        language="nb",
-    )
-    chunk = Chunk(f"sak-{number}#0", article.id, 0, article.text, 0, len(article.text), 8)
-    store.upsert_chunks(article, [chunk], [[1.0] + [0.0] * (DIM - 1)])
-    store.upsert_article(article, "sig", 1)
-
-
 def _writer(store: ChromaStore, articles: int) -> ChromaStore:
     store.ensure_embedder("fixed", DIM)
     for number in range(1, articles + 1):
-        _add(store, number)
+        commit_numbered_article(store, number, DIM)
     return store
 
 
@@ -96,7 +83,7 @@ def test_a_probe_asks_the_store_one_query_and_reads_the_counts_again_only_every_
         per_probe.append(calls[before:])
     assert per_probe == [["exists"]] * 5  # was `first` queries on every probe
 
-    _add(writer, 3)
+    commit_numbered_article(writer, 3, DIM)
     clock.now += 10.0  # the figures are a few seconds old at most
     assert readiness.check() == IndexFacts(articles=3, chunks=3, embedder="fixed")
 

@@ -49,3 +49,20 @@ def write_small_corpus(folder: Path, articles: int = DISTRACTORS + 1) -> Path:
 def hostile_cases() -> list[dict]:
     """The hostile articles (script tags, injections, odd links) with what each one attempts."""
     return json.loads((HOSTILE / "cases.json").read_text(encoding="utf-8"))
+
+
+def commit_numbered_article(store, number: int, dim: int) -> None:
+    """Commit "Sak {number}", one short Bokmål article of one chunk whose vector is the first axis of `dim`: a
+    store that changes, for tests that need no embedder."""
+    from assistant.core.types import Chunk
+    from ingest.articles import make_article
+
+    article = make_article(
+        title=f"Sak {number}",
+        body=f"Fergekaia nummer {number} i Vestrevik ble åpnet.",
+        given_id=f"sak-{number}",
+        language="nb",
+    )
+    chunk = Chunk(f"sak-{number}#0", article.id, 0, article.text, 0, len(article.text), 8)
+    store.upsert_chunks(article, [chunk], [[1.0] + [0.0] * (dim - 1)])
+    store.upsert_article(article, "sig", 1)
