@@ -10,9 +10,8 @@ def redact(text: str, secret: str | None) -> str:
     return re.sub(r"\b(sk-[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+", r"\1…", text)
 
 
-MAX_ECHOED = (
-    80  # characters of a caller's id an error message repeats (the MCP server cuts at the same length)
-)
+# Characters of a caller's id an error message repeats (the MCP server cuts at the same length).
+MAX_ECHOED = 80
 
 
 def shortened(text: str) -> str:

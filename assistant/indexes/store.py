@@ -258,21 +258,20 @@ class ChromaStore:
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if chroma_url:
             url = urlparse(chroma_url)
+            try:
+                port = url.port or (443 if url.scheme == "https" else 80)
+            except ValueError:  # "Port out of range 0-65535", "Port could not be cast to integer value"
+                port = None
+            if url.scheme not in ("http", "https") or not url.hostname or port is None:
+                # A password is not printed, even in a wrong URL.
+                shown = re.sub(r"//[^/@]*@", "//", chroma_url)
+                raise ConfigError(f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {shown!r}")
             # Where it is named in messages: the server Kilde talks to, without any user or password in the URL.
             where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
             try:
-                port = url.port
-            except ValueError:  # "Port out of range 0-65535", "Port could not be cast to integer value"
-                port = -1
-            if url.scheme not in ("http", "https") or not url.hostname or port == -1:
-                given = re.sub(
-                    r"//[^/@]*@", "//", chroma_url
-                )  # a password is not printed, even in a wrong URL
-                raise ConfigError(f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {given!r}")
-            try:
                 client = chromadb.HttpClient(
                     host=url.hostname,
-                    port=port or (443 if url.scheme == "https" else 80),
+                    port=port,
                     ssl=url.scheme == "https",
                     settings=chroma_settings,
                 )
