@@ -33,6 +33,7 @@ from pathlib import Path
 
 from assistant.core.errors import BadInputError
 from assistant.core.sentences import sentence_spans
+from assistant.core.surrogates import holds_lone_surrogate
 from assistant.core.types import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +140,10 @@ def parsed_line(line: str, where: str):
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise BadInputError(where, f"malformed JSON: {exc.msg}") from None
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    if holds_lone_surrogate(obj):
         raise BadInputError(
             where, "holds a lone surrogate escape (such as \\ud800, half of a character), which is not text"
-        ) from None
+        )
     return obj
 
 

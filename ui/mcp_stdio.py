@@ -17,6 +17,8 @@ from mcp.shared.message import SessionMessage
 from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
+from assistant.core.surrogates import holds_lone_surrogate
+
 LONE_SURROGATE = (
     "Parse error: the request holds a lone surrogate escape (such as \\ud800, half of a UTF-16 pair), "
     "which is no character; send whole characters"
@@ -56,9 +58,8 @@ def reply_to_unreadable(problem: Exception) -> JSONRPCError:
     message = f"Parse error: {reason}"
     if parsed is not None:
         try:
-            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            message = LONE_SURROGATE
+            if holds_lone_surrogate(parsed):
+                message = LONE_SURROGATE
         except (RecursionError, ValueError):
             pass
     return JSONRPCError(
