@@ -44,6 +44,7 @@ def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> 
         ChromaEmbeddingFunction(embedder),
         create=create,
         search_breadth=settings.dense_search_breadth,
+        timeout_s=settings.chroma_timeout_s,
     )
 
 

@@ -244,6 +244,52 @@ def test_a_chroma_server_that_stops_is_not_ready_on_every_face_and_answered_agai
         server.stop()
 
 
+def test_a_chroma_server_that_hangs_is_not_ready_after_the_timeout_and_answered_again_once_it_answers(
+    embedder, tiktoken_cache, tmp_path, caplog
+):
+    """`kilde serve` over a `chroma run` server that takes connections and never answers (SIGSTOP): /readyz and
+    /api/ask waited for ever, Chroma's client having no timeout. After KILDE_CHROMA_TIMEOUT they answer 503
+    `not_ready` naming the server (without the password) and the wait; answered again once it answers."""
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings, write_small_corpus
+    from assistant.testing.servers import chroma_process, hung
+    from ui.server import create_app
+
+    corpus = write_small_corpus(tmp_path / "corpus", articles=3)
+    with chroma_process(tmp_path / "chroma") as (url, process):
+        settings = make_settings(
+            tmp_path / "data",
+            tiktoken_cache,
+            chroma_url=url.replace("http://", "http://kilde:s3cret@"),
+            chroma_timeout_s=0.5,
+            rate_limit_per_minute=1000,
+        )
+        build_pipeline(settings, embedder=embedder).ingest([corpus])
+        served = build_assistant(settings, embedder=embedder, follow_in_background=True)
+        server = ThreadServer(create_app(settings, served)).start()
+        try:
+            caplog.set_level(logging.WARNING)
+            with hung(process):
+                refusals = [
+                    httpx.get(server.url + "/readyz", timeout=60),
+                    httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=60),
+                ]
+            for refused in refusals:
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "5", refused.text
+                no_leak(refused)
+                message = refused.json()["message"]
+                assert refused.json()["error"] == "not_ready" and "s3cret" not in refused.text
+                assert f"Chroma server at {url} cannot be reached (no answer within 0.5 s" in message, message
+                assert "KILDE_CHROMA_TIMEOUT" in message
+            assert not [r.getMessage() for r in caplog.records if r.exc_info]  # no traceback: not a bug
+
+            assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+            answer = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+            assert answer.status_code == 200 and answer.json()["citations"][0]["article_id"] == SEED_ID
+        finally:
+            server.stop()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from assistant.cli import main
-from assistant.testing.servers import free_port
+from assistant.testing.servers import free_port, silent_port
 
 
 @pytest.mark.parametrize("argv", [["ask", "Hva sier artikkel 4?"], ["stats"], ["articles"], ["show", "x"]])
@@ -96,6 +96,23 @@ def test_a_chroma_server_that_is_not_running_is_named_not_a_traceback(cli, tmp_p
     code, err = cli(*argv, "--chroma-url", f"http://kilde:s3cret@127.0.0.1:{port}")
     assert code == 2 and "Traceback" not in err, err
     assert f"The Chroma server at http://127.0.0.1:{port} cannot be reached" in err and "s3cret" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["ask", "Hva sier artikkel 4?"], ["stats"], ["ingest", "corpus", "--no-progress"]]
+)
+def test_a_chroma_server_that_never_answers_is_named_after_the_timeout_not_waited_for(
+    cli, tmp_path, monkeypatch, argv
+):
+    """A server that takes the connection and never answers (hung, SIGSTOPped) held every command for ever."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "sak.txt").write_text("Fergekaia\n\nFergekaia i Vestrevik ble åpnet i går.\n")
+    monkeypatch.setenv("KILDE_CHROMA_TIMEOUT", "0.5")
+    with silent_port() as port:
+        code, err = cli(*argv, "--chroma-url", f"http://kilde:s3cret@127.0.0.1:{port}")
+    assert code == 2 and "Traceback" not in err, err
+    assert f"The Chroma server at http://127.0.0.1:{port} cannot be reached (no answer within 0.5 s" in err
+    assert "KILDE_CHROMA_TIMEOUT" in err and "s3cret" not in err
 
 
 @pytest.mark.parametrize("verb", ["show", "remove"])

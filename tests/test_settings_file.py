@@ -84,6 +84,9 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
         ("answerable_threshold = 5.0", "answerable_threshold must be from 0 to 1"),
         ("support_threshold = -1", "support_threshold must be from 0 to 1"),
         ("request_budget_s = 0", "request_budget_s must be positive"),
+        ("chroma_timeout_s = 0", "chroma_timeout_s must be a positive number of seconds, got 0"),
+        ("chroma_timeout_s = inf", "chroma_timeout_s must be a positive number of seconds, got inf"),
+        ("chroma_timeout_s = nan", "chroma_timeout_s must be a positive number of seconds, got nan"),
         ("rate_limit_per_minute = -5", "rate_limit_per_minute must be 0 (no limit) or more"),
         ("ui_concurrency = 0", "ui_concurrency must be at least 1"),
         ("port = 70000", "port must be from 0 to 65535"),
@@ -96,6 +99,14 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
 def test_a_setting_out_of_its_range_or_shape_stops_kilde_with_its_name(tmp_path, body, says):
     with pytest.raises(ConfigError, match=re.escape(says)):
         settings_from_file(tmp_path, body + "\n")
+
+
+def test_the_chroma_servers_timeout_is_read_from_the_environment_and_the_file(tmp_path):
+    nowhere = tmp_path / "none.toml"
+    assert resolve_settings({}, environ={}, config_file=nowhere).chroma_timeout_s == 30.0
+    env = {"KILDE_CHROMA_TIMEOUT": "2.5"}
+    assert resolve_settings({}, environ=env, config_file=nowhere).chroma_timeout_s == 2.5
+    assert settings_from_file(tmp_path, "chroma_timeout_s = 4\n").chroma_timeout_s == 4.0
 
 
 def test_well_formed_origins_and_proxies_are_kept(tmp_path):

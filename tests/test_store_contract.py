@@ -14,12 +14,13 @@ from assistant.core.errors import (
     IndexGoneError,
     IndexMissingError,
     StoreBusyError,
+    StoreFailedError,
     StoreUnreachableError,
 )
 from assistant.core.types import Chunk, Filters
 from assistant.indexes.store import ChromaStore, VectorStore
 from assistant.testing.corpus import ROOT
-from assistant.testing.servers import chroma_server, free_port
+from assistant.testing.servers import FailingProxy, chroma_process, chroma_server, free_port, hung
 from ingest.articles import make_article
 from ingest.chunking import chunk_id
 
@@ -326,20 +327,8 @@ store.set_generation("g" + sys.argv[2])
     assert reader.generation() == "g4" and reader.counts() == (2, 4)
 
 
-@pytest.mark.integration
-def test_a_server_that_stops_is_named_unreachable_by_every_call_and_read_again_once_it_is_back(tmp_path):
-    """Every call of the contract that asks a stopped `chroma run` raises `StoreUnreachableError` naming the
-    server's URL without the password in it, not the HTTP client's error; the same store object reads again
-    once the server is back."""
-    port = free_port()
-    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
-    with chroma_server(tmp_path / "db", port=port) as url:
-        secret_url = url.replace("http://", "http://kilde:s3cret@")
-        store = ChromaStore.open(tmp_path, secret_url, "outage")
-        unopened = ChromaStore.open(tmp_path, secret_url, "outage")  # its collections not read yet
-        store.ensure_embedder("m", DIM)
-        chunks, vectors = _write(store, article, seed=1)
-        store.set_generation("g1")
+def _every_call(store, unopened, article, chunks, vectors) -> dict:
+    """Each call of the contract on a server store, by name: `unopened` has not read its collections yet."""
     calls = {
         "exists": store.exists,
         # (a store that opened its collections checks the embedder against what it read then)
@@ -366,7 +355,24 @@ def test_a_server_that_stops_is_named_unreachable_by_every_call_and_read_again_o
     assert set(calls) == contract - {
         "ensure_present"
     }  # a stat of an embedded index's files; a server has none
-    for name, call in calls.items():
+    return calls
+
+
+@pytest.mark.integration
+def test_a_server_that_stops_is_named_unreachable_by_every_call_and_read_again_once_it_is_back(tmp_path):
+    """Every call of the contract that asks a stopped `chroma run` raises `StoreUnreachableError` naming the
+    server's URL without the password in it, not the HTTP client's error; the same store object reads again
+    once the server is back."""
+    port = free_port()
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    with chroma_server(tmp_path / "db", port=port) as url:
+        secret_url = url.replace("http://", "http://kilde:s3cret@")
+        store = ChromaStore.open(tmp_path, secret_url, "outage")
+        unopened = ChromaStore.open(tmp_path, secret_url, "outage")  # its collections not read yet
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        store.set_generation("g1")
+    for name, call in _every_call(store, unopened, article, chunks, vectors).items():
         with pytest.raises(StoreUnreachableError) as caught:
             call()
         assert f"Chroma server at {url} cannot be reached" in str(caught.value), name
@@ -374,6 +380,76 @@ def test_a_server_that_stops_is_named_unreachable_by_every_call_and_read_again_o
     with chroma_server(tmp_path / "db", port=port):  # the same server, started again
         assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
         assert store.generation() == "g1"
+
+
+@pytest.mark.integration
+def test_a_server_that_hangs_is_named_unreachable_by_every_call_after_the_timeout_and_read_again_once_it_answers(
+    tmp_path,
+):
+    """A `chroma run` that accepts connections and never answers (stopped with SIGSTOP) hung every call, and
+    opening a store, for ever: Chroma's HTTP client has no timeout. Each now raises `StoreUnreachableError`
+    naming the server and the wait once the timeout passes; the same store reads again once the server
+    answers."""
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    with chroma_process(tmp_path / "db") as (url, process):
+        secret_url = url.replace("http://", "http://kilde:s3cret@")
+        store = ChromaStore.open(tmp_path, secret_url, "hang", timeout_s=0.3)
+        unopened = ChromaStore.open(tmp_path, secret_url, "hang", timeout_s=0.3)
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        store.set_generation("g1")
+        with hung(process):
+            opening = lambda: ChromaStore.open(tmp_path, secret_url, "hang", timeout_s=0.3)  # noqa: E731
+            calls = {"open": opening, **_every_call(store, unopened, article, chunks, vectors)}
+            for name, call in calls.items():
+                with pytest.raises(StoreUnreachableError) as caught:
+                    call()
+                said = str(caught.value)
+                assert f"Chroma server at {url} cannot be reached (no answer within 0.3 s" in said, name
+                assert "KILDE_CHROMA_TIMEOUT" in said and "s3cret" not in said, name
+        assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        ((502, "text/html", b"<html><body>502 Bad Gateway</body></html>"), "HTTP 502 Bad Gateway)"),
+        (
+            (500, "application/json", b'{"error": "InternalError", "message": "disk I/O error"}'),
+            "HTTP 500 Internal Server Error: disk I/O error)",
+        ),
+        ((200, "text/html", b"<html>Logg inn</html>"), "an answer that is no JSON"),
+    ],
+)
+def test_a_server_that_answers_an_error_is_named_by_every_call_not_with_chromas_exception(
+    tmp_path, chroma_url, failure, says
+):
+    """A proxy's 502 page, Chroma's own 500, or a 200 that is no JSON, in answer to opening a store or to any
+    call: Chroma's client raised its `InternalError`, a bare `Exception` holding the page, or orjson's error,
+    each a 500 and a traceback on every face. Each is now `StoreFailedError` (503 `not_ready`) naming the server
+    and the status, without a proxy's page; once the server answers again, the same store reads as before."""
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    name = f"failing-{tmp_path.name[-20:].replace('_', '-')}"
+    with FailingProxy(chroma_url) as proxy:
+        store = ChromaStore.open(tmp_path, proxy.url, name)
+        unopened = ChromaStore.open(tmp_path, proxy.url, name)
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        proxy.failure = failure
+        opening = lambda: ChromaStore.open(tmp_path, proxy.url, name)  # noqa: E731
+        for call_name, call in {
+            "open": opening,
+            **_every_call(store, unopened, article, chunks, vectors),
+        }.items():
+            with pytest.raises(StoreFailedError) as caught:
+                call()
+            said = str(caught.value)
+            assert f"Chroma server at {proxy.url} answered with an error ({says}" in said, call_name
+            assert "<html" not in said, call_name
+        proxy.failure = None
+        assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
+        store.reset()
 
 
 def test_reset_removes_everything(store):

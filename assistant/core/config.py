@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import re
 import tomllib
@@ -101,6 +102,9 @@ def _strings(value: Any) -> list[str]:
 class Settings:
     data_dir: Path = Path("data")
     chroma_url: str | None = None
+    # The longest wait for the Chroma server of `chroma_url`: to connect, and for each part of an answer. Chroma's
+    # own client waits for ever, and a server that accepts connections but never answers would hang every face.
+    chroma_timeout_s: float = 30.0
     collection: str = "kilde"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/kilde"))
 
@@ -258,6 +262,10 @@ class Settings:
                 self.auth_mode in AUTH_MODES,
                 f"auth mode must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}",
             ),
+            (
+                0 < self.chroma_timeout_s < math.inf,
+                f"chroma_timeout_s must be a positive number of seconds, got {self.chroma_timeout_s}",
+            ),
             (self.llm_timeout_s > 0, "llm timeout must be positive"),
             (
                 self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
@@ -367,6 +375,7 @@ class Settings:
 _ENV = {
     "KILDE_DATA_DIR": "data_dir",
     "KILDE_CHROMA_URL": "chroma_url",
+    "KILDE_CHROMA_TIMEOUT": "chroma_timeout_s",
     "KILDE_COLLECTION": "collection",
     "KILDE_CACHE_DIR": "cache_dir",
     "KILDE_EMBEDDER": "embedder",

@@ -109,8 +109,8 @@ class ServerBusyError(RetryLaterError, BackendError):
 
 
 class StoreUnreachableError(RetryLaterError, BackendError):
-    """The Chroma server that holds the index (KILDE_CHROMA_URL) did not answer: stopped, restarting, or cut
-    off on the network. Not a missing index: the same request succeeds once the server answers again, so the
+    """The Chroma server that holds the index (KILDE_CHROMA_URL) did not answer: stopped, restarting, hung (no
+    answer within KILDE_CHROMA_TIMEOUT), or cut off on the network. Not a missing index: the same request succeeds once the server answers again, so the
     HTTP faces answer it 503 `not_ready` with Retry-After. `where`: the server's URL, without credentials."""
 
     code = "not_ready"
@@ -119,6 +119,21 @@ class StoreUnreachableError(RetryLaterError, BackendError):
         super().__init__(
             f"The Chroma server at {where} cannot be reached ({reason}). Start it again or point "
             "KILDE_CHROMA_URL at one that runs, then try again; a running `kilde serve` reconnects by itself.",
+            retry_after,
+        )
+        self.where = where
+
+
+class StoreFailedError(StoreUnreachableError):
+    """The Chroma server, or a proxy before it, answered with a server error (5xx) or with what is no JSON. Like
+    an unreachable server, the same request may succeed once it answers again: 503 `not_ready` too."""
+
+    def __init__(self, where: str, reason: str, retry_after: int = 5):
+        RetryLaterError.__init__(
+            self,
+            f"The Chroma server at {where} answered with an error ({reason}). Its log, or its proxy's, says why; "
+            "try again once it answers, or point KILDE_CHROMA_URL at one that works. A running `kilde serve` "
+            "reconnects by itself.",
             retry_after,
         )
         self.where = where

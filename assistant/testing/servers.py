@@ -1,11 +1,12 @@
 """Real helper processes on free 127.0.0.1 ports: `chroma run`, `kilde serve`, an ASGI app under uvicorn,
-and Debian's Chromium for Playwright. Nothing here is a mock."""
+and Debian's Chromium for Playwright, and a reverse proxy that can fail on purpose. Nothing here is a mock."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from assistant.testing.corpus import ROOT
@@ -45,6 +47,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A free 127.0.0.1 port that takes connections (the kernel completes them) and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield s.getsockname()[1]
 
 
 def has_ipv6_loopback() -> bool:
@@ -111,6 +122,26 @@ def chroma_server(path: Path, timeout_s: float = 60.0, port: int | None = None) 
     """`chroma run --host 127.0.0.1` on `port` (a free one if None); yields its URL and stops it afterwards.
     A large store (the benchmarks' million chunks) needs a longer `timeout_s` to load. The same `path` and
     `port` again: the same server started again, as a client that kept its URL sees it."""
+    with chroma_process(path, timeout_s, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def hung(process: subprocess.Popen) -> Iterator[None]:
+    """`process` stopped (SIGSTOP) and continued afterwards: its sockets still accept connections, and nothing
+    answers them, as a server that hangs."""
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+@contextmanager
+def chroma_process(
+    path: Path, timeout_s: float = 60.0, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`chroma_server`, yielding its process too (to be `hung`)."""
     port = port or free_port()
     log = open(path.parent / f"chroma-{port}.log", "wb")  # noqa: SIM115 - closed in finally, after the process
     process = subprocess.Popen(
@@ -121,10 +152,64 @@ def chroma_server(path: Path, timeout_s: float = 60.0, port: int | None = None) 
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/api/v2/heartbeat", timeout_s=timeout_s, process=process)
-        yield url
+        yield url, process
     finally:
         stop(process)
         log.close()
+
+
+class FailingProxy:
+    """A reverse proxy on a free 127.0.0.1 port before the HTTP server at `target`: it passes every request on,
+    and while `failure` is set, (status, content type, body), answers each with that instead, as a proxy whose
+    server fails does (a 502 page), or as Chroma does when it fails (a 500 with its JSON error)."""
+
+    def __init__(self, target: str):
+        import httpx
+
+        proxy = self
+        self.failure: tuple[int, str, bytes] | None = None
+        upstream = httpx.Client(base_url=target, timeout=30)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.failure is None:
+                    headers = {
+                        k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                    }
+                    answer = upstream.request(self.command, self.path, headers=headers, content=body)
+                    status, kind, body = (
+                        answer.status_code,
+                        answer.headers.get("content-type", ""),
+                        answer.content,
+                    )
+                else:
+                    status, kind, body = proxy.failure
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
+
+            def log_message(self, *args) -> None:  # quiet, as the other helpers' servers are
+                pass
+
+        self._upstream = upstream
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FailingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._upstream.close()
 
 
 class KildeProcess:
