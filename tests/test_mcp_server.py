@@ -617,6 +617,31 @@ def test_an_oversized_http_request_gets_a_json_rpc_error_at_kildes_limit(built_i
         server.stop()
 
 
+def test_the_http_face_is_behind_the_edge_kilde_serve_is_behind(built_index, assistant):
+    # `kilde mcp --transport http` had the body limit of ui/edge.py alone: it read 300 header lines, and served on
+    # every address (where the SDK checks no host name) it answered any Host header, so DNS rebinding reached it.
+    import httpx
+
+    settings = built_index.replace(
+        rate_limit_per_minute=1000, host="0.0.0.0", auth_mode="session", trusted_hosts=("kilde.example.org",)
+    )
+    server = InProcess(settings, assistant)  # on 127.0.0.1, whatever `host` says
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    try:
+        many = {**accept, **{f"x-h{i}": "1" for i in range(300)}}
+        refused = httpx.post(server.url, json=ping, headers=many)
+        assert refused.status_code == 413 and refused.json()["error"] == "too_large", refused.text[:200]
+        for host in ("rebind.evil.example", "rebind.evil.example:80"):
+            refused = httpx.post(server.url, json=ping, headers={**accept, "Host": host})
+            assert refused.status_code == 400 and refused.json()["error"] == "host_not_allowed", refused.text
+        # A name in KILDE_TRUSTED_HOSTS passes the edge, to the Gate, which asks for the session mode's cookie.
+        passed = httpx.post(server.url, json=ping, headers={**accept, "Host": "kilde.example.org"})
+        assert passed.status_code == 401 and passed.json()["error"] == "no_session", passed.text[:200]
+    finally:
+        server.stop()
+
+
 def test_at_a_terminal_stdio_says_on_stderr_how_to_use_it(built_index):
     """Run by hand, `kilde mcp` waited for JSON-RPC in silence. The line goes to stderr, and only at a terminal:
     stdout is the protocol's, and a client's pipe gets nothing extra."""

@@ -1,8 +1,9 @@
 """The outermost edge: request size, host names, forwarded headers and the routes Kilde does not offer.
 
-`Limits` runs before CORS and `ui.security.Gate`:
-- more than MAX_HEADERS header lines or MAX_HEADER_BYTES of them, or a body over `max_body_bytes`
-  (declared or streamed), gets 413 JSON; the body is never held beyond the limit;
+`Limits` runs before CORS and `ui.security.Gate`, in front of `kilde serve` and of `kilde mcp --transport http`:
+- more than MAX_HEADERS header lines or MAX_HEADER_BYTES of them gets 413 JSON;
+- a body over the limit, declared or streamed, gets 413 from `BodyLimit` (Kilde's JSON, or the body its face
+  gives: the MCP face's is a JSON-RPC error); the body is never held beyond the limit;
 - the Host header (and X-Forwarded-Host from a trusted proxy) must name a trusted host: loopback names,
   the configured --host, and KILDE_TRUSTED_HOSTS ("*" trusts any), so DNS rebinding finds no answer;
 - X-Forwarded-Proto and X-Forwarded-Host are honoured from KILDE_TRUSTED_PROXIES only (the request's scheme
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 
@@ -23,6 +25,7 @@ from ui.security import json_body
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1 << 20
+DRAIN_FACTOR = 16  # the rest of a refused body read and dropped, up to this many times the limit
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 CLOSED_PATH = re.compile(r"(?:^|/)(?:monitoring(?:/|$)|gradio_api/upload\b|upload_progress\b)", re.IGNORECASE)
 _FORWARDED = (
@@ -49,11 +52,61 @@ def host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def too_large(max_body: int) -> bytes:
+    return json_body(413, "too_large", f"The request body is larger than {max_body:,} bytes.")[1]
+
+
+class BodyLimit:
+    """The request body's limit, one step of `Limits`: a POST, PUT or PATCH whose body is over `max_body`,
+    declared or streamed, gets 413 with `answer(max_body)` as its JSON body. The rest of a refused body, up to
+    DRAIN_FACTOR times the limit, is read and dropped before the answer: a client still sending saw its
+    connection reset instead of the 413."""
+
+    def __init__(self, max_body: int = MAX_BODY_BYTES, answer: Callable[[int], bytes] = too_large):
+        self.max_body, self.answer = max_body, answer
+
+    async def admit(self, scope, receive, send):
+        """The `receive` to hand the app (replaying a body read here), or None once the request is refused."""
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return receive
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            await self.refuse(receive, send, drain=int(declared) <= DRAIN_FACTOR * self.max_body)
+            return None
+        if declared.isdigit() and "transfer-encoding" not in headers:
+            # The server reads no more than a declared length, so the body is left to the app: a question
+            # refused at once (the rate limit) never has its body read.
+            return receive
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await self.refuse(receive, send, drain=message.get("more_body", False))
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return replay(b"".join(chunks), receive)
+
+    async def refuse(self, receive, send, drain: bool) -> None:
+        dropped = 0
+        while drain and dropped <= DRAIN_FACTOR * self.max_body:
+            message = await receive()
+            dropped += len(message.get("body", b""))
+            drain = message["type"] == "http.request" and message.get("more_body", False)
+        await send_json(send, 413, self.answer(self.max_body))
+
+
 class Limits:
-    def __init__(self, app, settings: Settings, max_body_bytes: int = MAX_BODY_BYTES):
+    def __init__(self, app, settings: Settings, body: BodyLimit | None = None):
         self.app = app
         self.settings = settings
-        self.max_body = max_body_bytes
+        self.body = body or BodyLimit()
         self.hosts = trusted_hosts(settings)
         self.any_host = "*" in self.hosts
 
@@ -81,26 +134,9 @@ class Limits:
                 scope, send, 404, "not_found", "Not served: Kilde takes no files and has no monitoring."
             )
             return
-        if scope["type"] == "http" and scope.get("method") in ("POST", "PUT", "PATCH"):
-            declared = Headers(scope=scope).get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
-                await self.refuse(
-                    scope, send, 413, "too_large", f"The request body is larger than {self.max_body:,} bytes."
-                )
-                return
-            if declared.isdigit() and "transfer-encoding" not in Headers(scope=scope):
-                # The server reads no more than a declared length, so the body is left to the app: a question
-                # refused at once (the rate limit) never has its body read.
-                await self.app(scope, receive, send)
-                return
-            body, too_large = await self.read_body(receive)
-            if too_large:
-                await self.refuse(
-                    scope, send, 413, "too_large", f"The request body is larger than {self.max_body:,} bytes."
-                )
-                return
-            receive = replay(body, receive)
-        await self.app(scope, receive, send)
+        receive = await self.body.admit(scope, receive, send)
+        if receive is not None:
+            await self.app(scope, receive, send)
 
     def forwarded(self, scope) -> dict:
         """Forwarded scheme and host from a trusted proxy become the request's own; from anyone else they go."""
@@ -123,37 +159,26 @@ class Limits:
             ]
         return scope
 
-    async def read_body(self, receive) -> tuple[bytes, bool]:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks), False
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return b"", True
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), False
-
     async def refuse(self, scope, send, status: int, error: str, message: str) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        status, body = json_body(status, error, message)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, *json_body(status, error, message))
+
+
+async def send_json(send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def replay(body: bytes, receive):

@@ -7,8 +7,9 @@ question in a message that asks the client's model to answer it through `ask_arc
 (`prompts/ask_with_citations.*.md`, in the question's language).
 
 Transports: stdio (an assistant launches `kilde mcp` itself), or streamable HTTP at `/mcp` on 127.0.0.1. Over
-HTTP the same `Gate` as `kilde serve` runs in front (origin, auth mode, client identity), besides the SDK's own
-DNS-rebinding check, and the tools count against the same per-client rate limit as `/api/ask`.
+HTTP the same edge (`ui.edge.Limits`: sizes, trusted host names, forwarded headers) and `Gate` (origin, auth mode,
+client identity) as `kilde serve` run in front, besides the SDK's own DNS-rebinding check, and the tools count
+against the same per-client rate limit as `/api/ask`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.prompts.base import AssistantMessage, Message, UserMessage
 from mcp.server.mcpserver.resources import ResourceSecurity
-from mcp.types import INVALID_PARAMS, Resource
+from mcp.types import INVALID_PARAMS, INVALID_REQUEST, ErrorData, JSONRPCError, Resource
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
 
 import prompts
@@ -386,17 +387,32 @@ def build_mcp(
     return server
 
 
+def json_rpc_too_large(max_body: int) -> bytes:
+    """The MCP face's 413 body: a JSON-RPC error whose id is null, as the SDK answers the other requests it
+    cannot read (its own 413 was plain text, which no JSON-RPC client reads as an error)."""
+    error = ErrorData(
+        code=INVALID_REQUEST, message=f"Invalid request: the request body is larger than {max_body:,} bytes"
+    )
+    return (
+        JSONRPCError(jsonrpc="2.0", id=None, error=error)
+        .model_dump_json(by_alias=True, exclude_unset=True)
+        .encode()
+    )
+
+
 def mcp_http_app(server, settings: Settings):
-    """The streamable-HTTP app behind Kilde's `Gate`, with Kilde's body limit (`ui.mcp_http`) in front."""
-    from ui.edge import MAX_BODY_BYTES
-    from ui.mcp_http import BodyLimit
+    """The streamable-HTTP app behind Kilde's `Gate`, and that behind the edge `kilde serve` has (`ui.edge.Limits`:
+    header and body sizes, trusted host names, forwarded headers from trusted proxies only), whose body limit
+    answers in JSON-RPC."""
+    from ui.edge import MAX_BODY_BYTES, BodyLimit, Limits
     from ui.security import Gate
     from ui.sessions import SessionStore
 
     sdk_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, host=settings.host, max_request_body_size=MAX_BODY_BYTES
     )
-    return BodyLimit(Gate(sdk_app, settings=settings, sessions=SessionStore()), MAX_BODY_BYTES)
+    gated = Gate(sdk_app, settings=settings, sessions=SessionStore())
+    return Limits(gated, settings, body=BodyLimit(MAX_BODY_BYTES, json_rpc_too_large))
 
 
 STDIO_AT_A_TERMINAL = (
