@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
@@ -518,14 +518,15 @@ def test_an_argument_a_tool_does_not_take_is_refused_by_name(built_index, assist
     anyio.run(run)
 
 
-def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index):
-    # The SDK's stdio transport dropped these lines unseen and the client waited for ever: a lone surrogate escape
-    # (a JavaScript client's half of an emoji cut off) is JSON Python reads but the SDK's parser refuses.
+@contextmanager
+def raw_stdio(settings):
+    """The real `kilde mcp` over stdio, initialised, as `exchange(line) -> reply`: raw JSON-RPC lines, no SDK
+    client between, so that lines no client would send reach it."""
     import selectors
 
     process = subprocess.Popen(
         [KILDE, "mcp"],
-        env=kilde_env(built_index),
+        env=kilde_env(settings),
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -549,6 +550,20 @@ def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index
         opening = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
         assert "result" in exchange(opening, timeout=300)  # once the models have loaded
         process.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        yield exchange
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index):
+    # The SDK's stdio transport dropped these lines unseen and the client waited for ever: a lone surrogate escape
+    # (a JavaScript client's half of an emoji cut off) is JSON Python reads but the SDK's parser refuses.
+    with raw_stdio(built_index) as exchange:
         call = {"name": "search_archive", "arguments": {"query": "Kim Jong-un \ud83d"}}
         for line, code, reply_id, says in [
             (
@@ -573,13 +588,26 @@ def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index
             "id": 9,
             "result": {},
         }
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def test_stdio_answers_a_request_whose_id_has_a_forbidden_type(built_index):
+    # The SDK read a request whose id is no string or whole number as a notification, which has no answer: the
+    # client waited for ever. JSON-RPC 2.0: Invalid Request, id null.
+    from ui.mcp_stdio import FORBIDDEN_ID
+
+    with raw_stdio(built_index) as exchange:
+        for forbidden in ("true", "{}", "[1]", "1.5", "1.0", "null"):
+            for method in ("ping", "tools/list"):
+                line = f'{{"jsonrpc": "2.0", "id": {forbidden}, "method": "{method}"}}'
+                assert exchange(line) == {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": FORBIDDEN_ID},
+                }, line
+        assert (
+            exchange('{"jsonrpc": "2.0", "id": "10", "method": "ping"}')["id"] == "10"
+        )  # the session goes on
+        assert exchange('{"jsonrpc": "2.0", "id": -3, "method": "ping"}')["id"] == -3
 
 
 def test_an_oversized_http_request_gets_a_json_rpc_error_at_kildes_limit(built_index, assistant):

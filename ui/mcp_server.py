@@ -186,12 +186,18 @@ def build_mcp(
 
     class KildeMCP(MCPServer):
         async def run_stdio_async(self) -> None:
-            # As the SDK's own, but a line it cannot read is answered (ui/mcp_stdio.py), not dropped unseen.
+            # As the SDK's own, but a line it cannot read, or a request with an id of a forbidden type, is
+            # answered (ui/mcp_stdio.py), not dropped unseen. stdin is read here, as the SDK reads it (UTF-8, a
+            # byte that is none replaced), so that each line is seen before the SDK parses it.
             from mcp.server.stdio import stdio_server
 
-            from ui.mcp_stdio import AnsweredLines
+            from ui.mcp_stdio import AnsweredLines, RequestLines
 
-            async with stdio_server() as (read, write):
+            # Never closed: a thread may still block reading it when the session ends (as in the SDK).
+            stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            lines = RequestLines(anyio.wrap_file(stdin))
+            async with stdio_server(stdin=lines) as (read, write):
+                lines.answer_on(write)
                 lowlevel = self._lowlevel_server
                 await lowlevel.run(
                     AnsweredLines(read, write), write, lowlevel.create_initialization_options()

@@ -5,11 +5,16 @@ string with a lone surrogate escape ("\\ud83d", which a JavaScript client writes
 number of thousands of digits, JSON nested too deep, a line that is not JSON, or JSON that is no JSON-RPC 2.0
 message. Over HTTP the SDK answers those with an error whose id is null; here the error carries the request's
 id wherever Python's json module can read one, so the client can tell which request failed.
+
+A request whose id is of a type MCP forbids (null, true, 1.5, an object or a list: MCP takes a string or a whole
+number) the SDK read as a notification, which has no answer; `RequestLines` answers it, as JSON-RPC 2.0 says,
+with Invalid Request and id null.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import anyio
@@ -27,6 +32,7 @@ NOT_JSON_RPC = (
     'Invalid request: not a JSON-RPC 2.0 message ({"jsonrpc": "2.0", "id": a string or a whole number, '
     '"method": a string, "params": an object})'
 )
+FORBIDDEN_ID = "Invalid request: the id must be a string or a whole number"
 
 
 def request_id(value: Any) -> str | int | None:
@@ -36,6 +42,41 @@ def request_id(value: Any) -> str | int | None:
         if isinstance(found, str) or (isinstance(found, int) and not isinstance(found, bool)):
             return found
     return None
+
+
+def has_forbidden_id(line: str) -> bool:
+    """Whether `line` is a request (a JSON object with a method) whose id is there but no string or whole number."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return False  # not JSON: the SDK refuses it, and `AnsweredLines` answers
+    return isinstance(value, dict) and "method" in value and "id" in value and request_id(value) is None
+
+
+class RequestLines:
+    """stdin's lines for the SDK's reader, less each request whose id MCP forbids: that one is answered on the
+    write stream (`answer_on`), which the transport opens after it starts reading."""
+
+    def __init__(self, lines: AsyncIterable[str]):
+        self._lines = lines
+        self._write = None
+        self._ready = anyio.Event()
+
+    def answer_on(self, write) -> None:
+        self._write = write
+        self._ready.set()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._checked()
+
+    async def _checked(self) -> AsyncIterator[str]:
+        async for line in self._lines:
+            if not has_forbidden_id(line):
+                yield line
+                continue
+            await self._ready.wait()
+            error = ErrorData(code=INVALID_REQUEST, message=FORBIDDEN_ID)
+            await self._write.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=error)))
 
 
 def reply_to_unreadable(problem: Exception) -> JSONRPCError:
