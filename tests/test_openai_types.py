@@ -75,14 +75,30 @@ def test_a_union_of_types_is_named_whole_and_the_value_sent_is_named(api):
 
 
 def test_other_faults_name_their_path_too_and_one_error_is_told(api):
+    # With OpenAI's codes and words: they were Kilde's `invalid_request` and pydantic's "Field required".
     missing = refused(api.url, {"model": "kilde", "messages": [{"content": "x"}]})
-    assert missing["param"] == "messages[0].role" and missing["code"] == "invalid_request"
-    assert missing["message"] == "Invalid request: messages[0].role: Field required"
+    assert missing["param"] == "messages[0].role" and missing["code"] == "missing_required_parameter"
+    assert missing["message"] == "Missing required parameter: 'messages[0].role'."
     # Two faults: the first parameter's is told
     first = refused(api.url, {"messages": [{"content": "x"}]})
-    assert first["param"] == "model" and first["message"] == "Invalid request: model: Field required"
+    assert (first["param"], first["code"]) == ("model", "missing_required_parameter")
+    assert first["message"] == "Missing required parameter: 'model'."
+    no_messages = refused(api.url, {"model": "kilde"})
+    assert (no_messages["param"], no_messages["code"]) == ("messages", "missing_required_parameter")
     wrong = refused(api.url, {"model": "kilde", "messages": [{"role": "wizard", "content": "x"}]})
-    assert wrong["param"] == "messages[0].role" and "'user'" in wrong["message"]
+    assert wrong["param"] == "messages[0].role" and wrong["code"] == "invalid_value"
+    assert wrong["message"] == (
+        "Invalid value for 'messages[0].role': 'wizard'. Supported values are: "
+        "'system', 'developer', 'user', 'assistant', 'tool', and 'function'."
+    )
+    empty = refused(api.url, {"model": "kilde", "messages": []})
+    assert (empty["param"], empty["code"]) == ("messages", "empty_array")
+    assert empty["message"] == (
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+        "but got an empty array instead."
+    )
+    unknown = refused(api.url, {"model": "kilde", "messages": QUESTION, "filters": {"colour": "red"}})
+    assert (unknown["param"], unknown["code"]) == ("filters.colour", "unknown_parameter")
     not_json = httpx.post(
         api.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
@@ -302,51 +318,119 @@ def test_ignored_parameters_of_openais_types_are_answered(api):
     assert again.choices[0].message.content == reply.choices[0].message.content
 
 
-# Values of OpenAI's types that OpenAI's API refuses, each naming its parameter: read loosely, a client's typo went
-# unseen here and failed against OpenAI.
+# Values of OpenAI's types that OpenAI's API refuses, each naming its parameter, with OpenAI's code (they were all
+# Kilde's `bad_request`): read loosely, a client's typo went unseen here and failed against OpenAI.
 INVALID_VALUES = [
-    ("an unknown tool_choice", {"tool_choice": "bogus"}, "tool_choice", "'bogus'"),
-    ("tool_choice in capitals", {"tool_choice": "AUTO"}, "tool_choice", "'none', 'auto', and 'required'"),
+    ("an unknown tool_choice", {"tool_choice": "bogus"}, "tool_choice", "invalid_value", "'bogus'"),
+    (
+        "tool_choice in capitals",
+        {"tool_choice": "AUTO"},
+        "tool_choice",
+        "invalid_value",
+        "'none', 'auto', and 'required'",
+    ),
     # Read as text, a client that meant JSON got cited prose.
     (
         "a response_format without its type",
         {"response_format": {}},
         "response_format.type",
-        "Missing required parameter",
+        "missing_required_parameter",
+        "Missing required parameter: 'response_format.type'.",
     ),
     (
         "an unknown response_format",
         {"response_format": {"type": "bogus"}},
         "response_format.type",
+        "invalid_value",
         "'text', 'json_object', and 'json_schema'",
     ),
-    # Accepted, a client that meant to stream got one reply, and no usage chunk.
+    # Accepted, a client that meant to stream got one reply, and no usage chunk. OpenAI's answer has no code.
     (
         "stream_options without stream",
         {"stream_options": {"include_usage": True}},
         "stream_options",
+        None,
         "only allowed when 'stream' is enabled",
     ),
     (
         "stream_options with stream false",
         {"stream": False, "stream_options": {}},
         "stream_options",
+        None,
         "only allowed when 'stream' is enabled",
     ),
     # Accepted, a client that meant to ask for logprobs was answered without them, and no refusal.
-    ("top_logprobs without logprobs", {"top_logprobs": 2}, "top_logprobs", "'logprobs' is true"),
+    ("top_logprobs without logprobs", {"top_logprobs": 2}, "top_logprobs", None, "'logprobs' is true"),
     (
         "top_logprobs with logprobs false",
         {"logprobs": False, "top_logprobs": 0},
         "top_logprobs",
+        None,
         "'logprobs' is true",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "fragment", "param", "says"), INVALID_VALUES, ids=[c[0] for c in INVALID_VALUES]
+    ("case", "fragment", "param", "code", "says"), INVALID_VALUES, ids=[c[0] for c in INVALID_VALUES]
 )
-def test_a_value_openai_refuses_is_refused_naming_the_parameter(api, case, fragment, param, says):
+def test_a_value_openai_refuses_is_refused_naming_the_parameter(api, case, fragment, param, code, says):
     error = refused(api.url, {"model": "kilde", "messages": QUESTION, **fragment})
-    assert error["param"] == param and says in error["message"], error
+    assert error["param"] == param and error["code"] == code and says in error["message"], error
+
+
+# Each number OpenAI bounds, just outside its range, with OpenAI's code and words. `top_logprobs` was not held to
+# 0–20 at all (21 beside `"logprobs": true` was refused for the logprobs, 21 alone for wanting them), nor `seed`
+# to an int64 (2**63 was answered), and `n` 0 was "n must be 1"; the rest were Kilde's `invalid_request`.
+OUT_OF_RANGE = [
+    ("temperature", 2.5, "decimal_above_max_value", "<= 2, but got 2.5"),
+    ("temperature", -1, "decimal_below_min_value", ">= 0, but got -1"),
+    ("top_p", 1.01, "decimal_above_max_value", "<= 1, but got 1.01"),
+    ("top_p", -0.5, "decimal_below_min_value", ">= 0, but got -0.5"),
+    ("presence_penalty", 3, "decimal_above_max_value", "<= 2, but got 3"),
+    ("presence_penalty", -2.5, "decimal_below_min_value", ">= -2, but got -2.5"),
+    ("frequency_penalty", 2.01, "decimal_above_max_value", "<= 2, but got 2.01"),
+    ("frequency_penalty", -3, "decimal_below_min_value", ">= -2, but got -3"),
+    ("max_tokens", 0, "integer_below_min_value", ">= 1, but got 0"),
+    ("max_completion_tokens", -5, "integer_below_min_value", ">= 1, but got -5"),
+    ("n", 0, "integer_below_min_value", ">= 1, but got 0"),
+    ("n", -1, "integer_below_min_value", ">= 1, but got -1"),
+    ("top_logprobs", 21, "integer_above_max_value", "<= 20, but got 21"),
+    ("top_logprobs", -1, "integer_below_min_value", ">= 0, but got -1"),
+    ("seed", 2**63, "integer_above_max_value", f"<= {2**63 - 1}, but got {2**63}"),
+    ("seed", -(2**63) - 1, "integer_below_min_value", f">= {-(2**63)}, but got {-(2**63) - 1}"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize(
+    ("param", "value", "code", "says"), OUT_OF_RANGE, ids=[f"{p}={v}" for p, v, *_ in OUT_OF_RANGE]
+)
+def test_a_number_out_of_openais_range_is_refused_with_openais_code(api, param, value, code, says, stream):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    logprobs = {"logprobs": True} if param == "top_logprobs" else {}  # the range is told before the pairing
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(model="kilde", messages=QUESTION, stream=stream, **logprobs, **{param: value})
+    error = caught.value
+    assert (error.param, error.code, error.type) == (param, code, "invalid_request_error"), error.body
+    side = "below minimum" if "below" in code else "above maximum"
+    kind = code.split("_")[0]
+    assert (
+        error.body["message"] == f"Invalid '{param}': {kind} {side} value. Expected a value {says} instead."
+    )
+
+
+def test_numbers_at_the_ends_of_openais_ranges_are_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    low = dict(temperature=0, top_p=0, presence_penalty=-2, frequency_penalty=-2.0, n=1, seed=-(2**63))
+    high = dict(
+        temperature=2, top_p=1.0, presence_penalty=2, frequency_penalty=2, max_tokens=1, seed=2**63 - 1
+    )
+    for ends in (low, high):
+        reply = chat.completions.create(model="kilde", messages=QUESTION, **ends)
+        assert reply.choices[0].message.content, ends
+    # 0 and 20 are in range: refused only for the logprobs Kilde cannot give
+    for top in (0, 20):
+        with pytest.raises(openai.BadRequestError) as caught:
+            chat.completions.create(model="kilde", messages=QUESTION, logprobs=True, top_logprobs=top)
+        assert (caught.value.param, caught.value.code) == ("logprobs", "unsupported_parameter")

@@ -35,11 +35,11 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer
-from ui.api import RateLimited, status_of
+from ui.api import RateLimited
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.limits import RateLimiter
-from ui.openai_errors import INTERNAL_ERROR, error_body, status_of_error
-from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ModelNotFound, ask_request_of, limits_of
+from ui.openai_errors import INTERNAL_ERROR, ModelNotFound, error_body, status_of_error
+from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ask_request_of, limits_of
 from ui.security import client_key
 
 # Usage is counted with the encoding of OpenAI's current models; Kilde runs none, so it measures size only.
@@ -245,10 +245,11 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
     def models() -> dict:
         return {"object": "list", "data": [model_card()]}
 
-    @router.get("/v1/models/{model}", summary="OpenAI-compatible: one model")
-    def model(model: str) -> dict:
+    @router.get("/v1/models/{model}", summary="OpenAI-compatible: one model", response_model=None)
+    def model(model: str) -> dict | JSONResponse:
         if model != MODEL_ID:
-            raise ModelNotFound("model", f"no model {model[:80]!r}; this server has one model, {MODEL_ID!r}")
+            exc = ModelNotFound("model", f"no model {model[:80]!r}; this server has one model, {MODEL_ID!r}")
+            return openai_error(exc)
         return model_card()
 
     @router.post(
@@ -264,10 +265,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             ask_request = assistant.validate(ask_request_of(body))
             limits = limits_of(body)
         except BadInputError as exc:
-            # OpenAI names the parameter at fault in `param`; the assistant's own names are its messages.
-            status, code = status_of(exc)
-            param = "messages" if exc.source in ("question", "history") else exc.source
-            return JSONResponse(error_body(status, code, str(exc), param), status_code=status)
+            return openai_error(exc)
         tokens = encoding()
         # A generative answer is read from its model only as far as the reply shows it.
         ask_request = replace(ask_request, cut_at=cut_at(limits, tokens))
@@ -280,6 +278,8 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
             answer = None
             try:
                 while not isinstance(event := await stream.next(), _Done):
+                    if isinstance(event, BadInputError):  # a source filter no article has, say
+                        return openai_error(event)
                     if isinstance(event, Exception):
                         raise event
                     if isinstance(event, Answer):
@@ -292,6 +292,8 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         first = await stream.next()
         if isinstance(first, Exception):
             stream.close()
+            if isinstance(first, BadInputError):
+                return openai_error(first)
             raise first
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
@@ -328,6 +330,18 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
     # leave to Gradio's 404 (as under /api: ui/api.py).
     router.add_route("/v1/{path:path}", unknown, methods=[], include_in_schema=False)
     return router
+
+
+# What the assistant names in its refusals, as the parameter of the request that holds it.
+PARAMS = {"question": "messages", "history": "messages", "source filter": "filters.sources"}
+
+
+def openai_error(exc: BadInputError) -> JSONResponse:
+    """Bad input in OpenAI's shape, with OpenAI's code (`status_of_error`) and the parameter at fault in `param`.
+    Answered here, not by the app's handler for Kilde's errors, whose body has no parameter to name."""
+    status, code = status_of_error(exc)
+    param = PARAMS.get(exc.source, exc.source)
+    return JSONResponse(error_body(status, code, str(exc), param), status_code=status)
 
 
 def model_card() -> dict:

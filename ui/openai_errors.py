@@ -3,17 +3,21 @@
 `error_body` builds it; `OpenAIErrors` rewrites every error response under /v1/ (the Gate's refusals
 included) into it, and answers an unhandled exception there with a 500 in it, so the `openai` client raises its
 typed errors with Kilde's message. `invalid_body` says what is wrong with a body that does not validate as
-OpenAI does: one error, naming the parameter by its path in the body (`messages[0].content`).
+OpenAI does: one error, naming the parameter by its path in the body (`messages[0].content`), with OpenAI's code
+for the fault (`invalid_type`, `missing_required_parameter`, `decimal_above_max_value`, `invalid_value`, …), so a
+client that branches on `code` reads Kilde's refusals as it reads OpenAI's. `InvalidParameter` is a refusal that
+the face's own checks (ui/openai_schema.py) raise with such a code.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assistant.core.errors import KildeError
-from ui.api import status_of
+from assistant.core.errors import BadInputError, KildeError
+from ui.api import NotFound, status_of
 
 PREFIX = "/v1/"  # where OpenAI's shape is spoken
 INTERNAL_ERROR = "Internal error; the server log has the details."  # all a client is told of a bug
@@ -31,7 +35,7 @@ ERROR_TYPES = {
 }
 
 
-def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+def error_body(status: int, code: str | None, message: str, param: str | None = None) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
@@ -42,10 +46,31 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
     }
 
 
-def status_of_error(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, KildeError):
-        return status_of(exc)
-    return 500, "internal_error"
+class InvalidParameter(BadInputError):
+    """A parameter's value refused as OpenAI's API refuses it: `message` names the parameter in OpenAI's words,
+    and `openai_code` is OpenAI's code for the fault, None where OpenAI sends none (`stream_options` without
+    `stream`)."""
+
+    def __init__(self, param: str, message: str, openai_code: str | None):
+        KildeError.__init__(self, message)  # no "param: " before it: the message names it
+        self.source, self.reason, self.openai_code = param, message, openai_code
+
+
+class ModelNotFound(NotFound):
+    """The request names a model this server does not have."""
+
+
+def status_of_error(exc: Exception) -> tuple[int, str | None]:
+    """The status and OpenAI's code for an error raised under /v1/. Bad input is `invalid_value` unless a check
+    said which fault it is: OpenAI's codes name faults, Kilde's `bad_request` would match none of them."""
+    if isinstance(exc, InvalidParameter):
+        return 400, exc.openai_code
+    if isinstance(exc, ModelNotFound):
+        return 404, "model_not_found"
+    if not isinstance(exc, KildeError):
+        return 500, "internal_error"
+    status, code = status_of(exc)
+    return status, "invalid_value" if code == "bad_request" else code
 
 
 class OpenAIErrors:
@@ -193,12 +218,66 @@ def expected_of(error: Mapping[str, Any]) -> str | None:
     return EXPECTED.get(error["type"])
 
 
-def invalid_body(errors: Sequence[Mapping[str, Any]], body: Any) -> tuple[str, str, str | None]:
+def one_of(values: Sequence[str]) -> str:
+    """OpenAI's list of supported values: 'none', 'auto', and 'required'."""
+    quoted = [repr(v) for v in values]
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1] if len(quoted) > 2 else " and ".join(quoted)
+
+
+def number(value: Any) -> str:
+    """A number as OpenAI's messages write it: 2, not 2.0."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return str(value)
+
+
+# A bound's error: OpenAI's words for the side it failed on, the comparison, and the key of pydantic's `ctx`.
+BOUNDS = {
+    "greater_than_equal": ("below_min", "below minimum", ">=", "ge"),
+    "greater_than": ("below_min", "below minimum", ">", "gt"),
+    "less_than_equal": ("above_max", "above maximum", "<=", "le"),
+    "less_than": ("above_max", "above maximum", "<", "lt"),
+}
+
+
+def fault(error: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """OpenAI's code and message for a value of the right type that is refused, or a parameter missing."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "missing":
+        return "missing_required_parameter", f"Missing required parameter: '{name}'."
+    if kind in BOUNDS:
+        side, words, compare, key = BOUNDS[kind]
+        # The declared bound's type is the parameter's: `temperature`'s 2.0 makes 3 a decimal, as OpenAI says.
+        numeric = "decimal" if isinstance(ctx[key], float) else "integer"
+        return f"{numeric}_{side}_value", (
+            f"Invalid '{name}': {numeric} {words} value. Expected a value {compare} {number(ctx[key])}, "
+            f"but got {number(value)} instead."
+        )
+    if kind == "literal_error":  # of a string: another type is `invalid_type` (`expected_of`)
+        supported = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return "invalid_value", (
+            f"Invalid value for '{name}': {str(value)[:80]!r}. Supported values are: {one_of(supported)}."
+        )
+    if kind == "too_short" and isinstance(value, list) and not value:
+        return "empty_array", (
+            f"Invalid '{name}': empty array. Expected an array with minimum length {ctx['min_length']}, "
+            "but got an empty array instead."
+        )
+    if kind == "too_long" and isinstance(value, list):
+        return "array_above_max_length", (
+            f"Invalid '{name}': array too long. Expected an array with maximum length {ctx['max_length']}, "
+            f"but got an array with length {len(value)} instead."
+        )
+    if kind == "extra_forbidden":  # in Kilde's `filters`; OpenAI's own parameters ignore unknown keys here
+        return "unknown_parameter", f"Unknown parameter: '{name}'."
+    return "invalid_value", f"Invalid '{name}': {error['msg']}."
+
+
+def invalid_body(errors: Sequence[Mapping[str, Any]], body: Any) -> tuple[str | None, str, str | None]:
     """(code, message, param) for a body that failed validation. OpenAI reports one error, so one is told:
     the first parameter at fault, at the deepest place the errors found in it (a union's member that matched
     the value's shape fails deeper than one that did not: `messages[0].content[0].text`, not "content is not a
-    string"). A wrong type is `invalid_type`, as OpenAI's code; another error keeps Kilde's
-    `invalid_request`."""
+    string"). The code is OpenAI's for the fault: `invalid_type` for a wrong type, else `fault`'s."""
     if not errors or any(e["type"] == "json_invalid" for e in errors):
         return "invalid_request", NOT_JSON, None
     found = [(path_in(body, e["loc"], e["type"] == "missing"), e) for e in errors]
@@ -210,7 +289,7 @@ def invalid_body(errors: Sequence[Mapping[str, Any]], body: Any) -> tuple[str, s
     expected = list(dict.fromkeys(expected_of(e) for e in here))
     if None in expected:
         problem = next(e for e in here if expected_of(e) is None)
-        return "invalid_request", f"Invalid request: {param or 'body'}: {problem['msg']}", param
+        return (*fault(problem, param or "body"), param)
     wanted = expected[0] if len(expected) == 1 else "one of " + " or ".join(expected)
     got = json_type(here[0].get("input"))
     return (

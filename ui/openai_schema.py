@@ -3,7 +3,8 @@
 `ChatIn` is the body of `POST /v1/chat/completions` (ui/openai_api.py serves it). `ask_request_of` reads it
 as an `AskRequest`: the last message is the question (it must be the user's), the earlier user and assistant
 messages are the history, system messages are ignored, and a parameter Kilde cannot honour is refused with
-a `BadInputError` naming it. `limits_of` reads `max_tokens`, `max_completion_tokens` and `stop` as the
+a `BadInputError` naming it (an `InvalidParameter`, with OpenAI's code, where OpenAI's API refuses it too or
+has a code for the fault). `limits_of` reads `max_tokens`, `max_completion_tokens` and `stop` as the
 `CompletionLimits` ui/completion_limits.py cuts the reply to.
 """
 
@@ -17,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answering.context import AskRequest
 from assistant.core.errors import BadInputError
 from assistant.core.types import Filters, Turn
-from ui.api import FiltersIn, NotFound, filters_from
+from ui.api import FiltersIn, filters_from
 from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, CompletionLimits
+from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
 
 MODEL_ID = "kilde"
 MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
@@ -27,12 +29,10 @@ SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
 SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)
 
 
-class ModelNotFound(NotFound):
-    """The request names a model this server does not have."""
-
-
 # Strict, as OpenAI's API is about JSON types: "yes" or 1 is no boolean, "1", 1.0 and true no integer, "0.5" no
-# number; a wrong type is a 400 naming its path (ui/openai_errors.py `invalid_body`). Unknown fields are ignored.
+# number; a wrong type is a 400 naming its path (ui/openai_errors.py `invalid_body`), and so is a value outside the
+# range OpenAI's API takes (`Field(ge=…, le=…)`; a float bound makes the parameter a decimal in the message).
+# Unknown fields are ignored.
 OPENAI = ConfigDict(extra="ignore", strict=True)
 
 
@@ -84,7 +84,7 @@ class ChatIn(BaseModel):
     messages: list[MessageIn] = Field(min_length=1)
     # OpenAI takes null for "not given" in each optional parameter.
     stream: bool | None = False
-    n: int | None = 1
+    n: int | None = Field(1, ge=1)  # and Kilde gives one answer: `ask_request_of` refuses more
     stream_options: StreamOptionsIn | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
@@ -96,9 +96,9 @@ class ChatIn(BaseModel):
     response_format: ResponseFormatIn | None = None
     tool_choice: str | dict[str, Any] | None = None
     logprobs: bool | None = None
-    # Ignored, but of OpenAI's types: a client that sends another would be refused by OpenAI's API.
-    top_logprobs: int | None = None
-    seed: int | None = None
+    # Ignored, but of OpenAI's types and ranges: a client that sends another would be refused by OpenAI's API.
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     user: str | None = None
     tools: list[dict[str, Any]] | None = None
     parallel_tool_calls: bool | None = None
@@ -119,9 +119,12 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     for n, part in enumerate(message.content):
         if part.type == "text":
             if part.text is None:  # OpenAI refuses it too; read as "", the client's bug would go unseen
-                raise BadInputError(
-                    f"messages[{index}].content[{n}].text",
-                    'a \'text\' part needs its text: {"type": "text", "text": "…"}',
+                where = f"messages[{index}].content[{n}].text"
+                raise InvalidParameter(
+                    where,
+                    f"Missing required parameter: '{where}'. A 'text' part needs its text: "
+                    '{"type": "text", "text": "…"}',
+                    "missing_required_parameter",
                 )
             parts.append(part.text)
         elif asked:
@@ -137,37 +140,39 @@ TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
-def one_of(values: tuple[str, ...]) -> str:
-    """OpenAI's list of supported values: 'none', 'auto', and 'required'."""
-    quoted = [repr(v) for v in values]
-    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-
-
 def refuse_invalid_values(body: ChatIn) -> None:
     """Values of OpenAI's types that OpenAI's API refuses all the same: read loosely (an unknown `tool_choice`
-    as "auto"), a client's typo would go unseen here and fail against OpenAI."""
+    as "auto"), a client's typo would go unseen here and fail against OpenAI. Each with OpenAI's code; a
+    parameter allowed only beside another has none, as OpenAI's answer has none."""
     choice = body.tool_choice
     if isinstance(choice, str) and choice not in TOOL_CHOICES:
-        raise BadInputError(
+        raise InvalidParameter(
             "tool_choice",
-            f"Invalid value: {choice[:80]!r}. Supported values are: {one_of(TOOL_CHOICES)}, "
-            "or an object naming a tool",
+            f"Invalid value for 'tool_choice': {choice[:80]!r}. Supported values are: {one_of(TOOL_CHOICES)}, "
+            "or an object naming a tool.",
+            "invalid_value",
         )
     kind = body.response_format.type if body.response_format else "text"
     if kind is None:
-        raise BadInputError("response_format.type", "Missing required parameter: 'response_format.type'.")
-    if kind not in RESPONSE_FORMATS:
-        raise BadInputError(
+        raise InvalidParameter(
             "response_format.type",
-            f"Invalid value: {kind[:80]!r}. Supported values are: {one_of(RESPONSE_FORMATS)}",
+            "Missing required parameter: 'response_format.type'.",
+            "missing_required_parameter",
+        )
+    if kind not in RESPONSE_FORMATS:
+        raise InvalidParameter(
+            "response_format.type",
+            f"Invalid value for 'response_format.type': {kind[:80]!r}. "
+            f"Supported values are: {one_of(RESPONSE_FORMATS)}.",
+            "invalid_value",
         )
     if body.stream_options is not None and not body.stream:
-        raise BadInputError(
-            "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        raise InvalidParameter(
+            "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.", None
         )
     if body.top_logprobs is not None and not body.logprobs:
-        raise BadInputError(
-            "top_logprobs", "The 'top_logprobs' parameter is only allowed when 'logprobs' is true."
+        raise InvalidParameter(
+            "top_logprobs", "The 'top_logprobs' parameter is only allowed when 'logprobs' is true.", None
         )
 
 
@@ -176,22 +181,30 @@ def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
     would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
     kind = body.response_format.type if body.response_format else "text"
     if kind != "text":
-        raise BadInputError(
+        raise InvalidParameter(
             "response_format",
-            f"Kilde answers in text with citations, not {kind!r}; leave response_format out "
-            "(the structured answer is in the reply's `kilde` field)",
+            f"Unsupported value: 'response_format' does not support {kind!r} with this model. Kilde answers "
+            "in text with citations; leave response_format out (the structured answer is in the reply's "
+            "`kilde` field).",
+            "unsupported_value",
         )
     choice = body.tool_choice
     allowed = choice.get("allowed_tools") if isinstance(choice, dict) else None
     free = isinstance(allowed, dict) and allowed.get("mode") == "auto"  # a client may send any JSON there
     if choice == "required" or (isinstance(choice, dict) and not free):
-        raise BadInputError(
+        what = repr(choice) if isinstance(choice, str) else "a tool call"
+        raise InvalidParameter(
             "tool_choice",
-            "Kilde calls no tools, it answers in text; leave tool_choice out, or 'auto' or 'none'",
+            f"Unsupported value: 'tool_choice' does not support {what} with this model. Kilde calls no "
+            "tools, it answers in text; leave tool_choice out, or send 'auto' or 'none'.",
+            "unsupported_value",
         )
     if body.logprobs:
-        raise BadInputError(
-            "logprobs", "Kilde quotes its answer, it does not sample one: there are no logprobs"
+        raise InvalidParameter(
+            "logprobs",
+            "Unsupported parameter: 'logprobs' is not supported with this model. Kilde quotes its answer, "
+            "it does not sample one: there are no logprobs.",
+            "unsupported_parameter",
         )
 
 
@@ -199,7 +212,12 @@ def ask_request_of(body: ChatIn) -> AskRequest:
     if body.model != MODEL_ID:
         raise ModelNotFound("model", f"no model {body.model[:80]!r}; this server has one model, {MODEL_ID!r}")
     if body.n not in (1, None):
-        raise BadInputError("n", f"Kilde gives one answer per question; n must be 1, got {body.n}")
+        raise InvalidParameter(
+            "n",
+            f"Unsupported value: 'n' does not support {body.n} with this model. Kilde gives one answer per "
+            "question; n must be 1.",
+            "unsupported_value",
+        )
     refuse_invalid_values(body)
     refuse_what_cannot_be_honoured(body)
     last = body.messages[-1]
@@ -227,12 +245,23 @@ def limits_of(body: ChatIn) -> CompletionLimits:
     """Where the reply is cut. Given both token limits (`max_tokens` is the older name), the smaller holds."""
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     if len(stop) > MAX_STOP_SEQUENCES:
-        raise BadInputError(
-            "stop", f"up to {MAX_STOP_SEQUENCES} stop sequences, as OpenAI takes; got {len(stop)}"
+        raise InvalidParameter(
+            "stop",
+            f"Invalid 'stop': array too long. Expected up to {MAX_STOP_SEQUENCES} stop sequences, as OpenAI "
+            f"takes, but got {len(stop)} instead.",
+            "array_above_max_length",
         )
     if not all(stop):
-        raise BadInputError("stop", "a stop sequence cannot be empty; leave it out, or send null for none")
+        raise InvalidParameter(
+            "stop",
+            "Invalid 'stop': empty string. A stop sequence cannot be empty; leave it out, or send null for none.",
+            "empty_string",
+        )
     if any(len(s) > MAX_STOP_LENGTH for s in stop):
-        raise BadInputError("stop", f"a stop sequence is at most {MAX_STOP_LENGTH:,} characters")
+        raise InvalidParameter(
+            "stop",
+            f"Invalid 'stop': string too long. A stop sequence is at most {MAX_STOP_LENGTH:,} characters.",
+            "string_above_max_length",
+        )
     given = [n for n in (body.max_tokens, body.max_completion_tokens) if n is not None]
     return CompletionLimits(max_tokens=min(given, default=None), stop=stop)
