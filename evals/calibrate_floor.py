@@ -1,19 +1,19 @@
-"""`python -m evals.calibrate_floor`: choose the reranker's floors on validation data only, and record them with
-their provenance in `assistant/models/calibration.json` (`rerank_floors_provenance`). They are not on by default:
-at fd33fb5, where they were, `make eval` measured NorQuAD news test false refusal 2.5 → 5.0 % (12 of 238, over the
-5 % target) and answer found 74.8 → 72.7 %, for questions about subjects the archive never mentions
-(`off_topic.jsonl`) refused 58.3 → 63.9 %. Whoever would rather refuse off-topic questions than answer them sets
-`rerank_floors = {no = 0.365, en = -2.4945}` (the recorded floors) in `kilde.toml` (`docs/evals.md`).
+"""`python -m evals.calibrate_floor`: choose the reranker's floors on validation data only, and write them with
+their provenance into `assistant/models/calibration.json` (`rerank_floors`, `rerank_floors_provenance`).
+`rerank_floors = {}` in `kilde.toml` turns the gate off (`docs/evals.md`).
 
 A question asked alone is refused when the reranker scores no passage of its pool at least its language group's
-floor (`Assistant.below_rerank_floor`). Off-topic questions ("How do I make waffles?", "Hvor fort kan en gepard
-løpe?") land on passages whose dense similarity passes `answerable_threshold`, since every passage of a news
-archive is somewhat near a question; the reranker, which reads the question's words against each passage, finds
-nothing in them that fits. Run after `evals.calibrate` (the gates before the floor) and before
-`evals.calibrate_reader`.
+floor and none of its passages uses the question's rarest word (`Assistant.refused_by_floor`). Off-topic
+questions ("How do I make waffles?", "Hvor fort kan en gepard løpe?") land on passages whose dense similarity
+passes `answerable_threshold`, since every passage of a news archive is somewhat near a question; the reranker,
+which reads the question's words against each passage, finds nothing in them that fits, and the passages, found
+for the question's commoner words, do not hold what it is about. The reranker's score alone refused answerable
+questions whose passages hold their subject too: on by default from 8868419 to fd33fb5, it took NorQuAD news test
+false refusal 2.5 → 5.0 % (`make eval` at fd33fb5). Run after `evals.calibrate` (the gates before the floor) and
+before `evals.calibrate_reader`.
 
 Positives are the answerable questions `evals.calibrate` uses (the seed set, NorQuAD news validation and its
-English versions); negatives its unanswerable ones (the seed's and the calibration half of `unanswerable.jsonl`)
+English versions) and NorQuAD Wikipedia validation; negatives its unanswerable ones (the seed's and the calibration half of `unanswerable.jsonl`)
 and `off_topic_dev.jsonl`. Each question is asked as the shipped assistant asks it (reader off), without a floor.
 Per language group the floor is the one of the highest balanced accuracy (as `evals.calibrate` chooses), refusing
 at most `--max-added-false-refusal` more of the answerable questions (all of the group's, and each set of
@@ -44,20 +44,25 @@ from evals.calibrate import (
 from evals.datasets import EvalItem, load_dataset
 
 OFF_TOPIC_DEV = DATA / "off_topic_dev.jsonl"
+# Wikipedia validation too: its questions word their subject as the passage does less often than news ones do
+# ("Når utspilte andre verdenskrig seg?"), so the rarest word is more often missing from the passages that answer.
+FLOOR_POSITIVE_SETS = (*POSITIVE_SETS, "norquad:wiki:validation")
 COMMAND = "python -m evals.calibrate_floor --data-dir build/eval-index"
 
 
 @dataclass(frozen=True)
 class Asked:
-    """One question asked without a floor: the reranker's best score, and whether the other gates refused it."""
+    """One question asked without a floor: the reranker's best score, whether none of its passages uses its rarest
+    word (the floor's other condition, `Assistant.refused_by_floor`), and whether the other gates refused it."""
 
     item: EvalItem
     top_score: float | None
+    rarest_absent: bool
     refused: bool
 
     def refused_with(self, floor: float | None) -> bool:
         below = floor is not None and self.top_score is not None and self.top_score < floor
-        return self.refused or below
+        return self.refused or (below and self.rarest_absent)
 
 
 def ask_all(assistant, items: Sequence[EvalItem], progress: bool) -> list[Asked]:
@@ -69,7 +74,8 @@ def ask_all(assistant, items: Sequence[EvalItem], progress: bool) -> list[Asked]
     for item in items:
         answer = assistant.ask(AskRequest(item.question, ()))
         top = answer.retrieved[0].score if answer.retrieved else None
-        out.append(Asked(item, top, not answer.answerable))
+        absent = assistant.rarest_word_absent(item.question, answer.language, answer.retrieved) is not None
+        out.append(Asked(item, top, absent, not answer.answerable))
         if bar:
             bar.update(1)
     if bar:
@@ -132,7 +138,7 @@ def calibrate_floors(
 ) -> dict:
     from evals.runner import check_index, index_signature
 
-    positives = [i for spec in POSITIVE_SETS for i in load_dataset(spec) if i.answerable]
+    positives = [i for spec in FLOOR_POSITIVE_SETS for i in load_dataset(spec) if i.answerable]
     seed_negatives = [i for i in load_dataset(str(DATA / "seed.jsonl")) if not i.answerable]
     cal_half, _ = split_unanswerable(load_dataset(str(UNANSWERABLE)))
     negatives = seed_negatives + cal_half + load_dataset(str(OFF_TOPIC_DEV))
@@ -150,6 +156,7 @@ def calibrate_floors(
             floors[group] = round(floor, 4)
     info, _ = index_signature(assistant)
     return {
+        "rerank_floors": floors,
         "rerank_floors_provenance": {
             "floors": floors,
             "command": COMMAND,
@@ -157,7 +164,9 @@ def calibrate_floors(
             "criterion": f"highest balanced accuracy with at most {max_added_false_refusal:.1%} more false refusal "
             f"and at most {max_false_refusal:.0%} in all, per language group and each set of 100 or more",
             "data": {
-                "positives": [Path(spec).name if spec.endswith(".jsonl") else spec for spec in POSITIVE_SETS],
+                "positives": [
+                    Path(spec).name if spec.endswith(".jsonl") else spec for spec in FLOOR_POSITIVE_SETS
+                ],
                 "negatives": [
                     "seed.jsonl (unanswerable)",
                     "unanswerable.jsonl (calibration half)",
@@ -197,7 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_false_refusal=args.max_false_refusal,
         )
 
-    # Only the record is written, which no setting reads (the module's docstring).
     return run_calibration("calibrate_floor", compute, merge_into_calibration, args.dry_run)
 
 

@@ -293,7 +293,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
             f"- answer backend `{meta['backend']}`, top-k {meta['top_k']}, candidates {meta['settings']['candidates']}"
             f" per retriever, RRF k {meta['settings']['rrf_k']}, answerable_threshold "
             f"{meta['settings']['answerable_threshold']} (from `assistant/models/calibration.json`), rerank_floors "
-            f"{meta['settings'].get('rerank_floors') or 'none (opt-in: docs/evals.md)'}, rerank_sure "
+            f"{meta['settings'].get('rerank_floors') or 'none'}, rerank_sure "
             f"{meta['settings'].get('rerank_sure') or 'none (opt-in: docs/evals.md)'}"
         ),
         "",
@@ -305,7 +305,7 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         meta["command"],
         "# answerable_threshold was chosen on validation data only by:",
         (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
-        "# the reranker's floors (rerank_floors, opt-in in kilde.toml, reader off) were chosen and recorded by:",
+        "# the reranker's floors (rerank_floors, reader off) were chosen on validation data only by:",
         (calibration.get("rerank_floors_command") or "python -m evals.calibrate_floor --data-dir INDEX"),
         "# the reranker's sure score (rerank_sure, opt-in: a question it is sure of passes under the threshold) by:",
         (calibration.get("rerank_sure_command") or "python -m evals.calibrate_sure --data-dir INDEX"),

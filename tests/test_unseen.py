@@ -4,7 +4,13 @@ import pytest
 
 from assistant.answering.answers import unseen_notice
 from assistant.answering.context import AskRequest
-from assistant.answering.unseen import compound_parts, spelling_corrections, typo_variants, unseen_words
+from assistant.answering.unseen import (
+    compound_parts,
+    rarest_word_absent,
+    spelling_corrections,
+    typo_variants,
+    unseen_words,
+)
 from assistant.core.types import Turn
 from assistant.indexes.lexical import analyse
 from assistant.testing.corpus import DEMO_QUESTION_NB
@@ -287,3 +293,53 @@ def test_a_question_asked_alone_that_names_nothing_is_refused_and_told_why(assis
     first = "What does Article 4 commit each side to?"
     history = (Turn("user", first), Turn("assistant", assistant.ask(AskRequest(first)).answer))
     assert "names nothing" not in assistant.ask(AskRequest("Why?", history)).answer
+
+
+class Chunks:
+    """What `LexicalIndex` answers of its vocabulary for a few chunks: each stem's document frequency."""
+
+    def __init__(self, *texts: str):
+        self.stems = [set(analyse(t, "nb")) | set(analyse(t, "en")) for t in texts]
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def document_frequency(self, terms: list[str]) -> tuple[list[int], int]:
+        return [sum(t in s for s in self.stems) for t in terms], len(self.stems)
+
+    def affixes_in_use(self, stems: list[str]) -> list[bool]:
+        return [False] * len(stems)
+
+
+JELLYFISH = Chunks(
+    "Maneten har lange tentakler.",
+    "Brennmaneter spiser plankton.",
+    "Saturn har mange måner. Månene er mange.",
+    "Mange har ferie i juli. Mange reiser.",
+)
+
+
+def test_the_rarest_word_is_named_where_no_passage_uses_it():
+    question = "Hvor mange tentakler har en manet?"
+    assert rarest_word_absent(question, ["Saturn har mange måner."], JELLYFISH) == "tentakler"
+    # a word no chunk uses is the rarest of all, the longer of two
+    assert rarest_word_absent("Hvor fort løper en gepard?", ["Mange reiser."], JELLYFISH) == "gepard"
+
+
+def test_the_rarest_word_inside_a_longer_word_of_a_passage_is_used():
+    question = "Hvor mange tentakler har en manet?"
+    assert rarest_word_absent(question, ["Brennmaneter har lange tentakler."], JELLYFISH) is None
+    assert rarest_word_absent("Hva spiser en manet?", ["Brennmaneter spiser plankton."], JELLYFISH) is None
+
+
+def test_an_english_question_is_judged_through_the_dictionary():
+    words = {"many": "mange", "tentacles": "tentakler", "jellyfish": "manet"}
+    translate = lambda text: " ".join(words.get(w, "") for w in text.lower().split())  # noqa: E731
+    question = "How many tentacles does a jellyfish have?"
+    passages = ["Brennmaneter har lange tentakler."]
+    assert rarest_word_absent(question, passages, JELLYFISH, translate) is None
+    assert rarest_word_absent(question, ["Saturn har mange måner."], JELLYFISH, translate) == "tentacles"
+
+
+def test_a_question_of_words_of_any_subject_has_no_rarest_word():
+    assert rarest_word_absent("Hva skjedde?", ["Saturn har mange måner."], JELLYFISH) is None

@@ -38,6 +38,12 @@ PART_NOTICE = {
     "nn": "Ingen av tekstane eg fann, nemner {words}.",
 }
 # Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
+ABSENT_NOTICE = {
+    "en": "No passage I found mentions {words}.",
+    "nb": "Ingen av tekstene jeg fant, nevner {words}.",
+    "nn": "Ingen av tekstane eg fann, nemner {words}.",
+}
+
 NO_AMOUNT_NOTICE = {
     "en": "No passage I found states the number asked for.",
     "nb": "Ingen av tekstene jeg fant, oppgir tallet det spørres om.",
@@ -234,7 +240,8 @@ def not_found(
     no_date: bool = False,
 ) -> Answer:
     """The not-found answer, saying why where that is known: words no article uses, numbered parts the passages
-    found do not name (the context's, or `missing_parts` of the quoted passages), (`no_amount`) a number or
+    found do not name (the context's, or `missing_parts` of the quoted passages), the question's rarest word where
+    the passages found do not use it and the reranker scored them below its floor, (`no_amount`) a number or
     (`no_date`) a date the passages do not state."""
     text = not_found_text(context.language)
     parts = context.missing_parts or missing_parts
@@ -244,6 +251,8 @@ def not_found(
         text += " " + unseen_notice(context.language, context.unseen_words)
     elif parts:
         text += " " + listed_notice(PART_NOTICE, context.language, parts)
+    elif context.absent_word:
+        text += " " + listed_notice(ABSENT_NOTICE, context.language, [context.absent_word])
     elif no_amount:
         text += " " + NO_AMOUNT_NOTICE.get(context.language, NO_AMOUNT_NOTICE["en"])
     elif no_date:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
 
@@ -36,12 +36,18 @@ from assistant.answering.small_talk import BACKEND as SMALL_TALK
 from assistant.answering.small_talk import small_talk
 from assistant.answering.support import missing_terms
 from assistant.answering.translate import Translator, is_keyword_search, names_translation
-from assistant.answering.unseen import ArchiveWords, names_nothing, nothing_used, unseen_words
+from assistant.answering.unseen import (
+    ArchiveWords,
+    names_nothing,
+    nothing_used,
+    rarest_word_absent,
+    unseen_words,
+)
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
 from assistant.core.questions import check_text, checked_question
-from assistant.core.types import NO_FILTERS, Answer
+from assistant.core.types import NO_FILTERS, Answer, Hit
 
 log = logging.getLogger("kilde.assistant")
 
@@ -84,7 +90,8 @@ class Assistant:
         """`translator`: the dictionary through which an English question's names are looked for in Norwegian
         passages (`is_answerable`); None looks for them as written. `archive_words`: the archive's BM25
         vocabulary as it is now, through which a question about a word no passage uses is refused
-        (`refused_unseen_words`); None never refuses on that ground."""
+        (`refused_unseen_words`), and one below the reranker's floor whose rarest word no passage found uses
+        (`refused_by_floor`); None never refuses on these grounds."""
         self.settings = settings
         self.retriever = retriever
         self.extractive = extractive
@@ -296,10 +303,12 @@ class Assistant:
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
         # A follow-up's "Why?" leans on the conversation; asked alone, it names nothing to answer about.
         nothing = not context.request.history and names_nothing(context.request.question)
+        passes = self.passes_threshold_and_names(context)
+        absent = self.refused_by_floor(context) if passes else None
         answerable = (
             not nothing
-            and self.passes_threshold_and_names(context)
-            and not self.below_rerank_floor(context)
+            and passes
+            and absent is None
             and not unseen
             and not parts
             and (
@@ -319,6 +328,7 @@ class Assistant:
             names_nothing=nothing,
             unseen_words=tuple(unseen),
             missing_parts=tuple(parts),
+            absent_word=absent,
         )
 
     def passes_threshold_and_names(self, context: AnswerContext) -> bool:
@@ -329,24 +339,37 @@ class Assistant:
             context.retrieval, context.judged_question, dense_gate=not waived
         )
 
-    def below_rerank_floor(self, context: AnswerContext) -> bool:
-        """Whether a reranked question has no passage the reranker scores at least its language group's
-        `rerank_floors`. A follow-up read with the conversation (`focus`) is not judged: its passages were searched
-        within the conversation's article, or fused with its own words' search, not ordered by the reranker alone.
-        Nor is a question read by Kilde's reader, whose margins spend the false-refusal budget on their own (on
-        validation, the floor on top of them refused 5.5 % of NorQuAD news validation, against 4.2 %)."""
+    def refused_by_floor(self, context: AnswerContext) -> str | None:
+        """The question's rarest word, where a reranked question has no passage the reranker scores at least its
+        language group's `rerank_floors` and none of its passages uses that word (`rarest_word_absent`): the
+        reranker's score alone also refused answerable questions whose passages it scored low but which held
+        what the question is about. A follow-up read with the conversation (`focus`) is not judged: its passages
+        were searched within the conversation's article, or fused with its own words' search, not ordered by the
+        reranker alone. Nor is a question read by Kilde's reader, whose margins spend the false-refusal budget on
+        their own (on validation, the floor on top of them refused 5.5 % of NorQuAD news validation, against
+        4.2 %)."""
         floor = self.settings.rerank_floors.get(language_group(context.language))
         mode = context.request.retriever or self.settings.retriever
         judged = mode == RERANK_MODE and not context.focus and self.reading is None and context.retrieval.hits
-        if floor is None or not judged:
-            return False
-        return context.retrieval.hits[0].score < floor
+        if floor is None or not judged or context.retrieval.hits[0].score >= floor:
+            return None
+        return self.rarest_word_absent(context.judged_question, context.language, context.retrieval.hits)
+
+    def rarest_word_absent(self, question: str, language: str, hits: Sequence[Hit]) -> str | None:
+        """The question's rarest word when none of the passages found uses it (`unseen.rarest_word_absent`); an
+        English question's words are read in the dictionary's Norwegian too."""
+        if self.archive_words is None:
+            return None
+        english = language_group(language) == "en" and self.translator is not None
+        translate = self.translator.translate if english else None
+        passages = [h.titled_text for h in hits]
+        return rarest_word_absent(question, passages, self.archive_words(), translate)
 
     def reranker_is_sure(self, context: AnswerContext) -> bool:
         """Whether a reranked question asked alone has a passage the reranker scores at least its language group's
         `rerank_sure`, which then stands in for the dense threshold (the names and every later gate still judge),
         in an archive of at least `rerank_sure_min_chunks` chunks. A follow-up read with the conversation (`focus`)
-        is not judged, as for `below_rerank_floor`."""
+        is not judged, as for `refused_by_floor`."""
         sure = self.settings.rerank_sure.get(language_group(context.language))
         mode = context.request.retriever or self.settings.retriever
         if sure is None or mode != RERANK_MODE or context.focus or not context.retrieval.hits:

@@ -65,6 +65,8 @@ class AnswerContext:
     )
     unseen_words: tuple[str, ...] = ()  # or words no passage uses (`unseen.py`)
     missing_parts: tuple[str, ...] = ()  # or numbered parts ("Article 5") no passage found names (`parts.py`)
+    # or the question's rarest word, which no passage found uses, below the reranker's floor (`refused_by_floor`)
+    absent_word: str | None = None
     # a follow-up's earlier answers, whose quotes it does not quote again (`condense.earlier_answers`)
     shown_before: str = ""
     # a follow-up held to the conversation's article, which names what it names (`Assistant._retrieve`)

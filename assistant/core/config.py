@@ -147,11 +147,11 @@ class Settings:
         default_factory=lambda: int(_calibrated("refuse_unseen_words_min_chunks", 0))
     )
     # Per question language group ("no", "en"): a question asked alone is refused when the reranker scores no
-    # passage of its pool at least this high (`Assistant.below_rerank_floor`). Off-topic questions ("How do I make
-    # waffles?") land on passages whose dense similarity passes the threshold, but the reranker finds nothing in
-    # them that fits. Opt-in: the floors evals/calibrate_floor.py chose on validation data (recorded in
-    # calibration.json) refused more answerable test questions than the false-refusal target allows (docs/evals.md).
-    rerank_floors: dict = field(default_factory=dict)
+    # passage of its pool at least this high and none of its passages uses the question's rarest word
+    # (`Assistant.refused_by_floor`). Off-topic questions ("How do I make waffles?") land on passages whose dense
+    # similarity passes the threshold, but the reranker finds nothing in them that fits. Chosen on validation data
+    # by evals/calibrate_floor.py; `rerank_floors = {}` in kilde.toml turns the gate off.
+    rerank_floors: dict = field(default_factory=lambda: _calibrated_map("rerank_floors", float))
     # Per question language group: a question asked alone whose best passage the reranker scores at least this is
     # not held to `answerable_threshold` (`Assistant.reranker_is_sure`). English questions sit lower in dense
     # similarity to Norwegian text, and a short one ("Who published the full text of the agreement?") fell just
