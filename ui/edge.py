@@ -20,6 +20,7 @@ from starlette.datastructures import Headers
 
 from assistant.core.config import Settings
 from ui.network import address_in
+from ui.request_body import read_body, replay
 from ui.security import json_body
 
 MAX_HEADERS = 100
@@ -78,20 +79,11 @@ class BodyLimit:
             # The server reads no more than a declared length, so the body is left to the app: a question
             # refused at once (the rate limit) never has its body read.
             return receive
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await self.refuse(receive, send, drain=message.get("more_body", False))
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return replay(b"".join(chunks), receive)
+        body, last = await read_body(receive, self.max_body)
+        if body is None:
+            await self.refuse(receive, send, drain=last.get("more_body", False))
+            return None
+        return replay(body, receive)
 
     async def refuse(self, receive, send, drain: bool) -> None:
         dropped = 0
@@ -179,16 +171,3 @@ async def send_json(send, status: int, body: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def replay(body: bytes, receive):
-    sent = False
-
-    async def again():
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return again

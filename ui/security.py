@@ -23,6 +23,7 @@ from ui.embed_notice import (
     refusal_page,
 )
 from ui.network import address_in, ip_key, is_loopback
+from ui.request_body import read_body, replay
 from ui.sessions import (
     SESSION_COOKIE,
     SESSION_IDLE_S,
@@ -216,29 +217,14 @@ class Gate:
             return Refusal(404, "not_found", "Kilde fetches no URLs and serves no remote files."), receive
         if scope.get("method") != "POST" or headers.get("content-type", "").startswith("multipart/"):
             return None, receive
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return Refusal(400, "bad_request", "The request ended early."), receive
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if size > MAX_GRADIO_BODY:
-                return Refusal(413, "too_large", "The request body is too large."), receive
-        body = b"".join(chunks)
+        body, last = await read_body(receive, MAX_GRADIO_BODY)
+        if last["type"] != "http.request":
+            return Refusal(400, "bad_request", "The request ended early."), receive
+        if body is None:
+            return Refusal(413, "too_large", "The request body is too large."), receive
         if names_a_file(body):
             return Refusal(400, "files_not_accepted", "Kilde takes no files or URLs as input."), receive
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return None, replay
+        return None, replay(body, receive)
 
     @staticmethod
     def own_origin(scope, headers: Headers) -> str:
