@@ -377,15 +377,16 @@ def beats_the_rule(picker: dict, rule: dict) -> bool:
     )
 
 
-def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]) -> dict[str, float]:
-    """answer found (a gold answer in the chosen sentences), citation precision (chosen sentences whose
-    chunk holds the gold passage or an answer) and mean words, as `evals.metrics` counts them."""
+def quote_metrics(
+    quotes: Sequence[tuple[str, list[str]]], examples: Sequence[PickerExample]
+) -> dict[str, float]:
+    """answer found (a gold answer in the quoted text), citation precision (quotes whose chunk holds the gold
+    passage or an answer) and mean words, as `evals.metrics` counts them. `quotes`: per example, the text quoted
+    and the chunk of each quote."""
     found, precise, cited, words = 0, 0, 0, 0
-    for chosen, ex in zip(picks, examples, strict=False):
-        text = " ".join(ex.spans[i].text for i in chosen)
-        found += bool(chosen) and contains_answer(text, ex.item.answers)
-        for i in chosen:
-            chunk = ex.hits[ex.spans[i].hit_index].chunk.text
+    for (text, chunks), ex in zip(quotes, examples, strict=False):
+        found += bool(chunks) and contains_answer(text, ex.item.answers)
+        for chunk in chunks:
             precise += chunk_hits(chunk, ex.item) or contains_answer(chunk, ex.item.answers)
             cited += 1
         words += len(text.split())
@@ -398,13 +399,25 @@ def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]
     }
 
 
+def answer_metrics(picks: Sequence[list[int]], examples: Sequence[PickerExample]) -> dict[str, float]:
+    """`quote_metrics` of the sentences `picks` chose (per example, indices into its spans)."""
+    quotes = [
+        (
+            " ".join(ex.spans[i].text for i in chosen),
+            [ex.hits[ex.spans[i].hit_index].chunk.text for i in chosen],
+        )
+        for chosen, ex in zip(picks, examples, strict=False)
+    ]
+    return quote_metrics(quotes, examples)
+
+
 def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dict[str, float]:
     """The rule the picker replaces (`ExtractiveAnswerer` without a picker: term overlap, plus sentence
-    embeddings across languages) on the same passages, counted as `answer_metrics` counts."""
+    embeddings across languages) on the same passages, counted by `quote_metrics` too."""
     from assistant.core.language import detect_language
 
     saved, extractive.picker = extractive.picker, None
-    found, precise, cited, words = 0, 0, 0, 0
+    quotes = []
     try:
         for ex in examples:
             extract = extractive.answer(
@@ -413,22 +426,13 @@ def rule_metrics(extractive, embedder, examples: Sequence[PickerExample]) -> dic
                 embedder.embed_query(ex.item.question),
                 detect_language(ex.item.question),
             )
-            text = " ".join(c.quote for c in extract.citations)
-            found += bool(extract.citations) and contains_answer(text, ex.item.answers)
-            for c in extract.citations:
-                chunk = next(h.chunk.text for h in ex.hits if h.chunk.id == c.chunk_id)
-                precise += chunk_hits(chunk, ex.item) or contains_answer(chunk, ex.item.answers)
-                cited += 1
-            words += len(text.split())
+            chunks = [
+                next(h.chunk.text for h in ex.hits if h.chunk.id == c.chunk_id) for c in extract.citations
+            ]
+            quotes.append((" ".join(c.quote for c in extract.citations), chunks))
     finally:
         extractive.picker = saved
-    n = max(len(examples), 1)
-    return {
-        "n": len(examples),
-        "answer_found": round(found / n, 4),
-        "citation_precision": round(precise / max(cited, 1), 4),
-        "answer_words": round(words / n, 1),
-    }
+    return quote_metrics(quotes, examples)
 
 
 def heuristic_picks(examples: Sequence[PickerExample]) -> list[list[int]]:
