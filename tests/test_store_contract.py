@@ -15,6 +15,7 @@ from assistant.core.errors import (
     IndexMissingError,
     StoreBusyError,
     StoreFailedError,
+    StoreRefusedError,
     StoreUnreachableError,
 )
 from assistant.core.types import Chunk, Filters
@@ -420,15 +421,25 @@ def test_a_server_that_hangs_is_named_unreachable_by_every_call_after_the_timeou
             "HTTP 500 Internal Server Error: disk I/O error)",
         ),
         ((200, "text/html", b"<html>Logg inn</html>"), "an answer that is no JSON"),
+        # A proxy's own 4xx, a page or JSON that is not Chroma's error: a bare `Exception` holding the page.
+        ((404, "text/html", b"<html><body>404 Not Found</body></html>"), "HTTP 404 Not Found)"),
+        (
+            (401, "text/html", b"<html><body>401 Authorization Required</body></html>"),
+            "HTTP 401 Unauthorized)",
+        ),
+        ((403, "text/html; charset=utf-8", b"<html><body>Forbidden</body></html>"), "HTTP 403 Forbidden)"),
+        ((401, "application/json", b'{"message": "Unauthorized"}'), "HTTP 401 Unauthorized: Unauthorized)"),
     ],
 )
 def test_a_server_that_answers_an_error_is_named_by_every_call_not_with_chromas_exception(
     tmp_path, chroma_url, failure, says
 ):
-    """A proxy's 502 page, Chroma's own 500, or a 200 that is no JSON, in answer to opening a store or to any
-    call: Chroma's client raised its `InternalError`, a bare `Exception` holding the page, or orjson's error,
-    each a 500 and a traceback on every face. Each is now `StoreFailedError` (503 `not_ready`) naming the server
-    and the status, without a proxy's page; once the server answers again, the same store reads as before."""
+    """A proxy's 502 page, Chroma's own 500, a 200 that is no JSON, or a proxy's 4xx (a 401 or 403 page asking
+    for credentials, a 404 page), in answer to opening a store or to any call: Chroma's client raised its
+    `InternalError`, a bare `Exception` holding the page, or orjson's error, each a 500 and a traceback on every
+    face. Each is now `StoreFailedError` (503 `not_ready`) naming the server and the status, without a proxy's
+    page, and a 401 or 403 `StoreRefusedError` saying that the server refused Kilde's request; once the server
+    answers again, the same store reads as before (Chroma's own 404, JSON, still tells a reset index)."""
     article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
     name = f"failing-{tmp_path.name[-20:].replace('_', '-')}"
     with FailingProxy(chroma_url) as proxy:
@@ -442,10 +453,12 @@ def test_a_server_that_answers_an_error_is_named_by_every_call_not_with_chromas_
             "open": opening,
             **_every_call(store, unopened, article, chunks, vectors),
         }.items():
-            with pytest.raises(StoreFailedError) as caught:
+            refused = failure[0] in (401, 403)
+            with pytest.raises(StoreRefusedError if refused else StoreFailedError) as caught:
                 call()
             said = str(caught.value)
-            assert f"Chroma server at {proxy.url} answered with an error ({says}" in said, call_name
+            verb = "refused Kilde's request" if refused else "answered with an error"
+            assert f"Chroma server at {proxy.url} {verb} ({says}" in said, (call_name, said)
             assert "<html" not in said, call_name
         proxy.failure = None
         assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text

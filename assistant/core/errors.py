@@ -139,6 +139,22 @@ class StoreFailedError(StoreUnreachableError):
         self.where = where
 
 
+class StoreRefusedError(StoreFailedError):
+    """The Chroma server, or a proxy before it, refused Kilde's request (401, 403 or 407, with an answer that is
+    not Chroma's own error): most likely a proxy that asks for credentials, which Kilde does not send. 503
+    `not_ready` as well: once the proxy lets Kilde through, the next request is answered."""
+
+    def __init__(self, where: str, reason: str, retry_after: int = 5):
+        RetryLaterError.__init__(
+            self,
+            f"The Chroma server at {where} refused Kilde's request ({reason}): most likely a proxy before it asks "
+            "for credentials, which Kilde does not send. Let Kilde's requests through the proxy, or point "
+            "KILDE_CHROMA_URL at the Chroma server itself; a running `kilde serve` reconnects by itself.",
+            retry_after,
+        )
+        self.where = where
+
+
 class StoreBusyError(KildeError):
     """Another process holds the single-writer lock on the index."""
 

@@ -32,6 +32,7 @@ from assistant.core.errors import (
     IndexMissingError,
     StoreBusyError,
     StoreFailedError,
+    StoreRefusedError,
     StoreUnreachableError,
     shortened,
 )
@@ -176,9 +177,10 @@ def _after_a_reset(read: Callable) -> Callable:
 
 def _reaching_the_server(call: Callable) -> Callable:
     """A Chroma server that does not answer (stopped, restarting, hung, cut off) is `StoreUnreachableError`
-    naming its URL, and one that answers with a server error or no JSON `StoreFailedError`, not the HTTP
-    client's error or Chroma's, which every face would answer as a bug (a 500 and a traceback). The next call
-    asks the server again: when it answers, the store reads as before."""
+    naming its URL, and one that answers with a server error, a proxy's 4xx or no JSON `StoreFailedError`
+    (`StoreRefusedError` for a 401 or 403), not the HTTP client's error or Chroma's, which every face would
+    answer as a bug (a 500 and a traceback). The next call asks the server again: when it answers, the store
+    reads as before."""
 
     if inspect.isgeneratorfunction(call):
 
@@ -219,9 +221,11 @@ def _server_error(where: str, exc: Exception, timeout_s: float) -> StoreUnreacha
     if isinstance(exc, httpx.HTTPStatusError):
         answer = exc.response
         reason = f"HTTP {answer.status_code} {answer.reason_phrase}".rstrip()
-        with contextlib.suppress(ValueError, AttributeError):
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
             # Chroma's own error ({"error": "InternalError", "message": ...}); a proxy's page is not repeated
             reason += f": {shortened(str(answer.json()['message']))}"
+        if answer.status_code in (401, 403, 407):
+            return StoreRefusedError(where, reason)
         return StoreFailedError(where, reason)
     if isinstance(exc, json.JSONDecodeError):  # what Chroma's client could not read (a proxy's 200 page)
         return StoreFailedError(where, f"an answer that is no JSON: {exc}")
@@ -231,11 +235,23 @@ def _server_error(where: str, exc: Exception, timeout_s: float) -> StoreUnreacha
 
 
 def _raise_server_errors(answer: httpx.Response) -> None:
-    """An HTTP client's response hook: a 5xx is `HTTPStatusError`. Chroma's client would raise its
-    `InternalError`, or a bare `Exception` holding a proxy's page, neither told apart from Kilde's own mistakes."""
-    if answer.status_code >= 500:
+    """An HTTP client's response hook: a 5xx, and a 4xx that is not Chroma's own error (a proxy's 401, 403 or
+    404 page), is `HTTPStatusError`. Chroma's client would raise its `InternalError`, or a bare `Exception`
+    holding the page, neither told apart from Kilde's own mistakes. Chroma's own 4xx stay Chroma's: the store
+    reads its `NotFoundError` as an index reset by another client (`_after_a_reset`)."""
+    if answer.status_code >= 500 or (answer.status_code >= 400 and not _chromas_error(answer)):
         answer.read()
         answer.raise_for_status()
+
+
+def _chromas_error(answer: httpx.Response) -> bool:
+    """Whether an error answer is Chroma's own, `{"error": "NotFoundError", "message": ...}`, which its client
+    raises as its typed error (a body of another shape it raises as a bare `Exception`)."""
+    try:
+        body = json.loads(answer.read())
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), str)
 
 
 def _http_client(url, port: int, where: str, chroma_settings, timeout_s: float):
