@@ -593,7 +593,7 @@ def test_stdio_answers_every_line_it_cannot_read_with_the_request_id(built_index
 def test_stdio_answers_a_request_whose_id_has_a_forbidden_type(built_index):
     # The SDK read a request whose id is no string or whole number as a notification, which has no answer: the
     # client waited for ever. JSON-RPC 2.0: Invalid Request, id null.
-    from ui.mcp_stdio import FORBIDDEN_ID
+    from ui.mcp_ids import FORBIDDEN_ID
 
     with raw_stdio(built_index) as exchange:
         for forbidden in ("true", "{}", "[1]", "1.5", "1.0", "null"):
@@ -608,6 +608,48 @@ def test_stdio_answers_a_request_whose_id_has_a_forbidden_type(built_index):
             exchange('{"jsonrpc": "2.0", "id": "10", "method": "ping"}')["id"] == "10"
         )  # the session goes on
         assert exchange('{"jsonrpc": "2.0", "id": -3, "method": "ping"}')["id"] == -3
+
+
+def test_http_answers_a_request_whose_id_has_a_forbidden_type(built_index, assistant):
+    # Over streamable HTTP too the SDK took such a request for a notification: 202 Accepted with an empty body,
+    # and the client waited for ever for its answer. As over stdio: Invalid Request, id null.
+    import httpx
+
+    from ui.mcp_ids import FORBIDDEN_ID
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+
+    def answer(response) -> dict:  # the SDK's reply, as one SSE event
+        assert response.status_code == 200, response.text[:200]
+        return json.loads(next(x[5:] for x in response.text.splitlines() if x.startswith("data:")))
+
+    try:
+        opening = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}
+        opened = httpx.post(server.url, headers=headers, json=opening, timeout=120)
+        assert "result" in answer(opened)
+        session = {
+            **headers,
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-06-18",
+        }
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert httpx.post(server.url, headers=session, json=initialized).status_code == 202  # a notification
+        for forbidden in ("true", "{}", "[1]", "1.5", "1.0", "null"):
+            for method in ("ping", "tools/list"):
+                body = f'{{"jsonrpc": "2.0", "id": {forbidden}, "method": "{method}"}}'
+                refused = httpx.post(server.url, headers=session, content=body)
+                assert refused.status_code == 400 and refused.json() == {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": FORBIDDEN_ID},
+                }, (body, refused.status_code, refused.text[:200])
+        for fine in ("10", -3):  # the session goes on
+            ping = {"jsonrpc": "2.0", "id": fine, "method": "ping"}
+            assert answer(httpx.post(server.url, headers=session, json=ping))["id"] == fine
+    finally:
+        server.stop()
 
 
 def test_an_oversized_http_request_gets_a_json_rpc_error_at_kildes_limit(built_index, assistant):

@@ -411,13 +411,15 @@ def mcp_http_app(server, settings: Settings):
     header and body sizes, trusted host names, forwarded headers from trusted proxies only), whose body limit
     answers in JSON-RPC."""
     from ui.edge import MAX_BODY_BYTES, BodyLimit, Limits
+    from ui.mcp_ids import ForbiddenIds
     from ui.security import Gate
     from ui.sessions import SessionStore
 
     sdk_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, host=settings.host, max_request_body_size=MAX_BODY_BYTES
     )
-    gated = Gate(sdk_app, settings=settings, sessions=SessionStore())
+    # A request whose id MCP forbids is answered, not taken for a notification (ui/mcp_ids.py).
+    gated = Gate(ForbiddenIds(sdk_app, MCP_PATH), settings=settings, sessions=SessionStore())
     return Limits(gated, settings, body=BodyLimit(MAX_BODY_BYTES, json_rpc_too_large))
 
 

@@ -8,14 +8,13 @@ id wherever Python's json module can read one, so the client can tell which requ
 
 A request whose id is of a type MCP forbids (null, true, 1.5, an object or a list: MCP takes a string or a whole
 number) the SDK read as a notification, which has no answer; `RequestLines` answers it, as JSON-RPC 2.0 says,
-with Invalid Request and id null.
+with Invalid Request and id null (the check and the answer are ui/mcp_ids.py's, which HTTP shares).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
 
 import anyio
 from mcp.shared.message import SessionMessage
@@ -23,6 +22,7 @@ from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 from assistant.core.surrogates import holds_lone_surrogate
+from ui.mcp_ids import forbidden_id_error, has_forbidden_id, request_id
 
 LONE_SURROGATE = (
     "Parse error: the request holds a lone surrogate escape (such as \\ud800, half of a UTF-16 pair), "
@@ -32,25 +32,6 @@ NOT_JSON_RPC = (
     'Invalid request: not a JSON-RPC 2.0 message ({"jsonrpc": "2.0", "id": a string or a whole number, '
     '"method": a string, "params": an object})'
 )
-FORBIDDEN_ID = "Invalid request: the id must be a string or a whole number"
-
-
-def request_id(value: Any) -> str | int | None:
-    """The id of a request Python's json module read, where it has one a reply may carry."""
-    if isinstance(value, dict):
-        found = value.get("id")
-        if isinstance(found, str) or (isinstance(found, int) and not isinstance(found, bool)):
-            return found
-    return None
-
-
-def has_forbidden_id(line: str) -> bool:
-    """Whether `line` is a request (a JSON object with a method) whose id is there but no string or whole number."""
-    try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
-        return False  # not JSON: the SDK refuses it, and `AnsweredLines` answers
-    return isinstance(value, dict) and "method" in value and "id" in value and request_id(value) is None
 
 
 class RequestLines:
@@ -75,8 +56,7 @@ class RequestLines:
                 yield line
                 continue
             await self._ready.wait()
-            error = ErrorData(code=INVALID_REQUEST, message=FORBIDDEN_ID)
-            await self._write.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=error)))
+            await self._write.send(SessionMessage(forbidden_id_error()))
 
 
 def reply_to_unreadable(problem: Exception) -> JSONRPCError:

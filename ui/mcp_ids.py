@@ -1,0 +1,71 @@
+"""The ids `kilde mcp` takes, on both transports: a request whose id is of a type MCP forbids is answered.
+
+MCP takes a string or a whole number as a request's id, never null. The SDK read a request with an id of another
+type (null, true, 1.5, an object or a list) as a notification, which has no answer, so the client waited for
+ever: over stdio it read no reply, over streamable HTTP it got 202 Accepted with an empty body. JSON-RPC 2.0
+answers such a request with Invalid Request and id null: `ui.mcp_stdio.RequestLines` does so over stdio, and
+`ForbiddenIds` over HTTP, both with `has_forbidden_id` and `forbidden_id_error`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.types import INVALID_REQUEST, ErrorData, JSONRPCError
+from starlette.responses import Response
+
+from ui.edge import replay
+
+FORBIDDEN_ID = "Invalid request: the id must be a string or a whole number"
+
+
+def request_id(value: Any) -> str | int | None:
+    """The id of a request Python's json module read, where it has one a reply may carry."""
+    if isinstance(value, dict):
+        found = value.get("id")
+        if isinstance(found, str) or (isinstance(found, int) and not isinstance(found, bool)):
+            return found
+    return None
+
+
+def has_forbidden_id(message: str | bytes) -> bool:
+    """Whether `message` (a stdio line, an HTTP body) is a request, a JSON object with a method, whose id is
+    there but no string or whole number."""
+    try:
+        value = json.loads(message)
+    except (ValueError, RecursionError):
+        return False  # not JSON: the SDK refuses it, and each transport answers
+    return isinstance(value, dict) and "method" in value and "id" in value and request_id(value) is None
+
+
+def forbidden_id_error() -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=FORBIDDEN_ID))
+
+
+class ForbiddenIds:
+    """ASGI, before the SDK's streamable-HTTP app at `path`: a POST whose body is a request with a forbidden id
+    gets 400 and `forbidden_id_error`, as the SDK answers the other bodies it cannot read. The body is read
+    here, within the edge's limit in front (`ui.edge.BodyLimit`), and handed on to the SDK otherwise."""
+
+    def __init__(self, app, path: str):
+        self.app, self.path = app, path
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if not has_forbidden_id(body):
+            await self.app(scope, replay(body, receive), send)
+            return
+        error = forbidden_id_error().model_dump_json(by_alias=True, exclude_unset=True)
+        await Response(error, status_code=400, media_type="application/json")(scope, receive, send)
