@@ -537,8 +537,12 @@ def test_unknown_model_and_route_are_not_found_errors(api):
             )
         assert "'kilde'" in caught.value.message
         assert (caught.value.code, caught.value.param) == ("model_not_found", "model")  # was `not_found`
-    with pytest.raises(openai.NotFoundError):
+    # A route Kilde does not serve: OpenAI's answer, code null and "Invalid URL (…)"; it was Kilde's `not_found`.
+    with pytest.raises(openai.NotFoundError) as caught:
         client(api.url).embeddings.create(model="kilde", input="x")
+    assert caught.value.code is None and caught.value.type == "invalid_request_error"
+    assert caught.value.body["message"].startswith("Invalid URL (POST /v1/embeddings); Kilde serves /v1/chat")
+    assert httpx.get(api.url + "/api/nope").json()["error"] == "not_found"  # Kilde's own API keeps its codes
     not_json = httpx.post(
         api.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
@@ -576,7 +580,7 @@ def test_a_route_asked_with_another_method_is_a_405_naming_the_method_to_use(api
         assert response.status_code == 405 and response.headers["allow"] == "GET", method
         assert response.json()["error"]["message"] == f"Use GET /v1/models, not {method}."
         missing = httpx.request(method, api.url + "/v1/files/x")
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found", method
+        assert missing.status_code == 404 and missing.json()["error"]["code"] is None, method
 
 
 def test_refusals_at_the_edge_have_openais_shape_too(api):
@@ -612,8 +616,10 @@ def test_rate_limit_is_shared_with_api_ask(built_index, assistant):
                 )
             assert "limit is 2 per minute" in caught.value.message
             assert int(caught.value.response.headers["retry-after"]) >= 1
+            # OpenAI's code and type for a limit on requests per minute; they were `rate_limited`, `rate_limit_error`
+            assert (caught.value.code, caught.value.type) == ("rate_limit_exceeded", "requests")
         refused = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
-        assert refused.status_code == 429
+        assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"  # /api keeps Kilde's
     finally:
         server.stop()
 

@@ -317,11 +317,13 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
                 status_code=405,
                 headers={"Allow": allowed},
             )
+        # OpenAI's words and code (none) for a route it does not serve, then where Kilde's are.
         return JSONResponse(
             error_body(
                 404,
-                "not_found",
-                f"No route /v1/{path[:80]}; Kilde serves /v1/chat/completions and /v1/models.",
+                None,
+                f"Invalid URL ({request.method[:20]} /v1/{path[:80]}); Kilde serves /v1/chat/completions and "
+                "/v1/models.",
             ),
             status_code=404,
         )

@@ -29,10 +29,14 @@ ERROR_TYPES = {
     404: "invalid_request_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
-    429: "rate_limit_error",
+    429: "requests",  # OpenAI's type for a limit on requests per minute ("tokens" for one on tokens)
     502: "api_error",
     503: "api_error",
 }
+# Kilde's codes that OpenAI's API answers with a code of its own for the same fault: over a limit of requests
+# per minute, `rate_limit_exceeded`; a route it does not serve, none ("Invalid URL (POST /v1/…)"). The rest of
+# Kilde's codes (`method_not_allowed`, `too_large`, the Gate's) have no recorded OpenAI answer, and stay.
+OPENAI_CODES: dict[str, str | None] = {"rate_limited": "rate_limit_exceeded", "not_found": None}
 
 
 def error_body(status: int, code: str | None, message: str, param: str | None = None) -> dict[str, Any]:
@@ -41,7 +45,7 @@ def error_body(status: int, code: str | None, message: str, param: str | None = 
             "message": message,
             "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
             "param": param,
-            "code": code,
+            "code": OPENAI_CODES.get(code, code) if code is not None else None,
         }
     }
 
