@@ -15,7 +15,7 @@ from typing import Any
 from mcp.types import INVALID_REQUEST, ErrorData, JSONRPCError
 from starlette.responses import Response
 
-from ui.edge import replay
+from ui.request_body import read_body, replay
 
 FORBIDDEN_ID = "Invalid request: the id must be a string or a whole number"
 
@@ -55,15 +55,7 @@ class ForbiddenIds:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body, _ = await read_body(receive)
         if not has_forbidden_id(body):
             await self.app(scope, replay(body, receive), send)
             return
