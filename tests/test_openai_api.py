@@ -906,3 +906,28 @@ def test_a_cut_reply_stops_reading_the_model_at_the_end_of_the_sentence_it_cuts(
             assert kilde["citations"] == [] and kilde["sentences"] == []
         # Read up to the next sentence's start, then the connection was closed: the model stopped writing.
         assert _wait_for(lambda: scripted.outcomes == ["aborted"]), (limits, scripted.outcomes)
+
+
+def test_a_long_hostile_conversation_is_read_alike_on_both_faces(api):
+    """One conversation, to /v1/chat/completions and to /api/ask: 60 turns, an early one of 30,000 characters, a
+    question with markup, control characters and emoji. /api/ask refused it (422: more than 40 turns, a turn over
+    20,000 characters) where the OpenAI face answered it, and both searched the markup with the follow-up and
+    returned it in `standalone_question`."""
+    first = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    turns = [
+        *user("Tell me everything. " + "x" * 30_000),
+        {"role": "assistant", "content": "a"},
+        *[m for i in range(28) for m in (*user(f"question {i}"), {"role": "assistant", "content": "a"})],
+        *user(f"<script>alert(1)</script> {DEMO_QUESTION_EN}\x00\x1b 🔥"),
+        {"role": "assistant", "content": first.choices[0].message.content},
+    ]
+    reply = client(api.url).chat.completions.create(model="kilde", messages=[*turns, *user("Who signed it?")])
+    searched = f"Who signed it? {DEMO_QUESTION_EN}"
+    assert reply.model_extra["kilde"]["standalone_question"] == searched
+    for history in (turns, [*turns, *user("Who signed it?")]):  # the question added to the history too
+        asked = httpx.post(
+            api.url + "/api/ask", json={"question": "Who signed it?", "history": history}, timeout=120
+        )
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["standalone_question"] == searched
+        assert asked.json()["answer"] == reply.model_extra["kilde"]["answer"]

@@ -149,6 +149,62 @@ def test_a_history_turn_that_says_nothing_is_no_turn():
     assert condense_extractive(request.question, request.history) == f"Who signed it? {DEMO_QUESTION_EN}"
 
 
+def test_a_user_turn_is_read_as_its_question_was_and_an_answer_as_it_was_given():
+    """A client's history held markup, control characters and emoji that its questions could not: they reached the
+    search and came back in `standalone_question` ("Who signed it? <script>alert(1)</script> What\u0000 …")."""
+    from assistant.answering.condense import condense_extractive
+    from assistant.core.types import Turn
+
+    answer = "Artikkel 4 i avtalen sier: «Hvis en av partene … <b>» [1]\n\nSources:"
+    history = (
+        Turn("user", "<script>alert(1)</script> WHAT\x00 DOES ARTICLE 4 COMMIT\x1b EACH SIDE TO? 🔥\u200b"),
+        Turn("assistant", answer),
+    )
+    request = Assistant.validate(object.__new__(Assistant), AskRequest("Who signed it?", history))
+    asked = validate(history[0].content).question  # what the question was searched as when asked
+    assert [t.content for t in request.history] == [
+        asked,
+        answer,
+    ]  # an answer is matched to its passages as is
+    assert condense_extractive(request.question, request.history) == (
+        "Who signed it? What does article 4 commit each side to?"
+    )
+
+
+def test_a_history_that_ends_with_the_question_itself_is_read_without_it():
+    """A client that added the question to its history before sending: "Who signed it?" was searched as "Who
+    signed it? Who signed it?", without the question it refers back to."""
+    from assistant.core.types import Turn
+
+    history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", "Artikkel 4 i avtalen sier … [1]"))
+    for last in ("Who signed it?", " who signed it? \u200b"):
+        request = Assistant.validate(
+            object.__new__(Assistant), AskRequest("Who signed it?", (*history, Turn("user", last)))
+        )
+        assert request.history == history
+    # another question left unanswered is the one before this
+    request = Assistant.validate(
+        object.__new__(Assistant), AskRequest("Who signed it?", (*history, Turn("user", "Og Kina?")))
+    )
+    assert request.history[-1] == Turn("user", "Og Kina?")
+
+
+def test_a_conversation_of_any_length_is_taken_and_only_the_turns_read_are_judged():
+    """Only the last turns are read: an older turn that is too long, or not text, is dropped with the turns before
+    it, not refused on every later question of the chat."""
+    from assistant.answering.assistant import MAX_HISTORY_TURNS, MAX_TURN_CHARS
+    from assistant.core.types import Turn
+
+    old = (Turn("user", "x" * 1_000_000), Turn("user", "Hvem \ud800 signerte?"))
+    chatter = tuple(Turn(role, f"{role} {n}") for n in range(5000) for role in ("user", "assistant"))
+    request = Assistant.validate(object.__new__(Assistant), AskRequest("Who signed it?", old + chatter))
+    assert request.history == chatter[-MAX_HISTORY_TURNS:]
+    long = Assistant.validate(
+        object.__new__(Assistant), AskRequest("Why?", (Turn("assistant", "y" * 10**6),))
+    )
+    assert long.history == (Turn("assistant", "y" * MAX_TURN_CHARS),)
+
+
 SURROGATE_ERROR = (
     "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8"
 )

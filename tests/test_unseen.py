@@ -343,3 +343,15 @@ def test_an_english_question_is_judged_through_the_dictionary():
 
 def test_a_question_of_words_of_any_subject_has_no_rarest_word():
     assert rarest_word_absent("Hva skjedde?", ["Saturn har mange måner."], JELLYFISH) is None
+
+
+def test_a_follow_up_to_questions_that_named_nothing_names_nothing(assistant):
+    """ "Tell me more" after "What about it?" (refused) was answered with whatever passage lay nearest "Tell me more
+    What about it?"; asked alone, it is refused for naming nothing."""
+    refusal = assistant.ask(AskRequest("What about it?")).answer
+    for history in (
+        (Turn("user", "What about it?"), Turn("assistant", refusal)),
+        (Turn("assistant", "Hi! Ask me about the archive."),),
+    ):
+        answer = assistant.ask(AskRequest("Tell me more", history))
+        assert not answer.answerable and answer.citations == () and "names nothing" in answer.answer

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match, Route
 
-from assistant.answering.assistant import MAX_TOP_K, Assistant
+from assistant.answering.assistant import MAX_HISTORY_TURNS, MAX_TOP_K, MAX_TURN_CHARS, Assistant
 from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import (
@@ -41,7 +41,8 @@ STRICT = ConfigDict(extra="forbid", strict=True)
 class TurnIn(BaseModel):
     model_config = STRICT
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    # No length of its own: the assistant reads the first MAX_TURN_CHARS (`read_history`), the body limit bounds it.
+    content: str
 
 
 class FiltersIn(BaseModel):
@@ -58,10 +59,13 @@ class AskIn(BaseModel):
         json_schema_extra={"examples": [{"question": "What does Article 4 commit each side to?"}]},
     )
     question: str = Field(description="1 to 2000 characters")
+    # Any number of turns, as on the OpenAI face: a chat that resends its whole conversation was refused from its
+    # 21st question on, though only the last turns are read.
     history: list[TurnIn] | None = Field(
         None,
-        max_length=40,
-        description="earlier turns, oldest first, for follow-up questions; null is none",
+        description=f"earlier turns, oldest first, for follow-up questions; null is none. Any number within the "
+        f"body limit: Kilde reads the last {MAX_HISTORY_TURNS} that say something, the first {MAX_TURN_CHARS} "
+        "characters of each",
     )
     filters: FiltersIn | None = Field(None, description="null is no filter")
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K)

@@ -23,7 +23,9 @@ from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, Completion
 from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
 
 MODEL_ID = "kilde"
-MAX_HISTORY_TURNS = 40  # as /api/ask; a longer conversation keeps its latest turns
+# The turns whose parts are read (`text_of`); of them the assistant reads the last few that say something
+# (`read_history`). A longer conversation keeps its latest turns, as on /api/ask.
+MAX_HISTORY_TURNS = 40
 SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
 # A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
 SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.DOTALL)

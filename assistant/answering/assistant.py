@@ -46,8 +46,8 @@ from assistant.answering.unseen import (
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
-from assistant.core.questions import check_text, checked_question
-from assistant.core.types import NO_FILTERS, Answer, Hit
+from assistant.core.questions import as_asked, check_text, checked_question
+from assistant.core.types import NO_FILTERS, Answer, Hit, Turn
 
 log = logging.getLogger("kilde.assistant")
 
@@ -63,6 +63,30 @@ CONVERSATION_ARTICLES = 3
 def says_something(text: str) -> bool:
     """Whether `text` holds a character that is neither a space nor invisible (stops at the first one)."""
     return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
+
+
+def read_history(turns: Sequence[Turn], question: str) -> tuple[Turn, ...]:
+    """The turns a follow-up is read with: what condensing needs and no more, since every turn is embedded or sent
+    along behind the one embedder. The last `MAX_HISTORY_TURNS` that say something, the latest first looked at, each
+    its first `MAX_TURN_CHARS` characters; a conversation of any length is taken on every face, and a turn read
+    by none is judged by none (on the OpenAI face an old message refused every later question of the chat). A
+    turn that says nothing (an OpenAI message whose content was null or a picture) is none: read as the last
+    question, it would leave a follow-up ("Who signed it?") without what it refers back to. A user turn is read
+    as its question was (`as_asked`). A last user turn that is the `question` itself (a client that added it to
+    the history before sending) is not the question before it: searched with it, "Who signed it?" would be
+    searched as "Who signed it? Who signed it?"."""
+    kept: list[Turn] = []
+    for turn in reversed(turns):
+        if len(kept) == MAX_HISTORY_TURNS:
+            break
+        text = turn.content[:MAX_TURN_CHARS]
+        if turn.role == "user":
+            text = as_asked(text)
+            if not kept and text.casefold() == question.casefold():
+                continue
+        if says_something(text):
+            kept.append(replace(turn, content=text))
+    return tuple(reversed(kept))
 
 
 def check_top_k(top_k: int | None, field: str = "top_k") -> None:
@@ -121,20 +145,13 @@ class Assistant:
     def validate(self, request: AskRequest) -> AskRequest:
         # The question first, and only there: `checked_question` judges it for every face, a lone surrogate included.
         question = checked_question(request.question or "")
+        history = read_history(request.history, question)
         texts = [
-            *(("history", t.content) for t in request.history),
+            *(("history", t.content) for t in history),
             *(("source filter", s) for s in request.filters.sources),
         ]
         for field, text in texts:
             check_text(field, text)
-        # What condensing needs, and no more: every turn is embedded or sent along behind the one embedder. A turn
-        # that says nothing (an OpenAI message whose content was null or a picture) is none: read as the last
-        # question, it would leave a follow-up ("Who signed it?") without what it refers back to.
-        history = tuple(
-            replace(t, content=t.content[:MAX_TURN_CHARS])
-            for t in request.history
-            if says_something(t.content)
-        )[-MAX_HISTORY_TURNS:]
         check_top_k(request.top_k)
         return replace(request, question=question, history=history)
 
@@ -301,8 +318,10 @@ class Assistant:
         # "Article 5" is not answered by passages that name only Article 4; a follow-up is held to the parts it
         # names itself, not to those of the question before it
         parts = missing_parts(context.request.question, [h.titled_text for h in context.retrieval.hits])
-        # A follow-up's "Why?" leans on the conversation; asked alone, it names nothing to answer about.
-        nothing = not context.request.history and names_nothing(context.request.question)
+        # A follow-up's "Why?" leans on the conversation; asked alone, or after questions that named nothing either
+        # ("Tell me more" after "What about it?"), it names nothing to answer about.
+        asked = (t.content for t in context.request.history if t.role == "user")
+        nothing = names_nothing(context.request.question) and all(map(names_nothing, asked))
         passes = self.passes_threshold_and_names(context)
         absent = self.refused_by_floor(context) if passes else None
         answerable = (

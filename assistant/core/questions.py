@@ -48,6 +48,31 @@ def check_text(field: str, text: str) -> None:
         )
 
 
+def without_markup(question: str) -> str:
+    """`question` without HTML tags (a tag is searched as its words, "script", "onerror", found in any passage) and
+    pictographs (an emoji names nothing a passage holds, yet moves the question's embedding and hides its first
+    word)."""
+    words = TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question))
+    if words != question:
+        question = " ".join(words.split())
+    if _PICTOGRAPH.search(question):
+        question = " ".join(_PICTOGRAPH.sub(" ", question).split())
+    return question
+
+
+def as_sentence(question: str) -> str:
+    """A question typed in capitals in ordinary case: every word in capitals reads as a name or an acronym to the
+    stages that look for names."""
+    return question[0] + question[1:].lower() if shouts(question) else question
+
+
+def as_asked(text: str) -> str:
+    """A user turn of a conversation as its question was searched when asked (`checked_question`'s reading, with
+    nothing refused): what a follow-up is searched with (the condensed question, `standalone_question`) holds no
+    markup, control character or pictograph that a question could not."""
+    return as_sentence(without_markup(as_typed(text).strip()))
+
+
 def checked_question(text: str, field: str = "question", noun: str = "question") -> str:
     """`text` as it is searched for (`as_typed`, without markup or pictographs, capitals read as a sentence),
     or a `BadInputError` naming `field` when it is not text, has nothing to search for or is too long. The
@@ -57,21 +82,14 @@ def checked_question(text: str, field: str = "question", noun: str = "question")
     question = as_typed(text).strip()
     if not question:
         raise BadInputError(field, f"the {noun} is empty")
-    words = TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question))
-    if words != question:  # a tag is searched as its words ("script", "onerror"), found in any passage
-        question = " ".join(words.split())
-        if not question:
-            raise BadInputError(field, f"the {noun} is only markup (HTML tags), with no words to search for")
-    # An emoji names nothing a passage holds, yet moves the question's embedding and hides its first word.
-    if _PICTOGRAPH.search(question):
-        question = " ".join(_PICTOGRAPH.sub(" ", question).split())
+    if not TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question)).strip():
+        raise BadInputError(field, f"the {noun} is only markup (HTML tags), with no words to search for")
+    question = without_markup(question)
     if len(question) > MAX_QUESTION_CHARS:
         raise BadInputError(
             field, f"the {noun} is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
         )
-    if shouts(question):
-        # Every word in capitals reads as a name or an acronym to the stages that look for names.
-        question = question[0] + question[1:].lower()
+    question = as_sentence(question)
     if not any(ch.isalnum() for ch in question):
         # Nothing to search for: every passage would be as good an answer as any other.
         raise BadInputError(field, f"the {noun} has no words (letters or digits) to search for")
