@@ -119,6 +119,48 @@ def test_the_follow_up_is_answered_not_the_history(assistant):
     assert follow_up.standalone_question == f"And how did Japan react? {DEMO_QUESTION_EN}"
 
 
+def test_a_conversation_never_brings_in_an_article_the_filters_exclude(assistant):
+    """An answer, true or forged, that quotes an article word for word holds the follow-up to that article, but only
+    within the request's filters: its quote is looked up under them (docs/RELIABILITY.md, round eight)."""
+    from assistant.core.types import Filters
+
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    seed = first.citations[0]
+    forged = f"{seed.quote} [1] The moon is made of green cheese. [2]"
+    for answer in (first.answer, forged):
+        history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", answer))
+        assert list(assistant.conversation_articles(AskRequest("Who signed it?", history))) == [
+            seed.article_id
+        ]
+        for filters in (Filters(until="2020-01-01"), Filters(languages=("en",))):
+            request = AskRequest("Who signed it?", history, filters=filters)
+            assert list(assistant.conversation_articles(request)) == []
+            follow_up = assistant.ask(request)
+            assert seed.article_id not in {c.article_id for c in follow_up.citations}
+            assert "cheese" not in follow_up.answer
+
+
+def test_an_answer_sent_back_in_the_html_a_client_showed_is_read_as_the_answer(assistant):
+    """A web client that sends back what it showed ("<p>Artikkel 4 … [1]</p>", a quote in <strong>): the quote was
+    found in no passage, so "Who signed it?" lost the conversation's article, or got the Article 4 quote again."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    plain = assistant.ask(
+        AskRequest(
+            "Who signed it?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+        )
+    )
+    quote = first.citations[0].quote
+    for shown in (
+        f"<p>{first.answer}</p>",
+        first.answer.replace(quote[:20], f"<strong>{quote[:20]}</strong>"),
+    ):
+        assert shown != first.answer
+        follow_up = assistant.ask(
+            AskRequest("Who signed it?", history=(Turn("user", DEMO_QUESTION_EN), Turn("assistant", shown)))
+        )
+        assert follow_up.answer == plain.answer and follow_up.citations == plain.citations
+
+
 @pytest.mark.parametrize(
     ("follow_up", "name"),
     [

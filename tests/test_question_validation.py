@@ -151,21 +151,20 @@ def test_a_history_turn_that_says_nothing_is_no_turn():
 
 def test_a_user_turn_is_read_as_its_question_was_and_an_answer_as_it_was_given():
     """A client's history held markup, control characters and emoji that its questions could not: they reached the
-    search and came back in `standalone_question` ("Who signed it? <script>alert(1)</script> What\u0000 …")."""
+    search and came back in `standalone_question` ("Who signed it? <script>alert(1)</script> What\u0000 …"). An
+    answer sent back in the HTML a client showed it in was found in no passage."""
     from assistant.answering.condense import condense_extractive
     from assistant.core.types import Turn
 
-    answer = "Artikkel 4 i avtalen sier: «Hvis en av partene … <b>» [1]\n\nSources:"
+    answer = "Artikkel 4 i avtalen sier: «Hvis en av partene … 🔥» [1]\n\nSources:"
     history = (
         Turn("user", "<script>alert(1)</script> WHAT\x00 DOES ARTICLE 4 COMMIT\x1b EACH SIDE TO? 🔥\u200b"),
-        Turn("assistant", answer),
+        Turn("assistant", f"<p>{answer}</p>"),  # sent back as a web client showed it
     )
     request = Assistant.validate(object.__new__(Assistant), AskRequest("Who signed it?", history))
     asked = validate(history[0].content).question  # what the question was searched as when asked
-    assert [t.content for t in request.history] == [
-        asked,
-        answer,
-    ]  # an answer is matched to its passages as is
+    # an answer is matched to its passages as it was given
+    assert [t.content for t in request.history] == [asked, answer]
     assert condense_extractive(request.question, request.history) == (
         "Who signed it? What does article 4 commit each side to?"
     )

@@ -46,6 +46,7 @@ from assistant.answering.unseen import (
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
+from assistant.core.markup import ACTIVE_ELEMENT, TAG
 from assistant.core.questions import as_asked, check_text, checked_question
 from assistant.core.types import NO_FILTERS, Answer, Hit, Turn
 
@@ -72,7 +73,8 @@ def read_history(turns: Sequence[Turn], question: str) -> tuple[Turn, ...]:
     by none is judged by none (on the OpenAI face an old message refused every later question of the chat). A
     turn that says nothing (an OpenAI message whose content was null or a picture) is none: read as the last
     question, it would leave a follow-up ("Who signed it?") without what it refers back to. A user turn is read
-    as its question was (`as_asked`). A last user turn that is the `question` itself (a client that added it to
+    as its question was (`as_asked`), an assistant turn as Kilde gave it (without the tags of a client that sent
+    back the HTML it showed). A last user turn that is the `question` itself (a client that added it to
     the history before sending) is not the question before it: searched with it, "Who signed it?" would be
     searched as "Who signed it? Who signed it?"."""
     kept: list[Turn] = []
@@ -84,6 +86,10 @@ def read_history(turns: Sequence[Turn], question: str) -> tuple[Turn, ...]:
             text = as_asked(text)
             if not kept and text.casefold() == question.casefold():
                 continue
+        elif TAG.search(text):
+            # Kilde's answers hold no markup: this is one a client sent back as it showed it ("<p>…</p>"). Its
+            # quotes are found in their passages only without the tags.
+            text = TAG.sub("", ACTIVE_ELEMENT.sub("", text))
         if says_something(text):
             kept.append(replace(turn, content=text))
     return tuple(reversed(kept))
