@@ -184,6 +184,25 @@ def test_an_index_removed_while_serving_is_not_ready_and_every_face_says_so_unti
         server.stop()
 
 
+def serve_over_chroma(tmp_path, tiktoken_cache, embedder, corpus, url: str, **overrides) -> ThreadServer:
+    """`kilde serve` of `corpus` ingested into the Chroma server at `url`, named with a password (which no
+    message may show)."""
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings
+    from ui.server import create_app
+
+    settings = make_settings(
+        tmp_path / "data",
+        tiktoken_cache,
+        chroma_url=url.replace("http://", "http://kilde:s3cret@"),
+        rate_limit_per_minute=1000,
+        **overrides,
+    )
+    build_pipeline(settings, embedder=embedder).ingest([corpus])
+    served = build_assistant(settings, embedder=embedder, follow_in_background=True)
+    return ThreadServer(create_app(settings, served)).start()
+
+
 def test_a_chroma_server_that_stops_is_not_ready_on_every_face_and_answered_again_once_it_is_back(
     embedder, tiktoken_cache, tmp_path, caplog
 ):
@@ -191,23 +210,13 @@ def test_a_chroma_server_that_stops_is_not_ready_on_every_face_and_answered_agai
     /api/articles and the OpenAI face (plain and streamed, in OpenAI's shape) answer 503 `not_ready` naming the
     server's URL (without the password in KILDE_CHROMA_URL) and when to ask again, not a 500 with a traceback in
     the log on every probe. The server started again, Kilde answers again without a restart."""
-    from assistant.build import build_assistant, build_pipeline
-    from assistant.testing.corpus import make_settings, write_small_corpus
+    from assistant.testing.corpus import write_small_corpus
     from assistant.testing.servers import chroma_server, free_port
-    from ui.server import create_app
 
     port, corpus = free_port(), write_small_corpus(tmp_path / "corpus", articles=3)
     chat = {"model": "kilde", "messages": [{"role": "user", "content": DEMO_QUESTION_EN}]}
     with chroma_server(tmp_path / "chroma", port=port) as url:
-        settings = make_settings(
-            tmp_path / "data",
-            tiktoken_cache,
-            chroma_url=url.replace("http://", "http://kilde:s3cret@"),
-            rate_limit_per_minute=1000,
-        )
-        build_pipeline(settings, embedder=embedder).ingest([corpus])
-        served = build_assistant(settings, embedder=embedder, follow_in_background=True)
-        server = ThreadServer(create_app(settings, served)).start()
+        server = serve_over_chroma(tmp_path, tiktoken_cache, embedder, corpus, url)
     try:
         caplog.set_level(logging.WARNING)
         ready = httpx.get(server.url + "/readyz")
@@ -250,23 +259,12 @@ def test_a_chroma_server_that_hangs_is_not_ready_after_the_timeout_and_answered_
     """`kilde serve` over a `chroma run` server that takes connections and never answers (SIGSTOP): /readyz and
     /api/ask waited for ever, Chroma's client having no timeout. After KILDE_CHROMA_TIMEOUT they answer 503
     `not_ready` naming the server (without the password) and the wait; answered again once it answers."""
-    from assistant.build import build_assistant, build_pipeline
-    from assistant.testing.corpus import make_settings, write_small_corpus
+    from assistant.testing.corpus import write_small_corpus
     from assistant.testing.servers import chroma_process, hung
-    from ui.server import create_app
 
     corpus = write_small_corpus(tmp_path / "corpus", articles=3)
     with chroma_process(tmp_path / "chroma") as (url, process):
-        settings = make_settings(
-            tmp_path / "data",
-            tiktoken_cache,
-            chroma_url=url.replace("http://", "http://kilde:s3cret@"),
-            chroma_timeout_s=0.5,
-            rate_limit_per_minute=1000,
-        )
-        build_pipeline(settings, embedder=embedder).ingest([corpus])
-        served = build_assistant(settings, embedder=embedder, follow_in_background=True)
-        server = ThreadServer(create_app(settings, served)).start()
+        server = serve_over_chroma(tmp_path, tiktoken_cache, embedder, corpus, url, chroma_timeout_s=0.5)
         try:
             caplog.set_level(logging.WARNING)
             with hung(process):
