@@ -163,7 +163,7 @@ BAD_REQUESTS = [
     (
         "last message not the user's",
         {"messages": [*user("hi"), {"role": "assistant", "content": "x"}]},
-        "last message",
+        "last message must be the user's question, not one of role 'assistant'",
         "invalid_value",
     ),
     (

@@ -225,7 +225,7 @@ def ask_request_of(body: ChatIn) -> AskRequest:
     last = body.messages[-1]
     if last.role != "user":
         raise BadInputError(
-            "messages", f"the last message must be the user's question, not a {last.role!r} message"
+            "messages", f"the last message must be the user's question, not one of role {last.role!r}"
         )
     # Only the turns the assistant reads are looked at: an older message that is too long is dropped with its
     # turn, not refused on every later question of the chat. The assistant cuts long turns.
