@@ -46,7 +46,7 @@ from assistant.answering.unseen import (
 from assistant.core.config import Settings
 from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
-from assistant.core.markup import ACTIVE_ELEMENT, TAG
+from assistant.core.markup import TAG, without_tags
 from assistant.core.questions import as_asked, check_text, checked_question
 from assistant.core.types import NO_FILTERS, Answer, Hit, Turn
 
@@ -89,7 +89,7 @@ def read_history(turns: Sequence[Turn], question: str) -> tuple[Turn, ...]:
         elif TAG.search(text):
             # Kilde's answers hold no markup: this is one a client sent back as it showed it ("<p>…</p>"). Its
             # quotes are found in their passages only without the tags.
-            text = TAG.sub("", ACTIVE_ELEMENT.sub("", text))
+            text = without_tags(text)
         if says_something(text):
             kept.append(replace(turn, content=text))
     return tuple(reversed(kept))

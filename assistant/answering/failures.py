@@ -13,7 +13,7 @@ import httpx
 
 from assistant.core.config import Settings
 from assistant.core.errors import BackendError, ModelFailure, redact
-from assistant.core.markup import ACTIVE_ELEMENT, TAG
+from assistant.core.markup import without_tags
 from assistant.indexes.llm import NotAnEventStream
 from assistant.indexes.model_server import error_excerpt
 
@@ -168,7 +168,7 @@ def describe(exc: BaseException, settings: Settings) -> ModelFailure:
         )
     whole = _cause(exc, NotAnEventStream)
     if whole is not None:
-        excerpt = error_excerpt(None, TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", whole.body)), key)
+        excerpt = error_excerpt(None, without_tags(whole.body, " "), key)
         return _reason(
             "the server answered with a whole {kind} reply, not a stream of events (is {url} an "
             "OpenAI-compatible server that streams?){said}",

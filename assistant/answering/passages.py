@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.core.markup import ACTIVE_ELEMENT, CHAT_TOKENS, TAG
+from assistant.core.markup import CHAT_TOKENS, without_tags
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Hit
 from prompts import Message
@@ -27,7 +27,7 @@ def neutralise(text: str) -> str:
 
 
 def _meta(value: str | None) -> str:
-    text = neutralise(TAG.sub("", ACTIVE_ELEMENT.sub("", value or ""))).replace('"', "'")
+    text = neutralise(without_tags(value or "")).replace('"', "'")
     return re.sub(r"\s+", " ", text).strip()
 
 

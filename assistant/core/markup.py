@@ -11,3 +11,8 @@ ACTIVE_ELEMENT = re.compile(
 # Chat-template control tokens of the common model families.
 CHAT_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<<\s*/?SYS\s*>>|</?s>", re.IGNORECASE)
 TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+
+
+def without_tags(text: str, gap: str = "") -> str:
+    """`text` without its active elements (with their content) and tags, each replaced by `gap`."""
+    return TAG.sub(gap, ACTIVE_ELEMENT.sub(gap, text))

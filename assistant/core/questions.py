@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from assistant.core.errors import BadInputError
-from assistant.core.markup import ACTIVE_ELEMENT, TAG
+from assistant.core.markup import without_tags
 from assistant.core.surrogates import LONE_SURROGATE
 
 MAX_QUESTION_CHARS = 2000
@@ -52,7 +52,7 @@ def without_markup(question: str) -> str:
     """`question` without HTML tags (a tag is searched as its words, "script", "onerror", found in any passage) and
     pictographs (an emoji names nothing a passage holds, yet moves the question's embedding and hides its first
     word)."""
-    words = TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question))
+    words = without_tags(question, " ")
     if words != question:
         question = " ".join(words.split())
     if _PICTOGRAPH.search(question):
@@ -82,7 +82,7 @@ def checked_question(text: str, field: str = "question", noun: str = "question")
     question = as_typed(text).strip()
     if not question:
         raise BadInputError(field, f"the {noun} is empty")
-    if not TAG.sub(" ", ACTIVE_ELEMENT.sub(" ", question)).strip():
+    if not without_tags(question, " ").strip():
         raise BadInputError(field, f"the {noun} is only markup (HTML tags), with no words to search for")
     question = without_markup(question)
     if len(question) > MAX_QUESTION_CHARS:
