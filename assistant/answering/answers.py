@@ -37,13 +37,14 @@ PART_NOTICE = {
     "nb": "Ingen av tekstene jeg fant, nevner {words}.",
     "nn": "Ingen av tekstane eg fann, nemner {words}.",
 }
-# Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
+# Said after NOT_FOUND when the reranker scores the passages found below its floor and none uses the question's
+# rarest word (`Assistant.refused_by_floor`).
 ABSENT_NOTICE = {
     "en": "No passage I found mentions {words}.",
     "nb": "Ingen av tekstene jeg fant, nevner {words}.",
     "nn": "Ingen av tekstane eg fann, nemner {words}.",
 }
-
+# Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
 NO_AMOUNT_NOTICE = {
     "en": "No passage I found states the number asked for.",
     "nb": "Ingen av tekstene jeg fant, oppgir tallet det spørres om.",

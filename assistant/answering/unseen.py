@@ -188,28 +188,27 @@ def rarest_word_absent(
     """The question's rarest word, as written, when none of `passages` uses it; None when one does, or when the
     question has no word to judge. Rarest: used by the fewest of the archive's chunks in its commonest reading (as
     written, its Norwegian or English stem, the Norwegian of its dictionary translation, `translate`), the longer
-    on a tie. A passage uses a reading when it holds it or a longer word with it inside (`_within`: "manet" in
+    on a tie. A passage uses a reading when it holds it or a longer word with it inside ("manet" in
     "brennmaneter"). What a question is about is its rarest word more often than not ("tentakler" in "Hvor mange
     tentakler har en manet?"); an off-topic question's passages, found for its commoner words, hold it nowhere. A
     word no chunk uses in these readings (a typo, an unknown compound, a subject the archive lacks) is the rarest;
     words of any subject ("skjedde", "said") are not judged."""
-    from assistant.indexes.lexical import analyse, stemmer, stopwords
+    from assistant.indexes.lexical import STEM_MIN_CHARS, analyse, holds_within, stemmer, stopwords
 
     ignored = stopwords("nb") | stopwords("en")
     words = [w for w in _question_words(question, MIN_CHARS, ignored) if w not in WORDS_OF_ANY_SUBJECT]
-    if (
-        translate is not None
-    ):  # an English word whose Norwegian is a function word ("many": "mange") is one too
-        translated = {w: _WORD.findall(translate(w).lower()) for w in words}
-        words = [w for w in words if not translated[w] or not set(translated[w]) <= ignored]
+    translations = {w: translate(w) if translate is not None else "" for w in words}
+    written = {w: _WORD.findall(translations[w].lower()) for w in words}
+    # An English word whose Norwegian is a function word ("many": "mange") is one too.
+    words = [w for w in words if not written[w] or not set(written[w]) <= ignored]
     # The stemmers read some words apart from their inflections ("manet": "man", "maneten": "manet"), so the words
     # as written count too.
     readings = {
         w: {
             w,
             *(stemmer(language).stemWord(w) for language in ("nb", "en")),
-            *(_WORD.findall(translate(w).lower()) if translate is not None else ()),
-            *(analyse(translate(w), "nb") if translate is not None else ()),
+            *written[w],
+            *analyse(translations[w], "nb"),
         }
         for w in words
     }
@@ -225,17 +224,13 @@ def rarest_word_absent(
     held = {t for p in passages for language in ("nb", "en") for t in analyse(p, language)}
     held |= {w for p in passages for w in _WORD.findall(p.lower())}
     wanted = readings[rarest]
-    if wanted & held or any(_within(t, s) for t in wanted for s in held):
+    if wanted & held:
+        return None
+    # A longer word holds a reading as a compound's head or start (`holds_within`) or, a reading of at least
+    # `STEM_MIN_CHARS` letters, anywhere ("forplikt" in "forsvarsforpliktels").
+    if any(holds_within(t, s) or (len(t) >= STEM_MIN_CHARS and t in s) for t in wanted for s in held):
         return None
     return rarest
-
-
-def _within(term: str, stem: str) -> bool:
-    """`stem` holds `term` as a compound's head or start (`holds_within`) or, for a term of at least
-    `STEM_MIN_CHARS` letters, anywhere ("forplikt" in "forsvarsforpliktels")."""
-    from assistant.indexes.lexical import STEM_MIN_CHARS, holds_within
-
-    return holds_within(term, stem) or (len(term) >= STEM_MIN_CHARS and term in stem)
 
 
 def _question_words(question: str, min_chars: int, ignored: frozenset[str]) -> list[str]:

@@ -110,8 +110,9 @@ class ServerBusyError(RetryLaterError, BackendError):
 
 class StoreUnreachableError(RetryLaterError, BackendError):
     """The Chroma server that holds the index (KILDE_CHROMA_URL) did not answer: stopped, restarting, hung (no
-    answer within KILDE_CHROMA_TIMEOUT), or cut off on the network. Not a missing index: the same request succeeds once the server answers again, so the
-    HTTP faces answer it 503 `not_ready` with Retry-After. `where`: the server's URL, without credentials."""
+    answer within KILDE_CHROMA_TIMEOUT), or cut off on the network. Not a missing index: the same request succeeds
+    once the server answers again, so the HTTP faces answer it 503 `not_ready` with Retry-After. `where`: the
+    server's URL, without credentials."""
 
     code = "not_ready"
 
