@@ -45,6 +45,8 @@ def build_store(settings: Settings, embedder: Embedder, create: bool = True) -> 
         create=create,
         search_breadth=settings.dense_search_breadth,
         timeout_s=settings.chroma_timeout_s,
+        token=settings.chroma_token,
+        token_header=settings.chroma_token_header,
     )
 
 

@@ -317,3 +317,52 @@ def test_an_embedding_endpoint_echoing_the_key_is_redacted():
     finally:
         server.shutdown()
         server.server_close()
+
+
+CHROMA_TOKEN = "kilde-chroma-TOKEN-0123456789abcdef"
+
+
+def test_a_chroma_server_behind_a_token_is_asked_with_it_and_the_token_is_shown_nowhere(
+    built_index, chroma_url, tmp_path
+):
+    """`kilde ingest` and `kilde ask` through a proxy that asks for a token before a real `chroma run`: with
+    KILDE_CHROMA_TOKEN set they ingest and answer; without it, or with a wrong one, each says in one line that the
+    server refused Kilde's request and which setting to check (no traceback). The token is in no output."""
+    from assistant.testing.corpus import write_small_corpus
+    from assistant.testing.servers import FailingProxy
+
+    corpus = write_small_corpus(tmp_path / "corpus", articles=3)
+    needles = (CHROMA_TOKEN, CHROMA_TOKEN[-8:])
+    with FailingProxy(chroma_url, token=("Authorization", f"Bearer {CHROMA_TOKEN}")) as proxy:
+        base = kilde_env(
+            built_index,
+            tmp_path,
+            KILDE_DATA_DIR=str(tmp_path / "data"),
+            KILDE_CHROMA_URL=proxy.url,
+            KILDE_COLLECTION="behind-a-token",
+        )
+        with_token = {**base, "KILDE_CHROMA_TOKEN": CHROMA_TOKEN}
+        wrong = {**base, "KILDE_CHROMA_TOKEN": CHROMA_TOKEN[::-1]}
+        ingested = run_cli(with_token, "ingest", str(corpus), "--no-progress", "--json")
+        assert ingested.returncode == 0, ingested.stderr[-2000:]
+        assert json.loads(ingested.stdout)["added"] == 3
+        asked = run_cli(with_token, "ask", "--json", DEMO_QUESTION_EN)
+        assert asked.returncode == 0, asked.stderr[-2000:]
+        answer = json.loads(asked.stdout)
+        assert answer["answerable"] and answer["citations"], answer
+        assert proxy.refused == 0
+        runs = {
+            "ask (no token)": run_cli(base, "ask", DEMO_QUESTION_EN),
+            "stats (no token)": run_cli(base, "stats"),
+            "ask (wrong token)": run_cli(wrong, "ask", DEMO_QUESTION_EN),
+            "ingest (wrong token)": run_cli(wrong, "ingest", str(corpus), "--no-progress"),
+        }
+    for label, run in runs.items():
+        assert run.returncode == 2 and "Traceback" not in run.stderr, f"{label}: {run.stderr[-2000:]}"
+        assert "refused Kilde's request (HTTP 401" in run.stderr and "KILDE_CHROMA_TOKEN" in run.stderr, label
+        cause = "is wrong" if "wrong token" in label else "Kilde sent none"
+        assert cause in run.stderr, label
+    for label, run in {**runs, "ingest": ingested, "ask": asked}.items():
+        for needle in needles:
+            assert needle not in run.stdout + run.stderr, f"the token ({needle}) is in `kilde {label}`"
+            assert needle[::-1] not in run.stdout + run.stderr, f"the wrong token is in `kilde {label}`"

@@ -109,6 +109,34 @@ def test_the_chroma_servers_timeout_is_read_from_the_environment_and_the_file(tm
     assert settings_from_file(tmp_path, "chroma_timeout_s = 4\n").chroma_timeout_s == 4.0
 
 
+def test_the_chroma_servers_token_is_read_from_the_environment_only_and_never_shown(tmp_path):
+    """KILDE_CHROMA_TOKEN is the one way to give the token: a file (or a flag, which `ps` shows) would spread
+    it. A token in kilde.toml is refused by name, pointing at the variable; a token an HTTP header cannot carry
+    is refused without repeating it; the header it goes in may be set anywhere."""
+    nowhere = tmp_path / "none.toml"
+    token = "kilde-chroma-TOKEN-0123456789abcdef"
+    settings = resolve_settings({}, environ={"KILDE_CHROMA_TOKEN": token}, config_file=nowhere)
+    assert settings.chroma_token == token and settings.chroma_token_header == "Authorization"
+    assert token not in repr(settings)
+    env = {"KILDE_CHROMA_TOKEN": token, "KILDE_CHROMA_TOKEN_HEADER": "X-Chroma-Token"}
+    assert resolve_settings({}, environ=env, config_file=nowhere).chroma_token_header == "X-Chroma-Token"
+    assert (
+        settings_from_file(tmp_path, 'chroma_token_header = "X-Api-Key"\n').chroma_token_header == "X-Api-Key"
+    )
+    with pytest.raises(ConfigError) as in_file:
+        settings_from_file(tmp_path, f'chroma_token = "{token}"\n')
+    assert "chroma_token is read from the environment only" in str(in_file.value)
+    assert "KILDE_CHROMA_TOKEN" in str(in_file.value) and token not in str(in_file.value)
+    for bad in (token + "\n", f" {token}", token.replace("-", "ø", 1), token.replace("-", "\x00", 1)):
+        with pytest.raises(ConfigError) as refused:
+            resolve_settings({}, environ={"KILDE_CHROMA_TOKEN": bad}, config_file=nowhere)
+        assert "KILDE_CHROMA_TOKEN holds what an HTTP header cannot carry" in str(refused.value)
+        assert token[-8:] not in str(refused.value)
+    for header in ("", "X Chroma Token", "Authorization:", "X-Tøken"):
+        with pytest.raises(ConfigError, match="chroma_token_header must be an HTTP header name"):
+            settings_from_file(tmp_path, f"chroma_token_header = {header!r}\n".replace("'", '"'))
+
+
 def test_well_formed_origins_and_proxies_are_kept(tmp_path):
     settings = settings_from_file(
         tmp_path,

@@ -465,6 +465,87 @@ def test_a_server_that_answers_an_error_is_named_by_every_call_not_with_chromas_
         store.reset()
 
 
+@pytest.mark.integration
+def test_a_server_that_trickles_its_answers_is_named_unreachable_by_every_call_after_the_timeout(
+    tmp_path, chroma_url
+):
+    """A server (or a proxy) that sends its answer a byte at a time, each sooner than the timeout, kept every
+    call, and opening a store, waiting as long as it trickled: the timeout bounded each wait for the socket, not
+    the answer. Each now raises the hung server's `StoreUnreachableError` once the timeout has passed since the
+    request (the whole request, not each wait), and the same store reads again once answers come whole."""
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    name = f"trickle-{tmp_path.name[-20:].replace('_', '-')}"
+    with FailingProxy(chroma_url) as proxy:
+        store = ChromaStore.open(tmp_path, proxy.url, name, timeout_s=0.5)
+        unopened = ChromaStore.open(tmp_path, proxy.url, name, timeout_s=0.5)
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        proxy.trickle = 0.05  # a byte every 0.05 s: some 10 bytes of an answer within the 0.5 s
+        opening = lambda: ChromaStore.open(tmp_path, proxy.url, name, timeout_s=0.5)  # noqa: E731
+        for call_name, call in {
+            "open": opening,
+            **_every_call(store, unopened, article, chunks, vectors),
+        }.items():
+            with pytest.raises(StoreUnreachableError) as caught:
+                call()
+            said = str(caught.value)
+            assert f"Chroma server at {proxy.url} cannot be reached (no answer within 0.5 s" in said, (
+                call_name
+            )
+            assert "KILDE_CHROMA_TIMEOUT" in said, call_name
+        proxy.trickle = None
+        # The proxy passed each request on (the deletes and the reset were done): written again, it reads.
+        store.ensure_embedder("m", DIM)
+        _write(store, article, seed=1)
+        assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
+        store.reset()
+
+
+TOKEN = "kilde-chroma-TOKEN-0123456789abcdef"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("header", "sent"), [("Authorization", f"Bearer {TOKEN}"), ("X-Chroma-Token", TOKEN)]
+)
+def test_a_server_behind_a_token_is_read_with_it_and_refused_clearly_without_it(
+    tmp_path, chroma_url, header, sent
+):
+    """A Chroma server behind a proxy that asks for a token (`Authorization: Bearer`, or Chroma's own
+    X-Chroma-Token header) could not be reached: Kilde sent no credentials. With the token every call of the
+    contract reads and writes through it; without it, or with a wrong one, opening the store is
+    `StoreRefusedError` naming the likely cause and the setting to check, and the token is in no message."""
+    article = _article("ferje", "Fergekaia i Vestrevik ble åpnet i går etter to års bygging.")
+    name = f"token-{tmp_path.name[-20:].replace('_', '-')}"
+    with FailingProxy(chroma_url, token=(header, sent)) as proxy:
+        store = ChromaStore.open(tmp_path, proxy.url, name, token=TOKEN, token_header=header)
+        unopened = ChromaStore.open(tmp_path, proxy.url, name, token=TOKEN, token_header=header)
+        store.ensure_embedder("m", DIM)
+        chunks, vectors = _write(store, article, seed=1)
+        calls = _every_call(store, unopened, article, chunks, vectors)
+        calls["reset"] = calls.pop("reset")  # last
+        for call_name, call in calls.items():
+            call()  # each through the proxy, with the token
+            assert proxy.refused == 0, call_name
+        store = ChromaStore.open(tmp_path, proxy.url, name, token=TOKEN, token_header=header)
+        store.ensure_embedder("m", DIM)
+        _write(store, article, seed=1)
+        assert store.counts() == (1, 2) and store.get_article(article.id).text == article.text
+
+        with pytest.raises(StoreRefusedError) as missing:
+            ChromaStore.open(tmp_path, proxy.url, name)
+        said = str(missing.value)
+        assert f"Chroma server at {proxy.url} refused Kilde's request (HTTP 401 Unauthorized)" in said
+        assert "Kilde sent none" in said and "KILDE_CHROMA_TOKEN" in said and "<html" not in said
+
+        with pytest.raises(StoreRefusedError) as wrong:
+            ChromaStore.open(tmp_path, proxy.url, name, token=TOKEN[::-1], token_header=header)
+        said = str(wrong.value)
+        assert f"the token Kilde sent in {header} is wrong" in said and "KILDE_CHROMA_TOKEN" in said
+        assert TOKEN not in said and TOKEN[::-1] not in said and TOKEN[-8:] not in said
+        store.reset()
+
+
 def test_reset_removes_everything(store):
     store.ensure_embedder("m", DIM)
     _write(store, _article("a", "En artikkel med nok tekst til å dele i to deler."), 3)

@@ -33,6 +33,14 @@ _ORIGIN = re.compile(
 )
 
 
+# An HTTP header's name (RFC 9110 token), and a value Kilde sends a token in: printable ASCII, no space at an end.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+# Secrets Kilde reads from the environment only, by the variables that hold them.
+_SECRETS = {"llm_api_key": "KILDE_LLM_API_KEY (or OPENAI_API_KEY)", "chroma_token": "KILDE_CHROMA_TOKEN"}
+
+
 _RESTORE_CALIBRATION = (
     "restore the shipped file (git checkout -- assistant/models/calibration.json) or rerun the command that wrote "
     "it (docs/evals.md)"
@@ -102,9 +110,15 @@ def _strings(value: Any) -> list[str]:
 class Settings:
     data_dir: Path = Path("data")
     chroma_url: str | None = None
-    # The longest wait for the Chroma server of `chroma_url`: to connect, and for each part of an answer. Chroma's
-    # own client waits for ever, and a server that accepts connections but never answers would hang every face.
+    # The longest the Chroma server of `chroma_url` may take to answer each request whole: to connect, and to send
+    # all of its answer. Chroma's own client waits for ever, and a server that accepts connections but never
+    # answers, or trickles its answer a byte at a time, would hang every face (assistant/indexes/chroma_server.py).
     chroma_timeout_s: float = 30.0
+    # A token the Chroma server, or a reverse proxy before it, asks for: from KILDE_CHROMA_TOKEN only (never a file
+    # or a flag, which `ps` and backups show), sent as `Authorization: Bearer <token>`, or bare in another header
+    # named by `chroma_token_header` (Chroma's own token auth reads X-Chroma-Token too).
+    chroma_token: str | None = field(default=None, repr=False)
+    chroma_token_header: str = "Authorization"
     collection: str = "kilde"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/kilde"))
 
@@ -266,6 +280,17 @@ class Settings:
                 0 < self.chroma_timeout_s < math.inf,
                 f"chroma_timeout_s must be a positive number of seconds, got {self.chroma_timeout_s}",
             ),
+            (
+                bool(_HEADER_NAME.fullmatch(self.chroma_token_header)),
+                f"chroma_token_header must be an HTTP header name such as Authorization or X-Chroma-Token, got "
+                f"{self.chroma_token_header!r}",
+            ),
+            (
+                self.chroma_token is None or bool(_HEADER_VALUE.fullmatch(self.chroma_token)),
+                # the token itself is not repeated
+                "KILDE_CHROMA_TOKEN holds what an HTTP header cannot carry (a space or line break at either end, "
+                "a control character or a letter beyond ASCII): set it to the token alone",
+            ),
             (self.llm_timeout_s > 0, "llm timeout must be positive"),
             (
                 self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
@@ -376,6 +401,8 @@ _ENV = {
     "KILDE_DATA_DIR": "data_dir",
     "KILDE_CHROMA_URL": "chroma_url",
     "KILDE_CHROMA_TIMEOUT": "chroma_timeout_s",
+    "KILDE_CHROMA_TOKEN": "chroma_token",
+    "KILDE_CHROMA_TOKEN_HEADER": "chroma_token_header",
     "KILDE_COLLECTION": "collection",
     "KILDE_CACHE_DIR": "cache_dir",
     "KILDE_EMBEDDER": "embedder",
@@ -493,7 +520,13 @@ def resolve_settings(
         table = document.get("kilde", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: kilde must be a table ([kilde]), got {table!r}")
-        known = {f.name for f in dataclasses.fields(Settings)} - {"llm_api_key"}
+        secrets = sorted(set(table) & set(_SECRETS))
+        if secrets:  # a file's secret is read by whoever reads the file, its backups and its history
+            raise ConfigError(
+                f"{path}: {secrets[0]} is read from the environment only, never from a file: set "
+                f"{_SECRETS[secrets[0]]} instead"
+            )
+        known = {f.name for f in dataclasses.fields(Settings)} - set(_SECRETS)
         unknown = set(table) - known
         if unknown:
             raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")

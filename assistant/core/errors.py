@@ -141,19 +141,32 @@ class StoreFailedError(StoreUnreachableError):
 
 
 class StoreRefusedError(StoreFailedError):
-    """The Chroma server, or a proxy before it, refused Kilde's request (401, 403 or 407, with an answer that is
-    not Chroma's own error): most likely a proxy that asks for credentials, which Kilde does not send. 503
-    `not_ready` as well: once the proxy lets Kilde through, the next request is answered."""
+    """The Chroma server, or a proxy before it, refused Kilde's request (401, 403 or 407): most likely a token
+    that is missing (KILDE_CHROMA_TOKEN unset) or wrong (or sent in another header than the one the server reads,
+    KILDE_CHROMA_TOKEN_HEADER). `token_header`: the header Kilde sent a token in, None if it sent none. 503
+    `not_ready` as well: once the server lets Kilde through, the next request is answered. The token is never
+    in the message."""
 
-    def __init__(self, where: str, reason: str, retry_after: int = 5):
+    def __init__(self, where: str, reason: str, token_header: str | None = None, retry_after: int = 5):
+        if token_header is None:
+            cause = (
+                "most likely it asks for a token, and Kilde sent none: set KILDE_CHROMA_TOKEN in Kilde's "
+                "environment to the token the server or its proxy expects (sent as `Authorization: Bearer`; "
+                "KILDE_CHROMA_TOKEN_HEADER names another header, such as X-Chroma-Token)"
+            )
+        else:
+            cause = (
+                f"most likely the token Kilde sent in {token_header} is wrong: check KILDE_CHROMA_TOKEN, and "
+                "KILDE_CHROMA_TOKEN_HEADER if the server reads the token from another header"
+            )
         RetryLaterError.__init__(
             self,
-            f"The Chroma server at {where} refused Kilde's request ({reason}): most likely a proxy before it asks "
-            "for credentials, which Kilde does not send. Let Kilde's requests through the proxy, or point "
-            "KILDE_CHROMA_URL at the Chroma server itself; a running `kilde serve` reconnects by itself.",
+            f"The Chroma server at {where} refused Kilde's request ({reason}): {cause}. A running `kilde serve` "
+            "reads the token when it starts: start it again once the token is set.",
             retry_after,
         )
         self.where = where
+        self.token_header = token_header
 
 
 class StoreBusyError(KildeError):

@@ -31,15 +31,14 @@ from assistant.core.errors import (
     IndexGoneError,
     IndexMissingError,
     StoreBusyError,
-    StoreFailedError,
-    StoreRefusedError,
     StoreUnreachableError,
-    shortened,
 )
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
+from assistant.indexes.chroma_server import http_client, server_error, token_headers
 
 _PAGE = 2000
 SERVER_TIMEOUT_S = 30.0  # Settings.chroma_timeout_s
+TOKEN_HEADER = "Authorization"  # Settings.chroma_token_header
 RETIRED_CLIENT_GRACE_S = 60.0  # a query on a replaced client finishes long before it is stopped
 DB_FILE = "chroma.sqlite3"  # embedded Chroma's records, in the index's chroma/ folder
 
@@ -176,9 +175,9 @@ def _after_a_reset(read: Callable) -> Callable:
 
 
 def _reaching_the_server(call: Callable) -> Callable:
-    """A Chroma server that does not answer (stopped, restarting, hung, cut off) is `StoreUnreachableError`
-    naming its URL, and one that answers with a server error, a proxy's 4xx or no JSON `StoreFailedError`
-    (`StoreRefusedError` for a 401 or 403), not the HTTP client's error or Chroma's, which every face would
+    """A Chroma server that does not answer (stopped, restarting, hung, trickling its answer past the timeout, cut
+    off) is `StoreUnreachableError` naming its URL, and one that answers with a server error, a proxy's 4xx or no
+    JSON `StoreFailedError` (`StoreRefusedError` for a 401 or 403: a token missing or wrong), not the HTTP client's error or Chroma's, which every face would
     answer as a bug (a 500 and a traceback). The next call asks the server again: when it answers, the store
     reads as before."""
 
@@ -209,79 +208,6 @@ def _reaching_the_server(call: Callable) -> Callable:
     return calling
 
 
-def _server_error(where: str, exc: Exception, timeout_s: float) -> StoreUnreachableError | None:
-    """Kilde's error for what asking the Chroma server at `where` raised (an `httpx.HTTPError`, or a
-    `json.JSONDecodeError` of an answer); None for anything else."""
-    if isinstance(exc, httpx.TimeoutException):
-        return StoreUnreachableError(
-            where, f"no answer within {timeout_s:g} s, the wait KILDE_CHROMA_TIMEOUT sets"
-        )
-    if isinstance(exc, httpx.TransportError):
-        return StoreUnreachableError(where, str(exc) or type(exc).__name__)
-    if isinstance(exc, httpx.HTTPStatusError):
-        answer = exc.response
-        reason = f"HTTP {answer.status_code} {answer.reason_phrase}".rstrip()
-        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
-            # Chroma's own error ({"error": "InternalError", "message": ...}); a proxy's page is not repeated
-            reason += f": {shortened(str(answer.json()['message']))}"
-        if answer.status_code in (401, 403, 407):
-            return StoreRefusedError(where, reason)
-        return StoreFailedError(where, reason)
-    if isinstance(exc, json.JSONDecodeError):  # what Chroma's client could not read (a proxy's 200 page)
-        return StoreFailedError(where, f"an answer that is no JSON: {exc}")
-    if isinstance(exc, httpx.HTTPError):  # an answer that could not be decoded, too many redirects
-        return StoreFailedError(where, str(exc) or type(exc).__name__)
-    return None
-
-
-def _raise_server_errors(answer: httpx.Response) -> None:
-    """An HTTP client's response hook: a 5xx, and a 4xx that is not Chroma's own error (a proxy's 401, 403 or
-    404 page), is `HTTPStatusError`. Chroma's client would raise its `InternalError`, or a bare `Exception`
-    holding the page, neither told apart from Kilde's own mistakes. Chroma's own 4xx stay Chroma's: the store
-    reads its `NotFoundError` as an index reset by another client (`_after_a_reset`)."""
-    if answer.status_code >= 500 or (answer.status_code >= 400 and not _chromas_error(answer)):
-        answer.read()
-        answer.raise_for_status()
-
-
-def _chromas_error(answer: httpx.Response) -> bool:
-    """Whether an error answer is Chroma's own, `{"error": "NotFoundError", "message": ...}`, which its client
-    raises as its typed error (a body of another shape it raises as a bare `Exception`)."""
-    try:
-        body = json.loads(answer.read())
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(body, dict) and isinstance(body.get("error"), str)
-
-
-def _http_client(url, port: int, where: str, chroma_settings, timeout_s: float):
-    """`chromadb.HttpClient` for the server at `url`, every request bounded by `timeout_s`. Chroma's client
-    waits for ever (its httpx client has no timeout, and no Chroma setting sets one), so a server that accepts
-    connections but never answers (stopped with SIGSTOP, a hung proxy) would hang every face. Its session gets
-    the timeout once made; the requests that make it are preceded by a heartbeat with the timeout, so that a
-    server hung already is named before Chroma asks it anything."""
-    import chromadb
-
-    try:
-        with httpx.Client(timeout=timeout_s, event_hooks={"response": [_raise_server_errors]}) as probe:
-            beat = probe.get(f"{where}/api/v2/heartbeat")
-            if beat.is_success:
-                beat.json()
-        client = chromadb.HttpClient(
-            host=url.hostname, port=port, ssl=url.scheme == "https", settings=chroma_settings
-        )
-    except (httpx.HTTPError, ValueError) as exc:
-        # Chroma's own client says "Could not connect to a Chroma server" (a ValueError), the HTTP error kept
-        failure = _server_error(where, exc, timeout_s) or _server_error(where, exc.__context__, timeout_s)
-        if failure is None:
-            raise
-        raise failure from None
-    session = client._server._session  # the one Chroma's admin client shares
-    session.timeout = httpx.Timeout(timeout_s)
-    session.event_hooks["response"].append(_raise_server_errors)
-    return client
-
-
 def _identity(path: Path) -> tuple[int, int] | None:
     """The file at `path` (device, inode), None if there is none: a file built again in its place has another."""
     try:
@@ -304,12 +230,15 @@ class ChromaStore:
         reconnect: Callable[[], Any] | None = None,
         db_file: Path | None = None,
         timeout_s: float | None = None,
+        token_header: str | None = None,
     ):
         """`reconnect`: opens a fresh client, for an embedded reader to see what another process wrote
         (`generation`). `db_file`: the embedded index's records, which such a reader watches (`ensure_present`).
-        `timeout_s`: a server's client's timeout, for its messages; None for embedded Chroma."""
+        `timeout_s`: a server's client's timeout, for its messages; None for embedded Chroma. `token_header`: the
+        header a server's client sends its token in, None if it sends none, for a refusal's message."""
         self._client = client
         self._timeout_s = timeout_s
+        self._token_header = token_header
         self.name = name
         self.location = location
         self._ef = embedding_function
@@ -335,9 +264,12 @@ class ChromaStore:
         create: bool = True,
         search_breadth: int = 0,
         timeout_s: float = SERVER_TIMEOUT_S,
+        token: str | None = None,
+        token_header: str = TOKEN_HEADER,
     ) -> ChromaStore:
         """`create=False` (reading commands) refuses a data folder with no index and creates nothing there.
-        `search_breadth`: see `nearest`. `timeout_s`: the longest wait for a Chroma server (`_http_client`)."""
+        `search_breadth`: see `nearest`. `timeout_s`: the longest a Chroma server may take to answer a request
+        whole. `token`: sent to the server in `token_header` (`token_headers`); never in a message."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -354,8 +286,18 @@ class ChromaStore:
                 raise ConfigError(f"KILDE_CHROMA_URL must look like http://127.0.0.1:8000, got {shown!r}")
             # Where it is named in messages: the server Kilde talks to, without any user or password in the URL.
             where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
-            client = _http_client(url, port, where, chroma_settings, timeout_s)
-            return cls(client, name, where, embedding_function, search_breadth, timeout_s=timeout_s)
+            headers = token_headers(token, token_header)
+            client = http_client(url, port, where, chroma_settings, timeout_s, headers)
+            sent = token_header if headers else None
+            return cls(
+                client,
+                name,
+                where,
+                embedding_function,
+                search_breadth,
+                timeout_s=timeout_s,
+                token_header=sent,
+            )
         from assistant.indexes.storage import private_copy, writable
 
         chroma_dir = data_dir / "chroma"
@@ -393,7 +335,7 @@ class ChromaStore:
         """`_reaching_the_server`'s error for `exc`; None where no server failed (embedded Chroma has none)."""
         if self._timeout_s is None:
             return None
-        return _server_error(self.location, exc, self._timeout_s)
+        return server_error(self.location, exc, self._timeout_s, self._token_header)
 
     # -- collections ---------------------------------------------------------------------------
 

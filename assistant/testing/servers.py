@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -161,22 +162,35 @@ def chroma_process(
 class FailingProxy:
     """A reverse proxy on a free 127.0.0.1 port before the HTTP server at `target`: it passes every request on,
     and while `failure` is set, (status, content type, body), answers each with that instead, as a proxy whose
-    server fails does (a 502 page), or as Chroma does when it fails (a 500 with its JSON error)."""
+    server fails does (a 502 page), or as Chroma does when it fails (a 500 with its JSON error).
 
-    def __init__(self, target: str):
+    `token`: (header, value) the proxy asks for, as a reverse proxy guarding a Chroma server with a token does: a
+    request without that exact header is answered 401 with a page (`refused` counts them), and the header is not
+    passed on. `trickle`: while set, seconds between the bytes of each answer, sent one at a time (each sooner than
+    a client's read timeout, so only a bound on the whole answer stops waiting for it)."""
+
+    def __init__(self, target: str, token: tuple[str, str] | None = None):
         import httpx
 
         proxy = self
         self.failure: tuple[int, str, bytes] | None = None
+        self.trickle: float | None = None
+        self.refused = 0
         upstream = httpx.Client(base_url=target, timeout=30)
 
         class Handler(BaseHTTPRequestHandler):
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy.failure is None:
-                    headers = {
-                        k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                    }
+                dropped = ("host", "connection", token[0].lower() if token else "")
+                if token is not None and self.headers.get(token[0]) != token[1]:
+                    proxy.refused += 1
+                    status, kind, body = (
+                        401,
+                        "text/html",
+                        b"<html><body>401 Authorization Required</body></html>",
+                    )
+                elif proxy.failure is None:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                     answer = upstream.request(self.command, self.path, headers=headers, content=body)
                     status, kind, body = (
                         answer.status_code,
@@ -185,11 +199,21 @@ class FailingProxy:
                     )
                 else:
                     status, kind, body = proxy.failure
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                head = (
+                    f"HTTP/1.0 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                pause = proxy.trickle
+                if pause is None:
+                    self.wfile.write(head + body)
+                    return
+                try:
+                    for byte in head + body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(pause)
+                except OSError:  # the client stopped waiting and closed the connection
+                    return
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
 
