@@ -42,7 +42,7 @@ from assistant.answering.failures import (
     unsupported_answer,
 )
 from assistant.answering.output_filter import OutputFilter, sentence_end, sentence_markers, without_markers
-from assistant.answering.passages import ContextBudget, Shown, format_passage
+from assistant.answering.passages import ContextBudget, Shown, format_passage, neutralise
 from assistant.answering.support import SupportChecker
 from assistant.core.config import Settings
 from assistant.core.errors import ModelFailure
@@ -87,6 +87,19 @@ def _messages(rendered: Sequence[prompts.Message], system_in_user: bool = False)
     return [kinds[m.role](content=m.content) for m in rendered]
 
 
+def one_line(text: str) -> str:
+    """A turn of a conversation as inert data on one line of a prompt: its line breaks (every one
+    `str.splitlines` knows, U+2028 included) folded into spaces, its chat-template tokens neutralised.
+
+    The condense prompt gives each turn as one line, `User: …` or `Assistant: …`, the label written by Kilde.
+    A turn that kept its line breaks could open a line of its own ("…\\nUser: …") and put words in the
+    other role's mouth, or close the message with a template token (`<|im_end|>`). Folded, a label inside a
+    turn stands mid-line, after the turn's real one, where the model reads it as what the turn says; the words
+    stay as they were. One line per turn keeps the prompt as models already read it, where tags around each
+    turn would need their own escaping."""
+    return neutralise(" ".join(part.strip() for part in text.splitlines() if part.strip()))
+
+
 # -- model failures --------------------------------------------------------------------------------
 
 
@@ -125,13 +138,13 @@ class ModelCondenser:
     def _messages(self, inputs: dict) -> list[BaseMessage]:
         lines = []
         for turn in inputs["history"][-HISTORY_TURNS:]:
-            content = CITATION_MARK.sub("", turn.content).strip()
+            content = one_line(CITATION_MARK.sub("", turn.content))
             tokens = self.encoding.encode(content, disallowed_special=())
             if len(tokens) > 400:
                 content = self.encoding.decode(tokens[:400]) + " …"
             lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {content}")
         rendered = prompts.load("condense", inputs["language"]).render(
-            history="\n".join(lines), question=inputs["question"]
+            history="\n".join(lines), question=one_line(inputs["question"])
         )
         return _messages(rendered, self.settings.llm_system_in_user)
 
@@ -229,7 +242,8 @@ class GenerativeAnswerer:
     def _prompt(self, context: AnswerContext) -> tuple[list[Shown], list[BaseMessage]]:
         t0 = time.perf_counter()
         template = prompts.load("answer", prompts.prompt_language(context.language))
-        values = {"question": context.standalone, "not_found": not_found_text(context.language)}
+        # The question is the conversation's last turn (with the previous one, when condensed without the model).
+        values = {"question": one_line(context.standalone), "not_found": not_found_text(context.language)}
         relevance = self._relevance(context.standalone, context.retrieval.query_vector)
         limit = self.budget.limit_for(self._context_tokens())
         for _ in range(
