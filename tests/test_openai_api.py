@@ -302,15 +302,15 @@ def test_langchain_structured_output_is_an_error_not_none(api):
             chat.with_structured_output(Reply, method=method).invoke(DEMO_QUESTION_EN)
 
 
-def test_usage_counts_the_messages_and_the_reply_with_tiktoken(api, built_index):
+def test_usage_counts_the_messages_read_and_the_reply_with_tiktoken(api, built_index):
     from assistant.core.tokens import get_encoding
 
     encoding = get_encoding("o200k_base", built_index.tiktoken_cache_dir)
     messages = [
-        {"role": "system", "content": "Answer from the archive."},
+        {"role": "system", "content": "Answer from the archive."},  # ignored, so not counted
         {"role": "user", "content": [{"type": "text", "text": DEMO_QUESTION_EN}]},
     ]
-    sent = len(encoding.encode("Answer from the archive.")) + len(encoding.encode(DEMO_QUESTION_EN))
+    sent = len(encoding.encode(DEMO_QUESTION_EN))
     plain = client(api.url).chat.completions.create(model="kilde", messages=messages)
     content = plain.choices[0].message.content
     assert plain.usage.prompt_tokens == sent
@@ -478,6 +478,28 @@ def test_earlier_turns_may_hold_parts_that_are_not_text(api, stream):
     assert "Article 4" in kilde["standalone_question"]
 
 
+def test_usage_counts_no_message_kilde_does_not_read(api):
+    # Every message's text was tokenised for `prompt_tokens`: a long old message, never read, cost each later
+    # question of the chat its count (and a system prompt, ignored, was counted too).
+    recent = [
+        m
+        for i in range(8)
+        for m in (*user(f"What about point {i}?"), {"role": "assistant", "content": f"Point {i}."})
+    ]
+    unread = [
+        {"role": "system", "content": "Answer from the archive. " * 2_000},
+        *user([{"type": "text", "text": "Tell me everything. " * 10_000}, PICTURE]),
+        {"role": "assistant", "content": "Everything. " * 10_000 + "\n\nSources:\n[1] An article"},
+    ]
+    short, long = (
+        client(api.url).chat.completions.create(
+            model="kilde", messages=[*earlier, *recent, *user(DEMO_QUESTION_EN)]
+        )
+        for earlier in ([], unread)
+    )
+    assert long.usage.prompt_tokens == short.usage.prompt_tokens < 200
+
+
 def test_history_reads_the_text_of_earlier_turns_and_a_refusal_as_what_was_said():
     from ui.openai_schema import ChatIn, ask_request_of
 
@@ -515,11 +537,17 @@ def test_a_picture_in_the_question_is_still_refused(api, stream):
     assert caught.value.param == "messages[1].content"
 
 
-@pytest.mark.parametrize("asked", [True, False])
-def test_a_text_part_without_text_is_named(api, asked):
-    # It said "Kilde reads text only, not 'text' parts".
+@pytest.mark.parametrize("where", ["asked", "earlier", "unread"])
+def test_a_text_part_without_text_is_named(api, where):
+    # It said "Kilde reads text only, not 'text' parts". In a message older than the turns the history is read
+    # from (`unread`), it was answered, where OpenAI's API refuses the request's shape, whichever message holds it.
     blank = {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text"}]}
-    messages = [blank] if asked else [blank, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)]
+    chatter = [m for i in range(60) for m in ({"role": "assistant", "content": "a"}, *user(f"question {i}"))]
+    messages = {
+        "asked": [blank],
+        "earlier": [blank, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)],
+        "unread": [blank, *chatter, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)],
+    }[where]
     with pytest.raises(openai.BadRequestError) as caught:
         client(api.url).chat.completions.create(model="kilde", messages=messages)
     assert caught.value.param == "messages[0].content[1].text"

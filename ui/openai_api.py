@@ -46,16 +46,13 @@ from ui.security import client_key
 USAGE_ENCODING = "o200k_base"
 
 
-def usage(encoding, body: ChatIn, content: str) -> dict[str, int]:
-    """OpenAI's `usage`, counted with tiktoken over the text of every message sent (non-text parts aside)
-    and over the reply's content. No per-message framing is added: Kilde has no chat template to count."""
-    sent = []
-    for message in body.messages:
-        if isinstance(message.content, str):
-            sent.append(message.content)
-        elif message.content:
-            sent.extend(p.text for p in message.content if p.type == "text" and p.text)
-    prompt = sum(len(encoding.encode(text, disallowed_special=())) for text in sent)
+def usage(encoding, request: AskRequest, content: str) -> dict[str, int]:
+    """OpenAI's `usage`, counted with tiktoken over the text Kilde read of the messages (the question and the
+    turns of history it read, as `Assistant.validate` gives them) and over the reply's content. Messages it
+    does not read (system messages, older turns) are not counted, nor tokenised: a long old message cost every
+    later question of the chat its count. No per-message framing is added: Kilde has no chat template to count."""
+    read = [request.question, *(turn.content for turn in request.history)]
+    prompt = sum(len(encoding.encode(text, disallowed_special=())) for text in read)
     completion_tokens = len(encoding.encode(content, disallowed_special=()))
     return {
         "prompt_tokens": prompt,
@@ -272,7 +269,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         stream = AnswerStream(assistant, ask_request, slots)
 
         def usage_of(content: str) -> dict[str, int]:
-            return usage(tokens, body, content)
+            return usage(tokens, ask_request, content)
 
         if not body.stream:
             answer = None

@@ -11,7 +11,8 @@ has a code for the fault). `limits_of` reads `max_tokens`, `max_completion_token
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,8 +24,9 @@ from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, Completion
 from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
 
 MODEL_ID = "kilde"
-# The turns whose parts are read (`text_of`); of them the assistant reads the last few that say something
-# (`read_history`). A longer conversation keeps its latest turns, as on /api/ask.
+# The turns the assistant may look at (`read_history`, which reads the last few that say something, the latest
+# first): each is made text (`text_of`) only when it is looked at (`MessageTurns`). A longer conversation keeps
+# its latest turns, as on /api/ask.
 MAX_HISTORY_TURNS = 40
 SOURCES_HEADING = {"nb": "Kilder:", "nn": "Kjelder:", "en": "Sources:"}
 # A sources list Kilde appended to an earlier reply: cut from the history, it is not part of the answer.
@@ -112,23 +114,16 @@ class ChatIn(BaseModel):
 def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
     (a picture, say) are left out of the history, since a chat that once held one is resent with every later
-    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text."""
+    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text. A `text`
+    part without its text is refused before, in any message (`refuse_parts_without_text`)."""
     if message.content is None:
         return ""
     if isinstance(message.content, str):
         return message.content
     parts = []
-    for n, part in enumerate(message.content):
+    for part in message.content:
         if part.type == "text":
-            if part.text is None:  # OpenAI refuses it too; read as "", the client's bug would go unseen
-                where = f"messages[{index}].content[{n}].text"
-                raise InvalidParameter(
-                    where,
-                    f"Missing required parameter: '{where}'. A 'text' part needs its text: "
-                    '{"type": "text", "text": "…"}',
-                    "missing_required_parameter",
-                )
-            parts.append(part.text)
+            parts.append(part.text or "")
         elif asked:
             raise BadInputError(
                 f"messages[{index}].content", f"Kilde reads text only, not {part.type!r} parts"
@@ -136,6 +131,50 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
         elif part.type == "refusal" and message.role == "assistant" and part.refusal:
             parts.append(part.refusal)
     return "".join(parts)
+
+
+def refuse_parts_without_text(body: ChatIn) -> None:
+    """A `text` part without its text, in any message: OpenAI's API refuses the request, however old the message
+    (a client's bug read as "" would go unseen here and fail against OpenAI). A check of the request's shape, as
+    the schema's: no text is read or joined for it."""
+    for index, message in enumerate(body.messages):
+        if isinstance(message.content, str) or not message.content:
+            continue
+        for n, part in enumerate(message.content):
+            if part.type == "text" and part.text is None:
+                where = f"messages[{index}].content[{n}].text"
+                raise InvalidParameter(
+                    where,
+                    f"Missing required parameter: '{where}'. A 'text' part needs its text: "
+                    '{"type": "text", "text": "…"}',
+                    "missing_required_parameter",
+                )
+
+
+class MessageTurns(Sequence[Turn]):
+    """The user and assistant messages before the question, as the history's turns, each made text
+    (`text_of`, its sources list cut) only when the assistant looks at it. `read_history` looks at the latest
+    few that say something, so an older message, however long, costs no more than its validation (it was made
+    text whole, and counted in `usage`, though never read)."""
+
+    def __init__(self, said: Sequence[tuple[int, MessageIn]]):
+        self.said = said
+
+    def __len__(self) -> int:
+        return len(self.said)
+
+    @overload
+    def __getitem__(self, i: int) -> Turn: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Turn]: ...
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return MessageTurns(self.said[i])
+        index, message = self.said[i]
+        text = text_of(message, index, asked=False)
+        if message.role == "assistant":
+            text = SOURCES_TAIL.sub("", text)
+        return Turn(message.role, text)
 
 
 TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
@@ -146,6 +185,7 @@ def refuse_invalid_values(body: ChatIn) -> None:
     """Values of OpenAI's types that OpenAI's API refuses all the same: read loosely (an unknown `tool_choice`
     as "auto"), a client's typo would go unseen here and fail against OpenAI. Each with OpenAI's code; a
     parameter allowed only beside another has none, as OpenAI's answer has none."""
+    refuse_parts_without_text(body)
     choice = body.tool_choice
     if isinstance(choice, str) and choice not in TOOL_CHOICES:
         raise InvalidParameter(
@@ -227,19 +267,15 @@ def ask_request_of(body: ChatIn) -> AskRequest:
         raise BadInputError(
             "messages", f"the last message must be the user's question, not one of role {last.role!r}"
         )
-    # Only the turns the assistant reads are looked at: an older message that is too long is dropped with its
-    # turn, not refused on every later question of the chat. The assistant cuts long turns.
-    said = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
+    # Only the turns the assistant reads are made text (`MessageTurns`): an older message that is too long is
+    # dropped with its turn, not refused on every later question of the chat. The assistant cuts long turns.
     asked = len(body.messages) - 1
-    turns = []
-    for index, message in said[-(MAX_HISTORY_TURNS + 1) :]:
-        text = text_of(message, index, asked=index == asked)
-        if message.role == "assistant":
-            text = SOURCES_TAIL.sub("", text)
-        turns.append(Turn(message.role, text))
+    said = [(i, m) for i, m in enumerate(body.messages[:asked]) if m.role in ("user", "assistant")]
     filters = filters_from(body.filters) if body.filters else Filters()
     return AskRequest(
-        question=turns[-1].content, history=tuple(turns[:-1][-MAX_HISTORY_TURNS:]), filters=filters
+        question=text_of(last, asked, asked=True),
+        history=MessageTurns(said[-MAX_HISTORY_TURNS:]),  # read into a tuple by `Assistant.validate`
+        filters=filters,
     )
 
 
