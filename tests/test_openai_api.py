@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -648,6 +650,79 @@ def test_rate_limit_is_shared_with_api_ask(built_index, assistant):
             assert (caught.value.code, caught.value.type) == ("rate_limit_exceeded", "requests")
         refused = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
         assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"  # /api keeps Kilde's
+    finally:
+        server.stop()
+
+
+class HeldAsks:
+    """The real assistant, except that each `ask` (as /api/ask calls it) waits until the test releases it."""
+
+    def __init__(self, real, release: threading.Event):
+        self.real = real
+        self.release = release
+        self.entered = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def ask(self, request):
+        self.entered.set()
+        self.release.wait(120)
+        return self.real.ask(request)
+
+
+def test_a_busy_server_is_a_503_the_client_waits_out_as_told_and_retries(built_index, assistant, monkeypatch):
+    # With every answering slot taken, the face waited for one without end (the `openai` client's own timeout,
+    # 10 minutes by default), where /api/ask answers 503 `busy` with Retry-After once the request budget passed.
+    # Now the same 503, in OpenAI's shape for an overloaded server, which the client retries after Retry-After.
+    from ui.server import create_app
+
+    release = threading.Event()
+    held = HeldAsks(assistant, release)
+    settings = built_index.replace(rate_limit_per_minute=0, ui_concurrency=1, request_budget_s=1)
+    server = ThreadServer(create_app(settings, held)).start()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(
+                httpx.post, server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=180
+            )
+            try:
+                assert held.entered.wait(60)  # the one slot is taken
+                for stream in (False, True):
+                    with pytest.raises(openai.InternalServerError) as caught:
+                        client(server.url).chat.completions.create(
+                            model="kilde", messages=user(DEMO_QUESTION_EN), stream=stream
+                        )
+                    refused = caught.value.response
+                    assert refused.status_code == 503 and refused.headers["retry-after"] == "5", stream
+                    assert refused.json() == {
+                        "error": {
+                            "message": "Kilde is busy: the question got no turn within 1 s; try again shortly.",
+                            "type": "service_unavailable_error",  # OpenAI's, for a model without capacity
+                            "param": None,
+                            "code": "server_is_overloaded",
+                        }
+                    }
+                # The client retries a 503, waiting what Retry-After says (not its own backoff of 0.5 s to 8 s);
+                # its wait is where the test lets the held question finish, so the retry gets the turn.
+                caller, waits, real_sleep = threading.current_thread(), [], time.sleep
+
+                def sleep(seconds: float) -> None:
+                    if threading.current_thread() is not caller:
+                        return real_sleep(seconds)
+                    waits.append(seconds)
+                    release.set()
+                    assert first.result().status_code == 200
+
+                monkeypatch.setattr(time, "sleep", sleep)
+                retrying = openai.OpenAI(
+                    base_url=server.url + "/v1", api_key="unused", max_retries=2, timeout=120
+                )
+                reply = retrying.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+                monkeypatch.undo()
+                assert waits == [5.0] and "[1]" in reply.choices[0].message.content
+            finally:
+                release.set()
     finally:
         server.stop()
 

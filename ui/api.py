@@ -201,8 +201,7 @@ def api_router(
     # At most `ui_concurrency` questions are answered at once, and at most one per client (ui/fairness.py).
     # A question waiting for its turn waits in the event loop, not in a worker thread: the default thread
     # pool (40) is shared with /healthz, /readyz, /api/articles and both Gradio faces. /api/search takes its
-    # turn here too (ui/server.py passes `turns`); the OpenAI-compatible routes share the answering slots
-    # (`turns.slots`).
+    # turn here too (ui/server.py passes `turns`), and so do the OpenAI-compatible routes.
     turns = turns or answer_turns(settings)
     readiness = IndexReadiness(assistant.store)
 

@@ -9,8 +9,9 @@ clients may ignore. A Kilde extension: `filters` ({since, until, sources, langua
 
 The request's schema and its validation are in ui/openai_schema.py, OpenAI's error shape in
 ui/openai_errors.py; this module shapes the replies, plain and streamed, and serves the routes. They share
-`/api/ask`'s rate limiter and concurrency slots, and the `Gate` middleware runs in front of them as of every
-route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
+`/api/ask`'s rate limiter and its turns for the answering slots (a question without a turn within the request
+budget is a 503 with Retry-After, which the `openai` client waits out and retries), and the `Gate` middleware
+runs in front of them as of every route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
 `{"error": {"message", "type", "param", "code"}}`.
 """
 
@@ -37,6 +38,7 @@ from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer
 from ui.api import RateLimited
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
+from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.openai_errors import INTERNAL_ERROR, ModelNotFound, error_body, status_of_error
 from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ask_request_of, limits_of
@@ -122,19 +124,28 @@ _RUNNING: set[asyncio.Future] = set()
 
 
 class AnswerStream:
-    """`Assistant.stream` in a worker thread holding one of the shared slots; its events reach the event loop
-    through a queue as soon as they are made. `close()` stops it at its next event (the client went away)."""
+    """`Assistant.stream` in a worker thread, in its client's turn for one of the shared slots (ui/fairness.py, as
+    /api/ask takes it); its events reach the event loop through a queue as soon as they are made. A question that
+    gets no turn within the request budget is `Busy`, its only event: it waited for a slot without end. `close()`
+    stops it at its next event (the client went away)."""
 
-    def __init__(self, assistant: Assistant, request: AskRequest, slots: anyio.CapacityLimiter):
+    def __init__(self, assistant: Assistant, request: AskRequest, turns: FairTurns, client: str):
         self.assistant = assistant
         self.request = request
-        self.slots = slots
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = threading.Event()
         self.loop = asyncio.get_running_loop()
-        self.task = asyncio.ensure_future(anyio.to_thread.run_sync(self._produce, limiter=slots))
+        self.task = asyncio.ensure_future(self._run(turns, client))
         _RUNNING.add(self.task)  # the loop holds tasks weakly; a stream its client left still runs to its end
         self.task.add_done_callback(_RUNNING.discard)
+
+    async def _run(self, turns: FairTurns, client: str) -> None:
+        try:
+            async with turns.turn(client):
+                await anyio.to_thread.run_sync(self._produce)
+        except Busy as exc:
+            self.queue.put_nowait(exc)
+            self.queue.put_nowait(DONE)
 
     def _put(self, item) -> None:
         try:
@@ -232,7 +243,7 @@ async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -
         stream.close()
 
 
-def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.CapacityLimiter) -> APIRouter:
+def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) -> APIRouter:
     router = APIRouter(tags=["openai"])
 
     def encoding():
@@ -266,7 +277,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, slots: anyio.Capac
         tokens = encoding()
         # A generative answer is read from its model only as far as the reply shows it.
         ask_request = replace(ask_request, cut_at=cut_at(limits, tokens))
-        stream = AnswerStream(assistant, ask_request, slots)
+        stream = AnswerStream(assistant, ask_request, turns, client_key(request))
 
         def usage_of(content: str) -> dict[str, int]:
             return usage(tokens, ask_request, content)

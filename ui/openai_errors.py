@@ -34,16 +34,25 @@ ERROR_TYPES = {
     503: "api_error",
 }
 # Kilde's codes that OpenAI's API answers with a code of its own for the same fault: over a limit of requests
-# per minute, `rate_limit_exceeded`; a route it does not serve, none ("Invalid URL (POST /v1/…)"). The rest of
-# Kilde's codes (`method_not_allowed`, `too_large`, the Gate's) have no recorded OpenAI answer, and stay.
-OPENAI_CODES: dict[str, str | None] = {"rate_limited": "rate_limit_exceeded", "not_found": None}
+# per minute, `rate_limit_exceeded`; a route it does not serve, none ("Invalid URL (POST /v1/…)"); no turn free
+# for the question (`busy`, ui/fairness.py), `server_is_overloaded`, OpenAI's 503 for a model without capacity.
+# The rest of Kilde's codes (`method_not_allowed`, `too_large`, `not_ready`, the Gate's) have no recorded OpenAI
+# answer, and stay.
+OPENAI_CODES: dict[str, str | None] = {
+    "rate_limited": "rate_limit_exceeded",
+    "not_found": None,
+    "busy": "server_is_overloaded",
+}
+# The type OpenAI's API sends beside such a code, where it is not the status's (`ERROR_TYPES`).
+OPENAI_TYPES = {"busy": "service_unavailable_error"}
 
 
 def error_body(status: int, code: str | None, message: str, param: str | None = None) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
-            "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
+            "type": OPENAI_TYPES.get(code or "")
+            or ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
             "param": param,
             "code": OPENAI_CODES.get(code, code) if code is not None else None,
         }

@@ -132,7 +132,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     )
     install_error_handlers(app, security_headers(settings))
     turns = answer_turns(settings)
-    app.include_router(openai_router(assistant, limiter, turns.slots))
+    app.include_router(openai_router(assistant, limiter, turns))
     app.include_router(search_router(assistant, limiter, turns))  # before the /api/{path} catch-all
     app.include_router(api_router(assistant, settings, limiter, turns))
 
