@@ -12,9 +12,15 @@ questions whose passages hold their subject too: on by default from 8868419 to f
 false refusal 2.5 → 5.0 % (`make eval` at fd33fb5). Run after `evals.calibrate` (the gates before the floor) and
 before `evals.calibrate_reader`.
 
+`--reader` chooses the floors for questions Kilde's reader reads (`reader_rerank_floors`, with
+`reader_rerank_floors_provenance`), each question asked with the reader and its margins as calibrated: they refuse
+on their own, so the floor that keeps false refusal in bounds is not the one chosen without them. Run it after
+`evals.calibrate_reader`, which chooses the margins with no floor of the reader's own.
+
 Positives are the answerable questions `evals.calibrate` uses (the seed set, NorQuAD news validation and its
 English versions) and NorQuAD Wikipedia validation; negatives its unanswerable ones (the seed's and the calibration half of `unanswerable.jsonl`)
-and `off_topic_dev.jsonl`. Each question is asked as the shipped assistant asks it (reader off), without a floor.
+and `off_topic_dev.jsonl`. Each question is asked as the shipped assistant asks it (reader off, or on with
+`--reader`), without a floor.
 Per language group the floor is the one of the highest balanced accuracy (as `evals.calibrate` chooses), refusing
 at most `--max-added-false-refusal` more of the answerable questions (all of the group's, and each set of
 `BOUNDED_SET_SIZE` or more on its own) and at most `--max-false-refusal` with the other gates; the lowest such
@@ -48,6 +54,7 @@ OFF_TOPIC_DEV = DATA / "off_topic_dev.jsonl"
 # ("Når utspilte andre verdenskrig seg?"), so the rarest word is more often missing from the passages that answer.
 FLOOR_POSITIVE_SETS = (*POSITIVE_SETS, "norquad:wiki:validation")
 COMMAND = "python -m evals.calibrate_floor --data-dir build/eval-index"
+READER_COMMAND = f"{COMMAND} --reader"
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,14 @@ def choose_floor(
 
 
 def calibrate_floors(
-    assistant, progress: bool = True, max_added_false_refusal: float = 0.015, max_false_refusal: float = 0.05
+    assistant,
+    progress: bool = True,
+    max_added_false_refusal: float = 0.015,
+    max_false_refusal: float = 0.05,
+    reader: bool = False,
 ) -> dict:
+    """The floors and their provenance, under `reader_rerank_floors` when `reader` (the assistant reads with
+    Kilde's reader), `rerank_floors` otherwise."""
     from evals.runner import check_index, index_signature
 
     positives = [i for spec in FLOOR_POSITIVE_SETS for i in load_dataset(spec) if i.answerable]
@@ -155,11 +168,13 @@ def calibrate_floors(
         if floor is not None:
             floors[group] = round(floor, 4)
     info, _ = index_signature(assistant)
+    key = "reader_rerank_floors" if reader else "rerank_floors"
     return {
-        "rerank_floors": floors,
-        "rerank_floors_provenance": {
+        key: floors,
+        f"{key}_provenance": {
             "floors": floors,
-            "command": COMMAND,
+            "command": READER_COMMAND if reader else COMMAND,
+            "reader": reader,
             "date": dt.date.today().isoformat(),
             "criterion": f"highest balanced accuracy with at most {max_added_false_refusal:.1%} more false refusal "
             f"and at most {max_false_refusal:.0%} in all, per language group and each set of 100 or more",
@@ -193,17 +208,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.05,
         help="most answerable questions refused with the floor and the other gates, per set (default 0.05)",
     )
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="choose the floors for questions Kilde's reader reads (reader_rerank_floors); after evals.calibrate_reader",
+    )
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from
     from evals.runner import build_eval_assistant
 
     def compute() -> dict:
-        # The floor is chosen with the other gates as they ship (reader off), the floor itself off.
+        # The floor is chosen with the other gates as they ship (with the reader or without), the floor itself off.
+        settings = settings_from(args, reader=args.reader, rerank_floors={}, reader_rerank_floors={})
         return calibrate_floors(
-            build_eval_assistant(settings_from(args, reader=False, rerank_floors={})),
+            build_eval_assistant(settings),
             progress=not args.no_progress,
             max_added_false_refusal=args.max_added_false_refusal,
             max_false_refusal=args.max_false_refusal,
+            reader=args.reader,
         )
 
     return run_calibration("calibrate_floor", compute, merge_into_calibration, args.dry_run)

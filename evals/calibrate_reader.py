@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def compute() -> dict:
         # Uncalibrated, so the stage reads every question and refuses none: what is measured is the margin.
-        assistant = build_eval_assistant(settings_from(args, reader=True))
+        assistant = build_eval_assistant(settings_from(args, reader=True, reader_rerank_floors={}))
         assistant.reading.margins = {}
         assistant.reading.rank_weights = {}
         return calibrate_reader(assistant, not args.no_progress, args.max_false_refusal)

@@ -307,6 +307,11 @@ def render(summary: dict, run_dir: Path, make_command: str) -> str:
         (calibration.get("command") or "python -m evals.calibrate --data-dir INDEX"),
         "# the reranker's floors (rerank_floors, reader off) were chosen on validation data only by:",
         (calibration.get("rerank_floors_command") or "python -m evals.calibrate_floor --data-dir INDEX"),
+        "# and with Kilde's reader on (reader_rerank_floors), after its margins, by:",
+        (
+            calibration.get("reader_rerank_floors_command")
+            or "python -m evals.calibrate_floor --data-dir INDEX --reader"
+        ),
         "# the reranker's sure score (rerank_sure, opt-in: a question it is sure of passes under the threshold) by:",
         (calibration.get("rerank_sure_command") or "python -m evals.calibrate_sure --data-dir INDEX"),
         "```",
@@ -409,6 +414,7 @@ def _calibration() -> dict:
         "answerable_threshold": data.get("answerable_threshold"),
         **data.get("answerable_threshold_provenance", {}),
         "rerank_floors_command": data.get("rerank_floors_provenance", {}).get("command"),
+        "reader_rerank_floors_command": data.get("reader_rerank_floors_provenance", {}).get("command"),
         "rerank_sure_command": data.get("rerank_sure_provenance", {}).get("command"),
     }
 

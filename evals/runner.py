@@ -299,6 +299,7 @@ def run_eval(
         "settings": {
             "answerable_threshold": settings.answerable_threshold,
             "rerank_floors": settings.rerank_floors,
+            "reader_rerank_floors": settings.reader_rerank_floors,
             "rerank_sure": settings.rerank_sure,
             "candidates": settings.candidates,
             "rrf_k": settings.rrf_k,

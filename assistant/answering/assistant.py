@@ -366,16 +366,16 @@ class Assistant:
 
     def refused_by_floor(self, context: AnswerContext) -> str | None:
         """The question's rarest word, where a reranked question has no passage the reranker scores at least its
-        language group's `rerank_floors` and none of its passages uses that word (`rarest_word_absent`): the
-        reranker's score alone also refused answerable questions whose passages it scored low but which held
-        what the question is about. A follow-up read with the conversation (`focus`) is not judged: its passages
-        were searched within the conversation's article, or fused with its own words' search, not ordered by the
-        reranker alone. Nor is a question read by Kilde's reader, whose margins spend the false-refusal budget on
-        their own (on validation, the floor on top of them refused 5.5 % of NorQuAD news validation, against
-        4.2 %)."""
-        floor = self.settings.rerank_floors.get(language_group(context.language))
+        language group's floor and none of its passages uses that word (`rarest_word_absent`): the reranker's
+        score alone also refused answerable questions whose passages it scored low but which held what the
+        question is about. The floors are `rerank_floors`, or `reader_rerank_floors` for a question Kilde's reader
+        reads, whose margins refuse on their own. A follow-up read with the conversation (`focus`) is not judged:
+        its passages were searched within the conversation's article, or fused with its own words' search, not
+        ordered by the reranker alone."""
+        floors = self.settings.rerank_floors if self.reading is None else self.settings.reader_rerank_floors
+        floor = floors.get(language_group(context.language))
         mode = context.request.retriever or self.settings.retriever
-        judged = mode == RERANK_MODE and not context.focus and self.reading is None and context.retrieval.hits
+        judged = mode == RERANK_MODE and not context.focus and context.retrieval.hits
         if floor is None or not judged or context.retrieval.hits[0].score >= floor:
             return None
         return self.rarest_word_absent(context.judged_question, context.language, context.retrieval.hits)

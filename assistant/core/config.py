@@ -166,6 +166,10 @@ class Settings:
     # similarity passes the threshold, but the reranker finds nothing in them that fits. Chosen on validation data
     # by evals/calibrate_floor.py; `rerank_floors = {}` in kilde.toml turns the gate off.
     rerank_floors: dict = field(default_factory=lambda: _calibrated_map("rerank_floors", float))
+    # The same floors for a question Kilde's reader reads (`reader`), chosen with the reader's margins in place
+    # (`python -m evals.calibrate_floor --reader`): the margins refuse on their own, so the floor that keeps false
+    # refusal in bounds differs. `reader_rerank_floors = {}` turns the gate off for the reader.
+    reader_rerank_floors: dict = field(default_factory=lambda: _calibrated_map("reader_rerank_floors", float))
     # Per question language group: a question asked alone whose best passage the reranker scores at least this is
     # not held to `answerable_threshold` (`Assistant.reranker_is_sure`). English questions sit lower in dense
     # similarity to Norwegian text, and a short one ("Who published the full text of the agreement?") fell just
