@@ -2,11 +2,12 @@
 
 `error_body` builds it; `OpenAIErrors` rewrites every error response under /v1/ (the Gate's refusals
 included) into it, and answers an unhandled exception there with a 500 in it, so the `openai` client raises its
-typed errors with Kilde's message. `invalid_body` says what is wrong with a body that does not validate as
-OpenAI does: one error, naming the parameter by its path in the body (`messages[0].content`), with OpenAI's code
-for the fault (`invalid_type`, `missing_required_parameter`, `decimal_above_max_value`, `invalid_value`, …), so a
-client that branches on `code` reads Kilde's refusals as it reads OpenAI's. `InvalidParameter` is a refusal that
-the face's own checks (ui/openai_schema.py) raise with such a code.
+typed errors with Kilde's message; a 500 says `x-should-retry: false` (`no_retry`), so the client does not repeat
+it. `invalid_body` says what is wrong with a body that does not validate as OpenAI does: one error, naming the
+parameter by its path in the body (`messages[0].content`), with OpenAI's code for the fault (`invalid_type`,
+`missing_required_parameter`, `decimal_above_max_value`, `invalid_value`, …), so a client that branches on `code`
+reads Kilde's refusals as it reads OpenAI's. `InvalidParameter` is a refusal that the face's own checks
+(ui/openai_schema.py) raise with such a code.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class OpenAIErrors:
             headers += [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *no_retry(status),
             ]
             sent = True
             await send({**start, "status": status, "headers": headers})
@@ -147,11 +149,19 @@ class OpenAIErrors:
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    *no_retry(500),
                     *self.headers,
                 ]
                 await send({"type": "http.response.start", "status": 500, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})
             raise
+
+
+def no_retry(status: int) -> list[tuple[bytes, bytes]]:
+    """`x-should-retry: false` on a 500, a bug in Kilde (or a setting it cannot run with) that the same request
+    meets again: the `openai` client honours the header (`_should_retry`) and raises at once, where it retries any
+    other 5xx, twice by default. A 503 (busy, not ready) and a 502 (a model server failing) stay retryable."""
+    return [(b"x-should-retry", b"false")] if status == 500 else []
 
 
 def rewritten(status: int, body: bytes) -> tuple[int, bytes]:

@@ -40,11 +40,49 @@ SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.D
 OPENAI = ConfigDict(extra="ignore", strict=True)
 
 
-class ContentPart(BaseModel):
+# The part types OpenAI's chat completions take (openai-python's `ChatCompletionContentPartParam`, and an
+# assistant's `refusal` part), each holding its value under its own name: `{"type": "image_url", "image_url": …}`.
+PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
+# What each part looks like whole, for the message that says one is missing its value.
+PART_EXAMPLES = {
+    "text": '{"type": "text", "text": "…"}',
+    "image_url": '{"type": "image_url", "image_url": {"url": "…"}}',
+    "input_audio": '{"type": "input_audio", "input_audio": {"data": "…", "format": "wav"}}',
+    "file": '{"type": "file", "file": {"file_id": "…"}}',
+    "refusal": '{"type": "refusal", "refusal": "…"}',
+}
+
+
+class ImageURLIn(BaseModel):
     model_config = OPENAI
-    type: str
+    url: str
+    detail: str | None = None
+
+
+class InputAudioIn(BaseModel):
+    model_config = OPENAI
+    data: str
+    format: str
+
+
+class FileIn(BaseModel):
+    model_config = OPENAI
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class ContentPart(BaseModel):
+    """A part of a message's content, of one of OpenAI's types (another is a 400 naming the part's `type`). Kilde
+    reads `text` parts, and an assistant's `refusal` parts; the others are held to their shape, then left out."""
+
+    model_config = OPENAI
+    type: Literal["text", "image_url", "input_audio", "file", "refusal"]  # PART_TYPES
     text: str | None = None
     refusal: str | None = None  # an assistant's `refusal` part, as OpenAI's own replies hold
+    image_url: ImageURLIn | None = None
+    input_audio: InputAudioIn | None = None
+    file: FileIn | None = None
 
 
 class MessageIn(BaseModel):
@@ -115,7 +153,8 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
     (a picture, say) are left out of the history, since a chat that once held one is resent with every later
     question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text. A `text`
-    part without its text is refused before, in any message (`refuse_parts_without_text`)."""
+    part without its text is refused before, in any message (`refuse_parts_without_their_value`), and so is
+    a part of a type OpenAI's API does not take (`ContentPart`)."""
     if message.content is None:
         return ""
     if isinstance(message.content, str):
@@ -133,20 +172,22 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     return "".join(parts)
 
 
-def refuse_parts_without_text(body: ChatIn) -> None:
-    """A `text` part without its text, in any message: OpenAI's API refuses the request, however old the message
-    (a client's bug read as "" would go unseen here and fail against OpenAI). A check of the request's shape, as
-    the schema's: no text is read or joined for it."""
+def refuse_parts_without_their_value(body: ChatIn) -> None:
+    """A part without the value its type names (a `text` part without its `text`, an `image_url` part without its
+    `image_url`), in any message: OpenAI's API refuses the request, however old the message (a client's bug
+    read as "" or left out would go unseen here and fail against OpenAI). A check of the request's shape, as the
+    schema's: no text is read or joined for it."""
     for index, message in enumerate(body.messages):
         if isinstance(message.content, str) or not message.content:
             continue
         for n, part in enumerate(message.content):
-            if part.type == "text" and part.text is None:
-                where = f"messages[{index}].content[{n}].text"
+            if getattr(part, part.type) is None:
+                where = f"messages[{index}].content[{n}].{part.type}"
+                article = "An" if part.type[0] in "aeiou" else "A"
                 raise InvalidParameter(
                     where,
-                    f"Missing required parameter: '{where}'. A 'text' part needs its text: "
-                    '{"type": "text", "text": "…"}',
+                    f"Missing required parameter: '{where}'. {article} '{part.type}' part needs its {part.type}: "
+                    f"{PART_EXAMPLES[part.type]}",
                     "missing_required_parameter",
                 )
 
@@ -185,7 +226,7 @@ def refuse_invalid_values(body: ChatIn) -> None:
     """Values of OpenAI's types that OpenAI's API refuses all the same: read loosely (an unknown `tool_choice`
     as "auto"), a client's typo would go unseen here and fail against OpenAI. Each with OpenAI's code; a
     parameter allowed only beside another has none, as OpenAI's answer has none."""
-    refuse_parts_without_text(body)
+    refuse_parts_without_their_value(body)
     choice = body.tool_choice
     if isinstance(choice, str) and choice not in TOOL_CHOICES:
         raise InvalidParameter(
