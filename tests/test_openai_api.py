@@ -803,6 +803,80 @@ def test_a_busy_server_is_a_503_the_client_waits_out_as_told_and_retries(built_i
         server.stop()
 
 
+class CountedStreams:
+    """The real assistant, whose answers are counted while they are computed (`running`, `most` at once); the
+    first one stops after its first piece until the test releases it: only `stream` differs."""
+
+    def __init__(self, real, release: threading.Event):
+        self.real = real
+        self.release = release
+        self.lock = threading.Lock()
+        self.running = self.most = self.started = 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def stream(self, request):
+        with self.lock:
+            self.started += 1
+            first = self.started == 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            events = iter(self.real.stream(request))
+            yield next(events)
+            if first:
+                self.release.wait(120)
+            yield from events
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_a_stream_its_client_left_keeps_its_turn_until_its_answer_ends(built_index, assistant, monkeypatch):
+    # A client that went away mid-stream cancelled the task holding its turn: the turn was given back at once,
+    # while the worker thread went on computing the answer (anyio's wait for a thread is not shielded from
+    # asyncio's cancelling), so another answer was computed beside it, past `KILDE_UI_CONCURRENCY`.
+    from ui import openai_api
+    from ui.server import create_app
+
+    closed, close = threading.Event(), openai_api.AnswerStream.close
+
+    def closing(stream):  # the server has seen the client go
+        close(stream)
+        closed.set()
+
+    monkeypatch.setattr(openai_api.AnswerStream, "close", closing)
+    release = threading.Event()
+    counted = CountedStreams(assistant, release)
+    settings = built_index.replace(rate_limit_per_minute=0, ui_concurrency=1, request_budget_s=1)
+    server = ThreadServer(create_app(settings, counted)).start()
+    try:
+        left = client(server.url).chat.completions.create(
+            model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+        )
+        pieces = iter(left)
+        next(pieces), next(pieces)  # the role, then the first piece: the answer is being computed
+        left.close()  # the client goes away
+        assert closed.wait(60) and counted.running == 1
+        # The one slot is still the left stream's, whose answer is still being computed: the next question gets
+        # no turn within the budget, rather than an answer computed beside it.
+        with pytest.raises(openai.InternalServerError) as caught:
+            client(server.url).chat.completions.create(
+                model="kilde", messages=user(DEMO_QUESTION_EN), stream=True
+            )
+        assert caught.value.status_code == 503 and counted.most == 1
+        release.set()  # the left answer ends at its next piece, and gives its turn back
+        reply = openai.OpenAI(
+            base_url=server.url + "/v1", api_key="unused", max_retries=5, timeout=120
+        ).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+        assert "[1]" in reply.choices[0].message.content
+        assert counted.most == 1 and counted.started == 2
+    finally:
+        release.set()
+        server.stop()
+
+
 def test_foreign_origins_are_refused(api):
     evil = client(api.url, default_headers={"Origin": "https://evil.example"})
     with pytest.raises(openai.PermissionDeniedError) as caught:
@@ -896,13 +970,20 @@ def test_generative_answer_streams_its_first_sentence_before_the_model_finishes(
     # The model sends its first sentence, then stalls for 40 s. The client reads with a 20 s timeout: a server
     # that held the text back until the answer was whole would time it out.
     scripted.reset()
+    wake = threading.Event()
     scripted.script(
-        Reply(chunks=[f"{ARTICLE4_EN} [1]", " It was signed in Pyongyang [1]."], stall_after=1, stall_s=40)
+        Reply(
+            chunks=[f"{ARTICLE4_EN} [1]", " It was signed in Pyongyang [1]."],
+            stall_after=1,
+            stall_s=40,
+            wake=wake,
+        )
     )
     fast = openai.OpenAI(base_url=generative_api.url + "/v1", api_key="unused", max_retries=0, timeout=20)
     stream = fast.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True)
     first_text = next(c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content)
     stream.close()
+    wake.set()  # the answer the client left holds its turn until it ends (round twelve): let the model finish
     assert first_text.startswith("Article 4 says") and "Pyongyang" not in first_text
     assert len(scripted.chat_requests) == 1  # the answer came from the scripted model
 

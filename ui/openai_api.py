@@ -10,7 +10,8 @@ clients may ignore. A Kilde extension: `filters` ({since, until, sources, langua
 The request's schema and its validation are in ui/openai_schema.py, OpenAI's error shape in
 ui/openai_errors.py; this module shapes the replies, plain and streamed, and serves the routes. They share
 `/api/ask`'s rate limiter and its turns for the answering slots (a question without a turn within the request
-budget is a 503 with Retry-After, which the `openai` client waits out and retries), and the `Gate` middleware
+budget is a 503 with Retry-After, which the `openai` client waits out and retries; a stream its client left holds
+its turn until its worker thread ends), and the `Gate` middleware
 runs in front of them as of every route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
 `{"error": {"message", "type", "param", "code"}}`.
 """
@@ -127,13 +128,15 @@ class AnswerStream:
     """`Assistant.stream` in a worker thread, in its client's turn for one of the shared slots (ui/fairness.py, as
     /api/ask takes it); its events reach the event loop through a queue as soon as they are made. A question that
     gets no turn within the request budget is `Busy`, its only event: it waited for a slot without end. `close()`
-    stops it at its next event (the client went away)."""
+    stops it at its next event (the client went away); the turn is held until the worker thread has ended, so no
+    more answers are computed at once than there are slots."""
 
     def __init__(self, assistant: Assistant, request: AskRequest, turns: FairTurns, client: str):
         self.assistant = assistant
         self.request = request
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = threading.Event()
+        self.working = False  # the worker thread has been started, in the turn
         self.loop = asyncio.get_running_loop()
         self.task = asyncio.ensure_future(self._run(turns, client))
         _RUNNING.add(self.task)  # the loop holds tasks weakly; a stream its client left still runs to its end
@@ -142,6 +145,7 @@ class AnswerStream:
     async def _run(self, turns: FairTurns, client: str) -> None:
         try:
             async with turns.turn(client):
+                self.working = True
                 await anyio.to_thread.run_sync(self._produce)
         except Busy as exc:
             self.queue.put_nowait(exc)
@@ -169,8 +173,11 @@ class AnswerStream:
 
     def close(self) -> None:
         self.stopped.set()
-        if not self.task.done():
-            self.task.cancel()  # only a wait for a slot is cancelled; a running thread ends at its next event
+        # Only a wait for a turn is cancelled. A running thread ends at its next event, and the task with it, which
+        # then gives the turn back: cancelled, the task would give it back at once (a worker thread's await is not
+        # shielded from asyncio's own cancelling), while the thread went on computing the answer in no turn.
+        if not self.task.done() and not self.working:
+            self.task.cancel()
 
 
 def sse(data: dict[str, Any] | str) -> bytes:

@@ -56,6 +56,7 @@ class Reply:
     delay_s: float = 0.0  # before the response starts (a slow server)
     stall_after: int | None = None  # stream this many chunks, then stall for stall_s
     stall_s: float = 0.0
+    wake: threading.Event | None = None  # set, it ends the stall early and the stream goes on
     cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
     malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
     error_after: int | None = None  # stream this many chunks, then an error event (`error`) and the end
@@ -318,12 +319,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(
                         b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n'
                     )
-                if (
-                    reply.stall_after is not None
-                    and i == reply.stall_after
-                    and owner.stopping.wait(reply.stall_s)
-                ):
-                    return
+                if reply.stall_after is not None and i == reply.stall_after:
+                    (reply.wake or owner.stopping).wait(reply.stall_s)
+                    if owner.stopping.is_set():
+                        return
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, finish_reason))
             self._event("[DONE]")
