@@ -12,27 +12,11 @@ import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN
 from assistant.testing.servers import ThreadServer
+from tests.held_assistant import HeldAssistant
 
 pytestmark = pytest.mark.integration
 
 QUEUED = 50  # more than the default thread pool's 40 tokens
-
-
-class HeldAssistant:
-    """The real assistant, except that each `ask` waits until the test releases it."""
-
-    def __init__(self, inner, release: threading.Event):
-        self._inner = inner
-        self._release = release
-        self.entered = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def ask(self, request):
-        self.entered.set()
-        self._release.wait(120)
-        return self._inner.ask(request)
 
 
 def test_healthz_answers_while_questions_queue_for_a_slot(built_index, assistant):

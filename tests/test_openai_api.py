@@ -16,6 +16,7 @@ import pytest
 from assistant.core.tokens import get_encoding
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from assistant.testing.servers import ThreadServer
+from tests.held_assistant import HeldAssistant
 
 pytestmark = pytest.mark.integration
 
@@ -539,33 +540,22 @@ def test_a_picture_in_the_question_is_still_refused(api, stream):
     assert caught.value.param == "messages[1].content"
 
 
-@pytest.mark.parametrize("where", ["asked", "earlier", "unread"])
-def test_a_text_part_without_text_is_named(api, where):
-    # It said "Kilde reads text only, not 'text' parts". In a message older than the turns the history is read
-    # from (`unread`), it was answered, where OpenAI's API refuses the request's shape, whichever message holds it.
-    blank = {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text"}]}
-    chatter = [m for i in range(60) for m in ({"role": "assistant", "content": "a"}, *user(f"question {i}"))]
-    messages = {
-        "asked": [blank],
-        "earlier": [blank, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)],
-        "unread": [blank, *chatter, {"role": "assistant", "content": "a"}, *user(DEMO_QUESTION_EN)],
-    }[where]
-    with pytest.raises(openai.BadRequestError) as caught:
-        client(api.url).chat.completions.create(model="kilde", messages=messages)
-    assert caught.value.param == "messages[0].content[1].text"
-    assert caught.value.body["message"].startswith(
-        "Missing required parameter: 'messages[0].content[1].text'. A 'text' part needs its text"
-    )
-    assert caught.value.type == "invalid_request_error" and caught.value.code == "missing_required_parameter"
-
-
 AUDIO = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
 FILE = {"type": "file", "file": {"file_id": "file-abc123"}}
 
 
 # A part OpenAI's API refuses, in a message the history reads (`earlier`) or one older than it reads (`unread`):
-# both were left out of the history and answered, where OpenAI refuses the request, whichever message holds them.
+# both were left out of the history and answered, where OpenAI refuses the request, whichever message holds them
+# (a text part without its text was refused in those the history reads).
 UNFIT_PARTS = [
+    (
+        "a text part without its text",
+        {"type": "text"},
+        "messages[0].content[1].text",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[0].content[1].text'. A 'text' part needs its text: "
+        '{"type": "text", "text": "…"}',
+    ),
     (
         "an unknown type",
         {"type": "input_text", "text": "Hi"},  # the Responses API's, sent to chat completions
@@ -729,23 +719,6 @@ def test_rate_limit_is_shared_with_api_ask(built_index, assistant):
         server.stop()
 
 
-class HeldAsks:
-    """The real assistant, except that each `ask` (as /api/ask calls it) waits until the test releases it."""
-
-    def __init__(self, real, release: threading.Event):
-        self.real = real
-        self.release = release
-        self.entered = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def ask(self, request):
-        self.entered.set()
-        self.release.wait(120)
-        return self.real.ask(request)
-
-
 def test_a_busy_server_is_a_503_the_client_waits_out_as_told_and_retries(built_index, assistant, monkeypatch):
     # With every answering slot taken, the face waited for one without end (the `openai` client's own timeout,
     # 10 minutes by default), where /api/ask answers 503 `busy` with Retry-After once the request budget passed.
@@ -753,7 +726,7 @@ def test_a_busy_server_is_a_503_the_client_waits_out_as_told_and_retries(built_i
     from ui.server import create_app
 
     release = threading.Event()
-    held = HeldAsks(assistant, release)
+    held = HeldAssistant(assistant, release)
     settings = built_index.replace(rate_limit_per_minute=0, ui_concurrency=1, request_budget_s=1)
     server = ThreadServer(create_app(settings, held)).start()
     try:
