@@ -149,6 +149,30 @@ def test_a_conversation_never_brings_in_an_article_the_filters_exclude(assistant
             assert "cheese" not in follow_up.answer
 
 
+def test_a_follow_up_referring_back_to_an_article_the_filters_leave_out_says_so(assistant):
+    """It was answered from whatever the filters kept ("Who signed it?" quoted a politician named Signe); now it
+    is not found, and the answer names the article and the filters."""
+    from assistant.core.types import Filters
+
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    title = first.citations[0].title
+    history = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    for question in ("Who signed it?", "And how did Japan react?"):
+        request = AskRequest(question, history, filters=Filters(until="2020-01-01"))
+        assert assistant.article_outside_filters(request) == title
+        follow_up = assistant.ask(request)
+        assert not follow_up.answerable and follow_up.citations == ()
+        assert follow_up.answer == (
+            f"I couldn't find this in the archive. The article this conversation is about, «{title}», is outside "
+            "the filters set."
+        )
+    # filters that keep the article, or none, leave the follow-up to be searched within it
+    for filters in (Filters(since="2024-01-01"), Filters()):
+        request = AskRequest("Who signed it?", history, filters=filters)
+        assert assistant.article_outside_filters(request) is None
+        assert "Kim Jong Un" in assistant.ask(request).answer
+
+
 def test_an_answer_sent_back_in_the_html_a_client_showed_is_read_as_the_answer(assistant):
     """A web client that sends back what it showed ("<p>Artikkel 4 … [1]</p>", a quote in <strong>): the quote was
     found in no passage, so "Who signed it?" lost the conversation's article, or got the Article 4 quote again."""

@@ -44,6 +44,13 @@ ABSENT_NOTICE = {
     "nb": "Ingen av tekstene jeg fant, nevner {words}.",
     "nn": "Ingen av tekstane eg fann, nemner {words}.",
 }
+# Said after NOT_FOUND when a follow-up refers back to an article the request's filters leave out
+# (`Assistant.article_outside_filters`): the passages the filters keep are about something else.
+FILTERED_OUT_NOTICE = {
+    "en": "The article this conversation is about, {words}, is outside the filters set.",
+    "nb": "Artikkelen samtalen handler om, {words}, er utenfor filtrene som er satt.",
+    "nn": "Artikkelen samtalen handlar om, {words}, er utanfor filtera som er sette.",
+}
 # Said after NOT_FOUND when the question asks for an amount and the quotes found state none (`amounts.py`).
 NO_AMOUNT_NOTICE = {
     "en": "No passage I found states the number asked for.",
@@ -240,13 +247,16 @@ def not_found(
     missing_parts: Sequence[str] = (),
     no_date: bool = False,
 ) -> Answer:
-    """The not-found answer, saying why where that is known: words no article uses, numbered parts the passages
+    """The not-found answer, saying why where that is known: a follow-up's article the filters leave out, words
+    no article uses, numbered parts the passages
     found do not name (the context's, or `missing_parts` of the quoted passages), the question's rarest word where
     the passages found do not use it and the reranker scored them below its floor, (`no_amount`) a number or
     (`no_date`) a date the passages do not state."""
     text = not_found_text(context.language)
     parts = context.missing_parts or missing_parts
-    if context.names_nothing:
+    if context.filtered_out:
+        text += " " + listed_notice(FILTERED_OUT_NOTICE, context.language, [context.filtered_out])
+    elif context.names_nothing:
         text += " " + NOTHING_NAMED_NOTICE.get(context.language, NOTHING_NAMED_NOTICE["en"])
     elif context.unseen_words:
         text += " " + unseen_notice(context.language, context.unseen_words)

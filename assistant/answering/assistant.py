@@ -259,6 +259,7 @@ class Assistant:
         k, mode = request.top_k or self.settings.top_k, request.retriever or self.settings.retriever
         focus = None
         held_to_article = False
+        filtered_out = None
         # How an English question's names are written in Norwegian passages (None for a Norwegian one).
         names_in = names_translation(self.translator, condensed.language)
         if condensed.standalone != request.question and self.condenser is None:
@@ -285,6 +286,8 @@ class Assistant:
                     retrieval = within_article(retrieval, within, k)
                     held_to_article = True
                     break
+            else:
+                filtered_out = self.article_outside_filters(request)
         else:
             retrieval = self.retriever.retrieve(condensed.standalone, k, request.filters, mode)
         condensed.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
@@ -307,6 +310,7 @@ class Assistant:
             focus,
             shown_before=shown,
             held_to_article=held_to_article,
+            filtered_out=filtered_out,
         )
 
     def _read(self, context: AnswerContext) -> AnswerContext:
@@ -331,7 +335,8 @@ class Assistant:
         passes = self.passes_threshold_and_names(context)
         absent = self.refused_by_floor(context) if passes else None
         answerable = (
-            not nothing
+            not context.filtered_out
+            and not nothing
             and passes
             and absent is None
             and not unseen
@@ -482,6 +487,26 @@ class Assistant:
             if article is not None and article not in seen:
                 seen.add(article)
                 yield article
+
+    def article_outside_filters(self, request: AskRequest) -> str | None:
+        """The title of the article the conversation's last answer quoted, where the request's filters admit none
+        of the articles its answers quoted: a follow-up that refers back to it ("Who signed it?" after the
+        Article 4 answer, with dates that leave the article out) would otherwise be answered from whatever the
+        filters keep, about something else (a «Signe» for "signed"). None without filters, or where one of the
+        conversation's articles is admitted (the follow-up was then searched within it, or left it for its own
+        words)."""
+        if request.filters.empty:
+            return None
+        outside = None
+        for quote in earlier_quotes(request.history):
+            found = self.retriever.retrieve(quote, 3, NO_FILTERS, "bm25")
+            article = next((hit.article for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
+            if article is None:
+                continue
+            if request.filters.admits(article):
+                return None
+            outside = outside or article.title
+        return outside
 
     def is_answerable(
         self, retrieval: Retrieval, question: str | None = None, dense_gate: bool = True

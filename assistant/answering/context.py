@@ -71,6 +71,9 @@ class AnswerContext:
     shown_before: str = ""
     # a follow-up held to the conversation's article, which names what it names (`Assistant._retrieve`)
     held_to_article: bool = False
+    # or the title of the article a follow-up refers back to, which the request's filters leave out
+    # (`Assistant.article_outside_filters`)
+    filtered_out: str | None = None
 
     @property
     def answer_question(self) -> str:
