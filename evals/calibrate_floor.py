@@ -211,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reader",
         action="store_true",
-        help="choose the floors for questions Kilde's reader reads (reader_rerank_floors); after evals.calibrate_reader",
+        help="choose the floors for questions Kilde's reader reads (reader_rerank_floors); run it after "
+        "evals.calibrate_reader",
     )
     args = parser.parse_args(argv)
     from assistant.core.config import settings_from

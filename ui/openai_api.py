@@ -11,8 +11,8 @@ The request's schema and its validation are in ui/openai_schema.py, OpenAI's err
 ui/openai_errors.py; this module shapes the replies, plain and streamed, and serves the routes. They share
 `/api/ask`'s rate limiter and its turns for the answering slots (a question without a turn within the request
 budget is a 503 with Retry-After, which the `openai` client waits out and retries; a stream its client left holds
-its turn until its worker thread ends), and the `Gate` middleware
-runs in front of them as of every route. `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
+its turn until its worker thread ends), and the `Gate` middleware runs in front of them as of every route.
+`OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
 `{"error": {"message", "type", "param", "code"}}`.
 """
 

@@ -177,9 +177,9 @@ def _after_a_reset(read: Callable) -> Callable:
 def _reaching_the_server(call: Callable) -> Callable:
     """A Chroma server that does not answer (stopped, restarting, hung, trickling its answer past the timeout, cut
     off) is `StoreUnreachableError` naming its URL, and one that answers with a server error, a proxy's 4xx or no
-    JSON `StoreFailedError` (`StoreRefusedError` for a 401 or 403: a token missing or wrong), not the HTTP client's error or Chroma's, which every face would
-    answer as a bug (a 500 and a traceback). The next call asks the server again: when it answers, the store
-    reads as before."""
+    JSON `StoreFailedError` (`StoreRefusedError` for a 401 or 403: a token missing or wrong), not the HTTP
+    client's error or Chroma's, which every face would answer as a bug (a 500 and a traceback). The next call asks
+    the server again: when it answers, the store reads as before."""
 
     if inspect.isgeneratorfunction(call):
 
