@@ -8,10 +8,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
-from assistant.core.types import Answer, Citation
+from assistant.core.errors import BadInputError
+from assistant.core.types import Answer, Citation, Turn
+from assistant.indexes.storage import StorageError
 from assistant.testing.corpus import ROOT
 from ui.feedback import FeedbackLog, feedback_record
 
@@ -128,3 +131,64 @@ def test_a_write_on_a_full_disk_leaves_no_fragment(tmp_path):
     status, _, content = run.stdout.partition("\n")
     assert status.startswith("refused:") and "is full" in status, run.stdout
     assert [json.loads(line)["client"] for line in content.strip().splitlines()] == ["a", "d"]
+
+
+def test_a_comment_with_a_lone_surrogate_is_refused_by_name(tmp_path):
+    """It reached the UTF-8 encoding of the line: a `UnicodeEncodeError`, a 500 and a traceback (round thirteen)."""
+    with pytest.raises(BadInputError, match="comment: contains a lone surrogate"):
+        feedback_record(_answer(), (), "up", "bra \ud800 svar", client="a")
+    log = FeedbackLog(tmp_path / "feedback.jsonl")
+    assert log.append(
+        feedback_record(_answer(), (), "up", 'linje\n{"id": "forged"}\r\n=HYPERLINK("x")\x00', client="a")
+    )
+    [record] = _lines(tmp_path / "feedback.jsonl")  # one line: the comment's line breaks are escaped
+    assert record["comment"] == 'linje\n{"id": "forged"}\r\n=HYPERLINK("x")\x00'
+
+
+@pytest.mark.parametrize("blocked", ["a folder in its place", "a file in its folder's place"])
+def test_a_log_that_cannot_be_written_is_a_storage_error_and_the_next_append_works(tmp_path, blocked):
+    """Opening or reading the file raised a bare `OSError` (`IsADirectoryError`, `FileExistsError`): a 500 with a
+    traceback in the chat's feedback call, where a full disk was already a `StorageError` (round thirteen)."""
+    path = tmp_path / "data" / "feedback.jsonl"
+    if blocked == "a folder in its place":
+        path.mkdir(parents=True)
+    else:
+        path.parent.write_text("not a folder")
+    log = FeedbackLog(path)
+    for _ in range(2):  # the votes are read before the write, and neither may escape as an OSError
+        with pytest.raises(StorageError, match="could not be saved"):
+            log.append(feedback_record(_answer(), (), "up", client="a"))
+    if blocked == "a folder in its place":
+        path.rmdir()
+    else:
+        path.parent.unlink()
+    assert log.append(feedback_record(_answer(), (), "up", client="a"))
+    assert [r["client"] for r in _lines(path)] == ["a"]
+
+
+def test_two_logs_writing_one_file_lose_no_record(tmp_path):
+    """Two servers on one data directory each hold a `FeedbackLog` of the same file. One took the other's record,
+    half written, for a fragment a crash left, and cut it off: records were lost (round thirteen)."""
+    path = tmp_path / "feedback.jsonl"
+    logs = [FeedbackLog(path), FeedbackLog(path)]
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(12):
+                history = (Turn("user", "h" * (40_000 + 7_000 * i)),)  # large lines: writes take a while
+                record = feedback_record(
+                    _answer(f"Svar {worker}-{i} [1]."), history, "up", client=f"c{worker}"
+                )
+                assert logs[worker % 2].append(record)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    answers = [r["answer"] for r in _lines(path)]
+    assert sorted(answers) == sorted(f"Svar {w}-{i} [1]." for w in range(8) for i in range(12))

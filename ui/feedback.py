@@ -9,8 +9,10 @@ line has `"needs_review": true` and no gold, for a person to complete.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -18,8 +20,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.core.errors import BadInputError
+from assistant.core.errors import BadInputError, KildeError
+from assistant.core.questions import check_text
 from assistant.core.types import Answer, Filters, Turn
+
+log = logging.getLogger("kilde.feedback")
 
 RATINGS = ("up", "down")
 MAX_COMMENT = 2000
@@ -36,6 +41,7 @@ def feedback_record(
     if rating not in RATINGS:
         raise BadInputError("rating", f"must be one of {RATINGS}, got {rating!r}")
     comment = (comment or "").strip()
+    check_text("comment", comment)  # no UTF-8 writer takes a lone surrogate: refused, not a traceback
     if len(comment) > MAX_COMMENT:
         raise BadInputError(
             "comment", f"the comment is {len(comment)} characters; the limit is {MAX_COMMENT}"
@@ -67,10 +73,13 @@ def feedback_record(
 
 
 class FeedbackLog:
-    """Appends one JSON object per line; safe for the threads of one server process.
+    """Appends one JSON object per line; safe for the threads of one server process, and for several processes
+    writing one file (two servers on one data directory): each append holds an exclusive `flock` on the file.
 
     A record is written whole or not at all: a failed write (a full disk) is cut back off, and a fragment
-    left by a crash is removed before the next append. One vote counts per answer per client."""
+    left by a crash is removed before the next append, under the lock, so a record another process is still
+    writing is never taken for one. A file that cannot be read or written (a folder in its place, a read-only
+    disk) is a `StorageError`, never an `OSError`. One vote counts per answer per client."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -90,77 +99,86 @@ class FeedbackLog:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         key = self.vote_key(record)
         with self._lock:
-            votes = self._known_votes()
-            if key in votes:
-                return False
-            self._write_whole(line)
+            try:
+                votes = self._known_votes()
+                if key in votes:
+                    return False
+                self._write_whole(line)
+            except OSError as exc:
+                raise self._not_saved(exc) from None
             votes.add(key)
             return True
 
+    def _not_saved(self, exc: OSError) -> KildeError:
+        from assistant.indexes.storage import StorageError, as_storage_error
+
+        log.warning("feedback not saved to %s: %s", self.path, exc)
+        # The visitor is told why, not where: the file's path is in the server's log.
+        return as_storage_error(exc, str(self.path.parent)) or StorageError(
+            f"The feedback could not be saved ({exc.strerror or type(exc).__name__}); answering is not affected."
+        )
+
     def _known_votes(self) -> set[str]:
         if self._votes is None:
-            self._votes = set()
+            votes = set()
             if self.path.exists():
-                repair_tail(self.path)
+                # A fragment (a cut write, or a record another process is writing now) is no JSON and is skipped.
                 with self.path.open(encoding="utf-8", errors="replace") as handle:
                     for text in handle:
                         try:
-                            self._votes.add(self.vote_key(json.loads(text)))
+                            votes.add(self.vote_key(json.loads(text)))
                         except (ValueError, AttributeError):
                             continue
+            self._votes = votes
         return self._votes
 
     def _write_whole(self, line: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed
             size = os.fstat(fd).st_size
             if size and not _ends_with_newline(fd, size):
-                os.close(fd)
-                fd = -1
-                repair_tail(self.path)
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-                size = os.fstat(fd).st_size
+                size = _cut_fragment(fd, size)
             view = memoryview(line)
             try:
                 while view:
                     view = view[os.write(fd, view) :]
-            except OSError as exc:
+            except OSError:
                 os.ftruncate(fd, size)  # never leave a fragment for the next record to join
-                from assistant.indexes.storage import StorageError, as_storage_error
-
-                raise as_storage_error(exc, str(self.path.parent)) or StorageError(
-                    f"The feedback could not be saved: {exc.strerror or exc}"
-                ) from None
+                raise
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
 
 
 def _ends_with_newline(fd: int, size: int) -> bool:
     return os.pread(fd, 1, size - 1) == b"\n"
 
 
+def _cut_fragment(fd: int, size: int) -> int:
+    """Cut an unfinished last line (a write cut short) off the open file; returns the size kept."""
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    else:
+        keep = 0
+    os.ftruncate(fd, keep)
+    return keep
+
+
 def repair_tail(path: Path) -> int:
     """Cut an unfinished last line (a write cut short) off the file; returns the bytes removed."""
-    with path.open("r+b") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if not size:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if not size or _ends_with_newline(fd, size):
             return 0
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return 0
-        end = size
-        while end > 0:
-            start = max(0, end - 65536)
-            handle.seek(start)
-            block = handle.read(end - start)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                keep = start + newline + 1
-                break
-            end = start
-        else:
-            keep = 0
-        handle.truncate(keep)
-        return size - keep
+        return size - _cut_fragment(fd, size)
+    finally:
+        os.close(fd)
