@@ -15,12 +15,12 @@ from ingest.articles import make_article
 DIM = 8
 
 
-def _write(store, number: int, similarity: float, committed: bool):
+def _write(store, number: int, similarity: float, committed: bool, date: str | None = "2025-01-01"):
     article = make_article(
         title=f"Sak {number}",
         body=f"Artikkel nummer {number} om havna i Vestrevik.",
         given_id=f"sak-{number}",
-        date="2025-01-01",
+        date=date,
         source="Avis",
         language="nb",
     )
@@ -164,6 +164,36 @@ def test_search_breadth_beyond_the_store_returns_what_there_is(tmp_path):
     assert [m.chunk_id for m in matches] == [f"sak-{n}#0" for n in range(4)]
     only = store.nearest(query, 4, Filters(sources=("Ingen slik avis",)))
     assert only == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_every_side_admits_the_articles_a_date_filter_admits(tmp_path, mode):
+    """An undated article precedes every date (`Filters.admits`, the store's `date_int` 0): an `until` filter
+    admits it. The BM25 side alone left it out, so `/api/search` with `until` found undated articles by meaning
+    but never by their words, and `"until": "0001-01-01"` gave dense hits and no BM25 hit (round thirteen)."""
+    store = ChromaStore.open(tmp_path, None, "retrieval")
+    store.ensure_embedder("fixed", DIM)
+    _write(store, 1, 0.95, committed=True, date="2025-01-01")
+    _write(store, 2, 0.90, committed=True, date=None)
+    _write(store, 3, 0.85, committed=True, date="2025-03-01")
+    retriever = HybridRetriever(FixedQueryEmbedder(DIM), store, LexicalSide(store, tmp_path / "lexical"))
+    articles = {"sak-1": "2025-01-01", "sak-2": None, "sak-3": "2025-03-01"}
+    for filters in (
+        Filters(until="2025-01-31"),
+        Filters(until="0001-01-01"),
+        Filters(until="9999-12-31"),
+        Filters(since="2025-01-01"),
+        Filters(since="2025-01-01", until="2025-01-31"),
+    ):
+        hits = retriever.retrieve("Artikkel nummer havna Vestrevik", k=5, filters=filters, mode=mode).hits
+        admitted = {a for a, date in articles.items() if filters.admits(_meta(a, date))}
+        assert {h.article.id for h in hits} == admitted, (filters, mode)
+
+
+def _meta(article_id: str, date: str | None):
+    from assistant.core.types import ArticleMeta
+
+    return ArticleMeta(article_id, "t", date, "Avis", None, "nb", "h")
 
 
 def test_a_source_filter_naming_no_archive_source_is_refused_with_the_sources_there_are():

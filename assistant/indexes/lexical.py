@@ -263,7 +263,8 @@ class LexicalIndex:
         if filters.since:
             mask &= self._dates >= date_int(filters.since)
         if filters.until:
-            mask &= (self._dates <= date_int(filters.until)) & (self._dates > 0)
+            # An undated article (0) precedes every date, as in the store's `where` and `Filters.admits`.
+            mask &= self._dates <= date_int(filters.until)
         if filters.sources:
             wanted = [self._source_names.index(s) for s in filters.sources if s in self._source_names]
             mask &= np.isin(self._sources, wanted)
