@@ -10,12 +10,13 @@ import sys
 import textwrap
 import threading
 
+import httpx
 import pytest
 
 from assistant.core.errors import BadInputError
 from assistant.core.types import Answer, Citation, Turn
 from assistant.indexes.storage import StorageError
-from assistant.testing.corpus import ROOT
+from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT
 from ui.feedback import FeedbackLog, feedback_record
 
 
@@ -192,3 +193,70 @@ def test_two_logs_writing_one_file_lose_no_record(tmp_path):
     assert not failures, failures
     answers = [r["answer"] for r in _lines(path)]
     assert sorted(answers) == sorted(f"Svar {w}-{i} [1]." for w in range(8) for i in range(12))
+
+
+def _gradio_fn(url: str, elem_id: str) -> tuple[int, int]:
+    """The chat's event (its fn_index) that a click on the element `elem_id` triggers, and the element's id."""
+    config = httpx.get(url + "/config", timeout=60).json()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    for index, dependency in enumerate(config["dependencies"]):
+        for target, _event in dependency["targets"]:
+            if ids.get(target) == elem_id:
+                return index, target
+    raise AssertionError(f"no event on {elem_id}")
+
+
+def _ask_in_the_chat(url: str, session: str, question: str) -> None:
+    fn, trigger = _gradio_fn(url, "kilde-ask")
+    body = {"fn_index": fn, "data": [question, "", "", [], [], "en", None], "session_hash": session}
+    joined = httpx.post(url + "/gradio_api/queue/join", json={**body, "trigger_id": trigger}, timeout=60)
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data?session_hash={session}", timeout=300) as events:
+        for line in events.iter_lines():
+            if "process_completed" in line:
+                assert json.loads(line.removeprefix("data:"))["success"], line
+                return
+    raise AssertionError("the question was not answered")
+
+
+def _vote(url: str, session: str, comment_json: str) -> httpx.Response:
+    """A click on thumbs-up as the chat's page sends it; `comment_json` is the comment's JSON, written raw."""
+    fn, trigger = _gradio_fn(url, "kilde-up")
+    body = (
+        f'{{"fn_index": {fn}, "data": [{comment_json}, "en", null], "session_hash": "{session}", '
+        f'"trigger_id": {trigger}}}'
+    )
+    return httpx.post(
+        url + "/gradio_api/run/predict",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+
+
+@pytest.mark.integration
+def test_the_chats_feedback_call_says_what_went_wrong_and_answering_goes_on(api, ui_index):
+    """Over HTTP, as the chat's page calls it: a comment with a lone surrogate and a log with a folder in its
+    place were each a 500 `{"error": null}` (a traceback in the server's log); now each says why, and the chat
+    and /api/ask answer on (round thirteen)."""
+    path = ui_index.feedback_path
+    kept = path.read_bytes() if path.exists() else None
+    _ask_in_the_chat(api.url, "h5-surrogate", DEMO_QUESTION_EN)
+    refused = _vote(api.url, "h5-surrogate", '"bra \\ud800 svar"')
+    assert "comment: contains a lone surrogate" in (refused.json().get("error") or ""), refused.text
+    _ask_in_the_chat(api.url, "h5-folder", "Who signed the pact?")
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    try:
+        unsaved = _vote(api.url, "h5-folder", '"fint"')
+        assert "The feedback could not be saved" in (unsaved.json().get("error") or ""), unsaved.text
+        assert str(path) not in unsaved.text and "Traceback" not in unsaved.text
+        _ask_in_the_chat(api.url, "h5-folder", DEMO_QUESTION_NB)
+        asked = httpx.post(api.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+        assert asked.status_code == 200 and asked.json()["answerable"]
+    finally:
+        path.rmdir()
+        if kept is not None:
+            path.write_bytes(kept)
+    saved = _vote(api.url, "h5-folder", '"fint"')
+    assert "your feedback was saved" in saved.json()["data"][1], saved.text
