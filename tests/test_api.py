@@ -522,6 +522,22 @@ def test_the_widget_redirect_keeps_the_query_so_an_embed_keeps_its_language(api)
     assert httpx.get(api.url + "/widget").headers["location"] == "/widget/"
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "says"),
+    [
+        ("nb;q=0, en", "Ask the news archive"),  # q=0: "not Norwegian"; the page was Norwegian
+        ("en-GB;q=0.1, nb;q=0.9", "Spør nyhetsarkivet"),  # weights, not order; the page was English
+        ("en;q=0.5, nb;q=0.5", "Ask the news archive"),  # a tie: the first listed
+        ("en;q=x, nb;q=0.2", "Spør nyhetsarkivet"),  # a malformed weight is no weight
+        ("en;q=0, nb;q=0", "Spør nyhetsarkivet"),  # neither: the default
+    ],
+)
+def test_the_page_language_follows_the_weights_of_accept_language(api, accept_language, says):
+    """The first supported language listed won, whatever its `q`, even `q=0` ("not this one")."""
+    page = httpx.get(api.url + "/widget/", headers={"Accept-Language": accept_language})
+    assert page.status_code == 200 and says in page.text, accept_language
+
+
 def test_gradio_client_talks_to_the_chat_endpoint(api):
     from gradio_client import Client
 

@@ -114,12 +114,25 @@ def normalise_language(value: str | None) -> str:
 
 
 def from_accept_language(header: str | None) -> str:
-    """The first supported language in an Accept-Language header, else the default."""
+    """The supported language the header weighs highest (its `q`, first listed on a tie), else the default.
+    `q=0` says "not this one", and a malformed weight counts as that: such a language is never chosen."""
+    best, best_q = DEFAULT_LANGUAGE, 0.0
     for part in (header or "").split(","):
-        code = part.split(";")[0].strip().lower().split("-")[0]
-        if code in ("nb", "no", "nn", "en"):
-            return normalise_language(code)
-    return DEFAULT_LANGUAGE
+        code, *params = part.split(";")
+        code = code.strip().lower().split("-")[0]
+        if code not in ("nb", "no", "nn", "en"):
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if 0.0 < q <= 1.0 and q > best_q:
+            best, best_q = normalise_language(code), q
+    return best
 
 
 def t(language: str, key: str, **values: object) -> str:
