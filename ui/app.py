@@ -77,6 +77,19 @@ const showQuote = () => {
 new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {childList: true, subtree: true});
 """
 
+# The language the page is in, for screen readers and the browser: on the page's own `<html>` (Gradio sets it
+# from the browser's locale, whatever language the page is served in, and never follows the switch), or, in a
+# host page's `<gradio-app src=…>`, on that element only: the host page's own language is the host's.
+PAGE_LANG_JS = """
+(lang) => {
+  const radio = document.getElementById('PREFIX-language');
+  if (!radio) return lang;
+  const app = radio.closest('gradio-app');
+  (app && app.hasAttribute('src') ? app : document.documentElement).setAttribute('lang', lang);
+  return lang;
+}
+"""
+
 
 def theme() -> gr.themes.Base:
     """System fonts only: nothing is fetched from a font CDN (intranets are often offline)."""
@@ -282,6 +295,9 @@ def build_app(
             queue=False,
             show_progress="hidden",
         )
+        page_lang = PAGE_LANG_JS.replace("PREFIX", prefix)
+        for event in (demo.load, language.change):
+            event(None, inputs=[language], js=page_lang, api_visibility="private", queue=False)
     # The page arrives in the visitor's language (ui/page_language.py): no Norwegian first, then English.
     for lang in LANGUAGES:
         texts = interface_text(lang, compact)

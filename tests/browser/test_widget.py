@@ -155,3 +155,27 @@ def test_widget_as_a_gradio_app_web_component(page, host_pages):
     assert page.evaluate("window.__kildeFirst")["askw"] == "Ask"
     ask(page, DEMO_QUESTION_EN, prefix="kilde-widget")
     expect(last_answer(page)).to_contain_text("[1]")
+
+
+def test_the_page_says_the_language_it_is_in_and_follows_the_switch(browser, kilde_server, host_pages):
+    """`<html lang>` was the browser's locale (Gradio's), whatever language the page was served in, and stayed
+    so after the switch: a screen reader read an English page with a Norwegian voice, or the reverse."""
+    context = browser.new_context(locale="nb-NO")
+    try:
+        page = context.new_page()
+        page.goto(kilde_server.url + "/widget/?lang=en")
+        expect(page.locator("#kilde-widget-ask")).to_have_text("Ask")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.get_by_label("Norsk").check()
+        expect(page.locator("#kilde-widget-ask")).to_have_text("Spør")
+        expect(page.locator("html")).to_have_attribute("lang", "nb")
+
+        # In a host page, `<gradio-app>` says the widget's language; the host page's `<html>` is not Kilde's.
+        page.goto(host_pages.origin + "/web-component")
+        expect(page.locator("gradio-app #kilde-widget-ask")).to_be_visible()
+        expect(page.locator("gradio-app")).to_have_attribute("lang", "nb")
+        page.locator("gradio-app").get_by_label("English").check()
+        expect(page.locator("gradio-app #kilde-widget-ask")).to_have_text("Ask")
+        expect(page.locator("gradio-app")).to_have_attribute("lang", "en")
+    finally:
+        context.close()
