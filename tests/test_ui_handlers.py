@@ -13,6 +13,7 @@ import gradio as gr
 import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
+from ui import render
 from ui.feedback import FeedbackLog
 from ui.handlers import ChatHandlers, ChatSession
 from ui.limits import RateLimiter
@@ -143,3 +144,29 @@ def test_the_language_switch_relabels_everything_and_keeps_the_open_article(hand
     assert "Hele artikkelen" in updates["article_view"]["value"]
     assert 'id="kilde-hl"' in updates["article_view"]["value"]  # still the open article, now in Norwegian
     assert "Siterte avsnitt" in updates["sources_panel"]["value"]
+
+
+def test_a_long_conversation_keeps_its_latest_exchanges_and_says_so(handlers, tmp_path):
+    """The session kept every exchange, each with its answer and the passages retrieved for it, and sent the
+    whole conversation with every update: a widget left open all day grew without end."""
+    from ui.handlers import MAX_EXCHANGES
+
+    *_, first = handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None)
+    state = first[-1]
+    answered = state.exchanges[0]
+    state.exchanges += [render.Exchange(f"Q{i}", answered.answer) for i in range(1, MAX_EXCHANGES)]
+    state.filters += state.filters * (MAX_EXCHANGES - 1)
+    *_, last = handlers.respond("Hva sier artikkel 4?", "", "", [], [], "en", state, None)
+    conversation, _sources, _article, _answer, _, state = last
+    assert len(state.exchanges) == len(state.filters) == MAX_EXCHANGES and state.dropped == 1
+    assert state.exchanges[0].question == "Q1" and state.exchanges[-1].question == "Hva sier artikkel 4?"
+    assert "Earlier questions in this conversation are no longer shown (1)." in conversation
+    assert f'data-turn="{MAX_EXCHANGES}"' not in conversation  # turns count from the oldest kept
+    # The latest turn's [1] and feedback still reach the latest answer.
+    _, article = handlers.open_citation(
+        "en", state, SimpleNamespace(_data={"turn": MAX_EXCHANGES - 1, "n": 1})
+    )
+    assert 'id="kilde-hl"' in article
+    handlers.give_feedback("up")("", "en", state, None)
+    record = json.loads((tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert record["question"] == "Hva sier artikkel 4?"

@@ -21,6 +21,9 @@ from ui.limits import RateLimiter
 from ui.security import client_key
 
 STREAM_INTERVAL_S = 0.05  # at most ~20 screen updates a second while an answer streams
+# A session keeps its latest exchanges only: each holds its answer with the passages retrieved for it, and the
+# whole conversation is sent again with every update. A follow-up reads far fewer turns than this.
+MAX_EXCHANGES = 50
 log = logging.getLogger("kilde.ui")
 
 
@@ -38,6 +41,17 @@ class ChatSession:
     exchanges: list[render.Exchange] = field(default_factory=list)
     filters: list[Filters] = field(default_factory=list)
     opened: tuple[int, int] | None = None  # (turn, n) of the citation the article panel shows
+    dropped: int = 0  # earlier exchanges no longer kept
+
+    def add(self, exchange: render.Exchange, filters: Filters) -> None:
+        """Keep an answered exchange; past MAX_EXCHANGES, the oldest goes (turns count from the oldest kept)."""
+        self.exchanges.append(exchange)
+        self.filters.append(filters)
+        extra = len(self.exchanges) - MAX_EXCHANGES
+        if extra > 0:
+            del self.exchanges[:extra], self.filters[:extra]
+            self.dropped += extra
+        self.opened = None
 
     def history(self) -> tuple[Turn, ...]:
         turns: list[Turn] = []
@@ -131,7 +145,14 @@ class ChatHandlers:
         if retry_after is not None:
             raise refused(t(lang, "rate_limited", limit=self.limiter.per_minute, seconds=retry_after))
         shown = [*state.exchanges, render.Exchange(ask_request.question)]
-        yield (render.conversation_html(shown, lang), gr.skip(), gr.skip(), gr.skip(), "", state)
+        yield (
+            render.conversation_html(shown, lang, state.dropped),
+            gr.skip(),
+            gr.skip(),
+            gr.skip(),
+            "",
+            state,
+        )
         partial = ""
         answer = None
         last_yield = 0.0
@@ -145,7 +166,7 @@ class ChatHandlers:
                     last_yield = now
                     shown[-1] = render.Exchange(ask_request.question, partial=partial)
                     yield (
-                        render.conversation_html(shown, lang),
+                        render.conversation_html(shown, lang, state.dropped),
                         gr.skip(),
                         gr.skip(),
                         gr.skip(),
@@ -156,12 +177,10 @@ class ChatHandlers:
                     answer = event
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
-        state.exchanges.append(render.Exchange(ask_request.question, answer))
-        state.filters.append(filters)
-        state.opened = None
+        state.add(render.Exchange(ask_request.question, answer), filters)
         turn = len(state.exchanges) - 1
         yield (
-            render.conversation_html(state.exchanges, lang),
+            render.conversation_html(state.exchanges, lang, state.dropped),
             render.sources_html(answer, turn, lang, self.get_article),
             render.article_html(None, None, lang),
             answer.to_dict(),
@@ -245,7 +264,11 @@ class ChatHandlers:
         turn, answer = state.last_answer() if state else (-1, None)
         texts["sources_panel"]["value"] = render.sources_html(answer, max(turn, 0), lang, self.get_article)
         texts["article_view"]["value"] = self.opened_article(state, lang)
-        texts["conversation"]["value"] = render.conversation_html(state.exchanges if state else [], lang)
+        texts["conversation"]["value"] = (
+            render.conversation_html(state.exchanges, lang, state.dropped)
+            if state
+            else render.conversation_html([], lang)
+        )
         return tuple(gr.update(**texts[name]) for name in RELABELLED)
 
 

@@ -105,10 +105,13 @@ def answer_spans_in_text(answer: Answer) -> list[tuple[int, int]]:
     return sorted(found)
 
 
-def conversation_html(exchanges: Sequence[Exchange], language: str) -> str:
+def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int = 0) -> str:
+    """The conversation; `dropped` earlier exchanges are no longer kept (ui/handlers.py: MAX_EXCHANGES)."""
     if not exchanges:
         return f'<div class="kilde-conv kilde-empty"><p class="kilde-intro">{esc(t(language, "intro"))}</p></div>'
     parts = ['<div class="kilde-conv">']
+    if dropped:
+        parts.append(f'<p class="kilde-dropped">{esc(t(language, "earlier_dropped", count=dropped))}</p>')
     for turn, ex in enumerate(exchanges):
         parts.append(
             f'<div class="kilde-msg kilde-user"><div class="kilde-who">{esc(t(language, "you"))}</div>'
