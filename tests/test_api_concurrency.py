@@ -12,7 +12,7 @@ import pytest
 
 from assistant.testing.corpus import DEMO_QUESTION_EN
 from assistant.testing.servers import ThreadServer
-from tests.held_assistant import HeldAssistant
+from tests.held import Held
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_healthz_answers_while_questions_queue_for_a_slot(built_index, assistant
 
     release = threading.Event()
     settings = built_index.replace(rate_limit_per_minute=0, ui_concurrency=1)
-    held = HeldAssistant(assistant, release)
+    held = Held(assistant, release)
     server = ThreadServer(create_app(settings, held)).start()
     try:
         with (
@@ -48,29 +48,12 @@ def test_healthz_answers_while_questions_queue_for_a_slot(built_index, assistant
         server.stop()
 
 
-class HeldRetriever:
-    """The real retriever, except that each search waits until the test releases it."""
-
-    def __init__(self, inner, release: threading.Event):
-        self._inner = inner
-        self._release = release
-        self.entered = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def retrieve(self, *args, **kwargs):
-        self.entered.set()
-        self._release.wait(120)
-        return self._inner.retrieve(*args, **kwargs)
-
-
 class HeldSearches:
     """The real assistant, whose retriever waits until the test releases it."""
 
     def __init__(self, inner, release: threading.Event):
         self._inner = inner
-        self.retriever = HeldRetriever(inner.retriever, release)
+        self.retriever = Held(inner.retriever, release, "retrieve")
 
     def __getattr__(self, name):
         return getattr(self._inner, name)

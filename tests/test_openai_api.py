@@ -16,7 +16,7 @@ import pytest
 from assistant.core.tokens import get_encoding
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from assistant.testing.servers import ThreadServer
-from tests.held_assistant import HeldAssistant
+from tests.held import Held
 
 pytestmark = pytest.mark.integration
 
@@ -726,7 +726,7 @@ def test_a_busy_server_is_a_503_the_client_waits_out_as_told_and_retries(built_i
     from ui.server import create_app
 
     release = threading.Event()
-    held = HeldAssistant(assistant, release)
+    held = Held(assistant, release)
     settings = built_index.replace(rate_limit_per_minute=0, ui_concurrency=1, request_budget_s=1)
     server = ThreadServer(create_app(settings, held)).start()
     try:
