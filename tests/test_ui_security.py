@@ -123,7 +123,19 @@ HOSTILE = [
 ]
 OUR_TAGS = {"div", "span", "button", "mark", "ol", "li", "blockquote", "article", "h2", "h3", "q"}
 OUR_TAGS |= {"p", "strong"}
-OUR_ATTRS = {"class", "id", "data-turn", "data-n", "data-article-id", "title", "type"}
+OUR_ATTRS = {
+    "class",
+    "id",
+    "data-turn",
+    "data-n",
+    "data-article-id",
+    "title",
+    "type",
+    # the live region (render.live_region_html): fixed values, never article text
+    "role",
+    "aria-live",
+    "aria-atomic",
+}
 
 
 class Elements(HTMLParser):

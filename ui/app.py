@@ -7,6 +7,7 @@ Everything shown is rendered by ui/render.py as escaped text.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -80,10 +81,14 @@ new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {c
 # The language the page is in, for screen readers and the browser: on the page's own `<html>` (Gradio sets it
 # from the browser's locale, whatever language the page is served in, and never follows the switch), or, in a
 # host page's `<gradio-app src=…>`, on that element only: the host page's own language is the host's.
+# Gradio's radio is a plain block of radios: make it a radio group named in the page's language (NAMES).
 PAGE_LANG_JS = """
 (lang) => {
   const radio = document.getElementById('PREFIX-language');
   if (!radio) return lang;
+  const names = NAMES;
+  radio.setAttribute('role', 'radiogroup');
+  radio.setAttribute('aria-label', names[lang] || names[DEFAULT]);
   const app = radio.closest('gradio-app');
   (app && app.hasAttribute('src') ? app : document.documentElement).setAttribute('lang', lang);
   return lang;
@@ -295,7 +300,12 @@ def build_app(
             queue=False,
             show_progress="hidden",
         )
-        page_lang = PAGE_LANG_JS.replace("PREFIX", prefix)
+        names = {lang: t(lang, "interface_language") for lang in LANGUAGES}
+        page_lang = (
+            PAGE_LANG_JS.replace("PREFIX", prefix)
+            .replace("NAMES", json.dumps(names))
+            .replace("DEFAULT", json.dumps(DEFAULT_LANGUAGE))
+        )
         for event in (demo.load, language.change):
             event(None, inputs=[language], js=page_lang, api_visibility="private", queue=False)
     # The page arrives in the visitor's language (ui/page_language.py): no Norwegian first, then English.
