@@ -33,7 +33,6 @@ from assistant.core.questions import checked_question
 from assistant.core.types import Filters, Hit
 
 MAX_K = 50
-LANGUAGES = ("nb", "nn", "en")
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
@@ -78,9 +77,6 @@ def make_filters(
         sources = [sources]
     if isinstance(languages, str):
         languages = [languages]
-    unknown = [lang for lang in languages if lang not in LANGUAGES]
-    if unknown:
-        raise BadInputError("languages", f"{unknown[0]!r} is not one of {', '.join(LANGUAGES)}")
     return Filters.parse(since, until, [str(s) for s in sources], languages)
 
 

@@ -424,6 +424,25 @@ def test_a_source_no_article_has_is_refused_naming_the_archives_sources(api):
         no_leak(response)
 
 
+def test_a_language_no_article_is_in_is_refused_naming_the_archives_languages(api):
+    """`languages: ["nn"]` over an archive without Nynorsk found nothing and answered "not in the archive", where a
+    source no article has is refused; a code that is no language at all is refused naming the field."""
+    for path, key in (("/api/ask", "question"), ("/api/search", "query")):
+        body = {key: DEMO_QUESTION_NB, "filters": {"languages": ["nb", "nn"]}}
+        response = httpx.post(api.url + path, json=body, timeout=120)
+        assert response.status_code == 400, path
+        message = response.json()["message"]
+        assert (
+            message
+            == "language filter: no article is in the language 'nn'; the archive's languages: 'en', 'nb'"
+        )
+        no_leak(response)
+        body = {key: DEMO_QUESTION_NB, "filters": {"languages": ["nob"]}}
+        response = httpx.post(api.url + path, json=body, timeout=120)
+        assert response.status_code == 422 and "filters.languages" in response.json()["message"], path
+        no_leak(response)
+
+
 def test_malformed_body_unknown_article_and_unknown_route(api):
     malformed = httpx.post(
         api.url + "/api/ask",

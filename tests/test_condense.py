@@ -141,7 +141,8 @@ def test_a_conversation_never_brings_in_an_article_the_filters_exclude(assistant
         assert list(assistant.conversation_articles(AskRequest("Who signed it?", history))) == [
             seed.article_id
         ]
-        for filters in (Filters(until="2020-01-01"), Filters(languages=("en",))):
+        # (A language no article is in is refused outright now: a source the seed is not in excludes it instead.)
+        for filters in (Filters(until="2020-01-01"), Filters(sources=("NorQuAD news",))):
             request = AskRequest("Who signed it?", history, filters=filters)
             assert list(assistant.conversation_articles(request)) == []
             follow_up = assistant.ask(request)

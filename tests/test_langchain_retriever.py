@@ -118,7 +118,11 @@ def test_date_source_and_language_filters(api, assistant, kind):
     assert SEED_ID not in {d.metadata["article_id"] for d in older}
     norquad = make(k=10, sources=["NorQuAD news"]).invoke(DEMO_QUESTION_EN)
     assert len(norquad) == 10 and SEED_ID not in {d.metadata["article_id"] for d in norquad}
-    assert make(k=10, languages=["en"]).invoke(DEMO_QUESTION_EN) == []  # the index holds Norwegian only
+    # The index holds Norwegian only: a filter on English is refused, as a source no article has is.
+    with pytest.raises(
+        BadInputError, match="no article is in the language 'en'; the archive's languages: 'nb'"
+    ):
+        make(k=10, languages=["en"]).invoke(DEMO_QUESTION_EN)
     # A call's options override the retriever's own.
     assert {d.metadata["article_id"] for d in make(k=2).invoke(DEMO_QUESTION_EN, since="2024-11-27")} == {
         SEED_ID

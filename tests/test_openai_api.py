@@ -204,6 +204,12 @@ BAD_REQUESTS = [
         "no article has the source 'Geopolitka'",
         "invalid_value",
     ),
+    (
+        "a language no article is in",
+        {"messages": user(DEMO_QUESTION_EN), "extra_body": {"filters": {"languages": ["en"]}}},
+        "no article is in the language 'en'; the archive's languages: 'nb'",
+        "invalid_value",
+    ),
 ]
 
 
@@ -218,6 +224,8 @@ def test_bad_input_is_a_bad_request_error(api, case, kwargs, says, code, stream)
     assert error.param  # OpenAI names the parameter at fault
     if case == "a source no article has":
         assert error.param == "filters.sources"
+    if case == "a language no article is in":
+        assert error.param == "filters.languages"
     assert "Traceback" not in error.response.text
 
 

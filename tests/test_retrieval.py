@@ -214,3 +214,40 @@ def test_a_source_filter_naming_no_archive_source_is_refused_with_the_sources_th
             BadInputError, match=r"no article has the source .*; the archive's sources: 'Avis 00'"
         ):
             check_sources((empty,), known)
+
+
+def test_a_language_filter_naming_no_archive_language_is_refused_with_the_languages_there_are():
+    from assistant.answering.retrieval import check_languages
+    from assistant.core.errors import BadInputError
+    from assistant.core.types import Filters
+
+    check_languages(("nb", "en"), ["en", "nb"])  # all held: nothing to say
+    with pytest.raises(BadInputError) as raised:
+        check_languages(("nb", "nn"), ["en", "nb"])
+    assert (
+        str(raised.value)
+        == "language filter: no article is in the language 'nn'; the archive's languages: 'en', 'nb'"
+    )
+    with pytest.raises(
+        BadInputError, match="no article is in the language 'nb'; the archive holds no article"
+    ):
+        check_languages(("nb",), [])
+    # A code that is no language at all is refused before any archive is looked at, naming the field.
+    for code in ("de", "nob", "NB", "", "x" * 500):
+        with pytest.raises(BadInputError) as raised:
+            Filters.parse(languages=[code], field_prefix="filters.")
+        assert (
+            raised.value.source == "filters.languages" and "is not one of nb, nn, en" in raised.value.reason
+        )
+        assert len(raised.value.reason) < 100
+
+
+def test_a_search_with_a_language_no_article_is_in_is_refused(assistant):
+    from assistant.core.errors import BadInputError
+    from assistant.core.types import Filters
+
+    with pytest.raises(
+        BadInputError, match="no article is in the language 'en'; the archive's languages: 'nb'"
+    ):
+        assistant.retriever.retrieve("Hvem signerte avtalen?", 5, Filters(languages=("en",)))
+    assert assistant.retriever.retrieve("Hvem signerte avtalen?", 5, Filters(languages=("nb",))).hits

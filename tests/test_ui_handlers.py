@@ -55,6 +55,21 @@ def test_a_date_that_cannot_be_read_is_a_readable_error_in_the_chat_language(han
         list(handlers.respond(DEMO_QUESTION_EN, "2024-13-45", "", [], [], "en", None, None))
 
 
+@pytest.mark.parametrize(
+    ("languages", "says"),
+    [
+        (["en"], "language filter: no article is in the language 'en'; the archive's languages: 'nb'"),
+        (["nob"], "languages: 'nob' is not one of nb, nn, en"),  # a call made without the page's checkboxes
+    ],
+)
+def test_a_language_filter_the_archive_cannot_match_is_refused_by_name(handlers, languages, says):
+    """It answered "not in the archive", as if the archive held nothing on the question (RELIABILITY.md, round
+    thirteen)."""
+    with pytest.raises(gr.Error) as refused:
+        list(handlers.respond(DEMO_QUESTION_EN, "", "", [], languages, "en", None, None))
+    assert says in refused.value.message and refused.value.print_exception is False
+
+
 def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):
     english = list(handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None))[-1][0]
     assert "quoted in their original language (Norwegian)" in english

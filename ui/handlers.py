@@ -71,6 +71,8 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
     try:
         return Filters.parse(since, until, sources, languages)
     except BadInputError as exc:
+        if exc.source == "languages":  # a code no checkbox offers: a call made without the page
+            raise refused(str(exc)) from None
         value = (since if exc.source == "since" else until) or ""
         try:
             Filters.parse(**{exc.source: value})
@@ -175,6 +177,8 @@ class ChatHandlers:
                     )
                 else:
                     answer = event
+        except BadInputError as exc:  # a source or language filter no article has: refused, not a fault
+            raise refused(str(exc)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         state.add(render.Exchange(ask_request.question, answer), filters)

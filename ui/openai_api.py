@@ -350,7 +350,12 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
 
 
 # What the assistant names in its refusals, as the parameter of the request that holds it.
-PARAMS = {"question": "messages", "history": "messages", "source filter": "filters.sources"}
+PARAMS = {
+    "question": "messages",
+    "history": "messages",
+    "source filter": "filters.sources",
+    "language filter": "filters.languages",
+}
 
 
 def openai_error(exc: BadInputError) -> JSONResponse:

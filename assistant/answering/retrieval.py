@@ -87,6 +87,8 @@ class HybridRetriever:
 
         if filters.sources:
             check_sources(filters.sources, self.lexical.current().source_names)
+        if filters.languages:
+            check_languages(filters.languages, self.lexical.current().language_names)
         candidates = candidates or self.candidates
         timings: dict[str, float] = {}
         # Language detection is only needed when the weights differ; equal weights skip it on the hot path.
@@ -205,6 +207,20 @@ def check_sources(wanted: tuple[str, ...], known: list[str]) -> None:
         "source filter",
         f"no article has the source {_clipped(missing[0])!r}; "
         + (f"the archive's sources: {listed}" if names else "no article of the archive names a source"),
+    )
+
+
+def check_languages(wanted: tuple[str, ...], known: list[str]) -> None:
+    """A language filter naming a language no article is in ("en" in a Norwegian archive) would find nothing, as a
+    source no article has would: it is refused the same way, naming the languages there are."""
+    missing = [x for x in wanted if x not in known]
+    if not missing:
+        return
+    listed = ", ".join(repr(_clipped(x)) for x in known if x)
+    raise BadInputError(
+        "language filter",
+        f"no article is in the language {_clipped(missing[0])!r}; "
+        + (f"the archive's languages: {listed}" if listed else "the archive holds no article"),
     )
 
 

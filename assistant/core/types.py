@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.core.dates import parse_date
 from assistant.core.errors import BadInputError
+from assistant.core.language import LANGUAGES
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -105,8 +106,9 @@ class Filters:
         languages=(),
         field_prefix: str = "",
     ) -> Filters:
-        """Filters from what a person typed; a date that cannot be read raises `BadInputError` naming
-        the field (`field_prefix` + since/until), so every face reports it the same way."""
+        """Filters from what a person typed; a date that cannot be read, or a language code that is none of
+        Kilde's, raises `BadInputError` naming the field (`field_prefix` + since/until/languages), so every face
+        reports it the same way."""
         dates: dict[str, str | None] = {}
         for name, value in (("since", since), ("until", until)):
             value = (value or "").strip()
@@ -122,6 +124,14 @@ class Filters:
                 f"{field_prefix}until",
                 f"{dates['until']} is before since {dates['since']}; no date is in both",
             )
+        # A code that is no language at all ("de", "nob") is refused here; one no article is in, where the archive
+        # is known (`check_languages` in `assistant.answering.retrieval`).
+        for code in languages or ():
+            if code not in LANGUAGES:
+                shown = str(code) if len(str(code)) <= 40 else f"{str(code)[:40]}…"
+                raise BadInputError(
+                    f"{field_prefix}languages", f"{shown!r} is not one of {', '.join(LANGUAGES)}"
+                )
         return cls(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
 
 
