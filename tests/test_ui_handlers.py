@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
+from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 from ui import render
 from ui.feedback import FeedbackLog
-from ui.handlers import ChatHandlers, ChatSession
+from ui.handlers import ChatHandlers, ChatSession, filter_refusal
 from ui.limits import RateLimiter
 
 
@@ -68,6 +68,50 @@ def test_a_language_filter_the_archive_cannot_match_is_refused_by_name(handlers,
     with pytest.raises(gr.Error) as refused:
         list(handlers.respond(DEMO_QUESTION_EN, "", "", [], languages, "en", None, None))
     assert says in refused.value.message and refused.value.print_exception is False
+
+
+@pytest.mark.parametrize(
+    ("sources", "languages", "lang", "says"),
+    [
+        (["Geopolitka"], [], "nb", "Kildefilter: ingen artikkel har kilden 'Geopolitka'; arkivets kilder: "),
+        (
+            ["Geopolitka"],
+            [],
+            "en",
+            "source filter: no article has the source 'Geopolitka'; the archive's sources: ",
+        ),
+        ([], ["en"], "nb", "Språkfilter: ingen artikkel er på språket 'en'; arkivets språk: 'nb'"),
+    ],
+)
+def test_a_filter_no_article_matches_is_refused_in_the_chat_language(
+    handlers, sources, languages, lang, says
+):
+    """The Norwegian chat said a bad date in Norwegian but these in English."""
+    with pytest.raises(gr.Error) as refused:
+        list(handlers.respond(DEMO_QUESTION_NB, "", "", sources, languages, lang, None, None))
+    assert refused.value.message.startswith(says) and refused.value.print_exception is False
+
+
+def test_a_filter_refusal_names_a_few_sources_and_counts_the_rest_in_the_chat_language():
+    from assistant.core.errors import FilterMatchesNothingError
+
+    many = FilterMatchesNothingError("source filter", "", value="X", known=("A", "B"), more=3)
+    assert filter_refusal(many, "nb").endswith("arkivets kilder: 'A', 'B' og 3 til")
+    assert filter_refusal(many, "en").endswith("the archive's sources: 'A', 'B' and 3 more")
+    none = FilterMatchesNothingError("language filter", "", value="en", known=())
+    assert filter_refusal(none, "nb").endswith("arkivet har ingen artikler")
+
+
+@pytest.mark.parametrize(("lang", "title"), [("nb", "Ikke i arkivet. "), ("en", "Not in the archive. ")])
+def test_a_refused_answer_is_announced_with_the_title_the_conversation_shows(handlers, lang, title):
+    """The live region read the refusal's text without the "Not in the archive" title shown above it."""
+    conversation, *_, state = list(
+        handlers.respond("Hvem vant Melodi Grand Prix i 1985?", "", "", [], [], lang, None, None)
+    )[-1]
+    answer = state.exchanges[-1].answer
+    assert not answer.answerable
+    live = conversation[: conversation.index("</div>")]
+    assert 'class="kilde-live"' in live and live.split(">", 1)[1] == title + html.escape(answer.answer)
 
 
 def test_an_english_question_is_told_the_quotes_are_norwegian(handlers):

@@ -12,7 +12,7 @@ import gradio as gr
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
-from assistant.core.errors import BadInputError, KildeError
+from assistant.core.errors import BadInputError, FilterMatchesNothingError, KildeError
 from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
@@ -90,6 +90,18 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
                 since=since.strip(),
             )
         ) from None
+
+
+def filter_refusal(exc: FilterMatchesNothingError, language: str) -> str:
+    """A source or language filter no article has, said in the interface `language`, naming the values the
+    archive holds, as a date that cannot be read is (`parse_filters`)."""
+    key = "unknown_source" if exc.source == "source filter" else "unknown_language"
+    if not exc.known:
+        return t(language, f"{key}_none", value=exc.value)
+    listed = ", ".join(repr(name) for name in exc.known)
+    if exc.more:
+        listed = t(language, "and_more", listed=listed, count=exc.more)
+    return t(language, key, value=exc.value, listed=listed)
 
 
 LANGUAGE_LABELS = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
@@ -177,7 +189,11 @@ class ChatHandlers:
                     )
                 else:
                     answer = event
-        except BadInputError as exc:  # a source or language filter no article has: refused, not a fault
+        except (
+            FilterMatchesNothingError
+        ) as exc:  # a source or language filter no article has: refused, not a fault
+            raise refused(filter_refusal(exc, lang)) from None
+        except BadInputError as exc:
             raise refused(str(exc)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None

@@ -105,19 +105,25 @@ def answer_spans_in_text(answer: Answer) -> list[tuple[int, int]]:
     return sorted(found)
 
 
-def live_region_html(exchanges: Sequence[Exchange]) -> str:
+def live_region_html(exchanges: Sequence[Exchange], language: str) -> str:
     """A visually hidden polite live region holding the latest finished answer's text, empty while one
     streams. It is always the conversation's first node, so Gradio's update of a `gr.HTML` (a morph, node
     by node) keeps the same element and changes only its text: a screen reader hears each answer once,
-    when it is finished, never each streamed piece, and a new conversation (text removed) says nothing."""
+    when it is finished, never each streamed piece, and a new conversation (text removed) says nothing.
+    A refused answer begins with the "Not in the archive" title the conversation shows above it."""
     latest = exchanges[-1].answer if exchanges else None
-    text = esc(latest.answer) if latest is not None else ""
+    text = ""
+    if latest is not None:
+        said = latest.answer
+        if not latest.answerable and latest.backend != SMALL_TALK:
+            said = f"{t(language, 'not_found_title')}. {said}"
+        text = esc(said)
     return f'<div class="kilde-live" role="status" aria-live="polite" aria-atomic="true">{text}</div>'
 
 
 def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int = 0) -> str:
     """The conversation; `dropped` earlier exchanges are no longer kept (ui/handlers.py: MAX_EXCHANGES)."""
-    live = live_region_html(exchanges)
+    live = live_region_html(exchanges, language)
     if not exchanges:
         intro = esc(t(language, "intro"))
         return f'{live}<div class="kilde-conv kilde-empty"><p class="kilde-intro">{intro}</p></div>'

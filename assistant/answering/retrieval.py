@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.core.errors import BadInputError
+from assistant.core.errors import FilterMatchesNothingError
 from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk, Filters, Hit
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
@@ -200,13 +200,19 @@ def check_sources(wanted: tuple[str, ...], known: list[str]) -> None:
     if not missing:
         return
     names = [s for s in known if s]
-    listed = ", ".join(repr(_clipped(s)) for s in names[:SOURCES_NAMED])
-    if len(names) > SOURCES_NAMED:
-        listed += f" and {len(names) - SOURCES_NAMED} more"
-    raise BadInputError(
+    named = tuple(_clipped(s) for s in names[:SOURCES_NAMED])
+    more = max(len(names) - SOURCES_NAMED, 0)
+    listed = ", ".join(repr(s) for s in named)
+    if more:
+        listed += f" and {more} more"
+    value = _clipped(missing[0])
+    raise FilterMatchesNothingError(
         "source filter",
-        f"no article has the source {_clipped(missing[0])!r}; "
+        f"no article has the source {value!r}; "
         + (f"the archive's sources: {listed}" if names else "no article of the archive names a source"),
+        value=value,
+        known=named,
+        more=more,
     )
 
 
@@ -216,11 +222,15 @@ def check_languages(wanted: tuple[str, ...], known: list[str]) -> None:
     missing = [x for x in wanted if x not in known]
     if not missing:
         return
-    listed = ", ".join(repr(_clipped(x)) for x in known if x)
-    raise BadInputError(
+    named = tuple(_clipped(x) for x in known if x)
+    listed = ", ".join(repr(x) for x in named)
+    value = _clipped(missing[0])
+    raise FilterMatchesNothingError(
         "language filter",
-        f"no article is in the language {_clipped(missing[0])!r}; "
+        f"no article is in the language {value!r}; "
         + (f"the archive's languages: {listed}" if listed else "the archive holds no article"),
+        value=value,
+        known=named,
     )
 
 

@@ -80,6 +80,18 @@ class BadInputError(KildeError):
         self.reason = reason
 
 
+class FilterMatchesNothingError(BadInputError):
+    """A source or language filter names a value no article has, so it could only ever find nothing. It carries
+    what the message says, so an interface can say it in its own language: `value`, the first value wanted that
+    no article has; `known`, the archive's values named (at most a few); `more`, how many more it holds."""
+
+    def __init__(self, source: str, reason: str, *, value: str, known: tuple[str, ...], more: int = 0):
+        super().__init__(source, reason)
+        self.value = value
+        self.known = known
+        self.more = more
+
+
 class BackendError(KildeError):
     """A generation or embedding backend failed (timeout, refused, malformed reply)."""
 
