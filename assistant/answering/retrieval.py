@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.core.errors import FilterMatchesNothingError
+from assistant.core.errors import FilterMatchesNothingError, clipped
 from assistant.core.types import NO_FILTERS, ArticleMeta, Chunk, Filters, Hit
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import LexicalSide
@@ -199,20 +199,14 @@ def check_sources(wanted: tuple[str, ...], known: list[str]) -> None:
     missing = [s for s in wanted if not s.strip() or s not in known]
     if not missing:
         return
-    names = [s for s in known if s]
-    named = tuple(_clipped(s) for s in names[:SOURCES_NAMED])
-    more = max(len(names) - SOURCES_NAMED, 0)
-    listed = ", ".join(repr(s) for s in named)
-    if more:
-        listed += f" and {more} more"
-    value = _clipped(missing[0])
-    raise FilterMatchesNothingError(
+    raise filter_matches_nothing(
         "source filter",
-        f"no article has the source {value!r}; "
-        + (f"the archive's sources: {listed}" if names else "no article of the archive names a source"),
-        value=value,
-        known=named,
-        more=more,
+        missing[0],
+        [s for s in known if s],
+        "no article has the source",
+        "the archive's sources",
+        "no article of the archive names a source",
+        named_at_most=SOURCES_NAMED,
     )
 
 
@@ -222,18 +216,35 @@ def check_languages(wanted: tuple[str, ...], known: list[str]) -> None:
     missing = [x for x in wanted if x not in known]
     if not missing:
         return
-    named = tuple(_clipped(x) for x in known if x)
-    listed = ", ".join(repr(x) for x in named)
-    value = _clipped(missing[0])
-    raise FilterMatchesNothingError(
+    raise filter_matches_nothing(
         "language filter",
-        f"no article is in the language {value!r}; "
-        + (f"the archive's languages: {listed}" if listed else "the archive holds no article"),
-        value=value,
-        known=named,
+        missing[0],
+        [x for x in known if x],
+        "no article is in the language",
+        "the archive's languages",
+        "the archive holds no article",
     )
 
 
-def _clipped(value: object, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+def filter_matches_nothing(
+    field: str,
+    value: str,
+    names: list[str],
+    none_has: str,
+    listed_as: str,
+    empty: str,
+    named_at_most: int | None = None,
+) -> FilterMatchesNothingError:
+    """The refusal of a filter `value` no article has: "{none_has} 'value'; {listed_as}: 'a', 'b' and 3 more" (at
+    most `named_at_most` of the archive's `names`), or "{none_has} 'value'; {empty}" where it has none."""
+    named = tuple(clipped(x) for x in names[:named_at_most])
+    more = len(names) - len(named)
+    listed = ", ".join(repr(x) for x in named) + (f" and {more} more" if more else "")
+    shown = clipped(value)
+    return FilterMatchesNothingError(
+        field,
+        f"{none_has} {shown!r}; " + (f"{listed_as}: {listed}" if names else empty),
+        value=shown,
+        known=named,
+        more=more,
+    )

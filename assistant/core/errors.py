@@ -22,6 +22,13 @@ def shortened(text: str) -> str:
     return f"{text[:MAX_ECHOED]}… (cut; {len(text):,} characters in all)"
 
 
+def clipped(value: object, limit: int = 40) -> str:
+    """`value` as a short message names it (a filter's value, a date): its first `limit` characters, "…" after a
+    longer one, so a large value is never echoed whole."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class KildeError(Exception):
     """Base class for every error Kilde reports to a user. `code`: its name in a JSON error body
     (`{"error": code, "message": text}`, the HTTP API's shape, also `kilde ask --json`'s)."""

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.core.dates import parse_date
-from assistant.core.errors import BadInputError
+from assistant.core.errors import BadInputError, clipped
 from assistant.core.language import LANGUAGES
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -115,8 +115,9 @@ class Filters:
             # Only YYYY-MM-DD, as every face asks for: "31.12.2024" or "12/31/2024" would be a guess.
             iso = parse_date(value) if _ISO_DATE.match(value) else None
             if value and not iso:
-                shown = value if len(value) <= 40 else f"{value[:40]}…"  # never echo a large value whole
-                raise BadInputError(f"{field_prefix}{name}", f"{shown!r} is not a date; use YYYY-MM-DD")
+                raise BadInputError(
+                    f"{field_prefix}{name}", f"{clipped(value)!r} is not a date; use YYYY-MM-DD"
+                )
             dates[name] = iso
         # A range that ends before it starts would match nothing, and say nothing of why.
         if dates["since"] and dates["until"] and dates["since"] > dates["until"]:
@@ -128,9 +129,8 @@ class Filters:
         # is known (`check_languages` in `assistant.answering.retrieval`).
         for code in languages or ():
             if code not in LANGUAGES:
-                shown = str(code) if len(str(code)) <= 40 else f"{str(code)[:40]}…"
                 raise BadInputError(
-                    f"{field_prefix}languages", f"{shown!r} is not one of {', '.join(LANGUAGES)}"
+                    f"{field_prefix}languages", f"{clipped(code)!r} is not one of {', '.join(LANGUAGES)}"
                 )
         return cls(sources=tuple(sources or ()), languages=tuple(languages or ()), **dates)
 
