@@ -48,7 +48,7 @@ from assistant.core.errors import BadInputError, ModelFailure
 from assistant.core.language import detect_language, language_group
 from assistant.core.markup import TAG, without_tags
 from assistant.core.questions import as_asked, check_text, checked_question
-from assistant.core.types import NO_FILTERS, Answer, Hit, Turn
+from assistant.core.types import NO_FILTERS, Answer, ArticleMeta, Filters, Hit, Turn
 
 log = logging.getLogger("kilde.assistant")
 
@@ -481,11 +481,18 @@ class Assistant:
         filters admit them: what a follow-up that refers back is about ("Who signed it?" after the Article 4
         question). A paraphrase (a generative answer) names none. Each is looked up only when asked for."""
         seen: set[str] = set()
-        for quote in earlier_quotes(request.history):
-            found = self.retriever.retrieve(quote, 3, request.filters, "bm25")
-            article = next((hit.article.id for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
-            if article is not None and article not in seen:
-                seen.add(article)
+        for article in self.quoted_articles(request.history, request.filters):
+            if article.id not in seen:
+                seen.add(article.id)
+                yield article.id
+
+    def quoted_articles(self, history: Sequence[Turn], filters: Filters) -> Iterator[ArticleMeta]:
+        """The article each quote of the conversation's answers was taken from, among those `filters` admit, the
+        last answer's first: a passage found for the quote that holds its words."""
+        for quote in earlier_quotes(history):
+            found = self.retriever.retrieve(quote, 3, filters, "bm25")
+            article = next((hit.article for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
+            if article is not None:
                 yield article
 
     def article_outside_filters(self, request: AskRequest) -> str | None:
@@ -498,11 +505,7 @@ class Assistant:
         if request.filters.empty:
             return None
         outside = None
-        for quote in earlier_quotes(request.history):
-            found = self.retriever.retrieve(quote, 3, NO_FILTERS, "bm25")
-            article = next((hit.article for hit in found.hits if holds_words(hit.chunk.text, quote)), None)
-            if article is None:
-                continue
+        for article in self.quoted_articles(request.history, NO_FILTERS):
             if request.filters.admits(article):
                 return None
             outside = outside or article.title
