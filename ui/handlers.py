@@ -189,9 +189,8 @@ class ChatHandlers:
                     )
                 else:
                     answer = event
-        except (
-            FilterMatchesNothingError
-        ) as exc:  # a source or language filter no article has: refused, not a fault
+        except FilterMatchesNothingError as exc:
+            # A source or language filter no article has: refused in the page's language, not a fault.
             raise refused(filter_refusal(exc, lang)) from None
         except BadInputError as exc:
             raise refused(str(exc)) from None
