@@ -12,7 +12,7 @@ EVAL_INDEX ?= $(DATA)
 EVAL_OUT ?= evals/runs/results
 EVAL_PY := $(BIN)/python
 
-.PHONY: eval eval-ci calibrate train train-reader train-reader-stages reader-pack reader-stages-1-6 \
+.PHONY: eval eval-ci calibrate train translations train-reader train-reader-stages reader-pack reader-stages-1-6 \
   reader-stage7 reader-stage8 reader-stage9
 READER_PACK := build/reader-pack
 # What each training stage reads: the index, or a pack (make reader-pack) on a machine without it.
@@ -46,6 +46,9 @@ calibrate: $(BIN)/python  ## choose answerable_threshold on validation data; wri
 train: $(BIN)/python  ## rebuild the reranker and the sentence picker from NorQuAD train (deterministic) -> assistant/models/
 	$(BIN)/kilde ingest corpus/seed corpus/norquad --data-dir $(EVAL_INDEX) --embedding-cache $(SAMPLE_EMBEDDINGS) --no-progress
 	$(EVAL_PY) -m evals.train --data-dir $(EVAL_INDEX) --no-progress
+
+translations: $(BIN)/python  ## relearn the English -> Norwegian words the sentence picker reads (deterministic) -> assistant/data/norquad-eng-nor.tsv
+	$(EVAL_PY) -m evals.mine_translations
 
 train-reader: $(BIN)/python  ## fine-tune the reader on NorQuAD train (torch: the train extra; resumes) -> assistant/models/reader.onnx
 	$(PIP_INSTALL) -e '.[train]'

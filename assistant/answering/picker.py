@@ -75,7 +75,7 @@ class SentencePicker:
             return cls(
                 LightGBMModel(file, PICKER_FEATURES),
                 float(meta.get("second_margin", 0.0)),
-                default_translator(),
+                default_translator(learned=True),
                 document_frequency,
                 meta.get("languages", ("nb", "nn", "en")),
                 sentences,

@@ -7,7 +7,12 @@ The word list is FreeDict's English–Norwegian dictionary (CC BY-SA 3.0), conve
 supplement of words FreeDict lacks (`assistant/data/kilde-eng-nor.tsv`: "treaty", "fear", "won"). Words are
 looked up by their English Snowball stem, so "killed" finds "kill"; so are the dictionary's phrases of two or
 three words, whose translation is added to their words' ("prime ministers": "statsminister" beside "prim
-minister")."""
+minister").
+
+Words learned from question pairs (`assistant/data/norquad-eng-nor.tsv`, `python -m evals.mine_translations`: how
+the English versions of NorQuAD's train questions and their Norwegian twins write the same word) come first where
+they are asked for (`learned`): FreeDict's senses are in no order that suits news ("died": "sokkel", "stempel").
+Only the sentence picker reads them; validation chose that (docs/evals.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "freedict-eng-nor.ts
 # them has a stem FreeDict knows, so the supplement adds words and changes no FreeDict translation. Its phrases
 # are ones FreeDict lacks whose words it reads otherwise ("arms trade": FreeDict's "arm" is the limb).
 SUPPLEMENT = DICTIONARY.with_name("kilde-eng-nor.tsv")
+LEARNED = DICTIONARY.with_name("norquad-eng-nor.tsv")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -39,9 +45,14 @@ class Translator:
 
     @classmethod
     def load(
-        cls, path: Path = DICTIONARY, max_translations: int = 2, supplement: Path | None = SUPPLEMENT
+        cls,
+        path: Path = DICTIONARY,
+        max_translations: int = 2,
+        supplement: Path | None = SUPPLEMENT,
+        learned: Path | None = None,
     ) -> Translator:
-        """`path`'s words, then `supplement`'s (when given and present) for stems `path` lacks."""
+        """`path`'s words, then `supplement`'s (when given and present) for stems `path` lacks; `learned`'s words
+        (when given) come before the others of their stem."""
         from assistant.indexes.lexical import stemmer, stopwords
 
         stem = stemmer("en").stemWord
@@ -72,6 +83,12 @@ class Translator:
                     # first.
                     out = table.setdefault(stem(word), [])
                 out.extend(t for t in translations if t not in out)
+        if learned is not None:
+            for line in learned.read_text(encoding="utf-8").splitlines():
+                if line and not line.startswith("#") and "\t" in line:
+                    word, *translations = line.split("\t")
+                    key = stem(word)
+                    table[key] = [*translations, *(t for t in table.get(key, []) if t not in translations)]
         return cls(
             {k: tuple(v) for k, v in table.items()},
             max_translations,
@@ -162,7 +179,10 @@ def names_translation(translator: Translator | None, language: str) -> Callable[
     return translator.translate if translator is not None and language_group(language) == "en" else None
 
 
-@lru_cache(maxsize=1)
-def default_translator() -> Translator | None:
-    """The shipped dictionary, or None when the file is missing (then English questions search untranslated)."""
-    return Translator.load() if DICTIONARY.is_file() else None
+@lru_cache(maxsize=2)
+def default_translator(learned: bool = False) -> Translator | None:
+    """The shipped dictionary, or None when the file is missing (then English questions search untranslated).
+    `learned`: with the words learned from question pairs first, where that file is present."""
+    if not DICTIONARY.is_file():
+        return None
+    return Translator.load(learned=LEARNED if learned and LEARNED.is_file() else None)
