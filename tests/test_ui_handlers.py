@@ -93,13 +93,17 @@ def test_a_filter_no_article_matches_is_refused_in_the_chat_language(
 
 
 def test_a_filter_refusal_names_a_few_sources_and_counts_the_rest_in_the_chat_language():
-    from assistant.core.errors import FilterMatchesNothingError
+    from assistant.answering.retrieval import filter_matches_nothing
 
-    many = FilterMatchesNothingError("source filter", "", value="X", known=("A", "B"), more=3)
+    sources = ["A", "B", "C", "D", "E"]
+    many = filter_matches_nothing(
+        "source filter", "X", sources, "no article has the source", "the archive's sources", "", 2
+    )
     assert filter_refusal(many, "nb").endswith("arkivets kilder: 'A', 'B' og 3 til")
     assert filter_refusal(many, "en").endswith("the archive's sources: 'A', 'B' and 3 more")
-    none = FilterMatchesNothingError("language filter", "", value="en", known=())
+    none = filter_matches_nothing("language filter", "en", [], "", "", "the archive holds no article")
     assert filter_refusal(none, "nb").endswith("arkivet har ingen artikler")
+    assert filter_refusal(none, "en").endswith("the archive holds no article")
 
 
 @pytest.mark.parametrize(("lang", "title"), [("nb", "Ikke i arkivet. "), ("en", "Not in the archive. ")])

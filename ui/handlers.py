@@ -94,7 +94,9 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
 
 def filter_refusal(exc: FilterMatchesNothingError, language: str) -> str:
     """A source or language filter no article has, said in the interface `language`, naming the values the
-    archive holds, as a date that cannot be read is (`parse_filters`)."""
+    archive holds, as a date that cannot be read is (`parse_filters`). In English, the refusal's own words."""
+    if language == "en":
+        return str(exc)
     key = "unknown_source" if exc.source == "source filter" else "unknown_language"
     if not exc.known:
         return t(language, f"{key}_none", value=exc.value)

@@ -43,14 +43,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "feedback_nothing": "Ask a question first; feedback is about the latest answer.",
         "bad_date": "{field}: {value!r} is not a date; use YYYY-MM-DD.",
         "bad_range": "{field}: {until} is before the from date, {since}; no date is in both.",
-        "unknown_source": "source filter: no article has the source {value!r}; the archive's sources: {listed}",
-        "unknown_source_none": "source filter: no article has the source {value!r}; "
-        "no article of the archive names a source",
-        "unknown_language": "language filter: no article is in the language {value!r}; "
-        "the archive's languages: {listed}",
-        "unknown_language_none": "language filter: no article is in the language {value!r}; "
-        "the archive holds no article",
-        "and_more": "{listed} and {count} more",
         "rate_limited": "Too many questions: the limit is {limit} per minute. Try again in {seconds} s.",
         "citation_missing": "That source is no longer in the archive.",
         "date": "Date",
