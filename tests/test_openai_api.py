@@ -521,7 +521,9 @@ def test_history_reads_the_text_of_earlier_turns_and_a_refusal_as_what_was_said(
                 {"role": "user", "content": [PICTURE, {"type": "text", "text": "Who signed it?"}]},
                 {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
                 {"role": "user", "content": [PICTURE]},
-                {"role": "assistant", "content": [{"type": "text", "text": "A picture."}, PICTURE]},
+                {"role": "assistant", "content": [{"type": "text", "text": "A picture."}]},
+                # OpenAI's own reply that refused, resent as the client got it: the refusal is what it said
+                {"role": "assistant", "content": None, "refusal": "I can't say."},
                 {"role": "user", "content": "When?"},
             ],
         }
@@ -532,6 +534,7 @@ def test_history_reads_the_text_of_earlier_turns_and_a_refusal_as_what_was_said(
         ("assistant", "I can't help with that."),
         ("user", ""),
         ("assistant", "A picture."),
+        ("assistant", "I can't say."),
     ]
     assert request.question == "When?"
 
@@ -610,6 +613,31 @@ UNFIT_PARTS = [
         "Missing required parameter: 'messages[0].content[1].file'. A 'file' part needs its file: "
         '{"type": "file", "file": {"file_id": "…"}}',
     ),
+    # An assistant's part in a user message, and values OpenAI's API does not take: each was left out and answered.
+    (
+        "a refusal part in a user message",
+        {"type": "refusal", "refusal": "No."},
+        "messages[0].content[1].type",
+        "invalid_value",
+        "Invalid value for 'messages[0].content[1].type': 'refusal'. Supported values in a message with role "
+        "'user' are: 'text', 'image_url', 'input_audio', and 'file'.",
+    ),
+    (
+        "an audio format OpenAI does not take",
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "ogg"}},
+        "messages[0].content[1].input_audio.format",
+        "invalid_value",
+        "Invalid value for 'messages[0].content[1].input_audio.format': 'ogg'. Supported values are: 'wav' and "
+        "'mp3'.",
+    ),
+    (
+        "an image detail OpenAI does not take",
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "ultra"}},
+        "messages[0].content[1].image_url.detail",
+        "invalid_value",
+        "Invalid value for 'messages[0].content[1].image_url.detail': 'ultra'. Supported values are: 'auto', "
+        "'low', 'high', and 'original'.",
+    ),
 ]
 
 
@@ -630,6 +658,133 @@ def test_a_part_openai_refuses_is_refused_in_any_message(api, where, case, part,
     assert (caught.value.param, caught.value.code) == (param, code)
     assert caught.value.body["message"] == says
     assert caught.value.type == "invalid_request_error"
+
+
+REFUSAL = {"type": "refusal", "refusal": "I can't help with that."}
+# A part of a type another role holds (openai-python's message params: system, developer and tool messages hold
+# text parts, an assistant's text and refusal parts): left out of the history and answered, where OpenAI's API
+# refuses the request ("Image URLs are only allowed for messages with role 'user'").
+OTHER_ROLES_PARTS = [
+    ("system", PICTURE),
+    ("developer", AUDIO),
+    ("tool", FILE),
+    ("system", REFUSAL),
+    ("tool", REFUSAL),
+    ("assistant", PICTURE),
+    ("assistant", AUDIO),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "part"), OTHER_ROLES_PARTS, ids=[f"{role} {part['type']}" for role, part in OTHER_ROLES_PARTS]
+)
+def test_a_part_its_role_does_not_take_is_refused_naming_its_type(api, role, part):
+    supported = {
+        "assistant": "'text' and 'refusal'",
+        "system": "'text'",
+        "developer": "'text'",
+        "tool": "'text'",
+    }[role]
+    unfit = {"role": role, "content": [{"type": "text", "text": "Hi"}, part]}
+    if role == "tool":
+        unfit["tool_call_id"] = "call_1"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(
+            model="kilde", messages=[*user("Hi"), unfit, *user(DEMO_QUESTION_EN)]
+        )
+    assert (caught.value.param, caught.value.code) == ("messages[1].content[1].type", "invalid_value")
+    assert caught.value.body["message"] == (
+        f"Invalid value for 'messages[1].content[1].type': {part['type']!r}. Supported values in a message with "
+        f"role {role!r} are: {supported}."
+    )
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+# A message without what its role needs, or with a field of another type: answered, where OpenAI's API refuses
+# it (openai-python's message params; "Invalid value for 'content': expected a string, got null." is OpenAI's
+# answer to a user message, or an assistant's without tool calls, whose content is null).
+UNFIT_MESSAGES = [
+    (
+        "a system message without content",
+        {"role": "system"},
+        "messages[0].content",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[0].content'.",
+    ),
+    (
+        "a user message whose content is null",
+        {"role": "user", "content": None},
+        "messages[0].content",
+        None,
+        "Invalid value for 'messages[0].content': expected a string, got null.",
+    ),
+    (
+        "an assistant message with neither content nor a tool call",
+        {"role": "assistant", "content": None},
+        "messages[0].content",
+        None,
+        "Invalid value for 'messages[0].content': expected a string, got null.",
+    ),
+    (
+        "a tool message without its tool_call_id",
+        {"role": "tool", "content": "42"},
+        "messages[0].tool_call_id",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[0].tool_call_id'.",
+    ),
+    (
+        "a function message without its name",
+        {"role": "function", "content": "42"},
+        "messages[0].name",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[0].name'.",
+    ),
+    (
+        "a function message of parts",
+        {"role": "function", "name": "get_weather", "content": [{"type": "text", "text": "42"}]},
+        "messages[0].content",
+        "invalid_type",
+        "Invalid type for 'messages[0].content': expected a string, but got an array instead.",
+    ),
+    (
+        "a name that is not a string",
+        {"role": "user", "content": "Hi", "name": 7},
+        "messages[0].name",
+        "invalid_type",
+        "Invalid type for 'messages[0].name': expected a string, but got an integer instead.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "message", "param", "code", "says"), UNFIT_MESSAGES, ids=[c[0] for c in UNFIT_MESSAGES]
+)
+def test_a_message_without_what_its_role_needs_is_refused_naming_it(api, case, message, param, code, says):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(model="kilde", messages=[message, *user(DEMO_QUESTION_EN)])
+    assert (caught.value.param, caught.value.code) == (param, code)
+    assert caught.value.body["message"] == says
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_roles_and_fields_of_a_tool_using_chat_are_answered(api, stream):
+    # What a chat that once called tools resends, as OpenAI takes it: held, the tool turns are not read.
+    messages = [
+        {
+            "role": "developer",
+            "content": [{"type": "text", "text": "Answer from the archive."}],
+            "name": "app",
+        },
+        {"role": "user", "content": "What's the weather?", "name": "alice"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "Sunny"}]},
+        {"role": "function", "name": "get_weather", "content": None},
+        {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+        {"role": "user", "content": DEMO_QUESTION_EN, "name": "alice"},
+    ]
+    reply = client(api.url).chat.completions.create(model="kilde", messages=messages, stream=stream)
+    kilde = (list(reply)[-1] if stream else reply).model_extra["kilde"]
+    assert kilde["question"] == DEMO_QUESTION_EN and kilde["answerable"]
 
 
 def test_unknown_model_and_route_are_not_found_errors(api):

@@ -2,7 +2,8 @@
 
 `ChatIn` is the body of `POST /v1/chat/completions` (ui/openai_api.py serves it). `ask_request_of` reads it
 as an `AskRequest`: the last message is the question (it must be the user's), the earlier user and assistant
-messages are the history, system messages are ignored, and a parameter Kilde cannot honour is refused with
+messages are the history, the other roles' messages (system, developer, tool, function) are held to OpenAI's
+shape for their role and ignored, and a parameter Kilde cannot honour is refused with
 a `BadInputError` naming it (an `InvalidParameter`, with OpenAI's code, where OpenAI's API refuses it too or
 has a code for the fault). `limits_of` reads `max_tokens`, `max_completion_tokens` and `stop` as the
 `CompletionLimits` ui/completion_limits.py cuts the reply to.
@@ -43,6 +44,18 @@ OPENAI = ConfigDict(extra="ignore", strict=True)
 # The part types OpenAI's chat completions take (openai-python's `ChatCompletionContentPartParam`, and an
 # assistant's `refusal` part), each holding its value under its own name: `{"type": "image_url", "image_url": …}`.
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
+# Those each role's messages may hold (openai-python's `ChatCompletion…MessageParam`); a function message's content
+# is a string or null, never parts.
+ROLE_PARTS = {
+    "system": ("text",),
+    "developer": ("text",),
+    "user": ("text", "image_url", "input_audio", "file"),
+    "assistant": ("text", "refusal"),
+    "tool": ("text",),
+    "function": (),
+}
+# What a message of each role must hold besides its content.
+ROLE_FIELDS = {"tool": "tool_call_id", "function": "name"}
 # What each part looks like whole, for the message that says one is missing its value.
 PART_EXAMPLES = {
     "text": '{"type": "text", "text": "…"}',
@@ -56,13 +69,13 @@ PART_EXAMPLES = {
 class ImageURLIn(BaseModel):
     model_config = OPENAI
     url: str
-    detail: str | None = None
+    detail: Literal["auto", "low", "high", "original"] | None = None
 
 
 class InputAudioIn(BaseModel):
     model_config = OPENAI
     data: str
-    format: str
+    format: Literal["wav", "mp3"]
 
 
 class FileIn(BaseModel):
@@ -86,9 +99,19 @@ class ContentPart(BaseModel):
 
 
 class MessageIn(BaseModel):
+    """A message of any of OpenAI's roles. Kilde reads the user's and the assistant's (`content`, or an assistant's
+    `refusal`); the others' fields are held to OpenAI's types and to what each role needs
+    (`refuse_unfit_messages`), then left out."""
+
     model_config = OPENAI
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
+    name: str | None = None
+    refusal: str | None = None  # an assistant's, as OpenAI's own reply that refused holds it
+    tool_call_id: str | None = None  # a tool message's
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's
+    function_call: dict[str, Any] | None = None  # an assistant's, before tool_calls
+    audio: dict[str, Any] | None = None  # an assistant's earlier spoken reply
 
 
 class StreamOptionsIn(BaseModel):
@@ -152,11 +175,12 @@ class ChatIn(BaseModel):
 def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     """The text Kilde reads of a message. Only the question `asked` must be text: an earlier turn's other parts
     (a picture, say) are left out of the history, since a chat that once held one is resent with every later
-    question, and an assistant's refusal part is what that turn said, as Kilde's own refusals are text. A `text`
-    part without its text is refused before, in any message (`refuse_parts_without_their_value`), and so is
-    a part of a type OpenAI's API does not take (`ContentPart`)."""
+    question, and an assistant's refusal (a part, or the field of OpenAI's own reply that refused) is what that
+    turn said, as Kilde's own refusals are text. A part without its value, or of a type its role does not hold,
+    is refused before, in any message (`refuse_unfit_messages`), and so is a part of a type OpenAI's API does
+    not take (`ContentPart`)."""
     if message.content is None:
-        return ""
+        return (message.refusal or "") if message.role == "assistant" else ""
     if isinstance(message.content, str):
         return message.content
     parts = []
@@ -172,24 +196,68 @@ def text_of(message: MessageIn, index: int, *, asked: bool) -> str:
     return "".join(parts)
 
 
-def refuse_parts_without_their_value(body: ChatIn) -> None:
-    """A part without the value its type names (a `text` part without its `text`, an `image_url` part without its
-    `image_url`), in any message: OpenAI's API refuses the request, however old the message (a client's bug
-    read as "" or left out would go unseen here and fail against OpenAI). A check of the request's shape, as the
-    schema's: no text is read or joined for it."""
+def refuse_unfit_messages(body: ChatIn) -> None:
+    """A message without what its role needs, in any message: OpenAI's API refuses the request, however old the
+    message (a client's bug read as "" or left out would go unseen here and fail against OpenAI). Its content,
+    but a function message's, which may be null, and an assistant's beside a tool call or a refusal; a tool
+    message's `tool_call_id`, a function message's `name`; parts only of the types its role holds (`ROLE_PARTS`),
+    each with its value (`refuse_parts_without_their_value`). A check of the request's shape, as the schema's: no
+    text is read or joined for it."""
     for index, message in enumerate(body.messages):
-        if isinstance(message.content, str) or not message.content:
-            continue
-        for n, part in enumerate(message.content):
-            if getattr(part, part.type) is None:
-                where = f"messages[{index}].content[{n}].{part.type}"
-                article = "An" if part.type[0] in "aeiou" else "A"
-                raise InvalidParameter(
-                    where,
-                    f"Missing required parameter: '{where}'. {article} '{part.type}' part needs its {part.type}: "
-                    f"{PART_EXAMPLES[part.type]}",
-                    "missing_required_parameter",
-                )
+        where = f"messages[{index}].content"
+        given = "content" in message.model_fields_set
+        said_otherwise = message.role == "assistant" and (
+            message.tool_calls or message.function_call or message.refusal is not None or message.audio
+        )
+        if not given and not said_otherwise:
+            raise InvalidParameter(
+                where, f"Missing required parameter: '{where}'.", "missing_required_parameter"
+            )
+        if message.content is None and message.role != "function" and not said_otherwise:
+            # OpenAI's words and code (none) for a null content
+            raise InvalidParameter(where, f"Invalid value for '{where}': expected a string, got null.", None)
+        needed = ROLE_FIELDS.get(message.role)
+        if needed and getattr(message, needed) is None:
+            field = f"messages[{index}].{needed}"
+            raise InvalidParameter(
+                field, f"Missing required parameter: '{field}'.", "missing_required_parameter"
+            )
+        if isinstance(message.content, list):
+            refuse_parts_its_role_does_not_hold(index, message)
+            refuse_parts_without_their_value(index, message)
+
+
+def refuse_parts_its_role_does_not_hold(index: int, message: MessageIn) -> None:
+    allowed = ROLE_PARTS[message.role]
+    if not allowed:
+        where = f"messages[{index}].content"
+        raise InvalidParameter(
+            where, f"Invalid type for '{where}': expected a string, but got an array instead.", "invalid_type"
+        )
+    for n, part in enumerate(message.content or ()):
+        if part.type not in allowed:
+            where = f"messages[{index}].content[{n}].type"
+            raise InvalidParameter(
+                where,
+                f"Invalid value for '{where}': {part.type!r}. Supported values in a message with role "
+                f"{message.role!r} are: {one_of(allowed)}.",
+                "invalid_value",
+            )
+
+
+def refuse_parts_without_their_value(index: int, message: MessageIn) -> None:
+    """A part without the value its type names (a `text` part without its `text`, an `image_url` part without its
+    `image_url`), as OpenAI's API refuses it."""
+    for n, part in enumerate(message.content or ()):
+        if getattr(part, part.type) is None:
+            where = f"messages[{index}].content[{n}].{part.type}"
+            article = "An" if part.type[0] in "aeiou" else "A"
+            raise InvalidParameter(
+                where,
+                f"Missing required parameter: '{where}'. {article} '{part.type}' part needs its {part.type}: "
+                f"{PART_EXAMPLES[part.type]}",
+                "missing_required_parameter",
+            )
 
 
 class MessageTurns(Sequence[Turn]):
@@ -226,7 +294,7 @@ def refuse_invalid_values(body: ChatIn) -> None:
     """Values of OpenAI's types that OpenAI's API refuses all the same: read loosely (an unknown `tool_choice`
     as "auto"), a client's typo would go unseen here and fail against OpenAI. Each with OpenAI's code; a
     parameter allowed only beside another has none, as OpenAI's answer has none."""
-    refuse_parts_without_their_value(body)
+    refuse_unfit_messages(body)
     choice = body.tool_choice
     if isinstance(choice, str) and choice not in TOOL_CHOICES:
         raise InvalidParameter(
