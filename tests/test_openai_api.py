@@ -230,6 +230,7 @@ def test_bad_input_is_a_bad_request_error(api, case, kwargs, says, code, stream)
 
 
 # With OpenAI's code for a model that lacks what is asked (they were Kilde's `bad_request`, `invalid_request`).
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 UNHONOURABLE = [
     ("json mode", {"response_format": {"type": "json_object"}}, "response_format", "unsupported_value"),
     (
@@ -263,12 +264,18 @@ UNHONOURABLE = [
         "tool_choice",
         "unsupported_value",
     ),
+    # The deprecated way to force a call (older clients' structured output): answered with text, read as no call.
+    (
+        "a named function",
+        {"functions": [WEATHER[0]["function"]], "function_call": {"name": "get_weather"}},
+        "function_call",
+        "unsupported_value",
+    ),
     ("logprobs", {"logprobs": True, "top_logprobs": 2}, "logprobs", "unsupported_parameter"),
     ("temperature above 2", {"temperature": 5}, "temperature", "decimal_above_max_value"),
     ("top_p below 0", {"top_p": -0.5}, "top_p", "decimal_below_min_value"),
     ("max_tokens 0", {"max_tokens": 0}, "max_tokens", "integer_below_min_value"),
 ]
-WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
 @pytest.mark.parametrize(("case", "kwargs", "param", "code"), UNHONOURABLE, ids=[c[0] for c in UNHONOURABLE])
@@ -288,6 +295,8 @@ def test_what_kilde_can_ignore_is_accepted_and_null_is_not_given(api):
         messages=user(DEMO_QUESTION_EN),
         tools=WEATHER,
         tool_choice="auto",
+        functions=[WEATHER[0]["function"]],
+        function_call="auto",
         response_format={"type": "text"},
         temperature=0.2,
         max_tokens=4096,

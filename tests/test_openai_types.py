@@ -322,6 +322,15 @@ def test_ignored_parameters_of_openais_types_are_answered(api):
 # Kilde's `bad_request`): read loosely, a client's typo went unseen here and failed against OpenAI.
 INVALID_VALUES = [
     ("an unknown tool_choice", {"tool_choice": "bogus"}, "tool_choice", "invalid_value", "'bogus'"),
+    # Ignored, read as "auto": a typo went unseen.
+    (
+        "an unknown function_call",
+        {"function_call": "never"},
+        "function_call",
+        "invalid_value",
+        "Invalid value for 'function_call': 'never'. Supported values are: 'none' and 'auto', or an object naming "
+        "a function.",
+    ),
     (
         "tool_choice in capitals",
         {"tool_choice": "AUTO"},
@@ -420,12 +429,30 @@ def test_a_number_out_of_openais_range_is_refused_with_openais_code(api, param, 
     )
 
 
+@pytest.mark.parametrize(
+    ("bias", "code", "says"), [(101, "above_max", "<= 100"), (-101, "below_min", ">= -100")]
+)
+def test_a_logit_bias_out_of_openais_range_is_refused_naming_its_token(api, bias, code, says):
+    # Ignored, so answered: a client's bias OpenAI's API refuses went unseen.
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(model="kilde", messages=QUESTION, logit_bias={"50256": 0, "1734": bias})
+    error = caught.value
+    assert (error.param, error.code) == ("logit_bias.1734", f"integer_{code}_value"), error.body
+    assert says in error.body["message"]
+    for wrong in ("-100", 1.5):
+        assert refused(api.url, {"model": "kilde", "messages": QUESTION, "logit_bias": {"1734": wrong}})[
+            "param"
+        ] == ("logit_bias.1734")
+
+
 def test_numbers_at_the_ends_of_openais_ranges_are_answered(api):
     chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
     low = dict(temperature=0, top_p=0, presence_penalty=-2, frequency_penalty=-2.0, n=1, seed=-(2**63))
     high = dict(
         temperature=2, top_p=1.0, presence_penalty=2, frequency_penalty=2, max_tokens=1, seed=2**63 - 1
     )
+    low["logit_bias"], high["logit_bias"] = {"1734": -100}, {"1734": 100}
     for ends in (low, high):
         reply = chat.completions.create(model="kilde", messages=QUESTION, **ends)
         assert reply.choices[0].message.content, ends

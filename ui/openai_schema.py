@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,7 +130,7 @@ class ChatIn(BaseModel):
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
     are accepted and ignored, those a client commonly sends (seed, user, tools, …) once they have OpenAI's
     type, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
-    tool call, logprobs) is refused, since a reply without it breaks the client further on; so is a value OpenAI's API
+    tool or function call, logprobs) is refused, since a reply without it breaks the client further on; so is a value OpenAI's API
     refuses (`refuse_invalid_values`)."""
 
     model_config = ConfigDict(
@@ -160,12 +160,15 @@ class ChatIn(BaseModel):
     stop: str | list[str] | None = None
     response_format: ResponseFormatIn | None = None
     tool_choice: str | dict[str, Any] | None = None
+    function_call: str | dict[str, Any] | None = None  # `tool_choice` before tools, as older clients send it
     logprobs: bool | None = None
     # Ignored, but of OpenAI's types and ranges: a client that sends another would be refused by OpenAI's API.
     top_logprobs: int | None = Field(None, ge=0, le=20)
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     user: str | None = None
     tools: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = None
+    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
     parallel_tool_calls: bool | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
@@ -287,6 +290,7 @@ class MessageTurns(Sequence[Turn]):
 
 
 TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
+FUNCTION_CALLS = ("none", "auto")  # or an object naming a function
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
@@ -301,6 +305,14 @@ def refuse_invalid_values(body: ChatIn) -> None:
             "tool_choice",
             f"Invalid value for 'tool_choice': {choice[:80]!r}. Supported values are: {one_of(TOOL_CHOICES)}, "
             "or an object naming a tool.",
+            "invalid_value",
+        )
+    call = body.function_call
+    if isinstance(call, str) and call not in FUNCTION_CALLS:
+        raise InvalidParameter(
+            "function_call",
+            f"Invalid value for 'function_call': {call[:80]!r}. Supported values are: {one_of(FUNCTION_CALLS)}, "
+            "or an object naming a function.",
             "invalid_value",
         )
     kind = body.response_format.type if body.response_format else "text"
@@ -328,8 +340,8 @@ def refuse_invalid_values(body: ChatIn) -> None:
 
 
 def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
-    """A client that asks for JSON, a tool call or logprobs parses the reply for them: a cited text answer
-    would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
+    """A client that asks for JSON, a tool or function call or logprobs parses the reply for them: a cited text
+    answer would fail there, far from the cause (LangChain's `with_structured_output` returned None)."""
     kind = body.response_format.type if body.response_format else "text"
     if kind != "text":
         raise InvalidParameter(
@@ -348,6 +360,13 @@ def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
             "tool_choice",
             f"Unsupported value: 'tool_choice' does not support {what} with this model. Kilde calls no "
             "tools, it answers in text; leave tool_choice out, or send 'auto' or 'none'.",
+            "unsupported_value",
+        )
+    if isinstance(body.function_call, dict):
+        raise InvalidParameter(
+            "function_call",
+            "Unsupported value: 'function_call' does not support a function call with this model. Kilde calls no "
+            "functions, it answers in text; leave function_call out, or send 'auto' or 'none'.",
             "unsupported_value",
         )
     if body.logprobs:
