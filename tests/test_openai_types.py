@@ -5,6 +5,8 @@ client sends goes through the `openai` client. Against the real app served by uv
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -62,6 +64,19 @@ def test_a_wrong_type_names_the_parameter_by_its_path(api, case, fragment, param
     error = refused(api.url, {"model": "kilde", "messages": QUESTION, **fragment})
     assert error["param"] == param and error["code"] == "invalid_type"
     assert error["message"].startswith(f"Invalid type for '{param}': expected ")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_as_another_content_type_is_a_415_that_names_json(api, content_type):
+    # `curl -d` without its header: FastAPI left the body unparsed, and the 400 said "Invalid type for 'body':
+    # expected an object, but got an object instead."
+    headers = {"content-type": content_type} if content_type else {}
+    body = json.dumps({"model": "kilde", "messages": QUESTION})
+    response = httpx.post(api.url + "/v1/chat/completions", content=body, headers=headers, timeout=60)
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert (error["code"], error["type"]) == ("unsupported_media_type", "invalid_request_error")
+    assert "send it as JSON with the header content-type: application/json" in error["message"]
 
 
 def test_a_union_of_types_is_named_whole_and_the_value_sent_is_named(api):

@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.answering.assistant import Assistant
@@ -37,7 +37,7 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer
-from ui.api import RateLimited
+from ui.api import RateLimited, json_body_required
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
@@ -271,6 +271,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
         "/v1/chat/completions",
         response_model=None,
         summary="OpenAI-compatible chat: the cited answer to the last user message",
+        dependencies=[Depends(json_body_required)],  # FastAPI leaves another content type's body unparsed
     )
     async def chat(body: ChatIn, request: Request):
         retry_after = limiter.check(client_key(request))  # first, as in /api/ask: a bad request counts too
