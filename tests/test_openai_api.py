@@ -742,6 +742,13 @@ UNFIT_MESSAGES = [
         "Missing required parameter: 'messages[0].tool_call_id'.",
     ),
     (
+        "a tool message with no tool call before it",  # as a client that cut its history between the two sends
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        "messages[0].role",
+        None,
+        "Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls'.",
+    ),
+    (
         "a function message without its name",
         {"role": "function", "content": "42"},
         "messages[0].name",

@@ -204,8 +204,8 @@ def refuse_unfit_messages(body: ChatIn) -> None:
     message (a client's bug read as "" or left out would go unseen here and fail against OpenAI). Its content,
     but a function message's, which may be null, and an assistant's beside a tool call or a refusal; a tool
     message's `tool_call_id`, a function message's `name`; parts only of the types its role holds (`ROLE_PARTS`),
-    each with its value (`refuse_parts_without_their_value`). A check of the request's shape, as the schema's: no
-    text is read or joined for it."""
+    each with its value (`refuse_parts_without_their_value`); a tool message only after an assistant's tool call.
+    A check of the request's shape, as the schema's: no text is read or joined for it."""
     for index, message in enumerate(body.messages):
         where = f"messages[{index}].content"
         given = "content" in message.model_fields_set
@@ -228,6 +228,23 @@ def refuse_unfit_messages(body: ChatIn) -> None:
         if isinstance(message.content, list):
             refuse_parts_its_role_does_not_hold(index, message)
             refuse_parts_without_their_value(index, message)
+        if message.role == "tool" and not answers_a_call(body.messages[index - 1] if index else None):
+            # OpenAI's words (but its "preceeding") and code (none); a client that cut its history between an
+            # assistant's call and its answer meets it
+            raise InvalidParameter(
+                f"messages[{index}].role",
+                "Invalid parameter: messages with role 'tool' must be a response to a preceding message with "
+                "'tool_calls'.",
+                None,
+            )
+
+
+def answers_a_call(before: MessageIn | None) -> bool:
+    """Whether a tool message after `before` answers a call: the assistant's that made it, or the run of tool
+    messages answering it."""
+    return before is not None and (
+        before.role == "tool" or (before.role == "assistant" and bool(before.tool_calls))
+    )
 
 
 def refuse_parts_its_role_does_not_hold(index: int, message: MessageIn) -> None:
