@@ -803,6 +803,20 @@ def test_the_roles_and_fields_of_a_tool_using_chat_are_answered(api, stream):
     assert kilde["question"] == DEMO_QUESTION_EN and kilde["answerable"]
 
 
+def test_a_reply_resent_as_the_client_got_it_is_the_history(api):
+    # The reply's message appended to the chat as the client got it: the object (the client sends the fields it
+    # holds), or its `model_dump()`, with `refusal`, `audio`, `function_call` and `tool_calls` null. Held.
+    first = client(api.url).chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN))
+    message = first.choices[0].message
+    assert message.model_dump()["refusal"] is None and "tool_calls" in message.model_dump()
+    for resent in (message, message.model_dump()):
+        follow = client(api.url).chat.completions.create(
+            model="kilde",
+            messages=[*user(DEMO_QUESTION_EN), resent, *user("And what about nuclear weapons?")],
+        )
+        assert "Article 4" in follow.model_extra["kilde"]["standalone_question"]
+
+
 def test_unknown_model_and_route_are_not_found_errors(api):
     for stream in (False, True):
         with pytest.raises(openai.NotFoundError) as caught:
