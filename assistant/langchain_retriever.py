@@ -31,6 +31,7 @@ from assistant.core.errors import (
 )
 from assistant.core.questions import checked_question
 from assistant.core.types import Filters, Hit
+from assistant.indexes.http_clients import async_http_client, http_client
 
 MAX_K = 50
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -178,9 +179,8 @@ class KildeHTTPRetriever(_FilterFields):
     ) -> list[Document]:
         payload = self._payload(query, overrides)
         try:
-            response = httpx.post(
-                self._endpoint(), json=payload, headers=self.headers, timeout=self.timeout_s
-            )
+            with http_client(self.url, timeout=self.timeout_s) as client:
+                response = client.post(self._endpoint(), json=payload, headers=self.headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._unreached(exc) from None
         return self._documents(response)
@@ -190,7 +190,7 @@ class KildeHTTPRetriever(_FilterFields):
     ) -> list[Document]:
         payload = self._payload(query, overrides)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            async with async_http_client(self.url, timeout=self.timeout_s) as client:
                 response = await client.post(self._endpoint(), json=payload, headers=self.headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._unreached(exc) from None

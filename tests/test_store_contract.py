@@ -501,6 +501,19 @@ def test_a_server_that_trickles_its_answers_is_named_unreachable_by_every_call_a
         store.reset()
 
 
+@pytest.mark.integration
+def test_opening_a_store_bounds_the_tenant_check_too(tmp_path, chroma_url):
+    """Chroma's client checks the tenant and database through an admin client with an HTTP session of its own,
+    which Kilde had not bounded: a server that answered who Kilde is and then trickled the tenant check held
+    opening a store as long as it trickled. That request is now bounded as the first one is."""
+    with FailingProxy(chroma_url) as proxy:
+        proxy.only, proxy.trickle = "/tenants/", 0.05
+        with pytest.raises(StoreUnreachableError) as caught:
+            ChromaStore.open(tmp_path, proxy.url, "tenant-check", timeout_s=0.5)
+        assert f"Chroma server at {proxy.url} cannot be reached (no answer within 0.5 s" in str(caught.value)
+        assert any("/auth/identity" in asked for asked in proxy.requested)
+
+
 TOKEN = "kilde-chroma-TOKEN-0123456789abcdef"
 
 

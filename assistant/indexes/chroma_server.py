@@ -23,6 +23,7 @@ from assistant.core.errors import (
     StoreUnreachableError,
     shortened,
 )
+from assistant.indexes.http_clients import reach_directly, unusable_proxy
 
 _WRITE_SLICE = 64 * 1024  # a body is written in slices, each bounded by what is left of the request's time
 
@@ -124,16 +125,24 @@ def http_client(url, port: int, where: str, chroma_settings, timeout_s: float, h
     from chromadb.api.client import Client
     from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT
 
+    def prepare(session: httpx.Client) -> None:
+        if not getattr(session, "_kilde_bounded", False):
+            reach_directly(session, where)
+            bound_session(session, timeout_s)
+            session._kilde_bounded = True
+
     class BoundedClient(Client):
-        """Chroma's client, its session bounded before it sends anything: its first request is the one
-        `get_user_identity` sends, then the admin client (sharing the session) asks for the tenant and database."""
+        """Chroma's client, its sessions bounded (and a server on this machine reached without a proxy) before
+        they send anything: its first request is the one `get_user_identity` sends, then an admin client, with a
+        session of its own, asks for the tenant and database."""
 
         def get_user_identity(self):
-            session = self._server._session
-            if not getattr(session, "_kilde_bounded", False):
-                bound_session(session, timeout_s)
-                session._kilde_bounded = True
+            prepare(self._server._session)
             return super().get_user_identity()
+
+        def _validate_tenant_database(self, tenant: str, database: str) -> None:
+            prepare(self._admin_client._server._session)
+            super()._validate_tenant_database(tenant, database)
 
     # What chromadb.HttpClient does, with Kilde's client class
     chroma_settings.chroma_api_impl = "chromadb.api.fastapi.FastAPI"
@@ -143,7 +152,12 @@ def http_client(url, port: int, where: str, chroma_settings, timeout_s: float, h
     chroma_settings.chroma_server_headers = dict(headers)
     try:
         return BoundedClient(tenant=DEFAULT_TENANT, database=DEFAULT_DATABASE, settings=chroma_settings)
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, ValueError, ImportError) as exc:
+        # httpx refuses a proxy variable it cannot use while Chroma makes its client, before any request
+        if (proxy := unusable_proxy(exc)) is not None:
+            raise proxy from None
+        if isinstance(exc, ImportError):
+            raise
         # Chroma's own client says "Could not connect to a Chroma server" (a ValueError), the HTTP error kept;
         # an answer that is no JSON is orjson's JSONDecodeError, a ValueError too
         sent = next(iter(headers), None)

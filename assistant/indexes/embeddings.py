@@ -124,6 +124,8 @@ class OpenAIEmbedder:
     ):
         from langchain_openai import OpenAIEmbeddings
 
+        from assistant.indexes.http_clients import async_http_client, http_client
+
         self.name = f"openai/{model}"
         self._key = api_key
         self._client = OpenAIEmbeddings(
@@ -133,6 +135,8 @@ class OpenAIEmbedder:
             timeout=timeout_s,
             max_retries=max_retries,
             check_embedding_ctx_length=False,
+            http_client=http_client(base_url, timeout=timeout_s),
+            http_async_client=async_http_client(base_url, timeout=timeout_s),
         )
         self._dim: int | None = None
 

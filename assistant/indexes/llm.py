@@ -42,6 +42,8 @@ def build_chat_models(settings: Settings):
     import httpx
     from langchain_openai import ChatOpenAI
 
+    from assistant.indexes.http_clients import async_http_client, http_client
+
     # The client's read timeout is one number for the first byte and every later one; the answerer enforces
     # the first-token, silence and total deadlines itself (answering/deadlines.py), so this only bounds a
     # read it has given up on. Retries are the answerer's too: a timed-out request is never retried.
@@ -59,8 +61,12 @@ def build_chat_models(settings: Settings):
         # Local servers (llama.cpp, older Ollama and vLLM builds) read `max_tokens`, not only the newer
         # `max_completion_tokens` that ChatOpenAI sends; send both with the same value.
         extra = {"extra_body": {"max_tokens": settings.llm_max_tokens}}
-    streaming_client = httpx.Client(
-        timeout=common["timeout"], event_hooks={"response": [_expect_event_stream]}
+    # Kilde's own clients (`http_clients`): a server on this machine is reached without the environment's proxies,
+    # another through them. No socket options: langchain-openai would warn that they shadow the proxies.
+    common["http_async_client"] = async_http_client(settings.llm_base_url, timeout=common["timeout"])
+    common["http_socket_options"] = ()
+    streaming_client = http_client(
+        settings.llm_base_url, timeout=common["timeout"], event_hooks={"response": [_expect_event_stream]}
     )
     chat = ChatOpenAI(
         streaming=True,
@@ -70,5 +76,11 @@ def build_chat_models(settings: Settings):
         **extra,
     )
     condense_extra = {"extra_body": {"max_tokens": 200}} if extra else {}
-    condense = ChatOpenAI(streaming=False, max_tokens=200, **common, **condense_extra)
+    condense = ChatOpenAI(
+        streaming=False,
+        max_tokens=200,
+        http_client=http_client(settings.llm_base_url, timeout=common["timeout"]),
+        **common,
+        **condense_extra,
+    )
     return chat, condense

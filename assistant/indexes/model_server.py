@@ -16,6 +16,7 @@ import httpx
 
 from assistant.core.config import Settings
 from assistant.core.errors import redact
+from assistant.indexes.http_clients import http_client
 
 log = logging.getLogger("kilde.model_server")
 
@@ -88,8 +89,8 @@ class ModelServer:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _client(self, timeout: float | None = None) -> httpx.Client:
-        return httpx.Client(
-            timeout=timeout or min(self.settings.llm_timeout_s, 10.0), headers=self._headers()
+        return http_client(
+            self.base_url, timeout=timeout or min(self.settings.llm_timeout_s, 10.0), headers=self._headers()
         )
 
     def describe(self, exc: Exception, url: str) -> str:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -167,7 +168,11 @@ class FailingProxy:
     `token`: (header, value) the proxy asks for, as a reverse proxy guarding a Chroma server with a token does: a
     request without that exact header is answered 401 with a page (`refused` counts them), and the header is not
     passed on. `trickle`: while set, seconds between the bytes of each answer, sent one at a time (each sooner than
-    a client's read timeout, so only a bound on the whole answer stops waiting for it)."""
+    a client's read timeout, so only a bound on the whole answer stops waiting for it). `only`: while set, the
+    failure and the trickle apply to the requests whose path holds it, the others pass as usual.
+
+    Named in HTTP_PROXY, it is a forward proxy too: a request for an absolute URL (`GET http://192.0.2.1/v1/models`)
+    is passed on to `target` as its path. `requested` holds what each request asked for, as the proxy received it."""
 
     def __init__(self, target: str, token: tuple[str, str] | None = None):
         import httpx
@@ -175,11 +180,15 @@ class FailingProxy:
         proxy = self
         self.failure: tuple[int, str, bytes] | None = None
         self.trickle: float | None = None
+        self.only: str | None = None
         self.refused = 0
-        upstream = httpx.Client(base_url=target, timeout=30)
+        self.requested: list[str] = []
+        upstream = httpx.Client(base_url=target, timeout=30, trust_env=False)
 
         class Handler(BaseHTTPRequestHandler):
             def _relay(self) -> None:
+                proxy.requested.append(self.path)
+                chosen = proxy.only is None or proxy.only in self.path
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 dropped = ("host", "connection", token[0].lower() if token else "")
                 if token is not None and self.headers.get(token[0]) != token[1]:
@@ -189,9 +198,11 @@ class FailingProxy:
                         "text/html",
                         b"<html><body>401 Authorization Required</body></html>",
                     )
-                elif proxy.failure is None:
+                elif proxy.failure is None or not chosen:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
-                    answer = upstream.request(self.command, self.path, headers=headers, content=body)
+                    parts = urllib.parse.urlsplit(self.path)
+                    path = parts.path + (f"?{parts.query}" if parts.query else "")
+                    answer = upstream.request(self.command, path, headers=headers, content=body)
                     status, kind, body = (
                         answer.status_code,
                         answer.headers.get("content-type", ""),
@@ -203,7 +214,7 @@ class FailingProxy:
                     f"HTTP/1.0 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 ).encode()
-                pause = proxy.trickle
+                pause = proxy.trickle if chosen else None
                 if pause is None:
                     self.wfile.write(head + body)
                     return
