@@ -34,6 +34,10 @@ from assistant.core.types import Chunk, Reading
 from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
 
 MODEL_FILE = MODELS_DIR / "reader.onnx"
+_RESTORE_READER = (
+    "restore the shipped file (reinstall Kilde, or `git checkout -- assistant/models/` in a clone) or rebuild it "
+    "with `make train-reader`"
+)
 SETTINGS_FILE = MODELS_DIR / "reader.json"
 SPINNING = "session.intra_op.allow_spinning"
 READER_FORMAT = 1  # bump when the input contract changes
@@ -58,7 +62,9 @@ class ReaderSettings:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: reader settings unreadable ({exc})") from None
+            raise ConfigError(f"{path}: reader settings unreadable ({exc}); {_RESTORE_READER}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: reader settings are no JSON object; {_RESTORE_READER}")
         if raw.get("format") != READER_FORMAT:
             raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
@@ -194,7 +200,22 @@ class Reader:
         # question embedded right after a read took p50 50.4 ms against 13.8 ms with them asleep (bench.reader).
         options.add_session_config_entry(SPINNING, "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        from onnxruntime.capi.onnxruntime_pybind11_state import (
+            Fail,
+            InvalidArgument,
+            InvalidGraph,
+            InvalidProtobuf,
+            NoSuchFile,
+        )
+
+        try:
+            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile) as exc:
+            # A copy cut short, an empty file, a Git LFS pointer: ONNX Runtime's own error named its parser
+            reason = str(exc).rpartition("failed:")[2].strip() or type(exc).__name__
+            raise ConfigError(
+                f"{model_file}: reader model cannot be read ({reason}); {_RESTORE_READER}"
+            ) from None
         self.batch_size = batch_size
 
     def read(

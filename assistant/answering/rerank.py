@@ -8,6 +8,7 @@ rebuilds it from NorQuAD train (model card: `assistant/models/reranker.md`)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,36 @@ MODELS_META = MODELS / "models.json"
 RERANK_MODE = "hybrid+rerank"
 
 
+def _restore(path: Path, rebuild: str = "make train") -> str:
+    return (
+        f"restore the shipped file (reinstall Kilde, or `git checkout -- assistant/models/{path.name}` in a clone) "
+        f"or rebuild it with `{rebuild}`"
+    )
+
+
+def whole_model_text(path: Path) -> str | None:
+    """What is wrong with the LightGBM model text at `path`, None when it is whole: its trees section as long as
+    its `tree_sizes` line says, then the parameters and the last line LightGBM writes. LightGBM reads a file cut
+    short (a copy that stopped, a full disk) past its end: the process died of a segmentation fault."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    sizes = re.search(rb"^tree_sizes=([0-9 ]*)$", text, re.M)
+    start, end = text.find(b"\nTree=0\n") + 1, text.find(b"\nend of trees\n") + 1
+    if not text.startswith(b"tree\n") or sizes is None or not start:
+        return "not a LightGBM model file"
+    if not end:
+        return "it ends early"
+    if end - start != sum(int(size) for size in sizes.group(1).split()):
+        return "its trees are not the size its header gives"
+    if b"\nend of parameters\n" not in text[end:] or not text.rstrip().rsplit(b"\n", 1)[-1].startswith(
+        b"pandas_categorical:"
+    ):
+        return "it ends early"
+    return None
+
+
 class LightGBMModel:
     """A LightGBM model file whose feature names must equal `features` (the list it was trained on)."""
 
@@ -44,8 +75,13 @@ class LightGBMModel:
 
         if not path.is_file():
             raise ConfigError(f"model file {path} is missing; rebuild it with `make train`")
+        if (damage := whole_model_text(path)) is not None:
+            raise ConfigError(f"model file {path} is damaged ({damage}): {_restore(path)}")
         self.path = path
-        self._booster = lightgbm.Booster(model_file=str(path))
+        try:
+            self._booster = lightgbm.Booster(model_file=str(path))
+        except lightgbm.basic.LightGBMError as exc:
+            raise ConfigError(f"model file {path} cannot be read ({exc}): {_restore(path)}") from None
         names = tuple(self._booster.feature_name())
         if names != features:
             raise ConfigError(
@@ -61,11 +97,20 @@ class LightGBMModel:
             return self._booster.predict(rows, num_threads=1)
 
 
-def load_meta() -> dict:
+def load_meta(path: Path | None = None) -> dict:
+    """What `make train` recorded beside the models (their settings, the English models and weights); {} before
+    the first `make train`. A file that cannot be read is an error: the models would run on default settings,
+    English questions on the Norwegian model, without a word. `path`: by default `MODELS_META`."""
+    path = path or MODELS_META
     try:
-        return json.loads(MODELS_META.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}): {_restore(path)}") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path} does not hold a JSON object: {_restore(path)}")
+    return meta
 
 
 def english_file(meta: dict, model: str, folder: Path) -> Path | None:

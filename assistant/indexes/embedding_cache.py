@@ -11,6 +11,8 @@ import hashlib
 import os
 import tempfile
 import threading
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,11 +52,19 @@ class EmbeddingCache:
                 # Files written before sentence vectors were cached have no such section.
                 sentence_keys = data["sentence_keys"] if "sentence_keys" in data else keys[:0]
                 sentence_vectors = data["sentence_vectors"] if "sentence_keys" in data else vectors[:0]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(
-                f"{self.path} is not a Kilde embedding cache ({exc}); rebuild it with "
-                "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE"
-            ) from None
+        # An empty file is numpy's EOFError; one cut short or altered, zipfile's or zlib's error
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise self._damaged(str(exc) or type(exc).__name__) from None
+        for what, table, matrix in (
+            ("passage", keys, vectors),
+            ("sentence", sentence_keys, sentence_vectors),
+        ):
+            # Keys of another length never match, vectors of no row match each other or no key, and a nan or inf
+            # vector would be stored in the index as it is
+            if table.shape[1:] != (KEY_BYTES,) or matrix.ndim != 2 or len(table) != len(matrix):
+                raise self._damaged(f"its {what} keys and vectors do not match")
+            if matrix.dtype.kind != "f" or not np.isfinite(matrix).all():
+                raise self._damaged(f"its {what} vectors are not all finite numbers")
         if fmt != FORMAT or name != self.embedder_name or vectors.shape[1:] != (self.dim,):
             self.mismatch = f"{self.path} holds {name!r} vectors (format {fmt}), not {self.embedder_name!r}"
             return
@@ -63,6 +73,12 @@ class EmbeddingCache:
             self.sentences = {
                 bytes(k): v for k, v in zip(sentence_keys, sentence_vectors.astype(np.float16), strict=True)
             }
+
+    def _damaged(self, why: str) -> ConfigError:
+        return ConfigError(
+            f"{self.path} is not a Kilde embedding cache, or is damaged ({why}); rebuild it with "
+            "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE"
+        )
 
     def check_writable(self) -> None:
         """A file of another embedder's vectors is never replaced by this one's (they were all lost)."""
