@@ -137,3 +137,65 @@ def test_ingest_yes_without_prune_is_a_usage_error(cli, tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "--yes does nothing without --prune" in err
     assert not (tmp_path / "idx").exists()
+
+
+def _damaged_copy(built_index, tmp_path, cut: bool = True):
+    """A copy of the session's index, its Chroma records cut short (`_cut_records`) unless `cut` is False."""
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(built_index.data_dir, copy)
+    (copy / "ingest.lock").unlink(missing_ok=True)
+    if cut:
+        _cut_records(copy)
+    return copy
+
+
+def _cut_records(data_dir) -> None:
+    """Chroma's records cut short, in place, as a disk error or a restore that stopped leaves them."""
+    with open(data_dir / "chroma" / "chroma.sqlite3", "r+b") as fh:
+        fh.truncate(40000)
+
+
+def test_a_damaged_index_is_named_with_what_to_do(cli, built_index, tmp_path):
+    """Chroma's records cut short (a disk error, a restore that stopped): a 37-line traceback ending in Chroma's
+    "database disk image is malformed", and in a process that had tried once, Chroma's ValueError about the
+    tenant. Each command now names the index, says its files are damaged and how to build it again."""
+    damaged = _damaged_copy(built_index, tmp_path)
+    for command in [("ask", "Hva sier artikkel 4?"), ("articles",), ("ask", "Hva sier artikkel 4?")]:
+        code, err = cli(*command, "--data-dir", damaged)
+        assert code == 2 and "Traceback" not in err, (command, err[-600:])
+        assert f"The Kilde index at {damaged} cannot be read (" in err, (command, err)
+        assert "its files are damaged" in err and "build the index again: kilde ingest" in err, command
+
+
+def test_an_index_damaged_under_a_reader_is_not_called_busy(built_index, tmp_path):
+    """Records damaged after a reader (a server, `kilde ask`) opened the index: the reader said it "cannot be read
+    while an ingest rewrites it", though no ingest ran, so waiting would never help. With no ingest holding the
+    writer lock it is now the damaged index's error; with one holding it, still busy."""
+    import fcntl
+
+    from assistant.core.errors import IndexDamagedError, StoreBusyError
+    from assistant.indexes.store import ChromaStore
+
+    copy = _damaged_copy(built_index, tmp_path, cut=False)
+    store = ChromaStore.open(copy, None, built_index.collection, create=False)
+    assert store.counts()[0] > 0
+    _cut_records(copy)
+    with pytest.raises(IndexDamagedError, match="its files are damaged"):
+        store.counts()
+    with open(copy / "ingest.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as an ingest's writer does
+        with pytest.raises(StoreBusyError, match="while an ingest rewrites it"):
+            store.counts()
+
+
+def test_a_damaged_index_is_not_ready_on_the_http_api():
+    """The API's status for the damaged index's error: 503 `not_ready`, as for a missing index, not a 500."""
+    from assistant.core.errors import IndexDamagedError
+    from ui.api import status_of
+
+    assert status_of(IndexDamagedError("/srv/kilde", "database disk image is malformed")) == (
+        503,
+        "not_ready",
+    )

@@ -275,7 +275,9 @@ def test_readers_of_two_indexes_in_one_process_each_follow_their_writer(tmp_path
 
 def test_queries_while_another_process_publishes_and_resets_are_answered_or_told_it_is_busy(tmp_path):
     """A server's threads keep answering through the reloads that follow another process's ingests; while a reset
-    rewrites the index they are told so (Kilde's error, a 503), never Chroma's internal error."""
+    rewrites the index they are told so (Kilde's error, a 503), never Chroma's internal error. The other process
+    holds the writer lock, as each of Kilde's writers does (`ingest.pipeline`): without it, what the readers cannot
+    read is a damaged index."""
     writer = ChromaStore.open(tmp_path, None, "contract")
     writer.ensure_embedder("m", DIM)
     _write(writer, _article("a", "Gammel tekst om havna. " * 5), seed=1)
@@ -303,10 +305,13 @@ def test_queries_while_another_process_publishes_and_resets_are_answered_or_told
     for thread in askers:
         thread.start()
     publish = f"""
+import fcntl
 import sys
 from pathlib import Path
 from tests.test_store_contract import _article, _write
 from assistant.indexes.store import ChromaStore, VectorStore
+lock = open(Path({str(tmp_path)!r}) / "ingest.lock", "a+")
+fcntl.flock(lock, fcntl.LOCK_EX)
 store = ChromaStore.open(Path({str(tmp_path)!r}), None, "contract")
 if sys.argv[1] == "reset":
     store.reset()

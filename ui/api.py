@@ -23,6 +23,7 @@ from assistant.core.errors import (
     BackendError,
     BadInputError,
     ConfigError,
+    IndexDamagedError,
     IndexMissingError,
     KildeError,
     StoreBusyError,
@@ -175,7 +176,7 @@ def status_of(exc: KildeError) -> tuple[int, str]:
         return 400, "bad_request"
     if isinstance(exc, Busy):
         return 503, "busy"
-    if isinstance(exc, (IndexMissingError, StoreBusyError, StoreUnreachableError)):
+    if isinstance(exc, (IndexMissingError, IndexDamagedError, StoreBusyError, StoreUnreachableError)):
         return 503, "not_ready"
     if isinstance(exc, BackendError):
         return 502, "backend_error"

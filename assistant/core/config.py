@@ -25,6 +25,7 @@ MIN_CHUNK_TOKENS = 32  # the chunker's smallest size (ingest/chunking.py)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CALIBRATION_FILE = MODELS_DIR / "calibration.json"
+INGEST_LOCK = "ingest.lock"  # in the data directory: held by the one ingest writing the index
 
 
 # What a browser sends as Origin: a scheme and a host, with a port or not (a trailing slash is forgiven).
@@ -477,7 +478,7 @@ class Settings:
 
     @property
     def ingest_lock_path(self) -> Path:
-        return self.data_dir / "ingest.lock"
+        return self.data_dir / INGEST_LOCK
 
     @property
     def ingest_dirty_path(self) -> Path:

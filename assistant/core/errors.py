@@ -64,6 +64,21 @@ class IndexGoneError(IndexMissingError):
         )
 
 
+class IndexDamagedError(KildeError):
+    """Chroma cannot read the index's files and no ingest is writing them: a disk error, a copy or a restore cut
+    short, files of another Chroma version. `detail`: what Chroma said. Not an `IndexMissingError`: an ingest
+    must not read it as a folder where no index is yet."""
+
+    code = "not_ready"
+
+    def __init__(self, where: str, detail: str):
+        super().__init__(
+            f"The Kilde index at {where} cannot be read ({detail}): its files are damaged, or were written by "
+            f"another version of Chroma. Move {where} aside (or restore it from a backup) and build the index "
+            "again: kilde ingest corpus/",
+        )
+
+
 class EmbedderMismatchError(ConfigError):
     """The index was built with another embedder than the one configured now."""
 

@@ -8,6 +8,7 @@ article's cleaned text and metadata. An article record is written after its chun
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import inspect
 import json
@@ -24,17 +25,21 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
+from assistant.core.config import INGEST_LOCK
 from assistant.core.errors import (
     BadInputError,
     ConfigError,
     EmbedderMismatchError,
+    IndexDamagedError,
     IndexGoneError,
     IndexMissingError,
     StoreBusyError,
     StoreUnreachableError,
+    shortened,
 )
 from assistant.core.types import Article, ArticleMeta, Chunk, Filters
 from assistant.indexes.chroma_server import http_client, server_error, token_headers
+from assistant.indexes.storage import as_storage_error
 
 _PAGE = 2000
 SERVER_TIMEOUT_S = 30.0  # Settings.chroma_timeout_s
@@ -163,15 +168,50 @@ def _after_a_reset(read: Callable) -> Callable:
                 self._reopen(opened)
                 return read(self, *args, **kwargs)
         except InternalError as exc:
-            if self._reconnect is None:
-                raise
-            self.ensure_present()  # its files were removed while it read: gone, not busy
-            raise StoreBusyError(
-                f"the index at {self.location} cannot be read while an ingest rewrites it ({exc}); ask again "
-                "when the ingest has finished"
-            ) from None
+            if self._timeout_s is not None or as_storage_error(exc, self.location) is not None:
+                raise  # a server's own error, or a full or read-only disk: each answered as such
+            if self._reconnect is not None:  # a reader: an ingest beside it may be rewriting the files
+                self.ensure_present()  # its files were removed while it read: gone, not busy
+                if not ingest_at_work(Path(self.location)):
+                    # The ingest may have finished between the read and the look at its lock: read once more
+                    try:
+                        self._reopen()
+                        return read(self, *args, **kwargs)
+                    except InternalError as again:
+                        exc = again
+                if ingest_at_work(Path(self.location)):
+                    raise StoreBusyError(
+                        f"the index at {self.location} cannot be read while an ingest rewrites it ({exc}); ask "
+                        "again when the ingest has finished"
+                    ) from None
+            # No ingest at work (a writer is the one): the files are damaged, not half-written
+            raise IndexDamagedError(self.location, shortened(str(exc))) from None
 
     return reading
+
+
+def _internal_error_in(exc: BaseException | None) -> BaseException | None:
+    """Chroma's InternalError, `exc` or one it was raised while handling; None if there is none."""
+    from chromadb.errors import InternalError
+
+    while exc is not None and not isinstance(exc, InternalError):
+        exc = exc.__context__
+    return exc
+
+
+def ingest_at_work(data_dir: Path) -> bool:
+    """Whether an ingest holds the index's writer lock (`INGEST_LOCK`, taken by `ingest.pipeline`); the file stays
+    after an ingest ends, the lock does not."""
+    try:
+        with open(data_dir / INGEST_LOCK, "rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
 
 
 def _reaching_the_server(call: Callable) -> Callable:
@@ -321,7 +361,26 @@ class ChromaStore:
                 ) from None
 
         def connect():
-            return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
+            try:
+                return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
+            except Exception as raised:
+                # Its records cannot be opened ("database disk image is malformed"): Chroma's InternalError, which
+                # its client's clean-up may bury under errors of its own (the bindings it never made)
+                exc = _internal_error_in(raised)
+                if exc is None or as_storage_error(exc, str(data_dir)) is not None:
+                    raise  # a full or read-only disk is the command's to name (assistant/cli.py)
+                # Chroma keeps the system it failed to start for this folder, and the next client made here
+                # would use it without starting it (a ValueError about the tenant): forget it
+                from chromadb.api.shared_system_client import SharedSystemClient
+
+                SharedSystemClient._identifier_to_system.pop(str(chroma_dir), None)
+                SharedSystemClient._identifier_to_refcount.pop(str(chroma_dir), None)
+                if ingest_at_work(data_dir):
+                    raise StoreBusyError(
+                        f"the index at {data_dir} cannot be read while an ingest rewrites it ({exc}); ask again "
+                        "when the ingest has finished"
+                    ) from None
+                raise IndexDamagedError(str(data_dir), shortened(str(exc))) from None
 
         # A store opened only to read (a server, `kilde ask`) follows the writes of an ingest run beside it,
         # and notices when its files are removed or replaced.
