@@ -55,6 +55,15 @@ new MutationObserver(() => {
   }
 }).observe(document, {childList: true, subtree: true, characterData: true});
 """
+
+
+def first_texts(page, *names: str) -> dict:
+    """What FIRST_TEXTS recorded, once it holds each of `names`: the page's elements appear in no fixed order
+    (the widget's question box can be shown before its Ask button), so waiting for one says nothing of another."""
+    page.wait_for_function("(names) => names.every((name) => name in window.__kildeFirst)", arg=list(names))
+    return page.evaluate("window.__kildeFirst")
+
+
 # How many lines the element's text takes (distinct line boxes).
 TEXT_LINES = """(el) => {
   const range = document.createRange();

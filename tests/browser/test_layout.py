@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import DEMO_QUESTION_EN
-from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, last_answer
+from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, first_texts, last_answer
 
 pytestmark = pytest.mark.browser
 
@@ -88,8 +88,7 @@ def test_a_citation_click_scrolls_only_the_article_panel(page, kilde_server, scr
 def test_an_english_browser_gets_the_english_page_from_the_first_paint(page, kilde_server):
     page.add_init_script(FIRST_TEXTS)
     open_chat(page, kilde_server, query="")  # no ?lang=: the browser's Accept-Language (en-GB)
-    page.wait_for_timeout(2500)  # longer than the old Norwegian-then-English switch took
-    first = page.evaluate("window.__kildeFirst")
+    first = first_texts(page, "ask", "new", "article", "question")
     assert first["ask"] == "Ask" and first["new"] == "New conversation", first
     assert first["article"].startswith("Full article") and "Click a [n] marker" in first["article"], first
     assert "Your question" in first["question"], first
@@ -109,8 +108,7 @@ def test_an_english_browser_gets_the_english_page_from_the_first_paint(page, kil
 def test_lang_in_the_address_wins_over_the_browser_language(page, kilde_server):
     page.add_init_script(FIRST_TEXTS)
     open_chat(page, kilde_server, query="?lang=nb")
-    page.wait_for_timeout(1500)
-    first = page.evaluate("window.__kildeFirst")
+    first = first_texts(page, "ask", "new", "article")
     assert first["ask"] == "Spør" and first["new"] == "Ny samtale", first
     assert first["article"].startswith("Hele artikkelen"), first
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN
-from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, last_answer
+from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, first_texts, last_answer
 
 pytestmark = pytest.mark.browser
 
@@ -152,7 +152,7 @@ def test_widget_as_a_gradio_app_web_component(page, host_pages):
     box = page.locator("gradio-app #kilde-widget-question textarea")
     expect(box).to_be_visible()
     # Its config comes in the browser's language (en-GB) from the start.
-    assert page.evaluate("window.__kildeFirst")["askw"] == "Ask"
+    assert first_texts(page, "askw")["askw"] == "Ask"
     ask(page, DEMO_QUESTION_EN, prefix="kilde-widget")
     expect(last_answer(page)).to_contain_text("[1]")
 
