@@ -82,6 +82,9 @@ new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {c
 # from the browser's locale, whatever language the page is served in, and never follows the switch), or, in a
 # host page's `<gradio-app src=…>`, on that element only: the host page's own language is the host's.
 # Gradio's radio is a plain block of radios: make it a radio group named in the page's language (NAMES).
+# In a host page, STARTED_EVENT tells Kilde's `/gradio.js` (ui/widget.py) that Gradio has set up its i18n, which
+# writes the browser's locale on the host's `<html lang>`: from now on the host's own lang changes stand.
+STARTED_EVENT = "kilde-widget-started"
 PAGE_LANG_JS = """
 (lang) => {
   const radio = document.getElementById('PREFIX-language');
@@ -90,10 +93,12 @@ PAGE_LANG_JS = """
   radio.setAttribute('role', 'radiogroup');
   radio.setAttribute('aria-label', names[lang] || names[DEFAULT]);
   const app = radio.closest('gradio-app');
-  (app && app.hasAttribute('src') ? app : document.documentElement).setAttribute('lang', lang);
+  const embedded = app && app.hasAttribute('src');
+  (embedded ? app : document.documentElement).setAttribute('lang', lang);
+  if (embedded) app.dispatchEvent(new CustomEvent('STARTED', {bubbles: true}));
   return lang;
 }
-"""
+""".replace("STARTED", STARTED_EVENT)
 
 
 def theme() -> gr.themes.Base:

@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -43,7 +43,7 @@ from ui.page_language import PageLanguage
 from ui.search_api import search_router
 from ui.security import Gate, allowed_origins, security_headers
 from ui.sessions import SessionStore
-from ui.widget import build_widget
+from ui.widget import build_widget, gradio_loader
 
 log = logging.getLogger("kilde.ui")
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
@@ -142,10 +142,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         query = request.url.query
         return RedirectResponse("/widget/" + (f"?{query}" if query else ""), status_code=307)
 
+    loader = gradio_loader(GRADIO_JS.read_text(encoding="utf-8"))
+
     @app.get("/gradio.js", include_in_schema=False)
-    def gradio_js() -> FileResponse:
-        """Gradio's web-component loader, served locally so `<gradio-app>` works without a CDN."""
-        return FileResponse(GRADIO_JS, media_type="text/javascript")
+    def gradio_js() -> Response:
+        """Gradio's web-component loader, served locally so `<gradio-app>` works without a CDN, behind a guard
+        that keeps the host page's `<html lang>` (ui/widget.py)."""
+        return Response(loader, media_type="text/javascript")
 
     app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())

@@ -16,10 +16,36 @@ import html
 import http.server
 from pathlib import Path
 
-from ui.app import build_app
+from ui.app import STARTED_EVENT, build_app
 
 STATIC = Path(__file__).with_name("static")
 HOST_PAGES = {"iframe": STATIC / "host-iframe.html", "web-component": STATIC / "host-web-component.html"}
+
+
+# What `/gradio.js` sends a host page: Gradio's loader, after a guard for the host page's language. Gradio's i18n
+# sets `<html lang>` to the browser's locale when its first app starts: in a host page that is the host's own
+# language (a page in `nb` became `en` in an English browser). The guard puts back the host's value at each such
+# write until a Kilde widget says it has started (STARTED_EVENT, ui/app.py); Gradio writes it only before that, and
+# from then on the host's own changes stand. The widget says its language on its `<gradio-app>` element instead.
+KEEP_HOST_LANG_JS = """{
+  const root = document.documentElement;
+  const hostLang = root.getAttribute('lang');
+  const keep = new MutationObserver(() => {
+    if (root.getAttribute('lang') === hostLang) return;
+    if (hostLang === null) root.removeAttribute('lang');
+    else root.setAttribute('lang', hostLang);
+  });
+  keep.observe(root, {attributes: true, attributeFilter: ['lang']});
+  document.addEventListener('STARTED', () => keep.disconnect(), {once: true});
+}
+""".replace("STARTED", STARTED_EVENT)
+
+
+def gradio_loader(gradio_js: str) -> str:
+    """Gradio's `gradio.js` (one dynamic import of its app) behind the guard for the host page's language."""
+    return (
+        "// Kilde: keep the host page's <html lang>; then Gradio's loader.\n" + KEEP_HOST_LANG_JS + gradio_js
+    )
 
 
 def build_widget(assistant, settings, limiter, feedback):

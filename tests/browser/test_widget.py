@@ -179,3 +179,32 @@ def test_the_page_says_the_language_it_is_in_and_follows_the_switch(browser, kil
         expect(page.locator("gradio-app")).to_have_attribute("lang", "en")
     finally:
         context.close()
+
+
+# The sample host page without its `lang`, as the parser inserts `<html>` (before any script of the page runs).
+WITHOUT_LANG = """new MutationObserver((_, observer) => {
+  if (!document.documentElement) return;
+  document.documentElement.removeAttribute('lang');
+  observer.disconnect();
+}).observe(document, {childList: true});"""
+
+
+@pytest.mark.parametrize("host_lang", ["nb", None])
+def test_the_widget_leaves_the_host_pages_language_as_the_host_set_it(page, host_pages, host_lang):
+    """Gradio's i18n set the host page's `<html lang>` to the browser's locale (a page in `nb`, in this English
+    browser, became `en`; a page without `lang` got one): a widget must not change its host's language."""
+    if host_lang is None:
+        page.add_init_script(WITHOUT_LANG)
+    page.goto(host_pages.origin + "/web-component")
+    widget = page.locator("gradio-app")
+    expect(widget.locator("#kilde-widget-ask")).to_have_text("Ask")
+    expect(widget).to_have_attribute("lang", "en")  # the widget's language, said on its own element
+    assert page.evaluate("document.documentElement.getAttribute('lang')") == host_lang
+    widget.get_by_label("Norsk").check()
+    expect(widget).to_have_attribute("lang", "nb")
+    assert page.evaluate("document.documentElement.getAttribute('lang')") == host_lang
+    # The host's own change of language stands.
+    page.evaluate("document.documentElement.lang = 'nn'")
+    widget.get_by_label("English").check()
+    expect(widget).to_have_attribute("lang", "en")
+    assert page.evaluate("document.documentElement.lang") == "nn"
