@@ -260,3 +260,48 @@ def test_the_chats_feedback_call_says_what_went_wrong_and_answering_goes_on(api,
             path.write_bytes(kept)
     saved = _vote(api.url, "h5-folder", '"fint"')
     assert "your feedback was saved" in saved.json()["data"][1], saved.text
+
+
+def _call(url: str, body: dict, path: str = "/gradio_api/run/predict") -> httpx.Response:
+    return httpx.post(url + path, json=body, timeout=60)
+
+
+@pytest.mark.integration
+def test_a_call_that_names_no_event_or_sends_too_few_inputs_is_a_4xx_without_a_traceback(api, capfd):
+    """A feedback call with an fn_index no event has, none at all, or fewer inputs than the event takes was
+    Gradio's own 500 (`Internal Server Error`, or `{"error": null}`) with a traceback in the server's log (round
+    thirteen); now each is a 404 or 422 saying why, and a call the page sends is answered as before."""
+    fn, trigger = _gradio_fn(api.url, "kilde-up")
+    config = httpx.get(api.url + "/config", timeout=60).json()
+    browser_only = next(d["id"] for d in config["dependencies"] if not d["backend_fn"])
+    beyond = max(d["id"] for d in config["dependencies"]) + 1
+    session = {"session_hash": "r16-calls", "trigger_id": trigger}
+    capfd.readouterr()
+    for body, path in [
+        ({"fn_index": beyond, "data": ["", "en", None]}, "/gradio_api/run/predict"),
+        ({"fn_index": -1, "data": []}, "/gradio_api/api/predict"),
+        ({"fn_index": str(beyond), "data": []}, "/gradio_api/run/predict"),
+        ({"fn_index": browser_only, "data": ["en"]}, "/gradio_api/run/predict"),
+        ({"data": ["", "en", None]}, "/gradio_api/run/predict"),
+        ({"data": ["x"]}, "/gradio_api/run/no_such_event"),
+        ({"fn_index": beyond, "data": []}, "/gradio_api/queue/join"),
+        ({"fn_index": 10**30, "data": []}, "/widget/gradio_api/run/predict"),
+    ]:
+        refused = _call(api.url, {**session, **body}, path)
+        assert refused.status_code == 404, (path, body, refused.text)
+        assert refused.json()["error"] == "not_found" and "fn_index" in refused.json()["message"], (
+            refused.text
+        )
+    for data in ([], ["a comment", "en"]):
+        short = _call(api.url, {**session, "fn_index": fn, "data": data})
+        assert short.status_code == 422, short.text
+        assert short.json() == {
+            "error": "invalid_request",
+            "message": f"data: event {fn} takes 3 input values, got {len(data)}.",
+        }
+    # As the page sends it, and with a value more (Gradio ignores it): answered, not refused.
+    for data in (["", "en", None], ["", "en", None, "more"]):
+        answered = _call(api.url, {**session, "fn_index": fn, "data": data})
+        assert answered.status_code == 200 and "Ask a question first" in answered.text, answered.text
+    logged = capfd.readouterr()
+    assert "Traceback" not in logged.out + logged.err

@@ -1,7 +1,8 @@
 """`create_app(settings)`: FastAPI with the API, the chat at / and the widget at /widget; `serve` runs it.
 
 Middleware, outermost first: CORS (only KILDE_ALLOWED_ORIGINS), then `ui.security.Gate` (origin check,
-auth mode, client identity, CSP frame-ancestors and other security headers). Errors become JSON
+auth mode, client identity, CSP frame-ancestors and other security headers), and innermost
+`ui.gradio_calls.EventCalls` (a call of the chat's events that names none is a 4xx). Errors become JSON
 `{"error", "message"}` bodies with a 4xx/5xx status; no handler ever returns a stack trace.
 """
 
@@ -34,6 +35,7 @@ from ui.app import CSS_PATH, build_app, theme
 from ui.edge import Limits
 from ui.fairness import EarlyRateLimit
 from ui.feedback import FeedbackLog
+from ui.gradio_calls import EventCalls
 from ui.limits import RateLimiter
 from ui.listener import http_url, listening, port_of, serve_on
 from ui.network import is_loopback
@@ -150,6 +152,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         that keeps the host page's `<html lang>` (ui/widget.py)."""
         return Response(loader, media_type="text/javascript")
 
+    widget = build_widget(assistant, settings, limiter, feedback)
+    chat = build_app(assistant, settings, limiter, feedback)
+    # Innermost: a call of the chat's events that names none, or sends too few inputs, is a 4xx, not Gradio's 500.
+    app.add_middleware(EventCalls, apps={"": chat, "/widget": widget})
     app.add_middleware(EarlyRateLimit, limiter=limiter)  # inside the Gate, which names the client
     app.add_middleware(Gate, settings=settings, sessions=SessionStore())
     app.add_middleware(
@@ -179,8 +185,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         "css_paths": [CSS_PATH],
         "max_file_size": "1mb",
     }  # the UI takes no uploads
-    gr.mount_gradio_app(app, build_widget(assistant, settings, limiter, feedback), path="/widget", **mount)
-    gr.mount_gradio_app(app, build_app(assistant, settings, limiter, feedback), path="/", **mount)
+    gr.mount_gradio_app(app, widget, path="/widget", **mount)
+    gr.mount_gradio_app(app, chat, path="/", **mount)
     return app
 
 
