@@ -82,20 +82,24 @@ new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {c
 # from the browser's locale, whatever language the page is served in, and never follows the switch), or, in a
 # host page's `<gradio-app src=…>`, on that element only: the host page's own language is the host's.
 # Gradio's radio is a plain block of radios: make it a radio group named in the page's language (NAMES).
+# A host page may hold two widgets (their ids repeat, and an event's script is not told which app it ran in):
+# each app's language is read from its own radio.
 # In a host page, STARTED_EVENT tells Kilde's `/gradio.js` (ui/widget.py) that Gradio has set up its i18n, which
 # writes the browser's locale on the host's `<html lang>`: from now on the host's own lang changes stand.
 STARTED_EVENT = "kilde-widget-started"
 PAGE_LANG_JS = """
 (lang) => {
-  const radio = document.getElementById('PREFIX-language');
-  if (!radio) return lang;
   const names = NAMES;
-  radio.setAttribute('role', 'radiogroup');
-  radio.setAttribute('aria-label', names[lang] || names[DEFAULT]);
-  const app = radio.closest('gradio-app');
-  const embedded = app && app.hasAttribute('src');
-  (embedded ? app : document.documentElement).setAttribute('lang', lang);
-  if (embedded) app.dispatchEvent(new CustomEvent('STARTED', {bubbles: true}));
+  for (const radio of document.querySelectorAll('[id="PREFIX-language"]')) {
+    const checked = radio.querySelector('input:checked');
+    const own = checked ? checked.value : lang;
+    radio.setAttribute('role', 'radiogroup');
+    radio.setAttribute('aria-label', names[own] || names[DEFAULT]);
+    const app = radio.closest('gradio-app');
+    const embedded = app && app.hasAttribute('src');
+    (embedded ? app : document.documentElement).setAttribute('lang', own);
+    if (embedded) app.dispatchEvent(new CustomEvent('STARTED', {bubbles: true}));
+  }
   return lang;
 }
 """.replace("STARTED", STARTED_EVENT)

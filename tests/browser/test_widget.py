@@ -208,3 +208,26 @@ def test_the_widget_leaves_the_host_pages_language_as_the_host_set_it(page, host
     widget.get_by_label("English").check()
     expect(widget).to_have_attribute("lang", "en")
     assert page.evaluate("document.documentElement.lang") == "nn"
+
+
+def test_two_widgets_on_one_page_each_say_their_own_language(page, host_pages, kilde_server):
+    """With a second `<gradio-app>` on the page, the second widget's language was never said, and its switch set
+    the first widget's `lang` (the page-language script found the first widget's radio by its id)."""
+    page.goto(host_pages.origin + "/web-component")
+    expect(page.locator("gradio-app #kilde-widget-ask")).to_have_text("Ask")
+    page.evaluate(
+        """(src) => document.querySelector('#kilde-embed').insertAdjacentHTML(
+             'beforeend', `<gradio-app src="${src}" eager="true"></gradio-app>`)""",
+        kilde_server.url + "/widget/",
+    )
+    first, second = page.locator("gradio-app").nth(0), page.locator("gradio-app").nth(1)
+    expect(second.locator("#kilde-widget-ask")).to_have_text("Ask")
+    expect(second).to_have_attribute("lang", "en")
+    second.get_by_label("Norsk").check()
+    expect(second.locator("#kilde-widget-ask")).to_have_text("Spør")
+    expect(second).to_have_attribute("lang", "nb")
+    expect(second.get_by_role("radiogroup")).to_have_accessible_name("Språk i grensesnittet")
+    expect(first).to_have_attribute("lang", "en")
+    expect(first.get_by_role("radiogroup")).to_have_accessible_name("Interface language")
+    assert page.evaluate("document.documentElement.lang") == "nb"  # the host's
+
