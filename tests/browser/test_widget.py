@@ -231,3 +231,62 @@ def test_two_widgets_on_one_page_each_say_their_own_language(page, host_pages, k
     expect(first.get_by_role("radiogroup")).to_have_accessible_name("Interface language")
     assert page.evaluate("document.documentElement.lang") == "nb"  # the host's
 
+
+# The sample host page as a right-to-left page (an Arabic or Hebrew intranet), set as the parser inserts `<html>`.
+RIGHT_TO_LEFT = """new MutationObserver((_, observer) => {
+  if (!document.documentElement) return;
+  document.documentElement.setAttribute('dir', 'rtl');
+  observer.disconnect();
+}).observe(document, {childList: true});"""
+
+
+def test_in_a_right_to_left_host_page_the_widget_keeps_its_left_to_right_layout(page, host_pages):
+    """The widget inherited the host's `dir="rtl"`: its rows were mirrored (Ask left of the question box, the
+    name at the right end), while all its languages are written left to right."""
+    page.add_init_script(RIGHT_TO_LEFT)
+    page.goto(host_pages.origin + "/web-component")
+    widget = page.locator("gradio-app")
+    expect(widget.locator("#kilde-widget-ask")).to_be_visible()
+    assert page.evaluate("document.documentElement.dir") == "rtl"  # the host's, untouched
+    question = widget.locator("#kilde-widget-question textarea").bounding_box()
+    ask_button = widget.locator("#kilde-widget-ask").bounding_box()
+    assert question["x"] < ask_button["x"], (question, ask_button)
+    header = widget.locator("#kilde-widget-header").bounding_box()
+    switch = widget.locator("#kilde-widget-language").bounding_box()
+    assert header["x"] < switch["x"], (header, switch)
+
+
+def test_a_widget_280_pixels_wide_shows_its_whole_top_row(page, host_pages):
+    """At 280 px the top row did not fit: "New conversation" was cut off at the widget's edge and the name
+    squeezed to nothing; the question box's hint wrapped, its first line cut off."""
+    page.goto(host_pages.origin + "/web-component")
+    page.add_style_tag(
+        content="main { display: block; } #kilde-embed { width: 280px; box-sizing: border-box; }"
+    )
+    widget = page.locator("gradio-app")
+    expect(widget.locator("#kilde-widget-new")).to_be_visible()
+    edge = widget.bounding_box()
+    assert edge["width"] <= 280
+    for part in ("#kilde-widget-header strong", "#kilde-widget-language", "#kilde-widget-new"):
+        box = widget.locator(part).bounding_box()
+        assert (
+            box["width"] > 0
+            and edge["x"] <= box["x"]
+            and box["x"] + box["width"] <= edge["x"] + edge["width"]
+        ), (
+            part,
+            box,
+            edge,
+        )
+    assert widget.locator("#kilde-widget-new").evaluate("el => el.scrollWidth <= el.clientWidth")
+    name, header = (
+        widget.locator(part).bounding_box()
+        for part in ("#kilde-widget-header strong", "#kilde-widget-header")
+    )
+    assert name["x"] + name["width"] <= header["x"] + header["width"], (name, header)  # the whole name shows
+    # The empty question box's hint is on its one line, not wrapped with its first line scrolled out of view
+    # (a few pixels of the box's padding aside).
+    hint = widget.locator("#kilde-widget-question textarea")
+    assert hint.evaluate("el => el.value === '' && el.scrollHeight <= el.clientHeight + 4"), hint.evaluate(
+        "el => [el.scrollHeight, el.clientHeight]"
+    )
