@@ -41,10 +41,57 @@ KEEP_HOST_LANG_JS = """{
 """.replace("STARTED", STARTED_EVENT)
 
 
+# A host page's Content-Security-Policy can stop the widget outright: without 'unsafe-eval' Gradio's HTML components
+# cannot compile their templates, without Kilde's server in connect-src the app cannot load, and either way the
+# `<gradio-app>` showed "Loading..." for ever. The browser reports each refusal (`securitypolicyviolation`); one
+# of those that stops Kilde's own scripts puts a notice in place of each of Kilde's `<gradio-app>`s, naming what the
+# policy lacks and the `<iframe>` embed, which the host page's policy does not reach (but for frame-src).
+CSP_NOTICE_JS = """{
+  const kilde = new URL(import.meta.url).origin;
+  const ours = (url) => typeof url === 'string' && url.startsWith(kilde + '/');
+  const lines = (need) => [
+    'Kilde cannot run on this page.',
+    `This page's Content-Security-Policy blocks what the widget needs (${need}). Embed Kilde with the ` +
+      `<iframe> snippet instead (the page then needs only frame-src ${kilde}), or allow ${need}.`,
+    `Kilde kan ikke kjøre på denne siden: sidens Content-Security-Policy stopper widgeten (${need}). ` +
+      'Bruk <iframe>-koden i stedet.',
+  ];
+  const show = (app, need) => {
+    const box = document.createElement('div');
+    box.setAttribute('role', 'alert');
+    box.className = 'kilde-csp-notice';
+    box.style.cssText = 'font-family:system-ui,sans-serif;border:1px solid #f59e0b;background:#fffbeb;' +
+      'color:#18181b;border-radius:8px;padding:0.8rem;line-height:1.45;direction:ltr';
+    lines(need).forEach((text, i) => {
+      const p = document.createElement(i === 0 ? 'strong' : 'p');
+      p.textContent = text;
+      p.style.display = 'block';
+      p.style.margin = '0.3rem 0';
+      box.appendChild(p);
+    });
+    app.replaceChildren(box);
+  };
+  document.addEventListener('securitypolicyviolation', (event) => {
+    if (event.disposition !== 'enforce') return;
+    let need = null;
+    if (event.blockedURI === 'eval' && ours(event.sourceFile)) need = `${event.effectiveDirective} 'unsafe-eval'`;
+    else if (event.effectiveDirective === 'connect-src' && ours(event.blockedURI)) need = `connect-src ${kilde}`;
+    if (need === null) return;
+    for (const app of document.querySelectorAll('gradio-app')) {
+      if (ours(new URL(app.getAttribute('src') || '', document.baseURI).href) &&
+          !app.querySelector(':scope > .kilde-csp-notice')) show(app, need);
+    }
+  });
+}
+"""
+
+
 def gradio_loader(gradio_js: str) -> str:
-    """Gradio's `gradio.js` (one dynamic import of its app) behind the guard for the host page's language."""
+    """Gradio's `gradio.js` (one dynamic import of its app) behind the guard for the host page's language and
+    the notice for a Content-Security-Policy that stops the widget."""
     return (
-        "// Kilde: keep the host page's <html lang>; then Gradio's loader.\n" + KEEP_HOST_LANG_JS + gradio_js
+        "// Kilde: keep the host page's <html lang>; say when its CSP stops the widget; then Gradio's loader.\n"
+        + (KEEP_HOST_LANG_JS + CSP_NOTICE_JS + gradio_js)
     )
 
 

@@ -256,6 +256,29 @@ def test_in_a_right_to_left_host_page_the_widget_keeps_its_left_to_right_layout(
     assert header["x"] < switch["x"], (header, switch)
 
 
+# A Content-Security-Policy as strict intranet pages set it (in a <meta> here; a header acts the same): scripts
+# from the page and Kilde's server, but no `eval`, which Gradio's HTML components need.
+STRICT_CSP = """new MutationObserver((_, observer) => {
+  if (!document.head) return;
+  const meta = document.createElement('meta');
+  meta.httpEquiv = 'Content-Security-Policy';
+  meta.content = "script-src 'self' KILDE; style-src 'self' 'unsafe-inline' KILDE";
+  document.head.prepend(meta);
+  observer.disconnect();
+}).observe(document, {childList: true, subtree: true});"""
+
+
+def test_a_host_page_whose_csp_stops_the_widget_says_so_in_its_place(page, host_pages, kilde_server):
+    """Under a policy without 'unsafe-eval' the `<gradio-app>` embed showed "Loading..." for ever."""
+    page.add_init_script(STRICT_CSP.replace("KILDE", kilde_server.url))
+    page.goto(host_pages.origin + "/web-component")
+    notice = page.locator("gradio-app [role=alert]")
+    expect(notice).to_contain_text("Content-Security-Policy")
+    expect(notice).to_contain_text("'unsafe-eval'")
+    expect(notice).to_contain_text("<iframe>")
+    expect(page.locator("gradio-app").get_by_text("Loading...")).to_have_count(0)
+
+
 def test_a_widget_280_pixels_wide_shows_its_whole_top_row(page, host_pages):
     """At 280 px the top row did not fit: "New conversation" was cut off at the widget's edge and the name
     squeezed to nothing; the question box's hint wrapped, its first line cut off."""
