@@ -1,4 +1,4 @@
-"""The embeddable widget (`/widget`), its embed snippets, and a sample host page.
+"""The embeddable widget (`/widget`), its embed snippets, the loader `/gradio.js` sends, and a sample host page.
 
 The widget is the chat in compact form. A host page embeds it with an `<iframe>` or with Gradio's
 `<gradio-app>` web component; the Kilde server decides who may do so (KILDE_ALLOWED_ORIGINS, enforced
