@@ -88,11 +88,32 @@ def refusal_page(status: int, message: str) -> bytes:
     return html_page(f"Kilde: {status}", [html.escape(message)])
 
 
+# A notice in place of a `<gradio-app>` (a page not allowed, a policy that stops the widget): its first line bold,
+# every line set with textContent.
+NOTICE_BOX_JS = """const kildeNotice = (className, texts, style) => {
+  const box = document.createElement('div');
+  box.setAttribute('role', 'alert');
+  box.className = className;
+  box.style.cssText = 'font-family:system-ui,sans-serif;border:1px solid #f59e0b;background:#fffbeb;' +
+    'color:#18181b;border-radius:8px;padding:0.8rem;line-height:1.45' + style;
+  texts.forEach((text, i) => {
+    const p = document.createElement(i === 0 ? 'strong' : 'p');
+    p.textContent = text;
+    p.style.display = 'block';
+    p.style.margin = '0.3rem 0';
+    box.appendChild(p);
+  });
+  return box;
+};
+"""
+
 # In place of Gradio's loader for a page whose origin is not allowed: `<gradio-app>` shows the notice.
 # Everything it shows is set with textContent; the origin is the page's own, read in the browser.
 BLOCKED_SCRIPT = (
     """// Kilde: this site is not in KILDE_ALLOWED_ORIGINS, so the widget is not loaded here.
-const lines = (origin) => [
+"""
+    + NOTICE_BOX_JS
+    + """const lines = (origin) => [
   'Kilde cannot be shown on this site.',
   `This page (${origin}) is not allowed to embed Kilde. To allow it, add ${origin} to SETTING on the ` +
     'Kilde server (comma-separated, scheme://host:port) and restart Kilde.',
@@ -100,19 +121,7 @@ const lines = (origin) => [
 ];
 class KildeNotAllowed extends HTMLElement {
   connectedCallback() {
-    const box = document.createElement('div');
-    box.setAttribute('role', 'alert');
-    box.className = 'kilde-not-allowed';
-    box.style.cssText = 'font-family:system-ui,sans-serif;border:1px solid #f59e0b;background:#fffbeb;' +
-      'color:#18181b;border-radius:8px;padding:0.8rem;line-height:1.45';
-    lines(window.location.origin).forEach((text, i) => {
-      const p = document.createElement(i === 0 ? 'strong' : 'p');
-      p.textContent = text;
-      p.style.display = 'block';
-      p.style.margin = '0.3rem 0';
-      box.appendChild(p);
-    });
-    this.replaceChildren(box);
+    this.replaceChildren(kildeNotice('kilde-not-allowed', lines(window.location.origin), ''));
   }
 }
 if (!customElements.get('gradio-app')) customElements.define('gradio-app', KildeNotAllowed);

@@ -17,6 +17,7 @@ import http.server
 from pathlib import Path
 
 from ui.app import STARTED_EVENT, build_app
+from ui.embed_notice import NOTICE_BOX_JS
 
 STATIC = Path(__file__).with_name("static")
 HOST_PAGES = {"iframe": STATIC / "host-iframe.html", "web-component": STATIC / "host-web-component.html"}
@@ -46,8 +47,11 @@ KEEP_HOST_LANG_JS = """{
 # `<gradio-app>` showed "Loading..." for ever. The browser reports each refusal (`securitypolicyviolation`); one
 # of those that stops Kilde's own scripts puts a notice in place of each of Kilde's `<gradio-app>`s, naming what the
 # policy lacks and the `<iframe>` embed, which the host page's policy does not reach (but for frame-src).
-CSP_NOTICE_JS = """{
-  const kilde = new URL(import.meta.url).origin;
+CSP_NOTICE_JS = (
+    """{
+"""
+    + NOTICE_BOX_JS
+    + """  const kilde = new URL(import.meta.url).origin;
   const ours = (url) => typeof url === 'string' && url.startsWith(kilde + '/');
   const lines = (need) => [
     'Kilde cannot run on this page.',
@@ -56,21 +60,7 @@ CSP_NOTICE_JS = """{
     `Kilde kan ikke kjøre på denne siden: sidens Content-Security-Policy stopper widgeten (${need}). ` +
       'Bruk <iframe>-koden i stedet.',
   ];
-  const show = (app, need) => {
-    const box = document.createElement('div');
-    box.setAttribute('role', 'alert');
-    box.className = 'kilde-csp-notice';
-    box.style.cssText = 'font-family:system-ui,sans-serif;border:1px solid #f59e0b;background:#fffbeb;' +
-      'color:#18181b;border-radius:8px;padding:0.8rem;line-height:1.45;direction:ltr';
-    lines(need).forEach((text, i) => {
-      const p = document.createElement(i === 0 ? 'strong' : 'p');
-      p.textContent = text;
-      p.style.display = 'block';
-      p.style.margin = '0.3rem 0';
-      box.appendChild(p);
-    });
-    app.replaceChildren(box);
-  };
+  const show = (app, need) => app.replaceChildren(kildeNotice('kilde-csp-notice', lines(need), ';direction:ltr'));
   document.addEventListener('securitypolicyviolation', (event) => {
     if (event.disposition !== 'enforce') return;
     let need = null;
@@ -84,6 +74,7 @@ CSP_NOTICE_JS = """{
   });
 }
 """
+)
 
 
 def gradio_loader(gradio_js: str) -> str:
