@@ -142,6 +142,7 @@ def requantise(args) -> int:
     info = json.loads(args.settings.read_text(encoding="utf-8"))
     info.pop("max_abs_logit_drift_int8_vs_torch", None)
     info["quantisation"] = QUANTISATION["float"]
+    info["model"] = {"file": args.model.name, "sha256": sha256(args.model)}
     args.settings.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{args.model}: {count} matrix products now read float32 activations", file=sys.stderr)
     return 0
@@ -285,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "outputs": {"start_logits": "float32 [batch, tokens]", "end_logits": "float32 [batch, tokens]"},
         "sequence": "<s> question </s></s> context </s>; positions from 0; no answer = position 0 (<s>)",
+        "model": {"file": args.model.name, "sha256": sha256(args.model)},
         "word_embeddings": {"file": default_model_path().name, "sha256": sha256(default_model_path())},
         "training": training_record(states),
         **({"weights_averaged_over": averaged_over} if len(averaged_over) > 1 else {}),

@@ -3,6 +3,7 @@ small two-layer graph through the same `quantize_dynamic` call the export makes 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from argparse import Namespace
 
@@ -99,7 +100,9 @@ def test_requantise_keeps_the_training_record(int8_model, tmp_path):
     settings.write_text(json.dumps(record), encoding="utf-8")
     assert requantise(Namespace(model=int8_model, settings=settings, activations="float")) == 0
     written = json.loads(settings.read_text(encoding="utf-8"))
-    assert written == {"training": [{"steps": 380}], "quantisation": QUANTISATION["float"]}
+    # the rewritten file's digest, which the reader checks the file against (`reader.json`'s `model`)
+    pin = {"file": int8_model.name, "sha256": hashlib.sha256(int8_model.read_bytes()).hexdigest()}
+    assert written == {"training": [{"steps": 380}], "quantisation": QUANTISATION["float"], "model": pin}
     with pytest.raises(SystemExit, match="only rewrites"):
         requantise(Namespace(model=int8_model, settings=settings, activations="int8"))
 

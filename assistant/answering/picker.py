@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answering import rerank
 from assistant.answering.answers import quoted_before
 from assistant.answering.features import (
     PICKER_FEATURES,
@@ -22,7 +23,7 @@ from assistant.answering.features import (
     picker_features,
 )
 from assistant.answering.furniture import unquotable
-from assistant.answering.rerank import MODELS, LightGBMModel, english_file, load_meta
+from assistant.answering.rerank import MODELS, LightGBMModel, english_file, load_meta, recorded_sha256
 from assistant.core.language import detect_language, language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -73,7 +74,7 @@ class SentencePicker:
 
         def picker(file: Path, meta: dict, english: SentencePicker | None = None) -> SentencePicker:
             return cls(
-                LightGBMModel(file, PICKER_FEATURES),
+                LightGBMModel(file, PICKER_FEATURES, recorded_sha256(meta, file), rerank.MODELS_META),
                 float(meta.get("second_margin", 0.0)),
                 default_translator(learned=True),
                 document_frequency,

