@@ -104,6 +104,23 @@ def test_a_chroma_server_on_this_machine_is_reached_directly_whatever_proxy_the_
     assert proxy.requested == []
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("value", ["socks://kilde:s3cret@127.0.0.1:1080/", "socks5://127.0.0.1:1080"])
+def test_a_chroma_server_on_this_machine_is_opened_whatever_unusable_proxy_the_environment_names(
+    tmp_path, chroma_url, monkeypatch, value
+):
+    """GNOME's `all_proxy=socks://…` (or `socks5://` without socksio) stopped a store on a `chroma run` at
+    127.0.0.1 with the `ConfigError` naming the variable: Chroma made its own httpx client, which read the
+    variable, though no request would go to that proxy. Chroma's client now takes Kilde's, which does not read
+    the environment's proxies for a server on this machine."""
+    for variable in PROXY_VARIABLES:
+        monkeypatch.setenv(variable, value)
+    store = ChromaStore.open(tmp_path, chroma_url, f"socks-{tmp_path.name[-20:].replace('_', '-')}")
+    store.ensure_embedder("m", 8)
+    assert store.counts() == (0, 0)
+    store.reset()
+
+
 def test_another_kilde_on_this_machine_is_searched_directly(api, proxy_named):
     """`KildeHTTPRetriever` at a `kilde serve` on 127.0.0.1, sync and async, is not sent to the proxy."""
     from assistant.langchain_retriever import KildeHTTPRetriever

@@ -23,7 +23,7 @@ from assistant.core.errors import (
     StoreUnreachableError,
     shortened,
 )
-from assistant.indexes.http_clients import reach_directly, unusable_proxy
+from assistant.indexes.http_clients import clients_made_directly, reach_directly, unusable_proxy
 
 _WRITE_SLICE = 64 * 1024  # a body is written in slices, each bounded by what is left of the request's time
 
@@ -151,7 +151,8 @@ def http_client(url, port: int, where: str, chroma_settings, timeout_s: float, h
     chroma_settings.chroma_server_ssl_enabled = url.scheme == "https"
     chroma_settings.chroma_server_headers = dict(headers)
     try:
-        return BoundedClient(tenant=DEFAULT_TENANT, database=DEFAULT_DATABASE, settings=chroma_settings)
+        with clients_made_directly(where):
+            return BoundedClient(tenant=DEFAULT_TENANT, database=DEFAULT_DATABASE, settings=chroma_settings)
     except (httpx.HTTPError, ValueError, ImportError) as exc:
         # httpx refuses a proxy variable it cannot use while Chroma makes its client, before any request
         if (proxy := unusable_proxy(exc)) is not None:

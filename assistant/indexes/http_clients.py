@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -43,9 +44,11 @@ def on_this_machine(url: str | httpx.URL | None) -> bool:
 
 def http_client(url: str | None, **options) -> httpx.Client:
     """An `httpx.Client` for the server at `url`: direct when it is on this machine, else through the
-    environment's proxies. `options` are httpx.Client's (`limits` goes to the direct client's transport)."""
+    environment's proxies. `options` are httpx.Client's (`limits` and `verify` go to the direct client's transport)."""
     if on_this_machine(url):
-        transport = httpx.HTTPTransport(limits=options.pop("limits", httpx.Limits()))
+        transport = httpx.HTTPTransport(
+            limits=options.pop("limits", httpx.Limits()), verify=options.pop("verify", True)
+        )
         return httpx.Client(transport=transport, **options)
     with _proxy_errors():
         return httpx.Client(**options)
@@ -65,6 +68,38 @@ def reach_directly(session: httpx.Client, url: str) -> None:
     proxies httpx took from the environment. Before the client sends anything."""
     if on_this_machine(url):
         session._mounts = {}
+
+
+_made_directly = threading.local()
+_installed = threading.Lock()
+_httpx_environment_proxies: list = []  # httpx's own reading, once `clients_made_directly` has stood in for it
+
+
+def _environment_proxies() -> dict[str, str | None]:
+    """httpx's reading of the environment's proxies, none while this thread is in `clients_made_directly`."""
+    if getattr(_made_directly, "on", False):
+        return {}
+    return _httpx_environment_proxies[0]()
+
+
+@contextlib.contextmanager
+def clients_made_directly(url: str) -> Iterator[None]:
+    """While this thread makes clients for `url` that someone else builds (Chroma's), on this machine: they read
+    no proxy from the environment. Chroma makes its own httpx clients, which read every proxy variable while they
+    are made, so one httpx cannot use (GNOME's `all_proxy=socks://…`) stopped a store on a `chroma run` at
+    127.0.0.1, though no request would go to that proxy. Any other `url`: as httpx reads the environment."""
+    if not on_this_machine(url):
+        yield
+        return
+    with _installed:  # httpx.Client asks its module's name for the proxies; other threads read them as before
+        if not _httpx_environment_proxies:
+            _httpx_environment_proxies.append(httpx._client.get_environment_proxies)
+            httpx._client.get_environment_proxies = _environment_proxies
+    _made_directly.on = True
+    try:
+        yield
+    finally:
+        _made_directly.on = False
 
 
 @contextlib.contextmanager
