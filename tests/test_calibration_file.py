@@ -144,3 +144,36 @@ def test_a_calibrated_value_of_the_wrong_kind_is_named(tmp_path, shipped_calibra
     shipped_calibration_at(path)
     settings = Settings()
     assert settings.answerable_threshold == 0.78 and settings.reader_margins == {}
+
+
+NOT_FINITE_OR_WHOLE = {
+    "rerank_floors": {"no": float("nan")},
+    "reader_rerank_floors": {"no": float("inf")},
+    "reader_margins": {"no": float("-inf")},
+    "reader_rank_weights": {"no": float("inf")},
+    "support_weights": [float("nan")] * 6,
+    "refuse_missing_terms": {"nb": 1.5},
+    "reader_missing_terms": {"no": float("inf")},
+    "refuse_unseen_words_min_chunks": float("nan"),
+    "rerank_sure_min_chunks": float("inf"),
+}
+
+
+@pytest.mark.parametrize(("key", "value"), NOT_FINITE_OR_WHOLE.items(), ids=NOT_FINITE_OR_WHOLE)
+def test_a_calibrated_value_that_is_no_finite_number_or_no_whole_count_is_named(
+    tmp_path, shipped_calibration_at, key, value
+):
+    """JSON's NaN and Infinity parse: a floor, margin or weight of nan was taken (nan compares false with every
+    score, so the rule never, or always, refused), a count of inf was an OverflowError from deep in the settings,
+    and a count of 1.5 was taken as 1. Each names the key and the way out."""
+    from assistant.core.config import Settings
+    from assistant.core.errors import ConfigError
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"answerable_threshold": 0.78, key: value}), encoding="utf-8")
+    shipped_calibration_at(path)
+    with pytest.raises(ConfigError) as caught:
+        Settings()
+    said = str(caught.value)
+    assert said.startswith(f"{path}: {key} = ") and "(not a " in said, said
+    assert "git checkout -- assistant/models/calibration.json" in said

@@ -74,19 +74,42 @@ def _calibrated_value(key: str, convert: Callable[[Any], Any], default: Any) -> 
         return default
     try:
         return convert(value)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(
-            f"{CALIBRATION_FILE}: {key} = {json.dumps(value)[:80]} is not what Kilde reads there: "
+            f"{CALIBRATION_FILE}: {key} = {json.dumps(value)[:80]} is not what Kilde reads there ({exc}): "
             f"{_RESTORE_CALIBRATION}"
         ) from None
 
 
+def _finite(value: Any) -> float:
+    """A calibrated number: JSON's NaN and Infinity (and 1e999) parse, and nan compares false with every score,
+    so the rule it sets would never, or always, refuse."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    """A calibrated count: a whole number, 0 or more (1.5 was taken as 1, inf was an OverflowError)."""
+    number = _finite(value)
+    if number < 0 or number != int(number):
+        raise ValueError("not a whole number, 0 or more")
+    return int(number)
+
+
 def _calibrated(key: str, default: float) -> float:
-    return _calibrated_value(key, float, default)
+    return _calibrated_value(key, _finite, default)
+
+
+def _calibrated_count(key: str) -> int:
+    return _calibrated_value(key, _count, 0)
 
 
 def _calibrated_map(key: str, kind: type = int) -> dict[str, Any]:
-    return _calibrated_value(key, lambda value: {str(k): kind(v) for k, v in value.items()}, {})
+    number = _count if kind is int else _finite
+    return _calibrated_value(key, lambda value: {str(k): number(v) for k, v in value.items()}, {})
 
 
 def _calibrated_languages(key: str) -> tuple[str, ...]:
@@ -94,7 +117,7 @@ def _calibrated_languages(key: str) -> tuple[str, ...]:
 
 
 def _calibrated_weights(key: str) -> tuple[float, ...] | None:
-    return _calibrated_value(key, lambda value: tuple(float(w) for w in _listed(value)), None)
+    return _calibrated_value(key, lambda value: tuple(_finite(w) for w in _listed(value)), None)
 
 
 def _listed(value: Any) -> list:
@@ -170,7 +193,7 @@ class Settings:
     # ... in an archive of at least this many chunks: the size of the one the rule was chosen on, since a smaller
     # archive's vocabulary misses ordinary words.
     refuse_unseen_words_min_chunks: int = field(
-        default_factory=lambda: int(_calibrated("refuse_unseen_words_min_chunks", 0))
+        default_factory=lambda: _calibrated_count("refuse_unseen_words_min_chunks")
     )
     # Per question language group ("no", "en"): a question asked alone is refused when the reranker scores no
     # passage of its pool at least this high and none of its passages uses the question's rarest word
@@ -192,7 +215,7 @@ class Settings:
     # ... in an archive of at least this many chunks, the one it was chosen on: in a smaller archive the reranker
     # scores the best of a few passages high whatever the question (the seed article alone: off-topic English
     # questions such as "How do I make waffles?" would be answered).
-    rerank_sure_min_chunks: int = field(default_factory=lambda: int(_calibrated("rerank_sure_min_chunks", 0)))
+    rerank_sure_min_chunks: int = field(default_factory=lambda: _calibrated_count("rerank_sure_min_chunks"))
     # With a filter set: refuse when the whole archive's answer quotes nothing the filter keeps and its best
     # quote outscores the filtered one's by more than this (the assistant's `filter_holds_an_answer`).
     filter_answer_margin: float = 0.02
