@@ -231,3 +231,39 @@ def test_a_damaged_embedding_cache_is_named_with_the_way_out(tmp_path):
         assert "`make embedding-cache` or unset KILDE_EMBEDDING_CACHE" in said, case
     intact = EmbeddingCache(CACHE, name, arrays["vectors"].shape[1])
     assert len(intact.vectors) == len(arrays["keys"]) and intact.mismatch is None
+
+
+RECORDED_SETTINGS = {
+    "picker.second_margin": (("picker",), "second_margin", float("nan")),
+    "picker.languages": (("picker",), "languages", "nb"),
+    "picker.second_same_passage": (("picker",), "second_same_passage", "no"),
+    "reranker.settings.pool_per_side": (("reranker", "settings"), "pool_per_side", -3),
+    "reranker.settings.translate_english": (("reranker", "settings"), "translate_english", "no"),
+    "english.reranker.weight": (("english", "reranker"), "weight", float("inf")),
+}
+
+
+@pytest.mark.parametrize(("where", "key", "value"), RECORDED_SETTINGS.values(), ids=RECORDED_SETTINGS)
+def test_a_setting_models_json_records_out_of_its_kind_is_named(tmp_path, monkeypatch, where, key, value):
+    """JSON's NaN and Infinity parse, and the settings `make train` records were taken as they were: a picker
+    margin of NaN (no second sentence, ever), an English weight of inf (scores of inf and nan), a candidate pool
+    of -3 a side, the string "no" as true, "nb" as the languages "n" and "b"."""
+    from assistant.answering import rerank
+    from assistant.answering.picker import SentencePicker
+
+    monkeypatch.setattr(rerank, "MODELS_META", tmp_path / "models.json")
+    _shipped_models(tmp_path)
+    record = json.loads((tmp_path / "models.json").read_text(encoding="utf-8"))
+    if where[0] == "english":
+        record["english"] = {"reranker": {"file": "reranker.txt", "sha256": record["reranker"]["sha256"]}}
+    section = record
+    for name in where:
+        section = section[name]
+    section[key] = value
+    (tmp_path / "models.json").write_text(json.dumps(record), encoding="utf-8")
+    load = rerank.Reranker.load if where[0] != "picker" else SentencePicker.load
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path / f"{where[0] if where[0] == 'picker' else 'reranker'}.txt")
+    said = str(caught.value)
+    assert said.startswith(f"{tmp_path / 'models.json'}: {'.'.join(where)}.{key} = "), said
+    assert "`make train`" in said

@@ -23,7 +23,14 @@ from assistant.answering.features import (
     picker_features,
 )
 from assistant.answering.furniture import unquotable
-from assistant.answering.rerank import MODELS, LightGBMModel, english_file, load_meta, recorded_sha256
+from assistant.answering.rerank import (
+    MODELS,
+    LightGBMModel,
+    english_file,
+    load_meta,
+    recorded,
+    recorded_sha256,
+)
 from assistant.core.language import detect_language, language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import sentence_spans
@@ -72,21 +79,23 @@ class SentencePicker:
             return None
         every = load_meta()
 
-        def picker(file: Path, meta: dict, english: SentencePicker | None = None) -> SentencePicker:
+        def picker(
+            file: Path, meta: dict, where: str, english: SentencePicker | None = None
+        ) -> SentencePicker:
             return cls(
                 LightGBMModel(file, PICKER_FEATURES, recorded_sha256(meta, file), rerank.MODELS_META),
-                float(meta.get("second_margin", 0.0)),
+                float(recorded(meta, where, "second_margin", 0.0)),
                 default_translator(learned=True),
                 document_frequency,
-                meta.get("languages", ("nb", "nn", "en")),
+                recorded(meta, where, "languages", ["nb", "nn", "en"]),
                 sentences,
-                bool(meta.get("second_same_passage", False)),
+                recorded(meta, where, "second_same_passage", False),
                 english,
             )
 
         english = english_file(every, "picker", path.parent)
-        own = picker(english, every["english"]["picker"]) if english else None
-        return picker(path, every.get("picker", {}), own)
+        own = picker(english, every["english"]["picker"], "english.picker") if english else None
+        return picker(path, every.get("picker", {}), "picker", own)
 
     def _for(self, language: str | None) -> SentencePicker:
         return self.english if self.english is not None and language_group(language or "") == "en" else self

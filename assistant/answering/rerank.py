@@ -8,12 +8,14 @@ rebuilds it from NorQuAD train (model card: `assistant/models/reranker.md`)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +128,41 @@ def load_meta(path: Path | None = None) -> dict:
     return meta
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# What each setting `models.json` records must be; JSON's NaN and Infinity parse, and were taken as they were
+RECORDED_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "pool_per_side": (
+        "a whole number, 1 or more",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    ),
+    "translate_english": ("true or false", lambda v: isinstance(v, bool)),
+    "keep_original_terms": ("true or false", lambda v: isinstance(v, bool)),
+    "second_same_passage": ("true or false", lambda v: isinstance(v, bool)),
+    "second_margin": ("a finite number", _finite),
+    "weight": ("a number from 0 to 1", lambda v: _finite(v) and 0 <= v <= 1),
+    "languages": (
+        "a list of language codes",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    ),
+}
+
+
+def recorded(section: dict, where: str, key: str, default: Any) -> Any:
+    """The setting `key` of the `models.json` section `where`, `default` where it records none; a value that is
+    not of its kind (`RECORDED_KINDS`) is an error naming it: a margin of NaN, an English weight of 5, a pool of
+    -3 each answered without a word."""
+    value = section.get(key, default) if isinstance(section, dict) else default
+    expected, ok = RECORDED_KINDS[key]
+    if not ok(value):
+        raise ConfigError(
+            f"{MODELS_META}: {where}.{key} = {json.dumps(value)[:80]} is not {expected}: {_restore(MODELS_META)}"
+        )
+    return value
+
+
 def recorded_sha256(section: object, path: Path) -> object:
     """The SHA-256 a `models.json` section records for `path`, None where it names another file or none."""
     if isinstance(section, dict) and section.get("file", path.name) == path.name:
@@ -191,8 +228,13 @@ class Reranker:
 
         every = load_meta()
         meta = every.get("reranker", {})
+        recorded_settings = meta.get("settings", {}) if isinstance(meta, dict) else {}
         settings = RerankSettings(
-            **{k: v for k, v in meta.get("settings", {}).items() if k in RerankSettings.__dataclass_fields__}
+            **{
+                k: recorded(recorded_settings, "reranker.settings", k, None)
+                for k in recorded_settings
+                if k in RerankSettings.__dataclass_fields__
+            }
         )
         # Without its file (before the first `make train`) the pool still works, ordering does not.
         record = MODELS_META
@@ -208,7 +250,7 @@ class Reranker:
             if english
             else None
         )
-        weight = float(english_meta.get("weight", 1.0))
+        weight = float(recorded(english_meta, "english.reranker", "weight", 1.0))
         return cls(model, default_translator(), settings, sentences, english_model, weight)
 
     @classmethod
