@@ -92,14 +92,16 @@ def clients_made_directly(url: str) -> Iterator[None]:
         yield
         return
     with _installed:  # httpx.Client asks its module's name for the proxies; other threads read them as before
-        if not _httpx_environment_proxies:
-            _httpx_environment_proxies.append(httpx._client.get_environment_proxies)
+        # None: an httpx that reads them otherwise, left as it is
+        reading = getattr(httpx._client, "get_environment_proxies", None)
+        if not _httpx_environment_proxies and reading is not None:
+            _httpx_environment_proxies.append(reading)
             httpx._client.get_environment_proxies = _environment_proxies
-    _made_directly.on = True
+    before, _made_directly.on = getattr(_made_directly, "on", False), True
     try:
         yield
     finally:
-        _made_directly.on = False
+        _made_directly.on = before
 
 
 @contextlib.contextmanager
