@@ -840,6 +840,29 @@ def test_unknown_model_and_route_are_not_found_errors(api):
     )
 
 
+def test_a_base_url_without_v1_is_told_to_add_it(api):
+    """`OpenAI(base_url="http://host:port")`, the commonest slip, was a bare `{'detail': 'Not Found'}` 404."""
+    from langchain_openai import ChatOpenAI
+
+    rootless = openai.OpenAI(base_url=api.url, api_key="unused", max_retries=0, timeout=120)
+    calls = [
+        lambda: rootless.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN)),
+        lambda: rootless.chat.completions.create(model="kilde", messages=user(DEMO_QUESTION_EN), stream=True),
+        lambda: rootless.models.list(),
+        lambda: rootless.models.retrieve("kilde"),
+        lambda: rootless.responses.create(model="kilde", input=DEMO_QUESTION_EN),
+        lambda: ChatOpenAI(base_url=api.url, api_key="unused", model="kilde", max_retries=0).invoke("Hei"),
+    ]
+    for call in calls:
+        with pytest.raises(openai.NotFoundError) as caught:
+            call()
+        assert caught.value.type == "invalid_request_error" and caught.value.code is None
+        assert f"base URL {api.url}/v1" in caught.value.message, caught.value.message
+    # The base URL itself, as a client probing it asks it.
+    bare = httpx.get(api.url + "/v1")
+    assert bare.status_code == 404 and "Kilde serves /v1/chat/completions" in bare.json()["error"]["message"]
+
+
 def test_a_route_asked_with_another_method_is_a_405_naming_the_method_to_use(api):
     """It was a 404 saying "No route /v1/models/kilde; Kilde serves /v1/chat/completions and /v1/models"."""
     with pytest.raises(openai.APIStatusError) as caught:

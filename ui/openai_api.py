@@ -321,7 +321,7 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
     def unknown(request: Request) -> JSONResponse:
         # A route that exists, asked with another method ("GET /v1/chat/completions", "DELETE /v1/models"): said so,
         # not "No route" naming it. Every such method is answered here alone, so none has a 405 route of its own.
-        path = request.path_params["path"]
+        path = request.path_params.get("path", "")
         allowed = (
             "POST" if path == "chat/completions" else "GET" if re.fullmatch(r"models(/[^/]+)?", path) else ""
         )
@@ -333,21 +333,38 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
                 status_code=405,
                 headers={"Allow": allowed},
             )
-        # OpenAI's words and code (none) for a route it does not serve, then where Kilde's are.
-        return JSONResponse(
-            error_body(
-                404,
-                None,
-                f"Invalid URL ({request.method[:20]} /v1/{path[:80]}); Kilde serves /v1/chat/completions and "
-                "/v1/models.",
-            ),
-            status_code=404,
-        )
+        return not_served(request, "Kilde serves /v1/chat/completions and /v1/models.")
+
+    def outside_v1(request: Request) -> JSONResponse:
+        # A client given the server's root as its base URL asks for OpenAI's routes there.
+        base = str(request.base_url).rstrip("/")
+        return not_served(request, f"Kilde's OpenAI-compatible API is under /v1: use the base URL {base}/v1.")
 
     # A plain route with no methods listed matches every method, TRACE and PROPFIND too, which a list would
     # leave to Gradio's 404 (as under /api: ui/api.py).
     router.add_route("/v1/{path:path}", unknown, methods=[], include_in_schema=False)
+    router.add_route("/v1", unknown, methods=[], include_in_schema=False)
+    for path in OPENAI_ROUTES:
+        router.add_route(path, outside_v1, methods=[], include_in_schema=False)
     return router
+
+
+# OpenAI's routes a client asks for at the root when its base URL lacks /v1 (the client appends them to it).
+OPENAI_ROUTES = (
+    "/chat/completions",
+    "/completions",
+    "/responses",
+    "/embeddings",
+    "/models",
+    "/models/{model}",
+)
+
+
+def not_served(request: Request, where: str) -> JSONResponse:
+    """OpenAI's words and code (none) for a route it does not serve, then where Kilde's are."""
+    path = request.url.path
+    message = f"Invalid URL ({request.method[:20]} {path[:84]}); {where}"
+    return JSONResponse(error_body(404, None, message), status_code=404)
 
 
 # What the assistant names in its refusals, as the parameter of the request that holds it.
