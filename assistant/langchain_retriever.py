@@ -19,7 +19,7 @@ import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from assistant.core.errors import (
     BackendError,
@@ -105,6 +105,23 @@ class _FilterFields(BaseRetriever):
         default_factory=list, description="only these languages"
     )
     mode: Mode = Field("hybrid", description="hybrid (dense + BM25), dense or bm25")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        # LangChain's models ignore a field they lack, so `search_kwargs={"k": 1}` (a vector store's idiom)
+        # returned five passages without a word.
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, dict) else []
+        if unknown:
+            kwargs = data.get("search_kwargs")
+            example = (
+                f"give k={kwargs['k']!r} itself" if isinstance(kwargs, dict) and "k" in kwargs else "give it"
+            )
+            fields = ", ".join(f for f in cls.model_fields if f not in BaseRetriever.model_fields)
+            raise ValueError(
+                f"{unknown[0]}: not a field of {cls.__name__}; {example} as one of its fields: {fields}"
+            )
+        return data
 
     def _call_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         allowed = {"k", "since", "until", "sources", "languages", "mode"}
@@ -203,7 +220,15 @@ class KildeHTTPRetriever(_FilterFields):
                 f"KildeHTTPRetriever url {self.url[:200]!r} is not a URL httpx can use ({exc}); "
                 "give where `kilde serve` listens, e.g. http://127.0.0.1:7860"
             )
-        return BackendError(f"Kilde at {self.url} did not answer: {type(exc).__name__}")
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendError(
+                f"Kilde at {self.url} did not answer within {self.timeout_s:g} s (timeout_s): "
+                f"{type(exc).__name__}; give it longer, or see whether the server is stuck"
+            )
+        return BackendError(
+            f"Kilde at {self.url} did not answer: {type(exc).__name__}; is `kilde serve` running there? "
+            "Start it, or give url where it listens"
+        )
 
     def _documents(self, response: httpx.Response) -> list[Document]:
         if response.status_code == 404:

@@ -5,6 +5,7 @@ metadata, the filters and the typed errors, over the small real index."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -169,6 +170,42 @@ def test_http_retriever_errors_name_the_cause(built_index, assistant, api):
         KildeHTTPRetriever(url=f"http://127.0.0.1:{free_port()}", timeout_s=5).invoke(DEMO_QUESTION_EN)
     with pytest.raises(ConfigError, match=r"origin_not_allowed|not allowed"):
         KildeHTTPRetriever(url=api.url, headers={"Origin": "https://evil.example"}).invoke(DEMO_QUESTION_EN)
+
+
+def test_a_field_the_retrievers_lack_is_refused_not_ignored(api, assistant):
+    """`search_kwargs={"k": 1}`, a vector store retriever's idiom, was dropped without a word: five passages came."""
+    for make in (
+        lambda **kw: KildeHTTPRetriever(url=api.url, **kw),
+        lambda **kw: KildeRetriever(retriever=assistant.retriever, **kw),
+    ):
+        with pytest.raises(
+            ValueError, match=r"search_kwargs: not a field of Kilde\w*Retriever; give k=1"
+        ) as caught:
+            make(search_kwargs={"k": 1, "filter": {"since": "2024-01-01"}})
+        assert "since" in str(caught.value) and "mode" in str(caught.value)
+        with pytest.raises(ValueError, match="kk: not a field"):
+            make(kk=3)
+
+
+def test_a_server_down_or_slow_is_named_with_what_to_do(api):
+    down = f"http://127.0.0.1:{free_port()}"
+    for call in (
+        lambda r: r.invoke(DEMO_QUESTION_EN),
+        lambda r: asyncio.run(r.ainvoke(DEMO_QUESTION_EN)),
+    ):
+        with pytest.raises(BackendError) as caught:
+            call(KildeHTTPRetriever(url=down))
+        assert f"Kilde at {down} did not answer" in str(caught.value)
+        assert "is `kilde serve` running there" in str(caught.value)
+    # A server that takes the connection and never answers: the timeout is named, and the field that sets it.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        for call in (
+            lambda r: r.invoke(DEMO_QUESTION_EN),
+            lambda r: asyncio.run(r.ainvoke(DEMO_QUESTION_EN)),
+        ):
+            with pytest.raises(BackendError, match=r"did not answer within 0.5 s \(timeout_s\)"):
+                call(KildeHTTPRetriever(url=url, timeout_s=0.5))
 
 
 @pytest.mark.parametrize("kind", ["local", "http"])
