@@ -13,7 +13,8 @@ ui/openai_errors.py; this module shapes the replies, plain and streamed, and ser
 budget is a 503 with Retry-After, which the `openai` client waits out and retries; a stream its client left holds
 its turn until its worker thread ends), and the `Gate` middleware runs in front of them as of every route.
 `OpenAIErrors` rewrites every error under /v1/ (the Gate's refusals included) into OpenAI's shape
-`{"error": {"message", "type", "param", "code"}}`.
+`{"error": {"message", "type", "param", "code"}}`. OpenAI's routes asked at the root (a client whose base URL
+lacks /v1) get a 404 in that shape naming the base URL to use.
 """
 
 from __future__ import annotations
