@@ -6,7 +6,6 @@ import base64
 import io
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 
 from evals.metrics import HIT_KS, METRIC_ORDER
 
@@ -243,12 +242,6 @@ def render(summary: dict, records: Sequence[dict]) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
-
-
-def write_report(out: Path, summary: dict, records: Sequence[dict]) -> Path:
-    path = out / "report.html"
-    path.write_text(render(summary, records), encoding="utf-8")
-    return path
 
 
 def overview(summary: dict) -> str:

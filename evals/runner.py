@@ -254,6 +254,7 @@ def summarise(records: Sequence[dict], meta: dict) -> dict:
 
 # What a run writes into its folder (`run_eval`, then `evals/report.py`).
 RUN_FILES = ("items.jsonl", "summary.json", "report.html")
+PARTIAL_ITEMS = "items.jsonl.partial"
 
 
 def run_eval(
@@ -269,7 +270,10 @@ def run_eval(
     total = len(items) * len(config.retrievers)
     bar = progress_bar(total, progress)
     t0 = time.perf_counter()
-    with (out / "items.jsonl").open("w", encoding="utf-8") as fh:
+    # Written beside the run and renamed into place once every item is asked (`_commit_run`): a run stopped
+    # halfway leaves the earlier run in `out` whole, not its summary.json over a new run's first items.
+    partial = out / PARTIAL_ITEMS
+    with partial.open("w", encoding="utf-8") as fh:
         for variant in config.retrievers:
             for item in items:
                 record = evaluate_item(assistant, item, variant, config.top_k)
@@ -313,11 +317,27 @@ def run_eval(
         "index": index,
     }
     summary = summarise(records, meta)
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    from evals.report import write_report
-
-    write_report(out, summary, records)
+    _commit_run(out, partial, summary, records)
     return summary
+
+
+def _commit_run(out: Path, items: Path, summary: dict, records: Sequence[dict]) -> None:
+    """Put a finished run in place. The earlier summary.json goes first and the new one comes last, each file
+    whole by a rename: stopped at any point, the folder holds either a whole run or none that `load_run`
+    accepts."""
+    from evals.report import render
+
+    staged = {}
+    for name, text in (
+        ("report.html", render(summary, records)),
+        ("summary.json", json.dumps(summary, ensure_ascii=False, indent=2)),
+    ):
+        staged[name] = out / f"{name}.partial"
+        staged[name].write_text(text, encoding="utf-8")
+    (out / "summary.json").unlink(missing_ok=True)
+    os.replace(items, out / "items.jsonl")
+    os.replace(staged["report.html"], out / "report.html")
+    os.replace(staged["summary.json"], out / "summary.json")
 
 
 def _load() -> float | None:

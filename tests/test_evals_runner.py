@@ -4,15 +4,27 @@ compare, coverage errors, and the `kilde eval` CLI."""
 import json
 import re
 import shutil
+import signal
+import subprocess
+import time
 from dataclasses import replace
 
 import pytest
 
 from assistant.core.errors import BadInputError
+from assistant.testing.servers import KILDE, subprocess_env
 from evals.compare import compare_runs, flips
 from evals.datasets import DATA, EvalItem, load_dataset, load_jsonl
 from evals.report import render
-from evals.runner import IndexCoverageError, LastQueryCache, RunConfig, check_index, evaluate_item, run_eval
+from evals.runner import (
+    IndexCoverageError,
+    LastQueryCache,
+    RunConfig,
+    check_index,
+    evaluate_item,
+    load_run,
+    run_eval,
+)
 
 
 class _Counting:
@@ -492,3 +504,41 @@ def test_compare_refuses_store_options_it_would_ignore(run_dir, argv, capsys):
     err = capsys.readouterr().err
     flag = next(a for a in argv if a.startswith("--"))
     assert raised.value.code == 2 and f"{flag} does nothing here" in err and "run folders" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_overwrite_leaves_the_earlier_run_whole(built_index, run_dir, tmp_path, signum):
+    # items.jsonl was rewritten from the first question on while the earlier summary.json stayed: stopped
+    # halfway, the folder read as a complete run whose figures were not its questions'.
+    earlier = tmp_path / "earlier"
+    shutil.copytree(run_dir, earlier)
+    kept = {path.name: path.read_bytes() for path in earlier.iterdir()}
+    env = subprocess_env(KILDE_DATA_DIR=str(built_index.data_dir), KILDE_CACHE_DIR=str(built_index.cache_dir))
+    run = [KILDE, "eval", "run", "--dataset", str(DATA / "seed.jsonl"), "--no-progress", "--overwrite"]
+    run += [
+        "--retriever",
+        "hybrid+rerank",
+        "--retriever",
+        "dense",
+        "--retriever",
+        "bm25",
+        "--out",
+        str(earlier),
+    ]
+    process = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while not any(  # the first record of the new run is written
+            path.read_bytes() != kept.get(path.name) and path.read_bytes().endswith(b"\n")
+            for path in earlier.iterdir()
+        ):
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        process.send_signal(signum)
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert {name: (earlier / name).read_bytes() for name in kept} == kept
+    summary, records = load_run(earlier)
+    assert len(records) == len(kept["items.jsonl"].splitlines()) and summary["meta"]["run"] == run_dir.name
