@@ -111,7 +111,7 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
     name = name or path.stem
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+    for lineno, line in _lines(path):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -120,7 +120,20 @@ def load_jsonl(path: Path, name: str | None = None) -> list[EvalItem]:
             raise BadInputError(where, f"duplicate id {item.id!r}")
         seen.add(item.id)
         items.append(item)
+    return _some(items, path)
+
+
+def _some(items: list[EvalItem], path: Path) -> list[EvalItem]:
+    """`items`, or an error: a set of no questions made a run whose every figure was "–", and it passed."""
+    if not items:
+        raise BadInputError(str(path), "holds no questions; an eval set is JSONL, one JSON object a line")
     return items
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a JSONL file. Lines end at "\n" only: str.splitlines() also broke them at U+2028,
+    U+2029 and U+0085, which JSON lets stand unescaped in a string. A byte order mark is not part of line 1."""
+    return enumerate(_read_text(path).removeprefix("\ufeff").split("\n"), 1)
 
 
 def _read_text(path: Path) -> str:
@@ -166,6 +179,9 @@ def item_from_object(obj: dict, dataset: str, where: str) -> EvalItem:
         or not isinstance(obj.get("question"), str)
     ):
         raise BadInputError(where, "each line needs string 'id' and 'question' fields")
+    for name in ("id", "question"):
+        if not obj[name].strip():  # an empty question failed when asked and left the figures unseen
+            raise BadInputError(where, f"'{name}' is empty; each line needs a non-empty 'id' and 'question'")
     answerable = obj.get("answerable", True)
     if not isinstance(answerable, bool):  # "false" was true
         raise BadInputError(where, f"'answerable' must be true or false; got {answerable!r:.80}")
@@ -325,7 +341,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
     keys = split_keys()
     twins = {item.id: item for item in train_items(keys["validation"] | keys["test"])}
     items: list[EvalItem] = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+    for lineno, line in _lines(path):
         if not line.strip():  # skipped, as in every other eval set
             continue
         where = f"{path}:{lineno}"
@@ -344,7 +360,7 @@ def load_english_versions(path: Path) -> list[EvalItem]:
         items.append(
             replace(twin, id=f"{twin.id}-en", question=row["question"], language="en", dataset=path.stem)
         )
-    return items
+    return _some(items, path)
 
 
 def load_datasets(specs: list[str], limit: int | None = None) -> list[EvalItem]:

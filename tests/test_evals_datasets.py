@@ -312,3 +312,41 @@ def test_two_datasets_of_one_name_are_refused(tmp_path):
     with pytest.raises(BadInputError, match=r"is named 'val' too.*rename one of the files"):
         load_datasets([first, second])
     assert len(load_datasets([first, f"standalone:{first}", f"live:{second}"])) == 3  # three names
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_a_line_separator_inside_a_string_is_part_of_its_line(tmp_path, separator):
+    # JSON lets these stand unescaped in a string (json.dumps(..., ensure_ascii=False) writes them so), and
+    # str.splitlines() broke the line at them: a valid set was refused as "malformed JSON".
+    path = tmp_path / "set.jsonl"
+    item = {"id": "a", "question": f"Hva{separator}sier artikkel 4?", "answers": [f"x{separator}y"]}
+    path.write_text(json.dumps(item, ensure_ascii=False) + "\n" + json.dumps({**item, "id": "b"}) + "\n")
+    first, second = load_jsonl(path)
+    assert (first.question, first.answers, second.id) == (item["question"], tuple(item["answers"]), "b")
+
+
+def test_a_byte_order_mark_and_windows_line_ends_read_as_the_same_set(tmp_path):
+    lines = [json.dumps({"id": i, "question": "Hva?", "answers": ["x"]}) for i in "ab"]
+    plain, windows = tmp_path / "plain.jsonl", tmp_path / "windows.jsonl"
+    plain.write_text("\n".join(lines), encoding="utf-8")  # no newline after the last line either
+    windows.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")  # was "Unexpected UTF-8 BOM"
+    assert load_jsonl(windows, "plain") == load_jsonl(plain)
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n"])
+def test_a_set_without_a_question_is_refused(tmp_path, text):
+    # It made a run of n 0 whose every figure was "–", and the exit code said it had passed.
+    path = tmp_path / "empty.jsonl"
+    path.write_text(text)
+    with pytest.raises(BadInputError, match=rf"{path}: holds no questions"):
+        load_jsonl(path)
+
+
+@pytest.mark.parametrize("field", ["id", "question"])
+def test_an_empty_id_or_question_is_refused_by_its_line(tmp_path, field):
+    # An empty question was asked, failed, and left the figures unseen; an empty id named no item in compare.
+    path = tmp_path / "set.jsonl"
+    item = {"id": "a", "question": "Hva?", "answers": ["x"]}
+    path.write_text(json.dumps(item) + "\n" + json.dumps({**item, "id": "b", field: " \t"}) + "\n")
+    with pytest.raises(BadInputError, match=rf"{path}:2: '{field}' is empty"):
+        load_jsonl(path)
