@@ -412,7 +412,8 @@ def load_run(path: Path) -> tuple[dict, list[dict]]:
         if not items_path.is_file():
             raise ValueError("items.jsonl is missing, so no question can be compared")
         records = []
-        for lineno, line in enumerate(items_path.read_text(encoding="utf-8").splitlines(), 1):
+        # Split at "\n" only: a question may hold U+2028 or U+0085, which items.jsonl keeps unescaped.
+        for lineno, line in enumerate(items_path.read_text(encoding="utf-8").split("\n"), 1):
             if line.strip():
                 records.append(_checked_record(json.loads(line), lineno))
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError

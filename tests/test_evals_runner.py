@@ -542,3 +542,14 @@ def test_an_interrupted_overwrite_leaves_the_earlier_run_whole(built_index, run_
     assert {name: (earlier / name).read_bytes() for name in kept} == kept
     summary, records = load_run(earlier)
     assert len(records) == len(kept["items.jsonl"].splitlines()) and summary["meta"]["run"] == run_dir.name
+
+
+def test_a_run_whose_question_holds_a_line_separator_can_be_compared(assistant, items, tmp_path):
+    # items.jsonl keeps such characters unescaped, and compare split its lines at them: "not a run folder".
+    asked = replace(items[0], question=items[0].question.replace(" ", "\u2028", 1))
+    run_eval(
+        assistant, [asked], RunConfig(datasets=("seed",), retrievers=("bm25",)), tmp_path, progress=False
+    )
+    summary, (record,) = load_run(tmp_path)
+    assert record["question"] == asked.question and summary["variants"]["bm25"]["overall"]["n"] == 1
+    assert "0 flips" in compare_runs(tmp_path, tmp_path)
