@@ -184,7 +184,27 @@ def cmd_run(args) -> int:
 
     print(overview(summary))
     print(f"\nwrote {out}/items.jsonl, summary.json, report.html")
-    return 0
+    return 1 if warn_of_failed_questions(out, summary) else 0
+
+
+def warn_of_failed_questions(out: Path, summary: dict) -> bool:
+    """Say on stderr which questions raised an error when asked: each is left out of its variant's figures,
+    which are then not the set's. True when any did (the run exits 1; its files are kept, to be read)."""
+    import json
+
+    failed = [json.loads(line) for line in (out / "items.jsonl").open(encoding="utf-8")]
+    failed = [r for r in failed if r.get("error")]
+    for variant, data in summary["variants"].items():
+        if data["errors"]:
+            asked = data["overall"]["n"] + data["errors"]
+            print(
+                f"kilde: {data['errors']} of {asked} questions failed when asked and are left out of "
+                f"{variant}'s figures (items.jsonl holds each error):",
+                file=sys.stderr,
+            )
+            for record in [r for r in failed if r["variant"] == variant][:5]:
+                print(f"  {record['dataset']}/{record['id']}: {record['error'][:200]}", file=sys.stderr)
+    return bool(failed)
 
 
 def command_line(args, reader: bool = False) -> str:

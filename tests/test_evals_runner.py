@@ -553,3 +553,27 @@ def test_a_run_whose_question_holds_a_line_separator_can_be_compared(assistant, 
     summary, (record,) = load_run(tmp_path)
     assert record["question"] == asked.question and summary["variants"]["bm25"]["overall"]["n"] == 1
     assert "0 flips" in compare_runs(tmp_path, tmp_path)
+
+
+def test_a_question_that_fails_when_asked_is_named_and_the_run_does_not_pass(
+    built_index, tmp_path, capsys, monkeypatch
+):
+    # It was left out of every figure (n 1 of 2), and the run printed its table and exited 0 without a word.
+    from assistant.cli import main
+
+    monkeypatch.setenv("KILDE_CACHE_DIR", str(built_index.cache_dir))
+    dataset = tmp_path / "set.jsonl"
+    good = (DATA / "seed.jsonl").read_text(encoding="utf-8").split("\n")[0]
+    long = {"id": "too-long", "question": "Hva " * 1000, "answers": ["x"]}
+    dataset.write_text(good + "\n" + json.dumps(long) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    run = ["eval", "run", "--dataset", str(dataset), "--retriever", "bm25", "--no-progress"]
+    assert main([*run, "--data-dir", str(built_index.data_dir), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 questions failed when asked and are left out of bm25's figures" in err
+    assert (
+        "set/too-long: question: the question is 3999 characters; the limit is 2000" in err
+        and "Traceback" not in err
+    )
+    summary, records = load_run(out)  # the run is kept, to be read
+    assert summary["variants"]["bm25"]["errors"] == 1 and len(records) == 2
