@@ -168,8 +168,14 @@ def cmd_run(args) -> int:
             f"already holds a run ({', '.join(earlier)}); name another folder with --out, "
             "or add --overwrite to replace that run",
         )
-    settings = _settings(args, llm_backend=args.backend)
     items = load_datasets(args.dataset, args.limit)
+    try:  # before the index loads, not once it has: a path no folder can be made at was a traceback then
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(
+            str(out), f"cannot make the run folder ({exc.strerror}); name a folder you can write with --out"
+        ) from None
+    settings = _settings(args, llm_backend=args.backend)
     config = RunConfig(
         datasets=tuple(args.dataset),
         retrievers=tuple(dict.fromkeys(args.retriever or ["hybrid+rerank"])),

@@ -406,6 +406,10 @@ def test_kilde_eval_run_refuses_a_file_as_out_and_a_limit_below_one_before_runni
     err = capsys.readouterr().err
     assert "notes.txt: --out is a file, not a folder" in err and "Traceback" not in err
     assert taken.read_text() == "not a run folder\n"
+    # A folder that cannot be made was a FileNotFoundError traceback, once the index had loaded.
+    assert main([*run, "--out", "/proc/kilde-run"]) == 1
+    err = capsys.readouterr().err
+    assert "/proc/kilde-run: cannot make the run folder" in err and "Traceback" not in err
     for limit in ("0", "-1"):
         with pytest.raises(SystemExit) as exit_:
             main([*run, "--out", str(tmp_path / "run"), "--limit", limit])
