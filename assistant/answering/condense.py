@@ -281,14 +281,21 @@ def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     answer's passage, so its own words are the focus. (The validation dialogues refer back by pronoun; none
     opens so with a name, and their figures are unchanged: evals/data/README.md.)"""
     asked = {t.lower() for t in salient_terms(question)}
-    about_a_name = _OPENER.search(question) or _UNSAID_CAUSE.search(question)
-    if asked and about_a_name and not _BACK_REFERENCE.search(question):
+    if asks_about_a_name_of_its_own(question):
         return question
     for turn in reversed([t for t in history if t.role == "user"]):
         carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
         if carried:
             return f"{question} {' '.join(carried)}"
     return question
+
+
+def asks_about_a_name_of_its_own(question: str) -> bool:
+    """Whether a follow-up asks the previous question about a name of its own, with no pronoun to fill: it opens
+    with "and …"/"what about …" or asks for a reaction whose cause it leaves unsaid, and names something ("And how
+    did Japan react?", "Og Kina?", "What did China say?")."""
+    about_a_name = _OPENER.search(question) or _UNSAID_CAUSE.search(question)
+    return bool(salient_terms(question) and about_a_name and not _BACK_REFERENCE.search(question))
 
 
 def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60) -> Retrieval:

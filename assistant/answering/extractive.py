@@ -14,6 +14,7 @@ import numpy as np
 
 from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
+from assistant.answering.condense import asks_about_a_name_of_its_own
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.days import asks_for_date, states_date
 from assistant.answering.furniture import unquotable
@@ -323,7 +324,13 @@ class ExtractiveAnswerer:
         avoid: str = "",
         asked: str | None = None,
     ) -> Extract:
-        return self.cite(self.choose(question, hits, query_vector, language, avoid, asked), hits)
+        chosen = self.choose(question, hits, query_vector, language, avoid, asked)
+        # A follow-up about a name of its own ("What did China say?" after the Article 4 answer) is answered by what
+        # the article says of that name: a runner-up beside it is what the conversation asked before ("Japan har
+        # uttrykt …", the sentence before China's), and would lead where the two stand in a row (`reading_order`).
+        if asked is not None and asks_about_a_name_of_its_own(asked):
+            chosen = chosen[:1]
+        return self.cite(chosen, hits)
 
     def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
         """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation, and,
