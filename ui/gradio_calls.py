@@ -23,15 +23,9 @@ CALL_PATH = re.compile(r"^(?P<mount>/widget)?/gradio_api/(?:(?:run|api)/(?P<name
 AN_INDEX = TypeAdapter(int)  # as Gradio reads `fn_index` (pydantic's lax int: 3, "3", 3.0 and true alike)
 
 
-def event_of(dependencies: list[dict], body: bytes, name: str | None) -> tuple[dict | None, Refusal | None]:
+def event_of(dependencies: list[dict], call: dict, name: str | None) -> tuple[dict | None, Refusal | None]:
     """The event a call runs, or the refusal for a call that names none; (None, None) when Gradio answers it
-    itself with a 4xx (a body that is no JSON object, a mistyped `fn_index`, a queue call with no index)."""
-    try:
-        call = json.loads(body)
-    except (ValueError, RecursionError):
-        return None, None
-    if not isinstance(call, dict):
-        return None, None
+    itself with a 4xx (a mistyped `fn_index`, a queue call with no index)."""
     if call.get("fn_index") is None:
         if name is None:
             return None, None
@@ -52,10 +46,18 @@ def event_of(dependencies: list[dict], body: bytes, name: str | None) -> tuple[d
 
 
 def check_call(dependencies: list[dict], body: bytes, name: str | None) -> Refusal | None:
-    event, refusal = event_of(dependencies, body, name)
+    """The refusal of a call that names no event or sends too few inputs; None for every other call, a body
+    that is no JSON object among them (Gradio answers that itself with a 4xx)."""
+    try:
+        call = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(call, dict):
+        return None
+    event, refusal = event_of(dependencies, call, name)
     if event is None:
         return refusal
-    data = json.loads(body).get("data")
+    data = call.get("data")
     takes = len(event.get("inputs", ()))
     if isinstance(data, list) and len(data) < takes:
         return Refusal(
