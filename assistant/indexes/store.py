@@ -180,10 +180,7 @@ def _after_a_reset(read: Callable) -> Callable:
                     except InternalError as again:
                         exc = again
                 if ingest_at_work(Path(self.location)):
-                    raise StoreBusyError(
-                        f"the index at {self.location} cannot be read while an ingest rewrites it ({exc}); ask "
-                        "again when the ingest has finished"
-                    ) from None
+                    raise rewritten_meanwhile(self.location, exc) from None
             # No ingest at work (a writer is the one): the files are damaged, not half-written
             raise IndexDamagedError(self.location, shortened(str(exc))) from None
 
@@ -197,6 +194,14 @@ def _internal_error_in(exc: BaseException | None) -> BaseException | None:
     while exc is not None and not isinstance(exc, InternalError):
         exc = exc.__context__
     return exc
+
+
+def rewritten_meanwhile(location: object, exc: BaseException) -> StoreBusyError:
+    """A read that met the index's files half-written by the ingest at work on them."""
+    return StoreBusyError(
+        f"the index at {location} cannot be read while an ingest rewrites it ({exc}); ask again when the ingest "
+        "has finished"
+    )
 
 
 def ingest_at_work(data_dir: Path) -> bool:
@@ -376,10 +381,7 @@ class ChromaStore:
                 SharedSystemClient._identifier_to_system.pop(str(chroma_dir), None)
                 SharedSystemClient._identifier_to_refcount.pop(str(chroma_dir), None)
                 if ingest_at_work(data_dir):
-                    raise StoreBusyError(
-                        f"the index at {data_dir} cannot be read while an ingest rewrites it ({exc}); ask again "
-                        "when the ingest has finished"
-                    ) from None
+                    raise rewritten_meanwhile(data_dir, exc) from None
                 raise IndexDamagedError(str(data_dir), shortened(str(exc))) from None
 
         # A store opened only to read (a server, `kilde ask`) follows the writes of an ingest run beside it,
