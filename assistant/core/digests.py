@@ -18,6 +18,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def restore_or_rebuild(rebuild: str, record: str | None = None) -> str:
+    """What to do about a shipped model file Kilde cannot use: put it back, or rebuild it with `rebuild` (a command,
+    as it is written in a message), which writes `record`, the file that records its digest, with it."""
+    writes = f", which writes {record} with it" if record else ""
+    return (
+        "restore the shipped files (reinstall Kilde, or `git checkout -- assistant/models/` in a clone) or rebuild "
+        f"with {rebuild}{writes}"
+    )
+
+
 def check_recorded(path: Path, recorded: object, record: Path, way_out: str) -> None:
     """Raise a ConfigError when `path`'s SHA-256 is not `recorded` (the digest `record` holds for it). A record
     that holds no digest for the file (one written before digests were) is not checked. `way_out`: what to do."""
@@ -31,5 +41,5 @@ def check_recorded(path: Path, recorded: object, record: Path, way_out: str) -> 
     if actual != recorded.lower():
         raise ConfigError(
             f"model file {path} is not the file {record} records (its SHA-256 is {actual[:12]}…, the record's "
-            f"{recorded[:12]}…): it was altered, or is another run's file. {way_out}"
+            f"{recorded[:12]}…): it was altered, or is another run's file; {way_out}"
         )
