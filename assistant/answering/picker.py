@@ -121,6 +121,23 @@ class SentencePicker:
                     out.append(SentenceSpan(index, start, end, sentence))
         return out
 
+    def scored(
+        self, question: str, hits: Sequence[Hit], language: str, vector: np.ndarray | None = None
+    ) -> tuple[list[SentenceSpan], np.ndarray]:
+        """Every quotable sentence of the top `passages` of `hits` (`spans`) with its score for holding the
+        answer, by the question language's picker. `vector`: the question's embedding."""
+        from assistant.answering.translate import search_translation
+
+        if self._for(language) is not self:
+            return self.english.scored(question, hits, language, vector)
+        top = tuple(hits[: self.passages])
+        spans = self.spans(top)
+        if not spans:
+            return [], np.zeros(0)
+        translation = search_translation(self.translator, question, language, self.document_frequency)
+        query = make_query(question, language, translation, self.document_frequency, vector)
+        return spans, self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
+
     def choose(
         self,
         question: str,
@@ -133,17 +150,12 @@ class SentencePicker:
         text whose sentences are not quoted (a follow-up's earlier answers); they are left out before the
         choice, so the best of the others is quoted, and are still scored with the rest (the features compare
         a sentence with the others of its passages)."""
-        from assistant.answering.translate import search_translation
-
         if self._for(language) is not self:
             return self.english.choose(question, hits, language, vector, avoid)
         top = tuple(hits[: self.passages])
-        spans = self.spans(top)
+        spans, scores = self.scored(question, top, language, vector)
         if not spans:
             return []
-        translation = search_translation(self.translator, question, language, self.document_frequency)
-        query = make_query(question, language, translation, self.document_frequency, vector)
-        scores = self.model.predict(np.round(picker_features(query, top, spans, self.sentences), 6))
         quotable = [i for i, span in enumerate(spans) if not quoted_before(span.text, avoid)]
         if language_group(language) == "en":
             quotable = [i for i in quotable if not is_english_aside(spans[i], top)] or quotable
