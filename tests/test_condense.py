@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.answering.answers import holds_words, quoted_before
+from assistant.answering.bare import answers_bare
 from assistant.answering.condense import (
     condense_extractive,
     earlier_answers,
@@ -22,7 +23,7 @@ from assistant.answering.condense import (
 )
 from assistant.answering.context import AskRequest
 from assistant.core.types import Turn
-from assistant.testing.corpus import DEMO_QUESTION_EN, SEED_ID
+from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, SEED_ID
 
 
 def history(question: str) -> tuple[Turn, ...]:
@@ -657,3 +658,52 @@ def test_a_follow_up_that_turns_back_to_an_earlier_name_may_quote_its_answer_aga
     assert again.answerable and again.citations[0].quote == JAPAN, again.answer
     assert new_names("And how did Japan react?", turns) == ["japan"]
     assert new_names("And Japan?", turns[:4]) == []  # the last question named it
+
+
+VISIT = (
+    "Denne avtalen ble inngått under Russlands president Vladimir Putins første besøk til Nord-Korea på 24 år"
+)
+
+
+def test_a_question_word_alone_carries_the_last_question_that_asked_more():
+    """ "Where?" after "When?" was searched as "Where? When?", and focused on the Article 4 question's number alone:
+    nothing in it said what the place was asked of."""
+    turns = (*history(DEMO_QUESTION_EN), *history("When?"))
+    assert condense_extractive("Where?", turns) == f"Where? {DEMO_QUESTION_EN}"
+    assert follow_up_focus("Where?", turns) == "Where? does Article 4 commit each side to?"
+    turns = (*history(DEMO_QUESTION_NB), *history("Hvem signerte den?"), *history("Når?"))
+    assert condense_extractive("Hvor?", turns) == "Hvor? Hvem signerte den?"
+    assert follow_up_focus("Hvor?", turns).startswith("Hvor? signerte den?")
+
+
+@pytest.mark.parametrize(
+    ("first", "follow_ups"),
+    [
+        (DEMO_QUESTION_EN, ("When?", "Where?")),
+        (DEMO_QUESTION_NB, ("Hvem signerte den?", "Når?", "Hvor?")),
+    ],
+)
+def test_a_question_word_alone_is_answered_by_what_the_article_says_of_it(assistant, first, follow_ups):
+    """ "When?" after the Article 4 answer quoted "Dette er en av de mest profilerte diplomatiske fremstøtene …",
+    which dates nothing, and "Artikkel 51 i FN-pakten …"; "Where?" quoted "Løftet fra de to landenes ledere …" and
+    Cha's remark. The pact was made during Putin's visit to North Korea, which the article's lead says."""
+    turns: tuple[Turn, ...] = ()
+    for question in (first, *follow_ups):
+        answer = assistant.ask(AskRequest(question, history=turns))
+        turns += (Turn("user", question), Turn("assistant", answer.answer))
+        if question in ("When?", "Where?", "Når?", "Hvor?"):
+            assert answer.answerable and [c.quote[: len(VISIT)] for c in answer.citations] == [VISIT], (
+                question,
+                answer.answer,
+            )
+
+
+@pytest.mark.parametrize("question", ["Why?", "Hvorfor?", "Hvem?"])
+def test_a_question_word_alone_quotes_only_what_holds_what_it_asks_for(assistant, question):
+    """A reason, a person: where the article's passages give none, Kilde says the archive does not hold it rather
+    than quote a sentence beside the last answer."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    answer = assistant.ask(AskRequest(question, history=turns))
+    for citation in answer.citations:
+        assert answers_bare(question, citation.quote), (question, answer.answer)

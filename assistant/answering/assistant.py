@@ -16,6 +16,7 @@ from itertools import islice
 from langchain_core.runnables import RunnableLambda
 
 from assistant.answering.answers import cited_after, fallback_notice, holds_words, not_found, stream_words
+from assistant.answering.bare import is_bare, told_in_lead
 from assistant.answering.condense import (
     Condenser,
     condense_extractive,
@@ -272,18 +273,20 @@ class Assistant:
             # A follow-up may leave an article the reranker scores far below another for its own words, but not
             # one that asks the last question about a name of its own ("What about China?"): its own words are that
             # name alone, which many another article matches better than the conversation's.
-            may_leave = focus != request.question and mode == RERANK_MODE
+            may_leave = focus != request.question and mode == RERANK_MODE and not is_bare(request.question)
             margin = self.settings.follow_up_article_margin
             for article in islice(self.conversation_articles(request), CONVERSATION_ARTICLES):
                 kept = replace(request.filters, articles=(article,))
                 # `retrieval.query_vector` is the focus's, from the search just made (`fuse_follow_up`)
-                within = self.retriever.retrieve(focus, k, kept, mode, query_vector=retrieval.query_vector)
+                # a bare "When?" is answered from the article's lead, which its focus need not find (`bare.py`)
+                wide = 2 * k if told_in_lead(request.question) else k
+                within = self.retriever.retrieve(focus, wide, kept, mode, query_vector=retrieval.query_vector)
                 if may_leave and fits_elsewhere(own, within, article, margin):
                     continue
                 # A follow-up that names what the article never mentions ("And how did Japan react?" after an
                 # answer quoted from another article) is about an earlier answer's article, or the archive's.
                 if not missing_terms(request.question, [h.titled_text for h in within.hits], names_in):
-                    retrieval = within_article(retrieval, within, k)
+                    retrieval = within_article(retrieval, within, wide)
                     held_to_article = True
                     break
             else:

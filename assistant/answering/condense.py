@@ -17,7 +17,10 @@ earlier answer of the conversation quoted, unless it answers what the follow-up 
 new words ("Hvor er hun bærekraftsansvarlig?" after a quote that gave her title), or gives the age it asks for
 (`earlier_answers`).
 So "And how did Japan react?" after the Article 4 question quotes Japan's reaction, not Article 4 again, and "What
-about China?" after it quotes China's, though that answer quoted it beside Japan's."""
+about China?" after it quotes China's, though that answer quoted it beside Japan's.
+A question word alone ("When?", "Hvor?": `bare.py`) carries the last question that asked more than one
+(`last_question`), and its focus is that question's words less its question word; its quote must hold what the word
+asks for, a time, a place, a person, a reason or an amount, or Kilde says the archive does not hold it."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from typing import Protocol
 
 from assistant.answering.amounts import asks_for_age, states_age
 from assistant.answering.answers import CITATION_MARK, uncut
+from assistant.answering.bare import answers_bare, is_bare, told_in_lead
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
@@ -67,6 +71,11 @@ _UNSAID_CAUSE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w[\w'’-]*")
+_QUESTION_WORD = re.compile(
+    r"^\W*(what|who|whom|which|where|when|why|how( many| much)?|hva|hvem|hvilken|hvilket|hvilke|hvor( mange| mye)?|"
+    r"hvordan|hvorfor|når|kva|kven|kvar|korleis|kvifor)\b\W*",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
 _NUMBER = re.compile(r"\b\d[\d.,]*\b")
 _QUOTED = re.compile(r"[«“\"]([^»”\"]{2,80})[»”\"]")
@@ -107,8 +116,15 @@ def condense_extractive(question: str, history: Sequence[Turn]) -> str:
     (the last user turn), which names what the follow-up refers back to."""
     if not refers_back(question):
         return question
-    previous = [t.content for t in history if t.role == "user"][-1:]
-    return " ".join([question, *previous]) if previous else question
+    previous = last_question(history)
+    return f"{question} {previous}" if previous else question
+
+
+def last_question(history: Sequence[Turn]) -> str:
+    """The last user turn that is more than a question word alone: "Where?" after "When?" after the Article 4
+    question asks the Article 4 question for a place, not "When?" for one (`bare.py`)."""
+    asked = [t.content for t in history if t.role == "user"]
+    return next((q for q in reversed(asked) if not is_bare(q)), asked[-1] if asked else "")
 
 
 QUOTE_MIN_WORDS = 5  # a shorter sentence ("– Ja.") is held by too many chunks to name an article
@@ -136,8 +152,16 @@ def earlier_answers(
     ("Helene Fossesholm (18)" before "Hvor gammel er hun?"). A word that the `titles` of the passages' articles
     hold, inside a compound too, names what the conversation is about, not what it newly asks: "Who signed the
     pact?" does not get the Article 4 quote back for its "FN-pakten" under "… inngår forsvarspakt" (`topical`).
-    `names_in`: the Norwegian an English question is written in ("China": "kina")."""
+    `names_in`: the Norwegian an English question is written in ("China": "kina"). A bare question word ("Where?")
+    gets back only a quote that holds the time or place it asks for (`bare.py`)."""
     answers = [t.content for t in history if t.role == "assistant"]
+    if is_bare(asked):
+        # a question word asks for a kind, not for new words: a quote that gives the time or place asked for
+        # answers it again ("Where?" after "When?" was answered by "… under Putins første besøk til Nord-Korea …")
+        return "\n".join(
+            without_quotes(a, lambda quote: told_in_lead(asked) and answers_bare(asked, quote))
+            for a in answers
+        )
     named = new_names(asked, history, names_in)
     words = new_words(asked, history, names_in)
     age = asks_for_age(asked)
@@ -283,6 +307,11 @@ def follow_up_focus(question: str, history: Sequence[Turn]) -> str:
     asked = {t.lower() for t in salient_terms(question)}
     if asks_about_a_name_of_its_own(question):
         return question
+    if is_bare(question):
+        # a question word alone asks the last question for one thing: that question's words, less its own
+        # question word, say what about ("When? Article 4 commit each side to")
+        question = f"{question} {_QUESTION_WORD.sub('', last_question(history), count=1).strip()}".strip()
+        asked = {t.lower() for t in salient_terms(question)}
     for turn in reversed([t for t in history if t.role == "user"]):
         carried = [term for term in salient_terms(turn.content) if term.lower() not in asked]
         if carried:

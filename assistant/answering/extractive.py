@@ -14,7 +14,8 @@ import numpy as np
 
 from assistant.answering.amounts import asks_for_amount, states_amount
 from assistant.answering.answers import assemble, not_found, quoted_before, stream_words
-from assistant.answering.condense import asks_about_a_name_of_its_own
+from assistant.answering.bare import answers_bare, bare_kind, told_in_lead
+from assistant.answering.condense import asks_about_a_name_of_its_own, rare_words, related
 from assistant.answering.context import AnswerContext, Delta
 from assistant.answering.days import asks_for_date, states_date
 from assistant.answering.furniture import unquotable
@@ -27,7 +28,7 @@ from assistant.core.links import carries_links
 from assistant.core.sentences import is_question, sentence_spans
 from assistant.core.types import Answer, Citation, Hit, Sentence
 from assistant.indexes.embeddings import Embedder
-from assistant.indexes.lexical import analyse_query
+from assistant.indexes.lexical import analyse, analyse_query
 from assistant.indexes.sentence_vectors import SentenceVectorLog, sentence_key
 
 # What kind of answer a question asks for, and how a sentence that holds one looks. Questions are
@@ -205,9 +206,14 @@ class ExtractiveAnswerer:
         language: str | None,
         query_vector: np.ndarray | None = None,
         avoid: str = "",
+        asked: str | None = None,
     ) -> list[Candidate]:
         """The learned picker's one or two sentences, none of them in `avoid`, as candidates with article
-        offsets."""
+        offsets; for a bare follow-up `asked` ("When?"), only sentences that hold what it asks for, from every
+        passage given."""
+        kind_asked = asked is not None and bare_kind(asked) is not None
+        holds = (lambda text: answers_bare(asked, text)) if kind_asked else None
+        passages = len(hits) if kind_asked else None
         return [
             Candidate(
                 s.hit_index,
@@ -216,7 +222,9 @@ class ExtractiveAnswerer:
                 s.text,
                 score,
             )
-            for s, score in self.picker.choose(question, hits, language or "und", query_vector, avoid)
+            for s, score in self.picker.choose(
+                question, hits, language or "und", query_vector, avoid, holds=holds, passages=passages
+            )
         ]
 
     def stream(self, context: AnswerContext) -> Iterator[Delta | Answer]:
@@ -264,19 +272,20 @@ class ExtractiveAnswerer:
         query_vector: np.ndarray | None,
         language: str | None = None,
         asked: str | None = None,
+        passages: int | None = None,
     ) -> list[Candidate]:
-        """Scores each sentence of the top passages. Within one language the stemmed term overlap alone picks
-        the answer sentence at least as well as with sentence embeddings (NorQuAD news validation: 68.1 % vs
-        65.1 % answer found, `python -m evals.sentence_scoring`) and costs nothing at query time; across
-        languages (an English question over Norwegian text) only the embeddings see the match, so sentences
-        are embedded then.
+        """Scores each sentence of the top `passages` (None: `passages_scored`). Within one language the stemmed
+        term overlap alone picks the answer sentence at least as well as with sentence embeddings (NorQuAD news
+        validation: 68.1 % vs 65.1 % answer found, `python -m evals.sentence_scoring`) and costs nothing at query
+        time; across languages (an English question over Norwegian text) only the embeddings see the match, so
+        sentences are embedded then.
 
         `asked` is a follow-up's own words when `question` also carries names from the conversation. Every
         sentence of the article being discussed shares those names, so in the term overlap they count
         `carried_weight` as much as the follow-up's own words. On the 160 validation dialogues of
         `evals/data/followups_dev.jsonl`, answer found was 58.8 % at weight 1 and 62.5 % at 0.6, 0.3 and 0;
         citation precision was highest at 0 (73.4 %). The names still choose the passages (retrieval)."""
-        scored = hits[: self.passages_scored]
+        scored = hits[: passages or self.passages_scored]
         use_dense = query_vector is not None and (
             language is None
             or any(language_group(hit.article.language) != language_group(language) for hit in scored)
@@ -324,7 +333,14 @@ class ExtractiveAnswerer:
         avoid: str = "",
         asked: str | None = None,
     ) -> Extract:
-        chosen = self.choose(question, hits, query_vector, language, avoid, asked)
+        if hits and asked is not None and bare_kind(asked) is not None:
+            # "When?" is answered by a sentence that dates something, wherever in the article it stands, or by none
+            # (`bare.py`)
+            hits = tuple(hit for hit in hits if hit.article.id == hits[0].article.id)
+        if asked is not None and told_in_lead(asked):
+            chosen = self.lead_sentence(question, asked, hits, avoid, language)
+        else:
+            chosen = self.choose(question, hits, query_vector, language, avoid, asked)
         # A follow-up about a name of its own ("What did China say?" after the Article 4 answer) is answered by what
         # the article says of that name: a runner-up beside it is what the conversation asked before ("Japan har
         # uttrykt …", the sentence before China's), and would lead where the two stand in a row (`reading_order`).
@@ -332,14 +348,38 @@ class ExtractiveAnswerer:
             chosen = chosen[:1]
         return self.cite(chosen, hits)
 
+    def lead_sentence(
+        self, question: str, asked: str, hits: tuple[Hit, ...], avoid: str, language: str | None
+    ) -> list[Candidate]:
+        """For a bare "When?" or "Where?" (`asked`), the sentence of the article's passages that gives what it asks
+        for, the first in the article (a report tells when and where its story happened in its lead) of those that
+        hold the most of the `question`'s rarer words (`condense.rare_words`: the last question's words that at most
+        two of the passages' sentences hold, "karrieren", "alpinist"; not "avtalen" of the pact's article). The
+        picker, with nothing of the follow-up's own to match, quoted "… fra 1961, …", the date of the treaty this
+        one revives, before "Denne avtalen ble inngått under … Putins første besøk …". An English `question`'s
+        words are not weighed against the Norwegian sentences: "each side" is not "Moskvas side"."""
+        found = [
+            c
+            for c in self.candidates(asked, hits, None, None, asked, passages=len(hits))
+            if answers_bare(asked, c.text) and not quoted_before(c.text, avoid) and not is_question(c.text)
+        ]
+        if language_group(language or "") == "en":
+            return sorted(found, key=lambda c: c.start)[:1]
+        sentences = {
+            " ".join(h.chunk.text[a:b].split()) for h in hits for a, b in sentence_spans(h.chunk.text)
+        }
+        rare = rare_words(set(analyse(question, "nb")), sentences)
+        return sorted(found, key=lambda c: (-len(related(rare, set(analyse(c.text, "nb")))), c.start))[:1]
+
     def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
         """The sentence that holds the reader's best span (`reading.py`), the span marked in its citation, and,
         where the answer may quote two sentences, after it the one holding the reader's runner-up span in the same
         chunk; None when there is no reading to quote (no reader, or every span sits in furniture)."""
         hits = context.retrieval.hits
+        asked = context.request.question if context.focus else ""
         for quote in quotes(context.readings, hits):
             first = self.quoted(quote, hits, quote.reading.margin)
-            if quoted_before(first.text, avoid):
+            if quoted_before(first.text, avoid) or not answers_bare(asked, first.text):
                 continue
             if is_question(first.text):  # the best span sits in a question: the archive asks, not answers
                 return self.cite([], hits)
@@ -381,12 +421,12 @@ class ExtractiveAnswerer:
             # The picker learned from questions that name what they ask about, so a follow-up reaches it
             # with the names it refers back to (`follow_up_focus`), as its sentence cosines already do (the
             # focus's query vector). The rule reads the follow-up's own words (`candidates`, `carried_weight`).
-            chosen = self.picked(question, hits, language, query_vector, avoid)[: self.max_sentences]
+            chosen = self.picked(question, hits, language, query_vector, avoid, asked)[: self.max_sentences]
         else:
             ranked = [
                 c
                 for c in self.candidates(question, hits, query_vector, language, asked)
-                if not quoted_before(c.text, avoid)
+                if not quoted_before(c.text, avoid) and (asked is None or answers_bare(asked, c.text))
             ]
             if not ranked:
                 return []

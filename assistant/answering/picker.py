@@ -122,15 +122,20 @@ class SentencePicker:
         return out
 
     def scored(
-        self, question: str, hits: Sequence[Hit], language: str, vector: np.ndarray | None = None
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        language: str,
+        vector: np.ndarray | None = None,
+        passages: int | None = None,
     ) -> tuple[list[SentenceSpan], np.ndarray]:
-        """Every quotable sentence of the top `passages` of `hits` (`spans`) with its score for holding the
-        answer, by the question language's picker. `vector`: the question's embedding."""
+        """Every quotable sentence of the top `passages` of `hits` (None: the picker's `passages`) with its score
+        for holding the answer, by the question language's picker. `vector`: the question's embedding."""
         from assistant.answering.translate import search_translation
 
         if self._for(language) is not self:
-            return self.english.scored(question, hits, language, vector)
-        top = tuple(hits[: self.passages])
+            return self.english.scored(question, hits, language, vector, passages)
+        top = tuple(hits[: passages or self.passages])
         spans = self.spans(top)
         if not spans:
             return [], np.zeros(0)
@@ -145,18 +150,25 @@ class SentencePicker:
         language: str,
         vector: np.ndarray | None = None,
         avoid: str = "",
+        holds: Callable[[str], bool] | None = None,
+        passages: int | None = None,
     ) -> list[tuple[SentenceSpan, float]]:
         """One or two sentences, best first, each with its score. `vector`: the question's embedding. `avoid`:
         text whose sentences are not quoted (a follow-up's earlier answers); they are left out before the
         choice, so the best of the others is quoted, and are still scored with the rest (the features compare
-        a sentence with the others of its passages)."""
+        a sentence with the others of its passages). `holds`: whether a sentence may be quoted at all (what a bare
+        follow-up asks for: `bare.py`); `passages`: how many of the top passages to choose from (None: `passages`)."""
         if self._for(language) is not self:
-            return self.english.choose(question, hits, language, vector, avoid)
-        top = tuple(hits[: self.passages])
-        spans, scores = self.scored(question, top, language, vector)
+            return self.english.choose(question, hits, language, vector, avoid, holds, passages)
+        top = tuple(hits[: passages or self.passages])
+        spans, scores = self.scored(question, top, language, vector, passages=len(top))
         if not spans:
             return []
-        quotable = [i for i, span in enumerate(spans) if not quoted_before(span.text, avoid)]
+        quotable = [
+            i
+            for i, span in enumerate(spans)
+            if not quoted_before(span.text, avoid) and (holds is None or holds(span.text))
+        ]
         if language_group(language) == "en":
             quotable = [i for i in quotable if not is_english_aside(spans[i], top)] or quotable
         chosen = pick(
