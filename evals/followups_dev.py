@@ -11,6 +11,9 @@ news questions of NorQuAD train (those in no official split, as `make train` use
 
     python -m evals.followups_dev        # writes evals/data/followups_dev.jsonl
 
+followed by the hand-written dialogues of `evals/data/followups_dev_bare.jsonl`, whose follow-up is a question
+word alone, which no pronoun makes.
+
 `--test` makes the same kind of dialogues from NorQuAD news test instead (Norwegian only: test has no English
 versions), written to `evals/data/followups_test.jsonl`: scored by `make eval`, never used for a choice. Like
 the dev dialogues, and like Kilde's own extractive answers, the previous answer is a passage's sentence word for
@@ -30,6 +33,8 @@ from evals.train import train_items
 
 OUT = Path("evals/data/followups_dev.jsonl")
 TEST_OUT = Path("evals/data/followups_test.jsonl")
+# written by hand: a question word alone ("Når?", "Where?") after a validation question or one about the seed article
+BARE = Path("evals/data/followups_dev_bare.jsonl")
 TEST_SOURCE = "norquad:news:test"
 SOURCES = {"nb": "norquad:news:validation", "en": "evals/data/norquad_news_val_en.jsonl"}
 TRAIN_DIALOGUES = 120  # from NorQuAD train, after those of validation
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = split_keys()
     news = [i for i in train_items(keys["validation"] | keys["test"]) if i.dataset == "train:news"]
     rows += dialogues(news, "nb", "fud-train-nb")[:TRAIN_DIALOGUES]
+    rows += [json.loads(line) for line in BARE.read_text(encoding="utf-8").splitlines()]
     return write(rows, args.out or OUT)
 
 

@@ -288,6 +288,7 @@ def test_a_field_of_the_wrong_type_is_refused_by_its_line(tmp_path, fields, says
         *SHIPPED,
         "seed_short.jsonl",
         "followups_dev.jsonl",
+        "followups_dev_bare.jsonl",
         "followups_mixed.jsonl",
         "followups_test.jsonl",
         "splits/unanswerable_calibration.jsonl",
