@@ -782,6 +782,88 @@ def test_a_message_without_what_its_role_needs_is_refused_naming_it(api, case, m
     assert caught.value.body["message"] == says
 
 
+def calls(*ids: str) -> dict:
+    return {"role": "assistant", "content": None, "tool_calls": [{**CALL, "id": i} for i in ids]}
+
+
+def answer(call_id: str) -> dict:
+    return {"role": "tool", "tool_call_id": call_id, "content": "Sunny"}
+
+
+UNANSWERED = (
+    "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+    "'tool_call_id'. The following tool_call_ids did not have response messages: "
+)
+# A tool-using chat whose calls and answers do not pair up, as a client sends it that dropped a tool's answer or
+# mixed two turns' ids: answered, where OpenAI's API refuses it, in these words, with code null.
+UNPAIRED_CALLS = [
+    (
+        "a call no tool message answers",
+        [calls("call_1"), *user("Hi")],
+        "messages[2].role",
+        UNANSWERED + "call_1",
+    ),
+    (
+        "two calls of which one is answered",
+        [calls("call_1", "call_2"), answer("call_2"), *user("Hi")],
+        "messages[3].role",
+        UNANSWERED + "call_1",
+    ),
+    (
+        "two calls neither answered",
+        [calls("call_1", "call_2"), {"role": "assistant", "content": "Done."}],
+        "messages[2].role",
+        UNANSWERED + "call_1, call_2",
+    ),
+    (
+        "a tool message answering another call",
+        [calls("call_1"), answer("call_9")],
+        "messages[2].tool_call_id",
+        "Invalid parameter: 'tool_call_id' of 'call_9' not found in 'tool_calls' of previous message.",
+    ),
+    (
+        "an earlier turn's call answered again after the next call",
+        [calls("call_1"), answer("call_1"), calls("call_2"), answer("call_1")],
+        "messages[4].tool_call_id",
+        "Invalid parameter: 'tool_call_id' of 'call_1' not found in 'tool_calls' of previous message.",
+    ),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize(
+    ("case", "messages", "param", "says"), UNPAIRED_CALLS, ids=[c[0] for c in UNPAIRED_CALLS]
+)
+def test_tool_calls_and_their_answers_must_pair_up(api, case, messages, param, says, stream):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(api.url).chat.completions.create(
+            model="kilde",
+            messages=[*user("What's the weather?"), *messages, *user(DEMO_QUESTION_EN)],
+            stream=stream,
+        )
+    assert (caught.value.param, caught.value.code, caught.value.type) == (
+        param,
+        None,
+        "invalid_request_error",
+    )
+    assert caught.value.body["message"] == says
+
+
+def test_tool_calls_each_answered_in_any_order_are_answered(api):
+    messages = [
+        *user("What's the weather?"),
+        calls("call_1", "call_2"),
+        answer("call_2"),
+        answer("call_1"),
+        {"role": "assistant", "content": "Sunny twice."},
+        calls("call_3"),
+        answer("call_3"),
+        *user(DEMO_QUESTION_EN),
+    ]
+    reply = client(api.url).chat.completions.create(model="kilde", messages=messages)
+    assert reply.model_extra["kilde"]["answerable"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_the_roles_and_fields_of_a_tool_using_chat_are_answered(api, stream):
     # What a chat that once called tools resends, as OpenAI takes it: held, the tool turns are not read.

@@ -204,9 +204,17 @@ def refuse_unfit_messages(body: ChatIn) -> None:
     message (a client's bug read as "" or left out would go unseen here and fail against OpenAI). Its content,
     but a function message's, which may be null, and an assistant's beside a tool call or a refusal; a tool
     message's `tool_call_id`, a function message's `name`; parts only of the types its role holds (`ROLE_PARTS`),
-    each with its value (`refuse_parts_without_their_value`); a tool message only after an assistant's tool call.
-    A check of the request's shape, as the schema's: no text is read or joined for it."""
+    each with its value (`refuse_parts_without_their_value`); a tool message only after an assistant's tool call,
+    answering one of its calls, and each call answered before the next message of another role. A check of the
+    request's shape, as the schema's: no text is read or joined for it."""
+    calls: list[str] = []  # the ids of the latest assistant message's tool calls
+    unanswered: list[str] = []
     for index, message in enumerate(body.messages):
+        if message.role != "tool":
+            refuse_unanswered_calls(index, unanswered)
+            if message.role == "assistant":
+                calls = call_ids(message)
+                unanswered = list(calls)
         where = f"messages[{index}].content"
         given = "content" in message.model_fields_set
         said_otherwise = message.role == "assistant" and (
@@ -237,6 +245,42 @@ def refuse_unfit_messages(body: ChatIn) -> None:
                 "'tool_calls'.",
                 None,
             )
+        if message.role == "tool":
+            answer_a_call(index, message.tool_call_id or "", calls, unanswered)
+
+
+def call_ids(message: MessageIn) -> list[str]:
+    """The ids of an assistant message's tool calls (a call's own shape is not checked: one without a string id
+    cannot be answered, and is not waited for)."""
+    ids = [call.get("id") for call in message.tool_calls or ()]
+    return [i for i in ids if isinstance(i, str)]
+
+
+def answer_a_call(index: int, call_id: str, calls: list[str], unanswered: list[str]) -> None:
+    """A tool message answers one of the calls of the assistant message before its run of tool messages; OpenAI's
+    words and code (none). A call answered twice is not refused: OpenAI's answer to it is unrecorded."""
+    if call_id not in calls:
+        raise InvalidParameter(
+            f"messages[{index}].tool_call_id",
+            f"Invalid parameter: 'tool_call_id' of {call_id[:80]!r} not found in 'tool_calls' of previous message.",
+            None,
+        )
+    if call_id in unanswered:
+        unanswered.remove(call_id)
+
+
+def refuse_unanswered_calls(index: int, unanswered: list[str]) -> None:
+    """Every call of an assistant message is answered by a tool message before a message of another role, as
+    OpenAI's API holds a chat (its words and code, none; its `param` names the message that came instead). A
+    client that dropped a tool's answer meets it here, not at OpenAI."""
+    if unanswered:
+        raise InvalidParameter(
+            f"messages[{index}].role",
+            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            "'tool_call_id'. The following tool_call_ids did not have response messages: "
+            + ", ".join(i[:80] for i in unanswered),
+            None,
+        )
 
 
 def answers_a_call(before: MessageIn | None) -> bool:
