@@ -309,6 +309,89 @@ def test_a_metadata_value_must_be_a_string(api):
     assert error["param"] == "metadata.k" and error["code"] == "invalid_type"
 
 
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+# Ignored, so answered whatever their size, where OpenAI's API holds them to its limits: a `metadata` of 16 pairs,
+# keys of at most 64 characters and values of at most 512 (its API reference), up to 128 `tools` and 128 calls
+# in an assistant message (its recorded answers: "Invalid 'tools': array too long. Expected an array with
+# maximum length 128, …", code `array_above_max_length`).
+TOO_LARGE = [
+    (
+        "17 metadata pairs",
+        {"metadata": {f"k{i}": "v" for i in range(17)}},
+        "metadata",
+        "invalid_value",
+        "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an object "
+        "with 17 properties instead.",
+    ),
+    (
+        "a metadata key of 65 characters",
+        {"metadata": {"k" * 65: "v"}},
+        "metadata." + "k" * 65,
+        "string_above_max_length",
+        f"Invalid property name in 'metadata': {'k' * 65!r} is too long. Expected a string with maximum length 64, "
+        "but got a string with length 65 instead.",
+    ),
+    (
+        "a metadata value of 513 characters",
+        {"metadata": {"session": "v" * 513}},
+        "metadata.session",
+        "string_above_max_length",
+        "Invalid 'metadata.session': string too long. Expected a string with maximum length 512, but got a string "
+        "with length 513 instead.",
+    ),
+    (
+        "129 tools",
+        {"tools": [TOOL] * 129},
+        "tools",
+        "array_above_max_length",
+        "Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array with length "
+        "129 instead.",
+    ),
+    (
+        "129 tool calls in an assistant message",
+        {
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [CALL] * 129},
+                {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+                *QUESTION,
+            ]
+        },
+        "messages[1].tool_calls",
+        "array_above_max_length",
+        "Invalid 'messages[1].tool_calls': array too long. Expected an array with maximum length 128, but got an "
+        "array with length 129 instead.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param", "code", "says"), TOO_LARGE, ids=[c[0] for c in TOO_LARGE]
+)
+def test_an_ignored_parameter_over_openais_limit_is_refused_naming_it(api, case, fragment, param, code, says):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(**{"model": "kilde", "messages": QUESTION, **fragment})
+    error = caught.value
+    assert (error.param, error.code, error.type) == (param, code, "invalid_request_error"), error.body
+    assert error.body["message"] == says
+
+
+def test_ignored_parameters_at_openais_limits_are_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    metadata = {f"{i:064d}": "v" * 512 for i in range(16)}
+    ids = [f"call_{i}" for i in range(128)]
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{**CALL, "id": i} for i in ids]},
+        *({"role": "tool", "tool_call_id": i, "content": "Sunny"} for i in ids),
+        *QUESTION,
+    ]
+    reply = chat.completions.create(model="kilde", messages=messages, metadata=metadata, tools=[TOOL] * 128)
+    assert "[1]" in reply.choices[0].message.content
+
+
 def test_ignored_parameters_of_openais_types_are_answered(api):
     weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
     chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat

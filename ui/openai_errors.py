@@ -291,6 +291,23 @@ def fault(error: Mapping[str, Any], name: str) -> tuple[str, str]:
             f"Invalid '{name}': array too long. Expected an array with maximum length {ctx['max_length']}, "
             f"but got an array with length {len(value)} instead."
         )
+    if kind == "too_long" and isinstance(value, Mapping):
+        return "invalid_value", (
+            f"Invalid '{name}': too many properties. Expected an object with at most {ctx['max_length']} "
+            f"properties, but got an object with {len(value)} properties instead."
+        )
+    if kind == "string_too_long":
+        expected = (
+            f"Expected a string with maximum length {ctx['max_length']}, but got a string with length "
+            f"{len(value)} instead."
+        )
+        if error["loc"][-1] == "[key]":  # pydantic's mark of a mapping's key, the part before it
+            key = str(error["loc"][-2])
+            owner = name[: -len(key) - 1]
+            return "string_above_max_length", (
+                f"Invalid property name in '{owner}': {key[:80]!r} is too long. {expected}"
+            )
+        return "string_above_max_length", f"Invalid '{name}': string too long. {expected}"
     if kind == "extra_forbidden":  # in Kilde's `filters`; OpenAI's own parameters ignore unknown keys here
         return "unknown_parameter", f"Unknown parameter: '{name}'."
     return "invalid_value", f"Invalid '{name}': {error['msg']}."

@@ -41,6 +41,13 @@ SOURCES_TAIL = re.compile(r"\n\n(?:Sources|Kilder|Kjelder):\n\[\d+\] .*\Z", re.D
 OPENAI = ConfigDict(extra="ignore", strict=True)
 
 
+# OpenAI's limits on what Kilde ignores: `metadata` is 16 pairs, keys of at most 64 characters and values of at
+# most 512 (its API reference); a request holds at most 128 tools, an assistant message 128 calls (its answers).
+MetadataKey = Annotated[str, Field(max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
+MAX_TOOLS = 128
+
+
 # The part types OpenAI's chat completions take (openai-python's `ChatCompletionContentPartParam`, and an
 # assistant's `refusal` part), each holding its value under its own name: `{"type": "image_url", "image_url": …}`.
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
@@ -109,7 +116,7 @@ class MessageIn(BaseModel):
     name: str | None = None
     refusal: str | None = None  # an assistant's, as OpenAI's own reply that refused holds it
     tool_call_id: str | None = None  # a tool message's
-    tool_calls: list[dict[str, Any]] | None = None  # an assistant's
+    tool_calls: list[dict[str, Any]] | None = Field(None, max_length=MAX_TOOLS)  # an assistant's
     function_call: dict[str, Any] | None = None  # an assistant's, before tool_calls
     audio: dict[str, Any] | None = None  # an assistant's earlier spoken reply
 
@@ -128,8 +135,8 @@ class ChatIn(BaseModel):
     """The fields Kilde reads or refuses. `max_tokens`, `max_completion_tokens` and `stop` cut the reply as
     OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
-    are accepted and ignored, those a client commonly sends (seed, user, tools, …) once they have OpenAI's
-    type, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
+    are accepted and ignored, those a client commonly sends (seed, user, tools, metadata, …) once they have
+    OpenAI's type and are within its limits, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
     tool or function call, logprobs) is refused, since a reply without it breaks the client further on; so is a value OpenAI's API
     refuses (`refuse_invalid_values`)."""
 
@@ -166,11 +173,11 @@ class ChatIn(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     user: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(None, max_length=MAX_TOOLS)
     functions: list[dict[str, Any]] | None = None
     logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
     parallel_tool_calls: bool | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
     store: bool | None = None
     filters: FiltersIn | None = Field(None, description="Kilde extension: as in /api/ask")
 
@@ -250,10 +257,10 @@ def refuse_unfit_messages(body: ChatIn) -> None:
 
 
 def call_ids(message: MessageIn) -> list[str]:
-    """The ids of an assistant message's tool calls (a call's own shape is not checked: one without a string id
-    cannot be answered, and is not waited for)."""
+    """The ids of an assistant message's tool calls, each once (a call's own shape is not checked: one without a
+    string id cannot be answered, and is not waited for)."""
     ids = [call.get("id") for call in message.tool_calls or ()]
-    return [i for i in ids if isinstance(i, str)]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, str)))
 
 
 def answer_a_call(index: int, call_id: str, calls: list[str], unanswered: list[str]) -> None:
