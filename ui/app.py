@@ -69,7 +69,7 @@ new MutationObserver(() => requestAnimationFrame(toEnd)).observe(element, {child
 # When a new article is shown, scroll its text (and nothing else) so the highlighted quote is in view.
 ARTICLE_JS = """
 const showQuote = () => {
-  const mark = element.querySelector('#kilde-hl');
+  const mark = element.querySelector('mark.kilde-quote');
   const box = mark && mark.closest('.kilde-scroll');
   if (!box) return;
   const offset = mark.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
@@ -82,15 +82,15 @@ new MutationObserver(() => requestAnimationFrame(showQuote)).observe(element, {c
 # from the browser's locale, whatever language the page is served in, and never follows the switch), or, in a
 # host page's `<gradio-app src=…>`, on that element only: the host page's own language is the host's.
 # Gradio's radio is a plain block of radios: make it a radio group named in the page's language (NAMES).
-# A host page may hold two widgets (their ids repeat, and an event's script is not told which app it ran in):
-# each app's language is read from its own radio.
+# A host page may hold two widgets (an event's script is not told which app it ran in): each app's language is
+# read from its own radio.
 # In a host page, STARTED_EVENT tells Kilde's `/gradio.js` (ui/widget.py) that Gradio has set up its i18n, which
 # writes the browser's locale on the host's `<html lang>`: from now on the host's own lang changes stand.
 STARTED_EVENT = "kilde-widget-started"
 PAGE_LANG_JS = """
 (lang) => {
   const names = NAMES;
-  for (const radio of document.querySelectorAll('[id="PREFIX-language"]')) {
+  for (const radio of document.querySelectorAll(SWITCH)) {
     const checked = radio.querySelector('input:checked');
     const own = checked ? checked.value : lang;
     radio.setAttribute('role', 'radiogroup');
@@ -127,31 +127,35 @@ def build_app(
     get_article = handlers.get_article
     lang0 = DEFAULT_LANGUAGE
     prefix = "kilde-widget" if compact else "kilde"
+
+    def hook(part: str) -> dict:
+        """A part's handle for styles, scripts and tests: an id in the chat, which is the whole page; a class in
+        the widget, since one host page may hold two widgets and an id must name one element of the page."""
+        return {"elem_classes": [f"{prefix}-{part}"]} if compact else {"elem_id": f"{prefix}-{part}"}
+
     source_choices, language_choices = filter_choices(assistant)
 
     with LocalisedBlocks(title="Kilde", analytics_enabled=False, fill_width=not compact) as demo:
         session = gr.State(None)
-        with gr.Row(equal_height=False, elem_id=f"{prefix}-top"):
-            header = gr.HTML(header_html(lang0, compact), elem_id=f"{prefix}-header", js_on_load=None)
+        with gr.Row(equal_height=False, **hook("top")):
+            header = gr.HTML(header_html(lang0, compact), **hook("header"), js_on_load=None)
             language = gr.Radio(
                 [("Norsk", "nb"), ("English", "en")],
                 value=lang0,
                 show_label=False,
                 container=False,
-                elem_id=f"{prefix}-language",
+                **hook("language"),
                 scale=0,
                 min_width=150,
             )
             # Apart from the feedback buttons: starting over is not a rating of the answer.
-            new_chat = gr.Button(
-                t(lang0, "new_chat"), size="sm", scale=0, min_width=150, elem_id=f"{prefix}-new"
-            )
+            new_chat = gr.Button(t(lang0, "new_chat"), size="sm", scale=0, min_width=150, **hook("new"))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 conversation = gr.HTML(
                     render.conversation_html([], lang0),
                     label="conversation",
-                    elem_id=f"{prefix}-conversation",
+                    **hook("conversation"),
                     js_on_load=CONVERSATION_JS,
                     max_height=185 if compact else 560,
                     min_height=100 if compact else 120,
@@ -165,49 +169,43 @@ def build_app(
                         max_lines=2 if compact else 4,
                         scale=5,
                         min_width=120,
-                        elem_id=f"{prefix}-question",
+                        **hook("question"),
                         autofocus=not compact,
                     )
-                    ask = gr.Button(
-                        t(lang0, "ask"), variant="primary", scale=1, min_width=70, elem_id=f"{prefix}-ask"
-                    )
+                    ask = gr.Button(t(lang0, "ask"), variant="primary", scale=1, min_width=70, **hook("ask"))
                 with gr.Accordion(t(lang0, "filters"), open=False, visible=not compact) as filters_box:
                     with gr.Row():
-                        since = gr.Textbox(
-                            "", label=t(lang0, "since"), max_lines=1, elem_id=f"{prefix}-since"
-                        )
-                        until = gr.Textbox(
-                            "", label=t(lang0, "until"), max_lines=1, elem_id=f"{prefix}-until"
-                        )
+                        since = gr.Textbox("", label=t(lang0, "since"), max_lines=1, **hook("since"))
+                        until = gr.Textbox("", label=t(lang0, "until"), max_lines=1, **hook("until"))
                     sources = gr.Dropdown(
                         source_choices,
                         value=[],
                         multiselect=True,
                         label=t(lang0, "sources"),
-                        elem_id=f"{prefix}-sources",
+                        **hook("sources"),
                     )
                     languages = gr.CheckboxGroup(
                         language_choices,
                         value=[],
                         label=t(lang0, "languages"),
-                        elem_id=f"{prefix}-languages",
+                        **hook("languages"),
                     )
-                with gr.Row(equal_height=True, elem_id=f"{prefix}-feedback-row"):
+                with gr.Row(equal_height=True, **hook("feedback-row")):
                     feedback_label = gr.HTML(
                         fb_label_html(lang0),
                         js_on_load=None,
-                        elem_id=f"{prefix}-feedback",
+                        **hook("feedback"),
                         visible=not compact,
                     )
                     thumbs_up = gr.Button(
-                        t(lang0, "thumbs_up"), size="sm", scale=0, min_width=90, elem_id=f"{prefix}-up"
+                        t(lang0, "thumbs_up"), size="sm", scale=0, min_width=90, **hook("up")
                     )
                     thumbs_down = gr.Button(
-                        t(lang0, "thumbs_down"), size="sm", scale=0, min_width=90, elem_id=f"{prefix}-down"
+                        t(lang0, "thumbs_down"), size="sm", scale=0, min_width=90, **hook("down")
                     )
-                    feedback_status = gr.HTML("", js_on_load=None, elem_id=f"{prefix}-feedback-status")
+                    feedback_status = gr.HTML("", js_on_load=None, **hook("feedback-status"))
                 comment = gr.Textbox(
-                    label=t(lang0, "comment"), max_lines=3, visible=not compact, elem_id=f"{prefix}-comment"
+                    label=t(lang0, "comment"), max_lines=3, visible=not compact, **hook("comment")
                 )
             with gr.Column(scale=2, min_width=280):
                 # Our own headings ("Cited passages", "Full article") and scroll boxes (kilde.css): a
@@ -218,7 +216,7 @@ def build_app(
                     show_label=False,
                     container=not compact,
                     js_on_load=CLICK_JS,
-                    elem_id=f"{prefix}-sources-panel",
+                    **hook("sources-panel"),
                 )
                 article_view = gr.HTML(
                     render.article_html(None, None, lang0),
@@ -226,7 +224,7 @@ def build_app(
                     show_label=False,
                     container=not compact,
                     js_on_load=ARTICLE_JS,
-                    elem_id=f"{prefix}-article",
+                    **hook("article"),
                 )
         answer_json = gr.JSON(visible=False, label="answer")
 
@@ -311,7 +309,7 @@ def build_app(
         )
         names = {lang: t(lang, "interface_language") for lang in LANGUAGES}
         page_lang = (
-            PAGE_LANG_JS.replace("PREFIX", prefix)
+            PAGE_LANG_JS.replace("SWITCH", json.dumps(f"{'.' if compact else '#'}{prefix}-language"))
             .replace("NAMES", json.dumps(names))
             .replace("DEFAULT", json.dumps(DEFAULT_LANGUAGE))
         )

@@ -134,6 +134,11 @@ class ChatHandlers:
     def get_article(self, article_id: str):
         return self.assistant.store.get_article(article_id)
 
+    def article_html(self, citation, lang: str) -> str:
+        """The cited article, its quote marked; in the widget the mark has no id, as a host page may hold two."""
+        mark_id = None if self.compact else "kilde-hl"
+        return render.article_html(self.get_article(citation.article_id), citation, lang, mark_id)
+
     def respond(
         self,
         question_text,
@@ -225,7 +230,7 @@ class ChatHandlers:
         state.opened = (turn, n)  # gr.State keeps this object: the language switch re-renders the article
         return (
             render.sources_html(answer, turn, lang, self.get_article),
-            render.article_html(self.get_article(citation.article_id), citation, lang),
+            self.article_html(citation, lang),
         )
 
     def give_feedback(self, rating: str):
@@ -275,7 +280,7 @@ class ChatHandlers:
             answer = state.exchanges[turn].answer if turn < len(state.exchanges) else None
             citation = next((c for c in answer.citations if c.n == n), None) if answer else None
             if citation is not None:
-                return render.article_html(self.get_article(citation.article_id), citation, lang)
+                return self.article_html(citation, lang)
         return render.article_html(None, None, lang)
 
     def relabel(self, lang, state):

@@ -292,7 +292,7 @@ def sources_list_html(answer, turn: int, language: str, get_article) -> str:
             where = esc(t(language, "citation_missing"))
         title = article.title if article else c.title
         items.append(
-            f'<li class="kilde-source" id="kilde-src-{turn}-{c.n}" data-turn="{turn}" data-n="{c.n}">'
+            f'<li class="kilde-source" data-turn="{turn}" data-n="{c.n}">'
             f'<button type="button" class="kilde-source-open" data-turn="{turn}" data-n="{c.n}" '
             f'title="{esc(t(language, "open_article"))}"><span class="kilde-n">[{c.n}]</span> '
             f'<span class="kilde-title">{esc(title)}</span></button>'
@@ -303,17 +303,23 @@ def sources_list_html(answer, turn: int, language: str, get_article) -> str:
     return f'<div class="kilde-sources" data-turn="{turn}"><ol>{"".join(items)}</ol></div>'
 
 
-def article_html(article: Article | None, citation: Citation | None, language: str) -> str:
-    return panel(t(language, "article_heading"), article_body_html(article, citation, language))
+def article_html(
+    article: Article | None, citation: Citation | None, language: str, mark_id: str | None = "kilde-hl"
+) -> str:
+    """The full-article panel, its cited quote marked; `mark_id` None gives the mark no id (the widget's: a host
+    page may hold two)."""
+    return panel(t(language, "article_heading"), article_body_html(article, citation, language, mark_id))
 
 
-def article_body_html(article: Article | None, citation: Citation | None, language: str) -> str:
+def article_body_html(
+    article: Article | None, citation: Citation | None, language: str, mark_id: str | None = "kilde-hl"
+) -> str:
     if article is None:
         message = t(language, "citation_missing") if citation else t(language, "no_article")
         return f'<div class="kilde-article kilde-empty">{esc(message)}</div>'
     span = locate(article, citation) if citation else None
     body = (
-        highlighted(article.text, *span, mark_id="kilde-hl", answer=answer_span(citation, span))
+        highlighted(article.text, *span, mark_id=mark_id, answer=answer_span(citation, span))
         if span and citation
         else esc(article.text)
     )

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 ANSWERED = ".kilde-bot.kilde-answered, .kilde-bot.kilde-notfound"
+WIDGET = "kilde-widget"
+
+
+def part(prefix: str, name: str) -> str:
+    """The selector of one of the page's parts: the chat's have ids, the widget's classes (a host page may hold
+    two widgets, and an id names one element of the page). Gradio puts an HTML part's class on its block and on
+    the block's content too: the part is the outer one."""
+    if prefix != WIDGET:
+        return f"#{prefix}-{name}"
+    return f".{prefix}-{name}:not(.{prefix}-{name} *)"
+
 
 # Only Kilde's own markup may appear inside the panels that show archive text.
 OUR_TAGS = {
@@ -48,7 +59,7 @@ FIRST_TEXTS = """
 window.__kildeFirst = {};
 new MutationObserver(() => {
   const seen = {ask: '#kilde-ask', new: '#kilde-new', article: '#kilde-article .kilde-panel',
-                question: '#kilde-question', askw: '#kilde-widget-ask'};
+                question: '#kilde-question', askw: '.kilde-widget-ask'};
   for (const [name, selector] of Object.entries(seen)) {
     const el = document.querySelector(selector);
     if (el && !(name in window.__kildeFirst) && el.textContent.trim()) window.__kildeFirst[name] = el.textContent.trim();
@@ -81,7 +92,7 @@ def open_chat(target, url: str):
 def ask(scope, question: str, prefix: str = "kilde") -> None:
     """Type a question, press Enter, and wait for the finished answer (scope: a page or a frame)."""
     before = scope.locator(ANSWERED).count()
-    box = scope.locator(f"#{prefix}-question textarea")
+    box = scope.locator(f"{part(prefix, 'question')} textarea")
     box.fill(question)
     box.press("Enter")
     scope.locator(ANSWERED).nth(before).wait_for(state="visible")

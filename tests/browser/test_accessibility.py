@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import DEMO_QUESTION_EN
-from tests.browser.chat import ask, last_answer
+from tests.browser.chat import ask, last_answer, part
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ SEEN = "(region) => ({mark: region.__kildeMark === true, seen: region.__kildeSee
 def test_a_finished_answer_is_announced_once_through_a_polite_live_region(page, kilde_server, path, prefix):
     """Nothing told a screen reader that an answer had arrived: the conversation was no live region."""
     page.goto(f"{kilde_server.url}{path}?lang=en")
-    conversation = page.locator(f"#{prefix}-conversation")
+    conversation = page.locator(part(prefix, "conversation"))
     region = conversation.get_by_role("status")
     expect(region).to_have_attribute("aria-live", "polite")
     expect(region).to_have_text("")
@@ -42,7 +42,7 @@ def test_a_finished_answer_is_announced_once_through_a_polite_live_region(page, 
     assert [text for text in state["seen"] if text] == [answer_text]
 
     # A new conversation empties it without a word (a removal is not announced).
-    page.locator(f"#{prefix}-new").click()
+    page.locator(part(prefix, "new")).click()
     expect(region).to_have_text("")
     assert region.evaluate(SEEN)["mark"]
 
@@ -55,7 +55,7 @@ def test_the_language_switch_is_a_radio_group_named_in_the_page_language(page, k
     expect(group).to_be_visible()
     expect(group.get_by_role("radio", name="English")).to_be_checked()
     group.get_by_role("radio", name="Norsk").check()
-    expect(page.locator(f"#{prefix}-ask")).to_have_text("Spør")
+    expect(page.locator(part(prefix, "ask"))).to_have_text("Spør")
     expect(page.get_by_role("radiogroup", name="Språk i grensesnittet")).to_be_visible()
 
     page.goto(f"{kilde_server.url}{path}?lang=nb")

@@ -13,12 +13,12 @@ from playwright.sync_api import expect
 from assistant.testing.corpus import hostile_cases
 from assistant.testing.scripted_llm import Reply
 from assistant.testing.servers import ThreadServer
-from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer
+from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer, part
 from tests.hostile_replies import HOSTILE_QUESTION_PREFIX, obedient_reply
 
 pytestmark = pytest.mark.browser
 
-WIDGET_PANELS = PANELS.replace("#kilde-", "#kilde-widget-")
+WIDGET_PANELS = PANELS.replace("#kilde-", ".kilde-widget-")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,9 @@ def ask_obedient(page, assistant, llm, case, prefix: str) -> None:
     assert markers.count() >= 1
     for m in range(markers.count()):
         markers.nth(m).click()
-        expect(page.locator(f"#{prefix}-article [data-article-id='{case['article_id']}']")).to_have_count(1)
+        expect(
+            page.locator(f"{part(prefix, 'article')} [data-article-id='{case['article_id']}']")
+        ).to_have_count(1)
 
 
 def ask_hostile_question(page, assistant, llm, case, prefix: str) -> None:
@@ -85,7 +87,7 @@ def ask_hostile_question(page, assistant, llm, case, prefix: str) -> None:
     llm.reset()
     llm.script(Reply(reply))
     ask(page, HOSTILE_QUESTION_PREFIX + case["question"], prefix=prefix)
-    expect(page.locator(f"#{prefix}-conversation .kilde-user").last).to_contain_text("window.__pwned")
+    expect(page.locator(f"{part(prefix, 'conversation')} .kilde-user").last).to_contain_text("window.__pwned")
 
 
 def test_obedient_model_output_executes_nothing_in_the_chat(page, generative_server, llm):
@@ -109,12 +111,12 @@ def test_obedient_model_output_executes_nothing_in_the_widget(page, generative_s
     server, assistant = generative_server
     foreign = watch_requests(page, server.url)
     page.goto(f"{server.url}/widget/?lang=en")
-    expect(page.locator("#kilde-widget-question textarea")).to_be_visible()
+    expect(page.locator(".kilde-widget-question textarea")).to_be_visible()
     title = page.title()
     cases = [c for c in hostile_cases() if c["file"].endswith((".html", ".json"))]
     for case in cases:
-        page.locator("#kilde-widget-new").click()
-        expect(page.locator("#kilde-widget-conversation .kilde-empty")).to_be_visible()
+        page.locator(".kilde-widget-new").click()
+        expect(page.locator(".kilde-widget-conversation .kilde-empty")).to_be_visible()
         ask_obedient(page, assistant, llm, case, "kilde-widget")
         check_page(page, WIDGET_PANELS, title, case["file"])
     ask_hostile_question(page, assistant, llm, cases[0], "kilde-widget")

@@ -7,7 +7,16 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN
-from tests.browser.chat import FIRST_TEXTS, TEXT_LINES, ask, first_texts, last_answer
+from tests.browser.chat import (
+    ANSWERED,
+    FIRST_TEXTS,
+    TEXT_LINES,
+    WIDGET,
+    ask,
+    first_texts,
+    last_answer,
+    part,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,29 +41,29 @@ def test_widget_in_an_iframe_on_an_allowed_origin_answers_with_a_highlighted_sou
 ):
     page.goto(host_pages.origin + "/")
     frame = page.frame_locator("#kilde-embed iframe")
-    expect(frame.locator("#kilde-widget-question textarea")).to_be_visible()
+    expect(frame.locator(".kilde-widget-question textarea")).to_be_visible()
     assert page.locator("#kilde-embed iframe").get_attribute("height") == "720"
     ask(frame, DEMO_QUESTION_EN, prefix="kilde-widget")
     answer = last_answer(frame)
     expect(answer).to_contain_text("[1]")
-    expect(frame.locator("#kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(
+    expect(frame.locator(".kilde-widget-sources-panel mark.kilde-quote").first).to_contain_text(
         ARTICLE4_OPENING
     )
 
     answer.locator("button.kilde-cite[data-n='1']").click()
-    highlight = frame.locator("#kilde-widget-article #kilde-hl")
+    highlight = frame.locator(".kilde-widget-article mark.kilde-quote")
     expect(highlight).to_contain_text(ARTICLE4_OPENING)
     expect(highlight).to_be_in_viewport()
     # Only the article panel scrolled: not the widget's page, not the host page; the question box stays.
-    expect(frame.locator("#kilde-widget-question textarea")).to_be_in_viewport(ratio=1)
+    expect(frame.locator(".kilde-widget-question textarea")).to_be_in_viewport(ratio=1)
     assert widget_frame(page).evaluate("window.scrollY") == 0
     assert page.evaluate("window.scrollY") == 0
     # The cited passage and the full article are told apart by their headings.
-    expect(frame.locator("#kilde-widget-sources-panel .kilde-panel-heading")).to_have_text("Cited passages")
-    expect(frame.locator("#kilde-widget-article .kilde-panel-heading")).to_have_text("Full article")
-    new_chat = frame.locator("#kilde-widget-new")
+    expect(frame.locator(".kilde-widget-sources-panel .kilde-panel-heading")).to_have_text("Cited passages")
+    expect(frame.locator(".kilde-widget-article .kilde-panel-heading")).to_have_text("Full article")
+    new_chat = frame.locator(".kilde-widget-new")
     assert new_chat.evaluate(TEXT_LINES) == 1
-    assert frame.locator("#kilde-widget-feedback-row #kilde-widget-new").count() == 0
+    assert frame.locator(".kilde-widget-feedback-row .kilde-widget-new").count() == 0
     screenshot(page, "widget", docs=True)
 
 
@@ -149,7 +158,7 @@ def test_api_calls_from_another_origin_need_that_origin_on_the_list(
 def test_widget_as_a_gradio_app_web_component(page, host_pages):
     page.add_init_script(FIRST_TEXTS)
     page.goto(host_pages.origin + "/web-component")
-    box = page.locator("gradio-app #kilde-widget-question textarea")
+    box = page.locator("gradio-app .kilde-widget-question textarea")
     expect(box).to_be_visible()
     # Its config comes in the browser's language (en-GB) from the start.
     assert first_texts(page, "askw")["askw"] == "Ask"
@@ -164,18 +173,18 @@ def test_the_page_says_the_language_it_is_in_and_follows_the_switch(browser, kil
     try:
         page = context.new_page()
         page.goto(kilde_server.url + "/widget/?lang=en")
-        expect(page.locator("#kilde-widget-ask")).to_have_text("Ask")
+        expect(page.locator(".kilde-widget-ask")).to_have_text("Ask")
         expect(page.locator("html")).to_have_attribute("lang", "en")
         page.get_by_label("Norsk").check()
-        expect(page.locator("#kilde-widget-ask")).to_have_text("Spør")
+        expect(page.locator(".kilde-widget-ask")).to_have_text("Spør")
         expect(page.locator("html")).to_have_attribute("lang", "nb")
 
         # In a host page, `<gradio-app>` says the widget's language; the host page's `<html>` is not Kilde's.
         page.goto(host_pages.origin + "/web-component")
-        expect(page.locator("gradio-app #kilde-widget-ask")).to_be_visible()
+        expect(page.locator("gradio-app .kilde-widget-ask")).to_be_visible()
         expect(page.locator("gradio-app")).to_have_attribute("lang", "nb")
         page.locator("gradio-app").get_by_label("English").check()
-        expect(page.locator("gradio-app #kilde-widget-ask")).to_have_text("Ask")
+        expect(page.locator("gradio-app .kilde-widget-ask")).to_have_text("Ask")
         expect(page.locator("gradio-app")).to_have_attribute("lang", "en")
     finally:
         context.close()
@@ -197,7 +206,7 @@ def test_the_widget_leaves_the_host_pages_language_as_the_host_set_it(page, host
         page.add_init_script(WITHOUT_LANG)
     page.goto(host_pages.origin + "/web-component")
     widget = page.locator("gradio-app")
-    expect(widget.locator("#kilde-widget-ask")).to_have_text("Ask")
+    expect(widget.locator(".kilde-widget-ask")).to_have_text("Ask")
     expect(widget).to_have_attribute("lang", "en")  # the widget's language, said on its own element
     assert page.evaluate("document.documentElement.getAttribute('lang')") == host_lang
     widget.get_by_label("Norsk").check()
@@ -214,17 +223,17 @@ def test_two_widgets_on_one_page_each_say_their_own_language(page, host_pages, k
     """With a second `<gradio-app>` on the page, the second widget's language was never said, and its switch set
     the first widget's `lang` (the page-language script found the first widget's radio by its id)."""
     page.goto(host_pages.origin + "/web-component")
-    expect(page.locator("gradio-app #kilde-widget-ask")).to_have_text("Ask")
+    expect(page.locator("gradio-app .kilde-widget-ask")).to_have_text("Ask")
     page.evaluate(
         """(src) => document.querySelector('#kilde-embed').insertAdjacentHTML(
              'beforeend', `<gradio-app src="${src}" eager="true"></gradio-app>`)""",
         kilde_server.url + "/widget/",
     )
     first, second = page.locator("gradio-app").nth(0), page.locator("gradio-app").nth(1)
-    expect(second.locator("#kilde-widget-ask")).to_have_text("Ask")
+    expect(second.locator(".kilde-widget-ask")).to_have_text("Ask")
     expect(second).to_have_attribute("lang", "en")
     second.get_by_label("Norsk").check()
-    expect(second.locator("#kilde-widget-ask")).to_have_text("Spør")
+    expect(second.locator(".kilde-widget-ask")).to_have_text("Spør")
     expect(second).to_have_attribute("lang", "nb")
     expect(second.get_by_role("radiogroup")).to_have_accessible_name("Språk i grensesnittet")
     expect(first).to_have_attribute("lang", "en")
@@ -246,13 +255,13 @@ def test_in_a_right_to_left_host_page_the_widget_keeps_its_left_to_right_layout(
     page.add_init_script(RIGHT_TO_LEFT)
     page.goto(host_pages.origin + "/web-component")
     widget = page.locator("gradio-app")
-    expect(widget.locator("#kilde-widget-ask")).to_be_visible()
+    expect(widget.locator(".kilde-widget-ask")).to_be_visible()
     assert page.evaluate("document.documentElement.dir") == "rtl"  # the host's, untouched
-    question = widget.locator("#kilde-widget-question textarea").bounding_box()
-    ask_button = widget.locator("#kilde-widget-ask").bounding_box()
+    question = widget.locator(".kilde-widget-question textarea").bounding_box()
+    ask_button = widget.locator(".kilde-widget-ask").bounding_box()
     assert question["x"] < ask_button["x"], (question, ask_button)
-    header = widget.locator("#kilde-widget-header").bounding_box()
-    switch = widget.locator("#kilde-widget-language").bounding_box()
+    header = widget.locator(part(WIDGET, "header")).bounding_box()
+    switch = widget.locator(".kilde-widget-language").bounding_box()
     assert header["x"] < switch["x"], (header, switch)
 
 
@@ -287,29 +296,88 @@ def test_a_widget_280_pixels_wide_shows_its_whole_top_row(page, host_pages):
         content="main { display: block; } #kilde-embed { width: 280px; box-sizing: border-box; }"
     )
     widget = page.locator("gradio-app")
-    expect(widget.locator("#kilde-widget-new")).to_be_visible()
+    expect(widget.locator(".kilde-widget-new")).to_be_visible()
     edge = widget.bounding_box()
     assert edge["width"] <= 280
-    for part in ("#kilde-widget-header strong", "#kilde-widget-language", "#kilde-widget-new"):
-        box = widget.locator(part).bounding_box()
+    for selector in (".kilde-widget-header strong", ".kilde-widget-language", ".kilde-widget-new"):
+        box = widget.locator(selector).bounding_box()
         assert (
             box["width"] > 0
             and edge["x"] <= box["x"]
             and box["x"] + box["width"] <= edge["x"] + edge["width"]
         ), (
-            part,
+            selector,
             box,
             edge,
         )
-    assert widget.locator("#kilde-widget-new").evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert widget.locator(".kilde-widget-new").evaluate("el => el.scrollWidth <= el.clientWidth")
     name, header = (
-        widget.locator(part).bounding_box()
-        for part in ("#kilde-widget-header strong", "#kilde-widget-header")
+        widget.locator(selector).bounding_box()
+        for selector in (".kilde-widget-header strong", part(WIDGET, "header"))
     )
     assert name["x"] + name["width"] <= header["x"] + header["width"], (name, header)  # the whole name shows
     # The empty question box's hint is on its one line, not wrapped with its first line scrolled out of view
     # (a few pixels of the box's padding aside).
-    hint = widget.locator("#kilde-widget-question textarea")
+    hint = widget.locator(".kilde-widget-question textarea")
     assert hint.evaluate("el => el.value === '' && el.scrollHeight <= el.clientHeight + 4"), hint.evaluate(
         "el => [el.scrollHeight, el.clientHeight]"
     )
+
+
+# Every id in each root of the page (the document and any shadow root) that more than one element carries, and
+# every label or ARIA reference inside a `<gradio-app>` that names no element of that same widget.
+ID_CLASHES = """() => {
+  const roots = [document];
+  for (let i = 0; i < roots.length; i++) {
+    for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+  }
+  const repeated = [];
+  for (const root of roots) {
+    const seen = new Map();
+    // Gradio gives some wrappers `id=""`, which names nothing (getElementById('') finds none).
+    for (const el of root.querySelectorAll('[id]:not([id=""])')) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+    for (const [id, n] of seen) if (n > 1) repeated.push(`${id} x${n}`);
+  }
+  const refs = ['for', 'aria-labelledby', 'aria-describedby', 'aria-controls', 'aria-owns', 'aria-details',
+                'aria-activedescendant', 'aria-errormessage', 'aria-flowto'];
+  const astray = [];
+  for (const app of document.querySelectorAll('gradio-app')) {
+    for (const el of app.querySelectorAll(refs.map((name) => `[${name}]`).join(','))) {
+      for (const name of refs) {
+        for (const id of (el.getAttribute(name) || '').split(/\\s+/).filter(Boolean)) {
+          const target = el.getRootNode().getElementById(id);
+          if (!target || !app.contains(target)) astray.push(`${el.tagName} ${name}=${id}`);
+        }
+      }
+    }
+  }
+  return {repeated, astray, apps: document.querySelectorAll('gradio-app').length};
+}"""
+
+
+def test_two_widgets_on_one_page_repeat_no_id_and_each_answers(page, host_pages, kilde_server):
+    """Two `<gradio-app>` widgets repeated every element id: a host's script or style, or a label or ARIA
+    reference, that names an id reached the first widget only."""
+    page.goto(host_pages.origin + "/web-component")
+    page.evaluate(
+        """(src) => document.querySelector('#kilde-embed').insertAdjacentHTML(
+             'beforeend', `<gradio-app src="${src}" eager="true"></gradio-app>`)""",
+        kilde_server.url + "/widget/",
+    )
+    widgets = page.locator("gradio-app")
+    for widget in (widgets.nth(0), widgets.nth(1)):
+        expect(widget.locator("textarea")).to_be_visible()
+    clashes = page.evaluate(ID_CLASHES)
+    assert clashes["apps"] == 2
+    assert clashes["repeated"] == [], clashes["repeated"]
+    assert clashes["astray"] == [], clashes["astray"]
+    for widget in (widgets.nth(1), widgets.nth(0)):
+        widget.locator("textarea").fill(DEMO_QUESTION_EN)
+        widget.locator("textarea").press("Enter")
+        answer = widget.locator(ANSWERED).first
+        expect(answer).to_contain_text("[1]")
+        answer.locator("button.kilde-cite[data-n='1']").click()
+        expect(widget.locator(".kilde-widget-article mark.kilde-quote")).to_contain_text(ARTICLE4_OPENING)
+    clashes = page.evaluate(ID_CLASHES)  # the answers, sources and articles each widget now shows
+    assert clashes["repeated"] == [], clashes["repeated"]
+    assert clashes["astray"] == [], clashes["astray"]
