@@ -77,12 +77,50 @@ CSP_NOTICE_JS = (
 )
 
 
+# Each of Kilde's `<gradio-app>`s, those on the page now and those added later, before Gradio's app reads them:
+# its colour scheme is the host page's, unless the snippet names one (Gradio's `theme_mode`: light, dark or
+# system). Gradio followed the browser, so a dark browser made the widget dark inside a light page. The host's
+# scheme is what its root declares (CSS `color-scheme`, else `<meta name="color-scheme">`): dark alone is dark,
+# light and dark together follow the browser, anything else (nothing declared) is light.
+# Gradio reads `theme_mode` when the element is upgraded, which for an element added after Gradio has loaded is
+# before any observer hears of it, so the property is set too: the app reads that once its styles have loaded.
+HOST_SCHEME_JS = """{
+  const kilde = new URL(import.meta.url).origin;
+  const hostScheme = () => {
+    let declared = getComputedStyle(document.documentElement).colorScheme;
+    if (!declared || declared === 'normal') {
+      const meta = document.querySelector('meta[name="color-scheme"]');
+      declared = meta ? meta.content : '';
+    }
+    const words = declared.toLowerCase().split(/[\\s,]+/);
+    if (words.includes('dark')) return words.includes('light') ? 'system' : 'dark';
+    return 'light';
+  };
+  const adopt = (app) => {
+    if (!new URL(app.getAttribute('src') || '', document.baseURI).href.startsWith(kilde + '/')) return;
+    if (!app.hasAttribute('theme_mode')) app.setAttribute('theme_mode', hostScheme());
+    app.theme_mode = app.getAttribute('theme_mode');
+  };
+  document.querySelectorAll('gradio-app').forEach(adopt);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        if (node.matches('gradio-app')) adopt(node);
+        node.querySelectorAll('gradio-app').forEach(adopt);
+      }
+    }
+  }).observe(document, {childList: true, subtree: true});
+}
+"""
+
+
 def gradio_loader(gradio_js: str) -> str:
-    """Gradio's `gradio.js` (one dynamic import of its app) behind the guard for the host page's language and
-    the notice for a Content-Security-Policy that stops the widget."""
+    """Gradio's `gradio.js` (one dynamic import of its app) behind the guard for the host page's language, the
+    notice for a Content-Security-Policy that stops the widget, and the host page's colour scheme."""
     return (
-        "// Kilde: keep the host page's <html lang>; say when its CSP stops the widget; then Gradio's loader.\n"
-        + (KEEP_HOST_LANG_JS + CSP_NOTICE_JS + gradio_js)
+        "// Kilde: keep the host page's <html lang>; say when its CSP stops the widget; follow the host's colour"
+        " scheme; then Gradio's loader.\n" + (KEEP_HOST_LANG_JS + CSP_NOTICE_JS + HOST_SCHEME_JS + gradio_js)
     )
 
 
@@ -90,8 +128,12 @@ def build_widget(assistant, settings, limiter, feedback):
     return build_app(assistant, settings, limiter, feedback, compact=True)
 
 
-def iframe_snippet(kilde_url: str, height: int = 720) -> str:
-    src = html.escape(kilde_url.rstrip("/") + "/widget/", quote=True)
+def iframe_snippet(kilde_url: str, height: int = 720, theme: str = "light") -> str:
+    """The `<iframe>` a host page includes. The frame cannot see the page around it, so its colour scheme is named
+    in its URL (Gradio's `__theme`): light by default, as most intranet pages are; `dark`; or `system`, which
+    follows the browser."""
+    query = "" if theme == "system" else f"?__theme={theme}"
+    src = html.escape(kilde_url.rstrip("/") + "/widget/" + query, quote=True)
     return (
         f'<iframe src="{src}" title="Kilde" width="100%" height="{height}" '
         f'style="border: 1px solid #ddd; border-radius: 8px;" loading="lazy"></iframe>'

@@ -381,3 +381,75 @@ def test_two_widgets_on_one_page_repeat_no_id_and_each_answers(page, host_pages,
     clashes = page.evaluate(ID_CLASHES)  # the answers, sources and articles each widget now shows
     assert clashes["repeated"] == [], clashes["repeated"]
     assert clashes["astray"] == [], clashes["astray"]
+
+
+# The sample host page declaring a colour scheme, and its `<gradio-app>` naming one, set as the parser builds them
+# (before any script of the page runs). A page served through `page.route` would do, but Chromium counts such a page
+# as public and refuses it Kilde's loopback server.
+HOST_DECLARES = """new MutationObserver((_, observer) => {
+  if (!document.head) return;
+  const meta = document.createElement('meta');
+  meta.name = 'color-scheme';
+  meta.content = 'SCHEME';
+  document.head.prepend(meta);
+  observer.disconnect();
+}).observe(document, {childList: true, subtree: true});"""
+SNIPPET_SAYS = """new MutationObserver((_, observer) => {
+  const app = document.querySelector('gradio-app');
+  if (!app) return;
+  app.setAttribute('theme_mode', 'SCHEME');
+  observer.disconnect();
+}).observe(document, {childList: true, subtree: true});"""
+
+
+# The mean of a colour's red, green and blue: below 128 is a dark widget, above a light one.
+BRIGHTNESS = """(el) => {
+  const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\\d+/g).map(Number);
+  return (r + g + b) / 3;
+}"""
+
+
+@pytest.mark.parametrize(
+    "browser_scheme, host_declares, snippet_says, expected",
+    [
+        ("dark", None, None, "light"),  # a light page (it declares nothing) in a dark browser
+        ("dark", "light dark", None, "dark"),  # a page that follows the browser
+        ("light", "dark", None, "dark"),  # a dark page in a light browser
+        ("dark", "dark", "light", "light"),  # the snippet's own choice (`theme_mode`) stands
+    ],
+)
+def test_the_web_component_takes_the_host_pages_colour_scheme(
+    browser, host_pages, browser_scheme, host_declares, snippet_says, expected
+):
+    """Gradio follows the browser's colour scheme: in a dark browser the widget was dark inside a light page."""
+    context = browser.new_context(locale="en-GB", color_scheme=browser_scheme)
+    try:
+        page = context.new_page()
+        if host_declares:
+            page.add_init_script(HOST_DECLARES.replace("SCHEME", host_declares))
+        if snippet_says:
+            page.add_init_script(SNIPPET_SAYS.replace("SCHEME", snippet_says))
+        page.goto(host_pages.origin + "/web-component")
+        box = page.locator("gradio-app .kilde-widget-question textarea")
+        expect(box).to_be_visible()
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
+            browser_scheme == "dark"
+        )
+        brightness = box.evaluate(BRIGHTNESS)
+        assert (brightness > 128) == (expected == "light"), brightness
+    finally:
+        context.close()
+
+
+def test_the_iframe_snippet_shows_a_light_widget_in_a_dark_browser(browser, host_pages):
+    """The frame cannot see the page around it, and followed the browser: dark inside a light intranet page. The
+    snippet names its scheme (light unless the host asks for dark or the browser's)."""
+    context = browser.new_context(locale="en-GB", color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(host_pages.origin + "/")
+        box = page.frame_locator("#kilde-embed iframe").locator(".kilde-widget-question textarea")
+        expect(box).to_be_visible()
+        assert box.evaluate(BRIGHTNESS) > 128
+    finally:
+        context.close()
