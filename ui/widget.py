@@ -17,7 +17,7 @@ import http.server
 from pathlib import Path
 
 from ui.app import STARTED_EVENT, build_app
-from ui.embed_notice import NOTICE_BOX_JS
+from ui.embed_notice import NOTICE_BOX_JS, page_origin
 
 STATIC = Path(__file__).with_name("static")
 HOST_PAGES = {"iframe": STATIC / "host-iframe.html", "web-component": STATIC / "host-web-component.html"}
@@ -78,10 +78,11 @@ CSP_NOTICE_JS = (
 
 
 # Each of Kilde's `<gradio-app>`s, those on the page now and those added later, before Gradio's app reads them:
-# its colour scheme is the host page's, unless the snippet names one (Gradio's `theme_mode`: light, dark or
-# system). Gradio followed the browser, so a dark browser made the widget dark inside a light page. The host's
-# scheme is what its root declares (CSS `color-scheme`, else `<meta name="color-scheme">`): dark alone is dark,
-# light and dark together follow the browser, anything else (nothing declared) is light.
+# - its colour scheme is the host page's, unless the snippet names one (Gradio's `theme_mode`: light, dark or
+#   system). Gradio followed the browser, so a dark browser made the widget dark inside a light page. The host's
+#   scheme is what its root declares (CSS `color-scheme`, else `<meta name="color-scheme">`): dark alone is dark,
+#   light and dark together follow the browser, anything else (nothing declared) is light.
+# - the snippet's fallback text (FALLBACK) goes: it is there for a page that never runs this script.
 # Gradio reads `theme_mode` when the element is upgraded, which for an element added after Gradio has loaded is
 # before any observer hears of it, so the property is set too: the app reads that once its styles have loaded.
 HOST_SCHEME_JS = """{
@@ -98,6 +99,7 @@ HOST_SCHEME_JS = """{
   };
   const adopt = (app) => {
     if (!new URL(app.getAttribute('src') || '', document.baseURI).href.startsWith(kilde + '/')) return;
+    for (const fallback of app.querySelectorAll(':scope > .FALLBACK')) fallback.remove();
     if (!app.hasAttribute('theme_mode')) app.setAttribute('theme_mode', hostScheme());
     app.theme_mode = app.getAttribute('theme_mode');
   };
@@ -112,7 +114,7 @@ HOST_SCHEME_JS = """{
     }
   }).observe(document, {childList: true, subtree: true});
 }
-"""
+""".replace("FALLBACK", "kilde-fallback")
 
 
 def gradio_loader(gradio_js: str) -> str:
@@ -140,17 +142,37 @@ def iframe_snippet(kilde_url: str, height: int = 720, theme: str = "light") -> s
     )
 
 
-def web_component_snippet(kilde_url: str) -> str:
-    base = html.escape(kilde_url.rstrip("/"), quote=True)
+# What `<gradio-app>` holds until Kilde's `/gradio.js` runs and removes it. A host page whose Content-Security-Policy
+# leaves Kilde's server out of `script-src` refuses that script, so nothing of Kilde's runs to say why (the notice of
+# CSP_NOTICE_JS needs it): this text, plain markup that needs no script, stays and says it. It reads true while the
+# script is on its way too, which is all it shows on a page where the widget loads.
+FALLBACK = {
+    "en": "Kilde's widget is loading from {origin}. If this text stays, the widget could not load: this page's "
+    "Content-Security-Policy must allow scripts from {origin} (script-src), and Kilde's server must be reachable. "
+    "The <iframe> embed needs only frame-src {origin}.",
+    "nb": "Kildes widget lastes fra {origin}. Blir denne teksten stående, kunne ikke widgeten lastes: sidens "
+    "Content-Security-Policy må tillate skript fra {origin} (script-src), og Kilde-serveren må svare. "
+    "<iframe>-koden trenger bare frame-src {origin}.",
+}
+
+
+def web_component_snippet(kilde_url: str, language: str = "en") -> str:
+    """The `<script>` and `<gradio-app>` a host page includes; `language` (en or nb) is the host page's, for the
+    text shown where the widget's script cannot run."""
+    base = kilde_url.rstrip("/")
+    fallback = html.escape(FALLBACK[language].format(origin=page_origin(base) or base), quote=False)
+    base = html.escape(base, quote=True)
     return (
         f'<script type="module" src="{base}/gradio.js"></script>\n'
-        f'<gradio-app src="{base}/widget/" eager="true"></gradio-app>'
+        f'<gradio-app src="{base}/widget/" eager="true">'
+        f'<p class="kilde-fallback" role="status">{fallback}</p></gradio-app>'
     )
 
 
 def host_page(kilde_url: str, kind: str = "iframe") -> str:
     """A sample intranet page embedding the widget from `kilde_url`."""
-    snippet = iframe_snippet(kilde_url) if kind == "iframe" else web_component_snippet(kilde_url)
+    # The sample pages are in Norwegian (`<html lang="nb">`).
+    snippet = iframe_snippet(kilde_url) if kind == "iframe" else web_component_snippet(kilde_url, "nb")
     return HOST_PAGES[kind].read_text(encoding="utf-8").replace("<!-- KILDE_EMBED -->", snippet)
 
 

@@ -383,6 +383,30 @@ def test_two_widgets_on_one_page_repeat_no_id_and_each_answers(page, host_pages,
     assert clashes["astray"] == [], clashes["astray"]
 
 
+# Every Content-Security-Policy refusal the page meets, recorded from its first script on.
+RECORD_VIOLATIONS = """window.__refused = [];
+document.addEventListener('securitypolicyviolation', (event) => window.__refused.push(event.blockedURI));"""
+
+
+def test_a_host_page_whose_csp_refuses_kildes_script_says_why_in_the_widgets_place(
+    page, host_pages, kilde_server
+):
+    """A policy whose `script-src` leaves out Kilde's server refuses `/gradio.js` itself: nothing of Kilde's ran, and
+    the place of the widget stayed empty without a word."""
+    page.add_init_script(RECORD_VIOLATIONS)
+    page.add_init_script(STRICT_CSP.replace("KILDE", ""))
+    page.goto(host_pages.origin + "/web-component")
+    page.wait_for_function("() => window.__refused.some((url) => url.endsWith('/gradio.js'))")
+    page.wait_for_load_state("load")
+    fallback = page.locator("gradio-app .kilde-fallback")
+    expect(fallback).to_be_visible()
+    expect(fallback).to_contain_text(
+        "Content-Security-Policy"
+    )  # the sample page is Norwegian: its text is too
+    expect(fallback).to_contain_text(f"skript fra {kilde_server.url} (script-src)")
+    expect(fallback).to_contain_text(f"frame-src {kilde_server.url}")
+
+
 # The sample host page declaring a colour scheme, and its `<gradio-app>` naming one, set as the parser builds them
 # (before any script of the page runs). A page served through `page.route` would do, but Chromium counts such a page
 # as public and refuses it Kilde's loopback server.
@@ -437,6 +461,7 @@ def test_the_web_component_takes_the_host_pages_colour_scheme(
         )
         brightness = box.evaluate(BRIGHTNESS)
         assert (brightness > 128) == (expected == "light"), brightness
+        expect(page.locator("gradio-app .kilde-fallback")).to_have_count(0)
     finally:
         context.close()
 
