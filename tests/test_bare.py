@@ -61,6 +61,11 @@ def test_a_time_is_a_date_a_day_or_during_an_event(question):
     assert answers_bare(question, VISIT) and answers_bare(question, KCNA)
     assert not answers_bare(question, ASIA) and not answers_bare(question, ARTICLE_51)
     assert not answers_bare(question, "Presidenten står under press.")
+    # English "may" and "march" are a month only beside a day's number
+    assert not answers_bare(question, "The talks may resume if both sides march in step.")
+    assert answers_bare(question, "The pact was signed on 19 June.") and answers_bare(
+        question, "It ends May 5."
+    )
 
 
 @pytest.mark.parametrize("question", ["Where?", "Hvor?"])

@@ -33,11 +33,12 @@ _ANY_QUESTION_WORD = re.compile(
 
 # What a sentence that answers each word holds. A time: a year, a month, a weekday, a day told from the report's own,
 # a season or week counted from it, or "during" an event ("under Russlands president Vladimir Putins første besøk").
+# English "march" and "may" are months only beside a day's number: otherwise they march and may.
 _STATES = {
     "when": re.compile(
         r"\b((?i:1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|desember|"
-        r"january|february|march|may|june|july|october|december|mandag|tirsdag|onsdag|torsdag|fredag|lørdag|"
-        r"søndag|monday|tuesday|wednesday|thursday|friday|saturday|sunday|i dag|i går|i morgen|i fjor|i år|"
+        r"january|february|(?:march|may)(?=\s+\d)|\d{1,2}\s+(?:march|may)|june|july|october|december|"
+        r"mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|monday|tuesday|wednesday|thursday|friday|saturday|sunday|i dag|i går|i morgen|i fjor|i år|"
         r"i helgen|i kveld|i natt|today|yesterday|tomorrow|tonight|(forrige|neste|denne|last|next|this) "
         r"(uke|måned|år|helg|week|month|year|weekend)|klokken|kl\.|o'clock|during)|"
         r"under (sitt|sin|sine|hans|hennes|deres|[A-ZÆØÅ]\w*s)|\d{1,2}\.\s?\w+)\b"
