@@ -232,6 +232,8 @@ def build_app(
 
         chat_inputs = [question, since, until, sources, languages, language, session]
         chat_outputs = [conversation, sources_panel, article_view, answer_json, question, session]
+        # A question sent while an answer streams is asked once that answer is finished, with it in the
+        # history (Gradio's default, "once", dropped it without a word).
         gr.on(
             [question.submit, ask.click],
             handlers.respond,
@@ -239,6 +241,7 @@ def build_app(
             outputs=chat_outputs,
             api_name="widget_chat" if compact else "chat",
             show_progress="hidden",
+            trigger_mode="always_last",
             concurrency_limit=settings.ui_concurrency,
             concurrency_id="ask",
         )

@@ -1,4 +1,5 @@
-"""Fixtures for the browser tests: one real `kilde serve`, two host-page servers, Debian's Chromium."""
+"""Fixtures for the browser tests: one real `kilde serve`, the app with the generative backend, two host-page
+servers, Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 import pytest
 
 from assistant.testing.corpus import ROOT
-from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess, chromium_path, free_port
+from assistant.testing.servers import CHROMIUM_ARGS, KildeProcess, ThreadServer, chromium_path, free_port
 
 
 class HostPages:
@@ -64,6 +65,27 @@ def foreign_pages(kilde_server):
     pages = HostPages(kilde_server.url).start()
     yield pages
     pages.stop()
+
+
+@pytest.fixture(scope="module")
+def generative_server(ui_index, embedder, llm):
+    """The real app (uvicorn on a loopback port) with the generative backend, and its assistant. A test may
+    hold the scripted model's stream mid-answer: the timeout leaves it time to act before Kilde gives up."""
+    from assistant.build import build_assistant
+    from ui.server import create_app
+
+    settings = ui_index.replace(
+        llm_backend="openai-compatible",
+        llm_base_url=llm.url,
+        llm_model="scripted-7b",
+        llm_timeout_s=30,
+        llm_max_retries=0,
+        rate_limit_per_minute=1000,
+    )
+    assistant = build_assistant(settings, embedder=embedder)
+    server = ThreadServer(create_app(settings, assistant)).start()
+    yield server, assistant
+    server.stop()
 
 
 @pytest.fixture(scope="package")  # Playwright's sync API keeps an event loop running until it closes

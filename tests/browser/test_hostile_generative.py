@@ -12,33 +12,12 @@ from playwright.sync_api import expect
 
 from assistant.testing.corpus import hostile_cases
 from assistant.testing.scripted_llm import Reply
-from assistant.testing.servers import ThreadServer
 from tests.browser.chat import INSPECT, OUR_TAGS, PANELS, ask, last_answer, part
 from tests.hostile_replies import HOSTILE_QUESTION_PREFIX, obedient_reply
 
 pytestmark = pytest.mark.browser
 
 WIDGET_PANELS = PANELS.replace("#kilde-", ".kilde-widget-")
-
-
-@pytest.fixture(scope="module")
-def generative_server(ui_index, embedder, llm):
-    """The real app (uvicorn on a loopback port) with the generative backend, and its assistant."""
-    from assistant.build import build_assistant
-    from ui.server import create_app
-
-    settings = ui_index.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=llm.url,
-        llm_model="scripted-7b",
-        llm_timeout_s=5,
-        llm_max_retries=0,
-        rate_limit_per_minute=1000,
-    )
-    assistant = build_assistant(settings, embedder=embedder)
-    server = ThreadServer(create_app(settings, assistant)).start()
-    yield server, assistant
-    server.stop()
 
 
 def watch_requests(page, own_url: str) -> list[str]:
