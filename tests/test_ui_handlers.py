@@ -233,3 +233,19 @@ def test_a_long_conversation_keeps_its_latest_exchanges_and_says_so(handlers, tm
     handlers.give_feedback("up")("", "en", state, None)
     record = json.loads((tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert record["question"] == "Hva sier artikkel 4?"
+
+
+def test_new_conversation_ends_the_answer_streaming_into_the_old_one(handlers):
+    """An answer still streaming when "New conversation" was clicked went on into the old session and, at its
+    end, showed the old conversation again: the next question was read as its follow-up."""
+    *_, first = handlers.respond(DEMO_QUESTION_EN, "", "", [], [], "en", None, None)
+    state = first[-1]
+    streaming = handlers.respond("Hva sier artikkel 4?", "", "", [], [], "en", state, None)
+    asked = next(streaming)[0]
+    assert "Hva sier artikkel 4?" in asked
+    handlers.reset("en", state)
+    *_, last = streaming
+    conversation, _sources, _article, answer, _, session = last
+    assert session is None and answer is None
+    assert "kilde-user" not in conversation and "kilde-empty" in conversation
+    assert [ex.question for ex in state.exchanges] == [DEMO_QUESTION_EN]  # the cut answer was not kept

@@ -264,7 +264,7 @@ def build_app(
             )
         new_chat.click(
             handlers.reset,
-            inputs=[language],
+            inputs=[language, session],
             outputs=[
                 conversation,
                 sources_panel,

@@ -42,6 +42,9 @@ class ChatSession:
     filters: list[Filters] = field(default_factory=list)
     opened: tuple[int, int] | None = None  # (turn, n) of the citation the article panel shows
     dropped: int = 0  # earlier exchanges no longer kept
+    # "New conversation" was clicked: an answer still streaming into this session stops and shows nothing more
+    # (it would put the old conversation back, and the next question would be read as its follow-up).
+    ended: bool = False
 
     def add(self, exchange: render.Exchange, filters: Filters) -> None:
         """Keep an answered exchange; past MAX_EXCHANGES, the oldest goes (turns count from the oldest kept)."""
@@ -177,8 +180,12 @@ class ChatHandlers:
         partial = ""
         answer = None
         last_yield = 0.0
+        events = self.assistant.stream(ask_request)
         try:
-            for event in self.assistant.stream(ask_request):
+            for event in events:
+                if state.ended:
+                    yield self.ended_view(lang)
+                    return
                 if isinstance(event, Delta):
                     partial += event.text
                     now = time.monotonic()
@@ -203,6 +210,11 @@ class ChatHandlers:
             raise refused(str(exc)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
+        finally:
+            events.close()  # the model's stream too, when this answer stops early
+        if state.ended:
+            yield self.ended_view(lang)
+            return
         state.add(render.Exchange(ask_request.question, answer), filters)
         turn = len(state.exchanges) - 1
         yield (
@@ -212,6 +224,18 @@ class ChatHandlers:
             answer.to_dict(),
             gr.skip(),
             state,
+        )
+
+    def ended_view(self, lang: str) -> tuple:
+        """`respond`'s outputs once its session was ended: the empty conversation `reset` showed, no session,
+        so the stream's last update is that, not the old conversation's."""
+        return (
+            render.conversation_html([], lang),
+            render.sources_html(None, 0, lang, self.get_article),
+            render.article_html(None, None, lang),
+            None,
+            gr.skip(),
+            None,
         )
 
     def open_citation(self, lang, state, evt: gr.EventData):
@@ -260,10 +284,13 @@ class ChatHandlers:
         sources, languages = filter_choices(self.assistant)
         return gr.update(choices=sources), gr.update(choices=languages)
 
-    def reset(self, lang):
-        """A new conversation: empty panels, no feedback status, no session. The question box is left
-        alone: a reply that lands after the visitor typed the next question would otherwise wipe it."""
+    def reset(self, lang, state):
+        """A new conversation: empty panels, no feedback status, no session; an answer still streaming into
+        the old session ends there. The question box is left alone: a reply that lands after the visitor typed
+        the next question would otherwise wipe it."""
         lang = normalise_language(lang)
+        if state:
+            state.ended = True
         return (
             render.conversation_html([], lang),
             render.sources_html(None, 0, lang, self.get_article),

@@ -1,4 +1,4 @@
-"""The chat while an answer is still streaming: a second question.
+"""The chat while an answer is still streaming: a second question, "New conversation", leaving the page.
 
 The generative backend answers from the scripted model (assistant/testing/scripted_llm.py), whose stream is held
 after its first words until the test wakes it, so each action lands mid-answer."""
@@ -74,3 +74,23 @@ def test_a_question_sent_while_an_answer_streams_is_asked_after_it_with_it_in_th
     assert f"User: {DEMO_QUESTION_EN}" in lines, prompt
     (said,) = [line for line in lines if line.startswith("Assistant: ")]
     assert said.startswith("Assistant: Artikkel 4") and "lovene i hvert land" in said, prompt
+
+
+def test_new_conversation_while_an_answer_streams_stays_new(page, generative_server, llm):
+    """ "New conversation" clicked mid-answer emptied the page, but the answer, going on, put the old
+    conversation back when it finished, and the next question was read as a follow-up of it."""
+    server, _assistant = generative_server
+    wake = threading.Event()
+    ask_and_hold(page, server.url, llm, wake, Reply(SECOND_ANSWER), Reply(SECOND_ANSWER))
+    page.locator("#kilde-new").click()
+    expect(page.locator("#kilde-conversation .kilde-empty")).to_be_visible()
+    wake.set()
+
+    box = page.locator("#kilde-question textarea")
+    box.fill(SECOND_QUESTION)
+    box.press("Enter")  # asked once the cut answer's event is over
+    page.locator(ANSWERED).first.wait_for(state="visible")
+    expect(page.locator(".kilde-user .kilde-text")).to_have_text([SECOND_QUESTION])
+    expect(page.locator(".kilde-bot")).to_have_count(1)
+    expect(page.locator("#kilde-conversation .kilde-standalone")).to_have_count(0)
+    assert condense_prompts(llm) == []  # a first question: no history to read it with
