@@ -135,6 +135,8 @@ OUR_ATTRS = {
     "role",
     "aria-live",
     "aria-atomic",
+    # a question's or answer's text takes its direction from its own letters: the fixed value "auto"
+    "dir",
 }
 
 
@@ -200,6 +202,7 @@ def check_markup(markup: str) -> None:
     parsed = Elements(markup)
     assert parsed.tags <= OUR_TAGS, parsed.tags - OUR_TAGS
     assert {name for name, _ in parsed.attrs} <= OUR_ATTRS
+    assert {value for name, value in parsed.attrs if name == "dir"} <= {"auto"}
     assert not any("javascript:" in value for name, value in parsed.attrs if name != "title")
 
 

@@ -122,7 +122,9 @@ def live_region_html(exchanges: Sequence[Exchange], language: str) -> str:
 
 
 def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int = 0) -> str:
-    """The conversation; `dropped` earlier exchanges are no longer kept (ui/handlers.py: MAX_EXCHANGES)."""
+    """The conversation; `dropped` earlier exchanges are no longer kept (ui/handlers.py: MAX_EXCHANGES).
+    Each question and answer takes its direction from its own first letter (`dir="auto"`): an Arabic or
+    Hebrew question reads right to left in the left-to-right page."""
     live = live_region_html(exchanges, language)
     if not exchanges:
         intro = esc(t(language, "intro"))
@@ -133,7 +135,7 @@ def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int
     for turn, ex in enumerate(exchanges):
         parts.append(
             f'<div class="kilde-msg kilde-user"><div class="kilde-who">{esc(t(language, "you"))}</div>'
-            f'<div class="kilde-text">{esc(ex.question)}</div></div>'
+            f'<div class="kilde-text" dir="auto">{esc(ex.question)}</div></div>'
         )
         answer = ex.answer
         if answer is None:
@@ -145,7 +147,7 @@ def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int
             parts.append(
                 f'<div class="kilde-msg kilde-bot kilde-streaming" data-turn="{turn}">'
                 f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-                f'<div class="kilde-text">{body}</div></div>'
+                f'<div class="kilde-text" dir="auto">{body}</div></div>'
             )
             continue
         # A greeting or thanks answered by Kilde itself: nothing was searched, so nothing was not found.
@@ -153,7 +155,7 @@ def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int
             parts.append(
                 f'<div class="kilde-msg kilde-bot kilde-notfound kilde-smalltalk" data-turn="{turn}">'
                 f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-                f'<div class="kilde-text">{esc(answer.answer)}</div></div>'
+                f'<div class="kilde-text" dir="auto">{esc(answer.answer)}</div></div>'
             )
             continue
         if not answer.answerable:
@@ -161,7 +163,7 @@ def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int
                 f'<div class="kilde-msg kilde-bot kilde-notfound" data-turn="{turn}">'
                 f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
                 f'<div class="kilde-notfound-title">{esc(t(language, "not_found_title"))}</div>'
-                f'<div class="kilde-text">{esc(answer.answer)}</div>'
+                f'<div class="kilde-text" dir="auto">{esc(answer.answer)}</div>'
                 f'<div class="kilde-hint">{esc(t(language, "not_found_hint"))}</div>'
                 f"{searched_as_html(answer, language)}</div>"
             )
@@ -181,7 +183,7 @@ def conversation_html(exchanges: Sequence[Exchange], language: str, dropped: int
         parts.append(
             f'<div class="kilde-msg kilde-bot kilde-answered" data-turn="{turn}">'
             f'<div class="kilde-who">{esc(t(language, "kilde"))}</div>'
-            f'<div class="kilde-text">{text}</div>{notice}</div>'
+            f'<div class="kilde-text" dir="auto">{text}</div>{notice}</div>'
         )
     parts.append("</div>")
     return "".join(parts)

@@ -148,3 +148,16 @@ def test_a_question_typed_before_new_conversation_lands_is_kept_and_answered(pag
     box.press("Enter")
     page.locator(ANSWERED).first.wait_for(state="visible")
     expect(page.locator(".kilde-bot")).to_have_count(1)
+
+
+def test_a_right_to_left_question_is_shown_right_to_left(page, kilde_server):
+    """An Arabic question was shown back left to right, its question mark at the wrong end, as the page is."""
+    open_chat(page, kilde_server)
+    arabic = "ما الذي تلزم به المادة 4 كل طرف؟"
+    ask(page, arabic)
+    ask(page, DEMO_QUESTION_EN)
+    asked = page.locator(".kilde-user .kilde-text")
+    expect(asked).to_have_text([arabic, DEMO_QUESTION_EN])
+    direction = "(element) => getComputedStyle(element).direction"
+    assert [asked.nth(i).evaluate(direction) for i in range(2)] == ["rtl", "ltr"]
+    assert last_answer(page).locator(".kilde-text").evaluate(direction) == "ltr"
