@@ -12,7 +12,7 @@ import gradio as gr
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
-from assistant.core.errors import BadInputError, FilterMatchesNothingError, KildeError
+from assistant.core.errors import BadInputError, FilterMatchesNothingError, KildeError, UnusableQuestionError
 from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
@@ -161,6 +161,8 @@ class ChatHandlers:
             ask_request = self.assistant.validate(
                 AskRequest(question=question_text or "", history=state.history(), filters=filters)
             )
+        except UnusableQuestionError as exc:
+            raise refused(t(lang, f"question_{exc.kind}", length=exc.length, limit=exc.limit)) from None
         except BadInputError as exc:
             raise refused(str(exc)) from None
         except KildeError as exc:

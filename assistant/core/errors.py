@@ -114,6 +114,18 @@ class FilterMatchesNothingError(BadInputError):
         self.more = more
 
 
+class UnusableQuestionError(BadInputError):
+    """A question (or search query) with nothing to search for, or too long. It carries why, so an interface can
+    say it in its own language: `kind`, one of `empty`, `only_markup`, `too_long`, `no_words`; for `too_long`,
+    the question's `length` and the `limit`."""
+
+    def __init__(self, source: str, reason: str, *, kind: str, length: int = 0, limit: int = 0):
+        super().__init__(source, reason)
+        self.kind = kind
+        self.length = length
+        self.limit = limit
+
+
 class BackendError(KildeError):
     """A generation or embedding backend failed (timeout, refused, malformed reply)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from assistant.core.errors import BadInputError
+from assistant.core.errors import BadInputError, UnusableQuestionError
 from assistant.core.markup import without_tags
 from assistant.core.surrogates import LONE_SURROGATE
 
@@ -81,16 +81,24 @@ def checked_question(text: str, field: str = "question", noun: str = "question")
     check_text(field, text)
     question = as_typed(text).strip()
     if not question:
-        raise BadInputError(field, f"the {noun} is empty")
+        raise UnusableQuestionError(field, f"the {noun} is empty", kind="empty")
     if not without_tags(question, " ").strip():
-        raise BadInputError(field, f"the {noun} is only markup (HTML tags), with no words to search for")
+        raise UnusableQuestionError(
+            field, f"the {noun} is only markup (HTML tags), with no words to search for", kind="only_markup"
+        )
     question = without_markup(question)
     if len(question) > MAX_QUESTION_CHARS:
-        raise BadInputError(
-            field, f"the {noun} is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
+        raise UnusableQuestionError(
+            field,
+            f"the {noun} is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}",
+            kind="too_long",
+            length=len(question),
+            limit=MAX_QUESTION_CHARS,
         )
     question = as_sentence(question)
     if not any(ch.isalnum() for ch in question):
         # Nothing to search for: every passage would be as good an answer as any other.
-        raise BadInputError(field, f"the {noun} has no words (letters or digits) to search for")
+        raise UnusableQuestionError(
+            field, f"the {noun} has no words (letters or digits) to search for", kind="no_words"
+        )
     return question

@@ -161,3 +161,22 @@ def test_a_right_to_left_question_is_shown_right_to_left(page, kilde_server):
     direction = "(element) => getComputedStyle(element).direction"
     assert [asked.nth(i).evaluate(direction) for i in range(2)] == ["rtl", "ltr"]
     assert last_answer(page).locator(".kilde-text").evaluate(direction) == "ltr"
+
+
+def test_a_question_that_cannot_be_asked_is_refused_in_the_page_language_and_kept(page, kilde_server):
+    """On the Norwegian page, a question over the limit was refused in English, field name first ("question:
+    the question is 2001 characters; the limit is 2000"), as were an empty question and one of markup alone."""
+    open_chat(page, kilde_server, "nb")
+    box = page.locator("#kilde-question textarea")
+    long_question = ("Hva forplikter artikkel 4 hver av partene til? " * 50)[:2001]
+    for typed, said in [
+        (long_question, "Spørsmålet er 2001 tegn langt; grensen er 2000."),
+        ("   ", "Spørsmålet er tomt."),
+        ("<b></b>", "Spørsmålet er bare HTML-koder, uten ord å søke etter."),
+    ]:
+        box.fill(typed)
+        box.press("Enter")
+        expect(page.get_by_text(said)).to_be_visible()
+        expect(box).to_have_value(typed)  # kept, to be shortened or corrected
+    expect(page.get_by_text("question:")).to_have_count(0)
+    expect(page.locator(".kilde-user")).to_have_count(0)
