@@ -4,8 +4,12 @@ lays out the components and wires them to these."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -122,6 +126,47 @@ def filter_choices(assistant: Assistant) -> tuple[list[str], list[tuple[str, str
     return sources, [(label, code) for code, label in LANGUAGE_LABELS.items() if code in languages]
 
 
+_END = object()
+
+
+def with_ticks(events: Iterator, every: float) -> Iterator:
+    """`events`, read in a thread of their own, with a None whenever `every` seconds pass without one: a caller
+    that holds back pieces to pace its updates can show them while the source pauses (a model may stop for
+    seconds mid-answer). An error of `events` is raised here. Closed, it has the reader close `events` at their
+    next item, as a caller that stopped reading them would."""
+    box: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for event in events:
+                if stop.is_set():
+                    break
+                box.put((event, None))
+        except BaseException as exc:  # handed to the caller, whose thread raises it
+            box.put((_END, exc))
+            return
+        finally:
+            events.close()
+        box.put((_END, None))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(read,), daemon=True).start()
+    try:
+        while True:
+            try:
+                event, error = box.get(timeout=every)
+            except queue.Empty:
+                yield None
+                continue
+            if event is _END:
+                if error is not None:
+                    raise error
+                return
+            yield event
+    finally:
+        stop.set()
+
+
 class ChatHandlers:
     """The chat's event handlers over the objects the server shares (assistant, rate limiter, feedback log);
     per-user state arrives as a `ChatSession` argument and is never kept here."""
@@ -182,18 +227,20 @@ class ChatHandlers:
         partial = ""
         answer = None
         last_yield = 0.0
-        events = self.assistant.stream(ask_request)
+        shown_partial = ""
+        # A tick (None) when the model pauses: the pieces held back to pace the updates are shown then.
+        events = with_ticks(self.assistant.stream(ask_request), STREAM_INTERVAL_S)
         try:
             for event in events:
                 if state.ended:
                     yield self.ended_view(lang)
                     return
-                if isinstance(event, Delta):
-                    partial += event.text
+                if event is None or isinstance(event, Delta):
+                    partial += event.text if event else ""
                     now = time.monotonic()
-                    if now - last_yield < STREAM_INTERVAL_S:
+                    if partial == shown_partial or now - last_yield < STREAM_INTERVAL_S:
                         continue  # coalesce pieces that arrive faster than the screen needs them
-                    last_yield = now
+                    last_yield, shown_partial = now, partial
                     shown[-1] = render.Exchange(ask_request.question, partial=partial)
                     yield (
                         render.conversation_html(shown, lang, state.dropped),
@@ -213,7 +260,7 @@ class ChatHandlers:
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         finally:
-            events.close()  # the model's stream too, when this answer stops early
+            events.close()  # the model's stream too (at its next piece), when this answer stops early
         if state.ended:
             yield self.ended_view(lang)
             return

@@ -94,3 +94,19 @@ def test_new_conversation_while_an_answer_streams_stays_new(page, generative_ser
     expect(page.locator(".kilde-bot")).to_have_count(1)
     expect(page.locator("#kilde-conversation .kilde-standalone")).to_have_count(0)
     assert condense_prompts(llm) == []  # a first question: no history to read it with
+
+
+def test_what_the_model_has_sent_is_shown_while_it_pauses(page, generative_server, llm):
+    """The chat shows at most about 20 updates a second and held back the pieces that came sooner after the
+    last one: while the model paused after its first words, the page showed "Artikkel" alone until more came."""
+    server, _assistant = generative_server
+    wake = threading.Event()
+    ask_and_hold(page, server.url, llm, wake)
+    try:
+        # Its first five pieces, all sent before the pause; Kilde gives the model 30 s before it falls back.
+        expect(page.locator(".kilde-streaming .kilde-text")).to_have_text(
+            "Artikkel 4 i avtalen sier:", timeout=20_000
+        )
+    finally:
+        wake.set()
+    page.locator(ANSWERED).first.wait_for(state="visible")
