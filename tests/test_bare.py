@@ -84,6 +84,9 @@ def test_a_reason_is_given_by_a_word_that_gives_one():
 def test_an_amount_is_a_number_that_counts():
     assert answers_bare("Hvor mange?", "Over 300 soldater ble sendt.")
     assert not answers_bare("How many?", ASIA)
+    # "Artikkel 51" names an article: it counts nothing ("How many?" after the Article 4 answer quoted it)
+    assert not answers_bare("How many?", ARTICLE_51) and not answers_bare("Hvor mange?", ARTICLE_51)
+    assert answers_bare("Hvor mange?", "Artikkel 4 forplikter to land.")
 
 
 def test_when_and_where_are_told_in_a_reports_lead():

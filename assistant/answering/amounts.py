@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from assistant.answering.parts import part_number_spans
+
 # At the question's start, after "og"/"and" or a preposition ("I hvor mange land", "For how many years"): "Hva avgjør
 # hvor mye energi ...?" asks what decides it.
 _QUESTION_START = (
@@ -129,8 +131,9 @@ def asks_for_amount(question: str) -> bool:
 
 
 def states_amount(text: str, question: str = "") -> bool:
-    """Some number in `text` counts something: a numeral or a number word, less the years and the number words
-    that begin a compound ("null- og lavutslippsbiler"), and, for a `question`
+    """Some number in `text` counts something: a numeral or a number word, less the years, the numbers of numbered
+    parts ("artikkel 51", `parts.py`) and the number words that begin a compound ("null- og lavutslippsbiler"), and,
+    for a `question`
     that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68
     gram/km") unless it counts in them; for one that asks for a share, a percentage or a fraction or a whole ("96
     prosent", "ni av ti", "halvparten", "alle"); for one that asks for a population, only in a quote that speaks of
@@ -143,8 +146,11 @@ def states_amount(text: str, question: str = "") -> bool:
     counts = bool(_COUNTS.search(asked))
     counts_things = counts and not _ASKS_ABOUT_TIME.search(asked)
     counts_in_units = counts and not _ASKS_IN_MONEY_OR_MEASURE.search(asked)
+    part_numbers = part_number_spans(text)
     for match in _NUMBER.finditer(text):
         number = match.group().strip()
+        if any(start < match.end() and match.start() < end for start, end in part_numbers):
+            continue  # "Artikkel 51" names an article, it counts nothing
         if _YEAR.fullmatch(number) and _BEFORE_A_YEAR.search(text[: match.start()]):
             continue
         if not number[0].isdigit() and _BEGINS_A_COMPOUND.match(text, match.end()):

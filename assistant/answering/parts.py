@@ -32,6 +32,11 @@ def numbered_parts(text: str) -> set[tuple[str, str]]:
     return {_part(m) for m in _PART.finditer(text)}
 
 
+def part_number_spans(text: str) -> list[tuple[int, int]]:
+    """Where in `text` each numbered part's number stands: "51" of "artikkel 51" names a part, it counts nothing."""
+    return [m.span("number") for m in _PART.finditer(text)]
+
+
 def missing_parts(question: str, passages: Sequence[str]) -> list[str]:
     """The numbered parts the question names that none of the passages names, as the question writes them."""
     held = set().union(*(numbered_parts(p) for p in passages))
