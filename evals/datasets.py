@@ -24,7 +24,6 @@ Dataset specs accepted by `kilde eval run --dataset`:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -420,12 +419,3 @@ def annotation_questions(held_out: set[tuple[str, int]]) -> Iterator[tuple[str, 
                         answers = [a for a in qa.get("answers", []) if a.get("text")]
                         if answers and (article, int(qa["id"])) not in held_out:
                             yield domain, article, paragraph["context"], qa, answers
-
-
-def sha256(path: Path) -> str:
-    """A file's SHA-256, read in blocks (a model file is tens of megabytes)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.reader import MODEL_FILE, SETTINGS_FILE, ReaderSettings
+from assistant.core.digests import file_sha256
 from assistant.indexes.e5_weights import default_model_path, load_e5
-from evals.datasets import sha256
 from evals.train_reader import BUILD, init_paths, mean_weights
 
 
@@ -142,7 +142,7 @@ def requantise(args) -> int:
     info = json.loads(args.settings.read_text(encoding="utf-8"))
     info.pop("max_abs_logit_drift_int8_vs_torch", None)
     info["quantisation"] = QUANTISATION["float"]
-    info["model"] = {"file": args.model.name, "sha256": sha256(args.model)}
+    info["model"] = {"file": args.model.name, "sha256": file_sha256(args.model)}
     args.settings.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{args.model}: {count} matrix products now read float32 activations", file=sys.stderr)
     return 0
@@ -286,8 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "outputs": {"start_logits": "float32 [batch, tokens]", "end_logits": "float32 [batch, tokens]"},
         "sequence": "<s> question </s></s> context </s>; positions from 0; no answer = position 0 (<s>)",
-        "model": {"file": args.model.name, "sha256": sha256(args.model)},
-        "word_embeddings": {"file": default_model_path().name, "sha256": sha256(default_model_path())},
+        "model": {"file": args.model.name, "sha256": file_sha256(args.model)},
+        "word_embeddings": {"file": default_model_path().name, "sha256": file_sha256(default_model_path())},
         "training": training_record(states),
         **({"weights_averaged_over": averaged_over} if len(averaged_over) > 1 else {}),
         **(

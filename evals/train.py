@@ -26,12 +26,12 @@ import numpy as np
 from assistant.answering.features import FEATURES_VERSION, PICKER_FEATURES, RERANK_FEATURES
 from assistant.answering.picker import pick
 from assistant.core.config import MODELS_DIR
+from assistant.core.digests import file_sha256
 from evals.datasets import (
     DATA,
     EvalItem,
     load_jsonl,
     load_norquad,
-    sha256,
     split_keys,
     train_items,
 )
@@ -738,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "params": rerank_params,
             "settings": asdict(translation_variants[chosen_translation]),
             "translation_choice": chosen_translation,
-            "sha256": sha256(args.out / "reranker.txt"),
+            "sha256": file_sha256(args.out / "reranker.txt"),
         },
         "picker": {
             "file": "picker.txt",
@@ -748,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "second_margin": margin,
             "second_same_passage": same_passage,
             "languages": languages,
-            "sha256": sha256(args.out / "picker.txt"),
+            "sha256": file_sha256(args.out / "picker.txt"),
         },
     }
     # English questions' own pair (`python -m evals.train_english`) does not depend on these files: it stays.

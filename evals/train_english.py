@@ -34,7 +34,8 @@ import numpy as np
 
 from assistant.answering.features import PICKER_FEATURES, RERANK_FEATURES
 from assistant.answering.rerank import blended_scores
-from evals.datasets import DATA, load_english_versions, load_jsonl, sha256, split_keys
+from assistant.core.digests import file_sha256
+from evals.datasets import DATA, load_english_versions, load_jsonl, split_keys
 from evals.train import (
     MODELS,
     PICKER_PARAMS,
@@ -244,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "weight": weight,
             "rounds": rounds,
             "params": rerank_params,
-            "sha256": sha256(args.out / RERANKER_FILE),
+            "sha256": file_sha256(args.out / RERANKER_FILE),
         }
     if keep_picker:
         picker.save_model(str(args.out / PICKER_FILE), num_iteration=picker_rounds)
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "second_margin": margin,
             "second_same_passage": same_passage,
             "languages": ["en"],
-            "sha256": sha256(args.out / PICKER_FILE),
+            "sha256": file_sha256(args.out / PICKER_FILE),
         }
     meta.pop("english", None)
     if keep_reranker:

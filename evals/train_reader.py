@@ -60,8 +60,9 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.reader import ReaderSettings, Window, question_ids, windows
+from assistant.core.digests import file_sha256
 from assistant.indexes.e5_weights import load_e5
-from evals.datasets import DATA, annotation_questions, question_key, sha256, split_keys
+from evals.datasets import DATA, annotation_questions, question_key, split_keys
 
 SEED = 20261201
 BUILD = Path("build/reader")
@@ -400,7 +401,7 @@ class PackSource:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             self.record = json.load(f)
         for name, digest in self.record["files"].items():
-            if sha256(REPO / name) != digest:
+            if file_sha256(REPO / name) != digest:
                 raise SystemExit(f"{name} changed since the pack in {folder} was written; write it again")
         self.weights_file = folder / PACK_WEIGHTS
         self.kept_ids = np.asarray(self.record["kept_ids"], dtype=np.int64)
@@ -479,7 +480,7 @@ def write_pack(
     )
     files = [*corpus, *english, *unanswerable]
     record = {
-        "files": {name: sha256(REPO / name) for name in files},
+        "files": {name: file_sha256(REPO / name) for name in files},
         "questions": [asdict(q) for q in questions],
         "english": {name: [asdict(q) for q in found] for name, found in english.items()},
         "unanswerable": {name: [asdict(u) for u in found] for name, found in unanswerable.items()},

