@@ -151,6 +151,15 @@ def test_an_empty_question_is_refused_without_a_traceback(handlers):
     assert refused.value.print_exception is False
 
 
+@pytest.mark.parametrize(
+    ("language", "said"), [("en", "question: the question is empty"), ("nb", "Spørsmålet er tomt.")]
+)
+def test_a_question_that_cannot_be_asked_is_refused_in_the_interface_language(handlers, language, said):
+    with pytest.raises(gr.Error) as refused:
+        list(handlers.respond("   ", "", "", [], [], language, None, None))
+    assert refused.value.message == said
+
+
 def test_only_the_languages_the_index_holds_are_offered(assistant):
     from ui.handlers import filter_choices
 

@@ -99,6 +99,13 @@ def parse_filters(since: str | None, until: str | None, sources, languages, lang
         ) from None
 
 
+def question_refusal(exc: UnusableQuestionError, language: str) -> str:
+    """A question that cannot be asked, said in the interface `language`; in English, the refusal's own words."""
+    if language == "en":
+        return str(exc)
+    return t(language, f"question_{exc.kind}", length=exc.length, limit=exc.limit)
+
+
 def filter_refusal(exc: FilterMatchesNothingError, language: str) -> str:
     """A source or language filter no article has, said in the interface `language`, naming the values the
     archive holds, as a date that cannot be read is (`parse_filters`). In English, the refusal's own words."""
@@ -207,7 +214,7 @@ class ChatHandlers:
                 AskRequest(question=question_text or "", history=state.history(), filters=filters)
             )
         except UnusableQuestionError as exc:
-            raise refused(t(lang, f"question_{exc.kind}", length=exc.length, limit=exc.limit)) from None
+            raise refused(question_refusal(exc, lang)) from None
         except BadInputError as exc:
             raise refused(str(exc)) from None
         except KildeError as exc:

@@ -44,11 +44,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_date": "{field}: {value!r} is not a date; use YYYY-MM-DD.",
         "bad_range": "{field}: {until} is before the from date, {since}; no date is in both.",
         "rate_limited": "Too many questions: the limit is {limit} per minute. Try again in {seconds} s.",
-        # A question that cannot be asked (core.errors.UnusableQuestionError), by its kind.
-        "question_empty": "question: the question is empty",
-        "question_only_markup": "question: the question is only markup (HTML tags), with no words to search for",
-        "question_too_long": "question: the question is {length} characters; the limit is {limit}",
-        "question_no_words": "question: the question has no words (letters or digits) to search for",
         "citation_missing": "That source is no longer in the archive.",
         "date": "Date",
         "source": "Source",
@@ -103,6 +98,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "unknown_language_none": "Språkfilter: ingen artikkel er på språket {value!r}; arkivet har ingen artikler",
         "and_more": "{listed} og {count} til",
         "rate_limited": "For mange spørsmål: grensen er {limit} i minuttet. Prøv igjen om {seconds} s.",
+        # A question that cannot be asked (core.errors.UnusableQuestionError), by its kind; in English, core's words.
         "question_empty": "Spørsmålet er tomt.",
         "question_only_markup": "Spørsmålet er bare HTML-koder, uten ord å søke etter.",
         "question_too_long": "Spørsmålet er {length} tegn langt; grensen er {limit}.",
