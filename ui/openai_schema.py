@@ -136,9 +136,9 @@ class ChatIn(BaseModel):
     OpenAI's do (ui/completion_limits.py). Sampling parameters (temperature, top_p, …) are held to OpenAI's
     ranges, then ignored, since the answer is quoted from the archive, not sampled; other OpenAI parameters
     are accepted and ignored, those a client commonly sends (seed, user, tools, metadata, …) once they have
-    OpenAI's type and are within its limits, since OpenAI's API refuses them otherwise. A parameter Kilde cannot honour and a client relies on (a JSON reply, a forced
-    tool or function call, logprobs) is refused, since a reply without it breaks the client further on; so is a value OpenAI's API
-    refuses (`refuse_invalid_values`)."""
+    OpenAI's type and are within its limits, since OpenAI's API refuses them otherwise. A parameter Kilde cannot
+    honour and a client relies on (a JSON reply, a forced tool or function call, logprobs) is refused, since a
+    reply without it breaks the client further on; so is a value OpenAI's API refuses (`refuse_invalid_values`)."""
 
     model_config = ConfigDict(
         **OPENAI,

@@ -38,7 +38,8 @@ _STATES = {
     "when": re.compile(
         r"\b((?i:1[89]\d\d|20\d\d|januar|februar|mars|april|mai|juni|juli|august|september|oktober|november|desember|"
         r"january|february|(?:march|may)(?=\s+\d)|\d{1,2}\s+(?:march|may)|june|july|october|december|"
-        r"mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|monday|tuesday|wednesday|thursday|friday|saturday|sunday|i dag|i går|i morgen|i fjor|i år|"
+        r"mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|"
+        r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|i dag|i går|i morgen|i fjor|i år|"
         r"i helgen|i kveld|i natt|today|yesterday|tomorrow|tonight|(forrige|neste|denne|last|next|this) "
         r"(uke|måned|år|helg|week|month|year|weekend)|klokken|kl\.|o'clock|during)|"
         r"under (sitt|sin|sine|hans|hennes|deres|[A-ZÆØÅ]\w*s)|\d{1,2}\.\s?\w+)\b"
