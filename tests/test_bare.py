@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.bare import answers_bare, bare_kind, is_bare, told_in_lead
+from assistant.answering.bare import answers_bare, asks_for_no_one_thing, bare_kind, is_bare, told_in_lead
 
 
 @pytest.mark.parametrize(
@@ -33,8 +33,15 @@ def test_a_question_word_alone_asks_for_its_kind(question, kind):
 
 @pytest.mark.parametrize("question", ["What?", "Hva?", "How?", "Og hvordan?"])
 def test_what_and_how_alone_ask_for_no_one_kind(question):
-    assert is_bare(question) and bare_kind(question) is None
+    assert is_bare(question) and bare_kind(question) is None and asks_for_no_one_thing(question)
     assert answers_bare(question, "Russland og Nord-Korea benekter enhver våpenhandel.")
+
+
+@pytest.mark.parametrize(
+    "question", ["When?", "Hvem?", "How many?", "What did Putin say?", "Hva skjedde i Åre?"]
+)
+def test_a_question_word_of_a_kind_or_a_whole_question_asks_for_something(question):
+    assert not asks_for_no_one_thing(question)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.answers import holds_words, quoted_before
+from assistant.answering.answers import NO_ONE_THING_NOTICE, holds_words, quoted_before
 from assistant.answering.bare import answers_bare
 from assistant.answering.condense import (
     condense_extractive,
@@ -707,3 +707,38 @@ def test_a_question_word_alone_quotes_only_what_holds_what_it_asks_for(assistant
     answer = assistant.ask(AskRequest(question, history=turns))
     for citation in answer.citations:
         assert answers_bare(question, citation.quote), (question, answer.answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "notice"),
+    [
+        ("What?", NO_ONE_THING_NOTICE["en"]),
+        ("Hva?", NO_ONE_THING_NOTICE["nb"]),
+        ("Which?", NO_ONE_THING_NOTICE["en"]),
+    ],
+)
+def test_a_question_word_that_asks_for_no_one_thing_is_asked_to_say_what(assistant, question, notice):
+    """ "What?" after the Article 4 answer quoted "Dette er en av de mest profilerte diplomatiske fremstøtene i Asia
+    …" and Stoltenberg's remark: nothing of the follow-up's own said what to quote."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    answer = assistant.ask(AskRequest(question, history=turns))
+    assert not answer.answerable and not answer.citations and answer.answer.endswith(notice), answer.answer
+
+
+def test_a_question_word_alone_that_finds_nothing_it_asks_for_says_so(assistant):
+    """ "Why?" after the Article 4 answer: the article gives no reason for the pact's terms, and the answer says
+    what was looked for, not only that nothing was found."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    answer = assistant.ask(AskRequest("Why?", history=turns))
+    assert not answer.answerable and answer.answer.endswith("No passage I found says why."), answer.answer
+
+
+def test_a_question_word_alone_quotes_one_sentence(assistant):
+    """ "Who?" after the Article 4 answer quoted a runner-up beside its first sentence, "Dette er en av de mest
+    profilerte diplomatiske fremstøtene i Asia fra Moskvas side …", which names a place, not a person."""
+    first = assistant.ask(AskRequest(DEMO_QUESTION_EN))
+    turns = (Turn("user", DEMO_QUESTION_EN), Turn("assistant", first.answer))
+    answer = assistant.ask(AskRequest("Who?", history=turns))
+    assert answer.answerable and len(answer.citations) == 1, answer.answer

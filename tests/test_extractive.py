@@ -176,3 +176,30 @@ def test_a_question_is_never_quoted_and_leaves_nothing_when_it_matches_best(coun
 )
 def test_a_sentence_asks_when_it_ends_with_a_question_mark(sentence_text, asking):
     assert is_question(sentence_text) is asking
+
+
+CAREER = (
+    "Regissørene Even Sigstad og Filip Christensen i Field Productions har fått 1,5 millioner kroner i "
+    "produksjonstilskudd. Kinopremiere er satt til oktober 2020. Svindal, som i februar la opp som alpinist, vant "
+    "blant annet to OL-gull, fem VM-gull og 36 enkeltseirer i verdenscupen. 36-åringen rundet av karrieren med "
+    "VM-sølv i Åre i sitt siste renn som alpinist."
+)
+LAST_QUOTE = (
+    "Svindal, som i februar la opp som alpinist, vant blant annet to OL-gull, fem VM-gull og 36 enkeltseirer i "
+    "verdenscupen."
+)
+
+
+def test_an_english_question_word_alone_is_answered_by_a_sentence_sharing_the_last_quotes_words(counting):
+    """ "Where?" after the English question of Svindal's career quoted the article's first place, "… i Field
+    Productions …": an English question's words are not the Norwegian sentences', so the sentence told first won.
+    The last quote's words are the archive's own: "alpinist" leads to "… i Åre i sitt siste renn som alpinist"."""
+    answerer = ExtractiveAnswerer(SentenceVectors(counting))
+    question = "Where? When did Aksel Lund Svindal end his career as an alpine skier?"
+    extract = answerer.answer(question, (hit(CAREER),), None, "en", avoid=LAST_QUOTE, asked="Where?")
+    assert [c.quote for c in extract.citations] == [
+        "36-åringen rundet av karrieren med VM-sølv i Åre i sitt siste renn som alpinist."
+    ]
+    # with no earlier quote to go by, the first sentence that names a place
+    first = answerer.answer(question, (hit(CAREER),), None, "en", asked="Where?")
+    assert "Field Productions" in first.citations[0].quote

@@ -31,6 +31,34 @@ NOTHING_NAMED_NOTICE = {
     "nb": "Spørsmålet nevner ikke noe å lete etter: spør om en person, et sted, en hendelse eller et tema.",
     "nn": "Spørsmålet nemner ikkje noko å leite etter: spør om ein person, ein stad, ei hending eller eit tema.",
 }
+# Said after NOT_FOUND when a follow-up is a question word alone that asks for no one thing ("What?",
+# `bare.asks_for_no_one_thing`).
+NO_ONE_THING_NOTICE = {
+    "en": "A question word alone does not say what to look for: ask what you want to know about it.",
+    "nb": "Et spørreord alene sier ikke hva jeg skal lete etter: spør om det du vil vite om det.",
+    "nn": "Eit spørjeord åleine seier ikkje kva eg skal leite etter: spør om det du vil vite om det.",
+}
+# Said after NOT_FOUND when a bare follow-up ("When?", `bare.py`) finds no sentence that holds what it asks for.
+NO_BARE_ANSWER_NOTICE = {
+    "en": {
+        "when": "No passage I found says when.",
+        "where": "No passage I found says where.",
+        "who": "No passage I found says who.",
+        "why": "No passage I found says why.",
+    },
+    "nb": {
+        "when": "Ingen av tekstene jeg fant, sier når.",
+        "where": "Ingen av tekstene jeg fant, sier hvor.",
+        "who": "Ingen av tekstene jeg fant, sier hvem.",
+        "why": "Ingen av tekstene jeg fant, sier hvorfor.",
+    },
+    "nn": {
+        "when": "Ingen av tekstane eg fann, seier når.",
+        "where": "Ingen av tekstane eg fann, seier kvar.",
+        "who": "Ingen av tekstane eg fann, seier kven.",
+        "why": "Ingen av tekstane eg fann, seier kvifor.",
+    },
+}
 # Said after NOT_FOUND when the question names a numbered part ("Article 5") that no passage found names (`parts.py`).
 PART_NOTICE = {
     "en": "No passage I found names {words}.",
@@ -246,28 +274,34 @@ def not_found(
     no_amount: bool = False,
     missing_parts: Sequence[str] = (),
     no_date: bool = False,
+    bare_kind: str | None = None,
 ) -> Answer:
     """The not-found answer, saying why where that is known: a follow-up's article the filters leave out, words
     no article uses, numbered parts the passages
     found do not name (the context's, or `missing_parts` of the quoted passages), the question's rarest word where
     the passages found do not use it and the reranker scored them below its floor, (`no_amount`) a number or
-    (`no_date`) a date the passages do not state."""
+    (`no_date`) a date the passages do not state, or what a bare follow-up asks for (`bare_kind`, "when", "amount"
+    …), which no sentence found holds."""
     text = not_found_text(context.language)
     parts = context.missing_parts or missing_parts
     if context.filtered_out:
         text += " " + listed_notice(FILTERED_OUT_NOTICE, context.language, [context.filtered_out])
     elif context.names_nothing:
         text += " " + NOTHING_NAMED_NOTICE.get(context.language, NOTHING_NAMED_NOTICE["en"])
+    elif context.asks_for_no_one_thing:
+        text += " " + NO_ONE_THING_NOTICE.get(context.language, NO_ONE_THING_NOTICE["en"])
     elif context.unseen_words:
         text += " " + unseen_notice(context.language, context.unseen_words)
     elif parts:
         text += " " + listed_notice(PART_NOTICE, context.language, parts)
     elif context.absent_word:
         text += " " + listed_notice(ABSENT_NOTICE, context.language, [context.absent_word])
-    elif no_amount:
+    elif no_amount or bare_kind == "amount":
         text += " " + NO_AMOUNT_NOTICE.get(context.language, NO_AMOUNT_NOTICE["en"])
     elif no_date:
         text += " " + NO_DATE_NOTICE.get(context.language, NO_DATE_NOTICE["en"])
+    elif bare_kind is not None:
+        text += " " + NO_BARE_ANSWER_NOTICE.get(context.language, NO_BARE_ANSWER_NOTICE["en"])[bare_kind]
     return assemble(context, backend=backend, text=text)
 
 

@@ -16,7 +16,7 @@ from itertools import islice
 from langchain_core.runnables import RunnableLambda
 
 from assistant.answering.answers import cited_after, fallback_notice, holds_words, not_found, stream_words
-from assistant.answering.bare import is_bare, told_in_lead
+from assistant.answering.bare import asks_for_no_one_thing, is_bare, told_in_lead
 from assistant.answering.condense import (
     Condenser,
     condense_extractive,
@@ -335,11 +335,14 @@ class Assistant:
         # ("Tell me more" after "What about it?"), it names nothing to answer about.
         asked = (t.content for t in context.request.history if t.role == "user")
         nothing = names_nothing(context.request.question) and all(map(names_nothing, asked))
+        # after a conversation, "What?" alone leans on it for what it asks about, but says nothing of what it asks
+        vague = bool(context.request.history) and asks_for_no_one_thing(context.request.question)
         passes = self.passes_threshold_and_names(context)
         absent = self.refused_by_floor(context) if passes else None
         answerable = (
             not context.filtered_out
             and not nothing
+            and not vague
             and passes
             and absent is None
             and not unseen
@@ -359,6 +362,7 @@ class Assistant:
             context,
             answerable=answerable,
             names_nothing=nothing,
+            asks_for_no_one_thing=vague,
             unseen_words=tuple(unseen),
             missing_parts=tuple(parts),
             absent_word=absent,

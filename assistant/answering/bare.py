@@ -74,6 +74,13 @@ def is_bare(question: str) -> bool:
     return bare_kind(question) is not None or bool(_ANY_QUESTION_WORD.match(question.strip()))
 
 
+def asks_for_no_one_thing(question: str) -> bool:
+    """ "What?", "How?", "Hvilken?" alone: a question word that, unlike "When?", says nothing of what to quote. After
+    the Article 4 answer "What?" quoted "Dette er en av de mest profilerte diplomatiske fremstøtene i Asia …", a
+    sentence the picker chose with nothing of the follow-up's own to go by; whoever asks it has to say what."""
+    return bare_kind(question) is None and bool(_ANY_QUESTION_WORD.match(question.strip()))
+
+
 def answers_bare(question: str, sentence: str) -> bool:
     """Whether `sentence` holds what the bare `question` asks for (any sentence does for another question)."""
     kind = bare_kind(question)

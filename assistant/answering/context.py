@@ -63,6 +63,8 @@ class AnswerContext:
     names_nothing: bool = (
         False  # why it is not answerable: asked alone, it names nothing (`unseen.names_nothing`)
     )
+    # or, in a conversation, a question word alone that asks for no one thing ("What?", `bare.asks_for_no_one_thing`)
+    asks_for_no_one_thing: bool = False
     unseen_words: tuple[str, ...] = ()  # or words no passage uses (`unseen.py`)
     missing_parts: tuple[str, ...] = ()  # or numbered parts ("Article 5") no passage found names (`parts.py`)
     # or the question's rarest word, which no passage found uses, below the reranker's floor (`refused_by_floor`)

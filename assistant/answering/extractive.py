@@ -254,8 +254,15 @@ class ExtractiveAnswerer:
         )
         if not extract.citations or no_amount or no_date or other_part:
             context.timings_ms["answer"] = (time.perf_counter() - t0) * 1000
+            # a bare follow-up ("When?") is answered by a sentence that holds what it asks for, or by none (`bare.py`)
+            unheld = bare_kind(asked) if context.focus and not extract.citations else None
             return not_found(
-                context, self.name, no_amount=no_amount, missing_parts=other_part, no_date=no_date
+                context,
+                self.name,
+                no_amount=no_amount,
+                missing_parts=other_part,
+                no_date=no_date,
+                bare_kind=unheld,
             )
         sentences = extract.sentences
         if self.checker is not None:
@@ -344,7 +351,9 @@ class ExtractiveAnswerer:
         # A follow-up about a name of its own ("What did China say?" after the Article 4 answer) is answered by what
         # the article says of that name: a runner-up beside it is what the conversation asked before ("Japan har
         # uttrykt …", the sentence before China's), and would lead where the two stand in a row (`reading_order`).
-        if asked is not None and asks_about_a_name_of_its_own(asked):
+        # A bare "Who?" is answered by the one sentence that names the person: a runner-up is one more sentence that
+        # names anything ("… i Asia fra Moskvas side …").
+        if asked is not None and (asks_about_a_name_of_its_own(asked) or bare_kind(asked) is not None):
             chosen = chosen[:1]
         return self.cite(chosen, hits)
 
@@ -357,18 +366,23 @@ class ExtractiveAnswerer:
         two of the passages' sentences hold, "karrieren", "alpinist"; not "avtalen" of the pact's article). The
         picker, with nothing of the follow-up's own to match, quoted "… fra 1961, …", the date of the treaty this
         one revives, before "Denne avtalen ble inngått under … Putins første besøk …". An English `question`'s
-        words are not weighed against the Norwegian sentences: "each side" is not "Moskvas side"."""
+        words are not weighed against the Norwegian sentences ("each side" is not "Moskvas side"): the earlier
+        quotes' (`avoid`) are, which are the archive's, over the sentences not quoted before. "Where?" after
+        Svindal's career quoted the article's first place, "… i Field Productions …", before "… i Åre i sitt
+        siste renn som alpinist"."""
         found = [
             c
             for c in self.candidates(asked, hits, None, None, asked, passages=len(hits))
             if answers_bare(asked, c.text) and not quoted_before(c.text, avoid) and not is_question(c.text)
         ]
-        if language_group(language or "") == "en":
-            return sorted(found, key=lambda c: c.start)[:1]
         sentences = {
             " ".join(h.chunk.text[a:b].split()) for h in hits for a, b in sentence_spans(h.chunk.text)
         }
-        rare = rare_words(set(analyse(question, "nb")), sentences)
+        if language_group(language or "") == "en":
+            unquoted = {s for s in sentences if not quoted_before(s, avoid)}
+            rare = rare_words(set(analyse(avoid, "nb")), unquoted)
+        else:
+            rare = rare_words(set(analyse(question, "nb")), sentences)
         return sorted(found, key=lambda c: (-len(related(rare, set(analyse(c.text, "nb")))), c.start))[:1]
 
     def read_answer(self, context: AnswerContext, avoid: str = "") -> Extract | None:
