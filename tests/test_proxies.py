@@ -6,11 +6,22 @@ what it is asked for; the remote server is a TEST-NET address (192.0.2.1) that o
 from __future__ import annotations
 
 import asyncio
+import datetime
+import http.server
+import ipaddress
+import ssl
+import threading
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from assistant.core.errors import ConfigError
 from assistant.indexes.embeddings import OpenAIEmbedder
+from assistant.indexes.http_clients import async_http_client, http_client
 from assistant.indexes.llm import build_chat_models
 from assistant.indexes.model_server import ModelServer
 from assistant.indexes.store import ChromaStore
@@ -157,3 +168,69 @@ def test_a_proxy_variable_httpx_cannot_use_stops_nothing_on_this_machine_and_is_
     said = str(caught.value)
     assert said.startswith("all_proxy is ") and says in said and "unset all_proxy" in said
     assert "s3cret" not in said
+
+
+@pytest.fixture
+def self_signed_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a certificate no authority signed, as a model server on an intranet machine
+    may have: what `verify` decides whether to trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_both_clients_to_a_server_on_this_machine_take_verify(self_signed_server):
+    """`verify=False` reached the synchronous client's transport, and the asynchronous one dropped it: the
+    transport made for a server on this machine checked the certificate whatever the caller said."""
+    with http_client(self_signed_server, verify=False) as client:
+        assert client.get(self_signed_server).text == "ok"
+
+    async def fetch(verify: bool) -> str:
+        async with async_http_client(self_signed_server, verify=verify) as client:
+            return (await client.get(self_signed_server)).text
+
+    assert asyncio.run(fetch(False)) == "ok"
+    with pytest.raises(httpx.ConnectError):  # and the default still checks it
+        asyncio.run(fetch(True))

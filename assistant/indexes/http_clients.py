@@ -57,7 +57,9 @@ def http_client(url: str | None, **options) -> httpx.Client:
 def async_http_client(url: str | None, **options) -> httpx.AsyncClient:
     """`http_client`'s asynchronous twin."""
     if on_this_machine(url):
-        transport = httpx.AsyncHTTPTransport(limits=options.pop("limits", httpx.Limits()))
+        transport = httpx.AsyncHTTPTransport(
+            limits=options.pop("limits", httpx.Limits()), verify=options.pop("verify", True)
+        )
         return httpx.AsyncClient(transport=transport, **options)
     with _proxy_errors():
         return httpx.AsyncClient(**options)
