@@ -544,13 +544,31 @@ def test_a_logit_bias_out_of_openais_range_is_refused_naming_its_token(api, bias
         ] == ("logit_bias.1734")
 
 
+# Keys that are no token id: answered, where OpenAI's API refuses them in these words, `param` `logit_bias` and no
+# code (its recorded answers: "Invalid key in 'logit_bias': AI. You should only be submitting non-negative
+# integers.", openai-python's issue 572 and others).
+NOT_TOKEN_IDS = ["abc", "-1", "1.5", "", " 12", "1e3", "\u0661\u0662"]
+
+
+@pytest.mark.parametrize("key", NOT_TOKEN_IDS, ids=[repr(k) for k in NOT_TOKEN_IDS])
+def test_a_logit_bias_key_that_is_no_token_id_is_refused_naming_logit_bias(api, key):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(model="kilde", messages=QUESTION, logit_bias={"1734": 5, key: 5})
+    error = caught.value
+    assert (error.param, error.code, error.type) == ("logit_bias", None, "invalid_request_error"), error.body
+    assert error.body["message"] == (
+        f"Invalid key in 'logit_bias': {key}. You should only be submitting non-negative integers."
+    )
+
+
 def test_numbers_at_the_ends_of_openais_ranges_are_answered(api):
     chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
     low = dict(temperature=0, top_p=0, presence_penalty=-2, frequency_penalty=-2.0, n=1, seed=-(2**63))
     high = dict(
         temperature=2, top_p=1.0, presence_penalty=2, frequency_penalty=2, max_tokens=1, seed=2**63 - 1
     )
-    low["logit_bias"], high["logit_bias"] = {"1734": -100}, {"1734": 100}
+    low["logit_bias"], high["logit_bias"] = {"0": -100, "1734": -100}, {"1734": 100, "200018": 100}
     for ends in (low, high):
         reply = chat.completions.create(model="kilde", messages=QUESTION, **ends)
         assert reply.choices[0].message.content, ends

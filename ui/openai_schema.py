@@ -360,6 +360,7 @@ class MessageTurns(Sequence[Turn]):
 TOOL_CHOICES = ("none", "auto", "required")  # or an object naming a tool
 FUNCTION_CALLS = ("none", "auto")  # or an object naming a function
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+TOKEN_ID = re.compile(r"[0-9]+")  # a `logit_bias` key: ASCII digits alone, not "-1", " 12" or "1e3"
 
 
 def refuse_invalid_values(body: ChatIn) -> None:
@@ -405,6 +406,13 @@ def refuse_invalid_values(body: ChatIn) -> None:
         raise InvalidParameter(
             "top_logprobs", "The 'top_logprobs' parameter is only allowed when 'logprobs' is true.", None
         )
+    for key in body.logit_bias or ():
+        if not TOKEN_ID.fullmatch(key):  # OpenAI's words and code (none); the bound on an id is its model's
+            raise InvalidParameter(
+                "logit_bias",
+                f"Invalid key in 'logit_bias': {key[:80]}. You should only be submitting non-negative integers.",
+                None,
+            )
 
 
 def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
