@@ -416,6 +416,161 @@ def test_ignored_parameters_of_openais_types_are_answered(api):
     assert again.choices[0].message.content == reply.choices[0].message.content
 
 
+# A tool's own shape, which OpenAI's API holds each tool to, in its words and codes where they are recorded ("Missing
+# required parameter: 'tools[0].function'.", code `missing_required_parameter`; "Invalid 'tools[8].function.name':
+# string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", `invalid_value`;
+# "Invalid 'tools[0].function.name': string too long. …", `string_above_max_length`) and its API reference's rule for
+# a function's name (a-z, A-Z, 0-9, underscores and dashes, at most 64): each was answered, so a client's tool that
+# OpenAI refuses went unseen.
+NAME_PATTERN = "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+BAD_TOOLS = [
+    (
+        "a function tool without its function",
+        {"tools": [{"type": "function"}]},
+        "tools[0].function",
+        "missing_required_parameter",
+        "Missing required parameter: 'tools[0].function'.",
+    ),
+    (
+        "a tool without its type",
+        {"tools": [{"function": {"name": "get_weather"}}]},
+        "tools[0].type",
+        "missing_required_parameter",
+        "Missing required parameter: 'tools[0].type'.",
+    ),
+    (
+        "a function without its name",
+        {"tools": [TOOL, {"type": "function", "function": {"description": "The weather"}}]},
+        "tools[1].function.name",
+        "missing_required_parameter",
+        "Missing required parameter: 'tools[1].function.name'.",
+    ),
+    (
+        "a name with a space",
+        {"tools": [{"type": "function", "function": {"name": "get weather"}}]},
+        "tools[0].function.name",
+        "invalid_value",
+        f"Invalid 'tools[0].function.name': string does not match pattern. {NAME_PATTERN}",
+    ),
+    (
+        "a name with a space, in a function that holds a key named function",
+        {"tools": [{"type": "function", "function": {"name": "get weather", "function": {"name": "x"}}}]},
+        "tools[0].function.name",
+        "invalid_value",
+        f"Invalid 'tools[0].function.name': string does not match pattern. {NAME_PATTERN}",
+    ),
+    (
+        "a name with a dot",
+        {"tools": [{"type": "function", "function": {"name": "weather.get"}}]},
+        "tools[0].function.name",
+        "invalid_value",
+        f"Invalid 'tools[0].function.name': string does not match pattern. {NAME_PATTERN}",
+    ),
+    (
+        "a name of 65 characters",
+        {"tools": [{"type": "function", "function": {"name": "a" * 65}}]},
+        "tools[0].function.name",
+        "string_above_max_length",
+        "Invalid 'tools[0].function.name': string too long. Expected a string with maximum length 64, but got a "
+        "string with length 65 instead.",
+    ),
+    (
+        "a name that is a number",
+        {"tools": [{"type": "function", "function": {"name": 5}}]},
+        "tools[0].function.name",
+        "invalid_type",
+        "Invalid type for 'tools[0].function.name': expected a string, but got an integer instead.",
+    ),
+    (
+        "parameters as a string",
+        {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": "{}"}}]},
+        "tools[0].function.parameters",
+        "invalid_type",
+        "Invalid type for 'tools[0].function.parameters': expected an object, but got a string instead.",
+    ),
+    (
+        "parameters as an array",
+        {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": []}}]},
+        "tools[0].function.parameters",
+        "invalid_type",
+        "Invalid type for 'tools[0].function.parameters': expected an object, but got an array instead.",
+    ),
+    (
+        "a function that is a string",
+        {"tools": [{"type": "function", "function": "get_weather"}]},
+        "tools[0].function",
+        "invalid_type",
+        "Invalid type for 'tools[0].function': expected an object, but got a string instead.",
+    ),
+    (
+        "a type other than function or custom",
+        {"tools": [{"type": "retrieval", "function": {"name": "get_weather"}}]},
+        "tools[0].type",
+        "invalid_value",
+        "Invalid value for 'tools[0].type': 'retrieval'. Supported values are: 'function' and 'custom'.",
+    ),
+    (
+        "a type that is a number",
+        {"tools": [{"type": 1, "function": {"name": "get_weather"}}]},
+        "tools[0].type",
+        "invalid_type",
+        "Invalid type for 'tools[0].type': expected a string, but got an integer instead.",
+    ),
+    (
+        "a custom tool without its custom",
+        {"tools": [{"type": "custom"}]},
+        "tools[0].custom",
+        "missing_required_parameter",
+        "Missing required parameter: 'tools[0].custom'.",
+    ),
+    (
+        "a deprecated function with a space in its name",
+        {"functions": [{"name": "get weather"}]},
+        "functions[0].name",
+        "invalid_value",
+        f"Invalid 'functions[0].name': string does not match pattern. {NAME_PATTERN}",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param", "code", "says"), BAD_TOOLS, ids=[c[0] for c in BAD_TOOLS]
+)
+def test_a_tool_openai_refuses_is_refused_naming_its_path(api, case, fragment, param, code, says):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(**{"model": "kilde", "messages": QUESTION, **fragment})
+    error = caught.value
+    assert (error.param, error.code, error.type) == (param, code, "invalid_request_error"), error.body
+    assert error.body["message"] == says
+
+
+def test_tools_of_each_shape_openai_takes_are_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    tools = [
+        {"type": "function", "function": {"name": "a" * 64}},  # no parameters: a function that takes none
+        {
+            "type": "function",
+            "function": {
+                "name": "Get_weather-2",
+                "description": "The weather",
+                "parameters": {"type": "object", "properties": {}},
+                "strict": True,
+            },
+        },
+        {
+            "type": "custom",
+            "custom": {"name": "run_sql", "description": "Runs SQL", "format": {"type": "text"}},
+        },
+    ]
+    reply = chat.completions.create(model="kilde", messages=QUESTION, tools=tools)
+    assert "[1]" in reply.choices[0].message.content
+    reply = chat.completions.create(
+        model="kilde", messages=QUESTION, functions=[{"name": "get_weather", "parameters": {}}]
+    )
+    assert "[1]" in reply.choices[0].message.content
+
+
 # Values of OpenAI's types that OpenAI's API refuses, each naming its parameter, with OpenAI's code (they were all
 # Kilde's `bad_request`): read loosely, a client's typo went unseen here and failed against OpenAI.
 INVALID_VALUES = [

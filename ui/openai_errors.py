@@ -226,6 +226,30 @@ def path_in(body: Any, loc: Sequence[str | int], missing: bool) -> tuple[str | i
     return tuple(path)
 
 
+def tag_key(error: Mapping[str, Any]) -> str:
+    """The key that tells a tagged union's members apart (`type`), from pydantic's `'type'`."""
+    return str(error["ctx"]["discriminator"]).strip("'")
+
+
+def untagged(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """pydantic's `loc` without the tags it names a tagged union's member by: in an error inside a tool, the tool's
+    type comes after its index, then the field of that name (`tools.0.function.function.name`). Left in, the tag
+    would be read as the tool's key, and the field as a key of the function (one it may hold: `"function": …`)."""
+    parts = list(loc)
+    return tuple(
+        part
+        for n, part in enumerate(parts)
+        if not (0 < n < len(parts) - 1 and type(parts[n - 1]) is int and parts[n + 1] == part)
+    )
+
+
+def location(body: Any, error: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where in the body an error is (`path_in`). A tagged union's missing or unknown tag is its tag's fault,
+    `tools[0].type`, not the tool's."""
+    path = path_in(body, untagged(error["loc"]), error["type"] == "missing")
+    return (*path, tag_key(error)) if error["type"] in ("union_tag_not_found", "union_tag_invalid") else path
+
+
 def param_of(path: Sequence[str | int]) -> str | None:
     """OpenAI's name for a path: `messages[0].content`, `stream_options.include_usage`."""
     text = ""
@@ -266,8 +290,24 @@ BOUNDS = {
 def fault(error: Mapping[str, Any], name: str) -> tuple[str, str]:
     """OpenAI's code and message for a value of the right type that is refused, or a parameter missing."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "missing_required_parameter", f"Missing required parameter: '{name}'."
+    if kind == "union_tag_invalid":  # a tool's `type`: the error's input is the tool
+        tag = value.get(tag_key(error))
+        if not isinstance(tag, str):
+            return (
+                "invalid_type",
+                f"Invalid type for '{name}': expected a string, but got {json_type(tag)} instead.",
+            )
+        supported = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        return "invalid_value", (
+            f"Invalid value for '{name}': {tag[:80]!r}. Supported values are: {one_of(supported)}."
+        )
+    if kind == "string_pattern_mismatch":  # OpenAI's words for a tool's name
+        return "invalid_value", (
+            f"Invalid '{name}': string does not match pattern. Expected a string that matches the pattern "
+            f"'{ctx['pattern']}'."
+        )
     if kind in BOUNDS:
         side, words, compare, key = BOUNDS[kind]
         # The declared bound's type is the parameter's: `temperature`'s 2.0 makes 3 a decimal, as OpenAI says.
@@ -320,7 +360,7 @@ def invalid_body(errors: Sequence[Mapping[str, Any]], body: Any) -> tuple[str | 
     string"). The code is OpenAI's for the fault: `invalid_type` for a wrong type, else `fault`'s."""
     if not errors or any(e["type"] == "json_invalid" for e in errors):
         return "invalid_request", NOT_JSON, None
-    found = [(path_in(body, e["loc"], e["type"] == "missing"), e) for e in errors]
+    found = [(location(body, e), e) for e in errors]
     first = found[0][0][:1]
     found = [(path, e) for path, e in found if path[:1] == first]
     path = max((p for p, _ in found), key=len)  # the first of the deepest

@@ -23,6 +23,7 @@ from assistant.core.types import Filters, Turn
 from ui.api import FiltersIn, filters_from
 from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, CompletionLimits
 from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
+from ui.openai_tools import FunctionIn, ToolIn
 
 MODEL_ID = "kilde"
 # The turns the assistant may look at (`read_history`, which reads the last few that say something, the latest
@@ -173,8 +174,9 @@ class ChatIn(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     user: str | None = None
-    tools: list[dict[str, Any]] | None = Field(None, max_length=MAX_TOOLS)
-    functions: list[dict[str, Any]] | None = None
+    # Each tool and function of the shape OpenAI's API takes (ui/openai_tools.py), though none is called.
+    tools: list[ToolIn] | None = Field(None, max_length=MAX_TOOLS)
+    functions: list[FunctionIn] | None = None
     logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
     parallel_tool_calls: bool | None = None
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
