@@ -28,9 +28,14 @@ def api(built_index, assistant):
     server.stop()
 
 
-def refused(url: str, body: dict) -> dict:
-    """The error of a request that must be refused before anything is answered."""
-    response = httpx.post(url + "/v1/chat/completions", json=body, timeout=120)
+def refused(url: str, body: dict | str) -> dict:
+    """The error of a request that must be refused before anything is answered. A body given as text is sent as
+    it is, as JSON."""
+    if isinstance(body, str):
+        sent = {"content": body, "headers": {"content-type": "application/json"}}
+    else:
+        sent = {"json": body}
+    response = httpx.post(url + "/v1/chat/completions", **sent, timeout=120)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/json"  # no stream was begun
     reply = response.json()
@@ -77,6 +82,56 @@ def test_a_json_body_sent_as_another_content_type_is_a_415_that_names_json(api, 
     error = response.json()["error"]
     assert (error["code"], error["type"]) == ("unsupported_media_type", "invalid_request_error")
     assert "send it as JSON with the header content-type: application/json" in error["message"]
+
+
+# Python's parser (FastAPI's) reads NaN, Infinity and -Infinity, which JSON has not, and Python's `json.dumps` writes
+# them: a `temperature` of NaN was "decimal above maximum value … got nan", a NaN in a parameter Kilde ignores was
+# answered, where OpenAI's API cannot parse such a body.
+NON_FINITE = [
+    ('"temperature": NaN', "NaN"),
+    ('"top_p": Infinity', "Infinity"),
+    ('"frequency_penalty": -Infinity', "-Infinity"),
+    ('"seed": NaN', "NaN"),
+    ('"some_extension": NaN', "NaN"),
+    (
+        '"tools": [{"type": "function", "function": {"name": "f", "parameters": {"maximum": Infinity}}}]',
+        "Infinity",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fragment", "constant"), NON_FINITE, ids=[f for f, _ in NON_FINITE])
+def test_nan_or_infinity_in_a_body_is_refused_as_a_body_that_is_not_json(api, fragment, constant):
+    start = '{"model": "kilde", "messages": [{"role": "user", "content": "What does Article 4 say?"}], '
+    error = refused(api.url, start + fragment + "}")
+    cut_short = refused(api.url, start[:-2])  # any other body that is not JSON
+    assert (
+        {**error, "message": None}
+        == {**cut_short, "message": None}
+        == {
+            "message": None,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_request",
+        }
+    )
+    assert error["message"] == (
+        f"The request body is not valid JSON: {constant} is not a JSON value (JSON numbers are finite; Python's "
+        "json.dumps writes NaN and Infinity unless told allow_nan=False)."
+    )
+
+
+def test_nan_and_infinity_inside_strings_are_text(api):
+    text = json.dumps(
+        {"model": "kilde", "messages": [{"role": "user", "content": "Is NaN or -Infinity a number?"}]}
+    )
+    response = httpx.post(
+        api.url + "/v1/chat/completions",
+        content=text,
+        headers={"content-type": "application/json"},
+        timeout=120,
+    )
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"], response.text
 
 
 def test_a_union_of_types_is_named_whole_and_the_value_sent_is_named(api):

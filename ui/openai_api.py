@@ -31,6 +31,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.answering.assistant import Assistant
@@ -42,7 +43,15 @@ from ui.api import RateLimited, json_body_required
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
-from ui.openai_errors import INTERNAL_ERROR, ModelNotFound, error_body, status_of_error
+from ui.openai_errors import (
+    INTERNAL_ERROR,
+    NON_FINITE,
+    ModelNotFound,
+    error_body,
+    non_finite_number,
+    not_finite,
+    status_of_error,
+)
 from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ask_request_of, limits_of
 from ui.security import client_key
 
@@ -251,6 +260,15 @@ async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -
         stream.close()
 
 
+async def finite_numbers_only(request: Request) -> None:
+    """A dependency of the chat route, run once the body is parsed and before it is validated: a body with NaN or
+    Infinity for a number is refused as the body that is not JSON it is (`invalid_body`), naming the word."""
+    constant = non_finite_number(await request.body())
+    if constant is not None:
+        error = {"type": NON_FINITE, "loc": ("body",), "msg": not_finite(constant), "input": constant}
+        raise RequestValidationError([error])
+
+
 def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) -> APIRouter:
     router = APIRouter(tags=["openai"])
 
@@ -272,7 +290,8 @@ def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
         "/v1/chat/completions",
         response_model=None,
         summary="OpenAI-compatible chat: the cited answer to the last user message",
-        dependencies=[Depends(json_body_required)],  # FastAPI leaves another content type's body unparsed
+        # FastAPI leaves another content type's body unparsed; a NaN it parses as a number.
+        dependencies=[Depends(json_body_required), Depends(finite_numbers_only)],
     )
     async def chat(body: ChatIn, request: Request):
         retry_after = limiter.check(client_key(request))  # first, as in /api/ask: a bad request counts too
