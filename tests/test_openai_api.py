@@ -449,6 +449,9 @@ def test_stop_ends_the_reply_before_the_first_stop_sequence(api, built_index, wh
     # A text held back as the start of a stop sequence that never comes is sent after all.
     content, finish, _, _ = cut_reply(api, stream, stop=[answer[-6:] + "!", whole[-3:] + "?"])
     assert (content, finish) == (whole, "stop")
+    # `[]` is no stop sequences: OpenAI's reference sets no minimum, and its API answered it in the reports found
+    # (one has it refused beside a picture)
+    assert cut_reply(api, stream, stop=[])[:2] == (whole, "stop")
 
 
 @pytest.mark.parametrize(
