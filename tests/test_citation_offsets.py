@@ -146,3 +146,35 @@ def test_generative_answer_quotes_at_its_offsets(offsets_settings, embedder, llm
         (citation,) = answer["citations"]
         check_citation(citation, generative.store.get_article(name).text)
         assert normalise_line(sentence) in citation["quote"]
+
+
+def test_the_schemas_clients_read_name_the_offsets_unit(offsets_api, offsets_settings, offsets_assistant):
+    """OpenAPI (/api/ask's citations, /api/search's passages) and the MCP tools' output schemas say what the
+    offsets count, and /api/ask's documented citation holds every field a citation has."""
+    from tests.test_mcp_server import InProcess, http_session
+
+    schemas = httpx.get(offsets_api.url + "/openapi.json").json()["components"]["schemas"]
+    answer = httpx.post(
+        offsets_api.url + "/api/ask", json={"question": CASES["emoji"][2]}, timeout=120
+    ).json()
+    assert set(schemas["CitationOut"]["properties"]) == set(answer["citations"][0])
+    described = [
+        schemas["CitationOut"]["properties"][f] for f in ("start", "end", "answer_start", "answer_end")
+    ]
+    described += [schemas["PassageOut"]["properties"][f] for f in ("start", "end")]
+
+    server = InProcess(offsets_settings.replace(rate_limit_per_minute=1000), offsets_assistant)
+
+    async def tool_schemas():
+        async with http_session(server.url) as session:
+            return {t.name: t.output_schema for t in (await session.list_tools()).tools}
+
+    try:
+        tools = anyio.run(tool_schemas)
+    finally:
+        server.stop()
+    for tool, model in (("search_archive", "Passage"), ("ask_archive", "Citation")):
+        properties = tools[tool]["$defs"][model]["properties"]
+        described += [properties["start"], properties["end"]]
+    for field in described:
+        assert "Unicode code points" in field.get("description", ""), field

@@ -29,7 +29,7 @@ from assistant.core.errors import (
     StoreBusyError,
     StoreUnreachableError,
 )
-from assistant.core.types import Filters, Turn
+from assistant.core.types import OFFSET_UNIT, Filters, Turn
 from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.readiness import IndexReadiness
@@ -82,9 +82,15 @@ class CitationOut(BaseModel):
     url: str | None
     chunk_id: str
     quote: str
-    start: int = Field(description="offset of the quote in the article text (GET /api/articles/{id})")
-    end: int
+    start: int = Field(
+        description=f"where the quote starts in the article text (GET /api/articles/{{id}}), {OFFSET_UNIT}"
+    )
+    end: int = Field(description=f"where it ends: text[start:end] is the quote; {OFFSET_UNIT}")
     score: float
+    answer_start: int | None = Field(
+        description=f"where the reader's answer span inside the quote starts (null: no reader chose it), {OFFSET_UNIT}"
+    )
+    answer_end: int | None = Field(description=f"where that span ends, {OFFSET_UNIT}")
 
 
 class AnswerOut(BaseModel):

@@ -36,6 +36,7 @@ from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
+from assistant.core.types import OFFSET_UNIT
 from assistant.langchain_retriever import check_query, make_filters, passage_of
 
 MCP_PATH = "/mcp"
@@ -59,8 +60,10 @@ class Passage(BaseModel):
     source: str | None
     url: str | None
     language: str
-    start: int = Field(description="offset of the passage in the article's text (the resource)")
-    end: int
+    start: int = Field(
+        description=f"where the passage starts in the article's text (the resource), {OFFSET_UNIT}"
+    )
+    end: int = Field(description=f"where it ends: text[start:end] is the passage; {OFFSET_UNIT}")
     score: float
     dense_score: float | None
     lexical_score: float | None
@@ -82,8 +85,10 @@ class Citation(BaseModel):
     url: str | None
     chunk_id: str
     quote: str = Field(description="the cited text: the article's text[start:end]")
-    start: int
-    end: int
+    start: int = Field(
+        description=f"where the quote starts in the article's text (the resource), {OFFSET_UNIT}"
+    )
+    end: int = Field(description=f"where it ends, {OFFSET_UNIT}")
     score: float
     answer_start: int | None = Field(None, description="the reader's answer span inside the quote: its start")
     answer_end: int | None = Field(None, description="the end of that span (same offsets as start and end)")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.assistant import Assistant
-from assistant.core.types import Filters
+from assistant.core.types import OFFSET_UNIT, Filters
 from assistant.langchain_retriever import MAX_K, check_query, passage_of
 from ui.api import ERRORS, STRICT, FiltersIn, RateLimited, filters_from, json_body_required
 from ui.fairness import FairTurns
@@ -45,8 +45,10 @@ class PassageOut(BaseModel):
     source: str | None
     url: str | None
     language: str
-    start: int = Field(description="offset of the passage in the article text (GET /api/articles/{id})")
-    end: int
+    start: int = Field(
+        description=f"where the passage starts in the article text (GET /api/articles/{{id}}), {OFFSET_UNIT}"
+    )
+    end: int = Field(description=f"where it ends: text[start:end] is the passage; {OFFSET_UNIT}")
     score: float
     dense_score: float | None
     lexical_score: float | None

@@ -137,6 +137,11 @@ class Filters:
 
 NO_FILTERS = Filters()  # the shared "no filter" default of the stages
 
+# What every offset into an article counts, as the faces' schemas tell their clients (README.md).
+OFFSET_UNIT = (
+    "in Unicode code points (not UTF-16 code units or bytes) of the article's stored, NFC-normalised text"
+)
+
 
 @dataclass(frozen=True)
 class Citation:
