@@ -30,7 +30,7 @@ CASES: dict[str, tuple[str, str, str]] = {
         "How many new teachers did the Ulvøy school hire?",
     ),
     "spaces": (
-        "Prices rose 12\u00a0% and 3\u202fkm of road\u00a0was built.\n\n",
+        "Prices rose 12\u00a0% and 3\u202fkm of road\u00a0was built by 3\u2009000 people.\n\n",
         "The Moldhavn\u00a0bakery sold\u00a0twenty\u2007thousand buns at the festival.",
         "How many buns did the Moldhavn bakery sell?",
     ),

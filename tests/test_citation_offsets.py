@@ -47,7 +47,7 @@ def test_stored_text_is_the_cleaned_nfc_text_the_offsets_count(offsets_assistant
     for name in CASES:
         text = offsets_assistant.store.get_article(name).text
         assert unicodedata.is_normalized("NFC", text)
-        assert not set(text) & {"\r", "\t", "\ufeff", "\u200b", "\u00a0", "\u202f"}, name
+        assert not set(text) & {"\r", "\t", "\ufeff", "\u200b", "\u00a0", "\u202f", "\u2009"}, name
 
 
 def test_a_quote_in_the_overlap_of_two_chunks_has_the_same_offsets_in_both(offsets_assistant):

@@ -32,7 +32,7 @@ def offsets_app(tmp_path_factory, tiktoken_cache, embedder):
 def documented_slice() -> str:
     """The JavaScript expression README.md gives for slicing an article text at a citation's offsets."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"slice by code points instead, `([^`]+)`", readme)
+    found = re.search(r"slice by code points instead,\s+`([^`]+)`", readme)
     assert found, "README.md gives no JavaScript expression that slices at the offsets"
     return found.group(1)
 
