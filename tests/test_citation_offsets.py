@@ -173,8 +173,10 @@ def test_the_schemas_clients_read_name_the_offsets_unit(offsets_api, offsets_set
         tools = anyio.run(tool_schemas)
     finally:
         server.stop()
-    for tool, model in (("search_archive", "Passage"), ("ask_archive", "Citation")):
-        properties = tools[tool]["$defs"][model]["properties"]
-        described += [properties["start"], properties["end"]]
+    for tool, model, fields in (
+        ("search_archive", "Passage", ("start", "end")),
+        ("ask_archive", "Citation", ("start", "end", "answer_start", "answer_end")),
+    ):
+        described += [tools[tool]["$defs"][model]["properties"][f] for f in fields]
     for field in described:
         assert "Unicode code points" in field.get("description", ""), field

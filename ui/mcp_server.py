@@ -90,8 +90,11 @@ class Citation(BaseModel):
     )
     end: int = Field(description=f"where it ends, {OFFSET_UNIT}")
     score: float
-    answer_start: int | None = Field(None, description="the reader's answer span inside the quote: its start")
-    answer_end: int | None = Field(None, description="the end of that span (same offsets as start and end)")
+    answer_start: int | None = Field(
+        None,
+        description=f"where the reader's answer span inside the quote starts (null: none), {OFFSET_UNIT}",
+    )
+    answer_end: int | None = Field(None, description=f"where that span ends, {OFFSET_UNIT}")
     resource: str
 
 
