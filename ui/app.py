@@ -104,6 +104,28 @@ PAGE_LANG_JS = """
 }
 """.replace("STARTED", STARTED_EVENT)
 
+# The question box takes its direction from what is typed, as the conversation's texts do (`dir="auto"`,
+# ui/render.py): Gradio's textbox is `dir="ltr"` unless built right to left, and an Arabic or Hebrew question was
+# typed left to right. Gradio may render the box again (or set `dir` again) on any update, so each app's root is
+# watched, not the box once. A host page may hold two widgets: each app is watched once.
+QUESTION_DIRECTION_JS = """
+() => {
+  const areas = QUESTION + ' textarea';
+  const follow = (root) => {
+    for (const area of root.querySelectorAll(areas)) {
+      if (area.getAttribute('dir') !== 'auto') area.setAttribute('dir', 'auto');
+    }
+  };
+  for (const area of document.querySelectorAll(areas)) {
+    const root = area.closest('gradio-app') || document.body;
+    if (root.kildeDirection) continue;
+    root.kildeDirection = new MutationObserver(() => follow(root));
+    root.kildeDirection.observe(root, {childList: true, subtree: true, attributes: true, attributeFilter: ['dir']});
+    follow(root);
+  }
+}
+"""
+
 
 def theme() -> gr.themes.Base:
     """System fonts only: nothing is fetched from a font CDN (intranets are often offline)."""
@@ -318,6 +340,14 @@ def build_app(
         )
         for event in (demo.load, language.change):
             event(None, inputs=[language], js=page_lang, api_visibility="private", queue=False)
+        demo.load(
+            None,
+            js=QUESTION_DIRECTION_JS.replace(
+                "QUESTION", json.dumps(f"{'.' if compact else '#'}{prefix}-question")
+            ),
+            api_visibility="private",
+            queue=False,
+        )
     # The page arrives in the visitor's language (ui/page_language.py): no Norwegian first, then English.
     for lang in LANGUAGES:
         texts = interface_text(lang, compact)

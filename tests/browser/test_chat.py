@@ -163,6 +163,31 @@ def test_a_right_to_left_question_is_shown_right_to_left(page, kilde_server):
     assert last_answer(page).locator(".kilde-text").evaluate(direction) == "ltr"
 
 
+# The direction the element's text is laid out in.
+DIRECTION = "(element) => getComputedStyle(element).direction"
+
+
+def test_the_question_box_takes_its_direction_from_what_is_typed(page, kilde_server):
+    """The question box was `dir="ltr"` (Gradio's textbox), so an Arabic question was typed left to right, its
+    question mark at the wrong end, though the conversation showed it right to left. It stays `auto` after the
+    language switch, which updates the box, and after a question was asked, which empties it."""
+    open_chat(page, kilde_server, "nb")
+    box = page.locator("#kilde-question textarea")
+    arabic = "ما الذي تلزم به المادة 4 كل طرف؟"
+    box.fill(arabic)
+    expect(box).to_have_attribute("dir", "auto")
+    assert box.evaluate(DIRECTION) == "rtl"
+    box.fill(DEMO_QUESTION_EN)
+    assert box.evaluate(DIRECTION) == "ltr"
+    page.get_by_label("English").check()
+    expect(page.locator("#kilde-question")).to_contain_text("Your question")
+    ask(page, arabic)
+    expect(box).to_have_value("")
+    box.fill(arabic)
+    expect(box).to_have_attribute("dir", "auto")
+    assert box.evaluate(DIRECTION) == "rtl"
+
+
 def test_a_question_that_cannot_be_asked_is_refused_in_the_page_language_and_kept(page, kilde_server):
     """On the Norwegian page, a question over the limit was refused in English, field name first ("question:
     the question is 2001 characters; the limit is 2000"), as were an empty question and one of markup alone."""

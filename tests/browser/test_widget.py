@@ -478,3 +478,19 @@ def test_the_iframe_snippet_shows_a_light_widget_in_a_dark_browser(browser, host
         assert box.evaluate(BRIGHTNESS) > 128
     finally:
         context.close()
+
+
+def test_the_widgets_question_box_takes_its_direction_from_what_is_typed(page, host_pages, kilde_server):
+    """In the web component and on the widget's own page (the `<iframe>`), as in the chat: the box was `dir="ltr"`."""
+    arabic = "ما الذي تلزم به المادة 4 كل طرف؟"
+    for url, box in [
+        (host_pages.origin + "/web-component", page.locator("gradio-app .kilde-widget-question textarea")),
+        (kilde_server.url + "/widget/", page.locator(".kilde-widget-question textarea")),
+    ]:
+        page.goto(url)
+        box.fill(arabic)
+        expect(box).to_have_attribute("dir", "auto")
+        assert box.evaluate("(el) => getComputedStyle(el).direction") == "rtl"
+        ask(page, arabic, prefix=WIDGET)
+        box.fill(arabic)
+        assert box.evaluate("(el) => getComputedStyle(el).direction") == "rtl"
