@@ -20,7 +20,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.core.errors import BadInputError, KildeError
+from assistant.core.errors import BadInputError, KildeError, TextTooLongError
 from assistant.core.questions import check_text
 from assistant.core.types import Answer, Filters, Turn
 
@@ -43,9 +43,7 @@ def feedback_record(
     comment = (comment or "").strip()
     check_text("comment", comment)  # no UTF-8 writer takes a lone surrogate: refused, not a traceback
     if len(comment) > MAX_COMMENT:
-        raise BadInputError(
-            "comment", f"the comment is {len(comment)} characters; the limit is {MAX_COMMENT}"
-        )
+        raise TextTooLongError("comment", "comment", len(comment), MAX_COMMENT)
     now = datetime.now(UTC)
     digest = hashlib.sha256(f"{now.isoformat()}\0{answer.question}\0{answer.answer}".encode()).hexdigest()[
         :10

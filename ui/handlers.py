@@ -16,7 +16,14 @@ import gradio as gr
 
 from assistant.answering.assistant import Assistant
 from assistant.answering.context import AskRequest, Delta
-from assistant.core.errors import BadInputError, FilterMatchesNothingError, KildeError, UnusableQuestionError
+from assistant.core.errors import (
+    BadInputError,
+    FilterMatchesNothingError,
+    KildeError,
+    NotTextError,
+    TextTooLongError,
+    UnusableQuestionError,
+)
 from assistant.core.types import Answer, Filters, Turn
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
@@ -120,6 +127,27 @@ def filter_refusal(exc: FilterMatchesNothingError, language: str) -> str:
     return t(language, key, value=exc.value, listed=listed)
 
 
+def refusal(exc: BadInputError, language: str) -> str:
+    """What the person sent, refused, said in the interface `language`: each refusal the chat's own page can
+    bring about carries why (core.errors), so none is left in English on a Norwegian page. In English, and for a
+    refusal only a call made without the page can bring about, the refusal's own words."""
+    if language == "en":
+        return str(exc)
+    if isinstance(exc, UnusableQuestionError):
+        return question_refusal(exc, language)
+    if isinstance(exc, FilterMatchesNothingError):
+        return filter_refusal(exc, language)
+    if isinstance(exc, NotTextError) and exc.source in FIELD_NAMES:
+        return t(language, "not_text", field=t(language, FIELD_NAMES[exc.source]))
+    if isinstance(exc, TextTooLongError) and exc.source == "comment":
+        return t(language, "comment_too_long", length=exc.length, limit=exc.limit)
+    return str(exc)
+
+
+# The fields of the chat a refusal names, by the name core's errors give them (their `source`).
+FIELD_NAMES = {"question": "field_question", "comment": "field_comment", "source filter": "field_sources"}
+
+
 LANGUAGE_LABELS = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
 
 
@@ -213,10 +241,8 @@ class ChatHandlers:
             ask_request = self.assistant.validate(
                 AskRequest(question=question_text or "", history=state.history(), filters=filters)
             )
-        except UnusableQuestionError as exc:
-            raise refused(question_refusal(exc, lang)) from None
         except BadInputError as exc:
-            raise refused(str(exc)) from None
+            raise refused(refusal(exc, lang)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         retry_after = self.limiter.check(client_key(request))
@@ -259,11 +285,9 @@ class ChatHandlers:
                     )
                 else:
                     answer = event
-        except FilterMatchesNothingError as exc:
-            # A source or language filter no article has: refused in the page's language, not a fault.
-            raise refused(filter_refusal(exc, lang)) from None
         except BadInputError as exc:
-            raise refused(str(exc)) from None
+            # A source or language filter no article has: refused in the page's language, not a fault.
+            raise refused(refusal(exc, lang)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
         finally:
@@ -329,6 +353,12 @@ class ChatHandlers:
                     client_key(request),
                 )
                 saved = self.feedback.append(record)  # one vote per answer and client
+            except BadInputError as exc:
+                # A comment too long, or one that is not text: said on the feedback's own status line, the
+                # comment kept. Raised, it showed "Error" alone (Gradio shows no message for an event off
+                # the queue).
+                log.info("refused: %s", exc)
+                return gr.skip(), status_html(refusal(exc, lang))
             except KildeError as exc:
                 raise gr.Error(str(exc)) from None
             return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))

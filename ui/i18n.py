@@ -103,6 +103,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "question_only_markup": "Spørsmålet er bare HTML-koder, uten ord å søke etter.",
         "question_too_long": "Spørsmålet er {length} tegn langt; grensen er {limit}.",
         "question_no_words": "Spørsmålet har ingen ord (bokstaver eller sifre) å søke etter.",
+        # What the person sent, refused before the question checks (core.errors.NotTextError, TextTooLongError).
+        "not_text": "{field} inneholder en enslig surrogat (halvdelen av et UTF-16-par), som ikke er tekst; "
+        "send teksten som gyldig UTF-8.",
+        "field_question": "Spørsmålet",
+        "field_comment": "Kommentaren",
+        "field_sources": "Kildefilteret",
+        "comment_too_long": "Kommentaren er {length} tegn lang; grensen er {limit}.",
         "citation_missing": "Den kilden finnes ikke lenger i arkivet.",
         "date": "Dato",
         "source": "Kilde",

@@ -126,6 +126,27 @@ class UnusableQuestionError(BadInputError):
         self.limit = limit
 
 
+class NotTextError(BadInputError):
+    """A text that holds a lone surrogate (half of a UTF-16 pair), which no UTF-8 writer accepts. It carries the
+    field it was found in (`source`), so an interface can say it in its own language."""
+
+    def __init__(self, source: str):
+        super().__init__(
+            source,
+            "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8",
+        )
+
+
+class TextTooLongError(BadInputError):
+    """A text longer than its field takes (a feedback comment), carrying its `length` and the `limit`, so an
+    interface can say it in its own language."""
+
+    def __init__(self, source: str, noun: str, length: int, limit: int):
+        super().__init__(source, f"the {noun} is {length} characters; the limit is {limit}")
+        self.length = length
+        self.limit = limit
+
+
 class BackendError(KildeError):
     """A generation or embedding backend failed (timeout, refused, malformed reply)."""
 

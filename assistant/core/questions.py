@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from assistant.core.errors import BadInputError, UnusableQuestionError
+from assistant.core.errors import NotTextError, UnusableQuestionError
 from assistant.core.markup import without_tags
 from assistant.core.surrogates import LONE_SURROGATE
 
@@ -42,10 +42,7 @@ def shouts(question: str) -> bool:
 def check_text(field: str, text: str) -> None:
     """A lone surrogate is no text: no UTF-8 writer (embedder, store, JSON reply) accepts one."""
     if LONE_SURROGATE.search(text):
-        raise BadInputError(
-            field,
-            "contains a lone surrogate (half of a UTF-16 pair), which is not text; send the text as valid UTF-8",
-        )
+        raise NotTextError(field)
 
 
 def without_markup(question: str) -> str:

@@ -188,6 +188,37 @@ def test_the_question_box_takes_its_direction_from_what_is_typed(page, kilde_ser
     assert box.evaluate(DIRECTION) == "rtl"
 
 
+def test_text_that_is_not_text_is_refused_in_the_page_language(page, kilde_server):
+    """A question holding a lone surrogate (half of a UTF-16 pair, which a script can put in the box) is refused
+    before the question checks: it was refused in English on the Norwegian page, field name first ("question:
+    contains a lone surrogate …"). A feedback comment too long or holding one was refused in English too, and the
+    page showed "Error" alone: it is said on the feedback's status line now, the comment kept."""
+    open_chat(page, kilde_server, "nb")
+    box = page.locator("#kilde-question textarea")
+    typed = "Hva forplikter artikkel 4 hver av partene til? \ud800"
+    box.evaluate(
+        "(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }", typed
+    )
+    box.press("Enter")
+    expect(page.get_by_text("Spørsmålet inneholder en enslig surrogat")).to_be_visible()
+    expect(page.locator(".kilde-user")).to_have_count(0)
+    ask(page, "Hva forplikter artikkel 4 hver av partene til?")
+    comment = page.locator("#kilde-comment textarea")
+    for written, said in [
+        ("bra svar \udc80", "Kommentaren inneholder en enslig surrogat"),
+        ("x" * 2001, "Kommentaren er 2001 tegn lang; grensen er 2000."),
+    ]:
+        comment.evaluate(
+            "(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+            written,
+        )
+        page.locator("#kilde-up").click()
+        expect(page.locator("#kilde-feedback-status")).to_contain_text(said)
+        expect(comment).to_have_value(written)
+    expect(page.get_by_text("question:")).to_have_count(0)
+    expect(page.get_by_text("comment:")).to_have_count(0)
+
+
 def test_a_question_that_cannot_be_asked_is_refused_in_the_page_language_and_kept(page, kilde_server):
     """On the Norwegian page, a question over the limit was refused in English, field name first ("question:
     the question is 2001 characters; the limit is 2000"), as were an empty question and one of markup alone."""
