@@ -126,6 +126,25 @@ QUESTION_DIRECTION_JS = """
 }
 """
 
+# The widget in an `<iframe>` cannot see the page around it, so its URL names its scheme (`?__theme=light`, Gradio's
+# `dark` class on `<body>`), read once. A host page that switches its scheme tells the frame, without reloading it
+# (which would start a new conversation): `frame.contentWindow.postMessage({kilde: 'color-scheme', scheme: 'dark'},
+# kildeOrigin)`. Only the page framing the widget is heard (frame-ancestors names who may frame it), and a message
+# can do nothing but choose light or dark. Not in a `<gradio-app>` embed, whose window is the host page's.
+FRAME_SCHEME_MESSAGE = "color-scheme"
+FRAME_SCHEME_JS = """
+() => {
+  if (window.parent === window || document.querySelector('gradio-app[src]') || window.kildeFrameScheme) return;
+  window.kildeFrameScheme = true;
+  window.addEventListener('message', (event) => {
+    const data = event.data;
+    if (event.source !== window.parent || !data || data.kilde !== 'MESSAGE') return;
+    if (data.scheme !== 'light' && data.scheme !== 'dark') return;
+    document.body.classList.toggle('dark', data.scheme === 'dark');
+  });
+}
+""".replace("MESSAGE", FRAME_SCHEME_MESSAGE)
+
 
 def theme() -> gr.themes.Base:
     """System fonts only: nothing is fetched from a font CDN (intranets are often offline)."""
@@ -348,6 +367,8 @@ def build_app(
             api_visibility="private",
             queue=False,
         )
+        if compact:
+            demo.load(None, js=FRAME_SCHEME_JS, api_visibility="private", queue=False)
     # The page arrives in the visitor's language (ui/page_language.py): no Norwegian first, then English.
     for lang in LANGUAGES:
         texts = interface_text(lang, compact)

@@ -85,8 +85,13 @@ CSP_NOTICE_JS = (
 # - the snippet's fallback text (FALLBACK) goes: it is there for a page that never runs this script.
 # Gradio reads `theme_mode` when the element is upgraded, which for an element added after Gradio has loaded is
 # before any observer hears of it, so the property is set too: the app reads that once its styles have loaded.
+# Gradio reads it once, and a host page may switch its scheme while the widget is open (a class or attribute on its
+# root, a stylesheet or `<meta>` changed, or the browser's own scheme for a page that follows it): the widget follows,
+# its conversation kept. Gradio's own dark mode is a `dark` class on the `<gradio-app>` (its `theme_mode` applied
+# when the app starts), so the widget is given light or dark, never system, and this script alone switches it.
 HOST_SCHEME_JS = """{
   const kilde = new URL(import.meta.url).origin;
+  const browserDark = matchMedia('(prefers-color-scheme: dark)');
   const hostScheme = () => {
     let declared = getComputedStyle(document.documentElement).colorScheme;
     if (!declared || declared === 'normal') {
@@ -94,14 +99,32 @@ HOST_SCHEME_JS = """{
       declared = meta ? meta.content : '';
     }
     const words = declared.toLowerCase().split(/[\\s,]+/);
-    if (words.includes('dark')) return words.includes('light') ? 'system' : 'dark';
-    return 'light';
+    if (!words.includes('dark')) return 'light';
+    return words.includes('light') && !browserDark.matches ? 'light' : 'dark';
+  };
+  const following = new Set();  // the widgets whose snippet names no scheme
+  const show = (app, scheme) => {
+    app.setAttribute('theme_mode', scheme);
+    app.theme_mode = scheme;
+    app.classList.toggle('dark', scheme === 'dark');
   };
   const adopt = (app) => {
     if (!new URL(app.getAttribute('src') || '', document.baseURI).href.startsWith(kilde + '/')) return;
     for (const fallback of app.querySelectorAll(':scope > .FALLBACK')) fallback.remove();
-    if (!app.hasAttribute('theme_mode')) app.setAttribute('theme_mode', hostScheme());
-    app.theme_mode = app.getAttribute('theme_mode');
+    if (app.hasAttribute('theme_mode') && !following.has(app)) {
+      app.theme_mode = app.getAttribute('theme_mode');
+      return;
+    }
+    following.add(app);
+    show(app, hostScheme());
+  };
+  const follow = () => {
+    const scheme = hostScheme();
+    for (const app of following) {
+      if (app.getAttribute('theme_mode') !== scheme || app.classList.contains('dark') !== (scheme === 'dark')) {
+        show(app, scheme);
+      }
+    }
   };
   document.querySelectorAll('gradio-app').forEach(adopt);
   new MutationObserver((records) => {
@@ -113,6 +136,15 @@ HOST_SCHEME_JS = """{
       }
     }
   }).observe(document, {childList: true, subtree: true});
+  // What may change the host's scheme: its root's attributes (a class, a style, data-theme), its <head> (a
+  // stylesheet or <meta> added, removed or changed) and the browser's scheme.
+  const changes = new MutationObserver(follow);
+  changes.observe(document.documentElement, {attributes: true});
+  const watchHead = () => document.head && changes.observe(document.head, {childList: true, subtree: true,
+    attributes: true, characterData: true});
+  if (document.head) watchHead();
+  else document.addEventListener('DOMContentLoaded', watchHead, {once: true});
+  browserDark.addEventListener('change', follow);
 }
 """.replace("FALLBACK", "kilde-fallback")
 

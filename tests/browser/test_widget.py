@@ -480,11 +480,97 @@ def test_the_iframe_snippet_shows_a_light_widget_in_a_dark_browser(browser, host
         context.close()
 
 
+# How a host page switches its colour scheme while the widget is open: the page as loaded (set as the parser builds
+# it, before any script of the page runs), then the switch to dark and the switch back.
+SWITCHES = {
+    "a class on its root": (
+        None,
+        "() => { const s = document.createElement('style'); s.textContent = ':root.night { color-scheme: dark }';"
+        " document.head.append(s); document.documentElement.classList.add('night'); }",
+        "() => document.documentElement.classList.remove('night')",
+    ),
+    "its meta": (
+        "light",
+        "() => { document.querySelector('meta[name=color-scheme]').content = 'dark'; }",
+        "() => { document.querySelector('meta[name=color-scheme]').content = 'light'; }",
+    ),
+}
+WIDGET_BOX = "gradio-app .kilde-widget-question textarea"
+
+
+def wait_for_scheme(page, scheme: str) -> None:
+    """Until the widget's question box is as bright as `scheme` says (a light box above 128, a dark one below)."""
+    page.wait_for_function(
+        f"(dark) => (({BRIGHTNESS})(document.querySelector({WIDGET_BOX!r})) < 128) === dark",
+        arg=scheme == "dark",
+    )
+
+
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_the_web_component_follows_the_host_page_switching_its_scheme(browser, host_pages, switch):
+    """The host page's scheme was read once, as the widget arrived: a page switched to dark (a class on its root,
+    its `<meta name="color-scheme">` changed) kept a light widget. It follows now, its conversation kept."""
+    declared, to_dark, to_light = SWITCHES[switch]
+    context = browser.new_context(locale="en-GB", color_scheme="light")
+    try:
+        page = context.new_page()
+        if declared:
+            page.add_init_script(HOST_DECLARES.replace("SCHEME", declared))
+        page.goto(host_pages.origin + "/web-component")
+        expect(page.locator(WIDGET_BOX)).to_be_visible()
+        ask(page, DEMO_QUESTION_EN, prefix=WIDGET)
+        wait_for_scheme(page, "light")
+        page.evaluate(to_dark)
+        wait_for_scheme(page, "dark")
+        page.evaluate(to_light)
+        wait_for_scheme(page, "light")
+        expect(last_answer(page)).to_contain_text(ARTICLE4_OPENING)  # the same conversation, not a new widget
+    finally:
+        context.close()
+
+
+# A host page whose own stylesheet follows the browser: dark only while the browser is.
+FOLLOWS_THE_BROWSER = """new MutationObserver((_, observer) => {
+  if (!document.head) return;
+  const style = document.createElement('style');
+  style.textContent = '@media (prefers-color-scheme: dark) { :root { color-scheme: dark } }';
+  document.head.prepend(style);
+  observer.disconnect();
+}).observe(document, {childList: true, subtree: true});"""
+
+
+@pytest.mark.parametrize("page_says", ["light dark", "a media query"])
+def test_the_web_component_follows_the_browser_switching_its_scheme_under_a_page_that_does(
+    browser, host_pages, page_says
+):
+    """A host page dark only while the browser is (its stylesheet's `prefers-color-scheme` query) kept the widget
+    as it was when it arrived: the browser switched to dark under a light widget. `light dark` was followed by
+    Gradio's own `system` mode, and still is."""
+    context = browser.new_context(locale="en-GB", color_scheme="light")
+    try:
+        page = context.new_page()
+        if page_says == "light dark":
+            page.add_init_script(HOST_DECLARES.replace("SCHEME", "light dark"))
+        else:
+            page.add_init_script(FOLLOWS_THE_BROWSER)
+        page.goto(host_pages.origin + "/web-component")
+        expect(page.locator(WIDGET_BOX)).to_be_visible()
+        ask(page, DEMO_QUESTION_EN, prefix=WIDGET)
+        wait_for_scheme(page, "light")
+        page.emulate_media(color_scheme="dark")
+        wait_for_scheme(page, "dark")
+        page.emulate_media(color_scheme="light")
+        wait_for_scheme(page, "light")
+        expect(last_answer(page)).to_contain_text(ARTICLE4_OPENING)
+    finally:
+        context.close()
+
+
 def test_the_widgets_question_box_takes_its_direction_from_what_is_typed(page, host_pages, kilde_server):
     """In the web component and on the widget's own page (the `<iframe>`), as in the chat: the box was `dir="ltr"`."""
     arabic = "ما الذي تلزم به المادة 4 كل طرف؟"
     for url, box in [
-        (host_pages.origin + "/web-component", page.locator("gradio-app .kilde-widget-question textarea")),
+        (host_pages.origin + "/web-component", page.locator(WIDGET_BOX)),
         (kilde_server.url + "/widget/", page.locator(".kilde-widget-question textarea")),
     ]:
         page.goto(url)
@@ -494,3 +580,30 @@ def test_the_widgets_question_box_takes_its_direction_from_what_is_typed(page, h
         ask(page, arabic, prefix=WIDGET)
         box.fill(arabic)
         assert box.evaluate("(el) => getComputedStyle(el).direction") == "rtl"
+
+
+TELL_THE_FRAME = """(scheme) => document.querySelector('#kilde-embed iframe').contentWindow.postMessage(
+  {kilde: 'color-scheme', scheme}, '*')"""
+
+
+def test_a_host_page_tells_the_iframe_widget_its_new_scheme_and_the_conversation_stays(browser, host_pages):
+    """The frame cannot see the page around it, and its URL's scheme was all it had: a host page switched to dark
+    could only load the frame again, with another `?__theme`, which starts a new conversation. It tells the frame
+    now, with a message."""
+    context = browser.new_context(locale="en-GB", color_scheme="light")
+    try:
+        page = context.new_page()
+        page.goto(host_pages.origin + "/")
+        frame = page.frame_locator("#kilde-embed iframe")
+        box = frame.locator(".kilde-widget-question textarea")
+        expect(box).to_be_visible()
+        ask(frame, DEMO_QUESTION_EN, prefix=WIDGET)
+        frame_page = widget_frame(page)
+        bright = f"(dark) => (({BRIGHTNESS})(document.querySelector('.kilde-widget-question textarea')) < 128) === dark"
+        page.evaluate(TELL_THE_FRAME, "dark")
+        frame_page.wait_for_function(bright, arg=True)
+        page.evaluate(TELL_THE_FRAME, "light")
+        frame_page.wait_for_function(bright, arg=False)
+        expect(last_answer(frame)).to_contain_text(ARTICLE4_OPENING)
+    finally:
+        context.close()
