@@ -1,0 +1,237 @@
+"""The docs name only what exists: every repository path, module, make target, `kilde` command and flag,
+test, and `module.name` they cite is in the tree, every markdown link lands on a file and heading, and
+README's settings table lists exactly the variables `Settings` reads, each beside its `kilde.toml` key.
+
+Renames are how docs rot: a function, test or file renamed in code keeps its old name in prose. These checks
+read the files as they are, so a rename that leaves a doc behind fails here with the doc and the name."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import build_parser
+from assistant.core.config import _ENV, Settings
+from assistant.testing.corpus import ROOT
+
+# docs/RELIABILITY.md records past rounds, whose rows may name a file since removed ("had its own copy in
+# ui/mcp_http.py"); its tests, flags and links must still be live.
+REFERENCE_DOCS = sorted(
+    [
+        ROOT / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "evals/data/README.md",
+        *(ROOT / "assistant/models").glob("*.md"),
+        *(ROOT / "bench").glob("RESULTS*.md"),
+        ROOT / "evals/RESULTS.md",
+    ]
+)
+CURRENT_DOCS = [doc for doc in REFERENCE_DOCS if doc.name != "RELIABILITY.md"]
+# What a command writes, never in a fresh clone (all in .gitignore).
+OUTPUTS = ("evals/runs", "build/", "artifacts/", "data/")
+FILE_SUFFIXES = {"py", "json", "jsonl", "md", "txt", "onnx", "html", "yaml", "toml", "tsv", "npz"}
+SOURCES = ("assistant", "ingest", "prompts", "ui", "evals", "bench", "tests", "scripts")
+
+
+def doc_id(doc: Path) -> str:
+    return str(doc.relative_to(ROOT))
+
+
+def code_spans(text: str) -> list[str]:
+    """Inline code and the lines of fenced blocks: where docs name commands, paths and code."""
+    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", text, re.M | re.S)
+    outside = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.M | re.S)
+    return re.findall(r"`([^`\n]+)`", outside) + [line for block in fenced for line in block.splitlines()]
+
+
+def source_text() -> dict[Path, str]:
+    return {
+        path: path.read_text(encoding="utf-8") for root in SOURCES for path in (ROOT / root).rglob("*.py")
+    }
+
+
+@pytest.mark.parametrize("doc", CURRENT_DOCS, ids=doc_id)
+def test_every_repository_path_a_doc_names_exists(doc):
+    text = doc.read_text(encoding="utf-8")
+    # A path and what follows it: `*`, `<` or `{` makes it a pattern (`bench/RESULTS-scale*.md`,
+    # `prompts/answer.<lang>.md`), which some file must match; `ingest/loaders` in a diagram names a module.
+    named = re.findall(
+        r"(?<![\w/.~-])((?:assistant|ingest|evals|bench|ui|tests|docs|corpus|prompts|scripts)/[\w./-]*\w/?)(.?.?)",
+        text,
+    )
+
+    def exists(path: str, after: str) -> bool:
+        if set(after) & set("*<{"):
+            return any(ROOT.glob(f"{path}*"))
+        return (ROOT / path).exists() or (ROOT / f"{path}.py").exists()
+
+    missing = sorted(
+        {path for path, after in named if not path.startswith(OUTPUTS) and not exists(path, after)}
+    )
+    assert not missing, f"{doc_id(doc)} names paths that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("doc", REFERENCE_DOCS, ids=doc_id)
+def test_every_python_module_a_doc_runs_exists(doc):
+    modules = re.findall(
+        r"python -m ((?:assistant|ingest|evals|bench|ui)(?:\.\w+)+)", doc.read_text(encoding="utf-8")
+    )
+    missing = sorted(
+        {
+            name
+            for name in modules
+            if not (ROOT / f"{name.replace('.', '/')}.py").exists()
+            and not (ROOT / name.replace(".", "/") / "__main__.py").exists()
+        }
+    )
+    assert not missing, f"{doc_id(doc)} runs modules that do not exist: {missing}"
+
+
+def make_targets() -> set[str]:
+    done = subprocess.run(
+        ["make", "-pnq", "-f", "Makefile"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    return set(re.findall(r"^([a-z][\w.-]*):", done.stdout, re.M))
+
+
+@pytest.mark.parametrize("doc", REFERENCE_DOCS, ids=doc_id)
+def test_every_make_target_a_doc_names_exists(doc):
+    # `make demo`, `… && make eval`; not a message's words ("cannot make the run folder")
+    named = {
+        found.group(1)
+        for span in code_spans(doc.read_text(encoding="utf-8"))
+        for part in re.split(r"[;|&]", span)
+        if (found := re.match(r"\s*make ([a-z][\w-]*)", part))
+    }
+    missing = sorted(named - make_targets())
+    assert not missing, f"{doc_id(doc)} names make targets the Makefile lacks: {missing}"
+
+
+def kilde_commands() -> dict[str, set[str]]:
+    """Each `kilde` command ("eval run" for a verb's action) and the options it takes."""
+
+    def subcommands(parser: argparse.ArgumentParser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from action.choices.items()
+
+    commands = {}
+    for name, parser in subcommands(build_parser()):
+        commands[name] = set(parser._option_string_actions)
+        for action, sub in subcommands(parser):
+            commands[f"{name} {action}"] = commands[name] | set(sub._option_string_actions)
+    return commands
+
+
+@pytest.mark.parametrize("doc", REFERENCE_DOCS, ids=doc_id)
+def test_every_kilde_command_and_flag_a_doc_names_exists(doc):
+    commands = kilde_commands()
+    unknown = []
+    for span in code_spans(doc.read_text(encoding="utf-8")):
+        # one shell command at a time: `kilde articles | head; kilde show ID`
+        for part in re.split(r"[;|&#]|\$\(", span):
+            found = re.search(r"(?:^|\s)kilde ([a-z]+)((?: [a-z]+)?)(.*)", part)
+            if not found:
+                continue
+            verb, action, rest = found.group(1), found.group(2).strip(), found.group(3)
+            command = f"{verb} {action}" if f"{verb} {action}" in commands else verb
+            if command not in commands:
+                unknown.append(f"kilde {verb}")
+                continue
+            unknown += [
+                f"kilde {command} {flag}"
+                for flag in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", rest)
+                if flag not in commands[command]
+            ]
+    assert not unknown, f"{doc_id(doc)} names commands or options `kilde` lacks: {sorted(set(unknown))}"
+
+
+@pytest.mark.parametrize("doc", REFERENCE_DOCS, ids=doc_id)
+def test_every_test_a_doc_cites_exists(doc):
+    defined = {name for text in source_text().values() for name in re.findall(r"def (test_\w+)", text)}
+    cited = set(re.findall(r"`(test_\w+)(?:\[[^\]`]*\])?`", doc.read_text(encoding="utf-8")))
+    missing = sorted(cited - defined)
+    assert not missing, f"{doc_id(doc)} cites tests that do not exist: {missing}"
+
+
+def defines(text: str, name: str) -> bool:
+    pattern = rf"^\s*(?:async def|def|class) {name}\b|^\s*(?:self\.)?{name}\s*[:=]"
+    return re.search(pattern, text, re.M) is not None
+
+
+@pytest.mark.parametrize("doc", CURRENT_DOCS, ids=doc_id)
+def test_every_module_or_class_member_a_doc_cites_exists(doc):
+    """`condense.fits_elsewhere`, `Assistant.conversation_articles`: the module (by its file's name) or the
+    class holds the name. A name of something outside Kilde (`json.dumps`) matches neither and is passed."""
+    sources = {path: text for path, text in source_text().items() if not path.is_relative_to(ROOT / "tests")}
+    missing = []
+    for head, name in re.findall(
+        r"`([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\([^`]*\))?`", doc.read_text(encoding="utf-8")
+    ):
+        if name in FILE_SUFFIXES:
+            continue  # a file's name (`reader.onnx`, `summary.json`), which the path check covers
+        modules = [text for path, text in sources.items() if path.stem == head]
+        classes = [text for text in sources.values() if re.search(rf"^class {head}\b", text, re.M)]
+        holders = modules or classes
+        if holders and not any(defines(text, name) for text in holders):
+            missing.append(f"{head}.{name}")
+    assert not missing, f"{doc_id(doc)} cites names their module or class lacks: {sorted(set(missing))}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", REFERENCE_DOCS, ids=doc_id)
+def test_every_markdown_link_lands_on_a_file_and_heading(doc):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+        if re.match(r"\w+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        if not linked.exists():
+            broken.append(target)
+        elif anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+            if anchor not in {slug(h) for h in headings}:
+                broken.append(target)
+    assert not broken, f"{doc_id(doc)} links to missing files or headings: {broken}"
+
+
+def settings_rows() -> list[tuple[list[str], list[str]]]:
+    """README's settings table: each row's variables and its `kilde.toml` keys, in the same order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| environment | `kilde.toml` |") :].split("\n\n", 1)[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        variables, keys = line.split(" | ")[:2]
+        rows.append((re.findall(r"`(KILDE_\w+)`", variables), re.findall(r"`([a-z_…]+)`", keys)))
+    return rows
+
+
+def test_readme_settings_table_lists_every_variable_settings_reads():
+    listed = {variable for variables, _ in settings_rows() for variable in variables}
+    # The variables read besides the table `_ENV`: the settings file's name, and the model server's key.
+    read = set(_ENV) | {"KILDE_CONFIG", "KILDE_LLM_API_KEY"}
+    assert listed == read, (
+        f"only in README: {sorted(listed - read)}; only in the code: {sorted(read - listed)}"
+    )
+
+
+def test_readme_settings_table_pairs_each_variable_with_its_kilde_toml_key():
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    wrong = []
+    for variables, keys in settings_rows():
+        if len(keys) != len(variables):
+            continue  # a row whose keys are named together (`llm_…`), or a variable with no key
+        for variable, key in zip(variables, keys, strict=True):
+            if key not in fields or _ENV.get(variable) != key:
+                wrong.append(f"{variable} -> {key} (reads {_ENV.get(variable)})")
+    assert not wrong, wrong
