@@ -205,6 +205,19 @@ def test_every_markdown_link_lands_on_a_file_and_heading(doc):
     assert not broken, f"{doc_id(doc)} links to missing files or headings: {broken}"
 
 
+@pytest.mark.parametrize(
+    "package", ["assistant/core", "assistant/indexes", "ingest", "assistant/answering", "ui"]
+)
+def test_architecture_names_every_module_of_the_packages_it_lists_file_by_file(package):
+    """docs/architecture.md's table says what each module of these packages holds; a module added beside them
+    belongs in its row (evals/ and bench/ are described as a whole)."""
+    text = (ROOT / "docs/architecture.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith(f"| `{package}/` |"))
+    modules = {path.name for path in (ROOT / package).glob("*.py") if path.name != "__init__.py"}
+    missing = sorted(name for name in modules if f"`{name}`" not in row)
+    assert not missing, f"docs/architecture.md's row for {package}/ leaves out {missing}"
+
+
 def settings_rows() -> list[tuple[list[str], list[str]]]:
     """README's settings table: each row's variables and its `kilde.toml` keys, in the same order."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
