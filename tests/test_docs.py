@@ -17,7 +17,9 @@ import pytest
 
 from assistant.cli import build_parser
 from assistant.core.config import _ENV, Settings
+from assistant.core.types import Answer, Citation
 from assistant.testing.corpus import ROOT
+from ui.api import AnswerOut, CitationOut
 
 # docs/RELIABILITY.md records past rounds, whose rows may name a file since removed ("had its own copy in
 # ui/mcp_http.py"); its tests, flags and links must still be live.
@@ -248,3 +250,11 @@ def test_readme_settings_table_pairs_each_variable_with_its_kilde_toml_key():
             if key not in fields or _ENV.get(variable) != key:
                 wrong.append(f"{variable} -> {key} (reads {_ENV.get(variable)})")
     assert not wrong, wrong
+
+
+def test_the_api_schema_at_docs_names_every_key_of_the_answer_and_its_citations():
+    """/docs and /openapi.json describe /api/ask's reply with `AnswerOut`, which the route does not build (it
+    returns `Answer.to_dict()`): a key added to the answer is missing there unless it is added here too."""
+    answer = Answer(question="q", answer="a", answerable=False, language="en", citations=(), retrieved=())
+    assert set(AnswerOut.model_fields) == set(answer.to_dict())
+    assert set(CitationOut.model_fields) == {field.name for field in dataclasses.fields(Citation)}
