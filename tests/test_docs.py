@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from assistant.cli import build_parser
 from assistant.core.config import _ENV, Settings
-from assistant.core.types import Answer, Citation
+from assistant.core.types import Answer, Citation, Sentence
 from assistant.testing.corpus import ROOT
 from ui.api import AnswerOut, CitationOut
 
@@ -258,3 +259,21 @@ def test_the_api_schema_at_docs_names_every_key_of_the_answer_and_its_citations(
     answer = Answer(question="q", answer="a", answerable=False, language="en", citations=(), retrieved=())
     assert set(AnswerOut.model_fields) == set(answer.to_dict())
     assert set(CitationOut.model_fields) == {field.name for field in dataclasses.fields(Citation)}
+
+
+def test_readme_json_example_shows_every_key_of_the_answer():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"^```json\n(.*?)^```", readme, re.M | re.S).group(1))
+    sentence = Sentence(text="a", citations=(1,))
+    answer = Answer(
+        question="q",
+        answer="a",
+        answerable=True,
+        language="en",
+        citations=(),
+        retrieved=(),
+        sentences=(sentence,),
+    ).to_dict()
+    assert set(example) == set(answer)
+    assert set(example["citations"][0]) == {field.name for field in dataclasses.fields(Citation)}
+    assert set(example["sentences"][0]) == set(answer["sentences"][0])
