@@ -277,3 +277,11 @@ def test_readme_json_example_shows_every_key_of_the_answer():
     assert set(example) == set(answer)
     assert set(example["citations"][0]) == {field.name for field in dataclasses.fields(Citation)}
     assert set(example["sentences"][0]) == set(answer["sentences"][0])
+
+
+def test_evals_data_readme_describes_every_shipped_eval_set():
+    readme = (ROOT / "evals/data/README.md").read_text(encoding="utf-8")
+    missing = sorted(
+        path.name for path in (ROOT / "evals/data").glob("*.jsonl") if f"`{path.name}`" not in readme
+    )
+    assert not missing, f"evals/data/README.md does not describe {missing}"
