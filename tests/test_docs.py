@@ -285,3 +285,18 @@ def test_evals_data_readme_describes_every_shipped_eval_set():
         path.name for path in (ROOT / "evals/data").glob("*.jsonl") if f"`{path.name}`" not in readme
     )
     assert not missing, f"evals/data/README.md does not describe {missing}"
+
+
+@pytest.mark.parametrize("doc", CURRENT_DOCS, ids=doc_id)
+def test_every_kilde_variable_a_doc_names_is_read(doc):
+    """A variable the docs name and nothing reads is ignored without a word (`KILDE_TOP_KK=3`)."""
+    read = "\n".join(
+        [
+            *source_text().values(),
+            *((ROOT / name).read_text(encoding="utf-8") for name in ("Makefile", "evals/eval.mk")),
+        ]
+        + [path.read_text(encoding="utf-8") for path in (ROOT / "scripts").glob("*.sh")]
+    )
+    named = set(re.findall(r"\b(KILDE_[A-Z0-9_]*[A-Z0-9])\b", doc.read_text(encoding="utf-8")))
+    unread = sorted(name for name in named if not re.search(rf"\b{name}\b", read))
+    assert not unread, f"{doc_id(doc)} names variables nothing reads: {unread}"
