@@ -235,6 +235,7 @@ def test_the_environment_is_held_to_the_same_ranges():
     for var, value in (
         ("KILDE_REQUEST_BUDGET", "-1"),
         ("KILDE_RATE_LIMIT", "-5"),
+        ("KILDE_UI_CONCURRENCY", "0"),
         ("KILDE_ALLOWED_ORIGINS", "*"),
     ):
         with pytest.raises(ConfigError):
@@ -251,3 +252,10 @@ def test_kilde_config_naming_a_settings_file_is_read(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text("[kilde]\nport = 8123\n", encoding="utf-8")
     assert resolve_settings({}, environ={"KILDE_CONFIG": str(path)}).port == 8123
+
+
+def test_the_number_of_questions_answered_at_once_is_set_by_the_environment_too():
+    """docs/ui.md and docs/RELIABILITY.md name `KILDE_UI_CONCURRENCY`, which nothing read: `ui_concurrency` could
+    be set in `kilde.toml` alone."""
+    settings = resolve_settings({}, environ={"KILDE_UI_CONCURRENCY": "1", "KILDE_CONFIG": os.devnull})
+    assert settings.ui_concurrency == 1

@@ -549,6 +549,7 @@ _ENV = {
     "KILDE_TRUSTED_HOSTS": "trusted_hosts",
     "KILDE_RATE_LIMIT": "rate_limit_per_minute",
     "KILDE_REQUEST_BUDGET": "request_budget_s",
+    "KILDE_UI_CONCURRENCY": "ui_concurrency",
 }
 
 
