@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import build_parser
-from assistant.core.config import _ENV, Settings
+from assistant.core.config import ENVIRONMENT_VARIABLES, Settings
 from assistant.core.types import Answer, Citation, Sentence
 from assistant.testing.corpus import ROOT
 from ui.api import AnswerOut, CitationOut
@@ -234,8 +234,8 @@ def settings_rows() -> list[tuple[list[str], list[str]]]:
 
 def test_readme_settings_table_lists_every_variable_settings_reads():
     listed = {variable for variables, _ in settings_rows() for variable in variables}
-    # The variables read besides the table `_ENV`: the settings file's name, and the model server's key.
-    read = set(_ENV) | {"KILDE_CONFIG", "KILDE_LLM_API_KEY"}
+    # The variables read besides the table `ENVIRONMENT_VARIABLES`: the settings file's name, and the model server's key.
+    read = set(ENVIRONMENT_VARIABLES) | {"KILDE_CONFIG", "KILDE_LLM_API_KEY"}
     assert listed == read, (
         f"only in README: {sorted(listed - read)}; only in the code: {sorted(read - listed)}"
     )
@@ -248,8 +248,8 @@ def test_readme_settings_table_pairs_each_variable_with_its_kilde_toml_key():
         if len(keys) != len(variables):
             continue  # a row whose keys are named together (`llm_…`), or a variable with no key
         for variable, key in zip(variables, keys, strict=True):
-            if key not in fields or _ENV.get(variable) != key:
-                wrong.append(f"{variable} -> {key} (reads {_ENV.get(variable)})")
+            if key not in fields or ENVIRONMENT_VARIABLES.get(variable) != key:
+                wrong.append(f"{variable} -> {key} (reads {ENVIRONMENT_VARIABLES.get(variable)})")
     assert not wrong, wrong
 
 

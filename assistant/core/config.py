@@ -512,7 +512,7 @@ class Settings:
 
 
 # Environment variable -> field. Secrets are read here and nowhere else.
-_ENV = {
+ENVIRONMENT_VARIABLES = {
     "KILDE_DATA_DIR": "data_dir",
     "KILDE_CHROMA_URL": "chroma_url",
     "KILDE_CHROMA_TIMEOUT": "chroma_timeout_s",
@@ -657,7 +657,7 @@ def resolve_settings(
             raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
         values.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
         sources.update(dict.fromkeys(table, str(path)))
-    for var, name in _ENV.items():
+    for var, name in ENVIRONMENT_VARIABLES.items():
         if env.get(var):
             values[name] = _coerce(name, env[var], var)
             sources[name] = var
