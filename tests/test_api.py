@@ -693,3 +693,39 @@ def test_an_article_whose_id_is_a_url_is_served_as_its_citation_names_it(built_i
         assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     finally:
         server.stop()
+
+
+# Python's parser (FastAPI's) reads NaN, Infinity and -Infinity, which JSON has not, and Python's `json.dumps` writes
+# them. `/api/ask` and `/api/search` refuse such a body as the body that is not JSON it is, in their own shape,
+# naming the word: a `top_k` of NaN was "top_k: Input should be a valid integer".
+@pytest.mark.parametrize(
+    ("fragment", "constant"),
+    [
+        ('"top_k": NaN', "NaN"),
+        ('"top_k": Infinity', "Infinity"),
+        ('"history": [{"role": "user", "content": -Infinity}]', "-Infinity"),
+        ('"filters": {"sources": [NaN]}', "NaN"),
+    ],
+)
+def test_nan_or_infinity_in_an_ask_body_is_refused_as_a_body_that_is_not_json(api, fragment, constant):
+    start = '{"question": "What does Article 4 commit each side to?", '
+    headers = {"content-type": "application/json"}
+    refused = httpx.post(api.url + "/api/ask", content=start + fragment + "}", headers=headers, timeout=60)
+    cut_short = httpx.post(api.url + "/api/ask", content=start[:-2], headers=headers, timeout=60)
+    assert refused.status_code == cut_short.status_code == 422, refused.text
+    message = (
+        f"The request body is not valid JSON: {constant} is not a JSON value (JSON numbers are finite; Python's "
+        "json.dumps writes NaN and Infinity unless told allow_nan=False)."
+    )
+    assert refused.json() == {
+        **cut_short.json(),
+        "message": message,
+        "details": [{"field": "body", "problem": message}],
+    }
+    no_leak(refused)
+    search = '{"query": "Article 4", ' + fragment.replace("top_k", "k") + "}"
+    searched = httpx.post(api.url + "/api/search", content=search, headers=headers, timeout=60)
+    assert searched.status_code == 422 and searched.json()["message"] == message, searched.text
+    text = json.dumps({"question": "Is NaN or -Infinity a number in Article 4?"})
+    asked = httpx.post(api.url + "/api/ask", content=text, headers=headers, timeout=120)
+    assert asked.status_code == 200 and asked.json()["answer"], asked.text

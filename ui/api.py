@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match, Route
@@ -34,6 +36,10 @@ from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.readiness import IndexReadiness
 from ui.security import client_key
+
+NOT_JSON = "The request body is not valid JSON."
+# The error type of a body with NaN, Infinity or -Infinity for a number (`finite_numbers_only`).
+NON_FINITE = "non_finite_number"
 
 # Strict: a mistyped field is the 422 the docs promise, never coerced ("5" is not 5, true is not 1).
 STRICT = ConfigDict(extra="forbid", strict=True)
@@ -171,6 +177,47 @@ def json_body_required(request: Request) -> None:
         raise NotJSON(content_type)
 
 
+class NonFiniteNumber(ValueError):
+    """NaN, Infinity or -Infinity where a JSON body has a number; its one argument is the word."""
+
+
+def non_finite_number(body: bytes) -> str | None:
+    """The first NaN, Infinity or -Infinity a JSON body has for a number, else None. Python's parser (FastAPI's)
+    reads them, and `json.dumps` writes them; JSON has none, and neither OpenAI's API nor a
+    strict client can parse such a body. Only a body
+    that has the words, in a string or not, is parsed again."""
+    if b"NaN" not in body and b"Infinity" not in body:
+        return None
+
+    def refuse(constant: str):
+        raise NonFiniteNumber(constant)
+
+    try:
+        json.loads(body, parse_constant=refuse)
+    except NonFiniteNumber as exc:
+        return str(exc)
+    except ValueError:  # not JSON at all: FastAPI has refused it before
+        return None
+    return None
+
+
+def not_finite(constant: str) -> str:
+    return (
+        f"{NOT_JSON[:-1]}: {constant} is not a JSON value (JSON numbers are finite; Python's json.dumps writes NaN "
+        "and Infinity unless told allow_nan=False)."
+    )
+
+
+async def finite_numbers_only(request: Request) -> None:
+    """A dependency of the routes that take a JSON body, run once the body is parsed and before it is validated: a
+    body with NaN or Infinity for a number is refused as the body that is not JSON it is, naming the word, in each
+    face's shape (ui/server.py `validation_message`, ui/openai_errors.py `invalid_body`)."""
+    constant = non_finite_number(await request.body())
+    if constant is not None:
+        error = {"type": NON_FINITE, "loc": ("body",), "msg": not_finite(constant), "input": constant}
+        raise RequestValidationError([error])
+
+
 def status_of(exc: KildeError) -> tuple[int, str]:
     if isinstance(exc, RateLimited):
         return 429, "rate_limited"
@@ -218,7 +265,7 @@ def api_router(
         tags=["ask"],
         responses={200: {"model": AnswerOut}, **ERRORS},
         summary="Answer a question with citations (the JSON of `kilde ask --json`)",
-        dependencies=[Depends(json_body_required)],
+        dependencies=[Depends(json_body_required), Depends(finite_numbers_only)],
     )
     async def ask(body: AskIn, request: Request) -> JSONResponse:
         retry_after = limiter.check(client_key(request))

@@ -31,7 +31,6 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.answering.assistant import Assistant
@@ -39,17 +38,14 @@ from assistant.answering.context import AskRequest, Delta
 from assistant.core.errors import BadInputError, KildeError
 from assistant.core.tokens import get_encoding
 from assistant.core.types import Answer
-from ui.api import RateLimited, json_body_required
+from ui.api import RateLimited, finite_numbers_only, json_body_required
 from ui.completion_limits import CompletionLimits, ContentCutter, as_shown, cut_at, cut_content
 from ui.fairness import Busy, FairTurns
 from ui.limits import RateLimiter
 from ui.openai_errors import (
     INTERNAL_ERROR,
-    NON_FINITE,
     ModelNotFound,
     error_body,
-    non_finite_number,
-    not_finite,
     status_of_error,
 )
 from ui.openai_schema import MODEL_ID, SOURCES_HEADING, ChatIn, ask_request_of, limits_of
@@ -258,15 +254,6 @@ async def chunks(stream: AnswerStream, first, usage_of, cutter: ContentCutter) -
         yield sse("[DONE]")
     finally:
         stream.close()
-
-
-async def finite_numbers_only(request: Request) -> None:
-    """A dependency of the chat route, run once the body is parsed and before it is validated: a body with NaN or
-    Infinity for a number is refused as the body that is not JSON it is (`invalid_body`), naming the word."""
-    constant = non_finite_number(await request.body())
-    if constant is not None:
-        error = {"type": NON_FINITE, "loc": ("body",), "msg": not_finite(constant), "input": constant}
-        raise RequestValidationError([error])
 
 
 def openai_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) -> APIRouter:

@@ -18,13 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.core.errors import BadInputError, KildeError
-from ui.api import NotFound, status_of
+from ui.api import NON_FINITE, NOT_JSON, NotFound, status_of
 
 PREFIX = "/v1/"  # where OpenAI's shape is spoken
 INTERNAL_ERROR = "Internal error; the server log has the details."  # all a client is told of a bug
-NOT_JSON = "The request body is not valid JSON."
-# The error type of a body with NaN, Infinity or -Infinity for a number (ui/openai_api.py `finite_numbers_only`).
-NON_FINITE = "non_finite_number"
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -60,36 +57,6 @@ def error_body(status: int, code: str | None, message: str, param: str | None = 
             "code": OPENAI_CODES.get(code, code) if code is not None else None,
         }
     }
-
-
-class NonFiniteNumber(ValueError):
-    """NaN, Infinity or -Infinity where a JSON body has a number; its one argument is the word."""
-
-
-def non_finite_number(body: bytes) -> str | None:
-    """The first NaN, Infinity or -Infinity a JSON body has for a number, else None. Python's parser (FastAPI's)
-    reads them, and `json.dumps` writes them; JSON has none, and OpenAI's API cannot parse such a body. Only a body
-    that has the words, in a string or not, is parsed again."""
-    if b"NaN" not in body and b"Infinity" not in body:
-        return None
-
-    def refuse(constant: str):
-        raise NonFiniteNumber(constant)
-
-    try:
-        json.loads(body, parse_constant=refuse)
-    except NonFiniteNumber as exc:
-        return str(exc)
-    except ValueError:  # not JSON at all: FastAPI has refused it before
-        return None
-    return None
-
-
-def not_finite(constant: str) -> str:
-    return (
-        f"{NOT_JSON[:-1]}: {constant} is not a JSON value (JSON numbers are finite; Python's json.dumps writes NaN "
-        "and Infinity unless told allow_nan=False)."
-    )
 
 
 class InvalidParameter(BadInputError):

@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.answering.assistant import Assistant
 from assistant.core.types import OFFSET_UNIT, Filters
 from assistant.langchain_retriever import MAX_K, check_query, passage_of
-from ui.api import ERRORS, STRICT, FiltersIn, RateLimited, filters_from, json_body_required
+from ui.api import (
+    ERRORS,
+    STRICT,
+    FiltersIn,
+    RateLimited,
+    filters_from,
+    finite_numbers_only,
+    json_body_required,
+)
 from ui.fairness import FairTurns
 from ui.limits import RateLimiter
 from ui.security import client_key
@@ -69,7 +77,7 @@ def search_router(assistant: Assistant, limiter: RateLimiter, turns: FairTurns) 
         tags=["search"],
         responses=ERRORS,
         summary="The passages hybrid retrieval finds for a query, with offsets into their articles",
-        dependencies=[Depends(json_body_required)],
+        dependencies=[Depends(json_body_required), Depends(finite_numbers_only)],
     )
     async def search(body: SearchIn, request: Request) -> dict:
         retry_after = limiter.check(client_key(request))

@@ -30,7 +30,7 @@ from assistant.core.errors import (
     ConfigError,
     KildeError,
 )
-from ui.api import answer_turns, api_router, status_of
+from ui.api import NON_FINITE, NOT_JSON, answer_turns, api_router, status_of
 from ui.app import CSS_PATH, build_app, theme
 from ui.edge import Limits
 from ui.fairness import EarlyRateLimit
@@ -68,7 +68,12 @@ def validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         details.append({"field": where, "problem": err.get("msg", "invalid")})
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
-        return "The request body is not valid JSON.", [{"field": "body", "problem": "not valid JSON"}]
+        return NOT_JSON, [{"field": "body", "problem": "not valid JSON"}]
+    if (
+        exc.errors()[:1] and exc.errors()[0]["type"] == NON_FINITE
+    ):  # as any other body that is not JSON, saying why
+        message = exc.errors()[0]["msg"]
+        return message, [{"field": "body", "problem": message}]
     text = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return f"Invalid request: {text}", details
 
@@ -103,7 +108,7 @@ def install_error_handlers(app: FastAPI, headers: Sequence[tuple[str, str]] = ()
             return JSONResponse(
                 {
                     "error": "invalid_request",
-                    "message": "The request body is not valid JSON.",
+                    "message": NOT_JSON,
                     "details": [{"field": "body", "problem": "not valid JSON"}],
                 },
                 status_code=422,
