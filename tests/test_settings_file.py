@@ -85,8 +85,8 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
         ("support_threshold = -1", "support_threshold must be from 0 to 1"),
         ("request_budget_s = 0", "request_budget_s must be positive"),
         ("chroma_timeout_s = 0", "chroma_timeout_s must be a positive number of seconds, got 0"),
-        ("chroma_timeout_s = inf", "chroma_timeout_s must be a positive number of seconds, got inf"),
-        ("chroma_timeout_s = nan", "chroma_timeout_s must be a positive number of seconds, got nan"),
+        ("chroma_timeout_s = inf", "'chroma_timeout_s' has an invalid value inf: not a finite number"),
+        ("chroma_timeout_s = nan", "'chroma_timeout_s' has an invalid value nan: not a finite number"),
         ("rate_limit_per_minute = -5", "rate_limit_per_minute must be 0 (no limit) or more"),
         ("ui_concurrency = 0", "ui_concurrency must be at least 1"),
         ("port = 70000", "port must be from 0 to 65535"),
@@ -99,10 +99,16 @@ def test_the_reader_flag_of_a_command_that_answers_wins_over_the_environment(
         ("llm_context_tokens = -1", "llm_context_tokens must be at least 1, got -1"),
         ("llm_max_retries = -3", "llm_max_retries must be 0 or more, got -3"),
         ("max_article_chars = -5", "max_article_chars must be 0 (no cap) or more, got -5"),
-        ("llm_timeout_s = inf", "llm_timeout_s must be a positive number of seconds, got inf"),
-        ("llm_first_token_timeout_s = inf", "llm_first_token_timeout_s must be a positive number of seconds"),
-        ("llm_total_timeout_s = 1e400", "llm_total_timeout_s must be a positive number of seconds, got inf"),
-        ("request_budget_s = inf", "request_budget_s must be positive, got inf"),
+        ("llm_timeout_s = inf", "'llm_timeout_s' has an invalid value inf: not a finite number"),
+        (
+            "llm_first_token_timeout_s = inf",
+            "'llm_first_token_timeout_s' has an invalid value inf: not a finite",
+        ),
+        (
+            "llm_total_timeout_s = 1e400",
+            "'llm_total_timeout_s' has an invalid value inf: not a finite number",
+        ),
+        ("request_budget_s = inf", "'request_budget_s' has an invalid value inf: not a finite number"),
         ("reader_margins = {no = nan}", "the value for no is not a finite number"),
         ("rerank_floors = {no = -inf}", "the value for no is not a finite number"),
         ("refuse_missing_terms = {nb = -1}", "refuse_missing_terms must be whole numbers, 0 (never) or more"),
@@ -128,7 +134,7 @@ def test_a_setting_out_of_its_range_or_shape_stops_kilde_with_its_name(tmp_path,
             "KILDE_LLM_TIMEOUT",
             "nan",
             "llm_timeout_s = nan",
-            "llm_timeout_s must be a positive number of seconds",
+            "'llm_timeout_s' has an invalid value",
         ),
         ("KILDE_PORT", "99999", "port = 99999", "port must be from 0 to 65535, got 99999"),
         ("KILDE_ALLOWED_ORIGINS", "*", 'allowed_origins = ["*"]', "allowed_origins: '*' is not an origin"),
@@ -259,3 +265,42 @@ def test_the_number_of_questions_answered_at_once_is_set_by_the_environment_too(
     be set in `kilde.toml` alone."""
     settings = resolve_settings({}, environ={"KILDE_UI_CONCURRENCY": "1", "KILDE_CONFIG": os.devnull})
     assert settings.ui_concurrency == 1
+
+
+# What a person types into a numeric variable: the number meant, or a ConfigError naming the variable; never NaN or
+# infinity taken into a timeout, a budget or a limit.
+NUMERIC_VARIABLES = {
+    "KILDE_REQUEST_BUDGET": ("request_budget_s", 4.0),
+    "KILDE_LLM_TIMEOUT": ("llm_timeout_s", 4.0),
+    "KILDE_CHROMA_TIMEOUT": ("chroma_timeout_s", 4.0),
+    "KILDE_RATE_LIMIT": ("rate_limit_per_minute", 4),
+    "KILDE_UI_CONCURRENCY": ("ui_concurrency", 4),
+    "KILDE_PORT": ("port", 4),
+}
+
+
+@pytest.mark.parametrize("var", NUMERIC_VARIABLES)
+def test_a_numeric_variable_is_the_number_meant_or_refused_by_its_name(var):
+    name, four = NUMERIC_VARIABLES[var]
+    for meant in (" 4 ", "4", "+4"):
+        settings = resolve_settings({}, environ={var: meant, "KILDE_CONFIG": os.devnull})
+        assert getattr(settings, name) == four and type(getattr(settings, name)) is type(four), meant
+    for value in ("nan", "NaN", "inf", "-inf", "Infinity", "1e309", "0x10", "four", ""):
+        try:
+            settings = resolve_settings({}, environ={var: value, "KILDE_CONFIG": os.devnull})
+        except ConfigError as exc:
+            assert str(exc).startswith(f"{var}: "), exc
+        else:  # an empty variable is unset: the default
+            assert value == "" and getattr(settings, name) == getattr(
+                resolve_settings({}, environ={"KILDE_CONFIG": os.devnull}), name
+            )
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["lexical_same_language = nan", "lexical_cross_language = inf", "support_weights = [nan, 1.0]"],
+)
+def test_a_weight_that_is_no_finite_number_is_refused_by_name(tmp_path, line):
+    """TOML has nan and inf; a NaN weight was taken, and compares false with every score."""
+    with pytest.raises(ConfigError, match=re.escape(line.split(" = ")[0]) + ".*not a finite number"):
+        settings_from_file(tmp_path, line + "\n")

@@ -91,6 +91,15 @@ def _finite(value: Any) -> float:
     return float(value)
 
 
+def _finite_float(value: Any) -> float:
+    """A setting's number: TOML has nan and inf and float() reads them; nan compares false with every score and
+    every bound, so a weight of nan was taken, unseen."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
 def _count(value: Any) -> int:
     """A calibrated count: a whole number, 0 or more (1.5 was taken as 1, inf was an OverflowError)."""
     number = _finite(value)
@@ -584,7 +593,7 @@ def _coerce(name: str, value: Any, source: str | None = None) -> Any:
             return {str(k): v for k, v in value.items()}
         if "tuple[float" in kind:
             items = value.split(",") if isinstance(value, str) else _listed(value)
-            return tuple(float(item) for item in items)
+            return tuple(_finite_float(item) for item in items)
         if "tuple" in kind:
             items = value.split(",") if isinstance(value, str) else _listed(value)
             if not all(isinstance(item, str) for item in items):
@@ -606,7 +615,7 @@ def _coerce(name: str, value: Any, source: str | None = None) -> Any:
         if kind == "float":
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            return float(value)
+            return _finite_float(value)
         if "None" in kind and value in ("", None):
             return None
         return str(value)
