@@ -787,3 +787,53 @@ def test_numbers_at_the_ends_of_openais_ranges_are_answered(api):
         with pytest.raises(openai.BadRequestError) as caught:
             chat.completions.create(model="kilde", messages=QUESTION, logprobs=True, top_logprobs=top)
         assert (caught.value.param, caught.value.code) == ("logprobs", "unsupported_parameter")
+
+
+# The name of a function an assistant called earlier, which OpenAI's API holds to a tool's pattern and length
+# ("Invalid 'messages[9].tool_calls[0].function.name': string does not match pattern. …", mcp-use/mcp-use issue 90):
+# a client that replays a call under a name OpenAI refuses meets the refusal here.
+@pytest.mark.parametrize(
+    ("name", "code", "says"),
+    [
+        (
+            "get weather",
+            "invalid_value",
+            "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        (
+            "tools.get_weather",
+            "invalid_value",
+            "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        (
+            "",
+            "invalid_value",
+            "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        (
+            "f" * 65,
+            "string_above_max_length",
+            "string too long. Expected a string with maximum length 64, but got a string with length 65 instead.",
+        ),
+    ],
+    ids=["space", "dot", "empty", "65 characters"],
+)
+def test_a_called_function_name_openai_refuses_is_refused_naming_its_path(api, name, code, says):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    second = {**CALL, "id": "call_2", "function": {"name": name, "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL, second]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "Sunny"},
+        *QUESTION,
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat.completions.create(model="kilde", messages=messages)
+    error = caught.value
+    param = "messages[1].tool_calls[1].function.name"
+    assert (error.param, error.code) == (param, code), error.body
+    assert error.body["message"] == f"Invalid '{param}': {says}"
+    messages[1]["tool_calls"][1]["function"]["name"] = "f" * 64
+    reply = chat.completions.create(model="kilde", messages=messages)
+    assert "[1]" in reply.choices[0].message.content

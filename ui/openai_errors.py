@@ -340,7 +340,7 @@ def fault(error: Mapping[str, Any], name: str) -> tuple[str, str]:
             f"Expected a string with maximum length {ctx['max_length']}, but got a string with length "
             f"{len(value)} instead."
         )
-        if error["loc"][-1] == "[key]":  # pydantic's mark of a mapping's key, the part before it
+        if tuple(error["loc"][-1:]) == ("[key]",):  # pydantic's mark of a mapping's key, the part before it
             key = str(error["loc"][-2])
             owner = name[: -len(key) - 1]
             return "string_above_max_length", (
