@@ -25,6 +25,7 @@ from assistant.core.errors import (
     UnusableQuestionError,
 )
 from assistant.core.types import Answer, Filters, Turn
+from assistant.indexes.storage import StorageError
 from ui import render
 from ui.feedback import FeedbackLog, feedback_record
 from ui.i18n import normalise_language, t
@@ -359,8 +360,11 @@ class ChatHandlers:
                 # the queue).
                 log.info("refused: %s", exc)
                 return gr.skip(), status_html(refusal(exc, lang))
-            except KildeError as exc:
-                raise gr.Error(str(exc)) from None
+            except StorageError:
+                # The log cannot be written (its cause and path are in the server's log): said on the status
+                # line in the page's language, the comment kept. Raised, the page showed "Error" and the server's
+                # English line.
+                return gr.skip(), status_html(t(lang, "feedback_not_saved"))
             return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
 
         return handler

@@ -219,6 +219,37 @@ def test_text_that_is_not_text_is_refused_in_the_page_language(page, kilde_serve
     expect(page.get_by_text("comment:")).to_have_count(0)
 
 
+def test_a_vote_that_cannot_be_saved_is_said_in_the_page_language_and_answering_goes_on(
+    page, kilde_server, ui_index
+):
+    """A feedback log that cannot be written (a folder in its place) raised: the page showed "Error" and the
+    server's English line. It is said on the feedback's status line now, in the page's language, the comment kept,
+    and the next question is answered."""
+    path = ui_index.feedback_path
+    kept = path.read_bytes() if path.exists() else None
+    open_chat(page, kilde_server, "nb")
+    ask(page, "Hva forplikter artikkel 4 hver av partene til?")
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    try:
+        page.locator("#kilde-comment textarea").fill("Akkurat det jeg trengte")
+        page.locator("#kilde-up").click()
+        expect(page.locator("#kilde-feedback-status")).to_contain_text(
+            "Tilbakemeldingen kunne ikke lagres; svarene påvirkes ikke."
+        )
+        expect(page.locator("#kilde-comment textarea")).to_have_value("Akkurat det jeg trengte")
+        expect(page.get_by_text("could not be saved")).to_have_count(0)
+        expect(page.get_by_text("Error", exact=True)).to_have_count(0)
+        ask(page, "Hvem signerte pakten?")
+        expect(last_answer(page)).to_be_visible()
+    finally:
+        path.rmdir()
+        if kept is not None:
+            path.write_bytes(kept)
+    page.locator("#kilde-up").click()
+    expect(page.locator("#kilde-feedback-status")).to_contain_text("Takk, tilbakemeldingen er lagret.")
+
+
 def test_a_question_that_cannot_be_asked_is_refused_in_the_page_language_and_kept(page, kilde_server):
     """On the Norwegian page, a question over the limit was refused in English, field name first ("question:
     the question is 2001 characters; the limit is 2000"), as were an empty question and one of markup alone."""
