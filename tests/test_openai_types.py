@@ -421,16 +421,22 @@ TOO_LARGE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "fragment", "param", "code", "says"), TOO_LARGE, ids=[c[0] for c in TOO_LARGE]
-)
-def test_an_ignored_parameter_over_openais_limit_is_refused_naming_it(api, case, fragment, param, code, says):
+def assert_refused(api, fragment: dict, param: str | None, code: str | None, says: str) -> None:
+    """The question with `fragment` added is refused as OpenAI's API refuses it: a 400 naming `param`, with its
+    `code` and words, as the `openai` client reads them."""
     chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
     with pytest.raises(openai.BadRequestError) as caught:
         chat.completions.create(**{"model": "kilde", "messages": QUESTION, **fragment})
     error = caught.value
     assert (error.param, error.code, error.type) == (param, code, "invalid_request_error"), error.body
     assert error.body["message"] == says
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param", "code", "says"), TOO_LARGE, ids=[c[0] for c in TOO_LARGE]
+)
+def test_an_ignored_parameter_over_openais_limit_is_refused_naming_it(api, case, fragment, param, code, says):
+    assert_refused(api, fragment, param, code, says)
 
 
 def test_ignored_parameters_at_openais_limits_are_answered(api):
@@ -592,12 +598,7 @@ BAD_TOOLS = [
     ("case", "fragment", "param", "code", "says"), BAD_TOOLS, ids=[c[0] for c in BAD_TOOLS]
 )
 def test_a_tool_openai_refuses_is_refused_naming_its_path(api, case, fragment, param, code, says):
-    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
-    with pytest.raises(openai.BadRequestError) as caught:
-        chat.completions.create(**{"model": "kilde", "messages": QUESTION, **fragment})
-    error = caught.value
-    assert (error.param, error.code, error.type) == (param, code, "invalid_request_error"), error.body
-    assert error.body["message"] == says
+    assert_refused(api, fragment, param, code, says)
 
 
 def test_tools_of_each_shape_openai_takes_are_answered(api):
