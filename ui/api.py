@@ -183,9 +183,8 @@ class NonFiniteNumber(ValueError):
 
 def non_finite_number(body: bytes) -> str | None:
     """The first NaN, Infinity or -Infinity a JSON body has for a number, else None. Python's parser (FastAPI's)
-    reads them, and `json.dumps` writes them; JSON has none, and neither OpenAI's API nor a
-    strict client can parse such a body. Only a body
-    that has the words, in a string or not, is parsed again."""
+    reads them, and `json.dumps` writes them; JSON has none, and neither OpenAI's API nor a strict client can parse
+    such a body. Only a body that has the words, in a string or not, is parsed again."""
     if b"NaN" not in body and b"Infinity" not in body:
         return None
 

@@ -128,6 +128,10 @@ def filter_refusal(exc: FilterMatchesNothingError, language: str) -> str:
     return t(language, key, value=exc.value, listed=listed)
 
 
+# The fields of the chat a refusal names, by the name core's errors give them (their `source`).
+FIELD_NAMES = {"question": "field_question", "comment": "field_comment", "source filter": "field_sources"}
+
+
 def refusal(exc: BadInputError, language: str) -> str:
     """What the person sent, refused, said in the interface `language`: each refusal the chat's own page can
     bring about carries why (core.errors), so none is left in English on a Norwegian page. In English, and for a
@@ -143,10 +147,6 @@ def refusal(exc: BadInputError, language: str) -> str:
     if isinstance(exc, TextTooLongError) and exc.source == "comment":
         return t(language, "comment_too_long", length=exc.length, limit=exc.limit)
     return str(exc)
-
-
-# The fields of the chat a refusal names, by the name core's errors give them (their `source`).
-FIELD_NAMES = {"question": "field_question", "comment": "field_comment", "source filter": "field_sources"}
 
 
 LANGUAGE_LABELS = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
@@ -287,7 +287,8 @@ class ChatHandlers:
                 else:
                     answer = event
         except BadInputError as exc:
-            # A source or language filter no article has: refused in the page's language, not a fault.
+            # A source or language filter no article has, or text that is no text: refused in the page's language,
+            # not a fault.
             raise refused(refusal(exc, lang)) from None
         except KildeError as exc:
             raise gr.Error(str(exc)) from None
@@ -310,13 +311,14 @@ class ChatHandlers:
     def ended_view(self, lang: str) -> tuple:
         """`respond`'s outputs once its session was ended: the empty conversation `reset` showed, no session,
         so the stream's last update is that, not the old conversation's."""
+        return (*self.empty_panels(lang), None, gr.skip(), None)
+
+    def empty_panels(self, lang: str) -> tuple[str, str, str]:
+        """The conversation, sources and article panels of a conversation with nothing in it."""
         return (
             render.conversation_html([], lang),
             render.sources_html(None, 0, lang, self.get_article),
             render.article_html(None, None, lang),
-            None,
-            gr.skip(),
-            None,
         )
 
     def open_citation(self, lang, state, evt: gr.EventData):
@@ -385,14 +387,7 @@ class ChatHandlers:
         lang = normalise_language(lang)
         if state:
             state.ended = True
-        return (
-            render.conversation_html([], lang),
-            render.sources_html(None, 0, lang, self.get_article),
-            render.article_html(None, None, lang),
-            None,
-            "",
-            None,
-        )
+        return (*self.empty_panels(lang), None, "", None)
 
     def opened_article(self, state, lang: str) -> str:
         """The article panel for the citation the session has open, or its placeholder."""

@@ -63,16 +63,15 @@ def error_response(status: int, error: str, message: str, headers: dict | None =
 
 
 def validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    errors = exc.errors()
     details = []
-    for err in exc.errors():
+    for err in errors:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         details.append({"field": where, "problem": err.get("msg", "invalid")})
-    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+    if any(err.get("type") == "json_invalid" for err in errors):
         return NOT_JSON, [{"field": "body", "problem": "not valid JSON"}]
-    if (
-        exc.errors()[:1] and exc.errors()[0]["type"] == NON_FINITE
-    ):  # as any other body that is not JSON, saying why
-        message = exc.errors()[0]["msg"]
+    if errors and errors[0]["type"] == NON_FINITE:  # as any other body that is not JSON, saying why
+        message = errors[0]["msg"]
         return message, [{"field": "body", "problem": message}]
     text = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return f"Invalid request: {text}", details
