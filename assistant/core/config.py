@@ -86,9 +86,7 @@ def _finite(value: Any) -> float:
     so the rule it sets would never, or always, refuse."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("not a number")
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
-    return float(value)
+    return _finite_float(value)
 
 
 def _finite_float(value: Any) -> float:
