@@ -131,9 +131,7 @@ def test_generative_answer_quotes_at_its_offsets(offsets_settings, embedder, llm
     from assistant.testing.scripted_llm import Reply
     from ingest.cleaning import normalise_line
 
-    settings = offsets_settings.replace(
-        llm_backend="openai-compatible", llm_base_url=llm.url, llm_model="scripted-7b", llm_max_retries=0
-    )
+    settings = llm.settings_for(offsets_settings, llm_max_retries=0)
     generative = build_assistant(settings, embedder=embedder)
     for name in ("emoji", "nfd", "zero-width", "soft-hyphen"):
         _, sentence, question = CASES[name]

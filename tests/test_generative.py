@@ -31,10 +31,8 @@ def fresh_script(llm):
 
 
 def generative_settings(built_index, llm, **changes):
-    return built_index.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=llm.url,
-        llm_model="scripted-7b",
+    return llm.settings_for(
+        built_index,
         llm_timeout_s=2,
         llm_first_token_timeout_s=2,
         llm_max_retries=1,

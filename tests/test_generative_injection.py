@@ -38,13 +38,7 @@ def hostile_assistant(tmp_path_factory, tiktoken_cache, embedder, llm):
     settings = make_settings(tmp_path_factory.mktemp("hostile-index"), tiktoken_cache)
     report = build_pipeline(settings, embedder=embedder).ingest([corpus])
     assert report.added == len(CASES) + 6, report.rejected
-    settings = settings.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=llm.url,
-        llm_model="scripted-7b",
-        llm_timeout_s=5,
-        llm_max_retries=0,
-    )
+    settings = llm.settings_for(settings, llm_timeout_s=5, llm_max_retries=0)
     return build_assistant(settings, embedder=embedder)
 
 

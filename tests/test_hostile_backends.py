@@ -60,10 +60,8 @@ def generative(ui_index, embedder, llm):
     from assistant.build import build_assistant
     from ui.server import create_app
 
-    settings = ui_index.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=llm.url,
-        llm_model="scripted-7b",
+    settings = llm.settings_for(
+        ui_index,
         llm_timeout_s=5,
         llm_max_retries=0,
         llm_api_key=KEY,

@@ -1225,10 +1225,8 @@ def generative_api(built_index, embedder, scripted):
     from assistant.build import build_assistant
     from ui.server import create_app
 
-    settings = built_index.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=scripted.url,
-        llm_model="scripted-7b",
+    settings = scripted.settings_for(
+        built_index,
         llm_timeout_s=60,
         llm_max_retries=0,
         llm_api_key=SECRET,

@@ -27,7 +27,7 @@ Server options reproduce what local servers (llama.cpp, llama-cpp-python, vLLM, 
 
     with ScriptedLLMServer() as server:
         server.script(Reply("Article 4 commits each side to help [1]."))
-        settings = settings.replace(llm_backend="openai-compatible", llm_base_url=server.url)
+        settings = server.settings_for(settings)  # the backend, its URL and model named
 """
 
 from __future__ import annotations
@@ -394,6 +394,13 @@ class ScriptedLLMServer:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    def settings_for(self, settings: Any, **changes: Any) -> Any:
+        """`settings` (Kilde's `Settings`) with this server as the generative backend's model server, its first
+        model named, and `changes` on top (each test's own timeouts and retries)."""
+        return settings.replace(
+            llm_backend="openai-compatible", llm_base_url=self.url, llm_model=self.models[0], **changes
+        )
 
     def script(self, *replies: Reply | str) -> ScriptedLLMServer:
         with self._lock:

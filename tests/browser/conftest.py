@@ -74,10 +74,8 @@ def generative_server(ui_index, embedder, llm):
     from assistant.build import build_assistant
     from ui.server import create_app
 
-    settings = ui_index.replace(
-        llm_backend="openai-compatible",
-        llm_base_url=llm.url,
-        llm_model="scripted-7b",
+    settings = llm.settings_for(
+        ui_index,
         llm_timeout_s=30,
         llm_max_retries=0,
         rate_limit_per_minute=1000,
