@@ -111,7 +111,9 @@ def build_assistant(
     )
     vectors = SentenceVectors(embedder, sentences)
     checker = build_support_checker(settings, vectors)
-    extractive = ExtractiveAnswerer(vectors, checker, max_sentences=settings.max_answer_sentences)
+    extractive = ExtractiveAnswerer(
+        vectors, checker, max_sentences=settings.max_answer_sentences, articles=store.get_article
+    )
     if models:  # the learned sentence picker (assistant/answering/picker.py), where it beats the rule
         extractive.picker = SentencePicker.load(
             document_frequency=lambda terms: lexical.current().document_frequency(terms),

@@ -66,6 +66,17 @@ def test_a_quote_in_the_overlap_of_two_chunks_has_the_same_offsets_in_both(offse
         assert (chunk.start + at, chunk.start + at + len(citation.quote)) == (citation.start, citation.end)
 
 
+def test_a_quote_cut_from_a_sentence_longer_than_a_chunk_opens_at_a_clause_and_is_marked(offsets_assistant):
+    """The chunk that ends the over-long sentence opens mid-clause ("39 to the square, finally sold …"): the quote
+    opens after its comma, and the answer marks the sentence's left-out start (`assistant/answering/cuts.py`)."""
+    from assistant.answering.context import AskRequest
+
+    answer = offsets_assistant.ask(AskRequest(question=CASES["chunk-boundary"][2]))
+    citation = answer.citations[0]
+    assert citation.quote == "finally sold 🎟️ seventeen thousand tickets in total.", answer.answer
+    assert answer.answer.startswith(f"… {citation.quote} [1]"), answer.answer
+
+
 def test_python_ask_quotes_at_its_offsets(offsets_assistant):
     from assistant.answering.context import AskRequest
 

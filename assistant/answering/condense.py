@@ -33,6 +33,7 @@ from typing import Protocol
 from assistant.answering.amounts import asks_for_age, states_age
 from assistant.answering.answers import CITATION_MARK, uncut
 from assistant.answering.bare import answers_bare, is_bare, told_in_lead
+from assistant.answering.cuts import CUT_MARK
 from assistant.answering.retrieval import Retrieval
 from assistant.core.sentences import sentence_spans
 from assistant.core.types import Turn
@@ -269,6 +270,7 @@ def first_quote(answer: str) -> str | None:
     extractive answer quotes its passage word for word, so the chunk that holds it names the article the answer
     was about (a refusal or a generative answer's paraphrase is found in no chunk)."""
     head = uncut(CITATION_MARK.split(answer, maxsplit=1)[0])  # a client may cut it short
+    head = head.lstrip().removeprefix(CUT_MARK)  # and the quote its sentence, when over-long (`cuts.py`)
     for start, end in sentence_spans(head):
         sentence = head[start:end].strip()
         if len(_WORD.findall(sentence)) >= QUOTE_MIN_WORDS:

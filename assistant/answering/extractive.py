@@ -7,8 +7,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from assistant.answering.answers import assemble, not_found, quoted_before, stre
 from assistant.answering.bare import answers_bare, bare_kind, told_in_lead
 from assistant.answering.condense import asks_about_a_name_of_its_own, rare_words, related
 from assistant.answering.context import AnswerContext, Delta
+from assistant.answering.cuts import Cut, cut_quote, marked
 from assistant.answering.days import asks_for_date, states_date
 from assistant.answering.furniture import unquotable
 from assistant.answering.parts import missing_parts
@@ -26,7 +27,7 @@ from assistant.answering.years import missing_years
 from assistant.core.language import language_group
 from assistant.core.links import carries_links
 from assistant.core.sentences import is_question, sentence_spans
-from assistant.core.types import Answer, Citation, Hit, Sentence
+from assistant.core.types import Answer, Article, Citation, Hit, Sentence
 from assistant.indexes.embeddings import Embedder
 from assistant.indexes.lexical import analyse, analyse_query
 from assistant.indexes.sentence_vectors import SentenceVectorLog, sentence_key
@@ -174,7 +175,9 @@ def without_questions(chosen: list[Candidate]) -> list[Candidate]:
 
 
 class ExtractiveAnswerer:
-    """The offline `Answerer`. `vectors` is the sentence-embedding cache it shares with the support check."""
+    """The offline `Answerer`. `vectors` is the sentence-embedding cache it shares with the support check;
+    `articles` looks up an article as stored (`get_article`), to tell where a quote that opens or closes a chunk
+    cuts its sentence (`cuts.py`; None: quotes are taken whole from their chunk)."""
 
     name = "extractive"
 
@@ -188,8 +191,10 @@ class ExtractiveAnswerer:
         second_margin: float = 0.03,
         kind_weight: float = 0.04,
         carried_weight: float = 0.0,
+        articles: Callable[[str], Article | None] | None = None,
     ):
         self.vectors = vectors
+        self.articles = articles
         self.checker = checker
         self.max_sentences = max_sentences
         self.passages_scored = passages_scored
@@ -457,13 +462,16 @@ class ExtractiveAnswerer:
 
     def cite(self, chosen: list[Candidate], hits: tuple[Hit, ...]) -> Extract:
         """The chosen sentences in reading order (`reading_order`), one citation number each (none chosen:
-        empty)."""
+        empty); a piece of an over-long sentence is quoted from where a reader can take it up, marked where the
+        sentence goes on (`cuts.py`)."""
         chosen = reading_order(chosen, hits)
         # One number per quote, so every [n] leads to exactly one highlighted passage.
         citations: list[Citation] = []
         sentences: list[Sentence] = []
+        shown: list[str] = []
         for n, candidate in enumerate(chosen, 1):
             hit = hits[candidate.hit_index]
+            candidate, cut = self.cut(candidate, hit)
             citations.append(
                 Citation(
                     n=n,
@@ -482,5 +490,19 @@ class ExtractiveAnswerer:
                 )
             )
             sentences.append(Sentence(text=candidate.text, citations=(n,), supported=True, support_score=1.0))
-        answer = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
-        return Extract(answer, tuple(citations), tuple(sentences))
+            shown.append(f"{marked(candidate.text, cut)} [{n}]")
+        return Extract(" ".join(shown), tuple(citations), tuple(sentences))
+
+    def cut(self, candidate: Candidate, hit: Hit) -> tuple[Candidate, Cut]:
+        """`candidate` begun and ended where a reader can take it up (`cuts.cut_quote`). Only a sentence at a
+        chunk's edge can be a piece of a longer one (a piece fills its chunk, bar the last, which opens one), and
+        only the article as the hit found it tells: one stored since, or none, leaves the quote as it is."""
+        chunk = hit.chunk
+        at_edge = (candidate.start == chunk.start and chunk.start > 0) or candidate.end == chunk.end
+        article = self.articles(hit.article.id) if at_edge and self.articles is not None else None
+        if article is None or article.content_hash != hit.article.content_hash:
+            return candidate, Cut(candidate.start, candidate.end)
+        keep = None if candidate.answer_start is None else (candidate.answer_start, candidate.answer_end)
+        cut = cut_quote(article.text, candidate.start, candidate.end, keep)
+        text = article.text[cut.start : cut.end]
+        return replace(candidate, start=cut.start, end=cut.end, text=text), cut
