@@ -48,6 +48,14 @@ _OPENER = re.compile(
     r"^\W*(and|but|so|also|what about|how about|and what about|og|men|så|også|hva med|hva så med|enn)\b",
     re.IGNORECASE,
 )
+# The words a question opens with, each list once: what a follow-up's "de" follows (`_BACK_REFERENCE`), what a
+# bare follow-up's focus leaves out of the last question (`_QUESTION_WORD`), what a model's condensed follow-up may
+# open with (`_QUESTION_WORDS`).
+_ENGLISH_QUESTION_WORDS = ("what", "who", "whom", "which", "where", "when", "why", "how")
+_NORWEGIAN_QUESTION_WORDS = (  # Bokmål, then Nynorsk
+    *("hva", "hvem", "hvilken", "hvilket", "hvilke", "hvor", "hvordan", "hvorfor", "når"),
+    *("kva", "kven", "kvar", "korleis", "kvifor"),
+)
 _BACK_REFERENCE = re.compile(
     r"\b(he|him|his|she|her|hers|it|its|they|them|their|theirs|there|those|these|"
     r"han|ham|hans|hun|henne|hennes|dem|deres|dette|disse|der|dit|da)\b"
@@ -57,7 +65,7 @@ _BACK_REFERENCE = re.compile(
     # "de" as the subject after a question's verb ("Hva skriver de på Facebook?"), not the article before an
     # adjective or a number ("Hva gjorde de svenske soldatene?", "Hvem scoret de to målene?") nor part of a
     # name ("Når innledes Tour de Ski?").
-    r"|^\W*(hva|hvem|hvor|hvordan|hvorfor|når|hvilken|hvilket|hvilke|kva|kven|kvar|korleis|kvifor)\b"
+    rf"|^\W*({'|'.join(_NORWEGIAN_QUESTION_WORDS)})\b"
     r"(\s+\w+)?\s+(?-i:[a-zæøå])\w*\s+de\b"
     r"(?!\s+((?-i:[A-ZÆØÅ])|(\w+e|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|\d+)\b))",
     re.IGNORECASE,
@@ -72,9 +80,9 @@ _UNSAID_CAUSE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w[\w'’-]*")
-_QUESTION_WORD = re.compile(
-    r"^\W*(what|who|whom|which|where|when|why|how( many| much)?|hva|hvem|hvilken|hvilket|hvilke|hvor( mange| mye)?|"
-    r"hvordan|hvorfor|når|kva|kven|kvar|korleis|kvifor)\b\W*",
+_QUESTION_WORD = re.compile(  # "how many" before "how": the amount's words are the question word too
+    rf"^\W*(how many|how much|hvor mange|hvor mye|{'|'.join(_ENGLISH_QUESTION_WORDS + _NORWEGIAN_QUESTION_WORDS)})"
+    r"\b\W*",
     re.IGNORECASE,
 )
 _NAME = re.compile(r"\b[A-ZÆØÅÄÖÜ][\w’'-]*(?:\s+(?:[A-ZÆØÅÄÖÜ0-9][\w’'-]*|\d+))*")
@@ -351,13 +359,16 @@ def fuse_follow_up(searched: Retrieval, own: Retrieval, k: int, rrf_k: int = 60)
 
 
 _QUESTION_WORDS = frozenset(
-    (  # noqa: SIM905 (one word list per language reads better)
-        "what who whom whose which where when why how is are was were do does did can could will would should has "
-        "have had may might shall "
-        "hva hvem hvilken hvilke hvilket hvor hvordan hvorfor når er var har hadde kan kunne vil ville skal skulle "
-        "bør må gjør gjorde finnes "
-        "kva kven kvifor korleis kvar kor kva for"
-    ).split()
+    (
+        *_ENGLISH_QUESTION_WORDS,
+        *_NORWEGIAN_QUESTION_WORDS,
+        *("whose", "kor", "for"),  # Nynorsk "kor", and "kva for"
+        # or a verb, asking
+        *("is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would", "should", "has"),
+        *("have", "had", "may", "might", "shall"),
+        *("er", "var", "har", "hadde", "kan", "kunne", "vil", "ville", "skal", "skulle", "bør", "må", "gjør"),
+        *("gjorde", "finnes"),
+    )
 )
 
 
