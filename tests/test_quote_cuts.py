@@ -102,3 +102,21 @@ def test_a_quote_that_opens_mid_clause_opens_after_the_clause_boundary(long_sent
     history = (Turn("user", question), Turn("assistant", result.answer))
     quoted = long_sentences.quoted_articles(history, Filters())
     assert next(quoted).id == citation.article_id
+
+
+PIECES = (
+    "Intro. The long one opened here and 42 was the answer, in a piece of it with words enough to go on,"
+    " and on. Next."
+)
+
+
+def test_without_a_reader_span_a_piece_is_kept_whole_and_only_marked():
+    """A quote the rule or the picker chose has no answer span to keep: leaving out the clause before its comma
+    would leave out what it was chosen for ("42 was the answer")."""
+    from assistant.answering.cuts import cut_quote
+
+    start = PIECES.index("42 was")
+    end = PIECES.index(" and on.")  # ingest cuts at a space
+    cut = cut_quote(PIECES, start, end)
+    assert (cut.start, cut.end) == (start, end)
+    assert cut.opens_cut and cut.closes_cut

@@ -3,9 +3,10 @@ word boundaries (`ingest.chunking`), so the sentence a chunk holds at its start 
 quoted as it is it opened mid-clause ("kvartalsstruktur og byggehøyde mot gaten, og fasadebevaring …", "39 to the
 square, finally sold …") or stopped mid-clause ("… var den niende i rekken av de"). Such a quote opens after the
 piece's first clause boundary (a comma, semicolon or colon) and stops before its last one, where that keeps at
-least half the piece and the reader's answer span, else at a word boundary; the answer marks each end where the
-sentence goes on with `CUT_MARK`, outside the quote, so that the citation's offsets are still those of exactly the
-characters quoted."""
+least half the piece and the reader's answer span; a quote with no answer span (the rule's or the picker's choice)
+keeps the whole piece, since what it was chosen for may lie in the words a clause boundary would leave out. The
+answer marks each end where the sentence goes on with `CUT_MARK`, outside the quote, so that the citation's
+offsets are still those of exactly the characters quoted."""
 
 from __future__ import annotations
 
@@ -32,16 +33,16 @@ class Cut:
 
 def cut_quote(text: str, start: int, end: int, keep: tuple[int, int] | None = None) -> Cut:
     """`text[start:end]`, a quote of the article `text`, begun and ended where a reader can take it up: whole where
-    it begins and ends a sentence; else at a clause boundary, or at a word boundary (`keep`: the reader's answer span,
-    which stays inside)."""
+    it begins and ends a sentence; else, around `keep` (the reader's answer span, which stays inside), at a clause
+    boundary; without `keep`, the piece as it is, bar a word cut inside."""
     first = _sentence_at(text, start)
     last = _sentence_at(text, end - 1)
     opens_cut = first is not None and first[0] < start
     closes_cut = last is not None and end < last[1]
     if opens_cut:
-        start = _clause_start(text, start, end, keep[0] if keep else end)
+        start = _clause_start(text, start, end, keep[0] if keep else None)
     if closes_cut:
-        end = _clause_end(text, start, end, keep[1] if keep else start)
+        end = _clause_end(text, start, end, keep[1] if keep else None)
     return Cut(start, end, opens_cut, closes_cut)
 
 
@@ -60,31 +61,35 @@ def _sentence_at(text: str, at: int) -> tuple[int, int] | None:
     return next(((s, e) for s, e in spans if s <= at < e), None)
 
 
-def _clause_start(text: str, start: int, end: int, latest: int) -> int:
+def _clause_start(text: str, start: int, end: int, keep: int | None) -> int:
     """Past the first clause boundary of `text[start:end]` where that leaves at least half of it and is no later
-    than `latest`; else past the first space where the piece opens mid-word; else `start`."""
-    latest = min(latest, start + (end - start) // 2)
-    boundary = _CLAUSE_END.search(text, start, end)
-    if boundary is not None and (after := _SPACE.match(text, boundary.end()).end()) <= latest:
+    than `keep` (None: no clause is left out); else past the first space where the piece opens mid-word; else
+    `start`."""
+    latest = start + (end - start) // 2
+    boundary = _CLAUSE_END.search(text, start, end) if keep is not None else None
+    if boundary is not None and (after := _SPACE.match(text, boundary.end()).end()) <= min(latest, keep):
         return after
     if start > 0 and not text[start - 1].isspace():  # a word too long for a chunk was cut inside
         space = _SPACE.search(text, start, end)
-        if space is not None and space.end() <= latest:
+        if space is not None and space.end() <= min(latest, end if keep is None else keep):
             return space.end()
     return start
 
 
-def _clause_end(text: str, start: int, end: int, earliest: int) -> int:
+def _clause_end(text: str, start: int, end: int, keep: int | None) -> int:
     """At the last clause boundary of `text[start:end]` (one that ends it too) where that keeps at least half of it
-    and is no earlier than `earliest`; else at the last space where the piece stops mid-word; else `end`."""
-    earliest = max(earliest, start + (end - start + 1) // 2)
-    boundaries = [
-        b.start() for b in _CLAUSE_END.finditer(text, start, min(end + 1, len(text))) if b.start() < end
-    ]
-    if boundaries and boundaries[-1] >= earliest:
+    and is no earlier than `keep` (None: no clause is left out); else at the last space where the piece stops
+    mid-word; else `end`."""
+    earliest = start + (end - start + 1) // 2
+    boundaries = (
+        [b.start() for b in _CLAUSE_END.finditer(text, start, min(end + 1, len(text))) if b.start() < end]
+        if keep is not None
+        else []
+    )
+    if boundaries and boundaries[-1] >= max(earliest, keep):
         return boundaries[-1]
     if end < len(text) and not text[end].isspace():  # a word too long for a chunk was cut inside
         spaces = [space.start() for space in _SPACE.finditer(text, start, end)]
-        if spaces and spaces[-1] >= earliest:
+        if spaces and spaces[-1] >= max(earliest, start if keep is None else keep):
             return spaces[-1]
     return end
