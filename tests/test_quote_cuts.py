@@ -120,3 +120,30 @@ def test_without_a_reader_span_a_piece_is_kept_whole_and_only_marked():
     cut = cut_quote(PIECES, start, end)
     assert (cut.start, cut.end) == (start, end)
     assert cut.opens_cut and cut.closes_cut
+
+
+@pytest.mark.parametrize(
+    ("text", "opens_chunk", "closes_chunk", "piece"),
+    [
+        ("Produksjonen fra feltet tok til i 1971.", False, True, False),
+        ("Han sa: «Det går bra.»", False, True, False),
+        ("Qing-keisere som regjerte i Kina.", True, True, True),
+        (
+            "kvartalsstruktur og byggehøyde mot gaten, og fasadebevaring av en gammel bygård.",
+            True,
+            False,
+            True,
+        ),
+        ("39 to the square, finally sold 🎟️ seventeen thousand tickets in total.", True, True, True),
+        ("Guangxu-keiseren (…, Qing Dezong), var den niende i rekken av de", False, True, True),
+        ("Guangxu-keiseren (…, Qing Dezong), var den niende i rekken av de", False, False, False),
+    ],
+)
+def test_only_a_sentence_that_may_be_a_piece_has_its_article_looked_up(
+    text, opens_chunk, closes_chunk, piece
+):
+    """A sentence that closes its chunk as sentences end is whole there: unless it opens its chunk too, the answer
+    does not look its article up (`cuts.may_be_piece`)."""
+    from assistant.answering.cuts import may_be_piece
+
+    assert may_be_piece(text, opens_chunk, closes_chunk) is piece

@@ -17,6 +17,7 @@ from assistant.core.sentences import sentence_spans
 
 CUT_MARK = "…"  # where an answer's quote leaves out the rest of its sentence
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
+_SENTENCE_CLOSE = re.compile(r"[.!?…][\"»”’)\]]*$")
 _SPACE = re.compile(r"\s+")
 
 
@@ -44,6 +45,14 @@ def cut_quote(text: str, start: int, end: int, keep: tuple[int, int] | None = No
     if closes_cut:
         end = _clause_end(text, start, end, keep[1] if keep else None)
     return Cut(start, end, opens_cut, closes_cut)
+
+
+def may_be_piece(text: str, opens_chunk: bool, closes_chunk: bool) -> bool:
+    """Whether a sentence at a chunk's edge (`text`) may be a piece of a longer one, which only the stored article
+    tells: one that closes its chunk as sentences end is whole there. Checked first, so that most answers never
+    look the article up; a sentence that opens its chunk always is (a piece may open with a name: "Qing-keisere
+    som regjerte i Kina.")."""
+    return opens_chunk or (closes_chunk and _SENTENCE_CLOSE.search(text.rstrip()) is None)
 
 
 def marked(quote: str, cut: Cut) -> str:

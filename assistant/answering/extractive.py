@@ -17,7 +17,7 @@ from assistant.answering.answers import assemble, not_found, quoted_before, stre
 from assistant.answering.bare import answers_bare, bare_kind, told_in_lead
 from assistant.answering.condense import asks_about_a_name_of_its_own, rare_words, related
 from assistant.answering.context import AnswerContext, Delta
-from assistant.answering.cuts import Cut, cut_quote, marked
+from assistant.answering.cuts import Cut, cut_quote, marked, may_be_piece
 from assistant.answering.days import asks_for_date, states_date
 from assistant.answering.furniture import unquotable
 from assistant.answering.parts import missing_parts
@@ -496,10 +496,12 @@ class ExtractiveAnswerer:
     def cut(self, candidate: Candidate, hit: Hit) -> tuple[Candidate, Cut]:
         """`candidate` begun and ended where a reader can take it up (`cuts.cut_quote`). Only a sentence at a
         chunk's edge can be a piece of a longer one (a piece fills its chunk, bar the last, which opens one), and
-        only the article as the hit found it tells: one stored since, or none, leaves the quote as it is."""
+        only the article as the hit found it tells (looked up where `may_be_piece` says the sentence can be one):
+        one stored since, or none, leaves the quote as it is."""
         chunk = hit.chunk
-        at_edge = (candidate.start == chunk.start and chunk.start > 0) or candidate.end == chunk.end
-        article = self.articles(hit.article.id) if at_edge and self.articles is not None else None
+        opens_chunk = candidate.start == chunk.start and chunk.start > 0
+        piece = may_be_piece(candidate.text, opens_chunk, candidate.end == chunk.end)
+        article = self.articles(hit.article.id) if piece and self.articles is not None else None
         if article is None or article.content_hash != hit.article.content_hash:
             return candidate, Cut(candidate.start, candidate.end)
         keep = None if candidate.answer_start is None else (candidate.answer_start, candidate.answer_end)
