@@ -838,3 +838,185 @@ def test_a_called_function_name_openai_refuses_is_refused_naming_its_path(api, n
     messages[1]["tool_calls"][1]["function"]["name"] = "f" * 64
     reply = chat.completions.create(model="kilde", messages=messages)
     assert "[1]" in reply.choices[0].message.content
+
+
+def calls_then_question(second: dict) -> list[dict]:
+    """A chat whose assistant message made two calls, `second` the other one, each answered, then the question."""
+    return [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL, second]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "Sunny"},
+        *QUESTION,
+    ]
+
+
+def function_call_then_question(function_call: dict) -> list[dict]:
+    """A chat whose assistant message made the deprecated `function_call`, answered by a function message."""
+    return [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "function_call": function_call},
+        {"role": "function", "name": "get_weather", "content": "Sunny"},
+        *QUESTION,
+    ]
+
+
+SECOND = {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+CALLED = "messages[1].tool_calls[1]"
+# An earlier call's own shape, which OpenAI's API holds each call to (openai-python's
+# `ChatCompletionMessageToolCallUnionParam`, `FunctionCall`), in its words and codes where they are recorded: "Invalid
+# type for 'messages[2].tool_calls[0].function.arguments': expected a string, but got an object instead."
+# (`invalid_type`, aaif-goose/goose-mobile pull 20), "Missing required parameter:
+# 'messages[2].tool_calls[0].type'." (langchain-ai/langchain-azure issue 35), "Missing required parameter:
+# 'messages[1].tool_calls[1].function.arguments'." (mark3labs/mcphost issue 117), "Invalid 'messages[1].tool_calls':
+# empty array. …" (`empty_array`, home-assistant/core pull 118577, openai/openai-python issue 2061). Each was
+# answered: a call is not read, so a client's history that OpenAI refuses went unseen.
+BAD_CALLS = [
+    (
+        "a call without its id",
+        calls_then_question({k: v for k, v in SECOND.items() if k != "id"}),
+        f"{CALLED}.id",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.id'.",
+    ),
+    (
+        "an id that is a number",
+        calls_then_question({**SECOND, "id": 2}),
+        f"{CALLED}.id",
+        "invalid_type",
+        f"Invalid type for '{CALLED}.id': expected a string, but got an integer instead.",
+    ),
+    (
+        "a call without its type",
+        calls_then_question({k: v for k, v in SECOND.items() if k != "type"}),
+        f"{CALLED}.type",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.type'.",
+    ),
+    (
+        "a call of another type",
+        calls_then_question({**SECOND, "type": "tool"}),
+        f"{CALLED}.type",
+        "invalid_value",
+        f"Invalid value for '{CALLED}.type': 'tool'. Supported values are: 'function' and 'custom'.",
+    ),
+    (
+        "a function call without its function",
+        calls_then_question({"id": "call_2", "type": "function"}),
+        f"{CALLED}.function",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.function'.",
+    ),
+    (
+        "a function that is a string",
+        calls_then_question({**SECOND, "function": "get_weather"}),
+        f"{CALLED}.function",
+        "invalid_type",
+        f"Invalid type for '{CALLED}.function': expected an object, but got a string instead.",
+    ),
+    (
+        "arguments sent as an object",
+        calls_then_question({**SECOND, "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}),
+        f"{CALLED}.function.arguments",
+        "invalid_type",
+        f"Invalid type for '{CALLED}.function.arguments': expected a string, but got an object instead.",
+    ),
+    (
+        "a call without its arguments",
+        calls_then_question({**SECOND, "function": {"name": "get_weather"}}),
+        f"{CALLED}.function.arguments",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.function.arguments'.",
+    ),
+    (
+        "null arguments",
+        calls_then_question({**SECOND, "function": {"name": "get_weather", "arguments": None}}),
+        f"{CALLED}.function.arguments",
+        "invalid_type",
+        f"Invalid type for '{CALLED}.function.arguments': expected a string, but got null instead.",
+    ),
+    (
+        "a function without its name",
+        calls_then_question({**SECOND, "function": {"arguments": "{}"}}),
+        f"{CALLED}.function.name",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.function.name'.",
+    ),
+    (
+        "a name that is a number",
+        calls_then_question({**SECOND, "function": {"name": 7, "arguments": "{}"}}),
+        f"{CALLED}.function.name",
+        "invalid_type",
+        f"Invalid type for '{CALLED}.function.name': expected a string, but got an integer instead.",
+    ),
+    (
+        "a custom call without its input",
+        calls_then_question({"id": "call_2", "type": "custom", "custom": {"name": "run_sql"}}),
+        f"{CALLED}.custom.input",
+        "missing_required_parameter",
+        f"Missing required parameter: '{CALLED}.custom.input'.",
+    ),
+    (
+        "no calls beside text",
+        [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": "Let me look.", "tool_calls": []},
+            *QUESTION,
+        ],
+        "messages[1].tool_calls",
+        "empty_array",
+        "Invalid 'messages[1].tool_calls': empty array. Expected an array with minimum length 1, but got an empty "
+        "array instead.",
+    ),
+    # The deprecated `function_call` of an assistant message: a function's name as a tool's (openai-python types it
+    # as `FunctionCall`, `name` and `arguments` both required strings); OpenAI's answer for it was not found, so
+    # its words for a tool call's.
+    (
+        "a function_call name with a space",
+        function_call_then_question({"name": "get weather", "arguments": "{}"}),
+        "messages[1].function_call.name",
+        "invalid_value",
+        f"Invalid 'messages[1].function_call.name': string does not match pattern. {NAME_PATTERN}",
+    ),
+    (
+        "a function_call without its arguments",
+        function_call_then_question({"name": "get_weather"}),
+        "messages[1].function_call.arguments",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[1].function_call.arguments'.",
+    ),
+    (
+        "function_call arguments sent as an object",
+        function_call_then_question({"name": "get_weather", "arguments": {}}),
+        "messages[1].function_call.arguments",
+        "invalid_type",
+        "Invalid type for 'messages[1].function_call.arguments': expected a string, but got an object instead.",
+    ),
+    (
+        "a function_call without its name",
+        function_call_then_question({"arguments": "{}"}),
+        "messages[1].function_call.name",
+        "missing_required_parameter",
+        "Missing required parameter: 'messages[1].function_call.name'.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "messages", "param", "code", "says"), BAD_CALLS, ids=[c[0] for c in BAD_CALLS]
+)
+def test_an_earlier_call_openai_refuses_is_refused_naming_its_path(api, case, messages, param, code, says):
+    assert_refused(api, {"messages": messages}, param, code, says)
+    assert_refused(api, {"messages": messages, "stream": True}, param, code, says)
+
+
+def test_earlier_calls_of_each_shape_openai_takes_are_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    custom = {"id": "call_2", "type": "custom", "custom": {"name": "run_sql", "input": "select 1"}}
+    for messages in (
+        calls_then_question(SECOND),
+        calls_then_question(custom),
+        function_call_then_question({"name": "get_weather", "arguments": '{"city": "Oslo"}'}),
+    ):
+        reply = chat.completions.create(model="kilde", messages=messages)
+        assert "[1]" in reply.choices[0].message.content

@@ -230,15 +230,21 @@ def tag_key(error: Mapping[str, Any]) -> str:
     return str(error["ctx"]["discriminator"]).strip("'")
 
 
+# The tags pydantic names a tagged union's member by: the `type` of a tool or of an earlier tool call
+# (ui/openai_tools.py). No other item of a list in the body holds a field of these names.
+TAGS = ("function", "custom")
+
+
 def untagged(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """pydantic's `loc` without the tags it names a tagged union's member by: in an error inside a tool, the tool's
-    type comes after its index, then the field of that name (`tools.0.function.function.name`). Left in, the tag
-    would be read as the tool's key, and the field as a key of the function (one it may hold: `"function": …`)."""
+    """pydantic's `loc` without the tags it names a tagged union's member by: in an error inside a tool or a call,
+    the member's type comes after its index, then the field at fault (`tools.0.function.function.name`,
+    `messages.1.tool_calls.0.function.id`). Left in, the tag would be read as the item's key where the item holds
+    one of its name (`"function": …`), and the field as a key inside it."""
     parts = list(loc)
     return tuple(
         part
         for n, part in enumerate(parts)
-        if not (0 < n < len(parts) - 1 and type(parts[n - 1]) is int and parts[n + 1] == part)
+        if not (0 < n < len(parts) - 1 and type(parts[n - 1]) is int and part in TAGS)
     )
 
 

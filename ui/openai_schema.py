@@ -15,15 +15,15 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.context import AskRequest
 from assistant.core.errors import BadInputError
 from assistant.core.types import Filters, Turn
 from ui.api import FiltersIn, filters_from
 from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, CompletionLimits
-from ui.openai_errors import InvalidParameter, ModelNotFound, fault, one_of
-from ui.openai_tools import FunctionIn, FunctionName, ToolIn
+from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
+from ui.openai_tools import CalledFunctionIn, FunctionIn, ToolCallIn, ToolIn
 
 MODEL_ID = "kilde"
 # The turns the assistant may look at (`read_history`, which reads the last few that say something, the latest
@@ -47,8 +47,6 @@ OPENAI = ConfigDict(extra="ignore", strict=True)
 MetadataKey = Annotated[str, Field(max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 MAX_TOOLS = 128
-# What an assistant's earlier call of a function is named, held as a tool's name (`refuse_unfit_call_names`).
-FUNCTION_NAME = TypeAdapter(FunctionName)
 
 
 # The part types OpenAI's chat completions take (openai-python's `ChatCompletionContentPartParam`, and an
@@ -119,8 +117,10 @@ class MessageIn(BaseModel):
     name: str | None = None
     refusal: str | None = None  # an assistant's, as OpenAI's own reply that refused holds it
     tool_call_id: str | None = None  # a tool message's
-    tool_calls: list[dict[str, Any]] | None = Field(None, max_length=MAX_TOOLS)  # an assistant's
-    function_call: dict[str, Any] | None = None  # an assistant's, before tool_calls
+    # An assistant's calls, each of OpenAI's shape (ui/openai_tools.py); none is read. An empty list is OpenAI's
+    # `empty_array`: leave the field out, or send null.
+    tool_calls: list[ToolCallIn] | None = Field(None, min_length=1, max_length=MAX_TOOLS)
+    function_call: CalledFunctionIn | None = None  # an assistant's, before tool_calls
     audio: dict[str, Any] | None = None  # an assistant's earlier spoken reply
 
 
@@ -224,7 +224,6 @@ def refuse_unfit_messages(body: ChatIn) -> None:
         if message.role != "tool":
             refuse_unanswered_calls(index, unanswered)
             if message.role == "assistant":
-                refuse_unfit_call_names(index, message)
                 calls = call_ids(message)
                 unanswered = list(calls)
         where = f"messages[{index}].content"
@@ -262,27 +261,8 @@ def refuse_unfit_messages(body: ChatIn) -> None:
 
 
 def call_ids(message: MessageIn) -> list[str]:
-    """The ids of an assistant message's tool calls, each once (a call's own shape is not checked: one without a
-    string id cannot be answered, and is not waited for)."""
-    ids = [call.get("id") for call in message.tool_calls or ()]
-    return list(dict.fromkeys(i for i in ids if isinstance(i, str)))
-
-
-def refuse_unfit_call_names(index: int, message: MessageIn) -> None:
-    """The name of each function an assistant message called is held to a tool's pattern and length, as OpenAI's API
-    holds it (`Invalid 'messages[9].tool_calls[0].function.name': string does not match pattern. …`); the rest of a
-    call's shape is not read."""
-    for number, call in enumerate(message.tool_calls or ()):
-        function = call.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
-            continue
-        try:
-            FUNCTION_NAME.validate_python(name)
-        except ValidationError as exc:
-            param = f"messages[{index}].tool_calls[{number}].function.name"
-            code, says = fault(exc.errors()[0], param)
-            raise InvalidParameter(param, says, code) from None
+    """The ids of an assistant message's tool calls, each once."""
+    return list(dict.fromkeys(call.id for call in message.tool_calls or ()))
 
 
 def answer_a_call(index: int, call_id: str, calls: list[str], unanswered: list[str]) -> None:

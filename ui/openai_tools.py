@@ -1,10 +1,13 @@
-"""The tools and functions a chat request to Kilde may describe, held to the shape OpenAI's API holds them to.
+"""The tools and functions a chat request to Kilde may describe, and the calls of them an earlier assistant message
+made, held to the shape OpenAI's API holds them to.
 
-Kilde calls no tools, so it ignores them (ui/openai_schema.py refuses a `tool_choice` that forces one). But a client
-whose tool OpenAI's API refuses (a name with a dot, a function without its `function`) would find out only there,
-so each is validated as OpenAI's API does, as part of `ChatIn`, and refused naming its path
-(`tools[0].function.name`) with OpenAI's code (ui/openai_errors.py `invalid_body`). What a function takes
-(`parameters`) must be an object; the JSON Schema in it is not read.
+Kilde calls no tools, so it ignores them (ui/openai_schema.py refuses a `tool_choice` that forces one), and it reads
+no earlier call. But a client whose tool or call OpenAI's API refuses (a name with a dot, a function without its
+`function`, a call's `arguments` sent as an object) would find out only there, so each is validated as OpenAI's API
+does, as part of `ChatIn`, and refused naming its path (`tools[0].function.name`,
+`messages[1].tool_calls[0].function.arguments`) with OpenAI's code (ui/openai_errors.py `invalid_body`). What a
+function takes (`parameters`) must be an object; the JSON Schema in it is not read, nor is the JSON in a call's
+`arguments`.
 """
 
 from __future__ import annotations
@@ -56,3 +59,37 @@ class CustomToolIn(BaseModel):
 # Told apart by `type`: a tool without it is "Missing required parameter: 'tools[0].type'.", one of another type
 # names the two OpenAI's chat completions take.
 ToolIn = Annotated[FunctionToolIn | CustomToolIn, Field(discriminator="type")]
+
+
+class CalledFunctionIn(BaseModel):
+    """A function an assistant message called: a tool call's `function`, or the deprecated `function_call`. Its
+    `arguments` are the JSON text the model wrote, a string (an object is OpenAI's `invalid_type`)."""
+
+    model_config = OPENAI
+    name: FunctionName
+    arguments: str
+
+
+class FunctionToolCallIn(BaseModel):
+    model_config = OPENAI
+    id: str
+    type: Literal["function"]
+    function: CalledFunctionIn
+
+
+class CustomCallIn(BaseModel):
+    model_config = OPENAI
+    name: str
+    input: str
+
+
+class CustomToolCallIn(BaseModel):
+    model_config = OPENAI
+    id: str
+    type: Literal["custom"]
+    custom: CustomCallIn
+
+
+# An assistant message's tool call (openai-python's `ChatCompletionMessageToolCallUnionParam`), told apart by `type`
+# as a tool is.
+ToolCallIn = Annotated[FunctionToolCallIn | CustomToolCallIn, Field(discriminator="type")]
