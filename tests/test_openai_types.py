@@ -1020,3 +1020,96 @@ def test_earlier_calls_of_each_shape_openai_takes_are_answered(api):
     ):
         reply = chat.completions.create(model="kilde", messages=messages)
         assert "[1]" in reply.choices[0].message.content
+
+
+# The deprecated `functions` and `function_call` parameters as OpenAI's API holds them: `function_call` only beside
+# `functions` ("Invalid value for 'function_call': 'function_call' is only allowed when 'functions' are specified.",
+# `param` `function_call`, code null: PlexPt/chatgpt-java issue 150, Azure-Samples/azure-search-openai-demo pull
+# 1175), a function named by a string `name` (openai-python's `ChatCompletionFunctionCallOptionParam`), and neither
+# list empty ("Invalid 'tools': empty array. …", `empty_array`: continuedev/continue issue 3370, vllm-project/vllm
+# pull 39780; an empty `functions` was "[] is too short - 'functions'" in OpenAI's older words,
+# HaroldPetersInskipp/node-red-contrib-chatgpt issue 18). Each was answered, or refused as a function call Kilde cannot
+# make, whatever it named.
+ONLY_BESIDE_FUNCTIONS = (
+    "Invalid value for 'function_call': 'function_call' is only allowed when 'functions' are specified."
+)
+FUNCTION = {"name": "get_weather", "parameters": {"type": "object"}}
+DEPRECATED_FUNCTIONS = [
+    (
+        "function_call auto without functions",
+        {"function_call": "auto"},
+        "function_call",
+        None,
+        ONLY_BESIDE_FUNCTIONS,
+    ),
+    (
+        "function_call none without functions",
+        {"function_call": "none"},
+        "function_call",
+        None,
+        ONLY_BESIDE_FUNCTIONS,
+    ),
+    (
+        "a function named without functions",
+        {"function_call": {"name": "get_weather"}},
+        "function_call",
+        None,
+        ONLY_BESIDE_FUNCTIONS,
+    ),
+    (
+        "function_call auto beside null functions",
+        {"functions": None, "function_call": "auto"},
+        "function_call",
+        None,
+        ONLY_BESIDE_FUNCTIONS,
+    ),
+    (
+        "a function_call object without its name",
+        {"functions": [FUNCTION], "function_call": {}},
+        "function_call.name",
+        "missing_required_parameter",
+        "Missing required parameter: 'function_call.name'.",
+    ),
+    (
+        "a function_call name that is a number",
+        {"functions": [FUNCTION], "function_call": {"name": 5}},
+        "function_call.name",
+        "invalid_type",
+        "Invalid type for 'function_call.name': expected a string, but got an integer instead.",
+    ),
+    (
+        "no functions",
+        {"functions": []},
+        "functions",
+        "empty_array",
+        "Invalid 'functions': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    ),
+    (
+        "no tools",
+        {"tools": []},
+        "tools",
+        "empty_array",
+        "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param", "code", "says"),
+    DEPRECATED_FUNCTIONS,
+    ids=[c[0] for c in DEPRECATED_FUNCTIONS],
+)
+def test_the_deprecated_function_parameters_openai_refuses_are_refused_naming_them(
+    api, case, fragment, param, code, says
+):
+    assert_refused(api, fragment, param, code, says)
+    assert_refused(api, {**fragment, "stream": True}, param, code, says)
+
+
+def test_function_call_none_or_auto_beside_functions_is_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    for choice in ("none", "auto", None):
+        reply = chat.completions.create(
+            model="kilde", messages=QUESTION, functions=[FUNCTION], function_call=choice
+        )
+        assert "[1]" in reply.choices[0].message.content

@@ -23,7 +23,7 @@ from assistant.core.types import Filters, Turn
 from ui.api import FiltersIn, filters_from
 from ui.completion_limits import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, CompletionLimits
 from ui.openai_errors import InvalidParameter, ModelNotFound, one_of
-from ui.openai_tools import CalledFunctionIn, FunctionIn, ToolCallIn, ToolIn
+from ui.openai_tools import CalledFunctionIn, FunctionChoiceIn, FunctionIn, ToolCallIn, ToolIn
 
 MODEL_ID = "kilde"
 # The turns the assistant may look at (`read_history`, which reads the last few that say something, the latest
@@ -170,15 +170,17 @@ class ChatIn(BaseModel):
     stop: str | list[str] | None = None
     response_format: ResponseFormatIn | None = None
     tool_choice: str | dict[str, Any] | None = None
-    function_call: str | dict[str, Any] | None = None  # `tool_choice` before tools, as older clients send it
+    # `tool_choice` before tools, as older clients send it: "none", "auto" or a function named, beside `functions`
+    function_call: str | FunctionChoiceIn | None = None
     logprobs: bool | None = None
     # Ignored, but of OpenAI's types and ranges: a client that sends another would be refused by OpenAI's API.
     top_logprobs: int | None = Field(None, ge=0, le=20)
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     user: str | None = None
-    # Each tool and function of the shape OpenAI's API takes (ui/openai_tools.py), though none is called.
-    tools: list[ToolIn] | None = Field(None, max_length=MAX_TOOLS)
-    functions: list[FunctionIn] | None = None
+    # Each tool and function of the shape OpenAI's API takes (ui/openai_tools.py), though none is called. An empty
+    # list is OpenAI's `empty_array`: leave the parameter out, or send null.
+    tools: list[ToolIn] | None = Field(None, min_length=1, max_length=MAX_TOOLS)
+    functions: list[FunctionIn] | None = Field(None, min_length=1)
     logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
     parallel_tool_calls: bool | None = None
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
@@ -386,6 +388,13 @@ def refuse_invalid_values(body: ChatIn) -> None:
             "or an object naming a function.",
             "invalid_value",
         )
+    if call is not None and not body.functions:  # OpenAI's words and code (none)
+        raise InvalidParameter(
+            "function_call",
+            "Invalid value for 'function_call': 'function_call' is only allowed when 'functions' "
+            "are specified.",
+            None,
+        )
     kind = body.response_format.type if body.response_format else "text"
     if kind is None:
         raise InvalidParameter(
@@ -440,7 +449,7 @@ def refuse_what_cannot_be_honoured(body: ChatIn) -> None:
             "tools, it answers in text; leave tool_choice out, or send 'auto' or 'none'.",
             "unsupported_value",
         )
-    if isinstance(body.function_call, dict):
+    if isinstance(body.function_call, FunctionChoiceIn):
         raise InvalidParameter(
             "function_call",
             "Unsupported value: 'function_call' does not support a function call with this model. Kilde calls no "

@@ -34,6 +34,14 @@ class FunctionIn(BaseModel):
     strict: bool | None = None
 
 
+class FunctionChoiceIn(BaseModel):
+    """The deprecated `function_call` parameter naming the function the model must call (openai-python's
+    `ChatCompletionFunctionCallOptionParam`)."""
+
+    model_config = OPENAI
+    name: str
+
+
 class FunctionToolIn(BaseModel):
     model_config = OPENAI
     type: Literal["function"]
