@@ -536,6 +536,14 @@ BAD_TOOLS = [
         "string with length 65 instead.",
     ),
     (
+        "an empty name",
+        {"tools": [{"type": "function", "function": {"name": ""}}]},
+        "tools[0].function.name",
+        "empty_string",
+        "Invalid 'tools[0].function.name': empty string. Expected a string with minimum length 1, but got an empty "
+        "string instead.",
+    ),
+    (
         "a name that is a number",
         {"tools": [{"type": "function", "function": {"name": 5}}]},
         "tools[0].function.name",
@@ -806,10 +814,12 @@ def test_numbers_at_the_ends_of_openais_ranges_are_answered(api):
             "invalid_value",
             "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
         ),
+        # OpenAI's words for it (continuedev/continue issue 11645; its code unrecorded, `empty_string` as Kilde's for
+        # an empty `stop`): it was "string does not match pattern" (round twenty-seven).
         (
             "",
-            "invalid_value",
-            "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "empty_string",
+            "empty string. Expected a string with minimum length 1, but got an empty string instead.",
         ),
         (
             "f" * 65,

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 OPENAI = ConfigDict(extra="ignore", strict=True)
 
 # A function's name, as OpenAI's API reference describes it ("a-z, A-Z, 0-9, or contain underscores and dashes, with a
-# maximum length of 64") and its answers quote the pattern.
-FunctionName = Annotated[str, Field(max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+# maximum length of 64") and its answers quote the pattern; an empty one is "empty string" in its answers, before the
+# pattern.
+FunctionName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
 
 
 class FunctionIn(BaseModel):
