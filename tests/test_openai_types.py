@@ -1123,3 +1123,35 @@ def test_function_call_none_or_auto_beside_functions_is_answered(api):
             model="kilde", messages=QUESTION, functions=[FUNCTION], function_call=choice
         )
         assert "[1]" in reply.choices[0].message.content
+
+
+# A call in a message of another role than the assistant's: answered, the call ignored, where OpenAI's API refuses a
+# `function_call` there ("Invalid parameter: only messages with role 'assistant' can have a function call.",
+# microsoft/autogen issue 113; its `param` and code unrecorded). `tool_calls` there is refused in the same words, its
+# answer unrecorded.
+@pytest.mark.parametrize(
+    ("role", "field", "value", "what"),
+    [
+        ("user", "function_call", {"name": "get_weather", "arguments": "{}"}, "a function call"),
+        ("system", "function_call", {"name": "get_weather", "arguments": "{}"}, "a function call"),
+        ("user", "tool_calls", [CALL], "tool calls"),
+        ("developer", "tool_calls", [CALL], "tool calls"),
+    ],
+    ids=[
+        "function_call of a user",
+        "function_call of a system message",
+        "tool_calls of a user",
+        "tool_calls of a developer",
+    ],
+)
+def test_a_call_off_an_assistant_message_is_refused_naming_it(api, role, field, value, what):
+    messages = [
+        {"role": role, "content": "Weather?", field: value},
+        {"role": "assistant", "content": "Sunny."},
+        *QUESTION,
+    ]
+    says = f"Invalid parameter: only messages with role 'assistant' can have {what}."
+    assert_refused(api, {"messages": messages}, f"messages[0].{field}", None, says)
+    messages[0][field] = None  # null: not given
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    assert "[1]" in chat.completions.create(model="kilde", messages=messages).choices[0].message.content

@@ -223,6 +223,7 @@ def refuse_unfit_messages(body: ChatIn) -> None:
     calls: list[str] = []  # the ids of the latest assistant message's tool calls
     unanswered: list[str] = []
     for index, message in enumerate(body.messages):
+        refuse_calls_off_the_assistant(index, message)
         if message.role != "tool":
             refuse_unanswered_calls(index, unanswered)
             if message.role == "assistant":
@@ -260,6 +261,20 @@ def refuse_unfit_messages(body: ChatIn) -> None:
             )
         if message.role == "tool":
             answer_a_call(index, message.tool_call_id or "", calls, unanswered)
+
+
+def refuse_calls_off_the_assistant(index: int, message: MessageIn) -> None:
+    """Only an assistant message makes calls: OpenAI's API refuses a `function_call` in another's (its words; its
+    `param` and code unrecorded), and `tool_calls` there is refused in the same words."""
+    if message.role == "assistant":
+        return
+    for field, what in (("function_call", "a function call"), ("tool_calls", "tool calls")):
+        if getattr(message, field) is not None:
+            raise InvalidParameter(
+                f"messages[{index}].{field}",
+                f"Invalid parameter: only messages with role 'assistant' can have {what}.",
+                None,
+            )
 
 
 def call_ids(message: MessageIn) -> list[str]:
