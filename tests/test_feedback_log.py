@@ -17,6 +17,7 @@ from assistant.core.errors import BadInputError
 from assistant.core.types import Answer, Citation, Turn
 from assistant.indexes.storage import StorageError
 from assistant.testing.corpus import DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT
+from assistant.testing.servers import KildeProcess
 from ui.feedback import FeedbackLog, feedback_record
 
 
@@ -314,3 +315,53 @@ def test_a_call_that_names_no_event_or_sends_too_few_inputs_is_a_4xx_without_a_t
         assert answered.status_code == 200 and "Ask a question first" in answered.text, answered.text
     logged = capfd.readouterr()
     assert "Traceback" not in logged.out + logged.err
+
+
+# Serves `kilde serve` (the command after these words) with its data directory ($1) bind-mounted read-only over
+# itself, in a mount namespace of its own: only the server sees it read-only.
+READ_ONLY_DATA = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not _can_mount(), reason="needs unshare -m and bind mounts (root)")
+def test_a_vote_on_a_read_only_data_directory_is_said_and_nothing_is_lost(built_index, tmp_path):
+    """A read-only disk, not reproduced before (the tests run as root, whom file permissions do not stop): `kilde
+    serve` over a data directory mounted read-only. The vote is said not saved on the chat's status line, the comment
+    kept, the log's records untouched, and the chat and /api/ask answer on; once the directory is writable again, the
+    same vote is saved (it was not counted as given)."""
+    data = tmp_path / "data"
+    shutil.copytree(built_index.data_dir, data)
+    FeedbackLog(data / "feedback.jsonl").append(feedback_record(_answer(), (), "up", client="earlier"))
+    kept = (data / "feedback.jsonl").read_bytes()
+    wrapper = ["unshare", "-m", "sh", "-c", READ_ONLY_DATA, "sh", str(data)]
+    server = KildeProcess(built_index.replace(data_dir=data), tmp_path / "serve.log", wrapper=wrapper).start()
+    try:
+        _ask_in_the_chat(server.url, "r28-read-only", DEMO_QUESTION_EN)
+        unsaved = _vote(server.url, "r28-read-only", '"fint"')
+        assert unsaved.status_code == 200, unsaved.text
+        comment, status = unsaved.json()["data"]
+        assert comment == {"__type__": "update"}  # the comment stays in its box
+        assert "Your feedback could not be saved; answering is not affected." in status
+        assert str(data) not in unsaved.text and "Traceback" not in unsaved.text
+        assert (data / "feedback.jsonl").read_bytes() == kept
+        assert "Read-only file system" in server.log()  # the cause, for whoever runs the server
+        _ask_in_the_chat(server.url, "r28-read-only", DEMO_QUESTION_NB)
+        asked = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
+        assert asked.status_code == 200 and asked.json()["answerable"]
+        writable = [
+            "nsenter",
+            "-t",
+            str(server.process.pid),
+            "-m",
+            "mount",
+            "-o",
+            "remount,rw,bind",
+            str(data),
+        ]
+        subprocess.run(writable, check=True, capture_output=True)
+        saved = _vote(server.url, "r28-read-only", '"fint"')
+        assert "your feedback was saved" in saved.json()["data"][1], saved.text
+    finally:
+        server.stop()
+    assert [r["client"] for r in _lines(data / "feedback.jsonl")][:1] == ["earlier"]
+    assert len(_lines(data / "feedback.jsonl")) == 2

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -248,9 +248,11 @@ class FailingProxy:
 
 
 class KildeProcess:
-    """`kilde serve` in a subprocess on a free 127.0.0.1 port, over `settings`' data and cache dirs."""
+    """`kilde serve` in a subprocess on a free 127.0.0.1 port, over `settings`' data and cache dirs; `wrapper` is a
+    command that runs it (`unshare -m …`, to serve from a mount of its own)."""
 
-    def __init__(self, settings, log_path: Path, **env_extra: str):
+    def __init__(self, settings, log_path: Path, *, wrapper: Sequence[str] = (), **env_extra: str):
+        self.wrapper = list(wrapper)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -267,7 +269,7 @@ class KildeProcess:
     def start(self, timeout: float = 240) -> KildeProcess:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [KILDE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*self.wrapper, KILDE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
