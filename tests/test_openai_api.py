@@ -738,12 +738,30 @@ UNFIT_MESSAGES = [
         None,
         "Invalid value for 'messages[0].content': expected a string, got null.",
     ),
+    # OpenAI's words and code (none) for a tool message without its id and a function message without its name
+    # (langchain-ai/langchain issue 22600, MadcowD/ell issue 325; open-compass/T-Eval issue 66), its `param`
+    # `messages.[3].tool_call_id` in Kilde's path style; they were "Missing required parameter: …", code
+    # `missing_required_parameter` (round fifteen).
     (
         "a tool message without its tool_call_id",
         {"role": "tool", "content": "42"},
         "messages[0].tool_call_id",
-        "missing_required_parameter",
-        "Missing required parameter: 'messages[0].tool_call_id'.",
+        None,
+        "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.",
+    ),
+    (
+        "a tool message whose tool_call_id is null",
+        {"role": "tool", "tool_call_id": None, "content": "42"},
+        "messages[0].tool_call_id",
+        None,
+        "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.",
+    ),
+    (
+        "a tool_call_id that is a number",
+        {"role": "tool", "tool_call_id": 1, "content": "42"},
+        "messages[0].tool_call_id",
+        "invalid_type",
+        "Invalid type for 'messages[0].tool_call_id': expected a string, but got an integer instead.",
     ),
     (
         "a tool message with no tool call before it",  # as a client that cut its history between the two sends
@@ -756,8 +774,8 @@ UNFIT_MESSAGES = [
         "a function message without its name",
         {"role": "function", "content": "42"},
         "messages[0].name",
-        "missing_required_parameter",
-        "Missing required parameter: 'messages[0].name'.",
+        None,
+        "Missing parameter 'name': messages with role 'function' must have a 'name'.",
     ),
     (
         "a function message of parts",

@@ -242,10 +242,11 @@ def refuse_unfit_messages(body: ChatIn) -> None:
             # OpenAI's words and code (none) for a null content
             raise InvalidParameter(where, f"Invalid value for '{where}': expected a string, got null.", None)
         needed = ROLE_FIELDS.get(message.role)
-        if needed and getattr(message, needed) is None:
-            field = f"messages[{index}].{needed}"
+        if needed and getattr(message, needed) is None:  # OpenAI's words and code (none), missing or null
             raise InvalidParameter(
-                field, f"Missing required parameter: '{field}'.", "missing_required_parameter"
+                f"messages[{index}].{needed}",
+                f"Missing parameter '{needed}': messages with role '{message.role}' must have a '{needed}'.",
+                None,
             )
         if isinstance(message.content, list):
             refuse_parts_its_role_does_not_hold(index, message)
