@@ -341,9 +341,8 @@ def fault(error: Mapping[str, Any], name: str) -> tuple[str, str]:
             f"Invalid '{name}': too many properties. Expected an object with at most {ctx['max_length']} "
             f"properties, but got an object with {len(value)} properties instead."
         )
-    if (
-        kind == "string_too_short" and value == ""
-    ):  # OpenAI's words for a function's empty name; its code unrecorded
+    # OpenAI's words for a function's empty name; its code unrecorded, so `empty_string`, as for an empty `stop`
+    if kind == "string_too_short" and value == "":
         return "empty_string", (
             f"Invalid '{name}': empty string. Expected a string with minimum length {ctx['min_length']}, but got an "
             "empty string instead."

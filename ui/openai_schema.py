@@ -217,7 +217,8 @@ def refuse_unfit_messages(body: ChatIn) -> None:
     message (a client's bug read as "" or left out would go unseen here and fail against OpenAI). Its content,
     but a function message's, which may be null, and an assistant's beside a tool call or a refusal; a tool
     message's `tool_call_id`, a function message's `name`; parts only of the types its role holds (`ROLE_PARTS`),
-    each with its value (`refuse_parts_without_their_value`); a tool message only after an assistant's tool call,
+    each with its value (`refuse_parts_without_their_value`); a call only in an assistant's message
+    (`refuse_calls_off_the_assistant`); a tool message only after an assistant's tool call,
     answering one of its calls, and each call answered before the next message of another role. A check of the
     request's shape, as the schema's: no text is read or joined for it."""
     calls: list[str] = []  # the ids of the latest assistant message's tool calls
