@@ -747,3 +747,87 @@ def test_at_a_terminal_stdio_says_on_stderr_how_to_use_it(built_index):
         check=False,
     )
     assert piped.returncode == 0 and STDIO_AT_A_TERMINAL not in piped.stderr and piped.stdout == ""
+
+
+# Requests whose params the SDK refuses, as a client sends them wrong, and what each answer names. The SDK said
+# "Invalid request parameters" with an empty `data` for each, and answered a cursor it never gave with the first
+# page again (the specification: "Invalid cursors SHOULD result in an error with code -32602").
+MISSHAPEN_PARAMS = [
+    (
+        "tools/call",
+        {"name": "search_archive", "arguments": "query"},
+        "Invalid params: params.arguments: must be an object",
+    ),
+    ("tools/call", {"arguments": {"query": "x"}}, "Invalid params: params.name: required"),
+    (
+        "prompts/get",
+        {"name": "ask_with_citations", "arguments": {"question": 123}},
+        "Invalid params: params.arguments.question: must be a string",
+    ),
+    (
+        "prompts/get",
+        {"name": "ask_with_citations", "arguments": {"question": None}},
+        "Invalid params: params.arguments.question: must be a string",
+    ),
+    ("resources/read", {"uri": 123}, "Invalid params: params.uri: must be a string"),
+    ("resources/read", {}, "Invalid params: params.uri: required"),
+]
+NO_CURSOR_SAYS = "Invalid params: params.cursor: this server gives no nextCursor"
+GARBAGE_CURSORS = [
+    (method, {"cursor": cursor}, NO_CURSOR_SAYS)
+    for method in ("resources/list", "tools/list", "prompts/list", "resources/templates/list")
+    for cursor in ("garbage", "")
+]
+
+
+def test_params_of_the_wrong_shape_are_named_over_stdio(built_index):
+    with raw_stdio(built_index) as exchange:
+        for n, (method, params, says) in enumerate(MISSHAPEN_PARAMS + GARBAGE_CURSORS):
+            line = json.dumps({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
+            reply = exchange(line)
+            assert reply["id"] == n and reply["error"]["code"] == -32602, reply
+            assert reply["error"]["message"].startswith(says), (line, reply)
+        listed = exchange('{"jsonrpc": "2.0", "id": "last", "method": "resources/list", "params": {}}')
+        assert len(listed["result"]["resources"]) == 25 and "nextCursor" not in listed["result"]
+
+
+def test_params_of_the_wrong_shape_are_named_over_http(built_index, assistant):
+    import httpx
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    try:
+        session = opened_http_session(server.url)
+        for n, (method, params, says) in enumerate(MISSHAPEN_PARAMS + GARBAGE_CURSORS):
+            body = {"jsonrpc": "2.0", "id": n, "method": method, "params": params}
+            reply = sse_reply(httpx.post(server.url, headers=session, json=body, timeout=60))
+            assert reply["id"] == n and reply["error"]["code"] == -32602, reply
+            assert reply["error"]["message"].startswith(says), (body, reply)
+        ping = {"jsonrpc": "2.0", "id": "last", "method": "ping"}
+        assert sse_reply(httpx.post(server.url, headers=session, json=ping))["result"] == {}
+    finally:
+        server.stop()
+
+
+def sse_reply(response) -> dict:
+    """The SDK's reply to one request over streamable HTTP: one SSE event."""
+    assert response.status_code == 200, response.text[:200]
+    return json.loads(next(x[5:] for x in response.text.splitlines() if x.startswith("data:")))
+
+
+def opened_http_session(url: str) -> dict:
+    """The headers of a streamable-HTTP session opened with raw requests (initialize, then initialized)."""
+    import httpx
+
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    opening = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}
+    opened = httpx.post(url, headers=headers, json=opening, timeout=120)
+    assert "result" in sse_reply(opened)
+    session = {
+        **headers,
+        "mcp-session-id": opened.headers["mcp-session-id"],
+        "mcp-protocol-version": "2025-06-18",
+    }
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert httpx.post(url, headers=session, json=initialized).status_code == 202
+    return session

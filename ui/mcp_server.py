@@ -38,18 +38,12 @@ from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
 from assistant.core.types import OFFSET_UNIT
 from assistant.langchain_retriever import check_query, make_filters, passage_of
+from ui.mcp_params import NamedParams, argument_problems
 
 MCP_PATH = "/mcp"
 ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
 MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
-# What an argument of the wrong type needs, in the words of Kilde's other messages ("query: the query is empty").
-ARGUMENT_PROBLEMS = {
-    "missing": "required",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "extra_forbidden": "unknown argument",
-}
 
 
 class Passage(BaseModel):
@@ -126,17 +120,6 @@ class AskResult(BaseModel):
 
 def article_uri(article_id: str) -> str:
     return ARTICLE_URI.format(article_id=quote(article_id, safe=""))
-
-
-def argument_problems(error: ValidationError) -> str:
-    """'query: must be a string; k: must be a whole number': each field and what it needs, never the value
-    sent (pydantic's own text repeats it, with a link to its documentation)."""
-    problems = [
-        f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: "
-        f"{ARGUMENT_PROBLEMS.get(err['type'], err['msg'])}"
-        for err in error.errors(include_url=False, include_input=False, include_context=False)
-    ]
-    return "; ".join(problems[:5])
 
 
 def unknown_arguments(name: str, arguments: dict, schema: dict | None) -> str | None:
@@ -287,6 +270,7 @@ def build_mcp(
         "ask_archive answers with [n] citations; every article is a resource with the text the offsets count; "
         f"the prompt {ASK_PROMPT} asks a question through ask_archive, keeping its citations.",
     )
+    server._lowlevel_server.middleware.append(NamedParams())  # ui/mcp_params.py
 
     def check_rate(ctx: Context) -> None:
         if limiter is None:
