@@ -831,3 +831,35 @@ def opened_http_session(url: str) -> dict:
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     assert httpx.post(url, headers=session, json=initialized).status_code == 202
     return session
+
+
+def test_http_says_a_lone_surrogate_as_stdio_does_with_the_request_id(built_index, assistant):
+    # The SDK answered "Parse error: unexpected end of hex escape at line 1 column 125", id null: no word of what
+    # was wrong, nor which request. An escaped emoji, whole, is answered.
+    import httpx
+
+    from ui.mcp_ids import LONE_SURROGATE
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    try:
+        session = opened_http_session(server.url)
+        for request_id, query in ((7, "Kim Jong-un \\ud83d"), ("eight", "\\udc00 Kim")):
+            body = (
+                f'{{"jsonrpc": "2.0", "id": {json.dumps(request_id)}, "method": "tools/call", "params": '
+                f'{{"name": "search_archive", "arguments": {{"query": "{query}"}}}}}}'
+            )
+            refused = httpx.post(server.url, headers=session, content=body)
+            assert refused.status_code == 400 and refused.json() == {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "error": {"code": -32700, "message": LONE_SURROGATE},
+            }, refused.text[:300]
+        whole = (
+            '{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": '
+            '{"name": "search_archive", "arguments": {"query": "Kim Jong-un \\ud83d\\ude00", "k": 1}}}'
+        )
+        found = sse_reply(httpx.post(server.url, headers=session, content=whole, timeout=60))
+        assert found["id"] == 9 and not found["result"]["isError"], found
+        assert found["result"]["structuredContent"]["passages"][0]["article_id"] == SEED_ID
+    finally:
+        server.stop()

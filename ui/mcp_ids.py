@@ -5,6 +5,10 @@ type (null, true, 1.5, an object or a list) as a notification, which has no answ
 ever: over stdio it read no reply, over streamable HTTP it got 202 Accepted with an empty body. JSON-RPC 2.0
 answers such a request with Invalid Request and id null: `ui.mcp_stdio.RequestLines` does so over stdio, and
 `ForbiddenIds` over HTTP, both with `has_forbidden_id` and `forbidden_id_error`.
+
+Over HTTP `ForbiddenIds` also answers a body holding a lone surrogate escape ("\\ud83d", which a JavaScript client
+writes for an emoji cut in half) as stdio does (`LONE_SURROGATE`, with the request's id): the SDK said "Parse
+error: unexpected end of hex escape at line 1 column 125", id null.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mcp.types import INVALID_REQUEST, ErrorData, JSONRPCError
+from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from starlette.responses import Response
 
+from assistant.core.surrogates import holds_lone_surrogate
 from ui.request_body import read_body, replay
 
 FORBIDDEN_ID = "Invalid request: the id must be a string or a whole number"
+LONE_SURROGATE = (
+    "Parse error: the request holds a lone surrogate escape (such as \\ud800, half of a UTF-16 pair), "
+    "which is no character; send whole characters"
+)
 
 
 def request_id(value: Any) -> str | int | None:
@@ -43,10 +52,24 @@ def forbidden_id_error() -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=FORBIDDEN_ID))
 
 
+def lone_surrogate_error(body: bytes) -> JSONRPCError | None:
+    """The answer to a body that is JSON holding a lone surrogate, with the request's id; None for any other."""
+    try:
+        value = json.loads(body)
+        if not holds_lone_surrogate(value):
+            return None
+    except (ValueError, RecursionError):
+        return None  # not JSON, or nested too deep: the SDK refuses it
+    return JSONRPCError(
+        jsonrpc="2.0", id=request_id(value), error=ErrorData(code=PARSE_ERROR, message=LONE_SURROGATE)
+    )
+
+
 class ForbiddenIds:
     """ASGI, before the SDK's streamable-HTTP app at `path`: a POST whose body is a request with a forbidden id
-    gets 400 and `forbidden_id_error`, as the SDK answers the other bodies it cannot read. The body is read
-    here, within the edge's limit in front (`ui.edge.BodyLimit`), and handed on to the SDK otherwise."""
+    gets 400 and `forbidden_id_error`, one holding a lone surrogate 400 and `lone_surrogate_error`, as the SDK
+    answers the other bodies it cannot read. The body is read here, within the edge's limit in front
+    (`ui.edge.BodyLimit`), and handed on to the SDK otherwise."""
 
     def __init__(self, app, path: str):
         self.app, self.path = app, path
@@ -56,8 +79,9 @@ class ForbiddenIds:
             await self.app(scope, receive, send)
             return
         body, _ = await read_body(receive)
-        if not has_forbidden_id(body):
+        refusal = forbidden_id_error() if has_forbidden_id(body) else lone_surrogate_error(body)
+        if refusal is None:
             await self.app(scope, replay(body, receive), send)
             return
-        error = forbidden_id_error().model_dump_json(by_alias=True, exclude_unset=True)
+        error = refusal.model_dump_json(by_alias=True, exclude_unset=True)
         await Response(error, status_code=400, media_type="application/json")(scope, receive, send)

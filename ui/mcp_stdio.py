@@ -22,12 +22,8 @@ from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 from assistant.core.surrogates import holds_lone_surrogate
-from ui.mcp_ids import forbidden_id_error, has_forbidden_id, request_id
+from ui.mcp_ids import LONE_SURROGATE, forbidden_id_error, has_forbidden_id, request_id
 
-LONE_SURROGATE = (
-    "Parse error: the request holds a lone surrogate escape (such as \\ud800, half of a UTF-16 pair), "
-    "which is no character; send whole characters"
-)
 NOT_JSON_RPC = (
     'Invalid request: not a JSON-RPC 2.0 message ({"jsonrpc": "2.0", "id": a string or a whole number, '
     '"method": a string, "params": an object})'
