@@ -863,3 +863,35 @@ def test_http_says_a_lone_surrogate_as_stdio_does_with_the_request_id(built_inde
         assert found["result"]["structuredContent"]["passages"][0]["article_id"] == SEED_ID
     finally:
         server.stop()
+
+
+def test_http_names_a_protocol_version_it_does_not_speak(built_index, assistant):
+    # The SDK answered a header it does not know as a request of the 2026 protocol: 400 "params._meta must be an
+    # object carrying the required 'io.modelcontextprotocol/protocolVersion' and … envelope keys".
+    import httpx
+
+    from ui.mcp_versions import unsupported_version
+
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000), assistant)
+    try:
+        session = opened_http_session(server.url)
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        for version in ("1999-01-01", "2026-01-01", "latest", "2" * 500):
+            refused = httpx.post(server.url, headers={**session, "mcp-protocol-version": version}, json=ping)
+            assert refused.status_code == 400 and refused.json() == {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32600, "message": unsupported_version(version)},
+            }, refused.text[:300]
+            assert "2025-11-25" in refused.json()["error"]["message"] and len(refused.text) < 400
+        for version in ("2025-06-18", "2025-11-25"):  # the versions it speaks are answered
+            passed = httpx.post(server.url, headers={**session, "mcp-protocol-version": version}, json=ping)
+            assert sse_reply(passed) == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+        async def run():  # the SDK's own client, which sends the version the server named
+            async with http_session(server.url) as client:
+                assert (await client.send_ping()) is not None
+
+        anyio.run(run)
+    finally:
+        server.stop()

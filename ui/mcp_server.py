@@ -404,6 +404,7 @@ def mcp_http_app(server, settings: Settings):
     answers in JSON-RPC."""
     from ui.edge import MAX_BODY_BYTES, BodyLimit, Limits
     from ui.mcp_ids import ForbiddenIds
+    from ui.mcp_versions import ProtocolVersions
     from ui.security import Gate
     from ui.sessions import SessionStore
 
@@ -411,7 +412,9 @@ def mcp_http_app(server, settings: Settings):
         streamable_http_path=MCP_PATH, host=settings.host, max_request_body_size=MAX_BODY_BYTES
     )
     # A request whose id MCP forbids is answered, not taken for a notification (ui/mcp_ids.py).
-    gated = Gate(ForbiddenIds(sdk_app, MCP_PATH), settings=settings, sessions=SessionStore())
+    # A version the SDK does not speak is named, not answered as a 2026 request (ui/mcp_versions.py).
+    checked = ProtocolVersions(ForbiddenIds(sdk_app, MCP_PATH), MCP_PATH)
+    gated = Gate(checked, settings=settings, sessions=SessionStore())
     return Limits(gated, settings, body=BodyLimit(MAX_BODY_BYTES, json_rpc_too_large))
 
 
