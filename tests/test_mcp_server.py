@@ -18,6 +18,7 @@ import pytest
 
 from assistant.testing.corpus import ARTICLE4_OPENING, DEMO_QUESTION_EN, DEMO_QUESTION_NB, ROOT, SEED_ID
 from assistant.testing.servers import free_port, has_ipv6_loopback, printed_url, subprocess_env
+from tests.held import Held
 
 pytestmark = pytest.mark.integration
 KILDE = str(Path(sys.executable).with_name("kilde"))
@@ -895,3 +896,166 @@ def test_http_names_a_protocol_version_it_does_not_speak(built_index, assistant)
         anyio.run(run)
     finally:
         server.stop()
+
+
+def test_a_cancelled_call_gets_no_answer_and_gives_its_slot_back(built_index, assistant):
+    """A client cancels an ask (`notifications/cancelled`) while the answer is computed: the session answers
+    other requests meanwhile, the cancelled one gets no answer (its POST's stream is closed with the SDK's
+    -32800 "Request cancelled", so no client waits on it), and its answering slot (one here) serves the next
+    ask once the computation it started has ended (a thread cannot be stopped)."""
+    import httpx
+
+    release = threading.Event()
+    held = Held(assistant, release)
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000, ui_concurrency=1), held)
+    try:
+        session = opened_http_session(server.url)
+        ask = {"name": "ask_archive", "arguments": {"question": DEMO_QUESTION_EN}}
+        cancelled: dict = {}
+
+        def call_then_read():
+            body = {"jsonrpc": "2.0", "id": 50, "method": "tools/call", "params": ask}
+            cancelled["response"] = httpx.post(server.url, headers=session, json=body, timeout=120)
+
+        caller = threading.Thread(target=call_then_read)
+        caller.start()
+        assert held.entered.wait(120)  # the answer is being computed
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 50}}
+        assert httpx.post(server.url, headers=session, json=cancel).status_code == 202
+        ping = {"jsonrpc": "2.0", "id": 51, "method": "ping"}
+        assert sse_reply(httpx.post(server.url, headers=session, json=ping)) == {
+            "jsonrpc": "2.0",
+            "id": 51,
+            "result": {},
+        }
+        release.set()
+        caller.join(120)
+        assert not caller.is_alive()
+        assert sse_reply(cancelled["response"]) == {
+            "jsonrpc": "2.0",
+            "id": 50,
+            "error": {"code": -32800, "message": "Request cancelled"},
+        }
+        next_ask = {"jsonrpc": "2.0", "id": 52, "method": "tools/call", "params": ask}
+        answered = sse_reply(httpx.post(server.url, headers=session, json=next_ask, timeout=120))
+        assert answered["id"] == 52 and answered["result"]["structuredContent"]["answerable"], answered
+    finally:
+        release.set()
+        server.stop()
+
+
+def test_a_client_that_leaves_mid_call_and_two_sessions_at_once(built_index, assistant):
+    """A client whose connection closes while its ask is computed leaves the server serving, its session too;
+    two sessions asking at once each get the answer to their own question."""
+    import socket
+
+    import httpx
+
+    release = threading.Event()
+    held = Held(assistant, release)
+    server = InProcess(built_index.replace(rate_limit_per_minute=1000, ui_concurrency=2), held)
+    try:
+        session = opened_http_session(server.url)
+        ask = {"name": "ask_archive", "arguments": {"question": DEMO_QUESTION_EN}}
+        body = json.dumps({"jsonrpc": "2.0", "id": 60, "method": "tools/call", "params": ask}).encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in session.items())
+        with socket.create_connection(("127.0.0.1", server.port)) as leaving:
+            leaving.sendall(
+                f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{head}"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            assert held.entered.wait(120)  # the answer is being computed as the client leaves
+        release.set()
+        again = {"jsonrpc": "2.0", "id": 61, "method": "tools/call", "params": ask}
+        answered = sse_reply(httpx.post(server.url, headers=session, json=again, timeout=120))
+        assert answered["id"] == 61 and answered["result"]["structuredContent"]["answerable"], answered
+
+        async def both():
+            answers = {}
+
+            async def one(question):
+                async with http_session(server.url) as client:
+                    result = await client.call_tool("ask_archive", {"question": question})
+                    answers[question] = structured(result)
+
+            async with anyio.create_task_group() as group:
+                for question in (DEMO_QUESTION_EN, DEMO_QUESTION_NB):
+                    group.start_soon(one, question)
+            return answers
+
+        answers = anyio.run(both)
+        assert {q: a["question"] for q, a in answers.items()} == {
+            DEMO_QUESTION_EN: DEMO_QUESTION_EN,
+            DEMO_QUESTION_NB: DEMO_QUESTION_NB,
+        }
+        assert answers[DEMO_QUESTION_EN]["language"] == "en" and answers[DEMO_QUESTION_NB]["language"] == "nb"
+    finally:
+        release.set()
+        server.stop()
+
+
+# Tool arguments of the wrong JSON type as raw JSON writes them (NaN, a number past a double, thousands of digits,
+# 3.0, 1E1), and what the `isError` result says: each names its argument, none repeats the value sent at length.
+MISTYPED_ARGUMENTS = [
+    ('{"query": null}', "query: must be a string"),
+    ('{"query": ["Putin"]}', "query: must be a string"),
+    ('{"query": {"q": "Putin"}}', "query: must be a string"),
+    ('{"query": "Putin", "k": NaN}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": Infinity}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": 1e400}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": 3.0}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": 1E1}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": [3]}', "k: must be a whole number"),
+    ('{"query": "Putin", "k": null}', "k: must be a whole number"),
+    (
+        '{"query": "Putin", "k": ' + "9" * 4000 + "}",
+        "k: must be a whole number from 1 to 50, got " + "9" * 80,
+    ),
+    ('{"query": "Putin", "since": 2024}', "since: must be a string"),
+    ('{"query": "Putin", "source": ["Geopolitika"]}', "source: must be a string"),
+    ('{"query": "' + "x" * 100_000 + '"}', "query: the query is 100000 characters; the limit is 2000"),
+]
+
+
+def test_tool_arguments_of_the_wrong_json_type_are_named_and_the_results_fit_their_schemas(built_index):
+    import jsonschema
+
+    with raw_stdio(built_index) as exchange:
+        for n, (arguments, says) in enumerate(MISTYPED_ARGUMENTS):
+            line = (
+                f'{{"jsonrpc": "2.0", "id": {n}, "method": "tools/call", "params": '
+                f'{{"name": "search_archive", "arguments": {arguments}}}}}'
+            )
+            reply = exchange(line)
+            assert reply["id"] == n and reply["result"]["isError"], (arguments[:80], reply)
+            (content,) = reply["result"]["content"]
+            assert content["text"] == f"Error executing tool search_archive: {says}", (
+                arguments[:80],
+                content,
+            )
+        tools = {
+            t["name"]: t
+            for t in exchange('{"jsonrpc": "2.0", "id": "t", "method": "tools/list"}')["result"]["tools"]
+        }
+        for name, arguments in [
+            ("search_archive", {"query": DEMO_QUESTION_EN, "k": 3}),
+            ("ask_archive", {"question": DEMO_QUESTION_EN}),
+            ("ask_archive", {"question": "Hvem vant Eurovision i 1962?"}),  # not in the archive
+        ]:
+            call = {"name": name, "arguments": arguments}
+            reply = exchange(
+                json.dumps({"jsonrpc": "2.0", "id": name, "method": "tools/call", "params": call})
+            )
+            result = reply["result"]
+            assert not result["isError"], result
+            jsonschema.validate(result["structuredContent"], tools[name]["outputSchema"])
+            (content,) = result["content"]
+            assert content["type"] == "text" and json.loads(content["text"]) == result["structuredContent"]
+            for cited in result["structuredContent"].get("citations", []):
+                uri = {"uri": cited["resource"]}
+                read = exchange(
+                    json.dumps({"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": uri})
+                )
+                text = read["result"]["contents"][0]["text"]
+                assert text[cited["start"] : cited["end"]] == cited["quote"], cited
