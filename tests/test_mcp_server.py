@@ -1059,3 +1059,46 @@ def test_tool_arguments_of_the_wrong_json_type_are_named_and_the_results_fit_the
                 )
                 text = read["result"]["contents"][0]["text"]
                 assert text[cited["start"] : cited["end"]] == cited["quote"], cited
+
+
+def test_a_request_before_initialize_is_told_to_initialize_first(built_index):
+    # The SDK answered -32602 "Invalid request parameters", as if the params were at fault.
+    import selectors
+
+    from ui.mcp_params import NOT_INITIALIZED
+
+    process = subprocess.Popen(
+        [KILDE, "mcp"],
+        env=kilde_env(built_index),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    waiting = selectors.DefaultSelector()
+    waiting.register(process.stdout, selectors.EVENT_READ)
+    try:
+        call = {"name": "search_archive", "arguments": {"query": "Putin"}}
+        for n, (method, params) in enumerate(
+            [("tools/list", {}), ("resources/list", {}), ("tools/call", call), ("ping", {})]
+        ):
+            request = {"jsonrpc": "2.0", "id": n, "method": method, "params": params}
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            process.stdin.flush()
+            assert waiting.select(300), method  # once the models have loaded
+            reply = json.loads(process.stdout.readline())
+            if method == "ping":  # the one request the specification allows before initialize
+                assert reply == {"jsonrpc": "2.0", "id": n, "result": {}}
+            else:
+                assert reply == {
+                    "jsonrpc": "2.0",
+                    "id": n,
+                    "error": {"code": -32600, "message": NOT_INITIALIZED},
+                }
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

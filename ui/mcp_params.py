@@ -4,7 +4,9 @@ The SDK answered every request whose params do not fit the method's shape (a too
 string, a prompt argument sent as a number, a resource's `uri` as a number) with `-32602` "Invalid request
 parameters" and an empty `data`, naming nothing; and it took a list's `cursor` it never gave out as no cursor,
 answering the first page again. The specification (2025-11-25, utilities/pagination) says: "Invalid cursors SHOULD
-result in an error with code -32602 (Invalid params)". `NamedParams` says which param, and what it needs.
+result in an error with code -32602 (Invalid params)". `NamedParams` says which param, and what it needs. A
+request sent before `initialize` got the same bare words, as if its params were at fault; it is told to
+initialize first.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mcp import MCPError
-from mcp.types import INVALID_PARAMS
+from mcp.types import INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
 
 # What an argument of the wrong type needs, in the words of Kilde's other messages ("query: the query is empty").
@@ -30,6 +32,13 @@ NO_CURSOR = (
 )
 
 
+# The SDK's words for a request before `initialize`; its params' faults reach `NamedParams` as ValidationError.
+SDK_BEFORE_INITIALIZE = "Invalid request parameters"
+NOT_INITIALIZED = (
+    "Invalid request: the session is not initialized; send initialize, then notifications/initialized, first"
+)
+
+
 def argument_problems(error: ValidationError) -> str:
     """'query: must be a string; k: must be a whole number': each field and what it needs, never the value
     sent (pydantic's own text repeats it, with a link to its documentation)."""
@@ -44,7 +53,8 @@ def argument_problems(error: ValidationError) -> str:
 class NamedParams:
     """Server middleware (the SDK's `Server.middleware`): a request whose params the SDK refuses gets `-32602`
     naming them ("Invalid params: params.arguments.question: must be a string"), and a list request with a
-    cursor is refused, as this server gives none. Notifications pass as they are: nothing answers them."""
+    cursor is refused, as this server gives none; a request before `initialize` is told to initialize first.
+    Notifications pass as they are: nothing answers them."""
 
     async def __call__(self, ctx, call_next):
         if ctx.request_id is None:
@@ -56,3 +66,7 @@ class NamedParams:
             return await call_next(ctx)
         except ValidationError as exc:
             raise MCPError(INVALID_PARAMS, f"Invalid params: {argument_problems(exc)}") from None
+        except MCPError as exc:
+            if (exc.error.code, exc.error.message) != (INVALID_PARAMS, SDK_BEFORE_INITIALIZE):
+                raise
+            raise MCPError(INVALID_REQUEST, NOT_INITIALIZED) from None
