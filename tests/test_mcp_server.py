@@ -520,9 +520,9 @@ def test_an_argument_a_tool_does_not_take_is_refused_by_name(built_index, assist
 
 
 @contextmanager
-def raw_stdio(settings):
-    """The real `kilde mcp` over stdio, initialised, as `exchange(line) -> reply`: raw JSON-RPC lines, no SDK
-    client between, so that lines no client would send reach it."""
+def raw_stdio(settings, initialise: bool = True):
+    """The real `kilde mcp` over stdio, initialised (unless `initialise` is false), as `exchange(line, timeout) ->
+    reply`: raw JSON-RPC lines, no SDK client between, so that lines no client would send reach it."""
     import selectors
 
     process = subprocess.Popen(
@@ -543,14 +543,15 @@ def raw_stdio(settings):
         return json.loads(process.stdout.readline())
 
     try:
-        hello = {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        }
-        opening = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
-        assert "result" in exchange(opening, timeout=300)  # once the models have loaded
-        process.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        if initialise:
+            hello = {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            }
+            opening = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
+            assert "result" in exchange(opening, timeout=300)  # once the models have loaded
+            process.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
         yield exchange
     finally:
         process.stdin.close()
@@ -1063,30 +1064,15 @@ def test_tool_arguments_of_the_wrong_json_type_are_named_and_the_results_fit_the
 
 def test_a_request_before_initialize_is_told_to_initialize_first(built_index):
     # The SDK answered -32602 "Invalid request parameters", as if the params were at fault.
-    import selectors
-
     from ui.mcp_params import NOT_INITIALIZED
 
-    process = subprocess.Popen(
-        [KILDE, "mcp"],
-        env=kilde_env(built_index),
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    waiting = selectors.DefaultSelector()
-    waiting.register(process.stdout, selectors.EVENT_READ)
-    try:
+    with raw_stdio(built_index, initialise=False) as exchange:
         call = {"name": "search_archive", "arguments": {"query": "Putin"}}
         for n, (method, params) in enumerate(
             [("tools/list", {}), ("resources/list", {}), ("tools/call", call), ("ping", {})]
         ):
             request = {"jsonrpc": "2.0", "id": n, "method": method, "params": params}
-            process.stdin.write(json.dumps(request).encode() + b"\n")
-            process.stdin.flush()
-            assert waiting.select(300), method  # once the models have loaded
-            reply = json.loads(process.stdout.readline())
+            reply = exchange(json.dumps(request), timeout=300)  # once the models have loaded
             if method == "ping":  # the one request the specification allows before initialize
                 assert reply == {"jsonrpc": "2.0", "id": n, "result": {}}
             else:
@@ -1095,10 +1081,3 @@ def test_a_request_before_initialize_is_told_to_initialize_first(built_index):
                     "id": n,
                     "error": {"code": -32600, "message": NOT_INITIALIZED},
                 }
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
