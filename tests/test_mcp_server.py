@@ -478,6 +478,76 @@ def test_every_article_reads_through_the_uri_the_server_gives(awkward_index):
     anyio.run(run)
 
 
+def dated_records(path: Path, days: list[int]) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"dag-{day:02d}",
+                    "title": f"Dag {day}",
+                    "date": f"2024-03-{day:02d}",
+                    "text": f"Nyheter for dag {day} om blåbær.",
+                }
+            )
+            + "\n"
+            for day in days
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_resources_list_pages_through_every_article_with_cursors_it_gave(
+    tmp_path, tiktoken_cache, embedder, monkeypatch
+):
+    # resources/list named the newest MAX_LISTED articles with no nextCursor, and refused every cursor: a client
+    # saw 1,000 articles of a larger archive. Each page now ends with a cursor for the next, which holds its
+    # place when articles are added meanwhile; a cursor the server did not give is refused.
+    from mcp import Client, MCPError
+
+    import ui.mcp_server
+    from assistant.build import build_assistant, build_pipeline
+    from assistant.testing.corpus import make_settings
+
+    settings = make_settings(tmp_path / "index", tiktoken_cache)
+    pipeline = build_pipeline(settings, embedder=embedder)
+    assert pipeline.ingest([dated_records(tmp_path / "first.jsonl", [3, 5, 7, 9, 11])]).added == 5
+    assistant = build_assistant(settings, embedder=embedder)
+    monkeypatch.setattr(ui.mcp_server, "MAX_LISTED", 2)
+
+    async def run():
+        async with Client(ui.mcp_server.build_mcp(assistant, settings)) as client:
+            pages = [await client.list_resources(cache_mode="refresh")]
+            assert [r.name for r in pages[0].resources] == ["dag-11", "dag-09"] and pages[0].next_cursor
+            # One article newer than the cursor's place, one older: the older is on a later page, the newer not.
+            added = pipeline.ingest([dated_records(tmp_path / "later.jsonl", [1, 12])])
+            assert added.added == 2
+            while pages[-1].next_cursor:
+                cursor = pages[-1].next_cursor
+                for tampered in (
+                    "garbage",
+                    "",
+                    cursor[:-1] + ("0" if cursor[-1] != "0" else "1"),
+                    "x" + cursor,
+                ):
+                    with pytest.raises(MCPError) as refused:
+                        await client.list_resources(cursor=tampered, cache_mode="refresh")
+                    assert refused.value.error.code == -32602
+                    assert refused.value.error.message.startswith("Invalid params: params.cursor: "), tampered
+                pages.append(await client.list_resources(cursor=cursor, cache_mode="refresh"))
+            listed = [r.name for page in pages for r in page.resources]
+            assert listed == ["dag-11", "dag-09", "dag-07", "dag-05", "dag-03", "dag-01"]
+            assert all(len(page.resources) == 2 for page in pages)
+            first = await client.list_resources(cache_mode="refresh")
+            assert [r.name for r in first.resources] == ["dag-12", "dag-11"]
+        async with Client(ui.mcp_server.build_mcp(assistant, settings)) as another_server:
+            with pytest.raises(MCPError) as refused:
+                await another_server.list_resources(cursor=pages[0].next_cursor, cache_mode="refresh")
+            assert refused.value.error.message.startswith("Invalid params: params.cursor: not a nextCursor")
+
+    anyio.run(run)
+
+
 def test_an_argument_a_tool_does_not_take_is_refused_by_name(built_index, assistant):
     # The SDK dropped it unseen: a misspelt filter ("sorce") searched the whole archive, and the `k` a client
     # gave ask_archive (which has none) did nothing.
@@ -774,11 +844,12 @@ MISSHAPEN_PARAMS = [
     ("resources/read", {"uri": 123}, "Invalid params: params.uri: must be a string"),
     ("resources/read", {}, "Invalid params: params.uri: required"),
 ]
-NO_CURSOR_SAYS = "Invalid params: params.cursor: this server gives no nextCursor"
+NO_CURSOR_SAYS = "Invalid params: params.cursor: this list comes on one page, with no nextCursor"
+NOT_GIVEN_SAYS = "Invalid params: params.cursor: not a nextCursor this server gave"
 GARBAGE_CURSORS = [
-    (method, {"cursor": cursor}, NO_CURSOR_SAYS)
+    (method, {"cursor": cursor}, NOT_GIVEN_SAYS if method == "resources/list" else NO_CURSOR_SAYS)
     for method in ("resources/list", "tools/list", "prompts/list", "resources/templates/list")
-    for cursor in ("garbage", "")
+    for cursor in ("garbage", "", "x" * 10_000)
 ]
 
 

@@ -4,13 +4,18 @@ The SDK answered every request whose params do not fit the method's shape (a too
 string, a prompt argument sent as a number, a resource's `uri` as a number) with `-32602` "Invalid request
 parameters" and an empty `data`, naming nothing; and it took a list's `cursor` it never gave out as no cursor,
 answering the first page again. The specification (2025-11-25, utilities/pagination) says: "Invalid cursors SHOULD
-result in an error with code -32602 (Invalid params)". `NamedParams` says which param, and what it needs. A
-request sent before `initialize` got the same bare words, as if its params were at fault; it is told to
-initialize first.
+result in an error with code -32602 (Invalid params)". `NamedParams` says which param, and what it needs, and
+`Cursors` gives `resources/list` its `nextCursor` and refuses one it never gave. A request sent before `initialize`
+got the same bare words, as if its params were at fault; it is told to initialize first.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Mapping
 
 from mcp import MCPError
@@ -25,10 +30,15 @@ ARGUMENT_PROBLEMS = {
     "dict_type": "must be an object",
     "extra_forbidden": "unknown argument",
 }
-PAGINATED = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list"})
+# resources/list pages (`Cursors`); these lists come whole, so no cursor is one the server gave.
+ONE_PAGE = frozenset({"tools/list", "prompts/list", "resources/templates/list"})
 NO_CURSOR = (
-    "Invalid params: params.cursor: this server gives no nextCursor, so no cursor is one it gave; "
-    "send the request without one"
+    "Invalid params: params.cursor: this list comes on one page, with no nextCursor, so no cursor is one the "
+    "server gave; send the request without one"
+)
+NOT_GIVEN = (
+    "Invalid params: params.cursor: not a nextCursor this server gave; send the nextCursor of the page before "
+    "as it came, or no cursor for the first page"
 )
 
 
@@ -50,17 +60,42 @@ def argument_problems(error: ValidationError) -> str:
     return "; ".join(problems[:5])
 
 
+class Cursors:
+    """The `nextCursor` of `resources/list`: the sort key (date, id) of the last article listed, so the next page
+    starts after it even when articles are added or deleted meanwhile (an offset would skip or repeat some),
+    signed with a key this process draws. A cursor it did not give (garbage, altered, from another process) is
+    refused before anything in it is read, and a cursor is only ever a place in the list, never an article."""
+
+    def __init__(self) -> None:
+        self.key = secrets.token_bytes(32)
+
+    def give(self, position: tuple[str, str]) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
+        return f"{body}.{self.signature(body)}"
+
+    def position(self, cursor: str) -> tuple[str, str]:
+        body, _, signature = cursor.rpartition(".")
+        if not cursor.isascii() or not hmac.compare_digest(signature, self.signature(body)):
+            raise MCPError(INVALID_PARAMS, NOT_GIVEN)
+        date, article_id = json.loads(base64.urlsafe_b64decode(body))  # what `give` wrote: it signed it
+        return date, article_id
+
+    def signature(self, body: str) -> str:
+        return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
+
+
 class NamedParams:
     """Server middleware (the SDK's `Server.middleware`): a request whose params the SDK refuses gets `-32602`
-    naming them ("Invalid params: params.arguments.question: must be a string"), and a list request with a
-    cursor is refused, as this server gives none; a request before `initialize` is told to initialize first.
-    Notifications pass as they are: nothing answers them."""
+    naming them ("Invalid params: params.arguments.question: must be a string"); a cursor on a list that comes
+    on one page is refused, as the server gives none there (`resources/list` checks its own, `Cursors`); a
+    request before `initialize` is told to initialize first. Notifications pass as they are: nothing answers
+    them."""
 
     async def __call__(self, ctx, call_next):
         if ctx.request_id is None:
             return await call_next(ctx)
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
-        if ctx.method in PAGINATED and params.get("cursor") is not None:
+        if ctx.method in ONE_PAGE and params.get("cursor") is not None:
             raise MCPError(INVALID_PARAMS, NO_CURSOR)
         try:
             return await call_next(ctx)

@@ -26,7 +26,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.prompts.base import AssistantMessage, Message, UserMessage
 from mcp.server.mcpserver.resources import ResourceSecurity
-from mcp.types import INVALID_PARAMS, INVALID_REQUEST, ErrorData, JSONRPCError, Resource
+from mcp.types import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    ErrorData,
+    JSONRPCError,
+    ListResourcesResult,
+    PaginatedRequestParams,
+    Resource,
+)
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
 
 import prompts
@@ -38,12 +46,12 @@ from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
 from assistant.core.types import OFFSET_UNIT
 from assistant.langchain_retriever import check_query, make_filters, passage_of
-from ui.mcp_params import NamedParams, argument_problems
+from ui.mcp_params import Cursors, NamedParams, argument_problems
 
 MCP_PATH = "/mcp"
 ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
-MAX_LISTED = 1000  # resources/list names the newest articles; every one is readable through the template
+MAX_LISTED = 1000  # articles on a page of resources/list, newest first; its nextCursor gives the next
 
 
 class Passage(BaseModel):
@@ -249,10 +257,27 @@ def build_mcp(
                 raise MCPError(INVALID_PARAMS, f"prompt {name}: {', '.join(missing)}: required")
             return await super().get_prompt(name, arguments, context)
 
+        async def _handle_list_resources(self, ctx, params: PaginatedRequestParams | None):
+            # The SDK's handler lists the resources of `list_resources`, all on one page.
+            return await resource_page(params.cursor if params else None)
+
         async def list_resources(self) -> list[Resource]:
-            stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
-            rows = sorted(stored.values(), key=lambda s: (s.meta.date or "", s.meta.id), reverse=True)
-            return [
+            return (await resource_page(None)).resources
+
+    cursors = Cursors()
+
+    def sort_key(stored) -> tuple[str, str]:
+        return stored.meta.date or "", stored.meta.id
+
+    async def resource_page(cursor: str | None) -> ListResourcesResult:
+        after = cursors.position(cursor) if cursor is not None else None
+        stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
+        rows = sorted(stored.values(), key=sort_key, reverse=True)
+        if after is not None:
+            rows = [s for s in rows if sort_key(s) < after]
+        page = rows[:MAX_LISTED]
+        return ListResourcesResult(
+            resources=[
                 Resource(
                     uri=article_uri(s.meta.id),
                     name=s.meta.id,
@@ -260,8 +285,10 @@ def build_mcp(
                     description=" · ".join(x for x in (s.meta.date, s.meta.source, s.meta.language) if x),
                     mime_type="text/plain",
                 )
-                for s in rows[:MAX_LISTED]
-            ]
+                for s in page
+            ],
+            next_cursor=cursors.give(sort_key(page[-1])) if len(rows) > len(page) else None,
+        )
 
     server = KildeMCP(
         "kilde",
