@@ -599,6 +599,23 @@ BAD_TOOLS = [
         "invalid_value",
         f"Invalid 'functions[0].name': string does not match pattern. {NAME_PATTERN}",
     ),
+    # OpenAI's words and code for a description over its limit (getsentry/sentry-mcp issue 106)
+    (
+        "a description of 1,025 characters",
+        {"tools": [{"type": "function", "function": {"name": "get_weather", "description": "d" * 1025}}]},
+        "tools[0].function.description",
+        "string_above_max_length",
+        "Invalid 'tools[0].function.description': string too long. Expected a string with maximum length 1024, "
+        "but got a string with length 1025 instead.",
+    ),
+    (
+        "a deprecated function's description of 1,025 characters",
+        {"functions": [{"name": "get_weather", "description": "d" * 1025}]},
+        "functions[0].description",
+        "string_above_max_length",
+        "Invalid 'functions[0].description': string too long. Expected a string with maximum length 1024, but "
+        "got a string with length 1025 instead.",
+    ),
 ]
 
 
@@ -617,7 +634,7 @@ def test_tools_of_each_shape_openai_takes_are_answered(api):
             "type": "function",
             "function": {
                 "name": "Get_weather-2",
-                "description": "The weather",
+                "description": "d" * 1024,
                 "parameters": {"type": "object", "properties": {}},
                 "strict": True,
             },

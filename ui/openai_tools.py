@@ -23,6 +23,9 @@ OPENAI = ConfigDict(extra="ignore", strict=True)
 # maximum length of 64") and its answers quote the pattern; an empty one is "empty string" in its answers, before the
 # pattern.
 FunctionName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+# What a function does, as the model reads it: OpenAI's API refuses one over 1,024 characters
+# (`string_above_max_length`, in the words `fault` in ui/openai_errors.py writes).
+FunctionDescription = Annotated[str, Field(max_length=1024)]
 
 
 class FunctionIn(BaseModel):
@@ -30,7 +33,7 @@ class FunctionIn(BaseModel):
 
     model_config = OPENAI
     name: FunctionName
-    description: str | None = None
+    description: FunctionDescription | None = None
     parameters: dict[str, Any] | None = None  # none: the function takes no arguments
     strict: bool | None = None
 
