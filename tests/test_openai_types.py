@@ -626,6 +626,36 @@ def test_a_tool_openai_refuses_is_refused_naming_its_path(api, case, fragment, p
     assert_refused(api, fragment, param, code, says)
 
 
+# OpenAI's words and code for a message's name off its pattern (langchain-ai/langchain issue 35054): a name with a
+# space went unseen here and failed against OpenAI.
+MESSAGE_NAME_PATTERN = r"Expected a string that matches the pattern '^[^\s<|\\/>]+$'."
+BAD_MESSAGE_NAMES = [
+    ("a space", [{"role": "user", "content": "Hi", "name": "a b"}], "messages[0].name"),
+    ("a slash", [{"role": "system", "content": "Be brief.", "name": "team/kari"}], "messages[0].name"),
+    ("an empty name", [{"role": "assistant", "content": "Hello.", "name": ""}], "messages[0].name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "earlier", "param"), BAD_MESSAGE_NAMES, ids=[c[0] for c in BAD_MESSAGE_NAMES]
+)
+def test_a_message_name_openai_refuses_is_refused_naming_it(api, case, earlier, param):
+    says = f"Invalid '{param}': string does not match pattern. {MESSAGE_NAME_PATTERN}"
+    assert_refused(api, {"messages": [*earlier, *QUESTION]}, param, "invalid_value", says)
+
+
+def test_message_names_of_openais_pattern_are_answered(api):
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    messages = [
+        {"role": "system", "content": "Be brief.", "name": "Kari_Nordmann"},
+        {"role": "user", "content": "Hi", "name": "Åse-2"},
+        {"role": "assistant", "content": "Hello.", "name": "kari.nordmann@example.no"},
+        {**QUESTION[0], "name": "Kari"},
+    ]
+    reply = chat.completions.create(model="kilde", messages=messages)
+    assert "[1]" in reply.choices[0].message.content
+
+
 def test_tools_of_each_shape_openai_takes_are_answered(api):
     chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
     tools = [

@@ -47,6 +47,9 @@ OPENAI = ConfigDict(extra="ignore", strict=True)
 MetadataKey = Annotated[str, Field(max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 MAX_TOOLS = 128
+# A message's `name` (a participant's, or a function message's function), the pattern OpenAI's API holds it to
+# now: no whitespace, `<`, `|`, `\`, `/` or `>` (its answers quote it; older answers quoted a function name's).
+MessageName = Annotated[str, Field(pattern=r"^[^\s<|\\/>]+$")]
 
 
 # The part types OpenAI's chat completions take (openai-python's `ChatCompletionContentPartParam`, and an
@@ -114,7 +117,7 @@ class MessageIn(BaseModel):
     model_config = OPENAI
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
-    name: str | None = None
+    name: MessageName | None = None
     refusal: str | None = None  # an assistant's, as OpenAI's own reply that refused holds it
     tool_call_id: str | None = None  # a tool message's
     # An assistant's calls, each of OpenAI's shape (ui/openai_tools.py); none is read. An empty list is OpenAI's
