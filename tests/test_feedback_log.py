@@ -131,7 +131,10 @@ def test_a_write_on_a_full_disk_leaves_no_fragment(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     status, _, content = run.stdout.partition("\n")
-    assert status.startswith("refused:") and "is full" in status, run.stdout
+    assert status == (
+        f"refused: The feedback could not be saved to {mnt / 'feedback.jsonl'} (No space left on device); answering "
+        "is not affected. The disk is full: free some space."
+    ), run.stdout
     assert [json.loads(line)["client"] for line in content.strip().splitlines()] == ["a", "d"]
 
 
@@ -344,7 +347,11 @@ def test_a_vote_on_a_read_only_data_directory_is_said_and_nothing_is_lost(built_
         assert "Your feedback could not be saved; answering is not affected." in status
         assert str(data) not in unsaved.text and "Traceback" not in unsaved.text
         assert (data / "feedback.jsonl").read_bytes() == kept
-        assert "Read-only file system" in server.log()  # the cause, for whoever runs the server
+        # the file, the cause and the fix, for whoever runs the server; the data directory's line spoke of ingest
+        assert (
+            f"The feedback could not be saved to {data / 'feedback.jsonl'} (Read-only file system); answering is "
+            f"not affected. It cannot be written: make {data} writable." in server.log()
+        )
         _ask_in_the_chat(server.url, "r28-read-only", DEMO_QUESTION_NB)
         asked = httpx.post(server.url + "/api/ask", json={"question": DEMO_QUESTION_EN}, timeout=120)
         assert asked.status_code == 200 and asked.json()["answerable"]

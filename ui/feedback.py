@@ -108,13 +108,18 @@ class FeedbackLog:
             return True
 
     def _not_saved(self, exc: OSError) -> KildeError:
-        from assistant.indexes.storage import StorageError, as_storage_error
+        """One line for whoever runs the server, naming this file, the cause and the fix; the data directory's
+        line (`as_storage_error`) speaks of ingest. The chat tells the visitor its own words (ui/handlers.py)."""
+        from assistant.indexes.storage import StorageError, disk_fault
 
-        log.warning("feedback not saved to %s: %s", self.path, exc)
-        # The visitor is told why, not where: the file's path is in the server's log.
-        return as_storage_error(exc, str(self.path.parent)) or StorageError(
-            f"The feedback could not be saved ({exc.strerror or type(exc).__name__}); answering is not affected."
-        )
+        cause = exc.strerror or type(exc).__name__
+        fix = {
+            "full": " The disk is full: free some space.",
+            "read-only": f" It cannot be written: make {self.path.parent} writable.",
+        }.get(disk_fault(exc) or "", "")
+        message = f"The feedback could not be saved to {self.path} ({cause}); answering is not affected.{fix}"
+        log.warning("%s", message)
+        return StorageError(message)
 
     def _known_votes(self) -> set[str]:
         if self._votes is None:

@@ -55,16 +55,26 @@ def private_copy(folder: Path) -> Path:
     return target
 
 
-def as_storage_error(exc: BaseException, where: str) -> StorageError | None:
-    """`exc` as one line naming the data directory, when it says the disk is full or read-only."""
+def disk_fault(exc: BaseException) -> str | None:
+    """ "full" or "read-only" when `exc` says the disk is full or cannot be written, whichever layer raised it."""
     text = str(exc).lower()
     code = getattr(exc, "errno", None)
     if code in _FULL_ERRNOS or any(s in text for s in _FULL):
+        return "full"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or any(s in text for s in _READ_ONLY):
+        return "read-only"
+    return None
+
+
+def as_storage_error(exc: BaseException, where: str) -> StorageError | None:
+    """`exc` as one line naming the data directory, when it says the disk is full or read-only."""
+    fault = disk_fault(exc)
+    if fault == "full":
         return StorageError(
             f"The disk holding {where} is full; nothing was lost. Free some space and run the "
             "command again (an interrupted ingest completes on the next run)."
         )
-    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or any(s in text for s in _READ_ONLY):
+    if fault == "read-only":
         return StorageError(
             f"{where} cannot be written (read-only or no permission). Read commands (stats, "
             "ask, articles, show, serve) work on it; to ingest or remove, point KILDE_DATA_DIR "
