@@ -4,7 +4,8 @@ MCP takes a string or a whole number as a request's id, never null. The SDK read
 type (null, true, 1.5, an object or a list) as a notification, which has no answer, so the client waited for
 ever: over stdio it read no reply, over streamable HTTP it got 202 Accepted with an empty body. JSON-RPC 2.0
 answers such a request with Invalid Request and id null: `ui.mcp_stdio.RequestLines` does so over stdio, and
-`ForbiddenIds` over HTTP, both with `has_forbidden_id` and `forbidden_id_error`.
+`ForbiddenIds` over HTTP (`body_refusal`, which reads the body once), both with `forbids_id` and
+`forbidden_id_error`.
 
 Over HTTP `ForbiddenIds` also answers a body holding a lone surrogate escape ("\\ud83d", which a JavaScript client
 writes for an emoji cut in half) as stdio does (`LONE_SURROGATE`, with the request's id): the SDK said "Parse
@@ -45,6 +46,11 @@ def has_forbidden_id(message: str | bytes) -> bool:
         value = json.loads(message)
     except (ValueError, RecursionError):
         return False  # not JSON: the SDK refuses it, and each transport answers
+    return forbids_id(value)
+
+
+def forbids_id(value: Any) -> bool:
+    """`has_forbidden_id` of a message already read."""
     return isinstance(value, dict) and "method" in value and "id" in value and request_id(value) is None
 
 
@@ -52,23 +58,26 @@ def forbidden_id_error() -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=FORBIDDEN_ID))
 
 
-def lone_surrogate_error(body: bytes) -> JSONRPCError | None:
-    """The answer to a body that is JSON holding a lone surrogate, with the request's id; None for any other."""
+def body_refusal(body: bytes) -> JSONRPCError | None:
+    """The answer to an HTTP body the SDK would misread, read once: a request with a forbidden id
+    (`forbidden_id_error`), or JSON holding a lone surrogate (with the request's id); None for any other."""
     try:
         value = json.loads(body)
-        if not holds_lone_surrogate(value):
-            return None
     except (ValueError, RecursionError):
         return None  # not JSON, or nested too deep: the SDK refuses it
-    return JSONRPCError(
-        jsonrpc="2.0", id=request_id(value), error=ErrorData(code=PARSE_ERROR, message=LONE_SURROGATE)
-    )
+    if forbids_id(value):
+        return forbidden_id_error()
+    if holds_lone_surrogate(value):
+        return JSONRPCError(
+            jsonrpc="2.0", id=request_id(value), error=ErrorData(code=PARSE_ERROR, message=LONE_SURROGATE)
+        )
+    return None
 
 
 class ForbiddenIds:
-    """ASGI, before the SDK's streamable-HTTP app at `path`: a POST whose body is a request with a forbidden id
-    gets 400 and `forbidden_id_error`, one holding a lone surrogate 400 and `lone_surrogate_error`, as the SDK
-    answers the other bodies it cannot read. The body is read here, within the edge's limit in front
+    """ASGI, before the SDK's streamable-HTTP app at `path`: a POST whose body is a request with a forbidden id,
+    or one holding a lone surrogate, gets 400 and `body_refusal`'s error, as the SDK answers the other bodies it
+    cannot read. The body is read here, within the edge's limit in front
     (`ui.edge.BodyLimit`), and handed on to the SDK otherwise."""
 
     def __init__(self, app, path: str):
@@ -79,7 +88,7 @@ class ForbiddenIds:
             await self.app(scope, receive, send)
             return
         body, _ = await read_body(receive)
-        refusal = forbidden_id_error() if has_forbidden_id(body) else lone_surrogate_error(body)
+        refusal = body_refusal(body)
         if refusal is None:
             await self.app(scope, replay(body, receive), send)
             return
