@@ -367,9 +367,8 @@ class ChatHandlers:
                 # line in the page's language, the comment kept. Raised, the page showed "Error" and the server's
                 # English line.
                 return gr.skip(), status_html(t(lang, "feedback_not_saved"))
-            except (
-                KildeError
-            ) as exc:  # any other fault Kilde names, as every other handler of the chat says it
+            # Any other fault Kilde names, as every other handler of the chat says it.
+            except KildeError as exc:
                 raise gr.Error(str(exc)) from None
             return "", status_html(t(lang, "feedback_saved" if saved else "feedback_already"))
 
