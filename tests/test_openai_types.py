@@ -403,6 +403,16 @@ TOO_LARGE = [
         "Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array with length "
         "129 instead.",
     ),
+    # The deprecated `functions` were answered however many: OpenAI's OpenAPI specification holds them to 128
+    # (openai/openai-openapi pull 76), in the words of its limit on `tools`.
+    (
+        "129 functions",
+        {"functions": [TOOL["function"]] * 129},
+        "functions",
+        "array_above_max_length",
+        "Invalid 'functions': array too long. Expected an array with maximum length 128, but got an array with "
+        "length 129 instead.",
+    ),
     (
         "129 tool calls in an assistant message",
         {
@@ -450,6 +460,8 @@ def test_ignored_parameters_at_openais_limits_are_answered(api):
         *QUESTION,
     ]
     reply = chat.completions.create(model="kilde", messages=messages, metadata=metadata, tools=[TOOL] * 128)
+    assert "[1]" in reply.choices[0].message.content
+    reply = chat.completions.create(model="kilde", messages=QUESTION, functions=[TOOL["function"]] * 128)
     assert "[1]" in reply.choices[0].message.content
 
 

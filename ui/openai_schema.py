@@ -43,7 +43,8 @@ OPENAI = ConfigDict(extra="ignore", strict=True)
 
 
 # OpenAI's limits on what Kilde ignores: `metadata` is 16 pairs, keys of at most 64 characters and values of at
-# most 512 (its API reference); a request holds at most 128 tools, an assistant message 128 calls (its answers).
+# most 512 (its API reference); a request holds at most 128 tools (its answers) or 128 deprecated functions (its
+# OpenAPI specification), an assistant message 128 calls (its answers).
 MetadataKey = Annotated[str, Field(max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 MAX_TOOLS = 128
@@ -183,7 +184,7 @@ class ChatIn(BaseModel):
     # Each tool and function of the shape OpenAI's API takes (ui/openai_tools.py), though none is called. An empty
     # list is OpenAI's `empty_array`: leave the parameter out, or send null.
     tools: list[ToolIn] | None = Field(None, min_length=1, max_length=MAX_TOOLS)
-    functions: list[FunctionIn] | None = Field(None, min_length=1)
+    functions: list[FunctionIn] | None = Field(None, min_length=1, max_length=MAX_TOOLS)
     logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
     parallel_tool_calls: bool | None = None
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=16)
