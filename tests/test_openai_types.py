@@ -1184,6 +1184,60 @@ def test_function_call_none_or_auto_beside_functions_is_answered(api):
         assert "[1]" in reply.choices[0].message.content
 
 
+# `tool_choice` and `parallel_tool_calls` as OpenAI's API holds them: only beside `tools`, in its words, `param` the
+# parameter, code null ("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.":
+# dapr/dapr-agents issue 248, for "auto"; "Invalid value for 'parallel_tool_calls': …": openai/swarm issue 30 and
+# openai/openai-openapi pull 287 for true, openai/openai-agents-python pull 4359 for false). Each was answered, or
+# refused as a call Kilde cannot make: a client's agent whose tools were all stripped went unseen here.
+ONLY_BESIDE_TOOLS = [
+    ("tool_choice auto without tools", {"tool_choice": "auto"}, "tool_choice"),
+    ("tool_choice required without tools", {"tool_choice": "required"}, "tool_choice"),
+    (
+        "a named tool without tools",
+        {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+        "tool_choice",
+    ),
+    (
+        "tool_choice auto beside functions alone",
+        {"functions": [FUNCTION], "tool_choice": "auto"},
+        "tool_choice",
+    ),
+    ("parallel_tool_calls true without tools", {"parallel_tool_calls": True}, "parallel_tool_calls"),
+    ("parallel_tool_calls false without tools", {"parallel_tool_calls": False}, "parallel_tool_calls"),
+    (
+        "parallel_tool_calls beside null tools",
+        {"tools": None, "parallel_tool_calls": False},
+        "parallel_tool_calls",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment", "param"), ONLY_BESIDE_TOOLS, ids=[c[0] for c in ONLY_BESIDE_TOOLS]
+)
+def test_a_tool_parameter_without_tools_is_refused_in_openais_words(api, case, fragment, param):
+    says = f"Invalid value for '{param}': '{param}' is only allowed when 'tools' are specified."
+    assert_refused(api, fragment, param, None, says)
+    assert_refused(api, {**fragment, "stream": True}, param, None, says)
+
+
+def test_tool_choice_none_without_tools_and_both_beside_tools_are_answered(api):
+    # "none" without tools: no answer of OpenAI's refusing it was found, and OpenAI-compatible servers take it
+    # (vllm-project/vllm pull 10000)
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    for extra in (
+        {"tool_choice": "none"},
+        {"tool_choice": None, "parallel_tool_calls": None},
+        {"tools": [TOOL], "tool_choice": "none", "parallel_tool_calls": True},
+        {
+            "tools": [TOOL],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+        },
+    ):
+        reply = chat.completions.create(model="kilde", messages=QUESTION, extra_body=extra)
+        assert "[1]" in reply.choices[0].message.content, extra
+
+
 # A call in a message of another role than the assistant's: answered, the call ignored, where OpenAI's API refuses a
 # `function_call` there ("Invalid parameter: only messages with role 'assistant' can have a function call.",
 # microsoft/autogen issue 113; its `param` and code unrecorded). `tool_calls` there is refused in the same words, its

@@ -401,6 +401,20 @@ def refuse_invalid_values(body: ChatIn) -> None:
             "or an object naming a tool.",
             "invalid_value",
         )
+    # Only beside tools, in OpenAI's words and code (none); "none" alone is taken without them
+    if choice is not None and choice != "none" and body.tools is None:
+        raise InvalidParameter(
+            "tool_choice",
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            None,
+        )
+    if body.parallel_tool_calls is not None and body.tools is None:  # true or false alike
+        raise InvalidParameter(
+            "parallel_tool_calls",
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are "
+            "specified.",
+            None,
+        )
     call = body.function_call
     if isinstance(call, str) and call not in FUNCTION_CALLS:
         raise InvalidParameter(
