@@ -685,6 +685,8 @@ def test_tools_of_each_shape_openai_takes_are_answered(api):
             "type": "custom",
             "custom": {"name": "run_sql", "description": "Runs SQL", "format": {"type": "text"}},
         },
+        # A custom tool's description has no limit: OpenAI's 1,024 is recorded for a function's alone
+        {"type": "custom", "custom": {"name": "run_lark", "description": "d" * 5000}},
     ]
     reply = chat.completions.create(model="kilde", messages=QUESTION, tools=tools)
     assert "[1]" in reply.choices[0].message.content
@@ -1089,6 +1091,26 @@ def test_earlier_calls_of_each_shape_openai_takes_are_answered(api):
     ):
         reply = chat.completions.create(model="kilde", messages=messages)
         assert "[1]" in reply.choices[0].message.content
+
+
+def test_an_earlier_call_with_an_empty_id_or_arguments_that_are_not_json_is_answered(api):
+    # Held as OpenAI's API is known to hold them: no answer of its refusing an empty call id, or `arguments` that are
+    # no JSON, was found (an empty function name is refused, `empty_string`, above), and a client replays a model's
+    # malformed arguments as they came (myriade-ai/agentlys pull 343). The call's id pairs with its tool message.
+    chat = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=120).chat
+    for arguments in ("{", "", "not json"):
+        call = {"id": "", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+        messages = [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "", "content": "Sunny"},
+            *QUESTION,
+        ]
+        reply = chat.completions.create(model="kilde", messages=messages)
+        assert "[1]" in reply.choices[0].message.content, arguments
+    unpaired = [*messages[:2], {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"}, *QUESTION]
+    says = "Invalid parameter: 'tool_call_id' of 'call_1' not found in 'tool_calls' of previous message."
+    assert_refused(api, {"messages": unpaired}, "messages[2].tool_call_id", None, says)
 
 
 # The deprecated `functions` and `function_call` parameters as OpenAI's API holds them: `function_call` only beside
