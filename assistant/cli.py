@@ -184,7 +184,8 @@ def cmd_ingest(args) -> int:
         raise BadInputError(
             "--save-embedding-cache", "needs --embedding-cache FILE (or KILDE_EMBEDDING_CACHE)"
         )
-    found = discover(args.paths, args.follow_symlinks)  # walked once: it decides whether an index is created
+    # walked once: it decides whether an index is created
+    found = discover(args.paths, args.follow_symlinks, index_folder=settings.data_dir)
     pipeline = _ingest_pipeline(settings, found)
     cached = getattr(pipeline.embedder, "cache", None)
     if args.save_embedding_cache:

@@ -6,7 +6,8 @@ Policy (docs/RELIABILITY.md, "Round two"):
 - Inside a folder, a symbolic link is followed only when its target lies inside one of the given paths,
   unless `follow_symlinks`; a folder is never walked twice (link loops).
 - Dangling links, FIFOs, sockets and devices are skipped and named; a folder that cannot be listed is a
-  problem. Hidden entries, README-like files and unknown suffixes are not articles and pass quietly.
+  problem. Hidden entries, README-like files, unknown suffixes and the index's own folder (`kilde ingest .`
+  where the data directory is `./data`) are not articles and pass quietly.
 - Names are shown safely: bytes that are not UTF-8 are decoded as cp1252 (old Norwegian file names),
   control characters are written as `\\xNN`, so a name can be stored, printed and compared.
 """
@@ -89,13 +90,22 @@ def is_article_name(name: str) -> bool:
     return Path(name).suffix.lower() in SUFFIXES and not name.startswith(".") and not NOT_ARTICLES.match(name)
 
 
-def discover(paths: Iterable[Path], follow_symlinks: bool = False) -> Discovery:
-    """Files to load, recursively and in a stable order."""
+def discover(
+    paths: Iterable[Path], follow_symlinks: bool = False, index_folder: Path | None = None
+) -> Discovery:
+    """Files to load, recursively and in a stable order; never those under `index_folder` (the data directory,
+    whose snapshot files are JSON: each would be a rejection on every run)."""
     paths = list(paths)
     found = Discovery(roots=[shown(os.path.abspath(p)) for p in paths])
     real_roots = [os.path.realpath(p) for p in paths]
     # (device, inode) of each folder walked -> files and problems found under it, once walked
     seen_dirs: dict[tuple[int, int], int] = {}
+    if index_folder is not None:
+        try:
+            st = os.stat(index_folder)
+            seen_dirs[(st.st_dev, st.st_ino)] = 0  # as if walked already, finding nothing
+        except OSError:  # not made yet: the first ingest creates it after this walk
+            pass
     for path in paths:
         name = shown(path)
         try:

@@ -157,7 +157,11 @@ class IngestPipeline:
         report = IngestReport()
         started = time.perf_counter()
         with self.writer():
-            found = paths if isinstance(paths, Discovery) else discover(paths, follow_symlinks)
+            found = (
+                paths
+                if isinstance(paths, Discovery)
+                else discover(paths, follow_symlinks, index_folder=self.lock_path.parent)
+            )
             report.files = len(found.files)
             for problem in found.problems + found.empty_folders():  # an empty folder is likely the wrong one
                 self._reject(report, problem, on_reject)

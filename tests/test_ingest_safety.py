@@ -285,6 +285,23 @@ def test_ids_lose_control_characters_and_stay_fetchable_when_long(tmp_path, sett
         assert pipeline.store.get_article(article_id) is not None
 
 
+def test_the_index_folder_inside_a_given_folder_is_not_read_as_articles(
+    tmp_path, kilde, settings, monkeypatch
+):
+    """`cd articles && kilde ingest .` with the default data directory `./data`: from the second run on, every
+    JSON file of the index's own snapshot was read as articles and rejected (11 for three articles; one per
+    chunk row on a real index), and every run exited 1."""
+    folder = tmp_path / "artikler"
+    _txt(folder, "a", "Ferja er innstilt")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("KILDE_DATA_DIR", "data")
+    for run in range(2):
+        code, out, err = kilde("ingest", ".", "--no-progress")
+        assert (code, err) == (0, ""), f"run {run + 1}"
+        assert out.startswith("1 files, 1 articles")
+    assert (folder / "data" / "lexical").is_dir()  # the index is there, and was not read
+
+
 # -- 4. the same name in another folder ---------------------------------------------------------------------
 
 
