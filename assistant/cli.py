@@ -30,6 +30,13 @@ EXAMPLES = {
 }
 
 
+# What a Ctrl-C leaves, where the command wrote something before it.
+INTERRUPTED = {
+    "ingest": "; the articles it wrote before are kept, and the rest are not in the index yet: run the same "
+    "kilde ingest again to finish (it writes only what is missing)",
+}
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="index folder (env KILDE_DATA_DIR, default ./data)")
     parser.add_argument(
@@ -156,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": exc.code, "message": str(exc)}, ensure_ascii=False, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("kilde: interrupted", file=sys.stderr)
+        print(f"kilde: interrupted{INTERRUPTED.get(args.command, '')}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `kilde articles | head`: the reader left, which is not an error
         sys.stderr.close()

@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from assistant.build import build_pipeline
 from assistant.cli import RejectionLines, main
-from assistant.testing.corpus import make_settings
+from assistant.testing.corpus import make_settings, write_small_corpus
+from assistant.testing.servers import KILDE, subprocess_env
 
 BODY = (
     "Ferja mellom Moss og Horten er innstilt i dag på grunn av sterk vind. Bastø Fosen ber reisende "
@@ -473,3 +477,43 @@ def test_a_file_of_many_bad_records_names_the_first_and_counts_the_rest(tmp_path
     assert "1 added" in out and "120 rejected" in out
     code, out, _ = kilde("ingest", folder, "--no-progress", "--json")
     assert code == 1 and len(json.loads(out)["rejected"]) == 120
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a `kilde` process of its own, then a rerun: about 13 s here
+def test_an_ingest_stopped_by_ctrl_c_says_how_to_finish_and_the_same_command_completes_it(
+    tmp_path, settings, embedder
+):
+    """A Ctrl-C while `kilde ingest` writes said `kilde: interrupted` and no more: not what the index then holds,
+    nor that running the command again finishes the work. The rerun lands every article once."""
+    corpus = write_small_corpus(tmp_path / "corpus", articles=2)
+    env = subprocess_env(KILDE_DATA_DIR=str(settings.data_dir), KILDE_CACHE_DIR=str(settings.cache_dir))
+    process = subprocess.Popen(
+        [KILDE, "ingest", str(corpus), "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not settings.ingest_dirty_path.exists():  # the writes have begun
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        err = process.communicate(timeout=120)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "kilde: interrupted; the articles it wrote before are kept" in err
+    assert "run the same kilde ingest again to finish" in err and "Traceback" not in err
+
+    pipeline = build_pipeline(settings, embedder=embedder)
+    report = pipeline.ingest([corpus])
+    assert report.added + report.unchanged == 2 and not report.rejected
+    stored = pipeline.store.stored_articles()
+    assert len(stored) == 2 and sum(s.chunk_count for s in stored.values()) == len(
+        pipeline.store.chunk_owners()
+    )
+    assert not settings.ingest_dirty_path.exists()
