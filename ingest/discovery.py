@@ -6,8 +6,9 @@ Policy (docs/RELIABILITY.md, "Round two"):
 - Inside a folder, a symbolic link is followed only when its target lies inside one of the given paths,
   unless `follow_symlinks`; a folder is never walked twice (link loops).
 - Dangling links, FIFOs, sockets and devices are skipped and named; a folder that cannot be listed is a
-  problem. Hidden entries, README-like files, unknown suffixes and the index's own folder (`kilde ingest .`
-  where the data directory is `./data`) are not articles and pass quietly.
+  problem. Hidden entries, README-like files, unknown suffixes and Kilde's indexes (the one written:
+  `kilde ingest .` where the data directory is `./data`; another: a folder holding `ingest.lock` beside
+  `chroma/` or `lexical/`) are not articles and pass quietly.
 - Names are shown safely: bytes that are not UTF-8 are decoded as cp1252 (old Norwegian file names),
   control characters are written as `\\xNN`, so a name can be stored, printed and compared.
 """
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.core.config import INGEST_LOCK
 from assistant.core.errors import BadInputError
 from assistant.core.surrogates import LONE_SURROGATE
 
@@ -88,6 +90,14 @@ class Discovery:
 
 def is_article_name(name: str) -> bool:
     return Path(name).suffix.lower() in SUFFIXES and not name.startswith(".") and not NOT_ARTICLES.match(name)
+
+
+def is_kilde_index(folder: Path) -> bool:
+    """A data directory Kilde has written (an older one beside the corpus, a copy): its snapshot files are JSON,
+    and each would be a rejection."""
+    return (folder / INGEST_LOCK).is_file() and any(
+        (folder / name).is_dir() for name in ("chroma", "lexical")
+    )
 
 
 def discover(
@@ -198,7 +208,8 @@ def _walk_entries(
             found.problems.append(BadInputError(name, f"cannot read: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(mode):
-            _walk(path, found, roots, follow, seen)
+            if not is_kilde_index(path):
+                _walk(path, found, roots, follow, seen)
         elif not is_article_name(entry.name):
             continue
         elif stat.S_ISREG(mode):

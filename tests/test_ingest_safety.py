@@ -294,16 +294,16 @@ def test_the_index_folder_inside_a_given_folder_is_not_read_as_articles(
 ):
     """`cd articles && kilde ingest .` with the default data directory `./data`: from the second run on, every
     JSON file of the index's own snapshot was read as articles and rejected (11 for three articles; one per
-    chunk row on a real index), and every run exited 1."""
+    chunk row on a real index), and every run exited 1. An older index beside the articles did the same."""
     folder = tmp_path / "artikler"
     _txt(folder, "a", "Ferja er innstilt")
     monkeypatch.chdir(folder)
-    monkeypatch.setenv("KILDE_DATA_DIR", "data")
-    for run in range(2):
+    for data_dir in ("gammel", "data", "data"):
+        monkeypatch.setenv("KILDE_DATA_DIR", data_dir)
         code, out, err = kilde("ingest", ".", "--no-progress")
-        assert (code, err) == (0, ""), f"run {run + 1}"
+        assert (code, err) == (0, ""), data_dir
         assert out.startswith("1 files, 1 articles")
-    assert (folder / "data" / "lexical").is_dir()  # the index is there, and was not read
+    assert (folder / "data" / "lexical").is_dir() and (folder / "gammel" / "lexical").is_dir()
 
 
 # -- 4. the same name in another folder ---------------------------------------------------------------------
