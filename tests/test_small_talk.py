@@ -26,6 +26,15 @@ from ui import render
         ("What can you do?", "help", "en"),
         ("Kva kan du?", "help", "nn"),
         ("Hva kan du gjøre?", "help", "nb"),
+        ("Hva kan du hjelpe meg med?", "help", "nb"),
+        ("Hei, hva kan du hjelpe meg med?", "help", "nb"),
+        ("Hva er Kilde?", "help", "nb"),
+        ("Hvilke spørsmål kan jeg stille?", "help", "nb"),
+        ("What can you help me with?", "help", "en"),
+        ("Hello! What kind of questions can I ask?", "help", "en"),
+        ("How do I use this?", "help", "en"),
+        ("Kva kan eg spørje om?", "help", "nn"),
+        ("Hei, tusen takk!", "thanks", "nb"),
     ],
 )
 def test_greetings_thanks_and_questions_about_kilde_are_small_talk(message, kind, language):
@@ -41,6 +50,10 @@ def test_greetings_thanks_and_questions_about_kilde_are_small_talk(message, kind
         "Help me find the budget",
         "Takk-ordningen for frivillige",
         "Hvem er dronningen?",
+        "Hva vet du om Putin?",
+        "Hei, hva kan du si om forsvarspakten?",
+        "What can you tell me about the pact?",
+        "Hello, how does the pact work?",
     ],
 )
 def test_a_message_with_more_than_the_phrase_is_a_question(message):
@@ -74,6 +87,17 @@ def test_the_chat_shows_small_talk_without_the_not_in_the_archive_frame(assistan
     assert "Not in the archive" not in page
     refused = assistant.ask(AskRequest("Hva mente Zyxwvut-utvalget om forsvarspakten?"))
     assert "Not in the archive" in render.conversation_html([render.Exchange("?", refused)], "en")
+
+
+def test_a_question_about_what_kilde_helps_with_is_not_searched(assistant, monkeypatch):
+    # it was searched, and quoted an op-ed's "Her kan du lese mer om å sende inn innlegg til oss"
+    def no_search(*args, **kwargs):
+        raise AssertionError("a question about Kilde was searched")
+
+    monkeypatch.setattr(assistant.retriever, "retrieve", no_search)
+    answer = assistant.ask(AskRequest("Hei! Hva kan du hjelpe meg med?"))
+    assert answer.backend == BACKEND and answer.citations == () and answer.language == "nb"
+    assert answer.answer.startswith("Jeg svarer på spørsmål om nyhetsarkivet")
 
 
 def test_the_api_answers_a_greeting_with_the_reply(api):
