@@ -304,6 +304,37 @@ def test_a_question_for_a_population_is_answered_by_a_count_of_who_lives_there(q
     assert states_amount(quote, question) is states
 
 
+@pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
+        # a count of the planes is no price of them
+        (
+            "Hensikten er å sette flyplassen i stand til å ta imot fire kampfly, som de nye F-35.",
+            "Hva koster de nye kampflyene?",
+            False,
+        ),
+        ("Totalregningen ligger på rundt 16 milliarder kroner.", "Hva koster de nye kampflyene?", True),
+        ("Museet åpner i 2020 med 5000 verk.", "How much does the new National Museum cost?", False),
+        ("Museet koster 6,1 milliarder.", "How much does the new National Museum cost?", True),
+        ("Tine Skummet melk kostet 14,90 ved slutten av fjoråret.", "Hva kostet skummet melk i fjor?", True),
+        ("Ny videregående skole i Sør-Troms til en milliard.", "Hvor mye skal skolen koste?", True),
+        (
+            "Den koster nå 39,90 kroner, en oppgang på 8,1 prosent.",
+            "How much more does minced meat cost?",
+            True,
+        ),
+        ("Prisen steg med 8 prosent.", "Hvor mye dyrere ble prisen?", True),
+        ("De betalte $ 400 for huset.", "Hvor mye betalte de for huset?", True),
+        ("Inngangen er gratis for alle under 18.", "Hva koster billetten?", True),
+        # a question that counts things is answered by a count, as before
+        ("Det ble solgt 300 billetter.", "Hvor mange billetter ble solgt til den prisen?", True),
+    ],
+)
+def test_a_question_for_a_price_is_answered_by_a_sum(quote, question, states):
+    assert asks_for_amount(question)
+    assert states_amount(quote, question) is states
+
+
 def test_a_question_for_a_population_asks_for_an_amount():
     assert asks_for_amount("What is the population of Ratodero?")
     assert asks_for_amount("Hva er innbyggertallet i Rauma?")

@@ -10,7 +10,8 @@ question that counts things ("How many troops will Russia send?") is not answere
 receive?" is not answered by "… starter på om lag 50.000 dollar"; nor one that asks for a share ("What percentage
 return …?", "Hvor stor andel …?") by a sum: "… et driftsresultat på minus 3,8 milliarder kroner" is no share; nor
 one for a population by a count of others: "Rundt 681 mennesker … har testet positivt for hiv i Ratodero" is not how
-many live there."""
+many live there; nor one for a price by a count: "Hva koster de nye kampflyene?" is not answered by "… å ta imot fire
+kampfly, som de nye F-35"."""
 
 from __future__ import annotations
 
@@ -123,6 +124,29 @@ _STATES_POPULATION = re.compile(
 )
 
 
+# "Hva koster …?", "How much did … cost?", "Hvor mye betalte de …?": a price, which a quote gives as a sum ("16
+# milliarder kroner", "$ 50", "2,5 millioner", "14,90", "en milliard"), as a change of one ("en oppgang på 8,1 prosent") or as nothing to pay.
+_ASKS_FOR_PRICE = re.compile(
+    _QUESTION_START + r"(hva|hvor mye|kor mykje|what|how much)\b.*\b(koste\w*|kosta\w*|kostnad\w*|pris\w*|"
+    r"betal\w*|cost|costs|costing|price|prices|pay|paid|pays)\b",
+    re.IGNORECASE,
+)
+_FOLLOWED_BY_MONEY_OR_PERCENT = re.compile(
+    r"\s*(?:(?:tusen|millioner|million|millions|milliarder|milliard|mill\.|mrd\.|thousand|billion|billions)\b|"
+    r"(?:(?:norske|amerikanske|svenske|danske|us)\s+)?(?:kroner|kroners|kronene|kr|nok|dollar|dollars|usd|euro|euros|"
+    r"eur|pund|pounds|yen|rubler|roubles|rubles|øre)\b|%|prosent\w*|per ?cent\b)",
+    re.IGNORECASE,
+)
+# A number written as prices are ("14,90"), or one that is itself a large sum ("en milliard"), states one alone.
+_A_SUM_ALONE = re.compile(
+    r"\d+[.,]\d\d|tusen|millioner|million|millions|milliarder|milliard|thousand|billion|billions",
+    re.IGNORECASE,
+)
+_STATES_NOTHING_TO_PAY = re.compile(
+    r"\b(gratis|kostnadsfri\w*|free of charge|for free|costs nothing)\b", re.IGNORECASE
+)
+
+
 def asks_for_amount(question: str) -> bool:
     """The question's own first sentence (a follow-up's standalone form ends with the question before it) asks
     how many, how much, how large, how old, what something costs or what a place's population is."""
@@ -135,12 +159,16 @@ def states_amount(text: str, question: str = "") -> bool:
     parts ("artikkel 51", `parts.py`) and the number words that begin a compound ("null- og lavutslippsbiler"), and,
     for a `question`
     that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68
-    gram/km") unless it counts in them; for one that asks for a share, a percentage or a fraction or a whole ("96
+    gram/km") unless it counts in them; for one that asks for a price, only a sum, a percentage or nothing to pay
+    ("gratis"); for one that asks for a share, a percentage or a fraction or a whole ("96
     prosent", "ni av ti", "halvparten", "alle"); for one that asks for a population, only in a quote that speaks of
     who lives there."""
     asked = _first_sentence(question)
     if _ASKS_FOR_SHARE.search(asked):
         return bool(_STATES_SHARE.search(text))
+    asks_for_price = bool(_ASKS_FOR_PRICE.search(asked)) and not _COUNTS.search(asked)
+    if asks_for_price and _STATES_NOTHING_TO_PAY.search(text):
+        return True
     if _ASKS_FOR_POPULATION.search(asked) and not _STATES_POPULATION.search(text):
         return False
     counts = bool(_COUNTS.search(asked))
@@ -159,6 +187,12 @@ def states_amount(text: str, question: str = "") -> bool:
             continue
         if counts_in_units and (
             _FOLLOWED_BY_MONEY_OR_MEASURE.match(text, match.end())
+            or _PRECEDED_BY_CURRENCY.search(text[: match.start()])
+        ):
+            continue
+        if asks_for_price and not (
+            _A_SUM_ALONE.fullmatch(number)
+            or _FOLLOWED_BY_MONEY_OR_PERCENT.match(text, match.end())
             or _PRECEDED_BY_CURRENCY.search(text[: match.start()])
         ):
             continue
