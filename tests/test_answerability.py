@@ -307,6 +307,25 @@ def test_a_question_for_a_population_is_answered_by_a_count_of_who_lives_there(q
 @pytest.mark.parametrize(
     ("quote", "question", "states"),
     [
+        # a count of others is nobody's age
+        ("Kim Il-sungs regime myrdet anslagsvis 1,6 millioner mennesker.", "Hvor gammel er han?", False),
+        ("Kim Jong-un overtok i 2011.", "How old is Kim Jong Un?", False),
+        ("Nils Olav Lausund (38) er DJ.", "Hvor gammel er DJ Nils Noa?", True),
+        ("Pete Buttigieg fikk jobben da han var 29 år.", "Hvor gammel var Buttigieg da?", True),
+        ("De to mennene som er pågrepet er 18 og 19 år år gamle.", "How old are the suspects?", True),
+        ("Eleonore ble hertuginne da hun var femten år gammel.", "How old was Eleanor?", True),
+        ("Den dømte mannen er i dag i 60-årene.", "Hvor gammel er den dømte?", True),
+        ("Kim Jong-un er født i 1984.", "Hvor gammel er Kim Jong-un?", True),
+    ],
+)
+def test_a_question_for_an_age_is_answered_by_a_count_of_years(quote, question, states):
+    assert asks_for_amount(question)
+    assert states_amount(quote, question) is states
+
+
+@pytest.mark.parametrize(
+    ("quote", "question", "states"),
+    [
         # a count of the planes is no price of them
         (
             "Hensikten er å sette flyplassen i stand til å ta imot fire kampfly, som de nye F-35.",

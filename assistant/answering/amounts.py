@@ -65,6 +65,16 @@ _STATES_AGE = re.compile(
     r"\(\d{1,3}\)|\b\d{1,3}[ -]?(år|års) (gammel|gamle)\b|\b\d{1,3}-åring|\baged \d{1,3}\b|\b\d{1,3}[ -]years?[ -]old\b",
     re.IGNORECASE,
 )
+# An age given as a count of years more loosely than `_STATES_AGE` ("var 29 år", "på fire år", "18 og 19 år", "i
+# 60-årene") or a birth, which a question for an age takes and no other number: "Kim Il-sungs regime myrdet anslagsvis
+# 1,6 millioner mennesker" gives nobody's age.
+_STATES_YEARS_OF_AGE = re.compile(
+    r"\(\d{1,3}\)|\b(?:\d{1,3}|(?:en|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|"
+    r"femten|seksten|sytten|atten|nitten|tjue|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty))[ -]?(?:år|års|years?)\b|"
+    r"\b\d{1,3}-åring|\b\d0-årene\b|\b\d0s\b|\baged \d|\b(?:født|fødd|born)\b|\b(?:fylte|fyller|turned|turns) \d",
+    re.IGNORECASE,
+)
 _FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
 # Nor by a sum or a measure ("50.000 dollar", "3,8 milliarder norske kroner", "68 gram/km"), unless the question
 # counts in one ("Hvor mange kroner ...?", "How many tonnes ...?"). A percentage can count people, so it stays.
@@ -159,13 +169,16 @@ def states_amount(text: str, question: str = "") -> bool:
     parts ("artikkel 51", `parts.py`) and the number words that begin a compound ("null- og lavutslippsbiler"), and,
     for a `question`
     that counts things, less the durations and ages ("24 år") and the sums and measures ("50.000 dollar", "68
-    gram/km") unless it counts in them; for one that asks for a price, only a sum, a percentage or nothing to pay
+    gram/km") unless it counts in them; for one that asks for an age, only a count of years or a birth ("var 29 år",
+    "(18)", "født"); for one that asks for a price, only a sum, a percentage or nothing to pay
     ("gratis"); for one that asks for a share, a percentage or a fraction or a whole ("96
     prosent", "ni av ti", "halvparten", "alle"); for one that asks for a population, only in a quote that speaks of
     who lives there."""
     asked = _first_sentence(question)
     if _ASKS_FOR_SHARE.search(asked):
         return bool(_STATES_SHARE.search(text))
+    if _ASKS_FOR_AGE.search(asked):
+        return bool(_STATES_YEARS_OF_AGE.search(text))
     asks_for_price = bool(_ASKS_FOR_PRICE.search(asked)) and not _COUNTS.search(asked)
     if asks_for_price and _STATES_NOTHING_TO_PAY.search(text):
         return True
