@@ -316,6 +316,7 @@ def test_a_question_for_a_population_is_answered_by_a_count_of_who_lives_there(q
         ("Eleonore ble hertuginne da hun var femten år gammel.", "How old was Eleanor?", True),
         ("Den dømte mannen er i dag i 60-årene.", "Hvor gammel er den dømte?", True),
         ("Kim Jong-un er født i 1984.", "Hvor gammel er Kim Jong-un?", True),
+        ("Han vant nordisk da han var atten.", "Hvor gammel var Haakon Skaanes da han vant nordisk?", True),
     ],
 )
 def test_a_question_for_an_age_is_answered_by_a_count_of_years(quote, question, states):
@@ -345,6 +346,11 @@ def test_a_question_for_an_age_is_answered_by_a_count_of_years(quote, question, 
         ("Prisen steg med 8 prosent.", "Hvor mye dyrere ble prisen?", True),
         ("De betalte $ 400 for huset.", "Hvor mye betalte de for huset?", True),
         ("Inngangen er gratis for alle under 18.", "Hva koster billetten?", True),
+        (
+            "Røkke har hatt null i inntekt og derfor betalt null i skatt.",
+            "Hvor mye har de betalt i skatt?",
+            True,
+        ),
         # a question that counts things is answered by a count, as before
         ("Det ble solgt 300 billetter.", "Hvor mange billetter ble solgt til den prisen?", True),
     ],

@@ -66,13 +66,17 @@ _STATES_AGE = re.compile(
     re.IGNORECASE,
 )
 # An age given as a count of years more loosely than `_STATES_AGE` ("var 29 år", "på fire år", "18 og 19 år", "i
-# 60-årene") or a birth, which a question for an age takes and no other number: "Kim Il-sungs regime myrdet anslagsvis
+# 60-årene", "da han var atten") or a birth, which a question for an age takes and no other number: "Kim Il-sungs regime myrdet anslagsvis
 # 1,6 millioner mennesker" gives nobody's age.
+_AGE_WORDS = (
+    r"(?:en|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|femten|seksten|sytten|atten|"
+    r"nitten|tjue|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty)"
+)
 _STATES_YEARS_OF_AGE = re.compile(
-    r"\(\d{1,3}\)|\b(?:\d{1,3}|(?:en|ett|to|tre|fire|fem|seks|sju|syv|åtte|ni|ti|elleve|tolv|tretten|fjorten|"
-    r"femten|seksten|sytten|atten|nitten|tjue|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty))[ -]?(?:år|års|years?)\b|"
-    r"\b\d{1,3}-åring|\b\d0-årene\b|\b\d0s\b|\baged \d|\b(?:født|fødd|born)\b|\b(?:fylte|fyller|turned|turns) \d",
+    rf"\(\d{{1,3}}\)|\b(?:\d{{1,3}}|{_AGE_WORDS})[ -]?(?:år|års|years?)\b|"
+    r"\b\w+-?åring|\b\d0-årene\b|\b\d0s\b|\baged \d|\b(?:født|fødd|born)\b|\b(?:fylte|fyller|turned|turns) \d|"
+    rf"\b(?:da|når|when) (?:han|hun|he|she) (?:var|was) (?:\d{{1,3}}|{_AGE_WORDS})\b",
     re.IGNORECASE,
 )
 _FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
@@ -153,7 +157,8 @@ _A_SUM_ALONE = re.compile(
     re.IGNORECASE,
 )
 _STATES_NOTHING_TO_PAY = re.compile(
-    r"\b(gratis|kostnadsfri\w*|free of charge|for free|costs nothing)\b", re.IGNORECASE
+    r"\b(gratis|kostnadsfri\w*|free of charge|for free|costs nothing|(betal\w*|paid|pays?) (null|ingenting|nothing))\b",
+    re.IGNORECASE,
 )
 
 
