@@ -15,8 +15,10 @@ against the same per-client rate limit as `/api/ask`.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -45,6 +47,7 @@ from assistant.core.config import Settings
 from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
 from assistant.core.types import OFFSET_UNIT
+from assistant.indexes.store import StoredArticle
 from assistant.langchain_retriever import check_query, make_filters, passage_of
 from ui.mcp_params import Cursors, NamedParams, argument_problems
 
@@ -161,6 +164,30 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     return f"no {kind} {shortened(name)!r}; this server has {listed}"
 
 
+def listing_key(stored: StoredArticle) -> tuple[str, str]:
+    """Where an article stands in `resources/list`, newest first: its date (none: oldest), then its id."""
+    return stored.meta.date or "", stored.meta.id
+
+
+def newest_first(
+    stored: Iterable[StoredArticle], after: tuple[str, str] | None, size: int
+) -> tuple[list[StoredArticle], bool]:
+    """The page of `size` articles that follows the place `after` (None: the first page), and whether more
+    follow it. Only the page is put in order (a heap of `size` + 1), not the whole archive for each page."""
+    if after is not None:
+        stored = (s for s in stored if listing_key(s) < after)
+    page = heapq.nlargest(size + 1, stored, key=listing_key)
+    return page[:size], len(page) > size
+
+
+def index_place(assistant: Assistant, settings: Settings) -> str:
+    """What names the index this server lists, the same for each process that serves it: the data directory's
+    resolved path, or the Chroma server's address (as the store names it, without credentials), with the
+    collection. The cursors of `resources/list` are keyed by it (`Cursors.of_index`)."""
+    where = assistant.store.location if settings.chroma_url else str(Path(settings.data_dir).resolve())
+    return f"{where}\0{settings.collection}"
+
+
 def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
     """The `ask_with_citations` prompt's messages for `question`, in its language. A question `ask_archive`
     would refuse (empty, too long, no words) is refused here already, as invalid params."""
@@ -264,18 +291,12 @@ def build_mcp(
         async def list_resources(self) -> list[Resource]:
             return (await resource_page(None)).resources
 
-    cursors = Cursors()
-
-    def sort_key(stored) -> tuple[str, str]:
-        return stored.meta.date or "", stored.meta.id
+    cursors = Cursors.of_index(index_place(assistant, settings))
 
     async def resource_page(cursor: str | None) -> ListResourcesResult:
         after = cursors.position(cursor) if cursor is not None else None
         stored = await anyio.to_thread.run_sync(assistant.store.stored_articles)
-        rows = sorted(stored.values(), key=sort_key, reverse=True)
-        if after is not None:
-            rows = [s for s in rows if sort_key(s) < after]
-        page = rows[:MAX_LISTED]
+        page, more = newest_first(stored.values(), after, MAX_LISTED)
         return ListResourcesResult(
             resources=[
                 Resource(
@@ -287,7 +308,7 @@ def build_mcp(
                 )
                 for s in page
             ],
-            next_cursor=cursors.give(sort_key(page[-1])) if len(rows) > len(page) else None,
+            next_cursor=cursors.give(listing_key(page[-1])) if more else None,
         )
 
     server = KildeMCP(
