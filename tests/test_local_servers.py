@@ -290,6 +290,48 @@ def test_a_stream_of_stripped_tags_is_ended_by_a_deadline(built_index, embedder,
     assert _wait_for(lambda: llm.outcomes == ["aborted"]), f"the stream was not closed: {llm.outcomes}"
 
 
+def test_a_stop_given_ends_the_answer_while_its_model_is_silent_and_closes_its_stream(
+    built_index, embedder, llm
+):
+    # A caller that no longer wants the answer (an MCP client cancelled its call) gives its `Stop`: the answer
+    # ends at once, while the model is silent, not at the model's next words or its last; the stream is closed
+    # when the model writes again, which tells it to stop.
+    from assistant.core.stopping import Stop, Stopped
+
+    assistant = build_assistant(
+        settings_for(built_index, llm.url, llm_timeout_s=300, llm_first_token_timeout_s=300),
+        embedder=embedder,
+    )
+    wake, stalling = threading.Event(), threading.Event()
+    llm.script(
+        Reply(
+            chunks=[f"{ARTICLE4_EN} [1]", *[" And more."] * 200],
+            stall_after=1,
+            stall_s=300,
+            wake=wake,
+            stalling=stalling,
+        )
+    )
+    stop, ended = Stop(), []
+
+    def ask() -> None:
+        try:
+            ended.append(assistant.ask(AskRequest(DEMO_QUESTION_EN, stop_signal=stop)))
+        except Stopped:
+            ended.append("stopped")
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    try:
+        assert stalling.wait(120)  # the model has written its first words, and is silent
+        stop.give()
+        asking.join(120)
+        assert not asking.is_alive() and ended == ["stopped"]
+    finally:
+        wake.set()
+    assert _wait_for(lambda: llm.outcomes == ["aborted"]), f"the stream was not closed: {llm.outcomes}"
+
+
 def test_a_timed_out_request_is_not_retried(built_index, embedder, llm):
     assistant = build_assistant(
         settings_for(built_index, llm.url, llm_timeout_s=1, llm_first_token_timeout_s=1, llm_max_retries=2),

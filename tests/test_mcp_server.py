@@ -39,10 +39,13 @@ def kilde_env(settings) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def stdio_session(settings):
+async def stdio_session(settings, env: dict[str, str] | None = None):
+    """The real `kilde mcp` over stdio through the SDK's client; `env`: variables besides `kilde_env`'s."""
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
-    params = StdioServerParameters(command=KILDE, args=["mcp"], env=kilde_env(settings), cwd=str(ROOT))
+    params = StdioServerParameters(
+        command=KILDE, args=["mcp"], env={**kilde_env(settings), **(env or {})}, cwd=str(ROOT)
+    )
     # stderr as it is now: the SDK's default is the one of the first test that imported it (capsys's, perhaps,
     # which has no file descriptor for the process to write to).
     async with (
@@ -1086,6 +1089,62 @@ def test_a_cancelled_call_gets_no_answer_and_gives_its_slot_back(built_index, as
     finally:
         release.set()
         server.stop()
+
+
+ARTICLE4_EN = (
+    "Article 4 says that if one party faces an armed invasion and is in a state of war, the other "
+    "will immediately use all available means to provide military and other assistance."
+)
+
+
+def test_a_cancelled_ask_over_stdio_gives_its_slot_back_while_its_model_still_writes(built_index):
+    """Over stdio, with the SDK's own client: an ask whose model (the scripted server, held mid-answer) is still
+    writing is cancelled (the client abandons the call, and sends `notifications/cancelled`), and the next ask,
+    with the one answering slot there is, is answered while the cancelled answer's model is still held. The
+    cancelled answer held that slot until its model wrote to the end: a client that cancelled a slow answer
+    waited for it all the same before its next question was answered."""
+    from assistant.testing.scripted_llm import Reply, ScriptedLLMServer
+
+    wake, stalling = threading.Event(), threading.Event()
+    question = {"question": DEMO_QUESTION_EN}
+    with ScriptedLLMServer() as model:
+        held = Reply(
+            chunks=[f"{ARTICLE4_EN} [1]", " It was signed in Pyongyang [1]."],
+            stall_after=1,
+            stall_s=600,
+            wake=wake,
+            stalling=stalling,
+        )
+        model.script(held, Reply(f"{ARTICLE4_EN} [1]"))
+        env = {
+            "KILDE_LLM_BACKEND": "openai-compatible",
+            "KILDE_LLM_BASE_URL": model.url,
+            "KILDE_LLM_MODEL": model.models[0],
+            "KILDE_UI_CONCURRENCY": "1",
+            # The model's silence may not end the held answer: only the cancel may.
+            **dict.fromkeys(
+                ("KILDE_LLM_TIMEOUT", "KILDE_LLM_FIRST_TOKEN_TIMEOUT", "KILDE_LLM_TOTAL_TIMEOUT"), "600"
+            ),
+        }
+
+        async def run():
+            async with stdio_session(built_index, env) as session:
+                async with anyio.create_task_group() as asking:
+                    asking.start_soon(session.call_tool, "ask_archive", question)
+                    assert await anyio.to_thread.run_sync(stalling.wait, 300)  # its model is writing
+                    asking.cancel_scope.cancel()
+                with anyio.fail_after(120):  # without the slot back, it waits for the held model (600 s)
+                    answer = structured(await session.call_tool("ask_archive", question))
+                assert not wake.is_set()  # the cancelled answer's model is still held
+                assert answer["answerable"] and answer["answer"].startswith(ARTICLE4_EN), answer
+                assert "Pyongyang" not in answer["answer"]  # the answer is the second reply's
+                assert (await session.send_ping()) is not None
+
+        try:
+            anyio.run(run)
+        finally:
+            wake.set()
+        assert len(model.chat_requests) == 2
 
 
 def test_a_client_that_leaves_mid_call_and_two_sessions_at_once(built_index, assistant):

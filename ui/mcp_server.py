@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import heapq
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -46,6 +46,7 @@ from assistant.answering.context import AskRequest
 from assistant.core.config import Settings
 from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
+from assistant.core.stopping import Stop, Stopped
 from assistant.core.types import OFFSET_UNIT
 from assistant.indexes.store import StoredArticle
 from assistant.langchain_retriever import check_query, make_filters, passage_of
@@ -54,6 +55,7 @@ from ui.mcp_params import Cursors, NamedParams, argument_problems
 MCP_PATH = "/mcp"
 ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
+T = TypeVar("T")
 MAX_LISTED = 1000  # articles on a page of resources/list, newest first; its nextCursor gives the next
 
 
@@ -199,6 +201,32 @@ def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
     template = prompts.load(ASK_PROMPT, detect_language(question))
     roles = {"user": UserMessage, "assistant": AssistantMessage}  # MCP prompts have no system messages
     return [roles[m.role](m.content) for m in template.render(question=question)]
+
+
+async def unless_cancelled(compute: Callable[[], T], stop: Stop, slots: anyio.CapacityLimiter) -> T:
+    """`compute()` in a worker thread, in one of the answering `slots`. A cancelled call (the client's
+    `notifications/cancelled`, or its connection gone) gives `stop`, and the computation ends at its next step,
+    a wait on the model's next words at once, so its slot serves the next call then; it used to run to the
+    model's last word in that slot, for no one. The slot is held until the thread has ended, so no more answers
+    are computed at once than there are slots."""
+
+    async def stop_when_cancelled() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            stop.give()
+            raise
+
+    async with anyio.create_task_group() as watching:
+        watching.start_soon(stop_when_cancelled)
+        try:
+            return await anyio.to_thread.run_sync(compute, limiter=slots)
+        except Stopped:
+            pass  # only a cancelled call gives the stop
+        finally:
+            watching.cancel_scope.cancel()
+    await anyio.lowlevel.checkpoint()  # where that cancellation is raised: the call answers nothing
+    raise Stopped
 
 
 def build_mcp(
@@ -376,10 +404,11 @@ def build_mcp(
         """question: 1 to 2000 characters; since/until: ISO dates (inclusive); source: one source name."""
         check_rate(ctx)
         try:
+            stop = Stop()
             request = assistant.validate(
-                AskRequest(question=question, filters=filters_of(since, until, source))
+                AskRequest(question=question, filters=filters_of(since, until, source), stop_signal=stop)
             )
-            answer = await anyio.to_thread.run_sync(assistant.ask, request, limiter=slots)
+            answer = await unless_cancelled(lambda: assistant.ask(request), stop, slots)
         except KildeError as exc:
             raise ToolError(str(exc)) from None
         citations = [

@@ -6,6 +6,7 @@ model fails is decided here, never inside an answerer."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import unicodedata
@@ -163,11 +164,18 @@ class Assistant:
         return replace(request, question=question, history=history)
 
     def ask(self, request: AskRequest) -> Answer:
-        """The finished answer alone: no text streamed before it was shown to anyone."""
+        """The finished answer alone: no text streamed before it was shown to anyone. Once the request's
+        `stop_signal` is given, `Stopped` at the next step (leaving the events closes the model's stream)."""
+        stop = request.stop_signal
         answer = None
-        for event in self._answer(request, shows_text=False):
-            if isinstance(event, Answer):
-                answer = event
+        with contextlib.closing(self._answer(request, shows_text=False)) as events:
+            if stop is not None:
+                stop.check()
+            for event in events:
+                if stop is not None:
+                    stop.check()
+                if isinstance(event, Answer):
+                    answer = event
         assert answer is not None
         return answer
 

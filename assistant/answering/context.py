@@ -9,6 +9,7 @@ from typing import Protocol
 
 from assistant.answering.retrieval import Retrieval
 from assistant.core.errors import ModelFailure
+from assistant.core.stopping import Stop
 from assistant.core.types import Answer, Filters, Reading, Turn
 
 
@@ -17,7 +18,8 @@ class AskRequest:
     """`cut_at`: for a caller that shows only the start of the answer text (the OpenAI face's `max_tokens`
     and `stop`), how much of the text written so far (the `Delta`s joined, stripped) it shows, None while it
     shows all of it. A generative answer then stops reading its model at the end of the sentence the cut
-    falls in, rather than at the model's own token limit."""
+    falls in, rather than at the model's own token limit. `stop_signal`: given, the caller no longer wants the answer
+    (its client cancelled the call), and `Assistant.ask` ends with `Stopped` at its next step."""
 
     question: str
     history: tuple[Turn, ...] = ()
@@ -25,6 +27,7 @@ class AskRequest:
     top_k: int | None = None
     retriever: str | None = None
     cut_at: Callable[[str], int | None] | None = field(default=None, compare=False, repr=False)
+    stop_signal: Stop | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

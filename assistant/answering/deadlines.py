@@ -18,19 +18,26 @@ from contextlib import contextmanager
 
 from assistant.answering.failures import DeadlinePassed, model_busy
 from assistant.core.config import Settings
+from assistant.core.stopping import Stop, Stopped
 
 log = logging.getLogger("kilde.generative")
 
 _END = object()
+_STOPPED = object()  # the caller's `Stop` was given
 
 
 class TimedStream:
     """Iterate `open_stream()` with deadlines. Call `shown()` once visible answer text has come out of
     the post-check: until then the first-token deadline applies. Closing the stream (on a deadline, or
-    when the reader stops) closes the HTTP response, which tells the server to stop generating."""
+    when the reader stops) closes the HTTP response, which tells the server to stop generating. A `stop_signal`
+    given (the caller cancelled) ends the wait for the next chunk at once, with `Stopped`; the worker reading the
+    response closes it when its next chunk comes."""
 
-    def __init__(self, open_stream: Callable[[], Iterator], settings: Settings):
+    def __init__(
+        self, open_stream: Callable[[], Iterator], settings: Settings, stop_signal: Stop | None = None
+    ):
         self.open_stream = open_stream
+        self.stop_signal = stop_signal
         self.silence_s = settings.llm_timeout_s
         self.first_s = settings.llm_first_token_timeout_s
         self.total_s = settings.llm_total_timeout_s
@@ -63,6 +70,10 @@ class TimedStream:
         worker = threading.Thread(target=pump, name="kilde-model-stream", daemon=True)
         started = time.monotonic()
         last: float | None = None
+        stopping = self.stop_signal
+        if stopping is not None:
+            stopping.check()  # given before the model was asked: it is not asked
+        forget = stopping.on_give(lambda: items.put((_STOPPED, None))) if stopping else lambda: None
         worker.start()
         try:
             while True:
@@ -81,9 +92,12 @@ class TimedStream:
                     raise error
                 if item is _END:
                     return
+                if item is _STOPPED:
+                    raise Stopped
                 last = time.monotonic()
                 yield item
         finally:
+            forget()
             stop.set()
 
 

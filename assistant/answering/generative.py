@@ -327,7 +327,9 @@ class GenerativeAnswerer:
             t1 = time.perf_counter()
             with self.slots.hold():
                 timed = TimedStream(
-                    lambda: retrying(lambda: self.chat.stream(messages), self.settings), self.settings
+                    lambda: retrying(lambda: self.chat.stream(messages), self.settings),
+                    self.settings,
+                    context.request.stop_signal,
                 )
                 for chunk in timed:
                     finish = chunk.response_metadata.get("finish_reason") or finish

@@ -57,6 +57,7 @@ class Reply:
     stall_after: int | None = None  # stream this many chunks, then stall for stall_s
     stall_s: float = 0.0
     wake: threading.Event | None = None  # set, it ends the stall early and the stream goes on
+    stalling: threading.Event | None = None  # set by the server once the stall begins, for a test to await
     cut_after: int | None = None  # stream this many chunks, then drop the connection (no [DONE])
     malformed_after: int | None = None  # stream this many chunks, then send a chunk that is not JSON
     error_after: int | None = None  # stream this many chunks, then an error event (`error`) and the end
@@ -320,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
                         b'data: {"id": "chatcmpl-scripted", "choices": [{"delta": {"content": "oops\n\n'
                     )
                 if reply.stall_after is not None and i == reply.stall_after:
+                    if reply.stalling is not None:
+                        reply.stalling.set()
                     (reply.wake or owner.stopping).wait(reply.stall_s)
                     if owner.stopping.is_set():
                         return
