@@ -217,15 +217,23 @@ async def unless_cancelled(compute: Callable[[], T], stop: Stop, slots: anyio.Ca
             stop.give()
             raise
 
+    answered: list[T] = []
+    failure: Exception | None = None
     async with anyio.create_task_group() as watching:
         watching.start_soon(stop_when_cancelled)
         try:
-            return await anyio.to_thread.run_sync(compute, limiter=slots)
+            answered.append(await anyio.to_thread.run_sync(compute, limiter=slots))
         except Stopped:
             pass  # only a cancelled call gives the stop
+        except Exception as exc:  # raised as it is below, not in the task group's exception group
+            failure = exc
         finally:
             watching.cancel_scope.cancel()
-    await anyio.lowlevel.checkpoint()  # where that cancellation is raised: the call answers nothing
+    if failure is not None:
+        raise failure
+    if answered:
+        return answered[0]
+    await anyio.lowlevel.checkpoint()  # where the cancellation that stopped it is raised: it answers nothing
     raise Stopped
 
 
