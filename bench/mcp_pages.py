@@ -1,5 +1,5 @@
 """A page of the MCP server's `resources/list` over a large archive: the page taken from a heap of its size
-(`ui.mcp_server.newest_first`) against the whole archive sorted for each page, as the server did before, in
+(`ui.mcp_pages.newest_first`) against the whole archive sorted for each page, as the server did before, in
 the same run on the same rows.
 
     python -m bench.mcp_pages [--articles 100000] [--out bench/RESULTS-mcp-pages.md]
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from assistant.core.types import ArticleMeta
 from assistant.indexes.store import StoredArticle
-from ui.mcp_server import MAX_LISTED, listing_key, newest_first
+from ui.mcp_pages import MAX_LISTED, listing_key, newest_first
 
 ROOT = Path(__file__).resolve().parent.parent
 

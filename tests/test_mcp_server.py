@@ -567,7 +567,7 @@ def test_a_cursor_holds_across_a_restart_and_a_rebuilt_index(tmp_path, tiktoken_
 
     from assistant.build import build_pipeline
     from assistant.testing.corpus import make_settings
-    from ui.mcp_server import MAX_LISTED
+    from ui.mcp_pages import MAX_LISTED
 
     articles = MAX_LISTED + 2
     records = tmp_path / "days.jsonl"

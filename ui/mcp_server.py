@@ -15,10 +15,8 @@ against the same per-client rate limit as `/api/ask`.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Annotated, TypeVar
 from urllib.parse import quote
 
@@ -48,15 +46,14 @@ from assistant.core.errors import MAX_ECHOED, BadInputError, KildeError
 from assistant.core.language import detect_language
 from assistant.core.stopping import Stop, Stopped
 from assistant.core.types import OFFSET_UNIT
-from assistant.indexes.store import StoredArticle
 from assistant.langchain_retriever import check_query, make_filters, passage_of
-from ui.mcp_params import Cursors, NamedParams, argument_problems
+from ui.mcp_pages import MAX_LISTED, Cursors, index_place, listing_key, newest_first
+from ui.mcp_params import NamedParams, argument_problems
 
 MCP_PATH = "/mcp"
 ASK_PROMPT = "ask_with_citations"
 ARTICLE_URI = "kilde://articles/{article_id}"
 T = TypeVar("T")
-MAX_LISTED = 1000  # articles on a page of resources/list, newest first; its nextCursor gives the next
 
 
 class Passage(BaseModel):
@@ -164,30 +161,6 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     else:
         listed = f"the {kind}s {', '.join(names)}"
     return f"no {kind} {shortened(name)!r}; this server has {listed}"
-
-
-def listing_key(stored: StoredArticle) -> tuple[str, str]:
-    """Where an article stands in `resources/list`, newest first: its date (none: oldest), then its id."""
-    return stored.meta.date or "", stored.meta.id
-
-
-def newest_first(
-    stored: Iterable[StoredArticle], after: tuple[str, str] | None, size: int
-) -> tuple[list[StoredArticle], bool]:
-    """The page of `size` articles that follows the place `after` (None: the first page), and whether more
-    follow it. Only the page is put in order (a heap of `size` + 1), not the whole archive for each page."""
-    if after is not None:
-        stored = (s for s in stored if listing_key(s) < after)
-    page = heapq.nlargest(size + 1, stored, key=listing_key)
-    return page[:size], len(page) > size
-
-
-def index_place(assistant: Assistant, settings: Settings) -> str:
-    """What names the index this server lists, the same for each process that serves it: the data directory's
-    resolved path, or the Chroma server's address (as the store names it, without credentials), with the
-    collection. The cursors of `resources/list` are keyed by it (`Cursors.of_index`)."""
-    where = assistant.store.location if settings.chroma_url else str(Path(settings.data_dir).resolve())
-    return f"{where}\0{settings.collection}"
 
 
 def ask_prompt(assistant: Assistant, question: str) -> list[Message]:
@@ -327,7 +300,7 @@ def build_mcp(
         async def list_resources(self) -> list[Resource]:
             return (await resource_page(None)).resources
 
-    cursors = Cursors.of_index(index_place(assistant, settings))
+    cursors = Cursors.of_index(index_place(assistant.store, settings))
 
     async def resource_page(cursor: str | None) -> ListResourcesResult:
         after = cursors.position(cursor) if cursor is not None else None
