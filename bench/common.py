@@ -100,3 +100,12 @@ def bench_corpus(dest: Path) -> Path:
     hit@5 on the test split, small enough to embed in a few minutes."""
     ids = {a for item in test_items() for a in item.gold_article_ids}
     return write_bench_corpus(dest, ids)
+
+
+def write_results(result: dict, json_name: str, report: str, out: Path) -> None:
+    """A bench's figures as JSON under bench/results/ and its report as Markdown at `out`, the report printed."""
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / json_name).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    out.write_text(report, encoding="utf-8")
+    print(report)

@@ -10,16 +10,15 @@ multiple of the ordinary file's, measured on this machine in the same run."""
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import ROOT, write_results
 from ingest.loaders import load_file
 
-ROOT = Path(__file__).resolve().parent.parent
 OPENINGS = {
     "link": "[",
     "photo": "![",
@@ -98,10 +97,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-markup.md")
     args = parser.parse_args()
     result = measure(args.openings)
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / "markup.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    args.out.write_text(report(result), encoding="utf-8")
-    print(report(result))
+    write_results(result, "markup.json", report(result), args.out)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ as well, is not, so the figures say what the heap saves of a page's work, not wh
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import statistics
@@ -19,9 +18,8 @@ from pathlib import Path
 
 from assistant.core.types import ArticleMeta
 from assistant.indexes.store import StoredArticle
+from bench.common import ROOT, write_results
 from ui.mcp_pages import MAX_LISTED, listing_key, newest_first
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def archive(articles: int, seed: int = 7) -> list[StoredArticle]:
@@ -109,10 +107,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-mcp-pages.md")
     args = parser.parse_args()
     result = measure(args.articles)
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / "mcp-pages.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    args.out.write_text(report(result), encoding="utf-8")
-    print(report(result))
+    write_results(result, "mcp-pages.json", report(result), args.out)
 
 
 if __name__ == "__main__":
