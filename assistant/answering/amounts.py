@@ -82,16 +82,18 @@ _STATES_YEARS_OF_AGE = re.compile(
 _FOLLOWED_BY_TIME_UNIT = re.compile(rf"\s*({_TIME_UNIT})\b", re.IGNORECASE)
 # Nor by a sum or a measure ("50.000 dollar", "3,8 milliarder norske kroner", "68 gram/km"), unless the question
 # counts in one ("Hvor mange kroner ...?", "How many tonnes ...?"). A percentage can count people, so it stays.
+_CURRENCY = (
+    r"kroner|kroners|kronene|kr|nok|dollar|dollars|usd|euro|euros|eur|pund|pounds|yen|rubler|roubles|rubles"
+)
 _MONEY_OR_MEASURE_UNIT = (
-    r"kroner|kroners|kronene|kr|nok|dollar|dollars|usd|euro|euros|eur|pund|pounds|yen|rubler|roubles|rubles|"
+    rf"{_CURRENCY}|"
     r"gram|kilo|kilogram|kg|tonn|tonnes|tons|km|kilometer|kilometres|kilometers|meter|metres|meters|liter|litres|"
     r"liters|twh|gwh|kwh|mwh|mw|gw|grader|degrees"
 )
+_MULTIPLIER = r"tusen|millioner|million|millions|milliarder|milliard|mill\.|mrd\.|thousand|billion|billions"
+_NATIONALITY = r"(?:(?:norske|amerikanske|svenske|danske|us)\s+)?"  # "3,8 milliarder norske kroner"
 _FOLLOWED_BY_MONEY_OR_MEASURE = re.compile(
-    r"\s*(?:(?:tusen|millioner|million|millions|milliarder|milliard|mill\.|mrd\.|thousand|billion|billions)\s+)?"
-    r"(?:(?:norske|amerikanske|svenske|danske|us)\s+)?"
-    rf"({_MONEY_OR_MEASURE_UNIT})\b",
-    re.IGNORECASE,
+    rf"\s*(?:(?:{_MULTIPLIER})\s+)?{_NATIONALITY}({_MONEY_OR_MEASURE_UNIT})\b", re.IGNORECASE
 )
 _PRECEDED_BY_CURRENCY = re.compile(r"([$€£]|\b(kr|nok|usd|eur)\.?)\s*$", re.IGNORECASE)
 _ASKS_IN_MONEY_OR_MEASURE = re.compile(rf"\b({_MONEY_OR_MEASURE_UNIT}|penger|money)\b", re.IGNORECASE)
@@ -146,10 +148,7 @@ _ASKS_FOR_PRICE = re.compile(
     re.IGNORECASE,
 )
 _FOLLOWED_BY_MONEY_OR_PERCENT = re.compile(
-    r"\s*(?:(?:tusen|millioner|million|millions|milliarder|milliard|mill\.|mrd\.|thousand|billion|billions)\b|"
-    r"(?:(?:norske|amerikanske|svenske|danske|us)\s+)?(?:kroner|kroners|kronene|kr|nok|dollar|dollars|usd|euro|euros|"
-    r"eur|pund|pounds|yen|rubler|roubles|rubles|øre)\b|%|prosent\w*|per ?cent\b)",
-    re.IGNORECASE,
+    rf"\s*(?:(?:{_MULTIPLIER})\b|{_NATIONALITY}(?:{_CURRENCY}|øre)\b|%|prosent\w*|per ?cent\b)", re.IGNORECASE
 )
 # A number written as prices are ("14,90"), or one that is itself a large sum ("en milliard"), states one alone.
 _A_SUM_ALONE = re.compile(
