@@ -74,12 +74,18 @@ def small_talk(message: str) -> SmallTalk | None:
     words = " ".join(
         w for w in _NOT_WORDS.sub(" ", message.lower().replace("_", " ")).split() if w != "kilde"
     )
-    key = _phrase(words)
-    for cut in (i for i, c in enumerate(words) if c == " " and key is None):
-        after = _phrase(words[cut + 1 :])
-        if after and after[0] != "greeting" and _GREETING.fullmatch(words[:cut]):
-            key = after
+    key = _phrase(words) or _after_greeting(words)
     return SmallTalk(key[0], key[1], REPLIES[key]) if key else None
+
+
+def _after_greeting(words: str) -> tuple[str, str] | None:
+    """A thank-you or a question about Kilde after the greeting that opens `words`."""
+    for cut in (i for i, c in enumerate(words) if c == " "):
+        if _GREETING.fullmatch(words[:cut]):
+            after = _phrase(words[cut + 1 :])
+            if after and after[0] != "greeting":
+                return after
+    return None
 
 
 def _phrase(words: str) -> tuple[str, str] | None:
