@@ -30,9 +30,6 @@ class Stop:
         for callback in callbacks:
             callback()
 
-    def given(self) -> bool:
-        return self._given.is_set()
-
     def check(self) -> None:
         if self._given.is_set():
             raise Stopped
